@@ -3,5 +3,11 @@
 
 pub mod protocol;
 
+mod codec;
+#[allow(missing_docs, clippy::all, rustdoc::broken_intra_doc_links, rustdoc::bare_urls, rustdoc::invalid_html_tags)]
+pub mod generated;
+
+pub use generated::{methods, types};
+
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -1,0 +1,301 @@
+//! Emits the method table: a marker type implementing `Request`/`Notification` for every
+//! method, the `ServerNotification` and `ServerRequest` enums (decoded by method name
+//! first, with a fallback for methods a newer Codex adds), and one typed stub per client
+//! request on the `ClientRequests` extension trait.
+
+use crate::catalog::{Catalog, MethodDef, ParamsShape};
+use crate::docs::doc_attrs;
+use crate::naming::FALLBACK_VARIANT;
+use heck::ToSnakeCase;
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::quote;
+use std::collections::BTreeMap;
+
+/// Client requests whose response type does not follow the `XParams` → `XResponse` naming.
+pub const RESPONSE_EXCEPTIONS: &[(&str, &str)] = &[
+    ("account/gatewayOAuth/cancel", "GatewayOAuthCancelResponse"),
+    ("account/gatewayOAuth/login", "GatewayOAuthLoginResponse"),
+    ("account/gatewayOAuth/read", "GatewayOAuthReadResponse"),
+    ("account/logout", "LogoutAccountResponse"),
+    ("account/rateLimits/read", "GetAccountRateLimitsResponse"),
+    ("account/securitySetup/read", "GetAccountSecuritySetupResponse"),
+    ("account/usage/read", "GetAccountTokenUsageResponse"),
+    ("account/workspaceMessages/read", "GetWorkspaceMessagesResponse"),
+    ("accountSession/list", "AccountSessionsResponse"),
+    ("config/batchWrite", "ConfigWriteResponse"),
+    ("config/mcpServer/reload", "McpServerRefreshResponse"),
+    ("config/value/write", "ConfigWriteResponse"),
+    ("configRequirements/read", "ConfigRequirementsReadResponse"),
+    ("externalAgentConfig/import/readHistories", "ExternalAgentConfigImportHistoriesReadResponse"),
+    ("memory/reset", "MemoryResetResponse"),
+    ("remoteControl/disable", "RemoteControlDisableResponse"),
+    ("remoteControl/enable", "RemoteControlEnableResponse"),
+    ("remoteControl/status/read", "RemoteControlStatusReadResponse"),
+    ("rollout/compress", "RolloutCompressResponse"),
+    ("windowsSandbox/readiness", "WindowsSandboxReadinessResponse"),
+];
+
+fn ident(s: &str) -> Ident {
+    Ident::new(s, Span::call_site())
+}
+
+/// The response definition of a request method, by naming or by the exception table.
+pub fn response_type(method: &MethodDef, has_def: impl Fn(&str) -> bool) -> Result<String, String> {
+    if let Some((_, ty)) = RESPONSE_EXCEPTIONS.iter().find(|(m, _)| *m == method.method) {
+        return if has_def(ty) {
+            Ok((*ty).to_owned())
+        } else {
+            Err(format!("exception table maps `{}` to `{ty}`, which the schema lacks", method.method))
+        };
+    }
+    let by_name = match &method.params {
+        ParamsShape::Ref(p) | ParamsShape::OptionalRef(p) => p.strip_suffix("Params").map(|s| format!("{s}Response")),
+        ParamsShape::None => None,
+    };
+    match by_name {
+        Some(ty) if has_def(&ty) => Ok(ty),
+        _ => Err(format!(
+            "cannot find the response type of `{}`: add it to RESPONSE_EXCEPTIONS in codegen/src/methods.rs",
+            method.method
+        )),
+    }
+}
+
+fn params_ty(shape: &ParamsShape) -> TokenStream {
+    match shape {
+        ParamsShape::None => quote! { () },
+        ParamsShape::Ref(p) => {
+            let p = ident(p);
+            quote! { types::#p }
+        }
+        ParamsShape::OptionalRef(p) => {
+            let p = ident(p);
+            quote! { ::std::option::Option<types::#p> }
+        }
+    }
+}
+
+fn method_doc(m: &MethodDef) -> TokenStream {
+    let text = match &m.doc {
+        Some(d) => format!("`{}`: {d}", m.method),
+        None => format!("`{}`", m.method),
+    };
+    doc_attrs(Some(&text))
+}
+
+/// Rust source of `methods.rs` for one bundle.
+pub fn emit_methods(catalog: &Catalog) -> Result<TokenStream, String> {
+    let has_def = |name: &str| catalog.typify_defs.contains_key(name) || catalog.is_own_enum(name);
+    let mut responses = BTreeMap::new();
+    for m in catalog.client_requests.iter().chain(&catalog.server_requests) {
+        responses.insert(m.method.clone(), response_type(m, has_def)?);
+    }
+    for m in catalog.client_requests.iter().chain(&catalog.server_requests).chain(&catalog.server_notifications) {
+        if let ParamsShape::Ref(p) | ParamsShape::OptionalRef(p) = &m.params {
+            if !has_def(p) {
+                return Err(format!("`{}` refers to params `{p}`, which the schema lacks", m.method));
+            }
+        }
+    }
+
+    let request_markers = |methods: &[MethodDef]| -> TokenStream {
+        let items = methods.iter().map(|m| {
+            let doc = method_doc(m);
+            let name = ident(&m.ident);
+            let wire = &m.method;
+            let params = params_ty(&m.params);
+            let response = ident(&responses[&m.method]);
+            quote! {
+                #doc
+                #[derive(Debug, Clone, Copy)]
+                pub enum #name {}
+                impl crate::protocol::Request for #name {
+                    const METHOD: &'static str = #wire;
+                    type Params = #params;
+                    type Response = types::#response;
+                }
+            }
+        });
+        quote! { #(#items)* }
+    };
+    let notification_markers = |methods: &[MethodDef]| -> TokenStream {
+        let items = methods.iter().map(|m| {
+            let doc = method_doc(m);
+            let name = ident(&m.ident);
+            let wire = &m.method;
+            let params = params_ty(&m.params);
+            quote! {
+                #doc
+                #[derive(Debug, Clone, Copy)]
+                pub enum #name {}
+                impl crate::protocol::Notification for #name {
+                    const METHOD: &'static str = #wire;
+                    type Params = #params;
+                }
+            }
+        });
+        quote! { #(#items)* }
+    };
+
+    let client_requests = request_markers(&catalog.client_requests);
+    let server_requests = request_markers(&catalog.server_requests);
+    let server_notifications = notification_markers(&catalog.server_notifications);
+    let client_notifications = notification_markers(&catalog.client_notifications);
+
+    let notification_enum = message_enum(
+        "ServerNotification",
+        " A notification from the server, decoded by its method name.",
+        &catalog.server_notifications,
+    );
+    let request_enum = message_enum(
+        "ServerRequest",
+        " A request from the server that the client must answer, decoded by its method name.",
+        &catalog.server_requests,
+    );
+    let stubs = stubs(&catalog.client_requests, &responses);
+    let method_lists = method_lists(catalog);
+
+    Ok(quote! {
+        use super::types;
+
+        /// Marker types for client → server requests (`Request` implementations).
+        pub mod client_requests {
+            use super::types;
+            #client_requests
+        }
+
+        /// Marker types for server → client requests (`Request` implementations).
+        pub mod server_requests {
+            #[allow(unused_imports)]
+            use super::types;
+            #server_requests
+        }
+
+        /// Marker types for server → client notifications (`Notification` implementations).
+        pub mod server_notifications {
+            #[allow(unused_imports)]
+            use super::types;
+            #server_notifications
+        }
+
+        /// Marker types for client → server notifications (`Notification` implementations).
+        pub mod client_notifications {
+            #[allow(unused_imports)]
+            use super::types;
+            #client_notifications
+        }
+
+        #notification_enum
+        #request_enum
+        #stubs
+        #method_lists
+    })
+}
+
+fn message_enum(name: &str, doc: &str, methods: &[MethodDef]) -> TokenStream {
+    let name_ident = ident(name);
+    let fallback = ident(FALLBACK_VARIANT);
+    let docs: Vec<TokenStream> = methods.iter().map(method_doc).collect();
+    let idents: Vec<Ident> = methods.iter().map(|m| ident(&m.ident)).collect();
+    let wires: Vec<&str> = methods.iter().map(|m| m.method.as_str()).collect();
+    let params: Vec<TokenStream> = methods.iter().map(|m| params_ty(&m.params)).collect();
+    quote! {
+        #[doc = #doc]
+        #[derive(Debug, Clone, PartialEq)]
+        #[non_exhaustive]
+        pub enum #name_ident {
+            #( #docs #idents(#params), )*
+            /// A method this version of the SDK does not know (from a newer Codex), kept verbatim.
+            #fallback {
+                /// The method name.
+                method: String,
+                /// The raw `params` (`null` when absent).
+                params: ::serde_json::Value,
+            },
+        }
+
+        impl #name_ident {
+            /// Decodes `params` by `method`; an unknown method becomes the fallback variant,
+            /// malformed params of a known method are an error that names the method.
+            pub fn decode(method: &str, params: ::serde_json::Value) -> ::std::result::Result<Self, crate::protocol::DecodeError> {
+                let decoded = match method {
+                    #( #wires => ::serde_json::from_value(params).map(Self::#idents), )*
+                    _ => return Ok(Self::#fallback { method: method.to_owned(), params }),
+                };
+                decoded.map_err(|source| crate::protocol::DecodeError::new(method, source))
+            }
+
+            /// The method name.
+            pub fn method(&self) -> &str {
+                match self {
+                    #( Self::#idents(_) => #wires, )*
+                    Self::#fallback { method, .. } => method,
+                }
+            }
+
+            /// The `params` as JSON, as they would appear on the wire.
+            pub fn params_json(&self) -> ::std::result::Result<::serde_json::Value, ::serde_json::Error> {
+                match self {
+                    #( Self::#idents(params) => ::serde_json::to_value(params), )*
+                    Self::#fallback { params, .. } => Ok(params.clone()),
+                }
+            }
+        }
+    }
+}
+
+fn stubs(methods: &[MethodDef], responses: &BTreeMap<String, String>) -> TokenStream {
+    let fns = methods.iter().map(|m| {
+        let doc = method_doc(m);
+        let fn_name = ident(&m.ident.to_snake_case());
+        let marker = ident(&m.ident);
+        let response = ident(&responses[&m.method]);
+        match &m.params {
+            ParamsShape::None => quote! {
+                #doc
+                fn #fn_name(&self) -> impl ::std::future::Future<Output = ::std::result::Result<types::#response, Self::Error>> + Send {
+                    self.send_request::<client_requests::#marker>(())
+                }
+            },
+            shape => {
+                let params = params_ty(shape);
+                quote! {
+                    #doc
+                    fn #fn_name(&self, params: #params) -> impl ::std::future::Future<Output = ::std::result::Result<types::#response, Self::Error>> + Send {
+                        self.send_request::<client_requests::#marker>(params)
+                    }
+                }
+            }
+        }
+    });
+    quote! {
+        /// One typed method per client request of the protocol, available on every
+        /// [`RequestSender`](crate::protocol::RequestSender).
+        pub trait ClientRequests: crate::protocol::RequestSender {
+            #(#fns)*
+        }
+
+        impl<T: crate::protocol::RequestSender + ?Sized> ClientRequests for T {}
+    }
+}
+
+fn method_lists(catalog: &Catalog) -> TokenStream {
+    let list = |methods: &[MethodDef]| {
+        let wires = methods.iter().map(|m| m.method.as_str());
+        quote! { &[ #(#wires),* ] }
+    };
+    let cr = list(&catalog.client_requests);
+    let sr = list(&catalog.server_requests);
+    let sn = list(&catalog.server_notifications);
+    let cn = list(&catalog.client_notifications);
+    quote! {
+        /// Every client request method of this protocol surface, in schema order.
+        pub const CLIENT_REQUEST_METHODS: &[&str] = #cr;
+        /// Every server request method of this protocol surface, in schema order.
+        pub const SERVER_REQUEST_METHODS: &[&str] = #sr;
+        /// Every server notification method of this protocol surface, in schema order.
+        pub const SERVER_NOTIFICATION_METHODS: &[&str] = #sn;
+        /// Every client notification method of this protocol surface, in schema order.
+        pub const CLIENT_NOTIFICATION_METHODS: &[&str] = #cn;
+    }
+}
