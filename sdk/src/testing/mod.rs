@@ -1,1 +1,33 @@
-//! Offline test kit.
+//! Offline test kit (cargo feature `testing`): run the real `codex app-server` against a
+//! scripted mock model, with no network and no account.
+//!
+//! - [`pinned_cli`]: the pinned Codex CLI version, its npm install layout and [`pinned_cli::locate`].
+//! - [`CodexHome`]: temp `CODEX_HOME`/`HOME`/working directory and a `config.toml` pointing at
+//!   the mock, plus the command that spawns `codex app-server --listen stdio://`.
+//! - [`MockModel`]: a loopback OpenAI Responses API serving a FIFO queue of [`MockResponse`]s
+//!   and recording every request.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use codex_app_server::testing::{pinned_cli, CodexHome, MockModel, MockResponse};
+//!
+//! let model = MockModel::start().await?;
+//! model.push(MockResponse::text("Hello from the mock"));
+//! let home = CodexHome::new(&model.base_url())?;
+//! let codex = pinned_cli::locate()?; // CODEX_BIN, or `cargo xtask install-codex`
+//! let child = home.app_server_command(&codex)?.spawn()?;
+//! // ... speak JSON-RPC on the child's stdin/stdout, then:
+//! let requests = model.wait_for_requests(1, std::time::Duration::from_secs(10)).await?;
+//! assert!(requests[0].body_contains("hello"));
+//! # drop(child); Ok(()) }
+//! ```
+
+mod codex_home;
+mod mock_model;
+pub mod pinned_cli;
+
+pub use codex_home::{ApprovalPolicy, CodexHome, CodexHomeBuilder, SandboxMode, SCRUBBED_ENV_VARS};
+pub use mock_model::{
+    sse, AssistantMessage, ExecCommand, MessagePhase, MockModel, MockResponse, RecordedRequest,
+    ResponseStream, SseEvent, StallHandle, Usage, WaitTimeout,
+};

@@ -1,0 +1,465 @@
+//! The SDK's error type and the JSON-RPC error classification.
+//!
+//! Every fallible call returns [`Error`]. Errors the app-server answers with are
+//! [`Error::Rpc`] carrying the untouched [`RpcError`] (code, message, data); the
+//! classification the Python SDK expresses as exception classes is available as
+//! predicates ([`RpcError::is_overloaded`], [`RpcError::is_retry_limit_exceeded`], …)
+//! and as [`RpcError::kind`], so no information is lost by picking a variant.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::process::ExitStatus;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// `Result` with the SDK's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// How to get a Codex CLI, shown whenever no binary can be found.
+pub const INSTALL_HINT: &str =
+    "Install the pinned Codex CLI with `npm install -g @openai/codex@0.169.0` \
+(or `cargo xtask install-codex` in the SDK repository), or point `CODEX_BIN` / \
+`ClientConfig::codex_bin` at an existing `codex` binary.";
+
+/// Everything that can go wrong talking to a Codex app-server.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The app-server process could not be started.
+    #[error("failed to spawn the Codex app-server `{}`: {source}", binary.display())]
+    Spawn {
+        /// The program that was executed.
+        binary: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// No Codex CLI binary could be located.
+    #[error("Codex CLI binary not found (looked at: {searched}). {INSTALL_HINT}")]
+    BinaryNotFound {
+        /// Where the SDK looked, in order.
+        searched: String,
+    },
+
+    /// The app-server went away (stdout closed, process exited, or the connection was dropped).
+    ///
+    /// Every pending request, every event stream and every later call gets this error.
+    #[error(
+        "the Codex app-server connection is closed{}{}",
+        fmt_exit(exit_status),
+        fmt_tail(stderr_tail)
+    )]
+    TransportClosed {
+        /// The process exit status, if there was a process and it had exited.
+        exit_status: Option<ExitStatus>,
+        /// The last bytes (at most 64 KiB) the process wrote to stderr.
+        stderr_tail: String,
+    },
+
+    /// An I/O error on the transport.
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+
+    /// A payload could not be decoded into the expected type.
+    #[error("failed to decode the payload of `{method}`: {source}")]
+    Decode {
+        /// The JSON-RPC method whose payload failed to decode.
+        method: String,
+        /// The serde error.
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// Request params could not be encoded as JSON.
+    #[error("failed to encode the params of `{method}`: {source}")]
+    Encode {
+        /// The JSON-RPC method.
+        method: String,
+        /// The serde error.
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// No response arrived within the request timeout; the pending entry was removed.
+    #[error("`{method}` timed out after {after:?}")]
+    Timeout {
+        /// The JSON-RPC method.
+        method: String,
+        /// The timeout that elapsed.
+        after: Duration,
+    },
+
+    /// The app-server answered with a JSON-RPC error.
+    #[error(transparent)]
+    Rpc(#[from] RpcError),
+
+    /// `initialize` was already sent on this connection.
+    #[error("the connection is already initialized")]
+    AlreadyInitialized,
+
+    /// An event subscriber did not keep up: `skipped` events were dropped at this point of
+    /// the stream. The stream continues after this error.
+    #[error("event subscriber lagged: {skipped} event(s) dropped")]
+    Lagged {
+        /// How many events were dropped.
+        skipped: u64,
+    },
+
+    /// An incoming message exceeded the configured maximum size and was discarded.
+    #[error("a message of {size} bytes{} exceeded the {limit}-byte limit and was discarded",
+        method.as_deref().map(|m| format!(" (response to `{m}`)")).unwrap_or_default())]
+    MessageTooLarge {
+        /// The method of the request whose response was too large, when known.
+        method: Option<String>,
+        /// The size of the discarded message in bytes.
+        size: u64,
+        /// The configured limit in bytes.
+        limit: usize,
+    },
+}
+
+fn fmt_exit(status: &Option<ExitStatus>) -> String {
+    match status {
+        Some(s) => format!(" (app-server {s})"),
+        None => String::new(),
+    }
+}
+
+fn fmt_tail(tail: &str) -> String {
+    let tail = tail.trim_end();
+    if tail.is_empty() {
+        String::new()
+    } else {
+        format!("; stderr tail:\n{tail}")
+    }
+}
+
+impl Error {
+    /// The JSON-RPC error, if this is [`Error::Rpc`].
+    pub fn rpc_error(&self) -> Option<&RpcError> {
+        match self {
+            Error::Rpc(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// The server is overloaded and the call may be retried (see [`RpcError::is_overloaded`]).
+    pub fn is_overloaded(&self) -> bool {
+        self.rpc_error().is_some_and(RpcError::is_overloaded)
+    }
+
+    /// The server gave up after its own retries (see [`RpcError::is_retry_limit_exceeded`]).
+    pub fn is_retry_limit_exceeded(&self) -> bool {
+        self.rpc_error()
+            .is_some_and(RpcError::is_retry_limit_exceeded)
+    }
+
+    /// The connection is gone ([`Error::TransportClosed`]).
+    pub fn is_transport_closed(&self) -> bool {
+        matches!(self, Error::TransportClosed { .. })
+    }
+}
+
+/// A JSON-RPC error code: an open set over `i64` with the standard codes as constants.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ErrorCode(pub i64);
+
+impl ErrorCode {
+    /// -32700: the message was not valid JSON.
+    pub const PARSE_ERROR: ErrorCode = ErrorCode(-32700);
+    /// -32600: invalid request. Codex 0.169.0 also uses it for unknown methods, bad params,
+    /// "Not initialized" and "Already initialized".
+    pub const INVALID_REQUEST: ErrorCode = ErrorCode(-32600);
+    /// -32601: method not found.
+    pub const METHOD_NOT_FOUND: ErrorCode = ErrorCode(-32601);
+    /// -32602: invalid params.
+    pub const INVALID_PARAMS: ErrorCode = ErrorCode(-32602);
+    /// -32603: internal error.
+    pub const INTERNAL_ERROR: ErrorCode = ErrorCode(-32603);
+    /// -32001: the server-error code Codex uses for "server overloaded".
+    pub const SERVER_OVERLOADED: ErrorCode = ErrorCode(-32001);
+    /// Lowest code of the implementation-defined server-error range (-32099).
+    pub const SERVER_ERROR_MIN: ErrorCode = ErrorCode(-32099);
+    /// Highest code of the implementation-defined server-error range (-32000).
+    pub const SERVER_ERROR_MAX: ErrorCode = ErrorCode(-32000);
+
+    /// The numeric code.
+    pub const fn code(self) -> i64 {
+        self.0
+    }
+    /// -32700.
+    pub const fn is_parse_error(self) -> bool {
+        self.0 == Self::PARSE_ERROR.0
+    }
+    /// -32600.
+    pub const fn is_invalid_request(self) -> bool {
+        self.0 == Self::INVALID_REQUEST.0
+    }
+    /// -32601.
+    pub const fn is_method_not_found(self) -> bool {
+        self.0 == Self::METHOD_NOT_FOUND.0
+    }
+    /// -32602.
+    pub const fn is_invalid_params(self) -> bool {
+        self.0 == Self::INVALID_PARAMS.0
+    }
+    /// -32603.
+    pub const fn is_internal(self) -> bool {
+        self.0 == Self::INTERNAL_ERROR.0
+    }
+    /// In the server-error range -32099..=-32000.
+    pub const fn is_server_error(self) -> bool {
+        self.0 >= Self::SERVER_ERROR_MIN.0 && self.0 <= Self::SERVER_ERROR_MAX.0
+    }
+    /// The code alone says "overloaded" (-32001). Prefer [`RpcError::is_overloaded`],
+    /// which also inspects `data`.
+    pub const fn is_overloaded(self) -> bool {
+        self.0 == Self::SERVER_OVERLOADED.0
+    }
+
+    fn name(self) -> Option<&'static str> {
+        Some(match self {
+            Self::PARSE_ERROR => "ParseError",
+            Self::INVALID_REQUEST => "InvalidRequest",
+            Self::METHOD_NOT_FOUND => "MethodNotFound",
+            Self::INVALID_PARAMS => "InvalidParams",
+            Self::INTERNAL_ERROR => "InternalError",
+            Self::SERVER_OVERLOADED => "ServerOverloaded",
+            _ => return None,
+        })
+    }
+}
+
+impl From<i64> for ErrorCode {
+    fn from(code: i64) -> Self {
+        ErrorCode(code)
+    }
+}
+
+impl From<ErrorCode> for i64 {
+    fn from(code: ErrorCode) -> Self {
+        code.0
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl fmt::Debug for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.name() {
+            Some(name) => write!(f, "ErrorCode({} {name})", self.0),
+            None => write!(f, "ErrorCode({})", self.0),
+        }
+    }
+}
+
+/// The classification of an [`RpcError`], mirroring the Python SDK's exception classes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RpcErrorKind {
+    /// -32700.
+    ParseError,
+    /// -32600.
+    InvalidRequest,
+    /// -32601.
+    MethodNotFound,
+    /// -32602.
+    InvalidParams,
+    /// -32603.
+    Internal,
+    /// Server-error range with an overload marker, or a bare -32001: retryable.
+    ServerOverloaded,
+    /// Server-error range whose message says the server's own retries were exhausted.
+    RetryLimitExceeded,
+    /// Any other code in -32099..=-32000.
+    Server,
+    /// Any other code.
+    Other,
+}
+
+/// A JSON-RPC error object (`{code, message, data?}`), as received or as sent in a reply.
+#[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize, Deserialize)]
+#[error("JSON-RPC error {code}: {message}")]
+pub struct RpcError {
+    /// The error code.
+    pub code: ErrorCode,
+    /// The human-readable message.
+    pub message: String,
+    /// Optional structured details.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<Value>,
+}
+
+const OVERLOAD_INFO_KEYS: [&str; 3] = ["codex_error_info", "codexErrorInfo", "errorInfo"];
+const OVERLOAD_MARKERS: [&str; 2] = ["server_overloaded", "serverOverloaded"];
+
+impl RpcError {
+    /// An error with `code` and `message` and no data.
+    pub fn new(code: impl Into<ErrorCode>, message: impl Into<String>) -> Self {
+        RpcError {
+            code: code.into(),
+            message: message.into(),
+            data: None,
+        }
+    }
+
+    /// Attaches `data`.
+    pub fn with_data(mut self, data: Value) -> Self {
+        self.data = Some(data);
+        self
+    }
+
+    /// -32601 for `method`.
+    pub fn method_not_found(method: &str) -> Self {
+        Self::new(
+            ErrorCode::METHOD_NOT_FOUND,
+            format!("method not supported by this client: {method}"),
+        )
+    }
+
+    /// -32602 with `message`.
+    pub fn invalid_params(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::INVALID_PARAMS, message)
+    }
+
+    /// -32603 with `message`.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::INTERNAL_ERROR, message)
+    }
+
+    /// The server is overloaded and the call can be retried later.
+    ///
+    /// True for a server-range code (-32099..=-32000) whose `data` contains, at any depth,
+    /// a `codex_error_info` / `codexErrorInfo` / `errorInfo` entry saying
+    /// `server_overloaded` (or `serverOverloaded`), and — unlike the Python SDK — also for
+    /// a plain -32001 without `data`.
+    pub fn is_overloaded(&self) -> bool {
+        if !self.code.is_server_error() {
+            return false;
+        }
+        match &self.data {
+            None => self.code.is_overloaded(),
+            Some(data) => data_says_overloaded(data),
+        }
+    }
+
+    /// The server exhausted its own retries ("retry limit" / "too many failed attempts"
+    /// in the message of a server-range error).
+    pub fn is_retry_limit_exceeded(&self) -> bool {
+        if !self.code.is_server_error() || self.is_overloaded() {
+            return false;
+        }
+        let message = self.message.to_ascii_lowercase();
+        message.contains("retry limit") || message.contains("too many failed attempts")
+    }
+
+    /// The classification of this error.
+    pub fn kind(&self) -> RpcErrorKind {
+        match self.code {
+            ErrorCode::PARSE_ERROR => RpcErrorKind::ParseError,
+            ErrorCode::INVALID_REQUEST => RpcErrorKind::InvalidRequest,
+            ErrorCode::METHOD_NOT_FOUND => RpcErrorKind::MethodNotFound,
+            ErrorCode::INVALID_PARAMS => RpcErrorKind::InvalidParams,
+            ErrorCode::INTERNAL_ERROR => RpcErrorKind::Internal,
+            _ if self.is_overloaded() => RpcErrorKind::ServerOverloaded,
+            _ if self.is_retry_limit_exceeded() => RpcErrorKind::RetryLimitExceeded,
+            c if c.is_server_error() => RpcErrorKind::Server,
+            _ => RpcErrorKind::Other,
+        }
+    }
+}
+
+/// Whether `value` contains, anywhere, an error-info key whose value names the overload marker.
+fn data_says_overloaded(value: &Value) -> bool {
+    match value {
+        Value::Object(map) => map.iter().any(|(key, v)| {
+            (OVERLOAD_INFO_KEYS.contains(&key.as_str()) && names_overload(v))
+                || data_says_overloaded(v)
+        }),
+        Value::Array(items) => items.iter().any(data_says_overloaded),
+        _ => false,
+    }
+}
+
+/// Whether an error-info value names the overload marker (as a string, an object key, or nested).
+fn names_overload(value: &Value) -> bool {
+    match value {
+        Value::String(s) => OVERLOAD_MARKERS.contains(&s.as_str()),
+        Value::Object(map) => map
+            .iter()
+            .any(|(k, v)| OVERLOAD_MARKERS.contains(&k.as_str()) || names_overload(v)),
+        Value::Array(items) => items.iter().any(names_overload),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn overload_detection() {
+        let bare = RpcError::new(-32001, "busy");
+        assert!(bare.is_overloaded());
+        assert_eq!(bare.kind(), RpcErrorKind::ServerOverloaded);
+
+        let nested = RpcError::new(-32000, "x")
+            .with_data(json!({"details": {"codex_error_info": "server_overloaded"}}));
+        assert!(nested.is_overloaded());
+        let camel =
+            RpcError::new(-32050, "x").with_data(json!({"codexErrorInfo": "serverOverloaded"}));
+        assert!(camel.is_overloaded());
+        let object =
+            RpcError::new(-32001, "x").with_data(json!([{"errorInfo": {"server_overloaded": {}}}]));
+        assert!(object.is_overloaded());
+
+        // Marker outside an error-info key does not count; -32001 with unrelated data neither.
+        let unrelated = RpcError::new(-32001, "x").with_data(json!({"note": "server_overloaded"}));
+        assert!(!unrelated.is_overloaded());
+        // Outside the server range never.
+        let invalid =
+            RpcError::new(-32600, "x").with_data(json!({"codexErrorInfo": "serverOverloaded"}));
+        assert!(!invalid.is_overloaded());
+        assert_eq!(invalid.kind(), RpcErrorKind::InvalidRequest);
+    }
+
+    #[test]
+    fn retry_limit_and_codes() {
+        let e = RpcError::new(-32000, "Retry limit exceeded for upstream");
+        assert!(e.is_retry_limit_exceeded());
+        assert_eq!(e.kind(), RpcErrorKind::RetryLimitExceeded);
+        let e = RpcError::new(-32002, "too many failed attempts");
+        assert!(e.is_retry_limit_exceeded());
+        assert!(!RpcError::new(-32600, "retry limit").is_retry_limit_exceeded());
+        assert_eq!(RpcError::new(-32010, "boom").kind(), RpcErrorKind::Server);
+        assert_eq!(RpcError::new(7, "boom").kind(), RpcErrorKind::Other);
+
+        assert!(ErrorCode(-32700).is_parse_error());
+        assert!(ErrorCode(-32601).is_method_not_found());
+        assert!(ErrorCode(-32602).is_invalid_params());
+        assert!(ErrorCode(-32603).is_internal());
+        assert!(ErrorCode(-32099).is_server_error() && ErrorCode(-32000).is_server_error());
+        assert!(!ErrorCode(-32100).is_server_error());
+        assert_eq!(
+            format!("{:?}", ErrorCode::INVALID_REQUEST),
+            "ErrorCode(-32600 InvalidRequest)"
+        );
+
+        let wire: RpcError =
+            serde_json::from_value(json!({"code": -32600, "message": "m", "data": null})).unwrap();
+        assert_eq!(wire.data, None);
+        assert_eq!(
+            serde_json::to_value(&wire).unwrap(),
+            json!({"code": -32600, "message": "m"})
+        );
+    }
+}

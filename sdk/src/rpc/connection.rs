@@ -1,0 +1,627 @@
+//! [`Connection`]: one app-server, many concurrent requests, turns and subscriptions.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use serde_json::value::RawValue;
+use serde_json::Value;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::AbortHandle;
+
+use super::handler::{FailClosedHandler, ServerRequestHandler};
+use super::handshake::{InitializeOptions, ServerMetadata};
+use super::message::{encode_notification, encode_request, to_raw};
+use super::reader::reader_task;
+use super::router::{EventFilter, Router};
+use super::state::{CloseInfo, Shared};
+use super::streams::{EventStream, TurnReservation, TurnStream};
+use super::transport::{
+    spawn_process, stderr_task, supervise, writer_task, BoxRead, BoxWrite, Outgoing, ProcessWatch,
+    StderrTail,
+};
+use crate::config::{
+    ClientConfig, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SUBSCRIPTION_BUFFER,
+    DEFAULT_TURN_BUFFER,
+};
+use crate::error::{Error, Result};
+use crate::protocol::{Notification, Request};
+
+/// Capacity of the outgoing message queue.
+const OUTGOING_QUEUE: usize = 256;
+/// How long [`Connection::close`] waits for the process to exit after closing its stdin.
+const CLOSE_GRACE: Duration = Duration::from_secs(3);
+
+/// Runtime options of a [`Connection`] (everything but how to launch the process).
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct ConnectionOptions {
+    /// Default timeout of each request.
+    pub request_timeout: Duration,
+    /// Maximum size of one incoming message.
+    pub max_message_size: usize,
+    /// Capacity of each turn stream / reservation buffer.
+    pub turn_buffer: usize,
+    /// Capacity of each [`EventStream`].
+    pub subscription_buffer: usize,
+    /// Answers server → client requests (default: [`FailClosedHandler`]).
+    pub handler: Arc<dyn ServerRequestHandler>,
+}
+
+impl Default for ConnectionOptions {
+    fn default() -> Self {
+        ConnectionOptions {
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            turn_buffer: DEFAULT_TURN_BUFFER,
+            subscription_buffer: DEFAULT_SUBSCRIPTION_BUFFER,
+            handler: Arc::new(FailClosedHandler),
+        }
+    }
+}
+
+impl std::fmt::Debug for ConnectionOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectionOptions")
+            .field("request_timeout", &self.request_timeout)
+            .field("max_message_size", &self.max_message_size)
+            .field("turn_buffer", &self.turn_buffer)
+            .field("subscription_buffer", &self.subscription_buffer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl From<&ClientConfig> for ConnectionOptions {
+    fn from(config: &ClientConfig) -> Self {
+        ConnectionOptions {
+            request_timeout: config.request_timeout,
+            max_message_size: config.max_message_size,
+            turn_buffer: config.turn_buffer,
+            subscription_buffer: config.subscription_buffer,
+            ..ConnectionOptions::default()
+        }
+    }
+}
+
+impl ConnectionOptions {
+    /// Sets the server-request handler.
+    pub fn with_handler(mut self, handler: Arc<dyn ServerRequestHandler>) -> Self {
+        self.handler = handler;
+        self
+    }
+
+    /// Sets the default request timeout (`Duration::MAX` disables it).
+    pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Sets the maximum incoming message size.
+    pub fn with_max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = bytes.max(1);
+        self
+    }
+
+    /// Sets the turn-stream and subscription capacities (each at least 1).
+    pub fn with_buffers(mut self, turn_buffer: usize, subscription_buffer: usize) -> Self {
+        self.turn_buffer = turn_buffer.max(1);
+        self.subscription_buffer = subscription_buffer.max(1);
+        self
+    }
+}
+
+/// A snapshot of a connection's internal counters (for diagnostics and tests).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConnectionStats {
+    /// Notifications received.
+    pub notifications_received: u64,
+    /// Notifications nobody subscribed to (dropped, never stored).
+    pub notifications_unrouted: u64,
+    /// Deliveries dropped because a subscriber's buffer was full.
+    pub events_lagged: u64,
+    /// Lines skipped: malformed JSON, invalid UTF-8, bad shape, over the size limit.
+    pub invalid_messages: u64,
+    /// Responses with an unknown, timed-out or duplicate id.
+    pub unmatched_responses: u64,
+    /// Server → client requests received.
+    pub server_requests: u64,
+    /// Requests waiting for a response.
+    pub pending_requests: usize,
+    /// Live turn streams.
+    pub turn_subscriptions: usize,
+    /// Open turn reservations.
+    pub reservations: usize,
+    /// Live thread-wide / client-wide subscriptions.
+    pub subscriptions: usize,
+    /// Events buffered in all streams and reservations.
+    pub buffered_events: usize,
+}
+
+const INIT_NONE: u8 = 0;
+const INIT_RUNNING: u8 = 1;
+const INIT_DONE: u8 = 2;
+
+struct ConnInner {
+    shared: Arc<Shared>,
+    tasks: Vec<AbortHandle>,
+    kill: Mutex<Option<oneshot::Sender<()>>>,
+    pid: Option<u32>,
+    request_timeout: Duration,
+    init: AtomicU8,
+    metadata: OnceLock<ServerMetadata>,
+}
+
+impl Drop for ConnInner {
+    fn drop(&mut self) {
+        self.shared
+            .close(self.shared.snapshot_close_info("connection dropped"));
+        for task in &self.tasks {
+            task.abort();
+        }
+        // Dropping the sender makes the supervisor kill and reap the child.
+        drop(self.kill.lock().unwrap_or_else(|e| e.into_inner()).take());
+    }
+}
+
+/// A JSON-RPC connection to one Codex app-server.
+///
+/// Cheap to clone; all clones share the process. One reader task routes everything the
+/// server sends: responses to their callers, notifications to turn streams and
+/// subscriptions, server requests to the [`ServerRequestHandler`]. When the server dies,
+/// everything waiting gets [`Error::TransportClosed`] and later calls fail fast. Dropping the
+/// last clone kills the process and stops all tasks.
+#[derive(Clone)]
+pub struct Connection {
+    inner: Arc<ConnInner>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("pid", &self.inner.pid)
+            .field("closed", &self.is_closed())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    /// Spawns `codex app-server` as configured (not yet initialized), with the fail-closed
+    /// default handler. Must be called within a Tokio runtime.
+    pub fn spawn(config: &ClientConfig) -> Result<Self> {
+        Self::spawn_with(config, ConnectionOptions::from(config))
+    }
+
+    /// Like [`spawn`](Self::spawn) with a custom server-request handler.
+    pub fn spawn_with_handler(
+        config: &ClientConfig,
+        handler: Arc<dyn ServerRequestHandler>,
+    ) -> Result<Self> {
+        Self::spawn_with(
+            config,
+            ConnectionOptions::from(config).with_handler(handler),
+        )
+    }
+
+    /// Spawns the process from `config` with explicit runtime `options`.
+    pub fn spawn_with(config: &ClientConfig, options: ConnectionOptions) -> Result<Self> {
+        let process = spawn_process(config)?;
+        let tail = Arc::new(StderrTail::default());
+        let (exit_tx, exit_rx) = watch::channel(None);
+        let (stderr_done_tx, stderr_done_rx) = watch::channel(false);
+        let watch = ProcessWatch {
+            stderr: tail.clone(),
+            exit: exit_rx,
+            stderr_done: stderr_done_rx,
+        };
+        let (kill_tx, kill_rx) = oneshot::channel();
+        let mut conn = Self::start_tasks(
+            process.stdout,
+            process.stdin,
+            options,
+            Some(watch),
+            process.pid,
+        );
+        let stderr = tokio::spawn(stderr_task(process.stderr, tail, stderr_done_tx));
+        let inner = Arc::get_mut(&mut conn.inner).expect("fresh connection");
+        inner.tasks.push(stderr.abort_handle());
+        *inner.kill.get_mut().unwrap_or_else(|e| e.into_inner()) = Some(kill_tx);
+        tokio::spawn(supervise(
+            process.child,
+            kill_rx,
+            exit_tx,
+            Arc::downgrade(&inner.shared),
+        ));
+        Ok(conn)
+    }
+
+    /// Spawns and initializes (with [`InitializeOptions`] from `config`).
+    pub async fn start(config: &ClientConfig) -> Result<Self> {
+        let conn = Self::spawn(config)?;
+        conn.initialize(&InitializeOptions::from(config)).await?;
+        Ok(conn)
+    }
+
+    /// A connection over any byte stream pair speaking newline-delimited JSON-RPC (in-memory
+    /// tests, sockets, proxies). Must be called within a Tokio runtime.
+    pub fn from_io<R, W>(reader: R, writer: W, options: ConnectionOptions) -> Self
+    where
+        R: AsyncRead + Send + Unpin + 'static,
+        W: AsyncWrite + Send + Unpin + 'static,
+    {
+        Self::start_tasks(Box::new(reader), Box::new(writer), options, None, None)
+    }
+
+    fn start_tasks(
+        reader: BoxRead,
+        writer: BoxWrite,
+        options: ConnectionOptions,
+        process: Option<ProcessWatch>,
+        pid: Option<u32>,
+    ) -> Self {
+        let (tx, rx) = mpsc::channel::<Outgoing>(OUTGOING_QUEUE);
+        let router = Router::new(
+            options.turn_buffer.max(1),
+            options.subscription_buffer.max(1),
+        );
+        let shared = Arc::new(Shared::new(
+            tx,
+            options.handler.clone(),
+            process,
+            router,
+            options.max_message_size.max(1),
+        ));
+        let writer = tokio::spawn(writer_task(writer, rx, Arc::downgrade(&shared)));
+        let reader = tokio::spawn(reader_task(shared.clone(), reader));
+        Connection {
+            inner: Arc::new(ConnInner {
+                shared,
+                tasks: vec![reader.abort_handle(), writer.abort_handle()],
+                kill: Mutex::new(None),
+                pid,
+                request_timeout: options.request_timeout,
+                init: AtomicU8::new(INIT_NONE),
+                metadata: OnceLock::new(),
+            }),
+        }
+    }
+
+    fn shared(&self) -> &Arc<Shared> {
+        &self.inner.shared
+    }
+
+    /// The child's process id, if this connection spawned one.
+    pub fn pid(&self) -> Option<u32> {
+        self.inner.pid
+    }
+
+    // ----- handshake ---------------------------------------------------------------------
+
+    /// Performs the handshake: `initialize` with `options`, then the `initialized`
+    /// notification. A second call fails with [`Error::AlreadyInitialized`] (a failed
+    /// attempt may be retried).
+    pub async fn initialize(&self, options: &InitializeOptions) -> Result<ServerMetadata> {
+        if self
+            .inner
+            .init
+            .compare_exchange(INIT_NONE, INIT_RUNNING, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return Err(Error::AlreadyInitialized);
+        }
+        let outcome = async {
+            let raw = self.request_raw("initialize", options.to_params()).await?;
+            self.notify("initialized", Value::Null).await?;
+            Ok::<_, Error>(ServerMetadata::from_response(raw))
+        }
+        .await;
+        match outcome {
+            Ok(metadata) => {
+                let _ = self.inner.metadata.set(metadata.clone());
+                self.inner.init.store(INIT_DONE, Ordering::Release);
+                Ok(metadata)
+            }
+            Err(e) => {
+                self.inner.init.store(INIT_NONE, Ordering::Release);
+                Err(e)
+            }
+        }
+    }
+
+    /// The server metadata, once [`initialize`](Self::initialize) succeeded.
+    pub fn metadata(&self) -> Option<&ServerMetadata> {
+        self.inner.metadata.get()
+    }
+
+    // ----- requests ----------------------------------------------------------------------
+
+    /// Sends `method` with raw `params` (`Value::Null` = no params) and waits for the result,
+    /// with the default timeout.
+    pub async fn request_raw(&self, method: &str, params: Value) -> Result<Value> {
+        self.request_raw_with_timeout(method, params, self.inner.request_timeout)
+            .await
+    }
+
+    /// Like [`request_raw`](Self::request_raw) with an explicit timeout (`Duration::MAX`
+    /// disables it).
+    pub async fn request_raw_with_timeout(
+        &self,
+        method: &str,
+        params: Value,
+        timeout: Duration,
+    ) -> Result<Value> {
+        let params = to_raw(method, &params)?;
+        let raw = self.call(method, &params, timeout).await?;
+        decode_raw(method, &raw)
+    }
+
+    /// A typed request with the default timeout.
+    pub async fn request<R: Request>(&self, params: R::Params) -> Result<R::Response> {
+        self.request_with_timeout::<R>(params, self.inner.request_timeout)
+            .await
+    }
+
+    /// A typed request with an explicit timeout (`Duration::MAX` disables it).
+    pub async fn request_with_timeout<R: Request>(
+        &self,
+        params: R::Params,
+        timeout: Duration,
+    ) -> Result<R::Response> {
+        let params = to_raw(R::METHOD, &params)?;
+        let raw = self.call(R::METHOD, &params, timeout).await?;
+        decode_raw(R::METHOD, &raw)
+    }
+
+    /// Sends a request and returns the raw `result` JSON.
+    pub async fn call(
+        &self,
+        method: &str,
+        params: &RawValue,
+        timeout: Duration,
+    ) -> Result<Box<RawValue>> {
+        let shared = self.shared();
+        let id = shared.next_request_id();
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut state = shared.lock();
+            if let Some(info) = &state.closed {
+                return Err(info.to_error());
+            }
+            state.pending.insert(id, method, tx);
+        }
+        let guard = PendingGuard { shared, id };
+        shared.send_line(encode_request(id, method, params)).await?;
+        let outcome = tokio::time::timeout(timeout, rx).await;
+        drop(guard);
+        match outcome {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(shared.closed_error().unwrap_or(Error::TransportClosed {
+                exit_status: None,
+                stderr_tail: String::new(),
+            })),
+            Err(_) => {
+                tracing::warn!(method, id, ?timeout, "request timed out");
+                Err(Error::Timeout {
+                    method: method.to_owned(),
+                    after: timeout,
+                })
+            }
+        }
+    }
+
+    /// Sends a notification (`Value::Null` = no params).
+    pub async fn notify(&self, method: &str, params: Value) -> Result<()> {
+        let params = to_raw(method, &params)?;
+        self.shared()
+            .send_line(encode_notification(method, &params))
+            .await
+    }
+
+    /// Sends a typed notification.
+    pub async fn send_notification<N: Notification>(&self, params: N::Params) -> Result<()> {
+        let params = to_raw(N::METHOD, &params)?;
+        self.shared()
+            .send_line(encode_notification(N::METHOD, &params))
+            .await
+    }
+
+    // ----- routing -----------------------------------------------------------------------
+
+    /// Reserves the next turn of `thread_id`: call before sending `turn/start`, then
+    /// [`claim`](TurnReservation::claim) with the turn id from the response. Waits while
+    /// another reservation for the same thread is open (one `turn/start` in flight per
+    /// thread). On a closed connection the claim yields the close error.
+    pub async fn reserve_turn(&self, thread_id: &str) -> Result<TurnReservation> {
+        let shared = self.shared();
+        let lock = {
+            let mut locks = shared.turn_locks.lock().unwrap_or_else(|e| e.into_inner());
+            locks.entry(thread_id.to_owned()).or_default().clone()
+        };
+        let guard = lock.lock_owned().await;
+        let mut state = shared.lock();
+        if let Some(info) = &state.closed {
+            let error = info.to_error();
+            drop(state);
+            drop(guard);
+            return Err(error);
+        }
+        let key = state.router.reserve(thread_id);
+        drop(state);
+        Ok(TurnReservation::new(
+            shared,
+            thread_id.to_owned(),
+            key,
+            guard,
+        ))
+    }
+
+    /// Streams the events of an already known turn from now on (no early events).
+    pub fn subscribe_turn(&self, turn_id: &str) -> TurnStream {
+        let shared = self.shared();
+        let mut state = shared.lock();
+        let queue = match &state.closed {
+            Some(info) => {
+                let q = super::queue::Queue::new(1);
+                q.close(info);
+                q
+            }
+            None => state.router.subscribe_turn(turn_id),
+        };
+        drop(state);
+        TurnStream::new(shared, turn_id.to_owned(), queue)
+    }
+
+    /// Subscribes to notifications matching `filter`.
+    pub fn subscribe(&self, filter: EventFilter) -> EventStream {
+        let shared = self.shared();
+        let mut state = shared.lock();
+        let (key, queue) = state.router.subscribe(filter);
+        if let Some(info) = state.closed.clone() {
+            state.router.unsubscribe(key);
+            queue.close(&info);
+        }
+        drop(state);
+        EventStream::new(shared, key, queue)
+    }
+
+    /// Every notification of `thread_id` (its turns' events included).
+    pub fn subscribe_thread(&self, thread_id: &str) -> EventStream {
+        self.subscribe(EventFilter::Thread(thread_id.to_owned()))
+    }
+
+    /// Every notification on this connection.
+    pub fn subscribe_all(&self) -> EventStream {
+        self.subscribe(EventFilter::All)
+    }
+
+    /// Starts a turn with raw params: reserves `params.threadId`, sends `turn/start`, and
+    /// claims the turn id from the response (`result.turn.id`).
+    pub async fn start_turn_raw(&self, params: Value) -> Result<(Value, TurnStream)> {
+        let thread_id = params
+            .get("threadId")
+            .and_then(Value::as_str)
+            .ok_or_else(|| Error::Encode {
+                method: "turn/start".to_owned(),
+                source: serde::de::Error::custom("params.threadId must be a string"),
+            })?
+            .to_owned();
+        let reservation = self.reserve_turn(&thread_id).await?;
+        let response = self.request_raw("turn/start", params).await?;
+        let turn_id = response
+            .pointer("/turn/id")
+            .and_then(Value::as_str)
+            .ok_or_else(|| Error::Decode {
+                method: "turn/start".to_owned(),
+                source: serde::de::Error::custom("response has no string `turn.id`"),
+            })?
+            .to_owned();
+        Ok((response, reservation.claim(turn_id)))
+    }
+
+    // ----- lifecycle ---------------------------------------------------------------------
+
+    /// Whether the connection is closed.
+    pub fn is_closed(&self) -> bool {
+        self.shared().lock().closed.is_some()
+    }
+
+    /// The [`Error::TransportClosed`] every call gets, once the connection is closed.
+    pub fn close_error(&self) -> Option<Error> {
+        self.shared().closed_error()
+    }
+
+    /// Waits until the connection closes and returns its [`Error::TransportClosed`].
+    pub async fn closed(&self) -> Error {
+        let mut rx = self.shared().closed_watch();
+        let error = match rx.wait_for(Option::is_some).await {
+            Ok(info) => info.as_ref().map(|i| i.to_error()),
+            Err(_) => None,
+        };
+        error.unwrap_or(Error::TransportClosed {
+            exit_status: None,
+            stderr_tail: String::new(),
+        })
+    }
+
+    /// Shuts down gracefully: closes the server's stdin, waits up to 3 s for the process to
+    /// exit, kills it otherwise, and closes the connection for every clone.
+    pub async fn close(&self) {
+        let shared = self.shared();
+        let _ = shared.outgoing.send(Outgoing::Shutdown).await;
+        if let Some(process) = &shared.process {
+            let mut exit = process.exit.clone();
+            if tokio::time::timeout(CLOSE_GRACE, exit.wait_for(Option::is_some))
+                .await
+                .is_err()
+            {
+                drop(
+                    self.inner
+                        .kill
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .take(),
+                );
+                let _ = tokio::time::timeout(CLOSE_GRACE, exit.wait_for(Option::is_some)).await;
+            }
+            shared.close_from_transport("closed by the client").await;
+        } else {
+            shared.close(CloseInfo {
+                exit_status: None,
+                stderr_tail: String::new(),
+                reason: "closed by the client",
+            });
+        }
+    }
+
+    /// A snapshot of the internal counters.
+    pub fn stats(&self) -> ConnectionStats {
+        let shared = self.shared();
+        let state = shared.lock();
+        let r = &state.router;
+        ConnectionStats {
+            notifications_received: r.counters.notifications,
+            notifications_unrouted: r.counters.unrouted,
+            events_lagged: r.counters.lagged,
+            invalid_messages: shared.counters.invalid_messages.load(Ordering::Relaxed),
+            unmatched_responses: shared.counters.unmatched_responses.load(Ordering::Relaxed),
+            server_requests: shared.counters.server_requests.load(Ordering::Relaxed),
+            pending_requests: state.pending.len(),
+            turn_subscriptions: r.turn_subscriptions(),
+            reservations: r.reservations(),
+            subscriptions: r.subscriptions(),
+            buffered_events: r.buffered_events(),
+        }
+    }
+}
+
+#[cfg(test)]
+impl Connection {
+    /// Number of per-thread turn locks currently tracked.
+    pub(crate) fn turn_lock_count(&self) -> usize {
+        self.shared()
+            .turn_locks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+}
+
+fn decode_raw<T: serde::de::DeserializeOwned>(method: &str, raw: &RawValue) -> Result<T> {
+    serde_json::from_str(raw.get()).map_err(|source| Error::Decode {
+        method: method.to_owned(),
+        source,
+    })
+}
+
+/// Removes a pending entry when the request finishes, times out or is cancelled.
+struct PendingGuard<'a> {
+    shared: &'a Shared,
+    id: i64,
+}
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        self.shared.lock().pending.remove(self.id);
+    }
+}

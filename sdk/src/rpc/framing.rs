@@ -1,0 +1,160 @@
+//! Newline-delimited framing with a hard per-message size limit.
+//!
+//! A line longer than the limit is not accumulated: once it crosses the limit its bytes are
+//! counted and discarded until the next `\n`, keeping only a short prefix (used to guess
+//! which request the oversized message answered). Memory stays at most `limit` plus the
+//! read buffer.
+
+use tokio::io::{AsyncBufRead, AsyncBufReadExt};
+
+/// How many leading bytes of an oversized line are kept.
+const PREFIX_KEEP: usize = 256;
+
+/// One frame read from the stream.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Frame {
+    /// A complete line without its terminator (`\n` or `\r\n`); never empty.
+    Line(Vec<u8>),
+    /// A line longer than the limit; its content was discarded.
+    TooLarge {
+        /// Total length of the discarded line in bytes.
+        size: u64,
+        /// The first bytes of the line.
+        prefix: Vec<u8>,
+    },
+}
+
+/// Reads [`Frame`]s from a buffered reader.
+pub(crate) struct LineReader<R> {
+    inner: R,
+    limit: usize,
+    buf: Vec<u8>,
+    /// `Some` while discarding an oversized line: (bytes seen so far, kept prefix).
+    discarding: Option<(u64, Vec<u8>)>,
+    eof: bool,
+}
+
+impl<R: AsyncBufRead + Unpin> LineReader<R> {
+    pub(crate) fn new(inner: R, limit: usize) -> Self {
+        LineReader {
+            inner,
+            limit: limit.max(1),
+            buf: Vec::new(),
+            discarding: None,
+            eof: false,
+        }
+    }
+
+    /// The next frame, or `None` at end of stream. Empty lines are skipped.
+    pub(crate) async fn next_frame(&mut self) -> std::io::Result<Option<Frame>> {
+        loop {
+            if self.eof {
+                return Ok(None);
+            }
+            let available = self.inner.fill_buf().await?;
+            if available.is_empty() {
+                self.eof = true;
+                // A final line without a terminator still counts.
+                if let Some(frame) = self.take_frame() {
+                    return Ok(Some(frame));
+                }
+                return Ok(None);
+            }
+            let (chunk_len, complete) = match available.iter().position(|&b| b == b'\n') {
+                Some(i) => (i, true),
+                None => (available.len(), false),
+            };
+            let chunk = &available[..chunk_len];
+            if let Some((seen, prefix)) = &mut self.discarding {
+                *seen += chunk_len as u64;
+                let room = PREFIX_KEEP.saturating_sub(prefix.len());
+                prefix.extend_from_slice(&chunk[..room.min(chunk.len())]);
+            } else if self.buf.len() + chunk_len > self.limit {
+                let mut prefix = std::mem::take(&mut self.buf);
+                let seen = (prefix.len() + chunk_len) as u64;
+                prefix.truncate(PREFIX_KEEP);
+                let room = PREFIX_KEEP - prefix.len();
+                prefix.extend_from_slice(&chunk[..room.min(chunk.len())]);
+                self.discarding = Some((seen, prefix));
+            } else {
+                self.buf.extend_from_slice(chunk);
+            }
+            let consumed = chunk_len + usize::from(complete);
+            self.inner.consume(consumed);
+            if complete {
+                if let Some(frame) = self.take_frame() {
+                    return Ok(Some(frame));
+                }
+            }
+        }
+    }
+
+    fn take_frame(&mut self) -> Option<Frame> {
+        if let Some((size, prefix)) = self.discarding.take() {
+            return Some(Frame::TooLarge { size, prefix });
+        }
+        let mut line = std::mem::take(&mut self.buf);
+        if line.last() == Some(&b'\r') {
+            line.pop();
+        }
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return None;
+        }
+        if line.capacity() > 1024 * 1024 {
+            // Don't keep a huge allocation around after one big message.
+            self.buf = Vec::new();
+        }
+        Some(Frame::Line(line))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::BufReader;
+
+    async fn frames(input: &[u8], limit: usize, buf_cap: usize) -> Vec<Frame> {
+        let mut r = LineReader::new(BufReader::with_capacity(buf_cap, input), limit);
+        let mut out = Vec::new();
+        while let Some(f) = r.next_frame().await.unwrap() {
+            out.push(f);
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn splits_lines_and_enforces_limit() {
+        for cap in [1, 3, 8, 4096] {
+            let got = frames(b"{\"a\":1}\r\n\n  \nabcdefghijk\nxy\nlast", 8, cap).await;
+            assert_eq!(
+                got,
+                vec![
+                    Frame::Line(b"{\"a\":1}".to_vec()),
+                    Frame::TooLarge {
+                        size: 11,
+                        prefix: b"abcdefghijk".to_vec()
+                    },
+                    Frame::Line(b"xy".to_vec()),
+                    Frame::Line(b"last".to_vec()),
+                ],
+                "buffer capacity {cap}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn oversized_prefix_is_bounded() {
+        let mut input = vec![b'x'; 10_000];
+        input.push(b'\n');
+        input.extend_from_slice(b"ok\n");
+        let got = frames(&input, 100, 64).await;
+        match &got[0] {
+            Frame::TooLarge { size, prefix } => {
+                assert_eq!(*size, 10_000);
+                assert_eq!(prefix.len(), PREFIX_KEEP);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(got[1], Frame::Line(b"ok".to_vec()));
+    }
+}

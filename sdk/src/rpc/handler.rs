@@ -1,0 +1,180 @@
+//! Server → client requests: the raw handler trait, the fail-closed default, and the
+//! dispatcher that runs each request in its own task and always sends a reply.
+
+use std::any::Any;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use serde_json::value::RawValue;
+use serde_json::{json, Value};
+
+use super::message::{encode_reply, RequestId};
+use super::state::Shared;
+use crate::error::RpcError;
+
+/// A request the app-server sent to the client (approvals, tool calls, user input, …).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ServerRequest {
+    /// The server's id for this request (its own id space; echoed in the reply).
+    pub id: RequestId,
+    /// The method, e.g. `"item/commandExecution/requestApproval"`.
+    pub method: String,
+    /// The params (`null` when absent).
+    pub params: Value,
+}
+
+impl ServerRequest {
+    /// Builds a request (mostly for tests of handlers).
+    pub fn new(id: RequestId, method: impl Into<String>, params: Value) -> Self {
+        ServerRequest {
+            id,
+            method: method.into(),
+            params,
+        }
+    }
+
+    /// `params.threadId`, if present.
+    pub fn thread_id(&self) -> Option<&str> {
+        self.params.get("threadId").and_then(Value::as_str)
+    }
+
+    /// `params.turnId`, if present.
+    pub fn turn_id(&self) -> Option<&str> {
+        self.params.get("turnId").and_then(Value::as_str)
+    }
+}
+
+/// Answers server → client requests with a JSON result or a JSON-RPC error.
+///
+/// Each request runs in its own task, so a slow handler never blocks the connection; a
+/// returned error or a panic becomes a JSON-RPC error reply.
+pub trait ServerRequestHandler: Send + Sync + 'static {
+    /// Produces the reply to `request`.
+    fn handle(&self, request: ServerRequest) -> BoxFuture<'_, Result<Value, RpcError>>;
+}
+
+/// Methods whose default reply is a refusal in the method's own response shape.
+pub const FAIL_CLOSED_METHODS: &[&str] = &[
+    "item/commandExecution/requestApproval",
+    "item/fileChange/requestApproval",
+    "item/permissions/requestApproval",
+    "mcpServer/elicitation/request",
+    "execCommandApproval",
+    "applyPatchApproval",
+];
+
+/// The reply the default handler sends for `method`: a refusal for every approval-like
+/// request, a `-32601` error for everything else.
+///
+/// | method | reply |
+/// | --- | --- |
+/// | `item/commandExecution/requestApproval` | `{"decision":"decline"}` |
+/// | `item/fileChange/requestApproval` | `{"decision":"decline"}` |
+/// | `item/permissions/requestApproval` | `{"permissions":{},"scope":"turn"}` (grants nothing) |
+/// | `mcpServer/elicitation/request` | `{"action":"decline"}` |
+/// | `execCommandApproval`, `applyPatchApproval` (legacy `ReviewDecision`) | `{"decision":{"denied":{"rejection":…}}}` |
+/// | anything else | error `-32601` |
+pub fn fail_closed_reply(method: &str) -> Result<Value, RpcError> {
+    match method {
+        "item/commandExecution/requestApproval" | "item/fileChange/requestApproval" => {
+            Ok(json!({"decision": "decline"}))
+        }
+        "item/permissions/requestApproval" => Ok(json!({"permissions": {}, "scope": "turn"})),
+        "mcpServer/elicitation/request" => Ok(json!({"action": "decline"})),
+        "execCommandApproval" | "applyPatchApproval" => Ok(json!({
+            "decision": {"denied": {"rejection": "declined by the client's default (fail-closed) approval policy"}}
+        })),
+        other => Err(RpcError::new(
+            crate::error::ErrorCode::METHOD_NOT_FOUND,
+            format!("the client has no handler for server request `{other}` (default handler fails closed)"),
+        )),
+    }
+}
+
+/// The default handler: declines every approval and rejects every other request
+/// (see [`fail_closed_reply`]). Nothing is ever approved implicitly.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FailClosedHandler;
+
+impl ServerRequestHandler for FailClosedHandler {
+    fn handle(&self, request: ServerRequest) -> BoxFuture<'_, Result<Value, RpcError>> {
+        Box::pin(std::future::ready(fail_closed_reply(&request.method)))
+    }
+}
+
+/// A handler made from an async closure; see [`handler_fn`].
+#[derive(Clone)]
+pub struct FnHandler<F>(F);
+
+impl<F> std::fmt::Debug for FnHandler<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FnHandler")
+    }
+}
+
+/// Wraps `f(request) -> impl Future<Output = Result<Value, RpcError>>` as a handler.
+pub fn handler_fn<F, Fut>(f: F) -> FnHandler<F>
+where
+    F: Fn(ServerRequest) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Value, RpcError>> + Send + 'static,
+{
+    FnHandler(f)
+}
+
+impl<F, Fut> ServerRequestHandler for FnHandler<F>
+where
+    F: Fn(ServerRequest) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Value, RpcError>> + Send + 'static,
+{
+    fn handle(&self, request: ServerRequest) -> BoxFuture<'_, Result<Value, RpcError>> {
+        Box::pin((self.0)(request))
+    }
+}
+
+fn panic_message(panic: &(dyn Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_owned()
+    }
+}
+
+/// Runs the handler for one server request in its own task and sends the reply.
+pub(crate) fn spawn_server_request(
+    shared: Arc<Shared>,
+    id: RequestId,
+    method: String,
+    params: Box<RawValue>,
+) {
+    tokio::spawn(async move {
+        let params = serde_json::from_str::<Value>(params.get()).unwrap_or(Value::Null);
+        let handler = shared.handler.clone();
+        let request = ServerRequest {
+            id: id.clone(),
+            method: method.clone(),
+            params,
+        };
+        let outcome = AssertUnwindSafe(async { handler.handle(request).await })
+            .catch_unwind()
+            .await;
+        let reply = match outcome {
+            Ok(reply) => reply,
+            Err(panic) => {
+                let msg = panic_message(panic.as_ref());
+                tracing::error!(%method, %id, panic = %msg, "server request handler panicked");
+                Err(RpcError::internal(format!(
+                    "server request handler panicked: {msg}"
+                )))
+            }
+        };
+        if let Err(e) = shared.send_line(encode_reply(&id, &reply)).await {
+            tracing::debug!(%method, %id, error = %e, "could not send the reply to a server request");
+        }
+    });
+}

@@ -1,0 +1,64 @@
+//! The async JSON-RPC runtime: transport, request/response correlation, notification
+//! routing, server-request dispatch.
+//!
+//! # Routing
+//!
+//! One reader task owns the server's output. Each message goes to exactly the places that
+//! asked for it:
+//!
+//! - **responses** → the waiting [`Connection::request`] call (unknown or duplicate ids are
+//!   logged, counted and dropped);
+//! - **notifications** → by the turn id in `params.turnId` / `params.turn.id` to that turn's
+//!   [`TurnStream`] — or, while a [`TurnReservation`] is open for the thread
+//!   (`params.threadId` / `params.thread.id`) and the turn has no stream yet, into the
+//!   reservation's buffer, so events that race the `turn/start` response (even
+//!   `turn/completed`) are never lost — and additionally to every [`EventStream`] whose
+//!   [`EventFilter`] matches. A notification nobody asked for is counted and dropped.
+//! - **server requests** → the [`ServerRequestHandler`], each in its own task; the reply is
+//!   always sent (a handler error or panic becomes a JSON-RPC error reply).
+//!
+//! # Buffering policy
+//!
+//! Every stream has a bounded buffer (defaults: 8192 events per turn stream and per
+//! reservation-captured turn, 1024 per [`EventStream`]; see
+//! [`ClientConfig`](crate::ClientConfig)). The reader never waits for a consumer: when a
+//! buffer is full the event is dropped for that subscriber only and the stream yields
+//! [`Error::Lagged`](crate::Error::Lagged) `{ skipped }` at that position, then continues.
+//! A turn's `turn/completed` is always delivered, so a turn stream always ends. Other
+//! streams, other turns, responses and server-request replies are unaffected by a slow
+//! consumer.
+//!
+//! # Closing
+//!
+//! When the server's output ends or the process exits, every pending request, stream and
+//! later call gets [`Error::TransportClosed`](crate::Error::TransportClosed) with the exit
+//! status and the last 64 KiB of stderr. Dropping the last [`Connection`] clone kills the
+//! process and stops every task.
+
+mod connection;
+mod framing;
+mod handler;
+mod handshake;
+mod message;
+mod pending;
+mod queue;
+mod reader;
+mod retry;
+mod router;
+mod state;
+mod streams;
+mod transport;
+
+#[cfg(test)]
+mod tests;
+
+pub use connection::{Connection, ConnectionOptions, ConnectionStats};
+pub use handler::{
+    fail_closed_reply, handler_fn, FailClosedHandler, FnHandler, ServerRequest,
+    ServerRequestHandler, FAIL_CLOSED_METHODS,
+};
+pub use handshake::{InitializeOptions, ServerMetadata};
+pub use message::{Event, RawNotification, RequestId};
+pub use retry::{retry_on_overload, RetryPolicy};
+pub use router::EventFilter;
+pub use streams::{EventStream, TurnReservation, TurnStream};

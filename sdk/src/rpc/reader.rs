@@ -1,0 +1,153 @@
+//! The single reader task: frames stdout, classifies each message and hands it on —
+//! responses to their waiter, notifications to the router, server requests to a handler
+//! task. It never awaits anything but the next frame, so no consumer can stall it.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use tokio::io::BufReader;
+
+use super::framing::{Frame, LineReader};
+use super::handler::spawn_server_request;
+use super::message::{Incoming, RequestId};
+use super::state::Shared;
+use super::transport::BoxRead;
+use crate::error::Error;
+
+/// Read buffer size.
+const READ_BUFFER: usize = 64 * 1024;
+
+pub(crate) async fn reader_task(shared: Arc<Shared>, source: BoxRead) {
+    let mut lines = LineReader::new(
+        BufReader::with_capacity(READ_BUFFER, source),
+        shared.max_message_size,
+    );
+    let reason = loop {
+        match lines.next_frame().await {
+            Ok(Some(Frame::Line(line))) => handle_line(&shared, &line),
+            Ok(Some(Frame::TooLarge { size, prefix })) => handle_too_large(&shared, size, &prefix),
+            Ok(None) => break "app-server closed its output",
+            Err(e) => {
+                tracing::warn!(error = %e, "reading from the codex app-server failed");
+                break "reading from the app-server failed";
+            }
+        }
+    };
+    shared.close_from_transport(reason).await;
+}
+
+fn invalid(shared: &Shared) {
+    shared
+        .counters
+        .invalid_messages
+        .fetch_add(1, Ordering::Relaxed);
+}
+
+pub(crate) fn handle_line(shared: &Arc<Shared>, line: &[u8]) {
+    let message = match Incoming::parse(line) {
+        Ok(m) => m,
+        Err(e) => {
+            invalid(shared);
+            let shown = String::from_utf8_lossy(&line[..line.len().min(200)]).into_owned();
+            tracing::error!(error = %e, line = %shown, "skipping a malformed message from the codex app-server");
+            return;
+        }
+    };
+    match message {
+        Incoming::Response { id, result } => {
+            let entry = match id {
+                RequestId::Int(i) => shared.lock().pending.remove(i),
+                RequestId::Str(_) => None,
+            };
+            match entry {
+                Some(entry) => {
+                    let _ = entry.tx.send(result.map_err(Error::Rpc));
+                }
+                None => {
+                    shared
+                        .counters
+                        .unmatched_responses
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(%id, "dropping a response with an unknown, timed-out or duplicate id");
+                }
+            }
+        }
+        Incoming::Notification(notification) => {
+            shared.lock().router.dispatch(Arc::new(notification));
+        }
+        Incoming::Request { id, method, params } => {
+            shared
+                .counters
+                .server_requests
+                .fetch_add(1, Ordering::Relaxed);
+            spawn_server_request(shared.clone(), id, method, params);
+        }
+        Incoming::OrphanError(error) => {
+            invalid(shared);
+            tracing::error!(%error, "the codex app-server reported an error without a request id");
+        }
+    }
+}
+
+/// Best-effort: the id of a response whose line starts like `{"id":N,"result"…` or
+/// `{"id":N,"error"…`.
+fn sniff_response_id(prefix: &[u8]) -> Option<i64> {
+    let text = std::str::from_utf8(prefix).ok().or_else(|| {
+        // The prefix may end in the middle of a UTF-8 sequence.
+        let valid = std::str::from_utf8(prefix).err()?.valid_up_to();
+        std::str::from_utf8(&prefix[..valid]).ok()
+    })?;
+    let rest = text
+        .trim_start()
+        .strip_prefix('{')?
+        .trim_start()
+        .strip_prefix("\"id\"")?;
+    let rest = rest.trim_start().strip_prefix(':')?.trim_start();
+    let digits_end = rest
+        .char_indices()
+        .find(|(i, c)| !(c.is_ascii_digit() || (*i == 0 && *c == '-')))
+        .map_or(rest.len(), |(i, _)| i);
+    let id = rest[..digits_end].parse().ok()?;
+    let after = rest[digits_end..]
+        .trim_start()
+        .strip_prefix(',')?
+        .trim_start();
+    (after.starts_with("\"result\"") || after.starts_with("\"error\"")).then_some(id)
+}
+
+fn handle_too_large(shared: &Arc<Shared>, size: u64, prefix: &[u8]) {
+    invalid(shared);
+    let limit = shared.max_message_size;
+    let entry = sniff_response_id(prefix).and_then(|id| shared.lock().pending.remove(id));
+    tracing::error!(
+        size,
+        limit,
+        answered = entry.as_ref().map(|e| e.method.as_str()),
+        "discarding a message from the codex app-server that exceeds the size limit"
+    );
+    if let Some(entry) = entry {
+        let method = Some(entry.method.clone());
+        let _ = entry.tx.send(Err(Error::MessageTooLarge {
+            method,
+            size,
+            limit,
+        }));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sniff_response_id;
+
+    #[test]
+    fn sniffs_ids() {
+        assert_eq!(sniff_response_id(br#"{"id":12,"result":{"x"#), Some(12));
+        assert_eq!(sniff_response_id(br#"{ "id" : 3 , "error":{"#), Some(3));
+        assert_eq!(sniff_response_id(br#"{"id":3,"method":"x"#), None);
+        assert_eq!(sniff_response_id(br#"{"method":"x","id":3"#), None);
+        assert_eq!(
+            sniff_response_id(b"{\"id\":4,\"result\":\"\xe2\x82"),
+            Some(4)
+        );
+    }
+}

@@ -1,0 +1,1007 @@
+//! Runtime tests against an in-memory fake app-server (`tokio::io::duplex`).
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde_json::{json, Value};
+use tokio::io::{
+    AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, Lines, ReadHalf, WriteHalf,
+};
+
+use super::*;
+use crate::error::{Error, RpcError};
+
+const WAIT: Duration = Duration::from_secs(5);
+
+/// The server end of an in-memory connection.
+struct Fake {
+    lines: Lines<BufReader<ReadHalf<DuplexStream>>>,
+    w: WriteHalf<DuplexStream>,
+}
+
+impl Fake {
+    /// The next message the client sent.
+    async fn recv(&mut self) -> Value {
+        let line = tokio::time::timeout(WAIT, self.lines.next_line())
+            .await
+            .expect("client message in time")
+            .expect("read")
+            .expect("client still connected");
+        serde_json::from_str(&line).expect("client sent JSON")
+    }
+
+    /// `None` once the client closed its side.
+    async fn recv_eof(&mut self) -> Option<String> {
+        tokio::time::timeout(WAIT, self.lines.next_line())
+            .await
+            .expect("in time")
+            .expect("read")
+    }
+
+    async fn send(&mut self, msg: Value) {
+        let mut line = serde_json::to_vec(&msg).unwrap();
+        line.push(b'\n');
+        self.send_raw(&line).await;
+    }
+
+    async fn send_raw(&mut self, bytes: &[u8]) {
+        self.w.write_all(bytes).await.unwrap();
+        self.w.flush().await.unwrap();
+    }
+
+    async fn notify(&mut self, method: &str, params: Value) {
+        self.send(json!({"method": method, "params": params, "emittedAtMs": 1}))
+            .await;
+    }
+
+    /// Answers the next request (which must be `method`) with `result`.
+    async fn answer(&mut self, method: &str, result: Value) -> Value {
+        let req = self.recv().await;
+        assert_eq!(req["method"], method, "{req}");
+        self.send(json!({"id": req["id"], "result": result})).await;
+        req
+    }
+}
+
+fn pair_with(options: ConnectionOptions) -> (Connection, Fake) {
+    let (client, server) = tokio::io::duplex(1 << 16);
+    let (cr, cw) = tokio::io::split(client);
+    let (sr, sw) = tokio::io::split(server);
+    let conn = Connection::from_io(cr, cw, options);
+    (
+        conn,
+        Fake {
+            lines: BufReader::new(sr).lines(),
+            w: sw,
+        },
+    )
+}
+
+fn pair() -> (Connection, Fake) {
+    pair_with(ConnectionOptions::default())
+}
+
+/// Round-trips a request, which proves every line sent before it has been processed.
+async fn sync(conn: &Connection, fake: &mut Fake) {
+    let c = conn.clone();
+    let call = tokio::spawn(async move { c.request_raw("sync", Value::Null).await });
+    fake.answer("sync", json!({})).await;
+    call.await.unwrap().unwrap();
+}
+
+async fn next(
+    stream: &mut (impl futures::Stream<Item = crate::Result<Event>> + Unpin),
+) -> Option<crate::Result<Event>> {
+    tokio::time::timeout(WAIT, stream.next())
+        .await
+        .expect("stream item in time")
+}
+
+async fn next_method(
+    stream: &mut (impl futures::Stream<Item = crate::Result<Event>> + Unpin),
+) -> String {
+    next(stream)
+        .await
+        .expect("an item")
+        .expect("an event")
+        .method()
+        .to_owned()
+}
+
+fn turn_event(method: &str, thread: &str, turn: &str) -> Value {
+    if method == "turn/started" || method == "turn/completed" {
+        json!({"threadId": thread, "turn": {"id": turn, "status": "completed", "items": []}})
+    } else {
+        json!({"threadId": thread, "turnId": turn, "delta": "x"})
+    }
+}
+
+#[tokio::test]
+async fn correlates_out_of_order_responses() {
+    let (conn, mut fake) = pair();
+    let calls: Vec<_> = (0..3)
+        .map(|i| {
+            let c = conn.clone();
+            tokio::spawn(async move { c.request_raw("echo", json!({"n": i})).await })
+        })
+        .collect();
+    let mut reqs = Vec::new();
+    for _ in 0..3 {
+        reqs.push(fake.recv().await);
+    }
+    // No `jsonrpc` field is sent; params are passed through.
+    assert!(reqs
+        .iter()
+        .all(|r| r.get("jsonrpc").is_none() && r["method"] == "echo"));
+    for req in reqs.iter().rev() {
+        fake.send(json!({"id": req["id"], "result": {"n": req["params"]["n"], "id": req["id"]}}))
+            .await;
+    }
+    for (i, call) in calls.into_iter().enumerate() {
+        let result = call.await.unwrap().unwrap();
+        assert_eq!(result["n"], i as u64);
+    }
+    // An error response maps to Error::Rpc with the untouched error object.
+    let c = conn.clone();
+    let call = tokio::spawn(async move { c.request_raw("bad", json!({})).await });
+    let req = fake.recv().await;
+    fake.send(json!({"error": {"code": -32600, "message": "Invalid request: unknown variant"}, "id": req["id"]})).await;
+    match call.await.unwrap() {
+        Err(Error::Rpc(e)) => {
+            assert!(e.code.is_invalid_request());
+            assert_eq!(e.message, "Invalid request: unknown variant");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(conn.stats().pending_requests, 0);
+}
+
+#[tokio::test]
+async fn typed_request_and_decode_errors_name_the_method() {
+    struct Echo;
+    impl crate::protocol::Request for Echo {
+        const METHOD: &'static str = "test/echo";
+        type Params = Value;
+        type Response = Vec<u32>;
+    }
+    let (conn, mut fake) = pair();
+    let c = conn.clone();
+    let call = tokio::spawn(async move { c.request::<Echo>(json!({"a": 1})).await });
+    fake.answer("test/echo", json!([1, 2])).await;
+    assert_eq!(call.await.unwrap().unwrap(), vec![1, 2]);
+
+    let c = conn.clone();
+    let call = tokio::spawn(async move { c.request::<Echo>(json!({})).await });
+    fake.answer("test/echo", json!({"not": "a list"})).await;
+    match call.await.unwrap() {
+        Err(Error::Decode { method, .. }) => assert_eq!(method, "test/echo"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn timeout_removes_pending_and_late_reply_is_dropped() {
+    let (conn, mut fake) = pair();
+    let c = conn.clone();
+    let call = tokio::spawn(async move {
+        c.request_raw_with_timeout("slow", Value::Null, Duration::from_millis(50))
+            .await
+    });
+    let req = fake.recv().await;
+    assert!(
+        req.get("params").is_none(),
+        "null params are omitted: {req}"
+    );
+    match call.await.unwrap() {
+        Err(Error::Timeout { method, after }) => {
+            assert_eq!(method, "slow");
+            assert_eq!(after, Duration::from_millis(50));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(conn.stats().pending_requests, 0);
+    // The late reply is logged and dropped; the connection keeps serving.
+    fake.send(json!({"id": req["id"], "result": {}})).await;
+    sync(&conn, &mut fake).await;
+    assert_eq!(conn.stats().unmatched_responses, 1);
+
+    // `Duration::MAX` disables the timeout (no overflow).
+    let c = conn.clone();
+    let call = tokio::spawn(async move {
+        c.request_raw_with_timeout("long", json!({}), Duration::MAX)
+            .await
+    });
+    fake.answer("long", json!(7)).await;
+    assert_eq!(call.await.unwrap().unwrap(), json!(7));
+
+    // A cancelled request (future dropped) also cleans up.
+    let c = conn.clone();
+    let call = tokio::spawn(async move { c.request_raw("never", Value::Null).await });
+    fake.recv().await;
+    call.abort();
+    let _ = call.await;
+    assert_eq!(conn.stats().pending_requests, 0);
+}
+
+#[tokio::test]
+async fn early_turn_events_including_completion_are_buffered_until_claim() {
+    let (conn, mut fake) = pair();
+    let c = conn.clone();
+    let turn = tokio::spawn(async move {
+        c.start_turn_raw(json!({"threadId": "th1", "input": []}))
+            .await
+    });
+    let req = fake.recv().await;
+    assert_eq!(req["method"], "turn/start");
+    // The whole turn happens before the response arrives.
+    for method in [
+        "turn/started",
+        "item/started",
+        "item/agentMessage/delta",
+        "item/completed",
+        "turn/completed",
+    ] {
+        fake.notify(method, turn_event(method, "th1", "tu1")).await;
+    }
+    // An unrelated thread's turn is not captured.
+    fake.notify("turn/started", turn_event("turn/started", "other", "tuX"))
+        .await;
+    fake.send(json!({"id": req["id"], "result": {"turn": {"id": "tu1", "status": "inProgress"}}}))
+        .await;
+    let (response, mut stream) = turn.await.unwrap().unwrap();
+    assert_eq!(response["turn"]["id"], "tu1");
+    assert_eq!(stream.turn_id(), "tu1");
+    let mut got = Vec::new();
+    while let Some(item) = next(&mut stream).await {
+        got.push(item.unwrap().method().to_owned());
+    }
+    assert_eq!(
+        got,
+        [
+            "turn/started",
+            "item/started",
+            "item/agentMessage/delta",
+            "item/completed",
+            "turn/completed"
+        ]
+    );
+    let stats = conn.stats();
+    assert_eq!(
+        (
+            stats.reservations,
+            stats.turn_subscriptions,
+            stats.buffered_events
+        ),
+        (0, 0, 0)
+    );
+    assert_eq!(stats.notifications_unrouted, 1, "the other thread's event");
+}
+
+#[tokio::test]
+async fn claim_mixes_buffered_and_live_events_and_lock_serializes_turns() {
+    let (conn, mut fake) = pair();
+    let reservation = conn.reserve_turn("th").await.unwrap();
+    // A second reservation on the same thread waits for the first to be claimed.
+    let c = conn.clone();
+    let second =
+        tokio::spawn(async move { c.reserve_turn("th").await.map(|r| r.thread_id().to_owned()) });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(!second.is_finished());
+    // Another thread is not blocked.
+    let other = conn.reserve_turn("other").await.unwrap();
+    drop(other);
+
+    fake.notify("turn/started", turn_event("turn/started", "th", "t1"))
+        .await;
+    sync(&conn, &mut fake).await;
+    assert_eq!(conn.stats().buffered_events, 1);
+    let mut stream = reservation.claim("t1");
+    assert_eq!(second.await.unwrap().unwrap(), "th");
+    fake.notify("item/started", turn_event("item/started", "th", "t1"))
+        .await;
+    fake.notify("turn/completed", turn_event("turn/completed", "th", "t1"))
+        .await;
+    assert_eq!(next_method(&mut stream).await, "turn/started");
+    assert_eq!(next_method(&mut stream).await, "item/started");
+    assert_eq!(next_method(&mut stream).await, "turn/completed");
+    assert!(next(&mut stream).await.is_none());
+    // Reservations and their locks are cleaned up.
+    assert_eq!(conn.stats().reservations, 0);
+    assert_eq!(conn.turn_lock_count(), 0);
+}
+
+#[tokio::test]
+async fn concurrent_turns_on_two_threads_interleave() {
+    let (conn, mut fake) = pair();
+    let ra = conn.reserve_turn("A").await.unwrap();
+    let rb = conn.reserve_turn("B").await.unwrap();
+    let mut thread_a = conn.subscribe_thread("A");
+    let sa = ra.claim("a1");
+    let sb = rb.claim("b1");
+    for i in 0..50 {
+        fake.notify(
+            "item/agentMessage/delta",
+            json!({"threadId": "A", "turnId": "a1", "delta": format!("a{i}")}),
+        )
+        .await;
+        fake.notify(
+            "item/agentMessage/delta",
+            json!({"threadId": "B", "turnId": "b1", "delta": format!("b{i}")}),
+        )
+        .await;
+    }
+    fake.notify("turn/completed", turn_event("turn/completed", "B", "b1"))
+        .await;
+    fake.notify(
+        "thread/status/changed",
+        json!({"threadId": "A", "status": {"type": "idle"}}),
+    )
+    .await;
+    fake.notify("turn/completed", turn_event("turn/completed", "A", "a1"))
+        .await;
+
+    let collect = |mut s: TurnStream| async move {
+        let mut deltas = Vec::new();
+        while let Some(ev) = next(&mut s).await {
+            let ev = ev.unwrap();
+            if ev.method() == "item/agentMessage/delta" {
+                deltas.push(
+                    ev.params_value().unwrap()["delta"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned(),
+                );
+            } else {
+                assert_eq!(ev.method(), "turn/completed");
+            }
+        }
+        deltas
+    };
+    let (da, db) = tokio::join!(collect(sa), collect(sb));
+    assert_eq!(da, (0..50).map(|i| format!("a{i}")).collect::<Vec<_>>());
+    assert_eq!(db, (0..50).map(|i| format!("b{i}")).collect::<Vec<_>>());
+    // The thread subscription saw A's turn events and its status change, nothing of B.
+    let mut seen = 0;
+    loop {
+        let ev = next(&mut thread_a).await.unwrap().unwrap();
+        assert_eq!(ev.thread_id(), Some("A"));
+        seen += 1;
+        if ev.method() == "turn/completed" {
+            break;
+        }
+    }
+    assert_eq!(seen, 52);
+}
+
+#[tokio::test]
+async fn slow_turn_consumer_lags_without_blocking_anyone() {
+    let options = ConnectionOptions::default().with_buffers(4, 4);
+    let (conn, mut fake) = pair_with(options);
+    let mut slow = conn.reserve_turn("S").await.unwrap().claim("s1");
+    let mut fast = conn.reserve_turn("F").await.unwrap().claim("f1");
+    for i in 0..10 {
+        fake.notify(
+            "item/agentMessage/delta",
+            json!({"threadId": "S", "turnId": "s1", "delta": i}),
+        )
+        .await;
+    }
+    // Another turn flows while the slow stream is full and unpolled.
+    fake.notify("item/started", turn_event("item/started", "F", "f1"))
+        .await;
+    assert_eq!(next_method(&mut fast).await, "item/started");
+    // A server request is still answered.
+    fake.send(json!({"id": 0, "method": "item/fileChange/requestApproval", "params": {"threadId": "S", "turnId": "s1"}})).await;
+    let reply = fake.recv().await;
+    assert_eq!(reply, json!({"id": 0, "result": {"decision": "decline"}}));
+    // Responses too.
+    sync(&conn, &mut fake).await;
+    fake.notify(
+        "item/agentMessage/delta",
+        json!({"threadId": "S", "turnId": "s1", "delta": 10}),
+    )
+    .await;
+    fake.notify("turn/completed", turn_event("turn/completed", "S", "s1"))
+        .await;
+    fake.notify("turn/completed", turn_event("turn/completed", "F", "f1"))
+        .await;
+    assert_eq!(next_method(&mut fast).await, "turn/completed");
+
+    // The slow stream: 4 buffered events, the lag report, then the always-delivered completion.
+    for i in 0..4 {
+        let ev = next(&mut slow).await.unwrap().unwrap();
+        assert_eq!(ev.params_value().unwrap()["delta"], i);
+    }
+    match next(&mut slow).await {
+        Some(Err(Error::Lagged { skipped })) => assert_eq!(skipped, 7),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(next_method(&mut slow).await, "turn/completed");
+    assert!(next(&mut slow).await.is_none());
+    assert_eq!(conn.stats().events_lagged, 7);
+}
+
+#[tokio::test]
+async fn event_stream_lag_is_reported_in_place_and_stream_continues() {
+    let (conn, mut fake) = pair_with(ConnectionOptions::default().with_buffers(2, 2));
+    let mut all = conn.subscribe_all();
+    let mut unscoped = conn.subscribe(EventFilter::Unscoped);
+    for i in 0..5 {
+        fake.notify("configWarning", json!({"summary": i})).await;
+    }
+    sync(&conn, &mut fake).await;
+    assert_eq!(
+        next(&mut all)
+            .await
+            .unwrap()
+            .unwrap()
+            .params_value()
+            .unwrap()["summary"],
+        0
+    );
+    assert_eq!(
+        next(&mut all)
+            .await
+            .unwrap()
+            .unwrap()
+            .params_value()
+            .unwrap()["summary"],
+        1
+    );
+    assert!(matches!(
+        next(&mut all).await,
+        Some(Err(Error::Lagged { skipped: 3 }))
+    ));
+    assert_eq!(next_method(&mut unscoped).await, "configWarning");
+    assert_eq!(next_method(&mut unscoped).await, "configWarning");
+    fake.notify("account/updated", json!({})).await;
+    fake.notify("turn/started", turn_event("turn/started", "t", "u"))
+        .await;
+    assert_eq!(next_method(&mut all).await, "account/updated");
+    assert_eq!(next_method(&mut all).await, "turn/started");
+    // The lag marker sits where the events were lost; the unscoped filter skipped the turn event.
+    assert!(matches!(
+        next(&mut unscoped).await,
+        Some(Err(Error::Lagged { skipped: 3 }))
+    ));
+    assert_eq!(next_method(&mut unscoped).await, "account/updated");
+    sync(&conn, &mut fake).await;
+    assert_eq!(conn.stats().buffered_events, 0);
+    drop(all);
+    drop(unscoped);
+    assert_eq!(conn.stats().subscriptions, 0);
+}
+
+#[tokio::test]
+async fn notifications_without_listeners_do_not_accumulate() {
+    let (conn, mut fake) = pair();
+    let _other_thread = conn.subscribe_thread("someone-else");
+    let before = conn.stats();
+    for i in 0..1000 {
+        let params = match i % 3 {
+            0 => turn_event("item/agentMessage/delta", "t", &format!("turn{i}")),
+            1 => json!({"threadId": "t", "status": {"type": "active"}}),
+            _ => json!({"summary": "x"}),
+        };
+        fake.notify("whatever", params).await;
+    }
+    sync(&conn, &mut fake).await;
+    let after = conn.stats();
+    assert_eq!(after.notifications_received, 1000);
+    assert_eq!(after.notifications_unrouted, 1000);
+    assert_eq!(after.buffered_events, 0);
+    assert_eq!(
+        (
+            after.pending_requests,
+            after.turn_subscriptions,
+            after.reservations,
+            after.subscriptions
+        ),
+        (
+            before.pending_requests,
+            before.turn_subscriptions,
+            before.reservations,
+            before.subscriptions
+        )
+    );
+}
+
+#[tokio::test]
+async fn default_handler_fails_closed_with_exact_replies() {
+    let (_conn, mut fake) = pair();
+    let cases = [
+        (
+            json!(0),
+            "item/commandExecution/requestApproval",
+            json!({"result": {"decision": "decline"}}),
+        ),
+        (
+            json!("s-1"),
+            "item/fileChange/requestApproval",
+            json!({"result": {"decision": "decline"}}),
+        ),
+        (
+            json!(2),
+            "item/permissions/requestApproval",
+            json!({"result": {"permissions": {}, "scope": "turn"}}),
+        ),
+        (
+            json!(3),
+            "mcpServer/elicitation/request",
+            json!({"result": {"action": "decline"}}),
+        ),
+        (
+            json!(4),
+            "execCommandApproval",
+            json!({"result": {"decision": {"denied": {"rejection": "declined by the client's default (fail-closed) approval policy"}}}}),
+        ),
+        (
+            json!(5),
+            "applyPatchApproval",
+            json!({"result": {"decision": {"denied": {"rejection": "declined by the client's default (fail-closed) approval policy"}}}}),
+        ),
+    ];
+    for (id, method, expected) in &cases {
+        fake.send(json!({"id": id, "method": method, "params": {"threadId": "t", "turnId": "u"}}))
+            .await;
+        let reply = fake.recv().await;
+        let mut want = expected.clone();
+        want["id"] = id.clone();
+        assert_eq!(reply, want, "{method}");
+    }
+    for method in [
+        "item/tool/call",
+        "item/tool/requestUserInput",
+        "account/chatgptAuthTokens/refresh",
+        "attestation/generate",
+        "currentTime/read",
+        "brand/new",
+    ] {
+        fake.send(json!({"id": 9, "method": method})).await;
+        let reply = fake.recv().await;
+        assert_eq!(reply["id"], 9);
+        assert_eq!(reply["error"]["code"], -32601, "{method}: {reply}");
+        assert!(reply.get("result").is_none());
+    }
+}
+
+#[tokio::test]
+async fn handler_errors_and_panics_become_error_replies() {
+    let calls = Arc::new(AtomicU32::new(0));
+    let counter = calls.clone();
+    let handler = handler_fn(move |req: ServerRequest| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        async move {
+            match req.method.as_str() {
+                "panic" => panic!("handler exploded"),
+                "fail" => Err(RpcError::invalid_params("nope")),
+                "slow" => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    Ok(json!({"slow": true}))
+                }
+                _ => Ok(json!({"echo": req.params, "thread": req.thread_id()})),
+            }
+        }
+    });
+    let (conn, mut fake) = pair_with(ConnectionOptions::default().with_handler(Arc::new(handler)));
+    fake.send(json!({"id": 1, "method": "panic"})).await;
+    let reply = fake.recv().await;
+    assert_eq!(reply["id"], 1);
+    assert_eq!(reply["error"]["code"], -32603);
+    assert!(reply["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("handler exploded"));
+
+    fake.send(json!({"id": 2, "method": "fail"})).await;
+    assert_eq!(
+        fake.recv().await,
+        json!({"id": 2, "error": {"code": -32602, "message": "nope"}})
+    );
+
+    // A slow handler does not hold up a later one (each runs in its own task).
+    fake.send(json!({"id": "slow", "method": "slow"})).await;
+    fake.send(json!({"id": 3, "method": "echo", "params": {"threadId": "t"}}))
+        .await;
+    assert_eq!(
+        fake.recv().await,
+        json!({"id": 3, "result": {"echo": {"threadId": "t"}, "thread": "t"}})
+    );
+    assert_eq!(
+        fake.recv().await,
+        json!({"id": "slow", "result": {"slow": true}})
+    );
+
+    // The reader is alive.
+    sync(&conn, &mut fake).await;
+    assert_eq!(calls.load(Ordering::SeqCst), 4);
+    assert_eq!(conn.stats().server_requests, 4);
+}
+
+#[tokio::test]
+async fn garbage_is_skipped_and_the_connection_keeps_serving() {
+    let (conn, mut fake) = pair_with(ConnectionOptions::default().with_max_message_size(1024));
+    let mut all = conn.subscribe_all();
+    let c = conn.clone();
+    let call = tokio::spawn(async move { c.request_raw("x", Value::Null).await });
+    let req = fake.recv().await;
+    fake.send_raw(b"this is not json\n").await;
+    fake.send_raw(b"{\"method\":\"bad\xff\xfe\",\"params\":{}}\n")
+        .await;
+    fake.send_raw(b"[1,2,3]\n").await;
+    fake.send_raw(b"{}\n").await;
+    fake.send_raw(b"{\"error\":{\"code\":-32700,\"message\":\"Parse error\"},\"id\":null}\n")
+        .await;
+    let mut long = b"{\"method\":\"huge\",\"params\":{\"x\":\"".to_vec();
+    long.extend(std::iter::repeat_n(b'a', 5000));
+    long.extend_from_slice(b"\"}}\n");
+    fake.send_raw(&long).await;
+    fake.send(json!({"id": 9999, "result": {}})).await; // unknown id
+    fake.send(json!({"id": "str", "result": {}})).await; // we never use string ids
+    fake.send(json!({"id": req["id"], "result": {"ok": 1}}))
+        .await;
+    fake.send(json!({"id": req["id"], "result": {"ok": 2}}))
+        .await; // duplicate
+    fake.notify("after", json!({})).await;
+    assert_eq!(call.await.unwrap().unwrap(), json!({"ok": 1}));
+    assert_eq!(next_method(&mut all).await, "after");
+    sync(&conn, &mut fake).await;
+    let stats = conn.stats();
+    assert_eq!(stats.invalid_messages, 6, "{stats:?}");
+    assert_eq!(stats.unmatched_responses, 3, "{stats:?}");
+    assert!(!conn.is_closed());
+}
+
+#[tokio::test]
+async fn oversized_response_fails_its_waiter() {
+    let (conn, mut fake) = pair_with(ConnectionOptions::default().with_max_message_size(256));
+    let c = conn.clone();
+    let call = tokio::spawn(async move { c.request_raw("thread/read", json!({})).await });
+    let req = fake.recv().await;
+    let big = json!({"id": req["id"], "result": {"blob": "b".repeat(1000)}});
+    fake.send(big).await;
+    match call.await.unwrap() {
+        Err(Error::MessageTooLarge {
+            method,
+            size,
+            limit,
+        }) => {
+            assert_eq!(method.as_deref(), Some("thread/read"));
+            assert!(size > 1000);
+            assert_eq!(limit, 256);
+        }
+        other => panic!("{other:?}"),
+    }
+    sync(&conn, &mut fake).await;
+}
+
+#[tokio::test]
+async fn server_exit_fails_everything_with_transport_closed() {
+    let (conn, mut fake) = pair();
+    let c = conn.clone();
+    let call = tokio::spawn(async move { c.request_raw("pending", Value::Null).await });
+    fake.recv().await;
+    let mut turn = conn.reserve_turn("t").await.unwrap().claim("u");
+    let mut events = conn.subscribe_all();
+    let reservation = conn.reserve_turn("t2").await.unwrap();
+    fake.notify("item/started", turn_event("item/started", "t", "u"))
+        .await;
+    sync(&conn, &mut fake).await;
+    drop(fake); // the server goes away
+
+    assert!(matches!(
+        call.await.unwrap(),
+        Err(Error::TransportClosed { .. })
+    ));
+    // Buffered events are still delivered, then the close error, then the end.
+    assert_eq!(next_method(&mut turn).await, "item/started");
+    assert!(matches!(
+        next(&mut turn).await,
+        Some(Err(Error::TransportClosed { .. }))
+    ));
+    assert!(next(&mut turn).await.is_none());
+    assert_eq!(next_method(&mut events).await, "item/started");
+    assert!(matches!(
+        next(&mut events).await,
+        Some(Err(Error::TransportClosed { .. }))
+    ));
+    assert!(next(&mut events).await.is_none());
+    let mut claimed = reservation.claim("x");
+    assert!(matches!(
+        next(&mut claimed).await,
+        Some(Err(Error::TransportClosed { .. }))
+    ));
+
+    // Later calls fail fast.
+    let started = std::time::Instant::now();
+    assert!(matches!(
+        conn.request_raw("later", Value::Null).await,
+        Err(Error::TransportClosed { .. })
+    ));
+    assert!(matches!(
+        conn.notify("later", Value::Null).await,
+        Err(Error::TransportClosed { .. })
+    ));
+    assert!(matches!(
+        conn.reserve_turn("t3").await,
+        Err(Error::TransportClosed { .. })
+    ));
+    let mut late = conn.subscribe_all();
+    assert!(matches!(
+        next(&mut late).await,
+        Some(Err(Error::TransportClosed { .. }))
+    ));
+    let mut late_turn = conn.subscribe_turn("v");
+    assert!(matches!(
+        next(&mut late_turn).await,
+        Some(Err(Error::TransportClosed { .. }))
+    ));
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert!(conn.is_closed());
+    assert!(conn.closed().await.is_transport_closed());
+    let stats = conn.stats();
+    assert_eq!(
+        (
+            stats.pending_requests,
+            stats.turn_subscriptions,
+            stats.subscriptions
+        ),
+        (0, 0, 0)
+    );
+}
+
+#[tokio::test]
+async fn dropping_the_last_handle_closes_the_transport() {
+    let (conn, mut fake) = pair();
+    let mut events = conn.subscribe_all();
+    let clone = conn.clone();
+    drop(conn);
+    sync(&clone, &mut fake).await; // still alive through the clone
+    drop(clone);
+    assert_eq!(fake.recv_eof().await, None, "the client closed its side");
+    assert!(matches!(
+        next(&mut events).await,
+        Some(Err(Error::TransportClosed { .. }))
+    ));
+}
+
+#[tokio::test]
+async fn initialize_handshake_and_already_initialized() {
+    let (conn, mut fake) = pair();
+    let options = InitializeOptions::from(
+        &crate::ClientConfig::default()
+            .with_client_info("lab_client", Some("Lab Client".into()), "0.0.1")
+            .with_opt_out_notification("thread/started"),
+    );
+    let c = conn.clone();
+    let o = options.clone();
+    let init = tokio::spawn(async move { c.initialize(&o).await });
+    let req = fake
+        .answer(
+            "initialize",
+            json!({"userAgent": "lab_client/0.169.0 (Debian 12.0.0; x86_64) xterm (lab_client; 0.0.1)",
+                   "codexHome": "/tmp/h", "platformFamily": "unix", "platformOs": "linux"}),
+        )
+        .await;
+    assert_eq!(
+        req["params"],
+        json!({"clientInfo": {"name": "lab_client", "title": "Lab Client", "version": "0.0.1"},
+               "capabilities": {"experimentalApi": true, "optOutNotificationMethods": ["thread/started"]}})
+    );
+    assert_eq!(fake.recv().await, json!({"method": "initialized"}));
+    let meta = init.await.unwrap().unwrap();
+    assert_eq!(meta.server_version.as_deref(), Some("0.169.0"));
+    assert_eq!(
+        conn.metadata().unwrap().platform_os.as_deref(),
+        Some("linux")
+    );
+    assert!(matches!(
+        conn.initialize(&options).await,
+        Err(Error::AlreadyInitialized)
+    ));
+
+    // A failed initialize can be retried.
+    let (conn, mut fake) = pair();
+    let c = conn.clone();
+    let o = options.clone();
+    let init = tokio::spawn(async move { c.initialize(&o).await });
+    let req = fake.recv().await;
+    fake.send(json!({"id": req["id"], "error": {"code": -32600, "message": "bad"}}))
+        .await;
+    assert!(matches!(init.await.unwrap(), Err(Error::Rpc(_))));
+    let c = conn.clone();
+    let init = tokio::spawn(async move { c.initialize(&options).await });
+    fake.answer("initialize", json!({"userAgent": "x/1.2.3"}))
+        .await;
+    assert_eq!(fake.recv().await["method"], "initialized");
+    assert_eq!(
+        init.await.unwrap().unwrap().server_version.as_deref(),
+        Some("1.2.3")
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_on_overload_retries_only_overload() {
+    async fn run(error: RpcError, policy: RetryPolicy) -> (u32, crate::Result<()>) {
+        let attempts = AtomicU32::new(0);
+        let result = retry_on_overload(policy, || {
+            attempts.fetch_add(1, Ordering::SeqCst);
+            let e = error.clone();
+            async move { Err::<(), _>(Error::Rpc(e)) }
+        })
+        .await;
+        (attempts.load(Ordering::SeqCst), result)
+    }
+    let policy = RetryPolicy::default();
+    let bare = RpcError::new(-32001, "Server overloaded");
+    let (n, r) = run(bare.clone(), policy).await;
+    assert_eq!(n, 3);
+    assert!(r.unwrap_err().is_overloaded());
+    let with_data =
+        RpcError::new(-32001, "busy").with_data(json!({"codex_error_info": "server_overloaded"}));
+    assert_eq!(run(with_data, policy).await.0, 3);
+    assert_eq!(
+        run(RpcError::new(-32600, "Invalid request"), policy)
+            .await
+            .0,
+        1
+    );
+    assert_eq!(
+        run(
+            RpcError::new(-32001, "x").with_data(json!({"other": 1})),
+            policy
+        )
+        .await
+        .0,
+        1
+    );
+    assert_eq!(run(bare, policy.with_max_attempts(5)).await.0, 5);
+
+    // Success after overloads, with exponential delays (250 ms, 500 ms without jitter).
+    let attempts = AtomicU32::new(0);
+    let start = tokio::time::Instant::now();
+    let out = retry_on_overload(policy.with_jitter(0.0), || {
+        let n = attempts.fetch_add(1, Ordering::SeqCst);
+        async move {
+            if n < 2 {
+                Err(Error::Rpc(RpcError::new(-32001, "busy")))
+            } else {
+                Ok(n)
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(out, 2);
+    assert_eq!(start.elapsed(), Duration::from_millis(750));
+}
+
+/// The real pinned binary (skipped when it is not installed here).
+#[tokio::test]
+async fn real_binary_initialize_reports_version() {
+    let bin = std::env::var_os("CODEX_APP_SERVER_TEST_BIN").map(std::path::PathBuf::from).unwrap_or_else(|| {
+        "/tmp/codexpin/node_modules/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/bin/codex".into()
+    });
+    if !bin.is_file() {
+        eprintln!("skipping: no codex binary at {}", bin.display());
+        return;
+    }
+    let codex_home = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        codex_home.path().join("config.toml"),
+        "[features]\nplugins = false\n",
+    )
+    .unwrap();
+    let config = crate::ClientConfig::default()
+        .with_codex_bin(&bin)
+        .with_cwd(home.path())
+        .with_env("CODEX_HOME", codex_home.path().to_string_lossy())
+        .with_env("HOME", home.path().to_string_lossy())
+        .with_env("RUST_LOG", "warn")
+        .with_client_info("rust_sdk_test", None, "0.0.1");
+    let conn = Connection::start(&config).await.unwrap();
+    let meta = conn.metadata().unwrap().clone();
+    assert_eq!(meta.server_version.as_deref(), Some("0.169.0"), "{meta:?}");
+    assert_eq!(meta.codex_home.as_deref(), Some(codex_home.path()));
+    assert!(meta.platform_family.is_some() && meta.platform_os.is_some());
+    assert!(matches!(
+        conn.initialize(&InitializeOptions::from(&config)).await,
+        Err(Error::AlreadyInitialized)
+    ));
+    // A method whose params are optional works with omitted params.
+    conn.request_raw("configRequirements/read", Value::Null)
+        .await
+        .unwrap();
+    // A server-side error keeps the connection usable (Codex answers unknown methods with -32600).
+    let err = conn
+        .request_raw("no/such/method", json!({}))
+        .await
+        .unwrap_err();
+    assert!(
+        err.rpc_error().is_some_and(|e| e.code.is_invalid_request()),
+        "{err:?}"
+    );
+    conn.close().await;
+    match conn.closed().await {
+        Error::TransportClosed { exit_status, .. } => assert!(exit_status.is_some()),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        conn.request_raw("x", Value::Null).await,
+        Err(Error::TransportClosed { .. })
+    ));
+}
+
+/// The process dies: pending requests get TransportClosed with the exit status and stderr.
+#[cfg(unix)]
+#[tokio::test]
+async fn process_death_reports_exit_status_and_stderr() {
+    let script = "read line; echo 'fatal: something broke' >&2; exit 3";
+    let config =
+        crate::ClientConfig::default().with_launch_args_override(["/bin/sh", "-c", script]);
+    let conn = Connection::spawn(&config).unwrap();
+    assert!(conn.pid().is_some());
+    let started = std::time::Instant::now();
+    match conn.request_raw("initialize", json!({})).await {
+        Err(Error::TransportClosed {
+            exit_status,
+            stderr_tail,
+        }) => {
+            assert_eq!(exit_status.and_then(|s| s.code()), Some(3));
+            assert!(
+                stderr_tail.contains("fatal: something broke"),
+                "{stderr_tail:?}"
+            );
+            let text = Error::TransportClosed {
+                exit_status,
+                stderr_tail,
+            }
+            .to_string();
+            assert!(
+                text.contains("something broke") && text.contains('3'),
+                "{text}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(2));
+
+    let missing =
+        crate::ClientConfig::default().with_launch_args_override(["/nonexistent/codex-xyz"]);
+    assert!(matches!(
+        Connection::spawn(&missing),
+        Err(Error::BinaryNotFound { .. })
+    ));
+}
+
+/// Dropping the last handle kills the child process.
+#[cfg(unix)]
+#[tokio::test]
+async fn dropping_the_connection_kills_the_process() {
+    let config = crate::ClientConfig::default().with_launch_args_override([
+        "/bin/sh",
+        "-c",
+        "exec sleep 30",
+    ]);
+    let conn = Connection::spawn(&config).unwrap();
+    let pid = conn.pid().unwrap();
+    let alive = || {
+        std::path::Path::new(&format!("/proc/{pid}")).exists()
+            && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .unwrap_or_default()
+                .contains(") Z ")
+    };
+    assert!(alive());
+    drop(conn);
+    let deadline = std::time::Instant::now() + WAIT;
+    while alive() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "child {pid} still alive"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
