@@ -124,6 +124,7 @@ impl Catalog {
         for schema in defs.values_mut() {
             normalize(schema);
         }
+        keep_untagged_branches_closed(&bundle.definitions, &mut defs);
         let mut catalog = Catalog {
             typify_defs: BTreeMap::new(),
             enums: Vec::new(),
@@ -161,6 +162,28 @@ impl Catalog {
     /// Whether `name` is emitted by this crate's enum emitter.
     pub fn is_own_enum(&self, name: &str) -> bool {
         self.enums.iter().any(|e| e.name == name)
+    }
+}
+
+/// Branches of an untagged union of references are told apart only by the fields they
+/// reject: the server closes them with `additionalProperties: false`, and without it an
+/// MCP "legacy titled enum" would decode as the plain enum and lose `enumNames`. Those
+/// objects (and only those) stay closed.
+fn keep_untagged_branches_closed(original: &BTreeMap<String, Value>, defs: &mut BTreeMap<String, Value>) {
+    let mut closed = Vec::new();
+    for schema in original.values() {
+        let Some(branches) = branches(schema) else { continue };
+        let refs: Vec<&str> = branches.iter().filter_map(ref_name).collect();
+        if refs.len() >= 2 && refs.len() == branches.len() {
+            closed.extend(refs.into_iter().filter(|r| {
+                original.get(*r).and_then(|d| d.get("additionalProperties")) == Some(&Value::Bool(false))
+            }));
+        }
+    }
+    for name in closed {
+        if let Some(Value::Object(def)) = defs.get_mut(name) {
+            def.insert("additionalProperties".into(), Value::Bool(false));
+        }
     }
 }
 

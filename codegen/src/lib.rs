@@ -14,6 +14,7 @@ mod normalize;
 
 pub use catalog::Catalog;
 mod methods;
+mod registry;
 
 pub use methods::RESPONSE_EXCEPTIONS;
 
@@ -47,10 +48,12 @@ pub fn generate(schema_dir: &Path) -> Result<Vec<GeneratedFile>, String> {
         let types = render_types(&catalog)?;
         let methods = render(methods::emit_methods(&catalog)?)?;
         files.push(file(format!("{surface}/types.rs"), &types));
+        let registry = render(registry::emit_registry(&catalog)?)?;
         files.push(file(format!("{surface}/methods.rs"), &methods));
+        files.push(file(format!("{surface}/registry.rs"), &registry));
         files.push(file(
             format!("{surface}/mod.rs"),
-            &format!("//! The {surface} protocol surface.\n\npub mod methods;\npub mod types;\n"),
+            &format!("//! The {surface} protocol surface.\n\npub mod methods;\npub mod types;\n#[cfg(test)]\npub(crate) mod registry;\n"),
         ));
         root.push_str(&format!("#[cfg({cfg})]\nmod {surface};\n#[cfg({cfg})]\npub use {surface}::*;\n"));
         catalogs.push(catalog);
@@ -91,3 +94,4 @@ fn check_exception_table(catalogs: &[Catalog]) -> Result<(), String> {
     }
     Ok(())
 }
+pub mod instances;
