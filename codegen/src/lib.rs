@@ -95,3 +95,51 @@ fn check_exception_table(catalogs: &[Catalog]) -> Result<(), String> {
     Ok(())
 }
 pub mod instances;
+
+/// Paths (relative to `out_dir`) of files that are missing, differ, or should not exist.
+pub fn stale_files(out_dir: &Path, files: &[GeneratedFile]) -> Vec<String> {
+    let mut stale: Vec<String> = files
+        .iter()
+        .filter(|f| std::fs::read_to_string(out_dir.join(&f.path)).ok().as_deref() != Some(f.contents.as_str()))
+        .map(|f| f.path.display().to_string())
+        .collect();
+    let expected: std::collections::BTreeSet<PathBuf> = files.iter().map(|f| f.path.clone()).collect();
+    for extra in list_files(out_dir, out_dir) {
+        if !expected.contains(&extra) {
+            stale.push(format!("{} (not generated any more)", extra.display()));
+        }
+    }
+    stale
+}
+
+fn list_files(dir: &Path, base: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(list_files(&path, base));
+        } else if let Ok(rel) = path.strip_prefix(base) {
+            out.push(rel.to_path_buf());
+        }
+    }
+    out
+}
+
+/// Writes `files` under `out_dir`, removing generated files that are no longer produced.
+pub fn write_files(out_dir: &Path, files: &[GeneratedFile]) -> std::io::Result<()> {
+    let expected: std::collections::BTreeSet<PathBuf> = files.iter().map(|f| f.path.clone()).collect();
+    for extra in list_files(out_dir, out_dir) {
+        if !expected.contains(&extra) {
+            std::fs::remove_file(out_dir.join(extra))?;
+        }
+    }
+    for f in files {
+        let path = out_dir.join(&f.path);
+        if std::fs::read_to_string(&path).ok().as_deref() == Some(f.contents.as_str()) {
+            continue;
+        }
+        std::fs::create_dir_all(path.parent().expect("file has a parent"))?;
+        std::fs::write(path, &f.contents)?;
+    }
+    Ok(())
+}
