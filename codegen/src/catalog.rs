@@ -426,6 +426,22 @@ fn keyed_union(
     Ok(Some(EnumDef { name: name.into(), doc: doc_of(schema), kind: EnumKind::Keyed { units, keyed: typed } }))
 }
 
+/// Drops the source file's section markers ("NEW APIs", "NEW NOTIFICATIONS") that leak
+/// into method descriptions; a `DEPRECATED` marker becomes a plain "Deprecated." note.
+fn strip_section_marker(doc: String) -> Option<String> {
+    let rest = if let Some(rest) = doc.strip_prefix("DEPRECATED APIs below") {
+        format!("Deprecated.{rest}")
+    } else {
+        ["NEW APIs", "NEW NOTIFICATIONS"]
+            .iter()
+            .find_map(|m| doc.strip_prefix(m))
+            .map(str::to_owned)
+            .unwrap_or(doc)
+    };
+    let rest = rest.trim().to_owned();
+    (!rest.is_empty()).then_some(rest)
+}
+
 /// The methods of one of the four method unions.
 fn methods(defs: &BTreeMap<String, Value>, union: &str) -> Result<Vec<MethodDef>, String> {
     let schema = defs.get(union).ok_or_else(|| format!("bundle lacks `{union}`"))?;
@@ -451,7 +467,7 @@ fn methods(defs: &BTreeMap<String, Value>, union: &str) -> Result<Vec<MethodDef>
                 }
             },
         };
-        out.push(MethodDef { ident: pascal(&method), method, params, doc: doc_of(branch) });
+        out.push(MethodDef { ident: pascal(&method), method, params, doc: doc_of(branch).and_then(strip_section_marker) });
     }
     let idents = unique_variant_idents(out.iter().map(|m| m.method.as_str()));
     if idents.iter().zip(&out).any(|(a, m)| *a != m.ident) {
