@@ -124,6 +124,7 @@ impl Catalog {
         for schema in defs.values_mut() {
             normalize(schema);
         }
+        keep_untagged_branches_closed(&bundle.definitions, &mut defs);
         let mut catalog = Catalog {
             typify_defs: BTreeMap::new(),
             enums: Vec::new(),
@@ -161,6 +162,28 @@ impl Catalog {
     /// Whether `name` is emitted by this crate's enum emitter.
     pub fn is_own_enum(&self, name: &str) -> bool {
         self.enums.iter().any(|e| e.name == name)
+    }
+}
+
+/// Branches of an untagged union of references are told apart only by the fields they
+/// reject: the server closes them with `additionalProperties: false`, and without it an
+/// MCP "legacy titled enum" would decode as the plain enum and lose `enumNames`. Those
+/// objects (and only those) stay closed.
+fn keep_untagged_branches_closed(original: &BTreeMap<String, Value>, defs: &mut BTreeMap<String, Value>) {
+    let mut closed = Vec::new();
+    for schema in original.values() {
+        let Some(branches) = branches(schema) else { continue };
+        let refs: Vec<&str> = branches.iter().filter_map(ref_name).collect();
+        if refs.len() >= 2 && refs.len() == branches.len() {
+            closed.extend(refs.into_iter().filter(|r| {
+                original.get(*r).and_then(|d| d.get("additionalProperties")) == Some(&Value::Bool(false))
+            }));
+        }
+    }
+    for name in closed {
+        if let Some(Value::Object(def)) = defs.get_mut(name) {
+            def.insert("additionalProperties".into(), Value::Bool(false));
+        }
     }
 }
 
@@ -403,6 +426,22 @@ fn keyed_union(
     Ok(Some(EnumDef { name: name.into(), doc: doc_of(schema), kind: EnumKind::Keyed { units, keyed: typed } }))
 }
 
+/// Drops the source file's section markers ("NEW APIs", "NEW NOTIFICATIONS") that leak
+/// into method descriptions; a `DEPRECATED` marker becomes a plain "Deprecated." note.
+fn strip_section_marker(doc: String) -> Option<String> {
+    let rest = if let Some(rest) = doc.strip_prefix("DEPRECATED APIs below") {
+        format!("Deprecated.{rest}")
+    } else {
+        ["NEW APIs", "NEW NOTIFICATIONS"]
+            .iter()
+            .find_map(|m| doc.strip_prefix(m))
+            .map(str::to_owned)
+            .unwrap_or(doc)
+    };
+    let rest = rest.trim().to_owned();
+    (!rest.is_empty()).then_some(rest)
+}
+
 /// The methods of one of the four method unions.
 fn methods(defs: &BTreeMap<String, Value>, union: &str) -> Result<Vec<MethodDef>, String> {
     let schema = defs.get(union).ok_or_else(|| format!("bundle lacks `{union}`"))?;
@@ -428,7 +467,7 @@ fn methods(defs: &BTreeMap<String, Value>, union: &str) -> Result<Vec<MethodDef>
                 }
             },
         };
-        out.push(MethodDef { ident: pascal(&method), method, params, doc: doc_of(branch) });
+        out.push(MethodDef { ident: pascal(&method), method, params, doc: doc_of(branch).and_then(strip_section_marker) });
     }
     let idents = unique_variant_idents(out.iter().map(|m| m.method.as_str()));
     if idents.iter().zip(&out).any(|(a, m)| *a != m.ident) {

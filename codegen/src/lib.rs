@@ -14,6 +14,7 @@ mod normalize;
 
 pub use catalog::Catalog;
 mod methods;
+mod registry;
 
 pub use methods::RESPONSE_EXCEPTIONS;
 
@@ -47,10 +48,12 @@ pub fn generate(schema_dir: &Path) -> Result<Vec<GeneratedFile>, String> {
         let types = render_types(&catalog)?;
         let methods = render(methods::emit_methods(&catalog)?)?;
         files.push(file(format!("{surface}/types.rs"), &types));
+        let registry = render(registry::emit_registry(&catalog)?)?;
         files.push(file(format!("{surface}/methods.rs"), &methods));
+        files.push(file(format!("{surface}/registry.rs"), &registry));
         files.push(file(
             format!("{surface}/mod.rs"),
-            &format!("//! The {surface} protocol surface.\n\npub mod methods;\npub mod types;\n"),
+            &format!("//! The {surface} protocol surface.\n\npub mod methods;\npub mod types;\n#[cfg(test)]\npub(crate) mod registry;\n"),
         ));
         root.push_str(&format!("#[cfg({cfg})]\nmod {surface};\n#[cfg({cfg})]\npub use {surface}::*;\n"));
         catalogs.push(catalog);
@@ -88,6 +91,55 @@ fn check_exception_table(catalogs: &[Catalog]) -> Result<(), String> {
         if !known {
             return Err(format!("RESPONSE_EXCEPTIONS lists `{method}`, which no schema surface has: remove it"));
         }
+    }
+    Ok(())
+}
+pub mod instances;
+
+/// Paths (relative to `out_dir`) of files that are missing, differ, or should not exist.
+pub fn stale_files(out_dir: &Path, files: &[GeneratedFile]) -> Vec<String> {
+    let mut stale: Vec<String> = files
+        .iter()
+        .filter(|f| std::fs::read_to_string(out_dir.join(&f.path)).ok().as_deref() != Some(f.contents.as_str()))
+        .map(|f| f.path.display().to_string())
+        .collect();
+    let expected: std::collections::BTreeSet<PathBuf> = files.iter().map(|f| f.path.clone()).collect();
+    for extra in list_files(out_dir, out_dir) {
+        if !expected.contains(&extra) {
+            stale.push(format!("{} (not generated any more)", extra.display()));
+        }
+    }
+    stale
+}
+
+fn list_files(dir: &Path, base: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(list_files(&path, base));
+        } else if let Ok(rel) = path.strip_prefix(base) {
+            out.push(rel.to_path_buf());
+        }
+    }
+    out
+}
+
+/// Writes `files` under `out_dir`, removing generated files that are no longer produced.
+pub fn write_files(out_dir: &Path, files: &[GeneratedFile]) -> std::io::Result<()> {
+    let expected: std::collections::BTreeSet<PathBuf> = files.iter().map(|f| f.path.clone()).collect();
+    for extra in list_files(out_dir, out_dir) {
+        if !expected.contains(&extra) {
+            std::fs::remove_file(out_dir.join(extra))?;
+        }
+    }
+    for f in files {
+        let path = out_dir.join(&f.path);
+        if std::fs::read_to_string(&path).ok().as_deref() == Some(f.contents.as_str()) {
+            continue;
+        }
+        std::fs::create_dir_all(path.parent().expect("file has a parent"))?;
+        std::fs::write(path, &f.contents)?;
     }
     Ok(())
 }

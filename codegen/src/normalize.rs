@@ -27,6 +27,7 @@ pub fn normalize(schema: &mut Value) {
             move_default_to_docs(map);
             flatten_nested_nullable(map);
             inline_single_field_alternatives(map);
+            any_of_as_one_of(map);
             for_each_subschema(map, normalize);
         }
         _ => {}
@@ -84,6 +85,18 @@ fn flatten_nested_nullable(map: &mut Map<String, Value>) {
     if inner.len() == 2 && is_null_schema(&inner[1]) && branches[0].as_object().is_some_and(|o| o.len() == 1) {
         let inner = inner.clone();
         map.insert("anyOf".into(), Value::Array(inner));
+    }
+}
+
+/// A general `anyOf` (two or more non-null alternatives) becomes `oneOf`: typify turns
+/// `anyOf` into a struct of flattened optional fields, which rejects plain strings and
+/// silently decodes objects to all-`None`. The alternatives here are disjoint, so
+/// "exactly one" is what the server means.
+fn any_of_as_one_of(map: &mut Map<String, Value>) {
+    let Some(Value::Array(branches)) = map.get("anyOf") else { return };
+    if branches.iter().filter(|b| !is_null_schema(b)).count() >= 2 {
+        let branches = map.remove("anyOf").expect("checked");
+        map.insert("oneOf".into(), branches);
     }
 }
 

@@ -15,5 +15,8 @@ pub mod generated;
 
 pub use generated::{methods, types};
 
+#[cfg(test)]
+mod generated_tests;
+
 #[cfg(feature = "testing")]
 pub mod testing;

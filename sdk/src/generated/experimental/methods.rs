@@ -61,7 +61,7 @@ pub mod client_requests {
         type Params = types::UserVerificationCancelParams;
         type Response = types::UserVerificationCancelResponse;
     }
-    /// `thread/start`: NEW APIs
+    /// `thread/start`
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadStart {}
     impl crate::protocol::Request for ThreadStart {
@@ -1486,7 +1486,7 @@ pub mod client_requests {
 pub mod server_requests {
     #[allow(unused_imports)]
     use super::types;
-    /// `item/commandExecution/requestApproval`: NEW APIs Sent when approval is requested for a specific command execution. This request is used for Turns started via turn/start.
+    /// `item/commandExecution/requestApproval`: Sent when approval is requested for a specific command execution. This request is used for Turns started via turn/start.
     #[derive(Debug, Clone, Copy)]
     pub enum ItemCommandExecutionRequestApproval {}
     impl crate::protocol::Request for ItemCommandExecutionRequestApproval {
@@ -1558,7 +1558,7 @@ pub mod server_requests {
         type Params = types::CurrentTimeReadParams;
         type Response = types::CurrentTimeReadResponse;
     }
-    /// `applyPatchApproval`: DEPRECATED APIs below Request to approve a patch. This request is used for Turns started via the legacy APIs (i.e. SendUserTurn, SendUserMessage).
+    /// `applyPatchApproval`: Deprecated. Request to approve a patch. This request is used for Turns started via the legacy APIs (i.e. SendUserTurn, SendUserMessage).
     #[derive(Debug, Clone, Copy)]
     pub enum ApplyPatchApproval {}
     impl crate::protocol::Request for ApplyPatchApproval {
@@ -1579,7 +1579,7 @@ pub mod server_requests {
 pub mod server_notifications {
     #[allow(unused_imports)]
     use super::types;
-    /// `error`: NEW NOTIFICATIONS
+    /// `error`
     #[derive(Debug, Clone, Copy)]
     pub enum Error {}
     impl crate::protocol::Notification for Error {
@@ -2198,7 +2198,7 @@ pub mod client_notifications {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum ServerNotification {
-    /// `error`: NEW NOTIFICATIONS
+    /// `error`
     Error(types::ErrorNotification),
     /// `thread/started`
     ThreadStarted(types::ThreadStartedNotification),
@@ -2880,7 +2880,7 @@ impl ServerNotification {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum ServerRequest {
-    /// `item/commandExecution/requestApproval`: NEW APIs Sent when approval is requested for a specific command execution. This request is used for Turns started via turn/start.
+    /// `item/commandExecution/requestApproval`: Sent when approval is requested for a specific command execution. This request is used for Turns started via turn/start.
     ItemCommandExecutionRequestApproval(types::CommandExecutionRequestApprovalParams),
     /// `item/fileChange/requestApproval`: Sent when approval is requested for a specific file change. This request is used for Turns started via turn/start.
     ItemFileChangeRequestApproval(types::FileChangeRequestApprovalParams),
@@ -2898,7 +2898,7 @@ pub enum ServerRequest {
     AttestationGenerate(types::AttestationGenerateParams),
     /// `currentTime/read`: Read the current time from an external clock owned by the client.
     CurrentTimeRead(types::CurrentTimeReadParams),
-    /// `applyPatchApproval`: DEPRECATED APIs below Request to approve a patch. This request is used for Turns started via the legacy APIs (i.e. SendUserTurn, SendUserMessage).
+    /// `applyPatchApproval`: Deprecated. Request to approve a patch. This request is used for Turns started via the legacy APIs (i.e. SendUserTurn, SendUserMessage).
     ApplyPatchApproval(types::ApplyPatchApprovalParams),
     /// `execCommandApproval`: Request to exec a command. This request is used for Turns started via the legacy APIs (i.e. SendUserTurn, SendUserMessage).
     ExecCommandApproval(types::ExecCommandApprovalParams),
@@ -3089,7 +3089,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::UserVerificationCancel>(params)
     }
-    /// `thread/start`: NEW APIs
+    /// `thread/start`
     fn thread_start(
         &self,
         params: types::ThreadStartParams,

@@ -5,3 +5,5 @@
 
 pub mod methods;
 pub mod types;
+#[cfg(test)]
+pub(crate) mod registry;

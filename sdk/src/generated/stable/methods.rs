@@ -13,7 +13,7 @@ pub mod client_requests {
         type Params = types::InitializeParams;
         type Response = types::InitializeResponse;
     }
-    /// `thread/start`: NEW APIs
+    /// `thread/start`
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadStart {}
     impl crate::protocol::Request for ThreadStart {
@@ -882,7 +882,7 @@ pub mod client_requests {
 pub mod server_requests {
     #[allow(unused_imports)]
     use super::types;
-    /// `item/commandExecution/requestApproval`: NEW APIs Sent when approval is requested for a specific command execution. This request is used for Turns started via turn/start.
+    /// `item/commandExecution/requestApproval`: Sent when approval is requested for a specific command execution. This request is used for Turns started via turn/start.
     #[derive(Debug, Clone, Copy)]
     pub enum ItemCommandExecutionRequestApproval {}
     impl crate::protocol::Request for ItemCommandExecutionRequestApproval {
@@ -946,7 +946,7 @@ pub mod server_requests {
         type Params = types::AttestationGenerateParams;
         type Response = types::AttestationGenerateResponse;
     }
-    /// `applyPatchApproval`: DEPRECATED APIs below Request to approve a patch. This request is used for Turns started via the legacy APIs (i.e. SendUserTurn, SendUserMessage).
+    /// `applyPatchApproval`: Deprecated. Request to approve a patch. This request is used for Turns started via the legacy APIs (i.e. SendUserTurn, SendUserMessage).
     #[derive(Debug, Clone, Copy)]
     pub enum ApplyPatchApproval {}
     impl crate::protocol::Request for ApplyPatchApproval {
@@ -967,7 +967,7 @@ pub mod server_requests {
 pub mod server_notifications {
     #[allow(unused_imports)]
     use super::types;
-    /// `error`: NEW NOTIFICATIONS
+    /// `error`
     #[derive(Debug, Clone, Copy)]
     pub enum Error {}
     impl crate::protocol::Notification for Error {
@@ -1586,7 +1586,7 @@ pub mod client_notifications {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum ServerNotification {
-    /// `error`: NEW NOTIFICATIONS
+    /// `error`
     Error(types::ErrorNotification),
     /// `thread/started`
     ThreadStarted(types::ThreadStartedNotification),
@@ -2268,7 +2268,7 @@ impl ServerNotification {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum ServerRequest {
-    /// `item/commandExecution/requestApproval`: NEW APIs Sent when approval is requested for a specific command execution. This request is used for Turns started via turn/start.
+    /// `item/commandExecution/requestApproval`: Sent when approval is requested for a specific command execution. This request is used for Turns started via turn/start.
     ItemCommandExecutionRequestApproval(types::CommandExecutionRequestApprovalParams),
     /// `item/fileChange/requestApproval`: Sent when approval is requested for a specific file change. This request is used for Turns started via turn/start.
     ItemFileChangeRequestApproval(types::FileChangeRequestApprovalParams),
@@ -2284,7 +2284,7 @@ pub enum ServerRequest {
     AccountChatgptAuthTokensRefresh(types::ChatgptAuthTokensRefreshParams),
     /// `attestation/generate`: Generate a fresh upstream attestation result on demand.
     AttestationGenerate(types::AttestationGenerateParams),
-    /// `applyPatchApproval`: DEPRECATED APIs below Request to approve a patch. This request is used for Turns started via the legacy APIs (i.e. SendUserTurn, SendUserMessage).
+    /// `applyPatchApproval`: Deprecated. Request to approve a patch. This request is used for Turns started via the legacy APIs (i.e. SendUserTurn, SendUserMessage).
     ApplyPatchApproval(types::ApplyPatchApprovalParams),
     /// `execCommandApproval`: Request to exec a command. This request is used for Turns started via the legacy APIs (i.e. SendUserTurn, SendUserMessage).
     ExecCommandApproval(types::ExecCommandApprovalParams),
@@ -2401,7 +2401,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::Initialize>(params)
     }
-    /// `thread/start`: NEW APIs
+    /// `thread/start`
     fn thread_start(
         &self,
         params: types::ThreadStartParams,

@@ -5001,6 +5001,7 @@ pub struct McpAppUi {
     pub resource_uri: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
 pub struct McpElicitationBooleanSchema {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub default: ::std::option::Option<bool>,
@@ -5017,16 +5018,33 @@ pub struct McpElicitationConstOption {
     pub const_: ::std::string::String,
     pub title: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
-pub struct McpElicitationEnumSchema {
-    #[serde(flatten, skip_serializing_if = "::std::option::Option::is_none")]
-    pub subtype_0: ::std::option::Option<McpElicitationSingleSelectEnumSchema>,
-    #[serde(flatten, skip_serializing_if = "::std::option::Option::is_none")]
-    pub subtype_1: ::std::option::Option<McpElicitationMultiSelectEnumSchema>,
-    #[serde(flatten, skip_serializing_if = "::std::option::Option::is_none")]
-    pub subtype_2: ::std::option::Option<McpElicitationLegacyTitledEnumSchema>,
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(untagged)]
+pub enum McpElicitationEnumSchema {
+    SingleSelectEnumSchema(McpElicitationSingleSelectEnumSchema),
+    MultiSelectEnumSchema(McpElicitationMultiSelectEnumSchema),
+    LegacyTitledEnumSchema(McpElicitationLegacyTitledEnumSchema),
+}
+impl ::std::convert::From<McpElicitationSingleSelectEnumSchema>
+for McpElicitationEnumSchema {
+    fn from(value: McpElicitationSingleSelectEnumSchema) -> Self {
+        Self::SingleSelectEnumSchema(value)
+    }
+}
+impl ::std::convert::From<McpElicitationMultiSelectEnumSchema>
+for McpElicitationEnumSchema {
+    fn from(value: McpElicitationMultiSelectEnumSchema) -> Self {
+        Self::MultiSelectEnumSchema(value)
+    }
+}
+impl ::std::convert::From<McpElicitationLegacyTitledEnumSchema>
+for McpElicitationEnumSchema {
+    fn from(value: McpElicitationLegacyTitledEnumSchema) -> Self {
+        Self::LegacyTitledEnumSchema(value)
+    }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
 pub struct McpElicitationLegacyTitledEnumSchema {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub default: ::std::option::Option<::std::string::String>,
@@ -5044,14 +5062,26 @@ pub struct McpElicitationLegacyTitledEnumSchema {
     #[serde(rename = "type")]
     pub type_: McpElicitationStringType,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
-pub struct McpElicitationMultiSelectEnumSchema {
-    #[serde(flatten, skip_serializing_if = "::std::option::Option::is_none")]
-    pub subtype_0: ::std::option::Option<McpElicitationUntitledMultiSelectEnumSchema>,
-    #[serde(flatten, skip_serializing_if = "::std::option::Option::is_none")]
-    pub subtype_1: ::std::option::Option<McpElicitationTitledMultiSelectEnumSchema>,
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(untagged)]
+pub enum McpElicitationMultiSelectEnumSchema {
+    UntitledMultiSelectEnumSchema(McpElicitationUntitledMultiSelectEnumSchema),
+    TitledMultiSelectEnumSchema(McpElicitationTitledMultiSelectEnumSchema),
+}
+impl ::std::convert::From<McpElicitationUntitledMultiSelectEnumSchema>
+for McpElicitationMultiSelectEnumSchema {
+    fn from(value: McpElicitationUntitledMultiSelectEnumSchema) -> Self {
+        Self::UntitledMultiSelectEnumSchema(value)
+    }
+}
+impl ::std::convert::From<McpElicitationTitledMultiSelectEnumSchema>
+for McpElicitationMultiSelectEnumSchema {
+    fn from(value: McpElicitationTitledMultiSelectEnumSchema) -> Self {
+        Self::TitledMultiSelectEnumSchema(value)
+    }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
 pub struct McpElicitationNumberSchema {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub default: ::std::option::Option<f64>,
@@ -5066,16 +5096,34 @@ pub struct McpElicitationNumberSchema {
     #[serde(rename = "type")]
     pub type_: McpElicitationNumberType,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
-pub struct McpElicitationPrimitiveSchema {
-    #[serde(flatten, skip_serializing_if = "::std::option::Option::is_none")]
-    pub subtype_0: ::std::option::Option<McpElicitationEnumSchema>,
-    #[serde(flatten, skip_serializing_if = "::std::option::Option::is_none")]
-    pub subtype_1: ::std::option::Option<McpElicitationStringSchema>,
-    #[serde(flatten, skip_serializing_if = "::std::option::Option::is_none")]
-    pub subtype_2: ::std::option::Option<McpElicitationNumberSchema>,
-    #[serde(flatten, skip_serializing_if = "::std::option::Option::is_none")]
-    pub subtype_3: ::std::option::Option<McpElicitationBooleanSchema>,
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(untagged)]
+pub enum McpElicitationPrimitiveSchema {
+    EnumSchema(McpElicitationEnumSchema),
+    StringSchema(McpElicitationStringSchema),
+    NumberSchema(McpElicitationNumberSchema),
+    BooleanSchema(McpElicitationBooleanSchema),
+}
+impl ::std::convert::From<McpElicitationEnumSchema> for McpElicitationPrimitiveSchema {
+    fn from(value: McpElicitationEnumSchema) -> Self {
+        Self::EnumSchema(value)
+    }
+}
+impl ::std::convert::From<McpElicitationStringSchema> for McpElicitationPrimitiveSchema {
+    fn from(value: McpElicitationStringSchema) -> Self {
+        Self::StringSchema(value)
+    }
+}
+impl ::std::convert::From<McpElicitationNumberSchema> for McpElicitationPrimitiveSchema {
+    fn from(value: McpElicitationNumberSchema) -> Self {
+        Self::NumberSchema(value)
+    }
+}
+impl ::std::convert::From<McpElicitationBooleanSchema>
+for McpElicitationPrimitiveSchema {
+    fn from(value: McpElicitationBooleanSchema) -> Self {
+        Self::BooleanSchema(value)
+    }
 }
 /// Typed form schema for MCP `elicitation/create` requests.
 ///
@@ -5112,6 +5160,7 @@ for McpElicitationSingleSelectEnumSchema {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
 pub struct McpElicitationStringSchema {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub default: ::std::option::Option<::std::string::String>,
@@ -5140,6 +5189,7 @@ pub struct McpElicitationTitledEnumItems {
     pub any_of: ::std::vec::Vec<McpElicitationConstOption>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
 pub struct McpElicitationTitledMultiSelectEnumSchema {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub default: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
@@ -5156,6 +5206,7 @@ pub struct McpElicitationTitledMultiSelectEnumSchema {
     pub type_: McpElicitationArrayType,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
 pub struct McpElicitationTitledSingleSelectEnumSchema {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub default: ::std::option::Option<::std::string::String>,
@@ -5176,6 +5227,7 @@ pub struct McpElicitationUntitledEnumItems {
     pub type_: McpElicitationStringType,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
 pub struct McpElicitationUntitledMultiSelectEnumSchema {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub default: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
@@ -5192,6 +5244,7 @@ pub struct McpElicitationUntitledMultiSelectEnumSchema {
     pub type_: McpElicitationArrayType,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
 pub struct McpElicitationUntitledSingleSelectEnumSchema {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub default: ::std::option::Option<::std::string::String>,
@@ -9330,12 +9383,16 @@ for ThreadItemOutputDeferral {
     }
 }
 /// Starting position for an item-history page.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
-pub struct ThreadItemsListCursor {
-    #[serde(flatten, skip_serializing_if = "::std::option::Option::is_none")]
-    pub subtype_0: ::std::option::Option<::std::string::String>,
-    #[serde(flatten, skip_serializing_if = "::std::option::Option::is_none")]
-    pub subtype_1: ::std::option::Option<ThreadItemsListAnchor>,
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(untagged)]
+pub enum ThreadItemsListCursor {
+    String(::std::string::String),
+    ThreadItemsListAnchor(ThreadItemsListAnchor),
+}
+impl ::std::convert::From<ThreadItemsListAnchor> for ThreadItemsListCursor {
+    fn from(value: ThreadItemsListAnchor) -> Self {
+        Self::ThreadItemsListAnchor(value)
+    }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadItemsListParams {

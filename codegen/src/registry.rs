@@ -1,0 +1,51 @@
+//! Emits a test-only registry: decode-and-re-encode by definition name, and the
+//! definition names of each method's params and response. The sdk's round-trip and
+//! fixture tests drive every generated type through it.
+
+use crate::catalog::{Catalog, ParamsShape};
+use crate::methods::response_type;
+use proc_macro2::{Ident, Span};
+use quote::quote;
+
+/// Rust source of `registry.rs` (compiled only under `cfg(test)`).
+pub fn emit_registry(catalog: &Catalog) -> Result<proc_macro2::TokenStream, String> {
+    let names: Vec<&String> = catalog.typify_defs.keys().chain(catalog.enums.iter().map(|e| &e.name)).collect();
+    let idents: Vec<Ident> = names.iter().map(|n| Ident::new(n, Span::call_site())).collect();
+    let has_def = |name: &str| catalog.typify_defs.contains_key(name) || catalog.is_own_enum(name);
+    let mut methods = Vec::new();
+    let mut params = Vec::new();
+    let mut responses = Vec::new();
+    for m in catalog.client_requests.iter().chain(&catalog.server_requests) {
+        methods.push(m.method.clone());
+        params.push(match &m.params {
+            ParamsShape::None => quote! { None },
+            ParamsShape::Ref(p) | ParamsShape::OptionalRef(p) => quote! { Some(#p) },
+        });
+        responses.push(response_type(m, has_def)?);
+    }
+    Ok(quote! {
+        use super::types;
+
+        fn round_trip<T: ::serde::de::DeserializeOwned + ::serde::Serialize>(
+            value: ::serde_json::Value,
+        ) -> ::std::result::Result<::serde_json::Value, ::serde_json::Error> {
+            ::serde_json::to_value(::serde_json::from_value::<T>(value)?)
+        }
+
+        /// Decodes `value` as the type generated for definition `name` and encodes it again.
+        pub(crate) fn round_trip_named(
+            name: &str,
+            value: ::serde_json::Value,
+        ) -> ::std::option::Option<::std::result::Result<::serde_json::Value, ::serde_json::Error>> {
+            Some(match name {
+                #( #names => round_trip::<types::#idents>(value), )*
+                _ => return None,
+            })
+        }
+
+        /// `(method, params definition, response definition)` of every request, both directions.
+        pub(crate) const REQUEST_TYPES: &[(&str, ::std::option::Option<&str>, &str)] = &[
+            #( (#methods, #params, #responses), )*
+        ];
+    })
+}

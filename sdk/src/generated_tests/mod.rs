@@ -1,0 +1,14 @@
+//! Proofs that the generated code matches the schema it came from and the real wire.
+
+mod fixtures;
+mod forward_compat;
+mod method_table;
+mod round_trip;
+
+use std::path::PathBuf;
+
+/// The schema directory of the surface this build compiled.
+fn surface_schema_dir() -> PathBuf {
+    let surface = if cfg!(feature = "experimental") { "experimental" } else { "stable" };
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../schema").join(surface)
+}
