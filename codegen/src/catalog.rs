@@ -187,6 +187,12 @@ fn keep_untagged_branches_closed(original: &BTreeMap<String, Value>, defs: &mut 
     }
 }
 
+/// A Rust type name from a schema title; the server's titles sometimes carry a Rust
+/// module path (`ApiKeyv2::LoginAccountParams`), which is dropped.
+fn type_name_from_title(title: &str) -> String {
+    pascal(&title.replace("v2::", ""))
+}
+
 fn doc_of(schema: &Value) -> Option<String> {
     schema.get("description").and_then(Value::as_str).map(str::to_owned)
 }
@@ -322,7 +328,7 @@ fn tagged_union(
     let mut variants = Vec::new();
     for ((branch, wire), ident) in branches.iter().zip(wires).zip(idents) {
         let ty = match branch.get("title").and_then(Value::as_str) {
-            Some(title) => pascal(title),
+            Some(title) => type_name_from_title(title),
             None => format!("{ident}{name}"),
         };
         let mut body: Map<String, Value> = branch.as_object().cloned().unwrap_or_default();
@@ -407,7 +413,7 @@ fn keyed_union(
             Some(r) => r.to_owned(),
             None => {
                 let ty = match title {
-                    Some(t) => pascal(&t),
+                    Some(t) => type_name_from_title(&t),
                     None => format!("{ident}{name}"),
                 };
                 let mut body = payload.clone();

@@ -153,6 +153,7 @@ pub fn emit_methods(catalog: &Catalog) -> Result<TokenStream, String> {
         &catalog.server_requests,
     );
     let stubs = stubs(&catalog.client_requests, &responses);
+    let handler = handler_trait(&catalog.server_requests, &responses);
     let method_lists = method_lists(catalog);
 
     Ok(quote! {
@@ -188,6 +189,7 @@ pub fn emit_methods(catalog: &Catalog) -> Result<TokenStream, String> {
         #notification_enum
         #request_enum
         #stubs
+        #handler
         #method_lists
     })
 }
@@ -276,6 +278,60 @@ fn stubs(methods: &[MethodDef], responses: &BTreeMap<String, String>) -> TokenSt
         }
 
         impl<T: crate::protocol::RequestSender + ?Sized> ClientRequests for T {}
+    }
+}
+
+/// The typed server-request handler: one method per server request, each failing closed
+/// by default, and the dispatcher that decodes a request and calls the right method.
+fn handler_trait(methods: &[MethodDef], responses: &BTreeMap<String, String>) -> TokenStream {
+    let fns = methods.iter().map(|m| {
+        let doc = method_doc(m);
+        let fn_name = ident(&m.ident.to_snake_case());
+        let marker = ident(&m.ident);
+        let response = ident(&responses[&m.method]);
+        let params = params_ty(&m.params);
+        quote! {
+            #doc
+            ///
+            /// Default: the fail-closed reply (see [`fail_closed_reply`](crate::rpc::fail_closed_reply)).
+            fn #fn_name(&self, params: #params) -> impl ::std::future::Future<Output = ::std::result::Result<types::#response, crate::error::RpcError>> + Send {
+                let _ = params;
+                ::std::future::ready(crate::handlers::fail_closed::<server_requests::#marker>())
+            }
+        }
+    });
+    let arms = methods.iter().map(|m| {
+        let fn_name = ident(&m.ident.to_snake_case());
+        let variant = ident(&m.ident);
+        quote! { ServerRequest::#variant(params) => crate::handlers::reply(handler.#fn_name(params).await), }
+    });
+    let fallback = ident(FALLBACK_VARIANT);
+    quote! {
+        /// Answers requests the server sends to the client (approvals, tool calls, user
+        /// input, …) with typed params and responses. Every method has a default that
+        /// **fails closed**: approvals are declined, anything else is refused with an error.
+        /// Implement only the methods you handle.
+        pub trait ServerRequestHandler: Send + Sync + 'static {
+            #(#fns)*
+
+            /// A request method this version of the SDK does not know. Default: refused.
+            fn unrecognized(&self, method: String, params: ::serde_json::Value) -> impl ::std::future::Future<Output = ::std::result::Result<::serde_json::Value, crate::error::RpcError>> + Send {
+                let _ = params;
+                ::std::future::ready(crate::rpc::fail_closed_reply(&method))
+            }
+        }
+
+        /// Decodes a server request and answers it with `handler`, as JSON.
+        pub async fn dispatch_server_request<H: ServerRequestHandler + ?Sized>(
+            handler: &H,
+            method: &str,
+            params: ::serde_json::Value,
+        ) -> ::std::result::Result<::serde_json::Value, crate::error::RpcError> {
+            match ServerRequest::decode(method, params).map_err(crate::handlers::invalid_params)? {
+                #(#arms)*
+                ServerRequest::#fallback { method, params } => handler.unrecognized(method, params).await,
+            }
+        }
     }
 }
 

@@ -39,7 +39,68 @@ pub fn typify_items(catalog: &Catalog) -> Result<Vec<syn::Item>, String> {
     for item in &mut items {
         Tidy.visit_item_mut(item);
     }
+    let constructors: Vec<syn::Item> = items.iter().filter_map(constructor).collect();
+    items.extend(constructors);
     Ok(items)
+}
+
+/// Whether a `#[serde(...)]` attribute has a bare `default` flag (not inside a string).
+fn serde_default_flag(attr: &syn::Attribute) -> bool {
+    let mut found = false;
+    let _ = attr.parse_nested_meta(|meta| {
+        if meta.path.is_ident("default") {
+            found = true;
+        }
+        if meta.input.peek(syn::Token![=]) {
+            let _: syn::Expr = meta.value()?.parse()?;
+        }
+        Ok(())
+    });
+    found
+}
+
+/// `impl T { pub fn new(required…) -> Self }` for a struct without `Default`: every
+/// optional field starts empty. Code that builds params this way keeps compiling when a
+/// newer schema adds optional fields (a struct literal would not).
+fn constructor(item: &syn::Item) -> Option<syn::Item> {
+    let syn::Item::Struct(s) = item else { return None };
+    let syn::Fields::Named(fields) = &s.fields else { return None };
+    let derives_default = s.attrs.iter().any(|a| {
+        a.path().is_ident("derive") && quote::quote!(#a).to_string().contains("Default")
+    });
+    if derives_default || fields.named.is_empty() {
+        return None;
+    }
+    let mut params = Vec::new();
+    let mut inits = Vec::new();
+    for field in &fields.named {
+        let name = field.ident.as_ref()?;
+        let ty = &field.ty;
+        let ty_text = quote::quote!(#ty).to_string().replace(' ', "");
+        let has_serde_default = field.attrs.iter().any(|a| a.path().is_ident("serde") && serde_default_flag(a));
+        if ty_text.starts_with("::std::option::Option<") {
+            inits.push(quote::quote! { #name: ::std::option::Option::None });
+        } else if has_serde_default {
+            inits.push(quote::quote! { #name: ::std::default::Default::default() });
+        } else if ty_text == "::std::string::String" {
+            params.push(quote::quote! { #name: impl ::std::convert::Into<::std::string::String> });
+            inits.push(quote::quote! { #name: #name.into() });
+        } else {
+            params.push(quote::quote! { #name: #ty });
+            inits.push(quote::quote! { #name });
+        }
+    }
+    let ident = &s.ident;
+    let doc = format!(" A `{ident}` with the required fields set and every optional field empty.");
+    Some(syn::parse_quote! {
+        impl #ident {
+            #[doc = #doc]
+            #[allow(clippy::too_many_arguments)]
+            pub fn new(#(#params),*) -> Self {
+                Self { #(#inits),* }
+            }
+        }
+    })
 }
 
 /// Drops doc text that carries no information.

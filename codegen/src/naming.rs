@@ -66,6 +66,6 @@ mod tests {
 
     #[test]
     fn variant_idents_are_unique() {
-        assert_eq!(unique_variant_idents(["a-b", "a_b", "Unrecognized"]), ["AB", "AB2", "UnrecognizedValue"]);
+        assert_eq!(unique_variant_idents(["a-b", "a_b", "Unrecognized"]), ["Ab", "Ab2", "UnrecognizedValue"]);
     }
 }

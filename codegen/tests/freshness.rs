@@ -26,7 +26,7 @@ fn every_generated_file_has_the_header() {
 fn schema_version_matches_the_pin() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let version = std::fs::read_to_string(root.join("schema/CODEX_VERSION")).unwrap();
-    let pinned = std::fs::read_to_string(root.join("sdk/src/testing/pinned_cli.rs")).unwrap();
+    let pinned = std::fs::read_to_string(root.join("sdk/src/pinned_cli.rs")).unwrap();
     assert!(
         pinned.contains(&format!("PINNED_CODEX_VERSION: &str = \"{}\"", version.trim())),
         "schema/CODEX_VERSION ({}) and the installer pin disagree",

@@ -233,10 +233,11 @@ impl ClientConfig {
     }
 }
 
-/// Hook for a pinned Codex install (e.g. `target/codex-cli/<version>/…`), consulted last by
-/// [`ClientConfig::resolve_codex_bin`]. Currently finds nothing.
+/// The pinned Codex CLI installed by `cargo xtask install-codex` (or
+/// [`pinned_cli::install_pinned`](crate::pinned_cli::install_pinned)) under the workspace's
+/// `target/codex-cli/<version>/`, consulted last by [`ClientConfig::resolve_codex_bin`].
 pub fn pinned_codex_bin() -> Option<PathBuf> {
-    None
+    crate::pinned_cli::locate().ok()
 }
 
 fn find_on_path(program: &str, path_var: &std::ffi::OsStr) -> Option<PathBuf> {

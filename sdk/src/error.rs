@@ -119,6 +119,11 @@ pub enum Error {
         /// The configured limit in bytes.
         limit: usize,
     },
+
+    /// A turn ended with status `failed`; the result carries the turn's error and
+    /// whatever items completed before it failed.
+    #[error("turn {} failed: {}", .0.id, .0.error.as_ref().map(|e| e.message.as_str()).unwrap_or("no error message"))]
+    TurnFailed(Box<crate::turn::TurnResult>),
 }
 
 fn fmt_exit(status: &Option<ExitStatus>) -> String {

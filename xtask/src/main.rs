@@ -5,7 +5,7 @@
 //! - `install-codex`: installs the pinned Codex CLI under `target/codex-cli/<version>/`.
 //! - `test`: the whole suite, as CI runs it.
 
-#[path = "../../sdk/src/testing/pinned_cli.rs"]
+#[path = "../../sdk/src/pinned_cli.rs"]
 #[allow(dead_code)]
 mod pinned_cli;
 

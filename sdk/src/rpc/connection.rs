@@ -10,7 +10,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::AbortHandle;
 
-use super::handler::{FailClosedHandler, ServerRequestHandler};
+use super::handler::{FailClosedHandler, RawServerRequestHandler};
 use super::handshake::{InitializeOptions, ServerMetadata};
 use super::message::{encode_notification, encode_request, to_raw};
 use super::reader::reader_task;
@@ -46,7 +46,7 @@ pub struct ConnectionOptions {
     /// Capacity of each [`EventStream`].
     pub subscription_buffer: usize,
     /// Answers server → client requests (default: [`FailClosedHandler`]).
-    pub handler: Arc<dyn ServerRequestHandler>,
+    pub handler: Arc<dyn RawServerRequestHandler>,
 }
 
 impl Default for ConnectionOptions {
@@ -86,7 +86,7 @@ impl From<&ClientConfig> for ConnectionOptions {
 
 impl ConnectionOptions {
     /// Sets the server-request handler.
-    pub fn with_handler(mut self, handler: Arc<dyn ServerRequestHandler>) -> Self {
+    pub fn with_handler(mut self, handler: Arc<dyn RawServerRequestHandler>) -> Self {
         self.handler = handler;
         self
     }
@@ -169,7 +169,7 @@ impl Drop for ConnInner {
 ///
 /// Cheap to clone; all clones share the process. One reader task routes everything the
 /// server sends: responses to their callers, notifications to turn streams and
-/// subscriptions, server requests to the [`ServerRequestHandler`]. When the server dies,
+/// subscriptions, server requests to the [`RawServerRequestHandler`]. When the server dies,
 /// everything waiting gets [`Error::TransportClosed`] and later calls fail fast. Dropping the
 /// last clone kills the process and stops all tasks.
 #[derive(Clone)]
@@ -196,7 +196,7 @@ impl Connection {
     /// Like [`spawn`](Self::spawn) with a custom server-request handler.
     pub fn spawn_with_handler(
         config: &ClientConfig,
-        handler: Arc<dyn ServerRequestHandler>,
+        handler: Arc<dyn RawServerRequestHandler>,
     ) -> Result<Self> {
         Self::spawn_with(
             config,

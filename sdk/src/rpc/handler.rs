@@ -18,7 +18,7 @@ use crate::error::RpcError;
 /// A request the app-server sent to the client (approvals, tool calls, user input, …).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
-pub struct ServerRequest {
+pub struct RawServerRequest {
     /// The server's id for this request (its own id space; echoed in the reply).
     pub id: RequestId,
     /// The method, e.g. `"item/commandExecution/requestApproval"`.
@@ -27,10 +27,10 @@ pub struct ServerRequest {
     pub params: Value,
 }
 
-impl ServerRequest {
+impl RawServerRequest {
     /// Builds a request (mostly for tests of handlers).
     pub fn new(id: RequestId, method: impl Into<String>, params: Value) -> Self {
-        ServerRequest {
+        RawServerRequest {
             id,
             method: method.into(),
             params,
@@ -52,9 +52,9 @@ impl ServerRequest {
 ///
 /// Each request runs in its own task, so a slow handler never blocks the connection; a
 /// returned error or a panic becomes a JSON-RPC error reply.
-pub trait ServerRequestHandler: Send + Sync + 'static {
+pub trait RawServerRequestHandler: Send + Sync + 'static {
     /// Produces the reply to `request`.
-    fn handle(&self, request: ServerRequest) -> BoxFuture<'_, Result<Value, RpcError>>;
+    fn handle(&self, request: RawServerRequest) -> BoxFuture<'_, Result<Value, RpcError>>;
 }
 
 /// Methods whose default reply is a refusal in the method's own response shape.
@@ -100,8 +100,8 @@ pub fn fail_closed_reply(method: &str) -> Result<Value, RpcError> {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct FailClosedHandler;
 
-impl ServerRequestHandler for FailClosedHandler {
-    fn handle(&self, request: ServerRequest) -> BoxFuture<'_, Result<Value, RpcError>> {
+impl RawServerRequestHandler for FailClosedHandler {
+    fn handle(&self, request: RawServerRequest) -> BoxFuture<'_, Result<Value, RpcError>> {
         Box::pin(std::future::ready(fail_closed_reply(&request.method)))
     }
 }
@@ -119,18 +119,18 @@ impl<F> std::fmt::Debug for FnHandler<F> {
 /// Wraps `f(request) -> impl Future<Output = Result<Value, RpcError>>` as a handler.
 pub fn handler_fn<F, Fut>(f: F) -> FnHandler<F>
 where
-    F: Fn(ServerRequest) -> Fut + Send + Sync + 'static,
+    F: Fn(RawServerRequest) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<Value, RpcError>> + Send + 'static,
 {
     FnHandler(f)
 }
 
-impl<F, Fut> ServerRequestHandler for FnHandler<F>
+impl<F, Fut> RawServerRequestHandler for FnHandler<F>
 where
-    F: Fn(ServerRequest) -> Fut + Send + Sync + 'static,
+    F: Fn(RawServerRequest) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<Value, RpcError>> + Send + 'static,
 {
-    fn handle(&self, request: ServerRequest) -> BoxFuture<'_, Result<Value, RpcError>> {
+    fn handle(&self, request: RawServerRequest) -> BoxFuture<'_, Result<Value, RpcError>> {
         Box::pin((self.0)(request))
     }
 }
@@ -155,7 +155,7 @@ pub(crate) fn spawn_server_request(
     tokio::spawn(async move {
         let params = serde_json::from_str::<Value>(params.get()).unwrap_or(Value::Null);
         let handler = shared.handler.clone();
-        let request = ServerRequest {
+        let request = RawServerRequest {
             id: id.clone(),
             method: method.clone(),
             params,

@@ -14,7 +14,7 @@
 //!   reservation's buffer, so events that race the `turn/start` response (even
 //!   `turn/completed`) are never lost — and additionally to every [`EventStream`] whose
 //!   [`EventFilter`] matches. A notification nobody asked for is counted and dropped.
-//! - **server requests** → the [`ServerRequestHandler`], each in its own task; the reply is
+//! - **server requests** → the [`RawServerRequestHandler`], each in its own task; the reply is
 //!   always sent (a handler error or panic becomes a JSON-RPC error reply).
 //!
 //! # Buffering policy
@@ -54,8 +54,8 @@ mod tests;
 
 pub use connection::{Connection, ConnectionOptions, ConnectionStats};
 pub use handler::{
-    fail_closed_reply, handler_fn, FailClosedHandler, FnHandler, ServerRequest,
-    ServerRequestHandler, FAIL_CLOSED_METHODS,
+    fail_closed_reply, handler_fn, FailClosedHandler, FnHandler, RawServerRequest,
+    RawServerRequestHandler, FAIL_CLOSED_METHODS,
 };
 pub use handshake::{InitializeOptions, ServerMetadata};
 pub use message::{Event, RawNotification, RequestId};

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
-use super::handler::ServerRequestHandler;
+use super::handler::RawServerRequestHandler;
 use super::pending::Pending;
 use super::router::Router;
 use super::transport::{Outgoing, ProcessWatch};
@@ -54,7 +54,7 @@ pub(crate) struct WireCounters {
 pub(crate) struct Shared {
     state: Mutex<State>,
     pub(crate) outgoing: mpsc::Sender<Outgoing>,
-    pub(crate) handler: Arc<dyn ServerRequestHandler>,
+    pub(crate) handler: Arc<dyn RawServerRequestHandler>,
     pub(crate) process: Option<ProcessWatch>,
     pub(crate) next_id: AtomicI64,
     pub(crate) counters: WireCounters,
@@ -66,7 +66,7 @@ pub(crate) struct Shared {
 impl Shared {
     pub(crate) fn new(
         outgoing: mpsc::Sender<Outgoing>,
-        handler: Arc<dyn ServerRequestHandler>,
+        handler: Arc<dyn RawServerRequestHandler>,
         process: Option<ProcessWatch>,
         router: Router,
         max_message_size: usize,

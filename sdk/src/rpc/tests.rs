@@ -571,7 +571,7 @@ async fn default_handler_fails_closed_with_exact_replies() {
 async fn handler_errors_and_panics_become_error_replies() {
     let calls = Arc::new(AtomicU32::new(0));
     let counter = calls.clone();
-    let handler = handler_fn(move |req: ServerRequest| {
+    let handler = handler_fn(move |req: RawServerRequest| {
         counter.fetch_add(1, Ordering::SeqCst);
         async move {
             match req.method.as_str() {
@@ -878,16 +878,10 @@ async fn retry_on_overload_retries_only_overload() {
     assert_eq!(start.elapsed(), Duration::from_millis(750));
 }
 
-/// The real pinned binary (skipped when it is not installed here).
+/// The real pinned binary; fails with install instructions when it is missing.
 #[tokio::test]
 async fn real_binary_initialize_reports_version() {
-    let bin = std::env::var_os("CODEX_APP_SERVER_TEST_BIN").map(std::path::PathBuf::from).unwrap_or_else(|| {
-        "/tmp/codexpin/node_modules/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/bin/codex".into()
-    });
-    if !bin.is_file() {
-        eprintln!("skipping: no codex binary at {}", bin.display());
-        return;
-    }
+    let bin = crate::pinned_cli::locate().unwrap_or_else(|e| panic!("{e}"));
     let codex_home = tempfile::tempdir().unwrap();
     let home = tempfile::tempdir().unwrap();
     std::fs::write(

@@ -24,7 +24,7 @@
 
 mod codex_home;
 mod mock_model;
-pub mod pinned_cli;
+pub use crate::pinned_cli;
 
 pub use codex_home::{ApprovalPolicy, CodexHome, CodexHomeBuilder, SandboxMode, SCRUBBED_ENV_VARS};
 pub use mock_model::{

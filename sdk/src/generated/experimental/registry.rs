@@ -101,23 +101,23 @@ pub(crate) fn round_trip_named(
                 round_trip::<types::AgentMessageThreadItem>(value)
             }
             "AgentPath" => round_trip::<types::AgentPath>(value),
-            "AmazonBedrockAccessKeysv2LoginAccountParams" => {
-                round_trip::<types::AmazonBedrockAccessKeysv2LoginAccountParams>(value)
+            "AmazonBedrockAccessKeysLoginAccountParams" => {
+                round_trip::<types::AmazonBedrockAccessKeysLoginAccountParams>(value)
             }
             "AmazonBedrockAccount" => round_trip::<types::AmazonBedrockAccount>(value),
-            "AmazonBedrockv2LoginAccountParams" => {
-                round_trip::<types::AmazonBedrockv2LoginAccountParams>(value)
+            "AmazonBedrockLoginAccountParams" => {
+                round_trip::<types::AmazonBedrockLoginAccountParams>(value)
             }
-            "AmazonBedrockv2LoginAccountResponse" => {
-                round_trip::<types::AmazonBedrockv2LoginAccountResponse>(value)
+            "AmazonBedrockLoginAccountResponse" => {
+                round_trip::<types::AmazonBedrockLoginAccountResponse>(value)
             }
             "AnalyticsConfig" => round_trip::<types::AnalyticsConfig>(value),
             "ApiKeyAccount" => round_trip::<types::ApiKeyAccount>(value),
-            "ApiKeyv2LoginAccountParams" => {
-                round_trip::<types::ApiKeyv2LoginAccountParams>(value)
+            "ApiKeyLoginAccountParams" => {
+                round_trip::<types::ApiKeyLoginAccountParams>(value)
             }
-            "ApiKeyv2LoginAccountResponse" => {
-                round_trip::<types::ApiKeyv2LoginAccountResponse>(value)
+            "ApiKeyLoginAccountResponse" => {
+                round_trip::<types::ApiKeyLoginAccountResponse>(value)
             }
             "AppBranding" => round_trip::<types::AppBranding>(value),
             "AppConfig" => round_trip::<types::AppConfig>(value),
@@ -236,29 +236,29 @@ pub(crate) fn round_trip_named(
                 round_trip::<types::CancelledUserVerificationErrorDetails>(value)
             }
             "ChatgptAccount" => round_trip::<types::ChatgptAccount>(value),
+            "ChatgptAuthTokensLoginAccountParams" => {
+                round_trip::<types::ChatgptAuthTokensLoginAccountParams>(value)
+            }
+            "ChatgptAuthTokensLoginAccountResponse" => {
+                round_trip::<types::ChatgptAuthTokensLoginAccountResponse>(value)
+            }
             "ChatgptAuthTokensRefreshParams" => {
                 round_trip::<types::ChatgptAuthTokensRefreshParams>(value)
             }
             "ChatgptAuthTokensRefreshResponse" => {
                 round_trip::<types::ChatgptAuthTokensRefreshResponse>(value)
             }
-            "ChatgptAuthTokensv2LoginAccountParams" => {
-                round_trip::<types::ChatgptAuthTokensv2LoginAccountParams>(value)
+            "ChatgptDeviceCodeLoginAccountParams" => {
+                round_trip::<types::ChatgptDeviceCodeLoginAccountParams>(value)
             }
-            "ChatgptAuthTokensv2LoginAccountResponse" => {
-                round_trip::<types::ChatgptAuthTokensv2LoginAccountResponse>(value)
+            "ChatgptDeviceCodeLoginAccountResponse" => {
+                round_trip::<types::ChatgptDeviceCodeLoginAccountResponse>(value)
             }
-            "ChatgptDeviceCodev2LoginAccountParams" => {
-                round_trip::<types::ChatgptDeviceCodev2LoginAccountParams>(value)
+            "ChatgptLoginAccountParams" => {
+                round_trip::<types::ChatgptLoginAccountParams>(value)
             }
-            "ChatgptDeviceCodev2LoginAccountResponse" => {
-                round_trip::<types::ChatgptDeviceCodev2LoginAccountResponse>(value)
-            }
-            "Chatgptv2LoginAccountParams" => {
-                round_trip::<types::Chatgptv2LoginAccountParams>(value)
-            }
-            "Chatgptv2LoginAccountResponse" => {
-                round_trip::<types::Chatgptv2LoginAccountResponse>(value)
+            "ChatgptLoginAccountResponse" => {
+                round_trip::<types::ChatgptLoginAccountResponse>(value)
             }
             "ClientInfo" => round_trip::<types::ClientInfo>(value),
             "CollabAgentState" => round_trip::<types::CollabAgentState>(value),
@@ -451,6 +451,9 @@ pub(crate) fn round_trip_named(
             "EnvironmentAddResponse" => {
                 round_trip::<types::EnvironmentAddResponse>(value)
             }
+            "EnvironmentBedrockSetupParams" => {
+                round_trip::<types::EnvironmentBedrockSetupParams>(value)
+            }
             "EnvironmentCapabilityRootLocation" => {
                 round_trip::<types::EnvironmentCapabilityRootLocation>(value)
             }
@@ -473,9 +476,6 @@ pub(crate) fn round_trip_named(
             }
             "EnvironmentVariableGatewayAuth" => {
                 round_trip::<types::EnvironmentVariableGatewayAuth>(value)
-            }
-            "Environmentv2BedrockSetupParams" => {
-                round_trip::<types::Environmentv2BedrockSetupParams>(value)
             }
             "ErrorNotification" => round_trip::<types::ErrorNotification>(value),
             "ExecCommandApprovalParams" => {
@@ -1070,18 +1070,14 @@ pub(crate) fn round_trip_named(
             "ModelProviderListResponse" => {
                 round_trip::<types::ModelProviderListResponse>(value)
             }
-            "ModelProviderMismatchv2ModelProviderError" => {
-                round_trip::<types::ModelProviderMismatchv2ModelProviderError>(value)
+            "ModelProviderMismatchModelProviderError" => {
+                round_trip::<types::ModelProviderMismatchModelProviderError>(value)
             }
-            "ModelProviderNotConfiguredv2ModelProviderError" => {
-                round_trip::<
-                    types::ModelProviderNotConfiguredv2ModelProviderError,
-                >(value)
+            "ModelProviderNotConfiguredModelProviderError" => {
+                round_trip::<types::ModelProviderNotConfiguredModelProviderError>(value)
             }
-            "ModelProviderPolicyConflictv2ModelProviderError" => {
-                round_trip::<
-                    types::ModelProviderPolicyConflictv2ModelProviderError,
-                >(value)
+            "ModelProviderPolicyConflictModelProviderError" => {
+                round_trip::<types::ModelProviderPolicyConflictModelProviderError>(value)
             }
             "ModelProviderSummary" => round_trip::<types::ModelProviderSummary>(value),
             "ModelReroutedNotification" => {
@@ -1282,8 +1278,8 @@ pub(crate) fn round_trip_named(
             "ProcessWriteStdinResponse" => {
                 round_trip::<types::ProcessWriteStdinResponse>(value)
             }
-            "Profilev2BedrockSetupParams" => {
-                round_trip::<types::Profilev2BedrockSetupParams>(value)
+            "ProfileBedrockSetupParams" => {
+                round_trip::<types::ProfileBedrockSetupParams>(value)
             }
             "Project" => round_trip::<types::Project>(value),
             "ProjectChangedNotification" => {

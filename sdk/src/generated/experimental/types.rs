@@ -493,7 +493,7 @@ impl ::std::str::FromStr for AgentPath {
 }
 /// [UNSTABLE] Managed Amazon Bedrock AWS access key login is experimental.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
-pub struct AmazonBedrockAccessKeysv2LoginAccountParams {
+pub struct AmazonBedrockAccessKeysLoginAccountParams {
     #[serde(rename = "accessKeyId")]
     pub access_key_id: ::std::string::String,
     pub region: ::std::string::String,
@@ -516,30 +516,30 @@ pub struct AmazonBedrockAccount {
 }
 /// [UNSTABLE] Managed Amazon Bedrock login is experimental.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
-pub struct AmazonBedrockv2LoginAccountParams {
+pub struct AmazonBedrockLoginAccountParams {
     #[serde(rename = "apiKey")]
     pub api_key: ::std::string::String,
     pub region: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(transparent)]
-pub struct AmazonBedrockv2LoginAccountResponse(
+pub struct AmazonBedrockLoginAccountResponse(
     pub ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 );
-impl ::std::ops::Deref for AmazonBedrockv2LoginAccountResponse {
+impl ::std::ops::Deref for AmazonBedrockLoginAccountResponse {
     type Target = ::serde_json::Map<::std::string::String, ::serde_json::Value>;
     fn deref(&self) -> &::serde_json::Map<::std::string::String, ::serde_json::Value> {
         &self.0
     }
 }
-impl ::std::convert::From<AmazonBedrockv2LoginAccountResponse>
+impl ::std::convert::From<AmazonBedrockLoginAccountResponse>
 for ::serde_json::Map<::std::string::String, ::serde_json::Value> {
-    fn from(value: AmazonBedrockv2LoginAccountResponse) -> Self {
+    fn from(value: AmazonBedrockLoginAccountResponse) -> Self {
         value.0
     }
 }
 impl ::std::convert::From<::serde_json::Map<::std::string::String, ::serde_json::Value>>
-for AmazonBedrockv2LoginAccountResponse {
+for AmazonBedrockLoginAccountResponse {
     fn from(
         value: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     ) -> Self {
@@ -579,29 +579,29 @@ for ApiKeyAccount {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
-pub struct ApiKeyv2LoginAccountParams {
+pub struct ApiKeyLoginAccountParams {
     #[serde(rename = "apiKey")]
     pub api_key: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(transparent)]
-pub struct ApiKeyv2LoginAccountResponse(
+pub struct ApiKeyLoginAccountResponse(
     pub ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 );
-impl ::std::ops::Deref for ApiKeyv2LoginAccountResponse {
+impl ::std::ops::Deref for ApiKeyLoginAccountResponse {
     type Target = ::serde_json::Map<::std::string::String, ::serde_json::Value>;
     fn deref(&self) -> &::serde_json::Map<::std::string::String, ::serde_json::Value> {
         &self.0
     }
 }
-impl ::std::convert::From<ApiKeyv2LoginAccountResponse>
+impl ::std::convert::From<ApiKeyLoginAccountResponse>
 for ::serde_json::Map<::std::string::String, ::serde_json::Value> {
-    fn from(value: ApiKeyv2LoginAccountResponse) -> Self {
+    fn from(value: ApiKeyLoginAccountResponse) -> Self {
         value.0
     }
 }
 impl ::std::convert::From<::serde_json::Map<::std::string::String, ::serde_json::Value>>
-for ApiKeyv2LoginAccountResponse {
+for ApiKeyLoginAccountResponse {
     fn from(
         value: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     ) -> Self {
@@ -1407,6 +1407,49 @@ pub struct ChatgptAccount {
     )]
     pub workspace_name: ::std::option::Option<::std::string::String>,
 }
+/// [UNSTABLE] FOR OPENAI INTERNAL USE ONLY - DO NOT USE. The access token must contain the same scopes that Codex-managed ChatGPT auth tokens have.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ChatgptAuthTokensLoginAccountParams {
+    /// Access token (JWT) supplied by the client. This token is used for backend API requests and email extraction.
+    #[serde(rename = "accessToken")]
+    pub access_token: ::std::string::String,
+    /// Workspace/account identifier supplied by the client.
+    #[serde(rename = "chatgptAccountId")]
+    pub chatgpt_account_id: ::std::string::String,
+    /// Optional plan type supplied by the client.
+    ///
+    /// When `null`, Codex attempts to derive the plan type from access-token claims. If unavailable, the plan defaults to `unknown`.
+    #[serde(
+        rename = "chatgptPlanType",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub chatgpt_plan_type: ::std::option::Option<::std::string::String>,
+}
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(transparent)]
+pub struct ChatgptAuthTokensLoginAccountResponse(
+    pub ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+);
+impl ::std::ops::Deref for ChatgptAuthTokensLoginAccountResponse {
+    type Target = ::serde_json::Map<::std::string::String, ::serde_json::Value>;
+    fn deref(&self) -> &::serde_json::Map<::std::string::String, ::serde_json::Value> {
+        &self.0
+    }
+}
+impl ::std::convert::From<ChatgptAuthTokensLoginAccountResponse>
+for ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+    fn from(value: ChatgptAuthTokensLoginAccountResponse) -> Self {
+        value.0
+    }
+}
+impl ::std::convert::From<::serde_json::Map<::std::string::String, ::serde_json::Value>>
+for ChatgptAuthTokensLoginAccountResponse {
+    fn from(
+        value: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+    ) -> Self {
+        Self(value)
+    }
+}
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ChatgptAuthTokensRefreshParams {
     /// Workspace/account identifier that Codex was previously using.
@@ -1433,43 +1476,25 @@ pub struct ChatgptAuthTokensRefreshResponse {
     )]
     pub chatgpt_plan_type: ::std::option::Option<::std::string::String>,
 }
-/// [UNSTABLE] FOR OPENAI INTERNAL USE ONLY - DO NOT USE. The access token must contain the same scopes that Codex-managed ChatGPT auth tokens have.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
-pub struct ChatgptAuthTokensv2LoginAccountParams {
-    /// Access token (JWT) supplied by the client. This token is used for backend API requests and email extraction.
-    #[serde(rename = "accessToken")]
-    pub access_token: ::std::string::String,
-    /// Workspace/account identifier supplied by the client.
-    #[serde(rename = "chatgptAccountId")]
-    pub chatgpt_account_id: ::std::string::String,
-    /// Optional plan type supplied by the client.
-    ///
-    /// When `null`, Codex attempts to derive the plan type from access-token claims. If unavailable, the plan defaults to `unknown`.
-    #[serde(
-        rename = "chatgptPlanType",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
-    pub chatgpt_plan_type: ::std::option::Option<::std::string::String>,
-}
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(transparent)]
-pub struct ChatgptAuthTokensv2LoginAccountResponse(
+pub struct ChatgptDeviceCodeLoginAccountParams(
     pub ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 );
-impl ::std::ops::Deref for ChatgptAuthTokensv2LoginAccountResponse {
+impl ::std::ops::Deref for ChatgptDeviceCodeLoginAccountParams {
     type Target = ::serde_json::Map<::std::string::String, ::serde_json::Value>;
     fn deref(&self) -> &::serde_json::Map<::std::string::String, ::serde_json::Value> {
         &self.0
     }
 }
-impl ::std::convert::From<ChatgptAuthTokensv2LoginAccountResponse>
+impl ::std::convert::From<ChatgptDeviceCodeLoginAccountParams>
 for ::serde_json::Map<::std::string::String, ::serde_json::Value> {
-    fn from(value: ChatgptAuthTokensv2LoginAccountResponse) -> Self {
+    fn from(value: ChatgptDeviceCodeLoginAccountParams) -> Self {
         value.0
     }
 }
 impl ::std::convert::From<::serde_json::Map<::std::string::String, ::serde_json::Value>>
-for ChatgptAuthTokensv2LoginAccountResponse {
+for ChatgptDeviceCodeLoginAccountParams {
     fn from(
         value: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     ) -> Self {
@@ -1477,32 +1502,7 @@ for ChatgptAuthTokensv2LoginAccountResponse {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
-#[serde(transparent)]
-pub struct ChatgptDeviceCodev2LoginAccountParams(
-    pub ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-);
-impl ::std::ops::Deref for ChatgptDeviceCodev2LoginAccountParams {
-    type Target = ::serde_json::Map<::std::string::String, ::serde_json::Value>;
-    fn deref(&self) -> &::serde_json::Map<::std::string::String, ::serde_json::Value> {
-        &self.0
-    }
-}
-impl ::std::convert::From<ChatgptDeviceCodev2LoginAccountParams>
-for ::serde_json::Map<::std::string::String, ::serde_json::Value> {
-    fn from(value: ChatgptDeviceCodev2LoginAccountParams) -> Self {
-        value.0
-    }
-}
-impl ::std::convert::From<::serde_json::Map<::std::string::String, ::serde_json::Value>>
-for ChatgptDeviceCodev2LoginAccountParams {
-    fn from(
-        value: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
-    ) -> Self {
-        Self(value)
-    }
-}
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
-pub struct ChatgptDeviceCodev2LoginAccountResponse {
+pub struct ChatgptDeviceCodeLoginAccountResponse {
     #[serde(rename = "loginId")]
     pub login_id: ::std::string::String,
     /// One-time code the user must enter after signing in.
@@ -1513,7 +1513,7 @@ pub struct ChatgptDeviceCodev2LoginAccountResponse {
     pub verification_url: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
-pub struct Chatgptv2LoginAccountParams {
+pub struct ChatgptLoginAccountParams {
     #[serde(rename = "appBrand", skip_serializing_if = "::std::option::Option::is_none")]
     pub app_brand: ::std::option::Option<LoginAppBrand>,
     #[serde(
@@ -1528,7 +1528,7 @@ pub struct Chatgptv2LoginAccountParams {
     pub use_hosted_login_success_page: ::std::option::Option<bool>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
-pub struct Chatgptv2LoginAccountResponse {
+pub struct ChatgptLoginAccountResponse {
     /// URL the client should open in a browser to initiate the OAuth flow.
     #[serde(rename = "authUrl")]
     pub auth_url: ::std::string::String,
@@ -3084,6 +3084,10 @@ for EnvironmentAddResponse {
         Self(value)
     }
 }
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct EnvironmentBedrockSetupParams {
+    pub region: ::std::string::String,
+}
 /// A path owned by an execution environment.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct EnvironmentCapabilityRootLocation {
@@ -3144,10 +3148,6 @@ pub struct EnvironmentStatusResponse {
 pub struct EnvironmentVariableGatewayAuth {
     #[serde(rename = "envKey")]
     pub env_key: ::std::string::String,
-}
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
-pub struct Environmentv2BedrockSetupParams {
-    pub region: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ErrorNotification {
@@ -6588,19 +6588,19 @@ pub struct ModelProviderListResponse {
     pub default_provider_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
-pub struct ModelProviderMismatchv2ModelProviderError {
+pub struct ModelProviderMismatchModelProviderError {
     #[serde(rename = "currentModelProvider")]
     pub current_model_provider: ::std::string::String,
     #[serde(rename = "modelProvider")]
     pub model_provider: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
-pub struct ModelProviderNotConfiguredv2ModelProviderError {
+pub struct ModelProviderNotConfiguredModelProviderError {
     #[serde(rename = "modelProvider")]
     pub model_provider: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
-pub struct ModelProviderPolicyConflictv2ModelProviderError {
+pub struct ModelProviderPolicyConflictModelProviderError {
     #[serde(rename = "modelProvider")]
     pub model_provider: ::std::string::String,
     #[serde(rename = "requiredModelProvider")]
@@ -8334,7 +8334,7 @@ for ProcessWriteStdinResponse {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
-pub struct Profilev2BedrockSetupParams {
+pub struct ProfileBedrockSetupParams {
     pub profile: ::std::string::String,
     pub region: ::std::string::String,
 }
@@ -14320,6 +14320,9004 @@ pub mod error {
         }
     }
 }
+impl AcceptWithExecpolicyAmendmentCommandExecutionApprovalDecision {
+    /// A `AcceptWithExecpolicyAmendmentCommandExecutionApprovalDecision` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(execpolicy_amendment: ::std::vec::Vec<::std::string::String>) -> Self {
+        Self { execpolicy_amendment }
+    }
+}
+impl AccountLoginCompletedNotification {
+    /// A `AccountLoginCompletedNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(success: bool) -> Self {
+        Self {
+            error: ::std::option::Option::None,
+            login_id: ::std::option::Option::None,
+            onboarding_entrypoint: ::std::option::Option::None,
+            success,
+        }
+    }
+}
+impl AccountRateLimitsUpdatedNotification {
+    /// A `AccountRateLimitsUpdatedNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(rate_limits: RateLimitSnapshot) -> Self {
+        Self { rate_limits }
+    }
+}
+impl AccountSecuritySetupAction {
+    /// A `AccountSecuritySetupAction` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        label: impl ::std::convert::Into<::std::string::String>,
+        url: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            label: label.into(),
+            url: url.into(),
+        }
+    }
+}
+impl AccountSecuritySetupNotice {
+    /// A `AccountSecuritySetupNotice` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        account_id: impl ::std::convert::Into<::std::string::String>,
+        action: AccountSecuritySetupAction,
+        description: impl ::std::convert::Into<::std::string::String>,
+        title: impl ::std::convert::Into<::std::string::String>,
+        user_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            account_id: account_id.into(),
+            action,
+            description: description.into(),
+            title: title.into(),
+            user_id: user_id.into(),
+        }
+    }
+}
+impl AccountSession {
+    /// A `AccountSession` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        is_active: bool,
+        last_used_at: i64,
+        session_id: impl ::std::convert::Into<::std::string::String>,
+        workspaces: ::std::vec::Vec<AccountSessionWorkspace>,
+    ) -> Self {
+        Self {
+            display_name: ::std::option::Option::None,
+            email: ::std::option::Option::None,
+            image_url: ::std::option::Option::None,
+            is_active,
+            last_used_at,
+            selected_workspace_account_id: ::std::option::Option::None,
+            session_id: session_id.into(),
+            user_id: ::std::option::Option::None,
+            workspaces,
+        }
+    }
+}
+impl AccountSessionWorkspace {
+    /// A `AccountSessionWorkspace` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(account_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            account_id: account_id.into(),
+            image_url: ::std::option::Option::None,
+            kind: ::std::option::Option::None,
+            name: ::std::option::Option::None,
+        }
+    }
+}
+impl AccountSessionsResponse {
+    /// A `AccountSessionsResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(sessions: ::std::vec::Vec<AccountSession>) -> Self {
+        Self {
+            active_session_id: ::std::option::Option::None,
+            sessions,
+        }
+    }
+}
+impl AccountSessionsSwitchParams {
+    /// A `AccountSessionsSwitchParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        account_id: impl ::std::convert::Into<::std::string::String>,
+        session_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            account_id: account_id.into(),
+            allow_browser_login: ::std::option::Option::None,
+            session_id: session_id.into(),
+        }
+    }
+}
+impl AccountTokenUsageDailyBucket {
+    /// A `AccountTokenUsageDailyBucket` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        start_date: impl ::std::convert::Into<::std::string::String>,
+        tokens: i64,
+    ) -> Self {
+        Self {
+            start_date: start_date.into(),
+            tokens,
+        }
+    }
+}
+impl ActivePermissionProfile {
+    /// A `ActivePermissionProfile` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            extends: ::std::option::Option::None,
+            id: id.into(),
+        }
+    }
+}
+impl ActiveThreadStatus {
+    /// A `ActiveThreadStatus` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(active_flags: ::std::vec::Vec<ThreadActiveFlag>) -> Self {
+        Self { active_flags }
+    }
+}
+impl ActiveTurnNotSteerableCodexErrorInfo {
+    /// A `ActiveTurnNotSteerableCodexErrorInfo` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(turn_kind: NonSteerableTurnKind) -> Self {
+        Self { turn_kind }
+    }
+}
+impl AddFileChange {
+    /// A `AddFileChange` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(content: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self { content: content.into() }
+    }
+}
+impl AdditionalContextEntry {
+    /// A `AdditionalContextEntry` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        kind: AdditionalContextKind,
+        value: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            kind,
+            name: ::std::option::Option::None,
+            value: value.into(),
+        }
+    }
+}
+impl AdditionalToolsResponseItem {
+    /// A `AdditionalToolsResponseItem` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        role: impl ::std::convert::Into<::std::string::String>,
+        tools: ::std::vec::Vec<::serde_json::Value>,
+    ) -> Self {
+        Self {
+            id: ::std::option::Option::None,
+            role: role.into(),
+            tools,
+        }
+    }
+}
+impl AgentHookMetadata {
+    /// A `AgentHookMetadata` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        current_hash: impl ::std::convert::Into<::std::string::String>,
+        display_order: i64,
+        enabled: bool,
+        event_name: HookEventName,
+        is_managed: bool,
+        key: impl ::std::convert::Into<::std::string::String>,
+        source: HookSource,
+        source_path: AbsolutePathBuf,
+        timeout_sec: u64,
+        trust_status: HookTrustStatus,
+    ) -> Self {
+        Self {
+            additional_context_limit: ::std::option::Option::None,
+            current_hash: current_hash.into(),
+            display_order,
+            enabled,
+            environment_id: ::std::option::Option::None,
+            event_name,
+            is_managed,
+            key: key.into(),
+            matcher: ::std::option::Option::None,
+            plugin_id: ::std::option::Option::None,
+            source,
+            source_path,
+            status_message: ::std::option::Option::None,
+            timeout_sec,
+            trust_status,
+        }
+    }
+}
+impl AgentMessageDeltaNotification {
+    /// A `AgentMessageDeltaNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        delta: impl ::std::convert::Into<::std::string::String>,
+        item_id: impl ::std::convert::Into<::std::string::String>,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+        turn_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            delta: delta.into(),
+            item_id: item_id.into(),
+            thread_id: thread_id.into(),
+            turn_id: turn_id.into(),
+        }
+    }
+}
+impl AgentMessageDisplay {
+    /// A `AgentMessageDisplay` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(action: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            action: action.into(),
+            block_type: ::std::option::Option::None,
+            check_trusted_contacts: ::std::option::Option::None,
+            cyber_trusted_access: ::std::option::Option::None,
+        }
+    }
+}
+impl AgentMessageModeration {
+    /// A `AgentMessageModeration` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(moderated: bool) -> Self {
+        Self {
+            display: ::std::option::Option::None,
+            moderated,
+        }
+    }
+}
+impl AgentMessageResponseItem {
+    /// A `AgentMessageResponseItem` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        author: impl ::std::convert::Into<::std::string::String>,
+        content: ::std::vec::Vec<AgentMessageInputContent>,
+        recipient: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            author: author.into(),
+            content,
+            id: ::std::option::Option::None,
+            internal_chat_message_metadata_passthrough: ::std::option::Option::None,
+            recipient: recipient.into(),
+        }
+    }
+}
+impl AgentMessageThreadItem {
+    /// A `AgentMessageThreadItem` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: impl ::std::convert::Into<::std::string::String>,
+        text: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            completed_at_ms: ::std::option::Option::None,
+            delivery: ::std::option::Option::None,
+            id: id.into(),
+            memory_citation: ::std::option::Option::None,
+            moderation: ::std::option::Option::None,
+            phase: ::std::option::Option::None,
+            questions: ::std::option::Option::None,
+            started_at_ms: ::std::option::Option::None,
+            text: text.into(),
+        }
+    }
+}
+impl AmazonBedrockAccessKeysLoginAccountParams {
+    /// A `AmazonBedrockAccessKeysLoginAccountParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        access_key_id: impl ::std::convert::Into<::std::string::String>,
+        region: impl ::std::convert::Into<::std::string::String>,
+        secret_access_key: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            access_key_id: access_key_id.into(),
+            region: region.into(),
+            secret_access_key: secret_access_key.into(),
+            session_token: ::std::option::Option::None,
+        }
+    }
+}
+impl AmazonBedrockLoginAccountParams {
+    /// A `AmazonBedrockLoginAccountParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        api_key: impl ::std::convert::Into<::std::string::String>,
+        region: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            api_key: api_key.into(),
+            region: region.into(),
+        }
+    }
+}
+impl AnalyticsConfig {
+    /// A `AnalyticsConfig` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+    ) -> Self {
+        Self {
+            enabled: ::std::option::Option::None,
+            extra,
+        }
+    }
+}
+impl ApiKeyLoginAccountParams {
+    /// A `ApiKeyLoginAccountParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(api_key: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self { api_key: api_key.into() }
+    }
+}
+impl AppBranding {
+    /// A `AppBranding` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(is_discoverable_app: bool) -> Self {
+        Self {
+            category: ::std::option::Option::None,
+            developer: ::std::option::Option::None,
+            is_discoverable_app,
+            privacy_policy: ::std::option::Option::None,
+            terms_of_service: ::std::option::Option::None,
+            website: ::std::option::Option::None,
+        }
+    }
+}
+impl AppInfo {
+    /// A `AppInfo` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: impl ::std::convert::Into<::std::string::String>,
+        name: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            app_metadata: ::std::option::Option::None,
+            branding: ::std::option::Option::None,
+            description: ::std::option::Option::None,
+            distribution_channel: ::std::option::Option::None,
+            icon_assets: ::std::option::Option::None,
+            icon_dark_assets: ::std::option::Option::None,
+            id: id.into(),
+            install_url: ::std::option::Option::None,
+            is_accessible: ::std::option::Option::None,
+            is_enabled: ::std::option::Option::None,
+            labels: ::std::option::Option::None,
+            logo_url: ::std::option::Option::None,
+            logo_url_dark: ::std::option::Option::None,
+            name: name.into(),
+            plugin_display_names: ::std::default::Default::default(),
+        }
+    }
+}
+impl AppListUpdatedNotification {
+    /// A `AppListUpdatedNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(data: ::std::vec::Vec<AppInfo>) -> Self {
+        Self { data }
+    }
+}
+impl AppReview {
+    /// A `AppReview` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(status: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self { status: status.into() }
+    }
+}
+impl AppScreenshot {
+    /// A `AppScreenshot` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(user_prompt: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            file_id: ::std::option::Option::None,
+            url: ::std::option::Option::None,
+            user_prompt: user_prompt.into(),
+        }
+    }
+}
+impl AppSummary {
+    /// A `AppSummary` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: impl ::std::convert::Into<::std::string::String>,
+        name: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            category: ::std::option::Option::None,
+            description: ::std::option::Option::None,
+            id: id.into(),
+            install_url: ::std::option::Option::None,
+            name: name.into(),
+        }
+    }
+}
+impl AppTemplateSummary {
+    /// A `AppTemplateSummary` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        materialized_app_ids: ::std::vec::Vec<::std::string::String>,
+        name: impl ::std::convert::Into<::std::string::String>,
+        template_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            canonical_connector_id: ::std::option::Option::None,
+            category: ::std::option::Option::None,
+            description: ::std::option::Option::None,
+            logo_url: ::std::option::Option::None,
+            logo_url_dark: ::std::option::Option::None,
+            materialized_app_ids,
+            name: name.into(),
+            reason: ::std::option::Option::None,
+            template_id: template_id.into(),
+        }
+    }
+}
+impl AppToolSummary {
+    /// A `AppToolSummary` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        description: impl ::std::convert::Into<::std::string::String>,
+        name: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            description: description.into(),
+            disabled_reason: ::std::option::Option::None,
+            is_enabled: ::std::option::Option::None,
+            is_read_only: ::std::option::Option::None,
+            name: name.into(),
+            title: ::std::option::Option::None,
+        }
+    }
+}
+impl ApplicationNetworkRequirements {
+    /// A `ApplicationNetworkRequirements` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        domains: ::std::collections::BTreeMap<
+            ::std::string::String,
+            NetworkDomainPermission,
+        >,
+        enabled: bool,
+    ) -> Self {
+        Self { domains, enabled }
+    }
+}
+impl ApplyNetworkPolicyAmendmentCommandExecutionApprovalDecision {
+    /// A `ApplyNetworkPolicyAmendmentCommandExecutionApprovalDecision` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(network_policy_amendment: NetworkPolicyAmendment) -> Self {
+        Self { network_policy_amendment }
+    }
+}
+impl ApplyPatchApprovalParams {
+    /// A `ApplyPatchApprovalParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        call_id: impl ::std::convert::Into<::std::string::String>,
+        conversation_id: ThreadId,
+        file_changes: ::std::collections::BTreeMap<::std::string::String, FileChange>,
+    ) -> Self {
+        Self {
+            call_id: call_id.into(),
+            conversation_id,
+            file_changes,
+            grant_root: ::std::option::Option::None,
+            reason: ::std::option::Option::None,
+        }
+    }
+}
+impl ApplyPatchApprovalResponse {
+    /// A `ApplyPatchApprovalResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(decision: ReviewDecision) -> Self {
+        Self { decision }
+    }
+}
+impl ApplyPatchGuardianApprovalReviewAction {
+    /// A `ApplyPatchGuardianApprovalReviewAction` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        cwd: LegacyAppPathString,
+        files: ::std::vec::Vec<LegacyAppPathString>,
+    ) -> Self {
+        Self { cwd, files }
+    }
+}
+impl ApprovedExecpolicyAmendmentReviewDecision {
+    /// A `ApprovedExecpolicyAmendmentReviewDecision` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        proposed_execpolicy_amendment: ::std::vec::Vec<::std::string::String>,
+    ) -> Self {
+        Self {
+            proposed_execpolicy_amendment,
+        }
+    }
+}
+impl AppsInstalledResponse {
+    /// A `AppsInstalledResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(apps: ::std::vec::Vec<InstalledApp>) -> Self {
+        Self { apps }
+    }
+}
+impl AppsListResponse {
+    /// A `AppsListResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(data: ::std::vec::Vec<AppInfo>) -> Self {
+        Self {
+            data,
+            next_cursor: ::std::option::Option::None,
+        }
+    }
+}
+impl AppsReadParams {
+    /// A `AppsReadParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(app_ids: ::std::vec::Vec<::std::string::String>) -> Self {
+        Self {
+            app_ids,
+            include_tools: ::std::option::Option::None,
+            thread_id: ::std::option::Option::None,
+        }
+    }
+}
+impl AppsReadResponse {
+    /// A `AppsReadResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        apps: ::std::vec::Vec<ConnectorMetadata>,
+        missing_app_ids: ::std::vec::Vec<::std::string::String>,
+    ) -> Self {
+        Self { apps, missing_app_ids }
+    }
+}
+impl AsyncUserInputQuestion {
+    /// A `AsyncUserInputQuestion` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(title: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            options: ::std::option::Option::None,
+            title: title.into(),
+        }
+    }
+}
+impl AttestationGenerateResponse {
+    /// A `AttestationGenerateResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(token: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self { token: token.into() }
+    }
+}
+impl AuthRecoveryNotification {
+    /// A `AuthRecoveryNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        message: impl ::std::convert::Into<::std::string::String>,
+        provider: impl ::std::convert::Into<::std::string::String>,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+        turn_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            message: message.into(),
+            provider: provider.into(),
+            thread_id: thread_id.into(),
+            turn_id: turn_id.into(),
+        }
+    }
+}
+impl BaseBranchReviewTarget {
+    /// A `BaseBranchReviewTarget` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(branch: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self { branch: branch.into() }
+    }
+}
+impl BedrockAwsProfile {
+    /// A `BedrockAwsProfile` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(name: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            name: name.into(),
+            region: ::std::option::Option::None,
+        }
+    }
+}
+impl BedrockCheckGovCloudRequirementsResponse {
+    /// A `BedrockCheckGovCloudRequirementsResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(is_gov_cloud: bool, should_warn: bool) -> Self {
+        Self { is_gov_cloud, should_warn }
+    }
+}
+impl BedrockDiscoverResponse {
+    /// A `BedrockDiscoverResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        environment_credentials: ::std::vec::Vec<BedrockEnvironmentCredential>,
+        profiles: ::std::vec::Vec<BedrockAwsProfile>,
+    ) -> Self {
+        Self {
+            environment_credentials,
+            profiles,
+        }
+    }
+}
+impl BedrockEnvironmentCredential {
+    /// A `BedrockEnvironmentCredential` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(type_: AwsCredentialType) -> Self {
+        Self {
+            region: ::std::option::Option::None,
+            type_,
+        }
+    }
+}
+impl BedrockProviderSettingsPatch {
+    /// A `BedrockProviderSettingsPatch` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(provider_id: BedrockProviderId) -> Self {
+        Self {
+            profile: ::std::option::Option::None,
+            provider_id,
+            region: ::std::option::Option::None,
+        }
+    }
+}
+impl BemItemPromotedThreadRealtimeItem {
+    /// A `BemItemPromotedThreadRealtimeItem` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: impl ::std::convert::Into<::std::string::String>,
+        item_id: impl ::std::convert::Into<::std::string::String>,
+        presentation: ThreadRealtimeBemItemPresentation,
+        realtime_session_id: impl ::std::convert::Into<::std::string::String>,
+        turn_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            item_id: item_id.into(),
+            presentation,
+            realtime_session_id: realtime_session_id.into(),
+            turn_id: turn_id.into(),
+        }
+    }
+}
+impl ByteRange {
+    /// A `ByteRange` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(end: u64, start: u64) -> Self {
+        Self { end, start }
+    }
+}
+impl CancelLoginAccountParams {
+    /// A `CancelLoginAccountParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(login_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self { login_id: login_id.into() }
+    }
+}
+impl CancelLoginAccountResponse {
+    /// A `CancelLoginAccountResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(status: CancelLoginAccountStatus) -> Self {
+        Self { status }
+    }
+}
+impl CancelledUserVerificationErrorDetails {
+    /// A `CancelledUserVerificationErrorDetails` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(reason: UserVerificationCancellationReason) -> Self {
+        Self { reason }
+    }
+}
+impl ChatgptAccount {
+    /// A `ChatgptAccount` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(plan_type: PlanType) -> Self {
+        Self {
+            email: ::std::option::Option::None,
+            plan_type,
+            workspace_name: ::std::option::Option::None,
+        }
+    }
+}
+impl ChatgptAuthTokensLoginAccountParams {
+    /// A `ChatgptAuthTokensLoginAccountParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        access_token: impl ::std::convert::Into<::std::string::String>,
+        chatgpt_account_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            access_token: access_token.into(),
+            chatgpt_account_id: chatgpt_account_id.into(),
+            chatgpt_plan_type: ::std::option::Option::None,
+        }
+    }
+}
+impl ChatgptAuthTokensRefreshParams {
+    /// A `ChatgptAuthTokensRefreshParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(reason: ChatgptAuthTokensRefreshReason) -> Self {
+        Self {
+            previous_account_id: ::std::option::Option::None,
+            reason,
+        }
+    }
+}
+impl ChatgptAuthTokensRefreshResponse {
+    /// A `ChatgptAuthTokensRefreshResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        access_token: impl ::std::convert::Into<::std::string::String>,
+        chatgpt_account_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            access_token: access_token.into(),
+            chatgpt_account_id: chatgpt_account_id.into(),
+            chatgpt_plan_type: ::std::option::Option::None,
+        }
+    }
+}
+impl ChatgptDeviceCodeLoginAccountResponse {
+    /// A `ChatgptDeviceCodeLoginAccountResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        login_id: impl ::std::convert::Into<::std::string::String>,
+        user_code: impl ::std::convert::Into<::std::string::String>,
+        verification_url: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            login_id: login_id.into(),
+            user_code: user_code.into(),
+            verification_url: verification_url.into(),
+        }
+    }
+}
+impl ChatgptLoginAccountResponse {
+    /// A `ChatgptLoginAccountResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        auth_url: impl ::std::convert::Into<::std::string::String>,
+        login_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            auth_url: auth_url.into(),
+            login_id: login_id.into(),
+        }
+    }
+}
+impl ClientInfo {
+    /// A `ClientInfo` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        name: impl ::std::convert::Into<::std::string::String>,
+        version: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            title: ::std::option::Option::None,
+            version: version.into(),
+        }
+    }
+}
+impl CollabAgentState {
+    /// A `CollabAgentState` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(status: CollabAgentStatus) -> Self {
+        Self {
+            message: ::std::option::Option::None,
+            status,
+        }
+    }
+}
+impl CollabAgentToolCallThreadItem {
+    /// A `CollabAgentToolCallThreadItem` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        agents_states: ::std::collections::BTreeMap<
+            ::std::string::String,
+            CollabAgentState,
+        >,
+        id: impl ::std::convert::Into<::std::string::String>,
+        receiver_thread_ids: ::std::vec::Vec<::std::string::String>,
+        sender_thread_id: impl ::std::convert::Into<::std::string::String>,
+        status: CollabAgentToolCallStatus,
+        tool: CollabAgentTool,
+    ) -> Self {
+        Self {
+            agents_states,
+            completed_at_ms: ::std::option::Option::None,
+            id: id.into(),
+            model: ::std::option::Option::None,
+            prompt: ::std::option::Option::None,
+            reasoning_effort: ::std::option::Option::None,
+            receiver_thread_ids,
+            sender_thread_id: sender_thread_id.into(),
+            started_at_ms: ::std::option::Option::None,
+            status,
+            tool,
+        }
+    }
+}
+impl CollaborationMode {
+    /// A `CollaborationMode` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(mode: ModeKind, settings: Settings) -> Self {
+        Self { mode, settings }
+    }
+}
+impl CollaborationModeListResponse {
+    /// A `CollaborationModeListResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(data: ::std::vec::Vec<CollaborationModeMask>) -> Self {
+        Self { data }
+    }
+}
+impl CollaborationModeMask {
+    /// A `CollaborationModeMask` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(name: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            mode: ::std::option::Option::None,
+            model: ::std::option::Option::None,
+            name: name.into(),
+            reasoning_effort: ::std::option::Option::None,
+        }
+    }
+}
+impl CommandConfiguredHookHandler {
+    /// A `CommandConfiguredHookHandler` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        async_: bool,
+        command: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            additional_context_limit: ::std::option::Option::None,
+            async_,
+            command: command.into(),
+            command_windows: ::std::option::Option::None,
+            status_message: ::std::option::Option::None,
+            timeout_sec: ::std::option::Option::None,
+        }
+    }
+}
+impl CommandExecOutputDeltaNotification {
+    /// A `CommandExecOutputDeltaNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        cap_reached: bool,
+        delta_base64: impl ::std::convert::Into<::std::string::String>,
+        process_id: impl ::std::convert::Into<::std::string::String>,
+        stream: CommandExecOutputStream,
+    ) -> Self {
+        Self {
+            cap_reached,
+            delta_base64: delta_base64.into(),
+            process_id: process_id.into(),
+            stream,
+        }
+    }
+}
+impl CommandExecParams {
+    /// A `CommandExecParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(command: ::std::vec::Vec<::std::string::String>) -> Self {
+        Self {
+            command,
+            cwd: ::std::option::Option::None,
+            disable_output_cap: ::std::option::Option::None,
+            disable_timeout: ::std::option::Option::None,
+            env: ::std::option::Option::None,
+            output_bytes_cap: ::std::option::Option::None,
+            permission_profile: ::std::option::Option::None,
+            process_id: ::std::option::Option::None,
+            sandbox_policy: ::std::option::Option::None,
+            size: ::std::option::Option::None,
+            stream_stdin: ::std::option::Option::None,
+            stream_stdout_stderr: ::std::option::Option::None,
+            timeout_ms: ::std::option::Option::None,
+            tty: ::std::option::Option::None,
+        }
+    }
+}
+impl CommandExecResizeParams {
+    /// A `CommandExecResizeParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        process_id: impl ::std::convert::Into<::std::string::String>,
+        size: CommandExecTerminalSize,
+    ) -> Self {
+        Self {
+            process_id: process_id.into(),
+            size,
+        }
+    }
+}
+impl CommandExecResponse {
+    /// A `CommandExecResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        exit_code: i32,
+        stderr: impl ::std::convert::Into<::std::string::String>,
+        stdout: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            exit_code,
+            stderr: stderr.into(),
+            stdout: stdout.into(),
+        }
+    }
+}
+impl CommandExecTerminalSize {
+    /// A `CommandExecTerminalSize` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(cols: u16, rows: u16) -> Self {
+        Self { cols, rows }
+    }
+}
+impl CommandExecTerminateParams {
+    /// A `CommandExecTerminateParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(process_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            process_id: process_id.into(),
+        }
+    }
+}
+impl CommandExecWriteParams {
+    /// A `CommandExecWriteParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(process_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            close_stdin: ::std::option::Option::None,
+            delta_base64: ::std::option::Option::None,
+            process_id: process_id.into(),
+        }
+    }
+}
+impl CommandExecutionOutputDeltaNotification {
+    /// A `CommandExecutionOutputDeltaNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        delta: impl ::std::convert::Into<::std::string::String>,
+        item_id: impl ::std::convert::Into<::std::string::String>,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+        turn_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            delta: delta.into(),
+            item_id: item_id.into(),
+            thread_id: thread_id.into(),
+            turn_id: turn_id.into(),
+        }
+    }
+}
+impl CommandExecutionRequestApprovalParams {
+    /// A `CommandExecutionRequestApprovalParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        item_id: impl ::std::convert::Into<::std::string::String>,
+        started_at_ms: i64,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+        turn_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            additional_permissions: ::std::option::Option::None,
+            approval_id: ::std::option::Option::None,
+            available_decisions: ::std::option::Option::None,
+            command: ::std::option::Option::None,
+            command_actions: ::std::option::Option::None,
+            cwd: ::std::option::Option::None,
+            environment_id: ::std::option::Option::None,
+            item_id: item_id.into(),
+            kind: ::std::option::Option::None,
+            network_approval_context: ::std::option::Option::None,
+            proposed_execpolicy_amendment: ::std::option::Option::None,
+            proposed_network_policy_amendments: ::std::option::Option::None,
+            reason: ::std::option::Option::None,
+            started_at_ms,
+            thread_id: thread_id.into(),
+            turn_id: turn_id.into(),
+        }
+    }
+}
+impl CommandExecutionRequestApprovalResponse {
+    /// A `CommandExecutionRequestApprovalResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(decision: CommandExecutionApprovalDecision) -> Self {
+        Self { decision }
+    }
+}
+impl CommandExecutionThreadItem {
+    /// A `CommandExecutionThreadItem` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        command: impl ::std::convert::Into<::std::string::String>,
+        command_actions: ::std::vec::Vec<CommandAction>,
+        cwd: LegacyAppPathString,
+        id: impl ::std::convert::Into<::std::string::String>,
+        status: CommandExecutionStatus,
+    ) -> Self {
+        Self {
+            aggregated_output: ::std::option::Option::None,
+            command: command.into(),
+            command_actions,
+            completed_at_ms: ::std::option::Option::None,
+            cwd,
+            duration_ms: ::std::option::Option::None,
+            exit_code: ::std::option::Option::None,
+            id: id.into(),
+            plugin_id: ::std::option::Option::None,
+            process_id: ::std::option::Option::None,
+            script_path: ::std::option::Option::None,
+            source: ::std::option::Option::None,
+            started_at_ms: ::std::option::Option::None,
+            status,
+        }
+    }
+}
+impl CommandGuardianApprovalReviewAction {
+    /// A `CommandGuardianApprovalReviewAction` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        command: impl ::std::convert::Into<::std::string::String>,
+        cwd: LegacyAppPathString,
+        source: GuardianCommandSource,
+    ) -> Self {
+        Self {
+            command: command.into(),
+            cwd,
+            source,
+        }
+    }
+}
+impl CommandHookMetadata {
+    /// A `CommandHookMetadata` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        command: impl ::std::convert::Into<::std::string::String>,
+        current_hash: impl ::std::convert::Into<::std::string::String>,
+        display_order: i64,
+        enabled: bool,
+        event_name: HookEventName,
+        is_managed: bool,
+        key: impl ::std::convert::Into<::std::string::String>,
+        source: HookSource,
+        source_path: AbsolutePathBuf,
+        timeout_sec: u64,
+        trust_status: HookTrustStatus,
+    ) -> Self {
+        Self {
+            additional_context_limit: ::std::option::Option::None,
+            async_: ::std::option::Option::None,
+            command: command.into(),
+            current_hash: current_hash.into(),
+            display_order,
+            enabled,
+            environment_id: ::std::option::Option::None,
+            event_name,
+            is_managed,
+            key: key.into(),
+            matcher: ::std::option::Option::None,
+            plugin_id: ::std::option::Option::None,
+            source,
+            source_path,
+            status_message: ::std::option::Option::None,
+            timeout_sec,
+            trust_status,
+        }
+    }
+}
+impl CommandMigration {
+    /// A `CommandMigration` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(name: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self { name: name.into() }
+    }
+}
+impl CommitReviewTarget {
+    /// A `CommitReviewTarget` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(sha: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            sha: sha.into(),
+            title: ::std::option::Option::None,
+        }
+    }
+}
+impl CompactionResponseItem {
+    /// A `CompactionResponseItem` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        encrypted_content: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            encrypted_content: encrypted_content.into(),
+            id: ::std::option::Option::None,
+            internal_chat_message_metadata_passthrough: ::std::option::Option::None,
+        }
+    }
+}
+impl ComputerUseWindowsExeConfig {
+    /// A `ComputerUseWindowsExeConfig` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        access: AllowDenyRequirement,
+        product_name: impl ::std::convert::Into<::std::string::String>,
+        publisher_name: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            access,
+            binary_name: ::std::option::Option::None,
+            product_name: product_name.into(),
+            publisher_name: publisher_name.into(),
+        }
+    }
+}
+impl ComputerUseWindowsExeRequirement {
+    /// A `ComputerUseWindowsExeRequirement` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        access: AllowDenyRequirement,
+        product_name: impl ::std::convert::Into<::std::string::String>,
+        publisher_name: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            access,
+            binary_name: ::std::option::Option::None,
+            product_name: product_name.into(),
+            publisher_name: publisher_name.into(),
+        }
+    }
+}
+impl Config {
+    /// A `Config` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+    ) -> Self {
+        Self {
+            analytics: ::std::option::Option::None,
+            approval_policy: ::std::option::Option::None,
+            approvals_reviewer: ::std::option::Option::None,
+            apps: ::std::option::Option::None,
+            browser_use: ::std::option::Option::None,
+            client_search_provider: ::std::option::Option::None,
+            compact_prompt: ::std::option::Option::None,
+            computer_use: ::std::option::Option::None,
+            desktop: ::std::option::Option::None,
+            developer_instructions: ::std::option::Option::None,
+            forced_chatgpt_workspace_id: ::std::option::Option::None,
+            forced_login_method: ::std::option::Option::None,
+            instructions: ::std::option::Option::None,
+            model: ::std::option::Option::None,
+            model_auto_compact_token_limit: ::std::option::Option::None,
+            model_auto_compact_token_limit_scope: ::std::option::Option::None,
+            model_context_window: ::std::option::Option::None,
+            model_provider: ::std::option::Option::None,
+            model_reasoning_effort: ::std::option::Option::None,
+            model_reasoning_summary: ::std::option::Option::None,
+            model_verbosity: ::std::option::Option::None,
+            review_model: ::std::option::Option::None,
+            sandbox_mode: ::std::option::Option::None,
+            sandbox_workspace_write: ::std::option::Option::None,
+            service_tier: ::std::option::Option::None,
+            tools: ::std::option::Option::None,
+            web_search: ::std::option::Option::None,
+            extra,
+        }
+    }
+}
+impl ConfigBatchWriteParams {
+    /// A `ConfigBatchWriteParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(edits: ::std::vec::Vec<ConfigEdit>) -> Self {
+        Self {
+            edits,
+            expected_version: ::std::option::Option::None,
+            file_path: ::std::option::Option::None,
+            reload_user_config: ::std::option::Option::None,
+        }
+    }
+}
+impl ConfigEdit {
+    /// A `ConfigEdit` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        key_path: impl ::std::convert::Into<::std::string::String>,
+        merge_strategy: MergeStrategy,
+        value: ::serde_json::Value,
+    ) -> Self {
+        Self {
+            key_path: key_path.into(),
+            merge_strategy,
+            value,
+        }
+    }
+}
+impl ConfigLayer {
+    /// A `ConfigLayer` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        config: ::serde_json::Value,
+        name: ConfigLayerSource,
+        version: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            config,
+            disabled_reason: ::std::option::Option::None,
+            name,
+            version: version.into(),
+        }
+    }
+}
+impl ConfigLayerMetadata {
+    /// A `ConfigLayerMetadata` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        name: ConfigLayerSource,
+        version: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            name,
+            version: version.into(),
+        }
+    }
+}
+impl ConfigReadResponse {
+    /// A `ConfigReadResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        config: Config,
+        origins: ::std::collections::BTreeMap<::std::string::String, ConfigLayerMetadata>,
+    ) -> Self {
+        Self {
+            config,
+            layers: ::std::option::Option::None,
+            origins,
+        }
+    }
+}
+impl ConfigValueWriteParams {
+    /// A `ConfigValueWriteParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        key_path: impl ::std::convert::Into<::std::string::String>,
+        merge_strategy: MergeStrategy,
+        value: ::serde_json::Value,
+    ) -> Self {
+        Self {
+            expected_version: ::std::option::Option::None,
+            file_path: ::std::option::Option::None,
+            key_path: key_path.into(),
+            merge_strategy,
+            value,
+        }
+    }
+}
+impl ConfigWarningNotification {
+    /// A `ConfigWarningNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(summary: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            details: ::std::option::Option::None,
+            path: ::std::option::Option::None,
+            range: ::std::option::Option::None,
+            summary: summary.into(),
+        }
+    }
+}
+impl ConfigWriteResponse {
+    /// A `ConfigWriteResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        file_path: AbsolutePathBuf,
+        status: WriteStatus,
+        version: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            file_path,
+            overridden_metadata: ::std::option::Option::None,
+            status,
+            version: version.into(),
+        }
+    }
+}
+impl ConfigurationReasoning {
+    /// A `ConfigurationReasoning` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(effort: ReasoningEffort) -> Self {
+        Self { effort }
+    }
+}
+impl ConfigurationUpdateResponseItem {
+    /// A `ConfigurationUpdateResponseItem` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(reasoning: ConfigurationReasoning) -> Self {
+        Self { reasoning }
+    }
+}
+impl ConfiguredHookMatcherGroup {
+    /// A `ConfiguredHookMatcherGroup` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(hooks: ::std::vec::Vec<ConfiguredHookHandler>) -> Self {
+        Self {
+            hooks,
+            matcher: ::std::option::Option::None,
+        }
+    }
+}
+impl ConnectorMetadata {
+    /// A `ConnectorMetadata` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: impl ::std::convert::Into<::std::string::String>,
+        name: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            description: ::std::option::Option::None,
+            distribution_channel: ::std::option::Option::None,
+            icon_url: ::std::option::Option::None,
+            icon_url_dark: ::std::option::Option::None,
+            id: id.into(),
+            install_url: ::std::option::Option::None,
+            name: name.into(),
+            plugin_display_names: ::std::default::Default::default(),
+            tool_summaries: ::std::option::Option::None,
+        }
+    }
+}
+impl ConsumeAccountRateLimitResetCreditParams {
+    /// A `ConsumeAccountRateLimitResetCreditParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        idempotency_key: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            credit_id: ::std::option::Option::None,
+            idempotency_key: idempotency_key.into(),
+        }
+    }
+}
+impl ConsumeAccountRateLimitResetCreditResponse {
+    /// A `ConsumeAccountRateLimitResetCreditResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(outcome: ConsumeAccountRateLimitResetCreditOutcome) -> Self {
+        Self { outcome }
+    }
+}
+impl ContextCompactedNotification {
+    /// A `ContextCompactedNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+        turn_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            thread_id: thread_id.into(),
+            turn_id: turn_id.into(),
+        }
+    }
+}
+impl ContextCompactionThreadItem {
+    /// A `ContextCompactionThreadItem` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            completed_at_ms: ::std::option::Option::None,
+            id: id.into(),
+            started_at_ms: ::std::option::Option::None,
+        }
+    }
+}
+impl CreditsSnapshot {
+    /// A `CreditsSnapshot` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(has_credits: bool, unlimited: bool) -> Self {
+        Self {
+            balance: ::std::option::Option::None,
+            has_credits,
+            unlimited,
+        }
+    }
+}
+impl CurrentTimeReadParams {
+    /// A `CurrentTimeReadParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(thread_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl CurrentTimeReadResponse {
+    /// A `CurrentTimeReadResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(current_time_at: i64) -> Self {
+        Self { current_time_at }
+    }
+}
+impl CustomGatewayProviderSettings {
+    /// A `CustomGatewayProviderSettings` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(auth: GatewayAuth) -> Self {
+        Self { auth }
+    }
+}
+impl CustomReviewTarget {
+    /// A `CustomReviewTarget` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(instructions: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            instructions: instructions.into(),
+        }
+    }
+}
+impl CustomToolCallOutputResponseItem {
+    /// A `CustomToolCallOutputResponseItem` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        call_id: impl ::std::convert::Into<::std::string::String>,
+        output: FunctionCallOutputBody,
+    ) -> Self {
+        Self {
+            call_id: call_id.into(),
+            id: ::std::option::Option::None,
+            internal_chat_message_metadata_passthrough: ::std::option::Option::None,
+            name: ::std::option::Option::None,
+            output,
+        }
+    }
+}
+impl CustomToolCallResponseItem {
+    /// A `CustomToolCallResponseItem` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        call_id: impl ::std::convert::Into<::std::string::String>,
+        input: impl ::std::convert::Into<::std::string::String>,
+        name: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            call_id: call_id.into(),
+            encrypted_content: ::std::option::Option::None,
+            id: ::std::option::Option::None,
+            input: input.into(),
+            internal_chat_message_metadata_passthrough: ::std::option::Option::None,
+            name: name.into(),
+            namespace: ::std::option::Option::None,
+            status: ::std::option::Option::None,
+        }
+    }
+}
+impl DailyScheduledTaskSchedule {
+    /// A `DailyScheduledTaskSchedule` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(time: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self { time: time.into() }
+    }
+}
+impl DeleteFileChange {
+    /// A `DeleteFileChange` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(content: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self { content: content.into() }
+    }
+}
+impl DeniedReviewDecision {
+    /// A `DeniedReviewDecision` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(rejection: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            rejection: rejection.into(),
+        }
+    }
+}
+impl DeprecationNoticeNotification {
+    /// A `DeprecationNoticeNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(summary: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            details: ::std::option::Option::None,
+            summary: summary.into(),
+        }
+    }
+}
+impl DynamicToolCallParams {
+    /// A `DynamicToolCallParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        arguments: ::serde_json::Value,
+        call_id: impl ::std::convert::Into<::std::string::String>,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+        tool: impl ::std::convert::Into<::std::string::String>,
+        turn_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            arguments,
+            call_id: call_id.into(),
+            namespace: ::std::option::Option::None,
+            thread_id: thread_id.into(),
+            tool: tool.into(),
+            turn_id: turn_id.into(),
+        }
+    }
+}
+impl DynamicToolCallResponse {
+    /// A `DynamicToolCallResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        content_items: ::std::vec::Vec<DynamicToolCallOutputContentItem>,
+        success: bool,
+    ) -> Self {
+        Self { content_items, success }
+    }
+}
+impl DynamicToolCallThreadItem {
+    /// A `DynamicToolCallThreadItem` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        arguments: ::serde_json::Value,
+        id: impl ::std::convert::Into<::std::string::String>,
+        status: DynamicToolCallStatus,
+        tool: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            arguments,
+            completed_at_ms: ::std::option::Option::None,
+            content_items: ::std::option::Option::None,
+            duration_ms: ::std::option::Option::None,
+            id: id.into(),
+            namespace: ::std::option::Option::None,
+            started_at_ms: ::std::option::Option::None,
+            status,
+            success: ::std::option::Option::None,
+            tool: tool.into(),
+        }
+    }
+}
+impl EncryptedContentAgentMessageInputContent {
+    /// A `EncryptedContentAgentMessageInputContent` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        encrypted_content: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            encrypted_content: encrypted_content.into(),
+        }
+    }
+}
+impl EncryptedContentFunctionCallOutputContentItem {
+    /// A `EncryptedContentFunctionCallOutputContentItem` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        encrypted_content: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            encrypted_content: encrypted_content.into(),
+        }
+    }
+}
+impl EnteredReviewModeThreadItem {
+    /// A `EnteredReviewModeThreadItem` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: impl ::std::convert::Into<::std::string::String>,
+        review: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            completed_at_ms: ::std::option::Option::None,
+            id: id.into(),
+            review: review.into(),
+            started_at_ms: ::std::option::Option::None,
+        }
+    }
+}
+impl EnterpriseManagedConfigLayerSource {
+    /// A `EnterpriseManagedConfigLayerSource` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: impl ::std::convert::Into<::std::string::String>,
+        name: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            name: name.into(),
+        }
+    }
+}
+impl EnvironmentAddParams {
+    /// A `EnvironmentAddParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        environment_id: impl ::std::convert::Into<::std::string::String>,
+        exec_server_url: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            auth_bearer_token: ::std::option::Option::None,
+            connect_timeout_ms: ::std::option::Option::None,
+            environment_id: environment_id.into(),
+            exec_server_url: exec_server_url.into(),
+            skills: ::std::option::Option::None,
+            websocket_request_id: ::std::option::Option::None,
+        }
+    }
+}
+impl EnvironmentBedrockSetupParams {
+    /// A `EnvironmentBedrockSetupParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(region: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self { region: region.into() }
+    }
+}
+impl EnvironmentCapabilityRootLocation {
+    /// A `EnvironmentCapabilityRootLocation` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        environment_id: impl ::std::convert::Into<::std::string::String>,
+        path: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            environment_id: environment_id.into(),
+            path: path.into(),
+        }
+    }
+}
+impl EnvironmentConnectionNotification {
+    /// A `EnvironmentConnectionNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        environment_id: impl ::std::convert::Into<::std::string::String>,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            environment_id: environment_id.into(),
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl EnvironmentInfoParams {
+    /// A `EnvironmentInfoParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        environment_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            environment_id: environment_id.into(),
+        }
+    }
+}
+impl EnvironmentInfoResponse {
+    /// A `EnvironmentInfoResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(shell: EnvironmentShellInfo) -> Self {
+        Self {
+            cwd: ::std::option::Option::None,
+            shell,
+        }
+    }
+}
+impl EnvironmentShellInfo {
+    /// A `EnvironmentShellInfo` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        name: impl ::std::convert::Into<::std::string::String>,
+        path: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            path: path.into(),
+        }
+    }
+}
+impl EnvironmentStatusParams {
+    /// A `EnvironmentStatusParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        environment_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            environment_id: environment_id.into(),
+        }
+    }
+}
+impl EnvironmentStatusResponse {
+    /// A `EnvironmentStatusResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(status: EnvironmentStatusKind) -> Self {
+        Self {
+            error: ::std::option::Option::None,
+            status,
+        }
+    }
+}
+impl EnvironmentVariableGatewayAuth {
+    /// A `EnvironmentVariableGatewayAuth` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(env_key: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self { env_key: env_key.into() }
+    }
+}
+impl ErrorNotification {
+    /// A `ErrorNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        error: TurnError,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+        turn_id: impl ::std::convert::Into<::std::string::String>,
+        will_retry: bool,
+    ) -> Self {
+        Self {
+            error,
+            thread_id: thread_id.into(),
+            turn_id: turn_id.into(),
+            will_retry,
+        }
+    }
+}
+impl ExecCommandApprovalParams {
+    /// A `ExecCommandApprovalParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        call_id: impl ::std::convert::Into<::std::string::String>,
+        command: ::std::vec::Vec<::std::string::String>,
+        conversation_id: ThreadId,
+        cwd: impl ::std::convert::Into<::std::string::String>,
+        parsed_cmd: ::std::vec::Vec<ParsedCommand>,
+    ) -> Self {
+        Self {
+            approval_id: ::std::option::Option::None,
+            call_id: call_id.into(),
+            command,
+            conversation_id,
+            cwd: cwd.into(),
+            parsed_cmd,
+            reason: ::std::option::Option::None,
+        }
+    }
+}
+impl ExecCommandApprovalResponse {
+    /// A `ExecCommandApprovalResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(decision: ReviewDecision) -> Self {
+        Self { decision }
+    }
+}
+impl ExecLocalShellAction {
+    /// A `ExecLocalShellAction` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(command: ::std::vec::Vec<::std::string::String>) -> Self {
+        Self {
+            command,
+            env: ::std::option::Option::None,
+            timeout_ms: ::std::option::Option::None,
+            user: ::std::option::Option::None,
+            working_directory: ::std::option::Option::None,
+        }
+    }
+}
+impl ExecveGuardianApprovalReviewAction {
+    /// A `ExecveGuardianApprovalReviewAction` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        argv: ::std::vec::Vec<::std::string::String>,
+        cwd: AbsolutePathBuf,
+        program: impl ::std::convert::Into<::std::string::String>,
+        source: GuardianCommandSource,
+    ) -> Self {
+        Self {
+            argv,
+            cwd,
+            program: program.into(),
+            source,
+        }
+    }
+}
+impl ExistingCallThreadRealtimeStartTransport {
+    /// A `ExistingCallThreadRealtimeStartTransport` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(call_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self { call_id: call_id.into() }
+    }
+}
+impl ExitedReviewModeThreadItem {
+    /// A `ExitedReviewModeThreadItem` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: impl ::std::convert::Into<::std::string::String>,
+        review: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            completed_at_ms: ::std::option::Option::None,
+            id: id.into(),
+            review: review.into(),
+            started_at_ms: ::std::option::Option::None,
+        }
+    }
+}
+impl ExperimentalFeature {
+    /// A `ExperimentalFeature` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        default_enabled: bool,
+        enabled: bool,
+        name: impl ::std::convert::Into<::std::string::String>,
+        stage: ExperimentalFeatureStage,
+    ) -> Self {
+        Self {
+            announcement: ::std::option::Option::None,
+            default_enabled,
+            description: ::std::option::Option::None,
+            display_name: ::std::option::Option::None,
+            enabled,
+            name: name.into(),
+            stage,
+        }
+    }
+}
+impl ExperimentalFeatureEnablementSetParams {
+    /// A `ExperimentalFeatureEnablementSetParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        enablement: ::std::collections::BTreeMap<::std::string::String, bool>,
+    ) -> Self {
+        Self { enablement }
+    }
+}
+impl ExperimentalFeatureEnablementSetResponse {
+    /// A `ExperimentalFeatureEnablementSetResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        enablement: ::std::collections::BTreeMap<::std::string::String, bool>,
+    ) -> Self {
+        Self { enablement }
+    }
+}
+impl ExperimentalFeatureListResponse {
+    /// A `ExperimentalFeatureListResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(data: ::std::vec::Vec<ExperimentalFeature>) -> Self {
+        Self {
+            data,
+            next_cursor: ::std::option::Option::None,
+        }
+    }
+}
+impl ExternalAgentConfigDetectResponse {
+    /// A `ExternalAgentConfigDetectResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(items: ::std::vec::Vec<ExternalAgentConfigMigrationItem>) -> Self {
+        Self {
+            connectors: ::std::default::Default::default(),
+            items,
+        }
+    }
+}
+impl ExternalAgentConfigImportCompletedNotification {
+    /// A `ExternalAgentConfigImportCompletedNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        import_id: impl ::std::convert::Into<::std::string::String>,
+        item_type_results: ::std::vec::Vec<ExternalAgentConfigImportTypeResult>,
+    ) -> Self {
+        Self {
+            import_id: import_id.into(),
+            item_type_results,
+        }
+    }
+}
+impl ExternalAgentConfigImportHistoriesReadResponse {
+    /// A `ExternalAgentConfigImportHistoriesReadResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        connectors: ::std::vec::Vec<ExternalAgentImportedConnectorCandidate>,
+        data: ::std::vec::Vec<ExternalAgentConfigImportHistory>,
+    ) -> Self {
+        Self { connectors, data }
+    }
+}
+impl ExternalAgentConfigImportHistory {
+    /// A `ExternalAgentConfigImportHistory` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        completed_at_ms: i64,
+        failures: ::std::vec::Vec<ExternalAgentConfigImportItemTypeFailure>,
+        import_id: impl ::std::convert::Into<::std::string::String>,
+        successes: ::std::vec::Vec<ExternalAgentConfigImportItemTypeSuccess>,
+    ) -> Self {
+        Self {
+            completed_at_ms,
+            failures,
+            import_id: import_id.into(),
+            provider_id: ::std::option::Option::None,
+            successes,
+        }
+    }
+}
+impl ExternalAgentConfigImportHistoryRecordParams {
+    /// A `ExternalAgentConfigImportHistoryRecordParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        item_type_results: ::std::vec::Vec<
+            ExternalAgentConfigImportHistoryRecordTypeResultParams,
+        >,
+        provider_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            item_type_results,
+            provider_id: provider_id.into(),
+        }
+    }
+}
+impl ExternalAgentConfigImportHistoryRecordResponse {
+    /// A `ExternalAgentConfigImportHistoryRecordResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(import_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            import_id: import_id.into(),
+        }
+    }
+}
+impl ExternalAgentConfigImportHistoryRecordSuccessParams {
+    /// A `ExternalAgentConfigImportHistoryRecordSuccessParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(item_type: ExternalAgentConfigMigrationItemType) -> Self {
+        Self {
+            cwd: ::std::option::Option::None,
+            item_type,
+            source: ::std::option::Option::None,
+            target: ::std::option::Option::None,
+            title: ::std::option::Option::None,
+        }
+    }
+}
+impl ExternalAgentConfigImportHistoryRecordTypeResultParams {
+    /// A `ExternalAgentConfigImportHistoryRecordTypeResultParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        failures: ::std::vec::Vec<ExternalAgentConfigImportItemTypeFailure>,
+        item_type: ExternalAgentConfigMigrationItemType,
+        successes: ::std::vec::Vec<ExternalAgentConfigImportHistoryRecordSuccessParams>,
+    ) -> Self {
+        Self {
+            failures,
+            item_type,
+            successes,
+        }
+    }
+}
+impl ExternalAgentConfigImportItemTypeFailure {
+    /// A `ExternalAgentConfigImportItemTypeFailure` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        failure_stage: impl ::std::convert::Into<::std::string::String>,
+        item_type: ExternalAgentConfigMigrationItemType,
+        message: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            cwd: ::std::option::Option::None,
+            error_type: ::std::option::Option::None,
+            failure_stage: failure_stage.into(),
+            item_type,
+            message: message.into(),
+            source: ::std::option::Option::None,
+            sub_error_type: ::std::option::Option::None,
+        }
+    }
+}
+impl ExternalAgentConfigImportItemTypeSuccess {
+    /// A `ExternalAgentConfigImportItemTypeSuccess` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(item_type: ExternalAgentConfigMigrationItemType) -> Self {
+        Self {
+            cwd: ::std::option::Option::None,
+            item_type,
+            source: ::std::option::Option::None,
+            target: ::std::option::Option::None,
+            title: ::std::option::Option::None,
+        }
+    }
+}
+impl ExternalAgentConfigImportParams {
+    /// A `ExternalAgentConfigImportParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        migration_items: ::std::vec::Vec<ExternalAgentConfigMigrationItem>,
+    ) -> Self {
+        Self {
+            migration_items,
+            migration_source: ::std::option::Option::None,
+            provider_id: ::std::option::Option::None,
+            source: ::std::option::Option::None,
+        }
+    }
+}
+impl ExternalAgentConfigImportProgressNotification {
+    /// A `ExternalAgentConfigImportProgressNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        import_id: impl ::std::convert::Into<::std::string::String>,
+        item_type_results: ::std::vec::Vec<ExternalAgentConfigImportTypeResult>,
+    ) -> Self {
+        Self {
+            import_id: import_id.into(),
+            item_type_results,
+        }
+    }
+}
+impl ExternalAgentConfigImportResponse {
+    /// A `ExternalAgentConfigImportResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(import_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            import_id: import_id.into(),
+        }
+    }
+}
+impl ExternalAgentConfigImportTypeResult {
+    /// A `ExternalAgentConfigImportTypeResult` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        failures: ::std::vec::Vec<ExternalAgentConfigImportItemTypeFailure>,
+        item_type: ExternalAgentConfigMigrationItemType,
+        successes: ::std::vec::Vec<ExternalAgentConfigImportItemTypeSuccess>,
+    ) -> Self {
+        Self {
+            failures,
+            item_type,
+            successes,
+        }
+    }
+}
+impl ExternalAgentConfigMigrationItem {
+    /// A `ExternalAgentConfigMigrationItem` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        description: impl ::std::convert::Into<::std::string::String>,
+        item_type: ExternalAgentConfigMigrationItemType,
+    ) -> Self {
+        Self {
+            cwd: ::std::option::Option::None,
+            description: description.into(),
+            details: ::std::option::Option::None,
+            item_type,
+        }
+    }
+}
+impl ExternalAgentDetectedConnectorCandidate {
+    /// A `ExternalAgentDetectedConnectorCandidate` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        name: impl ::std::convert::Into<::std::string::String>,
+        session_count: u32,
+        source: ExternalAgentDetectedConnectorSource,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            session_count,
+            source,
+        }
+    }
+}
+impl ExternalAgentImportedConnectorCandidate {
+    /// A `ExternalAgentImportedConnectorCandidate` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        name: impl ::std::convert::Into<::std::string::String>,
+        session_count: u32,
+        source: ExternalAgentImportedConnectorSource,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            session_count,
+            source,
+        }
+    }
+}
+impl FailedUserVerificationErrorDetails {
+    /// A `FailedUserVerificationErrorDetails` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(reason: UserVerificationFailureReason) -> Self {
+        Self { reason }
+    }
+}
+impl FeedbackSaveParams {
+    /// A `FeedbackSaveParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        classification: impl ::std::convert::Into<::std::string::String>,
+        save_path: LegacyAppPathString,
+    ) -> Self {
+        Self {
+            classification: classification.into(),
+            extra_log_files: ::std::option::Option::None,
+            include_logs: ::std::option::Option::None,
+            reason: ::std::option::Option::None,
+            save_path,
+            tags: ::std::option::Option::None,
+            thread_id: ::std::option::Option::None,
+        }
+    }
+}
+impl FeedbackSaveResponse {
+    /// A `FeedbackSaveResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        saved_path: LegacyAppPathString,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            prompt_hash: ::std::option::Option::None,
+            saved_path,
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl FeedbackUploadParams {
+    /// A `FeedbackUploadParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        classification: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            classification: classification.into(),
+            extra_log_files: ::std::option::Option::None,
+            include_logs: ::std::option::Option::None,
+            reason: ::std::option::Option::None,
+            tags: ::std::option::Option::None,
+            thread_id: ::std::option::Option::None,
+        }
+    }
+}
+impl FeedbackUploadResponse {
+    /// A `FeedbackUploadResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(thread_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            prompt_hash: ::std::option::Option::None,
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl FileChangeOutputDeltaNotification {
+    /// A `FileChangeOutputDeltaNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        delta: impl ::std::convert::Into<::std::string::String>,
+        item_id: impl ::std::convert::Into<::std::string::String>,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+        turn_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            delta: delta.into(),
+            item_id: item_id.into(),
+            thread_id: thread_id.into(),
+            turn_id: turn_id.into(),
+        }
+    }
+}
+impl FileChangePatchUpdatedNotification {
+    /// A `FileChangePatchUpdatedNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        changes: ::std::vec::Vec<FileUpdateChange>,
+        item_id: impl ::std::convert::Into<::std::string::String>,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+        turn_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            changes,
+            item_id: item_id.into(),
+            thread_id: thread_id.into(),
+            turn_id: turn_id.into(),
+        }
+    }
+}
+impl FileChangeRequestApprovalParams {
+    /// A `FileChangeRequestApprovalParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        item_id: impl ::std::convert::Into<::std::string::String>,
+        started_at_ms: i64,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+        turn_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            grant_root: ::std::option::Option::None,
+            item_id: item_id.into(),
+            reason: ::std::option::Option::None,
+            started_at_ms,
+            thread_id: thread_id.into(),
+            turn_id: turn_id.into(),
+        }
+    }
+}
+impl FileChangeRequestApprovalResponse {
+    /// A `FileChangeRequestApprovalResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(decision: FileChangeApprovalDecision) -> Self {
+        Self { decision }
+    }
+}
+impl FileChangeThreadItem {
+    /// A `FileChangeThreadItem` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        changes: ::std::vec::Vec<FileUpdateChange>,
+        id: impl ::std::convert::Into<::std::string::String>,
+        status: PatchApplyStatus,
+    ) -> Self {
+        Self {
+            changes,
+            completed_at_ms: ::std::option::Option::None,
+            id: id.into(),
+            started_at_ms: ::std::option::Option::None,
+            status,
+        }
+    }
+}
+impl FileSystemSandboxEntry {
+    /// A `FileSystemSandboxEntry` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(access: FileSystemAccessMode, path: FileSystemPath) -> Self {
+        Self { access, path }
+    }
+}
+impl FileUpdateChange {
+    /// A `FileUpdateChange` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        diff: impl ::std::convert::Into<::std::string::String>,
+        kind: PatchChangeKind,
+        path: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            diff: diff.into(),
+            kind,
+            path: path.into(),
+        }
+    }
+}
+impl FormMcpServerElicitationRequestParams {
+    /// A `FormMcpServerElicitationRequestParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        message: impl ::std::convert::Into<::std::string::String>,
+        requested_schema: McpElicitationSchema,
+        server_name: impl ::std::convert::Into<::std::string::String>,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            message: message.into(),
+            meta: ::std::option::Option::None,
+            requested_schema,
+            server_name: server_name.into(),
+            thread_id: thread_id.into(),
+            turn_id: ::std::option::Option::None,
+        }
+    }
+}
+impl FsChangedNotification {
+    /// A `FsChangedNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        changed_paths: ::std::vec::Vec<AbsolutePathBuf>,
+        watch_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            changed_paths,
+            watch_id: watch_id.into(),
+        }
+    }
+}
+impl FsCopyParams {
+    /// A `FsCopyParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(destination_path: AbsolutePathBuf, source_path: AbsolutePathBuf) -> Self {
+        Self {
+            destination_path,
+            recursive: ::std::option::Option::None,
+            source_path,
+        }
+    }
+}
+impl FsCreateDirectoryParams {
+    /// A `FsCreateDirectoryParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(path: AbsolutePathBuf) -> Self {
+        Self {
+            path,
+            recursive: ::std::option::Option::None,
+        }
+    }
+}
+impl FsGetMetadataParams {
+    /// A `FsGetMetadataParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(path: AbsolutePathBuf) -> Self {
+        Self { path }
+    }
+}
+impl FsGetMetadataResponse {
+    /// A `FsGetMetadataResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        created_at_ms: i64,
+        is_directory: bool,
+        is_file: bool,
+        is_symlink: bool,
+        modified_at_ms: i64,
+    ) -> Self {
+        Self {
+            created_at_ms,
+            is_directory,
+            is_file,
+            is_symlink,
+            modified_at_ms,
+        }
+    }
+}
+impl FsReadDirectoryEntry {
+    /// A `FsReadDirectoryEntry` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        file_name: impl ::std::convert::Into<::std::string::String>,
+        is_directory: bool,
+        is_file: bool,
+    ) -> Self {
+        Self {
+            file_name: file_name.into(),
+            is_directory,
+            is_file,
+        }
+    }
+}
+impl FsReadDirectoryParams {
+    /// A `FsReadDirectoryParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(path: AbsolutePathBuf) -> Self {
+        Self { path }
+    }
+}
+impl FsReadDirectoryResponse {
+    /// A `FsReadDirectoryResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(entries: ::std::vec::Vec<FsReadDirectoryEntry>) -> Self {
+        Self { entries }
+    }
+}
+impl FsReadFileParams {
+    /// A `FsReadFileParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(path: AbsolutePathBuf) -> Self {
+        Self { path }
+    }
+}
+impl FsReadFileResponse {
+    /// A `FsReadFileResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(data_base64: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            data_base64: data_base64.into(),
+        }
+    }
+}
+impl FsRemoveParams {
+    /// A `FsRemoveParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(path: AbsolutePathBuf) -> Self {
+        Self {
+            force: ::std::option::Option::None,
+            path,
+            recursive: ::std::option::Option::None,
+        }
+    }
+}
+impl FsUnwatchParams {
+    /// A `FsUnwatchParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(watch_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self { watch_id: watch_id.into() }
+    }
+}
+impl FsWatchParams {
+    /// A `FsWatchParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        path: AbsolutePathBuf,
+        watch_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            path,
+            watch_id: watch_id.into(),
+        }
+    }
+}
+impl FsWatchResponse {
+    /// A `FsWatchResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(path: AbsolutePathBuf) -> Self {
+        Self { path }
+    }
+}
+impl FsWriteFileParams {
+    /// A `FsWriteFileParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        data_base64: impl ::std::convert::Into<::std::string::String>,
+        path: AbsolutePathBuf,
+    ) -> Self {
+        Self {
+            data_base64: data_base64.into(),
+            path,
+        }
+    }
+}
+impl FunctionCallOutputResponseItem {
+    /// A `FunctionCallOutputResponseItem` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(output: FunctionCallOutputBody) -> Self {
+        Self {
+            call_id: ::std::option::Option::None,
+            id: ::std::option::Option::None,
+            internal_chat_message_metadata_passthrough: ::std::option::Option::None,
+            name: ::std::option::Option::None,
+            namespace: ::std::option::Option::None,
+            output,
+        }
+    }
+}
+impl FunctionCallOutputThreadItem {
+    /// A `FunctionCallOutputThreadItem` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: impl ::std::convert::Into<::std::string::String>,
+        name: impl ::std::convert::Into<::std::string::String>,
+        output: FunctionCallOutputBody,
+    ) -> Self {
+        Self {
+            completed_at_ms: ::std::option::Option::None,
+            id: id.into(),
+            name: name.into(),
+            namespace: ::std::option::Option::None,
+            output,
+            started_at_ms: ::std::option::Option::None,
+        }
+    }
+}
+impl FunctionCallResponseItem {
+    /// A `FunctionCallResponseItem` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        arguments: impl ::std::convert::Into<::std::string::String>,
+        call_id: impl ::std::convert::Into<::std::string::String>,
+        name: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            arguments: arguments.into(),
+            call_id: call_id.into(),
+            encrypted_content: ::std::option::Option::None,
+            encrypted_function_args: ::std::option::Option::None,
+            id: ::std::option::Option::None,
+            internal_chat_message_metadata_passthrough: ::std::option::Option::None,
+            name: name.into(),
+            namespace: ::std::option::Option::None,
+            status: ::std::option::Option::None,
+        }
+    }
+}
+impl FunctionDynamicToolNamespaceTool {
+    /// A `FunctionDynamicToolNamespaceTool` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        description: impl ::std::convert::Into<::std::string::String>,
+        input_schema: ::serde_json::Value,
+        name: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            defer_loading: ::std::option::Option::None,
+            description: description.into(),
+            input_schema,
+            name: name.into(),
+        }
+    }
+}
+impl FunctionDynamicToolSpec {
+    /// A `FunctionDynamicToolSpec` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        description: impl ::std::convert::Into<::std::string::String>,
+        input_schema: ::serde_json::Value,
+        name: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            defer_loading: ::std::option::Option::None,
+            description: description.into(),
+            input_schema,
+            name: name.into(),
+        }
+    }
+}
+impl FuzzyFileSearchParams {
+    /// A `FuzzyFileSearchParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        query: impl ::std::convert::Into<::std::string::String>,
+        roots: ::std::vec::Vec<::std::string::String>,
+    ) -> Self {
+        Self {
+            cancellation_token: ::std::option::Option::None,
+            query: query.into(),
+            roots,
+        }
+    }
+}
+impl FuzzyFileSearchResponse {
+    /// A `FuzzyFileSearchResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(files: ::std::vec::Vec<FuzzyFileSearchResult>) -> Self {
+        Self { files }
+    }
+}
+impl FuzzyFileSearchResult {
+    /// A `FuzzyFileSearchResult` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        file_name: impl ::std::convert::Into<::std::string::String>,
+        match_type: FuzzyFileSearchMatchType,
+        path: impl ::std::convert::Into<::std::string::String>,
+        root: impl ::std::convert::Into<::std::string::String>,
+        score: u32,
+    ) -> Self {
+        Self {
+            file_name: file_name.into(),
+            indices: ::std::option::Option::None,
+            match_type,
+            path: path.into(),
+            root: root.into(),
+            score,
+        }
+    }
+}
+impl FuzzyFileSearchSessionCompletedNotification {
+    /// A `FuzzyFileSearchSessionCompletedNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(session_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            session_id: session_id.into(),
+        }
+    }
+}
+impl FuzzyFileSearchSessionStartParams {
+    /// A `FuzzyFileSearchSessionStartParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        roots: ::std::vec::Vec<::std::string::String>,
+        session_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            roots,
+            session_id: session_id.into(),
+        }
+    }
+}
+impl FuzzyFileSearchSessionStopParams {
+    /// A `FuzzyFileSearchSessionStopParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(session_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            session_id: session_id.into(),
+        }
+    }
+}
+impl FuzzyFileSearchSessionUpdateParams {
+    /// A `FuzzyFileSearchSessionUpdateParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        query: impl ::std::convert::Into<::std::string::String>,
+        session_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            query: query.into(),
+            session_id: session_id.into(),
+        }
+    }
+}
+impl FuzzyFileSearchSessionUpdatedNotification {
+    /// A `FuzzyFileSearchSessionUpdatedNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        files: ::std::vec::Vec<FuzzyFileSearchResult>,
+        query: impl ::std::convert::Into<::std::string::String>,
+        session_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            files,
+            query: query.into(),
+            session_id: session_id.into(),
+        }
+    }
+}
+impl GatewayOAuthChangedNotification {
+    /// A `GatewayOAuthChangedNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        provider_id: impl ::std::convert::Into<::std::string::String>,
+        status: GatewayOAuthStatus,
+    ) -> Self {
+        Self {
+            auth_url: ::std::option::Option::None,
+            error: ::std::option::Option::None,
+            login_id: ::std::option::Option::None,
+            provider_id: provider_id.into(),
+            status,
+        }
+    }
+}
+impl GatewayOAuthPrompt {
+    /// A `GatewayOAuthPrompt` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        login_id: impl ::std::convert::Into<::std::string::String>,
+        user_code: impl ::std::convert::Into<::std::string::String>,
+        verification_url: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            login_id: login_id.into(),
+            user_code: user_code.into(),
+            verification_url: verification_url.into(),
+        }
+    }
+}
+impl GatewayOAuthReadResponse {
+    /// A `GatewayOAuthReadResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        provider_id: impl ::std::convert::Into<::std::string::String>,
+        provider_name: impl ::std::convert::Into<::std::string::String>,
+        required: bool,
+    ) -> Self {
+        Self {
+            error: ::std::option::Option::None,
+            provider_id: provider_id.into(),
+            provider_name: provider_name.into(),
+            required,
+            status: ::std::option::Option::None,
+            supports_device_auth: ::std::option::Option::None,
+        }
+    }
+}
+impl GcpProviderSettingsPatch {
+    /// A `GcpProviderSettingsPatch` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(provider_id: GcpProviderId) -> Self {
+        Self {
+            credential_file: ::std::option::Option::None,
+            location: ::std::option::Option::None,
+            project_id: ::std::option::Option::None,
+            provider_id,
+        }
+    }
+}
+impl GcpSetupParams {
+    /// A `GcpSetupParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(project_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            credential_file: ::std::option::Option::None,
+            location: ::std::option::Option::None,
+            project_id: project_id.into(),
+        }
+    }
+}
+impl GetAccountRateLimitsResponse {
+    /// A `GetAccountRateLimitsResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(rate_limits: RateLimitSnapshot) -> Self {
+        Self {
+            account_id: ::std::option::Option::None,
+            ordinary_usage_allowed: ::std::option::Option::None,
+            rate_limit_reset_credits: ::std::option::Option::None,
+            rate_limit_upsell: ::std::option::Option::None,
+            rate_limits,
+            rate_limits_by_limit_id: ::std::option::Option::None,
+        }
+    }
+}
+impl GetAccountResponse {
+    /// A `GetAccountResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(requires_openai_auth: bool) -> Self {
+        Self {
+            account: ::std::option::Option::None,
+            requires_openai_auth,
+            user_id: ::std::option::Option::None,
+            workspace_routing: ::std::option::Option::None,
+        }
+    }
+}
+impl GetAccountTokenUsageResponse {
+    /// A `GetAccountTokenUsageResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(summary: AccountTokenUsageSummary) -> Self {
+        Self {
+            daily_usage_buckets: ::std::option::Option::None,
+            summary,
+            thread_usage: ::std::option::Option::None,
+        }
+    }
+}
+impl GetWorkspaceMessagesResponse {
+    /// A `GetWorkspaceMessagesResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        feature_enabled: bool,
+        messages: ::std::vec::Vec<WorkspaceMessage>,
+    ) -> Self {
+        Self { feature_enabled, messages }
+    }
+}
+impl GitPluginSource {
+    /// A `GitPluginSource` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(url: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            path: ::std::option::Option::None,
+            ref_name: ::std::option::Option::None,
+            sha: ::std::option::Option::None,
+            url: url.into(),
+        }
+    }
+}
+impl GlobPatternFileSystemPath {
+    /// A `GlobPatternFileSystemPath` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(pattern: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self { pattern: pattern.into() }
+    }
+}
+impl GranularAskForApproval {
+    /// A `GranularAskForApproval` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(mcp_elicitations: bool, rules: bool, sandbox_approval: bool) -> Self {
+        Self {
+            mcp_elicitations,
+            request_permissions: ::std::option::Option::None,
+            rules,
+            sandbox_approval,
+            skill_approval: ::std::option::Option::None,
+        }
+    }
+}
+impl GuardianApprovalReview {
+    /// A `GuardianApprovalReview` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(status: GuardianApprovalReviewStatus) -> Self {
+        Self {
+            rationale: ::std::option::Option::None,
+            risk_level: ::std::option::Option::None,
+            status,
+            user_authorization: ::std::option::Option::None,
+        }
+    }
+}
+impl GuardianWarningNotification {
+    /// A `GuardianWarningNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        message: impl ::std::convert::Into<::std::string::String>,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            message: message.into(),
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl HookCompletedNotification {
+    /// A `HookCompletedNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        run: HookRunSummary,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            run,
+            thread_id: thread_id.into(),
+            turn_id: ::std::option::Option::None,
+        }
+    }
+}
+impl HookErrorInfo {
+    /// A `HookErrorInfo` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        message: impl ::std::convert::Into<::std::string::String>,
+        path: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            message: message.into(),
+            path: path.into(),
+        }
+    }
+}
+impl HookMigration {
+    /// A `HookMigration` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(name: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self { name: name.into() }
+    }
+}
+impl HookOutputEntry {
+    /// A `HookOutputEntry` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        kind: HookOutputEntryKind,
+        text: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self { kind, text: text.into() }
+    }
+}
+impl HookPromptFragment {
+    /// A `HookPromptFragment` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        hook_run_id: impl ::std::convert::Into<::std::string::String>,
+        text: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            hook_run_id: hook_run_id.into(),
+            text: text.into(),
+        }
+    }
+}
+impl HookPromptThreadItem {
+    /// A `HookPromptThreadItem` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        fragments: ::std::vec::Vec<HookPromptFragment>,
+        id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            completed_at_ms: ::std::option::Option::None,
+            fragments,
+            id: id.into(),
+            started_at_ms: ::std::option::Option::None,
+        }
+    }
+}
+impl HookRunSummary {
+    /// A `HookRunSummary` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        display_order: i64,
+        entries: ::std::vec::Vec<HookOutputEntry>,
+        event_name: HookEventName,
+        execution_mode: HookExecutionMode,
+        handler_type: HookHandlerType,
+        id: impl ::std::convert::Into<::std::string::String>,
+        scope: HookScope,
+        source_path: LegacyAppPathString,
+        started_at: i64,
+        status: HookRunStatus,
+    ) -> Self {
+        Self {
+            completed_at: ::std::option::Option::None,
+            display_order,
+            duration_ms: ::std::option::Option::None,
+            entries,
+            event_name,
+            execution_mode,
+            handler_type,
+            id: id.into(),
+            scope,
+            source: ::std::option::Option::None,
+            source_path,
+            started_at,
+            status,
+            status_message: ::std::option::Option::None,
+        }
+    }
+}
+impl HookStartedNotification {
+    /// A `HookStartedNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        run: HookRunSummary,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            run,
+            thread_id: thread_id.into(),
+            turn_id: ::std::option::Option::None,
+        }
+    }
+}
+impl HooksListEntry {
+    /// A `HooksListEntry` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        cwd: impl ::std::convert::Into<::std::string::String>,
+        errors: ::std::vec::Vec<HookErrorInfo>,
+        hooks: ::std::vec::Vec<HookMetadata>,
+        warnings: ::std::vec::Vec<::std::string::String>,
+    ) -> Self {
+        Self {
+            cwd: cwd.into(),
+            errors,
+            hooks,
+            warnings,
+        }
+    }
+}
+impl HooksListResponse {
+    /// A `HooksListResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(data: ::std::vec::Vec<HooksListEntry>) -> Self {
+        Self { data }
+    }
+}
+impl HourlyScheduledTaskSchedule {
+    /// A `HourlyScheduledTaskSchedule` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(interval_hours: u32) -> Self {
+        Self {
+            days: ::std::option::Option::None,
+            interval_hours,
+        }
+    }
+}
+impl ImageGenerationCallResponseItem {
+    /// A `ImageGenerationCallResponseItem` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        result: impl ::std::convert::Into<::std::string::String>,
+        status: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            encrypted_content: ::std::option::Option::None,
+            id: ::std::option::Option::None,
+            internal_chat_message_metadata_passthrough: ::std::option::Option::None,
+            result: result.into(),
+            revised_prompt: ::std::option::Option::None,
+            status: status.into(),
+        }
+    }
+}
+impl ImageGenerationInputImage {
+    /// A `ImageGenerationInputImage` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        path: AbsolutePathBuf,
+        sha256: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            path,
+            sha256: sha256.into(),
+        }
+    }
+}
+impl ImageGenerationThreadItem {
+    /// A `ImageGenerationThreadItem` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: impl ::std::convert::Into<::std::string::String>,
+        status: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            completed_at_ms: ::std::option::Option::None,
+            failure: ::std::option::Option::None,
+            file_id: ::std::option::Option::None,
+            generation_id: ::std::option::Option::None,
+            id: id.into(),
+            input_images: ::std::default::Default::default(),
+            result: ::std::option::Option::None,
+            revised_prompt: ::std::option::Option::None,
+            saved_path: ::std::option::Option::None,
+            started_at_ms: ::std::option::Option::None,
+            status: status.into(),
+            transparent_background: ::std::option::Option::None,
+        }
+    }
+}
+impl ImageViewThreadItem {
+    /// A `ImageViewThreadItem` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: impl ::std::convert::Into<::std::string::String>,
+        path: LegacyAppPathString,
+    ) -> Self {
+        Self {
+            completed_at_ms: ::std::option::Option::None,
+            id: id.into(),
+            path,
+            started_at_ms: ::std::option::Option::None,
+        }
+    }
+}
+impl InitializeParams {
+    /// A `InitializeParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(client_info: ClientInfo) -> Self {
+        Self {
+            capabilities: ::std::option::Option::None,
+            client_info,
+        }
+    }
+}
+impl InitializeResponse {
+    /// A `InitializeResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        codex_home: AbsolutePathBuf,
+        platform_family: impl ::std::convert::Into<::std::string::String>,
+        platform_os: impl ::std::convert::Into<::std::string::String>,
+        user_agent: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            codex_home,
+            platform_family: platform_family.into(),
+            platform_os: platform_os.into(),
+            user_agent: user_agent.into(),
+        }
+    }
+}
+impl InlineVisualizationThreadRealtimeBemItemPresentation {
+    /// A `InlineVisualizationThreadRealtimeBemItemPresentation` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(index: u32) -> Self {
+        Self { index }
+    }
+}
+impl InputAudioDynamicToolCallOutputContentItem {
+    /// A `InputAudioDynamicToolCallOutputContentItem` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(audio_url: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            audio_url: audio_url.into(),
+        }
+    }
+}
+impl InputImageDynamicToolCallOutputContentItem {
+    /// A `InputImageDynamicToolCallOutputContentItem` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(image_url: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            image_url: image_url.into(),
+        }
+    }
+}
+impl InputTextAgentMessageInputContent {
+    /// A `InputTextAgentMessageInputContent` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(text: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self { text: text.into() }
+    }
+}
+impl InputTextContentItem {
+    /// A `InputTextContentItem` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(text: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self { text: text.into() }
+    }
+}
+impl InputTextDynamicToolCallOutputContentItem {
+    /// A `InputTextDynamicToolCallOutputContentItem` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(text: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self { text: text.into() }
+    }
+}
+impl InputTextFunctionCallOutputContentItem {
+    /// A `InputTextFunctionCallOutputContentItem` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(text: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self { text: text.into() }
+    }
+}
+impl InstalledApp {
+    /// A `InstalledApp` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        callable: bool,
+        enabled: bool,
+        id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            callable,
+            enabled,
+            id: id.into(),
+            runtime_name: ::std::option::Option::None,
+        }
+    }
+}
+impl InvalidRequestUserVerificationErrorDetails {
+    /// A `InvalidRequestUserVerificationErrorDetails` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(reason: UserVerificationInvalidRequestReason) -> Self {
+        Self { reason }
+    }
+}
+impl ItemCompletedNotification {
+    /// A `ItemCompletedNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        completed_at_ms: i64,
+        item: ThreadItem,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+        turn_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            completed_at_ms,
+            content_token_count: ::std::option::Option::None,
+            item,
+            thread_id: thread_id.into(),
+            turn_id: turn_id.into(),
+        }
+    }
+}
+impl ItemGuardianApprovalReviewCompletedNotification {
+    /// A `ItemGuardianApprovalReviewCompletedNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        action: GuardianApprovalReviewAction,
+        completed_at_ms: i64,
+        decision_source: AutoReviewDecisionSource,
+        review: GuardianApprovalReview,
+        review_id: impl ::std::convert::Into<::std::string::String>,
+        started_at_ms: i64,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+        turn_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            action,
+            completed_at_ms,
+            decision_source,
+            review,
+            review_id: review_id.into(),
+            started_at_ms,
+            target_item_id: ::std::option::Option::None,
+            thread_id: thread_id.into(),
+            turn_id: turn_id.into(),
+        }
+    }
+}
+impl ItemGuardianApprovalReviewStartedNotification {
+    /// A `ItemGuardianApprovalReviewStartedNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        action: GuardianApprovalReviewAction,
+        review: GuardianApprovalReview,
+        review_id: impl ::std::convert::Into<::std::string::String>,
+        started_at_ms: i64,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+        turn_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            action,
+            review,
+            review_id: review_id.into(),
+            started_at_ms,
+            target_item_id: ::std::option::Option::None,
+            thread_id: thread_id.into(),
+            turn_id: turn_id.into(),
+        }
+    }
+}
+impl ItemStartedNotification {
+    /// A `ItemStartedNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        item: ThreadItem,
+        started_at_ms: i64,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+        turn_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            item,
+            started_at_ms,
+            thread_id: thread_id.into(),
+            turn_id: turn_id.into(),
+        }
+    }
+}
+impl ItemThreadItemsListAnchor {
+    /// A `ItemThreadItemsListAnchor` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(item_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self { item_id: item_id.into() }
+    }
+}
+impl ItemThreadTimelineEntry {
+    /// A `ItemThreadTimelineEntry` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        item: ThreadItem,
+        position: u64,
+        turn_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            item,
+            position,
+            turn_id: turn_id.into(),
+        }
+    }
+}
+impl LegacyManagedConfigTomlFromFileConfigLayerSource {
+    /// A `LegacyManagedConfigTomlFromFileConfigLayerSource` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(file: AbsolutePathBuf) -> Self {
+        Self { file }
+    }
+}
+impl ListFilesCommandAction {
+    /// A `ListFilesCommandAction` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(command: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            command: command.into(),
+            path: ::std::option::Option::None,
+        }
+    }
+}
+impl ListFilesParsedCommand {
+    /// A `ListFilesParsedCommand` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(cmd: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            cmd: cmd.into(),
+            path: ::std::option::Option::None,
+        }
+    }
+}
+impl ListMcpServerStatusResponse {
+    /// A `ListMcpServerStatusResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(data: ::std::vec::Vec<McpServerStatus>) -> Self {
+        Self {
+            data,
+            next_cursor: ::std::option::Option::None,
+        }
+    }
+}
+impl LocalAudioUserInput {
+    /// A `LocalAudioUserInput` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(path: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self { path: path.into() }
+    }
+}
+impl LocalImageUserInput {
+    /// A `LocalImageUserInput` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(path: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            detail: ::std::option::Option::None,
+            path: path.into(),
+        }
+    }
+}
+impl LocalPluginSource {
+    /// A `LocalPluginSource` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(path: AbsolutePathBuf) -> Self {
+        Self { path }
+    }
+}
+impl LocalShellCallResponseItem {
+    /// A `LocalShellCallResponseItem` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(action: LocalShellAction, status: LocalShellStatus) -> Self {
+        Self {
+            action,
+            call_id: ::std::option::Option::None,
+            encrypted_content: ::std::option::Option::None,
+            id: ::std::option::Option::None,
+            internal_chat_message_metadata_passthrough: ::std::option::Option::None,
+            status,
+        }
+    }
+}
+impl ManagedHooksRequirements {
+    /// A `ManagedHooksRequirements` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        permission_request: ::std::vec::Vec<ConfiguredHookMatcherGroup>,
+        post_compact: ::std::vec::Vec<ConfiguredHookMatcherGroup>,
+        post_tool_use: ::std::vec::Vec<ConfiguredHookMatcherGroup>,
+        pre_compact: ::std::vec::Vec<ConfiguredHookMatcherGroup>,
+        pre_tool_use: ::std::vec::Vec<ConfiguredHookMatcherGroup>,
+        session_start: ::std::vec::Vec<ConfiguredHookMatcherGroup>,
+        stop: ::std::vec::Vec<ConfiguredHookMatcherGroup>,
+        subagent_start: ::std::vec::Vec<ConfiguredHookMatcherGroup>,
+        subagent_stop: ::std::vec::Vec<ConfiguredHookMatcherGroup>,
+        user_prompt_submit: ::std::vec::Vec<ConfiguredHookMatcherGroup>,
+    ) -> Self {
+        Self {
+            interrupt: ::std::default::Default::default(),
+            managed_dir: ::std::option::Option::None,
+            permission_request,
+            post_compact,
+            post_model_request: ::std::default::Default::default(),
+            post_tool_use,
+            pre_compact,
+            pre_model_request: ::std::default::Default::default(),
+            pre_tool_use,
+            session_end: ::std::default::Default::default(),
+            session_start,
+            stop,
+            subagent_start,
+            subagent_stop,
+            user_prompt_submit,
+            windows_managed_dir: ::std::option::Option::None,
+        }
+    }
+}
+impl MarketplaceAddParams {
+    /// A `MarketplaceAddParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(source: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            ref_name: ::std::option::Option::None,
+            source: source.into(),
+            sparse_paths: ::std::option::Option::None,
+        }
+    }
+}
+impl MarketplaceAddResponse {
+    /// A `MarketplaceAddResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        already_added: bool,
+        installed_root: AbsolutePathBuf,
+        marketplace_name: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            already_added,
+            installed_root,
+            marketplace_name: marketplace_name.into(),
+        }
+    }
+}
+impl MarketplaceLoadErrorInfo {
+    /// A `MarketplaceLoadErrorInfo` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        marketplace_path: AbsolutePathBuf,
+        message: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            marketplace_path,
+            message: message.into(),
+        }
+    }
+}
+impl MarketplaceRemoveParams {
+    /// A `MarketplaceRemoveParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        marketplace_name: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            marketplace_name: marketplace_name.into(),
+        }
+    }
+}
+impl MarketplaceRemoveResponse {
+    /// A `MarketplaceRemoveResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        marketplace_name: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            installed_root: ::std::option::Option::None,
+            marketplace_name: marketplace_name.into(),
+        }
+    }
+}
+impl MarketplaceUpgradeErrorInfo {
+    /// A `MarketplaceUpgradeErrorInfo` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        marketplace_name: impl ::std::convert::Into<::std::string::String>,
+        message: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            marketplace_name: marketplace_name.into(),
+            message: message.into(),
+        }
+    }
+}
+impl MarketplaceUpgradeResponse {
+    /// A `MarketplaceUpgradeResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        errors: ::std::vec::Vec<MarketplaceUpgradeErrorInfo>,
+        selected_marketplaces: ::std::vec::Vec<::std::string::String>,
+        upgraded_roots: ::std::vec::Vec<AbsolutePathBuf>,
+    ) -> Self {
+        Self {
+            errors,
+            selected_marketplaces,
+            upgraded_roots,
+        }
+    }
+}
+impl McpAppUi {
+    /// A `McpAppUi` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        preferred_model_display_mode: McpAppDisplayMode,
+        resource_uri: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            preferred_model_display_mode,
+            resource_uri: resource_uri.into(),
+        }
+    }
+}
+impl McpElicitationBooleanSchema {
+    /// A `McpElicitationBooleanSchema` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(type_: McpElicitationBooleanType) -> Self {
+        Self {
+            default: ::std::option::Option::None,
+            description: ::std::option::Option::None,
+            title: ::std::option::Option::None,
+            type_,
+        }
+    }
+}
+impl McpElicitationConstOption {
+    /// A `McpElicitationConstOption` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        const_: impl ::std::convert::Into<::std::string::String>,
+        title: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            const_: const_.into(),
+            title: title.into(),
+        }
+    }
+}
+impl McpElicitationLegacyTitledEnumSchema {
+    /// A `McpElicitationLegacyTitledEnumSchema` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        enum_: ::std::vec::Vec<::std::string::String>,
+        type_: McpElicitationStringType,
+    ) -> Self {
+        Self {
+            default: ::std::option::Option::None,
+            description: ::std::option::Option::None,
+            enum_,
+            enum_names: ::std::option::Option::None,
+            title: ::std::option::Option::None,
+            type_,
+        }
+    }
+}
+impl McpElicitationNumberSchema {
+    /// A `McpElicitationNumberSchema` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(type_: McpElicitationNumberType) -> Self {
+        Self {
+            default: ::std::option::Option::None,
+            description: ::std::option::Option::None,
+            maximum: ::std::option::Option::None,
+            minimum: ::std::option::Option::None,
+            title: ::std::option::Option::None,
+            type_,
+        }
+    }
+}
+impl McpElicitationSchema {
+    /// A `McpElicitationSchema` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        properties: ::std::collections::BTreeMap<
+            ::std::string::String,
+            McpElicitationPrimitiveSchema,
+        >,
+        type_: McpElicitationObjectType,
+    ) -> Self {
+        Self {
+            properties,
+            required: ::std::option::Option::None,
+            schema: ::std::option::Option::None,
+            type_,
+        }
+    }
+}
+impl McpElicitationStringSchema {
+    /// A `McpElicitationStringSchema` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(type_: McpElicitationStringType) -> Self {
+        Self {
+            default: ::std::option::Option::None,
+            description: ::std::option::Option::None,
+            format: ::std::option::Option::None,
+            max_length: ::std::option::Option::None,
+            min_length: ::std::option::Option::None,
+            title: ::std::option::Option::None,
+            type_,
+        }
+    }
+}
+impl McpElicitationTitledEnumItems {
+    /// A `McpElicitationTitledEnumItems` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(any_of: ::std::vec::Vec<McpElicitationConstOption>) -> Self {
+        Self { any_of }
+    }
+}
+impl McpElicitationTitledMultiSelectEnumSchema {
+    /// A `McpElicitationTitledMultiSelectEnumSchema` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        items: McpElicitationTitledEnumItems,
+        type_: McpElicitationArrayType,
+    ) -> Self {
+        Self {
+            default: ::std::option::Option::None,
+            description: ::std::option::Option::None,
+            items,
+            max_items: ::std::option::Option::None,
+            min_items: ::std::option::Option::None,
+            title: ::std::option::Option::None,
+            type_,
+        }
+    }
+}
+impl McpElicitationTitledSingleSelectEnumSchema {
+    /// A `McpElicitationTitledSingleSelectEnumSchema` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        one_of: ::std::vec::Vec<McpElicitationConstOption>,
+        type_: McpElicitationStringType,
+    ) -> Self {
+        Self {
+            default: ::std::option::Option::None,
+            description: ::std::option::Option::None,
+            one_of,
+            title: ::std::option::Option::None,
+            type_,
+        }
+    }
+}
+impl McpElicitationUntitledEnumItems {
+    /// A `McpElicitationUntitledEnumItems` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        enum_: ::std::vec::Vec<::std::string::String>,
+        type_: McpElicitationStringType,
+    ) -> Self {
+        Self { enum_, type_ }
+    }
+}
+impl McpElicitationUntitledMultiSelectEnumSchema {
+    /// A `McpElicitationUntitledMultiSelectEnumSchema` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        items: McpElicitationUntitledEnumItems,
+        type_: McpElicitationArrayType,
+    ) -> Self {
+        Self {
+            default: ::std::option::Option::None,
+            description: ::std::option::Option::None,
+            items,
+            max_items: ::std::option::Option::None,
+            min_items: ::std::option::Option::None,
+            title: ::std::option::Option::None,
+            type_,
+        }
+    }
+}
+impl McpElicitationUntitledSingleSelectEnumSchema {
+    /// A `McpElicitationUntitledSingleSelectEnumSchema` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        enum_: ::std::vec::Vec<::std::string::String>,
+        type_: McpElicitationStringType,
+    ) -> Self {
+        Self {
+            default: ::std::option::Option::None,
+            description: ::std::option::Option::None,
+            enum_,
+            title: ::std::option::Option::None,
+            type_,
+        }
+    }
+}
+impl McpResourceReadParams {
+    /// A `McpResourceReadParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        server: impl ::std::convert::Into<::std::string::String>,
+        uri: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            connector_id: ::std::option::Option::None,
+            meta: ::std::option::Option::None,
+            origin_call_id: ::std::option::Option::None,
+            server: server.into(),
+            target: ::std::option::Option::None,
+            thread_id: ::std::option::Option::None,
+            uri: uri.into(),
+        }
+    }
+}
+impl McpResourceReadResponse {
+    /// A `McpResourceReadResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(contents: ::std::vec::Vec<ResourceContent>) -> Self {
+        Self {
+            contents,
+            origin_call_id: ::std::option::Option::None,
+        }
+    }
+}
+impl McpResourceReadTarget {
+    /// A `McpResourceReadTarget` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(connector_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            connector_id: connector_id.into(),
+            link_id: ::std::option::Option::None,
+        }
+    }
+}
+impl McpServerElicitationRequestResponse {
+    /// A `McpServerElicitationRequestResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(action: McpServerElicitationAction) -> Self {
+        Self {
+            action,
+            content: ::std::option::Option::None,
+            meta: ::std::option::Option::None,
+        }
+    }
+}
+impl McpServerEventNotification {
+    /// A `McpServerEventNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        method: impl ::std::convert::Into<::std::string::String>,
+        params: ::serde_json::Value,
+    ) -> Self {
+        Self {
+            method: method.into(),
+            params,
+        }
+    }
+}
+impl McpServerEventStreamNotification {
+    /// A `McpServerEventStreamNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        notification: McpServerEventNotification,
+        subscription_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            notification,
+            subscription_id: subscription_id.into(),
+        }
+    }
+}
+impl McpServerEventStreamStartParams {
+    /// A `McpServerEventStreamStartParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        arguments: ::serde_json::Value,
+        name: impl ::std::convert::Into<::std::string::String>,
+        server: impl ::std::convert::Into<::std::string::String>,
+        subscription_id: impl ::std::convert::Into<::std::string::String>,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            arguments,
+            meta: ::std::option::Option::None,
+            name: name.into(),
+            server: server.into(),
+            subscription_id: subscription_id.into(),
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl McpServerEventStreamStopParams {
+    /// A `McpServerEventStreamStopParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        subscription_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            subscription_id: subscription_id.into(),
+        }
+    }
+}
+impl McpServerInfo {
+    /// A `McpServerInfo` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        name: impl ::std::convert::Into<::std::string::String>,
+        version: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            description: ::std::option::Option::None,
+            icons: ::std::option::Option::None,
+            name: name.into(),
+            title: ::std::option::Option::None,
+            version: version.into(),
+            website_url: ::std::option::Option::None,
+        }
+    }
+}
+impl McpServerMigration {
+    /// A `McpServerMigration` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(name: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self { name: name.into() }
+    }
+}
+impl McpServerOauthLoginCompletedNotification {
+    /// A `McpServerOauthLoginCompletedNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        name: impl ::std::convert::Into<::std::string::String>,
+        success: bool,
+    ) -> Self {
+        Self {
+            error: ::std::option::Option::None,
+            login_id: ::std::option::Option::None,
+            name: name.into(),
+            success,
+            thread_id: ::std::option::Option::None,
+        }
+    }
+}
+impl McpServerOauthLoginParams {
+    /// A `McpServerOauthLoginParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(name: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            client_registration: ::std::option::Option::None,
+            name: name.into(),
+            scopes: ::std::option::Option::None,
+            thread_id: ::std::option::Option::None,
+            timeout_secs: ::std::option::Option::None,
+        }
+    }
+}
+impl McpServerOauthLoginResponse {
+    /// A `McpServerOauthLoginResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        authorization_url: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            authorization_url: authorization_url.into(),
+            login_id: ::std::option::Option::None,
+        }
+    }
+}
+impl McpServerStatus {
+    /// A `McpServerStatus` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        auth_status: McpAuthStatus,
+        name: impl ::std::convert::Into<::std::string::String>,
+        resource_templates: ::std::vec::Vec<ResourceTemplate>,
+        resources: ::std::vec::Vec<Resource>,
+        tools: ::std::collections::BTreeMap<::std::string::String, Tool>,
+    ) -> Self {
+        Self {
+            auth_status,
+            http_origin: ::std::option::Option::None,
+            name: name.into(),
+            plugin_id: ::std::option::Option::None,
+            resource_templates,
+            resources,
+            runtime_status: ::std::option::Option::None,
+            server_capabilities: ::std::option::Option::None,
+            server_info: ::std::option::Option::None,
+            tool_list_meta: ::std::option::Option::None,
+            tools,
+            tools_error: ::std::option::Option::None,
+        }
+    }
+}
+impl McpServerStatusUpdatedNotification {
+    /// A `McpServerStatusUpdatedNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        name: impl ::std::convert::Into<::std::string::String>,
+        status: McpServerStartupState,
+    ) -> Self {
+        Self {
+            error: ::std::option::Option::None,
+            failure_reason: ::std::option::Option::None,
+            name: name.into(),
+            status,
+            thread_id: ::std::option::Option::None,
+        }
+    }
+}
+impl McpServerToolCallParams {
+    /// A `McpServerToolCallParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        server: impl ::std::convert::Into<::std::string::String>,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+        tool: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            arguments: ::std::option::Option::None,
+            meta: ::std::option::Option::None,
+            server: server.into(),
+            thread_id: thread_id.into(),
+            tool: tool.into(),
+        }
+    }
+}
+impl McpServerToolCallResponse {
+    /// A `McpServerToolCallResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(content: ::std::vec::Vec<::serde_json::Value>) -> Self {
+        Self {
+            content,
+            is_error: ::std::option::Option::None,
+            meta: ::std::option::Option::None,
+            structured_content: ::std::option::Option::None,
+        }
+    }
+}
+impl McpToolCallAppContext {
+    /// A `McpToolCallAppContext` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(connector_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            action_name: ::std::option::Option::None,
+            app_name: ::std::option::Option::None,
+            connector_id: connector_id.into(),
+            link_id: ::std::option::Option::None,
+            resource_uri: ::std::option::Option::None,
+        }
+    }
+}
+impl McpToolCallError {
+    /// A `McpToolCallError` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(message: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self { message: message.into() }
+    }
+}
+impl McpToolCallGuardianApprovalReviewAction {
+    /// A `McpToolCallGuardianApprovalReviewAction` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        server: impl ::std::convert::Into<::std::string::String>,
+        tool_name: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            connector_id: ::std::option::Option::None,
+            connector_name: ::std::option::Option::None,
+            server: server.into(),
+            tool_name: tool_name.into(),
+            tool_title: ::std::option::Option::None,
+        }
+    }
+}
+impl McpToolCallProgressNotification {
+    /// A `McpToolCallProgressNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        item_id: impl ::std::convert::Into<::std::string::String>,
+        message: impl ::std::convert::Into<::std::string::String>,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+        turn_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            item_id: item_id.into(),
+            message: message.into(),
+            thread_id: thread_id.into(),
+            turn_id: turn_id.into(),
+        }
+    }
+}
+impl McpToolCallResult {
+    /// A `McpToolCallResult` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(content: ::std::vec::Vec<::serde_json::Value>) -> Self {
+        Self {
+            content,
+            meta: ::std::option::Option::None,
+            structured_content: ::std::option::Option::None,
+        }
+    }
+}
+impl McpToolCallThreadItem {
+    /// A `McpToolCallThreadItem` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        arguments: ::serde_json::Value,
+        id: impl ::std::convert::Into<::std::string::String>,
+        server: impl ::std::convert::Into<::std::string::String>,
+        status: McpToolCallStatus,
+        tool: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            app_context: ::std::option::Option::None,
+            arguments,
+            completed_at_ms: ::std::option::Option::None,
+            duration_ms: ::std::option::Option::None,
+            error: ::std::option::Option::None,
+            id: id.into(),
+            mcp_app_resource_uri: ::std::option::Option::None,
+            mcp_app_ui: ::std::option::Option::None,
+            plugin_id: ::std::option::Option::None,
+            read_only_hint: ::std::option::Option::None,
+            result: ::std::option::Option::None,
+            server: server.into(),
+            started_at_ms: ::std::option::Option::None,
+            status,
+            tool: tool.into(),
+        }
+    }
+}
+impl McpToolConfiguredHookHandler {
+    /// A `McpToolConfiguredHookHandler` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        input: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        server: impl ::std::convert::Into<::std::string::String>,
+        tool: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            input,
+            server: server.into(),
+            status_message: ::std::option::Option::None,
+            timeout_sec: ::std::option::Option::None,
+            tool: tool.into(),
+        }
+    }
+}
+impl McpToolHookMetadata {
+    /// A `McpToolHookMetadata` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        current_hash: impl ::std::convert::Into<::std::string::String>,
+        display_order: i64,
+        enabled: bool,
+        event_name: HookEventName,
+        is_managed: bool,
+        key: impl ::std::convert::Into<::std::string::String>,
+        server: impl ::std::convert::Into<::std::string::String>,
+        source: HookSource,
+        source_path: AbsolutePathBuf,
+        timeout_sec: u64,
+        tool: impl ::std::convert::Into<::std::string::String>,
+        trust_status: HookTrustStatus,
+    ) -> Self {
+        Self {
+            additional_context_limit: ::std::option::Option::None,
+            current_hash: current_hash.into(),
+            display_order,
+            enabled,
+            environment_id: ::std::option::Option::None,
+            event_name,
+            is_managed,
+            key: key.into(),
+            matcher: ::std::option::Option::None,
+            plugin_id: ::std::option::Option::None,
+            server: server.into(),
+            source,
+            source_path,
+            status_message: ::std::option::Option::None,
+            timeout_sec,
+            tool: tool.into(),
+            trust_status,
+        }
+    }
+}
+impl MdmConfigLayerSource {
+    /// A `MdmConfigLayerSource` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        domain: impl ::std::convert::Into<::std::string::String>,
+        key: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            domain: domain.into(),
+            key: key.into(),
+        }
+    }
+}
+impl MemoryCitation {
+    /// A `MemoryCitation` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        entries: ::std::vec::Vec<MemoryCitationEntry>,
+        thread_ids: ::std::vec::Vec<::std::string::String>,
+    ) -> Self {
+        Self { entries, thread_ids }
+    }
+}
+impl MemoryCitationEntry {
+    /// A `MemoryCitationEntry` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        line_end: u32,
+        line_start: u32,
+        note: impl ::std::convert::Into<::std::string::String>,
+        path: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            line_end,
+            line_start,
+            note: note.into(),
+            path: path.into(),
+        }
+    }
+}
+impl MemoryStatusResponse {
+    /// A `MemoryStatusResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(v2_consolidated_threads: u32, v2_ready: bool) -> Self {
+        Self {
+            v2_consolidated_threads,
+            v2_ready,
+        }
+    }
+}
+impl MentionUserInput {
+    /// A `MentionUserInput` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        name: impl ::std::convert::Into<::std::string::String>,
+        path: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            path: path.into(),
+        }
+    }
+}
+impl MessageResponseItem {
+    /// A `MessageResponseItem` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        content: ::std::vec::Vec<ContentItem>,
+        role: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            content,
+            encrypted_content: ::std::option::Option::None,
+            id: ::std::option::Option::None,
+            internal_chat_message_metadata_passthrough: ::std::option::Option::None,
+            phase: ::std::option::Option::None,
+            role: role.into(),
+            status: ::std::option::Option::None,
+        }
+    }
+}
+impl MisalignmentSteer {
+    /// A `MisalignmentSteer` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(message: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self { message: message.into() }
+    }
+}
+impl Model {
+    /// A `Model` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        default_reasoning_effort: ReasoningEffort,
+        description: impl ::std::convert::Into<::std::string::String>,
+        display_name: impl ::std::convert::Into<::std::string::String>,
+        hidden: bool,
+        id: impl ::std::convert::Into<::std::string::String>,
+        is_default: bool,
+        model: impl ::std::convert::Into<::std::string::String>,
+        supported_reasoning_efforts: ::std::vec::Vec<ReasoningEffortOption>,
+    ) -> Self {
+        Self {
+            additional_speed_tiers: ::std::default::Default::default(),
+            availability_nux: ::std::option::Option::None,
+            available_access_programs: ::std::option::Option::None,
+            default_reasoning_effort,
+            default_service_tier: ::std::option::Option::None,
+            description: description.into(),
+            display_name: display_name.into(),
+            hidden,
+            id: id.into(),
+            input_modalities: ::std::default::Default::default(),
+            is_default,
+            model: model.into(),
+            model_specialty: ::std::option::Option::None,
+            multi_agent_version: ::std::option::Option::None,
+            service_tiers: ::std::default::Default::default(),
+            supported_reasoning_efforts,
+            supports_personality: ::std::option::Option::None,
+            upgrade: ::std::option::Option::None,
+            upgrade_info: ::std::option::Option::None,
+        }
+    }
+}
+impl ModelAccessPrograms {
+    /// A `ModelAccessPrograms` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(cyber: ::std::vec::Vec<CyberAccessProgram>) -> Self {
+        Self { cyber }
+    }
+}
+impl ModelAvailabilityNux {
+    /// A `ModelAvailabilityNux` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(message: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self { message: message.into() }
+    }
+}
+impl ModelListResponse {
+    /// A `ModelListResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(data: ::std::vec::Vec<Model>) -> Self {
+        Self {
+            data,
+            next_cursor: ::std::option::Option::None,
+        }
+    }
+}
+impl ModelProviderCapabilitiesReadResponse {
+    /// A `ModelProviderCapabilitiesReadResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(image_generation: bool, web_search: bool) -> Self {
+        Self {
+            image_generation,
+            web_search,
+        }
+    }
+}
+impl ModelProviderConfigWriteParams {
+    /// A `ModelProviderConfigWriteParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(settings: ProviderSettingsPatch) -> Self {
+        Self { settings }
+    }
+}
+impl ModelProviderConfigWriteResponse {
+    /// A `ModelProviderConfigWriteResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(provider: ModelProviderSummary) -> Self {
+        Self { provider }
+    }
+}
+impl ModelProviderListResponse {
+    /// A `ModelProviderListResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        can_change_default: bool,
+        data: ::std::vec::Vec<ModelProviderSummary>,
+        default_provider_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            can_change_default,
+            data,
+            default_provider_id: default_provider_id.into(),
+        }
+    }
+}
+impl ModelProviderMismatchModelProviderError {
+    /// A `ModelProviderMismatchModelProviderError` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        current_model_provider: impl ::std::convert::Into<::std::string::String>,
+        model_provider: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            current_model_provider: current_model_provider.into(),
+            model_provider: model_provider.into(),
+        }
+    }
+}
+impl ModelProviderNotConfiguredModelProviderError {
+    /// A `ModelProviderNotConfiguredModelProviderError` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        model_provider: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            model_provider: model_provider.into(),
+        }
+    }
+}
+impl ModelProviderPolicyConflictModelProviderError {
+    /// A `ModelProviderPolicyConflictModelProviderError` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        model_provider: impl ::std::convert::Into<::std::string::String>,
+        required_model_provider: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            model_provider: model_provider.into(),
+            required_model_provider: required_model_provider.into(),
+        }
+    }
+}
+impl ModelProviderSummary {
+    /// A `ModelProviderSummary` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        can_edit: bool,
+        id: impl ::std::convert::Into<::std::string::String>,
+        name: impl ::std::convert::Into<::std::string::String>,
+        settings: ProviderSettings,
+    ) -> Self {
+        Self {
+            base_url: ::std::option::Option::None,
+            can_edit,
+            id: id.into(),
+            name: name.into(),
+            settings,
+        }
+    }
+}
+impl ModelReroutedNotification {
+    /// A `ModelReroutedNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        from_model: impl ::std::convert::Into<::std::string::String>,
+        reason: ModelRerouteReason,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+        to_model: impl ::std::convert::Into<::std::string::String>,
+        turn_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            from_model: from_model.into(),
+            reason,
+            thread_id: thread_id.into(),
+            to_model: to_model.into(),
+            turn_id: turn_id.into(),
+        }
+    }
+}
+impl ModelSafetyBufferingUpdatedNotification {
+    /// A `ModelSafetyBufferingUpdatedNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        model: impl ::std::convert::Into<::std::string::String>,
+        reasons: ::std::vec::Vec<::std::string::String>,
+        show_buffering_ui: bool,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+        turn_id: impl ::std::convert::Into<::std::string::String>,
+        use_cases: ::std::vec::Vec<::std::string::String>,
+    ) -> Self {
+        Self {
+            faster_model: ::std::option::Option::None,
+            model: model.into(),
+            reasons,
+            show_buffering_ui,
+            thread_id: thread_id.into(),
+            turn_id: turn_id.into(),
+            use_cases,
+        }
+    }
+}
+impl ModelServiceTier {
+    /// A `ModelServiceTier` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        description: impl ::std::convert::Into<::std::string::String>,
+        id: impl ::std::convert::Into<::std::string::String>,
+        name: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            description: description.into(),
+            id: id.into(),
+            name: name.into(),
+        }
+    }
+}
+impl ModelUpgradeInfo {
+    /// A `ModelUpgradeInfo` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(model: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            migration_markdown: ::std::option::Option::None,
+            model: model.into(),
+            model_link: ::std::option::Option::None,
+            retirement_at: ::std::option::Option::None,
+            upgrade_copy: ::std::option::Option::None,
+        }
+    }
+}
+impl ModelVerificationNotification {
+    /// A `ModelVerificationNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+        turn_id: impl ::std::convert::Into<::std::string::String>,
+        verifications: ::std::vec::Vec<ModelVerification>,
+    ) -> Self {
+        Self {
+            thread_id: thread_id.into(),
+            turn_id: turn_id.into(),
+            verifications,
+        }
+    }
+}
+impl NamespaceDynamicToolSpec {
+    /// A `NamespaceDynamicToolSpec` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        description: impl ::std::convert::Into<::std::string::String>,
+        name: impl ::std::convert::Into<::std::string::String>,
+        tools: ::std::vec::Vec<DynamicToolNamespaceTool>,
+    ) -> Self {
+        Self {
+            description: description.into(),
+            name: name.into(),
+            tools,
+        }
+    }
+}
+impl NetworkAccessGuardianApprovalReviewAction {
+    /// A `NetworkAccessGuardianApprovalReviewAction` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        host: impl ::std::convert::Into<::std::string::String>,
+        port: u16,
+        protocol: NetworkApprovalProtocol,
+        target: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            host: host.into(),
+            port,
+            protocol,
+            target: target.into(),
+        }
+    }
+}
+impl NetworkApprovalContext {
+    /// A `NetworkApprovalContext` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        host: impl ::std::convert::Into<::std::string::String>,
+        protocol: NetworkApprovalProtocol,
+    ) -> Self {
+        Self {
+            host: host.into(),
+            protocol,
+        }
+    }
+}
+impl NetworkPolicyAmendment {
+    /// A `NetworkPolicyAmendment` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        action: NetworkPolicyRuleAction,
+        host: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self { action, host: host.into() }
+    }
+}
+impl NetworkPolicyAmendmentReviewDecision {
+    /// A `NetworkPolicyAmendmentReviewDecision` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(network_policy_amendment: NetworkPolicyAmendment) -> Self {
+        Self { network_policy_amendment }
+    }
+}
+impl NpmPluginSource {
+    /// A `NpmPluginSource` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(package: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            package: package.into(),
+            registry: ::std::option::Option::None,
+            version: ::std::option::Option::None,
+        }
+    }
+}
+impl OpenaiForm2McpServerElicitationRequestParams {
+    /// A `OpenaiForm2McpServerElicitationRequestParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        message: impl ::std::convert::Into<::std::string::String>,
+        requested_schema: ::serde_json::Value,
+        server_name: impl ::std::convert::Into<::std::string::String>,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            message: message.into(),
+            meta: ::std::option::Option::None,
+            requested_schema,
+            server_name: server_name.into(),
+            thread_id: thread_id.into(),
+            turn_id: ::std::option::Option::None,
+        }
+    }
+}
+impl OpenaiFormMcpServerElicitationRequestParams {
+    /// A `OpenaiFormMcpServerElicitationRequestParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        message: impl ::std::convert::Into<::std::string::String>,
+        requested_schema: ::serde_json::Value,
+        server_name: impl ::std::convert::Into<::std::string::String>,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            message: message.into(),
+            meta: ::std::option::Option::None,
+            requested_schema,
+            server_name: server_name.into(),
+            thread_id: thread_id.into(),
+            turn_id: ::std::option::Option::None,
+        }
+    }
+}
+impl OpenaiUserVerificationMcpServerElicitationRequestParams {
+    /// A `OpenaiUserVerificationMcpServerElicitationRequestParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        challenge: impl ::std::convert::Into<::std::string::String>,
+        description: impl ::std::convert::Into<::std::string::String>,
+        server_name: impl ::std::convert::Into<::std::string::String>,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+        title: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            challenge: challenge.into(),
+            description: description.into(),
+            meta: ::std::option::Option::None,
+            server_name: server_name.into(),
+            thread_id: thread_id.into(),
+            title: title.into(),
+            turn_id: ::std::option::Option::None,
+        }
+    }
+}
+impl OtelToolResultLogConfig {
+    /// A `OtelToolResultLogConfig` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(max_bytes: u64) -> Self {
+        Self { max_bytes }
+    }
+}
+impl OtlpGrpcOtelExporter {
+    /// A `OtlpGrpcOtelExporter` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        endpoint: impl ::std::convert::Into<::std::string::String>,
+        headers: ::std::collections::BTreeMap<
+            ::std::string::String,
+            ::std::string::String,
+        >,
+    ) -> Self {
+        Self {
+            endpoint: endpoint.into(),
+            headers,
+            tls: ::std::option::Option::None,
+        }
+    }
+}
+impl OtlpHttpOtelExporter {
+    /// A `OtlpHttpOtelExporter` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        endpoint: impl ::std::convert::Into<::std::string::String>,
+        headers: ::std::collections::BTreeMap<
+            ::std::string::String,
+            ::std::string::String,
+        >,
+        protocol: OtelHttpProtocol,
+    ) -> Self {
+        Self {
+            endpoint: endpoint.into(),
+            headers,
+            protocol,
+            tls: ::std::option::Option::None,
+        }
+    }
+}
+impl OutputTextContentItem {
+    /// A `OutputTextContentItem` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(text: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            annotations: ::std::option::Option::None,
+            logprobs: ::std::option::Option::None,
+            text: text.into(),
+        }
+    }
+}
+impl OverriddenMetadata {
+    /// A `OverriddenMetadata` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        effective_value: ::serde_json::Value,
+        message: impl ::std::convert::Into<::std::string::String>,
+        overriding_layer: ConfigLayerMetadata,
+    ) -> Self {
+        Self {
+            effective_value,
+            message: message.into(),
+            overriding_layer,
+        }
+    }
+}
+impl PackagedDefaultsConfigLayerSource {
+    /// A `PackagedDefaultsConfigLayerSource` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(file: AbsolutePathBuf) -> Self {
+        Self { file }
+    }
+}
+impl PathFileSystemPath {
+    /// A `PathFileSystemPath` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(path: LegacyAppPathString) -> Self {
+        Self { path }
+    }
+}
+impl PermissionProfileListResponse {
+    /// A `PermissionProfileListResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(data: ::std::vec::Vec<PermissionProfileSummary>) -> Self {
+        Self {
+            data,
+            next_cursor: ::std::option::Option::None,
+        }
+    }
+}
+impl PermissionProfileSummary {
+    /// A `PermissionProfileSummary` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        allowed: bool,
+        id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            allowed,
+            description: ::std::option::Option::None,
+            id: id.into(),
+        }
+    }
+}
+impl PermissionsRequestApprovalParams {
+    /// A `PermissionsRequestApprovalParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        cwd: LegacyAppPathString,
+        item_id: impl ::std::convert::Into<::std::string::String>,
+        permissions: RequestPermissionProfile,
+        started_at_ms: i64,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+        turn_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            cwd,
+            environment_id: ::std::option::Option::None,
+            item_id: item_id.into(),
+            permissions,
+            reason: ::std::option::Option::None,
+            started_at_ms,
+            thread_id: thread_id.into(),
+            turn_id: turn_id.into(),
+        }
+    }
+}
+impl PermissionsRequestApprovalResponse {
+    /// A `PermissionsRequestApprovalResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(permissions: GrantedPermissionProfile) -> Self {
+        Self {
+            permissions,
+            scope: ::std::option::Option::None,
+            strict_auto_review: ::std::option::Option::None,
+        }
+    }
+}
+impl PlanDeltaNotification {
+    /// A `PlanDeltaNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        delta: impl ::std::convert::Into<::std::string::String>,
+        item_id: impl ::std::convert::Into<::std::string::String>,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+        turn_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            delta: delta.into(),
+            item_id: item_id.into(),
+            thread_id: thread_id.into(),
+            turn_id: turn_id.into(),
+        }
+    }
+}
+impl PlanThreadItem {
+    /// A `PlanThreadItem` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: impl ::std::convert::Into<::std::string::String>,
+        text: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            completed_at_ms: ::std::option::Option::None,
+            id: id.into(),
+            started_at_ms: ::std::option::Option::None,
+            text: text.into(),
+        }
+    }
+}
+impl PluginDetail {
+    /// A `PluginDetail` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        app_templates: ::std::vec::Vec<AppTemplateSummary>,
+        apps: ::std::vec::Vec<AppSummary>,
+        hooks: ::std::vec::Vec<PluginHookSummary>,
+        marketplace_name: impl ::std::convert::Into<::std::string::String>,
+        mcp_servers: ::std::vec::Vec<::std::string::String>,
+        skills: ::std::vec::Vec<SkillSummary>,
+        summary: PluginSummary,
+    ) -> Self {
+        Self {
+            app_templates,
+            apps,
+            description: ::std::option::Option::None,
+            hooks,
+            marketplace_name: marketplace_name.into(),
+            marketplace_path: ::std::option::Option::None,
+            mcp_servers,
+            onboarding_skill: ::std::option::Option::None,
+            scheduled_tasks: ::std::option::Option::None,
+            share_url: ::std::option::Option::None,
+            skills,
+            summary,
+        }
+    }
+}
+impl PluginHookSummary {
+    /// A `PluginHookSummary` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        event_name: HookEventName,
+        key: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            event_name,
+            key: key.into(),
+        }
+    }
+}
+impl PluginInstallParams {
+    /// A `PluginInstallParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(plugin_name: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            install_attempt_id: ::std::option::Option::None,
+            marketplace_path: ::std::option::Option::None,
+            plugin_name: plugin_name.into(),
+            remote_marketplace_name: ::std::option::Option::None,
+        }
+    }
+}
+impl PluginInstallResponse {
+    /// A `PluginInstallResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        apps_needing_auth: ::std::vec::Vec<AppSummary>,
+        auth_policy: PluginAuthPolicy,
+    ) -> Self {
+        Self {
+            apps_needing_auth,
+            auth_policy,
+        }
+    }
+}
+impl PluginInstalledResponse {
+    /// A `PluginInstalledResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(marketplaces: ::std::vec::Vec<PluginMarketplaceEntry>) -> Self {
+        Self {
+            marketplace_load_errors: ::std::default::Default::default(),
+            marketplaces,
+        }
+    }
+}
+impl PluginInterface {
+    /// A `PluginInterface` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        capabilities: ::std::vec::Vec<::std::string::String>,
+        screenshot_urls: ::std::vec::Vec<::std::string::String>,
+        screenshots: ::std::vec::Vec<AbsolutePathBuf>,
+    ) -> Self {
+        Self {
+            brand_color: ::std::option::Option::None,
+            capabilities,
+            category: ::std::option::Option::None,
+            composer_icon: ::std::option::Option::None,
+            composer_icon_url: ::std::option::Option::None,
+            default_prompt: ::std::option::Option::None,
+            developer_name: ::std::option::Option::None,
+            display_name: ::std::option::Option::None,
+            logo: ::std::option::Option::None,
+            logo_dark: ::std::option::Option::None,
+            logo_url: ::std::option::Option::None,
+            logo_url_dark: ::std::option::Option::None,
+            long_description: ::std::option::Option::None,
+            privacy_policy_url: ::std::option::Option::None,
+            screenshot_urls,
+            screenshots,
+            short_description: ::std::option::Option::None,
+            terms_of_service_url: ::std::option::Option::None,
+            website_url: ::std::option::Option::None,
+        }
+    }
+}
+impl PluginListResponse {
+    /// A `PluginListResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(marketplaces: ::std::vec::Vec<PluginMarketplaceEntry>) -> Self {
+        Self {
+            featured_plugin_ids: ::std::default::Default::default(),
+            marketplace_load_errors: ::std::default::Default::default(),
+            marketplaces,
+        }
+    }
+}
+impl PluginMarketplaceEntry {
+    /// A `PluginMarketplaceEntry` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        name: impl ::std::convert::Into<::std::string::String>,
+        plugins: ::std::vec::Vec<PluginSummary>,
+    ) -> Self {
+        Self {
+            interface: ::std::option::Option::None,
+            name: name.into(),
+            path: ::std::option::Option::None,
+            plugins,
+        }
+    }
+}
+impl PluginReadParams {
+    /// A `PluginReadParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(plugin_name: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            marketplace_path: ::std::option::Option::None,
+            plugin_name: plugin_name.into(),
+            remote_marketplace_name: ::std::option::Option::None,
+        }
+    }
+}
+impl PluginReadResponse {
+    /// A `PluginReadResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(plugin: PluginDetail) -> Self {
+        Self { plugin }
+    }
+}
+impl PluginReconcileChangedPlugin {
+    /// A `PluginReconcileChangedPlugin` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        has_apps: bool,
+        has_hooks: bool,
+        has_mcps: bool,
+        has_skills: bool,
+        id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            has_apps,
+            has_hooks,
+            has_mcps,
+            has_skills,
+            id: id.into(),
+        }
+    }
+}
+impl PluginReconcileResponse {
+    /// A `PluginReconcileResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        changed_plugins: ::std::vec::Vec<PluginReconcileChangedPlugin>,
+        failed_materialization_remote_plugin_ids: ::std::vec::Vec<::std::string::String>,
+        failed_remote_plugin_ids: ::std::vec::Vec<::std::string::String>,
+    ) -> Self {
+        Self {
+            changed_plugins,
+            failed_materialization_remote_plugin_ids,
+            failed_remote_plugin_ids,
+        }
+    }
+}
+impl PluginSearchParams {
+    /// A `PluginSearchParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(search_term: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            cursor: ::std::option::Option::None,
+            cwds: ::std::option::Option::None,
+            limit: ::std::option::Option::None,
+            scope: ::std::option::Option::None,
+            search_term: search_term.into(),
+        }
+    }
+}
+impl PluginSearchResponse {
+    /// A `PluginSearchResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(data: ::std::vec::Vec<PluginSearchResult>) -> Self {
+        Self {
+            data,
+            next_cursor: ::std::option::Option::None,
+        }
+    }
+}
+impl PluginSearchResult {
+    /// A `PluginSearchResult` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        marketplace_name: impl ::std::convert::Into<::std::string::String>,
+        plugin: PluginSummary,
+    ) -> Self {
+        Self {
+            marketplace_name: marketplace_name.into(),
+            marketplace_path: ::std::option::Option::None,
+            plugin,
+        }
+    }
+}
+impl PluginShareCheckoutParams {
+    /// A `PluginShareCheckoutParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        remote_plugin_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            remote_plugin_id: remote_plugin_id.into(),
+        }
+    }
+}
+impl PluginShareCheckoutResponse {
+    /// A `PluginShareCheckoutResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        marketplace_name: impl ::std::convert::Into<::std::string::String>,
+        marketplace_path: AbsolutePathBuf,
+        plugin_id: impl ::std::convert::Into<::std::string::String>,
+        plugin_name: impl ::std::convert::Into<::std::string::String>,
+        plugin_path: AbsolutePathBuf,
+        remote_plugin_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            marketplace_name: marketplace_name.into(),
+            marketplace_path,
+            plugin_id: plugin_id.into(),
+            plugin_name: plugin_name.into(),
+            plugin_path,
+            remote_plugin_id: remote_plugin_id.into(),
+            remote_version: ::std::option::Option::None,
+        }
+    }
+}
+impl PluginShareContext {
+    /// A `PluginShareContext` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        remote_plugin_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            can_publish_to_workspace: ::std::option::Option::None,
+            creator_account_user_id: ::std::option::Option::None,
+            creator_name: ::std::option::Option::None,
+            discoverability: ::std::option::Option::None,
+            remote_plugin_id: remote_plugin_id.into(),
+            remote_version: ::std::option::Option::None,
+            share_principals: ::std::option::Option::None,
+            share_url: ::std::option::Option::None,
+        }
+    }
+}
+impl PluginShareDeleteParams {
+    /// A `PluginShareDeleteParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        remote_plugin_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            remote_plugin_id: remote_plugin_id.into(),
+        }
+    }
+}
+impl PluginShareListItem {
+    /// A `PluginShareListItem` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(plugin: PluginSummary) -> Self {
+        Self {
+            local_plugin_path: ::std::option::Option::None,
+            plugin,
+        }
+    }
+}
+impl PluginShareListResponse {
+    /// A `PluginShareListResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(data: ::std::vec::Vec<PluginShareListItem>) -> Self {
+        Self { data }
+    }
+}
+impl PluginSharePrincipal {
+    /// A `PluginSharePrincipal` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        name: impl ::std::convert::Into<::std::string::String>,
+        principal_id: impl ::std::convert::Into<::std::string::String>,
+        principal_type: PluginSharePrincipalType,
+        role: PluginSharePrincipalRole,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            principal_id: principal_id.into(),
+            principal_type,
+            role,
+        }
+    }
+}
+impl PluginShareSaveParams {
+    /// A `PluginShareSaveParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(plugin_path: AbsolutePathBuf) -> Self {
+        Self {
+            discoverability: ::std::option::Option::None,
+            plugin_path,
+            remote_plugin_id: ::std::option::Option::None,
+            share_targets: ::std::option::Option::None,
+        }
+    }
+}
+impl PluginShareSaveResponse {
+    /// A `PluginShareSaveResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        remote_plugin_id: impl ::std::convert::Into<::std::string::String>,
+        share_url: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            can_publish_to_workspace: ::std::option::Option::None,
+            remote_plugin_id: remote_plugin_id.into(),
+            share_url: share_url.into(),
+        }
+    }
+}
+impl PluginShareTarget {
+    /// A `PluginShareTarget` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        principal_id: impl ::std::convert::Into<::std::string::String>,
+        principal_type: PluginSharePrincipalType,
+        role: PluginShareTargetRole,
+    ) -> Self {
+        Self {
+            principal_id: principal_id.into(),
+            principal_type,
+            role,
+        }
+    }
+}
+impl PluginShareUpdateTargetsParams {
+    /// A `PluginShareUpdateTargetsParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        discoverability: PluginShareUpdateDiscoverability,
+        remote_plugin_id: impl ::std::convert::Into<::std::string::String>,
+        share_targets: ::std::vec::Vec<PluginShareTarget>,
+    ) -> Self {
+        Self {
+            discoverability,
+            remote_plugin_id: remote_plugin_id.into(),
+            share_targets,
+        }
+    }
+}
+impl PluginShareUpdateTargetsResponse {
+    /// A `PluginShareUpdateTargetsResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        discoverability: PluginShareDiscoverability,
+        principals: ::std::vec::Vec<PluginSharePrincipal>,
+    ) -> Self {
+        Self {
+            discoverability,
+            principals,
+        }
+    }
+}
+impl PluginSkillReadParams {
+    /// A `PluginSkillReadParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        remote_marketplace_name: impl ::std::convert::Into<::std::string::String>,
+        remote_plugin_id: impl ::std::convert::Into<::std::string::String>,
+        skill_name: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            remote_marketplace_name: remote_marketplace_name.into(),
+            remote_plugin_id: remote_plugin_id.into(),
+            skill_name: skill_name.into(),
+        }
+    }
+}
+impl PluginSummary {
+    /// A `PluginSummary` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        auth_policy: PluginAuthPolicy,
+        enabled: bool,
+        id: impl ::std::convert::Into<::std::string::String>,
+        install_policy: PluginInstallPolicy,
+        installed: bool,
+        name: impl ::std::convert::Into<::std::string::String>,
+        source: PluginSource,
+    ) -> Self {
+        Self {
+            auth_policy,
+            availability: ::std::option::Option::None,
+            disabled_reason: ::std::option::Option::None,
+            eligible_plan_types: ::std::option::Option::None,
+            enabled,
+            id: id.into(),
+            install_policy,
+            install_policy_source: ::std::option::Option::None,
+            installed,
+            installed_at: ::std::option::Option::None,
+            interface: ::std::option::Option::None,
+            keywords: ::std::default::Default::default(),
+            local_version: ::std::option::Option::None,
+            must_show_installation_interstitial: ::std::option::Option::None,
+            name: name.into(),
+            remote_plugin_id: ::std::option::Option::None,
+            share_context: ::std::option::Option::None,
+            source,
+            version: ::std::option::Option::None,
+        }
+    }
+}
+impl PluginUninstallParams {
+    /// A `PluginUninstallParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(plugin_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            plugin_id: plugin_id.into(),
+        }
+    }
+}
+impl PluginsMigration {
+    /// A `PluginsMigration` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        marketplace_name: impl ::std::convert::Into<::std::string::String>,
+        plugin_names: ::std::vec::Vec<::std::string::String>,
+    ) -> Self {
+        Self {
+            marketplace_name: marketplace_name.into(),
+            plugin_names,
+        }
+    }
+}
+impl ProcessExitedNotification {
+    /// A `ProcessExitedNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        exit_code: i32,
+        process_handle: impl ::std::convert::Into<::std::string::String>,
+        stderr: impl ::std::convert::Into<::std::string::String>,
+        stderr_cap_reached: bool,
+        stdout: impl ::std::convert::Into<::std::string::String>,
+        stdout_cap_reached: bool,
+    ) -> Self {
+        Self {
+            exit_code,
+            output_drain_timed_out: ::std::option::Option::None,
+            process_handle: process_handle.into(),
+            stderr: stderr.into(),
+            stderr_cap_reached,
+            stdout: stdout.into(),
+            stdout_cap_reached,
+        }
+    }
+}
+impl ProcessKillParams {
+    /// A `ProcessKillParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        process_handle: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            process_handle: process_handle.into(),
+        }
+    }
+}
+impl ProcessOutputDeltaNotification {
+    /// A `ProcessOutputDeltaNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        cap_reached: bool,
+        delta_base64: impl ::std::convert::Into<::std::string::String>,
+        process_handle: impl ::std::convert::Into<::std::string::String>,
+        stream: ProcessOutputStream,
+    ) -> Self {
+        Self {
+            cap_reached,
+            delta_base64: delta_base64.into(),
+            process_handle: process_handle.into(),
+            stream,
+        }
+    }
+}
+impl ProcessResizePtyParams {
+    /// A `ProcessResizePtyParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        process_handle: impl ::std::convert::Into<::std::string::String>,
+        size: ProcessTerminalSize,
+    ) -> Self {
+        Self {
+            process_handle: process_handle.into(),
+            size,
+        }
+    }
+}
+impl ProcessSpawnParams {
+    /// A `ProcessSpawnParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        command: ::std::vec::Vec<::std::string::String>,
+        cwd: AbsolutePathBuf,
+        process_handle: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            command,
+            cwd,
+            env: ::std::option::Option::None,
+            output_bytes_cap: ::std::option::Option::None,
+            process_handle: process_handle.into(),
+            size: ::std::option::Option::None,
+            stream_stdin: ::std::option::Option::None,
+            stream_stdout_stderr: ::std::option::Option::None,
+            timeout_ms: ::std::option::Option::None,
+            tty: ::std::option::Option::None,
+        }
+    }
+}
+impl ProcessTerminalSize {
+    /// A `ProcessTerminalSize` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(cols: u16, rows: u16) -> Self {
+        Self { cols, rows }
+    }
+}
+impl ProcessWriteStdinParams {
+    /// A `ProcessWriteStdinParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        process_handle: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            close_stdin: ::std::option::Option::None,
+            delta_base64: ::std::option::Option::None,
+            process_handle: process_handle.into(),
+        }
+    }
+}
+impl ProfileBedrockSetupParams {
+    /// A `ProfileBedrockSetupParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        profile: impl ::std::convert::Into<::std::string::String>,
+        region: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            profile: profile.into(),
+            region: region.into(),
+        }
+    }
+}
+impl Project {
+    /// A `Project` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        created_at: i64,
+        id: impl ::std::convert::Into<::std::string::String>,
+        metadata: ::std::collections::BTreeMap<
+            ::std::string::String,
+            ::std::string::String,
+        >,
+        name: impl ::std::convert::Into<::std::string::String>,
+        position: i64,
+        roots: ::std::vec::Vec<ProjectRoot>,
+        updated_at: i64,
+    ) -> Self {
+        Self {
+            created_at,
+            id: id.into(),
+            metadata,
+            name: name.into(),
+            position,
+            recency_at: ::std::option::Option::None,
+            roots,
+            updated_at,
+        }
+    }
+}
+impl ProjectChangedNotification {
+    /// A `ProjectChangedNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        change_type: ProjectChangeType,
+        project_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            change_type,
+            project_id: project_id.into(),
+        }
+    }
+}
+impl ProjectConfigLayerSource {
+    /// A `ProjectConfigLayerSource` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(dot_codex_folder: AbsolutePathBuf) -> Self {
+        Self { dot_codex_folder }
+    }
+}
+impl ProjectCreateParams {
+    /// A `ProjectCreateParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        idempotency_key: impl ::std::convert::Into<::std::string::String>,
+        name: impl ::std::convert::Into<::std::string::String>,
+        roots: ::std::vec::Vec<ProjectRoot>,
+    ) -> Self {
+        Self {
+            idempotency_key: idempotency_key.into(),
+            metadata: ::std::option::Option::None,
+            name: name.into(),
+            roots,
+        }
+    }
+}
+impl ProjectCreateResponse {
+    /// A `ProjectCreateResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(project: Project) -> Self {
+        Self { project }
+    }
+}
+impl ProjectDeleteParams {
+    /// A `ProjectDeleteParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(project_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            project_id: project_id.into(),
+        }
+    }
+}
+impl ProjectImportParams {
+    /// A `ProjectImportParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        idempotency_key: impl ::std::convert::Into<::std::string::String>,
+        name: impl ::std::convert::Into<::std::string::String>,
+        roots: ::std::vec::Vec<ProjectRoot>,
+    ) -> Self {
+        Self {
+            idempotency_key: idempotency_key.into(),
+            metadata: ::std::option::Option::None,
+            name: name.into(),
+            roots,
+            threads: ::std::option::Option::None,
+        }
+    }
+}
+impl ProjectImportResponse {
+    /// A `ProjectImportResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(project: Project) -> Self {
+        Self { project }
+    }
+}
+impl ProjectListResponse {
+    /// A `ProjectListResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(data: ::std::vec::Vec<Project>) -> Self {
+        Self {
+            data,
+            next_cursor: ::std::option::Option::None,
+        }
+    }
+}
+impl ProjectMoveParams {
+    /// A `ProjectMoveParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(project_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            before_project_id: ::std::option::Option::None,
+            project_id: project_id.into(),
+        }
+    }
+}
+impl ProjectReadParams {
+    /// A `ProjectReadParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(project_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            project_id: project_id.into(),
+        }
+    }
+}
+impl ProjectReadResponse {
+    /// A `ProjectReadResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(project: Project) -> Self {
+        Self { project }
+    }
+}
+impl ProjectRoot {
+    /// A `ProjectRoot` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(path: AbsolutePathBuf) -> Self {
+        Self { path }
+    }
+}
+impl ProjectUpdateParams {
+    /// A `ProjectUpdateParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(project_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            metadata: ::std::option::Option::None,
+            name: ::std::option::Option::None,
+            project_id: project_id.into(),
+            roots: ::std::option::Option::None,
+        }
+    }
+}
+impl ProjectUpdateResponse {
+    /// A `ProjectUpdateResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(project: Project) -> Self {
+        Self { project }
+    }
+}
+impl PromptHookMetadata {
+    /// A `PromptHookMetadata` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        current_hash: impl ::std::convert::Into<::std::string::String>,
+        display_order: i64,
+        enabled: bool,
+        event_name: HookEventName,
+        is_managed: bool,
+        key: impl ::std::convert::Into<::std::string::String>,
+        source: HookSource,
+        source_path: AbsolutePathBuf,
+        timeout_sec: u64,
+        trust_status: HookTrustStatus,
+    ) -> Self {
+        Self {
+            additional_context_limit: ::std::option::Option::None,
+            current_hash: current_hash.into(),
+            display_order,
+            enabled,
+            environment_id: ::std::option::Option::None,
+            event_name,
+            is_managed,
+            key: key.into(),
+            matcher: ::std::option::Option::None,
+            plugin_id: ::std::option::Option::None,
+            source,
+            source_path,
+            status_message: ::std::option::Option::None,
+            timeout_sec,
+            trust_status,
+        }
+    }
+}
+impl QueuedSubmission {
+    /// A `QueuedSubmission` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        client_user_message_id: impl ::std::convert::Into<::std::string::String>,
+        id: impl ::std::convert::Into<::std::string::String>,
+        input: ::std::vec::Vec<UserInput>,
+    ) -> Self {
+        Self {
+            client_user_message_id: client_user_message_id.into(),
+            id: id.into(),
+            input,
+            responsesapi_client_metadata: ::std::option::Option::None,
+        }
+    }
+}
+impl RateLimitResetCredit {
+    /// A `RateLimitResetCredit` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        granted_at: i64,
+        id: impl ::std::convert::Into<::std::string::String>,
+        reset_type: RateLimitResetType,
+        status: RateLimitResetCreditStatus,
+    ) -> Self {
+        Self {
+            description: ::std::option::Option::None,
+            expires_at: ::std::option::Option::None,
+            granted_at,
+            id: id.into(),
+            reset_type,
+            status,
+            title: ::std::option::Option::None,
+        }
+    }
+}
+impl RateLimitResetCreditsSummary {
+    /// A `RateLimitResetCreditsSummary` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(available_count: i64) -> Self {
+        Self {
+            available_count,
+            credits: ::std::option::Option::None,
+        }
+    }
+}
+impl RateLimitWindow {
+    /// A `RateLimitWindow` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(used_percent: i32) -> Self {
+        Self {
+            resets_at: ::std::option::Option::None,
+            used_percent,
+            window_duration_mins: ::std::option::Option::None,
+        }
+    }
+}
+impl RawResponseCompletedNotification {
+    /// A `RawResponseCompletedNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        response_id: impl ::std::convert::Into<::std::string::String>,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+        turn_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            response_id: response_id.into(),
+            thread_id: thread_id.into(),
+            turn_id: turn_id.into(),
+            usage: ::std::option::Option::None,
+            usage_metadata: ::std::option::Option::None,
+        }
+    }
+}
+impl RawResponseItemCompletedNotification {
+    /// A `RawResponseItemCompletedNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        item: ResponseItem,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+        turn_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            item,
+            thread_id: thread_id.into(),
+            turn_id: turn_id.into(),
+        }
+    }
+}
+impl ReadCommandAction {
+    /// A `ReadCommandAction` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        command: impl ::std::convert::Into<::std::string::String>,
+        name: impl ::std::convert::Into<::std::string::String>,
+        path: LegacyAppPathString,
+    ) -> Self {
+        Self {
+            command: command.into(),
+            name: name.into(),
+            path,
+        }
+    }
+}
+impl ReadParsedCommand {
+    /// A `ReadParsedCommand` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        cmd: impl ::std::convert::Into<::std::string::String>,
+        name: impl ::std::convert::Into<::std::string::String>,
+        path: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            cmd: cmd.into(),
+            name: name.into(),
+            path: path.into(),
+        }
+    }
+}
+impl RealtimeSessionClosedThreadRealtimeItem {
+    /// A `RealtimeSessionClosedThreadRealtimeItem` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: impl ::std::convert::Into<::std::string::String>,
+        outcome: ThreadRealtimeSessionOutcome,
+        realtime_session_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            outcome,
+            realtime_session_id: realtime_session_id.into(),
+        }
+    }
+}
+impl RealtimeSessionStartedThreadRealtimeItem {
+    /// A `RealtimeSessionStartedThreadRealtimeItem` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: impl ::std::convert::Into<::std::string::String>,
+        realtime_session_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            realtime_session_id: realtime_session_id.into(),
+        }
+    }
+}
+impl RealtimeThreadTimelineEntry {
+    /// A `RealtimeThreadTimelineEntry` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(item: ThreadRealtimeItem, position: u64) -> Self {
+        Self { item, position }
+    }
+}
+impl RealtimeVoicesList {
+    /// A `RealtimeVoicesList` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        default_v1: RealtimeVoice,
+        default_v2: RealtimeVoice,
+        v1: ::std::vec::Vec<RealtimeVoice>,
+        v2: ::std::vec::Vec<RealtimeVoice>,
+    ) -> Self {
+        Self {
+            default_v1,
+            default_v2,
+            v1,
+            v2,
+            v3: ::std::default::Default::default(),
+        }
+    }
+}
+impl ReasoningEffortOption {
+    /// A `ReasoningEffortOption` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        description: impl ::std::convert::Into<::std::string::String>,
+        reasoning_effort: ReasoningEffort,
+    ) -> Self {
+        Self {
+            description: description.into(),
+            reasoning_effort,
+        }
+    }
+}
+impl ReasoningResponseItem {
+    /// A `ReasoningResponseItem` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(summary: ::std::vec::Vec<ReasoningItemReasoningSummary>) -> Self {
+        Self {
+            content: ::std::option::Option::None,
+            encrypted_content: ::std::option::Option::None,
+            id: ::std::option::Option::None,
+            internal_chat_message_metadata_passthrough: ::std::option::Option::None,
+            summary,
+        }
+    }
+}
+impl ReasoningSummaryPartAddedNotification {
+    /// A `ReasoningSummaryPartAddedNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        item_id: impl ::std::convert::Into<::std::string::String>,
+        summary_index: i64,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+        turn_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            item_id: item_id.into(),
+            summary_index,
+            thread_id: thread_id.into(),
+            turn_id: turn_id.into(),
+        }
+    }
+}
+impl ReasoningSummaryTextDeltaNotification {
+    /// A `ReasoningSummaryTextDeltaNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        delta: impl ::std::convert::Into<::std::string::String>,
+        item_id: impl ::std::convert::Into<::std::string::String>,
+        summary_index: i64,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+        turn_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            delta: delta.into(),
+            item_id: item_id.into(),
+            summary_index,
+            thread_id: thread_id.into(),
+            turn_id: turn_id.into(),
+        }
+    }
+}
+impl ReasoningTextDeltaNotification {
+    /// A `ReasoningTextDeltaNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        content_index: i64,
+        delta: impl ::std::convert::Into<::std::string::String>,
+        item_id: impl ::std::convert::Into<::std::string::String>,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+        turn_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            content_index,
+            delta: delta.into(),
+            item_id: item_id.into(),
+            thread_id: thread_id.into(),
+            turn_id: turn_id.into(),
+        }
+    }
+}
+impl ReasoningTextReasoningItemContent {
+    /// A `ReasoningTextReasoningItemContent` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(text: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self { text: text.into() }
+    }
+}
+impl ReasoningThreadItem {
+    /// A `ReasoningThreadItem` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            completed_at_ms: ::std::option::Option::None,
+            content: ::std::default::Default::default(),
+            id: id.into(),
+            started_at_ms: ::std::option::Option::None,
+            summary: ::std::default::Default::default(),
+        }
+    }
+}
+impl RemoteControlClient {
+    /// A `RemoteControlClient` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(client_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            app_version: ::std::option::Option::None,
+            client_id: client_id.into(),
+            device_model: ::std::option::Option::None,
+            device_type: ::std::option::Option::None,
+            display_name: ::std::option::Option::None,
+            last_seen_at: ::std::option::Option::None,
+            os_version: ::std::option::Option::None,
+            platform: ::std::option::Option::None,
+        }
+    }
+}
+impl RemoteControlClientsListParams {
+    /// A `RemoteControlClientsListParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        environment_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            cursor: ::std::option::Option::None,
+            environment_id: environment_id.into(),
+            limit: ::std::option::Option::None,
+            order: ::std::option::Option::None,
+        }
+    }
+}
+impl RemoteControlClientsListResponse {
+    /// A `RemoteControlClientsListResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(data: ::std::vec::Vec<RemoteControlClient>) -> Self {
+        Self {
+            data,
+            next_cursor: ::std::option::Option::None,
+        }
+    }
+}
+impl RemoteControlClientsRevokeParams {
+    /// A `RemoteControlClientsRevokeParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        client_id: impl ::std::convert::Into<::std::string::String>,
+        environment_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            client_id: client_id.into(),
+            environment_id: environment_id.into(),
+        }
+    }
+}
+impl RemoteControlDisableResponse {
+    /// A `RemoteControlDisableResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        installation_id: impl ::std::convert::Into<::std::string::String>,
+        server_name: impl ::std::convert::Into<::std::string::String>,
+        status: RemoteControlConnectionStatus,
+    ) -> Self {
+        Self {
+            environment_id: ::std::option::Option::None,
+            installation_id: installation_id.into(),
+            server_name: server_name.into(),
+            status,
+        }
+    }
+}
+impl RemoteControlEnableResponse {
+    /// A `RemoteControlEnableResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        installation_id: impl ::std::convert::Into<::std::string::String>,
+        server_name: impl ::std::convert::Into<::std::string::String>,
+        status: RemoteControlConnectionStatus,
+    ) -> Self {
+        Self {
+            environment_id: ::std::option::Option::None,
+            installation_id: installation_id.into(),
+            server_name: server_name.into(),
+            status,
+        }
+    }
+}
+impl RemoteControlPairingStartResponse {
+    /// A `RemoteControlPairingStartResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        environment_id: impl ::std::convert::Into<::std::string::String>,
+        expires_at: i64,
+        pairing_code: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            environment_id: environment_id.into(),
+            expires_at,
+            manual_pairing_code: ::std::option::Option::None,
+            pairing_code: pairing_code.into(),
+        }
+    }
+}
+impl RemoteControlPairingStatusResponse {
+    /// A `RemoteControlPairingStatusResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(claimed: bool) -> Self {
+        Self { claimed }
+    }
+}
+impl RemoteControlStatusChangedNotification {
+    /// A `RemoteControlStatusChangedNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        installation_id: impl ::std::convert::Into<::std::string::String>,
+        server_name: impl ::std::convert::Into<::std::string::String>,
+        status: RemoteControlConnectionStatus,
+    ) -> Self {
+        Self {
+            environment_id: ::std::option::Option::None,
+            installation_id: installation_id.into(),
+            server_name: server_name.into(),
+            status,
+        }
+    }
+}
+impl RemoteControlStatusReadResponse {
+    /// A `RemoteControlStatusReadResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        installation_id: impl ::std::convert::Into<::std::string::String>,
+        server_name: impl ::std::convert::Into<::std::string::String>,
+        status: RemoteControlConnectionStatus,
+    ) -> Self {
+        Self {
+            environment_id: ::std::option::Option::None,
+            installation_id: installation_id.into(),
+            server_name: server_name.into(),
+            status,
+        }
+    }
+}
+impl RequestHeader {
+    /// A `RequestHeader` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        name: impl ::std::convert::Into<::std::string::String>,
+        value: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            value: value.into(),
+        }
+    }
+}
+impl RequestPermissionsGuardianApprovalReviewAction {
+    /// A `RequestPermissionsGuardianApprovalReviewAction` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(permissions: RequestPermissionProfile) -> Self {
+        Self {
+            permissions,
+            reason: ::std::option::Option::None,
+        }
+    }
+}
+impl Resource {
+    /// A `Resource` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        name: impl ::std::convert::Into<::std::string::String>,
+        uri: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            annotations: ::std::option::Option::None,
+            description: ::std::option::Option::None,
+            icons: ::std::option::Option::None,
+            meta: ::std::option::Option::None,
+            mime_type: ::std::option::Option::None,
+            name: name.into(),
+            size: ::std::option::Option::None,
+            title: ::std::option::Option::None,
+            uri: uri.into(),
+        }
+    }
+}
+impl ResourceTemplate {
+    /// A `ResourceTemplate` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        name: impl ::std::convert::Into<::std::string::String>,
+        uri_template: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            annotations: ::std::option::Option::None,
+            description: ::std::option::Option::None,
+            mime_type: ::std::option::Option::None,
+            name: name.into(),
+            title: ::std::option::Option::None,
+            uri_template: uri_template.into(),
+        }
+    }
+}
+impl ReviewStartParams {
+    /// A `ReviewStartParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        target: ReviewTarget,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            delivery: ::std::option::Option::None,
+            target,
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ReviewStartResponse {
+    /// A `ReviewStartResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        review_thread_id: impl ::std::convert::Into<::std::string::String>,
+        turn: Turn,
+    ) -> Self {
+        Self {
+            review_thread_id: review_thread_id.into(),
+            turn,
+        }
+    }
+}
+impl ScheduledTaskSummary {
+    /// A `ScheduledTaskSummary` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        key: impl ::std::convert::Into<::std::string::String>,
+        name: impl ::std::convert::Into<::std::string::String>,
+        prompt: impl ::std::convert::Into<::std::string::String>,
+        schedule: ScheduledTaskSchedule,
+    ) -> Self {
+        Self {
+            key: key.into(),
+            name: name.into(),
+            prompt: prompt.into(),
+            schedule,
+        }
+    }
+}
+impl SearchCommandAction {
+    /// A `SearchCommandAction` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(command: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            command: command.into(),
+            path: ::std::option::Option::None,
+            query: ::std::option::Option::None,
+        }
+    }
+}
+impl SearchParsedCommand {
+    /// A `SearchParsedCommand` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(cmd: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            cmd: cmd.into(),
+            path: ::std::option::Option::None,
+            query: ::std::option::Option::None,
+        }
+    }
+}
+impl SelectedCapabilityRoot {
+    /// A `SelectedCapabilityRoot` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: impl ::std::convert::Into<::std::string::String>,
+        location: CapabilityRootLocation,
+    ) -> Self {
+        Self { id: id.into(), location }
+    }
+}
+impl SendAddCreditsNudgeEmailParams {
+    /// A `SendAddCreditsNudgeEmailParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(credit_type: AddCreditsNudgeCreditType) -> Self {
+        Self { credit_type }
+    }
+}
+impl SendAddCreditsNudgeEmailResponse {
+    /// A `SendAddCreditsNudgeEmailResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(status: AddCreditsNudgeEmailStatus) -> Self {
+        Self { status }
+    }
+}
+impl ServerDiagnosticsGauge {
+    /// A `ServerDiagnosticsGauge` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        name: impl ::std::convert::Into<::std::string::String>,
+        value: u64,
+    ) -> Self {
+        Self { name: name.into(), value }
+    }
+}
+impl ServerDiagnosticsProcess {
+    /// A `ServerDiagnosticsProcess` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(id: u32) -> Self {
+        Self {
+            id,
+            physical_footprint_bytes: ::std::option::Option::None,
+            resident_memory_bytes: ::std::option::Option::None,
+        }
+    }
+}
+impl ServerDiagnosticsResponse {
+    /// A `ServerDiagnosticsResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        gauges: ::std::vec::Vec<ServerDiagnosticsGauge>,
+        process: ServerDiagnosticsProcess,
+    ) -> Self {
+        Self { gauges, process }
+    }
+}
+impl ServerRequestResolvedNotification {
+    /// A `ServerRequestResolvedNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        request_id: RequestId,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            request_id,
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl SessionMigration {
+    /// A `SessionMigration` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        cwd: impl ::std::convert::Into<::std::string::String>,
+        path: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            cwd: cwd.into(),
+            path: path.into(),
+            title: ::std::option::Option::None,
+        }
+    }
+}
+impl Settings {
+    /// A `Settings` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(model: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            developer_instructions: ::std::option::Option::None,
+            model: model.into(),
+            reasoning_effort: ::std::option::Option::None,
+        }
+    }
+}
+impl SkillDependencies {
+    /// A `SkillDependencies` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(tools: ::std::vec::Vec<SkillToolDependency>) -> Self {
+        Self { tools }
+    }
+}
+impl SkillErrorInfo {
+    /// A `SkillErrorInfo` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        message: impl ::std::convert::Into<::std::string::String>,
+        path: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            message: message.into(),
+            path: path.into(),
+        }
+    }
+}
+impl SkillMetadata {
+    /// A `SkillMetadata` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        description: impl ::std::convert::Into<::std::string::String>,
+        enabled: bool,
+        name: impl ::std::convert::Into<::std::string::String>,
+        path: LegacyAppPathString,
+        scope: SkillScope,
+    ) -> Self {
+        Self {
+            dependencies: ::std::option::Option::None,
+            description: description.into(),
+            enabled,
+            interface: ::std::option::Option::None,
+            name: name.into(),
+            path,
+            plugin_id: ::std::option::Option::None,
+            scope,
+            short_description: ::std::option::Option::None,
+        }
+    }
+}
+impl SkillMigration {
+    /// A `SkillMigration` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(name: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self { name: name.into() }
+    }
+}
+impl SkillSummary {
+    /// A `SkillSummary` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        description: impl ::std::convert::Into<::std::string::String>,
+        enabled: bool,
+        name: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            description: description.into(),
+            enabled,
+            interface: ::std::option::Option::None,
+            name: name.into(),
+            path: ::std::option::Option::None,
+            short_description: ::std::option::Option::None,
+        }
+    }
+}
+impl SkillToolDependency {
+    /// A `SkillToolDependency` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        type_: impl ::std::convert::Into<::std::string::String>,
+        value: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            command: ::std::option::Option::None,
+            description: ::std::option::Option::None,
+            transport: ::std::option::Option::None,
+            type_: type_.into(),
+            url: ::std::option::Option::None,
+            value: value.into(),
+        }
+    }
+}
+impl SkillUserInput {
+    /// A `SkillUserInput` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        name: impl ::std::convert::Into<::std::string::String>,
+        path: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            path: path.into(),
+        }
+    }
+}
+impl SkillsConfigWriteParams {
+    /// A `SkillsConfigWriteParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(enabled: bool) -> Self {
+        Self {
+            enabled,
+            name: ::std::option::Option::None,
+            path: ::std::option::Option::None,
+        }
+    }
+}
+impl SkillsConfigWriteResponse {
+    /// A `SkillsConfigWriteResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(effective_enabled: bool) -> Self {
+        Self { effective_enabled }
+    }
+}
+impl SkillsExtraRootsSetParams {
+    /// A `SkillsExtraRootsSetParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(extra_roots: ::std::vec::Vec<AbsolutePathBuf>) -> Self {
+        Self { extra_roots }
+    }
+}
+impl SkillsListEntry {
+    /// A `SkillsListEntry` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        cwd: impl ::std::convert::Into<::std::string::String>,
+        errors: ::std::vec::Vec<SkillErrorInfo>,
+        skills: ::std::vec::Vec<SkillMetadata>,
+    ) -> Self {
+        Self {
+            cwd: cwd.into(),
+            errors,
+            skills,
+        }
+    }
+}
+impl SkillsListResponse {
+    /// A `SkillsListResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(data: ::std::vec::Vec<SkillsListEntry>) -> Self {
+        Self { data }
+    }
+}
+impl SleepThreadItem {
+    /// A `SleepThreadItem` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        duration_ms: u64,
+        id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            completed_at_ms: ::std::option::Option::None,
+            duration_ms,
+            id: id.into(),
+            started_at_ms: ::std::option::Option::None,
+        }
+    }
+}
+impl SpecialFileSystemPath {
+    /// A `SpecialFileSystemPath` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(value: FileSystemSpecialPath) -> Self {
+        Self { value }
+    }
+}
+impl SpendControlLimitSnapshot {
+    /// A `SpendControlLimitSnapshot` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        limit: impl ::std::convert::Into<::std::string::String>,
+        remaining_percent: i32,
+        resets_at: i64,
+        used: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            limit: limit.into(),
+            remaining_percent,
+            resets_at,
+            used: used.into(),
+        }
+    }
+}
+impl StrictReviewRequiredNotification {
+    /// A `StrictReviewRequiredNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        started_at_ms: i64,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+        turn_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            started_at_ms,
+            thread_id: thread_id.into(),
+            turn_id: turn_id.into(),
+        }
+    }
+}
+impl SubAgentActivityThreadItem {
+    /// A `SubAgentActivityThreadItem` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        agent_path: impl ::std::convert::Into<::std::string::String>,
+        agent_thread_id: impl ::std::convert::Into<::std::string::String>,
+        id: impl ::std::convert::Into<::std::string::String>,
+        kind: SubAgentActivityKind,
+    ) -> Self {
+        Self {
+            agent_path: agent_path.into(),
+            agent_thread_id: agent_thread_id.into(),
+            completed_at_ms: ::std::option::Option::None,
+            id: id.into(),
+            kind,
+            model: ::std::option::Option::None,
+            reasoning_effort: ::std::option::Option::None,
+            started_at_ms: ::std::option::Option::None,
+        }
+    }
+}
+impl SubagentMigration {
+    /// A `SubagentMigration` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(name: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self { name: name.into() }
+    }
+}
+impl SummaryTextReasoningItemReasoningSummary {
+    /// A `SummaryTextReasoningItemReasoningSummary` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(text: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self { text: text.into() }
+    }
+}
+impl SystemConfigLayerSource {
+    /// A `SystemConfigLayerSource` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(file: AbsolutePathBuf) -> Self {
+        Self { file }
+    }
+}
+impl TerminalInteractionNotification {
+    /// A `TerminalInteractionNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        item_id: impl ::std::convert::Into<::std::string::String>,
+        process_id: impl ::std::convert::Into<::std::string::String>,
+        stdin: impl ::std::convert::Into<::std::string::String>,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+        turn_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            item_id: item_id.into(),
+            process_id: process_id.into(),
+            stdin: stdin.into(),
+            thread_id: thread_id.into(),
+            turn_id: turn_id.into(),
+        }
+    }
+}
+impl TextElement {
+    /// A `TextElement` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(byte_range: ByteRange) -> Self {
+        Self {
+            byte_range,
+            placeholder: ::std::option::Option::None,
+        }
+    }
+}
+impl TextPosition {
+    /// A `TextPosition` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(column: u64, line: u64) -> Self {
+        Self { column, line }
+    }
+}
+impl TextRange {
+    /// A `TextRange` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(end: TextPosition, start: TextPosition) -> Self {
+        Self { end, start }
+    }
+}
+impl TextReasoningItemContent {
+    /// A `TextReasoningItemContent` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(text: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self { text: text.into() }
+    }
+}
+impl TextUserInput {
+    /// A `TextUserInput` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(text: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            text: text.into(),
+            text_elements: ::std::default::Default::default(),
+        }
+    }
+}
+impl Thread {
+    /// A `Thread` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        cli_version: impl ::std::convert::Into<::std::string::String>,
+        created_at: i64,
+        cwd: AbsolutePathBuf,
+        ephemeral: bool,
+        id: impl ::std::convert::Into<::std::string::String>,
+        model_provider: impl ::std::convert::Into<::std::string::String>,
+        preview: impl ::std::convert::Into<::std::string::String>,
+        session_id: impl ::std::convert::Into<::std::string::String>,
+        source: SessionSource,
+        status: ThreadStatus,
+        turns: ::std::vec::Vec<Turn>,
+        updated_at: i64,
+    ) -> Self {
+        Self {
+            agent_nickname: ::std::option::Option::None,
+            agent_role: ::std::option::Option::None,
+            attached_to_thread_id: ::std::option::Option::None,
+            can_accept_direct_input: ::std::option::Option::None,
+            cli_version: cli_version.into(),
+            created_at,
+            cwd,
+            daybreak_enabled: ::std::option::Option::None,
+            environments: ::std::option::Option::None,
+            ephemeral,
+            extra: ::std::option::Option::None,
+            forked_from_id: ::std::option::Option::None,
+            git_info: ::std::option::Option::None,
+            history_mode: ::std::option::Option::None,
+            id: id.into(),
+            model: ::std::option::Option::None,
+            model_provider: model_provider.into(),
+            name: ::std::option::Option::None,
+            originator: ::std::option::Option::None,
+            parent_thread_id: ::std::option::Option::None,
+            path: ::std::option::Option::None,
+            preview: preview.into(),
+            project_id: ::std::option::Option::None,
+            reasoning_effort: ::std::option::Option::None,
+            recency_at: ::std::option::Option::None,
+            section: ::std::option::Option::None,
+            section_entered_at: ::std::option::Option::None,
+            session_id: session_id.into(),
+            source,
+            status,
+            thread_source: ::std::option::Option::None,
+            turns,
+            updated_at,
+        }
+    }
+}
+impl ThreadApproveGuardianDeniedActionParams {
+    /// A `ThreadApproveGuardianDeniedActionParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        event: ::serde_json::Value,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            event,
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadArchiveParams {
+    /// A `ThreadArchiveParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(thread_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadArchivedNotification {
+    /// A `ThreadArchivedNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(thread_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadAttachment {
+    /// A `ThreadAttachment` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        attachment_type: impl ::std::convert::Into<::std::string::String>,
+        created_at: i64,
+        id: impl ::std::convert::Into<::std::string::String>,
+        identity_key: impl ::std::convert::Into<::std::string::String>,
+        payload: ::serde_json::Value,
+    ) -> Self {
+        Self {
+            attachment_type: attachment_type.into(),
+            created_at,
+            id: id.into(),
+            identity_key: identity_key.into(),
+            payload,
+        }
+    }
+}
+impl ThreadAttachmentAddParams {
+    /// A `ThreadAttachmentAddParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        attachment_type: impl ::std::convert::Into<::std::string::String>,
+        identity_key: impl ::std::convert::Into<::std::string::String>,
+        payload: ::serde_json::Value,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            attachment_type: attachment_type.into(),
+            identity_key: identity_key.into(),
+            payload,
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadAttachmentAddResponse {
+    /// A `ThreadAttachmentAddResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        attachment: ThreadAttachment,
+        outcome: ThreadAttachmentAddOutcome,
+    ) -> Self {
+        Self { attachment, outcome }
+    }
+}
+impl ThreadAttachmentListParams {
+    /// A `ThreadAttachmentListParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(thread_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            cursor: ::std::option::Option::None,
+            limit: ::std::option::Option::None,
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadAttachmentListResponse {
+    /// A `ThreadAttachmentListResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(data: ::std::vec::Vec<ThreadAttachment>) -> Self {
+        Self {
+            data,
+            next_cursor: ::std::option::Option::None,
+        }
+    }
+}
+impl ThreadAttachmentOwner {
+    /// A `ThreadAttachmentOwner` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        archived: bool,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            archived,
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadAttachmentOwnerListParams {
+    /// A `ThreadAttachmentOwnerListParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        attachment_type: impl ::std::convert::Into<::std::string::String>,
+        identity_key: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            archived: ::std::option::Option::None,
+            attachment_type: attachment_type.into(),
+            cursor: ::std::option::Option::None,
+            identity_key: identity_key.into(),
+            limit: ::std::option::Option::None,
+        }
+    }
+}
+impl ThreadAttachmentOwnerListResponse {
+    /// A `ThreadAttachmentOwnerListResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(data: ::std::vec::Vec<ThreadAttachmentOwner>) -> Self {
+        Self {
+            data,
+            next_cursor: ::std::option::Option::None,
+        }
+    }
+}
+impl ThreadAttachmentRemoveParams {
+    /// A `ThreadAttachmentRemoveParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        attachment_type: impl ::std::convert::Into<::std::string::String>,
+        identity_key: impl ::std::convert::Into<::std::string::String>,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            attachment_type: attachment_type.into(),
+            identity_key: identity_key.into(),
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadAttachmentUpdatedNotification {
+    /// A `ThreadAttachmentUpdatedNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        attachment_id: impl ::std::convert::Into<::std::string::String>,
+        attachment_type: impl ::std::convert::Into<::std::string::String>,
+        identity_key: impl ::std::convert::Into<::std::string::String>,
+        operation: ThreadAttachmentOperation,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            attachment_id: attachment_id.into(),
+            attachment_type: attachment_type.into(),
+            identity_key: identity_key.into(),
+            operation,
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadBackgroundTerminal {
+    /// A `ThreadBackgroundTerminal` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        command: impl ::std::convert::Into<::std::string::String>,
+        cwd: LegacyAppPathString,
+        item_id: impl ::std::convert::Into<::std::string::String>,
+        process_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            command: command.into(),
+            cpu_percent: ::std::option::Option::None,
+            cwd,
+            item_id: item_id.into(),
+            os_pid: ::std::option::Option::None,
+            process_id: process_id.into(),
+            rss_kb: ::std::option::Option::None,
+        }
+    }
+}
+impl ThreadBackgroundTerminalsCleanParams {
+    /// A `ThreadBackgroundTerminalsCleanParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(thread_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadBackgroundTerminalsListParams {
+    /// A `ThreadBackgroundTerminalsListParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(thread_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            cursor: ::std::option::Option::None,
+            limit: ::std::option::Option::None,
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadBackgroundTerminalsListResponse {
+    /// A `ThreadBackgroundTerminalsListResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(data: ::std::vec::Vec<ThreadBackgroundTerminal>) -> Self {
+        Self {
+            data,
+            next_cursor: ::std::option::Option::None,
+        }
+    }
+}
+impl ThreadBackgroundTerminalsTerminateParams {
+    /// A `ThreadBackgroundTerminalsTerminateParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        process_id: impl ::std::convert::Into<::std::string::String>,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            process_id: process_id.into(),
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadBackgroundTerminalsTerminateResponse {
+    /// A `ThreadBackgroundTerminalsTerminateResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(terminated: bool) -> Self {
+        Self { terminated }
+    }
+}
+impl ThreadClosedNotification {
+    /// A `ThreadClosedNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(thread_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadCompactStartParams {
+    /// A `ThreadCompactStartParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(thread_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadDecrementElicitationParams {
+    /// A `ThreadDecrementElicitationParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(thread_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadDecrementElicitationResponse {
+    /// A `ThreadDecrementElicitationResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(count: i64, paused: bool) -> Self {
+        Self { count, paused }
+    }
+}
+impl ThreadDeleteParams {
+    /// A `ThreadDeleteParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(thread_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadDeletedNotification {
+    /// A `ThreadDeletedNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(thread_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadEnvironment {
+    /// A `ThreadEnvironment` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        cwd: LegacyAppPathString,
+        environment_id: impl ::std::convert::Into<::std::string::String>,
+        runtime_workspace_roots: ::std::vec::Vec<LegacyAppPathString>,
+    ) -> Self {
+        Self {
+            cwd,
+            environment_id: environment_id.into(),
+            runtime_workspace_roots,
+        }
+    }
+}
+impl ThreadForkParams {
+    /// A `ThreadForkParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(thread_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            approval_policy: ::std::option::Option::None,
+            approvals_reviewer: ::std::option::Option::None,
+            attach_to_source: ::std::option::Option::None,
+            base_instructions: ::std::option::Option::None,
+            before_turn_id: ::std::option::Option::None,
+            config: ::std::option::Option::None,
+            cwd: ::std::option::Option::None,
+            defer_goal_continuation: ::std::option::Option::None,
+            developer_instructions: ::std::option::Option::None,
+            ephemeral: ::std::option::Option::None,
+            exclude_turns: ::std::option::Option::None,
+            experimental_disable_prediction_mcp: ::std::option::Option::None,
+            experimental_prediction_mode: ::std::option::Option::None,
+            last_turn_id: ::std::option::Option::None,
+            model: ::std::option::Option::None,
+            model_provider: ::std::option::Option::None,
+            path: ::std::option::Option::None,
+            permissions: ::std::option::Option::None,
+            runtime_workspace_roots: ::std::option::Option::None,
+            sandbox: ::std::option::Option::None,
+            service_tier: ::std::option::Option::None,
+            thread_id: thread_id.into(),
+            thread_source: ::std::option::Option::None,
+        }
+    }
+}
+impl ThreadForkResponse {
+    /// A `ThreadForkResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        approval_policy: AskForApproval,
+        approvals_reviewer: ApprovalsReviewer,
+        cwd: AbsolutePathBuf,
+        model: impl ::std::convert::Into<::std::string::String>,
+        model_provider: impl ::std::convert::Into<::std::string::String>,
+        sandbox: SandboxPolicy,
+        thread: Thread,
+    ) -> Self {
+        Self {
+            active_permission_profile: ::std::option::Option::None,
+            approval_policy,
+            approvals_reviewer,
+            cwd,
+            disabled_plugin_ids: ::std::default::Default::default(),
+            instruction_sources: ::std::default::Default::default(),
+            model: model.into(),
+            model_provider: model_provider.into(),
+            multi_agent_mode: ::std::option::Option::None,
+            reasoning_effort: ::std::option::Option::None,
+            runtime_workspace_roots: ::std::default::Default::default(),
+            sandbox,
+            service_tier: ::std::option::Option::None,
+            thread,
+        }
+    }
+}
+impl ThreadGoal {
+    /// A `ThreadGoal` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        created_at: i64,
+        objective: impl ::std::convert::Into<::std::string::String>,
+        status: ThreadGoalStatus,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+        time_used_seconds: i64,
+        tokens_used: i64,
+        updated_at: i64,
+    ) -> Self {
+        Self {
+            created_at,
+            objective: objective.into(),
+            status,
+            thread_id: thread_id.into(),
+            time_used_seconds,
+            token_budget: ::std::option::Option::None,
+            tokens_used,
+            updated_at,
+        }
+    }
+}
+impl ThreadGoalClearParams {
+    /// A `ThreadGoalClearParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(thread_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            origin: ::std::option::Option::None,
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadGoalClearResponse {
+    /// A `ThreadGoalClearResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(cleared: bool) -> Self {
+        Self { cleared }
+    }
+}
+impl ThreadGoalClearedNotification {
+    /// A `ThreadGoalClearedNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(thread_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadGoalGetParams {
+    /// A `ThreadGoalGetParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(thread_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadGoalSetParams {
+    /// A `ThreadGoalSetParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(thread_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            objective: ::std::option::Option::None,
+            origin: ::std::option::Option::None,
+            status: ::std::option::Option::None,
+            thread_id: thread_id.into(),
+            token_budget: ::std::option::Option::None,
+        }
+    }
+}
+impl ThreadGoalSetResponse {
+    /// A `ThreadGoalSetResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(goal: ThreadGoal) -> Self {
+        Self { goal }
+    }
+}
+impl ThreadGoalUpdatedNotification {
+    /// A `ThreadGoalUpdatedNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        goal: ThreadGoal,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            goal,
+            thread_id: thread_id.into(),
+            turn_id: ::std::option::Option::None,
+        }
+    }
+}
+impl ThreadGuardianAssessment {
+    /// A `ThreadGuardianAssessment` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        outcome: GuardianAssessmentOutcome,
+        rationale: impl ::std::convert::Into<::std::string::String>,
+        risk_level: GuardianRiskLevel,
+        user_authorization: GuardianUserAuthorization,
+    ) -> Self {
+        Self {
+            outcome,
+            rationale: rationale.into(),
+            risk_level,
+            user_authorization,
+        }
+    }
+}
+impl ThreadGuardianReviewParams {
+    /// A `ThreadGuardianReviewParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(thread_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadGuardianReviewResponse {
+    /// A `ThreadGuardianReviewResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(call_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            assessment: ::std::option::Option::None,
+            call_id: call_id.into(),
+        }
+    }
+}
+impl ThreadIncrementElicitationParams {
+    /// A `ThreadIncrementElicitationParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(thread_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadIncrementElicitationResponse {
+    /// A `ThreadIncrementElicitationResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(count: i64, paused: bool) -> Self {
+        Self { count, paused }
+    }
+}
+impl ThreadInjectItemsParams {
+    /// A `ThreadInjectItemsParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        items: ::std::vec::Vec<::serde_json::Value>,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            items,
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadItemEntry {
+    /// A `ThreadItemEntry` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        item: ThreadItem,
+        turn_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            completed_at_ms: ::std::option::Option::None,
+            item,
+            output_deferred: ::std::option::Option::None,
+            started_at_ms: ::std::option::Option::None,
+            turn_id: turn_id.into(),
+        }
+    }
+}
+impl ThreadItemsListParams {
+    /// A `ThreadItemsListParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(thread_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            cursor: ::std::option::Option::None,
+            defer_output: ::std::option::Option::None,
+            limit: ::std::option::Option::None,
+            sort_direction: ::std::option::Option::None,
+            thread_id: thread_id.into(),
+            turn_id: ::std::option::Option::None,
+        }
+    }
+}
+impl ThreadItemsListResponse {
+    /// A `ThreadItemsListResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(data: ::std::vec::Vec<ThreadItemEntry>) -> Self {
+        Self {
+            backwards_cursor: ::std::option::Option::None,
+            data,
+            next_cursor: ::std::option::Option::None,
+        }
+    }
+}
+impl ThreadItemsReadParams {
+    /// A `ThreadItemsReadParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        item_ids: ::std::vec::Vec<::std::string::String>,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+        turn_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            item_ids,
+            thread_id: thread_id.into(),
+            turn_id: turn_id.into(),
+        }
+    }
+}
+impl ThreadItemsReadResponse {
+    /// A `ThreadItemsReadResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(data: ::std::vec::Vec<ThreadItemEntry>) -> Self {
+        Self { data }
+    }
+}
+impl ThreadListResponse {
+    /// A `ThreadListResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(data: ::std::vec::Vec<Thread>) -> Self {
+        Self {
+            backwards_cursor: ::std::option::Option::None,
+            data,
+            next_cursor: ::std::option::Option::None,
+            read_states: ::std::option::Option::None,
+        }
+    }
+}
+impl ThreadLoadedListResponse {
+    /// A `ThreadLoadedListResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(data: ::std::vec::Vec<::std::string::String>) -> Self {
+        Self {
+            data,
+            next_cursor: ::std::option::Option::None,
+        }
+    }
+}
+impl ThreadMemoryModeSetParams {
+    /// A `ThreadMemoryModeSetParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        mode: ThreadMemoryMode,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            mode,
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadMemoryReadParams {
+    /// A `ThreadMemoryReadParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(thread_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadMetadataUpdateParams {
+    /// A `ThreadMetadataUpdateParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(thread_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            daybreak_enabled: ::std::option::Option::None,
+            git_info: ::std::option::Option::None,
+            project_id: ::std::option::Option::None,
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadMetadataUpdateResponse {
+    /// A `ThreadMetadataUpdateResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(thread: Thread) -> Self {
+        Self { thread }
+    }
+}
+impl ThreadNameUpdatedNotification {
+    /// A `ThreadNameUpdatedNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(thread_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            thread_id: thread_id.into(),
+            thread_name: ::std::option::Option::None,
+        }
+    }
+}
+impl ThreadPredictionRequestParams {
+    /// A `ThreadPredictionRequestParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        source_turn_id: impl ::std::convert::Into<::std::string::String>,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            source_turn_id: source_turn_id.into(),
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadPredictionUpdatedNotification {
+    /// A `ThreadPredictionUpdatedNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        result: ThreadPredictionResult,
+        source_turn_id: impl ::std::convert::Into<::std::string::String>,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            result,
+            source_turn_id: source_turn_id.into(),
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadPrepareApprovedPlanParams {
+    /// A `ThreadPrepareApprovedPlanParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        markdown: impl ::std::convert::Into<::std::string::String>,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            attachment_path: ::std::option::Option::None,
+            markdown: markdown.into(),
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadPrepareApprovedPlanResponse {
+    /// A `ThreadPrepareApprovedPlanResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(prompt: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self { prompt: prompt.into() }
+    }
+}
+impl ThreadProjectUpdatedNotification {
+    /// A `ThreadProjectUpdatedNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(thread_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            project_id: ::std::option::Option::None,
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadQueueAddParams {
+    /// A `ThreadQueueAddParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        client_user_message_id: impl ::std::convert::Into<::std::string::String>,
+        input: ::std::vec::Vec<UserInput>,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            client_user_message_id: client_user_message_id.into(),
+            input,
+            responsesapi_client_metadata: ::std::option::Option::None,
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadQueueAddResponse {
+    /// A `ThreadQueueAddResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(queued_submission: QueuedSubmission) -> Self {
+        Self { queued_submission }
+    }
+}
+impl ThreadQueueChangedNotification {
+    /// A `ThreadQueueChangedNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(thread_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadQueueDeleteParams {
+    /// A `ThreadQueueDeleteParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        queued_submission_id: impl ::std::convert::Into<::std::string::String>,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            queued_submission_id: queued_submission_id.into(),
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadQueueDeleteResponse {
+    /// A `ThreadQueueDeleteResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(deleted: bool) -> Self {
+        Self { deleted }
+    }
+}
+impl ThreadQueueListParams {
+    /// A `ThreadQueueListParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(thread_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            cursor: ::std::option::Option::None,
+            limit: ::std::option::Option::None,
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadQueueListResponse {
+    /// A `ThreadQueueListResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(data: ::std::vec::Vec<QueuedSubmission>) -> Self {
+        Self {
+            data,
+            next_cursor: ::std::option::Option::None,
+        }
+    }
+}
+impl ThreadQueueReorderParams {
+    /// A `ThreadQueueReorderParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        queued_submission_ids: ::std::vec::Vec<::std::string::String>,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            queued_submission_ids,
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadQueueStartParams {
+    /// A `ThreadQueueStartParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(thread_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            queued_submission_id: ::std::option::Option::None,
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadQueueStartResponse {
+    /// A `ThreadQueueStartResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(turn: Turn) -> Self {
+        Self { turn }
+    }
+}
+impl ThreadQueueUpdateParams {
+    /// A `ThreadQueueUpdateParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        input: ::std::vec::Vec<UserInput>,
+        queued_submission_id: impl ::std::convert::Into<::std::string::String>,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            input,
+            queued_submission_id: queued_submission_id.into(),
+            responsesapi_client_metadata: ::std::option::Option::None,
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadQueueUpdateResponse {
+    /// A `ThreadQueueUpdateResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(queued_submission: QueuedSubmission) -> Self {
+        Self { queued_submission }
+    }
+}
+impl ThreadReadParams {
+    /// A `ThreadReadParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(thread_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            include_turns: ::std::option::Option::None,
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadReadResponse {
+    /// A `ThreadReadResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(thread: Thread) -> Self {
+        Self {
+            read_state: ::std::option::Option::None,
+            thread,
+        }
+    }
+}
+impl ThreadReadState {
+    /// A `ThreadReadState` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(revision: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            first_unread: ::std::option::Option::None,
+            revision: revision.into(),
+        }
+    }
+}
+impl ThreadReadStateChangedNotification {
+    /// A `ThreadReadStateChangedNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        read_state: ThreadReadState,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            read_state,
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadReadStateUpdateParams {
+    /// A `ThreadReadStateUpdateParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        expected_revision: impl ::std::convert::Into<::std::string::String>,
+        operation: ThreadReadStateOperation,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            expected_revision: expected_revision.into(),
+            operation,
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadReadStateUpdateResponse {
+    /// A `ThreadReadStateUpdateResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(read_state: ThreadReadState) -> Self {
+        Self { read_state }
+    }
+}
+impl ThreadRealtimeAppendAudioParams {
+    /// A `ThreadRealtimeAppendAudioParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        audio: ThreadRealtimeAudioChunk,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            audio,
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadRealtimeAppendSpeechParams {
+    /// A `ThreadRealtimeAppendSpeechParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        text: impl ::std::convert::Into<::std::string::String>,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            text: text.into(),
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadRealtimeAppendTextParams {
+    /// A `ThreadRealtimeAppendTextParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        text: impl ::std::convert::Into<::std::string::String>,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            role: ::std::option::Option::None,
+            text: text.into(),
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadRealtimeAudioChunk {
+    /// A `ThreadRealtimeAudioChunk` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        data: impl ::std::convert::Into<::std::string::String>,
+        num_channels: u16,
+        sample_rate: u32,
+    ) -> Self {
+        Self {
+            data: data.into(),
+            item_id: ::std::option::Option::None,
+            num_channels,
+            sample_rate,
+            samples_per_channel: ::std::option::Option::None,
+        }
+    }
+}
+impl ThreadRealtimeClosedNotification {
+    /// A `ThreadRealtimeClosedNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(thread_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            reason: ::std::option::Option::None,
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadRealtimeErrorNotification {
+    /// A `ThreadRealtimeErrorNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        message: impl ::std::convert::Into<::std::string::String>,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            message: message.into(),
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadRealtimeInitialItem {
+    /// A `ThreadRealtimeInitialItem` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        role: ConversationTextRole,
+        text: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self { role, text: text.into() }
+    }
+}
+impl ThreadRealtimeItemAddedNotification {
+    /// A `ThreadRealtimeItemAddedNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        item: ::serde_json::Value,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            item,
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadRealtimeItemCompletedNotification {
+    /// A `ThreadRealtimeItemCompletedNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        item: ThreadRealtimeItem,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            item,
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadRealtimeItemStartedNotification {
+    /// A `ThreadRealtimeItemStartedNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        item: ThreadRealtimeItem,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            item,
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadRealtimeItemTranscriptDeltaNotification {
+    /// A `ThreadRealtimeItemTranscriptDeltaNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        delta: impl ::std::convert::Into<::std::string::String>,
+        item_id: impl ::std::convert::Into<::std::string::String>,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            delta: delta.into(),
+            item_id: item_id.into(),
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadRealtimeListVoicesResponse {
+    /// A `ThreadRealtimeListVoicesResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(voices: RealtimeVoicesList) -> Self {
+        Self { voices }
+    }
+}
+impl ThreadRealtimeOutputAudioDeltaNotification {
+    /// A `ThreadRealtimeOutputAudioDeltaNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        audio: ThreadRealtimeAudioChunk,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            audio,
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadRealtimeSdpNotification {
+    /// A `ThreadRealtimeSdpNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        sdp: impl ::std::convert::Into<::std::string::String>,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            sdp: sdp.into(),
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadRealtimeStartParams {
+    /// A `ThreadRealtimeStartParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        output_modality: RealtimeOutputModality,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            backend_reasoning_status: ::std::option::Option::None,
+            client_managed_handoffs: ::std::option::Option::None,
+            codex_response_handoff_channel_prefixes: ::std::option::Option::None,
+            codex_response_handoff_mode: ::std::option::Option::None,
+            codex_response_item_prefix: ::std::option::Option::None,
+            codex_responses_as_items: ::std::option::Option::None,
+            delegation_ack_filler: ::std::option::Option::None,
+            flush_transcript_tail_on_session_end: ::std::option::Option::None,
+            include_startup_context: ::std::option::Option::None,
+            initial_items: ::std::option::Option::None,
+            model: ::std::option::Option::None,
+            output_modality,
+            prompt: ::std::option::Option::None,
+            realtime_end_instructions: ::std::option::Option::None,
+            realtime_session_id: ::std::option::Option::None,
+            realtime_start_instructions: ::std::option::Option::None,
+            thread_id: thread_id.into(),
+            transport: ::std::option::Option::None,
+            version: ::std::option::Option::None,
+            voice: ::std::option::Option::None,
+            voice_session_id: ::std::option::Option::None,
+        }
+    }
+}
+impl ThreadRealtimeStartedNotification {
+    /// A `ThreadRealtimeStartedNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+        version: RealtimeConversationVersion,
+    ) -> Self {
+        Self {
+            realtime_session_id: ::std::option::Option::None,
+            thread_id: thread_id.into(),
+            version,
+        }
+    }
+}
+impl ThreadRealtimeStopParams {
+    /// A `ThreadRealtimeStopParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(thread_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadRealtimeTranscriptDeltaNotification {
+    /// A `ThreadRealtimeTranscriptDeltaNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        delta: impl ::std::convert::Into<::std::string::String>,
+        role: impl ::std::convert::Into<::std::string::String>,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            delta: delta.into(),
+            role: role.into(),
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadRealtimeTranscriptDoneNotification {
+    /// A `ThreadRealtimeTranscriptDoneNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        role: impl ::std::convert::Into<::std::string::String>,
+        text: impl ::std::convert::Into<::std::string::String>,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            role: role.into(),
+            text: text.into(),
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadResumeParams {
+    /// A `ThreadResumeParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(thread_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            approval_policy: ::std::option::Option::None,
+            approvals_reviewer: ::std::option::Option::None,
+            base_instructions: ::std::option::Option::None,
+            config: ::std::option::Option::None,
+            cwd: ::std::option::Option::None,
+            developer_instructions: ::std::option::Option::None,
+            exclude_turns: ::std::option::Option::None,
+            history: ::std::option::Option::None,
+            initial_turns_page: ::std::option::Option::None,
+            model: ::std::option::Option::None,
+            model_provider: ::std::option::Option::None,
+            path: ::std::option::Option::None,
+            permissions: ::std::option::Option::None,
+            personality: ::std::option::Option::None,
+            runtime_workspace_roots: ::std::option::Option::None,
+            sandbox: ::std::option::Option::None,
+            service_tier: ::std::option::Option::None,
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadResumeResponse {
+    /// A `ThreadResumeResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        approval_policy: AskForApproval,
+        approvals_reviewer: ApprovalsReviewer,
+        cwd: AbsolutePathBuf,
+        model: impl ::std::convert::Into<::std::string::String>,
+        model_provider: impl ::std::convert::Into<::std::string::String>,
+        sandbox: SandboxPolicy,
+        thread: Thread,
+    ) -> Self {
+        Self {
+            active_permission_profile: ::std::option::Option::None,
+            approval_policy,
+            approvals_reviewer,
+            collaboration_mode: ::std::option::Option::None,
+            cwd,
+            disabled_plugin_ids: ::std::default::Default::default(),
+            initial_turns_page: ::std::option::Option::None,
+            instruction_sources: ::std::default::Default::default(),
+            items_backwards_cursor: ::std::option::Option::None,
+            model: model.into(),
+            model_provider: model_provider.into(),
+            multi_agent_mode: ::std::option::Option::None,
+            reasoning_effort: ::std::option::Option::None,
+            runtime_workspace_roots: ::std::default::Default::default(),
+            sandbox,
+            service_tier: ::std::option::Option::None,
+            thread,
+            turns_backwards_cursor: ::std::option::Option::None,
+        }
+    }
+}
+impl ThreadRevertParams {
+    /// A `ThreadRevertParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        before_turn_id: impl ::std::convert::Into<::std::string::String>,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            before_turn_id: before_turn_id.into(),
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadRevertResponse {
+    /// A `ThreadRevertResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(thread: Thread) -> Self {
+        Self {
+            items_backwards_cursor: ::std::option::Option::None,
+            thread,
+            turns_backwards_cursor: ::std::option::Option::None,
+        }
+    }
+}
+impl ThreadRevertedNotification {
+    /// A `ThreadRevertedNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(thread_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadSampleCancelParams {
+    /// A `ThreadSampleCancelParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(request_id: RequestId) -> Self {
+        Self { request_id }
+    }
+}
+impl ThreadSampleParams {
+    /// A `ThreadSampleParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        expected_turn_id: impl ::std::convert::Into<::std::string::String>,
+        prompt: impl ::std::convert::Into<::std::string::String>,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            allow_in_progress_turn: ::std::option::Option::None,
+            disable_mcp: ::std::option::Option::None,
+            effort: ::std::option::Option::None,
+            expected_turn_id: expected_turn_id.into(),
+            interrupt_on_cancel: ::std::option::Option::None,
+            prompt: prompt.into(),
+            responsesapi_client_metadata: ::std::option::Option::None,
+            thread_id: thread_id.into(),
+            thread_source: ::std::option::Option::None,
+            turn_trigger: ::std::option::Option::None,
+        }
+    }
+}
+impl ThreadSampleResponse {
+    /// A `ThreadSampleResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        response_id: impl ::std::convert::Into<::std::string::String>,
+        source_turn_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            cached_input_tokens: ::std::option::Option::None,
+            input_tokens: ::std::option::Option::None,
+            output_tokens: ::std::option::Option::None,
+            response_id: response_id.into(),
+            source_turn_id: source_turn_id.into(),
+            text: ::std::option::Option::None,
+        }
+    }
+}
+impl ThreadSearchOccurrence {
+    /// A `ThreadSearchOccurrence` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        item_id: impl ::std::convert::Into<::std::string::String>,
+        snippet: impl ::std::convert::Into<::std::string::String>,
+        snippet_match_range: ThreadSearchTextRange,
+        turn_cursor: impl ::std::convert::Into<::std::string::String>,
+        turn_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            item_id: item_id.into(),
+            snippet: snippet.into(),
+            snippet_match_range,
+            turn_cursor: turn_cursor.into(),
+            turn_id: turn_id.into(),
+        }
+    }
+}
+impl ThreadSearchOccurrencesParams {
+    /// A `ThreadSearchOccurrencesParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        search_term: impl ::std::convert::Into<::std::string::String>,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            cursor: ::std::option::Option::None,
+            limit: ::std::option::Option::None,
+            search_term: search_term.into(),
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadSearchOccurrencesResponse {
+    /// A `ThreadSearchOccurrencesResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(data: ::std::vec::Vec<ThreadSearchOccurrence>) -> Self {
+        Self {
+            data,
+            next_cursor: ::std::option::Option::None,
+        }
+    }
+}
+impl ThreadSearchParams {
+    /// A `ThreadSearchParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(search_term: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            archived: ::std::option::Option::None,
+            current_account_only: ::std::option::Option::None,
+            cursor: ::std::option::Option::None,
+            include_attached_threads: ::std::option::Option::None,
+            limit: ::std::option::Option::None,
+            search_term: search_term.into(),
+            sort_direction: ::std::option::Option::None,
+            sort_key: ::std::option::Option::None,
+            source_kinds: ::std::option::Option::None,
+        }
+    }
+}
+impl ThreadSearchResponse {
+    /// A `ThreadSearchResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(data: ::std::vec::Vec<ThreadSearchResult>) -> Self {
+        Self {
+            backwards_cursor: ::std::option::Option::None,
+            data,
+            next_cursor: ::std::option::Option::None,
+        }
+    }
+}
+impl ThreadSearchResult {
+    /// A `ThreadSearchResult` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        snippet: impl ::std::convert::Into<::std::string::String>,
+        thread: Thread,
+    ) -> Self {
+        Self {
+            snippet: snippet.into(),
+            thread,
+        }
+    }
+}
+impl ThreadSearchTextRange {
+    /// A `ThreadSearchTextRange` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(end: u32, start: u32) -> Self {
+        Self { end, start }
+    }
+}
+impl ThreadSection {
+    /// A `ThreadSection` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: impl ::std::convert::Into<::std::string::String>,
+        name: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            appearance: ::std::option::Option::None,
+            id: id.into(),
+            name: name.into(),
+        }
+    }
+}
+impl ThreadSectionChangedNotification {
+    /// A `ThreadSectionChangedNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(thread_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            section_id: ::std::option::Option::None,
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadSectionCreateParams {
+    /// A `ThreadSectionCreateParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(name: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            appearance: ::std::option::Option::None,
+            name: name.into(),
+        }
+    }
+}
+impl ThreadSectionCreateResponse {
+    /// A `ThreadSectionCreateResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(section: ThreadSection) -> Self {
+        Self { section }
+    }
+}
+impl ThreadSectionDeleteParams {
+    /// A `ThreadSectionDeleteParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(section_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            section_id: section_id.into(),
+        }
+    }
+}
+impl ThreadSectionListResponse {
+    /// A `ThreadSectionListResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(data: ::std::vec::Vec<ThreadSection>) -> Self {
+        Self {
+            data,
+            next_cursor: ::std::option::Option::None,
+        }
+    }
+}
+impl ThreadSectionMoveParams {
+    /// A `ThreadSectionMoveParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(thread_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            before_thread_id: ::std::option::Option::None,
+            section_id: ::std::option::Option::None,
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadSectionUpdateParams {
+    /// A `ThreadSectionUpdateParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        name: impl ::std::convert::Into<::std::string::String>,
+        section_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            appearance: ::std::option::Option::None,
+            name: name.into(),
+            section_id: section_id.into(),
+        }
+    }
+}
+impl ThreadSectionUpdateResponse {
+    /// A `ThreadSectionUpdateResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(section: ThreadSection) -> Self {
+        Self { section }
+    }
+}
+impl ThreadSetNameParams {
+    /// A `ThreadSetNameParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        name: impl ::std::convert::Into<::std::string::String>,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadSettings {
+    /// A `ThreadSettings` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        approval_policy: AskForApproval,
+        approvals_reviewer: ApprovalsReviewer,
+        collaboration_mode: CollaborationMode,
+        cwd: AbsolutePathBuf,
+        model: impl ::std::convert::Into<::std::string::String>,
+        model_provider: impl ::std::convert::Into<::std::string::String>,
+        sandbox_policy: SandboxPolicy,
+    ) -> Self {
+        Self {
+            active_permission_profile: ::std::option::Option::None,
+            approval_policy,
+            approvals_reviewer,
+            collaboration_mode,
+            cwd,
+            disabled_plugin_ids: ::std::default::Default::default(),
+            effort: ::std::option::Option::None,
+            environments: ::std::option::Option::None,
+            model: model.into(),
+            model_provider: model_provider.into(),
+            multi_agent_mode: ::std::option::Option::None,
+            personality: ::std::option::Option::None,
+            sandbox_policy,
+            service_tier: ::std::option::Option::None,
+            summary: ::std::option::Option::None,
+        }
+    }
+}
+impl ThreadSettingsUpdateParams {
+    /// A `ThreadSettingsUpdateParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(thread_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            approval_policy: ::std::option::Option::None,
+            approvals_reviewer: ::std::option::Option::None,
+            collaboration_mode: ::std::option::Option::None,
+            cwd: ::std::option::Option::None,
+            disabled_plugin_ids: ::std::option::Option::None,
+            effort: ::std::option::Option::None,
+            environments: ::std::option::Option::None,
+            model: ::std::option::Option::None,
+            multi_agent_mode: ::std::option::Option::None,
+            permissions: ::std::option::Option::None,
+            personality: ::std::option::Option::None,
+            sandbox_policy: ::std::option::Option::None,
+            service_tier: ::std::option::Option::None,
+            summary: ::std::option::Option::None,
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadSettingsUpdatedNotification {
+    /// A `ThreadSettingsUpdatedNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+        thread_settings: ThreadSettings,
+    ) -> Self {
+        Self {
+            thread_id: thread_id.into(),
+            thread_settings,
+        }
+    }
+}
+impl ThreadShellCommandParams {
+    /// A `ThreadShellCommandParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        command: impl ::std::convert::Into<::std::string::String>,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            command: command.into(),
+            thread_id: thread_id.into(),
+            timeout_ms: ::std::option::Option::None,
+        }
+    }
+}
+impl ThreadSpawnSubAgentSource {
+    /// A `ThreadSpawnSubAgentSource` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(depth: i32, parent_thread_id: ThreadId) -> Self {
+        Self {
+            agent_nickname: ::std::option::Option::None,
+            agent_path: ::std::option::Option::None,
+            agent_role: ::std::option::Option::None,
+            depth,
+            parent_thread_id,
+        }
+    }
+}
+impl ThreadStartResponse {
+    /// A `ThreadStartResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        approval_policy: AskForApproval,
+        approvals_reviewer: ApprovalsReviewer,
+        cwd: AbsolutePathBuf,
+        model: impl ::std::convert::Into<::std::string::String>,
+        model_provider: impl ::std::convert::Into<::std::string::String>,
+        sandbox: SandboxPolicy,
+        thread: Thread,
+    ) -> Self {
+        Self {
+            active_permission_profile: ::std::option::Option::None,
+            approval_policy,
+            approvals_reviewer,
+            cwd,
+            disabled_plugin_ids: ::std::default::Default::default(),
+            instruction_sources: ::std::default::Default::default(),
+            model: model.into(),
+            model_provider: model_provider.into(),
+            multi_agent_mode: ::std::option::Option::None,
+            reasoning_effort: ::std::option::Option::None,
+            runtime_workspace_roots: ::std::default::Default::default(),
+            sandbox,
+            service_tier: ::std::option::Option::None,
+            thread,
+        }
+    }
+}
+impl ThreadStartedNotification {
+    /// A `ThreadStartedNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(thread: Thread) -> Self {
+        Self { thread }
+    }
+}
+impl ThreadStatusChangedNotification {
+    /// A `ThreadStatusChangedNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        status: ThreadStatus,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            status,
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadTimelineListParams {
+    /// A `ThreadTimelineListParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(thread_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            cursor: ::std::option::Option::None,
+            limit: ::std::option::Option::None,
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadTimelineListResponse {
+    /// A `ThreadTimelineListResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(data: ::std::vec::Vec<ThreadTimelineEntry>) -> Self {
+        Self {
+            active_realtime_session_at_page_start: ::std::option::Option::None,
+            data,
+            next_cursor: ::std::option::Option::None,
+        }
+    }
+}
+impl ThreadTokenUsage {
+    /// A `ThreadTokenUsage` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(last: TokenUsageBreakdown, total: TokenUsageBreakdown) -> Self {
+        Self {
+            last,
+            model_context_window: ::std::option::Option::None,
+            total,
+        }
+    }
+}
+impl ThreadTokenUsageUpdatedNotification {
+    /// A `ThreadTokenUsageUpdatedNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+        token_usage: ThreadTokenUsage,
+        turn_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            thread_id: thread_id.into(),
+            token_usage,
+            turn_id: turn_id.into(),
+        }
+    }
+}
+impl ThreadTurnsListParams {
+    /// A `ThreadTurnsListParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(thread_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            cursor: ::std::option::Option::None,
+            items_view: ::std::option::Option::None,
+            limit: ::std::option::Option::None,
+            sort_direction: ::std::option::Option::None,
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadTurnsListResponse {
+    /// A `ThreadTurnsListResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(data: ::std::vec::Vec<Turn>) -> Self {
+        Self {
+            backwards_cursor: ::std::option::Option::None,
+            data,
+            next_cursor: ::std::option::Option::None,
+        }
+    }
+}
+impl ThreadUnarchiveParams {
+    /// A `ThreadUnarchiveParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(thread_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadUnarchiveResponse {
+    /// A `ThreadUnarchiveResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(thread: Thread) -> Self {
+        Self { thread }
+    }
+}
+impl ThreadUnarchivedNotification {
+    /// A `ThreadUnarchivedNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(thread_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadUnsubscribeParams {
+    /// A `ThreadUnsubscribeParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(thread_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadUnsubscribeResponse {
+    /// A `ThreadUnsubscribeResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(status: ThreadUnsubscribeStatus) -> Self {
+        Self { status }
+    }
+}
+impl ThreadUsage {
+    /// A `ThreadUsage` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        estimated_usage_credits_micros: i64,
+        groups: ::std::vec::Vec<ThreadUsageBreakdownGroup>,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            estimated_usage_credits_micros,
+            estimated_usage_usd_micros: ::std::option::Option::None,
+            groups,
+            native_usage_usd_micros: ::std::option::Option::None,
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadUsageBreakdownGroup {
+    /// A `ThreadUsageBreakdownGroup` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(estimated_usage_credits_micros: i64) -> Self {
+        Self {
+            cached_input_tokens: ::std::option::Option::None,
+            estimated_usage_credits_micros,
+            input_tokens: ::std::option::Option::None,
+            model: ::std::option::Option::None,
+            net_new_input_tokens: ::std::option::Option::None,
+            output_tokens: ::std::option::Option::None,
+            reasoning_effort: ::std::option::Option::None,
+            speed: ::std::option::Option::None,
+            total_tokens: ::std::option::Option::None,
+        }
+    }
+}
+impl TokenUsageBreakdown {
+    /// A `TokenUsageBreakdown` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        cached_input_tokens: i64,
+        input_tokens: i64,
+        output_tokens: i64,
+        reasoning_output_tokens: i64,
+        total_tokens: i64,
+    ) -> Self {
+        Self {
+            cache_write_input_tokens: ::std::option::Option::None,
+            cached_input_tokens,
+            input_tokens,
+            output_tokens,
+            reasoning_output_tokens,
+            total_tokens,
+        }
+    }
+}
+impl Tool {
+    /// A `Tool` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        input_schema: ::serde_json::Value,
+        name: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            annotations: ::std::option::Option::None,
+            description: ::std::option::Option::None,
+            icons: ::std::option::Option::None,
+            input_schema,
+            meta: ::std::option::Option::None,
+            name: name.into(),
+            output_schema: ::std::option::Option::None,
+            title: ::std::option::Option::None,
+        }
+    }
+}
+impl ToolRequestUserInputAnswer {
+    /// A `ToolRequestUserInputAnswer` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(answers: ::std::vec::Vec<::std::string::String>) -> Self {
+        Self { answers }
+    }
+}
+impl ToolRequestUserInputOption {
+    /// A `ToolRequestUserInputOption` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        description: impl ::std::convert::Into<::std::string::String>,
+        label: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            description: description.into(),
+            label: label.into(),
+        }
+    }
+}
+impl ToolRequestUserInputParams {
+    /// A `ToolRequestUserInputParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        is_blocking: bool,
+        item_id: impl ::std::convert::Into<::std::string::String>,
+        questions: ::std::vec::Vec<ToolRequestUserInputQuestion>,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+        turn_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            auto_resolution_ms: ::std::option::Option::None,
+            is_blocking,
+            item_id: item_id.into(),
+            questions,
+            thread_id: thread_id.into(),
+            turn_id: turn_id.into(),
+        }
+    }
+}
+impl ToolRequestUserInputQuestion {
+    /// A `ToolRequestUserInputQuestion` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        header: impl ::std::convert::Into<::std::string::String>,
+        id: impl ::std::convert::Into<::std::string::String>,
+        question: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            header: header.into(),
+            id: id.into(),
+            is_other: ::std::option::Option::None,
+            is_secret: ::std::option::Option::None,
+            options: ::std::option::Option::None,
+            question: question.into(),
+        }
+    }
+}
+impl ToolRequestUserInputResponse {
+    /// A `ToolRequestUserInputResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        answers: ::std::collections::BTreeMap<
+            ::std::string::String,
+            ToolRequestUserInputAnswer,
+        >,
+    ) -> Self {
+        Self { answers }
+    }
+}
+impl ToolSearchCallResponseItem {
+    /// A `ToolSearchCallResponseItem` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        arguments: ::serde_json::Value,
+        execution: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            arguments,
+            call_id: ::std::option::Option::None,
+            encrypted_content: ::std::option::Option::None,
+            execution: execution.into(),
+            id: ::std::option::Option::None,
+            internal_chat_message_metadata_passthrough: ::std::option::Option::None,
+            status: ::std::option::Option::None,
+        }
+    }
+}
+impl ToolSearchOutputResponseItem {
+    /// A `ToolSearchOutputResponseItem` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        execution: impl ::std::convert::Into<::std::string::String>,
+        status: impl ::std::convert::Into<::std::string::String>,
+        tools: ::std::vec::Vec<::serde_json::Value>,
+    ) -> Self {
+        Self {
+            call_id: ::std::option::Option::None,
+            execution: execution.into(),
+            id: ::std::option::Option::None,
+            internal_chat_message_metadata_passthrough: ::std::option::Option::None,
+            status: status.into(),
+            tools,
+        }
+    }
+}
+impl TranscriptSegmentThreadRealtimeItem {
+    /// A `TranscriptSegmentThreadRealtimeItem` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: impl ::std::convert::Into<::std::string::String>,
+        realtime_session_id: impl ::std::convert::Into<::std::string::String>,
+        role: ThreadRealtimeTranscriptRole,
+        text: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            realtime_session_id: realtime_session_id.into(),
+            role,
+            text: text.into(),
+        }
+    }
+}
+impl Turn {
+    /// A `Turn` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: impl ::std::convert::Into<::std::string::String>,
+        items: ::std::vec::Vec<ThreadItem>,
+        status: TurnStatus,
+    ) -> Self {
+        Self {
+            completed_at: ::std::option::Option::None,
+            duration_ms: ::std::option::Option::None,
+            error: ::std::option::Option::None,
+            id: id.into(),
+            items,
+            items_view: ::std::option::Option::None,
+            root_turn_id: ::std::option::Option::None,
+            started_at: ::std::option::Option::None,
+            status,
+        }
+    }
+}
+impl TurnCompletedNotification {
+    /// A `TurnCompletedNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+        turn: Turn,
+    ) -> Self {
+        Self {
+            thread_id: thread_id.into(),
+            turn,
+        }
+    }
+}
+impl TurnCompletedThreadTimelineEntry {
+    /// A `TurnCompletedThreadTimelineEntry` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        position: u64,
+        status: TurnStatus,
+        turn_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            completed_at: ::std::option::Option::None,
+            duration_ms: ::std::option::Option::None,
+            error: ::std::option::Option::None,
+            position,
+            started_at: ::std::option::Option::None,
+            status,
+            turn_id: turn_id.into(),
+        }
+    }
+}
+impl TurnDiffUpdatedNotification {
+    /// A `TurnDiffUpdatedNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        diff: impl ::std::convert::Into<::std::string::String>,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+        turn_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            diff: diff.into(),
+            thread_id: thread_id.into(),
+            turn_id: turn_id.into(),
+        }
+    }
+}
+impl TurnEnvironmentParams {
+    /// A `TurnEnvironmentParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        cwd: LegacyAppPathString,
+        environment_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            cwd,
+            environment_id: environment_id.into(),
+            runtime_workspace_roots: ::std::option::Option::None,
+        }
+    }
+}
+impl TurnError {
+    /// A `TurnError` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(message: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            additional_details: ::std::option::Option::None,
+            codex_error_info: ::std::option::Option::None,
+            message: message.into(),
+            misalignment: ::std::option::Option::None,
+        }
+    }
+}
+impl TurnInterruptParams {
+    /// A `TurnInterruptParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+        turn_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            thread_id: thread_id.into(),
+            turn_id: turn_id.into(),
+        }
+    }
+}
+impl TurnModerationMetadataNotification {
+    /// A `TurnModerationMetadataNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        metadata: ::serde_json::Value,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+        turn_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            metadata,
+            thread_id: thread_id.into(),
+            turn_id: turn_id.into(),
+        }
+    }
+}
+impl TurnPlanStep {
+    /// A `TurnPlanStep` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        status: TurnPlanStepStatus,
+        step: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self { status, step: step.into() }
+    }
+}
+impl TurnPlanUpdatedNotification {
+    /// A `TurnPlanUpdatedNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        plan: ::std::vec::Vec<TurnPlanStep>,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+        turn_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            explanation: ::std::option::Option::None,
+            plan,
+            thread_id: thread_id.into(),
+            turn_id: turn_id.into(),
+        }
+    }
+}
+impl TurnSettingsUpdateParams {
+    /// A `TurnSettingsUpdateParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+        turn_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            approvals_reviewer: ::std::option::Option::None,
+            effort: ::std::option::Option::None,
+            environments: ::std::option::Option::None,
+            model: ::std::option::Option::None,
+            service_tier: ::std::option::Option::None,
+            summary: ::std::option::Option::None,
+            thread_id: thread_id.into(),
+            turn_id: turn_id.into(),
+        }
+    }
+}
+impl TurnSettingsUpdateResponse {
+    /// A `TurnSettingsUpdateResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(status: TurnSettingsUpdateStatus) -> Self {
+        Self { status }
+    }
+}
+impl TurnStartParams {
+    /// A `TurnStartParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        input: ::std::vec::Vec<UserInput>,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            additional_context: ::std::option::Option::None,
+            approval_policy: ::std::option::Option::None,
+            approvals_reviewer: ::std::option::Option::None,
+            client_user_message_id: ::std::option::Option::None,
+            collaboration_mode: ::std::option::Option::None,
+            cwd: ::std::option::Option::None,
+            cyber_access_program: ::std::option::Option::None,
+            disabled_plugin_ids: ::std::option::Option::None,
+            effort: ::std::option::Option::None,
+            environments: ::std::option::Option::None,
+            input,
+            model: ::std::option::Option::None,
+            multi_agent_mode: ::std::option::Option::None,
+            output_schema: ::std::option::Option::None,
+            parent_turn_id: ::std::option::Option::None,
+            permissions: ::std::option::Option::None,
+            personality: ::std::option::Option::None,
+            responsesapi_client_metadata: ::std::option::Option::None,
+            responsesapi_client_metadata_patch: ::std::option::Option::None,
+            root_turn_id: ::std::option::Option::None,
+            runtime_workspace_roots: ::std::option::Option::None,
+            sandbox_policy: ::std::option::Option::None,
+            service_tier: ::std::option::Option::None,
+            service_tier_for_turn: ::std::option::Option::None,
+            summary: ::std::option::Option::None,
+            thread_id: thread_id.into(),
+            tool_output: ::std::option::Option::None,
+            turn_trigger: ::std::option::Option::None,
+        }
+    }
+}
+impl TurnStartResponse {
+    /// A `TurnStartResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(turn: Turn) -> Self {
+        Self { turn }
+    }
+}
+impl TurnStartedNotification {
+    /// A `TurnStartedNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+        turn: Turn,
+    ) -> Self {
+        Self {
+            thread_id: thread_id.into(),
+            turn,
+        }
+    }
+}
+impl TurnStartedThreadTimelineEntry {
+    /// A `TurnStartedThreadTimelineEntry` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        position: u64,
+        turn_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            position,
+            started_at: ::std::option::Option::None,
+            turn_id: turn_id.into(),
+        }
+    }
+}
+impl TurnSteerParams {
+    /// A `TurnSteerParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        expected_turn_id: impl ::std::convert::Into<::std::string::String>,
+        input: ::std::vec::Vec<UserInput>,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            additional_context: ::std::option::Option::None,
+            client_user_message_id: ::std::option::Option::None,
+            expected_turn_id: expected_turn_id.into(),
+            input,
+            responsesapi_client_metadata: ::std::option::Option::None,
+            responsesapi_client_metadata_patch: ::std::option::Option::None,
+            thread_id: thread_id.into(),
+        }
+    }
+}
+impl TurnSteerResponse {
+    /// A `TurnSteerResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(turn_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self { turn_id: turn_id.into() }
+    }
+}
+impl TurnThreadUnreadPosition {
+    /// A `TurnThreadUnreadPosition` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(turn_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self { turn_id: turn_id.into() }
+    }
+}
+impl TurnToolOutput {
+    /// A `TurnToolOutput` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        name: impl ::std::convert::Into<::std::string::String>,
+        output: FunctionCallOutputBody,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            namespace: ::std::option::Option::None,
+            output,
+            retain: ::std::option::Option::None,
+        }
+    }
+}
+impl TurnsPage {
+    /// A `TurnsPage` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(data: ::std::vec::Vec<Turn>) -> Self {
+        Self {
+            backwards_cursor: ::std::option::Option::None,
+            data,
+            next_cursor: ::std::option::Option::None,
+        }
+    }
+}
+impl UnavailableUserVerificationErrorDetails {
+    /// A `UnavailableUserVerificationErrorDetails` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(reason: UserVerificationUnavailableReason) -> Self {
+        Self { reason }
+    }
+}
+impl UnknownCommandAction {
+    /// A `UnknownCommandAction` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(command: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self { command: command.into() }
+    }
+}
+impl UnknownFileSystemSpecialPath {
+    /// A `UnknownFileSystemSpecialPath` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(path: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            path: path.into(),
+            subpath: ::std::option::Option::None,
+        }
+    }
+}
+impl UnknownParsedCommand {
+    /// A `UnknownParsedCommand` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(cmd: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self { cmd: cmd.into() }
+    }
+}
+impl UpdateFileChange {
+    /// A `UpdateFileChange` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(unified_diff: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            move_path: ::std::option::Option::None,
+            unified_diff: unified_diff.into(),
+        }
+    }
+}
+impl UrlMcpServerElicitationRequestParams {
+    /// A `UrlMcpServerElicitationRequestParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        elicitation_id: impl ::std::convert::Into<::std::string::String>,
+        message: impl ::std::convert::Into<::std::string::String>,
+        server_name: impl ::std::convert::Into<::std::string::String>,
+        thread_id: impl ::std::convert::Into<::std::string::String>,
+        url: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            elicitation_id: elicitation_id.into(),
+            message: message.into(),
+            meta: ::std::option::Option::None,
+            server_name: server_name.into(),
+            thread_id: thread_id.into(),
+            turn_id: ::std::option::Option::None,
+            url: url.into(),
+        }
+    }
+}
+impl UsageLimitExceededImageGenerationFailure {
+    /// A `UsageLimitExceededImageGenerationFailure` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(limit_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            limit_id: limit_id.into(),
+            resets_at: ::std::option::Option::None,
+        }
+    }
+}
+impl UserConfigLayerSource {
+    /// A `UserConfigLayerSource` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(file: AbsolutePathBuf) -> Self {
+        Self {
+            file,
+            profile: ::std::option::Option::None,
+        }
+    }
+}
+impl UserMessageThreadItem {
+    /// A `UserMessageThreadItem` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        content: ::std::vec::Vec<UserInput>,
+        id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            client_id: ::std::option::Option::None,
+            completed_at_ms: ::std::option::Option::None,
+            content,
+            id: id.into(),
+            started_at_ms: ::std::option::Option::None,
+        }
+    }
+}
+impl UserVerificationCancelParams {
+    /// A `UserVerificationCancelParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(request_id: RequestId) -> Self {
+        Self { request_id }
+    }
+}
+impl UserVerificationEnrollResponse {
+    /// A `UserVerificationEnrollResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(credential_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            algorithm: ::std::option::Option::None,
+            credential_id: credential_id.into(),
+            public_key: ::std::option::Option::None,
+        }
+    }
+}
+impl UserVerificationProof {
+    /// A `UserVerificationProof` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        credential_id: impl ::std::convert::Into<::std::string::String>,
+        signature: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            credential_id: credential_id.into(),
+            signature: signature.into(),
+        }
+    }
+}
+impl UserVerificationRpcError {
+    /// A `UserVerificationRpcError` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        code: i64,
+        data: UserVerificationErrorDetails,
+        message: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            code,
+            data,
+            message: message.into(),
+        }
+    }
+}
+impl UserVerificationVerifyParams {
+    /// A `UserVerificationVerifyParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        challenge: impl ::std::convert::Into<::std::string::String>,
+        description: impl ::std::convert::Into<::std::string::String>,
+        title: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            challenge: challenge.into(),
+            description: description.into(),
+            title: title.into(),
+        }
+    }
+}
+impl UserVerificationVerifyResponse {
+    /// A `UserVerificationVerifyResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(proof: UserVerificationProof) -> Self {
+        Self { proof }
+    }
+}
+impl WarningNotification {
+    /// A `WarningNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(message: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            message: message.into(),
+            thread_id: ::std::option::Option::None,
+        }
+    }
+}
+impl WebSearchThreadItem {
+    /// A `WebSearchThreadItem` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: impl ::std::convert::Into<::std::string::String>,
+        query: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            action: ::std::option::Option::None,
+            completed_at_ms: ::std::option::Option::None,
+            id: id.into(),
+            query: query.into(),
+            results: ::std::option::Option::None,
+            started_at_ms: ::std::option::Option::None,
+        }
+    }
+}
+impl WebrtcThreadRealtimeStartTransport {
+    /// A `WebrtcThreadRealtimeStartTransport` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(sdp: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self { sdp: sdp.into() }
+    }
+}
+impl WeekdaysScheduledTaskSchedule {
+    /// A `WeekdaysScheduledTaskSchedule` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(time: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self { time: time.into() }
+    }
+}
+impl WeeklyScheduledTaskSchedule {
+    /// A `WeeklyScheduledTaskSchedule` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        days: ::std::vec::Vec<ScheduledTaskWeekday>,
+        time: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self { days, time: time.into() }
+    }
+}
+impl WindowsSandboxReadinessResponse {
+    /// A `WindowsSandboxReadinessResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(status: WindowsSandboxReadiness) -> Self {
+        Self { status }
+    }
+}
+impl WindowsSandboxSetupCompletedNotification {
+    /// A `WindowsSandboxSetupCompletedNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(mode: WindowsSandboxSetupMode, success: bool) -> Self {
+        Self {
+            error: ::std::option::Option::None,
+            mode,
+            success,
+        }
+    }
+}
+impl WindowsSandboxSetupStartParams {
+    /// A `WindowsSandboxSetupStartParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(mode: WindowsSandboxSetupMode) -> Self {
+        Self {
+            cwd: ::std::option::Option::None,
+            mode,
+        }
+    }
+}
+impl WindowsSandboxSetupStartResponse {
+    /// A `WindowsSandboxSetupStartResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(started: bool) -> Self {
+        Self { started }
+    }
+}
+impl WindowsWorldWritableWarningNotification {
+    /// A `WindowsWorldWritableWarningNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        extra_count: u64,
+        failed_scan: bool,
+        sample_paths: ::std::vec::Vec<::std::string::String>,
+    ) -> Self {
+        Self {
+            extra_count,
+            failed_scan,
+            sample_paths,
+        }
+    }
+}
+impl WorkspaceMessage {
+    /// A `WorkspaceMessage` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        message_body: impl ::std::convert::Into<::std::string::String>,
+        message_id: impl ::std::convert::Into<::std::string::String>,
+        message_type: WorkspaceMessageType,
+    ) -> Self {
+        Self {
+            archived_at: ::std::option::Option::None,
+            created_at: ::std::option::Option::None,
+            message_body: message_body.into(),
+            message_id: message_id.into(),
+            message_type,
+        }
+    }
+}
+impl WorkspaceRouting {
+    /// A `WorkspaceRouting` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        account_routing_override: AccountRoutingOverride,
+        backend_origin: impl ::std::convert::Into<::std::string::String>,
+        chatgpt_account_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            account_routing_override,
+            backend_origin: backend_origin.into(),
+            chatgpt_account_id: chatgpt_account_id.into(),
+        }
+    }
+}
+impl WriteStdinGuardianApprovalReviewAction {
+    /// A `WriteStdinGuardianApprovalReviewAction` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        approval_id: impl ::std::convert::Into<::std::string::String>,
+        cwd: LegacyAppPathString,
+        process_id: impl ::std::convert::Into<::std::string::String>,
+        stdin: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            approval_id: approval_id.into(),
+            cwd,
+            process_id: process_id.into(),
+            stdin: stdin.into(),
+        }
+    }
+}
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Account {
@@ -15449,9 +24447,9 @@ impl<'de> ::serde::Deserialize<'de> for BedrockProviderId {
 #[non_exhaustive]
 pub enum BedrockSetupParams {
     /// `profile`
-    Profile(Profilev2BedrockSetupParams),
+    Profile(ProfileBedrockSetupParams),
     /// `environment`
-    Environment(Environmentv2BedrockSetupParams),
+    Environment(EnvironmentBedrockSetupParams),
     /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
@@ -15467,13 +24465,13 @@ impl BedrockSetupParams {
         }
     }
 }
-impl ::std::convert::From<Profilev2BedrockSetupParams> for BedrockSetupParams {
-    fn from(value: Profilev2BedrockSetupParams) -> Self {
+impl ::std::convert::From<ProfileBedrockSetupParams> for BedrockSetupParams {
+    fn from(value: ProfileBedrockSetupParams) -> Self {
         Self::Profile(value)
     }
 }
-impl ::std::convert::From<Environmentv2BedrockSetupParams> for BedrockSetupParams {
-    fn from(value: Environmentv2BedrockSetupParams) -> Self {
+impl ::std::convert::From<EnvironmentBedrockSetupParams> for BedrockSetupParams {
+    fn from(value: EnvironmentBedrockSetupParams) -> Self {
         Self::Environment(value)
     }
 }
@@ -20467,17 +29465,17 @@ impl<'de> ::serde::Deserialize<'de> for LocalShellStatus {
 #[non_exhaustive]
 pub enum LoginAccountParams {
     /// `apiKey`
-    ApiKey(ApiKeyv2LoginAccountParams),
+    ApiKey(ApiKeyLoginAccountParams),
     /// `chatgpt`
-    Chatgpt(Chatgptv2LoginAccountParams),
+    Chatgpt(ChatgptLoginAccountParams),
     /// `chatgptDeviceCode`
-    ChatgptDeviceCode(ChatgptDeviceCodev2LoginAccountParams),
+    ChatgptDeviceCode(ChatgptDeviceCodeLoginAccountParams),
     /// `chatgptAuthTokens`: [UNSTABLE] FOR OPENAI INTERNAL USE ONLY - DO NOT USE. The access token must contain the same scopes that Codex-managed ChatGPT auth tokens have.
-    ChatgptAuthTokens(ChatgptAuthTokensv2LoginAccountParams),
+    ChatgptAuthTokens(ChatgptAuthTokensLoginAccountParams),
     /// `amazonBedrock`: [UNSTABLE] Managed Amazon Bedrock login is experimental.
-    AmazonBedrock(AmazonBedrockv2LoginAccountParams),
+    AmazonBedrock(AmazonBedrockLoginAccountParams),
     /// `amazonBedrockAccessKeys`: [UNSTABLE] Managed Amazon Bedrock AWS access key login is experimental.
-    AmazonBedrockAccessKeys(AmazonBedrockAccessKeysv2LoginAccountParams),
+    AmazonBedrockAccessKeys(AmazonBedrockAccessKeysLoginAccountParams),
     /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
@@ -20497,34 +29495,34 @@ impl LoginAccountParams {
         }
     }
 }
-impl ::std::convert::From<ApiKeyv2LoginAccountParams> for LoginAccountParams {
-    fn from(value: ApiKeyv2LoginAccountParams) -> Self {
+impl ::std::convert::From<ApiKeyLoginAccountParams> for LoginAccountParams {
+    fn from(value: ApiKeyLoginAccountParams) -> Self {
         Self::ApiKey(value)
     }
 }
-impl ::std::convert::From<Chatgptv2LoginAccountParams> for LoginAccountParams {
-    fn from(value: Chatgptv2LoginAccountParams) -> Self {
+impl ::std::convert::From<ChatgptLoginAccountParams> for LoginAccountParams {
+    fn from(value: ChatgptLoginAccountParams) -> Self {
         Self::Chatgpt(value)
     }
 }
-impl ::std::convert::From<ChatgptDeviceCodev2LoginAccountParams> for LoginAccountParams {
-    fn from(value: ChatgptDeviceCodev2LoginAccountParams) -> Self {
+impl ::std::convert::From<ChatgptDeviceCodeLoginAccountParams> for LoginAccountParams {
+    fn from(value: ChatgptDeviceCodeLoginAccountParams) -> Self {
         Self::ChatgptDeviceCode(value)
     }
 }
-impl ::std::convert::From<ChatgptAuthTokensv2LoginAccountParams> for LoginAccountParams {
-    fn from(value: ChatgptAuthTokensv2LoginAccountParams) -> Self {
+impl ::std::convert::From<ChatgptAuthTokensLoginAccountParams> for LoginAccountParams {
+    fn from(value: ChatgptAuthTokensLoginAccountParams) -> Self {
         Self::ChatgptAuthTokens(value)
     }
 }
-impl ::std::convert::From<AmazonBedrockv2LoginAccountParams> for LoginAccountParams {
-    fn from(value: AmazonBedrockv2LoginAccountParams) -> Self {
+impl ::std::convert::From<AmazonBedrockLoginAccountParams> for LoginAccountParams {
+    fn from(value: AmazonBedrockLoginAccountParams) -> Self {
         Self::AmazonBedrock(value)
     }
 }
-impl ::std::convert::From<AmazonBedrockAccessKeysv2LoginAccountParams>
+impl ::std::convert::From<AmazonBedrockAccessKeysLoginAccountParams>
 for LoginAccountParams {
-    fn from(value: AmazonBedrockAccessKeysv2LoginAccountParams) -> Self {
+    fn from(value: AmazonBedrockAccessKeysLoginAccountParams) -> Self {
         Self::AmazonBedrockAccessKeys(value)
     }
 }
@@ -20641,15 +29639,15 @@ impl<'de> ::serde::Deserialize<'de> for LoginAccountParams {
 #[non_exhaustive]
 pub enum LoginAccountResponse {
     /// `apiKey`
-    ApiKey(ApiKeyv2LoginAccountResponse),
+    ApiKey(ApiKeyLoginAccountResponse),
     /// `chatgpt`
-    Chatgpt(Chatgptv2LoginAccountResponse),
+    Chatgpt(ChatgptLoginAccountResponse),
     /// `chatgptDeviceCode`
-    ChatgptDeviceCode(ChatgptDeviceCodev2LoginAccountResponse),
+    ChatgptDeviceCode(ChatgptDeviceCodeLoginAccountResponse),
     /// `chatgptAuthTokens`
-    ChatgptAuthTokens(ChatgptAuthTokensv2LoginAccountResponse),
+    ChatgptAuthTokens(ChatgptAuthTokensLoginAccountResponse),
     /// `amazonBedrock`
-    AmazonBedrock(AmazonBedrockv2LoginAccountResponse),
+    AmazonBedrock(AmazonBedrockLoginAccountResponse),
     /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
@@ -20668,30 +29666,30 @@ impl LoginAccountResponse {
         }
     }
 }
-impl ::std::convert::From<ApiKeyv2LoginAccountResponse> for LoginAccountResponse {
-    fn from(value: ApiKeyv2LoginAccountResponse) -> Self {
+impl ::std::convert::From<ApiKeyLoginAccountResponse> for LoginAccountResponse {
+    fn from(value: ApiKeyLoginAccountResponse) -> Self {
         Self::ApiKey(value)
     }
 }
-impl ::std::convert::From<Chatgptv2LoginAccountResponse> for LoginAccountResponse {
-    fn from(value: Chatgptv2LoginAccountResponse) -> Self {
+impl ::std::convert::From<ChatgptLoginAccountResponse> for LoginAccountResponse {
+    fn from(value: ChatgptLoginAccountResponse) -> Self {
         Self::Chatgpt(value)
     }
 }
-impl ::std::convert::From<ChatgptDeviceCodev2LoginAccountResponse>
+impl ::std::convert::From<ChatgptDeviceCodeLoginAccountResponse>
 for LoginAccountResponse {
-    fn from(value: ChatgptDeviceCodev2LoginAccountResponse) -> Self {
+    fn from(value: ChatgptDeviceCodeLoginAccountResponse) -> Self {
         Self::ChatgptDeviceCode(value)
     }
 }
-impl ::std::convert::From<ChatgptAuthTokensv2LoginAccountResponse>
+impl ::std::convert::From<ChatgptAuthTokensLoginAccountResponse>
 for LoginAccountResponse {
-    fn from(value: ChatgptAuthTokensv2LoginAccountResponse) -> Self {
+    fn from(value: ChatgptAuthTokensLoginAccountResponse) -> Self {
         Self::ChatgptAuthTokens(value)
     }
 }
-impl ::std::convert::From<AmazonBedrockv2LoginAccountResponse> for LoginAccountResponse {
-    fn from(value: AmazonBedrockv2LoginAccountResponse) -> Self {
+impl ::std::convert::From<AmazonBedrockLoginAccountResponse> for LoginAccountResponse {
+    fn from(value: AmazonBedrockLoginAccountResponse) -> Self {
         Self::AmazonBedrock(value)
     }
 }
@@ -22041,11 +31039,11 @@ impl<'de> ::serde::Deserialize<'de> for ModeKind {
 #[non_exhaustive]
 pub enum ModelProviderError {
     /// `modelProviderMismatch`
-    ModelProviderMismatch(ModelProviderMismatchv2ModelProviderError),
+    ModelProviderMismatch(ModelProviderMismatchModelProviderError),
     /// `modelProviderNotConfigured`
-    ModelProviderNotConfigured(ModelProviderNotConfiguredv2ModelProviderError),
+    ModelProviderNotConfigured(ModelProviderNotConfiguredModelProviderError),
     /// `modelProviderPolicyConflict`
-    ModelProviderPolicyConflict(ModelProviderPolicyConflictv2ModelProviderError),
+    ModelProviderPolicyConflict(ModelProviderPolicyConflictModelProviderError),
     /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
@@ -22062,21 +31060,21 @@ impl ModelProviderError {
         }
     }
 }
-impl ::std::convert::From<ModelProviderMismatchv2ModelProviderError>
+impl ::std::convert::From<ModelProviderMismatchModelProviderError>
 for ModelProviderError {
-    fn from(value: ModelProviderMismatchv2ModelProviderError) -> Self {
+    fn from(value: ModelProviderMismatchModelProviderError) -> Self {
         Self::ModelProviderMismatch(value)
     }
 }
-impl ::std::convert::From<ModelProviderNotConfiguredv2ModelProviderError>
+impl ::std::convert::From<ModelProviderNotConfiguredModelProviderError>
 for ModelProviderError {
-    fn from(value: ModelProviderNotConfiguredv2ModelProviderError) -> Self {
+    fn from(value: ModelProviderNotConfiguredModelProviderError) -> Self {
         Self::ModelProviderNotConfigured(value)
     }
 }
-impl ::std::convert::From<ModelProviderPolicyConflictv2ModelProviderError>
+impl ::std::convert::From<ModelProviderPolicyConflictModelProviderError>
 for ModelProviderError {
-    fn from(value: ModelProviderPolicyConflictv2ModelProviderError) -> Self {
+    fn from(value: ModelProviderPolicyConflictModelProviderError) -> Self {
         Self::ModelProviderPolicyConflict(value)
     }
 }

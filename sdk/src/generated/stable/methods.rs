@@ -3423,6 +3423,254 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     }
 }
 impl<T: crate::protocol::RequestSender + ?Sized> ClientRequests for T {}
+/// Answers requests the server sends to the client (approvals, tool calls, user
+/// input, …) with typed params and responses. Every method has a default that
+/// **fails closed**: approvals are declined, anything else is refused with an error.
+/// Implement only the methods you handle.
+pub trait ServerRequestHandler: Send + Sync + 'static {
+    /// `item/commandExecution/requestApproval`: Sent when approval is requested for a specific command execution. This request is used for Turns started via turn/start.
+    ///
+    /// Default: the fail-closed reply (see [`fail_closed_reply`](crate::rpc::fail_closed_reply)).
+    fn item_command_execution_request_approval(
+        &self,
+        params: types::CommandExecutionRequestApprovalParams,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            types::CommandExecutionRequestApprovalResponse,
+            crate::error::RpcError,
+        >,
+    > + Send {
+        let _ = params;
+        ::std::future::ready(
+            crate::handlers::fail_closed::<
+                server_requests::ItemCommandExecutionRequestApproval,
+            >(),
+        )
+    }
+    /// `item/fileChange/requestApproval`: Sent when approval is requested for a specific file change. This request is used for Turns started via turn/start.
+    ///
+    /// Default: the fail-closed reply (see [`fail_closed_reply`](crate::rpc::fail_closed_reply)).
+    fn item_file_change_request_approval(
+        &self,
+        params: types::FileChangeRequestApprovalParams,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            types::FileChangeRequestApprovalResponse,
+            crate::error::RpcError,
+        >,
+    > + Send {
+        let _ = params;
+        ::std::future::ready(
+            crate::handlers::fail_closed::<
+                server_requests::ItemFileChangeRequestApproval,
+            >(),
+        )
+    }
+    /// `item/tool/requestUserInput`: EXPERIMENTAL - Request input from the user for a tool call.
+    ///
+    /// Default: the fail-closed reply (see [`fail_closed_reply`](crate::rpc::fail_closed_reply)).
+    fn item_tool_request_user_input(
+        &self,
+        params: types::ToolRequestUserInputParams,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            types::ToolRequestUserInputResponse,
+            crate::error::RpcError,
+        >,
+    > + Send {
+        let _ = params;
+        ::std::future::ready(
+            crate::handlers::fail_closed::<server_requests::ItemToolRequestUserInput>(),
+        )
+    }
+    /// `mcpServer/elicitation/request`: Request input for an MCP server elicitation.
+    ///
+    /// Default: the fail-closed reply (see [`fail_closed_reply`](crate::rpc::fail_closed_reply)).
+    fn mcp_server_elicitation_request(
+        &self,
+        params: types::McpServerElicitationRequestParams,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            types::McpServerElicitationRequestResponse,
+            crate::error::RpcError,
+        >,
+    > + Send {
+        let _ = params;
+        ::std::future::ready(
+            crate::handlers::fail_closed::<
+                server_requests::McpServerElicitationRequest,
+            >(),
+        )
+    }
+    /// `item/permissions/requestApproval`: Request approval for additional permissions from the user.
+    ///
+    /// Default: the fail-closed reply (see [`fail_closed_reply`](crate::rpc::fail_closed_reply)).
+    fn item_permissions_request_approval(
+        &self,
+        params: types::PermissionsRequestApprovalParams,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            types::PermissionsRequestApprovalResponse,
+            crate::error::RpcError,
+        >,
+    > + Send {
+        let _ = params;
+        ::std::future::ready(
+            crate::handlers::fail_closed::<
+                server_requests::ItemPermissionsRequestApproval,
+            >(),
+        )
+    }
+    /// `item/tool/call`: Execute a dynamic tool call on the client.
+    ///
+    /// Default: the fail-closed reply (see [`fail_closed_reply`](crate::rpc::fail_closed_reply)).
+    fn item_tool_call(
+        &self,
+        params: types::DynamicToolCallParams,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            types::DynamicToolCallResponse,
+            crate::error::RpcError,
+        >,
+    > + Send {
+        let _ = params;
+        ::std::future::ready(
+            crate::handlers::fail_closed::<server_requests::ItemToolCall>(),
+        )
+    }
+    /// `account/chatgptAuthTokens/refresh`
+    ///
+    /// Default: the fail-closed reply (see [`fail_closed_reply`](crate::rpc::fail_closed_reply)).
+    fn account_chatgpt_auth_tokens_refresh(
+        &self,
+        params: types::ChatgptAuthTokensRefreshParams,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            types::ChatgptAuthTokensRefreshResponse,
+            crate::error::RpcError,
+        >,
+    > + Send {
+        let _ = params;
+        ::std::future::ready(
+            crate::handlers::fail_closed::<
+                server_requests::AccountChatgptAuthTokensRefresh,
+            >(),
+        )
+    }
+    /// `attestation/generate`: Generate a fresh upstream attestation result on demand.
+    ///
+    /// Default: the fail-closed reply (see [`fail_closed_reply`](crate::rpc::fail_closed_reply)).
+    fn attestation_generate(
+        &self,
+        params: types::AttestationGenerateParams,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            types::AttestationGenerateResponse,
+            crate::error::RpcError,
+        >,
+    > + Send {
+        let _ = params;
+        ::std::future::ready(
+            crate::handlers::fail_closed::<server_requests::AttestationGenerate>(),
+        )
+    }
+    /// `applyPatchApproval`: Deprecated. Request to approve a patch. This request is used for Turns started via the legacy APIs (i.e. SendUserTurn, SendUserMessage).
+    ///
+    /// Default: the fail-closed reply (see [`fail_closed_reply`](crate::rpc::fail_closed_reply)).
+    fn apply_patch_approval(
+        &self,
+        params: types::ApplyPatchApprovalParams,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            types::ApplyPatchApprovalResponse,
+            crate::error::RpcError,
+        >,
+    > + Send {
+        let _ = params;
+        ::std::future::ready(
+            crate::handlers::fail_closed::<server_requests::ApplyPatchApproval>(),
+        )
+    }
+    /// `execCommandApproval`: Request to exec a command. This request is used for Turns started via the legacy APIs (i.e. SendUserTurn, SendUserMessage).
+    ///
+    /// Default: the fail-closed reply (see [`fail_closed_reply`](crate::rpc::fail_closed_reply)).
+    fn exec_command_approval(
+        &self,
+        params: types::ExecCommandApprovalParams,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<
+            types::ExecCommandApprovalResponse,
+            crate::error::RpcError,
+        >,
+    > + Send {
+        let _ = params;
+        ::std::future::ready(
+            crate::handlers::fail_closed::<server_requests::ExecCommandApproval>(),
+        )
+    }
+    /// A request method this version of the SDK does not know. Default: refused.
+    fn unrecognized(
+        &self,
+        method: String,
+        params: ::serde_json::Value,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<::serde_json::Value, crate::error::RpcError>,
+    > + Send {
+        let _ = params;
+        ::std::future::ready(crate::rpc::fail_closed_reply(&method))
+    }
+}
+/// Decodes a server request and answers it with `handler`, as JSON.
+pub async fn dispatch_server_request<H: ServerRequestHandler + ?Sized>(
+    handler: &H,
+    method: &str,
+    params: ::serde_json::Value,
+) -> ::std::result::Result<::serde_json::Value, crate::error::RpcError> {
+    match ServerRequest::decode(method, params).map_err(crate::handlers::invalid_params)?
+    {
+        ServerRequest::ItemCommandExecutionRequestApproval(params) => {
+            crate::handlers::reply(
+                handler.item_command_execution_request_approval(params).await,
+            )
+        }
+        ServerRequest::ItemFileChangeRequestApproval(params) => {
+            crate::handlers::reply(
+                handler.item_file_change_request_approval(params).await,
+            )
+        }
+        ServerRequest::ItemToolRequestUserInput(params) => {
+            crate::handlers::reply(handler.item_tool_request_user_input(params).await)
+        }
+        ServerRequest::McpServerElicitationRequest(params) => {
+            crate::handlers::reply(handler.mcp_server_elicitation_request(params).await)
+        }
+        ServerRequest::ItemPermissionsRequestApproval(params) => {
+            crate::handlers::reply(
+                handler.item_permissions_request_approval(params).await,
+            )
+        }
+        ServerRequest::ItemToolCall(params) => {
+            crate::handlers::reply(handler.item_tool_call(params).await)
+        }
+        ServerRequest::AccountChatgptAuthTokensRefresh(params) => {
+            crate::handlers::reply(
+                handler.account_chatgpt_auth_tokens_refresh(params).await,
+            )
+        }
+        ServerRequest::AttestationGenerate(params) => {
+            crate::handlers::reply(handler.attestation_generate(params).await)
+        }
+        ServerRequest::ApplyPatchApproval(params) => {
+            crate::handlers::reply(handler.apply_patch_approval(params).await)
+        }
+        ServerRequest::ExecCommandApproval(params) => {
+            crate::handlers::reply(handler.exec_command_approval(params).await)
+        }
+        ServerRequest::Unrecognized { method, params } => {
+            handler.unrecognized(method, params).await
+        }
+    }
+}
 /// Every client request method of this protocol surface, in schema order.
 pub const CLIENT_REQUEST_METHODS: &[&str] = &[
     "initialize",

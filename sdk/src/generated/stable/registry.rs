@@ -89,23 +89,23 @@ pub(crate) fn round_trip_named(
                 round_trip::<types::AgentMessageThreadItem>(value)
             }
             "AgentPath" => round_trip::<types::AgentPath>(value),
-            "AmazonBedrockAccessKeysv2LoginAccountParams" => {
-                round_trip::<types::AmazonBedrockAccessKeysv2LoginAccountParams>(value)
+            "AmazonBedrockAccessKeysLoginAccountParams" => {
+                round_trip::<types::AmazonBedrockAccessKeysLoginAccountParams>(value)
             }
             "AmazonBedrockAccount" => round_trip::<types::AmazonBedrockAccount>(value),
-            "AmazonBedrockv2LoginAccountParams" => {
-                round_trip::<types::AmazonBedrockv2LoginAccountParams>(value)
+            "AmazonBedrockLoginAccountParams" => {
+                round_trip::<types::AmazonBedrockLoginAccountParams>(value)
             }
-            "AmazonBedrockv2LoginAccountResponse" => {
-                round_trip::<types::AmazonBedrockv2LoginAccountResponse>(value)
+            "AmazonBedrockLoginAccountResponse" => {
+                round_trip::<types::AmazonBedrockLoginAccountResponse>(value)
             }
             "AnalyticsConfig" => round_trip::<types::AnalyticsConfig>(value),
             "ApiKeyAccount" => round_trip::<types::ApiKeyAccount>(value),
-            "ApiKeyv2LoginAccountParams" => {
-                round_trip::<types::ApiKeyv2LoginAccountParams>(value)
+            "ApiKeyLoginAccountParams" => {
+                round_trip::<types::ApiKeyLoginAccountParams>(value)
             }
-            "ApiKeyv2LoginAccountResponse" => {
-                round_trip::<types::ApiKeyv2LoginAccountResponse>(value)
+            "ApiKeyLoginAccountResponse" => {
+                round_trip::<types::ApiKeyLoginAccountResponse>(value)
             }
             "AppBranding" => round_trip::<types::AppBranding>(value),
             "AppConfig" => round_trip::<types::AppConfig>(value),
@@ -206,29 +206,29 @@ pub(crate) fn round_trip_named(
                 round_trip::<types::CancelLoginAccountResponse>(value)
             }
             "ChatgptAccount" => round_trip::<types::ChatgptAccount>(value),
+            "ChatgptAuthTokensLoginAccountParams" => {
+                round_trip::<types::ChatgptAuthTokensLoginAccountParams>(value)
+            }
+            "ChatgptAuthTokensLoginAccountResponse" => {
+                round_trip::<types::ChatgptAuthTokensLoginAccountResponse>(value)
+            }
             "ChatgptAuthTokensRefreshParams" => {
                 round_trip::<types::ChatgptAuthTokensRefreshParams>(value)
             }
             "ChatgptAuthTokensRefreshResponse" => {
                 round_trip::<types::ChatgptAuthTokensRefreshResponse>(value)
             }
-            "ChatgptAuthTokensv2LoginAccountParams" => {
-                round_trip::<types::ChatgptAuthTokensv2LoginAccountParams>(value)
+            "ChatgptDeviceCodeLoginAccountParams" => {
+                round_trip::<types::ChatgptDeviceCodeLoginAccountParams>(value)
             }
-            "ChatgptAuthTokensv2LoginAccountResponse" => {
-                round_trip::<types::ChatgptAuthTokensv2LoginAccountResponse>(value)
+            "ChatgptDeviceCodeLoginAccountResponse" => {
+                round_trip::<types::ChatgptDeviceCodeLoginAccountResponse>(value)
             }
-            "ChatgptDeviceCodev2LoginAccountParams" => {
-                round_trip::<types::ChatgptDeviceCodev2LoginAccountParams>(value)
+            "ChatgptLoginAccountParams" => {
+                round_trip::<types::ChatgptLoginAccountParams>(value)
             }
-            "ChatgptDeviceCodev2LoginAccountResponse" => {
-                round_trip::<types::ChatgptDeviceCodev2LoginAccountResponse>(value)
-            }
-            "Chatgptv2LoginAccountParams" => {
-                round_trip::<types::Chatgptv2LoginAccountParams>(value)
-            }
-            "Chatgptv2LoginAccountResponse" => {
-                round_trip::<types::Chatgptv2LoginAccountResponse>(value)
+            "ChatgptLoginAccountResponse" => {
+                round_trip::<types::ChatgptLoginAccountResponse>(value)
             }
             "ClientInfo" => round_trip::<types::ClientInfo>(value),
             "CollabAgentState" => round_trip::<types::CollabAgentState>(value),
@@ -965,18 +965,14 @@ pub(crate) fn round_trip_named(
             "ModelProviderListResponse" => {
                 round_trip::<types::ModelProviderListResponse>(value)
             }
-            "ModelProviderMismatchv2ModelProviderError" => {
-                round_trip::<types::ModelProviderMismatchv2ModelProviderError>(value)
+            "ModelProviderMismatchModelProviderError" => {
+                round_trip::<types::ModelProviderMismatchModelProviderError>(value)
             }
-            "ModelProviderNotConfiguredv2ModelProviderError" => {
-                round_trip::<
-                    types::ModelProviderNotConfiguredv2ModelProviderError,
-                >(value)
+            "ModelProviderNotConfiguredModelProviderError" => {
+                round_trip::<types::ModelProviderNotConfiguredModelProviderError>(value)
             }
-            "ModelProviderPolicyConflictv2ModelProviderError" => {
-                round_trip::<
-                    types::ModelProviderPolicyConflictv2ModelProviderError,
-                >(value)
+            "ModelProviderPolicyConflictModelProviderError" => {
+                round_trip::<types::ModelProviderPolicyConflictModelProviderError>(value)
             }
             "ModelProviderSummary" => round_trip::<types::ModelProviderSummary>(value),
             "ModelReroutedNotification" => {

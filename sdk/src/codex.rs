@@ -1,0 +1,196 @@
+//! [`Codex`]: one running `codex app-server` and the calls that are not about one thread.
+
+use crate::config::ClientConfig;
+use crate::error::Result;
+use crate::handlers::Typed;
+use crate::methods::{client_requests, ServerRequestHandler};
+use crate::options::ThreadOptions;
+use crate::rpc::{Connection, ConnectionOptions, InitializeOptions, RawServerRequestHandler, ServerMetadata};
+use crate::thread::Thread;
+use crate::types::{
+    ApiKeyLoginAccountParams, GetAccountParams, GetAccountResponse, LoginAccountParams, ModelListParams,
+    ModelListResponse, ThreadArchiveParams, ThreadListParams, ThreadListResponse, ThreadUnarchiveParams,
+};
+use std::sync::Arc;
+
+/// A connected, initialized Codex app-server. Cheap to clone; the process ends when the
+/// last clone (and every [`Thread`] and turn handle made from it) is dropped, or on
+/// [`close`](Self::close).
+///
+/// ```no_run
+/// # async fn demo() -> codex_app_server::Result<()> {
+/// use codex_app_server::{ClientConfig, Codex, ThreadOptions};
+///
+/// let codex = Codex::new(ClientConfig::default()).await?;
+/// let thread = codex.thread_start(ThreadOptions::default()).await?;
+/// let result = thread.run("Say hello").await?;
+/// println!("{}", result.final_response().unwrap_or_default());
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Codex {
+    conn: Connection,
+}
+
+/// Builds a [`Codex`] with a server-request handler.
+#[derive(Default)]
+pub struct CodexBuilder {
+    config: ClientConfig,
+    handler: Option<Arc<dyn RawServerRequestHandler>>,
+}
+
+impl std::fmt::Debug for CodexBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CodexBuilder")
+            .field("config", &self.config)
+            .field("handler", &self.handler.is_some())
+            .finish()
+    }
+}
+
+impl CodexBuilder {
+    /// Sets the launch and client configuration.
+    pub fn config(mut self, config: ClientConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Answers server requests (approvals, …) with a typed handler. Without one, every
+    /// approval is declined and other requests are refused (fail closed).
+    pub fn handler(mut self, handler: impl ServerRequestHandler) -> Self {
+        self.handler = Some(Arc::new(Typed(Arc::new(handler))));
+        self
+    }
+
+    /// Answers server requests with a raw JSON handler.
+    pub fn raw_handler(mut self, handler: impl RawServerRequestHandler) -> Self {
+        self.handler = Some(Arc::new(handler));
+        self
+    }
+
+    /// Spawns the app-server and completes the `initialize` handshake.
+    pub async fn connect(self) -> Result<Codex> {
+        let mut options = ConnectionOptions::from(&self.config);
+        if let Some(handler) = self.handler {
+            options = options.with_handler(handler);
+        }
+        let conn = Connection::spawn_with(&self.config, options)?;
+        conn.initialize(&InitializeOptions::from(&self.config)).await?;
+        Ok(Codex { conn })
+    }
+}
+
+impl Codex {
+    /// Spawns the app-server with `config` (fail-closed approvals) and initializes it.
+    pub async fn new(config: ClientConfig) -> Result<Self> {
+        Self::builder().config(config).connect().await
+    }
+
+    /// A builder, to set a server-request handler.
+    pub fn builder() -> CodexBuilder {
+        CodexBuilder::default()
+    }
+
+    /// Wraps an already initialized connection.
+    pub fn from_connection(conn: Connection) -> Self {
+        Self { conn }
+    }
+
+    /// The low-level connection: every protocol method is reachable on it, typed,
+    /// through [`ClientRequests`](crate::methods::ClientRequests).
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// What the server reported at `initialize`.
+    pub fn metadata(&self) -> &ServerMetadata {
+        self.conn.metadata().expect("Codex is always initialized")
+    }
+
+    /// Closes the app-server's stdin and waits briefly for it to exit (then kills it).
+    pub async fn close(&self) {
+        self.conn.close().await
+    }
+
+    fn thread(&self, thread: crate::types::Thread) -> Thread {
+        Thread::new(self.conn.clone(), thread.id.clone(), Some(thread))
+    }
+
+    /// A handle for an existing thread id, without loading it (see
+    /// [`thread_resume`](Self::thread_resume) to load it into this server).
+    pub fn thread_handle(&self, id: impl Into<String>) -> Thread {
+        Thread::new(self.conn.clone(), id.into(), None)
+    }
+
+    /// Starts a thread.
+    pub async fn thread_start(&self, options: ThreadOptions) -> Result<Thread> {
+        let response = self.conn.request::<client_requests::ThreadStart>(options.to_start_params()).await?;
+        Ok(self.thread(response.thread))
+    }
+
+    /// Lists stored threads.
+    pub async fn thread_list(&self, params: ThreadListParams) -> Result<ThreadListResponse> {
+        self.conn.request::<client_requests::ThreadList>(params).await
+    }
+
+    /// Loads a stored thread into this server so turns can run on it.
+    pub async fn thread_resume(&self, id: &str, options: ThreadOptions) -> Result<Thread> {
+        let response = self.conn.request::<client_requests::ThreadResume>(options.to_resume_params(id)).await?;
+        Ok(self.thread(response.thread))
+    }
+
+    /// Forks a thread into a new one.
+    pub async fn thread_fork(&self, id: &str, options: ThreadOptions) -> Result<Thread> {
+        let response = self.conn.request::<client_requests::ThreadFork>(options.to_fork_params(id)).await?;
+        Ok(self.thread(response.thread))
+    }
+
+    /// Archives a thread (hidden from `thread_list` unless `archived: true`).
+    pub async fn thread_archive(&self, id: &str) -> Result<()> {
+        self.conn.request::<client_requests::ThreadArchive>(ThreadArchiveParams { thread_id: id.to_owned() }).await?;
+        Ok(())
+    }
+
+    /// Restores an archived thread.
+    pub async fn thread_unarchive(&self, id: &str) -> Result<Thread> {
+        let params = ThreadUnarchiveParams { thread_id: id.to_owned() };
+        let response = self.conn.request::<client_requests::ThreadUnarchive>(params).await?;
+        Ok(self.thread(response.thread))
+    }
+
+    /// Lists the available models.
+    pub async fn models(&self, include_hidden: bool) -> Result<ModelListResponse> {
+        let params = ModelListParams { include_hidden: Some(include_hidden), ..Default::default() };
+        self.conn.request::<client_requests::ModelList>(params).await
+    }
+
+    /// The signed-in account, refreshing its token first when `refresh_token`.
+    pub async fn account(&self, refresh_token: bool) -> Result<GetAccountResponse> {
+        let params = GetAccountParams { refresh_token: Some(refresh_token) };
+        self.conn.request::<client_requests::AccountRead>(params).await
+    }
+
+    /// Signs in with an OpenAI API key.
+    pub async fn login_api_key(&self, api_key: impl Into<String>) -> Result<()> {
+        let params = LoginAccountParams::ApiKey(ApiKeyLoginAccountParams { api_key: api_key.into() });
+        self.conn.request::<client_requests::AccountLoginStart>(params).await?;
+        Ok(())
+    }
+
+    /// Signs out.
+    pub async fn logout(&self) -> Result<()> {
+        self.conn.request::<client_requests::AccountLogout>(()).await?;
+        Ok(())
+    }
+}
+
+impl crate::protocol::RequestSender for Connection {
+    type Error = crate::Error;
+
+    fn send_request<R: crate::protocol::Request>(
+        &self,
+        params: R::Params,
+    ) -> impl std::future::Future<Output = Result<R::Response>> + Send {
+        self.request::<R>(params)
+    }
+}

@@ -1,0 +1,136 @@
+//! Typed server-request handling: the glue between the generated
+//! [`ServerRequestHandler`] trait and the runtime, plus [`ApprovalHandler`], the
+//! closure-based handler for the common case.
+
+use crate::error::{ErrorCode, RpcError};
+use crate::methods::{dispatch_server_request, ServerRequestHandler};
+use crate::protocol::Request;
+use crate::rpc::{fail_closed_reply, RawServerRequest, RawServerRequestHandler};
+use crate::types::{
+    CommandExecutionApprovalDecision, CommandExecutionRequestApprovalParams,
+    CommandExecutionRequestApprovalResponse, FileChangeApprovalDecision, FileChangeRequestApprovalParams,
+    FileChangeRequestApprovalResponse,
+};
+use futures::future::BoxFuture;
+use serde::Serialize;
+use serde_json::Value;
+use std::future::Future;
+use std::sync::Arc;
+
+/// The fail-closed reply of `R`, typed.
+pub(crate) fn fail_closed<R: Request>() -> Result<R::Response, RpcError> {
+    let reply = fail_closed_reply(R::METHOD)?;
+    serde_json::from_value(reply).map_err(|e| {
+        RpcError::new(ErrorCode::INTERNAL_ERROR, format!("fail-closed reply of `{}` does not fit its type: {e}", R::METHOD))
+    })
+}
+
+/// A typed handler result as the JSON reply.
+pub(crate) fn reply<T: Serialize>(result: Result<T, RpcError>) -> Result<Value, RpcError> {
+    let value = result?;
+    serde_json::to_value(value)
+        .map_err(|e| RpcError::new(ErrorCode::INTERNAL_ERROR, format!("cannot encode the handler's reply: {e}")))
+}
+
+/// Malformed params of a known server request.
+pub(crate) fn invalid_params(e: crate::protocol::DecodeError) -> RpcError {
+    RpcError::new(ErrorCode::INVALID_PARAMS, e.to_string())
+}
+
+/// Runs a typed [`ServerRequestHandler`] on the connection.
+pub(crate) struct Typed<H>(pub(crate) Arc<H>);
+
+impl<H: ServerRequestHandler> RawServerRequestHandler for Typed<H> {
+    fn handle(&self, request: RawServerRequest) -> BoxFuture<'_, Result<Value, RpcError>> {
+        Box::pin(async move { dispatch_server_request(&*self.0, &request.method, request.params).await })
+    }
+}
+
+type Decide<P, D> = Arc<dyn Fn(P) -> BoxFuture<'static, D> + Send + Sync>;
+
+/// A [`ServerRequestHandler`] made of closures for the two everyday approvals; every
+/// other request keeps the fail-closed default.
+///
+/// ```
+/// use codex_app_server::handlers::ApprovalHandler;
+/// use codex_app_server::types::{CommandExecutionApprovalDecision, FileChangeApprovalDecision};
+///
+/// let handler = ApprovalHandler::new()
+///     .on_command_execution(|request| async move {
+///         if request.command.as_deref().is_some_and(|c| c.starts_with("ls")) {
+///             CommandExecutionApprovalDecision::Accept
+///         } else {
+///             CommandExecutionApprovalDecision::Decline
+///         }
+///     })
+///     .on_file_change(|_| async { FileChangeApprovalDecision::Decline });
+/// ```
+#[derive(Clone, Default)]
+pub struct ApprovalHandler {
+    command: Option<Decide<CommandExecutionRequestApprovalParams, CommandExecutionApprovalDecision>>,
+    file_change: Option<Decide<FileChangeRequestApprovalParams, FileChangeApprovalDecision>>,
+}
+
+impl std::fmt::Debug for ApprovalHandler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApprovalHandler")
+            .field("command", &self.command.is_some())
+            .field("file_change", &self.file_change.is_some())
+            .finish()
+    }
+}
+
+impl ApprovalHandler {
+    /// A handler that declines everything until closures are added.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Decides command-execution approvals (`item/commandExecution/requestApproval`).
+    pub fn on_command_execution<F, Fut>(mut self, decide: F) -> Self
+    where
+        F: Fn(CommandExecutionRequestApprovalParams) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = CommandExecutionApprovalDecision> + Send + 'static,
+    {
+        self.command = Some(Arc::new(move |p| Box::pin(decide(p))));
+        self
+    }
+
+    /// Decides file-change approvals (`item/fileChange/requestApproval`).
+    pub fn on_file_change<F, Fut>(mut self, decide: F) -> Self
+    where
+        F: Fn(FileChangeRequestApprovalParams) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = FileChangeApprovalDecision> + Send + 'static,
+    {
+        self.file_change = Some(Arc::new(move |p| Box::pin(decide(p))));
+        self
+    }
+}
+
+impl ServerRequestHandler for ApprovalHandler {
+    fn item_command_execution_request_approval(
+        &self,
+        params: CommandExecutionRequestApprovalParams,
+    ) -> impl Future<Output = Result<CommandExecutionRequestApprovalResponse, RpcError>> + Send {
+        let decide = self.command.clone();
+        async move {
+            match decide {
+                Some(decide) => Ok(CommandExecutionRequestApprovalResponse { decision: decide(params).await }),
+                None => fail_closed::<crate::methods::server_requests::ItemCommandExecutionRequestApproval>(),
+            }
+        }
+    }
+
+    fn item_file_change_request_approval(
+        &self,
+        params: FileChangeRequestApprovalParams,
+    ) -> impl Future<Output = Result<FileChangeRequestApprovalResponse, RpcError>> + Send {
+        let decide = self.file_change.clone();
+        async move {
+            match decide {
+                Some(decide) => Ok(FileChangeRequestApprovalResponse { decision: decide(params).await }),
+                None => fail_closed::<crate::methods::server_requests::ItemFileChangeRequestApproval>(),
+            }
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! A running turn: its typed event stream, steering and interruption, and the collected
+//! [`TurnResult`].
+
+use crate::error::{Error, Result};
+use crate::input::Inputs;
+use crate::methods::{client_requests, ServerNotification};
+use crate::rpc::{Connection, TurnStream};
+use crate::types::{
+    MessagePhase, ThreadItem, ThreadTokenUsage, Turn, TurnError, TurnInterruptParams, TurnStatus,
+    TurnSteerParams,
+};
+use futures::Stream;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+/// Steers or interrupts a turn; cheap to clone and usable while the turn is streamed.
+#[derive(Debug, Clone)]
+pub struct TurnControl {
+    conn: Connection,
+    thread_id: String,
+    turn_id: String,
+}
+
+impl TurnControl {
+    /// The turn id.
+    pub fn turn_id(&self) -> &str {
+        &self.turn_id
+    }
+
+    /// The thread id.
+    pub fn thread_id(&self) -> &str {
+        &self.thread_id
+    }
+
+    /// Adds input to the running turn (`turn/steer`); returns the id of the turn that
+    /// carries on. Fails (`-32600`) when the turn is no longer active.
+    pub async fn steer(&self, input: impl Into<Inputs>) -> Result<String> {
+        let params = TurnSteerParams::new(self.turn_id.clone(), input.into().into_user_inputs(), self.thread_id.clone());
+        let response = self.conn.request::<client_requests::TurnSteer>(params).await?;
+        Ok(response.turn_id)
+    }
+
+    /// Interrupts the turn (`turn/interrupt`); its stream then ends with status `interrupted`.
+    pub async fn interrupt(&self) -> Result<()> {
+        let params = TurnInterruptParams::new(self.thread_id.clone(), self.turn_id.clone());
+        self.conn.request::<client_requests::TurnInterrupt>(params).await?;
+        Ok(())
+    }
+}
+
+/// A started turn. Consume it with [`stream`](Self::stream) for typed events or
+/// [`run`](Self::run) for the collected result; [`control`](Self::control) steers or
+/// interrupts it meanwhile.
+#[derive(Debug)]
+pub struct TurnHandle {
+    control: TurnControl,
+    initial: Turn,
+    stream: TurnStream,
+}
+
+impl TurnHandle {
+    pub(crate) fn new(conn: Connection, thread_id: String, initial: Turn, stream: TurnStream) -> Self {
+        let control = TurnControl { conn, thread_id, turn_id: initial.id.clone() };
+        Self { control, initial, stream }
+    }
+
+    /// The turn id.
+    pub fn id(&self) -> &str {
+        &self.control.turn_id
+    }
+
+    /// The thread id.
+    pub fn thread_id(&self) -> &str {
+        &self.control.thread_id
+    }
+
+    /// The turn as `turn/start` returned it.
+    pub fn initial(&self) -> &Turn {
+        &self.initial
+    }
+
+    /// A handle to steer or interrupt this turn from elsewhere.
+    pub fn control(&self) -> TurnControl {
+        self.control.clone()
+    }
+
+    /// See [`TurnControl::steer`].
+    pub async fn steer(&self, input: impl Into<Inputs>) -> Result<String> {
+        self.control.steer(input).await
+    }
+
+    /// See [`TurnControl::interrupt`].
+    pub async fn interrupt(&self) -> Result<()> {
+        self.control.interrupt().await
+    }
+
+    /// This turn's notifications, typed, in order; the last one is `turn/completed`.
+    /// Nothing that arrived before the `turn/start` response is lost.
+    pub fn stream(self) -> TurnEvents {
+        TurnEvents { control: self.control, inner: self.stream, done: false }
+    }
+
+    /// Waits for the turn to end and collects its [`TurnResult`]. A failed turn is
+    /// [`Error::TurnFailed`]; an interrupted one is `Ok` with status `Interrupted`.
+    pub async fn run(self) -> Result<TurnResult> {
+        use futures::StreamExt;
+        let mut collector = TurnCollector::new(self.initial.clone());
+        let mut events = self.stream();
+        while let Some(event) = events.next().await {
+            collector.observe(event?);
+        }
+        collector.finish()
+    }
+}
+
+/// The typed event stream of one turn (see [`TurnHandle::stream`]).
+#[derive(Debug)]
+pub struct TurnEvents {
+    control: TurnControl,
+    inner: TurnStream,
+    done: bool,
+}
+
+impl TurnEvents {
+    /// A handle to steer or interrupt this turn.
+    pub fn control(&self) -> TurnControl {
+        self.control.clone()
+    }
+}
+
+impl Stream for TurnEvents {
+    type Item = Result<ServerNotification>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
+        match Pin::new(&mut self.inner).poll_next(cx) {
+            Poll::Ready(Some(Ok(event))) => {
+                let params = match event.params_value() {
+                    Ok(p) => p,
+                    Err(e) => return Poll::Ready(Some(Err(e))),
+                };
+                let decoded = ServerNotification::decode(event.method(), params).map_err(|e| Error::Decode {
+                    method: e.method,
+                    source: e.source,
+                });
+                if matches!(decoded, Ok(ServerNotification::TurnCompleted(_))) {
+                    self.done = true;
+                }
+                Poll::Ready(Some(decoded))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
+            Poll::Ready(None) => {
+                self.done = true;
+                Poll::Ready(None)
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// What a finished turn produced.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct TurnResult {
+    /// Turn id.
+    pub id: String,
+    /// Final status (`Completed` or `Interrupted`; failures are [`Error::TurnFailed`]).
+    pub status: TurnStatus,
+    /// The turn's error, if any.
+    pub error: Option<TurnError>,
+    /// Unix seconds when the turn started.
+    pub started_at: Option<i64>,
+    /// Unix seconds when the turn completed.
+    pub completed_at: Option<i64>,
+    /// Duration in milliseconds.
+    pub duration_ms: Option<i64>,
+    /// The turn's completed items, in completion order.
+    pub items: Vec<ThreadItem>,
+    /// Token usage: the last `thread/tokenUsage/updated` of the turn.
+    pub usage: Option<ThreadTokenUsage>,
+}
+
+impl TurnResult {
+    /// The assistant's final answer: the last agent message whose phase is `final_answer`,
+    /// else the last one without a phase (an empty text counts). Commentary is never
+    /// promoted: if every message is commentary, there is no final response.
+    pub fn final_response(&self) -> Option<&str> {
+        let messages = || {
+            self.items.iter().rev().filter_map(|item| match item {
+                ThreadItem::AgentMessage(m) => Some(m),
+                _ => None,
+            })
+        };
+        messages()
+            .find(|m| m.phase == Some(MessagePhase::FinalAnswer))
+            .or_else(|| messages().find(|m| m.phase.is_none()))
+            .map(|m| m.text.as_str())
+    }
+}
+
+/// Folds a turn's notifications into a [`TurnResult`].
+#[derive(Debug)]
+pub(crate) struct TurnCollector {
+    turn: Turn,
+    items: Vec<ThreadItem>,
+    usage: Option<ThreadTokenUsage>,
+    completed: bool,
+}
+
+impl TurnCollector {
+    pub(crate) fn new(initial: Turn) -> Self {
+        Self { turn: initial, items: Vec::new(), usage: None, completed: false }
+    }
+
+    pub(crate) fn observe(&mut self, event: ServerNotification) {
+        match event {
+            ServerNotification::ItemCompleted(done) => self.items.push(done.item),
+            ServerNotification::ThreadTokenUsageUpdated(update) => self.usage = Some(update.token_usage),
+            ServerNotification::TurnCompleted(done) => {
+                self.turn = done.turn;
+                self.completed = true;
+            }
+            _ => {}
+        }
+    }
+
+    pub(crate) fn finish(self) -> Result<TurnResult> {
+        if !self.completed {
+            return Err(Error::TransportClosed {
+                exit_status: None,
+                stderr_tail: "the turn's event stream ended before `turn/completed`".into(),
+            });
+        }
+        let turn = self.turn;
+        // The completed turn may carry its items; prefer the ones seen as they completed.
+        let items = if self.items.is_empty() { turn.items.clone() } else { self.items };
+        let result = TurnResult {
+            id: turn.id,
+            status: turn.status,
+            error: turn.error,
+            started_at: turn.started_at,
+            completed_at: turn.completed_at,
+            duration_ms: turn.duration_ms,
+            items,
+            usage: self.usage,
+        };
+        if result.status == TurnStatus::Failed {
+            return Err(Error::TurnFailed(Box::new(result)));
+        }
+        Ok(result)
+    }
+}
