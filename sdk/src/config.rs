@@ -35,6 +35,8 @@ pub struct ClientConfig {
     pub cwd: Option<PathBuf>,
     /// Environment variables set on the process, merged over the inherited environment.
     pub env: Vec<(String, String)>,
+    /// Environment variables removed from the inherited environment.
+    pub env_remove: Vec<String>,
     /// `clientInfo.name` (also the `originator` Codex reports upstream).
     pub client_name: String,
     /// `clientInfo.title`.
@@ -63,6 +65,7 @@ impl Default for ClientConfig {
             launch_args_override: None,
             cwd: None,
             env: Vec::new(),
+            env_remove: Vec::new(),
             client_name: "codex_rust_sdk".to_owned(),
             client_title: Some("Codex Rust SDK".to_owned()),
             client_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -119,6 +122,12 @@ impl ClientConfig {
         let key = key.into();
         self.env.retain(|(k, _)| *k != key);
         self.env.push((key, value.into()));
+        self
+    }
+
+    /// Removes `key` from the environment the app-server inherits.
+    pub fn without_env(mut self, key: impl Into<String>) -> Self {
+        self.env_remove.push(key.into());
         self
     }
 

@@ -86,6 +86,9 @@ pub(crate) fn spawn_process(config: &ClientConfig) -> Result<SpawnedProcess> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
+    for key in &config.env_remove {
+        command.env_remove(key);
+    }
     if let Some(cwd) = &config.cwd {
         command.current_dir(cwd);
     }

@@ -350,6 +350,23 @@ impl CodexHome {
         Ok(command)
     }
 
+    /// A [`ClientConfig`](crate::ClientConfig) that starts `codex_bin` as an app-server in this
+    /// home: [`env`](Self::env) set, [`SCRUBBED_ENV_VARS`] removed, working directory
+    /// [`work_dir`](Self::work_dir). Hand it to [`Codex::new`](crate::Codex::new) or
+    /// [`Codex::builder`](crate::Codex::builder).
+    pub fn client_config(&self, codex_bin: &Path) -> crate::ClientConfig {
+        let mut config = crate::ClientConfig::default()
+            .with_codex_bin(codex_bin)
+            .with_cwd(&self.work_dir);
+        for name in SCRUBBED_ENV_VARS {
+            config = config.without_env(*name);
+        }
+        for (key, value) in self.env() {
+            config = config.with_env(key.to_string_lossy(), value.to_string_lossy());
+        }
+        config
+    }
+
     fn open_stderr_log(&self) -> io::Result<File> {
         OpenOptions::new()
             .create(true)
