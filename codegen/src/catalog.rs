@@ -252,13 +252,11 @@ fn classify(
 /// Gives every untitled object branch of an untagged union a title (typify's variant
 /// name) from the required field that only that branch has, instead of `VariantN`.
 fn title_untagged_branches(name: &str, schema: &mut Value) {
-    let Some(Value::Array(branches)) = schema.get_mut("oneOf").or_else(|| None) else {
-        if let Some(Value::Array(branches)) = schema.get_mut("anyOf") {
+    for key in ["oneOf", "anyOf"] {
+        if let Some(Value::Array(branches)) = schema.get_mut(key) {
             title_branches(name, branches);
         }
-        return;
-    };
-    title_branches(name, branches);
+    }
 }
 
 fn title_branches(name: &str, branches: &mut [Value]) {

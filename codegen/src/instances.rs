@@ -33,7 +33,7 @@ pub fn cases(catalog: &Catalog) -> Vec<Case> {
         for (mode, label) in [(Mode::Min, "minimal"), (Mode::Max, "maximal")] {
             let branches = schema.get("oneOf").or_else(|| schema.get("anyOf")).and_then(Value::as_array);
             match branches {
-                Some(branches) if !schema.get("properties").is_some() => {
+                Some(branches) if schema.get("properties").is_none() => {
                     for (i, branch) in branches.iter().enumerate() {
                         out.push(Case {
                             type_name: name.clone(),
@@ -111,7 +111,7 @@ impl Generator<'_> {
             }
         }
         if let Some(branches) = schema.get("oneOf").or_else(|| schema.get("anyOf")).and_then(Value::as_array) {
-            if !schema.get("properties").is_some() {
+            if schema.get("properties").is_none() {
                 let non_null: Vec<&Value> = branches.iter().filter(|b| b.get("type") != Some(&json!("null"))).collect();
                 let nullable = non_null.len() < branches.len();
                 if nullable && mode == Mode::Min {

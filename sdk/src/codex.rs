@@ -107,6 +107,13 @@ impl Codex {
         self.conn.metadata().expect("Codex is always initialized")
     }
 
+    /// Every notification the server sends from now on, typed (bounded; see
+    /// [`Notifications`](crate::Notifications)). Turn events are also delivered to their
+    /// turn's stream.
+    pub fn notifications(&self) -> crate::Notifications {
+        crate::Notifications::new(self.conn.subscribe_all())
+    }
+
     /// Closes the app-server's stdin and waits briefly for it to exit (then kills it).
     pub async fn close(&self) {
         self.conn.close().await

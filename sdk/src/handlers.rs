@@ -134,3 +134,52 @@ impl ServerRequestHandler for ApprovalHandler {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::CommandExecutionApprovalDecision as Decision;
+    use serde_json::json;
+
+    fn command_approval() -> Value {
+        json!({"threadId": "t", "turnId": "u", "itemId": "i", "command": "ls -la", "startedAtMs": 1})
+    }
+
+    async fn dispatch<H: ServerRequestHandler>(handler: &H, method: &str, params: Value) -> Result<Value, RpcError> {
+        dispatch_server_request(handler, method, params).await
+    }
+
+    struct Nothing;
+    impl ServerRequestHandler for Nothing {}
+
+    #[tokio::test]
+    async fn defaults_fail_closed() {
+        let reply = dispatch(&Nothing, "item/commandExecution/requestApproval", command_approval()).await;
+        assert_eq!(reply.unwrap(), json!({"decision": "decline"}));
+        let reply = dispatch(&Nothing, "item/tool/call", json!({"threadId": "t", "turnId": "u", "callId": "c", "tool": "x", "arguments": {}})).await;
+        assert!(reply.unwrap_err().code.is_method_not_found());
+        let reply = dispatch(&Nothing, "item/teleport/requestApproval", json!({})).await;
+        assert!(reply.unwrap_err().code.is_method_not_found());
+    }
+
+    #[tokio::test]
+    async fn closures_decide_and_see_typed_params() {
+        let handler = ApprovalHandler::new().on_command_execution(|p| async move {
+            if p.command.as_deref() == Some("ls -la") { Decision::Accept } else { Decision::Decline }
+        });
+        let reply = dispatch(&handler, "item/commandExecution/requestApproval", command_approval()).await;
+        assert_eq!(reply.unwrap(), json!({"decision": "accept"}));
+        // File changes were not configured: still declined.
+        let file = json!({"threadId": "t", "turnId": "u", "itemId": "i", "startedAtMs": 1});
+        let reply = dispatch(&handler, "item/fileChange/requestApproval", file).await;
+        assert_eq!(reply.unwrap(), json!({"decision": "decline"}));
+    }
+
+    #[tokio::test]
+    async fn malformed_params_are_invalid_params() {
+        let reply = dispatch(&Nothing, "item/commandExecution/requestApproval", json!({"threadId": 1})).await;
+        let err = reply.unwrap_err();
+        assert!(err.code.is_invalid_params(), "{err:?}");
+        assert!(err.message.contains("item/commandExecution/requestApproval"), "{}", err.message);
+    }
+}

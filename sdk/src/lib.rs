@@ -9,6 +9,7 @@ pub mod rpc;
 
 mod codec;
 mod codex;
+mod events;
 pub mod handlers;
 mod input;
 mod options;
@@ -17,6 +18,7 @@ mod turn;
 
 pub use codex::{Codex, CodexBuilder};
 pub use config::ClientConfig;
+pub use events::Notifications;
 pub use error::{Error, ErrorCode, Result, RpcError, RpcErrorKind};
 pub use handlers::ApprovalHandler;
 pub use input::{Input, Inputs};

@@ -32,6 +32,12 @@ impl Thread {
         self.info.as_ref()
     }
 
+    /// Every notification about this thread from now on (its turns' events included),
+    /// typed and bounded.
+    pub fn notifications(&self) -> crate::Notifications {
+        crate::Notifications::new(self.conn.subscribe_thread(&self.id))
+    }
+
     /// Runs a turn to completion with the thread's settings.
     pub async fn run(&self, input: impl Into<Inputs>) -> Result<TurnResult> {
         self.turn(input).await?.run().await

@@ -6,7 +6,6 @@
 //! - `test`: the whole suite, as CI runs it.
 
 #[path = "../../sdk/src/pinned_cli.rs"]
-#[allow(dead_code)]
 mod pinned_cli;
 
 use std::path::{Path, PathBuf};

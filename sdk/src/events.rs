@@ -1,0 +1,45 @@
+//! Typed notification streams beyond a single turn: everything on a connection, or
+//! everything about one thread.
+
+use crate::error::{Error, Result};
+use crate::methods::ServerNotification;
+use crate::rpc::{Event, EventStream};
+use futures::Stream;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+/// Decodes a routed event into its typed notification.
+pub(crate) fn decode_event(event: &Event) -> Result<ServerNotification> {
+    let params = event.params_value()?;
+    ServerNotification::decode(event.method(), params)
+        .map_err(|e| Error::Decode { method: e.method, source: e.source })
+}
+
+/// A typed stream of notifications (see [`Codex::notifications`](crate::Codex::notifications)
+/// and [`Thread::notifications`](crate::Thread::notifications)).
+///
+/// Bounded: a subscriber that falls behind gets [`Error::Lagged`] where events were
+/// dropped and then carries on; it never blocks the connection.
+#[derive(Debug)]
+pub struct Notifications {
+    inner: EventStream,
+}
+
+impl Notifications {
+    pub(crate) fn new(inner: EventStream) -> Self {
+        Self { inner }
+    }
+}
+
+impl Stream for Notifications {
+    type Item = Result<ServerNotification>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        match Pin::new(&mut self.inner).poll_next(cx) {
+            Poll::Ready(Some(Ok(event))) => Poll::Ready(Some(decode_event(&event))),
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
