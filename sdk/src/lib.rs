@@ -1,4 +1,33 @@
 //! Typed Rust SDK for the Codex app-server v2 protocol.
+//!
+//! Start a `codex app-server`, run turns on threads, stream their events, answer
+//! approvals, and reach every protocol method typed. Generated from the JSON schema of
+//! the pinned Codex CLI (see [`pinned_cli::PINNED_CODEX_VERSION`]).
+//!
+//! ```no_run
+//! use codex_app_server::{ApprovalHandler, Codex, ClientConfig, ThreadOptions};
+//! use codex_app_server::types::CommandExecutionApprovalDecision;
+//!
+//! #[tokio::main]
+//! async fn main() -> codex_app_server::Result<()> {
+//!     let codex = Codex::builder()
+//!         .config(ClientConfig::default()) // finds `codex`: CODEX_BIN, PATH, then the pinned install
+//!         .handler(ApprovalHandler::new().on_command_execution(|req| async move {
+//!             println!("approve {:?}?", req.command);
+//!             CommandExecutionApprovalDecision::Decline
+//!         }))
+//!         .connect()
+//!         .await?;
+//!     let thread = codex.thread_start(ThreadOptions::default().model("gpt-5.5")).await?;
+//!     let result = thread.run("Summarize this repository in one sentence").await?;
+//!     println!("{}", result.final_response().unwrap_or_default());
+//!     Ok(())
+//! }
+//! ```
+//!
+//! Without a handler every approval is declined and other server requests are refused
+//! (fail closed). The `testing` feature adds an offline kit: a scripted mock model on
+//! 127.0.0.1 and an isolated `CODEX_HOME`.
 #![warn(missing_docs)]
 
 pub mod pinned_cli;
