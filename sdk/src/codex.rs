@@ -140,7 +140,9 @@ impl Codex {
         self.conn.request::<client_requests::ThreadList>(params).await
     }
 
-    /// Loads a stored thread into this server so turns can run on it.
+    /// Loads a stored thread into this server so turns can run on it. A thread still
+    /// loaded by another app-server process is refused (`-32600`, "already has an active
+    /// writer") until that process releases it.
     pub async fn thread_resume(&self, id: &str, options: ThreadOptions) -> Result<Thread> {
         let response = self.conn.request::<client_requests::ThreadResume>(options.to_resume_params(id)).await?;
         Ok(self.thread(response.thread))
@@ -177,7 +179,9 @@ impl Codex {
         self.conn.request::<client_requests::AccountRead>(params).await
     }
 
-    /// Signs in with an OpenAI API key.
+    /// Signs in with an OpenAI API key. The key is stored and sent only to providers that
+    /// use OpenAI auth (`requires_openai_auth`, e.g. the built-in `openai` provider); with
+    /// another provider the call succeeds but [`account`](Self::account) stays empty.
     pub async fn login_api_key(&self, api_key: impl Into<String>) -> Result<()> {
         let params = LoginAccountParams::ApiKey(ApiKeyLoginAccountParams { api_key: api_key.into() });
         self.conn.request::<client_requests::AccountLoginStart>(params).await?;

@@ -77,7 +77,10 @@ impl Thread {
         Ok(())
     }
 
-    /// Starts compacting the thread's history (`thread/compact/start`).
+    /// Starts compacting the thread's history (`thread/compact/start`) and returns once
+    /// the server accepted it. The compaction runs as a turn of its own (one
+    /// `contextCompaction` item); to wait for it, watch [`notifications`](Self::notifications)
+    /// (subscribed before calling this) for its `turn/completed`.
     pub async fn compact(&self) -> Result<()> {
         let params = ThreadCompactStartParams { thread_id: self.id.clone() };
         self.conn.request::<client_requests::ThreadCompactStart>(params).await?;
