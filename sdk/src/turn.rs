@@ -6,8 +6,8 @@ use crate::input::Inputs;
 use crate::methods::{client_requests, ServerNotification};
 use crate::rpc::{Connection, TurnStream};
 use crate::types::{
-    MessagePhase, ThreadItem, ThreadTokenUsage, Turn, TurnError, TurnInterruptParams, TurnStatus,
-    TurnSteerParams,
+    MessagePhase, ThreadItem, ThreadReadParams, ThreadTokenUsage, Turn, TurnError, TurnInterruptParams,
+    TurnStatus, TurnSteerParams,
 };
 use futures::Stream;
 use std::pin::Pin;
@@ -102,12 +102,33 @@ impl TurnHandle {
 
     /// Waits for the turn to end and collects its [`TurnResult`]. A failed turn is
     /// [`Error::TurnFailed`]; an interrupted one is `Ok` with status `Interrupted`.
+    ///
+    /// If the handle was left unpolled long enough for its buffer to overflow
+    /// ([`Error::Lagged`]), the items are recovered from the server's record of the turn
+    /// (`thread/read`) once it completes; the usage is then the last update that was kept.
     pub async fn run(self) -> Result<TurnResult> {
         use futures::StreamExt;
+        let control = self.control.clone();
         let mut collector = TurnCollector::new(self.initial.clone());
         let mut events = self.stream();
+        let mut lagged = false;
         while let Some(event) = events.next().await {
-            collector.observe(event?);
+            match event {
+                Ok(event) => collector.observe(event),
+                Err(Error::Lagged { skipped }) => {
+                    tracing::debug!(turn = control.turn_id(), skipped, "turn stream lagged; items will be re-read");
+                    lagged = true;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if lagged && collector.completed {
+            let mut params = ThreadReadParams::new(control.thread_id.clone());
+            params.include_turns = Some(true);
+            let thread = control.conn.request::<client_requests::ThreadRead>(params).await?.thread;
+            if let Some(turn) = thread.turns.into_iter().find(|t| t.id == control.turn_id) {
+                collector.items = turn.items;
+            }
         }
         collector.finish()
     }
@@ -125,6 +146,13 @@ impl TurnEvents {
     /// A handle to steer or interrupt this turn.
     pub fn control(&self) -> TurnControl {
         self.control.clone()
+    }
+
+    /// The next event, without needing `futures::StreamExt` in scope (like
+    /// [`TurnStream::next_event`]): `None` once `turn/completed` was yielded or the stream
+    /// ended after a [`Error::TransportClosed`].
+    pub async fn next_event(&mut self) -> Option<Result<ServerNotification>> {
+        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
     }
 }
 
@@ -250,5 +278,100 @@ impl TurnCollector {
             return Err(Error::TurnFailed(Box::new(result)));
         }
         Ok(result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn agent(text: &str, phase: Option<&str>) -> ThreadItem {
+        let mut item = json!({"type": "agentMessage", "id": format!("m-{text}"), "text": text});
+        if let Some(phase) = phase {
+            item["phase"] = json!(phase);
+        }
+        serde_json::from_value(item).unwrap()
+    }
+
+    fn result(items: Vec<ThreadItem>) -> TurnResult {
+        TurnResult {
+            id: "t".into(),
+            status: TurnStatus::Completed,
+            error: None,
+            started_at: None,
+            completed_at: None,
+            duration_ms: None,
+            items,
+            usage: None,
+        }
+    }
+
+    fn user() -> ThreadItem {
+        serde_json::from_value(json!({"type": "userMessage", "id": "u", "content": [{"type": "text", "text": "hi"}]}))
+            .unwrap()
+    }
+
+    #[test]
+    fn final_response_phase_rules() {
+        // The last final_answer wins, even over later unphased messages.
+        let r = result(vec![
+            user(),
+            agent("a", Some("final_answer")),
+            agent("b", Some("final_answer")),
+            agent("c", None),
+            agent("d", Some("commentary")),
+        ]);
+        assert_eq!(r.final_response(), Some("b"));
+        // Else the last unphased one, an empty text included.
+        let r = result(vec![agent("x", None), agent("", None), agent("note", Some("commentary"))]);
+        assert_eq!(r.final_response(), Some(""));
+        // Commentary, partial answers and unknown phases are never promoted.
+        let r = result(vec![
+            agent("c", Some("commentary")),
+            agent("p", Some("partial_answer")),
+            agent("n", Some("some_future_phase")),
+        ]);
+        assert_eq!(r.final_response(), None);
+        assert_eq!(result(vec![user()]).final_response(), None);
+        assert_eq!(result(Vec::new()).final_response(), None);
+    }
+
+    #[test]
+    fn collector_keeps_items_usage_and_maps_failure() {
+        let turn = |status: &str| -> Turn {
+            serde_json::from_value(json!({"id": "t1", "items": [], "status": status})).unwrap()
+        };
+        let mut c = TurnCollector::new(turn("inProgress"));
+        assert!(matches!(
+            TurnCollector::new(turn("inProgress")).finish(),
+            Err(Error::TransportClosed { .. })
+        ));
+        c.observe(ServerNotification::decode(
+            "item/completed",
+            json!({"completedAtMs": 1, "item": agent("done", None), "threadId": "th", "turnId": "t1"}),
+        )
+        .unwrap());
+        let breakdown = json!({"cachedInputTokens": 0, "inputTokens": 3, "outputTokens": 4,
+            "reasoningOutputTokens": 0, "totalTokens": 7});
+        c.observe(ServerNotification::decode(
+            "thread/tokenUsage/updated",
+            json!({"threadId": "th", "turnId": "t1", "tokenUsage": {"last": breakdown, "total": breakdown}}),
+        )
+        .unwrap());
+        c.observe(ServerNotification::decode(
+            "turn/completed",
+            json!({"threadId": "th", "turn": {"id": "t1", "items": [], "status": "failed",
+                "error": {"message": "boom"}}}),
+        )
+        .unwrap());
+        match c.finish() {
+            Err(Error::TurnFailed(r)) => {
+                assert_eq!(r.error.as_ref().map(|e| e.message.as_str()), Some("boom"));
+                assert_eq!(r.final_response(), Some("done"));
+                assert_eq!(r.usage.as_ref().map(|u| u.last.total_tokens), Some(7));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }
