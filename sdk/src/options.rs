@@ -142,6 +142,23 @@ setters!(ThreadOptions {
     service_tier: impl Into<String> => service_tier into,
 });
 
+/// Sets the fields that `thread/start`, `thread/resume` and `thread/fork` params share.
+macro_rules! apply_thread_settings {
+    ($params:ident, $options:expr) => {{
+        let o = $options;
+        $params.model = o.model.clone();
+        $params.model_provider = o.model_provider.clone();
+        $params.cwd = o.cwd_string();
+        $params.approval_policy = o.approval_mode.map(ApprovalMode::policy);
+        $params.approvals_reviewer = o.approval_mode.and_then(ApprovalMode::reviewer);
+        $params.sandbox = o.sandbox.map(Sandbox::mode);
+        $params.base_instructions = o.base_instructions.clone();
+        $params.developer_instructions = o.developer_instructions.clone();
+        $params.service_tier = o.service_tier.clone();
+        $params.config = o.config_map();
+    }};
+}
+
 impl ThreadOptions {
     /// Adds a config override.
     pub fn config(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
@@ -159,54 +176,26 @@ impl ThreadOptions {
 
     /// `thread/start` params.
     pub fn to_start_params(&self) -> ThreadStartParams {
-        ThreadStartParams {
-            model: self.model.clone(),
-            model_provider: self.model_provider.clone(),
-            cwd: self.cwd_string(),
-            approval_policy: self.approval_mode.map(ApprovalMode::policy),
-            approvals_reviewer: self.approval_mode.and_then(ApprovalMode::reviewer),
-            sandbox: self.sandbox.map(Sandbox::mode),
-            base_instructions: self.base_instructions.clone(),
-            developer_instructions: self.developer_instructions.clone(),
-            ephemeral: self.ephemeral,
-            personality: self.personality.clone(),
-            service_tier: self.service_tier.clone(),
-            config: self.config_map(),
-            ..Default::default()
-        }
+        let mut p = ThreadStartParams::default();
+        apply_thread_settings!(p, self);
+        p.ephemeral = self.ephemeral;
+        p.personality = self.personality.clone();
+        p
     }
 
     /// `thread/resume` params for `thread_id`.
     pub fn to_resume_params(&self, thread_id: &str) -> ThreadResumeParams {
         let mut p = ThreadResumeParams::new(thread_id);
-        p.model = self.model.clone();
-        p.model_provider = self.model_provider.clone();
-        p.cwd = self.cwd_string();
-        p.approval_policy = self.approval_mode.map(ApprovalMode::policy);
-        p.approvals_reviewer = self.approval_mode.and_then(ApprovalMode::reviewer);
-        p.sandbox = self.sandbox.map(Sandbox::mode);
-        p.base_instructions = self.base_instructions.clone();
-        p.developer_instructions = self.developer_instructions.clone();
+        apply_thread_settings!(p, self);
         p.personality = self.personality.clone();
-        p.service_tier = self.service_tier.clone();
-        p.config = self.config_map();
         p
     }
 
     /// `thread/fork` params for `thread_id`.
     pub fn to_fork_params(&self, thread_id: &str) -> ThreadForkParams {
         let mut p = ThreadForkParams::new(thread_id);
-        p.model = self.model.clone();
-        p.model_provider = self.model_provider.clone();
-        p.cwd = self.cwd_string();
-        p.approval_policy = self.approval_mode.map(ApprovalMode::policy);
-        p.approvals_reviewer = self.approval_mode.and_then(ApprovalMode::reviewer);
-        p.sandbox = self.sandbox.map(Sandbox::mode);
-        p.base_instructions = self.base_instructions.clone();
-        p.developer_instructions = self.developer_instructions.clone();
+        apply_thread_settings!(p, self);
         p.ephemeral = self.ephemeral;
-        p.service_tier = self.service_tier.clone();
-        p.config = self.config_map();
         p
     }
 }
