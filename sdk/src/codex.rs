@@ -6,7 +6,7 @@ use crate::handlers::Typed;
 use crate::methods::{client_requests, ServerRequestHandler};
 use crate::options::ThreadOptions;
 use crate::rpc::{Connection, ConnectionOptions, InitializeOptions, RawServerRequestHandler, ServerMetadata};
-use crate::thread::Thread;
+use crate::thread::{Thread, ThreadSettings};
 use crate::types::{
     ApiKeyLoginAccountParams, GetAccountParams, GetAccountResponse, LoginAccountParams, ModelListParams,
     ModelListResponse, ThreadArchiveParams, ThreadListParams, ThreadListResponse, ThreadUnarchiveParams,
@@ -119,20 +119,21 @@ impl Codex {
         self.conn.close().await
     }
 
-    fn thread(&self, thread: crate::types::Thread) -> Thread {
-        Thread::new(self.conn.clone(), thread.id.clone(), Some(thread))
+    fn thread(&self, thread: crate::types::Thread, settings: Option<ThreadSettings>) -> Thread {
+        Thread::new(self.conn.clone(), thread.id.clone(), Some(thread), settings)
     }
 
     /// A handle for an existing thread id, without loading it (see
     /// [`thread_resume`](Self::thread_resume) to load it into this server).
     pub fn thread_handle(&self, id: impl Into<String>) -> Thread {
-        Thread::new(self.conn.clone(), id.into(), None)
+        Thread::new(self.conn.clone(), id.into(), None, None)
     }
 
     /// Starts a thread.
     pub async fn thread_start(&self, options: ThreadOptions) -> Result<Thread> {
         let response = self.conn.request::<client_requests::ThreadStart>(options.to_start_params()).await?;
-        Ok(self.thread(response.thread))
+        let settings = ThreadSettings::from(&response);
+        Ok(self.thread(response.thread, Some(settings)))
     }
 
     /// Lists stored threads.
@@ -145,13 +146,15 @@ impl Codex {
     /// writer") until that process releases it.
     pub async fn thread_resume(&self, id: &str, options: ThreadOptions) -> Result<Thread> {
         let response = self.conn.request::<client_requests::ThreadResume>(options.to_resume_params(id)).await?;
-        Ok(self.thread(response.thread))
+        let settings = ThreadSettings::from(&response);
+        Ok(self.thread(response.thread, Some(settings)))
     }
 
     /// Forks a thread into a new one.
     pub async fn thread_fork(&self, id: &str, options: ThreadOptions) -> Result<Thread> {
         let response = self.conn.request::<client_requests::ThreadFork>(options.to_fork_params(id)).await?;
-        Ok(self.thread(response.thread))
+        let settings = ThreadSettings::from(&response);
+        Ok(self.thread(response.thread, Some(settings)))
     }
 
     /// Archives a thread (hidden from `thread_list` unless `archived: true`).
@@ -164,7 +167,7 @@ impl Codex {
     pub async fn thread_unarchive(&self, id: &str) -> Result<Thread> {
         let params = ThreadUnarchiveParams { thread_id: id.to_owned() };
         let response = self.conn.request::<client_requests::ThreadUnarchive>(params).await?;
-        Ok(self.thread(response.thread))
+        Ok(self.thread(response.thread, None))
     }
 
     /// Lists the available models.

@@ -6,7 +6,54 @@ use crate::methods::client_requests;
 use crate::options::TurnOptions;
 use crate::rpc::Connection;
 use crate::turn::{TurnHandle, TurnResult};
-use crate::types::{ThreadCompactStartParams, ThreadReadParams, ThreadSetNameParams};
+use crate::types::{
+    ApprovalsReviewer, AskForApproval, ReasoningEffort, SandboxPolicy, ThreadCompactStartParams,
+    ThreadForkResponse, ThreadReadParams, ThreadResumeResponse, ThreadSetNameParams, ThreadStartResponse,
+};
+
+/// The settings a thread runs with, as the server reported them when the thread was
+/// started, resumed or forked.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct ThreadSettings {
+    /// Model.
+    pub model: String,
+    /// Model provider id.
+    pub model_provider: String,
+    /// Approval policy.
+    pub approval_policy: AskForApproval,
+    /// Who reviews approval requests.
+    pub approvals_reviewer: ApprovalsReviewer,
+    /// Sandbox policy.
+    pub sandbox: SandboxPolicy,
+    /// Working directory.
+    pub cwd: String,
+    /// Reasoning effort, when set.
+    pub reasoning_effort: Option<ReasoningEffort>,
+    /// Service tier, when set.
+    pub service_tier: Option<String>,
+}
+
+macro_rules! settings_from {
+    ($($response:ty),*) => {$(
+        impl From<&$response> for ThreadSettings {
+            fn from(r: &$response) -> Self {
+                ThreadSettings {
+                    model: r.model.clone(),
+                    model_provider: r.model_provider.clone(),
+                    approval_policy: r.approval_policy.clone(),
+                    approvals_reviewer: r.approvals_reviewer.clone(),
+                    sandbox: r.sandbox.clone(),
+                    cwd: r.cwd.to_string(),
+                    reasoning_effort: r.reasoning_effort.clone(),
+                    service_tier: r.service_tier.clone(),
+                }
+            }
+        }
+    )*};
+}
+
+settings_from!(ThreadStartResponse, ThreadResumeResponse, ThreadForkResponse);
 
 /// A thread on a [`Codex`](crate::Codex) connection. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -14,11 +61,24 @@ pub struct Thread {
     conn: Connection,
     id: String,
     info: Option<crate::types::Thread>,
+    settings: Option<ThreadSettings>,
 }
 
 impl Thread {
-    pub(crate) fn new(conn: Connection, id: String, info: Option<crate::types::Thread>) -> Self {
-        Self { conn, id, info }
+    pub(crate) fn new(
+        conn: Connection,
+        id: String,
+        info: Option<crate::types::Thread>,
+        settings: Option<ThreadSettings>,
+    ) -> Self {
+        Self { conn, id, info, settings }
+    }
+
+    /// The settings the server reported when this handle was made by
+    /// `thread_start`, `thread_resume` or `thread_fork` (`None` otherwise). Per-turn
+    /// options change them for later turns; resume or fork to see the current ones.
+    pub fn settings(&self) -> Option<&ThreadSettings> {
+        self.settings.as_ref()
     }
 
     /// The thread id.
