@@ -3,12 +3,13 @@
 use crate::config::ClientConfig;
 use crate::error::Result;
 use crate::handlers::Typed;
+use crate::login::{ChatgptLogin, DeviceCodeLogin};
 use crate::methods::{client_requests, ServerRequestHandler};
 use crate::options::ThreadOptions;
 use crate::rpc::{Connection, ConnectionOptions, InitializeOptions, RawServerRequestHandler, ServerMetadata};
 use crate::thread::{Thread, ThreadSettings};
 use crate::types::{
-    ApiKeyLoginAccountParams, GetAccountParams, GetAccountResponse, LoginAccountParams, ModelListParams,
+    ApiKeyLoginAccountParams, ChatgptLoginAccountParams, GetAccountParams, GetAccountResponse, LoginAccountParams, ModelListParams,
     ModelListResponse, ThreadArchiveParams, ThreadListParams, ThreadListResponse, ThreadUnarchiveParams,
 };
 use std::sync::Arc;
@@ -189,6 +190,27 @@ impl Codex {
         let params = LoginAccountParams::ApiKey(ApiKeyLoginAccountParams { api_key: api_key.into() });
         self.conn.request::<client_requests::AccountLoginStart>(params).await?;
         Ok(())
+    }
+
+    /// Starts a ChatGPT browser sign-in: open [`ChatgptLogin::auth_url`] in a browser on
+    /// this machine, then [`wait`](ChatgptLogin::wait) for the outcome or
+    /// [`cancel`](ChatgptLogin::cancel) it.
+    pub async fn login_chatgpt(&self) -> Result<ChatgptLogin> {
+        ChatgptLogin::start(&self.conn, ChatgptLoginAccountParams::default()).await
+    }
+
+    /// [`login_chatgpt`](Self::login_chatgpt) with explicit params (app brand, hosted
+    /// success page, …).
+    pub async fn login_chatgpt_with(&self, params: ChatgptLoginAccountParams) -> Result<ChatgptLogin> {
+        ChatgptLogin::start(&self.conn, params).await
+    }
+
+    /// Starts a ChatGPT device-code sign-in: show [`DeviceCodeLogin::verification_url`] and
+    /// [`DeviceCodeLogin::user_code`] to the user (any device will do), then
+    /// [`wait`](DeviceCodeLogin::wait). The server asks the auth service for the code before
+    /// answering, so this fails with a JSON-RPC error when that service is unreachable.
+    pub async fn login_chatgpt_device_code(&self) -> Result<DeviceCodeLogin> {
+        DeviceCodeLogin::start(&self.conn).await
     }
 
     /// Signs out.

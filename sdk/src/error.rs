@@ -124,6 +124,12 @@ pub enum Error {
     /// whatever items completed before it failed.
     #[error("turn {} failed: {}", .0.id, .0.error.as_ref().map(|e| e.message.as_str()).unwrap_or("no error message"))]
     TurnFailed(Box<crate::turn::TurnResult>),
+
+    /// The final response of a typed turn ([`Thread::run_typed`](crate::Thread::run_typed))
+    /// does not parse as the requested type; carries the raw text, the serde error and
+    /// the turn.
+    #[error(transparent)]
+    OutputMismatch(Box<crate::structured::OutputMismatch>),
 }
 
 fn fmt_exit(status: &Option<ExitStatus>) -> String {

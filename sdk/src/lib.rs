@@ -36,10 +36,16 @@ pub mod config;
 pub mod error;
 pub mod rpc;
 
+#[cfg(feature = "blocking")]
+pub mod blocking;
+
 mod codec;
 mod codex;
 mod events;
+pub mod goals;
 pub mod handlers;
+pub mod login;
+pub mod structured;
 mod input;
 mod options;
 mod thread;
@@ -49,7 +55,10 @@ pub use codex::{Codex, CodexBuilder};
 pub use config::ClientConfig;
 pub use events::Notifications;
 pub use error::{Error, ErrorCode, Result, RpcError, RpcErrorKind};
+pub use goals::{GoalControl, GoalEvents, GoalHandle, GoalOptions, GoalResult, GoalUpdate};
 pub use handlers::ApprovalHandler;
+pub use login::{ChatgptLogin, DeviceCodeLogin, LoginOutcome};
+pub use structured::{OutputMismatch, TypedTurnResult};
 pub use input::{Input, Inputs};
 pub use methods::{ClientRequests, ServerNotification, ServerRequest, ServerRequestHandler};
 pub use options::{ApprovalMode, Sandbox, ThreadOptions, TurnOptions};

@@ -1,7 +1,9 @@
 //! A Codex thread: run turns on it, read it, rename it, compact it.
 
 use crate::error::Result;
+use crate::goals::{GoalHandle, GoalOptions, GoalResult, GoalUpdate};
 use crate::input::Inputs;
+use crate::structured::TypedTurnResult;
 use crate::methods::client_requests;
 use crate::options::TurnOptions;
 use crate::rpc::Connection;
@@ -120,7 +122,107 @@ impl Thread {
         let reservation = self.conn.reserve_turn(&self.id).await?;
         let response = self.conn.request::<client_requests::TurnStart>(params).await?;
         let stream = reservation.claim(response.turn.id.clone());
+        tracing::debug!(thread_id = %self.id, turn_id = %response.turn.id, "turn started");
         Ok(TurnHandle::new(self.conn.clone(), self.id.clone(), response.turn, stream))
+    }
+
+    /// Runs a turn whose final answer must be a `T`: the strict-mode JSON Schema of `T`
+    /// ([`output_schema_for`](crate::structured::output_schema_for)) is sent as the turn's
+    /// `outputSchema`, and the final response is parsed into `T`. An answer that does not
+    /// parse is [`Error::OutputMismatch`](crate::Error::OutputMismatch) (raw text, serde error and the turn); a failed
+    /// turn is [`Error::TurnFailed`](crate::Error::TurnFailed).
+    ///
+    /// ```no_run
+    /// # async fn demo(thread: codex_app_server::Thread) -> codex_app_server::Result<()> {
+    /// #[derive(serde::Deserialize, schemars::JsonSchema)]
+    /// struct Summary {
+    ///     title: String,
+    ///     risk: Option<String>,
+    /// }
+    /// let summary = thread.run_typed::<Summary>("Summarize the diff").await?.output;
+    /// # Ok(()) }
+    /// ```
+    pub async fn run_typed<T>(&self, input: impl Into<Inputs>) -> Result<TypedTurnResult<T>>
+    where
+        T: schemars::JsonSchema + serde::de::DeserializeOwned,
+    {
+        self.run_typed_with(input, &TurnOptions::default()).await
+    }
+
+    /// [`run_typed`](Self::run_typed) with per-turn options (their `output_schema` is
+    /// replaced by `T`'s).
+    pub async fn run_typed_with<T>(&self, input: impl Into<Inputs>, options: &TurnOptions) -> Result<TypedTurnResult<T>>
+    where
+        T: schemars::JsonSchema + serde::de::DeserializeOwned,
+    {
+        let options = options.clone().output_schema(crate::structured::output_schema_for::<T>());
+        let turn = self.run_with(input, &options).await?;
+        crate::structured::parse_final_response(turn)
+    }
+
+    /// The thread's goal (`thread/goal/get`), if it has one.
+    pub async fn goal(&self) -> Result<Option<crate::types::ThreadGoal>> {
+        crate::goals::get(&self.conn, &self.id).await
+    }
+
+    /// Changes the thread's goal (`thread/goal/set`) and returns it. Note that making a goal
+    /// `active` on an idle thread (a new objective, or status `Active`) makes the server
+    /// start turns by itself; use [`start_goal`](Self::start_goal) to follow them.
+    pub async fn set_goal(&self, update: GoalUpdate) -> Result<crate::types::ThreadGoal> {
+        crate::goals::set(&self.conn, &self.id, &update).await
+    }
+
+    /// Pauses the thread's goal: a running turn finishes, no continuation follows.
+    pub async fn pause_goal(&self) -> Result<crate::types::ThreadGoal> {
+        self.set_goal(GoalUpdate::new().status(crate::types::ThreadGoalStatus::Paused)).await
+    }
+
+    /// Removes the thread's goal (`thread/goal/clear`); `false` when there was none.
+    pub async fn clear_goal(&self) -> Result<bool> {
+        crate::goals::clear(&self.conn, &self.id).await
+    }
+
+    /// Sets `objective` as the thread's new goal (clearing any previous one, so usage and
+    /// budget start from zero) and returns a handle that follows the turns the server runs
+    /// for it. See [`goals`](crate::goals) for how the server pursues a goal.
+    pub async fn start_goal(&self, objective: impl Into<String>) -> Result<GoalHandle> {
+        self.start_goal_with(objective, &GoalOptions::default()).await
+    }
+
+    /// [`start_goal`](Self::start_goal) with a token and/or turn budget.
+    pub async fn start_goal_with(&self, objective: impl Into<String>, options: &GoalOptions) -> Result<GoalHandle> {
+        crate::goals::start(&self.conn, &self.id, objective.into(), options).await
+    }
+
+    /// Starts a goal and follows it until it settles (complete, blocked, paused, budget- or
+    /// usage-limited, cleared, or its last turn interrupted or failed); returns every turn
+    /// it ran and the goal's final state. A failed turn is part of the result, not an error.
+    ///
+    /// ```no_run
+    /// # async fn demo(thread: codex_app_server::Thread) -> codex_app_server::Result<()> {
+    /// use codex_app_server::GoalOptions;
+    /// let result = thread.run_goal_with("Make the test suite pass", &GoalOptions::default().max_turns(10)).await?;
+    /// println!("{:?} after {} turn(s): {}", result.status(), result.turns.len(), result.final_response().unwrap_or_default());
+    /// # Ok(()) }
+    /// ```
+    pub async fn run_goal(&self, objective: impl Into<String>) -> Result<GoalResult> {
+        self.start_goal(objective).await?.run().await
+    }
+
+    /// [`run_goal`](Self::run_goal) with a token and/or turn budget.
+    pub async fn run_goal_with(&self, objective: impl Into<String>, options: &GoalOptions) -> Result<GoalResult> {
+        self.start_goal_with(objective, options).await?.run().await
+    }
+
+    /// Makes the existing goal `active` again (e.g. after a pause, a budget stop or an
+    /// interrupt) and follows the turns the server then runs.
+    pub async fn resume_goal(&self) -> Result<GoalHandle> {
+        self.resume_goal_with(&GoalOptions::default()).await
+    }
+
+    /// [`resume_goal`](Self::resume_goal) with options (a new token budget replaces the old one).
+    pub async fn resume_goal_with(&self, options: &GoalOptions) -> Result<GoalHandle> {
+        crate::goals::resume(&self.conn, &self.id, options).await
     }
 
     /// Reads the thread (`thread/read`), with its turns when `include_turns`.

@@ -107,6 +107,11 @@ impl TurnHandle {
     /// ([`Error::Lagged`]), the items are recovered from the server's record of the turn
     /// (`thread/read`) once it completes; the usage is then the last update that was kept.
     pub async fn run(self) -> Result<TurnResult> {
+        let span = tracing::debug_span!("turn", thread_id = %self.control.thread_id, turn_id = %self.control.turn_id);
+        tracing::Instrument::instrument(self.run_inner(), span).await
+    }
+
+    async fn run_inner(self) -> Result<TurnResult> {
         use futures::StreamExt;
         let control = self.control.clone();
         let mut collector = TurnCollector::new(self.initial.clone());
@@ -125,9 +130,15 @@ impl TurnHandle {
         if lagged && collector.completed {
             let mut params = ThreadReadParams::new(control.thread_id.clone());
             params.include_turns = Some(true);
-            let thread = control.conn.request::<client_requests::ThreadRead>(params).await?.thread;
-            if let Some(turn) = thread.turns.into_iter().find(|t| t.id == control.turn_id) {
-                collector.items = turn.items;
+            // Best effort: a thread the server cannot list turns of yet (or an ephemeral
+            // one) keeps the items that were delivered.
+            match control.conn.request::<client_requests::ThreadRead>(params).await {
+                Ok(read) => {
+                    if let Some(turn) = read.thread.turns.into_iter().find(|t| t.id == control.turn_id) {
+                        collector.items = turn.items;
+                    }
+                }
+                Err(e) => tracing::debug!(error = %e, "cannot re-read the lagged turn; keeping the delivered items"),
             }
         }
         collector.finish()
@@ -173,7 +184,14 @@ impl Stream for TurnEvents {
                     method: e.method,
                     source: e.source,
                 });
-                if matches!(decoded, Ok(ServerNotification::TurnCompleted(_))) {
+                if let Ok(ServerNotification::TurnCompleted(done)) = &decoded {
+                    tracing::debug!(
+                        thread_id = %self.control.thread_id,
+                        turn_id = %done.turn.id,
+                        status = %done.turn.status,
+                        duration_ms = done.turn.duration_ms,
+                        "turn completed"
+                    );
                     self.done = true;
                 }
                 Poll::Ready(Some(decoded))
@@ -251,6 +269,24 @@ impl TurnCollector {
                 self.completed = true;
             }
             _ => {}
+        }
+    }
+
+    /// Completes the turn from the server's record (`thread/read`), for a turn whose
+    /// `turn/completed` was missed; the record's items replace the observed ones.
+    pub(crate) fn complete_from_record(&mut self, turn: Turn) {
+        if !turn.items.is_empty() || self.items.is_empty() {
+            self.items = turn.items.clone();
+        }
+        self.turn = turn;
+        self.completed = true;
+    }
+
+    /// Like [`finish`](Self::finish), but a failed turn is a result too.
+    pub(crate) fn finish_any(self) -> Result<TurnResult> {
+        match self.finish() {
+            Err(Error::TurnFailed(result)) => Ok(*result),
+            other => other,
         }
     }
 

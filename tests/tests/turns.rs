@@ -756,9 +756,11 @@ async fn run_after_an_overflow_recovers_the_items() {
     // Let the whole turn arrive (and overflow the 32-slot queue) before anyone polls it.
     within("the turn completes on the server", async {
         loop {
-            let read = thread.read(true).await.unwrap();
-            if read.turns.iter().any(|t| t.id == turn.id() && t.status == TurnStatus::Completed) {
-                break;
+            // Until the turn is persisted the server may refuse to list turns: keep polling.
+            if let Ok(read) = thread.read(true).await {
+                if read.turns.iter().any(|t| t.id == turn.id() && t.status == TurnStatus::Completed) {
+                    break;
+                }
             }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }

@@ -391,9 +391,20 @@ impl Connection {
             state.pending.insert(id, method, tx);
         }
         let guard = PendingGuard { shared, id };
+        let started = std::time::Instant::now();
         shared.send_line(encode_request(id, method, params)).await?;
         let outcome = tokio::time::timeout(timeout, rx).await;
         drop(guard);
+        // Method, id, duration and outcome only: params and results may carry secrets.
+        let elapsed_ms = started.elapsed().as_millis() as u64;
+        match &outcome {
+            Ok(Ok(Ok(_))) => tracing::debug!(method, id, elapsed_ms, "request ok"),
+            Ok(Ok(Err(e))) => {
+                let code = e.rpc_error().map(|r| r.code.code());
+                tracing::debug!(method, id, elapsed_ms, code, "request failed")
+            }
+            _ => {}
+        }
         match outcome {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(shared.closed_error().unwrap_or(Error::TransportClosed {

@@ -145,6 +145,22 @@ fn panic_message(panic: &(dyn Any + Send)) -> String {
     }
 }
 
+/// A short, secret-free label of a reply: the approval decision (`"accept"`, `"decline"`,
+/// `"acceptWithExecpolicyAmendment"`, …), the elicitation action, `"result"` or `"error"`.
+fn decision_kind(reply: &Result<Value, RpcError>) -> String {
+    let Ok(value) = reply else { return "error".to_owned() };
+    let label = |v: &Value| match v {
+        Value::String(s) if s.len() <= 64 => Some(s.clone()),
+        Value::Object(m) => m.keys().next().filter(|k| k.len() <= 64).cloned(),
+        _ => None,
+    };
+    value
+        .get("decision")
+        .and_then(label)
+        .or_else(|| value.get("action").and_then(label))
+        .unwrap_or_else(|| "result".to_owned())
+}
+
 /// Runs the handler for one server request in its own task and sends the reply.
 pub(crate) fn spawn_server_request(
     shared: Arc<Shared>,
@@ -160,9 +176,13 @@ pub(crate) fn spawn_server_request(
             method: method.clone(),
             params,
         };
-        let outcome = AssertUnwindSafe(async { handler.handle(request).await })
-            .catch_unwind()
-            .await;
+        let span = tracing::debug_span!("server_request", %method, %id);
+        let outcome = AssertUnwindSafe(tracing::Instrument::instrument(
+            async { handler.handle(request).await },
+            span,
+        ))
+        .catch_unwind()
+        .await;
         let reply = match outcome {
             Ok(reply) => reply,
             Err(panic) => {
@@ -173,6 +193,8 @@ pub(crate) fn spawn_server_request(
                 )))
             }
         };
+        // The method, id and the kind of decision only: never the params or the full reply.
+        tracing::debug!(%method, %id, decision = decision_kind(&reply), "server request answered");
         if let Err(e) = shared.send_line(encode_reply(&id, &reply)).await {
             tracing::debug!(%method, %id, error = %e, "could not send the reply to a server request");
         }

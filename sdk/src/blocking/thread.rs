@@ -1,0 +1,180 @@
+//! Blocking [`Thread`].
+
+use super::runtime::Runtime;
+use super::{GoalHandle, Notifications, TurnHandle};
+use crate::error::Result;
+use crate::goals::{GoalOptions, GoalResult, GoalUpdate};
+use crate::input::Inputs;
+use crate::options::TurnOptions;
+use crate::structured::TypedTurnResult;
+use crate::thread::ThreadSettings;
+use crate::turn::TurnResult;
+use crate::types::ThreadGoal;
+use std::sync::Arc;
+
+/// A thread on a blocking [`Codex`](super::Codex); the blocking twin of
+/// [`crate::Thread`]. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Thread {
+    inner: crate::Thread,
+    rt: Arc<Runtime>,
+}
+
+impl Thread {
+    pub(crate) fn new(inner: crate::Thread, rt: Arc<Runtime>) -> Self {
+        Self { inner, rt }
+    }
+
+    /// The settings the server reported when this handle was made by `thread_start`,
+    /// `thread_resume` or `thread_fork` (`None` otherwise); see
+    /// [`crate::Thread::settings`].
+    pub fn settings(&self) -> Option<&ThreadSettings> {
+        self.inner.settings()
+    }
+
+    /// The thread id.
+    pub fn id(&self) -> &str {
+        self.inner.id()
+    }
+
+    /// The thread as the call that produced this handle returned it (`None` for a handle
+    /// made from a bare id).
+    pub fn info(&self) -> Option<&crate::types::Thread> {
+        self.inner.info()
+    }
+
+    /// Every notification about this thread from now on (its turns' events included),
+    /// typed and bounded, as a blocking iterator.
+    pub fn notifications(&self) -> Notifications {
+        Notifications::new(self.inner.notifications(), self.rt.clone())
+    }
+
+    /// Runs a turn to completion with the thread's settings. A failed turn is
+    /// [`Error::TurnFailed`](crate::Error::TurnFailed).
+    pub fn run(&self, input: impl Into<Inputs>) -> Result<TurnResult> {
+        self.rt.block_on("Thread::run", self.inner.run(input))
+    }
+
+    /// Runs a turn to completion with per-turn options.
+    pub fn run_with(&self, input: impl Into<Inputs>, options: &TurnOptions) -> Result<TurnResult> {
+        self.rt.block_on("Thread::run_with", self.inner.run_with(input, options))
+    }
+
+    /// Starts a turn and returns its handle (iterate its events, steer it, interrupt it,
+    /// or run it).
+    pub fn turn(&self, input: impl Into<Inputs>) -> Result<TurnHandle> {
+        let handle = self.rt.block_on("Thread::turn", self.inner.turn(input))?;
+        Ok(TurnHandle::new(handle, self.rt.clone()))
+    }
+
+    /// Starts a turn with per-turn options. Events that race the `turn/start` response
+    /// are kept for the turn's stream.
+    pub fn turn_with(&self, input: impl Into<Inputs>, options: &TurnOptions) -> Result<TurnHandle> {
+        let handle = self.rt.block_on("Thread::turn_with", self.inner.turn_with(input, options))?;
+        Ok(TurnHandle::new(handle, self.rt.clone()))
+    }
+
+    /// Runs a turn whose final answer must be a `T` (its JSON Schema is sent as the
+    /// turn's `outputSchema`) and parses it; see [`crate::Thread::run_typed`]. An answer
+    /// that does not parse is [`Error::OutputMismatch`](crate::Error::OutputMismatch).
+    ///
+    /// ```no_run
+    /// # fn demo(thread: codex_app_server::blocking::Thread) -> codex_app_server::Result<()> {
+    /// #[derive(serde::Deserialize, schemars::JsonSchema)]
+    /// struct Summary {
+    ///     title: String,
+    ///     risk: Option<String>,
+    /// }
+    /// let summary = thread.run_typed::<Summary>("Summarize the diff")?.output;
+    /// # Ok(()) }
+    /// ```
+    pub fn run_typed<T>(&self, input: impl Into<Inputs>) -> Result<TypedTurnResult<T>>
+    where
+        T: schemars::JsonSchema + serde::de::DeserializeOwned,
+    {
+        self.rt.block_on("Thread::run_typed", self.inner.run_typed(input))
+    }
+
+    /// [`run_typed`](Self::run_typed) with per-turn options (their `output_schema` is
+    /// replaced by `T`'s).
+    pub fn run_typed_with<T>(&self, input: impl Into<Inputs>, options: &TurnOptions) -> Result<TypedTurnResult<T>>
+    where
+        T: schemars::JsonSchema + serde::de::DeserializeOwned,
+    {
+        self.rt.block_on("Thread::run_typed_with", self.inner.run_typed_with(input, options))
+    }
+
+    /// The thread's goal (`thread/goal/get`), if it has one.
+    pub fn goal(&self) -> Result<Option<ThreadGoal>> {
+        self.rt.block_on("Thread::goal", self.inner.goal())
+    }
+
+    /// Changes the thread's goal (`thread/goal/set`) and returns it; see
+    /// [`crate::Thread::set_goal`] (an `active` goal on an idle thread starts turns).
+    pub fn set_goal(&self, update: GoalUpdate) -> Result<ThreadGoal> {
+        self.rt.block_on("Thread::set_goal", self.inner.set_goal(update))
+    }
+
+    /// Pauses the thread's goal: a running turn finishes, no continuation follows.
+    pub fn pause_goal(&self) -> Result<ThreadGoal> {
+        self.rt.block_on("Thread::pause_goal", self.inner.pause_goal())
+    }
+
+    /// Removes the thread's goal (`thread/goal/clear`); `false` when there was none.
+    pub fn clear_goal(&self) -> Result<bool> {
+        self.rt.block_on("Thread::clear_goal", self.inner.clear_goal())
+    }
+
+    /// Sets `objective` as the thread's new goal (clearing any previous one) and returns a
+    /// handle that follows the turns the server runs for it.
+    pub fn start_goal(&self, objective: impl Into<String>) -> Result<GoalHandle> {
+        let handle = self.rt.block_on("Thread::start_goal", self.inner.start_goal(objective))?;
+        Ok(GoalHandle::new(handle, self.rt.clone()))
+    }
+
+    /// [`start_goal`](Self::start_goal) with a token and/or turn budget.
+    pub fn start_goal_with(&self, objective: impl Into<String>, options: &GoalOptions) -> Result<GoalHandle> {
+        let handle = self.rt.block_on("Thread::start_goal_with", self.inner.start_goal_with(objective, options))?;
+        Ok(GoalHandle::new(handle, self.rt.clone()))
+    }
+
+    /// Starts a goal and follows it until it settles; returns every turn it ran and the
+    /// goal's final state (a failed turn is part of the result, not an error).
+    pub fn run_goal(&self, objective: impl Into<String>) -> Result<GoalResult> {
+        self.rt.block_on("Thread::run_goal", self.inner.run_goal(objective))
+    }
+
+    /// [`run_goal`](Self::run_goal) with a token and/or turn budget.
+    pub fn run_goal_with(&self, objective: impl Into<String>, options: &GoalOptions) -> Result<GoalResult> {
+        self.rt.block_on("Thread::run_goal_with", self.inner.run_goal_with(objective, options))
+    }
+
+    /// Makes the existing goal `active` again and follows the turns the server then runs.
+    pub fn resume_goal(&self) -> Result<GoalHandle> {
+        let handle = self.rt.block_on("Thread::resume_goal", self.inner.resume_goal())?;
+        Ok(GoalHandle::new(handle, self.rt.clone()))
+    }
+
+    /// [`resume_goal`](Self::resume_goal) with options (a new token budget replaces the
+    /// old one).
+    pub fn resume_goal_with(&self, options: &GoalOptions) -> Result<GoalHandle> {
+        let handle = self.rt.block_on("Thread::resume_goal_with", self.inner.resume_goal_with(options))?;
+        Ok(GoalHandle::new(handle, self.rt.clone()))
+    }
+
+    /// Reads the thread (`thread/read`), with its turns when `include_turns`.
+    pub fn read(&self, include_turns: bool) -> Result<crate::types::Thread> {
+        self.rt.block_on("Thread::read", self.inner.read(include_turns))
+    }
+
+    /// Renames the thread.
+    pub fn set_name(&self, name: impl Into<String>) -> Result<()> {
+        self.rt.block_on("Thread::set_name", self.inner.set_name(name))
+    }
+
+    /// Starts compacting the thread's history and returns once the server accepted it;
+    /// see [`crate::Thread::compact`] for how to wait for the compaction.
+    pub fn compact(&self) -> Result<()> {
+        self.rt.block_on("Thread::compact", self.inner.compact())
+    }
+}

@@ -1,0 +1,140 @@
+//! Blocking [`TurnHandle`], [`TurnControl`] and the [`TurnEvents`] iterator.
+
+use super::runtime::Runtime;
+use crate::error::Result;
+use crate::input::Inputs;
+use crate::methods::ServerNotification;
+use crate::turn::TurnResult;
+use crate::types::Turn;
+use std::sync::Arc;
+
+/// Steers or interrupts a turn from any thread, also while another one iterates its
+/// events; the blocking twin of [`crate::TurnControl`]. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct TurnControl {
+    inner: crate::TurnControl,
+    rt: Arc<Runtime>,
+}
+
+impl TurnControl {
+    /// The turn id.
+    pub fn turn_id(&self) -> &str {
+        self.inner.turn_id()
+    }
+
+    /// The thread id.
+    pub fn thread_id(&self) -> &str {
+        self.inner.thread_id()
+    }
+
+    /// Adds input to the running turn (`turn/steer`); returns the id of the turn that
+    /// carries on. Fails (`-32600`) when the turn is no longer active.
+    pub fn steer(&self, input: impl Into<Inputs>) -> Result<String> {
+        self.rt.block_on("TurnControl::steer", self.inner.steer(input))
+    }
+
+    /// Interrupts the turn (`turn/interrupt`); its events then end with status
+    /// `interrupted`.
+    pub fn interrupt(&self) -> Result<()> {
+        self.rt.block_on("TurnControl::interrupt", self.inner.interrupt())
+    }
+}
+
+/// A started turn; the blocking twin of [`crate::TurnHandle`]. Consume it with
+/// [`stream`](Self::stream) for its events as an [`Iterator`] or [`run`](Self::run) for
+/// the collected result; [`control`](Self::control) steers or interrupts it meanwhile.
+#[derive(Debug)]
+pub struct TurnHandle {
+    inner: crate::TurnHandle,
+    rt: Arc<Runtime>,
+}
+
+impl TurnHandle {
+    pub(crate) fn new(inner: crate::TurnHandle, rt: Arc<Runtime>) -> Self {
+        Self { inner, rt }
+    }
+
+    /// The turn id.
+    pub fn id(&self) -> &str {
+        self.inner.id()
+    }
+
+    /// The thread id.
+    pub fn thread_id(&self) -> &str {
+        self.inner.thread_id()
+    }
+
+    /// The turn as `turn/start` returned it.
+    pub fn initial(&self) -> &Turn {
+        self.inner.initial()
+    }
+
+    /// A handle to steer or interrupt this turn from elsewhere (another thread).
+    pub fn control(&self) -> TurnControl {
+        TurnControl { inner: self.inner.control(), rt: self.rt.clone() }
+    }
+
+    /// See [`TurnControl::steer`].
+    pub fn steer(&self, input: impl Into<Inputs>) -> Result<String> {
+        self.rt.block_on("TurnHandle::steer", self.inner.steer(input))
+    }
+
+    /// See [`TurnControl::interrupt`].
+    pub fn interrupt(&self) -> Result<()> {
+        self.rt.block_on("TurnHandle::interrupt", self.inner.interrupt())
+    }
+
+    /// This turn's notifications, typed, in order, as a blocking iterator; the last one
+    /// is `turn/completed`. Nothing that arrived before the `turn/start` response is
+    /// lost.
+    ///
+    /// ```no_run
+    /// # fn demo(thread: codex_app_server::blocking::Thread) -> codex_app_server::Result<()> {
+    /// use codex_app_server::ServerNotification;
+    ///
+    /// for event in thread.turn("Tell me a story")?.stream() {
+    ///     if let ServerNotification::ItemAgentMessageDelta(delta) = event? {
+    ///         print!("{}", delta.delta);
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn stream(self) -> TurnEvents {
+        TurnEvents { inner: self.inner.stream(), rt: self.rt }
+    }
+
+    /// Waits for the turn to end and collects its [`TurnResult`]. A failed turn is
+    /// [`Error::TurnFailed`](crate::Error::TurnFailed); an interrupted one is `Ok` with
+    /// status `Interrupted`.
+    pub fn run(self) -> Result<TurnResult> {
+        self.rt.block_on("TurnHandle::run", self.inner.run())
+    }
+}
+
+/// The events of one turn as a blocking [`Iterator`] (see [`TurnHandle::stream`]); the
+/// blocking twin of [`crate::TurnEvents`].
+///
+/// Each `next()` waits for the turn's next notification. The iterator ends after
+/// `turn/completed`, or after one [`Error::TransportClosed`](crate::Error::TransportClosed)
+/// when the app-server goes away. [`Error::Lagged`](crate::Error::Lagged) marks events
+/// dropped because the iterator fell behind; iteration carries on after it.
+#[derive(Debug)]
+pub struct TurnEvents {
+    inner: crate::TurnEvents,
+    rt: Arc<Runtime>,
+}
+
+impl TurnEvents {
+    /// A handle to steer or interrupt this turn.
+    pub fn control(&self) -> TurnControl {
+        TurnControl { inner: self.inner.control(), rt: self.rt.clone() }
+    }
+}
+
+impl Iterator for TurnEvents {
+    type Item = Result<ServerNotification>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.rt.block_on("TurnEvents::next", self.inner.next_event())
+    }
+}
