@@ -3,13 +3,19 @@
 //! - `regen [--check]`: writes (or compares) `sdk/src/generated/` from `schema/`.
 //! - `schema [--check]`: installs the pinned Codex CLI and rewrites (or compares) `schema/`.
 //! - `install-codex`: installs the pinned Codex CLI under `target/codex-cli/<version>/`.
-//! - `test`: the whole suite, as CI runs it.
+//! - `demo`: installs the pinned CLI if missing, then runs the SDK's offline demo
+//!   (`cargo run --example demo`): a real app-server and a scripted mock model on 127.0.0.1.
+//! - `examples [-v] [name…]`: builds the SDK's examples once and runs each offline
+//!   (`CODEX_EXAMPLES_OFFLINE=1`), one after the other with a time limit; fails if any fails.
+//! - `test`: the whole suite, as CI runs it (the examples included).
 
 #[path = "../../sdk/src/pinned_cli.rs"]
 mod pinned_cli;
 
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -18,6 +24,8 @@ fn main() -> ExitCode {
         Some("regen") => regen(check),
         Some("schema") => schema(check),
         Some("install-codex") => install_codex().map(|bin| println!("{}", bin.display())),
+        Some("demo") => demo(),
+        Some("examples") => examples(&args[1..]),
         Some("test") => test(),
         _ => Err(USAGE.to_owned()),
     };
@@ -30,7 +38,8 @@ fn main() -> ExitCode {
     }
 }
 
-const USAGE: &str = "usage: cargo xtask <regen [--check] | schema [--check] | install-codex | test>";
+const USAGE: &str =
+    "usage: cargo xtask <regen [--check] | schema [--check] | install-codex | demo | examples [-v] [name...] | test>";
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
@@ -135,7 +144,189 @@ fn test() -> Result<(), String> {
     regen(true)?;
     // The stable surface (the default), everything.
     cargo(&["test", "--workspace"])?;
+    // Every example, offline (already built by the step above).
+    examples(&[])?;
     // The experimental surface: the sdk's own tests and the real-binary tests again.
     cargo(&["test", "-p", "codex-app-server", "-p", "codex-app-server-tests", "--features", "codex-app-server/experimental"])?;
     Ok(())
+}
+
+/// `cargo xtask demo`: the pinned CLI (installed when missing), then the offline demo example.
+fn demo() -> Result<(), String> {
+    let started = Instant::now();
+    let bin = install_codex()?;
+    println!("Codex CLI {}: {}", pinned_cli::PINNED_CODEX_VERSION, bin.display());
+    println!("building and running the demo (`cargo run --example demo`; a first build takes a few minutes)");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["run", "--package", "codex-app-server", "--example", "demo"])
+        .env("CODEX_BIN", &bin)
+        .current_dir(root())
+        .status()
+        .map_err(|e| e.to_string())?;
+    if !status.success() {
+        return Err(format!("the demo failed ({status})"));
+    }
+    println!("(`cargo xtask demo` took {:.1} s in all)", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Standard input given to examples that read it; every other example gets none.
+const EXAMPLE_STDIN: &[(&str, &str)] = &[("mini_chat", "Hello!\nWhat can you do?\n/exit\n")];
+
+/// The longest any one example may take offline, unless `XTASK_EXAMPLE_TIMEOUT_SECS` says.
+const EXAMPLE_TIMEOUT: Duration = Duration::from_secs(120);
+
+fn example_timeout() -> Duration {
+    std::env::var("XTASK_EXAMPLE_TIMEOUT_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(EXAMPLE_TIMEOUT)
+}
+
+/// `cargo xtask examples [-v] [name…]`: builds every example of the SDK once, then runs each
+/// (or the named ones) offline against the scripted mock, sequentially, each with a time
+/// limit (120 s, or `XTASK_EXAMPLE_TIMEOUT_SECS`). `-v` prints every example's output, not
+/// only a failing one's.
+fn examples(args: &[String]) -> Result<(), String> {
+    let verbose = args.iter().any(|a| a == "-v" || a == "--verbose");
+    let wanted: Vec<&str> = args.iter().map(String::as_str).filter(|a| !a.starts_with('-')).collect();
+    let bin = install_codex()?;
+    let mut built = build_examples()?;
+    if !wanted.is_empty() {
+        if let Some(unknown) = wanted.iter().find(|w| !built.iter().any(|(name, _)| name == *w)) {
+            let names: Vec<&str> = built.iter().map(|(name, _)| name.as_str()).collect();
+            return Err(format!("no example named `{unknown}` (examples: {})", names.join(", ")));
+        }
+        built.retain(|(name, _)| wanted.contains(&name.as_str()));
+    }
+    let timeout = example_timeout();
+    println!("running {} examples offline (CODEX_EXAMPLES_OFFLINE=1, each within {} s)", built.len(), timeout.as_secs());
+    let started = Instant::now();
+    let mut failed = Vec::new();
+    for (name, exe) in &built {
+        let stdin = EXAMPLE_STDIN.iter().find(|(n, _)| n == name).map(|(_, input)| *input);
+        let run = run_example(exe, &bin, stdin, timeout)?;
+        let verdict = match run.outcome {
+            Outcome::Passed => "ok",
+            Outcome::Failed(_) => "FAILED",
+            Outcome::TimedOut => "TIMED OUT",
+        };
+        println!("  {verdict:<9} {name:<28} {:>5.1} s", run.elapsed.as_secs_f64());
+        let passed = matches!(run.outcome, Outcome::Passed);
+        if verbose || !passed {
+            let indent = |text: &str| text.lines().map(|l| format!("      | {l}\n")).collect::<String>();
+            print!("{}", indent(&run.stdout));
+            if !run.stderr.trim().is_empty() {
+                println!("      stderr:");
+                print!("{}", indent(&run.stderr));
+            }
+        }
+        if !passed {
+            failed.push(match run.outcome {
+                Outcome::Failed(status) => format!("{name} ({status})"),
+                _ => format!("{name} (timed out)"),
+            });
+        }
+    }
+    println!("{} examples in {:.1} s", built.len(), started.elapsed().as_secs_f64());
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{} example(s) failed offline: {}", failed.len(), failed.join(", ")))
+    }
+}
+
+/// Builds the SDK's examples and returns `(name, executable)` for each, sorted by name.
+fn build_examples() -> Result<Vec<(String, PathBuf)>, String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let args = ["build", "--package", "codex-app-server", "--examples", "--message-format=json-render-diagnostics"];
+    println!("$ cargo {}", args.join(" "));
+    let output = Command::new(cargo)
+        .args(args)
+        .current_dir(root())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !output.status.success() {
+        return Err("building the examples failed".into());
+    }
+    let mut built = Vec::new();
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        let Ok(message) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+        let is_example = message["target"]["kind"].as_array().is_some_and(|k| k.iter().any(|k| k == "example"));
+        if message["reason"] != "compiler-artifact" || !is_example {
+            continue;
+        }
+        if let (Some(name), Some(exe)) = (message["target"]["name"].as_str(), message["executable"].as_str()) {
+            built.push((name.to_owned(), PathBuf::from(exe)));
+        }
+    }
+    if built.is_empty() {
+        return Err("cargo built no example".into());
+    }
+    built.sort();
+    Ok(built)
+}
+
+enum Outcome {
+    Passed,
+    Failed(std::process::ExitStatus),
+    TimedOut,
+}
+
+struct ExampleRun {
+    outcome: Outcome,
+    elapsed: Duration,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs one example offline with `stdin` (or none), killing it after `timeout`.
+fn run_example(exe: &Path, codex_bin: &Path, stdin: Option<&str>, timeout: Duration) -> Result<ExampleRun, String> {
+    let started = Instant::now();
+    let mut child = Command::new(exe)
+        .env("CODEX_EXAMPLES_OFFLINE", "1")
+        .env("CODEX_BIN", codex_bin)
+        .current_dir(root())
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run {}: {e}", exe.display()))?;
+    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        let input = input.to_owned();
+        std::thread::spawn(move || pipe.write_all(input.as_bytes()));
+    }
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut text = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut text);
+            }
+            String::from_utf8_lossy(&text).into_owned()
+        })
+    };
+    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let outcome = loop {
+        match child.try_wait().map_err(|e| e.to_string())? {
+            Some(status) if status.success() => break Outcome::Passed,
+            Some(status) => break Outcome::Failed(status),
+            None if started.elapsed() > timeout => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break Outcome::TimedOut;
+            }
+            None => std::thread::sleep(Duration::from_millis(20)),
+        }
+    };
+    let elapsed = started.elapsed();
+    Ok(ExampleRun {
+        outcome,
+        elapsed,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    })
 }
