@@ -11,7 +11,7 @@ use codex_app_server::rpc::EventFilter;
 use codex_app_server::testing::{ApprovalPolicy, ExecCommand, MockResponse, RecordedRequest};
 use codex_app_server::types::{
     Account, CommandExecutionApprovalDecision, CommandExecutionRequestApprovalParams,
-    CommandExecutionRequestApprovalResponse, CommandExecutionStatus, CommandExecutionThreadItem,
+    CommandExecutionRequestApprovalResponse, CommandExecutionStatus,
     FileChangeApprovalDecision, FileChangeRequestApprovalParams, FileChangeThreadItem,
     PatchApplyStatus, ThreadItem, ThreadListParams, TurnStatus, UserInput,
 };
@@ -19,7 +19,7 @@ use codex_app_server::{
     ApprovalMode, Codex, Error, ErrorCode, RpcError, ServerNotification, ServerRequestHandler,
     Thread, ThreadOptions, TurnResult,
 };
-use common::{within, World, WAIT};
+use common::{commands, within, World, WAIT};
 
 // ---------------------------------------------------------------------------------------
 // Helpers
@@ -88,16 +88,6 @@ fn agent_texts(items: &[ThreadItem]) -> Vec<&str> {
         .collect()
 }
 
-fn commands(result: &TurnResult) -> Vec<&CommandExecutionThreadItem> {
-    result
-        .items
-        .iter()
-        .filter_map(|item| match item {
-            ThreadItem::CommandExecution(c) => Some(c),
-            _ => None,
-        })
-        .collect()
-}
 
 fn file_changes(result: &TurnResult) -> Vec<&FileChangeThreadItem> {
     result

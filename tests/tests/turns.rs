@@ -13,7 +13,7 @@ use codex_app_server::types::{MessagePhase, ThreadItem, TurnStatus, UserInput};
 use codex_app_server::{
     Codex, Error, Input, ServerNotification, Thread, ThreadOptions, TurnEvents, TurnOptions,
 };
-use common::{within, World};
+use common::{assert_transport_closed, deltas, kill_9, within, World};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -68,15 +68,6 @@ fn ids(event: &ServerNotification) -> (Option<String>, Option<String>) {
     (thread, turn)
 }
 
-fn deltas(events: &[ServerNotification]) -> Vec<String> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            ServerNotification::ItemAgentMessageDelta(d) => Some(d.delta.clone()),
-            _ => None,
-        })
-        .collect()
-}
 
 fn completed_status(events: &[ServerNotification]) -> TurnStatus {
     match events.last() {
@@ -112,20 +103,7 @@ fn messages(list: &[(&str, Option<MockPhase>)]) -> MockResponse {
         .completed()
 }
 
-fn kill_9(pid: u32) {
-    let status = std::process::Command::new("kill")
-        .args(["-9", &pid.to_string()])
-        .status()
-        .expect("run kill");
-    assert!(status.success(), "kill -9 {pid} failed");
-}
 
-fn assert_transport_closed<T: std::fmt::Debug>(what: &str, result: codex_app_server::Result<T>) {
-    match result {
-        Err(Error::TransportClosed { .. }) => {}
-        other => panic!("{what}: expected TransportClosed, got {other:?}"),
-    }
-}
 
 // 1x1 red PNG, as a data URL.
 const RED_PIXEL_DATA_URL: &str =

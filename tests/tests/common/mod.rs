@@ -66,3 +66,40 @@ async fn connect(home: &CodexHome, client: impl FnOnce(CodexBuilder) -> CodexBui
 pub async fn within<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
     tokio::time::timeout(WAIT, fut).await.unwrap_or_else(|_| panic!("timed out: {what}"))
 }
+
+/// The agent-message deltas among `events`, in order.
+pub fn deltas(events: &[codex_app_server::ServerNotification]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            codex_app_server::ServerNotification::ItemAgentMessageDelta(d) => Some(d.delta.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The command-execution items of a turn.
+pub fn commands(result: &codex_app_server::TurnResult) -> Vec<&codex_app_server::types::CommandExecutionThreadItem> {
+    result
+        .items
+        .iter()
+        .filter_map(|item| match item {
+            codex_app_server::types::ThreadItem::CommandExecution(c) => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+/// SIGKILLs `pid`.
+pub fn kill_9(pid: u32) {
+    let status = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().expect("run kill");
+    assert!(status.success(), "kill -9 {pid} failed");
+}
+
+/// Asserts `result` is `Error::TransportClosed`.
+pub fn assert_transport_closed<T: std::fmt::Debug>(what: &str, result: codex_app_server::Result<T>) {
+    match result {
+        Err(codex_app_server::Error::TransportClosed { .. }) => {}
+        other => panic!("{what}: expected TransportClosed, got {other:?}"),
+    }
+}

@@ -5,7 +5,7 @@
 
 pub mod client;
 
-use crate::common::{codex_bin, within, WAIT};
+use crate::common::{assert_transport_closed, codex_bin, commands, deltas, kill_9, within, WAIT};
 use client::{Client, ClientControl, ClientDeviceLogin, ClientGoal, ClientGoalControl, ClientThread, ClientTurn, Decide};
 use crate::login_support::{device_token_route, token_route, usercode_route, Issuer};
 use codex_app_server::testing::{
@@ -14,11 +14,10 @@ use codex_app_server::testing::{
 };
 use codex_app_server::types::{
     CancelLoginAccountStatus, CommandExecutionApprovalDecision, CommandExecutionStatus,
-    CommandExecutionThreadItem, ThreadGoalStatus, ThreadItem, ThreadListParams, TurnStatus, UserInput,
+    ThreadGoalStatus, ThreadItem, ThreadListParams, TurnStatus, UserInput,
 };
 use codex_app_server::{
     ApprovalMode, ClientConfig, Error, GoalOptions, LoginOutcome, ServerNotification, ThreadOptions, TurnOptions,
-    TurnResult,
 };
 use serde_json::json;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -74,38 +73,9 @@ async fn reached(stall: &StallHandle) {
     assert!(stall.wait_reached(WAIT).await, "the mock response never reached its pause point");
 }
 
-fn deltas(events: &[ServerNotification]) -> Vec<String> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            ServerNotification::ItemAgentMessageDelta(d) => Some(d.delta.clone()),
-            _ => None,
-        })
-        .collect()
-}
 
-fn commands(result: &TurnResult) -> Vec<&CommandExecutionThreadItem> {
-    result
-        .items
-        .iter()
-        .filter_map(|item| match item {
-            ThreadItem::CommandExecution(c) => Some(c),
-            _ => None,
-        })
-        .collect()
-}
 
-fn kill_9(pid: u32) {
-    let status = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().expect("run kill");
-    assert!(status.success(), "kill -9 {pid} failed");
-}
 
-fn assert_transport_closed<T: std::fmt::Debug>(what: &str, result: codex_app_server::Result<T>) {
-    match result {
-        Err(Error::TransportClosed { .. }) => {}
-        other => panic!("{what}: expected TransportClosed, got {other:?}"),
-    }
-}
 
 async fn listed<C: Client>(codex: &C, archived: Option<bool>) -> Vec<String> {
     let params = ThreadListParams { archived, ..Default::default() };
