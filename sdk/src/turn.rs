@@ -176,14 +176,7 @@ impl Stream for TurnEvents {
         }
         match Pin::new(&mut self.inner).poll_next(cx) {
             Poll::Ready(Some(Ok(event))) => {
-                let params = match event.params_value() {
-                    Ok(p) => p,
-                    Err(e) => return Poll::Ready(Some(Err(e))),
-                };
-                let decoded = ServerNotification::decode(event.method(), params).map_err(|e| Error::Decode {
-                    method: e.method,
-                    source: e.source,
-                });
+                let decoded = crate::events::decode_event(&event);
                 if let Ok(ServerNotification::TurnCompleted(done)) = &decoded {
                     tracing::debug!(
                         thread_id = %self.control.thread_id,

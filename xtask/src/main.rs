@@ -126,10 +126,16 @@ fn schema(check: bool) -> Result<(), String> {
     Ok(())
 }
 
-fn cargo(args: &[&str]) -> Result<(), String> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+/// `cargo <args>` in the workspace root (the cargo that runs xtask), echoed first.
+fn cargo_command(args: &[&str]) -> Command {
     println!("$ cargo {}", args.join(" "));
-    let status = Command::new(cargo).args(args).current_dir(root()).status().map_err(|e| e.to_string())?;
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    command.args(args).current_dir(root());
+    command
+}
+
+fn cargo(args: &[&str]) -> Result<(), String> {
+    let status = cargo_command(args).status().map_err(|e| e.to_string())?;
     if status.success() {
         Ok(())
     } else {
@@ -157,11 +163,8 @@ fn demo() -> Result<(), String> {
     let bin = install_codex()?;
     println!("Codex CLI {}: {}", pinned_cli::PINNED_CODEX_VERSION, bin.display());
     println!("building and running the demo (`cargo run --example demo`; a first build takes a few minutes)");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["run", "--package", "codex-app-server", "--example", "demo"])
+    let status = cargo_command(&["run", "--package", "codex-app-server", "--example", "demo"])
         .env("CODEX_BIN", &bin)
-        .current_dir(root())
         .status()
         .map_err(|e| e.to_string())?;
     if !status.success() {
@@ -240,12 +243,8 @@ fn examples(args: &[String]) -> Result<(), String> {
 
 /// Builds the SDK's examples and returns `(name, executable)` for each, sorted by name.
 fn build_examples() -> Result<Vec<(String, PathBuf)>, String> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let args = ["build", "--package", "codex-app-server", "--examples", "--message-format=json-render-diagnostics"];
-    println!("$ cargo {}", args.join(" "));
-    let output = Command::new(cargo)
-        .args(args)
-        .current_dir(root())
+    let output = cargo_command(&args)
         .stderr(Stdio::inherit())
         .output()
         .map_err(|e| e.to_string())?;
