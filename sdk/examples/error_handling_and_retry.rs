@@ -10,16 +10,19 @@
 //!   (`is_overloaded()`, `code.is_invalid_request()`, …) classify it;
 //! - `TurnFailed(result)`: the turn ended `failed`; the result carries the turn's error and the
 //!   items completed before it;
-//! - `TransportClosed`: the app-server went away (with its exit status and stderr tail).
+//! - `TransportClosed`: the app-server went away (with its exit status and stderr tail);
+//! - `RetryLimitExceeded`: every attempt of a request was rejected as overloaded.
 //!
-//! `retry_on_overload` retries a call with exponential backoff and jitter while the server says
-//! it is overloaded (a `server_overloaded` marker in the error data, or a bare `-32001`); any
-//! other error is returned at once. The offline run scripts one upstream failure (HTTP 500).
+//! Every request is retried by itself, with exponential backoff and jitter, while the server
+//! says it is overloaded (a `server_overloaded` marker in the error data, or a bare `-32001`):
+//! `ClientConfig::with_overload_retry` sets the policy, `without_overload_retry` turns it off
+//! (then `retry_on_overload` does the same for any call). Any other error is returned at once.
+//! The offline run scripts one upstream failure (HTTP 500).
 
 mod support;
 
 use codex_app_server::testing::{MockModel, MockResponse};
-use codex_app_server::{retry_on_overload, ClientConfig, Codex, Error, RetryPolicy, RpcError, ThreadOptions};
+use codex_app_server::{ClientConfig, Codex, Error, RetryPolicy, RpcError, ThreadOptions};
 use std::time::Duration;
 
 const PROMPT: &str = "Summarize retry best practices in 3 bullets.";
@@ -34,20 +37,18 @@ async fn main() -> Result<(), support::BoxError> {
         other => println!("unexpected: {other:?}"),
     }
 
-    let codex = Codex::new(env.config()).await?;
-    let thread = codex.thread_start(ThreadOptions::default()).await?;
-
-    // 2. A turn, retried while the server is overloaded, and once more if the turn itself failed.
+    // 2. Requests are retried while the server is overloaded (this policy instead of the
+    //    default one); a turn that itself failed is tried once more by hand.
     let policy = RetryPolicy::default()
         .with_max_attempts(4)
         .with_delays(Duration::from_millis(250), Duration::from_secs(2));
+    let codex = Codex::new(env.config().with_overload_retry(policy)).await?;
+    let thread = codex.thread_start(ThreadOptions::default()).await?;
     let mut attempt = 1;
     let result = loop {
-        match retry_on_overload(policy, || thread.run(PROMPT)).await {
+        match thread.run(PROMPT).await {
             Ok(result) => break result,
-            Err(e) if e.is_overloaded() => {
-                return Err(format!("still overloaded after {} attempts: {e}", policy.max_attempts).into())
-            }
+            Err(e) if e.is_retry_limit_exceeded() => return Err(format!("still overloaded: {e}").into()),
             Err(Error::TurnFailed(failed)) if attempt < 2 => {
                 let error = failed.error.as_ref();
                 println!("turn {} failed: {}", failed.id, error.map(|e| e.message.as_str()).unwrap_or("?"));
@@ -70,7 +71,7 @@ async fn main() -> Result<(), support::BoxError> {
         other => println!("late steer -> unexpected: {other:?}"),
     }
 
-    // 4. How errors are classified (what `retry_on_overload` retries).
+    // 4. How errors are classified (what the overload retry retries).
     let samples = [
         RpcError::new(-32001, "server overloaded"),
         RpcError::new(-32000, "busy").with_data(serde_json::json!({"codex_error_info": "server_overloaded"})),

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::rpc::RetryPolicy;
 
 /// Default per-request timeout.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
@@ -55,6 +56,14 @@ pub struct ClientConfig {
     pub turn_buffer: usize,
     /// Capacity of each thread-wide / client-wide subscription.
     pub subscription_buffer: usize,
+    /// Automatic retry of requests the server rejects as overloaded (`-32001`, see
+    /// [`RpcError::is_overloaded`](crate::RpcError::is_overloaded)): every request, `turn/start`
+    /// included, is sent again after an exponential backoff with jitter, up to
+    /// `max_attempts` attempts in all; then it fails with
+    /// [`Error::RetryLimitExceeded`]. Other errors are
+    /// never retried. Default: `Some(RetryPolicy::default())` (3 attempts, 250 ms doubling
+    /// up to 2 s, ±20 % jitter); `None` returns the overload error at once.
+    pub overload_retry: Option<RetryPolicy>,
 }
 
 impl Default for ClientConfig {
@@ -75,6 +84,7 @@ impl Default for ClientConfig {
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             turn_buffer: DEFAULT_TURN_BUFFER,
             subscription_buffer: DEFAULT_SUBSCRIPTION_BUFFER,
+            overload_retry: Some(RetryPolicy::default()),
         }
     }
 }
@@ -172,6 +182,21 @@ impl ClientConfig {
     pub fn with_buffers(mut self, turn_buffer: usize, subscription_buffer: usize) -> Self {
         self.turn_buffer = turn_buffer.max(1);
         self.subscription_buffer = subscription_buffer.max(1);
+        self
+    }
+
+    /// Retries overloaded requests with `policy` (see
+    /// [`overload_retry`](Self::overload_retry)).
+    pub fn with_overload_retry(mut self, policy: RetryPolicy) -> Self {
+        self.overload_retry = Some(policy);
+        self
+    }
+
+    /// Turns the automatic overload retry off: an overloaded request fails at once with
+    /// the server's [`Error::Rpc`] (retry it yourself with
+    /// [`retry_on_overload`](crate::retry_on_overload) if you like).
+    pub fn without_overload_retry(mut self) -> Self {
+        self.overload_retry = None;
         self
     }
 

@@ -5,6 +5,12 @@
 //! classification the Python SDK expresses as exception classes is available as
 //! predicates ([`RpcError::is_overloaded`], [`RpcError::is_retry_limit_exceeded`], …)
 //! and as [`RpcError::kind`], so no information is lost by picking a variant.
+//!
+//! Overload (`-32001`) is retried automatically by every request, with the
+//! [`ClientConfig::overload_retry`](crate::ClientConfig::overload_retry) policy; when every
+//! attempt was overloaded the call fails with [`Error::RetryLimitExceeded`], whose
+//! [`rpc_error`](Error::rpc_error) is the server's last answer. With the retry turned off,
+//! the overload is the plain [`Error::Rpc`] ([`Error::is_overloaded`]).
 
 use std::fmt;
 use std::path::PathBuf;
@@ -96,6 +102,21 @@ pub enum Error {
     #[error(transparent)]
     Rpc(#[from] RpcError),
 
+    /// Every attempt of a request was rejected as overloaded: the automatic retry
+    /// ([`ClientConfig::overload_retry`](crate::ClientConfig::overload_retry)) gave up after
+    /// `attempts` attempts. `last` is the server's last answer (also reachable through
+    /// [`Error::rpc_error`]).
+    #[error("`{method}`: the server was still overloaded after {attempts} attempt(s): {last}")]
+    RetryLimitExceeded {
+        /// The JSON-RPC method.
+        method: String,
+        /// How many attempts were made (the policy's `max_attempts`).
+        attempts: u32,
+        /// The overload error of the last attempt.
+        #[source]
+        last: RpcError,
+    },
+
     /// `initialize` was already sent on this connection.
     #[error("the connection is already initialized")]
     AlreadyInitialized,
@@ -149,23 +170,35 @@ fn fmt_tail(tail: &str) -> String {
 }
 
 impl Error {
-    /// The JSON-RPC error, if this is [`Error::Rpc`].
+    /// The JSON-RPC error the server answered with: the error of [`Error::Rpc`], or the
+    /// last overload error of [`Error::RetryLimitExceeded`].
     pub fn rpc_error(&self) -> Option<&RpcError> {
         match self {
             Error::Rpc(e) => Some(e),
+            Error::RetryLimitExceeded { last, .. } => Some(last),
             _ => None,
         }
     }
 
-    /// The server is overloaded and the call may be retried (see [`RpcError::is_overloaded`]).
+    /// The server is overloaded and the call may be retried (an [`Error::Rpc`] for which
+    /// [`RpcError::is_overloaded`] holds). `false` for [`Error::RetryLimitExceeded`]: the
+    /// SDK already retried as configured.
     pub fn is_overloaded(&self) -> bool {
-        self.rpc_error().is_some_and(RpcError::is_overloaded)
+        match self {
+            Error::Rpc(e) => e.is_overloaded(),
+            _ => false,
+        }
     }
 
-    /// The server gave up after its own retries (see [`RpcError::is_retry_limit_exceeded`]).
+    /// Retries were exhausted: the SDK's automatic overload retry gave up
+    /// ([`Error::RetryLimitExceeded`]), or the server gave up after its own retries (see
+    /// [`RpcError::is_retry_limit_exceeded`]).
     pub fn is_retry_limit_exceeded(&self) -> bool {
-        self.rpc_error()
-            .is_some_and(RpcError::is_retry_limit_exceeded)
+        match self {
+            Error::RetryLimitExceeded { .. } => true,
+            Error::Rpc(e) => e.is_retry_limit_exceeded(),
+            _ => false,
+        }
     }
 
     /// The connection is gone ([`Error::TransportClosed`]).

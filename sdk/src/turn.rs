@@ -96,12 +96,21 @@ impl TurnHandle {
 
     /// This turn's notifications, typed, in order; the last one is `turn/completed`.
     /// Nothing that arrived before the `turn/start` response is lost.
+    ///
+    /// A notification whose params do not decode is yielded in place as
+    /// [`Error::Decode`] (naming the method) and the stream carries on with the next one;
+    /// so does [`Error::Lagged`]. After [`Error::TransportClosed`] it ends.
     pub fn stream(self) -> TurnEvents {
         TurnEvents { control: self.control, inner: self.stream, done: false }
     }
 
     /// Waits for the turn to end and collects its [`TurnResult`]. A failed turn is
     /// [`Error::TurnFailed`]; an interrupted one is `Ok` with status `Interrupted`.
+    ///
+    /// A notification of the turn whose params do not decode (a server newer or buggier
+    /// than this SDK) does not abandon the turn: `run` logs a warning, keeps consuming
+    /// until `turn/completed`, and then returns the first such [`Error::Decode`] (naming
+    /// the method) instead of a result. Other turns and requests are unaffected.
     ///
     /// If the handle was left unpolled long enough for its buffer to overflow
     /// ([`Error::Lagged`]), the items are recovered from the server's record of the turn
@@ -117,6 +126,7 @@ impl TurnHandle {
         let mut collector = TurnCollector::new(self.initial.clone());
         let mut events = self.stream();
         let mut lagged = false;
+        let mut undecodable: Option<Error> = None;
         while let Some(event) = events.next().await {
             match event {
                 Ok(event) => collector.observe(event),
@@ -124,8 +134,15 @@ impl TurnHandle {
                     tracing::debug!(turn = control.turn_id(), skipped, "turn stream lagged; items will be re-read");
                     lagged = true;
                 }
+                // Logged by the stream; the turn goes on, the first one is reported at the end.
+                Err(e @ Error::Decode { .. }) => {
+                    undecodable.get_or_insert(e);
+                }
                 Err(e) => return Err(e),
             }
+        }
+        if let Some(e) = undecodable {
+            return Err(e);
         }
         if lagged && collector.completed {
             let mut params = ThreadReadParams::new(control.thread_id.clone());
@@ -145,7 +162,9 @@ impl TurnHandle {
     }
 }
 
-/// The typed event stream of one turn (see [`TurnHandle::stream`]).
+/// The typed event stream of one turn (see [`TurnHandle::stream`]): every notification in
+/// order, with [`Error::Decode`] in place of one whose params do not decode (then the
+/// stream carries on), ending after `turn/completed`.
 #[derive(Debug)]
 pub struct TurnEvents {
     control: TurnControl,
@@ -161,7 +180,8 @@ impl TurnEvents {
 
     /// The next event, without needing `futures::StreamExt` in scope (like
     /// [`TurnStream::next_event`]): `None` once `turn/completed` was yielded or the stream
-    /// ended after a [`Error::TransportClosed`].
+    /// ended after a [`Error::TransportClosed`]. An [`Error::Decode`] or [`Error::Lagged`]
+    /// item is not the end: the events after it follow.
     pub async fn next_event(&mut self) -> Option<Result<ServerNotification>> {
         std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
     }
@@ -177,6 +197,15 @@ impl Stream for TurnEvents {
         match Pin::new(&mut self.inner).poll_next(cx) {
             Poll::Ready(Some(Ok(event))) => {
                 let decoded = crate::events::decode_event(&event);
+                if let Err(e) = &decoded {
+                    tracing::warn!(
+                        thread_id = %self.control.thread_id,
+                        turn_id = %self.control.turn_id,
+                        method = event.method(),
+                        error = %e,
+                        "a notification of the turn does not decode; yielding the error and carrying on"
+                    );
+                }
                 if let Ok(ServerNotification::TurnCompleted(done)) = &decoded {
                     tracing::debug!(
                         thread_id = %self.control.thread_id,

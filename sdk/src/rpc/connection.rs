@@ -14,6 +14,7 @@ use super::handler::{FailClosedHandler, RawServerRequestHandler};
 use super::handshake::{InitializeOptions, ServerMetadata};
 use super::message::{encode_notification, encode_request, to_raw};
 use super::reader::reader_task;
+use super::retry::{retry_overloaded, RetryPolicy};
 use super::router::{EventFilter, Router};
 use super::state::{CloseInfo, Shared};
 use super::streams::{EventStream, TurnReservation, TurnStream};
@@ -47,6 +48,9 @@ pub struct ConnectionOptions {
     pub subscription_buffer: usize,
     /// Answers server → client requests (default: [`FailClosedHandler`]).
     pub handler: Arc<dyn RawServerRequestHandler>,
+    /// Automatic retry of overloaded requests (default: `Some(RetryPolicy::default())`;
+    /// see [`ClientConfig::overload_retry`]).
+    pub overload_retry: Option<RetryPolicy>,
 }
 
 impl Default for ConnectionOptions {
@@ -57,6 +61,7 @@ impl Default for ConnectionOptions {
             turn_buffer: DEFAULT_TURN_BUFFER,
             subscription_buffer: DEFAULT_SUBSCRIPTION_BUFFER,
             handler: Arc::new(FailClosedHandler),
+            overload_retry: Some(RetryPolicy::default()),
         }
     }
 }
@@ -68,6 +73,7 @@ impl std::fmt::Debug for ConnectionOptions {
             .field("max_message_size", &self.max_message_size)
             .field("turn_buffer", &self.turn_buffer)
             .field("subscription_buffer", &self.subscription_buffer)
+            .field("overload_retry", &self.overload_retry)
             .finish_non_exhaustive()
     }
 }
@@ -79,6 +85,7 @@ impl From<&ClientConfig> for ConnectionOptions {
             max_message_size: config.max_message_size,
             turn_buffer: config.turn_buffer,
             subscription_buffer: config.subscription_buffer,
+            overload_retry: config.overload_retry,
             ..ConnectionOptions::default()
         }
     }
@@ -107,6 +114,18 @@ impl ConnectionOptions {
     pub fn with_buffers(mut self, turn_buffer: usize, subscription_buffer: usize) -> Self {
         self.turn_buffer = turn_buffer.max(1);
         self.subscription_buffer = subscription_buffer.max(1);
+        self
+    }
+
+    /// Retries overloaded requests with `policy`.
+    pub fn with_overload_retry(mut self, policy: RetryPolicy) -> Self {
+        self.overload_retry = Some(policy);
+        self
+    }
+
+    /// Turns the automatic overload retry off.
+    pub fn without_overload_retry(mut self) -> Self {
+        self.overload_retry = None;
         self
     }
 }
@@ -149,6 +168,7 @@ struct ConnInner {
     kill: Mutex<Option<oneshot::Sender<()>>>,
     pid: Option<u32>,
     request_timeout: Duration,
+    overload_retry: Option<RetryPolicy>,
     init: AtomicU8,
     metadata: OnceLock<ServerMetadata>,
 }
@@ -281,6 +301,7 @@ impl Connection {
                 kill: Mutex::new(None),
                 pid,
                 request_timeout: options.request_timeout,
+                overload_retry: options.overload_retry,
                 init: AtomicU8::new(INIT_NONE),
                 metadata: OnceLock::new(),
             }),
@@ -373,8 +394,29 @@ impl Connection {
         decode_raw(R::METHOD, &raw)
     }
 
-    /// Sends a request and returns the raw `result` JSON.
+    /// Sends a request and returns the raw `result` JSON. Every other request method ends
+    /// here.
+    ///
+    /// A request the server rejects as overloaded is sent again (with a new id) as the
+    /// [`overload_retry`](ConnectionOptions::overload_retry) policy says, and fails with
+    /// [`Error::RetryLimitExceeded`] when every attempt was overloaded; any other error is
+    /// returned at once. `timeout` applies to each attempt.
     pub async fn call(
+        &self,
+        method: &str,
+        params: &RawValue,
+        timeout: Duration,
+    ) -> Result<Box<RawValue>> {
+        match &self.inner.overload_retry {
+            Some(policy) => {
+                retry_overloaded(policy, method, || self.call_once(method, params, timeout)).await
+            }
+            None => self.call_once(method, params, timeout).await,
+        }
+    }
+
+    /// One attempt of [`call`](Self::call).
+    async fn call_once(
         &self,
         method: &str,
         params: &RawValue,

@@ -28,12 +28,23 @@
 //! streams, other turns, responses and server-request replies are unaffected by a slow
 //! consumer.
 //!
+//! # Overload
+//!
+//! A request the server answers with an overload error (`-32001`; see
+//! [`RpcError::is_overloaded`](crate::RpcError::is_overloaded)) was not processed, so
+//! [`Connection::call`] — the path of every request — sends it again after an exponential
+//! backoff with jitter, as [`ConnectionOptions::overload_retry`] says (default
+//! [`RetryPolicy::default`]), logging a warning per retry. When every attempt was
+//! overloaded it fails with [`Error::RetryLimitExceeded`](crate::Error::RetryLimitExceeded).
+//! Nothing else (other JSON-RPC errors, timeouts, a closed transport) is retried.
+//!
 //! # Closing
 //!
 //! When the server's output ends or the process exits, every pending request, stream and
 //! later call gets [`Error::TransportClosed`](crate::Error::TransportClosed) with the exit
-//! status and the last 64 KiB of stderr. Dropping the last [`Connection`] clone kills the
-//! process and stops every task.
+//! status and the last 64 KiB of stderr. A server-request handler still running then is
+//! cancelled: its future is dropped and no reply is sent. Dropping the last [`Connection`]
+//! clone kills the process and stops every task.
 
 mod connection;
 mod framing;

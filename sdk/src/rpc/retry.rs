@@ -1,12 +1,21 @@
 //! Retrying calls the server rejected as overloaded.
+//!
+//! Codex answers `-32001` ("Server overloaded; retry later.") when its request ingress is
+//! full; such a request was not processed, so sending it again is safe. Every
+//! [`Connection`](super::Connection) request does this by itself with the
+//! [`ClientConfig::overload_retry`](crate::ClientConfig::overload_retry) policy
+//! ([`retry_overloaded`]); [`retry_on_overload`] is the same backoff for callers that turned
+//! the automatic retry off, or that want to retry a whole operation.
 
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
 use std::time::Duration;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 
-/// Exponential backoff for [`retry_on_overload`].
+/// Exponential backoff with jitter for retrying overloaded calls: the automatic retry of
+/// every request ([`ClientConfig::overload_retry`](crate::ClientConfig::overload_retry)) and
+/// [`retry_on_overload`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
 pub struct RetryPolicy {
@@ -84,6 +93,10 @@ fn random_unit() -> f64 {
 /// ([`Error::is_overloaded`](crate::Error::is_overloaded): a server-range code with a
 /// `server_overloaded` marker in `data`, or a bare `-32001`). Any other error, or the last
 /// attempt's error, is returned as is.
+///
+/// Requests already retry by themselves (see
+/// [`ClientConfig::overload_retry`](crate::ClientConfig::overload_retry)); use this when that
+/// is turned off, or to retry an operation made of several calls.
 pub async fn retry_on_overload<T, F, Fut>(policy: RetryPolicy, mut op: F) -> Result<T>
 where
     F: FnMut() -> Fut,
@@ -104,9 +117,59 @@ where
     }
 }
 
+/// The automatic retry of one request: runs `op` up to `policy.max_attempts` times while it
+/// fails with an overload error, waiting [`RetryPolicy::delay`] between attempts and logging
+/// a warning for each retry. When every attempt was overloaded, the result is
+/// [`Error::RetryLimitExceeded`] carrying the last [`RpcError`](crate::RpcError); any other
+/// error (or success) ends the loop at once and is returned as is.
+pub(crate) async fn retry_overloaded<T, F, Fut>(
+    policy: &RetryPolicy,
+    method: &str,
+    mut op: F,
+) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    let attempts = policy.max_attempts.max(1);
+    let mut attempt = 1;
+    loop {
+        let last = match op().await {
+            Err(Error::Rpc(e)) if e.is_overloaded() => e,
+            other => return other,
+        };
+        if attempt >= attempts {
+            tracing::warn!(
+                method,
+                attempts,
+                code = last.code.code(),
+                "server still overloaded; giving up"
+            );
+            return Err(Error::RetryLimitExceeded {
+                method: method.to_owned(),
+                attempts,
+                last,
+            });
+        }
+        let delay = policy.delay(attempt - 1);
+        tracing::warn!(
+            method,
+            attempt,
+            max_attempts = attempts,
+            ?delay,
+            code = last.code.code(),
+            "server overloaded; retrying"
+        );
+        tokio::time::sleep(delay).await;
+        attempt += 1;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::RpcError;
+    use std::sync::atomic::{AtomicU32, Ordering};
 
     #[test]
     fn delays() {
@@ -123,5 +186,78 @@ mod tests {
                 "{d:?}"
             );
         }
+    }
+
+    async fn attempts_until(error: RpcError, policy: RetryPolicy) -> (u32, Result<()>) {
+        let attempts = AtomicU32::new(0);
+        let result = retry_overloaded(&policy, "m/x", || {
+            attempts.fetch_add(1, Ordering::SeqCst);
+            let e = error.clone();
+            async move { Err::<(), _>(Error::Rpc(e)) }
+        })
+        .await;
+        (attempts.load(Ordering::SeqCst), result)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn automatic_retry_ends_in_retry_limit_exceeded() {
+        let policy = RetryPolicy::default().with_jitter(0.0);
+        let busy = RpcError::new(-32001, "Server overloaded; retry later.");
+        let start = tokio::time::Instant::now();
+        let (n, result) = attempts_until(busy.clone(), policy.with_max_attempts(4)).await;
+        assert_eq!(n, 4);
+        // 250 + 500 + 1000 ms of backoff, and no wait after the last attempt.
+        assert_eq!(start.elapsed(), Duration::from_millis(1750));
+        let err = result.unwrap_err();
+        match &err {
+            Error::RetryLimitExceeded {
+                method,
+                attempts,
+                last,
+            } => {
+                assert_eq!((method.as_str(), *attempts, last), ("m/x", 4, &busy));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(err.is_retry_limit_exceeded() && !err.is_overloaded());
+        assert_eq!(err.rpc_error(), Some(&busy));
+        let text = err.to_string();
+        assert!(
+            text.contains("m/x")
+                && text.contains("after 4 attempt")
+                && text.contains("retry later"),
+            "{text}"
+        );
+
+        // One attempt allowed: no retry, still the exhausted error.
+        let (n, result) = attempts_until(busy, policy.with_max_attempts(1)).await;
+        assert_eq!(n, 1);
+        assert!(matches!(
+            result,
+            Err(Error::RetryLimitExceeded { attempts: 1, .. })
+        ));
+
+        // Anything that is not an overload is returned at once, untouched.
+        for code in [-32600, -32601, -32603, -32000] {
+            let (n, result) = attempts_until(RpcError::new(code, "no"), policy).await;
+            assert_eq!(n, 1, "code {code}");
+            assert_eq!(
+                result.unwrap_err().rpc_error().map(|e| e.code.code()),
+                Some(code)
+            );
+        }
+        let attempts = AtomicU32::new(0);
+        let result: Result<()> = retry_overloaded(&policy, "m/x", || {
+            attempts.fetch_add(1, Ordering::SeqCst);
+            async {
+                Err(Error::Timeout {
+                    method: "m/x".into(),
+                    after: Duration::from_secs(1),
+                })
+            }
+        })
+        .await;
+        assert!(matches!(result, Err(Error::Timeout { .. })));
+        assert_eq!(attempts.load(Ordering::SeqCst), 1);
     }
 }
