@@ -51,6 +51,11 @@ type Decide<P, D> = Arc<dyn Fn(P) -> BoxFuture<'static, D> + Send + Sync>;
 /// A [`ServerRequestHandler`] made of closures for the two everyday approvals; every
 /// other request keeps the fail-closed default.
 ///
+/// Each request is decided in its own task. If the connection closes while a decision is
+/// pending (the app-server exits or is killed, the client is closed or dropped), the
+/// closure's future is dropped at its next `.await` and no reply is sent; release what it
+/// holds with drop guards (see [`RawServerRequestHandler`]).
+///
 /// ```
 /// use codex_app_server::handlers::ApprovalHandler;
 /// use codex_app_server::types::{CommandExecutionApprovalDecision, FileChangeApprovalDecision};

@@ -162,9 +162,7 @@ async fn dropping_the_last_handle_closes_the_app_server_and_stops_the_runtime_th
     assert_eq!(result.expect("run").final_response(), Some("hello"));
 
     // Dropping the last handle: the app-server is closed and reaped, the thread joined.
-    let started = Instant::now();
     within("drop the last handle", off_thread(move || drop(thread))).await;
-    assert!(started.elapsed() < Duration::from_secs(5), "drop took {:?}", started.elapsed());
     assert!(!process_exists(pid), "the app-server {pid} is gone (exited and reaped)");
     assert!(!thread_exists(&tid), "the runtime thread {tid} is gone");
 

@@ -15,7 +15,7 @@ use codex_app_server::{
 };
 use common::{assert_transport_closed, deltas, kill_9, within, World};
 use serde_json::Value;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 // ----- helpers --------------------------------------------------------------------------
 
@@ -917,7 +917,6 @@ async fn killed_app_server_fails_running_and_later_calls_promptly() {
         .pid()
         .expect("a spawned app-server has a pid");
     let mut events = stream_turn.stream();
-    let killed_at = Instant::now();
     let (run_result, stream_outcome) = within("turns after the kill", async {
         tokio::join!(run_turn.run(), async {
             kill_9(pid);
@@ -929,11 +928,6 @@ async fn killed_app_server_fails_running_and_later_calls_promptly() {
         })
     })
     .await;
-    let elapsed = killed_at.elapsed();
-    assert!(
-        elapsed < Duration::from_secs(5),
-        "took {elapsed:?} to notice the dead server"
-    );
 
     match &run_result {
         Err(Error::TransportClosed { exit_status: Some(status), .. }) => {
@@ -957,32 +951,28 @@ async fn killed_app_server_fails_running_and_later_calls_promptly() {
     );
     assert!(world.codex.connection().is_closed());
 
-    // Every later call fails fast with the same error.
-    let later = Instant::now();
+    // Every later call fails fast with the same error: it is already decided on its first
+    // poll, without a round trip to the (dead) server.
+    use futures::FutureExt;
     assert_transport_closed(
         "thread.run",
-        within("run after kill", run_thread.run("anyone?")).await,
+        run_thread.run("anyone?").now_or_never().expect("thread.run fails at once"),
     );
     assert_transport_closed(
         "thread.read",
-        within("read after kill", stream_thread.read(false)).await,
+        stream_thread.read(false).now_or_never().expect("thread.read fails at once"),
     );
     assert_transport_closed(
         "models",
-        within("models after kill", world.codex.models(false)).await,
+        world.codex.models(false).now_or_never().expect("models fails at once"),
     );
     assert_transport_closed(
         "thread_start",
-        within(
-            "thread_start after kill",
-            world.codex.thread_start(ThreadOptions::default()),
-        )
-        .await,
-    );
-    assert!(
-        later.elapsed() < Duration::from_secs(1),
-        "later calls took {:?}",
-        later.elapsed()
+        world
+            .codex
+            .thread_start(ThreadOptions::default())
+            .now_or_never()
+            .expect("thread_start fails at once"),
     );
     run_stall.release();
     stream_stall.release();

@@ -52,6 +52,14 @@ impl RawServerRequest {
 ///
 /// Each request runs in its own task, so a slow handler never blocks the connection; a
 /// returned error or a panic becomes a JSON-RPC error reply.
+///
+/// When the connection closes (the server exits or is killed, [`Connection::close`], or the
+/// last handle is dropped) while a request is still being handled, the handler's future is
+/// dropped at its next `.await`: it is cancelled, not run to completion, and no reply is
+/// sent. Code after an `.await` in a handler may therefore never run; release resources
+/// with drop guards, not with code at the end of the handler.
+///
+/// [`Connection::close`]: super::Connection::close
 pub trait RawServerRequestHandler: Send + Sync + 'static {
     /// Produces the reply to `request`.
     fn handle(&self, request: RawServerRequest) -> BoxFuture<'_, Result<Value, RpcError>>;
@@ -148,7 +156,9 @@ fn panic_message(panic: &(dyn Any + Send)) -> String {
 /// A short, secret-free label of a reply: the approval decision (`"accept"`, `"decline"`,
 /// `"acceptWithExecpolicyAmendment"`, …), the elicitation action, `"result"` or `"error"`.
 fn decision_kind(reply: &Result<Value, RpcError>) -> String {
-    let Ok(value) = reply else { return "error".to_owned() };
+    let Ok(value) = reply else {
+        return "error".to_owned();
+    };
     let label = |v: &Value| match v {
         Value::String(s) if s.len() <= 64 => Some(s.clone()),
         Value::Object(m) => m.keys().next().filter(|k| k.len() <= 64).cloned(),
@@ -161,7 +171,8 @@ fn decision_kind(reply: &Result<Value, RpcError>) -> String {
         .unwrap_or_else(|| "result".to_owned())
 }
 
-/// Runs the handler for one server request in its own task and sends the reply.
+/// Runs the handler for one server request in its own task and sends the reply; the
+/// handler's future is dropped if the connection closes first.
 pub(crate) fn spawn_server_request(
     shared: Arc<Shared>,
     id: RequestId,
@@ -177,12 +188,22 @@ pub(crate) fn spawn_server_request(
             params,
         };
         let span = tracing::debug_span!("server_request", %method, %id);
-        let outcome = AssertUnwindSafe(tracing::Instrument::instrument(
+        let handled = AssertUnwindSafe(tracing::Instrument::instrument(
             async { handler.handle(request).await },
             span,
         ))
-        .catch_unwind()
-        .await;
+        .catch_unwind();
+        // Nobody can receive the reply once the connection is closed: drop (cancel) the
+        // handler's future rather than let it run on as a leaked task.
+        let mut closed = shared.closed_watch();
+        let outcome = tokio::select! {
+            biased;
+            _ = closed.wait_for(Option::is_some) => {
+                tracing::debug!(%method, %id, "server request handler cancelled: the connection closed");
+                return;
+            }
+            outcome = handled => outcome,
+        };
         let reply = match outcome {
             Ok(reply) => reply,
             Err(panic) => {
@@ -199,4 +220,72 @@ pub(crate) fn spawn_server_request(
             tracing::debug!(%method, %id, error = %e, "could not send the reply to a server request");
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use serde_json::Value;
+    use tokio::io::AsyncWriteExt;
+    use tokio::sync::{mpsc, oneshot};
+
+    use super::{handler_fn, RawServerRequest};
+    use crate::rpc::{Connection, ConnectionOptions};
+
+    /// Sends `()` when dropped.
+    struct DropSignal(Option<oneshot::Sender<()>>);
+
+    impl Drop for DropSignal {
+        fn drop(&mut self) {
+            if let Some(tx) = self.0.take() {
+                let _ = tx.send(());
+            }
+        }
+    }
+
+    /// A handler that never answers is cancelled (its future dropped) when the connection
+    /// closes, instead of running on as a leaked task.
+    #[tokio::test]
+    async fn pending_handler_is_dropped_when_the_connection_closes() {
+        let (entered_tx, mut entered) = mpsc::unbounded_channel::<oneshot::Receiver<()>>();
+        let handler = handler_fn(move |_req: RawServerRequest| {
+            let (dropped_tx, dropped_rx) = oneshot::channel();
+            let guard = DropSignal(Some(dropped_tx));
+            let _ = entered_tx.send(dropped_rx);
+            async move {
+                let _guard = guard;
+                std::future::pending::<()>().await;
+                Ok(Value::Null)
+            }
+        });
+        let (client, mut server) = tokio::io::duplex(1 << 16);
+        let (cr, cw) = tokio::io::split(client);
+        let conn = Connection::from_io(
+            cr,
+            cw,
+            ConnectionOptions::default().with_handler(Arc::new(handler)),
+        );
+        server
+            .write_all(b"{\"id\":7,\"method\":\"item/tool/call\",\"params\":{}}\n")
+            .await
+            .unwrap();
+        let wait = Duration::from_secs(5);
+        let mut dropped = tokio::time::timeout(wait, entered.recv())
+            .await
+            .expect("the handler runs")
+            .unwrap();
+        assert!(
+            dropped.try_recv().is_err(),
+            "still running before the close"
+        );
+        drop(server); // the server's output ends: the connection closes
+        tokio::time::timeout(wait, dropped)
+            .await
+            .expect("the handler's future is dropped after the close")
+            .expect("dropped, not leaked");
+        assert!(conn.is_closed());
+        assert_eq!(conn.stats().server_requests, 1);
+    }
 }

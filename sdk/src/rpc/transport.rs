@@ -163,11 +163,21 @@ pub(crate) async fn supervise(
         }
         Err(e) => tracing::warn!(error = %e, "failed to wait for the codex app-server"),
     }
-    tokio::time::sleep(EXIT_TO_CLOSE_GRACE).await;
-    if let Some(shared) = shared.upgrade() {
-        shared
-            .close_from_transport("app-server process exited")
-            .await;
+    // Usually stdout ends with the process and the reader closes the connection; give it a
+    // moment, but do not outlive a connection that is already closed or gone. The watch
+    // does not keep the connection alive, and ends when the connection is dropped.
+    let Some(mut closed) = shared.upgrade().map(|s| s.closed_watch()) else {
+        return;
+    };
+    let timed_out = tokio::time::timeout(EXIT_TO_CLOSE_GRACE, closed.wait_for(Option::is_some))
+        .await
+        .is_err();
+    if timed_out {
+        if let Some(shared) = shared.upgrade() {
+            shared
+                .close_from_transport("app-server process exited")
+                .await;
+        }
     }
 }
 

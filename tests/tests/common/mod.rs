@@ -103,3 +103,92 @@ pub fn assert_transport_closed<T: std::fmt::Debug>(what: &str, result: codex_app
         other => panic!("{what}: expected TransportClosed, got {other:?}"),
     }
 }
+
+/// Connects a client to an app-server in `home` (the same setup as [`World`], for tests that
+/// open many clients on one home).
+pub async fn connect_home(
+    home: &CodexHome,
+    client: impl FnOnce(CodexBuilder) -> CodexBuilder,
+) -> Codex {
+    connect(home, client).await
+}
+
+/// Sends `signal` (a name such as `"STOP"` or `"KILL"`) to `pid`.
+pub fn send_signal(pid: u32, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([format!("-{signal}"), pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{signal} {pid} failed");
+}
+
+/// Whether `pid` has a `/proc` entry (alive, or a zombie nobody reaped yet).
+pub fn process_exists(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Live processes, whoever their parent, whose environment sets `CODEX_HOME` to
+/// `codex_home`: the app-servers of that home and anything they started.
+pub fn processes_in_home(codex_home: &std::path::Path) -> Vec<u32> {
+    let wanted = format!("CODEX_HOME={}", codex_home.display());
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            // Unreadable (gone meanwhile, or not ours): not a process of this home.
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.split(|b| *b == 0).any(|var| var == wanted.as_bytes()))
+        })
+        .collect()
+}
+
+/// This process's resident set size (`VmRSS`) in KiB.
+pub fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/self/status")
+}
+
+/// The number of tasks alive in the current Tokio runtime.
+pub fn alive_tasks() -> usize {
+    tokio::runtime::Handle::current()
+        .metrics()
+        .num_alive_tasks()
+}
+
+/// Whether every thread of `pid` is stopped (state `T`), e.g. by SIGSTOP. `kill` returns
+/// before a running thread has actually stopped.
+pub fn all_threads_stopped(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    let mut any = false;
+    for task in tasks.filter_map(|t| t.ok()) {
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        // `pid (comm) S ...`: the state follows the last ')'.
+        let state = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.trim_start().chars().next());
+        if state != Some('T') {
+            return false;
+        }
+        any = true;
+    }
+    any
+}
+
+/// SIGSTOPs `pid` and waits (within [`WAIT`]) until all its threads have stopped.
+pub async fn stop_process(pid: u32) {
+    send_signal(pid, "STOP");
+    within("the stopped process's threads stop", async {
+        while !all_threads_stopped(pid) {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await;
+}

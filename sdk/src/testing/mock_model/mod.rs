@@ -1,8 +1,10 @@
 //! A scripted mock of the OpenAI Responses API on loopback.
 //!
-//! Every `POST <base_url>/responses` takes the next [`MockResponse`] from a FIFO queue; an empty
-//! queue answers HTTP 500 "mock model: no scripted response left" so a test fails visibly
-//! instead of hanging. Every request is recorded ([`RecordedRequest`]).
+//! Every `POST <base_url>/responses` takes the next [`MockResponse`] from a FIFO queue; when the
+//! queue is empty, the [responder](MockModel::respond_with) (if any) builds the answer from the
+//! request. Without either, the request is answered HTTP 500 "mock model: no scripted response
+//! left" so a test fails visibly instead of hanging. Every request is recorded
+//! ([`RecordedRequest`]).
 
 mod http;
 mod items;
@@ -91,26 +93,61 @@ impl MockModel {
         }
     }
 
+    /// Answers the requests that find the FIFO queue empty with `responder(request)`, so an
+    /// answer can depend on what was asked (e.g. echo the prompt, for tests of many concurrent
+    /// turns whose requests arrive in any order). `None` falls back to the HTTP 500 of an
+    /// unscripted request. Replaces any earlier responder; queued answers still come first.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> std::io::Result<()> {
+    /// use codex_app_server::testing::{MockModel, MockResponse};
+    /// let model = MockModel::start().await?;
+    /// model.respond_with(|request| {
+    ///     let prompt = request.last_user_text()?;
+    ///     Some(MockResponse::text(format!("answer {prompt}")))
+    /// });
+    /// # Ok(()) }
+    /// ```
+    pub fn respond_with<F>(&self, responder: F)
+    where
+        F: Fn(&RecordedRequest) -> Option<MockResponse> + Send + Sync + 'static,
+    {
+        self.shared.set_responder(Some(Arc::new(responder)));
+    }
+
+    /// Removes the responder set by [`respond_with`](Self::respond_with).
+    pub fn clear_responder(&self) {
+        self.shared.set_responder(None);
+    }
+
     /// The number of queued answers not yet consumed.
     pub fn pending(&self) -> usize {
         self.shared.pending()
     }
 
-    /// The number of `POST /responses` requests that found the queue empty (and were answered
+    /// The number of `POST /responses` requests that found the queue empty and got no answer
+    /// from the responder (and were answered
     /// HTTP 500 "mock model: no scripted response left"). Codex reports those turns as failed with
     /// a generic "high demand" message; check this to tell them apart from scripted errors.
     pub fn unscripted_requests(&self) -> usize {
         self.shared.unscripted()
     }
 
-    /// Every request received so far, in arrival order (any method and path).
+    /// Every request received so far, in arrival order (any method and path), except those
+    /// dropped by [`clear_requests`](Self::clear_requests).
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.shared.requests()
     }
 
-    /// The number of requests received so far.
+    /// The number of requests received so far (cleared ones included).
     pub fn request_count(&self) -> usize {
         self.shared.request_count()
+    }
+
+    /// Drops the recorded requests (the count goes on). Long-running tests call it so the
+    /// log does not grow with every request: Codex sends the whole conversation each time.
+    pub fn clear_requests(&self) {
+        self.shared.clear_requests();
     }
 
     /// The latest request.
@@ -123,7 +160,8 @@ impl MockModel {
         self.last_request()?.last_user_text().map(str::to_owned)
     }
 
-    /// Waits until at least `n` requests were received and returns all of them.
+    /// Waits until at least `n` requests were received (cleared ones included) and returns
+    /// the recorded ones.
     pub async fn wait_for_requests(
         &self,
         n: usize,

@@ -21,15 +21,29 @@ use super::response::{MockResponse, ResponseKind, Step};
 /// such requests ([`MockModel::unscripted_requests`](super::MockModel::unscripted_requests)).
 pub(super) const EXHAUSTED_MESSAGE: &str = "mock model: no scripted response left";
 
+/// Builds the answer to a request when the script queue is empty; see
+/// [`MockModel::respond_with`](super::MockModel::respond_with).
+pub(super) type Responder = Arc<dyn Fn(&RecordedRequest) -> Option<MockResponse> + Send + Sync>;
+
 /// State shared by the [`MockModel`](super::MockModel) handle and the server task.
-#[derive(Debug)]
 pub(super) struct Shared {
     queue: Mutex<VecDeque<MockResponse>>,
+    responder: Mutex<Option<Responder>>,
     log: Mutex<Vec<RecordedRequest>>,
     /// The number of recorded requests, for waiters.
     count: watch::Sender<usize>,
     /// Requests to `/responses` that found the queue empty.
     unscripted: AtomicUsize,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("pending", &self.pending())
+            .field("requests", &self.request_count())
+            .field("unscripted", &self.unscripted())
+            .finish_non_exhaustive()
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -40,6 +54,7 @@ impl Shared {
     pub(super) fn new() -> Self {
         Self {
             queue: Mutex::default(),
+            responder: Mutex::default(),
             log: Mutex::default(),
             count: watch::Sender::new(0),
             unscripted: AtomicUsize::new(0),
@@ -54,17 +69,26 @@ impl Shared {
         lock(&self.queue).len()
     }
 
-    fn pop(&self) -> Option<MockResponse> {
-        lock(&self.queue).pop_front()
+    pub(super) fn set_responder(&self, responder: Option<Responder>) {
+        *lock(&self.responder) = responder;
+    }
+
+    /// The next scripted answer, else the responder's answer to `request`.
+    fn next_response(&self, request: &RecordedRequest) -> Option<MockResponse> {
+        if let Some(response) = lock(&self.queue).pop_front() {
+            return Some(response);
+        }
+        // Cloned out so the responder runs without the lock (it may push or log).
+        let responder = lock(&self.responder).clone()?;
+        responder(request)
     }
 
     /// Records `request`; returns its 1-based number.
     fn record(&self, request: RecordedRequest) -> usize {
-        let number = {
-            let mut log = lock(&self.log);
-            log.push(request);
-            log.len()
-        };
+        let mut log = lock(&self.log);
+        log.push(request);
+        // Under the log lock, so numbers follow the log order.
+        let number = *self.count.borrow() + 1;
         self.count.send_replace(number);
         number
     }
@@ -82,7 +106,11 @@ impl Shared {
     }
 
     pub(super) fn request_count(&self) -> usize {
-        lock(&self.log).len()
+        *self.count.borrow()
+    }
+
+    pub(super) fn clear_requests(&self) {
+        lock(&self.log).clear();
     }
 
     pub(super) fn subscribe_count(&self) -> watch::Receiver<usize> {
@@ -146,17 +174,16 @@ where
     };
     let is_responses = head.method == "POST" && head.path().ends_with("/responses");
     let route = format!("{} {}", head.method, head.target);
-    let number = shared.record(RecordedRequest::new(
-        head.method,
-        head.target,
-        head.headers,
-        body,
-    ));
+    let request = RecordedRequest::new(head.method, head.target, head.headers, body);
+    let response = is_responses
+        .then(|| shared.next_response(&request))
+        .flatten();
+    let number = shared.record(request);
     if !is_responses {
         let body = format!("mock model: no route for {route} (only POST <base_url>/responses)");
         return http::write_simple(writer, 404, "text/plain; charset=utf-8", &body).await;
     }
-    let Some(response) = shared.pop() else {
+    let Some(response) = response else {
         shared.unscripted.fetch_add(1, Ordering::Relaxed);
         let message = format!("{EXHAUSTED_MESSAGE} for request #{number} ({route})");
         // Codex hides 500 bodies behind a generic message: make the cause visible in test output.
@@ -262,6 +289,44 @@ mod tests {
             ]
         );
         assert_eq!(shared.pending(), 0);
+    }
+
+    #[tokio::test]
+    async fn responder_answers_by_content_after_the_queue() {
+        let shared = Shared::new();
+        shared.push(MockResponse::text("queued first"));
+        shared.set_responder(Some(Arc::new(|request: &RecordedRequest| {
+            let prompt = request.last_user_text()?;
+            Some(MockResponse::text(format!("answer {prompt}")))
+        })));
+        let post = |prompt: &str| {
+            let body = format!(
+                r#"{{"input":[{{"type":"message","role":"user","content":[{{"type":"input_text","text":"{prompt}"}}]}}]}}"#
+            );
+            format!(
+                "POST /v1/responses HTTP/1.1\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            )
+        };
+        let first = exchange(&shared, post("t1").as_bytes()).await;
+        assert!(first.contains("queued first"), "{first}");
+        let second = exchange(&shared, post("t2").as_bytes()).await;
+        assert!(second.contains("answer t2"), "{second}");
+        let third = exchange(&shared, post("t3").as_bytes()).await;
+        assert!(third.contains("answer t3"), "{third}");
+        // No user text: the responder declines, the request is unscripted.
+        let out = exchange(&shared, POST).await;
+        assert!(out.starts_with("HTTP/1.1 500 "), "{out}");
+        assert_eq!((shared.request_count(), shared.unscripted()), (4, 1));
+        shared.set_responder(None);
+        let out = exchange(&shared, post("t4").as_bytes()).await;
+        assert!(out.starts_with("HTTP/1.1 500 "), "{out}");
+        // Forgetting the log keeps the count.
+        shared.clear_requests();
+        assert_eq!((shared.requests().len(), shared.request_count()), (0, 5));
+        exchange(&shared, post("t5").as_bytes()).await;
+        assert_eq!((shared.requests().len(), shared.request_count()), (1, 6));
+        assert_eq!(shared.last_request().unwrap().last_user_text(), Some("t5"));
     }
 
     #[tokio::test]
