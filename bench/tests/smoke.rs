@@ -1,0 +1,39 @@
+//! Every bench still runs: `codex-bench <bench> --smoke` (tiny sizes) succeeds and prints its
+//! table. The benches check their own work as they go (every notification routed and decoded
+//! exactly once, every turn answered with the scripted text, the mock model asked exactly
+//! once per turn) and fail otherwise. No timing is asserted.
+
+use std::process::Command;
+
+fn smoke(bench: &str, table_header: &str) {
+    let output = Command::new(env!("CARGO_BIN_EXE_codex-bench"))
+        .args([bench, "--smoke"])
+        .output()
+        .expect("run codex-bench");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "codex-bench {bench} --smoke failed ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+    assert!(
+        stdout.contains(table_header),
+        "codex-bench {bench} printed no `{table_header}` table:\n{stdout}"
+    );
+}
+
+#[test]
+fn decode() {
+    smoke("decode", "| path ");
+}
+
+#[test]
+fn end_to_end() {
+    smoke("e2e", "| SDK vs hand-rolled ");
+}
+
+#[test]
+fn memory() {
+    smoke("memory", "| stage ");
+}
