@@ -8,9 +8,17 @@
 //! - `examples [-v] [name…]`: builds the SDK's examples once and runs each offline
 //!   (`CODEX_EXAMPLES_OFFLINE=1`), one after the other with a time limit; fails if any fails.
 //! - `test`: the whole suite, as CI runs it (the examples included).
+//! - `bench [--smoke] [decode|e2e|memory]…`: the benchmarks of `bench/` (release build), as
+//!   markdown tables; `--smoke` runs each with tiny sizes (dev build). See BENCHMARKS.md.
+//! - `compile-times [--runs N]`: clean and incremental build times of the SDK and an example,
+//!   in a throw-away copy of the workspace.
+//! - `fuzz [--seconds N] [target…]`: builds the fuzz targets of `fuzz/` on stable and runs
+//!   each for N seconds (default 15); fails on any crash. See fuzz/README.md.
 
 #[path = "../../sdk/src/pinned_cli.rs"]
 mod pinned_cli;
+mod bench;
+mod fuzz;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -27,6 +35,9 @@ fn main() -> ExitCode {
         Some("demo") => demo(),
         Some("examples") => examples(&args[1..]),
         Some("test") => test(),
+        Some("bench") => bench::bench(&args[1..]),
+        Some("compile-times") => bench::compile_times(&args[1..]),
+        Some("fuzz") => fuzz::fuzz(&args[1..]),
         _ => Err(USAGE.to_owned()),
     };
     match result {
@@ -39,7 +50,7 @@ fn main() -> ExitCode {
 }
 
 const USAGE: &str =
-    "usage: cargo xtask <regen [--check] | schema [--check] | install-codex | demo | examples [-v] [name...] | test>";
+    "usage: cargo xtask <regen [--check] | schema [--check] | install-codex | demo | examples [-v] [name...] | test | bench [--smoke] [name...] | compile-times [--runs N] | fuzz [--seconds N] [target...]>";
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
@@ -154,6 +165,8 @@ fn test() -> Result<(), String> {
     examples(&[])?;
     // The experimental surface: the sdk's own tests and the real-binary tests again.
     cargo(&["test", "-p", "codex-app-server", "-p", "codex-app-server-tests", "--features", "codex-app-server/experimental"])?;
+    // A short fuzzing run of every fuzz target (stable toolchain).
+    fuzz::short_run()?;
     Ok(())
 }
 

@@ -1,0 +1,135 @@
+//! The fuzz targets' inputs as ordinary tests (stable, no fuzzing dependencies): every file
+//! in `fuzz/regressions/<target>/` (crashes the fuzzer found, and edge cases kept on
+//! purpose) and `fuzz/seeds/<target>/` runs through the same harness code the fuzz target
+//! runs (`fuzz/harness/<target>.rs`), which panics on any violated check. A few inputs also
+//! assert what they exercise, so the replay cannot pass by skipping the interesting paths.
+
+#[path = "../../fuzz/harness/decode_route.rs"]
+mod decode_route;
+#[path = "../../fuzz/harness/typed_decode.rs"]
+mod typed_decode;
+
+use std::path::{Path, PathBuf};
+
+fn fuzz_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
+}
+
+/// `(file name, contents)` of every file in `fuzz/<kind>/<target>/`, sorted; at least one.
+fn inputs(kind: &str, target: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = fuzz_dir().join(kind).join(target);
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| {
+            let path = entry.expect("a directory entry").path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            (name, bytes)
+        })
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "{} holds no input", dir.display());
+    files
+}
+
+fn input(kind: &str, target: &str, name: &str) -> Vec<u8> {
+    let path = fuzz_dir().join(kind).join(target).join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn decode_route_replays_every_regression_and_seed() {
+    for kind in ["regressions", "seeds"] {
+        for (name, bytes) in inputs(kind, "decode_route") {
+            eprintln!("replaying fuzz/{kind}/decode_route/{name}");
+            decode_route::run(&bytes);
+        }
+    }
+}
+
+#[test]
+fn typed_decode_replays_every_regression_and_seed() {
+    for kind in ["regressions", "seeds"] {
+        for (name, bytes) in inputs(kind, "typed_decode") {
+            eprintln!("replaying fuzz/{kind}/typed_decode/{name}");
+            typed_decode::run(&bytes);
+        }
+    }
+}
+
+#[test]
+fn oversized_and_malformed_lines_are_counted_and_skipped() {
+    let report = decode_route::run(&input(
+        "regressions",
+        "decode_route",
+        "oversized-invalid-utf8-framing",
+    ));
+    // Two oversized lines, invalid UTF-8, non-JSON, an orphan error, `{}`, `[]`, a string,
+    // `{"id":null}` and a third oversized line; blank lines are not messages.
+    assert_eq!(report.stats.invalid_messages, 10, "{report:#?}");
+    // The oversized response fails its pending request instead of leaving it waiting.
+    assert_eq!(report.too_large, 1, "{report:#?}");
+    assert_eq!(report.stats.unmatched_responses, 2, "{report:#?}");
+    // The CRLF-terminated line and the last line without a terminator still count.
+    assert_eq!(report.stats.notifications_received, 2, "{report:#?}");
+}
+
+#[test]
+fn duplicate_ids_and_tiny_buffers_are_survived() {
+    let report = decode_route::run(&input(
+        "regressions",
+        "decode_route",
+        "duplicate-ids-and-lag",
+    ));
+    assert_eq!(report.requests_ok, 1, "{report:#?}");
+    assert_eq!(
+        report.stats.unmatched_responses, 1,
+        "the duplicate response is dropped: {report:#?}"
+    );
+    assert_eq!(
+        (report.server_requests, report.replies),
+        (2, 2),
+        "both server requests answered: {report:#?}"
+    );
+    assert!(
+        report.skipped > 0 && report.stats.events_lagged > 0,
+        "buffers of 1 lag: {report:#?}"
+    );
+}
+
+#[test]
+fn the_seeds_reach_the_typed_paths() {
+    let report = decode_route::run(&input("seeds", "decode_route", "turn-flow"));
+    assert_eq!(
+        (report.requests_ok, report.turn_results),
+        (2, 1),
+        "{report:#?}"
+    );
+    assert_eq!(report.decode_errors, 0, "{report:#?}");
+    assert_eq!(
+        report.typed as u64, report.stats.notifications_received,
+        "{report:#?}"
+    );
+
+    let report = decode_route::run(&input("seeds", "decode_route", "server-requests"));
+    assert_eq!(report.turn_results, 1, "{report:#?}");
+    assert_eq!(
+        (report.server_requests, report.replies),
+        (6, 6),
+        "malformed and unknown ones too: {report:#?}"
+    );
+
+    for (name, bytes) in inputs("seeds", "typed_decode") {
+        let report = typed_decode::run(&bytes);
+        assert!(report.round_trips >= 1, "{name}: {report:?}");
+        if name != "unknown-method" {
+            assert_eq!(report.errors, 0, "{name}: {report:?}");
+        }
+    }
+    let report = typed_decode::run(&input(
+        "regressions",
+        "typed_decode",
+        "malformed-known-method",
+    ));
+    assert_eq!((report.round_trips, report.errors), (0, 1), "{report:?}");
+}
