@@ -146,6 +146,18 @@ pub enum Error {
     #[error("turn {} failed: {}", .0.id, .0.error.as_ref().map(|e| e.message.as_str()).unwrap_or("no error message"))]
     TurnFailed(Box<crate::turn::TurnResult>),
 
+    /// A turn completed, but some of its notifications did not decode (see
+    /// [`TurnHandle::run`](crate::TurnHandle::run)); the result carries everything else
+    /// and, in [`undecodable`](crate::TurnResult::undecodable), those notifications whole.
+    #[error(
+        "turn {} completed, but {} of its notifications did not decode (first: `{}`: {})",
+        .0.id,
+        .0.undecodable.len(),
+        .0.undecodable.first().map_or("", |e| e.method.as_str()),
+        .0.undecodable.first().map_or("", |e| e.error.as_str())
+    )]
+    UndecodableTurnEvents(Box<crate::turn::TurnResult>),
+
     /// The final response of a typed turn ([`Thread::run_typed`](crate::Thread::run_typed))
     /// does not parse as the requested type; carries the raw text, the serde error and
     /// the turn.

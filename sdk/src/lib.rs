@@ -64,7 +64,7 @@ pub use methods::{ClientRequests, ServerNotification, ServerRequest, ServerReque
 pub use options::{ApprovalMode, Sandbox, ThreadOptions, TurnOptions};
 pub use rpc::{retry_on_overload, Connection, RetryPolicy, ServerMetadata};
 pub use thread::{Thread, ThreadSettings};
-pub use turn::{TurnControl, TurnEvents, TurnHandle, TurnResult};
+pub use turn::{TurnControl, TurnEvents, TurnHandle, TurnResult, UndecodableEvent};
 #[allow(missing_docs, clippy::all, rustdoc::broken_intra_doc_links, rustdoc::bare_urls, rustdoc::invalid_html_tags)]
 pub mod generated;
 

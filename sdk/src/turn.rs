@@ -108,9 +108,11 @@ impl TurnHandle {
     /// [`Error::TurnFailed`]; an interrupted one is `Ok` with status `Interrupted`.
     ///
     /// A notification of the turn whose params do not decode (a server newer or buggier
-    /// than this SDK) does not abandon the turn: `run` logs a warning, keeps consuming
-    /// until `turn/completed`, and then returns the first such [`Error::Decode`] (naming
-    /// the method) instead of a result. Other turns and requests are unaffected.
+    /// than this SDK) does not abandon the turn and loses nothing: `run` logs a warning,
+    /// keeps it (method, raw params, error) in [`TurnResult::undecodable`], follows the
+    /// turn to `turn/completed`, and then returns [`Error::UndecodableTurnEvents`] carrying
+    /// the whole result (a failed turn is still [`Error::TurnFailed`], whose result lists
+    /// them too). Other turns and requests are unaffected.
     ///
     /// If the handle was left unpolled long enough for its buffer to overflow
     /// ([`Error::Lagged`]), the items are recovered from the server's record of the turn
@@ -121,28 +123,26 @@ impl TurnHandle {
     }
 
     async fn run_inner(self) -> Result<TurnResult> {
-        use futures::StreamExt;
         let control = self.control.clone();
         let mut collector = TurnCollector::new(self.initial.clone());
-        let mut events = self.stream();
+        let mut stream = self.stream;
         let mut lagged = false;
-        let mut undecodable: Option<Error> = None;
-        while let Some(event) = events.next().await {
+        // The raw events, so that one that does not decode is kept whole.
+        while let Some(event) = stream.next_event().await {
             match event {
-                Ok(event) => collector.observe(event),
+                Ok(event) => match crate::events::decode_event(&event) {
+                    Ok(notification) => collector.observe(notification),
+                    Err(e) => {
+                        warn_undecodable(&control, event.method(), &e);
+                        collector.undecodable.push(UndecodableEvent::new(&event, &e));
+                    }
+                },
                 Err(Error::Lagged { skipped }) => {
                     tracing::debug!(turn = control.turn_id(), skipped, "turn stream lagged; items will be re-read");
                     lagged = true;
                 }
-                // Logged by the stream; the turn goes on, the first one is reported at the end.
-                Err(e @ Error::Decode { .. }) => {
-                    undecodable.get_or_insert(e);
-                }
                 Err(e) => return Err(e),
             }
-        }
-        if let Some(e) = undecodable {
-            return Err(e);
         }
         if lagged && collector.completed {
             let mut params = ThreadReadParams::new(control.thread_id.clone());
@@ -198,13 +198,7 @@ impl Stream for TurnEvents {
             Poll::Ready(Some(Ok(event))) => {
                 let decoded = crate::events::decode_event(&event);
                 if let Err(e) = &decoded {
-                    tracing::warn!(
-                        thread_id = %self.control.thread_id,
-                        turn_id = %self.control.turn_id,
-                        method = event.method(),
-                        error = %e,
-                        "a notification of the turn does not decode; yielding the error and carrying on"
-                    );
+                    warn_undecodable(&self.control, event.method(), e);
                 }
                 if let Ok(ServerNotification::TurnCompleted(done)) = &decoded {
                     tracing::debug!(
@@ -224,6 +218,43 @@ impl Stream for TurnEvents {
                 Poll::Ready(None)
             }
             Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+fn warn_undecodable(control: &TurnControl, method: &str, error: &Error) {
+    tracing::warn!(
+        thread_id = %control.thread_id,
+        turn_id = %control.turn_id,
+        method,
+        %error,
+        "a notification of the turn does not decode; keeping it and carrying on"
+    );
+}
+
+/// A notification of a turn whose params did not decode into the SDK's types (see
+/// [`TurnResult::undecodable`]): kept whole, so nothing the server sent is lost.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct UndecodableEvent {
+    /// The JSON-RPC method, e.g. `"item/completed"`.
+    pub method: String,
+    /// The params exactly as received (valid JSON; only the typed decode failed).
+    pub params: serde_json::Value,
+    /// Why the typed decode failed.
+    pub error: String,
+}
+
+impl UndecodableEvent {
+    fn new(event: &crate::rpc::Event, error: &Error) -> Self {
+        let error = match error {
+            Error::Decode { source, .. } => source.to_string(),
+            other => other.to_string(),
+        };
+        UndecodableEvent {
+            method: event.method().to_owned(),
+            params: event.params_value().unwrap_or(serde_json::Value::Null),
+            error,
         }
     }
 }
@@ -248,6 +279,9 @@ pub struct TurnResult {
     pub items: Vec<ThreadItem>,
     /// Token usage: the last `thread/tokenUsage/updated` of the turn.
     pub usage: Option<ThreadTokenUsage>,
+    /// Notifications of the turn whose params did not decode (empty normally; see
+    /// [`TurnHandle::run`]).
+    pub undecodable: Vec<UndecodableEvent>,
 }
 
 impl TurnResult {
@@ -275,11 +309,12 @@ pub(crate) struct TurnCollector {
     items: Vec<ThreadItem>,
     usage: Option<ThreadTokenUsage>,
     completed: bool,
+    pub(crate) undecodable: Vec<UndecodableEvent>,
 }
 
 impl TurnCollector {
     pub(crate) fn new(initial: Turn) -> Self {
-        Self { turn: initial, items: Vec::new(), usage: None, completed: false }
+        Self { turn: initial, items: Vec::new(), usage: None, completed: false, undecodable: Vec::new() }
     }
 
     pub(crate) fn observe(&mut self, event: ServerNotification) {
@@ -331,9 +366,13 @@ impl TurnCollector {
             duration_ms: turn.duration_ms,
             items,
             usage: self.usage,
+            undecodable: self.undecodable,
         };
         if result.status == TurnStatus::Failed {
             return Err(Error::TurnFailed(Box::new(result)));
+        }
+        if !result.undecodable.is_empty() {
+            return Err(Error::UndecodableTurnEvents(Box::new(result)));
         }
         Ok(result)
     }
@@ -362,6 +401,7 @@ mod tests {
             duration_ms: None,
             items,
             usage: None,
+            undecodable: Vec::new(),
         }
     }
 

@@ -18,7 +18,7 @@ use codex_app_server::types::{
     TurnStatus,
 };
 use codex_app_server::{ApprovalHandler, ClientRequests, Error, ServerNotification, ThreadOptions};
-use common::{within, WAIT};
+use common::{process_exists, within, WAIT};
 use scenarios::client::off_thread;
 use scenarios::Env;
 use std::future::Future;
@@ -62,11 +62,6 @@ fn new_runtime_thread(before: &HashSet<String>) -> String {
 
 fn thread_exists(tid: &str) -> bool {
     Path::new("/proc/self/task").join(tid).exists()
-}
-
-fn process_exists(pid: u32) -> bool {
-    // A zombie keeps its /proc entry: gone means exited *and* reaped.
-    Path::new(&format!("/proc/{pid}")).exists()
 }
 
 fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {

@@ -69,9 +69,11 @@ impl Fake {
     }
 
     /// Every message received so far: (milliseconds since the server started, message).
+    /// Only complete entries count: the server may be halfway through writing the last one.
     fn received(&self) -> Vec<(f64, Value)> {
         let text = std::fs::read_to_string(self.log()).unwrap_or_default();
-        text.lines()
+        text.split_inclusive('\n')
+            .filter_map(|entry| entry.strip_suffix('\n'))
             .map(|entry| {
                 let entry: Value = serde_json::from_str(entry).expect("log entry");
                 let message = serde_json::from_str(entry["line"].as_str().unwrap())
@@ -603,12 +605,20 @@ async fn run_reports_a_bad_notification_only_after_the_turn_completed() {
         "run() returned before the turn completed"
     );
     raw(&codex, "fault/release").await.unwrap();
+    // Nothing is lost: the error carries the whole result and the bad notification itself.
     match within("run", run).await.unwrap() {
-        Err(Error::Decode { method, source }) => {
-            assert_eq!(method, DELTA);
-            assert!(source.to_string().contains("string"), "{source}");
+        Err(Error::UndecodableTurnEvents(result)) => {
+            assert_eq!(
+                (result.id.as_str(), result.final_response()),
+                (turn_id, Some("Hello"))
+            );
+            assert_eq!(result.undecodable.len(), 1, "{:?}", result.undecodable);
+            let bad = &result.undecodable[0];
+            assert_eq!(bad.method, DELTA);
+            assert_eq!(bad.params["delta"], json!({"not": "a string"}));
+            assert!(bad.error.contains("string"), "{}", bad.error);
         }
-        other => panic!("expected the decode error of the bad delta, got {other:?}"),
+        other => panic!("expected the undecodable delta with the turn's result, got {other:?}"),
     }
     // The whole turn was consumed: the next turn of the thread starts and completes.
     let result = within("next turn", thread.run("again")).await.unwrap();

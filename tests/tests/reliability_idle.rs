@@ -1,6 +1,7 @@
 //! 1,000 turns on the real pinned `codex app-server` with nobody subscribed to client- or
-//! thread-wide notifications. (The official Python SDK's client-wide queue grows by about
-//! five unread notifications per turn, forever.) Here every notification goes to its turn's
+//! thread-wide notifications. (The project's issue reports that the official Python SDK's
+//! client-wide queue grows by about five unread notifications per turn, forever; here about
+//! five per turn are the ones nobody asked for.) Here every notification goes to its turn's
 //! stream or is counted and dropped: whenever the connection is idle nothing is buffered,
 //! subscribed or pending, however many turns ran.
 //!

@@ -409,7 +409,19 @@ impl Connection {
     ) -> Result<Box<RawValue>> {
         match &self.inner.overload_retry {
             Some(policy) => {
-                retry_overloaded(policy, method, || self.call_once(method, params, timeout)).await
+                // A backoff ends early when the connection closes: the next attempt then
+                // fails at once with the close error.
+                let closed = self.shared().closed_watch();
+                let wait = |delay: Duration| {
+                    let mut closed = closed.clone();
+                    async move {
+                        tokio::select! {
+                            _ = tokio::time::sleep(delay) => {}
+                            _ = closed.wait_for(Option::is_some) => {}
+                        }
+                    }
+                };
+                retry_overloaded(policy, method, || self.call_once(method, params, timeout), wait).await
             }
             None => self.call_once(method, params, timeout).await,
         }

@@ -97,71 +97,81 @@ fn random_unit() -> f64 {
 /// Requests already retry by themselves (see
 /// [`ClientConfig::overload_retry`](crate::ClientConfig::overload_retry)); use this when that
 /// is turned off, or to retry an operation made of several calls.
-pub async fn retry_on_overload<T, F, Fut>(policy: RetryPolicy, mut op: F) -> Result<T>
+pub async fn retry_on_overload<T, F, Fut>(policy: RetryPolicy, op: F) -> Result<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T>>,
 {
-    let attempts = policy.max_attempts.max(1);
-    let mut retry = 0;
-    loop {
-        match op().await {
-            Err(e) if e.is_overloaded() && retry + 1 < attempts => {
-                let delay = policy.delay(retry);
-                tracing::debug!(attempt = retry + 1, ?delay, error = %e, "server overloaded; retrying");
-                tokio::time::sleep(delay).await;
-                retry += 1;
-            }
-            other => return other,
-        }
-    }
+    backoff(&policy, "", op, Error::is_overloaded, tokio::time::sleep).await.0
+}
+
+/// Whether the automatic retry resends a request that failed with `error`: only Codex's
+/// own overload rejection, `-32001` bare or with a `server_overloaded` marker, which Codex
+/// sends for a request it did not process.
+fn automatically_retryable(error: &Error) -> bool {
+    matches!(error, Error::Rpc(e) if codex_rejected_as_overloaded(e))
+}
+
+fn codex_rejected_as_overloaded(error: &crate::error::RpcError) -> bool {
+    error.code.is_overloaded() && error.is_overloaded()
 }
 
 /// The automatic retry of one request: runs `op` up to `policy.max_attempts` times while it
-/// fails with an overload error, waiting [`RetryPolicy::delay`] between attempts and logging
-/// a warning for each retry. When every attempt was overloaded, the result is
+/// fails with Codex's overload rejection, waiting with `wait(`[`RetryPolicy::delay`]`)`
+/// between attempts (the connection's wait also ends when it closes) and logging a warning
+/// for each retry. When every attempt was overloaded, the result is
 /// [`Error::RetryLimitExceeded`] carrying the last [`RpcError`](crate::RpcError); any other
 /// error (or success) ends the loop at once and is returned as is.
-pub(crate) async fn retry_overloaded<T, F, Fut>(
+pub(crate) async fn retry_overloaded<T, F, Fut, W, WaitFut>(
     policy: &RetryPolicy,
     method: &str,
-    mut op: F,
+    op: F,
+    wait: W,
 ) -> Result<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T>>,
+    W: FnMut(Duration) -> WaitFut,
+    WaitFut: Future<Output = ()>,
+{
+    match backoff(policy, method, op, automatically_retryable, wait).await {
+        (Err(Error::Rpc(last)), attempts) if codex_rejected_as_overloaded(&last) => {
+            tracing::warn!(method, attempts, code = last.code.code(), "server still overloaded; giving up");
+            Err(Error::RetryLimitExceeded { method: method.to_owned(), attempts, last })
+        }
+        (other, _) => other,
+    }
+}
+
+/// The loop of both retries: runs `op` while it fails with an error `retryable` accepts and
+/// attempts remain, waiting `wait(delay)` in between. Returns the last outcome and the
+/// number of attempts made.
+async fn backoff<T, F, Fut, W, WaitFut>(
+    policy: &RetryPolicy,
+    method: &str,
+    mut op: F,
+    retryable: impl Fn(&Error) -> bool,
+    mut wait: W,
+) -> (Result<T>, u32)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T>>,
+    W: FnMut(Duration) -> WaitFut,
+    WaitFut: Future<Output = ()>,
 {
     let attempts = policy.max_attempts.max(1);
     let mut attempt = 1;
     loop {
-        let last = match op().await {
-            Err(Error::Rpc(e)) if e.is_overloaded() => e,
-            other => return other,
-        };
-        if attempt >= attempts {
-            tracing::warn!(
-                method,
-                attempts,
-                code = last.code.code(),
-                "server still overloaded; giving up"
-            );
-            return Err(Error::RetryLimitExceeded {
-                method: method.to_owned(),
-                attempts,
-                last,
-            });
+        let outcome = op().await;
+        match &outcome {
+            Err(e) if retryable(e) && attempt < attempts => {
+                let delay = policy.delay(attempt - 1);
+                tracing::warn!(method, attempt, max_attempts = attempts, ?delay, error = %e, "server overloaded; retrying");
+                wait(delay).await;
+                attempt += 1;
+            }
+            _ => return (outcome, attempt),
         }
-        let delay = policy.delay(attempt - 1);
-        tracing::warn!(
-            method,
-            attempt,
-            max_attempts = attempts,
-            ?delay,
-            code = last.code.code(),
-            "server overloaded; retrying"
-        );
-        tokio::time::sleep(delay).await;
-        attempt += 1;
     }
 }
 
@@ -194,7 +204,7 @@ mod tests {
             attempts.fetch_add(1, Ordering::SeqCst);
             let e = error.clone();
             async move { Err::<(), _>(Error::Rpc(e)) }
-        })
+        }, tokio::time::sleep)
         .await;
         (attempts.load(Ordering::SeqCst), result)
     }
@@ -237,9 +247,17 @@ mod tests {
             Err(Error::RetryLimitExceeded { attempts: 1, .. })
         ));
 
-        // Anything that is not an overload is returned at once, untouched.
-        for code in [-32600, -32601, -32603, -32000] {
-            let (n, result) = attempts_until(RpcError::new(code, "no"), policy).await;
+        // Anything that is not Codex's overload rejection is returned at once, untouched:
+        // another server-range code carrying the overload marker included (nothing says
+        // that request was not processed; `retry_on_overload` is the opt-in for it).
+        let marked = serde_json::json!({"codex_error_info": "server_overloaded"});
+        let samples = [-32600, -32601, -32603, -32000]
+            .map(|code| RpcError::new(code, "no"))
+            .into_iter()
+            .chain([RpcError::new(-32000, "busy").with_data(marked.clone())]);
+        for error in samples {
+            let code = error.code.code();
+            let (n, result) = attempts_until(error, policy).await;
             assert_eq!(n, 1, "code {code}");
             assert_eq!(
                 result.unwrap_err().rpc_error().map(|e| e.code.code()),
@@ -255,7 +273,7 @@ mod tests {
                     after: Duration::from_secs(1),
                 })
             }
-        })
+        }, tokio::time::sleep)
         .await;
         assert!(matches!(result, Err(Error::Timeout { .. })));
         assert_eq!(attempts.load(Ordering::SeqCst), 1);

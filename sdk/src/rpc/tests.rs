@@ -822,6 +822,29 @@ async fn initialize_handshake_and_already_initialized() {
     );
 }
 
+/// A close during the automatic retry's backoff ends the call at once with the close error
+/// (virtual time shows no backoff was waited out).
+#[tokio::test(start_paused = true)]
+async fn a_close_during_the_overload_backoff_ends_the_call_at_once() {
+    let backoff = Duration::from_secs(60);
+    let policy = RetryPolicy::default().with_delays(backoff, backoff);
+    let (conn, mut fake) = pair_with(ConnectionOptions::default().with_overload_retry(policy));
+    let start = tokio::time::Instant::now();
+    let c = conn.clone();
+    let call = tokio::spawn(async move { c.request_raw("busy/op", Value::Null).await });
+    let req = fake.recv().await;
+    assert_eq!(req["method"], "busy/op");
+    fake.send(json!({"id": req["id"], "error": {"code": -32001, "message": "Server overloaded; retry later."}}))
+        .await;
+    // The overload reply has been handled (and the retry is waiting) once this round trip
+    // is through.
+    sync(&conn, &mut fake).await;
+    conn.close().await;
+    let result = call.await.unwrap();
+    assert!(result.as_ref().is_err_and(Error::is_transport_closed), "{result:?}");
+    assert!(start.elapsed() < backoff, "waited out the backoff: {:?}", start.elapsed());
+}
+
 #[tokio::test(start_paused = true)]
 async fn retry_on_overload_retries_only_overload() {
     async fn run(error: RpcError, policy: RetryPolicy) -> (u32, crate::Result<()>) {

@@ -37,7 +37,7 @@ impl World {
     ) -> World {
         let model = MockModel::start().await.expect("mock model");
         let home = home(CodexHome::builder(&model.base_url())).build().expect("codex home");
-        let codex = connect(&home, client).await;
+        let codex = connect_home(&home, client).await;
         World { model, home, codex }
     }
 
@@ -48,11 +48,13 @@ impl World {
 
     /// A second app-server process on the same CODEX_HOME.
     pub async fn second_client(&self) -> Codex {
-        connect(&self.home, |b| b).await
+        connect_home(&self.home, |b| b).await
     }
 }
 
-async fn connect(home: &CodexHome, client: impl FnOnce(CodexBuilder) -> CodexBuilder) -> Codex {
+/// Connects a client to an app-server in `home` (the setup of [`World`], also for tests that
+/// open many clients on one home).
+pub async fn connect_home(home: &CodexHome, client: impl FnOnce(CodexBuilder) -> CodexBuilder) -> Codex {
     let config = home.client_config(&codex_bin());
     let connecting = client(Codex::builder().config(config)).connect();
     match tokio::time::timeout(WAIT, connecting).await {
@@ -92,8 +94,7 @@ pub fn commands(result: &codex_app_server::TurnResult) -> Vec<&codex_app_server:
 
 /// SIGKILLs `pid`.
 pub fn kill_9(pid: u32) {
-    let status = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().expect("run kill");
-    assert!(status.success(), "kill -9 {pid} failed");
+    send_signal(pid, "KILL");
 }
 
 /// Asserts `result` is `Error::TransportClosed`.
@@ -102,15 +103,6 @@ pub fn assert_transport_closed<T: std::fmt::Debug>(what: &str, result: codex_app
         Err(codex_app_server::Error::TransportClosed { .. }) => {}
         other => panic!("{what}: expected TransportClosed, got {other:?}"),
     }
-}
-
-/// Connects a client to an app-server in `home` (the same setup as [`World`], for tests that
-/// open many clients on one home).
-pub async fn connect_home(
-    home: &CodexHome,
-    client: impl FnOnce(CodexBuilder) -> CodexBuilder,
-) -> Codex {
-    connect(home, client).await
 }
 
 /// Sends `signal` (a name such as `"STOP"` or `"KILL"`) to `pid`.
