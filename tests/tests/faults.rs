@@ -17,11 +17,12 @@ mod common;
 use codex_app_server::{
     retry_on_overload, ClientConfig, Codex, Error, RetryPolicy, ServerNotification, ThreadOptions,
 };
+use common::trace::Capture;
 use common::{within, WAIT};
 use futures::StreamExt;
 use serde_json::{json, Value};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 const FAKE_SERVER: &str = env!("CARGO_BIN_EXE_scripted_app_server");
@@ -231,37 +232,8 @@ fn complete_turn(thread: &str, turn: &str, text: &str) -> Vec<Value> {
 
 // ----- tracing capture ------------------------------------------------------------------------
 
-/// Every `tracing` event of this test binary, as text (a global subscriber: the SDK's tasks
-/// run on runtime threads). Tests look for events carrying their own unique method or id.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<String>>>);
-
-struct Fields(String);
-
-impl tracing::field::Visit for Fields {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        self.0.push_str(&format!(" {}={:?}", field.name(), value));
-    }
-}
-
-impl tracing::Subscriber for Capture {
-    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
-        *metadata.level() <= tracing::Level::WARN
-    }
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
-        let mut fields = Fields(format!("{}", event.metadata().level()));
-        event.record(&mut fields);
-        self.0.lock().unwrap().push(fields.0);
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
-}
-
+/// Every `tracing` event of this test binary (a global subscriber: the SDK's tasks run on
+/// runtime threads). Tests look for events carrying their own unique method or id.
 fn capture() -> &'static Capture {
     static CAPTURE: OnceLock<Capture> = OnceLock::new();
     CAPTURE.get_or_init(|| {
@@ -274,10 +246,10 @@ fn capture() -> &'static Capture {
 
 /// The captured warnings that contain every one of `needles`.
 fn warnings_with(needles: &[&str]) -> Vec<String> {
-    let log = capture().0.lock().unwrap();
-    log.iter()
-        .filter(|line| line.starts_with("WARN") && needles.iter().all(|n| line.contains(n)))
-        .cloned()
+    capture()
+        .lines()
+        .into_iter()
+        .filter(|line| line.starts_with("event WARN") && needles.iter().all(|n| line.contains(n)))
         .collect()
 }
 

@@ -19,9 +19,9 @@ use codex_app_server::types::{
     CommandExecutionApprovalDecision, CommandExecutionStatus, ThreadItem, TurnStatus,
 };
 use codex_app_server::{
-    ApprovalHandler, Codex, Error, ServerNotification, Thread, ThreadOptions, TurnEvents,
+    ApprovalHandler, Codex, ServerNotification, Thread, ThreadOptions, TurnEvents,
 };
-use common::{codex_bin, commands, deltas, within, WAIT};
+use common::{codex_bin, commands, deltas, drain_counting_lag, within, WAIT};
 use futures::StreamExt;
 use serde_json::Value;
 
@@ -229,18 +229,7 @@ async fn slow_consumer_blocks_nobody_and_stays_bounded() {
     stall_streamed.release();
     stall_ran.release();
     let mut events = streamed.stream();
-    let mut delivered = Vec::new();
-    let mut skipped = 0;
-    within("the overflowed stream", async {
-        while let Some(event) = events.next_event().await {
-            match event {
-                Ok(e) => delivered.push(e),
-                Err(Error::Lagged { skipped: n }) => skipped += n,
-                Err(e) => panic!("unexpected stream error {e}"),
-            }
-        }
-    })
-    .await;
+    let (delivered, skipped) = drain_counting_lag(&mut events).await;
     assert!(
         skipped >= (SLOW_DELTAS - SMALL_BUFFER) as u64,
         "{skipped} skipped"

@@ -21,7 +21,7 @@ use codex_app_server::types::CommandExecutionApprovalDecision;
 use codex_app_server::{
     ApprovalHandler, ClientConfig, Codex, Error, ServerNotification, ThreadOptions, TurnEvents,
 };
-use common::{codex_bin, process_exists, send_signal, stop_process, within};
+use common::{codex_bin, first_delta, process_exists, send_signal, stop_process, within};
 use futures::StreamExt;
 use tokio::sync::{mpsc, oneshot};
 
@@ -270,16 +270,7 @@ async fn kill_mid_turn(rig: &Rig, lane: usize, i: usize) -> Duration {
         .await
         .expect("turn/start");
     let mut events = turn.stream();
-    within("the first delta", async {
-        loop {
-            match events.next_event().await {
-                Some(Ok(ServerNotification::ItemAgentMessageDelta(_))) => break,
-                Some(Ok(_)) => {}
-                other => panic!("the turn ended before its first delta: {other:?}"),
-            }
-        }
-    })
-    .await;
+    first_delta(&mut events).await;
     send_signal(pid, "KILL");
     let killed = Instant::now();
     drain_after_kill("the streamed turn after the kill", &mut events, pid).await;

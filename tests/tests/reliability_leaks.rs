@@ -13,10 +13,11 @@ use codex_app_server::testing::{
 };
 use codex_app_server::types::CommandExecutionApprovalDecision;
 use codex_app_server::{
-    blocking, ApprovalHandler, ApprovalMode, ServerNotification, ThreadOptions, TurnEvents,
+    blocking, ApprovalHandler, ApprovalMode, ServerNotification, ThreadOptions,
 };
 use common::{
-    alive_tasks, codex_bin, connect_home, process_exists, processes_in_home, within, WAIT,
+    alive_tasks, codex_bin, connect_home, first_delta, process_exists, processes_in_home, within,
+    WAIT,
 };
 use tokio::sync::mpsc;
 
@@ -42,19 +43,6 @@ fn respond(request: &RecordedRequest) -> Option<MockResponse> {
     Some(response)
 }
 
-/// Waits for the first agent-message delta of a streamed turn.
-async fn first_delta(events: &mut TurnEvents) {
-    within("the first delta", async {
-        loop {
-            match events.next_event().await {
-                Some(Ok(ServerNotification::ItemAgentMessageDelta(_))) => break,
-                Some(Ok(_)) => {}
-                other => panic!("the turn ended before its first delta: {other:?}"),
-            }
-        }
-    })
-    .await;
-}
 
 /// How a cycle ends.
 #[derive(Debug, Clone, Copy)]

@@ -9,48 +9,11 @@ mod login_support;
 
 use codex_app_server::testing::MockResponse;
 use codex_app_server::{LoginOutcome, ThreadOptions};
+use common::trace::Capture;
 use common::within;
 use login_support::*;
 use std::sync::atomic::AtomicUsize;
-use std::sync::{Arc, Mutex};
-
-/// Records every event's and span's fields as text.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<String>>>);
-
-struct Fields(String);
-
-impl tracing::field::Visit for Fields {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        self.0.push_str(&format!(" {}={:?}", field.name(), value));
-    }
-}
-
-impl tracing::Subscriber for Capture {
-    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, span: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        let mut fields = Fields(format!("span {}", span.metadata().name()));
-        span.record(&mut fields);
-        let mut log = self.0.lock().unwrap();
-        log.push(fields.0);
-        tracing::span::Id::from_u64(log.len() as u64)
-    }
-    fn record(&self, _: &tracing::span::Id, values: &tracing::span::Record<'_>) {
-        let mut fields = Fields("record".into());
-        values.record(&mut fields);
-        self.0.lock().unwrap().push(fields.0);
-    }
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
-        let mut fields = Fields(format!("event {}", event.metadata().target()));
-        event.record(&mut fields);
-        self.0.lock().unwrap().push(fields.0);
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
-}
+use std::sync::Arc;
 
 #[tokio::test]
 async fn tracing_names_requests_turns_and_logins_but_no_secrets() {
@@ -66,7 +29,7 @@ async fn tracing_names_requests_turns_and_logins_but_no_secrets() {
     within("turn", thread.run("hi")).await.unwrap();
     drop(_guard);
 
-    let log = capture.0.lock().unwrap().join("\n");
+    let log = capture.lines().join("\n");
     for needle in [
         "method=\"account/login/start\"",
         "elapsed_ms=",

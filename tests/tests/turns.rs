@@ -13,7 +13,7 @@ use codex_app_server::types::{MessagePhase, ThreadItem, TurnStatus, UserInput};
 use codex_app_server::{
     Codex, Error, Input, ServerNotification, Thread, ThreadOptions, TurnEvents, TurnOptions,
 };
-use common::{assert_transport_closed, deltas, kill_9, within, World};
+use common::{assert_transport_closed, deltas, drain_counting_lag, kill_9, within, World};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -686,18 +686,7 @@ async fn overflowing_unpolled_stream_lags_instead_of_blocking() {
 
     stall.release();
     let mut events = slow_turn.stream();
-    let mut delivered = Vec::new();
-    let mut skipped = 0;
-    within("overflowed stream", async {
-        while let Some(event) = events.next_event().await {
-            match event {
-                Ok(e) => delivered.push(e),
-                Err(Error::Lagged { skipped: n }) => skipped += n,
-                Err(e) => panic!("unexpected stream error {e}"),
-            }
-        }
-    })
-    .await;
+    let (delivered, skipped) = drain_counting_lag(&mut events).await;
     assert!(skipped > 0, "300 deltas into a 32-slot queue must overflow");
     // Nothing vanished unaccounted: 300 deltas plus the turn's other events were either
     // delivered or counted as skipped; most were skipped (only about a queue's worth came).

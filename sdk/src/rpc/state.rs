@@ -16,7 +16,10 @@ use super::transport::{Outgoing, ProcessWatch};
 use crate::error::{Error, Result};
 
 /// How long the reader waits for the exit status and the rest of stderr after stdout closes.
-pub(crate) const EXIT_STATUS_GRACE: Duration = Duration::from_millis(250);
+/// A process that died is reaped within milliseconds, so this is only waited out in full
+/// by one that closed its stdout and lives on, or on a starved machine (where a shorter
+/// grace was seen to lose the exit status of a SIGKILLed server).
+pub(crate) const EXIT_STATUS_GRACE: Duration = Duration::from_secs(2);
 
 /// Why and how the connection closed; turned into [`Error::TransportClosed`] for everyone.
 #[derive(Debug)]

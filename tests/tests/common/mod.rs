@@ -2,6 +2,8 @@
 //! on 127.0.0.1, an isolated CODEX_HOME/HOME, and a connected [`Codex`].
 #![allow(dead_code)]
 
+pub mod trace;
+
 use codex_app_server::testing::{pinned_cli, CodexHome, CodexHomeBuilder, MockModel};
 use codex_app_server::{ClientConfig, Codex, CodexBuilder};
 use std::path::PathBuf;
@@ -180,6 +182,40 @@ pub async fn stop_process(pid: u32) {
     within("the stopped process's threads stop", async {
         while !all_threads_stopped(pid) {
             tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await;
+}
+
+/// Reads a turn stream to its end: the events delivered, and how many `Error::Lagged`
+/// reported skipped. Any other error fails the test.
+pub async fn drain_counting_lag(
+    events: &mut codex_app_server::TurnEvents,
+) -> (Vec<codex_app_server::ServerNotification>, u64) {
+    let mut delivered = Vec::new();
+    let mut skipped = 0;
+    within("the turn stream to end", async {
+        while let Some(event) = events.next_event().await {
+            match event {
+                Ok(e) => delivered.push(e),
+                Err(codex_app_server::Error::Lagged { skipped: n }) => skipped += n,
+                Err(e) => panic!("unexpected stream error {e}"),
+            }
+        }
+    })
+    .await;
+    (delivered, skipped)
+}
+
+/// Waits for the first agent-message delta of a streamed turn.
+pub async fn first_delta(events: &mut codex_app_server::TurnEvents) {
+    within("the first delta", async {
+        loop {
+            match events.next_event().await {
+                Some(Ok(codex_app_server::ServerNotification::ItemAgentMessageDelta(_))) => break,
+                Some(Ok(_)) => {}
+                other => panic!("the turn ended before its first delta: {other:?}"),
+            }
         }
     })
     .await;
