@@ -131,7 +131,12 @@ impl TurnHandle {
         while let Some(event) = stream.next_event().await {
             match event {
                 Ok(event) => match crate::events::decode_event(&event) {
-                    Ok(notification) => collector.observe(notification),
+                    Ok(notification) => {
+                        if let ServerNotification::TurnCompleted(done) = &notification {
+                            log_turn_completed(&control, &done.turn);
+                        }
+                        collector.observe(notification)
+                    }
                     Err(e) => {
                         warn_undecodable(&control, event.method(), &e);
                         collector.undecodable.push(UndecodableEvent::new(&event, &e));
@@ -201,13 +206,7 @@ impl Stream for TurnEvents {
                     warn_undecodable(&self.control, event.method(), e);
                 }
                 if let Ok(ServerNotification::TurnCompleted(done)) = &decoded {
-                    tracing::debug!(
-                        thread_id = %self.control.thread_id,
-                        turn_id = %done.turn.id,
-                        status = %done.turn.status,
-                        duration_ms = done.turn.duration_ms,
-                        "turn completed"
-                    );
+                    log_turn_completed(&self.control, &done.turn);
                     self.done = true;
                 }
                 Poll::Ready(Some(decoded))
@@ -220,6 +219,16 @@ impl Stream for TurnEvents {
             Poll::Pending => Poll::Pending,
         }
     }
+}
+
+fn log_turn_completed(control: &TurnControl, turn: &Turn) {
+    tracing::debug!(
+        thread_id = %control.thread_id,
+        turn_id = %turn.id,
+        status = %turn.status,
+        duration_ms = turn.duration_ms,
+        "turn completed"
+    );
 }
 
 fn warn_undecodable(control: &TurnControl, method: &str, error: &Error) {
