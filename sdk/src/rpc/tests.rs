@@ -715,7 +715,6 @@ async fn server_exit_fails_everything_with_transport_closed() {
     ));
 
     // Later calls fail fast.
-    let started = std::time::Instant::now();
     assert!(matches!(
         conn.request_raw("later", Value::Null).await,
         Err(Error::TransportClosed { .. })
@@ -738,7 +737,6 @@ async fn server_exit_fails_everything_with_transport_closed() {
         next(&mut late_turn).await,
         Some(Err(Error::TransportClosed { .. }))
     ));
-    assert!(started.elapsed() < Duration::from_secs(1));
     assert!(conn.is_closed());
     assert!(conn.closed().await.is_transport_closed());
     let stats = conn.stats();
@@ -961,7 +959,6 @@ async fn process_death_reports_exit_status_and_stderr() {
         crate::ClientConfig::default().with_launch_args_override(["/bin/sh", "-c", script]);
     let conn = Connection::spawn(&config).unwrap();
     assert!(conn.pid().is_some());
-    let started = std::time::Instant::now();
     match conn.request_raw("initialize", json!({})).await {
         Err(Error::TransportClosed {
             exit_status,
@@ -984,7 +981,6 @@ async fn process_death_reports_exit_status_and_stderr() {
         }
         other => panic!("{other:?}"),
     }
-    assert!(started.elapsed() < Duration::from_secs(2));
 
     let missing =
         crate::ClientConfig::default().with_launch_args_override(["/nonexistent/codex-xyz"]);

@@ -22,7 +22,7 @@ use codex_app_server::{
 use serde_json::json;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 // ----- setup -------------------------------------------------------------------------------
 
@@ -348,7 +348,6 @@ pub async fn killed_app_server_is_transport_closed<C: Client>() {
     reached(&stream_stall).await;
 
     let pid = codex.pid();
-    let killed_at = Instant::now();
     let (run_result, events) = within("turns after the kill", async {
         tokio::join!(run_turn.run(), async {
             kill_9(pid);
@@ -356,7 +355,6 @@ pub async fn killed_app_server_is_transport_closed<C: Client>() {
         })
     })
     .await;
-    assert!(killed_at.elapsed() < Duration::from_secs(5), "took {:?}", killed_at.elapsed());
     match &run_result {
         Err(Error::TransportClosed { exit_status: Some(status), .. }) => {
             use std::os::unix::process::ExitStatusExt;
@@ -367,7 +365,6 @@ pub async fn killed_app_server_is_transport_closed<C: Client>() {
     assert!(matches!(events.last(), Some(Err(Error::TransportClosed { .. }))), "{events:?}");
     assert_eq!(events.iter().filter(|e| e.is_err()).count(), 1, "{events:?}");
 
-    let later = Instant::now();
     assert_transport_closed("thread.run", within("run after kill", run_thread.run("anyone?")).await);
     assert_transport_closed("thread.read", within("read after kill", stream_thread.read(false)).await);
     assert_transport_closed("models", within("models after kill", codex.models(false)).await);
@@ -375,7 +372,6 @@ pub async fn killed_app_server_is_transport_closed<C: Client>() {
         "thread_start",
         within("thread_start after kill", codex.thread_start(ThreadOptions::default())).await,
     );
-    assert!(later.elapsed() < Duration::from_secs(2), "later calls took {:?}", later.elapsed());
     run_stall.release();
     stream_stall.release();
 }
