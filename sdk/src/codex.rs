@@ -14,9 +14,10 @@ use crate::types::{
 };
 use std::sync::Arc;
 
-/// A connected, initialized Codex app-server. Cheap to clone; the process ends when the
+/// A connected, initialized Codex app-server. Cheap to clone; the connection ends when the
 /// last clone (and every [`Thread`] and turn handle made from it) is dropped, or on
-/// [`close`](Self::close).
+/// [`close`](Self::close). A spawned process ends with it; an attached server (WebSocket,
+/// unix socket, daemon) keeps running.
 ///
 /// ```no_run
 /// # async fn demo() -> codex_app_server::Result<()> {
@@ -33,11 +34,28 @@ pub struct Codex {
     conn: Connection,
 }
 
-/// Builds a [`Codex`] with a server-request handler.
+/// Builds a [`Codex`]: where the app-server is (spawned over stdio by default; with the
+/// `websocket` feature, a WebSocket URL, a unix socket or the managed daemon), the client
+/// configuration and the server-request handler.
 #[derive(Default)]
 pub struct CodexBuilder {
     config: ClientConfig,
     handler: Option<Arc<dyn RawServerRequestHandler>>,
+    target: Target,
+}
+
+/// Where [`CodexBuilder::connect`] goes.
+#[derive(Debug, Clone, Default)]
+enum Target {
+    /// Spawn `codex app-server` over stdio.
+    #[default]
+    Spawn,
+    #[cfg(feature = "websocket")]
+    WebSocket(crate::attach::WebSocketEndpoint),
+    #[cfg(feature = "websocket")]
+    UnixSocket(Option<crate::attach::UnixSocketEndpoint>),
+    #[cfg(feature = "websocket")]
+    Daemon(crate::attach::DaemonStart),
 }
 
 impl std::fmt::Debug for CodexBuilder {
@@ -45,6 +63,7 @@ impl std::fmt::Debug for CodexBuilder {
         f.debug_struct("CodexBuilder")
             .field("config", &self.config)
             .field("handler", &self.handler.is_some())
+            .field("target", &self.target)
             .finish()
     }
 }
@@ -69,13 +88,64 @@ impl CodexBuilder {
         self
     }
 
-    /// Spawns the app-server and completes the `initialize` handshake.
+    /// Attaches to the app-server at `endpoint` instead of spawning one (feature
+    /// `websocket`). The config's client settings (timeouts, buffers, client info) apply;
+    /// its launch settings do not.
+    #[cfg(feature = "websocket")]
+    pub fn websocket(mut self, endpoint: crate::attach::WebSocketEndpoint) -> Self {
+        self.target = Target::WebSocket(endpoint);
+        self
+    }
+
+    /// Attaches to the app-server on a unix socket instead of spawning one (feature
+    /// `websocket`).
+    #[cfg(feature = "websocket")]
+    pub fn unix_socket(mut self, endpoint: crate::attach::UnixSocketEndpoint) -> Self {
+        self.target = Target::UnixSocket(Some(endpoint));
+        self
+    }
+
+    /// Attaches to the control socket under the effective `CODEX_HOME` of the config
+    /// (its environment's `CODEX_HOME`, this process's, else `~/.codex`; feature `websocket`).
+    #[cfg(feature = "websocket")]
+    pub fn control_socket(mut self) -> Self {
+        self.target = Target::UnixSocket(None);
+        self
+    }
+
+    /// Attaches to the managed daemon of the config's `CODEX_HOME`, starting it through
+    /// the config's `codex` binary when `start` says so (feature `websocket`). Dropping or
+    /// closing the client leaves the daemon running; see [`crate::attach::Daemon::stop`].
+    #[cfg(feature = "websocket")]
+    pub fn daemon(mut self, start: crate::attach::DaemonStart) -> Self {
+        self.target = Target::Daemon(start);
+        self
+    }
+
+    /// Spawns the app-server (or attaches to it) and completes the `initialize` handshake.
     pub async fn connect(self) -> Result<Codex> {
         let mut options = ConnectionOptions::from(&self.config);
         if let Some(handler) = self.handler {
             options = options.with_handler(handler);
         }
-        let conn = Connection::spawn_with(&self.config, options)?;
+        let conn = match self.target {
+            Target::Spawn => Connection::spawn_with(&self.config, options)?,
+            #[cfg(feature = "websocket")]
+            Target::WebSocket(endpoint) => endpoint.connect(options).await?,
+            #[cfg(feature = "websocket")]
+            Target::UnixSocket(endpoint) => {
+                let endpoint = match endpoint {
+                    Some(endpoint) => endpoint,
+                    None => crate::attach::UnixSocketEndpoint::for_config(&self.config).ok_or_else(|| crate::Error::Connect {
+                        endpoint: "the control socket".into(),
+                        source: std::io::Error::new(std::io::ErrorKind::NotFound, "neither CODEX_HOME nor HOME is set"),
+                    })?,
+                };
+                endpoint.connect(options).await?
+            }
+            #[cfg(feature = "websocket")]
+            Target::Daemon(start) => crate::attach::Daemon::new(self.config.clone()).attach(start, options).await?,
+        };
         conn.initialize(&InitializeOptions::from(&self.config)).await?;
         Ok(Codex { conn })
     }
@@ -115,7 +185,8 @@ impl Codex {
         crate::Notifications::new(self.conn.subscribe_all())
     }
 
-    /// Closes the app-server's stdin and waits briefly for it to exit (then kills it).
+    /// Closes the connection. A spawned app-server gets its stdin closed and a moment to
+    /// exit (then is killed); an attached one keeps running.
     pub async fn close(&self) {
         self.conn.close().await
     }

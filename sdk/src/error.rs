@@ -14,11 +14,12 @@
 
 use std::fmt;
 use std::path::PathBuf;
-use std::process::ExitStatus;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+pub use crate::endpoint::CloseReason;
 
 /// `Result` with the SDK's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -50,19 +51,65 @@ pub enum Error {
         searched: String,
     },
 
-    /// The app-server went away (stdout closed, process exited, or the connection was dropped).
+    /// The connection is gone: the process exited, the server closed the WebSocket, the
+    /// stream ended or failed, or the client closed or dropped it.
     ///
     /// Every pending request, every event stream and every later call gets this error.
-    #[error(
-        "the Codex app-server connection is closed{}{}",
-        fmt_exit(exit_status),
-        fmt_tail(stderr_tail)
-    )]
+    #[error("the Codex app-server connection{} is closed: {reason}", fmt_endpoint(endpoint))]
     TransportClosed {
-        /// The process exit status, if there was a process and it had exited.
-        exit_status: Option<ExitStatus>,
-        /// The last bytes (at most 64 KiB) the process wrote to stderr.
-        stderr_tail: String,
+        /// Where the connection went (see [`Endpoint`](crate::Endpoint)); empty when unknown.
+        endpoint: String,
+        /// What closed it.
+        reason: CloseReason,
+    },
+
+    /// No connection could be made: nothing listens at the endpoint, the socket file is
+    /// missing, the URL is not one the SDK can reach, or connecting timed out.
+    #[error("cannot connect to the Codex app-server at {endpoint}: {source}")]
+    Connect {
+        /// The endpoint (without credentials).
+        endpoint: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The server refused the credentials: the WebSocket upgrade was answered with HTTP
+    /// 401 (no token, a wrong token, an expired or mis-signed JWT) or 403.
+    #[error("the Codex app-server at {endpoint} refused the credentials (HTTP {status})")]
+    Unauthorized {
+        /// The endpoint (without credentials).
+        endpoint: String,
+        /// The HTTP status of the refused upgrade (401 or 403).
+        status: u16,
+    },
+
+    /// The WebSocket or TLS handshake failed for another reason (an HTTP status other
+    /// than 101, a certificate the client does not trust, …).
+    #[error("the handshake with the Codex app-server at {endpoint} failed: {message}")]
+    Handshake {
+        /// The endpoint (without credentials).
+        endpoint: String,
+        /// What went wrong.
+        message: String,
+    },
+
+    /// A `codex app-server daemon …` command failed, or the daemon is not running when it
+    /// was required to be.
+    #[error("`codex app-server daemon {command}` failed: {message}")]
+    Daemon {
+        /// The daemon subcommand (`version`, `start`, `stop`).
+        command: String,
+        /// What went wrong (the command's stderr, trimmed).
+        message: String,
+    },
+
+    /// An event stream ended before what it was followed for (a turn's `turn/completed`, a
+    /// login's outcome, a goal's end) while the connection stayed open.
+    #[error("{what}")]
+    StreamEnded {
+        /// What ended early.
+        what: String,
     },
 
     /// An I/O error on the transport.
@@ -165,19 +212,11 @@ pub enum Error {
     OutputMismatch(Box<crate::structured::OutputMismatch>),
 }
 
-fn fmt_exit(status: &Option<ExitStatus>) -> String {
-    match status {
-        Some(s) => format!(" (app-server {s})"),
-        None => String::new(),
-    }
-}
-
-fn fmt_tail(tail: &str) -> String {
-    let tail = tail.trim_end();
-    if tail.is_empty() {
+fn fmt_endpoint(endpoint: &str) -> String {
+    if endpoint.is_empty() {
         String::new()
     } else {
-        format!("; stderr tail:\n{tail}")
+        format!(" ({endpoint})")
     }
 }
 
@@ -216,6 +255,24 @@ impl Error {
     /// The connection is gone ([`Error::TransportClosed`]).
     pub fn is_transport_closed(&self) -> bool {
         matches!(self, Error::TransportClosed { .. })
+    }
+
+    /// Why the connection closed, for [`Error::TransportClosed`].
+    pub fn close_reason(&self) -> Option<&CloseReason> {
+        match self {
+            Error::TransportClosed { reason, .. } => Some(reason),
+            _ => None,
+        }
+    }
+
+    /// The server refused the credentials ([`Error::Unauthorized`]).
+    pub fn is_unauthorized(&self) -> bool {
+        matches!(self, Error::Unauthorized { .. })
+    }
+
+    /// A closed-connection error when nothing more is known (the connection state is gone).
+    pub(crate) fn closed_unknown() -> Self {
+        Error::TransportClosed { endpoint: String::new(), reason: CloseReason::Dropped }
     }
 }
 

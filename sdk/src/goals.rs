@@ -202,7 +202,7 @@ async fn wait_for_cleared(conn: &Connection, events: &mut EventStream, replay: &
             Ok(None) => {
                 return Err(conn
                     .close_error()
-                    .unwrap_or(Error::TransportClosed { exit_status: None, stderr_tail: String::new() }))
+                    .unwrap_or_else(Error::closed_unknown))
             }
         }
     }
@@ -415,10 +415,7 @@ impl GoalEvents {
                 }
             }
             State::Gone => {
-                return Err(Error::TransportClosed {
-                    exit_status: None,
-                    stderr_tail: "the goal stream was polled after a panic".into(),
-                })
+                return Err(Error::StreamEnded { what: "the goal stream was polled after a panic".into() })
             }
         };
         loop {
@@ -531,9 +528,8 @@ impl Follower {
     }
 
     fn closed_error(&self) -> Error {
-        self.control.conn.close_error().unwrap_or(Error::TransportClosed {
-            exit_status: None,
-            stderr_tail: "the goal's event stream ended before the goal settled".into(),
+        self.control.conn.close_error().unwrap_or_else(|| Error::StreamEnded {
+            what: "the goal's event stream ended before the goal settled".into(),
         })
     }
 

@@ -34,7 +34,10 @@ pub mod pinned_cli;
 pub mod protocol;
 pub mod config;
 pub mod error;
+mod endpoint;
 pub mod rpc;
+#[cfg(feature = "websocket")]
+pub mod attach;
 
 #[cfg(feature = "blocking")]
 pub mod blocking;
@@ -62,7 +65,7 @@ pub use structured::{OutputMismatch, TypedTurnResult};
 pub use input::{Input, Inputs};
 pub use methods::{ClientRequests, ServerNotification, ServerRequest, ServerRequestHandler};
 pub use options::{ApprovalMode, Sandbox, ThreadOptions, TurnOptions};
-pub use rpc::{retry_on_overload, Connection, RetryPolicy, ServerMetadata};
+pub use rpc::{retry_on_overload, CloseReason, Connection, Endpoint, RetryPolicy, ServerMetadata, Transport};
 pub use thread::{Thread, ThreadSettings};
 pub use turn::{TurnControl, TurnEvents, TurnHandle, TurnResult, UndecodableEvent};
 #[allow(missing_docs, clippy::all, rustdoc::broken_intra_doc_links, rustdoc::bare_urls, rustdoc::invalid_html_tags)]

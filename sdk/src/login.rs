@@ -138,9 +138,8 @@ impl Waiter {
     }
 
     fn closed(&self) -> Error {
-        self.conn.close_error().unwrap_or(Error::TransportClosed {
-            exit_status: None,
-            stderr_tail: "the login's event stream ended before `account/login/completed`".into(),
+        self.conn.close_error().unwrap_or_else(|| Error::StreamEnded {
+            what: "the login's event stream ended before `account/login/completed`".into(),
         })
     }
 

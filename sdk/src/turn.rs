@@ -358,10 +358,7 @@ impl TurnCollector {
 
     pub(crate) fn finish(self) -> Result<TurnResult> {
         if !self.completed {
-            return Err(Error::TransportClosed {
-                exit_status: None,
-                stderr_tail: "the turn's event stream ended before `turn/completed`".into(),
-            });
+            return Err(Error::StreamEnded { what: "the turn's event stream ended before `turn/completed`".into() });
         }
         let turn = self.turn;
         // The completed turn may carry its items; prefer the ones seen as they completed.
@@ -452,7 +449,7 @@ mod tests {
         let mut c = TurnCollector::new(turn("inProgress"));
         assert!(matches!(
             TurnCollector::new(turn("inProgress")).finish(),
-            Err(Error::TransportClosed { .. })
+            Err(Error::StreamEnded { .. })
         ));
         c.observe(ServerNotification::decode(
             "item/completed",

@@ -14,7 +14,7 @@
 
 mod common;
 
-use codex_app_server::{
+use codex_app_server::{CloseReason, 
     retry_on_overload, ClientConfig, Codex, Error, RetryPolicy, ServerNotification, ThreadOptions,
 };
 use common::trace::Capture;
@@ -310,10 +310,7 @@ async fn a_truncated_last_line_is_skipped_and_the_exit_fails_pending_requests_wi
     let codex = connect(fake.config()).await;
     let mut notifications = codex.notifications();
     match raw(&codex, "fault/pending").await {
-        Err(Error::TransportClosed {
-            exit_status,
-            stderr_tail,
-        }) => {
+        Err(Error::TransportClosed { reason: CloseReason::ProcessExited { status: exit_status, stderr_tail }, .. }) => {
             assert_eq!(exit_status.and_then(|s| s.code()), Some(3));
             assert!(
                 stderr_tail.contains("lost its train of thought"),
@@ -325,8 +322,8 @@ async fn a_truncated_last_line_is_skipped_and_the_exit_fails_pending_requests_wi
     assert_eq!(codex.connection().stats().invalid_messages, 1);
     // Streams end with the same error; later calls fail at once.
     match within("notifications end", notifications.next()).await {
-        Some(Err(Error::TransportClosed { stderr_tail, .. })) => {
-            assert!(stderr_tail.contains("train of thought"))
+        Some(Err(Error::TransportClosed { reason, .. })) => {
+            assert!(reason.stderr_tail().contains("train of thought"))
         }
         other => panic!("{other:?}"),
     }
@@ -350,8 +347,8 @@ async fn a_complete_last_line_without_newline_is_delivered_before_the_close() {
         json!({"last": true})
     );
     match within("close", codex.connection().closed()).await {
-        Error::TransportClosed { exit_status, .. } => {
-            assert_eq!(exit_status.and_then(|s| s.code()), Some(0))
+        Error::TransportClosed { reason, .. } => {
+            assert_eq!(reason.exit_status().and_then(|s| s.code()), Some(0))
         }
         other => panic!("{other:?}"),
     }
@@ -625,10 +622,7 @@ async fn the_server_exiting_mid_turn_fails_the_turn_and_pending_requests_with_it
     let turn = within("turn/start", thread.turn("hi")).await.unwrap();
     let run = tokio::spawn(turn.run());
     let check = |what: &str, result: codex_app_server::Result<()>| match result {
-        Err(Error::TransportClosed {
-            exit_status,
-            stderr_tail,
-        }) => {
+        Err(Error::TransportClosed { reason: CloseReason::ProcessExited { status: exit_status, stderr_tail }, .. }) => {
             assert_eq!(exit_status.and_then(|s| s.code()), Some(7), "{what}");
             assert!(
                 stderr_tail.contains("the scripted server gives up"),

@@ -139,14 +139,9 @@ impl Rig {
 /// the stderr tail is that process's.
 fn assert_killed(what: &str, error: &Error, pid: u32) {
     assert!(error.is_transport_closed(), "{what}: {error:?}");
-    let Error::TransportClosed {
-        exit_status,
-        stderr_tail,
-    } = error
-    else {
-        unreachable!()
-    };
-    let status = exit_status.unwrap_or_else(|| panic!("{what}: no exit status in {error:?}"));
+    let Some(reason) = error.close_reason() else { unreachable!() };
+    let stderr_tail = reason.stderr_tail();
+    let status = reason.exit_status().unwrap_or_else(|| panic!("{what}: no exit status in {error:?}"));
     assert_eq!(status.signal(), Some(9), "{what}: {status:?}");
     assert!(
         stderr_tail.contains(&probe(pid)),

@@ -919,7 +919,8 @@ async fn killed_app_server_fails_running_and_later_calls_promptly() {
     .await;
 
     match &run_result {
-        Err(Error::TransportClosed { exit_status: Some(status), .. }) => {
+        Err(e @ Error::TransportClosed { .. }) if e.close_reason().and_then(|r| r.exit_status()).is_some() => {
+            let status = e.close_reason().and_then(|r| r.exit_status()).unwrap();
             use std::os::unix::process::ExitStatusExt;
             assert_eq!(status.signal(), Some(9), "the error reports how the server died: {status:?}");
         }

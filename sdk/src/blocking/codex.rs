@@ -136,8 +136,40 @@ impl CodexBuilder {
         self
     }
 
-    /// Starts the runtime thread, spawns the app-server and completes the `initialize`
-    /// handshake.
+    /// Attaches to the app-server at `endpoint` instead of spawning one (feature
+    /// `websocket`); see [`crate::CodexBuilder::websocket`].
+    #[cfg(feature = "websocket")]
+    pub fn websocket(mut self, endpoint: crate::attach::WebSocketEndpoint) -> Self {
+        self.inner = self.inner.websocket(endpoint);
+        self
+    }
+
+    /// Attaches to the app-server on a unix socket (feature `websocket`); see
+    /// [`crate::CodexBuilder::unix_socket`].
+    #[cfg(feature = "websocket")]
+    pub fn unix_socket(mut self, endpoint: crate::attach::UnixSocketEndpoint) -> Self {
+        self.inner = self.inner.unix_socket(endpoint);
+        self
+    }
+
+    /// Attaches to the control socket under the config's `CODEX_HOME` (feature
+    /// `websocket`); see [`crate::CodexBuilder::control_socket`].
+    #[cfg(feature = "websocket")]
+    pub fn control_socket(mut self) -> Self {
+        self.inner = self.inner.control_socket();
+        self
+    }
+
+    /// Attaches to the managed daemon (feature `websocket`); see
+    /// [`crate::CodexBuilder::daemon`].
+    #[cfg(feature = "websocket")]
+    pub fn daemon(mut self, start: crate::attach::DaemonStart) -> Self {
+        self.inner = self.inner.daemon(start);
+        self
+    }
+
+    /// Starts the runtime thread, spawns the app-server (or attaches to it) and completes
+    /// the `initialize` handshake.
     ///
     /// # Panics
     ///

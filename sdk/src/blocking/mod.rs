@@ -77,6 +77,8 @@
 //! [`Codex::block_on`].
 
 mod codex;
+#[cfg(feature = "websocket")]
+mod daemon;
 mod events;
 mod goals;
 mod login;
@@ -85,6 +87,8 @@ mod thread;
 mod turn;
 
 pub use codex::{Codex, CodexBuilder};
+#[cfg(feature = "websocket")]
+pub use daemon::Daemon;
 pub use events::Notifications;
 pub use goals::{GoalControl, GoalEvents, GoalHandle};
 pub use login::{ChatgptLogin, DeviceCodeLogin};

@@ -16,12 +16,12 @@ use super::message::{encode_notification, encode_request, to_raw};
 use super::reader::reader_task;
 use super::retry::{retry_overloaded, RetryPolicy};
 use super::router::{EventFilter, Router};
-use super::state::{CloseInfo, Shared};
+use super::state::Shared;
 use super::streams::{EventStream, TurnReservation, TurnStream};
-use super::transport::{
-    spawn_process, stderr_task, supervise, writer_task, BoxRead, BoxWrite, Outgoing, ProcessWatch,
-    StderrTail,
-};
+use super::process::{spawn_process, stderr_task, supervise, ProcessWatch, StderrTail};
+use super::transport::Transport;
+use super::writer::{writer_task, Outgoing};
+use crate::endpoint::{CloseReason, Endpoint};
 use crate::config::{
     ClientConfig, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SUBSCRIPTION_BUFFER,
     DEFAULT_TURN_BUFFER,
@@ -175,8 +175,9 @@ struct ConnInner {
 
 impl Drop for ConnInner {
     fn drop(&mut self) {
-        self.shared
-            .close(self.shared.snapshot_close_info("connection dropped"));
+        // Closing queues a shutdown for the writer, which closes the transport's sink on its
+        // own (a WebSocket close frame; bounded) and then ends; the other tasks stop now.
+        self.shared.close_now(CloseReason::Dropped);
         for task in &self.tasks {
             task.abort();
         }
@@ -185,13 +186,15 @@ impl Drop for ConnInner {
     }
 }
 
-/// A JSON-RPC connection to one Codex app-server.
+/// A JSON-RPC connection to one Codex app-server: a process it spawned (stdio), or a server
+/// it attached to (WebSocket, unix socket; see [`crate::attach`]), or any [`Transport`].
 ///
-/// Cheap to clone; all clones share the process. One reader task routes everything the
+/// Cheap to clone; all clones share the transport. One reader task routes everything the
 /// server sends: responses to their callers, notifications to turn streams and
-/// subscriptions, server requests to the [`RawServerRequestHandler`]. When the server dies,
-/// everything waiting gets [`Error::TransportClosed`] and later calls fail fast. Dropping the
-/// last clone kills the process and stops all tasks.
+/// subscriptions, server requests to the [`RawServerRequestHandler`]. When the server goes
+/// away, everything waiting gets [`Error::TransportClosed`] and later calls fail fast.
+/// Dropping the last clone stops all tasks and kills a spawned process; an attached
+/// server is only disconnected from, never stopped.
 #[derive(Clone)]
 pub struct Connection {
     inner: Arc<ConnInner>,
@@ -200,7 +203,7 @@ pub struct Connection {
 impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Connection")
-            .field("pid", &self.inner.pid)
+            .field("endpoint", &self.shared().endpoint)
             .field("closed", &self.is_closed())
             .finish_non_exhaustive()
     }
@@ -236,13 +239,12 @@ impl Connection {
             stderr_done: stderr_done_rx,
         };
         let (kill_tx, kill_rx) = oneshot::channel();
-        let mut conn = Self::start_tasks(
-            process.stdout,
-            process.stdin,
-            options,
-            Some(watch),
-            process.pid,
-        );
+        let pid = match &process.endpoint {
+            Endpoint::Process { pid, .. } => *pid,
+            _ => None,
+        };
+        let transport = Transport::lines(process.stdout, process.stdin, options.max_message_size, process.endpoint);
+        let mut conn = Self::start_tasks(transport, options, Some(watch), pid);
         let stderr = tokio::spawn(stderr_task(process.stderr, tail, stderr_done_tx));
         let inner = Arc::get_mut(&mut conn.inner).expect("fresh connection");
         inner.tasks.push(stderr.abort_handle());
@@ -264,22 +266,24 @@ impl Connection {
     }
 
     /// A connection over any byte stream pair speaking newline-delimited JSON-RPC (in-memory
-    /// tests, sockets, proxies). Must be called within a Tokio runtime.
+    /// tests, pipes, `codex app-server proxy`). Must be called within a Tokio runtime.
     pub fn from_io<R, W>(reader: R, writer: W, options: ConnectionOptions) -> Self
     where
         R: AsyncRead + Send + Unpin + 'static,
         W: AsyncWrite + Send + Unpin + 'static,
     {
-        Self::start_tasks(Box::new(reader), Box::new(writer), options, None, None)
+        let transport = Transport::lines(reader, writer, options.max_message_size, Endpoint::custom("newline-delimited stream"));
+        Self::from_transport(transport, options)
     }
 
-    fn start_tasks(
-        reader: BoxRead,
-        writer: BoxWrite,
-        options: ConnectionOptions,
-        process: Option<ProcessWatch>,
-        pid: Option<u32>,
-    ) -> Self {
+    /// A connection over a message-level [`Transport`] (not yet initialized). Must be
+    /// called within a Tokio runtime.
+    pub fn from_transport(transport: Transport, options: ConnectionOptions) -> Self {
+        Self::start_tasks(transport, options, None, None)
+    }
+
+    fn start_tasks(transport: Transport, options: ConnectionOptions, process: Option<ProcessWatch>, pid: Option<u32>) -> Self {
+        let Transport { inbound, outbound, endpoint } = transport;
         let (tx, rx) = mpsc::channel::<Outgoing>(OUTGOING_QUEUE);
         let router = Router::new(
             options.turn_buffer.max(1),
@@ -289,15 +293,17 @@ impl Connection {
             tx,
             options.handler.clone(),
             process,
+            endpoint,
             router,
             options.max_message_size.max(1),
         ));
-        let writer = tokio::spawn(writer_task(writer, rx, Arc::downgrade(&shared)));
-        let reader = tokio::spawn(reader_task(shared.clone(), reader));
+        // The writer is not aborted on drop: it ends by itself after closing the sink.
+        tokio::spawn(writer_task(outbound, rx, Arc::downgrade(&shared)));
+        let reader = tokio::spawn(reader_task(shared.clone(), inbound));
         Connection {
             inner: Arc::new(ConnInner {
                 shared,
-                tasks: vec![reader.abort_handle(), writer.abort_handle()],
+                tasks: vec![reader.abort_handle()],
                 kill: Mutex::new(None),
                 pid,
                 request_timeout: options.request_timeout,
@@ -315,6 +321,11 @@ impl Connection {
     /// The child's process id, if this connection spawned one.
     pub fn pid(&self) -> Option<u32> {
         self.inner.pid
+    }
+
+    /// Where this connection goes: the spawned process, the WebSocket URL, the unix socket.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.shared().endpoint
     }
 
     // ----- handshake ---------------------------------------------------------------------
@@ -338,7 +349,8 @@ impl Connection {
         }
         .await;
         match outcome {
-            Ok(metadata) => {
+            Ok(mut metadata) => {
+                metadata.endpoint = Some(self.endpoint().clone());
                 let _ = self.inner.metadata.set(metadata.clone());
                 self.inner.init.store(INIT_DONE, Ordering::Release);
                 Ok(metadata)
@@ -446,7 +458,7 @@ impl Connection {
         }
         let guard = PendingGuard { shared, id };
         let started = std::time::Instant::now();
-        shared.send_line(encode_request(id, method, params)).await?;
+        shared.send_message(encode_request(id, method, params)).await?;
         let outcome = tokio::time::timeout(timeout, rx).await;
         drop(guard);
         // Method, id, duration and outcome only: params and results may carry secrets.
@@ -461,10 +473,7 @@ impl Connection {
         }
         match outcome {
             Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err(shared.closed_error().unwrap_or(Error::TransportClosed {
-                exit_status: None,
-                stderr_tail: String::new(),
-            })),
+            Ok(Err(_)) => Err(shared.closed_error().unwrap_or_else(Error::closed_unknown)),
             Err(_) => {
                 tracing::warn!(method, id, ?timeout, "request timed out");
                 Err(Error::Timeout {
@@ -479,7 +488,7 @@ impl Connection {
     pub async fn notify(&self, method: &str, params: Value) -> Result<()> {
         let params = to_raw(method, &params)?;
         self.shared()
-            .send_line(encode_notification(method, &params))
+            .send_message(encode_notification(method, &params))
             .await
     }
 
@@ -487,7 +496,7 @@ impl Connection {
     pub async fn send_notification<N: Notification>(&self, params: N::Params) -> Result<()> {
         let params = to_raw(N::METHOD, &params)?;
         self.shared()
-            .send_line(encode_notification(N::METHOD, &params))
+            .send_message(encode_notification(N::METHOD, &params))
             .await
     }
 
@@ -603,17 +612,20 @@ impl Connection {
             Ok(info) => info.as_ref().map(|i| i.to_error()),
             Err(_) => None,
         };
-        error.unwrap_or(Error::TransportClosed {
-            exit_status: None,
-            stderr_tail: String::new(),
-        })
+        error.unwrap_or_else(Error::closed_unknown)
     }
 
-    /// Shuts down gracefully: closes the server's stdin, waits up to 3 s for the process to
-    /// exit, kills it otherwise, and closes the connection for every clone.
+    /// Shuts down gracefully and closes the connection for every clone; the close reason is
+    /// [`CloseReason::ClosedByClient`].
+    ///
+    /// A spawned process gets its stdin closed and up to 3 s to exit, then is killed. An
+    /// attached server (WebSocket, unix socket) gets a WebSocket close frame; the server
+    /// itself keeps running.
     pub async fn close(&self) {
         let shared = self.shared();
-        let _ = shared.outgoing.send(Outgoing::Shutdown).await;
+        shared.closing_by_client.store(true, Ordering::Release);
+        let (sent, sink_closed) = oneshot::channel();
+        let _ = shared.outgoing.send(Outgoing::Shutdown(Some(sent))).await;
         if let Some(process) = &shared.process {
             let mut exit = process.exit.clone();
             if tokio::time::timeout(CLOSE_GRACE, exit.wait_for(Option::is_some))
@@ -629,13 +641,11 @@ impl Connection {
                 );
                 let _ = tokio::time::timeout(CLOSE_GRACE, exit.wait_for(Option::is_some)).await;
             }
-            shared.close_from_transport("closed by the client").await;
+            shared.close_from_transport(CloseReason::ClosedByClient).await;
         } else {
-            shared.close(CloseInfo {
-                exit_status: None,
-                stderr_tail: String::new(),
-                reason: "closed by the client",
-            });
+            // The writer closes the sink (bounded); then the connection is closed here.
+            let _ = sink_closed.await;
+            shared.close_now(CloseReason::ClosedByClient);
         }
     }
 

@@ -216,7 +216,7 @@ pub(crate) fn spawn_server_request(
         };
         // The method, id and the kind of decision only: never the params or the full reply.
         tracing::debug!(%method, %id, decision = decision_kind(&reply), "server request answered");
-        if let Err(e) = shared.send_line(encode_reply(&id, &reply)).await {
+        if let Err(e) = shared.send_message(encode_reply(&id, &reply)).await {
             tracing::debug!(%method, %id, error = %e, "could not send the reply to a server request");
         }
     });

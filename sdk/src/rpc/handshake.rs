@@ -77,6 +77,10 @@ pub struct ServerMetadata {
     pub platform_os: Option<String>,
     /// `codexHome`: the server's `$CODEX_HOME`.
     pub codex_home: Option<PathBuf>,
+    /// Which transport and endpoint the connection uses (set by
+    /// [`Connection::initialize`](super::Connection::initialize); `None` from
+    /// [`from_response`](Self::from_response) alone).
+    pub endpoint: Option<crate::endpoint::Endpoint>,
 }
 
 impl ServerMetadata {
@@ -102,6 +106,7 @@ impl ServerMetadata {
             codex_home: string("codexHome").map(PathBuf::from),
             user_agent,
             raw,
+            endpoint: None,
         }
     }
 }

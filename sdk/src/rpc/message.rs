@@ -276,35 +276,30 @@ fn non_null(params: &RawValue) -> Option<&RawValue> {
     (params.get() != "null").then_some(params)
 }
 
-fn finish_line(mut bytes: Vec<u8>) -> Vec<u8> {
-    bytes.push(b'\n');
-    bytes
-}
-
-/// `{"id":…,"method":…,"params":…}\n` (params omitted when `null`).
-pub(crate) fn encode_request(id: i64, method: &str, params: &RawValue) -> Vec<u8> {
+/// `{"id":…,"method":…,"params":…}` (params omitted when `null`).
+pub(crate) fn encode_request(id: i64, method: &str, params: &RawValue) -> String {
     let msg = OutRequest {
         id,
         method,
         params: non_null(params),
     };
-    finish_line(serde_json::to_vec(&msg).expect("request serializes"))
+    serde_json::to_string(&msg).expect("request serializes")
 }
 
-/// `{"method":…,"params":…}\n` (params omitted when `null`).
-pub(crate) fn encode_notification(method: &str, params: &RawValue) -> Vec<u8> {
+/// `{"method":…,"params":…}` (params omitted when `null`).
+pub(crate) fn encode_notification(method: &str, params: &RawValue) -> String {
     let msg = OutNotification {
         method,
         params: non_null(params),
     };
-    finish_line(serde_json::to_vec(&msg).expect("notification serializes"))
+    serde_json::to_string(&msg).expect("notification serializes")
 }
 
-/// `{"id":…,"result":…}\n` or `{"id":…,"error":…}\n`.
+/// `{"id":…,"result":…}` or `{"id":…,"error":…}`.
 pub(crate) fn encode_reply(
     id: &RequestId,
     reply: &std::result::Result<Value, RpcError>,
-) -> Vec<u8> {
+) -> String {
     let msg = match reply {
         Ok(value) => OutReply {
             id,
@@ -317,7 +312,7 @@ pub(crate) fn encode_reply(
             error: Some(error),
         },
     };
-    finish_line(serde_json::to_vec(&msg).expect("reply serializes"))
+    serde_json::to_string(&msg).expect("reply serializes")
 }
 
 /// Encodes `params` as raw JSON for `method`.
@@ -416,23 +411,23 @@ mod tests {
         let null = null_raw();
         assert_eq!(
             encode_notification("initialized", &null),
-            b"{\"method\":\"initialized\"}\n"
+            "{\"method\":\"initialized\"}"
         );
         let p = to_raw("m", &json!({"a": 1})).unwrap();
         assert_eq!(
             encode_request(7, "m", &p),
-            b"{\"id\":7,\"method\":\"m\",\"params\":{\"a\":1}}\n"
+            "{\"id\":7,\"method\":\"m\",\"params\":{\"a\":1}}"
         );
         assert_eq!(
             encode_reply(
                 &RequestId::Str("x".into()),
                 &Ok(json!({"decision": "decline"}))
             ),
-            b"{\"id\":\"x\",\"result\":{\"decision\":\"decline\"}}\n"
+            "{\"id\":\"x\",\"result\":{\"decision\":\"decline\"}}"
         );
         assert_eq!(
             encode_reply(&RequestId::Int(0), &Err(RpcError::new(-32601, "no"))),
-            b"{\"id\":0,\"error\":{\"code\":-32601,\"message\":\"no\"}}\n"
+            "{\"id\":0,\"error\":{\"code\":-32601,\"message\":\"no\"}}"
         );
     }
 }

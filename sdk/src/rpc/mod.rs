@@ -40,18 +40,28 @@
 //!
 //! # Closing
 //!
-//! When the server's output ends or the process exits, every pending request, stream and
-//! later call gets [`Error::TransportClosed`](crate::Error::TransportClosed) with the exit
-//! status and the last 64 KiB of stderr. A server-request handler still running then is
-//! cancelled: its future is dropped and no reply is sent. Dropping the last [`Connection`]
-//! clone kills the process and stops every task.
+//! When the transport ends, every pending request, stream and later call gets
+//! [`Error::TransportClosed`](crate::Error::TransportClosed) with a [`CloseReason`] saying
+//! what closed: a spawned process's exit status and the last 64 KiB of its stderr, a
+//! WebSocket close code, a stream that ended or failed, or the client itself. A
+//! server-request handler still running then is cancelled: its future is dropped and no
+//! reply is sent. Dropping the last [`Connection`] clone stops every task and kills a
+//! spawned process; an attached server is disconnected from, never stopped.
+//!
+//! # Transports
+//!
+//! The runtime is message-oriented: a [`Transport`] yields whole incoming messages
+//! ([`Inbound`]) and takes whole outgoing ones. Newline framing (stdio,
+//! [`Connection::from_io`]) and WebSocket text frames (`ws://`, `wss://`, the unix control
+//! socket; feature `websocket`) are transports; everything above is shared.
 
 mod connection;
-mod framing;
 mod handler;
 mod handshake;
+mod lines;
 mod message;
 mod pending;
+mod process;
 mod queue;
 mod reader;
 mod retry;
@@ -59,6 +69,9 @@ mod router;
 mod state;
 mod streams;
 mod transport;
+#[cfg(feature = "websocket")]
+pub(crate) mod websocket;
+mod writer;
 
 #[cfg(test)]
 mod tests;
@@ -73,3 +86,5 @@ pub use message::{Event, RawNotification, RequestId};
 pub use retry::{retry_on_overload, RetryPolicy};
 pub use router::EventFilter;
 pub use streams::{EventStream, TurnReservation, TurnStream};
+pub use transport::{Inbound, InboundStream, OutboundSink, Transport};
+pub use crate::endpoint::{CloseReason, Endpoint};

@@ -1,38 +1,35 @@
-//! The single reader task: frames stdout, classifies each message and hands it on —
-//! responses to their waiter, notifications to the router, server requests to a handler
-//! task. It never awaits anything but the next frame, so no consumer can stall it.
+//! The single reader task: takes each message from the transport, classifies it and hands
+//! it on — responses to their waiter, notifications to the router, server requests to a
+//! handler task. It never awaits anything but the next message, so no consumer can stall it.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use tokio::io::BufReader;
+use futures::StreamExt;
 
-use super::framing::{Frame, LineReader};
 use super::handler::spawn_server_request;
 use super::message::{Incoming, RequestId};
 use super::state::Shared;
-use super::transport::BoxRead;
+use super::transport::{Inbound, InboundStream};
+use crate::endpoint::CloseReason;
 use crate::error::Error;
 
-/// Read buffer size.
-const READ_BUFFER: usize = 64 * 1024;
-
-pub(crate) async fn reader_task(shared: Arc<Shared>, source: BoxRead) {
-    let mut lines = LineReader::new(
-        BufReader::with_capacity(READ_BUFFER, source),
-        shared.max_message_size,
-    );
+pub(crate) async fn reader_task(shared: Arc<Shared>, mut inbound: InboundStream) {
     let reason = loop {
-        match lines.next_frame().await {
-            Ok(Some(Frame::Line(line))) => handle_line(&shared, &line),
-            Ok(Some(Frame::TooLarge { size, prefix })) => handle_too_large(&shared, size, &prefix),
-            Ok(None) => break "app-server closed its output",
-            Err(e) => {
-                tracing::warn!(error = %e, "reading from the codex app-server failed");
-                break "reading from the app-server failed";
+        match inbound.next().await {
+            Some(Inbound::Message(message)) => handle_line(&shared, &message),
+            Some(Inbound::TooLarge { size, prefix }) => handle_too_large(&shared, size, &prefix),
+            Some(Inbound::NotAMessage(what)) => {
+                invalid(&shared);
+                tracing::error!(what = %what, "skipping something from the codex app-server that is not a message");
             }
+            Some(Inbound::Closed(reason)) => break reason,
+            None => break CloseReason::EndOfStream,
         }
     };
+    if let CloseReason::Io { message, .. } | CloseReason::Protocol { message } = &reason {
+        tracing::warn!(error = %message, "reading from the codex app-server failed");
+    }
     shared.close_from_transport(reason).await;
 }
 

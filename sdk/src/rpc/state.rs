@@ -2,8 +2,7 @@
 //! where the connection is closed.
 
 use std::collections::HashMap;
-use std::process::ExitStatus;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -12,7 +11,9 @@ use tokio::sync::{mpsc, watch};
 use super::handler::RawServerRequestHandler;
 use super::pending::Pending;
 use super::router::Router;
-use super::transport::{Outgoing, ProcessWatch};
+use super::process::ProcessWatch;
+use super::writer::Outgoing;
+use crate::endpoint::{CloseReason, Endpoint};
 use crate::error::{Error, Result};
 
 /// How long the reader waits for the exit status and the rest of stderr after stdout closes.
@@ -21,19 +22,19 @@ use crate::error::{Error, Result};
 /// grace was seen to lose the exit status of a SIGKILLed server).
 pub(crate) const EXIT_STATUS_GRACE: Duration = Duration::from_secs(2);
 
-/// Why and how the connection closed; turned into [`Error::TransportClosed`] for everyone.
+/// Why the connection closed and where it went; turned into [`Error::TransportClosed`] for
+/// everyone.
 #[derive(Debug)]
 pub(crate) struct CloseInfo {
-    pub(crate) exit_status: Option<ExitStatus>,
-    pub(crate) stderr_tail: String,
-    pub(crate) reason: &'static str,
+    pub(crate) endpoint: String,
+    pub(crate) reason: CloseReason,
 }
 
 impl CloseInfo {
     pub(crate) fn to_error(&self) -> Error {
         Error::TransportClosed {
-            exit_status: self.exit_status,
-            stderr_tail: self.stderr_tail.clone(),
+            endpoint: self.endpoint.clone(),
+            reason: self.reason.clone(),
         }
     }
 }
@@ -59,6 +60,10 @@ pub(crate) struct Shared {
     pub(crate) outgoing: mpsc::Sender<Outgoing>,
     pub(crate) handler: Arc<dyn RawServerRequestHandler>,
     pub(crate) process: Option<ProcessWatch>,
+    pub(crate) endpoint: Endpoint,
+    /// Set by [`Connection::close`](super::Connection::close): whatever ends the transport
+    /// afterwards, the reason is [`CloseReason::ClosedByClient`].
+    pub(crate) closing_by_client: AtomicBool,
     pub(crate) next_id: AtomicI64,
     pub(crate) counters: WireCounters,
     pub(crate) max_message_size: usize,
@@ -71,6 +76,7 @@ impl Shared {
         outgoing: mpsc::Sender<Outgoing>,
         handler: Arc<dyn RawServerRequestHandler>,
         process: Option<ProcessWatch>,
+        endpoint: Endpoint,
         router: Router,
         max_message_size: usize,
     ) -> Self {
@@ -83,6 +89,8 @@ impl Shared {
             outgoing,
             handler,
             process,
+            endpoint,
+            closing_by_client: AtomicBool::new(false),
             next_id: AtomicI64::new(0),
             counters: WireCounters::default(),
             max_message_size,
@@ -113,14 +121,11 @@ impl Shared {
         }
     }
 
-    /// Queues one encoded line for the writer.
-    pub(crate) async fn send_line(&self, line: Vec<u8>) -> Result<()> {
+    /// Queues one encoded message for the writer.
+    pub(crate) async fn send_message(&self, message: String) -> Result<()> {
         self.ensure_open()?;
-        if self.outgoing.send(Outgoing::Line(line)).await.is_err() {
-            return Err(self.closed_error().unwrap_or(Error::TransportClosed {
-                exit_status: None,
-                stderr_tail: String::new(),
-            }));
+        if self.outgoing.send(Outgoing::Message(message)).await.is_err() {
+            return Err(self.closed_error().unwrap_or_else(|| self.close_info(CloseReason::Dropped).to_error()));
         }
         Ok(())
     }
@@ -130,22 +135,26 @@ impl Shared {
         self.closed_tx.subscribe()
     }
 
-    /// What we know about the process right now (exit status, stderr tail).
-    pub(crate) fn snapshot_close_info(&self, reason: &'static str) -> CloseInfo {
-        let (exit_status, stderr_tail) = match &self.process {
-            Some(p) => (*p.exit.borrow(), p.stderr.snapshot()),
-            None => (None, String::new()),
-        };
-        CloseInfo {
-            exit_status,
-            stderr_tail,
-            reason,
+    /// A [`CloseInfo`] for this connection's endpoint.
+    pub(crate) fn close_info(&self, reason: CloseReason) -> CloseInfo {
+        CloseInfo { endpoint: self.endpoint.to_string(), reason }
+    }
+
+    /// The reason to report for a transport that ended with `reason`: the client's own close
+    /// wins; for a spawned process, what the process did (exit status, stderr tail).
+    fn honest_reason(&self, reason: CloseReason) -> CloseReason {
+        if self.closing_by_client.load(Ordering::Acquire) {
+            return CloseReason::ClosedByClient;
+        }
+        match &self.process {
+            Some(p) => CloseReason::ProcessExited { status: *p.exit.borrow(), stderr_tail: p.stderr.snapshot() },
+            None => reason,
         }
     }
 
-    /// Closes after the transport ended: waits briefly for the exit status and the rest of
-    /// stderr so the error can carry them, then closes.
-    pub(crate) async fn close_from_transport(&self, reason: &'static str) {
+    /// Closes after the transport ended with `reason`. For a spawned process, waits briefly
+    /// for the exit status and the rest of stderr so the error can carry them.
+    pub(crate) async fn close_from_transport(&self, reason: CloseReason) {
         if let Some(p) = &self.process {
             let mut exit = p.exit.clone();
             let mut stderr_done = p.stderr_done.clone();
@@ -155,12 +164,17 @@ impl Shared {
             })
             .await;
         }
-        self.close(self.snapshot_close_info(reason));
+        self.close(self.close_info(self.honest_reason(reason)));
+    }
+
+    /// Closes at once with `reason` (the client closed or dropped the connection).
+    pub(crate) fn close_now(&self, reason: CloseReason) {
+        self.close(self.close_info(reason));
     }
 
     /// Closes the connection (idempotent): every pending request, stream and reservation
     /// gets [`Error::TransportClosed`]; later calls fail fast with it.
-    pub(crate) fn close(&self, info: CloseInfo) {
+    fn close(&self, info: CloseInfo) {
         let info = Arc::new(info);
         let waiters: Vec<_> = {
             let mut state = self.lock();
@@ -172,8 +186,8 @@ impl Shared {
             state.pending.drain().collect()
         };
         tracing::debug!(
-            reason = info.reason,
-            exit_status = ?info.exit_status,
+            endpoint = %info.endpoint,
+            reason = %info.reason,
             pending = waiters.len(),
             "codex app-server connection closed"
         );
@@ -182,6 +196,6 @@ impl Shared {
         }
         self.closed_tx.send_replace(Some(info));
         // Let the writer finish what is queued and close the sink.
-        let _ = self.outgoing.try_send(Outgoing::Shutdown);
+        let _ = self.outgoing.try_send(Outgoing::Shutdown(None));
     }
 }

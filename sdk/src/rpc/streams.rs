@@ -93,9 +93,8 @@ impl TurnReservation {
 fn dropped_queue() -> Arc<Queue> {
     let q = Queue::new(1);
     q.close(&Arc::new(super::state::CloseInfo {
-        exit_status: None,
-        stderr_tail: String::new(),
-        reason: "connection dropped",
+        endpoint: String::new(),
+        reason: crate::endpoint::CloseReason::Dropped,
     }));
     q
 }

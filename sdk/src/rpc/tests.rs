@@ -941,7 +941,7 @@ async fn real_binary_initialize_reports_version() {
     );
     conn.close().await;
     match conn.closed().await {
-        Error::TransportClosed { exit_status, .. } => assert!(exit_status.is_some()),
+        Error::TransportClosed { reason, .. } => assert_eq!(reason, crate::CloseReason::ClosedByClient),
         other => panic!("{other:?}"),
     }
     assert!(matches!(
@@ -960,20 +960,15 @@ async fn process_death_reports_exit_status_and_stderr() {
     let conn = Connection::spawn(&config).unwrap();
     assert!(conn.pid().is_some());
     match conn.request_raw("initialize", json!({})).await {
-        Err(Error::TransportClosed {
-            exit_status,
-            stderr_tail,
-        }) => {
-            assert_eq!(exit_status.and_then(|s| s.code()), Some(3));
+        Err(e @ Error::TransportClosed { .. }) => {
+            let reason = e.close_reason().unwrap();
+            assert_eq!(reason.exit_status().and_then(|s| s.code()), Some(3));
             assert!(
-                stderr_tail.contains("fatal: something broke"),
-                "{stderr_tail:?}"
+                reason.stderr_tail().contains("fatal: something broke"),
+                "{reason:?}"
             );
-            let text = Error::TransportClosed {
-                exit_status,
-                stderr_tail,
-            }
-            .to_string();
+            assert!(matches!(e.close_reason(), Some(crate::CloseReason::ProcessExited { .. })));
+            let text = e.to_string();
             assert!(
                 text.contains("something broke") && text.contains('3'),
                 "{text}"

@@ -1,240 +1,86 @@
-//! Byte transports: the spawned `codex app-server` process (stdin/stdout/stderr pipes, exit
-//! supervision, bounded stderr tail) or any `AsyncRead` + `AsyncWrite` pair; plus the writer
-//! task every transport shares.
+//! The message-level seam between the runtime and the wire: a [`Transport`] yields whole
+//! incoming JSON-RPC messages ([`Inbound`]) and accepts whole outgoing ones. How messages
+//! are framed — newline-delimited lines (stdio, [`Connection::from_io`](super::Connection::from_io)),
+//! WebSocket text frames — is each transport's own business; routing, size limits, close
+//! semantics and everything above are shared.
 
-use std::collections::VecDeque;
-use std::path::PathBuf;
-use std::process::{ExitStatus, Stdio};
-use std::sync::{Mutex, Weak};
-use std::time::Duration;
+use std::io;
+use std::pin::Pin;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::process::{Child, Command};
-use tokio::sync::{mpsc, oneshot, watch};
+use futures::{Sink, Stream};
 
-use super::state::Shared;
-use crate::config::ClientConfig;
-use crate::error::{Error, Result};
+use crate::endpoint::{CloseReason, Endpoint};
 
-/// Bytes of stderr kept for error messages.
-pub(crate) const STDERR_TAIL_BYTES: usize = 64 * 1024;
-/// After the process exits, how long stdout may lag behind before the connection is closed
-/// anyway (e.g. a grandchild still holds the pipe).
-const EXIT_TO_CLOSE_GRACE: Duration = Duration::from_secs(1);
-
-pub(crate) type BoxRead = Box<dyn AsyncRead + Send + Unpin>;
-pub(crate) type BoxWrite = Box<dyn AsyncWrite + Send + Unpin>;
-
-/// A message for the writer task.
-pub(crate) enum Outgoing {
-    /// One encoded line (including `\n`).
-    Line(Vec<u8>),
-    /// Flush, shut the sink down and stop.
-    Shutdown,
+/// One thing a transport received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Inbound {
+    /// One whole JSON-RPC message (a line without its terminator, a WebSocket text frame).
+    Message(Vec<u8>),
+    /// A message longer than the connection's `max_message_size`; its content was
+    /// discarded. `prefix` holds its first bytes when the transport kept them (used to find
+    /// the request it answered).
+    TooLarge {
+        /// Its size in bytes.
+        size: u64,
+        /// Its first bytes (at most 256; may be empty).
+        prefix: Vec<u8>,
+    },
+    /// Something that is not a message (a binary WebSocket frame, …): counted as invalid
+    /// and skipped.
+    NotAMessage(String),
+    /// The transport ended; nothing follows.
+    Closed(CloseReason),
 }
 
-/// The last [`STDERR_TAIL_BYTES`] of the child's stderr.
-#[derive(Default)]
-pub(crate) struct StderrTail {
-    bytes: Mutex<VecDeque<u8>>,
+/// The receiving half of a [`Transport`]: a stream of [`Inbound`] that ends with
+/// [`Inbound::Closed`] (a stream that just ends counts as [`CloseReason::EndOfStream`]).
+pub type InboundStream = Pin<Box<dyn Stream<Item = Inbound> + Send>>;
+
+/// The sending half of a [`Transport`]: takes one encoded JSON-RPC message (no framing) at
+/// a time. Flushed after each batch; closed when the connection shuts down.
+pub type OutboundSink = Pin<Box<dyn Sink<String, Error = io::Error> + Send>>;
+
+/// A message-oriented transport to one app-server: what
+/// [`Connection::from_transport`](super::Connection::from_transport) runs on.
+pub struct Transport {
+    pub(crate) inbound: InboundStream,
+    pub(crate) outbound: OutboundSink,
+    pub(crate) endpoint: Endpoint,
 }
 
-impl StderrTail {
-    fn push(&self, chunk: &[u8]) {
-        let mut bytes = self.bytes.lock().unwrap_or_else(|e| e.into_inner());
-        let chunk = &chunk[chunk.len().saturating_sub(STDERR_TAIL_BYTES)..];
-        let overflow = (bytes.len() + chunk.len()).saturating_sub(STDERR_TAIL_BYTES);
-        bytes.drain(..overflow);
-        bytes.extend(chunk);
+impl Transport {
+    /// A transport from its two halves; `endpoint` says where it goes (for errors and
+    /// [`ServerMetadata`](super::ServerMetadata)).
+    ///
+    /// The incoming stream must enforce the size limit itself (yield [`Inbound::TooLarge`]
+    /// instead of an oversized message) and should never block on the consumer.
+    pub fn new<I, O>(inbound: I, outbound: O, endpoint: Endpoint) -> Self
+    where
+        I: Stream<Item = Inbound> + Send + 'static,
+        O: Sink<String, Error = io::Error> + Send + 'static,
+    {
+        Transport { inbound: Box::pin(inbound), outbound: Box::pin(outbound), endpoint }
     }
 
-    pub(crate) fn snapshot(&self) -> String {
-        let bytes = self.bytes.lock().unwrap_or_else(|e| e.into_inner());
-        let (a, b) = bytes.as_slices();
-        let mut all = Vec::with_capacity(a.len() + b.len());
-        all.extend_from_slice(a);
-        all.extend_from_slice(b);
-        String::from_utf8_lossy(&all).into_owned()
+    /// Newline-delimited JSON over a byte stream pair, with `max_message_size` enforced
+    /// while reading (an oversized line is skipped without being held in memory).
+    pub fn lines<R, W>(reader: R, writer: W, max_message_size: usize, endpoint: Endpoint) -> Self
+    where
+        R: tokio::io::AsyncRead + Send + Unpin + 'static,
+        W: tokio::io::AsyncWrite + Send + Unpin + 'static,
+    {
+        super::lines::transport(reader, writer, max_message_size, endpoint)
     }
-}
 
-/// What the connection observes about its child process.
-pub(crate) struct ProcessWatch {
-    pub(crate) stderr: std::sync::Arc<StderrTail>,
-    pub(crate) exit: watch::Receiver<Option<ExitStatus>>,
-    pub(crate) stderr_done: watch::Receiver<bool>,
-}
-
-/// The pieces of a freshly spawned process, before the tasks are started.
-pub(crate) struct SpawnedProcess {
-    pub(crate) child: Child,
-    pub(crate) stdout: BoxRead,
-    pub(crate) stdin: BoxWrite,
-    pub(crate) stderr: tokio::process::ChildStderr,
-    pub(crate) pid: Option<u32>,
-}
-
-/// Starts `codex app-server` as configured.
-pub(crate) fn spawn_process(config: &ClientConfig) -> Result<SpawnedProcess> {
-    let argv = config.launch_argv()?;
-    let program = PathBuf::from(&argv[0]);
-    let mut command = Command::new(&program);
-    command
-        .args(&argv[1..])
-        .envs(config.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    for key in &config.env_remove {
-        command.env_remove(key);
-    }
-    if let Some(cwd) = &config.cwd {
-        command.current_dir(cwd);
-    }
-    let mut child = command.spawn().map_err(|source| {
-        if source.kind() == std::io::ErrorKind::NotFound && config.launch_args_override.is_some() {
-            Error::BinaryNotFound {
-                searched: format!("launch_args_override program `{}`", program.display()),
-            }
-        } else {
-            Error::Spawn {
-                binary: program.clone(),
-                source,
-            }
-        }
-    })?;
-    let pid = child.id();
-    tracing::debug!(?pid, argv = ?argv, "spawned codex app-server");
-    let stdin = child.stdin.take().expect("stdin is piped");
-    let stdout = child.stdout.take().expect("stdout is piped");
-    let stderr = child.stderr.take().expect("stderr is piped");
-    Ok(SpawnedProcess {
-        child,
-        stdout: Box::new(stdout),
-        stdin: Box::new(stdin),
-        stderr,
-        pid,
-    })
-}
-
-/// Drains stderr into the tail (and `tracing` at debug level) until EOF.
-pub(crate) async fn stderr_task(
-    mut stderr: tokio::process::ChildStderr,
-    tail: std::sync::Arc<StderrTail>,
-    done: watch::Sender<bool>,
-) {
-    let mut buf = vec![0u8; 8192];
-    loop {
-        match stderr.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                tail.push(&buf[..n]);
-                tracing::debug!(
-                    target: "codex_app_server::stderr",
-                    "{}",
-                    String::from_utf8_lossy(&buf[..n]).trim_end()
-                );
-            }
-        }
-    }
-    done.send_replace(true);
-}
-
-/// Owns the child: publishes its exit status, kills it when `kill` fires or its sender is
-/// dropped, and closes the connection if stdout does not end shortly after the exit.
-pub(crate) async fn supervise(
-    mut child: Child,
-    kill: oneshot::Receiver<()>,
-    exit: watch::Sender<Option<ExitStatus>>,
-    shared: Weak<Shared>,
-) {
-    let status = tokio::select! {
-        status = child.wait() => status,
-        _ = kill => {
-            let _ = child.start_kill();
-            child.wait().await
-        }
-    };
-    match status {
-        Ok(status) => {
-            tracing::debug!(%status, "codex app-server exited");
-            exit.send_replace(Some(status));
-        }
-        Err(e) => tracing::warn!(error = %e, "failed to wait for the codex app-server"),
-    }
-    // Usually stdout ends with the process and the reader closes the connection; give it a
-    // moment, but do not outlive a connection that is already closed or gone. The watch
-    // does not keep the connection alive, and ends when the connection is dropped.
-    let Some(mut closed) = shared.upgrade().map(|s| s.closed_watch()) else {
-        return;
-    };
-    let timed_out = tokio::time::timeout(EXIT_TO_CLOSE_GRACE, closed.wait_for(Option::is_some))
-        .await
-        .is_err();
-    if timed_out {
-        if let Some(shared) = shared.upgrade() {
-            shared
-                .close_from_transport("app-server process exited")
-                .await;
-        }
+    /// Where this transport goes.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
     }
 }
 
-/// Writes queued lines until shut down, the channel closes, or a write fails.
-pub(crate) async fn writer_task(
-    mut sink: BoxWrite,
-    mut rx: mpsc::Receiver<Outgoing>,
-    shared: Weak<Shared>,
-) {
-    let mut failed = None;
-    'outer: while let Some(msg) = rx.recv().await {
-        let mut next = Some(msg);
-        // Write everything already queued, then flush once.
-        while let Some(msg) = next.take() {
-            match msg {
-                Outgoing::Line(line) => {
-                    if let Err(e) = sink.write_all(&line).await {
-                        failed = Some(e);
-                        break 'outer;
-                    }
-                }
-                Outgoing::Shutdown => break 'outer,
-            }
-            next = rx.try_recv().ok();
-        }
-        if let Err(e) = sink.flush().await {
-            failed = Some(e);
-            break;
-        }
-    }
-    let _ = sink.flush().await;
-    let _ = sink.shutdown().await;
-    drop(sink);
-    if let Some(e) = failed {
-        tracing::debug!(error = %e, "writing to the codex app-server failed");
-        if let Some(shared) = shared.upgrade() {
-            shared
-                .close_from_transport("write to the app-server failed")
-                .await;
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stderr_tail_is_bounded() {
-        let tail = StderrTail::default();
-        tail.push(b"hello ");
-        tail.push(&vec![b'x'; STDERR_TAIL_BYTES]);
-        tail.push(b"end");
-        let s = tail.snapshot();
-        assert_eq!(s.len(), STDERR_TAIL_BYTES);
-        assert!(s.ends_with("xend"));
-        tail.push(&vec![b'y'; 3 * STDERR_TAIL_BYTES]);
-        assert_eq!(tail.snapshot().len(), STDERR_TAIL_BYTES);
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transport").field("endpoint", &self.endpoint).finish_non_exhaustive()
     }
 }

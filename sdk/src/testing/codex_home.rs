@@ -367,7 +367,7 @@ impl CodexHome {
         config
     }
 
-    fn open_stderr_log(&self) -> io::Result<File> {
+    pub(super) fn open_stderr_log(&self) -> io::Result<File> {
         OpenOptions::new()
             .create(true)
             .append(true)

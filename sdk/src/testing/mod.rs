@@ -23,10 +23,14 @@
 //! ```
 
 mod codex_home;
+#[cfg(feature = "websocket")]
+mod listening;
 mod mock_model;
 pub use crate::pinned_cli;
 
 pub use codex_home::{ApprovalPolicy, CodexHome, CodexHomeBuilder, SandboxMode, SCRUBBED_ENV_VARS};
+#[cfg(feature = "websocket")]
+pub use listening::{Listen, ListeningAppServer, ServerAuth};
 pub use mock_model::{
     sse, AssistantMessage, ExecCommand, MessagePhase, MockModel, MockResponse, RecordedRequest,
     ResponseStream, SseEvent, StallHandle, Usage, WaitTimeout,

@@ -356,7 +356,8 @@ pub async fn killed_app_server_is_transport_closed<C: Client>() {
     })
     .await;
     match &run_result {
-        Err(Error::TransportClosed { exit_status: Some(status), .. }) => {
+        Err(e @ Error::TransportClosed { .. }) if e.close_reason().and_then(|r| r.exit_status()).is_some() => {
+            let status = e.close_reason().and_then(|r| r.exit_status()).unwrap();
             use std::os::unix::process::ExitStatusExt;
             assert_eq!(status.signal(), Some(9), "{status:?}");
         }

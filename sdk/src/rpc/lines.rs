@@ -1,11 +1,26 @@
-//! Newline-delimited framing with a hard per-message size limit.
+//! The newline-delimited transport (stdio, and any byte stream through
+//! [`Connection::from_io`](super::Connection::from_io)): [`LineReader`] frames incoming
+//! lines with a hard per-message size limit, [`LineSink`] writes each message plus `\n`.
 //!
 //! A line longer than the limit is not accumulated: once it crosses the limit its bytes are
 //! counted and discarded until the next `\n`, keeping only a short prefix (used to guess
 //! which request the oversized message answered). Memory stays at most `limit` plus the
 //! read buffer.
 
-use tokio::io::{AsyncBufRead, AsyncBufReadExt};
+use std::io;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use futures::Sink;
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, BufReader};
+
+use super::transport::{Inbound, Transport};
+use crate::endpoint::{CloseReason, Endpoint};
+
+/// Read buffer size.
+const READ_BUFFER: usize = 64 * 1024;
+/// Outgoing bytes buffered before a write is forced (a flush writes them anyway).
+const WRITE_BUFFER: usize = 64 * 1024;
 
 /// How many leading bytes of an oversized line are kept.
 const PREFIX_KEEP: usize = 256;
@@ -108,6 +123,88 @@ impl<R: AsyncBufRead + Unpin> LineReader<R> {
     }
 }
 
+/// A newline-delimited [`Transport`] over `reader` and `writer`.
+pub(crate) fn transport<R, W>(reader: R, writer: W, limit: usize, endpoint: Endpoint) -> Transport
+where
+    R: AsyncRead + Send + Unpin + 'static,
+    W: AsyncWrite + Send + Unpin + 'static,
+{
+    let lines = LineReader::new(BufReader::with_capacity(READ_BUFFER, reader), limit);
+    let inbound = futures::stream::unfold(Some(lines), |lines| async move {
+        let mut lines = lines?;
+        let item = match lines.next_frame().await {
+            Ok(Some(Frame::Line(line))) => Inbound::Message(line),
+            Ok(Some(Frame::TooLarge { size, prefix })) => Inbound::TooLarge { size, prefix },
+            Ok(None) => return Some((Inbound::Closed(CloseReason::EndOfStream), None)),
+            Err(e) => return Some((Inbound::Closed(CloseReason::io(&e)), None)),
+        };
+        Some((item, Some(lines)))
+    });
+    Transport::new(inbound, LineSink::new(writer), endpoint)
+}
+
+/// Writes each message followed by `\n`; batches writes until flushed.
+pub(crate) struct LineSink<W> {
+    inner: W,
+    buf: Vec<u8>,
+    written: usize,
+}
+
+impl<W: AsyncWrite + Unpin> LineSink<W> {
+    pub(crate) fn new(inner: W) -> Self {
+        LineSink { inner, buf: Vec::new(), written: 0 }
+    }
+
+    /// Writes the buffer out (not flushing `inner`).
+    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.written < self.buf.len() {
+            let n = ready!(Pin::new(&mut self.inner).poll_write(cx, &self.buf[self.written..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.written += n;
+        }
+        self.buf.clear();
+        self.written = 0;
+        if self.buf.capacity() > 4 * WRITE_BUFFER {
+            self.buf = Vec::new();
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<W: AsyncWrite + Unpin> Sink<String> for LineSink<W> {
+    type Error = io::Error;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.buf.len() >= WRITE_BUFFER {
+            ready!(this.poll_drain(cx))?;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn start_send(self: Pin<&mut Self>, message: String) -> io::Result<()> {
+        let this = self.get_mut();
+        this.buf.extend_from_slice(message.as_bytes());
+        this.buf.push(b'\n');
+        Ok(())
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        ready!(this.poll_drain(cx))?;
+        Pin::new(&mut this.inner).poll_flush(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        ready!(this.poll_drain(cx))?;
+        ready!(Pin::new(&mut this.inner).poll_flush(cx))?;
+        Pin::new(&mut this.inner).poll_shutdown(cx)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,5 +253,16 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(got[1], Frame::Line(b"ok".to_vec()));
+    }
+
+    #[tokio::test]
+    async fn sink_writes_one_line_per_message() {
+        use futures::SinkExt;
+        let mut out = Vec::new();
+        let mut sink = LineSink::new(&mut out);
+        sink.feed("{\"a\":1}".to_owned()).await.unwrap();
+        sink.feed("{}".to_owned()).await.unwrap();
+        sink.close().await.unwrap();
+        assert_eq!(out, b"{\"a\":1}\n{}\n");
     }
 }

@@ -1,0 +1,83 @@
+//! The WebSocket upgrade over an established byte stream, shared by every way to attach,
+//! with its failures mapped to the SDK's typed errors.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::{header, HeaderValue};
+use tokio_tungstenite::tungstenite::Error as WsError;
+
+use super::secret::Secret;
+use crate::endpoint::Endpoint;
+use crate::error::{Error, Result};
+use crate::rpc::Transport;
+
+/// Upgrades `stream` to a WebSocket at `url` (sending `bearer` as `Authorization: Bearer …`)
+/// and wraps it as a [`Transport`] to `endpoint`, within `timeout`.
+pub(crate) async fn upgrade<S>(
+    stream: S,
+    url: &str,
+    bearer: Option<&Secret>,
+    max_message_size: usize,
+    endpoint: Endpoint,
+    timeout: Duration,
+) -> Result<Transport>
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let shown = endpoint.to_string();
+    let handshake_error = |message: String| Error::Handshake { endpoint: shown.clone(), message };
+    let mut request = url.into_client_request().map_err(|e| handshake_error(e.to_string()))?;
+    if let Some(bearer) = bearer {
+        let mut value = HeaderValue::from_str(&format!("Bearer {}", bearer.expose()))
+            .map_err(|_| handshake_error("the bearer token is not a valid HTTP header value".into()))?;
+        value.set_sensitive(true);
+        request.headers_mut().insert(header::AUTHORIZATION, value);
+    }
+    let config = crate::rpc::websocket::config(max_message_size);
+    let handshake = tokio_tungstenite::client_async_with_config(request, stream, Some(config));
+    let (ws, _response) = match tokio::time::timeout(timeout, handshake).await {
+        Err(_) => {
+            return Err(Error::Connect {
+                endpoint: shown,
+                source: std::io::Error::new(std::io::ErrorKind::TimedOut, format!("no WebSocket upgrade within {timeout:?}")),
+            })
+        }
+        Ok(Err(error)) => return Err(upgrade_error(error, &shown)),
+        Ok(Ok(done)) => done,
+    };
+    tracing::debug!(endpoint = %shown, "attached to the codex app-server");
+    Ok(crate::rpc::websocket::transport(ws, max_message_size, endpoint))
+}
+
+/// The typed error for a failed upgrade; never includes the request (it holds the token).
+fn upgrade_error(error: WsError, endpoint: &str) -> Error {
+    match error {
+        WsError::Http(response) if matches!(response.status().as_u16(), 401 | 403) => {
+            Error::Unauthorized { endpoint: endpoint.to_owned(), status: response.status().as_u16() }
+        }
+        WsError::Http(response) => Error::Handshake {
+            endpoint: endpoint.to_owned(),
+            message: format!("the server answered the upgrade with HTTP {}", response.status()),
+        },
+        WsError::Io(source) => Error::Connect { endpoint: endpoint.to_owned(), source },
+        other => Error::Handshake { endpoint: endpoint.to_owned(), message: other.to_string() },
+    }
+}
+
+/// Connects with `timeout`, naming `endpoint` in the error.
+pub(crate) async fn within<T>(
+    timeout: Duration,
+    endpoint: &str,
+    connect: impl std::future::Future<Output = std::io::Result<T>>,
+) -> Result<T> {
+    match tokio::time::timeout(timeout, connect).await {
+        Ok(Ok(stream)) => Ok(stream),
+        Ok(Err(source)) => Err(Error::Connect { endpoint: endpoint.to_owned(), source }),
+        Err(_) => Err(Error::Connect {
+            endpoint: endpoint.to_owned(),
+            source: std::io::Error::new(std::io::ErrorKind::TimedOut, format!("not connected within {timeout:?}")),
+        }),
+    }
+}

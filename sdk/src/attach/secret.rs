@@ -1,0 +1,68 @@
+//! [`Secret`]: a token or shared secret that never shows itself.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+/// A secret string (a capability token, a JWT shared secret). `Debug` and `Display` print
+/// `<redacted>`; only [`expose`](Self::expose) gives the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(Arc<str>);
+
+impl Secret {
+    /// Wraps `value`.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(Arc::from(value.into()))
+    }
+
+    /// Reads a secret from a file (such as the app-server's `--ws-token-file`), without
+    /// trailing line breaks.
+    pub fn from_file(path: impl AsRef<Path>) -> std::io::Result<Self> {
+        let text = std::fs::read_to_string(path)?;
+        Ok(Secret::new(text.trim_end_matches(['\n', '\r'])))
+    }
+
+    /// The secret value. Do not log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Secret::new(value)
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(value: &str) -> Self {
+        Secret::new(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn never_shows_itself() {
+        let s = Secret::new("tok-123");
+        assert_eq!(format!("{s:?} {s}"), "Secret(<redacted>) <redacted>");
+        assert_eq!(s.expose(), "tok-123");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("t"), "tok-123\r\n").unwrap();
+        assert_eq!(Secret::from_file(dir.path().join("t")).unwrap(), s);
+    }
+}

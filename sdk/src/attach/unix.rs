@@ -1,0 +1,93 @@
+//! [`UnixSocketEndpoint`]: the app-server's unix control socket (WebSocket frames over a
+//! unix socket; `codex app-server --listen unix://`, and the managed daemon).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::handshake::{upgrade, within};
+use crate::config::ClientConfig;
+use crate::endpoint::Endpoint;
+use crate::error::Result;
+use crate::rpc::{Connection, ConnectionOptions, Transport};
+
+/// The control socket of the app-server whose `CODEX_HOME` is `codex_home`:
+/// `<codex_home>/app-server-control/app-server-control.sock`.
+pub fn control_socket_path(codex_home: &Path) -> PathBuf {
+    codex_home.join("app-server-control").join("app-server-control.sock")
+}
+
+/// The `CODEX_HOME` an app-server started with `config` uses: `CODEX_HOME` from the
+/// config's environment or this process's, else `$HOME/.codex`.
+pub fn effective_codex_home(config: &ClientConfig) -> Option<PathBuf> {
+    if let Some(home) = config.effective_env("CODEX_HOME").filter(|v| !v.is_empty()) {
+        return Some(PathBuf::from(home));
+    }
+    config.effective_env("HOME").filter(|v| !v.is_empty()).map(|home| PathBuf::from(home).join(".codex"))
+}
+
+/// An app-server listening on a unix socket.
+#[derive(Debug, Clone)]
+pub struct UnixSocketEndpoint {
+    path: PathBuf,
+    connect_timeout: Duration,
+}
+
+impl UnixSocketEndpoint {
+    /// The socket at `path`.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        UnixSocketEndpoint { path: path.into(), connect_timeout: super::DEFAULT_CONNECT_TIMEOUT }
+    }
+
+    /// The control socket under `codex_home` (see [`control_socket_path`]).
+    pub fn control_socket(codex_home: &Path) -> Self {
+        Self::new(control_socket_path(codex_home))
+    }
+
+    /// The control socket under the `CODEX_HOME` that `config` gives (see
+    /// [`effective_codex_home`]); `None` when neither `CODEX_HOME` nor `HOME` is set.
+    pub fn for_config(config: &ClientConfig) -> Option<Self> {
+        effective_codex_home(config).map(|home| Self::control_socket(&home))
+    }
+
+    /// How long connecting and the upgrade may take (default 10 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The socket path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The endpoint, as errors and [`ServerMetadata`](crate::ServerMetadata) show it.
+    pub fn endpoint(&self) -> Endpoint {
+        Endpoint::UnixSocket { path: self.path.clone() }
+    }
+
+    /// Connects and upgrades, without initializing: the message-level transport.
+    pub async fn transport(&self, max_message_size: usize) -> Result<Transport> {
+        let endpoint = self.endpoint();
+        let shown = endpoint.to_string();
+        #[cfg(unix)]
+        {
+            let stream = within(self.connect_timeout, &shown, tokio::net::UnixStream::connect(&self.path)).await?;
+            // The server ignores the host; the path is the WebSocket one.
+            upgrade(stream, "ws://localhost/", None, max_message_size, endpoint, self.connect_timeout).await
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = (max_message_size, upgrade::<tokio::net::TcpStream>, within::<()>);
+            Err(crate::Error::Connect {
+                endpoint: shown,
+                source: std::io::Error::new(std::io::ErrorKind::Unsupported, "unix sockets need a unix platform"),
+            })
+        }
+    }
+
+    /// Connects and upgrades: a [`Connection`] that is not yet initialized.
+    pub async fn connect(&self, options: ConnectionOptions) -> Result<Connection> {
+        let transport = self.transport(options.max_message_size).await?;
+        Ok(Connection::from_transport(transport, options))
+    }
+}

@@ -1,0 +1,150 @@
+//! [`WebSocketEndpoint`]: a `ws://` or `wss://` URL and how to authenticate to it.
+
+use std::time::Duration;
+
+use super::auth::WebSocketAuth;
+use super::handshake::{upgrade, within};
+use super::secret::Secret;
+use crate::endpoint::Endpoint;
+use crate::error::{Error, Result};
+use crate::rpc::{Connection, ConnectionOptions, Transport};
+
+/// An app-server listening on a WebSocket (`codex app-server --listen ws://IP:PORT`), or a
+/// TLS-terminating proxy in front of one (`wss://`, feature `tls`).
+///
+/// `Debug` shows the URL without user info or query, and never the credentials.
+#[derive(Clone)]
+pub struct WebSocketEndpoint {
+    url: String,
+    auth: WebSocketAuth,
+    connect_timeout: Duration,
+    #[cfg(feature = "tls")]
+    tls: super::tls::TlsRoots,
+}
+
+impl std::fmt::Debug for WebSocketEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let auth = match &self.auth {
+            WebSocketAuth::None => "none",
+            WebSocketAuth::CapabilityToken(_) => "capability token",
+            #[cfg(feature = "jwt")]
+            WebSocketAuth::SignedBearer(_) => "signed bearer token",
+        };
+        f.debug_struct("WebSocketEndpoint")
+            .field("url", &crate::endpoint::redact_url(&self.url))
+            .field("auth", &auth)
+            .field("connect_timeout", &self.connect_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WebSocketEndpoint {
+    /// The app-server at `url` (`ws://host:port[/path]` or `wss://…`), without credentials.
+    pub fn new(url: impl Into<String>) -> Self {
+        WebSocketEndpoint {
+            url: url.into(),
+            auth: WebSocketAuth::None,
+            connect_timeout: super::DEFAULT_CONNECT_TIMEOUT,
+            #[cfg(feature = "tls")]
+            tls: super::tls::TlsRoots::default(),
+        }
+    }
+
+    /// Authenticates with a capability token (`--ws-auth capability-token`).
+    pub fn capability_token(mut self, token: impl Into<Secret>) -> Self {
+        self.auth = WebSocketAuth::CapabilityToken(token.into());
+        self
+    }
+
+    /// Authenticates with a JWT minted from a shared secret for each connection
+    /// (`--ws-auth signed-bearer-token`).
+    #[cfg(feature = "jwt")]
+    pub fn signed_bearer_token(mut self, token: super::SignedBearerToken) -> Self {
+        self.auth = WebSocketAuth::SignedBearer(token);
+        self
+    }
+
+    /// Sets the credentials.
+    pub fn auth(mut self, auth: WebSocketAuth) -> Self {
+        self.auth = auth;
+        self
+    }
+
+    /// How long connecting, TLS and the upgrade may take (default 10 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Trusts `der` (a DER-encoded certificate) as a root for `wss://`, besides the
+    /// built-in webpki roots.
+    #[cfg(feature = "tls")]
+    pub fn add_root_certificate_der(mut self, der: impl Into<Vec<u8>>) -> Self {
+        self.tls.add_der(der.into());
+        self
+    }
+
+    /// Trusts every certificate of a PEM bundle as a root for `wss://`.
+    #[cfg(feature = "tls")]
+    pub fn add_root_certificates_pem(mut self, pem: &[u8]) -> Result<Self> {
+        self.tls.add_pem(pem).map_err(|message| Error::Handshake { endpoint: self.endpoint().to_string(), message })?;
+        Ok(self)
+    }
+
+    /// Trusts only the roots added here, not the built-in webpki roots.
+    #[cfg(feature = "tls")]
+    pub fn without_builtin_roots(mut self) -> Self {
+        self.tls.builtin = false;
+        self
+    }
+
+    /// The endpoint, as errors and [`ServerMetadata`](crate::ServerMetadata) show it.
+    pub fn endpoint(&self) -> Endpoint {
+        Endpoint::websocket(&self.url)
+    }
+
+    /// Connects and upgrades, without initializing: the message-level transport.
+    pub async fn transport(&self, max_message_size: usize) -> Result<Transport> {
+        let endpoint = self.endpoint();
+        let shown = endpoint.to_string();
+        let invalid = |message: String| Error::Connect {
+            endpoint: shown.clone(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, message),
+        };
+        let uri: tokio_tungstenite::tungstenite::http::Uri =
+            self.url.parse().map_err(|e| invalid(format!("not a URL: {e}")))?;
+        let secure = match uri.scheme_str() {
+            Some("ws") => false,
+            Some("wss") => true,
+            other => return Err(invalid(format!("the scheme must be ws or wss, not {}", other.unwrap_or("(none)")))),
+        };
+        let host = uri.host().ok_or_else(|| invalid("the URL has no host".into()))?;
+        let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+        let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
+        let bearer = self.auth.bearer().map_err(|message| Error::Handshake { endpoint: shown.clone(), message })?;
+        let timeout = self.connect_timeout;
+        let tcp = within(timeout, &shown, tokio::net::TcpStream::connect((host.as_str(), port))).await?;
+        let _ = tcp.set_nodelay(true);
+        if secure {
+            #[cfg(feature = "tls")]
+            {
+                let tls = within(timeout, &shown, self.tls.connect(&host, tcp)).await.map_err(|e| match e {
+                    Error::Connect { endpoint, source } if source.kind() == std::io::ErrorKind::InvalidData => {
+                        Error::Handshake { endpoint, message: format!("TLS: {source}") }
+                    }
+                    other => other,
+                })?;
+                return upgrade(tls, &self.url, bearer.as_ref(), max_message_size, endpoint, timeout).await;
+            }
+            #[cfg(not(feature = "tls"))]
+            return Err(invalid("wss:// needs the SDK's `tls` cargo feature".into()));
+        }
+        upgrade(tcp, &self.url, bearer.as_ref(), max_message_size, endpoint, timeout).await
+    }
+
+    /// Connects and upgrades: a [`Connection`] that is not yet initialized.
+    pub async fn connect(&self, options: ConnectionOptions) -> Result<Connection> {
+        let transport = self.transport(options.max_message_size).await?;
+        Ok(Connection::from_transport(transport, options))
+    }
+}

@@ -1,0 +1,120 @@
+//! The WebSocket transport: one JSON-RPC message per text frame, over any byte stream (TCP,
+//! TLS, a unix socket). Framing, masking, ping/pong and the close handshake are
+//! tokio-tungstenite's; this module maps frames to [`Inbound`] and close frames and errors
+//! to a [`CloseReason`].
+//!
+//! Size limit: tungstenite reads a frame whole before the SDK sees it, so it is given a hard
+//! cap above `max_message_size` (twice the limit, and at least 1 MiB more). A text message
+//! over `max_message_size` but under the cap is discarded like an oversized line (its
+//! request fails with [`Error::MessageTooLarge`](crate::Error::MessageTooLarge) and the
+//! connection carries on); one over the cap cannot be skipped and closes the connection
+//! with [`CloseReason::Protocol`].
+
+use std::io;
+
+use futures::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::WebSocketStream;
+
+use super::transport::{Inbound, Transport};
+use crate::endpoint::{CloseReason, Endpoint};
+
+/// How many leading bytes of an oversized message are kept (to find the request it answered).
+const PREFIX_KEEP: usize = 256;
+
+/// The tungstenite configuration for a connection whose messages may be `limit` bytes.
+pub(crate) fn config(limit: usize) -> WebSocketConfig {
+    let hard = hard_limit(limit);
+    WebSocketConfig::default().max_message_size(Some(hard)).max_frame_size(Some(hard))
+}
+
+/// The most tungstenite reads before giving up on a message.
+fn hard_limit(limit: usize) -> usize {
+    limit.saturating_add(limit.max(1 << 20))
+}
+
+/// A [`Transport`] over an established WebSocket.
+pub(crate) fn transport<S>(ws: WebSocketStream<S>, limit: usize, endpoint: Endpoint) -> Transport
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let (sink, stream) = ws.split();
+    let inbound = futures::stream::unfold(Some(stream), move |stream| async move {
+        let mut stream = stream?;
+        loop {
+            let item = match stream.next().await {
+                Some(Ok(message)) => match inbound(message, limit) {
+                    Some(item) => item,
+                    None => continue,
+                },
+                Some(Err(e)) => Inbound::Closed(close_reason(e)),
+                None => Inbound::Closed(CloseReason::EndOfStream),
+            };
+            let next = (!matches!(item, Inbound::Closed(_))).then_some(stream);
+            return Some((item, next));
+        }
+    });
+    let outbound = sink
+        .sink_map_err(|e| match e {
+            WsError::Io(e) => e,
+            other => io::Error::other(other),
+        })
+        .with(|text: String| futures::future::ready(Ok::<_, io::Error>(Message::text(text))));
+    Transport::new(inbound, outbound, endpoint)
+}
+
+/// What a received frame means; `None` for control frames tungstenite already handled.
+fn inbound(message: Message, limit: usize) -> Option<Inbound> {
+    Some(match message {
+        Message::Text(text) if text.len() > limit => {
+            let bytes = text.as_bytes();
+            Inbound::TooLarge { size: bytes.len() as u64, prefix: bytes[..bytes.len().min(PREFIX_KEEP)].to_vec() }
+        }
+        Message::Text(text) => Inbound::Message(text.as_bytes().to_vec()),
+        Message::Binary(bytes) => Inbound::NotAMessage(format!("a binary frame of {} bytes", bytes.len())),
+        Message::Close(Some(frame)) => {
+            Inbound::Closed(CloseReason::WebSocketClosed { code: frame.code.into(), reason: frame.reason.to_string() })
+        }
+        Message::Close(None) => Inbound::Closed(CloseReason::WebSocketClosed { code: 1005, reason: String::new() }),
+        // Pings are answered by tungstenite; pongs and raw frames carry nothing for us.
+        Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => return None,
+    })
+}
+
+fn close_reason(error: WsError) -> CloseReason {
+    match error {
+        WsError::ConnectionClosed | WsError::AlreadyClosed => CloseReason::EndOfStream,
+        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => CloseReason::EndOfStream,
+        WsError::Io(e) if e.kind() == io::ErrorKind::UnexpectedEof => CloseReason::EndOfStream,
+        WsError::Io(e) => CloseReason::io(&e),
+        WsError::Capacity(CapacityError::MessageTooLong { size, max_size }) => CloseReason::Protocol {
+            message: format!("a message of {size} bytes exceeds the {max_size}-byte most the WebSocket transport reads"),
+        },
+        other => CloseReason::Protocol { message: other.to_string() },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_map_to_inbound() {
+        assert_eq!(inbound(Message::text("{}"), 8), Some(Inbound::Message(b"{}".to_vec())));
+        assert_eq!(
+            inbound(Message::text("0123456789"), 8),
+            Some(Inbound::TooLarge { size: 10, prefix: b"0123456789".to_vec() })
+        );
+        assert!(matches!(inbound(Message::binary(vec![1, 2]), 8), Some(Inbound::NotAMessage(_))));
+        assert_eq!(inbound(Message::Ping(vec![1].into()), 8), None);
+        assert_eq!(
+            inbound(Message::Close(None), 8),
+            Some(Inbound::Closed(CloseReason::WebSocketClosed { code: 1005, reason: String::new() }))
+        );
+        assert_eq!(hard_limit(1024), 1024 + (1 << 20));
+        assert_eq!(hard_limit(64 << 20), 128 << 20);
+    }
+}
