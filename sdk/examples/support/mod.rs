@@ -80,6 +80,11 @@ impl Env {
         self.offline.as_ref()
     }
 
+    /// The `codex` binary the example's config resolves (the pinned install offline).
+    pub fn codex_bin(&self) -> Result<PathBuf, BoxError> {
+        Ok(self.config.resolve_codex_bin()?)
+    }
+
     /// A directory the example may use as the thread's working directory: the current
     /// directory for real runs, the throwaway working directory offline.
     pub fn work_dir(&self) -> PathBuf {

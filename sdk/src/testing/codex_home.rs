@@ -367,12 +367,54 @@ impl CodexHome {
         config
     }
 
+    /// Kills every process whose command line names a path inside this home (Linux; a no-op
+    /// elsewhere) and returns their pids: e.g. the managed daemon's `pid-update-loop`
+    /// helper, which Codex leaves running after `daemon stop`. Runs on drop too, so nothing
+    /// started from a home outlives it.
+    pub fn kill_leftover_processes(&self) -> Vec<u32> {
+        let pids = self.processes();
+        for pid in &pids {
+            let _ = std::process::Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .stderr(Stdio::null())
+                .status();
+        }
+        pids
+    }
+
+    /// The pids of live processes whose command line names a path inside this home (Linux;
+    /// empty elsewhere).
+    pub fn processes(&self) -> Vec<u32> {
+        self.codex_home.parent().map(processes_mentioning).unwrap_or_default()
+    }
+
     pub(super) fn open_stderr_log(&self) -> io::Result<File> {
         OpenOptions::new()
             .create(true)
             .append(true)
             .open(&self.stderr_log)
     }
+}
+
+impl Drop for CodexHome {
+    fn drop(&mut self) {
+        self.kill_leftover_processes();
+    }
+}
+
+/// Live (not zombie) processes other than this one whose command line mentions `root`.
+fn processes_mentioning(root: &Path) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let needle = root.as_os_str().as_encoded_bytes();
+    let me = std::process::id();
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| pid != me)
+        .filter(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            !needle.is_empty() && cmdline.windows(needle.len()).any(|w| w == needle)
+        })
+        .collect()
 }
 
 #[cfg(test)]
