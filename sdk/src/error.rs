@@ -191,7 +191,7 @@ pub enum Error {
     /// A turn ended with status `failed`; the result carries the turn's error and
     /// whatever items completed before it failed.
     #[error("turn {} failed: {}", .0.id, .0.error.as_ref().map(|e| e.message.as_str()).unwrap_or("no error message"))]
-    TurnFailed(Box<crate::turn::TurnResult>),
+    TurnFailed(Box<crate::results::TurnResult>),
 
     /// A turn completed, but some of its notifications did not decode (see
     /// [`TurnHandle::run`](crate::TurnHandle::run)); the result carries everything else
@@ -203,13 +203,13 @@ pub enum Error {
         .0.undecodable.first().map_or("", |e| e.method.as_str()),
         .0.undecodable.first().map_or("", |e| e.error.as_str())
     )]
-    UndecodableTurnEvents(Box<crate::turn::TurnResult>),
+    UndecodableTurnEvents(Box<crate::results::TurnResult>),
 
     /// The final response of a typed turn ([`Thread::run_typed`](crate::Thread::run_typed))
     /// does not parse as the requested type; carries the raw text, the serde error and
     /// the turn.
     #[error(transparent)]
-    OutputMismatch(Box<crate::structured::OutputMismatch>),
+    OutputMismatch(Box<crate::results::OutputMismatch>),
 }
 
 fn fmt_endpoint(endpoint: &str) -> String {

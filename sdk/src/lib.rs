@@ -35,6 +35,7 @@ pub mod protocol;
 pub mod config;
 pub mod error;
 mod endpoint;
+mod results;
 pub mod rpc;
 #[cfg(feature = "websocket")]
 pub mod attach;

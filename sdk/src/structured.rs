@@ -28,6 +28,7 @@
 //! as they are but are not accepted by strict mode.
 
 use crate::turn::TurnResult;
+pub use crate::results::OutputMismatch;
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -168,40 +169,6 @@ fn is_object_schema(map: &Map<String, Value>) -> bool {
         Some(Value::String(t)) => t == "object",
         Some(Value::Array(types)) => types.iter().any(|t| t == "object"),
         _ => map.contains_key("properties"),
-    }
-}
-
-/// The final answer of a typed turn did not parse as the requested type (carried by
-/// [`Error::OutputMismatch`](crate::Error::OutputMismatch)).
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "the final response of turn {} does not fit `{type_name}`: {source}{}",
-    turn.id,
-    raw.as_deref().map(|r| format!(" (response: {})", snippet(r))).unwrap_or_else(|| " (no final response)".to_owned())
-)]
-#[non_exhaustive]
-pub struct OutputMismatch {
-    /// The Rust type that was requested.
-    pub type_name: &'static str,
-    /// The final response text, or `None` when the turn produced none.
-    pub raw: Option<String>,
-    /// Why it did not deserialize.
-    #[source]
-    pub source: serde_json::Error,
-    /// The whole turn (items, usage, status).
-    pub turn: TurnResult,
-}
-
-fn snippet(text: &str) -> String {
-    const MAX: usize = 200;
-    let mut end = text.len().min(MAX);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    if end < text.len() {
-        format!("{:?}…", &text[..end])
-    } else {
-        format!("{text:?}")
     }
 }
 

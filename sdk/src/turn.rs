@@ -2,11 +2,12 @@
 //! [`TurnResult`].
 
 use crate::error::{Error, Result};
+pub use crate::results::{TurnResult, UndecodableEvent};
 use crate::input::Inputs;
 use crate::methods::{client_requests, ServerNotification};
 use crate::rpc::{Connection, TurnStream};
 use crate::types::{
-    MessagePhase, ThreadItem, ThreadReadParams, ThreadTokenUsage, Turn, TurnError, TurnInterruptParams,
+    ThreadItem, ThreadReadParams, ThreadTokenUsage, Turn, TurnInterruptParams,
     TurnStatus, TurnSteerParams,
 };
 use futures::Stream;
@@ -139,7 +140,7 @@ impl TurnHandle {
                     }
                     Err(e) => {
                         warn_undecodable(&control, event.method(), &e);
-                        collector.undecodable.push(UndecodableEvent::new(&event, &e));
+                        collector.undecodable.push(undecodable_event(&event, &e));
                     }
                 },
                 Err(Error::Lagged { skipped }) => {
@@ -241,73 +242,16 @@ fn warn_undecodable(control: &TurnControl, method: &str, error: &Error) {
     );
 }
 
-/// A notification of a turn whose params did not decode into the SDK's types (see
-/// [`TurnResult::undecodable`]): kept whole, so nothing the server sent is lost.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub struct UndecodableEvent {
-    /// The JSON-RPC method, e.g. `"item/completed"`.
-    pub method: String,
-    /// The params exactly as received (valid JSON; only the typed decode failed).
-    pub params: serde_json::Value,
-    /// Why the typed decode failed.
-    pub error: String,
-}
-
-impl UndecodableEvent {
-    fn new(event: &crate::rpc::Event, error: &Error) -> Self {
-        let error = match error {
-            Error::Decode { source, .. } => source.to_string(),
-            other => other.to_string(),
-        };
-        UndecodableEvent {
-            method: event.method().to_owned(),
-            params: event.params_value().unwrap_or(serde_json::Value::Null),
-            error,
-        }
-    }
-}
-
-/// What a finished turn produced.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub struct TurnResult {
-    /// Turn id.
-    pub id: String,
-    /// Final status (`Completed` or `Interrupted`; failures are [`Error::TurnFailed`]).
-    pub status: TurnStatus,
-    /// The turn's error, if any.
-    pub error: Option<TurnError>,
-    /// Unix seconds when the turn started.
-    pub started_at: Option<i64>,
-    /// Unix seconds when the turn completed.
-    pub completed_at: Option<i64>,
-    /// Duration in milliseconds.
-    pub duration_ms: Option<i64>,
-    /// The turn's completed items, in completion order.
-    pub items: Vec<ThreadItem>,
-    /// Token usage: the last `thread/tokenUsage/updated` of the turn.
-    pub usage: Option<ThreadTokenUsage>,
-    /// Notifications of the turn whose params did not decode (empty normally; see
-    /// [`TurnHandle::run`]).
-    pub undecodable: Vec<UndecodableEvent>,
-}
-
-impl TurnResult {
-    /// The assistant's final answer: the last agent message whose phase is `final_answer`,
-    /// else the last one without a phase (an empty text counts). Commentary is never
-    /// promoted: if every message is commentary, there is no final response.
-    pub fn final_response(&self) -> Option<&str> {
-        let messages = || {
-            self.items.iter().rev().filter_map(|item| match item {
-                ThreadItem::AgentMessage(m) => Some(m),
-                _ => None,
-            })
-        };
-        messages()
-            .find(|m| m.phase == Some(MessagePhase::FinalAnswer))
-            .or_else(|| messages().find(|m| m.phase.is_none()))
-            .map(|m| m.text.as_str())
+/// Keeps an undecodable notification whole.
+fn undecodable_event(event: &crate::rpc::Event, error: &Error) -> UndecodableEvent {
+    let error = match error {
+        Error::Decode { source, .. } => source.to_string(),
+        other => other.to_string(),
+    };
+    UndecodableEvent {
+        method: event.method().to_owned(),
+        params: event.params_value().unwrap_or(serde_json::Value::Null),
+        error,
     }
 }
 
