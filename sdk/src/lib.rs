@@ -28,6 +28,13 @@
 //! Without a handler every approval is declined and other server requests are refused
 //! (fail closed). The `testing` feature adds an offline kit: a scripted mock model on
 //! 127.0.0.1 and an isolated `CODEX_HOME`.
+//!
+//! By default the SDK spawns its own app-server over stdio. With the `websocket` feature,
+//! [`attach`] reaches one that is already running: a `ws://` URL (`wss://` with `tls`;
+//! signed bearer tokens with `jwt`), the unix control socket, or the managed daemon — same
+//! API, see [`CodexBuilder::websocket`], [`CodexBuilder::unix_socket`] and
+//! [`CodexBuilder::daemon`]. Underneath, [`rpc`] is transport-agnostic: any message-level
+//! [`Transport`] works.
 #![warn(missing_docs)]
 
 pub mod pinned_cli;

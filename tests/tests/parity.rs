@@ -1,6 +1,9 @@
-//! The same scenarios (`scenarios/mod.rs`) through both public APIs against the real
-//! `codex app-server`: `async_api::*` drives `codex_app_server::Codex`,
-//! `blocking_api::*` drives `codex_app_server::blocking::Codex`.
+//! The same scenarios (`scenarios/mod.rs`) through both public APIs and over every
+//! transport, against the real `codex app-server`: `<transport>::async_api::*` drives
+//! `codex_app_server::Codex`, `<transport>::blocking_api::*` drives
+//! `codex_app_server::blocking::Codex`; `stdio` spawns the app-server, `websocket` and
+//! `unix_socket` attach to one listening in the test's home (capability-token WebSocket,
+//! the control socket).
 
 mod common;
 mod login_support;
@@ -8,21 +11,34 @@ mod scenarios;
 
 macro_rules! parity {
     ($($scenario:ident),* $(,)?) => {
-        mod async_api {
-            $(
-                #[tokio::test]
-                async fn $scenario() {
-                    crate::scenarios::$scenario::<codex_app_server::Codex>().await
-                }
-            )*
-        }
-        mod blocking_api {
-            $(
-                #[tokio::test]
-                async fn $scenario() {
-                    crate::scenarios::$scenario::<codex_app_server::blocking::Codex>().await
-                }
-            )*
+        parity!(@transport stdio, Stdio, $($scenario),*);
+        parity!(@transport websocket, WebSocket, $($scenario),*);
+        parity!(@transport unix_socket, UnixSocket, $($scenario),*);
+    };
+    (@transport $module:ident, $transport:ident, $($scenario:ident),*) => {
+        mod $module {
+            mod async_api {
+                $(
+                    #[tokio::test]
+                    async fn $scenario() {
+                        crate::scenarios::$scenario::<codex_app_server::Codex>(
+                            crate::scenarios::Transport::$transport,
+                        )
+                        .await
+                    }
+                )*
+            }
+            mod blocking_api {
+                $(
+                    #[tokio::test]
+                    async fn $scenario() {
+                        crate::scenarios::$scenario::<codex_app_server::blocking::Codex>(
+                            crate::scenarios::Transport::$transport,
+                        )
+                        .await
+                    }
+                )*
+            }
         }
     };
 }

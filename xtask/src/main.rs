@@ -159,6 +159,10 @@ fn test() -> Result<(), String> {
     install_codex()?;
     schema(true)?;
     regen(true)?;
+    // The attach features are additive: the sdk builds without them and with each alone.
+    for features in ["", "websocket", "tls", "jwt"] {
+        cargo(&["check", "-p", "codex-app-server", "--no-default-features", "--features", features])?;
+    }
     // The stable surface (the default), everything.
     cargo(&["test", "--workspace"])?;
     // Every example, offline (already built by the step above).

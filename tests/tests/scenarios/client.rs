@@ -1,7 +1,8 @@
-//! One interface over both public APIs, so each scenario is written once: implemented by
-//! the async types (`codex_app_server::Codex`, …) by awaiting them, and by the blocking
-//! types (`codex_app_server::blocking::Codex`, …) by calling them on a plain thread of
-//! their own while the test's runtime keeps serving the mock model.
+//! One interface over both public APIs, so each scenario is written once (and connects
+//! to any [`Target`] the same way in both): implemented by the async types
+//! (`codex_app_server::Codex`, …) by awaiting them, and by the blocking types
+//! (`codex_app_server::blocking::Codex`, …) by calling them on a plain thread of their own
+//! while the test's runtime keeps serving the mock model.
 //!
 //! A blocking call runs on a fresh `std::thread` rather than `spawn_blocking`: if a
 //! scenario times out, the stuck thread is left behind instead of keeping the test's
@@ -9,6 +10,7 @@
 //! bounded. `spawn_blocking` itself is covered by `tests/blocking.rs`.
 #![allow(async_fn_in_trait)]
 
+use codex_app_server::attach::{UnixSocketEndpoint, WebSocketEndpoint};
 use codex_app_server::blocking;
 use codex_app_server::types::{
     CancelLoginAccountStatus, CommandExecutionApprovalDecision, CommandExecutionRequestApprovalParams,
@@ -31,6 +33,39 @@ pub type Decide = Arc<
         + Sync,
 >;
 
+/// Where a client connects: an app-server it spawns over stdio, or one already listening
+/// that it attaches to (with default client settings: a config's launch settings would
+/// not apply).
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// Spawn `codex app-server` with this config.
+    Spawn(ClientConfig),
+    /// Attach over a WebSocket.
+    WebSocket(WebSocketEndpoint),
+    /// Attach over a unix socket.
+    UnixSocket(UnixSocketEndpoint),
+}
+
+impl Target {
+    /// An async builder aimed at this target.
+    pub fn builder(self) -> codex_app_server::CodexBuilder {
+        match self {
+            Target::Spawn(config) => Codex::builder().config(config),
+            Target::WebSocket(endpoint) => Codex::builder().websocket(endpoint),
+            Target::UnixSocket(endpoint) => Codex::builder().unix_socket(endpoint),
+        }
+    }
+
+    /// A blocking builder aimed at this target.
+    pub fn blocking_builder(self) -> blocking::CodexBuilder {
+        match self {
+            Target::Spawn(config) => blocking::Codex::builder().config(config),
+            Target::WebSocket(endpoint) => blocking::Codex::builder().websocket(endpoint),
+            Target::UnixSocket(endpoint) => blocking::Codex::builder().unix_socket(endpoint),
+        }
+    }
+}
+
 /// A connected client of either API.
 pub trait Client: Clone + Send + Sync + 'static {
     /// Its threads.
@@ -42,11 +77,11 @@ pub trait Client: Clone + Send + Sync + 'static {
     /// Its device-code sign-ins.
     type DeviceLogin: ClientDeviceLogin;
 
-    /// Connects with `config`; command approvals go to `on_command` when given (the async
+    /// Connects to `target`; command approvals go to `on_command` when given (the async
     /// API through an `ApprovalHandler`, the blocking one through a plain closure).
-    async fn connect(config: ClientConfig, on_command: Option<Decide>) -> Result<Self>;
-    /// The app-server's pid.
-    fn pid(&self) -> u32;
+    async fn connect(target: Target, on_command: Option<Decide>) -> Result<Self>;
+    /// The spawned app-server's pid; `None` when attached.
+    fn pid(&self) -> Option<u32>;
     async fn thread_start(&self, options: ThreadOptions) -> Result<Self::Thread>;
     async fn thread_fork(&self, id: &str, options: ThreadOptions) -> Result<Self::Thread>;
     async fn thread_archive(&self, id: &str) -> Result<()>;
@@ -126,8 +161,8 @@ impl Client for Codex {
     type Control = TurnControl;
     type DeviceLogin = DeviceCodeLogin;
 
-    async fn connect(config: ClientConfig, on_command: Option<Decide>) -> Result<Self> {
-        let mut builder = Codex::builder().config(config);
+    async fn connect(target: Target, on_command: Option<Decide>) -> Result<Self> {
+        let mut builder = target.builder();
         if let Some(decide) = on_command {
             builder = builder.handler(ApprovalHandler::new().on_command_execution(move |params| {
                 let decision = decide(params);
@@ -136,8 +171,8 @@ impl Client for Codex {
         }
         builder.connect().await
     }
-    fn pid(&self) -> u32 {
-        self.connection().pid().expect("a spawned app-server has a pid")
+    fn pid(&self) -> Option<u32> {
+        self.connection().pid()
     }
     async fn thread_start(&self, options: ThreadOptions) -> Result<Thread> {
         Codex::thread_start(self, options).await
@@ -313,9 +348,9 @@ impl Client for blocking::Codex {
     type Control = blocking::TurnControl;
     type DeviceLogin = blocking::DeviceCodeLogin;
 
-    async fn connect(config: ClientConfig, on_command: Option<Decide>) -> Result<Self> {
+    async fn connect(target: Target, on_command: Option<Decide>) -> Result<Self> {
         off_thread(move || {
-            let mut builder = blocking::Codex::builder().config(config);
+            let mut builder = target.blocking_builder();
             if let Some(decide) = on_command {
                 builder = builder.on_command_execution(move |params| decide(params));
             }
@@ -323,8 +358,8 @@ impl Client for blocking::Codex {
         })
         .await
     }
-    fn pid(&self) -> u32 {
-        self.connection().pid().expect("a spawned app-server has a pid")
+    fn pid(&self) -> Option<u32> {
+        self.connection().pid()
     }
     async fn thread_start(&self, options: ThreadOptions) -> Result<blocking::Thread> {
         let codex = self.clone();

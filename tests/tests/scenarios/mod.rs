@@ -1,23 +1,24 @@
 //! Scenarios against the real `codex app-server` and the scripted mock model, each written
-//! once over [`Client`] and run through both the async and the blocking API (see
-//! `tests/parity.rs`).
+//! once over [`Client`] and [`Transport`], and run through both the async and the blocking
+//! API over stdio, WebSocket and the unix control socket (see `tests/parity.rs`).
 #![allow(dead_code)]
 
 pub mod client;
 
-use crate::common::{assert_transport_closed, codex_bin, commands, deltas, kill_9, within, WAIT};
-use client::{Client, ClientControl, ClientDeviceLogin, ClientGoal, ClientGoalControl, ClientThread, ClientTurn, Decide};
+use crate::common::{codex_bin, commands, deltas, kill_9, within, WAIT};
+use client::{Client, ClientControl, ClientDeviceLogin, ClientGoal, ClientGoalControl, ClientThread, ClientTurn, Decide, Target};
 use crate::login_support::{device_token_route, token_route, usercode_route, Issuer};
 use codex_app_server::testing::{
-    ApprovalPolicy, AssistantMessage, CodexHome, CodexHomeBuilder, ExecCommand, MockModel,
-    MockResponse, ResponseStream, StallHandle, Usage,
+    ApprovalPolicy, AssistantMessage, CodexHome, CodexHomeBuilder, ExecCommand, ListeningAppServer,
+    MockModel, MockResponse, ResponseStream, ServerAuth, StallHandle, Usage,
 };
 use codex_app_server::types::{
     CancelLoginAccountStatus, CommandExecutionApprovalDecision, CommandExecutionStatus,
     ThreadGoalStatus, ThreadItem, ThreadListParams, TurnStatus, UserInput,
 };
 use codex_app_server::{
-    ApprovalMode, ClientConfig, Error, GoalOptions, LoginOutcome, ServerNotification, ThreadOptions, TurnOptions,
+    ApprovalMode, ClientConfig, CloseReason, Error, GoalOptions, LoginOutcome, ServerNotification, ThreadOptions,
+    TurnOptions,
 };
 use serde_json::json;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -26,33 +27,95 @@ use std::time::Duration;
 
 // ----- setup -------------------------------------------------------------------------------
 
-/// The mock model and an isolated home; clients of either API connect to it.
+/// How a scenario's client reaches the app-server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// The client spawns `codex app-server` and talks over its stdin/stdout.
+    Stdio,
+    /// The client attaches to `codex app-server --listen ws://127.0.0.1:…` (capability
+    /// token).
+    WebSocket,
+    /// The client attaches to `codex app-server --listen unix://` (the home's control
+    /// socket).
+    UnixSocket,
+}
+
+/// The mock model and an isolated home; clients of either API connect to it over its
+/// [`Transport`].
 pub struct Env {
+    /// The listening app-server of an attached transport. Declared first: dropped (killed
+    /// and reaped) before its home is deleted.
+    server: Option<ListeningAppServer>,
+    pub transport: Transport,
     pub model: MockModel,
     pub home: CodexHome,
 }
 
 impl Env {
-    /// Default home: approval `never`, read-only sandbox.
+    /// Default home (approval `never`, read-only sandbox), clients over stdio.
     pub async fn start() -> Env {
-        Env::start_with(|h| h).await
+        Env::on(Transport::Stdio).await
     }
 
+    /// A customized home, clients over stdio.
     pub async fn start_with(home: impl FnOnce(CodexHomeBuilder) -> CodexHomeBuilder) -> Env {
+        Env::on_with(Transport::Stdio, home).await
+    }
+
+    /// Default home, clients over `transport`.
+    pub async fn on(transport: Transport) -> Env {
+        Env::on_with(transport, |h| h).await
+    }
+
+    /// A customized home, clients over `transport`: for an attached one, an app-server
+    /// listening in the home is started here and lives as long as the `Env`.
+    pub async fn on_with(transport: Transport, home: impl FnOnce(CodexHomeBuilder) -> CodexHomeBuilder) -> Env {
         let model = MockModel::start().await.expect("mock model");
         let home = home(CodexHome::builder(&model.base_url())).build().expect("codex home");
-        Env { model, home }
+        let listening = match transport {
+            Transport::Stdio => None,
+            Transport::WebSocket => {
+                Some(within("listen (ws)", home.listen_websocket(&codex_bin(), ServerAuth::CapabilityToken)).await)
+            }
+            Transport::UnixSocket => Some(within("listen (unix)", home.listen_control_socket(&codex_bin())).await),
+        };
+        let server = listening.map(|started| {
+            started.unwrap_or_else(|e| panic!("cannot start a listening app-server: {e}\nstderr:\n{}", home.stderr_text()))
+        });
+        Env { server, transport, model, home }
     }
 
+    /// The spawn configuration of this home.
     pub fn config(&self) -> ClientConfig {
         self.home.client_config(&codex_bin())
     }
 
+    /// Where clients of this `Env` connect.
+    pub fn target(&self) -> Target {
+        match (&self.server, self.transport) {
+            (None, _) => Target::Spawn(self.config()),
+            (Some(server), Transport::WebSocket) => Target::WebSocket(server.websocket_endpoint()),
+            (Some(server), _) => Target::UnixSocket(server.unix_endpoint()),
+        }
+    }
+
     /// A connected client of API `C` (fail-closed approvals unless `on_command`).
     pub async fn connect<C: Client>(&self, on_command: Option<Decide>) -> C {
-        match within("connect", C::connect(self.config(), on_command)).await {
+        match within("connect", C::connect(self.target(), on_command)).await {
             Ok(client) => client,
-            Err(e) => panic!("cannot start the app-server: {e}\nstderr:\n{}", self.home.stderr_text()),
+            Err(e) => panic!("cannot connect over {:?}: {e}\nstderr:\n{}", self.transport, self.home.stderr_text()),
+        }
+    }
+
+    /// The pid of the app-server `codex` talks to: the spawned one, or the listening one
+    /// (an attached client knows no pid).
+    pub fn server_pid<C: Client>(&self, codex: &C) -> u32 {
+        match &self.server {
+            None => codex.pid().expect("a spawned app-server has a pid"),
+            Some(server) => {
+                assert_eq!(codex.pid(), None, "an attached client has no process");
+                server.pid()
+            }
         }
     }
 
@@ -86,8 +149,8 @@ async fn listed<C: Client>(codex: &C, archived: Option<bool>) -> Vec<String> {
 // ----- scenarios ---------------------------------------------------------------------------
 
 /// `run` returns the final response, the items in order, the usage and the timing.
-pub async fn run_returns_final_response_and_usage<C: Client>() {
-    let env = Env::start().await;
+pub async fn run_returns_final_response_and_usage<C: Client>(transport: Transport) {
+    let env = Env::on(transport).await;
     let usage = Usage {
         input_tokens: 120,
         cached_input_tokens: 20,
@@ -132,8 +195,8 @@ pub async fn run_returns_final_response_and_usage<C: Client>() {
 }
 
 /// `stream()` yields every delta in order, then exactly one `turn/completed`, then ends.
-pub async fn stream_yields_deltas_then_turn_completed<C: Client>() {
-    let env = Env::start().await;
+pub async fn stream_yields_deltas_then_turn_completed<C: Client>(transport: Transport) {
+    let env = Env::on(transport).await;
     let text = "Streaming works, one small piece at a time.";
     env.model.push(ResponseStream::new().message(AssistantMessage::new(text).deltas(7)).completed());
     let codex: C = env.connect(None).await;
@@ -167,8 +230,8 @@ pub async fn stream_yields_deltas_then_turn_completed<C: Client>() {
 }
 
 /// `steer` adds input to the running turn; steering a finished turn is refused.
-pub async fn steer_adds_input_to_the_running_turn<C: Client>() {
-    let env = Env::start().await;
+pub async fn steer_adds_input_to_the_running_turn<C: Client>(transport: Transport) {
+    let env = Env::on(transport).await;
     let (first, stall) = ResponseStream::new().text("Working on it").stall();
     env.model.push(first);
     let codex: C = env.connect(None).await;
@@ -196,8 +259,8 @@ pub async fn steer_adds_input_to_the_running_turn<C: Client>() {
 
 /// `interrupt` (from elsewhere, while `run` waits) ends the turn as interrupted; the thread
 /// takes a follow-up turn.
-pub async fn interrupt_then_a_follow_up_turn<C: Client>() {
-    let env = Env::start().await;
+pub async fn interrupt_then_a_follow_up_turn<C: Client>(transport: Transport) {
+    let env = Env::on(transport).await;
     let (first, stall) = ResponseStream::new().text("Partial thoughts").stall();
     env.model.push(first);
     let codex: C = env.connect(None).await;
@@ -225,8 +288,8 @@ pub async fn interrupt_then_a_follow_up_turn<C: Client>() {
 }
 
 /// A failed turn is `Error::TurnFailed` carrying the turn's error; the thread stays usable.
-pub async fn failed_turn_is_an_error<C: Client>() {
-    let env = Env::start().await;
+pub async fn failed_turn_is_an_error<C: Client>(transport: Transport) {
+    let env = Env::on(transport).await;
     env.model.push(MockResponse::failed("the mock model melted"));
     env.model.push(MockResponse::text("recovered"));
     let codex: C = env.connect(None).await;
@@ -246,8 +309,8 @@ pub async fn failed_turn_is_an_error<C: Client>() {
 
 /// `set_name`, `read` (with and without turns), `thread_fork`, `thread_archive`,
 /// `thread_unarchive` and `thread_list`.
-pub async fn thread_lifecycle<C: Client>() {
-    let env = Env::start().await;
+pub async fn thread_lifecycle<C: Client>(transport: Transport) {
+    let env = Env::on(transport).await;
     env.model.push_all([MockResponse::text("first answer"), MockResponse::text("fork answer")]);
     let codex: C = env.connect(None).await;
     let thread = new_thread(&codex, env.in_work_dir()).await;
@@ -282,8 +345,8 @@ pub async fn thread_lifecycle<C: Client>() {
 }
 
 /// An escalated command is put to the client's approval decision; accepted, it runs.
-pub async fn accepted_command_approval_runs<C: Client>() {
-    let env = Env::start_with(|h| h.approval_policy(ApprovalPolicy::OnRequest)).await;
+pub async fn accepted_command_approval_runs<C: Client>(transport: Transport) {
+    let env = Env::on_with(transport, |h| h.approval_policy(ApprovalPolicy::OnRequest)).await;
     let seen = Arc::new(Mutex::new(Vec::new()));
     let recorder = seen.clone();
     let decide: Decide = Arc::new(move |params| {
@@ -311,8 +374,8 @@ pub async fn accepted_command_approval_runs<C: Client>() {
 }
 
 /// Without a handler, an approval is declined: the command never runs, the turn goes on.
-pub async fn approvals_fail_closed_without_a_handler<C: Client>() {
-    let env = Env::start().await;
+pub async fn approvals_fail_closed_without_a_handler<C: Client>(transport: Transport) {
+    let env = Env::on(transport).await;
     env.model.push(MockResponse::exec_command(
         ExecCommand::new("call_cmd", "echo nope > failclosed.txt").escalated("needs to write a marker"),
     ));
@@ -332,9 +395,10 @@ pub async fn approvals_fail_closed_without_a_handler<C: Client>() {
 }
 
 /// The app-server killed mid-turn: the running `run` and `stream()` end with
-/// `TransportClosed` promptly, and every later call fails fast with it.
-pub async fn killed_app_server_is_transport_closed<C: Client>() {
-    let env = Env::start().await;
+/// `TransportClosed` promptly, and every later call fails fast with it, all telling the
+/// same honest reason (see [`assert_killed`]).
+pub async fn killed_app_server_is_transport_closed<C: Client>(transport: Transport) {
+    let env = Env::on(transport).await;
     let (run_response, run_stall) = MockResponse::stall();
     let (stream_response, stream_stall) = ResponseStream::new().text("half").stall();
     let codex: C = env.connect(None).await;
@@ -347,7 +411,7 @@ pub async fn killed_app_server_is_transport_closed<C: Client>() {
     let stream_turn = within("turn/start (stream)", stream_thread.turn("stream me")).await.expect("turn/start");
     reached(&stream_stall).await;
 
-    let pid = codex.pid();
+    let pid = env.server_pid(&codex);
     let (run_result, events) = within("turns after the kill", async {
         tokio::join!(run_turn.run(), async {
             kill_9(pid);
@@ -355,37 +419,67 @@ pub async fn killed_app_server_is_transport_closed<C: Client>() {
         })
     })
     .await;
-    match &run_result {
-        Err(e @ Error::TransportClosed { .. }) if e.close_reason().and_then(|r| r.exit_status()).is_some() => {
-            let status = e.close_reason().and_then(|r| r.exit_status()).unwrap();
-            use std::os::unix::process::ExitStatusExt;
-            assert_eq!(status.signal(), Some(9), "{status:?}");
-        }
-        other => panic!("run(): expected TransportClosed with an exit status, got {other:?}"),
+    let reason = match &run_result {
+        Err(e) => assert_killed(transport, "run()", e),
+        Ok(result) => panic!("run(): expected TransportClosed, got {result:?}"),
+    };
+    match events.last() {
+        Some(Err(e)) => assert_eq!(assert_killed(transport, "stream()", e), reason),
+        other => panic!("stream(): expected TransportClosed last, got {other:?} in {events:?}"),
     }
-    assert!(matches!(events.last(), Some(Err(Error::TransportClosed { .. }))), "{events:?}");
     assert_eq!(events.iter().filter(|e| e.is_err()).count(), 1, "{events:?}");
 
-    assert_transport_closed("thread.run", within("run after kill", run_thread.run("anyone?")).await);
-    assert_transport_closed("thread.read", within("read after kill", stream_thread.read(false)).await);
-    assert_transport_closed("models", within("models after kill", codex.models(false)).await);
-    assert_transport_closed(
+    assert_closed_as("thread.run", within("run after kill", run_thread.run("anyone?")).await, &reason);
+    assert_closed_as("thread.read", within("read after kill", stream_thread.read(false)).await, &reason);
+    assert_closed_as("models", within("models after kill", codex.models(false)).await, &reason);
+    assert_closed_as(
         "thread_start",
         within("thread_start after kill", codex.thread_start(ThreadOptions::default())).await,
+        &reason,
     );
     run_stall.release();
     stream_stall.release();
 }
 
+/// Asserts `error` tells honestly how the app-server behind `transport` went after a
+/// SIGKILL, and returns the reason. Over stdio: the process exited by signal 9. Attached,
+/// the client sees no process, only its connection ending without a goodbye (a killed
+/// server sends no close frame): the end of the stream (what comes here: the client has
+/// nothing in flight), or a reset when the server died with input it had not read yet
+/// (the kernel then resets a TCP or unix stream instead of ending it).
+fn assert_killed(transport: Transport, what: &str, error: &Error) -> CloseReason {
+    let Some(reason) = error.close_reason() else { panic!("{what}: expected TransportClosed, got {error:?}") };
+    match (transport, reason) {
+        (Transport::Stdio, CloseReason::ProcessExited { status: Some(status), .. }) => {
+            use std::os::unix::process::ExitStatusExt;
+            assert_eq!(status.signal(), Some(9), "{what}: {status:?}");
+        }
+        (
+            Transport::WebSocket | Transport::UnixSocket,
+            CloseReason::EndOfStream | CloseReason::Io { kind: std::io::ErrorKind::ConnectionReset, .. },
+        ) => {}
+        (transport, other) => panic!("{what}: not how a killed app-server over {transport:?} closes: {other:?}"),
+    }
+    reason.clone()
+}
+
+/// Asserts `result` is `Error::TransportClosed` with `reason`.
+fn assert_closed_as<T: std::fmt::Debug>(what: &str, result: codex_app_server::Result<T>, reason: &CloseReason) {
+    match result {
+        Err(e) if e.close_reason() == Some(reason) => {}
+        other => panic!("{what}: expected TransportClosed ({reason:?}), got {other:?}"),
+    }
+}
+
 /// `run_typed` parses a final answer that fits the type, and reports one that does not as
 /// `Error::OutputMismatch` with the raw text.
-pub async fn typed_output_parses_or_reports_a_mismatch<C: Client>() {
+pub async fn typed_output_parses_or_reports_a_mismatch<C: Client>(transport: Transport) {
     #[derive(Debug, PartialEq, serde::Deserialize, schemars::JsonSchema)]
     struct Issue {
         file: String,
         line: u32,
     }
-    let env = Env::start().await;
+    let env = Env::on(transport).await;
     env.model.push_all([
         MockResponse::text(r#"{"file":"src/lib.rs","line":7}"#),
         MockResponse::text("Looks good to me!"),
@@ -419,8 +513,8 @@ fn update_goal(call_id: &str, status: &str) -> MockResponse {
 
 /// `run_goal_with` follows the server's turns until the goal completes; an interrupted goal
 /// settles still `active`, and `resume_goal` + `stream()` follow it to completion.
-pub async fn goal_runs_interrupts_and_resumes<C: Client>() {
-    let env = Env::start().await;
+pub async fn goal_runs_interrupts_and_resumes<C: Client>(transport: Transport) {
+    let env = Env::on(transport).await;
     let codex: C = env.connect(None).await;
 
     let thread = new_thread(&codex, ThreadOptions::default()).await;
@@ -469,11 +563,11 @@ pub async fn goal_runs_interrupts_and_resumes<C: Client>() {
 
 /// A device-code sign-in against a mock issuer: approved after one pending poll, it
 /// succeeds; cancelled while polling, a concurrent `wait` sees the cancellation.
-pub async fn device_code_login_succeeds_or_is_cancelled<C: Client>() {
+pub async fn device_code_login_succeeds_or_is_cancelled<C: Client>(transport: Transport) {
     let polls = Arc::new(AtomicUsize::new(0));
     let issuer = Issuer::start(vec![usercode_route(), device_token_route(Some(1), polls.clone()), token_route()]).await;
     let url = issuer.url.clone();
-    let env = Env::start_with(|h| h.env_var("CODEX_APP_SERVER_LOGIN_ISSUER", url)).await;
+    let env = Env::on_with(transport, |h| h.env_var("CODEX_APP_SERVER_LOGIN_ISSUER", url)).await;
     let codex: C = env.connect(None).await;
     let login = within("device login", codex.login_chatgpt_device_code()).await.expect("device code");
     assert_eq!(login.user_code(), "WXYZ-2345");
@@ -482,11 +576,12 @@ pub async fn device_code_login_succeeds_or_is_cancelled<C: Client>() {
     assert!(polls.load(Ordering::SeqCst) >= 2, "pending once, then approved");
     assert!(env.home.codex_home().join("auth.json").exists());
     codex.close().await;
+    drop((codex, env));
 
     let polls = Arc::new(AtomicUsize::new(0));
     let issuer = Issuer::start(vec![usercode_route(), device_token_route(None, polls.clone())]).await;
     let url = issuer.url.clone();
-    let env = Env::start_with(|h| h.env_var("CODEX_APP_SERVER_LOGIN_ISSUER", url)).await;
+    let env = Env::on_with(transport, |h| h.env_var("CODEX_APP_SERVER_LOGIN_ISSUER", url)).await;
     let codex: C = env.connect(None).await;
     let login = within("device login", codex.login_chatgpt_device_code()).await.expect("device code");
     let cancel = async {
