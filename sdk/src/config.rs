@@ -22,7 +22,10 @@ pub const DEFAULT_SUBSCRIPTION_BUFFER: usize = 1024;
 pub const CODEX_BIN_ENV: &str = "CODEX_BIN";
 
 /// Configuration of a client connection to a `codex app-server` process.
-#[derive(Debug, Clone)]
+///
+/// `Debug` shows the names of the environment variables set for the process, never their
+/// values (they may be API keys).
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct ClientConfig {
     /// Explicit path to the `codex` binary. When unset: `CODEX_BIN`, then `codex` on `PATH`,
@@ -86,6 +89,30 @@ impl Default for ClientConfig {
             subscription_buffer: DEFAULT_SUBSCRIPTION_BUFFER,
             overload_retry: Some(RetryPolicy::default()),
         }
+    }
+}
+
+impl std::fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let env: Vec<String> = self.env.iter().map(|(key, _)| format!("{key}=<redacted>")).collect();
+        f.debug_struct("ClientConfig")
+            .field("codex_bin", &self.codex_bin)
+            .field("config_overrides", &self.config_overrides)
+            .field("launch_args_override", &self.launch_args_override)
+            .field("cwd", &self.cwd)
+            .field("env", &env)
+            .field("env_remove", &self.env_remove)
+            .field("client_name", &self.client_name)
+            .field("client_title", &self.client_title)
+            .field("client_version", &self.client_version)
+            .field("experimental_api", &self.experimental_api)
+            .field("opt_out_notification_methods", &self.opt_out_notification_methods)
+            .field("request_timeout", &self.request_timeout)
+            .field("max_message_size", &self.max_message_size)
+            .field("turn_buffer", &self.turn_buffer)
+            .field("subscription_buffer", &self.subscription_buffer)
+            .field("overload_retry", &self.overload_retry)
+            .finish()
     }
 }
 
@@ -309,6 +336,14 @@ fn is_executable(path: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_hides_environment_values() {
+        let config = ClientConfig::new().with_env("OPENAI_API_KEY", "sk-very-secret");
+        let shown = format!("{config:?}");
+        assert!(shown.contains("OPENAI_API_KEY=<redacted>"), "{shown}");
+        assert!(!shown.contains("sk-very-secret"), "{shown}");
+    }
 
     #[test]
     fn argv_layout() {
