@@ -133,3 +133,73 @@ fn the_seeds_reach_the_typed_paths() {
     ));
     assert_eq!((report.round_trips, report.errors), (0, 1), "{report:?}");
 }
+
+#[test]
+fn the_websocket_wire_reaches_the_typed_paths_and_closes_as_the_frame_says() {
+    use codex_app_server::CloseReason;
+
+    // The turn flow as text frames (one fragmented, a ping amid the deltas), then a close frame.
+    let report = decode_route::run(&input("seeds", "decode_route", "ws-turn-flow"));
+    assert_eq!((report.requests_ok, report.turn_results), (2, 1), "{report:#?}");
+    assert_eq!(report.typed as u64, report.stats.notifications_received, "{report:#?}");
+    assert_eq!(report.stats.invalid_messages, 0, "{report:#?}");
+    assert_eq!(
+        report.close_reason,
+        Some(CloseReason::WebSocketClosed { code: 1001, reason: "going away".into() }),
+        "{report:#?}"
+    );
+    let ws = report.ws.as_ref().expect("the WebSocket wire");
+    assert_eq!(ws.pongs, vec![b"are you there".to_vec()], "{report:#?}");
+    assert_eq!(ws.client_close, Some(Some(1001)), "the close frame is answered: {report:#?}");
+    assert_eq!(ws.messages, 4, "initialize, initialized, thread/start, turn/start: {report:#?}");
+}
+
+#[test]
+fn websocket_garbage_frames_are_counted_and_fatal_frames_close_as_protocol_violations() {
+    use codex_app_server::CloseReason;
+
+    let report = decode_route::run(&input("regressions", "decode_route", "ws-garbage-frames-oversize-and-bad-utf8"));
+    // Not JSON, a binary frame, half a message, an oversized answer (an unsolicited pong is
+    // not a message at all); then the fragmented answer and a notification arrive.
+    assert_eq!(report.stats.invalid_messages, 4, "{report:#?}");
+    assert_eq!((report.too_large, report.requests_ok), (1, 1), "{report:#?}");
+    assert_eq!(report.stats.notifications_received, 1, "{report:#?}");
+    assert_eq!(report.ws.as_ref().unwrap().pongs, vec![b"p1".to_vec(), b"p2".to_vec()], "{report:#?}");
+    // A text frame that is not UTF-8 fails the connection (RFC 6455 §8.1).
+    assert!(
+        matches!(&report.close_reason, Some(CloseReason::Protocol { message }) if message.to_lowercase().contains("utf-8")),
+        "{report:#?}"
+    );
+
+    let report = decode_route::run(&input("regressions", "decode_route", "ws-over-the-hard-cap"));
+    assert!(
+        matches!(&report.close_reason, Some(CloseReason::Protocol { message }) if message.contains("exceeds")),
+        "{report:#?}"
+    );
+    assert_eq!((report.requests_ok, report.too_large, report.stats.pending_requests), (0, 0, 0), "{report:#?}");
+
+    let report = decode_route::run(&input("regressions", "decode_route", "ws-reserved-bits-and-masked-frame"));
+    assert!(matches!(report.close_reason, Some(CloseReason::Protocol { .. })), "{report:#?}");
+}
+
+#[test]
+fn websocket_ends_without_a_close_frame_by_the_client_and_with_odd_close_codes() {
+    use codex_app_server::CloseReason;
+
+    let report = decode_route::run(&input("regressions", "decode_route", "ws-eof-mid-request"));
+    assert_eq!(report.requests_ok, 1, "initialize: {report:#?}");
+    assert_eq!(report.close_reason, Some(CloseReason::EndOfStream), "{report:#?}");
+
+    let report = decode_route::run(&input("regressions", "decode_route", "ws-client-close"));
+    assert_eq!(report.close_reason, Some(CloseReason::ClosedByClient), "{report:#?}");
+    assert!(report.ws.as_ref().unwrap().client_close.is_some(), "close() sends a close frame: {report:#?}");
+    assert_eq!(report.requests_ok, 0, "{report:#?}");
+
+    // 1005 may not be sent in a close frame: the client reports (and answers) 1002.
+    let report = decode_route::run(&input("regressions", "decode_route", "ws-close-code-that-may-not-be-sent"));
+    assert_eq!(
+        report.close_reason,
+        Some(CloseReason::WebSocketClosed { code: 1002, reason: "Protocol violation".into() }),
+        "{report:#?}"
+    );
+}

@@ -285,6 +285,8 @@ impl Connection {
     fn start_tasks(transport: Transport, options: ConnectionOptions, process: Option<ProcessWatch>, pid: Option<u32>) -> Self {
         let Transport { inbound, outbound, endpoint } = transport;
         let (tx, rx) = mpsc::channel::<Outgoing>(OUTGOING_QUEUE);
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let (done_tx, done_rx) = watch::channel(false);
         let router = Router::new(
             options.turn_buffer.max(1),
             options.subscription_buffer.max(1),
@@ -296,9 +298,11 @@ impl Connection {
             endpoint,
             router,
             options.max_message_size.max(1),
+            shutdown_tx,
+            done_rx,
         ));
         // The writer is not aborted on drop: it ends by itself after closing the sink.
-        tokio::spawn(writer_task(outbound, rx, Arc::downgrade(&shared)));
+        tokio::spawn(writer_task(outbound, rx, shutdown_rx, done_tx, Arc::downgrade(&shared)));
         let reader = tokio::spawn(reader_task(shared.clone(), inbound));
         Connection {
             inner: Arc::new(ConnInner {
@@ -458,9 +462,18 @@ impl Connection {
         }
         let guard = PendingGuard { shared, id };
         let started = std::time::Instant::now();
-        shared.send_message(encode_request(id, method, params)).await?;
-        let outcome = tokio::time::timeout(timeout, rx).await;
+        // The timeout covers queueing too: a server that stops reading fills the queue.
+        let outcome = tokio::time::timeout(timeout, async {
+            shared.send_message(encode_request(id, method, params)).await?;
+            Ok::<_, Error>(rx.await)
+        })
+        .await;
         drop(guard);
+        let outcome = match outcome {
+            Ok(Ok(received)) => Ok(received),
+            Ok(Err(send_failed)) => return Err(send_failed),
+            Err(elapsed) => Err(elapsed),
+        };
         // Method, id, duration and outcome only: params and results may carry secrets.
         let elapsed_ms = started.elapsed().as_millis() as u64;
         match &outcome {
@@ -624,8 +637,7 @@ impl Connection {
     pub async fn close(&self) {
         let shared = self.shared();
         shared.closing_by_client.store(true, Ordering::Release);
-        let (sent, sink_closed) = oneshot::channel();
-        let _ = shared.outgoing.send(Outgoing::Shutdown(Some(sent))).await;
+        shared.request_shutdown();
         if let Some(process) = &shared.process {
             let mut exit = process.exit.clone();
             if tokio::time::timeout(CLOSE_GRACE, exit.wait_for(Option::is_some))
@@ -644,7 +656,7 @@ impl Connection {
             shared.close_from_transport(CloseReason::ClosedByClient).await;
         } else {
             // The writer closes the sink (bounded); then the connection is closed here.
-            let _ = sink_closed.await;
+            shared.writer_finished().await;
             shared.close_now(CloseReason::ClosedByClient);
         }
     }

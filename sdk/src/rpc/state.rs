@@ -68,6 +68,10 @@ pub(crate) struct Shared {
     pub(crate) counters: WireCounters,
     pub(crate) max_message_size: usize,
     pub(crate) turn_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Tells the writer to finish: out of band, so a full queue cannot hold it up.
+    shutdown_tx: watch::Sender<bool>,
+    /// Set by the writer once it closed the sink and ended.
+    writer_done: watch::Receiver<bool>,
     closed_tx: watch::Sender<Option<Arc<CloseInfo>>>,
 }
 
@@ -79,6 +83,8 @@ impl Shared {
         endpoint: Endpoint,
         router: Router,
         max_message_size: usize,
+        shutdown_tx: watch::Sender<bool>,
+        writer_done: watch::Receiver<bool>,
     ) -> Self {
         Shared {
             state: Mutex::new(State {
@@ -95,6 +101,8 @@ impl Shared {
             counters: WireCounters::default(),
             max_message_size,
             turn_locks: Mutex::new(HashMap::new()),
+            shutdown_tx,
+            writer_done,
             closed_tx: watch::channel(None).0,
         }
     }
@@ -121,13 +129,33 @@ impl Shared {
         }
     }
 
-    /// Queues one encoded message for the writer.
+    /// Queues one encoded message for the writer. Waits while the queue is full (the
+    /// server is not reading), but not past the connection's close.
     pub(crate) async fn send_message(&self, message: String) -> Result<()> {
         self.ensure_open()?;
-        if self.outgoing.send(Outgoing::Message(message)).await.is_err() {
-            return Err(self.closed_error().unwrap_or_else(|| self.close_info(CloseReason::Dropped).to_error()));
+        let mut closed = self.closed_watch();
+        let queued = tokio::select! {
+            queued = self.outgoing.send(Outgoing::Message(message)) => queued.is_ok(),
+            _ = closed.wait_for(Option::is_some) => false,
+        };
+        if !queued {
+            // The writer ended: the connection is closing; report how it closed.
+            let closing = tokio::time::timeout(EXIT_STATUS_GRACE, closed.wait_for(Option::is_some)).await;
+            let info = closing.ok().and_then(|r| r.ok().and_then(|info| info.clone()));
+            return Err(info.map_or_else(|| self.close_info(CloseReason::Dropped).to_error(), |info| info.to_error()));
         }
         Ok(())
+    }
+
+    /// Asks the writer to finish (flush what is queued, close the sink, end); idempotent.
+    pub(crate) fn request_shutdown(&self) {
+        self.shutdown_tx.send_replace(true);
+    }
+
+    /// Waits until the writer has ended.
+    pub(crate) async fn writer_finished(&self) {
+        let mut done = self.writer_done.clone();
+        let _ = done.wait_for(|d| *d).await;
     }
 
     /// A receiver that observes the close.
@@ -196,6 +224,6 @@ impl Shared {
         }
         self.closed_tx.send_replace(Some(info));
         // Let the writer finish what is queued and close the sink.
-        let _ = self.outgoing.try_send(Outgoing::Shutdown(None));
+        self.request_shutdown();
     }
 }
