@@ -146,11 +146,13 @@ pub fn emit_methods(catalog: &Catalog) -> Result<TokenStream, String> {
         "ServerNotification",
         " A notification from the server, decoded by its method name.",
         &catalog.server_notifications,
+        &catalog.typify_defs,
     );
     let request_enum = message_enum(
         "ServerRequest",
         " A request from the server that the client must answer, decoded by its method name.",
         &catalog.server_requests,
+        &catalog.typify_defs,
     );
     let stubs = stubs(&catalog.client_requests, &responses);
     let handler = handler_trait(&catalog.server_requests, &responses);
@@ -194,7 +196,71 @@ pub fn emit_methods(catalog: &Catalog) -> Result<TokenStream, String> {
     })
 }
 
-fn message_enum(name: &str, doc: &str, methods: &[MethodDef]) -> TokenStream {
+/// The expression giving `Option<&str>` of a params struct's id, from its schema `def`:
+/// the string property `direct` (e.g. `threadId`), else the `id` of the object property
+/// `nested` (e.g. `thread`) when it is a required reference. `None` when it has neither.
+fn id_expr(def: Option<&serde_json::Value>, direct: &str, nested: &str) -> Option<TokenStream> {
+    let def = def?;
+    let props = def.get("properties")?.as_object()?;
+    let required = |key: &str| def.get("required").and_then(|r| r.as_array()).is_some_and(|r| r.iter().any(|k| k == key));
+    if let Some(prop) = props.get(direct) {
+        let field = ident(&direct.to_snake_case());
+        let ty = prop.get("type");
+        let plain = ty.and_then(|t| t.as_str()) == Some("string");
+        let nullable = ty.and_then(|t| t.as_array()).is_some_and(|t| t.iter().any(|x| x == "string"));
+        return match (plain && required(direct), plain || nullable) {
+            (true, _) => Some(quote! { Some(p.#field.as_str()) }),
+            (false, true) => Some(quote! { p.#field.as_deref() }),
+            _ => None,
+        };
+    }
+    let prop = props.get(nested)?;
+    let is_ref = prop.get("$ref").and_then(|r| r.as_str()).is_some_and(|r| r.rsplit('/').next() == Some(&nested[..1].to_uppercase().chars().chain(nested[1..].chars()).collect::<String>()));
+    if is_ref && required(nested) {
+        let field = ident(nested);
+        return Some(quote! { Some(p.#field.id.as_str()) });
+    }
+    None
+}
+
+/// `fn <name>(&self) -> Option<&str>` over the variants whose params carry the id.
+fn id_accessor(name: &str, doc: &str, methods: &[MethodDef], defs: &BTreeMap<String, serde_json::Value>, direct: &str, nested: &str) -> TokenStream {
+    let fn_name = ident(name);
+    let arms = methods.iter().filter_map(|m| {
+        let ParamsShape::Ref(params) = &m.params else { return None };
+        let expr = id_expr(defs.get(params), direct, nested)?;
+        let variant = ident(&m.ident);
+        Some(quote! { Self::#variant(p) => #expr, })
+    });
+    quote! {
+        #[doc = #doc]
+        pub fn #fn_name(&self) -> ::std::option::Option<&str> {
+            #[allow(unreachable_patterns)]
+            match self {
+                #( #arms )*
+                _ => None,
+            }
+        }
+    }
+}
+
+fn message_enum(name: &str, doc: &str, methods: &[MethodDef], defs: &BTreeMap<String, serde_json::Value>) -> TokenStream {
+    let thread_id = id_accessor(
+        "thread_id",
+        " The thread this message is about (`threadId`, or `thread.id`), where the protocol says.",
+        methods,
+        defs,
+        "threadId",
+        "thread",
+    );
+    let turn_id = id_accessor(
+        "turn_id",
+        " The turn this message is about (`turnId`, or `turn.id`), where the protocol says.",
+        methods,
+        defs,
+        "turnId",
+        "turn",
+    );
     let name_ident = ident(name);
     let fallback = ident(FALLBACK_VARIANT);
     let docs: Vec<TokenStream> = methods.iter().map(method_doc).collect();
@@ -234,6 +300,10 @@ fn message_enum(name: &str, doc: &str, methods: &[MethodDef]) -> TokenStream {
                     Self::#fallback { method, .. } => method,
                 }
             }
+
+            #thread_id
+
+            #turn_id
 
             /// The `params` as JSON, as they would appear on the wire.
             pub fn params_json(&self) -> ::std::result::Result<::serde_json::Value, ::serde_json::Error> {

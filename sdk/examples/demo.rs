@@ -15,8 +15,8 @@
 use codex_app_server::testing::{
     pinned_cli, sse, AssistantMessage, CodexHome, ExecCommand, MessagePhase, MockModel, ResponseStream, Usage,
 };
-use codex_app_server::types::{CommandExecutionApprovalDecision, ThreadItem, Turn};
-use codex_app_server::{ApprovalHandler, ApprovalMode, Codex, ServerNotification, Thread, ThreadOptions};
+use codex_app_server::types::{CommandExecutionApprovalDecision, ThreadItem};
+use codex_app_server::{ApprovalHandler, ApprovalMode, Codex, ServerNotification, Thread, ThreadOptions, TurnResult};
 use futures::StreamExt;
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -86,11 +86,11 @@ async fn main() -> Result<(), BoxError> {
 
     heading("1. Streaming: deltas as they arrive");
     let result = stream_turn(&thread, "What am I looking at? One sentence.").await?;
-    result.summary();
+    summary(&result);
 
     heading("2. An approval: a command outside the sandbox");
     let result = stream_turn(&thread, "How many lines are in my notes and todo list?").await?;
-    result.summary();
+    summary(&result);
     // The mock recorded what Codex sent back to the model after running the command.
     let sent = model.requests().last().and_then(|r| r.function_call_output("call_wc").cloned());
     let sent =
@@ -130,18 +130,17 @@ async fn main() -> Result<(), BoxError> {
     Ok(())
 }
 
-/// Runs a turn, printing its events as they arrive, and returns its result.
-async fn stream_turn(thread: &Thread, prompt: &str) -> Result<Outcome, BoxError> {
+/// Runs a turn, printing its events as they arrive, and returns its result: the stream
+/// ends in the same `TurnResult` that `run()` returns.
+async fn stream_turn(thread: &Thread, prompt: &str) -> Result<TurnResult, BoxError> {
     println!("you> {prompt}");
     let mut events = thread.turn(prompt).await?.stream();
-    let mut items = Vec::new();
     let mut open_line = false;
     let end_line = |open: &mut bool| {
         if std::mem::take(open) {
             println!();
         }
     };
-    let mut done = None;
     while let Some(event) = events.next().await {
         match event? {
             ServerNotification::ItemAgentMessageDelta(d) => {
@@ -161,35 +160,22 @@ async fn stream_turn(thread: &Thread, prompt: &str) -> Result<Outcome, BoxError>
                         println!("  | {line}");
                     }
                 }
-                items.push(c.item);
             }
-            ServerNotification::TurnCompleted(c) => {
-                end_line(&mut open_line);
-                done = Some(c.turn);
-            }
+            ServerNotification::TurnCompleted(_) => end_line(&mut open_line),
             _ => {}
         }
     }
-    let turn = done.ok_or("the turn's events ended early")?;
-    Ok(Outcome { turn, items })
+    Ok(events.result().await?)
 }
 
-/// What a streamed turn produced (`TurnHandle::run()` collects the same into a `TurnResult`
-/// when you do not need the events).
-struct Outcome {
-    turn: Turn,
-    items: Vec<ThreadItem>,
-}
-
-impl Outcome {
-    fn summary(&self) {
-        println!(
-            "  [turn {:?} in {} ms; items: {}]",
-            self.turn.status,
-            self.turn.duration_ms.unwrap_or_default(),
-            self.items.iter().map(ThreadItem::kind).collect::<Vec<_>>().join(", ")
-        );
-    }
+/// One line about a finished turn.
+fn summary(result: &TurnResult) {
+    println!(
+        "  [turn {:?} in {} ms; items: {}]",
+        result.status,
+        result.duration_ms.unwrap_or_default(),
+        result.items.iter().map(ThreadItem::kind).collect::<Vec<_>>().join(", ")
+    );
 }
 
 fn heading(text: &str) {

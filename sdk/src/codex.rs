@@ -41,6 +41,7 @@ pub struct Codex {
 pub struct CodexBuilder {
     config: ClientConfig,
     handler: Option<Arc<dyn RawServerRequestHandler>>,
+    approvals: Option<crate::ApprovalHandler>,
     target: Target,
 }
 
@@ -62,7 +63,7 @@ impl std::fmt::Debug for CodexBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CodexBuilder")
             .field("config", &self.config)
-            .field("handler", &self.handler.is_some())
+            .field("handler", &(self.handler.is_some() || self.approvals.is_some()))
             .field("target", &self.target)
             .finish()
     }
@@ -76,15 +77,45 @@ impl CodexBuilder {
     }
 
     /// Answers server requests (approvals, …) with a typed handler. Without one, every
-    /// approval is declined and other requests are refused (fail closed).
+    /// approval is declined and other requests are refused (fail closed). Replaces any
+    /// handler or approval closure set before.
     pub fn handler(mut self, handler: impl ServerRequestHandler) -> Self {
         self.handler = Some(Arc::new(Typed(Arc::new(handler))));
+        self.approvals = None;
         self
     }
 
-    /// Answers server requests with a raw JSON handler.
+    /// Answers server requests with a raw JSON handler. Replaces any handler or approval
+    /// closure set before.
     pub fn raw_handler(mut self, handler: impl RawServerRequestHandler) -> Self {
         self.handler = Some(Arc::new(handler));
+        self.approvals = None;
+        self
+    }
+
+    /// Decides command-execution approvals with an async closure (a shortcut for
+    /// [`handler`](Self::handler) with an [`ApprovalHandler`](crate::ApprovalHandler));
+    /// with [`on_file_change`](Self::on_file_change) both go into one handler. Requests
+    /// without a closure keep the fail-closed default.
+    pub fn on_command_execution<F, Fut>(mut self, decide: F) -> Self
+    where
+        F: Fn(crate::types::CommandExecutionRequestApprovalParams) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = crate::types::CommandExecutionApprovalDecision> + Send + 'static,
+    {
+        self.approvals = Some(self.approvals.take().unwrap_or_default().on_command_execution(decide));
+        self.handler = None;
+        self
+    }
+
+    /// Decides file-change approvals with an async closure; see
+    /// [`on_command_execution`](Self::on_command_execution).
+    pub fn on_file_change<F, Fut>(mut self, decide: F) -> Self
+    where
+        F: Fn(crate::types::FileChangeRequestApprovalParams) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = crate::types::FileChangeApprovalDecision> + Send + 'static,
+    {
+        self.approvals = Some(self.approvals.take().unwrap_or_default().on_file_change(decide));
+        self.handler = None;
         self
     }
 
@@ -125,7 +156,8 @@ impl CodexBuilder {
     /// Spawns the app-server (or attaches to it) and completes the `initialize` handshake.
     pub async fn connect(self) -> Result<Codex> {
         let mut options = ConnectionOptions::from(&self.config);
-        if let Some(handler) = self.handler {
+        let approvals = self.approvals.map(|a| Arc::new(Typed(Arc::new(a))) as Arc<dyn RawServerRequestHandler>);
+        if let Some(handler) = self.handler.or(approvals) {
             options = options.with_handler(handler);
         }
         let conn = match self.target {
@@ -165,6 +197,14 @@ impl Codex {
     /// Wraps an already initialized connection.
     pub fn from_connection(conn: Connection) -> Self {
         Self { conn }
+    }
+
+    /// This client with a per-request timeout of `timeout` (instead of the configured
+    /// default) for every call made through the returned handle and the threads and turns
+    /// made from it; a timed-out call is [`Error::Timeout`](crate::Error::Timeout)
+    /// (`is_timeout()`) and leaves no waiter behind. See [`Connection::with_timeout`].
+    pub fn with_timeout(&self, timeout: std::time::Duration) -> Codex {
+        Codex { conn: self.conn.with_timeout(timeout) }
     }
 
     /// The low-level connection: every protocol method is reachable on it, typed,

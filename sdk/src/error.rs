@@ -104,6 +104,22 @@ pub enum Error {
         message: String,
     },
 
+    /// A turn was started on a thread whose previous turn is still running (see
+    /// [`Thread::turn_with`](crate::Thread::turn_with)). With `merged: false` nothing was
+    /// sent; with `merged: true` the server already added the input to the running turn.
+    #[error(
+        "thread {thread_id} is busy: turn {running_turn_id} is still running{}",
+        if *merged { " (the server added the new input to it; use steer to add input on purpose)" } else { "" }
+    )]
+    ThreadBusy {
+        /// The thread.
+        thread_id: String,
+        /// Its running turn.
+        running_turn_id: String,
+        /// Whether the server already folded the new input into the running turn.
+        merged: bool,
+    },
+
     /// An event stream ended before what it was followed for (a turn's `turn/completed`, a
     /// login's outcome, a goal's end) while the connection stayed open.
     #[error("{what}")]
@@ -263,6 +279,11 @@ impl Error {
             Error::TransportClosed { reason, .. } => Some(reason),
             _ => None,
         }
+    }
+
+    /// A request got no answer in time ([`Error::Timeout`]).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Error::Timeout { .. })
     }
 
     /// The server refused the credentials ([`Error::Unauthorized`]).

@@ -292,7 +292,9 @@ impl GoalResult {
 }
 
 /// A goal being pursued: [`stream`](Self::stream) its events or [`run`](Self::run) it to
-/// the end; [`control`](Self::control) pauses or interrupts it meanwhile.
+/// the end; [`control`](Self::control) pauses or interrupts it meanwhile. Dropping the
+/// handle, its stream or the `run` future before the goal settles interrupts the turn it
+/// is running (see [`TurnHandle`](crate::TurnHandle)'s cancellation policy).
 #[derive(Debug)]
 pub struct GoalHandle {
     control: GoalControl,
@@ -457,6 +459,19 @@ impl Stream for GoalEvents {
     }
 }
 
+/// Dropping a goal's handle, stream or `run` future before it settles interrupts the turn
+/// it is running (as a dropped [`TurnHandle`](crate::TurnHandle) does), which settles the goal.
+impl Drop for Follower {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        if let Some(turn_id) = self.control.current_turn_id() {
+            self.control.conn.interrupt_dropped(&self.control.thread_id, &turn_id);
+        }
+    }
+}
+
 /// Follows the thread's notifications and decides when the goal has settled.
 struct Follower {
     control: GoalControl,
@@ -523,8 +538,9 @@ impl Follower {
         );
     }
 
-    fn result(self) -> GoalResult {
-        GoalResult { goal: self.goal, turns: self.turns }
+    fn result(mut self) -> GoalResult {
+        self.finished = true;
+        GoalResult { goal: self.goal.take(), turns: std::mem::take(&mut self.turns) }
     }
 
     fn closed_error(&self) -> Error {
@@ -652,7 +668,7 @@ impl Follower {
                 if self.collector(&id, || turn).is_some() {
                     let index = self.running.iter().position(|(t, _)| *t == id).expect("just ensured");
                     let (_, mut collector) = self.running.remove(index);
-                    collector.observe(notification.clone());
+                    collector.observe(notification);
                     self.record(id, collector)?;
                 }
             }
@@ -673,7 +689,7 @@ impl Follower {
                     let id = turn_id.to_owned();
                     let fresh = || in_progress(&id);
                     if let Some(collector) = self.collector(turn_id, fresh) {
-                        collector.observe(other.clone());
+                        collector.observe(other);
                     }
                 }
             }

@@ -1,6 +1,6 @@
 //! A Codex thread: run turns on it, read it, rename it, compact it.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::goals::{GoalHandle, GoalOptions, GoalResult, GoalUpdate};
 use crate::input::Inputs;
 use crate::structured::TypedTurnResult;
@@ -76,6 +76,40 @@ impl Thread {
         Self { conn, id, info, settings }
     }
 
+    /// This thread with a per-request timeout of `timeout` for every call made through
+    /// the returned handle (and the turns started from it); see
+    /// [`Connection::with_timeout`]. To bound a whole turn, wrap it:
+    /// `tokio::time::timeout(d, thread.run(input))` — on expiry the turn is interrupted.
+    pub fn with_timeout(&self, timeout: std::time::Duration) -> Thread {
+        Thread { conn: self.conn.with_timeout(timeout), ..self.clone() }
+    }
+
+    /// Answers this thread's server requests (command and file-change approvals, …) with
+    /// `handler` instead of the one fixed at connect, from now until
+    /// [`clear_handler`](Self::clear_handler); other threads keep theirs. Typically an
+    /// [`ApprovalHandler`](crate::ApprovalHandler) whose closures know this thread's
+    /// context. A request the handler does not implement is refused (fail closed).
+    ///
+    /// ```no_run
+    /// # async fn demo(thread: codex_app_server::Thread) -> codex_app_server::Result<()> {
+    /// use codex_app_server::ApprovalHandler;
+    /// use codex_app_server::types::CommandExecutionApprovalDecision as Decision;
+    /// thread.set_handler(ApprovalHandler::new().on_command_execution(|req| async move {
+    ///     if req.command.as_deref() == Some("cargo test") { Decision::Accept } else { Decision::Decline }
+    /// }));
+    /// let result = thread.run("Run the tests").await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn set_handler(&self, handler: impl crate::methods::ServerRequestHandler) {
+        let handler = crate::handlers::Typed(std::sync::Arc::new(handler));
+        self.conn.set_thread_handler(&self.id, std::sync::Arc::new(handler));
+    }
+
+    /// Removes the handler set with [`set_handler`](Self::set_handler); `false` if none was set.
+    pub fn clear_handler(&self) -> bool {
+        self.conn.clear_thread_handler(&self.id)
+    }
+
     /// The settings the server reported when this handle was made by
     /// `thread_start`, `thread_resume` or `thread_fork` (`None` otherwise). Per-turn
     /// options change them for later turns; resume or fork to see the current ones.
@@ -117,13 +151,72 @@ impl Thread {
 
     /// Starts a turn with per-turn options. Events that race the `turn/start` response
     /// are kept for the turn's stream.
+    ///
+    /// # A busy thread
+    ///
+    /// The server folds a `turn/start` on a thread whose turn is still running into that
+    /// turn. This never happens silently: when this connection has seen the thread's
+    /// previous turn start and not complete (from this client, or from another client on a
+    /// shared server), the call fails with [`Error::ThreadBusy`] before sending anything;
+    /// if the server still answers with the running turn (it started unseen), the call
+    /// fails with [`Error::ThreadBusy`] `{ merged: true }`. Wait for the running turn,
+    /// interrupt it, or add input to it explicitly with [`TurnControl::steer`](crate::TurnControl::steer).
+    /// A turn this client gave up on by dropping its handle is waited for instead (it is
+    /// being interrupted).
     pub async fn turn_with(&self, input: impl Into<Inputs>, options: &TurnOptions) -> Result<TurnHandle> {
         let params = options.to_params(&self.id, input.into().into_user_inputs())?;
+        // A closed connection fails at once (on the first poll).
+        if let Some(closed) = self.conn.close_error() {
+            return Err(closed);
+        }
+        // Starting runs in a task of its own, so a caller who gives up halfway (drops this
+        // future) cannot leave a started turn without a handle: the task finishes the start,
+        // finds nobody to hand the turn to, and drops the handle, which interrupts it.
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let this = self.clone();
+        tokio::spawn(async move {
+            let (started, turn_lock) = match this.start_turn(params, &tx).await {
+                Ok((handle, lock)) => (Ok(handle), lock),
+                Err(e) => (Err(e), None),
+            };
+            // The thread's turn lock is held until the turn is handed over or, abandoned,
+            // marked as being interrupted: the next turn/start then waits for it.
+            if let Err(Ok(abandoned)) = tx.send(started) {
+                drop(abandoned);
+            }
+            drop(turn_lock);
+        });
+        rx.await.unwrap_or_else(|_| Err(Error::StreamEnded { what: "the turn/start task ended without an answer".into() }))
+    }
+
+    /// The body of [`turn_with`](Self::turn_with); gives up before sending anything once
+    /// `caller` is gone.
+    async fn start_turn(
+        &self,
+        params: crate::types::TurnStartParams,
+        caller: &tokio::sync::oneshot::Sender<Result<TurnHandle>>,
+    ) -> Result<(TurnHandle, Option<tokio::sync::OwnedMutexGuard<()>>)> {
         let reservation = self.conn.reserve_turn(&self.id).await?;
+        self.conn.wait_dropped_turn(&self.id).await?;
+        if let Some(running) = self.conn.running_turn(&self.id) {
+            return Err(Error::ThreadBusy { thread_id: self.id.clone(), running_turn_id: running, merged: false });
+        }
+        if caller.is_closed() {
+            return Err(Error::StreamEnded { what: "the caller gave up before turn/start was sent".into() });
+        }
+        let mark = self.conn.notification_mark();
         let response = self.conn.request::<client_requests::TurnStart>(params).await?;
-        let stream = reservation.claim(response.turn.id.clone());
+        // The server answers a turn/start on a busy thread with the running turn: one whose
+        // `turn/started` arrived before this request was sent.
+        if let Some(running) = self.conn.running_turn_seen(&self.id) {
+            if running.turn_id == response.turn.id && running.seen_at <= mark {
+                tracing::warn!(thread_id = %self.id, turn_id = %running.turn_id, "turn/start was merged into the running turn");
+                return Err(Error::ThreadBusy { thread_id: self.id.clone(), running_turn_id: running.turn_id, merged: true });
+            }
+        }
+        let (stream, lock) = reservation.claim_holding_lock(response.turn.id.clone());
         tracing::debug!(thread_id = %self.id, turn_id = %response.turn.id, "turn started");
-        Ok(TurnHandle::new(self.conn.clone(), self.id.clone(), response.turn, stream))
+        Ok((TurnHandle::new(self.conn.clone(), self.id.clone(), response.turn, stream), lock))
     }
 
     /// Runs a turn whose final answer must be a `T`: the strict-mode JSON Schema of `T`

@@ -49,12 +49,38 @@ impl TurnControl {
     }
 }
 
-/// A started turn. Consume it with [`stream`](Self::stream) for typed events or
-/// [`run`](Self::run) for the collected result; [`control`](Self::control) steers or
-/// interrupts it meanwhile.
+/// Interrupts the turn on the server when dropped while armed: the cancellation policy of
+/// [`TurnHandle`], [`TurnEvents`] and the futures of `run`.
+#[derive(Debug)]
+struct InterruptOnDrop {
+    control: TurnControl,
+    armed: bool,
+}
+
+impl Drop for InterruptOnDrop {
+    fn drop(&mut self) {
+        if self.armed {
+            self.control.conn.interrupt_dropped(&self.control.thread_id, &self.control.turn_id);
+        }
+    }
+}
+
+/// A started turn. Consume it with [`stream`](Self::stream) for typed events (ending in
+/// the [`TurnResult`]) or [`run`](Self::run) for the result alone;
+/// [`control`](Self::control) steers or interrupts it meanwhile.
+///
+/// # Cancellation
+///
+/// Dropping the handle, its [`TurnEvents`] stream, or the future of [`run`](Self::run)
+/// (or of [`Thread::run`](crate::Thread::run), `run_typed`, …) before `turn/completed`
+/// interrupts the turn on the server: the connection sends `turn/interrupt` by itself
+/// (nothing blocks in `Drop`), the turn ends `interrupted`, and the next turn started on
+/// the thread from this client waits for that before it starts. So `tokio::time::timeout`,
+/// `select!` and a dropped task give up on a turn the Rust way. To let a turn run on
+/// without watching it, [`detach`](Self::detach) it first.
 #[derive(Debug)]
 pub struct TurnHandle {
-    control: TurnControl,
+    guard: InterruptOnDrop,
     initial: Turn,
     stream: TurnStream,
 }
@@ -62,17 +88,17 @@ pub struct TurnHandle {
 impl TurnHandle {
     pub(crate) fn new(conn: Connection, thread_id: String, initial: Turn, stream: TurnStream) -> Self {
         let control = TurnControl { conn, thread_id, turn_id: initial.id.clone() };
-        Self { control, initial, stream }
+        Self { guard: InterruptOnDrop { control, armed: true }, initial, stream }
     }
 
     /// The turn id.
     pub fn id(&self) -> &str {
-        &self.control.turn_id
+        &self.guard.control.turn_id
     }
 
     /// The thread id.
     pub fn thread_id(&self) -> &str {
-        &self.control.thread_id
+        &self.guard.control.thread_id
     }
 
     /// The turn as `turn/start` returned it.
@@ -82,27 +108,42 @@ impl TurnHandle {
 
     /// A handle to steer or interrupt this turn from elsewhere.
     pub fn control(&self) -> TurnControl {
-        self.control.clone()
+        self.guard.control.clone()
+    }
+
+    /// Lets the turn run on when this handle (or its stream, or its `run` future) is
+    /// dropped: the returned handle only observes.
+    pub fn detach(mut self) -> Self {
+        self.guard.armed = false;
+        self
+    }
+
+    /// Whether dropping this handle interrupts the turn (`false` after [`detach`](Self::detach)).
+    pub fn interrupts_on_drop(&self) -> bool {
+        self.guard.armed
     }
 
     /// See [`TurnControl::steer`].
     pub async fn steer(&self, input: impl Into<Inputs>) -> Result<String> {
-        self.control.steer(input).await
+        self.guard.control.steer(input).await
     }
 
     /// See [`TurnControl::interrupt`].
     pub async fn interrupt(&self) -> Result<()> {
-        self.control.interrupt().await
+        self.guard.control.interrupt().await
     }
 
     /// This turn's notifications, typed, in order; the last one is `turn/completed`.
-    /// Nothing that arrived before the `turn/start` response is lost.
+    /// Nothing that arrived before the `turn/start` response is lost. After the stream
+    /// ends, [`TurnEvents::result`] gives the same [`TurnResult`] as [`run`](Self::run).
     ///
     /// A notification whose params do not decode is yielded in place as
     /// [`Error::Decode`] (naming the method) and the stream carries on with the next one;
-    /// so does [`Error::Lagged`]. After [`Error::TransportClosed`] it ends.
+    /// so does [`Error::Lagged`]. After [`Error::TransportClosed`] it ends. Dropping the
+    /// stream before `turn/completed` interrupts the turn (see [Cancellation](Self#cancellation)).
     pub fn stream(self) -> TurnEvents {
-        TurnEvents { control: self.control, inner: self.stream, done: false }
+        let collector = TurnCollector::new(self.initial);
+        TurnEvents { guard: self.guard, inner: self.stream, done: false, collector, lagged: false }
     }
 
     /// Waits for the turn to end and collects its [`TurnResult`]. A failed turn is
@@ -118,38 +159,60 @@ impl TurnHandle {
     /// If the handle was left unpolled long enough for its buffer to overflow
     /// ([`Error::Lagged`]), the items are recovered from the server's record of the turn
     /// (`thread/read`) once it completes; the usage is then the last update that was kept.
+    ///
+    /// Dropping the future before the turn completes interrupts the turn (see
+    /// [Cancellation](Self#cancellation)).
     pub async fn run(self) -> Result<TurnResult> {
-        let span = tracing::debug_span!("turn", thread_id = %self.control.thread_id, turn_id = %self.control.turn_id);
-        tracing::Instrument::instrument(self.run_inner(), span).await
+        let span = tracing::debug_span!("turn", thread_id = %self.thread_id(), turn_id = %self.id());
+        tracing::Instrument::instrument(self.stream().result(), span).await
+    }
+}
+
+/// The typed event stream of one turn (see [`TurnHandle::stream`]): every notification in
+/// order, with [`Error::Decode`] in place of one whose params do not decode (then the
+/// stream carries on), ending after `turn/completed`; then [`result`](Self::result) gives
+/// the turn's [`TurnResult`]. Dropping it before `turn/completed` interrupts the turn
+/// (see [`TurnHandle`]'s cancellation policy).
+#[derive(Debug)]
+pub struct TurnEvents {
+    guard: InterruptOnDrop,
+    inner: TurnStream,
+    done: bool,
+    collector: TurnCollector,
+    lagged: bool,
+}
+
+impl TurnEvents {
+    /// A handle to steer or interrupt this turn.
+    pub fn control(&self) -> TurnControl {
+        self.guard.control.clone()
     }
 
-    async fn run_inner(self) -> Result<TurnResult> {
-        let control = self.control.clone();
-        let mut collector = TurnCollector::new(self.initial.clone());
-        let mut stream = self.stream;
-        let mut lagged = false;
-        // The raw events, so that one that does not decode is kept whole.
-        while let Some(event) = stream.next_event().await {
-            match event {
-                Ok(event) => match crate::events::decode_event(&event) {
-                    Ok(notification) => {
-                        if let ServerNotification::TurnCompleted(done) = &notification {
-                            log_turn_completed(&control, &done.turn);
-                        }
-                        collector.observe(notification)
-                    }
-                    Err(e) => {
-                        warn_undecodable(&control, event.method(), &e);
-                        collector.undecodable.push(undecodable_event(&event, &e));
-                    }
-                },
-                Err(Error::Lagged { skipped }) => {
-                    tracing::debug!(turn = control.turn_id(), skipped, "turn stream lagged; items will be re-read");
-                    lagged = true;
-                }
-                Err(e) => return Err(e),
+    /// Lets the turn run on when this stream is dropped (see [`TurnHandle::detach`]).
+    pub fn detach(mut self) -> Self {
+        self.guard.armed = false;
+        self
+    }
+
+    /// The next event, without needing `futures::StreamExt` in scope (like
+    /// [`TurnStream::next_event`]): `None` once `turn/completed` was yielded or the stream
+    /// ended after a [`Error::TransportClosed`]. An [`Error::Decode`] or [`Error::Lagged`]
+    /// item is not the end: the events after it follow.
+    pub async fn next_event(&mut self) -> Option<Result<ServerNotification>> {
+        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
+    }
+
+    /// The turn's [`TurnResult`], exactly as [`TurnHandle::run`] returns it: what the
+    /// stream yielded so far plus the rest of the turn, which is read to its end first.
+    /// A stream that ended with [`Error::TransportClosed`] returns that error.
+    pub async fn result(mut self) -> Result<TurnResult> {
+        while let Some(event) = self.next_event().await {
+            if let Err(e @ (Error::TransportClosed { .. } | Error::StreamEnded { .. })) = event {
+                return Err(e);
             }
         }
+        let TurnEvents { guard, mut collector, lagged, .. } = self;
+        let control = &guard.control;
         if lagged && collector.completed {
             let mut params = ThreadReadParams::new(control.thread_id.clone());
             params.include_turns = Some(true);
@@ -168,31 +231,6 @@ impl TurnHandle {
     }
 }
 
-/// The typed event stream of one turn (see [`TurnHandle::stream`]): every notification in
-/// order, with [`Error::Decode`] in place of one whose params do not decode (then the
-/// stream carries on), ending after `turn/completed`.
-#[derive(Debug)]
-pub struct TurnEvents {
-    control: TurnControl,
-    inner: TurnStream,
-    done: bool,
-}
-
-impl TurnEvents {
-    /// A handle to steer or interrupt this turn.
-    pub fn control(&self) -> TurnControl {
-        self.control.clone()
-    }
-
-    /// The next event, without needing `futures::StreamExt` in scope (like
-    /// [`TurnStream::next_event`]): `None` once `turn/completed` was yielded or the stream
-    /// ended after a [`Error::TransportClosed`]. An [`Error::Decode`] or [`Error::Lagged`]
-    /// item is not the end: the events after it follow.
-    pub async fn next_event(&mut self) -> Option<Result<ServerNotification>> {
-        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
-    }
-}
-
 impl Stream for TurnEvents {
     type Item = Result<ServerNotification>;
 
@@ -200,21 +238,40 @@ impl Stream for TurnEvents {
         if self.done {
             return Poll::Ready(None);
         }
-        match Pin::new(&mut self.inner).poll_next(cx) {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_next(cx) {
             Poll::Ready(Some(Ok(event))) => {
                 let decoded = crate::events::decode_event(&event);
-                if let Err(e) = &decoded {
-                    warn_undecodable(&self.control, event.method(), e);
-                }
-                if let Ok(ServerNotification::TurnCompleted(done)) = &decoded {
-                    log_turn_completed(&self.control, &done.turn);
-                    self.done = true;
+                match &decoded {
+                    Ok(notification) => {
+                        this.collector.observe(notification);
+                        if let ServerNotification::TurnCompleted(done) = notification {
+                            log_turn_completed(&this.guard.control, &done.turn);
+                            this.done = true;
+                            this.guard.armed = false;
+                        }
+                    }
+                    Err(e) => {
+                        warn_undecodable(&this.guard.control, event.method(), e);
+                        this.collector.undecodable.push(undecodable_event(&event, e));
+                    }
                 }
                 Poll::Ready(Some(decoded))
             }
-            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
+            Poll::Ready(Some(Err(e))) => {
+                match &e {
+                    Error::Lagged { skipped } => {
+                        tracing::debug!(turn = this.guard.control.turn_id(), skipped, "turn stream lagged; items will be re-read");
+                        this.lagged = true;
+                    }
+                    // Nothing left to interrupt on a closed connection.
+                    Error::TransportClosed { .. } => this.guard.armed = false,
+                    _ => {}
+                }
+                Poll::Ready(Some(Err(e)))
+            }
             Poll::Ready(None) => {
-                self.done = true;
+                this.done = true;
                 Poll::Ready(None)
             }
             Poll::Pending => Poll::Pending,
@@ -270,12 +327,14 @@ impl TurnCollector {
         Self { turn: initial, items: Vec::new(), usage: None, completed: false, undecodable: Vec::new() }
     }
 
-    pub(crate) fn observe(&mut self, event: ServerNotification) {
+    /// Keeps what the result needs from `event` (completed items, usage, the final turn);
+    /// deltas and the rest are not copied.
+    pub(crate) fn observe(&mut self, event: &ServerNotification) {
         match event {
-            ServerNotification::ItemCompleted(done) => self.items.push(done.item),
-            ServerNotification::ThreadTokenUsageUpdated(update) => self.usage = Some(update.token_usage),
+            ServerNotification::ItemCompleted(done) => self.items.push(done.item.clone()),
+            ServerNotification::ThreadTokenUsageUpdated(update) => self.usage = Some(update.token_usage.clone()),
             ServerNotification::TurnCompleted(done) => {
-                self.turn = done.turn;
+                self.turn = done.turn.clone();
                 self.completed = true;
             }
             _ => {}
@@ -395,19 +454,19 @@ mod tests {
             TurnCollector::new(turn("inProgress")).finish(),
             Err(Error::StreamEnded { .. })
         ));
-        c.observe(ServerNotification::decode(
+        c.observe(&ServerNotification::decode(
             "item/completed",
             json!({"completedAtMs": 1, "item": agent("done", None), "threadId": "th", "turnId": "t1"}),
         )
         .unwrap());
         let breakdown = json!({"cachedInputTokens": 0, "inputTokens": 3, "outputTokens": 4,
             "reasoningOutputTokens": 0, "totalTokens": 7});
-        c.observe(ServerNotification::decode(
+        c.observe(&ServerNotification::decode(
             "thread/tokenUsage/updated",
             json!({"threadId": "th", "turnId": "t1", "tokenUsage": {"last": breakdown, "total": breakdown}}),
         )
         .unwrap());
-        c.observe(ServerNotification::decode(
+        c.observe(&ServerNotification::decode(
             "turn/completed",
             json!({"threadId": "th", "turn": {"id": "t1", "items": [], "status": "failed",
                 "error": {"message": "boom"}}}),

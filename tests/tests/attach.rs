@@ -19,9 +19,9 @@ use codex_app_server::attach::{
 use codex_app_server::testing::{
     AssistantMessage, CodexHome, ListeningAppServer, MockModel, MockResponse, ResponseStream, ServerAuth,
 };
-use codex_app_server::types::{ThreadItem, ThreadListParams, TurnStatus, UserInput};
+use codex_app_server::types::{ThreadItem, ThreadListParams, TurnStatus};
 use codex_app_server::{ClientConfig, CloseReason, Codex, Endpoint, Error, ServerNotification, ThreadOptions};
-use common::{codex_bin, first_delta, within};
+use common::{codex_bin, first_delta, user_texts, within};
 use futures::FutureExt;
 use serde_json::json;
 use std::time::Duration;
@@ -69,20 +69,6 @@ async fn assert_nothing_left(home: &CodexHome) {
     assert_eq!(processes_under(&root), Vec::new(), "processes left for {}", root.display());
 }
 
-fn user_texts(items: &[ThreadItem]) -> Vec<String> {
-    items
-        .iter()
-        .filter_map(|item| match item {
-            ThreadItem::UserMessage(m) => Some(m),
-            _ => None,
-        })
-        .flat_map(|m| m.content.iter())
-        .filter_map(|input| match input {
-            UserInput::Text(t) => Some(t.text.clone()),
-            _ => None,
-        })
-        .collect()
-}
 
 fn agent_texts(items: &[ThreadItem]) -> Vec<String> {
     items

@@ -30,6 +30,7 @@ use std::time::Duration;
 use codex_app_server::attach::WebSocketEndpoint;
 use codex_app_server::rpc::{ConnectionOptions, InitializeOptions};
 use codex_app_server::{ClientConfig, CloseReason, Codex, Connection, Error, ServerNotification, ThreadOptions};
+use common::payloads::{self, initialize_result, thread_start_result};
 use common::within;
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -234,43 +235,13 @@ fn close_reason<T: std::fmt::Debug>(what: &str, result: codex_app_server::Result
     }
 }
 
-// ----- realistic payloads (shapes as Codex 0.169.0 sends them) -----------------------------------
-
-fn initialize_result() -> Value {
-    json!({"userAgent": "codex_rust_sdk/0.169.0 (scripted WebSocket fake)", "codexHome": "/tmp/scripted/home",
-        "platformFamily": "unix", "platformOs": "linux"})
-}
-
-fn thread_json(id: &str) -> Value {
-    json!({"id": id, "environments": [{"environmentId": "local", "cwd": "/tmp/scripted/work",
-        "runtimeWorkspaceRoots": ["/tmp/scripted/work"]}], "extra": null, "sessionId": id, "forkedFromId": null,
-        "attachedToThreadId": null, "parentThreadId": null, "preview": "", "ephemeral": false, "section": null,
-        "sectionEnteredAt": null, "projectId": null, "historyMode": "paginated", "modelProvider": "mock_provider",
-        "model": "mock-model", "reasoningEffort": null, "createdAt": 1_795_472_788, "updatedAt": 1_795_472_788,
-        "recencyAt": 1_795_472_788, "status": {"type": "idle"},
-        "path": format!("/tmp/scripted/home/sessions/rollout-{id}.jsonl"), "cwd": "/tmp/scripted/work",
-        "cliVersion": "0.169.0", "originator": "codex_rust_sdk", "source": "vscode", "canAcceptDirectInput": true,
-        "threadSource": null, "agentNickname": null, "agentRole": null, "gitInfo": null, "name": null,
-        "daybreakEnabled": null, "turns": []})
-}
-
-fn thread_start_result(id: &str) -> Value {
-    json!({"thread": thread_json(id), "model": "mock-model", "modelProvider": "mock_provider", "serviceTier": null,
-        "disabledPluginIds": [], "cwd": "/tmp/scripted/work", "runtimeWorkspaceRoots": ["/tmp/scripted/work"],
-        "instructionSources": [], "approvalPolicy": "never", "approvalsReviewer": "user",
-        "sandbox": {"type": "readOnly", "networkAccess": false}, "activePermissionProfile": null,
-        "reasoningEffort": null, "multiAgentMode": "explicitRequestOnly"})
-}
-
 fn turn_json(id: &str) -> Value {
-    json!({"id": id, "rootTurnId": id, "items": [], "itemsView": "notLoaded", "status": "inProgress", "error": null,
-        "startedAt": 1_795_472_788, "completedAt": null, "durationMs": null})
+    payloads::turn_json(id, "inProgress", json!([]))
 }
 
 fn agent_message_started(thread: &str, turn: &str) -> Value {
-    json!({"item": {"type": "agentMessage", "moderation": null, "id": "msg-1", "text": "", "phase": null,
-        "memoryCitation": null, "delivery": null, "questions": null, "startedAtMs": 1_795_472_789_200_i64,
-        "completedAtMs": null}, "threadId": thread, "turnId": turn, "startedAtMs": 1_795_472_789_200_i64})
+    json!({"item": payloads::agent_message("msg-1", "", false), "threadId": thread, "turnId": turn,
+        "startedAtMs": 1_795_472_789_200_i64})
 }
 
 fn delta(thread: &str, turn: &str, text: &str) -> Value {

@@ -13,13 +13,13 @@ use codex_app_server::types::{
     Account, CommandExecutionApprovalDecision, CommandExecutionRequestApprovalParams,
     CommandExecutionRequestApprovalResponse, CommandExecutionStatus,
     FileChangeApprovalDecision, FileChangeRequestApprovalParams, FileChangeThreadItem,
-    PatchApplyStatus, ThreadItem, ThreadListParams, TurnStatus, UserInput,
+    PatchApplyStatus, ThreadItem, ThreadListParams, TurnStatus,
 };
 use codex_app_server::{
     ApprovalMode, Codex, Error, ErrorCode, RpcError, ServerNotification, ServerRequestHandler,
     Thread, ThreadOptions, TurnResult,
 };
-use common::{commands, within, World, WAIT};
+use common::{commands, user_texts, within, World, WAIT};
 
 // ---------------------------------------------------------------------------------------
 // Helpers
@@ -63,20 +63,6 @@ async fn model_requests(world: &World, n: usize) -> Vec<RecordedRequest> {
         .unwrap_or_else(|e| panic!("{n} model requests: {e}"))
 }
 
-fn user_texts(items: &[ThreadItem]) -> Vec<String> {
-    items
-        .iter()
-        .filter_map(|item| match item {
-            ThreadItem::UserMessage(m) => Some(m),
-            _ => None,
-        })
-        .flat_map(|m| m.content.iter())
-        .filter_map(|input| match input {
-            UserInput::Text(t) => Some(t.text.clone()),
-            _ => None,
-        })
-        .collect()
-}
 
 fn agent_texts(items: &[ThreadItem]) -> Vec<&str> {
     items

@@ -211,6 +211,12 @@ impl Codex {
         self.inner.connection()
     }
 
+    /// This client with a per-request timeout of `timeout` for every call made through
+    /// the returned handle; see [`crate::Codex::with_timeout`].
+    pub fn with_timeout(&self, timeout: std::time::Duration) -> Codex {
+        Codex { inner: self.inner.with_timeout(timeout), rt: self.rt.clone() }
+    }
+
     /// Runs any future on this client's runtime and waits for it: the way to reach the
     /// async-only parts of the SDK, e.g. a typed protocol request.
     ///

@@ -25,6 +25,24 @@ impl Thread {
         Self { inner, rt }
     }
 
+    /// This thread with a per-request timeout of `timeout` for every call made through the
+    /// returned handle; see [`crate::Thread::with_timeout`]. To bound a whole turn, use
+    /// [`TurnHandle::run_timeout`](super::TurnHandle::run_timeout).
+    pub fn with_timeout(&self, timeout: std::time::Duration) -> Thread {
+        Thread { inner: self.inner.with_timeout(timeout), rt: self.rt.clone() }
+    }
+
+    /// Answers this thread's server requests with `handler` instead of the client's; see
+    /// [`crate::Thread::set_handler`]. It runs on the runtime thread, so it must not block.
+    pub fn set_handler(&self, handler: impl crate::methods::ServerRequestHandler) {
+        self.inner.set_handler(handler)
+    }
+
+    /// Removes the handler set with [`set_handler`](Self::set_handler).
+    pub fn clear_handler(&self) -> bool {
+        self.inner.clear_handler()
+    }
+
     /// The settings the server reported when this handle was made by `thread_start`,
     /// `thread_resume` or `thread_fork` (`None` otherwise); see
     /// [`crate::Thread::settings`].

@@ -43,6 +43,10 @@ impl TurnControl {
 /// A started turn; the blocking twin of [`crate::TurnHandle`]. Consume it with
 /// [`stream`](Self::stream) for its events as an [`Iterator`] or [`run`](Self::run) for
 /// the collected result; [`control`](Self::control) steers or interrupts it meanwhile.
+///
+/// Dropping the handle or its iterator before `turn/completed` interrupts the turn on
+/// the server, as in the async API (see [`crate::TurnHandle`]'s cancellation policy);
+/// [`detach`](Self::detach) lets it run on.
 #[derive(Debug)]
 pub struct TurnHandle {
     inner: crate::TurnHandle,
@@ -72,6 +76,18 @@ impl TurnHandle {
     /// A handle to steer or interrupt this turn from elsewhere (another thread).
     pub fn control(&self) -> TurnControl {
         TurnControl { inner: self.inner.control(), rt: self.rt.clone() }
+    }
+
+    /// Lets the turn run on when this handle (or its iterator) is dropped; see
+    /// [`crate::TurnHandle::detach`]. Without it, dropping the handle or its iterator
+    /// before `turn/completed` interrupts the turn on the server.
+    pub fn detach(self) -> Self {
+        Self { inner: self.inner.detach(), rt: self.rt }
+    }
+
+    /// Whether dropping this handle interrupts the turn (`false` after [`detach`](Self::detach)).
+    pub fn interrupts_on_drop(&self) -> bool {
+        self.inner.interrupts_on_drop()
     }
 
     /// See [`TurnControl::steer`].
@@ -109,10 +125,24 @@ impl TurnHandle {
     pub fn run(self) -> Result<TurnResult> {
         self.rt.block_on("TurnHandle::run", self.inner.run())
     }
+
+    /// [`run`](Self::run), giving up after `timeout`: the turn is then interrupted on the
+    /// server (as when an async caller drops `run`) and the call fails with
+    /// [`Error::Timeout`](crate::Error::Timeout) (`is_timeout()`).
+    pub fn run_timeout(self, timeout: std::time::Duration) -> Result<TurnResult> {
+        let run = self.inner.run();
+        self.rt.block_on("TurnHandle::run_timeout", async move {
+            tokio::time::timeout(timeout, run)
+                .await
+                .unwrap_or_else(|_| Err(crate::Error::Timeout { method: "turn/completed".into(), after: timeout }))
+        })
+    }
 }
 
 /// The events of one turn as a blocking [`Iterator`] (see [`TurnHandle::stream`]); the
-/// blocking twin of [`crate::TurnEvents`].
+/// blocking twin of [`crate::TurnEvents`]. Dropping it before `turn/completed` interrupts
+/// the turn (unless [detached](Self::detach)); [`result`](Self::result) ends it in the
+/// [`TurnResult`].
 ///
 /// Each `next()` waits for the turn's next notification. The iterator ends after
 /// `turn/completed`, or after one [`Error::TransportClosed`](crate::Error::TransportClosed)
@@ -128,6 +158,17 @@ impl TurnEvents {
     /// A handle to steer or interrupt this turn.
     pub fn control(&self) -> TurnControl {
         TurnControl { inner: self.inner.control(), rt: self.rt.clone() }
+    }
+
+    /// Lets the turn run on when this iterator is dropped (see [`TurnHandle::detach`]).
+    pub fn detach(self) -> Self {
+        Self { inner: self.inner.detach(), rt: self.rt }
+    }
+
+    /// The turn's [`TurnResult`], the same as [`TurnHandle::run`] returns: what was
+    /// iterated so far plus the rest of the turn, read to its end first.
+    pub fn result(self) -> Result<TurnResult> {
+        self.rt.block_on("TurnEvents::result", self.inner.result())
     }
 }
 

@@ -88,3 +88,33 @@ fn every_recorded_server_message_decodes_and_re_encodes() {
     assert!(failures.is_empty(), "{} of {checked} messages failed:\n{}", failures.len(), failures.join("\n"));
     eprintln!("fixtures: {checked} server messages decoded and re-encoded");
 }
+
+/// `ServerNotification::thread_id` / `turn_id` agree with the routing keys the runtime reads
+/// from the raw params (`threadId` / `thread.id`, `turnId` / `turn.id`) on every recorded
+/// notification, and find ids on most of them.
+#[test]
+fn typed_ids_match_the_routing_keys() {
+    let dir = fixtures_dir();
+    let (mut checked, mut with_thread) = (0usize, 0usize);
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|x| x != "jsonl") {
+            continue;
+        }
+        for line in std::fs::read_to_string(&path).unwrap().lines() {
+            let entry: Value = serde_json::from_str(line).unwrap();
+            let msg = &entry["msg"];
+            let (Some(method), None, "<-") = (msg.get("method").and_then(Value::as_str), msg.get("id"), entry["dir"].as_str().unwrap_or("")) else {
+                continue;
+            };
+            let params = msg.get("params").cloned().unwrap_or(Value::Null);
+            let raw = crate::rpc::RawNotification::new(method, params.clone());
+            let typed = ServerNotification::decode(method, params).unwrap();
+            assert_eq!(typed.thread_id(), raw.thread_id(), "{method}");
+            assert_eq!(typed.turn_id(), raw.turn_id(), "{method}");
+            checked += 1;
+            with_thread += usize::from(typed.thread_id().is_some());
+        }
+    }
+    assert!(checked > 100 && with_thread * 2 > checked, "{with_thread} of {checked}");
+}

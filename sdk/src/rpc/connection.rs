@@ -16,7 +16,7 @@ use super::message::{encode_notification, encode_request, to_raw};
 use super::reader::reader_task;
 use super::retry::{retry_overloaded, RetryPolicy};
 use super::router::{EventFilter, Router};
-use super::state::Shared;
+use super::state::{Shared, WriterLink};
 use super::streams::{EventStream, TurnReservation, TurnStream};
 use super::process::{spawn_process, stderr_task, supervise, ProcessWatch, StderrTail};
 use super::transport::Transport;
@@ -198,6 +198,8 @@ impl Drop for ConnInner {
 #[derive(Clone)]
 pub struct Connection {
     inner: Arc<ConnInner>,
+    /// This handle's request timeout, when [`with_timeout`](Connection::with_timeout) set one.
+    timeout: Option<Duration>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -291,20 +293,20 @@ impl Connection {
             options.turn_buffer.max(1),
             options.subscription_buffer.max(1),
         );
+        let writer = WriterLink { outgoing: tx, shutdown_tx, writer_done: done_rx };
         let shared = Arc::new(Shared::new(
-            tx,
+            writer,
             options.handler.clone(),
             process,
             endpoint,
             router,
             options.max_message_size.max(1),
-            shutdown_tx,
-            done_rx,
         ));
         // The writer is not aborted on drop: it ends by itself after closing the sink.
         tokio::spawn(writer_task(outbound, rx, shutdown_rx, done_tx, Arc::downgrade(&shared)));
         let reader = tokio::spawn(reader_task(shared.clone(), inbound));
         Connection {
+            timeout: None,
             inner: Arc::new(ConnInner {
                 shared,
                 tasks: vec![reader.abort_handle()],
@@ -325,6 +327,21 @@ impl Connection {
     /// The child's process id, if this connection spawned one.
     pub fn pid(&self) -> Option<u32> {
         self.inner.pid
+    }
+
+    /// A handle to the same connection whose requests time out after `timeout` instead of
+    /// the configured default (`Duration::MAX` disables it). Everything made from it —
+    /// the generated [`ClientRequests`](crate::methods::ClientRequests) stubs, and a
+    /// [`Codex`](crate::Codex) or [`Thread`](crate::Thread) built on it — uses that
+    /// timeout per request. A request that times out fails with [`Error::Timeout`] and
+    /// leaves no waiter behind.
+    pub fn with_timeout(&self, timeout: Duration) -> Connection {
+        Connection { inner: self.inner.clone(), timeout: Some(timeout) }
+    }
+
+    /// The timeout each request of this handle gets.
+    pub fn request_timeout(&self) -> Duration {
+        self.timeout.unwrap_or(self.inner.request_timeout)
     }
 
     /// Where this connection goes: the spawned process, the WebSocket URL, the unix socket.
@@ -376,7 +393,7 @@ impl Connection {
     /// Sends `method` with raw `params` (`Value::Null` = no params) and waits for the result,
     /// with the default timeout.
     pub async fn request_raw(&self, method: &str, params: Value) -> Result<Value> {
-        self.request_raw_with_timeout(method, params, self.inner.request_timeout)
+        self.request_raw_with_timeout(method, params, self.request_timeout())
             .await
     }
 
@@ -395,7 +412,7 @@ impl Connection {
 
     /// A typed request with the default timeout.
     pub async fn request<R: Request>(&self, params: R::Params) -> Result<R::Response> {
-        self.request_with_timeout::<R>(params, self.inner.request_timeout)
+        self.request_with_timeout::<R>(params, self.request_timeout())
             .await
     }
 
@@ -604,6 +621,105 @@ impl Connection {
             })?
             .to_owned();
         Ok((response, reservation.claim(turn_id)))
+    }
+
+    // ----- turn lifecycle ----------------------------------------------------------------
+
+    /// Answers the server requests (approvals, …) of `thread_id` with `handler` instead of
+    /// the connection's handler, until [`clear_thread_handler`](Self::clear_thread_handler)
+    /// (or the connection closes). Requests without a `threadId` go to the connection's.
+    pub fn set_thread_handler(&self, thread_id: &str, handler: Arc<dyn RawServerRequestHandler>) {
+        self.shared().thread_handlers.lock().unwrap_or_else(|e| e.into_inner()).insert(thread_id.to_owned(), handler);
+    }
+
+    /// Removes the handler of `thread_id`; its requests go to the connection's handler again.
+    pub fn clear_thread_handler(&self, thread_id: &str) -> bool {
+        self.shared().thread_handlers.lock().unwrap_or_else(|e| e.into_inner()).remove(thread_id).is_some()
+    }
+
+    /// The turn of `thread_id` that this connection saw start (`turn/started`) and not yet
+    /// complete — from this client or, on a shared server, another one whose events reach
+    /// this connection.
+    pub fn running_turn(&self, thread_id: &str) -> Option<String> {
+        self.shared().lock().router.running(thread_id).map(|r| r.turn_id.clone())
+    }
+
+    /// The running turn of `thread_id` and when it was seen to start.
+    pub(crate) fn running_turn_seen(&self, thread_id: &str) -> Option<super::router::RunningTurn> {
+        self.shared().lock().router.running(thread_id).cloned()
+    }
+
+    /// How many notifications were routed so far (to order a request against them).
+    pub(crate) fn notification_mark(&self) -> u64 {
+        self.shared().lock().router.counters.notifications
+    }
+
+    /// Interrupts a turn whose handle was dropped: queues `turn/interrupt` from here, without
+    /// blocking or needing a runtime; its reply is consumed and dropped. A new turn on the
+    /// thread then waits for this one's `turn/completed`
+    /// ([`wait_dropped_turn`](Self::wait_dropped_turn)).
+    pub(crate) fn interrupt_dropped(&self, thread_id: &str, turn_id: &str) {
+        let shared = self.shared();
+        let id = {
+            let mut state = shared.lock();
+            if state.closed.is_some() || !state.router.mark_dropped(thread_id, turn_id) {
+                return;
+            }
+            let id = shared.next_request_id();
+            let (tx, _nobody_waits) = oneshot::channel();
+            state.pending.insert(id, "turn/interrupt", tx);
+            id
+        };
+        tracing::debug!(thread_id, turn_id, "a turn handle was dropped before the turn completed; interrupting it");
+        let params = serde_json::json!({ "threadId": thread_id, "turnId": turn_id });
+        let params = serde_json::value::to_raw_value(&params).expect("strings serialize");
+        let message = Outgoing::Message(encode_request(id, "turn/interrupt", &params));
+        match shared.outgoing.try_send(message) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(message)) => match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => {
+                    let outgoing = shared.outgoing.clone();
+                    runtime.spawn(async move {
+                        let _ = outgoing.send(message).await;
+                    });
+                }
+                Err(_) => {
+                    shared.lock().pending.remove(id);
+                    tracing::warn!(thread_id, turn_id, "cannot queue the interrupt of a dropped turn (queue full, no runtime)");
+                }
+            },
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                shared.lock().pending.remove(id);
+            }
+        }
+    }
+
+    /// Waits (within this handle's request timeout) until a turn of `thread_id` that this
+    /// client interrupted by dropping its handle has completed.
+    pub(crate) async fn wait_dropped_turn(&self, thread_id: &str) -> Result<()> {
+        let shared = self.shared();
+        let wait = async {
+            loop {
+                let ended = shared.turn_ended.notified();
+                tokio::pin!(ended);
+                ended.as_mut().enable();
+                {
+                    let state = shared.lock();
+                    if let Some(info) = &state.closed {
+                        return Err(info.to_error());
+                    }
+                    if state.router.dropped(thread_id).is_none() {
+                        return Ok(());
+                    }
+                }
+                ended.await;
+            }
+        };
+        let timeout = self.request_timeout();
+        match tokio::time::timeout(timeout, wait).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(Error::Timeout { method: "turn/interrupt".into(), after: timeout }),
+        }
     }
 
     // ----- lifecycle ---------------------------------------------------------------------

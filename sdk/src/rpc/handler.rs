@@ -181,7 +181,12 @@ pub(crate) fn spawn_server_request(
 ) {
     tokio::spawn(async move {
         let params = serde_json::from_str::<Value>(params.get()).unwrap_or(Value::Null);
-        let handler = shared.handler.clone();
+        // The handler registered for the request's thread, else the connection's.
+        let thread_handler = params
+            .get("threadId")
+            .and_then(Value::as_str)
+            .and_then(|thread_id| shared.thread_handlers.lock().unwrap_or_else(|e| e.into_inner()).get(thread_id).cloned());
+        let handler = thread_handler.unwrap_or_else(|| shared.handler.clone());
         let request = RawServerRequest {
             id: id.clone(),
             method: method.clone(),

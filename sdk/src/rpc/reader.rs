@@ -70,7 +70,11 @@ pub(crate) fn handle_line(shared: &Arc<Shared>, line: &[u8]) {
             }
         }
         Incoming::Notification(notification) => {
+            let ends_turn = notification.method() == super::router::TURN_COMPLETED;
             shared.lock().router.dispatch(Arc::new(notification));
+            if ends_turn {
+                shared.turn_ended.notify_waiters();
+            }
         }
         Incoming::Request { id, method, params } => {
             shared

@@ -10,6 +10,19 @@ use super::state::CloseInfo;
 
 /// The method that ends a turn stream.
 pub(crate) const TURN_COMPLETED: &str = "turn/completed";
+/// The method that starts a turn.
+pub(crate) const TURN_STARTED: &str = "turn/started";
+
+/// How many completed turn ids are remembered (to tell a dropped handle of a finished turn).
+const RECENTLY_COMPLETED: usize = 256;
+
+/// A turn this connection saw start and not yet complete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RunningTurn {
+    pub(crate) turn_id: String,
+    /// The notification count when its `turn/started` arrived.
+    pub(crate) seen_at: u64,
+}
 /// At most this many distinct turns are captured by one reservation.
 pub(crate) const MAX_RESERVED_TURNS: usize = 16;
 
@@ -55,6 +68,13 @@ pub(crate) struct RouteCounters {
 }
 
 pub(crate) struct Router {
+    /// Per thread, the turn that started and has not completed yet.
+    running: HashMap<String, RunningTurn>,
+    /// Per thread, the turn this client interrupted because its handle was dropped, until
+    /// its `turn/completed` arrives.
+    dropped: HashMap<String, String>,
+    /// The ids of the last turns that completed (bounded).
+    completed: std::collections::VecDeque<String>,
     turns: HashMap<String, Vec<Arc<Queue>>>,
     reservations: HashMap<String, Reservation>,
     subs: Vec<Subscription>,
@@ -67,6 +87,9 @@ pub(crate) struct Router {
 impl Router {
     pub(crate) fn new(turn_capacity: usize, subscription_capacity: usize) -> Self {
         Router {
+            running: HashMap::new(),
+            dropped: HashMap::new(),
+            completed: std::collections::VecDeque::new(),
             turns: HashMap::new(),
             reservations: HashMap::new(),
             subs: Vec::new(),
@@ -93,9 +116,55 @@ impl Router {
         }
     }
 
+    /// Keeps [`running`](Self::running) up to date from `turn/started` / `turn/completed`.
+    fn track_running(&mut self, event: &Event) {
+        let (Some(thread_id), Some(turn_id)) = (event.thread_id(), event.turn_id()) else { return };
+        match event.method() {
+            TURN_STARTED => {
+                let running = RunningTurn { turn_id: turn_id.to_owned(), seen_at: self.counters.notifications };
+                self.running.insert(thread_id.to_owned(), running);
+            }
+            TURN_COMPLETED => {
+                if self.running.get(thread_id).is_some_and(|r| r.turn_id == turn_id) {
+                    self.running.remove(thread_id);
+                }
+                if self.dropped.get(thread_id).is_some_and(|t| t == turn_id) {
+                    self.dropped.remove(thread_id);
+                }
+                if self.completed.len() == RECENTLY_COMPLETED {
+                    self.completed.pop_front();
+                }
+                self.completed.push_back(turn_id.to_owned());
+            }
+            _ => {}
+        }
+    }
+
+    /// Records that this client interrupts `turn_id` of `thread_id` (its handle was
+    /// dropped); `false` when that turn already completed.
+    pub(crate) fn mark_dropped(&mut self, thread_id: &str, turn_id: &str) -> bool {
+        if self.completed.iter().any(|t| t == turn_id) {
+            return false;
+        }
+        self.dropped.insert(thread_id.to_owned(), turn_id.to_owned());
+        true
+    }
+
+    /// The dropped turn of `thread_id` whose `turn/completed` has not arrived yet.
+    pub(crate) fn dropped(&self, thread_id: &str) -> Option<&str> {
+        self.dropped.get(thread_id).map(String::as_str)
+    }
+
+    /// The turn of `thread_id` that started and has not completed, as far as this
+    /// connection has seen.
+    pub(crate) fn running(&self, thread_id: &str) -> Option<&RunningTurn> {
+        self.running.get(thread_id)
+    }
+
     /// Routes one notification to every interested queue; drops (and counts) it otherwise.
     pub(crate) fn dispatch(&mut self, event: Event) {
         self.counters.notifications += 1;
+        self.track_running(&event);
         let mut delivered = false;
         if let Some(turn_id) = event.turn_id() {
             let terminal = event.method() == TURN_COMPLETED;

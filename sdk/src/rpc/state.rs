@@ -68,6 +68,11 @@ pub(crate) struct Shared {
     pub(crate) counters: WireCounters,
     pub(crate) max_message_size: usize,
     pub(crate) turn_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Per thread, the handler that answers that thread's server requests instead of
+    /// [`handler`](Self::handler).
+    pub(crate) thread_handlers: Mutex<HashMap<String, Arc<dyn RawServerRequestHandler>>>,
+    /// Woken whenever a `turn/completed` was routed (and on close).
+    pub(crate) turn_ended: tokio::sync::Notify,
     /// Tells the writer to finish: out of band, so a full queue cannot hold it up.
     shutdown_tx: watch::Sender<bool>,
     /// Set by the writer once it closed the sink and ended.
@@ -75,17 +80,24 @@ pub(crate) struct Shared {
     closed_tx: watch::Sender<Option<Arc<CloseInfo>>>,
 }
 
+/// The connection's ends of the writer task: its message queue, its out-of-band
+/// shutdown signal, and its "done" flag.
+pub(crate) struct WriterLink {
+    pub(crate) outgoing: mpsc::Sender<Outgoing>,
+    pub(crate) shutdown_tx: watch::Sender<bool>,
+    pub(crate) writer_done: watch::Receiver<bool>,
+}
+
 impl Shared {
     pub(crate) fn new(
-        outgoing: mpsc::Sender<Outgoing>,
+        writer: WriterLink,
         handler: Arc<dyn RawServerRequestHandler>,
         process: Option<ProcessWatch>,
         endpoint: Endpoint,
         router: Router,
         max_message_size: usize,
-        shutdown_tx: watch::Sender<bool>,
-        writer_done: watch::Receiver<bool>,
     ) -> Self {
+        let WriterLink { outgoing, shutdown_tx, writer_done } = writer;
         Shared {
             state: Mutex::new(State {
                 pending: Pending::default(),
@@ -101,6 +113,8 @@ impl Shared {
             counters: WireCounters::default(),
             max_message_size,
             turn_locks: Mutex::new(HashMap::new()),
+            thread_handlers: Mutex::new(HashMap::new()),
+            turn_ended: tokio::sync::Notify::new(),
             shutdown_tx,
             writer_done,
             closed_tx: watch::channel(None).0,
@@ -223,6 +237,7 @@ impl Shared {
             let _ = waiter.tx.send(Err(info.to_error()));
         }
         self.closed_tx.send_replace(Some(info));
+        self.turn_ended.notify_waiters();
         // Let the writer finish what is queued and close the sink.
         self.request_shutdown();
     }

@@ -64,7 +64,14 @@ impl TurnReservation {
     /// Turns the reservation into the event stream of `turn_id` (from the `turn/start`
     /// response): first every event of that turn captured so far — an early
     /// `turn/completed` included — then the live ones. Releases the thread's turn lock.
-    pub fn claim(mut self, turn_id: impl Into<String>) -> TurnStream {
+    pub fn claim(self, turn_id: impl Into<String>) -> TurnStream {
+        self.claim_holding_lock(turn_id).0
+    }
+
+    /// [`claim`](Self::claim), also handing over the thread's turn lock (held until the
+    /// guard is dropped), so the caller can settle the new turn's fate before another
+    /// `turn/start` on the thread proceeds.
+    pub(crate) fn claim_holding_lock(mut self, turn_id: impl Into<String>) -> (TurnStream, Option<OwnedMutexGuard<()>>) {
         let turn_id = turn_id.into();
         let queue = match self.shared.upgrade() {
             Some(shared) => {
@@ -81,11 +88,13 @@ impl TurnReservation {
             None => dropped_queue(),
         };
         self.key = 0;
-        TurnStream {
+        let lock = self.lock.take();
+        let stream = TurnStream {
             shared: self.shared.clone(),
             turn_id,
             queue,
-        }
+        };
+        (stream, lock)
     }
 }
 

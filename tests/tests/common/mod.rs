@@ -2,6 +2,7 @@
 //! on 127.0.0.1, an isolated CODEX_HOME/HOME, and a connected [`Codex`].
 #![allow(dead_code)]
 
+pub mod payloads;
 pub mod trace;
 
 use codex_app_server::testing::{pinned_cli, CodexHome, CodexHomeBuilder, MockModel};
@@ -219,4 +220,21 @@ pub async fn first_delta(events: &mut codex_app_server::TurnEvents) {
         }
     })
     .await;
+}
+
+/// The text inputs of the user messages among `items`, in order.
+pub fn user_texts(items: &[codex_app_server::types::ThreadItem]) -> Vec<String> {
+    use codex_app_server::types::{ThreadItem, UserInput};
+    items
+        .iter()
+        .filter_map(|item| match item {
+            ThreadItem::UserMessage(m) => Some(m),
+            _ => None,
+        })
+        .flat_map(|m| m.content.iter())
+        .filter_map(|input| match input {
+            UserInput::Text(t) => Some(t.text.clone()),
+            _ => None,
+        })
+        .collect()
 }

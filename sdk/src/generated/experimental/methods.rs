@@ -2757,6 +2757,118 @@ impl ServerNotification {
             Self::Unrecognized { method, .. } => method,
         }
     }
+    /// The thread this message is about (`threadId`, or `thread.id`), where the protocol says.
+    pub fn thread_id(&self) -> ::std::option::Option<&str> {
+        #[allow(unreachable_patterns)]
+        match self {
+            Self::Error(p) => Some(p.thread_id.as_str()),
+            Self::ThreadStarted(p) => Some(p.thread.id.as_str()),
+            Self::ThreadStatusChanged(p) => Some(p.thread_id.as_str()),
+            Self::ThreadReadStateChanged(p) => Some(p.thread_id.as_str()),
+            Self::ThreadArchived(p) => Some(p.thread_id.as_str()),
+            Self::ThreadDeleted(p) => Some(p.thread_id.as_str()),
+            Self::ThreadUnarchived(p) => Some(p.thread_id.as_str()),
+            Self::ThreadClosed(p) => Some(p.thread_id.as_str()),
+            Self::ThreadReverted(p) => Some(p.thread_id.as_str()),
+            Self::ThreadNameUpdated(p) => Some(p.thread_id.as_str()),
+            Self::ThreadSectionChanged(p) => Some(p.thread_id.as_str()),
+            Self::ThreadAttachmentUpdated(p) => Some(p.thread_id.as_str()),
+            Self::ThreadGoalUpdated(p) => Some(p.thread_id.as_str()),
+            Self::ThreadPredictionUpdated(p) => Some(p.thread_id.as_str()),
+            Self::ThreadGoalCleared(p) => Some(p.thread_id.as_str()),
+            Self::ThreadQueueChanged(p) => Some(p.thread_id.as_str()),
+            Self::ThreadProjectUpdated(p) => Some(p.thread_id.as_str()),
+            Self::ThreadEnvironmentConnected(p) => Some(p.thread_id.as_str()),
+            Self::ThreadEnvironmentDisconnected(p) => Some(p.thread_id.as_str()),
+            Self::ThreadSettingsUpdated(p) => Some(p.thread_id.as_str()),
+            Self::ThreadTokenUsageUpdated(p) => Some(p.thread_id.as_str()),
+            Self::TurnStarted(p) => Some(p.thread_id.as_str()),
+            Self::HookStarted(p) => Some(p.thread_id.as_str()),
+            Self::TurnCompleted(p) => Some(p.thread_id.as_str()),
+            Self::HookCompleted(p) => Some(p.thread_id.as_str()),
+            Self::TurnDiffUpdated(p) => Some(p.thread_id.as_str()),
+            Self::TurnPlanUpdated(p) => Some(p.thread_id.as_str()),
+            Self::ItemStarted(p) => Some(p.thread_id.as_str()),
+            Self::ItemAutoApprovalReviewStarted(p) => Some(p.thread_id.as_str()),
+            Self::ItemAutoApprovalReviewCompleted(p) => Some(p.thread_id.as_str()),
+            Self::AutoApprovalReviewStrictReviewRequired(p) => Some(p.thread_id.as_str()),
+            Self::ItemCompleted(p) => Some(p.thread_id.as_str()),
+            Self::ItemAgentMessageDelta(p) => Some(p.thread_id.as_str()),
+            Self::ItemPlanDelta(p) => Some(p.thread_id.as_str()),
+            Self::ItemCommandExecutionOutputDelta(p) => Some(p.thread_id.as_str()),
+            Self::ItemCommandExecutionTerminalInteraction(p) => {
+                Some(p.thread_id.as_str())
+            }
+            Self::ItemFileChangeOutputDelta(p) => Some(p.thread_id.as_str()),
+            Self::ItemFileChangePatchUpdated(p) => Some(p.thread_id.as_str()),
+            Self::ServerRequestResolved(p) => Some(p.thread_id.as_str()),
+            Self::ItemMcpToolCallProgress(p) => Some(p.thread_id.as_str()),
+            Self::McpServerOauthLoginCompleted(p) => p.thread_id.as_deref(),
+            Self::McpServerStartupStatusUpdated(p) => p.thread_id.as_deref(),
+            Self::ItemReasoningSummaryTextDelta(p) => Some(p.thread_id.as_str()),
+            Self::ItemReasoningSummaryPartAdded(p) => Some(p.thread_id.as_str()),
+            Self::ItemReasoningTextDelta(p) => Some(p.thread_id.as_str()),
+            Self::ThreadCompacted(p) => Some(p.thread_id.as_str()),
+            Self::ModelRerouted(p) => Some(p.thread_id.as_str()),
+            Self::ModelVerification(p) => Some(p.thread_id.as_str()),
+            Self::ModelProviderAuthRecoveryStarted(p) => Some(p.thread_id.as_str()),
+            Self::ModelProviderAuthRecoveryCompleted(p) => Some(p.thread_id.as_str()),
+            Self::TurnModerationMetadata(p) => Some(p.thread_id.as_str()),
+            Self::ModelSafetyBufferingUpdated(p) => Some(p.thread_id.as_str()),
+            Self::Warning(p) => p.thread_id.as_deref(),
+            Self::GuardianWarning(p) => Some(p.thread_id.as_str()),
+            Self::ThreadRealtimeStarted(p) => Some(p.thread_id.as_str()),
+            Self::ThreadRealtimeItemAdded(p) => Some(p.thread_id.as_str()),
+            Self::ThreadRealtimeItemStarted(p) => Some(p.thread_id.as_str()),
+            Self::ThreadRealtimeItemTranscriptDelta(p) => Some(p.thread_id.as_str()),
+            Self::ThreadRealtimeItemCompleted(p) => Some(p.thread_id.as_str()),
+            Self::ThreadRealtimeTranscriptDelta(p) => Some(p.thread_id.as_str()),
+            Self::ThreadRealtimeTranscriptDone(p) => Some(p.thread_id.as_str()),
+            Self::ThreadRealtimeOutputAudioDelta(p) => Some(p.thread_id.as_str()),
+            Self::ThreadRealtimeSdp(p) => Some(p.thread_id.as_str()),
+            Self::ThreadRealtimeError(p) => Some(p.thread_id.as_str()),
+            Self::ThreadRealtimeClosed(p) => Some(p.thread_id.as_str()),
+            _ => None,
+        }
+    }
+    /// The turn this message is about (`turnId`, or `turn.id`), where the protocol says.
+    pub fn turn_id(&self) -> ::std::option::Option<&str> {
+        #[allow(unreachable_patterns)]
+        match self {
+            Self::Error(p) => Some(p.turn_id.as_str()),
+            Self::ThreadGoalUpdated(p) => p.turn_id.as_deref(),
+            Self::ThreadTokenUsageUpdated(p) => Some(p.turn_id.as_str()),
+            Self::TurnStarted(p) => Some(p.turn.id.as_str()),
+            Self::HookStarted(p) => p.turn_id.as_deref(),
+            Self::TurnCompleted(p) => Some(p.turn.id.as_str()),
+            Self::HookCompleted(p) => p.turn_id.as_deref(),
+            Self::TurnDiffUpdated(p) => Some(p.turn_id.as_str()),
+            Self::TurnPlanUpdated(p) => Some(p.turn_id.as_str()),
+            Self::ItemStarted(p) => Some(p.turn_id.as_str()),
+            Self::ItemAutoApprovalReviewStarted(p) => Some(p.turn_id.as_str()),
+            Self::ItemAutoApprovalReviewCompleted(p) => Some(p.turn_id.as_str()),
+            Self::AutoApprovalReviewStrictReviewRequired(p) => Some(p.turn_id.as_str()),
+            Self::ItemCompleted(p) => Some(p.turn_id.as_str()),
+            Self::ItemAgentMessageDelta(p) => Some(p.turn_id.as_str()),
+            Self::ItemPlanDelta(p) => Some(p.turn_id.as_str()),
+            Self::ItemCommandExecutionOutputDelta(p) => Some(p.turn_id.as_str()),
+            Self::ItemCommandExecutionTerminalInteraction(p) => Some(p.turn_id.as_str()),
+            Self::ItemFileChangeOutputDelta(p) => Some(p.turn_id.as_str()),
+            Self::ItemFileChangePatchUpdated(p) => Some(p.turn_id.as_str()),
+            Self::ItemMcpToolCallProgress(p) => Some(p.turn_id.as_str()),
+            Self::ItemReasoningSummaryTextDelta(p) => Some(p.turn_id.as_str()),
+            Self::ItemReasoningSummaryPartAdded(p) => Some(p.turn_id.as_str()),
+            Self::ItemReasoningTextDelta(p) => Some(p.turn_id.as_str()),
+            Self::ThreadCompacted(p) => Some(p.turn_id.as_str()),
+            Self::ModelRerouted(p) => Some(p.turn_id.as_str()),
+            Self::ModelVerification(p) => Some(p.turn_id.as_str()),
+            Self::ModelProviderAuthRecoveryStarted(p) => Some(p.turn_id.as_str()),
+            Self::ModelProviderAuthRecoveryCompleted(p) => Some(p.turn_id.as_str()),
+            Self::TurnModerationMetadata(p) => Some(p.turn_id.as_str()),
+            Self::ModelSafetyBufferingUpdated(p) => Some(p.turn_id.as_str()),
+            _ => None,
+        }
+    }
     /// The `params` as JSON, as they would appear on the wire.
     pub fn params_json(
         &self,
@@ -2980,6 +3092,31 @@ impl ServerRequest {
             Self::ApplyPatchApproval(_) => "applyPatchApproval",
             Self::ExecCommandApproval(_) => "execCommandApproval",
             Self::Unrecognized { method, .. } => method,
+        }
+    }
+    /// The thread this message is about (`threadId`, or `thread.id`), where the protocol says.
+    pub fn thread_id(&self) -> ::std::option::Option<&str> {
+        #[allow(unreachable_patterns)]
+        match self {
+            Self::ItemCommandExecutionRequestApproval(p) => Some(p.thread_id.as_str()),
+            Self::ItemFileChangeRequestApproval(p) => Some(p.thread_id.as_str()),
+            Self::ItemToolRequestUserInput(p) => Some(p.thread_id.as_str()),
+            Self::ItemPermissionsRequestApproval(p) => Some(p.thread_id.as_str()),
+            Self::ItemToolCall(p) => Some(p.thread_id.as_str()),
+            Self::CurrentTimeRead(p) => Some(p.thread_id.as_str()),
+            _ => None,
+        }
+    }
+    /// The turn this message is about (`turnId`, or `turn.id`), where the protocol says.
+    pub fn turn_id(&self) -> ::std::option::Option<&str> {
+        #[allow(unreachable_patterns)]
+        match self {
+            Self::ItemCommandExecutionRequestApproval(p) => Some(p.turn_id.as_str()),
+            Self::ItemFileChangeRequestApproval(p) => Some(p.turn_id.as_str()),
+            Self::ItemToolRequestUserInput(p) => Some(p.turn_id.as_str()),
+            Self::ItemPermissionsRequestApproval(p) => Some(p.turn_id.as_str()),
+            Self::ItemToolCall(p) => Some(p.turn_id.as_str()),
+            _ => None,
         }
     }
     /// The `params` as JSON, as they would appear on the wire.
