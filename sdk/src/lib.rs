@@ -29,6 +29,11 @@
 //! (fail closed). The `testing` feature adds an offline kit: a scripted mock model on
 //! 127.0.0.1 and an isolated `CODEX_HOME`.
 //!
+//! Giving up on a turn is dropping it: a dropped [`TurnHandle`], [`TurnEvents`] stream or
+//! `run` future interrupts the turn on the server (see [`TurnHandle`]'s cancellation
+//! policy), and a thread whose turn still runs refuses a new one with
+//! [`Error::ThreadBusy`] instead of letting the server merge the input into it.
+//!
 //! By default the SDK spawns its own app-server over stdio. With the `websocket` feature,
 //! [`attach`] reaches one that is already running: a `ws://` URL (`wss://` with `tls`;
 //! signed bearer tokens with `jwt`), the unix control socket, or the managed daemon — same
