@@ -23,8 +23,9 @@ pub const CODEX_BIN_ENV: &str = "CODEX_BIN";
 
 /// Configuration of a client connection to a `codex app-server` process.
 ///
-/// `Debug` shows the names of the environment variables set for the process, never their
-/// values (they may be API keys).
+/// `Debug` shows the names of the environment variables and `--config` overrides set for
+/// the process, never their values (they may be API keys or tokens), and only the program
+/// of a [`launch_args_override`](Self::launch_args_override).
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct ClientConfig {
@@ -95,10 +96,12 @@ impl Default for ClientConfig {
 impl std::fmt::Debug for ClientConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let env: Vec<String> = self.env.iter().map(|(key, _)| format!("{key}=<redacted>")).collect();
+        let overrides: Vec<String> = self.config_overrides.iter().map(|(key, _)| format!("{key}=<redacted>")).collect();
+        let launch = self.launch_args_override.as_ref().map(|argv| format!("{} (+{} args, redacted)", argv.first().map_or("", String::as_str), argv.len().saturating_sub(1)));
         f.debug_struct("ClientConfig")
             .field("codex_bin", &self.codex_bin)
-            .field("config_overrides", &self.config_overrides)
-            .field("launch_args_override", &self.launch_args_override)
+            .field("config_overrides", &overrides)
+            .field("launch_args_override", &launch)
             .field("cwd", &self.cwd)
             .field("env", &env)
             .field("env_remove", &self.env_remove)
@@ -339,8 +342,12 @@ mod tests {
 
     #[test]
     fn debug_hides_environment_values() {
-        let config = ClientConfig::new().with_env("OPENAI_API_KEY", "sk-very-secret");
+        let config = ClientConfig::new()
+            .with_env("OPENAI_API_KEY", "sk-very-secret")
+            .with_config_override("model_providers.p.experimental_bearer_token", "\"sk-also-secret\"")
+            .with_launch_args_override(["/bin/codex", "--token", "sk-third-secret"]);
         let shown = format!("{config:?}");
+        assert!(!shown.contains("sk-also-secret") && !shown.contains("sk-third-secret"), "{shown}");
         assert!(shown.contains("OPENAI_API_KEY=<redacted>"), "{shown}");
         assert!(!shown.contains("sk-very-secret"), "{shown}");
     }

@@ -410,10 +410,14 @@ impl GoalEvents {
         let mut follower = match self.state {
             State::Ready(f) => f,
             State::Busy(step) => {
-                let (f, item) = step.await;
+                let (mut f, item) = step.await;
                 match item {
                     Some(Err(Error::Lagged { .. })) | Some(Ok(_)) | None => f,
-                    Some(Err(e)) => return Err(e),
+                    Some(Err(e)) => {
+                        // An error ends the follow, not the goal: no interrupt on drop.
+                        f.finished = true;
+                        return Err(e);
+                    }
                 }
             }
             State::Gone => {
@@ -424,7 +428,10 @@ impl GoalEvents {
             match follower.next().await {
                 None => break,
                 Some(Ok(_)) | Some(Err(Error::Lagged { .. })) => {}
-                Some(Err(e)) => return Err(e),
+                Some(Err(e)) => {
+                    follower.finished = true;
+                    return Err(e);
+                }
             }
         }
         Ok(follower.result())

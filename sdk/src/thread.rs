@@ -90,6 +90,10 @@ impl Thread {
     /// [`ApprovalHandler`](crate::ApprovalHandler) whose closures know this thread's
     /// context. A request the handler does not implement is refused (fail closed).
     ///
+    /// The connection keeps the handler until it is cleared or the connection closes: a
+    /// handler that holds this `Thread` (or its `Codex`) keeps the connection alive while
+    /// the handler is set, so capture ids and channels instead, or clear it when done.
+    ///
     /// ```no_run
     /// # async fn demo(thread: codex_app_server::Thread) -> codex_app_server::Result<()> {
     /// use codex_app_server::ApprovalHandler;
@@ -155,14 +159,18 @@ impl Thread {
     /// # A busy thread
     ///
     /// The server folds a `turn/start` on a thread whose turn is still running into that
-    /// turn. This never happens silently: when this connection has seen the thread's
-    /// previous turn start and not complete (from this client, or from another client on a
-    /// shared server), the call fails with [`Error::ThreadBusy`] before sending anything;
-    /// if the server still answers with the running turn (it started unseen), the call
-    /// fails with [`Error::ThreadBusy`] `{ merged: true }`. Wait for the running turn,
-    /// interrupt it, or add input to it explicitly with [`TurnControl::steer`](crate::TurnControl::steer).
-    /// A turn this client gave up on by dropping its handle is waited for instead (it is
-    /// being interrupted).
+    /// turn. The SDK refuses to do that silently. It knows a thread's turn is running when
+    /// this client started it (from the `turn/start` answer until `turn/completed`), or
+    /// when the thread's `turn/started` reached this connection (another client's turn on a
+    /// shared server, once this client has the thread loaded); then the call fails with
+    /// [`Error::ThreadBusy`] before sending anything. If the server still answers with a
+    /// turn that started before the request, or that this client already follows, the
+    /// call fails with [`Error::ThreadBusy`] `{ merged: true }` (the input went into that
+    /// turn). A turn that started on another connection whose events never reached this
+    /// one (before this client loaded the thread) cannot be seen. Wait for the running
+    /// turn, interrupt it, or add input to it on purpose with
+    /// [`TurnControl::steer`](crate::TurnControl::steer). A turn this client gave up on
+    /// by dropping its handle is waited for instead (it is being interrupted).
     pub async fn turn_with(&self, input: impl Into<Inputs>, options: &TurnOptions) -> Result<TurnHandle> {
         let params = options.to_params(&self.id, input.into().into_user_inputs())?;
         // A closed connection fails at once (on the first poll).
@@ -176,11 +184,14 @@ impl Thread {
         let this = self.clone();
         tokio::spawn(async move {
             let (started, turn_lock) = match this.start_turn(params, &tx).await {
-                Ok((handle, lock)) => (Ok(handle), lock),
+                Ok((handle, lock)) => (Ok(handle), Some(lock)),
                 Err(e) => (Err(e), None),
             };
             // The thread's turn lock is held until the turn is handed over or, abandoned,
-            // marked as being interrupted: the next turn/start then waits for it.
+            // marked as being interrupted: the next turn/start then waits for it. (A caller
+            // that gives up just after the hand-over marks it a moment later; a turn/start
+            // racing into that moment is answered with the running turn and refused as
+            // merged.)
             if let Err(Ok(abandoned)) = tx.send(started) {
                 drop(abandoned);
             }
@@ -195,7 +206,7 @@ impl Thread {
         &self,
         params: crate::types::TurnStartParams,
         caller: &tokio::sync::oneshot::Sender<Result<TurnHandle>>,
-    ) -> Result<(TurnHandle, Option<tokio::sync::OwnedMutexGuard<()>>)> {
+    ) -> Result<(TurnHandle, crate::rpc::TurnLock)> {
         let reservation = self.conn.reserve_turn(&self.id).await?;
         self.conn.wait_dropped_turn(&self.id).await?;
         if let Some(running) = self.conn.running_turn(&self.id) {
@@ -207,14 +218,16 @@ impl Thread {
         let mark = self.conn.notification_mark();
         let response = self.conn.request::<client_requests::TurnStart>(params).await?;
         // The server answers a turn/start on a busy thread with the running turn: one whose
-        // `turn/started` arrived before this request was sent.
-        if let Some(running) = self.conn.running_turn_seen(&self.id) {
-            if running.turn_id == response.turn.id && running.seen_at <= mark {
-                tracing::warn!(thread_id = %self.id, turn_id = %running.turn_id, "turn/start was merged into the running turn");
-                return Err(Error::ThreadBusy { thread_id: self.id.clone(), running_turn_id: running.turn_id, merged: true });
-            }
+        // `turn/started` arrived before this request was sent, or one this client already
+        // follows.
+        let turn_id = response.turn.id.clone();
+        let started_before = self.conn.running_turn_seen(&self.id).is_some_and(|r| r.turn_id == turn_id && r.seen_at <= mark);
+        if started_before || self.conn.follows_turn(&turn_id) {
+            tracing::warn!(thread_id = %self.id, %turn_id, "turn/start was merged into the running turn");
+            return Err(Error::ThreadBusy { thread_id: self.id.clone(), running_turn_id: turn_id, merged: true });
         }
-        let (stream, lock) = reservation.claim_holding_lock(response.turn.id.clone());
+        self.conn.note_started_turn(&self.id, &turn_id);
+        let (stream, lock) = reservation.claim_holding_lock(turn_id);
         tracing::debug!(thread_id = %self.id, turn_id = %response.turn.id, "turn started");
         Ok((TurnHandle::new(self.conn.clone(), self.id.clone(), response.turn, stream), lock))
     }

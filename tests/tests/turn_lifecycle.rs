@@ -141,6 +141,26 @@ async fn a_detached_turn_runs_on_and_a_busy_thread_is_a_typed_error() {
     assert_eq!(world.codex.connection().running_turn(thread.id()), None);
 }
 
+/// A turn started right after another (before its `turn/started` even arrives) is refused:
+/// the first `turn/start` answer marks the thread busy.
+#[tokio::test]
+async fn a_turn_started_right_after_another_is_refused() {
+    let world = World::start().await;
+    let (first, stall) = ResponseStream::new().text("one ").pause();
+    world.model.push(first.text("done").completed());
+    let thread = new_thread(&world).await;
+    let running = within("turn", thread.turn("first")).await.unwrap();
+    match within("second turn", thread.turn("second")).await {
+        Err(Error::ThreadBusy { running_turn_id, merged: false, .. }) => assert_eq!(running_turn_id, running.id()),
+        other => panic!("expected ThreadBusy, got {other:?}"),
+    }
+    reached(&stall).await;
+    stall.release();
+    let result = within("run", running.run()).await.unwrap();
+    assert_eq!(user_texts(&recorded_turns(&thread).await[0]), ["first"]);
+    assert_eq!(result.final_response(), Some("done"));
+}
+
 /// On a shared server, a turn another client started is seen through the thread's events:
 /// this client's turn is refused, not merged into it.
 #[tokio::test]

@@ -14,14 +14,15 @@ use crate::error::{Error, Result};
 use crate::rpc::Transport;
 
 /// Upgrades `stream` to a WebSocket at `url` (sending `bearer` as `Authorization: Bearer …`)
-/// and wraps it as a [`Transport`] to `endpoint`, within `timeout`.
+/// and wraps it as a [`Transport`] to `endpoint`, by `deadline` (the connect deadline,
+/// shared with the steps before it).
 pub(crate) async fn upgrade<S>(
     stream: S,
     url: &str,
     bearer: Option<&Secret>,
     max_message_size: usize,
     endpoint: Endpoint,
-    timeout: Duration,
+    deadline: Deadline,
 ) -> Result<Transport>
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
@@ -37,11 +38,14 @@ where
     }
     let config = crate::rpc::websocket::config(max_message_size);
     let handshake = tokio_tungstenite::client_async_with_config(request, stream, Some(config));
-    let (ws, _response) = match tokio::time::timeout(timeout, handshake).await {
+    let (ws, _response) = match tokio::time::timeout_at(deadline.at, handshake).await {
         Err(_) => {
             return Err(Error::Connect {
                 endpoint: shown,
-                source: std::io::Error::new(std::io::ErrorKind::TimedOut, format!("no WebSocket upgrade within {timeout:?}")),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no WebSocket upgrade within the {:?} connect timeout", deadline.total),
+                ),
             })
         }
         Ok(Err(error)) => return Err(upgrade_error(error, &shown)),
@@ -66,13 +70,29 @@ fn upgrade_error(error: WsError, endpoint: &str) -> Error {
     }
 }
 
-/// Connects with `timeout`, naming `endpoint` in the error.
+/// One connect timeout for every step of attaching (connect, TLS, upgrade).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Deadline {
+    at: tokio::time::Instant,
+    total: Duration,
+}
+
+impl Deadline {
+    /// `total` from now.
+    pub(crate) fn after(total: Duration) -> Self {
+        let at = tokio::time::Instant::now().checked_add(total).unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400 * 365));
+        Deadline { at, total }
+    }
+}
+
+/// Runs one step of connecting by `deadline`, naming `endpoint` in the error.
 pub(crate) async fn within<T>(
-    timeout: Duration,
+    deadline: Deadline,
     endpoint: &str,
     connect: impl std::future::Future<Output = std::io::Result<T>>,
 ) -> Result<T> {
-    match tokio::time::timeout(timeout, connect).await {
+    let timeout = deadline.total;
+    match tokio::time::timeout_at(deadline.at, connect).await {
         Ok(Ok(stream)) => Ok(stream),
         Ok(Err(source)) => Err(Error::Connect { endpoint: endpoint.to_owned(), source }),
         Err(_) => Err(Error::Connect {

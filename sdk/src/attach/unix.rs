@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::handshake::{upgrade, within};
+use super::handshake::{upgrade, within, Deadline};
 use crate::config::ClientConfig;
 use crate::endpoint::Endpoint;
 use crate::error::Result;
@@ -49,7 +49,7 @@ impl UnixSocketEndpoint {
         effective_codex_home(config).map(|home| Self::control_socket(&home))
     }
 
-    /// How long connecting and the upgrade may take (default 10 s).
+    /// How long connecting and the upgrade may take together (default 10 s).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
@@ -71,9 +71,10 @@ impl UnixSocketEndpoint {
         let shown = endpoint.to_string();
         #[cfg(unix)]
         {
-            let stream = within(self.connect_timeout, &shown, tokio::net::UnixStream::connect(&self.path)).await?;
+            let deadline = Deadline::after(self.connect_timeout);
+            let stream = within(deadline, &shown, tokio::net::UnixStream::connect(&self.path)).await?;
             // The server ignores the host; the path is the WebSocket one.
-            upgrade(stream, "ws://localhost/", None, max_message_size, endpoint, self.connect_timeout).await
+            upgrade(stream, "ws://localhost/", None, max_message_size, endpoint, deadline).await
         }
         #[cfg(not(unix))]
         {

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::auth::WebSocketAuth;
-use super::handshake::{upgrade, within};
+use super::handshake::{upgrade, within, Deadline};
 use super::secret::Secret;
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
@@ -70,7 +70,7 @@ impl WebSocketEndpoint {
         self
     }
 
-    /// How long connecting, TLS and the upgrade may take (default 10 s).
+    /// How long connecting, TLS and the upgrade may take together (default 10 s).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
@@ -122,7 +122,7 @@ impl WebSocketEndpoint {
         let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
         let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
         let bearer = self.auth.bearer().map_err(|message| Error::Handshake { endpoint: shown.clone(), message })?;
-        let timeout = self.connect_timeout;
+        let timeout = Deadline::after(self.connect_timeout);
         let tcp = within(timeout, &shown, tokio::net::TcpStream::connect((host.as_str(), port))).await?;
         let _ = tcp.set_nodelay(true);
         if secure {

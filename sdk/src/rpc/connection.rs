@@ -649,6 +649,18 @@ impl Connection {
         self.shared().lock().router.running(thread_id).cloned()
     }
 
+    /// Records a turn just returned by `turn/start` as running on `thread_id` (unless it
+    /// already completed), so a turn started right after it is refused as busy even before
+    /// its `turn/started` arrives.
+    pub(crate) fn note_started_turn(&self, thread_id: &str, turn_id: &str) {
+        self.shared().lock().router.note_started(thread_id, turn_id);
+    }
+
+    /// Whether a turn stream of this client already follows `turn_id`.
+    pub(crate) fn follows_turn(&self, turn_id: &str) -> bool {
+        self.shared().lock().router.has_turn_stream(turn_id)
+    }
+
     /// How many notifications were routed so far (to order a request against them).
     pub(crate) fn notification_mark(&self) -> u64 {
         self.shared().lock().router.counters.notifications
@@ -660,37 +672,60 @@ impl Connection {
     /// ([`wait_dropped_turn`](Self::wait_dropped_turn)).
     pub(crate) fn interrupt_dropped(&self, thread_id: &str, turn_id: &str) {
         let shared = self.shared();
-        let id = {
+        let (id, reply) = {
             let mut state = shared.lock();
             if state.closed.is_some() || !state.router.mark_dropped(thread_id, turn_id) {
                 return;
             }
             let id = shared.next_request_id();
-            let (tx, _nobody_waits) = oneshot::channel();
+            let (tx, reply) = oneshot::channel();
             state.pending.insert(id, "turn/interrupt", tx);
-            id
+            (id, reply)
         };
         tracing::debug!(thread_id, turn_id, "a turn handle was dropped before the turn completed; interrupting it");
         let params = serde_json::json!({ "threadId": thread_id, "turnId": turn_id });
         let params = serde_json::value::to_raw_value(&params).expect("strings serialize");
         let message = Outgoing::Message(encode_request(id, "turn/interrupt", &params));
-        match shared.outgoing.try_send(message) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(message)) => match tokio::runtime::Handle::try_current() {
-                Ok(runtime) => {
+        let runtime = tokio::runtime::Handle::try_current().ok();
+        // An error reply (the turn had already ended, …) means no turn/completed will come
+        // for it: forget the mark, so the next turn does not wait for it.
+        let unmark = {
+            let (shared, thread_id, turn_id) = (Arc::downgrade(shared), thread_id.to_owned(), turn_id.to_owned());
+            move || {
+                if let Some(shared) = shared.upgrade() {
+                    shared.lock().router.unmark_dropped(&thread_id, &turn_id);
+                    shared.turn_ended.notify_waiters();
+                }
+            }
+        };
+        let sent = match shared.outgoing.try_send(message) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(message)) => match &runtime {
+                Some(runtime) => {
                     let outgoing = shared.outgoing.clone();
                     runtime.spawn(async move {
                         let _ = outgoing.send(message).await;
                     });
+                    true
                 }
-                Err(_) => {
-                    shared.lock().pending.remove(id);
+                None => {
                     tracing::warn!(thread_id, turn_id, "cannot queue the interrupt of a dropped turn (queue full, no runtime)");
+                    false
                 }
             },
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                shared.lock().pending.remove(id);
-            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        };
+        if !sent {
+            shared.lock().pending.remove(id);
+            unmark();
+            return;
+        }
+        if let Some(runtime) = runtime {
+            runtime.spawn(async move {
+                if let Ok(Err(_)) = reply.await {
+                    unmark();
+                }
+            });
         }
     }
 
@@ -718,7 +753,14 @@ impl Connection {
         let timeout = self.request_timeout();
         match tokio::time::timeout(timeout, wait).await {
             Ok(outcome) => outcome,
-            Err(_) => Err(Error::Timeout { method: "turn/interrupt".into(), after: timeout }),
+            Err(_) => {
+                // Do not make every later turn wait for it again.
+                let mut state = shared.lock();
+                if let Some(turn_id) = state.router.dropped(thread_id).map(str::to_owned) {
+                    state.router.unmark_dropped(thread_id, &turn_id);
+                }
+                Err(Error::Timeout { method: "turn/interrupt".into(), after: timeout })
+            }
         }
     }
 

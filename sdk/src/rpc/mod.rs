@@ -86,5 +86,6 @@ pub use message::{Event, RawNotification, RequestId};
 pub use retry::{retry_on_overload, RetryPolicy};
 pub use router::EventFilter;
 pub use streams::{EventStream, TurnReservation, TurnStream};
+pub(crate) use streams::TurnLock;
 pub use transport::{Inbound, InboundStream, OutboundSink, Transport};
 pub use crate::endpoint::{CloseReason, Endpoint};

@@ -94,7 +94,12 @@ pub(crate) fn spawn_process(config: &ClientConfig) -> Result<SpawnedProcess> {
         }
     })?;
     let pid = child.id();
-    tracing::debug!(?pid, argv = ?argv, "spawned codex app-server");
+    // The program and the argument names only: `--config key=value` values may be secrets.
+    let shown: Vec<String> = argv[1..]
+        .iter()
+        .map(|a| a.to_string_lossy().split_once('=').map_or_else(|| a.to_string_lossy().into_owned(), |(k, _)| format!("{k}=…")))
+        .collect();
+    tracing::debug!(?pid, program = %program.display(), args = ?shown, "spawned codex app-server");
     let stdin = child.stdin.take().expect("stdin is piped");
     let stdout = child.stdout.take().expect("stdout is piped");
     let stderr = child.stderr.take().expect("stderr is piped");

@@ -12,6 +12,25 @@ use super::state::CloseInfo;
 pub(crate) const TURN_COMPLETED: &str = "turn/completed";
 /// The method that starts a turn.
 pub(crate) const TURN_STARTED: &str = "turn/started";
+/// A thread was unloaded.
+const THREAD_CLOSED: &str = "thread/closed";
+/// A thread's status changed (`{"status": {"type": "idle" | "active" | …}}`).
+const THREAD_STATUS_CHANGED: &str = "thread/status/changed";
+
+/// Whether a `thread/status/changed` says the thread is idle.
+fn status_is_idle(event: &Event) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Status<'a> {
+        #[serde(rename = "type", borrow)]
+        kind: &'a str,
+    }
+    #[derive(serde::Deserialize)]
+    struct Params<'a> {
+        #[serde(borrow)]
+        status: Status<'a>,
+    }
+    serde_json::from_str::<Params>(event.params().get()).is_ok_and(|p| p.status.kind == "idle")
+}
 
 /// How many completed turn ids are remembered (to tell a dropped handle of a finished turn).
 const RECENTLY_COMPLETED: usize = 256;
@@ -116,15 +135,17 @@ impl Router {
         }
     }
 
-    /// Keeps [`running`](Self::running) up to date from `turn/started` / `turn/completed`.
+    /// Keeps [`running`](Self::running) up to date: set by `turn/started`, cleared by
+    /// `turn/completed`, and also when the thread goes idle or is closed (so a missed
+    /// `turn/completed` cannot leave the thread busy forever).
     fn track_running(&mut self, event: &Event) {
-        let (Some(thread_id), Some(turn_id)) = (event.thread_id(), event.turn_id()) else { return };
-        match event.method() {
-            TURN_STARTED => {
+        let Some(thread_id) = event.thread_id() else { return };
+        match (event.method(), event.turn_id()) {
+            (TURN_STARTED, Some(turn_id)) => {
                 let running = RunningTurn { turn_id: turn_id.to_owned(), seen_at: self.counters.notifications };
                 self.running.insert(thread_id.to_owned(), running);
             }
-            TURN_COMPLETED => {
+            (TURN_COMPLETED, Some(turn_id)) => {
                 if self.running.get(thread_id).is_some_and(|r| r.turn_id == turn_id) {
                     self.running.remove(thread_id);
                 }
@@ -136,7 +157,37 @@ impl Router {
                 }
                 self.completed.push_back(turn_id.to_owned());
             }
+            (THREAD_CLOSED, _) => {
+                self.running.remove(thread_id);
+                self.dropped.remove(thread_id);
+            }
+            (THREAD_STATUS_CHANGED, _) if status_is_idle(event) => {
+                self.running.remove(thread_id);
+            }
             _ => {}
+        }
+    }
+
+    /// Records `turn_id`, just returned by `turn/start`, as the running turn of `thread_id`
+    /// unless it already completed (its `turn/started` may come after the response).
+    pub(crate) fn note_started(&mut self, thread_id: &str, turn_id: &str) {
+        if self.completed.iter().any(|t| t == turn_id) {
+            return;
+        }
+        let seen_at = self.counters.notifications;
+        self.running.entry(thread_id.to_owned()).or_insert_with(|| RunningTurn { turn_id: turn_id.to_owned(), seen_at });
+    }
+
+    /// Whether a stream of this client already follows `turn_id`.
+    pub(crate) fn has_turn_stream(&self, turn_id: &str) -> bool {
+        self.turns.contains_key(turn_id)
+    }
+
+    /// Forgets that this client interrupts the dropped turn of `thread_id` (its interrupt
+    /// failed or was never sent).
+    pub(crate) fn unmark_dropped(&mut self, thread_id: &str, turn_id: &str) {
+        if self.dropped.get(thread_id).is_some_and(|t| t == turn_id) {
+            self.dropped.remove(thread_id);
         }
     }
 

@@ -236,6 +236,8 @@ impl Shared {
         for waiter in waiters {
             let _ = waiter.tx.send(Err(info.to_error()));
         }
+        // Handlers may hold clones of the connection: let them go.
+        self.thread_handlers.lock().unwrap_or_else(|e| e.into_inner()).clear();
         self.closed_tx.send_replace(Some(info));
         self.turn_ended.notify_waiters();
         // Let the writer finish what is queued and close the sink.

@@ -71,7 +71,7 @@ impl TurnReservation {
     /// [`claim`](Self::claim), also handing over the thread's turn lock (held until the
     /// guard is dropped), so the caller can settle the new turn's fate before another
     /// `turn/start` on the thread proceeds.
-    pub(crate) fn claim_holding_lock(mut self, turn_id: impl Into<String>) -> (TurnStream, Option<OwnedMutexGuard<()>>) {
+    pub(crate) fn claim_holding_lock(mut self, turn_id: impl Into<String>) -> (TurnStream, TurnLock) {
         let turn_id = turn_id.into();
         let queue = match self.shared.upgrade() {
             Some(shared) => {
@@ -88,7 +88,7 @@ impl TurnReservation {
             None => dropped_queue(),
         };
         self.key = 0;
-        let lock = self.lock.take();
+        let lock = TurnLock { shared: self.shared.clone(), thread_id: self.thread_id.clone(), guard: self.lock.take() };
         let stream = TurnStream {
             shared: self.shared.clone(),
             turn_id,
@@ -116,16 +116,32 @@ impl Drop for TurnReservation {
         if self.key != 0 {
             shared.lock().router.unreserve(&self.thread_id, self.key);
         }
-        // Release the turn lock, then forget the lock entry if nobody else uses it.
-        if let Some(guard) = self.lock.take() {
-            drop(guard);
-            let mut locks = shared.turn_locks.lock().unwrap_or_else(|e| e.into_inner());
-            if locks
-                .get(&self.thread_id)
-                .is_some_and(|l| Arc::strong_count(l) == 1)
-            {
-                locks.remove(&self.thread_id);
-            }
+        release_turn_lock(&shared, &self.thread_id, self.lock.take());
+    }
+}
+
+/// Releases a thread's turn lock, then forgets the lock entry if nobody else uses it.
+fn release_turn_lock(shared: &Shared, thread_id: &str, guard: Option<OwnedMutexGuard<()>>) {
+    let Some(guard) = guard else { return };
+    drop(guard);
+    let mut locks = shared.turn_locks.lock().unwrap_or_else(|e| e.into_inner());
+    if locks.get(thread_id).is_some_and(|l| Arc::strong_count(l) == 1) {
+        locks.remove(thread_id);
+    }
+}
+
+/// A thread's turn lock held past [`TurnReservation::claim_holding_lock`]; released (and
+/// its entry forgotten when unused) on drop.
+pub(crate) struct TurnLock {
+    shared: Weak<Shared>,
+    thread_id: String,
+    guard: Option<OwnedMutexGuard<()>>,
+}
+
+impl Drop for TurnLock {
+    fn drop(&mut self) {
+        if let Some(shared) = self.shared.upgrade() {
+            release_turn_lock(&shared, &self.thread_id, self.guard.take());
         }
     }
 }

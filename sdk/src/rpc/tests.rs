@@ -310,6 +310,13 @@ async fn claim_mixes_buffered_and_live_events_and_lock_serializes_turns() {
     // Reservations and their locks are cleaned up.
     assert_eq!(conn.stats().reservations, 0);
     assert_eq!(conn.turn_lock_count(), 0);
+
+    // A lone claim forgets its lock too, whether released at once or held on.
+    conn.reserve_turn("lone").await.unwrap().claim("t2");
+    let (_stream, lock) = conn.reserve_turn("held").await.unwrap().claim_holding_lock("t3");
+    assert_eq!(conn.turn_lock_count(), 1);
+    drop(lock);
+    assert_eq!(conn.turn_lock_count(), 0);
 }
 
 #[tokio::test]
