@@ -1,15 +1,20 @@
-//! `codex-bench e2e`: whole turns through the real pinned app-server, the SDK's
-//! `Thread::run` against a minimal hand-rolled client ([`RawClient`]).
+//! `codex-bench e2e`: whole turns through the real pinned app-server — the SDK's
+//! `Thread::run` over stdio, a minimal hand-rolled stdio client ([`RawClient`]), and the
+//! SDK's `Thread::run` attached over WebSocket.
 //!
-//! Each client has its own app-server process and isolated `CODEX_HOME`; both talk to one
-//! scripted mock model running in a separate process (so its CPU is nobody's). Turns
-//! alternate between the clients (A B, B A, A B, …) so that machine noise hits both alike.
-//! Per turn: wall time, this process's CPU time (getrusage) and the app-server's
+//! Each client has its own app-server process and isolated `CODEX_HOME`, all of the same
+//! pinned build: two spawned on stdio (`--listen stdio://`), one started by the testing kit
+//! listening on `ws://127.0.0.1:<port>` with a capability token
+//! ([`CodexHome::listen_websocket`]). All three talk to one scripted mock model running in
+//! a separate process (so its CPU is nobody's). Turns rotate through the six orders of the
+//! three clients (SDK Raw WS, SDK WS Raw, Raw SDK WS, …) so that machine noise hits all
+//! alike. Per turn: wall time, this process's CPU time (getrusage) and the app-server's
 //! (`/proc/<pid>/stat`).
 
 use std::time::{Duration, Instant};
 
-use codex_app_server::testing::{pinned_cli, CodexHome};
+use codex_app_server::attach::WebSocketEndpoint;
+use codex_app_server::testing::{pinned_cli, CodexHome, ServerAuth};
 use codex_app_server::{Codex, ThreadOptions};
 
 use crate::measure::{median, percentile, process_cpu, self_cpu, Table};
@@ -30,26 +35,51 @@ pub struct Options {
     pub deltas: usize,
 }
 
+/// The clients compared; the discriminant indexes their [`Samples`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Client {
-    Sdk,
-    Raw,
+    /// `Thread::run` on a spawned app-server (stdio).
+    Sdk = 0,
+    /// The hand-rolled stdio client.
+    Raw = 1,
+    /// `Thread::run` attached over WebSocket.
+    Ws = 2,
 }
+
+const CLIENTS: usize = 3;
+
+/// Round `i` runs the clients in `ORDERS[i % 6]`: every client takes every place equally
+/// often, and every pair of clients runs in both orders equally often.
+const ORDERS: [[Client; CLIENTS]; 6] = {
+    use Client::{Raw, Sdk, Ws};
+    [
+        [Sdk, Raw, Ws],
+        [Ws, Raw, Sdk],
+        [Raw, Ws, Sdk],
+        [Sdk, Ws, Raw],
+        [Ws, Sdk, Raw],
+        [Raw, Sdk, Ws],
+    ]
+};
 
 /// Per-turn measurements of one client.
 #[derive(Default)]
 struct Samples {
+    /// Wall time of each measured turn, in seconds.
     wall: Vec<f64>,
+    /// This process's CPU time during each measured turn, in seconds.
+    cpu: Vec<f64>,
     client_cpu: Duration,
     server_cpu: Duration,
     notifications: u64,
 }
 
-/// Notifications a client has received so far: the SDK's connection counter; the lines the
+/// Notifications a client has received so far: the SDK connection's counter; the lines the
 /// hand-rolled client read, minus one response per request it sent.
-fn notifications_seen(who: Client, codex: &Codex, raw: &RawClient) -> u64 {
+fn notifications_seen(who: Client, sdk: &Codex, ws: &Codex, raw: &RawClient) -> u64 {
     match who {
-        Client::Sdk => codex.connection().stats().notifications_received,
+        Client::Sdk => sdk.connection().stats().notifications_received,
+        Client::Ws => ws.connection().stats().notifications_received,
         Client::Raw => raw.lines_read() - raw.requests_sent(),
     }
 }
@@ -59,9 +89,11 @@ pub fn run(options: &Options) -> Result<(), String> {
     let bin = pinned_cli::locate()
         .map_err(|e| format!("{e} (run `cargo xtask install-codex` or set CODEX_BIN)"))?;
     let total = options.warmup + options.turns;
-    let mock = MockProcess::start(2 * total, options.deltas)?;
+    let requests = CLIENTS * total;
+    let mock = MockProcess::start(requests, options.deltas)?;
     let home_sdk = CodexHome::new(mock.base_url()).map_err(|e| e.to_string())?;
     let home_raw = CodexHome::new(mock.base_url()).map_err(|e| e.to_string())?;
+    let home_ws = CodexHome::new(mock.base_url()).map_err(|e| e.to_string())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -84,18 +116,34 @@ pub fn run(options: &Options) -> Result<(), String> {
         RawClient::start(command).map_err(|e| format!("{e}\n{}", home_raw.stderr_text()))?;
     let raw_thread = raw.thread_start()?;
     let raw_pid = raw.pid();
+    // The same binary listening on a loopback WebSocket; the client attaches with the
+    // capability token, and the same client settings as the stdio SDK client.
+    let mut server = runtime
+        .block_on(home_ws.listen_websocket(&bin, ServerAuth::CapabilityToken))
+        .map_err(|e| format!("WebSocket app-server: {e}\n{}", home_ws.stderr_text()))?;
+    let endpoint: WebSocketEndpoint = server.websocket_endpoint();
+    let ws = runtime
+        .block_on(
+            Codex::builder()
+                .config(home_ws.client_config(&bin))
+                .websocket(endpoint)
+                .connect(),
+        )
+        .map_err(|e| format!("WebSocket connect: {e}\n{}", home_ws.stderr_text()))?;
+    let ws_thread = runtime
+        .block_on(ws.thread_start(ThreadOptions::default()))
+        .map_err(|e| format!("WebSocket thread/start: {e}"))?;
+    let ws_pid = server.pid();
 
-    let mut sdk = Samples::default();
-    let mut hand = Samples::default();
+    let mut samples: [Samples; CLIENTS] = Default::default();
     for i in 0..total {
-        let order = if i % 2 == 0 {
-            [Client::Sdk, Client::Raw]
-        } else {
-            [Client::Raw, Client::Sdk]
-        };
-        for who in order {
-            let pid = if who == Client::Sdk { sdk_pid } else { raw_pid };
-            let seen0 = notifications_seen(who, &codex, &raw);
+        for who in ORDERS[i % ORDERS.len()] {
+            let pid = match who {
+                Client::Sdk => sdk_pid,
+                Client::Raw => raw_pid,
+                Client::Ws => ws_pid,
+            };
+            let seen0 = notifications_seen(who, &codex, &ws, &raw);
             let server0 = process_cpu(pid).map_err(|e| e.to_string())?;
             let (cpu0, t0) = (self_cpu(), Instant::now());
             let answer = match who {
@@ -103,48 +151,54 @@ pub fn run(options: &Options) -> Result<(), String> {
                     .block_on(thread.run(PROMPT))
                     .map(|r| r.final_response().unwrap_or_default().to_owned())
                     .map_err(|e| format!("SDK turn: {e}"))?,
+                Client::Ws => runtime
+                    .block_on(ws_thread.run(PROMPT))
+                    .map(|r| r.final_response().unwrap_or_default().to_owned())
+                    .map_err(|e| format!("WebSocket turn: {e}"))?,
                 Client::Raw => raw.run_turn(&raw_thread, PROMPT)?,
             };
             let (wall, cpu) = (t0.elapsed(), self_cpu() - cpu0);
-            let server = process_cpu(pid).map_err(|e| e.to_string())? - server0;
+            let server_cpu = process_cpu(pid).map_err(|e| e.to_string())? - server0;
             if answer != ANSWER {
                 return Err(format!("{who:?} turn {i} answered {answer:?}"));
             }
             if i < options.warmup {
                 continue;
             }
-            let samples = if who == Client::Sdk {
-                &mut sdk
-            } else {
-                &mut hand
-            };
-            samples.wall.push(wall.as_secs_f64());
-            samples.client_cpu += cpu;
-            samples.server_cpu += server;
-            samples.notifications += notifications_seen(who, &codex, &raw) - seen0;
+            let s = &mut samples[who as usize];
+            s.wall.push(wall.as_secs_f64());
+            s.cpu.push(cpu.as_secs_f64());
+            s.client_cpu += cpu;
+            s.server_cpu += server_cpu;
+            s.notifications += notifications_seen(who, &codex, &ws, &raw) - seen0;
         }
     }
     runtime.block_on(codex.close());
+    runtime.block_on(ws.close());
     raw.close();
+    runtime
+        .block_on(server.kill())
+        .map_err(|e| format!("stopping the WebSocket app-server: {e}"))?;
     let summary = mock.finish()?;
-    if summary.requests != 2 * total || summary.unscripted != 0 {
+    if summary.requests != requests || summary.unscripted != 0 {
         return Err(format!(
-            "the mock model expected {} requests, saw {summary:?}",
-            2 * total
+            "the mock model expected {requests} requests, saw {summary:?}"
         ));
     }
-    report(options, &sdk, &hand);
+    report(options, &samples);
     Ok(())
 }
 
-fn report(options: &Options, sdk: &Samples, hand: &Samples) {
+fn report(options: &Options, samples: &[Samples; CLIENTS]) {
     let n = options.turns.max(1) as f64;
     let ms = |s: f64| format!("{:.2} ms", s * 1e3);
     println!("### End-to-end turns\n");
     println!(
         "{} measured turns per client (after {} warm-up turns), each answering with {} deltas, through the real \
-         app-server (Codex CLI {}), one app-server per client, turns alternating between the clients. \
-         Client CPU is this process's (getrusage); the mock model runs in another process.\n",
+         app-server (Codex CLI {}), one app-server per client (two on stdio, one listening on \
+         ws://127.0.0.1 with a capability token), turns rotating through the six orders of the three \
+         clients. Client CPU is this process's (getrusage): mean and median per turn; the mock model runs in \
+         another process.\n",
         options.turns,
         options.warmup,
         options.deltas,
@@ -154,13 +208,19 @@ fn report(options: &Options, sdk: &Samples, hand: &Samples) {
         "client",
         "median wall / turn",
         "p10 – p90",
-        "client CPU / turn",
+        "client CPU / turn (mean)",
+        "client CPU / turn (median)",
         "app-server CPU / turn",
         "notifications / turn",
     ]);
+    let [sdk, hand, ws] = samples;
     for (label, s) in [
-        ("SDK: `Thread::run`", sdk),
-        ("hand-rolled: `std::process` + `serde_json::Value`", hand),
+        ("SDK: `Thread::run` (stdio)", sdk),
+        (
+            "hand-rolled: `std::process` + `serde_json::Value` (stdio)",
+            hand,
+        ),
+        ("SDK: `Thread::run` over WebSocket", ws),
     ] {
         table.row(vec![
             label.to_owned(),
@@ -171,37 +231,66 @@ fn report(options: &Options, sdk: &Samples, hand: &Samples) {
                 ms(percentile(&s.wall, 0.9))
             ),
             ms(s.client_cpu.as_secs_f64() / n),
+            ms(median(&s.cpu)),
             ms(s.server_cpu.as_secs_f64() / n),
             format!("{:.1}", s.notifications as f64 / n),
         ]);
     }
     println!("{}", table.render());
-    let (a, b) = (median(&sdk.wall), median(&hand.wall));
-    let paired: Vec<f64> = sdk
-        .wall
-        .iter()
-        .zip(&hand.wall)
-        .map(|(x, y)| x - y)
-        .collect();
-    let (ca, cb) = (
-        sdk.client_cpu.as_secs_f64() / n,
-        hand.client_cpu.as_secs_f64() / n,
+    println!("{}", compare("SDK vs hand-rolled", "ratio", sdk, hand, n));
+    println!(
+        "{}",
+        compare(
+            "WebSocket vs stdio (both `Thread::run`)",
+            "ratio WS / stdio",
+            ws,
+            sdk,
+            n
+        )
     );
-    let mut overhead = Table::new(&["SDK vs hand-rolled", "per turn", "ratio"]);
-    overhead.row(vec![
+}
+
+/// Client `a` against client `b`: wall time (difference of medians and median of the
+/// differences within each round), client CPU (mean and median) and app-server CPU.
+fn compare(title: &str, ratio: &str, a: &Samples, b: &Samples, n: f64) -> String {
+    let paired =
+        |x: &[f64], y: &[f64]| -> Vec<f64> { x.iter().zip(y).map(|(x, y)| x - y).collect() };
+    let (wa, wb) = (median(&a.wall), median(&b.wall));
+    let (ca, cb) = (
+        a.client_cpu.as_secs_f64() / n,
+        b.client_cpu.as_secs_f64() / n,
+    );
+    let (ma, mb) = (median(&a.cpu), median(&b.cpu));
+    let (sa, sb) = (
+        a.server_cpu.as_secs_f64() / n,
+        b.server_cpu.as_secs_f64() / n,
+    );
+    let us = |d: f64| format!("{:+.0} µs", d * 1e6);
+    let mut table = Table::new(&[title, "per turn", ratio]);
+    table.row(vec![
         "wall time (difference of medians)".into(),
-        format!("{:+.0} µs", (a - b) * 1e6),
-        format!("{:.3}×", a / b),
+        us(wa - wb),
+        format!("{:.3}×", wa / wb),
     ]);
-    overhead.row(vec![
+    table.row(vec![
         "wall time (median of paired differences)".into(),
-        format!("{:+.0} µs", median(&paired) * 1e6),
+        us(median(&paired(&a.wall, &b.wall))),
         String::new(),
     ]);
-    overhead.row(vec![
-        "client CPU".into(),
-        format!("{:+.0} µs", (ca - cb) * 1e6),
+    table.row(vec![
+        "client CPU (difference of means)".into(),
+        us(ca - cb),
         format!("{:.2}×", ca / cb),
     ]);
-    println!("{}", overhead.render());
+    table.row(vec![
+        "client CPU (difference of medians)".into(),
+        us(ma - mb),
+        format!("{:.2}×", ma / mb),
+    ]);
+    table.row(vec![
+        "app-server CPU (difference of means)".into(),
+        us(sa - sb),
+        format!("{:.2}×", sa / sb),
+    ]);
+    table.render()
 }

@@ -123,11 +123,7 @@ fn machine() -> String {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
         .unwrap_or_default();
-    let load = read("/proc/loadavg")
-        .split_whitespace()
-        .take(3)
-        .collect::<Vec<_>>()
-        .join(" ");
+    let load = load_average();
     format!(
         "- machine: {cpu}, {cores} cores, {:.1} GiB RAM, Linux {}\n- {rustc}\n- load average at start (1, 5, 15 min): {load}\n",
         mem_kib / 1024.0 / 1024.0,
@@ -137,8 +133,10 @@ fn machine() -> String {
 
 /// `cargo xtask compile-times [--runs N] [--keep]`: build times of the SDK and of an example
 /// that uses it, in a throw-away copy of the workspace with its own target dir (so touching
-/// files never disturbs the checkout's builds): two clean builds, the SDK crate alone, then
-/// N incremental rebuilds (median) after touching a handwritten SDK source and the example.
+/// files never disturbs the checkout's builds): clean builds of the SDK with its default
+/// features and with the attach features (`websocket,tls,jwt`: what their dependencies add),
+/// the SDK crate alone with each, a clean build of the example, then N incremental rebuilds
+/// (median) after touching a handwritten SDK source and the example.
 pub fn compile_times(args: &[String]) -> Result<(), String> {
     let mut runs = 3usize;
     let mut keep = false;
@@ -169,8 +167,10 @@ pub fn compile_times(args: &[String]) -> Result<(), String> {
     let target = scratch.join("target");
     let _ = std::fs::remove_dir_all(&scratch);
     copy_workspace(&root(), &workspace).map_err(|e| format!("copying the workspace: {e}"))?;
-    let build = |args: &[&str]| -> Result<f64, String> {
-        let started = Instant::now();
+    // Wall time, and the CPU time (user + system) of the whole cargo process tree: CPU time
+    // is what competing load disturbs least, so the comparisons are made on both.
+    let build = |args: &[&str]| -> Result<Timing, String> {
+        let (started, cpu0) = (Instant::now(), children_cpu());
         let output = cargo_command(args)
             .current_dir(&workspace)
             .env("CARGO_TARGET_DIR", &target)
@@ -183,7 +183,12 @@ pub fn compile_times(args: &[String]) -> Result<(), String> {
                 String::from_utf8_lossy(&output.stderr)
             ));
         }
-        Ok(started.elapsed().as_secs_f64())
+        Ok(Timing {
+            wall: started.elapsed().as_secs_f64(),
+            cpu: children_cpu()
+                .zip(cpu0)
+                .map(|(after, before)| after - before),
+        })
     };
     let touch = |file: &str| -> Result<(), String> {
         let path = workspace.join(file);
@@ -194,6 +199,13 @@ pub fn compile_times(args: &[String]) -> Result<(), String> {
             .map_err(|e| format!("touching {}: {e}", path.display()))
     };
     const LIB: &[&str] = &["build", "-p", "codex-app-server"];
+    const LIB_ATTACH: &[&str] = &[
+        "build",
+        "-p",
+        "codex-app-server",
+        "--features",
+        "websocket,tls,jwt",
+    ];
     const EXAMPLE: &[&str] = &["build", "-p", "codex-app-server", "--example", "quickstart"];
     const SDK_FILE: &str = "sdk/src/thread.rs";
     const EXAMPLE_FILE: &str = "sdk/examples/quickstart.rs";
@@ -202,6 +214,11 @@ pub fn compile_times(args: &[String]) -> Result<(), String> {
     let clean_lib = build(LIB)?;
     build(&["clean", "-p", "codex-app-server"])?;
     let sdk_only = build(LIB)?;
+    // The attach features from an empty target dir again: what their dependencies add.
+    let _ = std::fs::remove_dir_all(&target);
+    let clean_attach = build(LIB_ATTACH)?;
+    build(&["clean", "-p", "codex-app-server"])?;
+    let sdk_only_attach = build(LIB_ATTACH)?;
     let _ = std::fs::remove_dir_all(&target);
     let clean_example = build(EXAMPLE)?;
     build(LIB)?; // both feature sets of the SDK built once before the incremental runs
@@ -221,11 +238,20 @@ pub fn compile_times(args: &[String]) -> Result<(), String> {
     println!("\n### Compile times\n");
     print!("{machine}");
     println!(
-        "- dev profile, a fresh copy of the workspace, its own target dir; incremental rows: median (min – max) of {runs} runs\n"
+        "- load average at the end (1, 5, 15 min): {}",
+        load_average()
+    );
+    println!(
+        "- dev profile, a fresh copy of the workspace, its own target dir; wall time, and CPU time \
+         (user + system of cargo and everything it ran); incremental rows: median (min – max) of {runs} runs\n"
     );
     let secs = |s: f64| format!("{s:.1} s");
-    let spread = |v: &[f64]| {
-        let mut sorted = v.to_vec();
+    let cpu = |t: &Timing| t.cpu.map_or_else(|| "n/a".to_owned(), secs);
+    let spread = |v: &[Timing], of: &dyn Fn(&Timing) -> Option<f64>| {
+        let mut sorted: Vec<f64> = v.iter().filter_map(of).collect();
+        if sorted.len() != v.len() {
+            return "n/a".to_owned();
+        }
         sorted.sort_by(f64::total_cmp);
         let median = sorted[sorted.len() / 2];
         format!(
@@ -235,37 +261,115 @@ pub fn compile_times(args: &[String]) -> Result<(), String> {
             secs(sorted[sorted.len() - 1])
         )
     };
-    let rows = [
-        ("clean: `cargo build -p codex-app-server` (the SDK and its dependencies)", secs(clean_lib)),
-        ("the SDK crate alone (`cargo clean -p codex-app-server`, dependencies built)", secs(sdk_only)),
+    let wall_of = |t: &Timing| Some(t.wall);
+    let cpu_of = |t: &Timing| t.cpu;
+    // `value (+difference, ratio×)` against the default-feature build.
+    let versus = |value: Option<f64>, base: Option<f64>| match (value, base) {
+        (Some(v), Some(b)) => format!("{} ({:+.1} s, {:.2}×)", secs(v), v - b, v / b),
+        (Some(v), None) => secs(v),
+        _ => "n/a".to_owned(),
+    };
+    let rows: Vec<(&str, String, String)> = vec![
+        (
+            "clean: `cargo build -p codex-app-server` (the SDK and its dependencies)",
+            secs(clean_lib.wall),
+            cpu(&clean_lib),
+        ),
+        (
+            "the SDK crate alone (`cargo clean -p codex-app-server`, dependencies built)",
+            secs(sdk_only.wall),
+            cpu(&sdk_only),
+        ),
+        (
+            "clean: `cargo build -p codex-app-server --features websocket,tls,jwt` (vs the default features)",
+            versus(Some(clean_attach.wall), Some(clean_lib.wall)),
+            versus(clean_attach.cpu, clean_lib.cpu),
+        ),
+        (
+            "the SDK crate alone, `--features websocket,tls,jwt` (vs the default features)",
+            versus(Some(sdk_only_attach.wall), Some(sdk_only.wall)),
+            versus(sdk_only_attach.cpu, sdk_only.cpu),
+        ),
         (
             "clean: `cargo build -p codex-app-server --example quickstart` (SDK with `testing`, dev-dependencies, example)",
-            secs(clean_example),
+            secs(clean_example.wall),
+            cpu(&clean_example),
         ),
-        ("incremental: touch `sdk/src/thread.rs`, `cargo build -p codex-app-server`", spread(&lib_after_sdk)),
-        ("incremental: touch `sdk/src/thread.rs`, build the example", spread(&example_after_sdk)),
-        ("incremental: touch `sdk/examples/quickstart.rs`, build the example", spread(&example_after_example)),
+        (
+            "incremental: touch `sdk/src/thread.rs`, `cargo build -p codex-app-server`",
+            spread(&lib_after_sdk, &wall_of),
+            spread(&lib_after_sdk, &cpu_of),
+        ),
+        (
+            "incremental: touch `sdk/src/thread.rs`, build the example",
+            spread(&example_after_sdk, &wall_of),
+            spread(&example_after_sdk, &cpu_of),
+        ),
+        (
+            "incremental: touch `sdk/examples/quickstart.rs`, build the example",
+            spread(&example_after_example, &wall_of),
+            spread(&example_after_example, &cpu_of),
+        ),
     ];
-    let width = rows
-        .iter()
-        .map(|(b, _)| b.chars().count())
-        .max()
-        .unwrap_or(0);
-    let value_width = rows
-        .iter()
-        .map(|(_, v)| v.chars().count())
-        .max()
-        .unwrap_or(0);
-    println!("| {:<width$} | {:<value_width$} |", "build", "time");
-    println!("|-{}-|-{}-|", "-".repeat(width), "-".repeat(value_width));
-    for (build, time) in rows {
-        println!("| {build:<width$} | {time:<value_width$} |");
+    let width = |column: fn(&(&str, String, String)) -> usize, title: &str| {
+        rows.iter()
+            .map(column)
+            .chain([title.chars().count()])
+            .max()
+            .unwrap_or(0)
+    };
+    let w0 = width(|r| r.0.chars().count(), "build");
+    let w1 = width(|r| r.1.chars().count(), "time");
+    let w2 = width(|r| r.2.chars().count(), "CPU time");
+    println!(
+        "| {:<w0$} | {:<w1$} | {:<w2$} |",
+        "build", "time", "CPU time"
+    );
+    println!(
+        "|-{}-|-{}-|-{}-|",
+        "-".repeat(w0),
+        "-".repeat(w1),
+        "-".repeat(w2)
+    );
+    for (build, time, cpu) in rows {
+        println!("| {build:<w0$} | {time:<w1$} | {cpu:<w2$} |");
     }
     eprintln!(
         "(`cargo xtask compile-times` took {:.0} s)",
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// One build's wall time and the CPU time of its process tree, in seconds.
+struct Timing {
+    wall: f64,
+    /// `None` where `/proc/self/stat` is not available.
+    cpu: Option<f64>,
+}
+
+/// User + system CPU time of this process's waited-for children and their waited-for
+/// descendants (`cutime + cstime` of `/proc/self/stat`, in USER_HZ = 100 ticks per second):
+/// after cargo exits, it includes every rustc, build script and linker cargo waited for.
+fn children_cpu() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which is in parentheses and may contain spaces):
+    // `rest` starts at field 3, so cutime (16) and cstime (17) are at indices 13 and 14.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let cutime: u64 = fields.get(13)?.parse().ok()?;
+    let cstime: u64 = fields.get(14)?.parse().ok()?;
+    Some((cutime + cstime) as f64 / 100.0)
+}
+
+/// The load average (1, 5, 15 min), as /proc/loadavg gives it.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Copies the workspace at `from` to `to`, without any `target/` directory and `.git/`.
