@@ -7,6 +7,7 @@
 pub mod bundle;
 pub mod catalog;
 mod docs;
+pub mod history;
 mod enums;
 pub mod models;
 pub mod naming;
@@ -15,6 +16,7 @@ mod normalize;
 pub use catalog::Catalog;
 mod methods;
 mod registry;
+mod versions;
 
 pub use methods::RESPONSE_EXCEPTIONS;
 
@@ -41,9 +43,19 @@ pub fn generate(schema_dir: &Path) -> Result<Vec<GeneratedFile>, String> {
     let mut root = String::from(
         "//! Protocol types and the method table, generated from the pinned schema.\n//!\n//! The default build exposes the stable surface; the `experimental` cargo feature\n//! swaps in the surface generated from the `--experimental` schema.\n\n",
     );
+    let pin = pinned_version(schema_dir)?;
+    let history = history::History::load(schema_dir)?;
+    if history.window.last() != Some(&pin) {
+        return Err(format!(
+            "schema/{} ends its window at {:?}, but the pin is {pin}: run `cargo xtask history`",
+            history::HISTORY_FILE,
+            history.window.last()
+        ));
+    }
     let mut catalogs = Vec::new();
     for (surface, cfg) in SURFACES {
-        let bundle = bundle::Bundle::load(&schema_dir.join(surface))?;
+        let mut bundle = bundle::Bundle::load(&schema_dir.join(surface))?;
+        history.annotate(&mut bundle);
         let catalog = Catalog::build(&bundle)?;
         let types = render_types(&catalog)?;
         let methods = render(methods::emit_methods(&catalog)?)?;
@@ -59,8 +71,22 @@ pub fn generate(schema_dir: &Path) -> Result<Vec<GeneratedFile>, String> {
         catalogs.push(catalog);
     }
     check_exception_table(&catalogs)?;
+    root.push_str("pub mod history;\n");
+    files.push(file("history.rs".into(), &render(versions::emit_history(&history, &pin)?)?));
+    files.push(file(versions::PIN_FILE.into(), &versions::pin_file(&pin)));
     files.push(file("mod.rs".into(), &root));
     Ok(files)
+}
+
+/// The pin: the Codex CLI version in `schema/CODEX_VERSION`.
+pub fn pinned_version(schema_dir: &Path) -> Result<String, String> {
+    let path = schema_dir.join("CODEX_VERSION");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let version = text.trim();
+    if version.split('.').count() != 3 || !version.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())) {
+        return Err(format!("{} holds {version:?}, not a release like 0.1.0", path.display()));
+    }
+    Ok(version.to_owned())
 }
 
 fn file(path: String, body: &str) -> GeneratedFile {

@@ -218,6 +218,31 @@ impl Codex {
         self.conn.metadata().expect("Codex is always initialized")
     }
 
+    /// The server's Codex release, when its version is a release number (development
+    /// builds report `0.0.0`). See [`crate::version`].
+    pub fn server_version(&self) -> Option<crate::CodexVersion> {
+        self.conn.server_version()
+    }
+
+    /// Whether the server's release has the request `R` (e.g.
+    /// `codex.supports::<client_requests::FeedbackSave>()`), from the SDK's protocol
+    /// history. A request it lacks fails with [`Error::Unsupported`](crate::Error::Unsupported)
+    /// before anything is sent.
+    pub fn supports<R: crate::protocol::Request>(&self) -> bool {
+        self.conn.supports::<R>()
+    }
+
+    /// Whether the server's release sends the notification `N`.
+    pub fn supports_notification<N: crate::protocol::Notification>(&self) -> bool {
+        self.conn.supports_notification::<N>()
+    }
+
+    /// Whether the server's release has the field `field` (wire name) of the protocol type
+    /// `ty`, e.g. `("ThreadListParams", "includedThreadIds")`.
+    pub fn supports_field(&self, ty: &str, field: &str) -> bool {
+        self.conn.supports_field(ty, field)
+    }
+
     /// Every notification the server sends from now on, typed (bounded; see
     /// [`Notifications`](crate::Notifications)). Turn events are also delivered to their
     /// turn's stream.

@@ -392,7 +392,7 @@ mod tests {
         let text = err.to_string();
         assert!(matches!(err, Error::BinaryNotFound { .. }));
         assert!(
-            text.contains("npm install -g @openai/codex@0.169.0"),
+            text.contains(&format!("npm install -g @openai/codex@{}", crate::pinned_cli::PINNED_CODEX_VERSION)),
             "{text}"
         );
         assert!(text.contains("CODEX_BIN"), "{text}");

@@ -20,15 +20,30 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use crate::endpoint::CloseReason;
+use crate::version::CodexVersion;
+
+fn fmt_availability(since: Option<CodexVersion>, removed: Option<CodexVersion>) -> String {
+    match (since, removed) {
+        (Some(since), Some(gone)) => format!("it exists from Codex {since} until {gone}"),
+        (Some(since), None) => format!("it needs Codex {since} or later"),
+        (None, Some(gone)) => format!("Codex {gone} removed it"),
+        (None, None) => "the server lacks it".to_owned(),
+    }
+}
 
 /// `Result` with the SDK's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// How to get a Codex CLI, shown whenever no binary can be found.
-pub const INSTALL_HINT: &str =
-    "Install the pinned Codex CLI with `npm install -g @openai/codex@0.169.0` \
+/// How to get a Codex CLI, shown whenever no binary can be found (names the pinned
+/// version, [`PINNED_CODEX_VERSION`](crate::pinned_cli::PINNED_CODEX_VERSION)).
+pub fn install_hint() -> String {
+    format!(
+        "Install the pinned Codex CLI with `npm install -g @openai/codex@{}` \
 (or `cargo xtask install-codex` in the SDK repository), or point `CODEX_BIN` / \
-`ClientConfig::codex_bin` at an existing `codex` binary.";
+`ClientConfig::codex_bin` at an existing `codex` binary.",
+        crate::pinned_cli::PINNED_CODEX_VERSION
+    )
+}
 
 /// Everything that can go wrong talking to a Codex app-server.
 #[derive(Debug, thiserror::Error)]
@@ -45,7 +60,7 @@ pub enum Error {
     },
 
     /// No Codex CLI binary could be located.
-    #[error("Codex CLI binary not found (looked at: {searched}). {INSTALL_HINT}")]
+    #[error("Codex CLI binary not found (looked at: {searched}). {}", install_hint())]
     BinaryNotFound {
         /// Where the SDK looked, in order.
         searched: String,
@@ -184,6 +199,20 @@ pub enum Error {
     #[error("the connection is already initialized")]
     AlreadyInitialized,
 
+    /// The connected server's Codex release predates the method (or no longer has it), as
+    /// the SDK's protocol history says ([`crate::version`]). Nothing was sent.
+    #[error("`{method}` is not in Codex {server_version}: {}", fmt_availability(*since, *removed))]
+    Unsupported {
+        /// The wire method name.
+        method: String,
+        /// The first release that has it, if later than the oldest release the SDK knows.
+        since: Option<CodexVersion>,
+        /// The first release that no longer has it.
+        removed: Option<CodexVersion>,
+        /// The server's version, from `initialize`.
+        server_version: CodexVersion,
+    },
+
     /// An event subscriber did not keep up: `skipped` events were dropped at this point of
     /// the stream. The stream continues after this error.
     #[error("event subscriber lagged: {skipped} event(s) dropped")]
@@ -284,6 +313,11 @@ impl Error {
     /// A request got no answer in time ([`Error::Timeout`]).
     pub fn is_timeout(&self) -> bool {
         matches!(self, Error::Timeout { .. })
+    }
+
+    /// The server's release lacks the method ([`Error::Unsupported`]).
+    pub fn is_unsupported(&self) -> bool {
+        matches!(self, Error::Unsupported { .. })
     }
 
     /// The server refused the credentials ([`Error::Unauthorized`]).

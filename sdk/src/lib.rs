@@ -62,6 +62,7 @@ pub mod goals;
 pub mod handlers;
 pub mod login;
 pub mod structured;
+pub mod version;
 mod input;
 mod options;
 mod thread;
@@ -81,6 +82,7 @@ pub use options::{ApprovalMode, Sandbox, ThreadOptions, TurnOptions};
 pub use rpc::{retry_on_overload, CloseReason, Connection, Endpoint, RetryPolicy, ServerMetadata, Transport};
 pub use thread::{Thread, ThreadSettings};
 pub use turn::{TurnControl, TurnEvents, TurnHandle, TurnResult, UndecodableEvent};
+pub use version::{Availability, CodexVersion};
 #[allow(missing_docs, clippy::all, rustdoc::broken_intra_doc_links, rustdoc::bare_urls, rustdoc::invalid_html_tags)]
 pub mod generated;
 

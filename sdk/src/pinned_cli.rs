@@ -17,8 +17,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// The Codex CLI version this SDK is generated from and tested against.
-pub const PINNED_CODEX_VERSION: &str = "0.169.0";
+// `PINNED_CODEX_VERSION`: generated from `schema/CODEX_VERSION`, the one place the pin is written.
+include!("generated/pin.rs");
 
 /// Environment variable that overrides [`locate`]: the path of a `codex` binary to use.
 pub const CODEX_BIN_ENV: &str = "CODEX_BIN";

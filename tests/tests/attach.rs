@@ -885,8 +885,7 @@ async fn daemon_is_started_on_demand_outlives_its_clients_and_stops_leaving_noth
 
 #[tokio::test]
 async fn tokens_and_shared_secrets_never_show_in_debug_errors_or_traces() {
-    let capture = common::trace::Capture::default();
-    let _guard = tracing::subscriber::set_default(capture.clone());
+    let (capture, _guard) = common::trace::Capture::install();
     // Callsites cached as "never" by another test's thread are re-evaluated with this
     // subscriber in place.
     tracing::callsite::rebuild_interest_cache();

@@ -199,7 +199,7 @@ fn works_from_spawn_blocking_with_iterators_and_block_on() {
         let job = tokio::task::spawn_blocking(move || {
             let codex = blocking::Codex::new(config).expect("connect");
             codex.block_on(codex.connection().config_read(ConfigReadParams::default())).expect("config/read");
-            assert_eq!(codex.metadata().server_version.as_deref(), Some("0.169.0"));
+            assert_eq!(codex.metadata().server_version, Some(common::codex_version()));
 
             let all = codex.notifications();
             let thread = codex.thread_start(ThreadOptions::default()).expect("thread/start");

@@ -34,6 +34,8 @@ struct RawAppServer<'h> {
     backlog: VecDeque<Value>,
     /// Every message received, for failure reports.
     transcript: Vec<Value>,
+    /// Both directions as `{"dir": "->" | "<-", "msg": …}`, for `cargo xtask record`.
+    wire: Vec<Value>,
 }
 
 impl<'h> RawAppServer<'h> {
@@ -53,6 +55,7 @@ impl<'h> RawAppServer<'h> {
             next_id: 0,
             backlog: VecDeque::new(),
             transcript: Vec::new(),
+            wire: Vec::new(),
         }
     }
 
@@ -85,6 +88,7 @@ impl<'h> RawAppServer<'h> {
     }
 
     async fn send(&mut self, message: Value) {
+        self.wire.push(json!({ "dir": "->", "msg": message }));
         let mut line = message.to_string();
         line.push('\n');
         if let Err(error) = self.stdin.write_all(line.as_bytes()).await {
@@ -102,6 +106,7 @@ impl<'h> RawAppServer<'h> {
         let message: Value = serde_json::from_str(&line)
             .unwrap_or_else(|e| self.fail(&format!("bad line {line:?}: {e}")));
         self.transcript.push(message.clone());
+        self.wire.push(json!({ "dir": "<-", "msg": message }));
         message
     }
 
@@ -173,8 +178,13 @@ impl<'h> RawAppServer<'h> {
         result["turn"]["id"].as_str().expect("turn id").to_owned()
     }
 
-    /// Closes stdin and waits for a clean exit.
+    /// Closes stdin and waits for a clean exit. With `CODEX_RECORD_DIR` set (`cargo xtask
+    /// record`), first writes the wire transcript there as `<test name>.jsonl`, with the
+    /// home's temporary paths rewritten to `/tmp/lab/…`.
     async fn shutdown(mut self) {
+        if let Some(dir) = std::env::var_os("CODEX_RECORD_DIR") {
+            self.write_transcript(std::path::Path::new(&dir));
+        }
         drop(self.stdin);
         match tokio::time::timeout(STEP_TIMEOUT, self.child.wait()).await {
             Ok(Ok(_status)) => {}
@@ -182,6 +192,31 @@ impl<'h> RawAppServer<'h> {
                 let _ = self.child.kill().await;
             }
         }
+    }
+}
+
+impl RawAppServer<'_> {
+    fn write_transcript(&self, dir: &std::path::Path) {
+        let name = std::thread::current().name().expect("libtest names test threads").replace("::", "-");
+        let home = self.home;
+        let root = home.codex_home().parent().expect("the home has a root");
+        let rewrites = [
+            (home.codex_home(), "/tmp/lab/codex_home"),
+            (home.home(), "/tmp/lab/home"),
+            (home.work_dir(), "/tmp/lab/work"),
+            (root, "/tmp/lab"),
+        ];
+        let mut text = String::new();
+        for record in &self.wire {
+            let mut line = record.to_string();
+            for (path, lab) in &rewrites {
+                line = line.replace(&*path.to_string_lossy(), lab);
+            }
+            text.push_str(&line);
+            text.push('\n');
+        }
+        let path = dir.join(format!("{name}.jsonl"));
+        std::fs::write(&path, text).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
     }
 }
 

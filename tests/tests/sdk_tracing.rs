@@ -17,8 +17,7 @@ use std::sync::Arc;
 
 #[tokio::test]
 async fn tracing_names_requests_turns_and_logins_but_no_secrets() {
-    let capture = Capture::default();
-    let _guard = tracing::subscriber::set_default(capture.clone());
+    let (capture, _guard) = Capture::install();
     let polls = Arc::new(AtomicUsize::new(0));
     let issuer = Issuer::start(vec![usercode_route(), device_token_route(Some(0), polls), token_route()]).await;
     let world = login_world(&issuer).await;

@@ -14,7 +14,7 @@ async fn run_returns_the_final_response() {
     let result = within("run", thread.run("Say hello")).await.unwrap();
     assert_eq!(result.final_response(), Some("Hello from the mock"));
     assert_eq!(world.model.request_count(), 1);
-    assert_eq!(world.codex.metadata().server_version.as_deref(), Some("0.169.0"));
+    assert_eq!(world.codex.metadata().server_version, Some(common::codex_version()));
 }
 
 /// Every protocol method is reachable typed through the generated per-method stubs.

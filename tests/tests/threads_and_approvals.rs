@@ -356,7 +356,9 @@ async fn resume_in_a_second_process_continues_the_thread() {
 async fn models_and_metadata() {
     let world = World::start().await;
     let meta = world.codex.metadata();
-    assert_eq!(meta.server_version.as_deref(), Some("0.169.0"));
+    let version = common::codex_version();
+    assert_eq!(meta.server_version.as_deref(), Some(version.as_str()));
+    assert_eq!(meta.codex_version.map(|v| v.to_string()), Some(version.clone()));
     assert_eq!(
         meta.platform_family.as_deref(),
         Some(if cfg!(unix) { "unix" } else { "windows" })
@@ -366,7 +368,7 @@ async fn models_and_metadata() {
     assert!(
         meta.user_agent
             .as_deref()
-            .is_some_and(|ua| ua.contains("/0.169.0")),
+            .is_some_and(|ua| ua.contains(&format!("/{version}"))),
         "{meta:?}"
     );
 

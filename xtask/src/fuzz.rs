@@ -265,22 +265,29 @@ fn summary(log: &str) -> String {
     )
 }
 
-/// Converts the pinned CLI's wire transcripts (`shared/fixtures/codex-<version>/*.jsonl`
-/// beside the repository) into seeds for `target`, in `<work>/fixture-seeds/<target>/`.
-/// `None` when there is no `shared/`.
+/// Converts the recorded wire transcripts (`tests/fixtures/codex-<version>/*.jsonl` of the
+/// repository and `shared/fixtures/codex-<version>/*.jsonl` beside it) into seeds for
+/// `target`, in `<work>/fixture-seeds/<target>/`. `None` when there are none.
 fn fixture_seeds(root: &Path, work: &Path, target: &str) -> Result<Option<PathBuf>, String> {
-    let fixtures = root
-        .join("../shared/fixtures")
-        .join(format!("codex-{}", crate::pinned_cli::PINNED_CODEX_VERSION));
-    let Ok(entries) = std::fs::read_dir(&fixtures) else {
+    let dirs: Vec<PathBuf> = [root.join("tests/fixtures"), root.join("../shared/fixtures")]
+        .iter()
+        .flat_map(|parent| std::fs::read_dir(parent).into_iter().flatten().flatten())
+        .map(|e| e.path())
+        .filter(|p| p.is_dir() && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("codex-")))
+        .collect();
+    let entries: Vec<PathBuf> = dirs
+        .iter()
+        .flat_map(|dir| std::fs::read_dir(dir).into_iter().flatten().flatten())
+        .map(|e| e.path())
+        .collect();
+    if entries.is_empty() {
         return Ok(None);
-    };
+    }
     let out = work.join("fixture-seeds").join(target);
     let _ = std::fs::remove_dir_all(&out);
     std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
     let mut count = 0;
-    for entry in entries.flatten() {
-        let path = entry.path();
+    for path in entries {
         if path.extension().and_then(|e| e.to_str()) != Some("jsonl") {
             continue;
         }
@@ -291,11 +298,8 @@ fn fixture_seeds(root: &Path, work: &Path, target: &str) -> Result<Option<PathBu
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
             .filter_map(|r| Some((r["dir"].as_str()?.to_owned(), r.get("msg")?.clone())))
             .collect();
-        let stem = path
-            .file_stem()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned();
+        let version = path.parent().and_then(|d| d.file_name()).unwrap_or_default().to_string_lossy();
+        let stem = format!("{version}-{}", path.file_stem().unwrap_or_default().to_string_lossy());
         let seeds = match target {
             "decode_route" => vec![(stem, route_seed(&records))],
             _ => typed_seeds(&stem, &records),
@@ -305,7 +309,7 @@ fn fixture_seeds(root: &Path, work: &Path, target: &str) -> Result<Option<PathBu
             count += 1;
         }
     }
-    println!("{count} seeds for {target} from {}", fixtures.display());
+    println!("{count} seeds for {target} from {}", dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "));
     Ok(Some(out))
 }
 

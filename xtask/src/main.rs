@@ -14,11 +14,19 @@
 //!   in a throw-away copy of the workspace.
 //! - `fuzz [--seconds N] [target…]`: builds the fuzz targets of `fuzz/` on stable and runs
 //!   each for N seconds (default 15); fails on any crash. See fuzz/README.md.
+//! - `bump VERSION`: pins another Codex CLI: installs it, rewrites `schema/` (the pin, both
+//!   bundles, the history), regenerates, and prints what changed in the protocol.
+//! - `history [--from VERSION]`: rebuilds `schema/history.json` from the schemas of every
+//!   release from VERSION (default: the current window's start) through the pin.
+//! - `compat [VERSION…|latest]`: runs the real-binary API scenarios against other CLIs
+//!   (default: the window's oldest release).
+//! - `record`: records wire transcripts from the pinned CLI into `tests/fixtures/codex-<pin>/`.
 
 #[path = "../../sdk/src/pinned_cli.rs"]
 mod pinned_cli;
 mod bench;
 mod fuzz;
+mod versions;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -38,6 +46,10 @@ fn main() -> ExitCode {
         Some("bench") => bench::bench(&args[1..]),
         Some("compile-times") => bench::compile_times(&args[1..]),
         Some("fuzz") => fuzz::fuzz(&args[1..]),
+        Some("bump") => versions::bump(&args[1..]),
+        Some("history") => versions::history(&args[1..]),
+        Some("compat") => versions::compat(&args[1..]),
+        Some("record") => versions::record(),
         _ => Err(USAGE.to_owned()),
     };
     match result {
@@ -50,7 +62,7 @@ fn main() -> ExitCode {
 }
 
 const USAGE: &str =
-    "usage: cargo xtask <regen [--check] | schema [--check] | install-codex | demo | examples [-v] [name...] | test | bench [--smoke] [name...] | compile-times [--runs N] | fuzz [--seconds N] [target...]>";
+    "usage: cargo xtask <regen [--check] | schema [--check] | install-codex | demo | examples [-v] [name...] | test | bench [--smoke] [name...] | compile-times [--runs N] | fuzz [--seconds N] [target...] | bump VERSION | history [--from VERSION] | compat [VERSION...|latest] | record>";
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
@@ -93,29 +105,19 @@ fn install_codex() -> Result<PathBuf, String> {
 fn schema(check: bool) -> Result<(), String> {
     let bin = install_codex()?;
     let root = root();
-    let pinned = std::fs::read_to_string(root.join("schema/CODEX_VERSION")).map_err(|e| e.to_string())?;
-    if pinned.trim() != pinned_cli::PINNED_CODEX_VERSION {
+    let pin = codex_app_server_codegen::pinned_version(&root.join("schema"))?;
+    if pin != pinned_cli::PINNED_CODEX_VERSION {
         return Err(format!(
-            "schema/CODEX_VERSION says {} but the installer pins {}",
-            pinned.trim(),
+            "schema/CODEX_VERSION says {pin} but the generated pin is {}: run `cargo xtask regen`",
             pinned_cli::PINNED_CODEX_VERSION
         ));
     }
     let scratch = root.join("target/xtask-schema");
-    let _ = std::fs::remove_dir_all(&scratch);
+    versions::emit_schema(&bin, &scratch)?;
     let mut differences = Vec::new();
-    for (surface, extra) in [("stable", None), ("experimental", Some("--experimental"))] {
-        let out = scratch.join(surface);
-        std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
-        let mut cmd = Command::new(&bin);
-        cmd.args(["app-server", "generate-json-schema", "--out"]).arg(&out);
-        cmd.args(extra);
-        let status = cmd.output().map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
-        if !status.status.success() {
-            return Err(format!("{} generate-json-schema failed: {}", bin.display(), String::from_utf8_lossy(&status.stderr)));
-        }
+    for surface in SCHEMA_SURFACES {
         let name = codex_app_server_codegen::bundle::BUNDLE_FILE;
-        let fresh = std::fs::read(out.join(name)).map_err(|e| e.to_string())?;
+        let fresh = std::fs::read(scratch.join(surface).join(name)).map_err(|e| e.to_string())?;
         let committed_path = root.join("schema").join(surface).join(name);
         if check {
             if std::fs::read(&committed_path).ok().as_deref() != Some(&fresh[..]) {
@@ -128,14 +130,16 @@ fn schema(check: bool) -> Result<(), String> {
     }
     if !differences.is_empty() {
         return Err(format!(
-            "{} differ from what Codex CLI {} emits: run `cargo xtask schema` and `cargo xtask regen`",
+            "{} differ from what Codex CLI {pin} emits: run `cargo xtask schema` and `cargo xtask regen`",
             differences.join(", "),
-            pinned_cli::PINNED_CODEX_VERSION
         ));
     }
-    println!("schema/ {} Codex CLI {}", if check { "matches" } else { "rewritten from" }, pinned_cli::PINNED_CODEX_VERSION);
+    println!("schema/ {} Codex CLI {pin}", if check { "matches" } else { "rewritten from" });
     Ok(())
 }
+
+/// The schema surfaces kept in `schema/`, each emitted by `generate-json-schema`.
+const SCHEMA_SURFACES: [&str; 2] = ["stable", "experimental"];
 
 /// `cargo <args>` in the workspace root (the cargo that runs xtask), echoed first.
 fn cargo_command(args: &[&str]) -> Command {
@@ -169,6 +173,9 @@ fn test() -> Result<(), String> {
     examples(&[])?;
     // The experimental surface: the sdk's own tests and the real-binary tests again.
     cargo(&["test", "-p", "codex-app-server", "-p", "codex-app-server-tests", "--features", "codex-app-server/experimental"])?;
+    // The real-binary API scenarios against the oldest release of the protocol history's
+    // window (the pin ran above): a fixed version, so the gate never moves on its own.
+    versions::compat(&[])?;
     // A short fuzzing run of every fuzz target (stable toolchain).
     fuzz::short_run()?;
     Ok(())

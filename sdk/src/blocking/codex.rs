@@ -238,6 +238,26 @@ impl Codex {
         self.inner.metadata()
     }
 
+    /// The server's Codex release ([`crate::Codex::server_version`]).
+    pub fn server_version(&self) -> Option<crate::CodexVersion> {
+        self.inner.server_version()
+    }
+
+    /// Whether the server's release has the request `R` ([`crate::Codex::supports`]).
+    pub fn supports<R: crate::protocol::Request>(&self) -> bool {
+        self.inner.supports::<R>()
+    }
+
+    /// Whether the server's release sends the notification `N`.
+    pub fn supports_notification<N: crate::protocol::Notification>(&self) -> bool {
+        self.inner.supports_notification::<N>()
+    }
+
+    /// Whether the server's release has the field `field` of the protocol type `ty`.
+    pub fn supports_field(&self, ty: &str, field: &str) -> bool {
+        self.inner.supports_field(ty, field)
+    }
+
     /// Every notification the server sends from now on, typed, as a blocking iterator
     /// (bounded; see [`crate::Notifications`]). Turn events are also delivered to their
     /// turn's stream.

@@ -14,3 +14,4 @@ pub use stable::*;
 mod experimental;
 #[cfg(feature = "experimental")]
 pub use experimental::*;
+pub mod history;

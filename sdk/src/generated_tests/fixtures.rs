@@ -1,4 +1,5 @@
-//! Every message of the real transcripts recorded from Codex CLI 0.169.0 decodes into a
+//! Every message of the real transcripts recorded from Codex CLIs (the pin's, recorded by
+//! `cargo xtask record`, and an older release's) decodes into a
 //! typed value (never the fallback) and re-encodes without loss.
 
 use crate::generated::registry::{round_trip_named, REQUEST_TYPES};
@@ -8,12 +9,43 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-/// `../shared/fixtures/codex-0.169.0` beside the project root, or `$CODEX_FIXTURES_DIR`.
-fn fixtures_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("CODEX_FIXTURES_DIR") {
-        return dir.into();
-    }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/codex-0.169.0")
+/// The recorded transcripts: `$CODEX_FIXTURES_DIR` alone when set; otherwise every
+/// `codex-<version>/` of the repository's `tests/fixtures/` (recorded from the pin by
+/// `cargo xtask record`, which must be there) and of `../shared/fixtures/` beside the
+/// project root (older releases' transcripts, kept as evidence that they still decode).
+fn transcripts() -> Vec<PathBuf> {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let dirs: Vec<PathBuf> = match std::env::var_os("CODEX_FIXTURES_DIR") {
+        Some(dir) => vec![dir.into()],
+        None => {
+            let pin = manifest.join("../tests/fixtures").join(format!("codex-{}", crate::pinned_cli::PINNED_CODEX_VERSION));
+            assert!(pin.is_dir(), "no transcripts of the pin at {}: run `cargo xtask record`", pin.display());
+            [manifest.join("../tests/fixtures"), manifest.join("../../shared/fixtures")]
+                .iter()
+                .flat_map(|parent| std::fs::read_dir(parent).into_iter().flatten().flatten())
+                .map(|e| e.path())
+                .filter(|p| p.is_dir() && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("codex-")))
+                .collect()
+        }
+    };
+    let mut files: Vec<PathBuf> = dirs
+        .iter()
+        .flat_map(|dir| {
+            std::fs::read_dir(dir)
+                .unwrap_or_else(|e| panic!("cannot read the recorded transcripts at {}: {e} (set CODEX_FIXTURES_DIR)", dir.display()))
+        })
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no transcripts in {dirs:?}");
+    files
+}
+
+/// `codex-<version>/<name>.jsonl` of a transcript path.
+fn label_of(file: &std::path::Path) -> String {
+    let dir = file.parent().and_then(|d| d.file_name()).unwrap_or_default().to_string_lossy();
+    format!("{dir}/{}", file.file_name().unwrap().to_string_lossy())
 }
 
 /// Re-encoding loses nothing. The server sends some fields of the experimental surface
@@ -30,17 +62,10 @@ fn same(label: &str, want: &Value, got: &Value, failures: &mut Vec<String>) {
 
 #[test]
 fn every_recorded_server_message_decodes_and_re_encodes() {
-    let dir = fixtures_dir();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("cannot read the recorded transcripts at {}: {e} (set CODEX_FIXTURES_DIR)", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no transcripts in {}", dir.display());
+    let files = transcripts();
     let (mut checked, mut failures) = (0usize, Vec::new());
     for file in &files {
-        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        let name = label_of(file);
         let mut sent: HashMap<String, String> = HashMap::new();
         for (n, line) in std::fs::read_to_string(file).unwrap().lines().enumerate() {
             let entry: Value = serde_json::from_str(line).unwrap();
@@ -94,13 +119,8 @@ fn every_recorded_server_message_decodes_and_re_encodes() {
 /// notification, and find ids on most of them.
 #[test]
 fn typed_ids_match_the_routing_keys() {
-    let dir = fixtures_dir();
     let (mut checked, mut with_thread) = (0usize, 0usize);
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_none_or(|x| x != "jsonl") {
-            continue;
-        }
+    for path in transcripts() {
         for line in std::fs::read_to_string(&path).unwrap().lines() {
             let entry: Value = serde_json::from_str(line).unwrap();
             let msg = &entry["msg"];

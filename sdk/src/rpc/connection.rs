@@ -28,6 +28,7 @@ use crate::config::{
 };
 use crate::error::{Error, Result};
 use crate::protocol::{Notification, Request};
+use crate::version::{self, CodexVersion};
 
 /// Capacity of the outgoing message queue.
 const OUTGOING_QUEUE: usize = 256;
@@ -372,6 +373,18 @@ impl Connection {
         match outcome {
             Ok(mut metadata) => {
                 metadata.endpoint = Some(self.endpoint().clone());
+                match metadata.codex_version {
+                    Some(version) => {
+                        if let Some(warning) = crate::version::skew_warning(version) {
+                            tracing::warn!(server_version = %version, "{warning}");
+                        }
+                    }
+                    None => tracing::warn!(
+                        server_version = ?metadata.server_version,
+                        "the server's version is not a Codex release number; assuming it has everything Codex {} has",
+                        crate::version::PINNED
+                    ),
+                }
                 let _ = self.inner.metadata.set(metadata.clone());
                 self.inner.init.store(INIT_DONE, Ordering::Release);
                 Ok(metadata)
@@ -386,6 +399,48 @@ impl Connection {
     /// The server metadata, once [`initialize`](Self::initialize) succeeded.
     pub fn metadata(&self) -> Option<&ServerMetadata> {
         self.inner.metadata.get()
+    }
+
+    /// The server's Codex release, once initialized and when its version parses.
+    pub fn server_version(&self) -> Option<CodexVersion> {
+        self.metadata().and_then(|m| m.codex_version)
+    }
+
+    /// Whether the server's release has the request `R` (a client or a server request),
+    /// by the SDK's protocol history. `true` before `initialize` and for a server whose
+    /// version is unknown.
+    pub fn supports<R: Request>(&self) -> bool {
+        let history = version::client_request(R::METHOD).or_else(|| version::server_request(R::METHOD));
+        version::available(history, self.server_version())
+    }
+
+    /// Whether the server's release sends the notification `N`.
+    pub fn supports_notification<N: Notification>(&self) -> bool {
+        let history = version::server_notification(N::METHOD).or_else(|| version::client_notification(N::METHOD));
+        version::available(history, self.server_version())
+    }
+
+    /// Whether the server's release has the field `field` (its wire name) of the protocol
+    /// type `ty`, e.g. `("Turn", "rootTurnId")`. Fields the SDK's types have but the
+    /// server lacks arrive as `None` or their default.
+    pub fn supports_field(&self, ty: &str, field: &str) -> bool {
+        version::available(version::field(&format!("{ty}.{field}")), self.server_version())
+    }
+
+    /// [`Error::Unsupported`] when the server's release lacks the client request `method`.
+    fn check_supported(&self, method: &str) -> Result<()> {
+        let history = version::client_request(method);
+        match (history, self.server_version()) {
+            (Some(availability), Some(server_version)) if !availability.includes(server_version) => {
+                Err(Error::Unsupported {
+                    method: method.to_owned(),
+                    since: availability.since,
+                    removed: availability.removed,
+                    server_version,
+                })
+            }
+            _ => Ok(()),
+        }
     }
 
     // ----- requests ----------------------------------------------------------------------
@@ -440,6 +495,7 @@ impl Connection {
         params: &RawValue,
         timeout: Duration,
     ) -> Result<Box<RawValue>> {
+        self.check_supported(method)?;
         match &self.inner.overload_retry {
             Some(policy) => {
                 // A backoff ends early when the connection closes: the next attempt then

@@ -71,6 +71,10 @@ pub struct ServerMetadata {
     /// `serverInfo.version` if present; otherwise the version in `userAgent` (the Codex
     /// version, e.g. `0.169.0`).
     pub server_version: Option<String>,
+    /// [`server_version`](Self::server_version) as a release number, when it parses. The
+    /// SDK answers [`Codex::supports`](crate::Codex::supports) and refuses requests the
+    /// server predates ([`Error::Unsupported`](crate::Error::Unsupported)) from it.
+    pub codex_version: Option<crate::version::CodexVersion>,
     /// `platformFamily`, e.g. `unix`.
     pub platform_family: Option<String>,
     /// `platformOs`, e.g. `linux`.
@@ -100,6 +104,7 @@ impl ServerMetadata {
             .unwrap_or((None, None));
         ServerMetadata {
             server_name: info_field("name").or(ua_name),
+            codex_version: info_field("version").or(ua_version.clone()).and_then(|v| v.parse().ok()),
             server_version: info_field("version").or(ua_version),
             platform_family: string("platformFamily"),
             platform_os: string("platformOs"),
@@ -132,6 +137,7 @@ mod tests {
         let raw = json!({"userAgent":"lab_client/0.169.0 (Debian 12.0.0; x86_64) xterm (lab_client; 0.0.1)","codexHome":"/tmp/lab/home_t1","platformFamily":"unix","platformOs":"linux"});
         let m = ServerMetadata::from_response(raw);
         assert_eq!(m.server_version.as_deref(), Some("0.169.0"));
+        assert_eq!(m.codex_version, Some(crate::version::CodexVersion::new(0, 169, 0)));
         assert_eq!(m.server_name.as_deref(), Some("lab_client"));
         assert_eq!(m.platform_family.as_deref(), Some("unix"));
         assert_eq!(m.platform_os.as_deref(), Some("linux"));
@@ -145,7 +151,9 @@ mod tests {
             (Some("codex"), Some("9.9.9"))
         );
         let m = ServerMetadata::from_response(json!({}));
-        assert_eq!(m.server_version, None);
+        assert_eq!((m.server_version, m.codex_version), (None, None));
+        let m = ServerMetadata::from_response(json!({"userAgent": "x/dev-build (linux)"}));
+        assert_eq!((m.server_version.as_deref(), m.codex_version), (Some("dev-build"), None));
     }
 
     #[test]

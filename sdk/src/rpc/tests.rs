@@ -827,6 +827,53 @@ async fn initialize_handshake_and_already_initialized() {
     );
 }
 
+/// Initializes `conn` against a fake server that reports `version` in its user agent.
+async fn initialize_as(conn: &Connection, fake: &mut Fake, version: &str) {
+    let c = conn.clone();
+    let init = tokio::spawn(async move { c.initialize(&InitializeOptions::from(&crate::ClientConfig::default())).await });
+    fake.answer("initialize", json!({"userAgent": format!("codex_rust_sdk/{version} (Linux; x86_64)")})).await;
+    assert_eq!(fake.recv().await["method"], "initialized");
+    init.await.unwrap().unwrap();
+}
+
+/// A request the connected server's release predates fails at once with `Unsupported`,
+/// and nothing reaches the server; the same request goes out to a server that has it, and
+/// to one whose version is unknown (a development build).
+#[tokio::test]
+async fn a_request_the_server_predates_is_refused_without_a_round_trip() {
+    let (method, availability) = crate::version::CLIENT_REQUESTS
+        .iter()
+        .find(|(_, a)| a.since.is_some() && a.removed.is_none())
+        .copied()
+        .expect("the history has a client request newer than the window's start");
+    let since = availability.since.unwrap();
+    let oldest = crate::version::WINDOW[0];
+
+    let (conn, mut fake) = pair();
+    initialize_as(&conn, &mut fake, &oldest.to_string()).await;
+    assert_eq!(conn.server_version(), Some(oldest));
+    match conn.request_raw(method, json!({})).await {
+        Err(Error::Unsupported { method: m, since: s, removed: None, server_version }) => {
+            assert_eq!((m.as_str(), s, server_version), (method, Some(since), oldest));
+        }
+        other => panic!("expected Unsupported, got {other:?}"),
+    }
+    let error = conn.request_raw(method, json!({})).await.unwrap_err();
+    assert!(error.is_unsupported());
+    assert!(error.to_string().contains(&format!("needs Codex {since} or later")), "{error}");
+    // The next message the server sees is the one after the refused requests.
+    sync(&conn, &mut fake).await;
+
+    for version in [since.to_string(), crate::version::PINNED.to_string(), "0.0.0".to_owned()] {
+        let (conn, mut fake) = pair();
+        initialize_as(&conn, &mut fake, &version).await;
+        let c = conn.clone();
+        let call = tokio::spawn(async move { c.request_raw(method, json!({})).await });
+        fake.answer(method, json!({"ok": true})).await;
+        assert_eq!(call.await.unwrap().unwrap(), json!({"ok": true}), "server {version}");
+    }
+}
+
 /// A close during the automatic retry's backoff ends the call at once with the close error
 /// (virtual time shows no backoff was waited out).
 #[tokio::test(start_paused = true)]

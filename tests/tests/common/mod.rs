@@ -20,6 +20,12 @@ pub fn codex_bin() -> PathBuf {
     })
 }
 
+/// The version the Codex binary under test reports (`codex --version`): the pin, or
+/// another release under `cargo xtask compat`.
+pub fn codex_version() -> String {
+    codex_app_server::testing::pinned_cli::binary_version(&codex_bin()).unwrap_or_else(|e| panic!("{e}"))
+}
+
 /// A test world: the mock model, the isolated home, and a connected client.
 pub struct World {
     pub model: MockModel,

@@ -21,6 +21,45 @@ impl Capture {
     }
 }
 
+impl Capture {
+    /// A capture installed as this thread's default subscriber until the guard drops.
+    ///
+    /// `tracing` caches each callsite's interest for the whole process, and while at most
+    /// one dispatcher exists it computes that interest from the default of whichever thread
+    /// reaches the callsite first: a concurrent test without a subscriber would pin the
+    /// SDK's callsites to "never" and this capture would see nothing. A second, inert
+    /// dispatcher that lives for the process, and a capture that answers "sometimes", keep
+    /// every callsite asking each time.
+    pub fn install() -> (Self, tracing::subscriber::DefaultGuard) {
+        static ANCHOR: std::sync::OnceLock<tracing::Dispatch> = std::sync::OnceLock::new();
+        ANCHOR.get_or_init(|| tracing::Dispatch::new(Anchor));
+        let capture = Capture::default();
+        let guard = tracing::subscriber::set_default(capture.clone());
+        tracing::callsite::rebuild_interest_cache();
+        (capture, guard)
+    }
+}
+
+/// A subscriber that records nothing and keeps every callsite's interest at "sometimes".
+struct Anchor;
+
+impl tracing::Subscriber for Anchor {
+    fn register_callsite(&self, _: &'static tracing::Metadata<'static>) -> tracing::subscriber::Interest {
+        tracing::subscriber::Interest::sometimes()
+    }
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        false
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, _: &tracing::Event<'_>) {}
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
 struct Fields(String);
 
 impl tracing::field::Visit for Fields {
@@ -30,6 +69,9 @@ impl tracing::field::Visit for Fields {
 }
 
 impl tracing::Subscriber for Capture {
+    fn register_callsite(&self, _: &'static tracing::Metadata<'static>) -> tracing::subscriber::Interest {
+        tracing::subscriber::Interest::sometimes()
+    }
     fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
         true
     }

@@ -85,7 +85,7 @@ pub mod client_requests {
         type Params = types::ThreadForkParams;
         type Response = types::ThreadForkResponse;
     }
-    /// `thread/sample`
+    /// `thread/sample`: Since Codex 0.164.0.
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadSample {}
     impl crate::protocol::Request for ThreadSample {
@@ -93,7 +93,7 @@ pub mod client_requests {
         type Params = types::ThreadSampleParams;
         type Response = types::ThreadSampleResponse;
     }
-    /// `thread/sample/cancel`
+    /// `thread/sample/cancel`: Since Codex 0.164.0.
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadSampleCancel {}
     impl crate::protocol::Request for ThreadSampleCancel {
@@ -297,7 +297,7 @@ pub mod client_requests {
         type Params = types::ThreadMemoryModeSetParams;
         type Response = types::ThreadMemoryModeSetResponse;
     }
-    /// `thread/memory/read`
+    /// `thread/memory/read`: Since Codex 0.165.0.
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadMemoryRead {}
     impl crate::protocol::Request for ThreadMemoryRead {
@@ -554,6 +554,8 @@ pub mod client_requests {
         type Response = types::ThreadItemsReadResponse;
     }
     /// `thread/guardianReview`: Review the idle thread's final injected exec_command without executing it.
+    ///
+    /// Since Codex 0.167.2.
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadGuardianReview {}
     impl crate::protocol::Request for ThreadGuardianReview {
@@ -569,7 +571,7 @@ pub mod client_requests {
         type Params = types::ThreadInjectItemsParams;
         type Response = types::ThreadInjectItemsResponse;
     }
-    /// `thread/prepareApprovedPlan`
+    /// `thread/prepareApprovedPlan`: Since Codex 0.169.0.
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadPrepareApprovedPlan {}
     impl crate::protocol::Request for ThreadPrepareApprovedPlan {
@@ -961,7 +963,7 @@ pub mod client_requests {
         type Params = ();
         type Response = types::GatewayOAuthCancelResponse;
     }
-    /// `modelProvider/list`
+    /// `modelProvider/list`: Since Codex 0.168.0.
     #[derive(Debug, Clone, Copy)]
     pub enum ModelProviderList {}
     impl crate::protocol::Request for ModelProviderList {
@@ -969,7 +971,7 @@ pub mod client_requests {
         type Params = types::ModelProviderListParams;
         type Response = types::ModelProviderListResponse;
     }
-    /// `modelProvider/config/write`
+    /// `modelProvider/config/write`: Since Codex 0.168.0.
     #[derive(Debug, Clone, Copy)]
     pub enum ModelProviderConfigWrite {}
     impl crate::protocol::Request for ModelProviderConfigWrite {
@@ -1201,7 +1203,7 @@ pub mod client_requests {
         type Params = types::BedrockSetupParams;
         type Response = types::BedrockSetupResponse;
     }
-    /// `account/gcp/setup`
+    /// `account/gcp/setup`: Since Codex 0.166.0.
     #[derive(Debug, Clone, Copy)]
     pub enum AccountGcpSetup {}
     impl crate::protocol::Request for AccountGcpSetup {
@@ -1225,7 +1227,7 @@ pub mod client_requests {
         type Params = types::CancelLoginAccountParams;
         type Response = types::CancelLoginAccountResponse;
     }
-    /// `accountSession/list`
+    /// `accountSession/list`: Since Codex 0.166.0.
     #[derive(Debug, Clone, Copy)]
     pub enum AccountSessionList {}
     impl crate::protocol::Request for AccountSessionList {
@@ -1233,7 +1235,7 @@ pub mod client_requests {
         type Params = types::AccountSessionsListParams;
         type Response = types::AccountSessionsResponse;
     }
-    /// `accountSession/switch`
+    /// `accountSession/switch`: Since Codex 0.166.0.
     #[derive(Debug, Clone, Copy)]
     pub enum AccountSessionSwitch {}
     impl crate::protocol::Request for AccountSessionSwitch {
@@ -1249,7 +1251,7 @@ pub mod client_requests {
         type Params = ();
         type Response = types::LogoutAccountResponse;
     }
-    /// `account/securitySetup/read`
+    /// `account/securitySetup/read`: Since Codex 0.169.0.
     #[derive(Debug, Clone, Copy)]
     pub enum AccountSecuritySetupRead {}
     impl crate::protocol::Request for AccountSecuritySetupRead {
@@ -1305,7 +1307,7 @@ pub mod client_requests {
         type Params = types::FeedbackUploadParams;
         type Response = types::FeedbackUploadResponse;
     }
-    /// `feedback/save`
+    /// `feedback/save`: Since Codex 0.164.0.
     #[derive(Debug, Clone, Copy)]
     pub enum FeedbackSave {}
     impl crate::protocol::Request for FeedbackSave {
@@ -1656,7 +1658,7 @@ pub mod server_notifications {
         const METHOD: &'static str = "thread/name/updated";
         type Params = types::ThreadNameUpdatedNotification;
     }
-    /// `thread/section/changed`
+    /// `thread/section/changed`: Since Codex 0.167.2.
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadSectionChanged {}
     impl crate::protocol::Notification for ThreadSectionChanged {
@@ -2220,7 +2222,7 @@ pub enum ServerNotification {
     SkillsChanged(types::SkillsChangedNotification),
     /// `thread/name/updated`
     ThreadNameUpdated(types::ThreadNameUpdatedNotification),
-    /// `thread/section/changed`
+    /// `thread/section/changed`: Since Codex 0.167.2.
     ThreadSectionChanged(types::ThreadSectionChangedNotification),
     /// `thread/attachment/updated`
     ThreadAttachmentUpdated(types::ThreadAttachmentUpdatedNotification),
@@ -3253,7 +3255,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadFork>(params)
     }
-    /// `thread/sample`
+    /// `thread/sample`: Since Codex 0.164.0.
     fn thread_sample(
         &self,
         params: types::ThreadSampleParams,
@@ -3262,7 +3264,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadSample>(params)
     }
-    /// `thread/sample/cancel`
+    /// `thread/sample/cancel`: Since Codex 0.164.0.
     fn thread_sample_cancel(
         &self,
         params: types::ThreadSampleCancelParams,
@@ -3506,7 +3508,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadMemoryModeSet>(params)
     }
-    /// `thread/memory/read`
+    /// `thread/memory/read`: Since Codex 0.165.0.
     fn thread_memory_read(
         &self,
         params: types::ThreadMemoryReadParams,
@@ -3808,6 +3810,8 @@ pub trait ClientRequests: crate::protocol::RequestSender {
         self.send_request::<client_requests::ThreadItemsRead>(params)
     }
     /// `thread/guardianReview`: Review the idle thread's final injected exec_command without executing it.
+    ///
+    /// Since Codex 0.167.2.
     fn thread_guardian_review(
         &self,
         params: types::ThreadGuardianReviewParams,
@@ -3825,7 +3829,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadInjectItems>(params)
     }
-    /// `thread/prepareApprovedPlan`
+    /// `thread/prepareApprovedPlan`: Since Codex 0.169.0.
     fn thread_prepare_approved_plan(
         &self,
         params: types::ThreadPrepareApprovedPlanParams,
@@ -4283,7 +4287,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::AccountGatewayOAuthCancel>(())
     }
-    /// `modelProvider/list`
+    /// `modelProvider/list`: Since Codex 0.168.0.
     fn model_provider_list(
         &self,
         params: types::ModelProviderListParams,
@@ -4292,7 +4296,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ModelProviderList>(params)
     }
-    /// `modelProvider/config/write`
+    /// `modelProvider/config/write`: Since Codex 0.168.0.
     fn model_provider_config_write(
         &self,
         params: types::ModelProviderConfigWriteParams,
@@ -4592,7 +4596,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::AccountBedrockSetup>(params)
     }
-    /// `account/gcp/setup`
+    /// `account/gcp/setup`: Since Codex 0.166.0.
     fn account_gcp_setup(
         &self,
         params: types::GcpSetupParams,
@@ -4624,7 +4628,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::AccountLoginCancel>(params)
     }
-    /// `accountSession/list`
+    /// `accountSession/list`: Since Codex 0.166.0.
     fn account_session_list(
         &self,
         params: types::AccountSessionsListParams,
@@ -4633,7 +4637,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::AccountSessionList>(params)
     }
-    /// `accountSession/switch`
+    /// `accountSession/switch`: Since Codex 0.166.0.
     fn account_session_switch(
         &self,
         params: types::AccountSessionsSwitchParams,
@@ -4650,7 +4654,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::AccountLogout>(())
     }
-    /// `account/securitySetup/read`
+    /// `account/securitySetup/read`: Since Codex 0.169.0.
     fn account_security_setup_read(
         &self,
     ) -> impl ::std::future::Future<
@@ -4720,7 +4724,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::FeedbackUpload>(params)
     }
-    /// `feedback/save`
+    /// `feedback/save`: Since Codex 0.164.0.
     fn feedback_save(
         &self,
         params: types::FeedbackSaveParams,

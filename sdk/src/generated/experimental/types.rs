@@ -70,11 +70,13 @@ pub struct AccountRateLimitsUpdatedNotification {
     #[serde(rename = "rateLimits")]
     pub rate_limits: RateLimitSnapshot,
 }
+/// Since Codex 0.169.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct AccountSecuritySetupAction {
     pub label: ::std::string::String,
     pub url: ::std::string::String,
 }
+/// Since Codex 0.169.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct AccountSecuritySetupNotice {
     #[serde(rename = "accountId")]
@@ -85,6 +87,7 @@ pub struct AccountSecuritySetupNotice {
     #[serde(rename = "userId")]
     pub user_id: ::std::string::String,
 }
+/// Since Codex 0.166.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct AccountSession {
     #[serde(
@@ -111,6 +114,7 @@ pub struct AccountSession {
     pub user_id: ::std::option::Option<::std::string::String>,
     pub workspaces: ::std::vec::Vec<AccountSessionWorkspace>,
 }
+/// Since Codex 0.166.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct AccountSessionWorkspace {
     #[serde(rename = "accountId")]
@@ -122,6 +126,7 @@ pub struct AccountSessionWorkspace {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
 }
+/// Since Codex 0.166.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct AccountSessionsListParams {
     #[serde(
@@ -130,6 +135,7 @@ pub struct AccountSessionsListParams {
     )]
     pub refresh_workspace_metadata: ::std::option::Option<bool>,
 }
+/// Since Codex 0.166.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct AccountSessionsResponse {
     #[serde(
@@ -139,6 +145,7 @@ pub struct AccountSessionsResponse {
     pub active_session_id: ::std::option::Option<::std::string::String>,
     pub sessions: ::std::vec::Vec<AccountSession>,
 }
+/// Since Codex 0.166.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct AccountSessionsSwitchParams {
     /// Workspace to select within that login; this is not a user identifier.
@@ -154,6 +161,7 @@ pub struct AccountSessionsSwitchParams {
     #[serde(rename = "sessionId")]
     pub session_id: ::std::string::String,
 }
+/// Since Codex 0.166.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(untagged)]
 pub enum AccountSessionsSwitchResponse {
@@ -263,6 +271,8 @@ for AddPatchChangeKind {
 pub struct AdditionalContextEntry {
     pub kind: AdditionalContextKind,
     /// Optional name for untrusted context, used to label its tool output.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
     pub value: ::std::string::String,
@@ -345,6 +355,8 @@ pub struct AgentHookMetadata {
     pub display_order: i64,
     pub enabled: bool,
     /// The owning execution environment, if this hook came from its requirements.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "environmentId",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -383,6 +395,8 @@ pub struct AgentMessageDeltaNotification {
     pub turn_id: ::std::string::String,
 }
 /// A presentation instruction for Chat to apply to this answer when recovering history.
+///
+/// Since Codex 0.169.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct AgentMessageDisplay {
     /// Unknown actions must be left for the producing client to handle.
@@ -403,6 +417,7 @@ pub struct AgentMessageDisplay {
     )]
     pub cyber_trusted_access: ::std::option::Option<bool>,
 }
+/// Since Codex 0.169.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct AgentMessageModeration {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -424,6 +439,8 @@ pub struct AgentMessageResponseItem {
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct AgentMessageThreadItem {
     /// Unix timestamp in milliseconds when the item completed, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "completedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -437,6 +454,7 @@ pub struct AgentMessageThreadItem {
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub memory_citation: ::std::option::Option<MemoryCitation>,
+    /// Since Codex 0.169.0.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub moderation: ::std::option::Option<AgentMessageModeration>,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -444,6 +462,8 @@ pub struct AgentMessageThreadItem {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub questions: ::std::option::Option<::std::vec::Vec<AsyncUserInputQuestion>>,
     /// Unix timestamp in milliseconds when the item started, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "startedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -931,10 +951,13 @@ pub struct ApplicationNetworkRequirements {
 pub struct ApplicationRequirements {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub network: ::std::option::Option<ApplicationNetworkRequirements>,
+    /// Since Codex 0.164.0.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub storage: ::std::option::Option<ApplicationStorageRequirements>,
 }
 /// Managed storage settings for new Desktop workspaces, not filesystem access restrictions.
+///
+/// Since Codex 0.164.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct ApplicationStorageRequirements {
     #[serde(
@@ -1401,6 +1424,8 @@ pub struct ChatgptAccount {
     #[serde(rename = "planType")]
     pub plan_type: PlanType,
     /// Display name of the selected ChatGPT workspace, when available.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "workspaceName",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -1557,6 +1582,8 @@ pub struct CollabAgentToolCallThreadItem {
         CollabAgentState,
     >,
     /// Unix timestamp in milliseconds when the item completed, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "completedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -1583,6 +1610,8 @@ pub struct CollabAgentToolCallThreadItem {
     #[serde(rename = "senderThreadId")]
     pub sender_thread_id: ::std::string::String,
     /// Unix timestamp in milliseconds when the item started, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "startedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -2034,6 +2063,8 @@ pub struct CommandExecutionThreadItem {
     #[serde(rename = "commandActions")]
     pub command_actions: ::std::vec::Vec<CommandAction>,
     /// Unix timestamp in milliseconds when the item completed, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "completedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -2070,6 +2101,8 @@ pub struct CommandExecutionThreadItem {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub source: ::std::option::Option<CommandExecutionSource>,
     /// Unix timestamp in milliseconds when the item started, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "startedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -2101,6 +2134,8 @@ pub struct CommandHookMetadata {
     pub display_order: i64,
     pub enabled: bool,
     /// The owning execution environment, if this hook came from its requirements.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "environmentId",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -2281,6 +2316,8 @@ pub struct Config {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub browser_use: ::std::option::Option<BrowserUseConfig>,
     /// Effective tools.client_search_provider hint. Model-selected providers take precedence.
+    ///
+    /// Since Codex 0.168.0.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub client_search_provider: ::std::option::Option<WebSearchProvider>,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2554,6 +2591,7 @@ pub struct ConfigRequirements {
     pub models: ::std::option::Option<ModelsRequirements>,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub network: ::std::option::Option<NetworkRequirements>,
+    /// Since Codex 0.166.0.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub otel: ::std::option::Option<OtelRequirements>,
     #[serde(
@@ -2705,6 +2743,8 @@ pub struct ContextCompactionResponseItem {
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ContextCompactionThreadItem {
     /// Unix timestamp in milliseconds when the item completed, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "completedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -2712,6 +2752,8 @@ pub struct ContextCompactionThreadItem {
     pub completed_at_ms: ::std::option::Option<i64>,
     pub id: ::std::string::String,
     /// Unix timestamp in milliseconds when the item started, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "startedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -2966,6 +3008,8 @@ pub struct DynamicToolCallResponse {
 pub struct DynamicToolCallThreadItem {
     pub arguments: ::serde_json::Value,
     /// Unix timestamp in milliseconds when the item completed, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "completedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -2988,6 +3032,8 @@ pub struct DynamicToolCallThreadItem {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub namespace: ::std::option::Option<::std::string::String>,
     /// Unix timestamp in milliseconds when the item started, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "startedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -3009,6 +3055,8 @@ pub struct EncryptedContentFunctionCallOutputContentItem {
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct EnteredReviewModeThreadItem {
     /// Unix timestamp in milliseconds when the item completed, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "completedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -3017,6 +3065,8 @@ pub struct EnteredReviewModeThreadItem {
     pub id: ::std::string::String,
     pub review: ::std::string::String,
     /// Unix timestamp in milliseconds when the item started, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "startedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -3213,6 +3263,8 @@ pub struct ExistingCallThreadRealtimeStartTransport {
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ExitedReviewModeThreadItem {
     /// Unix timestamp in milliseconds when the item completed, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "completedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -3221,6 +3273,8 @@ pub struct ExitedReviewModeThreadItem {
     pub id: ::std::string::String,
     pub review: ::std::string::String,
     /// Unix timestamp in milliseconds when the item started, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "startedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -3531,6 +3585,7 @@ pub struct FeedbackRequirements {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enabled: ::std::option::Option<bool>,
 }
+/// Since Codex 0.164.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct FeedbackSaveParams {
     pub classification: ::std::string::String,
@@ -3556,6 +3611,7 @@ pub struct FeedbackSaveParams {
     #[serde(rename = "threadId", skip_serializing_if = "::std::option::Option::is_none")]
     pub thread_id: ::std::option::Option<::std::string::String>,
 }
+/// Since Codex 0.164.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct FeedbackSaveResponse {
     /// Same prompt hash as feedback/upload; null when prompt metadata is absent.
@@ -3654,6 +3710,8 @@ pub struct FileChangeRequestApprovalResponse {
 pub struct FileChangeThreadItem {
     pub changes: ::std::vec::Vec<FileUpdateChange>,
     /// Unix timestamp in milliseconds when the item completed, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "completedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -3661,6 +3719,8 @@ pub struct FileChangeThreadItem {
     pub completed_at_ms: ::std::option::Option<i64>,
     pub id: ::std::string::String,
     /// Unix timestamp in milliseconds when the item started, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "startedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -4022,6 +4082,8 @@ pub struct FunctionCallOutputResponseItem {
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct FunctionCallOutputThreadItem {
     /// Unix timestamp in milliseconds when the item completed, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "completedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -4033,6 +4095,8 @@ pub struct FunctionCallOutputThreadItem {
     pub namespace: ::std::option::Option<::std::string::String>,
     pub output: FunctionCallOutputBody,
     /// Unix timestamp in milliseconds when the item started, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "startedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -4247,6 +4311,8 @@ pub struct GatewayOAuthChangedNotification {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub error: ::std::option::Option<::std::string::String>,
     /// Identifies the completed device login attempt.
+    ///
+    /// Since Codex 0.169.0.
     #[serde(rename = "loginId", skip_serializing_if = "::std::option::Option::is_none")]
     pub login_id: ::std::option::Option<::std::string::String>,
     #[serde(rename = "providerId")]
@@ -4254,6 +4320,8 @@ pub struct GatewayOAuthChangedNotification {
     pub status: GatewayOAuthStatus,
 }
 /// Authorize a configured provider without changing the default or any thread's provider.
+///
+/// Since Codex 0.169.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct GatewayOAuthLoginParams {
     /// Select device authorization when the server advertises support for it.
@@ -4271,9 +4339,11 @@ pub struct GatewayOAuthLoginParams {
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct GatewayOAuthLoginResponse {
+    /// Since Codex 0.169.0.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub prompt: ::std::option::Option<GatewayOAuthPrompt>,
 }
+/// Since Codex 0.169.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct GatewayOAuthPrompt {
     #[serde(rename = "loginId")]
@@ -4284,6 +4354,8 @@ pub struct GatewayOAuthPrompt {
     pub verification_url: ::std::string::String,
 }
 /// Read credential readiness for a configured provider without starting browser login.
+///
+/// Since Codex 0.169.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct GatewayOAuthReadParams {
     /// Defaults to the current provider when omitted.
@@ -4308,6 +4380,8 @@ pub struct GatewayOAuthReadResponse {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<GatewayOAuthStatus>,
     /// Whether the administrator configured a device authorization endpoint.
+    ///
+    /// Since Codex 0.169.0.
     ///
     /// Defaults to `false` when absent.
     #[serde(
@@ -4374,6 +4448,7 @@ pub struct GcpProviderSettingsPatch {
     #[serde(rename = "providerId")]
     pub provider_id: GcpProviderId,
 }
+/// Since Codex 0.166.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct GcpSetupParams {
     /// Absolute path to a credential file on the app-server host. Omit or pass `null` to clear the active user configuration's override and use ADC. If another configuration layer would still supply a credential file, setup fails without saving changes.
@@ -4388,6 +4463,7 @@ pub struct GcpSetupParams {
     #[serde(rename = "projectId")]
     pub project_id: ::std::string::String,
 }
+/// Since Codex 0.166.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(transparent)]
 pub struct GcpSetupResponse(
@@ -4484,6 +4560,8 @@ pub struct GetAccountResponse {
     #[serde(rename = "requiresOpenaiAuth")]
     pub requires_openai_auth: bool,
     /// ChatGPT user ID belonging to this account response, when available.
+    ///
+    /// Since Codex 0.169.0.
     #[serde(rename = "userId", skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::string::String>,
     #[serde(
@@ -4493,6 +4571,8 @@ pub struct GetAccountResponse {
     pub workspace_routing: ::std::option::Option<WorkspaceRouting>,
 }
 /// Optional security reminder bound to the account that fetched it. Unavailable or ineligible accounts return no notice; this read never changes account security.
+///
+/// Since Codex 0.169.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct GetAccountSecuritySetupResponse {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -4633,6 +4713,8 @@ pub struct HookPromptFragment {
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct HookPromptThreadItem {
     /// Unix timestamp in milliseconds when the item completed, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "completedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -4641,6 +4723,8 @@ pub struct HookPromptThreadItem {
     pub fragments: ::std::vec::Vec<HookPromptFragment>,
     pub id: ::std::string::String,
     /// Unix timestamp in milliseconds when the item started, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "startedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -4705,6 +4789,8 @@ pub struct HooksListParams {
     #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub cwds: ::std::vec::Vec<::std::string::String>,
     /// List a loaded thread's hooks, including its selected environments. Omit `cwds` in this mode.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(rename = "threadId", skip_serializing_if = "::std::option::Option::is_none")]
     pub thread_id: ::std::option::Option<::std::string::String>,
 }
@@ -4768,6 +4854,8 @@ pub struct ImageGenerationCallResponseItem {
     pub status: ::std::string::String,
 }
 /// A local image file successfully read for this exact image-generation request.
+///
+/// Since Codex 0.164.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ImageGenerationInputImage {
     pub path: AbsolutePathBuf,
@@ -4782,6 +4870,8 @@ pub struct ImageGenerationInputImage {
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ImageGenerationThreadItem {
     /// Unix timestamp in milliseconds when the item completed, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "completedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -4792,6 +4882,8 @@ pub struct ImageGenerationThreadItem {
     #[serde(rename = "fileId", skip_serializing_if = "::std::option::Option::is_none")]
     pub file_id: ::std::option::Option<::std::string::String>,
     /// Image generation identifier for the generated image, when provided by the image backend.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "generationId",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -4799,6 +4891,8 @@ pub struct ImageGenerationThreadItem {
     pub generation_id: ::std::option::Option<::std::string::String>,
     pub id: ::std::string::String,
     /// Observed local inputs for a completed generation, absent on older items.
+    ///
+    /// Since Codex 0.164.0.
     #[serde(
         rename = "inputImages",
         default,
@@ -4818,6 +4912,8 @@ pub struct ImageGenerationThreadItem {
     )]
     pub saved_path: ::std::option::Option<AbsolutePathBuf>,
     /// Unix timestamp in milliseconds when the item started, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "startedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -4843,6 +4939,8 @@ pub struct ImageUserInput {
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ImageViewThreadItem {
     /// Unix timestamp in milliseconds when the item completed, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "completedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -4851,6 +4949,8 @@ pub struct ImageViewThreadItem {
     pub id: ::std::string::String,
     pub path: LegacyAppPathString,
     /// Unix timestamp in milliseconds when the item started, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "startedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -4912,6 +5012,8 @@ pub struct InitializeCapabilities {
     )]
     pub request_attestation: ::std::option::Option<bool>,
     /// Present `humanCommand` approvals to a person and return only a one-time decision. Requires `experimentalApi`. Pending requests can be replayed to compatible clients.
+    ///
+    /// Since Codex 0.167.2.
     #[serde(
         rename = "requiredHumanApproval",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -5067,6 +5169,8 @@ pub struct ItemCompletedNotification {
     #[serde(rename = "completedAtMs")]
     pub completed_at_ms: i64,
     /// Native content tokens for the completed assistant message, including a sampled footer. Null when unavailable. Completion telemetry is not part of the stored thread item.
+    ///
+    /// Since Codex 0.168.0.
     #[serde(
         rename = "contentTokenCount",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -5349,6 +5453,8 @@ pub struct ManagedHooksRequirements {
     pub permission_request: ::std::vec::Vec<ConfiguredHookMatcherGroup>,
     #[serde(rename = "PostCompact")]
     pub post_compact: ::std::vec::Vec<ConfiguredHookMatcherGroup>,
+    /// Since Codex 0.164.0.
+    ///
     /// Defaults to `[]` when absent.
     #[serde(
         rename = "PostModelRequest",
@@ -5360,6 +5466,8 @@ pub struct ManagedHooksRequirements {
     pub post_tool_use: ::std::vec::Vec<ConfiguredHookMatcherGroup>,
     #[serde(rename = "PreCompact")]
     pub pre_compact: ::std::vec::Vec<ConfiguredHookMatcherGroup>,
+    /// Since Codex 0.164.0.
+    ///
     /// Defaults to `[]` when absent.
     #[serde(
         rename = "PreModelRequest",
@@ -5736,6 +5844,8 @@ pub struct McpResourceReadParams {
     )]
     pub connector_id: ::std::option::Option<::std::string::String>,
     /// Additional MCP request metadata. Account and turn routing keys are reserved.
+    ///
+    /// Since Codex 0.168.0.
     #[serde(rename = "_meta", skip_serializing_if = "::std::option::Option::is_none")]
     pub meta: ::std::option::Option<
         ::serde_json::Map<::std::string::String, ::serde_json::Value>,
@@ -5981,6 +6091,8 @@ pub struct McpServerStatus {
     )]
     pub server_info: ::std::option::Option<McpServerInfo>,
     /// Opaque `_meta` from the first page of the corresponding MCP tool catalog. Null when unavailable.
+    ///
+    /// Since Codex 0.164.0.
     #[serde(
         rename = "toolListMeta",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -6106,6 +6218,8 @@ pub struct McpToolCallThreadItem {
     pub app_context: ::std::option::Option<McpToolCallAppContext>,
     pub arguments: ::serde_json::Value,
     /// Unix timestamp in milliseconds when the item completed, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "completedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -6140,6 +6254,8 @@ pub struct McpToolCallThreadItem {
     pub result: ::std::option::Option<McpToolCallResult>,
     pub server: ::std::string::String,
     /// Unix timestamp in milliseconds when the item started, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "startedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -6178,6 +6294,8 @@ pub struct McpToolHookMetadata {
     pub display_order: i64,
     pub enabled: bool,
     /// The owning execution environment, if this hook came from its requirements.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "environmentId",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -6498,6 +6616,8 @@ pub struct ModelListParams {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub limit: ::std::option::Option<u32>,
     /// List models for this configured provider instead of the app-server default.
+    ///
+    /// Since Codex 0.169.0.
     #[serde(
         rename = "modelProvider",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -6546,14 +6666,17 @@ pub struct ModelProviderCapabilitiesReadResponse {
     #[serde(rename = "webSearch")]
     pub web_search: bool,
 }
+/// Since Codex 0.168.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ModelProviderConfigWriteParams {
     pub settings: ProviderSettingsPatch,
 }
+/// Since Codex 0.168.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ModelProviderConfigWriteResponse {
     pub provider: ModelProviderSummary,
 }
+/// Since Codex 0.168.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(transparent)]
 pub struct ModelProviderListParams(
@@ -6579,6 +6702,7 @@ for ModelProviderListParams {
         Self(value)
     }
 }
+/// Since Codex 0.168.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ModelProviderListResponse {
     #[serde(rename = "canChangeDefault")]
@@ -6606,6 +6730,7 @@ pub struct ModelProviderPolicyConflictModelProviderError {
     #[serde(rename = "requiredModelProvider")]
     pub required_model_provider: ::std::string::String,
 }
+/// Since Codex 0.168.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ModelProviderSummary {
     /// Null when the endpoint is absent or cannot be safely displayed.
@@ -6781,6 +6906,8 @@ pub struct NetworkRequirements {
     )]
     pub managed_allowed_domains_only: ::std::option::Option<bool>,
     /// Host patterns routed to network approval before ordinary allow rules.
+    ///
+    /// Since Codex 0.165.0.
     #[serde(
         rename = "reviewDomains",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -6875,6 +7002,7 @@ pub struct NpmPluginSource {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub version: ::std::option::Option<::std::string::String>,
 }
+/// Since Codex 0.169.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(transparent)]
 pub struct NullableGatewayOAuthLoginParams(
@@ -6898,6 +7026,7 @@ for NullableGatewayOAuthLoginParams {
         Self(value)
     }
 }
+/// Since Codex 0.169.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(transparent)]
 pub struct NullableGatewayOAuthReadParams(
@@ -7100,6 +7229,7 @@ pub struct OpenaiUserVerificationMcpServerElicitationRequestParams {
     #[serde(rename = "turnId", skip_serializing_if = "::std::option::Option::is_none")]
     pub turn_id: ::std::option::Option<::std::string::String>,
 }
+/// Since Codex 0.166.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct OtelRequirements {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -7110,6 +7240,7 @@ pub struct OtelRequirements {
     pub log_agent_responses: ::std::option::Option<bool>,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub log_guardian_assessments: ::std::option::Option<bool>,
+    /// Since Codex 0.167.2.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub log_sse_deltas: ::std::option::Option<bool>,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -7132,6 +7263,7 @@ pub struct OtelRequirements {
         >,
     >,
 }
+/// Since Codex 0.166.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct OtelTlsConfig {
     #[serde(
@@ -7150,6 +7282,7 @@ pub struct OtelTlsConfig {
     )]
     pub client_private_key: ::std::option::Option<::std::string::String>,
 }
+/// Since Codex 0.166.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct OtelToolResultLogConfig {
     pub max_bytes: u64,
@@ -7439,6 +7572,8 @@ pub struct PlanDeltaNotification {
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct PlanThreadItem {
     /// Unix timestamp in milliseconds when the item completed, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "completedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -7446,6 +7581,8 @@ pub struct PlanThreadItem {
     pub completed_at_ms: ::std::option::Option<i64>,
     pub id: ::std::string::String,
     /// Unix timestamp in milliseconds when the item started, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "startedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -8081,6 +8218,8 @@ pub struct ProcessExitedNotification {
     #[serde(rename = "exitCode")]
     pub exit_code: i32,
     /// Whether output collection hit its post-exit deadline before seeing EOF or reaching the requested byte cap on either stream. Older servers omit this field.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "outputDrainTimedOut",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -8563,6 +8702,8 @@ pub struct PromptHookMetadata {
     pub display_order: i64,
     pub enabled: bool,
     /// The owning execution environment, if this hook came from its requirements.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "environmentId",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -8597,6 +8738,8 @@ pub struct QueuedSubmission {
     pub id: ::std::string::String,
     pub input: ::std::vec::Vec<UserInput>,
     /// Metadata retained with this input, including across reconnect and restoration.
+    ///
+    /// Since Codex 0.169.0.
     #[serde(
         rename = "responsesapiClientMetadata",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -8908,6 +9051,8 @@ pub struct ReasoningTextReasoningItemContent {
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ReasoningThreadItem {
     /// Unix timestamp in milliseconds when the item completed, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "completedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -8918,6 +9063,8 @@ pub struct ReasoningThreadItem {
     pub content: ::std::vec::Vec<::std::string::String>,
     pub id: ::std::string::String,
     /// Unix timestamp in milliseconds when the item started, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "startedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -9760,6 +9907,8 @@ for SlashTmpFileSystemSpecialPath {
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct SleepThreadItem {
     /// Unix timestamp in milliseconds when the item completed, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "completedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -9769,6 +9918,8 @@ pub struct SleepThreadItem {
     pub duration_ms: u64,
     pub id: ::std::string::String,
     /// Unix timestamp in milliseconds when the item started, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "startedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -9805,6 +9956,8 @@ pub struct SubAgentActivityThreadItem {
     #[serde(rename = "agentThreadId")]
     pub agent_thread_id: ::std::string::String,
     /// Unix timestamp in milliseconds when the item completed, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "completedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -9822,6 +9975,8 @@ pub struct SubAgentActivityThreadItem {
     )]
     pub reasoning_effort: ::std::option::Option<ReasoningEffort>,
     /// Unix timestamp in milliseconds when the item started, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "startedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -9928,6 +10083,8 @@ pub struct Thread {
     )]
     pub agent_role: ::std::option::Option<::std::string::String>,
     /// Parent that owns this persisted attached thread, independent of fork or spawn lineage.
+    ///
+    /// Since Codex 0.169.0.
     #[serde(
         rename = "attachedToThreadId",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -10466,6 +10623,8 @@ pub struct ThreadForkParams {
     )]
     pub approvals_reviewer: ::std::option::Option<ApprovalsReviewer>,
     /// Persist the fork as an attached thread of its resolved source, hidden from ordinary lists. The source cannot be deleted while attached threads exist. Requires a paginated source and local storage; incompatible with ephemeral and deferGoalContinuation. Omitted or false creates an ordinary fork.
+    ///
+    /// Since Codex 0.165.0.
     #[serde(
         rename = "attachToSource",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -10508,6 +10667,8 @@ pub struct ThreadForkParams {
     )]
     pub exclude_turns: ::std::option::Option<bool>,
     /// Disable MCP servers in prediction mode when the inherited window uses incremental tools on Responses Lite. Requires `experimentalPredictionMode: true`.
+    ///
+    /// Since Codex 0.164.0.
     #[serde(
         rename = "experimentalDisablePredictionMcp",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -10705,6 +10866,7 @@ pub struct ThreadGoalUpdatedNotification {
     #[serde(rename = "turnId", skip_serializing_if = "::std::option::Option::is_none")]
     pub turn_id: ::std::option::Option<::std::string::String>,
 }
+/// Since Codex 0.167.2.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadGuardianAssessment {
     pub outcome: GuardianAssessmentOutcome,
@@ -10715,11 +10877,14 @@ pub struct ThreadGuardianAssessment {
     pub user_authorization: GuardianUserAuthorization,
 }
 /// Calling `thread/guardianReview` subscribes the connection to the thread. The subscription remains after the review completes, keeping the thread loaded until the client calls `thread/unsubscribe` or disconnects.
+///
+/// Since Codex 0.167.2.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadGuardianReviewParams {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
 }
+/// Since Codex 0.167.2.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadGuardianReviewResponse {
     /// Null when current policy or a remembered approval skips review.
@@ -10825,6 +10990,8 @@ pub struct ThreadItemEntry {
     pub completed_at_ms: ::std::option::Option<i64>,
     pub item: ThreadItem,
     /// The saved output was omitted. Fetch the complete item with `thread/items/read`.
+    ///
+    /// Since Codex 0.168.0.
     #[serde(
         rename = "outputDeferred",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -10840,6 +11007,7 @@ pub struct ThreadItemEntry {
     #[serde(rename = "turnId")]
     pub turn_id: ::std::string::String,
 }
+/// Since Codex 0.168.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct ThreadItemOutputDeferral {
     /// Defer nonempty output from successful commands.
@@ -10849,6 +11017,8 @@ pub struct ThreadItemOutputDeferral {
     )]
     pub command_execution: ::std::option::Option<bool>,
     /// Defer nonempty plain-text results from successful MCP tool calls.
+    ///
+    /// Since Codex 0.169.0.
     #[serde(
         rename = "mcpToolCall",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -10873,6 +11043,8 @@ pub struct ThreadItemsListParams {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cursor: ::std::option::Option<ThreadItemsListCursor>,
     /// For a single turn, choose which saved outputs to fetch separately by item ID.
+    ///
+    /// Since Codex 0.168.0.
     #[serde(
         rename = "deferOutput",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -10949,12 +11121,16 @@ pub struct ThreadListParams {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub archived: ::std::option::Option<bool>,
     /// Return only persistent threads attached to this thread, including empty threads. Mutually exclusive with parentThreadId and ancestorThreadId. Omitting this filter keeps attached threads hidden from ordinary listings.
+    ///
+    /// Since Codex 0.165.0.
     #[serde(
         rename = "attachedToThreadId",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub attached_to_thread_id: ::std::option::Option<::std::string::String>,
     /// Show local history visible to the current ChatGPT account. Defaults to false.
+    ///
+    /// Since Codex 0.168.0.
     #[serde(
         rename = "currentAccountOnly",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -10975,6 +11151,8 @@ pub struct ThreadListParams {
         ::std::vec::Vec<::std::string::String>,
     >,
     /// Include persistent threads attached to a parent when searching by title.
+    ///
+    /// Since Codex 0.169.0.
     #[serde(
         rename = "includeAttachedThreads",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -11113,12 +11291,14 @@ for ThreadMemoryModeSetResponse {
         Self(value)
     }
 }
+/// Since Codex 0.165.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadMemoryReadParams {
     /// The thread must already be started or resumed.
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
 }
+/// Since Codex 0.165.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct ThreadMemoryReadResponse {
     /// Summary from the thread's selected memory version. Null when memory use is disabled or the selected summary is missing, unreadable, or blank.
@@ -11215,6 +11395,8 @@ pub struct ThreadPredictionUpdatedNotification {
     pub thread_id: ::std::string::String,
 }
 /// Prepare an approved plan for the first turn of a fresh thread.
+///
+/// Since Codex 0.169.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadPrepareApprovedPlanParams {
     /// Absolute path to the optional app-server copy of the plan.
@@ -11227,6 +11409,7 @@ pub struct ThreadPrepareApprovedPlanParams {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
 }
+/// Since Codex 0.169.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadPrepareApprovedPlanResponse {
     /// Initial user prompt. If no attachment is readable, the plan is already in the thread's context.
@@ -11248,6 +11431,8 @@ pub struct ThreadQueueAddParams {
     pub client_user_message_id: ::std::string::String,
     pub input: ::std::vec::Vec<UserInput>,
     /// ResponsesAPI metadata captured from the client submitting this input.
+    ///
+    /// Since Codex 0.169.0.
     #[serde(
         rename = "responsesapiClientMetadata",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -11352,6 +11537,8 @@ pub struct ThreadQueueUpdateParams {
     #[serde(rename = "queuedSubmissionId")]
     pub queued_submission_id: ::std::string::String,
     /// Non-empty metadata replaces the input's metadata; omission or an empty map preserves it.
+    ///
+    /// Since Codex 0.169.0.
     #[serde(
         rename = "responsesapiClientMetadata",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -11736,6 +11923,8 @@ pub struct ThreadRealtimeStartParams {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub voice: ::std::option::Option<RealtimeVoice>,
     /// Client-generated identifier for the product voice session. This is distinct from `realtimeSessionId`.
+    ///
+    /// Since Codex 0.164.0.
     #[serde(
         rename = "voiceSessionId",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -12063,11 +12252,13 @@ pub struct ThreadRevertedNotification {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
 }
+/// Since Codex 0.164.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadSampleCancelParams {
     #[serde(rename = "requestId")]
     pub request_id: RequestId,
 }
+/// Since Codex 0.164.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(transparent)]
 pub struct ThreadSampleCancelResponse(
@@ -12093,9 +12284,12 @@ for ThreadSampleCancelResponse {
         Self(value)
     }
 }
+/// Since Codex 0.164.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadSampleParams {
     /// Allow sampling the latest turn before it finishes.
+    ///
+    /// Since Codex 0.169.0.
     #[serde(
         rename = "allowInProgressTurn",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -12114,6 +12308,8 @@ pub struct ThreadSampleParams {
     #[serde(rename = "expectedTurnId")]
     pub expected_turn_id: ::std::string::String,
     /// Override upstream interruption on cancellation for this sample; otherwise inherit the parent.
+    ///
+    /// Since Codex 0.167.2.
     #[serde(
         rename = "interruptOnCancel",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -12130,6 +12326,7 @@ pub struct ThreadSampleParams {
     >,
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
+    /// Since Codex 0.165.0.
     #[serde(
         rename = "threadSource",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -12141,6 +12338,7 @@ pub struct ThreadSampleParams {
     )]
     pub turn_trigger: ::std::option::Option<::std::string::String>,
 }
+/// Since Codex 0.164.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadSampleResponse {
     #[serde(
@@ -12213,6 +12411,8 @@ pub struct ThreadSearchParams {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub archived: ::std::option::Option<bool>,
     /// Show local history visible to the current ChatGPT account. Defaults to false.
+    ///
+    /// Since Codex 0.168.0.
     #[serde(
         rename = "currentAccountOnly",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -12222,6 +12422,8 @@ pub struct ThreadSearchParams {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cursor: ::std::option::Option<::std::string::String>,
     /// Include persistent threads attached to a parent in search results.
+    ///
+    /// Since Codex 0.169.0.
     #[serde(
         rename = "includeAttachedThreads",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -12298,6 +12500,8 @@ pub struct ThreadSectionAppearance {
     pub icon: ::std::option::Option<::std::string::String>,
 }
 /// Broadcast after a successful move into, within, or out of a section.
+///
+/// Since Codex 0.167.2.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadSectionChangedNotification {
     /// Destination section, or `null` when the thread was removed from its section.
@@ -12494,6 +12698,8 @@ pub struct ThreadSettings {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effort: ::std::option::Option<ReasoningEffort>,
     /// Environments configured for future turns, in priority order, primary first. `null` means the server does not expose the selection; [] means none are selected.
+    ///
+    /// Since Codex 0.169.0.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub environments: ::std::option::Option<::std::vec::Vec<ThreadEnvironment>>,
     pub model: ::std::string::String,
@@ -12557,6 +12763,8 @@ pub struct ThreadSettingsUpdateParams {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effort: ::std::option::Option<ReasoningEffort>,
     /// Replace the environments for future turns without changing the running turn. Omitted/null preserves the selection unless `cwd` is also provided, which selects the default environments for that directory. [] clears the selection.
+    ///
+    /// Since Codex 0.169.0.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub environments: ::std::option::Option<::std::vec::Vec<TurnEnvironmentParams>>,
     /// Override the model for subsequent turns.
@@ -13068,6 +13276,8 @@ pub struct ThreadUsage {
     pub estimated_usage_usd_micros: ::std::option::Option<i64>,
     pub groups: ::std::vec::Vec<ThreadUsageBreakdownGroup>,
     /// Native dollar usage, independent of credit estimates. None means unknown, not zero.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "nativeUsageUsdMicros",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -13449,6 +13659,8 @@ pub struct TurnSettingsUpdateParams {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub effort: ::std::option::Option<ReasoningEffort>,
     /// Replace the environments for subsequent steps of this turn, not future turns. Omitted/null preserves the selection; [] clears it. An already-started step is unchanged.
+    ///
+    /// Since Codex 0.169.0.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub environments: ::std::option::Option<::std::vec::Vec<TurnEnvironmentParams>>,
     /// Omission or `null` leaves the model unchanged.
@@ -13575,6 +13787,8 @@ pub struct TurnStartParams {
         ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
     >,
     /// Merge entries into the ResponsesAPI turn metadata without removing existing entries. Applied after `responsesapiClientMetadata` if both are provided; reserved keys remain protected.
+    ///
+    /// Since Codex 0.164.0.
     #[serde(
         rename = "responsesapiClientMetadataPatch",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -13680,6 +13894,8 @@ pub struct TurnSteerParams {
         ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
     >,
     /// Merge entries into the ResponsesAPI turn metadata without removing existing entries. Applied after `responsesapiClientMetadata` if both are provided; reserved keys remain protected.
+    ///
+    /// Since Codex 0.164.0.
     #[serde(
         rename = "responsesapiClientMetadataPatch",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -13844,6 +14060,8 @@ pub struct UserMessageThreadItem {
     #[serde(rename = "clientId", skip_serializing_if = "::std::option::Option::is_none")]
     pub client_id: ::std::option::Option<::std::string::String>,
     /// Unix timestamp in milliseconds when the item completed, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "completedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -13852,6 +14070,8 @@ pub struct UserMessageThreadItem {
     pub content: ::std::vec::Vec<UserInput>,
     pub id: ::std::string::String,
     /// Unix timestamp in milliseconds when the item started, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "startedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -14098,6 +14318,8 @@ pub struct WebSearchThreadItem {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub action: ::std::option::Option<WebSearchAction>,
     /// Unix timestamp in milliseconds when the item completed, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "completedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -14111,6 +14333,8 @@ pub struct WebSearchThreadItem {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub results: ::std::option::Option<::std::vec::Vec<::serde_json::Value>>,
     /// Unix timestamp in milliseconds when the item started, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "startedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -23485,6 +23709,7 @@ impl<'de> ::serde::Deserialize<'de> for AccountRoutingOverride {
         crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
     }
 }
+/// Since Codex 0.166.0.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum AccountSessionWorkspaceKind {
@@ -24388,6 +24613,7 @@ impl<'de> ::serde::Deserialize<'de> for AwsCredentialType {
         crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
     }
 }
+/// Since Codex 0.168.0.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum BedrockProviderId {
@@ -27734,6 +27960,7 @@ impl<'de> ::serde::Deserialize<'de> for FuzzyFileSearchMatchType {
         crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
     }
 }
+/// Since Codex 0.168.0.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum GatewayAuth {
@@ -27901,6 +28128,7 @@ impl<'de> ::serde::Deserialize<'de> for GatewayOAuthStatus {
         crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
     }
 }
+/// Since Codex 0.168.0.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum GcpProviderId {
@@ -28219,6 +28447,8 @@ impl<'de> ::serde::Deserialize<'de> for GuardianApprovalReviewStatus {
     }
 }
 /// Final allow/deny outcome returned by the guardian reviewer.
+///
+/// Since Codex 0.167.2.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum GuardianAssessmentOutcome {
@@ -31035,6 +31265,8 @@ impl<'de> ::serde::Deserialize<'de> for ModeKind {
     }
 }
 /// Structured JSON-RPC error data. Unknown errors must retain the client's normal fallback.
+///
+/// Since Codex 0.166.0.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum ModelProviderError {
@@ -31715,6 +31947,7 @@ impl<'de> ::serde::Deserialize<'de> for NonSteerableTurnKind {
         crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
     }
 }
+/// Since Codex 0.166.0.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum OtelExporter {
@@ -31781,6 +32014,7 @@ impl<'de> ::serde::Deserialize<'de> for OtelExporter {
         }
     }
 }
+/// Since Codex 0.166.0.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum OtelHttpProtocol {
@@ -33313,6 +33547,7 @@ impl<'de> ::serde::Deserialize<'de> for ProjectSortKey {
         crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
     }
 }
+/// Since Codex 0.168.0.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum ProviderSettings {
@@ -33424,6 +33659,8 @@ impl<'de> ::serde::Deserialize<'de> for ProviderSettings {
     }
 }
 /// Omitted patch fields preserve their values. Explicit null clears a nullable field.
+///
+/// Since Codex 0.168.0.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum ProviderSettingsPatch {
@@ -39108,6 +39345,8 @@ impl<'de> ::serde::Deserialize<'de> for WebSearchMode {
     }
 }
 /// Provider preference selected by the resolved model catalog entry.
+///
+/// Since Codex 0.168.0.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum WebSearchProvider {

@@ -573,7 +573,7 @@ pub mod client_requests {
         type Params = ();
         type Response = types::GatewayOAuthCancelResponse;
     }
-    /// `modelProvider/list`
+    /// `modelProvider/list`: Since Codex 0.168.0.
     #[derive(Debug, Clone, Copy)]
     pub enum ModelProviderList {}
     impl crate::protocol::Request for ModelProviderList {
@@ -581,7 +581,7 @@ pub mod client_requests {
         type Params = types::ModelProviderListParams;
         type Response = types::ModelProviderListResponse;
     }
-    /// `modelProvider/config/write`
+    /// `modelProvider/config/write`: Since Codex 0.168.0.
     #[derive(Debug, Clone, Copy)]
     pub enum ModelProviderConfigWrite {}
     impl crate::protocol::Request for ModelProviderConfigWrite {
@@ -701,7 +701,7 @@ pub mod client_requests {
         type Params = ();
         type Response = types::LogoutAccountResponse;
     }
-    /// `account/securitySetup/read`
+    /// `account/securitySetup/read`: Since Codex 0.169.0.
     #[derive(Debug, Clone, Copy)]
     pub enum AccountSecuritySetupRead {}
     impl crate::protocol::Request for AccountSecuritySetupRead {
@@ -757,7 +757,7 @@ pub mod client_requests {
         type Params = types::FeedbackUploadParams;
         type Response = types::FeedbackUploadResponse;
     }
-    /// `feedback/save`
+    /// `feedback/save`: Since Codex 0.164.0.
     #[derive(Debug, Clone, Copy)]
     pub enum FeedbackSave {}
     impl crate::protocol::Request for FeedbackSave {
@@ -1044,7 +1044,7 @@ pub mod server_notifications {
         const METHOD: &'static str = "thread/name/updated";
         type Params = types::ThreadNameUpdatedNotification;
     }
-    /// `thread/section/changed`
+    /// `thread/section/changed`: Since Codex 0.167.2.
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadSectionChanged {}
     impl crate::protocol::Notification for ThreadSectionChanged {
@@ -1608,7 +1608,7 @@ pub enum ServerNotification {
     SkillsChanged(types::SkillsChangedNotification),
     /// `thread/name/updated`
     ThreadNameUpdated(types::ThreadNameUpdatedNotification),
-    /// `thread/section/changed`
+    /// `thread/section/changed`: Since Codex 0.167.2.
     ThreadSectionChanged(types::ThreadSectionChangedNotification),
     /// `thread/attachment/updated`
     ThreadAttachmentUpdated(types::ThreadAttachmentUpdatedNotification),
@@ -3178,7 +3178,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::AccountGatewayOAuthCancel>(())
     }
-    /// `modelProvider/list`
+    /// `modelProvider/list`: Since Codex 0.168.0.
     fn model_provider_list(
         &self,
         params: types::ModelProviderListParams,
@@ -3187,7 +3187,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ModelProviderList>(params)
     }
-    /// `modelProvider/config/write`
+    /// `modelProvider/config/write`: Since Codex 0.168.0.
     fn model_provider_config_write(
         &self,
         params: types::ModelProviderConfigWriteParams,
@@ -3337,7 +3337,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::AccountLogout>(())
     }
-    /// `account/securitySetup/read`
+    /// `account/securitySetup/read`: Since Codex 0.169.0.
     fn account_security_setup_read(
         &self,
     ) -> impl ::std::future::Future<
@@ -3407,7 +3407,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::FeedbackUpload>(params)
     }
-    /// `feedback/save`
+    /// `feedback/save`: Since Codex 0.164.0.
     fn feedback_save(
         &self,
         params: types::FeedbackSaveParams,

@@ -70,11 +70,13 @@ pub struct AccountRateLimitsUpdatedNotification {
     #[serde(rename = "rateLimits")]
     pub rate_limits: RateLimitSnapshot,
 }
+/// Since Codex 0.169.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct AccountSecuritySetupAction {
     pub label: ::std::string::String,
     pub url: ::std::string::String,
 }
+/// Since Codex 0.169.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct AccountSecuritySetupNotice {
     #[serde(rename = "accountId")]
@@ -85,6 +87,7 @@ pub struct AccountSecuritySetupNotice {
     #[serde(rename = "userId")]
     pub user_id: ::std::string::String,
 }
+/// Since Codex 0.166.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct AccountSession {
     #[serde(
@@ -111,6 +114,7 @@ pub struct AccountSession {
     pub user_id: ::std::option::Option<::std::string::String>,
     pub workspaces: ::std::vec::Vec<AccountSessionWorkspace>,
 }
+/// Since Codex 0.166.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct AccountSessionWorkspace {
     #[serde(rename = "accountId")]
@@ -215,6 +219,8 @@ for AddPatchChangeKind {
 pub struct AdditionalContextEntry {
     pub kind: AdditionalContextKind,
     /// Optional name for untrusted context, used to label its tool output.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
     pub value: ::std::string::String,
@@ -297,6 +303,8 @@ pub struct AgentHookMetadata {
     pub display_order: i64,
     pub enabled: bool,
     /// The owning execution environment, if this hook came from its requirements.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "environmentId",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -335,6 +343,8 @@ pub struct AgentMessageDeltaNotification {
     pub turn_id: ::std::string::String,
 }
 /// A presentation instruction for Chat to apply to this answer when recovering history.
+///
+/// Since Codex 0.169.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct AgentMessageDisplay {
     /// Unknown actions must be left for the producing client to handle.
@@ -355,6 +365,7 @@ pub struct AgentMessageDisplay {
     )]
     pub cyber_trusted_access: ::std::option::Option<bool>,
 }
+/// Since Codex 0.169.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct AgentMessageModeration {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -376,6 +387,8 @@ pub struct AgentMessageResponseItem {
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct AgentMessageThreadItem {
     /// Unix timestamp in milliseconds when the item completed, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "completedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -389,6 +402,7 @@ pub struct AgentMessageThreadItem {
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub memory_citation: ::std::option::Option<MemoryCitation>,
+    /// Since Codex 0.169.0.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub moderation: ::std::option::Option<AgentMessageModeration>,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -396,6 +410,8 @@ pub struct AgentMessageThreadItem {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub questions: ::std::option::Option<::std::vec::Vec<AsyncUserInputQuestion>>,
     /// Unix timestamp in milliseconds when the item started, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "startedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -883,10 +899,13 @@ pub struct ApplicationNetworkRequirements {
 pub struct ApplicationRequirements {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub network: ::std::option::Option<ApplicationNetworkRequirements>,
+    /// Since Codex 0.164.0.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub storage: ::std::option::Option<ApplicationStorageRequirements>,
 }
 /// Managed storage settings for new Desktop workspaces, not filesystem access restrictions.
+///
+/// Since Codex 0.164.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct ApplicationStorageRequirements {
     #[serde(
@@ -1245,6 +1264,8 @@ pub struct ChatgptAccount {
     #[serde(rename = "planType")]
     pub plan_type: PlanType,
     /// Display name of the selected ChatGPT workspace, when available.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "workspaceName",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -1401,6 +1422,8 @@ pub struct CollabAgentToolCallThreadItem {
         CollabAgentState,
     >,
     /// Unix timestamp in milliseconds when the item completed, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "completedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -1427,6 +1450,8 @@ pub struct CollabAgentToolCallThreadItem {
     #[serde(rename = "senderThreadId")]
     pub sender_thread_id: ::std::string::String,
     /// Unix timestamp in milliseconds when the item started, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "startedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -1825,6 +1850,8 @@ pub struct CommandExecutionThreadItem {
     #[serde(rename = "commandActions")]
     pub command_actions: ::std::vec::Vec<CommandAction>,
     /// Unix timestamp in milliseconds when the item completed, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "completedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -1861,6 +1888,8 @@ pub struct CommandExecutionThreadItem {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub source: ::std::option::Option<CommandExecutionSource>,
     /// Unix timestamp in milliseconds when the item started, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "startedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -1892,6 +1921,8 @@ pub struct CommandHookMetadata {
     pub display_order: i64,
     pub enabled: bool,
     /// The owning execution environment, if this hook came from its requirements.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "environmentId",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -2070,6 +2101,8 @@ pub struct Config {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub browser_use: ::std::option::Option<BrowserUseConfig>,
     /// Effective tools.client_search_provider hint. Model-selected providers take precedence.
+    ///
+    /// Since Codex 0.168.0.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub client_search_provider: ::std::option::Option<WebSearchProvider>,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2330,6 +2363,7 @@ pub struct ConfigRequirements {
     >,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub models: ::std::option::Option<ModelsRequirements>,
+    /// Since Codex 0.166.0.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub otel: ::std::option::Option<OtelRequirements>,
     #[serde(
@@ -2481,6 +2515,8 @@ pub struct ContextCompactionResponseItem {
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ContextCompactionThreadItem {
     /// Unix timestamp in milliseconds when the item completed, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "completedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -2488,6 +2524,8 @@ pub struct ContextCompactionThreadItem {
     pub completed_at_ms: ::std::option::Option<i64>,
     pub id: ::std::string::String,
     /// Unix timestamp in milliseconds when the item started, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "startedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -2731,6 +2769,8 @@ pub struct DynamicToolCallResponse {
 pub struct DynamicToolCallThreadItem {
     pub arguments: ::serde_json::Value,
     /// Unix timestamp in milliseconds when the item completed, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "completedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -2753,6 +2793,8 @@ pub struct DynamicToolCallThreadItem {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub namespace: ::std::option::Option<::std::string::String>,
     /// Unix timestamp in milliseconds when the item started, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "startedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -2774,6 +2816,8 @@ pub struct EncryptedContentFunctionCallOutputContentItem {
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct EnteredReviewModeThreadItem {
     /// Unix timestamp in milliseconds when the item completed, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "completedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -2782,6 +2826,8 @@ pub struct EnteredReviewModeThreadItem {
     pub id: ::std::string::String,
     pub review: ::std::string::String,
     /// Unix timestamp in milliseconds when the item started, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "startedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -2886,6 +2932,8 @@ pub struct ExistingCallThreadRealtimeStartTransport {
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ExitedReviewModeThreadItem {
     /// Unix timestamp in milliseconds when the item completed, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "completedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -2894,6 +2942,8 @@ pub struct ExitedReviewModeThreadItem {
     pub id: ::std::string::String,
     pub review: ::std::string::String,
     /// Unix timestamp in milliseconds when the item started, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "startedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -3200,6 +3250,7 @@ pub struct FeedbackRequirements {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enabled: ::std::option::Option<bool>,
 }
+/// Since Codex 0.164.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct FeedbackSaveParams {
     pub classification: ::std::string::String,
@@ -3225,6 +3276,7 @@ pub struct FeedbackSaveParams {
     #[serde(rename = "threadId", skip_serializing_if = "::std::option::Option::is_none")]
     pub thread_id: ::std::option::Option<::std::string::String>,
 }
+/// Since Codex 0.164.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct FeedbackSaveResponse {
     /// Same prompt hash as feedback/upload; null when prompt metadata is absent.
@@ -3323,6 +3375,8 @@ pub struct FileChangeRequestApprovalResponse {
 pub struct FileChangeThreadItem {
     pub changes: ::std::vec::Vec<FileUpdateChange>,
     /// Unix timestamp in milliseconds when the item completed, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "completedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -3330,6 +3384,8 @@ pub struct FileChangeThreadItem {
     pub completed_at_ms: ::std::option::Option<i64>,
     pub id: ::std::string::String,
     /// Unix timestamp in milliseconds when the item started, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "startedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -3691,6 +3747,8 @@ pub struct FunctionCallOutputResponseItem {
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct FunctionCallOutputThreadItem {
     /// Unix timestamp in milliseconds when the item completed, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "completedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -3702,6 +3760,8 @@ pub struct FunctionCallOutputThreadItem {
     pub namespace: ::std::option::Option<::std::string::String>,
     pub output: FunctionCallOutputBody,
     /// Unix timestamp in milliseconds when the item started, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "startedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -3824,6 +3884,8 @@ pub struct GatewayOAuthChangedNotification {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub error: ::std::option::Option<::std::string::String>,
     /// Identifies the completed device login attempt.
+    ///
+    /// Since Codex 0.169.0.
     #[serde(rename = "loginId", skip_serializing_if = "::std::option::Option::is_none")]
     pub login_id: ::std::option::Option<::std::string::String>,
     #[serde(rename = "providerId")]
@@ -3831,6 +3893,8 @@ pub struct GatewayOAuthChangedNotification {
     pub status: GatewayOAuthStatus,
 }
 /// Authorize a configured provider without changing the default or any thread's provider.
+///
+/// Since Codex 0.169.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct GatewayOAuthLoginParams {
     /// Select device authorization when the server advertises support for it.
@@ -3848,9 +3912,11 @@ pub struct GatewayOAuthLoginParams {
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct GatewayOAuthLoginResponse {
+    /// Since Codex 0.169.0.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub prompt: ::std::option::Option<GatewayOAuthPrompt>,
 }
+/// Since Codex 0.169.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct GatewayOAuthPrompt {
     #[serde(rename = "loginId")]
@@ -3861,6 +3927,8 @@ pub struct GatewayOAuthPrompt {
     pub verification_url: ::std::string::String,
 }
 /// Read credential readiness for a configured provider without starting browser login.
+///
+/// Since Codex 0.169.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct GatewayOAuthReadParams {
     /// Defaults to the current provider when omitted.
@@ -3885,6 +3953,8 @@ pub struct GatewayOAuthReadResponse {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<GatewayOAuthStatus>,
     /// Whether the administrator configured a device authorization endpoint.
+    ///
+    /// Since Codex 0.169.0.
     ///
     /// Defaults to `false` when absent.
     #[serde(
@@ -4022,10 +4092,14 @@ pub struct GetAccountResponse {
     #[serde(rename = "requiresOpenaiAuth")]
     pub requires_openai_auth: bool,
     /// ChatGPT user ID belonging to this account response, when available.
+    ///
+    /// Since Codex 0.169.0.
     #[serde(rename = "userId", skip_serializing_if = "::std::option::Option::is_none")]
     pub user_id: ::std::option::Option<::std::string::String>,
 }
 /// Optional security reminder bound to the account that fetched it. Unavailable or ineligible accounts return no notice; this read never changes account security.
+///
+/// Since Codex 0.169.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct GetAccountSecuritySetupResponse {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -4166,6 +4240,8 @@ pub struct HookPromptFragment {
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct HookPromptThreadItem {
     /// Unix timestamp in milliseconds when the item completed, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "completedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -4174,6 +4250,8 @@ pub struct HookPromptThreadItem {
     pub fragments: ::std::vec::Vec<HookPromptFragment>,
     pub id: ::std::string::String,
     /// Unix timestamp in milliseconds when the item started, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "startedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -4238,6 +4316,8 @@ pub struct HooksListParams {
     #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub cwds: ::std::vec::Vec<::std::string::String>,
     /// List a loaded thread's hooks, including its selected environments. Omit `cwds` in this mode.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(rename = "threadId", skip_serializing_if = "::std::option::Option::is_none")]
     pub thread_id: ::std::option::Option<::std::string::String>,
 }
@@ -4301,6 +4381,8 @@ pub struct ImageGenerationCallResponseItem {
     pub status: ::std::string::String,
 }
 /// A local image file successfully read for this exact image-generation request.
+///
+/// Since Codex 0.164.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ImageGenerationInputImage {
     pub path: AbsolutePathBuf,
@@ -4315,6 +4397,8 @@ pub struct ImageGenerationInputImage {
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ImageGenerationThreadItem {
     /// Unix timestamp in milliseconds when the item completed, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "completedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -4325,6 +4409,8 @@ pub struct ImageGenerationThreadItem {
     #[serde(rename = "fileId", skip_serializing_if = "::std::option::Option::is_none")]
     pub file_id: ::std::option::Option<::std::string::String>,
     /// Image generation identifier for the generated image, when provided by the image backend.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "generationId",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -4332,6 +4418,8 @@ pub struct ImageGenerationThreadItem {
     pub generation_id: ::std::option::Option<::std::string::String>,
     pub id: ::std::string::String,
     /// Observed local inputs for a completed generation, absent on older items.
+    ///
+    /// Since Codex 0.164.0.
     #[serde(
         rename = "inputImages",
         default,
@@ -4351,6 +4439,8 @@ pub struct ImageGenerationThreadItem {
     )]
     pub saved_path: ::std::option::Option<AbsolutePathBuf>,
     /// Unix timestamp in milliseconds when the item started, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "startedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -4376,6 +4466,8 @@ pub struct ImageUserInput {
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ImageViewThreadItem {
     /// Unix timestamp in milliseconds when the item completed, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "completedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -4384,6 +4476,8 @@ pub struct ImageViewThreadItem {
     pub id: ::std::string::String,
     pub path: LegacyAppPathString,
     /// Unix timestamp in milliseconds when the item started, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "startedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -4445,6 +4539,8 @@ pub struct InitializeCapabilities {
     )]
     pub request_attestation: ::std::option::Option<bool>,
     /// Present `humanCommand` approvals to a person and return only a one-time decision. Requires `experimentalApi`. Pending requests can be replayed to compatible clients.
+    ///
+    /// Since Codex 0.167.2.
     #[serde(
         rename = "requiredHumanApproval",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -4596,6 +4692,8 @@ pub struct ItemCompletedNotification {
     #[serde(rename = "completedAtMs")]
     pub completed_at_ms: i64,
     /// Native content tokens for the completed assistant message, including a sampled footer. Null when unavailable. Completion telemetry is not part of the stored thread item.
+    ///
+    /// Since Codex 0.168.0.
     #[serde(
         rename = "contentTokenCount",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -4878,6 +4976,8 @@ pub struct ManagedHooksRequirements {
     pub permission_request: ::std::vec::Vec<ConfiguredHookMatcherGroup>,
     #[serde(rename = "PostCompact")]
     pub post_compact: ::std::vec::Vec<ConfiguredHookMatcherGroup>,
+    /// Since Codex 0.164.0.
+    ///
     /// Defaults to `[]` when absent.
     #[serde(
         rename = "PostModelRequest",
@@ -4889,6 +4989,8 @@ pub struct ManagedHooksRequirements {
     pub post_tool_use: ::std::vec::Vec<ConfiguredHookMatcherGroup>,
     #[serde(rename = "PreCompact")]
     pub pre_compact: ::std::vec::Vec<ConfiguredHookMatcherGroup>,
+    /// Since Codex 0.164.0.
+    ///
     /// Defaults to `[]` when absent.
     #[serde(
         rename = "PreModelRequest",
@@ -5265,6 +5367,8 @@ pub struct McpResourceReadParams {
     )]
     pub connector_id: ::std::option::Option<::std::string::String>,
     /// Additional MCP request metadata. Account and turn routing keys are reserved.
+    ///
+    /// Since Codex 0.168.0.
     #[serde(rename = "_meta", skip_serializing_if = "::std::option::Option::is_none")]
     pub meta: ::std::option::Option<
         ::serde_json::Map<::std::string::String, ::serde_json::Value>,
@@ -5443,6 +5547,8 @@ pub struct McpServerStatus {
     )]
     pub server_info: ::std::option::Option<McpServerInfo>,
     /// Opaque `_meta` from the first page of the corresponding MCP tool catalog. Null when unavailable.
+    ///
+    /// Since Codex 0.164.0.
     #[serde(
         rename = "toolListMeta",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -5568,6 +5674,8 @@ pub struct McpToolCallThreadItem {
     pub app_context: ::std::option::Option<McpToolCallAppContext>,
     pub arguments: ::serde_json::Value,
     /// Unix timestamp in milliseconds when the item completed, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "completedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -5602,6 +5710,8 @@ pub struct McpToolCallThreadItem {
     pub result: ::std::option::Option<McpToolCallResult>,
     pub server: ::std::string::String,
     /// Unix timestamp in milliseconds when the item started, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "startedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -5640,6 +5750,8 @@ pub struct McpToolHookMetadata {
     pub display_order: i64,
     pub enabled: bool,
     /// The owning execution environment, if this hook came from its requirements.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "environmentId",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -5907,6 +6019,8 @@ pub struct ModelListParams {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub limit: ::std::option::Option<u32>,
     /// List models for this configured provider instead of the app-server default.
+    ///
+    /// Since Codex 0.169.0.
     #[serde(
         rename = "modelProvider",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -5955,14 +6069,17 @@ pub struct ModelProviderCapabilitiesReadResponse {
     #[serde(rename = "webSearch")]
     pub web_search: bool,
 }
+/// Since Codex 0.168.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ModelProviderConfigWriteParams {
     pub settings: ProviderSettingsPatch,
 }
+/// Since Codex 0.168.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ModelProviderConfigWriteResponse {
     pub provider: ModelProviderSummary,
 }
+/// Since Codex 0.168.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(transparent)]
 pub struct ModelProviderListParams(
@@ -5988,6 +6105,7 @@ for ModelProviderListParams {
         Self(value)
     }
 }
+/// Since Codex 0.168.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ModelProviderListResponse {
     #[serde(rename = "canChangeDefault")]
@@ -6015,6 +6133,7 @@ pub struct ModelProviderPolicyConflictModelProviderError {
     #[serde(rename = "requiredModelProvider")]
     pub required_model_provider: ::std::string::String,
 }
+/// Since Codex 0.168.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ModelProviderSummary {
     /// Null when the endpoint is absent or cannot be safely displayed.
@@ -6190,6 +6309,8 @@ pub struct NetworkRequirements {
     )]
     pub managed_allowed_domains_only: ::std::option::Option<bool>,
     /// Host patterns routed to network approval before ordinary allow rules.
+    ///
+    /// Since Codex 0.165.0.
     #[serde(
         rename = "reviewDomains",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -6284,6 +6405,7 @@ pub struct NpmPluginSource {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub version: ::std::option::Option<::std::string::String>,
 }
+/// Since Codex 0.169.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(transparent)]
 pub struct NullableGatewayOAuthLoginParams(
@@ -6307,6 +6429,7 @@ for NullableGatewayOAuthLoginParams {
         Self(value)
     }
 }
+/// Since Codex 0.169.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(transparent)]
 pub struct NullableGatewayOAuthReadParams(
@@ -6445,6 +6568,7 @@ for OpenaiProviderSettings {
         Self(value)
     }
 }
+/// Since Codex 0.166.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct OtelRequirements {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -6455,6 +6579,7 @@ pub struct OtelRequirements {
     pub log_agent_responses: ::std::option::Option<bool>,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub log_guardian_assessments: ::std::option::Option<bool>,
+    /// Since Codex 0.167.2.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub log_sse_deltas: ::std::option::Option<bool>,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -6477,6 +6602,7 @@ pub struct OtelRequirements {
         >,
     >,
 }
+/// Since Codex 0.166.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct OtelTlsConfig {
     #[serde(
@@ -6495,6 +6621,7 @@ pub struct OtelTlsConfig {
     )]
     pub client_private_key: ::std::option::Option<::std::string::String>,
 }
+/// Since Codex 0.166.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct OtelToolResultLogConfig {
     pub max_bytes: u64,
@@ -6784,6 +6911,8 @@ pub struct PlanDeltaNotification {
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct PlanThreadItem {
     /// Unix timestamp in milliseconds when the item completed, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "completedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -6791,6 +6920,8 @@ pub struct PlanThreadItem {
     pub completed_at_ms: ::std::option::Option<i64>,
     pub id: ::std::string::String,
     /// Unix timestamp in milliseconds when the item started, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "startedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -7404,6 +7535,8 @@ pub struct ProcessExitedNotification {
     #[serde(rename = "exitCode")]
     pub exit_code: i32,
     /// Whether output collection hit its post-exit deadline before seeing EOF or reaching the requested byte cap on either stream. Older servers omit this field.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "outputDrainTimedOut",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -7531,6 +7664,8 @@ pub struct PromptHookMetadata {
     pub display_order: i64,
     pub enabled: bool,
     /// The owning execution environment, if this hook came from its requirements.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "environmentId",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -7565,6 +7700,8 @@ pub struct QueuedSubmission {
     pub id: ::std::string::String,
     pub input: ::std::vec::Vec<UserInput>,
     /// Metadata retained with this input, including across reconnect and restoration.
+    ///
+    /// Since Codex 0.169.0.
     #[serde(
         rename = "responsesapiClientMetadata",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -7876,6 +8013,8 @@ pub struct ReasoningTextReasoningItemContent {
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ReasoningThreadItem {
     /// Unix timestamp in milliseconds when the item completed, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "completedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -7886,6 +8025,8 @@ pub struct ReasoningThreadItem {
     pub content: ::std::vec::Vec<::std::string::String>,
     pub id: ::std::string::String,
     /// Unix timestamp in milliseconds when the item started, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "startedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -8505,6 +8646,8 @@ for SlashTmpFileSystemSpecialPath {
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct SleepThreadItem {
     /// Unix timestamp in milliseconds when the item completed, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "completedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -8514,6 +8657,8 @@ pub struct SleepThreadItem {
     pub duration_ms: u64,
     pub id: ::std::string::String,
     /// Unix timestamp in milliseconds when the item started, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "startedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -8550,6 +8695,8 @@ pub struct SubAgentActivityThreadItem {
     #[serde(rename = "agentThreadId")]
     pub agent_thread_id: ::std::string::String,
     /// Unix timestamp in milliseconds when the item completed, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "completedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -8567,6 +8714,8 @@ pub struct SubAgentActivityThreadItem {
     )]
     pub reasoning_effort: ::std::option::Option<ReasoningEffort>,
     /// Unix timestamp in milliseconds when the item started, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "startedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -9357,6 +9506,7 @@ pub struct ThreadItemEntry {
     #[serde(rename = "turnId")]
     pub turn_id: ::std::string::String,
 }
+/// Since Codex 0.168.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(transparent)]
 pub struct ThreadItemOutputDeferral(
@@ -9400,6 +9550,8 @@ pub struct ThreadItemsListParams {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cursor: ::std::option::Option<ThreadItemsListCursor>,
     /// For a single turn, choose which saved outputs to fetch separately by item ID.
+    ///
+    /// Since Codex 0.168.0.
     #[serde(
         rename = "deferOutput",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -9454,6 +9606,8 @@ pub struct ThreadListParams {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub archived: ::std::option::Option<bool>,
     /// Show local history visible to the current ChatGPT account. Defaults to false.
+    ///
+    /// Since Codex 0.168.0.
     #[serde(
         rename = "currentAccountOnly",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -9966,6 +10120,8 @@ pub struct ThreadSectionAppearance {
     pub icon: ::std::option::Option<::std::string::String>,
 }
 /// Broadcast after a successful move into, within, or out of a section.
+///
+/// Since Codex 0.167.2.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadSectionChangedNotification {
     /// Destination section, or `null` when the thread was removed from its section.
@@ -10509,6 +10665,8 @@ pub struct ThreadUsage {
     pub estimated_usage_usd_micros: ::std::option::Option<i64>,
     pub groups: ::std::vec::Vec<ThreadUsageBreakdownGroup>,
     /// Native dollar usage, independent of credit estimates. None means unknown, not zero.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "nativeUsageUsdMicros",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -11155,6 +11313,8 @@ pub struct UserMessageThreadItem {
     #[serde(rename = "clientId", skip_serializing_if = "::std::option::Option::is_none")]
     pub client_id: ::std::option::Option<::std::string::String>,
     /// Unix timestamp in milliseconds when the item completed, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "completedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -11163,6 +11323,8 @@ pub struct UserMessageThreadItem {
     pub content: ::std::vec::Vec<UserInput>,
     pub id: ::std::string::String,
     /// Unix timestamp in milliseconds when the item started, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "startedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -11215,6 +11377,8 @@ pub struct WebSearchThreadItem {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub action: ::std::option::Option<WebSearchAction>,
     /// Unix timestamp in milliseconds when the item completed, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "completedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -11228,6 +11392,8 @@ pub struct WebSearchThreadItem {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub results: ::std::option::Option<::std::vec::Vec<::serde_json::Value>>,
     /// Unix timestamp in milliseconds when the item started, if recorded.
+    ///
+    /// Since Codex 0.166.0.
     #[serde(
         rename = "startedAtMs",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -19199,6 +19365,7 @@ impl<'de> ::serde::Deserialize<'de> for AccountRoutingOverride {
         crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
     }
 }
+/// Since Codex 0.166.0.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum AccountSessionWorkspaceKind {
@@ -20047,6 +20214,7 @@ impl<'de> ::serde::Deserialize<'de> for AutoReviewDecisionSource {
         crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
     }
 }
+/// Since Codex 0.168.0.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum BedrockProviderId {
@@ -23250,6 +23418,7 @@ impl<'de> ::serde::Deserialize<'de> for FuzzyFileSearchMatchType {
         crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
     }
 }
+/// Since Codex 0.168.0.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum GatewayAuth {
@@ -23417,6 +23586,7 @@ impl<'de> ::serde::Deserialize<'de> for GatewayOAuthStatus {
         crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
     }
 }
+/// Since Codex 0.168.0.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum GcpProviderId {
@@ -26470,6 +26640,8 @@ impl<'de> ::serde::Deserialize<'de> for ModeKind {
     }
 }
 /// Structured JSON-RPC error data. Unknown errors must retain the client's normal fallback.
+///
+/// Since Codex 0.166.0.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum ModelProviderError {
@@ -27150,6 +27322,7 @@ impl<'de> ::serde::Deserialize<'de> for NonSteerableTurnKind {
         crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
     }
 }
+/// Since Codex 0.166.0.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum OtelExporter {
@@ -27216,6 +27389,7 @@ impl<'de> ::serde::Deserialize<'de> for OtelExporter {
         }
     }
 }
+/// Since Codex 0.166.0.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum OtelHttpProtocol {
@@ -28748,6 +28922,7 @@ impl<'de> ::serde::Deserialize<'de> for ProjectSortKey {
         crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
     }
 }
+/// Since Codex 0.168.0.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum ProviderSettings {
@@ -28859,6 +29034,8 @@ impl<'de> ::serde::Deserialize<'de> for ProviderSettings {
     }
 }
 /// Omitted patch fields preserve their values. Explicit null clears a nullable field.
+///
+/// Since Codex 0.168.0.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum ProviderSettingsPatch {
@@ -34071,6 +34248,8 @@ impl<'de> ::serde::Deserialize<'de> for WebSearchMode {
     }
 }
 /// Provider preference selected by the resolved model catalog entry.
+///
+/// Since Codex 0.168.0.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum WebSearchProvider {
