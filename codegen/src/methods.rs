@@ -28,6 +28,8 @@ pub const RESPONSE_EXCEPTIONS: &[(&str, &str)] = &[
     ("configRequirements/read", "ConfigRequirementsReadResponse"),
     ("externalAgentConfig/import/readHistories", "ExternalAgentConfigImportHistoriesReadResponse"),
     ("memory/reset", "MemoryResetResponse"),
+    // The schema names no response type; the release that added it answers with the shape of a config write.
+    ("modelProvider/default/set", "ConfigWriteResponse"),
     ("remoteControl/disable", "RemoteControlDisableResponse"),
     ("remoteControl/enable", "RemoteControlEnableResponse"),
     ("remoteControl/status/read", "RemoteControlStatusReadResponse"),

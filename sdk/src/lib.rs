@@ -40,6 +40,10 @@
 //! API, see [`CodexBuilder::websocket`], [`CodexBuilder::unix_socket`] and
 //! [`CodexBuilder::daemon`]. Underneath, [`rpc`] is transport-agnostic: any message-level
 //! [`Transport`] works.
+//!
+//! Any Codex release works, not just the pin: the SDK reads the server's release at connect,
+//! [`Codex::supports`] answers from the protocol's history over a window of releases, and a
+//! request the server predates fails at once with [`Error::Unsupported`] (see [`version`]).
 #![warn(missing_docs)]
 
 pub mod pinned_cli;

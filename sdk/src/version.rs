@@ -68,7 +68,7 @@ impl fmt::Display for CodexVersion {
 
 /// The error of parsing a [`CodexVersion`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{0}` is not a Codex version like 0.171.0")]
+#[error("`{0}` is not a Codex version (major.minor.patch)")]
 pub struct ParseVersionError(String);
 
 impl FromStr for CodexVersion {
@@ -158,10 +158,10 @@ mod tests {
 
     #[test]
     fn parses_releases_and_pre_releases() {
-        assert_eq!("0.171.0".parse(), Ok(CodexVersion::new(0, 171, 0)));
+        assert_eq!("0.170.2".parse(), Ok(CodexVersion::new(0, 170, 2)));
         assert_eq!(" 1.2.3-alpha.4 ".parse(), Ok(CodexVersion::new(1, 2, 3)));
         assert_eq!("0.172.0+build".parse::<CodexVersion>().map(|v| v.to_string()), Ok("0.172.0".into()));
-        for bad in ["", "0.171", "0.171.0.1", "v0.171.0", "0..1", "0.x.1", "-1.0.0"] {
+        for bad in ["", "0.170", "0.170.2.1", "v0.170.2", "0..1", "0.x.1", "-1.0.0"] {
             assert!(bad.parse::<CodexVersion>().is_err(), "{bad:?}");
         }
         assert!(CodexVersion::new(0, 163, 0) < CodexVersion::new(0, 171, 0));

@@ -104,9 +104,9 @@ fn copy_dir(from: &Path, to: &Path) -> Result<(), String> {
 /// accepts the new schema.
 pub fn bump(args: &[String]) -> Result<(), String> {
     let [version] = args else {
-        return Err("usage: cargo xtask bump VERSION (e.g. 0.171.0)".into());
+        return Err("usage: cargo xtask bump VERSION (major.minor.patch, as npm lists it)".into());
     };
-    let new_key = release_key(version).ok_or_else(|| format!("`{version}` is not a release like 0.171.0"))?;
+    let new_key = release_key(version).ok_or_else(|| format!("`{version}` is not a release number (major.minor.patch)"))?;
     let root = root();
     let schema_dir = root.join("schema");
     let pin = codex_app_server_codegen::pinned_version(&schema_dir)?;

@@ -5,7 +5,7 @@
 //! Codex releases (`schema/history.json`, rebuilt by `cargo xtask history`).
 use crate::version::{Availability, CodexVersion};
 /// The Codex CLI version this SDK is generated from (`schema/CODEX_VERSION`).
-pub const PINNED: CodexVersion = CodexVersion::new(0, 169, 0);
+pub const PINNED: CodexVersion = CodexVersion::new(0, 171, 0);
 /// The releases whose schemas the history compares, oldest first; the last is [`PINNED`].
 pub const WINDOW: &[CodexVersion] = &[
     CodexVersion::new(0, 163, 0),
@@ -15,6 +15,7 @@ pub const WINDOW: &[CodexVersion] = &[
     CodexVersion::new(0, 167, 2),
     CodexVersion::new(0, 168, 0),
     CodexVersion::new(0, 169, 0),
+    CodexVersion::new(0, 171, 0),
 ];
 /// Every client request (by wire method name) that appeared or disappeared inside [`WINDOW`], sorted by name.
 pub static CLIENT_REQUESTS: &[(&str, Availability)] = &[
@@ -33,6 +34,10 @@ pub static CLIENT_REQUESTS: &[(&str, Availability)] = &[
         "modelProvider/config/write",
         Availability::new(Some(CodexVersion::new(0, 168, 0)), None),
     ),
+    (
+        "modelProvider/default/set",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
+    ),
     ("modelProvider/list", Availability::new(Some(CodexVersion::new(0, 168, 0)), None)),
     (
         "thread/guardianReview",
@@ -43,21 +48,46 @@ pub static CLIENT_REQUESTS: &[(&str, Availability)] = &[
         "thread/prepareApprovedPlan",
         Availability::new(Some(CodexVersion::new(0, 169, 0)), None),
     ),
+    (
+        "thread/realtime/list",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
+    ),
     ("thread/sample", Availability::new(Some(CodexVersion::new(0, 164, 0)), None)),
-    ("thread/sample/cancel", Availability::new(Some(CodexVersion::new(0, 164, 0)), None)),
+    (
+        "thread/sample/cancel",
+        Availability::new(Some(CodexVersion::new(0, 164, 0)), None),
+    ),
+    (
+        "thread/search/cancel",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
+    ),
+    (
+        "thread/search/stream",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
+    ),
+    (
+        "thread/search/stream/cancel",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
+    ),
 ];
 /// When client request (by wire method name) appeared or disappeared inside [`WINDOW`]; `None` when it was in every release of the window (or in none).
 pub fn client_request(name: &str) -> Option<Availability> {
     crate::version::lookup(CLIENT_REQUESTS, name)
 }
 /// Every server request (by wire method name) that appeared or disappeared inside [`WINDOW`], sorted by name.
-pub static SERVER_REQUESTS: &[(&str, Availability)] = &[];
+pub static SERVER_REQUESTS: &[(&str, Availability)] = &[
+    ("currentTime/read", Availability::new(None, Some(CodexVersion::new(0, 171, 0)))),
+];
 /// When server request (by wire method name) appeared or disappeared inside [`WINDOW`]; `None` when it was in every release of the window (or in none).
 pub fn server_request(name: &str) -> Option<Availability> {
     crate::version::lookup(SERVER_REQUESTS, name)
 }
 /// Every server notification (by wire method name) that appeared or disappeared inside [`WINDOW`], sorted by name.
 pub static SERVER_NOTIFICATIONS: &[(&str, Availability)] = &[
+    (
+        "thread/search/partial",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
+    ),
     (
         "thread/section/changed",
         Availability::new(Some(CodexVersion::new(0, 167, 2)), None),
@@ -108,16 +138,28 @@ pub static DEFINITIONS: &[(&str, Availability)] = &[
         "AccountSessionsSwitchResponse",
         Availability::new(Some(CodexVersion::new(0, 166, 0)), None),
     ),
+    ("AccountUpdateReason", Availability::new(Some(CodexVersion::new(0, 171, 0)), None)),
     ("AgentMessageDisplay", Availability::new(Some(CodexVersion::new(0, 169, 0)), None)),
     (
         "AgentMessageModeration",
         Availability::new(Some(CodexVersion::new(0, 169, 0)), None),
     ),
+    ("AnswerAnnotation", Availability::new(Some(CodexVersion::new(0, 171, 0)), None)),
+    ("AnswerReplacement", Availability::new(Some(CodexVersion::new(0, 171, 0)), None)),
     (
         "ApplicationStorageRequirements",
         Availability::new(Some(CodexVersion::new(0, 164, 0)), None),
     ),
     ("BedrockProviderId", Availability::new(Some(CodexVersion::new(0, 168, 0)), None)),
+    ("BlockReason", Availability::new(Some(CodexVersion::new(0, 171, 0)), None)),
+    (
+        "CurrentTimeReadParams",
+        Availability::new(None, Some(CodexVersion::new(0, 171, 0))),
+    ),
+    (
+        "CurrentTimeReadResponse",
+        Availability::new(None, Some(CodexVersion::new(0, 171, 0))),
+    ),
     ("FeedbackSaveParams", Availability::new(Some(CodexVersion::new(0, 164, 0)), None)),
     (
         "FeedbackSaveResponse",
@@ -144,6 +186,7 @@ pub static DEFINITIONS: &[(&str, Availability)] = &[
         "GuardianAssessmentOutcome",
         Availability::new(Some(CodexVersion::new(0, 167, 2)), None),
     ),
+    ("HelplineSubject", Availability::new(Some(CodexVersion::new(0, 171, 0)), None)),
     (
         "ImageGenerationInputImage",
         Availability::new(Some(CodexVersion::new(0, 164, 0)), None),
@@ -155,6 +198,10 @@ pub static DEFINITIONS: &[(&str, Availability)] = &[
     (
         "ModelProviderConfigWriteResponse",
         Availability::new(Some(CodexVersion::new(0, 168, 0)), None),
+    ),
+    (
+        "ModelProviderDefaultSetParams",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
     ),
     ("ModelProviderError", Availability::new(Some(CodexVersion::new(0, 166, 0)), None)),
     (
@@ -223,6 +270,32 @@ pub static DEFINITIONS: &[(&str, Availability)] = &[
         Availability::new(Some(CodexVersion::new(0, 169, 0)), None),
     ),
     (
+        "ThreadRealtimeCoverage",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
+    ),
+    ("ThreadRealtimeEntry", Availability::new(Some(CodexVersion::new(0, 171, 0)), None)),
+    (
+        "ThreadRealtimeFrameChannels",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
+    ),
+    (
+        "ThreadRealtimeHandoffMode",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
+    ),
+    (
+        "ThreadRealtimeListParams",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
+    ),
+    (
+        "ThreadRealtimeListResponse",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
+    ),
+    ("ThreadRealtimeOrder", Availability::new(Some(CodexVersion::new(0, 171, 0)), None)),
+    (
+        "ThreadRealtimeVoiceTranscript",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
+    ),
+    (
         "ThreadSampleCancelParams",
         Availability::new(Some(CodexVersion::new(0, 164, 0)), None),
     ),
@@ -236,8 +309,25 @@ pub static DEFINITIONS: &[(&str, Availability)] = &[
         Availability::new(Some(CodexVersion::new(0, 164, 0)), None),
     ),
     (
+        "ThreadSearchCancelParams",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
+    ),
+    (
+        "ThreadSearchCancelResponse",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
+    ),
+    (
+        "ThreadSearchPartialNotification",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
+    ),
+    (
         "ThreadSectionChangedNotification",
         Availability::new(Some(CodexVersion::new(0, 167, 2)), None),
+    ),
+    ("TrustedContacts", Availability::new(Some(CodexVersion::new(0, 171, 0)), None)),
+    (
+        "UserVerificationBiometricType",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
     ),
     ("WebSearchProvider", Availability::new(Some(CodexVersion::new(0, 168, 0)), None)),
 ];
@@ -352,24 +442,40 @@ pub static FIELDS: &[(&str, Availability)] = &[
         Availability::new(Some(CodexVersion::new(0, 166, 0)), None),
     ),
     (
+        "AccountUpdatedNotification.reason",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
+    ),
+    (
         "AdditionalContextEntry.name",
         Availability::new(Some(CodexVersion::new(0, 166, 0)), None),
     ),
     (
         "AgentMessageDisplay.action",
-        Availability::new(Some(CodexVersion::new(0, 169, 0)), None),
+        Availability::new(
+            Some(CodexVersion::new(0, 169, 0)),
+            Some(CodexVersion::new(0, 171, 0)),
+        ),
     ),
     (
         "AgentMessageDisplay.blockType",
-        Availability::new(Some(CodexVersion::new(0, 169, 0)), None),
+        Availability::new(
+            Some(CodexVersion::new(0, 169, 0)),
+            Some(CodexVersion::new(0, 171, 0)),
+        ),
     ),
     (
         "AgentMessageDisplay.checkTrustedContacts",
-        Availability::new(Some(CodexVersion::new(0, 169, 0)), None),
+        Availability::new(
+            Some(CodexVersion::new(0, 169, 0)),
+            Some(CodexVersion::new(0, 171, 0)),
+        ),
     ),
     (
         "AgentMessageDisplay.cyberTrustedAccess",
-        Availability::new(Some(CodexVersion::new(0, 169, 0)), None),
+        Availability::new(
+            Some(CodexVersion::new(0, 169, 0)),
+            Some(CodexVersion::new(0, 171, 0)),
+        ),
     ),
     (
         "AgentMessageModeration.display",
@@ -435,6 +541,14 @@ pub static FIELDS: &[(&str, Availability)] = &[
     (
         "ConfigRequirements.otel",
         Availability::new(Some(CodexVersion::new(0, 166, 0)), None),
+    ),
+    (
+        "CurrentTimeReadParams.threadId",
+        Availability::new(None, Some(CodexVersion::new(0, 171, 0))),
+    ),
+    (
+        "CurrentTimeReadResponse.currentTimeAt",
+        Availability::new(None, Some(CodexVersion::new(0, 171, 0))),
     ),
     (
         "CustomGatewayProviderSettings.auth",
@@ -503,6 +617,14 @@ pub static FIELDS: &[(&str, Availability)] = &[
     (
         "FeedbackSaveResponse.threadId",
         Availability::new(Some(CodexVersion::new(0, 164, 0)), None),
+    ),
+    (
+        "FrameThreadRealtimeItem.channels",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
+    ),
+    (
+        "FrameThreadRealtimeItem.type",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
     ),
     (
         "GatewayOAuthChangedNotification.loginId",
@@ -642,6 +764,18 @@ pub static FIELDS: &[(&str, Availability)] = &[
         Availability::new(Some(CodexVersion::new(0, 168, 0)), None),
     ),
     (
+        "KindBlockReason.kind",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
+    ),
+    (
+        "KindBlockReason.trustedAccess",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
+    ),
+    (
+        "ListMcpServerStatusParams.environmentId",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
+    ),
+    (
         "ManagedHooksRequirements.PostModelRequest",
         Availability::new(Some(CodexVersion::new(0, 164, 0)), None),
     ),
@@ -654,8 +788,36 @@ pub static FIELDS: &[(&str, Availability)] = &[
         Availability::new(Some(CodexVersion::new(0, 168, 0)), None),
     ),
     (
+        "McpResourceReadParams.environmentId",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
+    ),
+    (
+        "McpServerElicitationRequestParams.environmentId",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
+    ),
+    (
+        "McpServerOauthLoginParams.environmentId",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
+    ),
+    (
+        "McpServerStatus.environmentId",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
+    ),
+    (
         "McpServerStatus.toolListMeta",
         Availability::new(Some(CodexVersion::new(0, 164, 0)), None),
+    ),
+    (
+        "McpServerStatusUpdatedNotification.environmentId",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
+    ),
+    (
+        "McpServerToolCallParams.environmentId",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
+    ),
+    (
+        "McpToolCallThreadItem.environmentId",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
     ),
     (
         "ModeGatewayAuth.envKey",
@@ -676,6 +838,10 @@ pub static FIELDS: &[(&str, Availability)] = &[
     (
         "ModelProviderConfigWriteResponse.provider",
         Availability::new(Some(CodexVersion::new(0, 168, 0)), None),
+    ),
+    (
+        "ModelProviderDefaultSetParams.providerId",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
     ),
     (
         "ModelProviderListResponse.canChangeDefault",
@@ -762,6 +928,14 @@ pub static FIELDS: &[(&str, Availability)] = &[
         Availability::new(Some(CodexVersion::new(0, 166, 0)), None),
     ),
     (
+        "OtelRequirements.headers_helper",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
+    ),
+    (
+        "OtelRequirements.headers_helper_refresh_interval_ms",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
+    ),
+    (
         "OtelRequirements.log_agent_responses",
         Availability::new(Some(CodexVersion::new(0, 166, 0)), None),
     ),
@@ -825,9 +999,26 @@ pub static FIELDS: &[(&str, Availability)] = &[
         "ProcessExitedNotification.outputDrainTimedOut",
         Availability::new(Some(CodexVersion::new(0, 166, 0)), None),
     ),
+    ("Project.position", Availability::new(None, Some(CodexVersion::new(0, 171, 0)))),
     (
         "QueuedSubmission.responsesapiClientMetadata",
         Availability::new(Some(CodexVersion::new(0, 169, 0)), None),
+    ),
+    (
+        "SessionEndInputSavedThreadRealtimeItem.input",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
+    ),
+    (
+        "SessionEndInputSavedThreadRealtimeItem.input_item_id",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
+    ),
+    (
+        "SessionEndInputSavedThreadRealtimeItem.source_event_ids",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
+    ),
+    (
+        "SessionEndInputSavedThreadRealtimeItem.type",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
     ),
     (
         "Sessionsv2::AccountSessionsSwitchResponse.activeSessionId",
@@ -914,6 +1105,10 @@ pub static FIELDS: &[(&str, Availability)] = &[
         Availability::new(Some(CodexVersion::new(0, 169, 0)), None),
     ),
     (
+        "ThreadListParams.includedThreadIds",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
+    ),
+    (
         "ThreadMemoryReadParams.threadId",
         Availability::new(Some(CodexVersion::new(0, 165, 0)), None),
     ),
@@ -946,8 +1141,96 @@ pub static FIELDS: &[(&str, Availability)] = &[
         Availability::new(Some(CodexVersion::new(0, 169, 0)), None),
     ),
     (
+        "ThreadRealtimeEntry.item",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
+    ),
+    (
+        "ThreadRealtimeEntry.position",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
+    ),
+    (
+        "ThreadRealtimeFrameChannels.voice_transcript",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
+    ),
+    (
+        "ThreadRealtimeItem.observedAtMs",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
+    ),
+    (
+        "ThreadRealtimeListParams.afterPosition",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
+    ),
+    (
+        "ThreadRealtimeListParams.cursor",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
+    ),
+    (
+        "ThreadRealtimeListParams.eventId",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
+    ),
+    (
+        "ThreadRealtimeListParams.fromObservedAtMs",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
+    ),
+    (
+        "ThreadRealtimeListParams.limit",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
+    ),
+    (
+        "ThreadRealtimeListParams.order",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
+    ),
+    (
+        "ThreadRealtimeListParams.requiredThroughPosition",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
+    ),
+    (
+        "ThreadRealtimeListParams.sessionId",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
+    ),
+    (
+        "ThreadRealtimeListParams.snapshotEnd",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
+    ),
+    (
+        "ThreadRealtimeListParams.threadId",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
+    ),
+    (
+        "ThreadRealtimeListParams.toObservedAtMs",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
+    ),
+    (
+        "ThreadRealtimeListResponse.coverage",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
+    ),
+    (
+        "ThreadRealtimeListResponse.data",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
+    ),
+    (
+        "ThreadRealtimeListResponse.nextCursor",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
+    ),
+    (
+        "ThreadRealtimeListResponse.projectedThroughItemIndex",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
+    ),
+    (
+        "ThreadRealtimeListResponse.snapshotEnd",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
+    ),
+    (
         "ThreadRealtimeStartParams.voiceSessionId",
         Availability::new(Some(CodexVersion::new(0, 164, 0)), None),
+    ),
+    (
+        "ThreadRealtimeVoiceTranscript.role",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
+    ),
+    (
+        "ThreadRealtimeVoiceTranscript.text",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
     ),
     (
         "ThreadSampleCancelParams.requestId",
@@ -1018,12 +1301,24 @@ pub static FIELDS: &[(&str, Availability)] = &[
         Availability::new(Some(CodexVersion::new(0, 164, 0)), None),
     ),
     (
+        "ThreadSearchCancelParams.requestId",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
+    ),
+    (
         "ThreadSearchParams.currentAccountOnly",
         Availability::new(Some(CodexVersion::new(0, 168, 0)), None),
     ),
     (
         "ThreadSearchParams.includeAttachedThreads",
         Availability::new(Some(CodexVersion::new(0, 169, 0)), None),
+    ),
+    (
+        "ThreadSearchPartialNotification.data",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
+    ),
+    (
+        "ThreadSearchPartialNotification.requestId",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
     ),
     (
         "ThreadSectionChangedNotification.sectionId",
@@ -1046,6 +1341,34 @@ pub static FIELDS: &[(&str, Availability)] = &[
         Availability::new(Some(CodexVersion::new(0, 166, 0)), None),
     ),
     (
+        "TurnInputAcceptedThreadRealtimeItem.handoff_id",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
+    ),
+    (
+        "TurnInputAcceptedThreadRealtimeItem.input",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
+    ),
+    (
+        "TurnInputAcceptedThreadRealtimeItem.input_item_id",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
+    ),
+    (
+        "TurnInputAcceptedThreadRealtimeItem.mode",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
+    ),
+    (
+        "TurnInputAcceptedThreadRealtimeItem.source_event_ids",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
+    ),
+    (
+        "TurnInputAcceptedThreadRealtimeItem.turn_id",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
+    ),
+    (
+        "TurnInputAcceptedThreadRealtimeItem.type",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
+    ),
+    (
         "TurnSettingsUpdateParams.environments",
         Availability::new(Some(CodexVersion::new(0, 169, 0)), None),
     ),
@@ -1056,6 +1379,14 @@ pub static FIELDS: &[(&str, Availability)] = &[
     (
         "TurnSteerParams.responsesapiClientMetadataPatch",
         Availability::new(Some(CodexVersion::new(0, 164, 0)), None),
+    ),
+    (
+        "UserVerificationVerifyResponse.biometricType",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
+    ),
+    (
+        "WellbeingPromptHelplineAnswerReplacement.kind",
+        Availability::new(Some(CodexVersion::new(0, 171, 0)), None),
     ),
 ];
 /// When field (keyed `Type.wireName`, e.g. `ThreadListParams.includedThreadIds`) appeared or disappeared inside [`WINDOW`]; `None` when it was in every release of the window (or in none).

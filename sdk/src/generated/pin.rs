@@ -2,4 +2,4 @@
 // change `codegen/` and run `cargo xtask regen` instead.
 
 /// The Codex CLI version this SDK is generated from and tested against (`schema/CODEX_VERSION`).
-pub const PINNED_CODEX_VERSION: &str = "0.169.0";
+pub const PINNED_CODEX_VERSION: &str = "0.171.0";

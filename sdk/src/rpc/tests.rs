@@ -973,7 +973,8 @@ async fn real_binary_initialize_reports_version() {
         .with_client_info("rust_sdk_test", None, "0.0.1");
     let conn = Connection::start(&config).await.unwrap();
     let meta = conn.metadata().unwrap().clone();
-    assert_eq!(meta.server_version.as_deref(), Some("0.169.0"), "{meta:?}");
+    let version = crate::pinned_cli::binary_version(&bin).unwrap();
+    assert_eq!(meta.server_version.as_deref(), Some(version.as_str()), "{meta:?}");
     assert_eq!(meta.codex_home.as_deref(), Some(codex_home.path()));
     assert!(meta.platform_family.is_some() && meta.platform_os.is_some());
     assert!(matches!(

@@ -497,6 +497,34 @@ pub mod client_requests {
         type Params = types::ThreadSearchParams;
         type Response = types::ThreadSearchResponse;
     }
+    /// `thread/search/stream`: Search with best-effort incremental `thread/search/partial` notifications. The final response is authoritative for results, ordering, and cursors.
+    ///
+    /// Since Codex 0.171.0.
+    #[derive(Debug, Clone, Copy)]
+    pub enum ThreadSearchStream {}
+    impl crate::protocol::Request for ThreadSearchStream {
+        const METHOD: &'static str = "thread/search/stream";
+        type Params = types::ThreadSearchParams;
+        type Response = types::ThreadSearchResponse;
+    }
+    /// `thread/search/cancel`: Since Codex 0.171.0.
+    #[derive(Debug, Clone, Copy)]
+    pub enum ThreadSearchCancel {}
+    impl crate::protocol::Request for ThreadSearchCancel {
+        const METHOD: &'static str = "thread/search/cancel";
+        type Params = types::ThreadSearchCancelParams;
+        type Response = types::ThreadSearchCancelResponse;
+    }
+    /// `thread/search/stream/cancel`: Cancel a `thread/search/stream` request on this connection.
+    ///
+    /// Since Codex 0.171.0.
+    #[derive(Debug, Clone, Copy)]
+    pub enum ThreadSearchStreamCancel {}
+    impl crate::protocol::Request for ThreadSearchStreamCancel {
+        const METHOD: &'static str = "thread/search/stream/cancel";
+        type Params = types::ThreadSearchCancelParams;
+        type Response = types::ThreadSearchCancelResponse;
+    }
     /// `thread/searchOccurrences`
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadSearchOccurrences {}
@@ -915,6 +943,14 @@ pub mod client_requests {
         type Params = types::ThreadTimelineListParams;
         type Response = types::ThreadTimelineListResponse;
     }
+    /// `thread/realtime/list`: Since Codex 0.171.0.
+    #[derive(Debug, Clone, Copy)]
+    pub enum ThreadRealtimeList {}
+    impl crate::protocol::Request for ThreadRealtimeList {
+        const METHOD: &'static str = "thread/realtime/list";
+        type Params = types::ThreadRealtimeListParams;
+        type Response = types::ThreadRealtimeListResponse;
+    }
     /// `thread/realtime/listVoices`
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadRealtimeListVoices {}
@@ -978,6 +1014,14 @@ pub mod client_requests {
         const METHOD: &'static str = "modelProvider/config/write";
         type Params = types::ModelProviderConfigWriteParams;
         type Response = types::ModelProviderConfigWriteResponse;
+    }
+    /// `modelProvider/default/set`: Since Codex 0.171.0.
+    #[derive(Debug, Clone, Copy)]
+    pub enum ModelProviderDefaultSet {}
+    impl crate::protocol::Request for ModelProviderDefaultSet {
+        const METHOD: &'static str = "modelProvider/default/set";
+        type Params = types::ModelProviderDefaultSetParams;
+        type Response = types::ConfigWriteResponse;
     }
     /// `modelProvider/capabilities/read`
     #[derive(Debug, Clone, Copy)]
@@ -1552,14 +1596,6 @@ pub mod server_requests {
         type Params = types::AttestationGenerateParams;
         type Response = types::AttestationGenerateResponse;
     }
-    /// `currentTime/read`: Read the current time from an external clock owned by the client.
-    #[derive(Debug, Clone, Copy)]
-    pub enum CurrentTimeRead {}
-    impl crate::protocol::Request for CurrentTimeRead {
-        const METHOD: &'static str = "currentTime/read";
-        type Params = types::CurrentTimeReadParams;
-        type Response = types::CurrentTimeReadResponse;
-    }
     /// `applyPatchApproval`: Deprecated. Request to approve a patch. This request is used for Turns started via the legacy APIs (i.e. SendUserTurn, SendUserMessage).
     #[derive(Debug, Clone, Copy)]
     pub enum ApplyPatchApproval {}
@@ -1846,6 +1882,13 @@ pub mod server_notifications {
     impl crate::protocol::Notification for ProcessOutputDelta {
         const METHOD: &'static str = "process/outputDelta";
         type Params = types::ProcessOutputDeltaNotification;
+    }
+    /// `thread/search/partial`: Since Codex 0.171.0.
+    #[derive(Debug, Clone, Copy)]
+    pub enum ThreadSearchPartial {}
+    impl crate::protocol::Notification for ThreadSearchPartial {
+        const METHOD: &'static str = "thread/search/partial";
+        type Params = types::ThreadSearchPartialNotification;
     }
     /// `process/exited`: Final exit notification for a `process/spawn` session.
     #[derive(Debug, Clone, Copy)]
@@ -2278,6 +2321,8 @@ pub enum ServerNotification {
     CommandExecOutputDelta(types::CommandExecOutputDeltaNotification),
     /// `process/outputDelta`: Stream base64-encoded stdout/stderr chunks for a running `process/spawn` session.
     ProcessOutputDelta(types::ProcessOutputDeltaNotification),
+    /// `thread/search/partial`: Since Codex 0.171.0.
+    ThreadSearchPartial(types::ThreadSearchPartialNotification),
     /// `process/exited`: Final exit notification for a `process/spawn` session.
     ProcessExited(types::ProcessExitedNotification),
     /// `item/commandExecution/outputDelta`
@@ -2490,6 +2535,9 @@ impl ServerNotification {
             "process/outputDelta" => {
                 ::serde_json::from_value(params).map(Self::ProcessOutputDelta)
             }
+            "thread/search/partial" => {
+                ::serde_json::from_value(params).map(Self::ThreadSearchPartial)
+            }
             "process/exited" => ::serde_json::from_value(params).map(Self::ProcessExited),
             "item/commandExecution/outputDelta" => {
                 ::serde_json::from_value(params)
@@ -2688,6 +2736,7 @@ impl ServerNotification {
             Self::ItemPlanDelta(_) => "item/plan/delta",
             Self::CommandExecOutputDelta(_) => "command/exec/outputDelta",
             Self::ProcessOutputDelta(_) => "process/outputDelta",
+            Self::ThreadSearchPartial(_) => "thread/search/partial",
             Self::ProcessExited(_) => "process/exited",
             Self::ItemCommandExecutionOutputDelta(_) => {
                 "item/commandExecution/outputDelta"
@@ -2918,6 +2967,7 @@ impl ServerNotification {
             Self::ItemPlanDelta(params) => ::serde_json::to_value(params),
             Self::CommandExecOutputDelta(params) => ::serde_json::to_value(params),
             Self::ProcessOutputDelta(params) => ::serde_json::to_value(params),
+            Self::ThreadSearchPartial(params) => ::serde_json::to_value(params),
             Self::ProcessExited(params) => ::serde_json::to_value(params),
             Self::ItemCommandExecutionOutputDelta(params) => {
                 ::serde_json::to_value(params)
@@ -3010,8 +3060,6 @@ pub enum ServerRequest {
     AccountChatgptAuthTokensRefresh(types::ChatgptAuthTokensRefreshParams),
     /// `attestation/generate`: Generate a fresh upstream attestation result on demand.
     AttestationGenerate(types::AttestationGenerateParams),
-    /// `currentTime/read`: Read the current time from an external clock owned by the client.
-    CurrentTimeRead(types::CurrentTimeReadParams),
     /// `applyPatchApproval`: Deprecated. Request to approve a patch. This request is used for Turns started via the legacy APIs (i.e. SendUserTurn, SendUserMessage).
     ApplyPatchApproval(types::ApplyPatchApprovalParams),
     /// `execCommandApproval`: Request to exec a command. This request is used for Turns started via the legacy APIs (i.e. SendUserTurn, SendUserMessage).
@@ -3057,9 +3105,6 @@ impl ServerRequest {
             "attestation/generate" => {
                 ::serde_json::from_value(params).map(Self::AttestationGenerate)
             }
-            "currentTime/read" => {
-                ::serde_json::from_value(params).map(Self::CurrentTimeRead)
-            }
             "applyPatchApproval" => {
                 ::serde_json::from_value(params).map(Self::ApplyPatchApproval)
             }
@@ -3090,7 +3135,6 @@ impl ServerRequest {
                 "account/chatgptAuthTokens/refresh"
             }
             Self::AttestationGenerate(_) => "attestation/generate",
-            Self::CurrentTimeRead(_) => "currentTime/read",
             Self::ApplyPatchApproval(_) => "applyPatchApproval",
             Self::ExecCommandApproval(_) => "execCommandApproval",
             Self::Unrecognized { method, .. } => method,
@@ -3105,7 +3149,6 @@ impl ServerRequest {
             Self::ItemToolRequestUserInput(p) => Some(p.thread_id.as_str()),
             Self::ItemPermissionsRequestApproval(p) => Some(p.thread_id.as_str()),
             Self::ItemToolCall(p) => Some(p.thread_id.as_str()),
-            Self::CurrentTimeRead(p) => Some(p.thread_id.as_str()),
             _ => None,
         }
     }
@@ -3140,7 +3183,6 @@ impl ServerRequest {
                 ::serde_json::to_value(params)
             }
             Self::AttestationGenerate(params) => ::serde_json::to_value(params),
-            Self::CurrentTimeRead(params) => ::serde_json::to_value(params),
             Self::ApplyPatchApproval(params) => ::serde_json::to_value(params),
             Self::ExecCommandApproval(params) => ::serde_json::to_value(params),
             Self::Unrecognized { params, .. } => Ok(params.clone()),
@@ -3743,6 +3785,37 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadSearch>(params)
     }
+    /// `thread/search/stream`: Search with best-effort incremental `thread/search/partial` notifications. The final response is authoritative for results, ordering, and cursors.
+    ///
+    /// Since Codex 0.171.0.
+    fn thread_search_stream(
+        &self,
+        params: types::ThreadSearchParams,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<types::ThreadSearchResponse, Self::Error>,
+    > + Send {
+        self.send_request::<client_requests::ThreadSearchStream>(params)
+    }
+    /// `thread/search/cancel`: Since Codex 0.171.0.
+    fn thread_search_cancel(
+        &self,
+        params: types::ThreadSearchCancelParams,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<types::ThreadSearchCancelResponse, Self::Error>,
+    > + Send {
+        self.send_request::<client_requests::ThreadSearchCancel>(params)
+    }
+    /// `thread/search/stream/cancel`: Cancel a `thread/search/stream` request on this connection.
+    ///
+    /// Since Codex 0.171.0.
+    fn thread_search_stream_cancel(
+        &self,
+        params: types::ThreadSearchCancelParams,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<types::ThreadSearchCancelResponse, Self::Error>,
+    > + Send {
+        self.send_request::<client_requests::ThreadSearchStreamCancel>(params)
+    }
     /// `thread/searchOccurrences`
     fn thread_search_occurrences(
         &self,
@@ -4231,6 +4304,15 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadTimelineList>(params)
     }
+    /// `thread/realtime/list`: Since Codex 0.171.0.
+    fn thread_realtime_list(
+        &self,
+        params: types::ThreadRealtimeListParams,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<types::ThreadRealtimeListResponse, Self::Error>,
+    > + Send {
+        self.send_request::<client_requests::ThreadRealtimeList>(params)
+    }
     /// `thread/realtime/listVoices`
     fn thread_realtime_list_voices(
         &self,
@@ -4307,6 +4389,15 @@ pub trait ClientRequests: crate::protocol::RequestSender {
         >,
     > + Send {
         self.send_request::<client_requests::ModelProviderConfigWrite>(params)
+    }
+    /// `modelProvider/default/set`: Since Codex 0.171.0.
+    fn model_provider_default_set(
+        &self,
+        params: types::ModelProviderDefaultSetParams,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<types::ConfigWriteResponse, Self::Error>,
+    > + Send {
+        self.send_request::<client_requests::ModelProviderDefaultSet>(params)
     }
     /// `modelProvider/capabilities/read`
     fn model_provider_capabilities_read(
@@ -5099,23 +5190,6 @@ pub trait ServerRequestHandler: Send + Sync + 'static {
             crate::handlers::fail_closed::<server_requests::AttestationGenerate>(),
         )
     }
-    /// `currentTime/read`: Read the current time from an external clock owned by the client.
-    ///
-    /// Default: the fail-closed reply (see [`fail_closed_reply`](crate::rpc::fail_closed_reply)).
-    fn current_time_read(
-        &self,
-        params: types::CurrentTimeReadParams,
-    ) -> impl ::std::future::Future<
-        Output = ::std::result::Result<
-            types::CurrentTimeReadResponse,
-            crate::error::RpcError,
-        >,
-    > + Send {
-        let _ = params;
-        ::std::future::ready(
-            crate::handlers::fail_closed::<server_requests::CurrentTimeRead>(),
-        )
-    }
     /// `applyPatchApproval`: Deprecated. Request to approve a patch. This request is used for Turns started via the legacy APIs (i.e. SendUserTurn, SendUserMessage).
     ///
     /// Default: the fail-closed reply (see [`fail_closed_reply`](crate::rpc::fail_closed_reply)).
@@ -5202,9 +5276,6 @@ pub async fn dispatch_server_request<H: ServerRequestHandler + ?Sized>(
         ServerRequest::AttestationGenerate(params) => {
             crate::handlers::reply(handler.attestation_generate(params).await)
         }
-        ServerRequest::CurrentTimeRead(params) => {
-            crate::handlers::reply(handler.current_time_read(params).await)
-        }
         ServerRequest::ApplyPatchApproval(params) => {
             crate::handlers::reply(handler.apply_patch_approval(params).await)
         }
@@ -5279,6 +5350,9 @@ pub const CLIENT_REQUEST_METHODS: &[&str] = &[
     "threadSection/update",
     "threadSection/delete",
     "thread/search",
+    "thread/search/stream",
+    "thread/search/cancel",
+    "thread/search/stream/cancel",
     "thread/searchOccurrences",
     "thread/loaded/list",
     "thread/read",
@@ -5331,6 +5405,7 @@ pub const CLIENT_REQUEST_METHODS: &[&str] = &[
     "thread/realtime/appendSpeech",
     "thread/realtime/stop",
     "thread/timeline/list",
+    "thread/realtime/list",
     "thread/realtime/listVoices",
     "review/start",
     "model/list",
@@ -5339,6 +5414,7 @@ pub const CLIENT_REQUEST_METHODS: &[&str] = &[
     "account/gatewayOAuth/cancel",
     "modelProvider/list",
     "modelProvider/config/write",
+    "modelProvider/default/set",
     "modelProvider/capabilities/read",
     "experimentalFeature/list",
     "permissionProfile/list",
@@ -5413,7 +5489,6 @@ pub const SERVER_REQUEST_METHODS: &[&str] = &[
     "item/tool/call",
     "account/chatgptAuthTokens/refresh",
     "attestation/generate",
-    "currentTime/read",
     "applyPatchApproval",
     "execCommandApproval",
 ];
@@ -5457,6 +5532,7 @@ pub const SERVER_NOTIFICATION_METHODS: &[&str] = &[
     "item/plan/delta",
     "command/exec/outputDelta",
     "process/outputDelta",
+    "thread/search/partial",
     "process/exited",
     "item/commandExecution/outputDelta",
     "item/commandExecution/terminalInteraction",

@@ -90,7 +90,6 @@ pub(crate) fn round_trip_named(
             "AgentMessageDeltaNotification" => {
                 round_trip::<types::AgentMessageDeltaNotification>(value)
             }
-            "AgentMessageDisplay" => round_trip::<types::AgentMessageDisplay>(value),
             "AgentMessageModeration" => {
                 round_trip::<types::AgentMessageModeration>(value)
             }
@@ -211,6 +210,9 @@ pub(crate) fn round_trip_named(
             "BedrockSetupResponse" => round_trip::<types::BedrockSetupResponse>(value),
             "BemItemPromotedThreadRealtimeItem" => {
                 round_trip::<types::BemItemPromotedThreadRealtimeItem>(value)
+            }
+            "BlockAgentMessageDisplay" => {
+                round_trip::<types::BlockAgentMessageDisplay>(value)
             }
             "BrowserUseConfig" => round_trip::<types::BrowserUseConfig>(value),
             "BrowserUseExtensionRequirements" => {
@@ -397,10 +399,6 @@ pub(crate) fn round_trip_named(
                 round_trip::<types::ContextCompactionThreadItem>(value)
             }
             "CreditsSnapshot" => round_trip::<types::CreditsSnapshot>(value),
-            "CurrentTimeReadParams" => round_trip::<types::CurrentTimeReadParams>(value),
-            "CurrentTimeReadResponse" => {
-                round_trip::<types::CurrentTimeReadResponse>(value)
-            }
             "CustomGatewayProviderSettings" => {
                 round_trip::<types::CustomGatewayProviderSettings>(value)
             }
@@ -616,6 +614,9 @@ pub(crate) fn round_trip_named(
             "FormMcpServerElicitationRequestParams" => {
                 round_trip::<types::FormMcpServerElicitationRequestParams>(value)
             }
+            "FrameThreadRealtimeItem" => {
+                round_trip::<types::FrameThreadRealtimeItem>(value)
+            }
             "FsChangedNotification" => round_trip::<types::FsChangedNotification>(value),
             "FsCopyParams" => round_trip::<types::FsCopyParams>(value),
             "FsCopyResponse" => round_trip::<types::FsCopyResponse>(value),
@@ -752,6 +753,9 @@ pub(crate) fn round_trip_named(
             "GuardianWarningNotification" => {
                 round_trip::<types::GuardianWarningNotification>(value)
             }
+            "HideAgentMessageDisplay" => {
+                round_trip::<types::HideAgentMessageDisplay>(value)
+            }
             "HookCompletedNotification" => {
                 round_trip::<types::HookCompletedNotification>(value)
             }
@@ -854,6 +858,7 @@ pub(crate) fn round_trip_named(
             "ItemThreadTimelineEntry" => {
                 round_trip::<types::ItemThreadTimelineEntry>(value)
             }
+            "KindBlockReason" => round_trip::<types::KindBlockReason>(value),
             "KindFileSystemSpecialPath" => {
                 round_trip::<types::KindFileSystemSpecialPath>(value)
             }
@@ -1063,6 +1068,9 @@ pub(crate) fn round_trip_named(
             }
             "ModelProviderConfigWriteResponse" => {
                 round_trip::<types::ModelProviderConfigWriteResponse>(value)
+            }
+            "ModelProviderDefaultSetParams" => {
+                round_trip::<types::ModelProviderDefaultSetParams>(value)
             }
             "ModelProviderListParams" => {
                 round_trip::<types::ModelProviderListParams>(value)
@@ -1307,6 +1315,7 @@ pub(crate) fn round_trip_named(
                 round_trip::<types::PromptConfiguredHookHandler>(value)
             }
             "PromptHookMetadata" => round_trip::<types::PromptHookMetadata>(value),
+            "ProtectionBlockReason" => round_trip::<types::ProtectionBlockReason>(value),
             "QueuedSubmission" => round_trip::<types::QueuedSubmission>(value),
             "RateLimitResetCredit" => round_trip::<types::RateLimitResetCredit>(value),
             "RateLimitResetCreditsSummary" => {
@@ -1459,11 +1468,17 @@ pub(crate) fn round_trip_named(
             "ServerRequestResolvedNotification" => {
                 round_trip::<types::ServerRequestResolvedNotification>(value)
             }
+            "SessionEndInputSavedThreadRealtimeItem" => {
+                round_trip::<types::SessionEndInputSavedThreadRealtimeItem>(value)
+            }
             "SessionFlagsConfigLayerSource" => {
                 round_trip::<types::SessionFlagsConfigLayerSource>(value)
             }
             "SessionMigration" => round_trip::<types::SessionMigration>(value),
             "Settings" => round_trip::<types::Settings>(value),
+            "ShowAgentMessageDisplay" => {
+                round_trip::<types::ShowAgentMessageDisplay>(value)
+            }
             "SkillDependencies" => round_trip::<types::SkillDependencies>(value),
             "SkillErrorInfo" => round_trip::<types::SkillErrorInfo>(value),
             "SkillInterface" => round_trip::<types::SkillInterface>(value),
@@ -1782,8 +1797,12 @@ pub(crate) fn round_trip_named(
             "ThreadRealtimeClosedNotification" => {
                 round_trip::<types::ThreadRealtimeClosedNotification>(value)
             }
+            "ThreadRealtimeEntry" => round_trip::<types::ThreadRealtimeEntry>(value),
             "ThreadRealtimeErrorNotification" => {
                 round_trip::<types::ThreadRealtimeErrorNotification>(value)
+            }
+            "ThreadRealtimeFrameChannels" => {
+                round_trip::<types::ThreadRealtimeFrameChannels>(value)
             }
             "ThreadRealtimeInitialItem" => {
                 round_trip::<types::ThreadRealtimeInitialItem>(value)
@@ -1799,6 +1818,12 @@ pub(crate) fn round_trip_named(
             }
             "ThreadRealtimeItemTranscriptDeltaNotification" => {
                 round_trip::<types::ThreadRealtimeItemTranscriptDeltaNotification>(value)
+            }
+            "ThreadRealtimeListParams" => {
+                round_trip::<types::ThreadRealtimeListParams>(value)
+            }
+            "ThreadRealtimeListResponse" => {
+                round_trip::<types::ThreadRealtimeListResponse>(value)
             }
             "ThreadRealtimeListVoicesParams" => {
                 round_trip::<types::ThreadRealtimeListVoicesParams>(value)
@@ -1833,6 +1858,9 @@ pub(crate) fn round_trip_named(
             "ThreadRealtimeTranscriptDoneNotification" => {
                 round_trip::<types::ThreadRealtimeTranscriptDoneNotification>(value)
             }
+            "ThreadRealtimeVoiceTranscript" => {
+                round_trip::<types::ThreadRealtimeVoiceTranscript>(value)
+            }
             "ThreadResumeInitialTurnsPageParams" => {
                 round_trip::<types::ThreadResumeInitialTurnsPageParams>(value)
             }
@@ -1851,6 +1879,12 @@ pub(crate) fn round_trip_named(
             }
             "ThreadSampleParams" => round_trip::<types::ThreadSampleParams>(value),
             "ThreadSampleResponse" => round_trip::<types::ThreadSampleResponse>(value),
+            "ThreadSearchCancelParams" => {
+                round_trip::<types::ThreadSearchCancelParams>(value)
+            }
+            "ThreadSearchCancelResponse" => {
+                round_trip::<types::ThreadSearchCancelResponse>(value)
+            }
             "ThreadSearchOccurrence" => {
                 round_trip::<types::ThreadSearchOccurrence>(value)
             }
@@ -1861,6 +1895,9 @@ pub(crate) fn round_trip_named(
                 round_trip::<types::ThreadSearchOccurrencesResponse>(value)
             }
             "ThreadSearchParams" => round_trip::<types::ThreadSearchParams>(value),
+            "ThreadSearchPartialNotification" => {
+                round_trip::<types::ThreadSearchPartialNotification>(value)
+            }
             "ThreadSearchResponse" => round_trip::<types::ThreadSearchResponse>(value),
             "ThreadSearchResult" => round_trip::<types::ThreadSearchResult>(value),
             "ThreadSearchTextRange" => round_trip::<types::ThreadSearchTextRange>(value),
@@ -2007,6 +2044,9 @@ pub(crate) fn round_trip_named(
             }
             "TurnEnvironmentParams" => round_trip::<types::TurnEnvironmentParams>(value),
             "TurnError" => round_trip::<types::TurnError>(value),
+            "TurnInputAcceptedThreadRealtimeItem" => {
+                round_trip::<types::TurnInputAcceptedThreadRealtimeItem>(value)
+            }
             "TurnInterruptParams" => round_trip::<types::TurnInterruptParams>(value),
             "TurnInterruptResponse" => round_trip::<types::TurnInterruptResponse>(value),
             "TurnModerationMetadataNotification" => {
@@ -2115,6 +2155,12 @@ pub(crate) fn round_trip_named(
             "WeeklyScheduledTaskSchedule" => {
                 round_trip::<types::WeeklyScheduledTaskSchedule>(value)
             }
+            "WellbeingHelplineAnswerAnnotation" => {
+                round_trip::<types::WellbeingHelplineAnswerAnnotation>(value)
+            }
+            "WellbeingPromptHelplineAnswerReplacement" => {
+                round_trip::<types::WellbeingPromptHelplineAnswerReplacement>(value)
+            }
             "WholeItemThreadRealtimeBemItemPresentation" => {
                 round_trip::<types::WholeItemThreadRealtimeBemItemPresentation>(value)
             }
@@ -2148,6 +2194,7 @@ pub(crate) fn round_trip_named(
             "AccountSessionWorkspaceKind" => {
                 round_trip::<types::AccountSessionWorkspaceKind>(value)
             }
+            "AccountUpdateReason" => round_trip::<types::AccountUpdateReason>(value),
             "AddCreditsNudgeCreditType" => {
                 round_trip::<types::AddCreditsNudgeCreditType>(value)
             }
@@ -2156,10 +2203,13 @@ pub(crate) fn round_trip_named(
             }
             "AdditionalContextKind" => round_trip::<types::AdditionalContextKind>(value),
             "AgentMessageDelivery" => round_trip::<types::AgentMessageDelivery>(value),
+            "AgentMessageDisplay" => round_trip::<types::AgentMessageDisplay>(value),
             "AgentMessageInputContent" => {
                 round_trip::<types::AgentMessageInputContent>(value)
             }
             "AllowDenyRequirement" => round_trip::<types::AllowDenyRequirement>(value),
+            "AnswerAnnotation" => round_trip::<types::AnswerAnnotation>(value),
+            "AnswerReplacement" => round_trip::<types::AnswerReplacement>(value),
             "AppTemplateUnavailableReason" => {
                 round_trip::<types::AppTemplateUnavailableReason>(value)
             }
@@ -2176,6 +2226,7 @@ pub(crate) fn round_trip_named(
             "AwsCredentialType" => round_trip::<types::AwsCredentialType>(value),
             "BedrockProviderId" => round_trip::<types::BedrockProviderId>(value),
             "BedrockSetupParams" => round_trip::<types::BedrockSetupParams>(value),
+            "BlockReason" => round_trip::<types::BlockReason>(value),
             "BrowserUseAccessApprovalLifetime" => {
                 round_trip::<types::BrowserUseAccessApprovalLifetime>(value)
             }
@@ -2279,6 +2330,7 @@ pub(crate) fn round_trip_named(
             "GuardianUserAuthorization" => {
                 round_trip::<types::GuardianUserAuthorization>(value)
             }
+            "HelplineSubject" => round_trip::<types::HelplineSubject>(value),
             "HookEventName" => round_trip::<types::HookEventName>(value),
             "HookExecutionMode" => round_trip::<types::HookExecutionMode>(value),
             "HookHandlerType" => round_trip::<types::HookHandlerType>(value),
@@ -2460,7 +2512,14 @@ pub(crate) fn round_trip_named(
             "ThreadRealtimeBemItemPresentation" => {
                 round_trip::<types::ThreadRealtimeBemItemPresentation>(value)
             }
+            "ThreadRealtimeCoverage" => {
+                round_trip::<types::ThreadRealtimeCoverage>(value)
+            }
+            "ThreadRealtimeHandoffMode" => {
+                round_trip::<types::ThreadRealtimeHandoffMode>(value)
+            }
             "ThreadRealtimeItem" => round_trip::<types::ThreadRealtimeItem>(value),
+            "ThreadRealtimeOrder" => round_trip::<types::ThreadRealtimeOrder>(value),
             "ThreadRealtimeSessionOutcome" => {
                 round_trip::<types::ThreadRealtimeSessionOutcome>(value)
             }
@@ -2481,6 +2540,7 @@ pub(crate) fn round_trip_named(
                 round_trip::<types::ThreadUnsubscribeStatus>(value)
             }
             "ToolExposureSurface" => round_trip::<types::ToolExposureSurface>(value),
+            "TrustedContacts" => round_trip::<types::TrustedContacts>(value),
             "TurnItemsView" => round_trip::<types::TurnItemsView>(value),
             "TurnPlanStepStatus" => round_trip::<types::TurnPlanStepStatus>(value),
             "TurnSettingsUpdateStatus" => {
@@ -2488,6 +2548,9 @@ pub(crate) fn round_trip_named(
             }
             "TurnStatus" => round_trip::<types::TurnStatus>(value),
             "UserInput" => round_trip::<types::UserInput>(value),
+            "UserVerificationBiometricType" => {
+                round_trip::<types::UserVerificationBiometricType>(value)
+            }
             "UserVerificationCancellationReason" => {
                 round_trip::<types::UserVerificationCancellationReason>(value)
             }
@@ -2702,6 +2765,17 @@ pub(crate) const REQUEST_TYPES: &[(&str, ::std::option::Option<&str>, &str)] = &
         "ThreadSectionDeleteResponse",
     ),
     ("thread/search", Some("ThreadSearchParams"), "ThreadSearchResponse"),
+    ("thread/search/stream", Some("ThreadSearchParams"), "ThreadSearchResponse"),
+    (
+        "thread/search/cancel",
+        Some("ThreadSearchCancelParams"),
+        "ThreadSearchCancelResponse",
+    ),
+    (
+        "thread/search/stream/cancel",
+        Some("ThreadSearchCancelParams"),
+        "ThreadSearchCancelResponse",
+    ),
     (
         "thread/searchOccurrences",
         Some("ThreadSearchOccurrencesParams"),
@@ -2827,6 +2901,11 @@ pub(crate) const REQUEST_TYPES: &[(&str, ::std::option::Option<&str>, &str)] = &
         "ThreadTimelineListResponse",
     ),
     (
+        "thread/realtime/list",
+        Some("ThreadRealtimeListParams"),
+        "ThreadRealtimeListResponse",
+    ),
+    (
         "thread/realtime/listVoices",
         Some("ThreadRealtimeListVoicesParams"),
         "ThreadRealtimeListVoicesResponse",
@@ -2849,6 +2928,11 @@ pub(crate) const REQUEST_TYPES: &[(&str, ::std::option::Option<&str>, &str)] = &
         "modelProvider/config/write",
         Some("ModelProviderConfigWriteParams"),
         "ModelProviderConfigWriteResponse",
+    ),
+    (
+        "modelProvider/default/set",
+        Some("ModelProviderDefaultSetParams"),
+        "ConfigWriteResponse",
     ),
     (
         "modelProvider/capabilities/read",
@@ -3097,7 +3181,6 @@ pub(crate) const REQUEST_TYPES: &[(&str, ::std::option::Option<&str>, &str)] = &
         Some("AttestationGenerateParams"),
         "AttestationGenerateResponse",
     ),
-    ("currentTime/read", Some("CurrentTimeReadParams"), "CurrentTimeReadResponse"),
     (
         "applyPatchApproval",
         Some("ApplyPatchApprovalParams"),

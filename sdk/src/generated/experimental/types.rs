@@ -218,6 +218,11 @@ pub struct AccountUpdatedNotification {
     pub auth_mode: ::std::option::Option<AuthMode>,
     #[serde(rename = "planType", skip_serializing_if = "::std::option::Option::is_none")]
     pub plan_type: ::std::option::Option<PlanType>,
+    /// Set when initial routing discovery completes for the same authenticated owner.
+    ///
+    /// Since Codex 0.171.0.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub reason: ::std::option::Option<AccountUpdateReason>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ActivePermissionProfile {
@@ -393,29 +398,6 @@ pub struct AgentMessageDeltaNotification {
     pub thread_id: ::std::string::String,
     #[serde(rename = "turnId")]
     pub turn_id: ::std::string::String,
-}
-/// A presentation instruction for Chat to apply to this answer when recovering history.
-///
-/// Since Codex 0.169.0.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
-pub struct AgentMessageDisplay {
-    /// Unknown actions must be left for the producing client to handle.
-    pub action: ::std::string::String,
-    #[serde(
-        rename = "blockType",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
-    pub block_type: ::std::option::Option<::std::string::String>,
-    #[serde(
-        rename = "checkTrustedContacts",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
-    pub check_trusted_contacts: ::std::option::Option<bool>,
-    #[serde(
-        rename = "cyberTrustedAccess",
-        skip_serializing_if = "::std::option::Option::is_none"
-    )]
-    pub cyber_trusted_access: ::std::option::Option<bool>,
 }
 /// Since Codex 0.169.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
@@ -1299,10 +1281,56 @@ for BedrockSetupResponse {
 pub struct BemItemPromotedThreadRealtimeItem {
     pub id: ::std::string::String,
     pub item_id: ::std::string::String,
+    /// Canonical observation time in Unix milliseconds for eligible voice calls.
+    ///
+    /// Since Codex 0.171.0.
+    #[serde(
+        rename = "observedAtMs",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub observed_at_ms: ::std::option::Option<i64>,
     pub presentation: ThreadRealtimeBemItemPresentation,
     #[serde(rename = "realtimeSessionId")]
     pub realtime_session_id: ::std::string::String,
     pub turn_id: ::std::string::String,
+}
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct BlockAgentMessageDisplay {
+    pub reason: BlockReason,
+    pub version: BlockAgentMessageDisplayVersion,
+}
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(transparent)]
+pub struct BlockAgentMessageDisplayVersion(u8);
+impl ::std::ops::Deref for BlockAgentMessageDisplayVersion {
+    type Target = u8;
+    fn deref(&self) -> &u8 {
+        &self.0
+    }
+}
+impl ::std::convert::From<BlockAgentMessageDisplayVersion> for u8 {
+    fn from(value: BlockAgentMessageDisplayVersion) -> Self {
+        value.0
+    }
+}
+impl ::std::convert::TryFrom<u8> for BlockAgentMessageDisplayVersion {
+    type Error = self::error::ConversionError;
+    fn try_from(value: u8) -> ::std::result::Result<Self, self::error::ConversionError> {
+        if ![1_u8].contains(&value) {
+            Err("invalid value".into())
+        } else {
+            Ok(Self(value))
+        }
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for BlockAgentMessageDisplayVersion {
+    fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+    where
+        D: ::serde::Deserializer<'de>,
+    {
+        Self::try_from(<u8>::deserialize(deserializer)?)
+            .map_err(|e| { <D::Error as ::serde::de::Error>::custom(e.to_string()) })
+    }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct BrowserUseConfig {
@@ -2769,17 +2797,6 @@ pub struct CreditsSnapshot {
     pub unlimited: bool,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
-pub struct CurrentTimeReadParams {
-    #[serde(rename = "threadId")]
-    pub thread_id: ::std::string::String,
-}
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
-pub struct CurrentTimeReadResponse {
-    /// Current time as whole Unix seconds.
-    #[serde(rename = "currentTimeAt")]
-    pub current_time_at: i64,
-}
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct CustomGatewayProviderSettings {
     pub auth: GatewayAuth,
 }
@@ -3768,6 +3785,14 @@ for ForcedChatgptWorkspaceIds {
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct FormMcpServerElicitationRequestParams {
+    /// Registration scope, not necessarily the server's execution environment.
+    ///
+    /// Since Codex 0.171.0.
+    #[serde(
+        rename = "environmentId",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub environment_id: ::std::option::Option<::std::string::String>,
     pub message: ::std::string::String,
     #[serde(rename = "_meta", skip_serializing_if = "::std::option::Option::is_none")]
     pub meta: ::std::option::Option<::serde_json::Value>,
@@ -3782,6 +3807,22 @@ pub struct FormMcpServerElicitationRequestParams {
     /// This is nullable because MCP models elicitation as a standalone server-to-client request identified by the MCP server request id. It may be triggered during a turn, but turn context is app-server correlation rather than part of the protocol identity of the elicitation itself.
     #[serde(rename = "turnId", skip_serializing_if = "::std::option::Option::is_none")]
     pub turn_id: ::std::option::Option<::std::string::String>,
+}
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct FrameThreadRealtimeItem {
+    /// Since Codex 0.171.0.
+    pub channels: ThreadRealtimeFrameChannels,
+    pub id: ::std::string::String,
+    /// Canonical observation time in Unix milliseconds for eligible voice calls.
+    ///
+    /// Since Codex 0.171.0.
+    #[serde(
+        rename = "observedAtMs",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub observed_at_ms: ::std::option::Option<i64>,
+    #[serde(rename = "realtimeSessionId")]
+    pub realtime_session_id: ::std::string::String,
 }
 /// Filesystem watch notification emitted for `fs/watch` subscribers.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
@@ -4683,6 +4724,44 @@ pub struct GuardianWarningNotification {
     pub thread_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct HideAgentMessageDisplay {
+    pub replacement: AnswerReplacement,
+    pub version: HideAgentMessageDisplayVersion,
+}
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(transparent)]
+pub struct HideAgentMessageDisplayVersion(u8);
+impl ::std::ops::Deref for HideAgentMessageDisplayVersion {
+    type Target = u8;
+    fn deref(&self) -> &u8 {
+        &self.0
+    }
+}
+impl ::std::convert::From<HideAgentMessageDisplayVersion> for u8 {
+    fn from(value: HideAgentMessageDisplayVersion) -> Self {
+        value.0
+    }
+}
+impl ::std::convert::TryFrom<u8> for HideAgentMessageDisplayVersion {
+    type Error = self::error::ConversionError;
+    fn try_from(value: u8) -> ::std::result::Result<Self, self::error::ConversionError> {
+        if ![1_u8].contains(&value) {
+            Err("invalid value".into())
+        } else {
+            Ok(Self(value))
+        }
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for HideAgentMessageDisplayVersion {
+    fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+    where
+        D: ::serde::Deserializer<'de>,
+    {
+        Self::try_from(<u8>::deserialize(deserializer)?)
+            .map_err(|e| { <D::Error as ::serde::de::Error>::custom(e.to_string()) })
+    }
+}
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct HookCompletedNotification {
     pub run: HookRunSummary,
     #[serde(rename = "threadId")]
@@ -5263,6 +5342,14 @@ pub struct ItemThreadTimelineEntry {
     pub turn_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+pub struct KindBlockReason {
+    #[serde(
+        rename = "trustedAccess",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub trusted_access: ::std::option::Option<bool>,
+}
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct KindFileSystemSpecialPath {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub subpath: ::std::option::Option<LegacyAppPathString>,
@@ -5357,6 +5444,14 @@ pub struct ListMcpServerStatusParams {
     /// Controls how much MCP inventory data to fetch for each server. Defaults to `Full` when omitted.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub detail: ::std::option::Option<McpServerStatusDetail>,
+    /// Select this environment's registration. Requires `serverName` and `threadId`. When omitted, a named request uses the same server as older clients.
+    ///
+    /// Since Codex 0.171.0.
+    #[serde(
+        rename = "environmentId",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub environment_id: ::std::option::Option<::std::string::String>,
     /// Optional page size; defaults to a server-defined value.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub limit: ::std::option::Option<u32>,
@@ -5843,6 +5938,14 @@ pub struct McpResourceReadParams {
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub connector_id: ::std::option::Option<::std::string::String>,
+    /// Exact registration scope; omission preserves legacy name-only selection.
+    ///
+    /// Since Codex 0.171.0.
+    #[serde(
+        rename = "environmentId",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub environment_id: ::std::option::Option<::std::string::String>,
     /// Additional MCP request metadata. Account and turn routing keys are reserved.
     ///
     /// Since Codex 0.168.0.
@@ -6013,6 +6116,14 @@ pub struct McpServerOauthLoginParams {
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub client_registration: ::std::option::Option<McpServerOauthClientRegistration>,
+    /// Exact registration scope; omission preserves legacy name-only selection.
+    ///
+    /// Since Codex 0.171.0.
+    #[serde(
+        rename = "environmentId",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub environment_id: ::std::option::Option<::std::string::String>,
     pub name: ::std::string::String,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub scopes: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
@@ -6061,6 +6172,14 @@ for McpServerRefreshResponse {
 pub struct McpServerStatus {
     #[serde(rename = "authStatus")]
     pub auth_status: McpAuthStatus,
+    /// Environment that contributed this registration; null for a thread-wide server. Older servers omit this field.
+    ///
+    /// Since Codex 0.171.0.
+    #[serde(
+        rename = "environmentId",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub environment_id: ::std::option::Option<::std::string::String>,
     /// HTTP origin of the effective configured endpoint, including plugin servers. Excludes credentials, path, query, and fragment; null for non-HTTP transports.
     #[serde(
         rename = "httpOrigin",
@@ -6108,6 +6227,14 @@ pub struct McpServerStatus {
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct McpServerStatusUpdatedNotification {
+    /// Registration scope, not necessarily the server's execution environment.
+    ///
+    /// Since Codex 0.171.0.
+    #[serde(
+        rename = "environmentId",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub environment_id: ::std::option::Option<::std::string::String>,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub error: ::std::option::Option<::std::string::String>,
     #[serde(
@@ -6124,6 +6251,14 @@ pub struct McpServerStatusUpdatedNotification {
 pub struct McpServerToolCallParams {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub arguments: ::std::option::Option<::serde_json::Value>,
+    /// Exact registration scope; omission preserves legacy name-only selection.
+    ///
+    /// Since Codex 0.171.0.
+    #[serde(
+        rename = "environmentId",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub environment_id: ::std::option::Option<::std::string::String>,
     #[serde(rename = "_meta", skip_serializing_if = "::std::option::Option::is_none")]
     pub meta: ::std::option::Option<::serde_json::Value>,
     pub server: ::std::string::String,
@@ -6231,6 +6366,14 @@ pub struct McpToolCallThreadItem {
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub duration_ms: ::std::option::Option<i64>,
+    /// Registration scope, not necessarily the server's execution environment.
+    ///
+    /// Since Codex 0.171.0.
+    #[serde(
+        rename = "environmentId",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub environment_id: ::std::option::Option<::std::string::String>,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub error: ::std::option::Option<McpToolCallError>,
     pub id: ::std::string::String,
@@ -6675,6 +6818,13 @@ pub struct ModelProviderConfigWriteParams {
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ModelProviderConfigWriteResponse {
     pub provider: ModelProviderSummary,
+}
+/// Since Codex 0.171.0.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ModelProviderDefaultSetParams {
+    /// Configured provider to use by default for new threads and unscoped model lists.
+    #[serde(rename = "providerId")]
+    pub provider_id: ::std::string::String,
 }
 /// Since Codex 0.168.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
@@ -7154,6 +7304,14 @@ pub struct OpenPageWebSearchAction {
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct OpenaiForm2McpServerElicitationRequestParams {
+    /// Registration scope, not necessarily the server's execution environment.
+    ///
+    /// Since Codex 0.171.0.
+    #[serde(
+        rename = "environmentId",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub environment_id: ::std::option::Option<::std::string::String>,
     pub message: ::std::string::String,
     #[serde(rename = "_meta", skip_serializing_if = "::std::option::Option::is_none")]
     pub meta: ::std::option::Option<::serde_json::Value>,
@@ -7171,6 +7329,14 @@ pub struct OpenaiForm2McpServerElicitationRequestParams {
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct OpenaiFormMcpServerElicitationRequestParams {
+    /// Registration scope, not necessarily the server's execution environment.
+    ///
+    /// Since Codex 0.171.0.
+    #[serde(
+        rename = "environmentId",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub environment_id: ::std::option::Option<::std::string::String>,
     pub message: ::std::string::String,
     #[serde(rename = "_meta", skip_serializing_if = "::std::option::Option::is_none")]
     pub meta: ::std::option::Option<::serde_json::Value>,
@@ -7216,6 +7382,14 @@ for OpenaiProviderSettings {
 pub struct OpenaiUserVerificationMcpServerElicitationRequestParams {
     pub challenge: ::std::string::String,
     pub description: ::std::string::String,
+    /// Registration scope, not necessarily the server's execution environment.
+    ///
+    /// Since Codex 0.171.0.
+    #[serde(
+        rename = "environmentId",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub environment_id: ::std::option::Option<::std::string::String>,
     #[serde(rename = "_meta", skip_serializing_if = "::std::option::Option::is_none")]
     pub meta: ::std::option::Option<::serde_json::Value>,
     #[serde(rename = "serverName")]
@@ -7236,6 +7410,14 @@ pub struct OtelRequirements {
     pub environment: ::std::option::Option<::std::string::String>,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub exporter: ::std::option::Option<OtelExporter>,
+    /// Since Codex 0.171.0.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub headers_helper: ::std::option::Option<::std::string::String>,
+    /// Since Codex 0.171.0.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub headers_helper_refresh_interval_ms: ::std::option::Option<
+        ::std::num::NonZeroU64,
+    >,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub log_agent_responses: ::std::option::Option<bool>,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -8487,7 +8669,6 @@ pub struct Project {
         ::std::string::String,
     >,
     pub name: ::std::string::String,
-    pub position: i64,
     /// Newest non-archived member thread's recency, in Unix seconds; null when none exist.
     #[serde(
         rename = "recencyAt",
@@ -8585,7 +8766,7 @@ pub struct ProjectListParams {
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub sort_direction: ::std::option::Option<SortDirection>,
-    /// Defaults to position. Recency sorting always places empty projects last.
+    /// Defaults to position. Recency sorting always places empty projects last. Use the returned order; numeric positions are not exposed in project responses.
     #[serde(rename = "sortKey", skip_serializing_if = "::std::option::Option::is_none")]
     pub sort_key: ::std::option::Option<ProjectSortKey>,
 }
@@ -8600,6 +8781,7 @@ pub struct ProjectListResponse {
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ProjectMoveParams {
+    /// Place the project before this ID, or append it when omitted or null.
     #[serde(
         rename = "beforeProjectId",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -8730,6 +8912,12 @@ pub struct PromptHookMetadata {
     pub timeout_sec: u64,
     #[serde(rename = "trustStatus")]
     pub trust_status: HookTrustStatus,
+}
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ProtectionBlockReason {
+    /// Identifies the same moderation row that Chat writes on the live path.
+    #[serde(rename = "protectionType")]
+    pub protection_type: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct QueuedSubmission {
@@ -8908,6 +9096,14 @@ for ReadThreadReadStateOperation {
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct RealtimeSessionClosedThreadRealtimeItem {
     pub id: ::std::string::String,
+    /// Canonical observation time in Unix milliseconds for eligible voice calls.
+    ///
+    /// Since Codex 0.171.0.
+    #[serde(
+        rename = "observedAtMs",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub observed_at_ms: ::std::option::Option<i64>,
     pub outcome: ThreadRealtimeSessionOutcome,
     #[serde(rename = "realtimeSessionId")]
     pub realtime_session_id: ::std::string::String,
@@ -8915,6 +9111,14 @@ pub struct RealtimeSessionClosedThreadRealtimeItem {
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct RealtimeSessionStartedThreadRealtimeItem {
     pub id: ::std::string::String,
+    /// Canonical observation time in Unix milliseconds for eligible voice calls.
+    ///
+    /// Since Codex 0.171.0.
+    #[serde(
+        rename = "observedAtMs",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub observed_at_ms: ::std::option::Option<i64>,
     #[serde(rename = "realtimeSessionId")]
     pub realtime_session_id: ::std::string::String,
 }
@@ -9628,6 +9832,26 @@ pub struct ServerRequestResolvedNotification {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
 }
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct SessionEndInputSavedThreadRealtimeItem {
+    pub id: ::std::string::String,
+    /// Since Codex 0.171.0.
+    pub input: ::std::string::String,
+    /// Since Codex 0.171.0.
+    pub input_item_id: ::std::string::String,
+    /// Canonical observation time in Unix milliseconds for eligible voice calls.
+    ///
+    /// Since Codex 0.171.0.
+    #[serde(
+        rename = "observedAtMs",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub observed_at_ms: ::std::option::Option<i64>,
+    #[serde(rename = "realtimeSessionId")]
+    pub realtime_session_id: ::std::string::String,
+    /// Since Codex 0.171.0.
+    pub source_event_ids: ::std::vec::Vec<::std::string::String>,
+}
 /// Session-layer overrides supplied via `-c`/`--config`.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(transparent)]
@@ -9669,6 +9893,47 @@ pub struct Settings {
     pub model: ::std::string::String,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub reasoning_effort: ::std::option::Option<ReasoningEffort>,
+}
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ShowAgentMessageDisplay {
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub annotation: ::std::option::Option<AnswerAnnotation>,
+    #[serde(rename = "trustedContacts")]
+    pub trusted_contacts: TrustedContacts,
+    pub version: ShowAgentMessageDisplayVersion,
+}
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(transparent)]
+pub struct ShowAgentMessageDisplayVersion(u8);
+impl ::std::ops::Deref for ShowAgentMessageDisplayVersion {
+    type Target = u8;
+    fn deref(&self) -> &u8 {
+        &self.0
+    }
+}
+impl ::std::convert::From<ShowAgentMessageDisplayVersion> for u8 {
+    fn from(value: ShowAgentMessageDisplayVersion) -> Self {
+        value.0
+    }
+}
+impl ::std::convert::TryFrom<u8> for ShowAgentMessageDisplayVersion {
+    type Error = self::error::ConversionError;
+    fn try_from(value: u8) -> ::std::result::Result<Self, self::error::ConversionError> {
+        if ![1_u8].contains(&value) {
+            Err("invalid value".into())
+        } else {
+            Ok(Self(value))
+        }
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ShowAgentMessageDisplayVersion {
+    fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+    where
+        D: ::serde::Deserializer<'de>,
+    {
+        Self::try_from(<u8>::deserialize(deserializer)?)
+            .map_err(|e| { <D::Error as ::serde::de::Error>::custom(e.to_string()) })
+    }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct SkillDependencies {
@@ -10876,7 +11141,7 @@ pub struct ThreadGuardianAssessment {
     #[serde(rename = "userAuthorization")]
     pub user_authorization: GuardianUserAuthorization,
 }
-/// Calling `thread/guardianReview` subscribes the connection to the thread. The subscription remains after the review completes, keeping the thread loaded until the client calls `thread/unsubscribe` or disconnects.
+/// Calling `thread/guardianReview` subscribes the connection to the thread. The subscription remains after the review completes, keeping the thread loaded until the client calls `thread/unsubscribe` or disconnects. Sequential calls on the same loaded thread can reuse Guardian history across direct reviews and live approvals. The reviewer keeps a separate conversation from the actor and follows the parent thread's normal persistence settings. A retry evaluates the final call again under the current policy.
 ///
 /// Since Codex 0.167.2.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
@@ -11158,6 +11423,16 @@ pub struct ThreadListParams {
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub include_attached_threads: ::std::option::Option<bool>,
+    /// Restrict results to up to 100 thread IDs before pagination. Omit or send null for unrestricted results. An empty list matches nothing. Exclusions still apply. Repeat the same IDs on each page. The local store uses indexed metadata for this filter.
+    ///
+    /// Since Codex 0.171.0.
+    #[serde(
+        rename = "includedThreadIds",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub included_thread_ids: ::std::option::Option<
+        ::std::vec::Vec<::std::string::String>,
+    >,
     /// Optional page size; defaults to a reasonable server-side value.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub limit: ::std::option::Option<u32>,
@@ -11209,7 +11484,7 @@ pub struct ThreadListParams {
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub source_kinds: ::std::option::Option<::std::vec::Vec<ThreadSourceKind>>,
-    /// If true, return from the state DB without scanning JSONL rollouts to repair thread metadata. Omitted or false preserves scan-and-repair behavior.
+    /// If true, the local store returns indexed metadata without scanning JSONL rollouts for repairs. Requests with `includedThreadIds` always use indexed metadata.
     #[serde(
         rename = "useStateDbOnly",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -11732,12 +12007,25 @@ pub struct ThreadRealtimeClosedNotification {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
 }
+/// Since Codex 0.171.0.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ThreadRealtimeEntry {
+    pub item: ThreadRealtimeItem,
+    pub position: u64,
+}
 /// EXPERIMENTAL - emitted when thread realtime encounters an error.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadRealtimeErrorNotification {
     pub message: ::std::string::String,
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
+}
+/// A frame holds one or more payloads, at most one per channel. They share one ID, observation time, and seal. V1 requires its only channel, `voice_transcript`.
+///
+/// Since Codex 0.171.0.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ThreadRealtimeFrameChannels {
+    pub voice_transcript: ThreadRealtimeVoiceTranscript,
 }
 /// EXPERIMENTAL - role-bearing text item included when a realtime V3 session starts.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
@@ -11774,6 +12062,72 @@ pub struct ThreadRealtimeItemTranscriptDeltaNotification {
     pub item_id: ::std::string::String,
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
+}
+/// Since Codex 0.171.0.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ThreadRealtimeListParams {
+    #[serde(
+        rename = "afterPosition",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub after_position: ::std::option::Option<u64>,
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub cursor: ::std::option::Option<::std::string::String>,
+    /// A required exact event ID, such as a completed item's acknowledgement. Returns pending until projected. Explicit filters can exclude a known event.
+    #[serde(rename = "eventId", skip_serializing_if = "::std::option::Option::is_none")]
+    pub event_id: ::std::option::Option<::std::string::String>,
+    /// Inclusive canonical observation time lower bound.
+    #[serde(
+        rename = "fromObservedAtMs",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub from_observed_at_ms: ::std::option::Option<i64>,
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub limit: ::std::option::Option<u32>,
+    /// Defaults to canonical observation time.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub order: ::std::option::Option<ThreadRealtimeOrder>,
+    /// Return pending until the projection includes this committed position.
+    #[serde(
+        rename = "requiredThroughPosition",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub required_through_position: ::std::option::Option<u64>,
+    #[serde(
+        rename = "sessionId",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub session_id: ::std::option::Option<::std::string::String>,
+    /// Exclusive committed position delimiting an immutable snapshot.
+    #[serde(
+        rename = "snapshotEnd",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub snapshot_end: ::std::option::Option<u64>,
+    #[serde(rename = "threadId")]
+    pub thread_id: ::std::string::String,
+    /// Exclusive canonical observation time upper bound.
+    #[serde(
+        rename = "toObservedAtMs",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub to_observed_at_ms: ::std::option::Option<i64>,
+}
+/// Since Codex 0.171.0.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ThreadRealtimeListResponse {
+    pub coverage: ThreadRealtimeCoverage,
+    pub data: ::std::vec::Vec<ThreadRealtimeEntry>,
+    #[serde(
+        rename = "nextCursor",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub next_cursor: ::std::option::Option<::std::string::String>,
+    /// Exclusive position through which the projection has processed canonical history.
+    #[serde(rename = "projectedThroughItemIndex")]
+    pub projected_through_item_index: u64,
+    #[serde(rename = "snapshotEnd")]
+    pub snapshot_end: u64,
 }
 /// EXPERIMENTAL - list voices supported by thread realtime.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
@@ -12018,6 +12372,12 @@ pub struct ThreadRealtimeTranscriptDoneNotification {
     pub text: ::std::string::String,
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
+}
+/// Since Codex 0.171.0.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ThreadRealtimeVoiceTranscript {
+    pub role: ThreadRealtimeTranscriptRole,
+    pub text: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct ThreadResumeInitialTurnsPageParams {
@@ -12364,6 +12724,40 @@ pub struct ThreadSampleResponse {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub text: ::std::option::Option<::std::string::String>,
 }
+/// Request cancellation on the same connection. `thread/search/cancel` targets only `thread/search`; `thread/search/stream/cancel` targets only `thread/search/stream`. Cancellation is idempotent: the cancel response acknowledges the request, and an interrupted search completes with an error after its subprocess is stopped and reaped. If completion races cancellation, the original search may still succeed. An already-completed search is unaffected.
+///
+/// Since Codex 0.171.0.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ThreadSearchCancelParams {
+    #[serde(rename = "requestId")]
+    pub request_id: RequestId,
+}
+/// Since Codex 0.171.0.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(transparent)]
+pub struct ThreadSearchCancelResponse(
+    pub ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+);
+impl ::std::ops::Deref for ThreadSearchCancelResponse {
+    type Target = ::serde_json::Map<::std::string::String, ::serde_json::Value>;
+    fn deref(&self) -> &::serde_json::Map<::std::string::String, ::serde_json::Value> {
+        &self.0
+    }
+}
+impl ::std::convert::From<ThreadSearchCancelResponse>
+for ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+    fn from(value: ThreadSearchCancelResponse) -> Self {
+        value.0
+    }
+}
+impl ::std::convert::From<::serde_json::Map<::std::string::String, ::serde_json::Value>>
+for ThreadSearchCancelResponse {
+    fn from(
+        value: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+    ) -> Self {
+        Self(value)
+    }
+}
 /// One visible message occurrence returned by [`ThreadSearchOccurrencesResponse`].
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadSearchOccurrence {
@@ -12432,7 +12826,7 @@ pub struct ThreadSearchParams {
     /// Optional page size; defaults to a reasonable server-side value.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub limit: ::std::option::Option<u32>,
-    /// Required substring/full-text query for thread search.
+    /// Required substring/full-text query. `thread/search/stream` limits this to 65,536 UTF-8 bytes after trimming surrounding whitespace.
     #[serde(rename = "searchTerm")]
     pub search_term: ::std::string::String,
     /// Optional sort direction; defaults to descending (newest first).
@@ -12450,6 +12844,15 @@ pub struct ThreadSearchParams {
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub source_kinds: ::std::option::Option<::std::vec::Vec<ThreadSourceKind>>,
+}
+/// A best-effort incremental batch for `thread/search/stream`. Match `requestId` to the request on this connection. Only a small subset of verified matches may be emitted; rows are unique and arrive in discovery order, but may be dropped under load or fall outside the final sorted page. Thread fields use stored metadata and the current watched status; live thread settings are enriched in the final response. Replace provisional rows with the authoritative final response. No partials follow it or an error.
+///
+/// Since Codex 0.171.0.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct ThreadSearchPartialNotification {
+    pub data: ::std::vec::Vec<ThreadSearchResult>,
+    #[serde(rename = "requestId")]
+    pub request_id: RequestId,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadSearchResponse {
@@ -13483,6 +13886,14 @@ pub struct ToolsV2 {
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct TranscriptSegmentThreadRealtimeItem {
     pub id: ::std::string::String,
+    /// Canonical observation time in Unix milliseconds for eligible voice calls.
+    ///
+    /// Since Codex 0.171.0.
+    #[serde(
+        rename = "observedAtMs",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub observed_at_ms: ::std::option::Option<i64>,
     #[serde(rename = "realtimeSessionId")]
     pub realtime_session_id: ::std::string::String,
     pub role: ThreadRealtimeTranscriptRole,
@@ -13590,6 +14001,32 @@ pub struct TurnError {
     /// Optional public explanation and continuation instruction for a misalignment block.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub misalignment: ::std::option::Option<MisalignmentErrorDetails>,
+}
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct TurnInputAcceptedThreadRealtimeItem {
+    /// Since Codex 0.171.0.
+    pub handoff_id: ::std::string::String,
+    pub id: ::std::string::String,
+    /// Since Codex 0.171.0.
+    pub input: ::std::string::String,
+    /// Since Codex 0.171.0.
+    pub input_item_id: ::std::string::String,
+    /// Since Codex 0.171.0.
+    pub mode: ThreadRealtimeHandoffMode,
+    /// Canonical observation time in Unix milliseconds for eligible voice calls.
+    ///
+    /// Since Codex 0.171.0.
+    #[serde(
+        rename = "observedAtMs",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub observed_at_ms: ::std::option::Option<i64>,
+    #[serde(rename = "realtimeSessionId")]
+    pub realtime_session_id: ::std::string::String,
+    /// Since Codex 0.171.0.
+    pub source_event_ids: ::std::vec::Vec<::std::string::String>,
+    /// Since Codex 0.171.0.
+    pub turn_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct TurnInterruptParams {
@@ -14025,6 +14462,14 @@ pub struct UpdatePatchChangeKind {
 pub struct UrlMcpServerElicitationRequestParams {
     #[serde(rename = "elicitationId")]
     pub elicitation_id: ::std::string::String,
+    /// Registration scope, not necessarily the server's execution environment.
+    ///
+    /// Since Codex 0.171.0.
+    #[serde(
+        rename = "environmentId",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub environment_id: ::std::option::Option<::std::string::String>,
     pub message: ::std::string::String,
     #[serde(rename = "_meta", skip_serializing_if = "::std::option::Option::is_none")]
     pub meta: ::std::option::Option<::serde_json::Value>,
@@ -14270,6 +14715,14 @@ pub struct UserVerificationVerifyParams {
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct UserVerificationVerifyResponse {
+    /// Native-reported authentication method for this signature. Older servers omit it. This is approval context, not part of the signed proof.
+    ///
+    /// Since Codex 0.171.0.
+    #[serde(
+        rename = "biometricType",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub biometric_type: ::std::option::Option<UserVerificationBiometricType>,
     pub proof: UserVerificationProof,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
@@ -14388,6 +14841,35 @@ pub struct WeekdaysScheduledTaskSchedule {
 pub struct WeeklyScheduledTaskSchedule {
     pub days: ::std::vec::Vec<ScheduledTaskWeekday>,
     pub time: ::std::string::String,
+}
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+pub struct WellbeingHelplineAnswerAnnotation {
+    pub subject: HelplineSubject,
+}
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(transparent)]
+pub struct WellbeingPromptHelplineAnswerReplacement(
+    pub ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+);
+impl ::std::ops::Deref for WellbeingPromptHelplineAnswerReplacement {
+    type Target = ::serde_json::Map<::std::string::String, ::serde_json::Value>;
+    fn deref(&self) -> &::serde_json::Map<::std::string::String, ::serde_json::Value> {
+        &self.0
+    }
+}
+impl ::std::convert::From<WellbeingPromptHelplineAnswerReplacement>
+for ::serde_json::Map<::std::string::String, ::serde_json::Value> {
+    fn from(value: WellbeingPromptHelplineAnswerReplacement) -> Self {
+        value.0
+    }
+}
+impl ::std::convert::From<::serde_json::Map<::std::string::String, ::serde_json::Value>>
+for WellbeingPromptHelplineAnswerReplacement {
+    fn from(
+        value: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+    ) -> Self {
+        Self(value)
+    }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(transparent)]
@@ -14780,18 +15262,6 @@ impl AgentMessageDeltaNotification {
             item_id: item_id.into(),
             thread_id: thread_id.into(),
             turn_id: turn_id.into(),
-        }
-    }
-}
-impl AgentMessageDisplay {
-    /// A `AgentMessageDisplay` with the required fields set and every optional field empty.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(action: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            action: action.into(),
-            block_type: ::std::option::Option::None,
-            check_trusted_contacts: ::std::option::Option::None,
-            cyber_trusted_access: ::std::option::Option::None,
         }
     }
 }
@@ -15217,10 +15687,18 @@ impl BemItemPromotedThreadRealtimeItem {
         Self {
             id: id.into(),
             item_id: item_id.into(),
+            observed_at_ms: ::std::option::Option::None,
             presentation,
             realtime_session_id: realtime_session_id.into(),
             turn_id: turn_id.into(),
         }
+    }
+}
+impl BlockAgentMessageDisplay {
+    /// A `BlockAgentMessageDisplay` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(reason: BlockReason, version: BlockAgentMessageDisplayVersion) -> Self {
+        Self { reason, version }
     }
 }
 impl ByteRange {
@@ -15962,22 +16440,6 @@ impl CreditsSnapshot {
             has_credits,
             unlimited,
         }
-    }
-}
-impl CurrentTimeReadParams {
-    /// A `CurrentTimeReadParams` with the required fields set and every optional field empty.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(thread_id: impl ::std::convert::Into<::std::string::String>) -> Self {
-        Self {
-            thread_id: thread_id.into(),
-        }
-    }
-}
-impl CurrentTimeReadResponse {
-    /// A `CurrentTimeReadResponse` with the required fields set and every optional field empty.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(current_time_at: i64) -> Self {
-        Self { current_time_at }
     }
 }
 impl CustomGatewayProviderSettings {
@@ -16830,12 +17292,29 @@ impl FormMcpServerElicitationRequestParams {
         thread_id: impl ::std::convert::Into<::std::string::String>,
     ) -> Self {
         Self {
+            environment_id: ::std::option::Option::None,
             message: message.into(),
             meta: ::std::option::Option::None,
             requested_schema,
             server_name: server_name.into(),
             thread_id: thread_id.into(),
             turn_id: ::std::option::Option::None,
+        }
+    }
+}
+impl FrameThreadRealtimeItem {
+    /// A `FrameThreadRealtimeItem` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        channels: ThreadRealtimeFrameChannels,
+        id: impl ::std::convert::Into<::std::string::String>,
+        realtime_session_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            channels,
+            id: id.into(),
+            observed_at_ms: ::std::option::Option::None,
+            realtime_session_id: realtime_session_id.into(),
         }
     }
 }
@@ -17354,6 +17833,16 @@ impl GuardianWarningNotification {
             message: message.into(),
             thread_id: thread_id.into(),
         }
+    }
+}
+impl HideAgentMessageDisplay {
+    /// A `HideAgentMessageDisplay` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        replacement: AnswerReplacement,
+        version: HideAgentMessageDisplayVersion,
+    ) -> Self {
+        Self { replacement, version }
     }
 }
 impl HookCompletedNotification {
@@ -18181,6 +18670,7 @@ impl McpResourceReadParams {
     ) -> Self {
         Self {
             connector_id: ::std::option::Option::None,
+            environment_id: ::std::option::Option::None,
             meta: ::std::option::Option::None,
             origin_call_id: ::std::option::Option::None,
             server: server.into(),
@@ -18324,6 +18814,7 @@ impl McpServerOauthLoginParams {
     pub fn new(name: impl ::std::convert::Into<::std::string::String>) -> Self {
         Self {
             client_registration: ::std::option::Option::None,
+            environment_id: ::std::option::Option::None,
             name: name.into(),
             scopes: ::std::option::Option::None,
             thread_id: ::std::option::Option::None,
@@ -18355,6 +18846,7 @@ impl McpServerStatus {
     ) -> Self {
         Self {
             auth_status,
+            environment_id: ::std::option::Option::None,
             http_origin: ::std::option::Option::None,
             name: name.into(),
             plugin_id: ::std::option::Option::None,
@@ -18377,6 +18869,7 @@ impl McpServerStatusUpdatedNotification {
         status: McpServerStartupState,
     ) -> Self {
         Self {
+            environment_id: ::std::option::Option::None,
             error: ::std::option::Option::None,
             failure_reason: ::std::option::Option::None,
             name: name.into(),
@@ -18395,6 +18888,7 @@ impl McpServerToolCallParams {
     ) -> Self {
         Self {
             arguments: ::std::option::Option::None,
+            environment_id: ::std::option::Option::None,
             meta: ::std::option::Option::None,
             server: server.into(),
             thread_id: thread_id.into(),
@@ -18493,6 +18987,7 @@ impl McpToolCallThreadItem {
             arguments,
             completed_at_ms: ::std::option::Option::None,
             duration_ms: ::std::option::Option::None,
+            environment_id: ::std::option::Option::None,
             error: ::std::option::Option::None,
             id: id.into(),
             mcp_app_resource_uri: ::std::option::Option::None,
@@ -18734,6 +19229,15 @@ impl ModelProviderConfigWriteResponse {
         Self { provider }
     }
 }
+impl ModelProviderDefaultSetParams {
+    /// A `ModelProviderDefaultSetParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(provider_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            provider_id: provider_id.into(),
+        }
+    }
+}
 impl ModelProviderListResponse {
     /// A `ModelProviderListResponse` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -18971,6 +19475,7 @@ impl OpenaiForm2McpServerElicitationRequestParams {
         thread_id: impl ::std::convert::Into<::std::string::String>,
     ) -> Self {
         Self {
+            environment_id: ::std::option::Option::None,
             message: message.into(),
             meta: ::std::option::Option::None,
             requested_schema,
@@ -18990,6 +19495,7 @@ impl OpenaiFormMcpServerElicitationRequestParams {
         thread_id: impl ::std::convert::Into<::std::string::String>,
     ) -> Self {
         Self {
+            environment_id: ::std::option::Option::None,
             message: message.into(),
             meta: ::std::option::Option::None,
             requested_schema,
@@ -19012,6 +19518,7 @@ impl OpenaiUserVerificationMcpServerElicitationRequestParams {
         Self {
             challenge: challenge.into(),
             description: description.into(),
+            environment_id: ::std::option::Option::None,
             meta: ::std::option::Option::None,
             server_name: server_name.into(),
             thread_id: thread_id.into(),
@@ -19781,7 +20288,6 @@ impl Project {
             ::std::string::String,
         >,
         name: impl ::std::convert::Into<::std::string::String>,
-        position: i64,
         roots: ::std::vec::Vec<ProjectRoot>,
         updated_at: i64,
     ) -> Self {
@@ -19790,7 +20296,6 @@ impl Project {
             id: id.into(),
             metadata,
             name: name.into(),
-            position,
             recency_at: ::std::option::Option::None,
             roots,
             updated_at,
@@ -19969,6 +20474,17 @@ impl PromptHookMetadata {
         }
     }
 }
+impl ProtectionBlockReason {
+    /// A `ProtectionBlockReason` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        protection_type: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            protection_type: protection_type.into(),
+        }
+    }
+}
 impl QueuedSubmission {
     /// A `QueuedSubmission` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -20098,6 +20614,7 @@ impl RealtimeSessionClosedThreadRealtimeItem {
     ) -> Self {
         Self {
             id: id.into(),
+            observed_at_ms: ::std::option::Option::None,
             outcome,
             realtime_session_id: realtime_session_id.into(),
         }
@@ -20112,6 +20629,7 @@ impl RealtimeSessionStartedThreadRealtimeItem {
     ) -> Self {
         Self {
             id: id.into(),
+            observed_at_ms: ::std::option::Option::None,
             realtime_session_id: realtime_session_id.into(),
         }
     }
@@ -20576,6 +21094,26 @@ impl ServerRequestResolvedNotification {
         }
     }
 }
+impl SessionEndInputSavedThreadRealtimeItem {
+    /// A `SessionEndInputSavedThreadRealtimeItem` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: impl ::std::convert::Into<::std::string::String>,
+        input: impl ::std::convert::Into<::std::string::String>,
+        input_item_id: impl ::std::convert::Into<::std::string::String>,
+        realtime_session_id: impl ::std::convert::Into<::std::string::String>,
+        source_event_ids: ::std::vec::Vec<::std::string::String>,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            input: input.into(),
+            input_item_id: input_item_id.into(),
+            observed_at_ms: ::std::option::Option::None,
+            realtime_session_id: realtime_session_id.into(),
+            source_event_ids,
+        }
+    }
+}
 impl SessionMigration {
     /// A `SessionMigration` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -20598,6 +21136,20 @@ impl Settings {
             developer_instructions: ::std::option::Option::None,
             model: model.into(),
             reasoning_effort: ::std::option::Option::None,
+        }
+    }
+}
+impl ShowAgentMessageDisplay {
+    /// A `ShowAgentMessageDisplay` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        trusted_contacts: TrustedContacts,
+        version: ShowAgentMessageDisplayVersion,
+    ) -> Self {
+        Self {
+            annotation: ::std::option::Option::None,
+            trusted_contacts,
+            version,
         }
     }
 }
@@ -21936,6 +22488,13 @@ impl ThreadRealtimeClosedNotification {
         }
     }
 }
+impl ThreadRealtimeEntry {
+    /// A `ThreadRealtimeEntry` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(item: ThreadRealtimeItem, position: u64) -> Self {
+        Self { item, position }
+    }
+}
 impl ThreadRealtimeErrorNotification {
     /// A `ThreadRealtimeErrorNotification` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -21947,6 +22506,13 @@ impl ThreadRealtimeErrorNotification {
             message: message.into(),
             thread_id: thread_id.into(),
         }
+    }
+}
+impl ThreadRealtimeFrameChannels {
+    /// A `ThreadRealtimeFrameChannels` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(voice_transcript: ThreadRealtimeVoiceTranscript) -> Self {
+        Self { voice_transcript }
     }
 }
 impl ThreadRealtimeInitialItem {
@@ -22010,6 +22576,43 @@ impl ThreadRealtimeItemTranscriptDeltaNotification {
             delta: delta.into(),
             item_id: item_id.into(),
             thread_id: thread_id.into(),
+        }
+    }
+}
+impl ThreadRealtimeListParams {
+    /// A `ThreadRealtimeListParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(thread_id: impl ::std::convert::Into<::std::string::String>) -> Self {
+        Self {
+            after_position: ::std::option::Option::None,
+            cursor: ::std::option::Option::None,
+            event_id: ::std::option::Option::None,
+            from_observed_at_ms: ::std::option::Option::None,
+            limit: ::std::option::Option::None,
+            order: ::std::option::Option::None,
+            required_through_position: ::std::option::Option::None,
+            session_id: ::std::option::Option::None,
+            snapshot_end: ::std::option::Option::None,
+            thread_id: thread_id.into(),
+            to_observed_at_ms: ::std::option::Option::None,
+        }
+    }
+}
+impl ThreadRealtimeListResponse {
+    /// A `ThreadRealtimeListResponse` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        coverage: ThreadRealtimeCoverage,
+        data: ::std::vec::Vec<ThreadRealtimeEntry>,
+        projected_through_item_index: u64,
+        snapshot_end: u64,
+    ) -> Self {
+        Self {
+            coverage,
+            data,
+            next_cursor: ::std::option::Option::None,
+            projected_through_item_index,
+            snapshot_end,
         }
     }
 }
@@ -22129,6 +22732,16 @@ impl ThreadRealtimeTranscriptDoneNotification {
             text: text.into(),
             thread_id: thread_id.into(),
         }
+    }
+}
+impl ThreadRealtimeVoiceTranscript {
+    /// A `ThreadRealtimeVoiceTranscript` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        role: ThreadRealtimeTranscriptRole,
+        text: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self { role, text: text.into() }
     }
 }
 impl ThreadResumeParams {
@@ -22270,6 +22883,13 @@ impl ThreadSampleResponse {
         }
     }
 }
+impl ThreadSearchCancelParams {
+    /// A `ThreadSearchCancelParams` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(request_id: RequestId) -> Self {
+        Self { request_id }
+    }
+}
 impl ThreadSearchOccurrence {
     /// A `ThreadSearchOccurrence` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -22329,6 +22949,16 @@ impl ThreadSearchParams {
             sort_key: ::std::option::Option::None,
             source_kinds: ::std::option::Option::None,
         }
+    }
+}
+impl ThreadSearchPartialNotification {
+    /// A `ThreadSearchPartialNotification` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        data: ::std::vec::Vec<ThreadSearchResult>,
+        request_id: RequestId,
+    ) -> Self {
+        Self { data, request_id }
     }
 }
 impl ThreadSearchResponse {
@@ -22914,6 +23544,7 @@ impl TranscriptSegmentThreadRealtimeItem {
     ) -> Self {
         Self {
             id: id.into(),
+            observed_at_ms: ::std::option::Option::None,
             realtime_session_id: realtime_session_id.into(),
             role,
             text: text.into(),
@@ -23011,6 +23642,32 @@ impl TurnError {
             codex_error_info: ::std::option::Option::None,
             message: message.into(),
             misalignment: ::std::option::Option::None,
+        }
+    }
+}
+impl TurnInputAcceptedThreadRealtimeItem {
+    /// A `TurnInputAcceptedThreadRealtimeItem` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        handoff_id: impl ::std::convert::Into<::std::string::String>,
+        id: impl ::std::convert::Into<::std::string::String>,
+        input: impl ::std::convert::Into<::std::string::String>,
+        input_item_id: impl ::std::convert::Into<::std::string::String>,
+        mode: ThreadRealtimeHandoffMode,
+        realtime_session_id: impl ::std::convert::Into<::std::string::String>,
+        source_event_ids: ::std::vec::Vec<::std::string::String>,
+        turn_id: impl ::std::convert::Into<::std::string::String>,
+    ) -> Self {
+        Self {
+            handoff_id: handoff_id.into(),
+            id: id.into(),
+            input: input.into(),
+            input_item_id: input_item_id.into(),
+            mode,
+            observed_at_ms: ::std::option::Option::None,
+            realtime_session_id: realtime_session_id.into(),
+            source_event_ids,
+            turn_id: turn_id.into(),
         }
     }
 }
@@ -23279,6 +23936,7 @@ impl UrlMcpServerElicitationRequestParams {
     ) -> Self {
         Self {
             elicitation_id: elicitation_id.into(),
+            environment_id: ::std::option::Option::None,
             message: message.into(),
             meta: ::std::option::Option::None,
             server_name: server_name.into(),
@@ -23389,7 +24047,10 @@ impl UserVerificationVerifyResponse {
     /// A `UserVerificationVerifyResponse` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
     pub fn new(proof: UserVerificationProof) -> Self {
-        Self { proof }
+        Self {
+            biometric_type: ::std::option::Option::None,
+            proof,
+        }
     }
 }
 impl WarningNotification {
@@ -23441,6 +24102,13 @@ impl WeeklyScheduledTaskSchedule {
         time: impl ::std::convert::Into<::std::string::String>,
     ) -> Self {
         Self { days, time: time.into() }
+    }
+}
+impl WellbeingHelplineAnswerAnnotation {
+    /// A `WellbeingHelplineAnswerAnnotation` with the required fields set and every optional field empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(subject: HelplineSubject) -> Self {
+        Self { subject }
     }
 }
 impl WindowsSandboxReadinessResponse {
@@ -23765,6 +24433,62 @@ impl<'de> ::serde::Deserialize<'de> for AccountSessionWorkspaceKind {
         crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
     }
 }
+/// Since Codex 0.171.0.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum AccountUpdateReason {
+    /// `workspaceRoutingReady`
+    WorkspaceRoutingReady,
+    /// `unknown`
+    Unknown,
+    /// A value this version of the SDK does not know (from a newer Codex), kept verbatim.
+    Unrecognized(String),
+}
+impl AccountUpdateReason {
+    /// The wire string.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::WorkspaceRoutingReady => "workspaceRoutingReady",
+            Self::Unknown => "unknown",
+            Self::Unrecognized(other) => other,
+        }
+    }
+}
+impl ::std::convert::From<&str> for AccountUpdateReason {
+    fn from(value: &str) -> Self {
+        match value {
+            "workspaceRoutingReady" => Self::WorkspaceRoutingReady,
+            "unknown" => Self::Unknown,
+            other => Self::Unrecognized(other.to_owned()),
+        }
+    }
+}
+impl ::std::str::FromStr for AccountUpdateReason {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::std::fmt::Display for AccountUpdateReason {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::serde::Serialize for AccountUpdateReason {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for AccountUpdateReason {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+    }
+}
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum AddCreditsNudgeCreditType {
@@ -23981,6 +24705,101 @@ impl<'de> ::serde::Deserialize<'de> for AgentMessageDelivery {
         crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
     }
 }
+/// How Chat should present a recovered answer.
+///
+/// Since Codex 0.169.0.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum AgentMessageDisplay {
+    /// `show`
+    Show(ShowAgentMessageDisplay),
+    /// `hide`
+    Hide(HideAgentMessageDisplay),
+    /// `block`
+    Block(BlockAgentMessageDisplay),
+    /// A `mode` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    Unrecognized(::serde_json::Value),
+}
+impl AgentMessageDisplay {
+    #[doc = concat!(" The `", "mode", "` discriminant as sent on the wire.")]
+    pub fn kind(&self) -> &str {
+        match self {
+            Self::Show(_) => "show",
+            Self::Hide(_) => "hide",
+            Self::Block(_) => "block",
+            Self::Unrecognized(value) => {
+                value.get("mode").and_then(::serde_json::Value::as_str).unwrap_or("")
+            }
+        }
+    }
+}
+impl ::std::convert::From<ShowAgentMessageDisplay> for AgentMessageDisplay {
+    fn from(value: ShowAgentMessageDisplay) -> Self {
+        Self::Show(value)
+    }
+}
+impl ::std::convert::From<HideAgentMessageDisplay> for AgentMessageDisplay {
+    fn from(value: HideAgentMessageDisplay) -> Self {
+        Self::Hide(value)
+    }
+}
+impl ::std::convert::From<BlockAgentMessageDisplay> for AgentMessageDisplay {
+    fn from(value: BlockAgentMessageDisplay) -> Self {
+        Self::Block(value)
+    }
+}
+impl ::serde::Serialize for AgentMessageDisplay {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        match self {
+            Self::Show(inner) => {
+                crate::codec::serialize_tagged(serializer, "mode", "show", inner)
+            }
+            Self::Hide(inner) => {
+                crate::codec::serialize_tagged(serializer, "mode", "hide", inner)
+            }
+            Self::Block(inner) => {
+                crate::codec::serialize_tagged(serializer, "mode", "block", inner)
+            }
+            Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
+        }
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for AgentMessageDisplay {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
+            deserializer,
+        )?;
+        let Some(kind) = value.get("mode").and_then(::serde_json::Value::as_str) else {
+            return Err(
+                <D::Error as ::serde::de::Error>::custom(
+                    concat!(
+                        "AgentMessageDisplay", ": missing string field `", "mode", "`"
+                    ),
+                ),
+            );
+        };
+        match kind {
+            "show" => {
+                crate::codec::decode_variant(value, "AgentMessageDisplay", "show")
+                    .map(Self::Show)
+            }
+            "hide" => {
+                crate::codec::decode_variant(value, "AgentMessageDisplay", "hide")
+                    .map(Self::Hide)
+            }
+            "block" => {
+                crate::codec::decode_variant(value, "AgentMessageDisplay", "block")
+                    .map(Self::Block)
+            }
+            _ => Ok(Self::Unrecognized(value)),
+        }
+    }
+}
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum AgentMessageInputContent {
@@ -24127,6 +24946,147 @@ impl<'de> ::serde::Deserialize<'de> for AllowDenyRequirement {
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
         crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+    }
+}
+/// Since Codex 0.171.0.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum AnswerAnnotation {
+    /// `wellbeingHelpline`
+    WellbeingHelpline(WellbeingHelplineAnswerAnnotation),
+    /// A `kind` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    Unrecognized(::serde_json::Value),
+}
+impl AnswerAnnotation {
+    #[doc = concat!(" The `", "kind", "` discriminant as sent on the wire.")]
+    pub fn kind(&self) -> &str {
+        match self {
+            Self::WellbeingHelpline(_) => "wellbeingHelpline",
+            Self::Unrecognized(value) => {
+                value.get("kind").and_then(::serde_json::Value::as_str).unwrap_or("")
+            }
+        }
+    }
+}
+impl ::std::convert::From<WellbeingHelplineAnswerAnnotation> for AnswerAnnotation {
+    fn from(value: WellbeingHelplineAnswerAnnotation) -> Self {
+        Self::WellbeingHelpline(value)
+    }
+}
+impl ::serde::Serialize for AnswerAnnotation {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        match self {
+            Self::WellbeingHelpline(inner) => {
+                crate::codec::serialize_tagged(
+                    serializer,
+                    "kind",
+                    "wellbeingHelpline",
+                    inner,
+                )
+            }
+            Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
+        }
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for AnswerAnnotation {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
+            deserializer,
+        )?;
+        let Some(kind) = value.get("kind").and_then(::serde_json::Value::as_str) else {
+            return Err(
+                <D::Error as ::serde::de::Error>::custom(
+                    concat!("AnswerAnnotation", ": missing string field `", "kind", "`"),
+                ),
+            );
+        };
+        match kind {
+            "wellbeingHelpline" => {
+                crate::codec::decode_variant(
+                        value,
+                        "AnswerAnnotation",
+                        "wellbeingHelpline",
+                    )
+                    .map(Self::WellbeingHelpline)
+            }
+            _ => Ok(Self::Unrecognized(value)),
+        }
+    }
+}
+/// Since Codex 0.171.0.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum AnswerReplacement {
+    /// `wellbeingPromptHelpline`
+    WellbeingPromptHelpline(WellbeingPromptHelplineAnswerReplacement),
+    /// A `kind` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    Unrecognized(::serde_json::Value),
+}
+impl AnswerReplacement {
+    #[doc = concat!(" The `", "kind", "` discriminant as sent on the wire.")]
+    pub fn kind(&self) -> &str {
+        match self {
+            Self::WellbeingPromptHelpline(_) => "wellbeingPromptHelpline",
+            Self::Unrecognized(value) => {
+                value.get("kind").and_then(::serde_json::Value::as_str).unwrap_or("")
+            }
+        }
+    }
+}
+impl ::std::convert::From<WellbeingPromptHelplineAnswerReplacement>
+for AnswerReplacement {
+    fn from(value: WellbeingPromptHelplineAnswerReplacement) -> Self {
+        Self::WellbeingPromptHelpline(value)
+    }
+}
+impl ::serde::Serialize for AnswerReplacement {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        match self {
+            Self::WellbeingPromptHelpline(inner) => {
+                crate::codec::serialize_tagged(
+                    serializer,
+                    "kind",
+                    "wellbeingPromptHelpline",
+                    inner,
+                )
+            }
+            Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
+        }
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for AnswerReplacement {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
+            deserializer,
+        )?;
+        let Some(kind) = value.get("kind").and_then(::serde_json::Value::as_str) else {
+            return Err(
+                <D::Error as ::serde::de::Error>::custom(
+                    concat!("AnswerReplacement", ": missing string field `", "kind", "`"),
+                ),
+            );
+        };
+        match kind {
+            "wellbeingPromptHelpline" => {
+                crate::codec::decode_variant(
+                        value,
+                        "AnswerReplacement",
+                        "wellbeingPromptHelpline",
+                    )
+                    .map(Self::WellbeingPromptHelpline)
+            }
+            _ => Ok(Self::Unrecognized(value)),
+        }
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -24746,6 +25706,82 @@ impl<'de> ::serde::Deserialize<'de> for BedrockSetupParams {
         }
     }
 }
+/// Since Codex 0.171.0.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum BlockReason {
+    /// `protection`
+    Protection(ProtectionBlockReason),
+    /// `cyber`
+    Cyber(KindBlockReason),
+    /// A `kind` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    Unrecognized(::serde_json::Value),
+}
+impl BlockReason {
+    #[doc = concat!(" The `", "kind", "` discriminant as sent on the wire.")]
+    pub fn kind(&self) -> &str {
+        match self {
+            Self::Protection(_) => "protection",
+            Self::Cyber(_) => "cyber",
+            Self::Unrecognized(value) => {
+                value.get("kind").and_then(::serde_json::Value::as_str).unwrap_or("")
+            }
+        }
+    }
+}
+impl ::std::convert::From<ProtectionBlockReason> for BlockReason {
+    fn from(value: ProtectionBlockReason) -> Self {
+        Self::Protection(value)
+    }
+}
+impl ::std::convert::From<KindBlockReason> for BlockReason {
+    fn from(value: KindBlockReason) -> Self {
+        Self::Cyber(value)
+    }
+}
+impl ::serde::Serialize for BlockReason {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        match self {
+            Self::Protection(inner) => {
+                crate::codec::serialize_tagged(serializer, "kind", "protection", inner)
+            }
+            Self::Cyber(inner) => {
+                crate::codec::serialize_tagged(serializer, "kind", "cyber", inner)
+            }
+            Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
+        }
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for BlockReason {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
+            deserializer,
+        )?;
+        let Some(kind) = value.get("kind").and_then(::serde_json::Value::as_str) else {
+            return Err(
+                <D::Error as ::serde::de::Error>::custom(
+                    concat!("BlockReason", ": missing string field `", "kind", "`"),
+                ),
+            );
+        };
+        match kind {
+            "protection" => {
+                crate::codec::decode_variant(value, "BlockReason", "protection")
+                    .map(Self::Protection)
+            }
+            "cyber" => {
+                crate::codec::decode_variant(value, "BlockReason", "cyber")
+                    .map(Self::Cyber)
+            }
+            _ => Ok(Self::Unrecognized(value)),
+        }
+    }
+}
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum BrowserUseAccessApprovalLifetime {
@@ -25061,6 +26097,8 @@ pub enum CodexErrorInfo {
     PolicyCapacityUnavailable,
     /// `cyberPolicy`
     CyberPolicy,
+    /// `bioPolicy`
+    BioPolicy,
     /// `misalignmentPolicyViolation`
     MisalignmentPolicyViolation,
     /// `tooManyDenials`
@@ -25113,6 +26151,7 @@ impl ::serde::Serialize for CodexErrorInfo {
                 serializer.serialize_str("policyCapacityUnavailable")
             }
             Self::CyberPolicy => serializer.serialize_str("cyberPolicy"),
+            Self::BioPolicy => serializer.serialize_str("bioPolicy"),
             Self::MisalignmentPolicyViolation => {
                 serializer.serialize_str("misalignmentPolicyViolation")
             }
@@ -25181,6 +26220,7 @@ impl<'de> ::serde::Deserialize<'de> for CodexErrorInfo {
                         "modelNotFound" => Self::ModelNotFound,
                         "policyCapacityUnavailable" => Self::PolicyCapacityUnavailable,
                         "cyberPolicy" => Self::CyberPolicy,
+                        "bioPolicy" => Self::BioPolicy,
                         "misalignmentPolicyViolation" => {
                             Self::MisalignmentPolicyViolation
                         }
@@ -28681,6 +29721,62 @@ impl ::serde::Serialize for GuardianUserAuthorization {
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GuardianUserAuthorization {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+    }
+}
+/// Since Codex 0.171.0.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum HelplineSubject {
+    /// `answer`
+    Answer,
+    /// `prompt`
+    Prompt,
+    /// A value this version of the SDK does not know (from a newer Codex), kept verbatim.
+    Unrecognized(String),
+}
+impl HelplineSubject {
+    /// The wire string.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Answer => "answer",
+            Self::Prompt => "prompt",
+            Self::Unrecognized(other) => other,
+        }
+    }
+}
+impl ::std::convert::From<&str> for HelplineSubject {
+    fn from(value: &str) -> Self {
+        match value {
+            "answer" => Self::Answer,
+            "prompt" => Self::Prompt,
+            other => Self::Unrecognized(other.to_owned()),
+        }
+    }
+}
+impl ::std::str::FromStr for HelplineSubject {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::std::fmt::Display for HelplineSubject {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::serde::Serialize for HelplineSubject {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for HelplineSubject {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
@@ -37259,18 +38355,140 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeBemItemPresentation {
         }
     }
 }
+/// Since Codex 0.171.0.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum ThreadRealtimeCoverage {
+    /// `unsupported`
+    Unsupported,
+    /// `pending`
+    Pending,
+    /// `ready`
+    Ready,
+    /// A value this version of the SDK does not know (from a newer Codex), kept verbatim.
+    Unrecognized(String),
+}
+impl ThreadRealtimeCoverage {
+    /// The wire string.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Unsupported => "unsupported",
+            Self::Pending => "pending",
+            Self::Ready => "ready",
+            Self::Unrecognized(other) => other,
+        }
+    }
+}
+impl ::std::convert::From<&str> for ThreadRealtimeCoverage {
+    fn from(value: &str) -> Self {
+        match value {
+            "unsupported" => Self::Unsupported,
+            "pending" => Self::Pending,
+            "ready" => Self::Ready,
+            other => Self::Unrecognized(other.to_owned()),
+        }
+    }
+}
+impl ::std::str::FromStr for ThreadRealtimeCoverage {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::std::fmt::Display for ThreadRealtimeCoverage {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::serde::Serialize for ThreadRealtimeCoverage {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeCoverage {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+    }
+}
+/// Since Codex 0.171.0.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum ThreadRealtimeHandoffMode {
+    /// `start`
+    Start,
+    /// `steer`
+    Steer,
+    /// A value this version of the SDK does not know (from a newer Codex), kept verbatim.
+    Unrecognized(String),
+}
+impl ThreadRealtimeHandoffMode {
+    /// The wire string.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Start => "start",
+            Self::Steer => "steer",
+            Self::Unrecognized(other) => other,
+        }
+    }
+}
+impl ::std::convert::From<&str> for ThreadRealtimeHandoffMode {
+    fn from(value: &str) -> Self {
+        match value {
+            "start" => Self::Start,
+            "steer" => Self::Steer,
+            other => Self::Unrecognized(other.to_owned()),
+        }
+    }
+}
+impl ::std::str::FromStr for ThreadRealtimeHandoffMode {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::std::fmt::Display for ThreadRealtimeHandoffMode {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::serde::Serialize for ThreadRealtimeHandoffMode {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeHandoffMode {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+    }
+}
 /// EXPERIMENTAL - a thread-scoped realtime item in the canonical timeline.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum ThreadRealtimeItem {
     /// `realtimeSessionStarted`
     RealtimeSessionStarted(RealtimeSessionStartedThreadRealtimeItem),
+    /// `frame`
+    Frame(FrameThreadRealtimeItem),
     /// `transcriptSegment`
     TranscriptSegment(TranscriptSegmentThreadRealtimeItem),
     /// `bemItemPromoted`
     BemItemPromoted(BemItemPromotedThreadRealtimeItem),
     /// `realtimeSessionClosed`
     RealtimeSessionClosed(RealtimeSessionClosedThreadRealtimeItem),
+    /// `turnInputAccepted`
+    TurnInputAccepted(TurnInputAcceptedThreadRealtimeItem),
+    /// `sessionEndInputSaved`
+    SessionEndInputSaved(SessionEndInputSavedThreadRealtimeItem),
     /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
@@ -37279,9 +38497,12 @@ impl ThreadRealtimeItem {
     pub fn kind(&self) -> &str {
         match self {
             Self::RealtimeSessionStarted(_) => "realtimeSessionStarted",
+            Self::Frame(_) => "frame",
             Self::TranscriptSegment(_) => "transcriptSegment",
             Self::BemItemPromoted(_) => "bemItemPromoted",
             Self::RealtimeSessionClosed(_) => "realtimeSessionClosed",
+            Self::TurnInputAccepted(_) => "turnInputAccepted",
+            Self::SessionEndInputSaved(_) => "sessionEndInputSaved",
             Self::Unrecognized(value) => {
                 value.get("type").and_then(::serde_json::Value::as_str).unwrap_or("")
             }
@@ -37292,6 +38513,11 @@ impl ::std::convert::From<RealtimeSessionStartedThreadRealtimeItem>
 for ThreadRealtimeItem {
     fn from(value: RealtimeSessionStartedThreadRealtimeItem) -> Self {
         Self::RealtimeSessionStarted(value)
+    }
+}
+impl ::std::convert::From<FrameThreadRealtimeItem> for ThreadRealtimeItem {
+    fn from(value: FrameThreadRealtimeItem) -> Self {
+        Self::Frame(value)
     }
 }
 impl ::std::convert::From<TranscriptSegmentThreadRealtimeItem> for ThreadRealtimeItem {
@@ -37310,6 +38536,17 @@ for ThreadRealtimeItem {
         Self::RealtimeSessionClosed(value)
     }
 }
+impl ::std::convert::From<TurnInputAcceptedThreadRealtimeItem> for ThreadRealtimeItem {
+    fn from(value: TurnInputAcceptedThreadRealtimeItem) -> Self {
+        Self::TurnInputAccepted(value)
+    }
+}
+impl ::std::convert::From<SessionEndInputSavedThreadRealtimeItem>
+for ThreadRealtimeItem {
+    fn from(value: SessionEndInputSavedThreadRealtimeItem) -> Self {
+        Self::SessionEndInputSaved(value)
+    }
+}
 impl ::serde::Serialize for ThreadRealtimeItem {
     fn serialize<S: ::serde::Serializer>(
         &self,
@@ -37323,6 +38560,9 @@ impl ::serde::Serialize for ThreadRealtimeItem {
                     "realtimeSessionStarted",
                     inner,
                 )
+            }
+            Self::Frame(inner) => {
+                crate::codec::serialize_tagged(serializer, "type", "frame", inner)
             }
             Self::TranscriptSegment(inner) => {
                 crate::codec::serialize_tagged(
@@ -37345,6 +38585,22 @@ impl ::serde::Serialize for ThreadRealtimeItem {
                     serializer,
                     "type",
                     "realtimeSessionClosed",
+                    inner,
+                )
+            }
+            Self::TurnInputAccepted(inner) => {
+                crate::codec::serialize_tagged(
+                    serializer,
+                    "type",
+                    "turnInputAccepted",
+                    inner,
+                )
+            }
+            Self::SessionEndInputSaved(inner) => {
+                crate::codec::serialize_tagged(
+                    serializer,
+                    "type",
+                    "sessionEndInputSaved",
                     inner,
                 )
             }
@@ -37377,6 +38633,10 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeItem {
                     )
                     .map(Self::RealtimeSessionStarted)
             }
+            "frame" => {
+                crate::codec::decode_variant(value, "ThreadRealtimeItem", "frame")
+                    .map(Self::Frame)
+            }
             "transcriptSegment" => {
                 crate::codec::decode_variant(
                         value,
@@ -37401,8 +38661,80 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeItem {
                     )
                     .map(Self::RealtimeSessionClosed)
             }
+            "turnInputAccepted" => {
+                crate::codec::decode_variant(
+                        value,
+                        "ThreadRealtimeItem",
+                        "turnInputAccepted",
+                    )
+                    .map(Self::TurnInputAccepted)
+            }
+            "sessionEndInputSaved" => {
+                crate::codec::decode_variant(
+                        value,
+                        "ThreadRealtimeItem",
+                        "sessionEndInputSaved",
+                    )
+                    .map(Self::SessionEndInputSaved)
+            }
             _ => Ok(Self::Unrecognized(value)),
         }
+    }
+}
+/// Since Codex 0.171.0.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum ThreadRealtimeOrder {
+    /// `observedAt`: Sort by canonical observation time, then committed position.
+    ObservedAt,
+    /// `position`: Sort by committed position, including events sealed after older snapshots.
+    Position,
+    /// A value this version of the SDK does not know (from a newer Codex), kept verbatim.
+    Unrecognized(String),
+}
+impl ThreadRealtimeOrder {
+    /// The wire string.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::ObservedAt => "observedAt",
+            Self::Position => "position",
+            Self::Unrecognized(other) => other,
+        }
+    }
+}
+impl ::std::convert::From<&str> for ThreadRealtimeOrder {
+    fn from(value: &str) -> Self {
+        match value {
+            "observedAt" => Self::ObservedAt,
+            "position" => Self::Position,
+            other => Self::Unrecognized(other.to_owned()),
+        }
+    }
+}
+impl ::std::str::FromStr for ThreadRealtimeOrder {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::std::fmt::Display for ThreadRealtimeOrder {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::serde::Serialize for ThreadRealtimeOrder {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeOrder {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -38310,6 +39642,62 @@ impl<'de> ::serde::Deserialize<'de> for ToolExposureSurface {
         crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
     }
 }
+/// Since Codex 0.171.0.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum TrustedContacts {
+    /// `check`
+    Check,
+    /// `skip`
+    Skip,
+    /// A value this version of the SDK does not know (from a newer Codex), kept verbatim.
+    Unrecognized(String),
+}
+impl TrustedContacts {
+    /// The wire string.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Check => "check",
+            Self::Skip => "skip",
+            Self::Unrecognized(other) => other,
+        }
+    }
+}
+impl ::std::convert::From<&str> for TrustedContacts {
+    fn from(value: &str) -> Self {
+        match value {
+            "check" => Self::Check,
+            "skip" => Self::Skip,
+            other => Self::Unrecognized(other.to_owned()),
+        }
+    }
+}
+impl ::std::str::FromStr for TrustedContacts {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::std::fmt::Display for TrustedContacts {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::serde::Serialize for TrustedContacts {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for TrustedContacts {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+    }
+}
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum TurnItemsView {
@@ -38693,6 +40081,58 @@ impl<'de> ::serde::Deserialize<'de> for UserInput {
             }
             _ => Ok(Self::Unrecognized(value)),
         }
+    }
+}
+/// Since Codex 0.171.0.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum UserVerificationBiometricType {
+    /// `fingerprint`
+    Fingerprint,
+    /// A value this version of the SDK does not know (from a newer Codex), kept verbatim.
+    Unrecognized(String),
+}
+impl UserVerificationBiometricType {
+    /// The wire string.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Fingerprint => "fingerprint",
+            Self::Unrecognized(other) => other,
+        }
+    }
+}
+impl ::std::convert::From<&str> for UserVerificationBiometricType {
+    fn from(value: &str) -> Self {
+        match value {
+            "fingerprint" => Self::Fingerprint,
+            other => Self::Unrecognized(other.to_owned()),
+        }
+    }
+}
+impl ::std::str::FromStr for UserVerificationBiometricType {
+    type Err = ::std::convert::Infallible;
+    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+        Ok(Self::from(value))
+    }
+}
+impl ::std::fmt::Display for UserVerificationBiometricType {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+impl ::serde::Serialize for UserVerificationBiometricType {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for UserVerificationBiometricType {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -589,6 +589,14 @@ pub mod client_requests {
         type Params = types::ModelProviderConfigWriteParams;
         type Response = types::ModelProviderConfigWriteResponse;
     }
+    /// `modelProvider/default/set`: Since Codex 0.171.0.
+    #[derive(Debug, Clone, Copy)]
+    pub enum ModelProviderDefaultSet {}
+    impl crate::protocol::Request for ModelProviderDefaultSet {
+        const METHOD: &'static str = "modelProvider/default/set";
+        type Params = types::ModelProviderDefaultSetParams;
+        type Response = types::ConfigWriteResponse;
+    }
     /// `modelProvider/capabilities/read`
     #[derive(Debug, Clone, Copy)]
     pub enum ModelProviderCapabilitiesRead {}
@@ -1233,6 +1241,13 @@ pub mod server_notifications {
         const METHOD: &'static str = "process/outputDelta";
         type Params = types::ProcessOutputDeltaNotification;
     }
+    /// `thread/search/partial`: Since Codex 0.171.0.
+    #[derive(Debug, Clone, Copy)]
+    pub enum ThreadSearchPartial {}
+    impl crate::protocol::Notification for ThreadSearchPartial {
+        const METHOD: &'static str = "thread/search/partial";
+        type Params = types::ThreadSearchPartialNotification;
+    }
     /// `process/exited`: Final exit notification for a `process/spawn` session.
     #[derive(Debug, Clone, Copy)]
     pub enum ProcessExited {}
@@ -1664,6 +1679,8 @@ pub enum ServerNotification {
     CommandExecOutputDelta(types::CommandExecOutputDeltaNotification),
     /// `process/outputDelta`: Stream base64-encoded stdout/stderr chunks for a running `process/spawn` session.
     ProcessOutputDelta(types::ProcessOutputDeltaNotification),
+    /// `thread/search/partial`: Since Codex 0.171.0.
+    ThreadSearchPartial(types::ThreadSearchPartialNotification),
     /// `process/exited`: Final exit notification for a `process/spawn` session.
     ProcessExited(types::ProcessExitedNotification),
     /// `item/commandExecution/outputDelta`
@@ -1876,6 +1893,9 @@ impl ServerNotification {
             "process/outputDelta" => {
                 ::serde_json::from_value(params).map(Self::ProcessOutputDelta)
             }
+            "thread/search/partial" => {
+                ::serde_json::from_value(params).map(Self::ThreadSearchPartial)
+            }
             "process/exited" => ::serde_json::from_value(params).map(Self::ProcessExited),
             "item/commandExecution/outputDelta" => {
                 ::serde_json::from_value(params)
@@ -2074,6 +2094,7 @@ impl ServerNotification {
             Self::ItemPlanDelta(_) => "item/plan/delta",
             Self::CommandExecOutputDelta(_) => "command/exec/outputDelta",
             Self::ProcessOutputDelta(_) => "process/outputDelta",
+            Self::ThreadSearchPartial(_) => "thread/search/partial",
             Self::ProcessExited(_) => "process/exited",
             Self::ItemCommandExecutionOutputDelta(_) => {
                 "item/commandExecution/outputDelta"
@@ -2304,6 +2325,7 @@ impl ServerNotification {
             Self::ItemPlanDelta(params) => ::serde_json::to_value(params),
             Self::CommandExecOutputDelta(params) => ::serde_json::to_value(params),
             Self::ProcessOutputDelta(params) => ::serde_json::to_value(params),
+            Self::ThreadSearchPartial(params) => ::serde_json::to_value(params),
             Self::ProcessExited(params) => ::serde_json::to_value(params),
             Self::ItemCommandExecutionOutputDelta(params) => {
                 ::serde_json::to_value(params)
@@ -3199,6 +3221,15 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ModelProviderConfigWrite>(params)
     }
+    /// `modelProvider/default/set`: Since Codex 0.171.0.
+    fn model_provider_default_set(
+        &self,
+        params: types::ModelProviderDefaultSetParams,
+    ) -> impl ::std::future::Future<
+        Output = ::std::result::Result<types::ConfigWriteResponse, Self::Error>,
+    > + Send {
+        self.send_request::<client_requests::ModelProviderDefaultSet>(params)
+    }
     /// `modelProvider/capabilities/read`
     fn model_provider_capabilities_read(
         &self,
@@ -3882,6 +3913,7 @@ pub const CLIENT_REQUEST_METHODS: &[&str] = &[
     "account/gatewayOAuth/cancel",
     "modelProvider/list",
     "modelProvider/config/write",
+    "modelProvider/default/set",
     "modelProvider/capabilities/read",
     "experimentalFeature/list",
     "permissionProfile/list",
@@ -3972,6 +4004,7 @@ pub const SERVER_NOTIFICATION_METHODS: &[&str] = &[
     "item/plan/delta",
     "command/exec/outputDelta",
     "process/outputDelta",
+    "thread/search/partial",
     "process/exited",
     "item/commandExecution/outputDelta",
     "item/commandExecution/terminalInteraction",

@@ -78,7 +78,6 @@ pub(crate) fn round_trip_named(
             "AgentMessageDeltaNotification" => {
                 round_trip::<types::AgentMessageDeltaNotification>(value)
             }
-            "AgentMessageDisplay" => round_trip::<types::AgentMessageDisplay>(value),
             "AgentMessageModeration" => {
                 round_trip::<types::AgentMessageModeration>(value)
             }
@@ -184,6 +183,9 @@ pub(crate) fn round_trip_named(
             }
             "BemItemPromotedThreadRealtimeItem" => {
                 round_trip::<types::BemItemPromotedThreadRealtimeItem>(value)
+            }
+            "BlockAgentMessageDisplay" => {
+                round_trip::<types::BlockAgentMessageDisplay>(value)
             }
             "BrowserUseConfig" => round_trip::<types::BrowserUseConfig>(value),
             "BrowserUseExtensionRequirements" => {
@@ -555,6 +557,9 @@ pub(crate) fn round_trip_named(
             "FormMcpServerElicitationRequestParams" => {
                 round_trip::<types::FormMcpServerElicitationRequestParams>(value)
             }
+            "FrameThreadRealtimeItem" => {
+                round_trip::<types::FrameThreadRealtimeItem>(value)
+            }
             "FsChangedNotification" => round_trip::<types::FsChangedNotification>(value),
             "FsCopyParams" => round_trip::<types::FsCopyParams>(value),
             "FsCopyResponse" => round_trip::<types::FsCopyResponse>(value),
@@ -671,6 +676,9 @@ pub(crate) fn round_trip_named(
             "GuardianWarningNotification" => {
                 round_trip::<types::GuardianWarningNotification>(value)
             }
+            "HideAgentMessageDisplay" => {
+                round_trip::<types::HideAgentMessageDisplay>(value)
+            }
             "HookCompletedNotification" => {
                 round_trip::<types::HookCompletedNotification>(value)
             }
@@ -770,6 +778,7 @@ pub(crate) fn round_trip_named(
             "ItemThreadTimelineEntry" => {
                 round_trip::<types::ItemThreadTimelineEntry>(value)
             }
+            "KindBlockReason" => round_trip::<types::KindBlockReason>(value),
             "KindFileSystemSpecialPath" => {
                 round_trip::<types::KindFileSystemSpecialPath>(value)
             }
@@ -958,6 +967,9 @@ pub(crate) fn round_trip_named(
             }
             "ModelProviderConfigWriteResponse" => {
                 round_trip::<types::ModelProviderConfigWriteResponse>(value)
+            }
+            "ModelProviderDefaultSetParams" => {
+                round_trip::<types::ModelProviderDefaultSetParams>(value)
             }
             "ModelProviderListParams" => {
                 round_trip::<types::ModelProviderListParams>(value)
@@ -1156,6 +1168,7 @@ pub(crate) fn round_trip_named(
                 round_trip::<types::PromptConfiguredHookHandler>(value)
             }
             "PromptHookMetadata" => round_trip::<types::PromptHookMetadata>(value),
+            "ProtectionBlockReason" => round_trip::<types::ProtectionBlockReason>(value),
             "QueuedSubmission" => round_trip::<types::QueuedSubmission>(value),
             "RateLimitResetCredit" => round_trip::<types::RateLimitResetCredit>(value),
             "RateLimitResetCreditsSummary" => {
@@ -1265,11 +1278,17 @@ pub(crate) fn round_trip_named(
             "ServerRequestResolvedNotification" => {
                 round_trip::<types::ServerRequestResolvedNotification>(value)
             }
+            "SessionEndInputSavedThreadRealtimeItem" => {
+                round_trip::<types::SessionEndInputSavedThreadRealtimeItem>(value)
+            }
             "SessionFlagsConfigLayerSource" => {
                 round_trip::<types::SessionFlagsConfigLayerSource>(value)
             }
             "SessionMigration" => round_trip::<types::SessionMigration>(value),
             "Settings" => round_trip::<types::Settings>(value),
+            "ShowAgentMessageDisplay" => {
+                round_trip::<types::ShowAgentMessageDisplay>(value)
+            }
             "SkillDependencies" => round_trip::<types::SkillDependencies>(value),
             "SkillErrorInfo" => round_trip::<types::SkillErrorInfo>(value),
             "SkillInterface" => round_trip::<types::SkillInterface>(value),
@@ -1462,8 +1481,12 @@ pub(crate) fn round_trip_named(
             "ThreadRealtimeClosedNotification" => {
                 round_trip::<types::ThreadRealtimeClosedNotification>(value)
             }
+            "ThreadRealtimeEntry" => round_trip::<types::ThreadRealtimeEntry>(value),
             "ThreadRealtimeErrorNotification" => {
                 round_trip::<types::ThreadRealtimeErrorNotification>(value)
+            }
+            "ThreadRealtimeFrameChannels" => {
+                round_trip::<types::ThreadRealtimeFrameChannels>(value)
             }
             "ThreadRealtimeInitialItem" => {
                 round_trip::<types::ThreadRealtimeInitialItem>(value)
@@ -1495,6 +1518,9 @@ pub(crate) fn round_trip_named(
             "ThreadRealtimeTranscriptDoneNotification" => {
                 round_trip::<types::ThreadRealtimeTranscriptDoneNotification>(value)
             }
+            "ThreadRealtimeVoiceTranscript" => {
+                round_trip::<types::ThreadRealtimeVoiceTranscript>(value)
+            }
             "ThreadResumeInitialTurnsPageParams" => {
                 round_trip::<types::ThreadResumeInitialTurnsPageParams>(value)
             }
@@ -1504,6 +1530,9 @@ pub(crate) fn round_trip_named(
             "ThreadRevertResponse" => round_trip::<types::ThreadRevertResponse>(value),
             "ThreadRevertedNotification" => {
                 round_trip::<types::ThreadRevertedNotification>(value)
+            }
+            "ThreadSearchPartialNotification" => {
+                round_trip::<types::ThreadSearchPartialNotification>(value)
             }
             "ThreadSearchResult" => round_trip::<types::ThreadSearchResult>(value),
             "ThreadSection" => round_trip::<types::ThreadSection>(value),
@@ -1637,6 +1666,9 @@ pub(crate) fn round_trip_named(
             }
             "TurnEnvironmentParams" => round_trip::<types::TurnEnvironmentParams>(value),
             "TurnError" => round_trip::<types::TurnError>(value),
+            "TurnInputAcceptedThreadRealtimeItem" => {
+                round_trip::<types::TurnInputAcceptedThreadRealtimeItem>(value)
+            }
             "TurnInterruptParams" => round_trip::<types::TurnInterruptParams>(value),
             "TurnInterruptResponse" => round_trip::<types::TurnInterruptResponse>(value),
             "TurnModerationMetadataNotification" => {
@@ -1702,6 +1734,12 @@ pub(crate) fn round_trip_named(
             "WeeklyScheduledTaskSchedule" => {
                 round_trip::<types::WeeklyScheduledTaskSchedule>(value)
             }
+            "WellbeingHelplineAnswerAnnotation" => {
+                round_trip::<types::WellbeingHelplineAnswerAnnotation>(value)
+            }
+            "WellbeingPromptHelplineAnswerReplacement" => {
+                round_trip::<types::WellbeingPromptHelplineAnswerReplacement>(value)
+            }
             "WholeItemThreadRealtimeBemItemPresentation" => {
                 round_trip::<types::WholeItemThreadRealtimeBemItemPresentation>(value)
             }
@@ -1735,6 +1773,7 @@ pub(crate) fn round_trip_named(
             "AccountSessionWorkspaceKind" => {
                 round_trip::<types::AccountSessionWorkspaceKind>(value)
             }
+            "AccountUpdateReason" => round_trip::<types::AccountUpdateReason>(value),
             "AddCreditsNudgeCreditType" => {
                 round_trip::<types::AddCreditsNudgeCreditType>(value)
             }
@@ -1743,10 +1782,13 @@ pub(crate) fn round_trip_named(
             }
             "AdditionalContextKind" => round_trip::<types::AdditionalContextKind>(value),
             "AgentMessageDelivery" => round_trip::<types::AgentMessageDelivery>(value),
+            "AgentMessageDisplay" => round_trip::<types::AgentMessageDisplay>(value),
             "AgentMessageInputContent" => {
                 round_trip::<types::AgentMessageInputContent>(value)
             }
             "AllowDenyRequirement" => round_trip::<types::AllowDenyRequirement>(value),
+            "AnswerAnnotation" => round_trip::<types::AnswerAnnotation>(value),
+            "AnswerReplacement" => round_trip::<types::AnswerReplacement>(value),
             "AppTemplateUnavailableReason" => {
                 round_trip::<types::AppTemplateUnavailableReason>(value)
             }
@@ -1761,6 +1803,7 @@ pub(crate) fn round_trip_named(
                 round_trip::<types::AutoReviewDecisionSource>(value)
             }
             "BedrockProviderId" => round_trip::<types::BedrockProviderId>(value),
+            "BlockReason" => round_trip::<types::BlockReason>(value),
             "BrowserUseAccessApprovalLifetime" => {
                 round_trip::<types::BrowserUseAccessApprovalLifetime>(value)
             }
@@ -1860,6 +1903,7 @@ pub(crate) fn round_trip_named(
             "GuardianUserAuthorization" => {
                 round_trip::<types::GuardianUserAuthorization>(value)
             }
+            "HelplineSubject" => round_trip::<types::HelplineSubject>(value),
             "HookEventName" => round_trip::<types::HookEventName>(value),
             "HookExecutionMode" => round_trip::<types::HookExecutionMode>(value),
             "HookHandlerType" => round_trip::<types::HookHandlerType>(value),
@@ -2038,7 +2082,14 @@ pub(crate) fn round_trip_named(
             "ThreadRealtimeBemItemPresentation" => {
                 round_trip::<types::ThreadRealtimeBemItemPresentation>(value)
             }
+            "ThreadRealtimeCoverage" => {
+                round_trip::<types::ThreadRealtimeCoverage>(value)
+            }
+            "ThreadRealtimeHandoffMode" => {
+                round_trip::<types::ThreadRealtimeHandoffMode>(value)
+            }
             "ThreadRealtimeItem" => round_trip::<types::ThreadRealtimeItem>(value),
+            "ThreadRealtimeOrder" => round_trip::<types::ThreadRealtimeOrder>(value),
             "ThreadRealtimeSessionOutcome" => {
                 round_trip::<types::ThreadRealtimeSessionOutcome>(value)
             }
@@ -2059,6 +2110,7 @@ pub(crate) fn round_trip_named(
                 round_trip::<types::ThreadUnsubscribeStatus>(value)
             }
             "ToolExposureSurface" => round_trip::<types::ToolExposureSurface>(value),
+            "TrustedContacts" => round_trip::<types::TrustedContacts>(value),
             "TurnItemsView" => round_trip::<types::TurnItemsView>(value),
             "TurnPlanStepStatus" => round_trip::<types::TurnPlanStepStatus>(value),
             "TurnStatus" => round_trip::<types::TurnStatus>(value),
@@ -2245,6 +2297,11 @@ pub(crate) const REQUEST_TYPES: &[(&str, ::std::option::Option<&str>, &str)] = &
         "modelProvider/config/write",
         Some("ModelProviderConfigWriteParams"),
         "ModelProviderConfigWriteResponse",
+    ),
+    (
+        "modelProvider/default/set",
+        Some("ModelProviderDefaultSetParams"),
+        "ConfigWriteResponse",
     ),
     (
         "modelProvider/capabilities/read",
