@@ -88,6 +88,7 @@ pub use thread::{Thread, ThreadSettings};
 pub use turn::{TurnControl, TurnEvents, TurnHandle, TurnResult, UndecodableEvent};
 pub use version::{Availability, CodexVersion};
 #[allow(missing_docs, clippy::all, rustdoc::broken_intra_doc_links, rustdoc::bare_urls, rustdoc::invalid_html_tags)]
+#[rustfmt::skip]
 pub mod generated;
 
 pub use generated::{methods, types};
