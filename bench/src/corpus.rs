@@ -40,12 +40,7 @@ pub struct Transcript {
 /// Every `*.jsonl` transcript of `dir`, in file name order.
 pub fn load(dir: &Path) -> Result<Vec<Transcript>, String> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| {
-            format!(
-                "cannot read the transcripts at {}: {e} (set CODEX_FIXTURES_DIR)",
-                dir.display()
-            )
-        })?
+        .map_err(|e| format!("cannot read the transcripts at {}: {e} (set CODEX_FIXTURES_DIR)", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
         .collect();
@@ -71,11 +66,7 @@ struct Entry<'a> {
 
 /// The notifications (`<-` lines with a method and no id) of one transcript.
 fn parse(text: &str) -> Result<Transcript, String> {
-    let mut transcript = Transcript {
-        lines: Vec::new(),
-        thread_ids: BTreeSet::new(),
-        turn_ids: BTreeSet::new(),
-    };
+    let mut transcript = Transcript { lines: Vec::new(), thread_ids: BTreeSet::new(), turn_ids: BTreeSet::new() };
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let entry: Entry<'_> = serde_json::from_str(line).map_err(|e| e.to_string())?;
         let msg: Value = serde_json::from_str(entry.msg.get()).map_err(|e| e.to_string())?;
@@ -131,13 +122,8 @@ pub fn amplify(transcripts: &[Transcript], target: usize, lanes: usize) -> Corpu
     let lanes = lanes.max(1);
     let per_round: usize = transcripts.iter().map(|t| t.lines.len()).sum();
     assert!(per_round > 0, "the transcripts hold no notification");
-    let mut corpus = Corpus {
-        data: Vec::new(),
-        messages: 0,
-        by_scope: [0; 3],
-        turn_ids: Vec::new(),
-        thread_ids: Vec::new(),
-    };
+    let mut corpus =
+        Corpus { data: Vec::new(), messages: 0, by_scope: [0; 3], turn_ids: Vec::new(), thread_ids: Vec::new() };
     let mut threads = BTreeSet::new();
     let mut round = 0;
     while corpus.messages < target {
@@ -208,16 +194,9 @@ mod tests {
         assert_eq!(c.by_scope, [3, 3, 3]);
         assert_eq!(c.turn_ids, ["tu-0", "tu-1", "tu-2"]);
         assert_eq!(c.thread_ids, ["th-L0", "th-L1"]);
-        let lines: Vec<String> = c
-            .lines()
-            .map(|l| String::from_utf8_lossy(l).into_owned())
-            .collect();
+        let lines: Vec<String> = c.lines().map(|l| String::from_utf8_lossy(l).into_owned()).collect();
         assert_eq!(lines.len(), 9);
-        assert!(
-            lines[3].contains(r#""threadId":"th-L1","turn":{"id":"tu-1"}"#),
-            "{}",
-            lines[3]
-        );
+        assert!(lines[3].contains(r#""threadId":"th-L1","turn":{"id":"tu-1"}"#), "{}", lines[3]);
         assert!(lines[7].contains(r#""threadId":"th-L0""#), "{}", lines[7]);
         // Only whole quoted ids are rewritten, not text that merely contains one.
         assert!(lines[8].contains(r#""summary":"th/x""#), "{}", lines[8]);

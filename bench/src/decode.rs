@@ -47,12 +47,7 @@ enum Path {
 }
 
 impl Path {
-    const ALL: [Path; 4] = [
-        Path::Value,
-        Path::ValueTyped,
-        Path::SdkRoute,
-        Path::SdkTyped,
-    ];
+    const ALL: [Path; 4] = [Path::Value, Path::ValueTyped, Path::SdkRoute, Path::SdkTyped];
 
     fn label(self) -> &'static str {
         match self {
@@ -76,10 +71,7 @@ pub fn run(options: &Options) -> Result<(), String> {
     let dir = corpus::transcripts_dir();
     let transcripts = corpus::load(&dir)?;
     let corpus = corpus::amplify(&transcripts, options.messages, options.lanes);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
     let workers = runtime.metrics().num_workers();
     let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); Path::ALL.len()];
     for round in 0..=options.rounds {
@@ -112,31 +104,10 @@ pub fn run(options: &Options) -> Result<(), String> {
         corpus.thread_ids.len(),
         options.rounds,
     );
-    let wall = |i: usize| {
-        median(
-            &samples[i]
-                .iter()
-                .map(|s| s.wall.as_secs_f64())
-                .collect::<Vec<_>>(),
-        )
-    };
-    let cpu = |i: usize| {
-        median(
-            &samples[i]
-                .iter()
-                .map(|s| s.cpu.as_secs_f64())
-                .collect::<Vec<_>>(),
-        )
-    };
+    let wall = |i: usize| median(&samples[i].iter().map(|s| s.wall.as_secs_f64()).collect::<Vec<_>>());
+    let cpu = |i: usize| median(&samples[i].iter().map(|s| s.cpu.as_secs_f64()).collect::<Vec<_>>());
     let (limit_wall, limit_cpu) = (wall(0), cpu(0));
-    let mut table = Table::new(&[
-        "path",
-        "messages/s",
-        "MB/s",
-        "CPU ns/message",
-        "time vs limit",
-        "CPU vs limit",
-    ]);
+    let mut table = Table::new(&["path", "messages/s", "MB/s", "CPU ns/message", "time vs limit", "CPU vs limit"]);
     for (i, path) in Path::ALL.into_iter().enumerate() {
         let (w, c) = (wall(i), cpu(i));
         table.row(vec![
@@ -174,10 +145,7 @@ fn value_pass(corpus: &Corpus, typed: bool) -> Result<Sample, String> {
         }
         count += 1;
     }
-    let sample = Sample {
-        wall: t0.elapsed(),
-        cpu: self_cpu() - cpu0,
-    };
+    let sample = Sample { wall: t0.elapsed(), cpu: self_cpu() - cpu0 };
     check_count("the line loop", count, corpus.messages)?;
     Ok(sample)
 }
@@ -193,34 +161,19 @@ enum Owns {
 /// Path 3 or 4: the SDK's reader, router and streams.
 async fn sdk_pass(corpus: &Corpus, typed: bool) -> Result<Sample, String> {
     let (open, gate) = oneshot::channel();
-    let reader = Gated {
-        gate: Some(gate),
-        inner: Cursor::new(corpus.data.clone()),
-    };
+    let reader = Gated { gate: Some(gate), inner: Cursor::new(corpus.data.clone()) };
     // Buffers large enough that no subscriber lags: this measures throughput, not overflow.
     let capacity = corpus.messages.max(1);
     let options = ConnectionOptions::default().with_buffers(capacity, capacity);
     let conn = Connection::from_io(reader, tokio::io::sink(), options);
     let mut consumers = Vec::new();
     for id in &corpus.turn_ids {
-        consumers.push(tokio::spawn(consume(
-            conn.subscribe_turn(id),
-            Owns::All,
-            typed,
-        )));
+        consumers.push(tokio::spawn(consume(conn.subscribe_turn(id), Owns::All, typed)));
     }
     for id in &corpus.thread_ids {
-        consumers.push(tokio::spawn(consume(
-            conn.subscribe_thread(id),
-            Owns::WithoutTurn,
-            typed,
-        )));
+        consumers.push(tokio::spawn(consume(conn.subscribe_thread(id), Owns::WithoutTurn, typed)));
     }
-    consumers.push(tokio::spawn(consume(
-        conn.subscribe(EventFilter::Unscoped),
-        Owns::All,
-        typed,
-    )));
+    consumers.push(tokio::spawn(consume(conn.subscribe(EventFilter::Unscoped), Owns::All, typed)));
 
     let (cpu0, t0) = (self_cpu(), Instant::now());
     let _ = open.send(());
@@ -228,19 +181,14 @@ async fn sdk_pass(corpus: &Corpus, typed: bool) -> Result<Sample, String> {
     for consumer in consumers {
         owned += consumer.await.map_err(|e| e.to_string())??;
     }
-    let sample = Sample {
-        wall: t0.elapsed(),
-        cpu: self_cpu() - cpu0,
-    };
+    let sample = Sample { wall: t0.elapsed(), cpu: self_cpu() - cpu0 };
     let stats = conn.stats();
     if stats.notifications_received != corpus.messages as u64
         || stats.notifications_unrouted != 0
         || stats.events_lagged != 0
         || stats.invalid_messages != 0
     {
-        return Err(format!(
-            "the SDK did not route every notification exactly: {stats:?}"
-        ));
+        return Err(format!("the SDK did not route every notification exactly: {stats:?}"));
     }
     check_count("the SDK's subscribers", owned, corpus.messages)?;
     Ok(sample)
@@ -265,8 +213,7 @@ where
         owned += 1;
         if typed {
             let params = event.params_value().map_err(|e| e.to_string())?;
-            let decoded =
-                ServerNotification::decode(event.method(), params).map_err(|e| e.to_string())?;
+            let decoded = ServerNotification::decode(event.method(), params).map_err(|e| e.to_string())?;
             black_box(&decoded);
         } else {
             black_box(event.method());
@@ -291,11 +238,7 @@ struct Gated {
 }
 
 impl AsyncRead for Gated {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
         if let Some(gate) = self.gate.as_mut() {
             let _ = ready!(Pin::new(gate).poll(cx));
             self.gate = None;

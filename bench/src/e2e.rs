@@ -52,14 +52,7 @@ const CLIENTS: usize = 3;
 /// often, and every pair of clients runs in both orders equally often.
 const ORDERS: [[Client; CLIENTS]; 6] = {
     use Client::{Raw, Sdk, Ws};
-    [
-        [Sdk, Raw, Ws],
-        [Ws, Raw, Sdk],
-        [Raw, Ws, Sdk],
-        [Sdk, Ws, Raw],
-        [Ws, Sdk, Raw],
-        [Raw, Sdk, Ws],
-    ]
+    [[Sdk, Raw, Ws], [Ws, Raw, Sdk], [Raw, Ws, Sdk], [Sdk, Ws, Raw], [Ws, Sdk, Raw], [Raw, Sdk, Ws]]
 };
 
 /// Per-turn measurements of one client.
@@ -86,34 +79,23 @@ fn notifications_seen(who: Client, sdk: &Codex, ws: &Codex, raw: &RawClient) -> 
 
 /// Runs the bench and prints its tables.
 pub fn run(options: &Options) -> Result<(), String> {
-    let bin = pinned_cli::locate()
-        .map_err(|e| format!("{e} (run `cargo xtask install-codex` or set CODEX_BIN)"))?;
+    let bin = pinned_cli::locate().map_err(|e| format!("{e} (run `cargo xtask install-codex` or set CODEX_BIN)"))?;
     let total = options.warmup + options.turns;
     let requests = CLIENTS * total;
     let mock = MockProcess::start(requests, options.deltas)?;
     let home_sdk = CodexHome::new(mock.base_url()).map_err(|e| e.to_string())?;
     let home_raw = CodexHome::new(mock.base_url()).map_err(|e| e.to_string())?;
     let home_ws = CodexHome::new(mock.base_url()).map_err(|e| e.to_string())?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
 
     let codex = runtime
         .block_on(Codex::new(home_sdk.client_config(&bin)))
         .map_err(|e| format!("SDK connect: {e}\n{}", home_sdk.stderr_text()))?;
-    let thread = runtime
-        .block_on(codex.thread_start(ThreadOptions::default()))
-        .map_err(|e| format!("SDK thread/start: {e}"))?;
-    let sdk_pid = codex
-        .connection()
-        .pid()
-        .ok_or("the SDK's app-server has no pid")?;
-    let command = home_raw
-        .app_server_std_command(&bin)
-        .map_err(|e| e.to_string())?;
-    let mut raw =
-        RawClient::start(command).map_err(|e| format!("{e}\n{}", home_raw.stderr_text()))?;
+    let thread =
+        runtime.block_on(codex.thread_start(ThreadOptions::default())).map_err(|e| format!("SDK thread/start: {e}"))?;
+    let sdk_pid = codex.connection().pid().ok_or("the SDK's app-server has no pid")?;
+    let command = home_raw.app_server_std_command(&bin).map_err(|e| e.to_string())?;
+    let mut raw = RawClient::start(command).map_err(|e| format!("{e}\n{}", home_raw.stderr_text()))?;
     let raw_thread = raw.thread_start()?;
     let raw_pid = raw.pid();
     // The same binary listening on a loopback WebSocket; the client attaches with the
@@ -123,12 +105,7 @@ pub fn run(options: &Options) -> Result<(), String> {
         .map_err(|e| format!("WebSocket app-server: {e}\n{}", home_ws.stderr_text()))?;
     let endpoint: WebSocketEndpoint = server.websocket_endpoint();
     let ws = runtime
-        .block_on(
-            Codex::builder()
-                .config(home_ws.client_config(&bin))
-                .websocket(endpoint)
-                .connect(),
-        )
+        .block_on(Codex::builder().config(home_ws.client_config(&bin)).websocket(endpoint).connect())
         .map_err(|e| format!("WebSocket connect: {e}\n{}", home_ws.stderr_text()))?;
     let ws_thread = runtime
         .block_on(ws.thread_start(ThreadOptions::default()))
@@ -176,14 +153,10 @@ pub fn run(options: &Options) -> Result<(), String> {
     runtime.block_on(codex.close());
     runtime.block_on(ws.close());
     raw.close();
-    runtime
-        .block_on(server.kill())
-        .map_err(|e| format!("stopping the WebSocket app-server: {e}"))?;
+    runtime.block_on(server.kill()).map_err(|e| format!("stopping the WebSocket app-server: {e}"))?;
     let summary = mock.finish()?;
     if summary.requests != requests || summary.unscripted != 0 {
-        return Err(format!(
-            "the mock model expected {requests} requests, saw {summary:?}"
-        ));
+        return Err(format!("the mock model expected {requests} requests, saw {summary:?}"));
     }
     report(options, &samples);
     Ok(())
@@ -216,20 +189,13 @@ fn report(options: &Options, samples: &[Samples; CLIENTS]) {
     let [sdk, hand, ws] = samples;
     for (label, s) in [
         ("SDK: `Thread::run` (stdio)", sdk),
-        (
-            "hand-rolled: `std::process` + `serde_json::Value` (stdio)",
-            hand,
-        ),
+        ("hand-rolled: `std::process` + `serde_json::Value` (stdio)", hand),
         ("SDK: `Thread::run` over WebSocket", ws),
     ] {
         table.row(vec![
             label.to_owned(),
             ms(median(&s.wall)),
-            format!(
-                "{} – {}",
-                ms(percentile(&s.wall, 0.1)),
-                ms(percentile(&s.wall, 0.9))
-            ),
+            format!("{} – {}", ms(percentile(&s.wall, 0.1)), ms(percentile(&s.wall, 0.9))),
             ms(s.client_cpu.as_secs_f64() / n),
             ms(median(&s.cpu)),
             ms(s.server_cpu.as_secs_f64() / n),
@@ -238,59 +204,27 @@ fn report(options: &Options, samples: &[Samples; CLIENTS]) {
     }
     println!("{}", table.render());
     println!("{}", compare("SDK vs hand-rolled", "ratio", sdk, hand, n));
-    println!(
-        "{}",
-        compare(
-            "WebSocket vs stdio (both `Thread::run`)",
-            "ratio WS / stdio",
-            ws,
-            sdk,
-            n
-        )
-    );
+    println!("{}", compare("WebSocket vs stdio (both `Thread::run`)", "ratio WS / stdio", ws, sdk, n));
 }
 
 /// Client `a` against client `b`: wall time (difference of medians and median of the
 /// differences within each round), client CPU (mean and median) and app-server CPU.
 fn compare(title: &str, ratio: &str, a: &Samples, b: &Samples, n: f64) -> String {
-    let paired =
-        |x: &[f64], y: &[f64]| -> Vec<f64> { x.iter().zip(y).map(|(x, y)| x - y).collect() };
+    let paired = |x: &[f64], y: &[f64]| -> Vec<f64> { x.iter().zip(y).map(|(x, y)| x - y).collect() };
     let (wa, wb) = (median(&a.wall), median(&b.wall));
-    let (ca, cb) = (
-        a.client_cpu.as_secs_f64() / n,
-        b.client_cpu.as_secs_f64() / n,
-    );
+    let (ca, cb) = (a.client_cpu.as_secs_f64() / n, b.client_cpu.as_secs_f64() / n);
     let (ma, mb) = (median(&a.cpu), median(&b.cpu));
-    let (sa, sb) = (
-        a.server_cpu.as_secs_f64() / n,
-        b.server_cpu.as_secs_f64() / n,
-    );
+    let (sa, sb) = (a.server_cpu.as_secs_f64() / n, b.server_cpu.as_secs_f64() / n);
     let us = |d: f64| format!("{:+.0} µs", d * 1e6);
     let mut table = Table::new(&[title, "per turn", ratio]);
-    table.row(vec![
-        "wall time (difference of medians)".into(),
-        us(wa - wb),
-        format!("{:.3}×", wa / wb),
-    ]);
+    table.row(vec!["wall time (difference of medians)".into(), us(wa - wb), format!("{:.3}×", wa / wb)]);
     table.row(vec![
         "wall time (median of paired differences)".into(),
         us(median(&paired(&a.wall, &b.wall))),
         String::new(),
     ]);
-    table.row(vec![
-        "client CPU (difference of means)".into(),
-        us(ca - cb),
-        format!("{:.2}×", ca / cb),
-    ]);
-    table.row(vec![
-        "client CPU (difference of medians)".into(),
-        us(ma - mb),
-        format!("{:.2}×", ma / mb),
-    ]);
-    table.row(vec![
-        "app-server CPU (difference of means)".into(),
-        us(sa - sb),
-        format!("{:.2}×", sa / sb),
-    ]);
+    table.row(vec!["client CPU (difference of means)".into(), us(ca - cb), format!("{:.2}×", ca / cb)]);
+    table.row(vec!["client CPU (difference of medians)".into(), us(ma - mb), format!("{:.2}×", ma / mb)]);
+    table.row(vec!["app-server CPU (difference of means)".into(), us(sa - sb), format!("{:.2}×", sa / sb)]);
     table.render()
 }

@@ -23,8 +23,7 @@ mod raw_client;
 
 use std::process::ExitCode;
 
-const USAGE: &str =
-    "usage: codex-bench <decode|e2e|memory> [--smoke] [--messages N] [--rounds N] [--lanes N] \
+const USAGE: &str = "usage: codex-bench <decode|e2e|memory> [--smoke] [--messages N] [--rounds N] [--lanes N] \
                      [--turns N] [--warmup N] [--deltas N] [--threads N]";
 
 /// Parsed `--name N` options, with smoke-mode defaults.
@@ -35,20 +34,14 @@ struct Args {
 
 impl Args {
     fn parse(args: &[String]) -> Result<Self, String> {
-        let mut parsed = Args {
-            smoke: false,
-            numbers: Vec::new(),
-        };
+        let mut parsed = Args { smoke: false, numbers: Vec::new() };
         let mut it = args.iter();
         while let Some(arg) = it.next() {
             match arg.as_str() {
                 "--smoke" => parsed.smoke = true,
-                "--messages" | "--rounds" | "--lanes" | "--turns" | "--warmup" | "--deltas"
-                | "--threads" => {
+                "--messages" | "--rounds" | "--lanes" | "--turns" | "--warmup" | "--deltas" | "--threads" => {
                     let value = it.next().ok_or_else(|| format!("{arg} needs a number"))?;
-                    let n = value
-                        .parse()
-                        .map_err(|_| format!("{arg} {value}: not a number"))?;
+                    let n = value.parse().map_err(|_| format!("{arg} {value}: not a number"))?;
                     parsed.numbers.push((arg[2..].to_owned(), n));
                 }
                 other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
@@ -59,12 +52,11 @@ impl Args {
 
     /// `--name N`, else the default (`smoke` in smoke mode).
     fn get(&self, name: &str, full: usize, smoke: usize) -> usize {
-        self.numbers
-            .iter()
-            .rev()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| *v)
-            .unwrap_or(if self.smoke { smoke } else { full })
+        self.numbers.iter().rev().find(|(n, _)| n == name).map(|(_, v)| *v).unwrap_or(if self.smoke {
+            smoke
+        } else {
+            full
+        })
     }
 }
 

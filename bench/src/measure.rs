@@ -22,12 +22,8 @@ pub fn self_cpu() -> Duration {
 /// usually 10 ms: sum many intervals before dividing).
 pub fn process_cpu(pid: u32) -> std::io::Result<Duration> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    let ticks = parse_stat_cpu_ticks(&stat).ok_or_else(|| {
-        std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            "unexpected /proc/<pid>/stat",
-        )
-    })?;
+    let ticks = parse_stat_cpu_ticks(&stat)
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, "unexpected /proc/<pid>/stat"))?;
     // SAFETY: sysconf has no preconditions.
     let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
     Ok(Duration::from_nanos(ticks * 1_000_000_000 / per_second))
@@ -63,10 +59,7 @@ pub fn memory() -> std::io::Result<Memory> {
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
             .unwrap_or(0)
     };
-    Ok(Memory {
-        rss_kib: field("VmRSS:"),
-        hwm_kib: field("VmHWM:"),
-    })
+    Ok(Memory { rss_kib: field("VmRSS:"), hwm_kib: field("VmHWM:") })
 }
 
 /// The median of `values` (the mean of the two middle ones for an even count); 0 when empty.
@@ -97,10 +90,7 @@ pub struct Table {
 impl Table {
     /// A table with these column titles.
     pub fn new(header: &[&str]) -> Self {
-        Table {
-            header: header.iter().map(|s| s.to_string()).collect(),
-            rows: Vec::new(),
-        }
+        Table { header: header.iter().map(|s| s.to_string()).collect(), rows: Vec::new() }
     }
 
     /// Appends a row (one cell per column).
@@ -175,10 +165,7 @@ mod tests {
         let before = self_cpu();
         let spin = std::time::Instant::now();
         while self_cpu() - before < Duration::from_millis(30) {
-            assert!(
-                spin.elapsed() < Duration::from_secs(30),
-                "getrusage does not advance"
-            );
+            assert!(spin.elapsed() < Duration::from_secs(30), "getrusage does not advance");
         }
         let own = process_cpu(std::process::id()).expect("own /proc/<pid>/stat");
         assert!(own > Duration::ZERO, "{own:?}");
@@ -190,10 +177,7 @@ mod tests {
     fn tables_and_numbers() {
         let mut t = Table::new(&["a", "long title"]);
         t.row(vec!["xyz".into(), "1".into()]);
-        assert_eq!(
-            t.render(),
-            "| a   | long title |\n|-----|------------|\n| xyz | 1          |\n"
-        );
+        assert_eq!(t.render(), "| a   | long title |\n|-----|------------|\n| xyz | 1          |\n");
         assert_eq!(grouped(1234567.8), "1,234,568");
         assert_eq!(grouped(12.0), "12");
     }

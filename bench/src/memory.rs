@@ -22,14 +22,10 @@ pub struct Options {
 pub fn run(options: &Options) -> Result<(), String> {
     let mem = || memory().map_err(|e| e.to_string());
     let start = mem()?;
-    let bin = pinned_cli::locate()
-        .map_err(|e| format!("{e} (run `cargo xtask install-codex` or set CODEX_BIN)"))?;
+    let bin = pinned_cli::locate().map_err(|e| format!("{e} (run `cargo xtask install-codex` or set CODEX_BIN)"))?;
     let mock = MockProcess::start(options.threads, options.deltas)?;
     let home = CodexHome::new(mock.base_url()).map_err(|e| e.to_string())?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
     let workers = runtime.metrics().num_workers();
     let before = mem()?;
     let codex = runtime
@@ -38,16 +34,13 @@ pub fn run(options: &Options) -> Result<(), String> {
     let connected = mem()?;
     let mut threads = Vec::new();
     for _ in 0..options.threads {
-        let thread = runtime
-            .block_on(codex.thread_start(ThreadOptions::default()))
-            .map_err(|e| format!("thread/start: {e}"))?;
+        let thread =
+            runtime.block_on(codex.thread_start(ThreadOptions::default())).map_err(|e| format!("thread/start: {e}"))?;
         threads.push(thread);
     }
     let started = mem()?;
     for thread in &threads {
-        let result = runtime
-            .block_on(thread.run(PROMPT))
-            .map_err(|e| format!("turn: {e}"))?;
+        let result = runtime.block_on(thread.run(PROMPT)).map_err(|e| format!("turn: {e}"))?;
         if result.final_response() != Some(ANSWER) {
             return Err(format!("unexpected answer {:?}", result.final_response()));
         }
@@ -56,10 +49,7 @@ pub fn run(options: &Options) -> Result<(), String> {
     runtime.block_on(codex.close());
     let summary = mock.finish()?;
     if summary.requests != options.threads || summary.unscripted != 0 {
-        return Err(format!(
-            "the mock model expected {} requests, saw {summary:?}",
-            options.threads
-        ));
+        return Err(format!("the mock model expected {} requests, saw {summary:?}", options.threads));
     }
 
     println!("### Client memory\n");
@@ -73,28 +63,14 @@ pub fn run(options: &Options) -> Result<(), String> {
     let mut table = Table::new(&["stage", "VmRSS", "VmHWM", "RSS since before connecting"]);
     for (stage, m) in [
         ("process start".to_owned(), start),
-        (
-            "Tokio runtime started, before connecting".to_owned(),
-            before,
-        ),
-        (
-            "connected (`Codex::new`: spawn + initialize)".to_owned(),
-            connected,
-        ),
+        ("Tokio runtime started, before connecting".to_owned(), before),
+        ("connected (`Codex::new`: spawn + initialize)".to_owned(), connected),
         (format!("+ {} × `thread_start`", options.threads), started),
-        (
-            format!("+ one {}-delta turn on each thread", options.deltas),
-            turned,
-        ),
+        (format!("+ one {}-delta turn on each thread", options.deltas), turned),
     ] {
         let Memory { rss_kib, hwm_kib } = m;
         let delta = rss_kib as i64 - before.rss_kib as i64;
-        table.row(vec![
-            stage,
-            mib(rss_kib),
-            mib(hwm_kib),
-            format!("{:+.1} MiB", delta as f64 / 1024.0),
-        ]);
+        table.row(vec![stage, mib(rss_kib), mib(hwm_kib), format!("{:+.1} MiB", delta as f64 / 1024.0)]);
     }
     println!("{}", table.render());
     Ok(())

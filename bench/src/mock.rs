@@ -16,17 +16,12 @@ until every chunk of this sentence has reached the client and the turn completes
 
 /// One scripted answer: [`ANSWER`] in `deltas` deltas, then `response.completed`.
 fn answer(deltas: usize) -> MockResponse {
-    MockResponse::stream()
-        .message(AssistantMessage::new(ANSWER).deltas(deltas))
-        .completed()
+    MockResponse::stream().message(AssistantMessage::new(ANSWER).deltas(deltas)).completed()
 }
 
 /// The child side: serve until stdin closes.
 pub fn serve(responses: usize, deltas: usize) -> Result<(), String> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     runtime.block_on(async {
         let model = MockModel::start().await.map_err(|e| e.to_string())?;
         model.push_all((0..responses).map(|_| answer(deltas)));
@@ -36,11 +31,7 @@ pub fn serve(responses: usize, deltas: usize) -> Result<(), String> {
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
-        println!(
-            "requests {} unscripted {}",
-            model.request_count(),
-            model.unscripted_requests()
-        );
+        println!("requests {} unscripted {}", model.request_count(), model.unscripted_requests());
         Ok(())
     })
 }
@@ -81,12 +72,7 @@ impl MockProcess {
             let _ = child.kill();
             return Err(format!("the mock model process said {base_url:?}"));
         }
-        Ok(MockProcess {
-            child,
-            stdin,
-            stdout,
-            base_url,
-        })
+        Ok(MockProcess { child, stdin, stdout, base_url })
     }
 
     /// `http://127.0.0.1:<port>/v1`.
@@ -98,9 +84,7 @@ impl MockProcess {
     pub fn finish(mut self) -> Result<MockSummary, String> {
         drop(self.stdin.take());
         let mut rest = String::new();
-        self.stdout
-            .read_to_string(&mut rest)
-            .map_err(|e| e.to_string())?;
+        self.stdout.read_to_string(&mut rest).map_err(|e| e.to_string())?;
         let _ = self.child.wait();
         let words: Vec<&str> = rest.split_whitespace().collect();
         match words.as_slice() {

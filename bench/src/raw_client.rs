@@ -19,19 +19,10 @@ pub struct RawClient {
 impl RawClient {
     /// Spawns `command` (stdin and stdout piped) and performs `initialize` + `initialized`.
     pub fn start(mut command: Command) -> Result<Self, String> {
-        let mut child = command
-            .spawn()
-            .map_err(|e| format!("cannot start the app-server: {e}"))?;
+        let mut child = command.spawn().map_err(|e| format!("cannot start the app-server: {e}"))?;
         let stdin = child.stdin.take();
         let stdout = BufReader::new(child.stdout.take().ok_or("stdout is not piped")?);
-        let mut client = RawClient {
-            child,
-            stdin,
-            stdout,
-            next_id: 0,
-            line: String::new(),
-            lines_read: 0,
-        };
+        let mut client = RawClient { child, stdin, stdout, next_id: 0, line: String::new(), lines_read: 0 };
         client.request(
             "initialize",
             json!({
@@ -62,18 +53,13 @@ impl RawClient {
         let mut text = serde_json::to_string(message).map_err(|e| e.to_string())?;
         text.push('\n');
         let stdin = self.stdin.as_mut().ok_or("stdin closed")?;
-        stdin
-            .write_all(text.as_bytes())
-            .map_err(|e| format!("writing to the app-server: {e}"))
+        stdin.write_all(text.as_bytes()).map_err(|e| format!("writing to the app-server: {e}"))
     }
 
     /// The next message.
     fn read(&mut self) -> Result<Value, String> {
         self.line.clear();
-        let n = self
-            .stdout
-            .read_line(&mut self.line)
-            .map_err(|e| format!("reading from the app-server: {e}"))?;
+        let n = self.stdout.read_line(&mut self.line).map_err(|e| format!("reading from the app-server: {e}"))?;
         if n == 0 {
             return Err("the app-server closed its output".into());
         }
@@ -83,8 +69,7 @@ impl RawClient {
 
     /// Refuses a server → client request (none is expected with approvals off).
     fn refuse(&mut self, request: &Value) -> Result<(), String> {
-        let reply =
-            json!({"id": request["id"], "error": {"code": -32601, "message": "not supported"}});
+        let reply = json!({"id": request["id"], "error": {"code": -32601, "message": "not supported"}});
         self.send(&reply)
     }
 
@@ -118,26 +103,18 @@ impl RawClient {
     /// `thread/start` with no params; returns the thread id.
     pub fn thread_start(&mut self) -> Result<String, String> {
         let result = self.request("thread/start", json!({}))?;
-        result["thread"]["id"]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| format!("thread/start returned {result}"))
+        result["thread"]["id"].as_str().map(str::to_owned).ok_or_else(|| format!("thread/start returned {result}"))
     }
 
     /// `turn/start` with one text input, then reads until `turn/completed`; returns the
     /// agent message text assembled from its deltas.
     pub fn run_turn(&mut self, thread_id: &str, text: &str) -> Result<String, String> {
-        let id = self.send_request(
-            "turn/start",
-            json!({"threadId": thread_id, "input": [{"type": "text", "text": text}]}),
-        )?;
+        let id =
+            self.send_request("turn/start", json!({"threadId": thread_id, "input": [{"type": "text", "text": text}]}))?;
         let mut answer = String::new();
         loop {
             let message = self.read()?;
-            match (
-                message.get("method").and_then(Value::as_str),
-                message.get("id"),
-            ) {
+            match (message.get("method").and_then(Value::as_str), message.get("id")) {
                 (Some("item/agentMessage/delta"), None) => {
                     answer.push_str(message["params"]["delta"].as_str().unwrap_or_default());
                 }

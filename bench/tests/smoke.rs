@@ -6,22 +6,13 @@
 use std::process::Command;
 
 fn smoke(bench: &str, table_headers: &[&str]) {
-    let output = Command::new(env!("CARGO_BIN_EXE_codex-bench"))
-        .args([bench, "--smoke"])
-        .output()
-        .expect("run codex-bench");
+    let output =
+        Command::new(env!("CARGO_BIN_EXE_codex-bench")).args([bench, "--smoke"]).output().expect("run codex-bench");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "codex-bench {bench} --smoke failed ({}):\n{stdout}\n{stderr}",
-        output.status
-    );
+    assert!(output.status.success(), "codex-bench {bench} --smoke failed ({}):\n{stdout}\n{stderr}", output.status);
     for table_header in table_headers {
-        assert!(
-            stdout.contains(table_header),
-            "codex-bench {bench} printed no `{table_header}` table:\n{stdout}"
-        );
+        assert!(stdout.contains(table_header), "codex-bench {bench} printed no `{table_header}` table:\n{stdout}");
     }
 }
 
@@ -32,14 +23,7 @@ fn decode() {
 
 #[test]
 fn end_to_end() {
-    smoke(
-        "e2e",
-        &[
-            "| SDK vs hand-rolled ",
-            "| WebSocket vs stdio ",
-            "| SDK: `Thread::run` over WebSocket ",
-        ],
-    );
+    smoke("e2e", &["| SDK vs hand-rolled ", "| WebSocket vs stdio ", "| SDK: `Thread::run` over WebSocket "]);
 }
 
 #[test]

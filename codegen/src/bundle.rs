@@ -22,10 +22,8 @@ impl Bundle {
     /// Reads `<dir>/codex_app_server_protocol.schemas.json`.
     pub fn load(dir: &Path) -> Result<Self, String> {
         let path = dir.join(BUNDLE_FILE);
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let root: Value =
-            serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", path.display()))?;
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let root: Value = serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", path.display()))?;
         Self::from_root(root)
     }
 

@@ -4,8 +4,8 @@
 //! and the four method unions that form the method table.
 
 use crate::bundle::{ref_name, Bundle};
-use crate::normalize::{is_null_schema, normalize};
 use crate::naming::{pascal, unique_variant_idents};
+use crate::normalize::{is_null_schema, normalize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
@@ -175,9 +175,11 @@ fn keep_untagged_branches_closed(original: &BTreeMap<String, Value>, defs: &mut 
         let Some(branches) = branches(schema) else { continue };
         let refs: Vec<&str> = branches.iter().filter_map(ref_name).collect();
         if refs.len() >= 2 && refs.len() == branches.len() {
-            closed.extend(refs.into_iter().filter(|r| {
-                original.get(*r).and_then(|d| d.get("additionalProperties")) == Some(&Value::Bool(false))
-            }));
+            closed.extend(
+                refs.into_iter().filter(|r| {
+                    original.get(*r).and_then(|d| d.get("additionalProperties")) == Some(&Value::Bool(false))
+                }),
+            );
         }
     }
     for name in closed {
@@ -206,19 +208,10 @@ fn string_values(schema: &Value) -> Option<Vec<String>> {
     if schema.get("type").and_then(Value::as_str) != Some("string") {
         return None;
     }
-    schema
-        .get("enum")?
-        .as_array()?
-        .iter()
-        .map(|v| v.as_str().map(str::to_owned))
-        .collect()
+    schema.get("enum")?.as_array()?.iter().map(|v| v.as_str().map(str::to_owned)).collect()
 }
 
-fn classify(
-    name: &str,
-    schema: &Value,
-    hoisted: &mut BTreeMap<String, Value>,
-) -> Result<Option<EnumDef>, String> {
+fn classify(name: &str, schema: &Value, hoisted: &mut BTreeMap<String, Value>) -> Result<Option<EnumDef>, String> {
     let doc = doc_of(schema);
     if let Some(values) = string_values(schema) {
         let units = unit_variants(values.into_iter().map(|v| (v, None)).collect());
@@ -274,9 +267,8 @@ fn title_branches(name: &str, branches: &mut [Value]) {
         if obj.contains_key("title") || obj.get("type").and_then(Value::as_str) != Some("object") {
             continue;
         }
-        let unique = required[i]
-            .iter()
-            .find(|field| required.iter().enumerate().all(|(j, r)| j == i || !r.contains(field)));
+        let unique =
+            required[i].iter().find(|field| required.iter().enumerate().all(|(j, r)| j == i || !r.contains(field)));
         if let Some(field) = unique {
             obj.insert("title".into(), Value::String(format!("{}{name}", pascal(field))));
         }
@@ -285,11 +277,7 @@ fn title_branches(name: &str, branches: &mut [Value]) {
 
 fn unit_variants(values: Vec<(String, Option<String>)>) -> Vec<UnitVariant> {
     let idents = unique_variant_idents(values.iter().map(|(w, _)| w.as_str()));
-    values
-        .into_iter()
-        .zip(idents)
-        .map(|((wire, doc), ident)| UnitVariant { wire, ident, doc })
-        .collect()
+    values.into_iter().zip(idents).map(|((wire, doc), ident)| UnitVariant { wire, ident, doc }).collect()
 }
 
 /// The single-value enum property, required in every branch, that names the branch.
@@ -319,8 +307,7 @@ fn tagged_union(
     hoisted: &mut BTreeMap<String, Value>,
 ) -> Result<EnumDef, String> {
     let outer_props = schema.get("properties").and_then(Value::as_object).cloned().unwrap_or_default();
-    let outer_required: Vec<Value> =
-        schema.get("required").and_then(Value::as_array).cloned().unwrap_or_default();
+    let outer_required: Vec<Value> = schema.get("required").and_then(Value::as_array).cloned().unwrap_or_default();
     let wires: Vec<String> = branches.iter().map(|b| tag_value(b, tag).expect("tag").to_owned()).collect();
     let idents = unique_variant_idents(wires.iter().map(String::as_str));
     let mut variants = Vec::new();
@@ -356,11 +343,7 @@ fn tagged_union(
         hoisted.insert(ty.clone(), Value::Object(body));
         variants.push(TypedVariant { wire, ident, ty, doc });
     }
-    Ok(EnumDef {
-        name: name.into(),
-        doc: doc_of(schema),
-        kind: EnumKind::Tagged { tag: tag.into(), variants },
-    })
+    Ok(EnumDef { name: name.into(), doc: doc_of(schema), kind: EnumKind::Tagged { tag: tag.into(), variants } })
 }
 
 /// A union of string values and single-key objects (externally tagged).
@@ -397,7 +380,8 @@ fn keyed_union(
     if keyed.is_empty() {
         return Ok(None);
     }
-    let all: Vec<&str> = units.iter().map(|(w, _): &(String, _)| w.as_str()).chain(keyed.iter().map(|k| k.0.as_str())).collect();
+    let all: Vec<&str> =
+        units.iter().map(|(w, _): &(String, _)| w.as_str()).chain(keyed.iter().map(|k| k.0.as_str())).collect();
     let idents = unique_variant_idents(all.iter().copied());
     let (unit_idents, keyed_idents) = idents.split_at(units.len());
     let units = units
@@ -436,11 +420,7 @@ fn strip_section_marker(doc: String) -> Option<String> {
     let rest = if let Some(rest) = doc.strip_prefix("DEPRECATED APIs below") {
         format!("Deprecated.{rest}")
     } else {
-        ["NEW APIs", "NEW NOTIFICATIONS"]
-            .iter()
-            .find_map(|m| doc.strip_prefix(m))
-            .map(str::to_owned)
-            .unwrap_or(doc)
+        ["NEW APIs", "NEW NOTIFICATIONS"].iter().find_map(|m| doc.strip_prefix(m)).map(str::to_owned).unwrap_or(doc)
     };
     let rest = rest.trim().to_owned();
     (!rest.is_empty()).then_some(rest)
@@ -471,7 +451,12 @@ fn methods(defs: &BTreeMap<String, Value>, union: &str) -> Result<Vec<MethodDef>
                 }
             },
         };
-        out.push(MethodDef { ident: pascal(&method), method, params, doc: doc_of(branch).and_then(strip_section_marker) });
+        out.push(MethodDef {
+            ident: pascal(&method),
+            method,
+            params,
+            doc: doc_of(branch).and_then(strip_section_marker),
+        });
     }
     let idents = unique_variant_idents(out.iter().map(|m| m.method.as_str()));
     if idents.iter().zip(&out).any(|(a, m)| *a != m.ident) {

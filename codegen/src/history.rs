@@ -17,14 +17,8 @@ use std::path::Path;
 pub const HISTORY_FILE: &str = "history.json";
 
 /// The kinds of names the history tracks, as they are keyed in `history.json`.
-pub const KINDS: &[&str] = &[
-    "client_requests",
-    "server_requests",
-    "server_notifications",
-    "client_notifications",
-    "definitions",
-    "fields",
-];
+pub const KINDS: &[&str] =
+    &["client_requests", "server_requests", "server_notifications", "client_notifications", "definitions", "fields"];
 
 /// Everything one release's bundle names, per kind of [`KINDS`]. Fields are keyed
 /// `Definition.field`, where a titled union branch counts as a definition of its own.
@@ -134,10 +128,8 @@ impl History {
                 let last = present.iter().rposition(|p| *p).expect("a name comes from some release");
                 // The last unbroken run of releases that has it.
                 let first = present[..=last].iter().rposition(|p| !p).map_or(0, |i| i + 1);
-                let span = Span {
-                    since: (first > 0).then(|| window[first].clone()),
-                    removed: window.get(last + 1).cloned(),
-                };
+                let span =
+                    Span { since: (first > 0).then(|| window[first].clone()), removed: window.get(last + 1).cloned() };
                 if span != Span::default() {
                     table.insert(name.clone(), span);
                 }
@@ -179,9 +171,8 @@ impl History {
     /// Reads `schema/history.json`.
     pub fn load(schema_dir: &Path) -> Result<Self, String> {
         let path = schema_dir.join(HISTORY_FILE);
-        let text = std::fs::read_to_string(&path).map_err(|e| {
-            format!("cannot read {}: {e} (run `cargo xtask history` to derive it)", path.display())
-        })?;
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read {}: {e} (run `cargo xtask history` to derive it)", path.display()))?;
         let root: Value = serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", path.display()))?;
         Self::from_json(&root).map_err(|e| format!("{}: {e}", path.display()))
     }
@@ -214,16 +205,22 @@ impl History {
         let kinds: Vec<String> = KINDS
             .iter()
             .map(|kind| {
-                let rows: Vec<String> = self.spans.get(*kind).into_iter().flatten().map(|(name, span)| {
-                    let mut entry = Map::new();
-                    if let Some(s) = &span.since {
-                        entry.insert("since".into(), json!(s));
-                    }
-                    if let Some(r) = &span.removed {
-                        entry.insert("removed".into(), json!(r));
-                    }
-                    format!("    {}: {}", json!(name), Value::Object(entry))
-                }).collect();
+                let rows: Vec<String> = self
+                    .spans
+                    .get(*kind)
+                    .into_iter()
+                    .flatten()
+                    .map(|(name, span)| {
+                        let mut entry = Map::new();
+                        if let Some(s) = &span.since {
+                            entry.insert("since".into(), json!(s));
+                        }
+                        if let Some(r) = &span.removed {
+                            entry.insert("removed".into(), json!(r));
+                        }
+                        format!("    {}: {}", json!(name), Value::Object(entry))
+                    })
+                    .collect();
                 if rows.is_empty() {
                     format!("  \"{kind}\": {{}}")
                 } else {

@@ -42,7 +42,11 @@ pub fn cases(catalog: &Catalog) -> Vec<Case> {
                         });
                     }
                 }
-                _ => out.push(Case { type_name: name.clone(), label: label.into(), value: gen.instance(schema, mode, 0) }),
+                _ => out.push(Case {
+                    type_name: name.clone(),
+                    label: label.into(),
+                    value: gen.instance(schema, mode, 0),
+                }),
             }
         }
     }

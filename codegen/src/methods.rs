@@ -204,7 +204,8 @@ pub fn emit_methods(catalog: &Catalog) -> Result<TokenStream, String> {
 fn id_expr(def: Option<&serde_json::Value>, direct: &str, nested: &str) -> Option<TokenStream> {
     let def = def?;
     let props = def.get("properties")?.as_object()?;
-    let required = |key: &str| def.get("required").and_then(|r| r.as_array()).is_some_and(|r| r.iter().any(|k| k == key));
+    let required =
+        |key: &str| def.get("required").and_then(|r| r.as_array()).is_some_and(|r| r.iter().any(|k| k == key));
     if let Some(prop) = props.get(direct) {
         let field = ident(&direct.to_snake_case());
         let ty = prop.get("type");
@@ -217,7 +218,9 @@ fn id_expr(def: Option<&serde_json::Value>, direct: &str, nested: &str) -> Optio
         };
     }
     let prop = props.get(nested)?;
-    let is_ref = prop.get("$ref").and_then(|r| r.as_str()).is_some_and(|r| r.rsplit('/').next() == Some(&nested[..1].to_uppercase().chars().chain(nested[1..].chars()).collect::<String>()));
+    let is_ref = prop.get("$ref").and_then(|r| r.as_str()).is_some_and(|r| {
+        r.rsplit('/').next() == Some(&nested[..1].to_uppercase().chars().chain(nested[1..].chars()).collect::<String>())
+    });
     if is_ref && required(nested) {
         let field = ident(nested);
         return Some(quote! { Some(p.#field.id.as_str()) });
@@ -226,7 +229,14 @@ fn id_expr(def: Option<&serde_json::Value>, direct: &str, nested: &str) -> Optio
 }
 
 /// `fn <name>(&self) -> Option<&str>` over the variants whose params carry the id.
-fn id_accessor(name: &str, doc: &str, methods: &[MethodDef], defs: &BTreeMap<String, serde_json::Value>, direct: &str, nested: &str) -> TokenStream {
+fn id_accessor(
+    name: &str,
+    doc: &str,
+    methods: &[MethodDef],
+    defs: &BTreeMap<String, serde_json::Value>,
+    direct: &str,
+    nested: &str,
+) -> TokenStream {
     let fn_name = ident(name);
     let arms = methods.iter().filter_map(|m| {
         let ParamsShape::Ref(params) = &m.params else { return None };
@@ -246,7 +256,12 @@ fn id_accessor(name: &str, doc: &str, methods: &[MethodDef], defs: &BTreeMap<Str
     }
 }
 
-fn message_enum(name: &str, doc: &str, methods: &[MethodDef], defs: &BTreeMap<String, serde_json::Value>) -> TokenStream {
+fn message_enum(
+    name: &str,
+    doc: &str,
+    methods: &[MethodDef],
+    defs: &BTreeMap<String, serde_json::Value>,
+) -> TokenStream {
     let thread_id = id_accessor(
         "thread_id",
         " The thread this message is about (`threadId`, or `thread.id`), where the protocol says.",

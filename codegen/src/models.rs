@@ -33,8 +33,7 @@ pub fn typify_items(catalog: &Catalog) -> Result<Vec<syn::Item>, String> {
         defs.push((def.name.clone(), Schema::Object(Default::default())));
     }
     space.add_ref_types(defs).map_err(|e| format!("typify: {e}"))?;
-    let file: syn::File =
-        syn::parse2(space.to_stream()).map_err(|e| format!("typify output does not parse: {e}"))?;
+    let file: syn::File = syn::parse2(space.to_stream()).map_err(|e| format!("typify output does not parse: {e}"))?;
     let mut items = file.items;
     for item in &mut items {
         Tidy.visit_item_mut(item);
@@ -65,9 +64,8 @@ fn serde_default_flag(attr: &syn::Attribute) -> bool {
 fn constructor(item: &syn::Item) -> Option<syn::Item> {
     let syn::Item::Struct(s) = item else { return None };
     let syn::Fields::Named(fields) = &s.fields else { return None };
-    let derives_default = s.attrs.iter().any(|a| {
-        a.path().is_ident("derive") && quote::quote!(#a).to_string().contains("Default")
-    });
+    let derives_default =
+        s.attrs.iter().any(|a| a.path().is_ident("derive") && quote::quote!(#a).to_string().contains("Default"));
     if derives_default || fields.named.is_empty() {
         return None;
     }

@@ -4,10 +4,7 @@ use heck::ToUpperCamelCase;
 
 /// `thread/start` → `ThreadStart`, `on-request` → `OnRequest`, `userMessage` → `UserMessage`.
 pub fn pascal(wire: &str) -> String {
-    let cleaned: String = wire
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { ' ' })
-        .collect();
+    let cleaned: String = wire.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { ' ' }).collect();
     // heck keeps inner capitals (`agentMessage` → `AgentMessage`) and joins words.
     let mut name = cleaned
         .split_whitespace()

@@ -134,10 +134,7 @@ fn inline_single_field_alternatives(map: &mut Map<String, Value>) {
         None => note,
     };
     map.insert("description".into(), Value::String(description));
-    let props = map
-        .get_mut("properties")
-        .and_then(Value::as_object_mut)
-        .expect("checked above");
+    let props = map.get_mut("properties").and_then(Value::as_object_mut).expect("checked above");
     for (name, schema) in fields {
         props.insert(name, schema);
     }

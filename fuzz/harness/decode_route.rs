@@ -81,15 +81,15 @@ use std::sync::{Arc, Mutex, Once};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use codex_app_server::attach::UnixSocketEndpoint;
 use codex_app_server::methods::{
     dispatch_server_request, ServerNotification, ServerRequest, SERVER_NOTIFICATION_METHODS,
 };
 use codex_app_server::rpc::{
-    handler_fn, Connection, ConnectionOptions, ConnectionStats, Event, EventFilter, EventStream,
-    InitializeOptions, RawServerRequest, RawServerRequestHandler, TurnReservation, TurnStream,
+    handler_fn, Connection, ConnectionOptions, ConnectionStats, Event, EventFilter, EventStream, InitializeOptions,
+    RawServerRequest, RawServerRequestHandler, TurnReservation, TurnStream,
 };
 use codex_app_server::types::{CommandExecutionApprovalDecision, FileChangeApprovalDecision};
-use codex_app_server::attach::UnixSocketEndpoint;
 use codex_app_server::{ApprovalHandler, CloseReason, Codex, Error, Notifications, ThreadOptions};
 use futures::{FutureExt, StreamExt};
 use serde_json::Value;
@@ -188,37 +188,23 @@ struct Options {
 }
 
 fn parse(data: &[u8]) -> (Options, Vec<Step<'_>>) {
-    let mut options = Options {
-        max_message_size: 4096,
-        turn_buffer: 4,
-        subscription_buffer: 4,
-        pipe: 512,
-        websocket: false,
-    };
+    let mut options =
+        Options { max_message_size: 4096, turn_buffer: 4, subscription_buffer: 4, pipe: 512, websocket: false };
     let mut steps = Vec::new();
     let mut data_start = 0;
     let mut pos = 0;
     let mut first = true;
     while pos < data.len() {
-        let end = data[pos..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(data.len(), |i| pos + i + 1);
+        let end = data[pos..].iter().position(|&b| b == b'\n').map_or(data.len(), |i| pos + i + 1);
         if data[pos] == b'#' {
             if data_start < pos {
                 steps.push(Step::Data(&data[data_start..pos]));
             }
-            let words: Command = String::from_utf8_lossy(&data[pos + 1..end])
-                .split_ascii_whitespace()
-                .map(str::to_owned)
-                .collect();
+            let words: Command =
+                String::from_utf8_lossy(&data[pos + 1..end]).split_ascii_whitespace().map(str::to_owned).collect();
             if first && words.first().map(String::as_str) == Some("opts") {
                 let num = |i: usize, default: usize, max: usize| {
-                    words
-                        .get(i)
-                        .and_then(|w| w.parse::<usize>().ok())
-                        .unwrap_or(default)
-                        .clamp(1, max)
+                    words.get(i).and_then(|w| w.parse::<usize>().ok()).unwrap_or(default).clamp(1, max)
                 };
                 options = Options {
                     max_message_size: num(1, options.max_message_size, 1 << 20),
@@ -246,11 +232,7 @@ fn parse(data: &[u8]) -> (Options, Vec<Step<'_>>) {
 struct Sink(Arc<Mutex<Vec<u8>>>);
 
 impl tokio::io::AsyncWrite for Sink {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
+    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
         self.0.lock().unwrap().extend_from_slice(buf);
         Poll::Ready(Ok(buf.len()))
     }
@@ -276,11 +258,7 @@ fn handler(report: Arc<Mutex<Report>>) -> Arc<dyn RawServerRequestHandler> {
             let decoded = ServerRequest::decode(method, request.params.clone());
             let reply = dispatch_server_request(&approvals, method, request.params.clone()).await;
             match &decoded {
-                Ok(typed) => assert_eq!(
-                    typed.method(),
-                    method,
-                    "a typed server request changed its method"
-                ),
+                Ok(typed) => assert_eq!(typed.method(), method, "a typed server request changed its method"),
                 Err(e) => {
                     assert_eq!(e.method, method, "a decode error names another method");
                     assert!(
@@ -316,15 +294,7 @@ struct Watch {
 
 impl Watch {
     fn new(stream: Watched) -> Self {
-        Watch {
-            stream,
-            events: 0,
-            skipped: 0,
-            completed: false,
-            closed: false,
-            ended: false,
-            decode: false,
-        }
+        Watch { stream, events: 0, skipped: 0, completed: false, closed: false, ended: false, decode: false }
     }
 
     /// The next item: `Some` if one was ready (or, with `wait`, once one is).
@@ -346,17 +316,11 @@ impl Watch {
         let Some(item) = item else { return false };
         let Some(item) = item else {
             // The end: after turn/completed or the close error, nothing else.
-            assert!(
-                self.completed || self.closed,
-                "a stream ended without turn/completed or the close error"
-            );
+            assert!(self.completed || self.closed, "a stream ended without turn/completed or the close error");
             self.ended = true;
             return false;
         };
-        assert!(
-            !self.completed && !self.closed,
-            "a stream yielded an item after its end"
-        );
+        assert!(!self.completed && !self.closed, "a stream yielded an item after its end");
         match item {
             Ok(Item::Raw(event)) => {
                 self.events += 1;
@@ -367,10 +331,7 @@ impl Watch {
                 self.events += 1;
                 let known = SERVER_NOTIFICATION_METHODS.contains(&notification.method());
                 let unrecognized = matches!(*notification, ServerNotification::Unrecognized { .. });
-                assert!(
-                    !(known && unrecognized),
-                    "a known method decoded as Unrecognized"
-                );
+                assert!(!(known && unrecognized), "a known method decoded as Unrecognized");
             }
             Ok(Item::DecodeError) => self.events += 1,
             Err(Error::Lagged { skipped }) => {
@@ -387,11 +348,7 @@ impl Watch {
     fn check_event(&mut self, event: &Event, report: &mut Report) {
         match &self.stream {
             Watched::Turn(turn, _) => {
-                assert_eq!(
-                    event.turn_id(),
-                    Some(turn.as_str()),
-                    "a turn stream got another turn's event"
-                );
+                assert_eq!(event.turn_id(), Some(turn.as_str()), "a turn stream got another turn's event");
                 self.completed = event.method() == "turn/completed";
             }
             Watched::Events(EventFilter::Thread(thread), _) => {
@@ -413,29 +370,18 @@ impl Watch {
             return;
         }
         // Typed decoding, once per event: in the client-wide subscription made first.
-        let decoded = event
-            .params_value()
-            .map_err(|e| e.to_string())
-            .and_then(|params| {
-                ServerNotification::decode(event.method(), params).map_err(|e| {
-                    assert_eq!(
-                        e.method,
-                        event.method(),
-                        "a decode error names another method"
-                    );
-                    e.to_string()
-                })
-            });
+        let decoded = event.params_value().map_err(|e| e.to_string()).and_then(|params| {
+            ServerNotification::decode(event.method(), params).map_err(|e| {
+                assert_eq!(e.method, event.method(), "a decode error names another method");
+                e.to_string()
+            })
+        });
         match decoded {
             Ok(ServerNotification::Unrecognized { method, .. }) => {
                 assert_eq!(method, event.method())
             }
             Ok(typed) => {
-                assert_eq!(
-                    typed.method(),
-                    event.method(),
-                    "a typed notification changed its method"
-                );
+                assert_eq!(typed.method(), event.method(), "a typed notification changed its method");
                 report.typed += 1;
             }
             Err(_) => report.decode_errors += 1,
@@ -496,11 +442,7 @@ impl Harness {
             }
             Some("claim") => {
                 let (thread, turn) = (word(1), word(2));
-                if let Some(i) = self
-                    .reservations
-                    .iter()
-                    .position(|r| r.thread_id() == thread)
-                {
+                if let Some(i) = self.reservations.iter().position(|r| r.thread_id() == thread) {
                     let stream = self.reservations.swap_remove(i).claim(turn.clone());
                     self.watch(Watched::Turn(turn, stream));
                 }
@@ -525,8 +467,7 @@ impl Harness {
             Some("close") => {
                 self.conn.close().await;
                 // Notifications read after the close reach no subscriber.
-                self.received_at_close
-                    .get_or_insert(self.conn.stats().notifications_received);
+                self.received_at_close.get_or_insert(self.conn.stats().notifications_received);
             }
             _ => {}
         }
@@ -546,10 +487,7 @@ impl Harness {
         let before = self.conn.stats().pending_requests;
         let task = tokio::spawn(async move {
             let outcome = match method.as_str() {
-                "initialize" => conn
-                    .initialize(&InitializeOptions::default())
-                    .await
-                    .map(|_| Outcome::Ok),
+                "initialize" => conn.initialize(&InitializeOptions::default()).await.map(|_| Outcome::Ok),
                 "thread/start" => codex.thread_start(ThreadOptions::default()).await.map(|t| {
                     let _ = (t.id(), t.settings());
                     Outcome::Ok
@@ -563,10 +501,7 @@ impl Harness {
                     }
                     .await
                 }
-                _ => conn
-                    .request_raw(&method, Value::Null)
-                    .await
-                    .map(|_| Outcome::Ok),
+                _ => conn.request_raw(&method, Value::Null).await.map(|_| Outcome::Ok),
             };
             outcome.unwrap_or_else(Outcome::Failed)
         });
@@ -596,10 +531,7 @@ async fn settle() {
 /// The server's side of the wire.
 enum Wire {
     /// Newline-delimited bytes through an in-memory pipe; what the SDK writes.
-    Lines {
-        feed: Option<tokio::io::DuplexStream>,
-        sink: Sink,
-    },
+    Lines { feed: Option<tokio::io::DuplexStream>, sink: Sink },
     /// WebSocket frames over a unix socket.
     WebSocket(ws::Server),
 }
@@ -624,10 +556,7 @@ async fn drive(data: &[u8]) -> Report {
     let codex = Codex::from_connection(conn.clone());
     let mut h = Harness {
         defaults: vec![
-            Watch {
-                decode: true,
-                ..Watch::new(Watched::Events(EventFilter::All, conn.subscribe_all()))
-            },
+            Watch { decode: true, ..Watch::new(Watched::Events(EventFilter::All, conn.subscribe_all())) },
             Watch::new(Watched::Typed(codex.notifications())),
         ],
         conn,
@@ -692,30 +621,18 @@ async fn drive(data: &[u8]) -> Report {
     // before the close was delivered to them or reported as skipped.
     let received = h.received_at_close.unwrap_or(stats.notifications_received);
     for watch in &h.defaults {
-        assert_eq!(
-            watch.events as u64 + watch.skipped,
-            received,
-            "a client-wide subscription lost notifications"
-        );
+        assert_eq!(watch.events as u64 + watch.skipped, received, "a client-wide subscription lost notifications");
     }
     h.defaults.clear();
     h.watched.clear();
     settle().await;
     let stats_after = h.conn.stats();
     assert_eq!(
-        (
-            stats_after.pending_requests,
-            stats_after.turn_subscriptions,
-            stats_after.reservations
-        ),
+        (stats_after.pending_requests, stats_after.turn_subscriptions, stats_after.reservations),
         (0, 0, 0),
         "left behind after the close: {stats_after:?}"
     );
-    assert_eq!(
-        (stats_after.subscriptions, stats_after.buffered_events),
-        (0, 0),
-        "left behind: {stats_after:?}"
-    );
+    assert_eq!((stats_after.subscriptions, stats_after.buffered_events), (0, 0), "left behind: {stats_after:?}");
     let mut report = std::mem::take(&mut h.report);
     drop(h);
     settle().await;
@@ -730,31 +647,21 @@ async fn drive(data: &[u8]) -> Report {
         }
     }
     report.close_reason = close_reason;
-    assert!(
-        report.replies as u64 <= stats.server_requests,
-        "more replies than server requests"
-    );
+    assert!(report.replies as u64 <= stats.server_requests, "more replies than server requests");
     report
 }
 
 /// Every line the SDK wrote is a JSON-RPC request, notification or reply; returns the
 /// number of replies.
 fn check_output(out: &[u8]) -> usize {
-    out.split(|&b| b == b'\n')
-        .filter(|l| !l.is_empty())
-        .filter(|line| check_message(line))
-        .count()
+    out.split(|&b| b == b'\n').filter(|l| !l.is_empty()).filter(|line| check_message(line)).count()
 }
 
 /// Panics unless `message` is a JSON-RPC request, notification or reply; whether it is a
 /// reply.
 fn check_message(message: &[u8]) -> bool {
-    let parsed: Value = serde_json::from_slice(message).unwrap_or_else(|e| {
-        panic!(
-            "the SDK wrote invalid JSON ({e}): {}",
-            String::from_utf8_lossy(message)
-        )
-    });
+    let parsed: Value = serde_json::from_slice(message)
+        .unwrap_or_else(|e| panic!("the SDK wrote invalid JSON ({e}): {}", String::from_utf8_lossy(message)));
     let object = parsed.as_object().expect("the SDK wrote a non-object");
     let has = |k: &str| object.contains_key(k);
     let (shape_ok, reply) = if has("method") {
@@ -997,7 +904,8 @@ pub mod ws {
                     self.write(conn, &frame(true, 0x8, &body)).await;
                 }
                 Some("raw") => {
-                    let hex: Vec<u8> = rest(1).concat().bytes().filter_map(|c| (c as char).to_digit(16)).map(|d| d as u8).collect();
+                    let hex: Vec<u8> =
+                        rest(1).concat().bytes().filter_map(|c| (c as char).to_digit(16)).map(|d| d as u8).collect();
                     let bytes: Vec<u8> = hex.chunks_exact(2).map(|p| p[0] << 4 | p[1]).collect();
                     self.raw = true;
                     self.write(conn, &bytes).await;
@@ -1129,7 +1037,11 @@ pub mod ws {
     struct ReadOnly(OwnedReadHalf);
 
     impl AsyncRead for ReadOnly {
-        fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<std::io::Result<()>> {
             Pin::new(&mut self.0).poll_read(cx, buf)
         }
     }

@@ -55,13 +55,9 @@ pub fn run(data: &[u8]) -> Report {
         }
     };
     check_method(method, &params, &mut report);
-    let known =
-        SERVER_NOTIFICATION_METHODS.contains(&method) || SERVER_REQUEST_METHODS.contains(&method);
+    let known = SERVER_NOTIFICATION_METHODS.contains(&method) || SERVER_REQUEST_METHODS.contains(&method);
     if !known {
-        for method in SERVER_NOTIFICATION_METHODS
-            .iter()
-            .chain(SERVER_REQUEST_METHODS)
-        {
+        for method in SERVER_NOTIFICATION_METHODS.iter().chain(SERVER_REQUEST_METHODS) {
             check_method(method, &params, &mut report);
         }
     }
@@ -110,29 +106,19 @@ fn round_trip<T: PartialEq + Debug>(
             return;
         }
     };
-    assert_eq!(
-        method_of(&decoded),
-        method,
-        "a decoded value changed its method"
-    );
+    assert_eq!(method_of(&decoded), method, "a decoded value changed its method");
     if unrecognized(&decoded) {
-        assert!(
-            !known_methods.contains(&method),
-            "the known method `{method}` decoded as Unrecognized"
-        );
+        assert!(!known_methods.contains(&method), "the known method `{method}` decoded as Unrecognized");
         report.unrecognized += 1;
     } else {
         report.round_trips += 1;
     }
-    let encoded = encode(&decoded)
-        .unwrap_or_else(|e| panic!("decoded `{method}` params do not encode: {e}\n{decoded:?}"));
+    let encoded =
+        encode(&decoded).unwrap_or_else(|e| panic!("decoded `{method}` params do not encode: {e}\n{decoded:?}"));
     let again = decode(method, encoded.clone()).unwrap_or_else(|e| {
         panic!("re-encoded `{method}` params do not decode: {e}\nparams: {params}\nre-encoded: {encoded}")
     });
-    assert_eq!(
-        again, decoded,
-        "`{method}`: decode(encode(x)) != x\nparams: {params}\nre-encoded: {encoded}"
-    );
+    assert_eq!(again, decoded, "`{method}`: decode(encode(x)) != x\nparams: {params}\nre-encoded: {encoded}");
     let encoded_again = encode(&again).expect("encodes once, encodes twice");
     assert_eq!(encoded_again, encoded, "`{method}`: encoding is not stable");
 }

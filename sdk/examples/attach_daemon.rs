@@ -34,7 +34,11 @@ async fn main() -> Result<(), support::BoxError> {
 
     codex.close().await; // closes this client's connection only
     let after = daemon.status().await?;
-    println!("daemon after the client closed: {:?} (app-server {})", after.state, after.app_server_version.as_deref().unwrap_or("?"));
+    println!(
+        "daemon after the client closed: {:?} (app-server {})",
+        after.state,
+        after.app_server_version.as_deref().unwrap_or("?")
+    );
 
     if env.is_offline() || std::env::args().any(|a| a == "--stop") {
         let stopped = daemon.stop().await?;

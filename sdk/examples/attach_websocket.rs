@@ -57,7 +57,11 @@ async fn main() -> Result<(), support::BoxError> {
     // A second client on the same server sees the thread the first one started.
     let other = Codex::builder().config(env.config()).websocket(endpoint.clone()).connect().await?;
     let listed = other.thread_list(ThreadListParams::default()).await?;
-    println!("the second client lists {} thread(s), ours included: {}", listed.data.len(), listed.data.iter().any(|t| t.id == thread.id()));
+    println!(
+        "the second client lists {} thread(s), ours included: {}",
+        listed.data.len(),
+        listed.data.iter().any(|t| t.id == thread.id())
+    );
     other.close().await;
 
     // A wrong token is refused at the upgrade: a typed error, not a closed transport.

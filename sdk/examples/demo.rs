@@ -93,8 +93,7 @@ async fn main() -> Result<(), BoxError> {
     summary(&result);
     // The mock recorded what Codex sent back to the model after running the command.
     let sent = model.requests().last().and_then(|r| r.function_call_output("call_wc").cloned());
-    let sent =
-        sent.map(|v| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())).unwrap_or_default();
+    let sent = sent.map(|v| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())).unwrap_or_default();
     println!("  what Codex sent back to the model (function_call_output):");
     for line in sent.lines() {
         println!("  > {line}");
@@ -218,7 +217,6 @@ fn script(model: &MockModel) {
             .completed(),
     );
     // Turn 3: the JSON answer the schema asked for.
-    let report =
-        json!({"files": [{"name": "notes.txt", "lines": 3}, {"name": "todo.txt", "lines": 2}], "total": 5});
+    let report = json!({"files": [{"name": "notes.txt", "lines": 3}, {"name": "todo.txt", "lines": 2}], "total": 5});
     model.push(ResponseStream::new().text(report.to_string()).usage(Usage::new(1050, 35)).completed());
 }

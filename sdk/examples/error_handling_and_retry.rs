@@ -39,9 +39,8 @@ async fn main() -> Result<(), support::BoxError> {
 
     // 2. Requests are retried while the server is overloaded (this policy instead of the
     //    default one); a turn that itself failed is tried once more by hand.
-    let policy = RetryPolicy::default()
-        .with_max_attempts(4)
-        .with_delays(Duration::from_millis(250), Duration::from_secs(2));
+    let policy =
+        RetryPolicy::default().with_max_attempts(4).with_delays(Duration::from_millis(250), Duration::from_secs(2));
     let codex = Codex::new(env.config().with_overload_retry(policy)).await?;
     let thread = codex.thread_start(ThreadOptions::default()).await?;
     let mut attempt = 1;
@@ -99,10 +98,7 @@ fn first_line(e: &Error) -> String {
 /// Offline runs only: an upstream HTTP 500, the answer to the second attempt, and the answer
 /// to the turn that is steered too late.
 fn offline_script(model: &MockModel) {
-    model.push(MockResponse::http_error(
-        500,
-        r#"{"error":{"message":"upstream exploded","type":"server_error"}}"#,
-    ));
+    model.push(MockResponse::http_error(500, r#"{"error":{"message":"upstream exploded","type":"server_error"}}"#));
     model.push(MockResponse::text(
         "- Retry only what is safe to repeat\n- Back off exponentially, with jitter\n- Cap the attempts",
     ));

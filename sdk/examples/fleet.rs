@@ -53,7 +53,8 @@ async fn main() -> Result<(), support::BoxError> {
             local.iter().map(|(_, server)| server.websocket_endpoint()).collect()
         }
         None => {
-            let urls = std::env::var("CODEX_FLEET").map_err(|_| "set CODEX_FLEET to comma-separated ws:// URLs (or use --offline)")?;
+            let urls = std::env::var("CODEX_FLEET")
+                .map_err(|_| "set CODEX_FLEET to comma-separated ws:// URLs (or use --offline)")?;
             let token = std::env::var_os("CODEX_FLEET_TOKEN_FILE").map(Secret::from_file).transpose()?;
             urls.split(',')
                 .map(|url| {
@@ -68,11 +69,16 @@ async fn main() -> Result<(), support::BoxError> {
     };
 
     // Attach to every server at once.
-    let attaching = endpoints.iter().map(|endpoint| Codex::builder().config(env.config()).websocket(endpoint.clone()).connect());
+    let attaching =
+        endpoints.iter().map(|endpoint| Codex::builder().config(env.config()).websocket(endpoint.clone()).connect());
     let mut fleet = Vec::new();
     for (endpoint, attached) in endpoints.iter().zip(futures::future::join_all(attaching).await) {
         match attached {
-            Ok(codex) => fleet.push(Arc::new(Member { name: endpoint.endpoint().to_string(), codex, in_flight: AtomicUsize::new(0) })),
+            Ok(codex) => fleet.push(Arc::new(Member {
+                name: endpoint.endpoint().to_string(),
+                codex,
+                in_flight: AtomicUsize::new(0),
+            })),
             Err(e) => eprintln!("skipping {}: {e}", endpoint.endpoint()),
         }
     }

@@ -24,8 +24,7 @@ async fn main() -> Result<(), support::BoxError> {
     let codex = Codex::new(env.config()).await?;
     let thread = codex.thread_start(ThreadOptions::default().cwd(env.work_dir())).await?;
 
-    let objective =
-        "Write a haiku about the borrow checker, then check that its lines have 5, 7 and 5 syllables.";
+    let objective = "Write a haiku about the borrow checker, then check that its lines have 5, 7 and 5 syllables.";
     let budget = GoalOptions::default().max_turns(3);
     let result = thread.run_goal_with(objective, &budget).await?;
 
@@ -60,7 +59,5 @@ fn offline_script(model: &MockModel) {
             .usage(Usage::new(1300, 30))
             .completed(),
     );
-    model.push(MockResponse::text(
-        "Ownership, strict friend\nborrows end before they dangle\nno data races here",
-    ));
+    model.push(MockResponse::text("Ownership, strict friend\nborrows end before they dangle\nno data races here"));
 }

@@ -36,8 +36,7 @@ async fn main() -> Result<(), support::BoxError> {
     // The server's default model, and an effort it supports.
     let models = codex.models(false).await?.data;
     let model = models.iter().find(|m| m.is_default).or(models.first()).ok_or("no model available")?;
-    let effort = if model.supported_reasoning_efforts.iter().any(|e| e.reasoning_effort.as_str() == "medium")
-    {
+    let effort = if model.supported_reasoning_efforts.iter().any(|e| e.reasoning_effort.as_str() == "medium") {
         "medium".to_owned()
     } else {
         model.default_reasoning_effort.to_string()

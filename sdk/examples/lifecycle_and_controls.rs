@@ -44,12 +44,7 @@ async fn main() -> Result<(), support::BoxError> {
     codex.thread_archive(thread.id()).await?;
     println!("  archived: {} active, {} archived", count(false).await?, count(true).await?);
     let restored = codex.thread_unarchive(thread.id()).await?;
-    println!(
-        "  unarchived {}: {} active, {} archived",
-        restored.id(),
-        count(false).await?,
-        count(true).await?
-    );
+    println!("  unarchived {}: {} active, {} archived", restored.id(), count(false).await?, count(true).await?);
 
     // Archiving unloads the thread from this server: resume it to run turns on it again.
     let thread = codex.thread_resume(restored.id(), options.clone()).await?;

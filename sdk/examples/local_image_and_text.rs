@@ -17,9 +17,9 @@ use std::path::PathBuf;
 
 /// A 2x2 blue PNG.
 const BLUE_SQUARE_PNG: [u8; 72] = [
-    137, 80, 78, 71, 13, 10, 26, 10, 0, 0, 0, 13, 73, 72, 68, 82, 0, 0, 0, 2, 0, 0, 0, 2, 8, 2, 0, 0, 0, 253,
-    212, 154, 115, 0, 0, 0, 15, 73, 68, 65, 84, 120, 156, 99, 96, 96, 248, 15, 70, 96, 10, 0, 23, 246, 3,
-    253, 126, 235, 55, 243, 0, 0, 0, 0, 73, 69, 78, 68, 174, 66, 96, 130,
+    137, 80, 78, 71, 13, 10, 26, 10, 0, 0, 0, 13, 73, 72, 68, 82, 0, 0, 0, 2, 0, 0, 0, 2, 8, 2, 0, 0, 0, 253, 212, 154,
+    115, 0, 0, 0, 15, 73, 68, 65, 84, 120, 156, 99, 96, 96, 248, 15, 70, 96, 10, 0, 23, 246, 3, 253, 126, 235, 55, 243,
+    0, 0, 0, 0, 73, 69, 78, 68, 174, 66, 96, 130,
 ];
 
 #[tokio::main]
@@ -37,9 +37,8 @@ async fn main() -> Result<(), support::BoxError> {
 
     let codex = Codex::new(env.config()).await?;
     let thread = codex.thread_start(ThreadOptions::default()).await?;
-    let result = thread
-        .run(vec![Input::text("Describe this image in one sentence."), Input::local_image(&path)])
-        .await?;
+    let result =
+        thread.run(vec![Input::text("Describe this image in one sentence."), Input::local_image(&path)]).await?;
     println!("image:  {}", path.display());
     println!("answer: {}", result.final_response().unwrap_or("(none)"));
 

@@ -53,14 +53,10 @@ async fn main() -> Result<(), support::BoxError> {
                 ServerNotification::ThreadTokenUsageUpdated(u) => usage = Some(u.token_usage),
                 ServerNotification::TurnCompleted(done) => {
                     println!();
-                    let tokens = usage.as_ref().map(|u| {
-                        format!("{} tokens, {} in thread", u.last.total_tokens, u.total.total_tokens)
-                    });
-                    println!(
-                        "      [{:?}{}]",
-                        done.turn.status,
-                        tokens.map(|t| format!(", {t}")).unwrap_or_default()
-                    );
+                    let tokens = usage
+                        .as_ref()
+                        .map(|u| format!("{} tokens, {} in thread", u.last.total_tokens, u.total.total_tokens));
+                    println!("      [{:?}{}]", done.turn.status, tokens.map(|t| format!(", {t}")).unwrap_or_default());
                     if let Some(error) = done.turn.error {
                         println!("      error: {}", error.message);
                     }
@@ -88,8 +84,8 @@ async fn read_line() -> std::io::Result<Option<String>> {
 fn offline_answer(env: &support::Env, line: &str) {
     if let Some(offline) = env.offline() {
         let answer = AssistantMessage::new(format!("You said: {line:?}. (Offline echo.)")).deltas(4);
-        offline.model.push(
-            MockResponse::stream().message(answer).usage(Usage::new(20 + line.len() as u64, 12)).completed(),
-        );
+        offline
+            .model
+            .push(MockResponse::stream().message(answer).usage(Usage::new(20 + line.len() as u64, 12)).completed());
     }
 }

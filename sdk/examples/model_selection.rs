@@ -38,8 +38,7 @@ async fn main() -> Result<(), support::BoxError> {
 
     let models = codex.models(true).await?.data;
     let model = pick_model(&models, wanted.as_deref()).ok_or("no such model")?;
-    let efforts: Vec<&str> =
-        model.supported_reasoning_efforts.iter().map(|e| e.reasoning_effort.as_str()).collect();
+    let efforts: Vec<&str> = model.supported_reasoning_efforts.iter().map(|e| e.reasoning_effort.as_str()).collect();
     let highest = efforts.iter().copied().max_by_key(|e| rank(e)).unwrap_or("medium");
     let lowest = efforts.iter().copied().min_by_key(|e| rank(e)).unwrap_or("low");
     println!("selected model:  {} ({})", model.model, model.display_name);

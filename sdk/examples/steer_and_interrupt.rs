@@ -81,11 +81,9 @@ async fn main() -> Result<(), support::BoxError> {
 /// Offline runs only. Each of the first answers stops mid-stream (as a slow model would), so
 /// the steer and the interrupt reach a turn that is still running.
 fn offline_script(model: &MockModel) {
-    let (waves, _) =
-        ResponseStream::new().message(AssistantMessage::new("The waves roll in, ").deltas(2)).stall();
-    let french = MockResponse::text(
-        "Les vagues viennent,\nLes vagues s'en vont,\nLa mer se souvient,\nDu sable et du fond.",
-    );
+    let (waves, _) = ResponseStream::new().message(AssistantMessage::new("The waves roll in, ").deltas(2)).stall();
+    let french =
+        MockResponse::text("Les vagues viennent,\nLes vagues s'en vont,\nLa mer se souvient,\nDu sable et du fond.");
     let (counting, _) =
         ResponseStream::new().message(AssistantMessage::new("One... two... three...").deltas(3)).stall();
     model.push_all([waves, french, counting, MockResponse::text("ready")]);

@@ -66,9 +66,6 @@ async fn main() -> Result<(), support::BoxError> {
 fn offline_script(model: &MockModel) {
     let text = "Streaming shows progress as it happens. Users see the answer forming instead of waiting.";
     model.push(
-        ResponseStream::new()
-            .message(AssistantMessage::new(text).deltas(8))
-            .usage(Usage::new(30, 18))
-            .completed(),
+        ResponseStream::new().message(AssistantMessage::new(text).deltas(8)).usage(Usage::new(30, 18)).completed(),
     );
 }

@@ -9,8 +9,9 @@ use crate::options::ThreadOptions;
 use crate::rpc::{Connection, ConnectionOptions, InitializeOptions, RawServerRequestHandler, ServerMetadata};
 use crate::thread::{Thread, ThreadSettings};
 use crate::types::{
-    ApiKeyLoginAccountParams, ChatgptLoginAccountParams, GetAccountParams, GetAccountResponse, LoginAccountParams, ModelListParams,
-    ModelListResponse, ThreadArchiveParams, ThreadListParams, ThreadListResponse, ThreadUnarchiveParams,
+    ApiKeyLoginAccountParams, ChatgptLoginAccountParams, GetAccountParams, GetAccountResponse, LoginAccountParams,
+    ModelListParams, ModelListResponse, ThreadArchiveParams, ThreadListParams, ThreadListResponse,
+    ThreadUnarchiveParams,
 };
 use std::sync::Arc;
 
@@ -168,9 +169,14 @@ impl CodexBuilder {
             Target::UnixSocket(endpoint) => {
                 let endpoint = match endpoint {
                     Some(endpoint) => endpoint,
-                    None => crate::attach::UnixSocketEndpoint::for_config(&self.config).ok_or_else(|| crate::Error::Connect {
-                        endpoint: "the control socket".into(),
-                        source: std::io::Error::new(std::io::ErrorKind::NotFound, "neither CODEX_HOME nor HOME is set"),
+                    None => crate::attach::UnixSocketEndpoint::for_config(&self.config).ok_or_else(|| {
+                        crate::Error::Connect {
+                            endpoint: "the control socket".into(),
+                            source: std::io::Error::new(
+                                std::io::ErrorKind::NotFound,
+                                "neither CODEX_HOME nor HOME is set",
+                            ),
+                        }
                     })?,
                 };
                 endpoint.connect(options).await?

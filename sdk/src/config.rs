@@ -97,7 +97,9 @@ impl std::fmt::Debug for ClientConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let env: Vec<String> = self.env.iter().map(|(key, _)| format!("{key}=<redacted>")).collect();
         let overrides: Vec<String> = self.config_overrides.iter().map(|(key, _)| format!("{key}=<redacted>")).collect();
-        let launch = self.launch_args_override.as_ref().map(|argv| format!("{} (+{} args, redacted)", argv.first().map_or("", String::as_str), argv.len().saturating_sub(1)));
+        let launch = self.launch_args_override.as_ref().map(|argv| {
+            format!("{} (+{} args, redacted)", argv.first().map_or("", String::as_str), argv.len().saturating_sub(1))
+        });
         f.debug_struct("ClientConfig")
             .field("codex_bin", &self.codex_bin)
             .field("config_overrides", &overrides)
@@ -132,11 +134,7 @@ impl ClientConfig {
     }
 
     /// Appends a `--config key=value` override.
-    pub fn with_config_override(
-        mut self,
-        key: impl Into<String>,
-        value: impl Into<String>,
-    ) -> Self {
+    pub fn with_config_override(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.config_overrides.push((key.into(), value.into()));
         self
     }
@@ -248,18 +246,14 @@ impl ClientConfig {
             if path.is_file() {
                 return Ok(path.clone());
             }
-            return Err(Error::BinaryNotFound {
-                searched: format!("ClientConfig::codex_bin = {}", path.display()),
-            });
+            return Err(Error::BinaryNotFound { searched: format!("ClientConfig::codex_bin = {}", path.display()) });
         }
         if let Some(value) = self.effective_env(CODEX_BIN_ENV).filter(|v| !v.is_empty()) {
             let path = PathBuf::from(value);
             if path.is_file() {
                 return Ok(path);
             }
-            return Err(Error::BinaryNotFound {
-                searched: format!("{CODEX_BIN_ENV} = {}", path.display()),
-            });
+            return Err(Error::BinaryNotFound { searched: format!("{CODEX_BIN_ENV} = {}", path.display()) });
         }
         let path_var = self.effective_env("PATH");
         if let Some(found) = path_var.as_deref().and_then(|p| find_on_path("codex", p)) {
@@ -270,9 +264,7 @@ impl ClientConfig {
             return Ok(pinned);
         }
         searched.push("the pinned install".to_owned());
-        Err(Error::BinaryNotFound {
-            searched: format!("{CODEX_BIN_ENV} (unset), {}", searched.join(", ")),
-        })
+        Err(Error::BinaryNotFound { searched: format!("{CODEX_BIN_ENV} (unset), {}", searched.join(", ")) })
     }
 
     /// The full command line: `[bin, --config k=v…, app-server, --listen, stdio://]`, or
@@ -280,9 +272,7 @@ impl ClientConfig {
     pub fn launch_argv(&self) -> Result<Vec<OsString>> {
         if let Some(argv) = &self.launch_args_override {
             if argv.is_empty() {
-                return Err(Error::BinaryNotFound {
-                    searched: "an empty `launch_args_override`".to_owned(),
-                });
+                return Err(Error::BinaryNotFound { searched: "an empty `launch_args_override`".to_owned() });
             }
             return Ok(argv.iter().map(OsString::from).collect());
         }
@@ -306,20 +296,13 @@ pub fn pinned_codex_bin() -> Option<PathBuf> {
 
 fn find_on_path(program: &str, path_var: &std::ffi::OsStr) -> Option<PathBuf> {
     std::env::split_paths(path_var).find_map(|dir| {
-        candidate_names(program)
-            .into_iter()
-            .map(|name| dir.join(name))
-            .find(|candidate| is_executable(candidate))
+        candidate_names(program).into_iter().map(|name| dir.join(name)).find(|candidate| is_executable(candidate))
     })
 }
 
 fn candidate_names(program: &str) -> Vec<String> {
     if cfg!(windows) {
-        vec![
-            format!("{program}.exe"),
-            format!("{program}.cmd"),
-            program.to_owned(),
-        ]
+        vec![format!("{program}.exe"), format!("{program}.cmd"), program.to_owned()]
     } else {
         vec![program.to_owned()]
     }
@@ -360,29 +343,15 @@ mod tests {
             .with_config_override("features.plugins", "false")
             .with_config_override("model", "\"m\"");
         let argv = cfg.launch_argv().unwrap();
-        let argv: Vec<_> = argv
-            .iter()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
+        let argv: Vec<_> = argv.iter().map(|a| a.to_string_lossy().into_owned()).collect();
         assert_eq!(
             argv[1..],
-            [
-                "--config",
-                "features.plugins=false",
-                "--config",
-                "model=\"m\"",
-                "app-server",
-                "--listen",
-                "stdio://"
-            ]
+            ["--config", "features.plugins=false", "--config", "model=\"m\"", "app-server", "--listen", "stdio://"]
         );
         assert_eq!(argv[0], exe.to_string_lossy());
 
         let cfg = ClientConfig::new().with_launch_args_override(["x", "y"]);
-        assert_eq!(
-            cfg.launch_argv().unwrap(),
-            vec![OsString::from("x"), OsString::from("y")]
-        );
+        assert_eq!(cfg.launch_argv().unwrap(), vec![OsString::from("x"), OsString::from("y")]);
     }
 
     #[test]
@@ -398,21 +367,14 @@ mod tests {
         assert!(text.contains("CODEX_BIN"), "{text}");
 
         let cfg = ClientConfig::new().with_env(CODEX_BIN_ENV, "/nonexistent/codex2");
-        assert!(cfg
-            .resolve_codex_bin()
-            .unwrap_err()
-            .to_string()
-            .contains("codex2"));
+        assert!(cfg.resolve_codex_bin().unwrap_err().to_string().contains("codex2"));
 
         let dir = std::env::temp_dir();
         let cfg = ClientConfig::new()
             .with_env(CODEX_BIN_ENV, "")
             .with_env("PATH", dir.join("definitely-not-here").to_string_lossy());
         if pinned_codex_bin().is_none() {
-            assert!(matches!(
-                cfg.resolve_codex_bin(),
-                Err(Error::BinaryNotFound { .. })
-            ));
+            assert!(matches!(cfg.resolve_codex_bin(), Err(Error::BinaryNotFound { .. })));
         }
     }
 }

@@ -472,11 +472,7 @@ const OVERLOAD_MARKERS: [&str; 2] = ["server_overloaded", "serverOverloaded"];
 impl RpcError {
     /// An error with `code` and `message` and no data.
     pub fn new(code: impl Into<ErrorCode>, message: impl Into<String>) -> Self {
-        RpcError {
-            code: code.into(),
-            message: message.into(),
-            data: None,
-        }
+        RpcError { code: code.into(), message: message.into(), data: None }
     }
 
     /// Attaches `data`.
@@ -487,10 +483,7 @@ impl RpcError {
 
     /// -32601 for `method`.
     pub fn method_not_found(method: &str) -> Self {
-        Self::new(
-            ErrorCode::METHOD_NOT_FOUND,
-            format!("method not supported by this client: {method}"),
-        )
+        Self::new(ErrorCode::METHOD_NOT_FOUND, format!("method not supported by this client: {method}"))
     }
 
     /// -32602 with `message`.
@@ -549,8 +542,7 @@ impl RpcError {
 fn data_says_overloaded(value: &Value) -> bool {
     match value {
         Value::Object(map) => map.iter().any(|(key, v)| {
-            (OVERLOAD_INFO_KEYS.contains(&key.as_str()) && names_overload(v))
-                || data_says_overloaded(v)
+            (OVERLOAD_INFO_KEYS.contains(&key.as_str()) && names_overload(v)) || data_says_overloaded(v)
         }),
         Value::Array(items) => items.iter().any(data_says_overloaded),
         _ => false,
@@ -561,9 +553,7 @@ fn data_says_overloaded(value: &Value) -> bool {
 fn names_overload(value: &Value) -> bool {
     match value {
         Value::String(s) => OVERLOAD_MARKERS.contains(&s.as_str()),
-        Value::Object(map) => map
-            .iter()
-            .any(|(k, v)| OVERLOAD_MARKERS.contains(&k.as_str()) || names_overload(v)),
+        Value::Object(map) => map.iter().any(|(k, v)| OVERLOAD_MARKERS.contains(&k.as_str()) || names_overload(v)),
         Value::Array(items) => items.iter().any(names_overload),
         _ => false,
     }
@@ -580,22 +570,19 @@ mod tests {
         assert!(bare.is_overloaded());
         assert_eq!(bare.kind(), RpcErrorKind::ServerOverloaded);
 
-        let nested = RpcError::new(-32000, "x")
-            .with_data(json!({"details": {"codex_error_info": "server_overloaded"}}));
+        let nested =
+            RpcError::new(-32000, "x").with_data(json!({"details": {"codex_error_info": "server_overloaded"}}));
         assert!(nested.is_overloaded());
-        let camel =
-            RpcError::new(-32050, "x").with_data(json!({"codexErrorInfo": "serverOverloaded"}));
+        let camel = RpcError::new(-32050, "x").with_data(json!({"codexErrorInfo": "serverOverloaded"}));
         assert!(camel.is_overloaded());
-        let object =
-            RpcError::new(-32001, "x").with_data(json!([{"errorInfo": {"server_overloaded": {}}}]));
+        let object = RpcError::new(-32001, "x").with_data(json!([{"errorInfo": {"server_overloaded": {}}}]));
         assert!(object.is_overloaded());
 
         // Marker outside an error-info key does not count; -32001 with unrelated data neither.
         let unrelated = RpcError::new(-32001, "x").with_data(json!({"note": "server_overloaded"}));
         assert!(!unrelated.is_overloaded());
         // Outside the server range never.
-        let invalid =
-            RpcError::new(-32600, "x").with_data(json!({"codexErrorInfo": "serverOverloaded"}));
+        let invalid = RpcError::new(-32600, "x").with_data(json!({"codexErrorInfo": "serverOverloaded"}));
         assert!(!invalid.is_overloaded());
         assert_eq!(invalid.kind(), RpcErrorKind::InvalidRequest);
     }
@@ -617,17 +604,10 @@ mod tests {
         assert!(ErrorCode(-32603).is_internal());
         assert!(ErrorCode(-32099).is_server_error() && ErrorCode(-32000).is_server_error());
         assert!(!ErrorCode(-32100).is_server_error());
-        assert_eq!(
-            format!("{:?}", ErrorCode::INVALID_REQUEST),
-            "ErrorCode(-32600 InvalidRequest)"
-        );
+        assert_eq!(format!("{:?}", ErrorCode::INVALID_REQUEST), "ErrorCode(-32600 InvalidRequest)");
 
-        let wire: RpcError =
-            serde_json::from_value(json!({"code": -32600, "message": "m", "data": null})).unwrap();
+        let wire: RpcError = serde_json::from_value(json!({"code": -32600, "message": "m", "data": null})).unwrap();
         assert_eq!(wire.data, None);
-        assert_eq!(
-            serde_json::to_value(&wire).unwrap(),
-            json!({"code": -32600, "message": "m"})
-        );
+        assert_eq!(serde_json::to_value(&wire).unwrap(), json!({"code": -32600, "message": "m"}));
     }
 }

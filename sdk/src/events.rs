@@ -11,8 +11,7 @@ use std::task::{Context, Poll};
 /// Decodes a routed event into its typed notification.
 pub(crate) fn decode_event(event: &Event) -> Result<ServerNotification> {
     let params = event.params_value()?;
-    ServerNotification::decode(event.method(), params)
-        .map_err(|e| Error::Decode { method: e.method, source: e.source })
+    ServerNotification::decode(event.method(), params).map_err(|e| Error::Decode { method: e.method, source: e.source })
 }
 
 /// A typed stream of notifications (see [`Codex::notifications`](crate::Codex::notifications)

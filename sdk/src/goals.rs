@@ -199,11 +199,7 @@ async fn wait_for_cleared(conn: &Connection, events: &mut EventStream, replay: &
             },
             Ok(Some(Err(Error::Lagged { .. }))) => {}
             Ok(Some(Err(e))) => return Err(e),
-            Ok(None) => {
-                return Err(conn
-                    .close_error()
-                    .unwrap_or_else(Error::closed_unknown))
-            }
+            Ok(None) => return Err(conn.close_error().unwrap_or_else(Error::closed_unknown)),
         }
     }
 }
@@ -420,9 +416,7 @@ impl GoalEvents {
                     }
                 }
             }
-            State::Gone => {
-                return Err(Error::StreamEnded { what: "the goal stream was polled after a panic".into() })
-            }
+            State::Gone => return Err(Error::StreamEnded { what: "the goal stream was polled after a panic".into() }),
         };
         loop {
             match follower.next().await {

@@ -7,9 +7,8 @@ use crate::methods::{dispatch_server_request, ServerRequestHandler};
 use crate::protocol::Request;
 use crate::rpc::{fail_closed_reply, RawServerRequest, RawServerRequestHandler};
 use crate::types::{
-    CommandExecutionApprovalDecision, CommandExecutionRequestApprovalParams,
-    CommandExecutionRequestApprovalResponse, FileChangeApprovalDecision, FileChangeRequestApprovalParams,
-    FileChangeRequestApprovalResponse,
+    CommandExecutionApprovalDecision, CommandExecutionRequestApprovalParams, CommandExecutionRequestApprovalResponse,
+    FileChangeApprovalDecision, FileChangeRequestApprovalParams, FileChangeRequestApprovalResponse,
 };
 use futures::future::BoxFuture;
 use serde::Serialize;
@@ -21,7 +20,10 @@ use std::sync::Arc;
 pub(crate) fn fail_closed<R: Request>() -> Result<R::Response, RpcError> {
     let reply = fail_closed_reply(R::METHOD)?;
     serde_json::from_value(reply).map_err(|e| {
-        RpcError::new(ErrorCode::INTERNAL_ERROR, format!("fail-closed reply of `{}` does not fit its type: {e}", R::METHOD))
+        RpcError::new(
+            ErrorCode::INTERNAL_ERROR,
+            format!("fail-closed reply of `{}` does not fit its type: {e}", R::METHOD),
+        )
     })
 }
 
@@ -161,7 +163,12 @@ mod tests {
     async fn defaults_fail_closed() {
         let reply = dispatch(&Nothing, "item/commandExecution/requestApproval", command_approval()).await;
         assert_eq!(reply.unwrap(), json!({"decision": "decline"}));
-        let reply = dispatch(&Nothing, "item/tool/call", json!({"threadId": "t", "turnId": "u", "callId": "c", "tool": "x", "arguments": {}})).await;
+        let reply = dispatch(
+            &Nothing,
+            "item/tool/call",
+            json!({"threadId": "t", "turnId": "u", "callId": "c", "tool": "x", "arguments": {}}),
+        )
+        .await;
         assert!(reply.unwrap_err().code.is_method_not_found());
         let reply = dispatch(&Nothing, "item/teleport/requestApproval", json!({})).await;
         assert!(reply.unwrap_err().code.is_method_not_found());
@@ -170,7 +177,11 @@ mod tests {
     #[tokio::test]
     async fn closures_decide_and_see_typed_params() {
         let handler = ApprovalHandler::new().on_command_execution(|p| async move {
-            if p.command.as_deref() == Some("ls -la") { Decision::Accept } else { Decision::Decline }
+            if p.command.as_deref() == Some("ls -la") {
+                Decision::Accept
+            } else {
+                Decision::Decline
+            }
         });
         let reply = dispatch(&handler, "item/commandExecution/requestApproval", command_approval()).await;
         assert_eq!(reply.unwrap(), json!({"decision": "accept"}));

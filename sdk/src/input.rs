@@ -1,8 +1,6 @@
 //! What a turn is given: text, images, skills and mentions.
 
-use crate::types::{
-    ImageUserInput, LocalImageUserInput, MentionUserInput, SkillUserInput, TextUserInput, UserInput,
-};
+use crate::types::{ImageUserInput, LocalImageUserInput, MentionUserInput, SkillUserInput, TextUserInput, UserInput};
 use std::path::PathBuf;
 
 /// One piece of user input. A `&str` or `String` converts into [`Input::Text`].

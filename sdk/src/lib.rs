@@ -46,15 +46,15 @@
 //! request the server predates fails at once with [`Error::Unsupported`] (see [`version`]).
 #![warn(missing_docs)]
 
-pub mod pinned_cli;
-pub mod protocol;
-pub mod config;
-pub mod error;
-mod endpoint;
-mod results;
-pub mod rpc;
 #[cfg(feature = "websocket")]
 pub mod attach;
+pub mod config;
+mod endpoint;
+pub mod error;
+pub mod pinned_cli;
+pub mod protocol;
+mod results;
+pub mod rpc;
 
 #[cfg(feature = "blocking")]
 pub mod blocking;
@@ -64,26 +64,26 @@ mod codex;
 mod events;
 pub mod goals;
 pub mod handlers;
-pub mod login;
-pub mod structured;
-pub mod version;
 mod input;
+pub mod login;
 mod options;
+pub mod structured;
 mod thread;
 mod turn;
+pub mod version;
 
 pub use codex::{Codex, CodexBuilder};
 pub use config::ClientConfig;
-pub use events::Notifications;
 pub use error::{Error, ErrorCode, Result, RpcError, RpcErrorKind};
+pub use events::Notifications;
 pub use goals::{GoalControl, GoalEvents, GoalHandle, GoalOptions, GoalResult, GoalUpdate};
 pub use handlers::ApprovalHandler;
-pub use login::{ChatgptLogin, DeviceCodeLogin, LoginOutcome};
-pub use structured::{OutputMismatch, TypedTurnResult};
 pub use input::{Input, Inputs};
+pub use login::{ChatgptLogin, DeviceCodeLogin, LoginOutcome};
 pub use methods::{ClientRequests, ServerNotification, ServerRequest, ServerRequestHandler};
 pub use options::{ApprovalMode, Sandbox, ThreadOptions, TurnOptions};
 pub use rpc::{retry_on_overload, CloseReason, Connection, Endpoint, RetryPolicy, ServerMetadata, Transport};
+pub use structured::{OutputMismatch, TypedTurnResult};
 pub use thread::{Thread, ThreadSettings};
 pub use turn::{TurnControl, TurnEvents, TurnHandle, TurnResult, UndecodableEvent};
 pub use version::{Availability, CodexVersion};

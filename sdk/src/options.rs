@@ -2,8 +2,8 @@
 //! approval and sandbox presets.
 
 use crate::types::{
-    ApprovalsReviewer, AskForApproval, Personality, ReasoningEffort, ReasoningSummary, SandboxMode,
-    SandboxPolicy, ThreadForkParams, ThreadResumeParams, ThreadStartParams, TurnStartParams,
+    ApprovalsReviewer, AskForApproval, Personality, ReasoningEffort, ReasoningSummary, SandboxMode, SandboxPolicy,
+    ThreadForkParams, ThreadResumeParams, ThreadStartParams, TurnStartParams,
 };
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;

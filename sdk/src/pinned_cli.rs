@@ -37,9 +37,7 @@ fn platform_package() -> io::Result<(&'static str, &'static str)> {
         ("macos", "aarch64") => Ok(("codex-darwin-arm64", "aarch64-apple-darwin")),
         (os, arch) => Err(io::Error::new(
             io::ErrorKind::Unsupported,
-            format!(
-                "no pinned Codex CLI package for {os}/{arch}; set {CODEX_BIN_ENV}=/path/to/codex"
-            ),
+            format!("no pinned Codex CLI package for {os}/{arch}; set {CODEX_BIN_ENV}=/path/to/codex"),
         )),
     }
 }
@@ -56,11 +54,7 @@ pub fn install_root_in(target_dir: &Path, version: &str) -> PathBuf {
 /// back to the expected musl/apple triple. The returned path may not exist.
 pub fn native_binary_path(install_root: &Path) -> io::Result<PathBuf> {
     let (package, default_triple) = platform_package()?;
-    let vendor = install_root
-        .join("node_modules")
-        .join("@openai")
-        .join(package)
-        .join("vendor");
+    let vendor = install_root.join("node_modules").join("@openai").join(package).join("vendor");
     let discovered = std::fs::read_dir(&vendor).ok().and_then(|entries| {
         let mut candidates: Vec<PathBuf> = entries
             .filter_map(|entry| entry.ok())
@@ -79,12 +73,7 @@ pub fn binary_version(bin: &Path) -> io::Result<String> {
         .arg("--version")
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("cannot run `{} --version`: {e}", bin.display()),
-            )
-        })?;
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot run `{} --version`: {e}", bin.display())))?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     let line = stdout.lines().next().unwrap_or("").trim();
     match line.strip_prefix("codex-cli ") {
@@ -121,12 +110,7 @@ pub fn ensure_installed(install_root: &Path, version: &str) -> io::Result<PathBu
         .arg(format!("@openai/codex@{version}"))
         .stdin(Stdio::null())
         .status()
-        .map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("cannot run `{npm}` (is Node.js installed?): {e}"),
-            )
-        })?;
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot run `{npm}` (is Node.js installed?): {e}")))?;
     if !status.success() {
         return Err(io::Error::other(format!(
             "`npm install @openai/codex@{version}` into {} failed ({status})",
@@ -138,10 +122,7 @@ pub fn ensure_installed(install_root: &Path, version: &str) -> io::Result<PathBu
     if installed != version {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
-            format!(
-                "{} reports version {installed}, expected {version}",
-                bin.display()
-            ),
+            format!("{} reports version {installed}, expected {version}", bin.display()),
         ));
     }
     Ok(bin)
@@ -179,19 +160,17 @@ pub fn locate() -> io::Result<PathBuf> {
     }
     Err(io::Error::new(
         io::ErrorKind::NotFound,
-        format!(
-            "Codex CLI {PINNED_CODEX_VERSION} not found; {INSTALL_HINT}.\nSearched:\n{}",
-            searched.join("\n")
-        ),
+        format!("Codex CLI {PINNED_CODEX_VERSION} not found; {INSTALL_HINT}.\nSearched:\n{}", searched.join("\n")),
     ))
 }
 
 /// The install root `cargo xtask install-codex` uses: `<target dir>/codex-cli/<pinned version>`,
 /// where the target dir is the first of [`candidate_target_dirs`].
 pub fn default_install_root() -> io::Result<PathBuf> {
-    let target_dir = candidate_target_dirs()?.into_iter().next().ok_or_else(|| {
-        io::Error::new(io::ErrorKind::NotFound, "no cargo target directory found")
-    })?;
+    let target_dir = candidate_target_dirs()?
+        .into_iter()
+        .next()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no cargo target directory found"))?;
     Ok(install_root_in(&target_dir, PINNED_CODEX_VERSION))
 }
 
@@ -215,10 +194,7 @@ pub fn candidate_target_dirs() -> io::Result<Vec<PathBuf>> {
     if dirs.is_empty() {
         return Err(io::Error::new(
             io::ErrorKind::NotFound,
-            format!(
-                "no Cargo.lock above {} and CARGO_TARGET_DIR is unset; {INSTALL_HINT}",
-                cwd.display()
-            ),
+            format!("no Cargo.lock above {} and CARGO_TARGET_DIR is unset; {INSTALL_HINT}", cwd.display()),
         ));
     }
     dirs.dedup();
@@ -240,10 +216,7 @@ fn workspace_root(cwd: &Path) -> Option<PathBuf> {
         .filter(|v| !v.is_empty())
         .map(|dir| absolutize(cwd, dir))
         .unwrap_or_else(|| cwd.to_path_buf());
-    start
-        .ancestors()
-        .find(|dir| dir.join("Cargo.lock").is_file())
-        .map(Path::to_path_buf)
+    start.ancestors().find(|dir| dir.join("Cargo.lock").is_file()).map(Path::to_path_buf)
 }
 
 #[cfg(test)]
@@ -260,13 +233,10 @@ mod tests {
     #[test]
     fn native_binary_default_and_discovered() {
         let dir = std::env::temp_dir().join(format!("pinned-cli-test-{}", std::process::id()));
-        let expected = dir.join(
-            "node_modules/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/bin/codex",
-        );
+        let expected = dir.join("node_modules/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-musl/bin/codex");
         assert_eq!(native_binary_path(&dir).unwrap(), expected);
 
-        let other =
-            dir.join("node_modules/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-gnu/bin");
+        let other = dir.join("node_modules/@openai/codex-linux-x64/vendor/x86_64-unknown-linux-gnu/bin");
         std::fs::create_dir_all(&other).unwrap();
         std::fs::write(other.join("codex"), b"").unwrap();
         assert_eq!(native_binary_path(&dir).unwrap(), other.join("codex"));
@@ -276,10 +246,7 @@ mod tests {
     #[test]
     fn target_dirs_include_workspace_target() {
         let dirs = candidate_target_dirs().unwrap();
-        let workspace_target = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .unwrap()
-            .join("target");
+        let workspace_target = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("target");
         assert!(dirs.contains(&workspace_target), "{dirs:?}");
     }
 }

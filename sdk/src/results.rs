@@ -93,4 +93,3 @@ fn snippet(text: &str) -> String {
         format!("{text:?}")
     }
 }
-

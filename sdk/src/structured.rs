@@ -27,8 +27,8 @@
 //! maps (`HashMap<String, T>`, whose schema is an `additionalProperties` schema) are kept
 //! as they are but are not accepted by strict mode.
 
-use crate::turn::TurnResult;
 pub use crate::results::OutputMismatch;
+use crate::turn::TurnResult;
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};

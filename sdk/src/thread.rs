@@ -3,14 +3,14 @@
 use crate::error::{Error, Result};
 use crate::goals::{GoalHandle, GoalOptions, GoalResult, GoalUpdate};
 use crate::input::Inputs;
-use crate::structured::TypedTurnResult;
 use crate::methods::client_requests;
 use crate::options::TurnOptions;
 use crate::rpc::Connection;
+use crate::structured::TypedTurnResult;
 use crate::turn::{TurnHandle, TurnResult};
 use crate::types::{
-    ApprovalsReviewer, AskForApproval, ReasoningEffort, SandboxPolicy, ThreadCompactStartParams,
-    ThreadForkResponse, ThreadReadParams, ThreadResumeResponse, ThreadSetNameParams, ThreadStartResponse,
+    ApprovalsReviewer, AskForApproval, ReasoningEffort, SandboxPolicy, ThreadCompactStartParams, ThreadForkResponse,
+    ThreadReadParams, ThreadResumeResponse, ThreadSetNameParams, ThreadStartResponse,
 };
 
 /// The settings a thread runs with, as the server reported them when the thread was
@@ -197,7 +197,8 @@ impl Thread {
             }
             drop(turn_lock);
         });
-        rx.await.unwrap_or_else(|_| Err(Error::StreamEnded { what: "the turn/start task ended without an answer".into() }))
+        rx.await
+            .unwrap_or_else(|_| Err(Error::StreamEnded { what: "the turn/start task ended without an answer".into() }))
     }
 
     /// The body of [`turn_with`](Self::turn_with); gives up before sending anything once
@@ -221,7 +222,8 @@ impl Thread {
         // `turn/started` arrived before this request was sent, or one this client already
         // follows.
         let turn_id = response.turn.id.clone();
-        let started_before = self.conn.running_turn_seen(&self.id).is_some_and(|r| r.turn_id == turn_id && r.seen_at <= mark);
+        let started_before =
+            self.conn.running_turn_seen(&self.id).is_some_and(|r| r.turn_id == turn_id && r.seen_at <= mark);
         if started_before || self.conn.follows_turn(&turn_id) {
             tracing::warn!(thread_id = %self.id, %turn_id, "turn/start was merged into the running turn");
             return Err(Error::ThreadBusy { thread_id: self.id.clone(), running_turn_id: turn_id, merged: true });

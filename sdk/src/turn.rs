@@ -2,13 +2,12 @@
 //! [`TurnResult`].
 
 use crate::error::{Error, Result};
-pub use crate::results::{TurnResult, UndecodableEvent};
 use crate::input::Inputs;
 use crate::methods::{client_requests, ServerNotification};
+pub use crate::results::{TurnResult, UndecodableEvent};
 use crate::rpc::{Connection, TurnStream};
 use crate::types::{
-    ThreadItem, ThreadReadParams, ThreadTokenUsage, Turn, TurnInterruptParams,
-    TurnStatus, TurnSteerParams,
+    ThreadItem, ThreadReadParams, ThreadTokenUsage, Turn, TurnInterruptParams, TurnStatus, TurnSteerParams,
 };
 use futures::Stream;
 use std::pin::Pin;
@@ -36,7 +35,8 @@ impl TurnControl {
     /// Adds input to the running turn (`turn/steer`); returns the id of the turn that
     /// carries on. Fails (`-32600`) when the turn is no longer active.
     pub async fn steer(&self, input: impl Into<Inputs>) -> Result<String> {
-        let params = TurnSteerParams::new(self.turn_id.clone(), input.into().into_user_inputs(), self.thread_id.clone());
+        let params =
+            TurnSteerParams::new(self.turn_id.clone(), input.into().into_user_inputs(), self.thread_id.clone());
         let response = self.conn.request::<client_requests::TurnSteer>(params).await?;
         Ok(response.turn_id)
     }
@@ -261,7 +261,11 @@ impl Stream for TurnEvents {
             Poll::Ready(Some(Err(e))) => {
                 match &e {
                     Error::Lagged { skipped } => {
-                        tracing::debug!(turn = this.guard.control.turn_id(), skipped, "turn stream lagged; items will be re-read");
+                        tracing::debug!(
+                            turn = this.guard.control.turn_id(),
+                            skipped,
+                            "turn stream lagged; items will be re-read"
+                        );
                         this.lagged = true;
                     }
                     // Nothing left to interrupt on a closed connection.
@@ -450,28 +454,31 @@ mod tests {
             serde_json::from_value(json!({"id": "t1", "items": [], "status": status})).unwrap()
         };
         let mut c = TurnCollector::new(turn("inProgress"));
-        assert!(matches!(
-            TurnCollector::new(turn("inProgress")).finish(),
-            Err(Error::StreamEnded { .. })
-        ));
-        c.observe(&ServerNotification::decode(
-            "item/completed",
-            json!({"completedAtMs": 1, "item": agent("done", None), "threadId": "th", "turnId": "t1"}),
-        )
-        .unwrap());
+        assert!(matches!(TurnCollector::new(turn("inProgress")).finish(), Err(Error::StreamEnded { .. })));
+        c.observe(
+            &ServerNotification::decode(
+                "item/completed",
+                json!({"completedAtMs": 1, "item": agent("done", None), "threadId": "th", "turnId": "t1"}),
+            )
+            .unwrap(),
+        );
         let breakdown = json!({"cachedInputTokens": 0, "inputTokens": 3, "outputTokens": 4,
             "reasoningOutputTokens": 0, "totalTokens": 7});
-        c.observe(&ServerNotification::decode(
-            "thread/tokenUsage/updated",
-            json!({"threadId": "th", "turnId": "t1", "tokenUsage": {"last": breakdown, "total": breakdown}}),
-        )
-        .unwrap());
-        c.observe(&ServerNotification::decode(
-            "turn/completed",
-            json!({"threadId": "th", "turn": {"id": "t1", "items": [], "status": "failed",
+        c.observe(
+            &ServerNotification::decode(
+                "thread/tokenUsage/updated",
+                json!({"threadId": "th", "turnId": "t1", "tokenUsage": {"last": breakdown, "total": breakdown}}),
+            )
+            .unwrap(),
+        );
+        c.observe(
+            &ServerNotification::decode(
+                "turn/completed",
+                json!({"threadId": "th", "turn": {"id": "t1", "items": [], "status": "failed",
                 "error": {"message": "boom"}}}),
-        )
-        .unwrap());
+            )
+            .unwrap(),
+        );
         match c.finish() {
             Err(Error::TurnFailed(r)) => {
                 assert_eq!(r.error.as_ref().map(|e| e.message.as_str()), Some("boom"));

@@ -19,9 +19,8 @@ use std::fmt;
 use std::str::FromStr;
 
 pub use crate::generated::history::{
-    client_notification, client_request, definition, field, server_notification, server_request,
-    CLIENT_NOTIFICATIONS, CLIENT_REQUESTS, DEFINITIONS, FIELDS, PINNED, SERVER_NOTIFICATIONS,
-    SERVER_REQUESTS, WINDOW,
+    client_notification, client_request, definition, field, server_notification, server_request, CLIENT_NOTIFICATIONS,
+    CLIENT_REQUESTS, DEFINITIONS, FIELDS, PINNED, SERVER_NOTIFICATIONS, SERVER_REQUESTS, WINDOW,
 };
 
 /// A Codex release number, `major.minor.patch`. A pre-release suffix (`0.172.0-alpha.2`)
@@ -85,9 +84,7 @@ impl FromStr for CodexVersion {
             }
         });
         match (parts.next(), parts.next(), parts.next(), parts.next()) {
-            (Some(Some(major)), Some(Some(minor)), Some(Some(patch)), None) => {
-                Ok(Self::new(major, minor, patch))
-            }
+            (Some(Some(major)), Some(Some(minor)), Some(Some(patch)), None) => Ok(Self::new(major, minor, patch)),
             _ => Err(bad()),
         }
     }
@@ -183,7 +180,8 @@ mod tests {
 
     #[test]
     fn tables_are_sorted_for_lookup() {
-        for table in [CLIENT_REQUESTS, SERVER_REQUESTS, SERVER_NOTIFICATIONS, CLIENT_NOTIFICATIONS, DEFINITIONS, FIELDS] {
+        for table in [CLIENT_REQUESTS, SERVER_REQUESTS, SERVER_NOTIFICATIONS, CLIENT_NOTIFICATIONS, DEFINITIONS, FIELDS]
+        {
             assert!(table.windows(2).all(|w| w[0].0 < w[1].0));
             for (name, availability) in table {
                 assert_eq!(lookup(table, name), Some(*availability));

@@ -59,11 +59,7 @@ fn typed_decode_replays_every_regression_and_seed() {
 
 #[test]
 fn oversized_and_malformed_lines_are_counted_and_skipped() {
-    let report = decode_route::run(&input(
-        "regressions",
-        "decode_route",
-        "oversized-invalid-utf8-framing",
-    ));
+    let report = decode_route::run(&input("regressions", "decode_route", "oversized-invalid-utf8-framing"));
     // Two oversized lines, invalid UTF-8, non-JSON, an orphan error, `{}`, `[]`, a string,
     // `{"id":null}` and a third oversized line; blank lines are not messages.
     assert_eq!(report.stats.invalid_messages, 10, "{report:#?}");
@@ -76,48 +72,23 @@ fn oversized_and_malformed_lines_are_counted_and_skipped() {
 
 #[test]
 fn duplicate_ids_and_tiny_buffers_are_survived() {
-    let report = decode_route::run(&input(
-        "regressions",
-        "decode_route",
-        "duplicate-ids-and-lag",
-    ));
+    let report = decode_route::run(&input("regressions", "decode_route", "duplicate-ids-and-lag"));
     assert_eq!(report.requests_ok, 1, "{report:#?}");
-    assert_eq!(
-        report.stats.unmatched_responses, 1,
-        "the duplicate response is dropped: {report:#?}"
-    );
-    assert_eq!(
-        (report.server_requests, report.replies),
-        (2, 2),
-        "both server requests answered: {report:#?}"
-    );
-    assert!(
-        report.skipped > 0 && report.stats.events_lagged > 0,
-        "buffers of 1 lag: {report:#?}"
-    );
+    assert_eq!(report.stats.unmatched_responses, 1, "the duplicate response is dropped: {report:#?}");
+    assert_eq!((report.server_requests, report.replies), (2, 2), "both server requests answered: {report:#?}");
+    assert!(report.skipped > 0 && report.stats.events_lagged > 0, "buffers of 1 lag: {report:#?}");
 }
 
 #[test]
 fn the_seeds_reach_the_typed_paths() {
     let report = decode_route::run(&input("seeds", "decode_route", "turn-flow"));
-    assert_eq!(
-        (report.requests_ok, report.turn_results),
-        (2, 1),
-        "{report:#?}"
-    );
+    assert_eq!((report.requests_ok, report.turn_results), (2, 1), "{report:#?}");
     assert_eq!(report.decode_errors, 0, "{report:#?}");
-    assert_eq!(
-        report.typed as u64, report.stats.notifications_received,
-        "{report:#?}"
-    );
+    assert_eq!(report.typed as u64, report.stats.notifications_received, "{report:#?}");
 
     let report = decode_route::run(&input("seeds", "decode_route", "server-requests"));
     assert_eq!(report.turn_results, 1, "{report:#?}");
-    assert_eq!(
-        (report.server_requests, report.replies),
-        (6, 6),
-        "malformed and unknown ones too: {report:#?}"
-    );
+    assert_eq!((report.server_requests, report.replies), (6, 6), "malformed and unknown ones too: {report:#?}");
 
     for (name, bytes) in inputs("seeds", "typed_decode") {
         let report = typed_decode::run(&bytes);
@@ -126,11 +97,7 @@ fn the_seeds_reach_the_typed_paths() {
             assert_eq!(report.errors, 0, "{name}: {report:?}");
         }
     }
-    let report = typed_decode::run(&input(
-        "regressions",
-        "typed_decode",
-        "malformed-known-method",
-    ));
+    let report = typed_decode::run(&input("regressions", "typed_decode", "malformed-known-method"));
     assert_eq!((report.round_trips, report.errors), (0, 1), "{report:?}");
 }
 

@@ -69,7 +69,6 @@ async fn assert_nothing_left(home: &CodexHome) {
     assert_eq!(processes_under(&root), Vec::new(), "processes left for {}", root.display());
 }
 
-
 fn agent_texts(items: &[ThreadItem]) -> Vec<String> {
     items
         .iter()
@@ -87,7 +86,11 @@ fn free_port() -> u16 {
 
 /// Whether `log` holds a `thread/status/changed` to `status` for `thread`.
 fn has_status(log: &[Seen], thread: &str, status: &str) -> bool {
-    log.iter().any(|s| s.method == "thread/status/changed" && s.thread.as_deref() == Some(thread) && s.status.as_deref() == Some(status))
+    log.iter().any(|s| {
+        s.method == "thread/status/changed"
+            && s.thread.as_deref() == Some(thread)
+            && s.status.as_deref() == Some(status)
+    })
 }
 
 /// Asserts that `log` carries turn `turn` exactly once: one `turn/started`, one
@@ -150,7 +153,8 @@ async fn websocket_with_a_capability_token_runs_a_turn() {
     assert_eq!(result.final_response(), Some("over the wire"));
     codex.close().await;
 
-    let refused = Codex::builder().websocket(WebSocketEndpoint::new(server.url().unwrap())).connect().await.unwrap_err();
+    let refused =
+        Codex::builder().websocket(WebSocketEndpoint::new(server.url().unwrap())).connect().await.unwrap_err();
     assert!(refused.is_unauthorized(), "{refused:?}");
 }
 
@@ -187,7 +191,11 @@ async fn two_websocket_clients_share_a_thread_and_each_sees_what_the_server_rout
 
     // B lists, reads and resumes X, and sees A's turn.
     let listed = within("B thread/list", b.thread_list(ThreadListParams::default())).await.unwrap();
-    assert!(listed.data.iter().any(|t| t.id == x.id()), "B's thread/list: {:?}", listed.data.iter().map(|t| &t.id).collect::<Vec<_>>());
+    assert!(
+        listed.data.iter().any(|t| t.id == x.id()),
+        "B's thread/list: {:?}",
+        listed.data.iter().map(|t| &t.id).collect::<Vec<_>>()
+    );
     let read = within("B thread/read", b.thread_handle(x.id()).read(true)).await.unwrap();
     assert_eq!(read.turns.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(), [turn1.id.as_str()]);
     assert_eq!(user_texts(&read.turns[0].items), ["turn one"]);
@@ -213,9 +221,15 @@ async fn two_websocket_clients_share_a_thread_and_each_sees_what_the_server_rout
     assert_eq!(common::deltas(&streamed), answer("turn two"));
     for event in &streamed {
         let (thread, turn) = attach_support::ids(&event.params_json().unwrap());
-        assert!(thread.is_none_or(|t| t == x.id()) && turn.is_none_or(|t| t == turn2), "{} on A's turn 2 stream: {event:?}", event.method());
+        assert!(
+            thread.is_none_or(|t| t == x.id()) && turn.is_none_or(|t| t == turn2),
+            "{} on A's turn 2 stream: {event:?}",
+            event.method()
+        );
     }
-    assert!(matches!(streamed.last(), Some(ServerNotification::TurnCompleted(done)) if done.turn.status == TurnStatus::Completed));
+    assert!(
+        matches!(streamed.last(), Some(ServerNotification::TurnCompleted(done)) if done.turn.status == TurnStatus::Completed)
+    );
 
     // Turn 3: B runs it on the same thread.
     let turn3 = within("B turn 3", xb.run("turn three")).await.unwrap();
@@ -239,13 +253,18 @@ async fn two_websocket_clients_share_a_thread_and_each_sees_what_the_server_rout
     // Broadcasts: both see both threads start.
     for (who, log) in [("A", &log_a), ("B", &log_b)] {
         for thread in [x.id(), y.id()] {
-            let started = log.iter().filter(|s| s.method == "thread/started" && s.thread.as_deref() == Some(thread)).count();
+            let started =
+                log.iter().filter(|s| s.method == "thread/started" && s.thread.as_deref() == Some(thread)).count();
             assert_eq!(started, 1, "{who} gets thread/started of {thread} once");
         }
     }
     // Turn 1 (before B resumed X): A only.
     assert_turn_once("A", &log_a, &turn1.id, "turn one");
-    assert!(turn_events(&log_b, &turn1.id).is_empty(), "B got turn 1 events before loading X: {:?}", turn_events(&log_b, &turn1.id));
+    assert!(
+        turn_events(&log_b, &turn1.id).is_empty(),
+        "B got turn 1 events before loading X: {:?}",
+        turn_events(&log_b, &turn1.id)
+    );
     // Turns 2 and 3 (X loaded on both): both, once each, whoever started the turn.
     for (turn, prompt) in [(&turn2, "turn two"), (&turn3.id, "turn three")] {
         assert_turn_once("A", &log_a, turn, prompt);
@@ -253,7 +272,11 @@ async fn two_websocket_clients_share_a_thread_and_each_sees_what_the_server_rout
     }
     // Turn 4 (Y, B's own): B only.
     assert_turn_once("B", &log_b, &turn4.id, "turn four");
-    assert!(turn_events(&log_a, &turn4.id).is_empty(), "A got events of B's own thread: {:?}", turn_events(&log_a, &turn4.id));
+    assert!(
+        turn_events(&log_a, &turn4.id).is_empty(),
+        "A got events of B's own thread: {:?}",
+        turn_events(&log_a, &turn4.id)
+    );
     // Turn 5 (after A closed): B.
     assert_turn_once("B", &log_b, &turn5.id, "turn five");
     // Nothing else: every turn event either client got belongs to these turns.
@@ -280,11 +303,14 @@ async fn twenty_websocket_connections_run_five_turns_each_and_every_event_lands_
     let home = CodexHome::new(&model.base_url()).unwrap();
     let server = listen_ws(&home, ServerAuth::CapabilityToken).await;
     let endpoint = server.websocket_endpoint();
-    let clients: Vec<Codex> = within("20 clients attach", futures::future::join_all((0..CLIENTS).map(|_| Codex::builder().websocket(endpoint.clone()).connect())))
-        .await
-        .into_iter()
-        .collect::<Result<_, _>>()
-        .expect("every client attaches");
+    let clients: Vec<Codex> = within(
+        "20 clients attach",
+        futures::future::join_all((0..CLIENTS).map(|_| Codex::builder().websocket(endpoint.clone()).connect())),
+    )
+    .await
+    .into_iter()
+    .collect::<Result<_, _>>()
+    .expect("every client attaches");
     let recorders: Vec<_> = clients.iter().map(record).collect();
 
     // Each client: a thread, then five turns one after the other, streamed; all clients at
@@ -318,16 +344,28 @@ async fn twenty_websocket_connections_run_five_turns_each_and_every_event_lands_
             // Every event of the stream is about this turn of this thread.
             for event in events {
                 let (t, u) = attach_support::ids(&event.params_json().unwrap());
-                assert!(t.is_none_or(|t| t == thread) && u.is_none_or(|u| u == *turn), "client {c} {prompt:?}: {event:?}");
+                assert!(
+                    t.is_none_or(|t| t == thread) && u.is_none_or(|u| u == *turn),
+                    "client {c} {prompt:?}: {event:?}"
+                );
             }
             // None lost, none duplicated: exactly the scripted deltas, one start, one end.
             assert_eq!(common::deltas(events), answer(prompt), "client {c} {prompt:?}");
             let started = events.iter().filter(|e| matches!(e, ServerNotification::TurnStarted(_))).count();
-            let completed: Vec<_> = events.iter().filter_map(|e| match e { ServerNotification::TurnCompleted(done) => Some(&done.turn), _ => None }).collect();
+            let completed: Vec<_> = events
+                .iter()
+                .filter_map(|e| match e {
+                    ServerNotification::TurnCompleted(done) => Some(&done.turn),
+                    _ => None,
+                })
+                .collect();
             assert_eq!(started, 1, "client {c} {prompt:?}: turn/started");
             assert_eq!(completed.len(), 1, "client {c} {prompt:?}: turn/completed");
             assert_eq!(completed[0].status, TurnStatus::Completed, "client {c} {prompt:?}");
-            assert!(matches!(events.last(), Some(ServerNotification::TurnCompleted(_))), "client {c} {prompt:?} ends with turn/completed");
+            assert!(
+                matches!(events.last(), Some(ServerNotification::TurnCompleted(_))),
+                "client {c} {prompt:?} ends with turn/completed"
+            );
         }
         per_client.push((thread, turns));
     }
@@ -338,7 +376,12 @@ async fn twenty_websocket_connections_run_five_turns_each_and_every_event_lands_
     // subscribers only).
     for (c, codex) in clients.iter().enumerate() {
         let (thread, _) = &per_client[c];
-        recorders[c].wait_until("the connection's five turn/completed", |log| log.iter().filter(|s| s.method == "turn/completed" && s.thread.as_deref() == Some(thread)).count() == TURNS).await;
+        recorders[c]
+            .wait_until("the connection's five turn/completed", |log| {
+                log.iter().filter(|s| s.method == "turn/completed" && s.thread.as_deref() == Some(thread)).count()
+                    == TURNS
+            })
+            .await;
         codex.close().await;
     }
     for (c, recorder) in recorders.into_iter().enumerate() {
@@ -374,19 +417,26 @@ async fn signed_bearer_token_is_accepted_and_every_bad_token_is_refused_with_401
     let url = server.url().unwrap();
     let secret = server.secret().expect("a shared secret").clone();
     let signed = |secret: &str| SignedBearerToken::new(secret);
-    let connect = |endpoint: WebSocketEndpoint| async move { within("connect", Codex::builder().websocket(endpoint).connect()).await };
+    let connect = |endpoint: WebSocketEndpoint| async move {
+        within("connect", Codex::builder().websocket(endpoint).connect()).await
+    };
 
     // Accepted: the kit's endpoint, and one built by hand (with a subject too).
     let codex = attach_ws(server.websocket_endpoint()).await;
     within("model/list", codex.models(false)).await.expect("a request on the signed connection");
     codex.close().await;
-    let by_hand = WebSocketEndpoint::new(&url).signed_bearer_token(signed(secret.expose()).issuer(ISSUER).audience(AUDIENCE).subject("tests"));
+    let by_hand = WebSocketEndpoint::new(&url)
+        .signed_bearer_token(signed(secret.expose()).issuer(ISSUER).audience(AUDIENCE).subject("tests"));
     connect(by_hand).await.expect("a hand-built signed bearer endpoint").close().await;
     // A hand-signed token with the right claims is accepted too: the refusals below are
     // about the claims, not about how the token was made.
     let now = jwt::now();
     let valid = json!({"iss": ISSUER, "aud": AUDIENCE, "iat": now, "exp": now + 600});
-    connect(WebSocketEndpoint::new(&url).capability_token(jwt::hs256(secret.expose(), &valid))).await.expect("a hand-signed token").close().await;
+    connect(WebSocketEndpoint::new(&url).capability_token(jwt::hs256(secret.expose(), &valid)))
+        .await
+        .expect("a hand-signed token")
+        .close()
+        .await;
 
     let refused = [
         ("wrong secret", signed("not the shared secret").issuer(ISSUER).audience(AUDIENCE)),
@@ -399,8 +449,17 @@ async fn signed_bearer_token_is_accepted_and_every_bad_token_is_refused_with_401
         assert_unauthorized(case, connect(WebSocketEndpoint::new(&url).signed_bearer_token(token)).await, &url);
     }
     let hand_signed = [
-        ("expired an hour ago", jwt::hs256(secret.expose(), &json!({"iss": ISSUER, "aud": AUDIENCE, "iat": now - 7200, "exp": now - 3600}))),
-        ("not valid for an hour", jwt::hs256(secret.expose(), &json!({"iss": ISSUER, "aud": AUDIENCE, "iat": now, "nbf": now + 3600, "exp": now + 7200}))),
+        (
+            "expired an hour ago",
+            jwt::hs256(secret.expose(), &json!({"iss": ISSUER, "aud": AUDIENCE, "iat": now - 7200, "exp": now - 3600})),
+        ),
+        (
+            "not valid for an hour",
+            jwt::hs256(
+                secret.expose(),
+                &json!({"iss": ISSUER, "aud": AUDIENCE, "iat": now, "nbf": now + 3600, "exp": now + 7200}),
+            ),
+        ),
         ("without exp", jwt::hs256(secret.expose(), &json!({"iss": ISSUER, "aud": AUDIENCE, "iat": now}))),
         ("unsigned (alg none)", jwt::unsigned(&valid)),
         ("the secret itself as the bearer", secret.expose().to_owned()),
@@ -418,12 +477,18 @@ async fn capability_token_missing_or_wrong_is_refused_with_401() {
     let server = listen_ws(&home, ServerAuth::CapabilityToken).await;
     let url = server.url().unwrap();
     let token = server.secret().expect("a token").clone();
-    let connect = |endpoint: WebSocketEndpoint| async move { within("connect", Codex::builder().websocket(endpoint).connect()).await };
+    let connect = |endpoint: WebSocketEndpoint| async move {
+        within("connect", Codex::builder().websocket(endpoint).connect()).await
+    };
 
     assert_unauthorized("missing", connect(WebSocketEndpoint::new(&url)).await, &url);
     assert_unauthorized("wrong", connect(WebSocketEndpoint::new(&url).capability_token("not-the-token")).await, &url);
     let almost = format!("{}x", token.expose());
-    assert_unauthorized("the token plus a character", connect(WebSocketEndpoint::new(&url).capability_token(almost)).await, &url);
+    assert_unauthorized(
+        "the token plus a character",
+        connect(WebSocketEndpoint::new(&url).capability_token(almost)).await,
+        &url,
+    );
     assert_unauthorized(
         "a signed bearer token made with the capability token",
         connect(WebSocketEndpoint::new(&url).signed_bearer_token(SignedBearerToken::new(token.clone()))).await,
@@ -454,7 +519,8 @@ async fn nothing_listening_is_a_connect_error_naming_the_endpoint() {
 
     // A loopback port nobody binds.
     let url = format!("ws://127.0.0.1:{}", free_port());
-    let (endpoint, source, shown) = connect_error(within("ws connect", Codex::builder().websocket(WebSocketEndpoint::new(&url)).connect()).await);
+    let (endpoint, source, shown) =
+        connect_error(within("ws connect", Codex::builder().websocket(WebSocketEndpoint::new(&url)).connect()).await);
     assert_eq!(endpoint, url);
     assert_eq!(source.kind(), ErrorKind::ConnectionRefused, "{source}");
     assert!(shown.contains(&url), "{shown}");
@@ -462,7 +528,9 @@ async fn nothing_listening_is_a_connect_error_naming_the_endpoint() {
     // A unix socket path that does not exist.
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("no-server-here.sock");
-    let (endpoint, source, shown) = connect_error(within("unix connect", Codex::builder().unix_socket(UnixSocketEndpoint::new(&missing)).connect()).await);
+    let (endpoint, source, shown) = connect_error(
+        within("unix connect", Codex::builder().unix_socket(UnixSocketEndpoint::new(&missing)).connect()).await,
+    );
     assert_eq!(endpoint, format!("unix:{}", missing.display()));
     assert_eq!(source.kind(), ErrorKind::NotFound, "{source}");
     assert!(shown.contains(&missing.display().to_string()), "{shown}");
@@ -470,7 +538,9 @@ async fn nothing_listening_is_a_connect_error_naming_the_endpoint() {
     // A stale socket file (its server is gone): refused, naming the path.
     let stale = dir.path().join("stale.sock");
     drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
-    let (endpoint, source, _) = connect_error(within("stale connect", Codex::builder().unix_socket(UnixSocketEndpoint::new(&stale)).connect()).await);
+    let (endpoint, source, _) = connect_error(
+        within("stale connect", Codex::builder().unix_socket(UnixSocketEndpoint::new(&stale)).connect()).await,
+    );
     assert_eq!(endpoint, format!("unix:{}", stale.display()));
     assert_eq!(source.kind(), ErrorKind::ConnectionRefused, "{source}");
 
@@ -485,12 +555,15 @@ async fn nothing_listening_is_a_connect_error_naming_the_endpoint() {
     let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let silent_url = format!("ws://127.0.0.1:{}", silent.local_addr().unwrap().port());
     let endpoint = WebSocketEndpoint::new(&silent_url).connect_timeout(Duration::from_millis(300));
-    let (endpoint, source, _) = connect_error(within("silent connect", Codex::builder().websocket(endpoint).connect()).await);
+    let (endpoint, source, _) =
+        connect_error(within("silent connect", Codex::builder().websocket(endpoint).connect()).await);
     assert_eq!(endpoint, silent_url);
     assert_eq!(source.kind(), ErrorKind::TimedOut, "{source}");
 
     // Not a WebSocket URL.
-    let (endpoint, source, _) = connect_error(within("http URL", Codex::builder().websocket(WebSocketEndpoint::new("http://127.0.0.1:1/")).connect()).await);
+    let (endpoint, source, _) = connect_error(
+        within("http URL", Codex::builder().websocket(WebSocketEndpoint::new("http://127.0.0.1:1/")).connect()).await,
+    );
     assert_eq!(endpoint, "http://127.0.0.1:1/");
     assert_eq!(source.kind(), ErrorKind::InvalidInput, "{source}");
 }
@@ -616,7 +689,10 @@ async fn oversized_websocket_message_fails_its_request_and_the_connection_goes_o
 
     let small = within(
         "attach with a 2 KiB limit",
-        Codex::builder().config(ClientConfig::new().with_max_message_size(LIMIT)).websocket(server.websocket_endpoint()).connect(),
+        Codex::builder()
+            .config(ClientConfig::new().with_max_message_size(LIMIT))
+            .websocket(server.websocket_endpoint())
+            .connect(),
     )
     .await
     .expect("the handshake fits in 2 KiB");
@@ -631,10 +707,13 @@ async fn oversized_websocket_message_fails_its_request_and_the_connection_goes_o
     let thread = small.thread_handle(long.id());
     assert_too_large("thread/read with turns", within("thread/read", thread.read(true)).await.map(drop), "thread/read");
     // The connection goes on: a small request succeeds.
-    let read = within("thread/read without turns", thread.read(false)).await.expect("a small response after an oversized one");
+    let read =
+        within("thread/read without turns", thread.read(false)).await.expect("a small response after an oversized one");
     assert_eq!(read.id, long.id());
     assert_too_large("model/list", within("model/list", small.models(false)).await.map(drop), "model/list");
-    let started = within("thread/start", small.thread_start(ThreadOptions::default())).await.expect("a small request after two oversized ones");
+    let started = within("thread/start", small.thread_start(ThreadOptions::default()))
+        .await
+        .expect("a small request after two oversized ones");
     assert_ne!(started.id(), long.id());
     assert!(!small.connection().is_closed());
     assert!(small.connection().stats().invalid_messages >= 2, "{:?}", small.connection().stats());
@@ -657,16 +736,23 @@ async fn wss_through_a_loopback_tls_proxy_trusts_only_the_roots_it_is_given() {
     let cert = TestCert::new(&["localhost", "127.0.0.1"]);
     let proxy = TlsProxy::start(&cert, ws_port).await;
     let secure = |host: &str| WebSocketEndpoint::new(proxy.url(host)).capability_token(token.clone());
-    let connect = |endpoint: WebSocketEndpoint| async move { within("connect", Codex::builder().websocket(endpoint).connect()).await };
+    let connect = |endpoint: WebSocketEndpoint| async move {
+        within("connect", Codex::builder().websocket(endpoint).connect()).await
+    };
 
     // Trusted through the DER certificate, built-in roots off: a turn over wss://.
-    let codex = connect(secure("localhost").add_root_certificate_der(cert.der.clone()).without_builtin_roots()).await.expect("wss:// to localhost");
+    let codex = connect(secure("localhost").add_root_certificate_der(cert.der.clone()).without_builtin_roots())
+        .await
+        .expect("wss:// to localhost");
     assert_eq!(codex.metadata().endpoint, Some(Endpoint::WebSocket { url: proxy.url("localhost") }));
     let thread = within("thread/start", codex.thread_start(ThreadOptions::default())).await.unwrap();
     assert_eq!(within("run", thread.run("over TLS")).await.unwrap().final_response(), Some("sealed"));
     codex.close().await;
     // The IP address name, trusted through PEM.
-    let by_pem = secure("127.0.0.1").add_root_certificates_pem(cert.pem.as_bytes()).expect("a PEM bundle").without_builtin_roots();
+    let by_pem = secure("127.0.0.1")
+        .add_root_certificates_pem(cert.pem.as_bytes())
+        .expect("a PEM bundle")
+        .without_builtin_roots();
     let codex = connect(by_pem).await.expect("wss:// to 127.0.0.1");
     within("model/list", codex.models(false)).await.expect("a request over TLS");
     codex.close().await;
@@ -680,10 +766,15 @@ async fn wss_through_a_loopback_tls_proxy_trusts_only_the_roots_it_is_given() {
     let localhost_proxy = TlsProxy::start(&localhost_only, ws_port).await;
     let untrusted = [
         ("built-in roots only", secure("localhost")),
-        ("another certificate", secure("localhost").add_root_certificate_der(stranger.der.clone()).without_builtin_roots()),
+        (
+            "another certificate",
+            secure("localhost").add_root_certificate_der(stranger.der.clone()).without_builtin_roots(),
+        ),
         (
             "a certificate for another name",
-            WebSocketEndpoint::new(localhost_proxy.url("127.0.0.1")).capability_token(token.clone()).add_root_certificate_der(localhost_only.der.clone()),
+            WebSocketEndpoint::new(localhost_proxy.url("127.0.0.1"))
+                .capability_token(token.clone())
+                .add_root_certificate_der(localhost_only.der.clone()),
         ),
     ];
     for (case, endpoint) in untrusted {
@@ -699,7 +790,10 @@ async fn wss_through_a_loopback_tls_proxy_trusts_only_the_roots_it_is_given() {
     }
     assert_eq!(proxy.handshakes.load(std::sync::atomic::Ordering::SeqCst), trusted, "no refused client got through");
     // A PEM bundle without a certificate is refused up front.
-    assert!(matches!(WebSocketEndpoint::new(proxy.url("localhost")).add_root_certificates_pem(b"no certificate here"), Err(Error::Handshake { .. })));
+    assert!(matches!(
+        WebSocketEndpoint::new(proxy.url("localhost")).add_root_certificates_pem(b"no certificate here"),
+        Err(Error::Handshake { .. })
+    ));
     drop((proxy, localhost_proxy));
     drop(server);
     assert_nothing_left(&home).await;
@@ -719,7 +813,9 @@ async fn unix_control_socket_runs_a_turn_and_control_socket_resolves_the_same_so
     let path = control_socket_path(home.codex_home());
     assert_eq!(server.unix_endpoint().path(), path);
 
-    let first = within("attach", Codex::builder().unix_socket(server.unix_endpoint()).connect()).await.expect("attach to the unix socket");
+    let first = within("attach", Codex::builder().unix_socket(server.unix_endpoint()).connect())
+        .await
+        .expect("attach to the unix socket");
     assert_eq!(first.metadata().endpoint, Some(Endpoint::UnixSocket { path: path.clone() }));
     assert_eq!(first.metadata().codex_home.as_deref(), Some(home.codex_home()));
     let thread = within("thread/start", first.thread_start(ThreadOptions::default())).await.unwrap();
@@ -728,11 +824,16 @@ async fn unix_control_socket_runs_a_turn_and_control_socket_resolves_the_same_so
 
     // `.control_socket()` with the home's config finds the same server: the thread is loaded
     // there, so a turn runs on it from this second client.
-    let second = within("attach via control_socket()", Codex::builder().config(home.client_config(&codex_bin())).control_socket().connect())
-        .await
-        .expect("attach to the home's control socket");
+    let second = within(
+        "attach via control_socket()",
+        Codex::builder().config(home.client_config(&codex_bin())).control_socket().connect(),
+    )
+    .await
+    .expect("attach to the home's control socket");
     assert_eq!(second.metadata().endpoint, Some(Endpoint::UnixSocket { path: path.clone() }));
-    let same = within("thread/resume", second.thread_resume(thread.id(), ThreadOptions::default())).await.expect("the thread of the first client");
+    let same = within("thread/resume", second.thread_resume(thread.id(), ThreadOptions::default()))
+        .await
+        .expect("the thread of the first client");
     assert_eq!(same.info().map(|t| t.turns.len()), Some(1));
     let again = within("run", same.run("from the second client")).await.unwrap();
     assert_eq!(again.final_response(), Some(answer("from the second client").concat().as_str()));
@@ -761,7 +862,12 @@ async fn daemon_is_started_on_demand_outlives_its_clients_and_stops_leaving_noth
     // Not running: status says so, and RequireRunning refuses to start it.
     let status = within("daemon status", daemon.status()).await.expect("status");
     assert_eq!(status.state, DaemonState::NotRunning, "{status:?}");
-    match within("attach, RequireRunning", Codex::builder().config(config.clone()).daemon(DaemonStart::RequireRunning).connect()).await {
+    match within(
+        "attach, RequireRunning",
+        Codex::builder().config(config.clone()).daemon(DaemonStart::RequireRunning).connect(),
+    )
+    .await
+    {
         Err(Error::Daemon { .. }) => {}
         other => panic!("RequireRunning with no daemon: expected Error::Daemon, got {other:?}"),
     }
@@ -775,7 +881,9 @@ async fn daemon_is_started_on_demand_outlives_its_clients_and_stops_leaving_noth
     for client in [&codex, &twin] {
         assert_eq!(client.metadata().endpoint, Some(Endpoint::UnixSocket { path: socket.clone() }));
     }
-    let daemons = |processes: &[(u32, String)]| processes.iter().filter(|(_, cmd)| cmd.contains("app-server") && cmd.contains("--managed-daemon")).count();
+    let daemons = |processes: &[(u32, String)]| {
+        processes.iter().filter(|(_, cmd)| cmd.contains("app-server") && cmd.contains("--managed-daemon")).count()
+    };
     assert_eq!(daemons(&processes_under(&root)), 1, "one daemon: {:?}", processes_under(&root));
     twin.close().await;
     let thread = within("thread/start", codex.thread_start(ThreadOptions::default())).await.unwrap();
@@ -786,9 +894,12 @@ async fn daemon_is_started_on_demand_outlives_its_clients_and_stops_leaving_noth
 
     // Closing one client and dropping another leaves the daemon running.
     codex.close().await;
-    let dropped = within("attach, RequireRunning", Codex::builder().config(config.clone()).daemon(DaemonStart::RequireRunning).connect())
-        .await
-        .expect("the daemon runs");
+    let dropped = within(
+        "attach, RequireRunning",
+        Codex::builder().config(config.clone()).daemon(DaemonStart::RequireRunning).connect(),
+    )
+    .await
+    .expect("the daemon runs");
     let listed = within("thread/list", dropped.thread_list(ThreadListParams::default())).await.unwrap();
     assert!(listed.data.iter().any(|t| t.id == thread.id()), "the daemon kept the thread");
     drop(dropped);
@@ -823,9 +934,12 @@ async fn daemon_is_started_on_demand_outlives_its_clients_and_stops_leaving_noth
 
     // stop() stops it; a client still attached sees its connection close, with the
     // socket's reason (no process of its own exited).
-    let watcher = within("attach, RequireRunning", Codex::builder().config(config.clone()).daemon(DaemonStart::RequireRunning).connect())
-        .await
-        .expect("the daemon runs");
+    let watcher = within(
+        "attach, RequireRunning",
+        Codex::builder().config(config.clone()).daemon(DaemonStart::RequireRunning).connect(),
+    )
+    .await
+    .expect("the daemon runs");
     let stopped = within("daemon stop", daemon.stop()).await.expect("stop");
     assert_eq!(stopped.state, DaemonState::Stopped, "{stopped:?}");
     let closed = within("the attached client's connection to close", watcher.connection().closed()).await;
@@ -833,7 +947,10 @@ async fn daemon_is_started_on_demand_outlives_its_clients_and_stops_leaving_noth
         Error::TransportClosed { endpoint, reason } => {
             assert_eq!(endpoint, format!("unix:{}", socket.display()));
             assert!(
-                matches!(reason, CloseReason::EndOfStream | CloseReason::Io { .. } | CloseReason::WebSocketClosed { .. }),
+                matches!(
+                    reason,
+                    CloseReason::EndOfStream | CloseReason::Io { .. } | CloseReason::WebSocketClosed { .. }
+                ),
                 "{reason:?}"
             );
         }
@@ -854,7 +971,11 @@ async fn daemon_is_started_on_demand_outlives_its_clients_and_stops_leaving_noth
             let running = daemon.status();
             let target = std::fs::read_link(&blocking_socket).ok();
             let stopped = daemon.stop();
-            let refused = codex_app_server::blocking::Codex::builder().config(blocking_config).daemon(DaemonStart::RequireRunning).connect().map(drop);
+            let refused = codex_app_server::blocking::Codex::builder()
+                .config(blocking_config)
+                .daemon(DaemonStart::RequireRunning)
+                .connect()
+                .map(drop);
             (started, running, target, stopped, refused)
         }),
     )
@@ -895,7 +1016,9 @@ async fn tokens_and_shared_secrets_never_show_in_debug_errors_or_traces() {
     let home = CodexHome::new(&model.base_url()).unwrap();
     let token_server = listen_ws(&home, ServerAuth::CapabilityToken).await;
     let jwt_home = CodexHome::new(&model.base_url()).unwrap();
-    let jwt_server = listen_ws(&jwt_home, ServerAuth::SignedBearer { issuer: Some(ISSUER.into()), audience: Some(AUDIENCE.into()) }).await;
+    let jwt_server =
+        listen_ws(&jwt_home, ServerAuth::SignedBearer { issuer: Some(ISSUER.into()), audience: Some(AUDIENCE.into()) })
+            .await;
     let token = token_server.secret().unwrap().expose().to_owned();
     let shared_secret = jwt_server.secret().unwrap().expose().to_owned();
     let wrong_token = format!("wrong-{token}");
@@ -926,8 +1049,10 @@ async fn tokens_and_shared_secrets_never_show_in_debug_errors_or_traces() {
     let with_secret_url = format!("ws://user:{token}@127.0.0.1:{}/?token={token}", free_port());
     let refusals = [
         WebSocketEndpoint::new(&token_url).capability_token(wrong_token.clone()),
-        WebSocketEndpoint::new(&jwt_url).signed_bearer_token(SignedBearerToken::new(wrong_token.clone()).issuer(ISSUER).audience(AUDIENCE)),
-        WebSocketEndpoint::new(&jwt_url).signed_bearer_token(SignedBearerToken::new(shared_secret.clone()).issuer("wrong").audience(AUDIENCE)),
+        WebSocketEndpoint::new(&jwt_url)
+            .signed_bearer_token(SignedBearerToken::new(wrong_token.clone()).issuer(ISSUER).audience(AUDIENCE)),
+        WebSocketEndpoint::new(&jwt_url)
+            .signed_bearer_token(SignedBearerToken::new(shared_secret.clone()).issuer("wrong").audience(AUDIENCE)),
         WebSocketEndpoint::new(&nowhere).capability_token(token.clone()),
         WebSocketEndpoint::new(&with_secret_url).capability_token(token.clone()),
     ];
@@ -989,7 +1114,10 @@ async fn closing_or_dropping_an_attached_client_closes_its_connection_not_the_se
     within("run", thread.run("before close")).await.unwrap();
     connections_become(1).await;
     closed.close().await;
-    assert!(matches!(closed.connection().close_error(), Some(Error::TransportClosed { reason: CloseReason::ClosedByClient, .. })));
+    assert!(matches!(
+        closed.connection().close_error(),
+        Some(Error::TransportClosed { reason: CloseReason::ClosedByClient, .. })
+    ));
     assert_transport_closed_at_once(&closed);
     connections_become(0).await;
     assert!(server.is_running(), "close() stopped the server");

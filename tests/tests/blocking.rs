@@ -14,16 +14,15 @@ mod scenarios;
 use codex_app_server::blocking;
 use codex_app_server::testing::{ApprovalPolicy, ExecCommand, MockResponse, ResponseStream};
 use codex_app_server::types::{
-    CommandExecutionApprovalDecision, CommandExecutionStatus, ConfigReadParams, ThreadItem,
-    TurnStatus,
+    CommandExecutionApprovalDecision, CommandExecutionStatus, ConfigReadParams, ThreadItem, TurnStatus,
 };
 use codex_app_server::{ApprovalHandler, ClientRequests, Error, ServerNotification, ThreadOptions};
 use common::{process_exists, within, WAIT};
 use scenarios::client::off_thread;
 use scenarios::Env;
+use std::collections::HashSet;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::collections::HashSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -74,7 +73,9 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
 fn assert_clear_panic(what: &str, payload: Box<dyn std::any::Any + Send>) {
     let message = panic_message(payload);
     assert!(
-        message.contains(&format!("codex_app_server::blocking::{what} cannot be used inside an async runtime; use the async API")),
+        message.contains(&format!(
+            "codex_app_server::blocking::{what} cannot be used inside an async runtime; use the async API"
+        )),
         "{message}"
     );
 }
@@ -110,12 +111,16 @@ async fn blocking_calls_inside_an_async_runtime_panic_clearly() {
 
     // From a task on a multi-threaded runtime.
     let in_task = codex.clone();
-    let joined = within("a task on another runtime", off_thread(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-        let joined = rt.block_on(rt.spawn(async move { in_task.thread_start(ThreadOptions::default()).map(|_| ()) }));
-        rt.shutdown_timeout(Duration::from_secs(1));
-        joined
-    }))
+    let joined = within(
+        "a task on another runtime",
+        off_thread(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+            let joined =
+                rt.block_on(rt.spawn(async move { in_task.thread_start(ThreadOptions::default()).map(|_| ()) }));
+            rt.shutdown_timeout(Duration::from_secs(1));
+            joined
+        }),
+    )
     .await;
     assert_clear_panic("Codex::thread_start", joined.unwrap_err().into_panic());
 
@@ -138,10 +143,13 @@ async fn dropping_the_last_handle_closes_the_app_server_and_stops_the_runtime_th
     let pid = codex.connection().pid().expect("pid");
     assert!(process_exists(pid));
     let tid = new_runtime_thread(&before);
-    let thread = within("thread/start", off_thread({
-        let codex = codex.clone();
-        move || codex.thread_start(ThreadOptions::default())
-    }))
+    let thread = within(
+        "thread/start",
+        off_thread({
+            let codex = codex.clone();
+            move || codex.thread_start(ThreadOptions::default())
+        }),
+    )
     .await
     .expect("thread/start");
 
@@ -149,10 +157,13 @@ async fn dropping_the_last_handle_closes_the_app_server_and_stops_the_runtime_th
     within("drop the client", off_thread(move || drop(codex))).await;
     assert!(process_exists(pid), "a live Thread keeps the app-server");
     assert!(thread_exists(&tid), "and the runtime thread");
-    let (thread, result) = within("run", off_thread(move || {
-        let result = thread.run("hi");
-        (thread, result)
-    }))
+    let (thread, result) = within(
+        "run",
+        off_thread(move || {
+            let result = thread.run("hi");
+            (thread, result)
+        }),
+    )
     .await;
     assert_eq!(result.expect("run").final_response(), Some("hello"));
 
@@ -169,13 +180,16 @@ async fn dropping_the_last_handle_closes_the_app_server_and_stops_the_runtime_th
     let status = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
     assert!(status.success());
     let closed = codex.clone();
-    let err = within("models after kill", off_thread(move || {
-        let deadline = Instant::now() + WAIT;
-        while !closed.connection().is_closed() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        closed.models(false)
-    }))
+    let err = within(
+        "models after kill",
+        off_thread(move || {
+            let deadline = Instant::now() + WAIT;
+            while !closed.connection().is_closed() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            closed.models(false)
+        }),
+    )
     .await
     .unwrap_err();
     assert!(matches!(err, Error::TransportClosed { .. }), "{err:?}");
@@ -284,12 +298,17 @@ async fn async_handlers_and_a_panicking_sync_closure() {
 
     script("call_async", "async.txt", "accepted");
     let config = env.config();
-    let codex = within("connect", off_thread(move || {
-        blocking::Codex::builder()
-            .config(config)
-            .handler(ApprovalHandler::new().on_command_execution(|_| async { CommandExecutionApprovalDecision::Accept }))
-            .connect()
-    }))
+    let codex = within(
+        "connect",
+        off_thread(move || {
+            blocking::Codex::builder()
+                .config(config)
+                .handler(
+                    ApprovalHandler::new().on_command_execution(|_| async { CommandExecutionApprovalDecision::Accept }),
+                )
+                .connect()
+        }),
+    )
     .await
     .expect("connect");
     let result = within("run", run(codex)).await.expect("run");
@@ -298,12 +317,15 @@ async fn async_handlers_and_a_panicking_sync_closure() {
 
     script("call_panic", "panic.txt", "declined");
     let config = env.config();
-    let codex = within("connect", off_thread(move || {
-        blocking::Codex::builder()
-            .config(config)
-            .on_command_execution(|_| panic!("the approval closure panicked (on purpose)"))
-            .connect()
-    }))
+    let codex = within(
+        "connect",
+        off_thread(move || {
+            blocking::Codex::builder()
+                .config(config)
+                .on_command_execution(|_| panic!("the approval closure panicked (on purpose)"))
+                .connect()
+        }),
+    )
     .await
     .expect("connect");
     let result = within("run", run(codex)).await.expect("run");

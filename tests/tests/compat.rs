@@ -56,7 +56,10 @@ async fn requests_the_server_predates_are_refused_locally_and_the_server_lacks_t
     } else {
         match listed {
             Err(Error::Unsupported { method, since, server_version, .. }) => {
-                assert_eq!((method.as_str(), since, server_version), ("modelProvider/list", provider_list.since, server));
+                assert_eq!(
+                    (method.as_str(), since, server_version),
+                    ("modelProvider/list", provider_list.since, server)
+                );
             }
             other => panic!("Codex {server} predates modelProvider/list: expected Unsupported, got {other:?}"),
         }
@@ -97,7 +100,9 @@ async fn raw_answers(home: &CodexHome, methods: impl Iterator<Item = &str>) -> V
         line.push('\n');
         line
     };
-    let mut requests = vec![send(json!({"id": 0, "method": "initialize", "params": {"clientInfo": {"name": "compat", "version": "0"}}}))];
+    let mut requests = vec![send(
+        json!({"id": 0, "method": "initialize", "params": {"clientInfo": {"name": "compat", "version": "0"}}}),
+    )];
     requests.push(send(json!({"method": "initialized"})));
     let methods: Vec<&str> = methods.collect();
     for (i, method) in methods.iter().enumerate() {

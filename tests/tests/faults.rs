@@ -14,11 +14,11 @@
 
 mod common;
 
-use codex_app_server::{CloseReason, 
-    retry_on_overload, ClientConfig, Codex, Error, RetryPolicy, ServerNotification, ThreadOptions,
+use codex_app_server::{
+    retry_on_overload, ClientConfig, CloseReason, Codex, Error, RetryPolicy, ServerNotification, ThreadOptions,
 };
-use common::trace::Capture;
 use common::payloads::{agent_message, initialize_result, thread_json, thread_start_result, turn_json};
+use common::trace::Capture;
 use common::{within, WAIT};
 use futures::StreamExt;
 use serde_json::{json, Value};
@@ -44,10 +44,7 @@ impl Fake {
     fn new() -> Fake {
         capture(); // before anything logs
         let dir = tempfile::tempdir().expect("temp dir");
-        Fake {
-            dir,
-            steps: vec![json!({"expect": "initialize", "result": initialize_result()})],
-        }
+        Fake { dir, steps: vec![json!({"expect": "initialize", "result": initialize_result()})] }
     }
 
     /// Appends steps (see the binary's docs for the step kinds).
@@ -78,8 +75,7 @@ impl Fake {
             .filter_map(|entry| entry.strip_suffix('\n'))
             .map(|entry| {
                 let entry: Value = serde_json::from_str(entry).expect("log entry");
-                let message = serde_json::from_str(entry["line"].as_str().unwrap())
-                    .expect("the SDK sends JSON");
+                let message = serde_json::from_str(entry["line"].as_str().unwrap()).expect("the SDK sends JSON");
                 (entry["t_ms"].as_f64().unwrap(), message)
             })
             .collect()
@@ -87,10 +83,7 @@ impl Fake {
 
     /// The requests received with `method`.
     fn requests(&self, method: &str) -> Vec<(f64, Value)> {
-        self.received()
-            .into_iter()
-            .filter(|(_, m)| m["method"] == method && m.get("id").is_some())
-            .collect()
+        self.received().into_iter().filter(|(_, m)| m["method"] == method && m.get("id").is_some()).collect()
     }
 
     /// Waits until a `method` request has reached the server.
@@ -105,9 +98,7 @@ impl Fake {
 }
 
 async fn connect(config: ClientConfig) -> Codex {
-    within("connect to the scripted server", Codex::new(config))
-        .await
-        .expect("initialize")
+    within("connect to the scripted server", Codex::new(config)).await.expect("initialize")
 }
 
 /// A raw request through the low-level connection.
@@ -150,14 +141,8 @@ fn start_thread(thread: &str) -> Value {
 /// delta per entry of `deltas` (a string, or any JSON value: a bad delta).
 fn start_turn(thread: &str, turn: &str, deltas: &[Value]) -> Vec<Value> {
     let mut steps = vec![
-        answer(
-            "turn/start",
-            json!({"turn": turn_json(turn, "inProgress", json!([]))}),
-        ),
-        notify(
-            "turn/started",
-            json!({"threadId": thread, "turn": turn_json(turn, "inProgress", json!([]))}),
-        ),
+        answer("turn/start", json!({"turn": turn_json(turn, "inProgress", json!([]))})),
+        notify("turn/started", json!({"threadId": thread, "turn": turn_json(turn, "inProgress", json!([]))})),
         notify(
             "item/started",
             json!({"item": agent_message("msg-1", "", false), "threadId": thread, "turnId": turn,
@@ -165,10 +150,7 @@ fn start_turn(thread: &str, turn: &str, deltas: &[Value]) -> Vec<Value> {
         ),
     ];
     for delta in deltas {
-        steps.push(notify(
-            DELTA,
-            json!({"threadId": thread, "turnId": turn, "itemId": "msg-1", "delta": delta}),
-        ));
+        steps.push(notify(DELTA, json!({"threadId": thread, "turnId": turn, "itemId": "msg-1", "delta": delta})));
     }
     steps
 }
@@ -182,10 +164,7 @@ fn complete_turn(thread: &str, turn: &str, text: &str) -> Vec<Value> {
             json!({"item": item, "threadId": thread, "turnId": turn, "contentTokenCount": null,
             "completedAtMs": 1_795_472_789_205_i64}),
         ),
-        notify(
-            "turn/completed",
-            json!({"threadId": thread, "turn": turn_json(turn, "completed", json!([item]))}),
-        ),
+        notify("turn/completed", json!({"threadId": thread, "turn": turn_json(turn, "completed", json!([item]))})),
     ]
 }
 
@@ -197,8 +176,7 @@ fn capture() -> &'static Capture {
     static CAPTURE: OnceLock<Capture> = OnceLock::new();
     CAPTURE.get_or_init(|| {
         let capture = Capture::default();
-        tracing::subscriber::set_global_default(capture.clone())
-            .expect("the only global subscriber");
+        tracing::subscriber::set_global_default(capture.clone()).expect("the only global subscriber");
         capture
     })
 }
@@ -228,19 +206,13 @@ async fn malformed_and_non_utf8_lines_are_skipped_and_the_connection_keeps_servi
         raw_text("{\"method\":\"configWarning\",\"params\":{\"summary\":\""),
         json!({"bytes": [0xc3, 0x28, 0xa0, 0xa1]}),
         raw_text("\"}}\n"),
-        notify(
-            "configWarning",
-            json!({"summary": "the good one", "details": null}),
-        ),
+        notify("configWarning", json!({"summary": "the good one", "details": null})),
         json!({"result": {"answer": 42}}),
         answer("model/list", json!({"data": [], "nextCursor": null})),
     ]);
     let codex = connect(fake.config()).await;
     let mut notifications = codex.notifications();
-    assert_eq!(
-        raw(&codex, "fault/probe").await.unwrap(),
-        json!({"answer": 42})
-    );
+    assert_eq!(raw(&codex, "fault/probe").await.unwrap(), json!({"answer": 42}));
     match within("notification", notifications.next()).await {
         Some(Ok(ServerNotification::ConfigWarning(w))) => assert_eq!(w.summary, "the good one"),
         other => panic!("expected the good configWarning first, got {other:?}"),
@@ -250,11 +222,7 @@ async fn malformed_and_non_utf8_lines_are_skipped_and_the_connection_keeps_servi
     assert!(models.data.is_empty());
     let stats = codex.connection().stats();
     assert_eq!(stats.invalid_messages, 4, "{stats:?}");
-    assert_eq!(
-        (stats.unmatched_responses, stats.pending_requests),
-        (0, 0),
-        "{stats:?}"
-    );
+    assert_eq!((stats.unmatched_responses, stats.pending_requests), (0, 0), "{stats:?}");
     assert!(!codex.connection().is_closed());
 }
 
@@ -269,12 +237,11 @@ async fn a_truncated_last_line_is_skipped_and_the_exit_fails_pending_requests_wi
     let codex = connect(fake.config()).await;
     let mut notifications = codex.notifications();
     match raw(&codex, "fault/pending").await {
-        Err(Error::TransportClosed { reason: CloseReason::ProcessExited { status: exit_status, stderr_tail }, .. }) => {
+        Err(Error::TransportClosed {
+            reason: CloseReason::ProcessExited { status: exit_status, stderr_tail }, ..
+        }) => {
             assert_eq!(exit_status.and_then(|s| s.code()), Some(3));
-            assert!(
-                stderr_tail.contains("lost its train of thought"),
-                "{stderr_tail:?}"
-            );
+            assert!(stderr_tail.contains("lost its train of thought"), "{stderr_tail:?}");
         }
         other => panic!("expected TransportClosed, got {other:?}"),
     }
@@ -287,10 +254,7 @@ async fn a_truncated_last_line_is_skipped_and_the_exit_fails_pending_requests_wi
         other => panic!("{other:?}"),
     }
     assert!(within("end", notifications.next()).await.is_none());
-    common::assert_transport_closed(
-        "thread/start after the exit",
-        codex.thread_start(ThreadOptions::default()).await,
-    );
+    common::assert_transport_closed("thread/start after the exit", codex.thread_start(ThreadOptions::default()).await);
 }
 
 #[tokio::test]
@@ -301,10 +265,7 @@ async fn a_complete_last_line_without_newline_is_delivered_before_the_close() {
         json!({"exit": 0}),
     ]);
     let codex = connect(fake.config()).await;
-    assert_eq!(
-        raw(&codex, "fault/last").await.unwrap(),
-        json!({"last": true})
-    );
+    assert_eq!(raw(&codex, "fault/last").await.unwrap(), json!({"last": true}));
     match within("close", codex.connection().closed()).await {
         Error::TransportClosed { reason, .. } => {
             assert_eq!(reason.exit_status().and_then(|s| s.code()), Some(0))
@@ -332,54 +293,33 @@ async fn a_50_mib_message_over_a_smaller_limit_fails_only_its_waiter() {
         expect("model/list"),
         // A 50 MiB notification nobody may see, then a small one.
         json!({"send": {"method": "configWarning", "params": {"summary": "$pad"}}, "pad_to": BIG}),
-        notify(
-            "configWarning",
-            json!({"summary": "small", "details": null}),
-        ),
+        notify("configWarning", json!({"summary": "small", "details": null})),
         big_thread_read(thread, BIG),
         json!({"result": {"data": [], "nextCursor": null}, "to": "model/list"}),
         answer("fault/after", json!({"still": "serving"})),
     ]);
     let codex = connect(fake.config().with_max_message_size(MIB)).await;
-    let thread = within("thread/start", codex.thread_start(ThreadOptions::default()))
-        .await
-        .unwrap();
+    let thread = within("thread/start", codex.thread_start(ThreadOptions::default())).await.unwrap();
     let mut notifications = codex.notifications();
     let read = tokio::spawn(async move { thread.read(false).await });
     fake.wait_for_request("thread/read").await;
     let c = codex.clone();
     let models = tokio::spawn(async move { c.models(false).await });
     match within("thread/read", read).await.unwrap() {
-        Err(Error::MessageTooLarge {
-            method,
-            size,
-            limit,
-        }) => {
+        Err(Error::MessageTooLarge { method, size, limit }) => {
             assert_eq!(method.as_deref(), Some("thread/read"));
             assert_eq!((size, limit), (BIG as u64, MIB));
         }
         other => panic!("expected MessageTooLarge, got {other:?}"),
     }
-    assert!(within("model/list", models)
-        .await
-        .unwrap()
-        .unwrap()
-        .data
-        .is_empty());
+    assert!(within("model/list", models).await.unwrap().unwrap().data.is_empty());
     match within("notification", notifications.next()).await {
         Some(Ok(ServerNotification::ConfigWarning(w))) => assert_eq!(w.summary, "small"),
         other => panic!("expected the small configWarning, got {other:?}"),
     }
-    assert_eq!(
-        raw(&codex, "fault/after").await.unwrap(),
-        json!({"still": "serving"})
-    );
+    assert_eq!(raw(&codex, "fault/after").await.unwrap(), json!({"still": "serving"}));
     let stats = codex.connection().stats();
-    assert_eq!(
-        (stats.invalid_messages, stats.pending_requests),
-        (2, 0),
-        "{stats:?}"
-    );
+    assert_eq!((stats.invalid_messages, stats.pending_requests), (2, 0), "{stats:?}");
 }
 
 #[tokio::test]
@@ -392,16 +332,11 @@ async fn a_50_mib_message_under_the_default_limit_is_accepted() {
         answer("fault/after", json!({})),
     ]);
     let codex = connect(fake.config()).await;
-    let thread = within("thread/start", codex.thread_start(ThreadOptions::default()))
-        .await
-        .unwrap();
+    let thread = within("thread/start", codex.thread_start(ThreadOptions::default())).await.unwrap();
     let read = within("thread/read", thread.read(false)).await.unwrap();
     let id = &fake.requests("thread/read")[0].1["id"];
-    let overhead = serde_json::to_string(
-        &json!({"id": id, "result": {"thread": thread_json("thr-big-under")}}),
-    )
-    .unwrap()
-    .len();
+    let overhead =
+        serde_json::to_string(&json!({"id": id, "result": {"thread": thread_json("thr-big-under")}})).unwrap().len();
     assert_eq!(read.preview.len(), BIG - overhead);
     assert!(read.preview.bytes().all(|b| b == b'x'));
     assert_eq!(read.id, "thr-big-under");
@@ -418,7 +353,7 @@ async fn unknown_and_duplicate_responses_are_counted_and_dropped() {
         json!({"send": {"id": 424_242, "result": {"stray": true}}}),
         json!({"send": {"id": "not-ours", "result": {"stray": true}}}),
         json!({"result": {"n": 1}}),
-        json!({"result": {"n": 2}}), // duplicate
+        json!({"result": {"n": 2}}),                                           // duplicate
         json!({"error": {"code": -32603, "message": "late duplicate error"}}), // duplicate again
         answer("fault/second", json!({"n": 3})),
     ]);
@@ -427,11 +362,7 @@ async fn unknown_and_duplicate_responses_are_counted_and_dropped() {
     assert_eq!(raw(&codex, "fault/second").await.unwrap(), json!({"n": 3}));
     let stats = codex.connection().stats();
     assert_eq!(stats.unmatched_responses, 4, "{stats:?}");
-    assert_eq!(
-        (stats.invalid_messages, stats.pending_requests),
-        (0, 0),
-        "{stats:?}"
-    );
+    assert_eq!((stats.invalid_messages, stats.pending_requests), (0, 0), "{stats:?}");
 }
 
 // ----- invalid params of a known notification on a running turn --------------------------------
@@ -441,57 +372,30 @@ async fn a_bad_notification_is_yielded_in_place_and_the_turn_stream_goes_on() {
     let (thread_id, turn_id) = ("thr-bad-stream", "turn-bad-stream");
     let fake = Fake::new()
         .then([start_thread(thread_id)])
-        .then(start_turn(
-            thread_id,
-            turn_id,
-            &[json!("Hel"), json!(42), json!("lo")],
-        ))
+        .then(start_turn(thread_id, turn_id, &[json!("Hel"), json!(42), json!("lo")]))
         .then([answer("fault/midturn", json!({"ok": true}))])
         .then(complete_turn(thread_id, turn_id, "Hello"));
     let codex = connect(fake.config()).await;
-    let thread = within("thread/start", codex.thread_start(ThreadOptions::default()))
-        .await
-        .unwrap();
-    let mut events = within("turn/start", thread.turn("hi"))
-        .await
-        .unwrap()
-        .stream();
+    let thread = within("thread/start", codex.thread_start(ThreadOptions::default())).await.unwrap();
+    let mut events = within("turn/start", thread.turn("hi")).await.unwrap().stream();
     let mut seen = Vec::new();
     while seen.len() < 5 {
-        match within("event", events.next_event())
-            .await
-            .expect("an event")
-        {
+        match within("event", events.next_event()).await.expect("an event") {
             Ok(event) => seen.push(event.method().to_owned()),
             Err(Error::Decode { method, .. }) => seen.push(format!("decode error: {method}")),
             Err(e) => panic!("unexpected stream error {e}"),
         }
     }
-    assert_eq!(
-        seen,
-        [
-            "turn/started",
-            "item/started",
-            DELTA,
-            &format!("decode error: {DELTA}"),
-            DELTA
-        ]
-    );
+    assert_eq!(seen, ["turn/started", "item/started", DELTA, &format!("decode error: {DELTA}"), DELTA]);
     // Mid-turn, after the bad event, other requests are served.
-    assert_eq!(
-        raw(&codex, "fault/midturn").await.unwrap(),
-        json!({"ok": true})
-    );
+    assert_eq!(raw(&codex, "fault/midturn").await.unwrap(), json!({"ok": true}));
     let mut rest = Vec::new();
     while let Some(event) = within("event", events.next_event()).await {
         rest.push(event.expect("no more errors"));
     }
     let methods: Vec<_> = rest.iter().map(ServerNotification::method).collect();
     assert_eq!(methods, ["item/completed", "turn/completed"]);
-    assert!(
-        !warnings_with(&["does not decode", turn_id]).is_empty(),
-        "no warning logged"
-    );
+    assert!(!warnings_with(&["does not decode", turn_id]).is_empty(), "no warning logged");
 }
 
 #[tokio::test]
@@ -499,47 +403,30 @@ async fn run_reports_a_bad_notification_only_after_the_turn_completed() {
     let (thread_id, turn_id, next_turn) = ("thr-bad-run", "turn-bad-run", "turn-after-bad-run");
     let fake = Fake::new()
         .then([start_thread(thread_id)])
-        .then(start_turn(
-            thread_id,
-            turn_id,
-            &[json!("Hel"), json!({"not": "a string"}), json!("lo")],
-        ))
-        .then([
-            answer("fault/midturn", json!({"ok": true})),
-            answer("fault/release", json!({})),
-        ])
+        .then(start_turn(thread_id, turn_id, &[json!("Hel"), json!({"not": "a string"}), json!("lo")]))
+        .then([answer("fault/midturn", json!({"ok": true})), answer("fault/release", json!({}))])
         .then(complete_turn(thread_id, turn_id, "Hello"))
         // The next turn on the same thread runs normally.
         .then(start_turn(thread_id, next_turn, &[json!("Bye")]))
         .then(complete_turn(thread_id, next_turn, "Bye"));
     let codex = connect(fake.config()).await;
-    let thread = within("thread/start", codex.thread_start(ThreadOptions::default()))
-        .await
-        .unwrap();
+    let thread = within("thread/start", codex.thread_start(ThreadOptions::default())).await.unwrap();
     let handle = within("turn/start", thread.turn("hi")).await.unwrap();
     let mut run = tokio::spawn(handle.run());
     // The server answers this only after it sent the bad delta (and the reader handles
     // lines in order), so the turn has seen it by now.
-    assert_eq!(
-        raw(&codex, "fault/midturn").await.unwrap(),
-        json!({"ok": true})
-    );
+    assert_eq!(raw(&codex, "fault/midturn").await.unwrap(), json!({"ok": true}));
     // `turn/completed` is held back until `fault/release`: run() must still be waiting.
     // (Lower bound only: run() cannot finish before the release with the right behaviour.)
     assert!(
-        tokio::time::timeout(Duration::from_millis(300), &mut run)
-            .await
-            .is_err(),
+        tokio::time::timeout(Duration::from_millis(300), &mut run).await.is_err(),
         "run() returned before the turn completed"
     );
     raw(&codex, "fault/release").await.unwrap();
     // Nothing is lost: the error carries the whole result and the bad notification itself.
     match within("run", run).await.unwrap() {
         Err(Error::UndecodableTurnEvents(result)) => {
-            assert_eq!(
-                (result.id.as_str(), result.final_response()),
-                (turn_id, Some("Hello"))
-            );
+            assert_eq!((result.id.as_str(), result.final_response()), (turn_id, Some("Hello")));
             assert_eq!(result.undecodable.len(), 1, "{:?}", result.undecodable);
             let bad = &result.undecodable[0];
             assert_eq!(bad.method, DELTA);
@@ -550,14 +437,8 @@ async fn run_reports_a_bad_notification_only_after_the_turn_completed() {
     }
     // The whole turn was consumed: the next turn of the thread starts and completes.
     let result = within("next turn", thread.run("again")).await.unwrap();
-    assert_eq!(
-        (result.id.as_str(), result.final_response()),
-        (next_turn, Some("Bye"))
-    );
-    assert!(
-        !warnings_with(&["does not decode", turn_id]).is_empty(),
-        "no warning logged"
-    );
+    assert_eq!((result.id.as_str(), result.final_response()), (next_turn, Some("Bye")));
+    assert!(!warnings_with(&["does not decode", turn_id]).is_empty(), "no warning logged");
     assert_eq!(codex.connection().stats().pending_requests, 0);
 }
 
@@ -566,27 +447,22 @@ async fn run_reports_a_bad_notification_only_after_the_turn_completed() {
 #[tokio::test]
 async fn the_server_exiting_mid_turn_fails_the_turn_and_pending_requests_with_its_status() {
     let (thread_id, turn_id) = ("thr-exit", "turn-exit");
-    let fake = Fake::new()
-        .then([start_thread(thread_id)])
-        .then(start_turn(thread_id, turn_id, &[json!("partial")]))
-        .then([
+    let fake =
+        Fake::new().then([start_thread(thread_id)]).then(start_turn(thread_id, turn_id, &[json!("partial")])).then([
             expect("fault/hang"),
             json!({"stderr": "thread 'main' panicked: the scripted server gives up"}),
             json!({"exit": 7}),
         ]);
     let codex = connect(fake.config()).await;
-    let thread = within("thread/start", codex.thread_start(ThreadOptions::default()))
-        .await
-        .unwrap();
+    let thread = within("thread/start", codex.thread_start(ThreadOptions::default())).await.unwrap();
     let turn = within("turn/start", thread.turn("hi")).await.unwrap();
     let run = tokio::spawn(turn.run());
     let check = |what: &str, result: codex_app_server::Result<()>| match result {
-        Err(Error::TransportClosed { reason: CloseReason::ProcessExited { status: exit_status, stderr_tail }, .. }) => {
+        Err(Error::TransportClosed {
+            reason: CloseReason::ProcessExited { status: exit_status, stderr_tail }, ..
+        }) => {
             assert_eq!(exit_status.and_then(|s| s.code()), Some(7), "{what}");
-            assert!(
-                stderr_tail.contains("the scripted server gives up"),
-                "{what}: {stderr_tail:?}"
-            );
+            assert!(stderr_tail.contains("the scripted server gives up"), "{what}: {stderr_tail:?}");
         }
         other => panic!("{what}: expected TransportClosed, got {other:?}"),
     };
@@ -623,9 +499,7 @@ async fn overload_with_and_without_data_is_retried_until_it_clears() {
         .with_jitter(0.0);
     let codex = connect(fake.config().with_overload_retry(policy)).await;
     let options = ThreadOptions::default().model("mock-model");
-    let thread = within("thread/start", codex.thread_start(options))
-        .await
-        .unwrap();
+    let thread = within("thread/start", codex.thread_start(options)).await.unwrap();
     assert_eq!(thread.id(), thread_id);
     let result = within("turn", thread.run("hi")).await.unwrap();
     assert_eq!(result.final_response(), Some("made it"));
@@ -633,15 +507,9 @@ async fn overload_with_and_without_data_is_retried_until_it_clears() {
     let starts = fake.requests("thread/start");
     assert_eq!(starts.len(), 3);
     // Each attempt is the same request under a new id.
-    let ids: std::collections::HashSet<_> =
-        starts.iter().map(|(_, m)| m["id"].to_string()).collect();
+    let ids: std::collections::HashSet<_> = starts.iter().map(|(_, m)| m["id"].to_string()).collect();
     assert_eq!(ids.len(), 3);
-    assert!(
-        starts
-            .iter()
-            .all(|(_, m)| m["params"] == starts[0].1["params"]
-                && m["params"]["model"] == "mock-model")
-    );
+    assert!(starts.iter().all(|(_, m)| m["params"] == starts[0].1["params"] && m["params"]["model"] == "mock-model"));
     // Exponential backoff, lower bounds only: 100 ms, then 200 ms.
     let g = gaps(&fake, "thread/start");
     assert!(g[0] >= 100.0 && g[1] >= 200.0, "gaps {g:?}");
@@ -659,17 +527,12 @@ async fn exhausted_retries_end_in_retry_limit_exceeded_after_exactly_max_attempt
         // A fourth attempt would arrive here instead, and fail the script.
         answer("fault/after", json!({"still": "serving"})),
     ]);
-    let policy = RetryPolicy::default()
-        .with_max_attempts(3)
-        .with_delays(Duration::from_millis(20), Duration::from_secs(1));
+    let policy =
+        RetryPolicy::default().with_max_attempts(3).with_delays(Duration::from_millis(20), Duration::from_secs(1));
     let codex = connect(fake.config().with_overload_retry(policy)).await;
     let err = raw(&codex, "fault/busy").await.unwrap_err();
     match &err {
-        Error::RetryLimitExceeded {
-            method,
-            attempts,
-            last,
-        } => {
+        Error::RetryLimitExceeded { method, attempts, last } => {
             assert_eq!((method.as_str(), *attempts), ("fault/busy", 3));
             assert_eq!(
                 (last.code.code(), last.message.as_str(), last.data.as_ref()),
@@ -679,90 +542,45 @@ async fn exhausted_retries_end_in_retry_limit_exceeded_after_exactly_max_attempt
         other => panic!("expected RetryLimitExceeded, got {other:?}"),
     }
     assert!(err.is_retry_limit_exceeded() && !err.is_overloaded());
-    assert!(
-        err.rpc_error().is_some_and(|e| e.is_overloaded()),
-        "the last overload error is reachable"
-    );
+    assert!(err.rpc_error().is_some_and(|e| e.is_overloaded()), "the last overload error is reachable");
     assert!(err.to_string().contains("fault/busy"), "{err}");
-    assert_eq!(
-        raw(&codex, "fault/after").await.unwrap(),
-        json!({"still": "serving"})
-    );
+    assert_eq!(raw(&codex, "fault/after").await.unwrap(), json!({"still": "serving"}));
     assert_eq!(fake.requests("fault/busy").len(), 3);
     // Default jitter is ±20 %: at least 16 ms, then 32 ms.
     let g = gaps(&fake, "fault/busy");
     assert!(g[0] >= 16.0 && g[1] >= 32.0, "gaps {g:?}");
-    assert_eq!(
-        warnings_with(&["server overloaded; retrying", "fault/busy"]).len(),
-        2
-    );
+    assert_eq!(warnings_with(&["server overloaded; retrying", "fault/busy"]).len(), 2);
     assert_eq!(warnings_with(&["giving up", "fault/busy"]).len(), 1);
 }
 
 #[tokio::test]
 async fn errors_other_than_overload_are_never_retried() {
     let fake = Fake::new().then([
-        reject(
-            "thread/start",
-            -32600,
-            "Invalid request: missing field `cwd`",
-            None,
-        ),
+        reject("thread/start", -32600, "Invalid request: missing field `cwd`", None),
         reject("thread/start", -32603, "Internal error", None),
         reject("fault/unknown", -32601, "Method not found", None),
         // -32001 whose data says something else is not an overload.
-        reject(
-            "fault/other",
-            -32001,
-            "quota",
-            Some(json!({"note": "server_overloaded"})),
-        ),
+        reject("fault/other", -32001, "quota", Some(json!({"note": "server_overloaded"}))),
         expect("fault/slow"), // never answered: the client times out
         answer("fault/after", json!({})),
     ]);
-    let policy =
-        RetryPolicy::default().with_delays(Duration::from_millis(10), Duration::from_millis(10));
+    let policy = RetryPolicy::default().with_delays(Duration::from_millis(10), Duration::from_millis(10));
     let codex = connect(fake.config().with_overload_retry(policy)).await;
     let code = |r: codex_app_server::Result<codex_app_server::Thread>| match r {
         Err(Error::Rpc(e)) => e.code.code(),
         other => panic!("expected a JSON-RPC error, got {other:?}"),
     };
-    assert_eq!(
-        code(within("thread/start", codex.thread_start(ThreadOptions::default())).await),
-        -32600
-    );
-    assert_eq!(
-        code(within("thread/start", codex.thread_start(ThreadOptions::default())).await),
-        -32603
-    );
+    assert_eq!(code(within("thread/start", codex.thread_start(ThreadOptions::default())).await), -32600);
+    assert_eq!(code(within("thread/start", codex.thread_start(ThreadOptions::default())).await), -32603);
     let err = raw(&codex, "fault/unknown").await.unwrap_err();
-    assert!(
-        err.rpc_error()
-            .is_some_and(|e| e.code.is_method_not_found()),
-        "{err:?}"
-    );
+    assert!(err.rpc_error().is_some_and(|e| e.code.is_method_not_found()), "{err:?}");
     let err = raw(&codex, "fault/other").await.unwrap_err();
-    assert!(
-        matches!(&err, Error::Rpc(e) if e.code.code() == -32001 && !e.is_overloaded()),
-        "{err:?}"
-    );
-    let slow = codex.connection().request_raw_with_timeout(
-        "fault/slow",
-        json!({}),
-        Duration::from_millis(200),
-    );
-    assert!(matches!(
-        within("fault/slow", slow).await,
-        Err(Error::Timeout { .. })
-    ));
+    assert!(matches!(&err, Error::Rpc(e) if e.code.code() == -32001 && !e.is_overloaded()), "{err:?}");
+    let slow = codex.connection().request_raw_with_timeout("fault/slow", json!({}), Duration::from_millis(200));
+    assert!(matches!(within("fault/slow", slow).await, Err(Error::Timeout { .. })));
     // A retry of any of them would have reached the server before `fault/after`.
     raw(&codex, "fault/after").await.unwrap();
-    for (method, n) in [
-        ("thread/start", 2),
-        ("fault/unknown", 1),
-        ("fault/other", 1),
-        ("fault/slow", 1),
-    ] {
+    for (method, n) in [("thread/start", 2), ("fault/unknown", 1), ("fault/other", 1), ("fault/slow", 1)] {
         assert_eq!(fake.requests(method).len(), n, "{method}");
     }
 }
@@ -779,22 +597,16 @@ async fn with_retry_disabled_the_raw_overload_error_comes_back_after_one_attempt
     match within("thread/start", codex.thread_start(ThreadOptions::default())).await {
         Err(err @ Error::Rpc(_)) => {
             assert!(err.is_overloaded() && !err.is_retry_limit_exceeded());
-            assert_eq!(
-                err.rpc_error().map(|e| e.message.as_str()),
-                Some(OVERLOADED)
-            );
+            assert_eq!(err.rpc_error().map(|e| e.message.as_str()), Some(OVERLOADED));
         }
         other => panic!("expected the raw overload error, got {other:?}"),
     }
     assert_eq!(fake.requests("thread/start").len(), 1);
-    let policy =
-        RetryPolicy::default().with_delays(Duration::from_millis(10), Duration::from_millis(50));
-    let thread = within(
-        "retry_on_overload",
-        retry_on_overload(policy, || codex.thread_start(ThreadOptions::default())),
-    )
-    .await
-    .unwrap();
+    let policy = RetryPolicy::default().with_delays(Duration::from_millis(10), Duration::from_millis(50));
+    let thread =
+        within("retry_on_overload", retry_on_overload(policy, || codex.thread_start(ThreadOptions::default())))
+            .await
+            .unwrap();
     assert_eq!(thread.id(), "thr-manual-retry");
     assert_eq!(fake.requests("thread/start").len(), 3);
 }
@@ -811,18 +623,11 @@ fn the_blocking_api_retries_overload_with_the_same_config() {
         .with_max_attempts(2)
         .with_delays(Duration::from_millis(50), Duration::from_secs(1))
         .with_jitter(0.0);
-    let codex = codex_app_server::blocking::Codex::new(fake.config().with_overload_retry(policy))
-        .expect("connect");
-    let thread = codex
-        .thread_start(ThreadOptions::default())
-        .expect("retried thread/start");
+    let codex = codex_app_server::blocking::Codex::new(fake.config().with_overload_retry(policy)).expect("connect");
+    let thread = codex.thread_start(ThreadOptions::default()).expect("retried thread/start");
     assert_eq!(thread.id(), "thr-blocking");
     match codex.thread_start(ThreadOptions::default()) {
-        Err(Error::RetryLimitExceeded {
-            method,
-            attempts: 2,
-            ..
-        }) => assert_eq!(method, "thread/start"),
+        Err(Error::RetryLimitExceeded { method, attempts: 2, .. }) => assert_eq!(method, "thread/start"),
         other => panic!("expected RetryLimitExceeded after 2 attempts, got {other:?}"),
     }
     assert_eq!(fake.requests("thread/start").len(), 4);

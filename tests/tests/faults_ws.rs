@@ -201,9 +201,12 @@ fn config() -> ClientConfig {
 }
 
 async fn connect(url: &str, config: ClientConfig) -> Codex {
-    within("connect to the scripted server", Codex::builder().config(config).websocket(WebSocketEndpoint::new(url)).connect())
-        .await
-        .expect("connect and initialize")
+    within(
+        "connect to the scripted server",
+        Codex::builder().config(config).websocket(WebSocketEndpoint::new(url)).connect(),
+    )
+    .await
+    .expect("connect and initialize")
 }
 
 /// A `Connection` (not `Codex`) with `options`, initialized.
@@ -483,7 +486,10 @@ async fn a_close_frame_1001_fails_pending_requests_and_streams_with_its_code_and
     for _ in 0..3 {
         assert!(matches!(within("notification", notifications.next()).await, Some(Ok(_))));
     }
-    assert_eq!(close_reason("notifications", within("notifications", notifications.next()).await.expect("an item")), expected);
+    assert_eq!(
+        close_reason("notifications", within("notifications", notifications.next()).await.expect("an item")),
+        expected
+    );
     assert!(within("notifications end", notifications.next()).await.is_none());
     // Later calls and streams.
     assert_eq!(close_reason("a later turn", within("a later turn", thread.turn("again")).await), expected);
@@ -611,7 +617,11 @@ async fn an_upgrade_answered_401_or_403_is_unauthorized() {
 #[tokio::test]
 async fn an_upgrade_answered_500_is_a_handshake_error() {
     let server = refuse(500).await;
-    let result = within("connect", Codex::builder().config(config()).websocket(WebSocketEndpoint::new(server.url.clone())).connect()).await;
+    let result = within(
+        "connect",
+        Codex::builder().config(config()).websocket(WebSocketEndpoint::new(server.url.clone())).connect(),
+    )
+    .await;
     match result {
         Err(Error::Handshake { message, endpoint }) => {
             assert!(message.contains("500"), "{message}");
@@ -669,7 +679,10 @@ async fn close_sends_a_close_frame_and_every_later_error_is_closed_by_client() {
         Some(_) => {}
         None => panic!("the server saw no close frame"),
     }
-    assert_eq!(close_reason("the pending request", outcome("fault/pending", pending).await), CloseReason::ClosedByClient);
+    assert_eq!(
+        close_reason("the pending request", outcome("fault/pending", pending).await),
+        CloseReason::ClosedByClient
+    );
     assert_eq!(
         close_reason("notifications", within("notifications", notifications.next()).await.expect("an item")),
         CloseReason::ClosedByClient
@@ -706,11 +719,15 @@ async fn a_server_that_stops_reading_still_times_every_request_out() {
     for i in 0..16 {
         let conn = conn.clone();
         let params = json!({"pad": pad});
-        tasks.push(tokio::spawn(async move { conn.request_raw_with_timeout(&format!("fault/big-{i}"), params, timeout).await }));
+        tasks.push(tokio::spawn(async move {
+            conn.request_raw_with_timeout(&format!("fault/big-{i}"), params, timeout).await
+        }));
     }
     for i in 0..400 {
         let conn = conn.clone();
-        tasks.push(tokio::spawn(async move { conn.request_raw_with_timeout(&format!("fault/small-{i}"), json!({}), timeout).await }));
+        tasks.push(tokio::spawn(async move {
+            conn.request_raw_with_timeout(&format!("fault/small-{i}"), json!({}), timeout).await
+        }));
     }
     // One hang guard for all of them; a request still running then is the failure.
     let results = match tokio::time::timeout(common::WAIT, futures::future::join_all(tasks.iter_mut())).await {

@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use codex_app_server::testing::{
-    pinned_cli, ApprovalPolicy, AssistantMessage, CodexHome, ExecCommand, MessagePhase, MockModel,
-    MockResponse, ResponseStream, Usage,
+    pinned_cli, ApprovalPolicy, AssistantMessage, CodexHome, ExecCommand, MessagePhase, MockModel, MockResponse,
+    ResponseStream, Usage,
 };
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
@@ -40,11 +40,8 @@ struct RawAppServer<'h> {
 
 impl<'h> RawAppServer<'h> {
     async fn spawn(home: &'h CodexHome) -> Self {
-        let mut child = home
-            .app_server_command(&codex_bin())
-            .expect("app-server command")
-            .spawn()
-            .expect("spawn codex app-server");
+        let mut child =
+            home.app_server_command(&codex_bin()).expect("app-server command").spawn().expect("spawn codex app-server");
         let stdin = child.stdin.take().expect("piped stdin");
         let lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
         Self {
@@ -68,12 +65,7 @@ impl<'h> RawAppServer<'h> {
                 json!({ "clientInfo": { "name": "harness_smoke", "title": "Harness Smoke", "version": "0.0.1" } }),
             )
             .await;
-        assert!(
-            result["userAgent"]
-                .as_str()
-                .is_some_and(|ua| ua.starts_with("harness_smoke/")),
-            "{result}"
-        );
+        assert!(result["userAgent"].as_str().is_some_and(|ua| ua.starts_with("harness_smoke/")), "{result}");
         server.send(json!({ "method": "initialized" })).await;
         server
     }
@@ -103,8 +95,8 @@ impl<'h> RawAppServer<'h> {
             Ok(Err(error)) => self.fail(&format!("reading stdout: {error}")),
             Err(_) => self.fail(&format!("no message within {STEP_TIMEOUT:?}")),
         };
-        let message: Value = serde_json::from_str(&line)
-            .unwrap_or_else(|e| self.fail(&format!("bad line {line:?}: {e}")));
+        let message: Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| self.fail(&format!("bad line {line:?}: {e}")));
         self.transcript.push(message.clone());
         self.wire.push(json!({ "dir": "<-", "msg": message }));
         message
@@ -114,8 +106,7 @@ impl<'h> RawAppServer<'h> {
     async fn request(&mut self, method: &str, params: Value) -> Value {
         let id = self.next_id;
         self.next_id += 1;
-        self.send(json!({ "id": id, "method": method, "params": params }))
-            .await;
+        self.send(json!({ "id": id, "method": method, "params": params })).await;
         loop {
             let message = self.read().await;
             if message.get("id") == Some(&json!(id)) && message.get("method").is_none() {
@@ -162,18 +153,12 @@ impl<'h> RawAppServer<'h> {
 
     async fn start_thread(&mut self, params: Value) -> String {
         let result = self.request("thread/start", params).await;
-        result["thread"]["id"]
-            .as_str()
-            .expect("thread id")
-            .to_owned()
+        result["thread"]["id"].as_str().expect("thread id").to_owned()
     }
 
     async fn start_turn(&mut self, thread_id: &str, text: &str) -> String {
         let result = self
-            .request(
-                "turn/start",
-                json!({ "threadId": thread_id, "input": [{ "type": "text", "text": text }] }),
-            )
+            .request("turn/start", json!({ "threadId": thread_id, "input": [{ "type": "text", "text": text }] }))
             .await;
         result["turn"]["id"].as_str().expect("turn id").to_owned()
     }
@@ -230,11 +215,7 @@ fn completed_items<'a>(messages: &'a [Value], item_type: &str) -> Vec<&'a Value>
 }
 
 fn notifications<'a>(messages: &'a [Value], method: &str) -> Vec<&'a Value> {
-    messages
-        .iter()
-        .filter(|m| m["method"] == method && m.get("id").is_none())
-        .map(|m| &m["params"])
-        .collect()
+    messages.iter().filter(|m| m["method"] == method && m.get("id").is_none()).map(|m| &m["params"]).collect()
 }
 
 #[tokio::test]
@@ -253,16 +234,10 @@ async fn text_turn_round_trip() {
     assert_eq!(agent_messages.len(), 1, "{messages:?}");
     assert_eq!(agent_messages[0]["text"], "Hello from the mock");
 
-    let requests = model
-        .wait_for_requests(1, STEP_TIMEOUT)
-        .await
-        .expect("one model request");
+    let requests = model.wait_for_requests(1, STEP_TIMEOUT).await.expect("one model request");
     assert_eq!(requests.len(), 1);
     let request = &requests[0];
-    assert_eq!(
-        (request.method(), request.path()),
-        ("POST", "/v1/responses")
-    );
+    assert_eq!((request.method(), request.path()), ("POST", "/v1/responses"));
     assert!(request.body_contains("hello"));
     assert_eq!(request.last_user_text(), Some("hello"));
     assert_eq!(request.model(), Some("mock-model"));
@@ -277,15 +252,8 @@ async fn streamed_reasoning_phase_and_usage() {
     model.push(
         ResponseStream::new()
             .reasoning("Thinking it over")
-            .message(
-                AssistantMessage::new("Hello world")
-                    .deltas(3)
-                    .phase(MessagePhase::FinalAnswer),
-            )
-            .usage(Usage {
-                cached_input_tokens: 4,
-                ..Usage::new(10, 5)
-            })
+            .message(AssistantMessage::new("Hello world").deltas(3).phase(MessagePhase::FinalAnswer))
+            .usage(Usage { cached_input_tokens: 4, ..Usage::new(10, 5) })
             .completed(),
     );
     let home = CodexHome::new(&model.base_url()).expect("codex home");
@@ -298,29 +266,15 @@ async fn streamed_reasoning_phase_and_usage() {
     let reasoning = completed_items(&messages, "reasoning");
     assert_eq!(reasoning.len(), 1, "{messages:?}");
     assert_eq!(reasoning[0]["summary"], json!(["Thinking it over"]));
-    let deltas: Vec<&Value> = notifications(&messages, "item/agentMessage/delta")
-        .into_iter()
-        .map(|params| &params["delta"])
-        .collect();
+    let deltas: Vec<&Value> =
+        notifications(&messages, "item/agentMessage/delta").into_iter().map(|params| &params["delta"]).collect();
     assert_eq!(deltas, [&json!("Hel"), &json!("lo w"), &json!("orld")]);
     let agent = completed_items(&messages, "agentMessage");
-    assert_eq!(
-        (agent[0]["text"].as_str(), agent[0]["phase"].as_str()),
-        (Some("Hello world"), Some("final_answer"))
-    );
+    assert_eq!((agent[0]["text"].as_str(), agent[0]["phase"].as_str()), (Some("Hello world"), Some("final_answer")));
     let usage = notifications(&messages, "thread/tokenUsage/updated");
     let last = &usage.last().expect("token usage")["tokenUsage"]["last"];
-    assert_eq!(
-        (
-            last["inputTokens"].as_u64(),
-            last["cachedInputTokens"].as_u64()
-        ),
-        (Some(10), Some(4))
-    );
-    assert_eq!(
-        (last["outputTokens"].as_u64(), last["totalTokens"].as_u64()),
-        (Some(5), Some(15))
-    );
+    assert_eq!((last["inputTokens"].as_u64(), last["cachedInputTokens"].as_u64()), (Some(10), Some(4)));
+    assert_eq!((last["outputTokens"].as_u64(), last["totalTokens"].as_u64()), (Some(5), Some(15)));
     server.shutdown().await;
 }
 
@@ -351,38 +305,17 @@ async fn upstream_failures_fail_the_turn() {
     for (turn, expected_info) in expected.iter().enumerate() {
         server.start_turn(&thread_id, &format!("turn {turn}")).await;
         let (messages, completed) = server.until_notification("turn/completed").await;
-        assert_eq!(
-            completed["turn"]["status"], "failed",
-            "turn {turn}: {completed}"
-        );
+        assert_eq!(completed["turn"]["status"], "failed", "turn {turn}: {completed}");
         let errors = notifications(&messages, "error");
         assert_eq!(errors.len(), 1, "turn {turn}: {messages:?}");
         assert_eq!(errors[0]["willRetry"], false);
-        assert_eq!(
-            &errors[0]["error"]["codexErrorInfo"], expected_info,
-            "turn {turn}"
-        );
-        error_messages.push(
-            errors[0]["error"]["message"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
-        );
+        assert_eq!(&errors[0]["error"]["codexErrorInfo"], expected_info, "turn {turn}");
+        error_messages.push(errors[0]["error"]["message"].as_str().unwrap_or_default().to_owned());
     }
     assert!(error_messages[1].contains("bad key"), "{error_messages:?}");
     assert!(error_messages[3].contains("boom"), "{error_messages:?}");
-    assert!(
-        error_messages[4].contains("response.completed"),
-        "{error_messages:?}"
-    );
-    assert_eq!(
-        (
-            model.request_count(),
-            model.pending(),
-            model.unscripted_requests()
-        ),
-        (6, 0, 1)
-    );
+    assert!(error_messages[4].contains("response.completed"), "{error_messages:?}");
+    assert_eq!((model.request_count(), model.pending(), model.unscripted_requests()), (6, 0, 1));
     server.shutdown().await;
 }
 
@@ -390,9 +323,7 @@ async fn upstream_failures_fail_the_turn() {
 async fn command_approval_and_bearer_token() {
     let model = MockModel::start().await.expect("start mock model");
     model.push_all([
-        MockResponse::exec_command(
-            ExecCommand::new("call_1", "echo approved > out.txt").escalated("write a file"),
-        ),
+        MockResponse::exec_command(ExecCommand::new("call_1", "echo approved > out.txt").escalated("write a file")),
         MockResponse::text("ran it"),
     ]);
     let home = CodexHome::builder(&model.base_url())
@@ -406,49 +337,23 @@ async fn command_approval_and_bearer_token() {
     server.start_turn(&thread_id, "run it").await;
 
     let request = server.next_server_request().await;
-    assert_eq!(
-        request["method"], "item/commandExecution/requestApproval",
-        "{request}"
-    );
+    assert_eq!(request["method"], "item/commandExecution/requestApproval", "{request}");
     assert_eq!(request["params"]["reason"], "write a file", "{request}");
-    server
-        .send(json!({ "id": request["id"], "result": { "decision": "accept" } }))
-        .await;
+    server.send(json!({ "id": request["id"], "result": { "decision": "accept" } })).await;
     let (messages, completed) = server.until_notification("turn/completed").await;
     assert_eq!(completed["turn"]["status"], "completed", "{completed}");
     let commands = completed_items(&messages, "commandExecution");
-    assert_eq!(
-        (commands[0]["id"].as_str(), commands[0]["status"].as_str()),
-        (Some("call_1"), Some("completed"))
-    );
-    assert_eq!(
-        completed_items(&messages, "agentMessage")[0]["text"],
-        "ran it"
-    );
-    let written =
-        std::fs::read_to_string(home.work_dir().join("out.txt")).expect("command output file");
+    assert_eq!((commands[0]["id"].as_str(), commands[0]["status"].as_str()), (Some("call_1"), Some("completed")));
+    assert_eq!(completed_items(&messages, "agentMessage")[0]["text"], "ran it");
+    let written = std::fs::read_to_string(home.work_dir().join("out.txt")).expect("command output file");
     assert_eq!(written, "approved\n");
 
-    let requests = model
-        .wait_for_requests(2, STEP_TIMEOUT)
-        .await
-        .expect("two model requests");
-    assert!(requests
-        .iter()
-        .all(|r| r.header("authorization") == Some("Bearer sk-mock")));
-    assert!(
-        requests[0].tool_names().contains(&"exec_command"),
-        "{:?}",
-        requests[0].tool_names()
-    );
+    let requests = model.wait_for_requests(2, STEP_TIMEOUT).await.expect("two model requests");
+    assert!(requests.iter().all(|r| r.header("authorization") == Some("Bearer sk-mock")));
+    assert!(requests[0].tool_names().contains(&"exec_command"), "{:?}", requests[0].tool_names());
     assert!(requests[0].function_call_output("call_1").is_none());
-    let output = requests[1]
-        .function_call_output("call_1")
-        .expect("function_call_output for call_1");
-    assert!(
-        output.to_string().contains("exited with code 0"),
-        "{output}"
-    );
+    let output = requests[1].function_call_output("call_1").expect("function_call_output for call_1");
+    assert!(output.to_string().contains("exited with code 0"), "{output}");
     server.shutdown().await;
 }
 
@@ -456,45 +361,24 @@ async fn command_approval_and_bearer_token() {
 async fn apply_patch_with_file_change_approval() {
     let model = MockModel::start().await.expect("start mock model");
     model.push_all([
-        MockResponse::apply_patch(
-            "call_p",
-            "*** Begin Patch\n*** Add File: hello.txt\n+hi\n*** End Patch\n",
-        ),
+        MockResponse::apply_patch("call_p", "*** Begin Patch\n*** Add File: hello.txt\n+hi\n*** End Patch\n"),
         MockResponse::text("patched"),
     ]);
-    let home = CodexHome::builder(&model.base_url())
-        .approval_policy(ApprovalPolicy::OnRequest)
-        .build()
-        .expect("codex home");
+    let home =
+        CodexHome::builder(&model.base_url()).approval_policy(ApprovalPolicy::OnRequest).build().expect("codex home");
     let mut server = RawAppServer::start(&home).await;
     // `apply_patch` is offered to bundled models only.
-    let thread_id = server
-        .start_thread(json!({ "cwd": home.work_dir(), "model": "gpt-5.5" }))
-        .await;
+    let thread_id = server.start_thread(json!({ "cwd": home.work_dir(), "model": "gpt-5.5" })).await;
     server.start_turn(&thread_id, "patch it").await;
 
     let request = server.next_server_request().await;
-    assert_eq!(
-        request["method"], "item/fileChange/requestApproval",
-        "{request}"
-    );
-    server
-        .send(json!({ "id": request["id"], "result": { "decision": "accept" } }))
-        .await;
+    assert_eq!(request["method"], "item/fileChange/requestApproval", "{request}");
+    server.send(json!({ "id": request["id"], "result": { "decision": "accept" } })).await;
     let (messages, completed) = server.until_notification("turn/completed").await;
     assert_eq!(completed["turn"]["status"], "completed", "{completed}");
-    assert_eq!(
-        completed_items(&messages, "fileChange")[0]["status"],
-        "completed"
-    );
-    assert_eq!(
-        std::fs::read_to_string(home.work_dir().join("hello.txt")).expect("patched file"),
-        "hi\n"
-    );
-    let requests = model
-        .wait_for_requests(2, STEP_TIMEOUT)
-        .await
-        .expect("two model requests");
+    assert_eq!(completed_items(&messages, "fileChange")[0]["status"], "completed");
+    assert_eq!(std::fs::read_to_string(home.work_dir().join("hello.txt")).expect("patched file"), "hi\n");
+    let requests = model.wait_for_requests(2, STEP_TIMEOUT).await.expect("two model requests");
     assert_eq!(requests[0].model(), Some("gpt-5.5"));
     assert!(requests[1].custom_tool_call_output("call_p").is_some());
     server.shutdown().await;
@@ -511,40 +395,21 @@ async fn stalled_stream_allows_interrupt_and_steer() {
     let thread_id = server.start_thread(json!({ "cwd": home.work_dir() })).await;
 
     let turn_id = server.start_turn(&thread_id, "first").await;
-    assert!(
-        first_stall.wait_reached(STEP_TIMEOUT).await,
-        "first stream never stalled"
-    );
-    server
-        .request(
-            "turn/interrupt",
-            json!({ "threadId": thread_id, "turnId": turn_id }),
-        )
-        .await;
+    assert!(first_stall.wait_reached(STEP_TIMEOUT).await, "first stream never stalled");
+    server.request("turn/interrupt", json!({ "threadId": thread_id, "turnId": turn_id })).await;
     let (_, completed) = server.until_notification("turn/completed").await;
     assert_eq!(completed["turn"]["status"], "interrupted", "{completed}");
 
     let turn_id = server.start_turn(&thread_id, "second").await;
-    assert!(
-        second_stall.wait_reached(STEP_TIMEOUT).await,
-        "second stream never stalled"
-    );
+    assert!(second_stall.wait_reached(STEP_TIMEOUT).await, "second stream never stalled");
     let steer = json!({ "threadId": thread_id, "expectedTurnId": turn_id, "input": [{ "type": "text", "text": "steer text" }] });
     let result = server.request("turn/steer", steer).await;
     assert_eq!(result["turnId"], turn_id.as_str());
     let (messages, completed) = server.until_notification("turn/completed").await;
     assert_eq!(completed["turn"]["status"], "completed", "{completed}");
-    assert_eq!(
-        completed_items(&messages, "agentMessage")
-            .last()
-            .expect("agent message")["text"],
-        "after steer"
-    );
+    assert_eq!(completed_items(&messages, "agentMessage").last().expect("agent message")["text"], "after steer");
 
-    let requests = model
-        .wait_for_requests(3, STEP_TIMEOUT)
-        .await
-        .expect("three model requests");
+    let requests = model.wait_for_requests(3, STEP_TIMEOUT).await.expect("three model requests");
     assert_eq!(requests[2].last_user_text(), Some("steer text"));
     assert_eq!(model.pending(), 0);
     server.shutdown().await;

@@ -12,15 +12,11 @@ use std::time::{Duration, Instant};
 
 use codex_app_server::rpc::ConnectionStats;
 use codex_app_server::testing::{
-    ApprovalPolicy, AssistantMessage, CodexHome, ExecCommand, MockModel, MockResponse,
-    RecordedRequest, ResponseStream, StallHandle,
+    ApprovalPolicy, AssistantMessage, CodexHome, ExecCommand, MockModel, MockResponse, RecordedRequest, ResponseStream,
+    StallHandle,
 };
-use codex_app_server::types::{
-    CommandExecutionApprovalDecision, CommandExecutionStatus, ThreadItem, TurnStatus,
-};
-use codex_app_server::{
-    ApprovalHandler, Codex, ServerNotification, Thread, ThreadOptions, TurnEvents,
-};
+use codex_app_server::types::{CommandExecutionApprovalDecision, CommandExecutionStatus, ThreadItem, TurnStatus};
+use codex_app_server::{ApprovalHandler, Codex, ServerNotification, Thread, ThreadOptions, TurnEvents};
 use common::{codex_bin, commands, deltas, drain_counting_lag, within, WAIT};
 use futures::StreamExt;
 use serde_json::Value;
@@ -32,18 +28,14 @@ fn ids(event: &ServerNotification) -> (Option<String>, Option<String>) {
     let params = event.params_json().expect("params");
     let get = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
     let thread = get(params.get("threadId"));
-    let turn =
-        get(params.get("turnId")).or_else(|| get(params.get("turn").and_then(|t| t.get("id"))));
+    let turn = get(params.get("turnId")).or_else(|| get(params.get("turn").and_then(|t| t.get("id"))));
     (thread, turn)
 }
 
 /// `params.item.id` of an `item/started` or `item/completed`.
 fn item_id(event: &ServerNotification) -> String {
     let params = event.params_json().expect("params");
-    params["item"]["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{} without item.id: {params}", event.method()))
-        .to_owned()
+    params["item"]["id"].as_str().unwrap_or_else(|| panic!("{} without item.id: {params}", event.method())).to_owned()
 }
 
 fn count(events: &[ServerNotification], method: &str) -> usize {
@@ -51,17 +43,12 @@ fn count(events: &[ServerNotification], method: &str) -> usize {
 }
 
 async fn start_thread(codex: &Codex, options: ThreadOptions) -> Thread {
-    within("thread/start", codex.thread_start(options))
-        .await
-        .expect("thread/start")
+    within("thread/start", codex.thread_start(options)).await.expect("thread/start")
 }
 
 /// Waits until `stall` is reached (the mock streamed everything before its pause point).
 async fn reached(stall: &StallHandle) {
-    assert!(
-        stall.wait_reached(WAIT).await,
-        "the mock response never reached its pause point"
-    );
+    assert!(stall.wait_reached(WAIT).await, "the mock response never reached its pause point");
 }
 
 /// The stall handles of responder-made responses, by prompt.
@@ -116,17 +103,14 @@ async fn slow_consumer_blocks_nobody_and_stays_bounded() {
                     .escalated("needs to write a marker");
                 return Some(MockResponse::exec_command(call));
             }
-            let (first, stall) = ResponseStream::new()
-                .message(AssistantMessage::new(slow_text.clone()).deltas(SLOW_DELTAS))
-                .pause();
+            let (first, stall) =
+                ResponseStream::new().message(AssistantMessage::new(slow_text.clone()).deltas(SLOW_DELTAS)).pause();
             stalls.insert(&prompt, stall);
             Some(first.text(format!("end of {prompt}")).completed())
         }
     });
-    let home = CodexHome::builder(&model.base_url())
-        .approval_policy(ApprovalPolicy::OnRequest)
-        .build()
-        .expect("codex home");
+    let home =
+        CodexHome::builder(&model.base_url()).approval_policy(ApprovalPolicy::OnRequest).build().expect("codex home");
     let approvals = Arc::new(Mutex::new(Vec::new()));
     let handler = ApprovalHandler::new().on_command_execution({
         let approvals = approvals.clone();
@@ -135,27 +119,18 @@ async fn slow_consumer_blocks_nobody_and_stays_bounded() {
             async { CommandExecutionApprovalDecision::Accept }
         }
     });
-    let config = home
-        .client_config(&codex_bin())
-        .with_buffers(SMALL_BUFFER, SMALL_BUFFER);
-    let codex = within(
-        "connect with small buffers",
-        Codex::builder().config(config).handler(handler).connect(),
-    )
-    .await
-    .expect("connect");
+    let config = home.client_config(&codex_bin()).with_buffers(SMALL_BUFFER, SMALL_BUFFER);
+    let codex = within("connect with small buffers", Codex::builder().config(config).handler(handler).connect())
+        .await
+        .expect("connect");
     let conn = codex.connection().clone();
     let options = ThreadOptions::default().cwd(home.work_dir());
 
     // Two turns nobody polls, each past its buffer: 200 deltas into 16 slots.
     let streamed_thread = start_thread(&codex, options.clone()).await;
     let run_thread = start_thread(&codex, options.clone()).await;
-    let streamed = within("turn/start", streamed_thread.turn("slow-stream"))
-        .await
-        .expect("turn/start");
-    let ran = within("turn/start", run_thread.turn("slow-run"))
-        .await
-        .expect("turn/start");
+    let streamed = within("turn/start", streamed_thread.turn("slow-stream")).await.expect("turn/start");
+    let ran = within("turn/start", run_thread.turn("slow-run")).await.expect("turn/start");
     let stall_streamed = stalls.get("slow-stream").await;
     let stall_ran = stalls.get("slow-run").await;
     reached(&stall_streamed).await;
@@ -169,9 +144,7 @@ async fn slow_consumer_blocks_nobody_and_stays_bounded() {
     .await;
     let before = conn.stats();
     // Each buffer holds at most its capacity (+1 for a turn's final `turn/completed`).
-    let bound = |s: &ConnectionStats| {
-        (s.turn_subscriptions + s.subscriptions + s.reservations) * (SMALL_BUFFER + 1)
-    };
+    let bound = |s: &ConnectionStats| (s.turn_subscriptions + s.subscriptions + s.reservations) * (SMALL_BUFFER + 1);
     assert!(before.buffered_events <= bound(&before), "{before:?}");
 
     // Meanwhile, another thread's turn with an approval runs to completion.
@@ -189,12 +162,9 @@ async fn slow_consumer_blocks_nobody_and_stays_bounded() {
         }
     });
     let approval_thread = start_thread(&codex, options.clone()).await;
-    let approved = within(
-        "a turn with an approval, past two unpolled turns",
-        approval_thread.run("approve"),
-    )
-    .await
-    .expect("the approval turn");
+    let approved = within("a turn with an approval, past two unpolled turns", approval_thread.run("approve"))
+        .await
+        .expect("the approval turn");
     sampling.store(false, std::sync::atomic::Ordering::Relaxed);
     let samples = within("the sampler", sampler).await.unwrap();
     assert_eq!(approved.status, TurnStatus::Completed);
@@ -203,12 +173,7 @@ async fn slow_consumer_blocks_nobody_and_stays_bounded() {
     let ran_commands = commands(&approved);
     assert_eq!(ran_commands.len(), 1, "{:#?}", approved.items);
     assert_eq!(ran_commands[0].status, CommandExecutionStatus::Completed);
-    assert_eq!(
-        std::fs::read_to_string(home.work_dir().join("approved.txt"))
-            .ok()
-            .as_deref(),
-        Some("approved\n")
-    );
+    assert_eq!(std::fs::read_to_string(home.work_dir().join("approved.txt")).ok().as_deref(), Some("approved\n"));
     let after = conn.stats();
     assert!(after.notifications_received > before.notifications_received);
     assert!(after.server_requests >= 1);
@@ -230,10 +195,7 @@ async fn slow_consumer_blocks_nobody_and_stays_bounded() {
     stall_ran.release();
     let mut events = streamed.stream();
     let (delivered, skipped) = drain_counting_lag(&mut events).await;
-    assert!(
-        skipped >= (SLOW_DELTAS - SMALL_BUFFER) as u64,
-        "{skipped} skipped"
-    );
+    assert!(skipped >= (SLOW_DELTAS - SMALL_BUFFER) as u64, "{skipped} skipped");
     match delivered.last() {
         Some(ServerNotification::TurnCompleted(done)) => {
             assert_eq!(done.turn.status, TurnStatus::Completed)
@@ -243,9 +205,7 @@ async fn slow_consumer_blocks_nobody_and_stays_bounded() {
     assert_eq!(count(&delivered, "turn/completed"), 1);
 
     // `run()` on the other unpolled turn recovers the items lost to the overflow.
-    let result = within("run after the overflow", ran.run())
-        .await
-        .expect("run");
+    let result = within("run after the overflow", ran.run()).await.expect("run");
     assert_eq!(result.status, TurnStatus::Completed);
     let agent_texts: Vec<&str> = result
         .items
@@ -256,19 +216,11 @@ async fn slow_consumer_blocks_nobody_and_stays_bounded() {
         })
         .collect();
     assert_eq!(agent_texts, [slow_text.as_str(), "end of slow-run"]);
-    assert!(matches!(
-        result.items.first(),
-        Some(ThreadItem::UserMessage(_))
-    ));
+    assert!(matches!(result.items.first(), Some(ThreadItem::UserMessage(_))));
 
     let end = conn.stats();
     assert_eq!(
-        (
-            end.buffered_events,
-            end.turn_subscriptions,
-            end.reservations,
-            end.pending_requests
-        ),
+        (end.buffered_events, end.turn_subscriptions, end.reservations, end.pending_requests),
         (0, 0, 0, 0),
         "{end:?}"
     );
@@ -303,11 +255,7 @@ async fn collect_turn(what: &str, mut events: TurnEvents) -> Vec<ServerNotificat
 fn check_turn(prompt: &str, thread_id: &str, turn_id: &str, events: &[ServerNotification]) {
     for event in events {
         let (thread, turn) = ids(event);
-        assert_eq!(
-            turn.as_deref(),
-            Some(turn_id),
-            "{prompt}: foreign {event:?}"
-        );
+        assert_eq!(turn.as_deref(), Some(turn_id), "{prompt}: foreign {event:?}");
         if let Some(thread) = thread {
             assert_eq!(thread, thread_id, "{prompt}: foreign {event:?}");
         }
@@ -324,22 +272,10 @@ fn check_turn(prompt: &str, thread_id: &str, turn_id: &str, events: &[ServerNoti
         }
         other => panic!("{prompt}: did not end with turn/completed: {other:?}"),
     }
-    let started: Vec<String> = events
-        .iter()
-        .filter(|e| e.method() == "item/started")
-        .map(item_id)
-        .collect();
-    let completed: Vec<String> = events
-        .iter()
-        .filter(|e| e.method() == "item/completed")
-        .map(item_id)
-        .collect();
+    let started: Vec<String> = events.iter().filter(|e| e.method() == "item/started").map(item_id).collect();
+    let completed: Vec<String> = events.iter().filter(|e| e.method() == "item/completed").map(item_id).collect();
     let unique: HashSet<&String> = completed.iter().collect();
-    assert_eq!(
-        unique.len(),
-        completed.len(),
-        "{prompt}: duplicate item ids {completed:?}"
-    );
+    assert_eq!(unique.len(), completed.len(), "{prompt}: duplicate item ids {completed:?}");
     let mut paired = started.clone();
     paired.sort();
     let mut done = completed.clone();
@@ -372,9 +308,7 @@ async fn fifty_concurrent_turns_over_ten_threads_route_exactly() {
     });
     let home = CodexHome::new(&model.base_url()).expect("codex home");
     let config = home.client_config(&codex_bin()).with_buffers(8192, 16384);
-    let codex = within("connect", Codex::builder().config(config).connect())
-        .await
-        .expect("connect");
+    let codex = within("connect", Codex::builder().config(config).connect()).await.expect("connect");
     let conn = codex.connection().clone();
 
     // Everything on the connection, drained as it comes, by turn id.
@@ -432,35 +366,23 @@ async fn fifty_concurrent_turns_over_ten_threads_route_exactly() {
         }
         turns
     });
-    let turns: Vec<_> = within("50 turns", futures::future::join_all(runs))
-        .await
-        .into_iter()
-        .flatten()
-        .collect();
+    let turns: Vec<_> = within("50 turns", futures::future::join_all(runs)).await.into_iter().flatten().collect();
     let elapsed = started.elapsed();
     assert_eq!(turns.len(), SOAK_THREADS * SOAK_TURNS);
     let turn_ids: HashSet<&String> = turns.iter().map(|(_, id, _)| id).collect();
     assert_eq!(turn_ids.len(), turns.len(), "turn ids are unique");
 
     // Let the trailing notifications of the last turns arrive, then stop the watcher.
-    within("a round trip after the turns", codex.models(false))
-        .await
-        .expect("model/list");
+    within("a round trip after the turns", codex.models(false)).await.expect("model/list");
     let _ = done_tx.send(());
     let (by_turn, max_running) = within("the watcher", watcher).await.unwrap();
     assert_eq!(by_turn.len(), turns.len(), "turns seen connection-wide");
     for (prompt, turn_id, events) in &turns {
         let wide = &by_turn[turn_id];
         let seen = |list: &[ServerNotification]| -> Vec<(String, Value)> {
-            list.iter()
-                .map(|e| (e.method().to_owned(), e.params_json().expect("params")))
-                .collect()
+            list.iter().map(|e| (e.method().to_owned(), e.params_json().expect("params"))).collect()
         };
-        assert_eq!(
-            seen(events),
-            seen(wide),
-            "{prompt}: its stream differs from what the connection carried for it"
-        );
+        assert_eq!(seen(events), seen(wide), "{prompt}: its stream differs from what the connection carried for it");
     }
     assert!(max_running > 1, "the turns never overlapped");
 
@@ -475,20 +397,9 @@ async fn fifty_concurrent_turns_over_ten_threads_route_exactly() {
         (0, 0, 0, 0),
         "{stats:?}"
     );
-    assert_eq!(
-        (
-            stats.turn_subscriptions,
-            stats.reservations,
-            stats.pending_requests
-        ),
-        (0, 0, 0),
-        "{stats:?}"
-    );
-    let prompts: HashSet<String> = model
-        .requests()
-        .iter()
-        .filter_map(|r| r.last_user_text().map(str::to_owned))
-        .collect();
+    assert_eq!((stats.turn_subscriptions, stats.reservations, stats.pending_requests), (0, 0, 0), "{stats:?}");
+    let prompts: HashSet<String> =
+        model.requests().iter().filter_map(|r| r.last_user_text().map(str::to_owned)).collect();
     assert_eq!(prompts.len(), turns.len(), "one model request per turn");
     assert_eq!(model.request_count(), turns.len());
     eprintln!(

@@ -22,9 +22,7 @@ const THREADS: usize = 20;
 const BATCH: usize = 100;
 
 async fn start_thread(codex: &Codex) -> Thread {
-    within("thread/start", codex.thread_start(ThreadOptions::default()))
-        .await
-        .expect("thread/start")
+    within("thread/start", codex.thread_start(ThreadOptions::default())).await.expect("thread/start")
 }
 
 /// After every 100 of 1,000 turns (20 new threads per 100 turns, running concurrently, each
@@ -86,19 +84,13 @@ async fn thousand_turns_with_nobody_listening_stay_flat() {
     }
     let elapsed = started.elapsed();
     // Every turn brought several notifications: each went to its turn or was dropped.
-    assert!(
-        received.windows(2).all(|w| w[1] >= w[0] + 3 * BATCH as u64),
-        "{received:?}"
-    );
+    assert!(received.windows(2).all(|w| w[1] >= w[0] + 3 * BATCH as u64), "{received:?}");
     assert!(unrouted.windows(2).all(|w| w[1] > w[0]), "{unrouted:?}");
     assert_eq!(model.request_count(), TURNS);
     assert_eq!(model.unscripted_requests(), 0);
     // Not a measurement, a sanity bound: nothing retained per turn adds up to this.
     let (first, last) = (rss[0], rss[rss.len() - 1]);
-    assert!(
-        last < 2 * first + 20 * 1024,
-        "RSS grew from {first} KiB to {last} KiB"
-    );
+    assert!(last < 2 * first + 20 * 1024, "RSS grew from {first} KiB to {last} KiB");
     let per_turn = |v: &[u64]| (v[v.len() - 1] - v[0]) as f64 / (TURNS - BATCH) as f64;
     eprintln!(
         "{TURNS} turns ({THREADS} concurrent threads per {BATCH}) in {elapsed:?}: {:.1} notifications per turn received, \

@@ -14,13 +14,10 @@ use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant};
 
 use codex_app_server::testing::{
-    ApprovalPolicy, AssistantMessage, CodexHome, ExecCommand, MockModel, MockResponse,
-    RecordedRequest, ResponseStream,
+    ApprovalPolicy, AssistantMessage, CodexHome, ExecCommand, MockModel, MockResponse, RecordedRequest, ResponseStream,
 };
 use codex_app_server::types::CommandExecutionApprovalDecision;
-use codex_app_server::{
-    ApprovalHandler, ClientConfig, Codex, Error, ServerNotification, ThreadOptions, TurnEvents,
-};
+use codex_app_server::{ApprovalHandler, ClientConfig, Codex, Error, ServerNotification, ThreadOptions, TurnEvents};
 use common::{codex_bin, first_delta, process_exists, send_signal, stop_process, within};
 use futures::StreamExt;
 use tokio::sync::{mpsc, oneshot};
@@ -45,13 +42,11 @@ fn respond(request: &RecordedRequest) -> Option<MockResponse> {
         if request.function_call_output(&call_id).is_some() {
             return Some(MockResponse::text("unexpected: the approval was answered"));
         }
-        let call = ExecCommand::new(call_id, "echo approved > approved.txt")
-            .escalated("needs to write a marker");
+        let call = ExecCommand::new(call_id, "echo approved > approved.txt").escalated("needs to write a marker");
         return Some(MockResponse::exec_command(call));
     }
-    let (response, _never_released) = ResponseStream::new()
-        .message(AssistantMessage::new(format!("partial answer to {prompt}")).deltas(2))
-        .stall();
+    let (response, _never_released) =
+        ResponseStream::new().message(AssistantMessage::new(format!("partial answer to {prompt}")).deltas(2)).stall();
     Some(response)
 }
 
@@ -81,14 +76,12 @@ impl Rig {
     fn config(&self, lane: usize) -> ClientConfig {
         let bin = codex_bin();
         let script = "echo \"reliability-probe: app-server $$ starting\" >&2; exec \"$0\" app-server --listen stdio://";
-        self.homes[lane]
-            .client_config(&bin)
-            .with_launch_args_override([
-                "/bin/sh".to_owned(),
-                "-c".to_owned(),
-                script.to_owned(),
-                bin.display().to_string(),
-            ])
+        self.homes[lane].client_config(&bin).with_launch_args_override([
+            "/bin/sh".to_owned(),
+            "-c".to_owned(),
+            script.to_owned(),
+            bin.display().to_string(),
+        ])
     }
 
     async fn connect(&self, lane: usize, handler: Option<ApprovalHandler>) -> Codex {
@@ -96,9 +89,7 @@ impl Rig {
         if let Some(handler) = handler {
             builder = builder.handler(handler);
         }
-        within("connect", builder.connect())
-            .await
-            .unwrap_or_else(|e| panic!("cannot start the app-server: {e}"))
+        within("connect", builder.connect()).await.unwrap_or_else(|e| panic!("cannot start the app-server: {e}"))
     }
 
     /// Runs `iteration(rig, lane, i)` for `i` in `0..ITERATIONS`, [`LANES`] at a time;
@@ -119,11 +110,7 @@ impl Rig {
                 latencies
             }
         });
-        let latencies: Vec<Duration> = futures::future::join_all(lanes)
-            .await
-            .into_iter()
-            .flatten()
-            .collect();
+        let latencies: Vec<Duration> = futures::future::join_all(lanes).await.into_iter().flatten().collect();
         assert_eq!(latencies.len(), ITERATIONS);
         let max = latencies.iter().max().copied().unwrap_or_default();
         eprintln!(
@@ -143,10 +130,7 @@ fn assert_killed(what: &str, error: &Error, pid: u32) {
     let stderr_tail = reason.stderr_tail();
     let status = reason.exit_status().unwrap_or_else(|| panic!("{what}: no exit status in {error:?}"));
     assert_eq!(status.signal(), Some(9), "{what}: {status:?}");
-    assert!(
-        stderr_tail.contains(&probe(pid)),
-        "{what}: the stderr tail is not the app-server's: {stderr_tail:?}"
-    );
+    assert!(stderr_tail.contains(&probe(pid)), "{what}: the stderr tail is not the app-server's: {stderr_tail:?}");
 }
 
 /// After the kill: the connection is closed with the same error, later calls fail fast
@@ -155,20 +139,10 @@ async fn assert_aftermath(codex: &Codex, pid: u32) {
     let conn = codex.connection();
     let closed = within("Connection::closed after the kill", conn.closed()).await;
     assert_killed("Connection::closed", &closed, pid);
-    let later = within("a call after the kill", codex.models(false))
-        .await
-        .expect_err("a call on a dead connection");
+    let later = within("a call after the kill", codex.models(false)).await.expect_err("a call on a dead connection");
     assert_killed("a call after the kill", &later, pid);
     let stats = conn.stats();
-    assert_eq!(
-        (
-            stats.pending_requests,
-            stats.turn_subscriptions,
-            stats.reservations
-        ),
-        (0, 0, 0),
-        "{stats:?}"
-    );
+    assert_eq!((stats.pending_requests, stats.turn_subscriptions, stats.reservations), (0, 0, 0), "{stats:?}");
     within("the killed app-server is reaped", async {
         while process_exists(pid) {
             tokio::time::sleep(Duration::from_millis(5)).await;
@@ -184,21 +158,13 @@ async fn drain_after_kill(what: &str, events: &mut TurnEvents, pid: u32) {
     let errors: Vec<&Error> = rest.iter().filter_map(|e| e.as_ref().err()).collect();
     assert_eq!(errors.len(), 1, "{what}: {rest:?}");
     assert!(rest.last().is_some_and(Result::is_err), "{what}: {rest:?}");
-    assert!(
-        !rest
-            .iter()
-            .any(|e| matches!(e, Ok(ServerNotification::TurnCompleted(_)))),
-        "{what}: {rest:?}"
-    );
+    assert!(!rest.iter().any(|e| matches!(e, Ok(ServerNotification::TurnCompleted(_)))), "{what}: {rest:?}");
     assert_killed(what, errors[0], pid);
     assert!(within(what, events.next_event()).await.is_none());
 }
 
 fn pid_of(codex: &Codex) -> u32 {
-    codex
-        .connection()
-        .pid()
-        .expect("a spawned app-server has a pid")
+    codex.connection().pid().expect("a spawned app-server has a pid")
 }
 
 // ----- mid-request ---------------------------------------------------------------------------
@@ -215,12 +181,7 @@ async fn kill_mid_request(rig: &Rig, lane: usize, _i: usize) -> Duration {
     });
     let start = tokio::spawn({
         let codex = codex.clone();
-        async move {
-            codex
-                .thread_start(ThreadOptions::default())
-                .await
-                .map(|_| ())
-        }
+        async move { codex.thread_start(ThreadOptions::default()).await.map(|_| ()) }
     });
     within("both requests are pending", async {
         while codex.connection().stats().pending_requests < 2 {
@@ -228,16 +189,11 @@ async fn kill_mid_request(rig: &Rig, lane: usize, _i: usize) -> Duration {
         }
     })
     .await;
-    assert!(
-        !models.is_finished() && !start.is_finished(),
-        "a stopped app-server cannot answer"
-    );
+    assert!(!models.is_finished() && !start.is_finished(), "a stopped app-server cannot answer");
     send_signal(pid, "KILL");
     let killed = Instant::now();
-    let (models, start) = within("the pending requests after the kill", async {
-        (models.await.unwrap(), start.await.unwrap())
-    })
-    .await;
+    let (models, start) =
+        within("the pending requests after the kill", async { (models.await.unwrap(), start.await.unwrap()) }).await;
     let latency = killed.elapsed();
     assert_killed("model/list", &models.expect_err("model/list"), pid);
     assert_killed("thread/start", &start.expect_err("thread/start"), pid);
@@ -258,12 +214,8 @@ async fn sigkill_mid_request_fails_every_pending_request() {
 async fn kill_mid_turn(rig: &Rig, lane: usize, i: usize) -> Duration {
     let codex = rig.connect(lane, None).await;
     let pid = pid_of(&codex);
-    let thread = within("thread/start", codex.thread_start(ThreadOptions::default()))
-        .await
-        .expect("thread/start");
-    let turn = within("turn/start", thread.turn(format!("stall-{i}")))
-        .await
-        .expect("turn/start");
+    let thread = within("thread/start", codex.thread_start(ThreadOptions::default())).await.expect("thread/start");
+    let turn = within("turn/start", thread.turn(format!("stall-{i}"))).await.expect("turn/start");
     let mut events = turn.stream();
     first_delta(&mut events).await;
     send_signal(pid, "KILL");
@@ -295,9 +247,7 @@ impl Drop for DropSignal {
 
 /// Announces each command approval on `entered` (its turn id, and a receiver that fires
 /// when the handler's future is dropped) and never answers it.
-fn never_answering(
-    entered: mpsc::UnboundedSender<(String, oneshot::Receiver<()>)>,
-) -> ApprovalHandler {
+fn never_answering(entered: mpsc::UnboundedSender<(String, oneshot::Receiver<()>)>) -> ApprovalHandler {
     ApprovalHandler::new().on_command_execution(move |params| {
         let (dropped_tx, dropped_rx) = oneshot::channel();
         let guard = DropSignal(Some(dropped_tx));
@@ -315,26 +265,15 @@ async fn kill_mid_approval(rig: &Rig, lane: usize, i: usize) -> Duration {
     let (entered_tx, mut entered) = mpsc::unbounded_channel();
     let codex = rig.connect(lane, Some(never_answering(entered_tx))).await;
     let pid = pid_of(&codex);
-    let thread = within("thread/start", codex.thread_start(ThreadOptions::default()))
-        .await
-        .expect("thread/start");
-    let turn = within("turn/start", thread.turn(format!("approve-{i}")))
-        .await
-        .expect("turn/start");
+    let thread = within("thread/start", codex.thread_start(ThreadOptions::default())).await.expect("thread/start");
+    let turn = within("turn/start", thread.turn(format!("approve-{i}"))).await.expect("turn/start");
     let turn_id = turn.id().to_owned();
     let mut events = turn.stream();
-    let (asked_for, dropped) = within("the approval request", entered.recv())
-        .await
-        .expect("the handler was called");
+    let (asked_for, dropped) = within("the approval request", entered.recv()).await.expect("the handler was called");
     assert_eq!(asked_for, turn_id);
     send_signal(pid, "KILL");
     let killed = Instant::now();
-    drain_after_kill(
-        "the turn awaiting approval after the kill",
-        &mut events,
-        pid,
-    )
-    .await;
+    drain_after_kill("the turn awaiting approval after the kill", &mut events, pid).await;
     within("the pending approval handler is cancelled", dropped)
         .await
         .expect("the handler's future was dropped, not leaked");
@@ -342,10 +281,7 @@ async fn kill_mid_approval(rig: &Rig, lane: usize, i: usize) -> Duration {
     // `codex` is still alive here: the close, not the client's drop, cancelled the handler.
     assert_eq!(codex.connection().stats().server_requests, 1);
     assert_aftermath(&codex, pid).await;
-    assert!(
-        !rig.homes[lane].work_dir().join("approved.txt").exists(),
-        "the unanswered command never ran"
-    );
+    assert!(!rig.homes[lane].work_dir().join("approved.txt").exists(), "the unanswered command never ran");
     latency
 }
 

@@ -8,17 +8,11 @@ mod common;
 use std::time::{Duration, Instant};
 
 use codex_app_server::testing::{
-    AssistantMessage, CodexHome, ExecCommand, MockModel, MockResponse, RecordedRequest,
-    ResponseStream,
+    AssistantMessage, CodexHome, ExecCommand, MockModel, MockResponse, RecordedRequest, ResponseStream,
 };
 use codex_app_server::types::CommandExecutionApprovalDecision;
-use codex_app_server::{
-    blocking, ApprovalHandler, ApprovalMode, ServerNotification, ThreadOptions,
-};
-use common::{
-    alive_tasks, codex_bin, connect_home, first_delta, process_exists, processes_in_home, within,
-    WAIT,
-};
+use codex_app_server::{blocking, ApprovalHandler, ApprovalMode, ServerNotification, ThreadOptions};
+use common::{alive_tasks, codex_bin, connect_home, first_delta, process_exists, processes_in_home, within, WAIT};
 use tokio::sync::mpsc;
 
 const CYCLES: usize = 100;
@@ -37,12 +31,10 @@ fn respond(request: &RecordedRequest) -> Option<MockResponse> {
     if prompt.starts_with("run") {
         return Some(MockResponse::text(format!("answer {prompt}")));
     }
-    let (response, _never_released) = ResponseStream::new()
-        .message(AssistantMessage::new(format!("partial answer to {prompt}")).deltas(2))
-        .stall();
+    let (response, _never_released) =
+        ResponseStream::new().message(AssistantMessage::new(format!("partial answer to {prompt}")).deltas(2)).stall();
     Some(response)
 }
-
 
 /// How a cycle ends.
 #[derive(Debug, Clone, Copy)]
@@ -79,14 +71,10 @@ async fn cycle(home: &CodexHome, i: usize) -> u32 {
     let codex = connect_home(home, |b| b.handler(handler)).await;
     let pid = codex.connection().pid().expect("pid");
     let options = ThreadOptions::default().approval_mode(ApprovalMode::AskUser);
-    let thread = within("thread/start", codex.thread_start(options))
-        .await
-        .expect("thread/start");
+    let thread = within("thread/start", codex.thread_start(options)).await.expect("thread/start");
     match ending {
         Ending::DropStreamMidTurn => {
-            let turn = within("turn/start", thread.turn(format!("stall-{i}")))
-                .await
-                .unwrap();
+            let turn = within("turn/start", thread.turn(format!("stall-{i}"))).await.unwrap();
             let mut events = turn.stream();
             first_delta(&mut events).await;
             drop(events);
@@ -94,9 +82,7 @@ async fn cycle(home: &CodexHome, i: usize) -> u32 {
             drop(codex);
         }
         Ending::CloseMidTurn => {
-            let turn = within("turn/start", thread.turn(format!("stall-{i}")))
-                .await
-                .unwrap();
+            let turn = within("turn/start", thread.turn(format!("stall-{i}"))).await.unwrap();
             let mut events = turn.stream();
             first_delta(&mut events).await;
             within("close", codex.close()).await;
@@ -114,20 +100,13 @@ async fn cycle(home: &CodexHome, i: usize) -> u32 {
             }
         }
         Ending::CloseAfterRun => {
-            let result = within("run", thread.run(format!("run-{i}")))
-                .await
-                .expect("run");
-            assert_eq!(
-                result.final_response(),
-                Some(format!("answer run-{i}").as_str())
-            );
+            let result = within("run", thread.run(format!("run-{i}"))).await.expect("run");
+            assert_eq!(result.final_response(), Some(format!("answer run-{i}").as_str()));
             within("close", codex.close()).await;
             assert!(codex.connection().is_closed());
         }
         Ending::DropClientFirst => {
-            let turn = within("turn/start", thread.turn(format!("stall-{i}")))
-                .await
-                .unwrap();
+            let turn = within("turn/start", thread.turn(format!("stall-{i}"))).await.unwrap();
             drop(codex);
             // The turn handle and the thread keep the connection: events still arrive.
             let mut events = turn.stream();
@@ -136,12 +115,8 @@ async fn cycle(home: &CodexHome, i: usize) -> u32 {
             drop(thread);
         }
         Ending::DropMidApproval => {
-            let turn = within("turn/start", thread.turn(format!("approve-{i}")))
-                .await
-                .unwrap();
-            within("the approval request", entered.recv())
-                .await
-                .expect("asked");
+            let turn = within("turn/start", thread.turn(format!("approve-{i}"))).await.unwrap();
+            within("the approval request", entered.recv()).await.expect("asked");
             drop(turn);
             drop(thread);
             drop(codex);
@@ -171,11 +146,7 @@ async fn hundred_open_close_cycles_leave_no_process_or_task() {
             pids
         }
     });
-    let pids: Vec<u32> = futures::future::join_all(lanes)
-        .await
-        .into_iter()
-        .flatten()
-        .collect();
+    let pids: Vec<u32> = futures::future::join_all(lanes).await.into_iter().flatten().collect();
     assert_eq!(pids.len(), CYCLES);
     let cycled = started.elapsed();
 
@@ -183,11 +154,7 @@ async fn hundred_open_close_cycles_leave_no_process_or_task() {
     let deadline = Instant::now() + WAIT;
     loop {
         let live = processes_in_home(home.codex_home());
-        let unreaped: Vec<u32> = pids
-            .iter()
-            .copied()
-            .filter(|p| process_exists(*p))
-            .collect();
+        let unreaped: Vec<u32> = pids.iter().copied().filter(|p| process_exists(*p)).collect();
         let tasks = alive_tasks();
         if live.is_empty() && unreaped.is_empty() && tasks == baseline {
             break;
@@ -220,11 +187,7 @@ fn blocking_threads() -> usize {
 /// this binary uses the blocking API, so its runtime threads can be counted.)
 #[test]
 fn blocking_drops_mid_turn_leave_nothing_behind() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
     let model = rt.block_on(MockModel::start()).expect("mock model");
     model.respond_with(respond);
     let home = CodexHome::new(&model.base_url()).expect("codex home");
@@ -234,15 +197,12 @@ fn blocking_drops_mid_turn_leave_nothing_behind() {
     for i in 0..6 {
         let codex = blocking::Codex::new(home.client_config(&codex_bin())).expect("connect");
         pids.push(codex.connection().pid().expect("pid"));
-        let thread = codex
-            .thread_start(ThreadOptions::default())
-            .expect("thread/start");
+        let thread = codex.thread_start(ThreadOptions::default()).expect("thread/start");
         let turn = thread.turn(format!("stall-{i}")).expect("turn/start");
         match i % 3 {
             0 => {
                 let mut events = turn.stream();
-                let first =
-                    events.find(|e| matches!(e, Ok(ServerNotification::ItemAgentMessageDelta(_))));
+                let first = events.find(|e| matches!(e, Ok(ServerNotification::ItemAgentMessageDelta(_))));
                 assert!(first.is_some(), "a delta before the stall");
                 drop(events);
                 drop(thread);
@@ -261,19 +221,11 @@ fn blocking_drops_mid_turn_leave_nothing_behind() {
         }
         // Dropping the last handle joins the runtime thread and reaps the app-server.
         assert_eq!(blocking_threads(), 0, "cycle {i}: a runtime thread is left");
-        assert!(
-            !process_exists(pids[i]),
-            "cycle {i}: app-server {} is left",
-            pids[i]
-        );
+        assert!(!process_exists(pids[i]), "cycle {i}: app-server {} is left", pids[i]);
     }
     let deadline = Instant::now() + WAIT;
     while !processes_in_home(home.codex_home()).is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "{:?}",
-            processes_in_home(home.codex_home())
-        );
+        assert!(Instant::now() < deadline, "{:?}", processes_in_home(home.codex_home()));
         std::thread::sleep(Duration::from_millis(20));
     }
     drop(model);

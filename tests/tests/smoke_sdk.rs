@@ -31,6 +31,8 @@ async fn generated_stubs_reach_the_whole_protocol() {
     let _ = listed.data;
     let config = within("config/read", conn.config_read(ConfigReadParams::default())).await.unwrap();
     assert_eq!(config.config.model.as_deref(), Some("mock-model"), "{:?}", config.config.model);
-    let read = within("thread/read", conn.thread_read(codex_app_server::types::ThreadReadParams::new(thread.id()))).await.unwrap();
+    let read = within("thread/read", conn.thread_read(codex_app_server::types::ThreadReadParams::new(thread.id())))
+        .await
+        .unwrap();
     assert_eq!(read.thread.id, thread.id());
 }

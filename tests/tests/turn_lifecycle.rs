@@ -7,7 +7,9 @@
 mod common;
 
 use codex_app_server::testing::{ApprovalPolicy, ExecCommand, MockResponse, ResponseStream, ServerAuth, StallHandle};
-use codex_app_server::types::{CommandExecutionApprovalDecision as Decision, CommandExecutionStatus, ThreadItem, TurnStatus};
+use codex_app_server::types::{
+    CommandExecutionApprovalDecision as Decision, CommandExecutionStatus, ThreadItem, TurnStatus,
+};
 use codex_app_server::{ApprovalHandler, Codex, Error, ServerNotification, Thread, ThreadOptions};
 use common::{within, World};
 use futures::StreamExt;
@@ -96,7 +98,10 @@ async fn dropping_a_handle_or_its_stream_interrupts_the_turn() {
     assert_eq!(last.final_response(), Some("after the stream"));
 
     let statuses: Vec<TurnStatus> = recorded_turns(&thread).await.into_iter().map(|t| t.status).collect();
-    assert_eq!(statuses, [TurnStatus::Interrupted, TurnStatus::Completed, TurnStatus::Interrupted, TurnStatus::Completed]);
+    assert_eq!(
+        statuses,
+        [TurnStatus::Interrupted, TurnStatus::Completed, TurnStatus::Interrupted, TurnStatus::Completed]
+    );
 }
 
 /// A detached handle only observes: dropping it leaves the turn running, and a new turn on
@@ -116,7 +121,10 @@ async fn a_detached_turn_runs_on_and_a_busy_thread_is_a_typed_error() {
     let requests_before = world.model.request_count();
     match within("busy turn", thread.turn("sneak in")).await {
         Err(Error::ThreadBusy { thread_id, running_turn_id, merged }) => {
-            assert_eq!((thread_id.as_str(), running_turn_id.as_str(), merged), (thread.id(), running_id.as_str(), false));
+            assert_eq!(
+                (thread_id.as_str(), running_turn_id.as_str(), merged),
+                (thread.id(), running_id.as_str(), false)
+            );
         }
         other => panic!("expected ThreadBusy, got {other:?}"),
     }
@@ -166,7 +174,8 @@ async fn a_turn_started_right_after_another_is_refused() {
 #[tokio::test]
 async fn a_turn_running_for_another_client_makes_the_thread_busy_here() {
     let world = World::start().await;
-    let server = within("listen", world.home.listen_websocket(&common::codex_bin(), ServerAuth::CapabilityToken)).await.unwrap();
+    let server =
+        within("listen", world.home.listen_websocket(&common::codex_bin(), ServerAuth::CapabilityToken)).await.unwrap();
     let attach = || within("attach", Codex::builder().websocket(server.websocket_endpoint()).connect());
     let (a, b) = (attach().await.unwrap(), attach().await.unwrap());
     let thread_a = within("thread/start", a.thread_start(ThreadOptions::default())).await.unwrap();
@@ -232,7 +241,13 @@ async fn a_per_call_timeout_is_typed_and_leaves_nothing_pending() {
     let error = thread.with_timeout(Duration::from_nanos(1)).read(false).await.unwrap_err();
     assert!(error.is_timeout(), "{error:?}");
     use codex_app_server::ClientRequests;
-    let error = world.codex.connection().with_timeout(Duration::from_nanos(1)).thread_list(Default::default()).await.unwrap_err();
+    let error = world
+        .codex
+        .connection()
+        .with_timeout(Duration::from_nanos(1))
+        .thread_list(Default::default())
+        .await
+        .unwrap_err();
     assert!(error.is_timeout(), "{error:?}");
     assert_eq!(world.codex.connection().stats().pending_requests, 0);
     // The default handle is unaffected.

@@ -6,13 +6,10 @@
 mod common;
 
 use codex_app_server::testing::{
-    AssistantMessage, MessagePhase as MockPhase, MockResponse, RecordedRequest, ResponseStream,
-    StallHandle, Usage,
+    AssistantMessage, MessagePhase as MockPhase, MockResponse, RecordedRequest, ResponseStream, StallHandle, Usage,
 };
 use codex_app_server::types::{MessagePhase, ThreadItem, TurnStatus, UserInput};
-use codex_app_server::{
-    Codex, Error, Input, ServerNotification, Thread, ThreadOptions, TurnEvents, TurnOptions,
-};
+use codex_app_server::{Codex, Error, Input, ServerNotification, Thread, ThreadOptions, TurnEvents, TurnOptions};
 use common::{assert_transport_closed, deltas, drain_counting_lag, kill_9, within, World};
 use serde_json::Value;
 use std::time::Duration;
@@ -20,29 +17,17 @@ use std::time::Duration;
 // ----- helpers --------------------------------------------------------------------------
 
 async fn new_thread(world: &World) -> Thread {
-    within(
-        "thread/start",
-        world.codex.thread_start(ThreadOptions::default()),
-    )
-    .await
-    .expect("thread/start")
+    within("thread/start", world.codex.thread_start(ThreadOptions::default())).await.expect("thread/start")
 }
 
 /// Waits until the mock has streamed up to `stall`'s pause point (so its request was taken).
 async fn reached(stall: &StallHandle) {
-    assert!(
-        stall.wait_reached(common::WAIT).await,
-        "the mock response never reached its pause point"
-    );
+    assert!(stall.wait_reached(common::WAIT).await, "the mock response never reached its pause point");
 }
 
 /// The `n`-th (1-based) model request, waiting for it.
 async fn request(world: &World, n: usize) -> RecordedRequest {
-    let requests = world
-        .model
-        .wait_for_requests(n, common::WAIT)
-        .await
-        .expect("model request");
+    let requests = world.model.wait_for_requests(n, common::WAIT).await.expect("model request");
     requests[n - 1].clone()
 }
 
@@ -63,11 +48,9 @@ fn ids(event: &ServerNotification) -> (Option<String>, Option<String>) {
     let params = event.params_json().expect("params");
     let get = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
     let thread = get(params.get("threadId"));
-    let turn =
-        get(params.get("turnId")).or_else(|| get(params.get("turn").and_then(|t| t.get("id"))));
+    let turn = get(params.get("turnId")).or_else(|| get(params.get("turn").and_then(|t| t.get("id"))));
     (thread, turn)
 }
-
 
 fn completed_status(events: &[ServerNotification]) -> TurnStatus {
     match events.last() {
@@ -96,14 +79,8 @@ fn message(text: &str, phase: Option<MockPhase>) -> AssistantMessage {
 
 /// A response made of these assistant messages, then `response.completed`.
 fn messages(list: &[(&str, Option<MockPhase>)]) -> MockResponse {
-    list.iter()
-        .fold(ResponseStream::new(), |s, (text, phase)| {
-            s.message(message(text, *phase))
-        })
-        .completed()
+    list.iter().fold(ResponseStream::new(), |s, (text, phase)| s.message(message(text, *phase))).completed()
 }
-
-
 
 // 1x1 red PNG, as a data URL.
 const RED_PIXEL_DATA_URL: &str =
@@ -111,9 +88,9 @@ const RED_PIXEL_DATA_URL: &str =
 
 // 2x2 blue PNG.
 const BLUE_2X2_PNG: [u8; 72] = [
-    137, 80, 78, 71, 13, 10, 26, 10, 0, 0, 0, 13, 73, 72, 68, 82, 0, 0, 0, 2, 0, 0, 0, 2, 8, 2, 0,
-    0, 0, 253, 212, 154, 115, 0, 0, 0, 15, 73, 68, 65, 84, 120, 156, 99, 96, 96, 248, 15, 70, 96,
-    10, 0, 23, 246, 3, 253, 126, 235, 55, 243, 0, 0, 0, 0, 73, 69, 78, 68, 174, 66, 96, 130,
+    137, 80, 78, 71, 13, 10, 26, 10, 0, 0, 0, 13, 73, 72, 68, 82, 0, 0, 0, 2, 0, 0, 0, 2, 8, 2, 0, 0, 0, 253, 212, 154,
+    115, 0, 0, 0, 15, 73, 68, 65, 84, 120, 156, 99, 96, 96, 248, 15, 70, 96, 10, 0, 23, 246, 3, 253, 126, 235, 55, 243,
+    0, 0, 0, 0, 73, 69, 78, 68, 174, 66, 96, 130,
 ];
 
 // ----- 1. result, usage, items, timing --------------------------------------------------
@@ -128,23 +105,11 @@ async fn run_returns_final_response_usage_items_and_timing() {
         reasoning_output_tokens: 5,
         total_tokens: 150,
     };
-    world.model.push(
-        ResponseStream::new()
-            .text("The answer is 42")
-            .usage(usage)
-            .completed(),
-    );
-    world.model.push(
-        ResponseStream::new()
-            .text("Second")
-            .usage(Usage::new(10, 5))
-            .completed(),
-    );
+    world.model.push(ResponseStream::new().text("The answer is 42").usage(usage).completed());
+    world.model.push(ResponseStream::new().text("Second").usage(Usage::new(10, 5)).completed());
     let thread = new_thread(&world).await;
 
-    let handle = within("turn/start", thread.turn("What is the answer?"))
-        .await
-        .unwrap();
+    let handle = within("turn/start", thread.turn("What is the answer?")).await.unwrap();
     let turn_id = handle.id().to_owned();
     assert_eq!(handle.thread_id(), thread.id());
     let result = within("run", handle.run()).await.unwrap();
@@ -154,10 +119,7 @@ async fn run_returns_final_response_usage_items_and_timing() {
     assert_eq!(result.error, None);
     assert_eq!(result.final_response(), Some("The answer is 42"));
 
-    let usage = result
-        .usage
-        .as_ref()
-        .expect("usage from thread/tokenUsage/updated");
+    let usage = result.usage.as_ref().expect("usage from thread/tokenUsage/updated");
     let last = &usage.last;
     assert_eq!(
         (
@@ -187,24 +149,14 @@ async fn run_returns_final_response_usage_items_and_timing() {
     // Timing.
     let started = result.started_at.expect("started_at");
     let completed = result.completed_at.expect("completed_at");
-    assert!(
-        started > 1_600_000_000 && completed >= started,
-        "{started} .. {completed}"
-    );
+    assert!(started > 1_600_000_000 && completed >= started, "{started} .. {completed}");
     assert!(result.duration_ms.expect("duration_ms") >= 0);
 
     // A second turn: `last` is that turn's, `total` accumulates over the thread.
     let second = within("second run", thread.run("Again")).await.unwrap();
     assert_eq!(second.final_response(), Some("Second"));
     let usage2 = second.usage.expect("usage of the second turn");
-    assert_eq!(
-        (
-            usage2.last.input_tokens,
-            usage2.last.output_tokens,
-            usage2.last.total_tokens
-        ),
-        (10, 5, 15)
-    );
+    assert_eq!((usage2.last.input_tokens, usage2.last.output_tokens, usage2.last.total_tokens), (10, 5, 15));
     assert_eq!(usage2.total.total_tokens, 165);
     assert_eq!(usage2.total.input_tokens, 130);
     assert_ne!(second.id, result.id);
@@ -225,9 +177,7 @@ async fn final_response_follows_the_phase_rules() {
         ("The real final", Some(FinalAnswer)),
         ("Trailing unphased", None),
     ]));
-    let result = within("final_answer turn", thread.run("one"))
-        .await
-        .unwrap();
+    let result = within("final_answer turn", thread.run("one")).await.unwrap();
     assert_eq!(
         agent_messages(&result.items),
         [
@@ -242,30 +192,17 @@ async fn final_response_follows_the_phase_rules() {
 
     // No final_answer: the last unphased message, even an empty one; commentary after it
     // is not promoted.
-    world.model.push(messages(&[
-        ("first unphased", None),
-        ("", None),
-        ("narration", Some(Commentary)),
-    ]));
+    world.model.push(messages(&[("first unphased", None), ("", None), ("narration", Some(Commentary))]));
     let result = within("unphased turn", thread.run("two")).await.unwrap();
     assert_eq!(agent_messages(&result.items).len(), 3, "{:?}", result.items);
     assert_eq!(result.final_response(), Some(""));
 
-    world.model.push(messages(&[
-        ("alpha", None),
-        ("beta", None),
-        ("gamma", Some(Commentary)),
-    ]));
-    let result = within("last unphased turn", thread.run("three"))
-        .await
-        .unwrap();
+    world.model.push(messages(&[("alpha", None), ("beta", None), ("gamma", Some(Commentary))]));
+    let result = within("last unphased turn", thread.run("three")).await.unwrap();
     assert_eq!(result.final_response(), Some("beta"));
 
     // Only commentary: no final response, and the turn is still a success.
-    world.model.push(messages(&[
-        ("thinking aloud", Some(Commentary)),
-        ("still thinking", Some(Commentary)),
-    ]));
+    world.model.push(messages(&[("thinking aloud", Some(Commentary)), ("still thinking", Some(Commentary))]));
     let result = within("commentary turn", thread.run("four")).await.unwrap();
     assert_eq!(result.status, TurnStatus::Completed);
     assert_eq!(agent_messages(&result.items).len(), 2);
@@ -277,37 +214,20 @@ async fn final_response_follows_the_phase_rules() {
 #[tokio::test]
 async fn turn_options_reach_the_model_request() {
     let world = World::start().await;
-    world.model.push_all([
-        MockResponse::text("one"),
-        MockResponse::text("two"),
-        MockResponse::text("three"),
-    ]);
+    world.model.push_all([MockResponse::text("one"), MockResponse::text("two"), MockResponse::text("three")]);
     let thread = new_thread(&world).await;
 
     within("default turn", thread.run("default")).await.unwrap();
     let first = request(&world, 1).await;
-    assert_eq!(
-        first.model(),
-        Some("mock-model"),
-        "the home's configured model"
-    );
+    assert_eq!(first.model(), Some("mock-model"), "the home's configured model");
 
     let options = TurnOptions::default().model("gpt-5.5").effort("high");
-    let result = within(
-        "turn with options",
-        thread.run_with("with options", &options),
-    )
-    .await
-    .unwrap();
+    let result = within("turn with options", thread.run_with("with options", &options)).await.unwrap();
     assert_eq!(result.final_response(), Some("two"));
     let second = request(&world, 2).await;
     assert_eq!(second.model(), Some("gpt-5.5"));
     let body = second.json().expect("json body");
-    assert_eq!(
-        body["reasoning"]["effort"], "high",
-        "reasoning: {}",
-        body["reasoning"]
-    );
+    assert_eq!(body["reasoning"]["effort"], "high", "reasoning: {}", body["reasoning"]);
     assert_eq!(second.last_user_text(), Some("with options"));
 
     // Turn-level overrides persist to later turns of the thread.
@@ -318,9 +238,7 @@ async fn turn_options_reach_the_model_request() {
 
     // The schema's `ReasoningEffort` is any non-empty string: an empty one is refused
     // before anything is sent.
-    let bad = thread
-        .run_with("x", &TurnOptions::default().effort(""))
-        .await;
+    let bad = thread.run_with("x", &TurnOptions::default().effort("")).await;
     assert!(matches!(bad, Err(Error::Encode { .. })), "{bad:?}");
     assert_eq!(world.model.request_count(), 3);
 }
@@ -333,22 +251,12 @@ async fn failed_turn_is_an_error_and_the_thread_stays_usable() {
     let thread = new_thread(&world).await;
 
     // `response.failed` with a message.
-    world
-        .model
-        .push(MockResponse::failed("the mock model melted"));
-    let err = within("failing turn", thread.run("fail please"))
-        .await
-        .unwrap_err();
-    let Error::TurnFailed(result) = &err else {
-        panic!("expected TurnFailed, got {err:?}")
-    };
+    world.model.push(MockResponse::failed("the mock model melted"));
+    let err = within("failing turn", thread.run("fail please")).await.unwrap_err();
+    let Error::TurnFailed(result) = &err else { panic!("expected TurnFailed, got {err:?}") };
     assert_eq!(result.status, TurnStatus::Failed);
     let error = result.error.as_ref().expect("the turn's error");
-    assert!(
-        error.message.contains("the mock model melted"),
-        "message: {}",
-        error.message
-    );
+    assert!(error.message.contains("the mock model melted"), "message: {}", error.message);
     assert!(err.to_string().contains("the mock model melted"), "{err}");
     assert!(err.to_string().contains(&result.id));
     assert!(
@@ -359,31 +267,22 @@ async fn failed_turn_is_an_error_and_the_thread_stays_usable() {
 
     // The thread is still usable.
     world.model.push(MockResponse::text("recovered"));
-    let ok = within("turn after failure", thread.run("again"))
-        .await
-        .unwrap();
+    let ok = within("turn after failure", thread.run("again")).await.unwrap();
     assert_eq!(ok.final_response(), Some("recovered"));
 
     // HTTP 500.
-    world.model.push(MockResponse::http_error(
-        500,
-        r#"{"error":{"message":"upstream exploded","type":"server_error"}}"#,
-    ));
-    let err = within("http 500 turn", thread.run("500 please"))
-        .await
-        .unwrap_err();
-    let Error::TurnFailed(result) = &err else {
-        panic!("expected TurnFailed, got {err:?}")
-    };
+    world
+        .model
+        .push(MockResponse::http_error(500, r#"{"error":{"message":"upstream exploded","type":"server_error"}}"#));
+    let err = within("http 500 turn", thread.run("500 please")).await.unwrap_err();
+    let Error::TurnFailed(result) = &err else { panic!("expected TurnFailed, got {err:?}") };
     let error = result.error.as_ref().expect("the turn's error");
     assert!(!error.message.is_empty());
     assert!(error.codex_error_info.is_some(), "{error:?}");
     assert_ne!(result.id, ok.id);
 
     world.model.push(MockResponse::text("recovered again"));
-    let ok = within("turn after http 500", thread.run("again"))
-        .await
-        .unwrap();
+    let ok = within("turn after http 500", thread.run("again")).await.unwrap();
     assert_eq!(ok.final_response(), Some("recovered again"));
     assert_eq!(world.model.unscripted_requests(), 0);
     assert_eq!(world.model.request_count(), 4);
@@ -399,39 +298,21 @@ async fn stream_yields_deltas_in_order_then_turn_completed() {
     let expected_chunks: Vec<String> = {
         // The same split the mock will send.
         let chars: Vec<char> = text.chars().collect();
-        (1..=7)
-            .map(|i| {
-                chars[(i - 1) * chars.len() / 7..i * chars.len() / 7]
-                    .iter()
-                    .collect()
-            })
-            .collect()
+        (1..=7).map(|i| chars[(i - 1) * chars.len() / 7..i * chars.len() / 7].iter().collect()).collect()
     };
-    world
-        .model
-        .push(ResponseStream::new().message(message).completed());
+    world.model.push(ResponseStream::new().message(message).completed());
     let thread = new_thread(&world).await;
 
-    let handle = within("turn/start", thread.turn("stream it"))
-        .await
-        .unwrap();
+    let handle = within("turn/start", thread.turn("stream it")).await.unwrap();
     let turn_id = handle.id().to_owned();
     let mut events = handle.stream();
     let seen = drain("stream", &mut events).await;
 
     assert_eq!(deltas(&seen), expected_chunks, "every delta, in order");
     assert_eq!(deltas(&seen).concat(), text);
-    assert!(matches!(
-        seen.last(),
-        Some(ServerNotification::TurnCompleted(_))
-    ));
+    assert!(matches!(seen.last(), Some(ServerNotification::TurnCompleted(_))));
     assert_eq!(completed_status(&seen), TurnStatus::Completed);
-    assert_eq!(
-        seen.iter()
-            .filter(|e| matches!(e, ServerNotification::TurnCompleted(_)))
-            .count(),
-        1
-    );
+    assert_eq!(seen.iter().filter(|e| matches!(e, ServerNotification::TurnCompleted(_))).count(), 1);
 
     // Every event is this turn's; deltas belong to the agent message that completes after them.
     for event in &seen {
@@ -439,28 +320,16 @@ async fn stream_yields_deltas_in_order_then_turn_completed() {
         if let Some(t) = thread_id {
             assert_eq!(t, thread.id(), "{}", event.method());
         }
-        assert_eq!(
-            event_turn.as_deref(),
-            Some(turn_id.as_str()),
-            "{}",
-            event.method()
-        );
+        assert_eq!(event_turn.as_deref(), Some(turn_id.as_str()), "{}", event.method());
     }
     let agent_done = seen
         .iter()
         .position(|e| matches!(e, ServerNotification::ItemCompleted(c) if matches!(&c.item, ThreadItem::AgentMessage(m) if m.text == text)))
         .expect("item/completed for the agent message");
-    let last_delta = seen
-        .iter()
-        .rposition(|e| matches!(e, ServerNotification::ItemAgentMessageDelta(_)))
-        .unwrap();
+    let last_delta = seen.iter().rposition(|e| matches!(e, ServerNotification::ItemAgentMessageDelta(_))).unwrap();
     assert!(last_delta < agent_done);
-    let ServerNotification::ItemCompleted(done) = &seen[agent_done] else {
-        unreachable!()
-    };
-    let ThreadItem::AgentMessage(agent) = &done.item else {
-        unreachable!()
-    };
+    let ServerNotification::ItemCompleted(done) = &seen[agent_done] else { unreachable!() };
+    let ThreadItem::AgentMessage(agent) = &done.item else { unreachable!() };
     for event in &seen {
         if let ServerNotification::ItemAgentMessageDelta(d) = event {
             assert_eq!(d.item_id, agent.id);
@@ -469,9 +338,7 @@ async fn stream_yields_deltas_in_order_then_turn_completed() {
 
     // The stream is over after turn/completed, and stays over.
     assert!(within("end of stream", events.next_event()).await.is_none());
-    assert!(within("end of stream again", events.next_event())
-        .await
-        .is_none());
+    assert!(within("end of stream again", events.next_event()).await.is_none());
 }
 
 // ----- 6. concurrent turns on one connection ------------------------------------------------
@@ -491,17 +358,10 @@ async fn concurrent_turns_on_several_threads_route_by_turn_id() {
     // the connection carries the turns' events interleaved.
     let mut started = Vec::new();
     for (name, thread) in names.iter().zip(&threads) {
-        let (first_half, stall) = ResponseStream::new()
-            .message(AssistantMessage::new(format!("{name} one, ")).deltas(3))
-            .pause();
-        world.model.push(
-            first_half
-                .message(AssistantMessage::new(format!("{name} two")).deltas(3))
-                .completed(),
-        );
-        let handle = within("turn/start", thread.turn(format!("talk about {name}")))
-            .await
-            .unwrap();
+        let (first_half, stall) =
+            ResponseStream::new().message(AssistantMessage::new(format!("{name} one, ")).deltas(3)).pause();
+        world.model.push(first_half.message(AssistantMessage::new(format!("{name} two")).deltas(3)).completed());
+        let handle = within("turn/start", thread.turn(format!("talk about {name}"))).await.unwrap();
         reached(&stall).await;
         started.push((handle, stall));
     }
@@ -518,11 +378,7 @@ async fn concurrent_turns_on_several_threads_route_by_turn_id() {
         stalls.push(stall);
     }
     let mut consumers = consumers.into_iter();
-    let (a, b, c) = (
-        consumers.next().unwrap(),
-        consumers.next().unwrap(),
-        consumers.next().unwrap(),
-    );
+    let (a, b, c) = (consumers.next().unwrap(), consumers.next().unwrap(), consumers.next().unwrap());
     let release = async {
         // Release in reverse order, so the later turns finish first.
         for stall in stalls.iter().rev() {
@@ -537,26 +393,12 @@ async fn concurrent_turns_on_several_threads_route_by_turn_id() {
         assert_eq!(completed_status(&seen), TurnStatus::Completed, "{name}");
         for event in &seen {
             let (thread_id, event_turn) = ids(event);
-            assert_eq!(
-                event_turn.as_deref(),
-                Some(turn_id.as_str()),
-                "{name}: foreign event {}",
-                event.method()
-            );
+            assert_eq!(event_turn.as_deref(), Some(turn_id.as_str()), "{name}: foreign event {}", event.method());
             if let Some(t) = thread_id {
-                assert_eq!(
-                    t,
-                    thread.id(),
-                    "{name}: foreign thread in {}",
-                    event.method()
-                );
+                assert_eq!(t, thread.id(), "{name}: foreign thread in {}", event.method());
             }
         }
-        assert_eq!(
-            deltas(&seen).concat(),
-            format!("{name} one, {name} two"),
-            "{name}"
-        );
+        assert_eq!(deltas(&seen).concat(), format!("{name} one, {name} two"), "{name}");
         turn_ids.push(turn_id);
     }
 
@@ -565,11 +407,7 @@ async fn concurrent_turns_on_several_threads_route_by_turn_id() {
     let mut order: Vec<(String, &'static str)> = Vec::new();
     within("the connection-wide view of the three turns", async {
         while order.iter().filter(|(_, m)| *m == "completed").count() < names.len() {
-            let event = all
-                .next_event()
-                .await
-                .expect("open subscription")
-                .expect("event");
+            let event = all.next_event().await.expect("open subscription").expect("event");
             let kind = match event.method() {
                 "turn/started" => "started",
                 "turn/completed" => "completed",
@@ -579,17 +417,10 @@ async fn concurrent_turns_on_several_threads_route_by_turn_id() {
         }
     })
     .await;
-    let last_start = order
-        .iter()
-        .rposition(|(_, m)| *m == "started")
-        .expect("turn/started seen");
+    let last_start = order.iter().rposition(|(_, m)| *m == "started").expect("turn/started seen");
     let first_completion = order.iter().position(|(_, m)| *m == "completed").unwrap();
     assert!(last_start < first_completion, "{order:?}");
-    let mut started_ids: Vec<&String> = order
-        .iter()
-        .filter(|(_, m)| *m == "started")
-        .map(|(t, _)| t)
-        .collect();
+    let mut started_ids: Vec<&String> = order.iter().filter(|(_, m)| *m == "started").map(|(t, _)| t).collect();
     started_ids.sort();
     let mut expected: Vec<&String> = turn_ids.iter().collect();
     expected.sort();
@@ -602,39 +433,21 @@ async fn concurrent_turns_on_several_threads_route_by_turn_id() {
 async fn unpolled_stream_does_not_block_other_requests() {
     let world = World::start().await;
     let slow_text = "x".repeat(300);
-    let (slow, stall) = ResponseStream::new()
-        .message(AssistantMessage::new(slow_text.clone()).deltas(300))
-        .pause();
-    world
-        .model
-        .push(slow.message(AssistantMessage::new(" and done")).completed());
+    let (slow, stall) = ResponseStream::new().message(AssistantMessage::new(slow_text.clone()).deltas(300)).pause();
+    world.model.push(slow.message(AssistantMessage::new(" and done")).completed());
     let slow_thread = new_thread(&world).await;
-    let slow_turn = within("slow turn/start", slow_thread.turn("slow one"))
-        .await
-        .unwrap();
+    let slow_turn = within("slow turn/start", slow_thread.turn("slow one")).await.unwrap();
     reached(&stall).await;
     // 300 delta notifications are now queued for a stream nobody polls.
 
-    let models = within(
-        "model/list while a stream is unpolled",
-        world.codex.models(false),
-    )
-    .await
-    .unwrap();
+    let models = within("model/list while a stream is unpolled", world.codex.models(false)).await.unwrap();
     assert!(!models.data.is_empty());
-    let read = within(
-        "thread/read while a stream is unpolled",
-        slow_thread.read(false),
-    )
-    .await
-    .unwrap();
+    let read = within("thread/read while a stream is unpolled", slow_thread.read(false)).await.unwrap();
     assert_eq!(read.id, slow_thread.id());
 
     world.model.push(MockResponse::text("fast answer"));
     let fast_thread = new_thread(&world).await;
-    let fast = within("another thread's turn", fast_thread.run("fast one"))
-        .await
-        .unwrap();
+    let fast = within("another thread's turn", fast_thread.run("fast one")).await.unwrap();
     assert_eq!(fast.final_response(), Some("fast answer"));
 
     // The unpolled stream lost nothing.
@@ -651,37 +464,17 @@ async fn unpolled_stream_does_not_block_other_requests() {
 async fn overflowing_unpolled_stream_lags_instead_of_blocking() {
     let world = World::start().await;
     let config = world.config().with_buffers(32, 64);
-    let codex = within(
-        "connect with small buffers",
-        Codex::builder().config(config).connect(),
-    )
-    .await
-    .unwrap();
-    let (slow, stall) = ResponseStream::new()
-        .message(AssistantMessage::new("y".repeat(300)).deltas(300))
-        .pause();
+    let codex = within("connect with small buffers", Codex::builder().config(config).connect()).await.unwrap();
+    let (slow, stall) = ResponseStream::new().message(AssistantMessage::new("y".repeat(300)).deltas(300)).pause();
     world.model.push(slow.completed());
-    let slow_thread = within("thread/start", codex.thread_start(ThreadOptions::default()))
-        .await
-        .unwrap();
-    let slow_turn = within("slow turn/start", slow_thread.turn("overflow"))
-        .await
-        .unwrap();
+    let slow_thread = within("thread/start", codex.thread_start(ThreadOptions::default())).await.unwrap();
+    let slow_turn = within("slow turn/start", slow_thread.turn("overflow")).await.unwrap();
     reached(&stall).await;
 
-    within("model/list past a full turn queue", codex.models(false))
-        .await
-        .unwrap();
+    within("model/list past a full turn queue", codex.models(false)).await.unwrap();
     world.model.push(MockResponse::text("still fast"));
-    let fast_thread = within("thread/start", codex.thread_start(ThreadOptions::default()))
-        .await
-        .unwrap();
-    let fast = within(
-        "another turn past a full turn queue",
-        fast_thread.run("fast"),
-    )
-    .await
-    .unwrap();
+    let fast_thread = within("thread/start", codex.thread_start(ThreadOptions::default())).await.unwrap();
+    let fast = within("another turn past a full turn queue", fast_thread.run("fast")).await.unwrap();
     assert_eq!(fast.final_response(), Some("still fast"));
 
     stall.release();
@@ -690,21 +483,9 @@ async fn overflowing_unpolled_stream_lags_instead_of_blocking() {
     assert!(skipped > 0, "300 deltas into a 32-slot queue must overflow");
     // Nothing vanished unaccounted: 300 deltas plus the turn's other events were either
     // delivered or counted as skipped; most were skipped (only about a queue's worth came).
-    assert!(
-        delivered.len() + skipped as usize > 300,
-        "{} delivered, {skipped} skipped",
-        delivered.len()
-    );
-    assert!(
-        delivered.len() < 100,
-        "{} events delivered",
-        delivered.len()
-    );
-    assert_eq!(
-        completed_status(&delivered),
-        TurnStatus::Completed,
-        "turn/completed is never dropped"
-    );
+    assert!(delivered.len() + skipped as usize > 300, "{} delivered, {skipped} skipped", delivered.len());
+    assert!(delivered.len() < 100, "{} events delivered", delivered.len());
+    assert_eq!(completed_status(&delivered), TurnStatus::Completed, "turn/completed is never dropped");
 }
 
 /// `run()` on a handle whose buffer overflowed while nobody polled it still returns the
@@ -713,9 +494,7 @@ async fn overflowing_unpolled_stream_lags_instead_of_blocking() {
 async fn run_after_an_overflow_recovers_the_items() {
     let world = World::start().await;
     let config = world.config().with_buffers(32, 64);
-    let codex = within("connect with small buffers", Codex::builder().config(config).connect())
-        .await
-        .unwrap();
+    let codex = within("connect with small buffers", Codex::builder().config(config).connect()).await.unwrap();
     let text = "z".repeat(300);
     world.model.push(MockResponse::stream().message(AssistantMessage::new(text.clone()).deltas(300)).completed());
     let thread = within("thread/start", codex.thread_start(ThreadOptions::default())).await.unwrap();
@@ -747,16 +526,12 @@ async fn steer_adds_input_to_the_running_turn() {
     let (first, stall) = ResponseStream::new().text("Working on it").stall();
     world.model.push(first);
     let thread = new_thread(&world).await;
-    let handle = within("turn/start", thread.turn("Write a poem"))
-        .await
-        .unwrap();
+    let handle = within("turn/start", thread.turn("Write a poem")).await.unwrap();
     reached(&stall).await;
 
     world.model.push(MockResponse::text("Un poème"));
     let control = handle.control();
-    let steered = within("turn/steer", handle.steer("Actually, in French"))
-        .await
-        .unwrap();
+    let steered = within("turn/steer", handle.steer("Actually, in French")).await.unwrap();
     assert_eq!(steered, handle.id());
 
     let result = within("steered run", handle.run()).await.unwrap();
@@ -770,12 +545,8 @@ async fn steer_adds_input_to_the_running_turn() {
     assert_eq!(world.model.request_count(), 2);
 
     // The turn is over: steering it now is refused by the server.
-    let late = within("late steer", control.steer("too late"))
-        .await
-        .unwrap_err();
-    let rpc = late
-        .rpc_error()
-        .unwrap_or_else(|| panic!("expected an RPC error, got {late:?}"));
+    let late = within("late steer", control.steer("too late")).await.unwrap_err();
+    let rpc = late.rpc_error().unwrap_or_else(|| panic!("expected an RPC error, got {late:?}"));
     assert!(rpc.code.is_invalid_request(), "{rpc:?}");
     stall.release();
 }
@@ -788,18 +559,13 @@ async fn interrupt_then_a_follow_up_turn() {
     let (first, stall) = ResponseStream::new().text("Partial thoughts").stall();
     world.model.push(first);
     let thread = new_thread(&world).await;
-    let handle = within("turn/start", thread.turn("Take your time"))
-        .await
-        .unwrap();
+    let handle = within("turn/start", thread.turn("Take your time")).await.unwrap();
     let control = handle.control();
     let interrupt = async {
         reached(&stall).await;
         control.interrupt().await
     };
-    let (result, interrupted) = within("interrupted run", async {
-        tokio::join!(handle.run(), interrupt)
-    })
-    .await;
+    let (result, interrupted) = within("interrupted run", async { tokio::join!(handle.run(), interrupt) }).await;
     interrupted.expect("turn/interrupt");
     let result = result.expect("an interrupted turn is Ok");
     assert_eq!(result.status, TurnStatus::Interrupted);
@@ -807,26 +573,14 @@ async fn interrupt_then_a_follow_up_turn() {
     assert_eq!(result.error, None);
 
     world.model.push(MockResponse::text("Fresh start"));
-    let next = within("follow-up run", thread.run("Now quickly"))
-        .await
-        .unwrap();
+    let next = within("follow-up run", thread.run("Now quickly")).await.unwrap();
     assert_eq!(next.status, TurnStatus::Completed);
     assert_eq!(next.final_response(), Some("Fresh start"));
     assert_eq!(world.model.last_user_text().as_deref(), Some("Now quickly"));
 
     let read = within("thread/read", thread.read(true)).await.unwrap();
-    let statuses: Vec<_> = read
-        .turns
-        .iter()
-        .map(|t| (t.id.clone(), t.status.clone()))
-        .collect();
-    assert_eq!(
-        statuses,
-        [
-            (result.id.clone(), TurnStatus::Interrupted),
-            (next.id.clone(), TurnStatus::Completed)
-        ]
-    );
+    let statuses: Vec<_> = read.turns.iter().map(|t| (t.id.clone(), t.status.clone())).collect();
+    assert_eq!(statuses, [(result.id.clone(), TurnStatus::Interrupted), (next.id.clone(), TurnStatus::Completed)]);
     stall.release();
 }
 
@@ -837,21 +591,13 @@ async fn text_and_images_reach_the_model() {
     let world = World::start().await;
     let png = world.home.work_dir().join("blue.png");
     std::fs::write(&png, BLUE_2X2_PNG).unwrap();
-    world
-        .model
-        .push(MockResponse::text("A red pixel and a blue square"));
+    world.model.push(MockResponse::text("A red pixel and a blue square"));
     let thread = new_thread(&world).await;
 
-    let input = vec![
-        Input::text("What is in these images?"),
-        Input::image_url(RED_PIXEL_DATA_URL),
-        Input::local_image(&png),
-    ];
+    let input =
+        vec![Input::text("What is in these images?"), Input::image_url(RED_PIXEL_DATA_URL), Input::local_image(&png)];
     let result = within("image turn", thread.run(input)).await.unwrap();
-    assert_eq!(
-        result.final_response(),
-        Some("A red pixel and a blue square")
-    );
+    assert_eq!(result.final_response(), Some("A red pixel and a blue square"));
 
     let request = request(&world, 1).await;
     let urls = request.input_image_urls();
@@ -866,9 +612,7 @@ async fn text_and_images_reach_the_model() {
     assert!(request.user_texts().contains(&"What is in these images?"));
 
     // The user message item echoes the three inputs, in order.
-    let Some(ThreadItem::UserMessage(user)) = result.items.first() else {
-        panic!("{:?}", result.items)
-    };
+    let Some(ThreadItem::UserMessage(user)) = result.items.first() else { panic!("{:?}", result.items) };
     match user.content.as_slice() {
         [UserInput::Text(t), UserInput::Image(i), UserInput::LocalImage(l)] => {
             assert_eq!(t.text, "What is in these images?");
@@ -890,21 +634,13 @@ async fn killed_app_server_fails_running_and_later_calls_promptly() {
     let stream_thread = new_thread(&world).await;
 
     world.model.push(run_response);
-    let run_turn = within("turn/start (run)", run_thread.turn("run me"))
-        .await
-        .unwrap();
+    let run_turn = within("turn/start (run)", run_thread.turn("run me")).await.unwrap();
     reached(&run_stall).await;
     world.model.push(stream_response);
-    let stream_turn = within("turn/start (stream)", stream_thread.turn("stream me"))
-        .await
-        .unwrap();
+    let stream_turn = within("turn/start (stream)", stream_thread.turn("stream me")).await.unwrap();
     reached(&stream_stall).await;
 
-    let pid = world
-        .codex
-        .connection()
-        .pid()
-        .expect("a spawned app-server has a pid");
+    let pid = world.codex.connection().pid().expect("a spawned app-server has a pid");
     let mut events = stream_turn.stream();
     let (run_result, stream_outcome) = within("turns after the kill", async {
         tokio::join!(run_turn.run(), async {
@@ -927,42 +663,23 @@ async fn killed_app_server_fails_running_and_later_calls_promptly() {
         other => panic!("run() of the running turn: expected TransportClosed with an exit status, got {other:?}"),
     }
     // The stream ends with exactly one TransportClosed, after whatever came before.
-    let last = stream_outcome
-        .last()
-        .expect("the stream yields the close error");
-    assert!(
-        matches!(last, Err(Error::TransportClosed { .. })),
-        "{stream_outcome:?}"
-    );
-    assert_eq!(
-        stream_outcome.iter().filter(|e| e.is_err()).count(),
-        1,
-        "{stream_outcome:?}"
-    );
+    let last = stream_outcome.last().expect("the stream yields the close error");
+    assert!(matches!(last, Err(Error::TransportClosed { .. })), "{stream_outcome:?}");
+    assert_eq!(stream_outcome.iter().filter(|e| e.is_err()).count(), 1, "{stream_outcome:?}");
     assert!(world.codex.connection().is_closed());
 
     // Every later call fails fast with the same error: it is already decided on its first
     // poll, without a round trip to the (dead) server.
     use futures::FutureExt;
-    assert_transport_closed(
-        "thread.run",
-        run_thread.run("anyone?").now_or_never().expect("thread.run fails at once"),
-    );
+    assert_transport_closed("thread.run", run_thread.run("anyone?").now_or_never().expect("thread.run fails at once"));
     assert_transport_closed(
         "thread.read",
         stream_thread.read(false).now_or_never().expect("thread.read fails at once"),
     );
-    assert_transport_closed(
-        "models",
-        world.codex.models(false).now_or_never().expect("models fails at once"),
-    );
+    assert_transport_closed("models", world.codex.models(false).now_or_never().expect("models fails at once"));
     assert_transport_closed(
         "thread_start",
-        world
-            .codex
-            .thread_start(ThreadOptions::default())
-            .now_or_never()
-            .expect("thread_start fails at once"),
+        world.codex.thread_start(ThreadOptions::default()).now_or_never().expect("thread_start fails at once"),
     );
     run_stall.release();
     stream_stall.release();

@@ -24,10 +24,7 @@ pub fn bench(args: &[String]) -> Result<(), String> {
         } else if arg.starts_with("--") || arg.parse::<usize>().is_ok() {
             pass.push(arg.as_str());
         } else {
-            return Err(format!(
-                "no bench named `{arg}` (benches: {})",
-                BENCHES.join(", ")
-            ));
+            return Err(format!("no bench named `{arg}` (benches: {})", BENCHES.join(", ")));
         }
     }
     if names.is_empty() {
@@ -36,14 +33,7 @@ pub fn bench(args: &[String]) -> Result<(), String> {
     let codex = install_codex()?;
     let started = Instant::now();
     let exe = build_bench(!smoke)?;
-    println!(
-        "\n## Benchmarks{}\n",
-        if smoke {
-            " (smoke run: tiny sizes, dev profile)"
-        } else {
-            ""
-        }
-    );
+    println!("\n## Benchmarks{}\n", if smoke { " (smoke run: tiny sizes, dev profile)" } else { "" });
     print!("{}", machine());
     println!("- profile: {}\n", if smoke { "dev" } else { "release" });
     for name in names {
@@ -58,30 +48,18 @@ pub fn bench(args: &[String]) -> Result<(), String> {
             return Err(format!("bench `{name}` failed ({status})"));
         }
     }
-    eprintln!(
-        "(`cargo xtask bench` took {:.1} s)",
-        started.elapsed().as_secs_f64()
-    );
+    eprintln!("(`cargo xtask bench` took {:.1} s)", started.elapsed().as_secs_f64());
     Ok(())
 }
 
 /// Builds the `codex-bench` binary and returns its path.
 fn build_bench(release: bool) -> Result<PathBuf, String> {
-    let mut args = vec![
-        "build",
-        "--package",
-        "codex-app-server-bench",
-        "--bin",
-        "codex-bench",
-    ];
+    let mut args = vec!["build", "--package", "codex-app-server-bench", "--bin", "codex-bench"];
     if release {
         args.push("--release");
     }
     args.push("--message-format=json-render-diagnostics");
-    let output = cargo_command(&args)
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| e.to_string())?;
+    let output = cargo_command(&args).stderr(Stdio::inherit()).output().map_err(|e| e.to_string())?;
     if !output.status.success() {
         return Err("building codex-bench failed".into());
     }
@@ -108,9 +86,7 @@ fn machine() -> String {
         field("model name").unwrap_or_else(|| "unknown CPU".into()),
         field("cpu family").unwrap_or_default(),
         field("model").unwrap_or_default(),
-        field("cpu MHz")
-            .and_then(|m| m.parse::<f64>().ok())
-            .map_or(String::new(), |m| format!("{m:.0}")),
+        field("cpu MHz").and_then(|m| m.parse::<f64>().ok()).map_or(String::new(), |m| format!("{m:.0}")),
     );
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let mem_kib: f64 = read("/proc/meminfo")
@@ -144,24 +120,20 @@ pub fn compile_times(args: &[String]) -> Result<(), String> {
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--runs" => {
-                runs = it
-                    .next()
-                    .and_then(|n| n.parse().ok())
-                    .filter(|n| *n > 0)
-                    .ok_or("--runs needs a positive number")?
+                runs =
+                    it.next().and_then(|n| n.parse().ok()).filter(|n| *n > 0).ok_or("--runs needs a positive number")?
             }
             "--keep" => keep = true,
             other => {
                 return Err(format!(
-                "unknown argument `{other}` (usage: cargo xtask compile-times [--runs N] [--keep])"
-            ))
+                    "unknown argument `{other}` (usage: cargo xtask compile-times [--runs N] [--keep])"
+                ))
             }
         }
     }
     // Under the target dir in use (`CARGO_TARGET_DIR`, else `target/`), removed afterwards.
-    let scratch = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| root().join("target"), PathBuf::from)
-        .join("compile-times");
+    let scratch =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from).join("compile-times");
     let scratch = std::path::absolute(&scratch).map_err(|e| e.to_string())?;
     let workspace = scratch.join("workspace");
     let target = scratch.join("target");
@@ -177,17 +149,11 @@ pub fn compile_times(args: &[String]) -> Result<(), String> {
             .output()
             .map_err(|e| e.to_string())?;
         if !output.status.success() {
-            return Err(format!(
-                "`cargo {}` failed:\n{}",
-                args.join(" "),
-                String::from_utf8_lossy(&output.stderr)
-            ));
+            return Err(format!("`cargo {}` failed:\n{}", args.join(" "), String::from_utf8_lossy(&output.stderr)));
         }
         Ok(Timing {
             wall: started.elapsed().as_secs_f64(),
-            cpu: children_cpu()
-                .zip(cpu0)
-                .map(|(after, before)| after - before),
+            cpu: children_cpu().zip(cpu0).map(|(after, before)| after - before),
         })
     };
     let touch = |file: &str| -> Result<(), String> {
@@ -199,13 +165,7 @@ pub fn compile_times(args: &[String]) -> Result<(), String> {
             .map_err(|e| format!("touching {}: {e}", path.display()))
     };
     const LIB: &[&str] = &["build", "-p", "codex-app-server"];
-    const LIB_ATTACH: &[&str] = &[
-        "build",
-        "-p",
-        "codex-app-server",
-        "--features",
-        "websocket,tls,jwt",
-    ];
+    const LIB_ATTACH: &[&str] = &["build", "-p", "codex-app-server", "--features", "websocket,tls,jwt"];
     const EXAMPLE: &[&str] = &["build", "-p", "codex-app-server", "--example", "quickstart"];
     const SDK_FILE: &str = "sdk/src/thread.rs";
     const EXAMPLE_FILE: &str = "sdk/examples/quickstart.rs";
@@ -222,8 +182,7 @@ pub fn compile_times(args: &[String]) -> Result<(), String> {
     let _ = std::fs::remove_dir_all(&target);
     let clean_example = build(EXAMPLE)?;
     build(LIB)?; // both feature sets of the SDK built once before the incremental runs
-    let (mut lib_after_sdk, mut example_after_sdk, mut example_after_example) =
-        (Vec::new(), Vec::new(), Vec::new());
+    let (mut lib_after_sdk, mut example_after_sdk, mut example_after_example) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..runs {
         touch(SDK_FILE)?;
         lib_after_sdk.push(build(LIB)?);
@@ -237,10 +196,7 @@ pub fn compile_times(args: &[String]) -> Result<(), String> {
 
     println!("\n### Compile times\n");
     print!("{machine}");
-    println!(
-        "- load average at the end (1, 5, 15 min): {}",
-        load_average()
-    );
+    println!("- load average at the end (1, 5, 15 min): {}", load_average());
     println!(
         "- dev profile, a fresh copy of the workspace, its own target dir; wall time, and CPU time \
          (user + system of cargo and everything it ran); incremental rows: median (min – max) of {runs} runs\n"
@@ -254,12 +210,7 @@ pub fn compile_times(args: &[String]) -> Result<(), String> {
         }
         sorted.sort_by(f64::total_cmp);
         let median = sorted[sorted.len() / 2];
-        format!(
-            "{} ({} – {})",
-            secs(median),
-            secs(sorted[0]),
-            secs(sorted[sorted.len() - 1])
-        )
+        format!("{} ({} – {})", secs(median), secs(sorted[0]), secs(sorted[sorted.len() - 1]))
     };
     let wall_of = |t: &Timing| Some(t.wall);
     let cpu_of = |t: &Timing| t.cpu;
@@ -312,32 +263,17 @@ pub fn compile_times(args: &[String]) -> Result<(), String> {
         ),
     ];
     let width = |column: fn(&(&str, String, String)) -> usize, title: &str| {
-        rows.iter()
-            .map(column)
-            .chain([title.chars().count()])
-            .max()
-            .unwrap_or(0)
+        rows.iter().map(column).chain([title.chars().count()]).max().unwrap_or(0)
     };
     let w0 = width(|r| r.0.chars().count(), "build");
     let w1 = width(|r| r.1.chars().count(), "time");
     let w2 = width(|r| r.2.chars().count(), "CPU time");
-    println!(
-        "| {:<w0$} | {:<w1$} | {:<w2$} |",
-        "build", "time", "CPU time"
-    );
-    println!(
-        "|-{}-|-{}-|-{}-|",
-        "-".repeat(w0),
-        "-".repeat(w1),
-        "-".repeat(w2)
-    );
+    println!("| {:<w0$} | {:<w1$} | {:<w2$} |", "build", "time", "CPU time");
+    println!("|-{}-|-{}-|-{}-|", "-".repeat(w0), "-".repeat(w1), "-".repeat(w2));
     for (build, time, cpu) in rows {
         println!("| {build:<w0$} | {time:<w1$} | {cpu:<w2$} |");
     }
-    eprintln!(
-        "(`cargo xtask compile-times` took {:.0} s)",
-        started.elapsed().as_secs_f64()
-    );
+    eprintln!("(`cargo xtask compile-times` took {:.0} s)", started.elapsed().as_secs_f64());
     Ok(())
 }
 

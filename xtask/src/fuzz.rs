@@ -47,17 +47,10 @@ pub fn fuzz(args: &[String]) -> Result<(), String> {
         match arg.as_str() {
             "--seconds" => {
                 let value = args.next().ok_or("--seconds needs a number")?;
-                seconds = value
-                    .parse()
-                    .map_err(|_| format!("--seconds {value}: not a number"))?;
+                seconds = value.parse().map_err(|_| format!("--seconds {value}: not a number"))?;
             }
             target if TARGETS.contains(&target) => targets.push(target),
-            other => {
-                return Err(format!(
-                    "unknown fuzz target or option `{other}` (targets: {})",
-                    TARGETS.join(", ")
-                ))
-            }
+            other => return Err(format!("unknown fuzz target or option `{other}` (targets: {})", TARGETS.join(", "))),
         }
     }
     if targets.is_empty() {
@@ -76,10 +69,7 @@ fn run(targets: &[&str], seconds: u64) -> Result<(), String> {
     let work = fuzz_dir(&root);
     let started = Instant::now();
     let bin_dir = build(&root, &work)?;
-    println!(
-        "built the fuzz targets in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
+    println!("built the fuzz targets in {:.1} s", started.elapsed().as_secs_f64());
     let mut failures = Vec::new();
     for target in targets {
         let seeds = fixture_seeds(&root, &work, target)?;
@@ -91,10 +81,7 @@ fn run(targets: &[&str], seconds: u64) -> Result<(), String> {
             }
         }
     }
-    println!(
-        "fuzzing took {:.1} s in all",
-        started.elapsed().as_secs_f64()
-    );
+    println!("fuzzing took {:.1} s in all", started.elapsed().as_secs_f64());
     if failures.is_empty() {
         Ok(())
     } else {
@@ -105,9 +92,7 @@ fn run(targets: &[&str], seconds: u64) -> Result<(), String> {
 /// `<cargo target dir>/fuzz`.
 fn fuzz_dir(root: &Path) -> PathBuf {
     let target = match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) => std::env::current_dir()
-            .unwrap_or_else(|_| root.to_path_buf())
-            .join(dir),
+        Some(dir) => std::env::current_dir().unwrap_or_else(|_| root.to_path_buf()).join(dir),
         None => root.join("target"),
     };
     target.join("fuzz")
@@ -115,10 +100,7 @@ fn fuzz_dir(root: &Path) -> PathBuf {
 
 fn host_triple() -> Result<String, String> {
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    let out = Command::new(&rustc)
-        .arg("-vV")
-        .output()
-        .map_err(|e| format!("cannot run {rustc}: {e}"))?;
+    let out = Command::new(&rustc).arg("-vV").output().map_err(|e| format!("cannot run {rustc}: {e}"))?;
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .find_map(|l| l.strip_prefix("host: ").map(str::to_owned))
@@ -130,19 +112,12 @@ fn build(root: &Path, work: &Path) -> Result<PathBuf, String> {
     let host = host_triple()?;
     let manifest = root.join("fuzz/Cargo.toml");
     let manifest = manifest.to_str().ok_or("non-UTF-8 path")?;
-    let status = crate::cargo_command(&[
-        "build",
-        "--release",
-        "--bins",
-        "--manifest-path",
-        manifest,
-        "--target",
-        &host,
-    ])
-    .env("CARGO_TARGET_DIR", work)
-    .env("CARGO_ENCODED_RUSTFLAGS", RUSTFLAGS.join("\x1f"))
-    .status()
-    .map_err(|e| e.to_string())?;
+    let status =
+        crate::cargo_command(&["build", "--release", "--bins", "--manifest-path", manifest, "--target", &host])
+            .env("CARGO_TARGET_DIR", work)
+            .env("CARGO_ENCODED_RUSTFLAGS", RUSTFLAGS.join("\x1f"))
+            .status()
+            .map_err(|e| e.to_string())?;
     if !status.success() {
         return Err("building the fuzz targets failed".into());
     }
@@ -165,12 +140,8 @@ fn run_target(
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
     let log_path = logs.join(format!("{target}.log"));
-    let log =
-        std::fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
-    let mut seeds = vec![
-        root.join("fuzz/seeds").join(target),
-        root.join("fuzz/regressions").join(target),
-    ];
+    let log = std::fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
+    let mut seeds = vec![root.join("fuzz/seeds").join(target), root.join("fuzz/regressions").join(target)];
     seeds.extend(fixture_seeds);
     let mut command = Command::new(bin_dir.join(target));
     command
@@ -183,13 +154,8 @@ fn run_target(
         .args(&seeds)
         .stdout(log.try_clone().map_err(|e| e.to_string())?)
         .stderr(log);
-    println!(
-        "fuzzing {target} for {seconds} s (log: {})",
-        log_path.display()
-    );
-    let mut child = command
-        .spawn()
-        .map_err(|e| format!("cannot run {}: {e}", bin_dir.join(target).display()))?;
+    println!("fuzzing {target} for {seconds} s (log: {})", log_path.display());
+    let mut child = command.spawn().map_err(|e| format!("cannot run {}: {e}", bin_dir.join(target).display()))?;
     // libFuzzer stops itself; this only guards against a wedged process.
     let deadline = Instant::now() + Duration::from_secs(seconds + 300);
     let status = loop {
@@ -199,10 +165,7 @@ fn run_target(
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(format!(
-                "libFuzzer did not stop; see {}",
-                log_path.display()
-            ));
+            return Err(format!("libFuzzer did not stop; see {}", log_path.display()));
         }
         std::thread::sleep(Duration::from_millis(100));
     };
@@ -211,17 +174,9 @@ fn run_target(
         return Ok(summary(&text));
     }
     let tail: Vec<&str> = text.lines().rev().take(60).collect();
-    let tail: String = tail
-        .into_iter()
-        .rev()
-        .map(|l| format!("      | {l}\n"))
-        .collect();
-    let crash = text
-        .lines()
-        .find_map(|l| l.split("Test unit written to ").nth(1))
-        .unwrap_or("(see the log)")
-        .trim()
-        .to_owned();
+    let tail: String = tail.into_iter().rev().map(|l| format!("      | {l}\n")).collect();
+    let crash =
+        text.lines().find_map(|l| l.split("Test unit written to ").nth(1)).unwrap_or("(see the log)").trim().to_owned();
     let bin = bin_dir.join(target);
     Err(format!(
         "libFuzzer failed ({status}); the input is {crash}\n{tail}\
@@ -236,25 +191,11 @@ fn run_target(
 fn summary(log: &str) -> String {
     let stat = |name: &str| {
         log.lines()
-            .find_map(|l| {
-                l.strip_prefix(&format!("stat::{name}:"))
-                    .map(|v| v.trim().to_owned())
-            })
+            .find_map(|l| l.strip_prefix(&format!("stat::{name}:")).map(|v| v.trim().to_owned()))
             .unwrap_or_else(|| "?".into())
     };
-    let last_status = log
-        .lines()
-        .rev()
-        .find(|l| l.starts_with('#') && l.contains("cov: "))
-        .unwrap_or("");
-    let field = |name: &str| {
-        last_status
-            .split_whitespace()
-            .skip_while(|w| *w != name)
-            .nth(1)
-            .unwrap_or("?")
-            .to_owned()
-    };
+    let last_status = log.lines().rev().find(|l| l.starts_with('#') && l.contains("cov: ")).unwrap_or("");
+    let field = |name: &str| last_status.split_whitespace().skip_while(|w| *w != name).nth(1).unwrap_or("?").to_owned();
     format!(
         "{} runs ({}/s), cov {}, ft {}, corpus {}, no crash",
         stat("number_of_executed_units"),
@@ -275,11 +216,8 @@ fn fixture_seeds(root: &Path, work: &Path, target: &str) -> Result<Option<PathBu
         .map(|e| e.path())
         .filter(|p| p.is_dir() && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("codex-")))
         .collect();
-    let entries: Vec<PathBuf> = dirs
-        .iter()
-        .flat_map(|dir| std::fs::read_dir(dir).into_iter().flatten().flatten())
-        .map(|e| e.path())
-        .collect();
+    let entries: Vec<PathBuf> =
+        dirs.iter().flat_map(|dir| std::fs::read_dir(dir).into_iter().flatten().flatten()).map(|e| e.path()).collect();
     if entries.is_empty() {
         return Ok(None);
     }
@@ -291,8 +229,7 @@ fn fixture_seeds(root: &Path, work: &Path, target: &str) -> Result<Option<PathBu
         if path.extension().and_then(|e| e.to_str()) != Some("jsonl") {
             continue;
         }
-        let text =
-            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         let records: Vec<(String, serde_json::Value)> = text
             .lines()
             .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
@@ -309,7 +246,10 @@ fn fixture_seeds(root: &Path, work: &Path, target: &str) -> Result<Option<PathBu
             count += 1;
         }
     }
-    println!("{count} seeds for {target} from {}", dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "));
+    println!(
+        "{count} seeds for {target} from {}",
+        dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+    );
     Ok(Some(out))
 }
 
@@ -322,9 +262,7 @@ fn route_seed(records: &[(String, serde_json::Value)]) -> Vec<u8> {
         if dir == "->" {
             if let (Some(method), Some(_)) = (method, msg.get("id")) {
                 match msg["params"]["threadId"].as_str() {
-                    Some(thread) if method == "turn/start" => {
-                        out.push_str(&format!("#call turn/start {thread}\n"))
-                    }
+                    Some(thread) if method == "turn/start" => out.push_str(&format!("#call turn/start {thread}\n")),
                     _ => out.push_str(&format!("#call {method}\n")),
                 }
             }
@@ -344,18 +282,8 @@ fn typed_seeds(stem: &str, records: &[(String, serde_json::Value)]) -> Vec<(Stri
     records
         .iter()
         .filter(|(dir, _)| dir == "<-")
-        .filter_map(|(_, msg)| {
-            Some((
-                msg["method"].as_str()?,
-                msg.get("params").cloned().unwrap_or_default(),
-            ))
-        })
+        .filter_map(|(_, msg)| Some((msg["method"].as_str()?, msg.get("params").cloned().unwrap_or_default())))
         .enumerate()
-        .map(|(i, (method, params))| {
-            (
-                format!("{stem}-{i:03}"),
-                format!("{method}\n{params}\n").into_bytes(),
-            )
-        })
+        .map(|(i, (method, params))| (format!("{stem}-{i:03}"), format!("{method}\n{params}\n").into_bytes()))
         .collect()
 }

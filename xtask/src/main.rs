@@ -22,10 +22,10 @@
 //!   (default: the window's oldest release).
 //! - `record`: records wire transcripts from the pinned CLI into `tests/fixtures/codex-<pin>/`.
 
-#[path = "../../sdk/src/pinned_cli.rs"]
-mod pinned_cli;
 mod bench;
 mod fuzz;
+#[path = "../../sdk/src/pinned_cli.rs"]
+mod pinned_cli;
 mod versions;
 
 use std::io::{Read, Write};
@@ -172,7 +172,15 @@ fn test() -> Result<(), String> {
     // Every example, offline (already built by the step above).
     examples(&[])?;
     // The experimental surface: the sdk's own tests and the real-binary tests again.
-    cargo(&["test", "-p", "codex-app-server", "-p", "codex-app-server-tests", "--features", "codex-app-server/experimental"])?;
+    cargo(&[
+        "test",
+        "-p",
+        "codex-app-server",
+        "-p",
+        "codex-app-server-tests",
+        "--features",
+        "codex-app-server/experimental",
+    ])?;
     // The real-binary API scenarios against the oldest release of the protocol history's
     // window (the pin ran above): a fixed version, so the gate never moves on its own.
     versions::compat(&[])?;
@@ -229,7 +237,11 @@ fn examples(args: &[String]) -> Result<(), String> {
         built.retain(|(name, _)| wanted.contains(&name.as_str()));
     }
     let timeout = example_timeout();
-    println!("running {} examples offline (CODEX_EXAMPLES_OFFLINE=1, each within {} s)", built.len(), timeout.as_secs());
+    println!(
+        "running {} examples offline (CODEX_EXAMPLES_OFFLINE=1, each within {} s)",
+        built.len(),
+        timeout.as_secs()
+    );
     let started = Instant::now();
     let mut failed = Vec::new();
     for (name, exe) in &built {
@@ -268,10 +280,7 @@ fn examples(args: &[String]) -> Result<(), String> {
 /// Builds the SDK's examples and returns `(name, executable)` for each, sorted by name.
 fn build_examples() -> Result<Vec<(String, PathBuf)>, String> {
     let args = ["build", "--package", "codex-app-server", "--examples", "--message-format=json-render-diagnostics"];
-    let output = cargo_command(&args)
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| e.to_string())?;
+    let output = cargo_command(&args).stderr(Stdio::inherit()).output().map_err(|e| e.to_string())?;
     if !output.status.success() {
         return Err("building the examples failed".into());
     }

@@ -63,7 +63,8 @@ fn npm_releases() -> Result<Vec<String>, String> {
     if !output.status.success() {
         return Err(format!("`npm view {NPM_PACKAGE} versions` failed: {}", String::from_utf8_lossy(&output.stderr)));
     }
-    let all: Vec<String> = serde_json::from_slice(&output.stdout).map_err(|e| format!("npm printed no version list: {e}"))?;
+    let all: Vec<String> =
+        serde_json::from_slice(&output.stdout).map_err(|e| format!("npm printed no version list: {e}"))?;
     let mut releases: Vec<String> = all.into_iter().filter(|v| release_key(v).is_some()).collect();
     releases.sort_by_key(|v| release_key(v));
     Ok(releases)
@@ -106,7 +107,8 @@ pub fn bump(args: &[String]) -> Result<(), String> {
     let [version] = args else {
         return Err("usage: cargo xtask bump VERSION (major.minor.patch, as npm lists it)".into());
     };
-    let new_key = release_key(version).ok_or_else(|| format!("`{version}` is not a release number (major.minor.patch)"))?;
+    let new_key =
+        release_key(version).ok_or_else(|| format!("`{version}` is not a release number (major.minor.patch)"))?;
     let root = root();
     let schema_dir = root.join("schema");
     let pin = codex_app_server_codegen::pinned_version(&schema_dir)?;
@@ -128,7 +130,8 @@ pub fn bump(args: &[String]) -> Result<(), String> {
     }
     write(&staged.join("CODEX_VERSION"), &format!("{version}\n"))?;
     let old_stable = load_bundle(&schema_dir.join("stable"))?;
-    let (old_exp, new_exp) = (load_bundle(&schema_dir.join("experimental"))?, load_bundle(&staged.join("experimental"))?);
+    let (old_exp, new_exp) =
+        (load_bundle(&schema_dir.join("experimental"))?, load_bundle(&staged.join("experimental"))?);
     let mut table = History::load(&schema_dir)?;
     table.extend(&Names::of(&old_exp), version, &Names::of(&new_exp));
     write(&staged.join(HISTORY_FILE), &table.to_json_text())?;
@@ -163,10 +166,8 @@ pub fn history(args: &[String]) -> Result<(), String> {
         _ => return Err("usage: cargo xtask history [--from VERSION]".into()),
     };
     let (start, end) = (release_key(&from).ok_or("--from takes a release like 0.163.0")?, release_key(&pin));
-    let window: Vec<String> = npm_releases()?
-        .into_iter()
-        .filter(|v| release_key(v).is_some_and(|k| k >= start && Some(k) < end))
-        .collect();
+    let window: Vec<String> =
+        npm_releases()?.into_iter().filter(|v| release_key(v).is_some_and(|k| k >= start && Some(k) < end)).collect();
     let mut releases = Vec::new();
     for version in &window {
         let bin = install(version)?;

@@ -83,10 +83,8 @@ impl SignedBearerToken {
 
     /// A token minted now.
     pub fn mint(&self) -> Result<Secret, String> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_err(|e| e.to_string())?
-            .as_secs();
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_err(|e| e.to_string())?.as_secs();
         let mut claims = serde_json::json!({ "iat": now, "exp": now + self.ttl.as_secs().max(1) });
         for (key, value) in [("iss", &self.issuer), ("aud", &self.audience), ("sub", &self.subject)] {
             if let Some(value) = value {
@@ -106,7 +104,8 @@ mod tests {
 
     #[test]
     fn minted_tokens_verify_with_the_secret() {
-        let token = SignedBearerToken::new("0123456789abcdef0123456789abcdef").issuer("i").audience("a").mint().unwrap();
+        let token =
+            SignedBearerToken::new("0123456789abcdef0123456789abcdef").issuer("i").audience("a").mint().unwrap();
         let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
         validation.set_issuer(&["i"]);
         validation.set_audience(&["a"]);

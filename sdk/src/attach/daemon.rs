@@ -115,16 +115,14 @@ impl Daemon {
         match self.run("version").await {
             Ok(status) => Ok(status),
             // `version` exits 1 when nothing listens on the control socket.
-            Err(Error::Daemon { message, .. }) if message.contains("failed to connect") => {
-                Ok(DaemonStatus {
-                    state: DaemonState::NotRunning,
-                    socket_path: self.socket().map(|s| s.path().to_owned()),
-                    cli_version: None,
-                    app_server_version: None,
-                    pid: None,
-                    raw: Value::Object(Default::default()),
-                })
-            }
+            Err(Error::Daemon { message, .. }) if message.contains("failed to connect") => Ok(DaemonStatus {
+                state: DaemonState::NotRunning,
+                socket_path: self.socket().map(|s| s.path().to_owned()),
+                cli_version: None,
+                app_server_version: None,
+                pid: None,
+                raw: Value::Object(Default::default()),
+            }),
             Err(e) => Err(e),
         }
     }
@@ -187,7 +185,8 @@ impl Daemon {
         let output = cmd.output().await.map_err(|e| failed(format!("cannot run {}: {e}", bin.display())))?;
         let stdout = String::from_utf8_lossy(&output.stdout);
         // The report is the last line that parses as a JSON object.
-        let report = stdout.lines().rev().find_map(|line| serde_json::from_str::<Value>(line).ok().filter(Value::is_object));
+        let report =
+            stdout.lines().rev().find_map(|line| serde_json::from_str::<Value>(line).ok().filter(Value::is_object));
         match (output.status.success(), report) {
             (true, Some(report)) => Ok(DaemonStatus::from_json(report)),
             (true, None) => Err(failed(format!("no JSON status in its output: {}", stdout.trim()))),
@@ -212,8 +211,13 @@ mod tests {
 
     #[test]
     fn reports_parse() {
-        let s = DaemonStatus::from_json(serde_json::json!({"status":"started","pid":7,"socketPath":"/s","cliVersion":"1","appServerVersion":"1"}));
-        assert_eq!((s.state.clone(), s.pid, s.socket_path.as_deref()), (DaemonState::Started, Some(7), Some(std::path::Path::new("/s"))));
+        let s = DaemonStatus::from_json(
+            serde_json::json!({"status":"started","pid":7,"socketPath":"/s","cliVersion":"1","appServerVersion":"1"}),
+        );
+        assert_eq!(
+            (s.state.clone(), s.pid, s.socket_path.as_deref()),
+            (DaemonState::Started, Some(7), Some(std::path::Path::new("/s")))
+        );
         assert!(s.state.is_running());
         assert_eq!(DaemonState::parse("weird"), DaemonState::Other("weird".into()));
         assert!(!DaemonState::NotRunning.is_running());

@@ -80,7 +80,9 @@ pub(crate) struct Deadline {
 impl Deadline {
     /// `total` from now.
     pub(crate) fn after(total: Duration) -> Self {
-        let at = tokio::time::Instant::now().checked_add(total).unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400 * 365));
+        let at = tokio::time::Instant::now()
+            .checked_add(total)
+            .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400 * 365));
         Deadline { at, total }
     }
 }

@@ -9,8 +9,9 @@ use crate::methods::ServerRequestHandler;
 use crate::options::ThreadOptions;
 use crate::rpc::{Connection, RawServerRequestHandler, ServerMetadata};
 use crate::types::{
-    ChatgptLoginAccountParams, CommandExecutionApprovalDecision, CommandExecutionRequestApprovalParams, FileChangeApprovalDecision,
-    FileChangeRequestApprovalParams, GetAccountResponse, ModelListResponse, ThreadListParams, ThreadListResponse,
+    ChatgptLoginAccountParams, CommandExecutionApprovalDecision, CommandExecutionRequestApprovalParams,
+    FileChangeApprovalDecision, FileChangeRequestApprovalParams, GetAccountResponse, ModelListResponse,
+    ThreadListParams, ThreadListResponse,
 };
 use std::future::Future;
 use std::sync::Arc;

@@ -99,12 +99,7 @@ impl Runtime {
                 return Err(Error::Io(std::io::Error::other("the blocking runtime thread exited at start")));
             }
         };
-        Ok(Self {
-            handle,
-            conn: OnceLock::new(),
-            stop: Mutex::new(Some(stop_tx)),
-            thread: Mutex::new(Some(thread)),
-        })
+        Ok(Self { handle, conn: OnceLock::new(), stop: Mutex::new(Some(stop_tx)), thread: Mutex::new(Some(thread)) })
     }
 
     /// Remembers the connection to close when the runtime stops.

@@ -2,8 +2,8 @@
 //! `cargo xtask record`, and an older release's) decodes into a
 //! typed value (never the fallback) and re-encodes without loss.
 
-use crate::generated::registry::{round_trip_named, REQUEST_TYPES};
 use crate::generated::methods::{ServerNotification, ServerRequest};
+use crate::generated::registry::{round_trip_named, REQUEST_TYPES};
 use codex_app_server_codegen::instances::{is_subset, without_empty_members};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -18,7 +18,8 @@ fn transcripts() -> Vec<PathBuf> {
     let dirs: Vec<PathBuf> = match std::env::var_os("CODEX_FIXTURES_DIR") {
         Some(dir) => vec![dir.into()],
         None => {
-            let pin = manifest.join("../tests/fixtures").join(format!("codex-{}", crate::pinned_cli::PINNED_CODEX_VERSION));
+            let pin =
+                manifest.join("../tests/fixtures").join(format!("codex-{}", crate::pinned_cli::PINNED_CODEX_VERSION));
             assert!(pin.is_dir(), "no transcripts of the pin at {}: run `cargo xtask record`", pin.display());
             [manifest.join("../tests/fixtures"), manifest.join("../../shared/fixtures")]
                 .iter()
@@ -31,8 +32,9 @@ fn transcripts() -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = dirs
         .iter()
         .flat_map(|dir| {
-            std::fs::read_dir(dir)
-                .unwrap_or_else(|e| panic!("cannot read the recorded transcripts at {}: {e} (set CODEX_FIXTURES_DIR)", dir.display()))
+            std::fs::read_dir(dir).unwrap_or_else(|e| {
+                panic!("cannot read the recorded transcripts at {}: {e} (set CODEX_FIXTURES_DIR)", dir.display())
+            })
         })
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
@@ -83,12 +85,16 @@ fn every_recorded_server_message_decodes_and_re_encodes() {
             match (method, msg.get("id")) {
                 (Some(m), Some(_)) => match ServerRequest::decode(m, params.clone()) {
                     Err(e) => failures.push(format!("{label}: {e}")),
-                    Ok(ServerRequest::Unrecognized { .. }) => failures.push(format!("{label}: `{m}` fell back to Unrecognized")),
+                    Ok(ServerRequest::Unrecognized { .. }) => {
+                        failures.push(format!("{label}: `{m}` fell back to Unrecognized"))
+                    }
                     Ok(req) => same(&label, &params, &req.params_json().unwrap(), &mut failures),
                 },
                 (Some(m), None) => match ServerNotification::decode(m, params.clone()) {
                     Err(e) => failures.push(format!("{label}: {e}")),
-                    Ok(ServerNotification::Unrecognized { .. }) => failures.push(format!("{label}: `{m}` fell back to Unrecognized")),
+                    Ok(ServerNotification::Unrecognized { .. }) => {
+                        failures.push(format!("{label}: `{m}` fell back to Unrecognized"))
+                    }
                     Ok(note) => same(&label, &params, &note.params_json().unwrap(), &mut failures),
                 },
                 (None, Some(id)) => {
@@ -124,7 +130,9 @@ fn typed_ids_match_the_routing_keys() {
         for line in std::fs::read_to_string(&path).unwrap().lines() {
             let entry: Value = serde_json::from_str(line).unwrap();
             let msg = &entry["msg"];
-            let (Some(method), None, "<-") = (msg.get("method").and_then(Value::as_str), msg.get("id"), entry["dir"].as_str().unwrap_or("")) else {
+            let (Some(method), None, "<-") =
+                (msg.get("method").and_then(Value::as_str), msg.get("id"), entry["dir"].as_str().unwrap_or(""))
+            else {
                 continue;
             };
             let params = msg.get("params").cloned().unwrap_or(Value::Null);

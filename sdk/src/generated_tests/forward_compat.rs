@@ -1,8 +1,8 @@
 //! A newer Codex must not break this SDK: methods, union variants and enum values that
 //! no schema contains decode into an explicit fallback and re-encode unchanged.
 
-use crate::generated::types::{ThreadItem, TurnStatus};
 use crate::generated::methods::{ServerNotification, ServerRequest};
+use crate::generated::types::{ThreadItem, TurnStatus};
 use serde_json::{json, Value};
 
 fn round_trip<T: serde::de::DeserializeOwned + serde::Serialize>(value: &Value) -> (T, Value) {

@@ -29,6 +29,7 @@ fn method_table_covers_the_schema() {
     assert_eq!(set(SERVER_NOTIFICATION_METHODS), schema_methods("ServerNotification"));
     assert_eq!(set(CLIENT_NOTIFICATION_METHODS), schema_methods("ClientNotification"));
     let with_types: BTreeSet<String> = REQUEST_TYPES.iter().map(|(m, _, _)| m.to_string()).collect();
-    let all_requests: BTreeSet<String> = set(CLIENT_REQUEST_METHODS).union(&set(SERVER_REQUEST_METHODS)).cloned().collect();
+    let all_requests: BTreeSet<String> =
+        set(CLIENT_REQUEST_METHODS).union(&set(SERVER_REQUEST_METHODS)).cloned().collect();
     assert_eq!(with_types, all_requests);
 }

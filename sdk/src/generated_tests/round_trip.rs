@@ -13,11 +13,16 @@ fn every_definition_round_trips() {
     for case in &cases {
         match round_trip_named(&case.type_name, case.value.clone()) {
             None => failures.push(format!("{}: no generated type", case.type_name)),
-            Some(Err(e)) => failures.push(format!("{} ({}): decode failed: {e}\n  input: {}", case.type_name, case.label, case.value)),
+            Some(Err(e)) => failures
+                .push(format!("{} ({}): decode failed: {e}\n  input: {}", case.type_name, case.label, case.value)),
             Some(Ok(back)) => {
-                let (want, got) = (instances::without_empty_members(&case.value), instances::without_empty_members(&back));
+                let (want, got) =
+                    (instances::without_empty_members(&case.value), instances::without_empty_members(&back));
                 if want != got {
-                    failures.push(format!("{} ({}): changed\n  input:  {want}\n  output: {got}", case.type_name, case.label));
+                    failures.push(format!(
+                        "{} ({}): changed\n  input:  {want}\n  output: {got}",
+                        case.type_name, case.label
+                    ));
                 }
             }
         }

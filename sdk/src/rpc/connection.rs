@@ -13,19 +13,18 @@ use tokio::task::AbortHandle;
 use super::handler::{FailClosedHandler, RawServerRequestHandler};
 use super::handshake::{InitializeOptions, ServerMetadata};
 use super::message::{encode_notification, encode_request, to_raw};
+use super::process::{spawn_process, stderr_task, supervise, ProcessWatch, StderrTail};
 use super::reader::reader_task;
 use super::retry::{retry_overloaded, RetryPolicy};
 use super::router::{EventFilter, Router};
 use super::state::{Shared, WriterLink};
 use super::streams::{EventStream, TurnReservation, TurnStream};
-use super::process::{spawn_process, stderr_task, supervise, ProcessWatch, StderrTail};
 use super::transport::Transport;
 use super::writer::{writer_task, Outgoing};
-use crate::endpoint::{CloseReason, Endpoint};
 use crate::config::{
-    ClientConfig, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SUBSCRIPTION_BUFFER,
-    DEFAULT_TURN_BUFFER,
+    ClientConfig, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SUBSCRIPTION_BUFFER, DEFAULT_TURN_BUFFER,
 };
+use crate::endpoint::{CloseReason, Endpoint};
 use crate::error::{Error, Result};
 use crate::protocol::{Notification, Request};
 use crate::version::{self, CodexVersion};
@@ -220,14 +219,8 @@ impl Connection {
     }
 
     /// Like [`spawn`](Self::spawn) with a custom server-request handler.
-    pub fn spawn_with_handler(
-        config: &ClientConfig,
-        handler: Arc<dyn RawServerRequestHandler>,
-    ) -> Result<Self> {
-        Self::spawn_with(
-            config,
-            ConnectionOptions::from(config).with_handler(handler),
-        )
+    pub fn spawn_with_handler(config: &ClientConfig, handler: Arc<dyn RawServerRequestHandler>) -> Result<Self> {
+        Self::spawn_with(config, ConnectionOptions::from(config).with_handler(handler))
     }
 
     /// Spawns the process from `config` with explicit runtime `options`.
@@ -236,11 +229,7 @@ impl Connection {
         let tail = Arc::new(StderrTail::default());
         let (exit_tx, exit_rx) = watch::channel(None);
         let (stderr_done_tx, stderr_done_rx) = watch::channel(false);
-        let watch = ProcessWatch {
-            stderr: tail.clone(),
-            exit: exit_rx,
-            stderr_done: stderr_done_rx,
-        };
+        let watch = ProcessWatch { stderr: tail.clone(), exit: exit_rx, stderr_done: stderr_done_rx };
         let (kill_tx, kill_rx) = oneshot::channel();
         let pid = match &process.endpoint {
             Endpoint::Process { pid, .. } => *pid,
@@ -252,12 +241,7 @@ impl Connection {
         let inner = Arc::get_mut(&mut conn.inner).expect("fresh connection");
         inner.tasks.push(stderr.abort_handle());
         *inner.kill.get_mut().unwrap_or_else(|e| e.into_inner()) = Some(kill_tx);
-        tokio::spawn(supervise(
-            process.child,
-            kill_rx,
-            exit_tx,
-            Arc::downgrade(&inner.shared),
-        ));
+        tokio::spawn(supervise(process.child, kill_rx, exit_tx, Arc::downgrade(&inner.shared)));
         Ok(conn)
     }
 
@@ -275,7 +259,8 @@ impl Connection {
         R: AsyncRead + Send + Unpin + 'static,
         W: AsyncWrite + Send + Unpin + 'static,
     {
-        let transport = Transport::lines(reader, writer, options.max_message_size, Endpoint::custom("newline-delimited stream"));
+        let transport =
+            Transport::lines(reader, writer, options.max_message_size, Endpoint::custom("newline-delimited stream"));
         Self::from_transport(transport, options)
     }
 
@@ -285,15 +270,17 @@ impl Connection {
         Self::start_tasks(transport, options, None, None)
     }
 
-    fn start_tasks(transport: Transport, options: ConnectionOptions, process: Option<ProcessWatch>, pid: Option<u32>) -> Self {
+    fn start_tasks(
+        transport: Transport,
+        options: ConnectionOptions,
+        process: Option<ProcessWatch>,
+        pid: Option<u32>,
+    ) -> Self {
         let Transport { inbound, outbound, endpoint } = transport;
         let (tx, rx) = mpsc::channel::<Outgoing>(OUTGOING_QUEUE);
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let (done_tx, done_rx) = watch::channel(false);
-        let router = Router::new(
-            options.turn_buffer.max(1),
-            options.subscription_buffer.max(1),
-        );
+        let router = Router::new(options.turn_buffer.max(1), options.subscription_buffer.max(1));
         let writer = WriterLink { outgoing: tx, shutdown_tx, writer_done: done_rx };
         let shared = Arc::new(Shared::new(
             writer,
@@ -356,12 +343,7 @@ impl Connection {
     /// notification. A second call fails with [`Error::AlreadyInitialized`] (a failed
     /// attempt may be retried).
     pub async fn initialize(&self, options: &InitializeOptions) -> Result<ServerMetadata> {
-        if self
-            .inner
-            .init
-            .compare_exchange(INIT_NONE, INIT_RUNNING, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
+        if self.inner.init.compare_exchange(INIT_NONE, INIT_RUNNING, Ordering::AcqRel, Ordering::Acquire).is_err() {
             return Err(Error::AlreadyInitialized);
         }
         let outcome = async {
@@ -448,18 +430,12 @@ impl Connection {
     /// Sends `method` with raw `params` (`Value::Null` = no params) and waits for the result,
     /// with the default timeout.
     pub async fn request_raw(&self, method: &str, params: Value) -> Result<Value> {
-        self.request_raw_with_timeout(method, params, self.request_timeout())
-            .await
+        self.request_raw_with_timeout(method, params, self.request_timeout()).await
     }
 
     /// Like [`request_raw`](Self::request_raw) with an explicit timeout (`Duration::MAX`
     /// disables it).
-    pub async fn request_raw_with_timeout(
-        &self,
-        method: &str,
-        params: Value,
-        timeout: Duration,
-    ) -> Result<Value> {
+    pub async fn request_raw_with_timeout(&self, method: &str, params: Value, timeout: Duration) -> Result<Value> {
         let params = to_raw(method, &params)?;
         let raw = self.call(method, &params, timeout).await?;
         decode_raw(method, &raw)
@@ -467,16 +443,11 @@ impl Connection {
 
     /// A typed request with the default timeout.
     pub async fn request<R: Request>(&self, params: R::Params) -> Result<R::Response> {
-        self.request_with_timeout::<R>(params, self.request_timeout())
-            .await
+        self.request_with_timeout::<R>(params, self.request_timeout()).await
     }
 
     /// A typed request with an explicit timeout (`Duration::MAX` disables it).
-    pub async fn request_with_timeout<R: Request>(
-        &self,
-        params: R::Params,
-        timeout: Duration,
-    ) -> Result<R::Response> {
+    pub async fn request_with_timeout<R: Request>(&self, params: R::Params, timeout: Duration) -> Result<R::Response> {
         let params = to_raw(R::METHOD, &params)?;
         let raw = self.call(R::METHOD, &params, timeout).await?;
         decode_raw(R::METHOD, &raw)
@@ -489,12 +460,7 @@ impl Connection {
     /// [`overload_retry`](ConnectionOptions::overload_retry) policy says, and fails with
     /// [`Error::RetryLimitExceeded`] when every attempt was overloaded; any other error is
     /// returned at once. `timeout` applies to each attempt.
-    pub async fn call(
-        &self,
-        method: &str,
-        params: &RawValue,
-        timeout: Duration,
-    ) -> Result<Box<RawValue>> {
+    pub async fn call(&self, method: &str, params: &RawValue, timeout: Duration) -> Result<Box<RawValue>> {
         self.check_supported(method)?;
         match &self.inner.overload_retry {
             Some(policy) => {
@@ -517,12 +483,7 @@ impl Connection {
     }
 
     /// One attempt of [`call`](Self::call).
-    async fn call_once(
-        &self,
-        method: &str,
-        params: &RawValue,
-        timeout: Duration,
-    ) -> Result<Box<RawValue>> {
+    async fn call_once(&self, method: &str, params: &RawValue, timeout: Duration) -> Result<Box<RawValue>> {
         let shared = self.shared();
         let id = shared.next_request_id();
         let (tx, rx) = oneshot::channel();
@@ -562,10 +523,7 @@ impl Connection {
             Ok(Err(_)) => Err(shared.closed_error().unwrap_or_else(Error::closed_unknown)),
             Err(_) => {
                 tracing::warn!(method, id, ?timeout, "request timed out");
-                Err(Error::Timeout {
-                    method: method.to_owned(),
-                    after: timeout,
-                })
+                Err(Error::Timeout { method: method.to_owned(), after: timeout })
             }
         }
     }
@@ -573,17 +531,13 @@ impl Connection {
     /// Sends a notification (`Value::Null` = no params).
     pub async fn notify(&self, method: &str, params: Value) -> Result<()> {
         let params = to_raw(method, &params)?;
-        self.shared()
-            .send_message(encode_notification(method, &params))
-            .await
+        self.shared().send_message(encode_notification(method, &params)).await
     }
 
     /// Sends a typed notification.
     pub async fn send_notification<N: Notification>(&self, params: N::Params) -> Result<()> {
         let params = to_raw(N::METHOD, &params)?;
-        self.shared()
-            .send_message(encode_notification(N::METHOD, &params))
-            .await
+        self.shared().send_message(encode_notification(N::METHOD, &params)).await
     }
 
     // ----- routing -----------------------------------------------------------------------
@@ -608,12 +562,7 @@ impl Connection {
         }
         let key = state.router.reserve(thread_id);
         drop(state);
-        Ok(TurnReservation::new(
-            shared,
-            thread_id.to_owned(),
-            key,
-            guard,
-        ))
+        Ok(TurnReservation::new(shared, thread_id.to_owned(), key, guard))
     }
 
     /// Streams the events of an already known turn from now on (no early events).
@@ -765,7 +714,11 @@ impl Connection {
                     true
                 }
                 None => {
-                    tracing::warn!(thread_id, turn_id, "cannot queue the interrupt of a dropped turn (queue full, no runtime)");
+                    tracing::warn!(
+                        thread_id,
+                        turn_id,
+                        "cannot queue the interrupt of a dropped turn (queue full, no runtime)"
+                    );
                     false
                 }
             },
@@ -854,17 +807,8 @@ impl Connection {
         shared.request_shutdown();
         if let Some(process) = &shared.process {
             let mut exit = process.exit.clone();
-            if tokio::time::timeout(CLOSE_GRACE, exit.wait_for(Option::is_some))
-                .await
-                .is_err()
-            {
-                drop(
-                    self.inner
-                        .kill
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .take(),
-                );
+            if tokio::time::timeout(CLOSE_GRACE, exit.wait_for(Option::is_some)).await.is_err() {
+                drop(self.inner.kill.lock().unwrap_or_else(|e| e.into_inner()).take());
                 let _ = tokio::time::timeout(CLOSE_GRACE, exit.wait_for(Option::is_some)).await;
             }
             shared.close_from_transport(CloseReason::ClosedByClient).await;
@@ -900,19 +844,12 @@ impl Connection {
 impl Connection {
     /// Number of per-thread turn locks currently tracked.
     pub(crate) fn turn_lock_count(&self) -> usize {
-        self.shared()
-            .turn_locks
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .len()
+        self.shared().turn_locks.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 }
 
 fn decode_raw<T: serde::de::DeserializeOwned>(method: &str, raw: &RawValue) -> Result<T> {
-    serde_json::from_str(raw.get()).map_err(|source| Error::Decode {
-        method: method.to_owned(),
-        source,
-    })
+    serde_json::from_str(raw.get()).map_err(|source| Error::Decode { method: method.to_owned(), source })
 }
 
 /// Removes a pending entry when the request finishes, times out or is cancelled.

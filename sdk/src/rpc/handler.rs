@@ -30,11 +30,7 @@ pub struct RawServerRequest {
 impl RawServerRequest {
     /// Builds a request (mostly for tests of handlers).
     pub fn new(id: RequestId, method: impl Into<String>, params: Value) -> Self {
-        RawServerRequest {
-            id,
-            method: method.into(),
-            params,
-        }
+        RawServerRequest { id, method: method.into(), params }
     }
 
     /// `params.threadId`, if present.
@@ -173,31 +169,18 @@ fn decision_kind(reply: &Result<Value, RpcError>) -> String {
 
 /// Runs the handler for one server request in its own task and sends the reply; the
 /// handler's future is dropped if the connection closes first.
-pub(crate) fn spawn_server_request(
-    shared: Arc<Shared>,
-    id: RequestId,
-    method: String,
-    params: Box<RawValue>,
-) {
+pub(crate) fn spawn_server_request(shared: Arc<Shared>, id: RequestId, method: String, params: Box<RawValue>) {
     tokio::spawn(async move {
         let params = serde_json::from_str::<Value>(params.get()).unwrap_or(Value::Null);
         // The handler registered for the request's thread, else the connection's.
-        let thread_handler = params
-            .get("threadId")
-            .and_then(Value::as_str)
-            .and_then(|thread_id| shared.thread_handlers.lock().unwrap_or_else(|e| e.into_inner()).get(thread_id).cloned());
+        let thread_handler = params.get("threadId").and_then(Value::as_str).and_then(|thread_id| {
+            shared.thread_handlers.lock().unwrap_or_else(|e| e.into_inner()).get(thread_id).cloned()
+        });
         let handler = thread_handler.unwrap_or_else(|| shared.handler.clone());
-        let request = RawServerRequest {
-            id: id.clone(),
-            method: method.clone(),
-            params,
-        };
+        let request = RawServerRequest { id: id.clone(), method: method.clone(), params };
         let span = tracing::debug_span!("server_request", %method, %id);
-        let handled = AssertUnwindSafe(tracing::Instrument::instrument(
-            async { handler.handle(request).await },
-            span,
-        ))
-        .catch_unwind();
+        let handled = AssertUnwindSafe(tracing::Instrument::instrument(async { handler.handle(request).await }, span))
+            .catch_unwind();
         // Nobody can receive the reply once the connection is closed: drop (cancel) the
         // handler's future rather than let it run on as a leaked task.
         let mut closed = shared.closed_watch();
@@ -214,9 +197,7 @@ pub(crate) fn spawn_server_request(
             Err(panic) => {
                 let msg = panic_message(panic.as_ref());
                 tracing::error!(%method, %id, panic = %msg, "server request handler panicked");
-                Err(RpcError::internal(format!(
-                    "server request handler panicked: {msg}"
-                )))
+                Err(RpcError::internal(format!("server request handler panicked: {msg}")))
             }
         };
         // The method, id and the kind of decision only: never the params or the full reply.
@@ -267,24 +248,11 @@ mod tests {
         });
         let (client, mut server) = tokio::io::duplex(1 << 16);
         let (cr, cw) = tokio::io::split(client);
-        let conn = Connection::from_io(
-            cr,
-            cw,
-            ConnectionOptions::default().with_handler(Arc::new(handler)),
-        );
-        server
-            .write_all(b"{\"id\":7,\"method\":\"item/tool/call\",\"params\":{}}\n")
-            .await
-            .unwrap();
+        let conn = Connection::from_io(cr, cw, ConnectionOptions::default().with_handler(Arc::new(handler)));
+        server.write_all(b"{\"id\":7,\"method\":\"item/tool/call\",\"params\":{}}\n").await.unwrap();
         let wait = Duration::from_secs(5);
-        let mut dropped = tokio::time::timeout(wait, entered.recv())
-            .await
-            .expect("the handler runs")
-            .unwrap();
-        assert!(
-            dropped.try_recv().is_err(),
-            "still running before the close"
-        );
+        let mut dropped = tokio::time::timeout(wait, entered.recv()).await.expect("the handler runs").unwrap();
+        assert!(dropped.try_recv().is_err(), "still running before the close");
         drop(server); // the server's output ends: the connection closes
         tokio::time::timeout(wait, dropped)
             .await

@@ -93,15 +93,8 @@ impl ServerMetadata {
         let string = |key: &str| raw.get(key).and_then(Value::as_str).map(str::to_owned);
         let user_agent = string("userAgent");
         let info = raw.get("serverInfo");
-        let info_field = |key: &str| {
-            info.and_then(|i| i.get(key))
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        };
-        let (ua_name, ua_version) = user_agent
-            .as_deref()
-            .map(parse_user_agent)
-            .unwrap_or((None, None));
+        let info_field = |key: &str| info.and_then(|i| i.get(key)).and_then(Value::as_str).map(str::to_owned);
+        let (ua_name, ua_version) = user_agent.as_deref().map(parse_user_agent).unwrap_or((None, None));
         ServerMetadata {
             server_name: info_field("name").or(ua_name),
             codex_version: info_field("version").or(ua_version.clone()).and_then(|v| v.parse().ok()),
@@ -120,10 +113,9 @@ impl ServerMetadata {
 fn parse_user_agent(ua: &str) -> (Option<String>, Option<String>) {
     let token = ua.split_whitespace().next().unwrap_or("");
     match token.split_once('/') {
-        Some((name, version)) => (
-            (!name.is_empty()).then(|| name.to_owned()),
-            (!version.is_empty()).then(|| version.to_owned()),
-        ),
+        Some((name, version)) => {
+            ((!name.is_empty()).then(|| name.to_owned()), (!version.is_empty()).then(|| version.to_owned()))
+        }
         None => ((!token.is_empty()).then(|| token.to_owned()), None),
     }
 }
@@ -146,10 +138,7 @@ mod tests {
         let m = ServerMetadata::from_response(
             json!({"serverInfo": {"name": "codex", "version": "9.9.9"}, "userAgent": "x/1"}),
         );
-        assert_eq!(
-            (m.server_name.as_deref(), m.server_version.as_deref()),
-            (Some("codex"), Some("9.9.9"))
-        );
+        assert_eq!((m.server_name.as_deref(), m.server_version.as_deref()), (Some("codex"), Some("9.9.9")));
         let m = ServerMetadata::from_response(json!({}));
         assert_eq!((m.server_version, m.codex_version), (None, None));
         let m = ServerMetadata::from_response(json!({"userAgent": "x/dev-build (linux)"}));
@@ -158,9 +147,7 @@ mod tests {
 
     #[test]
     fn params_shape() {
-        let mut o = InitializeOptions::from(
-            &ClientConfig::default().with_client_info("lab", None, "0.0.1"),
-        );
+        let mut o = InitializeOptions::from(&ClientConfig::default().with_client_info("lab", None, "0.0.1"));
         o.opt_out_notification_methods.push("thread/started".into());
         assert_eq!(
             o.to_params(),

@@ -51,13 +51,7 @@ pub(crate) struct LineReader<R> {
 
 impl<R: AsyncBufRead + Unpin> LineReader<R> {
     pub(crate) fn new(inner: R, limit: usize) -> Self {
-        LineReader {
-            inner,
-            limit: limit.max(1),
-            buf: Vec::new(),
-            discarding: None,
-            eof: false,
-        }
+        LineReader { inner, limit: limit.max(1), buf: Vec::new(), discarding: None, eof: false }
     }
 
     /// The next frame, or `None` at end of stream. Empty lines are skipped.
@@ -227,10 +221,7 @@ mod tests {
                 got,
                 vec![
                     Frame::Line(b"{\"a\":1}".to_vec()),
-                    Frame::TooLarge {
-                        size: 11,
-                        prefix: b"abcdefghijk".to_vec()
-                    },
+                    Frame::TooLarge { size: 11, prefix: b"abcdefghijk".to_vec() },
                     Frame::Line(b"xy".to_vec()),
                     Frame::Line(b"last".to_vec()),
                 ],

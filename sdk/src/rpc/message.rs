@@ -57,19 +57,9 @@ impl RawNotification {
         Self::from_raw(method.into(), params, None)
     }
 
-    pub(crate) fn from_raw(
-        method: String,
-        params: Box<RawValue>,
-        emitted_at_ms: Option<i64>,
-    ) -> Self {
+    pub(crate) fn from_raw(method: String, params: Box<RawValue>, emitted_at_ms: Option<i64>) -> Self {
         let keys = RoutingKeys::extract(&params);
-        RawNotification {
-            method,
-            params,
-            emitted_at_ms,
-            thread_id: keys.thread_id,
-            turn_id: keys.turn_id,
-        }
+        RawNotification { method, params, emitted_at_ms, thread_id: keys.thread_id, turn_id: keys.turn_id }
     }
 
     /// The JSON-RPC method, e.g. `"turn/completed"`.
@@ -89,10 +79,7 @@ impl RawNotification {
 
     /// The params decoded into `T`; a failure is [`Error::Decode`] naming the method.
     pub fn decode<T: DeserializeOwned>(&self) -> Result<T> {
-        serde_json::from_str(self.params.get()).map_err(|source| Error::Decode {
-            method: self.method.clone(),
-            source,
-        })
+        serde_json::from_str(self.params.get()).map_err(|source| Error::Decode { method: self.method.clone(), source })
     }
 
     /// The params decoded as `N::Params` (does not check that the method matches).
@@ -155,12 +142,9 @@ impl RoutingKeys {
         let Ok(fields) = serde_json::from_str::<Fields<'_>>(params.get()) else {
             return RoutingKeys::default();
         };
-        let string =
-            |raw: Option<&RawValue>| raw.and_then(|r| serde_json::from_str::<String>(r.get()).ok());
-        let nested = |raw: Option<&RawValue>| {
-            raw.and_then(|r| serde_json::from_str::<WithId>(r.get()).ok())
-                .and_then(|w| w.id)
-        };
+        let string = |raw: Option<&RawValue>| raw.and_then(|r| serde_json::from_str::<String>(r.get()).ok());
+        let nested =
+            |raw: Option<&RawValue>| raw.and_then(|r| serde_json::from_str::<WithId>(r.get()).ok()).and_then(|w| w.id);
         RoutingKeys {
             thread_id: string(fields.thread_id).or_else(|| nested(fields.thread)),
             turn_id: string(fields.turn_id).or_else(|| nested(fields.turn)),
@@ -171,18 +155,11 @@ impl RoutingKeys {
 /// One classified incoming line.
 pub(crate) enum Incoming {
     /// A reply to one of our requests.
-    Response {
-        id: RequestId,
-        result: Result<Box<RawValue>, RpcError>,
-    },
+    Response { id: RequestId, result: Result<Box<RawValue>, RpcError> },
     /// A notification.
     Notification(RawNotification),
     /// A server → client request.
-    Request {
-        id: RequestId,
-        method: String,
-        params: Box<RawValue>,
-    },
+    Request { id: RequestId, method: String, params: Box<RawValue> },
     /// An error object without a usable id.
     OrphanError(RpcError),
 }
@@ -228,11 +205,9 @@ impl Incoming {
         let params = env.params.unwrap_or_else(null_raw);
         match (env.id, env.method) {
             (Some(id), Some(method)) => Ok(Incoming::Request { id, method, params }),
-            (None, Some(method)) => Ok(Incoming::Notification(RawNotification::from_raw(
-                method,
-                params,
-                env.emitted_at_ms,
-            ))),
+            (None, Some(method)) => {
+                Ok(Incoming::Notification(RawNotification::from_raw(method, params, env.emitted_at_ms)))
+            }
             (Some(id), None) => {
                 let result = match env.error {
                     Some(error) => Err(error),
@@ -278,49 +253,28 @@ fn non_null(params: &RawValue) -> Option<&RawValue> {
 
 /// `{"id":…,"method":…,"params":…}` (params omitted when `null`).
 pub(crate) fn encode_request(id: i64, method: &str, params: &RawValue) -> String {
-    let msg = OutRequest {
-        id,
-        method,
-        params: non_null(params),
-    };
+    let msg = OutRequest { id, method, params: non_null(params) };
     serde_json::to_string(&msg).expect("request serializes")
 }
 
 /// `{"method":…,"params":…}` (params omitted when `null`).
 pub(crate) fn encode_notification(method: &str, params: &RawValue) -> String {
-    let msg = OutNotification {
-        method,
-        params: non_null(params),
-    };
+    let msg = OutNotification { method, params: non_null(params) };
     serde_json::to_string(&msg).expect("notification serializes")
 }
 
 /// `{"id":…,"result":…}` or `{"id":…,"error":…}`.
-pub(crate) fn encode_reply(
-    id: &RequestId,
-    reply: &std::result::Result<Value, RpcError>,
-) -> String {
+pub(crate) fn encode_reply(id: &RequestId, reply: &std::result::Result<Value, RpcError>) -> String {
     let msg = match reply {
-        Ok(value) => OutReply {
-            id,
-            result: Some(value),
-            error: None,
-        },
-        Err(error) => OutReply {
-            id,
-            result: None,
-            error: Some(error),
-        },
+        Ok(value) => OutReply { id, result: Some(value), error: None },
+        Err(error) => OutReply { id, result: None, error: Some(error) },
     };
     serde_json::to_string(&msg).expect("reply serializes")
 }
 
 /// Encodes `params` as raw JSON for `method`.
 pub(crate) fn to_raw<T: Serialize + ?Sized>(method: &str, params: &T) -> Result<Box<RawValue>> {
-    serde_json::value::to_raw_value(params).map_err(|source| Error::Encode {
-        method: method.to_owned(),
-        source,
-    })
+    serde_json::value::to_raw_value(params).map_err(|source| Error::Encode { method: method.to_owned(), source })
 }
 
 #[cfg(test)]
@@ -333,64 +287,42 @@ mod tests {
         let raw = |v: Value| serde_json::value::to_raw_value(&v).unwrap();
         assert_eq!(
             RoutingKeys::extract(&raw(json!({"threadId": "t", "turnId": "u", "x": [1]}))),
-            RoutingKeys {
-                thread_id: Some("t".into()),
-                turn_id: Some("u".into())
-            }
+            RoutingKeys { thread_id: Some("t".into()), turn_id: Some("u".into()) }
         );
         assert_eq!(
-            RoutingKeys::extract(&raw(
-                json!({"threadId": "t", "turn": {"id": "u", "items": []}})
-            )),
-            RoutingKeys {
-                thread_id: Some("t".into()),
-                turn_id: Some("u".into())
-            }
+            RoutingKeys::extract(&raw(json!({"threadId": "t", "turn": {"id": "u", "items": []}}))),
+            RoutingKeys { thread_id: Some("t".into()), turn_id: Some("u".into()) }
         );
         assert_eq!(
             RoutingKeys::extract(&raw(json!({"thread": {"id": "t", "turns": []}}))),
-            RoutingKeys {
-                thread_id: Some("t".into()),
-                turn_id: None
-            }
+            RoutingKeys { thread_id: Some("t".into()), turn_id: None }
         );
         // Odd shapes are not errors, just unscoped.
         assert_eq!(
             RoutingKeys::extract(&raw(json!({"threadId": 5, "turn": "x", "turnId": null}))),
             RoutingKeys::default()
         );
-        assert_eq!(
-            RoutingKeys::extract(&raw(json!([1, 2]))),
-            RoutingKeys::default()
-        );
-        assert_eq!(
-            RoutingKeys::extract(&raw(json!(null))),
-            RoutingKeys::default()
-        );
+        assert_eq!(RoutingKeys::extract(&raw(json!([1, 2]))), RoutingKeys::default());
+        assert_eq!(RoutingKeys::extract(&raw(json!(null))), RoutingKeys::default());
     }
 
     #[test]
     fn classify() {
-        let n = Incoming::parse(br#"{"method":"turn/started","params":{"threadId":"a","turn":{"id":"b"}},"emittedAtMs":5}"#);
-        let Ok(Incoming::Notification(n)) = n else {
-            panic!()
-        };
+        let n = Incoming::parse(
+            br#"{"method":"turn/started","params":{"threadId":"a","turn":{"id":"b"}},"emittedAtMs":5}"#,
+        );
+        let Ok(Incoming::Notification(n)) = n else { panic!() };
         assert_eq!(
             (n.method(), n.thread_id(), n.turn_id(), n.emitted_at_ms()),
             ("turn/started", Some("a"), Some("b"), Some(5))
         );
 
-        let Ok(Incoming::Request { id, method, .. }) =
-            Incoming::parse(br#"{"id":"s1","method":"x"}"#)
-        else {
+        let Ok(Incoming::Request { id, method, .. }) = Incoming::parse(br#"{"id":"s1","method":"x"}"#) else {
             panic!()
         };
         assert_eq!((id, method.as_str()), (RequestId::Str("s1".into()), "x"));
 
-        let Ok(Incoming::Response { id, result }) = Incoming::parse(br#"{"id":3,"result":null}"#)
-        else {
-            panic!()
-        };
+        let Ok(Incoming::Response { id, result }) = Incoming::parse(br#"{"id":3,"result":null}"#) else { panic!() };
         assert_eq!(id, RequestId::Int(3));
         assert_eq!(result.unwrap().get(), "null");
 
@@ -409,20 +341,11 @@ mod tests {
     #[test]
     fn encode() {
         let null = null_raw();
-        assert_eq!(
-            encode_notification("initialized", &null),
-            "{\"method\":\"initialized\"}"
-        );
+        assert_eq!(encode_notification("initialized", &null), "{\"method\":\"initialized\"}");
         let p = to_raw("m", &json!({"a": 1})).unwrap();
+        assert_eq!(encode_request(7, "m", &p), "{\"id\":7,\"method\":\"m\",\"params\":{\"a\":1}}");
         assert_eq!(
-            encode_request(7, "m", &p),
-            "{\"id\":7,\"method\":\"m\",\"params\":{\"a\":1}}"
-        );
-        assert_eq!(
-            encode_reply(
-                &RequestId::Str("x".into()),
-                &Ok(json!({"decision": "decline"}))
-            ),
+            encode_reply(&RequestId::Str("x".into()), &Ok(json!({"decision": "decline"}))),
             "{\"id\":\"x\",\"result\":{\"decision\":\"decline\"}}"
         );
         assert_eq!(

@@ -76,16 +76,16 @@ mod writer;
 #[cfg(test)]
 mod tests;
 
+pub use crate::endpoint::{CloseReason, Endpoint};
 pub use connection::{Connection, ConnectionOptions, ConnectionStats};
 pub use handler::{
-    fail_closed_reply, handler_fn, FailClosedHandler, FnHandler, RawServerRequest,
-    RawServerRequestHandler, FAIL_CLOSED_METHODS,
+    fail_closed_reply, handler_fn, FailClosedHandler, FnHandler, RawServerRequest, RawServerRequestHandler,
+    FAIL_CLOSED_METHODS,
 };
 pub use handshake::{InitializeOptions, ServerMetadata};
 pub use message::{Event, RawNotification, RequestId};
 pub use retry::{retry_on_overload, RetryPolicy};
 pub use router::EventFilter;
-pub use streams::{EventStream, TurnReservation, TurnStream};
 pub(crate) use streams::TurnLock;
+pub use streams::{EventStream, TurnReservation, TurnStream};
 pub use transport::{Inbound, InboundStream, OutboundSink, Transport};
-pub use crate::endpoint::{CloseReason, Endpoint};

@@ -20,19 +20,8 @@ pub(crate) struct Pending {
 }
 
 impl Pending {
-    pub(crate) fn insert(
-        &mut self,
-        id: i64,
-        method: &str,
-        tx: oneshot::Sender<Result<Box<RawValue>>>,
-    ) {
-        self.map.insert(
-            id,
-            PendingEntry {
-                method: method.to_owned(),
-                tx,
-            },
-        );
+    pub(crate) fn insert(&mut self, id: i64, method: &str, tx: oneshot::Sender<Result<Box<RawValue>>>) {
+        self.map.insert(id, PendingEntry { method: method.to_owned(), tx });
     }
 
     pub(crate) fn remove(&mut self, id: i64) -> Option<PendingEntry> {

@@ -83,33 +83,26 @@ pub(crate) fn spawn_process(config: &ClientConfig) -> Result<SpawnedProcess> {
     }
     let mut child = command.spawn().map_err(|source| {
         if source.kind() == std::io::ErrorKind::NotFound && config.launch_args_override.is_some() {
-            Error::BinaryNotFound {
-                searched: format!("launch_args_override program `{}`", program.display()),
-            }
+            Error::BinaryNotFound { searched: format!("launch_args_override program `{}`", program.display()) }
         } else {
-            Error::Spawn {
-                binary: program.clone(),
-                source,
-            }
+            Error::Spawn { binary: program.clone(), source }
         }
     })?;
     let pid = child.id();
     // The program and the argument names only: `--config key=value` values may be secrets.
     let shown: Vec<String> = argv[1..]
         .iter()
-        .map(|a| a.to_string_lossy().split_once('=').map_or_else(|| a.to_string_lossy().into_owned(), |(k, _)| format!("{k}=…")))
+        .map(|a| {
+            a.to_string_lossy()
+                .split_once('=')
+                .map_or_else(|| a.to_string_lossy().into_owned(), |(k, _)| format!("{k}=…"))
+        })
         .collect();
     tracing::debug!(?pid, program = %program.display(), args = ?shown, "spawned codex app-server");
     let stdin = child.stdin.take().expect("stdin is piped");
     let stdout = child.stdout.take().expect("stdout is piped");
     let stderr = child.stderr.take().expect("stderr is piped");
-    Ok(SpawnedProcess {
-        child,
-        stdout,
-        stdin,
-        stderr,
-        endpoint: Endpoint::Process { program, pid },
-    })
+    Ok(SpawnedProcess { child, stdout, stdin, stderr, endpoint: Endpoint::Process { program, pid } })
 }
 
 /// Drains stderr into the tail (and `tracing` at debug level) until EOF.
@@ -163,9 +156,7 @@ pub(crate) async fn supervise(
     let Some(mut closed) = shared.upgrade().map(|s| s.closed_watch()) else {
         return;
     };
-    let timed_out = tokio::time::timeout(EXIT_TO_CLOSE_GRACE, closed.wait_for(Option::is_some))
-        .await
-        .is_err();
+    let timed_out = tokio::time::timeout(EXIT_TO_CLOSE_GRACE, closed.wait_for(Option::is_some)).await.is_err();
     if timed_out {
         if let Some(shared) = shared.upgrade() {
             shared.close_from_transport(CloseReason::EndOfStream).await;

@@ -23,10 +23,7 @@ enum End {
     /// The stream finished normally (a turn completed).
     Completed,
     /// The connection closed; the error is reported once.
-    Closed {
-        info: Arc<CloseInfo>,
-        reported: bool,
-    },
+    Closed { info: Arc<CloseInfo>, reported: bool },
 }
 
 struct Inner {
@@ -103,10 +100,7 @@ impl Queue {
         let waker = {
             let mut inner = self.lock();
             if inner.end.is_none() {
-                inner.end = Some(End::Closed {
-                    info: info.clone(),
-                    reported: false,
-                });
+                inner.end = Some(End::Closed { info: info.clone(), reported: false });
             }
             inner.waker.take()
         };

@@ -34,10 +34,7 @@ pub(crate) async fn reader_task(shared: Arc<Shared>, mut inbound: InboundStream)
 }
 
 fn invalid(shared: &Shared) {
-    shared
-        .counters
-        .invalid_messages
-        .fetch_add(1, Ordering::Relaxed);
+    shared.counters.invalid_messages.fetch_add(1, Ordering::Relaxed);
 }
 
 pub(crate) fn handle_line(shared: &Arc<Shared>, line: &[u8]) {
@@ -61,10 +58,7 @@ pub(crate) fn handle_line(shared: &Arc<Shared>, line: &[u8]) {
                     let _ = entry.tx.send(result.map_err(Error::Rpc));
                 }
                 None => {
-                    shared
-                        .counters
-                        .unmatched_responses
-                        .fetch_add(1, Ordering::Relaxed);
+                    shared.counters.unmatched_responses.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(%id, "dropping a response with an unknown, timed-out or duplicate id");
                 }
             }
@@ -77,10 +71,7 @@ pub(crate) fn handle_line(shared: &Arc<Shared>, line: &[u8]) {
             }
         }
         Incoming::Request { id, method, params } => {
-            shared
-                .counters
-                .server_requests
-                .fetch_add(1, Ordering::Relaxed);
+            shared.counters.server_requests.fetch_add(1, Ordering::Relaxed);
             spawn_server_request(shared.clone(), id, method, params);
         }
         Incoming::OrphanError(error) => {
@@ -98,21 +89,14 @@ fn sniff_response_id(prefix: &[u8]) -> Option<i64> {
         let valid = std::str::from_utf8(prefix).err()?.valid_up_to();
         std::str::from_utf8(&prefix[..valid]).ok()
     })?;
-    let rest = text
-        .trim_start()
-        .strip_prefix('{')?
-        .trim_start()
-        .strip_prefix("\"id\"")?;
+    let rest = text.trim_start().strip_prefix('{')?.trim_start().strip_prefix("\"id\"")?;
     let rest = rest.trim_start().strip_prefix(':')?.trim_start();
     let digits_end = rest
         .char_indices()
         .find(|(i, c)| !(c.is_ascii_digit() || (*i == 0 && *c == '-')))
         .map_or(rest.len(), |(i, _)| i);
     let id = rest[..digits_end].parse().ok()?;
-    let after = rest[digits_end..]
-        .trim_start()
-        .strip_prefix(',')?
-        .trim_start();
+    let after = rest[digits_end..].trim_start().strip_prefix(',')?.trim_start();
     (after.starts_with("\"result\"") || after.starts_with("\"error\"")).then_some(id)
 }
 
@@ -128,11 +112,7 @@ fn handle_too_large(shared: &Arc<Shared>, size: u64, prefix: &[u8]) {
     );
     if let Some(entry) = entry {
         let method = Some(entry.method.clone());
-        let _ = entry.tx.send(Err(Error::MessageTooLarge {
-            method,
-            size,
-            limit,
-        }));
+        let _ = entry.tx.send(Err(Error::MessageTooLarge { method, size, limit }));
     }
 }
 
@@ -146,9 +126,6 @@ mod tests {
         assert_eq!(sniff_response_id(br#"{ "id" : 3 , "error":{"#), Some(3));
         assert_eq!(sniff_response_id(br#"{"id":3,"method":"x"#), None);
         assert_eq!(sniff_response_id(br#"{"method":"x","id":3"#), None);
-        assert_eq!(
-            sniff_response_id(b"{\"id\":4,\"result\":\"\xe2\x82"),
-            Some(4)
-        );
+        assert_eq!(sniff_response_id(b"{\"id\":4,\"result\":\"\xe2\x82"), Some(4));
     }
 }

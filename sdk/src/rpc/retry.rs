@@ -64,9 +64,7 @@ impl RetryPolicy {
     /// `min(max_delay, initial_delay * 2^retry)`.
     pub fn base_delay(&self, retry: u32) -> Duration {
         let factor = 2u32.saturating_pow(retry.min(31));
-        self.initial_delay
-            .saturating_mul(factor)
-            .min(self.max_delay)
+        self.initial_delay.saturating_mul(factor).min(self.max_delay)
     }
 
     /// [`base_delay`](Self::base_delay) with jitter applied, still capped at `max_delay`.
@@ -77,8 +75,7 @@ impl RetryPolicy {
             return base;
         }
         let unit = random_unit() * 2.0 - 1.0; // [-1, 1)
-        base.mul_f64((1.0 + unit * jitter).max(0.0))
-            .min(self.max_delay)
+        base.mul_f64((1.0 + unit * jitter).max(0.0)).min(self.max_delay)
     }
 }
 
@@ -191,20 +188,22 @@ mod tests {
         let p = RetryPolicy::default();
         for _ in 0..100 {
             let d = p.delay(0);
-            assert!(
-                d >= Duration::from_millis(200) && d <= Duration::from_millis(300),
-                "{d:?}"
-            );
+            assert!(d >= Duration::from_millis(200) && d <= Duration::from_millis(300), "{d:?}");
         }
     }
 
     async fn attempts_until(error: RpcError, policy: RetryPolicy) -> (u32, Result<()>) {
         let attempts = AtomicU32::new(0);
-        let result = retry_overloaded(&policy, "m/x", || {
-            attempts.fetch_add(1, Ordering::SeqCst);
-            let e = error.clone();
-            async move { Err::<(), _>(Error::Rpc(e)) }
-        }, tokio::time::sleep)
+        let result = retry_overloaded(
+            &policy,
+            "m/x",
+            || {
+                attempts.fetch_add(1, Ordering::SeqCst);
+                let e = error.clone();
+                async move { Err::<(), _>(Error::Rpc(e)) }
+            },
+            tokio::time::sleep,
+        )
         .await;
         (attempts.load(Ordering::SeqCst), result)
     }
@@ -220,11 +219,7 @@ mod tests {
         assert_eq!(start.elapsed(), Duration::from_millis(1750));
         let err = result.unwrap_err();
         match &err {
-            Error::RetryLimitExceeded {
-                method,
-                attempts,
-                last,
-            } => {
+            Error::RetryLimitExceeded { method, attempts, last } => {
                 assert_eq!((method.as_str(), *attempts, last), ("m/x", 4, &busy));
             }
             other => panic!("{other:?}"),
@@ -232,20 +227,12 @@ mod tests {
         assert!(err.is_retry_limit_exceeded() && !err.is_overloaded());
         assert_eq!(err.rpc_error(), Some(&busy));
         let text = err.to_string();
-        assert!(
-            text.contains("m/x")
-                && text.contains("after 4 attempt")
-                && text.contains("retry later"),
-            "{text}"
-        );
+        assert!(text.contains("m/x") && text.contains("after 4 attempt") && text.contains("retry later"), "{text}");
 
         // One attempt allowed: no retry, still the exhausted error.
         let (n, result) = attempts_until(busy, policy.with_max_attempts(1)).await;
         assert_eq!(n, 1);
-        assert!(matches!(
-            result,
-            Err(Error::RetryLimitExceeded { attempts: 1, .. })
-        ));
+        assert!(matches!(result, Err(Error::RetryLimitExceeded { attempts: 1, .. })));
 
         // Anything that is not Codex's overload rejection is returned at once, untouched:
         // another server-range code carrying the overload marker included (nothing says
@@ -259,21 +246,18 @@ mod tests {
             let code = error.code.code();
             let (n, result) = attempts_until(error, policy).await;
             assert_eq!(n, 1, "code {code}");
-            assert_eq!(
-                result.unwrap_err().rpc_error().map(|e| e.code.code()),
-                Some(code)
-            );
+            assert_eq!(result.unwrap_err().rpc_error().map(|e| e.code.code()), Some(code));
         }
         let attempts = AtomicU32::new(0);
-        let result: Result<()> = retry_overloaded(&policy, "m/x", || {
-            attempts.fetch_add(1, Ordering::SeqCst);
-            async {
-                Err(Error::Timeout {
-                    method: "m/x".into(),
-                    after: Duration::from_secs(1),
-                })
-            }
-        }, tokio::time::sleep)
+        let result: Result<()> = retry_overloaded(
+            &policy,
+            "m/x",
+            || {
+                attempts.fetch_add(1, Ordering::SeqCst);
+                async { Err(Error::Timeout { method: "m/x".into(), after: Duration::from_secs(1) }) }
+            },
+            tokio::time::sleep,
+        )
         .await;
         assert!(matches!(result, Err(Error::Timeout { .. })));
         assert_eq!(attempts.load(Ordering::SeqCst), 1);

@@ -175,7 +175,9 @@ impl Router {
             return;
         }
         let seen_at = self.counters.notifications;
-        self.running.entry(thread_id.to_owned()).or_insert_with(|| RunningTurn { turn_id: turn_id.to_owned(), seen_at });
+        self.running
+            .entry(thread_id.to_owned())
+            .or_insert_with(|| RunningTurn { turn_id: turn_id.to_owned(), seen_at });
     }
 
     /// Whether a stream of this client already follows `turn_id`.
@@ -220,10 +222,7 @@ impl Router {
         if let Some(turn_id) = event.turn_id() {
             let terminal = event.method() == TURN_COMPLETED;
             if let Some(queues) = self.turns.get(turn_id) {
-                let outcomes: Vec<Pushed> = queues
-                    .iter()
-                    .map(|q| q.push(event.clone(), terminal))
-                    .collect();
+                let outcomes: Vec<Pushed> = queues.iter().map(|q| q.push(event.clone(), terminal)).collect();
                 for pushed in outcomes {
                     delivered |= self.count(pushed);
                 }
@@ -263,23 +262,13 @@ impl Router {
     /// Starts capturing unclaimed turn events of `thread_id`.
     pub(crate) fn reserve(&mut self, thread_id: &str) -> u64 {
         let key = self.key();
-        self.reservations.insert(
-            thread_id.to_owned(),
-            Reservation {
-                key,
-                per_turn: HashMap::new(),
-            },
-        );
+        self.reservations.insert(thread_id.to_owned(), Reservation { key, per_turn: HashMap::new() });
         key
     }
 
     /// Ends a reservation without claiming; its buffers are freed.
     pub(crate) fn unreserve(&mut self, thread_id: &str, key: u64) {
-        if self
-            .reservations
-            .get(thread_id)
-            .is_some_and(|r| r.key == key)
-        {
+        if self.reservations.get(thread_id).is_some_and(|r| r.key == key) {
             self.reservations.remove(thread_id);
         }
     }
@@ -287,18 +276,12 @@ impl Router {
     /// Ends a reservation and turns the captured events of `turn_id` into a live turn queue.
     pub(crate) fn claim(&mut self, thread_id: &str, key: u64, turn_id: &str) -> Arc<Queue> {
         let captured = match self.reservations.get(thread_id) {
-            Some(r) if r.key == key => self
-                .reservations
-                .remove(thread_id)
-                .and_then(|mut r| r.per_turn.remove(turn_id)),
+            Some(r) if r.key == key => self.reservations.remove(thread_id).and_then(|mut r| r.per_turn.remove(turn_id)),
             _ => None,
         };
         let queue = captured.unwrap_or_else(|| Queue::new(self.turn_capacity));
         if !queue.is_ended() {
-            self.turns
-                .entry(turn_id.to_owned())
-                .or_default()
-                .push(queue.clone());
+            self.turns.entry(turn_id.to_owned()).or_default().push(queue.clone());
         }
         queue
     }
@@ -306,10 +289,7 @@ impl Router {
     /// A live queue for an already known turn (no early events).
     pub(crate) fn subscribe_turn(&mut self, turn_id: &str) -> Arc<Queue> {
         let queue = Queue::new(self.turn_capacity);
-        self.turns
-            .entry(turn_id.to_owned())
-            .or_default()
-            .push(queue.clone());
+        self.turns.entry(turn_id.to_owned()).or_default().push(queue.clone());
         queue
     }
 
@@ -325,11 +305,7 @@ impl Router {
     pub(crate) fn subscribe(&mut self, filter: EventFilter) -> (u64, Arc<Queue>) {
         let key = self.key();
         let queue = Queue::new(self.subscription_capacity);
-        self.subs.push(Subscription {
-            key,
-            filter,
-            queue: queue.clone(),
-        });
+        self.subs.push(Subscription { key, filter, queue: queue.clone() });
         (key, queue)
     }
 
@@ -342,11 +318,7 @@ impl Router {
         for queue in self.turns.drain().flat_map(|(_, qs)| qs) {
             queue.close(info);
         }
-        for queue in self
-            .reservations
-            .drain()
-            .flat_map(|(_, r)| r.per_turn.into_values())
-        {
+        for queue in self.reservations.drain().flat_map(|(_, r)| r.per_turn.into_values()) {
             queue.close(info);
         }
         for sub in self.subs.drain(..) {
@@ -369,12 +341,7 @@ impl Router {
     /// Events currently buffered in all queues (turns, reservations, subscriptions).
     pub(crate) fn buffered_events(&self) -> usize {
         let turns: usize = self.turns.values().flatten().map(|q| q.len()).sum();
-        let reserved: usize = self
-            .reservations
-            .values()
-            .flat_map(|r| r.per_turn.values())
-            .map(|q| q.len())
-            .sum();
+        let reserved: usize = self.reservations.values().flat_map(|r| r.per_turn.values()).map(|q| q.len()).sum();
         let subs: usize = self.subs.iter().map(|s| s.queue.len()).sum();
         turns + reserved + subs
     }

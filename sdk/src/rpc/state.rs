@@ -10,8 +10,8 @@ use tokio::sync::{mpsc, watch};
 
 use super::handler::RawServerRequestHandler;
 use super::pending::Pending;
-use super::router::Router;
 use super::process::ProcessWatch;
+use super::router::Router;
 use super::writer::Outgoing;
 use crate::endpoint::{CloseReason, Endpoint};
 use crate::error::{Error, Result};
@@ -32,10 +32,7 @@ pub(crate) struct CloseInfo {
 
 impl CloseInfo {
     pub(crate) fn to_error(&self) -> Error {
-        Error::TransportClosed {
-            endpoint: self.endpoint.clone(),
-            reason: self.reason.clone(),
-        }
+        Error::TransportClosed { endpoint: self.endpoint.clone(), reason: self.reason.clone() }
     }
 }
 
@@ -99,11 +96,7 @@ impl Shared {
     ) -> Self {
         let WriterLink { outgoing, shutdown_tx, writer_done } = writer;
         Shared {
-            state: Mutex::new(State {
-                pending: Pending::default(),
-                router,
-                closed: None,
-            }),
+            state: Mutex::new(State { pending: Pending::default(), router, closed: None }),
             outgoing,
             handler,
             process,

@@ -35,25 +35,13 @@ pub struct TurnReservation {
 
 impl std::fmt::Debug for TurnReservation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TurnReservation")
-            .field("thread_id", &self.thread_id)
-            .finish()
+        f.debug_struct("TurnReservation").field("thread_id", &self.thread_id).finish()
     }
 }
 
 impl TurnReservation {
-    pub(crate) fn new(
-        shared: &Arc<Shared>,
-        thread_id: String,
-        key: u64,
-        lock: OwnedMutexGuard<()>,
-    ) -> Self {
-        TurnReservation {
-            shared: Arc::downgrade(shared),
-            thread_id,
-            key,
-            lock: Some(lock),
-        }
+    pub(crate) fn new(shared: &Arc<Shared>, thread_id: String, key: u64, lock: OwnedMutexGuard<()>) -> Self {
+        TurnReservation { shared: Arc::downgrade(shared), thread_id, key, lock: Some(lock) }
     }
 
     /// The thread this reservation is for.
@@ -89,11 +77,7 @@ impl TurnReservation {
         };
         self.key = 0;
         let lock = TurnLock { shared: self.shared.clone(), thread_id: self.thread_id.clone(), guard: self.lock.take() };
-        let stream = TurnStream {
-            shared: self.shared.clone(),
-            turn_id,
-            queue,
-        };
+        let stream = TurnStream { shared: self.shared.clone(), turn_id, queue };
         (stream, lock)
     }
 }
@@ -159,19 +143,13 @@ pub struct TurnStream {
 
 impl std::fmt::Debug for TurnStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TurnStream")
-            .field("turn_id", &self.turn_id)
-            .finish()
+        f.debug_struct("TurnStream").field("turn_id", &self.turn_id).finish()
     }
 }
 
 impl TurnStream {
     pub(crate) fn new(shared: &Arc<Shared>, turn_id: String, queue: Arc<Queue>) -> Self {
-        TurnStream {
-            shared: Arc::downgrade(shared),
-            turn_id,
-            queue,
-        }
+        TurnStream { shared: Arc::downgrade(shared), turn_id, queue }
     }
 
     /// The turn id.
@@ -199,10 +177,7 @@ impl Drop for TurnStream {
             return;
         }
         if let Some(shared) = self.shared.upgrade() {
-            shared
-                .lock()
-                .router
-                .unsubscribe_turn(&self.turn_id, &self.queue);
+            shared.lock().router.unsubscribe_turn(&self.turn_id, &self.queue);
         }
     }
 }
@@ -226,11 +201,7 @@ impl std::fmt::Debug for EventStream {
 
 impl EventStream {
     pub(crate) fn new(shared: &Arc<Shared>, key: u64, queue: Arc<Queue>) -> Self {
-        EventStream {
-            shared: Arc::downgrade(shared),
-            key,
-            queue,
-        }
+        EventStream { shared: Arc::downgrade(shared), key, queue }
     }
 
     /// The next item (`None` after the close error).

@@ -6,9 +6,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use serde_json::{json, Value};
-use tokio::io::{
-    AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, Lines, ReadHalf, WriteHalf,
-};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, Lines, ReadHalf, WriteHalf};
 
 use super::*;
 use crate::error::{Error, RpcError};
@@ -34,10 +32,7 @@ impl Fake {
 
     /// `None` once the client closed its side.
     async fn recv_eof(&mut self) -> Option<String> {
-        tokio::time::timeout(WAIT, self.lines.next_line())
-            .await
-            .expect("in time")
-            .expect("read")
+        tokio::time::timeout(WAIT, self.lines.next_line()).await.expect("in time").expect("read")
     }
 
     async fn send(&mut self, msg: Value) {
@@ -52,8 +47,7 @@ impl Fake {
     }
 
     async fn notify(&mut self, method: &str, params: Value) {
-        self.send(json!({"method": method, "params": params, "emittedAtMs": 1}))
-            .await;
+        self.send(json!({"method": method, "params": params, "emittedAtMs": 1})).await;
     }
 
     /// Answers the next request (which must be `method`) with `result`.
@@ -70,13 +64,7 @@ fn pair_with(options: ConnectionOptions) -> (Connection, Fake) {
     let (cr, cw) = tokio::io::split(client);
     let (sr, sw) = tokio::io::split(server);
     let conn = Connection::from_io(cr, cw, options);
-    (
-        conn,
-        Fake {
-            lines: BufReader::new(sr).lines(),
-            w: sw,
-        },
-    )
+    (conn, Fake { lines: BufReader::new(sr).lines(), w: sw })
 }
 
 fn pair() -> (Connection, Fake) {
@@ -94,20 +82,11 @@ async fn sync(conn: &Connection, fake: &mut Fake) {
 async fn next(
     stream: &mut (impl futures::Stream<Item = crate::Result<Event>> + Unpin),
 ) -> Option<crate::Result<Event>> {
-    tokio::time::timeout(WAIT, stream.next())
-        .await
-        .expect("stream item in time")
+    tokio::time::timeout(WAIT, stream.next()).await.expect("stream item in time")
 }
 
-async fn next_method(
-    stream: &mut (impl futures::Stream<Item = crate::Result<Event>> + Unpin),
-) -> String {
-    next(stream)
-        .await
-        .expect("an item")
-        .expect("an event")
-        .method()
-        .to_owned()
+async fn next_method(stream: &mut (impl futures::Stream<Item = crate::Result<Event>> + Unpin)) -> String {
+    next(stream).await.expect("an item").expect("an event").method().to_owned()
 }
 
 fn turn_event(method: &str, thread: &str, turn: &str) -> Value {
@@ -132,12 +111,9 @@ async fn correlates_out_of_order_responses() {
         reqs.push(fake.recv().await);
     }
     // No `jsonrpc` field is sent; params are passed through.
-    assert!(reqs
-        .iter()
-        .all(|r| r.get("jsonrpc").is_none() && r["method"] == "echo"));
+    assert!(reqs.iter().all(|r| r.get("jsonrpc").is_none() && r["method"] == "echo"));
     for req in reqs.iter().rev() {
-        fake.send(json!({"id": req["id"], "result": {"n": req["params"]["n"], "id": req["id"]}}))
-            .await;
+        fake.send(json!({"id": req["id"], "result": {"n": req["params"]["n"], "id": req["id"]}})).await;
     }
     for (i, call) in calls.into_iter().enumerate() {
         let result = call.await.unwrap().unwrap();
@@ -185,15 +161,10 @@ async fn typed_request_and_decode_errors_name_the_method() {
 async fn timeout_removes_pending_and_late_reply_is_dropped() {
     let (conn, mut fake) = pair();
     let c = conn.clone();
-    let call = tokio::spawn(async move {
-        c.request_raw_with_timeout("slow", Value::Null, Duration::from_millis(50))
-            .await
-    });
+    let call =
+        tokio::spawn(async move { c.request_raw_with_timeout("slow", Value::Null, Duration::from_millis(50)).await });
     let req = fake.recv().await;
-    assert!(
-        req.get("params").is_none(),
-        "null params are omitted: {req}"
-    );
+    assert!(req.get("params").is_none(), "null params are omitted: {req}");
     match call.await.unwrap() {
         Err(Error::Timeout { method, after }) => {
             assert_eq!(method, "slow");
@@ -209,10 +180,7 @@ async fn timeout_removes_pending_and_late_reply_is_dropped() {
 
     // `Duration::MAX` disables the timeout (no overflow).
     let c = conn.clone();
-    let call = tokio::spawn(async move {
-        c.request_raw_with_timeout("long", json!({}), Duration::MAX)
-            .await
-    });
+    let call = tokio::spawn(async move { c.request_raw_with_timeout("long", json!({}), Duration::MAX).await });
     fake.answer("long", json!(7)).await;
     assert_eq!(call.await.unwrap().unwrap(), json!(7));
 
@@ -229,27 +197,16 @@ async fn timeout_removes_pending_and_late_reply_is_dropped() {
 async fn early_turn_events_including_completion_are_buffered_until_claim() {
     let (conn, mut fake) = pair();
     let c = conn.clone();
-    let turn = tokio::spawn(async move {
-        c.start_turn_raw(json!({"threadId": "th1", "input": []}))
-            .await
-    });
+    let turn = tokio::spawn(async move { c.start_turn_raw(json!({"threadId": "th1", "input": []})).await });
     let req = fake.recv().await;
     assert_eq!(req["method"], "turn/start");
     // The whole turn happens before the response arrives.
-    for method in [
-        "turn/started",
-        "item/started",
-        "item/agentMessage/delta",
-        "item/completed",
-        "turn/completed",
-    ] {
+    for method in ["turn/started", "item/started", "item/agentMessage/delta", "item/completed", "turn/completed"] {
         fake.notify(method, turn_event(method, "th1", "tu1")).await;
     }
     // An unrelated thread's turn is not captured.
-    fake.notify("turn/started", turn_event("turn/started", "other", "tuX"))
-        .await;
-    fake.send(json!({"id": req["id"], "result": {"turn": {"id": "tu1", "status": "inProgress"}}}))
-        .await;
+    fake.notify("turn/started", turn_event("turn/started", "other", "tuX")).await;
+    fake.send(json!({"id": req["id"], "result": {"turn": {"id": "tu1", "status": "inProgress"}}})).await;
     let (response, mut stream) = turn.await.unwrap().unwrap();
     assert_eq!(response["turn"]["id"], "tu1");
     assert_eq!(stream.turn_id(), "tu1");
@@ -257,25 +214,9 @@ async fn early_turn_events_including_completion_are_buffered_until_claim() {
     while let Some(item) = next(&mut stream).await {
         got.push(item.unwrap().method().to_owned());
     }
-    assert_eq!(
-        got,
-        [
-            "turn/started",
-            "item/started",
-            "item/agentMessage/delta",
-            "item/completed",
-            "turn/completed"
-        ]
-    );
+    assert_eq!(got, ["turn/started", "item/started", "item/agentMessage/delta", "item/completed", "turn/completed"]);
     let stats = conn.stats();
-    assert_eq!(
-        (
-            stats.reservations,
-            stats.turn_subscriptions,
-            stats.buffered_events
-        ),
-        (0, 0, 0)
-    );
+    assert_eq!((stats.reservations, stats.turn_subscriptions, stats.buffered_events), (0, 0, 0));
     assert_eq!(stats.notifications_unrouted, 1, "the other thread's event");
 }
 
@@ -285,24 +226,20 @@ async fn claim_mixes_buffered_and_live_events_and_lock_serializes_turns() {
     let reservation = conn.reserve_turn("th").await.unwrap();
     // A second reservation on the same thread waits for the first to be claimed.
     let c = conn.clone();
-    let second =
-        tokio::spawn(async move { c.reserve_turn("th").await.map(|r| r.thread_id().to_owned()) });
+    let second = tokio::spawn(async move { c.reserve_turn("th").await.map(|r| r.thread_id().to_owned()) });
     tokio::time::sleep(Duration::from_millis(20)).await;
     assert!(!second.is_finished());
     // Another thread is not blocked.
     let other = conn.reserve_turn("other").await.unwrap();
     drop(other);
 
-    fake.notify("turn/started", turn_event("turn/started", "th", "t1"))
-        .await;
+    fake.notify("turn/started", turn_event("turn/started", "th", "t1")).await;
     sync(&conn, &mut fake).await;
     assert_eq!(conn.stats().buffered_events, 1);
     let mut stream = reservation.claim("t1");
     assert_eq!(second.await.unwrap().unwrap(), "th");
-    fake.notify("item/started", turn_event("item/started", "th", "t1"))
-        .await;
-    fake.notify("turn/completed", turn_event("turn/completed", "th", "t1"))
-        .await;
+    fake.notify("item/started", turn_event("item/started", "th", "t1")).await;
+    fake.notify("turn/completed", turn_event("turn/completed", "th", "t1")).await;
     assert_eq!(next_method(&mut stream).await, "turn/started");
     assert_eq!(next_method(&mut stream).await, "item/started");
     assert_eq!(next_method(&mut stream).await, "turn/completed");
@@ -328,38 +265,21 @@ async fn concurrent_turns_on_two_threads_interleave() {
     let sa = ra.claim("a1");
     let sb = rb.claim("b1");
     for i in 0..50 {
-        fake.notify(
-            "item/agentMessage/delta",
-            json!({"threadId": "A", "turnId": "a1", "delta": format!("a{i}")}),
-        )
-        .await;
-        fake.notify(
-            "item/agentMessage/delta",
-            json!({"threadId": "B", "turnId": "b1", "delta": format!("b{i}")}),
-        )
-        .await;
+        fake.notify("item/agentMessage/delta", json!({"threadId": "A", "turnId": "a1", "delta": format!("a{i}")}))
+            .await;
+        fake.notify("item/agentMessage/delta", json!({"threadId": "B", "turnId": "b1", "delta": format!("b{i}")}))
+            .await;
     }
-    fake.notify("turn/completed", turn_event("turn/completed", "B", "b1"))
-        .await;
-    fake.notify(
-        "thread/status/changed",
-        json!({"threadId": "A", "status": {"type": "idle"}}),
-    )
-    .await;
-    fake.notify("turn/completed", turn_event("turn/completed", "A", "a1"))
-        .await;
+    fake.notify("turn/completed", turn_event("turn/completed", "B", "b1")).await;
+    fake.notify("thread/status/changed", json!({"threadId": "A", "status": {"type": "idle"}})).await;
+    fake.notify("turn/completed", turn_event("turn/completed", "A", "a1")).await;
 
     let collect = |mut s: TurnStream| async move {
         let mut deltas = Vec::new();
         while let Some(ev) = next(&mut s).await {
             let ev = ev.unwrap();
             if ev.method() == "item/agentMessage/delta" {
-                deltas.push(
-                    ev.params_value().unwrap()["delta"]
-                        .as_str()
-                        .unwrap()
-                        .to_owned(),
-                );
+                deltas.push(ev.params_value().unwrap()["delta"].as_str().unwrap().to_owned());
             } else {
                 assert_eq!(ev.method(), "turn/completed");
             }
@@ -389,31 +309,23 @@ async fn slow_turn_consumer_lags_without_blocking_anyone() {
     let mut slow = conn.reserve_turn("S").await.unwrap().claim("s1");
     let mut fast = conn.reserve_turn("F").await.unwrap().claim("f1");
     for i in 0..10 {
-        fake.notify(
-            "item/agentMessage/delta",
-            json!({"threadId": "S", "turnId": "s1", "delta": i}),
-        )
-        .await;
+        fake.notify("item/agentMessage/delta", json!({"threadId": "S", "turnId": "s1", "delta": i})).await;
     }
     // Another turn flows while the slow stream is full and unpolled.
-    fake.notify("item/started", turn_event("item/started", "F", "f1"))
-        .await;
+    fake.notify("item/started", turn_event("item/started", "F", "f1")).await;
     assert_eq!(next_method(&mut fast).await, "item/started");
     // A server request is still answered.
-    fake.send(json!({"id": 0, "method": "item/fileChange/requestApproval", "params": {"threadId": "S", "turnId": "s1"}})).await;
+    fake.send(
+        json!({"id": 0, "method": "item/fileChange/requestApproval", "params": {"threadId": "S", "turnId": "s1"}}),
+    )
+    .await;
     let reply = fake.recv().await;
     assert_eq!(reply, json!({"id": 0, "result": {"decision": "decline"}}));
     // Responses too.
     sync(&conn, &mut fake).await;
-    fake.notify(
-        "item/agentMessage/delta",
-        json!({"threadId": "S", "turnId": "s1", "delta": 10}),
-    )
-    .await;
-    fake.notify("turn/completed", turn_event("turn/completed", "S", "s1"))
-        .await;
-    fake.notify("turn/completed", turn_event("turn/completed", "F", "f1"))
-        .await;
+    fake.notify("item/agentMessage/delta", json!({"threadId": "S", "turnId": "s1", "delta": 10})).await;
+    fake.notify("turn/completed", turn_event("turn/completed", "S", "s1")).await;
+    fake.notify("turn/completed", turn_event("turn/completed", "F", "f1")).await;
     assert_eq!(next_method(&mut fast).await, "turn/completed");
 
     // The slow stream: 4 buffered events, the lag report, then the always-delivered completion.
@@ -439,40 +351,17 @@ async fn event_stream_lag_is_reported_in_place_and_stream_continues() {
         fake.notify("configWarning", json!({"summary": i})).await;
     }
     sync(&conn, &mut fake).await;
-    assert_eq!(
-        next(&mut all)
-            .await
-            .unwrap()
-            .unwrap()
-            .params_value()
-            .unwrap()["summary"],
-        0
-    );
-    assert_eq!(
-        next(&mut all)
-            .await
-            .unwrap()
-            .unwrap()
-            .params_value()
-            .unwrap()["summary"],
-        1
-    );
-    assert!(matches!(
-        next(&mut all).await,
-        Some(Err(Error::Lagged { skipped: 3 }))
-    ));
+    assert_eq!(next(&mut all).await.unwrap().unwrap().params_value().unwrap()["summary"], 0);
+    assert_eq!(next(&mut all).await.unwrap().unwrap().params_value().unwrap()["summary"], 1);
+    assert!(matches!(next(&mut all).await, Some(Err(Error::Lagged { skipped: 3 }))));
     assert_eq!(next_method(&mut unscoped).await, "configWarning");
     assert_eq!(next_method(&mut unscoped).await, "configWarning");
     fake.notify("account/updated", json!({})).await;
-    fake.notify("turn/started", turn_event("turn/started", "t", "u"))
-        .await;
+    fake.notify("turn/started", turn_event("turn/started", "t", "u")).await;
     assert_eq!(next_method(&mut all).await, "account/updated");
     assert_eq!(next_method(&mut all).await, "turn/started");
     // The lag marker sits where the events were lost; the unscoped filter skipped the turn event.
-    assert!(matches!(
-        next(&mut unscoped).await,
-        Some(Err(Error::Lagged { skipped: 3 }))
-    ));
+    assert!(matches!(next(&mut unscoped).await, Some(Err(Error::Lagged { skipped: 3 }))));
     assert_eq!(next_method(&mut unscoped).await, "account/updated");
     sync(&conn, &mut fake).await;
     assert_eq!(conn.stats().buffered_events, 0);
@@ -500,18 +389,8 @@ async fn notifications_without_listeners_do_not_accumulate() {
     assert_eq!(after.notifications_unrouted, 1000);
     assert_eq!(after.buffered_events, 0);
     assert_eq!(
-        (
-            after.pending_requests,
-            after.turn_subscriptions,
-            after.reservations,
-            after.subscriptions
-        ),
-        (
-            before.pending_requests,
-            before.turn_subscriptions,
-            before.reservations,
-            before.subscriptions
-        )
+        (after.pending_requests, after.turn_subscriptions, after.reservations, after.subscriptions),
+        (before.pending_requests, before.turn_subscriptions, before.reservations, before.subscriptions)
     );
 }
 
@@ -519,26 +398,10 @@ async fn notifications_without_listeners_do_not_accumulate() {
 async fn default_handler_fails_closed_with_exact_replies() {
     let (_conn, mut fake) = pair();
     let cases = [
-        (
-            json!(0),
-            "item/commandExecution/requestApproval",
-            json!({"result": {"decision": "decline"}}),
-        ),
-        (
-            json!("s-1"),
-            "item/fileChange/requestApproval",
-            json!({"result": {"decision": "decline"}}),
-        ),
-        (
-            json!(2),
-            "item/permissions/requestApproval",
-            json!({"result": {"permissions": {}, "scope": "turn"}}),
-        ),
-        (
-            json!(3),
-            "mcpServer/elicitation/request",
-            json!({"result": {"action": "decline"}}),
-        ),
+        (json!(0), "item/commandExecution/requestApproval", json!({"result": {"decision": "decline"}})),
+        (json!("s-1"), "item/fileChange/requestApproval", json!({"result": {"decision": "decline"}})),
+        (json!(2), "item/permissions/requestApproval", json!({"result": {"permissions": {}, "scope": "turn"}})),
+        (json!(3), "mcpServer/elicitation/request", json!({"result": {"action": "decline"}})),
         (
             json!(4),
             "execCommandApproval",
@@ -551,8 +414,7 @@ async fn default_handler_fails_closed_with_exact_replies() {
         ),
     ];
     for (id, method, expected) in &cases {
-        fake.send(json!({"id": id, "method": method, "params": {"threadId": "t", "turnId": "u"}}))
-            .await;
+        fake.send(json!({"id": id, "method": method, "params": {"threadId": "t", "turnId": "u"}})).await;
         let reply = fake.recv().await;
         let mut want = expected.clone();
         want["id"] = id.clone();
@@ -597,29 +459,16 @@ async fn handler_errors_and_panics_become_error_replies() {
     let reply = fake.recv().await;
     assert_eq!(reply["id"], 1);
     assert_eq!(reply["error"]["code"], -32603);
-    assert!(reply["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("handler exploded"));
+    assert!(reply["error"]["message"].as_str().unwrap().contains("handler exploded"));
 
     fake.send(json!({"id": 2, "method": "fail"})).await;
-    assert_eq!(
-        fake.recv().await,
-        json!({"id": 2, "error": {"code": -32602, "message": "nope"}})
-    );
+    assert_eq!(fake.recv().await, json!({"id": 2, "error": {"code": -32602, "message": "nope"}}));
 
     // A slow handler does not hold up a later one (each runs in its own task).
     fake.send(json!({"id": "slow", "method": "slow"})).await;
-    fake.send(json!({"id": 3, "method": "echo", "params": {"threadId": "t"}}))
-        .await;
-    assert_eq!(
-        fake.recv().await,
-        json!({"id": 3, "result": {"echo": {"threadId": "t"}, "thread": "t"}})
-    );
-    assert_eq!(
-        fake.recv().await,
-        json!({"id": "slow", "result": {"slow": true}})
-    );
+    fake.send(json!({"id": 3, "method": "echo", "params": {"threadId": "t"}})).await;
+    assert_eq!(fake.recv().await, json!({"id": 3, "result": {"echo": {"threadId": "t"}, "thread": "t"}}));
+    assert_eq!(fake.recv().await, json!({"id": "slow", "result": {"slow": true}}));
 
     // The reader is alive.
     sync(&conn, &mut fake).await;
@@ -635,22 +484,18 @@ async fn garbage_is_skipped_and_the_connection_keeps_serving() {
     let call = tokio::spawn(async move { c.request_raw("x", Value::Null).await });
     let req = fake.recv().await;
     fake.send_raw(b"this is not json\n").await;
-    fake.send_raw(b"{\"method\":\"bad\xff\xfe\",\"params\":{}}\n")
-        .await;
+    fake.send_raw(b"{\"method\":\"bad\xff\xfe\",\"params\":{}}\n").await;
     fake.send_raw(b"[1,2,3]\n").await;
     fake.send_raw(b"{}\n").await;
-    fake.send_raw(b"{\"error\":{\"code\":-32700,\"message\":\"Parse error\"},\"id\":null}\n")
-        .await;
+    fake.send_raw(b"{\"error\":{\"code\":-32700,\"message\":\"Parse error\"},\"id\":null}\n").await;
     let mut long = b"{\"method\":\"huge\",\"params\":{\"x\":\"".to_vec();
     long.extend(std::iter::repeat_n(b'a', 5000));
     long.extend_from_slice(b"\"}}\n");
     fake.send_raw(&long).await;
     fake.send(json!({"id": 9999, "result": {}})).await; // unknown id
     fake.send(json!({"id": "str", "result": {}})).await; // we never use string ids
-    fake.send(json!({"id": req["id"], "result": {"ok": 1}}))
-        .await;
-    fake.send(json!({"id": req["id"], "result": {"ok": 2}}))
-        .await; // duplicate
+    fake.send(json!({"id": req["id"], "result": {"ok": 1}})).await;
+    fake.send(json!({"id": req["id"], "result": {"ok": 2}})).await; // duplicate
     fake.notify("after", json!({})).await;
     assert_eq!(call.await.unwrap().unwrap(), json!({"ok": 1}));
     assert_eq!(next_method(&mut all).await, "after");
@@ -670,11 +515,7 @@ async fn oversized_response_fails_its_waiter() {
     let big = json!({"id": req["id"], "result": {"blob": "b".repeat(1000)}});
     fake.send(big).await;
     match call.await.unwrap() {
-        Err(Error::MessageTooLarge {
-            method,
-            size,
-            limit,
-        }) => {
+        Err(Error::MessageTooLarge { method, size, limit }) => {
             assert_eq!(method.as_deref(), Some("thread/read"));
             assert!(size > 1000);
             assert_eq!(limit, 256);
@@ -693,68 +534,33 @@ async fn server_exit_fails_everything_with_transport_closed() {
     let mut turn = conn.reserve_turn("t").await.unwrap().claim("u");
     let mut events = conn.subscribe_all();
     let reservation = conn.reserve_turn("t2").await.unwrap();
-    fake.notify("item/started", turn_event("item/started", "t", "u"))
-        .await;
+    fake.notify("item/started", turn_event("item/started", "t", "u")).await;
     sync(&conn, &mut fake).await;
     drop(fake); // the server goes away
 
-    assert!(matches!(
-        call.await.unwrap(),
-        Err(Error::TransportClosed { .. })
-    ));
+    assert!(matches!(call.await.unwrap(), Err(Error::TransportClosed { .. })));
     // Buffered events are still delivered, then the close error, then the end.
     assert_eq!(next_method(&mut turn).await, "item/started");
-    assert!(matches!(
-        next(&mut turn).await,
-        Some(Err(Error::TransportClosed { .. }))
-    ));
+    assert!(matches!(next(&mut turn).await, Some(Err(Error::TransportClosed { .. }))));
     assert!(next(&mut turn).await.is_none());
     assert_eq!(next_method(&mut events).await, "item/started");
-    assert!(matches!(
-        next(&mut events).await,
-        Some(Err(Error::TransportClosed { .. }))
-    ));
+    assert!(matches!(next(&mut events).await, Some(Err(Error::TransportClosed { .. }))));
     assert!(next(&mut events).await.is_none());
     let mut claimed = reservation.claim("x");
-    assert!(matches!(
-        next(&mut claimed).await,
-        Some(Err(Error::TransportClosed { .. }))
-    ));
+    assert!(matches!(next(&mut claimed).await, Some(Err(Error::TransportClosed { .. }))));
 
     // Later calls fail fast.
-    assert!(matches!(
-        conn.request_raw("later", Value::Null).await,
-        Err(Error::TransportClosed { .. })
-    ));
-    assert!(matches!(
-        conn.notify("later", Value::Null).await,
-        Err(Error::TransportClosed { .. })
-    ));
-    assert!(matches!(
-        conn.reserve_turn("t3").await,
-        Err(Error::TransportClosed { .. })
-    ));
+    assert!(matches!(conn.request_raw("later", Value::Null).await, Err(Error::TransportClosed { .. })));
+    assert!(matches!(conn.notify("later", Value::Null).await, Err(Error::TransportClosed { .. })));
+    assert!(matches!(conn.reserve_turn("t3").await, Err(Error::TransportClosed { .. })));
     let mut late = conn.subscribe_all();
-    assert!(matches!(
-        next(&mut late).await,
-        Some(Err(Error::TransportClosed { .. }))
-    ));
+    assert!(matches!(next(&mut late).await, Some(Err(Error::TransportClosed { .. }))));
     let mut late_turn = conn.subscribe_turn("v");
-    assert!(matches!(
-        next(&mut late_turn).await,
-        Some(Err(Error::TransportClosed { .. }))
-    ));
+    assert!(matches!(next(&mut late_turn).await, Some(Err(Error::TransportClosed { .. }))));
     assert!(conn.is_closed());
     assert!(conn.closed().await.is_transport_closed());
     let stats = conn.stats();
-    assert_eq!(
-        (
-            stats.pending_requests,
-            stats.turn_subscriptions,
-            stats.subscriptions
-        ),
-        (0, 0, 0)
-    );
+    assert_eq!((stats.pending_requests, stats.turn_subscriptions, stats.subscriptions), (0, 0, 0));
 }
 
 #[tokio::test]
@@ -766,10 +572,7 @@ async fn dropping_the_last_handle_closes_the_transport() {
     sync(&clone, &mut fake).await; // still alive through the clone
     drop(clone);
     assert_eq!(fake.recv_eof().await, None, "the client closed its side");
-    assert!(matches!(
-        next(&mut events).await,
-        Some(Err(Error::TransportClosed { .. }))
-    ));
+    assert!(matches!(next(&mut events).await, Some(Err(Error::TransportClosed { .. }))));
 }
 
 #[tokio::test]
@@ -798,14 +601,8 @@ async fn initialize_handshake_and_already_initialized() {
     assert_eq!(fake.recv().await, json!({"method": "initialized"}));
     let meta = init.await.unwrap().unwrap();
     assert_eq!(meta.server_version.as_deref(), Some("0.169.0"));
-    assert_eq!(
-        conn.metadata().unwrap().platform_os.as_deref(),
-        Some("linux")
-    );
-    assert!(matches!(
-        conn.initialize(&options).await,
-        Err(Error::AlreadyInitialized)
-    ));
+    assert_eq!(conn.metadata().unwrap().platform_os.as_deref(), Some("linux"));
+    assert!(matches!(conn.initialize(&options).await, Err(Error::AlreadyInitialized)));
 
     // A failed initialize can be retried.
     let (conn, mut fake) = pair();
@@ -813,24 +610,20 @@ async fn initialize_handshake_and_already_initialized() {
     let o = options.clone();
     let init = tokio::spawn(async move { c.initialize(&o).await });
     let req = fake.recv().await;
-    fake.send(json!({"id": req["id"], "error": {"code": -32600, "message": "bad"}}))
-        .await;
+    fake.send(json!({"id": req["id"], "error": {"code": -32600, "message": "bad"}})).await;
     assert!(matches!(init.await.unwrap(), Err(Error::Rpc(_))));
     let c = conn.clone();
     let init = tokio::spawn(async move { c.initialize(&options).await });
-    fake.answer("initialize", json!({"userAgent": "x/1.2.3"}))
-        .await;
+    fake.answer("initialize", json!({"userAgent": "x/1.2.3"})).await;
     assert_eq!(fake.recv().await["method"], "initialized");
-    assert_eq!(
-        init.await.unwrap().unwrap().server_version.as_deref(),
-        Some("1.2.3")
-    );
+    assert_eq!(init.await.unwrap().unwrap().server_version.as_deref(), Some("1.2.3"));
 }
 
 /// Initializes `conn` against a fake server that reports `version` in its user agent.
 async fn initialize_as(conn: &Connection, fake: &mut Fake, version: &str) {
     let c = conn.clone();
-    let init = tokio::spawn(async move { c.initialize(&InitializeOptions::from(&crate::ClientConfig::default())).await });
+    let init =
+        tokio::spawn(async move { c.initialize(&InitializeOptions::from(&crate::ClientConfig::default())).await });
     fake.answer("initialize", json!({"userAgent": format!("codex_rust_sdk/{version} (Linux; x86_64)")})).await;
     assert_eq!(fake.recv().await["method"], "initialized");
     init.await.unwrap().unwrap();
@@ -886,8 +679,7 @@ async fn a_close_during_the_overload_backoff_ends_the_call_at_once() {
     let call = tokio::spawn(async move { c.request_raw("busy/op", Value::Null).await });
     let req = fake.recv().await;
     assert_eq!(req["method"], "busy/op");
-    fake.send(json!({"id": req["id"], "error": {"code": -32001, "message": "Server overloaded; retry later."}}))
-        .await;
+    fake.send(json!({"id": req["id"], "error": {"code": -32001, "message": "Server overloaded; retry later."}})).await;
     // The overload reply has been handled (and the retry is waiting) once this round trip
     // is through.
     sync(&conn, &mut fake).await;
@@ -914,24 +706,10 @@ async fn retry_on_overload_retries_only_overload() {
     let (n, r) = run(bare.clone(), policy).await;
     assert_eq!(n, 3);
     assert!(r.unwrap_err().is_overloaded());
-    let with_data =
-        RpcError::new(-32001, "busy").with_data(json!({"codex_error_info": "server_overloaded"}));
+    let with_data = RpcError::new(-32001, "busy").with_data(json!({"codex_error_info": "server_overloaded"}));
     assert_eq!(run(with_data, policy).await.0, 3);
-    assert_eq!(
-        run(RpcError::new(-32600, "Invalid request"), policy)
-            .await
-            .0,
-        1
-    );
-    assert_eq!(
-        run(
-            RpcError::new(-32001, "x").with_data(json!({"other": 1})),
-            policy
-        )
-        .await
-        .0,
-        1
-    );
+    assert_eq!(run(RpcError::new(-32600, "Invalid request"), policy).await.0, 1);
+    assert_eq!(run(RpcError::new(-32001, "x").with_data(json!({"other": 1})), policy).await.0, 1);
     assert_eq!(run(bare, policy.with_max_attempts(5)).await.0, 5);
 
     // Success after overloads, with exponential delays (250 ms, 500 ms without jitter).
@@ -959,11 +737,7 @@ async fn real_binary_initialize_reports_version() {
     let bin = crate::pinned_cli::locate().unwrap_or_else(|e| panic!("{e}"));
     let codex_home = tempfile::tempdir().unwrap();
     let home = tempfile::tempdir().unwrap();
-    std::fs::write(
-        codex_home.path().join("config.toml"),
-        "[features]\nplugins = false\n",
-    )
-    .unwrap();
+    std::fs::write(codex_home.path().join("config.toml"), "[features]\nplugins = false\n").unwrap();
     let config = crate::ClientConfig::default()
         .with_codex_bin(&bin)
         .with_cwd(home.path())
@@ -977,32 +751,18 @@ async fn real_binary_initialize_reports_version() {
     assert_eq!(meta.server_version.as_deref(), Some(version.as_str()), "{meta:?}");
     assert_eq!(meta.codex_home.as_deref(), Some(codex_home.path()));
     assert!(meta.platform_family.is_some() && meta.platform_os.is_some());
-    assert!(matches!(
-        conn.initialize(&InitializeOptions::from(&config)).await,
-        Err(Error::AlreadyInitialized)
-    ));
+    assert!(matches!(conn.initialize(&InitializeOptions::from(&config)).await, Err(Error::AlreadyInitialized)));
     // A method whose params are optional works with omitted params.
-    conn.request_raw("configRequirements/read", Value::Null)
-        .await
-        .unwrap();
+    conn.request_raw("configRequirements/read", Value::Null).await.unwrap();
     // A server-side error keeps the connection usable (Codex answers unknown methods with -32600).
-    let err = conn
-        .request_raw("no/such/method", json!({}))
-        .await
-        .unwrap_err();
-    assert!(
-        err.rpc_error().is_some_and(|e| e.code.is_invalid_request()),
-        "{err:?}"
-    );
+    let err = conn.request_raw("no/such/method", json!({})).await.unwrap_err();
+    assert!(err.rpc_error().is_some_and(|e| e.code.is_invalid_request()), "{err:?}");
     conn.close().await;
     match conn.closed().await {
         Error::TransportClosed { reason, .. } => assert_eq!(reason, crate::CloseReason::ClosedByClient),
         other => panic!("{other:?}"),
     }
-    assert!(matches!(
-        conn.request_raw("x", Value::Null).await,
-        Err(Error::TransportClosed { .. })
-    ));
+    assert!(matches!(conn.request_raw("x", Value::Null).await, Err(Error::TransportClosed { .. })));
 }
 
 /// The process dies: pending requests get TransportClosed with the exit status and stderr.
@@ -1010,61 +770,41 @@ async fn real_binary_initialize_reports_version() {
 #[tokio::test]
 async fn process_death_reports_exit_status_and_stderr() {
     let script = "read line; echo 'fatal: something broke' >&2; exit 3";
-    let config =
-        crate::ClientConfig::default().with_launch_args_override(["/bin/sh", "-c", script]);
+    let config = crate::ClientConfig::default().with_launch_args_override(["/bin/sh", "-c", script]);
     let conn = Connection::spawn(&config).unwrap();
     assert!(conn.pid().is_some());
     match conn.request_raw("initialize", json!({})).await {
         Err(e @ Error::TransportClosed { .. }) => {
             let reason = e.close_reason().unwrap();
             assert_eq!(reason.exit_status().and_then(|s| s.code()), Some(3));
-            assert!(
-                reason.stderr_tail().contains("fatal: something broke"),
-                "{reason:?}"
-            );
+            assert!(reason.stderr_tail().contains("fatal: something broke"), "{reason:?}");
             assert!(matches!(e.close_reason(), Some(crate::CloseReason::ProcessExited { .. })));
             let text = e.to_string();
-            assert!(
-                text.contains("something broke") && text.contains('3'),
-                "{text}"
-            );
+            assert!(text.contains("something broke") && text.contains('3'), "{text}");
         }
         other => panic!("{other:?}"),
     }
 
-    let missing =
-        crate::ClientConfig::default().with_launch_args_override(["/nonexistent/codex-xyz"]);
-    assert!(matches!(
-        Connection::spawn(&missing),
-        Err(Error::BinaryNotFound { .. })
-    ));
+    let missing = crate::ClientConfig::default().with_launch_args_override(["/nonexistent/codex-xyz"]);
+    assert!(matches!(Connection::spawn(&missing), Err(Error::BinaryNotFound { .. })));
 }
 
 /// Dropping the last handle kills the child process.
 #[cfg(unix)]
 #[tokio::test]
 async fn dropping_the_connection_kills_the_process() {
-    let config = crate::ClientConfig::default().with_launch_args_override([
-        "/bin/sh",
-        "-c",
-        "exec sleep 30",
-    ]);
+    let config = crate::ClientConfig::default().with_launch_args_override(["/bin/sh", "-c", "exec sleep 30"]);
     let conn = Connection::spawn(&config).unwrap();
     let pid = conn.pid().unwrap();
     let alive = || {
         std::path::Path::new(&format!("/proc/{pid}")).exists()
-            && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .unwrap_or_default()
-                .contains(") Z ")
+            && !std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default().contains(") Z ")
     };
     assert!(alive());
     drop(conn);
     let deadline = std::time::Instant::now() + WAIT;
     while alive() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "child {pid} still alive"
-        );
+        assert!(std::time::Instant::now() < deadline, "child {pid} still alive");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }

@@ -91,7 +91,9 @@ fn close_reason(error: WsError) -> CloseReason {
         WsError::Io(e) if e.kind() == io::ErrorKind::UnexpectedEof => CloseReason::EndOfStream,
         WsError::Io(e) => CloseReason::io(&e),
         WsError::Capacity(CapacityError::MessageTooLong { size, max_size }) => CloseReason::Protocol {
-            message: format!("a message of {size} bytes exceeds the {max_size}-byte most the WebSocket transport reads"),
+            message: format!(
+                "a message of {size} bytes exceeds the {max_size}-byte most the WebSocket transport reads"
+            ),
         },
         other => CloseReason::Protocol { message: other.to_string() },
     }

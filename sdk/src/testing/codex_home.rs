@@ -147,11 +147,7 @@ impl CodexHomeBuilder {
         let mut toml = String::new();
         let _ = writeln!(toml, "model = {}", quote(&self.model));
         let _ = writeln!(toml, "model_provider = \"mock_provider\"");
-        let _ = writeln!(
-            toml,
-            "approval_policy = \"{}\"",
-            self.approval_policy.as_str()
-        );
+        let _ = writeln!(toml, "approval_policy = \"{}\"", self.approval_policy.as_str());
         let _ = writeln!(toml, "sandbox_mode = \"{}\"", self.sandbox_mode.as_str());
         for extra in &self.extra_toml {
             let _ = writeln!(toml, "{extra}");
@@ -169,10 +165,7 @@ impl CodexHomeBuilder {
         let _ = writeln!(toml);
         // `plugins = false` is mandatory: without it Codex contacts internet hosts at startup.
         let _ = writeln!(toml, "[features]");
-        let mut features = vec![
-            ("plugins".to_owned(), false),
-            ("shell_snapshot".to_owned(), false),
-        ];
+        let mut features = vec![("plugins".to_owned(), false), ("shell_snapshot".to_owned(), false)];
         for (name, enabled) in &self.features {
             let enabled = *enabled && name != "plugins";
             match features.iter_mut().find(|(known, _)| known == name) {
@@ -192,10 +185,7 @@ impl CodexHomeBuilder {
 
 /// A TOML key: bare when possible, else quoted.
 fn key(name: &str) -> String {
-    let bare = !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    let bare = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
     if bare {
         name.to_owned()
     } else {
@@ -290,19 +280,14 @@ impl CodexHome {
 
     /// The stderr collected so far (empty if nothing was written yet).
     pub fn stderr_text(&self) -> String {
-        std::fs::read(&self.stderr_log)
-            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-            .unwrap_or_default()
+        std::fs::read(&self.stderr_log).map(|bytes| String::from_utf8_lossy(&bytes).into_owned()).unwrap_or_default()
     }
 
     /// The environment a spawned app-server needs: `CODEX_HOME`, `HOME`, `RUST_LOG=warn`, then
     /// the variables added with [`CodexHomeBuilder::env_var`].
     pub fn env(&self) -> Vec<(OsString, OsString)> {
         let mut env = vec![
-            (
-                OsString::from("CODEX_HOME"),
-                self.codex_home.clone().into_os_string(),
-            ),
+            (OsString::from("CODEX_HOME"), self.codex_home.clone().into_os_string()),
             (OsString::from("HOME"), self.home.clone().into_os_string()),
             (OsString::from("RUST_LOG"), OsString::from("warn")),
         ];
@@ -312,11 +297,7 @@ impl CodexHome {
 
     /// The value [`env`](Self::env) gives `name` (the last one when set twice).
     pub fn env_value(&self, name: &str) -> Option<OsString> {
-        self.env()
-            .into_iter()
-            .rev()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value)
+        self.env().into_iter().rev().find(|(key, _)| key == name).map(|(_, value)| value)
     }
 
     /// The arguments that start the app-server on stdio: `app-server --listen stdio://`.
@@ -355,9 +336,7 @@ impl CodexHome {
     /// [`work_dir`](Self::work_dir). Hand it to [`Codex::new`](crate::Codex::new) or
     /// [`Codex::builder`](crate::Codex::builder).
     pub fn client_config(&self, codex_bin: &Path) -> crate::ClientConfig {
-        let mut config = crate::ClientConfig::default()
-            .with_codex_bin(codex_bin)
-            .with_cwd(&self.work_dir);
+        let mut config = crate::ClientConfig::default().with_codex_bin(codex_bin).with_cwd(&self.work_dir);
         for name in SCRUBBED_ENV_VARS {
             config = config.without_env(*name);
         }
@@ -374,10 +353,7 @@ impl CodexHome {
     pub fn kill_leftover_processes(&self) -> Vec<u32> {
         let pids = self.processes();
         for pid in &pids {
-            let _ = std::process::Command::new("kill")
-                .args(["-9", &pid.to_string()])
-                .stderr(Stdio::null())
-                .status();
+            let _ = std::process::Command::new("kill").args(["-9", &pid.to_string()]).stderr(Stdio::null()).status();
         }
         pids
     }
@@ -389,10 +365,7 @@ impl CodexHome {
     }
 
     pub(super) fn open_stderr_log(&self) -> io::Result<File> {
-        OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.stderr_log)
+        OpenOptions::new().create(true).append(true).open(&self.stderr_log)
     }
 }
 
@@ -459,24 +432,17 @@ mod tests {
         assert!(toml.contains("approval_policy = \"on-request\"\n"));
         assert!(toml.contains("sandbox_mode = \"workspace-write\"\n"));
         assert!(toml.contains("stream_max_retries = 0\nenv_key = \"MOCK_KEY\"\n"));
-        assert!(toml.contains(
-            "sandbox_mode = \"workspace-write\"\nmodel_reasoning_summary = \"detailed\"\n"
-        ));
+        assert!(toml.contains("sandbox_mode = \"workspace-write\"\nmodel_reasoning_summary = \"detailed\"\n"));
         assert!(toml.starts_with("model = \"gpt-\\\"5\\\"\"\n"));
-        assert!(toml
-            .contains("[features]\nplugins = false\nshell_snapshot = true\n\"odd key\" = false\n"));
+        assert!(toml.contains("[features]\nplugins = false\nshell_snapshot = true\n\"odd key\" = false\n"));
         let key = home.env_value("MOCK_KEY");
         assert_eq!(key.as_deref(), Some(OsStr::new("sk-test")));
 
-        let command = home
-            .app_server_std_command(Path::new("/bin/codex"))
-            .unwrap();
+        let command = home.app_server_std_command(Path::new("/bin/codex")).unwrap();
         let args: Vec<_> = command.get_args().collect();
         assert_eq!(args, ["app-server", "--listen", "stdio://"]);
         assert_eq!(command.get_current_dir(), Some(home.work_dir()));
-        assert!(command
-            .get_envs()
-            .any(|(k, v)| k == "OPENAI_API_KEY" && v.is_none()));
+        assert!(command.get_envs().any(|(k, v)| k == "OPENAI_API_KEY" && v.is_none()));
 
         let root = home.codex_home().parent().unwrap().to_path_buf();
         drop(home);

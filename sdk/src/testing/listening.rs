@@ -85,7 +85,12 @@ impl CodexHome {
         self.start_listening(codex_bin, listen, ServerAuth::None).await
     }
 
-    async fn start_listening(&self, codex_bin: &Path, listen: Listen, auth: ServerAuth) -> io::Result<ListeningAppServer> {
+    async fn start_listening(
+        &self,
+        codex_bin: &Path,
+        listen: Listen,
+        auth: ServerAuth,
+    ) -> io::Result<ListeningAppServer> {
         let mut args: Vec<String> = vec!["app-server".into(), "--listen".into()];
         args.push(match &listen {
             Listen::WebSocket { port } => format!("ws://127.0.0.1:{port}"),
@@ -136,7 +141,10 @@ impl CodexHome {
             }
             if started.elapsed() > READY_TIMEOUT {
                 let _ = child.kill().await;
-                return Err(io::Error::new(io::ErrorKind::TimedOut, format!("the app-server did not listen within {READY_TIMEOUT:?}")));
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("the app-server did not listen within {READY_TIMEOUT:?}"),
+                ));
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }

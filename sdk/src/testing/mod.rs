@@ -32,6 +32,6 @@ pub use codex_home::{ApprovalPolicy, CodexHome, CodexHomeBuilder, SandboxMode, S
 #[cfg(feature = "websocket")]
 pub use listening::{Listen, ListeningAppServer, ServerAuth};
 pub use mock_model::{
-    sse, AssistantMessage, ExecCommand, MessagePhase, MockModel, MockResponse, RecordedRequest,
-    ResponseStream, SseEvent, StallHandle, Usage, WaitTimeout,
+    sse, AssistantMessage, ExecCommand, MessagePhase, MockModel, MockResponse, RecordedRequest, ResponseStream,
+    SseEvent, StallHandle, Usage, WaitTimeout,
 };

@@ -36,19 +36,11 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 fn main() {
-    let path = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| fail("usage: scripted_app_server SCRIPT.json"));
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| fail(&format!("cannot read {path}: {e}")));
-    let script: Value =
-        serde_json::from_str(&text).unwrap_or_else(|e| fail(&format!("bad script {path}: {e}")));
+    let path = std::env::args().nth(1).unwrap_or_else(|| fail("usage: scripted_app_server SCRIPT.json"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| fail(&format!("cannot read {path}: {e}")));
+    let script: Value = serde_json::from_str(&text).unwrap_or_else(|e| fail(&format!("bad script {path}: {e}")));
     let log = script.get("log").and_then(Value::as_str).map(str::to_owned);
-    let steps = script
-        .get("steps")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let steps = script.get("steps").and_then(Value::as_array).cloned().unwrap_or_default();
 
     let lines = spawn_reader(Instant::now(), log);
     let mut out = std::io::stdout().lock();
@@ -63,18 +55,10 @@ fn main() {
             None => ids.current.clone(),
         };
         if let Some(result) = step.get("result") {
-            write_line(
-                &mut out,
-                &serde_json::json!({"id": to, "result": result}),
-                true,
-            );
+            write_line(&mut out, &serde_json::json!({"id": to, "result": result}), true);
         }
         if let Some(error) = step.get("error") {
-            write_line(
-                &mut out,
-                &serde_json::json!({"id": to, "error": error}),
-                true,
-            );
+            write_line(&mut out, &serde_json::json!({"id": to, "error": error}), true);
         }
         if let Some(value) = step.get("send") {
             let value = substitute(value, &ids);
@@ -85,16 +69,10 @@ fn main() {
             }
         }
         if let Some(raw) = step.get("raw").and_then(Value::as_str) {
-            write_bytes(
-                &mut out,
-                raw.replace("$id", &ids.current.to_string()).as_bytes(),
-            );
+            write_bytes(&mut out, raw.replace("$id", &ids.current.to_string()).as_bytes());
         }
         if let Some(bytes) = step.get("bytes").and_then(Value::as_array) {
-            let bytes: Vec<u8> = bytes
-                .iter()
-                .map(|b| b.as_u64().unwrap_or(0) as u8)
-                .collect();
+            let bytes: Vec<u8> = bytes.iter().map(|b| b.as_u64().unwrap_or(0) as u8).collect();
             write_bytes(&mut out, &bytes);
         }
         if let Some(text) = step.get("stderr").and_then(Value::as_str) {
@@ -135,8 +113,7 @@ fn spawn_reader(start: Instant, log: Option<String>) -> mpsc::Receiver<Vec<u8>> 
             }
             if let Some(file) = &mut log {
                 let t_ms = start.elapsed().as_secs_f64() * 1000.0;
-                let entry =
-                    serde_json::json!({"t_ms": t_ms, "line": String::from_utf8_lossy(&line)});
+                let entry = serde_json::json!({"t_ms": t_ms, "line": String::from_utf8_lossy(&line)});
                 let mut bytes = serde_json::to_vec(&entry).expect("log entry");
                 bytes.push(b'\n');
                 let _ = file.write_all(&bytes);
@@ -153,23 +130,16 @@ fn spawn_reader(start: Instant, log: Option<String>) -> mpsc::Receiver<Vec<u8>> 
 fn expect(lines: &mpsc::Receiver<Vec<u8>>, method: &str, step: usize) -> Value {
     loop {
         let Ok(line) = lines.recv() else {
-            fail(&format!(
-                "step {step}: stdin closed while expecting `{method}`"
-            ));
+            fail(&format!("step {step}: stdin closed while expecting `{method}`"));
         };
         let Ok(message) = serde_json::from_slice::<Value>(&line) else {
-            fail(&format!(
-                "step {step}: the client sent a line that is not JSON: {}",
-                String::from_utf8_lossy(&line)
-            ));
+            fail(&format!("step {step}: the client sent a line that is not JSON: {}", String::from_utf8_lossy(&line)));
         };
         let Some(id) = message.get("id") else {
             continue; // a notification (e.g. `initialized`)
         };
         if message.get("method").and_then(Value::as_str) != Some(method) {
-            fail(&format!(
-                "step {step}: expected a `{method}` request, got {message}"
-            ));
+            fail(&format!("step {step}: expected a `{method}` request, got {message}"));
         }
         return id.clone();
     }
@@ -184,10 +154,7 @@ struct Ids {
 
 impl Ids {
     fn of(&self, method: &str) -> Value {
-        self.by_method
-            .get(method)
-            .cloned()
-            .unwrap_or_else(|| fail(&format!("no `{method}` request was received yet")))
+        self.by_method.get(method).cloned().unwrap_or_else(|| fail(&format!("no `{method}` request was received yet")))
     }
 }
 
@@ -197,11 +164,7 @@ fn substitute(value: &Value, ids: &Ids) -> Value {
         Value::String(s) if s == "$id" => ids.current.clone(),
         Value::String(s) if s.starts_with("$id:") => ids.of(&s["$id:".len()..]),
         Value::Array(items) => Value::Array(items.iter().map(|v| substitute(v, ids)).collect()),
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| (k.clone(), substitute(v, ids)))
-                .collect(),
-        ),
+        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), substitute(v, ids))).collect()),
         other => other.clone(),
     }
 }
@@ -217,15 +180,12 @@ fn write_line(out: &mut impl Write, value: &Value, newline: bool) {
 /// Writes `value` with its `"$pad"` string grown so the line is exactly `size` bytes.
 fn write_padded(out: &mut impl Write, value: &Value, size: usize, newline: bool) {
     let text = serde_json::to_string(value).expect("serialize");
-    let (head, tail) = text
-        .split_once("\"$pad\"")
-        .unwrap_or_else(|| fail("`pad_to` needs a \"$pad\" string in `send`"));
+    let (head, tail) =
+        text.split_once("\"$pad\"").unwrap_or_else(|| fail("`pad_to` needs a \"$pad\" string in `send`"));
     let fixed = head.len() + tail.len() + 2;
-    let pad = size.checked_sub(fixed).unwrap_or_else(|| {
-        fail(&format!(
-            "`pad_to` {size} is below the {fixed} bytes of the message"
-        ))
-    });
+    let pad = size
+        .checked_sub(fixed)
+        .unwrap_or_else(|| fail(&format!("`pad_to` {size} is below the {fixed} bytes of the message")));
     let mut bytes = Vec::with_capacity(size + 1);
     bytes.extend_from_slice(head.as_bytes());
     bytes.push(b'"');

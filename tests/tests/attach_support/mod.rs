@@ -44,7 +44,8 @@ pub fn established_to(port: u16) -> usize {
         .filter(|line| {
             let fields: Vec<&str> = line.split_whitespace().collect();
             // sl local_address rem_address st ...; the port is the hex after ':'.
-            let local_port = fields.get(1).and_then(|a| a.rsplit_once(':')).and_then(|(_, p)| u16::from_str_radix(p, 16).ok());
+            let local_port =
+                fields.get(1).and_then(|a| a.rsplit_once(':')).and_then(|(_, p)| u16::from_str_radix(p, 16).ok());
             local_port == Some(port) && fields.get(3) == Some(&"01")
         })
         .count()
@@ -95,7 +96,12 @@ pub fn record(codex: &Codex) -> Recorder {
                     shared.lock().unwrap().push(Seen { method: n.method().to_owned(), thread, turn, delta, status });
                 }
                 Err(Error::TransportClosed { .. }) => break,
-                Err(e) => return Err(format!("notification stream error after {} events: {e:?}", shared.lock().unwrap().len())),
+                Err(e) => {
+                    return Err(format!(
+                        "notification stream error after {} events: {e:?}",
+                        shared.lock().unwrap().len()
+                    ))
+                }
             }
         }
         Ok(())
@@ -131,7 +137,8 @@ impl Recorder {
 }
 
 /// Turn lifecycle notifications: what only a thread's subscribers get.
-pub const TURN_EVENTS: [&str; 5] = ["turn/started", "item/started", "item/agentMessage/delta", "item/completed", "turn/completed"];
+pub const TURN_EVENTS: [&str; 5] =
+    ["turn/started", "item/started", "item/agentMessage/delta", "item/completed", "turn/completed"];
 
 /// The entries of `log` about turn `turn` that are turn lifecycle events.
 pub fn turn_events<'a>(log: &'a [Seen], turn: &str) -> Vec<&'a Seen> {

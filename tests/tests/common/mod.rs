@@ -16,7 +16,9 @@ pub const WAIT: Duration = Duration::from_secs(60);
 /// The pinned binary, or a failure that says how to install it.
 pub fn codex_bin() -> PathBuf {
     pinned_cli::locate().unwrap_or_else(|e| {
-        panic!("the integration tests need the pinned Codex CLI: {e}\n(run `cargo xtask install-codex`, or set CODEX_BIN)")
+        panic!(
+            "the integration tests need the pinned Codex CLI: {e}\n(run `cargo xtask install-codex`, or set CODEX_BIN)"
+        )
     })
 }
 
@@ -116,10 +118,8 @@ pub fn assert_transport_closed<T: std::fmt::Debug>(what: &str, result: codex_app
 
 /// Sends `signal` (a name such as `"STOP"` or `"KILL"`) to `pid`.
 pub fn send_signal(pid: u32, signal: &str) {
-    let status = std::process::Command::new("kill")
-        .args([format!("-{signal}"), pid.to_string()])
-        .status()
-        .expect("run kill");
+    let status =
+        std::process::Command::new("kill").args([format!("-{signal}"), pid.to_string()]).status().expect("run kill");
     assert!(status.success(), "kill -{signal} {pid} failed");
 }
 
@@ -157,9 +157,7 @@ pub fn rss_kib() -> u64 {
 
 /// The number of tasks alive in the current Tokio runtime.
 pub fn alive_tasks() -> usize {
-    tokio::runtime::Handle::current()
-        .metrics()
-        .num_alive_tasks()
+    tokio::runtime::Handle::current().metrics().num_alive_tasks()
 }
 
 /// Whether every thread of `pid` is stopped (state `T`), e.g. by SIGSTOP. `kill` returns
@@ -172,9 +170,7 @@ pub fn all_threads_stopped(pid: u32) -> bool {
     for task in tasks.filter_map(|t| t.ok()) {
         let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
         // `pid (comm) S ...`: the state follows the last ')'.
-        let state = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.trim_start().chars().next());
+        let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next());
         if state != Some('T') {
             return false;
         }

@@ -43,4 +43,3 @@ pub fn agent_message(id: &str, text: &str, done: bool) -> Value {
         "delivery": null, "questions": null, "startedAtMs": 1_795_472_789_200_i64,
         "completedAtMs": if done { json!(1_795_472_789_205_i64) } else { Value::Null }})
 }
-

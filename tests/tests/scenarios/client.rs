@@ -17,9 +17,9 @@ use codex_app_server::types::{
     ModelListResponse, ThreadGoal, ThreadListParams, ThreadListResponse,
 };
 use codex_app_server::{
-    ApprovalHandler, ClientConfig, Codex, DeviceCodeLogin, GoalControl, GoalHandle, GoalOptions,
-    GoalResult, LoginOutcome, Result, ServerNotification, Thread, ThreadOptions, TurnControl,
-    TurnHandle, TurnOptions, TurnResult, TypedTurnResult,
+    ApprovalHandler, ClientConfig, Codex, DeviceCodeLogin, GoalControl, GoalHandle, GoalOptions, GoalResult,
+    LoginOutcome, Result, ServerNotification, Thread, ThreadOptions, TurnControl, TurnHandle, TurnOptions, TurnResult,
+    TypedTurnResult,
 };
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
@@ -27,11 +27,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 /// A plain approval decision for command executions.
-pub type Decide = Arc<
-    dyn Fn(CommandExecutionRequestApprovalParams) -> CommandExecutionApprovalDecision
-        + Send
-        + Sync,
->;
+pub type Decide = Arc<dyn Fn(CommandExecutionRequestApprovalParams) -> CommandExecutionApprovalDecision + Send + Sync>;
 
 /// Where a client connects: an app-server it spawns over stdio, or one already listening
 /// that it attaches to (with default client settings: a config's launch settings would
@@ -127,7 +123,10 @@ pub trait ClientThread: Clone + Send + Sync + std::fmt::Debug + 'static {
     async fn turn(&self, input: &str) -> Result<Self::Turn>;
     async fn read(&self, include_turns: bool) -> Result<codex_app_server::types::Thread>;
     async fn set_name(&self, name: &str) -> Result<()>;
-    async fn run_typed<T: JsonSchema + DeserializeOwned + Send + 'static>(&self, input: &str) -> Result<TypedTurnResult<T>>;
+    async fn run_typed<T: JsonSchema + DeserializeOwned + Send + 'static>(
+        &self,
+        input: &str,
+    ) -> Result<TypedTurnResult<T>>;
     async fn goal(&self) -> Result<Option<ThreadGoal>>;
     async fn start_goal(&self, objective: &str) -> Result<Self::Goal>;
     async fn resume_goal(&self) -> Result<Self::Goal>;
@@ -224,7 +223,10 @@ impl ClientThread for Thread {
     async fn set_name(&self, name: &str) -> Result<()> {
         Thread::set_name(self, name).await
     }
-    async fn run_typed<T: JsonSchema + DeserializeOwned + Send + 'static>(&self, input: &str) -> Result<TypedTurnResult<T>> {
+    async fn run_typed<T: JsonSchema + DeserializeOwned + Send + 'static>(
+        &self,
+        input: &str,
+    ) -> Result<TypedTurnResult<T>> {
         Thread::run_typed(self, input).await
     }
     async fn goal(&self) -> Result<Option<ThreadGoal>> {
@@ -424,7 +426,10 @@ impl ClientThread for blocking::Thread {
         let (thread, name) = (self.clone(), name.to_owned());
         off_thread(move || thread.set_name(name)).await
     }
-    async fn run_typed<T: JsonSchema + DeserializeOwned + Send + 'static>(&self, input: &str) -> Result<TypedTurnResult<T>> {
+    async fn run_typed<T: JsonSchema + DeserializeOwned + Send + 'static>(
+        &self,
+        input: &str,
+    ) -> Result<TypedTurnResult<T>> {
         let (thread, input) = (self.clone(), input.to_owned());
         off_thread(move || thread.run_typed::<T>(input)).await
     }

@@ -6,15 +6,17 @@
 pub mod client;
 
 use crate::common::{codex_bin, commands, deltas, kill_9, within, WAIT};
-use client::{Client, ClientControl, ClientDeviceLogin, ClientGoal, ClientGoalControl, ClientThread, ClientTurn, Decide, Target};
 use crate::login_support::{device_token_route, token_route, usercode_route, Issuer};
+use client::{
+    Client, ClientControl, ClientDeviceLogin, ClientGoal, ClientGoalControl, ClientThread, ClientTurn, Decide, Target,
+};
 use codex_app_server::testing::{
-    ApprovalPolicy, AssistantMessage, CodexHome, CodexHomeBuilder, ExecCommand, ListeningAppServer,
-    MockModel, MockResponse, ResponseStream, ServerAuth, StallHandle, Usage,
+    ApprovalPolicy, AssistantMessage, CodexHome, CodexHomeBuilder, ExecCommand, ListeningAppServer, MockModel,
+    MockResponse, ResponseStream, ServerAuth, StallHandle, Usage,
 };
 use codex_app_server::types::{
-    CancelLoginAccountStatus, CommandExecutionApprovalDecision, CommandExecutionStatus,
-    ThreadGoalStatus, ThreadItem, ThreadListParams, TurnStatus, UserInput,
+    CancelLoginAccountStatus, CommandExecutionApprovalDecision, CommandExecutionStatus, ThreadGoalStatus, ThreadItem,
+    ThreadListParams, TurnStatus, UserInput,
 };
 use codex_app_server::{
     ApprovalMode, ClientConfig, CloseReason, Error, GoalOptions, LoginOutcome, ServerNotification, ThreadOptions,
@@ -80,7 +82,8 @@ impl Env {
             Transport::UnixSocket => Some(within("listen (unix)", home.listen_control_socket(&codex_bin())).await),
         };
         let server = listening.map(|started| {
-            started.unwrap_or_else(|e| panic!("cannot start a listening app-server: {e}\nstderr:\n{}", home.stderr_text()))
+            started
+                .unwrap_or_else(|e| panic!("cannot start a listening app-server: {e}\nstderr:\n{}", home.stderr_text()))
         });
         Env { server, transport, model, home }
     }
@@ -135,10 +138,6 @@ async fn new_thread<C: Client>(codex: &C, options: ThreadOptions) -> C::Thread {
 async fn reached(stall: &StallHandle) {
     assert!(stall.wait_reached(WAIT).await, "the mock response never reached its pause point");
 }
-
-
-
-
 
 async fn listed<C: Client>(codex: &C, archived: Option<bool>) -> Vec<String> {
     let params = ThreadListParams { archived, ..Default::default() };
@@ -480,10 +479,8 @@ pub async fn typed_output_parses_or_reports_a_mismatch<C: Client>(transport: Tra
         line: u32,
     }
     let env = Env::on(transport).await;
-    env.model.push_all([
-        MockResponse::text(r#"{"file":"src/lib.rs","line":7}"#),
-        MockResponse::text("Looks good to me!"),
-    ]);
+    env.model
+        .push_all([MockResponse::text(r#"{"file":"src/lib.rs","line":7}"#), MockResponse::text("Looks good to me!")]);
     let codex: C = env.connect(None).await;
     let thread = new_thread(&codex, ThreadOptions::default()).await;
 
@@ -519,7 +516,8 @@ pub async fn goal_runs_interrupts_and_resumes<C: Client>(transport: Transport) {
 
     let thread = new_thread(&codex, ThreadOptions::default()).await;
     env.model.push_all([goal_text("Drafted."), update_goal("call-done", "complete"), goal_text("Done.")]);
-    let result = within("run_goal", thread.run_goal_with("Write a haiku", GoalOptions::default())).await.expect("run_goal");
+    let result =
+        within("run_goal", thread.run_goal_with("Write a haiku", GoalOptions::default())).await.expect("run_goal");
     assert_eq!(result.turns.len(), 2, "{result:#?}");
     assert!(result.is_complete(), "{:?}", result.status());
     assert_eq!(result.final_response(), Some("Done."));
@@ -554,7 +552,9 @@ pub async fn goal_runs_interrupts_and_resumes<C: Client>(transport: Transport) {
         .collect();
     let completed = events.iter().filter(|e| matches!(e, ServerNotification::TurnCompleted(_))).count();
     assert_eq!(completed, 1, "{:?}", events.iter().map(|e| e.method()).collect::<Vec<_>>());
-    assert!(events.iter().any(|e| matches!(e, ServerNotification::ThreadGoalUpdated(u) if u.goal.status == ThreadGoalStatus::Complete)));
+    assert!(events
+        .iter()
+        .any(|e| matches!(e, ServerNotification::ThreadGoalUpdated(u) if u.goal.status == ThreadGoalStatus::Complete)));
     let stored = within("goal", thread.goal()).await.expect("goal").expect("a goal");
     assert_eq!(stored.status, ThreadGoalStatus::Complete);
     stall.release();

@@ -22,24 +22,17 @@ pub(super) struct RequestHead {
 
 impl RequestHead {
     pub(super) fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.as_str())
+        self.headers.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str())
     }
 
     fn is_chunked(&self) -> bool {
-        self.header("transfer-encoding").is_some_and(|value| {
-            value
-                .split(',')
-                .any(|coding| coding.trim().eq_ignore_ascii_case("chunked"))
-        })
+        self.header("transfer-encoding")
+            .is_some_and(|value| value.split(',').any(|coding| coding.trim().eq_ignore_ascii_case("chunked")))
     }
 
     /// Whether the client waits for `100 Continue` before sending the body.
     pub(super) fn expects_continue(&self) -> bool {
-        self.header("expect")
-            .is_some_and(|value| value.eq_ignore_ascii_case("100-continue"))
+        self.header("expect").is_some_and(|value| value.eq_ignore_ascii_case("100-continue"))
     }
 
     /// The target without its query string.
@@ -54,16 +47,9 @@ fn invalid(message: impl Into<String>) -> io::Error {
 
 /// Reads one line (through `\n`) into `line`, reading at most `limit` bytes.
 /// Returns `false` at end of stream before any byte.
-async fn read_line<R: AsyncBufRead + Unpin>(
-    reader: &mut R,
-    line: &mut Vec<u8>,
-    limit: usize,
-) -> io::Result<bool> {
+async fn read_line<R: AsyncBufRead + Unpin>(reader: &mut R, line: &mut Vec<u8>, limit: usize) -> io::Result<bool> {
     line.clear();
-    let read = (&mut *reader)
-        .take(limit as u64)
-        .read_until(b'\n', line)
-        .await?;
+    let read = (&mut *reader).take(limit as u64).read_until(b'\n', line).await?;
     if read == 0 {
         return Ok(false);
     }
@@ -71,10 +57,7 @@ async fn read_line<R: AsyncBufRead + Unpin>(
         return Err(if read >= limit {
             invalid("request line or header too long")
         } else {
-            io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "connection closed inside the request head",
-            )
+            io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed inside the request head")
         });
     }
     while matches!(line.last(), Some(b'\n' | b'\r')) {
@@ -84,9 +67,7 @@ async fn read_line<R: AsyncBufRead + Unpin>(
 }
 
 /// Reads a request head. `Ok(None)` when the connection closes before a request starts.
-pub(super) async fn read_head<R: AsyncBufRead + Unpin>(
-    reader: &mut R,
-) -> io::Result<Option<RequestHead>> {
+pub(super) async fn read_head<R: AsyncBufRead + Unpin>(reader: &mut R) -> io::Result<Option<RequestHead>> {
     let mut budget = MAX_HEAD_BYTES;
     let mut line = Vec::new();
     // Tolerate empty lines before the request line (RFC 9112 §2.2).
@@ -102,11 +83,10 @@ pub(super) async fn read_head<R: AsyncBufRead + Unpin>(
             return Err(invalid("request head too long"));
         }
     }
-    let request_line = String::from_utf8(std::mem::take(&mut line))
-        .map_err(|_| invalid("request line is not UTF-8"))?;
+    let request_line =
+        String::from_utf8(std::mem::take(&mut line)).map_err(|_| invalid("request line is not UTF-8"))?;
     let mut parts = request_line.split_whitespace();
-    let (Some(method), Some(target), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(method), Some(target), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(invalid(format!("malformed request line {request_line:?}")));
     };
@@ -119,46 +99,30 @@ pub(super) async fn read_head<R: AsyncBufRead + Unpin>(
             return Err(invalid("request head too long"));
         }
         if !read_line(reader, &mut line, budget).await? {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "connection closed inside the request head",
-            ));
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed inside the request head"));
         }
         budget = budget.saturating_sub(line.len() + 2);
         if line.is_empty() {
             break;
         }
         let text = std::str::from_utf8(&line).map_err(|_| invalid("header is not UTF-8"))?;
-        let (name, value) = text
-            .split_once(':')
-            .ok_or_else(|| invalid(format!("malformed header line {text:?}")))?;
+        let (name, value) = text.split_once(':').ok_or_else(|| invalid(format!("malformed header line {text:?}")))?;
         headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
     }
-    Ok(Some(RequestHead {
-        method: method.to_owned(),
-        target: target.to_owned(),
-        headers,
-    }))
+    Ok(Some(RequestHead { method: method.to_owned(), target: target.to_owned(), headers }))
 }
 
 /// Reads the body announced by `head`: chunked, `Content-Length`, or none.
-pub(super) async fn read_body<R: AsyncBufRead + Unpin>(
-    reader: &mut R,
-    head: &RequestHead,
-) -> io::Result<Vec<u8>> {
+pub(super) async fn read_body<R: AsyncBufRead + Unpin>(reader: &mut R, head: &RequestHead) -> io::Result<Vec<u8>> {
     if head.is_chunked() {
         return read_chunked(reader).await;
     }
     let Some(length) = head.header("content-length") else {
         return Ok(Vec::new());
     };
-    let length: usize = length
-        .parse()
-        .map_err(|_| invalid(format!("bad Content-Length {length:?}")))?;
+    let length: usize = length.parse().map_err(|_| invalid(format!("bad Content-Length {length:?}")))?;
     if length > MAX_BODY_BYTES {
-        return Err(invalid(format!(
-            "body of {length} bytes exceeds the mock's limit"
-        )));
+        return Err(invalid(format!("body of {length} bytes exceeds the mock's limit")));
     }
     let mut body = vec![0; length];
     reader.read_exact(&mut body).await?;
@@ -170,15 +134,11 @@ async fn read_chunked<R: AsyncBufRead + Unpin>(reader: &mut R) -> io::Result<Vec
     let mut line = Vec::new();
     loop {
         if !read_line(reader, &mut line, 1024).await? {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "connection closed inside a chunked body",
-            ));
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed inside a chunked body"));
         }
         let text = std::str::from_utf8(&line).map_err(|_| invalid("chunk size is not UTF-8"))?;
         let size_text = text.split(';').next().unwrap_or_default().trim();
-        let size = usize::from_str_radix(size_text, 16)
-            .map_err(|_| invalid(format!("bad chunk size {text:?}")))?;
+        let size = usize::from_str_radix(size_text, 16).map_err(|_| invalid(format!("bad chunk size {text:?}")))?;
         if size == 0 {
             break;
         }
@@ -198,10 +158,7 @@ async fn read_chunked<R: AsyncBufRead + Unpin>(reader: &mut R) -> io::Result<Vec
     let mut budget = MAX_HEAD_BYTES;
     loop {
         if !read_line(reader, &mut line, budget).await? {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "connection closed inside chunked trailers",
-            ));
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed inside chunked trailers"));
         }
         if line.is_empty() {
             return Ok(body);
@@ -256,9 +213,7 @@ pub(super) async fn write_simple<W: AsyncWrite + Unpin>(
 }
 
 /// The head of a `200 text/event-stream` response whose body ends when the connection closes.
-pub(super) async fn write_event_stream_head<W: AsyncWrite + Unpin>(
-    writer: &mut W,
-) -> io::Result<()> {
+pub(super) async fn write_event_stream_head<W: AsyncWrite + Unpin>(writer: &mut W) -> io::Result<()> {
     writer
         .write_all(
             b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\nconnection: close\r\n\r\n",
@@ -311,10 +266,7 @@ mod tests {
 
     #[tokio::test]
     async fn no_body_and_eof() {
-        let (head, body) = parse(b"GET /v1/models HTTP/1.1\r\n\r\n")
-            .await
-            .unwrap()
-            .unwrap();
+        let (head, body) = parse(b"GET /v1/models HTTP/1.1\r\n\r\n").await.unwrap().unwrap();
         assert_eq!((head.method.as_str(), body.len()), ("GET", 0));
         assert!(parse(b"").await.unwrap().is_none());
     }
@@ -331,27 +283,18 @@ mod tests {
             b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nshort",
             b"POST / HTTP/1.1\r\nHost: x",
         ] {
-            assert!(
-                parse(bad).await.is_err(),
-                "{:?}",
-                String::from_utf8_lossy(bad)
-            );
+            assert!(parse(bad).await.is_err(), "{:?}", String::from_utf8_lossy(bad));
         }
         let mut huge = b"GET / HTTP/1.1\r\nX: ".to_vec();
         huge.resize(MAX_HEAD_BYTES + 10, b'a');
         huge.extend_from_slice(b"\r\n\r\n");
-        assert_eq!(
-            parse(&huge).await.unwrap_err().kind(),
-            io::ErrorKind::InvalidData
-        );
+        assert_eq!(parse(&huge).await.unwrap_err().kind(), io::ErrorKind::InvalidData);
     }
 
     #[tokio::test]
     async fn writes() {
         let mut out = Vec::new();
-        write_simple(&mut out, 429, "text/plain", "slow down")
-            .await
-            .unwrap();
+        write_simple(&mut out, 429, "text/plain", "slow down").await.unwrap();
         assert_eq!(
             out,
             b"HTTP/1.1 429 Too Many Requests\r\ncontent-type: text/plain\r\ncontent-length: 9\r\n\

@@ -35,11 +35,7 @@ pub struct AssistantMessage {
 impl AssistantMessage {
     /// A message with `text`, streamed as a single delta.
     pub fn new(text: impl Into<String>) -> Self {
-        Self {
-            chunks: vec![text.into()],
-            phase: None,
-            id: None,
-        }
+        Self { chunks: vec![text.into()], phase: None, id: None }
     }
 
     /// A message streamed as exactly these deltas; its text is their concatenation. With no
@@ -49,11 +45,7 @@ impl AssistantMessage {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        Self {
-            chunks: chunks.into_iter().map(Into::into).collect(),
-            phase: None,
-            id: None,
-        }
+        Self { chunks: chunks.into_iter().map(Into::into).collect(), phase: None, id: None }
     }
 
     /// Re-splits the text into `n` deltas of nearly equal length (in characters; at most one
@@ -104,12 +96,7 @@ pub struct ExecCommand {
 impl ExecCommand {
     /// Runs `cmd` (a shell command line) under the call id `call_id`.
     pub fn new(call_id: impl Into<String>, cmd: impl Into<String>) -> Self {
-        Self {
-            call_id: call_id.into(),
-            cmd: cmd.into(),
-            workdir: None,
-            justification: None,
-        }
+        Self { call_id: call_id.into(), cmd: cmd.into(), workdir: None, justification: None }
     }
 
     /// Asks to run outside the sandbox (`sandbox_permissions: "require_escalated"`) with this
@@ -152,17 +139,11 @@ mod tests {
     #[test]
     fn delta_splitting() {
         let chunks = |message: AssistantMessage| message.chunks;
-        assert_eq!(
-            chunks(AssistantMessage::new("Hello world").deltas(3)),
-            ["Hel", "lo w", "orld"]
-        );
+        assert_eq!(chunks(AssistantMessage::new("Hello world").deltas(3)), ["Hel", "lo w", "orld"]);
         assert_eq!(chunks(AssistantMessage::new("ab").deltas(5)), ["a", "b"]);
         assert_eq!(chunks(AssistantMessage::new("").deltas(2)), [""]);
         assert!(chunks(AssistantMessage::new("ab").deltas(0)).is_empty());
-        assert_eq!(
-            chunks(AssistantMessage::new("héllo").deltas(2)),
-            ["hé", "llo"]
-        );
+        assert_eq!(chunks(AssistantMessage::new("héllo").deltas(2)), ["hé", "llo"]);
         assert_eq!(AssistantMessage::from_deltas(["a", "b"]).text(), "ab");
     }
 

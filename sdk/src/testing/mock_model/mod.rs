@@ -162,23 +162,14 @@ impl MockModel {
 
     /// Waits until at least `n` requests were received (cleared ones included) and returns
     /// the recorded ones.
-    pub async fn wait_for_requests(
-        &self,
-        n: usize,
-        timeout: Duration,
-    ) -> Result<Vec<RecordedRequest>, WaitTimeout> {
+    pub async fn wait_for_requests(&self, n: usize, timeout: Duration) -> Result<Vec<RecordedRequest>, WaitTimeout> {
         let mut count = self.shared.subscribe_count();
-        let reached = tokio::time::timeout(timeout, count.wait_for(|count| *count >= n))
-            .await
-            .is_ok_and(|result| result.is_ok());
+        let reached =
+            tokio::time::timeout(timeout, count.wait_for(|count| *count >= n)).await.is_ok_and(|result| result.is_ok());
         if reached {
             Ok(self.requests())
         } else {
-            Err(WaitTimeout {
-                expected: n,
-                received: self.request_count(),
-                timeout,
-            })
+            Err(WaitTimeout { expected: n, received: self.request_count(), timeout })
         }
     }
 }
@@ -196,9 +187,7 @@ mod tests {
     use tokio::net::TcpStream;
 
     async fn post(model: &MockModel, body: &str) -> TcpStream {
-        let mut stream = TcpStream::connect(("127.0.0.1", model.port()))
-            .await
-            .unwrap();
+        let mut stream = TcpStream::connect(("127.0.0.1", model.port())).await.unwrap();
         let request = format!(
             "POST /v1/responses HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
             body.len()
@@ -209,40 +198,25 @@ mod tests {
 
     async fn read_all(mut stream: TcpStream) -> String {
         let mut out = String::new();
-        tokio::time::timeout(Duration::from_secs(10), stream.read_to_string(&mut out))
-            .await
-            .unwrap()
-            .unwrap();
+        tokio::time::timeout(Duration::from_secs(10), stream.read_to_string(&mut out)).await.unwrap().unwrap();
         out
     }
 
     #[tokio::test]
     async fn serves_and_records_over_tcp() {
         let model = MockModel::start().await.unwrap();
-        assert_eq!(
-            model.base_url(),
-            format!("http://127.0.0.1:{}/v1", model.port())
-        );
+        assert_eq!(model.base_url(), format!("http://127.0.0.1:{}/v1", model.port()));
         model.push(MockResponse::text("Hi there"));
         let body = r#"{"input":[{"type":"message","role":"user","content":[{"type":"input_text","text":"hello"}]}]}"#;
         let out = read_all(post(&model, body).await).await;
         assert!(out.contains("\"text\":\"Hi there\""), "{out}");
-        let requests = model
-            .wait_for_requests(1, Duration::from_secs(5))
-            .await
-            .unwrap();
+        let requests = model.wait_for_requests(1, Duration::from_secs(5)).await.unwrap();
         assert_eq!(requests[0].path(), "/v1/responses");
         assert_eq!(model.last_user_text().as_deref(), Some("hello"));
 
         let out = read_all(post(&model, "{}").await).await;
-        assert!(
-            out.starts_with("HTTP/1.1 500 ") && out.contains(server::EXHAUSTED_MESSAGE),
-            "{out}"
-        );
-        let timeout = model
-            .wait_for_requests(3, Duration::from_millis(50))
-            .await
-            .unwrap_err();
+        assert!(out.starts_with("HTTP/1.1 500 ") && out.contains(server::EXHAUSTED_MESSAGE), "{out}");
+        let timeout = model.wait_for_requests(3, Duration::from_millis(50)).await.unwrap_err();
         assert_eq!((timeout.expected, timeout.received), (3, 2));
     }
 
@@ -256,10 +230,7 @@ mod tests {
         let mut buf = vec![0; 4096];
         let mut seen = String::new();
         while !seen.contains("response.output_item.done") {
-            let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
-                .await
-                .unwrap()
-                .unwrap();
+            let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await.unwrap().unwrap();
             assert!(n > 0, "closed early: {seen}");
             seen.push_str(&String::from_utf8_lossy(&buf[..n]));
         }

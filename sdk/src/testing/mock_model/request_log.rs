@@ -15,20 +15,9 @@ pub struct RecordedRequest {
 }
 
 impl RecordedRequest {
-    pub(super) fn new(
-        method: String,
-        path: String,
-        headers: Vec<(String, String)>,
-        body: Vec<u8>,
-    ) -> Self {
+    pub(super) fn new(method: String, path: String, headers: Vec<(String, String)>, body: Vec<u8>) -> Self {
         let json = serde_json::from_slice(&body).ok();
-        Self {
-            method,
-            path,
-            headers,
-            body,
-            json,
-        }
+        Self { method, path, headers, body, json }
     }
 
     /// The HTTP method, e.g. `"POST"`.
@@ -49,10 +38,7 @@ impl RecordedRequest {
     /// The first value of header `name` (case-insensitive), e.g. `authorization`, `originator`,
     /// `session-id`.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(key, _)| key.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.as_str())
+        self.headers.iter().find(|(key, _)| key.eq_ignore_ascii_case(name)).map(|(_, value)| value.as_str())
     }
 
     /// The body bytes (de-chunked when sent with `Transfer-Encoding: chunked`).
@@ -115,12 +101,7 @@ impl RecordedRequest {
     /// Every text of the `input` messages, any role (`input_text` and `output_text` parts).
     pub fn input_texts(&self) -> Vec<&str> {
         self.content_parts(None)
-            .filter(|part| {
-                matches!(
-                    part.get("type").and_then(Value::as_str),
-                    Some("input_text" | "output_text")
-                )
-            })
+            .filter(|part| matches!(part.get("type").and_then(Value::as_str), Some("input_text" | "output_text")))
             .filter_map(|part| part.get("text").and_then(Value::as_str))
             .collect()
     }
@@ -204,10 +185,7 @@ mod tests {
         );
         assert_eq!(request.header("Authorization"), Some("Bearer k"));
         assert_eq!(request.model(), Some("mock-model"));
-        assert_eq!(
-            request.input_texts(),
-            ["rules", "<environment_context/>", "hello", "hi"]
-        );
+        assert_eq!(request.input_texts(), ["rules", "<environment_context/>", "hello", "hi"]);
         assert_eq!(request.user_texts(), ["<environment_context/>", "hello"]);
         assert_eq!(request.last_user_text(), Some("hello"));
         assert_eq!(request.input_image_urls(), ["data:image/png;base64,AAAA"]);
@@ -216,8 +194,7 @@ mod tests {
         assert_eq!(request.tool_names(), ["exec_command", "web_search"]);
         assert!(request.body_contains("hello"));
 
-        let not_json =
-            RecordedRequest::new("GET".into(), "/x".into(), Vec::new(), b"nope".to_vec());
+        let not_json = RecordedRequest::new("GET".into(), "/x".into(), Vec::new(), b"nope".to_vec());
         assert!(not_json.json().is_none() && not_json.input().is_empty());
     }
 }

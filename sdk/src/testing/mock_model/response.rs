@@ -21,11 +21,7 @@ pub struct MockResponse {
 #[derive(Debug)]
 pub(super) enum ResponseKind {
     /// A non-streamed reply with a `Content-Length` body.
-    Http {
-        status: u16,
-        content_type: &'static str,
-        body: String,
-    },
+    Http { status: u16, content_type: &'static str, body: String },
     /// `200 text/event-stream`, the steps in order, then the connection is closed.
     Stream(Vec<Step>),
 }
@@ -59,27 +55,16 @@ impl MockResponse {
     /// `response.completed`. Codex offers `apply_patch` only to bundled models: start the
     /// thread with e.g. `model: "gpt-5.5"` or use [`CodexHomeBuilder::model`](crate::testing::CodexHomeBuilder::model).
     pub fn apply_patch(call_id: impl Into<String>, patch: impl Into<String>) -> Self {
-        ResponseStream::new()
-            .apply_patch(call_id, patch)
-            .completed()
+        ResponseStream::new().apply_patch(call_id, patch).completed()
     }
 
     /// A non-streamed HTTP error (e.g. 500, 401, 429) with `body`, sent as `application/json`
     /// when it parses as JSON, else as `text/plain`.
     pub fn http_error(status: u16, body: impl Into<String>) -> Self {
         let body = body.into();
-        let content_type = if serde_json::from_str::<Value>(&body).is_ok() {
-            "application/json"
-        } else {
-            "text/plain; charset=utf-8"
-        };
-        Self {
-            kind: ResponseKind::Http {
-                status,
-                content_type,
-                body,
-            },
-        }
+        let content_type =
+            if serde_json::from_str::<Value>(&body).is_ok() { "application/json" } else { "text/plain; charset=utf-8" };
+        Self { kind: ResponseKind::Http { status, content_type, body } }
     }
 
     /// A stream that ends with `response.failed` (`code` `"server_error"`, `message`).
@@ -101,9 +86,7 @@ impl MockResponse {
     /// A stream of exactly `events` (no `response.created`/`response.completed` added), closed
     /// after the last one.
     pub fn sse(events: impl IntoIterator<Item = SseEvent>) -> Self {
-        Self {
-            kind: ResponseKind::Stream(events.into_iter().map(Step::Event).collect()),
-        }
+        Self { kind: ResponseKind::Stream(events.into_iter().map(Step::Event).collect()) }
     }
 }
 
@@ -129,17 +112,9 @@ impl Default for ResponseStream {
 impl ResponseStream {
     /// A stream starting with `response.created`; response ids are unique per process.
     pub fn new() -> Self {
-        let id = format!(
-            "resp_mock_{}",
-            NEXT_RESPONSE.fetch_add(1, Ordering::Relaxed)
-        );
+        let id = format!("resp_mock_{}", NEXT_RESPONSE.fetch_add(1, Ordering::Relaxed));
         let steps = vec![Step::Event(sse::response_created(&id))];
-        Self {
-            id,
-            steps,
-            output_index: 0,
-            usage: Usage::default(),
-        }
+        Self { id, steps, output_index: 0, usage: Usage::default() }
     }
 
     /// The response id used in `response.created`/`completed`.
@@ -150,10 +125,7 @@ impl ResponseStream {
     fn next_item_id(&mut self, prefix: &str) -> (usize, String) {
         let index = self.output_index;
         self.output_index += 1;
-        (
-            index,
-            format!("{prefix}_{}_{index}", self.id.trim_start_matches("resp_")),
-        )
+        (index, format!("{prefix}_{}_{index}", self.id.trim_start_matches("resp_")))
     }
 
     fn push(&mut self, event: SseEvent) {
@@ -195,10 +167,7 @@ impl ResponseStream {
     pub fn reasoning(mut self, summary: impl Into<String>) -> Self {
         let summary = summary.into();
         let (index, id) = self.next_item_id("rs");
-        self.push(sse::output_item_added(
-            index,
-            json!({ "type": "reasoning", "id": id, "summary": [] }),
-        ));
+        self.push(sse::output_item_added(index, json!({ "type": "reasoning", "id": id, "summary": [] })));
         self.push(sse::reasoning_summary_part_added(index, &id, 0));
         self.push(sse::reasoning_summary_text_delta(index, &id, 0, &summary));
         self.push(sse::output_item_done(
@@ -320,9 +289,7 @@ impl ResponseStream {
     }
 
     fn finish(self) -> MockResponse {
-        MockResponse {
-            kind: ResponseKind::Stream(self.steps),
-        }
+        MockResponse { kind: ResponseKind::Stream(self.steps) }
     }
 }
 
@@ -351,11 +318,7 @@ mod tests {
     #[test]
     fn text_sequence() {
         let response = ResponseStream::new()
-            .message(
-                AssistantMessage::new("Hello world")
-                    .deltas(3)
-                    .phase(MessagePhase::FinalAnswer),
-            )
+            .message(AssistantMessage::new("Hello world").deltas(3).phase(MessagePhase::FinalAnswer))
             .usage(Usage::new(7, 3))
             .completed();
         assert_eq!(
@@ -371,36 +334,24 @@ mod tests {
             ]
         );
         let events = events(&response);
-        let deltas: Vec<_> = events[2..5]
-            .iter()
-            .map(|e| e.data().unwrap()["delta"].as_str().unwrap())
-            .collect();
+        let deltas: Vec<_> = events[2..5].iter().map(|e| e.data().unwrap()["delta"].as_str().unwrap()).collect();
         assert_eq!(deltas, ["Hel", "lo w", "orld"]);
         let done = &events[5].data().unwrap()["item"];
         assert_eq!(done["content"][0]["text"], "Hello world");
         assert_eq!(done["phase"], "final_answer");
         assert_eq!(events[2].data().unwrap()["item_id"], done["id"]);
-        assert_eq!(
-            events[6].data().unwrap()["response"]["usage"]["total_tokens"],
-            10
-        );
+        assert_eq!(events[6].data().unwrap()["response"]["usage"]["total_tokens"], 10);
     }
 
     #[test]
     fn message_without_deltas_sends_only_done() {
-        let only_done = ResponseStream::new()
-            .message(AssistantMessage::from_deltas(Vec::<String>::new()))
-            .cut();
-        assert_eq!(
-            kinds(&only_done),
-            ["response.created", "response.output_item.done"]
-        );
+        let only_done = ResponseStream::new().message(AssistantMessage::from_deltas(Vec::<String>::new())).cut();
+        assert_eq!(kinds(&only_done), ["response.created", "response.output_item.done"]);
     }
 
     #[test]
     fn exec_command_call() {
-        let response =
-            MockResponse::exec_command(ExecCommand::new("call_1", "touch x").escalated("needs it"));
+        let response = MockResponse::exec_command(ExecCommand::new("call_1", "touch x").escalated("needs it"));
         let done = events(&response)[1].data().unwrap()["item"].clone();
         assert_eq!(done["name"], "exec_command");
         assert_eq!(done["call_id"], "call_1");
@@ -410,20 +361,13 @@ mod tests {
 
     #[test]
     fn endings() {
-        assert_eq!(
-            kinds(&MockResponse::failed("boom")),
-            ["response.created", "response.failed"]
-        );
+        assert_eq!(kinds(&MockResponse::failed("boom")), ["response.created", "response.failed"]);
         assert_eq!(kinds(&MockResponse::cut()), ["response.created"]);
         let (stalled, handle) = MockResponse::stall();
         assert_eq!(kinds(&stalled), ["response.created", "response.completed"]);
         assert!(!handle.is_reached());
         match MockResponse::http_error(429, "{\"error\":{}}").kind {
-            ResponseKind::Http {
-                status,
-                content_type,
-                ..
-            } => {
+            ResponseKind::Http { status, content_type, .. } => {
                 assert_eq!((status, content_type), (429, "application/json"));
             }
             ResponseKind::Stream(_) => panic!("not http"),

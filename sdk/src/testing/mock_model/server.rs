@@ -175,9 +175,7 @@ where
     let is_responses = head.method == "POST" && head.path().ends_with("/responses");
     let route = format!("{} {}", head.method, head.target);
     let request = RecordedRequest::new(head.method, head.target, head.headers, body);
-    let response = is_responses
-        .then(|| shared.next_response(&request))
-        .flatten();
+    let response = is_responses.then(|| shared.next_response(&request)).flatten();
     let number = shared.record(request);
     if !is_responses {
         let body = format!("mock model: no route for {route} (only POST <base_url>/responses)");
@@ -194,11 +192,9 @@ where
         return http::write_simple(writer, 500, "application/json", &body.to_string()).await;
     };
     match response.kind {
-        ResponseKind::Http {
-            status,
-            content_type,
-            body,
-        } => http::write_simple(writer, status, content_type, &body).await,
+        ResponseKind::Http { status, content_type, body } => {
+            http::write_simple(writer, status, content_type, &body).await
+        }
         ResponseKind::Stream(steps) => {
             http::write_event_stream_head(writer).await?;
             for step in steps {
@@ -245,16 +241,8 @@ mod tests {
     async fn exhausted_queue_answers_500() {
         let shared = Shared::new();
         let out = exchange(&shared, POST).await;
-        assert!(
-            out.starts_with("HTTP/1.1 500 Internal Server Error\r\n"),
-            "{out}"
-        );
-        assert!(
-            out.contains(
-                "mock model: no scripted response left for request #1 (POST /v1/responses)"
-            ),
-            "{out}"
-        );
+        assert!(out.starts_with("HTTP/1.1 500 Internal Server Error\r\n"), "{out}");
+        assert!(out.contains("mock model: no scripted response left for request #1 (POST /v1/responses)"), "{out}");
         assert_eq!((shared.request_count(), shared.unscripted()), (1, 1));
     }
 
@@ -264,20 +252,11 @@ mod tests {
         shared.push(MockResponse::http_error(401, "nope"));
         shared.push(ResponseStream::new().text("hi").completed());
         let first = exchange(&shared, POST).await;
-        assert!(
-            first.starts_with("HTTP/1.1 401 Unauthorized\r\n") && first.ends_with("\r\n\r\nnope"),
-            "{first}"
-        );
+        assert!(first.starts_with("HTTP/1.1 401 Unauthorized\r\n") && first.ends_with("\r\n\r\nnope"), "{first}");
         let second = exchange(&shared, POST).await;
-        assert!(
-            second.starts_with("HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"),
-            "{second}"
-        );
+        assert!(second.starts_with("HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"), "{second}");
         let body = second.split_once("\r\n\r\n").unwrap().1;
-        let kinds: Vec<_> = body
-            .lines()
-            .filter_map(|l| l.strip_prefix("event: "))
-            .collect();
+        let kinds: Vec<_> = body.lines().filter_map(|l| l.strip_prefix("event: ")).collect();
         assert_eq!(
             kinds,
             [
@@ -303,10 +282,7 @@ mod tests {
             let body = format!(
                 r#"{{"input":[{{"type":"message","role":"user","content":[{{"type":"input_text","text":"{prompt}"}}]}}]}}"#
             );
-            format!(
-                "POST /v1/responses HTTP/1.1\r\ncontent-length: {}\r\n\r\n{body}",
-                body.len()
-            )
+            format!("POST /v1/responses HTTP/1.1\r\ncontent-length: {}\r\n\r\n{body}", body.len())
         };
         let first = exchange(&shared, post("t1").as_bytes()).await;
         assert!(first.contains("queued first"), "{first}");

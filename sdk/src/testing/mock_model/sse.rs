@@ -25,23 +25,18 @@ impl SseEvent {
         let kind = kind.into();
         let data = match data {
             Value::Object(mut map) => {
-                map.entry("type")
-                    .or_insert_with(|| Value::String(kind.clone()));
+                map.entry("type").or_insert_with(|| Value::String(kind.clone()));
                 Value::Object(map)
             }
             other => other,
         };
-        Self {
-            repr: Repr::Json { kind, data },
-        }
+        Self { repr: Repr::Json { kind, data } }
     }
 
     /// Text written to the stream verbatim (e.g. a malformed event, or a `: comment\n\n`).
     /// Include the terminating blank line yourself.
     pub fn raw(text: impl Into<String>) -> Self {
-        Self {
-            repr: Repr::Raw(text.into()),
-        }
+        Self { repr: Repr::Raw(text.into()) }
     }
 
     /// The event type, unless this is a raw event.
@@ -87,12 +82,7 @@ pub struct Usage {
 impl Usage {
     /// Input and output counts, no cached or reasoning tokens, total = input + output.
     pub fn new(input_tokens: u64, output_tokens: u64) -> Self {
-        Self {
-            input_tokens,
-            output_tokens,
-            total_tokens: input_tokens + output_tokens,
-            ..Self::default()
-        }
+        Self { input_tokens, output_tokens, total_tokens: input_tokens + output_tokens, ..Self::default() }
     }
 
     /// The Responses API `usage` object.
@@ -114,34 +104,22 @@ pub fn response_created(id: &str) -> SseEvent {
 
 /// `response.completed` for response `id`, with `usage`.
 pub fn response_completed(id: &str, usage: &Usage) -> SseEvent {
-    SseEvent::new(
-        "response.completed",
-        json!({ "response": { "id": id, "usage": usage.to_json() } }),
-    )
+    SseEvent::new("response.completed", json!({ "response": { "id": id, "usage": usage.to_json() } }))
 }
 
 /// `response.failed` for response `id` with an error `code` (e.g. `"server_error"`) and `message`.
 pub fn response_failed(id: &str, code: &str, message: &str) -> SseEvent {
-    SseEvent::new(
-        "response.failed",
-        json!({ "response": { "id": id, "error": { "code": code, "message": message } } }),
-    )
+    SseEvent::new("response.failed", json!({ "response": { "id": id, "error": { "code": code, "message": message } } }))
 }
 
 /// `response.output_item.added` for `item` at `output_index`.
 pub fn output_item_added(output_index: usize, item: Value) -> SseEvent {
-    SseEvent::new(
-        "response.output_item.added",
-        json!({ "output_index": output_index, "item": item }),
-    )
+    SseEvent::new("response.output_item.added", json!({ "output_index": output_index, "item": item }))
 }
 
 /// `response.output_item.done` for `item` at `output_index` (the item Codex records).
 pub fn output_item_done(output_index: usize, item: Value) -> SseEvent {
-    SseEvent::new(
-        "response.output_item.done",
-        json!({ "output_index": output_index, "item": item }),
-    )
+    SseEvent::new("response.output_item.done", json!({ "output_index": output_index, "item": item }))
 }
 
 /// `response.output_text.delta`: a chunk of the text of message `item_id`.
@@ -153,11 +131,7 @@ pub fn output_text_delta(output_index: usize, item_id: &str, delta: &str) -> Sse
 }
 
 /// `response.reasoning_summary_part.added` for reasoning item `item_id`.
-pub fn reasoning_summary_part_added(
-    output_index: usize,
-    item_id: &str,
-    summary_index: usize,
-) -> SseEvent {
+pub fn reasoning_summary_part_added(output_index: usize, item_id: &str, summary_index: usize) -> SseEvent {
     SseEvent::new(
         "response.reasoning_summary_part.added",
         json!({
@@ -170,12 +144,7 @@ pub fn reasoning_summary_part_added(
 }
 
 /// `response.reasoning_summary_text.delta`: a chunk of a reasoning summary.
-pub fn reasoning_summary_text_delta(
-    output_index: usize,
-    item_id: &str,
-    summary_index: usize,
-    delta: &str,
-) -> SseEvent {
+pub fn reasoning_summary_text_delta(output_index: usize, item_id: &str, summary_index: usize, delta: &str) -> SseEvent {
     SseEvent::new(
         "response.reasoning_summary_text.delta",
         json!({
@@ -200,10 +169,7 @@ mod tests {
             .and_then(|rest| rest.strip_suffix("\n\n"))
             .unwrap_or_else(|| panic!("bad framing: {wire:?}"));
         let data: Value = serde_json::from_str(data).unwrap();
-        assert_eq!(
-            data,
-            json!({ "type": "response.created", "response": { "id": "r1" } })
-        );
+        assert_eq!(data, json!({ "type": "response.created", "response": { "id": "r1" } }));
         assert_eq!(event.kind(), Some("response.created"));
     }
 
@@ -218,11 +184,7 @@ mod tests {
 
     #[test]
     fn usage_json() {
-        let usage = Usage {
-            cached_input_tokens: 2,
-            reasoning_output_tokens: 1,
-            ..Usage::new(10, 5)
-        };
+        let usage = Usage { cached_input_tokens: 2, reasoning_output_tokens: 1, ..Usage::new(10, 5) };
         assert_eq!(
             usage.to_json(),
             json!({
@@ -234,9 +196,6 @@ mod tests {
             })
         );
         let completed = response_completed("r", &usage);
-        assert_eq!(
-            completed.data().unwrap()["response"]["usage"]["total_tokens"],
-            15
-        );
+        assert_eq!(completed.data().unwrap()["response"]["usage"]["total_tokens"], 15);
     }
 }

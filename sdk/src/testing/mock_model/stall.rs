@@ -14,10 +14,7 @@ pub(super) struct StallState {
 
 impl Default for StallState {
     fn default() -> Self {
-        Self {
-            reached: watch::Sender::new(false),
-            released: watch::Sender::new(false),
-        }
+        Self { reached: watch::Sender::new(false), released: watch::Sender::new(false) }
     }
 }
 
@@ -54,9 +51,7 @@ impl StallHandle {
     /// Returns `false` on timeout.
     pub async fn wait_reached(&self, timeout: Duration) -> bool {
         let mut reached = self.state.reached.subscribe();
-        tokio::time::timeout(timeout, reached.wait_for(|reached| *reached))
-            .await
-            .is_ok_and(|result| result.is_ok())
+        tokio::time::timeout(timeout, reached.wait_for(|reached| *reached)).await.is_ok_and(|result| result.is_ok())
     }
 }
 
@@ -67,29 +62,19 @@ mod tests {
     #[tokio::test]
     async fn reached_then_released() {
         let state = Arc::new(StallState::default());
-        let handle = StallHandle {
-            state: state.clone(),
-        };
+        let handle = StallHandle { state: state.clone() };
         assert!(!handle.is_reached());
         let waiter = tokio::spawn(async move { state.wait().await });
         assert!(handle.wait_reached(Duration::from_secs(5)).await);
         assert!(!waiter.is_finished());
         handle.release();
-        tokio::time::timeout(Duration::from_secs(5), waiter)
-            .await
-            .unwrap()
-            .unwrap();
+        tokio::time::timeout(Duration::from_secs(5), waiter).await.unwrap().unwrap();
     }
 
     #[tokio::test]
     async fn released_before_reached_does_not_block() {
         let state = Arc::new(StallState::default());
-        StallHandle {
-            state: state.clone(),
-        }
-        .release();
-        tokio::time::timeout(Duration::from_secs(5), state.wait())
-            .await
-            .unwrap();
+        StallHandle { state: state.clone() }.release();
+        tokio::time::timeout(Duration::from_secs(5), state.wait()).await.unwrap();
     }
 }
