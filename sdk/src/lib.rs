@@ -83,6 +83,9 @@ pub use login::{ChatgptLogin, DeviceCodeLogin, LoginOutcome};
 pub use methods::{ClientRequests, ServerNotification, ServerRequest, ServerRequestHandler};
 pub use options::{ApprovalMode, Sandbox, ThreadOptions, TurnOptions};
 pub use rpc::{retry_on_overload, CloseReason, Connection, Endpoint, RetryPolicy, ServerMetadata, Transport};
+/// The `schemars` (1.x) whose `JsonSchema` [`Thread::run_typed`] and
+/// [`structured::output_schema_for`] take, so a type can derive against the SDK's own copy.
+pub use schemars;
 pub use structured::{OutputMismatch, TypedTurnResult};
 pub use thread::{Thread, ThreadSettings};
 pub use turn::{TurnControl, TurnEvents, TurnHandle, TurnResult, UndecodableEvent};

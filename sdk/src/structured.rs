@@ -23,6 +23,10 @@
 //! # Ok(()) }
 //! ```
 //!
+//! The bound is schemars **1**'s `JsonSchema`. Derive it with your own `schemars = "1"`, or
+//! with the SDK's copy, re-exported as [`codex_app_server::schemars`](crate::schemars):
+//! `#[derive(codex_app_server::schemars::JsonSchema)] #[schemars(crate = "codex_app_server::schemars")]`.
+//!
 //! Limits: the root should be a struct (the Responses API wants an object at the root), and
 //! maps (`HashMap<String, T>`, whose schema is an `additionalProperties` schema) are kept
 //! as they are but are not accepted by strict mode.
@@ -43,15 +47,8 @@ const DROPPED_KEYWORDS: &[&str] = &["$schema", "default", "examples", "readOnly"
 /// [`TurnOptions::output_schema`](crate::TurnOptions::output_schema) (see the module docs for
 /// the rewrite rules).
 pub fn output_schema_for<T: JsonSchema>() -> Value {
-    let generator = schemars::gen::SchemaSettings::draft2019_09()
-        .with(|s| {
-            s.definitions_path = "#/$defs/".to_owned();
-            s.option_nullable = false;
-            s.option_add_null_type = true;
-        })
-        .into_generator();
-    let root = generator.into_root_schema_for::<T>();
-    let mut schema = serde_json::to_value(root).expect("a schemars schema always serializes");
+    let root = schemars::generate::SchemaSettings::draft2019_09().into_generator().into_root_schema_for::<T>();
+    let mut schema = root.to_value();
     make_strict(&mut schema);
     schema
 }

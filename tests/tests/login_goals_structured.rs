@@ -581,6 +581,29 @@ async fn run_typed_sends_a_strict_schema_and_parses_the_answer() {
     assert_eq!(schema["properties"]["summary"]["type"], json!(["string", "null"]));
 }
 
+// The same review, derived against the SDK's re-exported schemars instead of this crate's
+// own `schemars = "1"` dependency (which `Review` above uses: a user's habit since schemars 1).
+/// A code review.
+#[derive(Debug, PartialEq, serde::Deserialize, codex_app_server::schemars::JsonSchema)]
+#[schemars(crate = "codex_app_server::schemars", rename = "Review")]
+struct ReviewViaReexport {
+    verdict: Verdict,
+    /// Problems found.
+    issues: Vec<Issue>,
+    summary: Option<String>,
+}
+
+#[tokio::test]
+async fn run_typed_takes_types_deriving_schemars_1_directly_or_through_the_reexport() {
+    use codex_app_server::structured::output_schema_for;
+    assert_eq!(output_schema_for::<ReviewViaReexport>(), output_schema_for::<Review>());
+    let world = World::start().await;
+    let thread = new_thread(&world).await;
+    world.model.push(MockResponse::text(r#"{"verdict":"approve","issues":[],"summary":"ok"}"#));
+    let review = within("run_typed", thread.run_typed::<ReviewViaReexport>("Review")).await.expect("typed turn");
+    assert_eq!(review.output.summary.as_deref(), Some("ok"));
+}
+
 #[tokio::test]
 async fn run_typed_reports_an_answer_that_does_not_fit() {
     let world = World::start().await;

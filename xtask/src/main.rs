@@ -7,7 +7,8 @@
 //!   (`cargo run --example demo`): a real app-server and a scripted mock model on 127.0.0.1.
 //! - `examples [-v] [name…]`: builds the SDK's examples once and runs each offline
 //!   (`CODEX_EXAMPLES_OFFLINE=1`), one after the other with a time limit; fails if any fails.
-//! - `test`: the whole suite, as CI runs it (the examples included).
+//! - `test`: the whole suite, as CI runs it: freshness, `fmt --check`, clippy, the tests on
+//!   both protocol surfaces, the examples, `compat` against the window's oldest CLI, fuzzing.
 //! - `bench [--smoke] [decode|e2e|memory]…`: the benchmarks of `bench/` (release build), as
 //!   markdown tables; `--smoke` runs each with tiny sizes (dev build). See BENCHMARKS.md.
 //! - `compile-times [--runs N]`: clean and incremental build times of the SDK and an example,
@@ -163,6 +164,9 @@ fn test() -> Result<(), String> {
     install_codex()?;
     schema(true)?;
     regen(true)?;
+    // One style, and no lint warnings (every feature on, so the attach code is linted too).
+    cargo(&["fmt", "--all", "--check"])?;
+    cargo(&["clippy", "--workspace", "--all-targets", "--all-features", "--", "-D", "warnings"])?;
     // The attach features are additive: the sdk builds without them and with each alone.
     for features in ["", "websocket", "tls", "jwt"] {
         cargo(&["check", "-p", "codex-app-server", "--no-default-features", "--features", features])?;
