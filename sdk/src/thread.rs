@@ -160,10 +160,12 @@ impl Thread {
     ///
     /// The server folds a `turn/start` on a thread whose turn is still running into that
     /// turn. The SDK refuses to do that silently. It knows a thread's turn is running when
-    /// this client started it (from the `turn/start` answer until `turn/completed`), or
-    /// when the thread's `turn/started` reached this connection (another client's turn on a
-    /// shared server, once this client has the thread loaded); then the call fails with
-    /// [`Error::ThreadBusy`] before sending anything. If the server still answers with a
+    /// this client started it (from the `turn/start` answer until `turn/completed`); then the
+    /// call fails with [`Error::ThreadBusy`] before sending anything. When the thread's
+    /// `turn/started` reached this connection from another client's turn (on a shared server,
+    /// once this client has the thread loaded) and its `turn/completed` has not yet, the
+    /// server is asked (`thread/read` without turns): an `active` thread fails the same way,
+    /// an idle one gets its turn. If the server still answers with a
     /// turn that started before the request, or that this client already follows, the
     /// call fails with [`Error::ThreadBusy`] `{ merged: true }` (the input went into that
     /// turn). A turn that started on another connection whose events never reached this
@@ -211,7 +213,11 @@ impl Thread {
         let reservation = self.conn.reserve_turn(&self.id).await?;
         self.conn.wait_dropped_turn(&self.id).await?;
         if let Some(running) = self.conn.running_turn(&self.id) {
-            return Err(Error::ThreadBusy { thread_id: self.id.clone(), running_turn_id: running, merged: false });
+            // A turn of this client is known exactly. Another connection's turn is known from
+            // its notifications, which may lag its end: then the server's thread status decides.
+            if self.conn.follows_turn(&running) || self.server_says_active().await? {
+                return Err(Error::ThreadBusy { thread_id: self.id.clone(), running_turn_id: running, merged: false });
+            }
         }
         if caller.is_closed() {
             return Err(Error::StreamEnded { what: "the caller gave up before turn/start was sent".into() });
@@ -232,6 +238,14 @@ impl Thread {
         let (stream, lock) = reservation.claim_holding_lock(turn_id);
         tracing::debug!(thread_id = %self.id, turn_id = %response.turn.id, "turn started");
         Ok((TurnHandle::new(self.conn.clone(), self.id.clone(), response.turn, stream), lock))
+    }
+
+    /// Whether the server reports this thread `active` (a turn running), by a metadata-only
+    /// `thread/read`.
+    async fn server_says_active(&self) -> Result<bool> {
+        let params = crate::types::ThreadReadParams { include_turns: Some(false), thread_id: self.id.clone() };
+        let read = self.conn.request::<client_requests::ThreadRead>(params).await?;
+        Ok(matches!(read.thread.status, crate::types::ThreadStatus::Active(_)))
     }
 
     /// Runs a turn whose final answer must be a `T`: the strict-mode JSON Schema of `T`

@@ -375,3 +375,74 @@ async fn dropping_a_goal_run_interrupts_its_turn() {
     assert_eq!(status, Some(TurnStatus::Interrupted));
     stall.release();
 }
+
+/// The server end of an in-memory connection, for scripted answers.
+struct Script {
+    lines: tokio::io::Lines<tokio::io::BufReader<tokio::io::ReadHalf<tokio::io::DuplexStream>>>,
+    w: tokio::io::WriteHalf<tokio::io::DuplexStream>,
+}
+
+impl Script {
+    async fn next(&mut self) -> serde_json::Value {
+        let line = within("a client message", self.lines.next_line()).await.unwrap().expect("client connected");
+        serde_json::from_str(&line).unwrap()
+    }
+
+    async fn send(&mut self, message: serde_json::Value) {
+        use tokio::io::AsyncWriteExt;
+        self.w.write_all(format!("{message}\n").as_bytes()).await.unwrap();
+    }
+}
+
+/// Another client's turn is known from its notifications, which can lag its end: when
+/// this connection saw its `turn/started` but not yet its `turn/completed`, the server's
+/// thread status decides (a scripted server, so each answer is chosen): `idle` lets the
+/// turn start, `active` refuses it without sending `turn/start`.
+#[tokio::test]
+async fn a_stale_view_of_another_clients_turn_asks_the_server() {
+    use common::payloads::{initialize_result, thread_json, turn_json};
+    use serde_json::json;
+
+    for status in ["idle", "active"] {
+        let (client, server) = tokio::io::duplex(1 << 16);
+        let (cr, cw) = tokio::io::split(client);
+        let (sr, sw) = tokio::io::split(server);
+        let mut script = Script { lines: tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(sr)), w: sw };
+        let conn = codex_app_server::Connection::from_io(cr, cw, Default::default());
+        let init = tokio::spawn({
+            let conn = conn.clone();
+            async move { conn.initialize(&codex_app_server::rpc::InitializeOptions::default()).await }
+        });
+        let request = script.next().await;
+        script.send(json!({"id": request["id"], "result": initialize_result()})).await;
+        assert_eq!(script.next().await["method"], "initialized");
+        init.await.unwrap().unwrap();
+        let codex = Codex::from_connection(conn);
+        let thread = codex.thread_handle("th-shared");
+        // Another client's turn starts on the shared thread; its end has not arrived here.
+        let started = turn_json("theirs", "inProgress", json!([]));
+        script.send(json!({"method": "turn/started", "params": {"threadId": "th-shared", "turn": started}})).await;
+        let turn = tokio::spawn(async move { thread.turn("mine").await });
+        let read = script.next().await;
+        assert_eq!(read["method"], "thread/read", "{read}");
+        assert_eq!(read["params"], json!({"threadId": "th-shared", "includeTurns": false}));
+        let mut listed = thread_json("th-shared");
+        listed["status"] = json!({"type": status, "activeFlags": []});
+        script.send(json!({"id": read["id"], "result": {"thread": listed}})).await;
+        if status == "active" {
+            match within("refused", turn).await.unwrap() {
+                Err(Error::ThreadBusy { running_turn_id, merged: false, .. }) => assert_eq!(running_turn_id, "theirs"),
+                other => panic!("expected ThreadBusy, got {other:?}"),
+            }
+        } else {
+            let start = script.next().await;
+            assert_eq!(start["method"], "turn/start", "{start}");
+            script
+                .send(json!({"id": start["id"], "result": {"turn": turn_json("mine", "inProgress", json!([]))}}))
+                .await;
+            let handle = within("started", turn).await.unwrap().expect("an idle thread takes the turn");
+            assert_eq!(handle.id(), "mine");
+            handle.detach();
+        }
+    }
+}
