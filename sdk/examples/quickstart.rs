@@ -5,8 +5,8 @@
 //! cargo run --example quickstart -- --offline # the scripted mock model, no account
 //! ```
 //!
-//! `Codex::new` spawns `codex app-server` (found through `CODEX_BIN`, `PATH`, then the
-//! workspace's pinned install) and completes the `initialize` handshake; the process ends
+//! `Codex::new` spawns `codex app-server` (found through `CODEX_BIN`, then `PATH`) and
+//! completes the `initialize` handshake; the process ends
 //! when the last handle is dropped or on `close()`.
 
 mod support;

@@ -29,8 +29,7 @@ pub const CODEX_BIN_ENV: &str = "CODEX_BIN";
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct ClientConfig {
-    /// Explicit path to the `codex` binary. When unset: `CODEX_BIN`, then `codex` on `PATH`,
-    /// then [`pinned_codex_bin`].
+    /// Explicit path to the `codex` binary. When unset: `CODEX_BIN`, then `codex` on `PATH`.
     pub codex_bin: Option<PathBuf>,
     /// `--config key=value` overrides passed before `app-server`, in order.
     pub config_overrides: Vec<(String, String)>,
@@ -238,10 +237,10 @@ impl ClientConfig {
     }
 
     /// Finds the Codex binary: [`codex_bin`](Self::codex_bin) → `CODEX_BIN` → `codex` on
-    /// `PATH` → [`pinned_codex_bin`]. Errors with [`Error::BinaryNotFound`] (including install
-    /// instructions) when none exists.
+    /// `PATH`. Errors with [`Error::BinaryNotFound`] (including install instructions) when
+    /// none exists. Nothing else is searched: a development install of the pinned CLI is the
+    /// test kit's business (`testing::pinned_cli::locate`).
     pub fn resolve_codex_bin(&self) -> Result<PathBuf> {
-        let mut searched = Vec::new();
         if let Some(path) = &self.codex_bin {
             if path.is_file() {
                 return Ok(path.clone());
@@ -259,12 +258,7 @@ impl ClientConfig {
         if let Some(found) = path_var.as_deref().and_then(|p| find_on_path("codex", p)) {
             return Ok(found);
         }
-        searched.push("`codex` on PATH".to_owned());
-        if let Some(pinned) = pinned_codex_bin() {
-            return Ok(pinned);
-        }
-        searched.push("the pinned install".to_owned());
-        Err(Error::BinaryNotFound { searched: format!("{CODEX_BIN_ENV} (unset), {}", searched.join(", ")) })
+        Err(Error::BinaryNotFound { searched: format!("{CODEX_BIN_ENV} (unset), `codex` on PATH") })
     }
 
     /// The full command line: `[bin, --config k=v…, app-server, --listen, stdio://]`, or
@@ -285,13 +279,6 @@ impl ClientConfig {
         argv.extend(["app-server", "--listen", "stdio://"].map(OsString::from));
         Ok(argv)
     }
-}
-
-/// The pinned Codex CLI installed by `cargo xtask install-codex` (or
-/// [`pinned_cli::install_pinned`](crate::pinned_cli::install_pinned)) under the workspace's
-/// `target/codex-cli/<version>/`, consulted last by [`ClientConfig::resolve_codex_bin`].
-pub fn pinned_codex_bin() -> Option<PathBuf> {
-    crate::pinned_cli::locate().ok()
 }
 
 fn find_on_path(program: &str, path_var: &std::ffi::OsStr) -> Option<PathBuf> {
@@ -373,8 +360,10 @@ mod tests {
         let cfg = ClientConfig::new()
             .with_env(CODEX_BIN_ENV, "")
             .with_env("PATH", dir.join("definitely-not-here").to_string_lossy());
-        if pinned_codex_bin().is_none() {
-            assert!(matches!(cfg.resolve_codex_bin(), Err(Error::BinaryNotFound { .. })));
+        // No walk up from the working directory to a development install: nothing else is found.
+        match cfg.resolve_codex_bin() {
+            Err(Error::BinaryNotFound { searched }) => assert_eq!(searched, "CODEX_BIN (unset), `codex` on PATH"),
+            other => panic!("{other:?}"),
         }
     }
 }

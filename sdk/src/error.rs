@@ -35,14 +35,9 @@ fn fmt_availability(since: Option<CodexVersion>, removed: Option<CodexVersion>) 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// How to get a Codex CLI, shown whenever no binary can be found (names the pinned
-/// version, [`PINNED_CODEX_VERSION`](crate::pinned_cli::PINNED_CODEX_VERSION)).
+/// version, [`PINNED_CODEX_VERSION`](crate::PINNED_CODEX_VERSION)).
 pub fn install_hint() -> String {
-    format!(
-        "Install the pinned Codex CLI with `npm install -g @openai/codex@{}` \
-(or `cargo xtask install-codex` in the SDK repository), or point `CODEX_BIN` / \
-`ClientConfig::codex_bin` at an existing `codex` binary.",
-        crate::pinned_cli::PINNED_CODEX_VERSION
-    )
+    crate::pinned_cli::install_hint()
 }
 
 /// Everything that can go wrong talking to a Codex app-server.
@@ -60,7 +55,7 @@ pub enum Error {
     },
 
     /// No Codex CLI binary could be located.
-    #[error("Codex CLI binary not found (looked at: {searched}). {}", install_hint())]
+    #[error("Codex CLI binary not found (looked at: {searched}): {}", install_hint())]
     BinaryNotFound {
         /// Where the SDK looked, in order.
         searched: String,

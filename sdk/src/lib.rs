@@ -2,7 +2,7 @@
 //!
 //! Start a `codex app-server`, run turns on threads, stream their events, answer
 //! approvals, and reach every protocol method typed. Generated from the JSON schema of
-//! the pinned Codex CLI (see [`pinned_cli::PINNED_CODEX_VERSION`]).
+//! the pinned Codex CLI (see [`PINNED_CODEX_VERSION`]).
 //!
 //! ```no_run
 //! use codex_app_server::{ApprovalHandler, Codex, ClientConfig, ThreadOptions};
@@ -11,7 +11,7 @@
 //! #[tokio::main]
 //! async fn main() -> codex_app_server::Result<()> {
 //!     let codex = Codex::builder()
-//!         .config(ClientConfig::default()) // finds `codex`: CODEX_BIN, PATH, then the pinned install
+//!         .config(ClientConfig::default()) // finds `codex`: CODEX_BIN, then PATH
 //!         .handler(ApprovalHandler::new().on_command_execution(|req| async move {
 //!             println!("approve {:?}?", req.command);
 //!             CommandExecutionApprovalDecision::Decline
@@ -51,7 +51,8 @@ pub mod attach;
 pub mod config;
 mod endpoint;
 pub mod error;
-pub mod pinned_cli;
+mod pinned_cli;
+pub use pinned_cli::PINNED_CODEX_VERSION;
 pub mod protocol;
 mod results;
 pub mod rpc;

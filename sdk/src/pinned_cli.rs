@@ -1,7 +1,10 @@
 //! The pinned Codex CLI: where it is installed, how to install it, how tests find it.
 //!
 //! This file uses the standard library only, so that `xtask` can include it verbatim with
-//! `#[path = "../../sdk/src/testing/pinned_cli.rs"] mod pinned_cli;`.
+//! `#[path = "../../sdk/src/pinned_cli.rs"] mod pinned_cli;`. The SDK compiles it as a
+//! private module: [`PINNED_CODEX_VERSION`] and [`install_hint`] serve every build, and
+//! the test kit re-exports the rest as `testing::pinned_cli` (the SDK's own binary lookup
+//! never walks the filesystem for a development install).
 //!
 //! Layout: the CLI is installed with npm into an *install root*,
 //! `<cargo target dir>/codex-cli/<version>/`, and the native binary lives at
@@ -23,9 +26,15 @@ include!("generated/pin.rs");
 /// Environment variable that overrides [`locate`]: the path of a `codex` binary to use.
 pub const CODEX_BIN_ENV: &str = "CODEX_BIN";
 
-/// How a missing binary should be installed; part of every "not found" error message.
-pub const INSTALL_HINT: &str =
-    "run `cargo xtask install-codex` in the codex-app-server workspace, or set CODEX_BIN=/path/to/codex";
+/// How to get the pinned Codex CLI: the one install hint, part of every "not found" error
+/// of the SDK and of the test kit.
+pub fn install_hint() -> String {
+    format!(
+        "install Codex CLI {PINNED_CODEX_VERSION} with `npm install -g @openai/codex@{PINNED_CODEX_VERSION}` \
+(in the SDK's own workspace: `cargo xtask install-codex`), or point {CODEX_BIN_ENV} (or \
+`ClientConfig::codex_bin`) at an existing `codex` binary"
+    )
+}
 
 /// The npm platform package and the fallback vendor triple for the running machine.
 fn platform_package() -> io::Result<(&'static str, &'static str)> {
@@ -137,7 +146,7 @@ pub fn install_pinned() -> io::Result<PathBuf> {
 ///
 /// Order: the `CODEX_BIN` environment variable (any existing file; its version is not checked),
 /// then the install roots of [`candidate_target_dirs`]. The error lists the paths searched and
-/// says how to install the binary ([`INSTALL_HINT`]).
+/// says how to install the binary ([`install_hint`]).
 pub fn locate() -> io::Result<PathBuf> {
     if let Some(bin) = std::env::var_os(CODEX_BIN_ENV).filter(|v| !v.is_empty()) {
         let bin = PathBuf::from(bin);
@@ -160,7 +169,7 @@ pub fn locate() -> io::Result<PathBuf> {
     }
     Err(io::Error::new(
         io::ErrorKind::NotFound,
-        format!("Codex CLI {PINNED_CODEX_VERSION} not found; {INSTALL_HINT}.\nSearched:\n{}", searched.join("\n")),
+        format!("Codex CLI {PINNED_CODEX_VERSION} not found; {}.\nSearched:\n{}", install_hint(), searched.join("\n")),
     ))
 }
 
@@ -194,7 +203,7 @@ pub fn candidate_target_dirs() -> io::Result<Vec<PathBuf>> {
     if dirs.is_empty() {
         return Err(io::Error::new(
             io::ErrorKind::NotFound,
-            format!("no Cargo.lock above {} and CARGO_TARGET_DIR is unset; {INSTALL_HINT}", cwd.display()),
+            format!("no Cargo.lock above {} and CARGO_TARGET_DIR is unset; {}", cwd.display(), install_hint()),
         ));
     }
     dirs.dedup();

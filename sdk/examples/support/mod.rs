@@ -1,7 +1,7 @@
 //! Shared by the examples: which Codex they talk to.
 //!
 //! By default an example talks to your real Codex: the `codex` binary found by
-//! [`ClientConfig::default`] (`CODEX_BIN`, then `PATH`, then the workspace's pinned install),
+//! [`ClientConfig::default`] (`CODEX_BIN`, then `PATH`),
 //! with your own login and `~/.codex` configuration.
 //!
 //! With `CODEX_EXAMPLES_OFFLINE=1` in the environment, or `--offline` on the command line, it

@@ -20,7 +20,7 @@
 //!
 //! fn main() -> codex_app_server::Result<()> {
 //!     let codex = Codex::builder()
-//!         .config(ClientConfig::default()) // finds `codex`: CODEX_BIN, PATH, then the pinned install
+//!         .config(ClientConfig::default()) // finds `codex`: CODEX_BIN, then PATH
 //!         .on_command_execution(|request| {
 //!             println!("approve {:?}? no.", request.command);
 //!             CommandExecutionApprovalDecision::Decline

@@ -26,7 +26,12 @@ mod codex_home;
 #[cfg(feature = "websocket")]
 mod listening;
 mod mock_model;
-pub use crate::pinned_cli;
+/// The pinned Codex CLI for tests: its npm install layout, installing it, and
+/// [`locate`](pinned_cli::locate) (`CODEX_BIN`, else the install under the workspace's
+/// `target/codex-cli/<version>/`).
+pub mod pinned_cli {
+    pub use crate::pinned_cli::*;
+}
 
 pub use codex_home::{ApprovalPolicy, CodexHome, CodexHomeBuilder, SandboxMode, SCRUBBED_ENV_VARS};
 #[cfg(feature = "websocket")]
