@@ -56,6 +56,7 @@ pub fn generate(schema_dir: &Path) -> Result<Vec<GeneratedFile>, String> {
     let mut catalogs = Vec::new();
     for (surface, cfg) in SURFACES {
         let mut bundle = bundle::Bundle::load(&schema_dir.join(surface))?;
+        bundle.definitions.values_mut().for_each(docs::sanitize_descriptions);
         history.annotate(&mut bundle);
         let catalog = Catalog::build(&bundle)?;
         let types = render_types(&catalog)?;
@@ -64,9 +65,10 @@ pub fn generate(schema_dir: &Path) -> Result<Vec<GeneratedFile>, String> {
         let registry = render(registry::emit_registry(&catalog)?)?;
         files.push(file(format!("{surface}/methods.rs"), &methods));
         files.push(file(format!("{surface}/registry.rs"), &registry));
+        let index = types_index(&catalog)?;
         files.push(file(
             format!("{surface}/mod.rs"),
-            &format!("//! The {surface} protocol surface.\n\npub mod methods;\npub mod types;\n#[cfg(test)]\npub(crate) mod registry;\n"),
+            &format!("//! The {surface} protocol surface.\n\npub mod methods;\n{index}pub mod types;\n#[cfg(test)]\npub(crate) mod registry;\n"),
         ));
         root.push_str(&format!("#[cfg({cfg})]\nmod {surface};\n#[cfg({cfg})]\npub use {surface}::*;\n"));
         catalogs.push(catalog);
@@ -111,6 +113,52 @@ fn render_types(catalog: &Catalog) -> Result<String, String> {
     models::check_names(&items, catalog)?;
     let file = syn::File { shebang: None, attrs: vec![], items };
     Ok(prettyplease::unparse(&file))
+}
+
+/// The doc of the `types` module: where to start, and for every client request and
+/// notification the types it carries, so the flat list of types can be entered by method.
+fn types_index(catalog: &Catalog) -> Result<String, String> {
+    let has_def = |name: &str| catalog.typify_defs.contains_key(name) || catalog.is_own_enum(name);
+    let link = |ty: &str| format!("[`{ty}`](crate::types::{ty})");
+    let params = |m: &catalog::MethodDef| match &m.params {
+        catalog::ParamsShape::None => "—".to_owned(),
+        catalog::ParamsShape::Ref(p) => link(p),
+        catalog::ParamsShape::OptionalRef(p) => format!("{} (optional)", link(p)),
+    };
+    let mut doc = vec![
+        "Every type of the protocol, named as the schema names it.".to_owned(),
+        String::new(),
+        format!(
+            "Where to start: a thread is a {} and holds {}s; a turn's content is a list of {} (one variant per kind of item: messages, commands, file changes, tool calls, …); input is {}; a turn ends with a {}. Approvals answer with {} or {}. Unknown variants and values from a newer Codex decode into `Unrecognized` fallbacks.",
+            link("Thread"), link("Turn"), link("ThreadItem"), link("UserInput"), link("TurnStatus"),
+            link("CommandExecutionApprovalDecision"), link("FileChangeApprovalDecision"),
+        ),
+        String::new(),
+        "Client requests (typed stubs on [`ClientRequests`](crate::ClientRequests)):".to_owned(),
+        String::new(),
+        "| method | params | response |".to_owned(),
+        "| --- | --- | --- |".to_owned(),
+    ];
+    for m in &catalog.client_requests {
+        let response = methods::response_type(m, has_def)?;
+        doc.push(format!("| `{}` | {} | {} |", m.method, params(m), link(&response)));
+    }
+    doc.extend([
+        String::new(),
+        "Server notifications ([`ServerNotification`](crate::ServerNotification)):".to_owned(),
+        String::new(),
+    ]);
+    doc.extend(["| method | params |".to_owned(), "| --- | --- |".to_owned()]);
+    for m in &catalog.server_notifications {
+        doc.push(format!("| `{}` | {} |", m.method, params(m)));
+    }
+    doc.extend([String::new(), "Server requests ([`ServerRequest`](crate::ServerRequest)):".to_owned(), String::new()]);
+    doc.extend(["| method | params | response |".to_owned(), "| --- | --- | --- |".to_owned()]);
+    for m in &catalog.server_requests {
+        let response = methods::response_type(m, has_def)?;
+        doc.push(format!("| `{}` | {} | {} |", m.method, params(m), link(&response)));
+    }
+    Ok(doc.iter().map(|line| if line.is_empty() { "///\n".to_owned() } else { format!("/// {line}\n") }).collect())
 }
 
 /// Every entry of the response exception table must name a method of some surface.

@@ -77,11 +77,22 @@ fn params_ty(shape: &ParamsShape) -> TokenStream {
     }
 }
 
-fn method_doc(m: &MethodDef) -> TokenStream {
-    let text = match &m.doc {
+/// The doc of a method's marker, stub or handler: the wire name, what the schema says of
+/// it, and its params and response types (linked), so no method is undocumented.
+fn method_doc(m: &MethodDef, response: Option<&str>) -> TokenStream {
+    let mut text = match &m.doc {
         Some(d) => format!("`{}`: {d}", m.method),
-        None => format!("`{}`", m.method),
+        None => format!("`{}`.", m.method),
     };
+    let params = match &m.params {
+        ParamsShape::None => "none".to_owned(),
+        ParamsShape::Ref(p) => format!("[`{p}`](types::{p})"),
+        ParamsShape::OptionalRef(p) => format!("[`{p}`](types::{p}) (optional)"),
+    };
+    text.push_str(&format!("\n\nParams: {params}."));
+    if let Some(r) = response {
+        text.push_str(&format!(" Response: [`{r}`](types::{r})."));
+    }
     doc_attrs(Some(&text))
 }
 
@@ -102,7 +113,7 @@ pub fn emit_methods(catalog: &Catalog) -> Result<TokenStream, String> {
 
     let request_markers = |methods: &[MethodDef]| -> TokenStream {
         let items = methods.iter().map(|m| {
-            let doc = method_doc(m);
+            let doc = method_doc(m, Some(&responses[&m.method]));
             let name = ident(&m.ident);
             let wire = &m.method;
             let params = params_ty(&m.params);
@@ -122,7 +133,7 @@ pub fn emit_methods(catalog: &Catalog) -> Result<TokenStream, String> {
     };
     let notification_markers = |methods: &[MethodDef]| -> TokenStream {
         let items = methods.iter().map(|m| {
-            let doc = method_doc(m);
+            let doc = method_doc(m, None);
             let name = ident(&m.ident);
             let wire = &m.method;
             let params = params_ty(&m.params);
@@ -280,7 +291,7 @@ fn message_enum(
     );
     let name_ident = ident(name);
     let fallback = ident(FALLBACK_VARIANT);
-    let docs: Vec<TokenStream> = methods.iter().map(method_doc).collect();
+    let docs: Vec<TokenStream> = methods.iter().map(|m| method_doc(m, None)).collect();
     let idents: Vec<Ident> = methods.iter().map(|m| ident(&m.ident)).collect();
     let wires: Vec<&str> = methods.iter().map(|m| m.method.as_str()).collect();
     let params: Vec<TokenStream> = methods.iter().map(|m| params_ty(&m.params)).collect();
@@ -335,7 +346,7 @@ fn message_enum(
 
 fn stubs(methods: &[MethodDef], responses: &BTreeMap<String, String>) -> TokenStream {
     let fns = methods.iter().map(|m| {
-        let doc = method_doc(m);
+        let doc = method_doc(m, Some(&responses[&m.method]));
         let fn_name = ident(&m.ident.to_snake_case());
         let marker = ident(&m.ident);
         let response = ident(&responses[&m.method]);
@@ -372,7 +383,7 @@ fn stubs(methods: &[MethodDef], responses: &BTreeMap<String, String>) -> TokenSt
 /// by default, and the dispatcher that decodes a request and calls the right method.
 fn handler_trait(methods: &[MethodDef], responses: &BTreeMap<String, String>) -> TokenStream {
     let fns = methods.iter().map(|m| {
-        let doc = method_doc(m);
+        let doc = method_doc(m, Some(&responses[&m.method]));
         let fn_name = ident(&m.ident.to_snake_case());
         let marker = ident(&m.ident);
         let response = ident(&responses[&m.method]);

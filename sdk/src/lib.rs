@@ -45,6 +45,8 @@
 //! [`Codex::supports`] answers from the protocol's history over a window of releases, and a
 //! request the server predates fails at once with [`Error::Unsupported`] (see [`version`]).
 #![warn(missing_docs)]
+// docs.rs (`--cfg docsrs`, see Cargo.toml): every feature-gated item says which feature it needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(feature = "websocket")]
 pub mod attach;
@@ -91,7 +93,7 @@ pub use structured::{OutputMismatch, TypedTurnResult};
 pub use thread::{Thread, ThreadSettings};
 pub use turn::{TurnControl, TurnEvents, TurnHandle, TurnResult, UndecodableEvent};
 pub use version::{Availability, CodexVersion};
-#[allow(missing_docs, clippy::all, rustdoc::broken_intra_doc_links, rustdoc::bare_urls, rustdoc::invalid_html_tags)]
+#[allow(missing_docs, clippy::all)]
 #[rustfmt::skip]
 pub mod generated;
 

@@ -167,6 +167,7 @@ fn test() -> Result<(), String> {
     // One style, and no lint warnings (every feature on, so the attach code is linted too).
     cargo(&["fmt", "--all", "--check"])?;
     cargo(&["clippy", "--workspace", "--all-targets", "--all-features", "--", "-D", "warnings"])?;
+    docs_and_package()?;
     // The attach features are additive: the sdk builds without them and with each alone.
     for features in ["", "websocket", "tls", "jwt"] {
         cargo(&["check", "-p", "codex-app-server", "--no-default-features", "--features", features])?;
@@ -191,6 +192,27 @@ fn test() -> Result<(), String> {
     // A short fuzzing run of every fuzz target (stable toolchain).
     fuzz::short_run()?;
     Ok(())
+}
+
+/// The features docs.rs documents (`[package.metadata.docs.rs]` of `sdk/Cargo.toml`).
+const DOCS_FEATURES: &str = "blocking,testing,websocket,tls,jwt";
+
+/// The crate's docs build as docs.rs builds them (`--cfg docsrs`, feature badges) without a
+/// single rustdoc warning, on both protocol surfaces; and the crate packages and builds
+/// from its `.crate` alone.
+fn docs_and_package() -> Result<(), String> {
+    for features in [DOCS_FEATURES.to_owned(), format!("{DOCS_FEATURES},experimental")] {
+        let status = cargo_command(&["doc", "-p", "codex-app-server", "--no-deps", "--features", &features])
+            // `doc_cfg` is a nightly feature on docs.rs; the stable toolchain takes it this way.
+            .env("RUSTC_BOOTSTRAP", "1")
+            .env("RUSTDOCFLAGS", "--cfg docsrs -D warnings")
+            .status()
+            .map_err(|e| e.to_string())?;
+        if !status.success() {
+            return Err(format!("`cargo doc` with features {features} has warnings or errors"));
+        }
+    }
+    cargo(&["package", "-p", "codex-app-server", "--allow-dirty"])
 }
 
 /// `cargo xtask demo`: the pinned CLI (installed when missing), then the offline demo example.

@@ -5,7 +5,9 @@ use super::types;
 /// Marker types for client → server requests (`Request` implementations).
 pub mod client_requests {
     use super::types;
-    /// `initialize`
+    /// `initialize`.
+    ///
+    /// Params: [`InitializeParams`](types::InitializeParams). Response: [`InitializeResponse`](types::InitializeResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum Initialize {}
     impl crate::protocol::Request for Initialize {
@@ -14,6 +16,8 @@ pub mod client_requests {
         type Response = types::InitializeResponse;
     }
     /// `server/diagnostics`: Read content-free, process-local diagnostics.
+    ///
+    /// Params: [`ServerDiagnosticsParams`](types::ServerDiagnosticsParams). Response: [`ServerDiagnosticsResponse`](types::ServerDiagnosticsResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ServerDiagnostics {}
     impl crate::protocol::Request for ServerDiagnostics {
@@ -21,7 +25,9 @@ pub mod client_requests {
         type Params = types::ServerDiagnosticsParams;
         type Response = types::ServerDiagnosticsResponse;
     }
-    /// `userVerification/status`
+    /// `userVerification/status`.
+    ///
+    /// Params: [`UserVerificationStatusParams`](types::UserVerificationStatusParams). Response: [`UserVerificationStatusResponse`](types::UserVerificationStatusResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum UserVerificationStatus {}
     impl crate::protocol::Request for UserVerificationStatus {
@@ -29,7 +35,9 @@ pub mod client_requests {
         type Params = types::UserVerificationStatusParams;
         type Response = types::UserVerificationStatusResponse;
     }
-    /// `userVerification/enroll`
+    /// `userVerification/enroll`.
+    ///
+    /// Params: [`UserVerificationEnrollParams`](types::UserVerificationEnrollParams). Response: [`UserVerificationEnrollResponse`](types::UserVerificationEnrollResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum UserVerificationEnroll {}
     impl crate::protocol::Request for UserVerificationEnroll {
@@ -37,7 +45,9 @@ pub mod client_requests {
         type Params = types::UserVerificationEnrollParams;
         type Response = types::UserVerificationEnrollResponse;
     }
-    /// `userVerification/delete`
+    /// `userVerification/delete`.
+    ///
+    /// Params: [`UserVerificationDeleteParams`](types::UserVerificationDeleteParams). Response: [`UserVerificationDeleteResponse`](types::UserVerificationDeleteResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum UserVerificationDelete {}
     impl crate::protocol::Request for UserVerificationDelete {
@@ -45,7 +55,9 @@ pub mod client_requests {
         type Params = types::UserVerificationDeleteParams;
         type Response = types::UserVerificationDeleteResponse;
     }
-    /// `userVerification/verify`
+    /// `userVerification/verify`.
+    ///
+    /// Params: [`UserVerificationVerifyParams`](types::UserVerificationVerifyParams). Response: [`UserVerificationVerifyResponse`](types::UserVerificationVerifyResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum UserVerificationVerify {}
     impl crate::protocol::Request for UserVerificationVerify {
@@ -53,7 +65,9 @@ pub mod client_requests {
         type Params = types::UserVerificationVerifyParams;
         type Response = types::UserVerificationVerifyResponse;
     }
-    /// `userVerification/cancel`
+    /// `userVerification/cancel`.
+    ///
+    /// Params: [`UserVerificationCancelParams`](types::UserVerificationCancelParams). Response: [`UserVerificationCancelResponse`](types::UserVerificationCancelResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum UserVerificationCancel {}
     impl crate::protocol::Request for UserVerificationCancel {
@@ -61,7 +75,9 @@ pub mod client_requests {
         type Params = types::UserVerificationCancelParams;
         type Response = types::UserVerificationCancelResponse;
     }
-    /// `thread/start`
+    /// `thread/start`.
+    ///
+    /// Params: [`ThreadStartParams`](types::ThreadStartParams). Response: [`ThreadStartResponse`](types::ThreadStartResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadStart {}
     impl crate::protocol::Request for ThreadStart {
@@ -69,7 +85,9 @@ pub mod client_requests {
         type Params = types::ThreadStartParams;
         type Response = types::ThreadStartResponse;
     }
-    /// `thread/resume`
+    /// `thread/resume`.
+    ///
+    /// Params: [`ThreadResumeParams`](types::ThreadResumeParams). Response: [`ThreadResumeResponse`](types::ThreadResumeResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadResume {}
     impl crate::protocol::Request for ThreadResume {
@@ -77,7 +95,9 @@ pub mod client_requests {
         type Params = types::ThreadResumeParams;
         type Response = types::ThreadResumeResponse;
     }
-    /// `thread/fork`
+    /// `thread/fork`.
+    ///
+    /// Params: [`ThreadForkParams`](types::ThreadForkParams). Response: [`ThreadForkResponse`](types::ThreadForkResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadFork {}
     impl crate::protocol::Request for ThreadFork {
@@ -86,6 +106,8 @@ pub mod client_requests {
         type Response = types::ThreadForkResponse;
     }
     /// `thread/sample`: Since Codex 0.164.0.
+    ///
+    /// Params: [`ThreadSampleParams`](types::ThreadSampleParams). Response: [`ThreadSampleResponse`](types::ThreadSampleResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadSample {}
     impl crate::protocol::Request for ThreadSample {
@@ -94,6 +116,8 @@ pub mod client_requests {
         type Response = types::ThreadSampleResponse;
     }
     /// `thread/sample/cancel`: Since Codex 0.164.0.
+    ///
+    /// Params: [`ThreadSampleCancelParams`](types::ThreadSampleCancelParams). Response: [`ThreadSampleCancelResponse`](types::ThreadSampleCancelResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadSampleCancel {}
     impl crate::protocol::Request for ThreadSampleCancel {
@@ -101,7 +125,9 @@ pub mod client_requests {
         type Params = types::ThreadSampleCancelParams;
         type Response = types::ThreadSampleCancelResponse;
     }
-    /// `thread/archive`
+    /// `thread/archive`.
+    ///
+    /// Params: [`ThreadArchiveParams`](types::ThreadArchiveParams). Response: [`ThreadArchiveResponse`](types::ThreadArchiveResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadArchive {}
     impl crate::protocol::Request for ThreadArchive {
@@ -109,7 +135,9 @@ pub mod client_requests {
         type Params = types::ThreadArchiveParams;
         type Response = types::ThreadArchiveResponse;
     }
-    /// `thread/delete`
+    /// `thread/delete`.
+    ///
+    /// Params: [`ThreadDeleteParams`](types::ThreadDeleteParams). Response: [`ThreadDeleteResponse`](types::ThreadDeleteResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadDelete {}
     impl crate::protocol::Request for ThreadDelete {
@@ -117,7 +145,9 @@ pub mod client_requests {
         type Params = types::ThreadDeleteParams;
         type Response = types::ThreadDeleteResponse;
     }
-    /// `thread/unsubscribe`
+    /// `thread/unsubscribe`.
+    ///
+    /// Params: [`ThreadUnsubscribeParams`](types::ThreadUnsubscribeParams). Response: [`ThreadUnsubscribeResponse`](types::ThreadUnsubscribeResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadUnsubscribe {}
     impl crate::protocol::Request for ThreadUnsubscribe {
@@ -128,6 +158,8 @@ pub mod client_requests {
     /// `thread/increment_elicitation`: Increment the thread-local out-of-band elicitation counter.
     ///
     /// This is used by external helpers to pause timeout accounting while a user approval or other elicitation is pending outside the app-server request flow.
+    ///
+    /// Params: [`ThreadIncrementElicitationParams`](types::ThreadIncrementElicitationParams). Response: [`ThreadIncrementElicitationResponse`](types::ThreadIncrementElicitationResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadIncrementElicitation {}
     impl crate::protocol::Request for ThreadIncrementElicitation {
@@ -138,6 +170,8 @@ pub mod client_requests {
     /// `thread/decrement_elicitation`: Decrement the thread-local out-of-band elicitation counter.
     ///
     /// When the count reaches zero, timeout accounting resumes for the thread.
+    ///
+    /// Params: [`ThreadDecrementElicitationParams`](types::ThreadDecrementElicitationParams). Response: [`ThreadDecrementElicitationResponse`](types::ThreadDecrementElicitationResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadDecrementElicitation {}
     impl crate::protocol::Request for ThreadDecrementElicitation {
@@ -145,7 +179,9 @@ pub mod client_requests {
         type Params = types::ThreadDecrementElicitationParams;
         type Response = types::ThreadDecrementElicitationResponse;
     }
-    /// `thread/name/set`
+    /// `thread/name/set`.
+    ///
+    /// Params: [`ThreadSetNameParams`](types::ThreadSetNameParams). Response: [`ThreadSetNameResponse`](types::ThreadSetNameResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadNameSet {}
     impl crate::protocol::Request for ThreadNameSet {
@@ -153,7 +189,9 @@ pub mod client_requests {
         type Params = types::ThreadSetNameParams;
         type Response = types::ThreadSetNameResponse;
     }
-    /// `thread/prediction/request`
+    /// `thread/prediction/request`.
+    ///
+    /// Params: [`ThreadPredictionRequestParams`](types::ThreadPredictionRequestParams). Response: [`ThreadPredictionRequestResponse`](types::ThreadPredictionRequestResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadPredictionRequest {}
     impl crate::protocol::Request for ThreadPredictionRequest {
@@ -161,7 +199,9 @@ pub mod client_requests {
         type Params = types::ThreadPredictionRequestParams;
         type Response = types::ThreadPredictionRequestResponse;
     }
-    /// `thread/goal/set`
+    /// `thread/goal/set`.
+    ///
+    /// Params: [`ThreadGoalSetParams`](types::ThreadGoalSetParams). Response: [`ThreadGoalSetResponse`](types::ThreadGoalSetResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadGoalSet {}
     impl crate::protocol::Request for ThreadGoalSet {
@@ -169,7 +209,9 @@ pub mod client_requests {
         type Params = types::ThreadGoalSetParams;
         type Response = types::ThreadGoalSetResponse;
     }
-    /// `thread/goal/get`
+    /// `thread/goal/get`.
+    ///
+    /// Params: [`ThreadGoalGetParams`](types::ThreadGoalGetParams). Response: [`ThreadGoalGetResponse`](types::ThreadGoalGetResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadGoalGet {}
     impl crate::protocol::Request for ThreadGoalGet {
@@ -177,7 +219,9 @@ pub mod client_requests {
         type Params = types::ThreadGoalGetParams;
         type Response = types::ThreadGoalGetResponse;
     }
-    /// `thread/goal/clear`
+    /// `thread/goal/clear`.
+    ///
+    /// Params: [`ThreadGoalClearParams`](types::ThreadGoalClearParams). Response: [`ThreadGoalClearResponse`](types::ThreadGoalClearResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadGoalClear {}
     impl crate::protocol::Request for ThreadGoalClear {
@@ -185,7 +229,9 @@ pub mod client_requests {
         type Params = types::ThreadGoalClearParams;
         type Response = types::ThreadGoalClearResponse;
     }
-    /// `thread/queue/add`
+    /// `thread/queue/add`.
+    ///
+    /// Params: [`ThreadQueueAddParams`](types::ThreadQueueAddParams). Response: [`ThreadQueueAddResponse`](types::ThreadQueueAddResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadQueueAdd {}
     impl crate::protocol::Request for ThreadQueueAdd {
@@ -193,7 +239,9 @@ pub mod client_requests {
         type Params = types::ThreadQueueAddParams;
         type Response = types::ThreadQueueAddResponse;
     }
-    /// `thread/queue/list`
+    /// `thread/queue/list`.
+    ///
+    /// Params: [`ThreadQueueListParams`](types::ThreadQueueListParams). Response: [`ThreadQueueListResponse`](types::ThreadQueueListResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadQueueList {}
     impl crate::protocol::Request for ThreadQueueList {
@@ -201,7 +249,9 @@ pub mod client_requests {
         type Params = types::ThreadQueueListParams;
         type Response = types::ThreadQueueListResponse;
     }
-    /// `thread/queue/update`
+    /// `thread/queue/update`.
+    ///
+    /// Params: [`ThreadQueueUpdateParams`](types::ThreadQueueUpdateParams). Response: [`ThreadQueueUpdateResponse`](types::ThreadQueueUpdateResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadQueueUpdate {}
     impl crate::protocol::Request for ThreadQueueUpdate {
@@ -209,7 +259,9 @@ pub mod client_requests {
         type Params = types::ThreadQueueUpdateParams;
         type Response = types::ThreadQueueUpdateResponse;
     }
-    /// `thread/queue/delete`
+    /// `thread/queue/delete`.
+    ///
+    /// Params: [`ThreadQueueDeleteParams`](types::ThreadQueueDeleteParams). Response: [`ThreadQueueDeleteResponse`](types::ThreadQueueDeleteResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadQueueDelete {}
     impl crate::protocol::Request for ThreadQueueDelete {
@@ -217,7 +269,9 @@ pub mod client_requests {
         type Params = types::ThreadQueueDeleteParams;
         type Response = types::ThreadQueueDeleteResponse;
     }
-    /// `thread/queue/reorder`
+    /// `thread/queue/reorder`.
+    ///
+    /// Params: [`ThreadQueueReorderParams`](types::ThreadQueueReorderParams). Response: [`ThreadQueueReorderResponse`](types::ThreadQueueReorderResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadQueueReorder {}
     impl crate::protocol::Request for ThreadQueueReorder {
@@ -225,7 +279,9 @@ pub mod client_requests {
         type Params = types::ThreadQueueReorderParams;
         type Response = types::ThreadQueueReorderResponse;
     }
-    /// `thread/queue/start`
+    /// `thread/queue/start`.
+    ///
+    /// Params: [`ThreadQueueStartParams`](types::ThreadQueueStartParams). Response: [`ThreadQueueStartResponse`](types::ThreadQueueStartResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadQueueStart {}
     impl crate::protocol::Request for ThreadQueueStart {
@@ -233,7 +289,9 @@ pub mod client_requests {
         type Params = types::ThreadQueueStartParams;
         type Response = types::ThreadQueueStartResponse;
     }
-    /// `thread/metadata/update`
+    /// `thread/metadata/update`.
+    ///
+    /// Params: [`ThreadMetadataUpdateParams`](types::ThreadMetadataUpdateParams). Response: [`ThreadMetadataUpdateResponse`](types::ThreadMetadataUpdateResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadMetadataUpdate {}
     impl crate::protocol::Request for ThreadMetadataUpdate {
@@ -241,7 +299,9 @@ pub mod client_requests {
         type Params = types::ThreadMetadataUpdateParams;
         type Response = types::ThreadMetadataUpdateResponse;
     }
-    /// `thread/attachment/add`
+    /// `thread/attachment/add`.
+    ///
+    /// Params: [`ThreadAttachmentAddParams`](types::ThreadAttachmentAddParams). Response: [`ThreadAttachmentAddResponse`](types::ThreadAttachmentAddResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadAttachmentAdd {}
     impl crate::protocol::Request for ThreadAttachmentAdd {
@@ -249,7 +309,9 @@ pub mod client_requests {
         type Params = types::ThreadAttachmentAddParams;
         type Response = types::ThreadAttachmentAddResponse;
     }
-    /// `thread/attachment/list`
+    /// `thread/attachment/list`.
+    ///
+    /// Params: [`ThreadAttachmentListParams`](types::ThreadAttachmentListParams). Response: [`ThreadAttachmentListResponse`](types::ThreadAttachmentListResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadAttachmentList {}
     impl crate::protocol::Request for ThreadAttachmentList {
@@ -257,7 +319,9 @@ pub mod client_requests {
         type Params = types::ThreadAttachmentListParams;
         type Response = types::ThreadAttachmentListResponse;
     }
-    /// `thread/attachmentOwner/list`
+    /// `thread/attachmentOwner/list`.
+    ///
+    /// Params: [`ThreadAttachmentOwnerListParams`](types::ThreadAttachmentOwnerListParams). Response: [`ThreadAttachmentOwnerListResponse`](types::ThreadAttachmentOwnerListResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadAttachmentOwnerList {}
     impl crate::protocol::Request for ThreadAttachmentOwnerList {
@@ -265,7 +329,9 @@ pub mod client_requests {
         type Params = types::ThreadAttachmentOwnerListParams;
         type Response = types::ThreadAttachmentOwnerListResponse;
     }
-    /// `thread/attachment/remove`
+    /// `thread/attachment/remove`.
+    ///
+    /// Params: [`ThreadAttachmentRemoveParams`](types::ThreadAttachmentRemoveParams). Response: [`ThreadAttachmentRemoveResponse`](types::ThreadAttachmentRemoveResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadAttachmentRemove {}
     impl crate::protocol::Request for ThreadAttachmentRemove {
@@ -273,7 +339,9 @@ pub mod client_requests {
         type Params = types::ThreadAttachmentRemoveParams;
         type Response = types::ThreadAttachmentRemoveResponse;
     }
-    /// `thread/section/move`
+    /// `thread/section/move`.
+    ///
+    /// Params: [`ThreadSectionMoveParams`](types::ThreadSectionMoveParams). Response: [`ThreadSectionMoveResponse`](types::ThreadSectionMoveResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadSectionMove {}
     impl crate::protocol::Request for ThreadSectionMove {
@@ -281,7 +349,9 @@ pub mod client_requests {
         type Params = types::ThreadSectionMoveParams;
         type Response = types::ThreadSectionMoveResponse;
     }
-    /// `thread/settings/update`
+    /// `thread/settings/update`.
+    ///
+    /// Params: [`ThreadSettingsUpdateParams`](types::ThreadSettingsUpdateParams). Response: [`ThreadSettingsUpdateResponse`](types::ThreadSettingsUpdateResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadSettingsUpdate {}
     impl crate::protocol::Request for ThreadSettingsUpdate {
@@ -289,7 +359,9 @@ pub mod client_requests {
         type Params = types::ThreadSettingsUpdateParams;
         type Response = types::ThreadSettingsUpdateResponse;
     }
-    /// `thread/memoryMode/set`
+    /// `thread/memoryMode/set`.
+    ///
+    /// Params: [`ThreadMemoryModeSetParams`](types::ThreadMemoryModeSetParams). Response: [`ThreadMemoryModeSetResponse`](types::ThreadMemoryModeSetResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadMemoryModeSet {}
     impl crate::protocol::Request for ThreadMemoryModeSet {
@@ -298,6 +370,8 @@ pub mod client_requests {
         type Response = types::ThreadMemoryModeSetResponse;
     }
     /// `thread/memory/read`: Since Codex 0.165.0.
+    ///
+    /// Params: [`ThreadMemoryReadParams`](types::ThreadMemoryReadParams). Response: [`ThreadMemoryReadResponse`](types::ThreadMemoryReadResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadMemoryRead {}
     impl crate::protocol::Request for ThreadMemoryRead {
@@ -305,7 +379,9 @@ pub mod client_requests {
         type Params = types::ThreadMemoryReadParams;
         type Response = types::ThreadMemoryReadResponse;
     }
-    /// `memory/status`
+    /// `memory/status`.
+    ///
+    /// Params: [`MemoryStatusParams`](types::MemoryStatusParams). Response: [`MemoryStatusResponse`](types::MemoryStatusResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum MemoryStatus {}
     impl crate::protocol::Request for MemoryStatus {
@@ -313,7 +389,9 @@ pub mod client_requests {
         type Params = types::MemoryStatusParams;
         type Response = types::MemoryStatusResponse;
     }
-    /// `memory/reset`
+    /// `memory/reset`.
+    ///
+    /// Params: none. Response: [`MemoryResetResponse`](types::MemoryResetResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum MemoryReset {}
     impl crate::protocol::Request for MemoryReset {
@@ -322,6 +400,8 @@ pub mod client_requests {
         type Response = types::MemoryResetResponse;
     }
     /// `rollout/compress`: Start a best-effort background compression pass for cold local rollouts.
+    ///
+    /// Params: none. Response: [`RolloutCompressResponse`](types::RolloutCompressResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum RolloutCompress {}
     impl crate::protocol::Request for RolloutCompress {
@@ -329,7 +409,9 @@ pub mod client_requests {
         type Params = ();
         type Response = types::RolloutCompressResponse;
     }
-    /// `thread/unarchive`
+    /// `thread/unarchive`.
+    ///
+    /// Params: [`ThreadUnarchiveParams`](types::ThreadUnarchiveParams). Response: [`ThreadUnarchiveResponse`](types::ThreadUnarchiveResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadUnarchive {}
     impl crate::protocol::Request for ThreadUnarchive {
@@ -337,7 +419,9 @@ pub mod client_requests {
         type Params = types::ThreadUnarchiveParams;
         type Response = types::ThreadUnarchiveResponse;
     }
-    /// `thread/compact/start`
+    /// `thread/compact/start`.
+    ///
+    /// Params: [`ThreadCompactStartParams`](types::ThreadCompactStartParams). Response: [`ThreadCompactStartResponse`](types::ThreadCompactStartResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadCompactStart {}
     impl crate::protocol::Request for ThreadCompactStart {
@@ -345,7 +429,9 @@ pub mod client_requests {
         type Params = types::ThreadCompactStartParams;
         type Response = types::ThreadCompactStartResponse;
     }
-    /// `thread/shellCommand`
+    /// `thread/shellCommand`.
+    ///
+    /// Params: [`ThreadShellCommandParams`](types::ThreadShellCommandParams). Response: [`ThreadShellCommandResponse`](types::ThreadShellCommandResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadShellCommand {}
     impl crate::protocol::Request for ThreadShellCommand {
@@ -353,7 +439,9 @@ pub mod client_requests {
         type Params = types::ThreadShellCommandParams;
         type Response = types::ThreadShellCommandResponse;
     }
-    /// `thread/approveGuardianDeniedAction`
+    /// `thread/approveGuardianDeniedAction`.
+    ///
+    /// Params: [`ThreadApproveGuardianDeniedActionParams`](types::ThreadApproveGuardianDeniedActionParams). Response: [`ThreadApproveGuardianDeniedActionResponse`](types::ThreadApproveGuardianDeniedActionResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadApproveGuardianDeniedAction {}
     impl crate::protocol::Request for ThreadApproveGuardianDeniedAction {
@@ -361,7 +449,9 @@ pub mod client_requests {
         type Params = types::ThreadApproveGuardianDeniedActionParams;
         type Response = types::ThreadApproveGuardianDeniedActionResponse;
     }
-    /// `thread/backgroundTerminals/clean`
+    /// `thread/backgroundTerminals/clean`.
+    ///
+    /// Params: [`ThreadBackgroundTerminalsCleanParams`](types::ThreadBackgroundTerminalsCleanParams). Response: [`ThreadBackgroundTerminalsCleanResponse`](types::ThreadBackgroundTerminalsCleanResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadBackgroundTerminalsClean {}
     impl crate::protocol::Request for ThreadBackgroundTerminalsClean {
@@ -369,7 +459,9 @@ pub mod client_requests {
         type Params = types::ThreadBackgroundTerminalsCleanParams;
         type Response = types::ThreadBackgroundTerminalsCleanResponse;
     }
-    /// `thread/backgroundTerminals/list`
+    /// `thread/backgroundTerminals/list`.
+    ///
+    /// Params: [`ThreadBackgroundTerminalsListParams`](types::ThreadBackgroundTerminalsListParams). Response: [`ThreadBackgroundTerminalsListResponse`](types::ThreadBackgroundTerminalsListResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadBackgroundTerminalsList {}
     impl crate::protocol::Request for ThreadBackgroundTerminalsList {
@@ -377,7 +469,9 @@ pub mod client_requests {
         type Params = types::ThreadBackgroundTerminalsListParams;
         type Response = types::ThreadBackgroundTerminalsListResponse;
     }
-    /// `thread/backgroundTerminals/terminate`
+    /// `thread/backgroundTerminals/terminate`.
+    ///
+    /// Params: [`ThreadBackgroundTerminalsTerminateParams`](types::ThreadBackgroundTerminalsTerminateParams). Response: [`ThreadBackgroundTerminalsTerminateResponse`](types::ThreadBackgroundTerminalsTerminateResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadBackgroundTerminalsTerminate {}
     impl crate::protocol::Request for ThreadBackgroundTerminalsTerminate {
@@ -385,7 +479,9 @@ pub mod client_requests {
         type Params = types::ThreadBackgroundTerminalsTerminateParams;
         type Response = types::ThreadBackgroundTerminalsTerminateResponse;
     }
-    /// `thread/revert`
+    /// `thread/revert`.
+    ///
+    /// Params: [`ThreadRevertParams`](types::ThreadRevertParams). Response: [`ThreadRevertResponse`](types::ThreadRevertResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadRevert {}
     impl crate::protocol::Request for ThreadRevert {
@@ -393,7 +489,9 @@ pub mod client_requests {
         type Params = types::ThreadRevertParams;
         type Response = types::ThreadRevertResponse;
     }
-    /// `thread/list`
+    /// `thread/list`.
+    ///
+    /// Params: [`ThreadListParams`](types::ThreadListParams). Response: [`ThreadListResponse`](types::ThreadListResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadList {}
     impl crate::protocol::Request for ThreadList {
@@ -401,7 +499,9 @@ pub mod client_requests {
         type Params = types::ThreadListParams;
         type Response = types::ThreadListResponse;
     }
-    /// `project/list`
+    /// `project/list`.
+    ///
+    /// Params: [`ProjectListParams`](types::ProjectListParams). Response: [`ProjectListResponse`](types::ProjectListResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ProjectList {}
     impl crate::protocol::Request for ProjectList {
@@ -409,7 +509,9 @@ pub mod client_requests {
         type Params = types::ProjectListParams;
         type Response = types::ProjectListResponse;
     }
-    /// `project/read`
+    /// `project/read`.
+    ///
+    /// Params: [`ProjectReadParams`](types::ProjectReadParams). Response: [`ProjectReadResponse`](types::ProjectReadResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ProjectRead {}
     impl crate::protocol::Request for ProjectRead {
@@ -417,7 +519,9 @@ pub mod client_requests {
         type Params = types::ProjectReadParams;
         type Response = types::ProjectReadResponse;
     }
-    /// `project/create`
+    /// `project/create`.
+    ///
+    /// Params: [`ProjectCreateParams`](types::ProjectCreateParams). Response: [`ProjectCreateResponse`](types::ProjectCreateResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ProjectCreate {}
     impl crate::protocol::Request for ProjectCreate {
@@ -425,7 +529,9 @@ pub mod client_requests {
         type Params = types::ProjectCreateParams;
         type Response = types::ProjectCreateResponse;
     }
-    /// `project/import`
+    /// `project/import`.
+    ///
+    /// Params: [`ProjectImportParams`](types::ProjectImportParams). Response: [`ProjectImportResponse`](types::ProjectImportResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ProjectImport {}
     impl crate::protocol::Request for ProjectImport {
@@ -433,7 +539,9 @@ pub mod client_requests {
         type Params = types::ProjectImportParams;
         type Response = types::ProjectImportResponse;
     }
-    /// `project/update`
+    /// `project/update`.
+    ///
+    /// Params: [`ProjectUpdateParams`](types::ProjectUpdateParams). Response: [`ProjectUpdateResponse`](types::ProjectUpdateResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ProjectUpdate {}
     impl crate::protocol::Request for ProjectUpdate {
@@ -441,7 +549,9 @@ pub mod client_requests {
         type Params = types::ProjectUpdateParams;
         type Response = types::ProjectUpdateResponse;
     }
-    /// `project/move`
+    /// `project/move`.
+    ///
+    /// Params: [`ProjectMoveParams`](types::ProjectMoveParams). Response: [`ProjectMoveResponse`](types::ProjectMoveResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ProjectMove {}
     impl crate::protocol::Request for ProjectMove {
@@ -449,7 +559,9 @@ pub mod client_requests {
         type Params = types::ProjectMoveParams;
         type Response = types::ProjectMoveResponse;
     }
-    /// `project/delete`
+    /// `project/delete`.
+    ///
+    /// Params: [`ProjectDeleteParams`](types::ProjectDeleteParams). Response: [`ProjectDeleteResponse`](types::ProjectDeleteResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ProjectDelete {}
     impl crate::protocol::Request for ProjectDelete {
@@ -457,7 +569,9 @@ pub mod client_requests {
         type Params = types::ProjectDeleteParams;
         type Response = types::ProjectDeleteResponse;
     }
-    /// `threadSection/list`
+    /// `threadSection/list`.
+    ///
+    /// Params: [`ThreadSectionListParams`](types::ThreadSectionListParams). Response: [`ThreadSectionListResponse`](types::ThreadSectionListResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadSectionList {}
     impl crate::protocol::Request for ThreadSectionList {
@@ -465,7 +579,9 @@ pub mod client_requests {
         type Params = types::ThreadSectionListParams;
         type Response = types::ThreadSectionListResponse;
     }
-    /// `threadSection/create`
+    /// `threadSection/create`.
+    ///
+    /// Params: [`ThreadSectionCreateParams`](types::ThreadSectionCreateParams). Response: [`ThreadSectionCreateResponse`](types::ThreadSectionCreateResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadSectionCreate {}
     impl crate::protocol::Request for ThreadSectionCreate {
@@ -473,7 +589,9 @@ pub mod client_requests {
         type Params = types::ThreadSectionCreateParams;
         type Response = types::ThreadSectionCreateResponse;
     }
-    /// `threadSection/update`
+    /// `threadSection/update`.
+    ///
+    /// Params: [`ThreadSectionUpdateParams`](types::ThreadSectionUpdateParams). Response: [`ThreadSectionUpdateResponse`](types::ThreadSectionUpdateResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadSectionUpdate {}
     impl crate::protocol::Request for ThreadSectionUpdate {
@@ -481,7 +599,9 @@ pub mod client_requests {
         type Params = types::ThreadSectionUpdateParams;
         type Response = types::ThreadSectionUpdateResponse;
     }
-    /// `threadSection/delete`
+    /// `threadSection/delete`.
+    ///
+    /// Params: [`ThreadSectionDeleteParams`](types::ThreadSectionDeleteParams). Response: [`ThreadSectionDeleteResponse`](types::ThreadSectionDeleteResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadSectionDelete {}
     impl crate::protocol::Request for ThreadSectionDelete {
@@ -489,7 +609,9 @@ pub mod client_requests {
         type Params = types::ThreadSectionDeleteParams;
         type Response = types::ThreadSectionDeleteResponse;
     }
-    /// `thread/search`
+    /// `thread/search`.
+    ///
+    /// Params: [`ThreadSearchParams`](types::ThreadSearchParams). Response: [`ThreadSearchResponse`](types::ThreadSearchResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadSearch {}
     impl crate::protocol::Request for ThreadSearch {
@@ -500,6 +622,8 @@ pub mod client_requests {
     /// `thread/search/stream`: Search with best-effort incremental `thread/search/partial` notifications. The final response is authoritative for results, ordering, and cursors.
     ///
     /// Since Codex 0.171.0.
+    ///
+    /// Params: [`ThreadSearchParams`](types::ThreadSearchParams). Response: [`ThreadSearchResponse`](types::ThreadSearchResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadSearchStream {}
     impl crate::protocol::Request for ThreadSearchStream {
@@ -508,6 +632,8 @@ pub mod client_requests {
         type Response = types::ThreadSearchResponse;
     }
     /// `thread/search/cancel`: Since Codex 0.171.0.
+    ///
+    /// Params: [`ThreadSearchCancelParams`](types::ThreadSearchCancelParams). Response: [`ThreadSearchCancelResponse`](types::ThreadSearchCancelResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadSearchCancel {}
     impl crate::protocol::Request for ThreadSearchCancel {
@@ -518,6 +644,8 @@ pub mod client_requests {
     /// `thread/search/stream/cancel`: Cancel a `thread/search/stream` request on this connection.
     ///
     /// Since Codex 0.171.0.
+    ///
+    /// Params: [`ThreadSearchCancelParams`](types::ThreadSearchCancelParams). Response: [`ThreadSearchCancelResponse`](types::ThreadSearchCancelResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadSearchStreamCancel {}
     impl crate::protocol::Request for ThreadSearchStreamCancel {
@@ -525,7 +653,9 @@ pub mod client_requests {
         type Params = types::ThreadSearchCancelParams;
         type Response = types::ThreadSearchCancelResponse;
     }
-    /// `thread/searchOccurrences`
+    /// `thread/searchOccurrences`.
+    ///
+    /// Params: [`ThreadSearchOccurrencesParams`](types::ThreadSearchOccurrencesParams). Response: [`ThreadSearchOccurrencesResponse`](types::ThreadSearchOccurrencesResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadSearchOccurrences {}
     impl crate::protocol::Request for ThreadSearchOccurrences {
@@ -533,7 +663,9 @@ pub mod client_requests {
         type Params = types::ThreadSearchOccurrencesParams;
         type Response = types::ThreadSearchOccurrencesResponse;
     }
-    /// `thread/loaded/list`
+    /// `thread/loaded/list`.
+    ///
+    /// Params: [`ThreadLoadedListParams`](types::ThreadLoadedListParams). Response: [`ThreadLoadedListResponse`](types::ThreadLoadedListResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadLoadedList {}
     impl crate::protocol::Request for ThreadLoadedList {
@@ -541,7 +673,9 @@ pub mod client_requests {
         type Params = types::ThreadLoadedListParams;
         type Response = types::ThreadLoadedListResponse;
     }
-    /// `thread/read`
+    /// `thread/read`.
+    ///
+    /// Params: [`ThreadReadParams`](types::ThreadReadParams). Response: [`ThreadReadResponse`](types::ThreadReadResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadRead {}
     impl crate::protocol::Request for ThreadRead {
@@ -549,7 +683,9 @@ pub mod client_requests {
         type Params = types::ThreadReadParams;
         type Response = types::ThreadReadResponse;
     }
-    /// `thread/readState/update`
+    /// `thread/readState/update`.
+    ///
+    /// Params: [`ThreadReadStateUpdateParams`](types::ThreadReadStateUpdateParams). Response: [`ThreadReadStateUpdateResponse`](types::ThreadReadStateUpdateResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadReadStateUpdate {}
     impl crate::protocol::Request for ThreadReadStateUpdate {
@@ -557,7 +693,9 @@ pub mod client_requests {
         type Params = types::ThreadReadStateUpdateParams;
         type Response = types::ThreadReadStateUpdateResponse;
     }
-    /// `thread/turns/list`
+    /// `thread/turns/list`.
+    ///
+    /// Params: [`ThreadTurnsListParams`](types::ThreadTurnsListParams). Response: [`ThreadTurnsListResponse`](types::ThreadTurnsListResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadTurnsList {}
     impl crate::protocol::Request for ThreadTurnsList {
@@ -565,7 +703,9 @@ pub mod client_requests {
         type Params = types::ThreadTurnsListParams;
         type Response = types::ThreadTurnsListResponse;
     }
-    /// `thread/items/list`
+    /// `thread/items/list`.
+    ///
+    /// Params: [`ThreadItemsListParams`](types::ThreadItemsListParams). Response: [`ThreadItemsListResponse`](types::ThreadItemsListResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadItemsList {}
     impl crate::protocol::Request for ThreadItemsList {
@@ -573,7 +713,9 @@ pub mod client_requests {
         type Params = types::ThreadItemsListParams;
         type Response = types::ThreadItemsListResponse;
     }
-    /// `thread/items/read`
+    /// `thread/items/read`.
+    ///
+    /// Params: [`ThreadItemsReadParams`](types::ThreadItemsReadParams). Response: [`ThreadItemsReadResponse`](types::ThreadItemsReadResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadItemsRead {}
     impl crate::protocol::Request for ThreadItemsRead {
@@ -584,6 +726,8 @@ pub mod client_requests {
     /// `thread/guardianReview`: Review the idle thread's final injected exec_command without executing it.
     ///
     /// Since Codex 0.167.2.
+    ///
+    /// Params: [`ThreadGuardianReviewParams`](types::ThreadGuardianReviewParams). Response: [`ThreadGuardianReviewResponse`](types::ThreadGuardianReviewResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadGuardianReview {}
     impl crate::protocol::Request for ThreadGuardianReview {
@@ -592,6 +736,8 @@ pub mod client_requests {
         type Response = types::ThreadGuardianReviewResponse;
     }
     /// `thread/inject_items`: Append raw Responses API items to the thread history without starting a user turn.
+    ///
+    /// Params: [`ThreadInjectItemsParams`](types::ThreadInjectItemsParams). Response: [`ThreadInjectItemsResponse`](types::ThreadInjectItemsResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadInjectItems {}
     impl crate::protocol::Request for ThreadInjectItems {
@@ -600,6 +746,8 @@ pub mod client_requests {
         type Response = types::ThreadInjectItemsResponse;
     }
     /// `thread/prepareApprovedPlan`: Since Codex 0.169.0.
+    ///
+    /// Params: [`ThreadPrepareApprovedPlanParams`](types::ThreadPrepareApprovedPlanParams). Response: [`ThreadPrepareApprovedPlanResponse`](types::ThreadPrepareApprovedPlanResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadPrepareApprovedPlan {}
     impl crate::protocol::Request for ThreadPrepareApprovedPlan {
@@ -607,7 +755,9 @@ pub mod client_requests {
         type Params = types::ThreadPrepareApprovedPlanParams;
         type Response = types::ThreadPrepareApprovedPlanResponse;
     }
-    /// `skills/list`
+    /// `skills/list`.
+    ///
+    /// Params: [`SkillsListParams`](types::SkillsListParams). Response: [`SkillsListResponse`](types::SkillsListResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum SkillsList {}
     impl crate::protocol::Request for SkillsList {
@@ -615,7 +765,9 @@ pub mod client_requests {
         type Params = types::SkillsListParams;
         type Response = types::SkillsListResponse;
     }
-    /// `skills/extraRoots/set`
+    /// `skills/extraRoots/set`.
+    ///
+    /// Params: [`SkillsExtraRootsSetParams`](types::SkillsExtraRootsSetParams). Response: [`SkillsExtraRootsSetResponse`](types::SkillsExtraRootsSetResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum SkillsExtraRootsSet {}
     impl crate::protocol::Request for SkillsExtraRootsSet {
@@ -623,7 +775,9 @@ pub mod client_requests {
         type Params = types::SkillsExtraRootsSetParams;
         type Response = types::SkillsExtraRootsSetResponse;
     }
-    /// `hooks/list`
+    /// `hooks/list`.
+    ///
+    /// Params: [`HooksListParams`](types::HooksListParams). Response: [`HooksListResponse`](types::HooksListResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum HooksList {}
     impl crate::protocol::Request for HooksList {
@@ -631,7 +785,9 @@ pub mod client_requests {
         type Params = types::HooksListParams;
         type Response = types::HooksListResponse;
     }
-    /// `marketplace/add`
+    /// `marketplace/add`.
+    ///
+    /// Params: [`MarketplaceAddParams`](types::MarketplaceAddParams). Response: [`MarketplaceAddResponse`](types::MarketplaceAddResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum MarketplaceAdd {}
     impl crate::protocol::Request for MarketplaceAdd {
@@ -639,7 +795,9 @@ pub mod client_requests {
         type Params = types::MarketplaceAddParams;
         type Response = types::MarketplaceAddResponse;
     }
-    /// `marketplace/remove`
+    /// `marketplace/remove`.
+    ///
+    /// Params: [`MarketplaceRemoveParams`](types::MarketplaceRemoveParams). Response: [`MarketplaceRemoveResponse`](types::MarketplaceRemoveResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum MarketplaceRemove {}
     impl crate::protocol::Request for MarketplaceRemove {
@@ -647,7 +805,9 @@ pub mod client_requests {
         type Params = types::MarketplaceRemoveParams;
         type Response = types::MarketplaceRemoveResponse;
     }
-    /// `marketplace/upgrade`
+    /// `marketplace/upgrade`.
+    ///
+    /// Params: [`MarketplaceUpgradeParams`](types::MarketplaceUpgradeParams). Response: [`MarketplaceUpgradeResponse`](types::MarketplaceUpgradeResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum MarketplaceUpgrade {}
     impl crate::protocol::Request for MarketplaceUpgrade {
@@ -655,7 +815,9 @@ pub mod client_requests {
         type Params = types::MarketplaceUpgradeParams;
         type Response = types::MarketplaceUpgradeResponse;
     }
-    /// `plugin/list`
+    /// `plugin/list`.
+    ///
+    /// Params: [`PluginListParams`](types::PluginListParams). Response: [`PluginListResponse`](types::PluginListResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum PluginList {}
     impl crate::protocol::Request for PluginList {
@@ -663,7 +825,9 @@ pub mod client_requests {
         type Params = types::PluginListParams;
         type Response = types::PluginListResponse;
     }
-    /// `plugin/search`
+    /// `plugin/search`.
+    ///
+    /// Params: [`PluginSearchParams`](types::PluginSearchParams). Response: [`PluginSearchResponse`](types::PluginSearchResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum PluginSearch {}
     impl crate::protocol::Request for PluginSearch {
@@ -671,7 +835,9 @@ pub mod client_requests {
         type Params = types::PluginSearchParams;
         type Response = types::PluginSearchResponse;
     }
-    /// `plugin/installed`
+    /// `plugin/installed`.
+    ///
+    /// Params: [`PluginInstalledParams`](types::PluginInstalledParams). Response: [`PluginInstalledResponse`](types::PluginInstalledResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum PluginInstalled {}
     impl crate::protocol::Request for PluginInstalled {
@@ -679,7 +845,9 @@ pub mod client_requests {
         type Params = types::PluginInstalledParams;
         type Response = types::PluginInstalledResponse;
     }
-    /// `plugin/reconcile`
+    /// `plugin/reconcile`.
+    ///
+    /// Params: [`PluginReconcileParams`](types::PluginReconcileParams). Response: [`PluginReconcileResponse`](types::PluginReconcileResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum PluginReconcile {}
     impl crate::protocol::Request for PluginReconcile {
@@ -687,7 +855,9 @@ pub mod client_requests {
         type Params = types::PluginReconcileParams;
         type Response = types::PluginReconcileResponse;
     }
-    /// `plugin/read`
+    /// `plugin/read`.
+    ///
+    /// Params: [`PluginReadParams`](types::PluginReadParams). Response: [`PluginReadResponse`](types::PluginReadResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum PluginRead {}
     impl crate::protocol::Request for PluginRead {
@@ -695,7 +865,9 @@ pub mod client_requests {
         type Params = types::PluginReadParams;
         type Response = types::PluginReadResponse;
     }
-    /// `plugin/skill/read`
+    /// `plugin/skill/read`.
+    ///
+    /// Params: [`PluginSkillReadParams`](types::PluginSkillReadParams). Response: [`PluginSkillReadResponse`](types::PluginSkillReadResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum PluginSkillRead {}
     impl crate::protocol::Request for PluginSkillRead {
@@ -703,7 +875,9 @@ pub mod client_requests {
         type Params = types::PluginSkillReadParams;
         type Response = types::PluginSkillReadResponse;
     }
-    /// `plugin/share/save`
+    /// `plugin/share/save`.
+    ///
+    /// Params: [`PluginShareSaveParams`](types::PluginShareSaveParams). Response: [`PluginShareSaveResponse`](types::PluginShareSaveResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum PluginShareSave {}
     impl crate::protocol::Request for PluginShareSave {
@@ -711,7 +885,9 @@ pub mod client_requests {
         type Params = types::PluginShareSaveParams;
         type Response = types::PluginShareSaveResponse;
     }
-    /// `plugin/share/updateTargets`
+    /// `plugin/share/updateTargets`.
+    ///
+    /// Params: [`PluginShareUpdateTargetsParams`](types::PluginShareUpdateTargetsParams). Response: [`PluginShareUpdateTargetsResponse`](types::PluginShareUpdateTargetsResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum PluginShareUpdateTargets {}
     impl crate::protocol::Request for PluginShareUpdateTargets {
@@ -719,7 +895,9 @@ pub mod client_requests {
         type Params = types::PluginShareUpdateTargetsParams;
         type Response = types::PluginShareUpdateTargetsResponse;
     }
-    /// `plugin/share/list`
+    /// `plugin/share/list`.
+    ///
+    /// Params: [`PluginShareListParams`](types::PluginShareListParams). Response: [`PluginShareListResponse`](types::PluginShareListResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum PluginShareList {}
     impl crate::protocol::Request for PluginShareList {
@@ -727,7 +905,9 @@ pub mod client_requests {
         type Params = types::PluginShareListParams;
         type Response = types::PluginShareListResponse;
     }
-    /// `plugin/share/checkout`
+    /// `plugin/share/checkout`.
+    ///
+    /// Params: [`PluginShareCheckoutParams`](types::PluginShareCheckoutParams). Response: [`PluginShareCheckoutResponse`](types::PluginShareCheckoutResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum PluginShareCheckout {}
     impl crate::protocol::Request for PluginShareCheckout {
@@ -735,7 +915,9 @@ pub mod client_requests {
         type Params = types::PluginShareCheckoutParams;
         type Response = types::PluginShareCheckoutResponse;
     }
-    /// `plugin/share/delete`
+    /// `plugin/share/delete`.
+    ///
+    /// Params: [`PluginShareDeleteParams`](types::PluginShareDeleteParams). Response: [`PluginShareDeleteResponse`](types::PluginShareDeleteResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum PluginShareDelete {}
     impl crate::protocol::Request for PluginShareDelete {
@@ -743,7 +925,9 @@ pub mod client_requests {
         type Params = types::PluginShareDeleteParams;
         type Response = types::PluginShareDeleteResponse;
     }
-    /// `app/read`
+    /// `app/read`.
+    ///
+    /// Params: [`AppsReadParams`](types::AppsReadParams). Response: [`AppsReadResponse`](types::AppsReadResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum AppRead {}
     impl crate::protocol::Request for AppRead {
@@ -751,7 +935,9 @@ pub mod client_requests {
         type Params = types::AppsReadParams;
         type Response = types::AppsReadResponse;
     }
-    /// `app/list`
+    /// `app/list`.
+    ///
+    /// Params: [`AppsListParams`](types::AppsListParams). Response: [`AppsListResponse`](types::AppsListResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum AppList {}
     impl crate::protocol::Request for AppList {
@@ -759,7 +945,9 @@ pub mod client_requests {
         type Params = types::AppsListParams;
         type Response = types::AppsListResponse;
     }
-    /// `app/installed`
+    /// `app/installed`.
+    ///
+    /// Params: [`AppsInstalledParams`](types::AppsInstalledParams). Response: [`AppsInstalledResponse`](types::AppsInstalledResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum AppInstalled {}
     impl crate::protocol::Request for AppInstalled {
@@ -767,7 +955,9 @@ pub mod client_requests {
         type Params = types::AppsInstalledParams;
         type Response = types::AppsInstalledResponse;
     }
-    /// `fs/readFile`
+    /// `fs/readFile`.
+    ///
+    /// Params: [`FsReadFileParams`](types::FsReadFileParams). Response: [`FsReadFileResponse`](types::FsReadFileResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum FsReadFile {}
     impl crate::protocol::Request for FsReadFile {
@@ -775,7 +965,9 @@ pub mod client_requests {
         type Params = types::FsReadFileParams;
         type Response = types::FsReadFileResponse;
     }
-    /// `fs/writeFile`
+    /// `fs/writeFile`.
+    ///
+    /// Params: [`FsWriteFileParams`](types::FsWriteFileParams). Response: [`FsWriteFileResponse`](types::FsWriteFileResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum FsWriteFile {}
     impl crate::protocol::Request for FsWriteFile {
@@ -783,7 +975,9 @@ pub mod client_requests {
         type Params = types::FsWriteFileParams;
         type Response = types::FsWriteFileResponse;
     }
-    /// `fs/createDirectory`
+    /// `fs/createDirectory`.
+    ///
+    /// Params: [`FsCreateDirectoryParams`](types::FsCreateDirectoryParams). Response: [`FsCreateDirectoryResponse`](types::FsCreateDirectoryResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum FsCreateDirectory {}
     impl crate::protocol::Request for FsCreateDirectory {
@@ -791,7 +985,9 @@ pub mod client_requests {
         type Params = types::FsCreateDirectoryParams;
         type Response = types::FsCreateDirectoryResponse;
     }
-    /// `fs/getMetadata`
+    /// `fs/getMetadata`.
+    ///
+    /// Params: [`FsGetMetadataParams`](types::FsGetMetadataParams). Response: [`FsGetMetadataResponse`](types::FsGetMetadataResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum FsGetMetadata {}
     impl crate::protocol::Request for FsGetMetadata {
@@ -799,7 +995,9 @@ pub mod client_requests {
         type Params = types::FsGetMetadataParams;
         type Response = types::FsGetMetadataResponse;
     }
-    /// `fs/readDirectory`
+    /// `fs/readDirectory`.
+    ///
+    /// Params: [`FsReadDirectoryParams`](types::FsReadDirectoryParams). Response: [`FsReadDirectoryResponse`](types::FsReadDirectoryResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum FsReadDirectory {}
     impl crate::protocol::Request for FsReadDirectory {
@@ -807,7 +1005,9 @@ pub mod client_requests {
         type Params = types::FsReadDirectoryParams;
         type Response = types::FsReadDirectoryResponse;
     }
-    /// `fs/remove`
+    /// `fs/remove`.
+    ///
+    /// Params: [`FsRemoveParams`](types::FsRemoveParams). Response: [`FsRemoveResponse`](types::FsRemoveResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum FsRemove {}
     impl crate::protocol::Request for FsRemove {
@@ -815,7 +1015,9 @@ pub mod client_requests {
         type Params = types::FsRemoveParams;
         type Response = types::FsRemoveResponse;
     }
-    /// `fs/copy`
+    /// `fs/copy`.
+    ///
+    /// Params: [`FsCopyParams`](types::FsCopyParams). Response: [`FsCopyResponse`](types::FsCopyResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum FsCopy {}
     impl crate::protocol::Request for FsCopy {
@@ -823,7 +1025,9 @@ pub mod client_requests {
         type Params = types::FsCopyParams;
         type Response = types::FsCopyResponse;
     }
-    /// `fs/watch`
+    /// `fs/watch`.
+    ///
+    /// Params: [`FsWatchParams`](types::FsWatchParams). Response: [`FsWatchResponse`](types::FsWatchResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum FsWatch {}
     impl crate::protocol::Request for FsWatch {
@@ -831,7 +1035,9 @@ pub mod client_requests {
         type Params = types::FsWatchParams;
         type Response = types::FsWatchResponse;
     }
-    /// `fs/unwatch`
+    /// `fs/unwatch`.
+    ///
+    /// Params: [`FsUnwatchParams`](types::FsUnwatchParams). Response: [`FsUnwatchResponse`](types::FsUnwatchResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum FsUnwatch {}
     impl crate::protocol::Request for FsUnwatch {
@@ -839,7 +1045,9 @@ pub mod client_requests {
         type Params = types::FsUnwatchParams;
         type Response = types::FsUnwatchResponse;
     }
-    /// `skills/config/write`
+    /// `skills/config/write`.
+    ///
+    /// Params: [`SkillsConfigWriteParams`](types::SkillsConfigWriteParams). Response: [`SkillsConfigWriteResponse`](types::SkillsConfigWriteResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum SkillsConfigWrite {}
     impl crate::protocol::Request for SkillsConfigWrite {
@@ -847,7 +1055,9 @@ pub mod client_requests {
         type Params = types::SkillsConfigWriteParams;
         type Response = types::SkillsConfigWriteResponse;
     }
-    /// `plugin/install`
+    /// `plugin/install`.
+    ///
+    /// Params: [`PluginInstallParams`](types::PluginInstallParams). Response: [`PluginInstallResponse`](types::PluginInstallResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum PluginInstall {}
     impl crate::protocol::Request for PluginInstall {
@@ -855,7 +1065,9 @@ pub mod client_requests {
         type Params = types::PluginInstallParams;
         type Response = types::PluginInstallResponse;
     }
-    /// `plugin/uninstall`
+    /// `plugin/uninstall`.
+    ///
+    /// Params: [`PluginUninstallParams`](types::PluginUninstallParams). Response: [`PluginUninstallResponse`](types::PluginUninstallResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum PluginUninstall {}
     impl crate::protocol::Request for PluginUninstall {
@@ -863,7 +1075,9 @@ pub mod client_requests {
         type Params = types::PluginUninstallParams;
         type Response = types::PluginUninstallResponse;
     }
-    /// `turn/start`
+    /// `turn/start`.
+    ///
+    /// Params: [`TurnStartParams`](types::TurnStartParams). Response: [`TurnStartResponse`](types::TurnStartResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum TurnStart {}
     impl crate::protocol::Request for TurnStart {
@@ -871,7 +1085,9 @@ pub mod client_requests {
         type Params = types::TurnStartParams;
         type Response = types::TurnStartResponse;
     }
-    /// `turn/settings/update`
+    /// `turn/settings/update`.
+    ///
+    /// Params: [`TurnSettingsUpdateParams`](types::TurnSettingsUpdateParams). Response: [`TurnSettingsUpdateResponse`](types::TurnSettingsUpdateResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum TurnSettingsUpdate {}
     impl crate::protocol::Request for TurnSettingsUpdate {
@@ -879,7 +1095,9 @@ pub mod client_requests {
         type Params = types::TurnSettingsUpdateParams;
         type Response = types::TurnSettingsUpdateResponse;
     }
-    /// `turn/steer`
+    /// `turn/steer`.
+    ///
+    /// Params: [`TurnSteerParams`](types::TurnSteerParams). Response: [`TurnSteerResponse`](types::TurnSteerResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum TurnSteer {}
     impl crate::protocol::Request for TurnSteer {
@@ -887,7 +1105,9 @@ pub mod client_requests {
         type Params = types::TurnSteerParams;
         type Response = types::TurnSteerResponse;
     }
-    /// `turn/interrupt`
+    /// `turn/interrupt`.
+    ///
+    /// Params: [`TurnInterruptParams`](types::TurnInterruptParams). Response: [`TurnInterruptResponse`](types::TurnInterruptResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum TurnInterrupt {}
     impl crate::protocol::Request for TurnInterrupt {
@@ -895,7 +1115,9 @@ pub mod client_requests {
         type Params = types::TurnInterruptParams;
         type Response = types::TurnInterruptResponse;
     }
-    /// `thread/realtime/start`
+    /// `thread/realtime/start`.
+    ///
+    /// Params: [`ThreadRealtimeStartParams`](types::ThreadRealtimeStartParams). Response: [`ThreadRealtimeStartResponse`](types::ThreadRealtimeStartResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadRealtimeStart {}
     impl crate::protocol::Request for ThreadRealtimeStart {
@@ -903,7 +1125,9 @@ pub mod client_requests {
         type Params = types::ThreadRealtimeStartParams;
         type Response = types::ThreadRealtimeStartResponse;
     }
-    /// `thread/realtime/appendAudio`
+    /// `thread/realtime/appendAudio`.
+    ///
+    /// Params: [`ThreadRealtimeAppendAudioParams`](types::ThreadRealtimeAppendAudioParams). Response: [`ThreadRealtimeAppendAudioResponse`](types::ThreadRealtimeAppendAudioResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadRealtimeAppendAudio {}
     impl crate::protocol::Request for ThreadRealtimeAppendAudio {
@@ -911,7 +1135,9 @@ pub mod client_requests {
         type Params = types::ThreadRealtimeAppendAudioParams;
         type Response = types::ThreadRealtimeAppendAudioResponse;
     }
-    /// `thread/realtime/appendText`
+    /// `thread/realtime/appendText`.
+    ///
+    /// Params: [`ThreadRealtimeAppendTextParams`](types::ThreadRealtimeAppendTextParams). Response: [`ThreadRealtimeAppendTextResponse`](types::ThreadRealtimeAppendTextResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadRealtimeAppendText {}
     impl crate::protocol::Request for ThreadRealtimeAppendText {
@@ -919,7 +1145,9 @@ pub mod client_requests {
         type Params = types::ThreadRealtimeAppendTextParams;
         type Response = types::ThreadRealtimeAppendTextResponse;
     }
-    /// `thread/realtime/appendSpeech`
+    /// `thread/realtime/appendSpeech`.
+    ///
+    /// Params: [`ThreadRealtimeAppendSpeechParams`](types::ThreadRealtimeAppendSpeechParams). Response: [`ThreadRealtimeAppendSpeechResponse`](types::ThreadRealtimeAppendSpeechResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadRealtimeAppendSpeech {}
     impl crate::protocol::Request for ThreadRealtimeAppendSpeech {
@@ -927,7 +1155,9 @@ pub mod client_requests {
         type Params = types::ThreadRealtimeAppendSpeechParams;
         type Response = types::ThreadRealtimeAppendSpeechResponse;
     }
-    /// `thread/realtime/stop`
+    /// `thread/realtime/stop`.
+    ///
+    /// Params: [`ThreadRealtimeStopParams`](types::ThreadRealtimeStopParams). Response: [`ThreadRealtimeStopResponse`](types::ThreadRealtimeStopResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadRealtimeStop {}
     impl crate::protocol::Request for ThreadRealtimeStop {
@@ -935,7 +1165,9 @@ pub mod client_requests {
         type Params = types::ThreadRealtimeStopParams;
         type Response = types::ThreadRealtimeStopResponse;
     }
-    /// `thread/timeline/list`
+    /// `thread/timeline/list`.
+    ///
+    /// Params: [`ThreadTimelineListParams`](types::ThreadTimelineListParams). Response: [`ThreadTimelineListResponse`](types::ThreadTimelineListResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadTimelineList {}
     impl crate::protocol::Request for ThreadTimelineList {
@@ -944,6 +1176,8 @@ pub mod client_requests {
         type Response = types::ThreadTimelineListResponse;
     }
     /// `thread/realtime/list`: Since Codex 0.171.0.
+    ///
+    /// Params: [`ThreadRealtimeListParams`](types::ThreadRealtimeListParams). Response: [`ThreadRealtimeListResponse`](types::ThreadRealtimeListResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadRealtimeList {}
     impl crate::protocol::Request for ThreadRealtimeList {
@@ -951,7 +1185,9 @@ pub mod client_requests {
         type Params = types::ThreadRealtimeListParams;
         type Response = types::ThreadRealtimeListResponse;
     }
-    /// `thread/realtime/listVoices`
+    /// `thread/realtime/listVoices`.
+    ///
+    /// Params: [`ThreadRealtimeListVoicesParams`](types::ThreadRealtimeListVoicesParams). Response: [`ThreadRealtimeListVoicesResponse`](types::ThreadRealtimeListVoicesResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadRealtimeListVoices {}
     impl crate::protocol::Request for ThreadRealtimeListVoices {
@@ -959,7 +1195,9 @@ pub mod client_requests {
         type Params = types::ThreadRealtimeListVoicesParams;
         type Response = types::ThreadRealtimeListVoicesResponse;
     }
-    /// `review/start`
+    /// `review/start`.
+    ///
+    /// Params: [`ReviewStartParams`](types::ReviewStartParams). Response: [`ReviewStartResponse`](types::ReviewStartResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ReviewStart {}
     impl crate::protocol::Request for ReviewStart {
@@ -967,7 +1205,9 @@ pub mod client_requests {
         type Params = types::ReviewStartParams;
         type Response = types::ReviewStartResponse;
     }
-    /// `model/list`
+    /// `model/list`.
+    ///
+    /// Params: [`ModelListParams`](types::ModelListParams). Response: [`ModelListResponse`](types::ModelListResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ModelList {}
     impl crate::protocol::Request for ModelList {
@@ -975,7 +1215,9 @@ pub mod client_requests {
         type Params = types::ModelListParams;
         type Response = types::ModelListResponse;
     }
-    /// `account/gatewayOAuth/read`
+    /// `account/gatewayOAuth/read`.
+    ///
+    /// Params: [`GatewayOAuthReadParams`](types::GatewayOAuthReadParams) (optional). Response: [`GatewayOAuthReadResponse`](types::GatewayOAuthReadResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum AccountGatewayOAuthRead {}
     impl crate::protocol::Request for AccountGatewayOAuthRead {
@@ -983,7 +1225,9 @@ pub mod client_requests {
         type Params = ::std::option::Option<types::GatewayOAuthReadParams>;
         type Response = types::GatewayOAuthReadResponse;
     }
-    /// `account/gatewayOAuth/login`
+    /// `account/gatewayOAuth/login`.
+    ///
+    /// Params: [`GatewayOAuthLoginParams`](types::GatewayOAuthLoginParams) (optional). Response: [`GatewayOAuthLoginResponse`](types::GatewayOAuthLoginResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum AccountGatewayOAuthLogin {}
     impl crate::protocol::Request for AccountGatewayOAuthLogin {
@@ -991,7 +1235,9 @@ pub mod client_requests {
         type Params = ::std::option::Option<types::GatewayOAuthLoginParams>;
         type Response = types::GatewayOAuthLoginResponse;
     }
-    /// `account/gatewayOAuth/cancel`
+    /// `account/gatewayOAuth/cancel`.
+    ///
+    /// Params: none. Response: [`GatewayOAuthCancelResponse`](types::GatewayOAuthCancelResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum AccountGatewayOAuthCancel {}
     impl crate::protocol::Request for AccountGatewayOAuthCancel {
@@ -1000,6 +1246,8 @@ pub mod client_requests {
         type Response = types::GatewayOAuthCancelResponse;
     }
     /// `modelProvider/list`: Since Codex 0.168.0.
+    ///
+    /// Params: [`ModelProviderListParams`](types::ModelProviderListParams). Response: [`ModelProviderListResponse`](types::ModelProviderListResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ModelProviderList {}
     impl crate::protocol::Request for ModelProviderList {
@@ -1008,6 +1256,8 @@ pub mod client_requests {
         type Response = types::ModelProviderListResponse;
     }
     /// `modelProvider/config/write`: Since Codex 0.168.0.
+    ///
+    /// Params: [`ModelProviderConfigWriteParams`](types::ModelProviderConfigWriteParams). Response: [`ModelProviderConfigWriteResponse`](types::ModelProviderConfigWriteResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ModelProviderConfigWrite {}
     impl crate::protocol::Request for ModelProviderConfigWrite {
@@ -1016,6 +1266,8 @@ pub mod client_requests {
         type Response = types::ModelProviderConfigWriteResponse;
     }
     /// `modelProvider/default/set`: Since Codex 0.171.0.
+    ///
+    /// Params: [`ModelProviderDefaultSetParams`](types::ModelProviderDefaultSetParams). Response: [`ConfigWriteResponse`](types::ConfigWriteResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ModelProviderDefaultSet {}
     impl crate::protocol::Request for ModelProviderDefaultSet {
@@ -1023,7 +1275,9 @@ pub mod client_requests {
         type Params = types::ModelProviderDefaultSetParams;
         type Response = types::ConfigWriteResponse;
     }
-    /// `modelProvider/capabilities/read`
+    /// `modelProvider/capabilities/read`.
+    ///
+    /// Params: [`ModelProviderCapabilitiesReadParams`](types::ModelProviderCapabilitiesReadParams). Response: [`ModelProviderCapabilitiesReadResponse`](types::ModelProviderCapabilitiesReadResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ModelProviderCapabilitiesRead {}
     impl crate::protocol::Request for ModelProviderCapabilitiesRead {
@@ -1031,7 +1285,9 @@ pub mod client_requests {
         type Params = types::ModelProviderCapabilitiesReadParams;
         type Response = types::ModelProviderCapabilitiesReadResponse;
     }
-    /// `experimentalFeature/list`
+    /// `experimentalFeature/list`.
+    ///
+    /// Params: [`ExperimentalFeatureListParams`](types::ExperimentalFeatureListParams). Response: [`ExperimentalFeatureListResponse`](types::ExperimentalFeatureListResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ExperimentalFeatureList {}
     impl crate::protocol::Request for ExperimentalFeatureList {
@@ -1039,7 +1295,9 @@ pub mod client_requests {
         type Params = types::ExperimentalFeatureListParams;
         type Response = types::ExperimentalFeatureListResponse;
     }
-    /// `permissionProfile/list`
+    /// `permissionProfile/list`.
+    ///
+    /// Params: [`PermissionProfileListParams`](types::PermissionProfileListParams). Response: [`PermissionProfileListResponse`](types::PermissionProfileListResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum PermissionProfileList {}
     impl crate::protocol::Request for PermissionProfileList {
@@ -1047,7 +1305,9 @@ pub mod client_requests {
         type Params = types::PermissionProfileListParams;
         type Response = types::PermissionProfileListResponse;
     }
-    /// `experimentalFeature/enablement/set`
+    /// `experimentalFeature/enablement/set`.
+    ///
+    /// Params: [`ExperimentalFeatureEnablementSetParams`](types::ExperimentalFeatureEnablementSetParams). Response: [`ExperimentalFeatureEnablementSetResponse`](types::ExperimentalFeatureEnablementSetResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ExperimentalFeatureEnablementSet {}
     impl crate::protocol::Request for ExperimentalFeatureEnablementSet {
@@ -1055,7 +1315,9 @@ pub mod client_requests {
         type Params = types::ExperimentalFeatureEnablementSetParams;
         type Response = types::ExperimentalFeatureEnablementSetResponse;
     }
-    /// `remoteControl/enable`
+    /// `remoteControl/enable`.
+    ///
+    /// Params: [`RemoteControlEnableParams`](types::RemoteControlEnableParams) (optional). Response: [`RemoteControlEnableResponse`](types::RemoteControlEnableResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum RemoteControlEnable {}
     impl crate::protocol::Request for RemoteControlEnable {
@@ -1063,7 +1325,9 @@ pub mod client_requests {
         type Params = ::std::option::Option<types::RemoteControlEnableParams>;
         type Response = types::RemoteControlEnableResponse;
     }
-    /// `remoteControl/disable`
+    /// `remoteControl/disable`.
+    ///
+    /// Params: [`RemoteControlDisableParams`](types::RemoteControlDisableParams) (optional). Response: [`RemoteControlDisableResponse`](types::RemoteControlDisableResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum RemoteControlDisable {}
     impl crate::protocol::Request for RemoteControlDisable {
@@ -1071,7 +1335,9 @@ pub mod client_requests {
         type Params = ::std::option::Option<types::RemoteControlDisableParams>;
         type Response = types::RemoteControlDisableResponse;
     }
-    /// `remoteControl/status/read`
+    /// `remoteControl/status/read`.
+    ///
+    /// Params: none. Response: [`RemoteControlStatusReadResponse`](types::RemoteControlStatusReadResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum RemoteControlStatusRead {}
     impl crate::protocol::Request for RemoteControlStatusRead {
@@ -1079,7 +1345,9 @@ pub mod client_requests {
         type Params = ();
         type Response = types::RemoteControlStatusReadResponse;
     }
-    /// `remoteControl/pairing/start`
+    /// `remoteControl/pairing/start`.
+    ///
+    /// Params: [`RemoteControlPairingStartParams`](types::RemoteControlPairingStartParams). Response: [`RemoteControlPairingStartResponse`](types::RemoteControlPairingStartResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum RemoteControlPairingStart {}
     impl crate::protocol::Request for RemoteControlPairingStart {
@@ -1087,7 +1355,9 @@ pub mod client_requests {
         type Params = types::RemoteControlPairingStartParams;
         type Response = types::RemoteControlPairingStartResponse;
     }
-    /// `remoteControl/pairing/status`
+    /// `remoteControl/pairing/status`.
+    ///
+    /// Params: [`RemoteControlPairingStatusParams`](types::RemoteControlPairingStatusParams). Response: [`RemoteControlPairingStatusResponse`](types::RemoteControlPairingStatusResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum RemoteControlPairingStatus {}
     impl crate::protocol::Request for RemoteControlPairingStatus {
@@ -1095,7 +1365,9 @@ pub mod client_requests {
         type Params = types::RemoteControlPairingStatusParams;
         type Response = types::RemoteControlPairingStatusResponse;
     }
-    /// `remoteControl/client/list`
+    /// `remoteControl/client/list`.
+    ///
+    /// Params: [`RemoteControlClientsListParams`](types::RemoteControlClientsListParams). Response: [`RemoteControlClientsListResponse`](types::RemoteControlClientsListResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum RemoteControlClientList {}
     impl crate::protocol::Request for RemoteControlClientList {
@@ -1103,7 +1375,9 @@ pub mod client_requests {
         type Params = types::RemoteControlClientsListParams;
         type Response = types::RemoteControlClientsListResponse;
     }
-    /// `remoteControl/client/revoke`
+    /// `remoteControl/client/revoke`.
+    ///
+    /// Params: [`RemoteControlClientsRevokeParams`](types::RemoteControlClientsRevokeParams). Response: [`RemoteControlClientsRevokeResponse`](types::RemoteControlClientsRevokeResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum RemoteControlClientRevoke {}
     impl crate::protocol::Request for RemoteControlClientRevoke {
@@ -1112,6 +1386,8 @@ pub mod client_requests {
         type Response = types::RemoteControlClientsRevokeResponse;
     }
     /// `collaborationMode/list`: Lists collaboration mode presets.
+    ///
+    /// Params: [`CollaborationModeListParams`](types::CollaborationModeListParams). Response: [`CollaborationModeListResponse`](types::CollaborationModeListResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum CollaborationModeList {}
     impl crate::protocol::Request for CollaborationModeList {
@@ -1120,6 +1396,8 @@ pub mod client_requests {
         type Response = types::CollaborationModeListResponse;
     }
     /// `mock/experimentalMethod`: Test-only method used to validate experimental gating.
+    ///
+    /// Params: [`MockExperimentalMethodParams`](types::MockExperimentalMethodParams). Response: [`MockExperimentalMethodResponse`](types::MockExperimentalMethodResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum MockExperimentalMethod {}
     impl crate::protocol::Request for MockExperimentalMethod {
@@ -1128,6 +1406,8 @@ pub mod client_requests {
         type Response = types::MockExperimentalMethodResponse;
     }
     /// `environment/add`: Adds or replaces a remote environment by id for later selection.
+    ///
+    /// Params: [`EnvironmentAddParams`](types::EnvironmentAddParams). Response: [`EnvironmentAddResponse`](types::EnvironmentAddResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum EnvironmentAdd {}
     impl crate::protocol::Request for EnvironmentAdd {
@@ -1136,6 +1416,8 @@ pub mod client_requests {
         type Response = types::EnvironmentAddResponse;
     }
     /// `environment/info`: Reads information from a configured execution environment.
+    ///
+    /// Params: [`EnvironmentInfoParams`](types::EnvironmentInfoParams). Response: [`EnvironmentInfoResponse`](types::EnvironmentInfoResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum EnvironmentInfo {}
     impl crate::protocol::Request for EnvironmentInfo {
@@ -1144,6 +1426,8 @@ pub mod client_requests {
         type Response = types::EnvironmentInfoResponse;
     }
     /// `environment/status`: Reads the current status of a configured execution environment.
+    ///
+    /// Params: [`EnvironmentStatusParams`](types::EnvironmentStatusParams). Response: [`EnvironmentStatusResponse`](types::EnvironmentStatusResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum EnvironmentStatus {}
     impl crate::protocol::Request for EnvironmentStatus {
@@ -1151,7 +1435,9 @@ pub mod client_requests {
         type Params = types::EnvironmentStatusParams;
         type Response = types::EnvironmentStatusResponse;
     }
-    /// `mcpServer/oauth/login`
+    /// `mcpServer/oauth/login`.
+    ///
+    /// Params: [`McpServerOauthLoginParams`](types::McpServerOauthLoginParams). Response: [`McpServerOauthLoginResponse`](types::McpServerOauthLoginResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum McpServerOauthLogin {}
     impl crate::protocol::Request for McpServerOauthLogin {
@@ -1159,7 +1445,9 @@ pub mod client_requests {
         type Params = types::McpServerOauthLoginParams;
         type Response = types::McpServerOauthLoginResponse;
     }
-    /// `config/mcpServer/reload`
+    /// `config/mcpServer/reload`.
+    ///
+    /// Params: none. Response: [`McpServerRefreshResponse`](types::McpServerRefreshResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ConfigMcpServerReload {}
     impl crate::protocol::Request for ConfigMcpServerReload {
@@ -1167,7 +1455,9 @@ pub mod client_requests {
         type Params = ();
         type Response = types::McpServerRefreshResponse;
     }
-    /// `mcpServerStatus/list`
+    /// `mcpServerStatus/list`.
+    ///
+    /// Params: [`ListMcpServerStatusParams`](types::ListMcpServerStatusParams). Response: [`ListMcpServerStatusResponse`](types::ListMcpServerStatusResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum McpServerStatusList {}
     impl crate::protocol::Request for McpServerStatusList {
@@ -1175,7 +1465,9 @@ pub mod client_requests {
         type Params = types::ListMcpServerStatusParams;
         type Response = types::ListMcpServerStatusResponse;
     }
-    /// `mcpServer/resource/read`
+    /// `mcpServer/resource/read`.
+    ///
+    /// Params: [`McpResourceReadParams`](types::McpResourceReadParams). Response: [`McpResourceReadResponse`](types::McpResourceReadResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum McpServerResourceRead {}
     impl crate::protocol::Request for McpServerResourceRead {
@@ -1183,7 +1475,9 @@ pub mod client_requests {
         type Params = types::McpResourceReadParams;
         type Response = types::McpResourceReadResponse;
     }
-    /// `mcpServer/event/stream/start`
+    /// `mcpServer/event/stream/start`.
+    ///
+    /// Params: [`McpServerEventStreamStartParams`](types::McpServerEventStreamStartParams). Response: [`McpServerEventStreamStartResponse`](types::McpServerEventStreamStartResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum McpServerEventStreamStart {}
     impl crate::protocol::Request for McpServerEventStreamStart {
@@ -1191,7 +1485,9 @@ pub mod client_requests {
         type Params = types::McpServerEventStreamStartParams;
         type Response = types::McpServerEventStreamStartResponse;
     }
-    /// `mcpServer/event/stream/stop`
+    /// `mcpServer/event/stream/stop`.
+    ///
+    /// Params: [`McpServerEventStreamStopParams`](types::McpServerEventStreamStopParams). Response: [`McpServerEventStreamStopResponse`](types::McpServerEventStreamStopResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum McpServerEventStreamStop {}
     impl crate::protocol::Request for McpServerEventStreamStop {
@@ -1199,7 +1495,9 @@ pub mod client_requests {
         type Params = types::McpServerEventStreamStopParams;
         type Response = types::McpServerEventStreamStopResponse;
     }
-    /// `mcpServer/tool/call`
+    /// `mcpServer/tool/call`.
+    ///
+    /// Params: [`McpServerToolCallParams`](types::McpServerToolCallParams). Response: [`McpServerToolCallResponse`](types::McpServerToolCallResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum McpServerToolCall {}
     impl crate::protocol::Request for McpServerToolCall {
@@ -1207,7 +1505,9 @@ pub mod client_requests {
         type Params = types::McpServerToolCallParams;
         type Response = types::McpServerToolCallResponse;
     }
-    /// `windowsSandbox/setupStart`
+    /// `windowsSandbox/setupStart`.
+    ///
+    /// Params: [`WindowsSandboxSetupStartParams`](types::WindowsSandboxSetupStartParams). Response: [`WindowsSandboxSetupStartResponse`](types::WindowsSandboxSetupStartResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum WindowsSandboxSetupStart {}
     impl crate::protocol::Request for WindowsSandboxSetupStart {
@@ -1215,7 +1515,9 @@ pub mod client_requests {
         type Params = types::WindowsSandboxSetupStartParams;
         type Response = types::WindowsSandboxSetupStartResponse;
     }
-    /// `windowsSandbox/readiness`
+    /// `windowsSandbox/readiness`.
+    ///
+    /// Params: none. Response: [`WindowsSandboxReadinessResponse`](types::WindowsSandboxReadinessResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum WindowsSandboxReadiness {}
     impl crate::protocol::Request for WindowsSandboxReadiness {
@@ -1223,7 +1525,9 @@ pub mod client_requests {
         type Params = ();
         type Response = types::WindowsSandboxReadinessResponse;
     }
-    /// `account/login/start`
+    /// `account/login/start`.
+    ///
+    /// Params: [`LoginAccountParams`](types::LoginAccountParams). Response: [`LoginAccountResponse`](types::LoginAccountResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum AccountLoginStart {}
     impl crate::protocol::Request for AccountLoginStart {
@@ -1231,7 +1535,9 @@ pub mod client_requests {
         type Params = types::LoginAccountParams;
         type Response = types::LoginAccountResponse;
     }
-    /// `account/bedrock/discover`
+    /// `account/bedrock/discover`.
+    ///
+    /// Params: [`BedrockDiscoverParams`](types::BedrockDiscoverParams). Response: [`BedrockDiscoverResponse`](types::BedrockDiscoverResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum AccountBedrockDiscover {}
     impl crate::protocol::Request for AccountBedrockDiscover {
@@ -1239,7 +1545,9 @@ pub mod client_requests {
         type Params = types::BedrockDiscoverParams;
         type Response = types::BedrockDiscoverResponse;
     }
-    /// `account/bedrock/setup`
+    /// `account/bedrock/setup`.
+    ///
+    /// Params: [`BedrockSetupParams`](types::BedrockSetupParams). Response: [`BedrockSetupResponse`](types::BedrockSetupResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum AccountBedrockSetup {}
     impl crate::protocol::Request for AccountBedrockSetup {
@@ -1248,6 +1556,8 @@ pub mod client_requests {
         type Response = types::BedrockSetupResponse;
     }
     /// `account/gcp/setup`: Since Codex 0.166.0.
+    ///
+    /// Params: [`GcpSetupParams`](types::GcpSetupParams). Response: [`GcpSetupResponse`](types::GcpSetupResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum AccountGcpSetup {}
     impl crate::protocol::Request for AccountGcpSetup {
@@ -1255,7 +1565,9 @@ pub mod client_requests {
         type Params = types::GcpSetupParams;
         type Response = types::GcpSetupResponse;
     }
-    /// `account/bedrock/checkGovCloudRequirements`
+    /// `account/bedrock/checkGovCloudRequirements`.
+    ///
+    /// Params: [`BedrockCheckGovCloudRequirementsParams`](types::BedrockCheckGovCloudRequirementsParams). Response: [`BedrockCheckGovCloudRequirementsResponse`](types::BedrockCheckGovCloudRequirementsResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum AccountBedrockCheckGovCloudRequirements {}
     impl crate::protocol::Request for AccountBedrockCheckGovCloudRequirements {
@@ -1263,7 +1575,9 @@ pub mod client_requests {
         type Params = types::BedrockCheckGovCloudRequirementsParams;
         type Response = types::BedrockCheckGovCloudRequirementsResponse;
     }
-    /// `account/login/cancel`
+    /// `account/login/cancel`.
+    ///
+    /// Params: [`CancelLoginAccountParams`](types::CancelLoginAccountParams). Response: [`CancelLoginAccountResponse`](types::CancelLoginAccountResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum AccountLoginCancel {}
     impl crate::protocol::Request for AccountLoginCancel {
@@ -1272,6 +1586,8 @@ pub mod client_requests {
         type Response = types::CancelLoginAccountResponse;
     }
     /// `accountSession/list`: Since Codex 0.166.0.
+    ///
+    /// Params: [`AccountSessionsListParams`](types::AccountSessionsListParams). Response: [`AccountSessionsResponse`](types::AccountSessionsResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum AccountSessionList {}
     impl crate::protocol::Request for AccountSessionList {
@@ -1280,6 +1596,8 @@ pub mod client_requests {
         type Response = types::AccountSessionsResponse;
     }
     /// `accountSession/switch`: Since Codex 0.166.0.
+    ///
+    /// Params: [`AccountSessionsSwitchParams`](types::AccountSessionsSwitchParams). Response: [`AccountSessionsSwitchResponse`](types::AccountSessionsSwitchResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum AccountSessionSwitch {}
     impl crate::protocol::Request for AccountSessionSwitch {
@@ -1287,7 +1605,9 @@ pub mod client_requests {
         type Params = types::AccountSessionsSwitchParams;
         type Response = types::AccountSessionsSwitchResponse;
     }
-    /// `account/logout`
+    /// `account/logout`.
+    ///
+    /// Params: none. Response: [`LogoutAccountResponse`](types::LogoutAccountResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum AccountLogout {}
     impl crate::protocol::Request for AccountLogout {
@@ -1296,6 +1616,8 @@ pub mod client_requests {
         type Response = types::LogoutAccountResponse;
     }
     /// `account/securitySetup/read`: Since Codex 0.169.0.
+    ///
+    /// Params: none. Response: [`GetAccountSecuritySetupResponse`](types::GetAccountSecuritySetupResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum AccountSecuritySetupRead {}
     impl crate::protocol::Request for AccountSecuritySetupRead {
@@ -1303,7 +1625,9 @@ pub mod client_requests {
         type Params = ();
         type Response = types::GetAccountSecuritySetupResponse;
     }
-    /// `account/rateLimits/read`
+    /// `account/rateLimits/read`.
+    ///
+    /// Params: [`GetAccountRateLimitsParams`](types::GetAccountRateLimitsParams) (optional). Response: [`GetAccountRateLimitsResponse`](types::GetAccountRateLimitsResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum AccountRateLimitsRead {}
     impl crate::protocol::Request for AccountRateLimitsRead {
@@ -1311,7 +1635,9 @@ pub mod client_requests {
         type Params = ::std::option::Option<types::GetAccountRateLimitsParams>;
         type Response = types::GetAccountRateLimitsResponse;
     }
-    /// `account/rateLimitResetCredit/consume`
+    /// `account/rateLimitResetCredit/consume`.
+    ///
+    /// Params: [`ConsumeAccountRateLimitResetCreditParams`](types::ConsumeAccountRateLimitResetCreditParams). Response: [`ConsumeAccountRateLimitResetCreditResponse`](types::ConsumeAccountRateLimitResetCreditResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum AccountRateLimitResetCreditConsume {}
     impl crate::protocol::Request for AccountRateLimitResetCreditConsume {
@@ -1319,7 +1645,9 @@ pub mod client_requests {
         type Params = types::ConsumeAccountRateLimitResetCreditParams;
         type Response = types::ConsumeAccountRateLimitResetCreditResponse;
     }
-    /// `account/usage/read`
+    /// `account/usage/read`.
+    ///
+    /// Params: [`GetAccountTokenUsageParams`](types::GetAccountTokenUsageParams) (optional). Response: [`GetAccountTokenUsageResponse`](types::GetAccountTokenUsageResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum AccountUsageRead {}
     impl crate::protocol::Request for AccountUsageRead {
@@ -1327,7 +1655,9 @@ pub mod client_requests {
         type Params = ::std::option::Option<types::GetAccountTokenUsageParams>;
         type Response = types::GetAccountTokenUsageResponse;
     }
-    /// `account/workspaceMessages/read`
+    /// `account/workspaceMessages/read`.
+    ///
+    /// Params: none. Response: [`GetWorkspaceMessagesResponse`](types::GetWorkspaceMessagesResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum AccountWorkspaceMessagesRead {}
     impl crate::protocol::Request for AccountWorkspaceMessagesRead {
@@ -1335,7 +1665,9 @@ pub mod client_requests {
         type Params = ();
         type Response = types::GetWorkspaceMessagesResponse;
     }
-    /// `account/sendAddCreditsNudgeEmail`
+    /// `account/sendAddCreditsNudgeEmail`.
+    ///
+    /// Params: [`SendAddCreditsNudgeEmailParams`](types::SendAddCreditsNudgeEmailParams). Response: [`SendAddCreditsNudgeEmailResponse`](types::SendAddCreditsNudgeEmailResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum AccountSendAddCreditsNudgeEmail {}
     impl crate::protocol::Request for AccountSendAddCreditsNudgeEmail {
@@ -1343,7 +1675,9 @@ pub mod client_requests {
         type Params = types::SendAddCreditsNudgeEmailParams;
         type Response = types::SendAddCreditsNudgeEmailResponse;
     }
-    /// `feedback/upload`
+    /// `feedback/upload`.
+    ///
+    /// Params: [`FeedbackUploadParams`](types::FeedbackUploadParams). Response: [`FeedbackUploadResponse`](types::FeedbackUploadResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum FeedbackUpload {}
     impl crate::protocol::Request for FeedbackUpload {
@@ -1352,6 +1686,8 @@ pub mod client_requests {
         type Response = types::FeedbackUploadResponse;
     }
     /// `feedback/save`: Since Codex 0.164.0.
+    ///
+    /// Params: [`FeedbackSaveParams`](types::FeedbackSaveParams). Response: [`FeedbackSaveResponse`](types::FeedbackSaveResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum FeedbackSave {}
     impl crate::protocol::Request for FeedbackSave {
@@ -1360,6 +1696,8 @@ pub mod client_requests {
         type Response = types::FeedbackSaveResponse;
     }
     /// `command/exec`: Execute a standalone command (argv vector) under the server's sandbox.
+    ///
+    /// Params: [`CommandExecParams`](types::CommandExecParams). Response: [`CommandExecResponse`](types::CommandExecResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum CommandExec {}
     impl crate::protocol::Request for CommandExec {
@@ -1368,6 +1706,8 @@ pub mod client_requests {
         type Response = types::CommandExecResponse;
     }
     /// `command/exec/write`: Write stdin bytes to a running `command/exec` session or close stdin.
+    ///
+    /// Params: [`CommandExecWriteParams`](types::CommandExecWriteParams). Response: [`CommandExecWriteResponse`](types::CommandExecWriteResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum CommandExecWrite {}
     impl crate::protocol::Request for CommandExecWrite {
@@ -1376,6 +1716,8 @@ pub mod client_requests {
         type Response = types::CommandExecWriteResponse;
     }
     /// `command/exec/terminate`: Terminate a running `command/exec` session by client-supplied `processId`.
+    ///
+    /// Params: [`CommandExecTerminateParams`](types::CommandExecTerminateParams). Response: [`CommandExecTerminateResponse`](types::CommandExecTerminateResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum CommandExecTerminate {}
     impl crate::protocol::Request for CommandExecTerminate {
@@ -1384,6 +1726,8 @@ pub mod client_requests {
         type Response = types::CommandExecTerminateResponse;
     }
     /// `command/exec/resize`: Resize a running PTY-backed `command/exec` session by client-supplied `processId`.
+    ///
+    /// Params: [`CommandExecResizeParams`](types::CommandExecResizeParams). Response: [`CommandExecResizeResponse`](types::CommandExecResizeResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum CommandExecResize {}
     impl crate::protocol::Request for CommandExecResize {
@@ -1392,6 +1736,8 @@ pub mod client_requests {
         type Response = types::CommandExecResizeResponse;
     }
     /// `process/spawn`: Spawn a standalone process (argv vector) without a Codex sandbox.
+    ///
+    /// Params: [`ProcessSpawnParams`](types::ProcessSpawnParams). Response: [`ProcessSpawnResponse`](types::ProcessSpawnResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ProcessSpawn {}
     impl crate::protocol::Request for ProcessSpawn {
@@ -1400,6 +1746,8 @@ pub mod client_requests {
         type Response = types::ProcessSpawnResponse;
     }
     /// `process/writeStdin`: Write stdin bytes to a running `process/spawn` session or close stdin.
+    ///
+    /// Params: [`ProcessWriteStdinParams`](types::ProcessWriteStdinParams). Response: [`ProcessWriteStdinResponse`](types::ProcessWriteStdinResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ProcessWriteStdin {}
     impl crate::protocol::Request for ProcessWriteStdin {
@@ -1408,6 +1756,8 @@ pub mod client_requests {
         type Response = types::ProcessWriteStdinResponse;
     }
     /// `process/kill`: Terminate a running `process/spawn` session by client-supplied `processHandle`.
+    ///
+    /// Params: [`ProcessKillParams`](types::ProcessKillParams). Response: [`ProcessKillResponse`](types::ProcessKillResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ProcessKill {}
     impl crate::protocol::Request for ProcessKill {
@@ -1416,6 +1766,8 @@ pub mod client_requests {
         type Response = types::ProcessKillResponse;
     }
     /// `process/resizePty`: Resize a running PTY-backed `process/spawn` session by client-supplied `processHandle`.
+    ///
+    /// Params: [`ProcessResizePtyParams`](types::ProcessResizePtyParams). Response: [`ProcessResizePtyResponse`](types::ProcessResizePtyResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ProcessResizePty {}
     impl crate::protocol::Request for ProcessResizePty {
@@ -1423,7 +1775,9 @@ pub mod client_requests {
         type Params = types::ProcessResizePtyParams;
         type Response = types::ProcessResizePtyResponse;
     }
-    /// `config/read`
+    /// `config/read`.
+    ///
+    /// Params: [`ConfigReadParams`](types::ConfigReadParams). Response: [`ConfigReadResponse`](types::ConfigReadResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ConfigRead {}
     impl crate::protocol::Request for ConfigRead {
@@ -1431,7 +1785,9 @@ pub mod client_requests {
         type Params = types::ConfigReadParams;
         type Response = types::ConfigReadResponse;
     }
-    /// `externalAgentConfig/detect`
+    /// `externalAgentConfig/detect`.
+    ///
+    /// Params: [`ExternalAgentConfigDetectParams`](types::ExternalAgentConfigDetectParams). Response: [`ExternalAgentConfigDetectResponse`](types::ExternalAgentConfigDetectResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ExternalAgentConfigDetect {}
     impl crate::protocol::Request for ExternalAgentConfigDetect {
@@ -1439,7 +1795,9 @@ pub mod client_requests {
         type Params = types::ExternalAgentConfigDetectParams;
         type Response = types::ExternalAgentConfigDetectResponse;
     }
-    /// `externalAgentConfig/import`
+    /// `externalAgentConfig/import`.
+    ///
+    /// Params: [`ExternalAgentConfigImportParams`](types::ExternalAgentConfigImportParams). Response: [`ExternalAgentConfigImportResponse`](types::ExternalAgentConfigImportResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ExternalAgentConfigImport {}
     impl crate::protocol::Request for ExternalAgentConfigImport {
@@ -1447,7 +1805,9 @@ pub mod client_requests {
         type Params = types::ExternalAgentConfigImportParams;
         type Response = types::ExternalAgentConfigImportResponse;
     }
-    /// `externalAgentConfig/import/recordHistory`
+    /// `externalAgentConfig/import/recordHistory`.
+    ///
+    /// Params: [`ExternalAgentConfigImportHistoryRecordParams`](types::ExternalAgentConfigImportHistoryRecordParams). Response: [`ExternalAgentConfigImportHistoryRecordResponse`](types::ExternalAgentConfigImportHistoryRecordResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ExternalAgentConfigImportRecordHistory {}
     impl crate::protocol::Request for ExternalAgentConfigImportRecordHistory {
@@ -1455,7 +1815,9 @@ pub mod client_requests {
         type Params = types::ExternalAgentConfigImportHistoryRecordParams;
         type Response = types::ExternalAgentConfigImportHistoryRecordResponse;
     }
-    /// `externalAgentConfig/import/readHistories`
+    /// `externalAgentConfig/import/readHistories`.
+    ///
+    /// Params: none. Response: [`ExternalAgentConfigImportHistoriesReadResponse`](types::ExternalAgentConfigImportHistoriesReadResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ExternalAgentConfigImportReadHistories {}
     impl crate::protocol::Request for ExternalAgentConfigImportReadHistories {
@@ -1463,7 +1825,9 @@ pub mod client_requests {
         type Params = ();
         type Response = types::ExternalAgentConfigImportHistoriesReadResponse;
     }
-    /// `config/value/write`
+    /// `config/value/write`.
+    ///
+    /// Params: [`ConfigValueWriteParams`](types::ConfigValueWriteParams). Response: [`ConfigWriteResponse`](types::ConfigWriteResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ConfigValueWrite {}
     impl crate::protocol::Request for ConfigValueWrite {
@@ -1471,7 +1835,9 @@ pub mod client_requests {
         type Params = types::ConfigValueWriteParams;
         type Response = types::ConfigWriteResponse;
     }
-    /// `config/batchWrite`
+    /// `config/batchWrite`.
+    ///
+    /// Params: [`ConfigBatchWriteParams`](types::ConfigBatchWriteParams). Response: [`ConfigWriteResponse`](types::ConfigWriteResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ConfigBatchWrite {}
     impl crate::protocol::Request for ConfigBatchWrite {
@@ -1479,7 +1845,9 @@ pub mod client_requests {
         type Params = types::ConfigBatchWriteParams;
         type Response = types::ConfigWriteResponse;
     }
-    /// `configRequirements/read`
+    /// `configRequirements/read`.
+    ///
+    /// Params: none. Response: [`ConfigRequirementsReadResponse`](types::ConfigRequirementsReadResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ConfigRequirementsRead {}
     impl crate::protocol::Request for ConfigRequirementsRead {
@@ -1487,7 +1855,9 @@ pub mod client_requests {
         type Params = ();
         type Response = types::ConfigRequirementsReadResponse;
     }
-    /// `account/read`
+    /// `account/read`.
+    ///
+    /// Params: [`GetAccountParams`](types::GetAccountParams). Response: [`GetAccountResponse`](types::GetAccountResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum AccountRead {}
     impl crate::protocol::Request for AccountRead {
@@ -1495,7 +1865,9 @@ pub mod client_requests {
         type Params = types::GetAccountParams;
         type Response = types::GetAccountResponse;
     }
-    /// `fuzzyFileSearch`
+    /// `fuzzyFileSearch`.
+    ///
+    /// Params: [`FuzzyFileSearchParams`](types::FuzzyFileSearchParams). Response: [`FuzzyFileSearchResponse`](types::FuzzyFileSearchResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum FuzzyFileSearch {}
     impl crate::protocol::Request for FuzzyFileSearch {
@@ -1503,7 +1875,9 @@ pub mod client_requests {
         type Params = types::FuzzyFileSearchParams;
         type Response = types::FuzzyFileSearchResponse;
     }
-    /// `fuzzyFileSearch/sessionStart`
+    /// `fuzzyFileSearch/sessionStart`.
+    ///
+    /// Params: [`FuzzyFileSearchSessionStartParams`](types::FuzzyFileSearchSessionStartParams). Response: [`FuzzyFileSearchSessionStartResponse`](types::FuzzyFileSearchSessionStartResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum FuzzyFileSearchSessionStart {}
     impl crate::protocol::Request for FuzzyFileSearchSessionStart {
@@ -1511,7 +1885,9 @@ pub mod client_requests {
         type Params = types::FuzzyFileSearchSessionStartParams;
         type Response = types::FuzzyFileSearchSessionStartResponse;
     }
-    /// `fuzzyFileSearch/sessionUpdate`
+    /// `fuzzyFileSearch/sessionUpdate`.
+    ///
+    /// Params: [`FuzzyFileSearchSessionUpdateParams`](types::FuzzyFileSearchSessionUpdateParams). Response: [`FuzzyFileSearchSessionUpdateResponse`](types::FuzzyFileSearchSessionUpdateResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum FuzzyFileSearchSessionUpdate {}
     impl crate::protocol::Request for FuzzyFileSearchSessionUpdate {
@@ -1519,7 +1895,9 @@ pub mod client_requests {
         type Params = types::FuzzyFileSearchSessionUpdateParams;
         type Response = types::FuzzyFileSearchSessionUpdateResponse;
     }
-    /// `fuzzyFileSearch/sessionStop`
+    /// `fuzzyFileSearch/sessionStop`.
+    ///
+    /// Params: [`FuzzyFileSearchSessionStopParams`](types::FuzzyFileSearchSessionStopParams). Response: [`FuzzyFileSearchSessionStopResponse`](types::FuzzyFileSearchSessionStopResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum FuzzyFileSearchSessionStop {}
     impl crate::protocol::Request for FuzzyFileSearchSessionStop {
@@ -1533,6 +1911,8 @@ pub mod server_requests {
     #[allow(unused_imports)]
     use super::types;
     /// `item/commandExecution/requestApproval`: Sent when approval is requested for a specific command execution. This request is used for Turns started via turn/start.
+    ///
+    /// Params: [`CommandExecutionRequestApprovalParams`](types::CommandExecutionRequestApprovalParams). Response: [`CommandExecutionRequestApprovalResponse`](types::CommandExecutionRequestApprovalResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ItemCommandExecutionRequestApproval {}
     impl crate::protocol::Request for ItemCommandExecutionRequestApproval {
@@ -1541,6 +1921,8 @@ pub mod server_requests {
         type Response = types::CommandExecutionRequestApprovalResponse;
     }
     /// `item/fileChange/requestApproval`: Sent when approval is requested for a specific file change. This request is used for Turns started via turn/start.
+    ///
+    /// Params: [`FileChangeRequestApprovalParams`](types::FileChangeRequestApprovalParams). Response: [`FileChangeRequestApprovalResponse`](types::FileChangeRequestApprovalResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ItemFileChangeRequestApproval {}
     impl crate::protocol::Request for ItemFileChangeRequestApproval {
@@ -1549,6 +1931,8 @@ pub mod server_requests {
         type Response = types::FileChangeRequestApprovalResponse;
     }
     /// `item/tool/requestUserInput`: EXPERIMENTAL - Request input from the user for a tool call.
+    ///
+    /// Params: [`ToolRequestUserInputParams`](types::ToolRequestUserInputParams). Response: [`ToolRequestUserInputResponse`](types::ToolRequestUserInputResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ItemToolRequestUserInput {}
     impl crate::protocol::Request for ItemToolRequestUserInput {
@@ -1557,6 +1941,8 @@ pub mod server_requests {
         type Response = types::ToolRequestUserInputResponse;
     }
     /// `mcpServer/elicitation/request`: Request input for an MCP server elicitation.
+    ///
+    /// Params: [`McpServerElicitationRequestParams`](types::McpServerElicitationRequestParams). Response: [`McpServerElicitationRequestResponse`](types::McpServerElicitationRequestResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum McpServerElicitationRequest {}
     impl crate::protocol::Request for McpServerElicitationRequest {
@@ -1565,6 +1951,8 @@ pub mod server_requests {
         type Response = types::McpServerElicitationRequestResponse;
     }
     /// `item/permissions/requestApproval`: Request approval for additional permissions from the user.
+    ///
+    /// Params: [`PermissionsRequestApprovalParams`](types::PermissionsRequestApprovalParams). Response: [`PermissionsRequestApprovalResponse`](types::PermissionsRequestApprovalResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ItemPermissionsRequestApproval {}
     impl crate::protocol::Request for ItemPermissionsRequestApproval {
@@ -1573,6 +1961,8 @@ pub mod server_requests {
         type Response = types::PermissionsRequestApprovalResponse;
     }
     /// `item/tool/call`: Execute a dynamic tool call on the client.
+    ///
+    /// Params: [`DynamicToolCallParams`](types::DynamicToolCallParams). Response: [`DynamicToolCallResponse`](types::DynamicToolCallResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ItemToolCall {}
     impl crate::protocol::Request for ItemToolCall {
@@ -1580,7 +1970,9 @@ pub mod server_requests {
         type Params = types::DynamicToolCallParams;
         type Response = types::DynamicToolCallResponse;
     }
-    /// `account/chatgptAuthTokens/refresh`
+    /// `account/chatgptAuthTokens/refresh`.
+    ///
+    /// Params: [`ChatgptAuthTokensRefreshParams`](types::ChatgptAuthTokensRefreshParams). Response: [`ChatgptAuthTokensRefreshResponse`](types::ChatgptAuthTokensRefreshResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum AccountChatgptAuthTokensRefresh {}
     impl crate::protocol::Request for AccountChatgptAuthTokensRefresh {
@@ -1589,6 +1981,8 @@ pub mod server_requests {
         type Response = types::ChatgptAuthTokensRefreshResponse;
     }
     /// `attestation/generate`: Generate a fresh upstream attestation result on demand.
+    ///
+    /// Params: [`AttestationGenerateParams`](types::AttestationGenerateParams). Response: [`AttestationGenerateResponse`](types::AttestationGenerateResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum AttestationGenerate {}
     impl crate::protocol::Request for AttestationGenerate {
@@ -1597,6 +1991,8 @@ pub mod server_requests {
         type Response = types::AttestationGenerateResponse;
     }
     /// `applyPatchApproval`: Deprecated. Request to approve a patch. This request is used for Turns started via the legacy APIs (i.e. SendUserTurn, SendUserMessage).
+    ///
+    /// Params: [`ApplyPatchApprovalParams`](types::ApplyPatchApprovalParams). Response: [`ApplyPatchApprovalResponse`](types::ApplyPatchApprovalResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ApplyPatchApproval {}
     impl crate::protocol::Request for ApplyPatchApproval {
@@ -1605,6 +2001,8 @@ pub mod server_requests {
         type Response = types::ApplyPatchApprovalResponse;
     }
     /// `execCommandApproval`: Request to exec a command. This request is used for Turns started via the legacy APIs (i.e. SendUserTurn, SendUserMessage).
+    ///
+    /// Params: [`ExecCommandApprovalParams`](types::ExecCommandApprovalParams). Response: [`ExecCommandApprovalResponse`](types::ExecCommandApprovalResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ExecCommandApproval {}
     impl crate::protocol::Request for ExecCommandApproval {
@@ -1617,77 +2015,99 @@ pub mod server_requests {
 pub mod server_notifications {
     #[allow(unused_imports)]
     use super::types;
-    /// `error`
+    /// `error`.
+    ///
+    /// Params: [`ErrorNotification`](types::ErrorNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum Error {}
     impl crate::protocol::Notification for Error {
         const METHOD: &'static str = "error";
         type Params = types::ErrorNotification;
     }
-    /// `thread/started`
+    /// `thread/started`.
+    ///
+    /// Params: [`ThreadStartedNotification`](types::ThreadStartedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadStarted {}
     impl crate::protocol::Notification for ThreadStarted {
         const METHOD: &'static str = "thread/started";
         type Params = types::ThreadStartedNotification;
     }
-    /// `thread/status/changed`
+    /// `thread/status/changed`.
+    ///
+    /// Params: [`ThreadStatusChangedNotification`](types::ThreadStatusChangedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadStatusChanged {}
     impl crate::protocol::Notification for ThreadStatusChanged {
         const METHOD: &'static str = "thread/status/changed";
         type Params = types::ThreadStatusChangedNotification;
     }
-    /// `thread/readState/changed`
+    /// `thread/readState/changed`.
+    ///
+    /// Params: [`ThreadReadStateChangedNotification`](types::ThreadReadStateChangedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadReadStateChanged {}
     impl crate::protocol::Notification for ThreadReadStateChanged {
         const METHOD: &'static str = "thread/readState/changed";
         type Params = types::ThreadReadStateChangedNotification;
     }
-    /// `thread/archived`
+    /// `thread/archived`.
+    ///
+    /// Params: [`ThreadArchivedNotification`](types::ThreadArchivedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadArchived {}
     impl crate::protocol::Notification for ThreadArchived {
         const METHOD: &'static str = "thread/archived";
         type Params = types::ThreadArchivedNotification;
     }
-    /// `thread/deleted`
+    /// `thread/deleted`.
+    ///
+    /// Params: [`ThreadDeletedNotification`](types::ThreadDeletedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadDeleted {}
     impl crate::protocol::Notification for ThreadDeleted {
         const METHOD: &'static str = "thread/deleted";
         type Params = types::ThreadDeletedNotification;
     }
-    /// `thread/unarchived`
+    /// `thread/unarchived`.
+    ///
+    /// Params: [`ThreadUnarchivedNotification`](types::ThreadUnarchivedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadUnarchived {}
     impl crate::protocol::Notification for ThreadUnarchived {
         const METHOD: &'static str = "thread/unarchived";
         type Params = types::ThreadUnarchivedNotification;
     }
-    /// `thread/closed`
+    /// `thread/closed`.
+    ///
+    /// Params: [`ThreadClosedNotification`](types::ThreadClosedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadClosed {}
     impl crate::protocol::Notification for ThreadClosed {
         const METHOD: &'static str = "thread/closed";
         type Params = types::ThreadClosedNotification;
     }
-    /// `thread/reverted`
+    /// `thread/reverted`.
+    ///
+    /// Params: [`ThreadRevertedNotification`](types::ThreadRevertedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadReverted {}
     impl crate::protocol::Notification for ThreadReverted {
         const METHOD: &'static str = "thread/reverted";
         type Params = types::ThreadRevertedNotification;
     }
-    /// `skills/changed`
+    /// `skills/changed`.
+    ///
+    /// Params: [`SkillsChangedNotification`](types::SkillsChangedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum SkillsChanged {}
     impl crate::protocol::Notification for SkillsChanged {
         const METHOD: &'static str = "skills/changed";
         type Params = types::SkillsChangedNotification;
     }
-    /// `thread/name/updated`
+    /// `thread/name/updated`.
+    ///
+    /// Params: [`ThreadNameUpdatedNotification`](types::ThreadNameUpdatedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadNameUpdated {}
     impl crate::protocol::Notification for ThreadNameUpdated {
@@ -1695,167 +2115,215 @@ pub mod server_notifications {
         type Params = types::ThreadNameUpdatedNotification;
     }
     /// `thread/section/changed`: Since Codex 0.167.2.
+    ///
+    /// Params: [`ThreadSectionChangedNotification`](types::ThreadSectionChangedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadSectionChanged {}
     impl crate::protocol::Notification for ThreadSectionChanged {
         const METHOD: &'static str = "thread/section/changed";
         type Params = types::ThreadSectionChangedNotification;
     }
-    /// `thread/attachment/updated`
+    /// `thread/attachment/updated`.
+    ///
+    /// Params: [`ThreadAttachmentUpdatedNotification`](types::ThreadAttachmentUpdatedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadAttachmentUpdated {}
     impl crate::protocol::Notification for ThreadAttachmentUpdated {
         const METHOD: &'static str = "thread/attachment/updated";
         type Params = types::ThreadAttachmentUpdatedNotification;
     }
-    /// `thread/goal/updated`
+    /// `thread/goal/updated`.
+    ///
+    /// Params: [`ThreadGoalUpdatedNotification`](types::ThreadGoalUpdatedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadGoalUpdated {}
     impl crate::protocol::Notification for ThreadGoalUpdated {
         const METHOD: &'static str = "thread/goal/updated";
         type Params = types::ThreadGoalUpdatedNotification;
     }
-    /// `thread/prediction/updated`
+    /// `thread/prediction/updated`.
+    ///
+    /// Params: [`ThreadPredictionUpdatedNotification`](types::ThreadPredictionUpdatedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadPredictionUpdated {}
     impl crate::protocol::Notification for ThreadPredictionUpdated {
         const METHOD: &'static str = "thread/prediction/updated";
         type Params = types::ThreadPredictionUpdatedNotification;
     }
-    /// `thread/goal/cleared`
+    /// `thread/goal/cleared`.
+    ///
+    /// Params: [`ThreadGoalClearedNotification`](types::ThreadGoalClearedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadGoalCleared {}
     impl crate::protocol::Notification for ThreadGoalCleared {
         const METHOD: &'static str = "thread/goal/cleared";
         type Params = types::ThreadGoalClearedNotification;
     }
-    /// `thread/queue/changed`
+    /// `thread/queue/changed`.
+    ///
+    /// Params: [`ThreadQueueChangedNotification`](types::ThreadQueueChangedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadQueueChanged {}
     impl crate::protocol::Notification for ThreadQueueChanged {
         const METHOD: &'static str = "thread/queue/changed";
         type Params = types::ThreadQueueChangedNotification;
     }
-    /// `project/changed`
+    /// `project/changed`.
+    ///
+    /// Params: [`ProjectChangedNotification`](types::ProjectChangedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ProjectChanged {}
     impl crate::protocol::Notification for ProjectChanged {
         const METHOD: &'static str = "project/changed";
         type Params = types::ProjectChangedNotification;
     }
-    /// `thread/project/updated`
+    /// `thread/project/updated`.
+    ///
+    /// Params: [`ThreadProjectUpdatedNotification`](types::ThreadProjectUpdatedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadProjectUpdated {}
     impl crate::protocol::Notification for ThreadProjectUpdated {
         const METHOD: &'static str = "thread/project/updated";
         type Params = types::ThreadProjectUpdatedNotification;
     }
-    /// `thread/environment/connected`
+    /// `thread/environment/connected`.
+    ///
+    /// Params: [`EnvironmentConnectionNotification`](types::EnvironmentConnectionNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadEnvironmentConnected {}
     impl crate::protocol::Notification for ThreadEnvironmentConnected {
         const METHOD: &'static str = "thread/environment/connected";
         type Params = types::EnvironmentConnectionNotification;
     }
-    /// `thread/environment/disconnected`
+    /// `thread/environment/disconnected`.
+    ///
+    /// Params: [`EnvironmentConnectionNotification`](types::EnvironmentConnectionNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadEnvironmentDisconnected {}
     impl crate::protocol::Notification for ThreadEnvironmentDisconnected {
         const METHOD: &'static str = "thread/environment/disconnected";
         type Params = types::EnvironmentConnectionNotification;
     }
-    /// `thread/settings/updated`
+    /// `thread/settings/updated`.
+    ///
+    /// Params: [`ThreadSettingsUpdatedNotification`](types::ThreadSettingsUpdatedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadSettingsUpdated {}
     impl crate::protocol::Notification for ThreadSettingsUpdated {
         const METHOD: &'static str = "thread/settings/updated";
         type Params = types::ThreadSettingsUpdatedNotification;
     }
-    /// `thread/tokenUsage/updated`
+    /// `thread/tokenUsage/updated`.
+    ///
+    /// Params: [`ThreadTokenUsageUpdatedNotification`](types::ThreadTokenUsageUpdatedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadTokenUsageUpdated {}
     impl crate::protocol::Notification for ThreadTokenUsageUpdated {
         const METHOD: &'static str = "thread/tokenUsage/updated";
         type Params = types::ThreadTokenUsageUpdatedNotification;
     }
-    /// `turn/started`
+    /// `turn/started`.
+    ///
+    /// Params: [`TurnStartedNotification`](types::TurnStartedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum TurnStarted {}
     impl crate::protocol::Notification for TurnStarted {
         const METHOD: &'static str = "turn/started";
         type Params = types::TurnStartedNotification;
     }
-    /// `hook/started`
+    /// `hook/started`.
+    ///
+    /// Params: [`HookStartedNotification`](types::HookStartedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum HookStarted {}
     impl crate::protocol::Notification for HookStarted {
         const METHOD: &'static str = "hook/started";
         type Params = types::HookStartedNotification;
     }
-    /// `turn/completed`
+    /// `turn/completed`.
+    ///
+    /// Params: [`TurnCompletedNotification`](types::TurnCompletedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum TurnCompleted {}
     impl crate::protocol::Notification for TurnCompleted {
         const METHOD: &'static str = "turn/completed";
         type Params = types::TurnCompletedNotification;
     }
-    /// `hook/completed`
+    /// `hook/completed`.
+    ///
+    /// Params: [`HookCompletedNotification`](types::HookCompletedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum HookCompleted {}
     impl crate::protocol::Notification for HookCompleted {
         const METHOD: &'static str = "hook/completed";
         type Params = types::HookCompletedNotification;
     }
-    /// `turn/diff/updated`
+    /// `turn/diff/updated`.
+    ///
+    /// Params: [`TurnDiffUpdatedNotification`](types::TurnDiffUpdatedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum TurnDiffUpdated {}
     impl crate::protocol::Notification for TurnDiffUpdated {
         const METHOD: &'static str = "turn/diff/updated";
         type Params = types::TurnDiffUpdatedNotification;
     }
-    /// `turn/plan/updated`
+    /// `turn/plan/updated`.
+    ///
+    /// Params: [`TurnPlanUpdatedNotification`](types::TurnPlanUpdatedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum TurnPlanUpdated {}
     impl crate::protocol::Notification for TurnPlanUpdated {
         const METHOD: &'static str = "turn/plan/updated";
         type Params = types::TurnPlanUpdatedNotification;
     }
-    /// `item/started`
+    /// `item/started`.
+    ///
+    /// Params: [`ItemStartedNotification`](types::ItemStartedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ItemStarted {}
     impl crate::protocol::Notification for ItemStarted {
         const METHOD: &'static str = "item/started";
         type Params = types::ItemStartedNotification;
     }
-    /// `item/autoApprovalReview/started`
+    /// `item/autoApprovalReview/started`.
+    ///
+    /// Params: [`ItemGuardianApprovalReviewStartedNotification`](types::ItemGuardianApprovalReviewStartedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ItemAutoApprovalReviewStarted {}
     impl crate::protocol::Notification for ItemAutoApprovalReviewStarted {
         const METHOD: &'static str = "item/autoApprovalReview/started";
         type Params = types::ItemGuardianApprovalReviewStartedNotification;
     }
-    /// `item/autoApprovalReview/completed`
+    /// `item/autoApprovalReview/completed`.
+    ///
+    /// Params: [`ItemGuardianApprovalReviewCompletedNotification`](types::ItemGuardianApprovalReviewCompletedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ItemAutoApprovalReviewCompleted {}
     impl crate::protocol::Notification for ItemAutoApprovalReviewCompleted {
         const METHOD: &'static str = "item/autoApprovalReview/completed";
         type Params = types::ItemGuardianApprovalReviewCompletedNotification;
     }
-    /// `autoApprovalReview/strictReviewRequired`
+    /// `autoApprovalReview/strictReviewRequired`.
+    ///
+    /// Params: [`StrictReviewRequiredNotification`](types::StrictReviewRequiredNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum AutoApprovalReviewStrictReviewRequired {}
     impl crate::protocol::Notification for AutoApprovalReviewStrictReviewRequired {
         const METHOD: &'static str = "autoApprovalReview/strictReviewRequired";
         type Params = types::StrictReviewRequiredNotification;
     }
-    /// `item/completed`
+    /// `item/completed`.
+    ///
+    /// Params: [`ItemCompletedNotification`](types::ItemCompletedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ItemCompleted {}
     impl crate::protocol::Notification for ItemCompleted {
         const METHOD: &'static str = "item/completed";
         type Params = types::ItemCompletedNotification;
     }
-    /// `item/agentMessage/delta`
+    /// `item/agentMessage/delta`.
+    ///
+    /// Params: [`AgentMessageDeltaNotification`](types::AgentMessageDeltaNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ItemAgentMessageDelta {}
     impl crate::protocol::Notification for ItemAgentMessageDelta {
@@ -1863,6 +2331,8 @@ pub mod server_notifications {
         type Params = types::AgentMessageDeltaNotification;
     }
     /// `item/plan/delta`: EXPERIMENTAL - proposed plan streaming deltas for plan items.
+    ///
+    /// Params: [`PlanDeltaNotification`](types::PlanDeltaNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ItemPlanDelta {}
     impl crate::protocol::Notification for ItemPlanDelta {
@@ -1870,6 +2340,8 @@ pub mod server_notifications {
         type Params = types::PlanDeltaNotification;
     }
     /// `command/exec/outputDelta`: Stream base64-encoded stdout/stderr chunks for a running `command/exec` session.
+    ///
+    /// Params: [`CommandExecOutputDeltaNotification`](types::CommandExecOutputDeltaNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum CommandExecOutputDelta {}
     impl crate::protocol::Notification for CommandExecOutputDelta {
@@ -1877,6 +2349,8 @@ pub mod server_notifications {
         type Params = types::CommandExecOutputDeltaNotification;
     }
     /// `process/outputDelta`: Stream base64-encoded stdout/stderr chunks for a running `process/spawn` session.
+    ///
+    /// Params: [`ProcessOutputDeltaNotification`](types::ProcessOutputDeltaNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ProcessOutputDelta {}
     impl crate::protocol::Notification for ProcessOutputDelta {
@@ -1884,6 +2358,8 @@ pub mod server_notifications {
         type Params = types::ProcessOutputDeltaNotification;
     }
     /// `thread/search/partial`: Since Codex 0.171.0.
+    ///
+    /// Params: [`ThreadSearchPartialNotification`](types::ThreadSearchPartialNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadSearchPartial {}
     impl crate::protocol::Notification for ThreadSearchPartial {
@@ -1891,20 +2367,26 @@ pub mod server_notifications {
         type Params = types::ThreadSearchPartialNotification;
     }
     /// `process/exited`: Final exit notification for a `process/spawn` session.
+    ///
+    /// Params: [`ProcessExitedNotification`](types::ProcessExitedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ProcessExited {}
     impl crate::protocol::Notification for ProcessExited {
         const METHOD: &'static str = "process/exited";
         type Params = types::ProcessExitedNotification;
     }
-    /// `item/commandExecution/outputDelta`
+    /// `item/commandExecution/outputDelta`.
+    ///
+    /// Params: [`CommandExecutionOutputDeltaNotification`](types::CommandExecutionOutputDeltaNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ItemCommandExecutionOutputDelta {}
     impl crate::protocol::Notification for ItemCommandExecutionOutputDelta {
         const METHOD: &'static str = "item/commandExecution/outputDelta";
         type Params = types::CommandExecutionOutputDeltaNotification;
     }
-    /// `item/commandExecution/terminalInteraction`
+    /// `item/commandExecution/terminalInteraction`.
+    ///
+    /// Params: [`TerminalInteractionNotification`](types::TerminalInteractionNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ItemCommandExecutionTerminalInteraction {}
     impl crate::protocol::Notification for ItemCommandExecutionTerminalInteraction {
@@ -1912,125 +2394,161 @@ pub mod server_notifications {
         type Params = types::TerminalInteractionNotification;
     }
     /// `item/fileChange/outputDelta`: Deprecated legacy apply_patch output stream notification.
+    ///
+    /// Params: [`FileChangeOutputDeltaNotification`](types::FileChangeOutputDeltaNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ItemFileChangeOutputDelta {}
     impl crate::protocol::Notification for ItemFileChangeOutputDelta {
         const METHOD: &'static str = "item/fileChange/outputDelta";
         type Params = types::FileChangeOutputDeltaNotification;
     }
-    /// `item/fileChange/patchUpdated`
+    /// `item/fileChange/patchUpdated`.
+    ///
+    /// Params: [`FileChangePatchUpdatedNotification`](types::FileChangePatchUpdatedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ItemFileChangePatchUpdated {}
     impl crate::protocol::Notification for ItemFileChangePatchUpdated {
         const METHOD: &'static str = "item/fileChange/patchUpdated";
         type Params = types::FileChangePatchUpdatedNotification;
     }
-    /// `serverRequest/resolved`
+    /// `serverRequest/resolved`.
+    ///
+    /// Params: [`ServerRequestResolvedNotification`](types::ServerRequestResolvedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ServerRequestResolved {}
     impl crate::protocol::Notification for ServerRequestResolved {
         const METHOD: &'static str = "serverRequest/resolved";
         type Params = types::ServerRequestResolvedNotification;
     }
-    /// `item/mcpToolCall/progress`
+    /// `item/mcpToolCall/progress`.
+    ///
+    /// Params: [`McpToolCallProgressNotification`](types::McpToolCallProgressNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ItemMcpToolCallProgress {}
     impl crate::protocol::Notification for ItemMcpToolCallProgress {
         const METHOD: &'static str = "item/mcpToolCall/progress";
         type Params = types::McpToolCallProgressNotification;
     }
-    /// `mcpServer/oauthLogin/completed`
+    /// `mcpServer/oauthLogin/completed`.
+    ///
+    /// Params: [`McpServerOauthLoginCompletedNotification`](types::McpServerOauthLoginCompletedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum McpServerOauthLoginCompleted {}
     impl crate::protocol::Notification for McpServerOauthLoginCompleted {
         const METHOD: &'static str = "mcpServer/oauthLogin/completed";
         type Params = types::McpServerOauthLoginCompletedNotification;
     }
-    /// `mcpServer/startupStatus/updated`
+    /// `mcpServer/startupStatus/updated`.
+    ///
+    /// Params: [`McpServerStatusUpdatedNotification`](types::McpServerStatusUpdatedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum McpServerStartupStatusUpdated {}
     impl crate::protocol::Notification for McpServerStartupStatusUpdated {
         const METHOD: &'static str = "mcpServer/startupStatus/updated";
         type Params = types::McpServerStatusUpdatedNotification;
     }
-    /// `mcpServer/event/stream/notification`
+    /// `mcpServer/event/stream/notification`.
+    ///
+    /// Params: [`McpServerEventStreamNotification`](types::McpServerEventStreamNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum McpServerEventStreamNotification {}
     impl crate::protocol::Notification for McpServerEventStreamNotification {
         const METHOD: &'static str = "mcpServer/event/stream/notification";
         type Params = types::McpServerEventStreamNotification;
     }
-    /// `account/updated`
+    /// `account/updated`.
+    ///
+    /// Params: [`AccountUpdatedNotification`](types::AccountUpdatedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum AccountUpdated {}
     impl crate::protocol::Notification for AccountUpdated {
         const METHOD: &'static str = "account/updated";
         type Params = types::AccountUpdatedNotification;
     }
-    /// `account/gatewayOAuth/changed`
+    /// `account/gatewayOAuth/changed`.
+    ///
+    /// Params: [`GatewayOAuthChangedNotification`](types::GatewayOAuthChangedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum AccountGatewayOAuthChanged {}
     impl crate::protocol::Notification for AccountGatewayOAuthChanged {
         const METHOD: &'static str = "account/gatewayOAuth/changed";
         type Params = types::GatewayOAuthChangedNotification;
     }
-    /// `account/rateLimits/updated`
+    /// `account/rateLimits/updated`.
+    ///
+    /// Params: [`AccountRateLimitsUpdatedNotification`](types::AccountRateLimitsUpdatedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum AccountRateLimitsUpdated {}
     impl crate::protocol::Notification for AccountRateLimitsUpdated {
         const METHOD: &'static str = "account/rateLimits/updated";
         type Params = types::AccountRateLimitsUpdatedNotification;
     }
-    /// `app/list/updated`
+    /// `app/list/updated`.
+    ///
+    /// Params: [`AppListUpdatedNotification`](types::AppListUpdatedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum AppListUpdated {}
     impl crate::protocol::Notification for AppListUpdated {
         const METHOD: &'static str = "app/list/updated";
         type Params = types::AppListUpdatedNotification;
     }
-    /// `remoteControl/status/changed`
+    /// `remoteControl/status/changed`.
+    ///
+    /// Params: [`RemoteControlStatusChangedNotification`](types::RemoteControlStatusChangedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum RemoteControlStatusChanged {}
     impl crate::protocol::Notification for RemoteControlStatusChanged {
         const METHOD: &'static str = "remoteControl/status/changed";
         type Params = types::RemoteControlStatusChangedNotification;
     }
-    /// `externalAgentConfig/import/progress`
+    /// `externalAgentConfig/import/progress`.
+    ///
+    /// Params: [`ExternalAgentConfigImportProgressNotification`](types::ExternalAgentConfigImportProgressNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ExternalAgentConfigImportProgress {}
     impl crate::protocol::Notification for ExternalAgentConfigImportProgress {
         const METHOD: &'static str = "externalAgentConfig/import/progress";
         type Params = types::ExternalAgentConfigImportProgressNotification;
     }
-    /// `externalAgentConfig/import/completed`
+    /// `externalAgentConfig/import/completed`.
+    ///
+    /// Params: [`ExternalAgentConfigImportCompletedNotification`](types::ExternalAgentConfigImportCompletedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ExternalAgentConfigImportCompleted {}
     impl crate::protocol::Notification for ExternalAgentConfigImportCompleted {
         const METHOD: &'static str = "externalAgentConfig/import/completed";
         type Params = types::ExternalAgentConfigImportCompletedNotification;
     }
-    /// `fs/changed`
+    /// `fs/changed`.
+    ///
+    /// Params: [`FsChangedNotification`](types::FsChangedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum FsChanged {}
     impl crate::protocol::Notification for FsChanged {
         const METHOD: &'static str = "fs/changed";
         type Params = types::FsChangedNotification;
     }
-    /// `item/reasoning/summaryTextDelta`
+    /// `item/reasoning/summaryTextDelta`.
+    ///
+    /// Params: [`ReasoningSummaryTextDeltaNotification`](types::ReasoningSummaryTextDeltaNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ItemReasoningSummaryTextDelta {}
     impl crate::protocol::Notification for ItemReasoningSummaryTextDelta {
         const METHOD: &'static str = "item/reasoning/summaryTextDelta";
         type Params = types::ReasoningSummaryTextDeltaNotification;
     }
-    /// `item/reasoning/summaryPartAdded`
+    /// `item/reasoning/summaryPartAdded`.
+    ///
+    /// Params: [`ReasoningSummaryPartAddedNotification`](types::ReasoningSummaryPartAddedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ItemReasoningSummaryPartAdded {}
     impl crate::protocol::Notification for ItemReasoningSummaryPartAdded {
         const METHOD: &'static str = "item/reasoning/summaryPartAdded";
         type Params = types::ReasoningSummaryPartAddedNotification;
     }
-    /// `item/reasoning/textDelta`
+    /// `item/reasoning/textDelta`.
+    ///
+    /// Params: [`ReasoningTextDeltaNotification`](types::ReasoningTextDeltaNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ItemReasoningTextDelta {}
     impl crate::protocol::Notification for ItemReasoningTextDelta {
@@ -2038,167 +2556,215 @@ pub mod server_notifications {
         type Params = types::ReasoningTextDeltaNotification;
     }
     /// `thread/compacted`: Deprecated: Use `ContextCompaction` item type instead.
+    ///
+    /// Params: [`ContextCompactedNotification`](types::ContextCompactedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadCompacted {}
     impl crate::protocol::Notification for ThreadCompacted {
         const METHOD: &'static str = "thread/compacted";
         type Params = types::ContextCompactedNotification;
     }
-    /// `model/rerouted`
+    /// `model/rerouted`.
+    ///
+    /// Params: [`ModelReroutedNotification`](types::ModelReroutedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ModelRerouted {}
     impl crate::protocol::Notification for ModelRerouted {
         const METHOD: &'static str = "model/rerouted";
         type Params = types::ModelReroutedNotification;
     }
-    /// `model/verification`
+    /// `model/verification`.
+    ///
+    /// Params: [`ModelVerificationNotification`](types::ModelVerificationNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ModelVerification {}
     impl crate::protocol::Notification for ModelVerification {
         const METHOD: &'static str = "model/verification";
         type Params = types::ModelVerificationNotification;
     }
-    /// `modelProvider/authRecoveryStarted`
+    /// `modelProvider/authRecoveryStarted`.
+    ///
+    /// Params: [`AuthRecoveryNotification`](types::AuthRecoveryNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ModelProviderAuthRecoveryStarted {}
     impl crate::protocol::Notification for ModelProviderAuthRecoveryStarted {
         const METHOD: &'static str = "modelProvider/authRecoveryStarted";
         type Params = types::AuthRecoveryNotification;
     }
-    /// `modelProvider/authRecoveryCompleted`
+    /// `modelProvider/authRecoveryCompleted`.
+    ///
+    /// Params: [`AuthRecoveryNotification`](types::AuthRecoveryNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ModelProviderAuthRecoveryCompleted {}
     impl crate::protocol::Notification for ModelProviderAuthRecoveryCompleted {
         const METHOD: &'static str = "modelProvider/authRecoveryCompleted";
         type Params = types::AuthRecoveryNotification;
     }
-    /// `turn/moderationMetadata`
+    /// `turn/moderationMetadata`.
+    ///
+    /// Params: [`TurnModerationMetadataNotification`](types::TurnModerationMetadataNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum TurnModerationMetadata {}
     impl crate::protocol::Notification for TurnModerationMetadata {
         const METHOD: &'static str = "turn/moderationMetadata";
         type Params = types::TurnModerationMetadataNotification;
     }
-    /// `model/safetyBuffering/updated`
+    /// `model/safetyBuffering/updated`.
+    ///
+    /// Params: [`ModelSafetyBufferingUpdatedNotification`](types::ModelSafetyBufferingUpdatedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ModelSafetyBufferingUpdated {}
     impl crate::protocol::Notification for ModelSafetyBufferingUpdated {
         const METHOD: &'static str = "model/safetyBuffering/updated";
         type Params = types::ModelSafetyBufferingUpdatedNotification;
     }
-    /// `warning`
+    /// `warning`.
+    ///
+    /// Params: [`WarningNotification`](types::WarningNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum Warning {}
     impl crate::protocol::Notification for Warning {
         const METHOD: &'static str = "warning";
         type Params = types::WarningNotification;
     }
-    /// `guardianWarning`
+    /// `guardianWarning`.
+    ///
+    /// Params: [`GuardianWarningNotification`](types::GuardianWarningNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum GuardianWarning {}
     impl crate::protocol::Notification for GuardianWarning {
         const METHOD: &'static str = "guardianWarning";
         type Params = types::GuardianWarningNotification;
     }
-    /// `deprecationNotice`
+    /// `deprecationNotice`.
+    ///
+    /// Params: [`DeprecationNoticeNotification`](types::DeprecationNoticeNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum DeprecationNotice {}
     impl crate::protocol::Notification for DeprecationNotice {
         const METHOD: &'static str = "deprecationNotice";
         type Params = types::DeprecationNoticeNotification;
     }
-    /// `configWarning`
+    /// `configWarning`.
+    ///
+    /// Params: [`ConfigWarningNotification`](types::ConfigWarningNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ConfigWarning {}
     impl crate::protocol::Notification for ConfigWarning {
         const METHOD: &'static str = "configWarning";
         type Params = types::ConfigWarningNotification;
     }
-    /// `fuzzyFileSearch/sessionUpdated`
+    /// `fuzzyFileSearch/sessionUpdated`.
+    ///
+    /// Params: [`FuzzyFileSearchSessionUpdatedNotification`](types::FuzzyFileSearchSessionUpdatedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum FuzzyFileSearchSessionUpdated {}
     impl crate::protocol::Notification for FuzzyFileSearchSessionUpdated {
         const METHOD: &'static str = "fuzzyFileSearch/sessionUpdated";
         type Params = types::FuzzyFileSearchSessionUpdatedNotification;
     }
-    /// `fuzzyFileSearch/sessionCompleted`
+    /// `fuzzyFileSearch/sessionCompleted`.
+    ///
+    /// Params: [`FuzzyFileSearchSessionCompletedNotification`](types::FuzzyFileSearchSessionCompletedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum FuzzyFileSearchSessionCompleted {}
     impl crate::protocol::Notification for FuzzyFileSearchSessionCompleted {
         const METHOD: &'static str = "fuzzyFileSearch/sessionCompleted";
         type Params = types::FuzzyFileSearchSessionCompletedNotification;
     }
-    /// `thread/realtime/started`
+    /// `thread/realtime/started`.
+    ///
+    /// Params: [`ThreadRealtimeStartedNotification`](types::ThreadRealtimeStartedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadRealtimeStarted {}
     impl crate::protocol::Notification for ThreadRealtimeStarted {
         const METHOD: &'static str = "thread/realtime/started";
         type Params = types::ThreadRealtimeStartedNotification;
     }
-    /// `thread/realtime/itemAdded`
+    /// `thread/realtime/itemAdded`.
+    ///
+    /// Params: [`ThreadRealtimeItemAddedNotification`](types::ThreadRealtimeItemAddedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadRealtimeItemAdded {}
     impl crate::protocol::Notification for ThreadRealtimeItemAdded {
         const METHOD: &'static str = "thread/realtime/itemAdded";
         type Params = types::ThreadRealtimeItemAddedNotification;
     }
-    /// `thread/realtime/item/started`
+    /// `thread/realtime/item/started`.
+    ///
+    /// Params: [`ThreadRealtimeItemStartedNotification`](types::ThreadRealtimeItemStartedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadRealtimeItemStarted {}
     impl crate::protocol::Notification for ThreadRealtimeItemStarted {
         const METHOD: &'static str = "thread/realtime/item/started";
         type Params = types::ThreadRealtimeItemStartedNotification;
     }
-    /// `thread/realtime/item/transcript/delta`
+    /// `thread/realtime/item/transcript/delta`.
+    ///
+    /// Params: [`ThreadRealtimeItemTranscriptDeltaNotification`](types::ThreadRealtimeItemTranscriptDeltaNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadRealtimeItemTranscriptDelta {}
     impl crate::protocol::Notification for ThreadRealtimeItemTranscriptDelta {
         const METHOD: &'static str = "thread/realtime/item/transcript/delta";
         type Params = types::ThreadRealtimeItemTranscriptDeltaNotification;
     }
-    /// `thread/realtime/item/completed`
+    /// `thread/realtime/item/completed`.
+    ///
+    /// Params: [`ThreadRealtimeItemCompletedNotification`](types::ThreadRealtimeItemCompletedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadRealtimeItemCompleted {}
     impl crate::protocol::Notification for ThreadRealtimeItemCompleted {
         const METHOD: &'static str = "thread/realtime/item/completed";
         type Params = types::ThreadRealtimeItemCompletedNotification;
     }
-    /// `thread/realtime/transcript/delta`
+    /// `thread/realtime/transcript/delta`.
+    ///
+    /// Params: [`ThreadRealtimeTranscriptDeltaNotification`](types::ThreadRealtimeTranscriptDeltaNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadRealtimeTranscriptDelta {}
     impl crate::protocol::Notification for ThreadRealtimeTranscriptDelta {
         const METHOD: &'static str = "thread/realtime/transcript/delta";
         type Params = types::ThreadRealtimeTranscriptDeltaNotification;
     }
-    /// `thread/realtime/transcript/done`
+    /// `thread/realtime/transcript/done`.
+    ///
+    /// Params: [`ThreadRealtimeTranscriptDoneNotification`](types::ThreadRealtimeTranscriptDoneNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadRealtimeTranscriptDone {}
     impl crate::protocol::Notification for ThreadRealtimeTranscriptDone {
         const METHOD: &'static str = "thread/realtime/transcript/done";
         type Params = types::ThreadRealtimeTranscriptDoneNotification;
     }
-    /// `thread/realtime/outputAudio/delta`
+    /// `thread/realtime/outputAudio/delta`.
+    ///
+    /// Params: [`ThreadRealtimeOutputAudioDeltaNotification`](types::ThreadRealtimeOutputAudioDeltaNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadRealtimeOutputAudioDelta {}
     impl crate::protocol::Notification for ThreadRealtimeOutputAudioDelta {
         const METHOD: &'static str = "thread/realtime/outputAudio/delta";
         type Params = types::ThreadRealtimeOutputAudioDeltaNotification;
     }
-    /// `thread/realtime/sdp`
+    /// `thread/realtime/sdp`.
+    ///
+    /// Params: [`ThreadRealtimeSdpNotification`](types::ThreadRealtimeSdpNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadRealtimeSdp {}
     impl crate::protocol::Notification for ThreadRealtimeSdp {
         const METHOD: &'static str = "thread/realtime/sdp";
         type Params = types::ThreadRealtimeSdpNotification;
     }
-    /// `thread/realtime/error`
+    /// `thread/realtime/error`.
+    ///
+    /// Params: [`ThreadRealtimeErrorNotification`](types::ThreadRealtimeErrorNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadRealtimeError {}
     impl crate::protocol::Notification for ThreadRealtimeError {
         const METHOD: &'static str = "thread/realtime/error";
         type Params = types::ThreadRealtimeErrorNotification;
     }
-    /// `thread/realtime/closed`
+    /// `thread/realtime/closed`.
+    ///
+    /// Params: [`ThreadRealtimeClosedNotification`](types::ThreadRealtimeClosedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadRealtimeClosed {}
     impl crate::protocol::Notification for ThreadRealtimeClosed {
@@ -2206,20 +2772,26 @@ pub mod server_notifications {
         type Params = types::ThreadRealtimeClosedNotification;
     }
     /// `windows/worldWritableWarning`: Notifies the user of world-writable directories on Windows, which cannot be protected by the sandbox.
+    ///
+    /// Params: [`WindowsWorldWritableWarningNotification`](types::WindowsWorldWritableWarningNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum WindowsWorldWritableWarning {}
     impl crate::protocol::Notification for WindowsWorldWritableWarning {
         const METHOD: &'static str = "windows/worldWritableWarning";
         type Params = types::WindowsWorldWritableWarningNotification;
     }
-    /// `windowsSandbox/setupCompleted`
+    /// `windowsSandbox/setupCompleted`.
+    ///
+    /// Params: [`WindowsSandboxSetupCompletedNotification`](types::WindowsSandboxSetupCompletedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum WindowsSandboxSetupCompleted {}
     impl crate::protocol::Notification for WindowsSandboxSetupCompleted {
         const METHOD: &'static str = "windowsSandbox/setupCompleted";
         type Params = types::WindowsSandboxSetupCompletedNotification;
     }
-    /// `account/login/completed`
+    /// `account/login/completed`.
+    ///
+    /// Params: [`AccountLoginCompletedNotification`](types::AccountLoginCompletedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum AccountLoginCompleted {}
     impl crate::protocol::Notification for AccountLoginCompleted {
@@ -2231,7 +2803,9 @@ pub mod server_notifications {
 pub mod client_notifications {
     #[allow(unused_imports)]
     use super::types;
-    /// `initialized`
+    /// `initialized`.
+    ///
+    /// Params: none.
     #[derive(Debug, Clone, Copy)]
     pub enum Initialized {}
     impl crate::protocol::Notification for Initialized {
@@ -2243,187 +2817,361 @@ pub mod client_notifications {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum ServerNotification {
-    /// `error`
+    /// `error`.
+    ///
+    /// Params: [`ErrorNotification`](types::ErrorNotification).
     Error(types::ErrorNotification),
-    /// `thread/started`
+    /// `thread/started`.
+    ///
+    /// Params: [`ThreadStartedNotification`](types::ThreadStartedNotification).
     ThreadStarted(types::ThreadStartedNotification),
-    /// `thread/status/changed`
+    /// `thread/status/changed`.
+    ///
+    /// Params: [`ThreadStatusChangedNotification`](types::ThreadStatusChangedNotification).
     ThreadStatusChanged(types::ThreadStatusChangedNotification),
-    /// `thread/readState/changed`
+    /// `thread/readState/changed`.
+    ///
+    /// Params: [`ThreadReadStateChangedNotification`](types::ThreadReadStateChangedNotification).
     ThreadReadStateChanged(types::ThreadReadStateChangedNotification),
-    /// `thread/archived`
+    /// `thread/archived`.
+    ///
+    /// Params: [`ThreadArchivedNotification`](types::ThreadArchivedNotification).
     ThreadArchived(types::ThreadArchivedNotification),
-    /// `thread/deleted`
+    /// `thread/deleted`.
+    ///
+    /// Params: [`ThreadDeletedNotification`](types::ThreadDeletedNotification).
     ThreadDeleted(types::ThreadDeletedNotification),
-    /// `thread/unarchived`
+    /// `thread/unarchived`.
+    ///
+    /// Params: [`ThreadUnarchivedNotification`](types::ThreadUnarchivedNotification).
     ThreadUnarchived(types::ThreadUnarchivedNotification),
-    /// `thread/closed`
+    /// `thread/closed`.
+    ///
+    /// Params: [`ThreadClosedNotification`](types::ThreadClosedNotification).
     ThreadClosed(types::ThreadClosedNotification),
-    /// `thread/reverted`
+    /// `thread/reverted`.
+    ///
+    /// Params: [`ThreadRevertedNotification`](types::ThreadRevertedNotification).
     ThreadReverted(types::ThreadRevertedNotification),
-    /// `skills/changed`
+    /// `skills/changed`.
+    ///
+    /// Params: [`SkillsChangedNotification`](types::SkillsChangedNotification).
     SkillsChanged(types::SkillsChangedNotification),
-    /// `thread/name/updated`
+    /// `thread/name/updated`.
+    ///
+    /// Params: [`ThreadNameUpdatedNotification`](types::ThreadNameUpdatedNotification).
     ThreadNameUpdated(types::ThreadNameUpdatedNotification),
     /// `thread/section/changed`: Since Codex 0.167.2.
+    ///
+    /// Params: [`ThreadSectionChangedNotification`](types::ThreadSectionChangedNotification).
     ThreadSectionChanged(types::ThreadSectionChangedNotification),
-    /// `thread/attachment/updated`
+    /// `thread/attachment/updated`.
+    ///
+    /// Params: [`ThreadAttachmentUpdatedNotification`](types::ThreadAttachmentUpdatedNotification).
     ThreadAttachmentUpdated(types::ThreadAttachmentUpdatedNotification),
-    /// `thread/goal/updated`
+    /// `thread/goal/updated`.
+    ///
+    /// Params: [`ThreadGoalUpdatedNotification`](types::ThreadGoalUpdatedNotification).
     ThreadGoalUpdated(types::ThreadGoalUpdatedNotification),
-    /// `thread/prediction/updated`
+    /// `thread/prediction/updated`.
+    ///
+    /// Params: [`ThreadPredictionUpdatedNotification`](types::ThreadPredictionUpdatedNotification).
     ThreadPredictionUpdated(types::ThreadPredictionUpdatedNotification),
-    /// `thread/goal/cleared`
+    /// `thread/goal/cleared`.
+    ///
+    /// Params: [`ThreadGoalClearedNotification`](types::ThreadGoalClearedNotification).
     ThreadGoalCleared(types::ThreadGoalClearedNotification),
-    /// `thread/queue/changed`
+    /// `thread/queue/changed`.
+    ///
+    /// Params: [`ThreadQueueChangedNotification`](types::ThreadQueueChangedNotification).
     ThreadQueueChanged(types::ThreadQueueChangedNotification),
-    /// `project/changed`
+    /// `project/changed`.
+    ///
+    /// Params: [`ProjectChangedNotification`](types::ProjectChangedNotification).
     ProjectChanged(types::ProjectChangedNotification),
-    /// `thread/project/updated`
+    /// `thread/project/updated`.
+    ///
+    /// Params: [`ThreadProjectUpdatedNotification`](types::ThreadProjectUpdatedNotification).
     ThreadProjectUpdated(types::ThreadProjectUpdatedNotification),
-    /// `thread/environment/connected`
+    /// `thread/environment/connected`.
+    ///
+    /// Params: [`EnvironmentConnectionNotification`](types::EnvironmentConnectionNotification).
     ThreadEnvironmentConnected(types::EnvironmentConnectionNotification),
-    /// `thread/environment/disconnected`
+    /// `thread/environment/disconnected`.
+    ///
+    /// Params: [`EnvironmentConnectionNotification`](types::EnvironmentConnectionNotification).
     ThreadEnvironmentDisconnected(types::EnvironmentConnectionNotification),
-    /// `thread/settings/updated`
+    /// `thread/settings/updated`.
+    ///
+    /// Params: [`ThreadSettingsUpdatedNotification`](types::ThreadSettingsUpdatedNotification).
     ThreadSettingsUpdated(types::ThreadSettingsUpdatedNotification),
-    /// `thread/tokenUsage/updated`
+    /// `thread/tokenUsage/updated`.
+    ///
+    /// Params: [`ThreadTokenUsageUpdatedNotification`](types::ThreadTokenUsageUpdatedNotification).
     ThreadTokenUsageUpdated(types::ThreadTokenUsageUpdatedNotification),
-    /// `turn/started`
+    /// `turn/started`.
+    ///
+    /// Params: [`TurnStartedNotification`](types::TurnStartedNotification).
     TurnStarted(types::TurnStartedNotification),
-    /// `hook/started`
+    /// `hook/started`.
+    ///
+    /// Params: [`HookStartedNotification`](types::HookStartedNotification).
     HookStarted(types::HookStartedNotification),
-    /// `turn/completed`
+    /// `turn/completed`.
+    ///
+    /// Params: [`TurnCompletedNotification`](types::TurnCompletedNotification).
     TurnCompleted(types::TurnCompletedNotification),
-    /// `hook/completed`
+    /// `hook/completed`.
+    ///
+    /// Params: [`HookCompletedNotification`](types::HookCompletedNotification).
     HookCompleted(types::HookCompletedNotification),
-    /// `turn/diff/updated`
+    /// `turn/diff/updated`.
+    ///
+    /// Params: [`TurnDiffUpdatedNotification`](types::TurnDiffUpdatedNotification).
     TurnDiffUpdated(types::TurnDiffUpdatedNotification),
-    /// `turn/plan/updated`
+    /// `turn/plan/updated`.
+    ///
+    /// Params: [`TurnPlanUpdatedNotification`](types::TurnPlanUpdatedNotification).
     TurnPlanUpdated(types::TurnPlanUpdatedNotification),
-    /// `item/started`
+    /// `item/started`.
+    ///
+    /// Params: [`ItemStartedNotification`](types::ItemStartedNotification).
     ItemStarted(types::ItemStartedNotification),
-    /// `item/autoApprovalReview/started`
+    /// `item/autoApprovalReview/started`.
+    ///
+    /// Params: [`ItemGuardianApprovalReviewStartedNotification`](types::ItemGuardianApprovalReviewStartedNotification).
     ItemAutoApprovalReviewStarted(types::ItemGuardianApprovalReviewStartedNotification),
-    /// `item/autoApprovalReview/completed`
+    /// `item/autoApprovalReview/completed`.
+    ///
+    /// Params: [`ItemGuardianApprovalReviewCompletedNotification`](types::ItemGuardianApprovalReviewCompletedNotification).
     ItemAutoApprovalReviewCompleted(
         types::ItemGuardianApprovalReviewCompletedNotification,
     ),
-    /// `autoApprovalReview/strictReviewRequired`
+    /// `autoApprovalReview/strictReviewRequired`.
+    ///
+    /// Params: [`StrictReviewRequiredNotification`](types::StrictReviewRequiredNotification).
     AutoApprovalReviewStrictReviewRequired(types::StrictReviewRequiredNotification),
-    /// `item/completed`
+    /// `item/completed`.
+    ///
+    /// Params: [`ItemCompletedNotification`](types::ItemCompletedNotification).
     ItemCompleted(types::ItemCompletedNotification),
-    /// `item/agentMessage/delta`
+    /// `item/agentMessage/delta`.
+    ///
+    /// Params: [`AgentMessageDeltaNotification`](types::AgentMessageDeltaNotification).
     ItemAgentMessageDelta(types::AgentMessageDeltaNotification),
     /// `item/plan/delta`: EXPERIMENTAL - proposed plan streaming deltas for plan items.
+    ///
+    /// Params: [`PlanDeltaNotification`](types::PlanDeltaNotification).
     ItemPlanDelta(types::PlanDeltaNotification),
     /// `command/exec/outputDelta`: Stream base64-encoded stdout/stderr chunks for a running `command/exec` session.
+    ///
+    /// Params: [`CommandExecOutputDeltaNotification`](types::CommandExecOutputDeltaNotification).
     CommandExecOutputDelta(types::CommandExecOutputDeltaNotification),
     /// `process/outputDelta`: Stream base64-encoded stdout/stderr chunks for a running `process/spawn` session.
+    ///
+    /// Params: [`ProcessOutputDeltaNotification`](types::ProcessOutputDeltaNotification).
     ProcessOutputDelta(types::ProcessOutputDeltaNotification),
     /// `thread/search/partial`: Since Codex 0.171.0.
+    ///
+    /// Params: [`ThreadSearchPartialNotification`](types::ThreadSearchPartialNotification).
     ThreadSearchPartial(types::ThreadSearchPartialNotification),
     /// `process/exited`: Final exit notification for a `process/spawn` session.
+    ///
+    /// Params: [`ProcessExitedNotification`](types::ProcessExitedNotification).
     ProcessExited(types::ProcessExitedNotification),
-    /// `item/commandExecution/outputDelta`
+    /// `item/commandExecution/outputDelta`.
+    ///
+    /// Params: [`CommandExecutionOutputDeltaNotification`](types::CommandExecutionOutputDeltaNotification).
     ItemCommandExecutionOutputDelta(types::CommandExecutionOutputDeltaNotification),
-    /// `item/commandExecution/terminalInteraction`
+    /// `item/commandExecution/terminalInteraction`.
+    ///
+    /// Params: [`TerminalInteractionNotification`](types::TerminalInteractionNotification).
     ItemCommandExecutionTerminalInteraction(types::TerminalInteractionNotification),
     /// `item/fileChange/outputDelta`: Deprecated legacy apply_patch output stream notification.
+    ///
+    /// Params: [`FileChangeOutputDeltaNotification`](types::FileChangeOutputDeltaNotification).
     ItemFileChangeOutputDelta(types::FileChangeOutputDeltaNotification),
-    /// `item/fileChange/patchUpdated`
+    /// `item/fileChange/patchUpdated`.
+    ///
+    /// Params: [`FileChangePatchUpdatedNotification`](types::FileChangePatchUpdatedNotification).
     ItemFileChangePatchUpdated(types::FileChangePatchUpdatedNotification),
-    /// `serverRequest/resolved`
+    /// `serverRequest/resolved`.
+    ///
+    /// Params: [`ServerRequestResolvedNotification`](types::ServerRequestResolvedNotification).
     ServerRequestResolved(types::ServerRequestResolvedNotification),
-    /// `item/mcpToolCall/progress`
+    /// `item/mcpToolCall/progress`.
+    ///
+    /// Params: [`McpToolCallProgressNotification`](types::McpToolCallProgressNotification).
     ItemMcpToolCallProgress(types::McpToolCallProgressNotification),
-    /// `mcpServer/oauthLogin/completed`
+    /// `mcpServer/oauthLogin/completed`.
+    ///
+    /// Params: [`McpServerOauthLoginCompletedNotification`](types::McpServerOauthLoginCompletedNotification).
     McpServerOauthLoginCompleted(types::McpServerOauthLoginCompletedNotification),
-    /// `mcpServer/startupStatus/updated`
+    /// `mcpServer/startupStatus/updated`.
+    ///
+    /// Params: [`McpServerStatusUpdatedNotification`](types::McpServerStatusUpdatedNotification).
     McpServerStartupStatusUpdated(types::McpServerStatusUpdatedNotification),
-    /// `mcpServer/event/stream/notification`
+    /// `mcpServer/event/stream/notification`.
+    ///
+    /// Params: [`McpServerEventStreamNotification`](types::McpServerEventStreamNotification).
     McpServerEventStreamNotification(types::McpServerEventStreamNotification),
-    /// `account/updated`
+    /// `account/updated`.
+    ///
+    /// Params: [`AccountUpdatedNotification`](types::AccountUpdatedNotification).
     AccountUpdated(types::AccountUpdatedNotification),
-    /// `account/gatewayOAuth/changed`
+    /// `account/gatewayOAuth/changed`.
+    ///
+    /// Params: [`GatewayOAuthChangedNotification`](types::GatewayOAuthChangedNotification).
     AccountGatewayOAuthChanged(types::GatewayOAuthChangedNotification),
-    /// `account/rateLimits/updated`
+    /// `account/rateLimits/updated`.
+    ///
+    /// Params: [`AccountRateLimitsUpdatedNotification`](types::AccountRateLimitsUpdatedNotification).
     AccountRateLimitsUpdated(types::AccountRateLimitsUpdatedNotification),
-    /// `app/list/updated`
+    /// `app/list/updated`.
+    ///
+    /// Params: [`AppListUpdatedNotification`](types::AppListUpdatedNotification).
     AppListUpdated(types::AppListUpdatedNotification),
-    /// `remoteControl/status/changed`
+    /// `remoteControl/status/changed`.
+    ///
+    /// Params: [`RemoteControlStatusChangedNotification`](types::RemoteControlStatusChangedNotification).
     RemoteControlStatusChanged(types::RemoteControlStatusChangedNotification),
-    /// `externalAgentConfig/import/progress`
+    /// `externalAgentConfig/import/progress`.
+    ///
+    /// Params: [`ExternalAgentConfigImportProgressNotification`](types::ExternalAgentConfigImportProgressNotification).
     ExternalAgentConfigImportProgress(
         types::ExternalAgentConfigImportProgressNotification,
     ),
-    /// `externalAgentConfig/import/completed`
+    /// `externalAgentConfig/import/completed`.
+    ///
+    /// Params: [`ExternalAgentConfigImportCompletedNotification`](types::ExternalAgentConfigImportCompletedNotification).
     ExternalAgentConfigImportCompleted(
         types::ExternalAgentConfigImportCompletedNotification,
     ),
-    /// `fs/changed`
+    /// `fs/changed`.
+    ///
+    /// Params: [`FsChangedNotification`](types::FsChangedNotification).
     FsChanged(types::FsChangedNotification),
-    /// `item/reasoning/summaryTextDelta`
+    /// `item/reasoning/summaryTextDelta`.
+    ///
+    /// Params: [`ReasoningSummaryTextDeltaNotification`](types::ReasoningSummaryTextDeltaNotification).
     ItemReasoningSummaryTextDelta(types::ReasoningSummaryTextDeltaNotification),
-    /// `item/reasoning/summaryPartAdded`
+    /// `item/reasoning/summaryPartAdded`.
+    ///
+    /// Params: [`ReasoningSummaryPartAddedNotification`](types::ReasoningSummaryPartAddedNotification).
     ItemReasoningSummaryPartAdded(types::ReasoningSummaryPartAddedNotification),
-    /// `item/reasoning/textDelta`
+    /// `item/reasoning/textDelta`.
+    ///
+    /// Params: [`ReasoningTextDeltaNotification`](types::ReasoningTextDeltaNotification).
     ItemReasoningTextDelta(types::ReasoningTextDeltaNotification),
     /// `thread/compacted`: Deprecated: Use `ContextCompaction` item type instead.
+    ///
+    /// Params: [`ContextCompactedNotification`](types::ContextCompactedNotification).
     ThreadCompacted(types::ContextCompactedNotification),
-    /// `model/rerouted`
+    /// `model/rerouted`.
+    ///
+    /// Params: [`ModelReroutedNotification`](types::ModelReroutedNotification).
     ModelRerouted(types::ModelReroutedNotification),
-    /// `model/verification`
+    /// `model/verification`.
+    ///
+    /// Params: [`ModelVerificationNotification`](types::ModelVerificationNotification).
     ModelVerification(types::ModelVerificationNotification),
-    /// `modelProvider/authRecoveryStarted`
+    /// `modelProvider/authRecoveryStarted`.
+    ///
+    /// Params: [`AuthRecoveryNotification`](types::AuthRecoveryNotification).
     ModelProviderAuthRecoveryStarted(types::AuthRecoveryNotification),
-    /// `modelProvider/authRecoveryCompleted`
+    /// `modelProvider/authRecoveryCompleted`.
+    ///
+    /// Params: [`AuthRecoveryNotification`](types::AuthRecoveryNotification).
     ModelProviderAuthRecoveryCompleted(types::AuthRecoveryNotification),
-    /// `turn/moderationMetadata`
+    /// `turn/moderationMetadata`.
+    ///
+    /// Params: [`TurnModerationMetadataNotification`](types::TurnModerationMetadataNotification).
     TurnModerationMetadata(types::TurnModerationMetadataNotification),
-    /// `model/safetyBuffering/updated`
+    /// `model/safetyBuffering/updated`.
+    ///
+    /// Params: [`ModelSafetyBufferingUpdatedNotification`](types::ModelSafetyBufferingUpdatedNotification).
     ModelSafetyBufferingUpdated(types::ModelSafetyBufferingUpdatedNotification),
-    /// `warning`
+    /// `warning`.
+    ///
+    /// Params: [`WarningNotification`](types::WarningNotification).
     Warning(types::WarningNotification),
-    /// `guardianWarning`
+    /// `guardianWarning`.
+    ///
+    /// Params: [`GuardianWarningNotification`](types::GuardianWarningNotification).
     GuardianWarning(types::GuardianWarningNotification),
-    /// `deprecationNotice`
+    /// `deprecationNotice`.
+    ///
+    /// Params: [`DeprecationNoticeNotification`](types::DeprecationNoticeNotification).
     DeprecationNotice(types::DeprecationNoticeNotification),
-    /// `configWarning`
+    /// `configWarning`.
+    ///
+    /// Params: [`ConfigWarningNotification`](types::ConfigWarningNotification).
     ConfigWarning(types::ConfigWarningNotification),
-    /// `fuzzyFileSearch/sessionUpdated`
+    /// `fuzzyFileSearch/sessionUpdated`.
+    ///
+    /// Params: [`FuzzyFileSearchSessionUpdatedNotification`](types::FuzzyFileSearchSessionUpdatedNotification).
     FuzzyFileSearchSessionUpdated(types::FuzzyFileSearchSessionUpdatedNotification),
-    /// `fuzzyFileSearch/sessionCompleted`
+    /// `fuzzyFileSearch/sessionCompleted`.
+    ///
+    /// Params: [`FuzzyFileSearchSessionCompletedNotification`](types::FuzzyFileSearchSessionCompletedNotification).
     FuzzyFileSearchSessionCompleted(types::FuzzyFileSearchSessionCompletedNotification),
-    /// `thread/realtime/started`
+    /// `thread/realtime/started`.
+    ///
+    /// Params: [`ThreadRealtimeStartedNotification`](types::ThreadRealtimeStartedNotification).
     ThreadRealtimeStarted(types::ThreadRealtimeStartedNotification),
-    /// `thread/realtime/itemAdded`
+    /// `thread/realtime/itemAdded`.
+    ///
+    /// Params: [`ThreadRealtimeItemAddedNotification`](types::ThreadRealtimeItemAddedNotification).
     ThreadRealtimeItemAdded(types::ThreadRealtimeItemAddedNotification),
-    /// `thread/realtime/item/started`
+    /// `thread/realtime/item/started`.
+    ///
+    /// Params: [`ThreadRealtimeItemStartedNotification`](types::ThreadRealtimeItemStartedNotification).
     ThreadRealtimeItemStarted(types::ThreadRealtimeItemStartedNotification),
-    /// `thread/realtime/item/transcript/delta`
+    /// `thread/realtime/item/transcript/delta`.
+    ///
+    /// Params: [`ThreadRealtimeItemTranscriptDeltaNotification`](types::ThreadRealtimeItemTranscriptDeltaNotification).
     ThreadRealtimeItemTranscriptDelta(
         types::ThreadRealtimeItemTranscriptDeltaNotification,
     ),
-    /// `thread/realtime/item/completed`
+    /// `thread/realtime/item/completed`.
+    ///
+    /// Params: [`ThreadRealtimeItemCompletedNotification`](types::ThreadRealtimeItemCompletedNotification).
     ThreadRealtimeItemCompleted(types::ThreadRealtimeItemCompletedNotification),
-    /// `thread/realtime/transcript/delta`
+    /// `thread/realtime/transcript/delta`.
+    ///
+    /// Params: [`ThreadRealtimeTranscriptDeltaNotification`](types::ThreadRealtimeTranscriptDeltaNotification).
     ThreadRealtimeTranscriptDelta(types::ThreadRealtimeTranscriptDeltaNotification),
-    /// `thread/realtime/transcript/done`
+    /// `thread/realtime/transcript/done`.
+    ///
+    /// Params: [`ThreadRealtimeTranscriptDoneNotification`](types::ThreadRealtimeTranscriptDoneNotification).
     ThreadRealtimeTranscriptDone(types::ThreadRealtimeTranscriptDoneNotification),
-    /// `thread/realtime/outputAudio/delta`
+    /// `thread/realtime/outputAudio/delta`.
+    ///
+    /// Params: [`ThreadRealtimeOutputAudioDeltaNotification`](types::ThreadRealtimeOutputAudioDeltaNotification).
     ThreadRealtimeOutputAudioDelta(types::ThreadRealtimeOutputAudioDeltaNotification),
-    /// `thread/realtime/sdp`
+    /// `thread/realtime/sdp`.
+    ///
+    /// Params: [`ThreadRealtimeSdpNotification`](types::ThreadRealtimeSdpNotification).
     ThreadRealtimeSdp(types::ThreadRealtimeSdpNotification),
-    /// `thread/realtime/error`
+    /// `thread/realtime/error`.
+    ///
+    /// Params: [`ThreadRealtimeErrorNotification`](types::ThreadRealtimeErrorNotification).
     ThreadRealtimeError(types::ThreadRealtimeErrorNotification),
-    /// `thread/realtime/closed`
+    /// `thread/realtime/closed`.
+    ///
+    /// Params: [`ThreadRealtimeClosedNotification`](types::ThreadRealtimeClosedNotification).
     ThreadRealtimeClosed(types::ThreadRealtimeClosedNotification),
     /// `windows/worldWritableWarning`: Notifies the user of world-writable directories on Windows, which cannot be protected by the sandbox.
+    ///
+    /// Params: [`WindowsWorldWritableWarningNotification`](types::WindowsWorldWritableWarningNotification).
     WindowsWorldWritableWarning(types::WindowsWorldWritableWarningNotification),
-    /// `windowsSandbox/setupCompleted`
+    /// `windowsSandbox/setupCompleted`.
+    ///
+    /// Params: [`WindowsSandboxSetupCompletedNotification`](types::WindowsSandboxSetupCompletedNotification).
     WindowsSandboxSetupCompleted(types::WindowsSandboxSetupCompletedNotification),
-    /// `account/login/completed`
+    /// `account/login/completed`.
+    ///
+    /// Params: [`AccountLoginCompletedNotification`](types::AccountLoginCompletedNotification).
     AccountLoginCompleted(types::AccountLoginCompletedNotification),
     /// A method this version of the SDK does not know (from a newer Codex), kept verbatim.
     Unrecognized {
@@ -3045,24 +3793,44 @@ impl ServerNotification {
 #[non_exhaustive]
 pub enum ServerRequest {
     /// `item/commandExecution/requestApproval`: Sent when approval is requested for a specific command execution. This request is used for Turns started via turn/start.
+    ///
+    /// Params: [`CommandExecutionRequestApprovalParams`](types::CommandExecutionRequestApprovalParams).
     ItemCommandExecutionRequestApproval(types::CommandExecutionRequestApprovalParams),
     /// `item/fileChange/requestApproval`: Sent when approval is requested for a specific file change. This request is used for Turns started via turn/start.
+    ///
+    /// Params: [`FileChangeRequestApprovalParams`](types::FileChangeRequestApprovalParams).
     ItemFileChangeRequestApproval(types::FileChangeRequestApprovalParams),
     /// `item/tool/requestUserInput`: EXPERIMENTAL - Request input from the user for a tool call.
+    ///
+    /// Params: [`ToolRequestUserInputParams`](types::ToolRequestUserInputParams).
     ItemToolRequestUserInput(types::ToolRequestUserInputParams),
     /// `mcpServer/elicitation/request`: Request input for an MCP server elicitation.
+    ///
+    /// Params: [`McpServerElicitationRequestParams`](types::McpServerElicitationRequestParams).
     McpServerElicitationRequest(types::McpServerElicitationRequestParams),
     /// `item/permissions/requestApproval`: Request approval for additional permissions from the user.
+    ///
+    /// Params: [`PermissionsRequestApprovalParams`](types::PermissionsRequestApprovalParams).
     ItemPermissionsRequestApproval(types::PermissionsRequestApprovalParams),
     /// `item/tool/call`: Execute a dynamic tool call on the client.
+    ///
+    /// Params: [`DynamicToolCallParams`](types::DynamicToolCallParams).
     ItemToolCall(types::DynamicToolCallParams),
-    /// `account/chatgptAuthTokens/refresh`
+    /// `account/chatgptAuthTokens/refresh`.
+    ///
+    /// Params: [`ChatgptAuthTokensRefreshParams`](types::ChatgptAuthTokensRefreshParams).
     AccountChatgptAuthTokensRefresh(types::ChatgptAuthTokensRefreshParams),
     /// `attestation/generate`: Generate a fresh upstream attestation result on demand.
+    ///
+    /// Params: [`AttestationGenerateParams`](types::AttestationGenerateParams).
     AttestationGenerate(types::AttestationGenerateParams),
     /// `applyPatchApproval`: Deprecated. Request to approve a patch. This request is used for Turns started via the legacy APIs (i.e. SendUserTurn, SendUserMessage).
+    ///
+    /// Params: [`ApplyPatchApprovalParams`](types::ApplyPatchApprovalParams).
     ApplyPatchApproval(types::ApplyPatchApprovalParams),
     /// `execCommandApproval`: Request to exec a command. This request is used for Turns started via the legacy APIs (i.e. SendUserTurn, SendUserMessage).
+    ///
+    /// Params: [`ExecCommandApprovalParams`](types::ExecCommandApprovalParams).
     ExecCommandApproval(types::ExecCommandApprovalParams),
     /// A method this version of the SDK does not know (from a newer Codex), kept verbatim.
     Unrecognized {
@@ -3192,7 +3960,9 @@ impl ServerRequest {
 /// One typed method per client request of the protocol, available on every
 /// [`RequestSender`](crate::protocol::RequestSender).
 pub trait ClientRequests: crate::protocol::RequestSender {
-    /// `initialize`
+    /// `initialize`.
+    ///
+    /// Params: [`InitializeParams`](types::InitializeParams). Response: [`InitializeResponse`](types::InitializeResponse).
     fn initialize(
         &self,
         params: types::InitializeParams,
@@ -3202,6 +3972,8 @@ pub trait ClientRequests: crate::protocol::RequestSender {
         self.send_request::<client_requests::Initialize>(params)
     }
     /// `server/diagnostics`: Read content-free, process-local diagnostics.
+    ///
+    /// Params: [`ServerDiagnosticsParams`](types::ServerDiagnosticsParams). Response: [`ServerDiagnosticsResponse`](types::ServerDiagnosticsResponse).
     fn server_diagnostics(
         &self,
         params: types::ServerDiagnosticsParams,
@@ -3210,7 +3982,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ServerDiagnostics>(params)
     }
-    /// `userVerification/status`
+    /// `userVerification/status`.
+    ///
+    /// Params: [`UserVerificationStatusParams`](types::UserVerificationStatusParams). Response: [`UserVerificationStatusResponse`](types::UserVerificationStatusResponse).
     fn user_verification_status(
         &self,
         params: types::UserVerificationStatusParams,
@@ -3222,7 +3996,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::UserVerificationStatus>(params)
     }
-    /// `userVerification/enroll`
+    /// `userVerification/enroll`.
+    ///
+    /// Params: [`UserVerificationEnrollParams`](types::UserVerificationEnrollParams). Response: [`UserVerificationEnrollResponse`](types::UserVerificationEnrollResponse).
     fn user_verification_enroll(
         &self,
         params: types::UserVerificationEnrollParams,
@@ -3234,7 +4010,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::UserVerificationEnroll>(params)
     }
-    /// `userVerification/delete`
+    /// `userVerification/delete`.
+    ///
+    /// Params: [`UserVerificationDeleteParams`](types::UserVerificationDeleteParams). Response: [`UserVerificationDeleteResponse`](types::UserVerificationDeleteResponse).
     fn user_verification_delete(
         &self,
         params: types::UserVerificationDeleteParams,
@@ -3246,7 +4024,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::UserVerificationDelete>(params)
     }
-    /// `userVerification/verify`
+    /// `userVerification/verify`.
+    ///
+    /// Params: [`UserVerificationVerifyParams`](types::UserVerificationVerifyParams). Response: [`UserVerificationVerifyResponse`](types::UserVerificationVerifyResponse).
     fn user_verification_verify(
         &self,
         params: types::UserVerificationVerifyParams,
@@ -3258,7 +4038,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::UserVerificationVerify>(params)
     }
-    /// `userVerification/cancel`
+    /// `userVerification/cancel`.
+    ///
+    /// Params: [`UserVerificationCancelParams`](types::UserVerificationCancelParams). Response: [`UserVerificationCancelResponse`](types::UserVerificationCancelResponse).
     fn user_verification_cancel(
         &self,
         params: types::UserVerificationCancelParams,
@@ -3270,7 +4052,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::UserVerificationCancel>(params)
     }
-    /// `thread/start`
+    /// `thread/start`.
+    ///
+    /// Params: [`ThreadStartParams`](types::ThreadStartParams). Response: [`ThreadStartResponse`](types::ThreadStartResponse).
     fn thread_start(
         &self,
         params: types::ThreadStartParams,
@@ -3279,7 +4063,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadStart>(params)
     }
-    /// `thread/resume`
+    /// `thread/resume`.
+    ///
+    /// Params: [`ThreadResumeParams`](types::ThreadResumeParams). Response: [`ThreadResumeResponse`](types::ThreadResumeResponse).
     fn thread_resume(
         &self,
         params: types::ThreadResumeParams,
@@ -3288,7 +4074,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadResume>(params)
     }
-    /// `thread/fork`
+    /// `thread/fork`.
+    ///
+    /// Params: [`ThreadForkParams`](types::ThreadForkParams). Response: [`ThreadForkResponse`](types::ThreadForkResponse).
     fn thread_fork(
         &self,
         params: types::ThreadForkParams,
@@ -3298,6 +4086,8 @@ pub trait ClientRequests: crate::protocol::RequestSender {
         self.send_request::<client_requests::ThreadFork>(params)
     }
     /// `thread/sample`: Since Codex 0.164.0.
+    ///
+    /// Params: [`ThreadSampleParams`](types::ThreadSampleParams). Response: [`ThreadSampleResponse`](types::ThreadSampleResponse).
     fn thread_sample(
         &self,
         params: types::ThreadSampleParams,
@@ -3307,6 +4097,8 @@ pub trait ClientRequests: crate::protocol::RequestSender {
         self.send_request::<client_requests::ThreadSample>(params)
     }
     /// `thread/sample/cancel`: Since Codex 0.164.0.
+    ///
+    /// Params: [`ThreadSampleCancelParams`](types::ThreadSampleCancelParams). Response: [`ThreadSampleCancelResponse`](types::ThreadSampleCancelResponse).
     fn thread_sample_cancel(
         &self,
         params: types::ThreadSampleCancelParams,
@@ -3315,7 +4107,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadSampleCancel>(params)
     }
-    /// `thread/archive`
+    /// `thread/archive`.
+    ///
+    /// Params: [`ThreadArchiveParams`](types::ThreadArchiveParams). Response: [`ThreadArchiveResponse`](types::ThreadArchiveResponse).
     fn thread_archive(
         &self,
         params: types::ThreadArchiveParams,
@@ -3324,7 +4118,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadArchive>(params)
     }
-    /// `thread/delete`
+    /// `thread/delete`.
+    ///
+    /// Params: [`ThreadDeleteParams`](types::ThreadDeleteParams). Response: [`ThreadDeleteResponse`](types::ThreadDeleteResponse).
     fn thread_delete(
         &self,
         params: types::ThreadDeleteParams,
@@ -3333,7 +4129,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadDelete>(params)
     }
-    /// `thread/unsubscribe`
+    /// `thread/unsubscribe`.
+    ///
+    /// Params: [`ThreadUnsubscribeParams`](types::ThreadUnsubscribeParams). Response: [`ThreadUnsubscribeResponse`](types::ThreadUnsubscribeResponse).
     fn thread_unsubscribe(
         &self,
         params: types::ThreadUnsubscribeParams,
@@ -3345,6 +4143,8 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `thread/increment_elicitation`: Increment the thread-local out-of-band elicitation counter.
     ///
     /// This is used by external helpers to pause timeout accounting while a user approval or other elicitation is pending outside the app-server request flow.
+    ///
+    /// Params: [`ThreadIncrementElicitationParams`](types::ThreadIncrementElicitationParams). Response: [`ThreadIncrementElicitationResponse`](types::ThreadIncrementElicitationResponse).
     fn thread_increment_elicitation(
         &self,
         params: types::ThreadIncrementElicitationParams,
@@ -3359,6 +4159,8 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `thread/decrement_elicitation`: Decrement the thread-local out-of-band elicitation counter.
     ///
     /// When the count reaches zero, timeout accounting resumes for the thread.
+    ///
+    /// Params: [`ThreadDecrementElicitationParams`](types::ThreadDecrementElicitationParams). Response: [`ThreadDecrementElicitationResponse`](types::ThreadDecrementElicitationResponse).
     fn thread_decrement_elicitation(
         &self,
         params: types::ThreadDecrementElicitationParams,
@@ -3370,7 +4172,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadDecrementElicitation>(params)
     }
-    /// `thread/name/set`
+    /// `thread/name/set`.
+    ///
+    /// Params: [`ThreadSetNameParams`](types::ThreadSetNameParams). Response: [`ThreadSetNameResponse`](types::ThreadSetNameResponse).
     fn thread_name_set(
         &self,
         params: types::ThreadSetNameParams,
@@ -3379,7 +4183,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadNameSet>(params)
     }
-    /// `thread/prediction/request`
+    /// `thread/prediction/request`.
+    ///
+    /// Params: [`ThreadPredictionRequestParams`](types::ThreadPredictionRequestParams). Response: [`ThreadPredictionRequestResponse`](types::ThreadPredictionRequestResponse).
     fn thread_prediction_request(
         &self,
         params: types::ThreadPredictionRequestParams,
@@ -3391,7 +4197,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadPredictionRequest>(params)
     }
-    /// `thread/goal/set`
+    /// `thread/goal/set`.
+    ///
+    /// Params: [`ThreadGoalSetParams`](types::ThreadGoalSetParams). Response: [`ThreadGoalSetResponse`](types::ThreadGoalSetResponse).
     fn thread_goal_set(
         &self,
         params: types::ThreadGoalSetParams,
@@ -3400,7 +4208,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadGoalSet>(params)
     }
-    /// `thread/goal/get`
+    /// `thread/goal/get`.
+    ///
+    /// Params: [`ThreadGoalGetParams`](types::ThreadGoalGetParams). Response: [`ThreadGoalGetResponse`](types::ThreadGoalGetResponse).
     fn thread_goal_get(
         &self,
         params: types::ThreadGoalGetParams,
@@ -3409,7 +4219,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadGoalGet>(params)
     }
-    /// `thread/goal/clear`
+    /// `thread/goal/clear`.
+    ///
+    /// Params: [`ThreadGoalClearParams`](types::ThreadGoalClearParams). Response: [`ThreadGoalClearResponse`](types::ThreadGoalClearResponse).
     fn thread_goal_clear(
         &self,
         params: types::ThreadGoalClearParams,
@@ -3418,7 +4230,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadGoalClear>(params)
     }
-    /// `thread/queue/add`
+    /// `thread/queue/add`.
+    ///
+    /// Params: [`ThreadQueueAddParams`](types::ThreadQueueAddParams). Response: [`ThreadQueueAddResponse`](types::ThreadQueueAddResponse).
     fn thread_queue_add(
         &self,
         params: types::ThreadQueueAddParams,
@@ -3427,7 +4241,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadQueueAdd>(params)
     }
-    /// `thread/queue/list`
+    /// `thread/queue/list`.
+    ///
+    /// Params: [`ThreadQueueListParams`](types::ThreadQueueListParams). Response: [`ThreadQueueListResponse`](types::ThreadQueueListResponse).
     fn thread_queue_list(
         &self,
         params: types::ThreadQueueListParams,
@@ -3436,7 +4252,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadQueueList>(params)
     }
-    /// `thread/queue/update`
+    /// `thread/queue/update`.
+    ///
+    /// Params: [`ThreadQueueUpdateParams`](types::ThreadQueueUpdateParams). Response: [`ThreadQueueUpdateResponse`](types::ThreadQueueUpdateResponse).
     fn thread_queue_update(
         &self,
         params: types::ThreadQueueUpdateParams,
@@ -3445,7 +4263,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadQueueUpdate>(params)
     }
-    /// `thread/queue/delete`
+    /// `thread/queue/delete`.
+    ///
+    /// Params: [`ThreadQueueDeleteParams`](types::ThreadQueueDeleteParams). Response: [`ThreadQueueDeleteResponse`](types::ThreadQueueDeleteResponse).
     fn thread_queue_delete(
         &self,
         params: types::ThreadQueueDeleteParams,
@@ -3454,7 +4274,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadQueueDelete>(params)
     }
-    /// `thread/queue/reorder`
+    /// `thread/queue/reorder`.
+    ///
+    /// Params: [`ThreadQueueReorderParams`](types::ThreadQueueReorderParams). Response: [`ThreadQueueReorderResponse`](types::ThreadQueueReorderResponse).
     fn thread_queue_reorder(
         &self,
         params: types::ThreadQueueReorderParams,
@@ -3463,7 +4285,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadQueueReorder>(params)
     }
-    /// `thread/queue/start`
+    /// `thread/queue/start`.
+    ///
+    /// Params: [`ThreadQueueStartParams`](types::ThreadQueueStartParams). Response: [`ThreadQueueStartResponse`](types::ThreadQueueStartResponse).
     fn thread_queue_start(
         &self,
         params: types::ThreadQueueStartParams,
@@ -3472,7 +4296,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadQueueStart>(params)
     }
-    /// `thread/metadata/update`
+    /// `thread/metadata/update`.
+    ///
+    /// Params: [`ThreadMetadataUpdateParams`](types::ThreadMetadataUpdateParams). Response: [`ThreadMetadataUpdateResponse`](types::ThreadMetadataUpdateResponse).
     fn thread_metadata_update(
         &self,
         params: types::ThreadMetadataUpdateParams,
@@ -3481,7 +4307,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadMetadataUpdate>(params)
     }
-    /// `thread/attachment/add`
+    /// `thread/attachment/add`.
+    ///
+    /// Params: [`ThreadAttachmentAddParams`](types::ThreadAttachmentAddParams). Response: [`ThreadAttachmentAddResponse`](types::ThreadAttachmentAddResponse).
     fn thread_attachment_add(
         &self,
         params: types::ThreadAttachmentAddParams,
@@ -3490,7 +4318,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadAttachmentAdd>(params)
     }
-    /// `thread/attachment/list`
+    /// `thread/attachment/list`.
+    ///
+    /// Params: [`ThreadAttachmentListParams`](types::ThreadAttachmentListParams). Response: [`ThreadAttachmentListResponse`](types::ThreadAttachmentListResponse).
     fn thread_attachment_list(
         &self,
         params: types::ThreadAttachmentListParams,
@@ -3499,7 +4329,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadAttachmentList>(params)
     }
-    /// `thread/attachmentOwner/list`
+    /// `thread/attachmentOwner/list`.
+    ///
+    /// Params: [`ThreadAttachmentOwnerListParams`](types::ThreadAttachmentOwnerListParams). Response: [`ThreadAttachmentOwnerListResponse`](types::ThreadAttachmentOwnerListResponse).
     fn thread_attachment_owner_list(
         &self,
         params: types::ThreadAttachmentOwnerListParams,
@@ -3511,7 +4343,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadAttachmentOwnerList>(params)
     }
-    /// `thread/attachment/remove`
+    /// `thread/attachment/remove`.
+    ///
+    /// Params: [`ThreadAttachmentRemoveParams`](types::ThreadAttachmentRemoveParams). Response: [`ThreadAttachmentRemoveResponse`](types::ThreadAttachmentRemoveResponse).
     fn thread_attachment_remove(
         &self,
         params: types::ThreadAttachmentRemoveParams,
@@ -3523,7 +4357,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadAttachmentRemove>(params)
     }
-    /// `thread/section/move`
+    /// `thread/section/move`.
+    ///
+    /// Params: [`ThreadSectionMoveParams`](types::ThreadSectionMoveParams). Response: [`ThreadSectionMoveResponse`](types::ThreadSectionMoveResponse).
     fn thread_section_move(
         &self,
         params: types::ThreadSectionMoveParams,
@@ -3532,7 +4368,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadSectionMove>(params)
     }
-    /// `thread/settings/update`
+    /// `thread/settings/update`.
+    ///
+    /// Params: [`ThreadSettingsUpdateParams`](types::ThreadSettingsUpdateParams). Response: [`ThreadSettingsUpdateResponse`](types::ThreadSettingsUpdateResponse).
     fn thread_settings_update(
         &self,
         params: types::ThreadSettingsUpdateParams,
@@ -3541,7 +4379,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadSettingsUpdate>(params)
     }
-    /// `thread/memoryMode/set`
+    /// `thread/memoryMode/set`.
+    ///
+    /// Params: [`ThreadMemoryModeSetParams`](types::ThreadMemoryModeSetParams). Response: [`ThreadMemoryModeSetResponse`](types::ThreadMemoryModeSetResponse).
     fn thread_memory_mode_set(
         &self,
         params: types::ThreadMemoryModeSetParams,
@@ -3551,6 +4391,8 @@ pub trait ClientRequests: crate::protocol::RequestSender {
         self.send_request::<client_requests::ThreadMemoryModeSet>(params)
     }
     /// `thread/memory/read`: Since Codex 0.165.0.
+    ///
+    /// Params: [`ThreadMemoryReadParams`](types::ThreadMemoryReadParams). Response: [`ThreadMemoryReadResponse`](types::ThreadMemoryReadResponse).
     fn thread_memory_read(
         &self,
         params: types::ThreadMemoryReadParams,
@@ -3559,7 +4401,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadMemoryRead>(params)
     }
-    /// `memory/status`
+    /// `memory/status`.
+    ///
+    /// Params: [`MemoryStatusParams`](types::MemoryStatusParams). Response: [`MemoryStatusResponse`](types::MemoryStatusResponse).
     fn memory_status(
         &self,
         params: types::MemoryStatusParams,
@@ -3568,7 +4412,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::MemoryStatus>(params)
     }
-    /// `memory/reset`
+    /// `memory/reset`.
+    ///
+    /// Params: none. Response: [`MemoryResetResponse`](types::MemoryResetResponse).
     fn memory_reset(
         &self,
     ) -> impl ::std::future::Future<
@@ -3577,6 +4423,8 @@ pub trait ClientRequests: crate::protocol::RequestSender {
         self.send_request::<client_requests::MemoryReset>(())
     }
     /// `rollout/compress`: Start a best-effort background compression pass for cold local rollouts.
+    ///
+    /// Params: none. Response: [`RolloutCompressResponse`](types::RolloutCompressResponse).
     fn rollout_compress(
         &self,
     ) -> impl ::std::future::Future<
@@ -3584,7 +4432,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::RolloutCompress>(())
     }
-    /// `thread/unarchive`
+    /// `thread/unarchive`.
+    ///
+    /// Params: [`ThreadUnarchiveParams`](types::ThreadUnarchiveParams). Response: [`ThreadUnarchiveResponse`](types::ThreadUnarchiveResponse).
     fn thread_unarchive(
         &self,
         params: types::ThreadUnarchiveParams,
@@ -3593,7 +4443,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadUnarchive>(params)
     }
-    /// `thread/compact/start`
+    /// `thread/compact/start`.
+    ///
+    /// Params: [`ThreadCompactStartParams`](types::ThreadCompactStartParams). Response: [`ThreadCompactStartResponse`](types::ThreadCompactStartResponse).
     fn thread_compact_start(
         &self,
         params: types::ThreadCompactStartParams,
@@ -3602,7 +4454,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadCompactStart>(params)
     }
-    /// `thread/shellCommand`
+    /// `thread/shellCommand`.
+    ///
+    /// Params: [`ThreadShellCommandParams`](types::ThreadShellCommandParams). Response: [`ThreadShellCommandResponse`](types::ThreadShellCommandResponse).
     fn thread_shell_command(
         &self,
         params: types::ThreadShellCommandParams,
@@ -3611,7 +4465,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadShellCommand>(params)
     }
-    /// `thread/approveGuardianDeniedAction`
+    /// `thread/approveGuardianDeniedAction`.
+    ///
+    /// Params: [`ThreadApproveGuardianDeniedActionParams`](types::ThreadApproveGuardianDeniedActionParams). Response: [`ThreadApproveGuardianDeniedActionResponse`](types::ThreadApproveGuardianDeniedActionResponse).
     fn thread_approve_guardian_denied_action(
         &self,
         params: types::ThreadApproveGuardianDeniedActionParams,
@@ -3623,7 +4479,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadApproveGuardianDeniedAction>(params)
     }
-    /// `thread/backgroundTerminals/clean`
+    /// `thread/backgroundTerminals/clean`.
+    ///
+    /// Params: [`ThreadBackgroundTerminalsCleanParams`](types::ThreadBackgroundTerminalsCleanParams). Response: [`ThreadBackgroundTerminalsCleanResponse`](types::ThreadBackgroundTerminalsCleanResponse).
     fn thread_background_terminals_clean(
         &self,
         params: types::ThreadBackgroundTerminalsCleanParams,
@@ -3635,7 +4493,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadBackgroundTerminalsClean>(params)
     }
-    /// `thread/backgroundTerminals/list`
+    /// `thread/backgroundTerminals/list`.
+    ///
+    /// Params: [`ThreadBackgroundTerminalsListParams`](types::ThreadBackgroundTerminalsListParams). Response: [`ThreadBackgroundTerminalsListResponse`](types::ThreadBackgroundTerminalsListResponse).
     fn thread_background_terminals_list(
         &self,
         params: types::ThreadBackgroundTerminalsListParams,
@@ -3647,7 +4507,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadBackgroundTerminalsList>(params)
     }
-    /// `thread/backgroundTerminals/terminate`
+    /// `thread/backgroundTerminals/terminate`.
+    ///
+    /// Params: [`ThreadBackgroundTerminalsTerminateParams`](types::ThreadBackgroundTerminalsTerminateParams). Response: [`ThreadBackgroundTerminalsTerminateResponse`](types::ThreadBackgroundTerminalsTerminateResponse).
     fn thread_background_terminals_terminate(
         &self,
         params: types::ThreadBackgroundTerminalsTerminateParams,
@@ -3659,7 +4521,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadBackgroundTerminalsTerminate>(params)
     }
-    /// `thread/revert`
+    /// `thread/revert`.
+    ///
+    /// Params: [`ThreadRevertParams`](types::ThreadRevertParams). Response: [`ThreadRevertResponse`](types::ThreadRevertResponse).
     fn thread_revert(
         &self,
         params: types::ThreadRevertParams,
@@ -3668,7 +4532,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadRevert>(params)
     }
-    /// `thread/list`
+    /// `thread/list`.
+    ///
+    /// Params: [`ThreadListParams`](types::ThreadListParams). Response: [`ThreadListResponse`](types::ThreadListResponse).
     fn thread_list(
         &self,
         params: types::ThreadListParams,
@@ -3677,7 +4543,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadList>(params)
     }
-    /// `project/list`
+    /// `project/list`.
+    ///
+    /// Params: [`ProjectListParams`](types::ProjectListParams). Response: [`ProjectListResponse`](types::ProjectListResponse).
     fn project_list(
         &self,
         params: types::ProjectListParams,
@@ -3686,7 +4554,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ProjectList>(params)
     }
-    /// `project/read`
+    /// `project/read`.
+    ///
+    /// Params: [`ProjectReadParams`](types::ProjectReadParams). Response: [`ProjectReadResponse`](types::ProjectReadResponse).
     fn project_read(
         &self,
         params: types::ProjectReadParams,
@@ -3695,7 +4565,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ProjectRead>(params)
     }
-    /// `project/create`
+    /// `project/create`.
+    ///
+    /// Params: [`ProjectCreateParams`](types::ProjectCreateParams). Response: [`ProjectCreateResponse`](types::ProjectCreateResponse).
     fn project_create(
         &self,
         params: types::ProjectCreateParams,
@@ -3704,7 +4576,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ProjectCreate>(params)
     }
-    /// `project/import`
+    /// `project/import`.
+    ///
+    /// Params: [`ProjectImportParams`](types::ProjectImportParams). Response: [`ProjectImportResponse`](types::ProjectImportResponse).
     fn project_import(
         &self,
         params: types::ProjectImportParams,
@@ -3713,7 +4587,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ProjectImport>(params)
     }
-    /// `project/update`
+    /// `project/update`.
+    ///
+    /// Params: [`ProjectUpdateParams`](types::ProjectUpdateParams). Response: [`ProjectUpdateResponse`](types::ProjectUpdateResponse).
     fn project_update(
         &self,
         params: types::ProjectUpdateParams,
@@ -3722,7 +4598,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ProjectUpdate>(params)
     }
-    /// `project/move`
+    /// `project/move`.
+    ///
+    /// Params: [`ProjectMoveParams`](types::ProjectMoveParams). Response: [`ProjectMoveResponse`](types::ProjectMoveResponse).
     fn project_move(
         &self,
         params: types::ProjectMoveParams,
@@ -3731,7 +4609,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ProjectMove>(params)
     }
-    /// `project/delete`
+    /// `project/delete`.
+    ///
+    /// Params: [`ProjectDeleteParams`](types::ProjectDeleteParams). Response: [`ProjectDeleteResponse`](types::ProjectDeleteResponse).
     fn project_delete(
         &self,
         params: types::ProjectDeleteParams,
@@ -3740,7 +4620,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ProjectDelete>(params)
     }
-    /// `threadSection/list`
+    /// `threadSection/list`.
+    ///
+    /// Params: [`ThreadSectionListParams`](types::ThreadSectionListParams). Response: [`ThreadSectionListResponse`](types::ThreadSectionListResponse).
     fn thread_section_list(
         &self,
         params: types::ThreadSectionListParams,
@@ -3749,7 +4631,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadSectionList>(params)
     }
-    /// `threadSection/create`
+    /// `threadSection/create`.
+    ///
+    /// Params: [`ThreadSectionCreateParams`](types::ThreadSectionCreateParams). Response: [`ThreadSectionCreateResponse`](types::ThreadSectionCreateResponse).
     fn thread_section_create(
         &self,
         params: types::ThreadSectionCreateParams,
@@ -3758,7 +4642,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadSectionCreate>(params)
     }
-    /// `threadSection/update`
+    /// `threadSection/update`.
+    ///
+    /// Params: [`ThreadSectionUpdateParams`](types::ThreadSectionUpdateParams). Response: [`ThreadSectionUpdateResponse`](types::ThreadSectionUpdateResponse).
     fn thread_section_update(
         &self,
         params: types::ThreadSectionUpdateParams,
@@ -3767,7 +4653,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadSectionUpdate>(params)
     }
-    /// `threadSection/delete`
+    /// `threadSection/delete`.
+    ///
+    /// Params: [`ThreadSectionDeleteParams`](types::ThreadSectionDeleteParams). Response: [`ThreadSectionDeleteResponse`](types::ThreadSectionDeleteResponse).
     fn thread_section_delete(
         &self,
         params: types::ThreadSectionDeleteParams,
@@ -3776,7 +4664,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadSectionDelete>(params)
     }
-    /// `thread/search`
+    /// `thread/search`.
+    ///
+    /// Params: [`ThreadSearchParams`](types::ThreadSearchParams). Response: [`ThreadSearchResponse`](types::ThreadSearchResponse).
     fn thread_search(
         &self,
         params: types::ThreadSearchParams,
@@ -3788,6 +4678,8 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `thread/search/stream`: Search with best-effort incremental `thread/search/partial` notifications. The final response is authoritative for results, ordering, and cursors.
     ///
     /// Since Codex 0.171.0.
+    ///
+    /// Params: [`ThreadSearchParams`](types::ThreadSearchParams). Response: [`ThreadSearchResponse`](types::ThreadSearchResponse).
     fn thread_search_stream(
         &self,
         params: types::ThreadSearchParams,
@@ -3797,6 +4689,8 @@ pub trait ClientRequests: crate::protocol::RequestSender {
         self.send_request::<client_requests::ThreadSearchStream>(params)
     }
     /// `thread/search/cancel`: Since Codex 0.171.0.
+    ///
+    /// Params: [`ThreadSearchCancelParams`](types::ThreadSearchCancelParams). Response: [`ThreadSearchCancelResponse`](types::ThreadSearchCancelResponse).
     fn thread_search_cancel(
         &self,
         params: types::ThreadSearchCancelParams,
@@ -3808,6 +4702,8 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `thread/search/stream/cancel`: Cancel a `thread/search/stream` request on this connection.
     ///
     /// Since Codex 0.171.0.
+    ///
+    /// Params: [`ThreadSearchCancelParams`](types::ThreadSearchCancelParams). Response: [`ThreadSearchCancelResponse`](types::ThreadSearchCancelResponse).
     fn thread_search_stream_cancel(
         &self,
         params: types::ThreadSearchCancelParams,
@@ -3816,7 +4712,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadSearchStreamCancel>(params)
     }
-    /// `thread/searchOccurrences`
+    /// `thread/searchOccurrences`.
+    ///
+    /// Params: [`ThreadSearchOccurrencesParams`](types::ThreadSearchOccurrencesParams). Response: [`ThreadSearchOccurrencesResponse`](types::ThreadSearchOccurrencesResponse).
     fn thread_search_occurrences(
         &self,
         params: types::ThreadSearchOccurrencesParams,
@@ -3828,7 +4726,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadSearchOccurrences>(params)
     }
-    /// `thread/loaded/list`
+    /// `thread/loaded/list`.
+    ///
+    /// Params: [`ThreadLoadedListParams`](types::ThreadLoadedListParams). Response: [`ThreadLoadedListResponse`](types::ThreadLoadedListResponse).
     fn thread_loaded_list(
         &self,
         params: types::ThreadLoadedListParams,
@@ -3837,7 +4737,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadLoadedList>(params)
     }
-    /// `thread/read`
+    /// `thread/read`.
+    ///
+    /// Params: [`ThreadReadParams`](types::ThreadReadParams). Response: [`ThreadReadResponse`](types::ThreadReadResponse).
     fn thread_read(
         &self,
         params: types::ThreadReadParams,
@@ -3846,7 +4748,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadRead>(params)
     }
-    /// `thread/readState/update`
+    /// `thread/readState/update`.
+    ///
+    /// Params: [`ThreadReadStateUpdateParams`](types::ThreadReadStateUpdateParams). Response: [`ThreadReadStateUpdateResponse`](types::ThreadReadStateUpdateResponse).
     fn thread_read_state_update(
         &self,
         params: types::ThreadReadStateUpdateParams,
@@ -3855,7 +4759,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadReadStateUpdate>(params)
     }
-    /// `thread/turns/list`
+    /// `thread/turns/list`.
+    ///
+    /// Params: [`ThreadTurnsListParams`](types::ThreadTurnsListParams). Response: [`ThreadTurnsListResponse`](types::ThreadTurnsListResponse).
     fn thread_turns_list(
         &self,
         params: types::ThreadTurnsListParams,
@@ -3864,7 +4770,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadTurnsList>(params)
     }
-    /// `thread/items/list`
+    /// `thread/items/list`.
+    ///
+    /// Params: [`ThreadItemsListParams`](types::ThreadItemsListParams). Response: [`ThreadItemsListResponse`](types::ThreadItemsListResponse).
     fn thread_items_list(
         &self,
         params: types::ThreadItemsListParams,
@@ -3873,7 +4781,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadItemsList>(params)
     }
-    /// `thread/items/read`
+    /// `thread/items/read`.
+    ///
+    /// Params: [`ThreadItemsReadParams`](types::ThreadItemsReadParams). Response: [`ThreadItemsReadResponse`](types::ThreadItemsReadResponse).
     fn thread_items_read(
         &self,
         params: types::ThreadItemsReadParams,
@@ -3885,6 +4795,8 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `thread/guardianReview`: Review the idle thread's final injected exec_command without executing it.
     ///
     /// Since Codex 0.167.2.
+    ///
+    /// Params: [`ThreadGuardianReviewParams`](types::ThreadGuardianReviewParams). Response: [`ThreadGuardianReviewResponse`](types::ThreadGuardianReviewResponse).
     fn thread_guardian_review(
         &self,
         params: types::ThreadGuardianReviewParams,
@@ -3894,6 +4806,8 @@ pub trait ClientRequests: crate::protocol::RequestSender {
         self.send_request::<client_requests::ThreadGuardianReview>(params)
     }
     /// `thread/inject_items`: Append raw Responses API items to the thread history without starting a user turn.
+    ///
+    /// Params: [`ThreadInjectItemsParams`](types::ThreadInjectItemsParams). Response: [`ThreadInjectItemsResponse`](types::ThreadInjectItemsResponse).
     fn thread_inject_items(
         &self,
         params: types::ThreadInjectItemsParams,
@@ -3903,6 +4817,8 @@ pub trait ClientRequests: crate::protocol::RequestSender {
         self.send_request::<client_requests::ThreadInjectItems>(params)
     }
     /// `thread/prepareApprovedPlan`: Since Codex 0.169.0.
+    ///
+    /// Params: [`ThreadPrepareApprovedPlanParams`](types::ThreadPrepareApprovedPlanParams). Response: [`ThreadPrepareApprovedPlanResponse`](types::ThreadPrepareApprovedPlanResponse).
     fn thread_prepare_approved_plan(
         &self,
         params: types::ThreadPrepareApprovedPlanParams,
@@ -3914,7 +4830,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadPrepareApprovedPlan>(params)
     }
-    /// `skills/list`
+    /// `skills/list`.
+    ///
+    /// Params: [`SkillsListParams`](types::SkillsListParams). Response: [`SkillsListResponse`](types::SkillsListResponse).
     fn skills_list(
         &self,
         params: types::SkillsListParams,
@@ -3923,7 +4841,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::SkillsList>(params)
     }
-    /// `skills/extraRoots/set`
+    /// `skills/extraRoots/set`.
+    ///
+    /// Params: [`SkillsExtraRootsSetParams`](types::SkillsExtraRootsSetParams). Response: [`SkillsExtraRootsSetResponse`](types::SkillsExtraRootsSetResponse).
     fn skills_extra_roots_set(
         &self,
         params: types::SkillsExtraRootsSetParams,
@@ -3932,7 +4852,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::SkillsExtraRootsSet>(params)
     }
-    /// `hooks/list`
+    /// `hooks/list`.
+    ///
+    /// Params: [`HooksListParams`](types::HooksListParams). Response: [`HooksListResponse`](types::HooksListResponse).
     fn hooks_list(
         &self,
         params: types::HooksListParams,
@@ -3941,7 +4863,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::HooksList>(params)
     }
-    /// `marketplace/add`
+    /// `marketplace/add`.
+    ///
+    /// Params: [`MarketplaceAddParams`](types::MarketplaceAddParams). Response: [`MarketplaceAddResponse`](types::MarketplaceAddResponse).
     fn marketplace_add(
         &self,
         params: types::MarketplaceAddParams,
@@ -3950,7 +4874,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::MarketplaceAdd>(params)
     }
-    /// `marketplace/remove`
+    /// `marketplace/remove`.
+    ///
+    /// Params: [`MarketplaceRemoveParams`](types::MarketplaceRemoveParams). Response: [`MarketplaceRemoveResponse`](types::MarketplaceRemoveResponse).
     fn marketplace_remove(
         &self,
         params: types::MarketplaceRemoveParams,
@@ -3959,7 +4885,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::MarketplaceRemove>(params)
     }
-    /// `marketplace/upgrade`
+    /// `marketplace/upgrade`.
+    ///
+    /// Params: [`MarketplaceUpgradeParams`](types::MarketplaceUpgradeParams). Response: [`MarketplaceUpgradeResponse`](types::MarketplaceUpgradeResponse).
     fn marketplace_upgrade(
         &self,
         params: types::MarketplaceUpgradeParams,
@@ -3968,7 +4896,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::MarketplaceUpgrade>(params)
     }
-    /// `plugin/list`
+    /// `plugin/list`.
+    ///
+    /// Params: [`PluginListParams`](types::PluginListParams). Response: [`PluginListResponse`](types::PluginListResponse).
     fn plugin_list(
         &self,
         params: types::PluginListParams,
@@ -3977,7 +4907,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::PluginList>(params)
     }
-    /// `plugin/search`
+    /// `plugin/search`.
+    ///
+    /// Params: [`PluginSearchParams`](types::PluginSearchParams). Response: [`PluginSearchResponse`](types::PluginSearchResponse).
     fn plugin_search(
         &self,
         params: types::PluginSearchParams,
@@ -3986,7 +4918,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::PluginSearch>(params)
     }
-    /// `plugin/installed`
+    /// `plugin/installed`.
+    ///
+    /// Params: [`PluginInstalledParams`](types::PluginInstalledParams). Response: [`PluginInstalledResponse`](types::PluginInstalledResponse).
     fn plugin_installed(
         &self,
         params: types::PluginInstalledParams,
@@ -3995,7 +4929,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::PluginInstalled>(params)
     }
-    /// `plugin/reconcile`
+    /// `plugin/reconcile`.
+    ///
+    /// Params: [`PluginReconcileParams`](types::PluginReconcileParams). Response: [`PluginReconcileResponse`](types::PluginReconcileResponse).
     fn plugin_reconcile(
         &self,
         params: types::PluginReconcileParams,
@@ -4004,7 +4940,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::PluginReconcile>(params)
     }
-    /// `plugin/read`
+    /// `plugin/read`.
+    ///
+    /// Params: [`PluginReadParams`](types::PluginReadParams). Response: [`PluginReadResponse`](types::PluginReadResponse).
     fn plugin_read(
         &self,
         params: types::PluginReadParams,
@@ -4013,7 +4951,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::PluginRead>(params)
     }
-    /// `plugin/skill/read`
+    /// `plugin/skill/read`.
+    ///
+    /// Params: [`PluginSkillReadParams`](types::PluginSkillReadParams). Response: [`PluginSkillReadResponse`](types::PluginSkillReadResponse).
     fn plugin_skill_read(
         &self,
         params: types::PluginSkillReadParams,
@@ -4022,7 +4962,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::PluginSkillRead>(params)
     }
-    /// `plugin/share/save`
+    /// `plugin/share/save`.
+    ///
+    /// Params: [`PluginShareSaveParams`](types::PluginShareSaveParams). Response: [`PluginShareSaveResponse`](types::PluginShareSaveResponse).
     fn plugin_share_save(
         &self,
         params: types::PluginShareSaveParams,
@@ -4031,7 +4973,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::PluginShareSave>(params)
     }
-    /// `plugin/share/updateTargets`
+    /// `plugin/share/updateTargets`.
+    ///
+    /// Params: [`PluginShareUpdateTargetsParams`](types::PluginShareUpdateTargetsParams). Response: [`PluginShareUpdateTargetsResponse`](types::PluginShareUpdateTargetsResponse).
     fn plugin_share_update_targets(
         &self,
         params: types::PluginShareUpdateTargetsParams,
@@ -4043,7 +4987,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::PluginShareUpdateTargets>(params)
     }
-    /// `plugin/share/list`
+    /// `plugin/share/list`.
+    ///
+    /// Params: [`PluginShareListParams`](types::PluginShareListParams). Response: [`PluginShareListResponse`](types::PluginShareListResponse).
     fn plugin_share_list(
         &self,
         params: types::PluginShareListParams,
@@ -4052,7 +4998,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::PluginShareList>(params)
     }
-    /// `plugin/share/checkout`
+    /// `plugin/share/checkout`.
+    ///
+    /// Params: [`PluginShareCheckoutParams`](types::PluginShareCheckoutParams). Response: [`PluginShareCheckoutResponse`](types::PluginShareCheckoutResponse).
     fn plugin_share_checkout(
         &self,
         params: types::PluginShareCheckoutParams,
@@ -4061,7 +5009,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::PluginShareCheckout>(params)
     }
-    /// `plugin/share/delete`
+    /// `plugin/share/delete`.
+    ///
+    /// Params: [`PluginShareDeleteParams`](types::PluginShareDeleteParams). Response: [`PluginShareDeleteResponse`](types::PluginShareDeleteResponse).
     fn plugin_share_delete(
         &self,
         params: types::PluginShareDeleteParams,
@@ -4070,7 +5020,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::PluginShareDelete>(params)
     }
-    /// `app/read`
+    /// `app/read`.
+    ///
+    /// Params: [`AppsReadParams`](types::AppsReadParams). Response: [`AppsReadResponse`](types::AppsReadResponse).
     fn app_read(
         &self,
         params: types::AppsReadParams,
@@ -4079,7 +5031,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::AppRead>(params)
     }
-    /// `app/list`
+    /// `app/list`.
+    ///
+    /// Params: [`AppsListParams`](types::AppsListParams). Response: [`AppsListResponse`](types::AppsListResponse).
     fn app_list(
         &self,
         params: types::AppsListParams,
@@ -4088,7 +5042,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::AppList>(params)
     }
-    /// `app/installed`
+    /// `app/installed`.
+    ///
+    /// Params: [`AppsInstalledParams`](types::AppsInstalledParams). Response: [`AppsInstalledResponse`](types::AppsInstalledResponse).
     fn app_installed(
         &self,
         params: types::AppsInstalledParams,
@@ -4097,7 +5053,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::AppInstalled>(params)
     }
-    /// `fs/readFile`
+    /// `fs/readFile`.
+    ///
+    /// Params: [`FsReadFileParams`](types::FsReadFileParams). Response: [`FsReadFileResponse`](types::FsReadFileResponse).
     fn fs_read_file(
         &self,
         params: types::FsReadFileParams,
@@ -4106,7 +5064,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::FsReadFile>(params)
     }
-    /// `fs/writeFile`
+    /// `fs/writeFile`.
+    ///
+    /// Params: [`FsWriteFileParams`](types::FsWriteFileParams). Response: [`FsWriteFileResponse`](types::FsWriteFileResponse).
     fn fs_write_file(
         &self,
         params: types::FsWriteFileParams,
@@ -4115,7 +5075,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::FsWriteFile>(params)
     }
-    /// `fs/createDirectory`
+    /// `fs/createDirectory`.
+    ///
+    /// Params: [`FsCreateDirectoryParams`](types::FsCreateDirectoryParams). Response: [`FsCreateDirectoryResponse`](types::FsCreateDirectoryResponse).
     fn fs_create_directory(
         &self,
         params: types::FsCreateDirectoryParams,
@@ -4124,7 +5086,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::FsCreateDirectory>(params)
     }
-    /// `fs/getMetadata`
+    /// `fs/getMetadata`.
+    ///
+    /// Params: [`FsGetMetadataParams`](types::FsGetMetadataParams). Response: [`FsGetMetadataResponse`](types::FsGetMetadataResponse).
     fn fs_get_metadata(
         &self,
         params: types::FsGetMetadataParams,
@@ -4133,7 +5097,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::FsGetMetadata>(params)
     }
-    /// `fs/readDirectory`
+    /// `fs/readDirectory`.
+    ///
+    /// Params: [`FsReadDirectoryParams`](types::FsReadDirectoryParams). Response: [`FsReadDirectoryResponse`](types::FsReadDirectoryResponse).
     fn fs_read_directory(
         &self,
         params: types::FsReadDirectoryParams,
@@ -4142,7 +5108,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::FsReadDirectory>(params)
     }
-    /// `fs/remove`
+    /// `fs/remove`.
+    ///
+    /// Params: [`FsRemoveParams`](types::FsRemoveParams). Response: [`FsRemoveResponse`](types::FsRemoveResponse).
     fn fs_remove(
         &self,
         params: types::FsRemoveParams,
@@ -4151,7 +5119,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::FsRemove>(params)
     }
-    /// `fs/copy`
+    /// `fs/copy`.
+    ///
+    /// Params: [`FsCopyParams`](types::FsCopyParams). Response: [`FsCopyResponse`](types::FsCopyResponse).
     fn fs_copy(
         &self,
         params: types::FsCopyParams,
@@ -4160,7 +5130,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::FsCopy>(params)
     }
-    /// `fs/watch`
+    /// `fs/watch`.
+    ///
+    /// Params: [`FsWatchParams`](types::FsWatchParams). Response: [`FsWatchResponse`](types::FsWatchResponse).
     fn fs_watch(
         &self,
         params: types::FsWatchParams,
@@ -4169,7 +5141,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::FsWatch>(params)
     }
-    /// `fs/unwatch`
+    /// `fs/unwatch`.
+    ///
+    /// Params: [`FsUnwatchParams`](types::FsUnwatchParams). Response: [`FsUnwatchResponse`](types::FsUnwatchResponse).
     fn fs_unwatch(
         &self,
         params: types::FsUnwatchParams,
@@ -4178,7 +5152,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::FsUnwatch>(params)
     }
-    /// `skills/config/write`
+    /// `skills/config/write`.
+    ///
+    /// Params: [`SkillsConfigWriteParams`](types::SkillsConfigWriteParams). Response: [`SkillsConfigWriteResponse`](types::SkillsConfigWriteResponse).
     fn skills_config_write(
         &self,
         params: types::SkillsConfigWriteParams,
@@ -4187,7 +5163,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::SkillsConfigWrite>(params)
     }
-    /// `plugin/install`
+    /// `plugin/install`.
+    ///
+    /// Params: [`PluginInstallParams`](types::PluginInstallParams). Response: [`PluginInstallResponse`](types::PluginInstallResponse).
     fn plugin_install(
         &self,
         params: types::PluginInstallParams,
@@ -4196,7 +5174,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::PluginInstall>(params)
     }
-    /// `plugin/uninstall`
+    /// `plugin/uninstall`.
+    ///
+    /// Params: [`PluginUninstallParams`](types::PluginUninstallParams). Response: [`PluginUninstallResponse`](types::PluginUninstallResponse).
     fn plugin_uninstall(
         &self,
         params: types::PluginUninstallParams,
@@ -4205,7 +5185,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::PluginUninstall>(params)
     }
-    /// `turn/start`
+    /// `turn/start`.
+    ///
+    /// Params: [`TurnStartParams`](types::TurnStartParams). Response: [`TurnStartResponse`](types::TurnStartResponse).
     fn turn_start(
         &self,
         params: types::TurnStartParams,
@@ -4214,7 +5196,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::TurnStart>(params)
     }
-    /// `turn/settings/update`
+    /// `turn/settings/update`.
+    ///
+    /// Params: [`TurnSettingsUpdateParams`](types::TurnSettingsUpdateParams). Response: [`TurnSettingsUpdateResponse`](types::TurnSettingsUpdateResponse).
     fn turn_settings_update(
         &self,
         params: types::TurnSettingsUpdateParams,
@@ -4223,7 +5207,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::TurnSettingsUpdate>(params)
     }
-    /// `turn/steer`
+    /// `turn/steer`.
+    ///
+    /// Params: [`TurnSteerParams`](types::TurnSteerParams). Response: [`TurnSteerResponse`](types::TurnSteerResponse).
     fn turn_steer(
         &self,
         params: types::TurnSteerParams,
@@ -4232,7 +5218,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::TurnSteer>(params)
     }
-    /// `turn/interrupt`
+    /// `turn/interrupt`.
+    ///
+    /// Params: [`TurnInterruptParams`](types::TurnInterruptParams). Response: [`TurnInterruptResponse`](types::TurnInterruptResponse).
     fn turn_interrupt(
         &self,
         params: types::TurnInterruptParams,
@@ -4241,7 +5229,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::TurnInterrupt>(params)
     }
-    /// `thread/realtime/start`
+    /// `thread/realtime/start`.
+    ///
+    /// Params: [`ThreadRealtimeStartParams`](types::ThreadRealtimeStartParams). Response: [`ThreadRealtimeStartResponse`](types::ThreadRealtimeStartResponse).
     fn thread_realtime_start(
         &self,
         params: types::ThreadRealtimeStartParams,
@@ -4250,7 +5240,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadRealtimeStart>(params)
     }
-    /// `thread/realtime/appendAudio`
+    /// `thread/realtime/appendAudio`.
+    ///
+    /// Params: [`ThreadRealtimeAppendAudioParams`](types::ThreadRealtimeAppendAudioParams). Response: [`ThreadRealtimeAppendAudioResponse`](types::ThreadRealtimeAppendAudioResponse).
     fn thread_realtime_append_audio(
         &self,
         params: types::ThreadRealtimeAppendAudioParams,
@@ -4262,7 +5254,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadRealtimeAppendAudio>(params)
     }
-    /// `thread/realtime/appendText`
+    /// `thread/realtime/appendText`.
+    ///
+    /// Params: [`ThreadRealtimeAppendTextParams`](types::ThreadRealtimeAppendTextParams). Response: [`ThreadRealtimeAppendTextResponse`](types::ThreadRealtimeAppendTextResponse).
     fn thread_realtime_append_text(
         &self,
         params: types::ThreadRealtimeAppendTextParams,
@@ -4274,7 +5268,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadRealtimeAppendText>(params)
     }
-    /// `thread/realtime/appendSpeech`
+    /// `thread/realtime/appendSpeech`.
+    ///
+    /// Params: [`ThreadRealtimeAppendSpeechParams`](types::ThreadRealtimeAppendSpeechParams). Response: [`ThreadRealtimeAppendSpeechResponse`](types::ThreadRealtimeAppendSpeechResponse).
     fn thread_realtime_append_speech(
         &self,
         params: types::ThreadRealtimeAppendSpeechParams,
@@ -4286,7 +5282,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadRealtimeAppendSpeech>(params)
     }
-    /// `thread/realtime/stop`
+    /// `thread/realtime/stop`.
+    ///
+    /// Params: [`ThreadRealtimeStopParams`](types::ThreadRealtimeStopParams). Response: [`ThreadRealtimeStopResponse`](types::ThreadRealtimeStopResponse).
     fn thread_realtime_stop(
         &self,
         params: types::ThreadRealtimeStopParams,
@@ -4295,7 +5293,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadRealtimeStop>(params)
     }
-    /// `thread/timeline/list`
+    /// `thread/timeline/list`.
+    ///
+    /// Params: [`ThreadTimelineListParams`](types::ThreadTimelineListParams). Response: [`ThreadTimelineListResponse`](types::ThreadTimelineListResponse).
     fn thread_timeline_list(
         &self,
         params: types::ThreadTimelineListParams,
@@ -4305,6 +5305,8 @@ pub trait ClientRequests: crate::protocol::RequestSender {
         self.send_request::<client_requests::ThreadTimelineList>(params)
     }
     /// `thread/realtime/list`: Since Codex 0.171.0.
+    ///
+    /// Params: [`ThreadRealtimeListParams`](types::ThreadRealtimeListParams). Response: [`ThreadRealtimeListResponse`](types::ThreadRealtimeListResponse).
     fn thread_realtime_list(
         &self,
         params: types::ThreadRealtimeListParams,
@@ -4313,7 +5315,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadRealtimeList>(params)
     }
-    /// `thread/realtime/listVoices`
+    /// `thread/realtime/listVoices`.
+    ///
+    /// Params: [`ThreadRealtimeListVoicesParams`](types::ThreadRealtimeListVoicesParams). Response: [`ThreadRealtimeListVoicesResponse`](types::ThreadRealtimeListVoicesResponse).
     fn thread_realtime_list_voices(
         &self,
         params: types::ThreadRealtimeListVoicesParams,
@@ -4325,7 +5329,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadRealtimeListVoices>(params)
     }
-    /// `review/start`
+    /// `review/start`.
+    ///
+    /// Params: [`ReviewStartParams`](types::ReviewStartParams). Response: [`ReviewStartResponse`](types::ReviewStartResponse).
     fn review_start(
         &self,
         params: types::ReviewStartParams,
@@ -4334,7 +5340,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ReviewStart>(params)
     }
-    /// `model/list`
+    /// `model/list`.
+    ///
+    /// Params: [`ModelListParams`](types::ModelListParams). Response: [`ModelListResponse`](types::ModelListResponse).
     fn model_list(
         &self,
         params: types::ModelListParams,
@@ -4343,7 +5351,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ModelList>(params)
     }
-    /// `account/gatewayOAuth/read`
+    /// `account/gatewayOAuth/read`.
+    ///
+    /// Params: [`GatewayOAuthReadParams`](types::GatewayOAuthReadParams) (optional). Response: [`GatewayOAuthReadResponse`](types::GatewayOAuthReadResponse).
     fn account_gateway_o_auth_read(
         &self,
         params: ::std::option::Option<types::GatewayOAuthReadParams>,
@@ -4352,7 +5362,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::AccountGatewayOAuthRead>(params)
     }
-    /// `account/gatewayOAuth/login`
+    /// `account/gatewayOAuth/login`.
+    ///
+    /// Params: [`GatewayOAuthLoginParams`](types::GatewayOAuthLoginParams) (optional). Response: [`GatewayOAuthLoginResponse`](types::GatewayOAuthLoginResponse).
     fn account_gateway_o_auth_login(
         &self,
         params: ::std::option::Option<types::GatewayOAuthLoginParams>,
@@ -4361,7 +5373,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::AccountGatewayOAuthLogin>(params)
     }
-    /// `account/gatewayOAuth/cancel`
+    /// `account/gatewayOAuth/cancel`.
+    ///
+    /// Params: none. Response: [`GatewayOAuthCancelResponse`](types::GatewayOAuthCancelResponse).
     fn account_gateway_o_auth_cancel(
         &self,
     ) -> impl ::std::future::Future<
@@ -4370,6 +5384,8 @@ pub trait ClientRequests: crate::protocol::RequestSender {
         self.send_request::<client_requests::AccountGatewayOAuthCancel>(())
     }
     /// `modelProvider/list`: Since Codex 0.168.0.
+    ///
+    /// Params: [`ModelProviderListParams`](types::ModelProviderListParams). Response: [`ModelProviderListResponse`](types::ModelProviderListResponse).
     fn model_provider_list(
         &self,
         params: types::ModelProviderListParams,
@@ -4379,6 +5395,8 @@ pub trait ClientRequests: crate::protocol::RequestSender {
         self.send_request::<client_requests::ModelProviderList>(params)
     }
     /// `modelProvider/config/write`: Since Codex 0.168.0.
+    ///
+    /// Params: [`ModelProviderConfigWriteParams`](types::ModelProviderConfigWriteParams). Response: [`ModelProviderConfigWriteResponse`](types::ModelProviderConfigWriteResponse).
     fn model_provider_config_write(
         &self,
         params: types::ModelProviderConfigWriteParams,
@@ -4391,6 +5409,8 @@ pub trait ClientRequests: crate::protocol::RequestSender {
         self.send_request::<client_requests::ModelProviderConfigWrite>(params)
     }
     /// `modelProvider/default/set`: Since Codex 0.171.0.
+    ///
+    /// Params: [`ModelProviderDefaultSetParams`](types::ModelProviderDefaultSetParams). Response: [`ConfigWriteResponse`](types::ConfigWriteResponse).
     fn model_provider_default_set(
         &self,
         params: types::ModelProviderDefaultSetParams,
@@ -4399,7 +5419,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ModelProviderDefaultSet>(params)
     }
-    /// `modelProvider/capabilities/read`
+    /// `modelProvider/capabilities/read`.
+    ///
+    /// Params: [`ModelProviderCapabilitiesReadParams`](types::ModelProviderCapabilitiesReadParams). Response: [`ModelProviderCapabilitiesReadResponse`](types::ModelProviderCapabilitiesReadResponse).
     fn model_provider_capabilities_read(
         &self,
         params: types::ModelProviderCapabilitiesReadParams,
@@ -4411,7 +5433,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ModelProviderCapabilitiesRead>(params)
     }
-    /// `experimentalFeature/list`
+    /// `experimentalFeature/list`.
+    ///
+    /// Params: [`ExperimentalFeatureListParams`](types::ExperimentalFeatureListParams). Response: [`ExperimentalFeatureListResponse`](types::ExperimentalFeatureListResponse).
     fn experimental_feature_list(
         &self,
         params: types::ExperimentalFeatureListParams,
@@ -4423,7 +5447,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ExperimentalFeatureList>(params)
     }
-    /// `permissionProfile/list`
+    /// `permissionProfile/list`.
+    ///
+    /// Params: [`PermissionProfileListParams`](types::PermissionProfileListParams). Response: [`PermissionProfileListResponse`](types::PermissionProfileListResponse).
     fn permission_profile_list(
         &self,
         params: types::PermissionProfileListParams,
@@ -4432,7 +5458,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::PermissionProfileList>(params)
     }
-    /// `experimentalFeature/enablement/set`
+    /// `experimentalFeature/enablement/set`.
+    ///
+    /// Params: [`ExperimentalFeatureEnablementSetParams`](types::ExperimentalFeatureEnablementSetParams). Response: [`ExperimentalFeatureEnablementSetResponse`](types::ExperimentalFeatureEnablementSetResponse).
     fn experimental_feature_enablement_set(
         &self,
         params: types::ExperimentalFeatureEnablementSetParams,
@@ -4444,7 +5472,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ExperimentalFeatureEnablementSet>(params)
     }
-    /// `remoteControl/enable`
+    /// `remoteControl/enable`.
+    ///
+    /// Params: [`RemoteControlEnableParams`](types::RemoteControlEnableParams) (optional). Response: [`RemoteControlEnableResponse`](types::RemoteControlEnableResponse).
     fn remote_control_enable(
         &self,
         params: ::std::option::Option<types::RemoteControlEnableParams>,
@@ -4453,7 +5483,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::RemoteControlEnable>(params)
     }
-    /// `remoteControl/disable`
+    /// `remoteControl/disable`.
+    ///
+    /// Params: [`RemoteControlDisableParams`](types::RemoteControlDisableParams) (optional). Response: [`RemoteControlDisableResponse`](types::RemoteControlDisableResponse).
     fn remote_control_disable(
         &self,
         params: ::std::option::Option<types::RemoteControlDisableParams>,
@@ -4462,7 +5494,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::RemoteControlDisable>(params)
     }
-    /// `remoteControl/status/read`
+    /// `remoteControl/status/read`.
+    ///
+    /// Params: none. Response: [`RemoteControlStatusReadResponse`](types::RemoteControlStatusReadResponse).
     fn remote_control_status_read(
         &self,
     ) -> impl ::std::future::Future<
@@ -4473,7 +5507,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::RemoteControlStatusRead>(())
     }
-    /// `remoteControl/pairing/start`
+    /// `remoteControl/pairing/start`.
+    ///
+    /// Params: [`RemoteControlPairingStartParams`](types::RemoteControlPairingStartParams). Response: [`RemoteControlPairingStartResponse`](types::RemoteControlPairingStartResponse).
     fn remote_control_pairing_start(
         &self,
         params: types::RemoteControlPairingStartParams,
@@ -4485,7 +5521,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::RemoteControlPairingStart>(params)
     }
-    /// `remoteControl/pairing/status`
+    /// `remoteControl/pairing/status`.
+    ///
+    /// Params: [`RemoteControlPairingStatusParams`](types::RemoteControlPairingStatusParams). Response: [`RemoteControlPairingStatusResponse`](types::RemoteControlPairingStatusResponse).
     fn remote_control_pairing_status(
         &self,
         params: types::RemoteControlPairingStatusParams,
@@ -4497,7 +5535,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::RemoteControlPairingStatus>(params)
     }
-    /// `remoteControl/client/list`
+    /// `remoteControl/client/list`.
+    ///
+    /// Params: [`RemoteControlClientsListParams`](types::RemoteControlClientsListParams). Response: [`RemoteControlClientsListResponse`](types::RemoteControlClientsListResponse).
     fn remote_control_client_list(
         &self,
         params: types::RemoteControlClientsListParams,
@@ -4509,7 +5549,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::RemoteControlClientList>(params)
     }
-    /// `remoteControl/client/revoke`
+    /// `remoteControl/client/revoke`.
+    ///
+    /// Params: [`RemoteControlClientsRevokeParams`](types::RemoteControlClientsRevokeParams). Response: [`RemoteControlClientsRevokeResponse`](types::RemoteControlClientsRevokeResponse).
     fn remote_control_client_revoke(
         &self,
         params: types::RemoteControlClientsRevokeParams,
@@ -4522,6 +5564,8 @@ pub trait ClientRequests: crate::protocol::RequestSender {
         self.send_request::<client_requests::RemoteControlClientRevoke>(params)
     }
     /// `collaborationMode/list`: Lists collaboration mode presets.
+    ///
+    /// Params: [`CollaborationModeListParams`](types::CollaborationModeListParams). Response: [`CollaborationModeListResponse`](types::CollaborationModeListResponse).
     fn collaboration_mode_list(
         &self,
         params: types::CollaborationModeListParams,
@@ -4531,6 +5575,8 @@ pub trait ClientRequests: crate::protocol::RequestSender {
         self.send_request::<client_requests::CollaborationModeList>(params)
     }
     /// `mock/experimentalMethod`: Test-only method used to validate experimental gating.
+    ///
+    /// Params: [`MockExperimentalMethodParams`](types::MockExperimentalMethodParams). Response: [`MockExperimentalMethodResponse`](types::MockExperimentalMethodResponse).
     fn mock_experimental_method(
         &self,
         params: types::MockExperimentalMethodParams,
@@ -4543,6 +5589,8 @@ pub trait ClientRequests: crate::protocol::RequestSender {
         self.send_request::<client_requests::MockExperimentalMethod>(params)
     }
     /// `environment/add`: Adds or replaces a remote environment by id for later selection.
+    ///
+    /// Params: [`EnvironmentAddParams`](types::EnvironmentAddParams). Response: [`EnvironmentAddResponse`](types::EnvironmentAddResponse).
     fn environment_add(
         &self,
         params: types::EnvironmentAddParams,
@@ -4552,6 +5600,8 @@ pub trait ClientRequests: crate::protocol::RequestSender {
         self.send_request::<client_requests::EnvironmentAdd>(params)
     }
     /// `environment/info`: Reads information from a configured execution environment.
+    ///
+    /// Params: [`EnvironmentInfoParams`](types::EnvironmentInfoParams). Response: [`EnvironmentInfoResponse`](types::EnvironmentInfoResponse).
     fn environment_info(
         &self,
         params: types::EnvironmentInfoParams,
@@ -4561,6 +5611,8 @@ pub trait ClientRequests: crate::protocol::RequestSender {
         self.send_request::<client_requests::EnvironmentInfo>(params)
     }
     /// `environment/status`: Reads the current status of a configured execution environment.
+    ///
+    /// Params: [`EnvironmentStatusParams`](types::EnvironmentStatusParams). Response: [`EnvironmentStatusResponse`](types::EnvironmentStatusResponse).
     fn environment_status(
         &self,
         params: types::EnvironmentStatusParams,
@@ -4569,7 +5621,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::EnvironmentStatus>(params)
     }
-    /// `mcpServer/oauth/login`
+    /// `mcpServer/oauth/login`.
+    ///
+    /// Params: [`McpServerOauthLoginParams`](types::McpServerOauthLoginParams). Response: [`McpServerOauthLoginResponse`](types::McpServerOauthLoginResponse).
     fn mcp_server_oauth_login(
         &self,
         params: types::McpServerOauthLoginParams,
@@ -4578,7 +5632,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::McpServerOauthLogin>(params)
     }
-    /// `config/mcpServer/reload`
+    /// `config/mcpServer/reload`.
+    ///
+    /// Params: none. Response: [`McpServerRefreshResponse`](types::McpServerRefreshResponse).
     fn config_mcp_server_reload(
         &self,
     ) -> impl ::std::future::Future<
@@ -4586,7 +5642,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ConfigMcpServerReload>(())
     }
-    /// `mcpServerStatus/list`
+    /// `mcpServerStatus/list`.
+    ///
+    /// Params: [`ListMcpServerStatusParams`](types::ListMcpServerStatusParams). Response: [`ListMcpServerStatusResponse`](types::ListMcpServerStatusResponse).
     fn mcp_server_status_list(
         &self,
         params: types::ListMcpServerStatusParams,
@@ -4595,7 +5653,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::McpServerStatusList>(params)
     }
-    /// `mcpServer/resource/read`
+    /// `mcpServer/resource/read`.
+    ///
+    /// Params: [`McpResourceReadParams`](types::McpResourceReadParams). Response: [`McpResourceReadResponse`](types::McpResourceReadResponse).
     fn mcp_server_resource_read(
         &self,
         params: types::McpResourceReadParams,
@@ -4604,7 +5664,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::McpServerResourceRead>(params)
     }
-    /// `mcpServer/event/stream/start`
+    /// `mcpServer/event/stream/start`.
+    ///
+    /// Params: [`McpServerEventStreamStartParams`](types::McpServerEventStreamStartParams). Response: [`McpServerEventStreamStartResponse`](types::McpServerEventStreamStartResponse).
     fn mcp_server_event_stream_start(
         &self,
         params: types::McpServerEventStreamStartParams,
@@ -4616,7 +5678,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::McpServerEventStreamStart>(params)
     }
-    /// `mcpServer/event/stream/stop`
+    /// `mcpServer/event/stream/stop`.
+    ///
+    /// Params: [`McpServerEventStreamStopParams`](types::McpServerEventStreamStopParams). Response: [`McpServerEventStreamStopResponse`](types::McpServerEventStreamStopResponse).
     fn mcp_server_event_stream_stop(
         &self,
         params: types::McpServerEventStreamStopParams,
@@ -4628,7 +5692,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::McpServerEventStreamStop>(params)
     }
-    /// `mcpServer/tool/call`
+    /// `mcpServer/tool/call`.
+    ///
+    /// Params: [`McpServerToolCallParams`](types::McpServerToolCallParams). Response: [`McpServerToolCallResponse`](types::McpServerToolCallResponse).
     fn mcp_server_tool_call(
         &self,
         params: types::McpServerToolCallParams,
@@ -4637,7 +5703,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::McpServerToolCall>(params)
     }
-    /// `windowsSandbox/setupStart`
+    /// `windowsSandbox/setupStart`.
+    ///
+    /// Params: [`WindowsSandboxSetupStartParams`](types::WindowsSandboxSetupStartParams). Response: [`WindowsSandboxSetupStartResponse`](types::WindowsSandboxSetupStartResponse).
     fn windows_sandbox_setup_start(
         &self,
         params: types::WindowsSandboxSetupStartParams,
@@ -4649,7 +5717,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::WindowsSandboxSetupStart>(params)
     }
-    /// `windowsSandbox/readiness`
+    /// `windowsSandbox/readiness`.
+    ///
+    /// Params: none. Response: [`WindowsSandboxReadinessResponse`](types::WindowsSandboxReadinessResponse).
     fn windows_sandbox_readiness(
         &self,
     ) -> impl ::std::future::Future<
@@ -4660,7 +5730,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::WindowsSandboxReadiness>(())
     }
-    /// `account/login/start`
+    /// `account/login/start`.
+    ///
+    /// Params: [`LoginAccountParams`](types::LoginAccountParams). Response: [`LoginAccountResponse`](types::LoginAccountResponse).
     fn account_login_start(
         &self,
         params: types::LoginAccountParams,
@@ -4669,7 +5741,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::AccountLoginStart>(params)
     }
-    /// `account/bedrock/discover`
+    /// `account/bedrock/discover`.
+    ///
+    /// Params: [`BedrockDiscoverParams`](types::BedrockDiscoverParams). Response: [`BedrockDiscoverResponse`](types::BedrockDiscoverResponse).
     fn account_bedrock_discover(
         &self,
         params: types::BedrockDiscoverParams,
@@ -4678,7 +5752,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::AccountBedrockDiscover>(params)
     }
-    /// `account/bedrock/setup`
+    /// `account/bedrock/setup`.
+    ///
+    /// Params: [`BedrockSetupParams`](types::BedrockSetupParams). Response: [`BedrockSetupResponse`](types::BedrockSetupResponse).
     fn account_bedrock_setup(
         &self,
         params: types::BedrockSetupParams,
@@ -4688,6 +5764,8 @@ pub trait ClientRequests: crate::protocol::RequestSender {
         self.send_request::<client_requests::AccountBedrockSetup>(params)
     }
     /// `account/gcp/setup`: Since Codex 0.166.0.
+    ///
+    /// Params: [`GcpSetupParams`](types::GcpSetupParams). Response: [`GcpSetupResponse`](types::GcpSetupResponse).
     fn account_gcp_setup(
         &self,
         params: types::GcpSetupParams,
@@ -4696,7 +5774,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::AccountGcpSetup>(params)
     }
-    /// `account/bedrock/checkGovCloudRequirements`
+    /// `account/bedrock/checkGovCloudRequirements`.
+    ///
+    /// Params: [`BedrockCheckGovCloudRequirementsParams`](types::BedrockCheckGovCloudRequirementsParams). Response: [`BedrockCheckGovCloudRequirementsResponse`](types::BedrockCheckGovCloudRequirementsResponse).
     fn account_bedrock_check_gov_cloud_requirements(
         &self,
         params: types::BedrockCheckGovCloudRequirementsParams,
@@ -4710,7 +5790,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
                 client_requests::AccountBedrockCheckGovCloudRequirements,
             >(params)
     }
-    /// `account/login/cancel`
+    /// `account/login/cancel`.
+    ///
+    /// Params: [`CancelLoginAccountParams`](types::CancelLoginAccountParams). Response: [`CancelLoginAccountResponse`](types::CancelLoginAccountResponse).
     fn account_login_cancel(
         &self,
         params: types::CancelLoginAccountParams,
@@ -4720,6 +5802,8 @@ pub trait ClientRequests: crate::protocol::RequestSender {
         self.send_request::<client_requests::AccountLoginCancel>(params)
     }
     /// `accountSession/list`: Since Codex 0.166.0.
+    ///
+    /// Params: [`AccountSessionsListParams`](types::AccountSessionsListParams). Response: [`AccountSessionsResponse`](types::AccountSessionsResponse).
     fn account_session_list(
         &self,
         params: types::AccountSessionsListParams,
@@ -4729,6 +5813,8 @@ pub trait ClientRequests: crate::protocol::RequestSender {
         self.send_request::<client_requests::AccountSessionList>(params)
     }
     /// `accountSession/switch`: Since Codex 0.166.0.
+    ///
+    /// Params: [`AccountSessionsSwitchParams`](types::AccountSessionsSwitchParams). Response: [`AccountSessionsSwitchResponse`](types::AccountSessionsSwitchResponse).
     fn account_session_switch(
         &self,
         params: types::AccountSessionsSwitchParams,
@@ -4737,7 +5823,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::AccountSessionSwitch>(params)
     }
-    /// `account/logout`
+    /// `account/logout`.
+    ///
+    /// Params: none. Response: [`LogoutAccountResponse`](types::LogoutAccountResponse).
     fn account_logout(
         &self,
     ) -> impl ::std::future::Future<
@@ -4746,6 +5834,8 @@ pub trait ClientRequests: crate::protocol::RequestSender {
         self.send_request::<client_requests::AccountLogout>(())
     }
     /// `account/securitySetup/read`: Since Codex 0.169.0.
+    ///
+    /// Params: none. Response: [`GetAccountSecuritySetupResponse`](types::GetAccountSecuritySetupResponse).
     fn account_security_setup_read(
         &self,
     ) -> impl ::std::future::Future<
@@ -4756,7 +5846,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::AccountSecuritySetupRead>(())
     }
-    /// `account/rateLimits/read`
+    /// `account/rateLimits/read`.
+    ///
+    /// Params: [`GetAccountRateLimitsParams`](types::GetAccountRateLimitsParams) (optional). Response: [`GetAccountRateLimitsResponse`](types::GetAccountRateLimitsResponse).
     fn account_rate_limits_read(
         &self,
         params: ::std::option::Option<types::GetAccountRateLimitsParams>,
@@ -4765,7 +5857,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::AccountRateLimitsRead>(params)
     }
-    /// `account/rateLimitResetCredit/consume`
+    /// `account/rateLimitResetCredit/consume`.
+    ///
+    /// Params: [`ConsumeAccountRateLimitResetCreditParams`](types::ConsumeAccountRateLimitResetCreditParams). Response: [`ConsumeAccountRateLimitResetCreditResponse`](types::ConsumeAccountRateLimitResetCreditResponse).
     fn account_rate_limit_reset_credit_consume(
         &self,
         params: types::ConsumeAccountRateLimitResetCreditParams,
@@ -4777,7 +5871,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::AccountRateLimitResetCreditConsume>(params)
     }
-    /// `account/usage/read`
+    /// `account/usage/read`.
+    ///
+    /// Params: [`GetAccountTokenUsageParams`](types::GetAccountTokenUsageParams) (optional). Response: [`GetAccountTokenUsageResponse`](types::GetAccountTokenUsageResponse).
     fn account_usage_read(
         &self,
         params: ::std::option::Option<types::GetAccountTokenUsageParams>,
@@ -4786,7 +5882,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::AccountUsageRead>(params)
     }
-    /// `account/workspaceMessages/read`
+    /// `account/workspaceMessages/read`.
+    ///
+    /// Params: none. Response: [`GetWorkspaceMessagesResponse`](types::GetWorkspaceMessagesResponse).
     fn account_workspace_messages_read(
         &self,
     ) -> impl ::std::future::Future<
@@ -4794,7 +5892,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::AccountWorkspaceMessagesRead>(())
     }
-    /// `account/sendAddCreditsNudgeEmail`
+    /// `account/sendAddCreditsNudgeEmail`.
+    ///
+    /// Params: [`SendAddCreditsNudgeEmailParams`](types::SendAddCreditsNudgeEmailParams). Response: [`SendAddCreditsNudgeEmailResponse`](types::SendAddCreditsNudgeEmailResponse).
     fn account_send_add_credits_nudge_email(
         &self,
         params: types::SendAddCreditsNudgeEmailParams,
@@ -4806,7 +5906,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::AccountSendAddCreditsNudgeEmail>(params)
     }
-    /// `feedback/upload`
+    /// `feedback/upload`.
+    ///
+    /// Params: [`FeedbackUploadParams`](types::FeedbackUploadParams). Response: [`FeedbackUploadResponse`](types::FeedbackUploadResponse).
     fn feedback_upload(
         &self,
         params: types::FeedbackUploadParams,
@@ -4816,6 +5918,8 @@ pub trait ClientRequests: crate::protocol::RequestSender {
         self.send_request::<client_requests::FeedbackUpload>(params)
     }
     /// `feedback/save`: Since Codex 0.164.0.
+    ///
+    /// Params: [`FeedbackSaveParams`](types::FeedbackSaveParams). Response: [`FeedbackSaveResponse`](types::FeedbackSaveResponse).
     fn feedback_save(
         &self,
         params: types::FeedbackSaveParams,
@@ -4825,6 +5929,8 @@ pub trait ClientRequests: crate::protocol::RequestSender {
         self.send_request::<client_requests::FeedbackSave>(params)
     }
     /// `command/exec`: Execute a standalone command (argv vector) under the server's sandbox.
+    ///
+    /// Params: [`CommandExecParams`](types::CommandExecParams). Response: [`CommandExecResponse`](types::CommandExecResponse).
     fn command_exec(
         &self,
         params: types::CommandExecParams,
@@ -4834,6 +5940,8 @@ pub trait ClientRequests: crate::protocol::RequestSender {
         self.send_request::<client_requests::CommandExec>(params)
     }
     /// `command/exec/write`: Write stdin bytes to a running `command/exec` session or close stdin.
+    ///
+    /// Params: [`CommandExecWriteParams`](types::CommandExecWriteParams). Response: [`CommandExecWriteResponse`](types::CommandExecWriteResponse).
     fn command_exec_write(
         &self,
         params: types::CommandExecWriteParams,
@@ -4843,6 +5951,8 @@ pub trait ClientRequests: crate::protocol::RequestSender {
         self.send_request::<client_requests::CommandExecWrite>(params)
     }
     /// `command/exec/terminate`: Terminate a running `command/exec` session by client-supplied `processId`.
+    ///
+    /// Params: [`CommandExecTerminateParams`](types::CommandExecTerminateParams). Response: [`CommandExecTerminateResponse`](types::CommandExecTerminateResponse).
     fn command_exec_terminate(
         &self,
         params: types::CommandExecTerminateParams,
@@ -4852,6 +5962,8 @@ pub trait ClientRequests: crate::protocol::RequestSender {
         self.send_request::<client_requests::CommandExecTerminate>(params)
     }
     /// `command/exec/resize`: Resize a running PTY-backed `command/exec` session by client-supplied `processId`.
+    ///
+    /// Params: [`CommandExecResizeParams`](types::CommandExecResizeParams). Response: [`CommandExecResizeResponse`](types::CommandExecResizeResponse).
     fn command_exec_resize(
         &self,
         params: types::CommandExecResizeParams,
@@ -4861,6 +5973,8 @@ pub trait ClientRequests: crate::protocol::RequestSender {
         self.send_request::<client_requests::CommandExecResize>(params)
     }
     /// `process/spawn`: Spawn a standalone process (argv vector) without a Codex sandbox.
+    ///
+    /// Params: [`ProcessSpawnParams`](types::ProcessSpawnParams). Response: [`ProcessSpawnResponse`](types::ProcessSpawnResponse).
     fn process_spawn(
         &self,
         params: types::ProcessSpawnParams,
@@ -4870,6 +5984,8 @@ pub trait ClientRequests: crate::protocol::RequestSender {
         self.send_request::<client_requests::ProcessSpawn>(params)
     }
     /// `process/writeStdin`: Write stdin bytes to a running `process/spawn` session or close stdin.
+    ///
+    /// Params: [`ProcessWriteStdinParams`](types::ProcessWriteStdinParams). Response: [`ProcessWriteStdinResponse`](types::ProcessWriteStdinResponse).
     fn process_write_stdin(
         &self,
         params: types::ProcessWriteStdinParams,
@@ -4879,6 +5995,8 @@ pub trait ClientRequests: crate::protocol::RequestSender {
         self.send_request::<client_requests::ProcessWriteStdin>(params)
     }
     /// `process/kill`: Terminate a running `process/spawn` session by client-supplied `processHandle`.
+    ///
+    /// Params: [`ProcessKillParams`](types::ProcessKillParams). Response: [`ProcessKillResponse`](types::ProcessKillResponse).
     fn process_kill(
         &self,
         params: types::ProcessKillParams,
@@ -4888,6 +6006,8 @@ pub trait ClientRequests: crate::protocol::RequestSender {
         self.send_request::<client_requests::ProcessKill>(params)
     }
     /// `process/resizePty`: Resize a running PTY-backed `process/spawn` session by client-supplied `processHandle`.
+    ///
+    /// Params: [`ProcessResizePtyParams`](types::ProcessResizePtyParams). Response: [`ProcessResizePtyResponse`](types::ProcessResizePtyResponse).
     fn process_resize_pty(
         &self,
         params: types::ProcessResizePtyParams,
@@ -4896,7 +6016,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ProcessResizePty>(params)
     }
-    /// `config/read`
+    /// `config/read`.
+    ///
+    /// Params: [`ConfigReadParams`](types::ConfigReadParams). Response: [`ConfigReadResponse`](types::ConfigReadResponse).
     fn config_read(
         &self,
         params: types::ConfigReadParams,
@@ -4905,7 +6027,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ConfigRead>(params)
     }
-    /// `externalAgentConfig/detect`
+    /// `externalAgentConfig/detect`.
+    ///
+    /// Params: [`ExternalAgentConfigDetectParams`](types::ExternalAgentConfigDetectParams). Response: [`ExternalAgentConfigDetectResponse`](types::ExternalAgentConfigDetectResponse).
     fn external_agent_config_detect(
         &self,
         params: types::ExternalAgentConfigDetectParams,
@@ -4917,7 +6041,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ExternalAgentConfigDetect>(params)
     }
-    /// `externalAgentConfig/import`
+    /// `externalAgentConfig/import`.
+    ///
+    /// Params: [`ExternalAgentConfigImportParams`](types::ExternalAgentConfigImportParams). Response: [`ExternalAgentConfigImportResponse`](types::ExternalAgentConfigImportResponse).
     fn external_agent_config_import(
         &self,
         params: types::ExternalAgentConfigImportParams,
@@ -4929,7 +6055,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ExternalAgentConfigImport>(params)
     }
-    /// `externalAgentConfig/import/recordHistory`
+    /// `externalAgentConfig/import/recordHistory`.
+    ///
+    /// Params: [`ExternalAgentConfigImportHistoryRecordParams`](types::ExternalAgentConfigImportHistoryRecordParams). Response: [`ExternalAgentConfigImportHistoryRecordResponse`](types::ExternalAgentConfigImportHistoryRecordResponse).
     fn external_agent_config_import_record_history(
         &self,
         params: types::ExternalAgentConfigImportHistoryRecordParams,
@@ -4943,7 +6071,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
                 client_requests::ExternalAgentConfigImportRecordHistory,
             >(params)
     }
-    /// `externalAgentConfig/import/readHistories`
+    /// `externalAgentConfig/import/readHistories`.
+    ///
+    /// Params: none. Response: [`ExternalAgentConfigImportHistoriesReadResponse`](types::ExternalAgentConfigImportHistoriesReadResponse).
     fn external_agent_config_import_read_histories(
         &self,
     ) -> impl ::std::future::Future<
@@ -4954,7 +6084,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ExternalAgentConfigImportReadHistories>(())
     }
-    /// `config/value/write`
+    /// `config/value/write`.
+    ///
+    /// Params: [`ConfigValueWriteParams`](types::ConfigValueWriteParams). Response: [`ConfigWriteResponse`](types::ConfigWriteResponse).
     fn config_value_write(
         &self,
         params: types::ConfigValueWriteParams,
@@ -4963,7 +6095,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ConfigValueWrite>(params)
     }
-    /// `config/batchWrite`
+    /// `config/batchWrite`.
+    ///
+    /// Params: [`ConfigBatchWriteParams`](types::ConfigBatchWriteParams). Response: [`ConfigWriteResponse`](types::ConfigWriteResponse).
     fn config_batch_write(
         &self,
         params: types::ConfigBatchWriteParams,
@@ -4972,7 +6106,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ConfigBatchWrite>(params)
     }
-    /// `configRequirements/read`
+    /// `configRequirements/read`.
+    ///
+    /// Params: none. Response: [`ConfigRequirementsReadResponse`](types::ConfigRequirementsReadResponse).
     fn config_requirements_read(
         &self,
     ) -> impl ::std::future::Future<
@@ -4983,7 +6119,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ConfigRequirementsRead>(())
     }
-    /// `account/read`
+    /// `account/read`.
+    ///
+    /// Params: [`GetAccountParams`](types::GetAccountParams). Response: [`GetAccountResponse`](types::GetAccountResponse).
     fn account_read(
         &self,
         params: types::GetAccountParams,
@@ -4992,7 +6130,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::AccountRead>(params)
     }
-    /// `fuzzyFileSearch`
+    /// `fuzzyFileSearch`.
+    ///
+    /// Params: [`FuzzyFileSearchParams`](types::FuzzyFileSearchParams). Response: [`FuzzyFileSearchResponse`](types::FuzzyFileSearchResponse).
     fn fuzzy_file_search(
         &self,
         params: types::FuzzyFileSearchParams,
@@ -5001,7 +6141,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::FuzzyFileSearch>(params)
     }
-    /// `fuzzyFileSearch/sessionStart`
+    /// `fuzzyFileSearch/sessionStart`.
+    ///
+    /// Params: [`FuzzyFileSearchSessionStartParams`](types::FuzzyFileSearchSessionStartParams). Response: [`FuzzyFileSearchSessionStartResponse`](types::FuzzyFileSearchSessionStartResponse).
     fn fuzzy_file_search_session_start(
         &self,
         params: types::FuzzyFileSearchSessionStartParams,
@@ -5013,7 +6155,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::FuzzyFileSearchSessionStart>(params)
     }
-    /// `fuzzyFileSearch/sessionUpdate`
+    /// `fuzzyFileSearch/sessionUpdate`.
+    ///
+    /// Params: [`FuzzyFileSearchSessionUpdateParams`](types::FuzzyFileSearchSessionUpdateParams). Response: [`FuzzyFileSearchSessionUpdateResponse`](types::FuzzyFileSearchSessionUpdateResponse).
     fn fuzzy_file_search_session_update(
         &self,
         params: types::FuzzyFileSearchSessionUpdateParams,
@@ -5025,7 +6169,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::FuzzyFileSearchSessionUpdate>(params)
     }
-    /// `fuzzyFileSearch/sessionStop`
+    /// `fuzzyFileSearch/sessionStop`.
+    ///
+    /// Params: [`FuzzyFileSearchSessionStopParams`](types::FuzzyFileSearchSessionStopParams). Response: [`FuzzyFileSearchSessionStopResponse`](types::FuzzyFileSearchSessionStopResponse).
     fn fuzzy_file_search_session_stop(
         &self,
         params: types::FuzzyFileSearchSessionStopParams,
@@ -5046,6 +6192,8 @@ impl<T: crate::protocol::RequestSender + ?Sized> ClientRequests for T {}
 pub trait ServerRequestHandler: Send + Sync + 'static {
     /// `item/commandExecution/requestApproval`: Sent when approval is requested for a specific command execution. This request is used for Turns started via turn/start.
     ///
+    /// Params: [`CommandExecutionRequestApprovalParams`](types::CommandExecutionRequestApprovalParams). Response: [`CommandExecutionRequestApprovalResponse`](types::CommandExecutionRequestApprovalResponse).
+    ///
     /// Default: the fail-closed reply (see [`fail_closed_reply`](crate::rpc::fail_closed_reply)).
     fn item_command_execution_request_approval(
         &self,
@@ -5064,6 +6212,8 @@ pub trait ServerRequestHandler: Send + Sync + 'static {
         )
     }
     /// `item/fileChange/requestApproval`: Sent when approval is requested for a specific file change. This request is used for Turns started via turn/start.
+    ///
+    /// Params: [`FileChangeRequestApprovalParams`](types::FileChangeRequestApprovalParams). Response: [`FileChangeRequestApprovalResponse`](types::FileChangeRequestApprovalResponse).
     ///
     /// Default: the fail-closed reply (see [`fail_closed_reply`](crate::rpc::fail_closed_reply)).
     fn item_file_change_request_approval(
@@ -5084,6 +6234,8 @@ pub trait ServerRequestHandler: Send + Sync + 'static {
     }
     /// `item/tool/requestUserInput`: EXPERIMENTAL - Request input from the user for a tool call.
     ///
+    /// Params: [`ToolRequestUserInputParams`](types::ToolRequestUserInputParams). Response: [`ToolRequestUserInputResponse`](types::ToolRequestUserInputResponse).
+    ///
     /// Default: the fail-closed reply (see [`fail_closed_reply`](crate::rpc::fail_closed_reply)).
     fn item_tool_request_user_input(
         &self,
@@ -5100,6 +6252,8 @@ pub trait ServerRequestHandler: Send + Sync + 'static {
         )
     }
     /// `mcpServer/elicitation/request`: Request input for an MCP server elicitation.
+    ///
+    /// Params: [`McpServerElicitationRequestParams`](types::McpServerElicitationRequestParams). Response: [`McpServerElicitationRequestResponse`](types::McpServerElicitationRequestResponse).
     ///
     /// Default: the fail-closed reply (see [`fail_closed_reply`](crate::rpc::fail_closed_reply)).
     fn mcp_server_elicitation_request(
@@ -5120,6 +6274,8 @@ pub trait ServerRequestHandler: Send + Sync + 'static {
     }
     /// `item/permissions/requestApproval`: Request approval for additional permissions from the user.
     ///
+    /// Params: [`PermissionsRequestApprovalParams`](types::PermissionsRequestApprovalParams). Response: [`PermissionsRequestApprovalResponse`](types::PermissionsRequestApprovalResponse).
+    ///
     /// Default: the fail-closed reply (see [`fail_closed_reply`](crate::rpc::fail_closed_reply)).
     fn item_permissions_request_approval(
         &self,
@@ -5139,6 +6295,8 @@ pub trait ServerRequestHandler: Send + Sync + 'static {
     }
     /// `item/tool/call`: Execute a dynamic tool call on the client.
     ///
+    /// Params: [`DynamicToolCallParams`](types::DynamicToolCallParams). Response: [`DynamicToolCallResponse`](types::DynamicToolCallResponse).
+    ///
     /// Default: the fail-closed reply (see [`fail_closed_reply`](crate::rpc::fail_closed_reply)).
     fn item_tool_call(
         &self,
@@ -5154,7 +6312,9 @@ pub trait ServerRequestHandler: Send + Sync + 'static {
             crate::handlers::fail_closed::<server_requests::ItemToolCall>(),
         )
     }
-    /// `account/chatgptAuthTokens/refresh`
+    /// `account/chatgptAuthTokens/refresh`.
+    ///
+    /// Params: [`ChatgptAuthTokensRefreshParams`](types::ChatgptAuthTokensRefreshParams). Response: [`ChatgptAuthTokensRefreshResponse`](types::ChatgptAuthTokensRefreshResponse).
     ///
     /// Default: the fail-closed reply (see [`fail_closed_reply`](crate::rpc::fail_closed_reply)).
     fn account_chatgpt_auth_tokens_refresh(
@@ -5175,6 +6335,8 @@ pub trait ServerRequestHandler: Send + Sync + 'static {
     }
     /// `attestation/generate`: Generate a fresh upstream attestation result on demand.
     ///
+    /// Params: [`AttestationGenerateParams`](types::AttestationGenerateParams). Response: [`AttestationGenerateResponse`](types::AttestationGenerateResponse).
+    ///
     /// Default: the fail-closed reply (see [`fail_closed_reply`](crate::rpc::fail_closed_reply)).
     fn attestation_generate(
         &self,
@@ -5192,6 +6354,8 @@ pub trait ServerRequestHandler: Send + Sync + 'static {
     }
     /// `applyPatchApproval`: Deprecated. Request to approve a patch. This request is used for Turns started via the legacy APIs (i.e. SendUserTurn, SendUserMessage).
     ///
+    /// Params: [`ApplyPatchApprovalParams`](types::ApplyPatchApprovalParams). Response: [`ApplyPatchApprovalResponse`](types::ApplyPatchApprovalResponse).
+    ///
     /// Default: the fail-closed reply (see [`fail_closed_reply`](crate::rpc::fail_closed_reply)).
     fn apply_patch_approval(
         &self,
@@ -5208,6 +6372,8 @@ pub trait ServerRequestHandler: Send + Sync + 'static {
         )
     }
     /// `execCommandApproval`: Request to exec a command. This request is used for Turns started via the legacy APIs (i.e. SendUserTurn, SendUserMessage).
+    ///
+    /// Params: [`ExecCommandApprovalParams`](types::ExecCommandApprovalParams). Response: [`ExecCommandApprovalResponse`](types::ExecCommandApprovalResponse).
     ///
     /// Default: the fail-closed reply (see [`fail_closed_reply`](crate::rpc::fail_closed_reply)).
     fn exec_command_approval(

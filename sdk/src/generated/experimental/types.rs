@@ -3,7 +3,7 @@
 
 /// A path that is guaranteed to be absolute and normalized (though it is not guaranteed to be canonicalized or exist on the filesystem).
 ///
-/// IMPORTANT: When deserializing an `AbsolutePathBuf`, a base path must be set using [AbsolutePathBufGuard::new]. If no base path is set, the deserialization will fail unless the path being deserialized is already absolute.
+/// IMPORTANT: When deserializing an `AbsolutePathBuf`, a base path must be set using \[AbsolutePathBufGuard::new\]. If no base path is set, the deserialization will fail unless the path being deserialized is already absolute.
 #[derive(
     ::serde::Deserialize,
     ::serde::Serialize,
@@ -229,7 +229,7 @@ pub struct ActivePermissionProfile {
     /// Parent profile identifier from the selected permissions profile's `extends` setting, when present.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub extends: ::std::option::Option<::std::string::String>,
-    /// Identifier from `default_permissions` or the implicit built-in default, such as `:workspace` or a user-defined `[permissions.<id>]` profile.
+    /// Identifier from `default_permissions` or the implicit built-in default, such as `:workspace` or a user-defined `\[permissions.<id>\]` profile.
     pub id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
@@ -493,7 +493,7 @@ impl ::std::str::FromStr for AgentPath {
         Ok(Self(value.to_string()))
     }
 }
-/// [UNSTABLE] Managed Amazon Bedrock AWS access key login is experimental.
+/// \[UNSTABLE\] Managed Amazon Bedrock AWS access key login is experimental.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct AmazonBedrockAccessKeysLoginAccountParams {
     #[serde(rename = "accessKeyId")]
@@ -516,7 +516,7 @@ pub struct AmazonBedrockAccount {
     )]
     pub uses_codex_managed_credentials: ::std::option::Option<bool>,
 }
-/// [UNSTABLE] Managed Amazon Bedrock login is experimental.
+/// \[UNSTABLE\] Managed Amazon Bedrock login is experimental.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct AmazonBedrockLoginAccountParams {
     #[serde(rename = "apiKey")]
@@ -699,7 +699,7 @@ pub struct AppInfo {
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub is_accessible: ::std::option::Option<bool>,
-    /// Whether this app is enabled in config.toml. Example: ```toml [apps.bad_app] enabled = false ```
+    /// Whether this app is enabled in config.toml. Example: ```toml \[apps.bad_app\] enabled = false ```
     ///
     /// Defaults to `true` when absent.
     #[serde(
@@ -960,7 +960,7 @@ pub struct ApplyNetworkPolicyAmendmentCommandExecutionApprovalDecision {
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ApplyPatchApprovalParams {
-    /// Use to correlate this with [codex_protocol::protocol::PatchApplyBeginEvent] and [codex_protocol::protocol::PatchApplyEndEvent].
+    /// Use to correlate this with \[codex_protocol::protocol::PatchApplyBeginEvent\] and \[codex_protocol::protocol::PatchApplyEndEvent\].
     #[serde(rename = "callId")]
     pub call_id: ::std::string::String,
     #[serde(rename = "conversationId")]
@@ -1460,7 +1460,7 @@ pub struct ChatgptAccount {
     )]
     pub workspace_name: ::std::option::Option<::std::string::String>,
 }
-/// [UNSTABLE] FOR OPENAI INTERNAL USE ONLY - DO NOT USE. The access token must contain the same scopes that Codex-managed ChatGPT auth tokens have.
+/// \[UNSTABLE\] FOR OPENAI INTERNAL USE ONLY - DO NOT USE. The access token must contain the same scopes that Codex-managed ChatGPT auth tokens have.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ChatgptAuthTokensLoginAccountParams {
     /// Access token (JWT) supplied by the client. This token is used for backend API requests and email extraction.
@@ -2336,7 +2336,7 @@ pub struct Config {
     pub analytics: ::std::option::Option<AnalyticsConfig>,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub approval_policy: ::std::option::Option<AskForApproval>,
-    /// [UNSTABLE] Optional default for where approval requests are routed for review.
+    /// \[UNSTABLE\] Optional default for where approval requests are routed for review.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub approvals_reviewer: ::std::option::Option<ApprovalsReviewer>,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3234,7 +3234,7 @@ pub struct ExecCommandApprovalParams {
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub approval_id: ::std::option::Option<::std::string::String>,
-    /// Use to correlate this with [codex_protocol::protocol::ExecCommandBeginEvent] and [codex_protocol::protocol::ExecCommandEndEvent].
+    /// Use to correlate this with \[codex_protocol::protocol::ExecCommandBeginEvent\] and \[codex_protocol::protocol::ExecCommandEndEvent\].
     #[serde(rename = "callId")]
     pub call_id: ::std::string::String,
     pub command: ::std::vec::Vec<::std::string::String>,
@@ -3700,7 +3700,7 @@ pub struct FileChangePatchUpdatedNotification {
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct FileChangeRequestApprovalParams {
-    /// [UNSTABLE] When set, the agent is asking the user to allow writes under this root for the remainder of the session (unclear if this is honored today).
+    /// \[UNSTABLE\] When set, the agent is asking the user to allow writes under this root for the remainder of the session (unclear if this is honored today).
     #[serde(
         rename = "grantRoot",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -4204,7 +4204,7 @@ pub struct FuzzyFileSearchParams {
 pub struct FuzzyFileSearchResponse {
     pub files: ::std::vec::Vec<FuzzyFileSearchResult>,
 }
-/// Superset of [`codex_file_search::FileMatch`]
+/// Superset of `codex_file_search::FileMatch`
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct FuzzyFileSearchResult {
     pub file_name: ::std::string::String,
@@ -4698,7 +4698,7 @@ pub struct GranularAskForApproval {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub skill_approval: ::std::option::Option<bool>,
 }
-/// [UNSTABLE] Temporary approval auto-review payload used by `item/autoApprovalReview/*` notifications. This shape is expected to change soon.
+/// \[UNSTABLE\] Temporary approval auto-review payload used by `item/autoApprovalReview/*` notifications. This shape is expected to change soon.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct GuardianApprovalReview {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -5068,7 +5068,7 @@ pub struct InitializeCapabilities {
     >,
     /// Legacy opt-in for the `openai/form` MCP extension.
     ///
-    /// New clients should declare `openai/form` in [`Self::extensions`].
+    /// New clients should declare `openai/form` in `Self::extensions`.
     #[serde(
         rename = "mcpServerOpenaiFormElicitation",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -5261,7 +5261,7 @@ pub struct ItemCompletedNotification {
     #[serde(rename = "turnId")]
     pub turn_id: ::std::string::String,
 }
-/// [UNSTABLE] Temporary notification payload for approval auto-review. This shape is expected to change soon.
+/// \[UNSTABLE\] Temporary notification payload for approval auto-review. This shape is expected to change soon.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ItemGuardianApprovalReviewCompletedNotification {
     pub action: GuardianApprovalReviewAction,
@@ -5292,7 +5292,7 @@ pub struct ItemGuardianApprovalReviewCompletedNotification {
     #[serde(rename = "turnId")]
     pub turn_id: ::std::string::String,
 }
-/// [UNSTABLE] Temporary notification payload for approval auto-review. This shape is expected to change soon.
+/// \[UNSTABLE\] Temporary notification payload for approval auto-review. This shape is expected to change soon.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ItemGuardianApprovalReviewStartedNotification {
     pub action: GuardianApprovalReviewAction,
@@ -10420,7 +10420,7 @@ pub struct Thread {
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub parent_thread_id: ::std::option::Option<::std::string::String>,
-    /// [UNSTABLE] Path to the thread on disk.
+    /// \[UNSTABLE\] Path to the thread on disk.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub path: ::std::option::Option<::std::string::String>,
     /// Usually the first user message in the thread, if available.
@@ -10961,7 +10961,7 @@ pub struct ThreadForkParams {
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub model_provider: ::std::option::Option<::std::string::String>,
-    /// [UNSTABLE] Specify the rollout path to fork from. If specified, the thread_id param will be ignored.
+    /// \[UNSTABLE\] Specify the rollout path to fork from. If specified, the thread_id param will be ignored.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub path: ::std::option::Option<::std::string::String>,
     /// Named profile id for the forked thread. Cannot be combined with `sandbox`.
@@ -12439,7 +12439,7 @@ pub struct ThreadResumeParams {
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub exclude_turns: ::std::option::Option<bool>,
-    /// [UNSTABLE] FOR CODEX CLOUD - DO NOT USE. If specified, the thread will be resumed with the provided history instead of loaded from disk.
+    /// \[UNSTABLE\] FOR CODEX CLOUD - DO NOT USE. If specified, the thread will be resumed with the provided history instead of loaded from disk.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub history: ::std::option::Option<::std::vec::Vec<ResponseItem>>,
     /// When present, include a `thread/turns/list` page in the resume response so clients can bootstrap recent turns without a second request.
@@ -12456,7 +12456,7 @@ pub struct ThreadResumeParams {
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub model_provider: ::std::option::Option<::std::string::String>,
-    /// [UNSTABLE] Specify the rollout path to resume from. If specified for a non-running thread, the thread_id param will be ignored. If thread_id identifies a running thread, the path must match the active rollout path.
+    /// \[UNSTABLE\] Specify the rollout path to resume from. If specified for a non-running thread, the thread_id param will be ignored. If thread_id identifies a running thread, the path must match the active rollout path.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub path: ::std::option::Option<::std::string::String>,
     /// Named profile id for the resumed thread. Cannot be combined with `sandbox`.
@@ -12758,7 +12758,7 @@ for ThreadSearchCancelResponse {
         Self(value)
     }
 }
-/// One visible message occurrence returned by [`ThreadSearchOccurrencesResponse`].
+/// One visible message occurrence returned by `ThreadSearchOccurrencesResponse`.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadSearchOccurrence {
     #[serde(rename = "itemId")]
@@ -14213,7 +14213,7 @@ pub struct TurnStartParams {
     pub personality: ::std::option::Option<Personality>,
     /// Optional metadata to enrich Codex's ResponsesAPI turn metadata. Replaces unprotected client-provided entries when supplied; an empty map clears them.
     ///
-    /// Entries are flattened into the JSON string sent as `client_metadata["x-codex-turn-metadata"]` on ResponsesAPI HTTP and websocket requests.
+    /// Entries are flattened into the JSON string sent as `client_metadata\["x-codex-turn-metadata"\]` on ResponsesAPI HTTP and websocket requests.
     ///
     /// They are not sent as top-level ResponsesAPI `client_metadata` keys, and reserved keys such as `session_id`, `thread_id`, `turn_id`, and `window_id` cannot be overridden.
     #[serde(
@@ -14320,7 +14320,7 @@ pub struct TurnSteerParams {
     pub input: ::std::vec::Vec<UserInput>,
     /// Optional metadata to enrich Codex's ResponsesAPI turn metadata. Replaces unprotected client-provided entries when supplied; an empty map clears them.
     ///
-    /// Entries are flattened into the JSON string sent as `client_metadata["x-codex-turn-metadata"]` on ResponsesAPI HTTP and websocket requests.
+    /// Entries are flattened into the JSON string sent as `client_metadata\["x-codex-turn-metadata"\]` on ResponsesAPI HTTP and websocket requests.
     ///
     /// They are not sent as top-level ResponsesAPI `client_metadata` keys, and reserved keys such as `session_id`, `thread_id`, `turn_id`, and `window_id` cannot be overridden.
     #[serde(
@@ -25336,7 +25336,7 @@ pub enum AuthMode {
     Apikey,
     /// `chatgpt`: ChatGPT OAuth managed by Codex (tokens persisted and refreshed by Codex).
     Chatgpt,
-    /// `chatgptAuthTokens`: [UNSTABLE] FOR OPENAI INTERNAL USE ONLY - DO NOT USE.
+    /// `chatgptAuthTokens`: \[UNSTABLE\] FOR OPENAI INTERNAL USE ONLY - DO NOT USE.
     ///
     /// ChatGPT auth tokens are supplied by an external host app and are only stored in memory. Token refresh must be handled by the external host app.
     ChatgptAuthTokens,
@@ -25466,7 +25466,7 @@ impl<'de> ::serde::Deserialize<'de> for AutoCompactTokenLimitScope {
         crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
     }
 }
-/// [UNSTABLE] Source that produced a terminal approval auto-review decision.
+/// \[UNSTABLE\] Source that produced a terminal approval auto-review decision.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum AutoReviewDecisionSource {
@@ -29418,7 +29418,7 @@ impl<'de> ::serde::Deserialize<'de> for GuardianApprovalReviewAction {
         }
     }
 }
-/// [UNSTABLE] Lifecycle state for an approval auto-review.
+/// \[UNSTABLE\] Lifecycle state for an approval auto-review.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum GuardianApprovalReviewStatus {
@@ -29599,7 +29599,7 @@ impl<'de> ::serde::Deserialize<'de> for GuardianCommandSource {
         crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
     }
 }
-/// [UNSTABLE] Risk level assigned by approval auto-review.
+/// \[UNSTABLE\] Risk level assigned by approval auto-review.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum GuardianRiskLevel {
@@ -29663,7 +29663,7 @@ impl<'de> ::serde::Deserialize<'de> for GuardianRiskLevel {
         crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
     }
 }
-/// [UNSTABLE] Authorization level assigned by approval auto-review.
+/// \[UNSTABLE\] Authorization level assigned by approval auto-review.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum GuardianUserAuthorization {
@@ -30796,11 +30796,11 @@ pub enum LoginAccountParams {
     Chatgpt(ChatgptLoginAccountParams),
     /// `chatgptDeviceCode`
     ChatgptDeviceCode(ChatgptDeviceCodeLoginAccountParams),
-    /// `chatgptAuthTokens`: [UNSTABLE] FOR OPENAI INTERNAL USE ONLY - DO NOT USE. The access token must contain the same scopes that Codex-managed ChatGPT auth tokens have.
+    /// `chatgptAuthTokens`: \[UNSTABLE\] FOR OPENAI INTERNAL USE ONLY - DO NOT USE. The access token must contain the same scopes that Codex-managed ChatGPT auth tokens have.
     ChatgptAuthTokens(ChatgptAuthTokensLoginAccountParams),
-    /// `amazonBedrock`: [UNSTABLE] Managed Amazon Bedrock login is experimental.
+    /// `amazonBedrock`: \[UNSTABLE\] Managed Amazon Bedrock login is experimental.
     AmazonBedrock(AmazonBedrockLoginAccountParams),
-    /// `amazonBedrockAccessKeys`: [UNSTABLE] Managed Amazon Bedrock AWS access key login is experimental.
+    /// `amazonBedrockAccessKeys`: \[UNSTABLE\] Managed Amazon Bedrock AWS access key login is experimental.
     AmazonBedrockAccessKeys(AmazonBedrockAccessKeysLoginAccountParams),
     /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
@@ -35506,7 +35506,7 @@ impl<'de> ::serde::Deserialize<'de> for ReasoningItemReasoningSummary {
         }
     }
 }
-/// A summary of the reasoning performed by the model. This can be useful for debugging and understanding the model's reasoning process. See https://platform.openai.com/docs/guides/reasoning?api-mode=responses#reasoning-summaries
+/// A summary of the reasoning performed by the model. This can be useful for debugging and understanding the model's reasoning process. See <https://platform.openai.com/docs/guides/reasoning?api-mode=responses#reasoning-summaries>
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum ReasoningSummary {

@@ -5,7 +5,9 @@ use super::types;
 /// Marker types for client → server requests (`Request` implementations).
 pub mod client_requests {
     use super::types;
-    /// `initialize`
+    /// `initialize`.
+    ///
+    /// Params: [`InitializeParams`](types::InitializeParams). Response: [`InitializeResponse`](types::InitializeResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum Initialize {}
     impl crate::protocol::Request for Initialize {
@@ -13,7 +15,9 @@ pub mod client_requests {
         type Params = types::InitializeParams;
         type Response = types::InitializeResponse;
     }
-    /// `thread/start`
+    /// `thread/start`.
+    ///
+    /// Params: [`ThreadStartParams`](types::ThreadStartParams). Response: [`ThreadStartResponse`](types::ThreadStartResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadStart {}
     impl crate::protocol::Request for ThreadStart {
@@ -21,7 +25,9 @@ pub mod client_requests {
         type Params = types::ThreadStartParams;
         type Response = types::ThreadStartResponse;
     }
-    /// `thread/resume`
+    /// `thread/resume`.
+    ///
+    /// Params: [`ThreadResumeParams`](types::ThreadResumeParams). Response: [`ThreadResumeResponse`](types::ThreadResumeResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadResume {}
     impl crate::protocol::Request for ThreadResume {
@@ -29,7 +35,9 @@ pub mod client_requests {
         type Params = types::ThreadResumeParams;
         type Response = types::ThreadResumeResponse;
     }
-    /// `thread/fork`
+    /// `thread/fork`.
+    ///
+    /// Params: [`ThreadForkParams`](types::ThreadForkParams). Response: [`ThreadForkResponse`](types::ThreadForkResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadFork {}
     impl crate::protocol::Request for ThreadFork {
@@ -37,7 +45,9 @@ pub mod client_requests {
         type Params = types::ThreadForkParams;
         type Response = types::ThreadForkResponse;
     }
-    /// `thread/archive`
+    /// `thread/archive`.
+    ///
+    /// Params: [`ThreadArchiveParams`](types::ThreadArchiveParams). Response: [`ThreadArchiveResponse`](types::ThreadArchiveResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadArchive {}
     impl crate::protocol::Request for ThreadArchive {
@@ -45,7 +55,9 @@ pub mod client_requests {
         type Params = types::ThreadArchiveParams;
         type Response = types::ThreadArchiveResponse;
     }
-    /// `thread/delete`
+    /// `thread/delete`.
+    ///
+    /// Params: [`ThreadDeleteParams`](types::ThreadDeleteParams). Response: [`ThreadDeleteResponse`](types::ThreadDeleteResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadDelete {}
     impl crate::protocol::Request for ThreadDelete {
@@ -53,7 +65,9 @@ pub mod client_requests {
         type Params = types::ThreadDeleteParams;
         type Response = types::ThreadDeleteResponse;
     }
-    /// `thread/unsubscribe`
+    /// `thread/unsubscribe`.
+    ///
+    /// Params: [`ThreadUnsubscribeParams`](types::ThreadUnsubscribeParams). Response: [`ThreadUnsubscribeResponse`](types::ThreadUnsubscribeResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadUnsubscribe {}
     impl crate::protocol::Request for ThreadUnsubscribe {
@@ -61,7 +75,9 @@ pub mod client_requests {
         type Params = types::ThreadUnsubscribeParams;
         type Response = types::ThreadUnsubscribeResponse;
     }
-    /// `thread/name/set`
+    /// `thread/name/set`.
+    ///
+    /// Params: [`ThreadSetNameParams`](types::ThreadSetNameParams). Response: [`ThreadSetNameResponse`](types::ThreadSetNameResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadNameSet {}
     impl crate::protocol::Request for ThreadNameSet {
@@ -69,7 +85,9 @@ pub mod client_requests {
         type Params = types::ThreadSetNameParams;
         type Response = types::ThreadSetNameResponse;
     }
-    /// `thread/goal/set`
+    /// `thread/goal/set`.
+    ///
+    /// Params: [`ThreadGoalSetParams`](types::ThreadGoalSetParams). Response: [`ThreadGoalSetResponse`](types::ThreadGoalSetResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadGoalSet {}
     impl crate::protocol::Request for ThreadGoalSet {
@@ -77,7 +95,9 @@ pub mod client_requests {
         type Params = types::ThreadGoalSetParams;
         type Response = types::ThreadGoalSetResponse;
     }
-    /// `thread/goal/get`
+    /// `thread/goal/get`.
+    ///
+    /// Params: [`ThreadGoalGetParams`](types::ThreadGoalGetParams). Response: [`ThreadGoalGetResponse`](types::ThreadGoalGetResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadGoalGet {}
     impl crate::protocol::Request for ThreadGoalGet {
@@ -85,7 +105,9 @@ pub mod client_requests {
         type Params = types::ThreadGoalGetParams;
         type Response = types::ThreadGoalGetResponse;
     }
-    /// `thread/goal/clear`
+    /// `thread/goal/clear`.
+    ///
+    /// Params: [`ThreadGoalClearParams`](types::ThreadGoalClearParams). Response: [`ThreadGoalClearResponse`](types::ThreadGoalClearResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadGoalClear {}
     impl crate::protocol::Request for ThreadGoalClear {
@@ -93,7 +115,9 @@ pub mod client_requests {
         type Params = types::ThreadGoalClearParams;
         type Response = types::ThreadGoalClearResponse;
     }
-    /// `thread/metadata/update`
+    /// `thread/metadata/update`.
+    ///
+    /// Params: [`ThreadMetadataUpdateParams`](types::ThreadMetadataUpdateParams). Response: [`ThreadMetadataUpdateResponse`](types::ThreadMetadataUpdateResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadMetadataUpdate {}
     impl crate::protocol::Request for ThreadMetadataUpdate {
@@ -101,7 +125,9 @@ pub mod client_requests {
         type Params = types::ThreadMetadataUpdateParams;
         type Response = types::ThreadMetadataUpdateResponse;
     }
-    /// `thread/attachment/add`
+    /// `thread/attachment/add`.
+    ///
+    /// Params: [`ThreadAttachmentAddParams`](types::ThreadAttachmentAddParams). Response: [`ThreadAttachmentAddResponse`](types::ThreadAttachmentAddResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadAttachmentAdd {}
     impl crate::protocol::Request for ThreadAttachmentAdd {
@@ -109,7 +135,9 @@ pub mod client_requests {
         type Params = types::ThreadAttachmentAddParams;
         type Response = types::ThreadAttachmentAddResponse;
     }
-    /// `thread/attachment/list`
+    /// `thread/attachment/list`.
+    ///
+    /// Params: [`ThreadAttachmentListParams`](types::ThreadAttachmentListParams). Response: [`ThreadAttachmentListResponse`](types::ThreadAttachmentListResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadAttachmentList {}
     impl crate::protocol::Request for ThreadAttachmentList {
@@ -117,7 +145,9 @@ pub mod client_requests {
         type Params = types::ThreadAttachmentListParams;
         type Response = types::ThreadAttachmentListResponse;
     }
-    /// `thread/attachmentOwner/list`
+    /// `thread/attachmentOwner/list`.
+    ///
+    /// Params: [`ThreadAttachmentOwnerListParams`](types::ThreadAttachmentOwnerListParams). Response: [`ThreadAttachmentOwnerListResponse`](types::ThreadAttachmentOwnerListResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadAttachmentOwnerList {}
     impl crate::protocol::Request for ThreadAttachmentOwnerList {
@@ -125,7 +155,9 @@ pub mod client_requests {
         type Params = types::ThreadAttachmentOwnerListParams;
         type Response = types::ThreadAttachmentOwnerListResponse;
     }
-    /// `thread/attachment/remove`
+    /// `thread/attachment/remove`.
+    ///
+    /// Params: [`ThreadAttachmentRemoveParams`](types::ThreadAttachmentRemoveParams). Response: [`ThreadAttachmentRemoveResponse`](types::ThreadAttachmentRemoveResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadAttachmentRemove {}
     impl crate::protocol::Request for ThreadAttachmentRemove {
@@ -133,7 +165,9 @@ pub mod client_requests {
         type Params = types::ThreadAttachmentRemoveParams;
         type Response = types::ThreadAttachmentRemoveResponse;
     }
-    /// `thread/section/move`
+    /// `thread/section/move`.
+    ///
+    /// Params: [`ThreadSectionMoveParams`](types::ThreadSectionMoveParams). Response: [`ThreadSectionMoveResponse`](types::ThreadSectionMoveResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadSectionMove {}
     impl crate::protocol::Request for ThreadSectionMove {
@@ -141,7 +175,9 @@ pub mod client_requests {
         type Params = types::ThreadSectionMoveParams;
         type Response = types::ThreadSectionMoveResponse;
     }
-    /// `thread/unarchive`
+    /// `thread/unarchive`.
+    ///
+    /// Params: [`ThreadUnarchiveParams`](types::ThreadUnarchiveParams). Response: [`ThreadUnarchiveResponse`](types::ThreadUnarchiveResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadUnarchive {}
     impl crate::protocol::Request for ThreadUnarchive {
@@ -149,7 +185,9 @@ pub mod client_requests {
         type Params = types::ThreadUnarchiveParams;
         type Response = types::ThreadUnarchiveResponse;
     }
-    /// `thread/compact/start`
+    /// `thread/compact/start`.
+    ///
+    /// Params: [`ThreadCompactStartParams`](types::ThreadCompactStartParams). Response: [`ThreadCompactStartResponse`](types::ThreadCompactStartResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadCompactStart {}
     impl crate::protocol::Request for ThreadCompactStart {
@@ -157,7 +195,9 @@ pub mod client_requests {
         type Params = types::ThreadCompactStartParams;
         type Response = types::ThreadCompactStartResponse;
     }
-    /// `thread/shellCommand`
+    /// `thread/shellCommand`.
+    ///
+    /// Params: [`ThreadShellCommandParams`](types::ThreadShellCommandParams). Response: [`ThreadShellCommandResponse`](types::ThreadShellCommandResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadShellCommand {}
     impl crate::protocol::Request for ThreadShellCommand {
@@ -165,7 +205,9 @@ pub mod client_requests {
         type Params = types::ThreadShellCommandParams;
         type Response = types::ThreadShellCommandResponse;
     }
-    /// `thread/approveGuardianDeniedAction`
+    /// `thread/approveGuardianDeniedAction`.
+    ///
+    /// Params: [`ThreadApproveGuardianDeniedActionParams`](types::ThreadApproveGuardianDeniedActionParams). Response: [`ThreadApproveGuardianDeniedActionResponse`](types::ThreadApproveGuardianDeniedActionResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadApproveGuardianDeniedAction {}
     impl crate::protocol::Request for ThreadApproveGuardianDeniedAction {
@@ -173,7 +215,9 @@ pub mod client_requests {
         type Params = types::ThreadApproveGuardianDeniedActionParams;
         type Response = types::ThreadApproveGuardianDeniedActionResponse;
     }
-    /// `thread/revert`
+    /// `thread/revert`.
+    ///
+    /// Params: [`ThreadRevertParams`](types::ThreadRevertParams). Response: [`ThreadRevertResponse`](types::ThreadRevertResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadRevert {}
     impl crate::protocol::Request for ThreadRevert {
@@ -181,7 +225,9 @@ pub mod client_requests {
         type Params = types::ThreadRevertParams;
         type Response = types::ThreadRevertResponse;
     }
-    /// `thread/list`
+    /// `thread/list`.
+    ///
+    /// Params: [`ThreadListParams`](types::ThreadListParams). Response: [`ThreadListResponse`](types::ThreadListResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadList {}
     impl crate::protocol::Request for ThreadList {
@@ -189,7 +235,9 @@ pub mod client_requests {
         type Params = types::ThreadListParams;
         type Response = types::ThreadListResponse;
     }
-    /// `threadSection/list`
+    /// `threadSection/list`.
+    ///
+    /// Params: [`ThreadSectionListParams`](types::ThreadSectionListParams). Response: [`ThreadSectionListResponse`](types::ThreadSectionListResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadSectionList {}
     impl crate::protocol::Request for ThreadSectionList {
@@ -197,7 +245,9 @@ pub mod client_requests {
         type Params = types::ThreadSectionListParams;
         type Response = types::ThreadSectionListResponse;
     }
-    /// `threadSection/create`
+    /// `threadSection/create`.
+    ///
+    /// Params: [`ThreadSectionCreateParams`](types::ThreadSectionCreateParams). Response: [`ThreadSectionCreateResponse`](types::ThreadSectionCreateResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadSectionCreate {}
     impl crate::protocol::Request for ThreadSectionCreate {
@@ -205,7 +255,9 @@ pub mod client_requests {
         type Params = types::ThreadSectionCreateParams;
         type Response = types::ThreadSectionCreateResponse;
     }
-    /// `threadSection/update`
+    /// `threadSection/update`.
+    ///
+    /// Params: [`ThreadSectionUpdateParams`](types::ThreadSectionUpdateParams). Response: [`ThreadSectionUpdateResponse`](types::ThreadSectionUpdateResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadSectionUpdate {}
     impl crate::protocol::Request for ThreadSectionUpdate {
@@ -213,7 +265,9 @@ pub mod client_requests {
         type Params = types::ThreadSectionUpdateParams;
         type Response = types::ThreadSectionUpdateResponse;
     }
-    /// `threadSection/delete`
+    /// `threadSection/delete`.
+    ///
+    /// Params: [`ThreadSectionDeleteParams`](types::ThreadSectionDeleteParams). Response: [`ThreadSectionDeleteResponse`](types::ThreadSectionDeleteResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadSectionDelete {}
     impl crate::protocol::Request for ThreadSectionDelete {
@@ -221,7 +275,9 @@ pub mod client_requests {
         type Params = types::ThreadSectionDeleteParams;
         type Response = types::ThreadSectionDeleteResponse;
     }
-    /// `thread/loaded/list`
+    /// `thread/loaded/list`.
+    ///
+    /// Params: [`ThreadLoadedListParams`](types::ThreadLoadedListParams). Response: [`ThreadLoadedListResponse`](types::ThreadLoadedListResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadLoadedList {}
     impl crate::protocol::Request for ThreadLoadedList {
@@ -229,7 +285,9 @@ pub mod client_requests {
         type Params = types::ThreadLoadedListParams;
         type Response = types::ThreadLoadedListResponse;
     }
-    /// `thread/read`
+    /// `thread/read`.
+    ///
+    /// Params: [`ThreadReadParams`](types::ThreadReadParams). Response: [`ThreadReadResponse`](types::ThreadReadResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadRead {}
     impl crate::protocol::Request for ThreadRead {
@@ -237,7 +295,9 @@ pub mod client_requests {
         type Params = types::ThreadReadParams;
         type Response = types::ThreadReadResponse;
     }
-    /// `thread/turns/list`
+    /// `thread/turns/list`.
+    ///
+    /// Params: [`ThreadTurnsListParams`](types::ThreadTurnsListParams). Response: [`ThreadTurnsListResponse`](types::ThreadTurnsListResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadTurnsList {}
     impl crate::protocol::Request for ThreadTurnsList {
@@ -245,7 +305,9 @@ pub mod client_requests {
         type Params = types::ThreadTurnsListParams;
         type Response = types::ThreadTurnsListResponse;
     }
-    /// `thread/items/list`
+    /// `thread/items/list`.
+    ///
+    /// Params: [`ThreadItemsListParams`](types::ThreadItemsListParams). Response: [`ThreadItemsListResponse`](types::ThreadItemsListResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadItemsList {}
     impl crate::protocol::Request for ThreadItemsList {
@@ -254,6 +316,8 @@ pub mod client_requests {
         type Response = types::ThreadItemsListResponse;
     }
     /// `thread/inject_items`: Append raw Responses API items to the thread history without starting a user turn.
+    ///
+    /// Params: [`ThreadInjectItemsParams`](types::ThreadInjectItemsParams). Response: [`ThreadInjectItemsResponse`](types::ThreadInjectItemsResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadInjectItems {}
     impl crate::protocol::Request for ThreadInjectItems {
@@ -261,7 +325,9 @@ pub mod client_requests {
         type Params = types::ThreadInjectItemsParams;
         type Response = types::ThreadInjectItemsResponse;
     }
-    /// `skills/list`
+    /// `skills/list`.
+    ///
+    /// Params: [`SkillsListParams`](types::SkillsListParams). Response: [`SkillsListResponse`](types::SkillsListResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum SkillsList {}
     impl crate::protocol::Request for SkillsList {
@@ -269,7 +335,9 @@ pub mod client_requests {
         type Params = types::SkillsListParams;
         type Response = types::SkillsListResponse;
     }
-    /// `skills/extraRoots/set`
+    /// `skills/extraRoots/set`.
+    ///
+    /// Params: [`SkillsExtraRootsSetParams`](types::SkillsExtraRootsSetParams). Response: [`SkillsExtraRootsSetResponse`](types::SkillsExtraRootsSetResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum SkillsExtraRootsSet {}
     impl crate::protocol::Request for SkillsExtraRootsSet {
@@ -277,7 +345,9 @@ pub mod client_requests {
         type Params = types::SkillsExtraRootsSetParams;
         type Response = types::SkillsExtraRootsSetResponse;
     }
-    /// `hooks/list`
+    /// `hooks/list`.
+    ///
+    /// Params: [`HooksListParams`](types::HooksListParams). Response: [`HooksListResponse`](types::HooksListResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum HooksList {}
     impl crate::protocol::Request for HooksList {
@@ -285,7 +355,9 @@ pub mod client_requests {
         type Params = types::HooksListParams;
         type Response = types::HooksListResponse;
     }
-    /// `marketplace/add`
+    /// `marketplace/add`.
+    ///
+    /// Params: [`MarketplaceAddParams`](types::MarketplaceAddParams). Response: [`MarketplaceAddResponse`](types::MarketplaceAddResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum MarketplaceAdd {}
     impl crate::protocol::Request for MarketplaceAdd {
@@ -293,7 +365,9 @@ pub mod client_requests {
         type Params = types::MarketplaceAddParams;
         type Response = types::MarketplaceAddResponse;
     }
-    /// `marketplace/remove`
+    /// `marketplace/remove`.
+    ///
+    /// Params: [`MarketplaceRemoveParams`](types::MarketplaceRemoveParams). Response: [`MarketplaceRemoveResponse`](types::MarketplaceRemoveResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum MarketplaceRemove {}
     impl crate::protocol::Request for MarketplaceRemove {
@@ -301,7 +375,9 @@ pub mod client_requests {
         type Params = types::MarketplaceRemoveParams;
         type Response = types::MarketplaceRemoveResponse;
     }
-    /// `marketplace/upgrade`
+    /// `marketplace/upgrade`.
+    ///
+    /// Params: [`MarketplaceUpgradeParams`](types::MarketplaceUpgradeParams). Response: [`MarketplaceUpgradeResponse`](types::MarketplaceUpgradeResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum MarketplaceUpgrade {}
     impl crate::protocol::Request for MarketplaceUpgrade {
@@ -309,7 +385,9 @@ pub mod client_requests {
         type Params = types::MarketplaceUpgradeParams;
         type Response = types::MarketplaceUpgradeResponse;
     }
-    /// `plugin/list`
+    /// `plugin/list`.
+    ///
+    /// Params: [`PluginListParams`](types::PluginListParams). Response: [`PluginListResponse`](types::PluginListResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum PluginList {}
     impl crate::protocol::Request for PluginList {
@@ -317,7 +395,9 @@ pub mod client_requests {
         type Params = types::PluginListParams;
         type Response = types::PluginListResponse;
     }
-    /// `plugin/installed`
+    /// `plugin/installed`.
+    ///
+    /// Params: [`PluginInstalledParams`](types::PluginInstalledParams). Response: [`PluginInstalledResponse`](types::PluginInstalledResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum PluginInstalled {}
     impl crate::protocol::Request for PluginInstalled {
@@ -325,7 +405,9 @@ pub mod client_requests {
         type Params = types::PluginInstalledParams;
         type Response = types::PluginInstalledResponse;
     }
-    /// `plugin/reconcile`
+    /// `plugin/reconcile`.
+    ///
+    /// Params: [`PluginReconcileParams`](types::PluginReconcileParams). Response: [`PluginReconcileResponse`](types::PluginReconcileResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum PluginReconcile {}
     impl crate::protocol::Request for PluginReconcile {
@@ -333,7 +415,9 @@ pub mod client_requests {
         type Params = types::PluginReconcileParams;
         type Response = types::PluginReconcileResponse;
     }
-    /// `plugin/read`
+    /// `plugin/read`.
+    ///
+    /// Params: [`PluginReadParams`](types::PluginReadParams). Response: [`PluginReadResponse`](types::PluginReadResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum PluginRead {}
     impl crate::protocol::Request for PluginRead {
@@ -341,7 +425,9 @@ pub mod client_requests {
         type Params = types::PluginReadParams;
         type Response = types::PluginReadResponse;
     }
-    /// `plugin/skill/read`
+    /// `plugin/skill/read`.
+    ///
+    /// Params: [`PluginSkillReadParams`](types::PluginSkillReadParams). Response: [`PluginSkillReadResponse`](types::PluginSkillReadResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum PluginSkillRead {}
     impl crate::protocol::Request for PluginSkillRead {
@@ -349,7 +435,9 @@ pub mod client_requests {
         type Params = types::PluginSkillReadParams;
         type Response = types::PluginSkillReadResponse;
     }
-    /// `plugin/share/save`
+    /// `plugin/share/save`.
+    ///
+    /// Params: [`PluginShareSaveParams`](types::PluginShareSaveParams). Response: [`PluginShareSaveResponse`](types::PluginShareSaveResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum PluginShareSave {}
     impl crate::protocol::Request for PluginShareSave {
@@ -357,7 +445,9 @@ pub mod client_requests {
         type Params = types::PluginShareSaveParams;
         type Response = types::PluginShareSaveResponse;
     }
-    /// `plugin/share/updateTargets`
+    /// `plugin/share/updateTargets`.
+    ///
+    /// Params: [`PluginShareUpdateTargetsParams`](types::PluginShareUpdateTargetsParams). Response: [`PluginShareUpdateTargetsResponse`](types::PluginShareUpdateTargetsResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum PluginShareUpdateTargets {}
     impl crate::protocol::Request for PluginShareUpdateTargets {
@@ -365,7 +455,9 @@ pub mod client_requests {
         type Params = types::PluginShareUpdateTargetsParams;
         type Response = types::PluginShareUpdateTargetsResponse;
     }
-    /// `plugin/share/list`
+    /// `plugin/share/list`.
+    ///
+    /// Params: [`PluginShareListParams`](types::PluginShareListParams). Response: [`PluginShareListResponse`](types::PluginShareListResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum PluginShareList {}
     impl crate::protocol::Request for PluginShareList {
@@ -373,7 +465,9 @@ pub mod client_requests {
         type Params = types::PluginShareListParams;
         type Response = types::PluginShareListResponse;
     }
-    /// `plugin/share/checkout`
+    /// `plugin/share/checkout`.
+    ///
+    /// Params: [`PluginShareCheckoutParams`](types::PluginShareCheckoutParams). Response: [`PluginShareCheckoutResponse`](types::PluginShareCheckoutResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum PluginShareCheckout {}
     impl crate::protocol::Request for PluginShareCheckout {
@@ -381,7 +475,9 @@ pub mod client_requests {
         type Params = types::PluginShareCheckoutParams;
         type Response = types::PluginShareCheckoutResponse;
     }
-    /// `plugin/share/delete`
+    /// `plugin/share/delete`.
+    ///
+    /// Params: [`PluginShareDeleteParams`](types::PluginShareDeleteParams). Response: [`PluginShareDeleteResponse`](types::PluginShareDeleteResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum PluginShareDelete {}
     impl crate::protocol::Request for PluginShareDelete {
@@ -389,7 +485,9 @@ pub mod client_requests {
         type Params = types::PluginShareDeleteParams;
         type Response = types::PluginShareDeleteResponse;
     }
-    /// `app/read`
+    /// `app/read`.
+    ///
+    /// Params: [`AppsReadParams`](types::AppsReadParams). Response: [`AppsReadResponse`](types::AppsReadResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum AppRead {}
     impl crate::protocol::Request for AppRead {
@@ -397,7 +495,9 @@ pub mod client_requests {
         type Params = types::AppsReadParams;
         type Response = types::AppsReadResponse;
     }
-    /// `app/list`
+    /// `app/list`.
+    ///
+    /// Params: [`AppsListParams`](types::AppsListParams). Response: [`AppsListResponse`](types::AppsListResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum AppList {}
     impl crate::protocol::Request for AppList {
@@ -405,7 +505,9 @@ pub mod client_requests {
         type Params = types::AppsListParams;
         type Response = types::AppsListResponse;
     }
-    /// `app/installed`
+    /// `app/installed`.
+    ///
+    /// Params: [`AppsInstalledParams`](types::AppsInstalledParams). Response: [`AppsInstalledResponse`](types::AppsInstalledResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum AppInstalled {}
     impl crate::protocol::Request for AppInstalled {
@@ -413,7 +515,9 @@ pub mod client_requests {
         type Params = types::AppsInstalledParams;
         type Response = types::AppsInstalledResponse;
     }
-    /// `fs/readFile`
+    /// `fs/readFile`.
+    ///
+    /// Params: [`FsReadFileParams`](types::FsReadFileParams). Response: [`FsReadFileResponse`](types::FsReadFileResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum FsReadFile {}
     impl crate::protocol::Request for FsReadFile {
@@ -421,7 +525,9 @@ pub mod client_requests {
         type Params = types::FsReadFileParams;
         type Response = types::FsReadFileResponse;
     }
-    /// `fs/writeFile`
+    /// `fs/writeFile`.
+    ///
+    /// Params: [`FsWriteFileParams`](types::FsWriteFileParams). Response: [`FsWriteFileResponse`](types::FsWriteFileResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum FsWriteFile {}
     impl crate::protocol::Request for FsWriteFile {
@@ -429,7 +535,9 @@ pub mod client_requests {
         type Params = types::FsWriteFileParams;
         type Response = types::FsWriteFileResponse;
     }
-    /// `fs/createDirectory`
+    /// `fs/createDirectory`.
+    ///
+    /// Params: [`FsCreateDirectoryParams`](types::FsCreateDirectoryParams). Response: [`FsCreateDirectoryResponse`](types::FsCreateDirectoryResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum FsCreateDirectory {}
     impl crate::protocol::Request for FsCreateDirectory {
@@ -437,7 +545,9 @@ pub mod client_requests {
         type Params = types::FsCreateDirectoryParams;
         type Response = types::FsCreateDirectoryResponse;
     }
-    /// `fs/getMetadata`
+    /// `fs/getMetadata`.
+    ///
+    /// Params: [`FsGetMetadataParams`](types::FsGetMetadataParams). Response: [`FsGetMetadataResponse`](types::FsGetMetadataResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum FsGetMetadata {}
     impl crate::protocol::Request for FsGetMetadata {
@@ -445,7 +555,9 @@ pub mod client_requests {
         type Params = types::FsGetMetadataParams;
         type Response = types::FsGetMetadataResponse;
     }
-    /// `fs/readDirectory`
+    /// `fs/readDirectory`.
+    ///
+    /// Params: [`FsReadDirectoryParams`](types::FsReadDirectoryParams). Response: [`FsReadDirectoryResponse`](types::FsReadDirectoryResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum FsReadDirectory {}
     impl crate::protocol::Request for FsReadDirectory {
@@ -453,7 +565,9 @@ pub mod client_requests {
         type Params = types::FsReadDirectoryParams;
         type Response = types::FsReadDirectoryResponse;
     }
-    /// `fs/remove`
+    /// `fs/remove`.
+    ///
+    /// Params: [`FsRemoveParams`](types::FsRemoveParams). Response: [`FsRemoveResponse`](types::FsRemoveResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum FsRemove {}
     impl crate::protocol::Request for FsRemove {
@@ -461,7 +575,9 @@ pub mod client_requests {
         type Params = types::FsRemoveParams;
         type Response = types::FsRemoveResponse;
     }
-    /// `fs/copy`
+    /// `fs/copy`.
+    ///
+    /// Params: [`FsCopyParams`](types::FsCopyParams). Response: [`FsCopyResponse`](types::FsCopyResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum FsCopy {}
     impl crate::protocol::Request for FsCopy {
@@ -469,7 +585,9 @@ pub mod client_requests {
         type Params = types::FsCopyParams;
         type Response = types::FsCopyResponse;
     }
-    /// `fs/watch`
+    /// `fs/watch`.
+    ///
+    /// Params: [`FsWatchParams`](types::FsWatchParams). Response: [`FsWatchResponse`](types::FsWatchResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum FsWatch {}
     impl crate::protocol::Request for FsWatch {
@@ -477,7 +595,9 @@ pub mod client_requests {
         type Params = types::FsWatchParams;
         type Response = types::FsWatchResponse;
     }
-    /// `fs/unwatch`
+    /// `fs/unwatch`.
+    ///
+    /// Params: [`FsUnwatchParams`](types::FsUnwatchParams). Response: [`FsUnwatchResponse`](types::FsUnwatchResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum FsUnwatch {}
     impl crate::protocol::Request for FsUnwatch {
@@ -485,7 +605,9 @@ pub mod client_requests {
         type Params = types::FsUnwatchParams;
         type Response = types::FsUnwatchResponse;
     }
-    /// `skills/config/write`
+    /// `skills/config/write`.
+    ///
+    /// Params: [`SkillsConfigWriteParams`](types::SkillsConfigWriteParams). Response: [`SkillsConfigWriteResponse`](types::SkillsConfigWriteResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum SkillsConfigWrite {}
     impl crate::protocol::Request for SkillsConfigWrite {
@@ -493,7 +615,9 @@ pub mod client_requests {
         type Params = types::SkillsConfigWriteParams;
         type Response = types::SkillsConfigWriteResponse;
     }
-    /// `plugin/install`
+    /// `plugin/install`.
+    ///
+    /// Params: [`PluginInstallParams`](types::PluginInstallParams). Response: [`PluginInstallResponse`](types::PluginInstallResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum PluginInstall {}
     impl crate::protocol::Request for PluginInstall {
@@ -501,7 +625,9 @@ pub mod client_requests {
         type Params = types::PluginInstallParams;
         type Response = types::PluginInstallResponse;
     }
-    /// `plugin/uninstall`
+    /// `plugin/uninstall`.
+    ///
+    /// Params: [`PluginUninstallParams`](types::PluginUninstallParams). Response: [`PluginUninstallResponse`](types::PluginUninstallResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum PluginUninstall {}
     impl crate::protocol::Request for PluginUninstall {
@@ -509,7 +635,9 @@ pub mod client_requests {
         type Params = types::PluginUninstallParams;
         type Response = types::PluginUninstallResponse;
     }
-    /// `turn/start`
+    /// `turn/start`.
+    ///
+    /// Params: [`TurnStartParams`](types::TurnStartParams). Response: [`TurnStartResponse`](types::TurnStartResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum TurnStart {}
     impl crate::protocol::Request for TurnStart {
@@ -517,7 +645,9 @@ pub mod client_requests {
         type Params = types::TurnStartParams;
         type Response = types::TurnStartResponse;
     }
-    /// `turn/steer`
+    /// `turn/steer`.
+    ///
+    /// Params: [`TurnSteerParams`](types::TurnSteerParams). Response: [`TurnSteerResponse`](types::TurnSteerResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum TurnSteer {}
     impl crate::protocol::Request for TurnSteer {
@@ -525,7 +655,9 @@ pub mod client_requests {
         type Params = types::TurnSteerParams;
         type Response = types::TurnSteerResponse;
     }
-    /// `turn/interrupt`
+    /// `turn/interrupt`.
+    ///
+    /// Params: [`TurnInterruptParams`](types::TurnInterruptParams). Response: [`TurnInterruptResponse`](types::TurnInterruptResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum TurnInterrupt {}
     impl crate::protocol::Request for TurnInterrupt {
@@ -533,7 +665,9 @@ pub mod client_requests {
         type Params = types::TurnInterruptParams;
         type Response = types::TurnInterruptResponse;
     }
-    /// `review/start`
+    /// `review/start`.
+    ///
+    /// Params: [`ReviewStartParams`](types::ReviewStartParams). Response: [`ReviewStartResponse`](types::ReviewStartResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ReviewStart {}
     impl crate::protocol::Request for ReviewStart {
@@ -541,7 +675,9 @@ pub mod client_requests {
         type Params = types::ReviewStartParams;
         type Response = types::ReviewStartResponse;
     }
-    /// `model/list`
+    /// `model/list`.
+    ///
+    /// Params: [`ModelListParams`](types::ModelListParams). Response: [`ModelListResponse`](types::ModelListResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ModelList {}
     impl crate::protocol::Request for ModelList {
@@ -549,7 +685,9 @@ pub mod client_requests {
         type Params = types::ModelListParams;
         type Response = types::ModelListResponse;
     }
-    /// `account/gatewayOAuth/read`
+    /// `account/gatewayOAuth/read`.
+    ///
+    /// Params: [`GatewayOAuthReadParams`](types::GatewayOAuthReadParams) (optional). Response: [`GatewayOAuthReadResponse`](types::GatewayOAuthReadResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum AccountGatewayOAuthRead {}
     impl crate::protocol::Request for AccountGatewayOAuthRead {
@@ -557,7 +695,9 @@ pub mod client_requests {
         type Params = ::std::option::Option<types::GatewayOAuthReadParams>;
         type Response = types::GatewayOAuthReadResponse;
     }
-    /// `account/gatewayOAuth/login`
+    /// `account/gatewayOAuth/login`.
+    ///
+    /// Params: [`GatewayOAuthLoginParams`](types::GatewayOAuthLoginParams) (optional). Response: [`GatewayOAuthLoginResponse`](types::GatewayOAuthLoginResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum AccountGatewayOAuthLogin {}
     impl crate::protocol::Request for AccountGatewayOAuthLogin {
@@ -565,7 +705,9 @@ pub mod client_requests {
         type Params = ::std::option::Option<types::GatewayOAuthLoginParams>;
         type Response = types::GatewayOAuthLoginResponse;
     }
-    /// `account/gatewayOAuth/cancel`
+    /// `account/gatewayOAuth/cancel`.
+    ///
+    /// Params: none. Response: [`GatewayOAuthCancelResponse`](types::GatewayOAuthCancelResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum AccountGatewayOAuthCancel {}
     impl crate::protocol::Request for AccountGatewayOAuthCancel {
@@ -574,6 +716,8 @@ pub mod client_requests {
         type Response = types::GatewayOAuthCancelResponse;
     }
     /// `modelProvider/list`: Since Codex 0.168.0.
+    ///
+    /// Params: [`ModelProviderListParams`](types::ModelProviderListParams). Response: [`ModelProviderListResponse`](types::ModelProviderListResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ModelProviderList {}
     impl crate::protocol::Request for ModelProviderList {
@@ -582,6 +726,8 @@ pub mod client_requests {
         type Response = types::ModelProviderListResponse;
     }
     /// `modelProvider/config/write`: Since Codex 0.168.0.
+    ///
+    /// Params: [`ModelProviderConfigWriteParams`](types::ModelProviderConfigWriteParams). Response: [`ModelProviderConfigWriteResponse`](types::ModelProviderConfigWriteResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ModelProviderConfigWrite {}
     impl crate::protocol::Request for ModelProviderConfigWrite {
@@ -590,6 +736,8 @@ pub mod client_requests {
         type Response = types::ModelProviderConfigWriteResponse;
     }
     /// `modelProvider/default/set`: Since Codex 0.171.0.
+    ///
+    /// Params: [`ModelProviderDefaultSetParams`](types::ModelProviderDefaultSetParams). Response: [`ConfigWriteResponse`](types::ConfigWriteResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ModelProviderDefaultSet {}
     impl crate::protocol::Request for ModelProviderDefaultSet {
@@ -597,7 +745,9 @@ pub mod client_requests {
         type Params = types::ModelProviderDefaultSetParams;
         type Response = types::ConfigWriteResponse;
     }
-    /// `modelProvider/capabilities/read`
+    /// `modelProvider/capabilities/read`.
+    ///
+    /// Params: [`ModelProviderCapabilitiesReadParams`](types::ModelProviderCapabilitiesReadParams). Response: [`ModelProviderCapabilitiesReadResponse`](types::ModelProviderCapabilitiesReadResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ModelProviderCapabilitiesRead {}
     impl crate::protocol::Request for ModelProviderCapabilitiesRead {
@@ -605,7 +755,9 @@ pub mod client_requests {
         type Params = types::ModelProviderCapabilitiesReadParams;
         type Response = types::ModelProviderCapabilitiesReadResponse;
     }
-    /// `experimentalFeature/list`
+    /// `experimentalFeature/list`.
+    ///
+    /// Params: [`ExperimentalFeatureListParams`](types::ExperimentalFeatureListParams). Response: [`ExperimentalFeatureListResponse`](types::ExperimentalFeatureListResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ExperimentalFeatureList {}
     impl crate::protocol::Request for ExperimentalFeatureList {
@@ -613,7 +765,9 @@ pub mod client_requests {
         type Params = types::ExperimentalFeatureListParams;
         type Response = types::ExperimentalFeatureListResponse;
     }
-    /// `permissionProfile/list`
+    /// `permissionProfile/list`.
+    ///
+    /// Params: [`PermissionProfileListParams`](types::PermissionProfileListParams). Response: [`PermissionProfileListResponse`](types::PermissionProfileListResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum PermissionProfileList {}
     impl crate::protocol::Request for PermissionProfileList {
@@ -621,7 +775,9 @@ pub mod client_requests {
         type Params = types::PermissionProfileListParams;
         type Response = types::PermissionProfileListResponse;
     }
-    /// `experimentalFeature/enablement/set`
+    /// `experimentalFeature/enablement/set`.
+    ///
+    /// Params: [`ExperimentalFeatureEnablementSetParams`](types::ExperimentalFeatureEnablementSetParams). Response: [`ExperimentalFeatureEnablementSetResponse`](types::ExperimentalFeatureEnablementSetResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ExperimentalFeatureEnablementSet {}
     impl crate::protocol::Request for ExperimentalFeatureEnablementSet {
@@ -629,7 +785,9 @@ pub mod client_requests {
         type Params = types::ExperimentalFeatureEnablementSetParams;
         type Response = types::ExperimentalFeatureEnablementSetResponse;
     }
-    /// `mcpServer/oauth/login`
+    /// `mcpServer/oauth/login`.
+    ///
+    /// Params: [`McpServerOauthLoginParams`](types::McpServerOauthLoginParams). Response: [`McpServerOauthLoginResponse`](types::McpServerOauthLoginResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum McpServerOauthLogin {}
     impl crate::protocol::Request for McpServerOauthLogin {
@@ -637,7 +795,9 @@ pub mod client_requests {
         type Params = types::McpServerOauthLoginParams;
         type Response = types::McpServerOauthLoginResponse;
     }
-    /// `config/mcpServer/reload`
+    /// `config/mcpServer/reload`.
+    ///
+    /// Params: none. Response: [`McpServerRefreshResponse`](types::McpServerRefreshResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ConfigMcpServerReload {}
     impl crate::protocol::Request for ConfigMcpServerReload {
@@ -645,7 +805,9 @@ pub mod client_requests {
         type Params = ();
         type Response = types::McpServerRefreshResponse;
     }
-    /// `mcpServerStatus/list`
+    /// `mcpServerStatus/list`.
+    ///
+    /// Params: [`ListMcpServerStatusParams`](types::ListMcpServerStatusParams). Response: [`ListMcpServerStatusResponse`](types::ListMcpServerStatusResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum McpServerStatusList {}
     impl crate::protocol::Request for McpServerStatusList {
@@ -653,7 +815,9 @@ pub mod client_requests {
         type Params = types::ListMcpServerStatusParams;
         type Response = types::ListMcpServerStatusResponse;
     }
-    /// `mcpServer/resource/read`
+    /// `mcpServer/resource/read`.
+    ///
+    /// Params: [`McpResourceReadParams`](types::McpResourceReadParams). Response: [`McpResourceReadResponse`](types::McpResourceReadResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum McpServerResourceRead {}
     impl crate::protocol::Request for McpServerResourceRead {
@@ -661,7 +825,9 @@ pub mod client_requests {
         type Params = types::McpResourceReadParams;
         type Response = types::McpResourceReadResponse;
     }
-    /// `mcpServer/tool/call`
+    /// `mcpServer/tool/call`.
+    ///
+    /// Params: [`McpServerToolCallParams`](types::McpServerToolCallParams). Response: [`McpServerToolCallResponse`](types::McpServerToolCallResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum McpServerToolCall {}
     impl crate::protocol::Request for McpServerToolCall {
@@ -669,7 +835,9 @@ pub mod client_requests {
         type Params = types::McpServerToolCallParams;
         type Response = types::McpServerToolCallResponse;
     }
-    /// `windowsSandbox/setupStart`
+    /// `windowsSandbox/setupStart`.
+    ///
+    /// Params: [`WindowsSandboxSetupStartParams`](types::WindowsSandboxSetupStartParams). Response: [`WindowsSandboxSetupStartResponse`](types::WindowsSandboxSetupStartResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum WindowsSandboxSetupStart {}
     impl crate::protocol::Request for WindowsSandboxSetupStart {
@@ -677,7 +845,9 @@ pub mod client_requests {
         type Params = types::WindowsSandboxSetupStartParams;
         type Response = types::WindowsSandboxSetupStartResponse;
     }
-    /// `windowsSandbox/readiness`
+    /// `windowsSandbox/readiness`.
+    ///
+    /// Params: none. Response: [`WindowsSandboxReadinessResponse`](types::WindowsSandboxReadinessResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum WindowsSandboxReadiness {}
     impl crate::protocol::Request for WindowsSandboxReadiness {
@@ -685,7 +855,9 @@ pub mod client_requests {
         type Params = ();
         type Response = types::WindowsSandboxReadinessResponse;
     }
-    /// `account/login/start`
+    /// `account/login/start`.
+    ///
+    /// Params: [`LoginAccountParams`](types::LoginAccountParams). Response: [`LoginAccountResponse`](types::LoginAccountResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum AccountLoginStart {}
     impl crate::protocol::Request for AccountLoginStart {
@@ -693,7 +865,9 @@ pub mod client_requests {
         type Params = types::LoginAccountParams;
         type Response = types::LoginAccountResponse;
     }
-    /// `account/login/cancel`
+    /// `account/login/cancel`.
+    ///
+    /// Params: [`CancelLoginAccountParams`](types::CancelLoginAccountParams). Response: [`CancelLoginAccountResponse`](types::CancelLoginAccountResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum AccountLoginCancel {}
     impl crate::protocol::Request for AccountLoginCancel {
@@ -701,7 +875,9 @@ pub mod client_requests {
         type Params = types::CancelLoginAccountParams;
         type Response = types::CancelLoginAccountResponse;
     }
-    /// `account/logout`
+    /// `account/logout`.
+    ///
+    /// Params: none. Response: [`LogoutAccountResponse`](types::LogoutAccountResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum AccountLogout {}
     impl crate::protocol::Request for AccountLogout {
@@ -710,6 +886,8 @@ pub mod client_requests {
         type Response = types::LogoutAccountResponse;
     }
     /// `account/securitySetup/read`: Since Codex 0.169.0.
+    ///
+    /// Params: none. Response: [`GetAccountSecuritySetupResponse`](types::GetAccountSecuritySetupResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum AccountSecuritySetupRead {}
     impl crate::protocol::Request for AccountSecuritySetupRead {
@@ -717,7 +895,9 @@ pub mod client_requests {
         type Params = ();
         type Response = types::GetAccountSecuritySetupResponse;
     }
-    /// `account/rateLimits/read`
+    /// `account/rateLimits/read`.
+    ///
+    /// Params: [`GetAccountRateLimitsParams`](types::GetAccountRateLimitsParams) (optional). Response: [`GetAccountRateLimitsResponse`](types::GetAccountRateLimitsResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum AccountRateLimitsRead {}
     impl crate::protocol::Request for AccountRateLimitsRead {
@@ -725,7 +905,9 @@ pub mod client_requests {
         type Params = ::std::option::Option<types::GetAccountRateLimitsParams>;
         type Response = types::GetAccountRateLimitsResponse;
     }
-    /// `account/rateLimitResetCredit/consume`
+    /// `account/rateLimitResetCredit/consume`.
+    ///
+    /// Params: [`ConsumeAccountRateLimitResetCreditParams`](types::ConsumeAccountRateLimitResetCreditParams). Response: [`ConsumeAccountRateLimitResetCreditResponse`](types::ConsumeAccountRateLimitResetCreditResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum AccountRateLimitResetCreditConsume {}
     impl crate::protocol::Request for AccountRateLimitResetCreditConsume {
@@ -733,7 +915,9 @@ pub mod client_requests {
         type Params = types::ConsumeAccountRateLimitResetCreditParams;
         type Response = types::ConsumeAccountRateLimitResetCreditResponse;
     }
-    /// `account/usage/read`
+    /// `account/usage/read`.
+    ///
+    /// Params: [`GetAccountTokenUsageParams`](types::GetAccountTokenUsageParams) (optional). Response: [`GetAccountTokenUsageResponse`](types::GetAccountTokenUsageResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum AccountUsageRead {}
     impl crate::protocol::Request for AccountUsageRead {
@@ -741,7 +925,9 @@ pub mod client_requests {
         type Params = ::std::option::Option<types::GetAccountTokenUsageParams>;
         type Response = types::GetAccountTokenUsageResponse;
     }
-    /// `account/workspaceMessages/read`
+    /// `account/workspaceMessages/read`.
+    ///
+    /// Params: none. Response: [`GetWorkspaceMessagesResponse`](types::GetWorkspaceMessagesResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum AccountWorkspaceMessagesRead {}
     impl crate::protocol::Request for AccountWorkspaceMessagesRead {
@@ -749,7 +935,9 @@ pub mod client_requests {
         type Params = ();
         type Response = types::GetWorkspaceMessagesResponse;
     }
-    /// `account/sendAddCreditsNudgeEmail`
+    /// `account/sendAddCreditsNudgeEmail`.
+    ///
+    /// Params: [`SendAddCreditsNudgeEmailParams`](types::SendAddCreditsNudgeEmailParams). Response: [`SendAddCreditsNudgeEmailResponse`](types::SendAddCreditsNudgeEmailResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum AccountSendAddCreditsNudgeEmail {}
     impl crate::protocol::Request for AccountSendAddCreditsNudgeEmail {
@@ -757,7 +945,9 @@ pub mod client_requests {
         type Params = types::SendAddCreditsNudgeEmailParams;
         type Response = types::SendAddCreditsNudgeEmailResponse;
     }
-    /// `feedback/upload`
+    /// `feedback/upload`.
+    ///
+    /// Params: [`FeedbackUploadParams`](types::FeedbackUploadParams). Response: [`FeedbackUploadResponse`](types::FeedbackUploadResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum FeedbackUpload {}
     impl crate::protocol::Request for FeedbackUpload {
@@ -766,6 +956,8 @@ pub mod client_requests {
         type Response = types::FeedbackUploadResponse;
     }
     /// `feedback/save`: Since Codex 0.164.0.
+    ///
+    /// Params: [`FeedbackSaveParams`](types::FeedbackSaveParams). Response: [`FeedbackSaveResponse`](types::FeedbackSaveResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum FeedbackSave {}
     impl crate::protocol::Request for FeedbackSave {
@@ -774,6 +966,8 @@ pub mod client_requests {
         type Response = types::FeedbackSaveResponse;
     }
     /// `command/exec`: Execute a standalone command (argv vector) under the server's sandbox.
+    ///
+    /// Params: [`CommandExecParams`](types::CommandExecParams). Response: [`CommandExecResponse`](types::CommandExecResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum CommandExec {}
     impl crate::protocol::Request for CommandExec {
@@ -782,6 +976,8 @@ pub mod client_requests {
         type Response = types::CommandExecResponse;
     }
     /// `command/exec/write`: Write stdin bytes to a running `command/exec` session or close stdin.
+    ///
+    /// Params: [`CommandExecWriteParams`](types::CommandExecWriteParams). Response: [`CommandExecWriteResponse`](types::CommandExecWriteResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum CommandExecWrite {}
     impl crate::protocol::Request for CommandExecWrite {
@@ -790,6 +986,8 @@ pub mod client_requests {
         type Response = types::CommandExecWriteResponse;
     }
     /// `command/exec/terminate`: Terminate a running `command/exec` session by client-supplied `processId`.
+    ///
+    /// Params: [`CommandExecTerminateParams`](types::CommandExecTerminateParams). Response: [`CommandExecTerminateResponse`](types::CommandExecTerminateResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum CommandExecTerminate {}
     impl crate::protocol::Request for CommandExecTerminate {
@@ -798,6 +996,8 @@ pub mod client_requests {
         type Response = types::CommandExecTerminateResponse;
     }
     /// `command/exec/resize`: Resize a running PTY-backed `command/exec` session by client-supplied `processId`.
+    ///
+    /// Params: [`CommandExecResizeParams`](types::CommandExecResizeParams). Response: [`CommandExecResizeResponse`](types::CommandExecResizeResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum CommandExecResize {}
     impl crate::protocol::Request for CommandExecResize {
@@ -805,7 +1005,9 @@ pub mod client_requests {
         type Params = types::CommandExecResizeParams;
         type Response = types::CommandExecResizeResponse;
     }
-    /// `config/read`
+    /// `config/read`.
+    ///
+    /// Params: [`ConfigReadParams`](types::ConfigReadParams). Response: [`ConfigReadResponse`](types::ConfigReadResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ConfigRead {}
     impl crate::protocol::Request for ConfigRead {
@@ -813,7 +1015,9 @@ pub mod client_requests {
         type Params = types::ConfigReadParams;
         type Response = types::ConfigReadResponse;
     }
-    /// `externalAgentConfig/detect`
+    /// `externalAgentConfig/detect`.
+    ///
+    /// Params: [`ExternalAgentConfigDetectParams`](types::ExternalAgentConfigDetectParams). Response: [`ExternalAgentConfigDetectResponse`](types::ExternalAgentConfigDetectResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ExternalAgentConfigDetect {}
     impl crate::protocol::Request for ExternalAgentConfigDetect {
@@ -821,7 +1025,9 @@ pub mod client_requests {
         type Params = types::ExternalAgentConfigDetectParams;
         type Response = types::ExternalAgentConfigDetectResponse;
     }
-    /// `externalAgentConfig/import`
+    /// `externalAgentConfig/import`.
+    ///
+    /// Params: [`ExternalAgentConfigImportParams`](types::ExternalAgentConfigImportParams). Response: [`ExternalAgentConfigImportResponse`](types::ExternalAgentConfigImportResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ExternalAgentConfigImport {}
     impl crate::protocol::Request for ExternalAgentConfigImport {
@@ -829,7 +1035,9 @@ pub mod client_requests {
         type Params = types::ExternalAgentConfigImportParams;
         type Response = types::ExternalAgentConfigImportResponse;
     }
-    /// `externalAgentConfig/import/recordHistory`
+    /// `externalAgentConfig/import/recordHistory`.
+    ///
+    /// Params: [`ExternalAgentConfigImportHistoryRecordParams`](types::ExternalAgentConfigImportHistoryRecordParams). Response: [`ExternalAgentConfigImportHistoryRecordResponse`](types::ExternalAgentConfigImportHistoryRecordResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ExternalAgentConfigImportRecordHistory {}
     impl crate::protocol::Request for ExternalAgentConfigImportRecordHistory {
@@ -837,7 +1045,9 @@ pub mod client_requests {
         type Params = types::ExternalAgentConfigImportHistoryRecordParams;
         type Response = types::ExternalAgentConfigImportHistoryRecordResponse;
     }
-    /// `externalAgentConfig/import/readHistories`
+    /// `externalAgentConfig/import/readHistories`.
+    ///
+    /// Params: none. Response: [`ExternalAgentConfigImportHistoriesReadResponse`](types::ExternalAgentConfigImportHistoriesReadResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ExternalAgentConfigImportReadHistories {}
     impl crate::protocol::Request for ExternalAgentConfigImportReadHistories {
@@ -845,7 +1055,9 @@ pub mod client_requests {
         type Params = ();
         type Response = types::ExternalAgentConfigImportHistoriesReadResponse;
     }
-    /// `config/value/write`
+    /// `config/value/write`.
+    ///
+    /// Params: [`ConfigValueWriteParams`](types::ConfigValueWriteParams). Response: [`ConfigWriteResponse`](types::ConfigWriteResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ConfigValueWrite {}
     impl crate::protocol::Request for ConfigValueWrite {
@@ -853,7 +1065,9 @@ pub mod client_requests {
         type Params = types::ConfigValueWriteParams;
         type Response = types::ConfigWriteResponse;
     }
-    /// `config/batchWrite`
+    /// `config/batchWrite`.
+    ///
+    /// Params: [`ConfigBatchWriteParams`](types::ConfigBatchWriteParams). Response: [`ConfigWriteResponse`](types::ConfigWriteResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ConfigBatchWrite {}
     impl crate::protocol::Request for ConfigBatchWrite {
@@ -861,7 +1075,9 @@ pub mod client_requests {
         type Params = types::ConfigBatchWriteParams;
         type Response = types::ConfigWriteResponse;
     }
-    /// `configRequirements/read`
+    /// `configRequirements/read`.
+    ///
+    /// Params: none. Response: [`ConfigRequirementsReadResponse`](types::ConfigRequirementsReadResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ConfigRequirementsRead {}
     impl crate::protocol::Request for ConfigRequirementsRead {
@@ -869,7 +1085,9 @@ pub mod client_requests {
         type Params = ();
         type Response = types::ConfigRequirementsReadResponse;
     }
-    /// `account/read`
+    /// `account/read`.
+    ///
+    /// Params: [`GetAccountParams`](types::GetAccountParams). Response: [`GetAccountResponse`](types::GetAccountResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum AccountRead {}
     impl crate::protocol::Request for AccountRead {
@@ -877,7 +1095,9 @@ pub mod client_requests {
         type Params = types::GetAccountParams;
         type Response = types::GetAccountResponse;
     }
-    /// `fuzzyFileSearch`
+    /// `fuzzyFileSearch`.
+    ///
+    /// Params: [`FuzzyFileSearchParams`](types::FuzzyFileSearchParams). Response: [`FuzzyFileSearchResponse`](types::FuzzyFileSearchResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum FuzzyFileSearch {}
     impl crate::protocol::Request for FuzzyFileSearch {
@@ -891,6 +1111,8 @@ pub mod server_requests {
     #[allow(unused_imports)]
     use super::types;
     /// `item/commandExecution/requestApproval`: Sent when approval is requested for a specific command execution. This request is used for Turns started via turn/start.
+    ///
+    /// Params: [`CommandExecutionRequestApprovalParams`](types::CommandExecutionRequestApprovalParams). Response: [`CommandExecutionRequestApprovalResponse`](types::CommandExecutionRequestApprovalResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ItemCommandExecutionRequestApproval {}
     impl crate::protocol::Request for ItemCommandExecutionRequestApproval {
@@ -899,6 +1121,8 @@ pub mod server_requests {
         type Response = types::CommandExecutionRequestApprovalResponse;
     }
     /// `item/fileChange/requestApproval`: Sent when approval is requested for a specific file change. This request is used for Turns started via turn/start.
+    ///
+    /// Params: [`FileChangeRequestApprovalParams`](types::FileChangeRequestApprovalParams). Response: [`FileChangeRequestApprovalResponse`](types::FileChangeRequestApprovalResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ItemFileChangeRequestApproval {}
     impl crate::protocol::Request for ItemFileChangeRequestApproval {
@@ -907,6 +1131,8 @@ pub mod server_requests {
         type Response = types::FileChangeRequestApprovalResponse;
     }
     /// `item/tool/requestUserInput`: EXPERIMENTAL - Request input from the user for a tool call.
+    ///
+    /// Params: [`ToolRequestUserInputParams`](types::ToolRequestUserInputParams). Response: [`ToolRequestUserInputResponse`](types::ToolRequestUserInputResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ItemToolRequestUserInput {}
     impl crate::protocol::Request for ItemToolRequestUserInput {
@@ -915,6 +1141,8 @@ pub mod server_requests {
         type Response = types::ToolRequestUserInputResponse;
     }
     /// `mcpServer/elicitation/request`: Request input for an MCP server elicitation.
+    ///
+    /// Params: [`McpServerElicitationRequestParams`](types::McpServerElicitationRequestParams). Response: [`McpServerElicitationRequestResponse`](types::McpServerElicitationRequestResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum McpServerElicitationRequest {}
     impl crate::protocol::Request for McpServerElicitationRequest {
@@ -923,6 +1151,8 @@ pub mod server_requests {
         type Response = types::McpServerElicitationRequestResponse;
     }
     /// `item/permissions/requestApproval`: Request approval for additional permissions from the user.
+    ///
+    /// Params: [`PermissionsRequestApprovalParams`](types::PermissionsRequestApprovalParams). Response: [`PermissionsRequestApprovalResponse`](types::PermissionsRequestApprovalResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ItemPermissionsRequestApproval {}
     impl crate::protocol::Request for ItemPermissionsRequestApproval {
@@ -931,6 +1161,8 @@ pub mod server_requests {
         type Response = types::PermissionsRequestApprovalResponse;
     }
     /// `item/tool/call`: Execute a dynamic tool call on the client.
+    ///
+    /// Params: [`DynamicToolCallParams`](types::DynamicToolCallParams). Response: [`DynamicToolCallResponse`](types::DynamicToolCallResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ItemToolCall {}
     impl crate::protocol::Request for ItemToolCall {
@@ -938,7 +1170,9 @@ pub mod server_requests {
         type Params = types::DynamicToolCallParams;
         type Response = types::DynamicToolCallResponse;
     }
-    /// `account/chatgptAuthTokens/refresh`
+    /// `account/chatgptAuthTokens/refresh`.
+    ///
+    /// Params: [`ChatgptAuthTokensRefreshParams`](types::ChatgptAuthTokensRefreshParams). Response: [`ChatgptAuthTokensRefreshResponse`](types::ChatgptAuthTokensRefreshResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum AccountChatgptAuthTokensRefresh {}
     impl crate::protocol::Request for AccountChatgptAuthTokensRefresh {
@@ -947,6 +1181,8 @@ pub mod server_requests {
         type Response = types::ChatgptAuthTokensRefreshResponse;
     }
     /// `attestation/generate`: Generate a fresh upstream attestation result on demand.
+    ///
+    /// Params: [`AttestationGenerateParams`](types::AttestationGenerateParams). Response: [`AttestationGenerateResponse`](types::AttestationGenerateResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum AttestationGenerate {}
     impl crate::protocol::Request for AttestationGenerate {
@@ -955,6 +1191,8 @@ pub mod server_requests {
         type Response = types::AttestationGenerateResponse;
     }
     /// `applyPatchApproval`: Deprecated. Request to approve a patch. This request is used for Turns started via the legacy APIs (i.e. SendUserTurn, SendUserMessage).
+    ///
+    /// Params: [`ApplyPatchApprovalParams`](types::ApplyPatchApprovalParams). Response: [`ApplyPatchApprovalResponse`](types::ApplyPatchApprovalResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ApplyPatchApproval {}
     impl crate::protocol::Request for ApplyPatchApproval {
@@ -963,6 +1201,8 @@ pub mod server_requests {
         type Response = types::ApplyPatchApprovalResponse;
     }
     /// `execCommandApproval`: Request to exec a command. This request is used for Turns started via the legacy APIs (i.e. SendUserTurn, SendUserMessage).
+    ///
+    /// Params: [`ExecCommandApprovalParams`](types::ExecCommandApprovalParams). Response: [`ExecCommandApprovalResponse`](types::ExecCommandApprovalResponse).
     #[derive(Debug, Clone, Copy)]
     pub enum ExecCommandApproval {}
     impl crate::protocol::Request for ExecCommandApproval {
@@ -975,77 +1215,99 @@ pub mod server_requests {
 pub mod server_notifications {
     #[allow(unused_imports)]
     use super::types;
-    /// `error`
+    /// `error`.
+    ///
+    /// Params: [`ErrorNotification`](types::ErrorNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum Error {}
     impl crate::protocol::Notification for Error {
         const METHOD: &'static str = "error";
         type Params = types::ErrorNotification;
     }
-    /// `thread/started`
+    /// `thread/started`.
+    ///
+    /// Params: [`ThreadStartedNotification`](types::ThreadStartedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadStarted {}
     impl crate::protocol::Notification for ThreadStarted {
         const METHOD: &'static str = "thread/started";
         type Params = types::ThreadStartedNotification;
     }
-    /// `thread/status/changed`
+    /// `thread/status/changed`.
+    ///
+    /// Params: [`ThreadStatusChangedNotification`](types::ThreadStatusChangedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadStatusChanged {}
     impl crate::protocol::Notification for ThreadStatusChanged {
         const METHOD: &'static str = "thread/status/changed";
         type Params = types::ThreadStatusChangedNotification;
     }
-    /// `thread/readState/changed`
+    /// `thread/readState/changed`.
+    ///
+    /// Params: [`ThreadReadStateChangedNotification`](types::ThreadReadStateChangedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadReadStateChanged {}
     impl crate::protocol::Notification for ThreadReadStateChanged {
         const METHOD: &'static str = "thread/readState/changed";
         type Params = types::ThreadReadStateChangedNotification;
     }
-    /// `thread/archived`
+    /// `thread/archived`.
+    ///
+    /// Params: [`ThreadArchivedNotification`](types::ThreadArchivedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadArchived {}
     impl crate::protocol::Notification for ThreadArchived {
         const METHOD: &'static str = "thread/archived";
         type Params = types::ThreadArchivedNotification;
     }
-    /// `thread/deleted`
+    /// `thread/deleted`.
+    ///
+    /// Params: [`ThreadDeletedNotification`](types::ThreadDeletedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadDeleted {}
     impl crate::protocol::Notification for ThreadDeleted {
         const METHOD: &'static str = "thread/deleted";
         type Params = types::ThreadDeletedNotification;
     }
-    /// `thread/unarchived`
+    /// `thread/unarchived`.
+    ///
+    /// Params: [`ThreadUnarchivedNotification`](types::ThreadUnarchivedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadUnarchived {}
     impl crate::protocol::Notification for ThreadUnarchived {
         const METHOD: &'static str = "thread/unarchived";
         type Params = types::ThreadUnarchivedNotification;
     }
-    /// `thread/closed`
+    /// `thread/closed`.
+    ///
+    /// Params: [`ThreadClosedNotification`](types::ThreadClosedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadClosed {}
     impl crate::protocol::Notification for ThreadClosed {
         const METHOD: &'static str = "thread/closed";
         type Params = types::ThreadClosedNotification;
     }
-    /// `thread/reverted`
+    /// `thread/reverted`.
+    ///
+    /// Params: [`ThreadRevertedNotification`](types::ThreadRevertedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadReverted {}
     impl crate::protocol::Notification for ThreadReverted {
         const METHOD: &'static str = "thread/reverted";
         type Params = types::ThreadRevertedNotification;
     }
-    /// `skills/changed`
+    /// `skills/changed`.
+    ///
+    /// Params: [`SkillsChangedNotification`](types::SkillsChangedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum SkillsChanged {}
     impl crate::protocol::Notification for SkillsChanged {
         const METHOD: &'static str = "skills/changed";
         type Params = types::SkillsChangedNotification;
     }
-    /// `thread/name/updated`
+    /// `thread/name/updated`.
+    ///
+    /// Params: [`ThreadNameUpdatedNotification`](types::ThreadNameUpdatedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadNameUpdated {}
     impl crate::protocol::Notification for ThreadNameUpdated {
@@ -1053,167 +1315,215 @@ pub mod server_notifications {
         type Params = types::ThreadNameUpdatedNotification;
     }
     /// `thread/section/changed`: Since Codex 0.167.2.
+    ///
+    /// Params: [`ThreadSectionChangedNotification`](types::ThreadSectionChangedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadSectionChanged {}
     impl crate::protocol::Notification for ThreadSectionChanged {
         const METHOD: &'static str = "thread/section/changed";
         type Params = types::ThreadSectionChangedNotification;
     }
-    /// `thread/attachment/updated`
+    /// `thread/attachment/updated`.
+    ///
+    /// Params: [`ThreadAttachmentUpdatedNotification`](types::ThreadAttachmentUpdatedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadAttachmentUpdated {}
     impl crate::protocol::Notification for ThreadAttachmentUpdated {
         const METHOD: &'static str = "thread/attachment/updated";
         type Params = types::ThreadAttachmentUpdatedNotification;
     }
-    /// `thread/goal/updated`
+    /// `thread/goal/updated`.
+    ///
+    /// Params: [`ThreadGoalUpdatedNotification`](types::ThreadGoalUpdatedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadGoalUpdated {}
     impl crate::protocol::Notification for ThreadGoalUpdated {
         const METHOD: &'static str = "thread/goal/updated";
         type Params = types::ThreadGoalUpdatedNotification;
     }
-    /// `thread/prediction/updated`
+    /// `thread/prediction/updated`.
+    ///
+    /// Params: [`ThreadPredictionUpdatedNotification`](types::ThreadPredictionUpdatedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadPredictionUpdated {}
     impl crate::protocol::Notification for ThreadPredictionUpdated {
         const METHOD: &'static str = "thread/prediction/updated";
         type Params = types::ThreadPredictionUpdatedNotification;
     }
-    /// `thread/goal/cleared`
+    /// `thread/goal/cleared`.
+    ///
+    /// Params: [`ThreadGoalClearedNotification`](types::ThreadGoalClearedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadGoalCleared {}
     impl crate::protocol::Notification for ThreadGoalCleared {
         const METHOD: &'static str = "thread/goal/cleared";
         type Params = types::ThreadGoalClearedNotification;
     }
-    /// `thread/queue/changed`
+    /// `thread/queue/changed`.
+    ///
+    /// Params: [`ThreadQueueChangedNotification`](types::ThreadQueueChangedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadQueueChanged {}
     impl crate::protocol::Notification for ThreadQueueChanged {
         const METHOD: &'static str = "thread/queue/changed";
         type Params = types::ThreadQueueChangedNotification;
     }
-    /// `project/changed`
+    /// `project/changed`.
+    ///
+    /// Params: [`ProjectChangedNotification`](types::ProjectChangedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ProjectChanged {}
     impl crate::protocol::Notification for ProjectChanged {
         const METHOD: &'static str = "project/changed";
         type Params = types::ProjectChangedNotification;
     }
-    /// `thread/project/updated`
+    /// `thread/project/updated`.
+    ///
+    /// Params: [`ThreadProjectUpdatedNotification`](types::ThreadProjectUpdatedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadProjectUpdated {}
     impl crate::protocol::Notification for ThreadProjectUpdated {
         const METHOD: &'static str = "thread/project/updated";
         type Params = types::ThreadProjectUpdatedNotification;
     }
-    /// `thread/environment/connected`
+    /// `thread/environment/connected`.
+    ///
+    /// Params: [`EnvironmentConnectionNotification`](types::EnvironmentConnectionNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadEnvironmentConnected {}
     impl crate::protocol::Notification for ThreadEnvironmentConnected {
         const METHOD: &'static str = "thread/environment/connected";
         type Params = types::EnvironmentConnectionNotification;
     }
-    /// `thread/environment/disconnected`
+    /// `thread/environment/disconnected`.
+    ///
+    /// Params: [`EnvironmentConnectionNotification`](types::EnvironmentConnectionNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadEnvironmentDisconnected {}
     impl crate::protocol::Notification for ThreadEnvironmentDisconnected {
         const METHOD: &'static str = "thread/environment/disconnected";
         type Params = types::EnvironmentConnectionNotification;
     }
-    /// `thread/settings/updated`
+    /// `thread/settings/updated`.
+    ///
+    /// Params: [`ThreadSettingsUpdatedNotification`](types::ThreadSettingsUpdatedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadSettingsUpdated {}
     impl crate::protocol::Notification for ThreadSettingsUpdated {
         const METHOD: &'static str = "thread/settings/updated";
         type Params = types::ThreadSettingsUpdatedNotification;
     }
-    /// `thread/tokenUsage/updated`
+    /// `thread/tokenUsage/updated`.
+    ///
+    /// Params: [`ThreadTokenUsageUpdatedNotification`](types::ThreadTokenUsageUpdatedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadTokenUsageUpdated {}
     impl crate::protocol::Notification for ThreadTokenUsageUpdated {
         const METHOD: &'static str = "thread/tokenUsage/updated";
         type Params = types::ThreadTokenUsageUpdatedNotification;
     }
-    /// `turn/started`
+    /// `turn/started`.
+    ///
+    /// Params: [`TurnStartedNotification`](types::TurnStartedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum TurnStarted {}
     impl crate::protocol::Notification for TurnStarted {
         const METHOD: &'static str = "turn/started";
         type Params = types::TurnStartedNotification;
     }
-    /// `hook/started`
+    /// `hook/started`.
+    ///
+    /// Params: [`HookStartedNotification`](types::HookStartedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum HookStarted {}
     impl crate::protocol::Notification for HookStarted {
         const METHOD: &'static str = "hook/started";
         type Params = types::HookStartedNotification;
     }
-    /// `turn/completed`
+    /// `turn/completed`.
+    ///
+    /// Params: [`TurnCompletedNotification`](types::TurnCompletedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum TurnCompleted {}
     impl crate::protocol::Notification for TurnCompleted {
         const METHOD: &'static str = "turn/completed";
         type Params = types::TurnCompletedNotification;
     }
-    /// `hook/completed`
+    /// `hook/completed`.
+    ///
+    /// Params: [`HookCompletedNotification`](types::HookCompletedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum HookCompleted {}
     impl crate::protocol::Notification for HookCompleted {
         const METHOD: &'static str = "hook/completed";
         type Params = types::HookCompletedNotification;
     }
-    /// `turn/diff/updated`
+    /// `turn/diff/updated`.
+    ///
+    /// Params: [`TurnDiffUpdatedNotification`](types::TurnDiffUpdatedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum TurnDiffUpdated {}
     impl crate::protocol::Notification for TurnDiffUpdated {
         const METHOD: &'static str = "turn/diff/updated";
         type Params = types::TurnDiffUpdatedNotification;
     }
-    /// `turn/plan/updated`
+    /// `turn/plan/updated`.
+    ///
+    /// Params: [`TurnPlanUpdatedNotification`](types::TurnPlanUpdatedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum TurnPlanUpdated {}
     impl crate::protocol::Notification for TurnPlanUpdated {
         const METHOD: &'static str = "turn/plan/updated";
         type Params = types::TurnPlanUpdatedNotification;
     }
-    /// `item/started`
+    /// `item/started`.
+    ///
+    /// Params: [`ItemStartedNotification`](types::ItemStartedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ItemStarted {}
     impl crate::protocol::Notification for ItemStarted {
         const METHOD: &'static str = "item/started";
         type Params = types::ItemStartedNotification;
     }
-    /// `item/autoApprovalReview/started`
+    /// `item/autoApprovalReview/started`.
+    ///
+    /// Params: [`ItemGuardianApprovalReviewStartedNotification`](types::ItemGuardianApprovalReviewStartedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ItemAutoApprovalReviewStarted {}
     impl crate::protocol::Notification for ItemAutoApprovalReviewStarted {
         const METHOD: &'static str = "item/autoApprovalReview/started";
         type Params = types::ItemGuardianApprovalReviewStartedNotification;
     }
-    /// `item/autoApprovalReview/completed`
+    /// `item/autoApprovalReview/completed`.
+    ///
+    /// Params: [`ItemGuardianApprovalReviewCompletedNotification`](types::ItemGuardianApprovalReviewCompletedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ItemAutoApprovalReviewCompleted {}
     impl crate::protocol::Notification for ItemAutoApprovalReviewCompleted {
         const METHOD: &'static str = "item/autoApprovalReview/completed";
         type Params = types::ItemGuardianApprovalReviewCompletedNotification;
     }
-    /// `autoApprovalReview/strictReviewRequired`
+    /// `autoApprovalReview/strictReviewRequired`.
+    ///
+    /// Params: [`StrictReviewRequiredNotification`](types::StrictReviewRequiredNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum AutoApprovalReviewStrictReviewRequired {}
     impl crate::protocol::Notification for AutoApprovalReviewStrictReviewRequired {
         const METHOD: &'static str = "autoApprovalReview/strictReviewRequired";
         type Params = types::StrictReviewRequiredNotification;
     }
-    /// `item/completed`
+    /// `item/completed`.
+    ///
+    /// Params: [`ItemCompletedNotification`](types::ItemCompletedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ItemCompleted {}
     impl crate::protocol::Notification for ItemCompleted {
         const METHOD: &'static str = "item/completed";
         type Params = types::ItemCompletedNotification;
     }
-    /// `item/agentMessage/delta`
+    /// `item/agentMessage/delta`.
+    ///
+    /// Params: [`AgentMessageDeltaNotification`](types::AgentMessageDeltaNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ItemAgentMessageDelta {}
     impl crate::protocol::Notification for ItemAgentMessageDelta {
@@ -1221,6 +1531,8 @@ pub mod server_notifications {
         type Params = types::AgentMessageDeltaNotification;
     }
     /// `item/plan/delta`: EXPERIMENTAL - proposed plan streaming deltas for plan items.
+    ///
+    /// Params: [`PlanDeltaNotification`](types::PlanDeltaNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ItemPlanDelta {}
     impl crate::protocol::Notification for ItemPlanDelta {
@@ -1228,6 +1540,8 @@ pub mod server_notifications {
         type Params = types::PlanDeltaNotification;
     }
     /// `command/exec/outputDelta`: Stream base64-encoded stdout/stderr chunks for a running `command/exec` session.
+    ///
+    /// Params: [`CommandExecOutputDeltaNotification`](types::CommandExecOutputDeltaNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum CommandExecOutputDelta {}
     impl crate::protocol::Notification for CommandExecOutputDelta {
@@ -1235,6 +1549,8 @@ pub mod server_notifications {
         type Params = types::CommandExecOutputDeltaNotification;
     }
     /// `process/outputDelta`: Stream base64-encoded stdout/stderr chunks for a running `process/spawn` session.
+    ///
+    /// Params: [`ProcessOutputDeltaNotification`](types::ProcessOutputDeltaNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ProcessOutputDelta {}
     impl crate::protocol::Notification for ProcessOutputDelta {
@@ -1242,6 +1558,8 @@ pub mod server_notifications {
         type Params = types::ProcessOutputDeltaNotification;
     }
     /// `thread/search/partial`: Since Codex 0.171.0.
+    ///
+    /// Params: [`ThreadSearchPartialNotification`](types::ThreadSearchPartialNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadSearchPartial {}
     impl crate::protocol::Notification for ThreadSearchPartial {
@@ -1249,20 +1567,26 @@ pub mod server_notifications {
         type Params = types::ThreadSearchPartialNotification;
     }
     /// `process/exited`: Final exit notification for a `process/spawn` session.
+    ///
+    /// Params: [`ProcessExitedNotification`](types::ProcessExitedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ProcessExited {}
     impl crate::protocol::Notification for ProcessExited {
         const METHOD: &'static str = "process/exited";
         type Params = types::ProcessExitedNotification;
     }
-    /// `item/commandExecution/outputDelta`
+    /// `item/commandExecution/outputDelta`.
+    ///
+    /// Params: [`CommandExecutionOutputDeltaNotification`](types::CommandExecutionOutputDeltaNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ItemCommandExecutionOutputDelta {}
     impl crate::protocol::Notification for ItemCommandExecutionOutputDelta {
         const METHOD: &'static str = "item/commandExecution/outputDelta";
         type Params = types::CommandExecutionOutputDeltaNotification;
     }
-    /// `item/commandExecution/terminalInteraction`
+    /// `item/commandExecution/terminalInteraction`.
+    ///
+    /// Params: [`TerminalInteractionNotification`](types::TerminalInteractionNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ItemCommandExecutionTerminalInteraction {}
     impl crate::protocol::Notification for ItemCommandExecutionTerminalInteraction {
@@ -1270,125 +1594,161 @@ pub mod server_notifications {
         type Params = types::TerminalInteractionNotification;
     }
     /// `item/fileChange/outputDelta`: Deprecated legacy apply_patch output stream notification.
+    ///
+    /// Params: [`FileChangeOutputDeltaNotification`](types::FileChangeOutputDeltaNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ItemFileChangeOutputDelta {}
     impl crate::protocol::Notification for ItemFileChangeOutputDelta {
         const METHOD: &'static str = "item/fileChange/outputDelta";
         type Params = types::FileChangeOutputDeltaNotification;
     }
-    /// `item/fileChange/patchUpdated`
+    /// `item/fileChange/patchUpdated`.
+    ///
+    /// Params: [`FileChangePatchUpdatedNotification`](types::FileChangePatchUpdatedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ItemFileChangePatchUpdated {}
     impl crate::protocol::Notification for ItemFileChangePatchUpdated {
         const METHOD: &'static str = "item/fileChange/patchUpdated";
         type Params = types::FileChangePatchUpdatedNotification;
     }
-    /// `serverRequest/resolved`
+    /// `serverRequest/resolved`.
+    ///
+    /// Params: [`ServerRequestResolvedNotification`](types::ServerRequestResolvedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ServerRequestResolved {}
     impl crate::protocol::Notification for ServerRequestResolved {
         const METHOD: &'static str = "serverRequest/resolved";
         type Params = types::ServerRequestResolvedNotification;
     }
-    /// `item/mcpToolCall/progress`
+    /// `item/mcpToolCall/progress`.
+    ///
+    /// Params: [`McpToolCallProgressNotification`](types::McpToolCallProgressNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ItemMcpToolCallProgress {}
     impl crate::protocol::Notification for ItemMcpToolCallProgress {
         const METHOD: &'static str = "item/mcpToolCall/progress";
         type Params = types::McpToolCallProgressNotification;
     }
-    /// `mcpServer/oauthLogin/completed`
+    /// `mcpServer/oauthLogin/completed`.
+    ///
+    /// Params: [`McpServerOauthLoginCompletedNotification`](types::McpServerOauthLoginCompletedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum McpServerOauthLoginCompleted {}
     impl crate::protocol::Notification for McpServerOauthLoginCompleted {
         const METHOD: &'static str = "mcpServer/oauthLogin/completed";
         type Params = types::McpServerOauthLoginCompletedNotification;
     }
-    /// `mcpServer/startupStatus/updated`
+    /// `mcpServer/startupStatus/updated`.
+    ///
+    /// Params: [`McpServerStatusUpdatedNotification`](types::McpServerStatusUpdatedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum McpServerStartupStatusUpdated {}
     impl crate::protocol::Notification for McpServerStartupStatusUpdated {
         const METHOD: &'static str = "mcpServer/startupStatus/updated";
         type Params = types::McpServerStatusUpdatedNotification;
     }
-    /// `mcpServer/event/stream/notification`
+    /// `mcpServer/event/stream/notification`.
+    ///
+    /// Params: [`McpServerEventStreamNotification`](types::McpServerEventStreamNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum McpServerEventStreamNotification {}
     impl crate::protocol::Notification for McpServerEventStreamNotification {
         const METHOD: &'static str = "mcpServer/event/stream/notification";
         type Params = types::McpServerEventStreamNotification;
     }
-    /// `account/updated`
+    /// `account/updated`.
+    ///
+    /// Params: [`AccountUpdatedNotification`](types::AccountUpdatedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum AccountUpdated {}
     impl crate::protocol::Notification for AccountUpdated {
         const METHOD: &'static str = "account/updated";
         type Params = types::AccountUpdatedNotification;
     }
-    /// `account/gatewayOAuth/changed`
+    /// `account/gatewayOAuth/changed`.
+    ///
+    /// Params: [`GatewayOAuthChangedNotification`](types::GatewayOAuthChangedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum AccountGatewayOAuthChanged {}
     impl crate::protocol::Notification for AccountGatewayOAuthChanged {
         const METHOD: &'static str = "account/gatewayOAuth/changed";
         type Params = types::GatewayOAuthChangedNotification;
     }
-    /// `account/rateLimits/updated`
+    /// `account/rateLimits/updated`.
+    ///
+    /// Params: [`AccountRateLimitsUpdatedNotification`](types::AccountRateLimitsUpdatedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum AccountRateLimitsUpdated {}
     impl crate::protocol::Notification for AccountRateLimitsUpdated {
         const METHOD: &'static str = "account/rateLimits/updated";
         type Params = types::AccountRateLimitsUpdatedNotification;
     }
-    /// `app/list/updated`
+    /// `app/list/updated`.
+    ///
+    /// Params: [`AppListUpdatedNotification`](types::AppListUpdatedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum AppListUpdated {}
     impl crate::protocol::Notification for AppListUpdated {
         const METHOD: &'static str = "app/list/updated";
         type Params = types::AppListUpdatedNotification;
     }
-    /// `remoteControl/status/changed`
+    /// `remoteControl/status/changed`.
+    ///
+    /// Params: [`RemoteControlStatusChangedNotification`](types::RemoteControlStatusChangedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum RemoteControlStatusChanged {}
     impl crate::protocol::Notification for RemoteControlStatusChanged {
         const METHOD: &'static str = "remoteControl/status/changed";
         type Params = types::RemoteControlStatusChangedNotification;
     }
-    /// `externalAgentConfig/import/progress`
+    /// `externalAgentConfig/import/progress`.
+    ///
+    /// Params: [`ExternalAgentConfigImportProgressNotification`](types::ExternalAgentConfigImportProgressNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ExternalAgentConfigImportProgress {}
     impl crate::protocol::Notification for ExternalAgentConfigImportProgress {
         const METHOD: &'static str = "externalAgentConfig/import/progress";
         type Params = types::ExternalAgentConfigImportProgressNotification;
     }
-    /// `externalAgentConfig/import/completed`
+    /// `externalAgentConfig/import/completed`.
+    ///
+    /// Params: [`ExternalAgentConfigImportCompletedNotification`](types::ExternalAgentConfigImportCompletedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ExternalAgentConfigImportCompleted {}
     impl crate::protocol::Notification for ExternalAgentConfigImportCompleted {
         const METHOD: &'static str = "externalAgentConfig/import/completed";
         type Params = types::ExternalAgentConfigImportCompletedNotification;
     }
-    /// `fs/changed`
+    /// `fs/changed`.
+    ///
+    /// Params: [`FsChangedNotification`](types::FsChangedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum FsChanged {}
     impl crate::protocol::Notification for FsChanged {
         const METHOD: &'static str = "fs/changed";
         type Params = types::FsChangedNotification;
     }
-    /// `item/reasoning/summaryTextDelta`
+    /// `item/reasoning/summaryTextDelta`.
+    ///
+    /// Params: [`ReasoningSummaryTextDeltaNotification`](types::ReasoningSummaryTextDeltaNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ItemReasoningSummaryTextDelta {}
     impl crate::protocol::Notification for ItemReasoningSummaryTextDelta {
         const METHOD: &'static str = "item/reasoning/summaryTextDelta";
         type Params = types::ReasoningSummaryTextDeltaNotification;
     }
-    /// `item/reasoning/summaryPartAdded`
+    /// `item/reasoning/summaryPartAdded`.
+    ///
+    /// Params: [`ReasoningSummaryPartAddedNotification`](types::ReasoningSummaryPartAddedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ItemReasoningSummaryPartAdded {}
     impl crate::protocol::Notification for ItemReasoningSummaryPartAdded {
         const METHOD: &'static str = "item/reasoning/summaryPartAdded";
         type Params = types::ReasoningSummaryPartAddedNotification;
     }
-    /// `item/reasoning/textDelta`
+    /// `item/reasoning/textDelta`.
+    ///
+    /// Params: [`ReasoningTextDeltaNotification`](types::ReasoningTextDeltaNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ItemReasoningTextDelta {}
     impl crate::protocol::Notification for ItemReasoningTextDelta {
@@ -1396,167 +1756,215 @@ pub mod server_notifications {
         type Params = types::ReasoningTextDeltaNotification;
     }
     /// `thread/compacted`: Deprecated: Use `ContextCompaction` item type instead.
+    ///
+    /// Params: [`ContextCompactedNotification`](types::ContextCompactedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadCompacted {}
     impl crate::protocol::Notification for ThreadCompacted {
         const METHOD: &'static str = "thread/compacted";
         type Params = types::ContextCompactedNotification;
     }
-    /// `model/rerouted`
+    /// `model/rerouted`.
+    ///
+    /// Params: [`ModelReroutedNotification`](types::ModelReroutedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ModelRerouted {}
     impl crate::protocol::Notification for ModelRerouted {
         const METHOD: &'static str = "model/rerouted";
         type Params = types::ModelReroutedNotification;
     }
-    /// `model/verification`
+    /// `model/verification`.
+    ///
+    /// Params: [`ModelVerificationNotification`](types::ModelVerificationNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ModelVerification {}
     impl crate::protocol::Notification for ModelVerification {
         const METHOD: &'static str = "model/verification";
         type Params = types::ModelVerificationNotification;
     }
-    /// `modelProvider/authRecoveryStarted`
+    /// `modelProvider/authRecoveryStarted`.
+    ///
+    /// Params: [`AuthRecoveryNotification`](types::AuthRecoveryNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ModelProviderAuthRecoveryStarted {}
     impl crate::protocol::Notification for ModelProviderAuthRecoveryStarted {
         const METHOD: &'static str = "modelProvider/authRecoveryStarted";
         type Params = types::AuthRecoveryNotification;
     }
-    /// `modelProvider/authRecoveryCompleted`
+    /// `modelProvider/authRecoveryCompleted`.
+    ///
+    /// Params: [`AuthRecoveryNotification`](types::AuthRecoveryNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ModelProviderAuthRecoveryCompleted {}
     impl crate::protocol::Notification for ModelProviderAuthRecoveryCompleted {
         const METHOD: &'static str = "modelProvider/authRecoveryCompleted";
         type Params = types::AuthRecoveryNotification;
     }
-    /// `turn/moderationMetadata`
+    /// `turn/moderationMetadata`.
+    ///
+    /// Params: [`TurnModerationMetadataNotification`](types::TurnModerationMetadataNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum TurnModerationMetadata {}
     impl crate::protocol::Notification for TurnModerationMetadata {
         const METHOD: &'static str = "turn/moderationMetadata";
         type Params = types::TurnModerationMetadataNotification;
     }
-    /// `model/safetyBuffering/updated`
+    /// `model/safetyBuffering/updated`.
+    ///
+    /// Params: [`ModelSafetyBufferingUpdatedNotification`](types::ModelSafetyBufferingUpdatedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ModelSafetyBufferingUpdated {}
     impl crate::protocol::Notification for ModelSafetyBufferingUpdated {
         const METHOD: &'static str = "model/safetyBuffering/updated";
         type Params = types::ModelSafetyBufferingUpdatedNotification;
     }
-    /// `warning`
+    /// `warning`.
+    ///
+    /// Params: [`WarningNotification`](types::WarningNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum Warning {}
     impl crate::protocol::Notification for Warning {
         const METHOD: &'static str = "warning";
         type Params = types::WarningNotification;
     }
-    /// `guardianWarning`
+    /// `guardianWarning`.
+    ///
+    /// Params: [`GuardianWarningNotification`](types::GuardianWarningNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum GuardianWarning {}
     impl crate::protocol::Notification for GuardianWarning {
         const METHOD: &'static str = "guardianWarning";
         type Params = types::GuardianWarningNotification;
     }
-    /// `deprecationNotice`
+    /// `deprecationNotice`.
+    ///
+    /// Params: [`DeprecationNoticeNotification`](types::DeprecationNoticeNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum DeprecationNotice {}
     impl crate::protocol::Notification for DeprecationNotice {
         const METHOD: &'static str = "deprecationNotice";
         type Params = types::DeprecationNoticeNotification;
     }
-    /// `configWarning`
+    /// `configWarning`.
+    ///
+    /// Params: [`ConfigWarningNotification`](types::ConfigWarningNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ConfigWarning {}
     impl crate::protocol::Notification for ConfigWarning {
         const METHOD: &'static str = "configWarning";
         type Params = types::ConfigWarningNotification;
     }
-    /// `fuzzyFileSearch/sessionUpdated`
+    /// `fuzzyFileSearch/sessionUpdated`.
+    ///
+    /// Params: [`FuzzyFileSearchSessionUpdatedNotification`](types::FuzzyFileSearchSessionUpdatedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum FuzzyFileSearchSessionUpdated {}
     impl crate::protocol::Notification for FuzzyFileSearchSessionUpdated {
         const METHOD: &'static str = "fuzzyFileSearch/sessionUpdated";
         type Params = types::FuzzyFileSearchSessionUpdatedNotification;
     }
-    /// `fuzzyFileSearch/sessionCompleted`
+    /// `fuzzyFileSearch/sessionCompleted`.
+    ///
+    /// Params: [`FuzzyFileSearchSessionCompletedNotification`](types::FuzzyFileSearchSessionCompletedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum FuzzyFileSearchSessionCompleted {}
     impl crate::protocol::Notification for FuzzyFileSearchSessionCompleted {
         const METHOD: &'static str = "fuzzyFileSearch/sessionCompleted";
         type Params = types::FuzzyFileSearchSessionCompletedNotification;
     }
-    /// `thread/realtime/started`
+    /// `thread/realtime/started`.
+    ///
+    /// Params: [`ThreadRealtimeStartedNotification`](types::ThreadRealtimeStartedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadRealtimeStarted {}
     impl crate::protocol::Notification for ThreadRealtimeStarted {
         const METHOD: &'static str = "thread/realtime/started";
         type Params = types::ThreadRealtimeStartedNotification;
     }
-    /// `thread/realtime/itemAdded`
+    /// `thread/realtime/itemAdded`.
+    ///
+    /// Params: [`ThreadRealtimeItemAddedNotification`](types::ThreadRealtimeItemAddedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadRealtimeItemAdded {}
     impl crate::protocol::Notification for ThreadRealtimeItemAdded {
         const METHOD: &'static str = "thread/realtime/itemAdded";
         type Params = types::ThreadRealtimeItemAddedNotification;
     }
-    /// `thread/realtime/item/started`
+    /// `thread/realtime/item/started`.
+    ///
+    /// Params: [`ThreadRealtimeItemStartedNotification`](types::ThreadRealtimeItemStartedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadRealtimeItemStarted {}
     impl crate::protocol::Notification for ThreadRealtimeItemStarted {
         const METHOD: &'static str = "thread/realtime/item/started";
         type Params = types::ThreadRealtimeItemStartedNotification;
     }
-    /// `thread/realtime/item/transcript/delta`
+    /// `thread/realtime/item/transcript/delta`.
+    ///
+    /// Params: [`ThreadRealtimeItemTranscriptDeltaNotification`](types::ThreadRealtimeItemTranscriptDeltaNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadRealtimeItemTranscriptDelta {}
     impl crate::protocol::Notification for ThreadRealtimeItemTranscriptDelta {
         const METHOD: &'static str = "thread/realtime/item/transcript/delta";
         type Params = types::ThreadRealtimeItemTranscriptDeltaNotification;
     }
-    /// `thread/realtime/item/completed`
+    /// `thread/realtime/item/completed`.
+    ///
+    /// Params: [`ThreadRealtimeItemCompletedNotification`](types::ThreadRealtimeItemCompletedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadRealtimeItemCompleted {}
     impl crate::protocol::Notification for ThreadRealtimeItemCompleted {
         const METHOD: &'static str = "thread/realtime/item/completed";
         type Params = types::ThreadRealtimeItemCompletedNotification;
     }
-    /// `thread/realtime/transcript/delta`
+    /// `thread/realtime/transcript/delta`.
+    ///
+    /// Params: [`ThreadRealtimeTranscriptDeltaNotification`](types::ThreadRealtimeTranscriptDeltaNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadRealtimeTranscriptDelta {}
     impl crate::protocol::Notification for ThreadRealtimeTranscriptDelta {
         const METHOD: &'static str = "thread/realtime/transcript/delta";
         type Params = types::ThreadRealtimeTranscriptDeltaNotification;
     }
-    /// `thread/realtime/transcript/done`
+    /// `thread/realtime/transcript/done`.
+    ///
+    /// Params: [`ThreadRealtimeTranscriptDoneNotification`](types::ThreadRealtimeTranscriptDoneNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadRealtimeTranscriptDone {}
     impl crate::protocol::Notification for ThreadRealtimeTranscriptDone {
         const METHOD: &'static str = "thread/realtime/transcript/done";
         type Params = types::ThreadRealtimeTranscriptDoneNotification;
     }
-    /// `thread/realtime/outputAudio/delta`
+    /// `thread/realtime/outputAudio/delta`.
+    ///
+    /// Params: [`ThreadRealtimeOutputAudioDeltaNotification`](types::ThreadRealtimeOutputAudioDeltaNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadRealtimeOutputAudioDelta {}
     impl crate::protocol::Notification for ThreadRealtimeOutputAudioDelta {
         const METHOD: &'static str = "thread/realtime/outputAudio/delta";
         type Params = types::ThreadRealtimeOutputAudioDeltaNotification;
     }
-    /// `thread/realtime/sdp`
+    /// `thread/realtime/sdp`.
+    ///
+    /// Params: [`ThreadRealtimeSdpNotification`](types::ThreadRealtimeSdpNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadRealtimeSdp {}
     impl crate::protocol::Notification for ThreadRealtimeSdp {
         const METHOD: &'static str = "thread/realtime/sdp";
         type Params = types::ThreadRealtimeSdpNotification;
     }
-    /// `thread/realtime/error`
+    /// `thread/realtime/error`.
+    ///
+    /// Params: [`ThreadRealtimeErrorNotification`](types::ThreadRealtimeErrorNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadRealtimeError {}
     impl crate::protocol::Notification for ThreadRealtimeError {
         const METHOD: &'static str = "thread/realtime/error";
         type Params = types::ThreadRealtimeErrorNotification;
     }
-    /// `thread/realtime/closed`
+    /// `thread/realtime/closed`.
+    ///
+    /// Params: [`ThreadRealtimeClosedNotification`](types::ThreadRealtimeClosedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum ThreadRealtimeClosed {}
     impl crate::protocol::Notification for ThreadRealtimeClosed {
@@ -1564,20 +1972,26 @@ pub mod server_notifications {
         type Params = types::ThreadRealtimeClosedNotification;
     }
     /// `windows/worldWritableWarning`: Notifies the user of world-writable directories on Windows, which cannot be protected by the sandbox.
+    ///
+    /// Params: [`WindowsWorldWritableWarningNotification`](types::WindowsWorldWritableWarningNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum WindowsWorldWritableWarning {}
     impl crate::protocol::Notification for WindowsWorldWritableWarning {
         const METHOD: &'static str = "windows/worldWritableWarning";
         type Params = types::WindowsWorldWritableWarningNotification;
     }
-    /// `windowsSandbox/setupCompleted`
+    /// `windowsSandbox/setupCompleted`.
+    ///
+    /// Params: [`WindowsSandboxSetupCompletedNotification`](types::WindowsSandboxSetupCompletedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum WindowsSandboxSetupCompleted {}
     impl crate::protocol::Notification for WindowsSandboxSetupCompleted {
         const METHOD: &'static str = "windowsSandbox/setupCompleted";
         type Params = types::WindowsSandboxSetupCompletedNotification;
     }
-    /// `account/login/completed`
+    /// `account/login/completed`.
+    ///
+    /// Params: [`AccountLoginCompletedNotification`](types::AccountLoginCompletedNotification).
     #[derive(Debug, Clone, Copy)]
     pub enum AccountLoginCompleted {}
     impl crate::protocol::Notification for AccountLoginCompleted {
@@ -1589,7 +2003,9 @@ pub mod server_notifications {
 pub mod client_notifications {
     #[allow(unused_imports)]
     use super::types;
-    /// `initialized`
+    /// `initialized`.
+    ///
+    /// Params: none.
     #[derive(Debug, Clone, Copy)]
     pub enum Initialized {}
     impl crate::protocol::Notification for Initialized {
@@ -1601,187 +2017,361 @@ pub mod client_notifications {
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum ServerNotification {
-    /// `error`
+    /// `error`.
+    ///
+    /// Params: [`ErrorNotification`](types::ErrorNotification).
     Error(types::ErrorNotification),
-    /// `thread/started`
+    /// `thread/started`.
+    ///
+    /// Params: [`ThreadStartedNotification`](types::ThreadStartedNotification).
     ThreadStarted(types::ThreadStartedNotification),
-    /// `thread/status/changed`
+    /// `thread/status/changed`.
+    ///
+    /// Params: [`ThreadStatusChangedNotification`](types::ThreadStatusChangedNotification).
     ThreadStatusChanged(types::ThreadStatusChangedNotification),
-    /// `thread/readState/changed`
+    /// `thread/readState/changed`.
+    ///
+    /// Params: [`ThreadReadStateChangedNotification`](types::ThreadReadStateChangedNotification).
     ThreadReadStateChanged(types::ThreadReadStateChangedNotification),
-    /// `thread/archived`
+    /// `thread/archived`.
+    ///
+    /// Params: [`ThreadArchivedNotification`](types::ThreadArchivedNotification).
     ThreadArchived(types::ThreadArchivedNotification),
-    /// `thread/deleted`
+    /// `thread/deleted`.
+    ///
+    /// Params: [`ThreadDeletedNotification`](types::ThreadDeletedNotification).
     ThreadDeleted(types::ThreadDeletedNotification),
-    /// `thread/unarchived`
+    /// `thread/unarchived`.
+    ///
+    /// Params: [`ThreadUnarchivedNotification`](types::ThreadUnarchivedNotification).
     ThreadUnarchived(types::ThreadUnarchivedNotification),
-    /// `thread/closed`
+    /// `thread/closed`.
+    ///
+    /// Params: [`ThreadClosedNotification`](types::ThreadClosedNotification).
     ThreadClosed(types::ThreadClosedNotification),
-    /// `thread/reverted`
+    /// `thread/reverted`.
+    ///
+    /// Params: [`ThreadRevertedNotification`](types::ThreadRevertedNotification).
     ThreadReverted(types::ThreadRevertedNotification),
-    /// `skills/changed`
+    /// `skills/changed`.
+    ///
+    /// Params: [`SkillsChangedNotification`](types::SkillsChangedNotification).
     SkillsChanged(types::SkillsChangedNotification),
-    /// `thread/name/updated`
+    /// `thread/name/updated`.
+    ///
+    /// Params: [`ThreadNameUpdatedNotification`](types::ThreadNameUpdatedNotification).
     ThreadNameUpdated(types::ThreadNameUpdatedNotification),
     /// `thread/section/changed`: Since Codex 0.167.2.
+    ///
+    /// Params: [`ThreadSectionChangedNotification`](types::ThreadSectionChangedNotification).
     ThreadSectionChanged(types::ThreadSectionChangedNotification),
-    /// `thread/attachment/updated`
+    /// `thread/attachment/updated`.
+    ///
+    /// Params: [`ThreadAttachmentUpdatedNotification`](types::ThreadAttachmentUpdatedNotification).
     ThreadAttachmentUpdated(types::ThreadAttachmentUpdatedNotification),
-    /// `thread/goal/updated`
+    /// `thread/goal/updated`.
+    ///
+    /// Params: [`ThreadGoalUpdatedNotification`](types::ThreadGoalUpdatedNotification).
     ThreadGoalUpdated(types::ThreadGoalUpdatedNotification),
-    /// `thread/prediction/updated`
+    /// `thread/prediction/updated`.
+    ///
+    /// Params: [`ThreadPredictionUpdatedNotification`](types::ThreadPredictionUpdatedNotification).
     ThreadPredictionUpdated(types::ThreadPredictionUpdatedNotification),
-    /// `thread/goal/cleared`
+    /// `thread/goal/cleared`.
+    ///
+    /// Params: [`ThreadGoalClearedNotification`](types::ThreadGoalClearedNotification).
     ThreadGoalCleared(types::ThreadGoalClearedNotification),
-    /// `thread/queue/changed`
+    /// `thread/queue/changed`.
+    ///
+    /// Params: [`ThreadQueueChangedNotification`](types::ThreadQueueChangedNotification).
     ThreadQueueChanged(types::ThreadQueueChangedNotification),
-    /// `project/changed`
+    /// `project/changed`.
+    ///
+    /// Params: [`ProjectChangedNotification`](types::ProjectChangedNotification).
     ProjectChanged(types::ProjectChangedNotification),
-    /// `thread/project/updated`
+    /// `thread/project/updated`.
+    ///
+    /// Params: [`ThreadProjectUpdatedNotification`](types::ThreadProjectUpdatedNotification).
     ThreadProjectUpdated(types::ThreadProjectUpdatedNotification),
-    /// `thread/environment/connected`
+    /// `thread/environment/connected`.
+    ///
+    /// Params: [`EnvironmentConnectionNotification`](types::EnvironmentConnectionNotification).
     ThreadEnvironmentConnected(types::EnvironmentConnectionNotification),
-    /// `thread/environment/disconnected`
+    /// `thread/environment/disconnected`.
+    ///
+    /// Params: [`EnvironmentConnectionNotification`](types::EnvironmentConnectionNotification).
     ThreadEnvironmentDisconnected(types::EnvironmentConnectionNotification),
-    /// `thread/settings/updated`
+    /// `thread/settings/updated`.
+    ///
+    /// Params: [`ThreadSettingsUpdatedNotification`](types::ThreadSettingsUpdatedNotification).
     ThreadSettingsUpdated(types::ThreadSettingsUpdatedNotification),
-    /// `thread/tokenUsage/updated`
+    /// `thread/tokenUsage/updated`.
+    ///
+    /// Params: [`ThreadTokenUsageUpdatedNotification`](types::ThreadTokenUsageUpdatedNotification).
     ThreadTokenUsageUpdated(types::ThreadTokenUsageUpdatedNotification),
-    /// `turn/started`
+    /// `turn/started`.
+    ///
+    /// Params: [`TurnStartedNotification`](types::TurnStartedNotification).
     TurnStarted(types::TurnStartedNotification),
-    /// `hook/started`
+    /// `hook/started`.
+    ///
+    /// Params: [`HookStartedNotification`](types::HookStartedNotification).
     HookStarted(types::HookStartedNotification),
-    /// `turn/completed`
+    /// `turn/completed`.
+    ///
+    /// Params: [`TurnCompletedNotification`](types::TurnCompletedNotification).
     TurnCompleted(types::TurnCompletedNotification),
-    /// `hook/completed`
+    /// `hook/completed`.
+    ///
+    /// Params: [`HookCompletedNotification`](types::HookCompletedNotification).
     HookCompleted(types::HookCompletedNotification),
-    /// `turn/diff/updated`
+    /// `turn/diff/updated`.
+    ///
+    /// Params: [`TurnDiffUpdatedNotification`](types::TurnDiffUpdatedNotification).
     TurnDiffUpdated(types::TurnDiffUpdatedNotification),
-    /// `turn/plan/updated`
+    /// `turn/plan/updated`.
+    ///
+    /// Params: [`TurnPlanUpdatedNotification`](types::TurnPlanUpdatedNotification).
     TurnPlanUpdated(types::TurnPlanUpdatedNotification),
-    /// `item/started`
+    /// `item/started`.
+    ///
+    /// Params: [`ItemStartedNotification`](types::ItemStartedNotification).
     ItemStarted(types::ItemStartedNotification),
-    /// `item/autoApprovalReview/started`
+    /// `item/autoApprovalReview/started`.
+    ///
+    /// Params: [`ItemGuardianApprovalReviewStartedNotification`](types::ItemGuardianApprovalReviewStartedNotification).
     ItemAutoApprovalReviewStarted(types::ItemGuardianApprovalReviewStartedNotification),
-    /// `item/autoApprovalReview/completed`
+    /// `item/autoApprovalReview/completed`.
+    ///
+    /// Params: [`ItemGuardianApprovalReviewCompletedNotification`](types::ItemGuardianApprovalReviewCompletedNotification).
     ItemAutoApprovalReviewCompleted(
         types::ItemGuardianApprovalReviewCompletedNotification,
     ),
-    /// `autoApprovalReview/strictReviewRequired`
+    /// `autoApprovalReview/strictReviewRequired`.
+    ///
+    /// Params: [`StrictReviewRequiredNotification`](types::StrictReviewRequiredNotification).
     AutoApprovalReviewStrictReviewRequired(types::StrictReviewRequiredNotification),
-    /// `item/completed`
+    /// `item/completed`.
+    ///
+    /// Params: [`ItemCompletedNotification`](types::ItemCompletedNotification).
     ItemCompleted(types::ItemCompletedNotification),
-    /// `item/agentMessage/delta`
+    /// `item/agentMessage/delta`.
+    ///
+    /// Params: [`AgentMessageDeltaNotification`](types::AgentMessageDeltaNotification).
     ItemAgentMessageDelta(types::AgentMessageDeltaNotification),
     /// `item/plan/delta`: EXPERIMENTAL - proposed plan streaming deltas for plan items.
+    ///
+    /// Params: [`PlanDeltaNotification`](types::PlanDeltaNotification).
     ItemPlanDelta(types::PlanDeltaNotification),
     /// `command/exec/outputDelta`: Stream base64-encoded stdout/stderr chunks for a running `command/exec` session.
+    ///
+    /// Params: [`CommandExecOutputDeltaNotification`](types::CommandExecOutputDeltaNotification).
     CommandExecOutputDelta(types::CommandExecOutputDeltaNotification),
     /// `process/outputDelta`: Stream base64-encoded stdout/stderr chunks for a running `process/spawn` session.
+    ///
+    /// Params: [`ProcessOutputDeltaNotification`](types::ProcessOutputDeltaNotification).
     ProcessOutputDelta(types::ProcessOutputDeltaNotification),
     /// `thread/search/partial`: Since Codex 0.171.0.
+    ///
+    /// Params: [`ThreadSearchPartialNotification`](types::ThreadSearchPartialNotification).
     ThreadSearchPartial(types::ThreadSearchPartialNotification),
     /// `process/exited`: Final exit notification for a `process/spawn` session.
+    ///
+    /// Params: [`ProcessExitedNotification`](types::ProcessExitedNotification).
     ProcessExited(types::ProcessExitedNotification),
-    /// `item/commandExecution/outputDelta`
+    /// `item/commandExecution/outputDelta`.
+    ///
+    /// Params: [`CommandExecutionOutputDeltaNotification`](types::CommandExecutionOutputDeltaNotification).
     ItemCommandExecutionOutputDelta(types::CommandExecutionOutputDeltaNotification),
-    /// `item/commandExecution/terminalInteraction`
+    /// `item/commandExecution/terminalInteraction`.
+    ///
+    /// Params: [`TerminalInteractionNotification`](types::TerminalInteractionNotification).
     ItemCommandExecutionTerminalInteraction(types::TerminalInteractionNotification),
     /// `item/fileChange/outputDelta`: Deprecated legacy apply_patch output stream notification.
+    ///
+    /// Params: [`FileChangeOutputDeltaNotification`](types::FileChangeOutputDeltaNotification).
     ItemFileChangeOutputDelta(types::FileChangeOutputDeltaNotification),
-    /// `item/fileChange/patchUpdated`
+    /// `item/fileChange/patchUpdated`.
+    ///
+    /// Params: [`FileChangePatchUpdatedNotification`](types::FileChangePatchUpdatedNotification).
     ItemFileChangePatchUpdated(types::FileChangePatchUpdatedNotification),
-    /// `serverRequest/resolved`
+    /// `serverRequest/resolved`.
+    ///
+    /// Params: [`ServerRequestResolvedNotification`](types::ServerRequestResolvedNotification).
     ServerRequestResolved(types::ServerRequestResolvedNotification),
-    /// `item/mcpToolCall/progress`
+    /// `item/mcpToolCall/progress`.
+    ///
+    /// Params: [`McpToolCallProgressNotification`](types::McpToolCallProgressNotification).
     ItemMcpToolCallProgress(types::McpToolCallProgressNotification),
-    /// `mcpServer/oauthLogin/completed`
+    /// `mcpServer/oauthLogin/completed`.
+    ///
+    /// Params: [`McpServerOauthLoginCompletedNotification`](types::McpServerOauthLoginCompletedNotification).
     McpServerOauthLoginCompleted(types::McpServerOauthLoginCompletedNotification),
-    /// `mcpServer/startupStatus/updated`
+    /// `mcpServer/startupStatus/updated`.
+    ///
+    /// Params: [`McpServerStatusUpdatedNotification`](types::McpServerStatusUpdatedNotification).
     McpServerStartupStatusUpdated(types::McpServerStatusUpdatedNotification),
-    /// `mcpServer/event/stream/notification`
+    /// `mcpServer/event/stream/notification`.
+    ///
+    /// Params: [`McpServerEventStreamNotification`](types::McpServerEventStreamNotification).
     McpServerEventStreamNotification(types::McpServerEventStreamNotification),
-    /// `account/updated`
+    /// `account/updated`.
+    ///
+    /// Params: [`AccountUpdatedNotification`](types::AccountUpdatedNotification).
     AccountUpdated(types::AccountUpdatedNotification),
-    /// `account/gatewayOAuth/changed`
+    /// `account/gatewayOAuth/changed`.
+    ///
+    /// Params: [`GatewayOAuthChangedNotification`](types::GatewayOAuthChangedNotification).
     AccountGatewayOAuthChanged(types::GatewayOAuthChangedNotification),
-    /// `account/rateLimits/updated`
+    /// `account/rateLimits/updated`.
+    ///
+    /// Params: [`AccountRateLimitsUpdatedNotification`](types::AccountRateLimitsUpdatedNotification).
     AccountRateLimitsUpdated(types::AccountRateLimitsUpdatedNotification),
-    /// `app/list/updated`
+    /// `app/list/updated`.
+    ///
+    /// Params: [`AppListUpdatedNotification`](types::AppListUpdatedNotification).
     AppListUpdated(types::AppListUpdatedNotification),
-    /// `remoteControl/status/changed`
+    /// `remoteControl/status/changed`.
+    ///
+    /// Params: [`RemoteControlStatusChangedNotification`](types::RemoteControlStatusChangedNotification).
     RemoteControlStatusChanged(types::RemoteControlStatusChangedNotification),
-    /// `externalAgentConfig/import/progress`
+    /// `externalAgentConfig/import/progress`.
+    ///
+    /// Params: [`ExternalAgentConfigImportProgressNotification`](types::ExternalAgentConfigImportProgressNotification).
     ExternalAgentConfigImportProgress(
         types::ExternalAgentConfigImportProgressNotification,
     ),
-    /// `externalAgentConfig/import/completed`
+    /// `externalAgentConfig/import/completed`.
+    ///
+    /// Params: [`ExternalAgentConfigImportCompletedNotification`](types::ExternalAgentConfigImportCompletedNotification).
     ExternalAgentConfigImportCompleted(
         types::ExternalAgentConfigImportCompletedNotification,
     ),
-    /// `fs/changed`
+    /// `fs/changed`.
+    ///
+    /// Params: [`FsChangedNotification`](types::FsChangedNotification).
     FsChanged(types::FsChangedNotification),
-    /// `item/reasoning/summaryTextDelta`
+    /// `item/reasoning/summaryTextDelta`.
+    ///
+    /// Params: [`ReasoningSummaryTextDeltaNotification`](types::ReasoningSummaryTextDeltaNotification).
     ItemReasoningSummaryTextDelta(types::ReasoningSummaryTextDeltaNotification),
-    /// `item/reasoning/summaryPartAdded`
+    /// `item/reasoning/summaryPartAdded`.
+    ///
+    /// Params: [`ReasoningSummaryPartAddedNotification`](types::ReasoningSummaryPartAddedNotification).
     ItemReasoningSummaryPartAdded(types::ReasoningSummaryPartAddedNotification),
-    /// `item/reasoning/textDelta`
+    /// `item/reasoning/textDelta`.
+    ///
+    /// Params: [`ReasoningTextDeltaNotification`](types::ReasoningTextDeltaNotification).
     ItemReasoningTextDelta(types::ReasoningTextDeltaNotification),
     /// `thread/compacted`: Deprecated: Use `ContextCompaction` item type instead.
+    ///
+    /// Params: [`ContextCompactedNotification`](types::ContextCompactedNotification).
     ThreadCompacted(types::ContextCompactedNotification),
-    /// `model/rerouted`
+    /// `model/rerouted`.
+    ///
+    /// Params: [`ModelReroutedNotification`](types::ModelReroutedNotification).
     ModelRerouted(types::ModelReroutedNotification),
-    /// `model/verification`
+    /// `model/verification`.
+    ///
+    /// Params: [`ModelVerificationNotification`](types::ModelVerificationNotification).
     ModelVerification(types::ModelVerificationNotification),
-    /// `modelProvider/authRecoveryStarted`
+    /// `modelProvider/authRecoveryStarted`.
+    ///
+    /// Params: [`AuthRecoveryNotification`](types::AuthRecoveryNotification).
     ModelProviderAuthRecoveryStarted(types::AuthRecoveryNotification),
-    /// `modelProvider/authRecoveryCompleted`
+    /// `modelProvider/authRecoveryCompleted`.
+    ///
+    /// Params: [`AuthRecoveryNotification`](types::AuthRecoveryNotification).
     ModelProviderAuthRecoveryCompleted(types::AuthRecoveryNotification),
-    /// `turn/moderationMetadata`
+    /// `turn/moderationMetadata`.
+    ///
+    /// Params: [`TurnModerationMetadataNotification`](types::TurnModerationMetadataNotification).
     TurnModerationMetadata(types::TurnModerationMetadataNotification),
-    /// `model/safetyBuffering/updated`
+    /// `model/safetyBuffering/updated`.
+    ///
+    /// Params: [`ModelSafetyBufferingUpdatedNotification`](types::ModelSafetyBufferingUpdatedNotification).
     ModelSafetyBufferingUpdated(types::ModelSafetyBufferingUpdatedNotification),
-    /// `warning`
+    /// `warning`.
+    ///
+    /// Params: [`WarningNotification`](types::WarningNotification).
     Warning(types::WarningNotification),
-    /// `guardianWarning`
+    /// `guardianWarning`.
+    ///
+    /// Params: [`GuardianWarningNotification`](types::GuardianWarningNotification).
     GuardianWarning(types::GuardianWarningNotification),
-    /// `deprecationNotice`
+    /// `deprecationNotice`.
+    ///
+    /// Params: [`DeprecationNoticeNotification`](types::DeprecationNoticeNotification).
     DeprecationNotice(types::DeprecationNoticeNotification),
-    /// `configWarning`
+    /// `configWarning`.
+    ///
+    /// Params: [`ConfigWarningNotification`](types::ConfigWarningNotification).
     ConfigWarning(types::ConfigWarningNotification),
-    /// `fuzzyFileSearch/sessionUpdated`
+    /// `fuzzyFileSearch/sessionUpdated`.
+    ///
+    /// Params: [`FuzzyFileSearchSessionUpdatedNotification`](types::FuzzyFileSearchSessionUpdatedNotification).
     FuzzyFileSearchSessionUpdated(types::FuzzyFileSearchSessionUpdatedNotification),
-    /// `fuzzyFileSearch/sessionCompleted`
+    /// `fuzzyFileSearch/sessionCompleted`.
+    ///
+    /// Params: [`FuzzyFileSearchSessionCompletedNotification`](types::FuzzyFileSearchSessionCompletedNotification).
     FuzzyFileSearchSessionCompleted(types::FuzzyFileSearchSessionCompletedNotification),
-    /// `thread/realtime/started`
+    /// `thread/realtime/started`.
+    ///
+    /// Params: [`ThreadRealtimeStartedNotification`](types::ThreadRealtimeStartedNotification).
     ThreadRealtimeStarted(types::ThreadRealtimeStartedNotification),
-    /// `thread/realtime/itemAdded`
+    /// `thread/realtime/itemAdded`.
+    ///
+    /// Params: [`ThreadRealtimeItemAddedNotification`](types::ThreadRealtimeItemAddedNotification).
     ThreadRealtimeItemAdded(types::ThreadRealtimeItemAddedNotification),
-    /// `thread/realtime/item/started`
+    /// `thread/realtime/item/started`.
+    ///
+    /// Params: [`ThreadRealtimeItemStartedNotification`](types::ThreadRealtimeItemStartedNotification).
     ThreadRealtimeItemStarted(types::ThreadRealtimeItemStartedNotification),
-    /// `thread/realtime/item/transcript/delta`
+    /// `thread/realtime/item/transcript/delta`.
+    ///
+    /// Params: [`ThreadRealtimeItemTranscriptDeltaNotification`](types::ThreadRealtimeItemTranscriptDeltaNotification).
     ThreadRealtimeItemTranscriptDelta(
         types::ThreadRealtimeItemTranscriptDeltaNotification,
     ),
-    /// `thread/realtime/item/completed`
+    /// `thread/realtime/item/completed`.
+    ///
+    /// Params: [`ThreadRealtimeItemCompletedNotification`](types::ThreadRealtimeItemCompletedNotification).
     ThreadRealtimeItemCompleted(types::ThreadRealtimeItemCompletedNotification),
-    /// `thread/realtime/transcript/delta`
+    /// `thread/realtime/transcript/delta`.
+    ///
+    /// Params: [`ThreadRealtimeTranscriptDeltaNotification`](types::ThreadRealtimeTranscriptDeltaNotification).
     ThreadRealtimeTranscriptDelta(types::ThreadRealtimeTranscriptDeltaNotification),
-    /// `thread/realtime/transcript/done`
+    /// `thread/realtime/transcript/done`.
+    ///
+    /// Params: [`ThreadRealtimeTranscriptDoneNotification`](types::ThreadRealtimeTranscriptDoneNotification).
     ThreadRealtimeTranscriptDone(types::ThreadRealtimeTranscriptDoneNotification),
-    /// `thread/realtime/outputAudio/delta`
+    /// `thread/realtime/outputAudio/delta`.
+    ///
+    /// Params: [`ThreadRealtimeOutputAudioDeltaNotification`](types::ThreadRealtimeOutputAudioDeltaNotification).
     ThreadRealtimeOutputAudioDelta(types::ThreadRealtimeOutputAudioDeltaNotification),
-    /// `thread/realtime/sdp`
+    /// `thread/realtime/sdp`.
+    ///
+    /// Params: [`ThreadRealtimeSdpNotification`](types::ThreadRealtimeSdpNotification).
     ThreadRealtimeSdp(types::ThreadRealtimeSdpNotification),
-    /// `thread/realtime/error`
+    /// `thread/realtime/error`.
+    ///
+    /// Params: [`ThreadRealtimeErrorNotification`](types::ThreadRealtimeErrorNotification).
     ThreadRealtimeError(types::ThreadRealtimeErrorNotification),
-    /// `thread/realtime/closed`
+    /// `thread/realtime/closed`.
+    ///
+    /// Params: [`ThreadRealtimeClosedNotification`](types::ThreadRealtimeClosedNotification).
     ThreadRealtimeClosed(types::ThreadRealtimeClosedNotification),
     /// `windows/worldWritableWarning`: Notifies the user of world-writable directories on Windows, which cannot be protected by the sandbox.
+    ///
+    /// Params: [`WindowsWorldWritableWarningNotification`](types::WindowsWorldWritableWarningNotification).
     WindowsWorldWritableWarning(types::WindowsWorldWritableWarningNotification),
-    /// `windowsSandbox/setupCompleted`
+    /// `windowsSandbox/setupCompleted`.
+    ///
+    /// Params: [`WindowsSandboxSetupCompletedNotification`](types::WindowsSandboxSetupCompletedNotification).
     WindowsSandboxSetupCompleted(types::WindowsSandboxSetupCompletedNotification),
-    /// `account/login/completed`
+    /// `account/login/completed`.
+    ///
+    /// Params: [`AccountLoginCompletedNotification`](types::AccountLoginCompletedNotification).
     AccountLoginCompleted(types::AccountLoginCompletedNotification),
     /// A method this version of the SDK does not know (from a newer Codex), kept verbatim.
     Unrecognized {
@@ -2403,24 +2993,44 @@ impl ServerNotification {
 #[non_exhaustive]
 pub enum ServerRequest {
     /// `item/commandExecution/requestApproval`: Sent when approval is requested for a specific command execution. This request is used for Turns started via turn/start.
+    ///
+    /// Params: [`CommandExecutionRequestApprovalParams`](types::CommandExecutionRequestApprovalParams).
     ItemCommandExecutionRequestApproval(types::CommandExecutionRequestApprovalParams),
     /// `item/fileChange/requestApproval`: Sent when approval is requested for a specific file change. This request is used for Turns started via turn/start.
+    ///
+    /// Params: [`FileChangeRequestApprovalParams`](types::FileChangeRequestApprovalParams).
     ItemFileChangeRequestApproval(types::FileChangeRequestApprovalParams),
     /// `item/tool/requestUserInput`: EXPERIMENTAL - Request input from the user for a tool call.
+    ///
+    /// Params: [`ToolRequestUserInputParams`](types::ToolRequestUserInputParams).
     ItemToolRequestUserInput(types::ToolRequestUserInputParams),
     /// `mcpServer/elicitation/request`: Request input for an MCP server elicitation.
+    ///
+    /// Params: [`McpServerElicitationRequestParams`](types::McpServerElicitationRequestParams).
     McpServerElicitationRequest(types::McpServerElicitationRequestParams),
     /// `item/permissions/requestApproval`: Request approval for additional permissions from the user.
+    ///
+    /// Params: [`PermissionsRequestApprovalParams`](types::PermissionsRequestApprovalParams).
     ItemPermissionsRequestApproval(types::PermissionsRequestApprovalParams),
     /// `item/tool/call`: Execute a dynamic tool call on the client.
+    ///
+    /// Params: [`DynamicToolCallParams`](types::DynamicToolCallParams).
     ItemToolCall(types::DynamicToolCallParams),
-    /// `account/chatgptAuthTokens/refresh`
+    /// `account/chatgptAuthTokens/refresh`.
+    ///
+    /// Params: [`ChatgptAuthTokensRefreshParams`](types::ChatgptAuthTokensRefreshParams).
     AccountChatgptAuthTokensRefresh(types::ChatgptAuthTokensRefreshParams),
     /// `attestation/generate`: Generate a fresh upstream attestation result on demand.
+    ///
+    /// Params: [`AttestationGenerateParams`](types::AttestationGenerateParams).
     AttestationGenerate(types::AttestationGenerateParams),
     /// `applyPatchApproval`: Deprecated. Request to approve a patch. This request is used for Turns started via the legacy APIs (i.e. SendUserTurn, SendUserMessage).
+    ///
+    /// Params: [`ApplyPatchApprovalParams`](types::ApplyPatchApprovalParams).
     ApplyPatchApproval(types::ApplyPatchApprovalParams),
     /// `execCommandApproval`: Request to exec a command. This request is used for Turns started via the legacy APIs (i.e. SendUserTurn, SendUserMessage).
+    ///
+    /// Params: [`ExecCommandApprovalParams`](types::ExecCommandApprovalParams).
     ExecCommandApproval(types::ExecCommandApprovalParams),
     /// A method this version of the SDK does not know (from a newer Codex), kept verbatim.
     Unrecognized {
@@ -2550,7 +3160,9 @@ impl ServerRequest {
 /// One typed method per client request of the protocol, available on every
 /// [`RequestSender`](crate::protocol::RequestSender).
 pub trait ClientRequests: crate::protocol::RequestSender {
-    /// `initialize`
+    /// `initialize`.
+    ///
+    /// Params: [`InitializeParams`](types::InitializeParams). Response: [`InitializeResponse`](types::InitializeResponse).
     fn initialize(
         &self,
         params: types::InitializeParams,
@@ -2559,7 +3171,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::Initialize>(params)
     }
-    /// `thread/start`
+    /// `thread/start`.
+    ///
+    /// Params: [`ThreadStartParams`](types::ThreadStartParams). Response: [`ThreadStartResponse`](types::ThreadStartResponse).
     fn thread_start(
         &self,
         params: types::ThreadStartParams,
@@ -2568,7 +3182,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadStart>(params)
     }
-    /// `thread/resume`
+    /// `thread/resume`.
+    ///
+    /// Params: [`ThreadResumeParams`](types::ThreadResumeParams). Response: [`ThreadResumeResponse`](types::ThreadResumeResponse).
     fn thread_resume(
         &self,
         params: types::ThreadResumeParams,
@@ -2577,7 +3193,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadResume>(params)
     }
-    /// `thread/fork`
+    /// `thread/fork`.
+    ///
+    /// Params: [`ThreadForkParams`](types::ThreadForkParams). Response: [`ThreadForkResponse`](types::ThreadForkResponse).
     fn thread_fork(
         &self,
         params: types::ThreadForkParams,
@@ -2586,7 +3204,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadFork>(params)
     }
-    /// `thread/archive`
+    /// `thread/archive`.
+    ///
+    /// Params: [`ThreadArchiveParams`](types::ThreadArchiveParams). Response: [`ThreadArchiveResponse`](types::ThreadArchiveResponse).
     fn thread_archive(
         &self,
         params: types::ThreadArchiveParams,
@@ -2595,7 +3215,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadArchive>(params)
     }
-    /// `thread/delete`
+    /// `thread/delete`.
+    ///
+    /// Params: [`ThreadDeleteParams`](types::ThreadDeleteParams). Response: [`ThreadDeleteResponse`](types::ThreadDeleteResponse).
     fn thread_delete(
         &self,
         params: types::ThreadDeleteParams,
@@ -2604,7 +3226,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadDelete>(params)
     }
-    /// `thread/unsubscribe`
+    /// `thread/unsubscribe`.
+    ///
+    /// Params: [`ThreadUnsubscribeParams`](types::ThreadUnsubscribeParams). Response: [`ThreadUnsubscribeResponse`](types::ThreadUnsubscribeResponse).
     fn thread_unsubscribe(
         &self,
         params: types::ThreadUnsubscribeParams,
@@ -2613,7 +3237,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadUnsubscribe>(params)
     }
-    /// `thread/name/set`
+    /// `thread/name/set`.
+    ///
+    /// Params: [`ThreadSetNameParams`](types::ThreadSetNameParams). Response: [`ThreadSetNameResponse`](types::ThreadSetNameResponse).
     fn thread_name_set(
         &self,
         params: types::ThreadSetNameParams,
@@ -2622,7 +3248,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadNameSet>(params)
     }
-    /// `thread/goal/set`
+    /// `thread/goal/set`.
+    ///
+    /// Params: [`ThreadGoalSetParams`](types::ThreadGoalSetParams). Response: [`ThreadGoalSetResponse`](types::ThreadGoalSetResponse).
     fn thread_goal_set(
         &self,
         params: types::ThreadGoalSetParams,
@@ -2631,7 +3259,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadGoalSet>(params)
     }
-    /// `thread/goal/get`
+    /// `thread/goal/get`.
+    ///
+    /// Params: [`ThreadGoalGetParams`](types::ThreadGoalGetParams). Response: [`ThreadGoalGetResponse`](types::ThreadGoalGetResponse).
     fn thread_goal_get(
         &self,
         params: types::ThreadGoalGetParams,
@@ -2640,7 +3270,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadGoalGet>(params)
     }
-    /// `thread/goal/clear`
+    /// `thread/goal/clear`.
+    ///
+    /// Params: [`ThreadGoalClearParams`](types::ThreadGoalClearParams). Response: [`ThreadGoalClearResponse`](types::ThreadGoalClearResponse).
     fn thread_goal_clear(
         &self,
         params: types::ThreadGoalClearParams,
@@ -2649,7 +3281,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadGoalClear>(params)
     }
-    /// `thread/metadata/update`
+    /// `thread/metadata/update`.
+    ///
+    /// Params: [`ThreadMetadataUpdateParams`](types::ThreadMetadataUpdateParams). Response: [`ThreadMetadataUpdateResponse`](types::ThreadMetadataUpdateResponse).
     fn thread_metadata_update(
         &self,
         params: types::ThreadMetadataUpdateParams,
@@ -2658,7 +3292,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadMetadataUpdate>(params)
     }
-    /// `thread/attachment/add`
+    /// `thread/attachment/add`.
+    ///
+    /// Params: [`ThreadAttachmentAddParams`](types::ThreadAttachmentAddParams). Response: [`ThreadAttachmentAddResponse`](types::ThreadAttachmentAddResponse).
     fn thread_attachment_add(
         &self,
         params: types::ThreadAttachmentAddParams,
@@ -2667,7 +3303,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadAttachmentAdd>(params)
     }
-    /// `thread/attachment/list`
+    /// `thread/attachment/list`.
+    ///
+    /// Params: [`ThreadAttachmentListParams`](types::ThreadAttachmentListParams). Response: [`ThreadAttachmentListResponse`](types::ThreadAttachmentListResponse).
     fn thread_attachment_list(
         &self,
         params: types::ThreadAttachmentListParams,
@@ -2676,7 +3314,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadAttachmentList>(params)
     }
-    /// `thread/attachmentOwner/list`
+    /// `thread/attachmentOwner/list`.
+    ///
+    /// Params: [`ThreadAttachmentOwnerListParams`](types::ThreadAttachmentOwnerListParams). Response: [`ThreadAttachmentOwnerListResponse`](types::ThreadAttachmentOwnerListResponse).
     fn thread_attachment_owner_list(
         &self,
         params: types::ThreadAttachmentOwnerListParams,
@@ -2688,7 +3328,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadAttachmentOwnerList>(params)
     }
-    /// `thread/attachment/remove`
+    /// `thread/attachment/remove`.
+    ///
+    /// Params: [`ThreadAttachmentRemoveParams`](types::ThreadAttachmentRemoveParams). Response: [`ThreadAttachmentRemoveResponse`](types::ThreadAttachmentRemoveResponse).
     fn thread_attachment_remove(
         &self,
         params: types::ThreadAttachmentRemoveParams,
@@ -2700,7 +3342,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadAttachmentRemove>(params)
     }
-    /// `thread/section/move`
+    /// `thread/section/move`.
+    ///
+    /// Params: [`ThreadSectionMoveParams`](types::ThreadSectionMoveParams). Response: [`ThreadSectionMoveResponse`](types::ThreadSectionMoveResponse).
     fn thread_section_move(
         &self,
         params: types::ThreadSectionMoveParams,
@@ -2709,7 +3353,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadSectionMove>(params)
     }
-    /// `thread/unarchive`
+    /// `thread/unarchive`.
+    ///
+    /// Params: [`ThreadUnarchiveParams`](types::ThreadUnarchiveParams). Response: [`ThreadUnarchiveResponse`](types::ThreadUnarchiveResponse).
     fn thread_unarchive(
         &self,
         params: types::ThreadUnarchiveParams,
@@ -2718,7 +3364,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadUnarchive>(params)
     }
-    /// `thread/compact/start`
+    /// `thread/compact/start`.
+    ///
+    /// Params: [`ThreadCompactStartParams`](types::ThreadCompactStartParams). Response: [`ThreadCompactStartResponse`](types::ThreadCompactStartResponse).
     fn thread_compact_start(
         &self,
         params: types::ThreadCompactStartParams,
@@ -2727,7 +3375,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadCompactStart>(params)
     }
-    /// `thread/shellCommand`
+    /// `thread/shellCommand`.
+    ///
+    /// Params: [`ThreadShellCommandParams`](types::ThreadShellCommandParams). Response: [`ThreadShellCommandResponse`](types::ThreadShellCommandResponse).
     fn thread_shell_command(
         &self,
         params: types::ThreadShellCommandParams,
@@ -2736,7 +3386,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadShellCommand>(params)
     }
-    /// `thread/approveGuardianDeniedAction`
+    /// `thread/approveGuardianDeniedAction`.
+    ///
+    /// Params: [`ThreadApproveGuardianDeniedActionParams`](types::ThreadApproveGuardianDeniedActionParams). Response: [`ThreadApproveGuardianDeniedActionResponse`](types::ThreadApproveGuardianDeniedActionResponse).
     fn thread_approve_guardian_denied_action(
         &self,
         params: types::ThreadApproveGuardianDeniedActionParams,
@@ -2748,7 +3400,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadApproveGuardianDeniedAction>(params)
     }
-    /// `thread/revert`
+    /// `thread/revert`.
+    ///
+    /// Params: [`ThreadRevertParams`](types::ThreadRevertParams). Response: [`ThreadRevertResponse`](types::ThreadRevertResponse).
     fn thread_revert(
         &self,
         params: types::ThreadRevertParams,
@@ -2757,7 +3411,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadRevert>(params)
     }
-    /// `thread/list`
+    /// `thread/list`.
+    ///
+    /// Params: [`ThreadListParams`](types::ThreadListParams). Response: [`ThreadListResponse`](types::ThreadListResponse).
     fn thread_list(
         &self,
         params: types::ThreadListParams,
@@ -2766,7 +3422,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadList>(params)
     }
-    /// `threadSection/list`
+    /// `threadSection/list`.
+    ///
+    /// Params: [`ThreadSectionListParams`](types::ThreadSectionListParams). Response: [`ThreadSectionListResponse`](types::ThreadSectionListResponse).
     fn thread_section_list(
         &self,
         params: types::ThreadSectionListParams,
@@ -2775,7 +3433,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadSectionList>(params)
     }
-    /// `threadSection/create`
+    /// `threadSection/create`.
+    ///
+    /// Params: [`ThreadSectionCreateParams`](types::ThreadSectionCreateParams). Response: [`ThreadSectionCreateResponse`](types::ThreadSectionCreateResponse).
     fn thread_section_create(
         &self,
         params: types::ThreadSectionCreateParams,
@@ -2784,7 +3444,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadSectionCreate>(params)
     }
-    /// `threadSection/update`
+    /// `threadSection/update`.
+    ///
+    /// Params: [`ThreadSectionUpdateParams`](types::ThreadSectionUpdateParams). Response: [`ThreadSectionUpdateResponse`](types::ThreadSectionUpdateResponse).
     fn thread_section_update(
         &self,
         params: types::ThreadSectionUpdateParams,
@@ -2793,7 +3455,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadSectionUpdate>(params)
     }
-    /// `threadSection/delete`
+    /// `threadSection/delete`.
+    ///
+    /// Params: [`ThreadSectionDeleteParams`](types::ThreadSectionDeleteParams). Response: [`ThreadSectionDeleteResponse`](types::ThreadSectionDeleteResponse).
     fn thread_section_delete(
         &self,
         params: types::ThreadSectionDeleteParams,
@@ -2802,7 +3466,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadSectionDelete>(params)
     }
-    /// `thread/loaded/list`
+    /// `thread/loaded/list`.
+    ///
+    /// Params: [`ThreadLoadedListParams`](types::ThreadLoadedListParams). Response: [`ThreadLoadedListResponse`](types::ThreadLoadedListResponse).
     fn thread_loaded_list(
         &self,
         params: types::ThreadLoadedListParams,
@@ -2811,7 +3477,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadLoadedList>(params)
     }
-    /// `thread/read`
+    /// `thread/read`.
+    ///
+    /// Params: [`ThreadReadParams`](types::ThreadReadParams). Response: [`ThreadReadResponse`](types::ThreadReadResponse).
     fn thread_read(
         &self,
         params: types::ThreadReadParams,
@@ -2820,7 +3488,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadRead>(params)
     }
-    /// `thread/turns/list`
+    /// `thread/turns/list`.
+    ///
+    /// Params: [`ThreadTurnsListParams`](types::ThreadTurnsListParams). Response: [`ThreadTurnsListResponse`](types::ThreadTurnsListResponse).
     fn thread_turns_list(
         &self,
         params: types::ThreadTurnsListParams,
@@ -2829,7 +3499,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadTurnsList>(params)
     }
-    /// `thread/items/list`
+    /// `thread/items/list`.
+    ///
+    /// Params: [`ThreadItemsListParams`](types::ThreadItemsListParams). Response: [`ThreadItemsListResponse`](types::ThreadItemsListResponse).
     fn thread_items_list(
         &self,
         params: types::ThreadItemsListParams,
@@ -2839,6 +3511,8 @@ pub trait ClientRequests: crate::protocol::RequestSender {
         self.send_request::<client_requests::ThreadItemsList>(params)
     }
     /// `thread/inject_items`: Append raw Responses API items to the thread history without starting a user turn.
+    ///
+    /// Params: [`ThreadInjectItemsParams`](types::ThreadInjectItemsParams). Response: [`ThreadInjectItemsResponse`](types::ThreadInjectItemsResponse).
     fn thread_inject_items(
         &self,
         params: types::ThreadInjectItemsParams,
@@ -2847,7 +3521,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ThreadInjectItems>(params)
     }
-    /// `skills/list`
+    /// `skills/list`.
+    ///
+    /// Params: [`SkillsListParams`](types::SkillsListParams). Response: [`SkillsListResponse`](types::SkillsListResponse).
     fn skills_list(
         &self,
         params: types::SkillsListParams,
@@ -2856,7 +3532,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::SkillsList>(params)
     }
-    /// `skills/extraRoots/set`
+    /// `skills/extraRoots/set`.
+    ///
+    /// Params: [`SkillsExtraRootsSetParams`](types::SkillsExtraRootsSetParams). Response: [`SkillsExtraRootsSetResponse`](types::SkillsExtraRootsSetResponse).
     fn skills_extra_roots_set(
         &self,
         params: types::SkillsExtraRootsSetParams,
@@ -2865,7 +3543,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::SkillsExtraRootsSet>(params)
     }
-    /// `hooks/list`
+    /// `hooks/list`.
+    ///
+    /// Params: [`HooksListParams`](types::HooksListParams). Response: [`HooksListResponse`](types::HooksListResponse).
     fn hooks_list(
         &self,
         params: types::HooksListParams,
@@ -2874,7 +3554,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::HooksList>(params)
     }
-    /// `marketplace/add`
+    /// `marketplace/add`.
+    ///
+    /// Params: [`MarketplaceAddParams`](types::MarketplaceAddParams). Response: [`MarketplaceAddResponse`](types::MarketplaceAddResponse).
     fn marketplace_add(
         &self,
         params: types::MarketplaceAddParams,
@@ -2883,7 +3565,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::MarketplaceAdd>(params)
     }
-    /// `marketplace/remove`
+    /// `marketplace/remove`.
+    ///
+    /// Params: [`MarketplaceRemoveParams`](types::MarketplaceRemoveParams). Response: [`MarketplaceRemoveResponse`](types::MarketplaceRemoveResponse).
     fn marketplace_remove(
         &self,
         params: types::MarketplaceRemoveParams,
@@ -2892,7 +3576,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::MarketplaceRemove>(params)
     }
-    /// `marketplace/upgrade`
+    /// `marketplace/upgrade`.
+    ///
+    /// Params: [`MarketplaceUpgradeParams`](types::MarketplaceUpgradeParams). Response: [`MarketplaceUpgradeResponse`](types::MarketplaceUpgradeResponse).
     fn marketplace_upgrade(
         &self,
         params: types::MarketplaceUpgradeParams,
@@ -2901,7 +3587,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::MarketplaceUpgrade>(params)
     }
-    /// `plugin/list`
+    /// `plugin/list`.
+    ///
+    /// Params: [`PluginListParams`](types::PluginListParams). Response: [`PluginListResponse`](types::PluginListResponse).
     fn plugin_list(
         &self,
         params: types::PluginListParams,
@@ -2910,7 +3598,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::PluginList>(params)
     }
-    /// `plugin/installed`
+    /// `plugin/installed`.
+    ///
+    /// Params: [`PluginInstalledParams`](types::PluginInstalledParams). Response: [`PluginInstalledResponse`](types::PluginInstalledResponse).
     fn plugin_installed(
         &self,
         params: types::PluginInstalledParams,
@@ -2919,7 +3609,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::PluginInstalled>(params)
     }
-    /// `plugin/reconcile`
+    /// `plugin/reconcile`.
+    ///
+    /// Params: [`PluginReconcileParams`](types::PluginReconcileParams). Response: [`PluginReconcileResponse`](types::PluginReconcileResponse).
     fn plugin_reconcile(
         &self,
         params: types::PluginReconcileParams,
@@ -2928,7 +3620,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::PluginReconcile>(params)
     }
-    /// `plugin/read`
+    /// `plugin/read`.
+    ///
+    /// Params: [`PluginReadParams`](types::PluginReadParams). Response: [`PluginReadResponse`](types::PluginReadResponse).
     fn plugin_read(
         &self,
         params: types::PluginReadParams,
@@ -2937,7 +3631,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::PluginRead>(params)
     }
-    /// `plugin/skill/read`
+    /// `plugin/skill/read`.
+    ///
+    /// Params: [`PluginSkillReadParams`](types::PluginSkillReadParams). Response: [`PluginSkillReadResponse`](types::PluginSkillReadResponse).
     fn plugin_skill_read(
         &self,
         params: types::PluginSkillReadParams,
@@ -2946,7 +3642,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::PluginSkillRead>(params)
     }
-    /// `plugin/share/save`
+    /// `plugin/share/save`.
+    ///
+    /// Params: [`PluginShareSaveParams`](types::PluginShareSaveParams). Response: [`PluginShareSaveResponse`](types::PluginShareSaveResponse).
     fn plugin_share_save(
         &self,
         params: types::PluginShareSaveParams,
@@ -2955,7 +3653,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::PluginShareSave>(params)
     }
-    /// `plugin/share/updateTargets`
+    /// `plugin/share/updateTargets`.
+    ///
+    /// Params: [`PluginShareUpdateTargetsParams`](types::PluginShareUpdateTargetsParams). Response: [`PluginShareUpdateTargetsResponse`](types::PluginShareUpdateTargetsResponse).
     fn plugin_share_update_targets(
         &self,
         params: types::PluginShareUpdateTargetsParams,
@@ -2967,7 +3667,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::PluginShareUpdateTargets>(params)
     }
-    /// `plugin/share/list`
+    /// `plugin/share/list`.
+    ///
+    /// Params: [`PluginShareListParams`](types::PluginShareListParams). Response: [`PluginShareListResponse`](types::PluginShareListResponse).
     fn plugin_share_list(
         &self,
         params: types::PluginShareListParams,
@@ -2976,7 +3678,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::PluginShareList>(params)
     }
-    /// `plugin/share/checkout`
+    /// `plugin/share/checkout`.
+    ///
+    /// Params: [`PluginShareCheckoutParams`](types::PluginShareCheckoutParams). Response: [`PluginShareCheckoutResponse`](types::PluginShareCheckoutResponse).
     fn plugin_share_checkout(
         &self,
         params: types::PluginShareCheckoutParams,
@@ -2985,7 +3689,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::PluginShareCheckout>(params)
     }
-    /// `plugin/share/delete`
+    /// `plugin/share/delete`.
+    ///
+    /// Params: [`PluginShareDeleteParams`](types::PluginShareDeleteParams). Response: [`PluginShareDeleteResponse`](types::PluginShareDeleteResponse).
     fn plugin_share_delete(
         &self,
         params: types::PluginShareDeleteParams,
@@ -2994,7 +3700,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::PluginShareDelete>(params)
     }
-    /// `app/read`
+    /// `app/read`.
+    ///
+    /// Params: [`AppsReadParams`](types::AppsReadParams). Response: [`AppsReadResponse`](types::AppsReadResponse).
     fn app_read(
         &self,
         params: types::AppsReadParams,
@@ -3003,7 +3711,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::AppRead>(params)
     }
-    /// `app/list`
+    /// `app/list`.
+    ///
+    /// Params: [`AppsListParams`](types::AppsListParams). Response: [`AppsListResponse`](types::AppsListResponse).
     fn app_list(
         &self,
         params: types::AppsListParams,
@@ -3012,7 +3722,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::AppList>(params)
     }
-    /// `app/installed`
+    /// `app/installed`.
+    ///
+    /// Params: [`AppsInstalledParams`](types::AppsInstalledParams). Response: [`AppsInstalledResponse`](types::AppsInstalledResponse).
     fn app_installed(
         &self,
         params: types::AppsInstalledParams,
@@ -3021,7 +3733,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::AppInstalled>(params)
     }
-    /// `fs/readFile`
+    /// `fs/readFile`.
+    ///
+    /// Params: [`FsReadFileParams`](types::FsReadFileParams). Response: [`FsReadFileResponse`](types::FsReadFileResponse).
     fn fs_read_file(
         &self,
         params: types::FsReadFileParams,
@@ -3030,7 +3744,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::FsReadFile>(params)
     }
-    /// `fs/writeFile`
+    /// `fs/writeFile`.
+    ///
+    /// Params: [`FsWriteFileParams`](types::FsWriteFileParams). Response: [`FsWriteFileResponse`](types::FsWriteFileResponse).
     fn fs_write_file(
         &self,
         params: types::FsWriteFileParams,
@@ -3039,7 +3755,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::FsWriteFile>(params)
     }
-    /// `fs/createDirectory`
+    /// `fs/createDirectory`.
+    ///
+    /// Params: [`FsCreateDirectoryParams`](types::FsCreateDirectoryParams). Response: [`FsCreateDirectoryResponse`](types::FsCreateDirectoryResponse).
     fn fs_create_directory(
         &self,
         params: types::FsCreateDirectoryParams,
@@ -3048,7 +3766,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::FsCreateDirectory>(params)
     }
-    /// `fs/getMetadata`
+    /// `fs/getMetadata`.
+    ///
+    /// Params: [`FsGetMetadataParams`](types::FsGetMetadataParams). Response: [`FsGetMetadataResponse`](types::FsGetMetadataResponse).
     fn fs_get_metadata(
         &self,
         params: types::FsGetMetadataParams,
@@ -3057,7 +3777,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::FsGetMetadata>(params)
     }
-    /// `fs/readDirectory`
+    /// `fs/readDirectory`.
+    ///
+    /// Params: [`FsReadDirectoryParams`](types::FsReadDirectoryParams). Response: [`FsReadDirectoryResponse`](types::FsReadDirectoryResponse).
     fn fs_read_directory(
         &self,
         params: types::FsReadDirectoryParams,
@@ -3066,7 +3788,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::FsReadDirectory>(params)
     }
-    /// `fs/remove`
+    /// `fs/remove`.
+    ///
+    /// Params: [`FsRemoveParams`](types::FsRemoveParams). Response: [`FsRemoveResponse`](types::FsRemoveResponse).
     fn fs_remove(
         &self,
         params: types::FsRemoveParams,
@@ -3075,7 +3799,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::FsRemove>(params)
     }
-    /// `fs/copy`
+    /// `fs/copy`.
+    ///
+    /// Params: [`FsCopyParams`](types::FsCopyParams). Response: [`FsCopyResponse`](types::FsCopyResponse).
     fn fs_copy(
         &self,
         params: types::FsCopyParams,
@@ -3084,7 +3810,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::FsCopy>(params)
     }
-    /// `fs/watch`
+    /// `fs/watch`.
+    ///
+    /// Params: [`FsWatchParams`](types::FsWatchParams). Response: [`FsWatchResponse`](types::FsWatchResponse).
     fn fs_watch(
         &self,
         params: types::FsWatchParams,
@@ -3093,7 +3821,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::FsWatch>(params)
     }
-    /// `fs/unwatch`
+    /// `fs/unwatch`.
+    ///
+    /// Params: [`FsUnwatchParams`](types::FsUnwatchParams). Response: [`FsUnwatchResponse`](types::FsUnwatchResponse).
     fn fs_unwatch(
         &self,
         params: types::FsUnwatchParams,
@@ -3102,7 +3832,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::FsUnwatch>(params)
     }
-    /// `skills/config/write`
+    /// `skills/config/write`.
+    ///
+    /// Params: [`SkillsConfigWriteParams`](types::SkillsConfigWriteParams). Response: [`SkillsConfigWriteResponse`](types::SkillsConfigWriteResponse).
     fn skills_config_write(
         &self,
         params: types::SkillsConfigWriteParams,
@@ -3111,7 +3843,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::SkillsConfigWrite>(params)
     }
-    /// `plugin/install`
+    /// `plugin/install`.
+    ///
+    /// Params: [`PluginInstallParams`](types::PluginInstallParams). Response: [`PluginInstallResponse`](types::PluginInstallResponse).
     fn plugin_install(
         &self,
         params: types::PluginInstallParams,
@@ -3120,7 +3854,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::PluginInstall>(params)
     }
-    /// `plugin/uninstall`
+    /// `plugin/uninstall`.
+    ///
+    /// Params: [`PluginUninstallParams`](types::PluginUninstallParams). Response: [`PluginUninstallResponse`](types::PluginUninstallResponse).
     fn plugin_uninstall(
         &self,
         params: types::PluginUninstallParams,
@@ -3129,7 +3865,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::PluginUninstall>(params)
     }
-    /// `turn/start`
+    /// `turn/start`.
+    ///
+    /// Params: [`TurnStartParams`](types::TurnStartParams). Response: [`TurnStartResponse`](types::TurnStartResponse).
     fn turn_start(
         &self,
         params: types::TurnStartParams,
@@ -3138,7 +3876,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::TurnStart>(params)
     }
-    /// `turn/steer`
+    /// `turn/steer`.
+    ///
+    /// Params: [`TurnSteerParams`](types::TurnSteerParams). Response: [`TurnSteerResponse`](types::TurnSteerResponse).
     fn turn_steer(
         &self,
         params: types::TurnSteerParams,
@@ -3147,7 +3887,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::TurnSteer>(params)
     }
-    /// `turn/interrupt`
+    /// `turn/interrupt`.
+    ///
+    /// Params: [`TurnInterruptParams`](types::TurnInterruptParams). Response: [`TurnInterruptResponse`](types::TurnInterruptResponse).
     fn turn_interrupt(
         &self,
         params: types::TurnInterruptParams,
@@ -3156,7 +3898,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::TurnInterrupt>(params)
     }
-    /// `review/start`
+    /// `review/start`.
+    ///
+    /// Params: [`ReviewStartParams`](types::ReviewStartParams). Response: [`ReviewStartResponse`](types::ReviewStartResponse).
     fn review_start(
         &self,
         params: types::ReviewStartParams,
@@ -3165,7 +3909,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ReviewStart>(params)
     }
-    /// `model/list`
+    /// `model/list`.
+    ///
+    /// Params: [`ModelListParams`](types::ModelListParams). Response: [`ModelListResponse`](types::ModelListResponse).
     fn model_list(
         &self,
         params: types::ModelListParams,
@@ -3174,7 +3920,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ModelList>(params)
     }
-    /// `account/gatewayOAuth/read`
+    /// `account/gatewayOAuth/read`.
+    ///
+    /// Params: [`GatewayOAuthReadParams`](types::GatewayOAuthReadParams) (optional). Response: [`GatewayOAuthReadResponse`](types::GatewayOAuthReadResponse).
     fn account_gateway_o_auth_read(
         &self,
         params: ::std::option::Option<types::GatewayOAuthReadParams>,
@@ -3183,7 +3931,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::AccountGatewayOAuthRead>(params)
     }
-    /// `account/gatewayOAuth/login`
+    /// `account/gatewayOAuth/login`.
+    ///
+    /// Params: [`GatewayOAuthLoginParams`](types::GatewayOAuthLoginParams) (optional). Response: [`GatewayOAuthLoginResponse`](types::GatewayOAuthLoginResponse).
     fn account_gateway_o_auth_login(
         &self,
         params: ::std::option::Option<types::GatewayOAuthLoginParams>,
@@ -3192,7 +3942,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::AccountGatewayOAuthLogin>(params)
     }
-    /// `account/gatewayOAuth/cancel`
+    /// `account/gatewayOAuth/cancel`.
+    ///
+    /// Params: none. Response: [`GatewayOAuthCancelResponse`](types::GatewayOAuthCancelResponse).
     fn account_gateway_o_auth_cancel(
         &self,
     ) -> impl ::std::future::Future<
@@ -3201,6 +3953,8 @@ pub trait ClientRequests: crate::protocol::RequestSender {
         self.send_request::<client_requests::AccountGatewayOAuthCancel>(())
     }
     /// `modelProvider/list`: Since Codex 0.168.0.
+    ///
+    /// Params: [`ModelProviderListParams`](types::ModelProviderListParams). Response: [`ModelProviderListResponse`](types::ModelProviderListResponse).
     fn model_provider_list(
         &self,
         params: types::ModelProviderListParams,
@@ -3210,6 +3964,8 @@ pub trait ClientRequests: crate::protocol::RequestSender {
         self.send_request::<client_requests::ModelProviderList>(params)
     }
     /// `modelProvider/config/write`: Since Codex 0.168.0.
+    ///
+    /// Params: [`ModelProviderConfigWriteParams`](types::ModelProviderConfigWriteParams). Response: [`ModelProviderConfigWriteResponse`](types::ModelProviderConfigWriteResponse).
     fn model_provider_config_write(
         &self,
         params: types::ModelProviderConfigWriteParams,
@@ -3222,6 +3978,8 @@ pub trait ClientRequests: crate::protocol::RequestSender {
         self.send_request::<client_requests::ModelProviderConfigWrite>(params)
     }
     /// `modelProvider/default/set`: Since Codex 0.171.0.
+    ///
+    /// Params: [`ModelProviderDefaultSetParams`](types::ModelProviderDefaultSetParams). Response: [`ConfigWriteResponse`](types::ConfigWriteResponse).
     fn model_provider_default_set(
         &self,
         params: types::ModelProviderDefaultSetParams,
@@ -3230,7 +3988,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ModelProviderDefaultSet>(params)
     }
-    /// `modelProvider/capabilities/read`
+    /// `modelProvider/capabilities/read`.
+    ///
+    /// Params: [`ModelProviderCapabilitiesReadParams`](types::ModelProviderCapabilitiesReadParams). Response: [`ModelProviderCapabilitiesReadResponse`](types::ModelProviderCapabilitiesReadResponse).
     fn model_provider_capabilities_read(
         &self,
         params: types::ModelProviderCapabilitiesReadParams,
@@ -3242,7 +4002,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ModelProviderCapabilitiesRead>(params)
     }
-    /// `experimentalFeature/list`
+    /// `experimentalFeature/list`.
+    ///
+    /// Params: [`ExperimentalFeatureListParams`](types::ExperimentalFeatureListParams). Response: [`ExperimentalFeatureListResponse`](types::ExperimentalFeatureListResponse).
     fn experimental_feature_list(
         &self,
         params: types::ExperimentalFeatureListParams,
@@ -3254,7 +4016,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ExperimentalFeatureList>(params)
     }
-    /// `permissionProfile/list`
+    /// `permissionProfile/list`.
+    ///
+    /// Params: [`PermissionProfileListParams`](types::PermissionProfileListParams). Response: [`PermissionProfileListResponse`](types::PermissionProfileListResponse).
     fn permission_profile_list(
         &self,
         params: types::PermissionProfileListParams,
@@ -3263,7 +4027,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::PermissionProfileList>(params)
     }
-    /// `experimentalFeature/enablement/set`
+    /// `experimentalFeature/enablement/set`.
+    ///
+    /// Params: [`ExperimentalFeatureEnablementSetParams`](types::ExperimentalFeatureEnablementSetParams). Response: [`ExperimentalFeatureEnablementSetResponse`](types::ExperimentalFeatureEnablementSetResponse).
     fn experimental_feature_enablement_set(
         &self,
         params: types::ExperimentalFeatureEnablementSetParams,
@@ -3275,7 +4041,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ExperimentalFeatureEnablementSet>(params)
     }
-    /// `mcpServer/oauth/login`
+    /// `mcpServer/oauth/login`.
+    ///
+    /// Params: [`McpServerOauthLoginParams`](types::McpServerOauthLoginParams). Response: [`McpServerOauthLoginResponse`](types::McpServerOauthLoginResponse).
     fn mcp_server_oauth_login(
         &self,
         params: types::McpServerOauthLoginParams,
@@ -3284,7 +4052,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::McpServerOauthLogin>(params)
     }
-    /// `config/mcpServer/reload`
+    /// `config/mcpServer/reload`.
+    ///
+    /// Params: none. Response: [`McpServerRefreshResponse`](types::McpServerRefreshResponse).
     fn config_mcp_server_reload(
         &self,
     ) -> impl ::std::future::Future<
@@ -3292,7 +4062,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ConfigMcpServerReload>(())
     }
-    /// `mcpServerStatus/list`
+    /// `mcpServerStatus/list`.
+    ///
+    /// Params: [`ListMcpServerStatusParams`](types::ListMcpServerStatusParams). Response: [`ListMcpServerStatusResponse`](types::ListMcpServerStatusResponse).
     fn mcp_server_status_list(
         &self,
         params: types::ListMcpServerStatusParams,
@@ -3301,7 +4073,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::McpServerStatusList>(params)
     }
-    /// `mcpServer/resource/read`
+    /// `mcpServer/resource/read`.
+    ///
+    /// Params: [`McpResourceReadParams`](types::McpResourceReadParams). Response: [`McpResourceReadResponse`](types::McpResourceReadResponse).
     fn mcp_server_resource_read(
         &self,
         params: types::McpResourceReadParams,
@@ -3310,7 +4084,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::McpServerResourceRead>(params)
     }
-    /// `mcpServer/tool/call`
+    /// `mcpServer/tool/call`.
+    ///
+    /// Params: [`McpServerToolCallParams`](types::McpServerToolCallParams). Response: [`McpServerToolCallResponse`](types::McpServerToolCallResponse).
     fn mcp_server_tool_call(
         &self,
         params: types::McpServerToolCallParams,
@@ -3319,7 +4095,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::McpServerToolCall>(params)
     }
-    /// `windowsSandbox/setupStart`
+    /// `windowsSandbox/setupStart`.
+    ///
+    /// Params: [`WindowsSandboxSetupStartParams`](types::WindowsSandboxSetupStartParams). Response: [`WindowsSandboxSetupStartResponse`](types::WindowsSandboxSetupStartResponse).
     fn windows_sandbox_setup_start(
         &self,
         params: types::WindowsSandboxSetupStartParams,
@@ -3331,7 +4109,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::WindowsSandboxSetupStart>(params)
     }
-    /// `windowsSandbox/readiness`
+    /// `windowsSandbox/readiness`.
+    ///
+    /// Params: none. Response: [`WindowsSandboxReadinessResponse`](types::WindowsSandboxReadinessResponse).
     fn windows_sandbox_readiness(
         &self,
     ) -> impl ::std::future::Future<
@@ -3342,7 +4122,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::WindowsSandboxReadiness>(())
     }
-    /// `account/login/start`
+    /// `account/login/start`.
+    ///
+    /// Params: [`LoginAccountParams`](types::LoginAccountParams). Response: [`LoginAccountResponse`](types::LoginAccountResponse).
     fn account_login_start(
         &self,
         params: types::LoginAccountParams,
@@ -3351,7 +4133,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::AccountLoginStart>(params)
     }
-    /// `account/login/cancel`
+    /// `account/login/cancel`.
+    ///
+    /// Params: [`CancelLoginAccountParams`](types::CancelLoginAccountParams). Response: [`CancelLoginAccountResponse`](types::CancelLoginAccountResponse).
     fn account_login_cancel(
         &self,
         params: types::CancelLoginAccountParams,
@@ -3360,7 +4144,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::AccountLoginCancel>(params)
     }
-    /// `account/logout`
+    /// `account/logout`.
+    ///
+    /// Params: none. Response: [`LogoutAccountResponse`](types::LogoutAccountResponse).
     fn account_logout(
         &self,
     ) -> impl ::std::future::Future<
@@ -3369,6 +4155,8 @@ pub trait ClientRequests: crate::protocol::RequestSender {
         self.send_request::<client_requests::AccountLogout>(())
     }
     /// `account/securitySetup/read`: Since Codex 0.169.0.
+    ///
+    /// Params: none. Response: [`GetAccountSecuritySetupResponse`](types::GetAccountSecuritySetupResponse).
     fn account_security_setup_read(
         &self,
     ) -> impl ::std::future::Future<
@@ -3379,7 +4167,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::AccountSecuritySetupRead>(())
     }
-    /// `account/rateLimits/read`
+    /// `account/rateLimits/read`.
+    ///
+    /// Params: [`GetAccountRateLimitsParams`](types::GetAccountRateLimitsParams) (optional). Response: [`GetAccountRateLimitsResponse`](types::GetAccountRateLimitsResponse).
     fn account_rate_limits_read(
         &self,
         params: ::std::option::Option<types::GetAccountRateLimitsParams>,
@@ -3388,7 +4178,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::AccountRateLimitsRead>(params)
     }
-    /// `account/rateLimitResetCredit/consume`
+    /// `account/rateLimitResetCredit/consume`.
+    ///
+    /// Params: [`ConsumeAccountRateLimitResetCreditParams`](types::ConsumeAccountRateLimitResetCreditParams). Response: [`ConsumeAccountRateLimitResetCreditResponse`](types::ConsumeAccountRateLimitResetCreditResponse).
     fn account_rate_limit_reset_credit_consume(
         &self,
         params: types::ConsumeAccountRateLimitResetCreditParams,
@@ -3400,7 +4192,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::AccountRateLimitResetCreditConsume>(params)
     }
-    /// `account/usage/read`
+    /// `account/usage/read`.
+    ///
+    /// Params: [`GetAccountTokenUsageParams`](types::GetAccountTokenUsageParams) (optional). Response: [`GetAccountTokenUsageResponse`](types::GetAccountTokenUsageResponse).
     fn account_usage_read(
         &self,
         params: ::std::option::Option<types::GetAccountTokenUsageParams>,
@@ -3409,7 +4203,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::AccountUsageRead>(params)
     }
-    /// `account/workspaceMessages/read`
+    /// `account/workspaceMessages/read`.
+    ///
+    /// Params: none. Response: [`GetWorkspaceMessagesResponse`](types::GetWorkspaceMessagesResponse).
     fn account_workspace_messages_read(
         &self,
     ) -> impl ::std::future::Future<
@@ -3417,7 +4213,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::AccountWorkspaceMessagesRead>(())
     }
-    /// `account/sendAddCreditsNudgeEmail`
+    /// `account/sendAddCreditsNudgeEmail`.
+    ///
+    /// Params: [`SendAddCreditsNudgeEmailParams`](types::SendAddCreditsNudgeEmailParams). Response: [`SendAddCreditsNudgeEmailResponse`](types::SendAddCreditsNudgeEmailResponse).
     fn account_send_add_credits_nudge_email(
         &self,
         params: types::SendAddCreditsNudgeEmailParams,
@@ -3429,7 +4227,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::AccountSendAddCreditsNudgeEmail>(params)
     }
-    /// `feedback/upload`
+    /// `feedback/upload`.
+    ///
+    /// Params: [`FeedbackUploadParams`](types::FeedbackUploadParams). Response: [`FeedbackUploadResponse`](types::FeedbackUploadResponse).
     fn feedback_upload(
         &self,
         params: types::FeedbackUploadParams,
@@ -3439,6 +4239,8 @@ pub trait ClientRequests: crate::protocol::RequestSender {
         self.send_request::<client_requests::FeedbackUpload>(params)
     }
     /// `feedback/save`: Since Codex 0.164.0.
+    ///
+    /// Params: [`FeedbackSaveParams`](types::FeedbackSaveParams). Response: [`FeedbackSaveResponse`](types::FeedbackSaveResponse).
     fn feedback_save(
         &self,
         params: types::FeedbackSaveParams,
@@ -3448,6 +4250,8 @@ pub trait ClientRequests: crate::protocol::RequestSender {
         self.send_request::<client_requests::FeedbackSave>(params)
     }
     /// `command/exec`: Execute a standalone command (argv vector) under the server's sandbox.
+    ///
+    /// Params: [`CommandExecParams`](types::CommandExecParams). Response: [`CommandExecResponse`](types::CommandExecResponse).
     fn command_exec(
         &self,
         params: types::CommandExecParams,
@@ -3457,6 +4261,8 @@ pub trait ClientRequests: crate::protocol::RequestSender {
         self.send_request::<client_requests::CommandExec>(params)
     }
     /// `command/exec/write`: Write stdin bytes to a running `command/exec` session or close stdin.
+    ///
+    /// Params: [`CommandExecWriteParams`](types::CommandExecWriteParams). Response: [`CommandExecWriteResponse`](types::CommandExecWriteResponse).
     fn command_exec_write(
         &self,
         params: types::CommandExecWriteParams,
@@ -3466,6 +4272,8 @@ pub trait ClientRequests: crate::protocol::RequestSender {
         self.send_request::<client_requests::CommandExecWrite>(params)
     }
     /// `command/exec/terminate`: Terminate a running `command/exec` session by client-supplied `processId`.
+    ///
+    /// Params: [`CommandExecTerminateParams`](types::CommandExecTerminateParams). Response: [`CommandExecTerminateResponse`](types::CommandExecTerminateResponse).
     fn command_exec_terminate(
         &self,
         params: types::CommandExecTerminateParams,
@@ -3475,6 +4283,8 @@ pub trait ClientRequests: crate::protocol::RequestSender {
         self.send_request::<client_requests::CommandExecTerminate>(params)
     }
     /// `command/exec/resize`: Resize a running PTY-backed `command/exec` session by client-supplied `processId`.
+    ///
+    /// Params: [`CommandExecResizeParams`](types::CommandExecResizeParams). Response: [`CommandExecResizeResponse`](types::CommandExecResizeResponse).
     fn command_exec_resize(
         &self,
         params: types::CommandExecResizeParams,
@@ -3483,7 +4293,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::CommandExecResize>(params)
     }
-    /// `config/read`
+    /// `config/read`.
+    ///
+    /// Params: [`ConfigReadParams`](types::ConfigReadParams). Response: [`ConfigReadResponse`](types::ConfigReadResponse).
     fn config_read(
         &self,
         params: types::ConfigReadParams,
@@ -3492,7 +4304,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ConfigRead>(params)
     }
-    /// `externalAgentConfig/detect`
+    /// `externalAgentConfig/detect`.
+    ///
+    /// Params: [`ExternalAgentConfigDetectParams`](types::ExternalAgentConfigDetectParams). Response: [`ExternalAgentConfigDetectResponse`](types::ExternalAgentConfigDetectResponse).
     fn external_agent_config_detect(
         &self,
         params: types::ExternalAgentConfigDetectParams,
@@ -3504,7 +4318,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ExternalAgentConfigDetect>(params)
     }
-    /// `externalAgentConfig/import`
+    /// `externalAgentConfig/import`.
+    ///
+    /// Params: [`ExternalAgentConfigImportParams`](types::ExternalAgentConfigImportParams). Response: [`ExternalAgentConfigImportResponse`](types::ExternalAgentConfigImportResponse).
     fn external_agent_config_import(
         &self,
         params: types::ExternalAgentConfigImportParams,
@@ -3516,7 +4332,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ExternalAgentConfigImport>(params)
     }
-    /// `externalAgentConfig/import/recordHistory`
+    /// `externalAgentConfig/import/recordHistory`.
+    ///
+    /// Params: [`ExternalAgentConfigImportHistoryRecordParams`](types::ExternalAgentConfigImportHistoryRecordParams). Response: [`ExternalAgentConfigImportHistoryRecordResponse`](types::ExternalAgentConfigImportHistoryRecordResponse).
     fn external_agent_config_import_record_history(
         &self,
         params: types::ExternalAgentConfigImportHistoryRecordParams,
@@ -3530,7 +4348,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
                 client_requests::ExternalAgentConfigImportRecordHistory,
             >(params)
     }
-    /// `externalAgentConfig/import/readHistories`
+    /// `externalAgentConfig/import/readHistories`.
+    ///
+    /// Params: none. Response: [`ExternalAgentConfigImportHistoriesReadResponse`](types::ExternalAgentConfigImportHistoriesReadResponse).
     fn external_agent_config_import_read_histories(
         &self,
     ) -> impl ::std::future::Future<
@@ -3541,7 +4361,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ExternalAgentConfigImportReadHistories>(())
     }
-    /// `config/value/write`
+    /// `config/value/write`.
+    ///
+    /// Params: [`ConfigValueWriteParams`](types::ConfigValueWriteParams). Response: [`ConfigWriteResponse`](types::ConfigWriteResponse).
     fn config_value_write(
         &self,
         params: types::ConfigValueWriteParams,
@@ -3550,7 +4372,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ConfigValueWrite>(params)
     }
-    /// `config/batchWrite`
+    /// `config/batchWrite`.
+    ///
+    /// Params: [`ConfigBatchWriteParams`](types::ConfigBatchWriteParams). Response: [`ConfigWriteResponse`](types::ConfigWriteResponse).
     fn config_batch_write(
         &self,
         params: types::ConfigBatchWriteParams,
@@ -3559,7 +4383,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ConfigBatchWrite>(params)
     }
-    /// `configRequirements/read`
+    /// `configRequirements/read`.
+    ///
+    /// Params: none. Response: [`ConfigRequirementsReadResponse`](types::ConfigRequirementsReadResponse).
     fn config_requirements_read(
         &self,
     ) -> impl ::std::future::Future<
@@ -3570,7 +4396,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::ConfigRequirementsRead>(())
     }
-    /// `account/read`
+    /// `account/read`.
+    ///
+    /// Params: [`GetAccountParams`](types::GetAccountParams). Response: [`GetAccountResponse`](types::GetAccountResponse).
     fn account_read(
         &self,
         params: types::GetAccountParams,
@@ -3579,7 +4407,9 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     > + Send {
         self.send_request::<client_requests::AccountRead>(params)
     }
-    /// `fuzzyFileSearch`
+    /// `fuzzyFileSearch`.
+    ///
+    /// Params: [`FuzzyFileSearchParams`](types::FuzzyFileSearchParams). Response: [`FuzzyFileSearchResponse`](types::FuzzyFileSearchResponse).
     fn fuzzy_file_search(
         &self,
         params: types::FuzzyFileSearchParams,
@@ -3596,6 +4426,8 @@ impl<T: crate::protocol::RequestSender + ?Sized> ClientRequests for T {}
 /// Implement only the methods you handle.
 pub trait ServerRequestHandler: Send + Sync + 'static {
     /// `item/commandExecution/requestApproval`: Sent when approval is requested for a specific command execution. This request is used for Turns started via turn/start.
+    ///
+    /// Params: [`CommandExecutionRequestApprovalParams`](types::CommandExecutionRequestApprovalParams). Response: [`CommandExecutionRequestApprovalResponse`](types::CommandExecutionRequestApprovalResponse).
     ///
     /// Default: the fail-closed reply (see [`fail_closed_reply`](crate::rpc::fail_closed_reply)).
     fn item_command_execution_request_approval(
@@ -3616,6 +4448,8 @@ pub trait ServerRequestHandler: Send + Sync + 'static {
     }
     /// `item/fileChange/requestApproval`: Sent when approval is requested for a specific file change. This request is used for Turns started via turn/start.
     ///
+    /// Params: [`FileChangeRequestApprovalParams`](types::FileChangeRequestApprovalParams). Response: [`FileChangeRequestApprovalResponse`](types::FileChangeRequestApprovalResponse).
+    ///
     /// Default: the fail-closed reply (see [`fail_closed_reply`](crate::rpc::fail_closed_reply)).
     fn item_file_change_request_approval(
         &self,
@@ -3635,6 +4469,8 @@ pub trait ServerRequestHandler: Send + Sync + 'static {
     }
     /// `item/tool/requestUserInput`: EXPERIMENTAL - Request input from the user for a tool call.
     ///
+    /// Params: [`ToolRequestUserInputParams`](types::ToolRequestUserInputParams). Response: [`ToolRequestUserInputResponse`](types::ToolRequestUserInputResponse).
+    ///
     /// Default: the fail-closed reply (see [`fail_closed_reply`](crate::rpc::fail_closed_reply)).
     fn item_tool_request_user_input(
         &self,
@@ -3651,6 +4487,8 @@ pub trait ServerRequestHandler: Send + Sync + 'static {
         )
     }
     /// `mcpServer/elicitation/request`: Request input for an MCP server elicitation.
+    ///
+    /// Params: [`McpServerElicitationRequestParams`](types::McpServerElicitationRequestParams). Response: [`McpServerElicitationRequestResponse`](types::McpServerElicitationRequestResponse).
     ///
     /// Default: the fail-closed reply (see [`fail_closed_reply`](crate::rpc::fail_closed_reply)).
     fn mcp_server_elicitation_request(
@@ -3671,6 +4509,8 @@ pub trait ServerRequestHandler: Send + Sync + 'static {
     }
     /// `item/permissions/requestApproval`: Request approval for additional permissions from the user.
     ///
+    /// Params: [`PermissionsRequestApprovalParams`](types::PermissionsRequestApprovalParams). Response: [`PermissionsRequestApprovalResponse`](types::PermissionsRequestApprovalResponse).
+    ///
     /// Default: the fail-closed reply (see [`fail_closed_reply`](crate::rpc::fail_closed_reply)).
     fn item_permissions_request_approval(
         &self,
@@ -3690,6 +4530,8 @@ pub trait ServerRequestHandler: Send + Sync + 'static {
     }
     /// `item/tool/call`: Execute a dynamic tool call on the client.
     ///
+    /// Params: [`DynamicToolCallParams`](types::DynamicToolCallParams). Response: [`DynamicToolCallResponse`](types::DynamicToolCallResponse).
+    ///
     /// Default: the fail-closed reply (see [`fail_closed_reply`](crate::rpc::fail_closed_reply)).
     fn item_tool_call(
         &self,
@@ -3705,7 +4547,9 @@ pub trait ServerRequestHandler: Send + Sync + 'static {
             crate::handlers::fail_closed::<server_requests::ItemToolCall>(),
         )
     }
-    /// `account/chatgptAuthTokens/refresh`
+    /// `account/chatgptAuthTokens/refresh`.
+    ///
+    /// Params: [`ChatgptAuthTokensRefreshParams`](types::ChatgptAuthTokensRefreshParams). Response: [`ChatgptAuthTokensRefreshResponse`](types::ChatgptAuthTokensRefreshResponse).
     ///
     /// Default: the fail-closed reply (see [`fail_closed_reply`](crate::rpc::fail_closed_reply)).
     fn account_chatgpt_auth_tokens_refresh(
@@ -3726,6 +4570,8 @@ pub trait ServerRequestHandler: Send + Sync + 'static {
     }
     /// `attestation/generate`: Generate a fresh upstream attestation result on demand.
     ///
+    /// Params: [`AttestationGenerateParams`](types::AttestationGenerateParams). Response: [`AttestationGenerateResponse`](types::AttestationGenerateResponse).
+    ///
     /// Default: the fail-closed reply (see [`fail_closed_reply`](crate::rpc::fail_closed_reply)).
     fn attestation_generate(
         &self,
@@ -3743,6 +4589,8 @@ pub trait ServerRequestHandler: Send + Sync + 'static {
     }
     /// `applyPatchApproval`: Deprecated. Request to approve a patch. This request is used for Turns started via the legacy APIs (i.e. SendUserTurn, SendUserMessage).
     ///
+    /// Params: [`ApplyPatchApprovalParams`](types::ApplyPatchApprovalParams). Response: [`ApplyPatchApprovalResponse`](types::ApplyPatchApprovalResponse).
+    ///
     /// Default: the fail-closed reply (see [`fail_closed_reply`](crate::rpc::fail_closed_reply)).
     fn apply_patch_approval(
         &self,
@@ -3759,6 +4607,8 @@ pub trait ServerRequestHandler: Send + Sync + 'static {
         )
     }
     /// `execCommandApproval`: Request to exec a command. This request is used for Turns started via the legacy APIs (i.e. SendUserTurn, SendUserMessage).
+    ///
+    /// Params: [`ExecCommandApprovalParams`](types::ExecCommandApprovalParams). Response: [`ExecCommandApprovalResponse`](types::ExecCommandApprovalResponse).
     ///
     /// Default: the fail-closed reply (see [`fail_closed_reply`](crate::rpc::fail_closed_reply)).
     fn exec_command_approval(

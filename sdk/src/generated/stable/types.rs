@@ -3,7 +3,7 @@
 
 /// A path that is guaranteed to be absolute and normalized (though it is not guaranteed to be canonicalized or exist on the filesystem).
 ///
-/// IMPORTANT: When deserializing an `AbsolutePathBuf`, a base path must be set using [AbsolutePathBufGuard::new]. If no base path is set, the deserialization will fail unless the path being deserialized is already absolute.
+/// IMPORTANT: When deserializing an `AbsolutePathBuf`, a base path must be set using \[AbsolutePathBufGuard::new\]. If no base path is set, the deserialization will fail unless the path being deserialized is already absolute.
 #[derive(
     ::serde::Deserialize,
     ::serde::Serialize,
@@ -177,7 +177,7 @@ pub struct ActivePermissionProfile {
     /// Parent profile identifier from the selected permissions profile's `extends` setting, when present.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub extends: ::std::option::Option<::std::string::String>,
-    /// Identifier from `default_permissions` or the implicit built-in default, such as `:workspace` or a user-defined `[permissions.<id>]` profile.
+    /// Identifier from `default_permissions` or the implicit built-in default, such as `:workspace` or a user-defined `\[permissions.<id>\]` profile.
     pub id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
@@ -441,7 +441,7 @@ impl ::std::str::FromStr for AgentPath {
         Ok(Self(value.to_string()))
     }
 }
-/// [UNSTABLE] Managed Amazon Bedrock AWS access key login is experimental.
+/// \[UNSTABLE\] Managed Amazon Bedrock AWS access key login is experimental.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct AmazonBedrockAccessKeysLoginAccountParams {
     #[serde(rename = "accessKeyId")]
@@ -464,7 +464,7 @@ pub struct AmazonBedrockAccount {
     )]
     pub uses_codex_managed_credentials: ::std::option::Option<bool>,
 }
-/// [UNSTABLE] Managed Amazon Bedrock login is experimental.
+/// \[UNSTABLE\] Managed Amazon Bedrock login is experimental.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct AmazonBedrockLoginAccountParams {
     #[serde(rename = "apiKey")]
@@ -647,7 +647,7 @@ pub struct AppInfo {
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub is_accessible: ::std::option::Option<bool>,
-    /// Whether this app is enabled in config.toml. Example: ```toml [apps.bad_app] enabled = false ```
+    /// Whether this app is enabled in config.toml. Example: ```toml \[apps.bad_app\] enabled = false ```
     ///
     /// Defaults to `true` when absent.
     #[serde(
@@ -908,7 +908,7 @@ pub struct ApplyNetworkPolicyAmendmentCommandExecutionApprovalDecision {
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ApplyPatchApprovalParams {
-    /// Use to correlate this with [codex_protocol::protocol::PatchApplyBeginEvent] and [codex_protocol::protocol::PatchApplyEndEvent].
+    /// Use to correlate this with \[codex_protocol::protocol::PatchApplyBeginEvent\] and \[codex_protocol::protocol::PatchApplyEndEvent\].
     #[serde(rename = "callId")]
     pub call_id: ::std::string::String,
     #[serde(rename = "conversationId")]
@@ -1300,7 +1300,7 @@ pub struct ChatgptAccount {
     )]
     pub workspace_name: ::std::option::Option<::std::string::String>,
 }
-/// [UNSTABLE] FOR OPENAI INTERNAL USE ONLY - DO NOT USE. The access token must contain the same scopes that Codex-managed ChatGPT auth tokens have.
+/// \[UNSTABLE\] FOR OPENAI INTERNAL USE ONLY - DO NOT USE. The access token must contain the same scopes that Codex-managed ChatGPT auth tokens have.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ChatgptAuthTokensLoginAccountParams {
     /// Access token (JWT) supplied by the client. This token is used for backend API requests and email extraction.
@@ -2123,7 +2123,7 @@ pub struct Config {
     pub analytics: ::std::option::Option<AnalyticsConfig>,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub approval_policy: ::std::option::Option<AskForApproval>,
-    /// [UNSTABLE] Optional default for where approval requests are routed for review.
+    /// \[UNSTABLE\] Optional default for where approval requests are routed for review.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub approvals_reviewer: ::std::option::Option<ApprovalsReviewer>,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2914,7 +2914,7 @@ pub struct ExecCommandApprovalParams {
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub approval_id: ::std::option::Option<::std::string::String>,
-    /// Use to correlate this with [codex_protocol::protocol::ExecCommandBeginEvent] and [codex_protocol::protocol::ExecCommandEndEvent].
+    /// Use to correlate this with \[codex_protocol::protocol::ExecCommandBeginEvent\] and \[codex_protocol::protocol::ExecCommandEndEvent\].
     #[serde(rename = "callId")]
     pub call_id: ::std::string::String,
     pub command: ::std::vec::Vec<::std::string::String>,
@@ -3376,7 +3376,7 @@ pub struct FileChangePatchUpdatedNotification {
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct FileChangeRequestApprovalParams {
-    /// [UNSTABLE] When set, the agent is asking the user to allow writes under this root for the remainder of the session (unclear if this is honored today).
+    /// \[UNSTABLE\] When set, the agent is asking the user to allow writes under this root for the remainder of the session (unclear if this is honored today).
     #[serde(
         rename = "grantRoot",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -3880,7 +3880,7 @@ pub struct FuzzyFileSearchParams {
 pub struct FuzzyFileSearchResponse {
     pub files: ::std::vec::Vec<FuzzyFileSearchResult>,
 }
-/// Superset of [`codex_file_search::FileMatch`]
+/// Superset of `codex_file_search::FileMatch`
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct FuzzyFileSearchResult {
     pub file_name: ::std::string::String,
@@ -4236,7 +4236,7 @@ pub struct GranularAskForApproval {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub skill_approval: ::std::option::Option<bool>,
 }
-/// [UNSTABLE] Temporary approval auto-review payload used by `item/autoApprovalReview/*` notifications. This shape is expected to change soon.
+/// \[UNSTABLE\] Temporary approval auto-review payload used by `item/autoApprovalReview/*` notifications. This shape is expected to change soon.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct GuardianApprovalReview {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -4606,7 +4606,7 @@ pub struct InitializeCapabilities {
     >,
     /// Legacy opt-in for the `openai/form` MCP extension.
     ///
-    /// New clients should declare `openai/form` in [`Self::extensions`].
+    /// New clients should declare `openai/form` in `Self::extensions`.
     #[serde(
         rename = "mcpServerOpenaiFormElicitation",
         skip_serializing_if = "::std::option::Option::is_none"
@@ -4795,7 +4795,7 @@ pub struct ItemCompletedNotification {
     #[serde(rename = "turnId")]
     pub turn_id: ::std::string::String,
 }
-/// [UNSTABLE] Temporary notification payload for approval auto-review. This shape is expected to change soon.
+/// \[UNSTABLE\] Temporary notification payload for approval auto-review. This shape is expected to change soon.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ItemGuardianApprovalReviewCompletedNotification {
     pub action: GuardianApprovalReviewAction,
@@ -4826,7 +4826,7 @@ pub struct ItemGuardianApprovalReviewCompletedNotification {
     #[serde(rename = "turnId")]
     pub turn_id: ::std::string::String,
 }
-/// [UNSTABLE] Temporary notification payload for approval auto-review. This shape is expected to change soon.
+/// \[UNSTABLE\] Temporary notification payload for approval auto-review. This shape is expected to change soon.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ItemGuardianApprovalReviewStartedNotification {
     pub action: GuardianApprovalReviewAction,
@@ -9135,7 +9135,7 @@ pub struct Thread {
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub parent_thread_id: ::std::option::Option<::std::string::String>,
-    /// [UNSTABLE] Path to the thread on disk.
+    /// \[UNSTABLE\] Path to the thread on disk.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub path: ::std::option::Option<::std::string::String>,
     /// Usually the first user message in the thread, if available.
@@ -20854,7 +20854,7 @@ pub enum AuthMode {
     Apikey,
     /// `chatgpt`: ChatGPT OAuth managed by Codex (tokens persisted and refreshed by Codex).
     Chatgpt,
-    /// `chatgptAuthTokens`: [UNSTABLE] FOR OPENAI INTERNAL USE ONLY - DO NOT USE.
+    /// `chatgptAuthTokens`: \[UNSTABLE\] FOR OPENAI INTERNAL USE ONLY - DO NOT USE.
     ///
     /// ChatGPT auth tokens are supplied by an external host app and are only stored in memory. Token refresh must be handled by the external host app.
     ChatgptAuthTokens,
@@ -20984,7 +20984,7 @@ impl<'de> ::serde::Deserialize<'de> for AutoCompactTokenLimitScope {
         crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
     }
 }
-/// [UNSTABLE] Source that produced a terminal approval auto-review decision.
+/// \[UNSTABLE\] Source that produced a terminal approval auto-review decision.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum AutoReviewDecisionSource {
@@ -24738,7 +24738,7 @@ impl<'de> ::serde::Deserialize<'de> for GuardianApprovalReviewAction {
         }
     }
 }
-/// [UNSTABLE] Lifecycle state for an approval auto-review.
+/// \[UNSTABLE\] Lifecycle state for an approval auto-review.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum GuardianApprovalReviewStatus {
@@ -24861,7 +24861,7 @@ impl<'de> ::serde::Deserialize<'de> for GuardianCommandSource {
         crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
     }
 }
-/// [UNSTABLE] Risk level assigned by approval auto-review.
+/// \[UNSTABLE\] Risk level assigned by approval auto-review.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum GuardianRiskLevel {
@@ -24925,7 +24925,7 @@ impl<'de> ::serde::Deserialize<'de> for GuardianRiskLevel {
         crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
     }
 }
-/// [UNSTABLE] Authorization level assigned by approval auto-review.
+/// \[UNSTABLE\] Authorization level assigned by approval auto-review.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum GuardianUserAuthorization {
@@ -26058,11 +26058,11 @@ pub enum LoginAccountParams {
     Chatgpt(ChatgptLoginAccountParams),
     /// `chatgptDeviceCode`
     ChatgptDeviceCode(ChatgptDeviceCodeLoginAccountParams),
-    /// `chatgptAuthTokens`: [UNSTABLE] FOR OPENAI INTERNAL USE ONLY - DO NOT USE. The access token must contain the same scopes that Codex-managed ChatGPT auth tokens have.
+    /// `chatgptAuthTokens`: \[UNSTABLE\] FOR OPENAI INTERNAL USE ONLY - DO NOT USE. The access token must contain the same scopes that Codex-managed ChatGPT auth tokens have.
     ChatgptAuthTokens(ChatgptAuthTokensLoginAccountParams),
-    /// `amazonBedrock`: [UNSTABLE] Managed Amazon Bedrock login is experimental.
+    /// `amazonBedrock`: \[UNSTABLE\] Managed Amazon Bedrock login is experimental.
     AmazonBedrock(AmazonBedrockLoginAccountParams),
-    /// `amazonBedrockAccessKeys`: [UNSTABLE] Managed Amazon Bedrock AWS access key login is experimental.
+    /// `amazonBedrockAccessKeys`: \[UNSTABLE\] Managed Amazon Bedrock AWS access key login is experimental.
     AmazonBedrockAccessKeys(AmazonBedrockAccessKeysLoginAccountParams),
     /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
@@ -30743,7 +30743,7 @@ impl<'de> ::serde::Deserialize<'de> for ReasoningItemReasoningSummary {
         }
     }
 }
-/// A summary of the reasoning performed by the model. This can be useful for debugging and understanding the model's reasoning process. See https://platform.openai.com/docs/guides/reasoning?api-mode=responses#reasoning-summaries
+/// A summary of the reasoning performed by the model. This can be useful for debugging and understanding the model's reasoning process. See <https://platform.openai.com/docs/guides/reasoning?api-mode=responses#reasoning-summaries>
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum ReasoningSummary {
