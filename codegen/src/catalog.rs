@@ -464,3 +464,70 @@ fn methods(defs: &BTreeMap<String, Value>, union: &str) -> Result<Vec<MethodDef>
     }
     Ok(out)
 }
+
+/// The types only the server sends: reachable from client-request responses, server
+/// notifications and server-request params, and not from anything the client sends
+/// (client-request params, client notifications, server-request responses).
+///
+/// The crate's semver policy: these structs are `#[non_exhaustive]` (read them, match them
+/// with `..`), so a field a newer Codex (or the `experimental` feature) adds breaks nobody.
+/// Types the client sends stay constructible, with `..Default::default()` or `new(required…)`.
+pub fn server_only_types(catalog: &Catalog) -> Result<std::collections::BTreeSet<String>, String> {
+    use std::collections::BTreeSet;
+    let has_def = |name: &str| catalog.typify_defs.contains_key(name) || catalog.is_own_enum(name);
+    let params = |m: &MethodDef| match &m.params {
+        ParamsShape::None => None,
+        ParamsShape::Ref(p) | ParamsShape::OptionalRef(p) => Some(p.clone()),
+    };
+    let mut client_roots: Vec<String> = Vec::new();
+    let mut server_roots: Vec<String> = Vec::new();
+    for m in &catalog.client_requests {
+        client_roots.extend(params(m));
+        server_roots.push(crate::methods::response_type(m, has_def)?);
+    }
+    client_roots.extend(catalog.client_notifications.iter().filter_map(params));
+    server_roots.extend(catalog.server_notifications.iter().filter_map(params));
+    for m in &catalog.server_requests {
+        server_roots.extend(params(m));
+        client_roots.push(crate::methods::response_type(m, has_def)?);
+    }
+    let edges = |name: &str| -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(schema) = catalog.typify_defs.get(name) {
+            collect_refs(schema, &mut out);
+        }
+        if let Some(def) = catalog.enums.iter().find(|e| e.name == name) {
+            match &def.kind {
+                EnumKind::Strings(_) => {}
+                EnumKind::Tagged { variants, .. } => out.extend(variants.iter().map(|v| v.ty.clone())),
+                EnumKind::Keyed { keyed, .. } => out.extend(keyed.iter().map(|v| v.ty.clone())),
+            }
+        }
+        out
+    };
+    let reach = |roots: Vec<String>| {
+        let mut seen = BTreeSet::new();
+        let mut stack = roots;
+        while let Some(name) = stack.pop() {
+            if seen.insert(name.clone()) {
+                stack.extend(edges(&name));
+            }
+        }
+        seen
+    };
+    let client = reach(client_roots);
+    Ok(reach(server_roots).difference(&client).cloned().collect())
+}
+
+fn collect_refs(schema: &Value, out: &mut Vec<String>) {
+    match schema {
+        Value::Object(map) => {
+            if let Some(name) = ref_name(schema) {
+                out.push(name.to_owned());
+            }
+            map.values().for_each(|v| collect_refs(v, out));
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_refs(v, out)),
+        _ => {}
+    }
+}

@@ -39,6 +39,14 @@ pub fn typify_items(catalog: &Catalog) -> Result<Vec<syn::Item>, String> {
         Tidy.visit_item_mut(item);
     }
     let constructors: Vec<syn::Item> = items.iter().filter_map(constructor).collect();
+    let server_only = crate::catalog::server_only_types(catalog)?;
+    for item in &mut items {
+        if let syn::Item::Struct(s) = item {
+            if matches!(s.fields, syn::Fields::Named(_)) && server_only.contains(&s.ident.to_string()) {
+                s.attrs.push(syn::parse_quote!(#[non_exhaustive]));
+            }
+        }
+    }
     items.extend(constructors);
     Ok(items)
 }

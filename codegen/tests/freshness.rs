@@ -51,3 +51,24 @@ fn no_handwritten_file_repeats_the_pin() {
     }
     assert!(offenders.is_empty(), "the pin {pin} is repeated by hand:\n{}", offenders.join("\n"));
 }
+
+/// The semver policy's split: what only the server sends is `#[non_exhaustive]`; what the
+/// client builds (request params, its answers to server requests, and everything they
+/// hold, even when the server sends it too) is not.
+#[test]
+fn server_only_types_are_those_the_client_never_sends() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let bundle = codex_app_server_codegen::bundle::Bundle::load(&root.join("schema/stable")).unwrap();
+    let catalog = codex_app_server_codegen::Catalog::build(&bundle).unwrap();
+    let server_only = codex_app_server_codegen::catalog::server_only_types(&catalog).unwrap();
+    for sent_by_server in
+        ["ThreadListResponse", "Thread", "Turn", "TurnCompletedNotification", "CommandExecutionRequestApprovalParams"]
+    {
+        assert!(server_only.contains(sent_by_server), "{sent_by_server}");
+    }
+    for built_by_client in
+        ["ThreadStartParams", "TurnStartParams", "TextUserInput", "CommandExecutionRequestApprovalResponse"]
+    {
+        assert!(!server_only.contains(built_by_client), "{built_by_client}");
+    }
+}

@@ -50,6 +50,7 @@ pub struct AcceptWithExecpolicyAmendmentCommandExecutionApprovalDecision {
     pub execpolicy_amendment: ::std::vec::Vec<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct AccountLoginCompletedNotification {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub error: ::std::option::Option<::std::string::String>,
@@ -66,18 +67,21 @@ pub struct AccountLoginCompletedNotification {
 ///
 /// Clients should merge available values into the most recent `account/rateLimits/read` response or refetch that snapshot. Nullable account metadata may be unavailable in a rolling update and does not clear a previously observed value.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct AccountRateLimitsUpdatedNotification {
     #[serde(rename = "rateLimits")]
     pub rate_limits: RateLimitSnapshot,
 }
 /// Since Codex 0.169.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct AccountSecuritySetupAction {
     pub label: ::std::string::String,
     pub url: ::std::string::String,
 }
 /// Since Codex 0.169.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct AccountSecuritySetupNotice {
     #[serde(rename = "accountId")]
     pub account_id: ::std::string::String,
@@ -89,6 +93,7 @@ pub struct AccountSecuritySetupNotice {
 }
 /// Since Codex 0.166.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct AccountSession {
     #[serde(
         rename = "displayName",
@@ -116,6 +121,7 @@ pub struct AccountSession {
 }
 /// Since Codex 0.166.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct AccountSessionWorkspace {
     #[serde(rename = "accountId")]
     pub account_id: ::std::string::String,
@@ -137,6 +143,7 @@ pub struct AccountSessionsListParams {
 }
 /// Since Codex 0.166.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct AccountSessionsResponse {
     #[serde(
         rename = "activeSessionId",
@@ -179,12 +186,14 @@ pub enum AccountSessionsSwitchResponse {
     },
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct AccountTokenUsageDailyBucket {
     #[serde(rename = "startDate")]
     pub start_date: ::std::string::String,
     pub tokens: i64,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct AccountTokenUsageSummary {
     #[serde(
         rename = "currentStreakDays",
@@ -213,6 +222,7 @@ pub struct AccountTokenUsageSummary {
     pub peak_daily_tokens: ::std::option::Option<i64>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct AccountUpdatedNotification {
     #[serde(rename = "authMode", skip_serializing_if = "::std::option::Option::is_none")]
     pub auth_mode: ::std::option::Option<AuthMode>,
@@ -225,6 +235,7 @@ pub struct AccountUpdatedNotification {
     pub reason: ::std::option::Option<AccountUpdateReason>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ActivePermissionProfile {
     /// Parent profile identifier from the selected permissions profile's `extends` setting, when present.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -233,17 +244,20 @@ pub struct ActivePermissionProfile {
     pub id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ActiveThreadStatus {
     #[serde(rename = "activeFlags")]
     pub active_flags: ::std::vec::Vec<ThreadActiveFlag>,
 }
 /// Returned when `turn/start` or `turn/steer` is submitted while the current active turn cannot accept same-turn steering, for example `/review` or manual `/compact`.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ActiveTurnNotSteerableCodexErrorInfo {
     #[serde(rename = "turnKind")]
     pub turn_kind: NonSteerableTurnKind,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct AddFileChange {
     pub content: ::std::string::String,
 }
@@ -304,6 +318,7 @@ pub struct AdditionalNetworkPermissions {
     pub enabled: ::std::option::Option<bool>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct AdditionalPermissionProfile {
     #[serde(
         rename = "fileSystem",
@@ -347,6 +362,7 @@ for AgentConfiguredHookHandler {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct AgentHookMetadata {
     /// Configured `additionalContext` spill threshold. `null` uses 2,500 tokens; `0` disables spilling.
     #[serde(
@@ -390,6 +406,7 @@ pub struct AgentHookMetadata {
     pub trust_status: HookTrustStatus,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct AgentMessageDeltaNotification {
     pub delta: ::std::string::String,
     #[serde(rename = "itemId")]
@@ -401,6 +418,7 @@ pub struct AgentMessageDeltaNotification {
 }
 /// Since Codex 0.169.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct AgentMessageModeration {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display: ::std::option::Option<AgentMessageDisplay>,
@@ -419,6 +437,7 @@ pub struct AgentMessageResponseItem {
     pub recipient: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct AgentMessageThreadItem {
     /// Unix timestamp in milliseconds when the item completed, if recorded.
     ///
@@ -508,6 +527,7 @@ pub struct AmazonBedrockAccessKeysLoginAccountParams {
     pub session_token: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct AmazonBedrockAccount {
     /// Defaults to `false` when absent.
     #[serde(
@@ -549,6 +569,7 @@ for AmazonBedrockLoginAccountResponse {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct AnalyticsConfig {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enabled: ::std::option::Option<bool>,
@@ -612,6 +633,7 @@ for ApiKeyLoginAccountResponse {
 }
 /// EXPERIMENTAL - app metadata returned by app-list APIs.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct AppBranding {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub category: ::std::option::Option<::std::string::String>,
@@ -658,6 +680,7 @@ pub struct AppConfig {
 }
 /// EXPERIMENTAL - app metadata returned by app-list APIs.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct AppInfo {
     #[serde(
         rename = "appMetadata",
@@ -763,10 +786,12 @@ for AppLinksConfig {
 }
 /// EXPERIMENTAL - notification emitted when the app list changes.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct AppListUpdatedNotification {
     pub data: ::std::vec::Vec<AppInfo>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct AppMetadata {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub categories: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
@@ -810,10 +835,12 @@ pub struct AppMetadata {
     pub version_notes: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct AppReview {
     pub status: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct AppScreenshot {
     #[serde(rename = "fileId", skip_serializing_if = "::std::option::Option::is_none")]
     pub file_id: ::std::option::Option<::std::string::String>,
@@ -824,6 +851,7 @@ pub struct AppScreenshot {
 }
 /// EXPERIMENTAL - app metadata summary for plugin responses.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct AppSummary {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub category: ::std::option::Option<::std::string::String>,
@@ -838,6 +866,7 @@ pub struct AppSummary {
     pub name: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct AppTemplateSummary {
     #[serde(
         rename = "canonicalConnectorId",
@@ -872,6 +901,7 @@ pub struct AppToolConfig {
 }
 /// EXPERIMENTAL - metadata returned by app/read.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct AppToolSummary {
     pub description: ::std::string::String,
     #[serde(
@@ -921,6 +951,7 @@ for AppToolsConfig {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ApplicationNetworkRequirements {
     pub domains: ::std::collections::BTreeMap<
         ::std::string::String,
@@ -930,6 +961,7 @@ pub struct ApplicationNetworkRequirements {
     pub enabled: bool,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct ApplicationRequirements {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub network: ::std::option::Option<ApplicationNetworkRequirements>,
@@ -941,6 +973,7 @@ pub struct ApplicationRequirements {
 ///
 /// Since Codex 0.164.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct ApplicationStorageRequirements {
     #[serde(
         rename = "defaultProjectParent",
@@ -959,6 +992,7 @@ pub struct ApplyNetworkPolicyAmendmentCommandExecutionApprovalDecision {
     pub network_policy_amendment: NetworkPolicyAmendment,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ApplyPatchApprovalParams {
     /// Use to correlate this with \[codex_protocol::protocol::PatchApplyBeginEvent\] and \[codex_protocol::protocol::PatchApplyEndEvent\].
     #[serde(rename = "callId")]
@@ -982,6 +1016,7 @@ pub struct ApplyPatchApprovalResponse {
     pub decision: ReviewDecision,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ApplyPatchGuardianApprovalReviewAction {
     pub cwd: LegacyAppPathString,
     pub files: ::std::vec::Vec<LegacyAppPathString>,
@@ -992,11 +1027,13 @@ pub struct ApprovedExecpolicyAmendmentReviewDecision {
     pub proposed_execpolicy_amendment: ::std::vec::Vec<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct AppsConfig {
     #[serde(rename = "_default", skip_serializing_if = "::std::option::Option::is_none")]
     pub default: ::std::option::Option<AppsDefaultConfig>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct AppsDefaultConfig {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub approvals_reviewer: ::std::option::Option<ApprovalsReviewer>,
@@ -1027,6 +1064,7 @@ pub struct AppsInstalledParams {
 }
 /// The installed connectors in one committed runtime snapshot.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct AppsInstalledResponse {
     pub apps: ::std::vec::Vec<InstalledApp>,
 }
@@ -1051,6 +1089,7 @@ pub struct AppsListParams {
 }
 /// EXPERIMENTAL - app list response.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct AppsListResponse {
     pub data: ::std::vec::Vec<AppInfo>,
     /// Opaque cursor to pass to the next call to continue after the last item. If None, there are no more items to return.
@@ -1078,12 +1117,14 @@ pub struct AppsReadParams {
 }
 /// EXPERIMENTAL - app/read response.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct AppsReadResponse {
     pub apps: ::std::vec::Vec<ConnectorMetadata>,
     #[serde(rename = "missingAppIds")]
     pub missing_app_ids: ::std::vec::Vec<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct AsyncUserInputQuestion {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub options: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
@@ -1128,6 +1169,7 @@ pub struct AudioUserInput {
     pub url: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct AuthRecoveryNotification {
     pub message: ::std::string::String,
     pub provider: ::std::string::String,
@@ -1137,6 +1179,7 @@ pub struct AuthRecoveryNotification {
     pub turn_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct AutoReviewRequirements {
     #[serde(
         rename = "ignoreRules",
@@ -1157,6 +1200,7 @@ pub struct BaseBranchReviewTarget {
     pub branch: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct BedrockAwsProfile {
     pub name: ::std::string::String,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1189,6 +1233,7 @@ for BedrockCheckGovCloudRequirementsParams {
 }
 /// Advisory check of the current Bedrock configuration after login or setup.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct BedrockCheckGovCloudRequirementsResponse {
     /// Whether the active Bedrock authentication resolves to a GovCloud region.
     #[serde(rename = "isGovCloud")]
@@ -1223,12 +1268,14 @@ for BedrockDiscoverParams {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct BedrockDiscoverResponse {
     #[serde(rename = "environmentCredentials")]
     pub environment_credentials: ::std::vec::Vec<BedrockEnvironmentCredential>,
     pub profiles: ::std::vec::Vec<BedrockAwsProfile>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct BedrockEnvironmentCredential {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub region: ::std::option::Option<::std::string::String>,
@@ -1236,6 +1283,7 @@ pub struct BedrockEnvironmentCredential {
     pub type_: AwsCredentialType,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct BedrockProviderSettings {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub profile: ::std::option::Option<::std::string::String>,
@@ -1278,6 +1326,7 @@ for BedrockSetupResponse {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct BemItemPromotedThreadRealtimeItem {
     pub id: ::std::string::String,
     pub item_id: ::std::string::String,
@@ -1295,6 +1344,7 @@ pub struct BemItemPromotedThreadRealtimeItem {
     pub turn_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct BlockAgentMessageDisplay {
     pub reason: BlockReason,
     pub version: BlockAgentMessageDisplayVersion,
@@ -1333,6 +1383,7 @@ impl<'de> ::serde::Deserialize<'de> for BlockAgentMessageDisplayVersion {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct BrowserUseConfig {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub allow_history_access: ::std::option::Option<bool>,
@@ -1344,6 +1395,7 @@ pub struct BrowserUseConfig {
     >,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct BrowserUseExtensionRequirements {
     #[serde(
         rename = "requestHeaders",
@@ -1352,6 +1404,7 @@ pub struct BrowserUseExtensionRequirements {
     pub request_headers: ::std::option::Option<::std::vec::Vec<RequestHeader>>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct BrowserUseOriginPolicy {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub access: ::std::option::Option<AllowDenyRequirement>,
@@ -1383,6 +1436,7 @@ pub struct BrowserUseOriginPolicy {
     pub uploads: ::std::option::Option<AllowDenyRequirement>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct BrowserUseOriginPolicyConfig {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub access: ::std::option::Option<AllowDenyRequirement>,
@@ -1394,6 +1448,7 @@ pub struct BrowserUseOriginPolicyConfig {
     pub uploads: ::std::option::Option<AllowDenyRequirement>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct BrowserUseRequirements {
     #[serde(
         rename = "allowGlobalPersistentApproval",
@@ -1438,6 +1493,7 @@ pub struct CancelLoginAccountParams {
     pub login_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct CancelLoginAccountResponse {
     pub status: CancelLoginAccountStatus,
 }
@@ -1446,6 +1502,7 @@ pub struct CancelledUserVerificationErrorDetails {
     pub reason: UserVerificationCancellationReason,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ChatgptAccount {
     #[serde(deserialize_with = "::std::option::Option::deserialize")]
     pub email: ::std::option::Option<::std::string::String>,
@@ -1504,6 +1561,7 @@ for ChatgptAuthTokensLoginAccountResponse {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ChatgptAuthTokensRefreshParams {
     /// Workspace/account identifier that Codex was previously using.
     ///
@@ -1555,6 +1613,7 @@ for ChatgptDeviceCodeLoginAccountParams {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ChatgptDeviceCodeLoginAccountResponse {
     #[serde(rename = "loginId")]
     pub login_id: ::std::string::String,
@@ -1581,6 +1640,7 @@ pub struct ChatgptLoginAccountParams {
     pub use_hosted_login_success_page: ::std::option::Option<bool>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ChatgptLoginAccountResponse {
     /// URL the client should open in a browser to initiate the OAuth flow.
     #[serde(rename = "authUrl")]
@@ -1596,12 +1656,14 @@ pub struct ClientInfo {
     pub version: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct CollabAgentState {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub message: ::std::option::Option<::std::string::String>,
     pub status: CollabAgentStatus,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct CollabAgentToolCallThreadItem {
     /// Last known status of the target agents, when available.
     #[serde(rename = "agentsStates")]
@@ -1684,11 +1746,13 @@ for CollaborationModeListParams {
 }
 /// EXPERIMENTAL - collaboration mode presets response.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct CollaborationModeListResponse {
     pub data: ::std::vec::Vec<CollaborationModeMask>,
 }
 /// EXPERIMENTAL - collaboration mode preset metadata for clients.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct CollaborationModeMask {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub mode: ::std::option::Option<ModeKind>,
@@ -1699,6 +1763,7 @@ pub struct CollaborationModeMask {
     pub reasoning_effort: ::std::option::Option<ReasoningEffort>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct CommandConfiguredHookHandler {
     /// Approximate token threshold for spilling this hook's `additionalContext` to disk. `null` uses 2,500 tokens; `0` disables spilling for this hook. The threshold is evaluated against the original context; a spilled preview also includes recovery metadata.
     #[serde(
@@ -1729,6 +1794,7 @@ pub struct CommandConfiguredHookHandler {
 ///
 /// These notifications are connection-scoped. If the originating connection closes, the server terminates the process.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct CommandExecOutputDeltaNotification {
     /// `true` on the final streamed chunk for a stream when `outputBytesCap` truncated later output on that stream.
     #[serde(rename = "capReached")]
@@ -1880,6 +1946,7 @@ for CommandExecResizeResponse {
 }
 /// Final buffered result for `command/exec`.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct CommandExecResponse {
     /// Process exit code.
     #[serde(rename = "exitCode")]
@@ -1980,6 +2047,7 @@ for CommandExecWriteResponse {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct CommandExecutionOutputDeltaNotification {
     pub delta: ::std::string::String,
     #[serde(rename = "itemId")]
@@ -1990,6 +2058,7 @@ pub struct CommandExecutionOutputDeltaNotification {
     pub turn_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct CommandExecutionRequestApprovalParams {
     /// Optional additional permissions requested for this command.
     #[serde(
@@ -2078,6 +2147,7 @@ pub struct CommandExecutionRequestApprovalResponse {
     pub decision: CommandExecutionApprovalDecision,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct CommandExecutionThreadItem {
     /// The command's output, aggregated from stdout and stderr.
     #[serde(
@@ -2139,12 +2209,14 @@ pub struct CommandExecutionThreadItem {
     pub status: CommandExecutionStatus,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct CommandGuardianApprovalReviewAction {
     pub command: ::std::string::String,
     pub cwd: LegacyAppPathString,
     pub source: GuardianCommandSource,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct CommandHookMetadata {
     /// Configured `additionalContext` spill threshold. `null` uses 2,500 tokens; `0` disables spilling.
     #[serde(
@@ -2239,11 +2311,13 @@ for CompactionTriggerResponseItem {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct CompletedThreadPredictionResult {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub text: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct ComputerUseConfig {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub default_app_access: ::std::option::Option<AllowDenyRequirement>,
@@ -2253,6 +2327,7 @@ pub struct ComputerUseConfig {
     pub windows: ::std::option::Option<ComputerUseWindowsConfig>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct ComputerUseMacosConfig {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub bundle_ids: ::std::option::Option<
@@ -2260,6 +2335,7 @@ pub struct ComputerUseMacosConfig {
     >,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct ComputerUseMacosRequirements {
     #[serde(
         rename = "bundleIds",
@@ -2270,6 +2346,7 @@ pub struct ComputerUseMacosRequirements {
     >,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct ComputerUseRequirements {
     #[serde(
         rename = "allowLockedComputerUse",
@@ -2292,6 +2369,7 @@ pub struct ComputerUseRequirements {
     pub windows: ::std::option::Option<ComputerUseWindowsRequirements>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct ComputerUseWindowsConfig {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub aumids: ::std::option::Option<
@@ -2301,6 +2379,7 @@ pub struct ComputerUseWindowsConfig {
     pub exes: ::std::option::Option<::std::vec::Vec<ComputerUseWindowsExeConfig>>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ComputerUseWindowsExeConfig {
     pub access: AllowDenyRequirement,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2309,6 +2388,7 @@ pub struct ComputerUseWindowsExeConfig {
     pub publisher_name: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ComputerUseWindowsExeRequirement {
     pub access: AllowDenyRequirement,
     #[serde(
@@ -2322,6 +2402,7 @@ pub struct ComputerUseWindowsExeRequirement {
     pub publisher_name: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct ComputerUseWindowsRequirements {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub aumids: ::std::option::Option<
@@ -2331,6 +2412,7 @@ pub struct ComputerUseWindowsRequirements {
     pub exes: ::std::option::Option<::std::vec::Vec<ComputerUseWindowsExeRequirement>>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct Config {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub analytics: ::std::option::Option<AnalyticsConfig>,
@@ -2424,6 +2506,7 @@ pub struct ConfigEdit {
     pub value: ::serde_json::Value,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ConfigLayer {
     pub config: ::serde_json::Value,
     #[serde(
@@ -2435,6 +2518,7 @@ pub struct ConfigLayer {
     pub version: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ConfigLayerMetadata {
     pub name: ConfigLayerSource,
     pub version: ::std::string::String,
@@ -2451,6 +2535,7 @@ pub struct ConfigReadParams {
     pub include_layers: ::std::option::Option<bool>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ConfigReadResponse {
     pub config: Config,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2461,6 +2546,7 @@ pub struct ConfigReadResponse {
     >,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct ConfigRequirements {
     #[serde(
         rename = "additionalDeveloperInstructions",
@@ -2629,6 +2715,7 @@ pub struct ConfigRequirements {
     pub sqlite_home: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct ConfigRequirementsReadResponse {
     /// Null if no requirements are configured (e.g. no requirements.toml/MDM entries).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2657,6 +2744,7 @@ pub struct ConfigValueWriteParams {
     pub value: ::serde_json::Value,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ConfigWarningNotification {
     /// Optional extra guidance or error details.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2671,6 +2759,7 @@ pub struct ConfigWarningNotification {
     pub summary: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ConfigWriteResponse {
     /// Canonical path to the config file that was written.
     #[serde(rename = "filePath")]
@@ -2694,6 +2783,7 @@ pub struct ConfigurationUpdateResponseItem {
     pub reasoning: ConfigurationReasoning,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ConfiguredHookMatcherGroup {
     pub hooks: ::std::vec::Vec<ConfiguredHookHandler>,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2701,6 +2791,7 @@ pub struct ConfiguredHookMatcherGroup {
 }
 /// EXPERIMENTAL - metadata returned by app/read.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ConnectorMetadata {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
@@ -2746,11 +2837,13 @@ pub struct ConsumeAccountRateLimitResetCreditParams {
     pub idempotency_key: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ConsumeAccountRateLimitResetCreditResponse {
     pub outcome: ConsumeAccountRateLimitResetCreditOutcome,
 }
 /// Deprecated: Use `ContextCompaction` item type instead.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ContextCompactedNotification {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
@@ -2769,6 +2862,7 @@ pub struct ContextCompactionResponseItem {
     >,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ContextCompactionThreadItem {
     /// Unix timestamp in milliseconds when the item completed, if recorded.
     ///
@@ -2789,6 +2883,7 @@ pub struct ContextCompactionThreadItem {
     pub started_at_ms: ::std::option::Option<i64>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct CreditsSnapshot {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub balance: ::std::option::Option<::std::string::String>,
@@ -2797,6 +2892,7 @@ pub struct CreditsSnapshot {
     pub unlimited: bool,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct CustomGatewayProviderSettings {
     pub auth: GatewayAuth,
 }
@@ -2932,6 +3028,7 @@ pub struct CustomToolCallResponseItem {
     pub status: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct DailyScheduledTaskSchedule {
     pub time: ::std::string::String,
 }
@@ -2961,6 +3058,7 @@ for DangerFullAccessSandboxPolicy {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct DeleteFileChange {
     pub content: ::std::string::String,
 }
@@ -2995,6 +3093,7 @@ pub struct DeniedReviewDecision {
     pub rejection: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct DeprecationNoticeNotification {
     /// Optional extra guidance, such as migration steps or rationale.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3003,6 +3102,7 @@ pub struct DeprecationNoticeNotification {
     pub summary: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct DynamicToolCallParams {
     pub arguments: ::serde_json::Value,
     #[serde(rename = "callId")]
@@ -3022,6 +3122,7 @@ pub struct DynamicToolCallResponse {
     pub success: bool,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct DynamicToolCallThreadItem {
     pub arguments: ::serde_json::Value,
     /// Unix timestamp in milliseconds when the item completed, if recorded.
@@ -3070,6 +3171,7 @@ pub struct EncryptedContentFunctionCallOutputContentItem {
     pub encrypted_content: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct EnteredReviewModeThreadItem {
     /// Unix timestamp in milliseconds when the item completed, if recorded.
     ///
@@ -3092,6 +3194,7 @@ pub struct EnteredReviewModeThreadItem {
 }
 /// Enterprise-managed config layer delivered by the cloud config bundle.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct EnterpriseManagedConfigLayerSource {
     /// Stable identifier for the delivered layer.
     pub id: ::std::string::String,
@@ -3164,6 +3267,7 @@ pub struct EnvironmentCapabilityRootLocation {
     pub path: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct EnvironmentConnectionNotification {
     #[serde(rename = "environmentId")]
     pub environment_id: ::std::string::String,
@@ -3176,6 +3280,7 @@ pub struct EnvironmentInfoParams {
     pub environment_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct EnvironmentInfoResponse {
     /// Default working directory reported by the environment, as a canonical file URI.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3183,6 +3288,7 @@ pub struct EnvironmentInfoResponse {
     pub shell: EnvironmentShellInfo,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct EnvironmentShellInfo {
     /// Stable shell name, for example `zsh`, `bash`, `powershell`, `sh`, or `cmd`.
     pub name: ::std::string::String,
@@ -3204,6 +3310,7 @@ pub struct EnvironmentStatusParams {
 }
 /// Current status for the requested environment.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct EnvironmentStatusResponse {
     /// Human-readable detail for `disconnected` and `unknown`; omitted for other statuses.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3212,11 +3319,13 @@ pub struct EnvironmentStatusResponse {
     pub status: EnvironmentStatusKind,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct EnvironmentVariableGatewayAuth {
     #[serde(rename = "envKey")]
     pub env_key: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ErrorNotification {
     pub error: TurnError,
     #[serde(rename = "threadId")]
@@ -3227,6 +3336,7 @@ pub struct ErrorNotification {
     pub will_retry: bool,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ExecCommandApprovalParams {
     /// Identifier for this specific approval callback.
     #[serde(
@@ -3265,6 +3375,7 @@ pub struct ExecLocalShellAction {
     pub working_directory: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ExecveGuardianApprovalReviewAction {
     pub argv: ::std::vec::Vec<::std::string::String>,
     pub cwd: AbsolutePathBuf,
@@ -3278,6 +3389,7 @@ pub struct ExistingCallThreadRealtimeStartTransport {
     pub call_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ExitedReviewModeThreadItem {
     /// Unix timestamp in milliseconds when the item completed, if recorded.
     ///
@@ -3299,6 +3411,7 @@ pub struct ExitedReviewModeThreadItem {
     pub started_at_ms: ::std::option::Option<i64>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ExperimentalFeature {
     /// Announcement copy shown to users when the feature is introduced. Null when this feature is not in beta.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3330,6 +3443,7 @@ pub struct ExperimentalFeatureEnablementSetParams {
     pub enablement: ::std::collections::BTreeMap<::std::string::String, bool>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ExperimentalFeatureEnablementSetResponse {
     /// Feature enablement entries updated by this request.
     pub enablement: ::std::collections::BTreeMap<::std::string::String, bool>,
@@ -3347,6 +3461,7 @@ pub struct ExperimentalFeatureListParams {
     pub thread_id: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ExperimentalFeatureListResponse {
     pub data: ::std::vec::Vec<ExperimentalFeature>,
     /// Opaque cursor to pass to the next call to continue after the last item. If None, there are no more items to return.
@@ -3390,6 +3505,7 @@ pub struct ExternalAgentConfigDetectParams {
     pub source: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ExternalAgentConfigDetectResponse {
     /// Defaults to `[]` when absent.
     #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
@@ -3397,6 +3513,7 @@ pub struct ExternalAgentConfigDetectResponse {
     pub items: ::std::vec::Vec<ExternalAgentConfigMigrationItem>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ExternalAgentConfigImportCompletedNotification {
     #[serde(rename = "importId")]
     pub import_id: ::std::string::String,
@@ -3404,11 +3521,13 @@ pub struct ExternalAgentConfigImportCompletedNotification {
     pub item_type_results: ::std::vec::Vec<ExternalAgentConfigImportTypeResult>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ExternalAgentConfigImportHistoriesReadResponse {
     pub connectors: ::std::vec::Vec<ExternalAgentImportedConnectorCandidate>,
     pub data: ::std::vec::Vec<ExternalAgentConfigImportHistory>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ExternalAgentConfigImportHistory {
     #[serde(rename = "completedAtMs")]
     pub completed_at_ms: i64,
@@ -3434,6 +3553,7 @@ pub struct ExternalAgentConfigImportHistoryRecordParams {
     pub provider_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ExternalAgentConfigImportHistoryRecordResponse {
     #[serde(rename = "importId")]
     pub import_id: ::std::string::String,
@@ -3482,6 +3602,7 @@ pub struct ExternalAgentConfigImportItemTypeFailure {
     pub sub_error_type: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ExternalAgentConfigImportItemTypeSuccess {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cwd: ::std::option::Option<::std::string::String>,
@@ -3516,6 +3637,7 @@ pub struct ExternalAgentConfigImportParams {
     pub source: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ExternalAgentConfigImportProgressNotification {
     #[serde(rename = "importId")]
     pub import_id: ::std::string::String,
@@ -3523,11 +3645,13 @@ pub struct ExternalAgentConfigImportProgressNotification {
     pub item_type_results: ::std::vec::Vec<ExternalAgentConfigImportTypeResult>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ExternalAgentConfigImportResponse {
     #[serde(rename = "importId")]
     pub import_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ExternalAgentConfigImportTypeResult {
     pub failures: ::std::vec::Vec<ExternalAgentConfigImportItemTypeFailure>,
     #[serde(rename = "itemType")]
@@ -3546,6 +3670,7 @@ pub struct ExternalAgentConfigMigrationItem {
     pub item_type: ExternalAgentConfigMigrationItemType,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ExternalAgentDetectedConnectorCandidate {
     pub name: ::std::string::String,
     #[serde(rename = "sessionCount")]
@@ -3553,6 +3678,7 @@ pub struct ExternalAgentDetectedConnectorCandidate {
     pub source: ExternalAgentDetectedConnectorSource,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ExternalAgentImportedConnectorCandidate {
     pub name: ::std::string::String,
     #[serde(rename = "sessionCount")]
@@ -3598,6 +3724,7 @@ pub struct FailedUserVerificationErrorDetails {
     pub reason: UserVerificationFailureReason,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct FeedbackRequirements {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enabled: ::std::option::Option<bool>,
@@ -3630,6 +3757,7 @@ pub struct FeedbackSaveParams {
 }
 /// Since Codex 0.164.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct FeedbackSaveResponse {
     /// Same prompt hash as feedback/upload; null when prompt metadata is absent.
     #[serde(
@@ -3665,6 +3793,7 @@ pub struct FeedbackUploadParams {
     pub thread_id: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct FeedbackUploadResponse {
     /// Whitespace-normalized SHA-256 of the session base instructions, matching the uploaded `prompt_hash` tag. Does not include later developer messages. Null when the reported rollout has no prompt metadata.
     #[serde(
@@ -3679,6 +3808,7 @@ pub struct FeedbackUploadResponse {
 ///
 /// The server no longer emits this notification.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct FileChangeOutputDeltaNotification {
     pub delta: ::std::string::String,
     #[serde(rename = "itemId")]
@@ -3689,6 +3819,7 @@ pub struct FileChangeOutputDeltaNotification {
     pub turn_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct FileChangePatchUpdatedNotification {
     pub changes: ::std::vec::Vec<FileUpdateChange>,
     #[serde(rename = "itemId")]
@@ -3699,6 +3830,7 @@ pub struct FileChangePatchUpdatedNotification {
     pub turn_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct FileChangeRequestApprovalParams {
     /// \[UNSTABLE\] When set, the agent is asking the user to allow writes under this root for the remainder of the session (unclear if this is honored today).
     #[serde(
@@ -3724,6 +3856,7 @@ pub struct FileChangeRequestApprovalResponse {
     pub decision: FileChangeApprovalDecision,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct FileChangeThreadItem {
     pub changes: ::std::vec::Vec<FileUpdateChange>,
     /// Unix timestamp in milliseconds when the item completed, if recorded.
@@ -3751,6 +3884,7 @@ pub struct FileSystemSandboxEntry {
     pub path: FileSystemPath,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct FileUpdateChange {
     pub diff: ::std::string::String,
     pub kind: PatchChangeKind,
@@ -3764,6 +3898,7 @@ pub struct FindInPageResponsesApiWebSearchAction {
     pub url: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct FindInPageWebSearchAction {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub pattern: ::std::option::Option<::std::string::String>,
@@ -3784,6 +3919,7 @@ for ForcedChatgptWorkspaceIds {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct FormMcpServerElicitationRequestParams {
     /// Registration scope, not necessarily the server's execution environment.
     ///
@@ -3809,6 +3945,7 @@ pub struct FormMcpServerElicitationRequestParams {
     pub turn_id: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct FrameThreadRealtimeItem {
     /// Since Codex 0.171.0.
     pub channels: ThreadRealtimeFrameChannels,
@@ -3826,6 +3963,7 @@ pub struct FrameThreadRealtimeItem {
 }
 /// Filesystem watch notification emitted for `fs/watch` subscribers.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct FsChangedNotification {
     /// File or directory paths associated with this event.
     #[serde(rename = "changedPaths")]
@@ -3916,6 +4054,7 @@ pub struct FsGetMetadataParams {
 }
 /// Metadata returned by `fs/getMetadata`.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct FsGetMetadataResponse {
     /// File creation time in Unix milliseconds when available, otherwise `0`.
     #[serde(rename = "createdAtMs")]
@@ -3935,6 +4074,7 @@ pub struct FsGetMetadataResponse {
 }
 /// A directory entry returned by `fs/readDirectory`.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct FsReadDirectoryEntry {
     /// Direct child entry name only, not an absolute or relative path.
     #[serde(rename = "fileName")]
@@ -3954,6 +4094,7 @@ pub struct FsReadDirectoryParams {
 }
 /// Directory entries returned by `fs/readDirectory`.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct FsReadDirectoryResponse {
     /// Direct child entries in the requested directory.
     pub entries: ::std::vec::Vec<FsReadDirectoryEntry>,
@@ -3966,6 +4107,7 @@ pub struct FsReadFileParams {
 }
 /// Base64-encoded file contents returned by `fs/readFile`.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct FsReadFileResponse {
     /// File contents encoded as base64.
     #[serde(rename = "dataBase64")]
@@ -4053,6 +4195,7 @@ pub struct FsWatchParams {
 }
 /// Successful response for `fs/watch`.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct FsWatchResponse {
     /// Canonicalized path associated with the watch.
     pub path: AbsolutePathBuf,
@@ -4121,6 +4264,7 @@ pub struct FunctionCallOutputResponseItem {
     pub output: FunctionCallOutputBody,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct FunctionCallOutputThreadItem {
     /// Unix timestamp in milliseconds when the item completed, if recorded.
     ///
@@ -4201,11 +4345,13 @@ pub struct FuzzyFileSearchParams {
     pub roots: ::std::vec::Vec<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct FuzzyFileSearchResponse {
     pub files: ::std::vec::Vec<FuzzyFileSearchResult>,
 }
 /// Superset of `codex_file_search::FileMatch`
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct FuzzyFileSearchResult {
     pub file_name: ::std::string::String,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -4216,6 +4362,7 @@ pub struct FuzzyFileSearchResult {
     pub score: u32,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct FuzzyFileSearchSessionCompletedNotification {
     #[serde(rename = "sessionId")]
     pub session_id: ::std::string::String,
@@ -4313,6 +4460,7 @@ for FuzzyFileSearchSessionUpdateResponse {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct FuzzyFileSearchSessionUpdatedNotification {
     pub files: ::std::vec::Vec<FuzzyFileSearchResult>,
     pub query: ::std::string::String,
@@ -4345,6 +4493,7 @@ for GatewayOAuthCancelResponse {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct GatewayOAuthChangedNotification {
     /// Authorization handoff, sent only to the connection that started login.
     #[serde(rename = "authUrl", skip_serializing_if = "::std::option::Option::is_none")]
@@ -4379,6 +4528,7 @@ pub struct GatewayOAuthLoginParams {
     pub model_provider: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct GatewayOAuthLoginResponse {
     /// Since Codex 0.169.0.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -4386,6 +4536,7 @@ pub struct GatewayOAuthLoginResponse {
 }
 /// Since Codex 0.169.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct GatewayOAuthPrompt {
     #[serde(rename = "loginId")]
     pub login_id: ::std::string::String,
@@ -4408,6 +4559,7 @@ pub struct GatewayOAuthReadParams {
 }
 /// Current effective gateway policy and credential readiness; never contains credentials.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct GatewayOAuthReadResponse {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub error: ::std::option::Option<::std::string::String>,
@@ -4456,6 +4608,7 @@ for GcpAccount {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct GcpProviderSettings {
     /// Path on the app-server host, without credential-file contents.
     #[serde(
@@ -4558,6 +4711,7 @@ pub struct GetAccountRateLimitsParams {
     pub supports_luna_reserve: ::std::option::Option<bool>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct GetAccountRateLimitsResponse {
     /// Account associated with this usage snapshot, when supplied by the backend.
     #[serde(
@@ -4595,6 +4749,7 @@ pub struct GetAccountRateLimitsResponse {
     >,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct GetAccountResponse {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub account: ::std::option::Option<Account>,
@@ -4615,6 +4770,7 @@ pub struct GetAccountResponse {
 ///
 /// Since Codex 0.169.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct GetAccountSecuritySetupResponse {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub notice: ::std::option::Option<AccountSecuritySetupNotice>,
@@ -4626,6 +4782,7 @@ pub struct GetAccountTokenUsageParams {
     pub thread_id: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct GetAccountTokenUsageResponse {
     #[serde(
         rename = "dailyUsageBuckets",
@@ -4643,6 +4800,7 @@ pub struct GetAccountTokenUsageResponse {
     pub thread_usage: ::std::option::Option<ThreadUsage>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct GetWorkspaceMessagesResponse {
     /// Whether the workspace-message backend route is available for this client.
     #[serde(rename = "featureEnabled")]
@@ -4651,6 +4809,7 @@ pub struct GetWorkspaceMessagesResponse {
     pub messages: ::std::vec::Vec<WorkspaceMessage>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct GitInfo {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub branch: ::std::option::Option<::std::string::String>,
@@ -4663,6 +4822,7 @@ pub struct GitInfo {
     pub sha: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct GitPluginSource {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub path: ::std::option::Option<::std::string::String>,
@@ -4700,6 +4860,7 @@ pub struct GranularAskForApproval {
 }
 /// \[UNSTABLE\] Temporary approval auto-review payload used by `item/autoApprovalReview/*` notifications. This shape is expected to change soon.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct GuardianApprovalReview {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub rationale: ::std::option::Option<::std::string::String>,
@@ -4716,6 +4877,7 @@ pub struct GuardianApprovalReview {
     pub user_authorization: ::std::option::Option<GuardianUserAuthorization>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct GuardianWarningNotification {
     /// Concise guardian warning message for the user.
     pub message: ::std::string::String,
@@ -4724,6 +4886,7 @@ pub struct GuardianWarningNotification {
     pub thread_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct HideAgentMessageDisplay {
     pub replacement: AnswerReplacement,
     pub version: HideAgentMessageDisplayVersion,
@@ -4762,6 +4925,7 @@ impl<'de> ::serde::Deserialize<'de> for HideAgentMessageDisplayVersion {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct HookCompletedNotification {
     pub run: HookRunSummary,
     #[serde(rename = "threadId")]
@@ -4770,6 +4934,7 @@ pub struct HookCompletedNotification {
     pub turn_id: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct HookErrorInfo {
     pub message: ::std::string::String,
     pub path: ::std::string::String,
@@ -4779,17 +4944,20 @@ pub struct HookMigration {
     pub name: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct HookOutputEntry {
     pub kind: HookOutputEntryKind,
     pub text: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct HookPromptFragment {
     #[serde(rename = "hookRunId")]
     pub hook_run_id: ::std::string::String,
     pub text: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct HookPromptThreadItem {
     /// Unix timestamp in milliseconds when the item completed, if recorded.
     ///
@@ -4811,6 +4979,7 @@ pub struct HookPromptThreadItem {
     pub started_at_ms: ::std::option::Option<i64>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct HookRunSummary {
     #[serde(
         rename = "completedAt",
@@ -4848,6 +5017,7 @@ pub struct HookRunSummary {
     pub status_message: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct HookStartedNotification {
     pub run: HookRunSummary,
     #[serde(rename = "threadId")]
@@ -4856,6 +5026,7 @@ pub struct HookStartedNotification {
     pub turn_id: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct HooksListEntry {
     pub cwd: ::std::string::String,
     pub errors: ::std::vec::Vec<HookErrorInfo>,
@@ -4874,10 +5045,12 @@ pub struct HooksListParams {
     pub thread_id: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct HooksListResponse {
     pub data: ::std::vec::Vec<HooksListEntry>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct HourlyScheduledTaskSchedule {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub days: ::std::option::Option<::std::vec::Vec<ScheduledTaskWeekday>>,
@@ -4885,6 +5058,7 @@ pub struct HourlyScheduledTaskSchedule {
     pub interval_hours: u32,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct HttpConnectionFailedCodexErrorInfo {
     #[serde(
         rename = "httpStatusCode",
@@ -4936,6 +5110,7 @@ pub struct ImageGenerationCallResponseItem {
 ///
 /// Since Codex 0.164.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ImageGenerationInputImage {
     pub path: AbsolutePathBuf,
     /// Lowercase SHA-256 of the file bytes read before image normalization.
@@ -4947,6 +5122,7 @@ pub struct ImageGenerationInputImage {
 ///
 /// Exactly one of `fileId`, `result` is set.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ImageGenerationThreadItem {
     /// Unix timestamp in milliseconds when the item completed, if recorded.
     ///
@@ -5016,6 +5192,7 @@ pub struct ImageUserInput {
     pub url: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ImageViewThreadItem {
     /// Unix timestamp in milliseconds when the item completed, if recorded.
     ///
@@ -5037,6 +5214,7 @@ pub struct ImageViewThreadItem {
     pub started_at_ms: ::std::option::Option<i64>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct InAppBrowserRequirements {
     #[serde(
         rename = "allowExternalBrowserSettingsImport",
@@ -5107,6 +5285,7 @@ pub struct InitializeParams {
     pub client_info: ClientInfo,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct InitializeResponse {
     /// Absolute path to the server's $CODEX_HOME directory.
     #[serde(rename = "codexHome")]
@@ -5146,6 +5325,7 @@ for InlineMarkdownThreadRealtimeBemItemPresentation {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct InlineVisualizationThreadRealtimeBemItemPresentation {
     pub index: u32,
 }
@@ -5217,6 +5397,7 @@ pub struct InputTextFunctionCallOutputContentItem {
 }
 /// Installed connector runtime state.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct InstalledApp {
     /// Whether the connector is enabled and has a non-synthetic, model-visible tool allowed by effective MCP and app/tool policy in the committed runtime snapshot.
     pub callable: bool,
@@ -5243,6 +5424,7 @@ pub struct InvalidRequestUserVerificationErrorDetails {
     pub reason: UserVerificationInvalidRequestReason,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ItemCompletedNotification {
     /// Unix timestamp (in milliseconds) when this item lifecycle completed.
     #[serde(rename = "completedAtMs")]
@@ -5263,6 +5445,7 @@ pub struct ItemCompletedNotification {
 }
 /// \[UNSTABLE\] Temporary notification payload for approval auto-review. This shape is expected to change soon.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ItemGuardianApprovalReviewCompletedNotification {
     pub action: GuardianApprovalReviewAction,
     /// Unix timestamp (in milliseconds) when this review completed.
@@ -5294,6 +5477,7 @@ pub struct ItemGuardianApprovalReviewCompletedNotification {
 }
 /// \[UNSTABLE\] Temporary notification payload for approval auto-review. This shape is expected to change soon.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ItemGuardianApprovalReviewStartedNotification {
     pub action: GuardianApprovalReviewAction,
     pub review: GuardianApprovalReview,
@@ -5319,6 +5503,7 @@ pub struct ItemGuardianApprovalReviewStartedNotification {
     pub turn_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ItemStartedNotification {
     pub item: ThreadItem,
     /// Unix timestamp (in milliseconds) when this item lifecycle started.
@@ -5335,6 +5520,7 @@ pub struct ItemThreadItemsListAnchor {
     pub item_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ItemThreadTimelineEntry {
     pub item: ThreadItem,
     pub position: u64,
@@ -5342,6 +5528,7 @@ pub struct ItemThreadTimelineEntry {
     pub turn_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct KindBlockReason {
     #[serde(
         rename = "trustedAccess",
@@ -5396,6 +5583,7 @@ impl ::std::str::FromStr for LegacyAppPathString {
 }
 /// `managed_config.toml` was designed to be a config that was loaded as the last layer on top of everything else. This scheme did not quite work out as intended, but we keep this variant as a "best effort" while we phase out `managed_config.toml` in favor of `requirements.toml`.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct LegacyManagedConfigTomlFromFileConfigLayerSource {
     pub file: AbsolutePathBuf,
 }
@@ -5425,12 +5613,14 @@ for LegacyManagedConfigTomlFromMdmConfigLayerSource {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ListFilesCommandAction {
     pub command: ::std::string::String,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub path: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ListFilesParsedCommand {
     pub cmd: ::std::string::String,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -5465,6 +5655,7 @@ pub struct ListMcpServerStatusParams {
     pub thread_id: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ListMcpServerStatusResponse {
     pub data: ::std::vec::Vec<McpServerStatus>,
     /// Opaque cursor to pass to the next call to continue after the last item. If None, there are no more items to return.
@@ -5485,6 +5676,7 @@ pub struct LocalImageUserInput {
     pub path: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct LocalPluginSource {
     pub path: AbsolutePathBuf,
 }
@@ -5531,6 +5723,7 @@ for LogoutAccountResponse {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ManagedHooksRequirements {
     /// Defaults to `[]` when absent.
     #[serde(
@@ -5607,6 +5800,7 @@ pub struct MarketplaceAddParams {
     pub sparse_paths: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct MarketplaceAddResponse {
     #[serde(rename = "alreadyAdded")]
     pub already_added: bool,
@@ -5616,6 +5810,7 @@ pub struct MarketplaceAddResponse {
     pub marketplace_name: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct MarketplaceInterface {
     #[serde(
         rename = "displayName",
@@ -5624,6 +5819,7 @@ pub struct MarketplaceInterface {
     pub display_name: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct MarketplaceLoadErrorInfo {
     #[serde(rename = "marketplacePath")]
     pub marketplace_path: AbsolutePathBuf,
@@ -5635,6 +5831,7 @@ pub struct MarketplaceRemoveParams {
     pub marketplace_name: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct MarketplaceRemoveResponse {
     #[serde(
         rename = "installedRoot",
@@ -5645,6 +5842,7 @@ pub struct MarketplaceRemoveResponse {
     pub marketplace_name: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct MarketplaceUpgradeErrorInfo {
     #[serde(rename = "marketplaceName")]
     pub marketplace_name: ::std::string::String,
@@ -5659,6 +5857,7 @@ pub struct MarketplaceUpgradeParams {
     pub marketplace_name: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct MarketplaceUpgradeResponse {
     pub errors: ::std::vec::Vec<MarketplaceUpgradeErrorInfo>,
     #[serde(rename = "selectedMarketplaces")]
@@ -5668,6 +5867,7 @@ pub struct MarketplaceUpgradeResponse {
 }
 /// UI resource and display preference for model invocations, captured from the tool descriptor.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct McpAppUi {
     #[serde(rename = "preferredModelDisplayMode")]
     pub preferred_model_display_mode: McpAppDisplayMode,
@@ -5676,6 +5876,7 @@ pub struct McpAppUi {
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct McpElicitationBooleanSchema {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub default: ::std::option::Option<bool>,
@@ -5687,6 +5888,7 @@ pub struct McpElicitationBooleanSchema {
     pub type_: McpElicitationBooleanType,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct McpElicitationConstOption {
     #[serde(rename = "const")]
     pub const_: ::std::string::String,
@@ -5719,6 +5921,7 @@ for McpElicitationEnumSchema {
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct McpElicitationLegacyTitledEnumSchema {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub default: ::std::option::Option<::std::string::String>,
@@ -5756,6 +5959,7 @@ for McpElicitationMultiSelectEnumSchema {
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct McpElicitationNumberSchema {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub default: ::std::option::Option<f64>,
@@ -5803,6 +6007,7 @@ for McpElicitationPrimitiveSchema {
 ///
 /// This matches the `requestedSchema` shape from the MCP 2025-11-25 `ElicitRequestFormParams` schema.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct McpElicitationSchema {
     pub properties: ::std::collections::BTreeMap<
         ::std::string::String,
@@ -5835,6 +6040,7 @@ for McpElicitationSingleSelectEnumSchema {
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct McpElicitationStringSchema {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub default: ::std::option::Option<::std::string::String>,
@@ -5858,12 +6064,14 @@ pub struct McpElicitationStringSchema {
     pub type_: McpElicitationStringType,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct McpElicitationTitledEnumItems {
     #[serde(rename = "anyOf")]
     pub any_of: ::std::vec::Vec<McpElicitationConstOption>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct McpElicitationTitledMultiSelectEnumSchema {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub default: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
@@ -5881,6 +6089,7 @@ pub struct McpElicitationTitledMultiSelectEnumSchema {
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct McpElicitationTitledSingleSelectEnumSchema {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub default: ::std::option::Option<::std::string::String>,
@@ -5894,6 +6103,7 @@ pub struct McpElicitationTitledSingleSelectEnumSchema {
     pub type_: McpElicitationStringType,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct McpElicitationUntitledEnumItems {
     #[serde(rename = "enum")]
     pub enum_: ::std::vec::Vec<::std::string::String>,
@@ -5902,6 +6112,7 @@ pub struct McpElicitationUntitledEnumItems {
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct McpElicitationUntitledMultiSelectEnumSchema {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub default: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
@@ -5919,6 +6130,7 @@ pub struct McpElicitationUntitledMultiSelectEnumSchema {
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct McpElicitationUntitledSingleSelectEnumSchema {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub default: ::std::option::Option<::std::string::String>,
@@ -5968,6 +6180,7 @@ pub struct McpResourceReadParams {
     pub uri: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct McpResourceReadResponse {
     pub contents: ::std::vec::Vec<ResourceContent>,
     /// Originating call when the server applied app-specific resource scoping.
@@ -5998,11 +6211,13 @@ pub struct McpServerElicitationRequestResponse {
     pub meta: ::std::option::Option<::serde_json::Value>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct McpServerEventNotification {
     pub method: ::std::string::String,
     pub params: ::serde_json::Value,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct McpServerEventStreamNotification {
     pub notification: McpServerEventNotification,
     #[serde(rename = "subscriptionId")]
@@ -6077,6 +6292,7 @@ for McpServerEventStreamStopResponse {
 }
 /// Presentation metadata advertised by an initialized MCP server.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct McpServerInfo {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
@@ -6097,6 +6313,7 @@ pub struct McpServerMigration {
     pub name: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct McpServerOauthLoginCompletedNotification {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub error: ::std::option::Option<::std::string::String>,
@@ -6136,6 +6353,7 @@ pub struct McpServerOauthLoginParams {
     pub timeout_secs: ::std::option::Option<i64>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct McpServerOauthLoginResponse {
     #[serde(rename = "authorizationUrl")]
     pub authorization_url: ::std::string::String,
@@ -6169,6 +6387,7 @@ for McpServerRefreshResponse {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct McpServerStatus {
     #[serde(rename = "authStatus")]
     pub auth_status: McpAuthStatus,
@@ -6226,6 +6445,7 @@ pub struct McpServerStatus {
     pub tools_error: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct McpServerStatusUpdatedNotification {
     /// Registration scope, not necessarily the server's execution environment.
     ///
@@ -6267,6 +6487,7 @@ pub struct McpServerToolCallParams {
     pub tool: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct McpServerToolCallResponse {
     pub content: ::std::vec::Vec<::serde_json::Value>,
     #[serde(rename = "isError", skip_serializing_if = "::std::option::Option::is_none")]
@@ -6280,6 +6501,7 @@ pub struct McpServerToolCallResponse {
     pub structured_content: ::std::option::Option<::serde_json::Value>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct McpToolCallAppContext {
     #[serde(
         rename = "actionName",
@@ -6299,10 +6521,12 @@ pub struct McpToolCallAppContext {
     pub resource_uri: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct McpToolCallError {
     pub message: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct McpToolCallGuardianApprovalReviewAction {
     #[serde(
         rename = "connectorId",
@@ -6324,6 +6548,7 @@ pub struct McpToolCallGuardianApprovalReviewAction {
     pub tool_title: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct McpToolCallProgressNotification {
     #[serde(rename = "itemId")]
     pub item_id: ::std::string::String,
@@ -6334,6 +6559,7 @@ pub struct McpToolCallProgressNotification {
     pub turn_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct McpToolCallResult {
     pub content: ::std::vec::Vec<::serde_json::Value>,
     #[serde(rename = "_meta", skip_serializing_if = "::std::option::Option::is_none")]
@@ -6345,6 +6571,7 @@ pub struct McpToolCallResult {
     pub structured_content: ::std::option::Option<::serde_json::Value>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct McpToolCallThreadItem {
     #[serde(
         rename = "appContext",
@@ -6408,6 +6635,7 @@ pub struct McpToolCallThreadItem {
     pub tool: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct McpToolConfiguredHookHandler {
     pub input: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     pub server: ::std::string::String,
@@ -6424,6 +6652,7 @@ pub struct McpToolConfiguredHookHandler {
     pub tool: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct McpToolHookMetadata {
     /// Configured `additionalContext` spill threshold. `null` uses 2,500 tokens; `0` disables spilling.
     #[serde(
@@ -6470,17 +6699,20 @@ pub struct McpToolHookMetadata {
 }
 /// Managed preferences layer delivered by MDM (macOS only).
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct MdmConfigLayerSource {
     pub domain: ::std::string::String,
     pub key: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct MemoryCitation {
     pub entries: ::std::vec::Vec<MemoryCitationEntry>,
     #[serde(rename = "threadIds")]
     pub thread_ids: ::std::vec::Vec<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct MemoryCitationEntry {
     #[serde(rename = "lineEnd")]
     pub line_end: u32,
@@ -6524,6 +6756,7 @@ pub struct MemoryStatusParams {
     pub min_consolidated_threads: ::std::option::Option<u32>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct MemoryStatusResponse {
     #[serde(rename = "v2ConsolidatedThreads")]
     pub v2_consolidated_threads: u32,
@@ -6608,6 +6841,7 @@ for MinimalFileSystemSpecialPath {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct MisalignmentErrorDetails {
     /// A substantive localized explanation is required before offering continuation.
     #[serde(
@@ -6632,6 +6866,7 @@ pub struct MisalignmentErrorDetails {
     pub steer: ::std::option::Option<MisalignmentSteer>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct MisalignmentSteer {
     pub message: ::std::string::String,
 }
@@ -6642,6 +6877,7 @@ pub struct MockExperimentalMethodParams {
     pub value: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct MockExperimentalMethodResponse {
     /// Echoes the input `value`.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -6649,11 +6885,13 @@ pub struct MockExperimentalMethodResponse {
 }
 /// Authentication is configured outside the gateway form. Preserve it on edits.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct ModeGatewayAuth {
     #[serde(rename = "envKey", skip_serializing_if = "::std::option::Option::is_none")]
     pub env_key: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct Model {
     /// Deprecated: use `serviceTiers` instead.
     ///
@@ -6736,11 +6974,13 @@ pub struct Model {
 }
 /// Caller-specific explicit access programs advertised by model discovery.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ModelAccessPrograms {
     /// Accepted explicit selections.
     pub cyber: ::std::vec::Vec<CyberAccessProgram>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ModelAvailabilityNux {
     pub message: ::std::string::String,
 }
@@ -6768,6 +7008,7 @@ pub struct ModelListParams {
     pub model_provider: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ModelListResponse {
     pub data: ::std::vec::Vec<Model>,
     /// Opaque cursor to pass to the next call to continue after the last item. If None, there are no more items to return.
@@ -6803,6 +7044,7 @@ for ModelProviderCapabilitiesReadParams {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ModelProviderCapabilitiesReadResponse {
     #[serde(rename = "imageGeneration")]
     pub image_generation: bool,
@@ -6816,6 +7058,7 @@ pub struct ModelProviderConfigWriteParams {
 }
 /// Since Codex 0.168.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ModelProviderConfigWriteResponse {
     pub provider: ModelProviderSummary,
 }
@@ -6854,6 +7097,7 @@ for ModelProviderListParams {
 }
 /// Since Codex 0.168.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ModelProviderListResponse {
     #[serde(rename = "canChangeDefault")]
     pub can_change_default: bool,
@@ -6882,6 +7126,7 @@ pub struct ModelProviderPolicyConflictModelProviderError {
 }
 /// Since Codex 0.168.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ModelProviderSummary {
     /// Null when the endpoint is absent or cannot be safely displayed.
     #[serde(rename = "baseUrl", skip_serializing_if = "::std::option::Option::is_none")]
@@ -6894,6 +7139,7 @@ pub struct ModelProviderSummary {
     pub settings: ProviderSettings,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ModelReroutedNotification {
     #[serde(rename = "fromModel")]
     pub from_model: ::std::string::String,
@@ -6906,6 +7152,7 @@ pub struct ModelReroutedNotification {
     pub turn_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ModelSafetyBufferingUpdatedNotification {
     #[serde(
         rename = "fasterModel",
@@ -6924,12 +7171,14 @@ pub struct ModelSafetyBufferingUpdatedNotification {
     pub use_cases: ::std::vec::Vec<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ModelServiceTier {
     pub description: ::std::string::String,
     pub id: ::std::string::String,
     pub name: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ModelUpgradeInfo {
     #[serde(
         rename = "migrationMarkdown",
@@ -6955,6 +7204,7 @@ pub struct ModelUpgradeInfo {
     pub upgrade_copy: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ModelVerificationNotification {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
@@ -6963,6 +7213,7 @@ pub struct ModelVerificationNotification {
     pub verifications: ::std::vec::Vec<ModelVerification>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct ModelsRequirements {
     #[serde(
         rename = "newThread",
@@ -6977,6 +7228,7 @@ pub struct NamespaceDynamicToolSpec {
     pub tools: ::std::vec::Vec<DynamicToolNamespaceTool>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct NetworkAccessGuardianApprovalReviewAction {
     pub host: ::std::string::String,
     pub port: u16,
@@ -6984,6 +7236,7 @@ pub struct NetworkAccessGuardianApprovalReviewAction {
     pub target: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct NetworkApprovalContext {
     pub host: ::std::string::String,
     pub protocol: NetworkApprovalProtocol,
@@ -6999,6 +7252,7 @@ pub struct NetworkPolicyAmendmentReviewDecision {
     pub network_policy_amendment: NetworkPolicyAmendment,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct NetworkRequirements {
     #[serde(
         rename = "allowLocalBinding",
@@ -7078,6 +7332,7 @@ pub struct NetworkRequirements {
     >,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct NewThreadModelDefaults {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub model: ::std::option::Option<::std::string::String>,
@@ -7143,6 +7398,7 @@ for NotLoadedThreadStatus {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct NpmPluginSource {
     pub package: ::std::string::String,
     /// Optional HTTPS registry URL. Authentication stays in the user's npm config.
@@ -7298,11 +7554,13 @@ pub struct OpenPageResponsesApiWebSearchAction {
     pub url: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct OpenPageWebSearchAction {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub url: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct OpenaiForm2McpServerElicitationRequestParams {
     /// Registration scope, not necessarily the server's execution environment.
     ///
@@ -7328,6 +7586,7 @@ pub struct OpenaiForm2McpServerElicitationRequestParams {
     pub turn_id: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct OpenaiFormMcpServerElicitationRequestParams {
     /// Registration scope, not necessarily the server's execution environment.
     ///
@@ -7379,6 +7638,7 @@ for OpenaiProviderSettings {
 }
 /// A device-authenticated approval; accepted responses contain the proof in `content`.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct OpenaiUserVerificationMcpServerElicitationRequestParams {
     pub challenge: ::std::string::String,
     pub description: ::std::string::String,
@@ -7405,6 +7665,7 @@ pub struct OpenaiUserVerificationMcpServerElicitationRequestParams {
 }
 /// Since Codex 0.166.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct OtelRequirements {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub environment: ::std::option::Option<::std::string::String>,
@@ -7447,6 +7708,7 @@ pub struct OtelRequirements {
 }
 /// Since Codex 0.166.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct OtelTlsConfig {
     #[serde(
         rename = "ca-certificate",
@@ -7466,6 +7728,7 @@ pub struct OtelTlsConfig {
 }
 /// Since Codex 0.166.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct OtelToolResultLogConfig {
     pub max_bytes: u64,
 }
@@ -7585,6 +7848,7 @@ for OtherWebSearchAction {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct OtlpGrpcOtelExporter {
     pub endpoint: ::std::string::String,
     /// Header names are retained; values are redacted by the server.
@@ -7596,6 +7860,7 @@ pub struct OtlpGrpcOtelExporter {
     pub tls: ::std::option::Option<OtelTlsConfig>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct OtlpHttpOtelExporter {
     pub endpoint: ::std::string::String,
     /// Header names are retained; values are redacted by the server.
@@ -7616,6 +7881,7 @@ pub struct OutputTextContentItem {
     pub text: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct OverriddenMetadata {
     #[serde(rename = "effectiveValue")]
     pub effective_value: ::serde_json::Value,
@@ -7625,6 +7891,7 @@ pub struct OverriddenMetadata {
 }
 /// Default configuration supplied with the installed Codex package.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct PackagedDefaultsConfigLayerSource {
     /// Path to the packaged default configuration file.
     pub file: AbsolutePathBuf,
@@ -7686,6 +7953,7 @@ pub struct PermissionProfileListParams {
     pub limit: ::std::option::Option<u32>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct PermissionProfileListResponse {
     pub data: ::std::vec::Vec<PermissionProfileSummary>,
     /// Opaque cursor to pass to the next call to continue after the last item. If None, there are no more items to return.
@@ -7696,6 +7964,7 @@ pub struct PermissionProfileListResponse {
     pub next_cursor: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct PermissionProfileSummary {
     /// Whether the effective requirements allow selecting this profile.
     pub allowed: bool,
@@ -7706,6 +7975,7 @@ pub struct PermissionProfileSummary {
     pub id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct PermissionsRequestApprovalParams {
     pub cwd: LegacyAppPathString,
     #[serde(
@@ -7741,6 +8011,7 @@ pub struct PermissionsRequestApprovalResponse {
 }
 /// EXPERIMENTAL - proposed plan streaming deltas for plan items. Clients should not assume concatenated deltas match the completed plan item content.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct PlanDeltaNotification {
     pub delta: ::std::string::String,
     #[serde(rename = "itemId")]
@@ -7752,6 +8023,7 @@ pub struct PlanDeltaNotification {
 }
 /// EXPERIMENTAL - proposed plan item content. The completed plan item is authoritative and may not match the concatenation of `PlanDelta` text.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct PlanThreadItem {
     /// Unix timestamp in milliseconds when the item completed, if recorded.
     ///
@@ -7773,6 +8045,7 @@ pub struct PlanThreadItem {
     pub text: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct PluginDetail {
     #[serde(rename = "appTemplates")]
     pub app_templates: ::std::vec::Vec<AppTemplateSummary>,
@@ -7806,6 +8079,7 @@ pub struct PluginDetail {
     pub summary: PluginSummary,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct PluginHookSummary {
     #[serde(rename = "eventName")]
     pub event_name: HookEventName,
@@ -7833,6 +8107,7 @@ pub struct PluginInstallParams {
     pub remote_marketplace_name: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct PluginInstallResponse {
     #[serde(rename = "appsNeedingAuth")]
     pub apps_needing_auth: ::std::vec::Vec<AppSummary>,
@@ -7854,6 +8129,7 @@ pub struct PluginInstalledParams {
     >,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct PluginInstalledResponse {
     /// Defaults to `[]` when absent.
     #[serde(
@@ -7865,6 +8141,7 @@ pub struct PluginInstalledResponse {
     pub marketplaces: ::std::vec::Vec<PluginMarketplaceEntry>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct PluginInterface {
     #[serde(
         rename = "brandColor",
@@ -7969,6 +8246,7 @@ pub struct PluginListParams {
     >,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct PluginListResponse {
     /// Defaults to `[]` when absent.
     #[serde(
@@ -7987,6 +8265,7 @@ pub struct PluginListResponse {
     pub marketplaces: ::std::vec::Vec<PluginMarketplaceEntry>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct PluginMarketplaceEntry {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub interface: ::std::option::Option<MarketplaceInterface>,
@@ -8012,11 +8291,13 @@ pub struct PluginReadParams {
     pub remote_marketplace_name: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct PluginReadResponse {
     pub plugin: PluginDetail,
 }
 /// Runtime categories affected by this change, not just capabilities currently present. Flags describe declarations before runtime policy filtering. Updates OR the old and new bundle flags; enablement changes and cached reinstalls use the cached bundle; removals retain the old bundle's flags.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct PluginReconcileChangedPlugin {
     #[serde(rename = "hasApps")]
     pub has_apps: bool,
@@ -8038,6 +8319,7 @@ pub struct PluginReconcileParams {
 }
 /// Bundle and installed-state changes observed by this pass, not a runtime-readiness acknowledgement or a cumulative diff since the client's last request. Other metadata-only changes are not listed.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct PluginReconcileResponse {
     /// Plugins affected by bundle changes, enablement changes, or removals. Installed-state changes compare against the previous cached snapshot, including cached reinstalls. Removal hints survive cache cleanup failures; unchanged plugins are omitted.
     #[serde(rename = "changedPlugins")]
@@ -8063,6 +8345,7 @@ pub struct PluginSearchParams {
     pub search_term: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct PluginSearchResponse {
     pub data: ::std::vec::Vec<PluginSearchResult>,
     #[serde(
@@ -8072,6 +8355,7 @@ pub struct PluginSearchResponse {
     pub next_cursor: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct PluginSearchResult {
     #[serde(rename = "marketplaceName")]
     pub marketplace_name: ::std::string::String,
@@ -8088,6 +8372,7 @@ pub struct PluginShareCheckoutParams {
     pub remote_plugin_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct PluginShareCheckoutResponse {
     #[serde(rename = "marketplaceName")]
     pub marketplace_name: ::std::string::String,
@@ -8108,6 +8393,7 @@ pub struct PluginShareCheckoutResponse {
     pub remote_version: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct PluginShareContext {
     #[serde(
         rename = "canPublishToWorkspace",
@@ -8173,6 +8459,7 @@ for PluginShareDeleteResponse {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct PluginShareListItem {
     #[serde(
         rename = "localPluginPath",
@@ -8207,10 +8494,12 @@ for PluginShareListParams {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct PluginShareListResponse {
     pub data: ::std::vec::Vec<PluginShareListItem>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct PluginSharePrincipal {
     pub name: ::std::string::String,
     #[serde(rename = "principalId")]
@@ -8237,6 +8526,7 @@ pub struct PluginShareSaveParams {
     pub share_targets: ::std::option::Option<::std::vec::Vec<PluginShareTarget>>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct PluginShareSaveResponse {
     #[serde(
         rename = "canPublishToWorkspace",
@@ -8265,6 +8555,7 @@ pub struct PluginShareUpdateTargetsParams {
     pub share_targets: ::std::vec::Vec<PluginShareTarget>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct PluginShareUpdateTargetsResponse {
     pub discoverability: PluginShareDiscoverability,
     pub principals: ::std::vec::Vec<PluginSharePrincipal>,
@@ -8279,11 +8570,13 @@ pub struct PluginSkillReadParams {
     pub skill_name: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct PluginSkillReadResponse {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub contents: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct PluginSummary {
     #[serde(rename = "authPolicy")]
     pub auth_policy: PluginAuthPolicy,
@@ -8395,6 +8688,7 @@ pub struct PluginsMigration {
 }
 /// Final process exit notification for `process/spawn`.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ProcessExitedNotification {
     /// Process exit code.
     #[serde(rename = "exitCode")]
@@ -8464,6 +8758,7 @@ for ProcessKillResponse {
 }
 /// Base64-encoded output chunk emitted for a streaming `process/spawn` request.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ProcessOutputDeltaNotification {
     /// True on the final streamed chunk for this stream when output was truncated by `outputBytesCap`.
     #[serde(rename = "capReached")]
@@ -8660,6 +8955,7 @@ pub struct ProfileBedrockSetupParams {
     pub region: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct Project {
     #[serde(rename = "createdAt")]
     pub created_at: i64,
@@ -8680,6 +8976,7 @@ pub struct Project {
     pub updated_at: i64,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ProjectChangedNotification {
     #[serde(rename = "changeType")]
     pub change_type: ProjectChangeType,
@@ -8688,6 +8985,7 @@ pub struct ProjectChangedNotification {
 }
 /// Path to a .codex/ folder within a project. There could be multiple of these between `cwd` and the project/repo root.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ProjectConfigLayerSource {
     #[serde(rename = "dotCodexFolder")]
     pub dot_codex_folder: AbsolutePathBuf,
@@ -8704,6 +9002,7 @@ pub struct ProjectCreateParams {
     pub roots: ::std::vec::Vec<ProjectRoot>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ProjectCreateResponse {
     pub project: Project,
 }
@@ -8751,6 +9050,7 @@ pub struct ProjectImportParams {
     pub threads: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ProjectImportResponse {
     pub project: Project,
 }
@@ -8771,6 +9071,7 @@ pub struct ProjectListParams {
     pub sort_key: ::std::option::Option<ProjectSortKey>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ProjectListResponse {
     pub data: ::std::vec::Vec<Project>,
     #[serde(
@@ -8821,6 +9122,7 @@ pub struct ProjectReadParams {
     pub project_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ProjectReadResponse {
     pub project: Project,
 }
@@ -8842,6 +9144,7 @@ pub struct ProjectUpdateParams {
     pub roots: ::std::option::Option<::std::vec::Vec<ProjectRoot>>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ProjectUpdateResponse {
     pub project: Project,
 }
@@ -8871,6 +9174,7 @@ for PromptConfiguredHookHandler {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct PromptHookMetadata {
     /// Configured `additionalContext` spill threshold. `null` uses 2,500 tokens; `0` disables spilling.
     #[serde(
@@ -8914,12 +9218,14 @@ pub struct PromptHookMetadata {
     pub trust_status: HookTrustStatus,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ProtectionBlockReason {
     /// Identifies the same moderation row that Chat writes on the live path.
     #[serde(rename = "protectionType")]
     pub protection_type: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct QueuedSubmission {
     #[serde(rename = "clientUserMessageId")]
     pub client_user_message_id: ::std::string::String,
@@ -8937,6 +9243,7 @@ pub struct QueuedSubmission {
     >,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct RateLimitResetCredit {
     /// Backend-provided display description for this credit, or `null` when unavailable.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -8960,6 +9267,7 @@ pub struct RateLimitResetCredit {
     pub title: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct RateLimitResetCreditsSummary {
     #[serde(rename = "availableCount")]
     pub available_count: i64,
@@ -8970,6 +9278,7 @@ pub struct RateLimitResetCreditsSummary {
     pub credits: ::std::option::Option<::std::vec::Vec<RateLimitResetCredit>>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct RateLimitSnapshot {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub credits: ::std::option::Option<CreditsSnapshot>,
@@ -9010,6 +9319,7 @@ pub struct RateLimitSnapshot {
     pub spend_control_reached: ::std::option::Option<bool>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct RateLimitWindow {
     #[serde(rename = "resetsAt", skip_serializing_if = "::std::option::Option::is_none")]
     pub resets_at: ::std::option::Option<i64>,
@@ -9047,6 +9357,7 @@ pub struct RawResponseItemCompletedNotification {
     pub turn_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ReadCommandAction {
     pub command: ::std::string::String,
     pub name: ::std::string::String,
@@ -9062,6 +9373,7 @@ pub struct ReadOnlySandboxPolicy {
     pub network_access: ::std::option::Option<bool>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ReadParsedCommand {
     pub cmd: ::std::string::String,
     pub name: ::std::string::String,
@@ -9094,6 +9406,7 @@ for ReadThreadReadStateOperation {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct RealtimeSessionClosedThreadRealtimeItem {
     pub id: ::std::string::String,
     /// Canonical observation time in Unix milliseconds for eligible voice calls.
@@ -9109,6 +9422,7 @@ pub struct RealtimeSessionClosedThreadRealtimeItem {
     pub realtime_session_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct RealtimeSessionStartedThreadRealtimeItem {
     pub id: ::std::string::String,
     /// Canonical observation time in Unix milliseconds for eligible voice calls.
@@ -9123,11 +9437,13 @@ pub struct RealtimeSessionStartedThreadRealtimeItem {
     pub realtime_session_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct RealtimeThreadTimelineEntry {
     pub item: ThreadRealtimeItem,
     pub position: u64,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct RealtimeVoicesList {
     #[serde(rename = "defaultV1")]
     pub default_v1: RealtimeVoice,
@@ -9194,6 +9510,7 @@ impl<'de> ::serde::Deserialize<'de> for ReasoningEffort {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ReasoningEffortOption {
     pub description: ::std::string::String,
     #[serde(rename = "reasoningEffort")]
@@ -9214,6 +9531,7 @@ pub struct ReasoningResponseItem {
     pub summary: ::std::vec::Vec<ReasoningItemReasoningSummary>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ReasoningSummaryPartAddedNotification {
     #[serde(rename = "itemId")]
     pub item_id: ::std::string::String,
@@ -9225,6 +9543,7 @@ pub struct ReasoningSummaryPartAddedNotification {
     pub turn_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ReasoningSummaryTextDeltaNotification {
     pub delta: ::std::string::String,
     #[serde(rename = "itemId")]
@@ -9237,6 +9556,7 @@ pub struct ReasoningSummaryTextDeltaNotification {
     pub turn_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ReasoningTextDeltaNotification {
     #[serde(rename = "contentIndex")]
     pub content_index: i64,
@@ -9253,6 +9573,7 @@ pub struct ReasoningTextReasoningItemContent {
     pub text: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ReasoningThreadItem {
     /// Unix timestamp in milliseconds when the item completed, if recorded.
     ///
@@ -9279,6 +9600,7 @@ pub struct ReasoningThreadItem {
     pub summary: ::std::vec::Vec<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct RemoteControlClient {
     #[serde(
         rename = "appVersion",
@@ -9327,6 +9649,7 @@ pub struct RemoteControlClientsListParams {
     pub order: ::std::option::Option<RemoteControlClientsListOrder>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct RemoteControlClientsListResponse {
     pub data: ::std::vec::Vec<RemoteControlClient>,
     #[serde(
@@ -9373,6 +9696,7 @@ pub struct RemoteControlDisableParams {
     pub ephemeral: ::std::option::Option<bool>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct RemoteControlDisableResponse {
     #[serde(
         rename = "environmentId",
@@ -9391,6 +9715,7 @@ pub struct RemoteControlEnableParams {
     pub ephemeral: ::std::option::Option<bool>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct RemoteControlEnableResponse {
     #[serde(
         rename = "environmentId",
@@ -9412,6 +9737,7 @@ pub struct RemoteControlPairingStartParams {
     pub manual_code: ::std::option::Option<bool>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct RemoteControlPairingStartResponse {
     #[serde(rename = "environmentId")]
     pub environment_id: ::std::string::String,
@@ -9439,11 +9765,13 @@ pub struct RemoteControlPairingStatusParams {
     pub pairing_code: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct RemoteControlPairingStatusResponse {
     pub claimed: bool,
 }
 /// Current remote-control connection status and remote identity exposed to clients.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct RemoteControlStatusChangedNotification {
     #[serde(
         rename = "environmentId",
@@ -9457,6 +9785,7 @@ pub struct RemoteControlStatusChangedNotification {
     pub status: RemoteControlConnectionStatus,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct RemoteControlStatusReadResponse {
     #[serde(
         rename = "environmentId",
@@ -9496,6 +9825,7 @@ for RemotePluginSource {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct RequestHeader {
     pub name: ::std::string::String,
     pub value: ::std::string::String,
@@ -9520,6 +9850,7 @@ impl ::std::convert::From<i64> for RequestId {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct RequestPermissionProfile {
     #[serde(
         rename = "fileSystem",
@@ -9530,6 +9861,7 @@ pub struct RequestPermissionProfile {
     pub network: ::std::option::Option<AdditionalNetworkPermissions>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct RequestPermissionsGuardianApprovalReviewAction {
     pub permissions: RequestPermissionProfile,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -9537,6 +9869,7 @@ pub struct RequestPermissionsGuardianApprovalReviewAction {
 }
 /// A known resource that the server is capable of reading.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct Resource {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub annotations: ::std::option::Option<::serde_json::Value>,
@@ -9592,6 +9925,7 @@ pub enum ResourceContent {
 }
 /// A template description for resources available on the server.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ResourceTemplate {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub annotations: ::std::option::Option<::serde_json::Value>,
@@ -9607,6 +9941,7 @@ pub struct ResourceTemplate {
 }
 /// Failed to connect to the response SSE stream.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct ResponseStreamConnectionFailedCodexErrorInfo {
     #[serde(
         rename = "httpStatusCode",
@@ -9616,6 +9951,7 @@ pub struct ResponseStreamConnectionFailedCodexErrorInfo {
 }
 /// The response SSE stream disconnected in the middle of a turn before completion.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct ResponseStreamDisconnectedCodexErrorInfo {
     #[serde(
         rename = "httpStatusCode",
@@ -9625,6 +9961,7 @@ pub struct ResponseStreamDisconnectedCodexErrorInfo {
 }
 /// Reached the retry limit for responses.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct ResponseTooManyFailedAttemptsCodexErrorInfo {
     #[serde(
         rename = "httpStatusCode",
@@ -9650,6 +9987,7 @@ pub struct ReviewStartParams {
     pub thread_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ReviewStartResponse {
     /// The thread id supplied to `review/start`.
     #[serde(rename = "reviewThreadId")]
@@ -9708,6 +10046,7 @@ for RootFileSystemSpecialPath {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct SandboxWorkspaceWrite {
     /// Defaults to `false` when absent.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -9723,6 +10062,7 @@ pub struct SandboxWorkspaceWrite {
     pub writable_roots: ::std::vec::Vec<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ScheduledTaskSummary {
     pub key: ::std::string::String,
     pub name: ::std::string::String,
@@ -9730,6 +10070,7 @@ pub struct ScheduledTaskSummary {
     pub schedule: ScheduledTaskSchedule,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct SearchCommandAction {
     pub command: ::std::string::String,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -9738,6 +10079,7 @@ pub struct SearchCommandAction {
     pub query: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct SearchParsedCommand {
     pub cmd: ::std::string::String,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -9753,6 +10095,7 @@ pub struct SearchResponsesApiWebSearchAction {
     pub query: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct SearchWebSearchAction {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub queries: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
@@ -9773,10 +10116,12 @@ pub struct SendAddCreditsNudgeEmailParams {
     pub credit_type: AddCreditsNudgeCreditType,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct SendAddCreditsNudgeEmailResponse {
     pub status: AddCreditsNudgeEmailStatus,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ServerDiagnosticsGauge {
     pub name: ::std::string::String,
     pub value: u64,
@@ -9807,6 +10152,7 @@ for ServerDiagnosticsParams {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ServerDiagnosticsProcess {
     pub id: u32,
     #[serde(
@@ -9821,11 +10167,13 @@ pub struct ServerDiagnosticsProcess {
     pub resident_memory_bytes: ::std::option::Option<u64>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ServerDiagnosticsResponse {
     pub gauges: ::std::vec::Vec<ServerDiagnosticsGauge>,
     pub process: ServerDiagnosticsProcess,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ServerRequestResolvedNotification {
     #[serde(rename = "requestId")]
     pub request_id: RequestId,
@@ -9833,6 +10181,7 @@ pub struct ServerRequestResolvedNotification {
     pub thread_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct SessionEndInputSavedThreadRealtimeItem {
     pub id: ::std::string::String,
     /// Since Codex 0.171.0.
@@ -9895,6 +10244,7 @@ pub struct Settings {
     pub reasoning_effort: ::std::option::Option<ReasoningEffort>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ShowAgentMessageDisplay {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub annotation: ::std::option::Option<AnswerAnnotation>,
@@ -9936,15 +10286,18 @@ impl<'de> ::serde::Deserialize<'de> for ShowAgentMessageDisplayVersion {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct SkillDependencies {
     pub tools: ::std::vec::Vec<SkillToolDependency>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct SkillErrorInfo {
     pub message: ::std::string::String,
     pub path: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct SkillInterface {
     #[serde(
         rename = "brandColor",
@@ -9990,6 +10343,7 @@ pub struct SkillInterface {
     pub short_description: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct SkillMetadata {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dependencies: ::std::option::Option<SkillDependencies>,
@@ -10015,6 +10369,7 @@ pub struct SkillMigration {
     pub name: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct SkillSummary {
     pub description: ::std::string::String,
     pub enabled: bool,
@@ -10030,6 +10385,7 @@ pub struct SkillSummary {
     pub short_description: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct SkillToolDependency {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub command: ::std::option::Option<::std::string::String>,
@@ -10087,6 +10443,7 @@ pub struct SkillsConfigWriteParams {
     pub path: ::std::option::Option<AbsolutePathBuf>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct SkillsConfigWriteResponse {
     #[serde(rename = "effectiveEnabled")]
     pub effective_enabled: bool,
@@ -10122,6 +10479,7 @@ for SkillsExtraRootsSetResponse {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct SkillsListEntry {
     pub cwd: ::std::string::String,
     pub errors: ::std::vec::Vec<SkillErrorInfo>,
@@ -10140,6 +10498,7 @@ pub struct SkillsListParams {
     pub force_reload: ::std::option::Option<bool>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct SkillsListResponse {
     pub data: ::std::vec::Vec<SkillsListEntry>,
 }
@@ -10170,6 +10529,7 @@ for SlashTmpFileSystemSpecialPath {
 }
 /// Display item emitted by the interruptible `clock.sleep` tool.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct SleepThreadItem {
     /// Unix timestamp in milliseconds when the item completed, if recorded.
     ///
@@ -10196,6 +10556,7 @@ pub struct SpecialFileSystemPath {
     pub value: FileSystemSpecialPath,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct SpendControlLimitSnapshot {
     pub limit: ::std::string::String,
     #[serde(rename = "remainingPercent")]
@@ -10205,6 +10566,7 @@ pub struct SpendControlLimitSnapshot {
     pub used: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct StrictReviewRequiredNotification {
     /// Unix timestamp (in milliseconds) when this review started.
     #[serde(rename = "startedAtMs")]
@@ -10215,6 +10577,7 @@ pub struct StrictReviewRequiredNotification {
     pub turn_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct SubAgentActivityThreadItem {
     #[serde(rename = "agentPath")]
     pub agent_path: ::std::string::String,
@@ -10258,6 +10621,7 @@ pub struct SummaryTextReasoningItemReasoningSummary {
 }
 /// Managed config layer from a file (usually `managed_config.toml`).
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct SystemConfigLayerSource {
     /// This is the path to the system config.toml file, though it is not guaranteed to exist.
     pub file: AbsolutePathBuf,
@@ -10288,6 +10652,7 @@ for SystemErrorThreadStatus {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct TerminalInteractionNotification {
     #[serde(rename = "itemId")]
     pub item_id: ::std::string::String,
@@ -10309,6 +10674,7 @@ pub struct TextElement {
     pub placeholder: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct TextPosition {
     /// 1-based column number (in Unicode scalar values).
     pub column: u64,
@@ -10316,6 +10682,7 @@ pub struct TextPosition {
     pub line: u64,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct TextRange {
     pub end: TextPosition,
     pub start: TextPosition,
@@ -10334,6 +10701,7 @@ pub struct TextUserInput {
     pub text_elements: ::std::vec::Vec<TextElement>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct Thread {
     /// Optional random unique nickname assigned to an AgentControl-spawned sub-agent.
     #[serde(
@@ -10534,12 +10902,14 @@ for ThreadArchiveResponse {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadArchivedNotification {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
 }
 /// An independently persisted attachment associated with a thread.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadAttachment {
     #[serde(rename = "attachmentType")]
     pub attachment_type: ::std::string::String,
@@ -10563,6 +10933,7 @@ pub struct ThreadAttachmentAddParams {
 }
 /// The created or existing attachment.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadAttachmentAddResponse {
     pub attachment: ThreadAttachment,
     pub outcome: ThreadAttachmentAddOutcome,
@@ -10579,6 +10950,7 @@ pub struct ThreadAttachmentListParams {
 }
 /// One page of attachments associated with the requested thread.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadAttachmentListResponse {
     pub data: ::std::vec::Vec<ThreadAttachment>,
     #[serde(
@@ -10589,6 +10961,7 @@ pub struct ThreadAttachmentListResponse {
 }
 /// A thread that currently owns an attachment with the requested identity.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadAttachmentOwner {
     /// Whether the owning thread is archived, not whether it is currently executing a turn.
     pub archived: bool,
@@ -10612,6 +10985,7 @@ pub struct ThreadAttachmentOwnerListParams {
 }
 /// One page of matching owners, including threads without their own user messages.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadAttachmentOwnerListResponse {
     pub data: ::std::vec::Vec<ThreadAttachmentOwner>,
     #[serde(
@@ -10658,6 +11032,7 @@ for ThreadAttachmentRemoveResponse {
 }
 /// Notification published after a thread attachment is created or deleted.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadAttachmentUpdatedNotification {
     #[serde(rename = "attachmentId")]
     pub attachment_id: ::std::string::String,
@@ -10670,6 +11045,7 @@ pub struct ThreadAttachmentUpdatedNotification {
     pub thread_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadBackgroundTerminal {
     pub command: ::std::string::String,
     #[serde(
@@ -10729,6 +11105,7 @@ pub struct ThreadBackgroundTerminalsListParams {
     pub thread_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadBackgroundTerminalsListResponse {
     pub data: ::std::vec::Vec<ThreadBackgroundTerminal>,
     /// Opaque cursor to pass to the next call to continue after the last item. If None, there are no more items to return.
@@ -10746,10 +11123,12 @@ pub struct ThreadBackgroundTerminalsTerminateParams {
     pub thread_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadBackgroundTerminalsTerminateResponse {
     pub terminated: bool,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadClosedNotification {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
@@ -10793,6 +11172,7 @@ pub struct ThreadDecrementElicitationParams {
 }
 /// Response for `thread/decrement_elicitation`.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadDecrementElicitationResponse {
     /// Current out-of-band elicitation count after the decrement.
     pub count: i64,
@@ -10830,12 +11210,14 @@ for ThreadDeleteResponse {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadDeletedNotification {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
 }
 /// An environment selected by a loaded thread, independent of connection status.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadEnvironment {
     pub cwd: LegacyAppPathString,
     #[serde(rename = "environmentId")]
@@ -10990,6 +11372,7 @@ pub struct ThreadForkParams {
     pub thread_source: ::std::option::Option<ThreadSource>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadForkResponse {
     /// Named or implicit built-in profile that produced the active permissions, when known.
     #[serde(
@@ -11056,6 +11439,7 @@ pub struct ThreadForkResponse {
     pub thread: Thread,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadGoal {
     #[serde(rename = "createdAt")]
     pub created_at: i64,
@@ -11084,10 +11468,12 @@ pub struct ThreadGoalClearParams {
     pub thread_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadGoalClearResponse {
     pub cleared: bool,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadGoalClearedNotification {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
@@ -11098,6 +11484,7 @@ pub struct ThreadGoalGetParams {
     pub thread_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadGoalGetResponse {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub goal: ::std::option::Option<ThreadGoal>,
@@ -11120,10 +11507,12 @@ pub struct ThreadGoalSetParams {
     pub token_budget: ::std::option::Option<i64>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadGoalSetResponse {
     pub goal: ThreadGoal,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadGoalUpdatedNotification {
     pub goal: ThreadGoal,
     #[serde(rename = "threadId")]
@@ -11133,6 +11522,7 @@ pub struct ThreadGoalUpdatedNotification {
 }
 /// Since Codex 0.167.2.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadGuardianAssessment {
     pub outcome: GuardianAssessmentOutcome,
     pub rationale: ::std::string::String,
@@ -11151,6 +11541,7 @@ pub struct ThreadGuardianReviewParams {
 }
 /// Since Codex 0.167.2.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadGuardianReviewResponse {
     /// Null when current policy or a remembered approval skips review.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -11207,6 +11598,7 @@ pub struct ThreadIncrementElicitationParams {
 }
 /// Response for `thread/increment_elicitation`.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadIncrementElicitationResponse {
     /// Current out-of-band elicitation count after the increment.
     pub count: i64,
@@ -11246,6 +11638,7 @@ for ThreadInjectItemsResponse {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadItemEntry {
     /// Unix timestamp (milliseconds) when the item completed, if recorded by the producer.
     #[serde(
@@ -11331,6 +11724,7 @@ pub struct ThreadItemsListParams {
     pub turn_id: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadItemsListResponse {
     /// Opaque cursor to pass as `cursor` when reversing `sortDirection`. This is only populated when the page contains at least one item.
     #[serde(
@@ -11359,6 +11753,7 @@ pub struct ThreadItemsReadParams {
 }
 /// EXPERIMENTAL - persisted items returned in canonical stored order.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadItemsReadResponse {
     pub data: ::std::vec::Vec<ThreadItemEntry>,
 }
@@ -11492,6 +11887,7 @@ pub struct ThreadListParams {
     pub use_state_db_only: ::std::option::Option<bool>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadListResponse {
     /// Opaque cursor to pass as `cursor` when reversing `sortDirection`. This is only populated when the page contains at least one thread. Use it with the opposite `sortDirection`; for timestamp sorts it anchors at the start of the page timestamp so same-second updates are not skipped.
     #[serde(
@@ -11525,6 +11921,7 @@ pub struct ThreadLoadedListParams {
     pub limit: ::std::option::Option<u32>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadLoadedListResponse {
     /// Thread ids for sessions currently loaded in memory.
     pub data: ::std::vec::Vec<::std::string::String>,
@@ -11575,6 +11972,7 @@ pub struct ThreadMemoryReadParams {
 }
 /// Since Codex 0.165.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadMemoryReadResponse {
     /// Summary from the thread's selected memory version. Null when memory use is disabled or the selected summary is missing, unreadable, or blank.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -11616,10 +12014,12 @@ pub struct ThreadMetadataUpdateParams {
     pub thread_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadMetadataUpdateResponse {
     pub thread: Thread,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadNameUpdatedNotification {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
@@ -11662,6 +12062,7 @@ for ThreadPredictionRequestResponse {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadPredictionUpdatedNotification {
     pub result: ThreadPredictionResult,
     #[serde(rename = "sourceTurnId")]
@@ -11686,11 +12087,13 @@ pub struct ThreadPrepareApprovedPlanParams {
 }
 /// Since Codex 0.169.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadPrepareApprovedPlanResponse {
     /// Initial user prompt. If no attachment is readable, the plan is already in the thread's context.
     pub prompt: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadProjectUpdatedNotification {
     #[serde(
         rename = "projectId",
@@ -11719,11 +12122,13 @@ pub struct ThreadQueueAddParams {
     pub thread_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadQueueAddResponse {
     #[serde(rename = "queuedSubmission")]
     pub queued_submission: QueuedSubmission,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadQueueChangedNotification {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
@@ -11736,6 +12141,7 @@ pub struct ThreadQueueDeleteParams {
     pub thread_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadQueueDeleteResponse {
     pub deleted: bool,
 }
@@ -11751,6 +12157,7 @@ pub struct ThreadQueueListParams {
     pub thread_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadQueueListResponse {
     pub data: ::std::vec::Vec<QueuedSubmission>,
     /// Opaque cursor for the next page, or `null` when no submissions remain.
@@ -11803,6 +12210,7 @@ pub struct ThreadQueueStartParams {
     pub thread_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadQueueStartResponse {
     pub turn: Turn,
 }
@@ -11825,6 +12233,7 @@ pub struct ThreadQueueUpdateParams {
     pub thread_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadQueueUpdateResponse {
     #[serde(rename = "queuedSubmission")]
     pub queued_submission: QueuedSubmission,
@@ -11841,6 +12250,7 @@ pub struct ThreadReadParams {
     pub thread_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadReadResponse {
     /// Local receipt. Null means this thread's durable read state is unavailable.
     #[serde(
@@ -11852,6 +12262,7 @@ pub struct ThreadReadResponse {
 }
 /// The first unread position in a durable local thread. A null position means read. The opaque revision guards edits against activity or marks the caller has not seen.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadReadState {
     #[serde(
         rename = "firstUnread",
@@ -11861,6 +12272,7 @@ pub struct ThreadReadState {
     pub revision: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadReadStateChangedNotification {
     #[serde(rename = "readState")]
     pub read_state: ThreadReadState,
@@ -11877,6 +12289,7 @@ pub struct ThreadReadStateUpdateParams {
     pub thread_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadReadStateUpdateResponse {
     #[serde(rename = "readState")]
     pub read_state: ThreadReadState,
@@ -12001,6 +12414,7 @@ pub struct ThreadRealtimeAudioChunk {
 }
 /// EXPERIMENTAL - emitted when thread realtime transport closes.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadRealtimeClosedNotification {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub reason: ::std::option::Option<::std::string::String>,
@@ -12009,12 +12423,14 @@ pub struct ThreadRealtimeClosedNotification {
 }
 /// Since Codex 0.171.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadRealtimeEntry {
     pub item: ThreadRealtimeItem,
     pub position: u64,
 }
 /// EXPERIMENTAL - emitted when thread realtime encounters an error.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadRealtimeErrorNotification {
     pub message: ::std::string::String,
     #[serde(rename = "threadId")]
@@ -12024,6 +12440,7 @@ pub struct ThreadRealtimeErrorNotification {
 ///
 /// Since Codex 0.171.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadRealtimeFrameChannels {
     pub voice_transcript: ThreadRealtimeVoiceTranscript,
 }
@@ -12035,6 +12452,7 @@ pub struct ThreadRealtimeInitialItem {
 }
 /// EXPERIMENTAL - raw non-audio thread realtime item emitted by the backend.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadRealtimeItemAddedNotification {
     pub item: ::serde_json::Value,
     #[serde(rename = "threadId")]
@@ -12042,6 +12460,7 @@ pub struct ThreadRealtimeItemAddedNotification {
 }
 /// EXPERIMENTAL - a realtime timeline item published after canonical commit.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadRealtimeItemCompletedNotification {
     pub item: ThreadRealtimeItem,
     #[serde(rename = "threadId")]
@@ -12049,6 +12468,7 @@ pub struct ThreadRealtimeItemCompletedNotification {
 }
 /// EXPERIMENTAL - a realtime timeline item started before its content streams.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadRealtimeItemStartedNotification {
     pub item: ThreadRealtimeItem,
     #[serde(rename = "threadId")]
@@ -12056,6 +12476,7 @@ pub struct ThreadRealtimeItemStartedNotification {
 }
 /// EXPERIMENTAL - text appended to an active realtime transcript item.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadRealtimeItemTranscriptDeltaNotification {
     pub delta: ::std::string::String,
     #[serde(rename = "itemId")]
@@ -12115,6 +12536,7 @@ pub struct ThreadRealtimeListParams {
 }
 /// Since Codex 0.171.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadRealtimeListResponse {
     pub coverage: ThreadRealtimeCoverage,
     pub data: ::std::vec::Vec<ThreadRealtimeEntry>,
@@ -12157,11 +12579,13 @@ for ThreadRealtimeListVoicesParams {
 }
 /// EXPERIMENTAL - response for listing supported realtime voices.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadRealtimeListVoicesResponse {
     pub voices: RealtimeVoicesList,
 }
 /// EXPERIMENTAL - streamed output audio emitted by thread realtime.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadRealtimeOutputAudioDeltaNotification {
     pub audio: ThreadRealtimeAudioChunk,
     #[serde(rename = "threadId")]
@@ -12169,6 +12593,7 @@ pub struct ThreadRealtimeOutputAudioDeltaNotification {
 }
 /// EXPERIMENTAL - emitted with the remote SDP for a WebRTC realtime session.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadRealtimeSdpNotification {
     pub sdp: ::std::string::String,
     #[serde(rename = "threadId")]
@@ -12313,6 +12738,7 @@ for ThreadRealtimeStartResponse {
 }
 /// EXPERIMENTAL - emitted when thread realtime startup is accepted.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadRealtimeStartedNotification {
     #[serde(
         rename = "realtimeSessionId",
@@ -12357,6 +12783,7 @@ for ThreadRealtimeStopResponse {
 }
 /// EXPERIMENTAL - flat transcript delta emitted whenever realtime transcript text changes.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadRealtimeTranscriptDeltaNotification {
     /// Live transcript delta from the realtime event.
     pub delta: ::std::string::String,
@@ -12366,6 +12793,7 @@ pub struct ThreadRealtimeTranscriptDeltaNotification {
 }
 /// EXPERIMENTAL - final transcript text emitted when realtime completes a transcript part.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadRealtimeTranscriptDoneNotification {
     pub role: ::std::string::String,
     /// Final complete text for the transcript part.
@@ -12375,6 +12803,7 @@ pub struct ThreadRealtimeTranscriptDoneNotification {
 }
 /// Since Codex 0.171.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadRealtimeVoiceTranscript {
     pub role: ThreadRealtimeTranscriptRole,
     pub text: ::std::string::String,
@@ -12482,6 +12911,7 @@ pub struct ThreadResumeParams {
     pub thread_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadResumeResponse {
     /// Named or implicit built-in profile that produced the active permissions, when known.
     #[serde(
@@ -12587,6 +13017,7 @@ pub struct ThreadRevertParams {
     pub thread_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadRevertResponse {
     /// Opaque cursor for hydrating paginated items backwards.
     ///
@@ -12608,6 +13039,7 @@ pub struct ThreadRevertResponse {
     pub turns_backwards_cursor: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadRevertedNotification {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
@@ -12700,6 +13132,7 @@ pub struct ThreadSampleParams {
 }
 /// Since Codex 0.164.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadSampleResponse {
     #[serde(
         rename = "cachedInputTokens",
@@ -12760,6 +13193,7 @@ for ThreadSearchCancelResponse {
 }
 /// One visible message occurrence returned by `ThreadSearchOccurrencesResponse`.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadSearchOccurrence {
     #[serde(rename = "itemId")]
     pub item_id: ::std::string::String,
@@ -12789,6 +13223,7 @@ pub struct ThreadSearchOccurrencesParams {
     pub thread_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadSearchOccurrencesResponse {
     /// Occurrences in chronological message order.
     pub data: ::std::vec::Vec<ThreadSearchOccurrence>,
@@ -12849,12 +13284,14 @@ pub struct ThreadSearchParams {
 ///
 /// Since Codex 0.171.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadSearchPartialNotification {
     pub data: ::std::vec::Vec<ThreadSearchResult>,
     #[serde(rename = "requestId")]
     pub request_id: RequestId,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadSearchResponse {
     /// Opaque cursor to pass as `cursor` when reversing `sortDirection`. This is only populated when the page contains at least one thread. Use it with the opposite `sortDirection`; for timestamp sorts it anchors at the start of the page timestamp so same-second updates are not skipped.
     #[serde(
@@ -12871,12 +13308,14 @@ pub struct ThreadSearchResponse {
     pub next_cursor: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadSearchResult {
     pub snippet: ::std::string::String,
     pub thread: Thread,
 }
 /// UTF-16 code-unit range within `snippet`.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadSearchTextRange {
     /// Exclusive UTF-16 code-unit offset.
     pub end: u32,
@@ -12885,6 +13324,7 @@ pub struct ThreadSearchTextRange {
 }
 /// An independently persisted, user-visible thread section.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadSection {
     /// Optional appearance synchronized across clients.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -12906,6 +13346,7 @@ pub struct ThreadSectionAppearance {
 ///
 /// Since Codex 0.167.2.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadSectionChangedNotification {
     /// Destination section, or `null` when the thread was removed from its section.
     #[serde(
@@ -12926,6 +13367,7 @@ pub struct ThreadSectionCreateParams {
 }
 /// The independently persisted section created by the server.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadSectionCreateResponse {
     pub section: ThreadSection,
 }
@@ -12974,6 +13416,7 @@ pub struct ThreadSectionListParams {
 }
 /// One page of independently persisted thread sections.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadSectionListResponse {
     pub data: ::std::vec::Vec<ThreadSection>,
     /// Opaque cursor for the next page, or `null` when no sections remain.
@@ -13041,6 +13484,7 @@ pub struct ThreadSectionUpdateParams {
 }
 /// The independently persisted section after its name is updated.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadSectionUpdateResponse {
     pub section: ThreadSection,
 }
@@ -13076,6 +13520,7 @@ for ThreadSetNameResponse {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadSettings {
     #[serde(
         rename = "activePermissionProfile",
@@ -13229,6 +13674,7 @@ for ThreadSettingsUpdateResponse {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadSettingsUpdatedNotification {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
@@ -13314,6 +13760,7 @@ impl ::std::str::FromStr for ThreadSource {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadSpawnSubAgentSource {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub agent_nickname: ::std::option::Option<::std::string::String>,
@@ -13459,6 +13906,7 @@ pub struct ThreadStartParams {
     pub thread_source: ::std::option::Option<ThreadSource>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadStartResponse {
     /// Named or implicit built-in profile that produced the active permissions, when known.
     #[serde(
@@ -13551,10 +13999,12 @@ for ThreadStartThreadUnreadPosition {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadStartedNotification {
     pub thread: Thread,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadStatusChangedNotification {
     pub status: ThreadStatus,
     #[serde(rename = "threadId")]
@@ -13572,6 +14022,7 @@ pub struct ThreadTimelineListParams {
 }
 /// EXPERIMENTAL - a bounded timeline page with its resolved opening voice state.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadTimelineListResponse {
     #[serde(
         rename = "activeRealtimeSessionAtPageStart",
@@ -13588,6 +14039,7 @@ pub struct ThreadTimelineListResponse {
     pub next_cursor: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadTokenUsage {
     pub last: TokenUsageBreakdown,
     #[serde(
@@ -13598,6 +14050,7 @@ pub struct ThreadTokenUsage {
     pub total: TokenUsageBreakdown,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadTokenUsageUpdatedNotification {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
@@ -13630,6 +14083,7 @@ pub struct ThreadTurnsListParams {
     pub thread_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadTurnsListResponse {
     /// Opaque cursor to pass as `cursor` when reversing `sortDirection`. This is only populated when the page contains at least one turn. Use it with the opposite `sortDirection` to include the anchor turn again and catch updates to that turn.
     #[serde(
@@ -13651,10 +14105,12 @@ pub struct ThreadUnarchiveParams {
     pub thread_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadUnarchiveResponse {
     pub thread: Thread,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadUnarchivedNotification {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
@@ -13665,10 +14121,12 @@ pub struct ThreadUnsubscribeParams {
     pub thread_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadUnsubscribeResponse {
     pub status: ThreadUnsubscribeStatus,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadUsage {
     #[serde(rename = "estimatedUsageCreditsMicros")]
     pub estimated_usage_credits_micros: i64,
@@ -13690,6 +14148,7 @@ pub struct ThreadUsage {
     pub thread_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadUsageBreakdownGroup {
     #[serde(
         rename = "cachedInputTokens",
@@ -13754,6 +14213,7 @@ for TmpdirFileSystemSpecialPath {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct TokenUsageBreakdown {
     /// Defaults to `0` when absent.
     #[serde(
@@ -13774,6 +14234,7 @@ pub struct TokenUsageBreakdown {
 }
 /// Definition for a tool the client can call.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct Tool {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub annotations: ::std::option::Option<::serde_json::Value>,
@@ -13801,12 +14262,14 @@ pub struct ToolRequestUserInputAnswer {
 }
 /// EXPERIMENTAL. Defines a single selectable option for request_user_input.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ToolRequestUserInputOption {
     pub description: ::std::string::String,
     pub label: ::std::string::String,
 }
 /// EXPERIMENTAL. Params sent with a request_user_input event.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ToolRequestUserInputParams {
     /// @deprecated Use `isBlocking` to decide whether the request should block.
     #[serde(
@@ -13826,6 +14289,7 @@ pub struct ToolRequestUserInputParams {
 }
 /// EXPERIMENTAL. Represents one request_user_input question and its required options.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ToolRequestUserInputQuestion {
     pub header: ::std::string::String,
     pub id: ::std::string::String,
@@ -13879,11 +14343,13 @@ pub struct ToolSearchOutputResponseItem {
     pub tools: ::std::vec::Vec<::serde_json::Value>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct ToolsV2 {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub web_search: ::std::option::Option<WebSearchToolConfig>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct TranscriptSegmentThreadRealtimeItem {
     pub id: ::std::string::String,
     /// Canonical observation time in Unix milliseconds for eligible voice calls.
@@ -13900,6 +14366,7 @@ pub struct TranscriptSegmentThreadRealtimeItem {
     pub text: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct Turn {
     /// Unix timestamp (in seconds) when the turn completed.
     #[serde(
@@ -13943,12 +14410,14 @@ pub struct Turn {
     pub status: TurnStatus,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct TurnCompletedNotification {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
     pub turn: Turn,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct TurnCompletedThreadTimelineEntry {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub completed_at: ::std::option::Option<i64>,
@@ -13964,6 +14433,7 @@ pub struct TurnCompletedThreadTimelineEntry {
 }
 /// Notification that the turn-level unified diff has changed. Contains the latest aggregated diff across all file changes in the turn.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct TurnDiffUpdatedNotification {
     pub diff: ::std::string::String,
     #[serde(rename = "threadId")]
@@ -13986,6 +14456,7 @@ pub struct TurnEnvironmentParams {
     >,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct TurnError {
     #[serde(
         rename = "additionalDetails",
@@ -14003,6 +14474,7 @@ pub struct TurnError {
     pub misalignment: ::std::option::Option<MisalignmentErrorDetails>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct TurnInputAcceptedThreadRealtimeItem {
     /// Since Codex 0.171.0.
     pub handoff_id: ::std::string::String,
@@ -14061,6 +14533,7 @@ for TurnInterruptResponse {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct TurnModerationMetadataNotification {
     pub metadata: ::serde_json::Value,
     #[serde(rename = "threadId")]
@@ -14069,11 +14542,13 @@ pub struct TurnModerationMetadataNotification {
     pub turn_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct TurnPlanStep {
     pub status: TurnPlanStepStatus,
     pub step: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct TurnPlanUpdatedNotification {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub explanation: ::std::option::Option<::std::string::String>,
@@ -14118,6 +14593,7 @@ pub struct TurnSettingsUpdateParams {
     pub turn_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct TurnSettingsUpdateResponse {
     pub status: TurnSettingsUpdateStatus,
 }
@@ -14283,16 +14759,19 @@ pub struct TurnStartParams {
     pub turn_trigger: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct TurnStartResponse {
     pub turn: Turn,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct TurnStartedNotification {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
     pub turn: Turn,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct TurnStartedThreadTimelineEntry {
     pub position: u64,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -14344,12 +14823,14 @@ pub struct TurnSteerParams {
     pub thread_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct TurnSteerResponse {
     #[serde(rename = "turnId")]
     pub turn_id: ::std::string::String,
 }
 /// The earliest completed result needing attention.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct TurnThreadUnreadPosition {
     #[serde(rename = "turnId")]
     pub turn_id: ::std::string::String,
@@ -14365,6 +14846,7 @@ pub struct TurnToolOutput {
     pub retain: ::std::option::Option<bool>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct TurnsPage {
     #[serde(
         rename = "backwardsCursor",
@@ -14409,6 +14891,7 @@ for UncommittedChangesReviewTarget {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct UnknownCommandAction {
     pub command: ::std::string::String,
 }
@@ -14419,6 +14902,7 @@ pub struct UnknownFileSystemSpecialPath {
     pub subpath: ::std::option::Option<LegacyAppPathString>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct UnknownParsedCommand {
     pub cmd: ::std::string::String,
 }
@@ -14448,17 +14932,20 @@ for UnreadThreadReadStateOperation {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct UpdateFileChange {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub move_path: ::std::option::Option<::std::string::String>,
     pub unified_diff: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct UpdatePatchChangeKind {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub move_path: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct UrlMcpServerElicitationRequestParams {
     #[serde(rename = "elicitationId")]
     pub elicitation_id: ::std::string::String,
@@ -14485,6 +14972,7 @@ pub struct UrlMcpServerElicitationRequestParams {
     pub url: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct UsageLimitExceededImageGenerationFailure {
     #[serde(rename = "limitId")]
     pub limit_id: ::std::string::String,
@@ -14493,6 +14981,7 @@ pub struct UsageLimitExceededImageGenerationFailure {
 }
 /// User config layer from $CODEX_HOME/config.toml. This layer is special in that it is expected to be: - writable by the user - generally outside the workspace directory
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct UserConfigLayerSource {
     /// This is the path to the user's config.toml file, though it is not guaranteed to exist.
     pub file: AbsolutePathBuf,
@@ -14501,6 +14990,7 @@ pub struct UserConfigLayerSource {
     pub profile: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct UserMessageThreadItem {
     #[serde(rename = "clientId", skip_serializing_if = "::std::option::Option::is_none")]
     pub client_id: ::std::option::Option<::std::string::String>,
@@ -14632,6 +15122,7 @@ for UserVerificationEnrollParams {
 }
 /// Public metadata for a created or reused local credential. The caller completes backend registration; this response does not establish server enrollment. Older app-servers omit the metadata fields; callers must check both before registration.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct UserVerificationEnrollResponse {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub algorithm: ::std::option::Option<::std::string::String>,
@@ -14646,6 +15137,7 @@ pub struct UserVerificationEnrollResponse {
 }
 /// A signature over the exact decoded challenge. The verifier validates and consumes it.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct UserVerificationProof {
     #[serde(rename = "credentialId")]
     pub credential_id: ::std::string::String,
@@ -14686,6 +15178,7 @@ for UserVerificationStatusParams {
 }
 /// Local readiness only; this neither prompts nor queries server registration.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct UserVerificationStatusResponse {
     #[serde(
         rename = "credentialId",
@@ -14714,6 +15207,7 @@ pub struct UserVerificationVerifyParams {
     pub title: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct UserVerificationVerifyResponse {
     /// Native-reported authentication method for this signature. Older servers omit it. This is approval context, not part of the signed proof.
     ///
@@ -14733,6 +15227,7 @@ pub struct W3cTraceContext {
     pub tracestate: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct WarningNotification {
     /// Concise warning message for the user.
     pub message: ::std::string::String,
@@ -14756,6 +15251,7 @@ pub struct WebSearchCallResponseItem {
     pub status: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct WebSearchLocation {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub city: ::std::option::Option<::std::string::String>,
@@ -14767,6 +15263,7 @@ pub struct WebSearchLocation {
     pub timezone: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct WebSearchThreadItem {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub action: ::std::option::Option<WebSearchAction>,
@@ -14795,6 +15292,7 @@ pub struct WebSearchThreadItem {
     pub started_at_ms: ::std::option::Option<i64>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct WebSearchToolConfig {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub allowed_domains: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
@@ -14834,15 +15332,18 @@ for WebsocketThreadRealtimeStartTransport {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct WeekdaysScheduledTaskSchedule {
     pub time: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct WeeklyScheduledTaskSchedule {
     pub days: ::std::vec::Vec<ScheduledTaskWeekday>,
     pub time: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct WellbeingHelplineAnswerAnnotation {
     pub subject: HelplineSubject,
 }
@@ -14897,10 +15398,12 @@ for WholeItemThreadRealtimeBemItemPresentation {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct WindowsSandboxReadinessResponse {
     pub status: WindowsSandboxReadiness,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct WindowsSandboxSetupCompletedNotification {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub error: ::std::option::Option<::std::string::String>,
@@ -14914,10 +15417,12 @@ pub struct WindowsSandboxSetupStartParams {
     pub mode: WindowsSandboxSetupMode,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct WindowsSandboxSetupStartResponse {
     pub started: bool,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct WindowsWorldWritableWarningNotification {
     #[serde(rename = "extraCount")]
     pub extra_count: u64,
@@ -14927,6 +15432,7 @@ pub struct WindowsWorldWritableWarningNotification {
     pub sample_paths: ::std::vec::Vec<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct WorkspaceMessage {
     /// Unix timestamp (in seconds) when the message was archived.
     #[serde(
@@ -14948,6 +15454,7 @@ pub struct WorkspaceMessage {
     pub message_type: WorkspaceMessageType,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct WorkspaceRouting {
     #[serde(rename = "accountRoutingOverride")]
     pub account_routing_override: AccountRoutingOverride,
@@ -14986,6 +15493,7 @@ pub struct WorkspaceWriteSandboxPolicy {
 }
 /// A child approval for input to an existing command execution item.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct WriteStdinGuardianApprovalReviewAction {
     #[serde(rename = "approvalId")]
     pub approval_id: ::std::string::String,

@@ -50,6 +50,7 @@ pub struct AcceptWithExecpolicyAmendmentCommandExecutionApprovalDecision {
     pub execpolicy_amendment: ::std::vec::Vec<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct AccountLoginCompletedNotification {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub error: ::std::option::Option<::std::string::String>,
@@ -66,18 +67,21 @@ pub struct AccountLoginCompletedNotification {
 ///
 /// Clients should merge available values into the most recent `account/rateLimits/read` response or refetch that snapshot. Nullable account metadata may be unavailable in a rolling update and does not clear a previously observed value.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct AccountRateLimitsUpdatedNotification {
     #[serde(rename = "rateLimits")]
     pub rate_limits: RateLimitSnapshot,
 }
 /// Since Codex 0.169.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct AccountSecuritySetupAction {
     pub label: ::std::string::String,
     pub url: ::std::string::String,
 }
 /// Since Codex 0.169.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct AccountSecuritySetupNotice {
     #[serde(rename = "accountId")]
     pub account_id: ::std::string::String,
@@ -127,12 +131,14 @@ pub struct AccountSessionWorkspace {
     pub name: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct AccountTokenUsageDailyBucket {
     #[serde(rename = "startDate")]
     pub start_date: ::std::string::String,
     pub tokens: i64,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct AccountTokenUsageSummary {
     #[serde(
         rename = "currentStreakDays",
@@ -161,6 +167,7 @@ pub struct AccountTokenUsageSummary {
     pub peak_daily_tokens: ::std::option::Option<i64>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct AccountUpdatedNotification {
     #[serde(rename = "authMode", skip_serializing_if = "::std::option::Option::is_none")]
     pub auth_mode: ::std::option::Option<AuthMode>,
@@ -173,6 +180,7 @@ pub struct AccountUpdatedNotification {
     pub reason: ::std::option::Option<AccountUpdateReason>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ActivePermissionProfile {
     /// Parent profile identifier from the selected permissions profile's `extends` setting, when present.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -181,17 +189,20 @@ pub struct ActivePermissionProfile {
     pub id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ActiveThreadStatus {
     #[serde(rename = "activeFlags")]
     pub active_flags: ::std::vec::Vec<ThreadActiveFlag>,
 }
 /// Returned when `turn/start` or `turn/steer` is submitted while the current active turn cannot accept same-turn steering, for example `/review` or manual `/compact`.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ActiveTurnNotSteerableCodexErrorInfo {
     #[serde(rename = "turnKind")]
     pub turn_kind: NonSteerableTurnKind,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct AddFileChange {
     pub content: ::std::string::String,
 }
@@ -295,6 +306,7 @@ for AgentConfiguredHookHandler {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct AgentHookMetadata {
     /// Configured `additionalContext` spill threshold. `null` uses 2,500 tokens; `0` disables spilling.
     #[serde(
@@ -338,6 +350,7 @@ pub struct AgentHookMetadata {
     pub trust_status: HookTrustStatus,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct AgentMessageDeltaNotification {
     pub delta: ::std::string::String,
     #[serde(rename = "itemId")]
@@ -349,6 +362,7 @@ pub struct AgentMessageDeltaNotification {
 }
 /// Since Codex 0.169.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct AgentMessageModeration {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub display: ::std::option::Option<AgentMessageDisplay>,
@@ -367,6 +381,7 @@ pub struct AgentMessageResponseItem {
     pub recipient: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct AgentMessageThreadItem {
     /// Unix timestamp in milliseconds when the item completed, if recorded.
     ///
@@ -456,6 +471,7 @@ pub struct AmazonBedrockAccessKeysLoginAccountParams {
     pub session_token: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct AmazonBedrockAccount {
     /// Defaults to `false` when absent.
     #[serde(
@@ -497,6 +513,7 @@ for AmazonBedrockLoginAccountResponse {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct AnalyticsConfig {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enabled: ::std::option::Option<bool>,
@@ -560,6 +577,7 @@ for ApiKeyLoginAccountResponse {
 }
 /// EXPERIMENTAL - app metadata returned by app-list APIs.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct AppBranding {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub category: ::std::option::Option<::std::string::String>,
@@ -606,6 +624,7 @@ pub struct AppConfig {
 }
 /// EXPERIMENTAL - app metadata returned by app-list APIs.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct AppInfo {
     #[serde(
         rename = "appMetadata",
@@ -711,10 +730,12 @@ for AppLinksConfig {
 }
 /// EXPERIMENTAL - notification emitted when the app list changes.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct AppListUpdatedNotification {
     pub data: ::std::vec::Vec<AppInfo>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct AppMetadata {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub categories: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
@@ -758,10 +779,12 @@ pub struct AppMetadata {
     pub version_notes: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct AppReview {
     pub status: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct AppScreenshot {
     #[serde(rename = "fileId", skip_serializing_if = "::std::option::Option::is_none")]
     pub file_id: ::std::option::Option<::std::string::String>,
@@ -772,6 +795,7 @@ pub struct AppScreenshot {
 }
 /// EXPERIMENTAL - app metadata summary for plugin responses.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct AppSummary {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub category: ::std::option::Option<::std::string::String>,
@@ -786,6 +810,7 @@ pub struct AppSummary {
     pub name: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct AppTemplateSummary {
     #[serde(
         rename = "canonicalConnectorId",
@@ -820,6 +845,7 @@ pub struct AppToolConfig {
 }
 /// EXPERIMENTAL - metadata returned by app/read.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct AppToolSummary {
     pub description: ::std::string::String,
     #[serde(
@@ -907,6 +933,7 @@ pub struct ApplyNetworkPolicyAmendmentCommandExecutionApprovalDecision {
     pub network_policy_amendment: NetworkPolicyAmendment,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ApplyPatchApprovalParams {
     /// Use to correlate this with \[codex_protocol::protocol::PatchApplyBeginEvent\] and \[codex_protocol::protocol::PatchApplyEndEvent\].
     #[serde(rename = "callId")]
@@ -930,6 +957,7 @@ pub struct ApplyPatchApprovalResponse {
     pub decision: ReviewDecision,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ApplyPatchGuardianApprovalReviewAction {
     pub cwd: LegacyAppPathString,
     pub files: ::std::vec::Vec<LegacyAppPathString>,
@@ -975,6 +1003,7 @@ pub struct AppsInstalledParams {
 }
 /// The installed connectors in one committed runtime snapshot.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct AppsInstalledResponse {
     pub apps: ::std::vec::Vec<InstalledApp>,
 }
@@ -999,6 +1028,7 @@ pub struct AppsListParams {
 }
 /// EXPERIMENTAL - app list response.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct AppsListResponse {
     pub data: ::std::vec::Vec<AppInfo>,
     /// Opaque cursor to pass to the next call to continue after the last item. If None, there are no more items to return.
@@ -1026,12 +1056,14 @@ pub struct AppsReadParams {
 }
 /// EXPERIMENTAL - app/read response.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct AppsReadResponse {
     pub apps: ::std::vec::Vec<ConnectorMetadata>,
     #[serde(rename = "missingAppIds")]
     pub missing_app_ids: ::std::vec::Vec<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct AsyncUserInputQuestion {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub options: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
@@ -1076,6 +1108,7 @@ pub struct AudioUserInput {
     pub url: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct AuthRecoveryNotification {
     pub message: ::std::string::String,
     pub provider: ::std::string::String,
@@ -1085,6 +1118,7 @@ pub struct AuthRecoveryNotification {
     pub turn_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct AutoReviewRequirements {
     #[serde(
         rename = "ignoreRules",
@@ -1105,6 +1139,7 @@ pub struct BaseBranchReviewTarget {
     pub branch: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct BedrockProviderSettings {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub profile: ::std::option::Option<::std::string::String>,
@@ -1122,6 +1157,7 @@ pub struct BedrockProviderSettingsPatch {
     pub region: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct BemItemPromotedThreadRealtimeItem {
     pub id: ::std::string::String,
     pub item_id: ::std::string::String,
@@ -1139,6 +1175,7 @@ pub struct BemItemPromotedThreadRealtimeItem {
     pub turn_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct BlockAgentMessageDisplay {
     pub reason: BlockReason,
     pub version: BlockAgentMessageDisplayVersion,
@@ -1177,6 +1214,7 @@ impl<'de> ::serde::Deserialize<'de> for BlockAgentMessageDisplayVersion {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct BrowserUseConfig {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub allow_history_access: ::std::option::Option<bool>,
@@ -1188,6 +1226,7 @@ pub struct BrowserUseConfig {
     >,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct BrowserUseExtensionRequirements {
     #[serde(
         rename = "requestHeaders",
@@ -1196,6 +1235,7 @@ pub struct BrowserUseExtensionRequirements {
     pub request_headers: ::std::option::Option<::std::vec::Vec<RequestHeader>>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct BrowserUseOriginPolicy {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub access: ::std::option::Option<AllowDenyRequirement>,
@@ -1227,6 +1267,7 @@ pub struct BrowserUseOriginPolicy {
     pub uploads: ::std::option::Option<AllowDenyRequirement>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct BrowserUseOriginPolicyConfig {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub access: ::std::option::Option<AllowDenyRequirement>,
@@ -1238,6 +1279,7 @@ pub struct BrowserUseOriginPolicyConfig {
     pub uploads: ::std::option::Option<AllowDenyRequirement>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct BrowserUseRequirements {
     #[serde(
         rename = "allowGlobalPersistentApproval",
@@ -1282,10 +1324,12 @@ pub struct CancelLoginAccountParams {
     pub login_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct CancelLoginAccountResponse {
     pub status: CancelLoginAccountStatus,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ChatgptAccount {
     #[serde(deserialize_with = "::std::option::Option::deserialize")]
     pub email: ::std::option::Option<::std::string::String>,
@@ -1344,6 +1388,7 @@ for ChatgptAuthTokensLoginAccountResponse {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ChatgptAuthTokensRefreshParams {
     /// Workspace/account identifier that Codex was previously using.
     ///
@@ -1395,6 +1440,7 @@ for ChatgptDeviceCodeLoginAccountParams {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ChatgptDeviceCodeLoginAccountResponse {
     #[serde(rename = "loginId")]
     pub login_id: ::std::string::String,
@@ -1421,6 +1467,7 @@ pub struct ChatgptLoginAccountParams {
     pub use_hosted_login_success_page: ::std::option::Option<bool>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ChatgptLoginAccountResponse {
     /// URL the client should open in a browser to initiate the OAuth flow.
     #[serde(rename = "authUrl")]
@@ -1436,12 +1483,14 @@ pub struct ClientInfo {
     pub version: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct CollabAgentState {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub message: ::std::option::Option<::std::string::String>,
     pub status: CollabAgentStatus,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct CollabAgentToolCallThreadItem {
     /// Last known status of the target agents, when available.
     #[serde(rename = "agentsStates")]
@@ -1492,6 +1541,7 @@ pub struct CollabAgentToolCallThreadItem {
 }
 /// Collaboration mode for a Codex session.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct CollaborationMode {
     pub mode: ModeKind,
     pub settings: Settings,
@@ -1538,6 +1588,7 @@ pub struct CommandConfiguredHookHandler {
 ///
 /// These notifications are connection-scoped. If the originating connection closes, the server terminates the process.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct CommandExecOutputDeltaNotification {
     /// `true` on the final streamed chunk for a stream when `outputBytesCap` truncated later output on that stream.
     #[serde(rename = "capReached")]
@@ -1681,6 +1732,7 @@ for CommandExecResizeResponse {
 }
 /// Final buffered result for `command/exec`.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct CommandExecResponse {
     /// Process exit code.
     #[serde(rename = "exitCode")]
@@ -1781,6 +1833,7 @@ for CommandExecWriteResponse {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct CommandExecutionOutputDeltaNotification {
     pub delta: ::std::string::String,
     #[serde(rename = "itemId")]
@@ -1791,6 +1844,7 @@ pub struct CommandExecutionOutputDeltaNotification {
     pub turn_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct CommandExecutionRequestApprovalParams {
     /// Unique identifier for this specific approval callback.
     ///
@@ -1865,6 +1919,7 @@ pub struct CommandExecutionRequestApprovalResponse {
     pub decision: CommandExecutionApprovalDecision,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct CommandExecutionThreadItem {
     /// The command's output, aggregated from stdout and stderr.
     #[serde(
@@ -1926,12 +1981,14 @@ pub struct CommandExecutionThreadItem {
     pub status: CommandExecutionStatus,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct CommandGuardianApprovalReviewAction {
     pub command: ::std::string::String,
     pub cwd: LegacyAppPathString,
     pub source: GuardianCommandSource,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct CommandHookMetadata {
     /// Configured `additionalContext` spill threshold. `null` uses 2,500 tokens; `0` disables spilling.
     #[serde(
@@ -2026,11 +2083,13 @@ for CompactionTriggerResponseItem {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct CompletedThreadPredictionResult {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub text: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct ComputerUseConfig {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub default_app_access: ::std::option::Option<AllowDenyRequirement>,
@@ -2040,6 +2099,7 @@ pub struct ComputerUseConfig {
     pub windows: ::std::option::Option<ComputerUseWindowsConfig>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct ComputerUseMacosConfig {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub bundle_ids: ::std::option::Option<
@@ -2047,6 +2107,7 @@ pub struct ComputerUseMacosConfig {
     >,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct ComputerUseMacosRequirements {
     #[serde(
         rename = "bundleIds",
@@ -2057,6 +2118,7 @@ pub struct ComputerUseMacosRequirements {
     >,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct ComputerUseRequirements {
     #[serde(
         rename = "allowLockedComputerUse",
@@ -2079,6 +2141,7 @@ pub struct ComputerUseRequirements {
     pub windows: ::std::option::Option<ComputerUseWindowsRequirements>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct ComputerUseWindowsConfig {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub aumids: ::std::option::Option<
@@ -2088,6 +2151,7 @@ pub struct ComputerUseWindowsConfig {
     pub exes: ::std::option::Option<::std::vec::Vec<ComputerUseWindowsExeConfig>>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ComputerUseWindowsExeConfig {
     pub access: AllowDenyRequirement,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2096,6 +2160,7 @@ pub struct ComputerUseWindowsExeConfig {
     pub publisher_name: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ComputerUseWindowsExeRequirement {
     pub access: AllowDenyRequirement,
     #[serde(
@@ -2109,6 +2174,7 @@ pub struct ComputerUseWindowsExeRequirement {
     pub publisher_name: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct ComputerUseWindowsRequirements {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub aumids: ::std::option::Option<
@@ -2118,6 +2184,7 @@ pub struct ComputerUseWindowsRequirements {
     pub exes: ::std::option::Option<::std::vec::Vec<ComputerUseWindowsExeRequirement>>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct Config {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub analytics: ::std::option::Option<AnalyticsConfig>,
@@ -2209,6 +2276,7 @@ pub struct ConfigEdit {
     pub value: ::serde_json::Value,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ConfigLayer {
     pub config: ::serde_json::Value,
     #[serde(
@@ -2220,6 +2288,7 @@ pub struct ConfigLayer {
     pub version: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ConfigLayerMetadata {
     pub name: ConfigLayerSource,
     pub version: ::std::string::String,
@@ -2236,6 +2305,7 @@ pub struct ConfigReadParams {
     pub include_layers: ::std::option::Option<bool>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ConfigReadResponse {
     pub config: Config,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2246,6 +2316,7 @@ pub struct ConfigReadResponse {
     >,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct ConfigRequirements {
     #[serde(
         rename = "additionalDeveloperInstructions",
@@ -2401,6 +2472,7 @@ pub struct ConfigRequirements {
     pub sqlite_home: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct ConfigRequirementsReadResponse {
     /// Null if no requirements are configured (e.g. no requirements.toml/MDM entries).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2429,6 +2501,7 @@ pub struct ConfigValueWriteParams {
     pub value: ::serde_json::Value,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ConfigWarningNotification {
     /// Optional extra guidance or error details.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2443,6 +2516,7 @@ pub struct ConfigWarningNotification {
     pub summary: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ConfigWriteResponse {
     /// Canonical path to the config file that was written.
     #[serde(rename = "filePath")]
@@ -2473,6 +2547,7 @@ pub struct ConfiguredHookMatcherGroup {
 }
 /// EXPERIMENTAL - metadata returned by app/read.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ConnectorMetadata {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
@@ -2518,11 +2593,13 @@ pub struct ConsumeAccountRateLimitResetCreditParams {
     pub idempotency_key: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ConsumeAccountRateLimitResetCreditResponse {
     pub outcome: ConsumeAccountRateLimitResetCreditOutcome,
 }
 /// Deprecated: Use `ContextCompaction` item type instead.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ContextCompactedNotification {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
@@ -2541,6 +2618,7 @@ pub struct ContextCompactionResponseItem {
     >,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ContextCompactionThreadItem {
     /// Unix timestamp in milliseconds when the item completed, if recorded.
     ///
@@ -2561,6 +2639,7 @@ pub struct ContextCompactionThreadItem {
     pub started_at_ms: ::std::option::Option<i64>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct CreditsSnapshot {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub balance: ::std::option::Option<::std::string::String>,
@@ -2569,6 +2648,7 @@ pub struct CreditsSnapshot {
     pub unlimited: bool,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct CustomGatewayProviderSettings {
     pub auth: GatewayAuth,
 }
@@ -2704,6 +2784,7 @@ pub struct CustomToolCallResponseItem {
     pub status: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct DailyScheduledTaskSchedule {
     pub time: ::std::string::String,
 }
@@ -2733,6 +2814,7 @@ for DangerFullAccessSandboxPolicy {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct DeleteFileChange {
     pub content: ::std::string::String,
 }
@@ -2767,6 +2849,7 @@ pub struct DeniedReviewDecision {
     pub rejection: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct DeprecationNoticeNotification {
     /// Optional extra guidance, such as migration steps or rationale.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2775,6 +2858,7 @@ pub struct DeprecationNoticeNotification {
     pub summary: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct DynamicToolCallParams {
     pub arguments: ::serde_json::Value,
     #[serde(rename = "callId")]
@@ -2794,6 +2878,7 @@ pub struct DynamicToolCallResponse {
     pub success: bool,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct DynamicToolCallThreadItem {
     pub arguments: ::serde_json::Value,
     /// Unix timestamp in milliseconds when the item completed, if recorded.
@@ -2842,6 +2927,7 @@ pub struct EncryptedContentFunctionCallOutputContentItem {
     pub encrypted_content: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct EnteredReviewModeThreadItem {
     /// Unix timestamp in milliseconds when the item completed, if recorded.
     ///
@@ -2864,6 +2950,7 @@ pub struct EnteredReviewModeThreadItem {
 }
 /// Enterprise-managed config layer delivered by the cloud config bundle.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct EnterpriseManagedConfigLayerSource {
     /// Stable identifier for the delivered layer.
     pub id: ::std::string::String,
@@ -2879,6 +2966,7 @@ pub struct EnvironmentCapabilityRootLocation {
     pub path: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct EnvironmentConnectionNotification {
     #[serde(rename = "environmentId")]
     pub environment_id: ::std::string::String,
@@ -2892,11 +2980,13 @@ pub struct EnvironmentSkillsParams {
     pub required: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct EnvironmentVariableGatewayAuth {
     #[serde(rename = "envKey")]
     pub env_key: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ErrorNotification {
     pub error: TurnError,
     #[serde(rename = "threadId")]
@@ -2907,6 +2997,7 @@ pub struct ErrorNotification {
     pub will_retry: bool,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ExecCommandApprovalParams {
     /// Identifier for this specific approval callback.
     #[serde(
@@ -2945,6 +3036,7 @@ pub struct ExecLocalShellAction {
     pub working_directory: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ExecveGuardianApprovalReviewAction {
     pub argv: ::std::vec::Vec<::std::string::String>,
     pub cwd: AbsolutePathBuf,
@@ -2958,6 +3050,7 @@ pub struct ExistingCallThreadRealtimeStartTransport {
     pub call_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ExitedReviewModeThreadItem {
     /// Unix timestamp in milliseconds when the item completed, if recorded.
     ///
@@ -2979,6 +3072,7 @@ pub struct ExitedReviewModeThreadItem {
     pub started_at_ms: ::std::option::Option<i64>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ExperimentalFeature {
     /// Announcement copy shown to users when the feature is introduced. Null when this feature is not in beta.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3010,6 +3104,7 @@ pub struct ExperimentalFeatureEnablementSetParams {
     pub enablement: ::std::collections::BTreeMap<::std::string::String, bool>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ExperimentalFeatureEnablementSetResponse {
     /// Feature enablement entries updated by this request.
     pub enablement: ::std::collections::BTreeMap<::std::string::String, bool>,
@@ -3027,6 +3122,7 @@ pub struct ExperimentalFeatureListParams {
     pub thread_id: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ExperimentalFeatureListResponse {
     pub data: ::std::vec::Vec<ExperimentalFeature>,
     /// Opaque cursor to pass to the next call to continue after the last item. If None, there are no more items to return.
@@ -3070,6 +3166,7 @@ pub struct ExternalAgentConfigDetectParams {
     pub source: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ExternalAgentConfigDetectResponse {
     /// Defaults to `[]` when absent.
     #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
@@ -3077,6 +3174,7 @@ pub struct ExternalAgentConfigDetectResponse {
     pub items: ::std::vec::Vec<ExternalAgentConfigMigrationItem>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ExternalAgentConfigImportCompletedNotification {
     #[serde(rename = "importId")]
     pub import_id: ::std::string::String,
@@ -3084,11 +3182,13 @@ pub struct ExternalAgentConfigImportCompletedNotification {
     pub item_type_results: ::std::vec::Vec<ExternalAgentConfigImportTypeResult>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ExternalAgentConfigImportHistoriesReadResponse {
     pub connectors: ::std::vec::Vec<ExternalAgentImportedConnectorCandidate>,
     pub data: ::std::vec::Vec<ExternalAgentConfigImportHistory>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ExternalAgentConfigImportHistory {
     #[serde(rename = "completedAtMs")]
     pub completed_at_ms: i64,
@@ -3114,6 +3214,7 @@ pub struct ExternalAgentConfigImportHistoryRecordParams {
     pub provider_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ExternalAgentConfigImportHistoryRecordResponse {
     #[serde(rename = "importId")]
     pub import_id: ::std::string::String,
@@ -3162,6 +3263,7 @@ pub struct ExternalAgentConfigImportItemTypeFailure {
     pub sub_error_type: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ExternalAgentConfigImportItemTypeSuccess {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cwd: ::std::option::Option<::std::string::String>,
@@ -3196,6 +3298,7 @@ pub struct ExternalAgentConfigImportParams {
     pub source: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ExternalAgentConfigImportProgressNotification {
     #[serde(rename = "importId")]
     pub import_id: ::std::string::String,
@@ -3203,11 +3306,13 @@ pub struct ExternalAgentConfigImportProgressNotification {
     pub item_type_results: ::std::vec::Vec<ExternalAgentConfigImportTypeResult>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ExternalAgentConfigImportResponse {
     #[serde(rename = "importId")]
     pub import_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ExternalAgentConfigImportTypeResult {
     pub failures: ::std::vec::Vec<ExternalAgentConfigImportItemTypeFailure>,
     #[serde(rename = "itemType")]
@@ -3226,6 +3331,7 @@ pub struct ExternalAgentConfigMigrationItem {
     pub item_type: ExternalAgentConfigMigrationItemType,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ExternalAgentDetectedConnectorCandidate {
     pub name: ::std::string::String,
     #[serde(rename = "sessionCount")]
@@ -3233,6 +3339,7 @@ pub struct ExternalAgentDetectedConnectorCandidate {
     pub source: ExternalAgentDetectedConnectorSource,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ExternalAgentImportedConnectorCandidate {
     pub name: ::std::string::String,
     #[serde(rename = "sessionCount")]
@@ -3274,6 +3381,7 @@ for FailedThreadPredictionResult {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct FeedbackRequirements {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enabled: ::std::option::Option<bool>,
@@ -3306,6 +3414,7 @@ pub struct FeedbackSaveParams {
 }
 /// Since Codex 0.164.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct FeedbackSaveResponse {
     /// Same prompt hash as feedback/upload; null when prompt metadata is absent.
     #[serde(
@@ -3341,6 +3450,7 @@ pub struct FeedbackUploadParams {
     pub thread_id: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct FeedbackUploadResponse {
     /// Whitespace-normalized SHA-256 of the session base instructions, matching the uploaded `prompt_hash` tag. Does not include later developer messages. Null when the reported rollout has no prompt metadata.
     #[serde(
@@ -3355,6 +3465,7 @@ pub struct FeedbackUploadResponse {
 ///
 /// The server no longer emits this notification.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct FileChangeOutputDeltaNotification {
     pub delta: ::std::string::String,
     #[serde(rename = "itemId")]
@@ -3365,6 +3476,7 @@ pub struct FileChangeOutputDeltaNotification {
     pub turn_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct FileChangePatchUpdatedNotification {
     pub changes: ::std::vec::Vec<FileUpdateChange>,
     #[serde(rename = "itemId")]
@@ -3375,6 +3487,7 @@ pub struct FileChangePatchUpdatedNotification {
     pub turn_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct FileChangeRequestApprovalParams {
     /// \[UNSTABLE\] When set, the agent is asking the user to allow writes under this root for the remainder of the session (unclear if this is honored today).
     #[serde(
@@ -3400,6 +3513,7 @@ pub struct FileChangeRequestApprovalResponse {
     pub decision: FileChangeApprovalDecision,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct FileChangeThreadItem {
     pub changes: ::std::vec::Vec<FileUpdateChange>,
     /// Unix timestamp in milliseconds when the item completed, if recorded.
@@ -3427,6 +3541,7 @@ pub struct FileSystemSandboxEntry {
     pub path: FileSystemPath,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct FileUpdateChange {
     pub diff: ::std::string::String,
     pub kind: PatchChangeKind,
@@ -3440,6 +3555,7 @@ pub struct FindInPageResponsesApiWebSearchAction {
     pub url: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct FindInPageWebSearchAction {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub pattern: ::std::option::Option<::std::string::String>,
@@ -3460,6 +3576,7 @@ for ForcedChatgptWorkspaceIds {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct FormMcpServerElicitationRequestParams {
     /// Registration scope, not necessarily the server's execution environment.
     ///
@@ -3485,6 +3602,7 @@ pub struct FormMcpServerElicitationRequestParams {
     pub turn_id: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct FrameThreadRealtimeItem {
     /// Since Codex 0.171.0.
     pub channels: ThreadRealtimeFrameChannels,
@@ -3502,6 +3620,7 @@ pub struct FrameThreadRealtimeItem {
 }
 /// Filesystem watch notification emitted for `fs/watch` subscribers.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct FsChangedNotification {
     /// File or directory paths associated with this event.
     #[serde(rename = "changedPaths")]
@@ -3592,6 +3711,7 @@ pub struct FsGetMetadataParams {
 }
 /// Metadata returned by `fs/getMetadata`.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct FsGetMetadataResponse {
     /// File creation time in Unix milliseconds when available, otherwise `0`.
     #[serde(rename = "createdAtMs")]
@@ -3611,6 +3731,7 @@ pub struct FsGetMetadataResponse {
 }
 /// A directory entry returned by `fs/readDirectory`.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct FsReadDirectoryEntry {
     /// Direct child entry name only, not an absolute or relative path.
     #[serde(rename = "fileName")]
@@ -3630,6 +3751,7 @@ pub struct FsReadDirectoryParams {
 }
 /// Directory entries returned by `fs/readDirectory`.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct FsReadDirectoryResponse {
     /// Direct child entries in the requested directory.
     pub entries: ::std::vec::Vec<FsReadDirectoryEntry>,
@@ -3642,6 +3764,7 @@ pub struct FsReadFileParams {
 }
 /// Base64-encoded file contents returned by `fs/readFile`.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct FsReadFileResponse {
     /// File contents encoded as base64.
     #[serde(rename = "dataBase64")]
@@ -3729,6 +3852,7 @@ pub struct FsWatchParams {
 }
 /// Successful response for `fs/watch`.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct FsWatchResponse {
     /// Canonicalized path associated with the watch.
     pub path: AbsolutePathBuf,
@@ -3797,6 +3921,7 @@ pub struct FunctionCallOutputResponseItem {
     pub output: FunctionCallOutputBody,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct FunctionCallOutputThreadItem {
     /// Unix timestamp in milliseconds when the item completed, if recorded.
     ///
@@ -3877,11 +4002,13 @@ pub struct FuzzyFileSearchParams {
     pub roots: ::std::vec::Vec<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct FuzzyFileSearchResponse {
     pub files: ::std::vec::Vec<FuzzyFileSearchResult>,
 }
 /// Superset of `codex_file_search::FileMatch`
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct FuzzyFileSearchResult {
     pub file_name: ::std::string::String,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3892,11 +4019,13 @@ pub struct FuzzyFileSearchResult {
     pub score: u32,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct FuzzyFileSearchSessionCompletedNotification {
     #[serde(rename = "sessionId")]
     pub session_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct FuzzyFileSearchSessionUpdatedNotification {
     pub files: ::std::vec::Vec<FuzzyFileSearchResult>,
     pub query: ::std::string::String,
@@ -3929,6 +4058,7 @@ for GatewayOAuthCancelResponse {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct GatewayOAuthChangedNotification {
     /// Authorization handoff, sent only to the connection that started login.
     #[serde(rename = "authUrl", skip_serializing_if = "::std::option::Option::is_none")]
@@ -3963,6 +4093,7 @@ pub struct GatewayOAuthLoginParams {
     pub model_provider: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct GatewayOAuthLoginResponse {
     /// Since Codex 0.169.0.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3970,6 +4101,7 @@ pub struct GatewayOAuthLoginResponse {
 }
 /// Since Codex 0.169.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct GatewayOAuthPrompt {
     #[serde(rename = "loginId")]
     pub login_id: ::std::string::String,
@@ -3992,6 +4124,7 @@ pub struct GatewayOAuthReadParams {
 }
 /// Current effective gateway policy and credential readiness; never contains credentials.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct GatewayOAuthReadResponse {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub error: ::std::option::Option<::std::string::String>,
@@ -4040,6 +4173,7 @@ for GcpAccount {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct GcpProviderSettings {
     /// Path on the app-server host, without credential-file contents.
     #[serde(
@@ -4101,6 +4235,7 @@ pub struct GetAccountRateLimitsParams {
     pub supports_luna_reserve: ::std::option::Option<bool>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct GetAccountRateLimitsResponse {
     /// Account associated with this usage snapshot, when supplied by the backend.
     #[serde(
@@ -4138,6 +4273,7 @@ pub struct GetAccountRateLimitsResponse {
     >,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct GetAccountResponse {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub account: ::std::option::Option<Account>,
@@ -4153,6 +4289,7 @@ pub struct GetAccountResponse {
 ///
 /// Since Codex 0.169.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct GetAccountSecuritySetupResponse {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub notice: ::std::option::Option<AccountSecuritySetupNotice>,
@@ -4164,6 +4301,7 @@ pub struct GetAccountTokenUsageParams {
     pub thread_id: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct GetAccountTokenUsageResponse {
     #[serde(
         rename = "dailyUsageBuckets",
@@ -4181,6 +4319,7 @@ pub struct GetAccountTokenUsageResponse {
     pub thread_usage: ::std::option::Option<ThreadUsage>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct GetWorkspaceMessagesResponse {
     /// Whether the workspace-message backend route is available for this client.
     #[serde(rename = "featureEnabled")]
@@ -4189,6 +4328,7 @@ pub struct GetWorkspaceMessagesResponse {
     pub messages: ::std::vec::Vec<WorkspaceMessage>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct GitInfo {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub branch: ::std::option::Option<::std::string::String>,
@@ -4201,6 +4341,7 @@ pub struct GitInfo {
     pub sha: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct GitPluginSource {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub path: ::std::option::Option<::std::string::String>,
@@ -4238,6 +4379,7 @@ pub struct GranularAskForApproval {
 }
 /// \[UNSTABLE\] Temporary approval auto-review payload used by `item/autoApprovalReview/*` notifications. This shape is expected to change soon.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct GuardianApprovalReview {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub rationale: ::std::option::Option<::std::string::String>,
@@ -4254,6 +4396,7 @@ pub struct GuardianApprovalReview {
     pub user_authorization: ::std::option::Option<GuardianUserAuthorization>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct GuardianWarningNotification {
     /// Concise guardian warning message for the user.
     pub message: ::std::string::String,
@@ -4262,6 +4405,7 @@ pub struct GuardianWarningNotification {
     pub thread_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct HideAgentMessageDisplay {
     pub replacement: AnswerReplacement,
     pub version: HideAgentMessageDisplayVersion,
@@ -4300,6 +4444,7 @@ impl<'de> ::serde::Deserialize<'de> for HideAgentMessageDisplayVersion {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct HookCompletedNotification {
     pub run: HookRunSummary,
     #[serde(rename = "threadId")]
@@ -4308,6 +4453,7 @@ pub struct HookCompletedNotification {
     pub turn_id: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct HookErrorInfo {
     pub message: ::std::string::String,
     pub path: ::std::string::String,
@@ -4317,17 +4463,20 @@ pub struct HookMigration {
     pub name: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct HookOutputEntry {
     pub kind: HookOutputEntryKind,
     pub text: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct HookPromptFragment {
     #[serde(rename = "hookRunId")]
     pub hook_run_id: ::std::string::String,
     pub text: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct HookPromptThreadItem {
     /// Unix timestamp in milliseconds when the item completed, if recorded.
     ///
@@ -4349,6 +4498,7 @@ pub struct HookPromptThreadItem {
     pub started_at_ms: ::std::option::Option<i64>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct HookRunSummary {
     #[serde(
         rename = "completedAt",
@@ -4386,6 +4536,7 @@ pub struct HookRunSummary {
     pub status_message: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct HookStartedNotification {
     pub run: HookRunSummary,
     #[serde(rename = "threadId")]
@@ -4394,6 +4545,7 @@ pub struct HookStartedNotification {
     pub turn_id: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct HooksListEntry {
     pub cwd: ::std::string::String,
     pub errors: ::std::vec::Vec<HookErrorInfo>,
@@ -4412,10 +4564,12 @@ pub struct HooksListParams {
     pub thread_id: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct HooksListResponse {
     pub data: ::std::vec::Vec<HooksListEntry>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct HourlyScheduledTaskSchedule {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub days: ::std::option::Option<::std::vec::Vec<ScheduledTaskWeekday>>,
@@ -4423,6 +4577,7 @@ pub struct HourlyScheduledTaskSchedule {
     pub interval_hours: u32,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct HttpConnectionFailedCodexErrorInfo {
     #[serde(
         rename = "httpStatusCode",
@@ -4474,6 +4629,7 @@ pub struct ImageGenerationCallResponseItem {
 ///
 /// Since Codex 0.164.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ImageGenerationInputImage {
     pub path: AbsolutePathBuf,
     /// Lowercase SHA-256 of the file bytes read before image normalization.
@@ -4485,6 +4641,7 @@ pub struct ImageGenerationInputImage {
 ///
 /// Exactly one of `fileId`, `result` is set.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ImageGenerationThreadItem {
     /// Unix timestamp in milliseconds when the item completed, if recorded.
     ///
@@ -4554,6 +4711,7 @@ pub struct ImageUserInput {
     pub url: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ImageViewThreadItem {
     /// Unix timestamp in milliseconds when the item completed, if recorded.
     ///
@@ -4575,6 +4733,7 @@ pub struct ImageViewThreadItem {
     pub started_at_ms: ::std::option::Option<i64>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct InAppBrowserRequirements {
     #[serde(
         rename = "allowExternalBrowserSettingsImport",
@@ -4645,6 +4804,7 @@ pub struct InitializeParams {
     pub client_info: ClientInfo,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct InitializeResponse {
     /// Absolute path to the server's $CODEX_HOME directory.
     #[serde(rename = "codexHome")]
@@ -4684,6 +4844,7 @@ for InlineMarkdownThreadRealtimeBemItemPresentation {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct InlineVisualizationThreadRealtimeBemItemPresentation {
     pub index: u32,
 }
@@ -4755,6 +4916,7 @@ pub struct InputTextFunctionCallOutputContentItem {
 }
 /// Installed connector runtime state.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct InstalledApp {
     /// Whether the connector is enabled and has a non-synthetic, model-visible tool allowed by effective MCP and app/tool policy in the committed runtime snapshot.
     pub callable: bool,
@@ -4777,6 +4939,7 @@ pub struct InternalChatMessageMetadataPassthrough {
     pub turn_id: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ItemCompletedNotification {
     /// Unix timestamp (in milliseconds) when this item lifecycle completed.
     #[serde(rename = "completedAtMs")]
@@ -4797,6 +4960,7 @@ pub struct ItemCompletedNotification {
 }
 /// \[UNSTABLE\] Temporary notification payload for approval auto-review. This shape is expected to change soon.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ItemGuardianApprovalReviewCompletedNotification {
     pub action: GuardianApprovalReviewAction,
     /// Unix timestamp (in milliseconds) when this review completed.
@@ -4828,6 +4992,7 @@ pub struct ItemGuardianApprovalReviewCompletedNotification {
 }
 /// \[UNSTABLE\] Temporary notification payload for approval auto-review. This shape is expected to change soon.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ItemGuardianApprovalReviewStartedNotification {
     pub action: GuardianApprovalReviewAction,
     pub review: GuardianApprovalReview,
@@ -4853,6 +5018,7 @@ pub struct ItemGuardianApprovalReviewStartedNotification {
     pub turn_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ItemStartedNotification {
     pub item: ThreadItem,
     /// Unix timestamp (in milliseconds) when this item lifecycle started.
@@ -4876,6 +5042,7 @@ pub struct ItemThreadTimelineEntry {
     pub turn_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct KindBlockReason {
     #[serde(
         rename = "trustedAccess",
@@ -4930,6 +5097,7 @@ impl ::std::str::FromStr for LegacyAppPathString {
 }
 /// `managed_config.toml` was designed to be a config that was loaded as the last layer on top of everything else. This scheme did not quite work out as intended, but we keep this variant as a "best effort" while we phase out `managed_config.toml` in favor of `requirements.toml`.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct LegacyManagedConfigTomlFromFileConfigLayerSource {
     pub file: AbsolutePathBuf,
 }
@@ -4959,12 +5127,14 @@ for LegacyManagedConfigTomlFromMdmConfigLayerSource {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ListFilesCommandAction {
     pub command: ::std::string::String,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub path: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ListFilesParsedCommand {
     pub cmd: ::std::string::String,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -4999,6 +5169,7 @@ pub struct ListMcpServerStatusParams {
     pub thread_id: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ListMcpServerStatusResponse {
     pub data: ::std::vec::Vec<McpServerStatus>,
     /// Opaque cursor to pass to the next call to continue after the last item. If None, there are no more items to return.
@@ -5019,6 +5190,7 @@ pub struct LocalImageUserInput {
     pub path: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct LocalPluginSource {
     pub path: AbsolutePathBuf,
 }
@@ -5141,6 +5313,7 @@ pub struct MarketplaceAddParams {
     pub sparse_paths: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct MarketplaceAddResponse {
     #[serde(rename = "alreadyAdded")]
     pub already_added: bool,
@@ -5150,6 +5323,7 @@ pub struct MarketplaceAddResponse {
     pub marketplace_name: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct MarketplaceInterface {
     #[serde(
         rename = "displayName",
@@ -5158,6 +5332,7 @@ pub struct MarketplaceInterface {
     pub display_name: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct MarketplaceLoadErrorInfo {
     #[serde(rename = "marketplacePath")]
     pub marketplace_path: AbsolutePathBuf,
@@ -5169,6 +5344,7 @@ pub struct MarketplaceRemoveParams {
     pub marketplace_name: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct MarketplaceRemoveResponse {
     #[serde(
         rename = "installedRoot",
@@ -5179,6 +5355,7 @@ pub struct MarketplaceRemoveResponse {
     pub marketplace_name: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct MarketplaceUpgradeErrorInfo {
     #[serde(rename = "marketplaceName")]
     pub marketplace_name: ::std::string::String,
@@ -5193,6 +5370,7 @@ pub struct MarketplaceUpgradeParams {
     pub marketplace_name: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct MarketplaceUpgradeResponse {
     pub errors: ::std::vec::Vec<MarketplaceUpgradeErrorInfo>,
     #[serde(rename = "selectedMarketplaces")]
@@ -5202,6 +5380,7 @@ pub struct MarketplaceUpgradeResponse {
 }
 /// UI resource and display preference for model invocations, captured from the tool descriptor.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct McpAppUi {
     #[serde(rename = "preferredModelDisplayMode")]
     pub preferred_model_display_mode: McpAppDisplayMode,
@@ -5210,6 +5389,7 @@ pub struct McpAppUi {
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct McpElicitationBooleanSchema {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub default: ::std::option::Option<bool>,
@@ -5221,6 +5401,7 @@ pub struct McpElicitationBooleanSchema {
     pub type_: McpElicitationBooleanType,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct McpElicitationConstOption {
     #[serde(rename = "const")]
     pub const_: ::std::string::String,
@@ -5253,6 +5434,7 @@ for McpElicitationEnumSchema {
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct McpElicitationLegacyTitledEnumSchema {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub default: ::std::option::Option<::std::string::String>,
@@ -5290,6 +5472,7 @@ for McpElicitationMultiSelectEnumSchema {
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct McpElicitationNumberSchema {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub default: ::std::option::Option<f64>,
@@ -5337,6 +5520,7 @@ for McpElicitationPrimitiveSchema {
 ///
 /// This matches the `requestedSchema` shape from the MCP 2025-11-25 `ElicitRequestFormParams` schema.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct McpElicitationSchema {
     pub properties: ::std::collections::BTreeMap<
         ::std::string::String,
@@ -5369,6 +5553,7 @@ for McpElicitationSingleSelectEnumSchema {
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct McpElicitationStringSchema {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub default: ::std::option::Option<::std::string::String>,
@@ -5392,12 +5577,14 @@ pub struct McpElicitationStringSchema {
     pub type_: McpElicitationStringType,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct McpElicitationTitledEnumItems {
     #[serde(rename = "anyOf")]
     pub any_of: ::std::vec::Vec<McpElicitationConstOption>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct McpElicitationTitledMultiSelectEnumSchema {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub default: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
@@ -5415,6 +5602,7 @@ pub struct McpElicitationTitledMultiSelectEnumSchema {
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct McpElicitationTitledSingleSelectEnumSchema {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub default: ::std::option::Option<::std::string::String>,
@@ -5428,6 +5616,7 @@ pub struct McpElicitationTitledSingleSelectEnumSchema {
     pub type_: McpElicitationStringType,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct McpElicitationUntitledEnumItems {
     #[serde(rename = "enum")]
     pub enum_: ::std::vec::Vec<::std::string::String>,
@@ -5436,6 +5625,7 @@ pub struct McpElicitationUntitledEnumItems {
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct McpElicitationUntitledMultiSelectEnumSchema {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub default: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
@@ -5453,6 +5643,7 @@ pub struct McpElicitationUntitledMultiSelectEnumSchema {
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct McpElicitationUntitledSingleSelectEnumSchema {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub default: ::std::option::Option<::std::string::String>,
@@ -5502,6 +5693,7 @@ pub struct McpResourceReadParams {
     pub uri: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct McpResourceReadResponse {
     pub contents: ::std::vec::Vec<ResourceContent>,
     /// Originating call when the server applied app-specific resource scoping.
@@ -5532,11 +5724,13 @@ pub struct McpServerElicitationRequestResponse {
     pub meta: ::std::option::Option<::serde_json::Value>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct McpServerEventNotification {
     pub method: ::std::string::String,
     pub params: ::serde_json::Value,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct McpServerEventStreamNotification {
     pub notification: McpServerEventNotification,
     #[serde(rename = "subscriptionId")]
@@ -5544,6 +5738,7 @@ pub struct McpServerEventStreamNotification {
 }
 /// Presentation metadata advertised by an initialized MCP server.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct McpServerInfo {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub description: ::std::option::Option<::std::string::String>,
@@ -5564,6 +5759,7 @@ pub struct McpServerMigration {
     pub name: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct McpServerOauthLoginCompletedNotification {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub error: ::std::option::Option<::std::string::String>,
@@ -5603,6 +5799,7 @@ pub struct McpServerOauthLoginParams {
     pub timeout_secs: ::std::option::Option<i64>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct McpServerOauthLoginResponse {
     #[serde(rename = "authorizationUrl")]
     pub authorization_url: ::std::string::String,
@@ -5636,6 +5833,7 @@ for McpServerRefreshResponse {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct McpServerStatus {
     #[serde(rename = "authStatus")]
     pub auth_status: McpAuthStatus,
@@ -5693,6 +5891,7 @@ pub struct McpServerStatus {
     pub tools_error: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct McpServerStatusUpdatedNotification {
     /// Registration scope, not necessarily the server's execution environment.
     ///
@@ -5734,6 +5933,7 @@ pub struct McpServerToolCallParams {
     pub tool: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct McpServerToolCallResponse {
     pub content: ::std::vec::Vec<::serde_json::Value>,
     #[serde(rename = "isError", skip_serializing_if = "::std::option::Option::is_none")]
@@ -5747,6 +5947,7 @@ pub struct McpServerToolCallResponse {
     pub structured_content: ::std::option::Option<::serde_json::Value>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct McpToolCallAppContext {
     #[serde(
         rename = "actionName",
@@ -5766,10 +5967,12 @@ pub struct McpToolCallAppContext {
     pub resource_uri: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct McpToolCallError {
     pub message: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct McpToolCallGuardianApprovalReviewAction {
     #[serde(
         rename = "connectorId",
@@ -5791,6 +5994,7 @@ pub struct McpToolCallGuardianApprovalReviewAction {
     pub tool_title: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct McpToolCallProgressNotification {
     #[serde(rename = "itemId")]
     pub item_id: ::std::string::String,
@@ -5801,6 +6005,7 @@ pub struct McpToolCallProgressNotification {
     pub turn_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct McpToolCallResult {
     pub content: ::std::vec::Vec<::serde_json::Value>,
     #[serde(rename = "_meta", skip_serializing_if = "::std::option::Option::is_none")]
@@ -5812,6 +6017,7 @@ pub struct McpToolCallResult {
     pub structured_content: ::std::option::Option<::serde_json::Value>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct McpToolCallThreadItem {
     #[serde(
         rename = "appContext",
@@ -5891,6 +6097,7 @@ pub struct McpToolConfiguredHookHandler {
     pub tool: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct McpToolHookMetadata {
     /// Configured `additionalContext` spill threshold. `null` uses 2,500 tokens; `0` disables spilling.
     #[serde(
@@ -5937,17 +6144,20 @@ pub struct McpToolHookMetadata {
 }
 /// Managed preferences layer delivered by MDM (macOS only).
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct MdmConfigLayerSource {
     pub domain: ::std::string::String,
     pub key: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct MemoryCitation {
     pub entries: ::std::vec::Vec<MemoryCitationEntry>,
     #[serde(rename = "threadIds")]
     pub thread_ids: ::std::vec::Vec<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct MemoryCitationEntry {
     #[serde(rename = "lineEnd")]
     pub line_end: u32,
@@ -6034,6 +6244,7 @@ for MinimalFileSystemSpecialPath {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct MisalignmentErrorDetails {
     /// A substantive localized explanation is required before offering continuation.
     #[serde(
@@ -6058,16 +6269,19 @@ pub struct MisalignmentErrorDetails {
     pub steer: ::std::option::Option<MisalignmentSteer>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct MisalignmentSteer {
     pub message: ::std::string::String,
 }
 /// Authentication is configured outside the gateway form. Preserve it on edits.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct ModeGatewayAuth {
     #[serde(rename = "envKey", skip_serializing_if = "::std::option::Option::is_none")]
     pub env_key: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct Model {
     /// Deprecated: use `serviceTiers` instead.
     ///
@@ -6150,11 +6364,13 @@ pub struct Model {
 }
 /// Caller-specific explicit access programs advertised by model discovery.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ModelAccessPrograms {
     /// Accepted explicit selections.
     pub cyber: ::std::vec::Vec<CyberAccessProgram>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ModelAvailabilityNux {
     pub message: ::std::string::String,
 }
@@ -6182,6 +6398,7 @@ pub struct ModelListParams {
     pub model_provider: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ModelListResponse {
     pub data: ::std::vec::Vec<Model>,
     /// Opaque cursor to pass to the next call to continue after the last item. If None, there are no more items to return.
@@ -6217,6 +6434,7 @@ for ModelProviderCapabilitiesReadParams {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ModelProviderCapabilitiesReadResponse {
     #[serde(rename = "imageGeneration")]
     pub image_generation: bool,
@@ -6230,6 +6448,7 @@ pub struct ModelProviderConfigWriteParams {
 }
 /// Since Codex 0.168.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ModelProviderConfigWriteResponse {
     pub provider: ModelProviderSummary,
 }
@@ -6268,6 +6487,7 @@ for ModelProviderListParams {
 }
 /// Since Codex 0.168.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ModelProviderListResponse {
     #[serde(rename = "canChangeDefault")]
     pub can_change_default: bool,
@@ -6296,6 +6516,7 @@ pub struct ModelProviderPolicyConflictModelProviderError {
 }
 /// Since Codex 0.168.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ModelProviderSummary {
     /// Null when the endpoint is absent or cannot be safely displayed.
     #[serde(rename = "baseUrl", skip_serializing_if = "::std::option::Option::is_none")]
@@ -6308,6 +6529,7 @@ pub struct ModelProviderSummary {
     pub settings: ProviderSettings,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ModelReroutedNotification {
     #[serde(rename = "fromModel")]
     pub from_model: ::std::string::String,
@@ -6320,6 +6542,7 @@ pub struct ModelReroutedNotification {
     pub turn_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ModelSafetyBufferingUpdatedNotification {
     #[serde(
         rename = "fasterModel",
@@ -6338,12 +6561,14 @@ pub struct ModelSafetyBufferingUpdatedNotification {
     pub use_cases: ::std::vec::Vec<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ModelServiceTier {
     pub description: ::std::string::String,
     pub id: ::std::string::String,
     pub name: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ModelUpgradeInfo {
     #[serde(
         rename = "migrationMarkdown",
@@ -6369,6 +6594,7 @@ pub struct ModelUpgradeInfo {
     pub upgrade_copy: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ModelVerificationNotification {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
@@ -6377,6 +6603,7 @@ pub struct ModelVerificationNotification {
     pub verifications: ::std::vec::Vec<ModelVerification>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct ModelsRequirements {
     #[serde(
         rename = "newThread",
@@ -6391,6 +6618,7 @@ pub struct NamespaceDynamicToolSpec {
     pub tools: ::std::vec::Vec<DynamicToolNamespaceTool>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct NetworkAccessGuardianApprovalReviewAction {
     pub host: ::std::string::String,
     pub port: u16,
@@ -6398,6 +6626,7 @@ pub struct NetworkAccessGuardianApprovalReviewAction {
     pub target: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct NetworkApprovalContext {
     pub host: ::std::string::String,
     pub protocol: NetworkApprovalProtocol,
@@ -6492,6 +6721,7 @@ pub struct NetworkRequirements {
     >,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct NewThreadModelDefaults {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub model: ::std::option::Option<::std::string::String>,
@@ -6557,6 +6787,7 @@ for NotLoadedThreadStatus {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct NpmPluginSource {
     pub package: ::std::string::String,
     /// Optional HTTPS registry URL. Authentication stays in the user's npm config.
@@ -6666,11 +6897,13 @@ pub struct OpenPageResponsesApiWebSearchAction {
     pub url: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct OpenPageWebSearchAction {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub url: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct OpenaiForm2McpServerElicitationRequestParams {
     /// Registration scope, not necessarily the server's execution environment.
     ///
@@ -6696,6 +6929,7 @@ pub struct OpenaiForm2McpServerElicitationRequestParams {
     pub turn_id: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct OpenaiFormMcpServerElicitationRequestParams {
     /// Registration scope, not necessarily the server's execution environment.
     ///
@@ -6747,6 +6981,7 @@ for OpenaiProviderSettings {
 }
 /// Since Codex 0.166.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct OtelRequirements {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub environment: ::std::option::Option<::std::string::String>,
@@ -6789,6 +7024,7 @@ pub struct OtelRequirements {
 }
 /// Since Codex 0.166.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct OtelTlsConfig {
     #[serde(
         rename = "ca-certificate",
@@ -6808,6 +7044,7 @@ pub struct OtelTlsConfig {
 }
 /// Since Codex 0.166.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct OtelToolResultLogConfig {
     pub max_bytes: u64,
 }
@@ -6927,6 +7164,7 @@ for OtherWebSearchAction {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct OtlpGrpcOtelExporter {
     pub endpoint: ::std::string::String,
     /// Header names are retained; values are redacted by the server.
@@ -6938,6 +7176,7 @@ pub struct OtlpGrpcOtelExporter {
     pub tls: ::std::option::Option<OtelTlsConfig>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct OtlpHttpOtelExporter {
     pub endpoint: ::std::string::String,
     /// Header names are retained; values are redacted by the server.
@@ -6958,6 +7197,7 @@ pub struct OutputTextContentItem {
     pub text: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct OverriddenMetadata {
     #[serde(rename = "effectiveValue")]
     pub effective_value: ::serde_json::Value,
@@ -6967,6 +7207,7 @@ pub struct OverriddenMetadata {
 }
 /// Default configuration supplied with the installed Codex package.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct PackagedDefaultsConfigLayerSource {
     /// Path to the packaged default configuration file.
     pub file: AbsolutePathBuf,
@@ -7028,6 +7269,7 @@ pub struct PermissionProfileListParams {
     pub limit: ::std::option::Option<u32>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct PermissionProfileListResponse {
     pub data: ::std::vec::Vec<PermissionProfileSummary>,
     /// Opaque cursor to pass to the next call to continue after the last item. If None, there are no more items to return.
@@ -7038,6 +7280,7 @@ pub struct PermissionProfileListResponse {
     pub next_cursor: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct PermissionProfileSummary {
     /// Whether the effective requirements allow selecting this profile.
     pub allowed: bool,
@@ -7048,6 +7291,7 @@ pub struct PermissionProfileSummary {
     pub id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct PermissionsRequestApprovalParams {
     pub cwd: LegacyAppPathString,
     #[serde(
@@ -7083,6 +7327,7 @@ pub struct PermissionsRequestApprovalResponse {
 }
 /// EXPERIMENTAL - proposed plan streaming deltas for plan items. Clients should not assume concatenated deltas match the completed plan item content.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct PlanDeltaNotification {
     pub delta: ::std::string::String,
     #[serde(rename = "itemId")]
@@ -7094,6 +7339,7 @@ pub struct PlanDeltaNotification {
 }
 /// EXPERIMENTAL - proposed plan item content. The completed plan item is authoritative and may not match the concatenation of `PlanDelta` text.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct PlanThreadItem {
     /// Unix timestamp in milliseconds when the item completed, if recorded.
     ///
@@ -7115,6 +7361,7 @@ pub struct PlanThreadItem {
     pub text: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct PluginDetail {
     #[serde(rename = "appTemplates")]
     pub app_templates: ::std::vec::Vec<AppTemplateSummary>,
@@ -7148,6 +7395,7 @@ pub struct PluginDetail {
     pub summary: PluginSummary,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct PluginHookSummary {
     #[serde(rename = "eventName")]
     pub event_name: HookEventName,
@@ -7175,6 +7423,7 @@ pub struct PluginInstallParams {
     pub remote_marketplace_name: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct PluginInstallResponse {
     #[serde(rename = "appsNeedingAuth")]
     pub apps_needing_auth: ::std::vec::Vec<AppSummary>,
@@ -7196,6 +7445,7 @@ pub struct PluginInstalledParams {
     >,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct PluginInstalledResponse {
     /// Defaults to `[]` when absent.
     #[serde(
@@ -7207,6 +7457,7 @@ pub struct PluginInstalledResponse {
     pub marketplaces: ::std::vec::Vec<PluginMarketplaceEntry>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct PluginInterface {
     #[serde(
         rename = "brandColor",
@@ -7311,6 +7562,7 @@ pub struct PluginListParams {
     >,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct PluginListResponse {
     /// Defaults to `[]` when absent.
     #[serde(
@@ -7329,6 +7581,7 @@ pub struct PluginListResponse {
     pub marketplaces: ::std::vec::Vec<PluginMarketplaceEntry>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct PluginMarketplaceEntry {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub interface: ::std::option::Option<MarketplaceInterface>,
@@ -7354,11 +7607,13 @@ pub struct PluginReadParams {
     pub remote_marketplace_name: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct PluginReadResponse {
     pub plugin: PluginDetail,
 }
 /// Runtime categories affected by this change, not just capabilities currently present. Flags describe declarations before runtime policy filtering. Updates OR the old and new bundle flags; enablement changes and cached reinstalls use the cached bundle; removals retain the old bundle's flags.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct PluginReconcileChangedPlugin {
     #[serde(rename = "hasApps")]
     pub has_apps: bool,
@@ -7380,6 +7635,7 @@ pub struct PluginReconcileParams {
 }
 /// Bundle and installed-state changes observed by this pass, not a runtime-readiness acknowledgement or a cumulative diff since the client's last request. Other metadata-only changes are not listed.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct PluginReconcileResponse {
     /// Plugins affected by bundle changes, enablement changes, or removals. Installed-state changes compare against the previous cached snapshot, including cached reinstalls. Removal hints survive cache cleanup failures; unchanged plugins are omitted.
     #[serde(rename = "changedPlugins")]
@@ -7408,6 +7664,7 @@ pub struct PluginShareCheckoutParams {
     pub remote_plugin_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct PluginShareCheckoutResponse {
     #[serde(rename = "marketplaceName")]
     pub marketplace_name: ::std::string::String,
@@ -7428,6 +7685,7 @@ pub struct PluginShareCheckoutResponse {
     pub remote_version: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct PluginShareContext {
     #[serde(
         rename = "canPublishToWorkspace",
@@ -7493,6 +7751,7 @@ for PluginShareDeleteResponse {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct PluginShareListItem {
     #[serde(
         rename = "localPluginPath",
@@ -7527,10 +7786,12 @@ for PluginShareListParams {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct PluginShareListResponse {
     pub data: ::std::vec::Vec<PluginShareListItem>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct PluginSharePrincipal {
     pub name: ::std::string::String,
     #[serde(rename = "principalId")]
@@ -7557,6 +7818,7 @@ pub struct PluginShareSaveParams {
     pub share_targets: ::std::option::Option<::std::vec::Vec<PluginShareTarget>>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct PluginShareSaveResponse {
     #[serde(
         rename = "canPublishToWorkspace",
@@ -7585,6 +7847,7 @@ pub struct PluginShareUpdateTargetsParams {
     pub share_targets: ::std::vec::Vec<PluginShareTarget>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct PluginShareUpdateTargetsResponse {
     pub discoverability: PluginShareDiscoverability,
     pub principals: ::std::vec::Vec<PluginSharePrincipal>,
@@ -7599,11 +7862,13 @@ pub struct PluginSkillReadParams {
     pub skill_name: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct PluginSkillReadResponse {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub contents: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct PluginSummary {
     #[serde(rename = "authPolicy")]
     pub auth_policy: PluginAuthPolicy,
@@ -7715,6 +7980,7 @@ pub struct PluginsMigration {
 }
 /// Final process exit notification for `process/spawn`.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ProcessExitedNotification {
     /// Process exit code.
     #[serde(rename = "exitCode")]
@@ -7751,6 +8017,7 @@ pub struct ProcessExitedNotification {
 }
 /// Base64-encoded output chunk emitted for a streaming `process/spawn` request.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ProcessOutputDeltaNotification {
     /// True on the final streamed chunk for this stream when output was truncated by `outputBytesCap`.
     #[serde(rename = "capReached")]
@@ -7793,6 +8060,7 @@ pub struct Project {
     pub updated_at: i64,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ProjectChangedNotification {
     #[serde(rename = "changeType")]
     pub change_type: ProjectChangeType,
@@ -7801,6 +8069,7 @@ pub struct ProjectChangedNotification {
 }
 /// Path to a .codex/ folder within a project. There could be multiple of these between `cwd` and the project/repo root.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ProjectConfigLayerSource {
     #[serde(rename = "dotCodexFolder")]
     pub dot_codex_folder: AbsolutePathBuf,
@@ -7835,6 +8104,7 @@ for PromptConfiguredHookHandler {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct PromptHookMetadata {
     /// Configured `additionalContext` spill threshold. `null` uses 2,500 tokens; `0` disables spilling.
     #[serde(
@@ -7878,6 +8148,7 @@ pub struct PromptHookMetadata {
     pub trust_status: HookTrustStatus,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ProtectionBlockReason {
     /// Identifies the same moderation row that Chat writes on the live path.
     #[serde(rename = "protectionType")]
@@ -7901,6 +8172,7 @@ pub struct QueuedSubmission {
     >,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct RateLimitResetCredit {
     /// Backend-provided display description for this credit, or `null` when unavailable.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -7924,6 +8196,7 @@ pub struct RateLimitResetCredit {
     pub title: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct RateLimitResetCreditsSummary {
     #[serde(rename = "availableCount")]
     pub available_count: i64,
@@ -7934,6 +8207,7 @@ pub struct RateLimitResetCreditsSummary {
     pub credits: ::std::option::Option<::std::vec::Vec<RateLimitResetCredit>>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct RateLimitSnapshot {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub credits: ::std::option::Option<CreditsSnapshot>,
@@ -7974,6 +8248,7 @@ pub struct RateLimitSnapshot {
     pub spend_control_reached: ::std::option::Option<bool>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct RateLimitWindow {
     #[serde(rename = "resetsAt", skip_serializing_if = "::std::option::Option::is_none")]
     pub resets_at: ::std::option::Option<i64>,
@@ -8011,6 +8286,7 @@ pub struct RawResponseItemCompletedNotification {
     pub turn_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ReadCommandAction {
     pub command: ::std::string::String,
     pub name: ::std::string::String,
@@ -8026,6 +8302,7 @@ pub struct ReadOnlySandboxPolicy {
     pub network_access: ::std::option::Option<bool>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ReadParsedCommand {
     pub cmd: ::std::string::String,
     pub name: ::std::string::String,
@@ -8058,6 +8335,7 @@ for ReadThreadReadStateOperation {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct RealtimeSessionClosedThreadRealtimeItem {
     pub id: ::std::string::String,
     /// Canonical observation time in Unix milliseconds for eligible voice calls.
@@ -8073,6 +8351,7 @@ pub struct RealtimeSessionClosedThreadRealtimeItem {
     pub realtime_session_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct RealtimeSessionStartedThreadRealtimeItem {
     pub id: ::std::string::String,
     /// Canonical observation time in Unix milliseconds for eligible voice calls.
@@ -8158,6 +8437,7 @@ impl<'de> ::serde::Deserialize<'de> for ReasoningEffort {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ReasoningEffortOption {
     pub description: ::std::string::String,
     #[serde(rename = "reasoningEffort")]
@@ -8178,6 +8458,7 @@ pub struct ReasoningResponseItem {
     pub summary: ::std::vec::Vec<ReasoningItemReasoningSummary>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ReasoningSummaryPartAddedNotification {
     #[serde(rename = "itemId")]
     pub item_id: ::std::string::String,
@@ -8189,6 +8470,7 @@ pub struct ReasoningSummaryPartAddedNotification {
     pub turn_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ReasoningSummaryTextDeltaNotification {
     pub delta: ::std::string::String,
     #[serde(rename = "itemId")]
@@ -8201,6 +8483,7 @@ pub struct ReasoningSummaryTextDeltaNotification {
     pub turn_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ReasoningTextDeltaNotification {
     #[serde(rename = "contentIndex")]
     pub content_index: i64,
@@ -8217,6 +8500,7 @@ pub struct ReasoningTextReasoningItemContent {
     pub text: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ReasoningThreadItem {
     /// Unix timestamp in milliseconds when the item completed, if recorded.
     ///
@@ -8254,6 +8538,7 @@ pub struct RemoteControlEnableParams {
 }
 /// Current remote-control connection status and remote identity exposed to clients.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct RemoteControlStatusChangedNotification {
     #[serde(
         rename = "environmentId",
@@ -8293,6 +8578,7 @@ for RemotePluginSource {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct RequestHeader {
     pub name: ::std::string::String,
     pub value: ::std::string::String,
@@ -8317,6 +8603,7 @@ impl ::std::convert::From<i64> for RequestId {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct RequestPermissionProfile {
     #[serde(
         rename = "fileSystem",
@@ -8327,6 +8614,7 @@ pub struct RequestPermissionProfile {
     pub network: ::std::option::Option<AdditionalNetworkPermissions>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct RequestPermissionsGuardianApprovalReviewAction {
     pub permissions: RequestPermissionProfile,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -8334,6 +8622,7 @@ pub struct RequestPermissionsGuardianApprovalReviewAction {
 }
 /// A known resource that the server is capable of reading.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct Resource {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub annotations: ::std::option::Option<::serde_json::Value>,
@@ -8389,6 +8678,7 @@ pub enum ResourceContent {
 }
 /// A template description for resources available on the server.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ResourceTemplate {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub annotations: ::std::option::Option<::serde_json::Value>,
@@ -8404,6 +8694,7 @@ pub struct ResourceTemplate {
 }
 /// Failed to connect to the response SSE stream.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct ResponseStreamConnectionFailedCodexErrorInfo {
     #[serde(
         rename = "httpStatusCode",
@@ -8413,6 +8704,7 @@ pub struct ResponseStreamConnectionFailedCodexErrorInfo {
 }
 /// The response SSE stream disconnected in the middle of a turn before completion.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct ResponseStreamDisconnectedCodexErrorInfo {
     #[serde(
         rename = "httpStatusCode",
@@ -8422,6 +8714,7 @@ pub struct ResponseStreamDisconnectedCodexErrorInfo {
 }
 /// Reached the retry limit for responses.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct ResponseTooManyFailedAttemptsCodexErrorInfo {
     #[serde(
         rename = "httpStatusCode",
@@ -8447,6 +8740,7 @@ pub struct ReviewStartParams {
     pub thread_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ReviewStartResponse {
     /// The thread id supplied to `review/start`.
     #[serde(rename = "reviewThreadId")]
@@ -8479,6 +8773,7 @@ for RootFileSystemSpecialPath {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct SandboxWorkspaceWrite {
     /// Defaults to `false` when absent.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -8494,6 +8789,7 @@ pub struct SandboxWorkspaceWrite {
     pub writable_roots: ::std::vec::Vec<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ScheduledTaskSummary {
     pub key: ::std::string::String,
     pub name: ::std::string::String,
@@ -8501,6 +8797,7 @@ pub struct ScheduledTaskSummary {
     pub schedule: ScheduledTaskSchedule,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct SearchCommandAction {
     pub command: ::std::string::String,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -8509,6 +8806,7 @@ pub struct SearchCommandAction {
     pub query: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct SearchParsedCommand {
     pub cmd: ::std::string::String,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -8524,6 +8822,7 @@ pub struct SearchResponsesApiWebSearchAction {
     pub query: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct SearchWebSearchAction {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub queries: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
@@ -8544,6 +8843,7 @@ pub struct SendAddCreditsNudgeEmailParams {
     pub credit_type: AddCreditsNudgeCreditType,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct SendAddCreditsNudgeEmailResponse {
     pub status: AddCreditsNudgeEmailStatus,
 }
@@ -8567,6 +8867,7 @@ pub struct ServerDiagnosticsProcess {
     pub resident_memory_bytes: ::std::option::Option<u64>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ServerRequestResolvedNotification {
     #[serde(rename = "requestId")]
     pub request_id: RequestId,
@@ -8574,6 +8875,7 @@ pub struct ServerRequestResolvedNotification {
     pub thread_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct SessionEndInputSavedThreadRealtimeItem {
     pub id: ::std::string::String,
     /// Since Codex 0.171.0.
@@ -8628,6 +8930,7 @@ pub struct SessionMigration {
 }
 /// Settings for a collaboration mode.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct Settings {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub developer_instructions: ::std::option::Option<::std::string::String>,
@@ -8636,6 +8939,7 @@ pub struct Settings {
     pub reasoning_effort: ::std::option::Option<ReasoningEffort>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ShowAgentMessageDisplay {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub annotation: ::std::option::Option<AnswerAnnotation>,
@@ -8677,15 +8981,18 @@ impl<'de> ::serde::Deserialize<'de> for ShowAgentMessageDisplayVersion {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct SkillDependencies {
     pub tools: ::std::vec::Vec<SkillToolDependency>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct SkillErrorInfo {
     pub message: ::std::string::String,
     pub path: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct SkillInterface {
     #[serde(
         rename = "brandColor",
@@ -8731,6 +9038,7 @@ pub struct SkillInterface {
     pub short_description: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct SkillMetadata {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub dependencies: ::std::option::Option<SkillDependencies>,
@@ -8756,6 +9064,7 @@ pub struct SkillMigration {
     pub name: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct SkillSummary {
     pub description: ::std::string::String,
     pub enabled: bool,
@@ -8771,6 +9080,7 @@ pub struct SkillSummary {
     pub short_description: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct SkillToolDependency {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub command: ::std::option::Option<::std::string::String>,
@@ -8828,6 +9138,7 @@ pub struct SkillsConfigWriteParams {
     pub path: ::std::option::Option<AbsolutePathBuf>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct SkillsConfigWriteResponse {
     #[serde(rename = "effectiveEnabled")]
     pub effective_enabled: bool,
@@ -8863,6 +9174,7 @@ for SkillsExtraRootsSetResponse {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct SkillsListEntry {
     pub cwd: ::std::string::String,
     pub errors: ::std::vec::Vec<SkillErrorInfo>,
@@ -8881,6 +9193,7 @@ pub struct SkillsListParams {
     pub force_reload: ::std::option::Option<bool>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct SkillsListResponse {
     pub data: ::std::vec::Vec<SkillsListEntry>,
 }
@@ -8911,6 +9224,7 @@ for SlashTmpFileSystemSpecialPath {
 }
 /// Display item emitted by the interruptible `clock.sleep` tool.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct SleepThreadItem {
     /// Unix timestamp in milliseconds when the item completed, if recorded.
     ///
@@ -8937,6 +9251,7 @@ pub struct SpecialFileSystemPath {
     pub value: FileSystemSpecialPath,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct SpendControlLimitSnapshot {
     pub limit: ::std::string::String,
     #[serde(rename = "remainingPercent")]
@@ -8946,6 +9261,7 @@ pub struct SpendControlLimitSnapshot {
     pub used: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct StrictReviewRequiredNotification {
     /// Unix timestamp (in milliseconds) when this review started.
     #[serde(rename = "startedAtMs")]
@@ -8956,6 +9272,7 @@ pub struct StrictReviewRequiredNotification {
     pub turn_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct SubAgentActivityThreadItem {
     #[serde(rename = "agentPath")]
     pub agent_path: ::std::string::String,
@@ -8999,6 +9316,7 @@ pub struct SummaryTextReasoningItemReasoningSummary {
 }
 /// Managed config layer from a file (usually `managed_config.toml`).
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct SystemConfigLayerSource {
     /// This is the path to the system config.toml file, though it is not guaranteed to exist.
     pub file: AbsolutePathBuf,
@@ -9029,6 +9347,7 @@ for SystemErrorThreadStatus {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct TerminalInteractionNotification {
     #[serde(rename = "itemId")]
     pub item_id: ::std::string::String,
@@ -9050,6 +9369,7 @@ pub struct TextElement {
     pub placeholder: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct TextPosition {
     /// 1-based column number (in Unicode scalar values).
     pub column: u64,
@@ -9057,6 +9377,7 @@ pub struct TextPosition {
     pub line: u64,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct TextRange {
     pub end: TextPosition,
     pub start: TextPosition,
@@ -9075,6 +9396,7 @@ pub struct TextUserInput {
     pub text_elements: ::std::vec::Vec<TextElement>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct Thread {
     /// Optional random unique nickname assigned to an AgentControl-spawned sub-agent.
     #[serde(
@@ -9249,12 +9571,14 @@ for ThreadArchiveResponse {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadArchivedNotification {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
 }
 /// An independently persisted attachment associated with a thread.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadAttachment {
     #[serde(rename = "attachmentType")]
     pub attachment_type: ::std::string::String,
@@ -9278,6 +9602,7 @@ pub struct ThreadAttachmentAddParams {
 }
 /// The created or existing attachment.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadAttachmentAddResponse {
     pub attachment: ThreadAttachment,
     pub outcome: ThreadAttachmentAddOutcome,
@@ -9294,6 +9619,7 @@ pub struct ThreadAttachmentListParams {
 }
 /// One page of attachments associated with the requested thread.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadAttachmentListResponse {
     pub data: ::std::vec::Vec<ThreadAttachment>,
     #[serde(
@@ -9304,6 +9630,7 @@ pub struct ThreadAttachmentListResponse {
 }
 /// A thread that currently owns an attachment with the requested identity.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadAttachmentOwner {
     /// Whether the owning thread is archived, not whether it is currently executing a turn.
     pub archived: bool,
@@ -9327,6 +9654,7 @@ pub struct ThreadAttachmentOwnerListParams {
 }
 /// One page of matching owners, including threads without their own user messages.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadAttachmentOwnerListResponse {
     pub data: ::std::vec::Vec<ThreadAttachmentOwner>,
     #[serde(
@@ -9373,6 +9701,7 @@ for ThreadAttachmentRemoveResponse {
 }
 /// Notification published after a thread attachment is created or deleted.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadAttachmentUpdatedNotification {
     #[serde(rename = "attachmentId")]
     pub attachment_id: ::std::string::String,
@@ -9385,6 +9714,7 @@ pub struct ThreadAttachmentUpdatedNotification {
     pub thread_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadClosedNotification {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
@@ -9450,6 +9780,7 @@ for ThreadDeleteResponse {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadDeletedNotification {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
@@ -9564,6 +9895,7 @@ pub struct ThreadForkParams {
     pub thread_source: ::std::option::Option<ThreadSource>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadForkResponse {
     #[serde(rename = "approvalPolicy")]
     pub approval_policy: AskForApproval,
@@ -9607,6 +9939,7 @@ pub struct ThreadForkResponse {
     pub thread: Thread,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadGoal {
     #[serde(rename = "createdAt")]
     pub created_at: i64,
@@ -9635,10 +9968,12 @@ pub struct ThreadGoalClearParams {
     pub thread_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadGoalClearResponse {
     pub cleared: bool,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadGoalClearedNotification {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
@@ -9649,6 +9984,7 @@ pub struct ThreadGoalGetParams {
     pub thread_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadGoalGetResponse {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub goal: ::std::option::Option<ThreadGoal>,
@@ -9671,10 +10007,12 @@ pub struct ThreadGoalSetParams {
     pub token_budget: ::std::option::Option<i64>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadGoalSetResponse {
     pub goal: ThreadGoal,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadGoalUpdatedNotification {
     pub goal: ThreadGoal,
     #[serde(rename = "threadId")]
@@ -9755,6 +10093,7 @@ for ThreadInjectItemsResponse {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadItemEntry {
     /// Unix timestamp (milliseconds) when the item completed, if recorded by the producer.
     #[serde(
@@ -9840,6 +10179,7 @@ pub struct ThreadItemsListParams {
     pub turn_id: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadItemsListResponse {
     /// Opaque cursor to pass as `cursor` when reversing `sortDirection`. This is only populated when the page contains at least one item.
     #[serde(
@@ -9951,6 +10291,7 @@ pub struct ThreadListParams {
     pub use_state_db_only: ::std::option::Option<bool>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadListResponse {
     /// Opaque cursor to pass as `cursor` when reversing `sortDirection`. This is only populated when the page contains at least one thread. Use it with the opposite `sortDirection`; for timestamp sorts it anchors at the start of the page timestamp so same-second updates are not skipped.
     #[serde(
@@ -9976,6 +10317,7 @@ pub struct ThreadLoadedListParams {
     pub limit: ::std::option::Option<u32>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadLoadedListResponse {
     /// Thread ids for sessions currently loaded in memory.
     pub data: ::std::vec::Vec<::std::string::String>,
@@ -10010,10 +10352,12 @@ pub struct ThreadMetadataUpdateParams {
     pub thread_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadMetadataUpdateResponse {
     pub thread: Thread,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadNameUpdatedNotification {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
@@ -10024,6 +10368,7 @@ pub struct ThreadNameUpdatedNotification {
     pub thread_name: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadPredictionUpdatedNotification {
     pub result: ThreadPredictionResult,
     #[serde(rename = "sourceTurnId")]
@@ -10032,6 +10377,7 @@ pub struct ThreadPredictionUpdatedNotification {
     pub thread_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadProjectUpdatedNotification {
     #[serde(
         rename = "projectId",
@@ -10042,6 +10388,7 @@ pub struct ThreadProjectUpdatedNotification {
     pub thread_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadQueueChangedNotification {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
@@ -10058,11 +10405,13 @@ pub struct ThreadReadParams {
     pub thread_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadReadResponse {
     pub thread: Thread,
 }
 /// The first unread position in a durable local thread. A null position means read. The opaque revision guards edits against activity or marks the caller has not seen.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadReadState {
     #[serde(
         rename = "firstUnread",
@@ -10072,6 +10421,7 @@ pub struct ThreadReadState {
     pub revision: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadReadStateChangedNotification {
     #[serde(rename = "readState")]
     pub read_state: ThreadReadState,
@@ -10080,6 +10430,7 @@ pub struct ThreadReadStateChangedNotification {
 }
 /// EXPERIMENTAL - thread realtime audio chunk.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadRealtimeAudioChunk {
     pub data: ::std::string::String,
     #[serde(rename = "itemId", skip_serializing_if = "::std::option::Option::is_none")]
@@ -10096,6 +10447,7 @@ pub struct ThreadRealtimeAudioChunk {
 }
 /// EXPERIMENTAL - emitted when thread realtime transport closes.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadRealtimeClosedNotification {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub reason: ::std::option::Option<::std::string::String>,
@@ -10110,6 +10462,7 @@ pub struct ThreadRealtimeEntry {
 }
 /// EXPERIMENTAL - emitted when thread realtime encounters an error.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadRealtimeErrorNotification {
     pub message: ::std::string::String,
     #[serde(rename = "threadId")]
@@ -10119,6 +10472,7 @@ pub struct ThreadRealtimeErrorNotification {
 ///
 /// Since Codex 0.171.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadRealtimeFrameChannels {
     pub voice_transcript: ThreadRealtimeVoiceTranscript,
 }
@@ -10130,6 +10484,7 @@ pub struct ThreadRealtimeInitialItem {
 }
 /// EXPERIMENTAL - raw non-audio thread realtime item emitted by the backend.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadRealtimeItemAddedNotification {
     pub item: ::serde_json::Value,
     #[serde(rename = "threadId")]
@@ -10137,6 +10492,7 @@ pub struct ThreadRealtimeItemAddedNotification {
 }
 /// EXPERIMENTAL - a realtime timeline item published after canonical commit.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadRealtimeItemCompletedNotification {
     pub item: ThreadRealtimeItem,
     #[serde(rename = "threadId")]
@@ -10144,6 +10500,7 @@ pub struct ThreadRealtimeItemCompletedNotification {
 }
 /// EXPERIMENTAL - a realtime timeline item started before its content streams.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadRealtimeItemStartedNotification {
     pub item: ThreadRealtimeItem,
     #[serde(rename = "threadId")]
@@ -10151,6 +10508,7 @@ pub struct ThreadRealtimeItemStartedNotification {
 }
 /// EXPERIMENTAL - text appended to an active realtime transcript item.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadRealtimeItemTranscriptDeltaNotification {
     pub delta: ::std::string::String,
     #[serde(rename = "itemId")]
@@ -10160,6 +10518,7 @@ pub struct ThreadRealtimeItemTranscriptDeltaNotification {
 }
 /// EXPERIMENTAL - streamed output audio emitted by thread realtime.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadRealtimeOutputAudioDeltaNotification {
     pub audio: ThreadRealtimeAudioChunk,
     #[serde(rename = "threadId")]
@@ -10167,6 +10526,7 @@ pub struct ThreadRealtimeOutputAudioDeltaNotification {
 }
 /// EXPERIMENTAL - emitted with the remote SDP for a WebRTC realtime session.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadRealtimeSdpNotification {
     pub sdp: ::std::string::String,
     #[serde(rename = "threadId")]
@@ -10174,6 +10534,7 @@ pub struct ThreadRealtimeSdpNotification {
 }
 /// EXPERIMENTAL - emitted when thread realtime startup is accepted.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadRealtimeStartedNotification {
     #[serde(
         rename = "realtimeSessionId",
@@ -10186,6 +10547,7 @@ pub struct ThreadRealtimeStartedNotification {
 }
 /// EXPERIMENTAL - flat transcript delta emitted whenever realtime transcript text changes.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadRealtimeTranscriptDeltaNotification {
     /// Live transcript delta from the realtime event.
     pub delta: ::std::string::String,
@@ -10195,6 +10557,7 @@ pub struct ThreadRealtimeTranscriptDeltaNotification {
 }
 /// EXPERIMENTAL - final transcript text emitted when realtime completes a transcript part.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadRealtimeTranscriptDoneNotification {
     pub role: ::std::string::String,
     /// Final complete text for the transcript part.
@@ -10204,6 +10567,7 @@ pub struct ThreadRealtimeTranscriptDoneNotification {
 }
 /// Since Codex 0.171.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadRealtimeVoiceTranscript {
     pub role: ThreadRealtimeTranscriptRole,
     pub text: ::std::string::String,
@@ -10290,6 +10654,7 @@ pub struct ThreadResumeParams {
     pub thread_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadResumeResponse {
     #[serde(rename = "approvalPolicy")]
     pub approval_policy: AskForApproval,
@@ -10366,6 +10731,7 @@ pub struct ThreadRevertParams {
     pub thread_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadRevertResponse {
     /// Opaque cursor for hydrating paginated items backwards.
     ///
@@ -10387,6 +10753,7 @@ pub struct ThreadRevertResponse {
     pub turns_backwards_cursor: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadRevertedNotification {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
@@ -10395,18 +10762,21 @@ pub struct ThreadRevertedNotification {
 ///
 /// Since Codex 0.171.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadSearchPartialNotification {
     pub data: ::std::vec::Vec<ThreadSearchResult>,
     #[serde(rename = "requestId")]
     pub request_id: RequestId,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadSearchResult {
     pub snippet: ::std::string::String,
     pub thread: Thread,
 }
 /// An independently persisted, user-visible thread section.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadSection {
     /// Optional appearance synchronized across clients.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -10428,6 +10798,7 @@ pub struct ThreadSectionAppearance {
 ///
 /// Since Codex 0.167.2.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadSectionChangedNotification {
     /// Destination section, or `null` when the thread was removed from its section.
     #[serde(
@@ -10448,6 +10819,7 @@ pub struct ThreadSectionCreateParams {
 }
 /// The independently persisted section created by the server.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadSectionCreateResponse {
     pub section: ThreadSection,
 }
@@ -10496,6 +10868,7 @@ pub struct ThreadSectionListParams {
 }
 /// One page of independently persisted thread sections.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadSectionListResponse {
     pub data: ::std::vec::Vec<ThreadSection>,
     /// Opaque cursor for the next page, or `null` when no sections remain.
@@ -10563,6 +10936,7 @@ pub struct ThreadSectionUpdateParams {
 }
 /// The independently persisted section after its name is updated.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadSectionUpdateResponse {
     pub section: ThreadSection,
 }
@@ -10598,6 +10972,7 @@ for ThreadSetNameResponse {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadSettings {
     #[serde(
         rename = "activePermissionProfile",
@@ -10639,6 +11014,7 @@ pub struct ThreadSettings {
     pub summary: ::std::option::Option<ReasoningSummary>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadSettingsUpdatedNotification {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
@@ -10724,6 +11100,7 @@ impl ::std::str::FromStr for ThreadSource {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadSpawnSubAgentSource {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub agent_nickname: ::std::option::Option<::std::string::String>,
@@ -10800,6 +11177,7 @@ pub struct ThreadStartParams {
     pub thread_source: ::std::option::Option<ThreadSource>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadStartResponse {
     #[serde(rename = "approvalPolicy")]
     pub approval_policy: AskForApproval,
@@ -10869,16 +11247,19 @@ for ThreadStartThreadUnreadPosition {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadStartedNotification {
     pub thread: Thread,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadStatusChangedNotification {
     pub status: ThreadStatus,
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadTokenUsage {
     pub last: TokenUsageBreakdown,
     #[serde(
@@ -10889,6 +11270,7 @@ pub struct ThreadTokenUsage {
     pub total: TokenUsageBreakdown,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadTokenUsageUpdatedNotification {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
@@ -10921,6 +11303,7 @@ pub struct ThreadTurnsListParams {
     pub thread_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadTurnsListResponse {
     /// Opaque cursor to pass as `cursor` when reversing `sortDirection`. This is only populated when the page contains at least one turn. Use it with the opposite `sortDirection` to include the anchor turn again and catch updates to that turn.
     #[serde(
@@ -10942,10 +11325,12 @@ pub struct ThreadUnarchiveParams {
     pub thread_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadUnarchiveResponse {
     pub thread: Thread,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadUnarchivedNotification {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
@@ -10956,10 +11341,12 @@ pub struct ThreadUnsubscribeParams {
     pub thread_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadUnsubscribeResponse {
     pub status: ThreadUnsubscribeStatus,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadUsage {
     #[serde(rename = "estimatedUsageCreditsMicros")]
     pub estimated_usage_credits_micros: i64,
@@ -10981,6 +11368,7 @@ pub struct ThreadUsage {
     pub thread_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadUsageBreakdownGroup {
     #[serde(
         rename = "cachedInputTokens",
@@ -11045,6 +11433,7 @@ for TmpdirFileSystemSpecialPath {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct TokenUsageBreakdown {
     /// Defaults to `0` when absent.
     #[serde(
@@ -11065,6 +11454,7 @@ pub struct TokenUsageBreakdown {
 }
 /// Definition for a tool the client can call.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct Tool {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub annotations: ::std::option::Option<::serde_json::Value>,
@@ -11092,12 +11482,14 @@ pub struct ToolRequestUserInputAnswer {
 }
 /// EXPERIMENTAL. Defines a single selectable option for request_user_input.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ToolRequestUserInputOption {
     pub description: ::std::string::String,
     pub label: ::std::string::String,
 }
 /// EXPERIMENTAL. Params sent with a request_user_input event.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ToolRequestUserInputParams {
     /// @deprecated Use `isBlocking` to decide whether the request should block.
     #[serde(
@@ -11117,6 +11509,7 @@ pub struct ToolRequestUserInputParams {
 }
 /// EXPERIMENTAL. Represents one request_user_input question and its required options.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ToolRequestUserInputQuestion {
     pub header: ::std::string::String,
     pub id: ::std::string::String,
@@ -11170,11 +11563,13 @@ pub struct ToolSearchOutputResponseItem {
     pub tools: ::std::vec::Vec<::serde_json::Value>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct ToolsV2 {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub web_search: ::std::option::Option<WebSearchToolConfig>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct TranscriptSegmentThreadRealtimeItem {
     pub id: ::std::string::String,
     /// Canonical observation time in Unix milliseconds for eligible voice calls.
@@ -11191,6 +11586,7 @@ pub struct TranscriptSegmentThreadRealtimeItem {
     pub text: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct Turn {
     /// Unix timestamp (in seconds) when the turn completed.
     #[serde(
@@ -11234,6 +11630,7 @@ pub struct Turn {
     pub status: TurnStatus,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct TurnCompletedNotification {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
@@ -11255,6 +11652,7 @@ pub struct TurnCompletedThreadTimelineEntry {
 }
 /// Notification that the turn-level unified diff has changed. Contains the latest aggregated diff across all file changes in the turn.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct TurnDiffUpdatedNotification {
     pub diff: ::std::string::String,
     #[serde(rename = "threadId")]
@@ -11277,6 +11675,7 @@ pub struct TurnEnvironmentParams {
     >,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct TurnError {
     #[serde(
         rename = "additionalDetails",
@@ -11294,6 +11693,7 @@ pub struct TurnError {
     pub misalignment: ::std::option::Option<MisalignmentErrorDetails>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct TurnInputAcceptedThreadRealtimeItem {
     /// Since Codex 0.171.0.
     pub handoff_id: ::std::string::String,
@@ -11352,6 +11752,7 @@ for TurnInterruptResponse {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct TurnModerationMetadataNotification {
     pub metadata: ::serde_json::Value,
     #[serde(rename = "threadId")]
@@ -11360,11 +11761,13 @@ pub struct TurnModerationMetadataNotification {
     pub turn_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct TurnPlanStep {
     pub status: TurnPlanStepStatus,
     pub step: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct TurnPlanUpdatedNotification {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub explanation: ::std::option::Option<::std::string::String>,
@@ -11472,10 +11875,12 @@ pub struct TurnStartParams {
     pub turn_trigger: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct TurnStartResponse {
     pub turn: Turn,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct TurnStartedNotification {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
@@ -11503,12 +11908,14 @@ pub struct TurnSteerParams {
     pub thread_id: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct TurnSteerResponse {
     #[serde(rename = "turnId")]
     pub turn_id: ::std::string::String,
 }
 /// The earliest completed result needing attention.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct TurnThreadUnreadPosition {
     #[serde(rename = "turnId")]
     pub turn_id: ::std::string::String,
@@ -11564,6 +11971,7 @@ for UncommittedChangesReviewTarget {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct UnknownCommandAction {
     pub command: ::std::string::String,
 }
@@ -11574,6 +11982,7 @@ pub struct UnknownFileSystemSpecialPath {
     pub subpath: ::std::option::Option<LegacyAppPathString>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct UnknownParsedCommand {
     pub cmd: ::std::string::String,
 }
@@ -11603,17 +12012,20 @@ for UnreadThreadReadStateOperation {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct UpdateFileChange {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub move_path: ::std::option::Option<::std::string::String>,
     pub unified_diff: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct UpdatePatchChangeKind {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub move_path: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct UrlMcpServerElicitationRequestParams {
     #[serde(rename = "elicitationId")]
     pub elicitation_id: ::std::string::String,
@@ -11640,6 +12052,7 @@ pub struct UrlMcpServerElicitationRequestParams {
     pub url: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct UsageLimitExceededImageGenerationFailure {
     #[serde(rename = "limitId")]
     pub limit_id: ::std::string::String,
@@ -11648,6 +12061,7 @@ pub struct UsageLimitExceededImageGenerationFailure {
 }
 /// User config layer from $CODEX_HOME/config.toml. This layer is special in that it is expected to be: - writable by the user - generally outside the workspace directory
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct UserConfigLayerSource {
     /// This is the path to the user's config.toml file, though it is not guaranteed to exist.
     pub file: AbsolutePathBuf,
@@ -11656,6 +12070,7 @@ pub struct UserConfigLayerSource {
     pub profile: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct UserMessageThreadItem {
     #[serde(rename = "clientId", skip_serializing_if = "::std::option::Option::is_none")]
     pub client_id: ::std::option::Option<::std::string::String>,
@@ -11686,6 +12101,7 @@ pub struct W3cTraceContext {
     pub tracestate: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct WarningNotification {
     /// Concise warning message for the user.
     pub message: ::std::string::String,
@@ -11709,6 +12125,7 @@ pub struct WebSearchCallResponseItem {
     pub status: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct WebSearchLocation {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub city: ::std::option::Option<::std::string::String>,
@@ -11720,6 +12137,7 @@ pub struct WebSearchLocation {
     pub timezone: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct WebSearchThreadItem {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub action: ::std::option::Option<WebSearchAction>,
@@ -11748,6 +12166,7 @@ pub struct WebSearchThreadItem {
     pub started_at_ms: ::std::option::Option<i64>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct WebSearchToolConfig {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub allowed_domains: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
@@ -11787,15 +12206,18 @@ for WebsocketThreadRealtimeStartTransport {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct WeekdaysScheduledTaskSchedule {
     pub time: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct WeeklyScheduledTaskSchedule {
     pub days: ::std::vec::Vec<ScheduledTaskWeekday>,
     pub time: ::std::string::String,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct WellbeingHelplineAnswerAnnotation {
     pub subject: HelplineSubject,
 }
@@ -11850,10 +12272,12 @@ for WholeItemThreadRealtimeBemItemPresentation {
     }
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct WindowsSandboxReadinessResponse {
     pub status: WindowsSandboxReadiness,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct WindowsSandboxSetupCompletedNotification {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub error: ::std::option::Option<::std::string::String>,
@@ -11867,10 +12291,12 @@ pub struct WindowsSandboxSetupStartParams {
     pub mode: WindowsSandboxSetupMode,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct WindowsSandboxSetupStartResponse {
     pub started: bool,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct WindowsWorldWritableWarningNotification {
     #[serde(rename = "extraCount")]
     pub extra_count: u64,
@@ -11880,6 +12306,7 @@ pub struct WindowsWorldWritableWarningNotification {
     pub sample_paths: ::std::vec::Vec<::std::string::String>,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct WorkspaceMessage {
     /// Unix timestamp (in seconds) when the message was archived.
     #[serde(
@@ -11939,6 +12366,7 @@ pub struct WorkspaceWriteSandboxPolicy {
 }
 /// A child approval for input to an existing command execution item.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct WriteStdinGuardianApprovalReviewAction {
     #[serde(rename = "approvalId")]
     pub approval_id: ::std::string::String,
