@@ -95,7 +95,7 @@ fn emit_string_enum(def: &EnumDef, units: &[UnitVariant]) -> TokenStream {
 
         impl<'de> ::serde::Deserialize<'de> for #name {
             fn deserialize<D: ::serde::Deserializer<'de>>(deserializer: D) -> ::std::result::Result<Self, D::Error> {
-                crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+                crate::serde_helpers::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
             }
         }
     }
@@ -140,7 +140,7 @@ fn emit_tagged(def: &EnumDef, tag: &str, variants: &[TypedVariant]) -> TokenStre
         impl ::serde::Serialize for #name {
             fn serialize<S: ::serde::Serializer>(&self, serializer: S) -> ::std::result::Result<S::Ok, S::Error> {
                 match self {
-                    #( Self::#idents(inner) => crate::codec::serialize_tagged(serializer, #tag, #wires, inner), )*
+                    #( Self::#idents(inner) => crate::serde_helpers::serialize_tagged(serializer, #tag, #wires, inner), )*
                     Self::#fallback(value) => ::serde::Serialize::serialize(value, serializer),
                 }
             }
@@ -153,7 +153,7 @@ fn emit_tagged(def: &EnumDef, tag: &str, variants: &[TypedVariant]) -> TokenStre
                     return Err(<D::Error as ::serde::de::Error>::custom(concat!(#name_str, ": missing string field `", #tag, "`")));
                 };
                 match kind {
-                    #( #wires => crate::codec::decode_variant(value, #name_str, #wires).map(Self::#idents), )*
+                    #( #wires => crate::serde_helpers::decode_variant(value, #name_str, #wires).map(Self::#idents), )*
                     _ => Ok(Self::#fallback(value)),
                 }
             }
@@ -188,7 +188,7 @@ fn emit_keyed(def: &EnumDef, units: &[UnitVariant], keyed: &[TypedVariant]) -> T
             fn serialize<S: ::serde::Serializer>(&self, serializer: S) -> ::std::result::Result<S::Ok, S::Error> {
                 match self {
                     #( Self::#unit_idents => serializer.serialize_str(#unit_wires), )*
-                    #( Self::#keyed_idents(inner) => crate::codec::serialize_keyed(serializer, #keyed_wires, inner), )*
+                    #( Self::#keyed_idents(inner) => crate::serde_helpers::serialize_keyed(serializer, #keyed_wires, inner), )*
                     Self::#fallback(value) => ::serde::Serialize::serialize(value, serializer),
                 }
             }
@@ -197,16 +197,16 @@ fn emit_keyed(def: &EnumDef, units: &[UnitVariant], keyed: &[TypedVariant]) -> T
         impl<'de> ::serde::Deserialize<'de> for #name {
             fn deserialize<D: ::serde::Deserializer<'de>>(deserializer: D) -> ::std::result::Result<Self, D::Error> {
                 let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(deserializer)?;
-                match crate::codec::keyed_parts(value) {
-                    crate::codec::Keyed::Str(s) => Ok(match s.as_str() {
+                match crate::serde_helpers::keyed_parts(value) {
+                    crate::serde_helpers::Keyed::Str(s) => Ok(match s.as_str() {
                         #( #unit_wires => Self::#unit_idents, )*
                         _ => Self::#fallback(::serde_json::Value::String(s)),
                     }),
-                    crate::codec::Keyed::Entry(key, inner) => match key.as_str() {
-                        #( #keyed_wires => crate::codec::decode_variant(inner, #name_str, #keyed_wires).map(Self::#keyed_idents), )*
-                        _ => Ok(Self::#fallback(crate::codec::rebuild_keyed(key, inner))),
+                    crate::serde_helpers::Keyed::Entry(key, inner) => match key.as_str() {
+                        #( #keyed_wires => crate::serde_helpers::decode_variant(inner, #name_str, #keyed_wires).map(Self::#keyed_idents), )*
+                        _ => Ok(Self::#fallback(crate::serde_helpers::rebuild_keyed(key, inner))),
                     },
-                    crate::codec::Keyed::Other(value) => Ok(Self::#fallback(value)),
+                    crate::serde_helpers::Keyed::Other(value) => Ok(Self::#fallback(value)),
                 }
             }
         }

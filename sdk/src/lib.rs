@@ -44,6 +44,9 @@
 //! Any Codex release works, not just the pin: the SDK reads the server's release at connect,
 //! [`Codex::supports`] answers from the protocol's history over a window of releases, and a
 //! request the server predates fails at once with [`Error::Unsupported`] (see [`version`]).
+//!
+//! A map of the modules (which one owns routing, approvals, processes, transports,
+//! results) is in `sdk/ARCHITECTURE.md`.
 #![warn(missing_docs)]
 // docs.rs (`--cfg docsrs`, see Cargo.toml): every feature-gated item says which feature it needs.
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -62,7 +65,6 @@ pub mod rpc;
 #[cfg(feature = "blocking")]
 pub mod blocking;
 
-mod codec;
 mod codex;
 mod events;
 pub mod goals;
@@ -70,6 +72,7 @@ pub mod handlers;
 mod input;
 pub mod login;
 mod options;
+mod serde_helpers;
 pub mod structured;
 mod thread;
 mod turn;

@@ -10,13 +10,13 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::AbortHandle;
 
-use super::handler::{FailClosedHandler, RawServerRequestHandler};
 use super::handshake::{InitializeOptions, ServerMetadata};
 use super::message::{encode_notification, encode_request, to_raw};
 use super::process::{spawn_process, stderr_task, supervise, ProcessWatch, StderrTail};
 use super::reader::reader_task;
 use super::retry::{retry_overloaded, RetryPolicy};
 use super::router::{EventFilter, Router};
+use super::server_requests::{FailClosedHandler, RawServerRequestHandler};
 use super::state::{Shared, WriterLink};
 use super::streams::{EventStream, TurnReservation, TurnStream};
 use super::transport::Transport;

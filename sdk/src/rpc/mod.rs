@@ -56,7 +56,6 @@
 //! socket; feature `websocket`) are transports; everything above is shared.
 
 mod connection;
-mod handler;
 mod handshake;
 mod lines;
 mod message;
@@ -66,6 +65,7 @@ mod queue;
 mod reader;
 mod retry;
 mod router;
+mod server_requests;
 mod state;
 mod streams;
 mod transport;
@@ -78,14 +78,13 @@ mod tests;
 
 pub use crate::endpoint::{CloseReason, Endpoint};
 pub use connection::{Connection, ConnectionOptions, ConnectionStats};
-pub use handler::{
-    fail_closed_reply, handler_fn, FailClosedHandler, FnHandler, RawServerRequest, RawServerRequestHandler,
-    FAIL_CLOSED_METHODS,
-};
 pub use handshake::{InitializeOptions, ServerMetadata};
 pub use message::{Event, RawNotification, RequestId};
 pub use retry::{retry_on_overload, RetryPolicy};
 pub use router::EventFilter;
+pub use server_requests::{
+    fail_closed_reply, handler_fn, FailClosedHandler, FnHandler, RawServerRequest, RawServerRequestHandler,
+};
 pub(crate) use streams::TurnLock;
 pub use streams::{EventStream, TurnReservation, TurnStream};
 pub use transport::{Inbound, InboundStream, OutboundSink, Transport};

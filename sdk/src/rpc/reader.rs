@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 
-use super::handler::spawn_server_request;
 use super::message::{Incoming, RequestId};
+use super::server_requests::spawn_server_request;
 use super::state::Shared;
 use super::transport::{Inbound, InboundStream};
 use crate::endpoint::CloseReason;

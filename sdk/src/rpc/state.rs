@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
-use super::handler::RawServerRequestHandler;
 use super::pending::Pending;
 use super::process::ProcessWatch;
 use super::router::Router;
+use super::server_requests::RawServerRequestHandler;
 use super::writer::Outgoing;
 use crate::endpoint::{CloseReason, Endpoint};
 use crate::error::{Error, Result};

@@ -24773,13 +24773,23 @@ impl ::serde::Serialize for Account {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::ApiKey(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "apiKey", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "apiKey",
+                    inner,
+                )
             }
             Self::Chatgpt(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "chatgpt", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "chatgpt",
+                    inner,
+                )
             }
             Self::AmazonBedrock(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "amazonBedrock",
@@ -24787,7 +24797,7 @@ impl ::serde::Serialize for Account {
                 )
             }
             Self::Gcp(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "gcp", inner)
+                crate::serde_helpers::serialize_tagged(serializer, "type", "gcp", inner)
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -24809,18 +24819,21 @@ impl<'de> ::serde::Deserialize<'de> for Account {
         };
         match kind {
             "apiKey" => {
-                crate::codec::decode_variant(value, "Account", "apiKey")
+                crate::serde_helpers::decode_variant(value, "Account", "apiKey")
                     .map(Self::ApiKey)
             }
             "chatgpt" => {
-                crate::codec::decode_variant(value, "Account", "chatgpt")
+                crate::serde_helpers::decode_variant(value, "Account", "chatgpt")
                     .map(Self::Chatgpt)
             }
             "amazonBedrock" => {
-                crate::codec::decode_variant(value, "Account", "amazonBedrock")
+                crate::serde_helpers::decode_variant(value, "Account", "amazonBedrock")
                     .map(Self::AmazonBedrock)
             }
-            "gcp" => crate::codec::decode_variant(value, "Account", "gcp").map(Self::Gcp),
+            "gcp" => {
+                crate::serde_helpers::decode_variant(value, "Account", "gcp")
+                    .map(Self::Gcp)
+            }
             _ => Ok(Self::Unrecognized(value)),
         }
     }
@@ -24882,7 +24895,8 @@ impl<'de> ::serde::Deserialize<'de> for AccountRoutingOverride {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// Since Codex 0.166.0.
@@ -24938,7 +24952,8 @@ impl<'de> ::serde::Deserialize<'de> for AccountSessionWorkspaceKind {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// Since Codex 0.171.0.
@@ -24994,7 +25009,8 @@ impl<'de> ::serde::Deserialize<'de> for AccountUpdateReason {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -25049,7 +25065,8 @@ impl<'de> ::serde::Deserialize<'de> for AddCreditsNudgeCreditType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -25104,7 +25121,8 @@ impl<'de> ::serde::Deserialize<'de> for AddCreditsNudgeEmailStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -25159,7 +25177,8 @@ impl<'de> ::serde::Deserialize<'de> for AdditionalContextKind {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -25210,7 +25229,8 @@ impl<'de> ::serde::Deserialize<'de> for AgentMessageDelivery {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// How Chat should present a recovered answer.
@@ -25263,13 +25283,18 @@ impl ::serde::Serialize for AgentMessageDisplay {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::Show(inner) => {
-                crate::codec::serialize_tagged(serializer, "mode", "show", inner)
+                crate::serde_helpers::serialize_tagged(serializer, "mode", "show", inner)
             }
             Self::Hide(inner) => {
-                crate::codec::serialize_tagged(serializer, "mode", "hide", inner)
+                crate::serde_helpers::serialize_tagged(serializer, "mode", "hide", inner)
             }
             Self::Block(inner) => {
-                crate::codec::serialize_tagged(serializer, "mode", "block", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "mode",
+                    "block",
+                    inner,
+                )
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -25293,15 +25318,27 @@ impl<'de> ::serde::Deserialize<'de> for AgentMessageDisplay {
         };
         match kind {
             "show" => {
-                crate::codec::decode_variant(value, "AgentMessageDisplay", "show")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "AgentMessageDisplay",
+                        "show",
+                    )
                     .map(Self::Show)
             }
             "hide" => {
-                crate::codec::decode_variant(value, "AgentMessageDisplay", "hide")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "AgentMessageDisplay",
+                        "hide",
+                    )
                     .map(Self::Hide)
             }
             "block" => {
-                crate::codec::decode_variant(value, "AgentMessageDisplay", "block")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "AgentMessageDisplay",
+                        "block",
+                    )
                     .map(Self::Block)
             }
             _ => Ok(Self::Unrecognized(value)),
@@ -25349,10 +25386,15 @@ impl ::serde::Serialize for AgentMessageInputContent {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::InputText(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "input_text", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "input_text",
+                    inner,
+                )
             }
             Self::EncryptedContent(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "encrypted_content",
@@ -25382,7 +25424,7 @@ impl<'de> ::serde::Deserialize<'de> for AgentMessageInputContent {
         };
         match kind {
             "input_text" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "AgentMessageInputContent",
                         "input_text",
@@ -25390,7 +25432,7 @@ impl<'de> ::serde::Deserialize<'de> for AgentMessageInputContent {
                     .map(Self::InputText)
             }
             "encrypted_content" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "AgentMessageInputContent",
                         "encrypted_content",
@@ -25453,7 +25495,8 @@ impl<'de> ::serde::Deserialize<'de> for AllowDenyRequirement {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// Since Codex 0.171.0.
@@ -25488,7 +25531,7 @@ impl ::serde::Serialize for AnswerAnnotation {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::WellbeingHelpline(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "kind",
                     "wellbeingHelpline",
@@ -25515,7 +25558,7 @@ impl<'de> ::serde::Deserialize<'de> for AnswerAnnotation {
         };
         match kind {
             "wellbeingHelpline" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "AnswerAnnotation",
                         "wellbeingHelpline",
@@ -25559,7 +25602,7 @@ impl ::serde::Serialize for AnswerReplacement {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::WellbeingPromptHelpline(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "kind",
                     "wellbeingPromptHelpline",
@@ -25586,7 +25629,7 @@ impl<'de> ::serde::Deserialize<'de> for AnswerReplacement {
         };
         match kind {
             "wellbeingPromptHelpline" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "AnswerReplacement",
                         "wellbeingPromptHelpline",
@@ -25649,7 +25692,8 @@ impl<'de> ::serde::Deserialize<'de> for AppTemplateUnavailableReason {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -25712,7 +25756,8 @@ impl<'de> ::serde::Deserialize<'de> for AppToolApproval {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// Configures who approval requests are routed to for review. Examples include sandbox escapes, blocked network access, MCP approval prompts, and ARC escalations. Defaults to `user`. `auto_review` uses a carefully prompted subagent to gather relevant context and apply a risk-based decision framework before approving or denying the request. The legacy value `guardian_subagent` is accepted for compatibility.
@@ -25772,7 +25817,8 @@ impl<'de> ::serde::Deserialize<'de> for ApprovalsReviewer {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -25799,7 +25845,7 @@ impl ::serde::Serialize for AskForApproval {
             Self::OnRequest => serializer.serialize_str("on-request"),
             Self::Never => serializer.serialize_str("never"),
             Self::Granular(inner) => {
-                crate::codec::serialize_keyed(serializer, "granular", inner)
+                crate::serde_helpers::serialize_keyed(serializer, "granular", inner)
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -25812,8 +25858,8 @@ impl<'de> ::serde::Deserialize<'de> for AskForApproval {
         let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
             deserializer,
         )?;
-        match crate::codec::keyed_parts(value) {
-            crate::codec::Keyed::Str(s) => {
+        match crate::serde_helpers::keyed_parts(value) {
+            crate::serde_helpers::Keyed::Str(s) => {
                 Ok(
                     match s.as_str() {
                         "untrusted" => Self::Untrusted,
@@ -25823,16 +25869,26 @@ impl<'de> ::serde::Deserialize<'de> for AskForApproval {
                     },
                 )
             }
-            crate::codec::Keyed::Entry(key, inner) => {
+            crate::serde_helpers::Keyed::Entry(key, inner) => {
                 match key.as_str() {
                     "granular" => {
-                        crate::codec::decode_variant(inner, "AskForApproval", "granular")
+                        crate::serde_helpers::decode_variant(
+                                inner,
+                                "AskForApproval",
+                                "granular",
+                            )
                             .map(Self::Granular)
                     }
-                    _ => Ok(Self::Unrecognized(crate::codec::rebuild_keyed(key, inner))),
+                    _ => {
+                        Ok(
+                            Self::Unrecognized(
+                                crate::serde_helpers::rebuild_keyed(key, inner),
+                            ),
+                        )
+                    }
                 }
             }
-            crate::codec::Keyed::Other(value) => Ok(Self::Unrecognized(value)),
+            crate::serde_helpers::Keyed::Other(value) => Ok(Self::Unrecognized(value)),
         }
     }
 }
@@ -25915,7 +25971,8 @@ impl<'de> ::serde::Deserialize<'de> for AuthMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// Selects which part of the active context is charged against `model_auto_compact_token_limit`.
@@ -25971,7 +26028,8 @@ impl<'de> ::serde::Deserialize<'de> for AutoCompactTokenLimitScope {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// \[UNSTABLE\] Source that produced a terminal approval auto-review decision.
@@ -26023,7 +26081,8 @@ impl<'de> ::serde::Deserialize<'de> for AutoReviewDecisionSource {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -26078,7 +26137,8 @@ impl<'de> ::serde::Deserialize<'de> for AwsCredentialType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// Since Codex 0.168.0.
@@ -26134,7 +26194,8 @@ impl<'de> ::serde::Deserialize<'de> for BedrockProviderId {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -26176,10 +26237,20 @@ impl ::serde::Serialize for BedrockSetupParams {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::Profile(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "profile", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "profile",
+                    inner,
+                )
             }
             Self::Environment(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "environment", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "environment",
+                    inner,
+                )
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -26203,11 +26274,19 @@ impl<'de> ::serde::Deserialize<'de> for BedrockSetupParams {
         };
         match kind {
             "profile" => {
-                crate::codec::decode_variant(value, "BedrockSetupParams", "profile")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "BedrockSetupParams",
+                        "profile",
+                    )
                     .map(Self::Profile)
             }
             "environment" => {
-                crate::codec::decode_variant(value, "BedrockSetupParams", "environment")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "BedrockSetupParams",
+                        "environment",
+                    )
                     .map(Self::Environment)
             }
             _ => Ok(Self::Unrecognized(value)),
@@ -26254,10 +26333,20 @@ impl ::serde::Serialize for BlockReason {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::Protection(inner) => {
-                crate::codec::serialize_tagged(serializer, "kind", "protection", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "kind",
+                    "protection",
+                    inner,
+                )
             }
             Self::Cyber(inner) => {
-                crate::codec::serialize_tagged(serializer, "kind", "cyber", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "kind",
+                    "cyber",
+                    inner,
+                )
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -26279,11 +26368,11 @@ impl<'de> ::serde::Deserialize<'de> for BlockReason {
         };
         match kind {
             "protection" => {
-                crate::codec::decode_variant(value, "BlockReason", "protection")
+                crate::serde_helpers::decode_variant(value, "BlockReason", "protection")
                     .map(Self::Protection)
             }
             "cyber" => {
-                crate::codec::decode_variant(value, "BlockReason", "cyber")
+                crate::serde_helpers::decode_variant(value, "BlockReason", "cyber")
                     .map(Self::Cyber)
             }
             _ => Ok(Self::Unrecognized(value)),
@@ -26342,7 +26431,8 @@ impl<'de> ::serde::Deserialize<'de> for BrowserUseAccessApprovalLifetime {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -26397,7 +26487,8 @@ impl<'de> ::serde::Deserialize<'de> for CancelLoginAccountStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// Location used to resolve a selected capability root.
@@ -26432,7 +26523,12 @@ impl ::serde::Serialize for CapabilityRootLocation {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::Environment(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "environment", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "environment",
+                    inner,
+                )
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -26456,7 +26552,7 @@ impl<'de> ::serde::Deserialize<'de> for CapabilityRootLocation {
         };
         match kind {
             "environment" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "CapabilityRootLocation",
                         "environment",
@@ -26515,7 +26611,8 @@ impl<'de> ::serde::Deserialize<'de> for ChatgptAuthTokensRefreshReason {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -26578,7 +26675,8 @@ impl<'de> ::serde::Deserialize<'de> for CliAuthCredentialsStoreMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// This translation layer make sure that we expose codex error code in camel case.
@@ -26674,31 +26772,35 @@ impl ::serde::Serialize for CodexErrorInfo {
             Self::Other => serializer.serialize_str("other"),
             Self::InferenceHookDenied => serializer.serialize_str("inferenceHookDenied"),
             Self::HttpConnectionFailed(inner) => {
-                crate::codec::serialize_keyed(serializer, "httpConnectionFailed", inner)
+                crate::serde_helpers::serialize_keyed(
+                    serializer,
+                    "httpConnectionFailed",
+                    inner,
+                )
             }
             Self::ResponseStreamConnectionFailed(inner) => {
-                crate::codec::serialize_keyed(
+                crate::serde_helpers::serialize_keyed(
                     serializer,
                     "responseStreamConnectionFailed",
                     inner,
                 )
             }
             Self::ResponseStreamDisconnected(inner) => {
-                crate::codec::serialize_keyed(
+                crate::serde_helpers::serialize_keyed(
                     serializer,
                     "responseStreamDisconnected",
                     inner,
                 )
             }
             Self::ResponseTooManyFailedAttempts(inner) => {
-                crate::codec::serialize_keyed(
+                crate::serde_helpers::serialize_keyed(
                     serializer,
                     "responseTooManyFailedAttempts",
                     inner,
                 )
             }
             Self::ActiveTurnNotSteerable(inner) => {
-                crate::codec::serialize_keyed(
+                crate::serde_helpers::serialize_keyed(
                     serializer,
                     "activeTurnNotSteerable",
                     inner,
@@ -26715,8 +26817,8 @@ impl<'de> ::serde::Deserialize<'de> for CodexErrorInfo {
         let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
             deserializer,
         )?;
-        match crate::codec::keyed_parts(value) {
-            crate::codec::Keyed::Str(s) => {
+        match crate::serde_helpers::keyed_parts(value) {
+            crate::serde_helpers::Keyed::Str(s) => {
                 Ok(
                     match s.as_str() {
                         "contextWindowExceeded" => Self::ContextWindowExceeded,
@@ -26744,10 +26846,10 @@ impl<'de> ::serde::Deserialize<'de> for CodexErrorInfo {
                     },
                 )
             }
-            crate::codec::Keyed::Entry(key, inner) => {
+            crate::serde_helpers::Keyed::Entry(key, inner) => {
                 match key.as_str() {
                     "httpConnectionFailed" => {
-                        crate::codec::decode_variant(
+                        crate::serde_helpers::decode_variant(
                                 inner,
                                 "CodexErrorInfo",
                                 "httpConnectionFailed",
@@ -26755,7 +26857,7 @@ impl<'de> ::serde::Deserialize<'de> for CodexErrorInfo {
                             .map(Self::HttpConnectionFailed)
                     }
                     "responseStreamConnectionFailed" => {
-                        crate::codec::decode_variant(
+                        crate::serde_helpers::decode_variant(
                                 inner,
                                 "CodexErrorInfo",
                                 "responseStreamConnectionFailed",
@@ -26763,7 +26865,7 @@ impl<'de> ::serde::Deserialize<'de> for CodexErrorInfo {
                             .map(Self::ResponseStreamConnectionFailed)
                     }
                     "responseStreamDisconnected" => {
-                        crate::codec::decode_variant(
+                        crate::serde_helpers::decode_variant(
                                 inner,
                                 "CodexErrorInfo",
                                 "responseStreamDisconnected",
@@ -26771,7 +26873,7 @@ impl<'de> ::serde::Deserialize<'de> for CodexErrorInfo {
                             .map(Self::ResponseStreamDisconnected)
                     }
                     "responseTooManyFailedAttempts" => {
-                        crate::codec::decode_variant(
+                        crate::serde_helpers::decode_variant(
                                 inner,
                                 "CodexErrorInfo",
                                 "responseTooManyFailedAttempts",
@@ -26779,17 +26881,23 @@ impl<'de> ::serde::Deserialize<'de> for CodexErrorInfo {
                             .map(Self::ResponseTooManyFailedAttempts)
                     }
                     "activeTurnNotSteerable" => {
-                        crate::codec::decode_variant(
+                        crate::serde_helpers::decode_variant(
                                 inner,
                                 "CodexErrorInfo",
                                 "activeTurnNotSteerable",
                             )
                             .map(Self::ActiveTurnNotSteerable)
                     }
-                    _ => Ok(Self::Unrecognized(crate::codec::rebuild_keyed(key, inner))),
+                    _ => {
+                        Ok(
+                            Self::Unrecognized(
+                                crate::serde_helpers::rebuild_keyed(key, inner),
+                            ),
+                        )
+                    }
                 }
             }
-            crate::codec::Keyed::Other(value) => Ok(Self::Unrecognized(value)),
+            crate::serde_helpers::Keyed::Other(value) => Ok(Self::Unrecognized(value)),
         }
     }
 }
@@ -26849,7 +26957,8 @@ impl<'de> ::serde::Deserialize<'de> for CodexResponseHandoffMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -26924,7 +27033,8 @@ impl<'de> ::serde::Deserialize<'de> for CollabAgentStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -27007,7 +27117,8 @@ impl<'de> ::serde::Deserialize<'de> for CollabAgentTool {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -27070,7 +27181,8 @@ impl<'de> ::serde::Deserialize<'de> for CollabAgentToolCallStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -27128,16 +27240,31 @@ impl ::serde::Serialize for CommandAction {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::Read(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "read", inner)
+                crate::serde_helpers::serialize_tagged(serializer, "type", "read", inner)
             }
             Self::ListFiles(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "listFiles", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "listFiles",
+                    inner,
+                )
             }
             Self::Search(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "search", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "search",
+                    inner,
+                )
             }
             Self::Unknown(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "unknown", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "unknown",
+                    inner,
+                )
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -27159,19 +27286,19 @@ impl<'de> ::serde::Deserialize<'de> for CommandAction {
         };
         match kind {
             "read" => {
-                crate::codec::decode_variant(value, "CommandAction", "read")
+                crate::serde_helpers::decode_variant(value, "CommandAction", "read")
                     .map(Self::Read)
             }
             "listFiles" => {
-                crate::codec::decode_variant(value, "CommandAction", "listFiles")
+                crate::serde_helpers::decode_variant(value, "CommandAction", "listFiles")
                     .map(Self::ListFiles)
             }
             "search" => {
-                crate::codec::decode_variant(value, "CommandAction", "search")
+                crate::serde_helpers::decode_variant(value, "CommandAction", "search")
                     .map(Self::Search)
             }
             "unknown" => {
-                crate::codec::decode_variant(value, "CommandAction", "unknown")
+                crate::serde_helpers::decode_variant(value, "CommandAction", "unknown")
                     .map(Self::Unknown)
             }
             _ => Ok(Self::Unrecognized(value)),
@@ -27231,7 +27358,8 @@ impl<'de> ::serde::Deserialize<'de> for CommandExecOutputStream {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -27267,14 +27395,14 @@ impl ::serde::Serialize for CommandExecutionApprovalDecision {
             Self::Decline => serializer.serialize_str("decline"),
             Self::Cancel => serializer.serialize_str("cancel"),
             Self::AcceptWithExecpolicyAmendment(inner) => {
-                crate::codec::serialize_keyed(
+                crate::serde_helpers::serialize_keyed(
                     serializer,
                     "acceptWithExecpolicyAmendment",
                     inner,
                 )
             }
             Self::ApplyNetworkPolicyAmendment(inner) => {
-                crate::codec::serialize_keyed(
+                crate::serde_helpers::serialize_keyed(
                     serializer,
                     "applyNetworkPolicyAmendment",
                     inner,
@@ -27291,8 +27419,8 @@ impl<'de> ::serde::Deserialize<'de> for CommandExecutionApprovalDecision {
         let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
             deserializer,
         )?;
-        match crate::codec::keyed_parts(value) {
-            crate::codec::Keyed::Str(s) => {
+        match crate::serde_helpers::keyed_parts(value) {
+            crate::serde_helpers::Keyed::Str(s) => {
                 Ok(
                     match s.as_str() {
                         "accept" => Self::Accept,
@@ -27303,10 +27431,10 @@ impl<'de> ::serde::Deserialize<'de> for CommandExecutionApprovalDecision {
                     },
                 )
             }
-            crate::codec::Keyed::Entry(key, inner) => {
+            crate::serde_helpers::Keyed::Entry(key, inner) => {
                 match key.as_str() {
                     "acceptWithExecpolicyAmendment" => {
-                        crate::codec::decode_variant(
+                        crate::serde_helpers::decode_variant(
                                 inner,
                                 "CommandExecutionApprovalDecision",
                                 "acceptWithExecpolicyAmendment",
@@ -27314,17 +27442,23 @@ impl<'de> ::serde::Deserialize<'de> for CommandExecutionApprovalDecision {
                             .map(Self::AcceptWithExecpolicyAmendment)
                     }
                     "applyNetworkPolicyAmendment" => {
-                        crate::codec::decode_variant(
+                        crate::serde_helpers::decode_variant(
                                 inner,
                                 "CommandExecutionApprovalDecision",
                                 "applyNetworkPolicyAmendment",
                             )
                             .map(Self::ApplyNetworkPolicyAmendment)
                     }
-                    _ => Ok(Self::Unrecognized(crate::codec::rebuild_keyed(key, inner))),
+                    _ => {
+                        Ok(
+                            Self::Unrecognized(
+                                crate::serde_helpers::rebuild_keyed(key, inner),
+                            ),
+                        )
+                    }
                 }
             }
-            crate::codec::Keyed::Other(value) => Ok(Self::Unrecognized(value)),
+            crate::serde_helpers::Keyed::Other(value) => Ok(Self::Unrecognized(value)),
         }
     }
 }
@@ -27385,7 +27519,8 @@ impl<'de> ::serde::Deserialize<'de> for CommandExecutionApprovalKind {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -27448,7 +27583,8 @@ impl<'de> ::serde::Deserialize<'de> for CommandExecutionSource {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -27511,7 +27647,8 @@ impl<'de> ::serde::Deserialize<'de> for CommandExecutionStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -27611,7 +27748,7 @@ impl ::serde::Serialize for ConfigLayerSource {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::PackagedDefaults(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "packagedDefaults",
@@ -27619,13 +27756,18 @@ impl ::serde::Serialize for ConfigLayerSource {
                 )
             }
             Self::Mdm(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "mdm", inner)
+                crate::serde_helpers::serialize_tagged(serializer, "type", "mdm", inner)
             }
             Self::System(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "system", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "system",
+                    inner,
+                )
             }
             Self::EnterpriseManaged(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "enterpriseManaged",
@@ -27633,16 +27775,26 @@ impl ::serde::Serialize for ConfigLayerSource {
                 )
             }
             Self::User(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "user", inner)
+                crate::serde_helpers::serialize_tagged(serializer, "type", "user", inner)
             }
             Self::Project(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "project", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "project",
+                    inner,
+                )
             }
             Self::SessionFlags(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "sessionFlags", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "sessionFlags",
+                    inner,
+                )
             }
             Self::LegacyManagedConfigTomlFromFile(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "legacyManagedConfigTomlFromFile",
@@ -27650,7 +27802,7 @@ impl ::serde::Serialize for ConfigLayerSource {
                 )
             }
             Self::LegacyManagedConfigTomlFromMdm(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "legacyManagedConfigTomlFromMdm",
@@ -27677,7 +27829,7 @@ impl<'de> ::serde::Deserialize<'de> for ConfigLayerSource {
         };
         match kind {
             "packagedDefaults" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ConfigLayerSource",
                         "packagedDefaults",
@@ -27685,15 +27837,19 @@ impl<'de> ::serde::Deserialize<'de> for ConfigLayerSource {
                     .map(Self::PackagedDefaults)
             }
             "mdm" => {
-                crate::codec::decode_variant(value, "ConfigLayerSource", "mdm")
+                crate::serde_helpers::decode_variant(value, "ConfigLayerSource", "mdm")
                     .map(Self::Mdm)
             }
             "system" => {
-                crate::codec::decode_variant(value, "ConfigLayerSource", "system")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ConfigLayerSource",
+                        "system",
+                    )
                     .map(Self::System)
             }
             "enterpriseManaged" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ConfigLayerSource",
                         "enterpriseManaged",
@@ -27701,19 +27857,27 @@ impl<'de> ::serde::Deserialize<'de> for ConfigLayerSource {
                     .map(Self::EnterpriseManaged)
             }
             "user" => {
-                crate::codec::decode_variant(value, "ConfigLayerSource", "user")
+                crate::serde_helpers::decode_variant(value, "ConfigLayerSource", "user")
                     .map(Self::User)
             }
             "project" => {
-                crate::codec::decode_variant(value, "ConfigLayerSource", "project")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ConfigLayerSource",
+                        "project",
+                    )
                     .map(Self::Project)
             }
             "sessionFlags" => {
-                crate::codec::decode_variant(value, "ConfigLayerSource", "sessionFlags")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ConfigLayerSource",
+                        "sessionFlags",
+                    )
                     .map(Self::SessionFlags)
             }
             "legacyManagedConfigTomlFromFile" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ConfigLayerSource",
                         "legacyManagedConfigTomlFromFile",
@@ -27721,7 +27885,7 @@ impl<'de> ::serde::Deserialize<'de> for ConfigLayerSource {
                     .map(Self::LegacyManagedConfigTomlFromFile)
             }
             "legacyManagedConfigTomlFromMdm" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ConfigLayerSource",
                         "legacyManagedConfigTomlFromMdm",
@@ -27787,16 +27951,36 @@ impl ::serde::Serialize for ConfiguredHookHandler {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::Command(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "command", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "command",
+                    inner,
+                )
             }
             Self::McpTool(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "mcp_tool", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "mcp_tool",
+                    inner,
+                )
             }
             Self::Prompt(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "prompt", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "prompt",
+                    inner,
+                )
             }
             Self::Agent(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "agent", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "agent",
+                    inner,
+                )
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -27820,19 +28004,35 @@ impl<'de> ::serde::Deserialize<'de> for ConfiguredHookHandler {
         };
         match kind {
             "command" => {
-                crate::codec::decode_variant(value, "ConfiguredHookHandler", "command")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ConfiguredHookHandler",
+                        "command",
+                    )
                     .map(Self::Command)
             }
             "mcp_tool" => {
-                crate::codec::decode_variant(value, "ConfiguredHookHandler", "mcp_tool")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ConfiguredHookHandler",
+                        "mcp_tool",
+                    )
                     .map(Self::McpTool)
             }
             "prompt" => {
-                crate::codec::decode_variant(value, "ConfiguredHookHandler", "prompt")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ConfiguredHookHandler",
+                        "prompt",
+                    )
                     .map(Self::Prompt)
             }
             "agent" => {
-                crate::codec::decode_variant(value, "ConfiguredHookHandler", "agent")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ConfiguredHookHandler",
+                        "agent",
+                    )
                     .map(Self::Agent)
             }
             _ => Ok(Self::Unrecognized(value)),
@@ -27899,7 +28099,8 @@ impl<'de> ::serde::Deserialize<'de> for ConsumeAccountRateLimitResetCreditOutcom
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -27959,16 +28160,36 @@ impl ::serde::Serialize for ContentItem {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::InputText(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "input_text", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "input_text",
+                    inner,
+                )
             }
             Self::InputImage(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "input_image", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "input_image",
+                    inner,
+                )
             }
             Self::InputAudio(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "input_audio", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "input_audio",
+                    inner,
+                )
             }
             Self::OutputText(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "output_text", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "output_text",
+                    inner,
+                )
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -27990,19 +28211,19 @@ impl<'de> ::serde::Deserialize<'de> for ContentItem {
         };
         match kind {
             "input_text" => {
-                crate::codec::decode_variant(value, "ContentItem", "input_text")
+                crate::serde_helpers::decode_variant(value, "ContentItem", "input_text")
                     .map(Self::InputText)
             }
             "input_image" => {
-                crate::codec::decode_variant(value, "ContentItem", "input_image")
+                crate::serde_helpers::decode_variant(value, "ContentItem", "input_image")
                     .map(Self::InputImage)
             }
             "input_audio" => {
-                crate::codec::decode_variant(value, "ContentItem", "input_audio")
+                crate::serde_helpers::decode_variant(value, "ContentItem", "input_audio")
                     .map(Self::InputAudio)
             }
             "output_text" => {
-                crate::codec::decode_variant(value, "ContentItem", "output_text")
+                crate::serde_helpers::decode_variant(value, "ContentItem", "output_text")
                     .map(Self::OutputText)
             }
             _ => Ok(Self::Unrecognized(value)),
@@ -28065,7 +28286,8 @@ impl<'de> ::serde::Deserialize<'de> for ConversationTextRole {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// Requested cyber treatment for an OpenAI model turn. Authorization and model-tier restrictions remain server-owned.
@@ -28125,7 +28347,8 @@ impl<'de> ::serde::Deserialize<'de> for CyberAccessProgram {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -28176,7 +28399,8 @@ impl<'de> ::serde::Deserialize<'de> for DesktopOnboardingEntrypoint {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -28229,13 +28453,28 @@ impl ::serde::Serialize for DynamicToolCallOutputContentItem {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::InputText(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "inputText", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "inputText",
+                    inner,
+                )
             }
             Self::InputImage(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "inputImage", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "inputImage",
+                    inner,
+                )
             }
             Self::InputAudio(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "inputAudio", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "inputAudio",
+                    inner,
+                )
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -28260,7 +28499,7 @@ impl<'de> ::serde::Deserialize<'de> for DynamicToolCallOutputContentItem {
         };
         match kind {
             "inputText" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "DynamicToolCallOutputContentItem",
                         "inputText",
@@ -28268,7 +28507,7 @@ impl<'de> ::serde::Deserialize<'de> for DynamicToolCallOutputContentItem {
                     .map(Self::InputText)
             }
             "inputImage" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "DynamicToolCallOutputContentItem",
                         "inputImage",
@@ -28276,7 +28515,7 @@ impl<'de> ::serde::Deserialize<'de> for DynamicToolCallOutputContentItem {
                     .map(Self::InputImage)
             }
             "inputAudio" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "DynamicToolCallOutputContentItem",
                         "inputAudio",
@@ -28343,7 +28582,8 @@ impl<'de> ::serde::Deserialize<'de> for DynamicToolCallStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -28378,7 +28618,12 @@ impl ::serde::Serialize for DynamicToolNamespaceTool {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::Function(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "function", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "function",
+                    inner,
+                )
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -28403,7 +28648,7 @@ impl<'de> ::serde::Deserialize<'de> for DynamicToolNamespaceTool {
         };
         match kind {
             "function" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "DynamicToolNamespaceTool",
                         "function",
@@ -28453,10 +28698,20 @@ impl ::serde::Serialize for DynamicToolSpec {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::Function(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "function", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "function",
+                    inner,
+                )
             }
             Self::Namespace(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "namespace", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "namespace",
+                    inner,
+                )
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -28478,11 +28733,19 @@ impl<'de> ::serde::Deserialize<'de> for DynamicToolSpec {
         };
         match kind {
             "function" => {
-                crate::codec::decode_variant(value, "DynamicToolSpec", "function")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "DynamicToolSpec",
+                        "function",
+                    )
                     .map(Self::Function)
             }
             "namespace" => {
-                crate::codec::decode_variant(value, "DynamicToolSpec", "namespace")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "DynamicToolSpec",
+                        "namespace",
+                    )
                     .map(Self::Namespace)
             }
             _ => Ok(Self::Unrecognized(value)),
@@ -28552,7 +28815,8 @@ impl<'de> ::serde::Deserialize<'de> for EnvironmentStatusKind {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -28619,7 +28883,8 @@ impl<'de> ::serde::Deserialize<'de> for ExperimentalFeatureStage {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -28706,7 +28971,8 @@ impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigMigrationItemType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -28761,7 +29027,8 @@ impl<'de> ::serde::Deserialize<'de> for ExternalAgentDetectedConnectorSource {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -28812,7 +29079,8 @@ impl<'de> ::serde::Deserialize<'de> for ExternalAgentImportedConnectorSource {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -28862,13 +29130,23 @@ impl ::serde::Serialize for FileChange {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::Add(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "add", inner)
+                crate::serde_helpers::serialize_tagged(serializer, "type", "add", inner)
             }
             Self::Delete(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "delete", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "delete",
+                    inner,
+                )
             }
             Self::Update(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "update", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "update",
+                    inner,
+                )
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -28890,14 +29168,15 @@ impl<'de> ::serde::Deserialize<'de> for FileChange {
         };
         match kind {
             "add" => {
-                crate::codec::decode_variant(value, "FileChange", "add").map(Self::Add)
+                crate::serde_helpers::decode_variant(value, "FileChange", "add")
+                    .map(Self::Add)
             }
             "delete" => {
-                crate::codec::decode_variant(value, "FileChange", "delete")
+                crate::serde_helpers::decode_variant(value, "FileChange", "delete")
                     .map(Self::Delete)
             }
             "update" => {
-                crate::codec::decode_variant(value, "FileChange", "update")
+                crate::serde_helpers::decode_variant(value, "FileChange", "update")
                     .map(Self::Update)
             }
             _ => Ok(Self::Unrecognized(value)),
@@ -28964,7 +29243,8 @@ impl<'de> ::serde::Deserialize<'de> for FileChangeApprovalDecision {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -29023,7 +29303,8 @@ impl<'de> ::serde::Deserialize<'de> for FileSystemAccessMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -29073,13 +29354,23 @@ impl ::serde::Serialize for FileSystemPath {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::Path(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "path", inner)
+                crate::serde_helpers::serialize_tagged(serializer, "type", "path", inner)
             }
             Self::GlobPattern(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "glob_pattern", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "glob_pattern",
+                    inner,
+                )
             }
             Self::Special(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "special", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "special",
+                    inner,
+                )
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -29101,15 +29392,19 @@ impl<'de> ::serde::Deserialize<'de> for FileSystemPath {
         };
         match kind {
             "path" => {
-                crate::codec::decode_variant(value, "FileSystemPath", "path")
+                crate::serde_helpers::decode_variant(value, "FileSystemPath", "path")
                     .map(Self::Path)
             }
             "glob_pattern" => {
-                crate::codec::decode_variant(value, "FileSystemPath", "glob_pattern")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "FileSystemPath",
+                        "glob_pattern",
+                    )
                     .map(Self::GlobPattern)
             }
             "special" => {
-                crate::codec::decode_variant(value, "FileSystemPath", "special")
+                crate::serde_helpers::decode_variant(value, "FileSystemPath", "special")
                     .map(Self::Special)
             }
             _ => Ok(Self::Unrecognized(value)),
@@ -29187,13 +29482,18 @@ impl ::serde::Serialize for FileSystemSpecialPath {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::Root(inner) => {
-                crate::codec::serialize_tagged(serializer, "kind", "root", inner)
+                crate::serde_helpers::serialize_tagged(serializer, "kind", "root", inner)
             }
             Self::Minimal(inner) => {
-                crate::codec::serialize_tagged(serializer, "kind", "minimal", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "kind",
+                    "minimal",
+                    inner,
+                )
             }
             Self::ProjectRoots(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "kind",
                     "project_roots",
@@ -29201,13 +29501,28 @@ impl ::serde::Serialize for FileSystemSpecialPath {
                 )
             }
             Self::Tmpdir(inner) => {
-                crate::codec::serialize_tagged(serializer, "kind", "tmpdir", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "kind",
+                    "tmpdir",
+                    inner,
+                )
             }
             Self::SlashTmp(inner) => {
-                crate::codec::serialize_tagged(serializer, "kind", "slash_tmp", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "kind",
+                    "slash_tmp",
+                    inner,
+                )
             }
             Self::Unknown(inner) => {
-                crate::codec::serialize_tagged(serializer, "kind", "unknown", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "kind",
+                    "unknown",
+                    inner,
+                )
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -29231,15 +29546,23 @@ impl<'de> ::serde::Deserialize<'de> for FileSystemSpecialPath {
         };
         match kind {
             "root" => {
-                crate::codec::decode_variant(value, "FileSystemSpecialPath", "root")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "FileSystemSpecialPath",
+                        "root",
+                    )
                     .map(Self::Root)
             }
             "minimal" => {
-                crate::codec::decode_variant(value, "FileSystemSpecialPath", "minimal")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "FileSystemSpecialPath",
+                        "minimal",
+                    )
                     .map(Self::Minimal)
             }
             "project_roots" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "FileSystemSpecialPath",
                         "project_roots",
@@ -29247,15 +29570,27 @@ impl<'de> ::serde::Deserialize<'de> for FileSystemSpecialPath {
                     .map(Self::ProjectRoots)
             }
             "tmpdir" => {
-                crate::codec::decode_variant(value, "FileSystemSpecialPath", "tmpdir")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "FileSystemSpecialPath",
+                        "tmpdir",
+                    )
                     .map(Self::Tmpdir)
             }
             "slash_tmp" => {
-                crate::codec::decode_variant(value, "FileSystemSpecialPath", "slash_tmp")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "FileSystemSpecialPath",
+                        "slash_tmp",
+                    )
                     .map(Self::SlashTmp)
             }
             "unknown" => {
-                crate::codec::decode_variant(value, "FileSystemSpecialPath", "unknown")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "FileSystemSpecialPath",
+                        "unknown",
+                    )
                     .map(Self::Unknown)
             }
             _ => Ok(Self::Unrecognized(value)),
@@ -29314,7 +29649,8 @@ impl<'de> ::serde::Deserialize<'de> for ForcedLoginMethod {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// Responses API compatible content items that can be returned by a tool call. This is a subset of ContentItem with the types we support as function call outputs.
@@ -29379,16 +29715,31 @@ impl ::serde::Serialize for FunctionCallOutputContentItem {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::InputText(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "input_text", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "input_text",
+                    inner,
+                )
             }
             Self::InputImage(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "input_image", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "input_image",
+                    inner,
+                )
             }
             Self::InputAudio(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "input_audio", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "input_audio",
+                    inner,
+                )
             }
             Self::EncryptedContent(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "encrypted_content",
@@ -29418,7 +29769,7 @@ impl<'de> ::serde::Deserialize<'de> for FunctionCallOutputContentItem {
         };
         match kind {
             "input_text" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "FunctionCallOutputContentItem",
                         "input_text",
@@ -29426,7 +29777,7 @@ impl<'de> ::serde::Deserialize<'de> for FunctionCallOutputContentItem {
                     .map(Self::InputText)
             }
             "input_image" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "FunctionCallOutputContentItem",
                         "input_image",
@@ -29434,7 +29785,7 @@ impl<'de> ::serde::Deserialize<'de> for FunctionCallOutputContentItem {
                     .map(Self::InputImage)
             }
             "input_audio" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "FunctionCallOutputContentItem",
                         "input_audio",
@@ -29442,7 +29793,7 @@ impl<'de> ::serde::Deserialize<'de> for FunctionCallOutputContentItem {
                     .map(Self::InputAudio)
             }
             "encrypted_content" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "FunctionCallOutputContentItem",
                         "encrypted_content",
@@ -29505,7 +29856,8 @@ impl<'de> ::serde::Deserialize<'de> for FuzzyFileSearchMatchType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// Since Codex 0.168.0.
@@ -29556,10 +29908,10 @@ impl ::serde::Serialize for GatewayAuth {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::None(inner) => {
-                crate::codec::serialize_tagged(serializer, "mode", "none", inner)
+                crate::serde_helpers::serialize_tagged(serializer, "mode", "none", inner)
             }
             Self::EnvironmentVariable(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "mode",
                     "environmentVariable",
@@ -29567,7 +29919,7 @@ impl ::serde::Serialize for GatewayAuth {
                 )
             }
             Self::ExternallyConfigured(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "mode",
                     "externallyConfigured",
@@ -29594,15 +29946,19 @@ impl<'de> ::serde::Deserialize<'de> for GatewayAuth {
         };
         match kind {
             "none" => {
-                crate::codec::decode_variant(value, "GatewayAuth", "none")
+                crate::serde_helpers::decode_variant(value, "GatewayAuth", "none")
                     .map(Self::None)
             }
             "environmentVariable" => {
-                crate::codec::decode_variant(value, "GatewayAuth", "environmentVariable")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "GatewayAuth",
+                        "environmentVariable",
+                    )
                     .map(Self::EnvironmentVariable)
             }
             "externallyConfigured" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "GatewayAuth",
                         "externallyConfigured",
@@ -29673,7 +30029,8 @@ impl<'de> ::serde::Deserialize<'de> for GatewayOAuthStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// Since Codex 0.168.0.
@@ -29725,7 +30082,8 @@ impl<'de> ::serde::Deserialize<'de> for GcpProviderId {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -29814,19 +30172,39 @@ impl ::serde::Serialize for GuardianApprovalReviewAction {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::Command(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "command", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "command",
+                    inner,
+                )
             }
             Self::Execve(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "execve", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "execve",
+                    inner,
+                )
             }
             Self::WriteStdin(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "writeStdin", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "writeStdin",
+                    inner,
+                )
             }
             Self::ApplyPatch(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "applyPatch", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "applyPatch",
+                    inner,
+                )
             }
             Self::NetworkAccess(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "networkAccess",
@@ -29834,10 +30212,15 @@ impl ::serde::Serialize for GuardianApprovalReviewAction {
                 )
             }
             Self::McpToolCall(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "mcpToolCall", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "mcpToolCall",
+                    inner,
+                )
             }
             Self::RequestPermissions(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "requestPermissions",
@@ -29867,7 +30250,7 @@ impl<'de> ::serde::Deserialize<'de> for GuardianApprovalReviewAction {
         };
         match kind {
             "command" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "GuardianApprovalReviewAction",
                         "command",
@@ -29875,7 +30258,7 @@ impl<'de> ::serde::Deserialize<'de> for GuardianApprovalReviewAction {
                     .map(Self::Command)
             }
             "execve" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "GuardianApprovalReviewAction",
                         "execve",
@@ -29883,7 +30266,7 @@ impl<'de> ::serde::Deserialize<'de> for GuardianApprovalReviewAction {
                     .map(Self::Execve)
             }
             "writeStdin" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "GuardianApprovalReviewAction",
                         "writeStdin",
@@ -29891,7 +30274,7 @@ impl<'de> ::serde::Deserialize<'de> for GuardianApprovalReviewAction {
                     .map(Self::WriteStdin)
             }
             "applyPatch" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "GuardianApprovalReviewAction",
                         "applyPatch",
@@ -29899,7 +30282,7 @@ impl<'de> ::serde::Deserialize<'de> for GuardianApprovalReviewAction {
                     .map(Self::ApplyPatch)
             }
             "networkAccess" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "GuardianApprovalReviewAction",
                         "networkAccess",
@@ -29907,7 +30290,7 @@ impl<'de> ::serde::Deserialize<'de> for GuardianApprovalReviewAction {
                     .map(Self::NetworkAccess)
             }
             "mcpToolCall" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "GuardianApprovalReviewAction",
                         "mcpToolCall",
@@ -29915,7 +30298,7 @@ impl<'de> ::serde::Deserialize<'de> for GuardianApprovalReviewAction {
                     .map(Self::McpToolCall)
             }
             "requestPermissions" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "GuardianApprovalReviewAction",
                         "requestPermissions",
@@ -29991,7 +30374,8 @@ impl<'de> ::serde::Deserialize<'de> for GuardianApprovalReviewStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// Final allow/deny outcome returned by the guardian reviewer.
@@ -30049,7 +30433,8 @@ impl<'de> ::serde::Deserialize<'de> for GuardianAssessmentOutcome {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -30104,7 +30489,8 @@ impl<'de> ::serde::Deserialize<'de> for GuardianCommandSource {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// \[UNSTABLE\] Risk level assigned by approval auto-review.
@@ -30168,7 +30554,8 @@ impl<'de> ::serde::Deserialize<'de> for GuardianRiskLevel {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// \[UNSTABLE\] Authorization level assigned by approval auto-review.
@@ -30232,7 +30619,8 @@ impl<'de> ::serde::Deserialize<'de> for GuardianUserAuthorization {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// Since Codex 0.171.0.
@@ -30288,7 +30676,8 @@ impl<'de> ::serde::Deserialize<'de> for HelplineSubject {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -30391,7 +30780,8 @@ impl<'de> ::serde::Deserialize<'de> for HookEventName {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -30446,7 +30836,8 @@ impl<'de> ::serde::Deserialize<'de> for HookExecutionMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -30509,7 +30900,8 @@ impl<'de> ::serde::Deserialize<'de> for HookHandlerType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -30570,7 +30962,7 @@ impl ::serde::Serialize for HookMetadata {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::Command(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "handlerType",
                     "command",
@@ -30578,7 +30970,7 @@ impl ::serde::Serialize for HookMetadata {
                 )
             }
             Self::McpTool(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "handlerType",
                     "mcpTool",
@@ -30586,7 +30978,7 @@ impl ::serde::Serialize for HookMetadata {
                 )
             }
             Self::Prompt(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "handlerType",
                     "prompt",
@@ -30594,7 +30986,12 @@ impl ::serde::Serialize for HookMetadata {
                 )
             }
             Self::Agent(inner) => {
-                crate::codec::serialize_tagged(serializer, "handlerType", "agent", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "handlerType",
+                    "agent",
+                    inner,
+                )
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -30619,19 +31016,19 @@ impl<'de> ::serde::Deserialize<'de> for HookMetadata {
         };
         match kind {
             "command" => {
-                crate::codec::decode_variant(value, "HookMetadata", "command")
+                crate::serde_helpers::decode_variant(value, "HookMetadata", "command")
                     .map(Self::Command)
             }
             "mcpTool" => {
-                crate::codec::decode_variant(value, "HookMetadata", "mcpTool")
+                crate::serde_helpers::decode_variant(value, "HookMetadata", "mcpTool")
                     .map(Self::McpTool)
             }
             "prompt" => {
-                crate::codec::decode_variant(value, "HookMetadata", "prompt")
+                crate::serde_helpers::decode_variant(value, "HookMetadata", "prompt")
                     .map(Self::Prompt)
             }
             "agent" => {
-                crate::codec::decode_variant(value, "HookMetadata", "agent")
+                crate::serde_helpers::decode_variant(value, "HookMetadata", "agent")
                     .map(Self::Agent)
             }
             _ => Ok(Self::Unrecognized(value)),
@@ -30702,7 +31099,8 @@ impl<'de> ::serde::Deserialize<'de> for HookOutputEntryKind {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -30769,7 +31167,8 @@ impl<'de> ::serde::Deserialize<'de> for HookRunStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -30824,7 +31223,8 @@ impl<'de> ::serde::Deserialize<'de> for HookScope {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -30915,7 +31315,8 @@ impl<'de> ::serde::Deserialize<'de> for HookSource {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -30978,7 +31379,8 @@ impl<'de> ::serde::Deserialize<'de> for HookTrustStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -31041,7 +31443,8 @@ impl<'de> ::serde::Deserialize<'de> for ImageDetail {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -31076,7 +31479,7 @@ impl ::serde::Serialize for ImageGenerationFailure {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::UsageLimitExceeded(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "usageLimitExceeded",
@@ -31105,7 +31508,7 @@ impl<'de> ::serde::Deserialize<'de> for ImageGenerationFailure {
         };
         match kind {
             "usageLimitExceeded" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ImageGenerationFailure",
                         "usageLimitExceeded",
@@ -31173,7 +31576,8 @@ impl<'de> ::serde::Deserialize<'de> for InputModality {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -31207,7 +31611,7 @@ impl ::serde::Serialize for LocalShellAction {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::Exec(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "exec", inner)
+                crate::serde_helpers::serialize_tagged(serializer, "type", "exec", inner)
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -31229,7 +31633,7 @@ impl<'de> ::serde::Deserialize<'de> for LocalShellAction {
         };
         match kind {
             "exec" => {
-                crate::codec::decode_variant(value, "LocalShellAction", "exec")
+                crate::serde_helpers::decode_variant(value, "LocalShellAction", "exec")
                     .map(Self::Exec)
             }
             _ => Ok(Self::Unrecognized(value)),
@@ -31292,7 +31696,8 @@ impl<'de> ::serde::Deserialize<'de> for LocalShellStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -31367,13 +31772,23 @@ impl ::serde::Serialize for LoginAccountParams {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::ApiKey(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "apiKey", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "apiKey",
+                    inner,
+                )
             }
             Self::Chatgpt(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "chatgpt", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "chatgpt",
+                    inner,
+                )
             }
             Self::ChatgptDeviceCode(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "chatgptDeviceCode",
@@ -31381,7 +31796,7 @@ impl ::serde::Serialize for LoginAccountParams {
                 )
             }
             Self::ChatgptAuthTokens(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "chatgptAuthTokens",
@@ -31389,7 +31804,7 @@ impl ::serde::Serialize for LoginAccountParams {
                 )
             }
             Self::AmazonBedrock(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "amazonBedrock",
@@ -31397,7 +31812,7 @@ impl ::serde::Serialize for LoginAccountParams {
                 )
             }
             Self::AmazonBedrockAccessKeys(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "amazonBedrockAccessKeys",
@@ -31426,15 +31841,23 @@ impl<'de> ::serde::Deserialize<'de> for LoginAccountParams {
         };
         match kind {
             "apiKey" => {
-                crate::codec::decode_variant(value, "LoginAccountParams", "apiKey")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "LoginAccountParams",
+                        "apiKey",
+                    )
                     .map(Self::ApiKey)
             }
             "chatgpt" => {
-                crate::codec::decode_variant(value, "LoginAccountParams", "chatgpt")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "LoginAccountParams",
+                        "chatgpt",
+                    )
                     .map(Self::Chatgpt)
             }
             "chatgptDeviceCode" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "LoginAccountParams",
                         "chatgptDeviceCode",
@@ -31442,7 +31865,7 @@ impl<'de> ::serde::Deserialize<'de> for LoginAccountParams {
                     .map(Self::ChatgptDeviceCode)
             }
             "chatgptAuthTokens" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "LoginAccountParams",
                         "chatgptAuthTokens",
@@ -31450,7 +31873,7 @@ impl<'de> ::serde::Deserialize<'de> for LoginAccountParams {
                     .map(Self::ChatgptAuthTokens)
             }
             "amazonBedrock" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "LoginAccountParams",
                         "amazonBedrock",
@@ -31458,7 +31881,7 @@ impl<'de> ::serde::Deserialize<'de> for LoginAccountParams {
                     .map(Self::AmazonBedrock)
             }
             "amazonBedrockAccessKeys" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "LoginAccountParams",
                         "amazonBedrockAccessKeys",
@@ -31534,13 +31957,23 @@ impl ::serde::Serialize for LoginAccountResponse {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::ApiKey(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "apiKey", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "apiKey",
+                    inner,
+                )
             }
             Self::Chatgpt(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "chatgpt", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "chatgpt",
+                    inner,
+                )
             }
             Self::ChatgptDeviceCode(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "chatgptDeviceCode",
@@ -31548,7 +31981,7 @@ impl ::serde::Serialize for LoginAccountResponse {
                 )
             }
             Self::ChatgptAuthTokens(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "chatgptAuthTokens",
@@ -31556,7 +31989,7 @@ impl ::serde::Serialize for LoginAccountResponse {
                 )
             }
             Self::AmazonBedrock(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "amazonBedrock",
@@ -31585,15 +32018,23 @@ impl<'de> ::serde::Deserialize<'de> for LoginAccountResponse {
         };
         match kind {
             "apiKey" => {
-                crate::codec::decode_variant(value, "LoginAccountResponse", "apiKey")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "LoginAccountResponse",
+                        "apiKey",
+                    )
                     .map(Self::ApiKey)
             }
             "chatgpt" => {
-                crate::codec::decode_variant(value, "LoginAccountResponse", "chatgpt")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "LoginAccountResponse",
+                        "chatgpt",
+                    )
                     .map(Self::Chatgpt)
             }
             "chatgptDeviceCode" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "LoginAccountResponse",
                         "chatgptDeviceCode",
@@ -31601,7 +32042,7 @@ impl<'de> ::serde::Deserialize<'de> for LoginAccountResponse {
                     .map(Self::ChatgptDeviceCode)
             }
             "chatgptAuthTokens" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "LoginAccountResponse",
                         "chatgptAuthTokens",
@@ -31609,7 +32050,7 @@ impl<'de> ::serde::Deserialize<'de> for LoginAccountResponse {
                     .map(Self::ChatgptAuthTokens)
             }
             "amazonBedrock" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "LoginAccountResponse",
                         "amazonBedrock",
@@ -31672,7 +32113,8 @@ impl<'de> ::serde::Deserialize<'de> for LoginAppBrand {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -31727,7 +32169,8 @@ impl<'de> ::serde::Deserialize<'de> for McpAppDisplayMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -31794,7 +32237,8 @@ impl<'de> ::serde::Deserialize<'de> for McpAuthStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -31845,7 +32289,8 @@ impl<'de> ::serde::Deserialize<'de> for McpElicitationArrayType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -31896,7 +32341,8 @@ impl<'de> ::serde::Deserialize<'de> for McpElicitationBooleanType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -31951,7 +32397,8 @@ impl<'de> ::serde::Deserialize<'de> for McpElicitationNumberType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -32002,7 +32449,8 @@ impl<'de> ::serde::Deserialize<'de> for McpElicitationObjectType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -32065,7 +32513,8 @@ impl<'de> ::serde::Deserialize<'de> for McpElicitationStringFormat {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -32116,7 +32565,8 @@ impl<'de> ::serde::Deserialize<'de> for McpElicitationStringType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -32191,7 +32641,8 @@ impl<'de> ::serde::Deserialize<'de> for McpServerConnectionStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -32250,7 +32701,8 @@ impl<'de> ::serde::Deserialize<'de> for McpServerElicitationAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -32321,7 +32773,7 @@ impl ::serde::Serialize for McpServerElicitationRequestParams {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::OpenaiUserVerification(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "mode",
                     "openai/userVerification",
@@ -32329,16 +32781,26 @@ impl ::serde::Serialize for McpServerElicitationRequestParams {
                 )
             }
             Self::Form(inner) => {
-                crate::codec::serialize_tagged(serializer, "mode", "form", inner)
+                crate::serde_helpers::serialize_tagged(serializer, "mode", "form", inner)
             }
             Self::OpenaiForm(inner) => {
-                crate::codec::serialize_tagged(serializer, "mode", "openai/form", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "mode",
+                    "openai/form",
+                    inner,
+                )
             }
             Self::OpenaiForm2(inner) => {
-                crate::codec::serialize_tagged(serializer, "mode", "openaiForm", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "mode",
+                    "openaiForm",
+                    inner,
+                )
             }
             Self::Url(inner) => {
-                crate::codec::serialize_tagged(serializer, "mode", "url", inner)
+                crate::serde_helpers::serialize_tagged(serializer, "mode", "url", inner)
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -32363,7 +32825,7 @@ impl<'de> ::serde::Deserialize<'de> for McpServerElicitationRequestParams {
         };
         match kind {
             "openai/userVerification" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "McpServerElicitationRequestParams",
                         "openai/userVerification",
@@ -32371,7 +32833,7 @@ impl<'de> ::serde::Deserialize<'de> for McpServerElicitationRequestParams {
                     .map(Self::OpenaiUserVerification)
             }
             "form" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "McpServerElicitationRequestParams",
                         "form",
@@ -32379,7 +32841,7 @@ impl<'de> ::serde::Deserialize<'de> for McpServerElicitationRequestParams {
                     .map(Self::Form)
             }
             "openai/form" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "McpServerElicitationRequestParams",
                         "openai/form",
@@ -32387,7 +32849,7 @@ impl<'de> ::serde::Deserialize<'de> for McpServerElicitationRequestParams {
                     .map(Self::OpenaiForm)
             }
             "openaiForm" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "McpServerElicitationRequestParams",
                         "openaiForm",
@@ -32395,7 +32857,7 @@ impl<'de> ::serde::Deserialize<'de> for McpServerElicitationRequestParams {
                     .map(Self::OpenaiForm2)
             }
             "url" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "McpServerElicitationRequestParams",
                         "url",
@@ -32462,7 +32924,8 @@ impl<'de> ::serde::Deserialize<'de> for McpServerOauthClientRegistration {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -32513,7 +32976,8 @@ impl<'de> ::serde::Deserialize<'de> for McpServerStartupFailureReason {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -32576,7 +33040,8 @@ impl<'de> ::serde::Deserialize<'de> for McpServerStartupState {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -32631,7 +33096,8 @@ impl<'de> ::serde::Deserialize<'de> for McpServerStatusDetail {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -32690,7 +33156,8 @@ impl<'de> ::serde::Deserialize<'de> for McpToolCallStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -32745,7 +33212,8 @@ impl<'de> ::serde::Deserialize<'de> for MergeStrategy {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// Classifies assistant text as commentary, a partial answer, or a terminal answer.
@@ -32809,7 +33277,8 @@ impl<'de> ::serde::Deserialize<'de> for MessagePhase {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// Initial collaboration mode to use when the TUI starts.
@@ -32865,7 +33334,8 @@ impl<'de> ::serde::Deserialize<'de> for ModeKind {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// Structured JSON-RPC error data. Unknown errors must retain the client's normal fallback.
@@ -32921,7 +33391,7 @@ impl ::serde::Serialize for ModelProviderError {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::ModelProviderMismatch(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "modelProviderMismatch",
@@ -32929,7 +33399,7 @@ impl ::serde::Serialize for ModelProviderError {
                 )
             }
             Self::ModelProviderNotConfigured(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "modelProviderNotConfigured",
@@ -32937,7 +33407,7 @@ impl ::serde::Serialize for ModelProviderError {
                 )
             }
             Self::ModelProviderPolicyConflict(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "modelProviderPolicyConflict",
@@ -32966,7 +33436,7 @@ impl<'de> ::serde::Deserialize<'de> for ModelProviderError {
         };
         match kind {
             "modelProviderMismatch" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ModelProviderError",
                         "modelProviderMismatch",
@@ -32974,7 +33444,7 @@ impl<'de> ::serde::Deserialize<'de> for ModelProviderError {
                     .map(Self::ModelProviderMismatch)
             }
             "modelProviderNotConfigured" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ModelProviderError",
                         "modelProviderNotConfigured",
@@ -32982,7 +33452,7 @@ impl<'de> ::serde::Deserialize<'de> for ModelProviderError {
                     .map(Self::ModelProviderNotConfigured)
             }
             "modelProviderPolicyConflict" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ModelProviderError",
                         "modelProviderPolicyConflict",
@@ -33041,7 +33511,8 @@ impl<'de> ::serde::Deserialize<'de> for ModelRerouteReason {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -33092,7 +33563,8 @@ impl<'de> ::serde::Deserialize<'de> for ModelVerification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// Controls the effective multi-agent delegation instructions for a turn. `custom` means the configured mode hint defines the policy instead of a built-in policy.
@@ -33117,7 +33589,7 @@ impl ::serde::Serialize for MultiAgentMode {
             Self::ExplicitRequestOnly => serializer.serialize_str("explicitRequestOnly"),
             Self::Proactive => serializer.serialize_str("proactive"),
             Self::Custom(inner) => {
-                crate::codec::serialize_keyed(serializer, "custom", inner)
+                crate::serde_helpers::serialize_keyed(serializer, "custom", inner)
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -33130,8 +33602,8 @@ impl<'de> ::serde::Deserialize<'de> for MultiAgentMode {
         let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
             deserializer,
         )?;
-        match crate::codec::keyed_parts(value) {
-            crate::codec::Keyed::Str(s) => {
+        match crate::serde_helpers::keyed_parts(value) {
+            crate::serde_helpers::Keyed::Str(s) => {
                 Ok(
                     match s.as_str() {
                         "explicitRequestOnly" => Self::ExplicitRequestOnly,
@@ -33140,16 +33612,26 @@ impl<'de> ::serde::Deserialize<'de> for MultiAgentMode {
                     },
                 )
             }
-            crate::codec::Keyed::Entry(key, inner) => {
+            crate::serde_helpers::Keyed::Entry(key, inner) => {
                 match key.as_str() {
                     "custom" => {
-                        crate::codec::decode_variant(inner, "MultiAgentMode", "custom")
+                        crate::serde_helpers::decode_variant(
+                                inner,
+                                "MultiAgentMode",
+                                "custom",
+                            )
                             .map(Self::Custom)
                     }
-                    _ => Ok(Self::Unrecognized(crate::codec::rebuild_keyed(key, inner))),
+                    _ => {
+                        Ok(
+                            Self::Unrecognized(
+                                crate::serde_helpers::rebuild_keyed(key, inner),
+                            ),
+                        )
+                    }
                 }
             }
-            crate::codec::Keyed::Other(value) => Ok(Self::Unrecognized(value)),
+            crate::serde_helpers::Keyed::Other(value) => Ok(Self::Unrecognized(value)),
         }
     }
 }
@@ -33210,7 +33692,8 @@ impl<'de> ::serde::Deserialize<'de> for MultiAgentVersion {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -33265,7 +33748,8 @@ impl<'de> ::serde::Deserialize<'de> for NetworkAccess {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -33328,7 +33812,8 @@ impl<'de> ::serde::Deserialize<'de> for NetworkApprovalProtocol {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -33383,7 +33868,8 @@ impl<'de> ::serde::Deserialize<'de> for NetworkDomainPermission {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -33438,7 +33924,8 @@ impl<'de> ::serde::Deserialize<'de> for NetworkPolicyRuleAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -33493,7 +33980,8 @@ impl<'de> ::serde::Deserialize<'de> for NetworkUnixSocketPermission {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -33548,7 +34036,8 @@ impl<'de> ::serde::Deserialize<'de> for NonSteerableTurnKind {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// Since Codex 0.166.0.
@@ -33575,10 +34064,10 @@ impl ::serde::Serialize for OtelExporter {
             Self::None => serializer.serialize_str("none"),
             Self::Statsig => serializer.serialize_str("statsig"),
             Self::OtlpHttp(inner) => {
-                crate::codec::serialize_keyed(serializer, "otlp-http", inner)
+                crate::serde_helpers::serialize_keyed(serializer, "otlp-http", inner)
             }
             Self::OtlpGrpc(inner) => {
-                crate::codec::serialize_keyed(serializer, "otlp-grpc", inner)
+                crate::serde_helpers::serialize_keyed(serializer, "otlp-grpc", inner)
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -33591,8 +34080,8 @@ impl<'de> ::serde::Deserialize<'de> for OtelExporter {
         let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
             deserializer,
         )?;
-        match crate::codec::keyed_parts(value) {
-            crate::codec::Keyed::Str(s) => {
+        match crate::serde_helpers::keyed_parts(value) {
+            crate::serde_helpers::Keyed::Str(s) => {
                 Ok(
                     match s.as_str() {
                         "none" => Self::None,
@@ -33601,20 +34090,34 @@ impl<'de> ::serde::Deserialize<'de> for OtelExporter {
                     },
                 )
             }
-            crate::codec::Keyed::Entry(key, inner) => {
+            crate::serde_helpers::Keyed::Entry(key, inner) => {
                 match key.as_str() {
                     "otlp-http" => {
-                        crate::codec::decode_variant(inner, "OtelExporter", "otlp-http")
+                        crate::serde_helpers::decode_variant(
+                                inner,
+                                "OtelExporter",
+                                "otlp-http",
+                            )
                             .map(Self::OtlpHttp)
                     }
                     "otlp-grpc" => {
-                        crate::codec::decode_variant(inner, "OtelExporter", "otlp-grpc")
+                        crate::serde_helpers::decode_variant(
+                                inner,
+                                "OtelExporter",
+                                "otlp-grpc",
+                            )
                             .map(Self::OtlpGrpc)
                     }
-                    _ => Ok(Self::Unrecognized(crate::codec::rebuild_keyed(key, inner))),
+                    _ => {
+                        Ok(
+                            Self::Unrecognized(
+                                crate::serde_helpers::rebuild_keyed(key, inner),
+                            ),
+                        )
+                    }
                 }
             }
-            crate::codec::Keyed::Other(value) => Ok(Self::Unrecognized(value)),
+            crate::serde_helpers::Keyed::Other(value) => Ok(Self::Unrecognized(value)),
         }
     }
 }
@@ -33671,7 +34174,8 @@ impl<'de> ::serde::Deserialize<'de> for OtelHttpProtocol {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -33729,16 +34233,31 @@ impl ::serde::Serialize for ParsedCommand {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::Read(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "read", inner)
+                crate::serde_helpers::serialize_tagged(serializer, "type", "read", inner)
             }
             Self::ListFiles(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "list_files", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "list_files",
+                    inner,
+                )
             }
             Self::Search(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "search", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "search",
+                    inner,
+                )
             }
             Self::Unknown(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "unknown", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "unknown",
+                    inner,
+                )
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -33760,19 +34279,23 @@ impl<'de> ::serde::Deserialize<'de> for ParsedCommand {
         };
         match kind {
             "read" => {
-                crate::codec::decode_variant(value, "ParsedCommand", "read")
+                crate::serde_helpers::decode_variant(value, "ParsedCommand", "read")
                     .map(Self::Read)
             }
             "list_files" => {
-                crate::codec::decode_variant(value, "ParsedCommand", "list_files")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ParsedCommand",
+                        "list_files",
+                    )
                     .map(Self::ListFiles)
             }
             "search" => {
-                crate::codec::decode_variant(value, "ParsedCommand", "search")
+                crate::serde_helpers::decode_variant(value, "ParsedCommand", "search")
                     .map(Self::Search)
             }
             "unknown" => {
-                crate::codec::decode_variant(value, "ParsedCommand", "unknown")
+                crate::serde_helpers::decode_variant(value, "ParsedCommand", "unknown")
                     .map(Self::Unknown)
             }
             _ => Ok(Self::Unrecognized(value)),
@@ -33839,7 +34362,8 @@ impl<'de> ::serde::Deserialize<'de> for PatchApplyStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -33889,13 +34413,23 @@ impl ::serde::Serialize for PatchChangeKind {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::Add(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "add", inner)
+                crate::serde_helpers::serialize_tagged(serializer, "type", "add", inner)
             }
             Self::Delete(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "delete", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "delete",
+                    inner,
+                )
             }
             Self::Update(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "update", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "update",
+                    inner,
+                )
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -33917,15 +34451,15 @@ impl<'de> ::serde::Deserialize<'de> for PatchChangeKind {
         };
         match kind {
             "add" => {
-                crate::codec::decode_variant(value, "PatchChangeKind", "add")
+                crate::serde_helpers::decode_variant(value, "PatchChangeKind", "add")
                     .map(Self::Add)
             }
             "delete" => {
-                crate::codec::decode_variant(value, "PatchChangeKind", "delete")
+                crate::serde_helpers::decode_variant(value, "PatchChangeKind", "delete")
                     .map(Self::Delete)
             }
             "update" => {
-                crate::codec::decode_variant(value, "PatchChangeKind", "update")
+                crate::serde_helpers::decode_variant(value, "PatchChangeKind", "update")
                     .map(Self::Update)
             }
             _ => Ok(Self::Unrecognized(value)),
@@ -33984,7 +34518,8 @@ impl<'de> ::serde::Deserialize<'de> for PermissionGrantScope {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// Deprecated: `friendly` and `pragmatic` no longer select a style.
@@ -34044,7 +34579,8 @@ impl<'de> ::serde::Deserialize<'de> for Personality {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -34171,7 +34707,8 @@ impl<'de> ::serde::Deserialize<'de> for PlanType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -34226,7 +34763,8 @@ impl<'de> ::serde::Deserialize<'de> for PluginAuthPolicy {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -34281,7 +34819,8 @@ impl<'de> ::serde::Deserialize<'de> for PluginAvailability {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -34344,7 +34883,8 @@ impl<'de> ::serde::Deserialize<'de> for PluginDisabledReason {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -34403,7 +34943,8 @@ impl<'de> ::serde::Deserialize<'de> for PluginInstallPolicy {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -34458,7 +34999,8 @@ impl<'de> ::serde::Deserialize<'de> for PluginInstallPolicySource {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -34525,7 +35067,8 @@ impl<'de> ::serde::Deserialize<'de> for PluginListMarketplaceKind {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -34584,7 +35127,8 @@ impl<'de> ::serde::Deserialize<'de> for PluginSearchScope {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -34643,7 +35187,8 @@ impl<'de> ::serde::Deserialize<'de> for PluginShareDiscoverability {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -34702,7 +35247,8 @@ impl<'de> ::serde::Deserialize<'de> for PluginSharePrincipalRole {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -34761,7 +35307,8 @@ impl<'de> ::serde::Deserialize<'de> for PluginSharePrincipalType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -34816,7 +35363,8 @@ impl<'de> ::serde::Deserialize<'de> for PluginShareTargetRole {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -34875,7 +35423,8 @@ impl<'de> ::serde::Deserialize<'de> for PluginShareUpdateDiscoverability {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -34933,16 +35482,26 @@ impl ::serde::Serialize for PluginSource {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::Local(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "local", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "local",
+                    inner,
+                )
             }
             Self::Git(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "git", inner)
+                crate::serde_helpers::serialize_tagged(serializer, "type", "git", inner)
             }
             Self::Npm(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "npm", inner)
+                crate::serde_helpers::serialize_tagged(serializer, "type", "npm", inner)
             }
             Self::Remote(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "remote", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "remote",
+                    inner,
+                )
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -34964,17 +35523,19 @@ impl<'de> ::serde::Deserialize<'de> for PluginSource {
         };
         match kind {
             "local" => {
-                crate::codec::decode_variant(value, "PluginSource", "local")
+                crate::serde_helpers::decode_variant(value, "PluginSource", "local")
                     .map(Self::Local)
             }
             "git" => {
-                crate::codec::decode_variant(value, "PluginSource", "git").map(Self::Git)
+                crate::serde_helpers::decode_variant(value, "PluginSource", "git")
+                    .map(Self::Git)
             }
             "npm" => {
-                crate::codec::decode_variant(value, "PluginSource", "npm").map(Self::Npm)
+                crate::serde_helpers::decode_variant(value, "PluginSource", "npm")
+                    .map(Self::Npm)
             }
             "remote" => {
-                crate::codec::decode_variant(value, "PluginSource", "remote")
+                crate::serde_helpers::decode_variant(value, "PluginSource", "remote")
                     .map(Self::Remote)
             }
             _ => Ok(Self::Unrecognized(value)),
@@ -35034,7 +35595,8 @@ impl<'de> ::serde::Deserialize<'de> for ProcessOutputStream {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -35093,7 +35655,8 @@ impl<'de> ::serde::Deserialize<'de> for ProjectChangeType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -35148,7 +35711,8 @@ impl<'de> ::serde::Deserialize<'de> for ProjectSortKey {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// Since Codex 0.168.0.
@@ -35207,10 +35771,15 @@ impl ::serde::Serialize for ProviderSettings {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::Openai(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "openai", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "openai",
+                    inner,
+                )
             }
             Self::CustomGateway(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "customGateway",
@@ -35218,10 +35787,15 @@ impl ::serde::Serialize for ProviderSettings {
                 )
             }
             Self::Bedrock(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "bedrock", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "bedrock",
+                    inner,
+                )
             }
             Self::Gcp(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "gcp", inner)
+                crate::serde_helpers::serialize_tagged(serializer, "type", "gcp", inner)
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -35243,19 +35817,27 @@ impl<'de> ::serde::Deserialize<'de> for ProviderSettings {
         };
         match kind {
             "openai" => {
-                crate::codec::decode_variant(value, "ProviderSettings", "openai")
+                crate::serde_helpers::decode_variant(value, "ProviderSettings", "openai")
                     .map(Self::Openai)
             }
             "customGateway" => {
-                crate::codec::decode_variant(value, "ProviderSettings", "customGateway")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ProviderSettings",
+                        "customGateway",
+                    )
                     .map(Self::CustomGateway)
             }
             "bedrock" => {
-                crate::codec::decode_variant(value, "ProviderSettings", "bedrock")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ProviderSettings",
+                        "bedrock",
+                    )
                     .map(Self::Bedrock)
             }
             "gcp" => {
-                crate::codec::decode_variant(value, "ProviderSettings", "gcp")
+                crate::serde_helpers::decode_variant(value, "ProviderSettings", "gcp")
                     .map(Self::Gcp)
             }
             _ => Ok(Self::Unrecognized(value)),
@@ -35312,7 +35894,7 @@ impl ::serde::Serialize for ProviderSettingsPatch {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::CustomGateway(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "customGateway",
@@ -35320,10 +35902,15 @@ impl ::serde::Serialize for ProviderSettingsPatch {
                 )
             }
             Self::Bedrock(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "bedrock", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "bedrock",
+                    inner,
+                )
             }
             Self::Gcp(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "gcp", inner)
+                crate::serde_helpers::serialize_tagged(serializer, "type", "gcp", inner)
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -35347,7 +35934,7 @@ impl<'de> ::serde::Deserialize<'de> for ProviderSettingsPatch {
         };
         match kind {
             "customGateway" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ProviderSettingsPatch",
                         "customGateway",
@@ -35355,11 +35942,19 @@ impl<'de> ::serde::Deserialize<'de> for ProviderSettingsPatch {
                     .map(Self::CustomGateway)
             }
             "bedrock" => {
-                crate::codec::decode_variant(value, "ProviderSettingsPatch", "bedrock")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ProviderSettingsPatch",
+                        "bedrock",
+                    )
                     .map(Self::Bedrock)
             }
             "gcp" => {
-                crate::codec::decode_variant(value, "ProviderSettingsPatch", "gcp")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ProviderSettingsPatch",
+                        "gcp",
+                    )
                     .map(Self::Gcp)
             }
             _ => Ok(Self::Unrecognized(value)),
@@ -35438,7 +36033,8 @@ impl<'de> ::serde::Deserialize<'de> for RateLimitReachedType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -35501,7 +36097,8 @@ impl<'de> ::serde::Deserialize<'de> for RateLimitResetCreditStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -35556,7 +36153,8 @@ impl<'de> ::serde::Deserialize<'de> for RateLimitResetType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -35615,7 +36213,8 @@ impl<'de> ::serde::Deserialize<'de> for RealtimeConversationVersion {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -35670,7 +36269,8 @@ impl<'de> ::serde::Deserialize<'de> for RealtimeOutputModality {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -35857,7 +36457,8 @@ impl<'de> ::serde::Deserialize<'de> for RealtimeVoice {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -35899,7 +36500,7 @@ impl ::serde::Serialize for ReasoningItemContent {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::ReasoningText(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "reasoning_text",
@@ -35907,7 +36508,7 @@ impl ::serde::Serialize for ReasoningItemContent {
                 )
             }
             Self::Text(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "text", inner)
+                crate::serde_helpers::serialize_tagged(serializer, "type", "text", inner)
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -35931,7 +36532,7 @@ impl<'de> ::serde::Deserialize<'de> for ReasoningItemContent {
         };
         match kind {
             "reasoning_text" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ReasoningItemContent",
                         "reasoning_text",
@@ -35939,7 +36540,11 @@ impl<'de> ::serde::Deserialize<'de> for ReasoningItemContent {
                     .map(Self::ReasoningText)
             }
             "text" => {
-                crate::codec::decode_variant(value, "ReasoningItemContent", "text")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ReasoningItemContent",
+                        "text",
+                    )
                     .map(Self::Text)
             }
             _ => Ok(Self::Unrecognized(value)),
@@ -35978,7 +36583,12 @@ impl ::serde::Serialize for ReasoningItemReasoningSummary {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::SummaryText(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "summary_text", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "summary_text",
+                    inner,
+                )
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -36003,7 +36613,7 @@ impl<'de> ::serde::Deserialize<'de> for ReasoningItemReasoningSummary {
         };
         match kind {
             "summary_text" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ReasoningItemReasoningSummary",
                         "summary_text",
@@ -36075,7 +36685,8 @@ impl<'de> ::serde::Deserialize<'de> for ReasoningSummary {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -36130,7 +36741,8 @@ impl<'de> ::serde::Deserialize<'de> for RemoteControlClientsListOrder {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -36193,7 +36805,8 @@ impl<'de> ::serde::Deserialize<'de> for RemoteControlConnectionStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -36244,7 +36857,8 @@ impl<'de> ::serde::Deserialize<'de> for ResidencyRequirement {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -36414,7 +37028,7 @@ impl ::serde::Serialize for ResponseItem {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::AdditionalTools(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "additional_tools",
@@ -36422,10 +37036,15 @@ impl ::serde::Serialize for ResponseItem {
                 )
             }
             Self::Message(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "message", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "message",
+                    inner,
+                )
             }
             Self::AgentMessage(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "agent_message",
@@ -36433,10 +37052,15 @@ impl ::serde::Serialize for ResponseItem {
                 )
             }
             Self::Reasoning(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "reasoning", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "reasoning",
+                    inner,
+                )
             }
             Self::LocalShellCall(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "local_shell_call",
@@ -36444,7 +37068,7 @@ impl ::serde::Serialize for ResponseItem {
                 )
             }
             Self::FunctionCall(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "function_call",
@@ -36452,7 +37076,7 @@ impl ::serde::Serialize for ResponseItem {
                 )
             }
             Self::ToolSearchCall(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "tool_search_call",
@@ -36460,7 +37084,7 @@ impl ::serde::Serialize for ResponseItem {
                 )
             }
             Self::FunctionCallOutput(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "function_call_output",
@@ -36468,7 +37092,7 @@ impl ::serde::Serialize for ResponseItem {
                 )
             }
             Self::CustomToolCall(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "custom_tool_call",
@@ -36476,7 +37100,7 @@ impl ::serde::Serialize for ResponseItem {
                 )
             }
             Self::CustomToolCallOutput(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "custom_tool_call_output",
@@ -36484,7 +37108,7 @@ impl ::serde::Serialize for ResponseItem {
                 )
             }
             Self::ToolSearchOutput(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "tool_search_output",
@@ -36492,7 +37116,7 @@ impl ::serde::Serialize for ResponseItem {
                 )
             }
             Self::WebSearchCall(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "web_search_call",
@@ -36500,7 +37124,7 @@ impl ::serde::Serialize for ResponseItem {
                 )
             }
             Self::ImageGenerationCall(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "image_generation_call",
@@ -36508,10 +37132,15 @@ impl ::serde::Serialize for ResponseItem {
                 )
             }
             Self::Compaction(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "compaction", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "compaction",
+                    inner,
+                )
             }
             Self::ConfigurationUpdate(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "configuration_update",
@@ -36519,7 +37148,7 @@ impl ::serde::Serialize for ResponseItem {
                 )
             }
             Self::CompactionTrigger(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "compaction_trigger",
@@ -36527,7 +37156,7 @@ impl ::serde::Serialize for ResponseItem {
                 )
             }
             Self::ContextCompaction(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "context_compaction",
@@ -36535,7 +37164,12 @@ impl ::serde::Serialize for ResponseItem {
                 )
             }
             Self::Other(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "other", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "other",
+                    inner,
+                )
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -36557,35 +37191,55 @@ impl<'de> ::serde::Deserialize<'de> for ResponseItem {
         };
         match kind {
             "additional_tools" => {
-                crate::codec::decode_variant(value, "ResponseItem", "additional_tools")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ResponseItem",
+                        "additional_tools",
+                    )
                     .map(Self::AdditionalTools)
             }
             "message" => {
-                crate::codec::decode_variant(value, "ResponseItem", "message")
+                crate::serde_helpers::decode_variant(value, "ResponseItem", "message")
                     .map(Self::Message)
             }
             "agent_message" => {
-                crate::codec::decode_variant(value, "ResponseItem", "agent_message")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ResponseItem",
+                        "agent_message",
+                    )
                     .map(Self::AgentMessage)
             }
             "reasoning" => {
-                crate::codec::decode_variant(value, "ResponseItem", "reasoning")
+                crate::serde_helpers::decode_variant(value, "ResponseItem", "reasoning")
                     .map(Self::Reasoning)
             }
             "local_shell_call" => {
-                crate::codec::decode_variant(value, "ResponseItem", "local_shell_call")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ResponseItem",
+                        "local_shell_call",
+                    )
                     .map(Self::LocalShellCall)
             }
             "function_call" => {
-                crate::codec::decode_variant(value, "ResponseItem", "function_call")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ResponseItem",
+                        "function_call",
+                    )
                     .map(Self::FunctionCall)
             }
             "tool_search_call" => {
-                crate::codec::decode_variant(value, "ResponseItem", "tool_search_call")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ResponseItem",
+                        "tool_search_call",
+                    )
                     .map(Self::ToolSearchCall)
             }
             "function_call_output" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ResponseItem",
                         "function_call_output",
@@ -36593,11 +37247,15 @@ impl<'de> ::serde::Deserialize<'de> for ResponseItem {
                     .map(Self::FunctionCallOutput)
             }
             "custom_tool_call" => {
-                crate::codec::decode_variant(value, "ResponseItem", "custom_tool_call")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ResponseItem",
+                        "custom_tool_call",
+                    )
                     .map(Self::CustomToolCall)
             }
             "custom_tool_call_output" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ResponseItem",
                         "custom_tool_call_output",
@@ -36605,15 +37263,23 @@ impl<'de> ::serde::Deserialize<'de> for ResponseItem {
                     .map(Self::CustomToolCallOutput)
             }
             "tool_search_output" => {
-                crate::codec::decode_variant(value, "ResponseItem", "tool_search_output")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ResponseItem",
+                        "tool_search_output",
+                    )
                     .map(Self::ToolSearchOutput)
             }
             "web_search_call" => {
-                crate::codec::decode_variant(value, "ResponseItem", "web_search_call")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ResponseItem",
+                        "web_search_call",
+                    )
                     .map(Self::WebSearchCall)
             }
             "image_generation_call" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ResponseItem",
                         "image_generation_call",
@@ -36621,11 +37287,11 @@ impl<'de> ::serde::Deserialize<'de> for ResponseItem {
                     .map(Self::ImageGenerationCall)
             }
             "compaction" => {
-                crate::codec::decode_variant(value, "ResponseItem", "compaction")
+                crate::serde_helpers::decode_variant(value, "ResponseItem", "compaction")
                     .map(Self::Compaction)
             }
             "configuration_update" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ResponseItem",
                         "configuration_update",
@@ -36633,15 +37299,23 @@ impl<'de> ::serde::Deserialize<'de> for ResponseItem {
                     .map(Self::ConfigurationUpdate)
             }
             "compaction_trigger" => {
-                crate::codec::decode_variant(value, "ResponseItem", "compaction_trigger")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ResponseItem",
+                        "compaction_trigger",
+                    )
                     .map(Self::CompactionTrigger)
             }
             "context_compaction" => {
-                crate::codec::decode_variant(value, "ResponseItem", "context_compaction")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ResponseItem",
+                        "context_compaction",
+                    )
                     .map(Self::ContextCompaction)
             }
             "other" => {
-                crate::codec::decode_variant(value, "ResponseItem", "other")
+                crate::serde_helpers::decode_variant(value, "ResponseItem", "other")
                     .map(Self::Other)
             }
             _ => Ok(Self::Unrecognized(value)),
@@ -36707,16 +37381,36 @@ impl ::serde::Serialize for ResponsesApiWebSearchAction {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::Search(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "search", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "search",
+                    inner,
+                )
             }
             Self::OpenPage(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "open_page", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "open_page",
+                    inner,
+                )
             }
             Self::FindInPage(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "find_in_page", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "find_in_page",
+                    inner,
+                )
             }
             Self::Other(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "other", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "other",
+                    inner,
+                )
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -36741,7 +37435,7 @@ impl<'de> ::serde::Deserialize<'de> for ResponsesApiWebSearchAction {
         };
         match kind {
             "search" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ResponsesApiWebSearchAction",
                         "search",
@@ -36749,7 +37443,7 @@ impl<'de> ::serde::Deserialize<'de> for ResponsesApiWebSearchAction {
                     .map(Self::Search)
             }
             "open_page" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ResponsesApiWebSearchAction",
                         "open_page",
@@ -36757,7 +37451,7 @@ impl<'de> ::serde::Deserialize<'de> for ResponsesApiWebSearchAction {
                     .map(Self::OpenPage)
             }
             "find_in_page" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ResponsesApiWebSearchAction",
                         "find_in_page",
@@ -36765,7 +37459,7 @@ impl<'de> ::serde::Deserialize<'de> for ResponsesApiWebSearchAction {
                     .map(Self::FindInPage)
             }
             "other" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ResponsesApiWebSearchAction",
                         "other",
@@ -36813,21 +37507,21 @@ impl ::serde::Serialize for ReviewDecision {
             Self::TimedOut => serializer.serialize_str("timed_out"),
             Self::Abort => serializer.serialize_str("abort"),
             Self::ApprovedExecpolicyAmendment(inner) => {
-                crate::codec::serialize_keyed(
+                crate::serde_helpers::serialize_keyed(
                     serializer,
                     "approved_execpolicy_amendment",
                     inner,
                 )
             }
             Self::NetworkPolicyAmendment(inner) => {
-                crate::codec::serialize_keyed(
+                crate::serde_helpers::serialize_keyed(
                     serializer,
                     "network_policy_amendment",
                     inner,
                 )
             }
             Self::Denied(inner) => {
-                crate::codec::serialize_keyed(serializer, "denied", inner)
+                crate::serde_helpers::serialize_keyed(serializer, "denied", inner)
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -36840,8 +37534,8 @@ impl<'de> ::serde::Deserialize<'de> for ReviewDecision {
         let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
             deserializer,
         )?;
-        match crate::codec::keyed_parts(value) {
-            crate::codec::Keyed::Str(s) => {
+        match crate::serde_helpers::keyed_parts(value) {
+            crate::serde_helpers::Keyed::Str(s) => {
                 Ok(
                     match s.as_str() {
                         "approved" => Self::Approved,
@@ -36855,10 +37549,10 @@ impl<'de> ::serde::Deserialize<'de> for ReviewDecision {
                     },
                 )
             }
-            crate::codec::Keyed::Entry(key, inner) => {
+            crate::serde_helpers::Keyed::Entry(key, inner) => {
                 match key.as_str() {
                     "approved_execpolicy_amendment" => {
-                        crate::codec::decode_variant(
+                        crate::serde_helpers::decode_variant(
                                 inner,
                                 "ReviewDecision",
                                 "approved_execpolicy_amendment",
@@ -36866,7 +37560,7 @@ impl<'de> ::serde::Deserialize<'de> for ReviewDecision {
                             .map(Self::ApprovedExecpolicyAmendment)
                     }
                     "network_policy_amendment" => {
-                        crate::codec::decode_variant(
+                        crate::serde_helpers::decode_variant(
                                 inner,
                                 "ReviewDecision",
                                 "network_policy_amendment",
@@ -36874,13 +37568,23 @@ impl<'de> ::serde::Deserialize<'de> for ReviewDecision {
                             .map(Self::NetworkPolicyAmendment)
                     }
                     "denied" => {
-                        crate::codec::decode_variant(inner, "ReviewDecision", "denied")
+                        crate::serde_helpers::decode_variant(
+                                inner,
+                                "ReviewDecision",
+                                "denied",
+                            )
                             .map(Self::Denied)
                     }
-                    _ => Ok(Self::Unrecognized(crate::codec::rebuild_keyed(key, inner))),
+                    _ => {
+                        Ok(
+                            Self::Unrecognized(
+                                crate::serde_helpers::rebuild_keyed(key, inner),
+                            ),
+                        )
+                    }
                 }
             }
-            crate::codec::Keyed::Other(value) => Ok(Self::Unrecognized(value)),
+            crate::serde_helpers::Keyed::Other(value) => Ok(Self::Unrecognized(value)),
         }
     }
 }
@@ -36932,7 +37636,8 @@ impl<'de> ::serde::Deserialize<'de> for ReviewDelivery {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -36990,7 +37695,7 @@ impl ::serde::Serialize for ReviewTarget {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::UncommittedChanges(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "uncommittedChanges",
@@ -36998,13 +37703,28 @@ impl ::serde::Serialize for ReviewTarget {
                 )
             }
             Self::BaseBranch(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "baseBranch", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "baseBranch",
+                    inner,
+                )
             }
             Self::Commit(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "commit", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "commit",
+                    inner,
+                )
             }
             Self::Custom(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "custom", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "custom",
+                    inner,
+                )
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -37026,19 +37746,23 @@ impl<'de> ::serde::Deserialize<'de> for ReviewTarget {
         };
         match kind {
             "uncommittedChanges" => {
-                crate::codec::decode_variant(value, "ReviewTarget", "uncommittedChanges")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ReviewTarget",
+                        "uncommittedChanges",
+                    )
                     .map(Self::UncommittedChanges)
             }
             "baseBranch" => {
-                crate::codec::decode_variant(value, "ReviewTarget", "baseBranch")
+                crate::serde_helpers::decode_variant(value, "ReviewTarget", "baseBranch")
                     .map(Self::BaseBranch)
             }
             "commit" => {
-                crate::codec::decode_variant(value, "ReviewTarget", "commit")
+                crate::serde_helpers::decode_variant(value, "ReviewTarget", "commit")
                     .map(Self::Commit)
             }
             "custom" => {
-                crate::codec::decode_variant(value, "ReviewTarget", "custom")
+                crate::serde_helpers::decode_variant(value, "ReviewTarget", "custom")
                     .map(Self::Custom)
             }
             _ => Ok(Self::Unrecognized(value)),
@@ -37101,7 +37825,8 @@ impl<'de> ::serde::Deserialize<'de> for SandboxMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -37159,7 +37884,7 @@ impl ::serde::Serialize for SandboxPolicy {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::DangerFullAccess(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "dangerFullAccess",
@@ -37167,10 +37892,15 @@ impl ::serde::Serialize for SandboxPolicy {
                 )
             }
             Self::ReadOnly(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "readOnly", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "readOnly",
+                    inner,
+                )
             }
             Self::ExternalSandbox(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "externalSandbox",
@@ -37178,7 +37908,7 @@ impl ::serde::Serialize for SandboxPolicy {
                 )
             }
             Self::WorkspaceWrite(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "workspaceWrite",
@@ -37205,19 +37935,31 @@ impl<'de> ::serde::Deserialize<'de> for SandboxPolicy {
         };
         match kind {
             "dangerFullAccess" => {
-                crate::codec::decode_variant(value, "SandboxPolicy", "dangerFullAccess")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "SandboxPolicy",
+                        "dangerFullAccess",
+                    )
                     .map(Self::DangerFullAccess)
             }
             "readOnly" => {
-                crate::codec::decode_variant(value, "SandboxPolicy", "readOnly")
+                crate::serde_helpers::decode_variant(value, "SandboxPolicy", "readOnly")
                     .map(Self::ReadOnly)
             }
             "externalSandbox" => {
-                crate::codec::decode_variant(value, "SandboxPolicy", "externalSandbox")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "SandboxPolicy",
+                        "externalSandbox",
+                    )
                     .map(Self::ExternalSandbox)
             }
             "workspaceWrite" => {
-                crate::codec::decode_variant(value, "SandboxPolicy", "workspaceWrite")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "SandboxPolicy",
+                        "workspaceWrite",
+                    )
                     .map(Self::WorkspaceWrite)
             }
             _ => Ok(Self::Unrecognized(value)),
@@ -37279,16 +38021,36 @@ impl ::serde::Serialize for ScheduledTaskSchedule {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::Hourly(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "hourly", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "hourly",
+                    inner,
+                )
             }
             Self::Daily(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "daily", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "daily",
+                    inner,
+                )
             }
             Self::Weekdays(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "weekdays", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "weekdays",
+                    inner,
+                )
             }
             Self::Weekly(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "weekly", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "weekly",
+                    inner,
+                )
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -37312,19 +38074,35 @@ impl<'de> ::serde::Deserialize<'de> for ScheduledTaskSchedule {
         };
         match kind {
             "hourly" => {
-                crate::codec::decode_variant(value, "ScheduledTaskSchedule", "hourly")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ScheduledTaskSchedule",
+                        "hourly",
+                    )
                     .map(Self::Hourly)
             }
             "daily" => {
-                crate::codec::decode_variant(value, "ScheduledTaskSchedule", "daily")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ScheduledTaskSchedule",
+                        "daily",
+                    )
                     .map(Self::Daily)
             }
             "weekdays" => {
-                crate::codec::decode_variant(value, "ScheduledTaskSchedule", "weekdays")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ScheduledTaskSchedule",
+                        "weekdays",
+                    )
                     .map(Self::Weekdays)
             }
             "weekly" => {
-                crate::codec::decode_variant(value, "ScheduledTaskSchedule", "weekly")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ScheduledTaskSchedule",
+                        "weekly",
+                    )
                     .map(Self::Weekly)
             }
             _ => Ok(Self::Unrecognized(value)),
@@ -37403,7 +38181,8 @@ impl<'de> ::serde::Deserialize<'de> for ScheduledTaskWeekday {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -37438,10 +38217,10 @@ impl ::serde::Serialize for SessionSource {
             Self::AppServer => serializer.serialize_str("appServer"),
             Self::Unknown => serializer.serialize_str("unknown"),
             Self::Custom(inner) => {
-                crate::codec::serialize_keyed(serializer, "custom", inner)
+                crate::serde_helpers::serialize_keyed(serializer, "custom", inner)
             }
             Self::SubAgent(inner) => {
-                crate::codec::serialize_keyed(serializer, "subAgent", inner)
+                crate::serde_helpers::serialize_keyed(serializer, "subAgent", inner)
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -37454,8 +38233,8 @@ impl<'de> ::serde::Deserialize<'de> for SessionSource {
         let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
             deserializer,
         )?;
-        match crate::codec::keyed_parts(value) {
-            crate::codec::Keyed::Str(s) => {
+        match crate::serde_helpers::keyed_parts(value) {
+            crate::serde_helpers::Keyed::Str(s) => {
                 Ok(
                     match s.as_str() {
                         "cli" => Self::Cli,
@@ -37467,20 +38246,34 @@ impl<'de> ::serde::Deserialize<'de> for SessionSource {
                     },
                 )
             }
-            crate::codec::Keyed::Entry(key, inner) => {
+            crate::serde_helpers::Keyed::Entry(key, inner) => {
                 match key.as_str() {
                     "custom" => {
-                        crate::codec::decode_variant(inner, "SessionSource", "custom")
+                        crate::serde_helpers::decode_variant(
+                                inner,
+                                "SessionSource",
+                                "custom",
+                            )
                             .map(Self::Custom)
                     }
                     "subAgent" => {
-                        crate::codec::decode_variant(inner, "SessionSource", "subAgent")
+                        crate::serde_helpers::decode_variant(
+                                inner,
+                                "SessionSource",
+                                "subAgent",
+                            )
                             .map(Self::SubAgent)
                     }
-                    _ => Ok(Self::Unrecognized(crate::codec::rebuild_keyed(key, inner))),
+                    _ => {
+                        Ok(
+                            Self::Unrecognized(
+                                crate::serde_helpers::rebuild_keyed(key, inner),
+                            ),
+                        )
+                    }
                 }
             }
-            crate::codec::Keyed::Other(value) => Ok(Self::Unrecognized(value)),
+            crate::serde_helpers::Keyed::Other(value) => Ok(Self::Unrecognized(value)),
         }
     }
 }
@@ -37544,7 +38337,8 @@ impl<'de> ::serde::Deserialize<'de> for SkillScope {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -37599,7 +38393,8 @@ impl<'de> ::serde::Deserialize<'de> for SortDirection {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -37662,7 +38457,8 @@ impl<'de> ::serde::Deserialize<'de> for SubAgentActivityKind {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -37691,10 +38487,10 @@ impl ::serde::Serialize for SubAgentSource {
             Self::Compact => serializer.serialize_str("compact"),
             Self::MemoryConsolidation => serializer.serialize_str("memory_consolidation"),
             Self::ThreadSpawn(inner) => {
-                crate::codec::serialize_keyed(serializer, "thread_spawn", inner)
+                crate::serde_helpers::serialize_keyed(serializer, "thread_spawn", inner)
             }
             Self::Other(inner) => {
-                crate::codec::serialize_keyed(serializer, "other", inner)
+                crate::serde_helpers::serialize_keyed(serializer, "other", inner)
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -37707,8 +38503,8 @@ impl<'de> ::serde::Deserialize<'de> for SubAgentSource {
         let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
             deserializer,
         )?;
-        match crate::codec::keyed_parts(value) {
-            crate::codec::Keyed::Str(s) => {
+        match crate::serde_helpers::keyed_parts(value) {
+            crate::serde_helpers::Keyed::Str(s) => {
                 Ok(
                     match s.as_str() {
                         "review" => Self::Review,
@@ -37718,10 +38514,10 @@ impl<'de> ::serde::Deserialize<'de> for SubAgentSource {
                     },
                 )
             }
-            crate::codec::Keyed::Entry(key, inner) => {
+            crate::serde_helpers::Keyed::Entry(key, inner) => {
                 match key.as_str() {
                     "thread_spawn" => {
-                        crate::codec::decode_variant(
+                        crate::serde_helpers::decode_variant(
                                 inner,
                                 "SubAgentSource",
                                 "thread_spawn",
@@ -37729,13 +38525,23 @@ impl<'de> ::serde::Deserialize<'de> for SubAgentSource {
                             .map(Self::ThreadSpawn)
                     }
                     "other" => {
-                        crate::codec::decode_variant(inner, "SubAgentSource", "other")
+                        crate::serde_helpers::decode_variant(
+                                inner,
+                                "SubAgentSource",
+                                "other",
+                            )
                             .map(Self::Other)
                     }
-                    _ => Ok(Self::Unrecognized(crate::codec::rebuild_keyed(key, inner))),
+                    _ => {
+                        Ok(
+                            Self::Unrecognized(
+                                crate::serde_helpers::rebuild_keyed(key, inner),
+                            ),
+                        )
+                    }
                 }
             }
-            crate::codec::Keyed::Other(value) => Ok(Self::Unrecognized(value)),
+            crate::serde_helpers::Keyed::Other(value) => Ok(Self::Unrecognized(value)),
         }
     }
 }
@@ -37791,7 +38597,8 @@ impl<'de> ::serde::Deserialize<'de> for ThreadActiveFlag {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// Result of attempting to associate an attachment with a thread.
@@ -37847,7 +38654,8 @@ impl<'de> ::serde::Deserialize<'de> for ThreadAttachmentAddOutcome {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// The persisted attachment change represented by a notification.
@@ -37903,7 +38711,8 @@ impl<'de> ::serde::Deserialize<'de> for ThreadAttachmentOperation {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// Distinguishes explicit user actions from automatic goal lifecycle mutations.
@@ -37959,7 +38768,8 @@ impl<'de> ::serde::Deserialize<'de> for ThreadGoalMutationOrigin {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -38030,7 +38840,8 @@ impl<'de> ::serde::Deserialize<'de> for ThreadGoalStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -38085,7 +38896,8 @@ impl<'de> ::serde::Deserialize<'de> for ThreadHistoryMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// A thread item and its recorded lifecycle times. The payload stays flat on the wire.
@@ -38268,16 +39080,31 @@ impl ::serde::Serialize for ThreadItem {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::UserMessage(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "userMessage", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "userMessage",
+                    inner,
+                )
             }
             Self::HookPrompt(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "hookPrompt", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "hookPrompt",
+                    inner,
+                )
             }
             Self::AgentMessage(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "agentMessage", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "agentMessage",
+                    inner,
+                )
             }
             Self::FunctionCallOutput(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "functionCallOutput",
@@ -38285,13 +39112,18 @@ impl ::serde::Serialize for ThreadItem {
                 )
             }
             Self::Plan(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "plan", inner)
+                crate::serde_helpers::serialize_tagged(serializer, "type", "plan", inner)
             }
             Self::Reasoning(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "reasoning", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "reasoning",
+                    inner,
+                )
             }
             Self::CommandExecution(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "commandExecution",
@@ -38299,13 +39131,23 @@ impl ::serde::Serialize for ThreadItem {
                 )
             }
             Self::FileChange(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "fileChange", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "fileChange",
+                    inner,
+                )
             }
             Self::McpToolCall(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "mcpToolCall", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "mcpToolCall",
+                    inner,
+                )
             }
             Self::DynamicToolCall(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "dynamicToolCall",
@@ -38313,7 +39155,7 @@ impl ::serde::Serialize for ThreadItem {
                 )
             }
             Self::CollabAgentToolCall(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "collabAgentToolCall",
@@ -38321,7 +39163,7 @@ impl ::serde::Serialize for ThreadItem {
                 )
             }
             Self::SubAgentActivity(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "subAgentActivity",
@@ -38329,16 +39171,31 @@ impl ::serde::Serialize for ThreadItem {
                 )
             }
             Self::WebSearch(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "webSearch", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "webSearch",
+                    inner,
+                )
             }
             Self::ImageView(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "imageView", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "imageView",
+                    inner,
+                )
             }
             Self::Sleep(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "sleep", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "sleep",
+                    inner,
+                )
             }
             Self::ImageGeneration(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "imageGeneration",
@@ -38346,7 +39203,7 @@ impl ::serde::Serialize for ThreadItem {
                 )
             }
             Self::EnteredReviewMode(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "enteredReviewMode",
@@ -38354,7 +39211,7 @@ impl ::serde::Serialize for ThreadItem {
                 )
             }
             Self::ExitedReviewMode(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "exitedReviewMode",
@@ -38362,7 +39219,7 @@ impl ::serde::Serialize for ThreadItem {
                 )
             }
             Self::ContextCompaction(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "contextCompaction",
@@ -38389,78 +39246,115 @@ impl<'de> ::serde::Deserialize<'de> for ThreadItem {
         };
         match kind {
             "userMessage" => {
-                crate::codec::decode_variant(value, "ThreadItem", "userMessage")
+                crate::serde_helpers::decode_variant(value, "ThreadItem", "userMessage")
                     .map(Self::UserMessage)
             }
             "hookPrompt" => {
-                crate::codec::decode_variant(value, "ThreadItem", "hookPrompt")
+                crate::serde_helpers::decode_variant(value, "ThreadItem", "hookPrompt")
                     .map(Self::HookPrompt)
             }
             "agentMessage" => {
-                crate::codec::decode_variant(value, "ThreadItem", "agentMessage")
+                crate::serde_helpers::decode_variant(value, "ThreadItem", "agentMessage")
                     .map(Self::AgentMessage)
             }
             "functionCallOutput" => {
-                crate::codec::decode_variant(value, "ThreadItem", "functionCallOutput")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ThreadItem",
+                        "functionCallOutput",
+                    )
                     .map(Self::FunctionCallOutput)
             }
             "plan" => {
-                crate::codec::decode_variant(value, "ThreadItem", "plan").map(Self::Plan)
+                crate::serde_helpers::decode_variant(value, "ThreadItem", "plan")
+                    .map(Self::Plan)
             }
             "reasoning" => {
-                crate::codec::decode_variant(value, "ThreadItem", "reasoning")
+                crate::serde_helpers::decode_variant(value, "ThreadItem", "reasoning")
                     .map(Self::Reasoning)
             }
             "commandExecution" => {
-                crate::codec::decode_variant(value, "ThreadItem", "commandExecution")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ThreadItem",
+                        "commandExecution",
+                    )
                     .map(Self::CommandExecution)
             }
             "fileChange" => {
-                crate::codec::decode_variant(value, "ThreadItem", "fileChange")
+                crate::serde_helpers::decode_variant(value, "ThreadItem", "fileChange")
                     .map(Self::FileChange)
             }
             "mcpToolCall" => {
-                crate::codec::decode_variant(value, "ThreadItem", "mcpToolCall")
+                crate::serde_helpers::decode_variant(value, "ThreadItem", "mcpToolCall")
                     .map(Self::McpToolCall)
             }
             "dynamicToolCall" => {
-                crate::codec::decode_variant(value, "ThreadItem", "dynamicToolCall")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ThreadItem",
+                        "dynamicToolCall",
+                    )
                     .map(Self::DynamicToolCall)
             }
             "collabAgentToolCall" => {
-                crate::codec::decode_variant(value, "ThreadItem", "collabAgentToolCall")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ThreadItem",
+                        "collabAgentToolCall",
+                    )
                     .map(Self::CollabAgentToolCall)
             }
             "subAgentActivity" => {
-                crate::codec::decode_variant(value, "ThreadItem", "subAgentActivity")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ThreadItem",
+                        "subAgentActivity",
+                    )
                     .map(Self::SubAgentActivity)
             }
             "webSearch" => {
-                crate::codec::decode_variant(value, "ThreadItem", "webSearch")
+                crate::serde_helpers::decode_variant(value, "ThreadItem", "webSearch")
                     .map(Self::WebSearch)
             }
             "imageView" => {
-                crate::codec::decode_variant(value, "ThreadItem", "imageView")
+                crate::serde_helpers::decode_variant(value, "ThreadItem", "imageView")
                     .map(Self::ImageView)
             }
             "sleep" => {
-                crate::codec::decode_variant(value, "ThreadItem", "sleep")
+                crate::serde_helpers::decode_variant(value, "ThreadItem", "sleep")
                     .map(Self::Sleep)
             }
             "imageGeneration" => {
-                crate::codec::decode_variant(value, "ThreadItem", "imageGeneration")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ThreadItem",
+                        "imageGeneration",
+                    )
                     .map(Self::ImageGeneration)
             }
             "enteredReviewMode" => {
-                crate::codec::decode_variant(value, "ThreadItem", "enteredReviewMode")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ThreadItem",
+                        "enteredReviewMode",
+                    )
                     .map(Self::EnteredReviewMode)
             }
             "exitedReviewMode" => {
-                crate::codec::decode_variant(value, "ThreadItem", "exitedReviewMode")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ThreadItem",
+                        "exitedReviewMode",
+                    )
                     .map(Self::ExitedReviewMode)
             }
             "contextCompaction" => {
-                crate::codec::decode_variant(value, "ThreadItem", "contextCompaction")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ThreadItem",
+                        "contextCompaction",
+                    )
                     .map(Self::ContextCompaction)
             }
             _ => Ok(Self::Unrecognized(value)),
@@ -38499,7 +39393,7 @@ impl ::serde::Serialize for ThreadItemsListAnchor {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::Item(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "item", inner)
+                crate::serde_helpers::serialize_tagged(serializer, "type", "item", inner)
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -38523,7 +39417,11 @@ impl<'de> ::serde::Deserialize<'de> for ThreadItemsListAnchor {
         };
         match kind {
             "item" => {
-                crate::codec::decode_variant(value, "ThreadItemsListAnchor", "item")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ThreadItemsListAnchor",
+                        "item",
+                    )
                     .map(Self::Item)
             }
             _ => Ok(Self::Unrecognized(value)),
@@ -38582,7 +39480,8 @@ impl<'de> ::serde::Deserialize<'de> for ThreadMemoryMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -38624,10 +39523,20 @@ impl ::serde::Serialize for ThreadPredictionResult {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::Completed(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "completed", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "completed",
+                    inner,
+                )
             }
             Self::Failed(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "failed", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "failed",
+                    inner,
+                )
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -38651,7 +39560,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadPredictionResult {
         };
         match kind {
             "completed" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ThreadPredictionResult",
                         "completed",
@@ -38659,7 +39568,11 @@ impl<'de> ::serde::Deserialize<'de> for ThreadPredictionResult {
                     .map(Self::Completed)
             }
             "failed" => {
-                crate::codec::decode_variant(value, "ThreadPredictionResult", "failed")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ThreadPredictionResult",
+                        "failed",
+                    )
                     .map(Self::Failed)
             }
             _ => Ok(Self::Unrecognized(value)),
@@ -38705,10 +39618,15 @@ impl ::serde::Serialize for ThreadReadStateOperation {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::Read(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "read", inner)
+                crate::serde_helpers::serialize_tagged(serializer, "type", "read", inner)
             }
             Self::Unread(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "unread", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "unread",
+                    inner,
+                )
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -38733,11 +39651,19 @@ impl<'de> ::serde::Deserialize<'de> for ThreadReadStateOperation {
         };
         match kind {
             "read" => {
-                crate::codec::decode_variant(value, "ThreadReadStateOperation", "read")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ThreadReadStateOperation",
+                        "read",
+                    )
                     .map(Self::Read)
             }
             "unread" => {
-                crate::codec::decode_variant(value, "ThreadReadStateOperation", "unread")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ThreadReadStateOperation",
+                        "unread",
+                    )
                     .map(Self::Unread)
             }
             _ => Ok(Self::Unrecognized(value)),
@@ -38795,10 +39721,15 @@ impl ::serde::Serialize for ThreadRealtimeBemItemPresentation {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::WholeItem(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "wholeItem", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "wholeItem",
+                    inner,
+                )
             }
             Self::InlineMarkdown(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "inlineMarkdown",
@@ -38806,7 +39737,7 @@ impl ::serde::Serialize for ThreadRealtimeBemItemPresentation {
                 )
             }
             Self::InlineVisualization(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "inlineVisualization",
@@ -38836,7 +39767,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeBemItemPresentation {
         };
         match kind {
             "wholeItem" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ThreadRealtimeBemItemPresentation",
                         "wholeItem",
@@ -38844,7 +39775,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeBemItemPresentation {
                     .map(Self::WholeItem)
             }
             "inlineMarkdown" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ThreadRealtimeBemItemPresentation",
                         "inlineMarkdown",
@@ -38852,7 +39783,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeBemItemPresentation {
                     .map(Self::InlineMarkdown)
             }
             "inlineVisualization" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ThreadRealtimeBemItemPresentation",
                         "inlineVisualization",
@@ -38920,7 +39851,8 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeCoverage {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// Since Codex 0.171.0.
@@ -38976,7 +39908,8 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeHandoffMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// EXPERIMENTAL - a thread-scoped realtime item in the canonical timeline.
@@ -39062,7 +39995,7 @@ impl ::serde::Serialize for ThreadRealtimeItem {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::RealtimeSessionStarted(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "realtimeSessionStarted",
@@ -39070,10 +40003,15 @@ impl ::serde::Serialize for ThreadRealtimeItem {
                 )
             }
             Self::Frame(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "frame", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "frame",
+                    inner,
+                )
             }
             Self::TranscriptSegment(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "transcriptSegment",
@@ -39081,7 +40019,7 @@ impl ::serde::Serialize for ThreadRealtimeItem {
                 )
             }
             Self::BemItemPromoted(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "bemItemPromoted",
@@ -39089,7 +40027,7 @@ impl ::serde::Serialize for ThreadRealtimeItem {
                 )
             }
             Self::RealtimeSessionClosed(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "realtimeSessionClosed",
@@ -39097,7 +40035,7 @@ impl ::serde::Serialize for ThreadRealtimeItem {
                 )
             }
             Self::TurnInputAccepted(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "turnInputAccepted",
@@ -39105,7 +40043,7 @@ impl ::serde::Serialize for ThreadRealtimeItem {
                 )
             }
             Self::SessionEndInputSaved(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "sessionEndInputSaved",
@@ -39134,7 +40072,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeItem {
         };
         match kind {
             "realtimeSessionStarted" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ThreadRealtimeItem",
                         "realtimeSessionStarted",
@@ -39142,11 +40080,15 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeItem {
                     .map(Self::RealtimeSessionStarted)
             }
             "frame" => {
-                crate::codec::decode_variant(value, "ThreadRealtimeItem", "frame")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ThreadRealtimeItem",
+                        "frame",
+                    )
                     .map(Self::Frame)
             }
             "transcriptSegment" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ThreadRealtimeItem",
                         "transcriptSegment",
@@ -39154,7 +40096,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeItem {
                     .map(Self::TranscriptSegment)
             }
             "bemItemPromoted" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ThreadRealtimeItem",
                         "bemItemPromoted",
@@ -39162,7 +40104,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeItem {
                     .map(Self::BemItemPromoted)
             }
             "realtimeSessionClosed" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ThreadRealtimeItem",
                         "realtimeSessionClosed",
@@ -39170,7 +40112,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeItem {
                     .map(Self::RealtimeSessionClosed)
             }
             "turnInputAccepted" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ThreadRealtimeItem",
                         "turnInputAccepted",
@@ -39178,7 +40120,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeItem {
                     .map(Self::TurnInputAccepted)
             }
             "sessionEndInputSaved" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ThreadRealtimeItem",
                         "sessionEndInputSaved",
@@ -39242,7 +40184,8 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeOrder {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -39297,7 +40240,8 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeSessionOutcome {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// EXPERIMENTAL - transport used by thread realtime.
@@ -39351,13 +40295,28 @@ impl ::serde::Serialize for ThreadRealtimeStartTransport {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::Websocket(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "websocket", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "websocket",
+                    inner,
+                )
             }
             Self::Webrtc(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "webrtc", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "webrtc",
+                    inner,
+                )
             }
             Self::ExistingCall(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "existingCall", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "existingCall",
+                    inner,
+                )
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -39382,7 +40341,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeStartTransport {
         };
         match kind {
             "websocket" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ThreadRealtimeStartTransport",
                         "websocket",
@@ -39390,7 +40349,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeStartTransport {
                     .map(Self::Websocket)
             }
             "webrtc" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ThreadRealtimeStartTransport",
                         "webrtc",
@@ -39398,7 +40357,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeStartTransport {
                     .map(Self::Webrtc)
             }
             "existingCall" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ThreadRealtimeStartTransport",
                         "existingCall",
@@ -39461,7 +40420,8 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeTranscriptRole {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -39520,7 +40480,8 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSearchSortKey {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -39583,7 +40544,8 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSortKey {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -39670,7 +40632,8 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSourceKind {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -39725,7 +40688,8 @@ impl<'de> ::serde::Deserialize<'de> for ThreadStartSource {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -39783,16 +40747,31 @@ impl ::serde::Serialize for ThreadStatus {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::NotLoaded(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "notLoaded", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "notLoaded",
+                    inner,
+                )
             }
             Self::Idle(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "idle", inner)
+                crate::serde_helpers::serialize_tagged(serializer, "type", "idle", inner)
             }
             Self::SystemError(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "systemError", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "systemError",
+                    inner,
+                )
             }
             Self::Active(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "active", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "active",
+                    inner,
+                )
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -39814,19 +40793,23 @@ impl<'de> ::serde::Deserialize<'de> for ThreadStatus {
         };
         match kind {
             "notLoaded" => {
-                crate::codec::decode_variant(value, "ThreadStatus", "notLoaded")
+                crate::serde_helpers::decode_variant(value, "ThreadStatus", "notLoaded")
                     .map(Self::NotLoaded)
             }
             "idle" => {
-                crate::codec::decode_variant(value, "ThreadStatus", "idle")
+                crate::serde_helpers::decode_variant(value, "ThreadStatus", "idle")
                     .map(Self::Idle)
             }
             "systemError" => {
-                crate::codec::decode_variant(value, "ThreadStatus", "systemError")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ThreadStatus",
+                        "systemError",
+                    )
                     .map(Self::SystemError)
             }
             "active" => {
-                crate::codec::decode_variant(value, "ThreadStatus", "active")
+                crate::serde_helpers::decode_variant(value, "ThreadStatus", "active")
                     .map(Self::Active)
             }
             _ => Ok(Self::Unrecognized(value)),
@@ -39889,16 +40872,26 @@ impl ::serde::Serialize for ThreadTimelineEntry {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::Item(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "item", inner)
+                crate::serde_helpers::serialize_tagged(serializer, "type", "item", inner)
             }
             Self::Realtime(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "realtime", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "realtime",
+                    inner,
+                )
             }
             Self::TurnStarted(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "turnStarted", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "turnStarted",
+                    inner,
+                )
             }
             Self::TurnCompleted(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "turnCompleted",
@@ -39927,19 +40920,31 @@ impl<'de> ::serde::Deserialize<'de> for ThreadTimelineEntry {
         };
         match kind {
             "item" => {
-                crate::codec::decode_variant(value, "ThreadTimelineEntry", "item")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ThreadTimelineEntry",
+                        "item",
+                    )
                     .map(Self::Item)
             }
             "realtime" => {
-                crate::codec::decode_variant(value, "ThreadTimelineEntry", "realtime")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ThreadTimelineEntry",
+                        "realtime",
+                    )
                     .map(Self::Realtime)
             }
             "turnStarted" => {
-                crate::codec::decode_variant(value, "ThreadTimelineEntry", "turnStarted")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ThreadTimelineEntry",
+                        "turnStarted",
+                    )
                     .map(Self::TurnStarted)
             }
             "turnCompleted" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ThreadTimelineEntry",
                         "turnCompleted",
@@ -39989,10 +40994,15 @@ impl ::serde::Serialize for ThreadUnreadPosition {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::ThreadStart(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "threadStart", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "threadStart",
+                    inner,
+                )
             }
             Self::Turn(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "turn", inner)
+                crate::serde_helpers::serialize_tagged(serializer, "type", "turn", inner)
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -40016,7 +41026,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadUnreadPosition {
         };
         match kind {
             "threadStart" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ThreadUnreadPosition",
                         "threadStart",
@@ -40024,7 +41034,11 @@ impl<'de> ::serde::Deserialize<'de> for ThreadUnreadPosition {
                     .map(Self::ThreadStart)
             }
             "turn" => {
-                crate::codec::decode_variant(value, "ThreadUnreadPosition", "turn")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ThreadUnreadPosition",
+                        "turn",
+                    )
                     .map(Self::Turn)
             }
             _ => Ok(Self::Unrecognized(value)),
@@ -40087,7 +41101,8 @@ impl<'de> ::serde::Deserialize<'de> for ThreadUnsubscribeStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// A model-facing surface on which a tool can be exposed.
@@ -40147,7 +41162,8 @@ impl<'de> ::serde::Deserialize<'de> for ToolExposureSurface {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// Since Codex 0.171.0.
@@ -40203,7 +41219,8 @@ impl<'de> ::serde::Deserialize<'de> for TrustedContacts {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -40262,7 +41279,8 @@ impl<'de> ::serde::Deserialize<'de> for TurnItemsView {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -40321,7 +41339,8 @@ impl<'de> ::serde::Deserialize<'de> for TurnPlanStepStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -40376,7 +41395,8 @@ impl<'de> ::serde::Deserialize<'de> for TurnSettingsUpdateStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -40439,7 +41459,8 @@ impl<'de> ::serde::Deserialize<'de> for TurnStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -40521,25 +41542,55 @@ impl ::serde::Serialize for UserInput {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::Text(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "text", inner)
+                crate::serde_helpers::serialize_tagged(serializer, "type", "text", inner)
             }
             Self::Image(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "image", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "image",
+                    inner,
+                )
             }
             Self::LocalImage(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "localImage", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "localImage",
+                    inner,
+                )
             }
             Self::Audio(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "audio", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "audio",
+                    inner,
+                )
             }
             Self::LocalAudio(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "localAudio", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "localAudio",
+                    inner,
+                )
             }
             Self::Skill(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "skill", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "skill",
+                    inner,
+                )
             }
             Self::Mention(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "mention", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "mention",
+                    inner,
+                )
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -40561,30 +41612,31 @@ impl<'de> ::serde::Deserialize<'de> for UserInput {
         };
         match kind {
             "text" => {
-                crate::codec::decode_variant(value, "UserInput", "text").map(Self::Text)
+                crate::serde_helpers::decode_variant(value, "UserInput", "text")
+                    .map(Self::Text)
             }
             "image" => {
-                crate::codec::decode_variant(value, "UserInput", "image")
+                crate::serde_helpers::decode_variant(value, "UserInput", "image")
                     .map(Self::Image)
             }
             "localImage" => {
-                crate::codec::decode_variant(value, "UserInput", "localImage")
+                crate::serde_helpers::decode_variant(value, "UserInput", "localImage")
                     .map(Self::LocalImage)
             }
             "audio" => {
-                crate::codec::decode_variant(value, "UserInput", "audio")
+                crate::serde_helpers::decode_variant(value, "UserInput", "audio")
                     .map(Self::Audio)
             }
             "localAudio" => {
-                crate::codec::decode_variant(value, "UserInput", "localAudio")
+                crate::serde_helpers::decode_variant(value, "UserInput", "localAudio")
                     .map(Self::LocalAudio)
             }
             "skill" => {
-                crate::codec::decode_variant(value, "UserInput", "skill")
+                crate::serde_helpers::decode_variant(value, "UserInput", "skill")
                     .map(Self::Skill)
             }
             "mention" => {
-                crate::codec::decode_variant(value, "UserInput", "mention")
+                crate::serde_helpers::decode_variant(value, "UserInput", "mention")
                     .map(Self::Mention)
             }
             _ => Ok(Self::Unrecognized(value)),
@@ -40640,7 +41692,8 @@ impl<'de> ::serde::Deserialize<'de> for UserVerificationBiometricType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -40695,7 +41748,8 @@ impl<'de> ::serde::Deserialize<'de> for UserVerificationCancellationReason {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// Closed error categories; native diagnostic payloads must not cross this boundary.
@@ -40758,7 +41812,7 @@ impl ::serde::Serialize for UserVerificationErrorDetails {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::InvalidRequest(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "invalidRequest",
@@ -40766,13 +41820,28 @@ impl ::serde::Serialize for UserVerificationErrorDetails {
                 )
             }
             Self::Unavailable(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "unavailable", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "unavailable",
+                    inner,
+                )
             }
             Self::Cancelled(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "cancelled", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "cancelled",
+                    inner,
+                )
             }
             Self::Failed(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "failed", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "failed",
+                    inner,
+                )
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -40797,7 +41866,7 @@ impl<'de> ::serde::Deserialize<'de> for UserVerificationErrorDetails {
         };
         match kind {
             "invalidRequest" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "UserVerificationErrorDetails",
                         "invalidRequest",
@@ -40805,7 +41874,7 @@ impl<'de> ::serde::Deserialize<'de> for UserVerificationErrorDetails {
                     .map(Self::InvalidRequest)
             }
             "unavailable" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "UserVerificationErrorDetails",
                         "unavailable",
@@ -40813,7 +41882,7 @@ impl<'de> ::serde::Deserialize<'de> for UserVerificationErrorDetails {
                     .map(Self::Unavailable)
             }
             "cancelled" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "UserVerificationErrorDetails",
                         "cancelled",
@@ -40821,7 +41890,7 @@ impl<'de> ::serde::Deserialize<'de> for UserVerificationErrorDetails {
                     .map(Self::Cancelled)
             }
             "failed" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "UserVerificationErrorDetails",
                         "failed",
@@ -40892,7 +41961,8 @@ impl<'de> ::serde::Deserialize<'de> for UserVerificationFailureReason {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -40943,7 +42013,8 @@ impl<'de> ::serde::Deserialize<'de> for UserVerificationInvalidRequestReason {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -41002,7 +42073,8 @@ impl<'de> ::serde::Deserialize<'de> for UserVerificationUnavailableReason {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// Controls output length/detail on GPT-5 models via the Responses API. Serialized with lowercase values to match the OpenAI API.
@@ -41062,7 +42134,8 @@ impl<'de> ::serde::Deserialize<'de> for Verbosity {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -41120,16 +42193,36 @@ impl ::serde::Serialize for WebSearchAction {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::Search(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "search", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "search",
+                    inner,
+                )
             }
             Self::OpenPage(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "openPage", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "openPage",
+                    inner,
+                )
             }
             Self::FindInPage(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "findInPage", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "findInPage",
+                    inner,
+                )
             }
             Self::Other(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "other", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "other",
+                    inner,
+                )
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -41151,19 +42244,27 @@ impl<'de> ::serde::Deserialize<'de> for WebSearchAction {
         };
         match kind {
             "search" => {
-                crate::codec::decode_variant(value, "WebSearchAction", "search")
+                crate::serde_helpers::decode_variant(value, "WebSearchAction", "search")
                     .map(Self::Search)
             }
             "openPage" => {
-                crate::codec::decode_variant(value, "WebSearchAction", "openPage")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "WebSearchAction",
+                        "openPage",
+                    )
                     .map(Self::OpenPage)
             }
             "findInPage" => {
-                crate::codec::decode_variant(value, "WebSearchAction", "findInPage")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "WebSearchAction",
+                        "findInPage",
+                    )
                     .map(Self::FindInPage)
             }
             "other" => {
-                crate::codec::decode_variant(value, "WebSearchAction", "other")
+                crate::serde_helpers::decode_variant(value, "WebSearchAction", "other")
                     .map(Self::Other)
             }
             _ => Ok(Self::Unrecognized(value)),
@@ -41226,7 +42327,8 @@ impl<'de> ::serde::Deserialize<'de> for WebSearchContextSize {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -41289,7 +42391,8 @@ impl<'de> ::serde::Deserialize<'de> for WebSearchMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// Provider preference selected by the resolved model catalog entry.
@@ -41347,7 +42450,8 @@ impl<'de> ::serde::Deserialize<'de> for WebSearchProvider {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -41406,7 +42510,8 @@ impl<'de> ::serde::Deserialize<'de> for WindowsSandboxImplementation {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -41465,7 +42570,8 @@ impl<'de> ::serde::Deserialize<'de> for WindowsSandboxReadiness {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -41520,7 +42626,8 @@ impl<'de> ::serde::Deserialize<'de> for WindowsSandboxSetupMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -41579,7 +42686,8 @@ impl<'de> ::serde::Deserialize<'de> for WorkspaceMessageType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -41634,6 +42742,7 @@ impl<'de> ::serde::Deserialize<'de> for WriteStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }

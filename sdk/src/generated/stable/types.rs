@@ -20211,13 +20211,23 @@ impl ::serde::Serialize for Account {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::ApiKey(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "apiKey", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "apiKey",
+                    inner,
+                )
             }
             Self::Chatgpt(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "chatgpt", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "chatgpt",
+                    inner,
+                )
             }
             Self::AmazonBedrock(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "amazonBedrock",
@@ -20225,7 +20235,7 @@ impl ::serde::Serialize for Account {
                 )
             }
             Self::Gcp(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "gcp", inner)
+                crate::serde_helpers::serialize_tagged(serializer, "type", "gcp", inner)
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -20247,18 +20257,21 @@ impl<'de> ::serde::Deserialize<'de> for Account {
         };
         match kind {
             "apiKey" => {
-                crate::codec::decode_variant(value, "Account", "apiKey")
+                crate::serde_helpers::decode_variant(value, "Account", "apiKey")
                     .map(Self::ApiKey)
             }
             "chatgpt" => {
-                crate::codec::decode_variant(value, "Account", "chatgpt")
+                crate::serde_helpers::decode_variant(value, "Account", "chatgpt")
                     .map(Self::Chatgpt)
             }
             "amazonBedrock" => {
-                crate::codec::decode_variant(value, "Account", "amazonBedrock")
+                crate::serde_helpers::decode_variant(value, "Account", "amazonBedrock")
                     .map(Self::AmazonBedrock)
             }
-            "gcp" => crate::codec::decode_variant(value, "Account", "gcp").map(Self::Gcp),
+            "gcp" => {
+                crate::serde_helpers::decode_variant(value, "Account", "gcp")
+                    .map(Self::Gcp)
+            }
             _ => Ok(Self::Unrecognized(value)),
         }
     }
@@ -20320,7 +20333,8 @@ impl<'de> ::serde::Deserialize<'de> for AccountRoutingOverride {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// Since Codex 0.166.0.
@@ -20376,7 +20390,8 @@ impl<'de> ::serde::Deserialize<'de> for AccountSessionWorkspaceKind {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// Since Codex 0.171.0.
@@ -20432,7 +20447,8 @@ impl<'de> ::serde::Deserialize<'de> for AccountUpdateReason {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -20487,7 +20503,8 @@ impl<'de> ::serde::Deserialize<'de> for AddCreditsNudgeCreditType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -20542,7 +20559,8 @@ impl<'de> ::serde::Deserialize<'de> for AddCreditsNudgeEmailStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -20597,7 +20615,8 @@ impl<'de> ::serde::Deserialize<'de> for AdditionalContextKind {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -20648,7 +20667,8 @@ impl<'de> ::serde::Deserialize<'de> for AgentMessageDelivery {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// How Chat should present a recovered answer.
@@ -20701,13 +20721,18 @@ impl ::serde::Serialize for AgentMessageDisplay {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::Show(inner) => {
-                crate::codec::serialize_tagged(serializer, "mode", "show", inner)
+                crate::serde_helpers::serialize_tagged(serializer, "mode", "show", inner)
             }
             Self::Hide(inner) => {
-                crate::codec::serialize_tagged(serializer, "mode", "hide", inner)
+                crate::serde_helpers::serialize_tagged(serializer, "mode", "hide", inner)
             }
             Self::Block(inner) => {
-                crate::codec::serialize_tagged(serializer, "mode", "block", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "mode",
+                    "block",
+                    inner,
+                )
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -20731,15 +20756,27 @@ impl<'de> ::serde::Deserialize<'de> for AgentMessageDisplay {
         };
         match kind {
             "show" => {
-                crate::codec::decode_variant(value, "AgentMessageDisplay", "show")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "AgentMessageDisplay",
+                        "show",
+                    )
                     .map(Self::Show)
             }
             "hide" => {
-                crate::codec::decode_variant(value, "AgentMessageDisplay", "hide")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "AgentMessageDisplay",
+                        "hide",
+                    )
                     .map(Self::Hide)
             }
             "block" => {
-                crate::codec::decode_variant(value, "AgentMessageDisplay", "block")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "AgentMessageDisplay",
+                        "block",
+                    )
                     .map(Self::Block)
             }
             _ => Ok(Self::Unrecognized(value)),
@@ -20787,10 +20824,15 @@ impl ::serde::Serialize for AgentMessageInputContent {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::InputText(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "input_text", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "input_text",
+                    inner,
+                )
             }
             Self::EncryptedContent(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "encrypted_content",
@@ -20820,7 +20862,7 @@ impl<'de> ::serde::Deserialize<'de> for AgentMessageInputContent {
         };
         match kind {
             "input_text" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "AgentMessageInputContent",
                         "input_text",
@@ -20828,7 +20870,7 @@ impl<'de> ::serde::Deserialize<'de> for AgentMessageInputContent {
                     .map(Self::InputText)
             }
             "encrypted_content" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "AgentMessageInputContent",
                         "encrypted_content",
@@ -20891,7 +20933,8 @@ impl<'de> ::serde::Deserialize<'de> for AllowDenyRequirement {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// Since Codex 0.171.0.
@@ -20926,7 +20969,7 @@ impl ::serde::Serialize for AnswerAnnotation {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::WellbeingHelpline(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "kind",
                     "wellbeingHelpline",
@@ -20953,7 +20996,7 @@ impl<'de> ::serde::Deserialize<'de> for AnswerAnnotation {
         };
         match kind {
             "wellbeingHelpline" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "AnswerAnnotation",
                         "wellbeingHelpline",
@@ -20997,7 +21040,7 @@ impl ::serde::Serialize for AnswerReplacement {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::WellbeingPromptHelpline(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "kind",
                     "wellbeingPromptHelpline",
@@ -21024,7 +21067,7 @@ impl<'de> ::serde::Deserialize<'de> for AnswerReplacement {
         };
         match kind {
             "wellbeingPromptHelpline" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "AnswerReplacement",
                         "wellbeingPromptHelpline",
@@ -21087,7 +21130,8 @@ impl<'de> ::serde::Deserialize<'de> for AppTemplateUnavailableReason {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -21150,7 +21194,8 @@ impl<'de> ::serde::Deserialize<'de> for AppToolApproval {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// Configures who approval requests are routed to for review. Examples include sandbox escapes, blocked network access, MCP approval prompts, and ARC escalations. Defaults to `user`. `auto_review` uses a carefully prompted subagent to gather relevant context and apply a risk-based decision framework before approving or denying the request. The legacy value `guardian_subagent` is accepted for compatibility.
@@ -21210,7 +21255,8 @@ impl<'de> ::serde::Deserialize<'de> for ApprovalsReviewer {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -21237,7 +21283,7 @@ impl ::serde::Serialize for AskForApproval {
             Self::OnRequest => serializer.serialize_str("on-request"),
             Self::Never => serializer.serialize_str("never"),
             Self::Granular(inner) => {
-                crate::codec::serialize_keyed(serializer, "granular", inner)
+                crate::serde_helpers::serialize_keyed(serializer, "granular", inner)
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -21250,8 +21296,8 @@ impl<'de> ::serde::Deserialize<'de> for AskForApproval {
         let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
             deserializer,
         )?;
-        match crate::codec::keyed_parts(value) {
-            crate::codec::Keyed::Str(s) => {
+        match crate::serde_helpers::keyed_parts(value) {
+            crate::serde_helpers::Keyed::Str(s) => {
                 Ok(
                     match s.as_str() {
                         "untrusted" => Self::Untrusted,
@@ -21261,16 +21307,26 @@ impl<'de> ::serde::Deserialize<'de> for AskForApproval {
                     },
                 )
             }
-            crate::codec::Keyed::Entry(key, inner) => {
+            crate::serde_helpers::Keyed::Entry(key, inner) => {
                 match key.as_str() {
                     "granular" => {
-                        crate::codec::decode_variant(inner, "AskForApproval", "granular")
+                        crate::serde_helpers::decode_variant(
+                                inner,
+                                "AskForApproval",
+                                "granular",
+                            )
                             .map(Self::Granular)
                     }
-                    _ => Ok(Self::Unrecognized(crate::codec::rebuild_keyed(key, inner))),
+                    _ => {
+                        Ok(
+                            Self::Unrecognized(
+                                crate::serde_helpers::rebuild_keyed(key, inner),
+                            ),
+                        )
+                    }
                 }
             }
-            crate::codec::Keyed::Other(value) => Ok(Self::Unrecognized(value)),
+            crate::serde_helpers::Keyed::Other(value) => Ok(Self::Unrecognized(value)),
         }
     }
 }
@@ -21353,7 +21409,8 @@ impl<'de> ::serde::Deserialize<'de> for AuthMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// Selects which part of the active context is charged against `model_auto_compact_token_limit`.
@@ -21409,7 +21466,8 @@ impl<'de> ::serde::Deserialize<'de> for AutoCompactTokenLimitScope {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// \[UNSTABLE\] Source that produced a terminal approval auto-review decision.
@@ -21461,7 +21519,8 @@ impl<'de> ::serde::Deserialize<'de> for AutoReviewDecisionSource {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// Since Codex 0.168.0.
@@ -21517,7 +21576,8 @@ impl<'de> ::serde::Deserialize<'de> for BedrockProviderId {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// Since Codex 0.171.0.
@@ -21560,10 +21620,20 @@ impl ::serde::Serialize for BlockReason {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::Protection(inner) => {
-                crate::codec::serialize_tagged(serializer, "kind", "protection", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "kind",
+                    "protection",
+                    inner,
+                )
             }
             Self::Cyber(inner) => {
-                crate::codec::serialize_tagged(serializer, "kind", "cyber", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "kind",
+                    "cyber",
+                    inner,
+                )
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -21585,11 +21655,11 @@ impl<'de> ::serde::Deserialize<'de> for BlockReason {
         };
         match kind {
             "protection" => {
-                crate::codec::decode_variant(value, "BlockReason", "protection")
+                crate::serde_helpers::decode_variant(value, "BlockReason", "protection")
                     .map(Self::Protection)
             }
             "cyber" => {
-                crate::codec::decode_variant(value, "BlockReason", "cyber")
+                crate::serde_helpers::decode_variant(value, "BlockReason", "cyber")
                     .map(Self::Cyber)
             }
             _ => Ok(Self::Unrecognized(value)),
@@ -21648,7 +21718,8 @@ impl<'de> ::serde::Deserialize<'de> for BrowserUseAccessApprovalLifetime {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -21703,7 +21774,8 @@ impl<'de> ::serde::Deserialize<'de> for CancelLoginAccountStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// Location used to resolve a selected capability root.
@@ -21738,7 +21810,12 @@ impl ::serde::Serialize for CapabilityRootLocation {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::Environment(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "environment", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "environment",
+                    inner,
+                )
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -21762,7 +21839,7 @@ impl<'de> ::serde::Deserialize<'de> for CapabilityRootLocation {
         };
         match kind {
             "environment" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "CapabilityRootLocation",
                         "environment",
@@ -21821,7 +21898,8 @@ impl<'de> ::serde::Deserialize<'de> for ChatgptAuthTokensRefreshReason {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -21884,7 +21962,8 @@ impl<'de> ::serde::Deserialize<'de> for CliAuthCredentialsStoreMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// This translation layer make sure that we expose codex error code in camel case.
@@ -21980,31 +22059,35 @@ impl ::serde::Serialize for CodexErrorInfo {
             Self::Other => serializer.serialize_str("other"),
             Self::InferenceHookDenied => serializer.serialize_str("inferenceHookDenied"),
             Self::HttpConnectionFailed(inner) => {
-                crate::codec::serialize_keyed(serializer, "httpConnectionFailed", inner)
+                crate::serde_helpers::serialize_keyed(
+                    serializer,
+                    "httpConnectionFailed",
+                    inner,
+                )
             }
             Self::ResponseStreamConnectionFailed(inner) => {
-                crate::codec::serialize_keyed(
+                crate::serde_helpers::serialize_keyed(
                     serializer,
                     "responseStreamConnectionFailed",
                     inner,
                 )
             }
             Self::ResponseStreamDisconnected(inner) => {
-                crate::codec::serialize_keyed(
+                crate::serde_helpers::serialize_keyed(
                     serializer,
                     "responseStreamDisconnected",
                     inner,
                 )
             }
             Self::ResponseTooManyFailedAttempts(inner) => {
-                crate::codec::serialize_keyed(
+                crate::serde_helpers::serialize_keyed(
                     serializer,
                     "responseTooManyFailedAttempts",
                     inner,
                 )
             }
             Self::ActiveTurnNotSteerable(inner) => {
-                crate::codec::serialize_keyed(
+                crate::serde_helpers::serialize_keyed(
                     serializer,
                     "activeTurnNotSteerable",
                     inner,
@@ -22021,8 +22104,8 @@ impl<'de> ::serde::Deserialize<'de> for CodexErrorInfo {
         let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
             deserializer,
         )?;
-        match crate::codec::keyed_parts(value) {
-            crate::codec::Keyed::Str(s) => {
+        match crate::serde_helpers::keyed_parts(value) {
+            crate::serde_helpers::Keyed::Str(s) => {
                 Ok(
                     match s.as_str() {
                         "contextWindowExceeded" => Self::ContextWindowExceeded,
@@ -22050,10 +22133,10 @@ impl<'de> ::serde::Deserialize<'de> for CodexErrorInfo {
                     },
                 )
             }
-            crate::codec::Keyed::Entry(key, inner) => {
+            crate::serde_helpers::Keyed::Entry(key, inner) => {
                 match key.as_str() {
                     "httpConnectionFailed" => {
-                        crate::codec::decode_variant(
+                        crate::serde_helpers::decode_variant(
                                 inner,
                                 "CodexErrorInfo",
                                 "httpConnectionFailed",
@@ -22061,7 +22144,7 @@ impl<'de> ::serde::Deserialize<'de> for CodexErrorInfo {
                             .map(Self::HttpConnectionFailed)
                     }
                     "responseStreamConnectionFailed" => {
-                        crate::codec::decode_variant(
+                        crate::serde_helpers::decode_variant(
                                 inner,
                                 "CodexErrorInfo",
                                 "responseStreamConnectionFailed",
@@ -22069,7 +22152,7 @@ impl<'de> ::serde::Deserialize<'de> for CodexErrorInfo {
                             .map(Self::ResponseStreamConnectionFailed)
                     }
                     "responseStreamDisconnected" => {
-                        crate::codec::decode_variant(
+                        crate::serde_helpers::decode_variant(
                                 inner,
                                 "CodexErrorInfo",
                                 "responseStreamDisconnected",
@@ -22077,7 +22160,7 @@ impl<'de> ::serde::Deserialize<'de> for CodexErrorInfo {
                             .map(Self::ResponseStreamDisconnected)
                     }
                     "responseTooManyFailedAttempts" => {
-                        crate::codec::decode_variant(
+                        crate::serde_helpers::decode_variant(
                                 inner,
                                 "CodexErrorInfo",
                                 "responseTooManyFailedAttempts",
@@ -22085,17 +22168,23 @@ impl<'de> ::serde::Deserialize<'de> for CodexErrorInfo {
                             .map(Self::ResponseTooManyFailedAttempts)
                     }
                     "activeTurnNotSteerable" => {
-                        crate::codec::decode_variant(
+                        crate::serde_helpers::decode_variant(
                                 inner,
                                 "CodexErrorInfo",
                                 "activeTurnNotSteerable",
                             )
                             .map(Self::ActiveTurnNotSteerable)
                     }
-                    _ => Ok(Self::Unrecognized(crate::codec::rebuild_keyed(key, inner))),
+                    _ => {
+                        Ok(
+                            Self::Unrecognized(
+                                crate::serde_helpers::rebuild_keyed(key, inner),
+                            ),
+                        )
+                    }
                 }
             }
-            crate::codec::Keyed::Other(value) => Ok(Self::Unrecognized(value)),
+            crate::serde_helpers::Keyed::Other(value) => Ok(Self::Unrecognized(value)),
         }
     }
 }
@@ -22155,7 +22244,8 @@ impl<'de> ::serde::Deserialize<'de> for CodexResponseHandoffMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -22230,7 +22320,8 @@ impl<'de> ::serde::Deserialize<'de> for CollabAgentStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -22313,7 +22404,8 @@ impl<'de> ::serde::Deserialize<'de> for CollabAgentTool {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -22376,7 +22468,8 @@ impl<'de> ::serde::Deserialize<'de> for CollabAgentToolCallStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -22434,16 +22527,31 @@ impl ::serde::Serialize for CommandAction {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::Read(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "read", inner)
+                crate::serde_helpers::serialize_tagged(serializer, "type", "read", inner)
             }
             Self::ListFiles(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "listFiles", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "listFiles",
+                    inner,
+                )
             }
             Self::Search(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "search", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "search",
+                    inner,
+                )
             }
             Self::Unknown(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "unknown", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "unknown",
+                    inner,
+                )
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -22465,19 +22573,19 @@ impl<'de> ::serde::Deserialize<'de> for CommandAction {
         };
         match kind {
             "read" => {
-                crate::codec::decode_variant(value, "CommandAction", "read")
+                crate::serde_helpers::decode_variant(value, "CommandAction", "read")
                     .map(Self::Read)
             }
             "listFiles" => {
-                crate::codec::decode_variant(value, "CommandAction", "listFiles")
+                crate::serde_helpers::decode_variant(value, "CommandAction", "listFiles")
                     .map(Self::ListFiles)
             }
             "search" => {
-                crate::codec::decode_variant(value, "CommandAction", "search")
+                crate::serde_helpers::decode_variant(value, "CommandAction", "search")
                     .map(Self::Search)
             }
             "unknown" => {
-                crate::codec::decode_variant(value, "CommandAction", "unknown")
+                crate::serde_helpers::decode_variant(value, "CommandAction", "unknown")
                     .map(Self::Unknown)
             }
             _ => Ok(Self::Unrecognized(value)),
@@ -22537,7 +22645,8 @@ impl<'de> ::serde::Deserialize<'de> for CommandExecOutputStream {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -22573,14 +22682,14 @@ impl ::serde::Serialize for CommandExecutionApprovalDecision {
             Self::Decline => serializer.serialize_str("decline"),
             Self::Cancel => serializer.serialize_str("cancel"),
             Self::AcceptWithExecpolicyAmendment(inner) => {
-                crate::codec::serialize_keyed(
+                crate::serde_helpers::serialize_keyed(
                     serializer,
                     "acceptWithExecpolicyAmendment",
                     inner,
                 )
             }
             Self::ApplyNetworkPolicyAmendment(inner) => {
-                crate::codec::serialize_keyed(
+                crate::serde_helpers::serialize_keyed(
                     serializer,
                     "applyNetworkPolicyAmendment",
                     inner,
@@ -22597,8 +22706,8 @@ impl<'de> ::serde::Deserialize<'de> for CommandExecutionApprovalDecision {
         let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
             deserializer,
         )?;
-        match crate::codec::keyed_parts(value) {
-            crate::codec::Keyed::Str(s) => {
+        match crate::serde_helpers::keyed_parts(value) {
+            crate::serde_helpers::Keyed::Str(s) => {
                 Ok(
                     match s.as_str() {
                         "accept" => Self::Accept,
@@ -22609,10 +22718,10 @@ impl<'de> ::serde::Deserialize<'de> for CommandExecutionApprovalDecision {
                     },
                 )
             }
-            crate::codec::Keyed::Entry(key, inner) => {
+            crate::serde_helpers::Keyed::Entry(key, inner) => {
                 match key.as_str() {
                     "acceptWithExecpolicyAmendment" => {
-                        crate::codec::decode_variant(
+                        crate::serde_helpers::decode_variant(
                                 inner,
                                 "CommandExecutionApprovalDecision",
                                 "acceptWithExecpolicyAmendment",
@@ -22620,17 +22729,23 @@ impl<'de> ::serde::Deserialize<'de> for CommandExecutionApprovalDecision {
                             .map(Self::AcceptWithExecpolicyAmendment)
                     }
                     "applyNetworkPolicyAmendment" => {
-                        crate::codec::decode_variant(
+                        crate::serde_helpers::decode_variant(
                                 inner,
                                 "CommandExecutionApprovalDecision",
                                 "applyNetworkPolicyAmendment",
                             )
                             .map(Self::ApplyNetworkPolicyAmendment)
                     }
-                    _ => Ok(Self::Unrecognized(crate::codec::rebuild_keyed(key, inner))),
+                    _ => {
+                        Ok(
+                            Self::Unrecognized(
+                                crate::serde_helpers::rebuild_keyed(key, inner),
+                            ),
+                        )
+                    }
                 }
             }
-            crate::codec::Keyed::Other(value) => Ok(Self::Unrecognized(value)),
+            crate::serde_helpers::Keyed::Other(value) => Ok(Self::Unrecognized(value)),
         }
     }
 }
@@ -22691,7 +22806,8 @@ impl<'de> ::serde::Deserialize<'de> for CommandExecutionApprovalKind {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -22754,7 +22870,8 @@ impl<'de> ::serde::Deserialize<'de> for CommandExecutionSource {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -22817,7 +22934,8 @@ impl<'de> ::serde::Deserialize<'de> for CommandExecutionStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -22917,7 +23035,7 @@ impl ::serde::Serialize for ConfigLayerSource {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::PackagedDefaults(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "packagedDefaults",
@@ -22925,13 +23043,18 @@ impl ::serde::Serialize for ConfigLayerSource {
                 )
             }
             Self::Mdm(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "mdm", inner)
+                crate::serde_helpers::serialize_tagged(serializer, "type", "mdm", inner)
             }
             Self::System(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "system", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "system",
+                    inner,
+                )
             }
             Self::EnterpriseManaged(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "enterpriseManaged",
@@ -22939,16 +23062,26 @@ impl ::serde::Serialize for ConfigLayerSource {
                 )
             }
             Self::User(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "user", inner)
+                crate::serde_helpers::serialize_tagged(serializer, "type", "user", inner)
             }
             Self::Project(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "project", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "project",
+                    inner,
+                )
             }
             Self::SessionFlags(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "sessionFlags", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "sessionFlags",
+                    inner,
+                )
             }
             Self::LegacyManagedConfigTomlFromFile(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "legacyManagedConfigTomlFromFile",
@@ -22956,7 +23089,7 @@ impl ::serde::Serialize for ConfigLayerSource {
                 )
             }
             Self::LegacyManagedConfigTomlFromMdm(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "legacyManagedConfigTomlFromMdm",
@@ -22983,7 +23116,7 @@ impl<'de> ::serde::Deserialize<'de> for ConfigLayerSource {
         };
         match kind {
             "packagedDefaults" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ConfigLayerSource",
                         "packagedDefaults",
@@ -22991,15 +23124,19 @@ impl<'de> ::serde::Deserialize<'de> for ConfigLayerSource {
                     .map(Self::PackagedDefaults)
             }
             "mdm" => {
-                crate::codec::decode_variant(value, "ConfigLayerSource", "mdm")
+                crate::serde_helpers::decode_variant(value, "ConfigLayerSource", "mdm")
                     .map(Self::Mdm)
             }
             "system" => {
-                crate::codec::decode_variant(value, "ConfigLayerSource", "system")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ConfigLayerSource",
+                        "system",
+                    )
                     .map(Self::System)
             }
             "enterpriseManaged" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ConfigLayerSource",
                         "enterpriseManaged",
@@ -23007,19 +23144,27 @@ impl<'de> ::serde::Deserialize<'de> for ConfigLayerSource {
                     .map(Self::EnterpriseManaged)
             }
             "user" => {
-                crate::codec::decode_variant(value, "ConfigLayerSource", "user")
+                crate::serde_helpers::decode_variant(value, "ConfigLayerSource", "user")
                     .map(Self::User)
             }
             "project" => {
-                crate::codec::decode_variant(value, "ConfigLayerSource", "project")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ConfigLayerSource",
+                        "project",
+                    )
                     .map(Self::Project)
             }
             "sessionFlags" => {
-                crate::codec::decode_variant(value, "ConfigLayerSource", "sessionFlags")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ConfigLayerSource",
+                        "sessionFlags",
+                    )
                     .map(Self::SessionFlags)
             }
             "legacyManagedConfigTomlFromFile" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ConfigLayerSource",
                         "legacyManagedConfigTomlFromFile",
@@ -23027,7 +23172,7 @@ impl<'de> ::serde::Deserialize<'de> for ConfigLayerSource {
                     .map(Self::LegacyManagedConfigTomlFromFile)
             }
             "legacyManagedConfigTomlFromMdm" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ConfigLayerSource",
                         "legacyManagedConfigTomlFromMdm",
@@ -23093,16 +23238,36 @@ impl ::serde::Serialize for ConfiguredHookHandler {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::Command(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "command", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "command",
+                    inner,
+                )
             }
             Self::McpTool(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "mcp_tool", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "mcp_tool",
+                    inner,
+                )
             }
             Self::Prompt(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "prompt", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "prompt",
+                    inner,
+                )
             }
             Self::Agent(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "agent", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "agent",
+                    inner,
+                )
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -23126,19 +23291,35 @@ impl<'de> ::serde::Deserialize<'de> for ConfiguredHookHandler {
         };
         match kind {
             "command" => {
-                crate::codec::decode_variant(value, "ConfiguredHookHandler", "command")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ConfiguredHookHandler",
+                        "command",
+                    )
                     .map(Self::Command)
             }
             "mcp_tool" => {
-                crate::codec::decode_variant(value, "ConfiguredHookHandler", "mcp_tool")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ConfiguredHookHandler",
+                        "mcp_tool",
+                    )
                     .map(Self::McpTool)
             }
             "prompt" => {
-                crate::codec::decode_variant(value, "ConfiguredHookHandler", "prompt")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ConfiguredHookHandler",
+                        "prompt",
+                    )
                     .map(Self::Prompt)
             }
             "agent" => {
-                crate::codec::decode_variant(value, "ConfiguredHookHandler", "agent")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ConfiguredHookHandler",
+                        "agent",
+                    )
                     .map(Self::Agent)
             }
             _ => Ok(Self::Unrecognized(value)),
@@ -23205,7 +23386,8 @@ impl<'de> ::serde::Deserialize<'de> for ConsumeAccountRateLimitResetCreditOutcom
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -23265,16 +23447,36 @@ impl ::serde::Serialize for ContentItem {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::InputText(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "input_text", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "input_text",
+                    inner,
+                )
             }
             Self::InputImage(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "input_image", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "input_image",
+                    inner,
+                )
             }
             Self::InputAudio(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "input_audio", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "input_audio",
+                    inner,
+                )
             }
             Self::OutputText(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "output_text", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "output_text",
+                    inner,
+                )
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -23296,19 +23498,19 @@ impl<'de> ::serde::Deserialize<'de> for ContentItem {
         };
         match kind {
             "input_text" => {
-                crate::codec::decode_variant(value, "ContentItem", "input_text")
+                crate::serde_helpers::decode_variant(value, "ContentItem", "input_text")
                     .map(Self::InputText)
             }
             "input_image" => {
-                crate::codec::decode_variant(value, "ContentItem", "input_image")
+                crate::serde_helpers::decode_variant(value, "ContentItem", "input_image")
                     .map(Self::InputImage)
             }
             "input_audio" => {
-                crate::codec::decode_variant(value, "ContentItem", "input_audio")
+                crate::serde_helpers::decode_variant(value, "ContentItem", "input_audio")
                     .map(Self::InputAudio)
             }
             "output_text" => {
-                crate::codec::decode_variant(value, "ContentItem", "output_text")
+                crate::serde_helpers::decode_variant(value, "ContentItem", "output_text")
                     .map(Self::OutputText)
             }
             _ => Ok(Self::Unrecognized(value)),
@@ -23371,7 +23573,8 @@ impl<'de> ::serde::Deserialize<'de> for ConversationTextRole {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// Requested cyber treatment for an OpenAI model turn. Authorization and model-tier restrictions remain server-owned.
@@ -23431,7 +23634,8 @@ impl<'de> ::serde::Deserialize<'de> for CyberAccessProgram {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -23482,7 +23686,8 @@ impl<'de> ::serde::Deserialize<'de> for DesktopOnboardingEntrypoint {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -23535,13 +23740,28 @@ impl ::serde::Serialize for DynamicToolCallOutputContentItem {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::InputText(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "inputText", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "inputText",
+                    inner,
+                )
             }
             Self::InputImage(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "inputImage", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "inputImage",
+                    inner,
+                )
             }
             Self::InputAudio(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "inputAudio", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "inputAudio",
+                    inner,
+                )
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -23566,7 +23786,7 @@ impl<'de> ::serde::Deserialize<'de> for DynamicToolCallOutputContentItem {
         };
         match kind {
             "inputText" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "DynamicToolCallOutputContentItem",
                         "inputText",
@@ -23574,7 +23794,7 @@ impl<'de> ::serde::Deserialize<'de> for DynamicToolCallOutputContentItem {
                     .map(Self::InputText)
             }
             "inputImage" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "DynamicToolCallOutputContentItem",
                         "inputImage",
@@ -23582,7 +23802,7 @@ impl<'de> ::serde::Deserialize<'de> for DynamicToolCallOutputContentItem {
                     .map(Self::InputImage)
             }
             "inputAudio" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "DynamicToolCallOutputContentItem",
                         "inputAudio",
@@ -23649,7 +23869,8 @@ impl<'de> ::serde::Deserialize<'de> for DynamicToolCallStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -23684,7 +23905,12 @@ impl ::serde::Serialize for DynamicToolNamespaceTool {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::Function(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "function", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "function",
+                    inner,
+                )
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -23709,7 +23935,7 @@ impl<'de> ::serde::Deserialize<'de> for DynamicToolNamespaceTool {
         };
         match kind {
             "function" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "DynamicToolNamespaceTool",
                         "function",
@@ -23759,10 +23985,20 @@ impl ::serde::Serialize for DynamicToolSpec {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::Function(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "function", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "function",
+                    inner,
+                )
             }
             Self::Namespace(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "namespace", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "namespace",
+                    inner,
+                )
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -23784,11 +24020,19 @@ impl<'de> ::serde::Deserialize<'de> for DynamicToolSpec {
         };
         match kind {
             "function" => {
-                crate::codec::decode_variant(value, "DynamicToolSpec", "function")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "DynamicToolSpec",
+                        "function",
+                    )
                     .map(Self::Function)
             }
             "namespace" => {
-                crate::codec::decode_variant(value, "DynamicToolSpec", "namespace")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "DynamicToolSpec",
+                        "namespace",
+                    )
                     .map(Self::Namespace)
             }
             _ => Ok(Self::Unrecognized(value)),
@@ -23859,7 +24103,8 @@ impl<'de> ::serde::Deserialize<'de> for ExperimentalFeatureStage {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -23946,7 +24191,8 @@ impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigMigrationItemType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -24001,7 +24247,8 @@ impl<'de> ::serde::Deserialize<'de> for ExternalAgentDetectedConnectorSource {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -24052,7 +24299,8 @@ impl<'de> ::serde::Deserialize<'de> for ExternalAgentImportedConnectorSource {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -24102,13 +24350,23 @@ impl ::serde::Serialize for FileChange {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::Add(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "add", inner)
+                crate::serde_helpers::serialize_tagged(serializer, "type", "add", inner)
             }
             Self::Delete(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "delete", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "delete",
+                    inner,
+                )
             }
             Self::Update(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "update", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "update",
+                    inner,
+                )
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -24130,14 +24388,15 @@ impl<'de> ::serde::Deserialize<'de> for FileChange {
         };
         match kind {
             "add" => {
-                crate::codec::decode_variant(value, "FileChange", "add").map(Self::Add)
+                crate::serde_helpers::decode_variant(value, "FileChange", "add")
+                    .map(Self::Add)
             }
             "delete" => {
-                crate::codec::decode_variant(value, "FileChange", "delete")
+                crate::serde_helpers::decode_variant(value, "FileChange", "delete")
                     .map(Self::Delete)
             }
             "update" => {
-                crate::codec::decode_variant(value, "FileChange", "update")
+                crate::serde_helpers::decode_variant(value, "FileChange", "update")
                     .map(Self::Update)
             }
             _ => Ok(Self::Unrecognized(value)),
@@ -24204,7 +24463,8 @@ impl<'de> ::serde::Deserialize<'de> for FileChangeApprovalDecision {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -24263,7 +24523,8 @@ impl<'de> ::serde::Deserialize<'de> for FileSystemAccessMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -24313,13 +24574,23 @@ impl ::serde::Serialize for FileSystemPath {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::Path(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "path", inner)
+                crate::serde_helpers::serialize_tagged(serializer, "type", "path", inner)
             }
             Self::GlobPattern(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "glob_pattern", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "glob_pattern",
+                    inner,
+                )
             }
             Self::Special(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "special", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "special",
+                    inner,
+                )
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -24341,15 +24612,19 @@ impl<'de> ::serde::Deserialize<'de> for FileSystemPath {
         };
         match kind {
             "path" => {
-                crate::codec::decode_variant(value, "FileSystemPath", "path")
+                crate::serde_helpers::decode_variant(value, "FileSystemPath", "path")
                     .map(Self::Path)
             }
             "glob_pattern" => {
-                crate::codec::decode_variant(value, "FileSystemPath", "glob_pattern")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "FileSystemPath",
+                        "glob_pattern",
+                    )
                     .map(Self::GlobPattern)
             }
             "special" => {
-                crate::codec::decode_variant(value, "FileSystemPath", "special")
+                crate::serde_helpers::decode_variant(value, "FileSystemPath", "special")
                     .map(Self::Special)
             }
             _ => Ok(Self::Unrecognized(value)),
@@ -24427,13 +24702,18 @@ impl ::serde::Serialize for FileSystemSpecialPath {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::Root(inner) => {
-                crate::codec::serialize_tagged(serializer, "kind", "root", inner)
+                crate::serde_helpers::serialize_tagged(serializer, "kind", "root", inner)
             }
             Self::Minimal(inner) => {
-                crate::codec::serialize_tagged(serializer, "kind", "minimal", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "kind",
+                    "minimal",
+                    inner,
+                )
             }
             Self::ProjectRoots(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "kind",
                     "project_roots",
@@ -24441,13 +24721,28 @@ impl ::serde::Serialize for FileSystemSpecialPath {
                 )
             }
             Self::Tmpdir(inner) => {
-                crate::codec::serialize_tagged(serializer, "kind", "tmpdir", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "kind",
+                    "tmpdir",
+                    inner,
+                )
             }
             Self::SlashTmp(inner) => {
-                crate::codec::serialize_tagged(serializer, "kind", "slash_tmp", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "kind",
+                    "slash_tmp",
+                    inner,
+                )
             }
             Self::Unknown(inner) => {
-                crate::codec::serialize_tagged(serializer, "kind", "unknown", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "kind",
+                    "unknown",
+                    inner,
+                )
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -24471,15 +24766,23 @@ impl<'de> ::serde::Deserialize<'de> for FileSystemSpecialPath {
         };
         match kind {
             "root" => {
-                crate::codec::decode_variant(value, "FileSystemSpecialPath", "root")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "FileSystemSpecialPath",
+                        "root",
+                    )
                     .map(Self::Root)
             }
             "minimal" => {
-                crate::codec::decode_variant(value, "FileSystemSpecialPath", "minimal")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "FileSystemSpecialPath",
+                        "minimal",
+                    )
                     .map(Self::Minimal)
             }
             "project_roots" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "FileSystemSpecialPath",
                         "project_roots",
@@ -24487,15 +24790,27 @@ impl<'de> ::serde::Deserialize<'de> for FileSystemSpecialPath {
                     .map(Self::ProjectRoots)
             }
             "tmpdir" => {
-                crate::codec::decode_variant(value, "FileSystemSpecialPath", "tmpdir")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "FileSystemSpecialPath",
+                        "tmpdir",
+                    )
                     .map(Self::Tmpdir)
             }
             "slash_tmp" => {
-                crate::codec::decode_variant(value, "FileSystemSpecialPath", "slash_tmp")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "FileSystemSpecialPath",
+                        "slash_tmp",
+                    )
                     .map(Self::SlashTmp)
             }
             "unknown" => {
-                crate::codec::decode_variant(value, "FileSystemSpecialPath", "unknown")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "FileSystemSpecialPath",
+                        "unknown",
+                    )
                     .map(Self::Unknown)
             }
             _ => Ok(Self::Unrecognized(value)),
@@ -24554,7 +24869,8 @@ impl<'de> ::serde::Deserialize<'de> for ForcedLoginMethod {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// Responses API compatible content items that can be returned by a tool call. This is a subset of ContentItem with the types we support as function call outputs.
@@ -24619,16 +24935,31 @@ impl ::serde::Serialize for FunctionCallOutputContentItem {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::InputText(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "input_text", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "input_text",
+                    inner,
+                )
             }
             Self::InputImage(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "input_image", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "input_image",
+                    inner,
+                )
             }
             Self::InputAudio(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "input_audio", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "input_audio",
+                    inner,
+                )
             }
             Self::EncryptedContent(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "encrypted_content",
@@ -24658,7 +24989,7 @@ impl<'de> ::serde::Deserialize<'de> for FunctionCallOutputContentItem {
         };
         match kind {
             "input_text" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "FunctionCallOutputContentItem",
                         "input_text",
@@ -24666,7 +24997,7 @@ impl<'de> ::serde::Deserialize<'de> for FunctionCallOutputContentItem {
                     .map(Self::InputText)
             }
             "input_image" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "FunctionCallOutputContentItem",
                         "input_image",
@@ -24674,7 +25005,7 @@ impl<'de> ::serde::Deserialize<'de> for FunctionCallOutputContentItem {
                     .map(Self::InputImage)
             }
             "input_audio" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "FunctionCallOutputContentItem",
                         "input_audio",
@@ -24682,7 +25013,7 @@ impl<'de> ::serde::Deserialize<'de> for FunctionCallOutputContentItem {
                     .map(Self::InputAudio)
             }
             "encrypted_content" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "FunctionCallOutputContentItem",
                         "encrypted_content",
@@ -24745,7 +25076,8 @@ impl<'de> ::serde::Deserialize<'de> for FuzzyFileSearchMatchType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// Since Codex 0.168.0.
@@ -24796,10 +25128,10 @@ impl ::serde::Serialize for GatewayAuth {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::None(inner) => {
-                crate::codec::serialize_tagged(serializer, "mode", "none", inner)
+                crate::serde_helpers::serialize_tagged(serializer, "mode", "none", inner)
             }
             Self::EnvironmentVariable(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "mode",
                     "environmentVariable",
@@ -24807,7 +25139,7 @@ impl ::serde::Serialize for GatewayAuth {
                 )
             }
             Self::ExternallyConfigured(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "mode",
                     "externallyConfigured",
@@ -24834,15 +25166,19 @@ impl<'de> ::serde::Deserialize<'de> for GatewayAuth {
         };
         match kind {
             "none" => {
-                crate::codec::decode_variant(value, "GatewayAuth", "none")
+                crate::serde_helpers::decode_variant(value, "GatewayAuth", "none")
                     .map(Self::None)
             }
             "environmentVariable" => {
-                crate::codec::decode_variant(value, "GatewayAuth", "environmentVariable")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "GatewayAuth",
+                        "environmentVariable",
+                    )
                     .map(Self::EnvironmentVariable)
             }
             "externallyConfigured" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "GatewayAuth",
                         "externallyConfigured",
@@ -24913,7 +25249,8 @@ impl<'de> ::serde::Deserialize<'de> for GatewayOAuthStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// Since Codex 0.168.0.
@@ -24965,7 +25302,8 @@ impl<'de> ::serde::Deserialize<'de> for GcpProviderId {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -25054,19 +25392,39 @@ impl ::serde::Serialize for GuardianApprovalReviewAction {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::Command(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "command", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "command",
+                    inner,
+                )
             }
             Self::Execve(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "execve", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "execve",
+                    inner,
+                )
             }
             Self::WriteStdin(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "writeStdin", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "writeStdin",
+                    inner,
+                )
             }
             Self::ApplyPatch(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "applyPatch", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "applyPatch",
+                    inner,
+                )
             }
             Self::NetworkAccess(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "networkAccess",
@@ -25074,10 +25432,15 @@ impl ::serde::Serialize for GuardianApprovalReviewAction {
                 )
             }
             Self::McpToolCall(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "mcpToolCall", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "mcpToolCall",
+                    inner,
+                )
             }
             Self::RequestPermissions(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "requestPermissions",
@@ -25107,7 +25470,7 @@ impl<'de> ::serde::Deserialize<'de> for GuardianApprovalReviewAction {
         };
         match kind {
             "command" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "GuardianApprovalReviewAction",
                         "command",
@@ -25115,7 +25478,7 @@ impl<'de> ::serde::Deserialize<'de> for GuardianApprovalReviewAction {
                     .map(Self::Command)
             }
             "execve" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "GuardianApprovalReviewAction",
                         "execve",
@@ -25123,7 +25486,7 @@ impl<'de> ::serde::Deserialize<'de> for GuardianApprovalReviewAction {
                     .map(Self::Execve)
             }
             "writeStdin" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "GuardianApprovalReviewAction",
                         "writeStdin",
@@ -25131,7 +25494,7 @@ impl<'de> ::serde::Deserialize<'de> for GuardianApprovalReviewAction {
                     .map(Self::WriteStdin)
             }
             "applyPatch" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "GuardianApprovalReviewAction",
                         "applyPatch",
@@ -25139,7 +25502,7 @@ impl<'de> ::serde::Deserialize<'de> for GuardianApprovalReviewAction {
                     .map(Self::ApplyPatch)
             }
             "networkAccess" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "GuardianApprovalReviewAction",
                         "networkAccess",
@@ -25147,7 +25510,7 @@ impl<'de> ::serde::Deserialize<'de> for GuardianApprovalReviewAction {
                     .map(Self::NetworkAccess)
             }
             "mcpToolCall" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "GuardianApprovalReviewAction",
                         "mcpToolCall",
@@ -25155,7 +25518,7 @@ impl<'de> ::serde::Deserialize<'de> for GuardianApprovalReviewAction {
                     .map(Self::McpToolCall)
             }
             "requestPermissions" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "GuardianApprovalReviewAction",
                         "requestPermissions",
@@ -25231,7 +25594,8 @@ impl<'de> ::serde::Deserialize<'de> for GuardianApprovalReviewStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -25286,7 +25650,8 @@ impl<'de> ::serde::Deserialize<'de> for GuardianCommandSource {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// \[UNSTABLE\] Risk level assigned by approval auto-review.
@@ -25350,7 +25715,8 @@ impl<'de> ::serde::Deserialize<'de> for GuardianRiskLevel {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// \[UNSTABLE\] Authorization level assigned by approval auto-review.
@@ -25414,7 +25780,8 @@ impl<'de> ::serde::Deserialize<'de> for GuardianUserAuthorization {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// Since Codex 0.171.0.
@@ -25470,7 +25837,8 @@ impl<'de> ::serde::Deserialize<'de> for HelplineSubject {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -25573,7 +25941,8 @@ impl<'de> ::serde::Deserialize<'de> for HookEventName {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -25628,7 +25997,8 @@ impl<'de> ::serde::Deserialize<'de> for HookExecutionMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -25691,7 +26061,8 @@ impl<'de> ::serde::Deserialize<'de> for HookHandlerType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -25752,7 +26123,7 @@ impl ::serde::Serialize for HookMetadata {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::Command(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "handlerType",
                     "command",
@@ -25760,7 +26131,7 @@ impl ::serde::Serialize for HookMetadata {
                 )
             }
             Self::McpTool(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "handlerType",
                     "mcpTool",
@@ -25768,7 +26139,7 @@ impl ::serde::Serialize for HookMetadata {
                 )
             }
             Self::Prompt(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "handlerType",
                     "prompt",
@@ -25776,7 +26147,12 @@ impl ::serde::Serialize for HookMetadata {
                 )
             }
             Self::Agent(inner) => {
-                crate::codec::serialize_tagged(serializer, "handlerType", "agent", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "handlerType",
+                    "agent",
+                    inner,
+                )
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -25801,19 +26177,19 @@ impl<'de> ::serde::Deserialize<'de> for HookMetadata {
         };
         match kind {
             "command" => {
-                crate::codec::decode_variant(value, "HookMetadata", "command")
+                crate::serde_helpers::decode_variant(value, "HookMetadata", "command")
                     .map(Self::Command)
             }
             "mcpTool" => {
-                crate::codec::decode_variant(value, "HookMetadata", "mcpTool")
+                crate::serde_helpers::decode_variant(value, "HookMetadata", "mcpTool")
                     .map(Self::McpTool)
             }
             "prompt" => {
-                crate::codec::decode_variant(value, "HookMetadata", "prompt")
+                crate::serde_helpers::decode_variant(value, "HookMetadata", "prompt")
                     .map(Self::Prompt)
             }
             "agent" => {
-                crate::codec::decode_variant(value, "HookMetadata", "agent")
+                crate::serde_helpers::decode_variant(value, "HookMetadata", "agent")
                     .map(Self::Agent)
             }
             _ => Ok(Self::Unrecognized(value)),
@@ -25884,7 +26260,8 @@ impl<'de> ::serde::Deserialize<'de> for HookOutputEntryKind {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -25951,7 +26328,8 @@ impl<'de> ::serde::Deserialize<'de> for HookRunStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -26006,7 +26384,8 @@ impl<'de> ::serde::Deserialize<'de> for HookScope {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -26097,7 +26476,8 @@ impl<'de> ::serde::Deserialize<'de> for HookSource {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -26160,7 +26540,8 @@ impl<'de> ::serde::Deserialize<'de> for HookTrustStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -26223,7 +26604,8 @@ impl<'de> ::serde::Deserialize<'de> for ImageDetail {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -26258,7 +26640,7 @@ impl ::serde::Serialize for ImageGenerationFailure {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::UsageLimitExceeded(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "usageLimitExceeded",
@@ -26287,7 +26669,7 @@ impl<'de> ::serde::Deserialize<'de> for ImageGenerationFailure {
         };
         match kind {
             "usageLimitExceeded" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ImageGenerationFailure",
                         "usageLimitExceeded",
@@ -26355,7 +26737,8 @@ impl<'de> ::serde::Deserialize<'de> for InputModality {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -26389,7 +26772,7 @@ impl ::serde::Serialize for LocalShellAction {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::Exec(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "exec", inner)
+                crate::serde_helpers::serialize_tagged(serializer, "type", "exec", inner)
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -26411,7 +26794,7 @@ impl<'de> ::serde::Deserialize<'de> for LocalShellAction {
         };
         match kind {
             "exec" => {
-                crate::codec::decode_variant(value, "LocalShellAction", "exec")
+                crate::serde_helpers::decode_variant(value, "LocalShellAction", "exec")
                     .map(Self::Exec)
             }
             _ => Ok(Self::Unrecognized(value)),
@@ -26474,7 +26857,8 @@ impl<'de> ::serde::Deserialize<'de> for LocalShellStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -26549,13 +26933,23 @@ impl ::serde::Serialize for LoginAccountParams {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::ApiKey(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "apiKey", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "apiKey",
+                    inner,
+                )
             }
             Self::Chatgpt(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "chatgpt", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "chatgpt",
+                    inner,
+                )
             }
             Self::ChatgptDeviceCode(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "chatgptDeviceCode",
@@ -26563,7 +26957,7 @@ impl ::serde::Serialize for LoginAccountParams {
                 )
             }
             Self::ChatgptAuthTokens(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "chatgptAuthTokens",
@@ -26571,7 +26965,7 @@ impl ::serde::Serialize for LoginAccountParams {
                 )
             }
             Self::AmazonBedrock(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "amazonBedrock",
@@ -26579,7 +26973,7 @@ impl ::serde::Serialize for LoginAccountParams {
                 )
             }
             Self::AmazonBedrockAccessKeys(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "amazonBedrockAccessKeys",
@@ -26608,15 +27002,23 @@ impl<'de> ::serde::Deserialize<'de> for LoginAccountParams {
         };
         match kind {
             "apiKey" => {
-                crate::codec::decode_variant(value, "LoginAccountParams", "apiKey")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "LoginAccountParams",
+                        "apiKey",
+                    )
                     .map(Self::ApiKey)
             }
             "chatgpt" => {
-                crate::codec::decode_variant(value, "LoginAccountParams", "chatgpt")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "LoginAccountParams",
+                        "chatgpt",
+                    )
                     .map(Self::Chatgpt)
             }
             "chatgptDeviceCode" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "LoginAccountParams",
                         "chatgptDeviceCode",
@@ -26624,7 +27026,7 @@ impl<'de> ::serde::Deserialize<'de> for LoginAccountParams {
                     .map(Self::ChatgptDeviceCode)
             }
             "chatgptAuthTokens" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "LoginAccountParams",
                         "chatgptAuthTokens",
@@ -26632,7 +27034,7 @@ impl<'de> ::serde::Deserialize<'de> for LoginAccountParams {
                     .map(Self::ChatgptAuthTokens)
             }
             "amazonBedrock" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "LoginAccountParams",
                         "amazonBedrock",
@@ -26640,7 +27042,7 @@ impl<'de> ::serde::Deserialize<'de> for LoginAccountParams {
                     .map(Self::AmazonBedrock)
             }
             "amazonBedrockAccessKeys" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "LoginAccountParams",
                         "amazonBedrockAccessKeys",
@@ -26716,13 +27118,23 @@ impl ::serde::Serialize for LoginAccountResponse {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::ApiKey(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "apiKey", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "apiKey",
+                    inner,
+                )
             }
             Self::Chatgpt(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "chatgpt", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "chatgpt",
+                    inner,
+                )
             }
             Self::ChatgptDeviceCode(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "chatgptDeviceCode",
@@ -26730,7 +27142,7 @@ impl ::serde::Serialize for LoginAccountResponse {
                 )
             }
             Self::ChatgptAuthTokens(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "chatgptAuthTokens",
@@ -26738,7 +27150,7 @@ impl ::serde::Serialize for LoginAccountResponse {
                 )
             }
             Self::AmazonBedrock(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "amazonBedrock",
@@ -26767,15 +27179,23 @@ impl<'de> ::serde::Deserialize<'de> for LoginAccountResponse {
         };
         match kind {
             "apiKey" => {
-                crate::codec::decode_variant(value, "LoginAccountResponse", "apiKey")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "LoginAccountResponse",
+                        "apiKey",
+                    )
                     .map(Self::ApiKey)
             }
             "chatgpt" => {
-                crate::codec::decode_variant(value, "LoginAccountResponse", "chatgpt")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "LoginAccountResponse",
+                        "chatgpt",
+                    )
                     .map(Self::Chatgpt)
             }
             "chatgptDeviceCode" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "LoginAccountResponse",
                         "chatgptDeviceCode",
@@ -26783,7 +27203,7 @@ impl<'de> ::serde::Deserialize<'de> for LoginAccountResponse {
                     .map(Self::ChatgptDeviceCode)
             }
             "chatgptAuthTokens" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "LoginAccountResponse",
                         "chatgptAuthTokens",
@@ -26791,7 +27211,7 @@ impl<'de> ::serde::Deserialize<'de> for LoginAccountResponse {
                     .map(Self::ChatgptAuthTokens)
             }
             "amazonBedrock" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "LoginAccountResponse",
                         "amazonBedrock",
@@ -26854,7 +27274,8 @@ impl<'de> ::serde::Deserialize<'de> for LoginAppBrand {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -26909,7 +27330,8 @@ impl<'de> ::serde::Deserialize<'de> for McpAppDisplayMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -26976,7 +27398,8 @@ impl<'de> ::serde::Deserialize<'de> for McpAuthStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -27027,7 +27450,8 @@ impl<'de> ::serde::Deserialize<'de> for McpElicitationArrayType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -27078,7 +27502,8 @@ impl<'de> ::serde::Deserialize<'de> for McpElicitationBooleanType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -27133,7 +27558,8 @@ impl<'de> ::serde::Deserialize<'de> for McpElicitationNumberType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -27184,7 +27610,8 @@ impl<'de> ::serde::Deserialize<'de> for McpElicitationObjectType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -27247,7 +27674,8 @@ impl<'de> ::serde::Deserialize<'de> for McpElicitationStringFormat {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -27298,7 +27726,8 @@ impl<'de> ::serde::Deserialize<'de> for McpElicitationStringType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -27373,7 +27802,8 @@ impl<'de> ::serde::Deserialize<'de> for McpServerConnectionStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -27432,7 +27862,8 @@ impl<'de> ::serde::Deserialize<'de> for McpServerElicitationAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -27494,16 +27925,26 @@ impl ::serde::Serialize for McpServerElicitationRequestParams {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::Form(inner) => {
-                crate::codec::serialize_tagged(serializer, "mode", "form", inner)
+                crate::serde_helpers::serialize_tagged(serializer, "mode", "form", inner)
             }
             Self::OpenaiForm(inner) => {
-                crate::codec::serialize_tagged(serializer, "mode", "openai/form", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "mode",
+                    "openai/form",
+                    inner,
+                )
             }
             Self::OpenaiForm2(inner) => {
-                crate::codec::serialize_tagged(serializer, "mode", "openaiForm", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "mode",
+                    "openaiForm",
+                    inner,
+                )
             }
             Self::Url(inner) => {
-                crate::codec::serialize_tagged(serializer, "mode", "url", inner)
+                crate::serde_helpers::serialize_tagged(serializer, "mode", "url", inner)
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -27528,7 +27969,7 @@ impl<'de> ::serde::Deserialize<'de> for McpServerElicitationRequestParams {
         };
         match kind {
             "form" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "McpServerElicitationRequestParams",
                         "form",
@@ -27536,7 +27977,7 @@ impl<'de> ::serde::Deserialize<'de> for McpServerElicitationRequestParams {
                     .map(Self::Form)
             }
             "openai/form" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "McpServerElicitationRequestParams",
                         "openai/form",
@@ -27544,7 +27985,7 @@ impl<'de> ::serde::Deserialize<'de> for McpServerElicitationRequestParams {
                     .map(Self::OpenaiForm)
             }
             "openaiForm" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "McpServerElicitationRequestParams",
                         "openaiForm",
@@ -27552,7 +27993,7 @@ impl<'de> ::serde::Deserialize<'de> for McpServerElicitationRequestParams {
                     .map(Self::OpenaiForm2)
             }
             "url" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "McpServerElicitationRequestParams",
                         "url",
@@ -27619,7 +28060,8 @@ impl<'de> ::serde::Deserialize<'de> for McpServerOauthClientRegistration {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -27670,7 +28112,8 @@ impl<'de> ::serde::Deserialize<'de> for McpServerStartupFailureReason {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -27733,7 +28176,8 @@ impl<'de> ::serde::Deserialize<'de> for McpServerStartupState {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -27788,7 +28232,8 @@ impl<'de> ::serde::Deserialize<'de> for McpServerStatusDetail {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -27847,7 +28292,8 @@ impl<'de> ::serde::Deserialize<'de> for McpToolCallStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -27902,7 +28348,8 @@ impl<'de> ::serde::Deserialize<'de> for MergeStrategy {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// Classifies assistant text as commentary, a partial answer, or a terminal answer.
@@ -27966,7 +28413,8 @@ impl<'de> ::serde::Deserialize<'de> for MessagePhase {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// Initial collaboration mode to use when the TUI starts.
@@ -28022,7 +28470,8 @@ impl<'de> ::serde::Deserialize<'de> for ModeKind {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// Structured JSON-RPC error data. Unknown errors must retain the client's normal fallback.
@@ -28078,7 +28527,7 @@ impl ::serde::Serialize for ModelProviderError {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::ModelProviderMismatch(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "modelProviderMismatch",
@@ -28086,7 +28535,7 @@ impl ::serde::Serialize for ModelProviderError {
                 )
             }
             Self::ModelProviderNotConfigured(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "modelProviderNotConfigured",
@@ -28094,7 +28543,7 @@ impl ::serde::Serialize for ModelProviderError {
                 )
             }
             Self::ModelProviderPolicyConflict(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "modelProviderPolicyConflict",
@@ -28123,7 +28572,7 @@ impl<'de> ::serde::Deserialize<'de> for ModelProviderError {
         };
         match kind {
             "modelProviderMismatch" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ModelProviderError",
                         "modelProviderMismatch",
@@ -28131,7 +28580,7 @@ impl<'de> ::serde::Deserialize<'de> for ModelProviderError {
                     .map(Self::ModelProviderMismatch)
             }
             "modelProviderNotConfigured" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ModelProviderError",
                         "modelProviderNotConfigured",
@@ -28139,7 +28588,7 @@ impl<'de> ::serde::Deserialize<'de> for ModelProviderError {
                     .map(Self::ModelProviderNotConfigured)
             }
             "modelProviderPolicyConflict" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ModelProviderError",
                         "modelProviderPolicyConflict",
@@ -28198,7 +28647,8 @@ impl<'de> ::serde::Deserialize<'de> for ModelRerouteReason {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -28249,7 +28699,8 @@ impl<'de> ::serde::Deserialize<'de> for ModelVerification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// Controls the effective multi-agent delegation instructions for a turn. `custom` means the configured mode hint defines the policy instead of a built-in policy.
@@ -28274,7 +28725,7 @@ impl ::serde::Serialize for MultiAgentMode {
             Self::ExplicitRequestOnly => serializer.serialize_str("explicitRequestOnly"),
             Self::Proactive => serializer.serialize_str("proactive"),
             Self::Custom(inner) => {
-                crate::codec::serialize_keyed(serializer, "custom", inner)
+                crate::serde_helpers::serialize_keyed(serializer, "custom", inner)
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -28287,8 +28738,8 @@ impl<'de> ::serde::Deserialize<'de> for MultiAgentMode {
         let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
             deserializer,
         )?;
-        match crate::codec::keyed_parts(value) {
-            crate::codec::Keyed::Str(s) => {
+        match crate::serde_helpers::keyed_parts(value) {
+            crate::serde_helpers::Keyed::Str(s) => {
                 Ok(
                     match s.as_str() {
                         "explicitRequestOnly" => Self::ExplicitRequestOnly,
@@ -28297,16 +28748,26 @@ impl<'de> ::serde::Deserialize<'de> for MultiAgentMode {
                     },
                 )
             }
-            crate::codec::Keyed::Entry(key, inner) => {
+            crate::serde_helpers::Keyed::Entry(key, inner) => {
                 match key.as_str() {
                     "custom" => {
-                        crate::codec::decode_variant(inner, "MultiAgentMode", "custom")
+                        crate::serde_helpers::decode_variant(
+                                inner,
+                                "MultiAgentMode",
+                                "custom",
+                            )
                             .map(Self::Custom)
                     }
-                    _ => Ok(Self::Unrecognized(crate::codec::rebuild_keyed(key, inner))),
+                    _ => {
+                        Ok(
+                            Self::Unrecognized(
+                                crate::serde_helpers::rebuild_keyed(key, inner),
+                            ),
+                        )
+                    }
                 }
             }
-            crate::codec::Keyed::Other(value) => Ok(Self::Unrecognized(value)),
+            crate::serde_helpers::Keyed::Other(value) => Ok(Self::Unrecognized(value)),
         }
     }
 }
@@ -28367,7 +28828,8 @@ impl<'de> ::serde::Deserialize<'de> for MultiAgentVersion {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -28422,7 +28884,8 @@ impl<'de> ::serde::Deserialize<'de> for NetworkAccess {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -28485,7 +28948,8 @@ impl<'de> ::serde::Deserialize<'de> for NetworkApprovalProtocol {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -28540,7 +29004,8 @@ impl<'de> ::serde::Deserialize<'de> for NetworkDomainPermission {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -28595,7 +29060,8 @@ impl<'de> ::serde::Deserialize<'de> for NetworkPolicyRuleAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -28650,7 +29116,8 @@ impl<'de> ::serde::Deserialize<'de> for NetworkUnixSocketPermission {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -28705,7 +29172,8 @@ impl<'de> ::serde::Deserialize<'de> for NonSteerableTurnKind {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// Since Codex 0.166.0.
@@ -28732,10 +29200,10 @@ impl ::serde::Serialize for OtelExporter {
             Self::None => serializer.serialize_str("none"),
             Self::Statsig => serializer.serialize_str("statsig"),
             Self::OtlpHttp(inner) => {
-                crate::codec::serialize_keyed(serializer, "otlp-http", inner)
+                crate::serde_helpers::serialize_keyed(serializer, "otlp-http", inner)
             }
             Self::OtlpGrpc(inner) => {
-                crate::codec::serialize_keyed(serializer, "otlp-grpc", inner)
+                crate::serde_helpers::serialize_keyed(serializer, "otlp-grpc", inner)
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -28748,8 +29216,8 @@ impl<'de> ::serde::Deserialize<'de> for OtelExporter {
         let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
             deserializer,
         )?;
-        match crate::codec::keyed_parts(value) {
-            crate::codec::Keyed::Str(s) => {
+        match crate::serde_helpers::keyed_parts(value) {
+            crate::serde_helpers::Keyed::Str(s) => {
                 Ok(
                     match s.as_str() {
                         "none" => Self::None,
@@ -28758,20 +29226,34 @@ impl<'de> ::serde::Deserialize<'de> for OtelExporter {
                     },
                 )
             }
-            crate::codec::Keyed::Entry(key, inner) => {
+            crate::serde_helpers::Keyed::Entry(key, inner) => {
                 match key.as_str() {
                     "otlp-http" => {
-                        crate::codec::decode_variant(inner, "OtelExporter", "otlp-http")
+                        crate::serde_helpers::decode_variant(
+                                inner,
+                                "OtelExporter",
+                                "otlp-http",
+                            )
                             .map(Self::OtlpHttp)
                     }
                     "otlp-grpc" => {
-                        crate::codec::decode_variant(inner, "OtelExporter", "otlp-grpc")
+                        crate::serde_helpers::decode_variant(
+                                inner,
+                                "OtelExporter",
+                                "otlp-grpc",
+                            )
                             .map(Self::OtlpGrpc)
                     }
-                    _ => Ok(Self::Unrecognized(crate::codec::rebuild_keyed(key, inner))),
+                    _ => {
+                        Ok(
+                            Self::Unrecognized(
+                                crate::serde_helpers::rebuild_keyed(key, inner),
+                            ),
+                        )
+                    }
                 }
             }
-            crate::codec::Keyed::Other(value) => Ok(Self::Unrecognized(value)),
+            crate::serde_helpers::Keyed::Other(value) => Ok(Self::Unrecognized(value)),
         }
     }
 }
@@ -28828,7 +29310,8 @@ impl<'de> ::serde::Deserialize<'de> for OtelHttpProtocol {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -28886,16 +29369,31 @@ impl ::serde::Serialize for ParsedCommand {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::Read(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "read", inner)
+                crate::serde_helpers::serialize_tagged(serializer, "type", "read", inner)
             }
             Self::ListFiles(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "list_files", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "list_files",
+                    inner,
+                )
             }
             Self::Search(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "search", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "search",
+                    inner,
+                )
             }
             Self::Unknown(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "unknown", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "unknown",
+                    inner,
+                )
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -28917,19 +29415,23 @@ impl<'de> ::serde::Deserialize<'de> for ParsedCommand {
         };
         match kind {
             "read" => {
-                crate::codec::decode_variant(value, "ParsedCommand", "read")
+                crate::serde_helpers::decode_variant(value, "ParsedCommand", "read")
                     .map(Self::Read)
             }
             "list_files" => {
-                crate::codec::decode_variant(value, "ParsedCommand", "list_files")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ParsedCommand",
+                        "list_files",
+                    )
                     .map(Self::ListFiles)
             }
             "search" => {
-                crate::codec::decode_variant(value, "ParsedCommand", "search")
+                crate::serde_helpers::decode_variant(value, "ParsedCommand", "search")
                     .map(Self::Search)
             }
             "unknown" => {
-                crate::codec::decode_variant(value, "ParsedCommand", "unknown")
+                crate::serde_helpers::decode_variant(value, "ParsedCommand", "unknown")
                     .map(Self::Unknown)
             }
             _ => Ok(Self::Unrecognized(value)),
@@ -28996,7 +29498,8 @@ impl<'de> ::serde::Deserialize<'de> for PatchApplyStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -29046,13 +29549,23 @@ impl ::serde::Serialize for PatchChangeKind {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::Add(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "add", inner)
+                crate::serde_helpers::serialize_tagged(serializer, "type", "add", inner)
             }
             Self::Delete(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "delete", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "delete",
+                    inner,
+                )
             }
             Self::Update(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "update", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "update",
+                    inner,
+                )
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -29074,15 +29587,15 @@ impl<'de> ::serde::Deserialize<'de> for PatchChangeKind {
         };
         match kind {
             "add" => {
-                crate::codec::decode_variant(value, "PatchChangeKind", "add")
+                crate::serde_helpers::decode_variant(value, "PatchChangeKind", "add")
                     .map(Self::Add)
             }
             "delete" => {
-                crate::codec::decode_variant(value, "PatchChangeKind", "delete")
+                crate::serde_helpers::decode_variant(value, "PatchChangeKind", "delete")
                     .map(Self::Delete)
             }
             "update" => {
-                crate::codec::decode_variant(value, "PatchChangeKind", "update")
+                crate::serde_helpers::decode_variant(value, "PatchChangeKind", "update")
                     .map(Self::Update)
             }
             _ => Ok(Self::Unrecognized(value)),
@@ -29141,7 +29654,8 @@ impl<'de> ::serde::Deserialize<'de> for PermissionGrantScope {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// Deprecated: `friendly` and `pragmatic` no longer select a style.
@@ -29201,7 +29715,8 @@ impl<'de> ::serde::Deserialize<'de> for Personality {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -29328,7 +29843,8 @@ impl<'de> ::serde::Deserialize<'de> for PlanType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -29383,7 +29899,8 @@ impl<'de> ::serde::Deserialize<'de> for PluginAuthPolicy {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -29438,7 +29955,8 @@ impl<'de> ::serde::Deserialize<'de> for PluginAvailability {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -29501,7 +30019,8 @@ impl<'de> ::serde::Deserialize<'de> for PluginDisabledReason {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -29560,7 +30079,8 @@ impl<'de> ::serde::Deserialize<'de> for PluginInstallPolicy {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -29615,7 +30135,8 @@ impl<'de> ::serde::Deserialize<'de> for PluginInstallPolicySource {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -29682,7 +30203,8 @@ impl<'de> ::serde::Deserialize<'de> for PluginListMarketplaceKind {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -29741,7 +30263,8 @@ impl<'de> ::serde::Deserialize<'de> for PluginSearchScope {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -29800,7 +30323,8 @@ impl<'de> ::serde::Deserialize<'de> for PluginShareDiscoverability {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -29859,7 +30383,8 @@ impl<'de> ::serde::Deserialize<'de> for PluginSharePrincipalRole {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -29918,7 +30443,8 @@ impl<'de> ::serde::Deserialize<'de> for PluginSharePrincipalType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -29973,7 +30499,8 @@ impl<'de> ::serde::Deserialize<'de> for PluginShareTargetRole {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -30032,7 +30559,8 @@ impl<'de> ::serde::Deserialize<'de> for PluginShareUpdateDiscoverability {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -30090,16 +30618,26 @@ impl ::serde::Serialize for PluginSource {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::Local(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "local", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "local",
+                    inner,
+                )
             }
             Self::Git(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "git", inner)
+                crate::serde_helpers::serialize_tagged(serializer, "type", "git", inner)
             }
             Self::Npm(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "npm", inner)
+                crate::serde_helpers::serialize_tagged(serializer, "type", "npm", inner)
             }
             Self::Remote(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "remote", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "remote",
+                    inner,
+                )
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -30121,17 +30659,19 @@ impl<'de> ::serde::Deserialize<'de> for PluginSource {
         };
         match kind {
             "local" => {
-                crate::codec::decode_variant(value, "PluginSource", "local")
+                crate::serde_helpers::decode_variant(value, "PluginSource", "local")
                     .map(Self::Local)
             }
             "git" => {
-                crate::codec::decode_variant(value, "PluginSource", "git").map(Self::Git)
+                crate::serde_helpers::decode_variant(value, "PluginSource", "git")
+                    .map(Self::Git)
             }
             "npm" => {
-                crate::codec::decode_variant(value, "PluginSource", "npm").map(Self::Npm)
+                crate::serde_helpers::decode_variant(value, "PluginSource", "npm")
+                    .map(Self::Npm)
             }
             "remote" => {
-                crate::codec::decode_variant(value, "PluginSource", "remote")
+                crate::serde_helpers::decode_variant(value, "PluginSource", "remote")
                     .map(Self::Remote)
             }
             _ => Ok(Self::Unrecognized(value)),
@@ -30191,7 +30731,8 @@ impl<'de> ::serde::Deserialize<'de> for ProcessOutputStream {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -30250,7 +30791,8 @@ impl<'de> ::serde::Deserialize<'de> for ProjectChangeType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -30305,7 +30847,8 @@ impl<'de> ::serde::Deserialize<'de> for ProjectSortKey {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// Since Codex 0.168.0.
@@ -30364,10 +30907,15 @@ impl ::serde::Serialize for ProviderSettings {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::Openai(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "openai", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "openai",
+                    inner,
+                )
             }
             Self::CustomGateway(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "customGateway",
@@ -30375,10 +30923,15 @@ impl ::serde::Serialize for ProviderSettings {
                 )
             }
             Self::Bedrock(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "bedrock", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "bedrock",
+                    inner,
+                )
             }
             Self::Gcp(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "gcp", inner)
+                crate::serde_helpers::serialize_tagged(serializer, "type", "gcp", inner)
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -30400,19 +30953,27 @@ impl<'de> ::serde::Deserialize<'de> for ProviderSettings {
         };
         match kind {
             "openai" => {
-                crate::codec::decode_variant(value, "ProviderSettings", "openai")
+                crate::serde_helpers::decode_variant(value, "ProviderSettings", "openai")
                     .map(Self::Openai)
             }
             "customGateway" => {
-                crate::codec::decode_variant(value, "ProviderSettings", "customGateway")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ProviderSettings",
+                        "customGateway",
+                    )
                     .map(Self::CustomGateway)
             }
             "bedrock" => {
-                crate::codec::decode_variant(value, "ProviderSettings", "bedrock")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ProviderSettings",
+                        "bedrock",
+                    )
                     .map(Self::Bedrock)
             }
             "gcp" => {
-                crate::codec::decode_variant(value, "ProviderSettings", "gcp")
+                crate::serde_helpers::decode_variant(value, "ProviderSettings", "gcp")
                     .map(Self::Gcp)
             }
             _ => Ok(Self::Unrecognized(value)),
@@ -30469,7 +31030,7 @@ impl ::serde::Serialize for ProviderSettingsPatch {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::CustomGateway(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "customGateway",
@@ -30477,10 +31038,15 @@ impl ::serde::Serialize for ProviderSettingsPatch {
                 )
             }
             Self::Bedrock(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "bedrock", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "bedrock",
+                    inner,
+                )
             }
             Self::Gcp(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "gcp", inner)
+                crate::serde_helpers::serialize_tagged(serializer, "type", "gcp", inner)
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -30504,7 +31070,7 @@ impl<'de> ::serde::Deserialize<'de> for ProviderSettingsPatch {
         };
         match kind {
             "customGateway" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ProviderSettingsPatch",
                         "customGateway",
@@ -30512,11 +31078,19 @@ impl<'de> ::serde::Deserialize<'de> for ProviderSettingsPatch {
                     .map(Self::CustomGateway)
             }
             "bedrock" => {
-                crate::codec::decode_variant(value, "ProviderSettingsPatch", "bedrock")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ProviderSettingsPatch",
+                        "bedrock",
+                    )
                     .map(Self::Bedrock)
             }
             "gcp" => {
-                crate::codec::decode_variant(value, "ProviderSettingsPatch", "gcp")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ProviderSettingsPatch",
+                        "gcp",
+                    )
                     .map(Self::Gcp)
             }
             _ => Ok(Self::Unrecognized(value)),
@@ -30595,7 +31169,8 @@ impl<'de> ::serde::Deserialize<'de> for RateLimitReachedType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -30658,7 +31233,8 @@ impl<'de> ::serde::Deserialize<'de> for RateLimitResetCreditStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -30713,7 +31289,8 @@ impl<'de> ::serde::Deserialize<'de> for RateLimitResetType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -30772,7 +31349,8 @@ impl<'de> ::serde::Deserialize<'de> for RealtimeConversationVersion {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -30827,7 +31405,8 @@ impl<'de> ::serde::Deserialize<'de> for RealtimeOutputModality {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -31014,7 +31593,8 @@ impl<'de> ::serde::Deserialize<'de> for RealtimeVoice {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -31056,7 +31636,7 @@ impl ::serde::Serialize for ReasoningItemContent {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::ReasoningText(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "reasoning_text",
@@ -31064,7 +31644,7 @@ impl ::serde::Serialize for ReasoningItemContent {
                 )
             }
             Self::Text(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "text", inner)
+                crate::serde_helpers::serialize_tagged(serializer, "type", "text", inner)
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -31088,7 +31668,7 @@ impl<'de> ::serde::Deserialize<'de> for ReasoningItemContent {
         };
         match kind {
             "reasoning_text" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ReasoningItemContent",
                         "reasoning_text",
@@ -31096,7 +31676,11 @@ impl<'de> ::serde::Deserialize<'de> for ReasoningItemContent {
                     .map(Self::ReasoningText)
             }
             "text" => {
-                crate::codec::decode_variant(value, "ReasoningItemContent", "text")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ReasoningItemContent",
+                        "text",
+                    )
                     .map(Self::Text)
             }
             _ => Ok(Self::Unrecognized(value)),
@@ -31135,7 +31719,12 @@ impl ::serde::Serialize for ReasoningItemReasoningSummary {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::SummaryText(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "summary_text", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "summary_text",
+                    inner,
+                )
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -31160,7 +31749,7 @@ impl<'de> ::serde::Deserialize<'de> for ReasoningItemReasoningSummary {
         };
         match kind {
             "summary_text" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ReasoningItemReasoningSummary",
                         "summary_text",
@@ -31232,7 +31821,8 @@ impl<'de> ::serde::Deserialize<'de> for ReasoningSummary {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -31295,7 +31885,8 @@ impl<'de> ::serde::Deserialize<'de> for RemoteControlConnectionStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -31346,7 +31937,8 @@ impl<'de> ::serde::Deserialize<'de> for ResidencyRequirement {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -31516,7 +32108,7 @@ impl ::serde::Serialize for ResponseItem {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::AdditionalTools(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "additional_tools",
@@ -31524,10 +32116,15 @@ impl ::serde::Serialize for ResponseItem {
                 )
             }
             Self::Message(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "message", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "message",
+                    inner,
+                )
             }
             Self::AgentMessage(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "agent_message",
@@ -31535,10 +32132,15 @@ impl ::serde::Serialize for ResponseItem {
                 )
             }
             Self::Reasoning(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "reasoning", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "reasoning",
+                    inner,
+                )
             }
             Self::LocalShellCall(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "local_shell_call",
@@ -31546,7 +32148,7 @@ impl ::serde::Serialize for ResponseItem {
                 )
             }
             Self::FunctionCall(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "function_call",
@@ -31554,7 +32156,7 @@ impl ::serde::Serialize for ResponseItem {
                 )
             }
             Self::ToolSearchCall(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "tool_search_call",
@@ -31562,7 +32164,7 @@ impl ::serde::Serialize for ResponseItem {
                 )
             }
             Self::FunctionCallOutput(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "function_call_output",
@@ -31570,7 +32172,7 @@ impl ::serde::Serialize for ResponseItem {
                 )
             }
             Self::CustomToolCall(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "custom_tool_call",
@@ -31578,7 +32180,7 @@ impl ::serde::Serialize for ResponseItem {
                 )
             }
             Self::CustomToolCallOutput(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "custom_tool_call_output",
@@ -31586,7 +32188,7 @@ impl ::serde::Serialize for ResponseItem {
                 )
             }
             Self::ToolSearchOutput(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "tool_search_output",
@@ -31594,7 +32196,7 @@ impl ::serde::Serialize for ResponseItem {
                 )
             }
             Self::WebSearchCall(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "web_search_call",
@@ -31602,7 +32204,7 @@ impl ::serde::Serialize for ResponseItem {
                 )
             }
             Self::ImageGenerationCall(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "image_generation_call",
@@ -31610,10 +32212,15 @@ impl ::serde::Serialize for ResponseItem {
                 )
             }
             Self::Compaction(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "compaction", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "compaction",
+                    inner,
+                )
             }
             Self::ConfigurationUpdate(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "configuration_update",
@@ -31621,7 +32228,7 @@ impl ::serde::Serialize for ResponseItem {
                 )
             }
             Self::CompactionTrigger(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "compaction_trigger",
@@ -31629,7 +32236,7 @@ impl ::serde::Serialize for ResponseItem {
                 )
             }
             Self::ContextCompaction(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "context_compaction",
@@ -31637,7 +32244,12 @@ impl ::serde::Serialize for ResponseItem {
                 )
             }
             Self::Other(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "other", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "other",
+                    inner,
+                )
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -31659,35 +32271,55 @@ impl<'de> ::serde::Deserialize<'de> for ResponseItem {
         };
         match kind {
             "additional_tools" => {
-                crate::codec::decode_variant(value, "ResponseItem", "additional_tools")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ResponseItem",
+                        "additional_tools",
+                    )
                     .map(Self::AdditionalTools)
             }
             "message" => {
-                crate::codec::decode_variant(value, "ResponseItem", "message")
+                crate::serde_helpers::decode_variant(value, "ResponseItem", "message")
                     .map(Self::Message)
             }
             "agent_message" => {
-                crate::codec::decode_variant(value, "ResponseItem", "agent_message")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ResponseItem",
+                        "agent_message",
+                    )
                     .map(Self::AgentMessage)
             }
             "reasoning" => {
-                crate::codec::decode_variant(value, "ResponseItem", "reasoning")
+                crate::serde_helpers::decode_variant(value, "ResponseItem", "reasoning")
                     .map(Self::Reasoning)
             }
             "local_shell_call" => {
-                crate::codec::decode_variant(value, "ResponseItem", "local_shell_call")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ResponseItem",
+                        "local_shell_call",
+                    )
                     .map(Self::LocalShellCall)
             }
             "function_call" => {
-                crate::codec::decode_variant(value, "ResponseItem", "function_call")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ResponseItem",
+                        "function_call",
+                    )
                     .map(Self::FunctionCall)
             }
             "tool_search_call" => {
-                crate::codec::decode_variant(value, "ResponseItem", "tool_search_call")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ResponseItem",
+                        "tool_search_call",
+                    )
                     .map(Self::ToolSearchCall)
             }
             "function_call_output" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ResponseItem",
                         "function_call_output",
@@ -31695,11 +32327,15 @@ impl<'de> ::serde::Deserialize<'de> for ResponseItem {
                     .map(Self::FunctionCallOutput)
             }
             "custom_tool_call" => {
-                crate::codec::decode_variant(value, "ResponseItem", "custom_tool_call")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ResponseItem",
+                        "custom_tool_call",
+                    )
                     .map(Self::CustomToolCall)
             }
             "custom_tool_call_output" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ResponseItem",
                         "custom_tool_call_output",
@@ -31707,15 +32343,23 @@ impl<'de> ::serde::Deserialize<'de> for ResponseItem {
                     .map(Self::CustomToolCallOutput)
             }
             "tool_search_output" => {
-                crate::codec::decode_variant(value, "ResponseItem", "tool_search_output")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ResponseItem",
+                        "tool_search_output",
+                    )
                     .map(Self::ToolSearchOutput)
             }
             "web_search_call" => {
-                crate::codec::decode_variant(value, "ResponseItem", "web_search_call")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ResponseItem",
+                        "web_search_call",
+                    )
                     .map(Self::WebSearchCall)
             }
             "image_generation_call" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ResponseItem",
                         "image_generation_call",
@@ -31723,11 +32367,11 @@ impl<'de> ::serde::Deserialize<'de> for ResponseItem {
                     .map(Self::ImageGenerationCall)
             }
             "compaction" => {
-                crate::codec::decode_variant(value, "ResponseItem", "compaction")
+                crate::serde_helpers::decode_variant(value, "ResponseItem", "compaction")
                     .map(Self::Compaction)
             }
             "configuration_update" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ResponseItem",
                         "configuration_update",
@@ -31735,15 +32379,23 @@ impl<'de> ::serde::Deserialize<'de> for ResponseItem {
                     .map(Self::ConfigurationUpdate)
             }
             "compaction_trigger" => {
-                crate::codec::decode_variant(value, "ResponseItem", "compaction_trigger")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ResponseItem",
+                        "compaction_trigger",
+                    )
                     .map(Self::CompactionTrigger)
             }
             "context_compaction" => {
-                crate::codec::decode_variant(value, "ResponseItem", "context_compaction")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ResponseItem",
+                        "context_compaction",
+                    )
                     .map(Self::ContextCompaction)
             }
             "other" => {
-                crate::codec::decode_variant(value, "ResponseItem", "other")
+                crate::serde_helpers::decode_variant(value, "ResponseItem", "other")
                     .map(Self::Other)
             }
             _ => Ok(Self::Unrecognized(value)),
@@ -31809,16 +32461,36 @@ impl ::serde::Serialize for ResponsesApiWebSearchAction {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::Search(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "search", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "search",
+                    inner,
+                )
             }
             Self::OpenPage(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "open_page", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "open_page",
+                    inner,
+                )
             }
             Self::FindInPage(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "find_in_page", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "find_in_page",
+                    inner,
+                )
             }
             Self::Other(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "other", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "other",
+                    inner,
+                )
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -31843,7 +32515,7 @@ impl<'de> ::serde::Deserialize<'de> for ResponsesApiWebSearchAction {
         };
         match kind {
             "search" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ResponsesApiWebSearchAction",
                         "search",
@@ -31851,7 +32523,7 @@ impl<'de> ::serde::Deserialize<'de> for ResponsesApiWebSearchAction {
                     .map(Self::Search)
             }
             "open_page" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ResponsesApiWebSearchAction",
                         "open_page",
@@ -31859,7 +32531,7 @@ impl<'de> ::serde::Deserialize<'de> for ResponsesApiWebSearchAction {
                     .map(Self::OpenPage)
             }
             "find_in_page" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ResponsesApiWebSearchAction",
                         "find_in_page",
@@ -31867,7 +32539,7 @@ impl<'de> ::serde::Deserialize<'de> for ResponsesApiWebSearchAction {
                     .map(Self::FindInPage)
             }
             "other" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ResponsesApiWebSearchAction",
                         "other",
@@ -31915,21 +32587,21 @@ impl ::serde::Serialize for ReviewDecision {
             Self::TimedOut => serializer.serialize_str("timed_out"),
             Self::Abort => serializer.serialize_str("abort"),
             Self::ApprovedExecpolicyAmendment(inner) => {
-                crate::codec::serialize_keyed(
+                crate::serde_helpers::serialize_keyed(
                     serializer,
                     "approved_execpolicy_amendment",
                     inner,
                 )
             }
             Self::NetworkPolicyAmendment(inner) => {
-                crate::codec::serialize_keyed(
+                crate::serde_helpers::serialize_keyed(
                     serializer,
                     "network_policy_amendment",
                     inner,
                 )
             }
             Self::Denied(inner) => {
-                crate::codec::serialize_keyed(serializer, "denied", inner)
+                crate::serde_helpers::serialize_keyed(serializer, "denied", inner)
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -31942,8 +32614,8 @@ impl<'de> ::serde::Deserialize<'de> for ReviewDecision {
         let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
             deserializer,
         )?;
-        match crate::codec::keyed_parts(value) {
-            crate::codec::Keyed::Str(s) => {
+        match crate::serde_helpers::keyed_parts(value) {
+            crate::serde_helpers::Keyed::Str(s) => {
                 Ok(
                     match s.as_str() {
                         "approved" => Self::Approved,
@@ -31957,10 +32629,10 @@ impl<'de> ::serde::Deserialize<'de> for ReviewDecision {
                     },
                 )
             }
-            crate::codec::Keyed::Entry(key, inner) => {
+            crate::serde_helpers::Keyed::Entry(key, inner) => {
                 match key.as_str() {
                     "approved_execpolicy_amendment" => {
-                        crate::codec::decode_variant(
+                        crate::serde_helpers::decode_variant(
                                 inner,
                                 "ReviewDecision",
                                 "approved_execpolicy_amendment",
@@ -31968,7 +32640,7 @@ impl<'de> ::serde::Deserialize<'de> for ReviewDecision {
                             .map(Self::ApprovedExecpolicyAmendment)
                     }
                     "network_policy_amendment" => {
-                        crate::codec::decode_variant(
+                        crate::serde_helpers::decode_variant(
                                 inner,
                                 "ReviewDecision",
                                 "network_policy_amendment",
@@ -31976,13 +32648,23 @@ impl<'de> ::serde::Deserialize<'de> for ReviewDecision {
                             .map(Self::NetworkPolicyAmendment)
                     }
                     "denied" => {
-                        crate::codec::decode_variant(inner, "ReviewDecision", "denied")
+                        crate::serde_helpers::decode_variant(
+                                inner,
+                                "ReviewDecision",
+                                "denied",
+                            )
                             .map(Self::Denied)
                     }
-                    _ => Ok(Self::Unrecognized(crate::codec::rebuild_keyed(key, inner))),
+                    _ => {
+                        Ok(
+                            Self::Unrecognized(
+                                crate::serde_helpers::rebuild_keyed(key, inner),
+                            ),
+                        )
+                    }
                 }
             }
-            crate::codec::Keyed::Other(value) => Ok(Self::Unrecognized(value)),
+            crate::serde_helpers::Keyed::Other(value) => Ok(Self::Unrecognized(value)),
         }
     }
 }
@@ -32034,7 +32716,8 @@ impl<'de> ::serde::Deserialize<'de> for ReviewDelivery {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -32092,7 +32775,7 @@ impl ::serde::Serialize for ReviewTarget {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::UncommittedChanges(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "uncommittedChanges",
@@ -32100,13 +32783,28 @@ impl ::serde::Serialize for ReviewTarget {
                 )
             }
             Self::BaseBranch(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "baseBranch", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "baseBranch",
+                    inner,
+                )
             }
             Self::Commit(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "commit", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "commit",
+                    inner,
+                )
             }
             Self::Custom(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "custom", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "custom",
+                    inner,
+                )
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -32128,19 +32826,23 @@ impl<'de> ::serde::Deserialize<'de> for ReviewTarget {
         };
         match kind {
             "uncommittedChanges" => {
-                crate::codec::decode_variant(value, "ReviewTarget", "uncommittedChanges")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ReviewTarget",
+                        "uncommittedChanges",
+                    )
                     .map(Self::UncommittedChanges)
             }
             "baseBranch" => {
-                crate::codec::decode_variant(value, "ReviewTarget", "baseBranch")
+                crate::serde_helpers::decode_variant(value, "ReviewTarget", "baseBranch")
                     .map(Self::BaseBranch)
             }
             "commit" => {
-                crate::codec::decode_variant(value, "ReviewTarget", "commit")
+                crate::serde_helpers::decode_variant(value, "ReviewTarget", "commit")
                     .map(Self::Commit)
             }
             "custom" => {
-                crate::codec::decode_variant(value, "ReviewTarget", "custom")
+                crate::serde_helpers::decode_variant(value, "ReviewTarget", "custom")
                     .map(Self::Custom)
             }
             _ => Ok(Self::Unrecognized(value)),
@@ -32203,7 +32905,8 @@ impl<'de> ::serde::Deserialize<'de> for SandboxMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -32261,7 +32964,7 @@ impl ::serde::Serialize for SandboxPolicy {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::DangerFullAccess(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "dangerFullAccess",
@@ -32269,10 +32972,15 @@ impl ::serde::Serialize for SandboxPolicy {
                 )
             }
             Self::ReadOnly(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "readOnly", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "readOnly",
+                    inner,
+                )
             }
             Self::ExternalSandbox(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "externalSandbox",
@@ -32280,7 +32988,7 @@ impl ::serde::Serialize for SandboxPolicy {
                 )
             }
             Self::WorkspaceWrite(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "workspaceWrite",
@@ -32307,19 +33015,31 @@ impl<'de> ::serde::Deserialize<'de> for SandboxPolicy {
         };
         match kind {
             "dangerFullAccess" => {
-                crate::codec::decode_variant(value, "SandboxPolicy", "dangerFullAccess")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "SandboxPolicy",
+                        "dangerFullAccess",
+                    )
                     .map(Self::DangerFullAccess)
             }
             "readOnly" => {
-                crate::codec::decode_variant(value, "SandboxPolicy", "readOnly")
+                crate::serde_helpers::decode_variant(value, "SandboxPolicy", "readOnly")
                     .map(Self::ReadOnly)
             }
             "externalSandbox" => {
-                crate::codec::decode_variant(value, "SandboxPolicy", "externalSandbox")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "SandboxPolicy",
+                        "externalSandbox",
+                    )
                     .map(Self::ExternalSandbox)
             }
             "workspaceWrite" => {
-                crate::codec::decode_variant(value, "SandboxPolicy", "workspaceWrite")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "SandboxPolicy",
+                        "workspaceWrite",
+                    )
                     .map(Self::WorkspaceWrite)
             }
             _ => Ok(Self::Unrecognized(value)),
@@ -32381,16 +33101,36 @@ impl ::serde::Serialize for ScheduledTaskSchedule {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::Hourly(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "hourly", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "hourly",
+                    inner,
+                )
             }
             Self::Daily(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "daily", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "daily",
+                    inner,
+                )
             }
             Self::Weekdays(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "weekdays", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "weekdays",
+                    inner,
+                )
             }
             Self::Weekly(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "weekly", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "weekly",
+                    inner,
+                )
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -32414,19 +33154,35 @@ impl<'de> ::serde::Deserialize<'de> for ScheduledTaskSchedule {
         };
         match kind {
             "hourly" => {
-                crate::codec::decode_variant(value, "ScheduledTaskSchedule", "hourly")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ScheduledTaskSchedule",
+                        "hourly",
+                    )
                     .map(Self::Hourly)
             }
             "daily" => {
-                crate::codec::decode_variant(value, "ScheduledTaskSchedule", "daily")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ScheduledTaskSchedule",
+                        "daily",
+                    )
                     .map(Self::Daily)
             }
             "weekdays" => {
-                crate::codec::decode_variant(value, "ScheduledTaskSchedule", "weekdays")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ScheduledTaskSchedule",
+                        "weekdays",
+                    )
                     .map(Self::Weekdays)
             }
             "weekly" => {
-                crate::codec::decode_variant(value, "ScheduledTaskSchedule", "weekly")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ScheduledTaskSchedule",
+                        "weekly",
+                    )
                     .map(Self::Weekly)
             }
             _ => Ok(Self::Unrecognized(value)),
@@ -32505,7 +33261,8 @@ impl<'de> ::serde::Deserialize<'de> for ScheduledTaskWeekday {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -32540,10 +33297,10 @@ impl ::serde::Serialize for SessionSource {
             Self::AppServer => serializer.serialize_str("appServer"),
             Self::Unknown => serializer.serialize_str("unknown"),
             Self::Custom(inner) => {
-                crate::codec::serialize_keyed(serializer, "custom", inner)
+                crate::serde_helpers::serialize_keyed(serializer, "custom", inner)
             }
             Self::SubAgent(inner) => {
-                crate::codec::serialize_keyed(serializer, "subAgent", inner)
+                crate::serde_helpers::serialize_keyed(serializer, "subAgent", inner)
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -32556,8 +33313,8 @@ impl<'de> ::serde::Deserialize<'de> for SessionSource {
         let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
             deserializer,
         )?;
-        match crate::codec::keyed_parts(value) {
-            crate::codec::Keyed::Str(s) => {
+        match crate::serde_helpers::keyed_parts(value) {
+            crate::serde_helpers::Keyed::Str(s) => {
                 Ok(
                     match s.as_str() {
                         "cli" => Self::Cli,
@@ -32569,20 +33326,34 @@ impl<'de> ::serde::Deserialize<'de> for SessionSource {
                     },
                 )
             }
-            crate::codec::Keyed::Entry(key, inner) => {
+            crate::serde_helpers::Keyed::Entry(key, inner) => {
                 match key.as_str() {
                     "custom" => {
-                        crate::codec::decode_variant(inner, "SessionSource", "custom")
+                        crate::serde_helpers::decode_variant(
+                                inner,
+                                "SessionSource",
+                                "custom",
+                            )
                             .map(Self::Custom)
                     }
                     "subAgent" => {
-                        crate::codec::decode_variant(inner, "SessionSource", "subAgent")
+                        crate::serde_helpers::decode_variant(
+                                inner,
+                                "SessionSource",
+                                "subAgent",
+                            )
                             .map(Self::SubAgent)
                     }
-                    _ => Ok(Self::Unrecognized(crate::codec::rebuild_keyed(key, inner))),
+                    _ => {
+                        Ok(
+                            Self::Unrecognized(
+                                crate::serde_helpers::rebuild_keyed(key, inner),
+                            ),
+                        )
+                    }
                 }
             }
-            crate::codec::Keyed::Other(value) => Ok(Self::Unrecognized(value)),
+            crate::serde_helpers::Keyed::Other(value) => Ok(Self::Unrecognized(value)),
         }
     }
 }
@@ -32646,7 +33417,8 @@ impl<'de> ::serde::Deserialize<'de> for SkillScope {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -32701,7 +33473,8 @@ impl<'de> ::serde::Deserialize<'de> for SortDirection {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -32764,7 +33537,8 @@ impl<'de> ::serde::Deserialize<'de> for SubAgentActivityKind {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -32793,10 +33567,10 @@ impl ::serde::Serialize for SubAgentSource {
             Self::Compact => serializer.serialize_str("compact"),
             Self::MemoryConsolidation => serializer.serialize_str("memory_consolidation"),
             Self::ThreadSpawn(inner) => {
-                crate::codec::serialize_keyed(serializer, "thread_spawn", inner)
+                crate::serde_helpers::serialize_keyed(serializer, "thread_spawn", inner)
             }
             Self::Other(inner) => {
-                crate::codec::serialize_keyed(serializer, "other", inner)
+                crate::serde_helpers::serialize_keyed(serializer, "other", inner)
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -32809,8 +33583,8 @@ impl<'de> ::serde::Deserialize<'de> for SubAgentSource {
         let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
             deserializer,
         )?;
-        match crate::codec::keyed_parts(value) {
-            crate::codec::Keyed::Str(s) => {
+        match crate::serde_helpers::keyed_parts(value) {
+            crate::serde_helpers::Keyed::Str(s) => {
                 Ok(
                     match s.as_str() {
                         "review" => Self::Review,
@@ -32820,10 +33594,10 @@ impl<'de> ::serde::Deserialize<'de> for SubAgentSource {
                     },
                 )
             }
-            crate::codec::Keyed::Entry(key, inner) => {
+            crate::serde_helpers::Keyed::Entry(key, inner) => {
                 match key.as_str() {
                     "thread_spawn" => {
-                        crate::codec::decode_variant(
+                        crate::serde_helpers::decode_variant(
                                 inner,
                                 "SubAgentSource",
                                 "thread_spawn",
@@ -32831,13 +33605,23 @@ impl<'de> ::serde::Deserialize<'de> for SubAgentSource {
                             .map(Self::ThreadSpawn)
                     }
                     "other" => {
-                        crate::codec::decode_variant(inner, "SubAgentSource", "other")
+                        crate::serde_helpers::decode_variant(
+                                inner,
+                                "SubAgentSource",
+                                "other",
+                            )
                             .map(Self::Other)
                     }
-                    _ => Ok(Self::Unrecognized(crate::codec::rebuild_keyed(key, inner))),
+                    _ => {
+                        Ok(
+                            Self::Unrecognized(
+                                crate::serde_helpers::rebuild_keyed(key, inner),
+                            ),
+                        )
+                    }
                 }
             }
-            crate::codec::Keyed::Other(value) => Ok(Self::Unrecognized(value)),
+            crate::serde_helpers::Keyed::Other(value) => Ok(Self::Unrecognized(value)),
         }
     }
 }
@@ -32893,7 +33677,8 @@ impl<'de> ::serde::Deserialize<'de> for ThreadActiveFlag {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// Result of attempting to associate an attachment with a thread.
@@ -32949,7 +33734,8 @@ impl<'de> ::serde::Deserialize<'de> for ThreadAttachmentAddOutcome {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// The persisted attachment change represented by a notification.
@@ -33005,7 +33791,8 @@ impl<'de> ::serde::Deserialize<'de> for ThreadAttachmentOperation {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// Distinguishes explicit user actions from automatic goal lifecycle mutations.
@@ -33061,7 +33848,8 @@ impl<'de> ::serde::Deserialize<'de> for ThreadGoalMutationOrigin {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -33132,7 +33920,8 @@ impl<'de> ::serde::Deserialize<'de> for ThreadGoalStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -33187,7 +33976,8 @@ impl<'de> ::serde::Deserialize<'de> for ThreadHistoryMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// A thread item and its recorded lifecycle times. The payload stays flat on the wire.
@@ -33370,16 +34160,31 @@ impl ::serde::Serialize for ThreadItem {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::UserMessage(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "userMessage", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "userMessage",
+                    inner,
+                )
             }
             Self::HookPrompt(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "hookPrompt", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "hookPrompt",
+                    inner,
+                )
             }
             Self::AgentMessage(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "agentMessage", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "agentMessage",
+                    inner,
+                )
             }
             Self::FunctionCallOutput(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "functionCallOutput",
@@ -33387,13 +34192,18 @@ impl ::serde::Serialize for ThreadItem {
                 )
             }
             Self::Plan(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "plan", inner)
+                crate::serde_helpers::serialize_tagged(serializer, "type", "plan", inner)
             }
             Self::Reasoning(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "reasoning", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "reasoning",
+                    inner,
+                )
             }
             Self::CommandExecution(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "commandExecution",
@@ -33401,13 +34211,23 @@ impl ::serde::Serialize for ThreadItem {
                 )
             }
             Self::FileChange(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "fileChange", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "fileChange",
+                    inner,
+                )
             }
             Self::McpToolCall(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "mcpToolCall", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "mcpToolCall",
+                    inner,
+                )
             }
             Self::DynamicToolCall(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "dynamicToolCall",
@@ -33415,7 +34235,7 @@ impl ::serde::Serialize for ThreadItem {
                 )
             }
             Self::CollabAgentToolCall(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "collabAgentToolCall",
@@ -33423,7 +34243,7 @@ impl ::serde::Serialize for ThreadItem {
                 )
             }
             Self::SubAgentActivity(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "subAgentActivity",
@@ -33431,16 +34251,31 @@ impl ::serde::Serialize for ThreadItem {
                 )
             }
             Self::WebSearch(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "webSearch", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "webSearch",
+                    inner,
+                )
             }
             Self::ImageView(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "imageView", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "imageView",
+                    inner,
+                )
             }
             Self::Sleep(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "sleep", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "sleep",
+                    inner,
+                )
             }
             Self::ImageGeneration(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "imageGeneration",
@@ -33448,7 +34283,7 @@ impl ::serde::Serialize for ThreadItem {
                 )
             }
             Self::EnteredReviewMode(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "enteredReviewMode",
@@ -33456,7 +34291,7 @@ impl ::serde::Serialize for ThreadItem {
                 )
             }
             Self::ExitedReviewMode(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "exitedReviewMode",
@@ -33464,7 +34299,7 @@ impl ::serde::Serialize for ThreadItem {
                 )
             }
             Self::ContextCompaction(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "contextCompaction",
@@ -33491,78 +34326,115 @@ impl<'de> ::serde::Deserialize<'de> for ThreadItem {
         };
         match kind {
             "userMessage" => {
-                crate::codec::decode_variant(value, "ThreadItem", "userMessage")
+                crate::serde_helpers::decode_variant(value, "ThreadItem", "userMessage")
                     .map(Self::UserMessage)
             }
             "hookPrompt" => {
-                crate::codec::decode_variant(value, "ThreadItem", "hookPrompt")
+                crate::serde_helpers::decode_variant(value, "ThreadItem", "hookPrompt")
                     .map(Self::HookPrompt)
             }
             "agentMessage" => {
-                crate::codec::decode_variant(value, "ThreadItem", "agentMessage")
+                crate::serde_helpers::decode_variant(value, "ThreadItem", "agentMessage")
                     .map(Self::AgentMessage)
             }
             "functionCallOutput" => {
-                crate::codec::decode_variant(value, "ThreadItem", "functionCallOutput")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ThreadItem",
+                        "functionCallOutput",
+                    )
                     .map(Self::FunctionCallOutput)
             }
             "plan" => {
-                crate::codec::decode_variant(value, "ThreadItem", "plan").map(Self::Plan)
+                crate::serde_helpers::decode_variant(value, "ThreadItem", "plan")
+                    .map(Self::Plan)
             }
             "reasoning" => {
-                crate::codec::decode_variant(value, "ThreadItem", "reasoning")
+                crate::serde_helpers::decode_variant(value, "ThreadItem", "reasoning")
                     .map(Self::Reasoning)
             }
             "commandExecution" => {
-                crate::codec::decode_variant(value, "ThreadItem", "commandExecution")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ThreadItem",
+                        "commandExecution",
+                    )
                     .map(Self::CommandExecution)
             }
             "fileChange" => {
-                crate::codec::decode_variant(value, "ThreadItem", "fileChange")
+                crate::serde_helpers::decode_variant(value, "ThreadItem", "fileChange")
                     .map(Self::FileChange)
             }
             "mcpToolCall" => {
-                crate::codec::decode_variant(value, "ThreadItem", "mcpToolCall")
+                crate::serde_helpers::decode_variant(value, "ThreadItem", "mcpToolCall")
                     .map(Self::McpToolCall)
             }
             "dynamicToolCall" => {
-                crate::codec::decode_variant(value, "ThreadItem", "dynamicToolCall")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ThreadItem",
+                        "dynamicToolCall",
+                    )
                     .map(Self::DynamicToolCall)
             }
             "collabAgentToolCall" => {
-                crate::codec::decode_variant(value, "ThreadItem", "collabAgentToolCall")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ThreadItem",
+                        "collabAgentToolCall",
+                    )
                     .map(Self::CollabAgentToolCall)
             }
             "subAgentActivity" => {
-                crate::codec::decode_variant(value, "ThreadItem", "subAgentActivity")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ThreadItem",
+                        "subAgentActivity",
+                    )
                     .map(Self::SubAgentActivity)
             }
             "webSearch" => {
-                crate::codec::decode_variant(value, "ThreadItem", "webSearch")
+                crate::serde_helpers::decode_variant(value, "ThreadItem", "webSearch")
                     .map(Self::WebSearch)
             }
             "imageView" => {
-                crate::codec::decode_variant(value, "ThreadItem", "imageView")
+                crate::serde_helpers::decode_variant(value, "ThreadItem", "imageView")
                     .map(Self::ImageView)
             }
             "sleep" => {
-                crate::codec::decode_variant(value, "ThreadItem", "sleep")
+                crate::serde_helpers::decode_variant(value, "ThreadItem", "sleep")
                     .map(Self::Sleep)
             }
             "imageGeneration" => {
-                crate::codec::decode_variant(value, "ThreadItem", "imageGeneration")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ThreadItem",
+                        "imageGeneration",
+                    )
                     .map(Self::ImageGeneration)
             }
             "enteredReviewMode" => {
-                crate::codec::decode_variant(value, "ThreadItem", "enteredReviewMode")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ThreadItem",
+                        "enteredReviewMode",
+                    )
                     .map(Self::EnteredReviewMode)
             }
             "exitedReviewMode" => {
-                crate::codec::decode_variant(value, "ThreadItem", "exitedReviewMode")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ThreadItem",
+                        "exitedReviewMode",
+                    )
                     .map(Self::ExitedReviewMode)
             }
             "contextCompaction" => {
-                crate::codec::decode_variant(value, "ThreadItem", "contextCompaction")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ThreadItem",
+                        "contextCompaction",
+                    )
                     .map(Self::ContextCompaction)
             }
             _ => Ok(Self::Unrecognized(value)),
@@ -33601,7 +34473,7 @@ impl ::serde::Serialize for ThreadItemsListAnchor {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::Item(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "item", inner)
+                crate::serde_helpers::serialize_tagged(serializer, "type", "item", inner)
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -33625,7 +34497,11 @@ impl<'de> ::serde::Deserialize<'de> for ThreadItemsListAnchor {
         };
         match kind {
             "item" => {
-                crate::codec::decode_variant(value, "ThreadItemsListAnchor", "item")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ThreadItemsListAnchor",
+                        "item",
+                    )
                     .map(Self::Item)
             }
             _ => Ok(Self::Unrecognized(value)),
@@ -33684,7 +34560,8 @@ impl<'de> ::serde::Deserialize<'de> for ThreadMemoryMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -33726,10 +34603,20 @@ impl ::serde::Serialize for ThreadPredictionResult {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::Completed(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "completed", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "completed",
+                    inner,
+                )
             }
             Self::Failed(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "failed", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "failed",
+                    inner,
+                )
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -33753,7 +34640,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadPredictionResult {
         };
         match kind {
             "completed" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ThreadPredictionResult",
                         "completed",
@@ -33761,7 +34648,11 @@ impl<'de> ::serde::Deserialize<'de> for ThreadPredictionResult {
                     .map(Self::Completed)
             }
             "failed" => {
-                crate::codec::decode_variant(value, "ThreadPredictionResult", "failed")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ThreadPredictionResult",
+                        "failed",
+                    )
                     .map(Self::Failed)
             }
             _ => Ok(Self::Unrecognized(value)),
@@ -33807,10 +34698,15 @@ impl ::serde::Serialize for ThreadReadStateOperation {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::Read(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "read", inner)
+                crate::serde_helpers::serialize_tagged(serializer, "type", "read", inner)
             }
             Self::Unread(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "unread", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "unread",
+                    inner,
+                )
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -33835,11 +34731,19 @@ impl<'de> ::serde::Deserialize<'de> for ThreadReadStateOperation {
         };
         match kind {
             "read" => {
-                crate::codec::decode_variant(value, "ThreadReadStateOperation", "read")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ThreadReadStateOperation",
+                        "read",
+                    )
                     .map(Self::Read)
             }
             "unread" => {
-                crate::codec::decode_variant(value, "ThreadReadStateOperation", "unread")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ThreadReadStateOperation",
+                        "unread",
+                    )
                     .map(Self::Unread)
             }
             _ => Ok(Self::Unrecognized(value)),
@@ -33897,10 +34801,15 @@ impl ::serde::Serialize for ThreadRealtimeBemItemPresentation {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::WholeItem(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "wholeItem", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "wholeItem",
+                    inner,
+                )
             }
             Self::InlineMarkdown(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "inlineMarkdown",
@@ -33908,7 +34817,7 @@ impl ::serde::Serialize for ThreadRealtimeBemItemPresentation {
                 )
             }
             Self::InlineVisualization(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "inlineVisualization",
@@ -33938,7 +34847,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeBemItemPresentation {
         };
         match kind {
             "wholeItem" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ThreadRealtimeBemItemPresentation",
                         "wholeItem",
@@ -33946,7 +34855,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeBemItemPresentation {
                     .map(Self::WholeItem)
             }
             "inlineMarkdown" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ThreadRealtimeBemItemPresentation",
                         "inlineMarkdown",
@@ -33954,7 +34863,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeBemItemPresentation {
                     .map(Self::InlineMarkdown)
             }
             "inlineVisualization" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ThreadRealtimeBemItemPresentation",
                         "inlineVisualization",
@@ -34022,7 +34931,8 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeCoverage {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// Since Codex 0.171.0.
@@ -34078,7 +34988,8 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeHandoffMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// EXPERIMENTAL - a thread-scoped realtime item in the canonical timeline.
@@ -34164,7 +35075,7 @@ impl ::serde::Serialize for ThreadRealtimeItem {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::RealtimeSessionStarted(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "realtimeSessionStarted",
@@ -34172,10 +35083,15 @@ impl ::serde::Serialize for ThreadRealtimeItem {
                 )
             }
             Self::Frame(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "frame", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "frame",
+                    inner,
+                )
             }
             Self::TranscriptSegment(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "transcriptSegment",
@@ -34183,7 +35099,7 @@ impl ::serde::Serialize for ThreadRealtimeItem {
                 )
             }
             Self::BemItemPromoted(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "bemItemPromoted",
@@ -34191,7 +35107,7 @@ impl ::serde::Serialize for ThreadRealtimeItem {
                 )
             }
             Self::RealtimeSessionClosed(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "realtimeSessionClosed",
@@ -34199,7 +35115,7 @@ impl ::serde::Serialize for ThreadRealtimeItem {
                 )
             }
             Self::TurnInputAccepted(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "turnInputAccepted",
@@ -34207,7 +35123,7 @@ impl ::serde::Serialize for ThreadRealtimeItem {
                 )
             }
             Self::SessionEndInputSaved(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "sessionEndInputSaved",
@@ -34236,7 +35152,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeItem {
         };
         match kind {
             "realtimeSessionStarted" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ThreadRealtimeItem",
                         "realtimeSessionStarted",
@@ -34244,11 +35160,15 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeItem {
                     .map(Self::RealtimeSessionStarted)
             }
             "frame" => {
-                crate::codec::decode_variant(value, "ThreadRealtimeItem", "frame")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ThreadRealtimeItem",
+                        "frame",
+                    )
                     .map(Self::Frame)
             }
             "transcriptSegment" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ThreadRealtimeItem",
                         "transcriptSegment",
@@ -34256,7 +35176,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeItem {
                     .map(Self::TranscriptSegment)
             }
             "bemItemPromoted" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ThreadRealtimeItem",
                         "bemItemPromoted",
@@ -34264,7 +35184,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeItem {
                     .map(Self::BemItemPromoted)
             }
             "realtimeSessionClosed" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ThreadRealtimeItem",
                         "realtimeSessionClosed",
@@ -34272,7 +35192,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeItem {
                     .map(Self::RealtimeSessionClosed)
             }
             "turnInputAccepted" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ThreadRealtimeItem",
                         "turnInputAccepted",
@@ -34280,7 +35200,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeItem {
                     .map(Self::TurnInputAccepted)
             }
             "sessionEndInputSaved" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ThreadRealtimeItem",
                         "sessionEndInputSaved",
@@ -34344,7 +35264,8 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeOrder {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -34399,7 +35320,8 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeSessionOutcome {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// EXPERIMENTAL - transport used by thread realtime.
@@ -34453,13 +35375,28 @@ impl ::serde::Serialize for ThreadRealtimeStartTransport {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::Websocket(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "websocket", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "websocket",
+                    inner,
+                )
             }
             Self::Webrtc(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "webrtc", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "webrtc",
+                    inner,
+                )
             }
             Self::ExistingCall(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "existingCall", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "existingCall",
+                    inner,
+                )
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -34484,7 +35421,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeStartTransport {
         };
         match kind {
             "websocket" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ThreadRealtimeStartTransport",
                         "websocket",
@@ -34492,7 +35429,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeStartTransport {
                     .map(Self::Websocket)
             }
             "webrtc" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ThreadRealtimeStartTransport",
                         "webrtc",
@@ -34500,7 +35437,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeStartTransport {
                     .map(Self::Webrtc)
             }
             "existingCall" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ThreadRealtimeStartTransport",
                         "existingCall",
@@ -34563,7 +35500,8 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeTranscriptRole {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -34622,7 +35560,8 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSearchSortKey {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -34685,7 +35624,8 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSortKey {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -34772,7 +35712,8 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSourceKind {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -34827,7 +35768,8 @@ impl<'de> ::serde::Deserialize<'de> for ThreadStartSource {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -34885,16 +35827,31 @@ impl ::serde::Serialize for ThreadStatus {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::NotLoaded(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "notLoaded", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "notLoaded",
+                    inner,
+                )
             }
             Self::Idle(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "idle", inner)
+                crate::serde_helpers::serialize_tagged(serializer, "type", "idle", inner)
             }
             Self::SystemError(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "systemError", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "systemError",
+                    inner,
+                )
             }
             Self::Active(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "active", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "active",
+                    inner,
+                )
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -34916,19 +35873,23 @@ impl<'de> ::serde::Deserialize<'de> for ThreadStatus {
         };
         match kind {
             "notLoaded" => {
-                crate::codec::decode_variant(value, "ThreadStatus", "notLoaded")
+                crate::serde_helpers::decode_variant(value, "ThreadStatus", "notLoaded")
                     .map(Self::NotLoaded)
             }
             "idle" => {
-                crate::codec::decode_variant(value, "ThreadStatus", "idle")
+                crate::serde_helpers::decode_variant(value, "ThreadStatus", "idle")
                     .map(Self::Idle)
             }
             "systemError" => {
-                crate::codec::decode_variant(value, "ThreadStatus", "systemError")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ThreadStatus",
+                        "systemError",
+                    )
                     .map(Self::SystemError)
             }
             "active" => {
-                crate::codec::decode_variant(value, "ThreadStatus", "active")
+                crate::serde_helpers::decode_variant(value, "ThreadStatus", "active")
                     .map(Self::Active)
             }
             _ => Ok(Self::Unrecognized(value)),
@@ -34991,16 +35952,26 @@ impl ::serde::Serialize for ThreadTimelineEntry {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::Item(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "item", inner)
+                crate::serde_helpers::serialize_tagged(serializer, "type", "item", inner)
             }
             Self::Realtime(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "realtime", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "realtime",
+                    inner,
+                )
             }
             Self::TurnStarted(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "turnStarted", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "turnStarted",
+                    inner,
+                )
             }
             Self::TurnCompleted(inner) => {
-                crate::codec::serialize_tagged(
+                crate::serde_helpers::serialize_tagged(
                     serializer,
                     "type",
                     "turnCompleted",
@@ -35029,19 +36000,31 @@ impl<'de> ::serde::Deserialize<'de> for ThreadTimelineEntry {
         };
         match kind {
             "item" => {
-                crate::codec::decode_variant(value, "ThreadTimelineEntry", "item")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ThreadTimelineEntry",
+                        "item",
+                    )
                     .map(Self::Item)
             }
             "realtime" => {
-                crate::codec::decode_variant(value, "ThreadTimelineEntry", "realtime")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ThreadTimelineEntry",
+                        "realtime",
+                    )
                     .map(Self::Realtime)
             }
             "turnStarted" => {
-                crate::codec::decode_variant(value, "ThreadTimelineEntry", "turnStarted")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ThreadTimelineEntry",
+                        "turnStarted",
+                    )
                     .map(Self::TurnStarted)
             }
             "turnCompleted" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ThreadTimelineEntry",
                         "turnCompleted",
@@ -35091,10 +36074,15 @@ impl ::serde::Serialize for ThreadUnreadPosition {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::ThreadStart(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "threadStart", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "threadStart",
+                    inner,
+                )
             }
             Self::Turn(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "turn", inner)
+                crate::serde_helpers::serialize_tagged(serializer, "type", "turn", inner)
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -35118,7 +36106,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadUnreadPosition {
         };
         match kind {
             "threadStart" => {
-                crate::codec::decode_variant(
+                crate::serde_helpers::decode_variant(
                         value,
                         "ThreadUnreadPosition",
                         "threadStart",
@@ -35126,7 +36114,11 @@ impl<'de> ::serde::Deserialize<'de> for ThreadUnreadPosition {
                     .map(Self::ThreadStart)
             }
             "turn" => {
-                crate::codec::decode_variant(value, "ThreadUnreadPosition", "turn")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "ThreadUnreadPosition",
+                        "turn",
+                    )
                     .map(Self::Turn)
             }
             _ => Ok(Self::Unrecognized(value)),
@@ -35189,7 +36181,8 @@ impl<'de> ::serde::Deserialize<'de> for ThreadUnsubscribeStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// A model-facing surface on which a tool can be exposed.
@@ -35249,7 +36242,8 @@ impl<'de> ::serde::Deserialize<'de> for ToolExposureSurface {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// Since Codex 0.171.0.
@@ -35305,7 +36299,8 @@ impl<'de> ::serde::Deserialize<'de> for TrustedContacts {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -35364,7 +36359,8 @@ impl<'de> ::serde::Deserialize<'de> for TurnItemsView {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -35423,7 +36419,8 @@ impl<'de> ::serde::Deserialize<'de> for TurnPlanStepStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -35486,7 +36483,8 @@ impl<'de> ::serde::Deserialize<'de> for TurnStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -35568,25 +36566,55 @@ impl ::serde::Serialize for UserInput {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::Text(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "text", inner)
+                crate::serde_helpers::serialize_tagged(serializer, "type", "text", inner)
             }
             Self::Image(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "image", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "image",
+                    inner,
+                )
             }
             Self::LocalImage(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "localImage", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "localImage",
+                    inner,
+                )
             }
             Self::Audio(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "audio", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "audio",
+                    inner,
+                )
             }
             Self::LocalAudio(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "localAudio", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "localAudio",
+                    inner,
+                )
             }
             Self::Skill(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "skill", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "skill",
+                    inner,
+                )
             }
             Self::Mention(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "mention", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "mention",
+                    inner,
+                )
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -35608,30 +36636,31 @@ impl<'de> ::serde::Deserialize<'de> for UserInput {
         };
         match kind {
             "text" => {
-                crate::codec::decode_variant(value, "UserInput", "text").map(Self::Text)
+                crate::serde_helpers::decode_variant(value, "UserInput", "text")
+                    .map(Self::Text)
             }
             "image" => {
-                crate::codec::decode_variant(value, "UserInput", "image")
+                crate::serde_helpers::decode_variant(value, "UserInput", "image")
                     .map(Self::Image)
             }
             "localImage" => {
-                crate::codec::decode_variant(value, "UserInput", "localImage")
+                crate::serde_helpers::decode_variant(value, "UserInput", "localImage")
                     .map(Self::LocalImage)
             }
             "audio" => {
-                crate::codec::decode_variant(value, "UserInput", "audio")
+                crate::serde_helpers::decode_variant(value, "UserInput", "audio")
                     .map(Self::Audio)
             }
             "localAudio" => {
-                crate::codec::decode_variant(value, "UserInput", "localAudio")
+                crate::serde_helpers::decode_variant(value, "UserInput", "localAudio")
                     .map(Self::LocalAudio)
             }
             "skill" => {
-                crate::codec::decode_variant(value, "UserInput", "skill")
+                crate::serde_helpers::decode_variant(value, "UserInput", "skill")
                     .map(Self::Skill)
             }
             "mention" => {
-                crate::codec::decode_variant(value, "UserInput", "mention")
+                crate::serde_helpers::decode_variant(value, "UserInput", "mention")
                     .map(Self::Mention)
             }
             _ => Ok(Self::Unrecognized(value)),
@@ -35695,7 +36724,8 @@ impl<'de> ::serde::Deserialize<'de> for Verbosity {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -35753,16 +36783,36 @@ impl ::serde::Serialize for WebSearchAction {
     ) -> ::std::result::Result<S::Ok, S::Error> {
         match self {
             Self::Search(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "search", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "search",
+                    inner,
+                )
             }
             Self::OpenPage(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "openPage", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "openPage",
+                    inner,
+                )
             }
             Self::FindInPage(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "findInPage", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "findInPage",
+                    inner,
+                )
             }
             Self::Other(inner) => {
-                crate::codec::serialize_tagged(serializer, "type", "other", inner)
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "type",
+                    "other",
+                    inner,
+                )
             }
             Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
         }
@@ -35784,19 +36834,27 @@ impl<'de> ::serde::Deserialize<'de> for WebSearchAction {
         };
         match kind {
             "search" => {
-                crate::codec::decode_variant(value, "WebSearchAction", "search")
+                crate::serde_helpers::decode_variant(value, "WebSearchAction", "search")
                     .map(Self::Search)
             }
             "openPage" => {
-                crate::codec::decode_variant(value, "WebSearchAction", "openPage")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "WebSearchAction",
+                        "openPage",
+                    )
                     .map(Self::OpenPage)
             }
             "findInPage" => {
-                crate::codec::decode_variant(value, "WebSearchAction", "findInPage")
+                crate::serde_helpers::decode_variant(
+                        value,
+                        "WebSearchAction",
+                        "findInPage",
+                    )
                     .map(Self::FindInPage)
             }
             "other" => {
-                crate::codec::decode_variant(value, "WebSearchAction", "other")
+                crate::serde_helpers::decode_variant(value, "WebSearchAction", "other")
                     .map(Self::Other)
             }
             _ => Ok(Self::Unrecognized(value)),
@@ -35859,7 +36917,8 @@ impl<'de> ::serde::Deserialize<'de> for WebSearchContextSize {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -35922,7 +36981,8 @@ impl<'de> ::serde::Deserialize<'de> for WebSearchMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 /// Provider preference selected by the resolved model catalog entry.
@@ -35980,7 +37040,8 @@ impl<'de> ::serde::Deserialize<'de> for WebSearchProvider {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -36039,7 +37100,8 @@ impl<'de> ::serde::Deserialize<'de> for WindowsSandboxImplementation {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -36098,7 +37160,8 @@ impl<'de> ::serde::Deserialize<'de> for WindowsSandboxReadiness {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -36153,7 +37216,8 @@ impl<'de> ::serde::Deserialize<'de> for WindowsSandboxSetupMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -36212,7 +37276,8 @@ impl<'de> ::serde::Deserialize<'de> for WorkspaceMessageType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -36267,6 +37332,7 @@ impl<'de> ::serde::Deserialize<'de> for WriteStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::codec::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+        crate::serde_helpers::deserialize_str(deserializer)
+            .map(|s| Self::from(s.as_ref()))
     }
 }

@@ -61,16 +61,6 @@ pub trait RawServerRequestHandler: Send + Sync + 'static {
     fn handle(&self, request: RawServerRequest) -> BoxFuture<'_, Result<Value, RpcError>>;
 }
 
-/// Methods whose default reply is a refusal in the method's own response shape.
-pub const FAIL_CLOSED_METHODS: &[&str] = &[
-    "item/commandExecution/requestApproval",
-    "item/fileChange/requestApproval",
-    "item/permissions/requestApproval",
-    "mcpServer/elicitation/request",
-    "execCommandApproval",
-    "applyPatchApproval",
-];
-
 /// The reply the default handler sends for `method`: a refusal for every approval-like
 /// request, a `-32601` error for everything else.
 ///
