@@ -86,9 +86,9 @@ fn random_unit() -> f64 {
     (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
 }
 
-/// Runs `op`, retrying with exponential backoff while it fails with an overload error
-/// ([`Error::is_overloaded`](crate::Error::is_overloaded): a server-range code with a
-/// `server_overloaded` marker in `data`, or a bare `-32001`). Any other error, or the last
+/// Runs `op`, retrying with exponential backoff while it fails with Codex's overload
+/// rejection (`-32001`, bare or with a `server_overloaded` marker: a request the server
+/// did not process) — the same test the automatic retry uses. Any other error, or the last
 /// attempt's error, is returned as is.
 ///
 /// Requests already retry by themselves (see
@@ -99,13 +99,15 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T>>,
 {
-    backoff(&policy, "", op, Error::is_overloaded, tokio::time::sleep).await.0
+    backoff(&policy, "", op, rejected_as_overloaded, tokio::time::sleep).await.0
 }
 
-/// Whether the automatic retry resends a request that failed with `error`: only Codex's
-/// own overload rejection, `-32001` bare or with a `server_overloaded` marker, which Codex
-/// sends for a request it did not process.
-fn automatically_retryable(error: &Error) -> bool {
+/// The one test both retries use: `error` is Codex's overload rejection, `-32001` bare or
+/// with a `server_overloaded` marker, which Codex sends for a request it did not process
+/// (so resending it cannot do anything twice). [`Error::is_overloaded`] classifies more
+/// widely, as the Python SDK does (any server-range code with the marker); retrying those
+/// is the caller's call.
+fn rejected_as_overloaded(error: &Error) -> bool {
     matches!(error, Error::Rpc(e) if codex_rejected_as_overloaded(e))
 }
 
@@ -131,7 +133,7 @@ where
     W: FnMut(Duration) -> WaitFut,
     WaitFut: Future<Output = ()>,
 {
-    match backoff(policy, method, op, automatically_retryable, wait).await {
+    match backoff(policy, method, op, rejected_as_overloaded, wait).await {
         (Err(Error::Rpc(last)), attempts) if codex_rejected_as_overloaded(&last) => {
             tracing::warn!(method, attempts, code = last.code.code(), "server still overloaded; giving up");
             Err(Error::RetryLimitExceeded { method: method.to_owned(), attempts, last })
@@ -236,7 +238,7 @@ mod tests {
 
         // Anything that is not Codex's overload rejection is returned at once, untouched:
         // another server-range code carrying the overload marker included (nothing says
-        // that request was not processed; `retry_on_overload` is the opt-in for it).
+        // that request was not processed).
         let marked = serde_json::json!({"codex_error_info": "server_overloaded"});
         let samples = [-32600, -32601, -32603, -32000]
             .map(|code| RpcError::new(code, "no"))

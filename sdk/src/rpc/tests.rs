@@ -689,6 +689,34 @@ async fn a_close_during_the_overload_backoff_ends_the_call_at_once() {
     assert!(start.elapsed() < backoff, "waited out the backoff: {:?}", start.elapsed());
 }
 
+/// The automatic retry and `retry_on_overload` use one test of "overloaded": each error
+/// is retried by both or by neither, and it is exactly Codex's `-32001` rejection.
+#[tokio::test(start_paused = true)]
+async fn both_retries_share_one_test_of_overloaded() {
+    let cases = [
+        RpcError::new(-32001, "Server overloaded"),
+        RpcError::new(-32001, "busy").with_data(json!({"codex_error_info": "server_overloaded"})),
+        RpcError::new(-32000, "x").with_data(json!({"details": {"codex_error_info": "server_overloaded"}})),
+        RpcError::new(-32050, "x").with_data(json!({"codexErrorInfo": "serverOverloaded"})),
+        RpcError::new(-32001, "quota").with_data(json!({"note": "server_overloaded"})),
+        RpcError::new(-32600, "x").with_data(json!({"codexErrorInfo": "serverOverloaded"})),
+        RpcError::new(-32603, "Internal error"),
+    ];
+    let policy = RetryPolicy::default();
+    for error in cases {
+        let (helper, automatic) = (AtomicU32::new(0), AtomicU32::new(0));
+        let fail = |n: &AtomicU32| {
+            n.fetch_add(1, Ordering::SeqCst);
+            std::future::ready(Err::<(), _>(Error::Rpc(error.clone())))
+        };
+        let _ = retry_on_overload(policy, || fail(&helper)).await;
+        let _ = super::retry::retry_overloaded(&policy, "m", || fail(&automatic), |_| async {}).await;
+        let (helper, automatic) = (helper.into_inner(), automatic.into_inner());
+        assert_eq!(helper, automatic, "{error:?}");
+        assert_eq!(helper > 1, error.code.code() == -32001 && error.is_overloaded(), "{error:?}");
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn retry_on_overload_retries_only_overload() {
     async fn run(error: RpcError, policy: RetryPolicy) -> (u32, crate::Result<()>) {
