@@ -66,15 +66,14 @@ impl Names {
 
 /// The wire method names of a method union's branches.
 fn union_methods(schema: &Value) -> BTreeSet<String> {
-    let branches = schema.get("oneOf").and_then(Value::as_array).cloned().unwrap_or_default();
-    branches
-        .iter()
-        .filter_map(|b| {
-            let method = b.get("properties")?.get("method")?;
-            let value = method.get("enum").and_then(|e| e.get(0)).or_else(|| method.get("const"))?;
-            value.as_str().map(str::to_owned)
-        })
-        .collect()
+    let branches = schema.get("oneOf").and_then(Value::as_array);
+    branches.into_iter().flatten().filter_map(branch_method).map(str::to_owned).collect()
+}
+
+/// The wire method name of one branch of a method union.
+fn branch_method(branch: &Value) -> Option<&str> {
+    let method = branch.get("properties")?.get("method")?;
+    method.get("enum").and_then(|e| e.get(0)).or_else(|| method.get("const"))?.as_str()
 }
 
 /// `(owner, field)` for the properties of a definition and of its titled union branches.
@@ -252,9 +251,9 @@ impl History {
         for (name, schema) in bundle.definitions.iter_mut() {
             if let Some((_, kind)) = unions.iter().find(|(u, _)| u == name) {
                 for branch in schema.get_mut("oneOf").and_then(Value::as_array_mut).into_iter().flatten() {
-                    let method = union_methods(&json!({"oneOf": [branch.clone()]}));
-                    if let Some(since) = method.iter().next().and_then(|m| self.since(kind, m)) {
-                        note(branch, since);
+                    let since = branch_method(branch).and_then(|m| self.since(kind, m)).map(str::to_owned);
+                    if let Some(since) = since {
+                        note(branch, &since);
                     }
                 }
                 continue;

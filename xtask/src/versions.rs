@@ -79,10 +79,6 @@ fn release_key(version: &str) -> Option<(u32, u32, u32)> {
     }
 }
 
-fn load_bundle(dir: &Path) -> Result<Bundle, String> {
-    Bundle::load(dir)
-}
-
 fn write(path: &Path, text: &str) -> Result<(), String> {
     std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
@@ -129,9 +125,9 @@ pub fn bump(args: &[String]) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
     }
     write(&staged.join("CODEX_VERSION"), &format!("{version}\n"))?;
-    let old_stable = load_bundle(&schema_dir.join("stable"))?;
+    let old_stable = Bundle::load(&schema_dir.join("stable"))?;
     let (old_exp, new_exp) =
-        (load_bundle(&schema_dir.join("experimental"))?, load_bundle(&staged.join("experimental"))?);
+        (Bundle::load(&schema_dir.join("experimental"))?, Bundle::load(&staged.join("experimental"))?);
     let mut table = History::load(&schema_dir)?;
     table.extend(&Names::of(&old_exp), version, &Names::of(&new_exp));
     write(&staged.join(HISTORY_FILE), &table.to_json_text())?;
@@ -146,7 +142,7 @@ pub fn bump(args: &[String]) -> Result<(), String> {
 
     println!("Pinned Codex CLI {version} (was {pin}); {} generated files changed.\n", stale.len());
     for (surface, old) in [("stable", old_stable), ("experimental", old_exp)] {
-        let new = load_bundle(&schema_dir.join(surface))?;
+        let new = Bundle::load(&schema_dir.join(surface))?;
         println!("## {surface} surface, {pin} → {version}\n{}", history::changes(&old, &new));
     }
     println!("Next: `cargo xtask record` (transcripts of the new pin), `cargo xtask test`, and a CHANGELOG entry.");
@@ -173,11 +169,11 @@ pub fn history(args: &[String]) -> Result<(), String> {
         let bin = install(version)?;
         let out = root.join("target/xtask-history").join(version);
         emit_schema(&bin, &out)?;
-        releases.push((version.clone(), Names::of(&load_bundle(&out.join("experimental"))?)));
+        releases.push((version.clone(), Names::of(&Bundle::load(&out.join("experimental"))?)));
         println!("read Codex CLI {version}");
     }
     // The pin's names come from the committed schema, so the table matches what is generated.
-    releases.push((pin.clone(), Names::of(&load_bundle(&schema_dir.join("experimental"))?)));
+    releases.push((pin.clone(), Names::of(&Bundle::load(&schema_dir.join("experimental"))?)));
     let table = History::derive(&releases);
     write(&schema_dir.join(HISTORY_FILE), &table.to_json_text())?;
     let rows: usize = table.spans.values().map(|t| t.len()).sum();
