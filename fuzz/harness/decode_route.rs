@@ -14,8 +14,8 @@
 //! | --- | --- |
 //! | `#opts <max> <turn> <sub> <pipe> [ws]` | first line only: max message size, turn and subscription buffers, pipe capacity; `ws` selects the WebSocket wire (below) |
 //! | `#call initialize` | `Connection::initialize` (typed `ServerMetadata`) |
-//! | `#call thread/start` | `Codex::thread_start` (typed response, `ThreadSettings`) |
-//! | `#call turn/start <thread>` | `Thread::turn(..).run()`: reservation, typed response, turn stream, `TurnResult` |
+//! | `#call thread/start` | `Codex::from_connection` then `Codex::thread_start` (typed response, `ThreadSettings`); before `initialize` completed, `NotInitialized` and nothing sent |
+//! | `#call turn/start <thread>` | `Codex::from_connection`, `Thread::turn(..).run()` (before `initialize`, `NotInitialized`): reservation, typed response, turn stream, `TurnResult` |
 //! | `#call <method>` | `Connection::request_raw(method, null)` |
 //! | `#reserve <thread>` / `#claim <thread> <turn>` | a raw turn reservation, then its claim |
 //! | `#turn <turn>` / `#thread <thread>` / `#all` / `#unscoped` | a raw turn stream or subscription |
@@ -125,6 +125,8 @@ pub struct Report {
     pub too_large: usize,
     /// High-level turns that ended with a `TurnResult`.
     pub turn_results: usize,
+    /// High-level calls refused locally because `initialize` had not completed.
+    pub not_initialized: usize,
     /// Replies the SDK wrote to server requests.
     pub replies: usize,
     /// Why the connection closed.
@@ -417,7 +419,6 @@ enum Outcome {
 
 struct Harness {
     conn: Connection,
-    codex: Codex,
     report: Report,
     defaults: Vec<Watch>,
     watched: VecDeque<Watch>,
@@ -482,18 +483,24 @@ impl Harness {
     /// Spawns one request and lets it run until it was sent (or gave up waiting).
     async fn call(&mut self, method: &str, thread: String) {
         let conn = self.conn.clone();
-        let codex = self.codex.clone();
         let method = method.to_owned();
         let before = self.conn.stats().pending_requests;
         let task = tokio::spawn(async move {
             let outcome = match method.as_str() {
                 "initialize" => conn.initialize(&InitializeOptions::default()).await.map(|_| Outcome::Ok),
-                "thread/start" => codex.thread_start(ThreadOptions::default()).await.map(|t| {
-                    let _ = (t.id(), t.settings());
-                    Outcome::Ok
-                }),
+                // The high-level API needs an initialized connection: before that, a typed
+                // `NotInitialized` and nothing sent.
+                "thread/start" => {
+                    async {
+                        let t = Codex::from_connection(conn)?.thread_start(ThreadOptions::default()).await?;
+                        let _ = (t.id(), t.settings());
+                        Ok(Outcome::Ok)
+                    }
+                    .await
+                }
                 "turn/start" => {
                     async {
+                        let codex = Codex::from_connection(conn)?;
                         let turn = codex.thread_handle(thread).turn("fuzz").await?;
                         let result = turn.run().await?;
                         let _ = result.final_response();
@@ -553,14 +560,12 @@ async fn drive(data: &[u8]) -> Report {
         let conn = Connection::from_io(server_stdout, sink.clone(), connection_options);
         (conn, Wire::Lines { feed: Some(feed), sink })
     };
-    let codex = Codex::from_connection(conn.clone());
     let mut h = Harness {
         defaults: vec![
             Watch { decode: true, ..Watch::new(Watched::Events(EventFilter::All, conn.subscribe_all())) },
-            Watch::new(Watched::Typed(codex.notifications())),
+            Watch::new(Watched::Typed(conn.notifications())),
         ],
         conn,
-        codex,
         report: Report::default(),
         watched: VecDeque::new(),
         reservations: Vec::new(),
@@ -613,6 +618,7 @@ async fn drive(data: &[u8]) -> Report {
             Outcome::Ok => h.report.requests_ok += 1,
             Outcome::TurnResult => h.report.turn_results += 1,
             Outcome::Failed(Error::MessageTooLarge { .. }) => h.report.too_large += 1,
+            Outcome::Failed(Error::NotInitialized) => h.report.not_initialized += 1,
             Outcome::Failed(_) => {}
         }
     }

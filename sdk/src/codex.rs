@@ -200,9 +200,15 @@ impl Codex {
         CodexBuilder::default()
     }
 
-    /// Wraps an already initialized connection.
-    pub fn from_connection(conn: Connection) -> Self {
-        Self { conn }
+    /// Wraps a connection that completed [`Connection::initialize`]: a `Codex` always
+    /// knows its server ([`metadata`](Self::metadata)). A connection that was never
+    /// initialized (or whose `initialize` is still running or failed) is
+    /// [`Error::NotInitialized`](crate::Error::NotInitialized).
+    pub fn from_connection(conn: Connection) -> Result<Self> {
+        match conn.metadata() {
+            Some(_) => Ok(Self { conn }),
+            None => Err(crate::Error::NotInitialized),
+        }
     }
 
     /// This client with a per-request timeout of `timeout` (instead of the configured
@@ -221,7 +227,7 @@ impl Codex {
 
     /// What the server reported at `initialize`.
     pub fn metadata(&self) -> &ServerMetadata {
-        self.conn.metadata().expect("Codex is always initialized")
+        self.conn.metadata().expect("a Codex is only made from an initialized connection")
     }
 
     /// The server's Codex release, when its version is a release number (development
@@ -253,7 +259,7 @@ impl Codex {
     /// [`Notifications`](crate::Notifications)). Turn events are also delivered to their
     /// turn's stream.
     pub fn notifications(&self) -> crate::Notifications {
-        crate::Notifications::new(self.conn.subscribe_all())
+        self.conn.notifications()
     }
 
     /// Closes the connection. A spawned app-server gets its stdin closed and a moment to

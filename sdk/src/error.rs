@@ -194,6 +194,12 @@ pub enum Error {
     #[error("the connection is already initialized")]
     AlreadyInitialized,
 
+    /// The connection has not completed `initialize`, and the call needs a server that
+    /// has (e.g. [`Codex::from_connection`](crate::Codex::from_connection)). Run
+    /// [`Connection::initialize`](crate::Connection::initialize) first.
+    #[error("the connection is not initialized: call `Connection::initialize` first")]
+    NotInitialized,
+
     /// The connected server's Codex release predates the method (or no longer has it), as
     /// the SDK's protocol history says ([`crate::version`]). Nothing was sent.
     #[error("`{method}` is not in Codex {server_version}: {}", fmt_availability(*since, *removed))]

@@ -71,6 +71,16 @@ fn oversized_and_malformed_lines_are_counted_and_skipped() {
 }
 
 #[test]
+fn high_level_calls_before_initialize_are_refused_and_send_nothing() {
+    let report = decode_route::run(&input("regressions", "decode_route", "high-level-calls-before-initialize"));
+    // `thread/start` and `turn/start` before `initialize`: `NotInitialized`, nothing sent,
+    // so `initialize` is request 0 and the later `thread/start` request 1, both answered.
+    assert_eq!(report.not_initialized, 2, "{report:#?}");
+    assert_eq!(report.requests_ok, 2, "{report:#?}");
+    assert_eq!(report.stats.unmatched_responses, 0, "{report:#?}");
+}
+
+#[test]
 fn duplicate_ids_and_tiny_buffers_are_survived() {
     let report = decode_route::run(&input("regressions", "decode_route", "duplicate-ids-and-lag"));
     assert_eq!(report.requests_ok, 1, "{report:#?}");

@@ -353,7 +353,7 @@ async fn a_message_over_the_limit_but_under_the_hard_cap_fails_only_its_request(
     })
     .await;
     let conn = connect_raw(&server.url, ConnectionOptions::default().with_max_message_size(LIMIT)).await;
-    let codex = Codex::from_connection(conn.clone());
+    let codex = Codex::from_connection(conn.clone()).expect("initialized");
     let mut notifications = codex.notifications();
     let big = spawn_request(&conn, "fault/big");
     let small = spawn_request(&conn, "fault/small");

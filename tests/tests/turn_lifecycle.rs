@@ -417,7 +417,7 @@ async fn a_stale_view_of_another_clients_turn_asks_the_server() {
         script.send(json!({"id": request["id"], "result": initialize_result()})).await;
         assert_eq!(script.next().await["method"], "initialized");
         init.await.unwrap().unwrap();
-        let codex = Codex::from_connection(conn);
+        let codex = Codex::from_connection(conn).unwrap();
         let thread = codex.thread_handle("th-shared");
         // Another client's turn starts on the shared thread; its end has not arrived here.
         let started = turn_json("theirs", "inProgress", json!([]));

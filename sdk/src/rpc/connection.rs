@@ -604,6 +604,11 @@ impl Connection {
         self.subscribe(EventFilter::All)
     }
 
+    /// Every notification on this connection, typed (as [`Codex::notifications`](crate::Codex::notifications)).
+    pub fn notifications(&self) -> crate::Notifications {
+        crate::Notifications::new(self.subscribe_all())
+    }
+
     /// Starts a turn with raw params: reserves `params.threadId`, sends `turn/start`, and
     /// claims the turn id from the response (`result.turn.id`).
     pub async fn start_turn_raw(&self, params: Value) -> Result<(Value, TurnStream)> {

@@ -619,6 +619,36 @@ async fn initialize_handshake_and_already_initialized() {
     assert_eq!(init.await.unwrap().unwrap().server_version.as_deref(), Some("1.2.3"));
 }
 
+/// A `Codex` is only made from an initialized connection: before `initialize`, while it
+/// runs and after it failed, `from_connection` is `NotInitialized` (nothing is sent, so
+/// `metadata()` can never be asked of a server that never answered); afterwards it is the
+/// server that answered.
+#[tokio::test]
+async fn a_codex_is_only_made_from_an_initialized_connection() {
+    let not_initialized = |conn: &Connection| match crate::Codex::from_connection(conn.clone()) {
+        Err(Error::NotInitialized) => {}
+        Err(other) => panic!("expected NotInitialized, got {other:?}"),
+        Ok(_) => panic!("expected NotInitialized, got a Codex"),
+    };
+    let (conn, mut fake) = pair();
+    not_initialized(&conn);
+    assert_eq!(conn.stats().pending_requests, 0);
+
+    let c = conn.clone();
+    let init = tokio::spawn(async move { c.initialize(&InitializeOptions::default()).await });
+    let req = fake.recv().await;
+    assert_eq!(req["method"], "initialize");
+    not_initialized(&conn);
+    fake.send(json!({"id": req["id"], "error": {"code": -32600, "message": "bad"}})).await;
+    assert!(matches!(init.await.unwrap(), Err(Error::Rpc(_))));
+    not_initialized(&conn);
+
+    initialize_as(&conn, &mut fake, "0.171.0").await;
+    let codex = crate::Codex::from_connection(conn.clone()).expect("initialized");
+    assert_eq!(codex.metadata().server_version.as_deref(), Some("0.171.0"));
+    assert!(Error::NotInitialized.to_string().contains("Connection::initialize"));
+}
+
 /// Initializes `conn` against a fake server that reports `version` in its user agent.
 async fn initialize_as(conn: &Connection, fake: &mut Fake, version: &str) {
     let c = conn.clone();
