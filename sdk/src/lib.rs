@@ -76,6 +76,7 @@ mod serde_helpers;
 pub mod structured;
 mod thread;
 mod turn;
+mod turn_requests;
 pub mod version;
 
 pub use codex::{Codex, CodexBuilder};
@@ -95,6 +96,7 @@ pub use schemars;
 pub use structured::{OutputMismatch, TypedTurnResult};
 pub use thread::{Thread, ThreadSettings};
 pub use turn::{TurnControl, TurnEvents, TurnHandle, TurnResult, UndecodableEvent};
+pub use turn_requests::{PendingRequest, TurnActivity, TurnItem, UnfitAnswer};
 pub use version::{Availability, CodexVersion};
 #[allow(missing_docs, clippy::all)]
 #[rustfmt::skip]

@@ -203,6 +203,45 @@ impl Thread {
             .unwrap_or_else(|_| Err(Error::StreamEnded { what: "the turn/start task ended without an answer".into() }))
     }
 
+    /// Starts a turn (as [`turn_with`](Self::turn_with)) whose thread's server requests —
+    /// approvals, tool calls, questions — come as [`TurnItem::Request`](crate::TurnItem::Request)s
+    /// of its stream, between its notifications, each with a typed reply handle
+    /// ([`PendingRequest`](crate::PendingRequest): accept, decline, cancel, respond; dropped
+    /// unanswered, declined). Other threads keep their handlers; this thread's handler
+    /// (from [`set_handler`](Self::set_handler), else the connection's) answers again
+    /// once the returned [`TurnActivity`](crate::TurnActivity) ends or is dropped.
+    ///
+    /// The forwarding starts before `turn/start` is sent, so no request of the turn can
+    /// reach another handler first.
+    ///
+    /// ```no_run
+    /// # async fn demo(thread: codex_app_server::Thread) -> codex_app_server::Result<()> {
+    /// use codex_app_server::{TurnItem, TurnOptions};
+    ///
+    /// let mut turn = thread.turn_with_requests("tidy the repo", &TurnOptions::default()).await?;
+    /// while let Some(item) = turn.next_item().await {
+    ///     match item? {
+    ///         TurnItem::Request(request) if request.method() == "item/commandExecution/requestApproval" => {
+    ///             let _ = request.accept();
+    ///         }
+    ///         TurnItem::Request(other) => other.decline(),
+    ///         TurnItem::Event(event) => println!("{event:?}"),
+    ///         _ => {}
+    ///     }
+    /// }
+    /// let result = turn.result().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn turn_with_requests(
+        &self,
+        input: impl Into<Inputs>,
+        options: &TurnOptions,
+    ) -> Result<crate::TurnActivity> {
+        let requests = crate::turn_requests::forward(&self.conn, &self.id);
+        let handle = self.turn_with(input, options).await?;
+        Ok(crate::TurnActivity::new(handle.stream(), requests))
+    }
+
     /// The body of [`turn_with`](Self::turn_with); gives up before sending anything once
     /// `caller` is gone.
     async fn start_turn(

@@ -1,8 +1,8 @@
 //! Turns the Rust way, against the real `codex app-server`: giving up on a turn (dropping
 //! its handle, stream or `run` future; a timeout) interrupts it on the server and leaves the
 //! thread ready for a fresh turn; a busy thread is a typed error, never a silent merge; a
-//! stream ends in the same result `run` returns; per-thread approval handlers; per-call
-//! timeouts.
+//! stream ends in the same result `run` returns; approvals answered from the turn's stream;
+//! per-thread approval handlers; per-call timeouts.
 
 mod common;
 
@@ -309,6 +309,96 @@ async fn a_thread_handler_answers_that_threads_approvals_only() {
     let again = within("run", trusted.run("write again")).await.unwrap();
     assert_eq!(status(&again), Some(CommandExecutionStatus::Declined));
     assert_eq!(client_calls.load(Ordering::SeqCst), 2);
+}
+
+/// Approvals answered where the turn is consumed: `turn_with_requests` yields the thread's
+/// requests as items with typed reply handles. Accepted runs the command, declined and
+/// dropped (fail closed) do not; meanwhile another thread's approval still goes to the
+/// client's handler, and the thread's own handler is neither asked during the turn nor
+/// lost after it.
+#[tokio::test]
+async fn approvals_answered_from_the_turns_stream() {
+    use codex_app_server::{ServerRequest, TurnItem, TurnOptions};
+
+    let client_calls = Arc::new(AtomicUsize::new(0));
+    let counter = client_calls.clone();
+    let world = World::start_with(
+        |h| h.approval_policy(ApprovalPolicy::OnRequest),
+        move |b| {
+            b.on_command_execution(move |_| {
+                counter.fetch_add(1, Ordering::SeqCst);
+                async { Decision::Decline }
+            })
+        },
+    )
+    .await;
+    let options = || ThreadOptions::default().cwd(world.home.work_dir());
+    let thread = within("thread/start", world.codex.thread_start(options())).await.unwrap();
+    let other = within("thread/start", world.codex.thread_start(options())).await.unwrap();
+    let thread_calls = Arc::new(AtomicUsize::new(0));
+    let counter = thread_calls.clone();
+    thread.set_handler(ApprovalHandler::new().on_command_execution(move |_| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        async { Decision::Accept }
+    }));
+    let exec = |id: &str, file: &str| {
+        MockResponse::exec_command(ExecCommand::new(id, format!("echo ok > {file}")).escalated("write a marker"))
+    };
+    let status = |r: &codex_app_server::TurnResult| {
+        r.items.iter().find_map(|i| match i {
+            ThreadItem::CommandExecution(c) => Some(c.status.clone()),
+            _ => None,
+        })
+    };
+
+    for (answer, file) in [("accept", "accepted.txt"), ("decline", "declined.txt"), ("drop", "dropped.txt")] {
+        world.model.push(exec(&format!("call_{answer}"), file));
+        world.model.push(MockResponse::text("done"));
+        let mut turn = within("turn/start", thread.turn_with_requests("write", &TurnOptions::default())).await.unwrap();
+        let (mut requests, mut events) = (0, 0);
+        while let Some(item) = within("next item", turn.next_item()).await {
+            match item.expect("a turn item") {
+                TurnItem::Request(request) => {
+                    requests += 1;
+                    match request.request().expect("typed") {
+                        ServerRequest::ItemCommandExecutionRequestApproval(p) => {
+                            assert!(p.command.as_deref().is_some_and(|c| c.contains(file)), "{p:?}")
+                        }
+                        other => panic!("unexpected request {other:?}"),
+                    }
+                    match answer {
+                        "accept" => request.accept().expect("an approval"),
+                        "decline" => request.decline(),
+                        _ => drop(request),
+                    }
+                }
+                TurnItem::Event(_) => events += 1,
+                other => panic!("unexpected item {other:?}"),
+            }
+        }
+        let result = within("result", turn.result()).await.unwrap();
+        assert_eq!(requests, 1, "{answer}");
+        assert!(events > 0, "{answer}");
+        let expected =
+            if answer == "accept" { CommandExecutionStatus::Completed } else { CommandExecutionStatus::Declined };
+        assert_eq!(status(&result), Some(expected), "{answer}: {:#?}", result.items);
+        assert_eq!(world.home.work_dir().join(file).exists(), answer == "accept", "{answer}");
+    }
+    assert_eq!(thread_calls.load(Ordering::SeqCst), 0, "the thread's handler was not asked during those turns");
+
+    // Another thread's approval goes to the client's handler.
+    world.model.push(exec("call_other", "other.txt"));
+    world.model.push(MockResponse::text("declined"));
+    let declined = within("run", other.run("write")).await.unwrap();
+    assert_eq!(status(&declined), Some(CommandExecutionStatus::Declined));
+    assert_eq!(client_calls.load(Ordering::SeqCst), 1);
+
+    // After the activity, the thread's own handler answers again.
+    world.model.push(exec("call_after", "after.txt"));
+    world.model.push(MockResponse::text("ran"));
+    let ran = within("run", thread.run("write again")).await.unwrap();
+    assert_eq!(status(&ran), Some(CommandExecutionStatus::Completed));
+    assert_eq!((thread_calls.load(Ordering::SeqCst), client_calls.load(Ordering::SeqCst)), (1, 1));
 }
 
 /// The blocking API gives up the same way: `run_timeout` interrupts the turn, and so does

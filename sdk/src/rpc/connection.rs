@@ -647,6 +647,31 @@ impl Connection {
         self.shared().thread_handlers.lock().unwrap_or_else(|e| e.into_inner()).remove(thread_id).is_some()
     }
 
+    /// Sets the handler of `thread_id`, returning the one it replaces.
+    pub(crate) fn replace_thread_handler(
+        &self,
+        thread_id: &str,
+        handler: Arc<dyn RawServerRequestHandler>,
+    ) -> Option<Arc<dyn RawServerRequestHandler>> {
+        self.shared().thread_handlers.lock().unwrap_or_else(|e| e.into_inner()).insert(thread_id.to_owned(), handler)
+    }
+
+    /// Puts `previous` back as the handler of `thread_id` if `ours` is still the one set.
+    pub(crate) fn restore_thread_handler(
+        &self,
+        thread_id: &str,
+        ours: &Arc<dyn RawServerRequestHandler>,
+        previous: Option<Arc<dyn RawServerRequestHandler>>,
+    ) {
+        let mut handlers = self.shared().thread_handlers.lock().unwrap_or_else(|e| e.into_inner());
+        if handlers.get(thread_id).is_some_and(|current| Arc::ptr_eq(current, ours)) {
+            match previous {
+                Some(previous) => handlers.insert(thread_id.to_owned(), previous),
+                None => handlers.remove(thread_id),
+            };
+        }
+    }
+
     /// The turn of `thread_id` that this connection saw start (`turn/started`) and not yet
     /// complete — from this client or, on a shared server, another one whose events reach
     /// this connection.
