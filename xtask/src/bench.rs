@@ -115,6 +115,7 @@ fn machine() -> String {
 /// (median) after touching a handwritten SDK source and the example.
 pub fn compile_times(args: &[String]) -> Result<(), String> {
     let mut runs = 3usize;
+    let mut peer_rounds = 2usize;
     let mut keep = false;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -123,11 +124,18 @@ pub fn compile_times(args: &[String]) -> Result<(), String> {
                 runs =
                     it.next().and_then(|n| n.parse().ok()).filter(|n| *n > 0).ok_or("--runs needs a positive number")?
             }
+            "--peer-rounds" => {
+                peer_rounds = it
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .filter(|n| *n > 0)
+                    .ok_or("--peer-rounds needs a positive number")?
+            }
             "--keep" => keep = true,
             other => {
                 return Err(format!(
-                    "unknown argument `{other}` (usage: cargo xtask compile-times [--runs N] [--keep])"
-                ))
+                "unknown argument `{other}` (usage: cargo xtask compile-times [--runs N] [--peer-rounds N] [--keep])"
+            ))
             }
         }
     }
@@ -141,21 +149,7 @@ pub fn compile_times(args: &[String]) -> Result<(), String> {
     copy_workspace(&root(), &workspace).map_err(|e| format!("copying the workspace: {e}"))?;
     // Wall time, and the CPU time (user + system) of the whole cargo process tree: CPU time
     // is what competing load disturbs least, so the comparisons are made on both.
-    let build = |args: &[&str]| -> Result<Timing, String> {
-        let (started, cpu0) = (Instant::now(), children_cpu());
-        let output = cargo_command(args)
-            .current_dir(&workspace)
-            .env("CARGO_TARGET_DIR", &target)
-            .output()
-            .map_err(|e| e.to_string())?;
-        if !output.status.success() {
-            return Err(format!("`cargo {}` failed:\n{}", args.join(" "), String::from_utf8_lossy(&output.stderr)));
-        }
-        Ok(Timing {
-            wall: started.elapsed().as_secs_f64(),
-            cpu: children_cpu().zip(cpu0).map(|(after, before)| after - before),
-        })
-    };
+    let build = |args: &[&str]| timed_cargo(args, &workspace, &target, &scratch);
     let touch = |file: &str| -> Result<(), String> {
         let path = workspace.join(file);
         std::fs::File::options()
@@ -190,6 +184,7 @@ pub fn compile_times(args: &[String]) -> Result<(), String> {
         touch(EXAMPLE_FILE)?;
         example_after_example.push(build(EXAMPLE)?);
     }
+    let peer = peer_builds(&workspace, &scratch, peer_rounds)?;
     if !keep {
         let _ = std::fs::remove_dir_all(&scratch);
     }
@@ -203,6 +198,8 @@ pub fn compile_times(args: &[String]) -> Result<(), String> {
     );
     let secs = |s: f64| format!("{s:.1} s");
     let cpu = |t: &Timing| t.cpu.map_or_else(|| "n/a".to_owned(), secs);
+    print_markdown_table(&["build", "time", "CPU time", "peak RSS of one process"], &peer.rows());
+    println!();
     let spread = |v: &[Timing], of: &dyn Fn(&Timing) -> Option<f64>| {
         let mut sorted: Vec<f64> = v.iter().filter_map(of).collect();
         if sorted.len() != v.len() {
@@ -220,68 +217,238 @@ pub fn compile_times(args: &[String]) -> Result<(), String> {
         (Some(v), None) => secs(v),
         _ => "n/a".to_owned(),
     };
-    let rows: Vec<(&str, String, String)> = vec![
-        (
-            "clean: `cargo build -p codex-app-server` (the SDK and its dependencies)",
+    let peak = |ts: &[Timing]| {
+        let kib = ts.iter().filter_map(|t| t.peak_rss_kib).max();
+        kib.map_or_else(|| "n/a".to_owned(), |k| format!("{:.2} GB", k as f64 * 1024.0 / 1e9))
+    };
+    let rows: Vec<Vec<String>> = vec![
+        vec![
+            "clean: `cargo build -p codex-app-server` (the SDK and its dependencies)".to_owned(),
             secs(clean_lib.wall),
             cpu(&clean_lib),
-        ),
-        (
-            "the SDK crate alone (`cargo clean -p codex-app-server`, dependencies built)",
+            peak(std::slice::from_ref(&clean_lib)),
+        ],
+        vec![
+            "the SDK crate alone (`cargo clean -p codex-app-server`, dependencies built)".to_owned(),
             secs(sdk_only.wall),
             cpu(&sdk_only),
-        ),
-        (
-            "clean: `cargo build -p codex-app-server --features websocket,tls,jwt` (vs the default features)",
+            peak(std::slice::from_ref(&sdk_only)),
+        ],
+        vec![
+            "clean: `cargo build -p codex-app-server --features websocket,tls,jwt` (vs the default features)".to_owned(),
             versus(Some(clean_attach.wall), Some(clean_lib.wall)),
             versus(clean_attach.cpu, clean_lib.cpu),
-        ),
-        (
-            "the SDK crate alone, `--features websocket,tls,jwt` (vs the default features)",
+            peak(std::slice::from_ref(&clean_attach)),
+        ],
+        vec![
+            "the SDK crate alone, `--features websocket,tls,jwt` (vs the default features)".to_owned(),
             versus(Some(sdk_only_attach.wall), Some(sdk_only.wall)),
             versus(sdk_only_attach.cpu, sdk_only.cpu),
-        ),
-        (
-            "clean: `cargo build -p codex-app-server --example quickstart` (SDK with `testing`, dev-dependencies, example)",
+            peak(std::slice::from_ref(&sdk_only_attach)),
+        ],
+        vec![
+            "clean: `cargo build -p codex-app-server --example quickstart` (SDK with `testing`, dev-dependencies, example)".to_owned(),
             secs(clean_example.wall),
             cpu(&clean_example),
-        ),
-        (
-            "incremental: touch `sdk/src/thread.rs`, `cargo build -p codex-app-server`",
+            peak(std::slice::from_ref(&clean_example)),
+        ],
+        vec![
+            "incremental: touch `sdk/src/thread.rs`, `cargo build -p codex-app-server`".to_owned(),
             spread(&lib_after_sdk, &wall_of),
             spread(&lib_after_sdk, &cpu_of),
-        ),
-        (
-            "incremental: touch `sdk/src/thread.rs`, build the example",
+            peak(&lib_after_sdk),
+        ],
+        vec![
+            "incremental: touch `sdk/src/thread.rs`, build the example".to_owned(),
             spread(&example_after_sdk, &wall_of),
             spread(&example_after_sdk, &cpu_of),
-        ),
-        (
-            "incremental: touch `sdk/examples/quickstart.rs`, build the example",
+            peak(&example_after_sdk),
+        ],
+        vec![
+            "incremental: touch `sdk/examples/quickstart.rs`, build the example".to_owned(),
             spread(&example_after_example, &wall_of),
             spread(&example_after_example, &cpu_of),
-        ),
+            peak(&example_after_example),
+        ],
     ];
-    let width = |column: fn(&(&str, String, String)) -> usize, title: &str| {
-        rows.iter().map(column).chain([title.chars().count()]).max().unwrap_or(0)
-    };
-    let w0 = width(|r| r.0.chars().count(), "build");
-    let w1 = width(|r| r.1.chars().count(), "time");
-    let w2 = width(|r| r.2.chars().count(), "CPU time");
-    println!("| {:<w0$} | {:<w1$} | {:<w2$} |", "build", "time", "CPU time");
-    println!("|-{}-|-{}-|-{}-|", "-".repeat(w0), "-".repeat(w1), "-".repeat(w2));
-    for (build, time, cpu) in rows {
-        println!("| {build:<w0$} | {time:<w1$} | {cpu:<w2$} |");
-    }
+    print_markdown_table(&["build", "time", "CPU time", "peak RSS of one process"], &rows);
     eprintln!("(`cargo xtask compile-times` took {:.0} s)", started.elapsed().as_secs_f64());
     Ok(())
 }
 
-/// One build's wall time and the CPU time of its process tree, in seconds.
+/// One build's wall time and the CPU time of its process tree, in seconds, and the peak
+/// resident memory of its largest process.
 struct Timing {
     wall: f64,
     /// `None` where `/proc/self/stat` is not available.
     cpu: Option<f64>,
+    /// Peak RSS in KiB of the largest process cargo ran (a rustc, in practice), from GNU
+    /// time's `%M` (`ru_maxrss` of cargo, which covers every descendant it waited for);
+    /// `None` without `/usr/bin/time`.
+    peak_rss_kib: Option<u64>,
+}
+
+/// GNU time, which reports the peak RSS of the largest process in a tree.
+const GNU_TIME: &str = "/usr/bin/time";
+
+/// Runs `cargo args` in `dir` with `target` as its target dir, timed.
+fn timed_cargo(args: &[&str], dir: &Path, target: &Path, scratch: &Path) -> Result<Timing, String> {
+    let rss_file = scratch.join("peak-rss");
+    let _ = std::fs::remove_file(&rss_file);
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut command = if Path::new(GNU_TIME).exists() {
+        let mut c = Command::new(GNU_TIME);
+        c.arg("-f").arg("%M").arg("-o").arg(&rss_file).arg(&cargo);
+        c
+    } else {
+        Command::new(&cargo)
+    };
+    println!("$ cargo {}   (in {})", args.join(" "), dir.display());
+    command.args(args).current_dir(dir).env("CARGO_TARGET_DIR", target);
+    let (started, cpu0) = (Instant::now(), children_cpu());
+    let output = command.output().map_err(|e| e.to_string())?;
+    if !output.status.success() {
+        return Err(format!("`cargo {}` failed:\n{}", args.join(" "), String::from_utf8_lossy(&output.stderr)));
+    }
+    Ok(Timing {
+        wall: started.elapsed().as_secs_f64(),
+        cpu: children_cpu().zip(cpu0).map(|(after, before)| after - before),
+        peak_rss_kib: std::fs::read_to_string(&rss_file).ok().and_then(|s| s.trim().parse().ok()),
+    })
+}
+
+/// The peer crate of the comparison, pinned: a typed Rust client of the same protocol.
+const PEER: (&str, &str) = ("codex-codes", "=0.166.4");
+
+/// Clean builds of two throw-away bin crates, as a user would make them: one depending on
+/// the SDK (default features; the workspace's lock file), one on [`PEER`]; each its own
+/// workspace and target dir, emptied before every build; `rounds` × (SDK, peer) in the dev
+/// profile, then one release build of each.
+struct PeerBuilds {
+    rounds: Vec<(Timing, Timing)>,
+    release: (Timing, Timing),
+}
+
+fn peer_builds(workspace: &Path, scratch: &Path, rounds: usize) -> Result<PeerBuilds, String> {
+    let write = |path: PathBuf, text: String| {
+        std::fs::create_dir_all(path.parent().expect("a parent")).map_err(|e| e.to_string())?;
+        std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))
+    };
+    let sdk_user = scratch.join("user-sdk");
+    write(
+        sdk_user.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"user-sdk\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n\
+             [dependencies]\ncodex-app-server = {{ path = {:?} }}\n\n[workspace]\n",
+            workspace.join("sdk").display().to_string()
+        ),
+    )?;
+    write(
+        sdk_user.join("src/main.rs"),
+        "fn main() {\n    println!(\"{:?}\", codex_app_server::ClientConfig::default());\n}\n".into(),
+    )?;
+    std::fs::copy(workspace.join("Cargo.lock"), sdk_user.join("Cargo.lock")).map_err(|e| e.to_string())?;
+    let peer_user = scratch.join("user-peer");
+    write(
+        peer_user.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"user-peer\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n\
+             [dependencies]\n{} = \"{}\"\n\n[workspace]\n",
+            PEER.0, PEER.1
+        ),
+    )?;
+    write(
+        peer_user.join("src/main.rs"),
+        "fn main() {\n    let builder = codex_codes::AppServerBuilder::new();\n    println!(\"{}\", std::mem::size_of_val(&builder));\n}\n"
+            .into(),
+    )?;
+    let clean = |dir: &Path, args: &[&str]| {
+        let target = dir.join("target");
+        let _ = std::fs::remove_dir_all(&target);
+        timed_cargo(args, dir, &target, scratch)
+    };
+    // Resolve and download first, so no build below pays for the registry.
+    for dir in [&sdk_user, &peer_user] {
+        timed_cargo(&["fetch"], dir, &dir.join("target"), scratch)?;
+    }
+    let mut measured = Vec::new();
+    for _ in 0..rounds {
+        measured.push((clean(&sdk_user, &["build"])?, clean(&peer_user, &["build"])?));
+    }
+    let release = (clean(&sdk_user, &["build", "--release"])?, clean(&peer_user, &["build", "--release"])?);
+    Ok(PeerBuilds { rounds: measured, release })
+}
+
+impl PeerBuilds {
+    /// Markdown rows: each round, the medians of the dev rounds with their ratios, release.
+    fn rows(&self) -> Vec<Vec<String>> {
+        let secs = |s: f64| format!("{s:.1} s");
+        let opt_secs = |s: Option<f64>| s.map_or_else(|| "n/a".to_owned(), secs);
+        let gib = |k: Option<u64>| k.map_or_else(|| "n/a".to_owned(), |k| format!("{:.2} GB", k as f64 * 1024.0 / 1e9));
+        let median = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v.get(v.len() / 2).copied()
+        };
+        let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(a), Some(b)) if b > 0.0 => format!("{:.2}×", a / b),
+            _ => "n/a".to_owned(),
+        };
+        let mut rows = Vec::new();
+        let user = "clean dev build of a bin crate depending on";
+        for (i, (sdk, peer)) in self.rounds.iter().enumerate() {
+            for (who, t) in [("`codex-app-server` (default features)", sdk), ("`codex-codes = \"=0.166.4\"`", peer)] {
+                rows.push(vec![
+                    format!("round {}: {user} {who}", i + 1),
+                    secs(t.wall),
+                    opt_secs(t.cpu),
+                    gib(t.peak_rss_kib),
+                ]);
+            }
+        }
+        let of = |f: &dyn Fn(&(Timing, Timing)) -> Option<f64>| median(self.rounds.iter().filter_map(f).collect());
+        let (sdk_wall, peer_wall) = (of(&|r| Some(r.0.wall)), of(&|r| Some(r.1.wall)));
+        let (sdk_cpu, peer_cpu) = (of(&|r| r.0.cpu), of(&|r| r.1.cpu));
+        let max_rss = |f: &dyn Fn(&(Timing, Timing)) -> Option<u64>| self.rounds.iter().filter_map(f).max();
+        let (sdk_rss, peer_rss) = (max_rss(&|r| r.0.peak_rss_kib), max_rss(&|r| r.1.peak_rss_kib));
+        rows.push(vec![
+            format!("**SDK / peer**, dev (medians of {} rounds; peak: the larger round)", self.rounds.len()),
+            ratio(sdk_wall, peer_wall),
+            ratio(sdk_cpu, peer_cpu),
+            ratio(sdk_rss.map(|k| k as f64), peer_rss.map(|k| k as f64)),
+        ]);
+        let (sdk, peer) = &self.release;
+        for (who, t) in [("`codex-app-server`", sdk), ("`codex-codes`", peer)] {
+            rows.push(vec![
+                format!("clean release build of a bin crate depending on {who}"),
+                secs(t.wall),
+                opt_secs(t.cpu),
+                gib(t.peak_rss_kib),
+            ]);
+        }
+        rows.push(vec![
+            "**SDK / peer**, release".into(),
+            ratio(Some(sdk.wall), Some(peer.wall)),
+            ratio(sdk.cpu, peer.cpu),
+            ratio(sdk.peak_rss_kib.map(|k| k as f64), peer.peak_rss_kib.map(|k| k as f64)),
+        ]);
+        rows
+    }
+}
+
+/// Prints a markdown table with padded columns.
+fn print_markdown_table(header: &[&str], rows: &[Vec<String>]) {
+    let widths: Vec<usize> = (0..header.len())
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).chain([header[i].chars().count()]).max().unwrap_or(0))
+        .collect();
+    let line = |cells: Vec<String>| {
+        let cells: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        println!("| {} |", cells.join(" | "));
+    };
+    line(header.iter().map(|h| h.to_string()).collect());
+    println!("|-{}-|", widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("-|-"));
+    for row in rows {
+        line(row.clone());
+    }
 }
 
 /// User + system CPU time of this process's waited-for children and their waited-for
