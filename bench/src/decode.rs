@@ -2,7 +2,8 @@
 //!
 //! Four paths over the same bytes, interleaved round by round, median of the rounds:
 //! 1. the limit: split lines, `serde_json::from_slice::<Value>` each;
-//! 2. the same plus the typed decode (`ServerNotification::decode`), no routing;
+//! 2. a lean typed client, no routing: each line's envelope with raw `params`, then
+//!    `ServerNotification::decode_raw` straight from the params text;
 //! 3. the SDK: `Connection::from_io` over an in-memory reader → frame → classify → route to
 //!    live subscribers (a `TurnStream` per turn, a thread subscription per thread, one
 //!    client-wide `Unscoped` subscription), each drained by its own task;
@@ -52,9 +53,9 @@ impl Path {
     fn label(self) -> &'static str {
         match self {
             Path::Value => "`serde_json::from_slice::<Value>` per line (the limit)",
-            Path::ValueTyped => "`Value` + `ServerNotification::decode` (no routing)",
+            Path::ValueTyped => "envelope + `ServerNotification::decode_raw` (no routing)",
             Path::SdkRoute => "SDK: frame → classify → route → subscribers",
-            Path::SdkTyped => "SDK: … + `ServerNotification::decode` per subscriber",
+            Path::SdkTyped => "SDK: … + `ServerNotification::decode_raw` per subscriber",
         }
     }
 }
@@ -123,24 +124,34 @@ pub fn run(options: &Options) -> Result<(), String> {
     Ok(())
 }
 
+/// A notification's envelope, its params left as text.
+#[derive(serde::Deserialize)]
+struct Envelope<'a> {
+    #[serde(borrow)]
+    method: &'a str,
+    #[serde(borrow)]
+    params: Option<&'a serde_json::value::RawValue>,
+}
+
+fn null_params() -> &'static serde_json::value::RawValue {
+    static NULL: std::sync::OnceLock<Box<serde_json::value::RawValue>> = std::sync::OnceLock::new();
+    NULL.get_or_init(|| serde_json::value::RawValue::from_string("null".into()).expect("null"))
+}
+
 /// Path 1 or 2: a plain loop over the lines.
 fn value_pass(corpus: &Corpus, typed: bool) -> Result<Sample, String> {
     let (cpu0, t0) = (self_cpu(), Instant::now());
     let mut count = 0usize;
     for line in corpus.lines() {
-        let value: Value = serde_json::from_slice(line).map_err(|e| e.to_string())?;
         if typed {
-            let Value::Object(mut map) = value else {
-                return Err("a notification that is not an object".into());
-            };
-            let method = match map.remove("method") {
-                Some(Value::String(m)) => m,
-                _ => return Err("a notification without a method".into()),
-            };
-            let params = map.remove("params").unwrap_or(Value::Null);
-            let decoded = ServerNotification::decode(&method, params).map_err(|e| e.to_string())?;
+            // A lean typed client: the envelope with raw params, then the typed params
+            // straight from their text.
+            let envelope: Envelope<'_> = serde_json::from_slice(line).map_err(|e| e.to_string())?;
+            let params = envelope.params.unwrap_or_else(|| null_params());
+            let decoded = ServerNotification::decode_raw(envelope.method, params).map_err(|e| e.to_string())?;
             black_box(&decoded);
         } else {
+            let value: Value = serde_json::from_slice(line).map_err(|e| e.to_string())?;
             black_box(&value);
         }
         count += 1;
@@ -212,8 +223,7 @@ where
         }
         owned += 1;
         if typed {
-            let params = event.params_value().map_err(|e| e.to_string())?;
-            let decoded = ServerNotification::decode(event.method(), params).map_err(|e| e.to_string())?;
+            let decoded = ServerNotification::decode_raw(event.method(), event.params()).map_err(|e| e.to_string())?;
             black_box(&decoded);
         } else {
             black_box(event.method());

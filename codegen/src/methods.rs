@@ -313,12 +313,33 @@ fn message_enum(
         impl #name_ident {
             /// Decodes `params` by `method`; an unknown method becomes the fallback variant,
             /// malformed params of a known method are an error that names the method.
+            ///
+            /// The params are decoded as text (see [`decode_raw`](Self::decode_raw)): each
+            /// type has one deserializer, which keeps the crate small to build.
             pub fn decode(method: &str, params: ::serde_json::Value) -> ::std::result::Result<Self, crate::protocol::DecodeError> {
+                if !Self::knows(method) {
+                    return Ok(Self::#fallback { method: method.to_owned(), params });
+                }
+                let raw = ::serde_json::value::to_raw_value(&params)
+                    .map_err(|source| crate::protocol::DecodeError::new(method, source))?;
+                Self::decode_raw(method, &raw)
+            }
+
+            /// Decodes the raw `params` text by `method`, straight into the typed params
+            /// (no intermediate `serde_json::Value`); an unknown method becomes the fallback
+            /// variant, malformed params of a known method are an error that names the method.
+            pub fn decode_raw(method: &str, params: &::serde_json::value::RawValue) -> ::std::result::Result<Self, crate::protocol::DecodeError> {
+                let text = params.get();
                 let decoded = match method {
-                    #( #wires => ::serde_json::from_value(params).map(Self::#idents), )*
-                    _ => return Ok(Self::#fallback { method: method.to_owned(), params }),
+                    #( #wires => ::serde_json::from_str(text).map(Self::#idents), )*
+                    _ => ::serde_json::from_str(text).map(|params| Self::#fallback { method: method.to_owned(), params }),
                 };
                 decoded.map_err(|source| crate::protocol::DecodeError::new(method, source))
+            }
+
+            /// Whether `method` is one of the typed variants.
+            pub fn knows(method: &str) -> bool {
+                matches!(method, #( #wires )|*)
             }
 
             /// The method name.

@@ -6,7 +6,7 @@ use crate::history::History;
 use proc_macro2::TokenStream;
 use quote::quote;
 
-/// The generated file holding the pin, relative to `sdk/src/generated/`.
+/// The generated file holding the pin, in `sdk/src/generated/`.
 pub const PIN_FILE: &str = "pin.rs";
 
 /// `pin.rs`: one constant, so that `include!` works from any module.

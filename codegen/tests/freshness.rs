@@ -1,4 +1,4 @@
-//! `cargo test` fails when `sdk/src/generated/` is not what `schema/` produces.
+//! `cargo test` fails when the generated directories are not what `schema/` produces.
 
 use std::path::Path;
 
@@ -6,7 +6,7 @@ use std::path::Path;
 fn generated_code_is_fresh() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let files = codex_app_server_codegen::generate(&root.join("schema")).expect("codegen");
-    let stale = codex_app_server_codegen::stale_files(&root.join("sdk/src/generated"), &files);
+    let stale = codex_app_server_codegen::stale_files(root, &files);
     assert!(
         stale.is_empty(),
         "generated code differs from what schema/ produces: {}\nrun `cargo xtask regen` and commit the result",

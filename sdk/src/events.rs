@@ -4,14 +4,15 @@
 use crate::error::{Error, Result};
 use crate::methods::ServerNotification;
 use crate::rpc::{Event, EventStream};
-use futures::Stream;
+use futures_util::Stream;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 /// Decodes a routed event into its typed notification.
 pub(crate) fn decode_event(event: &Event) -> Result<ServerNotification> {
-    let params = event.params_value()?;
-    ServerNotification::decode(event.method(), params).map_err(|e| Error::Decode { method: e.method, source: e.source })
+    // Straight from the raw params text: no intermediate `Value`.
+    ServerNotification::decode_raw(event.method(), event.params())
+        .map_err(|e| Error::Decode { method: e.method, source: e.source })
 }
 
 /// A typed stream of notifications (see [`Codex::notifications`](crate::Codex::notifications)

@@ -72,7 +72,6 @@ pub mod handlers;
 mod input;
 pub mod login;
 mod options;
-mod serde_helpers;
 pub mod structured;
 mod thread;
 mod turn;

@@ -9,7 +9,7 @@ use crate::rpc::{Connection, TurnStream};
 use crate::types::{
     ThreadItem, ThreadReadParams, ThreadTokenUsage, Turn, TurnInterruptParams, TurnStatus, TurnSteerParams,
 };
-use futures::Stream;
+use futures_util::Stream;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 

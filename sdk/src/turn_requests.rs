@@ -9,8 +9,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use futures::future::BoxFuture;
-use futures::Stream;
+use futures_util::future::BoxFuture;
+use futures_util::Stream;
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 

@@ -1,6 +1,7 @@
 //! Maintainer tasks: `cargo xtask <command>`.
 //!
-//! - `regen [--check]`: writes (or compares) `sdk/src/generated/` from `schema/`.
+//! - `regen [--check]`: writes (or compares) `sdk/src/generated/` and
+//!   `sdk/protocol/src/generated/` from `schema/`.
 //! - `schema [--check]`: installs the pinned Codex CLI and rewrites (or compares) `schema/`.
 //! - `install-codex`: installs the pinned Codex CLI under `target/codex-cli/<version>/`.
 //! - `demo`: installs the pinned CLI if missing, then runs the SDK's offline demo
@@ -75,8 +76,7 @@ fn regen(check: bool) -> Result<(), String> {
     let started = std::time::Instant::now();
     let files = codex_app_server_codegen::generate(&root.join("schema"))?;
     let elapsed = started.elapsed();
-    let out_dir = root.join("sdk/src/generated");
-    let stale = codex_app_server_codegen::stale_files(&out_dir, &files);
+    let stale = codex_app_server_codegen::stale_files(&root, &files);
     if check {
         if stale.is_empty() {
             println!("generated code is up to date ({} files)", files.len());
@@ -87,7 +87,7 @@ fn regen(check: bool) -> Result<(), String> {
             stale.join(", ")
         ));
     }
-    codex_app_server_codegen::write_files(&out_dir, &files).map_err(|e| e.to_string())?;
+    codex_app_server_codegen::write_files(&root, &files).map_err(|e| e.to_string())?;
     let lines: usize = files.iter().map(|f| f.contents.lines().count()).sum();
     println!(
         "generated {} files, {lines} lines in {:.2} s ({} changed)",
@@ -201,18 +201,22 @@ const DOCS_FEATURES: &str = "blocking,testing,websocket,tls,jwt";
 /// single rustdoc warning, on both protocol surfaces; and the crate packages and builds
 /// from its `.crate` alone.
 fn docs_and_package() -> Result<(), String> {
-    for features in [DOCS_FEATURES.to_owned(), format!("{DOCS_FEATURES},experimental")] {
-        let status = cargo_command(&["doc", "-p", "codex-app-server", "--no-deps", "--features", &features])
-            // `doc_cfg` is a nightly feature on docs.rs; the stable toolchain takes it this way.
-            .env("RUSTC_BOOTSTRAP", "1")
-            .env("RUSTDOCFLAGS", "--cfg docsrs -D warnings")
-            .status()
-            .map_err(|e| e.to_string())?;
-        if !status.success() {
-            return Err(format!("`cargo doc` with features {features} has warnings or errors"));
+    let surfaces = [(DOCS_FEATURES.to_owned(), ""), (format!("{DOCS_FEATURES},experimental"), "experimental")];
+    for (features, protocol_features) in &surfaces {
+        for (package, features) in [("codex-app-server-protocol", *protocol_features), ("codex-app-server", features)] {
+            let status = cargo_command(&["doc", "-p", package, "--no-deps", "--features", features])
+                // `doc_cfg` is a nightly feature on docs.rs; the stable toolchain takes it this way.
+                .env("RUSTC_BOOTSTRAP", "1")
+                .env("RUSTDOCFLAGS", "--cfg docsrs -D warnings")
+                .status()
+                .map_err(|e| e.to_string())?;
+            if !status.success() {
+                return Err(format!("`cargo doc -p {package}` with features {features:?} has warnings or errors"));
+            }
         }
     }
-    cargo(&["package", "-p", "codex-app-server", "--allow-dirty"])
+    // Both published crates at once: the SDK is verified against the protocol crate as packaged.
+    cargo(&["package", "-p", "codex-app-server-protocol", "-p", "codex-app-server", "--allow-dirty"])
 }
 
 /// `cargo xtask demo`: the pinned CLI (installed when missing), then the offline demo example.

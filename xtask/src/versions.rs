@@ -97,7 +97,7 @@ fn copy_dir(from: &Path, to: &Path) -> Result<(), String> {
 }
 
 /// `cargo xtask bump VERSION`: pins Codex CLI VERSION. Everything is generated in a scratch
-/// copy of `schema/` first; `schema/` and `sdk/src/generated/` change only when the codegen
+/// copy of `schema/` first; `schema/` and the generated directories change only when the codegen
 /// accepts the new schema.
 pub fn bump(args: &[String]) -> Result<(), String> {
     let [version] = args else {
@@ -136,9 +136,8 @@ pub fn bump(args: &[String]) -> Result<(), String> {
         format!("Codex CLI {version}'s schema does not generate: {e}\n(nothing was changed; fix the codegen, then run `cargo xtask bump {version}` again)")
     })?;
     copy_dir(&staged, &schema_dir)?;
-    let out_dir = root.join("sdk/src/generated");
-    let stale = codex_app_server_codegen::stale_files(&out_dir, &files);
-    codex_app_server_codegen::write_files(&out_dir, &files).map_err(|e| e.to_string())?;
+    let stale = codex_app_server_codegen::stale_files(&root, &files);
+    codex_app_server_codegen::write_files(&root, &files).map_err(|e| e.to_string())?;
 
     println!("Pinned Codex CLI {version} (was {pin}); {} generated files changed.\n", stale.len());
     for (surface, old) in [("stable", old_stable), ("experimental", old_exp)] {

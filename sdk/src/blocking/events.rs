@@ -3,7 +3,7 @@
 use super::runtime::Runtime;
 use crate::error::Result;
 use crate::methods::ServerNotification;
-use futures::StreamExt;
+use futures_util::StreamExt;
 use std::sync::Arc;
 
 /// A typed notification subscription as a blocking [`Iterator`] (see

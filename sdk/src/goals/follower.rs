@@ -98,7 +98,7 @@ impl Follower {
         if let Some(event) = self.replay.pop_front() {
             return Some(Ok(event));
         }
-        futures::FutureExt::now_or_never(self.events.next_event()).flatten()
+        futures_util::FutureExt::now_or_never(self.events.next_event()).flatten()
     }
 
     pub(super) async fn receive(&mut self) -> Next {

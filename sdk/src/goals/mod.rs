@@ -33,8 +33,8 @@ use crate::types::{
     ThreadGoal, ThreadGoalClearParams, ThreadGoalGetParams, ThreadGoalMutationOrigin, ThreadGoalSetParams,
     ThreadGoalStatus, ThreadReadParams, ThreadTokenUsage, Turn, TurnInterruptParams, TurnStatus,
 };
-use futures::future::BoxFuture;
-use futures::Stream;
+use futures_util::future::BoxFuture;
+use futures_util::Stream;
 use std::collections::{HashSet, VecDeque};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};

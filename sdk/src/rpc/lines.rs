@@ -11,7 +11,7 @@ use std::io;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
-use futures::Sink;
+use futures_util::Sink;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, BufReader};
 
 use super::transport::{Inbound, Transport};
@@ -124,7 +124,7 @@ where
     W: AsyncWrite + Send + Unpin + 'static,
 {
     let lines = LineReader::new(BufReader::with_capacity(READ_BUFFER, reader), limit);
-    let inbound = futures::stream::unfold(Some(lines), |lines| async move {
+    let inbound = futures_util::stream::unfold(Some(lines), |lines| async move {
         let mut lines = lines?;
         let item = match lines.next_frame().await {
             Ok(Some(Frame::Line(line))) => Inbound::Message(line),
@@ -248,7 +248,7 @@ mod tests {
 
     #[tokio::test]
     async fn sink_writes_one_line_per_message() {
-        use futures::SinkExt;
+        use futures_util::SinkExt;
         let mut out = Vec::new();
         let mut sink = LineSink::new(&mut out);
         sink.feed("{\"a\":1}".to_owned()).await.unwrap();

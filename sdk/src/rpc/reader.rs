@@ -5,7 +5,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use futures::StreamExt;
+use futures_util::StreamExt;
 
 use super::message::{Incoming, RequestId};
 use super::server_requests::spawn_server_request;

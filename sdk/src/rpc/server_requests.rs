@@ -6,8 +6,8 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
-use futures::future::BoxFuture;
-use futures::FutureExt;
+use futures_util::future::BoxFuture;
+use futures_util::FutureExt;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 

@@ -10,7 +10,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 
-use futures::Stream;
+use futures_util::Stream;
 use tokio::sync::OwnedMutexGuard;
 
 use super::message::Event;

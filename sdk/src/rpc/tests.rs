@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures_util::StreamExt;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, Lines, ReadHalf, WriteHalf};
 
@@ -80,12 +80,12 @@ async fn sync(conn: &Connection, fake: &mut Fake) {
 }
 
 async fn next(
-    stream: &mut (impl futures::Stream<Item = crate::Result<Event>> + Unpin),
+    stream: &mut (impl futures_util::Stream<Item = crate::Result<Event>> + Unpin),
 ) -> Option<crate::Result<Event>> {
     tokio::time::timeout(WAIT, stream.next()).await.expect("stream item in time")
 }
 
-async fn next_method(stream: &mut (impl futures::Stream<Item = crate::Result<Event>> + Unpin)) -> String {
+async fn next_method(stream: &mut (impl futures_util::Stream<Item = crate::Result<Event>> + Unpin)) -> String {
     next(stream).await.expect("an item").expect("an event").method().to_owned()
 }
 
@@ -643,9 +643,9 @@ async fn a_codex_is_only_made_from_an_initialized_connection() {
     assert!(matches!(init.await.unwrap(), Err(Error::Rpc(_))));
     not_initialized(&conn);
 
-    initialize_as(&conn, &mut fake, "0.171.0").await;
+    initialize_as(&conn, &mut fake, "0.170.2").await;
     let codex = crate::Codex::from_connection(conn.clone()).expect("initialized");
-    assert_eq!(codex.metadata().server_version.as_deref(), Some("0.171.0"));
+    assert_eq!(codex.metadata().server_version.as_deref(), Some("0.170.2"));
     assert!(Error::NotInitialized.to_string().contains("Connection::initialize"));
 }
 

@@ -7,7 +7,7 @@
 use std::io;
 use std::pin::Pin;
 
-use futures::{Sink, Stream};
+use futures_util::{Sink, Stream};
 
 use crate::endpoint::{CloseReason, Endpoint};
 

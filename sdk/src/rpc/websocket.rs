@@ -12,7 +12,7 @@
 
 use std::io;
 
-use futures::{SinkExt, StreamExt};
+use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -42,7 +42,7 @@ where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
     let (sink, stream) = ws.split();
-    let inbound = futures::stream::unfold(Some(stream), move |stream| async move {
+    let inbound = futures_util::stream::unfold(Some(stream), move |stream| async move {
         let mut stream = stream?;
         loop {
             let item = match stream.next().await {
@@ -62,7 +62,7 @@ where
             WsError::Io(e) => e,
             other => io::Error::other(other),
         })
-        .with(|text: String| futures::future::ready(Ok::<_, io::Error>(Message::text(text))));
+        .with(|text: String| futures_util::future::ready(Ok::<_, io::Error>(Message::text(text))));
     Transport::new(inbound, outbound, endpoint)
 }
 

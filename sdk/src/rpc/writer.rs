@@ -10,7 +10,7 @@
 use std::sync::Weak;
 use std::time::Duration;
 
-use futures::SinkExt;
+use futures_util::SinkExt;
 use tokio::sync::{mpsc, watch};
 
 use super::state::Shared;

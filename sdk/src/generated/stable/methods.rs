@@ -2384,260 +2384,301 @@ pub enum ServerNotification {
 impl ServerNotification {
     /// Decodes `params` by `method`; an unknown method becomes the fallback variant,
     /// malformed params of a known method are an error that names the method.
+    ///
+    /// The params are decoded as text (see [`decode_raw`](Self::decode_raw)): each
+    /// type has one deserializer, which keeps the crate small to build.
     pub fn decode(
         method: &str,
         params: ::serde_json::Value,
     ) -> ::std::result::Result<Self, crate::protocol::DecodeError> {
+        if !Self::knows(method) {
+            return Ok(Self::Unrecognized {
+                method: method.to_owned(),
+                params,
+            });
+        }
+        let raw = ::serde_json::value::to_raw_value(&params)
+            .map_err(|source| crate::protocol::DecodeError::new(method, source))?;
+        Self::decode_raw(method, &raw)
+    }
+    /// Decodes the raw `params` text by `method`, straight into the typed params
+    /// (no intermediate `serde_json::Value`); an unknown method becomes the fallback
+    /// variant, malformed params of a known method are an error that names the method.
+    pub fn decode_raw(
+        method: &str,
+        params: &::serde_json::value::RawValue,
+    ) -> ::std::result::Result<Self, crate::protocol::DecodeError> {
+        let text = params.get();
         let decoded = match method {
-            "error" => ::serde_json::from_value(params).map(Self::Error),
-            "thread/started" => ::serde_json::from_value(params).map(Self::ThreadStarted),
+            "error" => ::serde_json::from_str(text).map(Self::Error),
+            "thread/started" => ::serde_json::from_str(text).map(Self::ThreadStarted),
             "thread/status/changed" => {
-                ::serde_json::from_value(params).map(Self::ThreadStatusChanged)
+                ::serde_json::from_str(text).map(Self::ThreadStatusChanged)
             }
             "thread/readState/changed" => {
-                ::serde_json::from_value(params).map(Self::ThreadReadStateChanged)
+                ::serde_json::from_str(text).map(Self::ThreadReadStateChanged)
             }
-            "thread/archived" => {
-                ::serde_json::from_value(params).map(Self::ThreadArchived)
-            }
-            "thread/deleted" => ::serde_json::from_value(params).map(Self::ThreadDeleted),
+            "thread/archived" => ::serde_json::from_str(text).map(Self::ThreadArchived),
+            "thread/deleted" => ::serde_json::from_str(text).map(Self::ThreadDeleted),
             "thread/unarchived" => {
-                ::serde_json::from_value(params).map(Self::ThreadUnarchived)
+                ::serde_json::from_str(text).map(Self::ThreadUnarchived)
             }
-            "thread/closed" => ::serde_json::from_value(params).map(Self::ThreadClosed),
-            "thread/reverted" => {
-                ::serde_json::from_value(params).map(Self::ThreadReverted)
-            }
-            "skills/changed" => ::serde_json::from_value(params).map(Self::SkillsChanged),
+            "thread/closed" => ::serde_json::from_str(text).map(Self::ThreadClosed),
+            "thread/reverted" => ::serde_json::from_str(text).map(Self::ThreadReverted),
+            "skills/changed" => ::serde_json::from_str(text).map(Self::SkillsChanged),
             "thread/name/updated" => {
-                ::serde_json::from_value(params).map(Self::ThreadNameUpdated)
+                ::serde_json::from_str(text).map(Self::ThreadNameUpdated)
             }
             "thread/section/changed" => {
-                ::serde_json::from_value(params).map(Self::ThreadSectionChanged)
+                ::serde_json::from_str(text).map(Self::ThreadSectionChanged)
             }
             "thread/attachment/updated" => {
-                ::serde_json::from_value(params).map(Self::ThreadAttachmentUpdated)
+                ::serde_json::from_str(text).map(Self::ThreadAttachmentUpdated)
             }
             "thread/goal/updated" => {
-                ::serde_json::from_value(params).map(Self::ThreadGoalUpdated)
+                ::serde_json::from_str(text).map(Self::ThreadGoalUpdated)
             }
             "thread/prediction/updated" => {
-                ::serde_json::from_value(params).map(Self::ThreadPredictionUpdated)
+                ::serde_json::from_str(text).map(Self::ThreadPredictionUpdated)
             }
             "thread/goal/cleared" => {
-                ::serde_json::from_value(params).map(Self::ThreadGoalCleared)
+                ::serde_json::from_str(text).map(Self::ThreadGoalCleared)
             }
             "thread/queue/changed" => {
-                ::serde_json::from_value(params).map(Self::ThreadQueueChanged)
+                ::serde_json::from_str(text).map(Self::ThreadQueueChanged)
             }
-            "project/changed" => {
-                ::serde_json::from_value(params).map(Self::ProjectChanged)
-            }
+            "project/changed" => ::serde_json::from_str(text).map(Self::ProjectChanged),
             "thread/project/updated" => {
-                ::serde_json::from_value(params).map(Self::ThreadProjectUpdated)
+                ::serde_json::from_str(text).map(Self::ThreadProjectUpdated)
             }
             "thread/environment/connected" => {
-                ::serde_json::from_value(params).map(Self::ThreadEnvironmentConnected)
+                ::serde_json::from_str(text).map(Self::ThreadEnvironmentConnected)
             }
             "thread/environment/disconnected" => {
-                ::serde_json::from_value(params).map(Self::ThreadEnvironmentDisconnected)
+                ::serde_json::from_str(text).map(Self::ThreadEnvironmentDisconnected)
             }
             "thread/settings/updated" => {
-                ::serde_json::from_value(params).map(Self::ThreadSettingsUpdated)
+                ::serde_json::from_str(text).map(Self::ThreadSettingsUpdated)
             }
             "thread/tokenUsage/updated" => {
-                ::serde_json::from_value(params).map(Self::ThreadTokenUsageUpdated)
+                ::serde_json::from_str(text).map(Self::ThreadTokenUsageUpdated)
             }
-            "turn/started" => ::serde_json::from_value(params).map(Self::TurnStarted),
-            "hook/started" => ::serde_json::from_value(params).map(Self::HookStarted),
-            "turn/completed" => ::serde_json::from_value(params).map(Self::TurnCompleted),
-            "hook/completed" => ::serde_json::from_value(params).map(Self::HookCompleted),
+            "turn/started" => ::serde_json::from_str(text).map(Self::TurnStarted),
+            "hook/started" => ::serde_json::from_str(text).map(Self::HookStarted),
+            "turn/completed" => ::serde_json::from_str(text).map(Self::TurnCompleted),
+            "hook/completed" => ::serde_json::from_str(text).map(Self::HookCompleted),
             "turn/diff/updated" => {
-                ::serde_json::from_value(params).map(Self::TurnDiffUpdated)
+                ::serde_json::from_str(text).map(Self::TurnDiffUpdated)
             }
             "turn/plan/updated" => {
-                ::serde_json::from_value(params).map(Self::TurnPlanUpdated)
+                ::serde_json::from_str(text).map(Self::TurnPlanUpdated)
             }
-            "item/started" => ::serde_json::from_value(params).map(Self::ItemStarted),
+            "item/started" => ::serde_json::from_str(text).map(Self::ItemStarted),
             "item/autoApprovalReview/started" => {
-                ::serde_json::from_value(params).map(Self::ItemAutoApprovalReviewStarted)
+                ::serde_json::from_str(text).map(Self::ItemAutoApprovalReviewStarted)
             }
             "item/autoApprovalReview/completed" => {
-                ::serde_json::from_value(params)
-                    .map(Self::ItemAutoApprovalReviewCompleted)
+                ::serde_json::from_str(text).map(Self::ItemAutoApprovalReviewCompleted)
             }
             "autoApprovalReview/strictReviewRequired" => {
-                ::serde_json::from_value(params)
+                ::serde_json::from_str(text)
                     .map(Self::AutoApprovalReviewStrictReviewRequired)
             }
-            "item/completed" => ::serde_json::from_value(params).map(Self::ItemCompleted),
+            "item/completed" => ::serde_json::from_str(text).map(Self::ItemCompleted),
             "item/agentMessage/delta" => {
-                ::serde_json::from_value(params).map(Self::ItemAgentMessageDelta)
+                ::serde_json::from_str(text).map(Self::ItemAgentMessageDelta)
             }
-            "item/plan/delta" => {
-                ::serde_json::from_value(params).map(Self::ItemPlanDelta)
-            }
+            "item/plan/delta" => ::serde_json::from_str(text).map(Self::ItemPlanDelta),
             "command/exec/outputDelta" => {
-                ::serde_json::from_value(params).map(Self::CommandExecOutputDelta)
+                ::serde_json::from_str(text).map(Self::CommandExecOutputDelta)
             }
             "process/outputDelta" => {
-                ::serde_json::from_value(params).map(Self::ProcessOutputDelta)
+                ::serde_json::from_str(text).map(Self::ProcessOutputDelta)
             }
             "thread/search/partial" => {
-                ::serde_json::from_value(params).map(Self::ThreadSearchPartial)
+                ::serde_json::from_str(text).map(Self::ThreadSearchPartial)
             }
-            "process/exited" => ::serde_json::from_value(params).map(Self::ProcessExited),
+            "process/exited" => ::serde_json::from_str(text).map(Self::ProcessExited),
             "item/commandExecution/outputDelta" => {
-                ::serde_json::from_value(params)
-                    .map(Self::ItemCommandExecutionOutputDelta)
+                ::serde_json::from_str(text).map(Self::ItemCommandExecutionOutputDelta)
             }
             "item/commandExecution/terminalInteraction" => {
-                ::serde_json::from_value(params)
+                ::serde_json::from_str(text)
                     .map(Self::ItemCommandExecutionTerminalInteraction)
             }
             "item/fileChange/outputDelta" => {
-                ::serde_json::from_value(params).map(Self::ItemFileChangeOutputDelta)
+                ::serde_json::from_str(text).map(Self::ItemFileChangeOutputDelta)
             }
             "item/fileChange/patchUpdated" => {
-                ::serde_json::from_value(params).map(Self::ItemFileChangePatchUpdated)
+                ::serde_json::from_str(text).map(Self::ItemFileChangePatchUpdated)
             }
             "serverRequest/resolved" => {
-                ::serde_json::from_value(params).map(Self::ServerRequestResolved)
+                ::serde_json::from_str(text).map(Self::ServerRequestResolved)
             }
             "item/mcpToolCall/progress" => {
-                ::serde_json::from_value(params).map(Self::ItemMcpToolCallProgress)
+                ::serde_json::from_str(text).map(Self::ItemMcpToolCallProgress)
             }
             "mcpServer/oauthLogin/completed" => {
-                ::serde_json::from_value(params).map(Self::McpServerOauthLoginCompleted)
+                ::serde_json::from_str(text).map(Self::McpServerOauthLoginCompleted)
             }
             "mcpServer/startupStatus/updated" => {
-                ::serde_json::from_value(params).map(Self::McpServerStartupStatusUpdated)
+                ::serde_json::from_str(text).map(Self::McpServerStartupStatusUpdated)
             }
             "mcpServer/event/stream/notification" => {
-                ::serde_json::from_value(params)
-                    .map(Self::McpServerEventStreamNotification)
+                ::serde_json::from_str(text).map(Self::McpServerEventStreamNotification)
             }
-            "account/updated" => {
-                ::serde_json::from_value(params).map(Self::AccountUpdated)
-            }
+            "account/updated" => ::serde_json::from_str(text).map(Self::AccountUpdated),
             "account/gatewayOAuth/changed" => {
-                ::serde_json::from_value(params).map(Self::AccountGatewayOAuthChanged)
+                ::serde_json::from_str(text).map(Self::AccountGatewayOAuthChanged)
             }
             "account/rateLimits/updated" => {
-                ::serde_json::from_value(params).map(Self::AccountRateLimitsUpdated)
+                ::serde_json::from_str(text).map(Self::AccountRateLimitsUpdated)
             }
-            "app/list/updated" => {
-                ::serde_json::from_value(params).map(Self::AppListUpdated)
-            }
+            "app/list/updated" => ::serde_json::from_str(text).map(Self::AppListUpdated),
             "remoteControl/status/changed" => {
-                ::serde_json::from_value(params).map(Self::RemoteControlStatusChanged)
+                ::serde_json::from_str(text).map(Self::RemoteControlStatusChanged)
             }
             "externalAgentConfig/import/progress" => {
-                ::serde_json::from_value(params)
-                    .map(Self::ExternalAgentConfigImportProgress)
+                ::serde_json::from_str(text).map(Self::ExternalAgentConfigImportProgress)
             }
             "externalAgentConfig/import/completed" => {
-                ::serde_json::from_value(params)
+                ::serde_json::from_str(text)
                     .map(Self::ExternalAgentConfigImportCompleted)
             }
-            "fs/changed" => ::serde_json::from_value(params).map(Self::FsChanged),
+            "fs/changed" => ::serde_json::from_str(text).map(Self::FsChanged),
             "item/reasoning/summaryTextDelta" => {
-                ::serde_json::from_value(params).map(Self::ItemReasoningSummaryTextDelta)
+                ::serde_json::from_str(text).map(Self::ItemReasoningSummaryTextDelta)
             }
             "item/reasoning/summaryPartAdded" => {
-                ::serde_json::from_value(params).map(Self::ItemReasoningSummaryPartAdded)
+                ::serde_json::from_str(text).map(Self::ItemReasoningSummaryPartAdded)
             }
             "item/reasoning/textDelta" => {
-                ::serde_json::from_value(params).map(Self::ItemReasoningTextDelta)
+                ::serde_json::from_str(text).map(Self::ItemReasoningTextDelta)
             }
-            "thread/compacted" => {
-                ::serde_json::from_value(params).map(Self::ThreadCompacted)
-            }
-            "model/rerouted" => ::serde_json::from_value(params).map(Self::ModelRerouted),
+            "thread/compacted" => ::serde_json::from_str(text).map(Self::ThreadCompacted),
+            "model/rerouted" => ::serde_json::from_str(text).map(Self::ModelRerouted),
             "model/verification" => {
-                ::serde_json::from_value(params).map(Self::ModelVerification)
+                ::serde_json::from_str(text).map(Self::ModelVerification)
             }
             "modelProvider/authRecoveryStarted" => {
-                ::serde_json::from_value(params)
-                    .map(Self::ModelProviderAuthRecoveryStarted)
+                ::serde_json::from_str(text).map(Self::ModelProviderAuthRecoveryStarted)
             }
             "modelProvider/authRecoveryCompleted" => {
-                ::serde_json::from_value(params)
+                ::serde_json::from_str(text)
                     .map(Self::ModelProviderAuthRecoveryCompleted)
             }
             "turn/moderationMetadata" => {
-                ::serde_json::from_value(params).map(Self::TurnModerationMetadata)
+                ::serde_json::from_str(text).map(Self::TurnModerationMetadata)
             }
             "model/safetyBuffering/updated" => {
-                ::serde_json::from_value(params).map(Self::ModelSafetyBufferingUpdated)
+                ::serde_json::from_str(text).map(Self::ModelSafetyBufferingUpdated)
             }
-            "warning" => ::serde_json::from_value(params).map(Self::Warning),
-            "guardianWarning" => {
-                ::serde_json::from_value(params).map(Self::GuardianWarning)
-            }
+            "warning" => ::serde_json::from_str(text).map(Self::Warning),
+            "guardianWarning" => ::serde_json::from_str(text).map(Self::GuardianWarning),
             "deprecationNotice" => {
-                ::serde_json::from_value(params).map(Self::DeprecationNotice)
+                ::serde_json::from_str(text).map(Self::DeprecationNotice)
             }
-            "configWarning" => ::serde_json::from_value(params).map(Self::ConfigWarning),
+            "configWarning" => ::serde_json::from_str(text).map(Self::ConfigWarning),
             "fuzzyFileSearch/sessionUpdated" => {
-                ::serde_json::from_value(params).map(Self::FuzzyFileSearchSessionUpdated)
+                ::serde_json::from_str(text).map(Self::FuzzyFileSearchSessionUpdated)
             }
             "fuzzyFileSearch/sessionCompleted" => {
-                ::serde_json::from_value(params)
-                    .map(Self::FuzzyFileSearchSessionCompleted)
+                ::serde_json::from_str(text).map(Self::FuzzyFileSearchSessionCompleted)
             }
             "thread/realtime/started" => {
-                ::serde_json::from_value(params).map(Self::ThreadRealtimeStarted)
+                ::serde_json::from_str(text).map(Self::ThreadRealtimeStarted)
             }
             "thread/realtime/itemAdded" => {
-                ::serde_json::from_value(params).map(Self::ThreadRealtimeItemAdded)
+                ::serde_json::from_str(text).map(Self::ThreadRealtimeItemAdded)
             }
             "thread/realtime/item/started" => {
-                ::serde_json::from_value(params).map(Self::ThreadRealtimeItemStarted)
+                ::serde_json::from_str(text).map(Self::ThreadRealtimeItemStarted)
             }
             "thread/realtime/item/transcript/delta" => {
-                ::serde_json::from_value(params)
-                    .map(Self::ThreadRealtimeItemTranscriptDelta)
+                ::serde_json::from_str(text).map(Self::ThreadRealtimeItemTranscriptDelta)
             }
             "thread/realtime/item/completed" => {
-                ::serde_json::from_value(params).map(Self::ThreadRealtimeItemCompleted)
+                ::serde_json::from_str(text).map(Self::ThreadRealtimeItemCompleted)
             }
             "thread/realtime/transcript/delta" => {
-                ::serde_json::from_value(params).map(Self::ThreadRealtimeTranscriptDelta)
+                ::serde_json::from_str(text).map(Self::ThreadRealtimeTranscriptDelta)
             }
             "thread/realtime/transcript/done" => {
-                ::serde_json::from_value(params).map(Self::ThreadRealtimeTranscriptDone)
+                ::serde_json::from_str(text).map(Self::ThreadRealtimeTranscriptDone)
             }
             "thread/realtime/outputAudio/delta" => {
-                ::serde_json::from_value(params)
-                    .map(Self::ThreadRealtimeOutputAudioDelta)
+                ::serde_json::from_str(text).map(Self::ThreadRealtimeOutputAudioDelta)
             }
             "thread/realtime/sdp" => {
-                ::serde_json::from_value(params).map(Self::ThreadRealtimeSdp)
+                ::serde_json::from_str(text).map(Self::ThreadRealtimeSdp)
             }
             "thread/realtime/error" => {
-                ::serde_json::from_value(params).map(Self::ThreadRealtimeError)
+                ::serde_json::from_str(text).map(Self::ThreadRealtimeError)
             }
             "thread/realtime/closed" => {
-                ::serde_json::from_value(params).map(Self::ThreadRealtimeClosed)
+                ::serde_json::from_str(text).map(Self::ThreadRealtimeClosed)
             }
             "windows/worldWritableWarning" => {
-                ::serde_json::from_value(params).map(Self::WindowsWorldWritableWarning)
+                ::serde_json::from_str(text).map(Self::WindowsWorldWritableWarning)
             }
             "windowsSandbox/setupCompleted" => {
-                ::serde_json::from_value(params).map(Self::WindowsSandboxSetupCompleted)
+                ::serde_json::from_str(text).map(Self::WindowsSandboxSetupCompleted)
             }
             "account/login/completed" => {
-                ::serde_json::from_value(params).map(Self::AccountLoginCompleted)
+                ::serde_json::from_str(text).map(Self::AccountLoginCompleted)
             }
             _ => {
-                return Ok(Self::Unrecognized {
-                    method: method.to_owned(),
-                    params,
-                });
+                ::serde_json::from_str(text)
+                    .map(|params| Self::Unrecognized {
+                        method: method.to_owned(),
+                        params,
+                    })
             }
         };
         decoded.map_err(|source| crate::protocol::DecodeError::new(method, source))
+    }
+    /// Whether `method` is one of the typed variants.
+    pub fn knows(method: &str) -> bool {
+        matches!(
+            method, "error" | "thread/started" | "thread/status/changed" |
+            "thread/readState/changed" | "thread/archived" | "thread/deleted" |
+            "thread/unarchived" | "thread/closed" | "thread/reverted" | "skills/changed"
+            | "thread/name/updated" | "thread/section/changed" |
+            "thread/attachment/updated" | "thread/goal/updated" |
+            "thread/prediction/updated" | "thread/goal/cleared" | "thread/queue/changed"
+            | "project/changed" | "thread/project/updated" |
+            "thread/environment/connected" | "thread/environment/disconnected" |
+            "thread/settings/updated" | "thread/tokenUsage/updated" | "turn/started" |
+            "hook/started" | "turn/completed" | "hook/completed" | "turn/diff/updated" |
+            "turn/plan/updated" | "item/started" | "item/autoApprovalReview/started" |
+            "item/autoApprovalReview/completed" |
+            "autoApprovalReview/strictReviewRequired" | "item/completed" |
+            "item/agentMessage/delta" | "item/plan/delta" | "command/exec/outputDelta" |
+            "process/outputDelta" | "thread/search/partial" | "process/exited" |
+            "item/commandExecution/outputDelta" |
+            "item/commandExecution/terminalInteraction" | "item/fileChange/outputDelta" |
+            "item/fileChange/patchUpdated" | "serverRequest/resolved" |
+            "item/mcpToolCall/progress" | "mcpServer/oauthLogin/completed" |
+            "mcpServer/startupStatus/updated" | "mcpServer/event/stream/notification" |
+            "account/updated" | "account/gatewayOAuth/changed" |
+            "account/rateLimits/updated" | "app/list/updated" |
+            "remoteControl/status/changed" | "externalAgentConfig/import/progress" |
+            "externalAgentConfig/import/completed" | "fs/changed" |
+            "item/reasoning/summaryTextDelta" | "item/reasoning/summaryPartAdded" |
+            "item/reasoning/textDelta" | "thread/compacted" | "model/rerouted" |
+            "model/verification" | "modelProvider/authRecoveryStarted" |
+            "modelProvider/authRecoveryCompleted" | "turn/moderationMetadata" |
+            "model/safetyBuffering/updated" | "warning" | "guardianWarning" |
+            "deprecationNotice" | "configWarning" | "fuzzyFileSearch/sessionUpdated" |
+            "fuzzyFileSearch/sessionCompleted" | "thread/realtime/started" |
+            "thread/realtime/itemAdded" | "thread/realtime/item/started" |
+            "thread/realtime/item/transcript/delta" | "thread/realtime/item/completed" |
+            "thread/realtime/transcript/delta" | "thread/realtime/transcript/done" |
+            "thread/realtime/outputAudio/delta" | "thread/realtime/sdp" |
+            "thread/realtime/error" | "thread/realtime/closed" |
+            "windows/worldWritableWarning" | "windowsSandbox/setupCompleted" |
+            "account/login/completed"
+        )
     }
     /// The method name.
     pub fn method(&self) -> &str {
@@ -3043,50 +3084,80 @@ pub enum ServerRequest {
 impl ServerRequest {
     /// Decodes `params` by `method`; an unknown method becomes the fallback variant,
     /// malformed params of a known method are an error that names the method.
+    ///
+    /// The params are decoded as text (see [`decode_raw`](Self::decode_raw)): each
+    /// type has one deserializer, which keeps the crate small to build.
     pub fn decode(
         method: &str,
         params: ::serde_json::Value,
     ) -> ::std::result::Result<Self, crate::protocol::DecodeError> {
+        if !Self::knows(method) {
+            return Ok(Self::Unrecognized {
+                method: method.to_owned(),
+                params,
+            });
+        }
+        let raw = ::serde_json::value::to_raw_value(&params)
+            .map_err(|source| crate::protocol::DecodeError::new(method, source))?;
+        Self::decode_raw(method, &raw)
+    }
+    /// Decodes the raw `params` text by `method`, straight into the typed params
+    /// (no intermediate `serde_json::Value`); an unknown method becomes the fallback
+    /// variant, malformed params of a known method are an error that names the method.
+    pub fn decode_raw(
+        method: &str,
+        params: &::serde_json::value::RawValue,
+    ) -> ::std::result::Result<Self, crate::protocol::DecodeError> {
+        let text = params.get();
         let decoded = match method {
             "item/commandExecution/requestApproval" => {
-                ::serde_json::from_value(params)
+                ::serde_json::from_str(text)
                     .map(Self::ItemCommandExecutionRequestApproval)
             }
             "item/fileChange/requestApproval" => {
-                ::serde_json::from_value(params).map(Self::ItemFileChangeRequestApproval)
+                ::serde_json::from_str(text).map(Self::ItemFileChangeRequestApproval)
             }
             "item/tool/requestUserInput" => {
-                ::serde_json::from_value(params).map(Self::ItemToolRequestUserInput)
+                ::serde_json::from_str(text).map(Self::ItemToolRequestUserInput)
             }
             "mcpServer/elicitation/request" => {
-                ::serde_json::from_value(params).map(Self::McpServerElicitationRequest)
+                ::serde_json::from_str(text).map(Self::McpServerElicitationRequest)
             }
             "item/permissions/requestApproval" => {
-                ::serde_json::from_value(params)
-                    .map(Self::ItemPermissionsRequestApproval)
+                ::serde_json::from_str(text).map(Self::ItemPermissionsRequestApproval)
             }
-            "item/tool/call" => ::serde_json::from_value(params).map(Self::ItemToolCall),
+            "item/tool/call" => ::serde_json::from_str(text).map(Self::ItemToolCall),
             "account/chatgptAuthTokens/refresh" => {
-                ::serde_json::from_value(params)
-                    .map(Self::AccountChatgptAuthTokensRefresh)
+                ::serde_json::from_str(text).map(Self::AccountChatgptAuthTokensRefresh)
             }
             "attestation/generate" => {
-                ::serde_json::from_value(params).map(Self::AttestationGenerate)
+                ::serde_json::from_str(text).map(Self::AttestationGenerate)
             }
             "applyPatchApproval" => {
-                ::serde_json::from_value(params).map(Self::ApplyPatchApproval)
+                ::serde_json::from_str(text).map(Self::ApplyPatchApproval)
             }
             "execCommandApproval" => {
-                ::serde_json::from_value(params).map(Self::ExecCommandApproval)
+                ::serde_json::from_str(text).map(Self::ExecCommandApproval)
             }
             _ => {
-                return Ok(Self::Unrecognized {
-                    method: method.to_owned(),
-                    params,
-                });
+                ::serde_json::from_str(text)
+                    .map(|params| Self::Unrecognized {
+                        method: method.to_owned(),
+                        params,
+                    })
             }
         };
         decoded.map_err(|source| crate::protocol::DecodeError::new(method, source))
+    }
+    /// Whether `method` is one of the typed variants.
+    pub fn knows(method: &str) -> bool {
+        matches!(
+            method, "item/commandExecution/requestApproval" |
+            "item/fileChange/requestApproval" | "item/tool/requestUserInput" |
+            "mcpServer/elicitation/request" | "item/permissions/requestApproval" |
+            "item/tool/call" | "account/chatgptAuthTokens/refresh" |
+            "attestation/generate" | "applyPatchApproval" | "execCommandApproval"
+        )
     }
     /// The method name.
     pub fn method(&self) -> &str {

@@ -229,6 +229,7 @@ pub mod methods;
 /// | `attestation/generate` | [`AttestationGenerateParams`](crate::types::AttestationGenerateParams) | [`AttestationGenerateResponse`](crate::types::AttestationGenerateResponse) |
 /// | `applyPatchApproval` | [`ApplyPatchApprovalParams`](crate::types::ApplyPatchApprovalParams) | [`ApplyPatchApprovalResponse`](crate::types::ApplyPatchApprovalResponse) |
 /// | `execCommandApproval` | [`ExecCommandApprovalParams`](crate::types::ExecCommandApprovalParams) | [`ExecCommandApprovalResponse`](crate::types::ExecCommandApprovalResponse) |
-pub mod types;
+#[doc(inline)]
+pub use codex_app_server_protocol::types;
 #[cfg(test)]
 pub(crate) mod registry;
