@@ -254,10 +254,9 @@ async fn a_per_call_timeout_is_typed_and_leaves_nothing_pending() {
     within("thread/list", world.codex.thread_list(Default::default())).await.expect("default timeout");
 }
 
-/// A thread's own handler answers its approvals; another thread keeps the client's
-/// (here the async builder's `on_command_execution` shortcut, declining).
-#[tokio::test]
-async fn a_thread_handler_answers_that_threads_approvals_only() {
+/// A world whose approval policy asks, with the client's handler (the async builder's
+/// `on_command_execution` shortcut) declining and counting its calls.
+async fn approval_world() -> (World, Arc<AtomicUsize>) {
     let client_calls = Arc::new(AtomicUsize::new(0));
     let counter = client_calls.clone();
     let world = World::start_with(
@@ -270,18 +269,43 @@ async fn a_thread_handler_answers_that_threads_approvals_only() {
         },
     )
     .await;
+    (world, client_calls)
+}
+
+/// A thread handler accepting every command, counting its calls.
+fn accepting_handler() -> (ApprovalHandler, Arc<AtomicUsize>) {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    let handler = ApprovalHandler::new().on_command_execution(move |_| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        async { Decision::Accept }
+    });
+    (handler, calls)
+}
+
+/// A model answer that runs `echo ok > file` with escalation (so it asks for approval).
+fn exec(id: &str, file: &str) -> MockResponse {
+    MockResponse::exec_command(ExecCommand::new(id, format!("echo ok > {file}")).escalated("write a marker"))
+}
+
+/// The status of the turn's command execution.
+fn command_status(r: &codex_app_server::TurnResult) -> Option<CommandExecutionStatus> {
+    r.items.iter().find_map(|i| match i {
+        ThreadItem::CommandExecution(c) => Some(c.status.clone()),
+        _ => None,
+    })
+}
+
+/// A thread's own handler answers its approvals; another thread keeps the client's
+/// (here the async builder's `on_command_execution` shortcut, declining).
+#[tokio::test]
+async fn a_thread_handler_answers_that_threads_approvals_only() {
+    let (world, client_calls) = approval_world().await;
     let options = || ThreadOptions::default().cwd(world.home.work_dir());
     let trusted = within("thread/start", world.codex.thread_start(options())).await.unwrap();
     let other = within("thread/start", world.codex.thread_start(options())).await.unwrap();
-    let thread_calls = Arc::new(AtomicUsize::new(0));
-    let counter = thread_calls.clone();
-    trusted.set_handler(ApprovalHandler::new().on_command_execution(move |_| {
-        counter.fetch_add(1, Ordering::SeqCst);
-        async { Decision::Accept }
-    }));
-    let exec = |id: &str, file: &str| {
-        MockResponse::exec_command(ExecCommand::new(id, format!("echo ok > {file}")).escalated("write a marker"))
-    };
+    let (handler, thread_calls) = accepting_handler();
+    trusted.set_handler(handler);
 
     world.model.push(exec("call_trusted", "trusted.txt"));
     world.model.push(MockResponse::text("ran"));
@@ -290,14 +314,8 @@ async fn a_thread_handler_answers_that_threads_approvals_only() {
     world.model.push(MockResponse::text("declined"));
     let declined = within("run", other.run("write")).await.unwrap();
 
-    let status = |r: &codex_app_server::TurnResult| {
-        r.items.iter().find_map(|i| match i {
-            ThreadItem::CommandExecution(c) => Some(c.status.clone()),
-            _ => None,
-        })
-    };
-    assert_eq!(status(&ran), Some(CommandExecutionStatus::Completed), "{:#?}", ran.items);
-    assert_eq!(status(&declined), Some(CommandExecutionStatus::Declined), "{:#?}", declined.items);
+    assert_eq!(command_status(&ran), Some(CommandExecutionStatus::Completed), "{:#?}", ran.items);
+    assert_eq!(command_status(&declined), Some(CommandExecutionStatus::Declined), "{:#?}", declined.items);
     assert_eq!((thread_calls.load(Ordering::SeqCst), client_calls.load(Ordering::SeqCst)), (1, 1));
     assert!(world.home.work_dir().join("trusted.txt").exists());
     assert!(!world.home.work_dir().join("other.txt").exists());
@@ -307,7 +325,7 @@ async fn a_thread_handler_answers_that_threads_approvals_only() {
     world.model.push(exec("call_again", "again.txt"));
     world.model.push(MockResponse::text("declined again"));
     let again = within("run", trusted.run("write again")).await.unwrap();
-    assert_eq!(status(&again), Some(CommandExecutionStatus::Declined));
+    assert_eq!(command_status(&again), Some(CommandExecutionStatus::Declined));
     assert_eq!(client_calls.load(Ordering::SeqCst), 2);
 }
 
@@ -320,36 +338,12 @@ async fn a_thread_handler_answers_that_threads_approvals_only() {
 async fn approvals_answered_from_the_turns_stream() {
     use codex_app_server::{ServerRequest, TurnItem, TurnOptions};
 
-    let client_calls = Arc::new(AtomicUsize::new(0));
-    let counter = client_calls.clone();
-    let world = World::start_with(
-        |h| h.approval_policy(ApprovalPolicy::OnRequest),
-        move |b| {
-            b.on_command_execution(move |_| {
-                counter.fetch_add(1, Ordering::SeqCst);
-                async { Decision::Decline }
-            })
-        },
-    )
-    .await;
+    let (world, client_calls) = approval_world().await;
     let options = || ThreadOptions::default().cwd(world.home.work_dir());
     let thread = within("thread/start", world.codex.thread_start(options())).await.unwrap();
     let other = within("thread/start", world.codex.thread_start(options())).await.unwrap();
-    let thread_calls = Arc::new(AtomicUsize::new(0));
-    let counter = thread_calls.clone();
-    thread.set_handler(ApprovalHandler::new().on_command_execution(move |_| {
-        counter.fetch_add(1, Ordering::SeqCst);
-        async { Decision::Accept }
-    }));
-    let exec = |id: &str, file: &str| {
-        MockResponse::exec_command(ExecCommand::new(id, format!("echo ok > {file}")).escalated("write a marker"))
-    };
-    let status = |r: &codex_app_server::TurnResult| {
-        r.items.iter().find_map(|i| match i {
-            ThreadItem::CommandExecution(c) => Some(c.status.clone()),
-            _ => None,
-        })
-    };
+    let (handler, thread_calls) = accepting_handler();
+    thread.set_handler(handler);
 
     for (answer, file) in [("accept", "accepted.txt"), ("decline", "declined.txt"), ("drop", "dropped.txt")] {
         world.model.push(exec(&format!("call_{answer}"), file));
@@ -381,7 +375,7 @@ async fn approvals_answered_from_the_turns_stream() {
         assert!(events > 0, "{answer}");
         let expected =
             if answer == "accept" { CommandExecutionStatus::Completed } else { CommandExecutionStatus::Declined };
-        assert_eq!(status(&result), Some(expected), "{answer}: {:#?}", result.items);
+        assert_eq!(command_status(&result), Some(expected), "{answer}: {:#?}", result.items);
         assert_eq!(world.home.work_dir().join(file).exists(), answer == "accept", "{answer}");
     }
     assert_eq!(thread_calls.load(Ordering::SeqCst), 0, "the thread's handler was not asked during those turns");
@@ -390,14 +384,14 @@ async fn approvals_answered_from_the_turns_stream() {
     world.model.push(exec("call_other", "other.txt"));
     world.model.push(MockResponse::text("declined"));
     let declined = within("run", other.run("write")).await.unwrap();
-    assert_eq!(status(&declined), Some(CommandExecutionStatus::Declined));
+    assert_eq!(command_status(&declined), Some(CommandExecutionStatus::Declined));
     assert_eq!(client_calls.load(Ordering::SeqCst), 1);
 
     // After the activity, the thread's own handler answers again.
     world.model.push(exec("call_after", "after.txt"));
     world.model.push(MockResponse::text("ran"));
     let ran = within("run", thread.run("write again")).await.unwrap();
-    assert_eq!(status(&ran), Some(CommandExecutionStatus::Completed));
+    assert_eq!(command_status(&ran), Some(CommandExecutionStatus::Completed));
     assert_eq!((thread_calls.load(Ordering::SeqCst), client_calls.load(Ordering::SeqCst)), (1, 1));
 }
 
