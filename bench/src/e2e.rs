@@ -91,8 +91,9 @@ pub fn run(options: &Options) -> Result<(), String> {
     let codex = runtime
         .block_on(Codex::new(home_sdk.client_config(&bin)))
         .map_err(|e| format!("SDK connect: {e}\n{}", home_sdk.stderr_text()))?;
-    let thread =
-        runtime.block_on(codex.thread_start(ThreadOptions::default())).map_err(|e| format!("SDK thread/start: {e}"))?;
+    let thread = runtime
+        .block_on(codex.thread_start(&ThreadOptions::default()))
+        .map_err(|e| format!("SDK thread/start: {e}"))?;
     let sdk_pid = codex.connection().pid().ok_or("the SDK's app-server has no pid")?;
     let command = home_raw.app_server_std_command(&bin).map_err(|e| e.to_string())?;
     let mut raw = RawClient::start(command).map_err(|e| format!("{e}\n{}", home_raw.stderr_text()))?;
@@ -108,7 +109,7 @@ pub fn run(options: &Options) -> Result<(), String> {
         .block_on(Codex::builder().config(home_ws.client_config(&bin)).websocket(endpoint).connect())
         .map_err(|e| format!("WebSocket connect: {e}\n{}", home_ws.stderr_text()))?;
     let ws_thread = runtime
-        .block_on(ws.thread_start(ThreadOptions::default()))
+        .block_on(ws.thread_start(&ThreadOptions::default()))
         .map_err(|e| format!("WebSocket thread/start: {e}"))?;
     let ws_pid = server.pid();
 

@@ -34,8 +34,9 @@ pub fn run(options: &Options) -> Result<(), String> {
     let connected = mem()?;
     let mut threads = Vec::new();
     for _ in 0..options.threads {
-        let thread =
-            runtime.block_on(codex.thread_start(ThreadOptions::default())).map_err(|e| format!("thread/start: {e}"))?;
+        let thread = runtime
+            .block_on(codex.thread_start(&ThreadOptions::default()))
+            .map_err(|e| format!("thread/start: {e}"))?;
         threads.push(thread);
     }
     let started = mem()?;

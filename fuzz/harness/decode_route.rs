@@ -492,7 +492,7 @@ impl Harness {
                 // `NotInitialized` and nothing sent.
                 "thread/start" => {
                     async {
-                        let t = Codex::from_connection(conn)?.thread_start(ThreadOptions::default()).await?;
+                        let t = Codex::from_connection(conn)?.thread_start(&ThreadOptions::default()).await?;
                         let _ = (t.id(), t.settings());
                         Ok(Outcome::Ok)
                     }

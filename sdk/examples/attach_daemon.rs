@@ -28,7 +28,7 @@ async fn main() -> Result<(), support::BoxError> {
     let codex = Codex::builder().config(env.config()).daemon(DaemonStart::IfNotRunning).connect().await?;
     println!("attached at {}", codex.metadata().endpoint.as_ref().map(ToString::to_string).unwrap_or_default());
 
-    let thread = codex.thread_start(ThreadOptions::default().cwd(env.work_dir())).await?;
+    let thread = codex.thread_start(&ThreadOptions::default().cwd(env.work_dir())).await?;
     let result = thread.run("Say hello from the daemon.").await?;
     println!("answer: {}", result.final_response().unwrap_or("(no answer)"));
 

@@ -44,7 +44,7 @@ async fn main() -> Result<(), support::BoxError> {
     let meta = codex.metadata();
     println!("attached to Codex {} at {}", meta.server_version.as_deref().unwrap_or("?"), endpoint.endpoint());
 
-    let thread = codex.thread_start(ThreadOptions::default()).await?;
+    let thread = codex.thread_start(&ThreadOptions::default()).await?;
     let mut events = thread.turn("Say hello over the wire.").await?.stream();
     print!("answer: ");
     while let Some(event) = events.next().await {
@@ -56,7 +56,7 @@ async fn main() -> Result<(), support::BoxError> {
 
     // A second client on the same server sees the thread the first one started.
     let other = Codex::builder().config(env.config()).websocket(endpoint.clone()).connect().await?;
-    let listed = other.thread_list(ThreadListParams::default()).await?;
+    let listed = other.thread_list(&ThreadListParams::default()).await?;
     println!(
         "the second client lists {} thread(s), ours included: {}",
         listed.data.len(),

@@ -80,7 +80,7 @@ async fn main() -> Result<(), BoxError> {
     );
     // Approvals go to this client's handler (the SDK declines them when there is none).
     let options = ThreadOptions::default().cwd(home.work_dir()).approval_mode(ApprovalMode::AskUser);
-    let thread = codex.thread_start(options).await?;
+    let thread = codex.thread_start(&options).await?;
     let settings = thread.settings().expect("thread/start reports the settings");
     println!("thread        {} (model {}, approvals asked of this client)", thread.id(), settings.model);
 

@@ -42,7 +42,7 @@ async fn main() -> Result<(), support::BoxError> {
     let policy =
         RetryPolicy::default().with_max_attempts(4).with_delays(Duration::from_millis(250), Duration::from_secs(2));
     let codex = Codex::new(env.config().with_overload_retry(policy)).await?;
-    let thread = codex.thread_start(ThreadOptions::default()).await?;
+    let thread = codex.thread_start(&ThreadOptions::default()).await?;
     let mut attempt = 1;
     let result = loop {
         match thread.run(PROMPT).await {

@@ -25,7 +25,7 @@ async fn main() -> Result<(), support::BoxError> {
         None => {
             // Make a thread to come back to, in a first app-server process.
             let first = Codex::new(env.config()).await?;
-            let thread = first.thread_start(ThreadOptions::default()).await?;
+            let thread = first.thread_start(&ThreadOptions::default()).await?;
             let result = thread.run("Remember the word 'pineapple'. Reply with one short sentence.").await?;
             println!("first process, thread {}: {}", thread.id(), result.final_response().unwrap_or("?"));
             first.close().await; // releases the thread
@@ -35,7 +35,7 @@ async fn main() -> Result<(), support::BoxError> {
 
     // A new process loads the stored thread and carries on.
     let codex = Codex::new(env.config()).await?;
-    let thread = codex.thread_resume(&id, ThreadOptions::default()).await?;
+    let thread = codex.thread_resume(&id, &ThreadOptions::default()).await?;
     let stored = thread.info().map(|t| t.turns.len()).unwrap_or(0);
     println!("resumed {} with {stored} stored turn(s)", thread.id());
     let result = thread.run("Which word did I ask you to remember?").await?;

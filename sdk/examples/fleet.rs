@@ -94,7 +94,7 @@ async fn main() -> Result<(), support::BoxError> {
         let work_dir = env.work_dir();
         async move {
             let outcome = async {
-                let thread = member.codex.thread_start(ThreadOptions::default().cwd(work_dir)).await?;
+                let thread = member.codex.thread_start(&ThreadOptions::default().cwd(work_dir)).await?;
                 let result = thread.run(*task).await?;
                 Ok::<_, codex_app_server::Error>(result.final_response().unwrap_or_default().to_owned())
             }

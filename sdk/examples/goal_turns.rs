@@ -22,7 +22,7 @@ use codex_app_server::{Codex, GoalOptions, ThreadOptions};
 async fn main() -> Result<(), support::BoxError> {
     let env = support::Env::new(offline_script).await?;
     let codex = Codex::new(env.config()).await?;
-    let thread = codex.thread_start(ThreadOptions::default().cwd(env.work_dir())).await?;
+    let thread = codex.thread_start(&ThreadOptions::default().cwd(env.work_dir())).await?;
 
     let objective = "Write a haiku about the borrow checker, then check that its lines have 5, 7 and 5 syllables.";
     let budget = GoalOptions::default().max_turns(3);

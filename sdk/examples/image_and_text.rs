@@ -30,7 +30,7 @@ async fn main() -> Result<(), support::BoxError> {
     };
 
     let codex = Codex::new(env.config()).await?;
-    let thread = codex.thread_start(ThreadOptions::default()).await?;
+    let thread = codex.thread_start(&ThreadOptions::default()).await?;
     let input = [Input::text("What is in this image? Answer in one sentence."), Input::image_url(&url)];
     let result = thread.run(input).await?;
     println!("image:  {}", if url.len() > 80 { &url[..80] } else { &url });

@@ -34,7 +34,7 @@ async fn main() -> Result<(), support::BoxError> {
     let codex = Codex::new(env.config()).await?;
 
     // The server's default model, and an effort it supports.
-    let models = codex.models(false).await?.data;
+    let models = codex.models().await?.data;
     let model = models.iter().find(|m| m.is_default).or(models.first()).ok_or("no model available")?;
     let effort = if model.supported_reasoning_efforts.iter().any(|e| e.reasoning_effort.as_str() == "medium") {
         "medium".to_owned()
@@ -44,7 +44,7 @@ async fn main() -> Result<(), support::BoxError> {
 
     let thread = codex
         .thread_start(
-            ThreadOptions::default()
+            &ThreadOptions::default()
                 .model(&model.model)
                 .cwd(env.work_dir())
                 .approval_mode(ApprovalMode::DenyAll)

@@ -22,7 +22,7 @@ async fn main() -> Result<(), support::BoxError> {
     let codex = Codex::new(env.config()).await?;
     let options = ThreadOptions::default().cwd(env.work_dir());
 
-    let thread = codex.thread_start(options.clone()).await?;
+    let thread = codex.thread_start(&options).await?;
     let first = thread.run("One sentence about structured planning.").await?;
     let second = thread.run("Now restate it for a junior engineer.").await?;
     println!("thread {}", thread.id());
@@ -30,14 +30,14 @@ async fn main() -> Result<(), support::BoxError> {
     println!("  second turn: {} {:?}", second.id, second.status);
 
     thread.set_name("sdk-lifecycle-demo").await?;
-    let read = thread.read(true).await?;
+    let read = thread.read_with_turns().await?;
     println!("  read: name {:?}, {} turns, preview {:?}", read.name, read.turns.len(), read.preview);
 
     let count = |archived| {
         let codex = codex.clone();
         async move {
             let params = ThreadListParams { archived: Some(archived), limit: Some(50), ..Default::default() };
-            codex.thread_list(params).await.map(|page| page.data.len())
+            codex.thread_list(&params).await.map(|page| page.data.len())
         }
     };
     println!("  listed: {} active, {} archived", count(false).await?, count(true).await?);
@@ -47,11 +47,11 @@ async fn main() -> Result<(), support::BoxError> {
     println!("  unarchived {}: {} active, {} archived", restored.id(), count(false).await?, count(true).await?);
 
     // Archiving unloads the thread from this server: resume it to run turns on it again.
-    let thread = codex.thread_resume(restored.id(), options.clone()).await?;
+    let thread = codex.thread_resume(restored.id(), &options.clone()).await?;
     let third = thread.run("Continue in one short sentence.").await?;
     println!("resumed {}: {}", thread.id(), third.final_response().unwrap_or("?"));
 
-    let fork = codex.thread_fork(thread.id(), options).await?;
+    let fork = codex.thread_fork(thread.id(), &options).await?;
     let forked = fork.run("Take a different angle in one short sentence.").await?;
     println!("fork {} (from {}): {}", fork.id(), thread.id(), forked.final_response().unwrap_or("?"));
 

@@ -28,7 +28,7 @@ async fn main() -> Result<(), support::BoxError> {
     let wait = std::env::args().any(|a| a == "--wait") && !env.is_offline();
     let codex = Codex::new(env.config()).await?;
 
-    let account = codex.account(false).await?;
+    let account = codex.account().await?;
     println!("requires OpenAI auth: {}", account.requires_openai_auth);
     println!("signed in as:         {}", describe(account.account.as_ref()));
 
@@ -48,7 +48,7 @@ async fn main() -> Result<(), support::BoxError> {
     let outcome = login.wait().await?;
     println!("outcome: {outcome:?}");
 
-    let account = codex.account(false).await?;
+    let account = codex.account().await?;
     println!("\nsigned in as:         {}", describe(account.account.as_ref()));
     codex.close().await;
     env.finish()

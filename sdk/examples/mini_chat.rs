@@ -21,7 +21,7 @@ use std::io::{IsTerminal, Write};
 async fn main() -> Result<(), support::BoxError> {
     let env = support::Env::new(|_| {}).await?;
     let codex = Codex::new(env.config()).await?;
-    let thread = codex.thread_start(ThreadOptions::default()).await?;
+    let thread = codex.thread_start(&ThreadOptions::default()).await?;
     println!("Codex mini chat (thread {}). Type /exit to quit.", thread.id());
 
     let interactive = std::io::stdin().is_terminal();

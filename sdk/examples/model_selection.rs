@@ -36,7 +36,7 @@ async fn main() -> Result<(), support::BoxError> {
     let wanted = std::env::args().skip(1).find(|a| !a.starts_with("--"));
     let codex = Codex::new(env.config()).await?;
 
-    let models = codex.models(true).await?.data;
+    let models = codex.models_including_hidden().await?.data;
     let model = pick_model(&models, wanted.as_deref()).ok_or("no such model")?;
     let efforts: Vec<&str> = model.supported_reasoning_efforts.iter().map(|e| e.reasoning_effort.as_str()).collect();
     let highest = efforts.iter().copied().max_by_key(|e| rank(e)).unwrap_or("medium");
@@ -45,7 +45,7 @@ async fn main() -> Result<(), support::BoxError> {
     println!("efforts:         {} (highest {highest}, lowest {lowest})", efforts.join(", "));
 
     let thread = codex
-        .thread_start(ThreadOptions::default().model(&model.model).config("model_reasoning_effort", highest))
+        .thread_start(&ThreadOptions::default().model(&model.model).config("model_reasoning_effort", highest))
         .await?;
     let first = thread.run("Give one short sentence about reliable production releases.").await?;
     println!("\n[{highest}] {}", first.final_response().unwrap_or("(none)"));

@@ -32,7 +32,7 @@ async fn main() -> Result<(), support::BoxError> {
     println!("codex home: {}", meta.codex_home.as_ref().map(|p| p.display().to_string()).unwrap_or_default());
     println!("user agent: {}", meta.user_agent.as_deref().unwrap_or("?"));
 
-    let visible = codex.models(false).await?.data;
+    let visible = codex.models().await?.data;
     println!("\n{} models:", visible.len());
     for model in &visible {
         let efforts: Vec<&str> =
@@ -45,7 +45,7 @@ async fn main() -> Result<(), support::BoxError> {
             efforts.join(", ")
         );
     }
-    let all = codex.models(true).await?.data;
+    let all = codex.models_including_hidden().await?.data;
     println!("(and {} hidden; * = default)", all.len() - visible.len());
 
     codex.close().await;

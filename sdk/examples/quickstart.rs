@@ -26,7 +26,7 @@ async fn main() -> Result<(), support::BoxError> {
         meta.platform_os.as_deref().unwrap_or("?")
     );
 
-    let thread = codex.thread_start(ThreadOptions::default()).await?;
+    let thread = codex.thread_start(&ThreadOptions::default()).await?;
     let result = thread.run("Say hello in one short sentence.").await?;
     println!("Thread: {}", thread.id());
     println!("Answer: {}", result.final_response().unwrap_or("(no answer)"));

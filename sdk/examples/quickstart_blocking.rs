@@ -26,7 +26,7 @@ fn main() -> Result<(), support::BoxError> {
         meta.platform_os.as_deref().unwrap_or("?")
     );
 
-    let thread = codex.thread_start(ThreadOptions::default())?;
+    let thread = codex.thread_start(&ThreadOptions::default())?;
     let result = thread.run("Say hello in one short sentence.")?;
     println!("Thread: {}", thread.id());
     println!("Answer: {}", result.final_response().unwrap_or("(no answer)"));

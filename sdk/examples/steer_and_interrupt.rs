@@ -20,7 +20,7 @@ use std::io::Write;
 async fn main() -> Result<(), support::BoxError> {
     let env = support::Env::new(offline_script).await?;
     let codex = Codex::new(env.config()).await?;
-    let thread = codex.thread_start(ThreadOptions::default()).await?;
+    let thread = codex.thread_start(&ThreadOptions::default()).await?;
 
     // Steer: once the answer starts, add an instruction to the same turn.
     let turn = thread.turn("Write a four-line poem about the sea.").await?;

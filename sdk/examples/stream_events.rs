@@ -20,7 +20,7 @@ use std::io::Write;
 async fn main() -> Result<(), support::BoxError> {
     let env = support::Env::new(offline_script).await?;
     let codex = Codex::new(env.config()).await?;
-    let thread = codex.thread_start(ThreadOptions::default()).await?;
+    let thread = codex.thread_start(&ThreadOptions::default()).await?;
 
     let turn = thread.turn("Explain in two sentences why streaming output matters.").await?;
     println!("turn {} started", turn.id());

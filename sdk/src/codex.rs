@@ -25,7 +25,7 @@ use std::sync::Arc;
 /// use codex_app_server::{ClientConfig, Codex, ThreadOptions};
 ///
 /// let codex = Codex::new(ClientConfig::default()).await?;
-/// let thread = codex.thread_start(ThreadOptions::default()).await?;
+/// let thread = codex.thread_start(&ThreadOptions::default()).await?;
 /// let result = thread.run("Say hello").await?;
 /// println!("{}", result.final_response().unwrap_or_default());
 /// # Ok(()) }
@@ -279,28 +279,34 @@ impl Codex {
     }
 
     /// Starts a thread.
-    pub async fn thread_start(&self, options: ThreadOptions) -> Result<Thread> {
+    ///
+    /// Options are passed by reference here as everywhere in the SDK (`run_with`,
+    /// `turn_with`, `run_goal_with`, `initialize`): they are read into the request, and
+    /// one value can serve many calls.
+    pub async fn thread_start(&self, options: &ThreadOptions) -> Result<Thread> {
         let response = self.conn.request::<client_requests::ThreadStart>(options.to_start_params()).await?;
         let settings = ThreadSettings::from(&response);
         Ok(self.thread(response.thread, Some(settings)))
     }
 
-    /// Lists stored threads.
-    pub async fn thread_list(&self, params: ThreadListParams) -> Result<ThreadListResponse> {
-        self.conn.request::<client_requests::ThreadList>(params).await
+    /// Lists stored threads. The generated [`ThreadListParams`] are this call's options
+    /// (filters, sort, paging; all optional, `Default` lists everything): a handwritten
+    /// copy would only mirror them and lag behind the schema.
+    pub async fn thread_list(&self, params: &ThreadListParams) -> Result<ThreadListResponse> {
+        self.conn.request::<client_requests::ThreadList>(params.clone()).await
     }
 
     /// Loads a stored thread into this server so turns can run on it. A thread still
     /// loaded by another app-server process is refused (`-32600`, "already has an active
     /// writer") until that process releases it.
-    pub async fn thread_resume(&self, id: &str, options: ThreadOptions) -> Result<Thread> {
+    pub async fn thread_resume(&self, id: &str, options: &ThreadOptions) -> Result<Thread> {
         let response = self.conn.request::<client_requests::ThreadResume>(options.to_resume_params(id)).await?;
         let settings = ThreadSettings::from(&response);
         Ok(self.thread(response.thread, Some(settings)))
     }
 
     /// Forks a thread into a new one.
-    pub async fn thread_fork(&self, id: &str, options: ThreadOptions) -> Result<Thread> {
+    pub async fn thread_fork(&self, id: &str, options: &ThreadOptions) -> Result<Thread> {
         let response = self.conn.request::<client_requests::ThreadFork>(options.to_fork_params(id)).await?;
         let settings = ThreadSettings::from(&response);
         Ok(self.thread(response.thread, Some(settings)))
@@ -319,14 +325,34 @@ impl Codex {
         Ok(self.thread(response.thread, None))
     }
 
-    /// Lists the available models.
-    pub async fn models(&self, include_hidden: bool) -> Result<ModelListResponse> {
+    /// Lists the models the user can pick (hidden ones left out; see
+    /// [`models_including_hidden`](Self::models_including_hidden)).
+    pub async fn models(&self) -> Result<ModelListResponse> {
+        self.model_list(false).await
+    }
+
+    /// Lists every model, hidden ones included.
+    pub async fn models_including_hidden(&self) -> Result<ModelListResponse> {
+        self.model_list(true).await
+    }
+
+    async fn model_list(&self, include_hidden: bool) -> Result<ModelListResponse> {
         let params = ModelListParams { include_hidden: Some(include_hidden), ..Default::default() };
         self.conn.request::<client_requests::ModelList>(params).await
     }
 
-    /// The signed-in account, refreshing its token first when `refresh_token`.
-    pub async fn account(&self, refresh_token: bool) -> Result<GetAccountResponse> {
+    /// The signed-in account (see also
+    /// [`account_with_token_refresh`](Self::account_with_token_refresh)).
+    pub async fn account(&self) -> Result<GetAccountResponse> {
+        self.account_read(false).await
+    }
+
+    /// The signed-in account, its token refreshed first.
+    pub async fn account_with_token_refresh(&self) -> Result<GetAccountResponse> {
+        self.account_read(true).await
+    }
+
+    async fn account_read(&self, refresh_token: bool) -> Result<GetAccountResponse> {
         let params = GetAccountParams { refresh_token: Some(refresh_token) };
         self.conn.request::<client_requests::AccountRead>(params).await
     }

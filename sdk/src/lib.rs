@@ -18,7 +18,7 @@
 //!         }))
 //!         .connect()
 //!         .await?;
-//!     let thread = codex.thread_start(ThreadOptions::default().model("gpt-5.5")).await?;
+//!     let thread = codex.thread_start(&ThreadOptions::default().model("gpt-5.5")).await?;
 //!     let result = thread.run("Summarize this repository in one sentence").await?;
 //!     println!("{}", result.final_response().unwrap_or_default());
 //!     Ok(())

@@ -386,8 +386,18 @@ impl Thread {
         crate::goals::resume(&self.conn, &self.id, options).await
     }
 
-    /// Reads the thread (`thread/read`), with its turns when `include_turns`.
-    pub async fn read(&self, include_turns: bool) -> Result<crate::types::Thread> {
+    /// Reads the thread (`thread/read`) without its turns (see
+    /// [`read_with_turns`](Self::read_with_turns)).
+    pub async fn read(&self) -> Result<crate::types::Thread> {
+        self.thread_read(false).await
+    }
+
+    /// Reads the thread (`thread/read`) with its turns and their items.
+    pub async fn read_with_turns(&self) -> Result<crate::types::Thread> {
+        self.thread_read(true).await
+    }
+
+    async fn thread_read(&self, include_turns: bool) -> Result<crate::types::Thread> {
         let mut params = ThreadReadParams::new(self.id.clone());
         params.include_turns = Some(include_turns);
         Ok(self.conn.request::<client_requests::ThreadRead>(params).await?.thread)

@@ -132,7 +132,7 @@ fn assert_peer_gone(what: &str, error: &Error, url: &str) {
 
 /// A request on `codex` fails at once (first poll) with `TransportClosed`.
 fn assert_transport_closed_at_once(codex: &Codex) {
-    match codex.models(false).now_or_never() {
+    match codex.models().now_or_never() {
         Some(Err(Error::TransportClosed { .. })) => {}
         other => panic!("expected an immediate TransportClosed, got {other:?}"),
     }
@@ -148,7 +148,7 @@ async fn websocket_with_a_capability_token_runs_a_turn() {
     let server = within("listen", home.listen_websocket(&codex_bin(), ServerAuth::CapabilityToken)).await.unwrap();
     let codex = within("attach", Codex::builder().websocket(server.websocket_endpoint()).connect()).await.unwrap();
     assert!(matches!(codex.metadata().endpoint, Some(Endpoint::WebSocket { .. })), "{:?}", codex.metadata());
-    let thread = within("thread/start", codex.thread_start(ThreadOptions::default())).await.unwrap();
+    let thread = within("thread/start", codex.thread_start(&ThreadOptions::default())).await.unwrap();
     let result = within("run", thread.run("hello")).await.unwrap();
     assert_eq!(result.final_response(), Some("over the wire"));
     codex.close().await;
@@ -182,7 +182,7 @@ async fn two_websocket_clients_share_a_thread_and_each_sees_what_the_server_rout
     let (log_a, log_b) = (record(&a), record(&b));
 
     // A starts thread X and runs turn 1 while B has not loaded X.
-    let x = within("A thread/start", a.thread_start(ThreadOptions::default())).await.unwrap();
+    let x = within("A thread/start", a.thread_start(&ThreadOptions::default())).await.unwrap();
     let turn1 = within("A turn 1", x.run("turn one")).await.unwrap();
     assert_eq!(turn1.final_response(), Some(answer("turn one").concat().as_str()));
     // X going idle after turn 1 reaches B (a broadcast); anything of turn 1 sent to B would
@@ -190,17 +190,17 @@ async fn two_websocket_clients_share_a_thread_and_each_sees_what_the_server_rout
     log_b.wait_until("B sees X idle after turn 1", |log| has_status(log, x.id(), "idle")).await;
 
     // B lists, reads and resumes X, and sees A's turn.
-    let listed = within("B thread/list", b.thread_list(ThreadListParams::default())).await.unwrap();
+    let listed = within("B thread/list", b.thread_list(&ThreadListParams::default())).await.unwrap();
     assert!(
         listed.data.iter().any(|t| t.id == x.id()),
         "B's thread/list: {:?}",
         listed.data.iter().map(|t| &t.id).collect::<Vec<_>>()
     );
-    let read = within("B thread/read", b.thread_handle(x.id()).read(true)).await.unwrap();
+    let read = within("B thread/read", b.thread_handle(x.id()).read_with_turns()).await.unwrap();
     assert_eq!(read.turns.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(), [turn1.id.as_str()]);
     assert_eq!(user_texts(&read.turns[0].items), ["turn one"]);
     assert_eq!(agent_texts(&read.turns[0].items), [answer("turn one").concat()]);
-    let xb = within("B thread/resume", b.thread_resume(x.id(), ThreadOptions::default())).await.unwrap();
+    let xb = within("B thread/resume", b.thread_resume(x.id(), &ThreadOptions::default())).await.unwrap();
     assert_eq!(xb.id(), x.id());
     let resumed = xb.info().expect("thread/resume returns the thread");
     assert_eq!(resumed.turns.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(), [turn1.id.as_str()]);
@@ -236,7 +236,7 @@ async fn two_websocket_clients_share_a_thread_and_each_sees_what_the_server_rout
     assert_eq!(turn3.final_response(), Some(answer("turn three").concat().as_str()));
 
     // Turn 4: B's own thread Y, which A never loads.
-    let y = within("B thread/start", b.thread_start(ThreadOptions::default())).await.unwrap();
+    let y = within("B thread/start", b.thread_start(&ThreadOptions::default())).await.unwrap();
     let turn4 = within("B turn 4", y.run("turn four")).await.unwrap();
 
     // Barriers: A has seen turn 3 end and Y go idle (so any event of Y's turn sent to A
@@ -316,7 +316,7 @@ async fn twenty_websocket_connections_run_five_turns_each_and_every_event_lands_
     // Each client: a thread, then five turns one after the other, streamed; all clients at
     // once. A fixed amount of work (100 turns), each answered at once by the mock.
     let runs = clients.iter().enumerate().map(|(c, codex)| async move {
-        let thread = codex.thread_start(ThreadOptions::default()).await?;
+        let thread = codex.thread_start(&ThreadOptions::default()).await?;
         let mut turns = Vec::new();
         for t in 0..TURNS {
             let prompt = format!("client {c} turn {t}");
@@ -423,7 +423,7 @@ async fn signed_bearer_token_is_accepted_and_every_bad_token_is_refused_with_401
 
     // Accepted: the kit's endpoint, and one built by hand (with a subject too).
     let codex = attach_ws(server.websocket_endpoint()).await;
-    within("model/list", codex.models(false)).await.expect("a request on the signed connection");
+    within("model/list", codex.models()).await.expect("a request on the signed connection");
     codex.close().await;
     let by_hand = WebSocketEndpoint::new(&url)
         .signed_bearer_token(signed(secret.expose()).issuer(ISSUER).audience(AUDIENCE).subject("tests"));
@@ -496,7 +496,7 @@ async fn capability_token_missing_or_wrong_is_refused_with_401() {
     );
     // The right token still works after the refusals.
     let codex = connect(WebSocketEndpoint::new(&url).capability_token(token)).await.expect("the right token");
-    within("model/list", codex.models(false)).await.expect("a request");
+    within("model/list", codex.models()).await.expect("a request");
     codex.close().await;
 }
 
@@ -577,8 +577,8 @@ async fn websocket_server_killed_mid_turn_closes_requests_streams_and_run_with_a
     let mut server = listen_ws(&home, ServerAuth::CapabilityToken).await;
     let url = server.url().unwrap();
     let codex = attach_ws(server.websocket_endpoint()).await;
-    let run_thread = within("thread/start", codex.thread_start(ThreadOptions::default())).await.unwrap();
-    let stream_thread = within("thread/start", codex.thread_start(ThreadOptions::default())).await.unwrap();
+    let run_thread = within("thread/start", codex.thread_start(&ThreadOptions::default())).await.unwrap();
+    let stream_thread = within("thread/start", codex.thread_start(&ThreadOptions::default())).await.unwrap();
 
     // Two turns, each stalled by the mock right after its first delta.
     let (run_response, run_stall) = ResponseStream::new().text("half of the run turn").stall();
@@ -606,11 +606,11 @@ async fn websocket_server_killed_mid_turn_closes_requests_streams_and_run_with_a
     let pending = vec![
         tokio::spawn({
             let codex = codex.clone();
-            async move { codex.models(false).await.map(drop) }
+            async move { codex.models().await.map(drop) }
         }),
         tokio::spawn({
             let thread = stream_thread.clone();
-            async move { thread.read(true).await.map(drop) }
+            async move { thread.read_with_turns().await.map(drop) }
         }),
         tokio::spawn({
             let codex = codex.clone();
@@ -657,10 +657,10 @@ async fn websocket_server_killed_mid_turn_closes_requests_streams_and_run_with_a
     // Later calls fail at once: decided on their first poll, no round trip.
     assert!(codex.connection().is_closed());
     for (what, outcome) in [
-        ("models", codex.models(false).now_or_never().map(|r| r.map(drop))),
-        ("thread_start", codex.thread_start(ThreadOptions::default()).now_or_never().map(|r| r.map(drop))),
+        ("models", codex.models().now_or_never().map(|r| r.map(drop))),
+        ("thread_start", codex.thread_start(&ThreadOptions::default()).now_or_never().map(|r| r.map(drop))),
         ("thread.run", run_thread.run("anyone?").now_or_never().map(|r| r.map(drop))),
-        ("thread.read", stream_thread.read(false).now_or_never().map(|r| r.map(drop))),
+        ("thread.read", stream_thread.read().now_or_never().map(|r| r.map(drop))),
     ] {
         let outcome = outcome.unwrap_or_else(|| panic!("{what} did not fail at once"));
         assert_peer_gone(what, &outcome.unwrap_err(), &url);
@@ -683,7 +683,7 @@ async fn oversized_websocket_message_fails_its_request_and_the_connection_goes_o
     let server = listen_ws(&home, ServerAuth::CapabilityToken).await;
     // A thread with a long turn, made by a client with the default limit.
     let writer = attach_ws(server.websocket_endpoint()).await;
-    let long = within("thread/start", writer.thread_start(ThreadOptions::default())).await.unwrap();
+    let long = within("thread/start", writer.thread_start(&ThreadOptions::default())).await.unwrap();
     within("the long turn", long.run("write a lot")).await.unwrap();
     writer.close().await;
 
@@ -705,13 +705,17 @@ async fn oversized_websocket_message_fails_its_request_and_the_connection_goes_o
         other => panic!("{what}: expected MessageTooLarge, got {other:?}"),
     };
     let thread = small.thread_handle(long.id());
-    assert_too_large("thread/read with turns", within("thread/read", thread.read(true)).await.map(drop), "thread/read");
+    assert_too_large(
+        "thread/read with turns",
+        within("thread/read", thread.read_with_turns()).await.map(drop),
+        "thread/read",
+    );
     // The connection goes on: a small request succeeds.
     let read =
-        within("thread/read without turns", thread.read(false)).await.expect("a small response after an oversized one");
+        within("thread/read without turns", thread.read()).await.expect("a small response after an oversized one");
     assert_eq!(read.id, long.id());
-    assert_too_large("model/list", within("model/list", small.models(false)).await.map(drop), "model/list");
-    let started = within("thread/start", small.thread_start(ThreadOptions::default()))
+    assert_too_large("model/list", within("model/list", small.models()).await.map(drop), "model/list");
+    let started = within("thread/start", small.thread_start(&ThreadOptions::default()))
         .await
         .expect("a small request after two oversized ones");
     assert_ne!(started.id(), long.id());
@@ -745,7 +749,7 @@ async fn wss_through_a_loopback_tls_proxy_trusts_only_the_roots_it_is_given() {
         .await
         .expect("wss:// to localhost");
     assert_eq!(codex.metadata().endpoint, Some(Endpoint::WebSocket { url: proxy.url("localhost") }));
-    let thread = within("thread/start", codex.thread_start(ThreadOptions::default())).await.unwrap();
+    let thread = within("thread/start", codex.thread_start(&ThreadOptions::default())).await.unwrap();
     assert_eq!(within("run", thread.run("over TLS")).await.unwrap().final_response(), Some("sealed"));
     codex.close().await;
     // The IP address name, trusted through PEM.
@@ -754,7 +758,7 @@ async fn wss_through_a_loopback_tls_proxy_trusts_only_the_roots_it_is_given() {
         .expect("a PEM bundle")
         .without_builtin_roots();
     let codex = connect(by_pem).await.expect("wss:// to 127.0.0.1");
-    within("model/list", codex.models(false)).await.expect("a request over TLS");
+    within("model/list", codex.models()).await.expect("a request over TLS");
     codex.close().await;
     let trusted = proxy.handshakes.load(std::sync::atomic::Ordering::SeqCst);
     assert_eq!(trusted, 2);
@@ -818,7 +822,7 @@ async fn unix_control_socket_runs_a_turn_and_control_socket_resolves_the_same_so
         .expect("attach to the unix socket");
     assert_eq!(first.metadata().endpoint, Some(Endpoint::UnixSocket { path: path.clone() }));
     assert_eq!(first.metadata().codex_home.as_deref(), Some(home.codex_home()));
-    let thread = within("thread/start", first.thread_start(ThreadOptions::default())).await.unwrap();
+    let thread = within("thread/start", first.thread_start(&ThreadOptions::default())).await.unwrap();
     let result = within("run", thread.run("over the unix socket")).await.unwrap();
     assert_eq!(result.final_response(), Some(answer("over the unix socket").concat().as_str()));
 
@@ -831,7 +835,7 @@ async fn unix_control_socket_runs_a_turn_and_control_socket_resolves_the_same_so
     .await
     .expect("attach to the home's control socket");
     assert_eq!(second.metadata().endpoint, Some(Endpoint::UnixSocket { path: path.clone() }));
-    let same = within("thread/resume", second.thread_resume(thread.id(), ThreadOptions::default()))
+    let same = within("thread/resume", second.thread_resume(thread.id(), &ThreadOptions::default()))
         .await
         .expect("the thread of the first client");
     assert_eq!(same.info().map(|t| t.turns.len()), Some(1));
@@ -886,7 +890,7 @@ async fn daemon_is_started_on_demand_outlives_its_clients_and_stops_leaving_noth
     };
     assert_eq!(daemons(&processes_under(&root)), 1, "one daemon: {:?}", processes_under(&root));
     twin.close().await;
-    let thread = within("thread/start", codex.thread_start(ThreadOptions::default())).await.unwrap();
+    let thread = within("thread/start", codex.thread_start(&ThreadOptions::default())).await.unwrap();
     let result = within("run", thread.run("to the daemon")).await.unwrap();
     assert_eq!(result.final_response(), Some(answer("to the daemon").concat().as_str()));
     // Where the socket really is (Codex links it into a shared directory), to clean up after.
@@ -900,7 +904,7 @@ async fn daemon_is_started_on_demand_outlives_its_clients_and_stops_leaving_noth
     )
     .await
     .expect("the daemon runs");
-    let listed = within("thread/list", dropped.thread_list(ThreadListParams::default())).await.unwrap();
+    let listed = within("thread/list", dropped.thread_list(&ThreadListParams::default())).await.unwrap();
     assert!(listed.data.iter().any(|t| t.id == thread.id()), "the daemon kept the thread");
     drop(dropped);
     let status = within("daemon status", daemon.status()).await.expect("status");
@@ -920,7 +924,7 @@ async fn daemon_is_started_on_demand_outlives_its_clients_and_stops_leaving_noth
                 .daemon(DaemonStart::RequireRunning)
                 .connect()
                 .and_then(|codex| {
-                    let listed = codex.thread_list(ThreadListParams::default());
+                    let listed = codex.thread_list(&ThreadListParams::default());
                     codex.close();
                     listed
                 });
@@ -1034,7 +1038,7 @@ async fn tokens_and_shared_secrets_never_show_in_debug_errors_or_traces() {
     shown.push(format!("{:?}", Codex::builder().websocket(jwt_endpoint.clone())));
     for endpoint in [token_endpoint.clone(), jwt_endpoint.clone()] {
         let codex = attach_ws(endpoint).await;
-        let thread = within("thread/start", codex.thread_start(ThreadOptions::default())).await.unwrap();
+        let thread = within("thread/start", codex.thread_start(&ThreadOptions::default())).await.unwrap();
         within("run", thread.run("a secret-free turn")).await.unwrap();
         shown.push(format!("{codex:?} {:?} {:?} {thread:?}", codex.metadata(), codex.connection()));
         codex.close().await;
@@ -1110,7 +1114,7 @@ async fn closing_or_dropping_an_attached_client_closes_its_connection_not_the_se
 
     // close(): its connection goes away, the server stays.
     let closed = attach_ws(server.websocket_endpoint()).await;
-    let thread = within("thread/start", closed.thread_start(ThreadOptions::default())).await.unwrap();
+    let thread = within("thread/start", closed.thread_start(&ThreadOptions::default())).await.unwrap();
     within("run", thread.run("before close")).await.unwrap();
     connections_become(1).await;
     closed.close().await;
@@ -1124,7 +1128,7 @@ async fn closing_or_dropping_an_attached_client_closes_its_connection_not_the_se
 
     // Dropped (every handle, with a thread handle and an idle turn history): the same.
     let dropped = attach_ws(server.websocket_endpoint()).await;
-    let other = within("thread/start", dropped.thread_start(ThreadOptions::default())).await.unwrap();
+    let other = within("thread/start", dropped.thread_start(&ThreadOptions::default())).await.unwrap();
     within("run", other.run("before drop")).await.unwrap();
     connections_become(1).await;
     drop(other);
@@ -1134,7 +1138,7 @@ async fn closing_or_dropping_an_attached_client_closes_its_connection_not_the_se
 
     // A new client attaches and works on the first client's thread.
     let next = attach_ws(server.websocket_endpoint()).await;
-    let resumed = within("thread/resume", next.thread_resume(thread.id(), ThreadOptions::default())).await.unwrap();
+    let resumed = within("thread/resume", next.thread_resume(thread.id(), &ThreadOptions::default())).await.unwrap();
     let result = within("run", resumed.run("after both left")).await.unwrap();
     assert_eq!(result.final_response(), Some(answer("after both left").concat().as_str()));
     next.close().await;

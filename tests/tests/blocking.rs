@@ -106,7 +106,7 @@ async fn blocking_calls_inside_an_async_runtime_panic_clearly() {
 
     // A client made on a plain thread, then called from async code.
     let codex = connect(&env).await;
-    let panic = std::panic::catch_unwind(AssertUnwindSafe(|| codex.models(false))).unwrap_err();
+    let panic = std::panic::catch_unwind(AssertUnwindSafe(|| codex.models())).unwrap_err();
     assert_clear_panic("Codex::models", panic);
 
     // From a task on a multi-threaded runtime.
@@ -116,7 +116,7 @@ async fn blocking_calls_inside_an_async_runtime_panic_clearly() {
         off_thread(move || {
             let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
             let joined =
-                rt.block_on(rt.spawn(async move { in_task.thread_start(ThreadOptions::default()).map(|_| ()) }));
+                rt.block_on(rt.spawn(async move { in_task.thread_start(&ThreadOptions::default()).map(|_| ()) }));
             rt.shutdown_timeout(Duration::from_secs(1));
             joined
         }),
@@ -126,7 +126,7 @@ async fn blocking_calls_inside_an_async_runtime_panic_clearly() {
 
     // The client is unharmed: from a plain thread it still works.
     let again = codex.clone();
-    let models = within("models", off_thread(move || again.models(false))).await.expect("models");
+    let models = within("models", off_thread(move || again.models())).await.expect("models");
     assert!(!models.data.is_empty());
     let closing = codex.clone();
     within("close", off_thread(move || closing.close())).await;
@@ -147,7 +147,7 @@ async fn dropping_the_last_handle_closes_the_app_server_and_stops_the_runtime_th
         "thread/start",
         off_thread({
             let codex = codex.clone();
-            move || codex.thread_start(ThreadOptions::default())
+            move || codex.thread_start(&ThreadOptions::default())
         }),
     )
     .await
@@ -187,7 +187,7 @@ async fn dropping_the_last_handle_closes_the_app_server_and_stops_the_runtime_th
             while !closed.connection().is_closed() && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(10));
             }
-            closed.models(false)
+            closed.models()
         }),
     )
     .await
@@ -216,7 +216,7 @@ fn works_from_spawn_blocking_with_iterators_and_block_on() {
             assert_eq!(codex.metadata().server_version, Some(common::codex_version()));
 
             let all = codex.notifications();
-            let thread = codex.thread_start(ThreadOptions::default()).expect("thread/start");
+            let thread = codex.thread_start(&ThreadOptions::default()).expect("thread/start");
             let of_thread = thread.notifications();
             let turn = thread.turn("Write a poem").expect("turn/start");
             assert_eq!(turn.initial().id, turn.id());
@@ -260,7 +260,7 @@ fn works_from_spawn_blocking_with_iterators_and_block_on() {
                 assert!(methods.iter().any(|m| m == "turn/started"), "{name}: {methods:?}");
                 assert!(methods.iter().any(|m| m == "item/agentMessage/delta"), "{name}: {methods:?}");
             }
-            let read = thread.read(true).expect("read");
+            let read = thread.read_with_turns().expect("read");
             codex.close();
             read
         });
@@ -289,7 +289,7 @@ async fn async_handlers_and_a_panicking_sync_closure() {
     let run = |codex: blocking::Codex| {
         let cwd = env.home.work_dir().to_owned();
         off_thread(move || {
-            let thread = codex.thread_start(ThreadOptions::default().cwd(cwd))?;
+            let thread = codex.thread_start(&ThreadOptions::default().cwd(cwd))?;
             let result = thread.run("write the marker");
             codex.close();
             result

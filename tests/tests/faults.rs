@@ -218,7 +218,7 @@ async fn malformed_and_non_utf8_lines_are_skipped_and_the_connection_keeps_servi
         other => panic!("expected the good configWarning first, got {other:?}"),
     }
     // Still serving, through the high-level API.
-    let models = within("model/list", codex.models(false)).await.unwrap();
+    let models = within("model/list", codex.models()).await.unwrap();
     assert!(models.data.is_empty());
     let stats = codex.connection().stats();
     assert_eq!(stats.invalid_messages, 4, "{stats:?}");
@@ -254,7 +254,7 @@ async fn a_truncated_last_line_is_skipped_and_the_exit_fails_pending_requests_wi
         other => panic!("{other:?}"),
     }
     assert!(within("end", notifications.next()).await.is_none());
-    common::assert_transport_closed("thread/start after the exit", codex.thread_start(ThreadOptions::default()).await);
+    common::assert_transport_closed("thread/start after the exit", codex.thread_start(&ThreadOptions::default()).await);
 }
 
 #[tokio::test]
@@ -299,12 +299,12 @@ async fn a_50_mib_message_over_a_smaller_limit_fails_only_its_waiter() {
         answer("fault/after", json!({"still": "serving"})),
     ]);
     let codex = connect(fake.config().with_max_message_size(MIB)).await;
-    let thread = within("thread/start", codex.thread_start(ThreadOptions::default())).await.unwrap();
+    let thread = within("thread/start", codex.thread_start(&ThreadOptions::default())).await.unwrap();
     let mut notifications = codex.notifications();
-    let read = tokio::spawn(async move { thread.read(false).await });
+    let read = tokio::spawn(async move { thread.read().await });
     fake.wait_for_request("thread/read").await;
     let c = codex.clone();
-    let models = tokio::spawn(async move { c.models(false).await });
+    let models = tokio::spawn(async move { c.models().await });
     match within("thread/read", read).await.unwrap() {
         Err(Error::MessageTooLarge { method, size, limit }) => {
             assert_eq!(method.as_deref(), Some("thread/read"));
@@ -332,8 +332,8 @@ async fn a_50_mib_message_under_the_default_limit_is_accepted() {
         answer("fault/after", json!({})),
     ]);
     let codex = connect(fake.config()).await;
-    let thread = within("thread/start", codex.thread_start(ThreadOptions::default())).await.unwrap();
-    let read = within("thread/read", thread.read(false)).await.unwrap();
+    let thread = within("thread/start", codex.thread_start(&ThreadOptions::default())).await.unwrap();
+    let read = within("thread/read", thread.read()).await.unwrap();
     let id = &fake.requests("thread/read")[0].1["id"];
     let overhead =
         serde_json::to_string(&json!({"id": id, "result": {"thread": thread_json("thr-big-under")}})).unwrap().len();
@@ -376,7 +376,7 @@ async fn a_bad_notification_is_yielded_in_place_and_the_turn_stream_goes_on() {
         .then([answer("fault/midturn", json!({"ok": true}))])
         .then(complete_turn(thread_id, turn_id, "Hello"));
     let codex = connect(fake.config()).await;
-    let thread = within("thread/start", codex.thread_start(ThreadOptions::default())).await.unwrap();
+    let thread = within("thread/start", codex.thread_start(&ThreadOptions::default())).await.unwrap();
     let mut events = within("turn/start", thread.turn("hi")).await.unwrap().stream();
     let mut seen = Vec::new();
     while seen.len() < 5 {
@@ -410,7 +410,7 @@ async fn run_reports_a_bad_notification_only_after_the_turn_completed() {
         .then(start_turn(thread_id, next_turn, &[json!("Bye")]))
         .then(complete_turn(thread_id, next_turn, "Bye"));
     let codex = connect(fake.config()).await;
-    let thread = within("thread/start", codex.thread_start(ThreadOptions::default())).await.unwrap();
+    let thread = within("thread/start", codex.thread_start(&ThreadOptions::default())).await.unwrap();
     let handle = within("turn/start", thread.turn("hi")).await.unwrap();
     let mut run = tokio::spawn(handle.run());
     // The server answers this only after it sent the bad delta (and the reader handles
@@ -454,7 +454,7 @@ async fn the_server_exiting_mid_turn_fails_the_turn_and_pending_requests_with_it
             json!({"exit": 7}),
         ]);
     let codex = connect(fake.config()).await;
-    let thread = within("thread/start", codex.thread_start(ThreadOptions::default())).await.unwrap();
+    let thread = within("thread/start", codex.thread_start(&ThreadOptions::default())).await.unwrap();
     let turn = within("turn/start", thread.turn("hi")).await.unwrap();
     let run = tokio::spawn(turn.run());
     let check = |what: &str, result: codex_app_server::Result<()>| match result {
@@ -468,7 +468,7 @@ async fn the_server_exiting_mid_turn_fails_the_turn_and_pending_requests_with_it
     };
     check("pending request", raw(&codex, "fault/hang").await.map(drop));
     check("running turn", within("run", run).await.unwrap().map(drop));
-    check("later request", codex.models(false).await.map(drop));
+    check("later request", codex.models().await.map(drop));
     assert_eq!(fake.requests("fault/hang").len(), 1);
 }
 
@@ -499,7 +499,7 @@ async fn overload_with_and_without_data_is_retried_until_it_clears() {
         .with_jitter(0.0);
     let codex = connect(fake.config().with_overload_retry(policy)).await;
     let options = ThreadOptions::default().model("mock-model");
-    let thread = within("thread/start", codex.thread_start(options)).await.unwrap();
+    let thread = within("thread/start", codex.thread_start(&options)).await.unwrap();
     assert_eq!(thread.id(), thread_id);
     let result = within("turn", thread.run("hi")).await.unwrap();
     assert_eq!(result.final_response(), Some("made it"));
@@ -570,8 +570,8 @@ async fn errors_other_than_overload_are_never_retried() {
         Err(Error::Rpc(e)) => e.code.code(),
         other => panic!("expected a JSON-RPC error, got {other:?}"),
     };
-    assert_eq!(code(within("thread/start", codex.thread_start(ThreadOptions::default())).await), -32600);
-    assert_eq!(code(within("thread/start", codex.thread_start(ThreadOptions::default())).await), -32603);
+    assert_eq!(code(within("thread/start", codex.thread_start(&ThreadOptions::default())).await), -32600);
+    assert_eq!(code(within("thread/start", codex.thread_start(&ThreadOptions::default())).await), -32603);
     let err = raw(&codex, "fault/unknown").await.unwrap_err();
     assert!(err.rpc_error().is_some_and(|e| e.code.is_method_not_found()), "{err:?}");
     let err = raw(&codex, "fault/other").await.unwrap_err();
@@ -594,7 +594,7 @@ async fn with_retry_disabled_the_raw_overload_error_comes_back_after_one_attempt
         start_thread("thr-manual-retry"),
     ]);
     let codex = connect(fake.config().without_overload_retry()).await;
-    match within("thread/start", codex.thread_start(ThreadOptions::default())).await {
+    match within("thread/start", codex.thread_start(&ThreadOptions::default())).await {
         Err(err @ Error::Rpc(_)) => {
             assert!(err.is_overloaded() && !err.is_retry_limit_exceeded());
             assert_eq!(err.rpc_error().map(|e| e.message.as_str()), Some(OVERLOADED));
@@ -603,10 +603,8 @@ async fn with_retry_disabled_the_raw_overload_error_comes_back_after_one_attempt
     }
     assert_eq!(fake.requests("thread/start").len(), 1);
     let policy = RetryPolicy::default().with_delays(Duration::from_millis(10), Duration::from_millis(50));
-    let thread =
-        within("retry_on_overload", retry_on_overload(policy, || codex.thread_start(ThreadOptions::default())))
-            .await
-            .unwrap();
+    let options = ThreadOptions::default();
+    let thread = within("retry_on_overload", retry_on_overload(policy, || codex.thread_start(&options))).await.unwrap();
     assert_eq!(thread.id(), "thr-manual-retry");
     assert_eq!(fake.requests("thread/start").len(), 3);
 }
@@ -624,9 +622,9 @@ fn the_blocking_api_retries_overload_with_the_same_config() {
         .with_delays(Duration::from_millis(50), Duration::from_secs(1))
         .with_jitter(0.0);
     let codex = codex_app_server::blocking::Codex::new(fake.config().with_overload_retry(policy)).expect("connect");
-    let thread = codex.thread_start(ThreadOptions::default()).expect("retried thread/start");
+    let thread = codex.thread_start(&ThreadOptions::default()).expect("retried thread/start");
     assert_eq!(thread.id(), "thr-blocking");
-    match codex.thread_start(ThreadOptions::default()) {
+    match codex.thread_start(&ThreadOptions::default()) {
         Err(Error::RetryLimitExceeded { method, attempts: 2, .. }) => assert_eq!(method, "thread/start"),
         other => panic!("expected RetryLimitExceeded after 2 attempts, got {other:?}"),
     }

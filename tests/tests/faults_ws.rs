@@ -283,7 +283,7 @@ async fn garbage_text_and_binary_frames_are_counted_and_skipped_and_the_next_res
     assert_eq!(stats.invalid_messages, 3, "not JSON, binary, half a message: {stats:?}");
     assert_eq!((stats.unmatched_responses, stats.pending_requests), (0, 0), "{stats:?}");
     // Still serving, through the typed API.
-    assert!(within("model/list", codex.models(false)).await.unwrap().data.is_empty());
+    assert!(within("model/list", codex.models()).await.unwrap().data.is_empty());
     assert!(!codex.connection().is_closed());
     codex.close().await;
     assert!(server.finish().await.is_some(), "the client closed with a close frame");
@@ -462,7 +462,7 @@ async fn a_close_frame_1001_fails_pending_requests_and_streams_with_its_code_and
     .await;
     let codex = connect(&server.url, config()).await;
     let mut notifications = codex.notifications();
-    let thread = within("thread/start", codex.thread_start(ThreadOptions::default())).await.unwrap();
+    let thread = within("thread/start", codex.thread_start(&ThreadOptions::default())).await.unwrap();
     let mut events = within("turn/start", thread.turn("hello")).await.unwrap().stream();
     for expected in ["turn/started", "item/started", "item/agentMessage/delta"] {
         let event = within(expected, events.next()).await.expect("an event").expect("a good event");
@@ -470,11 +470,11 @@ async fn a_close_frame_1001_fails_pending_requests_and_streams_with_its_code_and
     }
     let read = {
         let thread = thread.clone();
-        tokio::spawn(async move { thread.read(false).await })
+        tokio::spawn(async move { thread.read().await })
     };
     let models = {
         let codex = codex.clone();
-        tokio::spawn(async move { codex.models(false).await })
+        tokio::spawn(async move { codex.models().await })
     };
     let expected = CloseReason::WebSocketClosed { code: 1001, reason: REASON.to_owned() };
     assert_eq!(close_reason("thread/read", outcome("thread/read", read).await), expected);
@@ -687,7 +687,7 @@ async fn close_sends_a_close_frame_and_every_later_error_is_closed_by_client() {
         close_reason("notifications", within("notifications", notifications.next()).await.expect("an item")),
         CloseReason::ClosedByClient
     );
-    let later = within("a later call", codex.models(false)).await;
+    let later = within("a later call", codex.models()).await;
     assert_eq!(close_reason("a later call", later), CloseReason::ClosedByClient);
     assert!(codex.connection().is_closed());
     // Closing again is harmless.

@@ -273,7 +273,7 @@ async fn device_code_login_cancel_and_unavailable() {
 // ---------------------------------------------------------------------------------------
 
 async fn new_thread(world: &World) -> Thread {
-    within("thread/start", world.codex.thread_start(ThreadOptions::default())).await.expect("thread/start")
+    within("thread/start", world.codex.thread_start(&ThreadOptions::default())).await.expect("thread/start")
 }
 
 fn text(text: &str, tokens: u64) -> MockResponse {
@@ -482,7 +482,7 @@ async fn goal_follower_recovers_when_its_subscription_lags() {
     // goal stream overflows at once, and the follower must re-read the goal and the thread.
     let config = world.config().with_buffers(8192, 2);
     let codex = within("connect", codex_app_server::Codex::builder().config(config).connect()).await.unwrap();
-    let thread = within("thread/start", codex.thread_start(ThreadOptions::default())).await.unwrap();
+    let thread = within("thread/start", codex.thread_start(&ThreadOptions::default())).await.unwrap();
     world.model.push_all([
         ResponseStream::new()
             .text("first turn, with several words")

@@ -43,7 +43,7 @@ fn count(events: &[ServerNotification], method: &str) -> usize {
 }
 
 async fn start_thread(codex: &Codex, options: ThreadOptions) -> Thread {
-    within("thread/start", codex.thread_start(options)).await.expect("thread/start")
+    within("thread/start", codex.thread_start(&options)).await.expect("thread/start")
 }
 
 /// Waits until `stall` is reached (the mock streamed everything before its pause point).
@@ -373,7 +373,7 @@ async fn fifty_concurrent_turns_over_ten_threads_route_exactly() {
     assert_eq!(turn_ids.len(), turns.len(), "turn ids are unique");
 
     // Let the trailing notifications of the last turns arrive, then stop the watcher.
-    within("a round trip after the turns", codex.models(false)).await.expect("model/list");
+    within("a round trip after the turns", codex.models()).await.expect("model/list");
     let _ = done_tx.send(());
     let (by_turn, max_running) = within("the watcher", watcher).await.unwrap();
     assert_eq!(by_turn.len(), turns.len(), "turns seen connection-wide");

@@ -22,7 +22,7 @@ const THREADS: usize = 20;
 const BATCH: usize = 100;
 
 async fn start_thread(codex: &Codex) -> Thread {
-    within("thread/start", codex.thread_start(ThreadOptions::default())).await.expect("thread/start")
+    within("thread/start", codex.thread_start(&ThreadOptions::default())).await.expect("thread/start")
 }
 
 /// After every 100 of 1,000 turns (20 new threads per 100 turns, running concurrently, each

@@ -139,7 +139,7 @@ async fn assert_aftermath(codex: &Codex, pid: u32) {
     let conn = codex.connection();
     let closed = within("Connection::closed after the kill", conn.closed()).await;
     assert_killed("Connection::closed", &closed, pid);
-    let later = within("a call after the kill", codex.models(false)).await.expect_err("a call on a dead connection");
+    let later = within("a call after the kill", codex.models()).await.expect_err("a call on a dead connection");
     assert_killed("a call after the kill", &later, pid);
     let stats = conn.stats();
     assert_eq!((stats.pending_requests, stats.turn_subscriptions, stats.reservations), (0, 0, 0), "{stats:?}");
@@ -177,11 +177,11 @@ async fn kill_mid_request(rig: &Rig, lane: usize, _i: usize) -> Duration {
     stop_process(pid).await;
     let models = tokio::spawn({
         let codex = codex.clone();
-        async move { codex.models(false).await.map(|_| ()) }
+        async move { codex.models().await.map(|_| ()) }
     });
     let start = tokio::spawn({
         let codex = codex.clone();
-        async move { codex.thread_start(ThreadOptions::default()).await.map(|_| ()) }
+        async move { codex.thread_start(&ThreadOptions::default()).await.map(|_| ()) }
     });
     within("both requests are pending", async {
         while codex.connection().stats().pending_requests < 2 {
@@ -214,7 +214,7 @@ async fn sigkill_mid_request_fails_every_pending_request() {
 async fn kill_mid_turn(rig: &Rig, lane: usize, i: usize) -> Duration {
     let codex = rig.connect(lane, None).await;
     let pid = pid_of(&codex);
-    let thread = within("thread/start", codex.thread_start(ThreadOptions::default())).await.expect("thread/start");
+    let thread = within("thread/start", codex.thread_start(&ThreadOptions::default())).await.expect("thread/start");
     let turn = within("turn/start", thread.turn(format!("stall-{i}"))).await.expect("turn/start");
     let mut events = turn.stream();
     first_delta(&mut events).await;
@@ -265,7 +265,7 @@ async fn kill_mid_approval(rig: &Rig, lane: usize, i: usize) -> Duration {
     let (entered_tx, mut entered) = mpsc::unbounded_channel();
     let codex = rig.connect(lane, Some(never_answering(entered_tx))).await;
     let pid = pid_of(&codex);
-    let thread = within("thread/start", codex.thread_start(ThreadOptions::default())).await.expect("thread/start");
+    let thread = within("thread/start", codex.thread_start(&ThreadOptions::default())).await.expect("thread/start");
     let turn = within("turn/start", thread.turn(format!("approve-{i}"))).await.expect("turn/start");
     let turn_id = turn.id().to_owned();
     let mut events = turn.stream();

@@ -71,7 +71,7 @@ async fn cycle(home: &CodexHome, i: usize) -> u32 {
     let codex = connect_home(home, |b| b.handler(handler)).await;
     let pid = codex.connection().pid().expect("pid");
     let options = ThreadOptions::default().approval_mode(ApprovalMode::AskUser);
-    let thread = within("thread/start", codex.thread_start(options)).await.expect("thread/start");
+    let thread = within("thread/start", codex.thread_start(&options)).await.expect("thread/start");
     match ending {
         Ending::DropStreamMidTurn => {
             let turn = within("turn/start", thread.turn(format!("stall-{i}"))).await.unwrap();
@@ -197,7 +197,7 @@ fn blocking_drops_mid_turn_leave_nothing_behind() {
     for i in 0..6 {
         let codex = blocking::Codex::new(home.client_config(&codex_bin())).expect("connect");
         pids.push(codex.connection().pid().expect("pid"));
-        let thread = codex.thread_start(ThreadOptions::default()).expect("thread/start");
+        let thread = codex.thread_start(&ThreadOptions::default()).expect("thread/start");
         let turn = thread.turn(format!("stall-{i}")).expect("turn/start");
         match i % 3 {
             0 => {

@@ -23,7 +23,7 @@ async fn tracing_names_requests_turns_and_logins_but_no_secrets() {
     let world = login_world(&issuer).await;
     let login = within("device login", world.codex.login_chatgpt_device_code()).await.unwrap();
     assert_eq!(within("wait", login.wait()).await.unwrap(), LoginOutcome::Succeeded);
-    let thread = within("thread/start", world.codex.thread_start(ThreadOptions::default())).await.unwrap();
+    let thread = within("thread/start", world.codex.thread_start(&ThreadOptions::default())).await.unwrap();
     world.model.push(MockResponse::text("hello"));
     within("turn", thread.run("hi")).await.unwrap();
     drop(_guard);

@@ -12,10 +12,12 @@ use common::{within, World};
 #[tokio::test]
 async fn approval_mode_persists_across_turns_fork_and_resume() {
     let world = World::start().await;
-    let thread =
-        within("thread/start", world.codex.thread_start(ThreadOptions::default().approval_mode(ApprovalMode::DenyAll)))
-            .await
-            .unwrap();
+    let thread = within(
+        "thread/start",
+        world.codex.thread_start(&ThreadOptions::default().approval_mode(ApprovalMode::DenyAll)),
+    )
+    .await
+    .unwrap();
     let settings = thread.settings().expect("thread_start reports settings");
     assert_eq!(settings.approval_policy, AskForApproval::Never);
     assert_eq!(settings.model, "mock-model");
@@ -24,14 +26,14 @@ async fn approval_mode_persists_across_turns_fork_and_resume() {
     let turn = TurnOptions::default().approval_mode(ApprovalMode::AskUser);
     within("turn", thread.run_with("switch to asking", &turn)).await.unwrap();
 
-    let fork = within("thread/fork", world.codex.thread_fork(thread.id(), ThreadOptions::default())).await.unwrap();
+    let fork = within("thread/fork", world.codex.thread_fork(thread.id(), &ThreadOptions::default())).await.unwrap();
     let forked = fork.settings().expect("thread_fork reports settings");
     assert_eq!(forked.approval_policy, AskForApproval::OnRequest, "the turn override persists into a fork");
     assert_eq!(forked.approvals_reviewer, ApprovalsReviewer::User);
 
     world.codex.close().await;
     let second = world.second_client().await;
-    let resumed = within("thread/resume", second.thread_resume(thread.id(), ThreadOptions::default())).await.unwrap();
+    let resumed = within("thread/resume", second.thread_resume(thread.id(), &ThreadOptions::default())).await.unwrap();
     let resumed = resumed.settings().expect("thread_resume reports settings");
     assert_eq!(resumed.approval_policy, AskForApproval::OnRequest, "the turn override persists across processes");
 }
@@ -49,7 +51,7 @@ async fn skill_input_injects_the_skill_body() {
         "---\nname: greeter\ndescription: Greets people warmly\n---\n\nAlways greet with the words PURPLE-PINEAPPLE-42.\n",
     )
     .unwrap();
-    let thread = within("thread/start", world.codex.thread_start(ThreadOptions::default())).await.unwrap();
+    let thread = within("thread/start", world.codex.thread_start(&ThreadOptions::default())).await.unwrap();
     // Control: the skill exists, but without the skill input its body is not sent.
     world.model.push(MockResponse::text("hi"));
     within("turn without the skill", thread.run("greet me")).await.unwrap();

@@ -10,7 +10,7 @@ use common::{within, World};
 async fn run_returns_the_final_response() {
     let world = World::start().await;
     world.model.push(MockResponse::text("Hello from the mock"));
-    let thread = within("thread/start", world.codex.thread_start(ThreadOptions::default())).await.unwrap();
+    let thread = within("thread/start", world.codex.thread_start(&ThreadOptions::default())).await.unwrap();
     let result = within("run", thread.run("Say hello")).await.unwrap();
     assert_eq!(result.final_response(), Some("Hello from the mock"));
     assert_eq!(world.model.request_count(), 1);
@@ -24,7 +24,7 @@ async fn generated_stubs_reach_the_whole_protocol() {
     use codex_app_server::ClientRequests;
     let world = World::start().await;
     let conn = world.codex.connection();
-    let thread = within("thread/start", world.codex.thread_start(ThreadOptions::default())).await.unwrap();
+    let thread = within("thread/start", world.codex.thread_start(&ThreadOptions::default())).await.unwrap();
     let listed = within("thread/list", conn.thread_list(ThreadListParams::default())).await.unwrap();
     // A thread with no turns is not persisted yet, so the list may not include it; the
     // call itself must decode.

@@ -30,7 +30,7 @@ fn in_work_dir(world: &World) -> ThreadOptions {
 }
 
 async fn start_thread(codex: &Codex, options: ThreadOptions) -> Thread {
-    within("thread/start", codex.thread_start(options)).await.expect("thread/start")
+    within("thread/start", codex.thread_start(&options)).await.expect("thread/start")
 }
 
 async fn run(thread: &Thread, input: &str) -> TurnResult {
@@ -40,7 +40,7 @@ async fn run(thread: &Thread, input: &str) -> TurnResult {
 /// The ids of the threads `thread/list` returns with `archived`.
 async fn listed_ids(codex: &Codex, archived: Option<bool>) -> Vec<String> {
     let params = ThreadListParams { archived, ..Default::default() };
-    let page = within("thread/list", codex.thread_list(params)).await.expect("thread/list");
+    let page = within("thread/list", codex.thread_list(&params)).await.expect("thread/list");
     page.data.into_iter().map(|t| t.id).collect()
 }
 
@@ -146,16 +146,16 @@ async fn set_name_and_read_with_turns() {
     assert_eq!(thread.info().map(|t| t.id.as_str()), Some(thread.id()));
 
     within("set_name", thread.set_name("Lifecycle thread")).await.expect("set_name");
-    let read = within("read", thread.read(false)).await.expect("read");
+    let read = within("read", thread.read()).await.expect("read");
     assert_eq!(read.id, thread.id());
     assert_eq!(read.name.as_deref(), Some("Lifecycle thread"));
 
     let result = run(&thread, "first question").await;
     assert_eq!(result.final_response(), Some("first answer"));
-    let read = within("read", thread.read(false)).await.expect("read");
+    let read = within("read", thread.read()).await.expect("read");
     assert!(read.turns.is_empty(), "no turns without include_turns: {:?}", read.turns);
 
-    let read = within("read", thread.read(true)).await.expect("read with turns");
+    let read = within("read", thread.read_with_turns()).await.expect("read with turns");
     assert_eq!(read.name.as_deref(), Some("Lifecycle thread"));
     assert_eq!(read.turns.len(), 1, "{:#?}", read.turns);
     let turn = &read.turns[0];
@@ -197,7 +197,7 @@ async fn fork_gives_a_distinct_thread_with_the_history() {
     let thread = start_thread(&world.codex, in_work_dir(&world)).await;
     run(&thread, "original question").await;
 
-    let fork = within("fork", world.codex.thread_fork(thread.id(), in_work_dir(&world))).await.expect("fork");
+    let fork = within("fork", world.codex.thread_fork(thread.id(), &in_work_dir(&world))).await.expect("fork");
     assert_ne!(fork.id(), thread.id());
     let info = fork.info().expect("fork returns the thread");
     assert_eq!(info.forked_from_id.as_deref(), Some(thread.id()));
@@ -212,7 +212,7 @@ async fn fork_gives_a_distinct_thread_with_the_history() {
     assert_eq!(requests[1].header("thread-id"), Some(fork.id()));
 
     // The original is untouched by the fork's turn.
-    let original = within("read", thread.read(true)).await.expect("read original");
+    let original = within("read", thread.read_with_turns()).await.expect("read original");
     assert_eq!(original.turns.len(), 1);
 }
 
@@ -227,7 +227,7 @@ async fn resume_in_a_second_process_continues_the_thread() {
     let second = world.second_client().await;
     assert_ne!(second.connection().pid(), world.codex.connection().pid(), "a distinct app-server process");
     // While the first process holds the thread, the second cannot take it over.
-    match within("resume", second.thread_resume(&id, in_work_dir(&world))).await {
+    match within("resume", second.thread_resume(&id, &in_work_dir(&world))).await {
         Err(Error::Rpc(e)) => {
             assert_eq!(e.code, ErrorCode::INVALID_REQUEST, "{e:?}");
             assert!(e.message.contains("active writer"), "{e:?}");
@@ -236,7 +236,7 @@ async fn resume_in_a_second_process_continues_the_thread() {
     }
     world.codex.close().await;
 
-    let resumed = within("resume", second.thread_resume(&id, in_work_dir(&world))).await.expect("resume");
+    let resumed = within("resume", second.thread_resume(&id, &in_work_dir(&world))).await.expect("resume");
     assert_eq!(resumed.id(), id);
     let info = resumed.info().expect("resume returns the thread");
     assert_eq!(info.turns.len(), 1, "resume returns the stored turns");
@@ -254,7 +254,7 @@ async fn resume_in_a_second_process_continues_the_thread() {
     assert_eq!(requests[1].header("thread-id"), Some(id.as_str()));
 
     // Both turns are now stored under the thread.
-    let read = within("read", resumed.read(true)).await.expect("read");
+    let read = within("read", resumed.read_with_turns()).await.expect("read");
     assert_eq!(read.turns.len(), 2);
     second.close().await;
 }
@@ -276,14 +276,14 @@ async fn models_and_metadata() {
     assert!(meta.user_agent.as_deref().is_some_and(|ua| ua.contains(&format!("/{version}"))), "{meta:?}");
 
     // Offline, the list is the binary's bundled catalogue (the mock provider has no /models).
-    let visible = within("models", world.codex.models(false)).await.expect("models").data;
+    let visible = within("models", world.codex.models()).await.expect("models").data;
     assert!(!visible.is_empty());
     assert!(visible.iter().all(|m| !m.hidden), "include_hidden = false lists no hidden model");
     assert_eq!(visible.iter().filter(|m| m.is_default).count(), 1, "exactly one default model");
     assert!(visible.iter().any(|m| m.id == "gpt-5.5"), "{:?}", visible.iter().map(|m| &m.id).collect::<Vec<_>>());
     assert!(visible.iter().all(|m| !m.id.is_empty() && !m.display_name.is_empty()));
 
-    let all = within("models", world.codex.models(true)).await.expect("models incl. hidden").data;
+    let all = within("models", world.codex.models_including_hidden()).await.expect("models incl. hidden").data;
     assert!(all.len() > visible.len(), "hidden models appear with include_hidden");
     assert!(all.iter().any(|m| m.hidden));
     assert!(visible.iter().all(|v| all.iter().any(|m| m.id == v.id)));
@@ -348,7 +348,7 @@ async fn compact_asks_the_model_for_a_summary() {
     assert!(requests[2].body_contains("SUMMARY: the user said hello"), "the summary replaces the history");
     assert_eq!(requests[2].last_user_text(), Some("go on"));
 
-    let read = within("read", thread.read(true)).await.expect("read");
+    let read = within("read", thread.read_with_turns()).await.expect("read");
     let kinds: Vec<Vec<&str>> = read.turns.iter().map(|t| t.items.iter().map(ThreadItem::kind).collect()).collect();
     assert!(kinds.iter().any(|k| k.as_slice() == ["contextCompaction"]), "{kinds:?}");
 }
@@ -566,7 +566,7 @@ async fn api_key_login_authenticates_model_requests() {
     let codex = openai_auth_client(&world).await;
     world.model.push_all([MockResponse::text("as key holder"), MockResponse::text("anonymous")]);
 
-    let before = within("account", codex.account(false)).await.expect("account");
+    let before = within("account", codex.account()).await.expect("account");
     assert!(before.requires_openai_auth);
     assert_eq!(before.account, None);
 
@@ -575,7 +575,7 @@ async fn api_key_login_authenticates_model_requests() {
         stored_auth(&world).is_some_and(|auth| auth.contains("sk-test-12345")),
         "the key is stored in CODEX_HOME/auth.json"
     );
-    let after = within("account", codex.account(false)).await.expect("account");
+    let after = within("account", codex.account()).await.expect("account");
     assert!(matches!(after.account, Some(Account::ApiKey(_))), "{after:?}");
 
     let thread = start_thread(&codex, in_work_dir(&world)).await;
@@ -585,7 +585,7 @@ async fn api_key_login_authenticates_model_requests() {
 
     within("logout", codex.logout()).await.expect("logout");
     assert_eq!(stored_auth(&world), None, "logout removes auth.json");
-    let out = within("account", codex.account(false)).await.expect("account");
+    let out = within("account", codex.account()).await.expect("account");
     assert_eq!(out.account, None);
     run(&thread, "and now?").await;
     let requests = model_requests(&world, 2).await;
@@ -600,12 +600,12 @@ async fn api_key_login_is_ignored_by_a_provider_without_openai_auth() {
     // reaches the model.
     let world = World::start().await;
     world.model.push(MockResponse::text("hi"));
-    let before = within("account", world.codex.account(false)).await.expect("account");
+    let before = within("account", world.codex.account()).await.expect("account");
     assert!(!before.requires_openai_auth);
 
     within("login", world.codex.login_api_key("sk-test-ignored")).await.expect("login");
     assert!(stored_auth(&world).is_some_and(|auth| auth.contains("sk-test-ignored")), "the key is stored all the same");
-    let after = within("account", world.codex.account(false)).await.expect("account");
+    let after = within("account", world.codex.account()).await.expect("account");
     assert_eq!(after.account, None, "{after:?}");
 
     let thread = start_thread(&world.codex, in_work_dir(&world)).await;

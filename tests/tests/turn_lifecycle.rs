@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 async fn new_thread(world: &World) -> Thread {
-    within("thread/start", world.codex.thread_start(ThreadOptions::default())).await.expect("thread/start")
+    within("thread/start", world.codex.thread_start(&ThreadOptions::default())).await.expect("thread/start")
 }
 
 /// A first answer that stalls after a delta (so its turn keeps running), then `second`.
@@ -40,7 +40,7 @@ fn user_texts(turn: &codex_app_server::types::Turn) -> Vec<String> {
 
 /// The turns of `thread` as the server records them.
 async fn recorded_turns(thread: &Thread) -> Vec<codex_app_server::types::Turn> {
-    within("thread/read", thread.read(true)).await.expect("thread/read").turns
+    within("thread/read", thread.read_with_turns()).await.expect("thread/read").turns
 }
 
 /// The measurement, turned around: a `run` future given up on by a timeout
@@ -178,11 +178,11 @@ async fn a_turn_running_for_another_client_makes_the_thread_busy_here() {
         within("listen", world.home.listen_websocket(&common::codex_bin(), ServerAuth::CapabilityToken)).await.unwrap();
     let attach = || within("attach", Codex::builder().websocket(server.websocket_endpoint()).connect());
     let (a, b) = (attach().await.unwrap(), attach().await.unwrap());
-    let thread_a = within("thread/start", a.thread_start(ThreadOptions::default())).await.unwrap();
+    let thread_a = within("thread/start", a.thread_start(&ThreadOptions::default())).await.unwrap();
     // A first turn gives the thread its rollout, so that B can load it.
     world.model.push(MockResponse::text("warm-up"));
     within("warm-up", thread_a.run("warm up")).await.unwrap();
-    let thread_b = within("resume", b.thread_resume(thread_a.id(), ThreadOptions::default())).await.unwrap();
+    let thread_b = within("resume", b.thread_resume(thread_a.id(), &ThreadOptions::default())).await.unwrap();
     let (first, stall) = ResponseStream::new().text("a's ").pause();
     world.model.push(first.text("answer").completed());
     let turn_a = within("turn", thread_a.turn("a's work")).await.unwrap();
@@ -236,9 +236,9 @@ async fn a_per_call_timeout_is_typed_and_leaves_nothing_pending() {
     let world = World::start().await;
     let thread = new_thread(&world).await;
     let quick = world.codex.with_timeout(Duration::from_nanos(1));
-    let error = quick.thread_list(Default::default()).await.unwrap_err();
+    let error = quick.thread_list(&Default::default()).await.unwrap_err();
     assert!(error.is_timeout(), "{error:?}");
-    let error = thread.with_timeout(Duration::from_nanos(1)).read(false).await.unwrap_err();
+    let error = thread.with_timeout(Duration::from_nanos(1)).read().await.unwrap_err();
     assert!(error.is_timeout(), "{error:?}");
     use codex_app_server::ClientRequests;
     let error = world
@@ -251,7 +251,7 @@ async fn a_per_call_timeout_is_typed_and_leaves_nothing_pending() {
     assert!(error.is_timeout(), "{error:?}");
     assert_eq!(world.codex.connection().stats().pending_requests, 0);
     // The default handle is unaffected.
-    within("thread/list", world.codex.thread_list(Default::default())).await.expect("default timeout");
+    within("thread/list", world.codex.thread_list(&Default::default())).await.expect("default timeout");
 }
 
 /// A world whose approval policy asks, with the client's handler (the async builder's
@@ -302,8 +302,8 @@ fn command_status(r: &codex_app_server::TurnResult) -> Option<CommandExecutionSt
 async fn a_thread_handler_answers_that_threads_approvals_only() {
     let (world, client_calls) = approval_world().await;
     let options = || ThreadOptions::default().cwd(world.home.work_dir());
-    let trusted = within("thread/start", world.codex.thread_start(options())).await.unwrap();
-    let other = within("thread/start", world.codex.thread_start(options())).await.unwrap();
+    let trusted = within("thread/start", world.codex.thread_start(&options())).await.unwrap();
+    let other = within("thread/start", world.codex.thread_start(&options())).await.unwrap();
     let (handler, thread_calls) = accepting_handler();
     trusted.set_handler(handler);
 
@@ -340,8 +340,8 @@ async fn approvals_answered_from_the_turns_stream() {
 
     let (world, client_calls) = approval_world().await;
     let options = || ThreadOptions::default().cwd(world.home.work_dir());
-    let thread = within("thread/start", world.codex.thread_start(options())).await.unwrap();
-    let other = within("thread/start", world.codex.thread_start(options())).await.unwrap();
+    let thread = within("thread/start", world.codex.thread_start(&options())).await.unwrap();
+    let other = within("thread/start", world.codex.thread_start(&options())).await.unwrap();
     let (handler, thread_calls) = accepting_handler();
     thread.set_handler(handler);
 
@@ -405,13 +405,13 @@ async fn the_blocking_api_interrupts_on_timeout_and_on_drop() {
     let (go, ready) = std::sync::mpsc::channel::<()>();
     let outcome = tokio::task::spawn_blocking(move || {
         let codex = codex_app_server::blocking::Codex::new(config)?;
-        let thread = codex.thread_start(ThreadOptions::default())?;
+        let thread = codex.thread_start(&ThreadOptions::default())?;
         let handle = thread.turn("hang")?;
         // The stalled answer never completes: the timeout is sure to elapse.
         ready.recv().expect("the stall was reached");
         let timed_out = handle.run_timeout(Duration::from_millis(300));
         let next = thread.run("next")?;
-        let turns = thread.read(true)?.turns;
+        let turns = thread.read_with_turns()?.turns;
         Ok::<_, Error>((timed_out, next, turns))
     });
     reached(&first).await;

@@ -17,7 +17,7 @@ use std::time::Duration;
 // ----- helpers --------------------------------------------------------------------------
 
 async fn new_thread(world: &World) -> Thread {
-    within("thread/start", world.codex.thread_start(ThreadOptions::default())).await.expect("thread/start")
+    within("thread/start", world.codex.thread_start(&ThreadOptions::default())).await.expect("thread/start")
 }
 
 /// Waits until the mock has streamed up to `stall`'s pause point (so its request was taken).
@@ -440,9 +440,9 @@ async fn unpolled_stream_does_not_block_other_requests() {
     reached(&stall).await;
     // 300 delta notifications are now queued for a stream nobody polls.
 
-    let models = within("model/list while a stream is unpolled", world.codex.models(false)).await.unwrap();
+    let models = within("model/list while a stream is unpolled", world.codex.models()).await.unwrap();
     assert!(!models.data.is_empty());
-    let read = within("thread/read while a stream is unpolled", slow_thread.read(false)).await.unwrap();
+    let read = within("thread/read while a stream is unpolled", slow_thread.read()).await.unwrap();
     assert_eq!(read.id, slow_thread.id());
 
     world.model.push(MockResponse::text("fast answer"));
@@ -467,13 +467,13 @@ async fn overflowing_unpolled_stream_lags_instead_of_blocking() {
     let codex = within("connect with small buffers", Codex::builder().config(config).connect()).await.unwrap();
     let (slow, stall) = ResponseStream::new().message(AssistantMessage::new("y".repeat(300)).deltas(300)).pause();
     world.model.push(slow.completed());
-    let slow_thread = within("thread/start", codex.thread_start(ThreadOptions::default())).await.unwrap();
+    let slow_thread = within("thread/start", codex.thread_start(&ThreadOptions::default())).await.unwrap();
     let slow_turn = within("slow turn/start", slow_thread.turn("overflow")).await.unwrap();
     reached(&stall).await;
 
-    within("model/list past a full turn queue", codex.models(false)).await.unwrap();
+    within("model/list past a full turn queue", codex.models()).await.unwrap();
     world.model.push(MockResponse::text("still fast"));
-    let fast_thread = within("thread/start", codex.thread_start(ThreadOptions::default())).await.unwrap();
+    let fast_thread = within("thread/start", codex.thread_start(&ThreadOptions::default())).await.unwrap();
     let fast = within("another turn past a full turn queue", fast_thread.run("fast")).await.unwrap();
     assert_eq!(fast.final_response(), Some("still fast"));
 
@@ -497,13 +497,13 @@ async fn run_after_an_overflow_recovers_the_items() {
     let codex = within("connect with small buffers", Codex::builder().config(config).connect()).await.unwrap();
     let text = "z".repeat(300);
     world.model.push(MockResponse::stream().message(AssistantMessage::new(text.clone()).deltas(300)).completed());
-    let thread = within("thread/start", codex.thread_start(ThreadOptions::default())).await.unwrap();
+    let thread = within("thread/start", codex.thread_start(&ThreadOptions::default())).await.unwrap();
     let turn = within("turn/start", thread.turn("overflow, then run")).await.unwrap();
     // Let the whole turn arrive (and overflow the 32-slot queue) before anyone polls it.
     within("the turn completes on the server", async {
         loop {
             // Until the turn is persisted the server may refuse to list turns: keep polling.
-            if let Ok(read) = thread.read(true).await {
+            if let Ok(read) = thread.read_with_turns().await {
                 if read.turns.iter().any(|t| t.id == turn.id() && t.status == TurnStatus::Completed) {
                     break;
                 }
@@ -578,7 +578,7 @@ async fn interrupt_then_a_follow_up_turn() {
     assert_eq!(next.final_response(), Some("Fresh start"));
     assert_eq!(world.model.last_user_text().as_deref(), Some("Now quickly"));
 
-    let read = within("thread/read", thread.read(true)).await.unwrap();
+    let read = within("thread/read", thread.read_with_turns()).await.unwrap();
     let statuses: Vec<_> = read.turns.iter().map(|t| (t.id.clone(), t.status.clone())).collect();
     assert_eq!(statuses, [(result.id.clone(), TurnStatus::Interrupted), (next.id.clone(), TurnStatus::Completed)]);
     stall.release();
@@ -672,14 +672,11 @@ async fn killed_app_server_fails_running_and_later_calls_promptly() {
     // poll, without a round trip to the (dead) server.
     use futures::FutureExt;
     assert_transport_closed("thread.run", run_thread.run("anyone?").now_or_never().expect("thread.run fails at once"));
-    assert_transport_closed(
-        "thread.read",
-        stream_thread.read(false).now_or_never().expect("thread.read fails at once"),
-    );
-    assert_transport_closed("models", world.codex.models(false).now_or_never().expect("models fails at once"));
+    assert_transport_closed("thread.read", stream_thread.read().now_or_never().expect("thread.read fails at once"));
+    assert_transport_closed("models", world.codex.models().now_or_never().expect("models fails at once"));
     assert_transport_closed(
         "thread_start",
-        world.codex.thread_start(ThreadOptions::default()).now_or_never().expect("thread_start fails at once"),
+        world.codex.thread_start(&ThreadOptions::default()).now_or_never().expect("thread_start fails at once"),
     );
     run_stall.release();
     stream_stall.release();

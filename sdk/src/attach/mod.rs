@@ -14,7 +14,7 @@
 //! let endpoint = WebSocketEndpoint::new("ws://127.0.0.1:4500")
 //!     .capability_token(std::env::var("CODEX_WS_TOKEN").unwrap_or_default());
 //! let codex = Codex::builder().websocket(endpoint).connect().await?;
-//! let thread = codex.thread_start(ThreadOptions::default()).await?;
+//! let thread = codex.thread_start(&ThreadOptions::default()).await?;
 //! println!("{:?}", thread.run("Hello").await?.final_response());
 //! codex.close().await; // closes this connection; the server keeps running
 //! # Ok(()) }

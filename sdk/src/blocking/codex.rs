@@ -28,7 +28,7 @@ use std::sync::Arc;
 /// use codex_app_server::{ClientConfig, ThreadOptions};
 ///
 /// let codex = Codex::new(ClientConfig::default())?;
-/// let thread = codex.thread_start(ThreadOptions::default())?;
+/// let thread = codex.thread_start(&ThreadOptions::default())?;
 /// let result = thread.run("Say hello")?;
 /// println!("{}", result.final_response().unwrap_or_default());
 /// # Ok::<(), codex_app_server::Error>(())
@@ -283,23 +283,23 @@ impl Codex {
     }
 
     /// Starts a thread.
-    pub fn thread_start(&self, options: ThreadOptions) -> Result<Thread> {
+    pub fn thread_start(&self, options: &ThreadOptions) -> Result<Thread> {
         self.rt.block_on("Codex::thread_start", self.inner.thread_start(options)).map(|t| self.wrap(t))
     }
 
     /// Lists stored threads.
-    pub fn thread_list(&self, params: ThreadListParams) -> Result<ThreadListResponse> {
+    pub fn thread_list(&self, params: &ThreadListParams) -> Result<ThreadListResponse> {
         self.rt.block_on("Codex::thread_list", self.inner.thread_list(params))
     }
 
     /// Loads a stored thread into this server so turns can run on it (see
     /// [`crate::Codex::thread_resume`]).
-    pub fn thread_resume(&self, id: &str, options: ThreadOptions) -> Result<Thread> {
+    pub fn thread_resume(&self, id: &str, options: &ThreadOptions) -> Result<Thread> {
         self.rt.block_on("Codex::thread_resume", self.inner.thread_resume(id, options)).map(|t| self.wrap(t))
     }
 
     /// Forks a thread into a new one.
-    pub fn thread_fork(&self, id: &str, options: ThreadOptions) -> Result<Thread> {
+    pub fn thread_fork(&self, id: &str, options: &ThreadOptions) -> Result<Thread> {
         self.rt.block_on("Codex::thread_fork", self.inner.thread_fork(id, options)).map(|t| self.wrap(t))
     }
 
@@ -313,14 +313,24 @@ impl Codex {
         self.rt.block_on("Codex::thread_unarchive", self.inner.thread_unarchive(id)).map(|t| self.wrap(t))
     }
 
-    /// Lists the available models.
-    pub fn models(&self, include_hidden: bool) -> Result<ModelListResponse> {
-        self.rt.block_on("Codex::models", self.inner.models(include_hidden))
+    /// Lists the models the user can pick (hidden ones left out).
+    pub fn models(&self) -> Result<ModelListResponse> {
+        self.rt.block_on("Codex::models", self.inner.models())
     }
 
-    /// The signed-in account, refreshing its token first when `refresh_token`.
-    pub fn account(&self, refresh_token: bool) -> Result<GetAccountResponse> {
-        self.rt.block_on("Codex::account", self.inner.account(refresh_token))
+    /// Lists every model, hidden ones included.
+    pub fn models_including_hidden(&self) -> Result<ModelListResponse> {
+        self.rt.block_on("Codex::models_including_hidden", self.inner.models_including_hidden())
+    }
+
+    /// The signed-in account.
+    pub fn account(&self) -> Result<GetAccountResponse> {
+        self.rt.block_on("Codex::account", self.inner.account())
+    }
+
+    /// The signed-in account, its token refreshed first.
+    pub fn account_with_token_refresh(&self) -> Result<GetAccountResponse> {
+        self.rt.block_on("Codex::account_with_token_refresh", self.inner.account_with_token_refresh())
     }
 
     /// Signs in with an OpenAI API key (see [`crate::Codex::login_api_key`]).

@@ -26,7 +26,7 @@
 //!             CommandExecutionApprovalDecision::Decline
 //!         })
 //!         .connect()?;
-//!     let thread = codex.thread_start(ThreadOptions::default())?;
+//!     let thread = codex.thread_start(&ThreadOptions::default())?;
 //!
 //!     // Run a turn to completion…
 //!     let result = thread.run("Summarize this repository in one sentence")?;

@@ -180,9 +180,14 @@ impl Thread {
         Ok(GoalHandle::new(handle, self.rt.clone()))
     }
 
-    /// Reads the thread (`thread/read`), with its turns when `include_turns`.
-    pub fn read(&self, include_turns: bool) -> Result<crate::types::Thread> {
-        self.rt.block_on("Thread::read", self.inner.read(include_turns))
+    /// Reads the thread (`thread/read`) without its turns.
+    pub fn read(&self) -> Result<crate::types::Thread> {
+        self.rt.block_on("Thread::read", self.inner.read())
+    }
+
+    /// Reads the thread with its turns and their items.
+    pub fn read_with_turns(&self) -> Result<crate::types::Thread> {
+        self.rt.block_on("Thread::read_with_turns", self.inner.read_with_turns())
     }
 
     /// Renames the thread.

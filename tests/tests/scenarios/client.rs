@@ -174,10 +174,10 @@ impl Client for Codex {
         self.connection().pid()
     }
     async fn thread_start(&self, options: ThreadOptions) -> Result<Thread> {
-        Codex::thread_start(self, options).await
+        Codex::thread_start(self, &options).await
     }
     async fn thread_fork(&self, id: &str, options: ThreadOptions) -> Result<Thread> {
-        Codex::thread_fork(self, id, options).await
+        Codex::thread_fork(self, id, &options).await
     }
     async fn thread_archive(&self, id: &str) -> Result<()> {
         Codex::thread_archive(self, id).await
@@ -186,10 +186,14 @@ impl Client for Codex {
         Codex::thread_unarchive(self, id).await
     }
     async fn thread_list(&self, params: ThreadListParams) -> Result<ThreadListResponse> {
-        Codex::thread_list(self, params).await
+        Codex::thread_list(self, &params).await
     }
     async fn models(&self, include_hidden: bool) -> Result<ModelListResponse> {
-        Codex::models(self, include_hidden).await
+        if include_hidden {
+            Codex::models_including_hidden(self).await
+        } else {
+            Codex::models(self).await
+        }
     }
     async fn login_chatgpt_device_code(&self) -> Result<DeviceCodeLogin> {
         Codex::login_chatgpt_device_code(self).await
@@ -218,7 +222,11 @@ impl ClientThread for Thread {
         Thread::turn(self, input).await
     }
     async fn read(&self, include_turns: bool) -> Result<codex_app_server::types::Thread> {
-        Thread::read(self, include_turns).await
+        if include_turns {
+            Thread::read_with_turns(self).await
+        } else {
+            Thread::read(self).await
+        }
     }
     async fn set_name(&self, name: &str) -> Result<()> {
         Thread::set_name(self, name).await
@@ -365,11 +373,11 @@ impl Client for blocking::Codex {
     }
     async fn thread_start(&self, options: ThreadOptions) -> Result<blocking::Thread> {
         let codex = self.clone();
-        off_thread(move || codex.thread_start(options)).await
+        off_thread(move || codex.thread_start(&options)).await
     }
     async fn thread_fork(&self, id: &str, options: ThreadOptions) -> Result<blocking::Thread> {
         let (codex, id) = (self.clone(), id.to_owned());
-        off_thread(move || codex.thread_fork(&id, options)).await
+        off_thread(move || codex.thread_fork(&id, &options)).await
     }
     async fn thread_archive(&self, id: &str) -> Result<()> {
         let (codex, id) = (self.clone(), id.to_owned());
@@ -381,11 +389,11 @@ impl Client for blocking::Codex {
     }
     async fn thread_list(&self, params: ThreadListParams) -> Result<ThreadListResponse> {
         let codex = self.clone();
-        off_thread(move || codex.thread_list(params)).await
+        off_thread(move || codex.thread_list(&params)).await
     }
     async fn models(&self, include_hidden: bool) -> Result<ModelListResponse> {
         let codex = self.clone();
-        off_thread(move || codex.models(include_hidden)).await
+        off_thread(move || if include_hidden { codex.models_including_hidden() } else { codex.models() }).await
     }
     async fn login_chatgpt_device_code(&self) -> Result<blocking::DeviceCodeLogin> {
         let codex = self.clone();
@@ -420,7 +428,7 @@ impl ClientThread for blocking::Thread {
     }
     async fn read(&self, include_turns: bool) -> Result<codex_app_server::types::Thread> {
         let thread = self.clone();
-        off_thread(move || thread.read(include_turns)).await
+        off_thread(move || if include_turns { thread.read_with_turns() } else { thread.read() }).await
     }
     async fn set_name(&self, name: &str) -> Result<()> {
         let (thread, name) = (self.clone(), name.to_owned());
