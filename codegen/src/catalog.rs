@@ -474,23 +474,7 @@ fn methods(defs: &BTreeMap<String, Value>, union: &str) -> Result<Vec<MethodDef>
 /// Types the client sends stay constructible, with `..Default::default()` or `new(required…)`.
 pub fn server_only_types(catalog: &Catalog) -> Result<std::collections::BTreeSet<String>, String> {
     use std::collections::BTreeSet;
-    let has_def = |name: &str| catalog.typify_defs.contains_key(name) || catalog.is_own_enum(name);
-    let params = |m: &MethodDef| match &m.params {
-        ParamsShape::None => None,
-        ParamsShape::Ref(p) | ParamsShape::OptionalRef(p) => Some(p.clone()),
-    };
-    let mut client_roots: Vec<String> = Vec::new();
-    let mut server_roots: Vec<String> = Vec::new();
-    for m in &catalog.client_requests {
-        client_roots.extend(params(m));
-        server_roots.push(crate::methods::response_type(m, has_def)?);
-    }
-    client_roots.extend(catalog.client_notifications.iter().filter_map(params));
-    server_roots.extend(catalog.server_notifications.iter().filter_map(params));
-    for m in &catalog.server_requests {
-        server_roots.extend(params(m));
-        client_roots.push(crate::methods::response_type(m, has_def)?);
-    }
+    let roots = message_roots(catalog)?;
     let edges = |name: &str| -> Vec<String> {
         let mut out = Vec::new();
         if let Some(schema) = catalog.typify_defs.get(name) {
@@ -515,8 +499,39 @@ pub fn server_only_types(catalog: &Catalog) -> Result<std::collections::BTreeSet
         }
         seen
     };
-    let client = reach(client_roots);
-    Ok(reach(server_roots).difference(&client).cloned().collect())
+    let client = reach(roots.client);
+    Ok(reach(roots.server).difference(&client).cloned().collect())
+}
+
+/// The types at the top of every message, by direction.
+pub struct MessageRoots {
+    /// What the client sends: client-request params, client notifications' params and
+    /// server-request responses.
+    pub client: Vec<String>,
+    /// What the server sends: client-request responses, server notifications' params and
+    /// server-request params.
+    pub server: Vec<String>,
+}
+
+/// The [`MessageRoots`] of `catalog`.
+pub fn message_roots(catalog: &Catalog) -> Result<MessageRoots, String> {
+    let has_def = |name: &str| catalog.typify_defs.contains_key(name) || catalog.is_own_enum(name);
+    let params = |m: &MethodDef| match &m.params {
+        ParamsShape::None => None,
+        ParamsShape::Ref(p) | ParamsShape::OptionalRef(p) => Some(p.clone()),
+    };
+    let mut roots = MessageRoots { client: Vec::new(), server: Vec::new() };
+    for m in &catalog.client_requests {
+        roots.client.extend(params(m));
+        roots.server.push(crate::methods::response_type(m, has_def)?);
+    }
+    roots.client.extend(catalog.client_notifications.iter().filter_map(params));
+    roots.server.extend(catalog.server_notifications.iter().filter_map(params));
+    for m in &catalog.server_requests {
+        roots.server.extend(params(m));
+        roots.client.push(crate::methods::response_type(m, has_def)?);
+    }
+    Ok(roots)
 }
 
 fn collect_refs(schema: &Value, out: &mut Vec<String>) {

@@ -1,7 +1,8 @@
 //! Maintainer tasks: `cargo xtask <command>`.
 //!
-//! - `regen [--check]`: writes (or compares) `sdk/src/generated/` and
-//!   `sdk/protocol/src/generated/` from `schema/`.
+//! - `regen [--check]`: writes (or compares) `sdk/src/generated/`,
+//!   `sdk/protocol/src/generated/` and `sdk/protocol/{shared,outbound,inbound}/src/generated/`
+//!   from `schema/`.
 //! - `schema [--check]`: installs the pinned Codex CLI and rewrites (or compares) `schema/`.
 //! - `install-codex`: installs the pinned Codex CLI under `target/codex-cli/<version>/`.
 //! - `demo`: installs the pinned CLI if missing, then runs the SDK's offline demo
@@ -10,6 +11,8 @@
 //!   (`CODEX_EXAMPLES_OFFLINE=1`), one after the other with a time limit; fails if any fails.
 //! - `test`: the whole suite, as CI runs it: freshness, `fmt --check`, clippy, the tests on
 //!   both protocol surfaces, the examples, `compat` against the window's oldest CLI, fuzzing.
+//! - `package`: the part of `test` that checks the published crates: docs as docs.rs
+//!   builds them (no warnings, both surfaces), and `cargo package` of all of them together.
 //! - `bench [--smoke] [decode|e2e|memory]…`: the benchmarks of `bench/` (release build), as
 //!   markdown tables; `--smoke` runs each with tiny sizes (dev build). See BENCHMARKS.md.
 //! - `compile-times [--runs N]`: clean and incremental build times of the SDK and an example,
@@ -45,6 +48,7 @@ fn main() -> ExitCode {
         Some("demo") => demo(),
         Some("examples") => examples(&args[1..]),
         Some("test") => test(),
+        Some("package") => docs_and_package(),
         Some("bench") => bench::bench(&args[1..]),
         Some("compile-times") => bench::compile_times(&args[1..]),
         Some("fuzz") => fuzz::fuzz(&args[1..]),
@@ -64,7 +68,7 @@ fn main() -> ExitCode {
 }
 
 const USAGE: &str =
-    "usage: cargo xtask <regen [--check] | schema [--check] | install-codex | demo | examples [-v] [name...] | test | bench [--smoke] [name...] | compile-times [--runs N] | fuzz [--seconds N] [target...] | bump VERSION | history [--from VERSION] | compat [VERSION...|latest] | record>";
+    "usage: cargo xtask <regen [--check] | schema [--check] | install-codex | demo | examples [-v] [name...] | test | package | bench [--smoke] [name...] | compile-times [--runs N] | fuzz [--seconds N] [target...] | bump VERSION | history [--from VERSION] | compat [VERSION...|latest] | record>";
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
@@ -197,13 +201,24 @@ fn test() -> Result<(), String> {
 /// The features docs.rs documents (`[package.metadata.docs.rs]` of `sdk/Cargo.toml`).
 const DOCS_FEATURES: &str = "blocking,testing,websocket,tls,jwt";
 
-/// The crate's docs build as docs.rs builds them (`--cfg docsrs`, feature badges) without a
-/// single rustdoc warning, on both protocol surfaces; and the crate packages and builds
-/// from its `.crate` alone.
+/// The published crates, in dependency order: the three protocol type crates, the crate
+/// that gathers their types, and the SDK.
+const PUBLISHED: [&str; 5] = [
+    "codex-app-server-protocol-shared",
+    "codex-app-server-protocol-outbound",
+    "codex-app-server-protocol-inbound",
+    "codex-app-server-protocol",
+    "codex-app-server",
+];
+
+/// The crates' docs build as docs.rs builds them (`--cfg docsrs`, feature badges) without a
+/// single rustdoc warning, on both protocol surfaces; and the crates package and build
+/// from their `.crate` files alone.
 fn docs_and_package() -> Result<(), String> {
     let surfaces = [(DOCS_FEATURES.to_owned(), ""), (format!("{DOCS_FEATURES},experimental"), "experimental")];
     for (features, protocol_features) in &surfaces {
-        for (package, features) in [("codex-app-server-protocol", *protocol_features), ("codex-app-server", features)] {
+        for package in PUBLISHED {
+            let features = if package == "codex-app-server" { features.as_str() } else { protocol_features };
             let status = cargo_command(&["doc", "-p", package, "--no-deps", "--features", features])
                 // `doc_cfg` is a nightly feature on docs.rs; the stable toolchain takes it this way.
                 .env("RUSTC_BOOTSTRAP", "1")
@@ -215,8 +230,56 @@ fn docs_and_package() -> Result<(), String> {
             }
         }
     }
-    // Both published crates at once: the SDK is verified against the protocol crate as packaged.
-    cargo(&["package", "-p", "codex-app-server-protocol", "-p", "codex-app-server", "--allow-dirty"])
+    forget_extracted_packages()?;
+    // All published crates at once: each is verified against the others as packaged.
+    let mut args = vec!["package"];
+    for package in PUBLISHED {
+        args.extend(["-p", package]);
+    }
+    args.push("--allow-dirty");
+    cargo(&args)
+}
+
+/// Removes cargo's extracted copies of earlier packagings of the published crates
+/// (`$CARGO_HOME/registry/src/*/<crate>-<version>/`). `cargo package` verifies each crate
+/// against the others through a temporary registry, and cargo reuses an extracted
+/// `<crate>-<version>` it finds there: with the version unchanged, it would build the
+/// previous packaging's sources instead of this one's.
+fn forget_extracted_packages() -> Result<(), String> {
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo")))
+        .ok_or("neither CARGO_HOME nor HOME is set")?;
+    let Ok(registries) = std::fs::read_dir(cargo_home.join("registry/src")) else { return Ok(()) };
+    for registry in registries.flatten() {
+        for package in PUBLISHED {
+            let manifest = root().join(package_dir(package)).join("Cargo.toml");
+            let version = package_version(&manifest)?;
+            let extracted = registry.path().join(format!("{package}-{version}"));
+            if extracted.is_dir() {
+                std::fs::remove_dir_all(&extracted).map_err(|e| format!("removing {}: {e}", extracted.display()))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The directory of a published crate, relative to the workspace root.
+fn package_dir(package: &str) -> String {
+    match package.strip_prefix("codex-app-server-protocol") {
+        None => "sdk".to_owned(),
+        Some("") => "sdk/protocol".to_owned(),
+        Some(part) => format!("sdk/protocol/{}", part.trim_start_matches('-')),
+    }
+}
+
+/// The `version` of a package manifest.
+fn package_version(manifest: &Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(manifest).map_err(|e| format!("reading {}: {e}", manifest.display()))?;
+    text.lines()
+        .find_map(|line| line.strip_prefix("version = \"").and_then(|rest| rest.strip_suffix('"')))
+        .map(str::to_owned)
+        .ok_or_else(|| format!("{} has no `version = \"…\"` line", manifest.display()))
 }
 
 /// `cargo xtask demo`: the pinned CLI (installed when missing), then the offline demo example.

@@ -7,12 +7,12 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
 /// Reads a string (owned: `serde_json::Value` never lends borrowed strings).
-pub(crate) fn deserialize_str<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+pub fn deserialize_str<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
     String::deserialize(deserializer)
 }
 
 /// Decodes the payload of a known variant, naming the union and variant on failure.
-pub(crate) fn decode_variant<T: DeserializeOwned, E: serde::de::Error>(
+pub fn decode_variant<T: DeserializeOwned, E: serde::de::Error>(
     value: Value,
     union: &str,
     variant: &str,
@@ -21,7 +21,7 @@ pub(crate) fn decode_variant<T: DeserializeOwned, E: serde::de::Error>(
 }
 
 /// Serializes `inner` (an object) with `tag: wire` added.
-pub(crate) fn serialize_tagged<S: Serializer, T: Serialize>(
+pub fn serialize_tagged<S: Serializer, T: Serialize>(
     serializer: S,
     tag: &str,
     wire: &str,
@@ -38,18 +38,14 @@ pub(crate) fn serialize_tagged<S: Serializer, T: Serialize>(
 }
 
 /// Serializes `{ key: inner }`.
-pub(crate) fn serialize_keyed<S: Serializer, T: Serialize>(
-    serializer: S,
-    key: &str,
-    inner: &T,
-) -> Result<S::Ok, S::Error> {
+pub fn serialize_keyed<S: Serializer, T: Serialize>(serializer: S, key: &str, inner: &T) -> Result<S::Ok, S::Error> {
     let mut map = serializer.serialize_map(Some(1))?;
     map.serialize_entry(key, inner)?;
     map.end()
 }
 
 /// The shapes a keyed (externally tagged) union value can take.
-pub(crate) enum Keyed {
+pub enum Keyed {
     /// A plain string.
     Str(String),
     /// An object with exactly one entry.
@@ -59,7 +55,7 @@ pub(crate) enum Keyed {
 }
 
 /// Splits a keyed union value into its shape.
-pub(crate) fn keyed_parts(value: Value) -> Keyed {
+pub fn keyed_parts(value: Value) -> Keyed {
     match value {
         Value::String(s) => Keyed::Str(s),
         Value::Object(map) if map.len() == 1 => {
@@ -71,7 +67,7 @@ pub(crate) fn keyed_parts(value: Value) -> Keyed {
 }
 
 /// Puts a single-entry object back together.
-pub(crate) fn rebuild_keyed(key: String, inner: Value) -> Value {
+pub fn rebuild_keyed(key: String, inner: Value) -> Value {
     let mut map = Map::new();
     map.insert(key, inner);
     Value::Object(map)

@@ -1,0 +1,19 @@
+//! The protocol types only the client sends (request params and what they hold), generated from the pinned schema (`cargo xtask regen`).
+//!
+//! One of the three crates the protocol types are built in, split by who sends them so
+//! that rustc builds smaller units, two of them side by side. Use the types through the
+//! `codex-app-server` crate, which re-exports all of them as `codex_app_server::types`.
+//!
+//! The default build is the stable protocol surface; the `experimental` feature swaps in
+//! the surface generated from the `--experimental` schema.
+
+#![warn(missing_docs)]
+
+#[allow(missing_docs, clippy::all)]
+#[rustfmt::skip]
+mod generated;
+
+// The generated code calls the shared serde helpers as `crate::serde_helpers::…`.
+use codex_app_server_protocol_shared::serde_helpers;
+
+pub use generated::*;

@@ -1,0 +1,20 @@
+//! The protocol types both the client and the server send, generated from the pinned schema (`cargo xtask regen`).
+//!
+//! One of the three crates the protocol types are built in, split by who sends them so
+//! that rustc builds smaller units, two of them side by side. Use the types through the
+//! `codex-app-server` crate, which re-exports all of them as `codex_app_server::types`.
+//!
+//! The default build is the stable protocol surface; the `experimental` feature swaps in
+//! the surface generated from the `--experimental` schema.
+
+#![warn(missing_docs)]
+
+#[allow(missing_docs, clippy::all)]
+#[rustfmt::skip]
+mod generated;
+
+/// Serde code the generated enums of all three type crates share (compiled once, here).
+#[doc(hidden)]
+pub mod serde_helpers;
+
+pub use generated::*;
