@@ -1,15 +1,22 @@
 //! `codex-bench e2e`: whole turns through the real pinned app-server — the SDK's
-//! `Thread::run` over stdio, a minimal hand-rolled stdio client ([`RawClient`]), and the
-//! SDK's `Thread::run` attached over WebSocket.
+//! `Thread::run` over stdio, a minimal hand-rolled blocking stdio client ([`RawClient`]),
+//! the same hand-rolled client on Tokio ([`RawTokioClient`]), and the SDK's `Thread::run`
+//! attached over WebSocket.
 //!
 //! Each client has its own app-server process and isolated `CODEX_HOME`, all of the same
-//! pinned build: two spawned on stdio (`--listen stdio://`), one started by the testing kit
+//! pinned build and the same bundled model name (so no client's server logs a warning per
+//! turn): three spawned on stdio (`--listen stdio://`), one started by the testing kit
 //! listening on `ws://127.0.0.1:<port>` with a capability token
-//! ([`CodexHome::listen_websocket`]). All three talk to one scripted mock model running in
-//! a separate process (so its CPU is nobody's). Turns rotate through the six orders of the
-//! three clients (SDK Raw WS, SDK WS Raw, Raw SDK WS, …) so that machine noise hits all
-//! alike. Per turn: wall time, this process's CPU time (getrusage) and the app-server's
-//! (`/proc/<pid>/stat`).
+//! ([`CodexHome::listen_websocket`]). All four talk to one scripted mock model running in
+//! a separate process (so its CPU is nobody's). Turns rotate through eight orders of the
+//! four clients (the four rotations of one order and their reverses: every client takes
+//! every place, and every pair runs in both orders, equally often) so that machine noise
+//! hits all alike. Per turn: wall time, this process's CPU time (getrusage) and the
+//! app-server's (`/proc/<pid>/stat`).
+//!
+//! The Tokio client (`--runtime current` for a current-thread runtime; the default is the
+//! multi-thread one `#[tokio::main]` builds) separates what any async client pays the
+//! runtime from what the SDK adds.
 
 use std::time::{Duration, Instant};
 
@@ -20,9 +27,15 @@ use codex_app_server::{Codex, ThreadOptions};
 use crate::measure::{median, percentile, process_cpu, self_cpu, Table};
 use crate::mock::{MockProcess, ANSWER};
 use crate::raw_client::RawClient;
+use crate::raw_tokio_client::RawTokioClient;
 
 /// The user message of every turn.
 pub const PROMPT: &str = "Stream the benchmark answer.";
+
+/// The model every client's app-server is configured with: a bundled one, so the server
+/// does not warn about an unknown model on every turn (on stderr, which the SDK reads and
+/// the hand-rolled clients' servers write to a file).
+const MODEL: &str = "gpt-5.5";
 
 /// Settings of the end-to-end bench.
 #[derive(Debug, Clone)]
@@ -33,6 +46,8 @@ pub struct Options {
     pub warmup: usize,
     /// Deltas of each answer.
     pub deltas: usize,
+    /// A current-thread Tokio runtime instead of the multi-thread one.
+    pub current_thread: bool,
 }
 
 /// The clients compared; the discriminant indexes their [`Samples`].
@@ -44,15 +59,27 @@ enum Client {
     Raw = 1,
     /// `Thread::run` attached over WebSocket.
     Ws = 2,
+    /// The hand-rolled stdio client on Tokio.
+    Tokio = 3,
 }
 
-const CLIENTS: usize = 3;
+const CLIENTS: usize = 4;
 
-/// Round `i` runs the clients in `ORDERS[i % 6]`: every client takes every place equally
-/// often, and every pair of clients runs in both orders equally often.
-const ORDERS: [[Client; CLIENTS]; 6] = {
-    use Client::{Raw, Sdk, Ws};
-    [[Sdk, Raw, Ws], [Ws, Raw, Sdk], [Raw, Ws, Sdk], [Sdk, Ws, Raw], [Ws, Sdk, Raw], [Raw, Sdk, Ws]]
+/// Round `i` runs the clients in `ORDERS[i % 8]`: the four rotations of one order and
+/// their reverses, so every client takes every place equally often, and every pair of
+/// clients runs in both orders equally often.
+const ORDERS: [[Client; CLIENTS]; 8] = {
+    use Client::{Raw, Sdk, Tokio, Ws};
+    [
+        [Sdk, Raw, Ws, Tokio],
+        [Raw, Ws, Tokio, Sdk],
+        [Ws, Tokio, Sdk, Raw],
+        [Tokio, Sdk, Raw, Ws],
+        [Tokio, Ws, Raw, Sdk],
+        [Sdk, Tokio, Ws, Raw],
+        [Raw, Sdk, Tokio, Ws],
+        [Ws, Raw, Sdk, Tokio],
+    ]
 };
 
 /// Per-turn measurements of one client.
@@ -67,13 +94,22 @@ struct Samples {
     notifications: u64,
 }
 
-/// Notifications a client has received so far: the SDK connection's counter; the lines the
+/// The clients under test.
+struct Clients<'a> {
+    sdk: &'a Codex,
+    ws: &'a Codex,
+    raw: &'a RawClient,
+    tokio: &'a RawTokioClient,
+}
+
+/// Notifications a client has received so far: the SDK connection's counter; the lines a
 /// hand-rolled client read, minus one response per request it sent.
-fn notifications_seen(who: Client, sdk: &Codex, ws: &Codex, raw: &RawClient) -> u64 {
+fn notifications_seen(who: Client, clients: &Clients<'_>) -> u64 {
     match who {
-        Client::Sdk => sdk.connection().stats().notifications_received,
-        Client::Ws => ws.connection().stats().notifications_received,
-        Client::Raw => raw.lines_read() - raw.requests_sent(),
+        Client::Sdk => clients.sdk.connection().stats().notifications_received,
+        Client::Ws => clients.ws.connection().stats().notifications_received,
+        Client::Raw => clients.raw.lines_read() - clients.raw.requests_sent(),
+        Client::Tokio => clients.tokio.lines_read() - clients.tokio.requests_sent(),
     }
 }
 
@@ -83,10 +119,14 @@ pub fn run(options: &Options) -> Result<(), String> {
     let total = options.warmup + options.turns;
     let requests = CLIENTS * total;
     let mock = MockProcess::start(requests, options.deltas)?;
-    let home_sdk = CodexHome::new(mock.base_url()).map_err(|e| e.to_string())?;
-    let home_raw = CodexHome::new(mock.base_url()).map_err(|e| e.to_string())?;
-    let home_ws = CodexHome::new(mock.base_url()).map_err(|e| e.to_string())?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
+    let home = || CodexHome::builder(mock.base_url()).model(MODEL).build().map_err(|e| e.to_string());
+    let (home_sdk, home_raw, home_ws, home_tokio) = (home()?, home()?, home()?, home()?);
+    let runtime = if options.current_thread {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread().enable_all().build()
+    }
+    .map_err(|e| e.to_string())?;
 
     let codex = runtime
         .block_on(Codex::new(home_sdk.client_config(&bin)))
@@ -99,6 +139,11 @@ pub fn run(options: &Options) -> Result<(), String> {
     let mut raw = RawClient::start(command).map_err(|e| format!("{e}\n{}", home_raw.stderr_text()))?;
     let raw_thread = raw.thread_start()?;
     let raw_pid = raw.pid();
+    let command = home_tokio.app_server_command(&bin).map_err(|e| e.to_string())?;
+    let mut tokio_client =
+        runtime.block_on(RawTokioClient::start(command)).map_err(|e| format!("{e}\n{}", home_tokio.stderr_text()))?;
+    let tokio_thread = runtime.block_on(tokio_client.thread_start())?;
+    let tokio_pid = tokio_client.pid().ok_or("the Tokio client's app-server has no pid")?;
     // The same binary listening on a loopback WebSocket; the client attaches with the
     // capability token, and the same client settings as the stdio SDK client.
     let mut server = runtime
@@ -120,8 +165,10 @@ pub fn run(options: &Options) -> Result<(), String> {
                 Client::Sdk => sdk_pid,
                 Client::Raw => raw_pid,
                 Client::Ws => ws_pid,
+                Client::Tokio => tokio_pid,
             };
-            let seen0 = notifications_seen(who, &codex, &ws, &raw);
+            let clients = Clients { sdk: &codex, ws: &ws, raw: &raw, tokio: &tokio_client };
+            let seen0 = notifications_seen(who, &clients);
             let server0 = process_cpu(pid).map_err(|e| e.to_string())?;
             let (cpu0, t0) = (self_cpu(), Instant::now());
             let answer = match who {
@@ -134,6 +181,7 @@ pub fn run(options: &Options) -> Result<(), String> {
                     .map(|r| r.final_response().unwrap_or_default().to_owned())
                     .map_err(|e| format!("WebSocket turn: {e}"))?,
                 Client::Raw => raw.run_turn(&raw_thread, PROMPT)?,
+                Client::Tokio => runtime.block_on(tokio_client.run_turn(&tokio_thread, PROMPT))?,
             };
             let (wall, cpu) = (t0.elapsed(), self_cpu() - cpu0);
             let server_cpu = process_cpu(pid).map_err(|e| e.to_string())? - server0;
@@ -148,12 +196,14 @@ pub fn run(options: &Options) -> Result<(), String> {
             s.cpu.push(cpu.as_secs_f64());
             s.client_cpu += cpu;
             s.server_cpu += server_cpu;
-            s.notifications += notifications_seen(who, &codex, &ws, &raw) - seen0;
+            let clients = Clients { sdk: &codex, ws: &ws, raw: &raw, tokio: &tokio_client };
+            s.notifications += notifications_seen(who, &clients) - seen0;
         }
     }
     runtime.block_on(codex.close());
     runtime.block_on(ws.close());
     raw.close();
+    runtime.block_on(tokio_client.close());
     runtime.block_on(server.kill()).map_err(|e| format!("stopping the WebSocket app-server: {e}"))?;
     let summary = mock.finish()?;
     if summary.requests != requests || summary.unscripted != 0 {
@@ -169,14 +219,15 @@ fn report(options: &Options, samples: &[Samples; CLIENTS]) {
     println!("### End-to-end turns\n");
     println!(
         "{} measured turns per client (after {} warm-up turns), each answering with {} deltas, through the real \
-         app-server (Codex CLI {}), one app-server per client (two on stdio, one listening on \
-         ws://127.0.0.1 with a capability token), turns rotating through the six orders of the three \
-         clients. Client CPU is this process's (getrusage): mean and median per turn; the mock model runs in \
-         another process.\n",
+         app-server (Codex CLI {}, model `{MODEL}`), one app-server per client (three on stdio, one listening on \
+         ws://127.0.0.1 with a capability token), turns rotating through eight orders of the four \
+         clients, awaited with `block_on` on a {} Tokio runtime. Client CPU is this process's (getrusage): \
+         mean and median per turn; the mock model runs in another process.\n",
         options.turns,
         options.warmup,
         options.deltas,
         codex_app_server::testing::pinned_cli::PINNED_CODEX_VERSION,
+        if options.current_thread { "current-thread" } else { "multi-thread" },
     );
     let mut table = Table::new(&[
         "client",
@@ -187,10 +238,11 @@ fn report(options: &Options, samples: &[Samples; CLIENTS]) {
         "app-server CPU / turn",
         "notifications / turn",
     ]);
-    let [sdk, hand, ws] = samples;
+    let [sdk, hand, ws, tokio] = samples;
     for (label, s) in [
         ("SDK: `Thread::run` (stdio)", sdk),
         ("hand-rolled: `std::process` + `serde_json::Value` (stdio)", hand),
+        ("hand-rolled on Tokio: `tokio::process` + `serde_json::Value` (stdio)", tokio),
         ("SDK: `Thread::run` over WebSocket", ws),
     ] {
         table.row(vec![
@@ -205,6 +257,8 @@ fn report(options: &Options, samples: &[Samples; CLIENTS]) {
     }
     println!("{}", table.render());
     println!("{}", compare("SDK vs hand-rolled", "ratio", sdk, hand, n));
+    println!("{}", compare("SDK vs hand-rolled on Tokio", "ratio", sdk, tokio, n));
+    println!("{}", compare("hand-rolled on Tokio vs blocking", "ratio", tokio, hand, n));
     println!("{}", compare("WebSocket vs stdio (both `Thread::run`)", "ratio WS / stdio", ws, sdk, n));
 }
 

@@ -20,25 +20,35 @@ mod measure;
 mod memory;
 mod mock;
 mod raw_client;
+mod raw_tokio_client;
 
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: codex-bench <decode|e2e|memory> [--smoke] [--messages N] [--rounds N] [--lanes N] \
-                     [--turns N] [--warmup N] [--deltas N] [--threads N]";
+                     [--turns N] [--warmup N] [--deltas N] [--threads N] [--runtime multi|current]";
 
 /// Parsed `--name N` options, with smoke-mode defaults.
 struct Args {
     smoke: bool,
+    /// `--runtime current`: the e2e bench on a current-thread Tokio runtime.
+    current_thread: bool,
     numbers: Vec<(String, usize)>,
 }
 
 impl Args {
     fn parse(args: &[String]) -> Result<Self, String> {
-        let mut parsed = Args { smoke: false, numbers: Vec::new() };
+        let mut parsed = Args { smoke: false, current_thread: false, numbers: Vec::new() };
         let mut it = args.iter();
         while let Some(arg) = it.next() {
             match arg.as_str() {
                 "--smoke" => parsed.smoke = true,
+                "--runtime" => {
+                    parsed.current_thread = match it.next().map(String::as_str) {
+                        Some("multi") => false,
+                        Some("current") => true,
+                        _ => return Err(format!("--runtime needs `multi` or `current`\n{USAGE}")),
+                    }
+                }
                 "--messages" | "--rounds" | "--lanes" | "--turns" | "--warmup" | "--deltas" | "--threads" => {
                     let value = it.next().ok_or_else(|| format!("{arg} needs a number"))?;
                     let n = value.parse().map_err(|_| format!("{arg} {value}: not a number"))?;
@@ -77,6 +87,7 @@ fn run(argv: &[String]) -> Result<(), String> {
             turns: args.get("turns", 200, 3).max(1),
             warmup: args.get("warmup", 5, 1),
             deltas: args.get("deltas", 20, 20),
+            current_thread: args.current_thread,
         }),
         "memory" => memory::run(&memory::Options {
             threads: args.get("threads", 10, 2).max(1),

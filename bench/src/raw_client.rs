@@ -23,13 +23,7 @@ impl RawClient {
         let stdin = child.stdin.take();
         let stdout = BufReader::new(child.stdout.take().ok_or("stdout is not piped")?);
         let mut client = RawClient { child, stdin, stdout, next_id: 0, line: String::new(), lines_read: 0 };
-        client.request(
-            "initialize",
-            json!({
-                "clientInfo": {"name": "bench_raw_client", "title": "Bench raw client", "version": "0.0.1"},
-                "capabilities": {"experimentalApi": true},
-            }),
-        )?;
+        client.request("initialize", initialize_params())?;
         client.send(&json!({"method": "initialized"}))?;
         Ok(client)
     }
@@ -69,8 +63,7 @@ impl RawClient {
 
     /// Refuses a server → client request (none is expected with approvals off).
     fn refuse(&mut self, request: &Value) -> Result<(), String> {
-        let reply = json!({"id": request["id"], "error": {"code": -32601, "message": "not supported"}});
-        self.send(&reply)
+        self.send(&refusal(request))
     }
 
     fn send_request(&mut self, method: &str, params: Value) -> Result<i64, String> {
@@ -84,54 +77,31 @@ impl RawClient {
     pub fn request(&mut self, method: &str, params: Value) -> Result<Value, String> {
         let id = self.send_request(method, params)?;
         loop {
-            let mut message = self.read()?;
-            if message.get("method").is_some() {
-                if message.get("id").is_some() {
-                    self.refuse(&message)?;
-                }
-                continue;
-            }
-            if message["id"] == id {
-                if let Some(error) = message.get("error") {
-                    return Err(format!("{method} failed: {error}"));
-                }
-                return Ok(message["result"].take());
+            let message = self.read()?;
+            match response_step(message, id, method)? {
+                Step::Continue => {}
+                Step::Refuse(request) => self.refuse(&request)?,
+                Step::Done(result) => return Ok(result),
             }
         }
     }
 
     /// `thread/start` with no params; returns the thread id.
     pub fn thread_start(&mut self) -> Result<String, String> {
-        let result = self.request("thread/start", json!({}))?;
-        result["thread"]["id"].as_str().map(str::to_owned).ok_or_else(|| format!("thread/start returned {result}"))
+        thread_id_of(self.request("thread/start", json!({}))?)
     }
 
     /// `turn/start` with one text input, then reads until `turn/completed`; returns the
     /// agent message text assembled from its deltas.
     pub fn run_turn(&mut self, thread_id: &str, text: &str) -> Result<String, String> {
-        let id =
-            self.send_request("turn/start", json!({"threadId": thread_id, "input": [{"type": "text", "text": text}]}))?;
-        let mut answer = String::new();
+        let id = self.send_request("turn/start", turn_start_params(thread_id, text))?;
+        let mut turn = TurnReader::new(id);
         loop {
             let message = self.read()?;
-            match (message.get("method").and_then(Value::as_str), message.get("id")) {
-                (Some("item/agentMessage/delta"), None) => {
-                    answer.push_str(message["params"]["delta"].as_str().unwrap_or_default());
-                }
-                (Some("turn/completed"), None) => {
-                    let status = &message["params"]["turn"]["status"];
-                    if status != "completed" {
-                        return Err(format!("the turn ended {status}"));
-                    }
-                    return Ok(answer);
-                }
-                (Some(_), Some(_)) => self.refuse(&message)?,
-                (None, Some(reply)) if *reply == id => {
-                    if let Some(error) = message.get("error") {
-                        return Err(format!("turn/start failed: {error}"));
-                    }
-                }
-                _ => {}
+            match turn.step(message)? {
+                Step::Continue => {}
+                Step::Refuse(request) => self.refuse(&request)?,
+                Step::Done(answer) => return Ok(answer),
             }
         }
     }
@@ -156,5 +126,90 @@ impl Drop for RawClient {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+    }
+}
+
+/// The `initialize` params both hand-rolled clients send.
+pub fn initialize_params() -> Value {
+    json!({
+        "clientInfo": {"name": "bench_raw_client", "title": "Bench raw client", "version": "0.0.1"},
+        "capabilities": {"experimentalApi": true},
+    })
+}
+
+/// The `turn/start` params of one text input.
+pub fn turn_start_params(thread_id: &str, text: &str) -> Value {
+    json!({"threadId": thread_id, "input": [{"type": "text", "text": text}]})
+}
+
+/// The thread id in a `thread/start` result.
+pub fn thread_id_of(result: Value) -> Result<String, String> {
+    result["thread"]["id"].as_str().map(str::to_owned).ok_or_else(|| format!("thread/start returned {result}"))
+}
+
+/// The reply refusing a server → client request.
+pub fn refusal(request: &Value) -> Value {
+    json!({"id": request["id"], "error": {"code": -32601, "message": "not supported"}})
+}
+
+/// What a hand-rolled client does with one message it read.
+pub enum Step<T> {
+    /// Read the next one.
+    Continue,
+    /// Refuse this server → client request, then read on.
+    Refuse(Value),
+    /// The wait is over.
+    Done(T),
+}
+
+/// Reading for the response to request `id` (`method`): its result, or its error as `Err`.
+pub fn response_step(mut message: Value, id: i64, method: &str) -> Result<Step<Value>, String> {
+    if message.get("method").is_some() {
+        return Ok(if message.get("id").is_some() { Step::Refuse(message) } else { Step::Continue });
+    }
+    if message["id"] != id {
+        return Ok(Step::Continue);
+    }
+    if let Some(error) = message.get("error") {
+        return Err(format!("{method} failed: {error}"));
+    }
+    Ok(Step::Done(message["result"].take()))
+}
+
+/// One turn's messages as both hand-rolled clients read them: the answer assembled from the
+/// agent message deltas, done at `turn/completed`.
+pub struct TurnReader {
+    id: i64,
+    answer: String,
+}
+
+impl TurnReader {
+    /// The turn started by request `id`.
+    pub fn new(id: i64) -> Self {
+        TurnReader { id, answer: String::new() }
+    }
+
+    /// Takes one message.
+    pub fn step(&mut self, message: Value) -> Result<Step<String>, String> {
+        match (message.get("method").and_then(Value::as_str), message.get("id")) {
+            (Some("item/agentMessage/delta"), None) => {
+                self.answer.push_str(message["params"]["delta"].as_str().unwrap_or_default());
+            }
+            (Some("turn/completed"), None) => {
+                let status = &message["params"]["turn"]["status"];
+                if status != "completed" {
+                    return Err(format!("the turn ended {status}"));
+                }
+                return Ok(Step::Done(std::mem::take(&mut self.answer)));
+            }
+            (Some(_), Some(_)) => return Ok(Step::Refuse(message)),
+            (None, Some(reply)) if *reply == self.id => {
+                if let Some(error) = message.get("error") {
+                    return Err(format!("turn/start failed: {error}"));
+                }
+            }
+            _ => {}
+        }
+        Ok(Step::Continue)
     }
 }

@@ -1,0 +1,113 @@
+//! The second baseline of the end-to-end bench: the same minimal hand-rolled JSON-RPC
+//! client as [`RawClient`](crate::raw_client::RawClient), on Tokio — `tokio::process`, a
+//! buffered line reader, one `serde_json::Value` per line, no routing, no types, awaited
+//! with `block_on` like the SDK. What any async client pays to the runtime (readiness
+//! polling, the hand-off from the worker that polls the driver to the waiting thread) is in
+//! this figure too; the SDK's own cost is the difference.
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+
+use crate::raw_client::{initialize_params, refusal, response_step, thread_id_of, turn_start_params, Step, TurnReader};
+
+/// One app-server spoken to directly, asynchronously.
+pub struct RawTokioClient {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    next_id: i64,
+    line: String,
+    lines_read: u64,
+}
+
+impl RawTokioClient {
+    /// Spawns `command` (stdin and stdout piped) and performs `initialize` + `initialized`.
+    pub async fn start(mut command: Command) -> Result<Self, String> {
+        let mut child = command.spawn().map_err(|e| format!("cannot start the app-server: {e}"))?;
+        let stdin = child.stdin.take().ok_or("stdin is not piped")?;
+        let stdout = BufReader::new(child.stdout.take().ok_or("stdout is not piped")?);
+        let mut client = RawTokioClient { child, stdin, stdout, next_id: 0, line: String::new(), lines_read: 0 };
+        client.request("initialize", initialize_params()).await?;
+        client.send(&json!({"method": "initialized"})).await?;
+        Ok(client)
+    }
+
+    /// Messages read from the app-server so far.
+    pub fn lines_read(&self) -> u64 {
+        self.lines_read
+    }
+
+    /// Requests sent so far (each gets one response line).
+    pub fn requests_sent(&self) -> u64 {
+        self.next_id as u64
+    }
+
+    /// The app-server's process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    async fn send(&mut self, message: &Value) -> Result<(), String> {
+        let mut text = serde_json::to_string(message).map_err(|e| e.to_string())?;
+        text.push('\n');
+        self.stdin.write_all(text.as_bytes()).await.map_err(|e| format!("writing to the app-server: {e}"))
+    }
+
+    async fn read(&mut self) -> Result<Value, String> {
+        self.line.clear();
+        let n = self.stdout.read_line(&mut self.line).await.map_err(|e| format!("reading from the app-server: {e}"))?;
+        if n == 0 {
+            return Err("the app-server closed its output".into());
+        }
+        self.lines_read += 1;
+        serde_json::from_str(&self.line).map_err(|e| format!("bad line from the app-server: {e}"))
+    }
+
+    async fn send_request(&mut self, method: &str, params: Value) -> Result<i64, String> {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send(&json!({"id": id, "method": method, "params": params})).await?;
+        Ok(id)
+    }
+
+    async fn request(&mut self, method: &str, params: Value) -> Result<Value, String> {
+        let id = self.send_request(method, params).await?;
+        loop {
+            let message = self.read().await?;
+            match response_step(message, id, method)? {
+                Step::Continue => {}
+                Step::Refuse(request) => self.send(&refusal(&request)).await?,
+                Step::Done(result) => return Ok(result),
+            }
+        }
+    }
+
+    /// `thread/start` with no params; returns the thread id.
+    pub async fn thread_start(&mut self) -> Result<String, String> {
+        thread_id_of(self.request("thread/start", json!({})).await?)
+    }
+
+    /// `turn/start` with one text input, then reads until `turn/completed`; returns the
+    /// agent message text assembled from its deltas.
+    pub async fn run_turn(&mut self, thread_id: &str, text: &str) -> Result<String, String> {
+        let id = self.send_request("turn/start", turn_start_params(thread_id, text)).await?;
+        let mut turn = TurnReader::new(id);
+        loop {
+            let message = self.read().await?;
+            match turn.step(message)? {
+                Step::Continue => {}
+                Step::Refuse(request) => self.send(&refusal(&request)).await?,
+                Step::Done(answer) => return Ok(answer),
+            }
+        }
+    }
+
+    /// Closes stdin and waits for the process to exit.
+    pub async fn close(mut self) {
+        drop(self.stdin);
+        if tokio::time::timeout(std::time::Duration::from_secs(2), self.child.wait()).await.is_err() {
+            let _ = self.child.kill().await;
+        }
+    }
+}
