@@ -322,8 +322,9 @@ const PEER: (&str, &str) = ("codex-codes", "=0.166.4");
 
 /// Clean builds of two throw-away bin crates, as a user would make them: one depending on
 /// the SDK (default features; the workspace's lock file), one on [`PEER`]; each its own
-/// workspace and target dir, emptied before every build; `rounds` × (SDK, peer) in the dev
-/// profile, then one release build of each.
+/// workspace and target dir, emptied before every build, incremental compilation off (so
+/// the SDK, a path dependency here, builds as it would from crates.io); `rounds` × (SDK,
+/// peer) in the dev profile, then one release build of each.
 struct PeerBuilds {
     rounds: Vec<(Timing, Timing)>,
     release: (Timing, Timing),
@@ -362,6 +363,16 @@ fn peer_builds(workspace: &Path, scratch: &Path, rounds: usize) -> Result<PeerBu
         "fn main() {\n    let builder = codex_codes::AppServerBuilder::new();\n    println!(\"{}\", std::mem::size_of_val(&builder));\n}\n"
             .into(),
     )?;
+    // The SDK is a path dependency here, and cargo builds path dependencies incrementally
+    // (extra work and memory on a clean build); from crates.io it is not, like the peer.
+    for dir in [&sdk_user, &peer_user] {
+        write(
+            dir.join(".cargo/config.toml"),
+            "# Both crates' dependencies build as crates.io dependencies do: not incrementally.\n\
+             [build]\nincremental = false\n"
+                .into(),
+        )?;
+    }
     let clean = |dir: &Path, args: &[&str]| {
         let target = dir.join("target");
         let _ = std::fs::remove_dir_all(&target);
