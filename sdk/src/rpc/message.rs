@@ -122,33 +122,99 @@ pub(crate) struct RoutingKeys {
 }
 
 impl RoutingKeys {
+    /// One pass over `params`: `threadId`/`turnId`, else the `id` of a `thread`/`turn`
+    /// object (whose other fields are skipped, not parsed). A field of another shape
+    /// counts as absent.
     pub(crate) fn extract(params: &RawValue) -> Self {
         #[derive(Deserialize)]
         struct Fields<'a> {
             #[serde(rename = "threadId", borrow, default)]
-            thread_id: Option<&'a RawValue>,
+            thread_id: Lenient<'a>,
             #[serde(rename = "turnId", borrow, default)]
-            turn_id: Option<&'a RawValue>,
+            turn_id: Lenient<'a>,
             #[serde(borrow, default)]
-            thread: Option<&'a RawValue>,
+            thread: Lenient<'a>,
             #[serde(borrow, default)]
-            turn: Option<&'a RawValue>,
-        }
-        #[derive(Deserialize)]
-        struct WithId {
-            #[serde(default)]
-            id: Option<String>,
+            turn: Lenient<'a>,
         }
         let Ok(fields) = serde_json::from_str::<Fields<'_>>(params.get()) else {
             return RoutingKeys::default();
         };
-        let string = |raw: Option<&RawValue>| raw.and_then(|r| serde_json::from_str::<String>(r.get()).ok());
-        let nested =
-            |raw: Option<&RawValue>| raw.and_then(|r| serde_json::from_str::<WithId>(r.get()).ok()).and_then(|w| w.id);
-        RoutingKeys {
-            thread_id: string(fields.thread_id).or_else(|| nested(fields.thread)),
-            turn_id: string(fields.turn_id).or_else(|| nested(fields.turn)),
+        let id = |direct: Lenient<'_>, nested: Lenient<'_>| {
+            let direct = match direct {
+                Lenient::Str(s) => Some(s),
+                _ => None,
+            };
+            let nested = match nested {
+                Lenient::WithId(s) => Some(s),
+                _ => None,
+            };
+            direct.or(nested).map(std::borrow::Cow::into_owned)
+        };
+        RoutingKeys { thread_id: id(fields.thread_id, fields.thread), turn_id: id(fields.turn_id, fields.turn) }
+    }
+}
+
+/// A routing field as found, read in the same pass as its neighbours: a string, an object
+/// with a string `id` (its other fields skipped), or anything else (skipped; not an error).
+#[derive(Default)]
+enum Lenient<'a> {
+    Str(std::borrow::Cow<'a, str>),
+    WithId(std::borrow::Cow<'a, str>),
+    #[default]
+    Other,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Lenient<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+        use std::borrow::Cow;
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Lenient<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> std::result::Result<Self::Value, E> {
+                Ok(Lenient::Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> std::result::Result<Self::Value, E> {
+                Ok(Lenient::Str(Cow::Owned(v.to_owned())))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Self::Value, A::Error> {
+                let mut id = None;
+                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                    if key == "id" && id.is_none() {
+                        if let Lenient::Str(s) = map.next_value::<Lenient<'de>>()? {
+                            id = Some(s);
+                        }
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(id.map_or(Lenient::Other, Lenient::WithId))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Lenient::Other)
+            }
+            fn visit_bool<E>(self, _: bool) -> std::result::Result<Self::Value, E> {
+                Ok(Lenient::Other)
+            }
+            fn visit_i64<E>(self, _: i64) -> std::result::Result<Self::Value, E> {
+                Ok(Lenient::Other)
+            }
+            fn visit_u64<E>(self, _: u64) -> std::result::Result<Self::Value, E> {
+                Ok(Lenient::Other)
+            }
+            fn visit_f64<E>(self, _: f64) -> std::result::Result<Self::Value, E> {
+                Ok(Lenient::Other)
+            }
+            fn visit_unit<E>(self) -> std::result::Result<Self::Value, E> {
+                Ok(Lenient::Other)
+            }
         }
+        deserializer.deserialize_any(V)
     }
 }
 
@@ -201,7 +267,14 @@ impl Incoming {
             #[serde(default, rename = "emittedAtMs")]
             emitted_at_ms: Option<i64>,
         }
-        let env: Envelope = serde_json::from_slice(line).map_err(Malformed::Json)?;
+        // One UTF-8 check of the whole line, then a parse that checks no string again (the
+        // raw `params` text included). Invalid UTF-8 goes through `from_slice` for its
+        // error, which names the position.
+        let env: Envelope = match std::str::from_utf8(line) {
+            Ok(text) => serde_json::from_str(text),
+            Err(_) => serde_json::from_slice(line),
+        }
+        .map_err(Malformed::Json)?;
         let params = env.params.unwrap_or_else(null_raw);
         match (env.id, env.method) {
             (Some(id), Some(method)) => Ok(Incoming::Request { id, method, params }),
@@ -301,6 +374,15 @@ mod tests {
         assert_eq!(
             RoutingKeys::extract(&raw(json!({"threadId": 5, "turn": "x", "turnId": null}))),
             RoutingKeys::default()
+        );
+        assert_eq!(
+            RoutingKeys::extract(&raw(json!({"thread": {"id": 7}, "turn": [{"id": "u"}]}))),
+            RoutingKeys::default()
+        );
+        // Escaped ids; an `id` deeper in the object is not the object's.
+        assert_eq!(
+            RoutingKeys::extract(&raw(json!({"threadId": "a\"b", "turn": {"items": [{"id": "not it"}], "id": "u"}}))),
+            RoutingKeys { thread_id: Some("a\"b".into()), turn_id: Some("u".into()) }
         );
         assert_eq!(RoutingKeys::extract(&raw(json!([1, 2]))), RoutingKeys::default());
         assert_eq!(RoutingKeys::extract(&raw(json!(null))), RoutingKeys::default());

@@ -45,6 +45,51 @@ pub(crate) enum Pushed {
     Ended,
 }
 
+/// The wakers of consumers whose queues received events, woken together: the reader hands
+/// out every message it already has before it wakes anyone (and at least every
+/// [`MAX_DEFERRED`] messages), so a burst of events wakes each consumer once instead of
+/// once per event. Dropping it wakes what it holds: no wake-up is ever lost.
+#[derive(Default)]
+pub(crate) struct Wakes {
+    wakers: Vec<Waker>,
+    /// Events handed out since the last [`wake_all`](Self::wake_all).
+    deferred: usize,
+}
+
+/// At most this many events are handed out before their consumers are woken.
+pub(crate) const MAX_DEFERRED: usize = 32;
+
+impl Wakes {
+    /// One more event handed out; its consumer's waker, if it was waiting, is kept.
+    fn defer(&mut self, waker: Option<Waker>) {
+        self.deferred += 1;
+        if let Some(waker) = waker {
+            if !self.wakers.iter().any(|w| w.will_wake(&waker)) {
+                self.wakers.push(waker);
+            }
+        }
+    }
+
+    /// Whether enough events wait for their consumers that they should be woken now.
+    pub(crate) fn is_full(&self) -> bool {
+        self.deferred >= MAX_DEFERRED
+    }
+
+    /// Wakes every collected consumer.
+    pub(crate) fn wake_all(&mut self) {
+        self.deferred = 0;
+        for waker in self.wakers.drain(..) {
+            waker.wake();
+        }
+    }
+}
+
+impl Drop for Wakes {
+    fn drop(&mut self) {
+        self.wake_all();
+    }
+}
+
 /// A bounded single-consumer event queue.
 pub(crate) struct Queue {
     inner: Mutex<Inner>,
@@ -67,30 +112,40 @@ impl Queue {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Appends `event`; with `terminal` the event is always stored and ends the queue.
-    pub(crate) fn push(&self, event: Event, terminal: bool) -> Pushed {
-        let (outcome, waker) = {
+    /// Appends `event`; with `terminal` the event is always stored and ends the queue. The
+    /// consumer's waker goes to `wakes`, to be woken with the others the reader collected.
+    pub(crate) fn push(&self, event: Event, terminal: bool, wakes: &mut Wakes) -> Pushed {
+        let (outcome, waker, filling) = {
             let mut inner = self.lock();
             if inner.end.is_some() {
                 return Pushed::Ended;
             }
-            if inner.events >= inner.capacity && !terminal {
+            let outcome = if inner.events >= inner.capacity && !terminal {
                 match inner.items.back_mut() {
                     Some(Slot::Lagged(n)) => *n += 1,
                     _ => inner.items.push_back(Slot::Lagged(1)),
                 }
-                (Pushed::Lagged, inner.waker.take())
+                Pushed::Lagged
             } else {
                 inner.items.push_back(Slot::Event(event));
                 inner.events += 1;
                 if terminal {
                     inner.end = Some(End::Completed);
                 }
-                (Pushed::Stored, inner.waker.take())
-            }
+                Pushed::Stored
+            };
+            (outcome, inner.waker.take(), inner.events * 2 >= inner.capacity)
         };
-        if let Some(w) = waker {
-            w.wake();
+        if outcome == Pushed::Stored && !filling {
+            wakes.defer(waker);
+        } else {
+            // A queue filling up (or lagging) wakes its consumer at once, wherever its waker
+            // is (an earlier event may have deferred it): deferring must never be what makes
+            // a consumer lag.
+            if let Some(w) = waker {
+                w.wake();
+            }
+            wakes.wake_all();
         }
         outcome
     }
@@ -142,5 +197,88 @@ impl Queue {
                 Poll::Pending
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::Wake;
+
+    use super::*;
+    use crate::rpc::message::RawNotification;
+
+    /// A waker that counts its wake-ups.
+    struct Counter(AtomicUsize);
+
+    impl Wake for Counter {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn event() -> Event {
+        Arc::new(RawNotification::new("item/agentMessage/delta", serde_json::json!({"delta": "x"})))
+    }
+
+    /// Registers a counting waker as the consumer's (the queue is empty, so it waits).
+    fn wait(queue: &Queue) -> Arc<Counter> {
+        let counter = Arc::new(Counter(AtomicUsize::new(0)));
+        let waker = Waker::from(counter.clone());
+        assert!(queue.poll_next(&mut Context::from_waker(&waker)).is_pending());
+        counter
+    }
+
+    #[test]
+    fn a_burst_wakes_its_consumer_once_when_the_reader_is_done() {
+        let queue = Queue::new(64);
+        let woken = wait(&queue);
+        let mut wakes = Wakes::default();
+        for _ in 0..5 {
+            assert_eq!(queue.push(event(), false, &mut wakes), Pushed::Stored);
+        }
+        assert_eq!(woken.0.load(Ordering::SeqCst), 0, "deferred until the reader has nothing more");
+        wakes.wake_all();
+        assert_eq!(woken.0.load(Ordering::SeqCst), 1);
+        assert_eq!(queue.len(), 5, "nothing was lost");
+        // Dropping the collector wakes what it still holds.
+        let woken = {
+            let queue = Queue::new(64);
+            let woken = wait(&queue);
+            let mut wakes = Wakes::default();
+            queue.push(event(), false, &mut wakes);
+            woken
+        };
+        assert_eq!(woken.0.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_queue_filling_up_or_ending_wakes_its_consumer_at_once() {
+        let queue = Queue::new(4);
+        let woken = wait(&queue);
+        let mut wakes = Wakes::default();
+        queue.push(event(), false, &mut wakes);
+        assert_eq!(woken.0.load(Ordering::SeqCst), 0);
+        // The second event of four makes the queue half full: no deferring.
+        let woken = wait_after_drain(&queue, woken);
+        queue.push(event(), false, &mut wakes);
+        queue.push(event(), false, &mut wakes);
+        assert_eq!(woken.0.load(Ordering::SeqCst), 1);
+        assert!(!wakes.is_full());
+        // After MAX_DEFERRED deferred events the reader wakes everyone.
+        let many = Queue::new(4 * MAX_DEFERRED);
+        let _woken = wait(&many);
+        let mut wakes = Wakes::default();
+        for _ in 0..MAX_DEFERRED {
+            many.push(event(), false, &mut wakes);
+        }
+        assert!(wakes.is_full());
+    }
+
+    /// Takes the one buffered event and waits again.
+    fn wait_after_drain(queue: &Queue, old: Arc<Counter>) -> Arc<Counter> {
+        let waker = Waker::from(old);
+        assert!(matches!(queue.poll_next(&mut Context::from_waker(&waker)), Poll::Ready(Some(Ok(_)))));
+        wait(queue)
     }
 }

@@ -1,6 +1,10 @@
 //! The single reader task: takes each message from the transport, classifies it and hands
 //! it on — responses to their waiter, notifications to the router, server requests to a
 //! handler task. It never awaits anything but the next message, so no consumer can stall it.
+//!
+//! Consumers of notifications are woken once the transport has nothing more ready (or every
+//! [`MAX_DEFERRED`](super::queue::MAX_DEFERRED) events): a burst that arrives in one read
+//! wakes each stream once, not once per event.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -8,6 +12,7 @@ use std::sync::Arc;
 use futures_util::StreamExt;
 
 use super::message::{Incoming, RequestId};
+use super::queue::Wakes;
 use super::server_requests::spawn_server_request;
 use super::state::Shared;
 use super::transport::{Inbound, InboundStream};
@@ -15,9 +20,22 @@ use crate::endpoint::CloseReason;
 use crate::error::Error;
 
 pub(crate) async fn reader_task(shared: Arc<Shared>, mut inbound: InboundStream) {
+    let mut wakes = Wakes::default();
     let reason = loop {
-        match inbound.next().await {
-            Some(Inbound::Message(message)) => handle_line(&shared, &message),
+        if wakes.is_full() {
+            wakes.wake_all();
+        }
+        let next = std::future::poll_fn(|cx| {
+            let next = inbound.poll_next_unpin(cx);
+            if next.is_pending() {
+                // Nothing more is ready: the consumers of what was handed out run now.
+                wakes.wake_all();
+            }
+            next
+        })
+        .await;
+        match next {
+            Some(Inbound::Message(message)) => handle_line(&shared, &message, &mut wakes),
             Some(Inbound::TooLarge { size, prefix }) => handle_too_large(&shared, size, &prefix),
             Some(Inbound::NotAMessage(what)) => {
                 invalid(&shared);
@@ -27,6 +45,7 @@ pub(crate) async fn reader_task(shared: Arc<Shared>, mut inbound: InboundStream)
             None => break CloseReason::EndOfStream,
         }
     };
+    wakes.wake_all();
     if let CloseReason::Io { message, .. } | CloseReason::Protocol { message } = &reason {
         tracing::warn!(error = %message, "reading from the codex app-server failed");
     }
@@ -37,7 +56,8 @@ fn invalid(shared: &Shared) {
     shared.counters.invalid_messages.fetch_add(1, Ordering::Relaxed);
 }
 
-pub(crate) fn handle_line(shared: &Arc<Shared>, line: &[u8]) {
+/// Classifies one message and hands it on; the consumers of a notification go to `wakes`.
+pub(crate) fn handle_line(shared: &Arc<Shared>, line: &[u8], wakes: &mut Wakes) {
     let message = match Incoming::parse(line) {
         Ok(m) => m,
         Err(e) => {
@@ -65,7 +85,7 @@ pub(crate) fn handle_line(shared: &Arc<Shared>, line: &[u8]) {
         }
         Incoming::Notification(notification) => {
             let ends_turn = notification.method() == super::router::TURN_COMPLETED;
-            shared.lock().router.dispatch(Arc::new(notification));
+            shared.lock().router.dispatch(Arc::new(notification), wakes);
             if ends_turn {
                 shared.turn_ended.notify_waiters();
             }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::message::Event;
-use super::queue::{Pushed, Queue};
+use super::queue::{Pushed, Queue, Wakes};
 use super::state::CloseInfo;
 
 /// The method that ends a turn stream.
@@ -215,14 +215,15 @@ impl Router {
     }
 
     /// Routes one notification to every interested queue; drops (and counts) it otherwise.
-    pub(crate) fn dispatch(&mut self, event: Event) {
+    /// The consumers to wake go to `wakes`.
+    pub(crate) fn dispatch(&mut self, event: Event, wakes: &mut Wakes) {
         self.counters.notifications += 1;
         self.track_running(&event);
         let mut delivered = false;
         if let Some(turn_id) = event.turn_id() {
             let terminal = event.method() == TURN_COMPLETED;
             if let Some(queues) = self.turns.get(turn_id) {
-                let outcomes: Vec<Pushed> = queues.iter().map(|q| q.push(event.clone(), terminal)).collect();
+                let outcomes: Vec<Pushed> = queues.iter().map(|q| q.push(event.clone(), terminal, wakes)).collect();
                 for pushed in outcomes {
                     delivered |= self.count(pushed);
                 }
@@ -240,7 +241,7 @@ impl Router {
                     None => None,
                 };
                 if let Some(q) = queue {
-                    let pushed = q.push(event.clone(), terminal);
+                    let pushed = q.push(event.clone(), terminal, wakes);
                     delivered |= self.count(pushed);
                 }
             }
@@ -248,7 +249,7 @@ impl Router {
         let mut outcomes = Vec::new();
         for sub in &self.subs {
             if sub.filter.matches(&event) {
-                outcomes.push(sub.queue.push(event.clone(), false));
+                outcomes.push(sub.queue.push(event.clone(), false, wakes));
             }
         }
         for pushed in outcomes {
