@@ -10,7 +10,7 @@ use super::{cargo_command, install_codex, root};
 /// The benchmarks of `codex-bench`, in the order `cargo xtask bench` runs them.
 const BENCHES: &[&str] = &["decode", "e2e", "memory"];
 
-/// `cargo xtask bench [--smoke] [decode|e2e|memory]… [--turns N …]`: builds `codex-bench`
+/// `cargo xtask bench [--smoke] [decode|e2e|memory]… [--turns N …] [--runtime multi|current]`: builds `codex-bench`
 /// (release; the dev profile with `--smoke`) and runs each named bench (default: all) in
 /// its own process, so that one bench's allocations never show in another's memory
 /// figures. Every other argument is passed on to each bench.
@@ -18,9 +18,14 @@ pub fn bench(args: &[String]) -> Result<(), String> {
     let smoke = args.iter().any(|a| a == "--smoke");
     let mut names = Vec::new();
     let mut pass = Vec::new();
-    for arg in args {
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
         if BENCHES.contains(&arg.as_str()) {
             names.push(arg.as_str());
+        } else if arg == "--runtime" {
+            // Its value is a word (`multi` or `current`), which codex-bench checks.
+            pass.push(arg.as_str());
+            pass.extend(it.next().map(String::as_str));
         } else if arg.starts_with("--") || arg.parse::<usize>().is_ok() {
             pass.push(arg.as_str());
         } else {
