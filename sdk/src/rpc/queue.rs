@@ -136,12 +136,13 @@ impl Queue {
             };
             (outcome, inner.waker.take(), inner.events * 2 >= inner.capacity)
         };
-        if outcome == Pushed::Stored && !filling {
+        if outcome == Pushed::Stored && !filling && !terminal {
             wakes.defer(waker);
         } else {
-            // A queue filling up (or lagging) wakes its consumer at once, wherever its waker
-            // is (an earlier event may have deferred it): deferring must never be what makes
-            // a consumer lag.
+            // A queue that ends, fills up to half its capacity or lags wakes its consumer at
+            // once, wherever its waker is (an earlier event may have deferred it): a turn's
+            // end is never held back, and a consumer is woken while half of its buffer is
+            // still free.
             if let Some(w) = waker {
                 w.wake();
             }
@@ -254,6 +255,14 @@ mod tests {
 
     #[test]
     fn a_queue_filling_up_or_ending_wakes_its_consumer_at_once() {
+        // The terminal event of a turn is never deferred.
+        let ending = Queue::new(64);
+        let woken = wait(&ending);
+        let mut wakes = Wakes::default();
+        ending.push(event(), false, &mut wakes);
+        ending.push(event(), true, &mut wakes);
+        assert_eq!(woken.0.load(Ordering::SeqCst), 1);
+        assert!(ending.is_ended());
         let queue = Queue::new(4);
         let woken = wait(&queue);
         let mut wakes = Wakes::default();

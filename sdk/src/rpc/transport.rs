@@ -54,7 +54,10 @@ impl Transport {
     /// [`ServerMetadata`](super::ServerMetadata)).
     ///
     /// The incoming stream must enforce the size limit itself (yield [`Inbound::TooLarge`]
-    /// instead of an oversized message) and should never block on the consumer.
+    /// instead of an oversized message) and should never block on the consumer. It must
+    /// return `Pending` when it has nothing ready rather than block inside `poll_next`: the
+    /// reader wakes the consumers of a burst of notifications when the stream is `Pending`
+    /// (or after 32 of them; a turn's end and a filling buffer wake at once).
     pub fn new<I, O>(inbound: I, outbound: O, endpoint: Endpoint) -> Self
     where
         I: Stream<Item = Inbound> + Send + 'static,
