@@ -235,6 +235,10 @@ async fn a_stream_ends_in_the_turn_result() {
 async fn a_per_call_timeout_is_typed_and_leaves_nothing_pending() {
     let world = World::start().await;
     let thread = new_thread(&world).await;
+    // The server is stopped while the short timeouts run: a timer of 1 ns still ends on
+    // the runtime's next millisecond tick, and the server can answer `thread/list` sooner.
+    let pid = world.codex.connection().pid().expect("a spawned app-server");
+    common::stop_process(pid).await;
     let quick = world.codex.with_timeout(Duration::from_nanos(1));
     let error = quick.thread_list(&Default::default()).await.unwrap_err();
     assert!(error.is_timeout(), "{error:?}");
@@ -250,6 +254,7 @@ async fn a_per_call_timeout_is_typed_and_leaves_nothing_pending() {
         .unwrap_err();
     assert!(error.is_timeout(), "{error:?}");
     assert_eq!(world.codex.connection().stats().pending_requests, 0);
+    common::send_signal(pid, "CONT");
     // The default handle is unaffected.
     within("thread/list", world.codex.thread_list(&Default::default())).await.expect("default timeout");
 }
