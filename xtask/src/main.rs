@@ -201,14 +201,14 @@ fn test() -> Result<(), String> {
 /// The features docs.rs documents (`[package.metadata.docs.rs]` of `sdk/Cargo.toml`).
 const DOCS_FEATURES: &str = "blocking,testing,websocket,tls,jwt";
 
-/// The published crates, in dependency order: the three protocol type crates, the crate
-/// that gathers their types, and the SDK.
-const PUBLISHED: [&str; 5] = [
-    "codex-app-server-protocol-shared",
-    "codex-app-server-protocol-outbound",
-    "codex-app-server-protocol-inbound",
-    "codex-app-server-protocol",
-    "codex-app-server",
+/// The published crates (name, directory), in dependency order: the three protocol type
+/// crates, the crate that gathers their types, and the SDK.
+const PUBLISHED: [(&str, &str); 5] = [
+    ("codex-app-server-protocol-shared", "sdk/protocol/shared"),
+    ("codex-app-server-protocol-outbound", "sdk/protocol/outbound"),
+    ("codex-app-server-protocol-inbound", "sdk/protocol/inbound"),
+    ("codex-app-server-protocol", "sdk/protocol"),
+    ("codex-app-server", "sdk"),
 ];
 
 /// The crates' docs build as docs.rs builds them (`--cfg docsrs`, feature badges) without a
@@ -217,7 +217,7 @@ const PUBLISHED: [&str; 5] = [
 fn docs_and_package() -> Result<(), String> {
     let surfaces = [(DOCS_FEATURES.to_owned(), ""), (format!("{DOCS_FEATURES},experimental"), "experimental")];
     for (features, protocol_features) in &surfaces {
-        for package in PUBLISHED {
+        for (package, _) in PUBLISHED {
             let features = if package == "codex-app-server" { features.as_str() } else { protocol_features };
             let status = cargo_command(&["doc", "-p", package, "--no-deps", "--features", features])
                 // `doc_cfg` is a nightly feature on docs.rs; the stable toolchain takes it this way.
@@ -233,7 +233,7 @@ fn docs_and_package() -> Result<(), String> {
     forget_extracted_packages()?;
     // All published crates at once: each is verified against the others as packaged.
     let mut args = vec!["package"];
-    for package in PUBLISHED {
+    for (package, _) in PUBLISHED {
         args.extend(["-p", package]);
     }
     args.push("--allow-dirty");
@@ -250,27 +250,21 @@ fn forget_extracted_packages() -> Result<(), String> {
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo")))
         .ok_or("neither CARGO_HOME nor HOME is set")?;
+    let mut extracted_names = Vec::new();
+    for (package, dir) in PUBLISHED {
+        let version = package_version(&root().join(dir).join("Cargo.toml"))?;
+        extracted_names.push(format!("{package}-{version}"));
+    }
     let Ok(registries) = std::fs::read_dir(cargo_home.join("registry/src")) else { return Ok(()) };
     for registry in registries.flatten() {
-        for package in PUBLISHED {
-            let manifest = root().join(package_dir(package)).join("Cargo.toml");
-            let version = package_version(&manifest)?;
-            let extracted = registry.path().join(format!("{package}-{version}"));
+        for name in &extracted_names {
+            let extracted = registry.path().join(name);
             if extracted.is_dir() {
                 std::fs::remove_dir_all(&extracted).map_err(|e| format!("removing {}: {e}", extracted.display()))?;
             }
         }
     }
     Ok(())
-}
-
-/// The directory of a published crate, relative to the workspace root.
-fn package_dir(package: &str) -> String {
-    match package.strip_prefix("codex-app-server-protocol") {
-        None => "sdk".to_owned(),
-        Some("") => "sdk/protocol".to_owned(),
-        Some(part) => format!("sdk/protocol/{}", part.trim_start_matches('-')),
-    }
 }
 
 /// The `version` of a package manifest.

@@ -183,8 +183,10 @@ impl<'de: 'a, 'a> Deserialize<'de> for Lenient<'a> {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Self::Value, A::Error> {
                 let mut id = None;
-                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-                    if key == "id" && id.is_none() {
+                // Keys read as `Lenient` are borrowed unless escaped (a `Cow<str>` key would
+                // always be copied).
+                while let Some(key) = map.next_key::<Lenient<'de>>()? {
+                    if matches!(&key, Lenient::Str(k) if k == "id") && id.is_none() {
                         if let Lenient::Str(s) = map.next_value::<Lenient<'de>>()? {
                             id = Some(s);
                         }
