@@ -2,6 +2,9 @@
 //! fallback variant that keeps the raw JSON and re-encodes it unchanged, plus
 //! hand-rolled serde impls that read the discriminant first, so a malformed known
 //! variant is an error that names the variant rather than "did not match any variant".
+//! The unions read their value as JSON text and decode the known variant from it
+//! (`serde_helpers` in the shared types crate), so no `serde_json::Value` is built on the
+//! way and each payload type keeps the one deserializer a `serde_json::from_str` gives it.
 
 use crate::catalog::{EnumDef, EnumKind, TypedVariant, UnitVariant};
 use crate::docs::doc_attrs;
@@ -148,13 +151,13 @@ fn emit_tagged(def: &EnumDef, tag: &str, variants: &[TypedVariant]) -> TokenStre
 
         impl<'de> ::serde::Deserialize<'de> for #name {
             fn deserialize<D: ::serde::Deserializer<'de>>(deserializer: D) -> ::std::result::Result<Self, D::Error> {
-                let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(deserializer)?;
-                let Some(kind) = value.get(#tag).and_then(::serde_json::Value::as_str) else {
+                let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+                let Some(kind) = crate::serde_helpers::tag_of(&text, #tag) else {
                     return Err(<D::Error as ::serde::de::Error>::custom(concat!(#name_str, ": missing string field `", #tag, "`")));
                 };
-                match kind {
-                    #( #wires => crate::serde_helpers::decode_variant(value, #name_str, #wires).map(Self::#idents), )*
-                    _ => Ok(Self::#fallback(value)),
+                match kind.as_ref() {
+                    #( #wires => crate::serde_helpers::decode_variant(&text, #name_str, #wires).map(Self::#idents), )*
+                    _ => crate::serde_helpers::unknown(&text).map(Self::#fallback),
                 }
             }
         }
@@ -196,17 +199,17 @@ fn emit_keyed(def: &EnumDef, units: &[UnitVariant], keyed: &[TypedVariant]) -> T
 
         impl<'de> ::serde::Deserialize<'de> for #name {
             fn deserialize<D: ::serde::Deserializer<'de>>(deserializer: D) -> ::std::result::Result<Self, D::Error> {
-                let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(deserializer)?;
-                match crate::serde_helpers::keyed_parts(value) {
-                    crate::serde_helpers::Keyed::Str(s) => Ok(match s.as_str() {
+                let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+                match crate::serde_helpers::keyed_parts(&text) {
+                    crate::serde_helpers::Keyed::Str(s) => Ok(match s.as_ref() {
                         #( #unit_wires => Self::#unit_idents, )*
-                        _ => Self::#fallback(::serde_json::Value::String(s)),
+                        _ => Self::#fallback(::serde_json::Value::String(s.into_owned())),
                     }),
-                    crate::serde_helpers::Keyed::Entry(key, inner) => match key.as_str() {
+                    crate::serde_helpers::Keyed::Entry(key, inner) => match key.as_ref() {
                         #( #keyed_wires => crate::serde_helpers::decode_variant(inner, #name_str, #keyed_wires).map(Self::#keyed_idents), )*
-                        _ => Ok(Self::#fallback(crate::serde_helpers::rebuild_keyed(key, inner))),
+                        _ => crate::serde_helpers::unknown(&text).map(Self::#fallback),
                     },
-                    crate::serde_helpers::Keyed::Other(value) => Ok(Self::#fallback(value)),
+                    crate::serde_helpers::Keyed::Other => crate::serde_helpers::unknown(&text).map(Self::#fallback),
                 }
             }
         }

@@ -355,6 +355,8 @@ fn message_enum(
             #turn_id
 
             /// The `params` as JSON, as they would appear on the wire.
+            // Inline: built (with a serializer for every params type) only by a crate that calls it.
+            #[inline]
             pub fn params_json(&self) -> ::std::result::Result<::serde_json::Value, ::serde_json::Error> {
                 match self {
                     #( Self::#idents(params) => ::serde_json::to_value(params), )*

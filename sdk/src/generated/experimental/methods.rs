@@ -3710,6 +3710,7 @@ impl ServerNotification {
         }
     }
     /// The `params` as JSON, as they would appear on the wire.
+    #[inline]
     pub fn params_json(
         &self,
     ) -> ::std::result::Result<::serde_json::Value, ::serde_json::Error> {
@@ -4004,6 +4005,7 @@ impl ServerRequest {
         }
     }
     /// The `params` as JSON, as they would appear on the wire.
+    #[inline]
     pub fn params_json(
         &self,
     ) -> ::std::result::Result<::serde_json::Value, ::serde_json::Error> {

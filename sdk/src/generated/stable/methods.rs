@@ -2910,6 +2910,7 @@ impl ServerNotification {
         }
     }
     /// The `params` as JSON, as they would appear on the wire.
+    #[inline]
     pub fn params_json(
         &self,
     ) -> ::std::result::Result<::serde_json::Value, ::serde_json::Error> {
@@ -3204,6 +3205,7 @@ impl ServerRequest {
         }
     }
     /// The `params` as JSON, as they would appear on the wire.
+    #[inline]
     pub fn params_json(
         &self,
     ) -> ::std::result::Result<::serde_json::Value, ::serde_json::Error> {

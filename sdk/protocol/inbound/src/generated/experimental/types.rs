@@ -16717,34 +16717,32 @@ impl<'de> ::serde::Deserialize<'de> for Account {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!("Account", ": missing string field `", "type", "`"),
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "apiKey" => {
-                crate::serde_helpers::decode_variant(value, "Account", "apiKey")
+                crate::serde_helpers::decode_variant(&text, "Account", "apiKey")
                     .map(Self::ApiKey)
             }
             "chatgpt" => {
-                crate::serde_helpers::decode_variant(value, "Account", "chatgpt")
+                crate::serde_helpers::decode_variant(&text, "Account", "chatgpt")
                     .map(Self::Chatgpt)
             }
             "amazonBedrock" => {
-                crate::serde_helpers::decode_variant(value, "Account", "amazonBedrock")
+                crate::serde_helpers::decode_variant(&text, "Account", "amazonBedrock")
                     .map(Self::AmazonBedrock)
             }
             "gcp" => {
-                crate::serde_helpers::decode_variant(value, "Account", "gcp")
+                crate::serde_helpers::decode_variant(&text, "Account", "gcp")
                     .map(Self::Gcp)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -17102,10 +17100,8 @@ impl<'de> ::serde::Deserialize<'de> for AgentMessageDisplay {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("mode").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "mode") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!(
@@ -17114,10 +17110,10 @@ impl<'de> ::serde::Deserialize<'de> for AgentMessageDisplay {
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "show" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "AgentMessageDisplay",
                         "show",
                     )
@@ -17125,7 +17121,7 @@ impl<'de> ::serde::Deserialize<'de> for AgentMessageDisplay {
             }
             "hide" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "AgentMessageDisplay",
                         "hide",
                     )
@@ -17133,13 +17129,13 @@ impl<'de> ::serde::Deserialize<'de> for AgentMessageDisplay {
             }
             "block" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "AgentMessageDisplay",
                         "block",
                     )
                     .map(Self::Block)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -17246,26 +17242,24 @@ impl<'de> ::serde::Deserialize<'de> for AnswerAnnotation {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("kind").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "kind") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!("AnswerAnnotation", ": missing string field `", "kind", "`"),
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "wellbeingHelpline" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "AnswerAnnotation",
                         "wellbeingHelpline",
                     )
                     .map(Self::WellbeingHelpline)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -17317,26 +17311,24 @@ impl<'de> ::serde::Deserialize<'de> for AnswerReplacement {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("kind").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "kind") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!("AnswerReplacement", ": missing string field `", "kind", "`"),
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "wellbeingPromptHelpline" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "AnswerReplacement",
                         "wellbeingPromptHelpline",
                     )
                     .map(Self::WellbeingPromptHelpline)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -17772,26 +17764,24 @@ impl<'de> ::serde::Deserialize<'de> for BlockReason {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("kind").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "kind") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!("BlockReason", ": missing string field `", "kind", "`"),
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "protection" => {
-                crate::serde_helpers::decode_variant(value, "BlockReason", "protection")
+                crate::serde_helpers::decode_variant(&text, "BlockReason", "protection")
                     .map(Self::Protection)
             }
             "cyber" => {
-                crate::serde_helpers::decode_variant(value, "BlockReason", "cyber")
+                crate::serde_helpers::decode_variant(&text, "BlockReason", "cyber")
                     .map(Self::Cyber)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -18158,13 +18148,11 @@ impl<'de> ::serde::Deserialize<'de> for CodexErrorInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        match crate::serde_helpers::keyed_parts(value) {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        match crate::serde_helpers::keyed_parts(&text) {
             crate::serde_helpers::Keyed::Str(s) => {
                 Ok(
-                    match s.as_str() {
+                    match s.as_ref() {
                         "contextWindowExceeded" => Self::ContextWindowExceeded,
                         "sessionBudgetExceeded" => Self::SessionBudgetExceeded,
                         "usageLimitExceeded" => Self::UsageLimitExceeded,
@@ -18186,12 +18174,16 @@ impl<'de> ::serde::Deserialize<'de> for CodexErrorInfo {
                         "sandboxError" => Self::SandboxError,
                         "other" => Self::Other,
                         "inferenceHookDenied" => Self::InferenceHookDenied,
-                        _ => Self::Unrecognized(::serde_json::Value::String(s)),
+                        _ => {
+                            Self::Unrecognized(
+                                ::serde_json::Value::String(s.into_owned()),
+                            )
+                        }
                     },
                 )
             }
             crate::serde_helpers::Keyed::Entry(key, inner) => {
-                match key.as_str() {
+                match key.as_ref() {
                     "httpConnectionFailed" => {
                         crate::serde_helpers::decode_variant(
                                 inner,
@@ -18232,16 +18224,12 @@ impl<'de> ::serde::Deserialize<'de> for CodexErrorInfo {
                             )
                             .map(Self::ActiveTurnNotSteerable)
                     }
-                    _ => {
-                        Ok(
-                            Self::Unrecognized(
-                                crate::serde_helpers::rebuild_keyed(key, inner),
-                            ),
-                        )
-                    }
+                    _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
                 }
             }
-            crate::serde_helpers::Keyed::Other(value) => Ok(Self::Unrecognized(value)),
+            crate::serde_helpers::Keyed::Other => {
+                crate::serde_helpers::unknown(&text).map(Self::Unrecognized)
+            }
         }
     }
 }
@@ -18558,34 +18546,32 @@ impl<'de> ::serde::Deserialize<'de> for CommandAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!("CommandAction", ": missing string field `", "type", "`"),
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "read" => {
-                crate::serde_helpers::decode_variant(value, "CommandAction", "read")
+                crate::serde_helpers::decode_variant(&text, "CommandAction", "read")
                     .map(Self::Read)
             }
             "listFiles" => {
-                crate::serde_helpers::decode_variant(value, "CommandAction", "listFiles")
+                crate::serde_helpers::decode_variant(&text, "CommandAction", "listFiles")
                     .map(Self::ListFiles)
             }
             "search" => {
-                crate::serde_helpers::decode_variant(value, "CommandAction", "search")
+                crate::serde_helpers::decode_variant(&text, "CommandAction", "search")
                     .map(Self::Search)
             }
             "unknown" => {
-                crate::serde_helpers::decode_variant(value, "CommandAction", "unknown")
+                crate::serde_helpers::decode_variant(&text, "CommandAction", "unknown")
                     .map(Self::Unknown)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -19001,32 +18987,30 @@ impl<'de> ::serde::Deserialize<'de> for ConfigLayerSource {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!("ConfigLayerSource", ": missing string field `", "type", "`"),
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "packagedDefaults" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ConfigLayerSource",
                         "packagedDefaults",
                     )
                     .map(Self::PackagedDefaults)
             }
             "mdm" => {
-                crate::serde_helpers::decode_variant(value, "ConfigLayerSource", "mdm")
+                crate::serde_helpers::decode_variant(&text, "ConfigLayerSource", "mdm")
                     .map(Self::Mdm)
             }
             "system" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ConfigLayerSource",
                         "system",
                     )
@@ -19034,19 +19018,19 @@ impl<'de> ::serde::Deserialize<'de> for ConfigLayerSource {
             }
             "enterpriseManaged" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ConfigLayerSource",
                         "enterpriseManaged",
                     )
                     .map(Self::EnterpriseManaged)
             }
             "user" => {
-                crate::serde_helpers::decode_variant(value, "ConfigLayerSource", "user")
+                crate::serde_helpers::decode_variant(&text, "ConfigLayerSource", "user")
                     .map(Self::User)
             }
             "project" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ConfigLayerSource",
                         "project",
                     )
@@ -19054,7 +19038,7 @@ impl<'de> ::serde::Deserialize<'de> for ConfigLayerSource {
             }
             "sessionFlags" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ConfigLayerSource",
                         "sessionFlags",
                     )
@@ -19062,7 +19046,7 @@ impl<'de> ::serde::Deserialize<'de> for ConfigLayerSource {
             }
             "legacyManagedConfigTomlFromFile" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ConfigLayerSource",
                         "legacyManagedConfigTomlFromFile",
                     )
@@ -19070,13 +19054,13 @@ impl<'de> ::serde::Deserialize<'de> for ConfigLayerSource {
             }
             "legacyManagedConfigTomlFromMdm" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ConfigLayerSource",
                         "legacyManagedConfigTomlFromMdm",
                     )
                     .map(Self::LegacyManagedConfigTomlFromMdm)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -19174,10 +19158,8 @@ impl<'de> ::serde::Deserialize<'de> for ConfiguredHookHandler {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!(
@@ -19186,10 +19168,10 @@ impl<'de> ::serde::Deserialize<'de> for ConfiguredHookHandler {
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "command" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ConfiguredHookHandler",
                         "command",
                     )
@@ -19197,7 +19179,7 @@ impl<'de> ::serde::Deserialize<'de> for ConfiguredHookHandler {
             }
             "mcp_tool" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ConfiguredHookHandler",
                         "mcp_tool",
                     )
@@ -19205,7 +19187,7 @@ impl<'de> ::serde::Deserialize<'de> for ConfiguredHookHandler {
             }
             "prompt" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ConfiguredHookHandler",
                         "prompt",
                     )
@@ -19213,13 +19195,13 @@ impl<'de> ::serde::Deserialize<'de> for ConfiguredHookHandler {
             }
             "agent" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ConfiguredHookHandler",
                         "agent",
                     )
                     .map(Self::Agent)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -19715,30 +19697,28 @@ impl<'de> ::serde::Deserialize<'de> for FileChange {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!("FileChange", ": missing string field `", "type", "`"),
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "add" => {
-                crate::serde_helpers::decode_variant(value, "FileChange", "add")
+                crate::serde_helpers::decode_variant(&text, "FileChange", "add")
                     .map(Self::Add)
             }
             "delete" => {
-                crate::serde_helpers::decode_variant(value, "FileChange", "delete")
+                crate::serde_helpers::decode_variant(&text, "FileChange", "delete")
                     .map(Self::Delete)
             }
             "update" => {
-                crate::serde_helpers::decode_variant(value, "FileChange", "update")
+                crate::serde_helpers::decode_variant(&text, "FileChange", "update")
                     .map(Self::Update)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -19928,24 +19908,22 @@ impl<'de> ::serde::Deserialize<'de> for GatewayAuth {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("mode").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "mode") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!("GatewayAuth", ": missing string field `", "mode", "`"),
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "none" => {
-                crate::serde_helpers::decode_variant(value, "GatewayAuth", "none")
+                crate::serde_helpers::decode_variant(&text, "GatewayAuth", "none")
                     .map(Self::None)
             }
             "environmentVariable" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "GatewayAuth",
                         "environmentVariable",
                     )
@@ -19953,13 +19931,13 @@ impl<'de> ::serde::Deserialize<'de> for GatewayAuth {
             }
             "externallyConfigured" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "GatewayAuth",
                         "externallyConfigured",
                     )
                     .map(Self::ExternallyConfigured)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -20176,10 +20154,8 @@ impl<'de> ::serde::Deserialize<'de> for GuardianApprovalReviewAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!(
@@ -20189,10 +20165,10 @@ impl<'de> ::serde::Deserialize<'de> for GuardianApprovalReviewAction {
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "command" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "GuardianApprovalReviewAction",
                         "command",
                     )
@@ -20200,7 +20176,7 @@ impl<'de> ::serde::Deserialize<'de> for GuardianApprovalReviewAction {
             }
             "execve" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "GuardianApprovalReviewAction",
                         "execve",
                     )
@@ -20208,7 +20184,7 @@ impl<'de> ::serde::Deserialize<'de> for GuardianApprovalReviewAction {
             }
             "writeStdin" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "GuardianApprovalReviewAction",
                         "writeStdin",
                     )
@@ -20216,7 +20192,7 @@ impl<'de> ::serde::Deserialize<'de> for GuardianApprovalReviewAction {
             }
             "applyPatch" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "GuardianApprovalReviewAction",
                         "applyPatch",
                     )
@@ -20224,7 +20200,7 @@ impl<'de> ::serde::Deserialize<'de> for GuardianApprovalReviewAction {
             }
             "networkAccess" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "GuardianApprovalReviewAction",
                         "networkAccess",
                     )
@@ -20232,7 +20208,7 @@ impl<'de> ::serde::Deserialize<'de> for GuardianApprovalReviewAction {
             }
             "mcpToolCall" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "GuardianApprovalReviewAction",
                         "mcpToolCall",
                     )
@@ -20240,13 +20216,13 @@ impl<'de> ::serde::Deserialize<'de> for GuardianApprovalReviewAction {
             }
             "requestPermissions" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "GuardianApprovalReviewAction",
                         "requestPermissions",
                     )
                     .map(Self::RequestPermissions)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -20942,11 +20918,8 @@ impl<'de> ::serde::Deserialize<'de> for HookMetadata {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("handlerType").and_then(::serde_json::Value::as_str)
-        else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "handlerType") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!(
@@ -20955,24 +20928,24 @@ impl<'de> ::serde::Deserialize<'de> for HookMetadata {
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "command" => {
-                crate::serde_helpers::decode_variant(value, "HookMetadata", "command")
+                crate::serde_helpers::decode_variant(&text, "HookMetadata", "command")
                     .map(Self::Command)
             }
             "mcpTool" => {
-                crate::serde_helpers::decode_variant(value, "HookMetadata", "mcpTool")
+                crate::serde_helpers::decode_variant(&text, "HookMetadata", "mcpTool")
                     .map(Self::McpTool)
             }
             "prompt" => {
-                crate::serde_helpers::decode_variant(value, "HookMetadata", "prompt")
+                crate::serde_helpers::decode_variant(&text, "HookMetadata", "prompt")
                     .map(Self::Prompt)
             }
             "agent" => {
-                crate::serde_helpers::decode_variant(value, "HookMetadata", "agent")
+                crate::serde_helpers::decode_variant(&text, "HookMetadata", "agent")
                     .map(Self::Agent)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -21371,10 +21344,8 @@ impl<'de> ::serde::Deserialize<'de> for ImageGenerationFailure {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!(
@@ -21383,16 +21354,16 @@ impl<'de> ::serde::Deserialize<'de> for ImageGenerationFailure {
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "usageLimitExceeded" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ImageGenerationFailure",
                         "usageLimitExceeded",
                     )
                     .map(Self::UsageLimitExceeded)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -21569,10 +21540,8 @@ impl<'de> ::serde::Deserialize<'de> for LoginAccountResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!(
@@ -21581,10 +21550,10 @@ impl<'de> ::serde::Deserialize<'de> for LoginAccountResponse {
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "apiKey" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "LoginAccountResponse",
                         "apiKey",
                     )
@@ -21592,7 +21561,7 @@ impl<'de> ::serde::Deserialize<'de> for LoginAccountResponse {
             }
             "chatgpt" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "LoginAccountResponse",
                         "chatgpt",
                     )
@@ -21600,7 +21569,7 @@ impl<'de> ::serde::Deserialize<'de> for LoginAccountResponse {
             }
             "chatgptDeviceCode" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "LoginAccountResponse",
                         "chatgptDeviceCode",
                     )
@@ -21608,7 +21577,7 @@ impl<'de> ::serde::Deserialize<'de> for LoginAccountResponse {
             }
             "chatgptAuthTokens" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "LoginAccountResponse",
                         "chatgptAuthTokens",
                     )
@@ -21616,13 +21585,13 @@ impl<'de> ::serde::Deserialize<'de> for LoginAccountResponse {
             }
             "amazonBedrock" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "LoginAccountResponse",
                         "amazonBedrock",
                     )
                     .map(Self::AmazonBedrock)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -22259,10 +22228,8 @@ impl<'de> ::serde::Deserialize<'de> for McpServerElicitationRequestParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("mode").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "mode") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!(
@@ -22272,10 +22239,10 @@ impl<'de> ::serde::Deserialize<'de> for McpServerElicitationRequestParams {
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "openai/userVerification" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "McpServerElicitationRequestParams",
                         "openai/userVerification",
                     )
@@ -22283,7 +22250,7 @@ impl<'de> ::serde::Deserialize<'de> for McpServerElicitationRequestParams {
             }
             "form" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "McpServerElicitationRequestParams",
                         "form",
                     )
@@ -22291,7 +22258,7 @@ impl<'de> ::serde::Deserialize<'de> for McpServerElicitationRequestParams {
             }
             "openai/form" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "McpServerElicitationRequestParams",
                         "openai/form",
                     )
@@ -22299,7 +22266,7 @@ impl<'de> ::serde::Deserialize<'de> for McpServerElicitationRequestParams {
             }
             "openaiForm" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "McpServerElicitationRequestParams",
                         "openaiForm",
                     )
@@ -22307,13 +22274,13 @@ impl<'de> ::serde::Deserialize<'de> for McpServerElicitationRequestParams {
             }
             "url" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "McpServerElicitationRequestParams",
                         "url",
                     )
                     .map(Self::Url)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -22927,21 +22894,23 @@ impl<'de> ::serde::Deserialize<'de> for OtelExporter {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        match crate::serde_helpers::keyed_parts(value) {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        match crate::serde_helpers::keyed_parts(&text) {
             crate::serde_helpers::Keyed::Str(s) => {
                 Ok(
-                    match s.as_str() {
+                    match s.as_ref() {
                         "none" => Self::None,
                         "statsig" => Self::Statsig,
-                        _ => Self::Unrecognized(::serde_json::Value::String(s)),
+                        _ => {
+                            Self::Unrecognized(
+                                ::serde_json::Value::String(s.into_owned()),
+                            )
+                        }
                     },
                 )
             }
             crate::serde_helpers::Keyed::Entry(key, inner) => {
-                match key.as_str() {
+                match key.as_ref() {
                     "otlp-http" => {
                         crate::serde_helpers::decode_variant(
                                 inner,
@@ -22958,16 +22927,12 @@ impl<'de> ::serde::Deserialize<'de> for OtelExporter {
                             )
                             .map(Self::OtlpGrpc)
                     }
-                    _ => {
-                        Ok(
-                            Self::Unrecognized(
-                                crate::serde_helpers::rebuild_keyed(key, inner),
-                            ),
-                        )
-                    }
+                    _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
                 }
             }
-            crate::serde_helpers::Keyed::Other(value) => Ok(Self::Unrecognized(value)),
+            crate::serde_helpers::Keyed::Other => {
+                crate::serde_helpers::unknown(&text).map(Self::Unrecognized)
+            }
         }
     }
 }
@@ -23117,38 +23082,36 @@ impl<'de> ::serde::Deserialize<'de> for ParsedCommand {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!("ParsedCommand", ": missing string field `", "type", "`"),
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "read" => {
-                crate::serde_helpers::decode_variant(value, "ParsedCommand", "read")
+                crate::serde_helpers::decode_variant(&text, "ParsedCommand", "read")
                     .map(Self::Read)
             }
             "list_files" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ParsedCommand",
                         "list_files",
                     )
                     .map(Self::ListFiles)
             }
             "search" => {
-                crate::serde_helpers::decode_variant(value, "ParsedCommand", "search")
+                crate::serde_helpers::decode_variant(&text, "ParsedCommand", "search")
                     .map(Self::Search)
             }
             "unknown" => {
-                crate::serde_helpers::decode_variant(value, "ParsedCommand", "unknown")
+                crate::serde_helpers::decode_variant(&text, "ParsedCommand", "unknown")
                     .map(Self::Unknown)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -23289,30 +23252,28 @@ impl<'de> ::serde::Deserialize<'de> for PatchChangeKind {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!("PatchChangeKind", ": missing string field `", "type", "`"),
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "add" => {
-                crate::serde_helpers::decode_variant(value, "PatchChangeKind", "add")
+                crate::serde_helpers::decode_variant(&text, "PatchChangeKind", "add")
                     .map(Self::Add)
             }
             "delete" => {
-                crate::serde_helpers::decode_variant(value, "PatchChangeKind", "delete")
+                crate::serde_helpers::decode_variant(&text, "PatchChangeKind", "delete")
                     .map(Self::Delete)
             }
             "update" => {
-                crate::serde_helpers::decode_variant(value, "PatchChangeKind", "update")
+                crate::serde_helpers::decode_variant(&text, "PatchChangeKind", "update")
                     .map(Self::Update)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -23880,34 +23841,32 @@ impl<'de> ::serde::Deserialize<'de> for PluginSource {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!("PluginSource", ": missing string field `", "type", "`"),
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "local" => {
-                crate::serde_helpers::decode_variant(value, "PluginSource", "local")
+                crate::serde_helpers::decode_variant(&text, "PluginSource", "local")
                     .map(Self::Local)
             }
             "git" => {
-                crate::serde_helpers::decode_variant(value, "PluginSource", "git")
+                crate::serde_helpers::decode_variant(&text, "PluginSource", "git")
                     .map(Self::Git)
             }
             "npm" => {
-                crate::serde_helpers::decode_variant(value, "PluginSource", "npm")
+                crate::serde_helpers::decode_variant(&text, "PluginSource", "npm")
                     .map(Self::Npm)
             }
             "remote" => {
-                crate::serde_helpers::decode_variant(value, "PluginSource", "remote")
+                crate::serde_helpers::decode_variant(&text, "PluginSource", "remote")
                     .map(Self::Remote)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -24118,24 +24077,22 @@ impl<'de> ::serde::Deserialize<'de> for ProviderSettings {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!("ProviderSettings", ": missing string field `", "type", "`"),
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "openai" => {
-                crate::serde_helpers::decode_variant(value, "ProviderSettings", "openai")
+                crate::serde_helpers::decode_variant(&text, "ProviderSettings", "openai")
                     .map(Self::Openai)
             }
             "customGateway" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ProviderSettings",
                         "customGateway",
                     )
@@ -24143,17 +24100,17 @@ impl<'de> ::serde::Deserialize<'de> for ProviderSettings {
             }
             "bedrock" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ProviderSettings",
                         "bedrock",
                     )
                     .map(Self::Bedrock)
             }
             "gcp" => {
-                crate::serde_helpers::decode_variant(value, "ProviderSettings", "gcp")
+                crate::serde_helpers::decode_variant(&text, "ProviderSettings", "gcp")
                     .map(Self::Gcp)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -24563,10 +24520,8 @@ impl<'de> ::serde::Deserialize<'de> for ScheduledTaskSchedule {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!(
@@ -24575,10 +24530,10 @@ impl<'de> ::serde::Deserialize<'de> for ScheduledTaskSchedule {
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "hourly" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ScheduledTaskSchedule",
                         "hourly",
                     )
@@ -24586,7 +24541,7 @@ impl<'de> ::serde::Deserialize<'de> for ScheduledTaskSchedule {
             }
             "daily" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ScheduledTaskSchedule",
                         "daily",
                     )
@@ -24594,7 +24549,7 @@ impl<'de> ::serde::Deserialize<'de> for ScheduledTaskSchedule {
             }
             "weekdays" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ScheduledTaskSchedule",
                         "weekdays",
                     )
@@ -24602,13 +24557,13 @@ impl<'de> ::serde::Deserialize<'de> for ScheduledTaskSchedule {
             }
             "weekly" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ScheduledTaskSchedule",
                         "weekly",
                     )
                     .map(Self::Weekly)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -24733,24 +24688,26 @@ impl<'de> ::serde::Deserialize<'de> for SessionSource {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        match crate::serde_helpers::keyed_parts(value) {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        match crate::serde_helpers::keyed_parts(&text) {
             crate::serde_helpers::Keyed::Str(s) => {
                 Ok(
-                    match s.as_str() {
+                    match s.as_ref() {
                         "cli" => Self::Cli,
                         "vscode" => Self::Vscode,
                         "exec" => Self::Exec,
                         "appServer" => Self::AppServer,
                         "unknown" => Self::Unknown,
-                        _ => Self::Unrecognized(::serde_json::Value::String(s)),
+                        _ => {
+                            Self::Unrecognized(
+                                ::serde_json::Value::String(s.into_owned()),
+                            )
+                        }
                     },
                 )
             }
             crate::serde_helpers::Keyed::Entry(key, inner) => {
-                match key.as_str() {
+                match key.as_ref() {
                     "custom" => {
                         crate::serde_helpers::decode_variant(
                                 inner,
@@ -24767,16 +24724,12 @@ impl<'de> ::serde::Deserialize<'de> for SessionSource {
                             )
                             .map(Self::SubAgent)
                     }
-                    _ => {
-                        Ok(
-                            Self::Unrecognized(
-                                crate::serde_helpers::rebuild_keyed(key, inner),
-                            ),
-                        )
-                    }
+                    _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
                 }
             }
-            crate::serde_helpers::Keyed::Other(value) => Ok(Self::Unrecognized(value)),
+            crate::serde_helpers::Keyed::Other => {
+                crate::serde_helpers::unknown(&text).map(Self::Unrecognized)
+            }
         }
     }
 }
@@ -24947,22 +24900,24 @@ impl<'de> ::serde::Deserialize<'de> for SubAgentSource {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        match crate::serde_helpers::keyed_parts(value) {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        match crate::serde_helpers::keyed_parts(&text) {
             crate::serde_helpers::Keyed::Str(s) => {
                 Ok(
-                    match s.as_str() {
+                    match s.as_ref() {
                         "review" => Self::Review,
                         "compact" => Self::Compact,
                         "memory_consolidation" => Self::MemoryConsolidation,
-                        _ => Self::Unrecognized(::serde_json::Value::String(s)),
+                        _ => {
+                            Self::Unrecognized(
+                                ::serde_json::Value::String(s.into_owned()),
+                            )
+                        }
                     },
                 )
             }
             crate::serde_helpers::Keyed::Entry(key, inner) => {
-                match key.as_str() {
+                match key.as_ref() {
                     "thread_spawn" => {
                         crate::serde_helpers::decode_variant(
                                 inner,
@@ -24979,16 +24934,12 @@ impl<'de> ::serde::Deserialize<'de> for SubAgentSource {
                             )
                             .map(Self::Other)
                     }
-                    _ => {
-                        Ok(
-                            Self::Unrecognized(
-                                crate::serde_helpers::rebuild_keyed(key, inner),
-                            ),
-                        )
-                    }
+                    _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
                 }
             }
-            crate::serde_helpers::Keyed::Other(value) => Ok(Self::Unrecognized(value)),
+            crate::serde_helpers::Keyed::Other => {
+                crate::serde_helpers::unknown(&text).map(Self::Unrecognized)
+            }
         }
     }
 }
@@ -25496,64 +25447,62 @@ impl<'de> ::serde::Deserialize<'de> for ThreadItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!("ThreadItem", ": missing string field `", "type", "`"),
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "userMessage" => {
-                crate::serde_helpers::decode_variant(value, "ThreadItem", "userMessage")
+                crate::serde_helpers::decode_variant(&text, "ThreadItem", "userMessage")
                     .map(Self::UserMessage)
             }
             "hookPrompt" => {
-                crate::serde_helpers::decode_variant(value, "ThreadItem", "hookPrompt")
+                crate::serde_helpers::decode_variant(&text, "ThreadItem", "hookPrompt")
                     .map(Self::HookPrompt)
             }
             "agentMessage" => {
-                crate::serde_helpers::decode_variant(value, "ThreadItem", "agentMessage")
+                crate::serde_helpers::decode_variant(&text, "ThreadItem", "agentMessage")
                     .map(Self::AgentMessage)
             }
             "functionCallOutput" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadItem",
                         "functionCallOutput",
                     )
                     .map(Self::FunctionCallOutput)
             }
             "plan" => {
-                crate::serde_helpers::decode_variant(value, "ThreadItem", "plan")
+                crate::serde_helpers::decode_variant(&text, "ThreadItem", "plan")
                     .map(Self::Plan)
             }
             "reasoning" => {
-                crate::serde_helpers::decode_variant(value, "ThreadItem", "reasoning")
+                crate::serde_helpers::decode_variant(&text, "ThreadItem", "reasoning")
                     .map(Self::Reasoning)
             }
             "commandExecution" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadItem",
                         "commandExecution",
                     )
                     .map(Self::CommandExecution)
             }
             "fileChange" => {
-                crate::serde_helpers::decode_variant(value, "ThreadItem", "fileChange")
+                crate::serde_helpers::decode_variant(&text, "ThreadItem", "fileChange")
                     .map(Self::FileChange)
             }
             "mcpToolCall" => {
-                crate::serde_helpers::decode_variant(value, "ThreadItem", "mcpToolCall")
+                crate::serde_helpers::decode_variant(&text, "ThreadItem", "mcpToolCall")
                     .map(Self::McpToolCall)
             }
             "dynamicToolCall" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadItem",
                         "dynamicToolCall",
                     )
@@ -25561,7 +25510,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadItem {
             }
             "collabAgentToolCall" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadItem",
                         "collabAgentToolCall",
                     )
@@ -25569,27 +25518,27 @@ impl<'de> ::serde::Deserialize<'de> for ThreadItem {
             }
             "subAgentActivity" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadItem",
                         "subAgentActivity",
                     )
                     .map(Self::SubAgentActivity)
             }
             "webSearch" => {
-                crate::serde_helpers::decode_variant(value, "ThreadItem", "webSearch")
+                crate::serde_helpers::decode_variant(&text, "ThreadItem", "webSearch")
                     .map(Self::WebSearch)
             }
             "imageView" => {
-                crate::serde_helpers::decode_variant(value, "ThreadItem", "imageView")
+                crate::serde_helpers::decode_variant(&text, "ThreadItem", "imageView")
                     .map(Self::ImageView)
             }
             "sleep" => {
-                crate::serde_helpers::decode_variant(value, "ThreadItem", "sleep")
+                crate::serde_helpers::decode_variant(&text, "ThreadItem", "sleep")
                     .map(Self::Sleep)
             }
             "imageGeneration" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadItem",
                         "imageGeneration",
                     )
@@ -25597,7 +25546,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadItem {
             }
             "enteredReviewMode" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadItem",
                         "enteredReviewMode",
                     )
@@ -25605,7 +25554,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadItem {
             }
             "exitedReviewMode" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadItem",
                         "exitedReviewMode",
                     )
@@ -25613,13 +25562,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadItem {
             }
             "contextCompaction" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadItem",
                         "contextCompaction",
                     )
                     .map(Self::ContextCompaction)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -25685,10 +25634,8 @@ impl<'de> ::serde::Deserialize<'de> for ThreadPredictionResult {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!(
@@ -25697,10 +25644,10 @@ impl<'de> ::serde::Deserialize<'de> for ThreadPredictionResult {
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "completed" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadPredictionResult",
                         "completed",
                     )
@@ -25708,13 +25655,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadPredictionResult {
             }
             "failed" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadPredictionResult",
                         "failed",
                     )
                     .map(Self::Failed)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -25800,10 +25747,8 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeBemItemPresentation {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!(
@@ -25813,10 +25758,10 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeBemItemPresentation {
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "wholeItem" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadRealtimeBemItemPresentation",
                         "wholeItem",
                     )
@@ -25824,7 +25769,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeBemItemPresentation {
             }
             "inlineMarkdown" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadRealtimeBemItemPresentation",
                         "inlineMarkdown",
                     )
@@ -25832,13 +25777,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeBemItemPresentation {
             }
             "inlineVisualization" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadRealtimeBemItemPresentation",
                         "inlineVisualization",
                     )
                     .map(Self::InlineVisualization)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -26106,10 +26051,8 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!(
@@ -26118,10 +26061,10 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeItem {
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "realtimeSessionStarted" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadRealtimeItem",
                         "realtimeSessionStarted",
                     )
@@ -26129,7 +26072,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeItem {
             }
             "frame" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadRealtimeItem",
                         "frame",
                     )
@@ -26137,7 +26080,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeItem {
             }
             "transcriptSegment" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadRealtimeItem",
                         "transcriptSegment",
                     )
@@ -26145,7 +26088,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeItem {
             }
             "bemItemPromoted" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadRealtimeItem",
                         "bemItemPromoted",
                     )
@@ -26153,7 +26096,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeItem {
             }
             "realtimeSessionClosed" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadRealtimeItem",
                         "realtimeSessionClosed",
                     )
@@ -26161,7 +26104,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeItem {
             }
             "turnInputAccepted" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadRealtimeItem",
                         "turnInputAccepted",
                     )
@@ -26169,13 +26112,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeItem {
             }
             "sessionEndInputSaved" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadRealtimeItem",
                         "sessionEndInputSaved",
                     )
                     .map(Self::SessionEndInputSaved)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -26380,38 +26323,36 @@ impl<'de> ::serde::Deserialize<'de> for ThreadStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!("ThreadStatus", ": missing string field `", "type", "`"),
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "notLoaded" => {
-                crate::serde_helpers::decode_variant(value, "ThreadStatus", "notLoaded")
+                crate::serde_helpers::decode_variant(&text, "ThreadStatus", "notLoaded")
                     .map(Self::NotLoaded)
             }
             "idle" => {
-                crate::serde_helpers::decode_variant(value, "ThreadStatus", "idle")
+                crate::serde_helpers::decode_variant(&text, "ThreadStatus", "idle")
                     .map(Self::Idle)
             }
             "systemError" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadStatus",
                         "systemError",
                     )
                     .map(Self::SystemError)
             }
             "active" => {
-                crate::serde_helpers::decode_variant(value, "ThreadStatus", "active")
+                crate::serde_helpers::decode_variant(&text, "ThreadStatus", "active")
                     .map(Self::Active)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -26505,10 +26446,8 @@ impl<'de> ::serde::Deserialize<'de> for ThreadTimelineEntry {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!(
@@ -26517,10 +26456,10 @@ impl<'de> ::serde::Deserialize<'de> for ThreadTimelineEntry {
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "item" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadTimelineEntry",
                         "item",
                     )
@@ -26528,7 +26467,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadTimelineEntry {
             }
             "realtime" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadTimelineEntry",
                         "realtime",
                     )
@@ -26536,7 +26475,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadTimelineEntry {
             }
             "turnStarted" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadTimelineEntry",
                         "turnStarted",
                     )
@@ -26544,13 +26483,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadTimelineEntry {
             }
             "turnCompleted" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadTimelineEntry",
                         "turnCompleted",
                     )
                     .map(Self::TurnCompleted)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -26611,10 +26550,8 @@ impl<'de> ::serde::Deserialize<'de> for ThreadUnreadPosition {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!(
@@ -26623,10 +26560,10 @@ impl<'de> ::serde::Deserialize<'de> for ThreadUnreadPosition {
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "threadStart" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadUnreadPosition",
                         "threadStart",
                     )
@@ -26634,13 +26571,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadUnreadPosition {
             }
             "turn" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadUnreadPosition",
                         "turn",
                     )
                     .map(Self::Turn)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -27093,10 +27030,8 @@ impl<'de> ::serde::Deserialize<'de> for UserVerificationErrorDetails {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!(
@@ -27106,10 +27041,10 @@ impl<'de> ::serde::Deserialize<'de> for UserVerificationErrorDetails {
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "invalidRequest" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "UserVerificationErrorDetails",
                         "invalidRequest",
                     )
@@ -27117,7 +27052,7 @@ impl<'de> ::serde::Deserialize<'de> for UserVerificationErrorDetails {
             }
             "unavailable" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "UserVerificationErrorDetails",
                         "unavailable",
                     )
@@ -27125,7 +27060,7 @@ impl<'de> ::serde::Deserialize<'de> for UserVerificationErrorDetails {
             }
             "cancelled" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "UserVerificationErrorDetails",
                         "cancelled",
                     )
@@ -27133,13 +27068,13 @@ impl<'de> ::serde::Deserialize<'de> for UserVerificationErrorDetails {
             }
             "failed" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "UserVerificationErrorDetails",
                         "failed",
                     )
                     .map(Self::Failed)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -27358,24 +27293,22 @@ impl<'de> ::serde::Deserialize<'de> for WebSearchAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!("WebSearchAction", ": missing string field `", "type", "`"),
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "search" => {
-                crate::serde_helpers::decode_variant(value, "WebSearchAction", "search")
+                crate::serde_helpers::decode_variant(&text, "WebSearchAction", "search")
                     .map(Self::Search)
             }
             "openPage" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "WebSearchAction",
                         "openPage",
                     )
@@ -27383,17 +27316,17 @@ impl<'de> ::serde::Deserialize<'de> for WebSearchAction {
             }
             "findInPage" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "WebSearchAction",
                         "findInPage",
                     )
                     .map(Self::FindInPage)
             }
             "other" => {
-                crate::serde_helpers::decode_variant(value, "WebSearchAction", "other")
+                crate::serde_helpers::decode_variant(&text, "WebSearchAction", "other")
                     .map(Self::Other)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }

@@ -13858,34 +13858,32 @@ impl<'de> ::serde::Deserialize<'de> for Account {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!("Account", ": missing string field `", "type", "`"),
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "apiKey" => {
-                crate::serde_helpers::decode_variant(value, "Account", "apiKey")
+                crate::serde_helpers::decode_variant(&text, "Account", "apiKey")
                     .map(Self::ApiKey)
             }
             "chatgpt" => {
-                crate::serde_helpers::decode_variant(value, "Account", "chatgpt")
+                crate::serde_helpers::decode_variant(&text, "Account", "chatgpt")
                     .map(Self::Chatgpt)
             }
             "amazonBedrock" => {
-                crate::serde_helpers::decode_variant(value, "Account", "amazonBedrock")
+                crate::serde_helpers::decode_variant(&text, "Account", "amazonBedrock")
                     .map(Self::AmazonBedrock)
             }
             "gcp" => {
-                crate::serde_helpers::decode_variant(value, "Account", "gcp")
+                crate::serde_helpers::decode_variant(&text, "Account", "gcp")
                     .map(Self::Gcp)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -14125,10 +14123,8 @@ impl<'de> ::serde::Deserialize<'de> for AgentMessageDisplay {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("mode").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "mode") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!(
@@ -14137,10 +14133,10 @@ impl<'de> ::serde::Deserialize<'de> for AgentMessageDisplay {
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "show" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "AgentMessageDisplay",
                         "show",
                     )
@@ -14148,7 +14144,7 @@ impl<'de> ::serde::Deserialize<'de> for AgentMessageDisplay {
             }
             "hide" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "AgentMessageDisplay",
                         "hide",
                     )
@@ -14156,13 +14152,13 @@ impl<'de> ::serde::Deserialize<'de> for AgentMessageDisplay {
             }
             "block" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "AgentMessageDisplay",
                         "block",
                     )
                     .map(Self::Block)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -14269,26 +14265,24 @@ impl<'de> ::serde::Deserialize<'de> for AnswerAnnotation {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("kind").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "kind") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!("AnswerAnnotation", ": missing string field `", "kind", "`"),
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "wellbeingHelpline" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "AnswerAnnotation",
                         "wellbeingHelpline",
                     )
                     .map(Self::WellbeingHelpline)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -14340,26 +14334,24 @@ impl<'de> ::serde::Deserialize<'de> for AnswerReplacement {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("kind").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "kind") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!("AnswerReplacement", ": missing string field `", "kind", "`"),
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "wellbeingPromptHelpline" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "AnswerReplacement",
                         "wellbeingPromptHelpline",
                     )
                     .map(Self::WellbeingPromptHelpline)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -14675,26 +14667,24 @@ impl<'de> ::serde::Deserialize<'de> for BlockReason {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("kind").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "kind") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!("BlockReason", ": missing string field `", "kind", "`"),
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "protection" => {
-                crate::serde_helpers::decode_variant(value, "BlockReason", "protection")
+                crate::serde_helpers::decode_variant(&text, "BlockReason", "protection")
                     .map(Self::Protection)
             }
             "cyber" => {
-                crate::serde_helpers::decode_variant(value, "BlockReason", "cyber")
+                crate::serde_helpers::decode_variant(&text, "BlockReason", "cyber")
                     .map(Self::Cyber)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -15061,13 +15051,11 @@ impl<'de> ::serde::Deserialize<'de> for CodexErrorInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        match crate::serde_helpers::keyed_parts(value) {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        match crate::serde_helpers::keyed_parts(&text) {
             crate::serde_helpers::Keyed::Str(s) => {
                 Ok(
-                    match s.as_str() {
+                    match s.as_ref() {
                         "contextWindowExceeded" => Self::ContextWindowExceeded,
                         "sessionBudgetExceeded" => Self::SessionBudgetExceeded,
                         "usageLimitExceeded" => Self::UsageLimitExceeded,
@@ -15089,12 +15077,16 @@ impl<'de> ::serde::Deserialize<'de> for CodexErrorInfo {
                         "sandboxError" => Self::SandboxError,
                         "other" => Self::Other,
                         "inferenceHookDenied" => Self::InferenceHookDenied,
-                        _ => Self::Unrecognized(::serde_json::Value::String(s)),
+                        _ => {
+                            Self::Unrecognized(
+                                ::serde_json::Value::String(s.into_owned()),
+                            )
+                        }
                     },
                 )
             }
             crate::serde_helpers::Keyed::Entry(key, inner) => {
-                match key.as_str() {
+                match key.as_ref() {
                     "httpConnectionFailed" => {
                         crate::serde_helpers::decode_variant(
                                 inner,
@@ -15135,16 +15127,12 @@ impl<'de> ::serde::Deserialize<'de> for CodexErrorInfo {
                             )
                             .map(Self::ActiveTurnNotSteerable)
                     }
-                    _ => {
-                        Ok(
-                            Self::Unrecognized(
-                                crate::serde_helpers::rebuild_keyed(key, inner),
-                            ),
-                        )
-                    }
+                    _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
                 }
             }
-            crate::serde_helpers::Keyed::Other(value) => Ok(Self::Unrecognized(value)),
+            crate::serde_helpers::Keyed::Other => {
+                crate::serde_helpers::unknown(&text).map(Self::Unrecognized)
+            }
         }
     }
 }
@@ -15461,34 +15449,32 @@ impl<'de> ::serde::Deserialize<'de> for CommandAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!("CommandAction", ": missing string field `", "type", "`"),
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "read" => {
-                crate::serde_helpers::decode_variant(value, "CommandAction", "read")
+                crate::serde_helpers::decode_variant(&text, "CommandAction", "read")
                     .map(Self::Read)
             }
             "listFiles" => {
-                crate::serde_helpers::decode_variant(value, "CommandAction", "listFiles")
+                crate::serde_helpers::decode_variant(&text, "CommandAction", "listFiles")
                     .map(Self::ListFiles)
             }
             "search" => {
-                crate::serde_helpers::decode_variant(value, "CommandAction", "search")
+                crate::serde_helpers::decode_variant(&text, "CommandAction", "search")
                     .map(Self::Search)
             }
             "unknown" => {
-                crate::serde_helpers::decode_variant(value, "CommandAction", "unknown")
+                crate::serde_helpers::decode_variant(&text, "CommandAction", "unknown")
                     .map(Self::Unknown)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -15904,32 +15890,30 @@ impl<'de> ::serde::Deserialize<'de> for ConfigLayerSource {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!("ConfigLayerSource", ": missing string field `", "type", "`"),
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "packagedDefaults" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ConfigLayerSource",
                         "packagedDefaults",
                     )
                     .map(Self::PackagedDefaults)
             }
             "mdm" => {
-                crate::serde_helpers::decode_variant(value, "ConfigLayerSource", "mdm")
+                crate::serde_helpers::decode_variant(&text, "ConfigLayerSource", "mdm")
                     .map(Self::Mdm)
             }
             "system" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ConfigLayerSource",
                         "system",
                     )
@@ -15937,19 +15921,19 @@ impl<'de> ::serde::Deserialize<'de> for ConfigLayerSource {
             }
             "enterpriseManaged" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ConfigLayerSource",
                         "enterpriseManaged",
                     )
                     .map(Self::EnterpriseManaged)
             }
             "user" => {
-                crate::serde_helpers::decode_variant(value, "ConfigLayerSource", "user")
+                crate::serde_helpers::decode_variant(&text, "ConfigLayerSource", "user")
                     .map(Self::User)
             }
             "project" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ConfigLayerSource",
                         "project",
                     )
@@ -15957,7 +15941,7 @@ impl<'de> ::serde::Deserialize<'de> for ConfigLayerSource {
             }
             "sessionFlags" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ConfigLayerSource",
                         "sessionFlags",
                     )
@@ -15965,7 +15949,7 @@ impl<'de> ::serde::Deserialize<'de> for ConfigLayerSource {
             }
             "legacyManagedConfigTomlFromFile" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ConfigLayerSource",
                         "legacyManagedConfigTomlFromFile",
                     )
@@ -15973,13 +15957,13 @@ impl<'de> ::serde::Deserialize<'de> for ConfigLayerSource {
             }
             "legacyManagedConfigTomlFromMdm" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ConfigLayerSource",
                         "legacyManagedConfigTomlFromMdm",
                     )
                     .map(Self::LegacyManagedConfigTomlFromMdm)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -16469,30 +16453,28 @@ impl<'de> ::serde::Deserialize<'de> for FileChange {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!("FileChange", ": missing string field `", "type", "`"),
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "add" => {
-                crate::serde_helpers::decode_variant(value, "FileChange", "add")
+                crate::serde_helpers::decode_variant(&text, "FileChange", "add")
                     .map(Self::Add)
             }
             "delete" => {
-                crate::serde_helpers::decode_variant(value, "FileChange", "delete")
+                crate::serde_helpers::decode_variant(&text, "FileChange", "delete")
                     .map(Self::Delete)
             }
             "update" => {
-                crate::serde_helpers::decode_variant(value, "FileChange", "update")
+                crate::serde_helpers::decode_variant(&text, "FileChange", "update")
                     .map(Self::Update)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -16682,24 +16664,22 @@ impl<'de> ::serde::Deserialize<'de> for GatewayAuth {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("mode").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "mode") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!("GatewayAuth", ": missing string field `", "mode", "`"),
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "none" => {
-                crate::serde_helpers::decode_variant(value, "GatewayAuth", "none")
+                crate::serde_helpers::decode_variant(&text, "GatewayAuth", "none")
                     .map(Self::None)
             }
             "environmentVariable" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "GatewayAuth",
                         "environmentVariable",
                     )
@@ -16707,13 +16687,13 @@ impl<'de> ::serde::Deserialize<'de> for GatewayAuth {
             }
             "externallyConfigured" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "GatewayAuth",
                         "externallyConfigured",
                     )
                     .map(Self::ExternallyConfigured)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -16930,10 +16910,8 @@ impl<'de> ::serde::Deserialize<'de> for GuardianApprovalReviewAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!(
@@ -16943,10 +16921,10 @@ impl<'de> ::serde::Deserialize<'de> for GuardianApprovalReviewAction {
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "command" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "GuardianApprovalReviewAction",
                         "command",
                     )
@@ -16954,7 +16932,7 @@ impl<'de> ::serde::Deserialize<'de> for GuardianApprovalReviewAction {
             }
             "execve" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "GuardianApprovalReviewAction",
                         "execve",
                     )
@@ -16962,7 +16940,7 @@ impl<'de> ::serde::Deserialize<'de> for GuardianApprovalReviewAction {
             }
             "writeStdin" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "GuardianApprovalReviewAction",
                         "writeStdin",
                     )
@@ -16970,7 +16948,7 @@ impl<'de> ::serde::Deserialize<'de> for GuardianApprovalReviewAction {
             }
             "applyPatch" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "GuardianApprovalReviewAction",
                         "applyPatch",
                     )
@@ -16978,7 +16956,7 @@ impl<'de> ::serde::Deserialize<'de> for GuardianApprovalReviewAction {
             }
             "networkAccess" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "GuardianApprovalReviewAction",
                         "networkAccess",
                     )
@@ -16986,7 +16964,7 @@ impl<'de> ::serde::Deserialize<'de> for GuardianApprovalReviewAction {
             }
             "mcpToolCall" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "GuardianApprovalReviewAction",
                         "mcpToolCall",
                     )
@@ -16994,13 +16972,13 @@ impl<'de> ::serde::Deserialize<'de> for GuardianApprovalReviewAction {
             }
             "requestPermissions" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "GuardianApprovalReviewAction",
                         "requestPermissions",
                     )
                     .map(Self::RequestPermissions)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -17637,11 +17615,8 @@ impl<'de> ::serde::Deserialize<'de> for HookMetadata {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("handlerType").and_then(::serde_json::Value::as_str)
-        else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "handlerType") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!(
@@ -17650,24 +17625,24 @@ impl<'de> ::serde::Deserialize<'de> for HookMetadata {
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "command" => {
-                crate::serde_helpers::decode_variant(value, "HookMetadata", "command")
+                crate::serde_helpers::decode_variant(&text, "HookMetadata", "command")
                     .map(Self::Command)
             }
             "mcpTool" => {
-                crate::serde_helpers::decode_variant(value, "HookMetadata", "mcpTool")
+                crate::serde_helpers::decode_variant(&text, "HookMetadata", "mcpTool")
                     .map(Self::McpTool)
             }
             "prompt" => {
-                crate::serde_helpers::decode_variant(value, "HookMetadata", "prompt")
+                crate::serde_helpers::decode_variant(&text, "HookMetadata", "prompt")
                     .map(Self::Prompt)
             }
             "agent" => {
-                crate::serde_helpers::decode_variant(value, "HookMetadata", "agent")
+                crate::serde_helpers::decode_variant(&text, "HookMetadata", "agent")
                     .map(Self::Agent)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -18066,10 +18041,8 @@ impl<'de> ::serde::Deserialize<'de> for ImageGenerationFailure {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!(
@@ -18078,16 +18051,16 @@ impl<'de> ::serde::Deserialize<'de> for ImageGenerationFailure {
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "usageLimitExceeded" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ImageGenerationFailure",
                         "usageLimitExceeded",
                     )
                     .map(Self::UsageLimitExceeded)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -18264,10 +18237,8 @@ impl<'de> ::serde::Deserialize<'de> for LoginAccountResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!(
@@ -18276,10 +18247,10 @@ impl<'de> ::serde::Deserialize<'de> for LoginAccountResponse {
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "apiKey" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "LoginAccountResponse",
                         "apiKey",
                     )
@@ -18287,7 +18258,7 @@ impl<'de> ::serde::Deserialize<'de> for LoginAccountResponse {
             }
             "chatgpt" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "LoginAccountResponse",
                         "chatgpt",
                     )
@@ -18295,7 +18266,7 @@ impl<'de> ::serde::Deserialize<'de> for LoginAccountResponse {
             }
             "chatgptDeviceCode" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "LoginAccountResponse",
                         "chatgptDeviceCode",
                     )
@@ -18303,7 +18274,7 @@ impl<'de> ::serde::Deserialize<'de> for LoginAccountResponse {
             }
             "chatgptAuthTokens" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "LoginAccountResponse",
                         "chatgptAuthTokens",
                     )
@@ -18311,13 +18282,13 @@ impl<'de> ::serde::Deserialize<'de> for LoginAccountResponse {
             }
             "amazonBedrock" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "LoginAccountResponse",
                         "amazonBedrock",
                     )
                     .map(Self::AmazonBedrock)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -18937,10 +18908,8 @@ impl<'de> ::serde::Deserialize<'de> for McpServerElicitationRequestParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("mode").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "mode") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!(
@@ -18950,10 +18919,10 @@ impl<'de> ::serde::Deserialize<'de> for McpServerElicitationRequestParams {
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "form" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "McpServerElicitationRequestParams",
                         "form",
                     )
@@ -18961,7 +18930,7 @@ impl<'de> ::serde::Deserialize<'de> for McpServerElicitationRequestParams {
             }
             "openai/form" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "McpServerElicitationRequestParams",
                         "openai/form",
                     )
@@ -18969,7 +18938,7 @@ impl<'de> ::serde::Deserialize<'de> for McpServerElicitationRequestParams {
             }
             "openaiForm" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "McpServerElicitationRequestParams",
                         "openaiForm",
                     )
@@ -18977,13 +18946,13 @@ impl<'de> ::serde::Deserialize<'de> for McpServerElicitationRequestParams {
             }
             "url" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "McpServerElicitationRequestParams",
                         "url",
                     )
                     .map(Self::Url)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -19607,21 +19576,23 @@ impl<'de> ::serde::Deserialize<'de> for OtelExporter {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        match crate::serde_helpers::keyed_parts(value) {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        match crate::serde_helpers::keyed_parts(&text) {
             crate::serde_helpers::Keyed::Str(s) => {
                 Ok(
-                    match s.as_str() {
+                    match s.as_ref() {
                         "none" => Self::None,
                         "statsig" => Self::Statsig,
-                        _ => Self::Unrecognized(::serde_json::Value::String(s)),
+                        _ => {
+                            Self::Unrecognized(
+                                ::serde_json::Value::String(s.into_owned()),
+                            )
+                        }
                     },
                 )
             }
             crate::serde_helpers::Keyed::Entry(key, inner) => {
-                match key.as_str() {
+                match key.as_ref() {
                     "otlp-http" => {
                         crate::serde_helpers::decode_variant(
                                 inner,
@@ -19638,16 +19609,12 @@ impl<'de> ::serde::Deserialize<'de> for OtelExporter {
                             )
                             .map(Self::OtlpGrpc)
                     }
-                    _ => {
-                        Ok(
-                            Self::Unrecognized(
-                                crate::serde_helpers::rebuild_keyed(key, inner),
-                            ),
-                        )
-                    }
+                    _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
                 }
             }
-            crate::serde_helpers::Keyed::Other(value) => Ok(Self::Unrecognized(value)),
+            crate::serde_helpers::Keyed::Other => {
+                crate::serde_helpers::unknown(&text).map(Self::Unrecognized)
+            }
         }
     }
 }
@@ -19797,38 +19764,36 @@ impl<'de> ::serde::Deserialize<'de> for ParsedCommand {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!("ParsedCommand", ": missing string field `", "type", "`"),
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "read" => {
-                crate::serde_helpers::decode_variant(value, "ParsedCommand", "read")
+                crate::serde_helpers::decode_variant(&text, "ParsedCommand", "read")
                     .map(Self::Read)
             }
             "list_files" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ParsedCommand",
                         "list_files",
                     )
                     .map(Self::ListFiles)
             }
             "search" => {
-                crate::serde_helpers::decode_variant(value, "ParsedCommand", "search")
+                crate::serde_helpers::decode_variant(&text, "ParsedCommand", "search")
                     .map(Self::Search)
             }
             "unknown" => {
-                crate::serde_helpers::decode_variant(value, "ParsedCommand", "unknown")
+                crate::serde_helpers::decode_variant(&text, "ParsedCommand", "unknown")
                     .map(Self::Unknown)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -19969,30 +19934,28 @@ impl<'de> ::serde::Deserialize<'de> for PatchChangeKind {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!("PatchChangeKind", ": missing string field `", "type", "`"),
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "add" => {
-                crate::serde_helpers::decode_variant(value, "PatchChangeKind", "add")
+                crate::serde_helpers::decode_variant(&text, "PatchChangeKind", "add")
                     .map(Self::Add)
             }
             "delete" => {
-                crate::serde_helpers::decode_variant(value, "PatchChangeKind", "delete")
+                crate::serde_helpers::decode_variant(&text, "PatchChangeKind", "delete")
                     .map(Self::Delete)
             }
             "update" => {
-                crate::serde_helpers::decode_variant(value, "PatchChangeKind", "update")
+                crate::serde_helpers::decode_variant(&text, "PatchChangeKind", "update")
                     .map(Self::Update)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -20560,34 +20523,32 @@ impl<'de> ::serde::Deserialize<'de> for PluginSource {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!("PluginSource", ": missing string field `", "type", "`"),
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "local" => {
-                crate::serde_helpers::decode_variant(value, "PluginSource", "local")
+                crate::serde_helpers::decode_variant(&text, "PluginSource", "local")
                     .map(Self::Local)
             }
             "git" => {
-                crate::serde_helpers::decode_variant(value, "PluginSource", "git")
+                crate::serde_helpers::decode_variant(&text, "PluginSource", "git")
                     .map(Self::Git)
             }
             "npm" => {
-                crate::serde_helpers::decode_variant(value, "PluginSource", "npm")
+                crate::serde_helpers::decode_variant(&text, "PluginSource", "npm")
                     .map(Self::Npm)
             }
             "remote" => {
-                crate::serde_helpers::decode_variant(value, "PluginSource", "remote")
+                crate::serde_helpers::decode_variant(&text, "PluginSource", "remote")
                     .map(Self::Remote)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -20798,24 +20759,22 @@ impl<'de> ::serde::Deserialize<'de> for ProviderSettings {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!("ProviderSettings", ": missing string field `", "type", "`"),
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "openai" => {
-                crate::serde_helpers::decode_variant(value, "ProviderSettings", "openai")
+                crate::serde_helpers::decode_variant(&text, "ProviderSettings", "openai")
                     .map(Self::Openai)
             }
             "customGateway" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ProviderSettings",
                         "customGateway",
                     )
@@ -20823,17 +20782,17 @@ impl<'de> ::serde::Deserialize<'de> for ProviderSettings {
             }
             "bedrock" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ProviderSettings",
                         "bedrock",
                     )
                     .map(Self::Bedrock)
             }
             "gcp" => {
-                crate::serde_helpers::decode_variant(value, "ProviderSettings", "gcp")
+                crate::serde_helpers::decode_variant(&text, "ProviderSettings", "gcp")
                     .map(Self::Gcp)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -21527,44 +21486,42 @@ impl<'de> ::serde::Deserialize<'de> for ResponseItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!("ResponseItem", ": missing string field `", "type", "`"),
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "additional_tools" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ResponseItem",
                         "additional_tools",
                     )
                     .map(Self::AdditionalTools)
             }
             "message" => {
-                crate::serde_helpers::decode_variant(value, "ResponseItem", "message")
+                crate::serde_helpers::decode_variant(&text, "ResponseItem", "message")
                     .map(Self::Message)
             }
             "agent_message" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ResponseItem",
                         "agent_message",
                     )
                     .map(Self::AgentMessage)
             }
             "reasoning" => {
-                crate::serde_helpers::decode_variant(value, "ResponseItem", "reasoning")
+                crate::serde_helpers::decode_variant(&text, "ResponseItem", "reasoning")
                     .map(Self::Reasoning)
             }
             "local_shell_call" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ResponseItem",
                         "local_shell_call",
                     )
@@ -21572,7 +21529,7 @@ impl<'de> ::serde::Deserialize<'de> for ResponseItem {
             }
             "function_call" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ResponseItem",
                         "function_call",
                     )
@@ -21580,7 +21537,7 @@ impl<'de> ::serde::Deserialize<'de> for ResponseItem {
             }
             "tool_search_call" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ResponseItem",
                         "tool_search_call",
                     )
@@ -21588,7 +21545,7 @@ impl<'de> ::serde::Deserialize<'de> for ResponseItem {
             }
             "function_call_output" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ResponseItem",
                         "function_call_output",
                     )
@@ -21596,7 +21553,7 @@ impl<'de> ::serde::Deserialize<'de> for ResponseItem {
             }
             "custom_tool_call" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ResponseItem",
                         "custom_tool_call",
                     )
@@ -21604,7 +21561,7 @@ impl<'de> ::serde::Deserialize<'de> for ResponseItem {
             }
             "custom_tool_call_output" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ResponseItem",
                         "custom_tool_call_output",
                     )
@@ -21612,7 +21569,7 @@ impl<'de> ::serde::Deserialize<'de> for ResponseItem {
             }
             "tool_search_output" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ResponseItem",
                         "tool_search_output",
                     )
@@ -21620,7 +21577,7 @@ impl<'de> ::serde::Deserialize<'de> for ResponseItem {
             }
             "web_search_call" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ResponseItem",
                         "web_search_call",
                     )
@@ -21628,19 +21585,19 @@ impl<'de> ::serde::Deserialize<'de> for ResponseItem {
             }
             "image_generation_call" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ResponseItem",
                         "image_generation_call",
                     )
                     .map(Self::ImageGenerationCall)
             }
             "compaction" => {
-                crate::serde_helpers::decode_variant(value, "ResponseItem", "compaction")
+                crate::serde_helpers::decode_variant(&text, "ResponseItem", "compaction")
                     .map(Self::Compaction)
             }
             "configuration_update" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ResponseItem",
                         "configuration_update",
                     )
@@ -21648,7 +21605,7 @@ impl<'de> ::serde::Deserialize<'de> for ResponseItem {
             }
             "compaction_trigger" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ResponseItem",
                         "compaction_trigger",
                     )
@@ -21656,17 +21613,17 @@ impl<'de> ::serde::Deserialize<'de> for ResponseItem {
             }
             "context_compaction" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ResponseItem",
                         "context_compaction",
                     )
                     .map(Self::ContextCompaction)
             }
             "other" => {
-                crate::serde_helpers::decode_variant(value, "ResponseItem", "other")
+                crate::serde_helpers::decode_variant(&text, "ResponseItem", "other")
                     .map(Self::Other)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -21764,10 +21721,8 @@ impl<'de> ::serde::Deserialize<'de> for ScheduledTaskSchedule {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!(
@@ -21776,10 +21731,10 @@ impl<'de> ::serde::Deserialize<'de> for ScheduledTaskSchedule {
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "hourly" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ScheduledTaskSchedule",
                         "hourly",
                     )
@@ -21787,7 +21742,7 @@ impl<'de> ::serde::Deserialize<'de> for ScheduledTaskSchedule {
             }
             "daily" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ScheduledTaskSchedule",
                         "daily",
                     )
@@ -21795,7 +21750,7 @@ impl<'de> ::serde::Deserialize<'de> for ScheduledTaskSchedule {
             }
             "weekdays" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ScheduledTaskSchedule",
                         "weekdays",
                     )
@@ -21803,13 +21758,13 @@ impl<'de> ::serde::Deserialize<'de> for ScheduledTaskSchedule {
             }
             "weekly" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ScheduledTaskSchedule",
                         "weekly",
                     )
                     .map(Self::Weekly)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -21934,24 +21889,26 @@ impl<'de> ::serde::Deserialize<'de> for SessionSource {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        match crate::serde_helpers::keyed_parts(value) {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        match crate::serde_helpers::keyed_parts(&text) {
             crate::serde_helpers::Keyed::Str(s) => {
                 Ok(
-                    match s.as_str() {
+                    match s.as_ref() {
                         "cli" => Self::Cli,
                         "vscode" => Self::Vscode,
                         "exec" => Self::Exec,
                         "appServer" => Self::AppServer,
                         "unknown" => Self::Unknown,
-                        _ => Self::Unrecognized(::serde_json::Value::String(s)),
+                        _ => {
+                            Self::Unrecognized(
+                                ::serde_json::Value::String(s.into_owned()),
+                            )
+                        }
                     },
                 )
             }
             crate::serde_helpers::Keyed::Entry(key, inner) => {
-                match key.as_str() {
+                match key.as_ref() {
                     "custom" => {
                         crate::serde_helpers::decode_variant(
                                 inner,
@@ -21968,16 +21925,12 @@ impl<'de> ::serde::Deserialize<'de> for SessionSource {
                             )
                             .map(Self::SubAgent)
                     }
-                    _ => {
-                        Ok(
-                            Self::Unrecognized(
-                                crate::serde_helpers::rebuild_keyed(key, inner),
-                            ),
-                        )
-                    }
+                    _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
                 }
             }
-            crate::serde_helpers::Keyed::Other(value) => Ok(Self::Unrecognized(value)),
+            crate::serde_helpers::Keyed::Other => {
+                crate::serde_helpers::unknown(&text).map(Self::Unrecognized)
+            }
         }
     }
 }
@@ -22148,22 +22101,24 @@ impl<'de> ::serde::Deserialize<'de> for SubAgentSource {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        match crate::serde_helpers::keyed_parts(value) {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        match crate::serde_helpers::keyed_parts(&text) {
             crate::serde_helpers::Keyed::Str(s) => {
                 Ok(
-                    match s.as_str() {
+                    match s.as_ref() {
                         "review" => Self::Review,
                         "compact" => Self::Compact,
                         "memory_consolidation" => Self::MemoryConsolidation,
-                        _ => Self::Unrecognized(::serde_json::Value::String(s)),
+                        _ => {
+                            Self::Unrecognized(
+                                ::serde_json::Value::String(s.into_owned()),
+                            )
+                        }
                     },
                 )
             }
             crate::serde_helpers::Keyed::Entry(key, inner) => {
-                match key.as_str() {
+                match key.as_ref() {
                     "thread_spawn" => {
                         crate::serde_helpers::decode_variant(
                                 inner,
@@ -22180,16 +22135,12 @@ impl<'de> ::serde::Deserialize<'de> for SubAgentSource {
                             )
                             .map(Self::Other)
                     }
-                    _ => {
-                        Ok(
-                            Self::Unrecognized(
-                                crate::serde_helpers::rebuild_keyed(key, inner),
-                            ),
-                        )
-                    }
+                    _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
                 }
             }
-            crate::serde_helpers::Keyed::Other(value) => Ok(Self::Unrecognized(value)),
+            crate::serde_helpers::Keyed::Other => {
+                crate::serde_helpers::unknown(&text).map(Self::Unrecognized)
+            }
         }
     }
 }
@@ -22753,64 +22704,62 @@ impl<'de> ::serde::Deserialize<'de> for ThreadItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!("ThreadItem", ": missing string field `", "type", "`"),
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "userMessage" => {
-                crate::serde_helpers::decode_variant(value, "ThreadItem", "userMessage")
+                crate::serde_helpers::decode_variant(&text, "ThreadItem", "userMessage")
                     .map(Self::UserMessage)
             }
             "hookPrompt" => {
-                crate::serde_helpers::decode_variant(value, "ThreadItem", "hookPrompt")
+                crate::serde_helpers::decode_variant(&text, "ThreadItem", "hookPrompt")
                     .map(Self::HookPrompt)
             }
             "agentMessage" => {
-                crate::serde_helpers::decode_variant(value, "ThreadItem", "agentMessage")
+                crate::serde_helpers::decode_variant(&text, "ThreadItem", "agentMessage")
                     .map(Self::AgentMessage)
             }
             "functionCallOutput" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadItem",
                         "functionCallOutput",
                     )
                     .map(Self::FunctionCallOutput)
             }
             "plan" => {
-                crate::serde_helpers::decode_variant(value, "ThreadItem", "plan")
+                crate::serde_helpers::decode_variant(&text, "ThreadItem", "plan")
                     .map(Self::Plan)
             }
             "reasoning" => {
-                crate::serde_helpers::decode_variant(value, "ThreadItem", "reasoning")
+                crate::serde_helpers::decode_variant(&text, "ThreadItem", "reasoning")
                     .map(Self::Reasoning)
             }
             "commandExecution" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadItem",
                         "commandExecution",
                     )
                     .map(Self::CommandExecution)
             }
             "fileChange" => {
-                crate::serde_helpers::decode_variant(value, "ThreadItem", "fileChange")
+                crate::serde_helpers::decode_variant(&text, "ThreadItem", "fileChange")
                     .map(Self::FileChange)
             }
             "mcpToolCall" => {
-                crate::serde_helpers::decode_variant(value, "ThreadItem", "mcpToolCall")
+                crate::serde_helpers::decode_variant(&text, "ThreadItem", "mcpToolCall")
                     .map(Self::McpToolCall)
             }
             "dynamicToolCall" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadItem",
                         "dynamicToolCall",
                     )
@@ -22818,7 +22767,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadItem {
             }
             "collabAgentToolCall" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadItem",
                         "collabAgentToolCall",
                     )
@@ -22826,27 +22775,27 @@ impl<'de> ::serde::Deserialize<'de> for ThreadItem {
             }
             "subAgentActivity" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadItem",
                         "subAgentActivity",
                     )
                     .map(Self::SubAgentActivity)
             }
             "webSearch" => {
-                crate::serde_helpers::decode_variant(value, "ThreadItem", "webSearch")
+                crate::serde_helpers::decode_variant(&text, "ThreadItem", "webSearch")
                     .map(Self::WebSearch)
             }
             "imageView" => {
-                crate::serde_helpers::decode_variant(value, "ThreadItem", "imageView")
+                crate::serde_helpers::decode_variant(&text, "ThreadItem", "imageView")
                     .map(Self::ImageView)
             }
             "sleep" => {
-                crate::serde_helpers::decode_variant(value, "ThreadItem", "sleep")
+                crate::serde_helpers::decode_variant(&text, "ThreadItem", "sleep")
                     .map(Self::Sleep)
             }
             "imageGeneration" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadItem",
                         "imageGeneration",
                     )
@@ -22854,7 +22803,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadItem {
             }
             "enteredReviewMode" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadItem",
                         "enteredReviewMode",
                     )
@@ -22862,7 +22811,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadItem {
             }
             "exitedReviewMode" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadItem",
                         "exitedReviewMode",
                     )
@@ -22870,13 +22819,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadItem {
             }
             "contextCompaction" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadItem",
                         "contextCompaction",
                     )
                     .map(Self::ContextCompaction)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -22942,10 +22891,8 @@ impl<'de> ::serde::Deserialize<'de> for ThreadPredictionResult {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!(
@@ -22954,10 +22901,10 @@ impl<'de> ::serde::Deserialize<'de> for ThreadPredictionResult {
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "completed" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadPredictionResult",
                         "completed",
                     )
@@ -22965,13 +22912,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadPredictionResult {
             }
             "failed" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadPredictionResult",
                         "failed",
                     )
                     .map(Self::Failed)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -23057,10 +23004,8 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeBemItemPresentation {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!(
@@ -23070,10 +23015,10 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeBemItemPresentation {
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "wholeItem" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadRealtimeBemItemPresentation",
                         "wholeItem",
                     )
@@ -23081,7 +23026,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeBemItemPresentation {
             }
             "inlineMarkdown" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadRealtimeBemItemPresentation",
                         "inlineMarkdown",
                     )
@@ -23089,13 +23034,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeBemItemPresentation {
             }
             "inlineVisualization" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadRealtimeBemItemPresentation",
                         "inlineVisualization",
                     )
                     .map(Self::InlineVisualization)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -23302,10 +23247,8 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!(
@@ -23314,10 +23257,10 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeItem {
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "realtimeSessionStarted" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadRealtimeItem",
                         "realtimeSessionStarted",
                     )
@@ -23325,7 +23268,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeItem {
             }
             "frame" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadRealtimeItem",
                         "frame",
                     )
@@ -23333,7 +23276,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeItem {
             }
             "transcriptSegment" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadRealtimeItem",
                         "transcriptSegment",
                     )
@@ -23341,7 +23284,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeItem {
             }
             "bemItemPromoted" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadRealtimeItem",
                         "bemItemPromoted",
                     )
@@ -23349,7 +23292,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeItem {
             }
             "realtimeSessionClosed" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadRealtimeItem",
                         "realtimeSessionClosed",
                     )
@@ -23357,7 +23300,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeItem {
             }
             "turnInputAccepted" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadRealtimeItem",
                         "turnInputAccepted",
                     )
@@ -23365,13 +23308,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeItem {
             }
             "sessionEndInputSaved" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadRealtimeItem",
                         "sessionEndInputSaved",
                     )
                     .map(Self::SessionEndInputSaved)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -23576,38 +23519,36 @@ impl<'de> ::serde::Deserialize<'de> for ThreadStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!("ThreadStatus", ": missing string field `", "type", "`"),
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "notLoaded" => {
-                crate::serde_helpers::decode_variant(value, "ThreadStatus", "notLoaded")
+                crate::serde_helpers::decode_variant(&text, "ThreadStatus", "notLoaded")
                     .map(Self::NotLoaded)
             }
             "idle" => {
-                crate::serde_helpers::decode_variant(value, "ThreadStatus", "idle")
+                crate::serde_helpers::decode_variant(&text, "ThreadStatus", "idle")
                     .map(Self::Idle)
             }
             "systemError" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadStatus",
                         "systemError",
                     )
                     .map(Self::SystemError)
             }
             "active" => {
-                crate::serde_helpers::decode_variant(value, "ThreadStatus", "active")
+                crate::serde_helpers::decode_variant(&text, "ThreadStatus", "active")
                     .map(Self::Active)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -23701,10 +23642,8 @@ impl<'de> ::serde::Deserialize<'de> for ThreadTimelineEntry {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!(
@@ -23713,10 +23652,10 @@ impl<'de> ::serde::Deserialize<'de> for ThreadTimelineEntry {
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "item" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadTimelineEntry",
                         "item",
                     )
@@ -23724,7 +23663,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadTimelineEntry {
             }
             "realtime" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadTimelineEntry",
                         "realtime",
                     )
@@ -23732,7 +23671,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadTimelineEntry {
             }
             "turnStarted" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadTimelineEntry",
                         "turnStarted",
                     )
@@ -23740,13 +23679,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadTimelineEntry {
             }
             "turnCompleted" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadTimelineEntry",
                         "turnCompleted",
                     )
                     .map(Self::TurnCompleted)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -23807,10 +23746,8 @@ impl<'de> ::serde::Deserialize<'de> for ThreadUnreadPosition {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!(
@@ -23819,10 +23756,10 @@ impl<'de> ::serde::Deserialize<'de> for ThreadUnreadPosition {
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "threadStart" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadUnreadPosition",
                         "threadStart",
                     )
@@ -23830,13 +23767,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadUnreadPosition {
             }
             "turn" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadUnreadPosition",
                         "turn",
                     )
                     .map(Self::Turn)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -24236,24 +24173,22 @@ impl<'de> ::serde::Deserialize<'de> for WebSearchAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!("WebSearchAction", ": missing string field `", "type", "`"),
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "search" => {
-                crate::serde_helpers::decode_variant(value, "WebSearchAction", "search")
+                crate::serde_helpers::decode_variant(&text, "WebSearchAction", "search")
                     .map(Self::Search)
             }
             "openPage" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "WebSearchAction",
                         "openPage",
                     )
@@ -24261,17 +24196,17 @@ impl<'de> ::serde::Deserialize<'de> for WebSearchAction {
             }
             "findInPage" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "WebSearchAction",
                         "findInPage",
                     )
                     .map(Self::FindInPage)
             }
             "other" => {
-                crate::serde_helpers::decode_variant(value, "WebSearchAction", "other")
+                crate::serde_helpers::decode_variant(&text, "WebSearchAction", "other")
                     .map(Self::Other)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }

@@ -7020,10 +7020,8 @@ impl<'de> ::serde::Deserialize<'de> for AgentMessageInputContent {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!(
@@ -7033,10 +7031,10 @@ impl<'de> ::serde::Deserialize<'de> for AgentMessageInputContent {
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "input_text" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "AgentMessageInputContent",
                         "input_text",
                     )
@@ -7044,13 +7042,13 @@ impl<'de> ::serde::Deserialize<'de> for AgentMessageInputContent {
             }
             "encrypted_content" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "AgentMessageInputContent",
                         "encrypted_content",
                     )
                     .map(Self::EncryptedContent)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -7173,10 +7171,8 @@ impl<'de> ::serde::Deserialize<'de> for BedrockSetupParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!(
@@ -7185,10 +7181,10 @@ impl<'de> ::serde::Deserialize<'de> for BedrockSetupParams {
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "profile" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "BedrockSetupParams",
                         "profile",
                     )
@@ -7196,13 +7192,13 @@ impl<'de> ::serde::Deserialize<'de> for BedrockSetupParams {
             }
             "environment" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "BedrockSetupParams",
                         "environment",
                     )
                     .map(Self::Environment)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -7253,10 +7249,8 @@ impl<'de> ::serde::Deserialize<'de> for CapabilityRootLocation {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!(
@@ -7265,16 +7259,16 @@ impl<'de> ::serde::Deserialize<'de> for CapabilityRootLocation {
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "environment" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "CapabilityRootLocation",
                         "environment",
                     )
                     .map(Self::Environment)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -7434,34 +7428,32 @@ impl<'de> ::serde::Deserialize<'de> for ContentItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!("ContentItem", ": missing string field `", "type", "`"),
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "input_text" => {
-                crate::serde_helpers::decode_variant(value, "ContentItem", "input_text")
+                crate::serde_helpers::decode_variant(&text, "ContentItem", "input_text")
                     .map(Self::InputText)
             }
             "input_image" => {
-                crate::serde_helpers::decode_variant(value, "ContentItem", "input_image")
+                crate::serde_helpers::decode_variant(&text, "ContentItem", "input_image")
                     .map(Self::InputImage)
             }
             "input_audio" => {
-                crate::serde_helpers::decode_variant(value, "ContentItem", "input_audio")
+                crate::serde_helpers::decode_variant(&text, "ContentItem", "input_audio")
                     .map(Self::InputAudio)
             }
             "output_text" => {
-                crate::serde_helpers::decode_variant(value, "ContentItem", "output_text")
+                crate::serde_helpers::decode_variant(&text, "ContentItem", "output_text")
                     .map(Self::OutputText)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -7572,10 +7564,8 @@ impl<'de> ::serde::Deserialize<'de> for DynamicToolNamespaceTool {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!(
@@ -7585,16 +7575,16 @@ impl<'de> ::serde::Deserialize<'de> for DynamicToolNamespaceTool {
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "function" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "DynamicToolNamespaceTool",
                         "function",
                     )
                     .map(Self::Function)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -7660,20 +7650,18 @@ impl<'de> ::serde::Deserialize<'de> for DynamicToolSpec {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!("DynamicToolSpec", ": missing string field `", "type", "`"),
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "function" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "DynamicToolSpec",
                         "function",
                     )
@@ -7681,13 +7669,13 @@ impl<'de> ::serde::Deserialize<'de> for DynamicToolSpec {
             }
             "namespace" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "DynamicToolSpec",
                         "namespace",
                     )
                     .map(Self::Namespace)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -7849,22 +7837,20 @@ impl<'de> ::serde::Deserialize<'de> for LocalShellAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!("LocalShellAction", ": missing string field `", "type", "`"),
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "exec" => {
-                crate::serde_helpers::decode_variant(value, "LocalShellAction", "exec")
+                crate::serde_helpers::decode_variant(&text, "LocalShellAction", "exec")
                     .map(Self::Exec)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -8055,10 +8041,8 @@ impl<'de> ::serde::Deserialize<'de> for LoginAccountParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!(
@@ -8067,10 +8051,10 @@ impl<'de> ::serde::Deserialize<'de> for LoginAccountParams {
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "apiKey" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "LoginAccountParams",
                         "apiKey",
                     )
@@ -8078,7 +8062,7 @@ impl<'de> ::serde::Deserialize<'de> for LoginAccountParams {
             }
             "chatgpt" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "LoginAccountParams",
                         "chatgpt",
                     )
@@ -8086,7 +8070,7 @@ impl<'de> ::serde::Deserialize<'de> for LoginAccountParams {
             }
             "chatgptDeviceCode" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "LoginAccountParams",
                         "chatgptDeviceCode",
                     )
@@ -8094,7 +8078,7 @@ impl<'de> ::serde::Deserialize<'de> for LoginAccountParams {
             }
             "chatgptAuthTokens" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "LoginAccountParams",
                         "chatgptAuthTokens",
                     )
@@ -8102,7 +8086,7 @@ impl<'de> ::serde::Deserialize<'de> for LoginAccountParams {
             }
             "amazonBedrock" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "LoginAccountParams",
                         "amazonBedrock",
                     )
@@ -8110,13 +8094,13 @@ impl<'de> ::serde::Deserialize<'de> for LoginAccountParams {
             }
             "amazonBedrockAccessKeys" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "LoginAccountParams",
                         "amazonBedrockAccessKeys",
                     )
                     .map(Self::AmazonBedrockAccessKeys)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -8840,10 +8824,8 @@ impl<'de> ::serde::Deserialize<'de> for ProviderSettingsPatch {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!(
@@ -8852,10 +8834,10 @@ impl<'de> ::serde::Deserialize<'de> for ProviderSettingsPatch {
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "customGateway" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ProviderSettingsPatch",
                         "customGateway",
                     )
@@ -8863,7 +8845,7 @@ impl<'de> ::serde::Deserialize<'de> for ProviderSettingsPatch {
             }
             "bedrock" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ProviderSettingsPatch",
                         "bedrock",
                     )
@@ -8871,13 +8853,13 @@ impl<'de> ::serde::Deserialize<'de> for ProviderSettingsPatch {
             }
             "gcp" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ProviderSettingsPatch",
                         "gcp",
                     )
                     .map(Self::Gcp)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -8994,10 +8976,8 @@ impl<'de> ::serde::Deserialize<'de> for ReasoningItemContent {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!(
@@ -9006,10 +8986,10 @@ impl<'de> ::serde::Deserialize<'de> for ReasoningItemContent {
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "reasoning_text" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ReasoningItemContent",
                         "reasoning_text",
                     )
@@ -9017,13 +8997,13 @@ impl<'de> ::serde::Deserialize<'de> for ReasoningItemContent {
             }
             "text" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ReasoningItemContent",
                         "text",
                     )
                     .map(Self::Text)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -9074,10 +9054,8 @@ impl<'de> ::serde::Deserialize<'de> for ReasoningItemReasoningSummary {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!(
@@ -9087,16 +9065,16 @@ impl<'de> ::serde::Deserialize<'de> for ReasoningItemReasoningSummary {
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "summary_text" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ReasoningItemReasoningSummary",
                         "summary_text",
                     )
                     .map(Self::SummaryText)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -9474,44 +9452,42 @@ impl<'de> ::serde::Deserialize<'de> for ResponseItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!("ResponseItem", ": missing string field `", "type", "`"),
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "additional_tools" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ResponseItem",
                         "additional_tools",
                     )
                     .map(Self::AdditionalTools)
             }
             "message" => {
-                crate::serde_helpers::decode_variant(value, "ResponseItem", "message")
+                crate::serde_helpers::decode_variant(&text, "ResponseItem", "message")
                     .map(Self::Message)
             }
             "agent_message" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ResponseItem",
                         "agent_message",
                     )
                     .map(Self::AgentMessage)
             }
             "reasoning" => {
-                crate::serde_helpers::decode_variant(value, "ResponseItem", "reasoning")
+                crate::serde_helpers::decode_variant(&text, "ResponseItem", "reasoning")
                     .map(Self::Reasoning)
             }
             "local_shell_call" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ResponseItem",
                         "local_shell_call",
                     )
@@ -9519,7 +9495,7 @@ impl<'de> ::serde::Deserialize<'de> for ResponseItem {
             }
             "function_call" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ResponseItem",
                         "function_call",
                     )
@@ -9527,7 +9503,7 @@ impl<'de> ::serde::Deserialize<'de> for ResponseItem {
             }
             "tool_search_call" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ResponseItem",
                         "tool_search_call",
                     )
@@ -9535,7 +9511,7 @@ impl<'de> ::serde::Deserialize<'de> for ResponseItem {
             }
             "function_call_output" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ResponseItem",
                         "function_call_output",
                     )
@@ -9543,7 +9519,7 @@ impl<'de> ::serde::Deserialize<'de> for ResponseItem {
             }
             "custom_tool_call" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ResponseItem",
                         "custom_tool_call",
                     )
@@ -9551,7 +9527,7 @@ impl<'de> ::serde::Deserialize<'de> for ResponseItem {
             }
             "custom_tool_call_output" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ResponseItem",
                         "custom_tool_call_output",
                     )
@@ -9559,7 +9535,7 @@ impl<'de> ::serde::Deserialize<'de> for ResponseItem {
             }
             "tool_search_output" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ResponseItem",
                         "tool_search_output",
                     )
@@ -9567,7 +9543,7 @@ impl<'de> ::serde::Deserialize<'de> for ResponseItem {
             }
             "web_search_call" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ResponseItem",
                         "web_search_call",
                     )
@@ -9575,19 +9551,19 @@ impl<'de> ::serde::Deserialize<'de> for ResponseItem {
             }
             "image_generation_call" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ResponseItem",
                         "image_generation_call",
                     )
                     .map(Self::ImageGenerationCall)
             }
             "compaction" => {
-                crate::serde_helpers::decode_variant(value, "ResponseItem", "compaction")
+                crate::serde_helpers::decode_variant(&text, "ResponseItem", "compaction")
                     .map(Self::Compaction)
             }
             "configuration_update" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ResponseItem",
                         "configuration_update",
                     )
@@ -9595,7 +9571,7 @@ impl<'de> ::serde::Deserialize<'de> for ResponseItem {
             }
             "compaction_trigger" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ResponseItem",
                         "compaction_trigger",
                     )
@@ -9603,17 +9579,17 @@ impl<'de> ::serde::Deserialize<'de> for ResponseItem {
             }
             "context_compaction" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ResponseItem",
                         "context_compaction",
                     )
                     .map(Self::ContextCompaction)
             }
             "other" => {
-                crate::serde_helpers::decode_variant(value, "ResponseItem", "other")
+                crate::serde_helpers::decode_variant(&text, "ResponseItem", "other")
                     .map(Self::Other)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -9715,10 +9691,8 @@ impl<'de> ::serde::Deserialize<'de> for ResponsesApiWebSearchAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!(
@@ -9728,10 +9702,10 @@ impl<'de> ::serde::Deserialize<'de> for ResponsesApiWebSearchAction {
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "search" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ResponsesApiWebSearchAction",
                         "search",
                     )
@@ -9739,7 +9713,7 @@ impl<'de> ::serde::Deserialize<'de> for ResponsesApiWebSearchAction {
             }
             "open_page" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ResponsesApiWebSearchAction",
                         "open_page",
                     )
@@ -9747,7 +9721,7 @@ impl<'de> ::serde::Deserialize<'de> for ResponsesApiWebSearchAction {
             }
             "find_in_page" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ResponsesApiWebSearchAction",
                         "find_in_page",
                     )
@@ -9755,13 +9729,13 @@ impl<'de> ::serde::Deserialize<'de> for ResponsesApiWebSearchAction {
             }
             "other" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ResponsesApiWebSearchAction",
                         "other",
                     )
                     .map(Self::Other)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -9826,13 +9800,11 @@ impl<'de> ::serde::Deserialize<'de> for ReviewDecision {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        match crate::serde_helpers::keyed_parts(value) {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        match crate::serde_helpers::keyed_parts(&text) {
             crate::serde_helpers::Keyed::Str(s) => {
                 Ok(
-                    match s.as_str() {
+                    match s.as_ref() {
                         "approved" => Self::Approved,
                         "approved_for_session" => Self::ApprovedForSession,
                         "approved_mcp_policy_amendment" => {
@@ -9840,12 +9812,16 @@ impl<'de> ::serde::Deserialize<'de> for ReviewDecision {
                         }
                         "timed_out" => Self::TimedOut,
                         "abort" => Self::Abort,
-                        _ => Self::Unrecognized(::serde_json::Value::String(s)),
+                        _ => {
+                            Self::Unrecognized(
+                                ::serde_json::Value::String(s.into_owned()),
+                            )
+                        }
                     },
                 )
             }
             crate::serde_helpers::Keyed::Entry(key, inner) => {
-                match key.as_str() {
+                match key.as_ref() {
                     "approved_execpolicy_amendment" => {
                         crate::serde_helpers::decode_variant(
                                 inner,
@@ -9870,16 +9846,12 @@ impl<'de> ::serde::Deserialize<'de> for ReviewDecision {
                             )
                             .map(Self::Denied)
                     }
-                    _ => {
-                        Ok(
-                            Self::Unrecognized(
-                                crate::serde_helpers::rebuild_keyed(key, inner),
-                            ),
-                        )
-                    }
+                    _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
                 }
             }
-            crate::serde_helpers::Keyed::Other(value) => Ok(Self::Unrecognized(value)),
+            crate::serde_helpers::Keyed::Other => {
+                crate::serde_helpers::unknown(&text).map(Self::Unrecognized)
+            }
         }
     }
 }
@@ -10029,38 +10001,36 @@ impl<'de> ::serde::Deserialize<'de> for ReviewTarget {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!("ReviewTarget", ": missing string field `", "type", "`"),
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "uncommittedChanges" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ReviewTarget",
                         "uncommittedChanges",
                     )
                     .map(Self::UncommittedChanges)
             }
             "baseBranch" => {
-                crate::serde_helpers::decode_variant(value, "ReviewTarget", "baseBranch")
+                crate::serde_helpers::decode_variant(&text, "ReviewTarget", "baseBranch")
                     .map(Self::BaseBranch)
             }
             "commit" => {
-                crate::serde_helpers::decode_variant(value, "ReviewTarget", "commit")
+                crate::serde_helpers::decode_variant(&text, "ReviewTarget", "commit")
                     .map(Self::Commit)
             }
             "custom" => {
-                crate::serde_helpers::decode_variant(value, "ReviewTarget", "custom")
+                crate::serde_helpers::decode_variant(&text, "ReviewTarget", "custom")
                     .map(Self::Custom)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -10219,10 +10189,8 @@ impl<'de> ::serde::Deserialize<'de> for ThreadItemsListAnchor {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!(
@@ -10231,16 +10199,16 @@ impl<'de> ::serde::Deserialize<'de> for ThreadItemsListAnchor {
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "item" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadItemsListAnchor",
                         "item",
                     )
                     .map(Self::Item)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -10357,10 +10325,8 @@ impl<'de> ::serde::Deserialize<'de> for ThreadReadStateOperation {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!(
@@ -10370,10 +10336,10 @@ impl<'de> ::serde::Deserialize<'de> for ThreadReadStateOperation {
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "read" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadReadStateOperation",
                         "read",
                     )
@@ -10381,13 +10347,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadReadStateOperation {
             }
             "unread" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadReadStateOperation",
                         "unread",
                     )
                     .map(Self::Unread)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -10530,10 +10496,8 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeStartTransport {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!(
@@ -10543,10 +10507,10 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeStartTransport {
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "websocket" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadRealtimeStartTransport",
                         "websocket",
                     )
@@ -10554,7 +10518,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeStartTransport {
             }
             "webrtc" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadRealtimeStartTransport",
                         "webrtc",
                     )
@@ -10562,13 +10526,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeStartTransport {
             }
             "existingCall" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadRealtimeStartTransport",
                         "existingCall",
                     )
                     .map(Self::ExistingCall)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }

@@ -3682,23 +3682,25 @@ impl<'de> ::serde::Deserialize<'de> for CommandExecutionApprovalDecision {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        match crate::serde_helpers::keyed_parts(value) {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        match crate::serde_helpers::keyed_parts(&text) {
             crate::serde_helpers::Keyed::Str(s) => {
                 Ok(
-                    match s.as_str() {
+                    match s.as_ref() {
                         "accept" => Self::Accept,
                         "acceptForSession" => Self::AcceptForSession,
                         "decline" => Self::Decline,
                         "cancel" => Self::Cancel,
-                        _ => Self::Unrecognized(::serde_json::Value::String(s)),
+                        _ => {
+                            Self::Unrecognized(
+                                ::serde_json::Value::String(s.into_owned()),
+                            )
+                        }
                     },
                 )
             }
             crate::serde_helpers::Keyed::Entry(key, inner) => {
-                match key.as_str() {
+                match key.as_ref() {
                     "acceptWithExecpolicyAmendment" => {
                         crate::serde_helpers::decode_variant(
                                 inner,
@@ -3715,16 +3717,12 @@ impl<'de> ::serde::Deserialize<'de> for CommandExecutionApprovalDecision {
                             )
                             .map(Self::ApplyNetworkPolicyAmendment)
                     }
-                    _ => {
-                        Ok(
-                            Self::Unrecognized(
-                                crate::serde_helpers::rebuild_keyed(key, inner),
-                            ),
-                        )
-                    }
+                    _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
                 }
             }
-            crate::serde_helpers::Keyed::Other(value) => Ok(Self::Unrecognized(value)),
+            crate::serde_helpers::Keyed::Other => {
+                crate::serde_helpers::unknown(&text).map(Self::Unrecognized)
+            }
         }
     }
 }
@@ -3972,10 +3970,8 @@ impl<'de> ::serde::Deserialize<'de> for LoginAccountParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!(
@@ -3984,10 +3980,10 @@ impl<'de> ::serde::Deserialize<'de> for LoginAccountParams {
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "apiKey" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "LoginAccountParams",
                         "apiKey",
                     )
@@ -3995,7 +3991,7 @@ impl<'de> ::serde::Deserialize<'de> for LoginAccountParams {
             }
             "chatgpt" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "LoginAccountParams",
                         "chatgpt",
                     )
@@ -4003,7 +3999,7 @@ impl<'de> ::serde::Deserialize<'de> for LoginAccountParams {
             }
             "chatgptDeviceCode" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "LoginAccountParams",
                         "chatgptDeviceCode",
                     )
@@ -4011,7 +4007,7 @@ impl<'de> ::serde::Deserialize<'de> for LoginAccountParams {
             }
             "chatgptAuthTokens" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "LoginAccountParams",
                         "chatgptAuthTokens",
                     )
@@ -4019,7 +4015,7 @@ impl<'de> ::serde::Deserialize<'de> for LoginAccountParams {
             }
             "amazonBedrock" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "LoginAccountParams",
                         "amazonBedrock",
                     )
@@ -4027,13 +4023,13 @@ impl<'de> ::serde::Deserialize<'de> for LoginAccountParams {
             }
             "amazonBedrockAccessKeys" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "LoginAccountParams",
                         "amazonBedrockAccessKeys",
                     )
                     .map(Self::AmazonBedrockAccessKeys)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -4641,10 +4637,8 @@ impl<'de> ::serde::Deserialize<'de> for ProviderSettingsPatch {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!(
@@ -4653,10 +4647,10 @@ impl<'de> ::serde::Deserialize<'de> for ProviderSettingsPatch {
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "customGateway" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ProviderSettingsPatch",
                         "customGateway",
                     )
@@ -4664,7 +4658,7 @@ impl<'de> ::serde::Deserialize<'de> for ProviderSettingsPatch {
             }
             "bedrock" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ProviderSettingsPatch",
                         "bedrock",
                     )
@@ -4672,13 +4666,13 @@ impl<'de> ::serde::Deserialize<'de> for ProviderSettingsPatch {
             }
             "gcp" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ProviderSettingsPatch",
                         "gcp",
                     )
                     .map(Self::Gcp)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -4743,13 +4737,11 @@ impl<'de> ::serde::Deserialize<'de> for ReviewDecision {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        match crate::serde_helpers::keyed_parts(value) {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        match crate::serde_helpers::keyed_parts(&text) {
             crate::serde_helpers::Keyed::Str(s) => {
                 Ok(
-                    match s.as_str() {
+                    match s.as_ref() {
                         "approved" => Self::Approved,
                         "approved_for_session" => Self::ApprovedForSession,
                         "approved_mcp_policy_amendment" => {
@@ -4757,12 +4749,16 @@ impl<'de> ::serde::Deserialize<'de> for ReviewDecision {
                         }
                         "timed_out" => Self::TimedOut,
                         "abort" => Self::Abort,
-                        _ => Self::Unrecognized(::serde_json::Value::String(s)),
+                        _ => {
+                            Self::Unrecognized(
+                                ::serde_json::Value::String(s.into_owned()),
+                            )
+                        }
                     },
                 )
             }
             crate::serde_helpers::Keyed::Entry(key, inner) => {
-                match key.as_str() {
+                match key.as_ref() {
                     "approved_execpolicy_amendment" => {
                         crate::serde_helpers::decode_variant(
                                 inner,
@@ -4787,16 +4783,12 @@ impl<'de> ::serde::Deserialize<'de> for ReviewDecision {
                             )
                             .map(Self::Denied)
                     }
-                    _ => {
-                        Ok(
-                            Self::Unrecognized(
-                                crate::serde_helpers::rebuild_keyed(key, inner),
-                            ),
-                        )
-                    }
+                    _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
                 }
             }
-            crate::serde_helpers::Keyed::Other(value) => Ok(Self::Unrecognized(value)),
+            crate::serde_helpers::Keyed::Other => {
+                crate::serde_helpers::unknown(&text).map(Self::Unrecognized)
+            }
         }
     }
 }
@@ -4946,38 +4938,36 @@ impl<'de> ::serde::Deserialize<'de> for ReviewTarget {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!("ReviewTarget", ": missing string field `", "type", "`"),
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "uncommittedChanges" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ReviewTarget",
                         "uncommittedChanges",
                     )
                     .map(Self::UncommittedChanges)
             }
             "baseBranch" => {
-                crate::serde_helpers::decode_variant(value, "ReviewTarget", "baseBranch")
+                crate::serde_helpers::decode_variant(&text, "ReviewTarget", "baseBranch")
                     .map(Self::BaseBranch)
             }
             "commit" => {
-                crate::serde_helpers::decode_variant(value, "ReviewTarget", "commit")
+                crate::serde_helpers::decode_variant(&text, "ReviewTarget", "commit")
                     .map(Self::Commit)
             }
             "custom" => {
-                crate::serde_helpers::decode_variant(value, "ReviewTarget", "custom")
+                crate::serde_helpers::decode_variant(&text, "ReviewTarget", "custom")
                     .map(Self::Custom)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -5136,10 +5126,8 @@ impl<'de> ::serde::Deserialize<'de> for ThreadItemsListAnchor {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!(
@@ -5148,16 +5136,16 @@ impl<'de> ::serde::Deserialize<'de> for ThreadItemsListAnchor {
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "item" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadItemsListAnchor",
                         "item",
                     )
                     .map(Self::Item)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }

@@ -1347,22 +1347,24 @@ impl<'de> ::serde::Deserialize<'de> for AskForApproval {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        match crate::serde_helpers::keyed_parts(value) {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        match crate::serde_helpers::keyed_parts(&text) {
             crate::serde_helpers::Keyed::Str(s) => {
                 Ok(
-                    match s.as_str() {
+                    match s.as_ref() {
                         "untrusted" => Self::Untrusted,
                         "on-request" => Self::OnRequest,
                         "never" => Self::Never,
-                        _ => Self::Unrecognized(::serde_json::Value::String(s)),
+                        _ => {
+                            Self::Unrecognized(
+                                ::serde_json::Value::String(s.into_owned()),
+                            )
+                        }
                     },
                 )
             }
             crate::serde_helpers::Keyed::Entry(key, inner) => {
-                match key.as_str() {
+                match key.as_ref() {
                     "granular" => {
                         crate::serde_helpers::decode_variant(
                                 inner,
@@ -1371,16 +1373,12 @@ impl<'de> ::serde::Deserialize<'de> for AskForApproval {
                             )
                             .map(Self::Granular)
                     }
-                    _ => {
-                        Ok(
-                            Self::Unrecognized(
-                                crate::serde_helpers::rebuild_keyed(key, inner),
-                            ),
-                        )
-                    }
+                    _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
                 }
             }
-            crate::serde_helpers::Keyed::Other(value) => Ok(Self::Unrecognized(value)),
+            crate::serde_helpers::Keyed::Other => {
+                crate::serde_helpers::unknown(&text).map(Self::Unrecognized)
+            }
         }
     }
 }
@@ -1438,23 +1436,25 @@ impl<'de> ::serde::Deserialize<'de> for CommandExecutionApprovalDecision {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        match crate::serde_helpers::keyed_parts(value) {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        match crate::serde_helpers::keyed_parts(&text) {
             crate::serde_helpers::Keyed::Str(s) => {
                 Ok(
-                    match s.as_str() {
+                    match s.as_ref() {
                         "accept" => Self::Accept,
                         "acceptForSession" => Self::AcceptForSession,
                         "decline" => Self::Decline,
                         "cancel" => Self::Cancel,
-                        _ => Self::Unrecognized(::serde_json::Value::String(s)),
+                        _ => {
+                            Self::Unrecognized(
+                                ::serde_json::Value::String(s.into_owned()),
+                            )
+                        }
                     },
                 )
             }
             crate::serde_helpers::Keyed::Entry(key, inner) => {
-                match key.as_str() {
+                match key.as_ref() {
                     "acceptWithExecpolicyAmendment" => {
                         crate::serde_helpers::decode_variant(
                                 inner,
@@ -1471,16 +1471,12 @@ impl<'de> ::serde::Deserialize<'de> for CommandExecutionApprovalDecision {
                             )
                             .map(Self::ApplyNetworkPolicyAmendment)
                     }
-                    _ => {
-                        Ok(
-                            Self::Unrecognized(
-                                crate::serde_helpers::rebuild_keyed(key, inner),
-                            ),
-                        )
-                    }
+                    _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
                 }
             }
-            crate::serde_helpers::Keyed::Other(value) => Ok(Self::Unrecognized(value)),
+            crate::serde_helpers::Keyed::Other => {
+                crate::serde_helpers::unknown(&text).map(Self::Unrecognized)
+            }
         }
     }
 }
@@ -1626,10 +1622,8 @@ impl<'de> ::serde::Deserialize<'de> for DynamicToolCallOutputContentItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!(
@@ -1639,10 +1633,10 @@ impl<'de> ::serde::Deserialize<'de> for DynamicToolCallOutputContentItem {
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "inputText" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "DynamicToolCallOutputContentItem",
                         "inputText",
                     )
@@ -1650,7 +1644,7 @@ impl<'de> ::serde::Deserialize<'de> for DynamicToolCallOutputContentItem {
             }
             "inputImage" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "DynamicToolCallOutputContentItem",
                         "inputImage",
                     )
@@ -1658,13 +1652,13 @@ impl<'de> ::serde::Deserialize<'de> for DynamicToolCallOutputContentItem {
             }
             "inputAudio" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "DynamicToolCallOutputContentItem",
                         "inputAudio",
                     )
                     .map(Self::InputAudio)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -1889,34 +1883,32 @@ impl<'de> ::serde::Deserialize<'de> for FileSystemPath {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!("FileSystemPath", ": missing string field `", "type", "`"),
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "path" => {
-                crate::serde_helpers::decode_variant(value, "FileSystemPath", "path")
+                crate::serde_helpers::decode_variant(&text, "FileSystemPath", "path")
                     .map(Self::Path)
             }
             "glob_pattern" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "FileSystemPath",
                         "glob_pattern",
                     )
                     .map(Self::GlobPattern)
             }
             "special" => {
-                crate::serde_helpers::decode_variant(value, "FileSystemPath", "special")
+                crate::serde_helpers::decode_variant(&text, "FileSystemPath", "special")
                     .map(Self::Special)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -2041,10 +2033,8 @@ impl<'de> ::serde::Deserialize<'de> for FileSystemSpecialPath {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("kind").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "kind") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!(
@@ -2053,10 +2043,10 @@ impl<'de> ::serde::Deserialize<'de> for FileSystemSpecialPath {
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "root" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "FileSystemSpecialPath",
                         "root",
                     )
@@ -2064,7 +2054,7 @@ impl<'de> ::serde::Deserialize<'de> for FileSystemSpecialPath {
             }
             "minimal" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "FileSystemSpecialPath",
                         "minimal",
                     )
@@ -2072,7 +2062,7 @@ impl<'de> ::serde::Deserialize<'de> for FileSystemSpecialPath {
             }
             "project_roots" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "FileSystemSpecialPath",
                         "project_roots",
                     )
@@ -2080,7 +2070,7 @@ impl<'de> ::serde::Deserialize<'de> for FileSystemSpecialPath {
             }
             "tmpdir" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "FileSystemSpecialPath",
                         "tmpdir",
                     )
@@ -2088,7 +2078,7 @@ impl<'de> ::serde::Deserialize<'de> for FileSystemSpecialPath {
             }
             "slash_tmp" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "FileSystemSpecialPath",
                         "slash_tmp",
                     )
@@ -2096,13 +2086,13 @@ impl<'de> ::serde::Deserialize<'de> for FileSystemSpecialPath {
             }
             "unknown" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "FileSystemSpecialPath",
                         "unknown",
                     )
                     .map(Self::Unknown)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -2207,10 +2197,8 @@ impl<'de> ::serde::Deserialize<'de> for FunctionCallOutputContentItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!(
@@ -2220,10 +2208,10 @@ impl<'de> ::serde::Deserialize<'de> for FunctionCallOutputContentItem {
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "input_text" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "FunctionCallOutputContentItem",
                         "input_text",
                     )
@@ -2231,7 +2219,7 @@ impl<'de> ::serde::Deserialize<'de> for FunctionCallOutputContentItem {
             }
             "input_image" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "FunctionCallOutputContentItem",
                         "input_image",
                     )
@@ -2239,7 +2227,7 @@ impl<'de> ::serde::Deserialize<'de> for FunctionCallOutputContentItem {
             }
             "input_audio" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "FunctionCallOutputContentItem",
                         "input_audio",
                     )
@@ -2247,13 +2235,13 @@ impl<'de> ::serde::Deserialize<'de> for FunctionCallOutputContentItem {
             }
             "encrypted_content" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "FunctionCallOutputContentItem",
                         "encrypted_content",
                     )
                     .map(Self::EncryptedContent)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -2527,10 +2515,8 @@ impl<'de> ::serde::Deserialize<'de> for ModelProviderError {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!(
@@ -2539,10 +2525,10 @@ impl<'de> ::serde::Deserialize<'de> for ModelProviderError {
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "modelProviderMismatch" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ModelProviderError",
                         "modelProviderMismatch",
                     )
@@ -2550,7 +2536,7 @@ impl<'de> ::serde::Deserialize<'de> for ModelProviderError {
             }
             "modelProviderNotConfigured" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ModelProviderError",
                         "modelProviderNotConfigured",
                     )
@@ -2558,13 +2544,13 @@ impl<'de> ::serde::Deserialize<'de> for ModelProviderError {
             }
             "modelProviderPolicyConflict" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ModelProviderError",
                         "modelProviderPolicyConflict",
                     )
                     .map(Self::ModelProviderPolicyConflict)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -2600,21 +2586,23 @@ impl<'de> ::serde::Deserialize<'de> for MultiAgentMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        match crate::serde_helpers::keyed_parts(value) {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        match crate::serde_helpers::keyed_parts(&text) {
             crate::serde_helpers::Keyed::Str(s) => {
                 Ok(
-                    match s.as_str() {
+                    match s.as_ref() {
                         "explicitRequestOnly" => Self::ExplicitRequestOnly,
                         "proactive" => Self::Proactive,
-                        _ => Self::Unrecognized(::serde_json::Value::String(s)),
+                        _ => {
+                            Self::Unrecognized(
+                                ::serde_json::Value::String(s.into_owned()),
+                            )
+                        }
                     },
                 )
             }
             crate::serde_helpers::Keyed::Entry(key, inner) => {
-                match key.as_str() {
+                match key.as_ref() {
                     "custom" => {
                         crate::serde_helpers::decode_variant(
                                 inner,
@@ -2623,16 +2611,12 @@ impl<'de> ::serde::Deserialize<'de> for MultiAgentMode {
                             )
                             .map(Self::Custom)
                     }
-                    _ => {
-                        Ok(
-                            Self::Unrecognized(
-                                crate::serde_helpers::rebuild_keyed(key, inner),
-                            ),
-                        )
-                    }
+                    _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
                 }
             }
-            crate::serde_helpers::Keyed::Other(value) => Ok(Self::Unrecognized(value)),
+            crate::serde_helpers::Keyed::Other => {
+                crate::serde_helpers::unknown(&text).map(Self::Unrecognized)
+            }
         }
     }
 }
@@ -3396,32 +3380,30 @@ impl<'de> ::serde::Deserialize<'de> for SandboxPolicy {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!("SandboxPolicy", ": missing string field `", "type", "`"),
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "dangerFullAccess" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "SandboxPolicy",
                         "dangerFullAccess",
                     )
                     .map(Self::DangerFullAccess)
             }
             "readOnly" => {
-                crate::serde_helpers::decode_variant(value, "SandboxPolicy", "readOnly")
+                crate::serde_helpers::decode_variant(&text, "SandboxPolicy", "readOnly")
                     .map(Self::ReadOnly)
             }
             "externalSandbox" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "SandboxPolicy",
                         "externalSandbox",
                     )
@@ -3429,13 +3411,13 @@ impl<'de> ::serde::Deserialize<'de> for SandboxPolicy {
             }
             "workspaceWrite" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "SandboxPolicy",
                         "workspaceWrite",
                     )
                     .map(Self::WorkspaceWrite)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -3825,46 +3807,44 @@ impl<'de> ::serde::Deserialize<'de> for UserInput {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!("UserInput", ": missing string field `", "type", "`"),
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "text" => {
-                crate::serde_helpers::decode_variant(value, "UserInput", "text")
+                crate::serde_helpers::decode_variant(&text, "UserInput", "text")
                     .map(Self::Text)
             }
             "image" => {
-                crate::serde_helpers::decode_variant(value, "UserInput", "image")
+                crate::serde_helpers::decode_variant(&text, "UserInput", "image")
                     .map(Self::Image)
             }
             "localImage" => {
-                crate::serde_helpers::decode_variant(value, "UserInput", "localImage")
+                crate::serde_helpers::decode_variant(&text, "UserInput", "localImage")
                     .map(Self::LocalImage)
             }
             "audio" => {
-                crate::serde_helpers::decode_variant(value, "UserInput", "audio")
+                crate::serde_helpers::decode_variant(&text, "UserInput", "audio")
                     .map(Self::Audio)
             }
             "localAudio" => {
-                crate::serde_helpers::decode_variant(value, "UserInput", "localAudio")
+                crate::serde_helpers::decode_variant(&text, "UserInput", "localAudio")
                     .map(Self::LocalAudio)
             }
             "skill" => {
-                crate::serde_helpers::decode_variant(value, "UserInput", "skill")
+                crate::serde_helpers::decode_variant(&text, "UserInput", "skill")
                     .map(Self::Skill)
             }
             "mention" => {
-                crate::serde_helpers::decode_variant(value, "UserInput", "mention")
+                crate::serde_helpers::decode_variant(&text, "UserInput", "mention")
                     .map(Self::Mention)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }

@@ -3116,10 +3116,8 @@ impl<'de> ::serde::Deserialize<'de> for AgentMessageInputContent {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!(
@@ -3129,10 +3127,10 @@ impl<'de> ::serde::Deserialize<'de> for AgentMessageInputContent {
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "input_text" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "AgentMessageInputContent",
                         "input_text",
                     )
@@ -3140,13 +3138,13 @@ impl<'de> ::serde::Deserialize<'de> for AgentMessageInputContent {
             }
             "encrypted_content" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "AgentMessageInputContent",
                         "encrypted_content",
                     )
                     .map(Self::EncryptedContent)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -3309,22 +3307,24 @@ impl<'de> ::serde::Deserialize<'de> for AskForApproval {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        match crate::serde_helpers::keyed_parts(value) {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        match crate::serde_helpers::keyed_parts(&text) {
             crate::serde_helpers::Keyed::Str(s) => {
                 Ok(
-                    match s.as_str() {
+                    match s.as_ref() {
                         "untrusted" => Self::Untrusted,
                         "on-request" => Self::OnRequest,
                         "never" => Self::Never,
-                        _ => Self::Unrecognized(::serde_json::Value::String(s)),
+                        _ => {
+                            Self::Unrecognized(
+                                ::serde_json::Value::String(s.into_owned()),
+                            )
+                        }
                     },
                 )
             }
             crate::serde_helpers::Keyed::Entry(key, inner) => {
-                match key.as_str() {
+                match key.as_ref() {
                     "granular" => {
                         crate::serde_helpers::decode_variant(
                                 inner,
@@ -3333,16 +3333,12 @@ impl<'de> ::serde::Deserialize<'de> for AskForApproval {
                             )
                             .map(Self::Granular)
                     }
-                    _ => {
-                        Ok(
-                            Self::Unrecognized(
-                                crate::serde_helpers::rebuild_keyed(key, inner),
-                            ),
-                        )
-                    }
+                    _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
                 }
             }
-            crate::serde_helpers::Keyed::Other(value) => Ok(Self::Unrecognized(value)),
+            crate::serde_helpers::Keyed::Other => {
+                crate::serde_helpers::unknown(&text).map(Self::Unrecognized)
+            }
         }
     }
 }
@@ -3393,10 +3389,8 @@ impl<'de> ::serde::Deserialize<'de> for CapabilityRootLocation {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!(
@@ -3405,16 +3399,16 @@ impl<'de> ::serde::Deserialize<'de> for CapabilityRootLocation {
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "environment" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "CapabilityRootLocation",
                         "environment",
                     )
                     .map(Self::Environment)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -3572,10 +3566,8 @@ impl<'de> ::serde::Deserialize<'de> for ConfiguredHookHandler {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!(
@@ -3584,10 +3576,10 @@ impl<'de> ::serde::Deserialize<'de> for ConfiguredHookHandler {
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "command" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ConfiguredHookHandler",
                         "command",
                     )
@@ -3595,7 +3587,7 @@ impl<'de> ::serde::Deserialize<'de> for ConfiguredHookHandler {
             }
             "mcp_tool" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ConfiguredHookHandler",
                         "mcp_tool",
                     )
@@ -3603,7 +3595,7 @@ impl<'de> ::serde::Deserialize<'de> for ConfiguredHookHandler {
             }
             "prompt" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ConfiguredHookHandler",
                         "prompt",
                     )
@@ -3611,13 +3603,13 @@ impl<'de> ::serde::Deserialize<'de> for ConfiguredHookHandler {
             }
             "agent" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ConfiguredHookHandler",
                         "agent",
                     )
                     .map(Self::Agent)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -3717,34 +3709,32 @@ impl<'de> ::serde::Deserialize<'de> for ContentItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!("ContentItem", ": missing string field `", "type", "`"),
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "input_text" => {
-                crate::serde_helpers::decode_variant(value, "ContentItem", "input_text")
+                crate::serde_helpers::decode_variant(&text, "ContentItem", "input_text")
                     .map(Self::InputText)
             }
             "input_image" => {
-                crate::serde_helpers::decode_variant(value, "ContentItem", "input_image")
+                crate::serde_helpers::decode_variant(&text, "ContentItem", "input_image")
                     .map(Self::InputImage)
             }
             "input_audio" => {
-                crate::serde_helpers::decode_variant(value, "ContentItem", "input_audio")
+                crate::serde_helpers::decode_variant(&text, "ContentItem", "input_audio")
                     .map(Self::InputAudio)
             }
             "output_text" => {
-                crate::serde_helpers::decode_variant(value, "ContentItem", "output_text")
+                crate::serde_helpers::decode_variant(&text, "ContentItem", "output_text")
                     .map(Self::OutputText)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -3889,10 +3879,8 @@ impl<'de> ::serde::Deserialize<'de> for DynamicToolCallOutputContentItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!(
@@ -3902,10 +3890,10 @@ impl<'de> ::serde::Deserialize<'de> for DynamicToolCallOutputContentItem {
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "inputText" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "DynamicToolCallOutputContentItem",
                         "inputText",
                     )
@@ -3913,7 +3901,7 @@ impl<'de> ::serde::Deserialize<'de> for DynamicToolCallOutputContentItem {
             }
             "inputImage" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "DynamicToolCallOutputContentItem",
                         "inputImage",
                     )
@@ -3921,13 +3909,13 @@ impl<'de> ::serde::Deserialize<'de> for DynamicToolCallOutputContentItem {
             }
             "inputAudio" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "DynamicToolCallOutputContentItem",
                         "inputAudio",
                     )
                     .map(Self::InputAudio)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -3978,10 +3966,8 @@ impl<'de> ::serde::Deserialize<'de> for DynamicToolNamespaceTool {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!(
@@ -3991,16 +3977,16 @@ impl<'de> ::serde::Deserialize<'de> for DynamicToolNamespaceTool {
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "function" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "DynamicToolNamespaceTool",
                         "function",
                     )
                     .map(Self::Function)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -4066,20 +4052,18 @@ impl<'de> ::serde::Deserialize<'de> for DynamicToolSpec {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!("DynamicToolSpec", ": missing string field `", "type", "`"),
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "function" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "DynamicToolSpec",
                         "function",
                     )
@@ -4087,13 +4071,13 @@ impl<'de> ::serde::Deserialize<'de> for DynamicToolSpec {
             }
             "namespace" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "DynamicToolSpec",
                         "namespace",
                     )
                     .map(Self::Namespace)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -4318,34 +4302,32 @@ impl<'de> ::serde::Deserialize<'de> for FileSystemPath {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!("FileSystemPath", ": missing string field `", "type", "`"),
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "path" => {
-                crate::serde_helpers::decode_variant(value, "FileSystemPath", "path")
+                crate::serde_helpers::decode_variant(&text, "FileSystemPath", "path")
                     .map(Self::Path)
             }
             "glob_pattern" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "FileSystemPath",
                         "glob_pattern",
                     )
                     .map(Self::GlobPattern)
             }
             "special" => {
-                crate::serde_helpers::decode_variant(value, "FileSystemPath", "special")
+                crate::serde_helpers::decode_variant(&text, "FileSystemPath", "special")
                     .map(Self::Special)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -4470,10 +4452,8 @@ impl<'de> ::serde::Deserialize<'de> for FileSystemSpecialPath {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("kind").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "kind") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!(
@@ -4482,10 +4462,10 @@ impl<'de> ::serde::Deserialize<'de> for FileSystemSpecialPath {
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "root" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "FileSystemSpecialPath",
                         "root",
                     )
@@ -4493,7 +4473,7 @@ impl<'de> ::serde::Deserialize<'de> for FileSystemSpecialPath {
             }
             "minimal" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "FileSystemSpecialPath",
                         "minimal",
                     )
@@ -4501,7 +4481,7 @@ impl<'de> ::serde::Deserialize<'de> for FileSystemSpecialPath {
             }
             "project_roots" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "FileSystemSpecialPath",
                         "project_roots",
                     )
@@ -4509,7 +4489,7 @@ impl<'de> ::serde::Deserialize<'de> for FileSystemSpecialPath {
             }
             "tmpdir" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "FileSystemSpecialPath",
                         "tmpdir",
                     )
@@ -4517,7 +4497,7 @@ impl<'de> ::serde::Deserialize<'de> for FileSystemSpecialPath {
             }
             "slash_tmp" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "FileSystemSpecialPath",
                         "slash_tmp",
                     )
@@ -4525,13 +4505,13 @@ impl<'de> ::serde::Deserialize<'de> for FileSystemSpecialPath {
             }
             "unknown" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "FileSystemSpecialPath",
                         "unknown",
                     )
                     .map(Self::Unknown)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -4636,10 +4616,8 @@ impl<'de> ::serde::Deserialize<'de> for FunctionCallOutputContentItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!(
@@ -4649,10 +4627,10 @@ impl<'de> ::serde::Deserialize<'de> for FunctionCallOutputContentItem {
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "input_text" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "FunctionCallOutputContentItem",
                         "input_text",
                     )
@@ -4660,7 +4638,7 @@ impl<'de> ::serde::Deserialize<'de> for FunctionCallOutputContentItem {
             }
             "input_image" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "FunctionCallOutputContentItem",
                         "input_image",
                     )
@@ -4668,7 +4646,7 @@ impl<'de> ::serde::Deserialize<'de> for FunctionCallOutputContentItem {
             }
             "input_audio" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "FunctionCallOutputContentItem",
                         "input_audio",
                     )
@@ -4676,13 +4654,13 @@ impl<'de> ::serde::Deserialize<'de> for FunctionCallOutputContentItem {
             }
             "encrypted_content" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "FunctionCallOutputContentItem",
                         "encrypted_content",
                     )
                     .map(Self::EncryptedContent)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -4791,22 +4769,20 @@ impl<'de> ::serde::Deserialize<'de> for LocalShellAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!("LocalShellAction", ": missing string field `", "type", "`"),
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "exec" => {
-                crate::serde_helpers::decode_variant(value, "LocalShellAction", "exec")
+                crate::serde_helpers::decode_variant(&text, "LocalShellAction", "exec")
                     .map(Self::Exec)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -4954,10 +4930,8 @@ impl<'de> ::serde::Deserialize<'de> for ModelProviderError {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!(
@@ -4966,10 +4940,10 @@ impl<'de> ::serde::Deserialize<'de> for ModelProviderError {
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "modelProviderMismatch" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ModelProviderError",
                         "modelProviderMismatch",
                     )
@@ -4977,7 +4951,7 @@ impl<'de> ::serde::Deserialize<'de> for ModelProviderError {
             }
             "modelProviderNotConfigured" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ModelProviderError",
                         "modelProviderNotConfigured",
                     )
@@ -4985,13 +4959,13 @@ impl<'de> ::serde::Deserialize<'de> for ModelProviderError {
             }
             "modelProviderPolicyConflict" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ModelProviderError",
                         "modelProviderPolicyConflict",
                     )
                     .map(Self::ModelProviderPolicyConflict)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -5027,21 +5001,23 @@ impl<'de> ::serde::Deserialize<'de> for MultiAgentMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        match crate::serde_helpers::keyed_parts(value) {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        match crate::serde_helpers::keyed_parts(&text) {
             crate::serde_helpers::Keyed::Str(s) => {
                 Ok(
-                    match s.as_str() {
+                    match s.as_ref() {
                         "explicitRequestOnly" => Self::ExplicitRequestOnly,
                         "proactive" => Self::Proactive,
-                        _ => Self::Unrecognized(::serde_json::Value::String(s)),
+                        _ => {
+                            Self::Unrecognized(
+                                ::serde_json::Value::String(s.into_owned()),
+                            )
+                        }
                     },
                 )
             }
             crate::serde_helpers::Keyed::Entry(key, inner) => {
-                match key.as_str() {
+                match key.as_ref() {
                     "custom" => {
                         crate::serde_helpers::decode_variant(
                                 inner,
@@ -5050,16 +5026,12 @@ impl<'de> ::serde::Deserialize<'de> for MultiAgentMode {
                             )
                             .map(Self::Custom)
                     }
-                    _ => {
-                        Ok(
-                            Self::Unrecognized(
-                                crate::serde_helpers::rebuild_keyed(key, inner),
-                            ),
-                        )
-                    }
+                    _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
                 }
             }
-            crate::serde_helpers::Keyed::Other(value) => Ok(Self::Unrecognized(value)),
+            crate::serde_helpers::Keyed::Other => {
+                crate::serde_helpers::unknown(&text).map(Self::Unrecognized)
+            }
         }
     }
 }
@@ -5885,10 +5857,8 @@ impl<'de> ::serde::Deserialize<'de> for ReasoningItemContent {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!(
@@ -5897,10 +5867,10 @@ impl<'de> ::serde::Deserialize<'de> for ReasoningItemContent {
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "reasoning_text" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ReasoningItemContent",
                         "reasoning_text",
                     )
@@ -5908,13 +5878,13 @@ impl<'de> ::serde::Deserialize<'de> for ReasoningItemContent {
             }
             "text" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ReasoningItemContent",
                         "text",
                     )
                     .map(Self::Text)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -5965,10 +5935,8 @@ impl<'de> ::serde::Deserialize<'de> for ReasoningItemReasoningSummary {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!(
@@ -5978,16 +5946,16 @@ impl<'de> ::serde::Deserialize<'de> for ReasoningItemReasoningSummary {
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "summary_text" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ReasoningItemReasoningSummary",
                         "summary_text",
                     )
                     .map(Self::SummaryText)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -6154,10 +6122,8 @@ impl<'de> ::serde::Deserialize<'de> for ResponsesApiWebSearchAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!(
@@ -6167,10 +6133,10 @@ impl<'de> ::serde::Deserialize<'de> for ResponsesApiWebSearchAction {
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "search" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ResponsesApiWebSearchAction",
                         "search",
                     )
@@ -6178,7 +6144,7 @@ impl<'de> ::serde::Deserialize<'de> for ResponsesApiWebSearchAction {
             }
             "open_page" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ResponsesApiWebSearchAction",
                         "open_page",
                     )
@@ -6186,7 +6152,7 @@ impl<'de> ::serde::Deserialize<'de> for ResponsesApiWebSearchAction {
             }
             "find_in_page" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ResponsesApiWebSearchAction",
                         "find_in_page",
                     )
@@ -6194,13 +6160,13 @@ impl<'de> ::serde::Deserialize<'de> for ResponsesApiWebSearchAction {
             }
             "other" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ResponsesApiWebSearchAction",
                         "other",
                     )
                     .map(Self::Other)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -6358,32 +6324,30 @@ impl<'de> ::serde::Deserialize<'de> for SandboxPolicy {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!("SandboxPolicy", ": missing string field `", "type", "`"),
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "dangerFullAccess" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "SandboxPolicy",
                         "dangerFullAccess",
                     )
                     .map(Self::DangerFullAccess)
             }
             "readOnly" => {
-                crate::serde_helpers::decode_variant(value, "SandboxPolicy", "readOnly")
+                crate::serde_helpers::decode_variant(&text, "SandboxPolicy", "readOnly")
                     .map(Self::ReadOnly)
             }
             "externalSandbox" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "SandboxPolicy",
                         "externalSandbox",
                     )
@@ -6391,13 +6355,13 @@ impl<'de> ::serde::Deserialize<'de> for SandboxPolicy {
             }
             "workspaceWrite" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "SandboxPolicy",
                         "workspaceWrite",
                     )
                     .map(Self::WorkspaceWrite)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -6586,10 +6550,8 @@ impl<'de> ::serde::Deserialize<'de> for ThreadReadStateOperation {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!(
@@ -6599,10 +6561,10 @@ impl<'de> ::serde::Deserialize<'de> for ThreadReadStateOperation {
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "read" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadReadStateOperation",
                         "read",
                     )
@@ -6610,13 +6572,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadReadStateOperation {
             }
             "unread" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadReadStateOperation",
                         "unread",
                     )
                     .map(Self::Unread)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -6820,10 +6782,8 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeStartTransport {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!(
@@ -6833,10 +6793,10 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeStartTransport {
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "websocket" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadRealtimeStartTransport",
                         "websocket",
                     )
@@ -6844,7 +6804,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeStartTransport {
             }
             "webrtc" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadRealtimeStartTransport",
                         "webrtc",
                     )
@@ -6852,13 +6812,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeStartTransport {
             }
             "existingCall" => {
                 crate::serde_helpers::decode_variant(
-                        value,
+                        &text,
                         "ThreadRealtimeStartTransport",
                         "existingCall",
                     )
                     .map(Self::ExistingCall)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
@@ -7180,46 +7140,44 @@ impl<'de> ::serde::Deserialize<'de> for UserInput {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
-            deserializer,
-        )?;
-        let Some(kind) = value.get("type").and_then(::serde_json::Value::as_str) else {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
             return Err(
                 <D::Error as ::serde::de::Error>::custom(
                     concat!("UserInput", ": missing string field `", "type", "`"),
                 ),
             );
         };
-        match kind {
+        match kind.as_ref() {
             "text" => {
-                crate::serde_helpers::decode_variant(value, "UserInput", "text")
+                crate::serde_helpers::decode_variant(&text, "UserInput", "text")
                     .map(Self::Text)
             }
             "image" => {
-                crate::serde_helpers::decode_variant(value, "UserInput", "image")
+                crate::serde_helpers::decode_variant(&text, "UserInput", "image")
                     .map(Self::Image)
             }
             "localImage" => {
-                crate::serde_helpers::decode_variant(value, "UserInput", "localImage")
+                crate::serde_helpers::decode_variant(&text, "UserInput", "localImage")
                     .map(Self::LocalImage)
             }
             "audio" => {
-                crate::serde_helpers::decode_variant(value, "UserInput", "audio")
+                crate::serde_helpers::decode_variant(&text, "UserInput", "audio")
                     .map(Self::Audio)
             }
             "localAudio" => {
-                crate::serde_helpers::decode_variant(value, "UserInput", "localAudio")
+                crate::serde_helpers::decode_variant(&text, "UserInput", "localAudio")
                     .map(Self::LocalAudio)
             }
             "skill" => {
-                crate::serde_helpers::decode_variant(value, "UserInput", "skill")
+                crate::serde_helpers::decode_variant(&text, "UserInput", "skill")
                     .map(Self::Skill)
             }
             "mention" => {
-                crate::serde_helpers::decode_variant(value, "UserInput", "mention")
+                crate::serde_helpers::decode_variant(&text, "UserInput", "mention")
                     .map(Self::Mention)
             }
-            _ => Ok(Self::Unrecognized(value)),
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
         }
     }
 }
