@@ -6,6 +6,7 @@
 
 pub mod bundle;
 pub mod catalog;
+mod deserialize;
 mod docs;
 mod enums;
 pub mod history;

@@ -1,6 +1,7 @@
 //! Drives typify over the definitions the catalog leaves to it, then tidies its output:
 //! the enums this crate emits itself are substituted by name, and typify's schema
-//! dumps and placeholder doc comments are dropped.
+//! dumps and placeholder doc comments are dropped, and serde's `Deserialize` derive on
+//! structs gives way to the leaner impls of `deserialize`.
 
 use crate::catalog::Catalog;
 use schemars::schema::Schema;
@@ -48,6 +49,7 @@ pub fn typify_items(catalog: &Catalog) -> Result<Vec<syn::Item>, String> {
         }
     }
     items.extend(constructors);
+    crate::deserialize::replace_derives(&mut items);
     Ok(items)
 }
 

@@ -2,6 +2,7 @@
 
 mod fixtures;
 mod forward_compat;
+mod lean_deserialize;
 mod method_table;
 mod round_trip;
 

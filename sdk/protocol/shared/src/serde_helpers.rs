@@ -38,6 +38,38 @@ pub fn tag_of<'a>(text: &'a str, tag: &str) -> Option<Cow<'a, str>> {
     serde_json::Deserializer::from_str(text).deserialize_map(TagSeek { tag }).ok().flatten()
 }
 
+/// An object key as the generated struct visitors read it: borrowed from the input where
+/// the deserializer lends it.
+pub struct FieldName<'de>(pub Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for FieldName<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_identifier(StrVisitor).map(FieldName)
+    }
+}
+
+/// Decodes the map's next value into a struct field's empty slot; a second value for
+/// the same field is serde's "duplicate field" error.
+pub fn fill<'de, T: Deserialize<'de>, A: MapAccess<'de>>(
+    slot: &mut Option<T>,
+    field: &'static str,
+    map: &mut A,
+) -> Result<(), A::Error> {
+    if slot.is_some() {
+        return Err(<A::Error as serde::de::Error>::duplicate_field(field));
+    }
+    *slot = Some(map.next_value()?);
+    Ok(())
+}
+
+/// A required field's value, or serde's "missing field" error.
+pub fn required<T, E: serde::de::Error>(slot: Option<T>, field: &'static str) -> Result<T, E> {
+    match slot {
+        Some(value) => Ok(value),
+        None => Err(E::missing_field(field)),
+    }
+}
+
 /// Decodes the payload of a known variant from its JSON text, naming the union and
 /// variant on failure.
 pub fn decode_variant<T: DeserializeOwned, E: serde::de::Error>(
@@ -45,7 +77,10 @@ pub fn decode_variant<T: DeserializeOwned, E: serde::de::Error>(
     union: &str,
     variant: &str,
 ) -> Result<T, E> {
-    serde_json::from_str(text).map_err(|e| E::custom(format_args!("{union} `{variant}`: {e}")))
+    match serde_json::from_str(text) {
+        Ok(value) => Ok(value),
+        Err(e) => Err(E::custom(format_args!("{union} `{variant}`: {e}"))),
+    }
 }
 
 /// A value no known variant matches, kept as a `Value`.
@@ -172,6 +207,17 @@ impl<'de> Visitor<'de> for StrVisitor {
 
     fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
         Ok(Cow::Owned(v))
+    }
+
+    fn visit_borrowed_bytes<E: serde::de::Error>(self, v: &'de [u8]) -> Result<Self::Value, E> {
+        std::str::from_utf8(v).map(Cow::Borrowed).map_err(|_| E::invalid_value(serde::de::Unexpected::Bytes(v), &self))
+    }
+
+    fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Self::Value, E> {
+        match std::str::from_utf8(v) {
+            Ok(s) => Ok(Cow::Owned(s.to_owned())),
+            Err(_) => Err(E::invalid_value(serde::de::Unexpected::Bytes(v), &self)),
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 #[allow(unused_imports)]
 use codex_app_server_protocol_shared::types::*;
 /// Since Codex 0.166.0.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct AccountSessionsListParams {
     #[serde(
         rename = "refreshWorkspaceMetadata",
@@ -13,7 +13,7 @@ pub struct AccountSessionsListParams {
     pub refresh_workspace_metadata: ::std::option::Option<bool>,
 }
 /// Since Codex 0.166.0.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct AccountSessionsSwitchParams {
     /// Workspace to select within that login; this is not a user identifier.
     #[serde(rename = "accountId")]
@@ -28,7 +28,7 @@ pub struct AccountSessionsSwitchParams {
     #[serde(rename = "sessionId")]
     pub session_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct AdditionalContextEntry {
     pub kind: AdditionalContextKind,
     /// Optional name for untrusted context, used to label its tool output.
@@ -38,14 +38,14 @@ pub struct AdditionalContextEntry {
     pub name: ::std::option::Option<::std::string::String>,
     pub value: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct AdditionalToolsResponseItem {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
     pub role: ::std::string::String,
     pub tools: ::std::vec::Vec<::serde_json::Value>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct AgentMessageResponseItem {
     pub author: ::std::string::String,
     pub content: ::std::vec::Vec<AgentMessageInputContent>,
@@ -58,7 +58,7 @@ pub struct AgentMessageResponseItem {
     pub recipient: ::std::string::String,
 }
 /// \[UNSTABLE\] Managed Amazon Bedrock AWS access key login is experimental.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct AmazonBedrockAccessKeysLoginAccountParams {
     #[serde(rename = "accessKeyId")]
     pub access_key_id: ::std::string::String,
@@ -72,28 +72,28 @@ pub struct AmazonBedrockAccessKeysLoginAccountParams {
     pub session_token: ::std::option::Option<::std::string::String>,
 }
 /// \[UNSTABLE\] Managed Amazon Bedrock login is experimental.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct AmazonBedrockLoginAccountParams {
     #[serde(rename = "apiKey")]
     pub api_key: ::std::string::String,
     pub region: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ApiKeyLoginAccountParams {
     #[serde(rename = "apiKey")]
     pub api_key: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ApplyPatchApprovalResponse {
     pub decision: ReviewDecision,
 }
 /// User has approved this command and wants to apply the proposed execpolicy amendment so future matching commands are permitted.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ApprovedExecpolicyAmendmentReviewDecision {
     pub proposed_execpolicy_amendment: ::std::vec::Vec<::std::string::String>,
 }
 /// Read the committed installed connector runtime snapshot.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct AppsInstalledParams {
     /// When true and Apps are permitted, refresh and publish the hosted connector runtime tool snapshot first.
     #[serde(
@@ -106,7 +106,7 @@ pub struct AppsInstalledParams {
     pub thread_id: ::std::option::Option<::std::string::String>,
 }
 /// EXPERIMENTAL - list available apps/connectors.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct AppsListParams {
     /// Opaque pagination cursor returned by a previous call.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -125,7 +125,7 @@ pub struct AppsListParams {
     pub thread_id: ::std::option::Option<::std::string::String>,
 }
 /// EXPERIMENTAL - read metadata for specific apps/connectors.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct AppsReadParams {
     /// App ids to read. The server accepts at most 100 ids and deduplicates repeated ids while preserving their first-request order.
     #[serde(rename = "appIds")]
@@ -140,13 +140,13 @@ pub struct AppsReadParams {
     #[serde(rename = "threadId", skip_serializing_if = "::std::option::Option::is_none")]
     pub thread_id: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct AttestationGenerateResponse {
     /// Opaque client attestation token.
     pub token: ::std::string::String,
 }
 /// Review changes between the current branch and the given base branch.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct BaseBranchReviewTarget {
     pub branch: ::std::string::String,
 }
@@ -201,7 +201,7 @@ for BedrockDiscoverParams {
     }
 }
 /// AWS configuration fields for built-in Bedrock providers.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct BedrockProviderSettingsPatch {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub profile: ::std::option::Option<::std::string::String>,
@@ -210,13 +210,13 @@ pub struct BedrockProviderSettingsPatch {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub region: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct CancelLoginAccountParams {
     #[serde(rename = "loginId")]
     pub login_id: ::std::string::String,
 }
 /// \[UNSTABLE\] FOR OPENAI INTERNAL USE ONLY - DO NOT USE. The access token must contain the same scopes that Codex-managed ChatGPT auth tokens have.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ChatgptAuthTokensLoginAccountParams {
     /// Access token (JWT) supplied by the client. This token is used for backend API requests and email extraction.
     #[serde(rename = "accessToken")]
@@ -233,7 +233,7 @@ pub struct ChatgptAuthTokensLoginAccountParams {
     )]
     pub chatgpt_plan_type: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ChatgptAuthTokensRefreshResponse {
     #[serde(rename = "accessToken")]
     pub access_token: ::std::string::String,
@@ -270,7 +270,7 @@ for ChatgptDeviceCodeLoginAccountParams {
         Self(value)
     }
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct ChatgptLoginAccountParams {
     #[serde(rename = "appBrand", skip_serializing_if = "::std::option::Option::is_none")]
     pub app_brand: ::std::option::Option<LoginAppBrand>,
@@ -285,7 +285,7 @@ pub struct ChatgptLoginAccountParams {
     )]
     pub use_hosted_login_success_page: ::std::option::Option<bool>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ClientInfo {
     pub name: ::std::string::String,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -321,7 +321,7 @@ for CollaborationModeListParams {
 /// Run a standalone command (argv vector) in the server sandbox without creating a thread or turn.
 ///
 /// The final `command/exec` response is deferred until the process exits and is sent only after all `command/exec/outputDelta` notifications for that connection have been emitted.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct CommandExecParams {
     /// Command argv vector. Empty arrays are rejected.
     pub command: ::std::vec::Vec<::std::string::String>,
@@ -420,7 +420,7 @@ pub struct CommandExecParams {
     pub tty: ::std::option::Option<bool>,
 }
 /// Resize a running PTY-backed `command/exec` session.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct CommandExecResizeParams {
     /// Client-supplied, connection-scoped `processId` from the original `command/exec` request.
     #[serde(rename = "processId")]
@@ -429,7 +429,7 @@ pub struct CommandExecResizeParams {
     pub size: CommandExecTerminalSize,
 }
 /// PTY size in character cells for `command/exec` PTY sessions.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct CommandExecTerminalSize {
     /// Terminal width in character cells.
     pub cols: u16,
@@ -437,14 +437,14 @@ pub struct CommandExecTerminalSize {
     pub rows: u16,
 }
 /// Terminate a running `command/exec` session.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct CommandExecTerminateParams {
     /// Client-supplied, connection-scoped `processId` from the original `command/exec` request.
     #[serde(rename = "processId")]
     pub process_id: ::std::string::String,
 }
 /// Write stdin bytes to a running `command/exec` session, close stdin, or both.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct CommandExecWriteParams {
     /// Close stdin after writing `deltaBase64`, if present.
     #[serde(
@@ -462,19 +462,19 @@ pub struct CommandExecWriteParams {
     #[serde(rename = "processId")]
     pub process_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct CommandExecutionRequestApprovalResponse {
     pub decision: CommandExecutionApprovalDecision,
 }
 /// Review the changes introduced by a specific commit.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct CommitReviewTarget {
     pub sha: ::std::string::String,
     /// Optional human-readable label (e.g., commit subject) for UIs.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub title: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct CompactionResponseItem {
     pub encrypted_content: ::std::string::String,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -509,7 +509,7 @@ for CompactionTriggerResponseItem {
         Self(value)
     }
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ConfigBatchWriteParams {
     pub edits: ::std::vec::Vec<ConfigEdit>,
     #[serde(
@@ -527,7 +527,7 @@ pub struct ConfigBatchWriteParams {
     )]
     pub reload_user_config: ::std::option::Option<bool>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ConfigEdit {
     #[serde(rename = "keyPath")]
     pub key_path: ::std::string::String,
@@ -535,7 +535,7 @@ pub struct ConfigEdit {
     pub merge_strategy: MergeStrategy,
     pub value: ::serde_json::Value,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct ConfigReadParams {
     /// Optional working directory to resolve project config layers. If specified, return the effective config as seen from that directory (i.e., including any project layers between `cwd` and the project/repo root).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -546,7 +546,7 @@ pub struct ConfigReadParams {
     )]
     pub include_layers: ::std::option::Option<bool>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ConfigValueWriteParams {
     #[serde(
         rename = "expectedVersion",
@@ -563,16 +563,16 @@ pub struct ConfigValueWriteParams {
     pub value: ::serde_json::Value,
 }
 /// Reasoning settings interpreted by the backend for the routed model.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ConfigurationReasoning {
     pub effort: ReasoningEffort,
 }
 /// A durable input control interpreted by the backend at its position in history.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ConfigurationUpdateResponseItem {
     pub reasoning: ConfigurationReasoning,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ConsumeAccountRateLimitResetCreditParams {
     /// Opaque reset-credit identifier to redeem. When omitted, the backend selects the next available credit.
     #[serde(rename = "creditId", skip_serializing_if = "::std::option::Option::is_none")]
@@ -581,7 +581,7 @@ pub struct ConsumeAccountRateLimitResetCreditParams {
     #[serde(rename = "idempotencyKey")]
     pub idempotency_key: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct ContextCompactionResponseItem {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub encrypted_content: ::std::option::Option<::std::string::String>,
@@ -592,7 +592,7 @@ pub struct ContextCompactionResponseItem {
         InternalChatMessageMetadataPassthrough,
     >,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct CustomGatewayProviderSettingsPatch {
     #[serde(rename = "baseUrl", skip_serializing_if = "::std::option::Option::is_none")]
     pub base_url: ::std::option::Option<::std::string::String>,
@@ -608,11 +608,11 @@ pub struct CustomGatewayProviderSettingsPatch {
     pub provider_id: ::std::option::Option<::std::string::String>,
 }
 /// Arbitrary instructions, equivalent to the old free-form prompt.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct CustomReviewTarget {
     pub instructions: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct CustomToolCallOutputResponseItem {
     pub call_id: ::std::string::String,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -625,7 +625,7 @@ pub struct CustomToolCallOutputResponseItem {
     pub name: ::std::option::Option<::std::string::String>,
     pub output: FunctionCallOutputBody,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct CustomToolCallResponseItem {
     pub call_id: ::std::string::String,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -644,21 +644,21 @@ pub struct CustomToolCallResponseItem {
     pub status: ::std::option::Option<::std::string::String>,
 }
 /// User has denied this command and the agent should not execute it, but it should continue the session and try something else.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct DeniedReviewDecision {
     pub rejection: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct DynamicToolCallResponse {
     #[serde(rename = "contentItems")]
     pub content_items: ::std::vec::Vec<DynamicToolCallOutputContentItem>,
     pub success: bool,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct EncryptedContentAgentMessageInputContent {
     pub encrypted_content: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct EnvironmentAddParams {
     /// Optional raw bearer token for executor authentication, including reconnects. Requires a secure transport or a loopback destination.
     #[serde(
@@ -686,41 +686,41 @@ pub struct EnvironmentAddParams {
     )]
     pub websocket_request_id: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct EnvironmentBedrockSetupParams {
     pub region: ::std::string::String,
 }
 /// A path owned by an execution environment.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct EnvironmentCapabilityRootLocation {
     #[serde(rename = "environmentId")]
     pub environment_id: ::std::string::String,
     /// Absolute path for the root in the selected environment.
     pub path: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct EnvironmentInfoParams {
     #[serde(rename = "environmentId")]
     pub environment_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct EnvironmentSkillsParams {
     /// Exact catalog names that must be available from this environment.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub required: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 /// Parameters for reading the current status of one configured environment.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct EnvironmentStatusParams {
     /// Environment id to inspect.
     #[serde(rename = "environmentId")]
     pub environment_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ExecCommandApprovalResponse {
     pub decision: ReviewDecision,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ExecLocalShellAction {
     pub command: ::std::vec::Vec<::std::string::String>,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -734,20 +734,20 @@ pub struct ExecLocalShellAction {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub working_directory: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ExistingCallThreadRealtimeStartTransport {
     /// Identifier of a realtime call already created and negotiated by the client.
     #[serde(rename = "callId")]
     pub call_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ExperimentalFeatureEnablementSetParams {
     /// Process-wide runtime feature enablement keyed by canonical feature name.
     ///
     /// Only named features are updated. Omitted features are left unchanged. Send an empty map for a no-op.
     pub enablement: ::std::collections::BTreeMap<::std::string::String, bool>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct ExperimentalFeatureListParams {
     /// Opaque pagination cursor returned by a previous call.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -759,7 +759,7 @@ pub struct ExperimentalFeatureListParams {
     #[serde(rename = "threadId", skip_serializing_if = "::std::option::Option::is_none")]
     pub thread_id: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct ExternalAgentConfigDetectParams {
     /// Zero or more working directories to include for repo-scoped detection.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -792,7 +792,7 @@ pub struct ExternalAgentConfigDetectParams {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub source: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ExternalAgentConfigImportHistoryRecordParams {
     /// Completed results grouped by imported item type.
     #[serde(rename = "itemTypeResults")]
@@ -803,7 +803,7 @@ pub struct ExternalAgentConfigImportHistoryRecordParams {
     #[serde(rename = "providerId")]
     pub provider_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ExternalAgentConfigImportHistoryRecordSuccessParams {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cwd: ::std::option::Option<::std::string::String>,
@@ -817,14 +817,14 @@ pub struct ExternalAgentConfigImportHistoryRecordSuccessParams {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub title: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ExternalAgentConfigImportHistoryRecordTypeResultParams {
     pub failures: ::std::vec::Vec<ExternalAgentConfigImportItemTypeFailure>,
     #[serde(rename = "itemType")]
     pub item_type: ExternalAgentConfigMigrationItemType,
     pub successes: ::std::vec::Vec<ExternalAgentConfigImportHistoryRecordSuccessParams>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ExternalAgentConfigImportParams {
     #[serde(rename = "migrationItems")]
     pub migration_items: ::std::vec::Vec<ExternalAgentConfigMigrationItem>,
@@ -845,7 +845,7 @@ pub struct ExternalAgentConfigImportParams {
     pub source: ::std::option::Option<::std::string::String>,
 }
 /// Since Codex 0.164.0.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct FeedbackSaveParams {
     pub classification: ::std::string::String,
     #[serde(
@@ -870,7 +870,7 @@ pub struct FeedbackSaveParams {
     #[serde(rename = "threadId", skip_serializing_if = "::std::option::Option::is_none")]
     pub thread_id: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct FeedbackUploadParams {
     pub classification: ::std::string::String,
     #[serde(
@@ -892,11 +892,11 @@ pub struct FeedbackUploadParams {
     #[serde(rename = "threadId", skip_serializing_if = "::std::option::Option::is_none")]
     pub thread_id: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct FileChangeRequestApprovalResponse {
     pub decision: FileChangeApprovalDecision,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct FindInPageResponsesApiWebSearchAction {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub pattern: ::std::option::Option<::std::string::String>,
@@ -904,7 +904,7 @@ pub struct FindInPageResponsesApiWebSearchAction {
     pub url: ::std::option::Option<::std::string::String>,
 }
 /// Copy a file or directory tree on the host filesystem.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct FsCopyParams {
     /// Absolute destination path.
     #[serde(rename = "destinationPath")]
@@ -917,7 +917,7 @@ pub struct FsCopyParams {
     pub source_path: AbsolutePathBuf,
 }
 /// Create a directory on the host filesystem.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct FsCreateDirectoryParams {
     /// Absolute directory path to create.
     pub path: AbsolutePathBuf,
@@ -926,25 +926,25 @@ pub struct FsCreateDirectoryParams {
     pub recursive: ::std::option::Option<bool>,
 }
 /// Request metadata for an absolute path.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct FsGetMetadataParams {
     /// Absolute path to inspect.
     pub path: AbsolutePathBuf,
 }
 /// List direct child names for a directory.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct FsReadDirectoryParams {
     /// Absolute directory path to read.
     pub path: AbsolutePathBuf,
 }
 /// Read a file from the host filesystem.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct FsReadFileParams {
     /// Absolute path to read.
     pub path: AbsolutePathBuf,
 }
 /// Remove a file or directory tree from the host filesystem.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct FsRemoveParams {
     /// Whether missing paths should be ignored. Defaults to `true`.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -956,14 +956,14 @@ pub struct FsRemoveParams {
     pub recursive: ::std::option::Option<bool>,
 }
 /// Stop filesystem watch notifications for a prior `fs/watch`.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct FsUnwatchParams {
     /// Watch identifier previously provided to `fs/watch`.
     #[serde(rename = "watchId")]
     pub watch_id: ::std::string::String,
 }
 /// Start filesystem watch notifications for an absolute path.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct FsWatchParams {
     /// Absolute file or directory path to watch.
     pub path: AbsolutePathBuf,
@@ -972,7 +972,7 @@ pub struct FsWatchParams {
     pub watch_id: ::std::string::String,
 }
 /// Write a file on the host filesystem.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct FsWriteFileParams {
     /// File contents encoded as base64.
     #[serde(rename = "dataBase64")]
@@ -980,7 +980,7 @@ pub struct FsWriteFileParams {
     /// Absolute path to write.
     pub path: AbsolutePathBuf,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct FunctionCallOutputResponseItem {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub call_id: ::std::option::Option<::std::string::String>,
@@ -996,7 +996,7 @@ pub struct FunctionCallOutputResponseItem {
     pub namespace: ::std::option::Option<::std::string::String>,
     pub output: FunctionCallOutputBody,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct FunctionCallResponseItem {
     pub arguments: ::std::string::String,
     pub call_id: ::std::string::String,
@@ -1018,7 +1018,7 @@ pub struct FunctionCallResponseItem {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct FunctionDynamicToolNamespaceTool {
     #[serde(
         rename = "deferLoading",
@@ -1030,7 +1030,7 @@ pub struct FunctionDynamicToolNamespaceTool {
     pub input_schema: ::serde_json::Value,
     pub name: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct FunctionDynamicToolSpec {
     #[serde(
         rename = "deferLoading",
@@ -1042,7 +1042,7 @@ pub struct FunctionDynamicToolSpec {
     pub input_schema: ::serde_json::Value,
     pub name: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct FuzzyFileSearchParams {
     #[serde(
         rename = "cancellationToken",
@@ -1052,18 +1052,18 @@ pub struct FuzzyFileSearchParams {
     pub query: ::std::string::String,
     pub roots: ::std::vec::Vec<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct FuzzyFileSearchSessionStartParams {
     pub roots: ::std::vec::Vec<::std::string::String>,
     #[serde(rename = "sessionId")]
     pub session_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct FuzzyFileSearchSessionStopParams {
     #[serde(rename = "sessionId")]
     pub session_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct FuzzyFileSearchSessionUpdateParams {
     pub query: ::std::string::String,
     #[serde(rename = "sessionId")]
@@ -1072,7 +1072,7 @@ pub struct FuzzyFileSearchSessionUpdateParams {
 /// Authorize a configured provider without changing the default or any thread's provider.
 ///
 /// Since Codex 0.169.0.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct GatewayOAuthLoginParams {
     /// Select device authorization when the server advertises support for it.
     #[serde(
@@ -1090,7 +1090,7 @@ pub struct GatewayOAuthLoginParams {
 /// Read credential readiness for a configured provider without starting browser login.
 ///
 /// Since Codex 0.169.0.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct GatewayOAuthReadParams {
     /// Defaults to the current provider when omitted.
     #[serde(
@@ -1100,7 +1100,7 @@ pub struct GatewayOAuthReadParams {
     pub model_provider: ::std::option::Option<::std::string::String>,
 }
 /// GCP configuration fields. Credential-file paths refer to the app-server host.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct GcpProviderSettingsPatch {
     #[serde(
         rename = "credentialFile",
@@ -1118,7 +1118,7 @@ pub struct GcpProviderSettingsPatch {
     pub provider_id: GcpProviderId,
 }
 /// Since Codex 0.166.0.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct GcpSetupParams {
     /// Absolute path to a credential file on the app-server host. Omit or pass `null` to clear the active user configuration's override and use ADC. If another configuration layer would still supply a credential file, setup fails without saving changes.
     #[serde(
@@ -1132,7 +1132,7 @@ pub struct GcpSetupParams {
     #[serde(rename = "projectId")]
     pub project_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct GetAccountParams {
     /// When `true`, requests a proactive token refresh before returning.
     ///
@@ -1144,7 +1144,7 @@ pub struct GetAccountParams {
     pub refresh_token: ::std::option::Option<bool>,
 }
 /// Usage-read capabilities of the requesting client, never inferred from its experiment arm.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct GetAccountRateLimitsParams {
     /// Skip the separate reset-credit detail lookup for background usage polls. The usage response still includes the available count; omitted/false preserves detailed reads.
     #[serde(
@@ -1159,13 +1159,13 @@ pub struct GetAccountRateLimitsParams {
     )]
     pub supports_luna_reserve: ::std::option::Option<bool>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct GetAccountTokenUsageParams {
     /// When present, read estimated usage for this thread instead of account-wide token activity.
     #[serde(rename = "threadId", skip_serializing_if = "::std::option::Option::is_none")]
     pub thread_id: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct GrantedPermissionProfile {
     #[serde(
         rename = "fileSystem",
@@ -1175,7 +1175,7 @@ pub struct GrantedPermissionProfile {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub network: ::std::option::Option<AdditionalNetworkPermissions>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct HooksListParams {
     /// Working directories to inspect when no thread is specified. An empty list uses the session cwd.
     #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
@@ -1186,7 +1186,7 @@ pub struct HooksListParams {
     #[serde(rename = "threadId", skip_serializing_if = "::std::option::Option::is_none")]
     pub thread_id: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ImageGenerationCallResponseItem {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub encrypted_content: ::std::option::Option<::std::string::String>,
@@ -1202,7 +1202,7 @@ pub struct ImageGenerationCallResponseItem {
     pub status: ::std::string::String,
 }
 /// Client-declared capabilities negotiated during initialize.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct InitializeCapabilities {
     /// Opt into receiving experimental API methods and fields.
     ///
@@ -1256,7 +1256,7 @@ pub struct InitializeCapabilities {
     )]
     pub required_human_approval: ::std::option::Option<bool>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct InitializeParams {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub capabilities: ::std::option::Option<InitializeCapabilities>,
@@ -1266,7 +1266,7 @@ pub struct InitializeParams {
 /// Inline audio data or an uploaded file loaded by the Responses API.
 ///
 /// Exactly one of `audio_url`, `file_id` is set.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct InputAudioContentItem {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub audio_url: ::std::option::Option<::std::string::String>,
@@ -1274,7 +1274,7 @@ pub struct InputAudioContentItem {
     pub file_id: ::std::option::Option<::std::string::String>,
 }
 /// Exactly one of `image_url`, `file_id` is set.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct InputImageContentItem {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub detail: ::std::option::Option<ImageDetail>,
@@ -1283,28 +1283,28 @@ pub struct InputImageContentItem {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub image_url: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct InputTextAgentMessageInputContent {
     pub text: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct InputTextContentItem {
     pub text: ::std::string::String,
 }
 /// Internal Responses API passthrough metadata copied into underlying chat messages.
 ///
 /// Responses API strongly types this payload. Do not modify it without first getting API approval and making the corresponding Responses API change.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct InternalChatMessageMetadataPassthrough {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub turn_id: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ItemThreadItemsListAnchor {
     #[serde(rename = "itemId")]
     pub item_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct ListMcpServerStatusParams {
     /// Opaque pagination cursor returned by a previous call.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1332,7 +1332,7 @@ pub struct ListMcpServerStatusParams {
     #[serde(rename = "threadId", skip_serializing_if = "::std::option::Option::is_none")]
     pub thread_id: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct LocalShellCallResponseItem {
     pub action: LocalShellAction,
     /// Set when using the Responses API.
@@ -1349,7 +1349,7 @@ pub struct LocalShellCallResponseItem {
     >,
     pub status: LocalShellStatus,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct MarketplaceAddParams {
     #[serde(rename = "refName", skip_serializing_if = "::std::option::Option::is_none")]
     pub ref_name: ::std::option::Option<::std::string::String>,
@@ -1360,12 +1360,12 @@ pub struct MarketplaceAddParams {
     )]
     pub sparse_paths: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct MarketplaceRemoveParams {
     #[serde(rename = "marketplaceName")]
     pub marketplace_name: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct MarketplaceUpgradeParams {
     #[serde(
         rename = "marketplaceName",
@@ -1373,7 +1373,7 @@ pub struct MarketplaceUpgradeParams {
     )]
     pub marketplace_name: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct McpResourceReadParams {
     #[serde(
         rename = "connectorId",
@@ -1409,7 +1409,7 @@ pub struct McpResourceReadParams {
     pub thread_id: ::std::option::Option<::std::string::String>,
     pub uri: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct McpResourceReadTarget {
     #[serde(rename = "connectorId")]
     pub connector_id: ::std::string::String,
@@ -1417,7 +1417,7 @@ pub struct McpResourceReadTarget {
     #[serde(rename = "linkId", deserialize_with = "::std::option::Option::deserialize")]
     pub link_id: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct McpServerElicitationRequestResponse {
     pub action: McpServerElicitationAction,
     /// Structured user input for accepted elicitations, mirroring RMCP `CreateElicitationResult`.
@@ -1429,7 +1429,7 @@ pub struct McpServerElicitationRequestResponse {
     #[serde(rename = "_meta", skip_serializing_if = "::std::option::Option::is_none")]
     pub meta: ::std::option::Option<::serde_json::Value>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct McpServerEventStreamStartParams {
     pub arguments: ::serde_json::Value,
     #[serde(rename = "_meta", skip_serializing_if = "::std::option::Option::is_none")]
@@ -1441,12 +1441,12 @@ pub struct McpServerEventStreamStartParams {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct McpServerEventStreamStopParams {
     #[serde(rename = "subscriptionId")]
     pub subscription_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct McpServerOauthLoginParams {
     /// Registration strategy for this login only; omission selects automatic discovery.
     #[serde(
@@ -1473,7 +1473,7 @@ pub struct McpServerOauthLoginParams {
     )]
     pub timeout_secs: ::std::option::Option<i64>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct McpServerToolCallParams {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub arguments: ::std::option::Option<::serde_json::Value>,
@@ -1492,7 +1492,7 @@ pub struct McpServerToolCallParams {
     pub thread_id: ::std::string::String,
     pub tool: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct MemoryStatusParams {
     /// Required distinct consolidated threads. Defaults to 20; supported range is 1..=4096.
     #[serde(
@@ -1501,7 +1501,7 @@ pub struct MemoryStatusParams {
     )]
     pub min_consolidated_threads: ::std::option::Option<u32>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct MessageResponseItem {
     pub content: ::std::vec::Vec<ContentItem>,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1518,13 +1518,13 @@ pub struct MessageResponseItem {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct MockExperimentalMethodParams {
     /// Test-only payload field.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub value: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct ModelListParams {
     /// Opaque pagination cursor returned by a previous call.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1573,12 +1573,12 @@ for ModelProviderCapabilitiesReadParams {
     }
 }
 /// Since Codex 0.168.0.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ModelProviderConfigWriteParams {
     pub settings: ProviderSettingsPatch,
 }
 /// Since Codex 0.171.0.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ModelProviderDefaultSetParams {
     /// Configured provider to use by default for new threads and unscoped model lists.
     #[serde(rename = "providerId")]
@@ -1610,14 +1610,14 @@ for ModelProviderListParams {
         Self(value)
     }
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct NamespaceDynamicToolSpec {
     pub description: ::std::string::String,
     pub name: ::std::string::String,
     pub tools: ::std::vec::Vec<DynamicToolNamespaceTool>,
 }
 /// User chose to persist a network policy rule (allow/deny) for future requests to the same host.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct NetworkPolicyAmendmentReviewDecision {
     pub network_policy_amendment: NetworkPolicyAmendment,
 }
@@ -1761,7 +1761,7 @@ for NullableRemoteControlEnableParams {
         Self(value)
     }
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct OpenPageResponsesApiWebSearchAction {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub url: ::std::option::Option<::std::string::String>,
@@ -1816,7 +1816,7 @@ for OtherResponsesApiWebSearchAction {
         Self(value)
     }
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct OutputTextContentItem {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub annotations: ::std::option::Option<::std::vec::Vec<::serde_json::Value>>,
@@ -1824,7 +1824,7 @@ pub struct OutputTextContentItem {
     pub logprobs: ::std::option::Option<::std::vec::Vec<::serde_json::Value>>,
     pub text: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct PermissionProfileListParams {
     /// Opaque pagination cursor returned by a previous call.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1836,7 +1836,7 @@ pub struct PermissionProfileListParams {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub limit: ::std::option::Option<u32>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct PermissionsRequestApprovalResponse {
     pub permissions: GrantedPermissionProfile,
     /// Defaults to `"turn"` when absent.
@@ -1849,7 +1849,7 @@ pub struct PermissionsRequestApprovalResponse {
     )]
     pub strict_auto_review: ::std::option::Option<bool>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct PluginInstallParams {
     /// Client-generated identifier used to correlate one installation attempt.
     #[serde(
@@ -1870,7 +1870,7 @@ pub struct PluginInstallParams {
     )]
     pub remote_marketplace_name: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct PluginInstalledParams {
     /// Optional working directories used to discover repo marketplaces.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1884,7 +1884,7 @@ pub struct PluginInstalledParams {
         ::std::vec::Vec<::std::string::String>,
     >,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct PluginListParams {
     /// Optional working directories used to discover repo marketplaces. When omitted, only home-scoped marketplaces and the official curated marketplace are considered.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1904,7 +1904,7 @@ pub struct PluginListParams {
         ::std::vec::Vec<PluginListMarketplaceKind>,
     >,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct PluginReadParams {
     #[serde(
         rename = "marketplacePath",
@@ -1919,13 +1919,13 @@ pub struct PluginReadParams {
     )]
     pub remote_marketplace_name: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct PluginReconcileParams {
     /// Optional client-provided reason recorded with the reconciliation attempt.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub reason: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct PluginSearchParams {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cursor: ::std::option::Option<::std::string::String>,
@@ -1938,12 +1938,12 @@ pub struct PluginSearchParams {
     #[serde(rename = "searchTerm")]
     pub search_term: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct PluginShareCheckoutParams {
     #[serde(rename = "remotePluginId")]
     pub remote_plugin_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct PluginShareDeleteParams {
     #[serde(rename = "remotePluginId")]
     pub remote_plugin_id: ::std::string::String,
@@ -1973,7 +1973,7 @@ for PluginShareListParams {
         Self(value)
     }
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct PluginShareSaveParams {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub discoverability: ::std::option::Option<PluginShareDiscoverability>,
@@ -1990,7 +1990,7 @@ pub struct PluginShareSaveParams {
     )]
     pub share_targets: ::std::option::Option<::std::vec::Vec<PluginShareTarget>>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct PluginShareTarget {
     #[serde(rename = "principalId")]
     pub principal_id: ::std::string::String,
@@ -1998,7 +1998,7 @@ pub struct PluginShareTarget {
     pub principal_type: PluginSharePrincipalType,
     pub role: PluginShareTargetRole,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct PluginShareUpdateTargetsParams {
     pub discoverability: PluginShareUpdateDiscoverability,
     #[serde(rename = "remotePluginId")]
@@ -2006,7 +2006,7 @@ pub struct PluginShareUpdateTargetsParams {
     #[serde(rename = "shareTargets")]
     pub share_targets: ::std::vec::Vec<PluginShareTarget>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct PluginSkillReadParams {
     #[serde(rename = "remoteMarketplaceName")]
     pub remote_marketplace_name: ::std::string::String,
@@ -2015,20 +2015,20 @@ pub struct PluginSkillReadParams {
     #[serde(rename = "skillName")]
     pub skill_name: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct PluginUninstallParams {
     #[serde(rename = "pluginId")]
     pub plugin_id: ::std::string::String,
 }
 /// Terminate a running `process/spawn` session.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ProcessKillParams {
     /// Client-supplied, connection-scoped `processHandle` from `process/spawn`.
     #[serde(rename = "processHandle")]
     pub process_handle: ::std::string::String,
 }
 /// Resize a running PTY-backed `process/spawn` session.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ProcessResizePtyParams {
     /// Client-supplied, connection-scoped `processHandle` from `process/spawn`.
     #[serde(rename = "processHandle")]
@@ -2039,7 +2039,7 @@ pub struct ProcessResizePtyParams {
 /// Spawn a standalone process (argv vector) without a Codex sandbox on the host where the app server is running.
 ///
 /// `process/spawn` returns after the process has started and the connection-scoped `processHandle` has been registered. Process output and exit are reported via `process/outputDelta` and `process/exited` notifications.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ProcessSpawnParams {
     /// Command argv vector. Empty arrays are rejected.
     pub command: ::std::vec::Vec<::std::string::String>,
@@ -2100,7 +2100,7 @@ pub struct ProcessSpawnParams {
     pub tty: ::std::option::Option<bool>,
 }
 /// PTY size in character cells for `process/spawn` PTY sessions.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ProcessTerminalSize {
     /// Terminal width in character cells.
     pub cols: u16,
@@ -2108,7 +2108,7 @@ pub struct ProcessTerminalSize {
     pub rows: u16,
 }
 /// Write stdin bytes to a running `process/spawn` session, close stdin, or both.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ProcessWriteStdinParams {
     /// Close stdin after writing `deltaBase64`, if present.
     #[serde(
@@ -2126,12 +2126,12 @@ pub struct ProcessWriteStdinParams {
     #[serde(rename = "processHandle")]
     pub process_handle: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ProfileBedrockSetupParams {
     pub profile: ::std::string::String,
     pub region: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ProjectCreateParams {
     #[serde(rename = "idempotencyKey")]
     pub idempotency_key: ::std::string::String,
@@ -2142,12 +2142,12 @@ pub struct ProjectCreateParams {
     pub name: ::std::string::String,
     pub roots: ::std::vec::Vec<ProjectRoot>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ProjectDeleteParams {
     #[serde(rename = "projectId")]
     pub project_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ProjectImportParams {
     #[serde(rename = "idempotencyKey")]
     pub idempotency_key: ::std::string::String,
@@ -2160,7 +2160,7 @@ pub struct ProjectImportParams {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub threads: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct ProjectListParams {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cursor: ::std::option::Option<::std::string::String>,
@@ -2176,7 +2176,7 @@ pub struct ProjectListParams {
     #[serde(rename = "sortKey", skip_serializing_if = "::std::option::Option::is_none")]
     pub sort_key: ::std::option::Option<ProjectSortKey>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ProjectMoveParams {
     /// Place the project before this ID, or append it when omitted or null.
     #[serde(
@@ -2187,12 +2187,12 @@ pub struct ProjectMoveParams {
     #[serde(rename = "projectId")]
     pub project_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ProjectReadParams {
     #[serde(rename = "projectId")]
     pub project_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ProjectUpdateParams {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub metadata: ::std::option::Option<
@@ -2205,7 +2205,7 @@ pub struct ProjectUpdateParams {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub roots: ::std::option::Option<::std::vec::Vec<ProjectRoot>>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct RawResponseItemCompletedNotification {
     pub item: ResponseItem,
     #[serde(rename = "threadId")]
@@ -2238,7 +2238,7 @@ for ReadThreadReadStateOperation {
         Self(value)
     }
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ReasoningResponseItem {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub content: ::std::option::Option<::std::vec::Vec<ReasoningItemContent>>,
@@ -2252,11 +2252,11 @@ pub struct ReasoningResponseItem {
     >,
     pub summary: ::std::vec::Vec<ReasoningItemReasoningSummary>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ReasoningTextReasoningItemContent {
     pub text: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct RemoteControlClientsListParams {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cursor: ::std::option::Option<::std::string::String>,
@@ -2267,24 +2267,24 @@ pub struct RemoteControlClientsListParams {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub order: ::std::option::Option<RemoteControlClientsListOrder>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct RemoteControlClientsRevokeParams {
     #[serde(rename = "clientId")]
     pub client_id: ::std::string::String,
     #[serde(rename = "environmentId")]
     pub environment_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct RemoteControlDisableParams {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ephemeral: ::std::option::Option<bool>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct RemoteControlEnableParams {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ephemeral: ::std::option::Option<bool>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct RemoteControlPairingStartParams {
     #[serde(
         rename = "manualCode",
@@ -2292,7 +2292,7 @@ pub struct RemoteControlPairingStartParams {
     )]
     pub manual_code: ::std::option::Option<bool>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct RemoteControlPairingStatusParams {
     #[serde(
         rename = "manualPairingCode",
@@ -2305,7 +2305,7 @@ pub struct RemoteControlPairingStatusParams {
     )]
     pub pairing_code: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ReviewStartParams {
     /// Reviews run inline on the supplied thread. Omit this field or pass `inline`. To review on a separate thread, start a thread first and use its id.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2314,7 +2314,7 @@ pub struct ReviewStartParams {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct SearchResponsesApiWebSearchAction {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub queries: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
@@ -2322,14 +2322,14 @@ pub struct SearchResponsesApiWebSearchAction {
     pub query: ::std::option::Option<::std::string::String>,
 }
 /// A user-selected root that can expose one or more runtime capabilities.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct SelectedCapabilityRoot {
     /// Stable identifier supplied by the capability selection platform.
     pub id: ::std::string::String,
     /// Where the selected root can be resolved.
     pub location: CapabilityRootLocation,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct SendAddCreditsNudgeEmailParams {
     #[serde(rename = "creditType")]
     pub credit_type: AddCreditsNudgeCreditType,
@@ -2359,7 +2359,7 @@ for ServerDiagnosticsParams {
         Self(value)
     }
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct SkillsConfigWriteParams {
     pub enabled: bool,
     /// Name-based selector.
@@ -2369,12 +2369,12 @@ pub struct SkillsConfigWriteParams {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub path: ::std::option::Option<AbsolutePathBuf>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct SkillsExtraRootsSetParams {
     #[serde(rename = "extraRoots")]
     pub extra_roots: ::std::vec::Vec<AbsolutePathBuf>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct SkillsListParams {
     /// When empty, defaults to the current session working directory.
     #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
@@ -2386,28 +2386,28 @@ pub struct SkillsListParams {
     )]
     pub force_reload: ::std::option::Option<bool>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct SummaryTextReasoningItemReasoningSummary {
     pub text: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct TextReasoningItemContent {
     pub text: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadApproveGuardianDeniedActionParams {
     /// Serialized `codex_protocol::protocol::GuardianAssessmentEvent`.
     pub event: ::serde_json::Value,
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadArchiveParams {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
 }
 /// Parameters for creating or locating an attachment on its owning thread.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadAttachmentAddParams {
     #[serde(rename = "attachmentType")]
     pub attachment_type: ::std::string::String,
@@ -2418,7 +2418,7 @@ pub struct ThreadAttachmentAddParams {
     pub thread_id: ::std::string::String,
 }
 /// Parameters for listing attachments from one thread.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadAttachmentListParams {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cursor: ::std::option::Option<::std::string::String>,
@@ -2428,7 +2428,7 @@ pub struct ThreadAttachmentListParams {
     pub thread_id: ::std::string::String,
 }
 /// Parameters for reverse lookup by attachment identity within this server's store.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadAttachmentOwnerListParams {
     /// Omitted or null returns all matches; false returns non-archived threads only.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2443,7 +2443,7 @@ pub struct ThreadAttachmentOwnerListParams {
     pub limit: ::std::option::Option<u32>,
 }
 /// Parameters for deleting an attachment by its stable thread-local identity.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadAttachmentRemoveParams {
     #[serde(rename = "attachmentType")]
     pub attachment_type: ::std::string::String,
@@ -2452,12 +2452,12 @@ pub struct ThreadAttachmentRemoveParams {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadBackgroundTerminalsCleanParams {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadBackgroundTerminalsListParams {
     /// Opaque pagination cursor returned by a previous call.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2468,26 +2468,26 @@ pub struct ThreadBackgroundTerminalsListParams {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadBackgroundTerminalsTerminateParams {
     #[serde(rename = "processId")]
     pub process_id: ::std::string::String,
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadCompactStartParams {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
 }
 /// Parameters for `thread/decrement_elicitation`.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadDecrementElicitationParams {
     /// Thread whose out-of-band elicitation counter should be decremented.
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadDeleteParams {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
@@ -2497,7 +2497,7 @@ pub struct ThreadDeleteParams {
 /// If using a non-empty path, the thread_id param will be ignored. Empty string path values are treated as absent.
 ///
 /// Prefer using thread_id whenever possible.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadForkParams {
     #[serde(
         rename = "approvalPolicy",
@@ -2612,7 +2612,7 @@ pub struct ThreadForkParams {
     )]
     pub thread_source: ::std::option::Option<ThreadSource>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadGoalClearParams {
     /// Missing provenance does not supply user authorization.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2620,12 +2620,12 @@ pub struct ThreadGoalClearParams {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadGoalGetParams {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadGoalSetParams {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub objective: ::std::option::Option<::std::string::String>,
@@ -2645,19 +2645,19 @@ pub struct ThreadGoalSetParams {
 /// Calling `thread/guardianReview` subscribes the connection to the thread. The subscription remains after the review completes, keeping the thread loaded until the client calls `thread/unsubscribe` or disconnects. Sequential calls on the same loaded thread can reuse Guardian history across direct reviews and live approvals. The reviewer keeps a separate conversation from the actor and follows the parent thread's normal persistence settings. A retry evaluates the final call again under the current policy.
 ///
 /// Since Codex 0.167.2.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadGuardianReviewParams {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
 }
 /// Parameters for `thread/increment_elicitation`.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadIncrementElicitationParams {
     /// Thread whose out-of-band elicitation counter should be incremented.
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadInjectItemsParams {
     /// Raw Responses API items to append to the thread's model-visible history.
     pub items: ::std::vec::Vec<::serde_json::Value>,
@@ -2665,7 +2665,7 @@ pub struct ThreadInjectItemsParams {
     pub thread_id: ::std::string::String,
 }
 /// Since Codex 0.168.0.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct ThreadItemOutputDeferral {
     /// Defer nonempty output from successful commands.
     #[serde(
@@ -2694,7 +2694,7 @@ impl ::std::convert::From<ThreadItemsListAnchor> for ThreadItemsListCursor {
         Self::ThreadItemsListAnchor(value)
     }
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadItemsListParams {
     /// Opaque continuation cursor or an exclusive item anchor in the requested visible turn. An item anchor requires a non-empty `turnId`; ascending (the default) returns items after it, and descending returns items before it. Continue with the returned string cursor.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2723,7 +2723,7 @@ pub struct ThreadItemsListParams {
     pub turn_id: ::std::option::Option<::std::string::String>,
 }
 /// EXPERIMENTAL - retrieve a bounded set of persisted items from one turn.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadItemsReadParams {
     /// Item IDs to retrieve. Supply 1 to 100 IDs.
     #[serde(rename = "itemIds")]
@@ -2745,7 +2745,7 @@ for ThreadListCwdFilter {
         Self::Array(value)
     }
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct ThreadListParams {
     /// Optional ancestor thread filter. Returns spawned descendants at any depth, excluding the ancestor itself. Mutually exclusive with `parentThreadId`.
     #[serde(
@@ -2862,7 +2862,7 @@ pub struct ThreadListParams {
     )]
     pub use_state_db_only: ::std::option::Option<bool>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct ThreadLoadedListParams {
     /// Opaque pagination cursor returned by a previous call.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2871,20 +2871,20 @@ pub struct ThreadLoadedListParams {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub limit: ::std::option::Option<u32>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadMemoryModeSetParams {
     pub mode: ThreadMemoryMode,
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
 }
 /// Since Codex 0.165.0.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadMemoryReadParams {
     /// The thread must already be started or resumed.
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct ThreadMetadataGitInfoUpdateParams {
     /// Omit to leave the stored branch unchanged, set to `null` to clear it, or provide a non-empty string to replace it.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2899,7 +2899,7 @@ pub struct ThreadMetadataGitInfoUpdateParams {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sha: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadMetadataUpdateParams {
     /// Save the client's Daybreak choice for this persistent thread. Omitted or null leaves it unchanged. This does not select a turn's `cyberAccessProgram` or grant access.
     #[serde(
@@ -2919,7 +2919,7 @@ pub struct ThreadMetadataUpdateParams {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadPredictionRequestParams {
     #[serde(rename = "sourceTurnId")]
     pub source_turn_id: ::std::string::String,
@@ -2929,7 +2929,7 @@ pub struct ThreadPredictionRequestParams {
 /// Prepare an approved plan for the first turn of a fresh thread.
 ///
 /// Since Codex 0.169.0.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadPrepareApprovedPlanParams {
     /// Absolute path to the optional app-server copy of the plan.
     #[serde(
@@ -2941,7 +2941,7 @@ pub struct ThreadPrepareApprovedPlanParams {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadQueueAddParams {
     #[serde(rename = "clientUserMessageId")]
     pub client_user_message_id: ::std::string::String,
@@ -2959,14 +2959,14 @@ pub struct ThreadQueueAddParams {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadQueueDeleteParams {
     #[serde(rename = "queuedSubmissionId")]
     pub queued_submission_id: ::std::string::String,
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadQueueListParams {
     /// Opaque pagination cursor returned by a previous call.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2977,14 +2977,14 @@ pub struct ThreadQueueListParams {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadQueueReorderParams {
     #[serde(rename = "queuedSubmissionIds")]
     pub queued_submission_ids: ::std::vec::Vec<::std::string::String>,
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadQueueStartParams {
     #[serde(
         rename = "queuedSubmissionId",
@@ -2994,7 +2994,7 @@ pub struct ThreadQueueStartParams {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadQueueUpdateParams {
     pub input: ::std::vec::Vec<UserInput>,
     #[serde(rename = "queuedSubmissionId")]
@@ -3012,7 +3012,7 @@ pub struct ThreadQueueUpdateParams {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadReadParams {
     /// When true, include turns and their items from rollout history. Full-history hydration is deprecated for paginated threads; prefer a metadata-only read and page with `thread/turns/list` and `thread/items/list`.
     #[serde(
@@ -3023,7 +3023,7 @@ pub struct ThreadReadParams {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadReadStateUpdateParams {
     /// Revision of the row or transcript actually seen. Conflicts require a fresh user action.
     #[serde(rename = "expectedRevision")]
@@ -3033,21 +3033,21 @@ pub struct ThreadReadStateUpdateParams {
     pub thread_id: ::std::string::String,
 }
 /// EXPERIMENTAL - append audio input to thread realtime.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadRealtimeAppendAudioParams {
     pub audio: ThreadRealtimeAudioChunk,
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
 }
 /// EXPERIMENTAL - append speakable text to thread realtime.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadRealtimeAppendSpeechParams {
     pub text: ::std::string::String,
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
 }
 /// EXPERIMENTAL - append text input to thread realtime.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadRealtimeAppendTextParams {
     /// Defaults to `"user"` when absent.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3057,13 +3057,13 @@ pub struct ThreadRealtimeAppendTextParams {
     pub thread_id: ::std::string::String,
 }
 /// EXPERIMENTAL - role-bearing text item included when a realtime V3 session starts.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadRealtimeInitialItem {
     pub role: ConversationTextRole,
     pub text: ::std::string::String,
 }
 /// Since Codex 0.171.0.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadRealtimeListParams {
     #[serde(
         rename = "afterPosition",
@@ -3139,7 +3139,7 @@ for ThreadRealtimeListVoicesParams {
     }
 }
 /// EXPERIMENTAL - start a thread-scoped realtime session.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadRealtimeStartParams {
     /// Relays public reasoning summaries as quiet context for realtime V3 delegations. Defaults to false.
     #[serde(
@@ -3250,12 +3250,12 @@ pub struct ThreadRealtimeStartParams {
     pub voice_session_id: ::std::option::Option<::std::string::String>,
 }
 /// EXPERIMENTAL - stop thread realtime.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadRealtimeStopParams {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct ThreadResumeInitialTurnsPageParams {
     /// How much item detail to include for each returned turn; defaults to summary.
     #[serde(
@@ -3280,7 +3280,7 @@ pub struct ThreadResumeInitialTurnsPageParams {
 /// If thread_id identifies a running thread, app-server rejoins that thread and treats a non-empty path as a consistency check against the active rollout path. Empty string path values are treated as absent.
 ///
 /// Prefer using thread_id whenever possible.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadResumeParams {
     #[serde(
         rename = "approvalPolicy",
@@ -3360,7 +3360,7 @@ pub struct ThreadResumeParams {
 /// Replace a paginated thread's durable history with the prefix before one turn.
 ///
 /// This only changes persisted conversation history. It does not revert local file changes.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadRevertParams {
     /// Turn excluded from the replacement history, together with every later turn.
     #[serde(rename = "beforeTurnId")]
@@ -3369,13 +3369,13 @@ pub struct ThreadRevertParams {
     pub thread_id: ::std::string::String,
 }
 /// Since Codex 0.164.0.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadSampleCancelParams {
     #[serde(rename = "requestId")]
     pub request_id: RequestId,
 }
 /// Since Codex 0.164.0.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadSampleParams {
     /// Allow sampling the latest turn before it finishes.
     ///
@@ -3431,13 +3431,13 @@ pub struct ThreadSampleParams {
 /// Request cancellation on the same connection. `thread/search/cancel` targets only `thread/search`; `thread/search/stream/cancel` targets only `thread/search/stream`. Cancellation is idempotent: the cancel response acknowledges the request, and an interrupted search completes with an error after its subprocess is stopped and reaped. If completion races cancellation, the original search may still succeed. An already-completed search is unaffected.
 ///
 /// Since Codex 0.171.0.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadSearchCancelParams {
     #[serde(rename = "requestId")]
     pub request_id: RequestId,
 }
 /// Parameters for searching visible message occurrences within one paginated thread.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadSearchOccurrencesParams {
     /// Opaque cursor returned by a previous call for the same thread and search term.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3451,7 +3451,7 @@ pub struct ThreadSearchOccurrencesParams {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadSearchParams {
     /// Optional archived filter; when set to true, only archived threads are returned. If false or null, only non-archived threads are returned.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3498,7 +3498,7 @@ pub struct ThreadSearchParams {
     pub source_kinds: ::std::option::Option<::std::vec::Vec<ThreadSourceKind>>,
 }
 /// Parameters for creating an independently persisted thread section.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadSectionCreateParams {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub appearance: ::std::option::Option<ThreadSectionAppearance>,
@@ -3506,14 +3506,14 @@ pub struct ThreadSectionCreateParams {
     pub name: ::std::string::String,
 }
 /// Parameters for deleting an independently persisted thread section.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadSectionDeleteParams {
     /// The stable, server-generated identity of the section to delete.
     #[serde(rename = "sectionId")]
     pub section_id: ::std::string::String,
 }
 /// Parameters for listing independently persisted thread sections.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct ThreadSectionListParams {
     /// Opaque pagination cursor returned by a previous call.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3523,7 +3523,7 @@ pub struct ThreadSectionListParams {
     pub limit: ::std::option::Option<u32>,
 }
 /// Parameters for moving a thread within a server-owned section ordering.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadSectionMoveParams {
     /// Existing thread to insert before; omission or null appends to the section.
     #[serde(
@@ -3542,7 +3542,7 @@ pub struct ThreadSectionMoveParams {
     pub thread_id: ::std::string::String,
 }
 /// Parameters for updating an independently persisted thread section.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadSectionUpdateParams {
     /// Omit to preserve appearance, use `null` to clear it, or provide a replacement.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3553,13 +3553,13 @@ pub struct ThreadSectionUpdateParams {
     #[serde(rename = "sectionId")]
     pub section_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadSetNameParams {
     pub name: ::std::string::String,
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadSettingsUpdateParams {
     /// Override the approval policy for subsequent turns.
     #[serde(
@@ -3633,7 +3633,7 @@ pub struct ThreadSettingsUpdateParams {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadShellCommandParams {
     /// Shell command string evaluated by the thread's configured shell. Unlike `command/exec`, this intentionally preserves shell syntax such as pipes, redirects, and quoting. This runs unsandboxed with full access rather than inheriting the thread sandbox policy.
     pub command: ::std::string::String,
@@ -3646,7 +3646,7 @@ pub struct ThreadShellCommandParams {
     )]
     pub timeout_ms: ::std::option::Option<i64>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct ThreadStartParams {
     /// Allow a provider with an authoritative static model catalog to replace an unavailable requested model with its default.
     #[serde(
@@ -3781,7 +3781,7 @@ pub struct ThreadStartParams {
     pub thread_source: ::std::option::Option<ThreadSource>,
 }
 /// EXPERIMENTAL - list ordinary and realtime thread history in rollout order.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadTimelineListParams {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cursor: ::std::option::Option<::std::string::String>,
@@ -3790,7 +3790,7 @@ pub struct ThreadTimelineListParams {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadTurnsListParams {
     /// Opaque cursor to pass to the next call to continue after the last turn.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3813,30 +3813,30 @@ pub struct ThreadTurnsListParams {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadUnarchiveParams {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadUnsubscribeParams {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
 }
 /// EXPERIMENTAL. Captures a user's answer to a request_user_input question.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ToolRequestUserInputAnswer {
     pub answers: ::std::vec::Vec<::std::string::String>,
 }
 /// EXPERIMENTAL. Response payload mapping question ids to answers.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ToolRequestUserInputResponse {
     pub answers: ::std::collections::BTreeMap<
         ::std::string::String,
         ToolRequestUserInputAnswer,
     >,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ToolSearchCallResponseItem {
     pub arguments: ::serde_json::Value,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3853,7 +3853,7 @@ pub struct ToolSearchCallResponseItem {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ToolSearchOutputResponseItem {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub call_id: ::std::option::Option<::std::string::String>,
@@ -3867,7 +3867,7 @@ pub struct ToolSearchOutputResponseItem {
     pub status: ::std::string::String,
     pub tools: ::std::vec::Vec<::serde_json::Value>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct TurnEnvironmentParams {
     pub cwd: LegacyAppPathString,
     #[serde(rename = "environmentId")]
@@ -3881,7 +3881,7 @@ pub struct TurnEnvironmentParams {
         ::std::vec::Vec<LegacyAppPathString>,
     >,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct TurnInterruptParams {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
@@ -3889,7 +3889,7 @@ pub struct TurnInterruptParams {
     pub turn_id: ::std::string::String,
 }
 /// Experimental settings changes for one running turn, not future turns. Unsupported fields are rejected rather than silently ignored. Any live task kind may accept publication. Child sessions and consumers of frozen initial settings are unchanged.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct TurnSettingsUpdateParams {
     /// Changes the active turn's reviewer without changing future thread settings. Already captured steps and pending approvals retain their original reviewer.
     #[serde(
@@ -3922,7 +3922,7 @@ pub struct TurnSettingsUpdateParams {
     #[serde(rename = "turnId")]
     pub turn_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct TurnStartParams {
     /// Optional client-provided context fragments keyed by an opaque source identifier.
     #[serde(
@@ -4083,7 +4083,7 @@ pub struct TurnStartParams {
     )]
     pub turn_trigger: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct TurnSteerParams {
     /// Optional client-provided context fragments keyed by an opaque source identifier.
     #[serde(
@@ -4127,7 +4127,7 @@ pub struct TurnSteerParams {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct TurnToolOutput {
     pub name: ::std::string::String,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -4189,7 +4189,7 @@ for UnreadThreadReadStateOperation {
     }
 }
 /// Cancels a native verification RPC issued on this connection, not an elicitation. Use a fresh request ID for each operation and a distinct ID for this cancellation RPC.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct UserVerificationCancelParams {
     #[serde(rename = "requestId")]
     pub request_id: RequestId,
@@ -4270,7 +4270,7 @@ for UserVerificationStatusParams {
     }
 }
 /// Local signing primitive, independent of any pending elicitation.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct UserVerificationVerifyParams {
     /// Unpadded base64url encoding of 1–4096 challenge bytes.
     pub challenge: ::std::string::String,
@@ -4279,7 +4279,7 @@ pub struct UserVerificationVerifyParams {
     /// Display context already approved by the UI; 1–256 UTF-8 bytes.
     pub title: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct WebSearchCallResponseItem {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub action: ::std::option::Option<ResponsesApiWebSearchAction>,
@@ -4294,7 +4294,7 @@ pub struct WebSearchCallResponseItem {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct WebrtcThreadRealtimeStartTransport {
     /// SDP offer generated by a WebRTC RTCPeerConnection after configuring audio and the realtime events data channel.
     pub sdp: ::std::string::String,
@@ -4324,7 +4324,7 @@ for WebsocketThreadRealtimeStartTransport {
         Self(value)
     }
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct WindowsSandboxSetupStartParams {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cwd: ::std::option::Option<AbsolutePathBuf>,
@@ -6842,6 +6842,16146 @@ impl WindowsSandboxSetupStartParams {
             cwd: ::std::option::Option::None,
             mode,
         }
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for AccountSessionsListParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["refreshWorkspaceMetadata"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = AccountSessionsListParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct AccountSessionsListParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<AccountSessionsListParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "refreshWorkspaceMetadata" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "refreshWorkspaceMetadata",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(AccountSessionsListParams {
+                    refresh_workspace_metadata: __f0.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("AccountSessionsListParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for AccountSessionsSwitchParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["accountId", "allowBrowserLogin", "sessionId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = AccountSessionsSwitchParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct AccountSessionsSwitchParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<AccountSessionsSwitchParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "accountId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "accountId",
+                                &mut __map,
+                            )?
+                        }
+                        "allowBrowserLogin" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "allowBrowserLogin",
+                                &mut __map,
+                            )?
+                        }
+                        "sessionId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "sessionId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(AccountSessionsSwitchParams {
+                    account_id: crate::serde_helpers::required(__f0, "accountId")?,
+                    allow_browser_login: __f1.unwrap_or_default(),
+                    session_id: crate::serde_helpers::required(__f2, "sessionId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("AccountSessionsSwitchParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for AdditionalContextEntry {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["kind", "name", "value"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = AdditionalContextEntry;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct AdditionalContextEntry")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<AdditionalContextEntry, A::Error> {
+                let mut __f0: ::std::option::Option<AdditionalContextKind> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "kind" => {
+                            crate::serde_helpers::fill(&mut __f0, "kind", &mut __map)?
+                        }
+                        "name" => {
+                            crate::serde_helpers::fill(&mut __f1, "name", &mut __map)?
+                        }
+                        "value" => {
+                            crate::serde_helpers::fill(&mut __f2, "value", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(AdditionalContextEntry {
+                    kind: crate::serde_helpers::required(__f0, "kind")?,
+                    name: __f1.unwrap_or_default(),
+                    value: crate::serde_helpers::required(__f2, "value")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("AdditionalContextEntry", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for AdditionalToolsResponseItem {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["id", "role", "tools"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = AdditionalToolsResponseItem;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct AdditionalToolsResponseItem")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<AdditionalToolsResponseItem, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::vec::Vec<::serde_json::Value>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "id" => crate::serde_helpers::fill(&mut __f0, "id", &mut __map)?,
+                        "role" => {
+                            crate::serde_helpers::fill(&mut __f1, "role", &mut __map)?
+                        }
+                        "tools" => {
+                            crate::serde_helpers::fill(&mut __f2, "tools", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(AdditionalToolsResponseItem {
+                    id: __f0.unwrap_or_default(),
+                    role: crate::serde_helpers::required(__f1, "role")?,
+                    tools: crate::serde_helpers::required(__f2, "tools")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("AdditionalToolsResponseItem", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for AgentMessageResponseItem {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "author",
+            "content",
+            "id",
+            "internal_chat_message_metadata_passthrough",
+            "recipient",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = AgentMessageResponseItem;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct AgentMessageResponseItem")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<AgentMessageResponseItem, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::vec::Vec<AgentMessageInputContent>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<InternalChatMessageMetadataPassthrough>,
+                > = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "author" => {
+                            crate::serde_helpers::fill(&mut __f0, "author", &mut __map)?
+                        }
+                        "content" => {
+                            crate::serde_helpers::fill(&mut __f1, "content", &mut __map)?
+                        }
+                        "id" => crate::serde_helpers::fill(&mut __f2, "id", &mut __map)?,
+                        "internal_chat_message_metadata_passthrough" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "internal_chat_message_metadata_passthrough",
+                                &mut __map,
+                            )?
+                        }
+                        "recipient" => {
+                            crate::serde_helpers::fill(
+                                &mut __f4,
+                                "recipient",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(AgentMessageResponseItem {
+                    author: crate::serde_helpers::required(__f0, "author")?,
+                    content: crate::serde_helpers::required(__f1, "content")?,
+                    id: __f2.unwrap_or_default(),
+                    internal_chat_message_metadata_passthrough: __f3.unwrap_or_default(),
+                    recipient: crate::serde_helpers::required(__f4, "recipient")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("AgentMessageResponseItem", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for AmazonBedrockAccessKeysLoginAccountParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "accessKeyId",
+            "region",
+            "secretAccessKey",
+            "sessionToken",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = AmazonBedrockAccessKeysLoginAccountParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct AmazonBedrockAccessKeysLoginAccountParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<
+                AmazonBedrockAccessKeysLoginAccountParams,
+                A::Error,
+            > {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "accessKeyId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "accessKeyId",
+                                &mut __map,
+                            )?
+                        }
+                        "region" => {
+                            crate::serde_helpers::fill(&mut __f1, "region", &mut __map)?
+                        }
+                        "secretAccessKey" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "secretAccessKey",
+                                &mut __map,
+                            )?
+                        }
+                        "sessionToken" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "sessionToken",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(AmazonBedrockAccessKeysLoginAccountParams {
+                    access_key_id: crate::serde_helpers::required(__f0, "accessKeyId")?,
+                    region: crate::serde_helpers::required(__f1, "region")?,
+                    secret_access_key: crate::serde_helpers::required(
+                        __f2,
+                        "secretAccessKey",
+                    )?,
+                    session_token: __f3.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct(
+                "AmazonBedrockAccessKeysLoginAccountParams",
+                FIELDS,
+                Visitor,
+            )
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for AmazonBedrockLoginAccountParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["apiKey", "region"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = AmazonBedrockLoginAccountParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct AmazonBedrockLoginAccountParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<AmazonBedrockLoginAccountParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "apiKey" => {
+                            crate::serde_helpers::fill(&mut __f0, "apiKey", &mut __map)?
+                        }
+                        "region" => {
+                            crate::serde_helpers::fill(&mut __f1, "region", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(AmazonBedrockLoginAccountParams {
+                    api_key: crate::serde_helpers::required(__f0, "apiKey")?,
+                    region: crate::serde_helpers::required(__f1, "region")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("AmazonBedrockLoginAccountParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ApiKeyLoginAccountParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["apiKey"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ApiKeyLoginAccountParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ApiKeyLoginAccountParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ApiKeyLoginAccountParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "apiKey" => {
+                            crate::serde_helpers::fill(&mut __f0, "apiKey", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ApiKeyLoginAccountParams {
+                    api_key: crate::serde_helpers::required(__f0, "apiKey")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ApiKeyLoginAccountParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ApplyPatchApprovalResponse {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["decision"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ApplyPatchApprovalResponse;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ApplyPatchApprovalResponse")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ApplyPatchApprovalResponse, A::Error> {
+                let mut __f0: ::std::option::Option<ReviewDecision> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "decision" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "decision",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ApplyPatchApprovalResponse {
+                    decision: crate::serde_helpers::required(__f0, "decision")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ApplyPatchApprovalResponse", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ApprovedExecpolicyAmendmentReviewDecision {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["proposed_execpolicy_amendment"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ApprovedExecpolicyAmendmentReviewDecision;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ApprovedExecpolicyAmendmentReviewDecision")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<
+                ApprovedExecpolicyAmendmentReviewDecision,
+                A::Error,
+            > {
+                let mut __f0: ::std::option::Option<
+                    ::std::vec::Vec<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "proposed_execpolicy_amendment" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "proposed_execpolicy_amendment",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ApprovedExecpolicyAmendmentReviewDecision {
+                    proposed_execpolicy_amendment: crate::serde_helpers::required(
+                        __f0,
+                        "proposed_execpolicy_amendment",
+                    )?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct(
+                "ApprovedExecpolicyAmendmentReviewDecision",
+                FIELDS,
+                Visitor,
+            )
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for AppsInstalledParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["forceRefresh", "threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = AppsInstalledParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct AppsInstalledParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<AppsInstalledParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "forceRefresh" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "forceRefresh",
+                                &mut __map,
+                            )?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(AppsInstalledParams {
+                    force_refresh: __f0.unwrap_or_default(),
+                    thread_id: __f1.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("AppsInstalledParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for AppsListParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["cursor", "forceRefetch", "limit", "threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = AppsListParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct AppsListParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<AppsListParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::option::Option<u32>> = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "cursor" => {
+                            crate::serde_helpers::fill(&mut __f0, "cursor", &mut __map)?
+                        }
+                        "forceRefetch" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "forceRefetch",
+                                &mut __map,
+                            )?
+                        }
+                        "limit" => {
+                            crate::serde_helpers::fill(&mut __f2, "limit", &mut __map)?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(AppsListParams {
+                    cursor: __f0.unwrap_or_default(),
+                    force_refetch: __f1.unwrap_or_default(),
+                    limit: __f2.unwrap_or_default(),
+                    thread_id: __f3.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("AppsListParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for AppsReadParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["appIds", "includeTools", "threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = AppsReadParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct AppsReadParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<AppsReadParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::vec::Vec<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "appIds" => {
+                            crate::serde_helpers::fill(&mut __f0, "appIds", &mut __map)?
+                        }
+                        "includeTools" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "includeTools",
+                                &mut __map,
+                            )?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(AppsReadParams {
+                    app_ids: crate::serde_helpers::required(__f0, "appIds")?,
+                    include_tools: __f1.unwrap_or_default(),
+                    thread_id: __f2.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("AppsReadParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for AttestationGenerateResponse {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["token"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = AttestationGenerateResponse;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct AttestationGenerateResponse")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<AttestationGenerateResponse, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "token" => {
+                            crate::serde_helpers::fill(&mut __f0, "token", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(AttestationGenerateResponse {
+                    token: crate::serde_helpers::required(__f0, "token")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("AttestationGenerateResponse", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for BaseBranchReviewTarget {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["branch"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = BaseBranchReviewTarget;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct BaseBranchReviewTarget")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<BaseBranchReviewTarget, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "branch" => {
+                            crate::serde_helpers::fill(&mut __f0, "branch", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(BaseBranchReviewTarget {
+                    branch: crate::serde_helpers::required(__f0, "branch")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("BaseBranchReviewTarget", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for BedrockProviderSettingsPatch {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["profile", "providerId", "region"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = BedrockProviderSettingsPatch;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct BedrockProviderSettingsPatch")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<BedrockProviderSettingsPatch, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<BedrockProviderId> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "profile" => {
+                            crate::serde_helpers::fill(&mut __f0, "profile", &mut __map)?
+                        }
+                        "providerId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "providerId",
+                                &mut __map,
+                            )?
+                        }
+                        "region" => {
+                            crate::serde_helpers::fill(&mut __f2, "region", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(BedrockProviderSettingsPatch {
+                    profile: __f0.unwrap_or_default(),
+                    provider_id: crate::serde_helpers::required(__f1, "providerId")?,
+                    region: __f2.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("BedrockProviderSettingsPatch", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for CancelLoginAccountParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["loginId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = CancelLoginAccountParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct CancelLoginAccountParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<CancelLoginAccountParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "loginId" => {
+                            crate::serde_helpers::fill(&mut __f0, "loginId", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(CancelLoginAccountParams {
+                    login_id: crate::serde_helpers::required(__f0, "loginId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("CancelLoginAccountParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ChatgptAuthTokensLoginAccountParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["accessToken", "chatgptAccountId", "chatgptPlanType"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ChatgptAuthTokensLoginAccountParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ChatgptAuthTokensLoginAccountParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ChatgptAuthTokensLoginAccountParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "accessToken" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "accessToken",
+                                &mut __map,
+                            )?
+                        }
+                        "chatgptAccountId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "chatgptAccountId",
+                                &mut __map,
+                            )?
+                        }
+                        "chatgptPlanType" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "chatgptPlanType",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ChatgptAuthTokensLoginAccountParams {
+                    access_token: crate::serde_helpers::required(__f0, "accessToken")?,
+                    chatgpt_account_id: crate::serde_helpers::required(
+                        __f1,
+                        "chatgptAccountId",
+                    )?,
+                    chatgpt_plan_type: __f2.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("ChatgptAuthTokensLoginAccountParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ChatgptAuthTokensRefreshResponse {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["accessToken", "chatgptAccountId", "chatgptPlanType"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ChatgptAuthTokensRefreshResponse;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ChatgptAuthTokensRefreshResponse")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ChatgptAuthTokensRefreshResponse, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "accessToken" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "accessToken",
+                                &mut __map,
+                            )?
+                        }
+                        "chatgptAccountId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "chatgptAccountId",
+                                &mut __map,
+                            )?
+                        }
+                        "chatgptPlanType" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "chatgptPlanType",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ChatgptAuthTokensRefreshResponse {
+                    access_token: crate::serde_helpers::required(__f0, "accessToken")?,
+                    chatgpt_account_id: crate::serde_helpers::required(
+                        __f1,
+                        "chatgptAccountId",
+                    )?,
+                    chatgpt_plan_type: __f2.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("ChatgptAuthTokensRefreshResponse", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ChatgptLoginAccountParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "appBrand",
+            "codexStreamlinedLogin",
+            "useHostedLoginSuccessPage",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ChatgptLoginAccountParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ChatgptLoginAccountParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ChatgptLoginAccountParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<LoginAppBrand>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "appBrand" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "appBrand",
+                                &mut __map,
+                            )?
+                        }
+                        "codexStreamlinedLogin" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "codexStreamlinedLogin",
+                                &mut __map,
+                            )?
+                        }
+                        "useHostedLoginSuccessPage" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "useHostedLoginSuccessPage",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ChatgptLoginAccountParams {
+                    app_brand: __f0.unwrap_or_default(),
+                    codex_streamlined_login: __f1.unwrap_or_default(),
+                    use_hosted_login_success_page: __f2.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("ChatgptLoginAccountParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ClientInfo {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["name", "title", "version"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ClientInfo;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ClientInfo")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ClientInfo, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "name" => {
+                            crate::serde_helpers::fill(&mut __f0, "name", &mut __map)?
+                        }
+                        "title" => {
+                            crate::serde_helpers::fill(&mut __f1, "title", &mut __map)?
+                        }
+                        "version" => {
+                            crate::serde_helpers::fill(&mut __f2, "version", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ClientInfo {
+                    name: crate::serde_helpers::required(__f0, "name")?,
+                    title: __f1.unwrap_or_default(),
+                    version: crate::serde_helpers::required(__f2, "version")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ClientInfo", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for CommandExecParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "command",
+            "cwd",
+            "disableOutputCap",
+            "disableTimeout",
+            "env",
+            "outputBytesCap",
+            "permissionProfile",
+            "processId",
+            "sandboxPolicy",
+            "size",
+            "streamStdin",
+            "streamStdoutStderr",
+            "timeoutMs",
+            "tty",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = CommandExecParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct CommandExecParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<CommandExecParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::vec::Vec<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<
+                    ::std::option::Option<
+                        ::std::collections::BTreeMap<
+                            ::std::string::String,
+                            ::std::option::Option<::std::string::String>,
+                        >,
+                    >,
+                > = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<::std::option::Option<u64>> = ::std::option::Option::None;
+                let mut __f6: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f7: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f8: ::std::option::Option<
+                    ::std::option::Option<SandboxPolicy>,
+                > = ::std::option::Option::None;
+                let mut __f9: ::std::option::Option<
+                    ::std::option::Option<CommandExecTerminalSize>,
+                > = ::std::option::Option::None;
+                let mut __f10: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f11: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f12: ::std::option::Option<::std::option::Option<i64>> = ::std::option::Option::None;
+                let mut __f13: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "command" => {
+                            crate::serde_helpers::fill(&mut __f0, "command", &mut __map)?
+                        }
+                        "cwd" => {
+                            crate::serde_helpers::fill(&mut __f1, "cwd", &mut __map)?
+                        }
+                        "disableOutputCap" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "disableOutputCap",
+                                &mut __map,
+                            )?
+                        }
+                        "disableTimeout" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "disableTimeout",
+                                &mut __map,
+                            )?
+                        }
+                        "env" => {
+                            crate::serde_helpers::fill(&mut __f4, "env", &mut __map)?
+                        }
+                        "outputBytesCap" => {
+                            crate::serde_helpers::fill(
+                                &mut __f5,
+                                "outputBytesCap",
+                                &mut __map,
+                            )?
+                        }
+                        "permissionProfile" => {
+                            crate::serde_helpers::fill(
+                                &mut __f6,
+                                "permissionProfile",
+                                &mut __map,
+                            )?
+                        }
+                        "processId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f7,
+                                "processId",
+                                &mut __map,
+                            )?
+                        }
+                        "sandboxPolicy" => {
+                            crate::serde_helpers::fill(
+                                &mut __f8,
+                                "sandboxPolicy",
+                                &mut __map,
+                            )?
+                        }
+                        "size" => {
+                            crate::serde_helpers::fill(&mut __f9, "size", &mut __map)?
+                        }
+                        "streamStdin" => {
+                            crate::serde_helpers::fill(
+                                &mut __f10,
+                                "streamStdin",
+                                &mut __map,
+                            )?
+                        }
+                        "streamStdoutStderr" => {
+                            crate::serde_helpers::fill(
+                                &mut __f11,
+                                "streamStdoutStderr",
+                                &mut __map,
+                            )?
+                        }
+                        "timeoutMs" => {
+                            crate::serde_helpers::fill(
+                                &mut __f12,
+                                "timeoutMs",
+                                &mut __map,
+                            )?
+                        }
+                        "tty" => {
+                            crate::serde_helpers::fill(&mut __f13, "tty", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(CommandExecParams {
+                    command: crate::serde_helpers::required(__f0, "command")?,
+                    cwd: __f1.unwrap_or_default(),
+                    disable_output_cap: __f2.unwrap_or_default(),
+                    disable_timeout: __f3.unwrap_or_default(),
+                    env: __f4.unwrap_or_default(),
+                    output_bytes_cap: __f5.unwrap_or_default(),
+                    permission_profile: __f6.unwrap_or_default(),
+                    process_id: __f7.unwrap_or_default(),
+                    sandbox_policy: __f8.unwrap_or_default(),
+                    size: __f9.unwrap_or_default(),
+                    stream_stdin: __f10.unwrap_or_default(),
+                    stream_stdout_stderr: __f11.unwrap_or_default(),
+                    timeout_ms: __f12.unwrap_or_default(),
+                    tty: __f13.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("CommandExecParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for CommandExecResizeParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["processId", "size"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = CommandExecResizeParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct CommandExecResizeParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<CommandExecResizeParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<CommandExecTerminalSize> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "processId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "processId",
+                                &mut __map,
+                            )?
+                        }
+                        "size" => {
+                            crate::serde_helpers::fill(&mut __f1, "size", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(CommandExecResizeParams {
+                    process_id: crate::serde_helpers::required(__f0, "processId")?,
+                    size: crate::serde_helpers::required(__f1, "size")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("CommandExecResizeParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for CommandExecTerminalSize {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["cols", "rows"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = CommandExecTerminalSize;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct CommandExecTerminalSize")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<CommandExecTerminalSize, A::Error> {
+                let mut __f0: ::std::option::Option<u16> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<u16> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "cols" => {
+                            crate::serde_helpers::fill(&mut __f0, "cols", &mut __map)?
+                        }
+                        "rows" => {
+                            crate::serde_helpers::fill(&mut __f1, "rows", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(CommandExecTerminalSize {
+                    cols: crate::serde_helpers::required(__f0, "cols")?,
+                    rows: crate::serde_helpers::required(__f1, "rows")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("CommandExecTerminalSize", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for CommandExecTerminateParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["processId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = CommandExecTerminateParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct CommandExecTerminateParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<CommandExecTerminateParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "processId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "processId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(CommandExecTerminateParams {
+                    process_id: crate::serde_helpers::required(__f0, "processId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("CommandExecTerminateParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for CommandExecWriteParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["closeStdin", "deltaBase64", "processId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = CommandExecWriteParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct CommandExecWriteParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<CommandExecWriteParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "closeStdin" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "closeStdin",
+                                &mut __map,
+                            )?
+                        }
+                        "deltaBase64" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "deltaBase64",
+                                &mut __map,
+                            )?
+                        }
+                        "processId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "processId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(CommandExecWriteParams {
+                    close_stdin: __f0.unwrap_or_default(),
+                    delta_base64: __f1.unwrap_or_default(),
+                    process_id: crate::serde_helpers::required(__f2, "processId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("CommandExecWriteParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for CommandExecutionRequestApprovalResponse {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["decision"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = CommandExecutionRequestApprovalResponse;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct CommandExecutionRequestApprovalResponse")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<
+                CommandExecutionRequestApprovalResponse,
+                A::Error,
+            > {
+                let mut __f0: ::std::option::Option<CommandExecutionApprovalDecision> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "decision" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "decision",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(CommandExecutionRequestApprovalResponse {
+                    decision: crate::serde_helpers::required(__f0, "decision")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct(
+                "CommandExecutionRequestApprovalResponse",
+                FIELDS,
+                Visitor,
+            )
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for CommitReviewTarget {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["sha", "title"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = CommitReviewTarget;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct CommitReviewTarget")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<CommitReviewTarget, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "sha" => {
+                            crate::serde_helpers::fill(&mut __f0, "sha", &mut __map)?
+                        }
+                        "title" => {
+                            crate::serde_helpers::fill(&mut __f1, "title", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(CommitReviewTarget {
+                    sha: crate::serde_helpers::required(__f0, "sha")?,
+                    title: __f1.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("CommitReviewTarget", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for CompactionResponseItem {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "encrypted_content",
+            "id",
+            "internal_chat_message_metadata_passthrough",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = CompactionResponseItem;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct CompactionResponseItem")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<CompactionResponseItem, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<InternalChatMessageMetadataPassthrough>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "encrypted_content" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "encrypted_content",
+                                &mut __map,
+                            )?
+                        }
+                        "id" => crate::serde_helpers::fill(&mut __f1, "id", &mut __map)?,
+                        "internal_chat_message_metadata_passthrough" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "internal_chat_message_metadata_passthrough",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(CompactionResponseItem {
+                    encrypted_content: crate::serde_helpers::required(
+                        __f0,
+                        "encrypted_content",
+                    )?,
+                    id: __f1.unwrap_or_default(),
+                    internal_chat_message_metadata_passthrough: __f2.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("CompactionResponseItem", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ConfigBatchWriteParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "edits",
+            "expectedVersion",
+            "filePath",
+            "reloadUserConfig",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ConfigBatchWriteParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ConfigBatchWriteParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ConfigBatchWriteParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::vec::Vec<ConfigEdit>> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "edits" => {
+                            crate::serde_helpers::fill(&mut __f0, "edits", &mut __map)?
+                        }
+                        "expectedVersion" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "expectedVersion",
+                                &mut __map,
+                            )?
+                        }
+                        "filePath" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "filePath",
+                                &mut __map,
+                            )?
+                        }
+                        "reloadUserConfig" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "reloadUserConfig",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ConfigBatchWriteParams {
+                    edits: crate::serde_helpers::required(__f0, "edits")?,
+                    expected_version: __f1.unwrap_or_default(),
+                    file_path: __f2.unwrap_or_default(),
+                    reload_user_config: __f3.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("ConfigBatchWriteParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ConfigEdit {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["keyPath", "mergeStrategy", "value"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ConfigEdit;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ConfigEdit")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ConfigEdit, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<MergeStrategy> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::serde_json::Value> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "keyPath" => {
+                            crate::serde_helpers::fill(&mut __f0, "keyPath", &mut __map)?
+                        }
+                        "mergeStrategy" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "mergeStrategy",
+                                &mut __map,
+                            )?
+                        }
+                        "value" => {
+                            crate::serde_helpers::fill(&mut __f2, "value", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ConfigEdit {
+                    key_path: crate::serde_helpers::required(__f0, "keyPath")?,
+                    merge_strategy: crate::serde_helpers::required(
+                        __f1,
+                        "mergeStrategy",
+                    )?,
+                    value: crate::serde_helpers::required(__f2, "value")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ConfigEdit", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ConfigReadParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["cwd", "includeLayers"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ConfigReadParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ConfigReadParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ConfigReadParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "cwd" => {
+                            crate::serde_helpers::fill(&mut __f0, "cwd", &mut __map)?
+                        }
+                        "includeLayers" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "includeLayers",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ConfigReadParams {
+                    cwd: __f0.unwrap_or_default(),
+                    include_layers: __f1.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("ConfigReadParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ConfigValueWriteParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "expectedVersion",
+            "filePath",
+            "keyPath",
+            "mergeStrategy",
+            "value",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ConfigValueWriteParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ConfigValueWriteParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ConfigValueWriteParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<MergeStrategy> = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<::serde_json::Value> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "expectedVersion" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "expectedVersion",
+                                &mut __map,
+                            )?
+                        }
+                        "filePath" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "filePath",
+                                &mut __map,
+                            )?
+                        }
+                        "keyPath" => {
+                            crate::serde_helpers::fill(&mut __f2, "keyPath", &mut __map)?
+                        }
+                        "mergeStrategy" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "mergeStrategy",
+                                &mut __map,
+                            )?
+                        }
+                        "value" => {
+                            crate::serde_helpers::fill(&mut __f4, "value", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ConfigValueWriteParams {
+                    expected_version: __f0.unwrap_or_default(),
+                    file_path: __f1.unwrap_or_default(),
+                    key_path: crate::serde_helpers::required(__f2, "keyPath")?,
+                    merge_strategy: crate::serde_helpers::required(
+                        __f3,
+                        "mergeStrategy",
+                    )?,
+                    value: crate::serde_helpers::required(__f4, "value")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ConfigValueWriteParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ConfigurationReasoning {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["effort"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ConfigurationReasoning;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ConfigurationReasoning")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ConfigurationReasoning, A::Error> {
+                let mut __f0: ::std::option::Option<ReasoningEffort> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "effort" => {
+                            crate::serde_helpers::fill(&mut __f0, "effort", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ConfigurationReasoning {
+                    effort: crate::serde_helpers::required(__f0, "effort")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ConfigurationReasoning", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ConfigurationUpdateResponseItem {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["reasoning"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ConfigurationUpdateResponseItem;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ConfigurationUpdateResponseItem")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ConfigurationUpdateResponseItem, A::Error> {
+                let mut __f0: ::std::option::Option<ConfigurationReasoning> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "reasoning" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "reasoning",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ConfigurationUpdateResponseItem {
+                    reasoning: crate::serde_helpers::required(__f0, "reasoning")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("ConfigurationUpdateResponseItem", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ConsumeAccountRateLimitResetCreditParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["creditId", "idempotencyKey"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ConsumeAccountRateLimitResetCreditParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ConsumeAccountRateLimitResetCreditParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<
+                ConsumeAccountRateLimitResetCreditParams,
+                A::Error,
+            > {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "creditId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "creditId",
+                                &mut __map,
+                            )?
+                        }
+                        "idempotencyKey" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "idempotencyKey",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ConsumeAccountRateLimitResetCreditParams {
+                    credit_id: __f0.unwrap_or_default(),
+                    idempotency_key: crate::serde_helpers::required(
+                        __f1,
+                        "idempotencyKey",
+                    )?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct(
+                "ConsumeAccountRateLimitResetCreditParams",
+                FIELDS,
+                Visitor,
+            )
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ContextCompactionResponseItem {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "encrypted_content",
+            "id",
+            "internal_chat_message_metadata_passthrough",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ContextCompactionResponseItem;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ContextCompactionResponseItem")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ContextCompactionResponseItem, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<InternalChatMessageMetadataPassthrough>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "encrypted_content" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "encrypted_content",
+                                &mut __map,
+                            )?
+                        }
+                        "id" => crate::serde_helpers::fill(&mut __f1, "id", &mut __map)?,
+                        "internal_chat_message_metadata_passthrough" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "internal_chat_message_metadata_passthrough",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ContextCompactionResponseItem {
+                    encrypted_content: __f0.unwrap_or_default(),
+                    id: __f1.unwrap_or_default(),
+                    internal_chat_message_metadata_passthrough: __f2.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("ContextCompactionResponseItem", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for CustomGatewayProviderSettingsPatch {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["baseUrl", "envKey", "name", "providerId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = CustomGatewayProviderSettingsPatch;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct CustomGatewayProviderSettingsPatch")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<CustomGatewayProviderSettingsPatch, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "baseUrl" => {
+                            crate::serde_helpers::fill(&mut __f0, "baseUrl", &mut __map)?
+                        }
+                        "envKey" => {
+                            crate::serde_helpers::fill(&mut __f1, "envKey", &mut __map)?
+                        }
+                        "name" => {
+                            crate::serde_helpers::fill(&mut __f2, "name", &mut __map)?
+                        }
+                        "providerId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "providerId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(CustomGatewayProviderSettingsPatch {
+                    base_url: __f0.unwrap_or_default(),
+                    env_key: __f1.unwrap_or_default(),
+                    name: __f2.unwrap_or_default(),
+                    provider_id: __f3.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("CustomGatewayProviderSettingsPatch", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for CustomReviewTarget {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["instructions"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = CustomReviewTarget;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct CustomReviewTarget")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<CustomReviewTarget, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "instructions" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "instructions",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(CustomReviewTarget {
+                    instructions: crate::serde_helpers::required(__f0, "instructions")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("CustomReviewTarget", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for CustomToolCallOutputResponseItem {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "call_id",
+            "id",
+            "internal_chat_message_metadata_passthrough",
+            "name",
+            "output",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = CustomToolCallOutputResponseItem;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct CustomToolCallOutputResponseItem")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<CustomToolCallOutputResponseItem, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<InternalChatMessageMetadataPassthrough>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<FunctionCallOutputBody> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "call_id" => {
+                            crate::serde_helpers::fill(&mut __f0, "call_id", &mut __map)?
+                        }
+                        "id" => crate::serde_helpers::fill(&mut __f1, "id", &mut __map)?,
+                        "internal_chat_message_metadata_passthrough" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "internal_chat_message_metadata_passthrough",
+                                &mut __map,
+                            )?
+                        }
+                        "name" => {
+                            crate::serde_helpers::fill(&mut __f3, "name", &mut __map)?
+                        }
+                        "output" => {
+                            crate::serde_helpers::fill(&mut __f4, "output", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(CustomToolCallOutputResponseItem {
+                    call_id: crate::serde_helpers::required(__f0, "call_id")?,
+                    id: __f1.unwrap_or_default(),
+                    internal_chat_message_metadata_passthrough: __f2.unwrap_or_default(),
+                    name: __f3.unwrap_or_default(),
+                    output: crate::serde_helpers::required(__f4, "output")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("CustomToolCallOutputResponseItem", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for CustomToolCallResponseItem {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "call_id",
+            "encrypted_content",
+            "id",
+            "input",
+            "internal_chat_message_metadata_passthrough",
+            "name",
+            "namespace",
+            "status",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = CustomToolCallResponseItem;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct CustomToolCallResponseItem")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<CustomToolCallResponseItem, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<
+                    ::std::option::Option<InternalChatMessageMetadataPassthrough>,
+                > = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f6: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f7: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "call_id" => {
+                            crate::serde_helpers::fill(&mut __f0, "call_id", &mut __map)?
+                        }
+                        "encrypted_content" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "encrypted_content",
+                                &mut __map,
+                            )?
+                        }
+                        "id" => crate::serde_helpers::fill(&mut __f2, "id", &mut __map)?,
+                        "input" => {
+                            crate::serde_helpers::fill(&mut __f3, "input", &mut __map)?
+                        }
+                        "internal_chat_message_metadata_passthrough" => {
+                            crate::serde_helpers::fill(
+                                &mut __f4,
+                                "internal_chat_message_metadata_passthrough",
+                                &mut __map,
+                            )?
+                        }
+                        "name" => {
+                            crate::serde_helpers::fill(&mut __f5, "name", &mut __map)?
+                        }
+                        "namespace" => {
+                            crate::serde_helpers::fill(
+                                &mut __f6,
+                                "namespace",
+                                &mut __map,
+                            )?
+                        }
+                        "status" => {
+                            crate::serde_helpers::fill(&mut __f7, "status", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(CustomToolCallResponseItem {
+                    call_id: crate::serde_helpers::required(__f0, "call_id")?,
+                    encrypted_content: __f1.unwrap_or_default(),
+                    id: __f2.unwrap_or_default(),
+                    input: crate::serde_helpers::required(__f3, "input")?,
+                    internal_chat_message_metadata_passthrough: __f4.unwrap_or_default(),
+                    name: crate::serde_helpers::required(__f5, "name")?,
+                    namespace: __f6.unwrap_or_default(),
+                    status: __f7.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("CustomToolCallResponseItem", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for DeniedReviewDecision {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["rejection"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = DeniedReviewDecision;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct DeniedReviewDecision")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<DeniedReviewDecision, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "rejection" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "rejection",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(DeniedReviewDecision {
+                    rejection: crate::serde_helpers::required(__f0, "rejection")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("DeniedReviewDecision", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for DynamicToolCallResponse {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["contentItems", "success"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = DynamicToolCallResponse;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct DynamicToolCallResponse")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<DynamicToolCallResponse, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::vec::Vec<DynamicToolCallOutputContentItem>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<bool> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "contentItems" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "contentItems",
+                                &mut __map,
+                            )?
+                        }
+                        "success" => {
+                            crate::serde_helpers::fill(&mut __f1, "success", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(DynamicToolCallResponse {
+                    content_items: crate::serde_helpers::required(__f0, "contentItems")?,
+                    success: crate::serde_helpers::required(__f1, "success")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("DynamicToolCallResponse", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for EncryptedContentAgentMessageInputContent {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["encrypted_content"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = EncryptedContentAgentMessageInputContent;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct EncryptedContentAgentMessageInputContent")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<
+                EncryptedContentAgentMessageInputContent,
+                A::Error,
+            > {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "encrypted_content" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "encrypted_content",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(EncryptedContentAgentMessageInputContent {
+                    encrypted_content: crate::serde_helpers::required(
+                        __f0,
+                        "encrypted_content",
+                    )?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct(
+                "EncryptedContentAgentMessageInputContent",
+                FIELDS,
+                Visitor,
+            )
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for EnvironmentAddParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "authBearerToken",
+            "connectTimeoutMs",
+            "environmentId",
+            "execServerUrl",
+            "skills",
+            "websocketRequestId",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = EnvironmentAddParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct EnvironmentAddParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<EnvironmentAddParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::option::Option<u64>> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<
+                    ::std::option::Option<EnvironmentSkillsParams>,
+                > = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "authBearerToken" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "authBearerToken",
+                                &mut __map,
+                            )?
+                        }
+                        "connectTimeoutMs" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "connectTimeoutMs",
+                                &mut __map,
+                            )?
+                        }
+                        "environmentId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "environmentId",
+                                &mut __map,
+                            )?
+                        }
+                        "execServerUrl" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "execServerUrl",
+                                &mut __map,
+                            )?
+                        }
+                        "skills" => {
+                            crate::serde_helpers::fill(&mut __f4, "skills", &mut __map)?
+                        }
+                        "websocketRequestId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f5,
+                                "websocketRequestId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(EnvironmentAddParams {
+                    auth_bearer_token: __f0.unwrap_or_default(),
+                    connect_timeout_ms: __f1.unwrap_or_default(),
+                    environment_id: crate::serde_helpers::required(
+                        __f2,
+                        "environmentId",
+                    )?,
+                    exec_server_url: crate::serde_helpers::required(
+                        __f3,
+                        "execServerUrl",
+                    )?,
+                    skills: __f4.unwrap_or_default(),
+                    websocket_request_id: __f5.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("EnvironmentAddParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for EnvironmentBedrockSetupParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["region"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = EnvironmentBedrockSetupParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct EnvironmentBedrockSetupParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<EnvironmentBedrockSetupParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "region" => {
+                            crate::serde_helpers::fill(&mut __f0, "region", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(EnvironmentBedrockSetupParams {
+                    region: crate::serde_helpers::required(__f0, "region")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("EnvironmentBedrockSetupParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for EnvironmentCapabilityRootLocation {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["environmentId", "path"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = EnvironmentCapabilityRootLocation;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct EnvironmentCapabilityRootLocation")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<EnvironmentCapabilityRootLocation, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "environmentId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "environmentId",
+                                &mut __map,
+                            )?
+                        }
+                        "path" => {
+                            crate::serde_helpers::fill(&mut __f1, "path", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(EnvironmentCapabilityRootLocation {
+                    environment_id: crate::serde_helpers::required(
+                        __f0,
+                        "environmentId",
+                    )?,
+                    path: crate::serde_helpers::required(__f1, "path")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("EnvironmentCapabilityRootLocation", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for EnvironmentInfoParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["environmentId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = EnvironmentInfoParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct EnvironmentInfoParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<EnvironmentInfoParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "environmentId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "environmentId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(EnvironmentInfoParams {
+                    environment_id: crate::serde_helpers::required(
+                        __f0,
+                        "environmentId",
+                    )?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("EnvironmentInfoParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for EnvironmentSkillsParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["required"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = EnvironmentSkillsParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct EnvironmentSkillsParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<EnvironmentSkillsParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "required" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "required",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(EnvironmentSkillsParams {
+                    required: __f0.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("EnvironmentSkillsParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for EnvironmentStatusParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["environmentId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = EnvironmentStatusParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct EnvironmentStatusParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<EnvironmentStatusParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "environmentId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "environmentId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(EnvironmentStatusParams {
+                    environment_id: crate::serde_helpers::required(
+                        __f0,
+                        "environmentId",
+                    )?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("EnvironmentStatusParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ExecCommandApprovalResponse {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["decision"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ExecCommandApprovalResponse;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ExecCommandApprovalResponse")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ExecCommandApprovalResponse, A::Error> {
+                let mut __f0: ::std::option::Option<ReviewDecision> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "decision" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "decision",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ExecCommandApprovalResponse {
+                    decision: crate::serde_helpers::required(__f0, "decision")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ExecCommandApprovalResponse", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ExecLocalShellAction {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "command",
+            "env",
+            "timeout_ms",
+            "user",
+            "working_directory",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ExecLocalShellAction;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ExecLocalShellAction")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ExecLocalShellAction, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::vec::Vec<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<
+                        ::std::collections::BTreeMap<
+                            ::std::string::String,
+                            ::std::string::String,
+                        >,
+                    >,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::option::Option<u64>> = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "command" => {
+                            crate::serde_helpers::fill(&mut __f0, "command", &mut __map)?
+                        }
+                        "env" => {
+                            crate::serde_helpers::fill(&mut __f1, "env", &mut __map)?
+                        }
+                        "timeout_ms" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "timeout_ms",
+                                &mut __map,
+                            )?
+                        }
+                        "user" => {
+                            crate::serde_helpers::fill(&mut __f3, "user", &mut __map)?
+                        }
+                        "working_directory" => {
+                            crate::serde_helpers::fill(
+                                &mut __f4,
+                                "working_directory",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ExecLocalShellAction {
+                    command: crate::serde_helpers::required(__f0, "command")?,
+                    env: __f1.unwrap_or_default(),
+                    timeout_ms: __f2.unwrap_or_default(),
+                    user: __f3.unwrap_or_default(),
+                    working_directory: __f4.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("ExecLocalShellAction", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ExistingCallThreadRealtimeStartTransport {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["callId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ExistingCallThreadRealtimeStartTransport;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ExistingCallThreadRealtimeStartTransport")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<
+                ExistingCallThreadRealtimeStartTransport,
+                A::Error,
+            > {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "callId" => {
+                            crate::serde_helpers::fill(&mut __f0, "callId", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ExistingCallThreadRealtimeStartTransport {
+                    call_id: crate::serde_helpers::required(__f0, "callId")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct(
+                "ExistingCallThreadRealtimeStartTransport",
+                FIELDS,
+                Visitor,
+            )
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ExperimentalFeatureEnablementSetParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["enablement"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ExperimentalFeatureEnablementSetParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ExperimentalFeatureEnablementSetParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<
+                ExperimentalFeatureEnablementSetParams,
+                A::Error,
+            > {
+                let mut __f0: ::std::option::Option<
+                    ::std::collections::BTreeMap<::std::string::String, bool>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "enablement" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "enablement",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ExperimentalFeatureEnablementSetParams {
+                    enablement: crate::serde_helpers::required(__f0, "enablement")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct(
+                "ExperimentalFeatureEnablementSetParams",
+                FIELDS,
+                Visitor,
+            )
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ExperimentalFeatureListParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["cursor", "limit", "threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ExperimentalFeatureListParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ExperimentalFeatureListParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ExperimentalFeatureListParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::option::Option<u32>> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "cursor" => {
+                            crate::serde_helpers::fill(&mut __f0, "cursor", &mut __map)?
+                        }
+                        "limit" => {
+                            crate::serde_helpers::fill(&mut __f1, "limit", &mut __map)?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ExperimentalFeatureListParams {
+                    cursor: __f0.unwrap_or_default(),
+                    limit: __f1.unwrap_or_default(),
+                    thread_id: __f2.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("ExperimentalFeatureListParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigDetectParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "cwds",
+            "includeHome",
+            "maxSessionAgeDays",
+            "maxSessions",
+            "migrationSource",
+            "source",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ExternalAgentConfigDetectParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ExternalAgentConfigDetectParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ExternalAgentConfigDetectParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::option::Option<u32>> = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<::std::option::Option<u32>> = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "cwds" => {
+                            crate::serde_helpers::fill(&mut __f0, "cwds", &mut __map)?
+                        }
+                        "includeHome" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "includeHome",
+                                &mut __map,
+                            )?
+                        }
+                        "maxSessionAgeDays" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "maxSessionAgeDays",
+                                &mut __map,
+                            )?
+                        }
+                        "maxSessions" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "maxSessions",
+                                &mut __map,
+                            )?
+                        }
+                        "migrationSource" => {
+                            crate::serde_helpers::fill(
+                                &mut __f4,
+                                "migrationSource",
+                                &mut __map,
+                            )?
+                        }
+                        "source" => {
+                            crate::serde_helpers::fill(&mut __f5, "source", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ExternalAgentConfigDetectParams {
+                    cwds: __f0.unwrap_or_default(),
+                    include_home: __f1.unwrap_or_default(),
+                    max_session_age_days: __f2.unwrap_or_default(),
+                    max_sessions: __f3.unwrap_or_default(),
+                    migration_source: __f4.unwrap_or_default(),
+                    source: __f5.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("ExternalAgentConfigDetectParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigImportHistoryRecordParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["itemTypeResults", "providerId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ExternalAgentConfigImportHistoryRecordParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ExternalAgentConfigImportHistoryRecordParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<
+                ExternalAgentConfigImportHistoryRecordParams,
+                A::Error,
+            > {
+                let mut __f0: ::std::option::Option<
+                    ::std::vec::Vec<
+                        ExternalAgentConfigImportHistoryRecordTypeResultParams,
+                    >,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "itemTypeResults" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "itemTypeResults",
+                                &mut __map,
+                            )?
+                        }
+                        "providerId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "providerId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ExternalAgentConfigImportHistoryRecordParams {
+                    item_type_results: crate::serde_helpers::required(
+                        __f0,
+                        "itemTypeResults",
+                    )?,
+                    provider_id: crate::serde_helpers::required(__f1, "providerId")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct(
+                "ExternalAgentConfigImportHistoryRecordParams",
+                FIELDS,
+                Visitor,
+            )
+    }
+}
+impl<'de> ::serde::Deserialize<'de>
+for ExternalAgentConfigImportHistoryRecordSuccessParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["cwd", "itemType", "source", "target", "title"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ExternalAgentConfigImportHistoryRecordSuccessParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ExternalAgentConfigImportHistoryRecordSuccessParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<
+                ExternalAgentConfigImportHistoryRecordSuccessParams,
+                A::Error,
+            > {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ExternalAgentConfigMigrationItemType,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "cwd" => {
+                            crate::serde_helpers::fill(&mut __f0, "cwd", &mut __map)?
+                        }
+                        "itemType" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "itemType",
+                                &mut __map,
+                            )?
+                        }
+                        "source" => {
+                            crate::serde_helpers::fill(&mut __f2, "source", &mut __map)?
+                        }
+                        "target" => {
+                            crate::serde_helpers::fill(&mut __f3, "target", &mut __map)?
+                        }
+                        "title" => {
+                            crate::serde_helpers::fill(&mut __f4, "title", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ExternalAgentConfigImportHistoryRecordSuccessParams {
+                    cwd: __f0.unwrap_or_default(),
+                    item_type: crate::serde_helpers::required(__f1, "itemType")?,
+                    source: __f2.unwrap_or_default(),
+                    target: __f3.unwrap_or_default(),
+                    title: __f4.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct(
+                "ExternalAgentConfigImportHistoryRecordSuccessParams",
+                FIELDS,
+                Visitor,
+            )
+    }
+}
+impl<'de> ::serde::Deserialize<'de>
+for ExternalAgentConfigImportHistoryRecordTypeResultParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["failures", "itemType", "successes"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ExternalAgentConfigImportHistoryRecordTypeResultParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str(
+                    "struct ExternalAgentConfigImportHistoryRecordTypeResultParams",
+                )
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<
+                ExternalAgentConfigImportHistoryRecordTypeResultParams,
+                A::Error,
+            > {
+                let mut __f0: ::std::option::Option<
+                    ::std::vec::Vec<ExternalAgentConfigImportItemTypeFailure>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ExternalAgentConfigMigrationItemType,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::vec::Vec<ExternalAgentConfigImportHistoryRecordSuccessParams>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "failures" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "failures",
+                                &mut __map,
+                            )?
+                        }
+                        "itemType" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "itemType",
+                                &mut __map,
+                            )?
+                        }
+                        "successes" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "successes",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ExternalAgentConfigImportHistoryRecordTypeResultParams {
+                    failures: crate::serde_helpers::required(__f0, "failures")?,
+                    item_type: crate::serde_helpers::required(__f1, "itemType")?,
+                    successes: crate::serde_helpers::required(__f2, "successes")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct(
+                "ExternalAgentConfigImportHistoryRecordTypeResultParams",
+                FIELDS,
+                Visitor,
+            )
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigImportParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "migrationItems",
+            "migrationSource",
+            "providerId",
+            "source",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ExternalAgentConfigImportParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ExternalAgentConfigImportParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ExternalAgentConfigImportParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::vec::Vec<ExternalAgentConfigMigrationItem>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "migrationItems" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "migrationItems",
+                                &mut __map,
+                            )?
+                        }
+                        "migrationSource" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "migrationSource",
+                                &mut __map,
+                            )?
+                        }
+                        "providerId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "providerId",
+                                &mut __map,
+                            )?
+                        }
+                        "source" => {
+                            crate::serde_helpers::fill(&mut __f3, "source", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ExternalAgentConfigImportParams {
+                    migration_items: crate::serde_helpers::required(
+                        __f0,
+                        "migrationItems",
+                    )?,
+                    migration_source: __f1.unwrap_or_default(),
+                    provider_id: __f2.unwrap_or_default(),
+                    source: __f3.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("ExternalAgentConfigImportParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for FeedbackSaveParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "classification",
+            "extraLogFiles",
+            "includeLogs",
+            "reason",
+            "savePath",
+            "tags",
+            "threadId",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = FeedbackSaveParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct FeedbackSaveParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<FeedbackSaveParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<LegacyAppPathString> = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<
+                    ::std::option::Option<
+                        ::std::collections::BTreeMap<
+                            ::std::string::String,
+                            ::std::string::String,
+                        >,
+                    >,
+                > = ::std::option::Option::None;
+                let mut __f6: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "classification" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "classification",
+                                &mut __map,
+                            )?
+                        }
+                        "extraLogFiles" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "extraLogFiles",
+                                &mut __map,
+                            )?
+                        }
+                        "includeLogs" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "includeLogs",
+                                &mut __map,
+                            )?
+                        }
+                        "reason" => {
+                            crate::serde_helpers::fill(&mut __f3, "reason", &mut __map)?
+                        }
+                        "savePath" => {
+                            crate::serde_helpers::fill(
+                                &mut __f4,
+                                "savePath",
+                                &mut __map,
+                            )?
+                        }
+                        "tags" => {
+                            crate::serde_helpers::fill(&mut __f5, "tags", &mut __map)?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f6,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(FeedbackSaveParams {
+                    classification: crate::serde_helpers::required(
+                        __f0,
+                        "classification",
+                    )?,
+                    extra_log_files: __f1.unwrap_or_default(),
+                    include_logs: __f2.unwrap_or_default(),
+                    reason: __f3.unwrap_or_default(),
+                    save_path: crate::serde_helpers::required(__f4, "savePath")?,
+                    tags: __f5.unwrap_or_default(),
+                    thread_id: __f6.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("FeedbackSaveParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for FeedbackUploadParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "classification",
+            "extraLogFiles",
+            "includeLogs",
+            "reason",
+            "tags",
+            "threadId",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = FeedbackUploadParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct FeedbackUploadParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<FeedbackUploadParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<
+                    ::std::option::Option<
+                        ::std::collections::BTreeMap<
+                            ::std::string::String,
+                            ::std::string::String,
+                        >,
+                    >,
+                > = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "classification" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "classification",
+                                &mut __map,
+                            )?
+                        }
+                        "extraLogFiles" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "extraLogFiles",
+                                &mut __map,
+                            )?
+                        }
+                        "includeLogs" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "includeLogs",
+                                &mut __map,
+                            )?
+                        }
+                        "reason" => {
+                            crate::serde_helpers::fill(&mut __f3, "reason", &mut __map)?
+                        }
+                        "tags" => {
+                            crate::serde_helpers::fill(&mut __f4, "tags", &mut __map)?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f5,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(FeedbackUploadParams {
+                    classification: crate::serde_helpers::required(
+                        __f0,
+                        "classification",
+                    )?,
+                    extra_log_files: __f1.unwrap_or_default(),
+                    include_logs: __f2.unwrap_or_default(),
+                    reason: __f3.unwrap_or_default(),
+                    tags: __f4.unwrap_or_default(),
+                    thread_id: __f5.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("FeedbackUploadParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for FileChangeRequestApprovalResponse {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["decision"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = FileChangeRequestApprovalResponse;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct FileChangeRequestApprovalResponse")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<FileChangeRequestApprovalResponse, A::Error> {
+                let mut __f0: ::std::option::Option<FileChangeApprovalDecision> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "decision" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "decision",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(FileChangeRequestApprovalResponse {
+                    decision: crate::serde_helpers::required(__f0, "decision")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("FileChangeRequestApprovalResponse", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for FindInPageResponsesApiWebSearchAction {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["pattern", "url"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = FindInPageResponsesApiWebSearchAction;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct FindInPageResponsesApiWebSearchAction")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<FindInPageResponsesApiWebSearchAction, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "pattern" => {
+                            crate::serde_helpers::fill(&mut __f0, "pattern", &mut __map)?
+                        }
+                        "url" => {
+                            crate::serde_helpers::fill(&mut __f1, "url", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(FindInPageResponsesApiWebSearchAction {
+                    pattern: __f0.unwrap_or_default(),
+                    url: __f1.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("FindInPageResponsesApiWebSearchAction", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for FsCopyParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["destinationPath", "recursive", "sourcePath"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = FsCopyParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct FsCopyParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<FsCopyParams, A::Error> {
+                let mut __f0: ::std::option::Option<AbsolutePathBuf> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<AbsolutePathBuf> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "destinationPath" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "destinationPath",
+                                &mut __map,
+                            )?
+                        }
+                        "recursive" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "recursive",
+                                &mut __map,
+                            )?
+                        }
+                        "sourcePath" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "sourcePath",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(FsCopyParams {
+                    destination_path: crate::serde_helpers::required(
+                        __f0,
+                        "destinationPath",
+                    )?,
+                    recursive: __f1.unwrap_or_default(),
+                    source_path: crate::serde_helpers::required(__f2, "sourcePath")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("FsCopyParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for FsCreateDirectoryParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["path", "recursive"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = FsCreateDirectoryParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct FsCreateDirectoryParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<FsCreateDirectoryParams, A::Error> {
+                let mut __f0: ::std::option::Option<AbsolutePathBuf> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "path" => {
+                            crate::serde_helpers::fill(&mut __f0, "path", &mut __map)?
+                        }
+                        "recursive" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "recursive",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(FsCreateDirectoryParams {
+                    path: crate::serde_helpers::required(__f0, "path")?,
+                    recursive: __f1.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("FsCreateDirectoryParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for FsGetMetadataParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["path"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = FsGetMetadataParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct FsGetMetadataParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<FsGetMetadataParams, A::Error> {
+                let mut __f0: ::std::option::Option<AbsolutePathBuf> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "path" => {
+                            crate::serde_helpers::fill(&mut __f0, "path", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(FsGetMetadataParams {
+                    path: crate::serde_helpers::required(__f0, "path")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("FsGetMetadataParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for FsReadDirectoryParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["path"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = FsReadDirectoryParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct FsReadDirectoryParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<FsReadDirectoryParams, A::Error> {
+                let mut __f0: ::std::option::Option<AbsolutePathBuf> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "path" => {
+                            crate::serde_helpers::fill(&mut __f0, "path", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(FsReadDirectoryParams {
+                    path: crate::serde_helpers::required(__f0, "path")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("FsReadDirectoryParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for FsReadFileParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["path"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = FsReadFileParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct FsReadFileParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<FsReadFileParams, A::Error> {
+                let mut __f0: ::std::option::Option<AbsolutePathBuf> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "path" => {
+                            crate::serde_helpers::fill(&mut __f0, "path", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(FsReadFileParams {
+                    path: crate::serde_helpers::required(__f0, "path")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("FsReadFileParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for FsRemoveParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["force", "path", "recursive"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = FsRemoveParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct FsRemoveParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<FsRemoveParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<AbsolutePathBuf> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "force" => {
+                            crate::serde_helpers::fill(&mut __f0, "force", &mut __map)?
+                        }
+                        "path" => {
+                            crate::serde_helpers::fill(&mut __f1, "path", &mut __map)?
+                        }
+                        "recursive" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "recursive",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(FsRemoveParams {
+                    force: __f0.unwrap_or_default(),
+                    path: crate::serde_helpers::required(__f1, "path")?,
+                    recursive: __f2.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("FsRemoveParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for FsUnwatchParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["watchId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = FsUnwatchParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct FsUnwatchParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<FsUnwatchParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "watchId" => {
+                            crate::serde_helpers::fill(&mut __f0, "watchId", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(FsUnwatchParams {
+                    watch_id: crate::serde_helpers::required(__f0, "watchId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("FsUnwatchParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for FsWatchParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["path", "watchId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = FsWatchParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct FsWatchParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<FsWatchParams, A::Error> {
+                let mut __f0: ::std::option::Option<AbsolutePathBuf> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "path" => {
+                            crate::serde_helpers::fill(&mut __f0, "path", &mut __map)?
+                        }
+                        "watchId" => {
+                            crate::serde_helpers::fill(&mut __f1, "watchId", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(FsWatchParams {
+                    path: crate::serde_helpers::required(__f0, "path")?,
+                    watch_id: crate::serde_helpers::required(__f1, "watchId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("FsWatchParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for FsWriteFileParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["dataBase64", "path"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = FsWriteFileParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct FsWriteFileParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<FsWriteFileParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<AbsolutePathBuf> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "dataBase64" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "dataBase64",
+                                &mut __map,
+                            )?
+                        }
+                        "path" => {
+                            crate::serde_helpers::fill(&mut __f1, "path", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(FsWriteFileParams {
+                    data_base64: crate::serde_helpers::required(__f0, "dataBase64")?,
+                    path: crate::serde_helpers::required(__f1, "path")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("FsWriteFileParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for FunctionCallOutputResponseItem {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "call_id",
+            "id",
+            "internal_chat_message_metadata_passthrough",
+            "name",
+            "namespace",
+            "output",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = FunctionCallOutputResponseItem;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct FunctionCallOutputResponseItem")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<FunctionCallOutputResponseItem, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<InternalChatMessageMetadataPassthrough>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<FunctionCallOutputBody> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "call_id" => {
+                            crate::serde_helpers::fill(&mut __f0, "call_id", &mut __map)?
+                        }
+                        "id" => crate::serde_helpers::fill(&mut __f1, "id", &mut __map)?,
+                        "internal_chat_message_metadata_passthrough" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "internal_chat_message_metadata_passthrough",
+                                &mut __map,
+                            )?
+                        }
+                        "name" => {
+                            crate::serde_helpers::fill(&mut __f3, "name", &mut __map)?
+                        }
+                        "namespace" => {
+                            crate::serde_helpers::fill(
+                                &mut __f4,
+                                "namespace",
+                                &mut __map,
+                            )?
+                        }
+                        "output" => {
+                            crate::serde_helpers::fill(&mut __f5, "output", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(FunctionCallOutputResponseItem {
+                    call_id: __f0.unwrap_or_default(),
+                    id: __f1.unwrap_or_default(),
+                    internal_chat_message_metadata_passthrough: __f2.unwrap_or_default(),
+                    name: __f3.unwrap_or_default(),
+                    namespace: __f4.unwrap_or_default(),
+                    output: crate::serde_helpers::required(__f5, "output")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("FunctionCallOutputResponseItem", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for FunctionCallResponseItem {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "arguments",
+            "call_id",
+            "encrypted_content",
+            "encrypted_function_args",
+            "id",
+            "internal_chat_message_metadata_passthrough",
+            "name",
+            "namespace",
+            "status",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = FunctionCallResponseItem;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct FunctionCallResponseItem")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<FunctionCallResponseItem, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+                > = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<
+                    ::std::option::Option<InternalChatMessageMetadataPassthrough>,
+                > = ::std::option::Option::None;
+                let mut __f6: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f7: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f8: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "arguments" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "arguments",
+                                &mut __map,
+                            )?
+                        }
+                        "call_id" => {
+                            crate::serde_helpers::fill(&mut __f1, "call_id", &mut __map)?
+                        }
+                        "encrypted_content" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "encrypted_content",
+                                &mut __map,
+                            )?
+                        }
+                        "encrypted_function_args" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "encrypted_function_args",
+                                &mut __map,
+                            )?
+                        }
+                        "id" => crate::serde_helpers::fill(&mut __f4, "id", &mut __map)?,
+                        "internal_chat_message_metadata_passthrough" => {
+                            crate::serde_helpers::fill(
+                                &mut __f5,
+                                "internal_chat_message_metadata_passthrough",
+                                &mut __map,
+                            )?
+                        }
+                        "name" => {
+                            crate::serde_helpers::fill(&mut __f6, "name", &mut __map)?
+                        }
+                        "namespace" => {
+                            crate::serde_helpers::fill(
+                                &mut __f7,
+                                "namespace",
+                                &mut __map,
+                            )?
+                        }
+                        "status" => {
+                            crate::serde_helpers::fill(&mut __f8, "status", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(FunctionCallResponseItem {
+                    arguments: crate::serde_helpers::required(__f0, "arguments")?,
+                    call_id: crate::serde_helpers::required(__f1, "call_id")?,
+                    encrypted_content: __f2.unwrap_or_default(),
+                    encrypted_function_args: __f3.unwrap_or_default(),
+                    id: __f4.unwrap_or_default(),
+                    internal_chat_message_metadata_passthrough: __f5.unwrap_or_default(),
+                    name: crate::serde_helpers::required(__f6, "name")?,
+                    namespace: __f7.unwrap_or_default(),
+                    status: __f8.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("FunctionCallResponseItem", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for FunctionDynamicToolNamespaceTool {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["deferLoading", "description", "inputSchema", "name"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = FunctionDynamicToolNamespaceTool;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct FunctionDynamicToolNamespaceTool")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<FunctionDynamicToolNamespaceTool, A::Error> {
+                let mut __f0: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::serde_json::Value> = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "deferLoading" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "deferLoading",
+                                &mut __map,
+                            )?
+                        }
+                        "description" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "description",
+                                &mut __map,
+                            )?
+                        }
+                        "inputSchema" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "inputSchema",
+                                &mut __map,
+                            )?
+                        }
+                        "name" => {
+                            crate::serde_helpers::fill(&mut __f3, "name", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(FunctionDynamicToolNamespaceTool {
+                    defer_loading: __f0.unwrap_or_default(),
+                    description: crate::serde_helpers::required(__f1, "description")?,
+                    input_schema: crate::serde_helpers::required(__f2, "inputSchema")?,
+                    name: crate::serde_helpers::required(__f3, "name")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("FunctionDynamicToolNamespaceTool", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for FunctionDynamicToolSpec {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["deferLoading", "description", "inputSchema", "name"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = FunctionDynamicToolSpec;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct FunctionDynamicToolSpec")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<FunctionDynamicToolSpec, A::Error> {
+                let mut __f0: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::serde_json::Value> = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "deferLoading" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "deferLoading",
+                                &mut __map,
+                            )?
+                        }
+                        "description" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "description",
+                                &mut __map,
+                            )?
+                        }
+                        "inputSchema" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "inputSchema",
+                                &mut __map,
+                            )?
+                        }
+                        "name" => {
+                            crate::serde_helpers::fill(&mut __f3, "name", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(FunctionDynamicToolSpec {
+                    defer_loading: __f0.unwrap_or_default(),
+                    description: crate::serde_helpers::required(__f1, "description")?,
+                    input_schema: crate::serde_helpers::required(__f2, "inputSchema")?,
+                    name: crate::serde_helpers::required(__f3, "name")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("FunctionDynamicToolSpec", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for FuzzyFileSearchParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["cancellationToken", "query", "roots"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = FuzzyFileSearchParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct FuzzyFileSearchParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<FuzzyFileSearchParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::vec::Vec<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "cancellationToken" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "cancellationToken",
+                                &mut __map,
+                            )?
+                        }
+                        "query" => {
+                            crate::serde_helpers::fill(&mut __f1, "query", &mut __map)?
+                        }
+                        "roots" => {
+                            crate::serde_helpers::fill(&mut __f2, "roots", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(FuzzyFileSearchParams {
+                    cancellation_token: __f0.unwrap_or_default(),
+                    query: crate::serde_helpers::required(__f1, "query")?,
+                    roots: crate::serde_helpers::required(__f2, "roots")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("FuzzyFileSearchParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for FuzzyFileSearchSessionStartParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["roots", "sessionId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = FuzzyFileSearchSessionStartParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct FuzzyFileSearchSessionStartParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<FuzzyFileSearchSessionStartParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::vec::Vec<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "roots" => {
+                            crate::serde_helpers::fill(&mut __f0, "roots", &mut __map)?
+                        }
+                        "sessionId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "sessionId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(FuzzyFileSearchSessionStartParams {
+                    roots: crate::serde_helpers::required(__f0, "roots")?,
+                    session_id: crate::serde_helpers::required(__f1, "sessionId")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("FuzzyFileSearchSessionStartParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for FuzzyFileSearchSessionStopParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["sessionId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = FuzzyFileSearchSessionStopParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct FuzzyFileSearchSessionStopParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<FuzzyFileSearchSessionStopParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "sessionId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "sessionId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(FuzzyFileSearchSessionStopParams {
+                    session_id: crate::serde_helpers::required(__f0, "sessionId")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("FuzzyFileSearchSessionStopParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for FuzzyFileSearchSessionUpdateParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["query", "sessionId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = FuzzyFileSearchSessionUpdateParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct FuzzyFileSearchSessionUpdateParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<FuzzyFileSearchSessionUpdateParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "query" => {
+                            crate::serde_helpers::fill(&mut __f0, "query", &mut __map)?
+                        }
+                        "sessionId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "sessionId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(FuzzyFileSearchSessionUpdateParams {
+                    query: crate::serde_helpers::required(__f0, "query")?,
+                    session_id: crate::serde_helpers::required(__f1, "sessionId")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("FuzzyFileSearchSessionUpdateParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for GatewayOAuthLoginParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["deviceAuth", "modelProvider"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = GatewayOAuthLoginParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct GatewayOAuthLoginParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<GatewayOAuthLoginParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "deviceAuth" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "deviceAuth",
+                                &mut __map,
+                            )?
+                        }
+                        "modelProvider" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "modelProvider",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(GatewayOAuthLoginParams {
+                    device_auth: __f0.unwrap_or_default(),
+                    model_provider: __f1.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("GatewayOAuthLoginParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for GatewayOAuthReadParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["modelProvider"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = GatewayOAuthReadParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct GatewayOAuthReadParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<GatewayOAuthReadParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "modelProvider" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "modelProvider",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(GatewayOAuthReadParams {
+                    model_provider: __f0.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("GatewayOAuthReadParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for GcpProviderSettingsPatch {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "credentialFile",
+            "location",
+            "projectId",
+            "providerId",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = GcpProviderSettingsPatch;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct GcpProviderSettingsPatch")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<GcpProviderSettingsPatch, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<GcpProviderId> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "credentialFile" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "credentialFile",
+                                &mut __map,
+                            )?
+                        }
+                        "location" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "location",
+                                &mut __map,
+                            )?
+                        }
+                        "projectId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "projectId",
+                                &mut __map,
+                            )?
+                        }
+                        "providerId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "providerId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(GcpProviderSettingsPatch {
+                    credential_file: __f0.unwrap_or_default(),
+                    location: __f1.unwrap_or_default(),
+                    project_id: __f2.unwrap_or_default(),
+                    provider_id: crate::serde_helpers::required(__f3, "providerId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("GcpProviderSettingsPatch", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for GcpSetupParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["credentialFile", "location", "projectId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = GcpSetupParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct GcpSetupParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<GcpSetupParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "credentialFile" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "credentialFile",
+                                &mut __map,
+                            )?
+                        }
+                        "location" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "location",
+                                &mut __map,
+                            )?
+                        }
+                        "projectId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "projectId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(GcpSetupParams {
+                    credential_file: __f0.unwrap_or_default(),
+                    location: __f1.unwrap_or_default(),
+                    project_id: crate::serde_helpers::required(__f2, "projectId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("GcpSetupParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for GetAccountParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["refreshToken"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = GetAccountParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct GetAccountParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<GetAccountParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "refreshToken" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "refreshToken",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(GetAccountParams {
+                    refresh_token: __f0.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("GetAccountParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for GetAccountRateLimitsParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["excludeResetCreditDetails", "supportsLunaReserve"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = GetAccountRateLimitsParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct GetAccountRateLimitsParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<GetAccountRateLimitsParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "excludeResetCreditDetails" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "excludeResetCreditDetails",
+                                &mut __map,
+                            )?
+                        }
+                        "supportsLunaReserve" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "supportsLunaReserve",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(GetAccountRateLimitsParams {
+                    exclude_reset_credit_details: __f0.unwrap_or_default(),
+                    supports_luna_reserve: __f1.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("GetAccountRateLimitsParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for GetAccountTokenUsageParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = GetAccountTokenUsageParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct GetAccountTokenUsageParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<GetAccountTokenUsageParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(GetAccountTokenUsageParams {
+                    thread_id: __f0.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("GetAccountTokenUsageParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for GrantedPermissionProfile {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["fileSystem", "network"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = GrantedPermissionProfile;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct GrantedPermissionProfile")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<GrantedPermissionProfile, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<AdditionalFileSystemPermissions>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<AdditionalNetworkPermissions>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "fileSystem" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "fileSystem",
+                                &mut __map,
+                            )?
+                        }
+                        "network" => {
+                            crate::serde_helpers::fill(&mut __f1, "network", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(GrantedPermissionProfile {
+                    file_system: __f0.unwrap_or_default(),
+                    network: __f1.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("GrantedPermissionProfile", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for HooksListParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["cwds", "threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = HooksListParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct HooksListParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<HooksListParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::vec::Vec<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "cwds" => {
+                            crate::serde_helpers::fill(&mut __f0, "cwds", &mut __map)?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(HooksListParams {
+                    cwds: __f0.unwrap_or_default(),
+                    thread_id: __f1.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("HooksListParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ImageGenerationCallResponseItem {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "encrypted_content",
+            "id",
+            "internal_chat_message_metadata_passthrough",
+            "result",
+            "revised_prompt",
+            "status",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ImageGenerationCallResponseItem;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ImageGenerationCallResponseItem")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ImageGenerationCallResponseItem, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<InternalChatMessageMetadataPassthrough>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "encrypted_content" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "encrypted_content",
+                                &mut __map,
+                            )?
+                        }
+                        "id" => crate::serde_helpers::fill(&mut __f1, "id", &mut __map)?,
+                        "internal_chat_message_metadata_passthrough" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "internal_chat_message_metadata_passthrough",
+                                &mut __map,
+                            )?
+                        }
+                        "result" => {
+                            crate::serde_helpers::fill(&mut __f3, "result", &mut __map)?
+                        }
+                        "revised_prompt" => {
+                            crate::serde_helpers::fill(
+                                &mut __f4,
+                                "revised_prompt",
+                                &mut __map,
+                            )?
+                        }
+                        "status" => {
+                            crate::serde_helpers::fill(&mut __f5, "status", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ImageGenerationCallResponseItem {
+                    encrypted_content: __f0.unwrap_or_default(),
+                    id: __f1.unwrap_or_default(),
+                    internal_chat_message_metadata_passthrough: __f2.unwrap_or_default(),
+                    result: crate::serde_helpers::required(__f3, "result")?,
+                    revised_prompt: __f4.unwrap_or_default(),
+                    status: crate::serde_helpers::required(__f5, "status")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("ImageGenerationCallResponseItem", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for InitializeCapabilities {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "experimentalApi",
+            "explicitGatewayOauth",
+            "extensions",
+            "mcpServerOpenaiFormElicitation",
+            "optOutNotificationMethods",
+            "requestAttestation",
+            "requiredHumanApproval",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = InitializeCapabilities;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct InitializeCapabilities")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<InitializeCapabilities, A::Error> {
+                let mut __f0: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<
+                        ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                    >,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+                > = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f6: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "experimentalApi" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "experimentalApi",
+                                &mut __map,
+                            )?
+                        }
+                        "explicitGatewayOauth" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "explicitGatewayOauth",
+                                &mut __map,
+                            )?
+                        }
+                        "extensions" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "extensions",
+                                &mut __map,
+                            )?
+                        }
+                        "mcpServerOpenaiFormElicitation" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "mcpServerOpenaiFormElicitation",
+                                &mut __map,
+                            )?
+                        }
+                        "optOutNotificationMethods" => {
+                            crate::serde_helpers::fill(
+                                &mut __f4,
+                                "optOutNotificationMethods",
+                                &mut __map,
+                            )?
+                        }
+                        "requestAttestation" => {
+                            crate::serde_helpers::fill(
+                                &mut __f5,
+                                "requestAttestation",
+                                &mut __map,
+                            )?
+                        }
+                        "requiredHumanApproval" => {
+                            crate::serde_helpers::fill(
+                                &mut __f6,
+                                "requiredHumanApproval",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(InitializeCapabilities {
+                    experimental_api: __f0.unwrap_or_default(),
+                    explicit_gateway_oauth: __f1.unwrap_or_default(),
+                    extensions: __f2.unwrap_or_default(),
+                    mcp_server_openai_form_elicitation: __f3.unwrap_or_default(),
+                    opt_out_notification_methods: __f4.unwrap_or_default(),
+                    request_attestation: __f5.unwrap_or_default(),
+                    required_human_approval: __f6.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("InitializeCapabilities", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for InitializeParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["capabilities", "clientInfo"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = InitializeParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct InitializeParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<InitializeParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<InitializeCapabilities>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<ClientInfo> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "capabilities" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "capabilities",
+                                &mut __map,
+                            )?
+                        }
+                        "clientInfo" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "clientInfo",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(InitializeParams {
+                    capabilities: __f0.unwrap_or_default(),
+                    client_info: crate::serde_helpers::required(__f1, "clientInfo")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("InitializeParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for InputAudioContentItem {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["audio_url", "file_id"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = InputAudioContentItem;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct InputAudioContentItem")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<InputAudioContentItem, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "audio_url" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "audio_url",
+                                &mut __map,
+                            )?
+                        }
+                        "file_id" => {
+                            crate::serde_helpers::fill(&mut __f1, "file_id", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(InputAudioContentItem {
+                    audio_url: __f0.unwrap_or_default(),
+                    file_id: __f1.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("InputAudioContentItem", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for InputImageContentItem {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["detail", "file_id", "image_url"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = InputImageContentItem;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct InputImageContentItem")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<InputImageContentItem, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<ImageDetail>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "detail" => {
+                            crate::serde_helpers::fill(&mut __f0, "detail", &mut __map)?
+                        }
+                        "file_id" => {
+                            crate::serde_helpers::fill(&mut __f1, "file_id", &mut __map)?
+                        }
+                        "image_url" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "image_url",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(InputImageContentItem {
+                    detail: __f0.unwrap_or_default(),
+                    file_id: __f1.unwrap_or_default(),
+                    image_url: __f2.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("InputImageContentItem", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for InputTextAgentMessageInputContent {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["text"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = InputTextAgentMessageInputContent;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct InputTextAgentMessageInputContent")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<InputTextAgentMessageInputContent, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "text" => {
+                            crate::serde_helpers::fill(&mut __f0, "text", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(InputTextAgentMessageInputContent {
+                    text: crate::serde_helpers::required(__f0, "text")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("InputTextAgentMessageInputContent", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for InputTextContentItem {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["text"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = InputTextContentItem;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct InputTextContentItem")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<InputTextContentItem, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "text" => {
+                            crate::serde_helpers::fill(&mut __f0, "text", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(InputTextContentItem {
+                    text: crate::serde_helpers::required(__f0, "text")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("InputTextContentItem", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for InternalChatMessageMetadataPassthrough {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["turn_id"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = InternalChatMessageMetadataPassthrough;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct InternalChatMessageMetadataPassthrough")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<
+                InternalChatMessageMetadataPassthrough,
+                A::Error,
+            > {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "turn_id" => {
+                            crate::serde_helpers::fill(&mut __f0, "turn_id", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(InternalChatMessageMetadataPassthrough {
+                    turn_id: __f0.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct(
+                "InternalChatMessageMetadataPassthrough",
+                FIELDS,
+                Visitor,
+            )
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ItemThreadItemsListAnchor {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["itemId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ItemThreadItemsListAnchor;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ItemThreadItemsListAnchor")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ItemThreadItemsListAnchor, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "itemId" => {
+                            crate::serde_helpers::fill(&mut __f0, "itemId", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ItemThreadItemsListAnchor {
+                    item_id: crate::serde_helpers::required(__f0, "itemId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ItemThreadItemsListAnchor", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ListMcpServerStatusParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "cursor",
+            "detail",
+            "environmentId",
+            "limit",
+            "serverName",
+            "threadId",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ListMcpServerStatusParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ListMcpServerStatusParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ListMcpServerStatusParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<McpServerStatusDetail>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<::std::option::Option<u32>> = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "cursor" => {
+                            crate::serde_helpers::fill(&mut __f0, "cursor", &mut __map)?
+                        }
+                        "detail" => {
+                            crate::serde_helpers::fill(&mut __f1, "detail", &mut __map)?
+                        }
+                        "environmentId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "environmentId",
+                                &mut __map,
+                            )?
+                        }
+                        "limit" => {
+                            crate::serde_helpers::fill(&mut __f3, "limit", &mut __map)?
+                        }
+                        "serverName" => {
+                            crate::serde_helpers::fill(
+                                &mut __f4,
+                                "serverName",
+                                &mut __map,
+                            )?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f5,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ListMcpServerStatusParams {
+                    cursor: __f0.unwrap_or_default(),
+                    detail: __f1.unwrap_or_default(),
+                    environment_id: __f2.unwrap_or_default(),
+                    limit: __f3.unwrap_or_default(),
+                    server_name: __f4.unwrap_or_default(),
+                    thread_id: __f5.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("ListMcpServerStatusParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for LocalShellCallResponseItem {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "action",
+            "call_id",
+            "encrypted_content",
+            "id",
+            "internal_chat_message_metadata_passthrough",
+            "status",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = LocalShellCallResponseItem;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct LocalShellCallResponseItem")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<LocalShellCallResponseItem, A::Error> {
+                let mut __f0: ::std::option::Option<LocalShellAction> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<
+                    ::std::option::Option<InternalChatMessageMetadataPassthrough>,
+                > = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<LocalShellStatus> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "action" => {
+                            crate::serde_helpers::fill(&mut __f0, "action", &mut __map)?
+                        }
+                        "call_id" => {
+                            crate::serde_helpers::fill(&mut __f1, "call_id", &mut __map)?
+                        }
+                        "encrypted_content" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "encrypted_content",
+                                &mut __map,
+                            )?
+                        }
+                        "id" => crate::serde_helpers::fill(&mut __f3, "id", &mut __map)?,
+                        "internal_chat_message_metadata_passthrough" => {
+                            crate::serde_helpers::fill(
+                                &mut __f4,
+                                "internal_chat_message_metadata_passthrough",
+                                &mut __map,
+                            )?
+                        }
+                        "status" => {
+                            crate::serde_helpers::fill(&mut __f5, "status", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(LocalShellCallResponseItem {
+                    action: crate::serde_helpers::required(__f0, "action")?,
+                    call_id: __f1.unwrap_or_default(),
+                    encrypted_content: __f2.unwrap_or_default(),
+                    id: __f3.unwrap_or_default(),
+                    internal_chat_message_metadata_passthrough: __f4.unwrap_or_default(),
+                    status: crate::serde_helpers::required(__f5, "status")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("LocalShellCallResponseItem", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for MarketplaceAddParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["refName", "source", "sparsePaths"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = MarketplaceAddParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct MarketplaceAddParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<MarketplaceAddParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "refName" => {
+                            crate::serde_helpers::fill(&mut __f0, "refName", &mut __map)?
+                        }
+                        "source" => {
+                            crate::serde_helpers::fill(&mut __f1, "source", &mut __map)?
+                        }
+                        "sparsePaths" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "sparsePaths",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(MarketplaceAddParams {
+                    ref_name: __f0.unwrap_or_default(),
+                    source: crate::serde_helpers::required(__f1, "source")?,
+                    sparse_paths: __f2.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("MarketplaceAddParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for MarketplaceRemoveParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["marketplaceName"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = MarketplaceRemoveParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct MarketplaceRemoveParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<MarketplaceRemoveParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "marketplaceName" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "marketplaceName",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(MarketplaceRemoveParams {
+                    marketplace_name: crate::serde_helpers::required(
+                        __f0,
+                        "marketplaceName",
+                    )?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("MarketplaceRemoveParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for MarketplaceUpgradeParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["marketplaceName"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = MarketplaceUpgradeParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct MarketplaceUpgradeParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<MarketplaceUpgradeParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "marketplaceName" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "marketplaceName",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(MarketplaceUpgradeParams {
+                    marketplace_name: __f0.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("MarketplaceUpgradeParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for McpResourceReadParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "connectorId",
+            "environmentId",
+            "_meta",
+            "originCallId",
+            "server",
+            "target",
+            "threadId",
+            "uri",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = McpResourceReadParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct McpResourceReadParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<McpResourceReadParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<
+                        ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                    >,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<
+                    ::std::option::Option<McpResourceReadTarget>,
+                > = ::std::option::Option::None;
+                let mut __f6: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f7: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "connectorId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "connectorId",
+                                &mut __map,
+                            )?
+                        }
+                        "environmentId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "environmentId",
+                                &mut __map,
+                            )?
+                        }
+                        "_meta" => {
+                            crate::serde_helpers::fill(&mut __f2, "_meta", &mut __map)?
+                        }
+                        "originCallId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "originCallId",
+                                &mut __map,
+                            )?
+                        }
+                        "server" => {
+                            crate::serde_helpers::fill(&mut __f4, "server", &mut __map)?
+                        }
+                        "target" => {
+                            crate::serde_helpers::fill(&mut __f5, "target", &mut __map)?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f6,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        "uri" => {
+                            crate::serde_helpers::fill(&mut __f7, "uri", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(McpResourceReadParams {
+                    connector_id: __f0.unwrap_or_default(),
+                    environment_id: __f1.unwrap_or_default(),
+                    meta: __f2.unwrap_or_default(),
+                    origin_call_id: __f3.unwrap_or_default(),
+                    server: crate::serde_helpers::required(__f4, "server")?,
+                    target: __f5.unwrap_or_default(),
+                    thread_id: __f6.unwrap_or_default(),
+                    uri: crate::serde_helpers::required(__f7, "uri")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("McpResourceReadParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for McpResourceReadTarget {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["connectorId", "linkId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = McpResourceReadTarget;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct McpResourceReadTarget")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<McpResourceReadTarget, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "connectorId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "connectorId",
+                                &mut __map,
+                            )?
+                        }
+                        "linkId" => {
+                            crate::serde_helpers::fill(&mut __f1, "linkId", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(McpResourceReadTarget {
+                    connector_id: crate::serde_helpers::required(__f0, "connectorId")?,
+                    link_id: crate::serde_helpers::required(__f1, "linkId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("McpResourceReadTarget", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for McpServerElicitationRequestResponse {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["action", "content", "_meta"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = McpServerElicitationRequestResponse;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct McpServerElicitationRequestResponse")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<McpServerElicitationRequestResponse, A::Error> {
+                let mut __f0: ::std::option::Option<McpServerElicitationAction> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::serde_json::Value>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::serde_json::Value>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "action" => {
+                            crate::serde_helpers::fill(&mut __f0, "action", &mut __map)?
+                        }
+                        "content" => {
+                            crate::serde_helpers::fill(&mut __f1, "content", &mut __map)?
+                        }
+                        "_meta" => {
+                            crate::serde_helpers::fill(&mut __f2, "_meta", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(McpServerElicitationRequestResponse {
+                    action: crate::serde_helpers::required(__f0, "action")?,
+                    content: __f1.unwrap_or_default(),
+                    meta: __f2.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("McpServerElicitationRequestResponse", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for McpServerEventStreamStartParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "arguments",
+            "_meta",
+            "name",
+            "server",
+            "subscriptionId",
+            "threadId",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = McpServerEventStreamStartParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct McpServerEventStreamStartParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<McpServerEventStreamStartParams, A::Error> {
+                let mut __f0: ::std::option::Option<::serde_json::Value> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::serde_json::Value>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "arguments" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "arguments",
+                                &mut __map,
+                            )?
+                        }
+                        "_meta" => {
+                            crate::serde_helpers::fill(&mut __f1, "_meta", &mut __map)?
+                        }
+                        "name" => {
+                            crate::serde_helpers::fill(&mut __f2, "name", &mut __map)?
+                        }
+                        "server" => {
+                            crate::serde_helpers::fill(&mut __f3, "server", &mut __map)?
+                        }
+                        "subscriptionId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f4,
+                                "subscriptionId",
+                                &mut __map,
+                            )?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f5,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(McpServerEventStreamStartParams {
+                    arguments: crate::serde_helpers::required(__f0, "arguments")?,
+                    meta: __f1.unwrap_or_default(),
+                    name: crate::serde_helpers::required(__f2, "name")?,
+                    server: crate::serde_helpers::required(__f3, "server")?,
+                    subscription_id: crate::serde_helpers::required(
+                        __f4,
+                        "subscriptionId",
+                    )?,
+                    thread_id: crate::serde_helpers::required(__f5, "threadId")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("McpServerEventStreamStartParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for McpServerEventStreamStopParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["subscriptionId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = McpServerEventStreamStopParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct McpServerEventStreamStopParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<McpServerEventStreamStopParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "subscriptionId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "subscriptionId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(McpServerEventStreamStopParams {
+                    subscription_id: crate::serde_helpers::required(
+                        __f0,
+                        "subscriptionId",
+                    )?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("McpServerEventStreamStopParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for McpServerOauthLoginParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "clientRegistration",
+            "environmentId",
+            "name",
+            "scopes",
+            "threadId",
+            "timeoutSecs",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = McpServerOauthLoginParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct McpServerOauthLoginParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<McpServerOauthLoginParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<McpServerOauthClientRegistration>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+                > = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<::std::option::Option<i64>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "clientRegistration" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "clientRegistration",
+                                &mut __map,
+                            )?
+                        }
+                        "environmentId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "environmentId",
+                                &mut __map,
+                            )?
+                        }
+                        "name" => {
+                            crate::serde_helpers::fill(&mut __f2, "name", &mut __map)?
+                        }
+                        "scopes" => {
+                            crate::serde_helpers::fill(&mut __f3, "scopes", &mut __map)?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f4,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        "timeoutSecs" => {
+                            crate::serde_helpers::fill(
+                                &mut __f5,
+                                "timeoutSecs",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(McpServerOauthLoginParams {
+                    client_registration: __f0.unwrap_or_default(),
+                    environment_id: __f1.unwrap_or_default(),
+                    name: crate::serde_helpers::required(__f2, "name")?,
+                    scopes: __f3.unwrap_or_default(),
+                    thread_id: __f4.unwrap_or_default(),
+                    timeout_secs: __f5.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("McpServerOauthLoginParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for McpServerToolCallParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "arguments",
+            "environmentId",
+            "_meta",
+            "server",
+            "threadId",
+            "tool",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = McpServerToolCallParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct McpServerToolCallParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<McpServerToolCallParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::serde_json::Value>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::serde_json::Value>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "arguments" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "arguments",
+                                &mut __map,
+                            )?
+                        }
+                        "environmentId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "environmentId",
+                                &mut __map,
+                            )?
+                        }
+                        "_meta" => {
+                            crate::serde_helpers::fill(&mut __f2, "_meta", &mut __map)?
+                        }
+                        "server" => {
+                            crate::serde_helpers::fill(&mut __f3, "server", &mut __map)?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f4,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        "tool" => {
+                            crate::serde_helpers::fill(&mut __f5, "tool", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(McpServerToolCallParams {
+                    arguments: __f0.unwrap_or_default(),
+                    environment_id: __f1.unwrap_or_default(),
+                    meta: __f2.unwrap_or_default(),
+                    server: crate::serde_helpers::required(__f3, "server")?,
+                    thread_id: crate::serde_helpers::required(__f4, "threadId")?,
+                    tool: crate::serde_helpers::required(__f5, "tool")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("McpServerToolCallParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for MemoryStatusParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["minConsolidatedThreads"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = MemoryStatusParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct MemoryStatusParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<MemoryStatusParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::option::Option<u32>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "minConsolidatedThreads" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "minConsolidatedThreads",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(MemoryStatusParams {
+                    min_consolidated_threads: __f0.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("MemoryStatusParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for MessageResponseItem {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "content",
+            "encrypted_content",
+            "id",
+            "internal_chat_message_metadata_passthrough",
+            "phase",
+            "role",
+            "status",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = MessageResponseItem;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct MessageResponseItem")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<MessageResponseItem, A::Error> {
+                let mut __f0: ::std::option::Option<::std::vec::Vec<ContentItem>> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<InternalChatMessageMetadataPassthrough>,
+                > = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<
+                    ::std::option::Option<MessagePhase>,
+                > = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f6: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "content" => {
+                            crate::serde_helpers::fill(&mut __f0, "content", &mut __map)?
+                        }
+                        "encrypted_content" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "encrypted_content",
+                                &mut __map,
+                            )?
+                        }
+                        "id" => crate::serde_helpers::fill(&mut __f2, "id", &mut __map)?,
+                        "internal_chat_message_metadata_passthrough" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "internal_chat_message_metadata_passthrough",
+                                &mut __map,
+                            )?
+                        }
+                        "phase" => {
+                            crate::serde_helpers::fill(&mut __f4, "phase", &mut __map)?
+                        }
+                        "role" => {
+                            crate::serde_helpers::fill(&mut __f5, "role", &mut __map)?
+                        }
+                        "status" => {
+                            crate::serde_helpers::fill(&mut __f6, "status", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(MessageResponseItem {
+                    content: crate::serde_helpers::required(__f0, "content")?,
+                    encrypted_content: __f1.unwrap_or_default(),
+                    id: __f2.unwrap_or_default(),
+                    internal_chat_message_metadata_passthrough: __f3.unwrap_or_default(),
+                    phase: __f4.unwrap_or_default(),
+                    role: crate::serde_helpers::required(__f5, "role")?,
+                    status: __f6.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("MessageResponseItem", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for MockExperimentalMethodParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["value"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = MockExperimentalMethodParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct MockExperimentalMethodParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<MockExperimentalMethodParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "value" => {
+                            crate::serde_helpers::fill(&mut __f0, "value", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(MockExperimentalMethodParams {
+                    value: __f0.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("MockExperimentalMethodParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ModelListParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["cursor", "includeHidden", "limit", "modelProvider"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ModelListParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ModelListParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ModelListParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::option::Option<u32>> = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "cursor" => {
+                            crate::serde_helpers::fill(&mut __f0, "cursor", &mut __map)?
+                        }
+                        "includeHidden" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "includeHidden",
+                                &mut __map,
+                            )?
+                        }
+                        "limit" => {
+                            crate::serde_helpers::fill(&mut __f2, "limit", &mut __map)?
+                        }
+                        "modelProvider" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "modelProvider",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ModelListParams {
+                    cursor: __f0.unwrap_or_default(),
+                    include_hidden: __f1.unwrap_or_default(),
+                    limit: __f2.unwrap_or_default(),
+                    model_provider: __f3.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("ModelListParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ModelProviderConfigWriteParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["settings"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ModelProviderConfigWriteParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ModelProviderConfigWriteParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ModelProviderConfigWriteParams, A::Error> {
+                let mut __f0: ::std::option::Option<ProviderSettingsPatch> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "settings" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "settings",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ModelProviderConfigWriteParams {
+                    settings: crate::serde_helpers::required(__f0, "settings")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("ModelProviderConfigWriteParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ModelProviderDefaultSetParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["providerId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ModelProviderDefaultSetParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ModelProviderDefaultSetParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ModelProviderDefaultSetParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "providerId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "providerId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ModelProviderDefaultSetParams {
+                    provider_id: crate::serde_helpers::required(__f0, "providerId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ModelProviderDefaultSetParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for NamespaceDynamicToolSpec {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["description", "name", "tools"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = NamespaceDynamicToolSpec;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct NamespaceDynamicToolSpec")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<NamespaceDynamicToolSpec, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::vec::Vec<DynamicToolNamespaceTool>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "description" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "description",
+                                &mut __map,
+                            )?
+                        }
+                        "name" => {
+                            crate::serde_helpers::fill(&mut __f1, "name", &mut __map)?
+                        }
+                        "tools" => {
+                            crate::serde_helpers::fill(&mut __f2, "tools", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(NamespaceDynamicToolSpec {
+                    description: crate::serde_helpers::required(__f0, "description")?,
+                    name: crate::serde_helpers::required(__f1, "name")?,
+                    tools: crate::serde_helpers::required(__f2, "tools")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("NamespaceDynamicToolSpec", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for NetworkPolicyAmendmentReviewDecision {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["network_policy_amendment"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = NetworkPolicyAmendmentReviewDecision;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct NetworkPolicyAmendmentReviewDecision")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<NetworkPolicyAmendmentReviewDecision, A::Error> {
+                let mut __f0: ::std::option::Option<NetworkPolicyAmendment> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "network_policy_amendment" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "network_policy_amendment",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(NetworkPolicyAmendmentReviewDecision {
+                    network_policy_amendment: crate::serde_helpers::required(
+                        __f0,
+                        "network_policy_amendment",
+                    )?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("NetworkPolicyAmendmentReviewDecision", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for OpenPageResponsesApiWebSearchAction {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["url"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = OpenPageResponsesApiWebSearchAction;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct OpenPageResponsesApiWebSearchAction")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<OpenPageResponsesApiWebSearchAction, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "url" => {
+                            crate::serde_helpers::fill(&mut __f0, "url", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(OpenPageResponsesApiWebSearchAction {
+                    url: __f0.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("OpenPageResponsesApiWebSearchAction", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for OutputTextContentItem {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["annotations", "logprobs", "text"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = OutputTextContentItem;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct OutputTextContentItem")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<OutputTextContentItem, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<::serde_json::Value>>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<::serde_json::Value>>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "annotations" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "annotations",
+                                &mut __map,
+                            )?
+                        }
+                        "logprobs" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "logprobs",
+                                &mut __map,
+                            )?
+                        }
+                        "text" => {
+                            crate::serde_helpers::fill(&mut __f2, "text", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(OutputTextContentItem {
+                    annotations: __f0.unwrap_or_default(),
+                    logprobs: __f1.unwrap_or_default(),
+                    text: crate::serde_helpers::required(__f2, "text")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("OutputTextContentItem", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for PermissionProfileListParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["cursor", "cwd", "limit"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = PermissionProfileListParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct PermissionProfileListParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<PermissionProfileListParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::option::Option<u32>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "cursor" => {
+                            crate::serde_helpers::fill(&mut __f0, "cursor", &mut __map)?
+                        }
+                        "cwd" => {
+                            crate::serde_helpers::fill(&mut __f1, "cwd", &mut __map)?
+                        }
+                        "limit" => {
+                            crate::serde_helpers::fill(&mut __f2, "limit", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(PermissionProfileListParams {
+                    cursor: __f0.unwrap_or_default(),
+                    cwd: __f1.unwrap_or_default(),
+                    limit: __f2.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("PermissionProfileListParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for PermissionsRequestApprovalResponse {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["permissions", "scope", "strictAutoReview"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = PermissionsRequestApprovalResponse;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct PermissionsRequestApprovalResponse")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<PermissionsRequestApprovalResponse, A::Error> {
+                let mut __f0: ::std::option::Option<GrantedPermissionProfile> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<PermissionGrantScope>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "permissions" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "permissions",
+                                &mut __map,
+                            )?
+                        }
+                        "scope" => {
+                            crate::serde_helpers::fill(&mut __f1, "scope", &mut __map)?
+                        }
+                        "strictAutoReview" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "strictAutoReview",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(PermissionsRequestApprovalResponse {
+                    permissions: crate::serde_helpers::required(__f0, "permissions")?,
+                    scope: __f1.unwrap_or_default(),
+                    strict_auto_review: __f2.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("PermissionsRequestApprovalResponse", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for PluginInstallParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "installAttemptId",
+            "marketplacePath",
+            "pluginName",
+            "remoteMarketplaceName",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = PluginInstallParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct PluginInstallParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<PluginInstallParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<AbsolutePathBuf>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "installAttemptId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "installAttemptId",
+                                &mut __map,
+                            )?
+                        }
+                        "marketplacePath" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "marketplacePath",
+                                &mut __map,
+                            )?
+                        }
+                        "pluginName" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "pluginName",
+                                &mut __map,
+                            )?
+                        }
+                        "remoteMarketplaceName" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "remoteMarketplaceName",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(PluginInstallParams {
+                    install_attempt_id: __f0.unwrap_or_default(),
+                    marketplace_path: __f1.unwrap_or_default(),
+                    plugin_name: crate::serde_helpers::required(__f2, "pluginName")?,
+                    remote_marketplace_name: __f3.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("PluginInstallParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for PluginInstalledParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["cwds", "installSuggestionPluginNames"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = PluginInstalledParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct PluginInstalledParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<PluginInstalledParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<AbsolutePathBuf>>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "cwds" => {
+                            crate::serde_helpers::fill(&mut __f0, "cwds", &mut __map)?
+                        }
+                        "installSuggestionPluginNames" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "installSuggestionPluginNames",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(PluginInstalledParams {
+                    cwds: __f0.unwrap_or_default(),
+                    install_suggestion_plugin_names: __f1.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("PluginInstalledParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for PluginListParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["cwds", "forceRefetch", "marketplaceKinds"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = PluginListParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct PluginListParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<PluginListParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<AbsolutePathBuf>>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<PluginListMarketplaceKind>>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "cwds" => {
+                            crate::serde_helpers::fill(&mut __f0, "cwds", &mut __map)?
+                        }
+                        "forceRefetch" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "forceRefetch",
+                                &mut __map,
+                            )?
+                        }
+                        "marketplaceKinds" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "marketplaceKinds",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(PluginListParams {
+                    cwds: __f0.unwrap_or_default(),
+                    force_refetch: __f1.unwrap_or_default(),
+                    marketplace_kinds: __f2.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("PluginListParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for PluginReadParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "marketplacePath",
+            "pluginName",
+            "remoteMarketplaceName",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = PluginReadParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct PluginReadParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<PluginReadParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<AbsolutePathBuf>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "marketplacePath" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "marketplacePath",
+                                &mut __map,
+                            )?
+                        }
+                        "pluginName" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "pluginName",
+                                &mut __map,
+                            )?
+                        }
+                        "remoteMarketplaceName" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "remoteMarketplaceName",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(PluginReadParams {
+                    marketplace_path: __f0.unwrap_or_default(),
+                    plugin_name: crate::serde_helpers::required(__f1, "pluginName")?,
+                    remote_marketplace_name: __f2.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("PluginReadParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for PluginReconcileParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["reason"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = PluginReconcileParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct PluginReconcileParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<PluginReconcileParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "reason" => {
+                            crate::serde_helpers::fill(&mut __f0, "reason", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(PluginReconcileParams {
+                    reason: __f0.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("PluginReconcileParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for PluginSearchParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["cursor", "cwds", "limit", "scope", "searchTerm"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = PluginSearchParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct PluginSearchParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<PluginSearchParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<AbsolutePathBuf>>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::option::Option<u32>> = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<PluginSearchScope>,
+                > = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "cursor" => {
+                            crate::serde_helpers::fill(&mut __f0, "cursor", &mut __map)?
+                        }
+                        "cwds" => {
+                            crate::serde_helpers::fill(&mut __f1, "cwds", &mut __map)?
+                        }
+                        "limit" => {
+                            crate::serde_helpers::fill(&mut __f2, "limit", &mut __map)?
+                        }
+                        "scope" => {
+                            crate::serde_helpers::fill(&mut __f3, "scope", &mut __map)?
+                        }
+                        "searchTerm" => {
+                            crate::serde_helpers::fill(
+                                &mut __f4,
+                                "searchTerm",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(PluginSearchParams {
+                    cursor: __f0.unwrap_or_default(),
+                    cwds: __f1.unwrap_or_default(),
+                    limit: __f2.unwrap_or_default(),
+                    scope: __f3.unwrap_or_default(),
+                    search_term: crate::serde_helpers::required(__f4, "searchTerm")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("PluginSearchParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for PluginShareCheckoutParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["remotePluginId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = PluginShareCheckoutParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct PluginShareCheckoutParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<PluginShareCheckoutParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "remotePluginId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "remotePluginId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(PluginShareCheckoutParams {
+                    remote_plugin_id: crate::serde_helpers::required(
+                        __f0,
+                        "remotePluginId",
+                    )?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("PluginShareCheckoutParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for PluginShareDeleteParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["remotePluginId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = PluginShareDeleteParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct PluginShareDeleteParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<PluginShareDeleteParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "remotePluginId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "remotePluginId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(PluginShareDeleteParams {
+                    remote_plugin_id: crate::serde_helpers::required(
+                        __f0,
+                        "remotePluginId",
+                    )?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("PluginShareDeleteParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for PluginShareSaveParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "discoverability",
+            "pluginPath",
+            "remotePluginId",
+            "shareTargets",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = PluginShareSaveParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct PluginShareSaveParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<PluginShareSaveParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<PluginShareDiscoverability>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<AbsolutePathBuf> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<PluginShareTarget>>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "discoverability" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "discoverability",
+                                &mut __map,
+                            )?
+                        }
+                        "pluginPath" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "pluginPath",
+                                &mut __map,
+                            )?
+                        }
+                        "remotePluginId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "remotePluginId",
+                                &mut __map,
+                            )?
+                        }
+                        "shareTargets" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "shareTargets",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(PluginShareSaveParams {
+                    discoverability: __f0.unwrap_or_default(),
+                    plugin_path: crate::serde_helpers::required(__f1, "pluginPath")?,
+                    remote_plugin_id: __f2.unwrap_or_default(),
+                    share_targets: __f3.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("PluginShareSaveParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for PluginShareTarget {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["principalId", "principalType", "role"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = PluginShareTarget;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct PluginShareTarget")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<PluginShareTarget, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<PluginSharePrincipalType> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<PluginShareTargetRole> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "principalId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "principalId",
+                                &mut __map,
+                            )?
+                        }
+                        "principalType" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "principalType",
+                                &mut __map,
+                            )?
+                        }
+                        "role" => {
+                            crate::serde_helpers::fill(&mut __f2, "role", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(PluginShareTarget {
+                    principal_id: crate::serde_helpers::required(__f0, "principalId")?,
+                    principal_type: crate::serde_helpers::required(
+                        __f1,
+                        "principalType",
+                    )?,
+                    role: crate::serde_helpers::required(__f2, "role")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("PluginShareTarget", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for PluginShareUpdateTargetsParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["discoverability", "remotePluginId", "shareTargets"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = PluginShareUpdateTargetsParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct PluginShareUpdateTargetsParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<PluginShareUpdateTargetsParams, A::Error> {
+                let mut __f0: ::std::option::Option<PluginShareUpdateDiscoverability> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::vec::Vec<PluginShareTarget>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "discoverability" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "discoverability",
+                                &mut __map,
+                            )?
+                        }
+                        "remotePluginId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "remotePluginId",
+                                &mut __map,
+                            )?
+                        }
+                        "shareTargets" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "shareTargets",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(PluginShareUpdateTargetsParams {
+                    discoverability: crate::serde_helpers::required(
+                        __f0,
+                        "discoverability",
+                    )?,
+                    remote_plugin_id: crate::serde_helpers::required(
+                        __f1,
+                        "remotePluginId",
+                    )?,
+                    share_targets: crate::serde_helpers::required(__f2, "shareTargets")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("PluginShareUpdateTargetsParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for PluginSkillReadParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "remoteMarketplaceName",
+            "remotePluginId",
+            "skillName",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = PluginSkillReadParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct PluginSkillReadParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<PluginSkillReadParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "remoteMarketplaceName" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "remoteMarketplaceName",
+                                &mut __map,
+                            )?
+                        }
+                        "remotePluginId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "remotePluginId",
+                                &mut __map,
+                            )?
+                        }
+                        "skillName" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "skillName",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(PluginSkillReadParams {
+                    remote_marketplace_name: crate::serde_helpers::required(
+                        __f0,
+                        "remoteMarketplaceName",
+                    )?,
+                    remote_plugin_id: crate::serde_helpers::required(
+                        __f1,
+                        "remotePluginId",
+                    )?,
+                    skill_name: crate::serde_helpers::required(__f2, "skillName")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("PluginSkillReadParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for PluginUninstallParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["pluginId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = PluginUninstallParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct PluginUninstallParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<PluginUninstallParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "pluginId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "pluginId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(PluginUninstallParams {
+                    plugin_id: crate::serde_helpers::required(__f0, "pluginId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("PluginUninstallParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ProcessKillParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["processHandle"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ProcessKillParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ProcessKillParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ProcessKillParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "processHandle" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "processHandle",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ProcessKillParams {
+                    process_handle: crate::serde_helpers::required(
+                        __f0,
+                        "processHandle",
+                    )?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ProcessKillParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ProcessResizePtyParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["processHandle", "size"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ProcessResizePtyParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ProcessResizePtyParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ProcessResizePtyParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<ProcessTerminalSize> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "processHandle" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "processHandle",
+                                &mut __map,
+                            )?
+                        }
+                        "size" => {
+                            crate::serde_helpers::fill(&mut __f1, "size", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ProcessResizePtyParams {
+                    process_handle: crate::serde_helpers::required(
+                        __f0,
+                        "processHandle",
+                    )?,
+                    size: crate::serde_helpers::required(__f1, "size")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ProcessResizePtyParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ProcessSpawnParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "command",
+            "cwd",
+            "env",
+            "outputBytesCap",
+            "processHandle",
+            "size",
+            "streamStdin",
+            "streamStdoutStderr",
+            "timeoutMs",
+            "tty",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ProcessSpawnParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ProcessSpawnParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ProcessSpawnParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::vec::Vec<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<AbsolutePathBuf> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<
+                        ::std::collections::BTreeMap<
+                            ::std::string::String,
+                            ::std::option::Option<::std::string::String>,
+                        >,
+                    >,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<::std::option::Option<u64>> = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<
+                    ::std::option::Option<ProcessTerminalSize>,
+                > = ::std::option::Option::None;
+                let mut __f6: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f7: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f8: ::std::option::Option<::std::option::Option<i64>> = ::std::option::Option::None;
+                let mut __f9: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "command" => {
+                            crate::serde_helpers::fill(&mut __f0, "command", &mut __map)?
+                        }
+                        "cwd" => {
+                            crate::serde_helpers::fill(&mut __f1, "cwd", &mut __map)?
+                        }
+                        "env" => {
+                            crate::serde_helpers::fill(&mut __f2, "env", &mut __map)?
+                        }
+                        "outputBytesCap" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "outputBytesCap",
+                                &mut __map,
+                            )?
+                        }
+                        "processHandle" => {
+                            crate::serde_helpers::fill(
+                                &mut __f4,
+                                "processHandle",
+                                &mut __map,
+                            )?
+                        }
+                        "size" => {
+                            crate::serde_helpers::fill(&mut __f5, "size", &mut __map)?
+                        }
+                        "streamStdin" => {
+                            crate::serde_helpers::fill(
+                                &mut __f6,
+                                "streamStdin",
+                                &mut __map,
+                            )?
+                        }
+                        "streamStdoutStderr" => {
+                            crate::serde_helpers::fill(
+                                &mut __f7,
+                                "streamStdoutStderr",
+                                &mut __map,
+                            )?
+                        }
+                        "timeoutMs" => {
+                            crate::serde_helpers::fill(
+                                &mut __f8,
+                                "timeoutMs",
+                                &mut __map,
+                            )?
+                        }
+                        "tty" => {
+                            crate::serde_helpers::fill(&mut __f9, "tty", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ProcessSpawnParams {
+                    command: crate::serde_helpers::required(__f0, "command")?,
+                    cwd: crate::serde_helpers::required(__f1, "cwd")?,
+                    env: __f2.unwrap_or_default(),
+                    output_bytes_cap: __f3.unwrap_or_default(),
+                    process_handle: crate::serde_helpers::required(
+                        __f4,
+                        "processHandle",
+                    )?,
+                    size: __f5.unwrap_or_default(),
+                    stream_stdin: __f6.unwrap_or_default(),
+                    stream_stdout_stderr: __f7.unwrap_or_default(),
+                    timeout_ms: __f8.unwrap_or_default(),
+                    tty: __f9.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("ProcessSpawnParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ProcessTerminalSize {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["cols", "rows"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ProcessTerminalSize;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ProcessTerminalSize")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ProcessTerminalSize, A::Error> {
+                let mut __f0: ::std::option::Option<u16> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<u16> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "cols" => {
+                            crate::serde_helpers::fill(&mut __f0, "cols", &mut __map)?
+                        }
+                        "rows" => {
+                            crate::serde_helpers::fill(&mut __f1, "rows", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ProcessTerminalSize {
+                    cols: crate::serde_helpers::required(__f0, "cols")?,
+                    rows: crate::serde_helpers::required(__f1, "rows")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ProcessTerminalSize", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ProcessWriteStdinParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["closeStdin", "deltaBase64", "processHandle"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ProcessWriteStdinParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ProcessWriteStdinParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ProcessWriteStdinParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "closeStdin" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "closeStdin",
+                                &mut __map,
+                            )?
+                        }
+                        "deltaBase64" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "deltaBase64",
+                                &mut __map,
+                            )?
+                        }
+                        "processHandle" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "processHandle",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ProcessWriteStdinParams {
+                    close_stdin: __f0.unwrap_or_default(),
+                    delta_base64: __f1.unwrap_or_default(),
+                    process_handle: crate::serde_helpers::required(
+                        __f2,
+                        "processHandle",
+                    )?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ProcessWriteStdinParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ProfileBedrockSetupParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["profile", "region"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ProfileBedrockSetupParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ProfileBedrockSetupParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ProfileBedrockSetupParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "profile" => {
+                            crate::serde_helpers::fill(&mut __f0, "profile", &mut __map)?
+                        }
+                        "region" => {
+                            crate::serde_helpers::fill(&mut __f1, "region", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ProfileBedrockSetupParams {
+                    profile: crate::serde_helpers::required(__f0, "profile")?,
+                    region: crate::serde_helpers::required(__f1, "region")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ProfileBedrockSetupParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ProjectCreateParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["idempotencyKey", "metadata", "name", "roots"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ProjectCreateParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ProjectCreateParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ProjectCreateParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<
+                        ::std::collections::BTreeMap<
+                            ::std::string::String,
+                            ::std::string::String,
+                        >,
+                    >,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<::std::vec::Vec<ProjectRoot>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "idempotencyKey" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "idempotencyKey",
+                                &mut __map,
+                            )?
+                        }
+                        "metadata" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "metadata",
+                                &mut __map,
+                            )?
+                        }
+                        "name" => {
+                            crate::serde_helpers::fill(&mut __f2, "name", &mut __map)?
+                        }
+                        "roots" => {
+                            crate::serde_helpers::fill(&mut __f3, "roots", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ProjectCreateParams {
+                    idempotency_key: crate::serde_helpers::required(
+                        __f0,
+                        "idempotencyKey",
+                    )?,
+                    metadata: __f1.unwrap_or_default(),
+                    name: crate::serde_helpers::required(__f2, "name")?,
+                    roots: crate::serde_helpers::required(__f3, "roots")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ProjectCreateParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ProjectDeleteParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["projectId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ProjectDeleteParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ProjectDeleteParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ProjectDeleteParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "projectId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "projectId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ProjectDeleteParams {
+                    project_id: crate::serde_helpers::required(__f0, "projectId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ProjectDeleteParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ProjectImportParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "idempotencyKey",
+            "metadata",
+            "name",
+            "roots",
+            "threads",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ProjectImportParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ProjectImportParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ProjectImportParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<
+                        ::std::collections::BTreeMap<
+                            ::std::string::String,
+                            ::std::string::String,
+                        >,
+                    >,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<::std::vec::Vec<ProjectRoot>> = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "idempotencyKey" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "idempotencyKey",
+                                &mut __map,
+                            )?
+                        }
+                        "metadata" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "metadata",
+                                &mut __map,
+                            )?
+                        }
+                        "name" => {
+                            crate::serde_helpers::fill(&mut __f2, "name", &mut __map)?
+                        }
+                        "roots" => {
+                            crate::serde_helpers::fill(&mut __f3, "roots", &mut __map)?
+                        }
+                        "threads" => {
+                            crate::serde_helpers::fill(&mut __f4, "threads", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ProjectImportParams {
+                    idempotency_key: crate::serde_helpers::required(
+                        __f0,
+                        "idempotencyKey",
+                    )?,
+                    metadata: __f1.unwrap_or_default(),
+                    name: crate::serde_helpers::required(__f2, "name")?,
+                    roots: crate::serde_helpers::required(__f3, "roots")?,
+                    threads: __f4.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("ProjectImportParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ProjectListParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["cursor", "limit", "sortDirection", "sortKey"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ProjectListParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ProjectListParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ProjectListParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::option::Option<u32>> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<SortDirection>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<ProjectSortKey>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "cursor" => {
+                            crate::serde_helpers::fill(&mut __f0, "cursor", &mut __map)?
+                        }
+                        "limit" => {
+                            crate::serde_helpers::fill(&mut __f1, "limit", &mut __map)?
+                        }
+                        "sortDirection" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "sortDirection",
+                                &mut __map,
+                            )?
+                        }
+                        "sortKey" => {
+                            crate::serde_helpers::fill(&mut __f3, "sortKey", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ProjectListParams {
+                    cursor: __f0.unwrap_or_default(),
+                    limit: __f1.unwrap_or_default(),
+                    sort_direction: __f2.unwrap_or_default(),
+                    sort_key: __f3.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("ProjectListParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ProjectMoveParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["beforeProjectId", "projectId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ProjectMoveParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ProjectMoveParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ProjectMoveParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "beforeProjectId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "beforeProjectId",
+                                &mut __map,
+                            )?
+                        }
+                        "projectId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "projectId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ProjectMoveParams {
+                    before_project_id: __f0.unwrap_or_default(),
+                    project_id: crate::serde_helpers::required(__f1, "projectId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ProjectMoveParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ProjectReadParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["projectId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ProjectReadParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ProjectReadParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ProjectReadParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "projectId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "projectId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ProjectReadParams {
+                    project_id: crate::serde_helpers::required(__f0, "projectId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ProjectReadParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ProjectUpdateParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["metadata", "name", "projectId", "roots"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ProjectUpdateParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ProjectUpdateParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ProjectUpdateParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<
+                        ::std::collections::BTreeMap<
+                            ::std::string::String,
+                            ::std::string::String,
+                        >,
+                    >,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<ProjectRoot>>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "metadata" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "metadata",
+                                &mut __map,
+                            )?
+                        }
+                        "name" => {
+                            crate::serde_helpers::fill(&mut __f1, "name", &mut __map)?
+                        }
+                        "projectId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "projectId",
+                                &mut __map,
+                            )?
+                        }
+                        "roots" => {
+                            crate::serde_helpers::fill(&mut __f3, "roots", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ProjectUpdateParams {
+                    metadata: __f0.unwrap_or_default(),
+                    name: __f1.unwrap_or_default(),
+                    project_id: crate::serde_helpers::required(__f2, "projectId")?,
+                    roots: __f3.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("ProjectUpdateParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for RawResponseItemCompletedNotification {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["item", "threadId", "turnId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = RawResponseItemCompletedNotification;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct RawResponseItemCompletedNotification")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<RawResponseItemCompletedNotification, A::Error> {
+                let mut __f0: ::std::option::Option<ResponseItem> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "item" => {
+                            crate::serde_helpers::fill(&mut __f0, "item", &mut __map)?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        "turnId" => {
+                            crate::serde_helpers::fill(&mut __f2, "turnId", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(RawResponseItemCompletedNotification {
+                    item: crate::serde_helpers::required(__f0, "item")?,
+                    thread_id: crate::serde_helpers::required(__f1, "threadId")?,
+                    turn_id: crate::serde_helpers::required(__f2, "turnId")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("RawResponseItemCompletedNotification", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ReasoningResponseItem {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "content",
+            "encrypted_content",
+            "id",
+            "internal_chat_message_metadata_passthrough",
+            "summary",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ReasoningResponseItem;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ReasoningResponseItem")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ReasoningResponseItem, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<ReasoningItemContent>>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<InternalChatMessageMetadataPassthrough>,
+                > = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<
+                    ::std::vec::Vec<ReasoningItemReasoningSummary>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "content" => {
+                            crate::serde_helpers::fill(&mut __f0, "content", &mut __map)?
+                        }
+                        "encrypted_content" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "encrypted_content",
+                                &mut __map,
+                            )?
+                        }
+                        "id" => crate::serde_helpers::fill(&mut __f2, "id", &mut __map)?,
+                        "internal_chat_message_metadata_passthrough" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "internal_chat_message_metadata_passthrough",
+                                &mut __map,
+                            )?
+                        }
+                        "summary" => {
+                            crate::serde_helpers::fill(&mut __f4, "summary", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ReasoningResponseItem {
+                    content: __f0.unwrap_or_default(),
+                    encrypted_content: __f1.unwrap_or_default(),
+                    id: __f2.unwrap_or_default(),
+                    internal_chat_message_metadata_passthrough: __f3.unwrap_or_default(),
+                    summary: crate::serde_helpers::required(__f4, "summary")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ReasoningResponseItem", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ReasoningTextReasoningItemContent {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["text"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ReasoningTextReasoningItemContent;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ReasoningTextReasoningItemContent")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ReasoningTextReasoningItemContent, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "text" => {
+                            crate::serde_helpers::fill(&mut __f0, "text", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ReasoningTextReasoningItemContent {
+                    text: crate::serde_helpers::required(__f0, "text")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("ReasoningTextReasoningItemContent", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for RemoteControlClientsListParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["cursor", "environmentId", "limit", "order"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = RemoteControlClientsListParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct RemoteControlClientsListParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<RemoteControlClientsListParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::option::Option<u32>> = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<RemoteControlClientsListOrder>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "cursor" => {
+                            crate::serde_helpers::fill(&mut __f0, "cursor", &mut __map)?
+                        }
+                        "environmentId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "environmentId",
+                                &mut __map,
+                            )?
+                        }
+                        "limit" => {
+                            crate::serde_helpers::fill(&mut __f2, "limit", &mut __map)?
+                        }
+                        "order" => {
+                            crate::serde_helpers::fill(&mut __f3, "order", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(RemoteControlClientsListParams {
+                    cursor: __f0.unwrap_or_default(),
+                    environment_id: crate::serde_helpers::required(
+                        __f1,
+                        "environmentId",
+                    )?,
+                    limit: __f2.unwrap_or_default(),
+                    order: __f3.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("RemoteControlClientsListParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for RemoteControlClientsRevokeParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["clientId", "environmentId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = RemoteControlClientsRevokeParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct RemoteControlClientsRevokeParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<RemoteControlClientsRevokeParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "clientId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "clientId",
+                                &mut __map,
+                            )?
+                        }
+                        "environmentId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "environmentId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(RemoteControlClientsRevokeParams {
+                    client_id: crate::serde_helpers::required(__f0, "clientId")?,
+                    environment_id: crate::serde_helpers::required(
+                        __f1,
+                        "environmentId",
+                    )?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("RemoteControlClientsRevokeParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for RemoteControlDisableParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["ephemeral"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = RemoteControlDisableParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct RemoteControlDisableParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<RemoteControlDisableParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "ephemeral" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "ephemeral",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(RemoteControlDisableParams {
+                    ephemeral: __f0.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("RemoteControlDisableParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for RemoteControlEnableParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["ephemeral"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = RemoteControlEnableParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct RemoteControlEnableParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<RemoteControlEnableParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "ephemeral" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "ephemeral",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(RemoteControlEnableParams {
+                    ephemeral: __f0.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("RemoteControlEnableParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for RemoteControlPairingStartParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["manualCode"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = RemoteControlPairingStartParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct RemoteControlPairingStartParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<RemoteControlPairingStartParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "manualCode" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "manualCode",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(RemoteControlPairingStartParams {
+                    manual_code: __f0.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("RemoteControlPairingStartParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for RemoteControlPairingStatusParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["manualPairingCode", "pairingCode"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = RemoteControlPairingStatusParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct RemoteControlPairingStatusParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<RemoteControlPairingStatusParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "manualPairingCode" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "manualPairingCode",
+                                &mut __map,
+                            )?
+                        }
+                        "pairingCode" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "pairingCode",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(RemoteControlPairingStatusParams {
+                    manual_pairing_code: __f0.unwrap_or_default(),
+                    pairing_code: __f1.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("RemoteControlPairingStatusParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ReviewStartParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["delivery", "target", "threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ReviewStartParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ReviewStartParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ReviewStartParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<ReviewDelivery>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<ReviewTarget> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "delivery" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "delivery",
+                                &mut __map,
+                            )?
+                        }
+                        "target" => {
+                            crate::serde_helpers::fill(&mut __f1, "target", &mut __map)?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ReviewStartParams {
+                    delivery: __f0.unwrap_or_default(),
+                    target: crate::serde_helpers::required(__f1, "target")?,
+                    thread_id: crate::serde_helpers::required(__f2, "threadId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ReviewStartParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for SearchResponsesApiWebSearchAction {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["queries", "query"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = SearchResponsesApiWebSearchAction;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct SearchResponsesApiWebSearchAction")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<SearchResponsesApiWebSearchAction, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "queries" => {
+                            crate::serde_helpers::fill(&mut __f0, "queries", &mut __map)?
+                        }
+                        "query" => {
+                            crate::serde_helpers::fill(&mut __f1, "query", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(SearchResponsesApiWebSearchAction {
+                    queries: __f0.unwrap_or_default(),
+                    query: __f1.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("SearchResponsesApiWebSearchAction", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for SelectedCapabilityRoot {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["id", "location"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = SelectedCapabilityRoot;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct SelectedCapabilityRoot")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<SelectedCapabilityRoot, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<CapabilityRootLocation> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "id" => crate::serde_helpers::fill(&mut __f0, "id", &mut __map)?,
+                        "location" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "location",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(SelectedCapabilityRoot {
+                    id: crate::serde_helpers::required(__f0, "id")?,
+                    location: crate::serde_helpers::required(__f1, "location")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("SelectedCapabilityRoot", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for SendAddCreditsNudgeEmailParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["creditType"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = SendAddCreditsNudgeEmailParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct SendAddCreditsNudgeEmailParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<SendAddCreditsNudgeEmailParams, A::Error> {
+                let mut __f0: ::std::option::Option<AddCreditsNudgeCreditType> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "creditType" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "creditType",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(SendAddCreditsNudgeEmailParams {
+                    credit_type: crate::serde_helpers::required(__f0, "creditType")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("SendAddCreditsNudgeEmailParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for SkillsConfigWriteParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["enabled", "name", "path"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = SkillsConfigWriteParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct SkillsConfigWriteParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<SkillsConfigWriteParams, A::Error> {
+                let mut __f0: ::std::option::Option<bool> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<AbsolutePathBuf>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "enabled" => {
+                            crate::serde_helpers::fill(&mut __f0, "enabled", &mut __map)?
+                        }
+                        "name" => {
+                            crate::serde_helpers::fill(&mut __f1, "name", &mut __map)?
+                        }
+                        "path" => {
+                            crate::serde_helpers::fill(&mut __f2, "path", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(SkillsConfigWriteParams {
+                    enabled: crate::serde_helpers::required(__f0, "enabled")?,
+                    name: __f1.unwrap_or_default(),
+                    path: __f2.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("SkillsConfigWriteParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for SkillsExtraRootsSetParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["extraRoots"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = SkillsExtraRootsSetParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct SkillsExtraRootsSetParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<SkillsExtraRootsSetParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::vec::Vec<AbsolutePathBuf>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "extraRoots" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "extraRoots",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(SkillsExtraRootsSetParams {
+                    extra_roots: crate::serde_helpers::required(__f0, "extraRoots")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("SkillsExtraRootsSetParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for SkillsListParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["cwds", "forceReload"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = SkillsListParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct SkillsListParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<SkillsListParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::vec::Vec<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "cwds" => {
+                            crate::serde_helpers::fill(&mut __f0, "cwds", &mut __map)?
+                        }
+                        "forceReload" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "forceReload",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(SkillsListParams {
+                    cwds: __f0.unwrap_or_default(),
+                    force_reload: __f1.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("SkillsListParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for SummaryTextReasoningItemReasoningSummary {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["text"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = SummaryTextReasoningItemReasoningSummary;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct SummaryTextReasoningItemReasoningSummary")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<
+                SummaryTextReasoningItemReasoningSummary,
+                A::Error,
+            > {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "text" => {
+                            crate::serde_helpers::fill(&mut __f0, "text", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(SummaryTextReasoningItemReasoningSummary {
+                    text: crate::serde_helpers::required(__f0, "text")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct(
+                "SummaryTextReasoningItemReasoningSummary",
+                FIELDS,
+                Visitor,
+            )
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for TextReasoningItemContent {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["text"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = TextReasoningItemContent;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct TextReasoningItemContent")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<TextReasoningItemContent, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "text" => {
+                            crate::serde_helpers::fill(&mut __f0, "text", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(TextReasoningItemContent {
+                    text: crate::serde_helpers::required(__f0, "text")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("TextReasoningItemContent", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadApproveGuardianDeniedActionParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["event", "threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadApproveGuardianDeniedActionParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadApproveGuardianDeniedActionParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<
+                ThreadApproveGuardianDeniedActionParams,
+                A::Error,
+            > {
+                let mut __f0: ::std::option::Option<::serde_json::Value> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "event" => {
+                            crate::serde_helpers::fill(&mut __f0, "event", &mut __map)?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadApproveGuardianDeniedActionParams {
+                    event: crate::serde_helpers::required(__f0, "event")?,
+                    thread_id: crate::serde_helpers::required(__f1, "threadId")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct(
+                "ThreadApproveGuardianDeniedActionParams",
+                FIELDS,
+                Visitor,
+            )
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadArchiveParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadArchiveParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadArchiveParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadArchiveParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadArchiveParams {
+                    thread_id: crate::serde_helpers::required(__f0, "threadId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadArchiveParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadAttachmentAddParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "attachmentType",
+            "identityKey",
+            "payload",
+            "threadId",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadAttachmentAddParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadAttachmentAddParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadAttachmentAddParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::serde_json::Value> = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "attachmentType" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "attachmentType",
+                                &mut __map,
+                            )?
+                        }
+                        "identityKey" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "identityKey",
+                                &mut __map,
+                            )?
+                        }
+                        "payload" => {
+                            crate::serde_helpers::fill(&mut __f2, "payload", &mut __map)?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadAttachmentAddParams {
+                    attachment_type: crate::serde_helpers::required(
+                        __f0,
+                        "attachmentType",
+                    )?,
+                    identity_key: crate::serde_helpers::required(__f1, "identityKey")?,
+                    payload: crate::serde_helpers::required(__f2, "payload")?,
+                    thread_id: crate::serde_helpers::required(__f3, "threadId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadAttachmentAddParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadAttachmentListParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["cursor", "limit", "threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadAttachmentListParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadAttachmentListParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadAttachmentListParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::option::Option<u32>> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "cursor" => {
+                            crate::serde_helpers::fill(&mut __f0, "cursor", &mut __map)?
+                        }
+                        "limit" => {
+                            crate::serde_helpers::fill(&mut __f1, "limit", &mut __map)?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadAttachmentListParams {
+                    cursor: __f0.unwrap_or_default(),
+                    limit: __f1.unwrap_or_default(),
+                    thread_id: crate::serde_helpers::required(__f2, "threadId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadAttachmentListParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadAttachmentOwnerListParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "archived",
+            "attachmentType",
+            "cursor",
+            "identityKey",
+            "limit",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadAttachmentOwnerListParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadAttachmentOwnerListParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadAttachmentOwnerListParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<::std::option::Option<u32>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "archived" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "archived",
+                                &mut __map,
+                            )?
+                        }
+                        "attachmentType" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "attachmentType",
+                                &mut __map,
+                            )?
+                        }
+                        "cursor" => {
+                            crate::serde_helpers::fill(&mut __f2, "cursor", &mut __map)?
+                        }
+                        "identityKey" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "identityKey",
+                                &mut __map,
+                            )?
+                        }
+                        "limit" => {
+                            crate::serde_helpers::fill(&mut __f4, "limit", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadAttachmentOwnerListParams {
+                    archived: __f0.unwrap_or_default(),
+                    attachment_type: crate::serde_helpers::required(
+                        __f1,
+                        "attachmentType",
+                    )?,
+                    cursor: __f2.unwrap_or_default(),
+                    identity_key: crate::serde_helpers::required(__f3, "identityKey")?,
+                    limit: __f4.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("ThreadAttachmentOwnerListParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadAttachmentRemoveParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["attachmentType", "identityKey", "threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadAttachmentRemoveParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadAttachmentRemoveParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadAttachmentRemoveParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "attachmentType" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "attachmentType",
+                                &mut __map,
+                            )?
+                        }
+                        "identityKey" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "identityKey",
+                                &mut __map,
+                            )?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadAttachmentRemoveParams {
+                    attachment_type: crate::serde_helpers::required(
+                        __f0,
+                        "attachmentType",
+                    )?,
+                    identity_key: crate::serde_helpers::required(__f1, "identityKey")?,
+                    thread_id: crate::serde_helpers::required(__f2, "threadId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadAttachmentRemoveParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadBackgroundTerminalsCleanParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadBackgroundTerminalsCleanParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadBackgroundTerminalsCleanParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadBackgroundTerminalsCleanParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadBackgroundTerminalsCleanParams {
+                    thread_id: crate::serde_helpers::required(__f0, "threadId")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("ThreadBackgroundTerminalsCleanParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadBackgroundTerminalsListParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["cursor", "limit", "threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadBackgroundTerminalsListParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadBackgroundTerminalsListParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadBackgroundTerminalsListParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::option::Option<u32>> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "cursor" => {
+                            crate::serde_helpers::fill(&mut __f0, "cursor", &mut __map)?
+                        }
+                        "limit" => {
+                            crate::serde_helpers::fill(&mut __f1, "limit", &mut __map)?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadBackgroundTerminalsListParams {
+                    cursor: __f0.unwrap_or_default(),
+                    limit: __f1.unwrap_or_default(),
+                    thread_id: crate::serde_helpers::required(__f2, "threadId")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("ThreadBackgroundTerminalsListParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadBackgroundTerminalsTerminateParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["processId", "threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadBackgroundTerminalsTerminateParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadBackgroundTerminalsTerminateParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<
+                ThreadBackgroundTerminalsTerminateParams,
+                A::Error,
+            > {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "processId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "processId",
+                                &mut __map,
+                            )?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadBackgroundTerminalsTerminateParams {
+                    process_id: crate::serde_helpers::required(__f0, "processId")?,
+                    thread_id: crate::serde_helpers::required(__f1, "threadId")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct(
+                "ThreadBackgroundTerminalsTerminateParams",
+                FIELDS,
+                Visitor,
+            )
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadCompactStartParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadCompactStartParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadCompactStartParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadCompactStartParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadCompactStartParams {
+                    thread_id: crate::serde_helpers::required(__f0, "threadId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadCompactStartParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadDecrementElicitationParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadDecrementElicitationParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadDecrementElicitationParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadDecrementElicitationParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadDecrementElicitationParams {
+                    thread_id: crate::serde_helpers::required(__f0, "threadId")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("ThreadDecrementElicitationParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadDeleteParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadDeleteParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadDeleteParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadDeleteParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadDeleteParams {
+                    thread_id: crate::serde_helpers::required(__f0, "threadId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadDeleteParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadForkParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "approvalPolicy",
+            "approvalsReviewer",
+            "attachToSource",
+            "baseInstructions",
+            "beforeTurnId",
+            "config",
+            "cwd",
+            "deferGoalContinuation",
+            "developerInstructions",
+            "ephemeral",
+            "excludeTurns",
+            "experimentalDisablePredictionMcp",
+            "experimentalPredictionMode",
+            "lastTurnId",
+            "model",
+            "modelProvider",
+            "path",
+            "permissions",
+            "runtimeWorkspaceRoots",
+            "sandbox",
+            "serviceTier",
+            "threadId",
+            "threadSource",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadForkParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadForkParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadForkParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<AskForApproval>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<ApprovalsReviewer>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<
+                    ::std::option::Option<
+                        ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                    >,
+                > = ::std::option::Option::None;
+                let mut __f6: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f7: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f8: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f9: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f10: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f11: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f12: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f13: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f14: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f15: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f16: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f17: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f18: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<AbsolutePathBuf>>,
+                > = ::std::option::Option::None;
+                let mut __f19: ::std::option::Option<
+                    ::std::option::Option<SandboxMode>,
+                > = ::std::option::Option::None;
+                let mut __f20: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f21: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f22: ::std::option::Option<
+                    ::std::option::Option<ThreadSource>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "approvalPolicy" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "approvalPolicy",
+                                &mut __map,
+                            )?
+                        }
+                        "approvalsReviewer" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "approvalsReviewer",
+                                &mut __map,
+                            )?
+                        }
+                        "attachToSource" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "attachToSource",
+                                &mut __map,
+                            )?
+                        }
+                        "baseInstructions" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "baseInstructions",
+                                &mut __map,
+                            )?
+                        }
+                        "beforeTurnId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f4,
+                                "beforeTurnId",
+                                &mut __map,
+                            )?
+                        }
+                        "config" => {
+                            crate::serde_helpers::fill(&mut __f5, "config", &mut __map)?
+                        }
+                        "cwd" => {
+                            crate::serde_helpers::fill(&mut __f6, "cwd", &mut __map)?
+                        }
+                        "deferGoalContinuation" => {
+                            crate::serde_helpers::fill(
+                                &mut __f7,
+                                "deferGoalContinuation",
+                                &mut __map,
+                            )?
+                        }
+                        "developerInstructions" => {
+                            crate::serde_helpers::fill(
+                                &mut __f8,
+                                "developerInstructions",
+                                &mut __map,
+                            )?
+                        }
+                        "ephemeral" => {
+                            crate::serde_helpers::fill(
+                                &mut __f9,
+                                "ephemeral",
+                                &mut __map,
+                            )?
+                        }
+                        "excludeTurns" => {
+                            crate::serde_helpers::fill(
+                                &mut __f10,
+                                "excludeTurns",
+                                &mut __map,
+                            )?
+                        }
+                        "experimentalDisablePredictionMcp" => {
+                            crate::serde_helpers::fill(
+                                &mut __f11,
+                                "experimentalDisablePredictionMcp",
+                                &mut __map,
+                            )?
+                        }
+                        "experimentalPredictionMode" => {
+                            crate::serde_helpers::fill(
+                                &mut __f12,
+                                "experimentalPredictionMode",
+                                &mut __map,
+                            )?
+                        }
+                        "lastTurnId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f13,
+                                "lastTurnId",
+                                &mut __map,
+                            )?
+                        }
+                        "model" => {
+                            crate::serde_helpers::fill(&mut __f14, "model", &mut __map)?
+                        }
+                        "modelProvider" => {
+                            crate::serde_helpers::fill(
+                                &mut __f15,
+                                "modelProvider",
+                                &mut __map,
+                            )?
+                        }
+                        "path" => {
+                            crate::serde_helpers::fill(&mut __f16, "path", &mut __map)?
+                        }
+                        "permissions" => {
+                            crate::serde_helpers::fill(
+                                &mut __f17,
+                                "permissions",
+                                &mut __map,
+                            )?
+                        }
+                        "runtimeWorkspaceRoots" => {
+                            crate::serde_helpers::fill(
+                                &mut __f18,
+                                "runtimeWorkspaceRoots",
+                                &mut __map,
+                            )?
+                        }
+                        "sandbox" => {
+                            crate::serde_helpers::fill(
+                                &mut __f19,
+                                "sandbox",
+                                &mut __map,
+                            )?
+                        }
+                        "serviceTier" => {
+                            crate::serde_helpers::fill(
+                                &mut __f20,
+                                "serviceTier",
+                                &mut __map,
+                            )?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f21,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        "threadSource" => {
+                            crate::serde_helpers::fill(
+                                &mut __f22,
+                                "threadSource",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadForkParams {
+                    approval_policy: __f0.unwrap_or_default(),
+                    approvals_reviewer: __f1.unwrap_or_default(),
+                    attach_to_source: __f2.unwrap_or_default(),
+                    base_instructions: __f3.unwrap_or_default(),
+                    before_turn_id: __f4.unwrap_or_default(),
+                    config: __f5.unwrap_or_default(),
+                    cwd: __f6.unwrap_or_default(),
+                    defer_goal_continuation: __f7.unwrap_or_default(),
+                    developer_instructions: __f8.unwrap_or_default(),
+                    ephemeral: __f9.unwrap_or_default(),
+                    exclude_turns: __f10.unwrap_or_default(),
+                    experimental_disable_prediction_mcp: __f11.unwrap_or_default(),
+                    experimental_prediction_mode: __f12.unwrap_or_default(),
+                    last_turn_id: __f13.unwrap_or_default(),
+                    model: __f14.unwrap_or_default(),
+                    model_provider: __f15.unwrap_or_default(),
+                    path: __f16.unwrap_or_default(),
+                    permissions: __f17.unwrap_or_default(),
+                    runtime_workspace_roots: __f18.unwrap_or_default(),
+                    sandbox: __f19.unwrap_or_default(),
+                    service_tier: __f20.unwrap_or_default(),
+                    thread_id: crate::serde_helpers::required(__f21, "threadId")?,
+                    thread_source: __f22.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadForkParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadGoalClearParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["origin", "threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadGoalClearParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadGoalClearParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadGoalClearParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<ThreadGoalMutationOrigin>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "origin" => {
+                            crate::serde_helpers::fill(&mut __f0, "origin", &mut __map)?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadGoalClearParams {
+                    origin: __f0.unwrap_or_default(),
+                    thread_id: crate::serde_helpers::required(__f1, "threadId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadGoalClearParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadGoalGetParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadGoalGetParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadGoalGetParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadGoalGetParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadGoalGetParams {
+                    thread_id: crate::serde_helpers::required(__f0, "threadId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadGoalGetParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadGoalSetParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "objective",
+            "origin",
+            "status",
+            "threadId",
+            "tokenBudget",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadGoalSetParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadGoalSetParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadGoalSetParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<ThreadGoalMutationOrigin>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<ThreadGoalStatus>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<::std::option::Option<i64>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "objective" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "objective",
+                                &mut __map,
+                            )?
+                        }
+                        "origin" => {
+                            crate::serde_helpers::fill(&mut __f1, "origin", &mut __map)?
+                        }
+                        "status" => {
+                            crate::serde_helpers::fill(&mut __f2, "status", &mut __map)?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        "tokenBudget" => {
+                            crate::serde_helpers::fill(
+                                &mut __f4,
+                                "tokenBudget",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadGoalSetParams {
+                    objective: __f0.unwrap_or_default(),
+                    origin: __f1.unwrap_or_default(),
+                    status: __f2.unwrap_or_default(),
+                    thread_id: crate::serde_helpers::required(__f3, "threadId")?,
+                    token_budget: __f4.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadGoalSetParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadGuardianReviewParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadGuardianReviewParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadGuardianReviewParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadGuardianReviewParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadGuardianReviewParams {
+                    thread_id: crate::serde_helpers::required(__f0, "threadId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadGuardianReviewParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadIncrementElicitationParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadIncrementElicitationParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadIncrementElicitationParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadIncrementElicitationParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadIncrementElicitationParams {
+                    thread_id: crate::serde_helpers::required(__f0, "threadId")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("ThreadIncrementElicitationParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadInjectItemsParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["items", "threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadInjectItemsParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadInjectItemsParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadInjectItemsParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::vec::Vec<::serde_json::Value>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "items" => {
+                            crate::serde_helpers::fill(&mut __f0, "items", &mut __map)?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadInjectItemsParams {
+                    items: crate::serde_helpers::required(__f0, "items")?,
+                    thread_id: crate::serde_helpers::required(__f1, "threadId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadInjectItemsParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadItemOutputDeferral {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["commandExecution", "mcpToolCall"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadItemOutputDeferral;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadItemOutputDeferral")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadItemOutputDeferral, A::Error> {
+                let mut __f0: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "commandExecution" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "commandExecution",
+                                &mut __map,
+                            )?
+                        }
+                        "mcpToolCall" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "mcpToolCall",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadItemOutputDeferral {
+                    command_execution: __f0.unwrap_or_default(),
+                    mcp_tool_call: __f1.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadItemOutputDeferral", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadItemsListParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "cursor",
+            "deferOutput",
+            "limit",
+            "sortDirection",
+            "threadId",
+            "turnId",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadItemsListParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadItemsListParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadItemsListParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<ThreadItemsListCursor>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<ThreadItemOutputDeferral>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::option::Option<u32>> = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<SortDirection>,
+                > = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "cursor" => {
+                            crate::serde_helpers::fill(&mut __f0, "cursor", &mut __map)?
+                        }
+                        "deferOutput" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "deferOutput",
+                                &mut __map,
+                            )?
+                        }
+                        "limit" => {
+                            crate::serde_helpers::fill(&mut __f2, "limit", &mut __map)?
+                        }
+                        "sortDirection" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "sortDirection",
+                                &mut __map,
+                            )?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f4,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        "turnId" => {
+                            crate::serde_helpers::fill(&mut __f5, "turnId", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadItemsListParams {
+                    cursor: __f0.unwrap_or_default(),
+                    defer_output: __f1.unwrap_or_default(),
+                    limit: __f2.unwrap_or_default(),
+                    sort_direction: __f3.unwrap_or_default(),
+                    thread_id: crate::serde_helpers::required(__f4, "threadId")?,
+                    turn_id: __f5.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadItemsListParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadItemsReadParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["itemIds", "threadId", "turnId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadItemsReadParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadItemsReadParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadItemsReadParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::vec::Vec<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "itemIds" => {
+                            crate::serde_helpers::fill(&mut __f0, "itemIds", &mut __map)?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        "turnId" => {
+                            crate::serde_helpers::fill(&mut __f2, "turnId", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadItemsReadParams {
+                    item_ids: crate::serde_helpers::required(__f0, "itemIds")?,
+                    thread_id: crate::serde_helpers::required(__f1, "threadId")?,
+                    turn_id: crate::serde_helpers::required(__f2, "turnId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadItemsReadParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadListParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "ancestorThreadId",
+            "archived",
+            "attachedToThreadId",
+            "currentAccountOnly",
+            "cursor",
+            "cwd",
+            "excludedThreadIds",
+            "includeAttachedThreads",
+            "includedThreadIds",
+            "limit",
+            "modelProviders",
+            "originators",
+            "parentThreadId",
+            "projectId",
+            "searchTerm",
+            "sectionId",
+            "sortDirection",
+            "sortKey",
+            "sourceKinds",
+            "useStateDbOnly",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadListParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadListParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadListParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<
+                    ::std::option::Option<ThreadListCwdFilter>,
+                > = ::std::option::Option::None;
+                let mut __f6: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+                > = ::std::option::Option::None;
+                let mut __f7: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f8: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+                > = ::std::option::Option::None;
+                let mut __f9: ::std::option::Option<::std::option::Option<u32>> = ::std::option::Option::None;
+                let mut __f10: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+                > = ::std::option::Option::None;
+                let mut __f11: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+                > = ::std::option::Option::None;
+                let mut __f12: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f13: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f14: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f15: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f16: ::std::option::Option<
+                    ::std::option::Option<SortDirection>,
+                > = ::std::option::Option::None;
+                let mut __f17: ::std::option::Option<
+                    ::std::option::Option<ThreadSortKey>,
+                > = ::std::option::Option::None;
+                let mut __f18: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<ThreadSourceKind>>,
+                > = ::std::option::Option::None;
+                let mut __f19: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "ancestorThreadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "ancestorThreadId",
+                                &mut __map,
+                            )?
+                        }
+                        "archived" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "archived",
+                                &mut __map,
+                            )?
+                        }
+                        "attachedToThreadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "attachedToThreadId",
+                                &mut __map,
+                            )?
+                        }
+                        "currentAccountOnly" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "currentAccountOnly",
+                                &mut __map,
+                            )?
+                        }
+                        "cursor" => {
+                            crate::serde_helpers::fill(&mut __f4, "cursor", &mut __map)?
+                        }
+                        "cwd" => {
+                            crate::serde_helpers::fill(&mut __f5, "cwd", &mut __map)?
+                        }
+                        "excludedThreadIds" => {
+                            crate::serde_helpers::fill(
+                                &mut __f6,
+                                "excludedThreadIds",
+                                &mut __map,
+                            )?
+                        }
+                        "includeAttachedThreads" => {
+                            crate::serde_helpers::fill(
+                                &mut __f7,
+                                "includeAttachedThreads",
+                                &mut __map,
+                            )?
+                        }
+                        "includedThreadIds" => {
+                            crate::serde_helpers::fill(
+                                &mut __f8,
+                                "includedThreadIds",
+                                &mut __map,
+                            )?
+                        }
+                        "limit" => {
+                            crate::serde_helpers::fill(&mut __f9, "limit", &mut __map)?
+                        }
+                        "modelProviders" => {
+                            crate::serde_helpers::fill(
+                                &mut __f10,
+                                "modelProviders",
+                                &mut __map,
+                            )?
+                        }
+                        "originators" => {
+                            crate::serde_helpers::fill(
+                                &mut __f11,
+                                "originators",
+                                &mut __map,
+                            )?
+                        }
+                        "parentThreadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f12,
+                                "parentThreadId",
+                                &mut __map,
+                            )?
+                        }
+                        "projectId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f13,
+                                "projectId",
+                                &mut __map,
+                            )?
+                        }
+                        "searchTerm" => {
+                            crate::serde_helpers::fill(
+                                &mut __f14,
+                                "searchTerm",
+                                &mut __map,
+                            )?
+                        }
+                        "sectionId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f15,
+                                "sectionId",
+                                &mut __map,
+                            )?
+                        }
+                        "sortDirection" => {
+                            crate::serde_helpers::fill(
+                                &mut __f16,
+                                "sortDirection",
+                                &mut __map,
+                            )?
+                        }
+                        "sortKey" => {
+                            crate::serde_helpers::fill(
+                                &mut __f17,
+                                "sortKey",
+                                &mut __map,
+                            )?
+                        }
+                        "sourceKinds" => {
+                            crate::serde_helpers::fill(
+                                &mut __f18,
+                                "sourceKinds",
+                                &mut __map,
+                            )?
+                        }
+                        "useStateDbOnly" => {
+                            crate::serde_helpers::fill(
+                                &mut __f19,
+                                "useStateDbOnly",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadListParams {
+                    ancestor_thread_id: __f0.unwrap_or_default(),
+                    archived: __f1.unwrap_or_default(),
+                    attached_to_thread_id: __f2.unwrap_or_default(),
+                    current_account_only: __f3.unwrap_or_default(),
+                    cursor: __f4.unwrap_or_default(),
+                    cwd: __f5.unwrap_or_default(),
+                    excluded_thread_ids: __f6.unwrap_or_default(),
+                    include_attached_threads: __f7.unwrap_or_default(),
+                    included_thread_ids: __f8.unwrap_or_default(),
+                    limit: __f9.unwrap_or_default(),
+                    model_providers: __f10.unwrap_or_default(),
+                    originators: __f11.unwrap_or_default(),
+                    parent_thread_id: __f12.unwrap_or_default(),
+                    project_id: __f13.unwrap_or_default(),
+                    search_term: __f14.unwrap_or_default(),
+                    section_id: __f15.unwrap_or_default(),
+                    sort_direction: __f16.unwrap_or_default(),
+                    sort_key: __f17.unwrap_or_default(),
+                    source_kinds: __f18.unwrap_or_default(),
+                    use_state_db_only: __f19.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadListParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadLoadedListParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["cursor", "limit"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadLoadedListParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadLoadedListParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadLoadedListParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::option::Option<u32>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "cursor" => {
+                            crate::serde_helpers::fill(&mut __f0, "cursor", &mut __map)?
+                        }
+                        "limit" => {
+                            crate::serde_helpers::fill(&mut __f1, "limit", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadLoadedListParams {
+                    cursor: __f0.unwrap_or_default(),
+                    limit: __f1.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadLoadedListParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadMemoryModeSetParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["mode", "threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadMemoryModeSetParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadMemoryModeSetParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadMemoryModeSetParams, A::Error> {
+                let mut __f0: ::std::option::Option<ThreadMemoryMode> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "mode" => {
+                            crate::serde_helpers::fill(&mut __f0, "mode", &mut __map)?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadMemoryModeSetParams {
+                    mode: crate::serde_helpers::required(__f0, "mode")?,
+                    thread_id: crate::serde_helpers::required(__f1, "threadId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadMemoryModeSetParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadMemoryReadParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadMemoryReadParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadMemoryReadParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadMemoryReadParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadMemoryReadParams {
+                    thread_id: crate::serde_helpers::required(__f0, "threadId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadMemoryReadParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadMetadataGitInfoUpdateParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["branch", "originUrl", "sha"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadMetadataGitInfoUpdateParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadMetadataGitInfoUpdateParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadMetadataGitInfoUpdateParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "branch" => {
+                            crate::serde_helpers::fill(&mut __f0, "branch", &mut __map)?
+                        }
+                        "originUrl" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "originUrl",
+                                &mut __map,
+                            )?
+                        }
+                        "sha" => {
+                            crate::serde_helpers::fill(&mut __f2, "sha", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadMetadataGitInfoUpdateParams {
+                    branch: __f0.unwrap_or_default(),
+                    origin_url: __f1.unwrap_or_default(),
+                    sha: __f2.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("ThreadMetadataGitInfoUpdateParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadMetadataUpdateParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["daybreakEnabled", "gitInfo", "projectId", "threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadMetadataUpdateParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadMetadataUpdateParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadMetadataUpdateParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<ThreadMetadataGitInfoUpdateParams>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "daybreakEnabled" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "daybreakEnabled",
+                                &mut __map,
+                            )?
+                        }
+                        "gitInfo" => {
+                            crate::serde_helpers::fill(&mut __f1, "gitInfo", &mut __map)?
+                        }
+                        "projectId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "projectId",
+                                &mut __map,
+                            )?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadMetadataUpdateParams {
+                    daybreak_enabled: __f0.unwrap_or_default(),
+                    git_info: __f1.unwrap_or_default(),
+                    project_id: __f2.unwrap_or_default(),
+                    thread_id: crate::serde_helpers::required(__f3, "threadId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadMetadataUpdateParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadPredictionRequestParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["sourceTurnId", "threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadPredictionRequestParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadPredictionRequestParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadPredictionRequestParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "sourceTurnId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "sourceTurnId",
+                                &mut __map,
+                            )?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadPredictionRequestParams {
+                    source_turn_id: crate::serde_helpers::required(
+                        __f0,
+                        "sourceTurnId",
+                    )?,
+                    thread_id: crate::serde_helpers::required(__f1, "threadId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadPredictionRequestParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadPrepareApprovedPlanParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["attachmentPath", "markdown", "threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadPrepareApprovedPlanParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadPrepareApprovedPlanParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadPrepareApprovedPlanParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "attachmentPath" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "attachmentPath",
+                                &mut __map,
+                            )?
+                        }
+                        "markdown" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "markdown",
+                                &mut __map,
+                            )?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadPrepareApprovedPlanParams {
+                    attachment_path: __f0.unwrap_or_default(),
+                    markdown: crate::serde_helpers::required(__f1, "markdown")?,
+                    thread_id: crate::serde_helpers::required(__f2, "threadId")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("ThreadPrepareApprovedPlanParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadQueueAddParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "clientUserMessageId",
+            "input",
+            "responsesapiClientMetadata",
+            "threadId",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadQueueAddParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadQueueAddParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadQueueAddParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::vec::Vec<UserInput>> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<
+                        ::std::collections::BTreeMap<
+                            ::std::string::String,
+                            ::std::string::String,
+                        >,
+                    >,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "clientUserMessageId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "clientUserMessageId",
+                                &mut __map,
+                            )?
+                        }
+                        "input" => {
+                            crate::serde_helpers::fill(&mut __f1, "input", &mut __map)?
+                        }
+                        "responsesapiClientMetadata" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "responsesapiClientMetadata",
+                                &mut __map,
+                            )?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadQueueAddParams {
+                    client_user_message_id: crate::serde_helpers::required(
+                        __f0,
+                        "clientUserMessageId",
+                    )?,
+                    input: crate::serde_helpers::required(__f1, "input")?,
+                    responsesapi_client_metadata: __f2.unwrap_or_default(),
+                    thread_id: crate::serde_helpers::required(__f3, "threadId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadQueueAddParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadQueueDeleteParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["queuedSubmissionId", "threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadQueueDeleteParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadQueueDeleteParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadQueueDeleteParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "queuedSubmissionId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "queuedSubmissionId",
+                                &mut __map,
+                            )?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadQueueDeleteParams {
+                    queued_submission_id: crate::serde_helpers::required(
+                        __f0,
+                        "queuedSubmissionId",
+                    )?,
+                    thread_id: crate::serde_helpers::required(__f1, "threadId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadQueueDeleteParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadQueueListParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["cursor", "limit", "threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadQueueListParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadQueueListParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadQueueListParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::option::Option<u32>> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "cursor" => {
+                            crate::serde_helpers::fill(&mut __f0, "cursor", &mut __map)?
+                        }
+                        "limit" => {
+                            crate::serde_helpers::fill(&mut __f1, "limit", &mut __map)?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadQueueListParams {
+                    cursor: __f0.unwrap_or_default(),
+                    limit: __f1.unwrap_or_default(),
+                    thread_id: crate::serde_helpers::required(__f2, "threadId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadQueueListParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadQueueReorderParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["queuedSubmissionIds", "threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadQueueReorderParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadQueueReorderParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadQueueReorderParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::vec::Vec<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "queuedSubmissionIds" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "queuedSubmissionIds",
+                                &mut __map,
+                            )?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadQueueReorderParams {
+                    queued_submission_ids: crate::serde_helpers::required(
+                        __f0,
+                        "queuedSubmissionIds",
+                    )?,
+                    thread_id: crate::serde_helpers::required(__f1, "threadId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadQueueReorderParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadQueueStartParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["queuedSubmissionId", "threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadQueueStartParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadQueueStartParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadQueueStartParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "queuedSubmissionId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "queuedSubmissionId",
+                                &mut __map,
+                            )?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadQueueStartParams {
+                    queued_submission_id: __f0.unwrap_or_default(),
+                    thread_id: crate::serde_helpers::required(__f1, "threadId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadQueueStartParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadQueueUpdateParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "input",
+            "queuedSubmissionId",
+            "responsesapiClientMetadata",
+            "threadId",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadQueueUpdateParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadQueueUpdateParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadQueueUpdateParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::vec::Vec<UserInput>> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<
+                        ::std::collections::BTreeMap<
+                            ::std::string::String,
+                            ::std::string::String,
+                        >,
+                    >,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "input" => {
+                            crate::serde_helpers::fill(&mut __f0, "input", &mut __map)?
+                        }
+                        "queuedSubmissionId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "queuedSubmissionId",
+                                &mut __map,
+                            )?
+                        }
+                        "responsesapiClientMetadata" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "responsesapiClientMetadata",
+                                &mut __map,
+                            )?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadQueueUpdateParams {
+                    input: crate::serde_helpers::required(__f0, "input")?,
+                    queued_submission_id: crate::serde_helpers::required(
+                        __f1,
+                        "queuedSubmissionId",
+                    )?,
+                    responsesapi_client_metadata: __f2.unwrap_or_default(),
+                    thread_id: crate::serde_helpers::required(__f3, "threadId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadQueueUpdateParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadReadParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["includeTurns", "threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadReadParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadReadParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadReadParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "includeTurns" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "includeTurns",
+                                &mut __map,
+                            )?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadReadParams {
+                    include_turns: __f0.unwrap_or_default(),
+                    thread_id: crate::serde_helpers::required(__f1, "threadId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadReadParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadReadStateUpdateParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["expectedRevision", "operation", "threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadReadStateUpdateParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadReadStateUpdateParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadReadStateUpdateParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<ThreadReadStateOperation> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "expectedRevision" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "expectedRevision",
+                                &mut __map,
+                            )?
+                        }
+                        "operation" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "operation",
+                                &mut __map,
+                            )?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadReadStateUpdateParams {
+                    expected_revision: crate::serde_helpers::required(
+                        __f0,
+                        "expectedRevision",
+                    )?,
+                    operation: crate::serde_helpers::required(__f1, "operation")?,
+                    thread_id: crate::serde_helpers::required(__f2, "threadId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadReadStateUpdateParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeAppendAudioParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["audio", "threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadRealtimeAppendAudioParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadRealtimeAppendAudioParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadRealtimeAppendAudioParams, A::Error> {
+                let mut __f0: ::std::option::Option<ThreadRealtimeAudioChunk> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "audio" => {
+                            crate::serde_helpers::fill(&mut __f0, "audio", &mut __map)?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadRealtimeAppendAudioParams {
+                    audio: crate::serde_helpers::required(__f0, "audio")?,
+                    thread_id: crate::serde_helpers::required(__f1, "threadId")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("ThreadRealtimeAppendAudioParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeAppendSpeechParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["text", "threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadRealtimeAppendSpeechParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadRealtimeAppendSpeechParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadRealtimeAppendSpeechParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "text" => {
+                            crate::serde_helpers::fill(&mut __f0, "text", &mut __map)?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadRealtimeAppendSpeechParams {
+                    text: crate::serde_helpers::required(__f0, "text")?,
+                    thread_id: crate::serde_helpers::required(__f1, "threadId")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("ThreadRealtimeAppendSpeechParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeAppendTextParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["role", "text", "threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadRealtimeAppendTextParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadRealtimeAppendTextParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadRealtimeAppendTextParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<ConversationTextRole>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "role" => {
+                            crate::serde_helpers::fill(&mut __f0, "role", &mut __map)?
+                        }
+                        "text" => {
+                            crate::serde_helpers::fill(&mut __f1, "text", &mut __map)?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadRealtimeAppendTextParams {
+                    role: __f0.unwrap_or_default(),
+                    text: crate::serde_helpers::required(__f1, "text")?,
+                    thread_id: crate::serde_helpers::required(__f2, "threadId")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("ThreadRealtimeAppendTextParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeInitialItem {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["role", "text"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadRealtimeInitialItem;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadRealtimeInitialItem")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadRealtimeInitialItem, A::Error> {
+                let mut __f0: ::std::option::Option<ConversationTextRole> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "role" => {
+                            crate::serde_helpers::fill(&mut __f0, "role", &mut __map)?
+                        }
+                        "text" => {
+                            crate::serde_helpers::fill(&mut __f1, "text", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadRealtimeInitialItem {
+                    role: crate::serde_helpers::required(__f0, "role")?,
+                    text: crate::serde_helpers::required(__f1, "text")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadRealtimeInitialItem", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeListParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "afterPosition",
+            "cursor",
+            "eventId",
+            "fromObservedAtMs",
+            "limit",
+            "order",
+            "requiredThroughPosition",
+            "sessionId",
+            "snapshotEnd",
+            "threadId",
+            "toObservedAtMs",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadRealtimeListParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadRealtimeListParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadRealtimeListParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::option::Option<u64>> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<::std::option::Option<i64>> = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<::std::option::Option<u32>> = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<
+                    ::std::option::Option<ThreadRealtimeOrder>,
+                > = ::std::option::Option::None;
+                let mut __f6: ::std::option::Option<::std::option::Option<u64>> = ::std::option::Option::None;
+                let mut __f7: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f8: ::std::option::Option<::std::option::Option<u64>> = ::std::option::Option::None;
+                let mut __f9: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f10: ::std::option::Option<::std::option::Option<i64>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "afterPosition" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "afterPosition",
+                                &mut __map,
+                            )?
+                        }
+                        "cursor" => {
+                            crate::serde_helpers::fill(&mut __f1, "cursor", &mut __map)?
+                        }
+                        "eventId" => {
+                            crate::serde_helpers::fill(&mut __f2, "eventId", &mut __map)?
+                        }
+                        "fromObservedAtMs" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "fromObservedAtMs",
+                                &mut __map,
+                            )?
+                        }
+                        "limit" => {
+                            crate::serde_helpers::fill(&mut __f4, "limit", &mut __map)?
+                        }
+                        "order" => {
+                            crate::serde_helpers::fill(&mut __f5, "order", &mut __map)?
+                        }
+                        "requiredThroughPosition" => {
+                            crate::serde_helpers::fill(
+                                &mut __f6,
+                                "requiredThroughPosition",
+                                &mut __map,
+                            )?
+                        }
+                        "sessionId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f7,
+                                "sessionId",
+                                &mut __map,
+                            )?
+                        }
+                        "snapshotEnd" => {
+                            crate::serde_helpers::fill(
+                                &mut __f8,
+                                "snapshotEnd",
+                                &mut __map,
+                            )?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f9,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        "toObservedAtMs" => {
+                            crate::serde_helpers::fill(
+                                &mut __f10,
+                                "toObservedAtMs",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadRealtimeListParams {
+                    after_position: __f0.unwrap_or_default(),
+                    cursor: __f1.unwrap_or_default(),
+                    event_id: __f2.unwrap_or_default(),
+                    from_observed_at_ms: __f3.unwrap_or_default(),
+                    limit: __f4.unwrap_or_default(),
+                    order: __f5.unwrap_or_default(),
+                    required_through_position: __f6.unwrap_or_default(),
+                    session_id: __f7.unwrap_or_default(),
+                    snapshot_end: __f8.unwrap_or_default(),
+                    thread_id: crate::serde_helpers::required(__f9, "threadId")?,
+                    to_observed_at_ms: __f10.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadRealtimeListParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeStartParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "backendReasoningStatus",
+            "clientManagedHandoffs",
+            "codexResponseHandoffChannelPrefixes",
+            "codexResponseHandoffMode",
+            "codexResponseItemPrefix",
+            "codexResponsesAsItems",
+            "delegationAckFiller",
+            "flushTranscriptTailOnSessionEnd",
+            "includeStartupContext",
+            "initialItems",
+            "model",
+            "outputModality",
+            "prompt",
+            "realtimeEndInstructions",
+            "realtimeSessionId",
+            "realtimeStartInstructions",
+            "threadId",
+            "transport",
+            "version",
+            "voice",
+            "voiceSessionId",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadRealtimeStartParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadRealtimeStartParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadRealtimeStartParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<
+                        ::std::collections::BTreeMap<
+                            ::std::string::String,
+                            ::std::vec::Vec<::std::string::String>,
+                        >,
+                    >,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<CodexResponseHandoffMode>,
+                > = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f6: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f7: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f8: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f9: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<ThreadRealtimeInitialItem>>,
+                > = ::std::option::Option::None;
+                let mut __f10: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f11: ::std::option::Option<RealtimeOutputModality> = ::std::option::Option::None;
+                let mut __f12: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f13: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f14: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f15: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f16: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f17: ::std::option::Option<
+                    ::std::option::Option<ThreadRealtimeStartTransport>,
+                > = ::std::option::Option::None;
+                let mut __f18: ::std::option::Option<
+                    ::std::option::Option<RealtimeConversationVersion>,
+                > = ::std::option::Option::None;
+                let mut __f19: ::std::option::Option<
+                    ::std::option::Option<RealtimeVoice>,
+                > = ::std::option::Option::None;
+                let mut __f20: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "backendReasoningStatus" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "backendReasoningStatus",
+                                &mut __map,
+                            )?
+                        }
+                        "clientManagedHandoffs" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "clientManagedHandoffs",
+                                &mut __map,
+                            )?
+                        }
+                        "codexResponseHandoffChannelPrefixes" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "codexResponseHandoffChannelPrefixes",
+                                &mut __map,
+                            )?
+                        }
+                        "codexResponseHandoffMode" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "codexResponseHandoffMode",
+                                &mut __map,
+                            )?
+                        }
+                        "codexResponseItemPrefix" => {
+                            crate::serde_helpers::fill(
+                                &mut __f4,
+                                "codexResponseItemPrefix",
+                                &mut __map,
+                            )?
+                        }
+                        "codexResponsesAsItems" => {
+                            crate::serde_helpers::fill(
+                                &mut __f5,
+                                "codexResponsesAsItems",
+                                &mut __map,
+                            )?
+                        }
+                        "delegationAckFiller" => {
+                            crate::serde_helpers::fill(
+                                &mut __f6,
+                                "delegationAckFiller",
+                                &mut __map,
+                            )?
+                        }
+                        "flushTranscriptTailOnSessionEnd" => {
+                            crate::serde_helpers::fill(
+                                &mut __f7,
+                                "flushTranscriptTailOnSessionEnd",
+                                &mut __map,
+                            )?
+                        }
+                        "includeStartupContext" => {
+                            crate::serde_helpers::fill(
+                                &mut __f8,
+                                "includeStartupContext",
+                                &mut __map,
+                            )?
+                        }
+                        "initialItems" => {
+                            crate::serde_helpers::fill(
+                                &mut __f9,
+                                "initialItems",
+                                &mut __map,
+                            )?
+                        }
+                        "model" => {
+                            crate::serde_helpers::fill(&mut __f10, "model", &mut __map)?
+                        }
+                        "outputModality" => {
+                            crate::serde_helpers::fill(
+                                &mut __f11,
+                                "outputModality",
+                                &mut __map,
+                            )?
+                        }
+                        "prompt" => {
+                            crate::serde_helpers::fill(&mut __f12, "prompt", &mut __map)?
+                        }
+                        "realtimeEndInstructions" => {
+                            crate::serde_helpers::fill(
+                                &mut __f13,
+                                "realtimeEndInstructions",
+                                &mut __map,
+                            )?
+                        }
+                        "realtimeSessionId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f14,
+                                "realtimeSessionId",
+                                &mut __map,
+                            )?
+                        }
+                        "realtimeStartInstructions" => {
+                            crate::serde_helpers::fill(
+                                &mut __f15,
+                                "realtimeStartInstructions",
+                                &mut __map,
+                            )?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f16,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        "transport" => {
+                            crate::serde_helpers::fill(
+                                &mut __f17,
+                                "transport",
+                                &mut __map,
+                            )?
+                        }
+                        "version" => {
+                            crate::serde_helpers::fill(
+                                &mut __f18,
+                                "version",
+                                &mut __map,
+                            )?
+                        }
+                        "voice" => {
+                            crate::serde_helpers::fill(&mut __f19, "voice", &mut __map)?
+                        }
+                        "voiceSessionId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f20,
+                                "voiceSessionId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadRealtimeStartParams {
+                    backend_reasoning_status: __f0.unwrap_or_default(),
+                    client_managed_handoffs: __f1.unwrap_or_default(),
+                    codex_response_handoff_channel_prefixes: __f2.unwrap_or_default(),
+                    codex_response_handoff_mode: __f3.unwrap_or_default(),
+                    codex_response_item_prefix: __f4.unwrap_or_default(),
+                    codex_responses_as_items: __f5.unwrap_or_default(),
+                    delegation_ack_filler: __f6.unwrap_or_default(),
+                    flush_transcript_tail_on_session_end: __f7.unwrap_or_default(),
+                    include_startup_context: __f8.unwrap_or_default(),
+                    initial_items: __f9.unwrap_or_default(),
+                    model: __f10.unwrap_or_default(),
+                    output_modality: crate::serde_helpers::required(
+                        __f11,
+                        "outputModality",
+                    )?,
+                    prompt: __f12.unwrap_or_default(),
+                    realtime_end_instructions: __f13.unwrap_or_default(),
+                    realtime_session_id: __f14.unwrap_or_default(),
+                    realtime_start_instructions: __f15.unwrap_or_default(),
+                    thread_id: crate::serde_helpers::required(__f16, "threadId")?,
+                    transport: __f17.unwrap_or_default(),
+                    version: __f18.unwrap_or_default(),
+                    voice: __f19.unwrap_or_default(),
+                    voice_session_id: __f20.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadRealtimeStartParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeStopParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadRealtimeStopParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadRealtimeStopParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadRealtimeStopParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadRealtimeStopParams {
+                    thread_id: crate::serde_helpers::required(__f0, "threadId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadRealtimeStopParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadResumeInitialTurnsPageParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["itemsView", "limit", "sortDirection"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadResumeInitialTurnsPageParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadResumeInitialTurnsPageParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadResumeInitialTurnsPageParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<TurnItemsView>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::option::Option<u32>> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<SortDirection>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "itemsView" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "itemsView",
+                                &mut __map,
+                            )?
+                        }
+                        "limit" => {
+                            crate::serde_helpers::fill(&mut __f1, "limit", &mut __map)?
+                        }
+                        "sortDirection" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "sortDirection",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadResumeInitialTurnsPageParams {
+                    items_view: __f0.unwrap_or_default(),
+                    limit: __f1.unwrap_or_default(),
+                    sort_direction: __f2.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("ThreadResumeInitialTurnsPageParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadResumeParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "approvalPolicy",
+            "approvalsReviewer",
+            "baseInstructions",
+            "config",
+            "cwd",
+            "developerInstructions",
+            "excludeTurns",
+            "history",
+            "initialTurnsPage",
+            "model",
+            "modelProvider",
+            "path",
+            "permissions",
+            "personality",
+            "runtimeWorkspaceRoots",
+            "sandbox",
+            "serviceTier",
+            "threadId",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadResumeParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadResumeParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadResumeParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<AskForApproval>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<ApprovalsReviewer>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<
+                        ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                    >,
+                > = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f6: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f7: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<ResponseItem>>,
+                > = ::std::option::Option::None;
+                let mut __f8: ::std::option::Option<
+                    ::std::option::Option<ThreadResumeInitialTurnsPageParams>,
+                > = ::std::option::Option::None;
+                let mut __f9: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f10: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f11: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f12: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f13: ::std::option::Option<
+                    ::std::option::Option<Personality>,
+                > = ::std::option::Option::None;
+                let mut __f14: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<AbsolutePathBuf>>,
+                > = ::std::option::Option::None;
+                let mut __f15: ::std::option::Option<
+                    ::std::option::Option<SandboxMode>,
+                > = ::std::option::Option::None;
+                let mut __f16: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f17: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "approvalPolicy" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "approvalPolicy",
+                                &mut __map,
+                            )?
+                        }
+                        "approvalsReviewer" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "approvalsReviewer",
+                                &mut __map,
+                            )?
+                        }
+                        "baseInstructions" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "baseInstructions",
+                                &mut __map,
+                            )?
+                        }
+                        "config" => {
+                            crate::serde_helpers::fill(&mut __f3, "config", &mut __map)?
+                        }
+                        "cwd" => {
+                            crate::serde_helpers::fill(&mut __f4, "cwd", &mut __map)?
+                        }
+                        "developerInstructions" => {
+                            crate::serde_helpers::fill(
+                                &mut __f5,
+                                "developerInstructions",
+                                &mut __map,
+                            )?
+                        }
+                        "excludeTurns" => {
+                            crate::serde_helpers::fill(
+                                &mut __f6,
+                                "excludeTurns",
+                                &mut __map,
+                            )?
+                        }
+                        "history" => {
+                            crate::serde_helpers::fill(&mut __f7, "history", &mut __map)?
+                        }
+                        "initialTurnsPage" => {
+                            crate::serde_helpers::fill(
+                                &mut __f8,
+                                "initialTurnsPage",
+                                &mut __map,
+                            )?
+                        }
+                        "model" => {
+                            crate::serde_helpers::fill(&mut __f9, "model", &mut __map)?
+                        }
+                        "modelProvider" => {
+                            crate::serde_helpers::fill(
+                                &mut __f10,
+                                "modelProvider",
+                                &mut __map,
+                            )?
+                        }
+                        "path" => {
+                            crate::serde_helpers::fill(&mut __f11, "path", &mut __map)?
+                        }
+                        "permissions" => {
+                            crate::serde_helpers::fill(
+                                &mut __f12,
+                                "permissions",
+                                &mut __map,
+                            )?
+                        }
+                        "personality" => {
+                            crate::serde_helpers::fill(
+                                &mut __f13,
+                                "personality",
+                                &mut __map,
+                            )?
+                        }
+                        "runtimeWorkspaceRoots" => {
+                            crate::serde_helpers::fill(
+                                &mut __f14,
+                                "runtimeWorkspaceRoots",
+                                &mut __map,
+                            )?
+                        }
+                        "sandbox" => {
+                            crate::serde_helpers::fill(
+                                &mut __f15,
+                                "sandbox",
+                                &mut __map,
+                            )?
+                        }
+                        "serviceTier" => {
+                            crate::serde_helpers::fill(
+                                &mut __f16,
+                                "serviceTier",
+                                &mut __map,
+                            )?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f17,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadResumeParams {
+                    approval_policy: __f0.unwrap_or_default(),
+                    approvals_reviewer: __f1.unwrap_or_default(),
+                    base_instructions: __f2.unwrap_or_default(),
+                    config: __f3.unwrap_or_default(),
+                    cwd: __f4.unwrap_or_default(),
+                    developer_instructions: __f5.unwrap_or_default(),
+                    exclude_turns: __f6.unwrap_or_default(),
+                    history: __f7.unwrap_or_default(),
+                    initial_turns_page: __f8.unwrap_or_default(),
+                    model: __f9.unwrap_or_default(),
+                    model_provider: __f10.unwrap_or_default(),
+                    path: __f11.unwrap_or_default(),
+                    permissions: __f12.unwrap_or_default(),
+                    personality: __f13.unwrap_or_default(),
+                    runtime_workspace_roots: __f14.unwrap_or_default(),
+                    sandbox: __f15.unwrap_or_default(),
+                    service_tier: __f16.unwrap_or_default(),
+                    thread_id: crate::serde_helpers::required(__f17, "threadId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadResumeParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadRevertParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["beforeTurnId", "threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadRevertParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadRevertParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadRevertParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "beforeTurnId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "beforeTurnId",
+                                &mut __map,
+                            )?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadRevertParams {
+                    before_turn_id: crate::serde_helpers::required(
+                        __f0,
+                        "beforeTurnId",
+                    )?,
+                    thread_id: crate::serde_helpers::required(__f1, "threadId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadRevertParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadSampleCancelParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["requestId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadSampleCancelParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadSampleCancelParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadSampleCancelParams, A::Error> {
+                let mut __f0: ::std::option::Option<RequestId> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "requestId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "requestId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadSampleCancelParams {
+                    request_id: crate::serde_helpers::required(__f0, "requestId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadSampleCancelParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadSampleParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "allowInProgressTurn",
+            "disableMcp",
+            "effort",
+            "expectedTurnId",
+            "interruptOnCancel",
+            "prompt",
+            "responsesapiClientMetadata",
+            "threadId",
+            "threadSource",
+            "turnTrigger",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadSampleParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadSampleParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadSampleParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<ReasoningEffort>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f6: ::std::option::Option<
+                    ::std::option::Option<
+                        ::std::collections::BTreeMap<
+                            ::std::string::String,
+                            ::std::string::String,
+                        >,
+                    >,
+                > = ::std::option::Option::None;
+                let mut __f7: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f8: ::std::option::Option<
+                    ::std::option::Option<ThreadSource>,
+                > = ::std::option::Option::None;
+                let mut __f9: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "allowInProgressTurn" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "allowInProgressTurn",
+                                &mut __map,
+                            )?
+                        }
+                        "disableMcp" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "disableMcp",
+                                &mut __map,
+                            )?
+                        }
+                        "effort" => {
+                            crate::serde_helpers::fill(&mut __f2, "effort", &mut __map)?
+                        }
+                        "expectedTurnId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "expectedTurnId",
+                                &mut __map,
+                            )?
+                        }
+                        "interruptOnCancel" => {
+                            crate::serde_helpers::fill(
+                                &mut __f4,
+                                "interruptOnCancel",
+                                &mut __map,
+                            )?
+                        }
+                        "prompt" => {
+                            crate::serde_helpers::fill(&mut __f5, "prompt", &mut __map)?
+                        }
+                        "responsesapiClientMetadata" => {
+                            crate::serde_helpers::fill(
+                                &mut __f6,
+                                "responsesapiClientMetadata",
+                                &mut __map,
+                            )?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f7,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        "threadSource" => {
+                            crate::serde_helpers::fill(
+                                &mut __f8,
+                                "threadSource",
+                                &mut __map,
+                            )?
+                        }
+                        "turnTrigger" => {
+                            crate::serde_helpers::fill(
+                                &mut __f9,
+                                "turnTrigger",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadSampleParams {
+                    allow_in_progress_turn: __f0.unwrap_or_default(),
+                    disable_mcp: __f1.unwrap_or_default(),
+                    effort: __f2.unwrap_or_default(),
+                    expected_turn_id: crate::serde_helpers::required(
+                        __f3,
+                        "expectedTurnId",
+                    )?,
+                    interrupt_on_cancel: __f4.unwrap_or_default(),
+                    prompt: crate::serde_helpers::required(__f5, "prompt")?,
+                    responsesapi_client_metadata: __f6.unwrap_or_default(),
+                    thread_id: crate::serde_helpers::required(__f7, "threadId")?,
+                    thread_source: __f8.unwrap_or_default(),
+                    turn_trigger: __f9.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadSampleParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadSearchCancelParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["requestId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadSearchCancelParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadSearchCancelParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadSearchCancelParams, A::Error> {
+                let mut __f0: ::std::option::Option<RequestId> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "requestId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "requestId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadSearchCancelParams {
+                    request_id: crate::serde_helpers::required(__f0, "requestId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadSearchCancelParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadSearchOccurrencesParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["cursor", "limit", "searchTerm", "threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadSearchOccurrencesParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadSearchOccurrencesParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadSearchOccurrencesParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::option::Option<u32>> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "cursor" => {
+                            crate::serde_helpers::fill(&mut __f0, "cursor", &mut __map)?
+                        }
+                        "limit" => {
+                            crate::serde_helpers::fill(&mut __f1, "limit", &mut __map)?
+                        }
+                        "searchTerm" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "searchTerm",
+                                &mut __map,
+                            )?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadSearchOccurrencesParams {
+                    cursor: __f0.unwrap_or_default(),
+                    limit: __f1.unwrap_or_default(),
+                    search_term: crate::serde_helpers::required(__f2, "searchTerm")?,
+                    thread_id: crate::serde_helpers::required(__f3, "threadId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadSearchOccurrencesParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadSearchParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "archived",
+            "currentAccountOnly",
+            "cursor",
+            "includeAttachedThreads",
+            "limit",
+            "searchTerm",
+            "sortDirection",
+            "sortKey",
+            "sourceKinds",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadSearchParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadSearchParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadSearchParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<::std::option::Option<u32>> = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f6: ::std::option::Option<
+                    ::std::option::Option<SortDirection>,
+                > = ::std::option::Option::None;
+                let mut __f7: ::std::option::Option<
+                    ::std::option::Option<ThreadSearchSortKey>,
+                > = ::std::option::Option::None;
+                let mut __f8: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<ThreadSourceKind>>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "archived" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "archived",
+                                &mut __map,
+                            )?
+                        }
+                        "currentAccountOnly" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "currentAccountOnly",
+                                &mut __map,
+                            )?
+                        }
+                        "cursor" => {
+                            crate::serde_helpers::fill(&mut __f2, "cursor", &mut __map)?
+                        }
+                        "includeAttachedThreads" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "includeAttachedThreads",
+                                &mut __map,
+                            )?
+                        }
+                        "limit" => {
+                            crate::serde_helpers::fill(&mut __f4, "limit", &mut __map)?
+                        }
+                        "searchTerm" => {
+                            crate::serde_helpers::fill(
+                                &mut __f5,
+                                "searchTerm",
+                                &mut __map,
+                            )?
+                        }
+                        "sortDirection" => {
+                            crate::serde_helpers::fill(
+                                &mut __f6,
+                                "sortDirection",
+                                &mut __map,
+                            )?
+                        }
+                        "sortKey" => {
+                            crate::serde_helpers::fill(&mut __f7, "sortKey", &mut __map)?
+                        }
+                        "sourceKinds" => {
+                            crate::serde_helpers::fill(
+                                &mut __f8,
+                                "sourceKinds",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadSearchParams {
+                    archived: __f0.unwrap_or_default(),
+                    current_account_only: __f1.unwrap_or_default(),
+                    cursor: __f2.unwrap_or_default(),
+                    include_attached_threads: __f3.unwrap_or_default(),
+                    limit: __f4.unwrap_or_default(),
+                    search_term: crate::serde_helpers::required(__f5, "searchTerm")?,
+                    sort_direction: __f6.unwrap_or_default(),
+                    sort_key: __f7.unwrap_or_default(),
+                    source_kinds: __f8.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadSearchParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadSectionCreateParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["appearance", "name"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadSectionCreateParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadSectionCreateParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadSectionCreateParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<ThreadSectionAppearance>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "appearance" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "appearance",
+                                &mut __map,
+                            )?
+                        }
+                        "name" => {
+                            crate::serde_helpers::fill(&mut __f1, "name", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadSectionCreateParams {
+                    appearance: __f0.unwrap_or_default(),
+                    name: crate::serde_helpers::required(__f1, "name")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadSectionCreateParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadSectionDeleteParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["sectionId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadSectionDeleteParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadSectionDeleteParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadSectionDeleteParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "sectionId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "sectionId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadSectionDeleteParams {
+                    section_id: crate::serde_helpers::required(__f0, "sectionId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadSectionDeleteParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadSectionListParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["cursor", "limit"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadSectionListParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadSectionListParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadSectionListParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::option::Option<u32>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "cursor" => {
+                            crate::serde_helpers::fill(&mut __f0, "cursor", &mut __map)?
+                        }
+                        "limit" => {
+                            crate::serde_helpers::fill(&mut __f1, "limit", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadSectionListParams {
+                    cursor: __f0.unwrap_or_default(),
+                    limit: __f1.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadSectionListParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadSectionMoveParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["beforeThreadId", "sectionId", "threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadSectionMoveParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadSectionMoveParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadSectionMoveParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "beforeThreadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "beforeThreadId",
+                                &mut __map,
+                            )?
+                        }
+                        "sectionId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "sectionId",
+                                &mut __map,
+                            )?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadSectionMoveParams {
+                    before_thread_id: __f0.unwrap_or_default(),
+                    section_id: crate::serde_helpers::required(__f1, "sectionId")?,
+                    thread_id: crate::serde_helpers::required(__f2, "threadId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadSectionMoveParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadSectionUpdateParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["appearance", "name", "sectionId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadSectionUpdateParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadSectionUpdateParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadSectionUpdateParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<ThreadSectionAppearance>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "appearance" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "appearance",
+                                &mut __map,
+                            )?
+                        }
+                        "name" => {
+                            crate::serde_helpers::fill(&mut __f1, "name", &mut __map)?
+                        }
+                        "sectionId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "sectionId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadSectionUpdateParams {
+                    appearance: __f0.unwrap_or_default(),
+                    name: crate::serde_helpers::required(__f1, "name")?,
+                    section_id: crate::serde_helpers::required(__f2, "sectionId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadSectionUpdateParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadSetNameParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["name", "threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadSetNameParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadSetNameParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadSetNameParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "name" => {
+                            crate::serde_helpers::fill(&mut __f0, "name", &mut __map)?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadSetNameParams {
+                    name: crate::serde_helpers::required(__f0, "name")?,
+                    thread_id: crate::serde_helpers::required(__f1, "threadId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadSetNameParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadSettingsUpdateParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "approvalPolicy",
+            "approvalsReviewer",
+            "collaborationMode",
+            "cwd",
+            "disabledPluginIds",
+            "effort",
+            "environments",
+            "model",
+            "multiAgentMode",
+            "permissions",
+            "personality",
+            "sandboxPolicy",
+            "serviceTier",
+            "summary",
+            "threadId",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadSettingsUpdateParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadSettingsUpdateParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadSettingsUpdateParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<AskForApproval>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<ApprovalsReviewer>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<CollaborationMode>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+                > = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<
+                    ::std::option::Option<ReasoningEffort>,
+                > = ::std::option::Option::None;
+                let mut __f6: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<TurnEnvironmentParams>>,
+                > = ::std::option::Option::None;
+                let mut __f7: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f8: ::std::option::Option<
+                    ::std::option::Option<MultiAgentMode>,
+                > = ::std::option::Option::None;
+                let mut __f9: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f10: ::std::option::Option<
+                    ::std::option::Option<Personality>,
+                > = ::std::option::Option::None;
+                let mut __f11: ::std::option::Option<
+                    ::std::option::Option<SandboxPolicy>,
+                > = ::std::option::Option::None;
+                let mut __f12: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f13: ::std::option::Option<
+                    ::std::option::Option<ReasoningSummary>,
+                > = ::std::option::Option::None;
+                let mut __f14: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "approvalPolicy" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "approvalPolicy",
+                                &mut __map,
+                            )?
+                        }
+                        "approvalsReviewer" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "approvalsReviewer",
+                                &mut __map,
+                            )?
+                        }
+                        "collaborationMode" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "collaborationMode",
+                                &mut __map,
+                            )?
+                        }
+                        "cwd" => {
+                            crate::serde_helpers::fill(&mut __f3, "cwd", &mut __map)?
+                        }
+                        "disabledPluginIds" => {
+                            crate::serde_helpers::fill(
+                                &mut __f4,
+                                "disabledPluginIds",
+                                &mut __map,
+                            )?
+                        }
+                        "effort" => {
+                            crate::serde_helpers::fill(&mut __f5, "effort", &mut __map)?
+                        }
+                        "environments" => {
+                            crate::serde_helpers::fill(
+                                &mut __f6,
+                                "environments",
+                                &mut __map,
+                            )?
+                        }
+                        "model" => {
+                            crate::serde_helpers::fill(&mut __f7, "model", &mut __map)?
+                        }
+                        "multiAgentMode" => {
+                            crate::serde_helpers::fill(
+                                &mut __f8,
+                                "multiAgentMode",
+                                &mut __map,
+                            )?
+                        }
+                        "permissions" => {
+                            crate::serde_helpers::fill(
+                                &mut __f9,
+                                "permissions",
+                                &mut __map,
+                            )?
+                        }
+                        "personality" => {
+                            crate::serde_helpers::fill(
+                                &mut __f10,
+                                "personality",
+                                &mut __map,
+                            )?
+                        }
+                        "sandboxPolicy" => {
+                            crate::serde_helpers::fill(
+                                &mut __f11,
+                                "sandboxPolicy",
+                                &mut __map,
+                            )?
+                        }
+                        "serviceTier" => {
+                            crate::serde_helpers::fill(
+                                &mut __f12,
+                                "serviceTier",
+                                &mut __map,
+                            )?
+                        }
+                        "summary" => {
+                            crate::serde_helpers::fill(
+                                &mut __f13,
+                                "summary",
+                                &mut __map,
+                            )?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f14,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadSettingsUpdateParams {
+                    approval_policy: __f0.unwrap_or_default(),
+                    approvals_reviewer: __f1.unwrap_or_default(),
+                    collaboration_mode: __f2.unwrap_or_default(),
+                    cwd: __f3.unwrap_or_default(),
+                    disabled_plugin_ids: __f4.unwrap_or_default(),
+                    effort: __f5.unwrap_or_default(),
+                    environments: __f6.unwrap_or_default(),
+                    model: __f7.unwrap_or_default(),
+                    multi_agent_mode: __f8.unwrap_or_default(),
+                    permissions: __f9.unwrap_or_default(),
+                    personality: __f10.unwrap_or_default(),
+                    sandbox_policy: __f11.unwrap_or_default(),
+                    service_tier: __f12.unwrap_or_default(),
+                    summary: __f13.unwrap_or_default(),
+                    thread_id: crate::serde_helpers::required(__f14, "threadId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadSettingsUpdateParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadShellCommandParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["command", "threadId", "timeoutMs"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadShellCommandParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadShellCommandParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadShellCommandParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::option::Option<i64>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "command" => {
+                            crate::serde_helpers::fill(&mut __f0, "command", &mut __map)?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        "timeoutMs" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "timeoutMs",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadShellCommandParams {
+                    command: crate::serde_helpers::required(__f0, "command")?,
+                    thread_id: crate::serde_helpers::required(__f1, "threadId")?,
+                    timeout_ms: __f2.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadShellCommandParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadStartParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "allowProviderModelFallback",
+            "approvalPolicy",
+            "approvalsReviewer",
+            "baseInstructions",
+            "config",
+            "cwd",
+            "daybreakEnabled",
+            "developerInstructions",
+            "dynamicTools",
+            "environments",
+            "ephemeral",
+            "experimentalRawEvents",
+            "historyMode",
+            "mockExperimentalField",
+            "model",
+            "modelProvider",
+            "multiAgentMode",
+            "permissions",
+            "personality",
+            "projectId",
+            "runtimeWorkspaceRoots",
+            "sandbox",
+            "selectedCapabilityRoots",
+            "serviceName",
+            "serviceTier",
+            "sessionStartSource",
+            "threadSource",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadStartParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadStartParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadStartParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<AskForApproval>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<ApprovalsReviewer>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<
+                    ::std::option::Option<
+                        ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                    >,
+                > = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f6: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f7: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f8: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<DynamicToolSpec>>,
+                > = ::std::option::Option::None;
+                let mut __f9: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<TurnEnvironmentParams>>,
+                > = ::std::option::Option::None;
+                let mut __f10: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f11: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f12: ::std::option::Option<
+                    ::std::option::Option<ThreadHistoryMode>,
+                > = ::std::option::Option::None;
+                let mut __f13: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f14: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f15: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f16: ::std::option::Option<
+                    ::std::option::Option<MultiAgentMode>,
+                > = ::std::option::Option::None;
+                let mut __f17: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f18: ::std::option::Option<
+                    ::std::option::Option<Personality>,
+                > = ::std::option::Option::None;
+                let mut __f19: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f20: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<AbsolutePathBuf>>,
+                > = ::std::option::Option::None;
+                let mut __f21: ::std::option::Option<
+                    ::std::option::Option<SandboxMode>,
+                > = ::std::option::Option::None;
+                let mut __f22: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<SelectedCapabilityRoot>>,
+                > = ::std::option::Option::None;
+                let mut __f23: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f24: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f25: ::std::option::Option<
+                    ::std::option::Option<ThreadStartSource>,
+                > = ::std::option::Option::None;
+                let mut __f26: ::std::option::Option<
+                    ::std::option::Option<ThreadSource>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "allowProviderModelFallback" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "allowProviderModelFallback",
+                                &mut __map,
+                            )?
+                        }
+                        "approvalPolicy" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "approvalPolicy",
+                                &mut __map,
+                            )?
+                        }
+                        "approvalsReviewer" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "approvalsReviewer",
+                                &mut __map,
+                            )?
+                        }
+                        "baseInstructions" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "baseInstructions",
+                                &mut __map,
+                            )?
+                        }
+                        "config" => {
+                            crate::serde_helpers::fill(&mut __f4, "config", &mut __map)?
+                        }
+                        "cwd" => {
+                            crate::serde_helpers::fill(&mut __f5, "cwd", &mut __map)?
+                        }
+                        "daybreakEnabled" => {
+                            crate::serde_helpers::fill(
+                                &mut __f6,
+                                "daybreakEnabled",
+                                &mut __map,
+                            )?
+                        }
+                        "developerInstructions" => {
+                            crate::serde_helpers::fill(
+                                &mut __f7,
+                                "developerInstructions",
+                                &mut __map,
+                            )?
+                        }
+                        "dynamicTools" => {
+                            crate::serde_helpers::fill(
+                                &mut __f8,
+                                "dynamicTools",
+                                &mut __map,
+                            )?
+                        }
+                        "environments" => {
+                            crate::serde_helpers::fill(
+                                &mut __f9,
+                                "environments",
+                                &mut __map,
+                            )?
+                        }
+                        "ephemeral" => {
+                            crate::serde_helpers::fill(
+                                &mut __f10,
+                                "ephemeral",
+                                &mut __map,
+                            )?
+                        }
+                        "experimentalRawEvents" => {
+                            crate::serde_helpers::fill(
+                                &mut __f11,
+                                "experimentalRawEvents",
+                                &mut __map,
+                            )?
+                        }
+                        "historyMode" => {
+                            crate::serde_helpers::fill(
+                                &mut __f12,
+                                "historyMode",
+                                &mut __map,
+                            )?
+                        }
+                        "mockExperimentalField" => {
+                            crate::serde_helpers::fill(
+                                &mut __f13,
+                                "mockExperimentalField",
+                                &mut __map,
+                            )?
+                        }
+                        "model" => {
+                            crate::serde_helpers::fill(&mut __f14, "model", &mut __map)?
+                        }
+                        "modelProvider" => {
+                            crate::serde_helpers::fill(
+                                &mut __f15,
+                                "modelProvider",
+                                &mut __map,
+                            )?
+                        }
+                        "multiAgentMode" => {
+                            crate::serde_helpers::fill(
+                                &mut __f16,
+                                "multiAgentMode",
+                                &mut __map,
+                            )?
+                        }
+                        "permissions" => {
+                            crate::serde_helpers::fill(
+                                &mut __f17,
+                                "permissions",
+                                &mut __map,
+                            )?
+                        }
+                        "personality" => {
+                            crate::serde_helpers::fill(
+                                &mut __f18,
+                                "personality",
+                                &mut __map,
+                            )?
+                        }
+                        "projectId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f19,
+                                "projectId",
+                                &mut __map,
+                            )?
+                        }
+                        "runtimeWorkspaceRoots" => {
+                            crate::serde_helpers::fill(
+                                &mut __f20,
+                                "runtimeWorkspaceRoots",
+                                &mut __map,
+                            )?
+                        }
+                        "sandbox" => {
+                            crate::serde_helpers::fill(
+                                &mut __f21,
+                                "sandbox",
+                                &mut __map,
+                            )?
+                        }
+                        "selectedCapabilityRoots" => {
+                            crate::serde_helpers::fill(
+                                &mut __f22,
+                                "selectedCapabilityRoots",
+                                &mut __map,
+                            )?
+                        }
+                        "serviceName" => {
+                            crate::serde_helpers::fill(
+                                &mut __f23,
+                                "serviceName",
+                                &mut __map,
+                            )?
+                        }
+                        "serviceTier" => {
+                            crate::serde_helpers::fill(
+                                &mut __f24,
+                                "serviceTier",
+                                &mut __map,
+                            )?
+                        }
+                        "sessionStartSource" => {
+                            crate::serde_helpers::fill(
+                                &mut __f25,
+                                "sessionStartSource",
+                                &mut __map,
+                            )?
+                        }
+                        "threadSource" => {
+                            crate::serde_helpers::fill(
+                                &mut __f26,
+                                "threadSource",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadStartParams {
+                    allow_provider_model_fallback: __f0.unwrap_or_default(),
+                    approval_policy: __f1.unwrap_or_default(),
+                    approvals_reviewer: __f2.unwrap_or_default(),
+                    base_instructions: __f3.unwrap_or_default(),
+                    config: __f4.unwrap_or_default(),
+                    cwd: __f5.unwrap_or_default(),
+                    daybreak_enabled: __f6.unwrap_or_default(),
+                    developer_instructions: __f7.unwrap_or_default(),
+                    dynamic_tools: __f8.unwrap_or_default(),
+                    environments: __f9.unwrap_or_default(),
+                    ephemeral: __f10.unwrap_or_default(),
+                    experimental_raw_events: __f11.unwrap_or_default(),
+                    history_mode: __f12.unwrap_or_default(),
+                    mock_experimental_field: __f13.unwrap_or_default(),
+                    model: __f14.unwrap_or_default(),
+                    model_provider: __f15.unwrap_or_default(),
+                    multi_agent_mode: __f16.unwrap_or_default(),
+                    permissions: __f17.unwrap_or_default(),
+                    personality: __f18.unwrap_or_default(),
+                    project_id: __f19.unwrap_or_default(),
+                    runtime_workspace_roots: __f20.unwrap_or_default(),
+                    sandbox: __f21.unwrap_or_default(),
+                    selected_capability_roots: __f22.unwrap_or_default(),
+                    service_name: __f23.unwrap_or_default(),
+                    service_tier: __f24.unwrap_or_default(),
+                    session_start_source: __f25.unwrap_or_default(),
+                    thread_source: __f26.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadStartParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadTimelineListParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["cursor", "limit", "threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadTimelineListParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadTimelineListParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadTimelineListParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::option::Option<u32>> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "cursor" => {
+                            crate::serde_helpers::fill(&mut __f0, "cursor", &mut __map)?
+                        }
+                        "limit" => {
+                            crate::serde_helpers::fill(&mut __f1, "limit", &mut __map)?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadTimelineListParams {
+                    cursor: __f0.unwrap_or_default(),
+                    limit: __f1.unwrap_or_default(),
+                    thread_id: crate::serde_helpers::required(__f2, "threadId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadTimelineListParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadTurnsListParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "cursor",
+            "itemsView",
+            "limit",
+            "sortDirection",
+            "threadId",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadTurnsListParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadTurnsListParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadTurnsListParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<TurnItemsView>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::option::Option<u32>> = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<SortDirection>,
+                > = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "cursor" => {
+                            crate::serde_helpers::fill(&mut __f0, "cursor", &mut __map)?
+                        }
+                        "itemsView" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "itemsView",
+                                &mut __map,
+                            )?
+                        }
+                        "limit" => {
+                            crate::serde_helpers::fill(&mut __f2, "limit", &mut __map)?
+                        }
+                        "sortDirection" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "sortDirection",
+                                &mut __map,
+                            )?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f4,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadTurnsListParams {
+                    cursor: __f0.unwrap_or_default(),
+                    items_view: __f1.unwrap_or_default(),
+                    limit: __f2.unwrap_or_default(),
+                    sort_direction: __f3.unwrap_or_default(),
+                    thread_id: crate::serde_helpers::required(__f4, "threadId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadTurnsListParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadUnarchiveParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadUnarchiveParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadUnarchiveParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadUnarchiveParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadUnarchiveParams {
+                    thread_id: crate::serde_helpers::required(__f0, "threadId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadUnarchiveParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadUnsubscribeParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadUnsubscribeParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadUnsubscribeParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadUnsubscribeParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadUnsubscribeParams {
+                    thread_id: crate::serde_helpers::required(__f0, "threadId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadUnsubscribeParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ToolRequestUserInputAnswer {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["answers"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ToolRequestUserInputAnswer;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ToolRequestUserInputAnswer")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ToolRequestUserInputAnswer, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::vec::Vec<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "answers" => {
+                            crate::serde_helpers::fill(&mut __f0, "answers", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ToolRequestUserInputAnswer {
+                    answers: crate::serde_helpers::required(__f0, "answers")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ToolRequestUserInputAnswer", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ToolRequestUserInputResponse {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["answers"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ToolRequestUserInputResponse;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ToolRequestUserInputResponse")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ToolRequestUserInputResponse, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::collections::BTreeMap<
+                        ::std::string::String,
+                        ToolRequestUserInputAnswer,
+                    >,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "answers" => {
+                            crate::serde_helpers::fill(&mut __f0, "answers", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ToolRequestUserInputResponse {
+                    answers: crate::serde_helpers::required(__f0, "answers")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ToolRequestUserInputResponse", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ToolSearchCallResponseItem {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "arguments",
+            "call_id",
+            "encrypted_content",
+            "execution",
+            "id",
+            "internal_chat_message_metadata_passthrough",
+            "status",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ToolSearchCallResponseItem;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ToolSearchCallResponseItem")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ToolSearchCallResponseItem, A::Error> {
+                let mut __f0: ::std::option::Option<::serde_json::Value> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<
+                    ::std::option::Option<InternalChatMessageMetadataPassthrough>,
+                > = ::std::option::Option::None;
+                let mut __f6: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "arguments" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "arguments",
+                                &mut __map,
+                            )?
+                        }
+                        "call_id" => {
+                            crate::serde_helpers::fill(&mut __f1, "call_id", &mut __map)?
+                        }
+                        "encrypted_content" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "encrypted_content",
+                                &mut __map,
+                            )?
+                        }
+                        "execution" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "execution",
+                                &mut __map,
+                            )?
+                        }
+                        "id" => crate::serde_helpers::fill(&mut __f4, "id", &mut __map)?,
+                        "internal_chat_message_metadata_passthrough" => {
+                            crate::serde_helpers::fill(
+                                &mut __f5,
+                                "internal_chat_message_metadata_passthrough",
+                                &mut __map,
+                            )?
+                        }
+                        "status" => {
+                            crate::serde_helpers::fill(&mut __f6, "status", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ToolSearchCallResponseItem {
+                    arguments: crate::serde_helpers::required(__f0, "arguments")?,
+                    call_id: __f1.unwrap_or_default(),
+                    encrypted_content: __f2.unwrap_or_default(),
+                    execution: crate::serde_helpers::required(__f3, "execution")?,
+                    id: __f4.unwrap_or_default(),
+                    internal_chat_message_metadata_passthrough: __f5.unwrap_or_default(),
+                    status: __f6.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("ToolSearchCallResponseItem", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ToolSearchOutputResponseItem {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "call_id",
+            "execution",
+            "id",
+            "internal_chat_message_metadata_passthrough",
+            "status",
+            "tools",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ToolSearchOutputResponseItem;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ToolSearchOutputResponseItem")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ToolSearchOutputResponseItem, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<InternalChatMessageMetadataPassthrough>,
+                > = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<
+                    ::std::vec::Vec<::serde_json::Value>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "call_id" => {
+                            crate::serde_helpers::fill(&mut __f0, "call_id", &mut __map)?
+                        }
+                        "execution" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "execution",
+                                &mut __map,
+                            )?
+                        }
+                        "id" => crate::serde_helpers::fill(&mut __f2, "id", &mut __map)?,
+                        "internal_chat_message_metadata_passthrough" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "internal_chat_message_metadata_passthrough",
+                                &mut __map,
+                            )?
+                        }
+                        "status" => {
+                            crate::serde_helpers::fill(&mut __f4, "status", &mut __map)?
+                        }
+                        "tools" => {
+                            crate::serde_helpers::fill(&mut __f5, "tools", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ToolSearchOutputResponseItem {
+                    call_id: __f0.unwrap_or_default(),
+                    execution: crate::serde_helpers::required(__f1, "execution")?,
+                    id: __f2.unwrap_or_default(),
+                    internal_chat_message_metadata_passthrough: __f3.unwrap_or_default(),
+                    status: crate::serde_helpers::required(__f4, "status")?,
+                    tools: crate::serde_helpers::required(__f5, "tools")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ToolSearchOutputResponseItem", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for TurnEnvironmentParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["cwd", "environmentId", "runtimeWorkspaceRoots"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = TurnEnvironmentParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct TurnEnvironmentParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<TurnEnvironmentParams, A::Error> {
+                let mut __f0: ::std::option::Option<LegacyAppPathString> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<LegacyAppPathString>>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "cwd" => {
+                            crate::serde_helpers::fill(&mut __f0, "cwd", &mut __map)?
+                        }
+                        "environmentId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "environmentId",
+                                &mut __map,
+                            )?
+                        }
+                        "runtimeWorkspaceRoots" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "runtimeWorkspaceRoots",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(TurnEnvironmentParams {
+                    cwd: crate::serde_helpers::required(__f0, "cwd")?,
+                    environment_id: crate::serde_helpers::required(
+                        __f1,
+                        "environmentId",
+                    )?,
+                    runtime_workspace_roots: __f2.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("TurnEnvironmentParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for TurnInterruptParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["threadId", "turnId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = TurnInterruptParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct TurnInterruptParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<TurnInterruptParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        "turnId" => {
+                            crate::serde_helpers::fill(&mut __f1, "turnId", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(TurnInterruptParams {
+                    thread_id: crate::serde_helpers::required(__f0, "threadId")?,
+                    turn_id: crate::serde_helpers::required(__f1, "turnId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("TurnInterruptParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for TurnSettingsUpdateParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "approvalsReviewer",
+            "effort",
+            "environments",
+            "model",
+            "serviceTier",
+            "summary",
+            "threadId",
+            "turnId",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = TurnSettingsUpdateParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct TurnSettingsUpdateParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<TurnSettingsUpdateParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<ApprovalsReviewer>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<ReasoningEffort>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<TurnEnvironmentParams>>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<
+                    ::std::option::Option<ReasoningSummary>,
+                > = ::std::option::Option::None;
+                let mut __f6: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f7: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "approvalsReviewer" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "approvalsReviewer",
+                                &mut __map,
+                            )?
+                        }
+                        "effort" => {
+                            crate::serde_helpers::fill(&mut __f1, "effort", &mut __map)?
+                        }
+                        "environments" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "environments",
+                                &mut __map,
+                            )?
+                        }
+                        "model" => {
+                            crate::serde_helpers::fill(&mut __f3, "model", &mut __map)?
+                        }
+                        "serviceTier" => {
+                            crate::serde_helpers::fill(
+                                &mut __f4,
+                                "serviceTier",
+                                &mut __map,
+                            )?
+                        }
+                        "summary" => {
+                            crate::serde_helpers::fill(&mut __f5, "summary", &mut __map)?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f6,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        "turnId" => {
+                            crate::serde_helpers::fill(&mut __f7, "turnId", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(TurnSettingsUpdateParams {
+                    approvals_reviewer: __f0.unwrap_or_default(),
+                    effort: __f1.unwrap_or_default(),
+                    environments: __f2.unwrap_or_default(),
+                    model: __f3.unwrap_or_default(),
+                    service_tier: __f4.unwrap_or_default(),
+                    summary: __f5.unwrap_or_default(),
+                    thread_id: crate::serde_helpers::required(__f6, "threadId")?,
+                    turn_id: crate::serde_helpers::required(__f7, "turnId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("TurnSettingsUpdateParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for TurnStartParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "additionalContext",
+            "approvalPolicy",
+            "approvalsReviewer",
+            "clientUserMessageId",
+            "collaborationMode",
+            "cwd",
+            "cyberAccessProgram",
+            "disabledPluginIds",
+            "effort",
+            "environments",
+            "input",
+            "model",
+            "multiAgentMode",
+            "outputSchema",
+            "parentTurnId",
+            "permissions",
+            "personality",
+            "responsesapiClientMetadata",
+            "responsesapiClientMetadataPatch",
+            "rootTurnId",
+            "runtimeWorkspaceRoots",
+            "sandboxPolicy",
+            "serviceTier",
+            "serviceTierForTurn",
+            "summary",
+            "threadId",
+            "toolOutput",
+            "turnTrigger",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = TurnStartParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct TurnStartParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<TurnStartParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<
+                        ::std::collections::BTreeMap<
+                            ::std::string::String,
+                            AdditionalContextEntry,
+                        >,
+                    >,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<AskForApproval>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<ApprovalsReviewer>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<
+                    ::std::option::Option<CollaborationMode>,
+                > = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f6: ::std::option::Option<
+                    ::std::option::Option<CyberAccessProgram>,
+                > = ::std::option::Option::None;
+                let mut __f7: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+                > = ::std::option::Option::None;
+                let mut __f8: ::std::option::Option<
+                    ::std::option::Option<ReasoningEffort>,
+                > = ::std::option::Option::None;
+                let mut __f9: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<TurnEnvironmentParams>>,
+                > = ::std::option::Option::None;
+                let mut __f10: ::std::option::Option<::std::vec::Vec<UserInput>> = ::std::option::Option::None;
+                let mut __f11: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f12: ::std::option::Option<
+                    ::std::option::Option<MultiAgentMode>,
+                > = ::std::option::Option::None;
+                let mut __f13: ::std::option::Option<
+                    ::std::option::Option<::serde_json::Value>,
+                > = ::std::option::Option::None;
+                let mut __f14: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f15: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f16: ::std::option::Option<
+                    ::std::option::Option<Personality>,
+                > = ::std::option::Option::None;
+                let mut __f17: ::std::option::Option<
+                    ::std::option::Option<
+                        ::std::collections::BTreeMap<
+                            ::std::string::String,
+                            ::std::string::String,
+                        >,
+                    >,
+                > = ::std::option::Option::None;
+                let mut __f18: ::std::option::Option<
+                    ::std::option::Option<
+                        ::std::collections::BTreeMap<
+                            ::std::string::String,
+                            ::std::string::String,
+                        >,
+                    >,
+                > = ::std::option::Option::None;
+                let mut __f19: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f20: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<AbsolutePathBuf>>,
+                > = ::std::option::Option::None;
+                let mut __f21: ::std::option::Option<
+                    ::std::option::Option<SandboxPolicy>,
+                > = ::std::option::Option::None;
+                let mut __f22: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f23: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f24: ::std::option::Option<
+                    ::std::option::Option<ReasoningSummary>,
+                > = ::std::option::Option::None;
+                let mut __f25: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f26: ::std::option::Option<
+                    ::std::option::Option<TurnToolOutput>,
+                > = ::std::option::Option::None;
+                let mut __f27: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "additionalContext" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "additionalContext",
+                                &mut __map,
+                            )?
+                        }
+                        "approvalPolicy" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "approvalPolicy",
+                                &mut __map,
+                            )?
+                        }
+                        "approvalsReviewer" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "approvalsReviewer",
+                                &mut __map,
+                            )?
+                        }
+                        "clientUserMessageId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "clientUserMessageId",
+                                &mut __map,
+                            )?
+                        }
+                        "collaborationMode" => {
+                            crate::serde_helpers::fill(
+                                &mut __f4,
+                                "collaborationMode",
+                                &mut __map,
+                            )?
+                        }
+                        "cwd" => {
+                            crate::serde_helpers::fill(&mut __f5, "cwd", &mut __map)?
+                        }
+                        "cyberAccessProgram" => {
+                            crate::serde_helpers::fill(
+                                &mut __f6,
+                                "cyberAccessProgram",
+                                &mut __map,
+                            )?
+                        }
+                        "disabledPluginIds" => {
+                            crate::serde_helpers::fill(
+                                &mut __f7,
+                                "disabledPluginIds",
+                                &mut __map,
+                            )?
+                        }
+                        "effort" => {
+                            crate::serde_helpers::fill(&mut __f8, "effort", &mut __map)?
+                        }
+                        "environments" => {
+                            crate::serde_helpers::fill(
+                                &mut __f9,
+                                "environments",
+                                &mut __map,
+                            )?
+                        }
+                        "input" => {
+                            crate::serde_helpers::fill(&mut __f10, "input", &mut __map)?
+                        }
+                        "model" => {
+                            crate::serde_helpers::fill(&mut __f11, "model", &mut __map)?
+                        }
+                        "multiAgentMode" => {
+                            crate::serde_helpers::fill(
+                                &mut __f12,
+                                "multiAgentMode",
+                                &mut __map,
+                            )?
+                        }
+                        "outputSchema" => {
+                            crate::serde_helpers::fill(
+                                &mut __f13,
+                                "outputSchema",
+                                &mut __map,
+                            )?
+                        }
+                        "parentTurnId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f14,
+                                "parentTurnId",
+                                &mut __map,
+                            )?
+                        }
+                        "permissions" => {
+                            crate::serde_helpers::fill(
+                                &mut __f15,
+                                "permissions",
+                                &mut __map,
+                            )?
+                        }
+                        "personality" => {
+                            crate::serde_helpers::fill(
+                                &mut __f16,
+                                "personality",
+                                &mut __map,
+                            )?
+                        }
+                        "responsesapiClientMetadata" => {
+                            crate::serde_helpers::fill(
+                                &mut __f17,
+                                "responsesapiClientMetadata",
+                                &mut __map,
+                            )?
+                        }
+                        "responsesapiClientMetadataPatch" => {
+                            crate::serde_helpers::fill(
+                                &mut __f18,
+                                "responsesapiClientMetadataPatch",
+                                &mut __map,
+                            )?
+                        }
+                        "rootTurnId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f19,
+                                "rootTurnId",
+                                &mut __map,
+                            )?
+                        }
+                        "runtimeWorkspaceRoots" => {
+                            crate::serde_helpers::fill(
+                                &mut __f20,
+                                "runtimeWorkspaceRoots",
+                                &mut __map,
+                            )?
+                        }
+                        "sandboxPolicy" => {
+                            crate::serde_helpers::fill(
+                                &mut __f21,
+                                "sandboxPolicy",
+                                &mut __map,
+                            )?
+                        }
+                        "serviceTier" => {
+                            crate::serde_helpers::fill(
+                                &mut __f22,
+                                "serviceTier",
+                                &mut __map,
+                            )?
+                        }
+                        "serviceTierForTurn" => {
+                            crate::serde_helpers::fill(
+                                &mut __f23,
+                                "serviceTierForTurn",
+                                &mut __map,
+                            )?
+                        }
+                        "summary" => {
+                            crate::serde_helpers::fill(
+                                &mut __f24,
+                                "summary",
+                                &mut __map,
+                            )?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f25,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        "toolOutput" => {
+                            crate::serde_helpers::fill(
+                                &mut __f26,
+                                "toolOutput",
+                                &mut __map,
+                            )?
+                        }
+                        "turnTrigger" => {
+                            crate::serde_helpers::fill(
+                                &mut __f27,
+                                "turnTrigger",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(TurnStartParams {
+                    additional_context: __f0.unwrap_or_default(),
+                    approval_policy: __f1.unwrap_or_default(),
+                    approvals_reviewer: __f2.unwrap_or_default(),
+                    client_user_message_id: __f3.unwrap_or_default(),
+                    collaboration_mode: __f4.unwrap_or_default(),
+                    cwd: __f5.unwrap_or_default(),
+                    cyber_access_program: __f6.unwrap_or_default(),
+                    disabled_plugin_ids: __f7.unwrap_or_default(),
+                    effort: __f8.unwrap_or_default(),
+                    environments: __f9.unwrap_or_default(),
+                    input: crate::serde_helpers::required(__f10, "input")?,
+                    model: __f11.unwrap_or_default(),
+                    multi_agent_mode: __f12.unwrap_or_default(),
+                    output_schema: __f13.unwrap_or_default(),
+                    parent_turn_id: __f14.unwrap_or_default(),
+                    permissions: __f15.unwrap_or_default(),
+                    personality: __f16.unwrap_or_default(),
+                    responsesapi_client_metadata: __f17.unwrap_or_default(),
+                    responsesapi_client_metadata_patch: __f18.unwrap_or_default(),
+                    root_turn_id: __f19.unwrap_or_default(),
+                    runtime_workspace_roots: __f20.unwrap_or_default(),
+                    sandbox_policy: __f21.unwrap_or_default(),
+                    service_tier: __f22.unwrap_or_default(),
+                    service_tier_for_turn: __f23.unwrap_or_default(),
+                    summary: __f24.unwrap_or_default(),
+                    thread_id: crate::serde_helpers::required(__f25, "threadId")?,
+                    tool_output: __f26.unwrap_or_default(),
+                    turn_trigger: __f27.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("TurnStartParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for TurnSteerParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "additionalContext",
+            "clientUserMessageId",
+            "expectedTurnId",
+            "input",
+            "responsesapiClientMetadata",
+            "responsesapiClientMetadataPatch",
+            "threadId",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = TurnSteerParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct TurnSteerParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<TurnSteerParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<
+                        ::std::collections::BTreeMap<
+                            ::std::string::String,
+                            AdditionalContextEntry,
+                        >,
+                    >,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<::std::vec::Vec<UserInput>> = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<
+                    ::std::option::Option<
+                        ::std::collections::BTreeMap<
+                            ::std::string::String,
+                            ::std::string::String,
+                        >,
+                    >,
+                > = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<
+                    ::std::option::Option<
+                        ::std::collections::BTreeMap<
+                            ::std::string::String,
+                            ::std::string::String,
+                        >,
+                    >,
+                > = ::std::option::Option::None;
+                let mut __f6: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "additionalContext" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "additionalContext",
+                                &mut __map,
+                            )?
+                        }
+                        "clientUserMessageId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "clientUserMessageId",
+                                &mut __map,
+                            )?
+                        }
+                        "expectedTurnId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "expectedTurnId",
+                                &mut __map,
+                            )?
+                        }
+                        "input" => {
+                            crate::serde_helpers::fill(&mut __f3, "input", &mut __map)?
+                        }
+                        "responsesapiClientMetadata" => {
+                            crate::serde_helpers::fill(
+                                &mut __f4,
+                                "responsesapiClientMetadata",
+                                &mut __map,
+                            )?
+                        }
+                        "responsesapiClientMetadataPatch" => {
+                            crate::serde_helpers::fill(
+                                &mut __f5,
+                                "responsesapiClientMetadataPatch",
+                                &mut __map,
+                            )?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f6,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(TurnSteerParams {
+                    additional_context: __f0.unwrap_or_default(),
+                    client_user_message_id: __f1.unwrap_or_default(),
+                    expected_turn_id: crate::serde_helpers::required(
+                        __f2,
+                        "expectedTurnId",
+                    )?,
+                    input: crate::serde_helpers::required(__f3, "input")?,
+                    responsesapi_client_metadata: __f4.unwrap_or_default(),
+                    responsesapi_client_metadata_patch: __f5.unwrap_or_default(),
+                    thread_id: crate::serde_helpers::required(__f6, "threadId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("TurnSteerParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for TurnToolOutput {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["name", "namespace", "output", "retain"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = TurnToolOutput;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct TurnToolOutput")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<TurnToolOutput, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<FunctionCallOutputBody> = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "name" => {
+                            crate::serde_helpers::fill(&mut __f0, "name", &mut __map)?
+                        }
+                        "namespace" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "namespace",
+                                &mut __map,
+                            )?
+                        }
+                        "output" => {
+                            crate::serde_helpers::fill(&mut __f2, "output", &mut __map)?
+                        }
+                        "retain" => {
+                            crate::serde_helpers::fill(&mut __f3, "retain", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(TurnToolOutput {
+                    name: crate::serde_helpers::required(__f0, "name")?,
+                    namespace: __f1.unwrap_or_default(),
+                    output: crate::serde_helpers::required(__f2, "output")?,
+                    retain: __f3.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("TurnToolOutput", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for UserVerificationCancelParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["requestId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = UserVerificationCancelParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct UserVerificationCancelParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<UserVerificationCancelParams, A::Error> {
+                let mut __f0: ::std::option::Option<RequestId> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "requestId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "requestId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(UserVerificationCancelParams {
+                    request_id: crate::serde_helpers::required(__f0, "requestId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("UserVerificationCancelParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for UserVerificationVerifyParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["challenge", "description", "title"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = UserVerificationVerifyParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct UserVerificationVerifyParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<UserVerificationVerifyParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "challenge" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "challenge",
+                                &mut __map,
+                            )?
+                        }
+                        "description" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "description",
+                                &mut __map,
+                            )?
+                        }
+                        "title" => {
+                            crate::serde_helpers::fill(&mut __f2, "title", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(UserVerificationVerifyParams {
+                    challenge: crate::serde_helpers::required(__f0, "challenge")?,
+                    description: crate::serde_helpers::required(__f1, "description")?,
+                    title: crate::serde_helpers::required(__f2, "title")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("UserVerificationVerifyParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for WebSearchCallResponseItem {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "action",
+            "encrypted_content",
+            "id",
+            "internal_chat_message_metadata_passthrough",
+            "status",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = WebSearchCallResponseItem;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct WebSearchCallResponseItem")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<WebSearchCallResponseItem, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<ResponsesApiWebSearchAction>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<InternalChatMessageMetadataPassthrough>,
+                > = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "action" => {
+                            crate::serde_helpers::fill(&mut __f0, "action", &mut __map)?
+                        }
+                        "encrypted_content" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "encrypted_content",
+                                &mut __map,
+                            )?
+                        }
+                        "id" => crate::serde_helpers::fill(&mut __f2, "id", &mut __map)?,
+                        "internal_chat_message_metadata_passthrough" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "internal_chat_message_metadata_passthrough",
+                                &mut __map,
+                            )?
+                        }
+                        "status" => {
+                            crate::serde_helpers::fill(&mut __f4, "status", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(WebSearchCallResponseItem {
+                    action: __f0.unwrap_or_default(),
+                    encrypted_content: __f1.unwrap_or_default(),
+                    id: __f2.unwrap_or_default(),
+                    internal_chat_message_metadata_passthrough: __f3.unwrap_or_default(),
+                    status: __f4.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("WebSearchCallResponseItem", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for WebrtcThreadRealtimeStartTransport {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["sdp"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = WebrtcThreadRealtimeStartTransport;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct WebrtcThreadRealtimeStartTransport")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<WebrtcThreadRealtimeStartTransport, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "sdp" => {
+                            crate::serde_helpers::fill(&mut __f0, "sdp", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(WebrtcThreadRealtimeStartTransport {
+                    sdp: crate::serde_helpers::required(__f0, "sdp")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("WebrtcThreadRealtimeStartTransport", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for WindowsSandboxSetupStartParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["cwd", "mode"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = WindowsSandboxSetupStartParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct WindowsSandboxSetupStartParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<WindowsSandboxSetupStartParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<AbsolutePathBuf>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<WindowsSandboxSetupMode> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "cwd" => {
+                            crate::serde_helpers::fill(&mut __f0, "cwd", &mut __map)?
+                        }
+                        "mode" => {
+                            crate::serde_helpers::fill(&mut __f1, "mode", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(WindowsSandboxSetupStartParams {
+                    cwd: __f0.unwrap_or_default(),
+                    mode: crate::serde_helpers::required(__f1, "mode")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("WindowsSandboxSetupStartParams", FIELDS, Visitor)
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -4,12 +4,12 @@
 #[allow(unused_imports)]
 use codex_app_server_protocol_shared::types::*;
 /// User approved the command, and wants to apply the proposed execpolicy amendment so future matching commands can run without prompting.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct AcceptWithExecpolicyAmendmentCommandExecutionApprovalDecision {
     pub execpolicy_amendment: ::std::vec::Vec<::std::string::String>,
 }
 /// \[UNSTABLE\] Managed Amazon Bedrock AWS access key login is experimental.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct AmazonBedrockAccessKeysLoginAccountParams {
     #[serde(rename = "accessKeyId")]
     pub access_key_id: ::std::string::String,
@@ -23,33 +23,33 @@ pub struct AmazonBedrockAccessKeysLoginAccountParams {
     pub session_token: ::std::option::Option<::std::string::String>,
 }
 /// \[UNSTABLE\] Managed Amazon Bedrock login is experimental.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct AmazonBedrockLoginAccountParams {
     #[serde(rename = "apiKey")]
     pub api_key: ::std::string::String,
     pub region: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ApiKeyLoginAccountParams {
     #[serde(rename = "apiKey")]
     pub api_key: ::std::string::String,
 }
 /// User chose a persistent network policy rule (allow/deny) for this host.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ApplyNetworkPolicyAmendmentCommandExecutionApprovalDecision {
     pub network_policy_amendment: NetworkPolicyAmendment,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ApplyPatchApprovalResponse {
     pub decision: ReviewDecision,
 }
 /// User has approved this command and wants to apply the proposed execpolicy amendment so future matching commands are permitted.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ApprovedExecpolicyAmendmentReviewDecision {
     pub proposed_execpolicy_amendment: ::std::vec::Vec<::std::string::String>,
 }
 /// Read the committed installed connector runtime snapshot.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct AppsInstalledParams {
     /// When true and Apps are permitted, refresh and publish the hosted connector runtime tool snapshot first.
     #[serde(
@@ -62,7 +62,7 @@ pub struct AppsInstalledParams {
     pub thread_id: ::std::option::Option<::std::string::String>,
 }
 /// EXPERIMENTAL - list available apps/connectors.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct AppsListParams {
     /// Opaque pagination cursor returned by a previous call.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -81,7 +81,7 @@ pub struct AppsListParams {
     pub thread_id: ::std::option::Option<::std::string::String>,
 }
 /// EXPERIMENTAL - read metadata for specific apps/connectors.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct AppsReadParams {
     /// App ids to read. The server accepts at most 100 ids and deduplicates repeated ids while preserving their first-request order.
     #[serde(rename = "appIds")]
@@ -96,18 +96,18 @@ pub struct AppsReadParams {
     #[serde(rename = "threadId", skip_serializing_if = "::std::option::Option::is_none")]
     pub thread_id: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct AttestationGenerateResponse {
     /// Opaque client attestation token.
     pub token: ::std::string::String,
 }
 /// Review changes between the current branch and the given base branch.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct BaseBranchReviewTarget {
     pub branch: ::std::string::String,
 }
 /// AWS configuration fields for built-in Bedrock providers.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct BedrockProviderSettingsPatch {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub profile: ::std::option::Option<::std::string::String>,
@@ -116,13 +116,13 @@ pub struct BedrockProviderSettingsPatch {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub region: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct CancelLoginAccountParams {
     #[serde(rename = "loginId")]
     pub login_id: ::std::string::String,
 }
 /// \[UNSTABLE\] FOR OPENAI INTERNAL USE ONLY - DO NOT USE. The access token must contain the same scopes that Codex-managed ChatGPT auth tokens have.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ChatgptAuthTokensLoginAccountParams {
     /// Access token (JWT) supplied by the client. This token is used for backend API requests and email extraction.
     #[serde(rename = "accessToken")]
@@ -139,7 +139,7 @@ pub struct ChatgptAuthTokensLoginAccountParams {
     )]
     pub chatgpt_plan_type: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ChatgptAuthTokensRefreshResponse {
     #[serde(rename = "accessToken")]
     pub access_token: ::std::string::String,
@@ -176,7 +176,7 @@ for ChatgptDeviceCodeLoginAccountParams {
         Self(value)
     }
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct ChatgptLoginAccountParams {
     #[serde(rename = "appBrand", skip_serializing_if = "::std::option::Option::is_none")]
     pub app_brand: ::std::option::Option<LoginAppBrand>,
@@ -191,7 +191,7 @@ pub struct ChatgptLoginAccountParams {
     )]
     pub use_hosted_login_success_page: ::std::option::Option<bool>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ClientInfo {
     pub name: ::std::string::String,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -201,7 +201,7 @@ pub struct ClientInfo {
 /// Run a standalone command (argv vector) in the server sandbox without creating a thread or turn.
 ///
 /// The final `command/exec` response is deferred until the process exits and is sent only after all `command/exec/outputDelta` notifications for that connection have been emitted.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct CommandExecParams {
     /// Command argv vector. Empty arrays are rejected.
     pub command: ::std::vec::Vec<::std::string::String>,
@@ -292,7 +292,7 @@ pub struct CommandExecParams {
     pub tty: ::std::option::Option<bool>,
 }
 /// Resize a running PTY-backed `command/exec` session.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct CommandExecResizeParams {
     /// Client-supplied, connection-scoped `processId` from the original `command/exec` request.
     #[serde(rename = "processId")]
@@ -301,7 +301,7 @@ pub struct CommandExecResizeParams {
     pub size: CommandExecTerminalSize,
 }
 /// PTY size in character cells for `command/exec` PTY sessions.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct CommandExecTerminalSize {
     /// Terminal width in character cells.
     pub cols: u16,
@@ -309,14 +309,14 @@ pub struct CommandExecTerminalSize {
     pub rows: u16,
 }
 /// Terminate a running `command/exec` session.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct CommandExecTerminateParams {
     /// Client-supplied, connection-scoped `processId` from the original `command/exec` request.
     #[serde(rename = "processId")]
     pub process_id: ::std::string::String,
 }
 /// Write stdin bytes to a running `command/exec` session, close stdin, or both.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct CommandExecWriteParams {
     /// Close stdin after writing `deltaBase64`, if present.
     #[serde(
@@ -334,19 +334,19 @@ pub struct CommandExecWriteParams {
     #[serde(rename = "processId")]
     pub process_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct CommandExecutionRequestApprovalResponse {
     pub decision: CommandExecutionApprovalDecision,
 }
 /// Review the changes introduced by a specific commit.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct CommitReviewTarget {
     pub sha: ::std::string::String,
     /// Optional human-readable label (e.g., commit subject) for UIs.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub title: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ConfigBatchWriteParams {
     pub edits: ::std::vec::Vec<ConfigEdit>,
     #[serde(
@@ -364,7 +364,7 @@ pub struct ConfigBatchWriteParams {
     )]
     pub reload_user_config: ::std::option::Option<bool>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ConfigEdit {
     #[serde(rename = "keyPath")]
     pub key_path: ::std::string::String,
@@ -372,7 +372,7 @@ pub struct ConfigEdit {
     pub merge_strategy: MergeStrategy,
     pub value: ::serde_json::Value,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct ConfigReadParams {
     /// Optional working directory to resolve project config layers. If specified, return the effective config as seen from that directory (i.e., including any project layers between `cwd` and the project/repo root).
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -383,7 +383,7 @@ pub struct ConfigReadParams {
     )]
     pub include_layers: ::std::option::Option<bool>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ConfigValueWriteParams {
     #[serde(
         rename = "expectedVersion",
@@ -399,7 +399,7 @@ pub struct ConfigValueWriteParams {
     pub merge_strategy: MergeStrategy,
     pub value: ::serde_json::Value,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ConsumeAccountRateLimitResetCreditParams {
     /// Opaque reset-credit identifier to redeem. When omitted, the backend selects the next available credit.
     #[serde(rename = "creditId", skip_serializing_if = "::std::option::Option::is_none")]
@@ -408,7 +408,7 @@ pub struct ConsumeAccountRateLimitResetCreditParams {
     #[serde(rename = "idempotencyKey")]
     pub idempotency_key: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct CustomGatewayProviderSettingsPatch {
     #[serde(rename = "baseUrl", skip_serializing_if = "::std::option::Option::is_none")]
     pub base_url: ::std::option::Option<::std::string::String>,
@@ -424,33 +424,33 @@ pub struct CustomGatewayProviderSettingsPatch {
     pub provider_id: ::std::option::Option<::std::string::String>,
 }
 /// Arbitrary instructions, equivalent to the old free-form prompt.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct CustomReviewTarget {
     pub instructions: ::std::string::String,
 }
 /// User has denied this command and the agent should not execute it, but it should continue the session and try something else.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct DeniedReviewDecision {
     pub rejection: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct DynamicToolCallResponse {
     #[serde(rename = "contentItems")]
     pub content_items: ::std::vec::Vec<DynamicToolCallOutputContentItem>,
     pub success: bool,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ExecCommandApprovalResponse {
     pub decision: ReviewDecision,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ExperimentalFeatureEnablementSetParams {
     /// Process-wide runtime feature enablement keyed by canonical feature name.
     ///
     /// Only named features are updated. Omitted features are left unchanged. Send an empty map for a no-op.
     pub enablement: ::std::collections::BTreeMap<::std::string::String, bool>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct ExperimentalFeatureListParams {
     /// Opaque pagination cursor returned by a previous call.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -462,7 +462,7 @@ pub struct ExperimentalFeatureListParams {
     #[serde(rename = "threadId", skip_serializing_if = "::std::option::Option::is_none")]
     pub thread_id: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct ExternalAgentConfigDetectParams {
     /// Zero or more working directories to include for repo-scoped detection.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -495,7 +495,7 @@ pub struct ExternalAgentConfigDetectParams {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub source: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ExternalAgentConfigImportHistoryRecordParams {
     /// Completed results grouped by imported item type.
     #[serde(rename = "itemTypeResults")]
@@ -506,7 +506,7 @@ pub struct ExternalAgentConfigImportHistoryRecordParams {
     #[serde(rename = "providerId")]
     pub provider_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ExternalAgentConfigImportHistoryRecordSuccessParams {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cwd: ::std::option::Option<::std::string::String>,
@@ -520,14 +520,14 @@ pub struct ExternalAgentConfigImportHistoryRecordSuccessParams {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub title: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ExternalAgentConfigImportHistoryRecordTypeResultParams {
     pub failures: ::std::vec::Vec<ExternalAgentConfigImportItemTypeFailure>,
     #[serde(rename = "itemType")]
     pub item_type: ExternalAgentConfigMigrationItemType,
     pub successes: ::std::vec::Vec<ExternalAgentConfigImportHistoryRecordSuccessParams>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ExternalAgentConfigImportParams {
     #[serde(rename = "migrationItems")]
     pub migration_items: ::std::vec::Vec<ExternalAgentConfigMigrationItem>,
@@ -548,7 +548,7 @@ pub struct ExternalAgentConfigImportParams {
     pub source: ::std::option::Option<::std::string::String>,
 }
 /// Since Codex 0.164.0.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct FeedbackSaveParams {
     pub classification: ::std::string::String,
     #[serde(
@@ -573,7 +573,7 @@ pub struct FeedbackSaveParams {
     #[serde(rename = "threadId", skip_serializing_if = "::std::option::Option::is_none")]
     pub thread_id: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct FeedbackUploadParams {
     pub classification: ::std::string::String,
     #[serde(
@@ -595,12 +595,12 @@ pub struct FeedbackUploadParams {
     #[serde(rename = "threadId", skip_serializing_if = "::std::option::Option::is_none")]
     pub thread_id: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct FileChangeRequestApprovalResponse {
     pub decision: FileChangeApprovalDecision,
 }
 /// Copy a file or directory tree on the host filesystem.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct FsCopyParams {
     /// Absolute destination path.
     #[serde(rename = "destinationPath")]
@@ -613,7 +613,7 @@ pub struct FsCopyParams {
     pub source_path: AbsolutePathBuf,
 }
 /// Create a directory on the host filesystem.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct FsCreateDirectoryParams {
     /// Absolute directory path to create.
     pub path: AbsolutePathBuf,
@@ -622,25 +622,25 @@ pub struct FsCreateDirectoryParams {
     pub recursive: ::std::option::Option<bool>,
 }
 /// Request metadata for an absolute path.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct FsGetMetadataParams {
     /// Absolute path to inspect.
     pub path: AbsolutePathBuf,
 }
 /// List direct child names for a directory.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct FsReadDirectoryParams {
     /// Absolute directory path to read.
     pub path: AbsolutePathBuf,
 }
 /// Read a file from the host filesystem.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct FsReadFileParams {
     /// Absolute path to read.
     pub path: AbsolutePathBuf,
 }
 /// Remove a file or directory tree from the host filesystem.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct FsRemoveParams {
     /// Whether missing paths should be ignored. Defaults to `true`.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -652,14 +652,14 @@ pub struct FsRemoveParams {
     pub recursive: ::std::option::Option<bool>,
 }
 /// Stop filesystem watch notifications for a prior `fs/watch`.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct FsUnwatchParams {
     /// Watch identifier previously provided to `fs/watch`.
     #[serde(rename = "watchId")]
     pub watch_id: ::std::string::String,
 }
 /// Start filesystem watch notifications for an absolute path.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct FsWatchParams {
     /// Absolute file or directory path to watch.
     pub path: AbsolutePathBuf,
@@ -668,7 +668,7 @@ pub struct FsWatchParams {
     pub watch_id: ::std::string::String,
 }
 /// Write a file on the host filesystem.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct FsWriteFileParams {
     /// File contents encoded as base64.
     #[serde(rename = "dataBase64")]
@@ -676,7 +676,7 @@ pub struct FsWriteFileParams {
     /// Absolute path to write.
     pub path: AbsolutePathBuf,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct FuzzyFileSearchParams {
     #[serde(
         rename = "cancellationToken",
@@ -689,7 +689,7 @@ pub struct FuzzyFileSearchParams {
 /// Authorize a configured provider without changing the default or any thread's provider.
 ///
 /// Since Codex 0.169.0.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct GatewayOAuthLoginParams {
     /// Select device authorization when the server advertises support for it.
     #[serde(
@@ -707,7 +707,7 @@ pub struct GatewayOAuthLoginParams {
 /// Read credential readiness for a configured provider without starting browser login.
 ///
 /// Since Codex 0.169.0.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct GatewayOAuthReadParams {
     /// Defaults to the current provider when omitted.
     #[serde(
@@ -717,7 +717,7 @@ pub struct GatewayOAuthReadParams {
     pub model_provider: ::std::option::Option<::std::string::String>,
 }
 /// GCP configuration fields. Credential-file paths refer to the app-server host.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct GcpProviderSettingsPatch {
     #[serde(
         rename = "credentialFile",
@@ -734,7 +734,7 @@ pub struct GcpProviderSettingsPatch {
     #[serde(rename = "providerId")]
     pub provider_id: GcpProviderId,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct GetAccountParams {
     /// When `true`, requests a proactive token refresh before returning.
     ///
@@ -746,7 +746,7 @@ pub struct GetAccountParams {
     pub refresh_token: ::std::option::Option<bool>,
 }
 /// Usage-read capabilities of the requesting client, never inferred from its experiment arm.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct GetAccountRateLimitsParams {
     /// Skip the separate reset-credit detail lookup for background usage polls. The usage response still includes the available count; omitted/false preserves detailed reads.
     #[serde(
@@ -761,13 +761,13 @@ pub struct GetAccountRateLimitsParams {
     )]
     pub supports_luna_reserve: ::std::option::Option<bool>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct GetAccountTokenUsageParams {
     /// When present, read estimated usage for this thread instead of account-wide token activity.
     #[serde(rename = "threadId", skip_serializing_if = "::std::option::Option::is_none")]
     pub thread_id: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct GrantedPermissionProfile {
     #[serde(
         rename = "fileSystem",
@@ -777,7 +777,7 @@ pub struct GrantedPermissionProfile {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub network: ::std::option::Option<AdditionalNetworkPermissions>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct HooksListParams {
     /// Working directories to inspect when no thread is specified. An empty list uses the session cwd.
     #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
@@ -789,7 +789,7 @@ pub struct HooksListParams {
     pub thread_id: ::std::option::Option<::std::string::String>,
 }
 /// Client-declared capabilities negotiated during initialize.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct InitializeCapabilities {
     /// Opt into receiving experimental API methods and fields.
     ///
@@ -843,19 +843,19 @@ pub struct InitializeCapabilities {
     )]
     pub required_human_approval: ::std::option::Option<bool>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct InitializeParams {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub capabilities: ::std::option::Option<InitializeCapabilities>,
     #[serde(rename = "clientInfo")]
     pub client_info: ClientInfo,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ItemThreadItemsListAnchor {
     #[serde(rename = "itemId")]
     pub item_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct ListMcpServerStatusParams {
     /// Opaque pagination cursor returned by a previous call.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -883,7 +883,7 @@ pub struct ListMcpServerStatusParams {
     #[serde(rename = "threadId", skip_serializing_if = "::std::option::Option::is_none")]
     pub thread_id: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct MarketplaceAddParams {
     #[serde(rename = "refName", skip_serializing_if = "::std::option::Option::is_none")]
     pub ref_name: ::std::option::Option<::std::string::String>,
@@ -894,12 +894,12 @@ pub struct MarketplaceAddParams {
     )]
     pub sparse_paths: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct MarketplaceRemoveParams {
     #[serde(rename = "marketplaceName")]
     pub marketplace_name: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct MarketplaceUpgradeParams {
     #[serde(
         rename = "marketplaceName",
@@ -907,7 +907,7 @@ pub struct MarketplaceUpgradeParams {
     )]
     pub marketplace_name: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct McpResourceReadParams {
     #[serde(
         rename = "connectorId",
@@ -943,7 +943,7 @@ pub struct McpResourceReadParams {
     pub thread_id: ::std::option::Option<::std::string::String>,
     pub uri: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct McpResourceReadTarget {
     #[serde(rename = "connectorId")]
     pub connector_id: ::std::string::String,
@@ -951,7 +951,7 @@ pub struct McpResourceReadTarget {
     #[serde(rename = "linkId", deserialize_with = "::std::option::Option::deserialize")]
     pub link_id: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct McpServerElicitationRequestResponse {
     pub action: McpServerElicitationAction,
     /// Structured user input for accepted elicitations, mirroring RMCP `CreateElicitationResult`.
@@ -963,7 +963,7 @@ pub struct McpServerElicitationRequestResponse {
     #[serde(rename = "_meta", skip_serializing_if = "::std::option::Option::is_none")]
     pub meta: ::std::option::Option<::serde_json::Value>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct McpServerOauthLoginParams {
     /// Registration strategy for this login only; omission selects automatic discovery.
     #[serde(
@@ -990,7 +990,7 @@ pub struct McpServerOauthLoginParams {
     )]
     pub timeout_secs: ::std::option::Option<i64>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct McpServerToolCallParams {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub arguments: ::std::option::Option<::serde_json::Value>,
@@ -1009,7 +1009,7 @@ pub struct McpServerToolCallParams {
     pub thread_id: ::std::string::String,
     pub tool: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct ModelListParams {
     /// Opaque pagination cursor returned by a previous call.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1058,12 +1058,12 @@ for ModelProviderCapabilitiesReadParams {
     }
 }
 /// Since Codex 0.168.0.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ModelProviderConfigWriteParams {
     pub settings: ProviderSettingsPatch,
 }
 /// Since Codex 0.171.0.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ModelProviderDefaultSetParams {
     /// Configured provider to use by default for new threads and unscoped model lists.
     #[serde(rename = "providerId")]
@@ -1096,7 +1096,7 @@ for ModelProviderListParams {
     }
 }
 /// User chose to persist a network policy rule (allow/deny) for future requests to the same host.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct NetworkPolicyAmendmentReviewDecision {
     pub network_policy_amendment: NetworkPolicyAmendment,
 }
@@ -1194,7 +1194,7 @@ for NullableGetAccountTokenUsageParams {
         Self(value)
     }
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct PermissionProfileListParams {
     /// Opaque pagination cursor returned by a previous call.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1206,7 +1206,7 @@ pub struct PermissionProfileListParams {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub limit: ::std::option::Option<u32>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct PermissionsRequestApprovalResponse {
     pub permissions: GrantedPermissionProfile,
     /// Defaults to `"turn"` when absent.
@@ -1219,7 +1219,7 @@ pub struct PermissionsRequestApprovalResponse {
     )]
     pub strict_auto_review: ::std::option::Option<bool>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct PluginInstallParams {
     /// Client-generated identifier used to correlate one installation attempt.
     #[serde(
@@ -1240,7 +1240,7 @@ pub struct PluginInstallParams {
     )]
     pub remote_marketplace_name: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct PluginInstalledParams {
     /// Optional working directories used to discover repo marketplaces.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1254,7 +1254,7 @@ pub struct PluginInstalledParams {
         ::std::vec::Vec<::std::string::String>,
     >,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct PluginListParams {
     /// Optional working directories used to discover repo marketplaces. When omitted, only home-scoped marketplaces and the official curated marketplace are considered.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1274,7 +1274,7 @@ pub struct PluginListParams {
         ::std::vec::Vec<PluginListMarketplaceKind>,
     >,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct PluginReadParams {
     #[serde(
         rename = "marketplacePath",
@@ -1289,18 +1289,18 @@ pub struct PluginReadParams {
     )]
     pub remote_marketplace_name: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct PluginReconcileParams {
     /// Optional client-provided reason recorded with the reconciliation attempt.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub reason: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct PluginShareCheckoutParams {
     #[serde(rename = "remotePluginId")]
     pub remote_plugin_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct PluginShareDeleteParams {
     #[serde(rename = "remotePluginId")]
     pub remote_plugin_id: ::std::string::String,
@@ -1330,7 +1330,7 @@ for PluginShareListParams {
         Self(value)
     }
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct PluginShareSaveParams {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub discoverability: ::std::option::Option<PluginShareDiscoverability>,
@@ -1347,7 +1347,7 @@ pub struct PluginShareSaveParams {
     )]
     pub share_targets: ::std::option::Option<::std::vec::Vec<PluginShareTarget>>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct PluginShareTarget {
     #[serde(rename = "principalId")]
     pub principal_id: ::std::string::String,
@@ -1355,7 +1355,7 @@ pub struct PluginShareTarget {
     pub principal_type: PluginSharePrincipalType,
     pub role: PluginShareTargetRole,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct PluginShareUpdateTargetsParams {
     pub discoverability: PluginShareUpdateDiscoverability,
     #[serde(rename = "remotePluginId")]
@@ -1363,7 +1363,7 @@ pub struct PluginShareUpdateTargetsParams {
     #[serde(rename = "shareTargets")]
     pub share_targets: ::std::vec::Vec<PluginShareTarget>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct PluginSkillReadParams {
     #[serde(rename = "remoteMarketplaceName")]
     pub remote_marketplace_name: ::std::string::String,
@@ -1372,12 +1372,12 @@ pub struct PluginSkillReadParams {
     #[serde(rename = "skillName")]
     pub skill_name: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct PluginUninstallParams {
     #[serde(rename = "pluginId")]
     pub plugin_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ReviewStartParams {
     /// Reviews run inline on the supplied thread. Omit this field or pass `inline`. To review on a separate thread, start a thread first and use its id.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1386,12 +1386,12 @@ pub struct ReviewStartParams {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct SendAddCreditsNudgeEmailParams {
     #[serde(rename = "creditType")]
     pub credit_type: AddCreditsNudgeCreditType,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct SkillsConfigWriteParams {
     pub enabled: bool,
     /// Name-based selector.
@@ -1401,12 +1401,12 @@ pub struct SkillsConfigWriteParams {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub path: ::std::option::Option<AbsolutePathBuf>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct SkillsExtraRootsSetParams {
     #[serde(rename = "extraRoots")]
     pub extra_roots: ::std::vec::Vec<AbsolutePathBuf>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct SkillsListParams {
     /// When empty, defaults to the current session working directory.
     #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
@@ -1418,20 +1418,20 @@ pub struct SkillsListParams {
     )]
     pub force_reload: ::std::option::Option<bool>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadApproveGuardianDeniedActionParams {
     /// Serialized `codex_protocol::protocol::GuardianAssessmentEvent`.
     pub event: ::serde_json::Value,
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadArchiveParams {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
 }
 /// Parameters for creating or locating an attachment on its owning thread.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadAttachmentAddParams {
     #[serde(rename = "attachmentType")]
     pub attachment_type: ::std::string::String,
@@ -1442,7 +1442,7 @@ pub struct ThreadAttachmentAddParams {
     pub thread_id: ::std::string::String,
 }
 /// Parameters for listing attachments from one thread.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadAttachmentListParams {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cursor: ::std::option::Option<::std::string::String>,
@@ -1452,7 +1452,7 @@ pub struct ThreadAttachmentListParams {
     pub thread_id: ::std::string::String,
 }
 /// Parameters for reverse lookup by attachment identity within this server's store.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadAttachmentOwnerListParams {
     /// Omitted or null returns all matches; false returns non-archived threads only.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1467,7 +1467,7 @@ pub struct ThreadAttachmentOwnerListParams {
     pub limit: ::std::option::Option<u32>,
 }
 /// Parameters for deleting an attachment by its stable thread-local identity.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadAttachmentRemoveParams {
     #[serde(rename = "attachmentType")]
     pub attachment_type: ::std::string::String,
@@ -1476,12 +1476,12 @@ pub struct ThreadAttachmentRemoveParams {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadCompactStartParams {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadDeleteParams {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
@@ -1491,7 +1491,7 @@ pub struct ThreadDeleteParams {
 /// If using a non-empty path, the thread_id param will be ignored. Empty string path values are treated as absent.
 ///
 /// Prefer using thread_id whenever possible.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadForkParams {
     #[serde(
         rename = "approvalPolicy",
@@ -1560,7 +1560,7 @@ pub struct ThreadForkParams {
     )]
     pub thread_source: ::std::option::Option<ThreadSource>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadGoalClearParams {
     /// Missing provenance does not supply user authorization.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1568,12 +1568,12 @@ pub struct ThreadGoalClearParams {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadGoalGetParams {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadGoalSetParams {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub objective: ::std::option::Option<::std::string::String>,
@@ -1590,7 +1590,7 @@ pub struct ThreadGoalSetParams {
     )]
     pub token_budget: ::std::option::Option<i64>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadInjectItemsParams {
     /// Raw Responses API items to append to the thread's model-visible history.
     pub items: ::std::vec::Vec<::serde_json::Value>,
@@ -1635,7 +1635,7 @@ impl ::std::convert::From<ThreadItemsListAnchor> for ThreadItemsListCursor {
         Self::ThreadItemsListAnchor(value)
     }
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadItemsListParams {
     /// Opaque continuation cursor or an exclusive item anchor in the requested visible turn. An item anchor requires a non-empty `turnId`; ascending (the default) returns items after it, and descending returns items before it. Continue with the returned string cursor.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1675,7 +1675,7 @@ for ThreadListCwdFilter {
         Self::Array(value)
     }
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct ThreadListParams {
     /// Optional archived filter; when set to true, only archived threads are returned. If false or null, only non-archived threads are returned.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1758,7 +1758,7 @@ pub struct ThreadListParams {
     )]
     pub use_state_db_only: ::std::option::Option<bool>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct ThreadLoadedListParams {
     /// Opaque pagination cursor returned by a previous call.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1767,7 +1767,7 @@ pub struct ThreadLoadedListParams {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub limit: ::std::option::Option<u32>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct ThreadMetadataGitInfoUpdateParams {
     /// Omit to leave the stored branch unchanged, set to `null` to clear it, or provide a non-empty string to replace it.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1782,7 +1782,7 @@ pub struct ThreadMetadataGitInfoUpdateParams {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sha: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadMetadataUpdateParams {
     /// Patch the stored Git metadata for this thread. Omit a field to leave it unchanged, set it to `null` to clear it, or provide a string to replace the stored value.
     #[serde(rename = "gitInfo", skip_serializing_if = "::std::option::Option::is_none")]
@@ -1790,7 +1790,7 @@ pub struct ThreadMetadataUpdateParams {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadReadParams {
     /// When true, include turns and their items from rollout history. Full-history hydration is deprecated for paginated threads; prefer a metadata-only read and page with `thread/turns/list` and `thread/items/list`.
     #[serde(
@@ -1801,7 +1801,7 @@ pub struct ThreadReadParams {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct ThreadResumeInitialTurnsPageParams {
     /// How much item detail to include for each returned turn; defaults to summary.
     #[serde(
@@ -1826,7 +1826,7 @@ pub struct ThreadResumeInitialTurnsPageParams {
 /// If thread_id identifies a running thread, app-server rejoins that thread and treats a non-empty path as a consistency check against the active rollout path. Empty string path values are treated as absent.
 ///
 /// Prefer using thread_id whenever possible.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadResumeParams {
     #[serde(
         rename = "approvalPolicy",
@@ -1885,7 +1885,7 @@ pub struct ThreadResumeParams {
 /// Replace a paginated thread's durable history with the prefix before one turn.
 ///
 /// This only changes persisted conversation history. It does not revert local file changes.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadRevertParams {
     /// Turn excluded from the replacement history, together with every later turn.
     #[serde(rename = "beforeTurnId")]
@@ -1894,7 +1894,7 @@ pub struct ThreadRevertParams {
     pub thread_id: ::std::string::String,
 }
 /// Parameters for creating an independently persisted thread section.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadSectionCreateParams {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub appearance: ::std::option::Option<ThreadSectionAppearance>,
@@ -1902,14 +1902,14 @@ pub struct ThreadSectionCreateParams {
     pub name: ::std::string::String,
 }
 /// Parameters for deleting an independently persisted thread section.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadSectionDeleteParams {
     /// The stable, server-generated identity of the section to delete.
     #[serde(rename = "sectionId")]
     pub section_id: ::std::string::String,
 }
 /// Parameters for listing independently persisted thread sections.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct ThreadSectionListParams {
     /// Opaque pagination cursor returned by a previous call.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1919,7 +1919,7 @@ pub struct ThreadSectionListParams {
     pub limit: ::std::option::Option<u32>,
 }
 /// Parameters for moving a thread within a server-owned section ordering.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadSectionMoveParams {
     /// Existing thread to insert before; omission or null appends to the section.
     #[serde(
@@ -1938,7 +1938,7 @@ pub struct ThreadSectionMoveParams {
     pub thread_id: ::std::string::String,
 }
 /// Parameters for updating an independently persisted thread section.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadSectionUpdateParams {
     /// Omit to preserve appearance, use `null` to clear it, or provide a replacement.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1949,13 +1949,13 @@ pub struct ThreadSectionUpdateParams {
     #[serde(rename = "sectionId")]
     pub section_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadSetNameParams {
     pub name: ::std::string::String,
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadShellCommandParams {
     /// Shell command string evaluated by the thread's configured shell. Unlike `command/exec`, this intentionally preserves shell syntax such as pipes, redirects, and quoting. This runs unsandboxed with full access rather than inheriting the thread sandbox policy.
     pub command: ::std::string::String,
@@ -1968,7 +1968,7 @@ pub struct ThreadShellCommandParams {
     )]
     pub timeout_ms: ::std::option::Option<i64>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct ThreadStartParams {
     #[serde(
         rename = "approvalPolicy",
@@ -2033,7 +2033,7 @@ pub struct ThreadStartParams {
     )]
     pub thread_source: ::std::option::Option<ThreadSource>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadTurnsListParams {
     /// Opaque cursor to pass to the next call to continue after the last turn.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2056,37 +2056,37 @@ pub struct ThreadTurnsListParams {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadUnarchiveParams {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadUnsubscribeParams {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
 }
 /// EXPERIMENTAL. Captures a user's answer to a request_user_input question.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ToolRequestUserInputAnswer {
     pub answers: ::std::vec::Vec<::std::string::String>,
 }
 /// EXPERIMENTAL. Response payload mapping question ids to answers.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ToolRequestUserInputResponse {
     pub answers: ::std::collections::BTreeMap<
         ::std::string::String,
         ToolRequestUserInputAnswer,
     >,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct TurnInterruptParams {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
     #[serde(rename = "turnId")]
     pub turn_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct TurnStartParams {
     /// Override the approval policy for this turn and subsequent turns.
     #[serde(
@@ -2183,7 +2183,7 @@ pub struct TurnStartParams {
     )]
     pub turn_trigger: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct TurnSteerParams {
     #[serde(
         rename = "clientUserMessageId",
@@ -2197,7 +2197,7 @@ pub struct TurnSteerParams {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct TurnToolOutput {
     pub name: ::std::string::String,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2233,7 +2233,7 @@ for UncommittedChangesReviewTarget {
         Self(value)
     }
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct WindowsSandboxSetupStartParams {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cwd: ::std::option::Option<AbsolutePathBuf>,
@@ -3513,6 +3513,8661 @@ impl WindowsSandboxSetupStartParams {
             cwd: ::std::option::Option::None,
             mode,
         }
+    }
+}
+impl<'de> ::serde::Deserialize<'de>
+for AcceptWithExecpolicyAmendmentCommandExecutionApprovalDecision {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["execpolicy_amendment"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = AcceptWithExecpolicyAmendmentCommandExecutionApprovalDecision;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str(
+                    "struct AcceptWithExecpolicyAmendmentCommandExecutionApprovalDecision",
+                )
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<
+                AcceptWithExecpolicyAmendmentCommandExecutionApprovalDecision,
+                A::Error,
+            > {
+                let mut __f0: ::std::option::Option<
+                    ::std::vec::Vec<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "execpolicy_amendment" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "execpolicy_amendment",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(AcceptWithExecpolicyAmendmentCommandExecutionApprovalDecision {
+                    execpolicy_amendment: crate::serde_helpers::required(
+                        __f0,
+                        "execpolicy_amendment",
+                    )?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct(
+                "AcceptWithExecpolicyAmendmentCommandExecutionApprovalDecision",
+                FIELDS,
+                Visitor,
+            )
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for AmazonBedrockAccessKeysLoginAccountParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "accessKeyId",
+            "region",
+            "secretAccessKey",
+            "sessionToken",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = AmazonBedrockAccessKeysLoginAccountParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct AmazonBedrockAccessKeysLoginAccountParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<
+                AmazonBedrockAccessKeysLoginAccountParams,
+                A::Error,
+            > {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "accessKeyId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "accessKeyId",
+                                &mut __map,
+                            )?
+                        }
+                        "region" => {
+                            crate::serde_helpers::fill(&mut __f1, "region", &mut __map)?
+                        }
+                        "secretAccessKey" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "secretAccessKey",
+                                &mut __map,
+                            )?
+                        }
+                        "sessionToken" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "sessionToken",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(AmazonBedrockAccessKeysLoginAccountParams {
+                    access_key_id: crate::serde_helpers::required(__f0, "accessKeyId")?,
+                    region: crate::serde_helpers::required(__f1, "region")?,
+                    secret_access_key: crate::serde_helpers::required(
+                        __f2,
+                        "secretAccessKey",
+                    )?,
+                    session_token: __f3.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct(
+                "AmazonBedrockAccessKeysLoginAccountParams",
+                FIELDS,
+                Visitor,
+            )
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for AmazonBedrockLoginAccountParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["apiKey", "region"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = AmazonBedrockLoginAccountParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct AmazonBedrockLoginAccountParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<AmazonBedrockLoginAccountParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "apiKey" => {
+                            crate::serde_helpers::fill(&mut __f0, "apiKey", &mut __map)?
+                        }
+                        "region" => {
+                            crate::serde_helpers::fill(&mut __f1, "region", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(AmazonBedrockLoginAccountParams {
+                    api_key: crate::serde_helpers::required(__f0, "apiKey")?,
+                    region: crate::serde_helpers::required(__f1, "region")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("AmazonBedrockLoginAccountParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ApiKeyLoginAccountParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["apiKey"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ApiKeyLoginAccountParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ApiKeyLoginAccountParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ApiKeyLoginAccountParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "apiKey" => {
+                            crate::serde_helpers::fill(&mut __f0, "apiKey", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ApiKeyLoginAccountParams {
+                    api_key: crate::serde_helpers::required(__f0, "apiKey")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ApiKeyLoginAccountParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de>
+for ApplyNetworkPolicyAmendmentCommandExecutionApprovalDecision {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["network_policy_amendment"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ApplyNetworkPolicyAmendmentCommandExecutionApprovalDecision;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str(
+                    "struct ApplyNetworkPolicyAmendmentCommandExecutionApprovalDecision",
+                )
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<
+                ApplyNetworkPolicyAmendmentCommandExecutionApprovalDecision,
+                A::Error,
+            > {
+                let mut __f0: ::std::option::Option<NetworkPolicyAmendment> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "network_policy_amendment" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "network_policy_amendment",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ApplyNetworkPolicyAmendmentCommandExecutionApprovalDecision {
+                    network_policy_amendment: crate::serde_helpers::required(
+                        __f0,
+                        "network_policy_amendment",
+                    )?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct(
+                "ApplyNetworkPolicyAmendmentCommandExecutionApprovalDecision",
+                FIELDS,
+                Visitor,
+            )
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ApplyPatchApprovalResponse {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["decision"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ApplyPatchApprovalResponse;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ApplyPatchApprovalResponse")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ApplyPatchApprovalResponse, A::Error> {
+                let mut __f0: ::std::option::Option<ReviewDecision> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "decision" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "decision",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ApplyPatchApprovalResponse {
+                    decision: crate::serde_helpers::required(__f0, "decision")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ApplyPatchApprovalResponse", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ApprovedExecpolicyAmendmentReviewDecision {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["proposed_execpolicy_amendment"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ApprovedExecpolicyAmendmentReviewDecision;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ApprovedExecpolicyAmendmentReviewDecision")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<
+                ApprovedExecpolicyAmendmentReviewDecision,
+                A::Error,
+            > {
+                let mut __f0: ::std::option::Option<
+                    ::std::vec::Vec<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "proposed_execpolicy_amendment" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "proposed_execpolicy_amendment",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ApprovedExecpolicyAmendmentReviewDecision {
+                    proposed_execpolicy_amendment: crate::serde_helpers::required(
+                        __f0,
+                        "proposed_execpolicy_amendment",
+                    )?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct(
+                "ApprovedExecpolicyAmendmentReviewDecision",
+                FIELDS,
+                Visitor,
+            )
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for AppsInstalledParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["forceRefresh", "threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = AppsInstalledParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct AppsInstalledParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<AppsInstalledParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "forceRefresh" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "forceRefresh",
+                                &mut __map,
+                            )?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(AppsInstalledParams {
+                    force_refresh: __f0.unwrap_or_default(),
+                    thread_id: __f1.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("AppsInstalledParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for AppsListParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["cursor", "forceRefetch", "limit", "threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = AppsListParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct AppsListParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<AppsListParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::option::Option<u32>> = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "cursor" => {
+                            crate::serde_helpers::fill(&mut __f0, "cursor", &mut __map)?
+                        }
+                        "forceRefetch" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "forceRefetch",
+                                &mut __map,
+                            )?
+                        }
+                        "limit" => {
+                            crate::serde_helpers::fill(&mut __f2, "limit", &mut __map)?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(AppsListParams {
+                    cursor: __f0.unwrap_or_default(),
+                    force_refetch: __f1.unwrap_or_default(),
+                    limit: __f2.unwrap_or_default(),
+                    thread_id: __f3.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("AppsListParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for AppsReadParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["appIds", "includeTools", "threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = AppsReadParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct AppsReadParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<AppsReadParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::vec::Vec<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "appIds" => {
+                            crate::serde_helpers::fill(&mut __f0, "appIds", &mut __map)?
+                        }
+                        "includeTools" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "includeTools",
+                                &mut __map,
+                            )?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(AppsReadParams {
+                    app_ids: crate::serde_helpers::required(__f0, "appIds")?,
+                    include_tools: __f1.unwrap_or_default(),
+                    thread_id: __f2.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("AppsReadParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for AttestationGenerateResponse {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["token"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = AttestationGenerateResponse;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct AttestationGenerateResponse")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<AttestationGenerateResponse, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "token" => {
+                            crate::serde_helpers::fill(&mut __f0, "token", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(AttestationGenerateResponse {
+                    token: crate::serde_helpers::required(__f0, "token")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("AttestationGenerateResponse", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for BaseBranchReviewTarget {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["branch"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = BaseBranchReviewTarget;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct BaseBranchReviewTarget")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<BaseBranchReviewTarget, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "branch" => {
+                            crate::serde_helpers::fill(&mut __f0, "branch", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(BaseBranchReviewTarget {
+                    branch: crate::serde_helpers::required(__f0, "branch")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("BaseBranchReviewTarget", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for BedrockProviderSettingsPatch {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["profile", "providerId", "region"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = BedrockProviderSettingsPatch;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct BedrockProviderSettingsPatch")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<BedrockProviderSettingsPatch, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<BedrockProviderId> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "profile" => {
+                            crate::serde_helpers::fill(&mut __f0, "profile", &mut __map)?
+                        }
+                        "providerId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "providerId",
+                                &mut __map,
+                            )?
+                        }
+                        "region" => {
+                            crate::serde_helpers::fill(&mut __f2, "region", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(BedrockProviderSettingsPatch {
+                    profile: __f0.unwrap_or_default(),
+                    provider_id: crate::serde_helpers::required(__f1, "providerId")?,
+                    region: __f2.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("BedrockProviderSettingsPatch", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for CancelLoginAccountParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["loginId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = CancelLoginAccountParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct CancelLoginAccountParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<CancelLoginAccountParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "loginId" => {
+                            crate::serde_helpers::fill(&mut __f0, "loginId", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(CancelLoginAccountParams {
+                    login_id: crate::serde_helpers::required(__f0, "loginId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("CancelLoginAccountParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ChatgptAuthTokensLoginAccountParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["accessToken", "chatgptAccountId", "chatgptPlanType"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ChatgptAuthTokensLoginAccountParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ChatgptAuthTokensLoginAccountParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ChatgptAuthTokensLoginAccountParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "accessToken" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "accessToken",
+                                &mut __map,
+                            )?
+                        }
+                        "chatgptAccountId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "chatgptAccountId",
+                                &mut __map,
+                            )?
+                        }
+                        "chatgptPlanType" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "chatgptPlanType",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ChatgptAuthTokensLoginAccountParams {
+                    access_token: crate::serde_helpers::required(__f0, "accessToken")?,
+                    chatgpt_account_id: crate::serde_helpers::required(
+                        __f1,
+                        "chatgptAccountId",
+                    )?,
+                    chatgpt_plan_type: __f2.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("ChatgptAuthTokensLoginAccountParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ChatgptAuthTokensRefreshResponse {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["accessToken", "chatgptAccountId", "chatgptPlanType"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ChatgptAuthTokensRefreshResponse;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ChatgptAuthTokensRefreshResponse")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ChatgptAuthTokensRefreshResponse, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "accessToken" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "accessToken",
+                                &mut __map,
+                            )?
+                        }
+                        "chatgptAccountId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "chatgptAccountId",
+                                &mut __map,
+                            )?
+                        }
+                        "chatgptPlanType" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "chatgptPlanType",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ChatgptAuthTokensRefreshResponse {
+                    access_token: crate::serde_helpers::required(__f0, "accessToken")?,
+                    chatgpt_account_id: crate::serde_helpers::required(
+                        __f1,
+                        "chatgptAccountId",
+                    )?,
+                    chatgpt_plan_type: __f2.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("ChatgptAuthTokensRefreshResponse", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ChatgptLoginAccountParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "appBrand",
+            "codexStreamlinedLogin",
+            "useHostedLoginSuccessPage",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ChatgptLoginAccountParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ChatgptLoginAccountParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ChatgptLoginAccountParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<LoginAppBrand>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "appBrand" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "appBrand",
+                                &mut __map,
+                            )?
+                        }
+                        "codexStreamlinedLogin" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "codexStreamlinedLogin",
+                                &mut __map,
+                            )?
+                        }
+                        "useHostedLoginSuccessPage" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "useHostedLoginSuccessPage",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ChatgptLoginAccountParams {
+                    app_brand: __f0.unwrap_or_default(),
+                    codex_streamlined_login: __f1.unwrap_or_default(),
+                    use_hosted_login_success_page: __f2.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("ChatgptLoginAccountParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ClientInfo {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["name", "title", "version"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ClientInfo;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ClientInfo")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ClientInfo, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "name" => {
+                            crate::serde_helpers::fill(&mut __f0, "name", &mut __map)?
+                        }
+                        "title" => {
+                            crate::serde_helpers::fill(&mut __f1, "title", &mut __map)?
+                        }
+                        "version" => {
+                            crate::serde_helpers::fill(&mut __f2, "version", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ClientInfo {
+                    name: crate::serde_helpers::required(__f0, "name")?,
+                    title: __f1.unwrap_or_default(),
+                    version: crate::serde_helpers::required(__f2, "version")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ClientInfo", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for CommandExecParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "command",
+            "cwd",
+            "disableOutputCap",
+            "disableTimeout",
+            "env",
+            "outputBytesCap",
+            "processId",
+            "sandboxPolicy",
+            "size",
+            "streamStdin",
+            "streamStdoutStderr",
+            "timeoutMs",
+            "tty",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = CommandExecParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct CommandExecParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<CommandExecParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::vec::Vec<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<
+                    ::std::option::Option<
+                        ::std::collections::BTreeMap<
+                            ::std::string::String,
+                            ::std::option::Option<::std::string::String>,
+                        >,
+                    >,
+                > = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<::std::option::Option<u64>> = ::std::option::Option::None;
+                let mut __f6: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f7: ::std::option::Option<
+                    ::std::option::Option<SandboxPolicy>,
+                > = ::std::option::Option::None;
+                let mut __f8: ::std::option::Option<
+                    ::std::option::Option<CommandExecTerminalSize>,
+                > = ::std::option::Option::None;
+                let mut __f9: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f10: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f11: ::std::option::Option<::std::option::Option<i64>> = ::std::option::Option::None;
+                let mut __f12: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "command" => {
+                            crate::serde_helpers::fill(&mut __f0, "command", &mut __map)?
+                        }
+                        "cwd" => {
+                            crate::serde_helpers::fill(&mut __f1, "cwd", &mut __map)?
+                        }
+                        "disableOutputCap" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "disableOutputCap",
+                                &mut __map,
+                            )?
+                        }
+                        "disableTimeout" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "disableTimeout",
+                                &mut __map,
+                            )?
+                        }
+                        "env" => {
+                            crate::serde_helpers::fill(&mut __f4, "env", &mut __map)?
+                        }
+                        "outputBytesCap" => {
+                            crate::serde_helpers::fill(
+                                &mut __f5,
+                                "outputBytesCap",
+                                &mut __map,
+                            )?
+                        }
+                        "processId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f6,
+                                "processId",
+                                &mut __map,
+                            )?
+                        }
+                        "sandboxPolicy" => {
+                            crate::serde_helpers::fill(
+                                &mut __f7,
+                                "sandboxPolicy",
+                                &mut __map,
+                            )?
+                        }
+                        "size" => {
+                            crate::serde_helpers::fill(&mut __f8, "size", &mut __map)?
+                        }
+                        "streamStdin" => {
+                            crate::serde_helpers::fill(
+                                &mut __f9,
+                                "streamStdin",
+                                &mut __map,
+                            )?
+                        }
+                        "streamStdoutStderr" => {
+                            crate::serde_helpers::fill(
+                                &mut __f10,
+                                "streamStdoutStderr",
+                                &mut __map,
+                            )?
+                        }
+                        "timeoutMs" => {
+                            crate::serde_helpers::fill(
+                                &mut __f11,
+                                "timeoutMs",
+                                &mut __map,
+                            )?
+                        }
+                        "tty" => {
+                            crate::serde_helpers::fill(&mut __f12, "tty", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(CommandExecParams {
+                    command: crate::serde_helpers::required(__f0, "command")?,
+                    cwd: __f1.unwrap_or_default(),
+                    disable_output_cap: __f2.unwrap_or_default(),
+                    disable_timeout: __f3.unwrap_or_default(),
+                    env: __f4.unwrap_or_default(),
+                    output_bytes_cap: __f5.unwrap_or_default(),
+                    process_id: __f6.unwrap_or_default(),
+                    sandbox_policy: __f7.unwrap_or_default(),
+                    size: __f8.unwrap_or_default(),
+                    stream_stdin: __f9.unwrap_or_default(),
+                    stream_stdout_stderr: __f10.unwrap_or_default(),
+                    timeout_ms: __f11.unwrap_or_default(),
+                    tty: __f12.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("CommandExecParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for CommandExecResizeParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["processId", "size"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = CommandExecResizeParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct CommandExecResizeParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<CommandExecResizeParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<CommandExecTerminalSize> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "processId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "processId",
+                                &mut __map,
+                            )?
+                        }
+                        "size" => {
+                            crate::serde_helpers::fill(&mut __f1, "size", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(CommandExecResizeParams {
+                    process_id: crate::serde_helpers::required(__f0, "processId")?,
+                    size: crate::serde_helpers::required(__f1, "size")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("CommandExecResizeParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for CommandExecTerminalSize {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["cols", "rows"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = CommandExecTerminalSize;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct CommandExecTerminalSize")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<CommandExecTerminalSize, A::Error> {
+                let mut __f0: ::std::option::Option<u16> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<u16> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "cols" => {
+                            crate::serde_helpers::fill(&mut __f0, "cols", &mut __map)?
+                        }
+                        "rows" => {
+                            crate::serde_helpers::fill(&mut __f1, "rows", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(CommandExecTerminalSize {
+                    cols: crate::serde_helpers::required(__f0, "cols")?,
+                    rows: crate::serde_helpers::required(__f1, "rows")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("CommandExecTerminalSize", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for CommandExecTerminateParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["processId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = CommandExecTerminateParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct CommandExecTerminateParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<CommandExecTerminateParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "processId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "processId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(CommandExecTerminateParams {
+                    process_id: crate::serde_helpers::required(__f0, "processId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("CommandExecTerminateParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for CommandExecWriteParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["closeStdin", "deltaBase64", "processId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = CommandExecWriteParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct CommandExecWriteParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<CommandExecWriteParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "closeStdin" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "closeStdin",
+                                &mut __map,
+                            )?
+                        }
+                        "deltaBase64" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "deltaBase64",
+                                &mut __map,
+                            )?
+                        }
+                        "processId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "processId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(CommandExecWriteParams {
+                    close_stdin: __f0.unwrap_or_default(),
+                    delta_base64: __f1.unwrap_or_default(),
+                    process_id: crate::serde_helpers::required(__f2, "processId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("CommandExecWriteParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for CommandExecutionRequestApprovalResponse {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["decision"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = CommandExecutionRequestApprovalResponse;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct CommandExecutionRequestApprovalResponse")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<
+                CommandExecutionRequestApprovalResponse,
+                A::Error,
+            > {
+                let mut __f0: ::std::option::Option<CommandExecutionApprovalDecision> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "decision" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "decision",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(CommandExecutionRequestApprovalResponse {
+                    decision: crate::serde_helpers::required(__f0, "decision")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct(
+                "CommandExecutionRequestApprovalResponse",
+                FIELDS,
+                Visitor,
+            )
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for CommitReviewTarget {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["sha", "title"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = CommitReviewTarget;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct CommitReviewTarget")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<CommitReviewTarget, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "sha" => {
+                            crate::serde_helpers::fill(&mut __f0, "sha", &mut __map)?
+                        }
+                        "title" => {
+                            crate::serde_helpers::fill(&mut __f1, "title", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(CommitReviewTarget {
+                    sha: crate::serde_helpers::required(__f0, "sha")?,
+                    title: __f1.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("CommitReviewTarget", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ConfigBatchWriteParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "edits",
+            "expectedVersion",
+            "filePath",
+            "reloadUserConfig",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ConfigBatchWriteParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ConfigBatchWriteParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ConfigBatchWriteParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::vec::Vec<ConfigEdit>> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "edits" => {
+                            crate::serde_helpers::fill(&mut __f0, "edits", &mut __map)?
+                        }
+                        "expectedVersion" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "expectedVersion",
+                                &mut __map,
+                            )?
+                        }
+                        "filePath" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "filePath",
+                                &mut __map,
+                            )?
+                        }
+                        "reloadUserConfig" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "reloadUserConfig",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ConfigBatchWriteParams {
+                    edits: crate::serde_helpers::required(__f0, "edits")?,
+                    expected_version: __f1.unwrap_or_default(),
+                    file_path: __f2.unwrap_or_default(),
+                    reload_user_config: __f3.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("ConfigBatchWriteParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ConfigEdit {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["keyPath", "mergeStrategy", "value"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ConfigEdit;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ConfigEdit")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ConfigEdit, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<MergeStrategy> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::serde_json::Value> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "keyPath" => {
+                            crate::serde_helpers::fill(&mut __f0, "keyPath", &mut __map)?
+                        }
+                        "mergeStrategy" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "mergeStrategy",
+                                &mut __map,
+                            )?
+                        }
+                        "value" => {
+                            crate::serde_helpers::fill(&mut __f2, "value", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ConfigEdit {
+                    key_path: crate::serde_helpers::required(__f0, "keyPath")?,
+                    merge_strategy: crate::serde_helpers::required(
+                        __f1,
+                        "mergeStrategy",
+                    )?,
+                    value: crate::serde_helpers::required(__f2, "value")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ConfigEdit", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ConfigReadParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["cwd", "includeLayers"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ConfigReadParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ConfigReadParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ConfigReadParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "cwd" => {
+                            crate::serde_helpers::fill(&mut __f0, "cwd", &mut __map)?
+                        }
+                        "includeLayers" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "includeLayers",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ConfigReadParams {
+                    cwd: __f0.unwrap_or_default(),
+                    include_layers: __f1.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("ConfigReadParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ConfigValueWriteParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "expectedVersion",
+            "filePath",
+            "keyPath",
+            "mergeStrategy",
+            "value",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ConfigValueWriteParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ConfigValueWriteParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ConfigValueWriteParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<MergeStrategy> = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<::serde_json::Value> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "expectedVersion" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "expectedVersion",
+                                &mut __map,
+                            )?
+                        }
+                        "filePath" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "filePath",
+                                &mut __map,
+                            )?
+                        }
+                        "keyPath" => {
+                            crate::serde_helpers::fill(&mut __f2, "keyPath", &mut __map)?
+                        }
+                        "mergeStrategy" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "mergeStrategy",
+                                &mut __map,
+                            )?
+                        }
+                        "value" => {
+                            crate::serde_helpers::fill(&mut __f4, "value", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ConfigValueWriteParams {
+                    expected_version: __f0.unwrap_or_default(),
+                    file_path: __f1.unwrap_or_default(),
+                    key_path: crate::serde_helpers::required(__f2, "keyPath")?,
+                    merge_strategy: crate::serde_helpers::required(
+                        __f3,
+                        "mergeStrategy",
+                    )?,
+                    value: crate::serde_helpers::required(__f4, "value")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ConfigValueWriteParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ConsumeAccountRateLimitResetCreditParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["creditId", "idempotencyKey"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ConsumeAccountRateLimitResetCreditParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ConsumeAccountRateLimitResetCreditParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<
+                ConsumeAccountRateLimitResetCreditParams,
+                A::Error,
+            > {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "creditId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "creditId",
+                                &mut __map,
+                            )?
+                        }
+                        "idempotencyKey" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "idempotencyKey",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ConsumeAccountRateLimitResetCreditParams {
+                    credit_id: __f0.unwrap_or_default(),
+                    idempotency_key: crate::serde_helpers::required(
+                        __f1,
+                        "idempotencyKey",
+                    )?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct(
+                "ConsumeAccountRateLimitResetCreditParams",
+                FIELDS,
+                Visitor,
+            )
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for CustomGatewayProviderSettingsPatch {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["baseUrl", "envKey", "name", "providerId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = CustomGatewayProviderSettingsPatch;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct CustomGatewayProviderSettingsPatch")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<CustomGatewayProviderSettingsPatch, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "baseUrl" => {
+                            crate::serde_helpers::fill(&mut __f0, "baseUrl", &mut __map)?
+                        }
+                        "envKey" => {
+                            crate::serde_helpers::fill(&mut __f1, "envKey", &mut __map)?
+                        }
+                        "name" => {
+                            crate::serde_helpers::fill(&mut __f2, "name", &mut __map)?
+                        }
+                        "providerId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "providerId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(CustomGatewayProviderSettingsPatch {
+                    base_url: __f0.unwrap_or_default(),
+                    env_key: __f1.unwrap_or_default(),
+                    name: __f2.unwrap_or_default(),
+                    provider_id: __f3.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("CustomGatewayProviderSettingsPatch", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for CustomReviewTarget {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["instructions"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = CustomReviewTarget;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct CustomReviewTarget")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<CustomReviewTarget, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "instructions" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "instructions",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(CustomReviewTarget {
+                    instructions: crate::serde_helpers::required(__f0, "instructions")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("CustomReviewTarget", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for DeniedReviewDecision {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["rejection"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = DeniedReviewDecision;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct DeniedReviewDecision")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<DeniedReviewDecision, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "rejection" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "rejection",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(DeniedReviewDecision {
+                    rejection: crate::serde_helpers::required(__f0, "rejection")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("DeniedReviewDecision", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for DynamicToolCallResponse {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["contentItems", "success"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = DynamicToolCallResponse;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct DynamicToolCallResponse")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<DynamicToolCallResponse, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::vec::Vec<DynamicToolCallOutputContentItem>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<bool> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "contentItems" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "contentItems",
+                                &mut __map,
+                            )?
+                        }
+                        "success" => {
+                            crate::serde_helpers::fill(&mut __f1, "success", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(DynamicToolCallResponse {
+                    content_items: crate::serde_helpers::required(__f0, "contentItems")?,
+                    success: crate::serde_helpers::required(__f1, "success")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("DynamicToolCallResponse", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ExecCommandApprovalResponse {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["decision"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ExecCommandApprovalResponse;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ExecCommandApprovalResponse")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ExecCommandApprovalResponse, A::Error> {
+                let mut __f0: ::std::option::Option<ReviewDecision> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "decision" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "decision",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ExecCommandApprovalResponse {
+                    decision: crate::serde_helpers::required(__f0, "decision")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ExecCommandApprovalResponse", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ExperimentalFeatureEnablementSetParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["enablement"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ExperimentalFeatureEnablementSetParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ExperimentalFeatureEnablementSetParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<
+                ExperimentalFeatureEnablementSetParams,
+                A::Error,
+            > {
+                let mut __f0: ::std::option::Option<
+                    ::std::collections::BTreeMap<::std::string::String, bool>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "enablement" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "enablement",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ExperimentalFeatureEnablementSetParams {
+                    enablement: crate::serde_helpers::required(__f0, "enablement")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct(
+                "ExperimentalFeatureEnablementSetParams",
+                FIELDS,
+                Visitor,
+            )
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ExperimentalFeatureListParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["cursor", "limit", "threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ExperimentalFeatureListParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ExperimentalFeatureListParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ExperimentalFeatureListParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::option::Option<u32>> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "cursor" => {
+                            crate::serde_helpers::fill(&mut __f0, "cursor", &mut __map)?
+                        }
+                        "limit" => {
+                            crate::serde_helpers::fill(&mut __f1, "limit", &mut __map)?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ExperimentalFeatureListParams {
+                    cursor: __f0.unwrap_or_default(),
+                    limit: __f1.unwrap_or_default(),
+                    thread_id: __f2.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("ExperimentalFeatureListParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigDetectParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "cwds",
+            "includeHome",
+            "maxSessionAgeDays",
+            "maxSessions",
+            "migrationSource",
+            "source",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ExternalAgentConfigDetectParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ExternalAgentConfigDetectParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ExternalAgentConfigDetectParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::option::Option<u32>> = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<::std::option::Option<u32>> = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "cwds" => {
+                            crate::serde_helpers::fill(&mut __f0, "cwds", &mut __map)?
+                        }
+                        "includeHome" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "includeHome",
+                                &mut __map,
+                            )?
+                        }
+                        "maxSessionAgeDays" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "maxSessionAgeDays",
+                                &mut __map,
+                            )?
+                        }
+                        "maxSessions" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "maxSessions",
+                                &mut __map,
+                            )?
+                        }
+                        "migrationSource" => {
+                            crate::serde_helpers::fill(
+                                &mut __f4,
+                                "migrationSource",
+                                &mut __map,
+                            )?
+                        }
+                        "source" => {
+                            crate::serde_helpers::fill(&mut __f5, "source", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ExternalAgentConfigDetectParams {
+                    cwds: __f0.unwrap_or_default(),
+                    include_home: __f1.unwrap_or_default(),
+                    max_session_age_days: __f2.unwrap_or_default(),
+                    max_sessions: __f3.unwrap_or_default(),
+                    migration_source: __f4.unwrap_or_default(),
+                    source: __f5.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("ExternalAgentConfigDetectParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigImportHistoryRecordParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["itemTypeResults", "providerId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ExternalAgentConfigImportHistoryRecordParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ExternalAgentConfigImportHistoryRecordParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<
+                ExternalAgentConfigImportHistoryRecordParams,
+                A::Error,
+            > {
+                let mut __f0: ::std::option::Option<
+                    ::std::vec::Vec<
+                        ExternalAgentConfigImportHistoryRecordTypeResultParams,
+                    >,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "itemTypeResults" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "itemTypeResults",
+                                &mut __map,
+                            )?
+                        }
+                        "providerId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "providerId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ExternalAgentConfigImportHistoryRecordParams {
+                    item_type_results: crate::serde_helpers::required(
+                        __f0,
+                        "itemTypeResults",
+                    )?,
+                    provider_id: crate::serde_helpers::required(__f1, "providerId")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct(
+                "ExternalAgentConfigImportHistoryRecordParams",
+                FIELDS,
+                Visitor,
+            )
+    }
+}
+impl<'de> ::serde::Deserialize<'de>
+for ExternalAgentConfigImportHistoryRecordSuccessParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["cwd", "itemType", "source", "target", "title"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ExternalAgentConfigImportHistoryRecordSuccessParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ExternalAgentConfigImportHistoryRecordSuccessParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<
+                ExternalAgentConfigImportHistoryRecordSuccessParams,
+                A::Error,
+            > {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ExternalAgentConfigMigrationItemType,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "cwd" => {
+                            crate::serde_helpers::fill(&mut __f0, "cwd", &mut __map)?
+                        }
+                        "itemType" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "itemType",
+                                &mut __map,
+                            )?
+                        }
+                        "source" => {
+                            crate::serde_helpers::fill(&mut __f2, "source", &mut __map)?
+                        }
+                        "target" => {
+                            crate::serde_helpers::fill(&mut __f3, "target", &mut __map)?
+                        }
+                        "title" => {
+                            crate::serde_helpers::fill(&mut __f4, "title", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ExternalAgentConfigImportHistoryRecordSuccessParams {
+                    cwd: __f0.unwrap_or_default(),
+                    item_type: crate::serde_helpers::required(__f1, "itemType")?,
+                    source: __f2.unwrap_or_default(),
+                    target: __f3.unwrap_or_default(),
+                    title: __f4.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct(
+                "ExternalAgentConfigImportHistoryRecordSuccessParams",
+                FIELDS,
+                Visitor,
+            )
+    }
+}
+impl<'de> ::serde::Deserialize<'de>
+for ExternalAgentConfigImportHistoryRecordTypeResultParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["failures", "itemType", "successes"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ExternalAgentConfigImportHistoryRecordTypeResultParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str(
+                    "struct ExternalAgentConfigImportHistoryRecordTypeResultParams",
+                )
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<
+                ExternalAgentConfigImportHistoryRecordTypeResultParams,
+                A::Error,
+            > {
+                let mut __f0: ::std::option::Option<
+                    ::std::vec::Vec<ExternalAgentConfigImportItemTypeFailure>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ExternalAgentConfigMigrationItemType,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::vec::Vec<ExternalAgentConfigImportHistoryRecordSuccessParams>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "failures" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "failures",
+                                &mut __map,
+                            )?
+                        }
+                        "itemType" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "itemType",
+                                &mut __map,
+                            )?
+                        }
+                        "successes" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "successes",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ExternalAgentConfigImportHistoryRecordTypeResultParams {
+                    failures: crate::serde_helpers::required(__f0, "failures")?,
+                    item_type: crate::serde_helpers::required(__f1, "itemType")?,
+                    successes: crate::serde_helpers::required(__f2, "successes")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct(
+                "ExternalAgentConfigImportHistoryRecordTypeResultParams",
+                FIELDS,
+                Visitor,
+            )
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigImportParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "migrationItems",
+            "migrationSource",
+            "providerId",
+            "source",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ExternalAgentConfigImportParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ExternalAgentConfigImportParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ExternalAgentConfigImportParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::vec::Vec<ExternalAgentConfigMigrationItem>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "migrationItems" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "migrationItems",
+                                &mut __map,
+                            )?
+                        }
+                        "migrationSource" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "migrationSource",
+                                &mut __map,
+                            )?
+                        }
+                        "providerId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "providerId",
+                                &mut __map,
+                            )?
+                        }
+                        "source" => {
+                            crate::serde_helpers::fill(&mut __f3, "source", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ExternalAgentConfigImportParams {
+                    migration_items: crate::serde_helpers::required(
+                        __f0,
+                        "migrationItems",
+                    )?,
+                    migration_source: __f1.unwrap_or_default(),
+                    provider_id: __f2.unwrap_or_default(),
+                    source: __f3.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("ExternalAgentConfigImportParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for FeedbackSaveParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "classification",
+            "extraLogFiles",
+            "includeLogs",
+            "reason",
+            "savePath",
+            "tags",
+            "threadId",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = FeedbackSaveParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct FeedbackSaveParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<FeedbackSaveParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<LegacyAppPathString> = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<
+                    ::std::option::Option<
+                        ::std::collections::BTreeMap<
+                            ::std::string::String,
+                            ::std::string::String,
+                        >,
+                    >,
+                > = ::std::option::Option::None;
+                let mut __f6: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "classification" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "classification",
+                                &mut __map,
+                            )?
+                        }
+                        "extraLogFiles" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "extraLogFiles",
+                                &mut __map,
+                            )?
+                        }
+                        "includeLogs" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "includeLogs",
+                                &mut __map,
+                            )?
+                        }
+                        "reason" => {
+                            crate::serde_helpers::fill(&mut __f3, "reason", &mut __map)?
+                        }
+                        "savePath" => {
+                            crate::serde_helpers::fill(
+                                &mut __f4,
+                                "savePath",
+                                &mut __map,
+                            )?
+                        }
+                        "tags" => {
+                            crate::serde_helpers::fill(&mut __f5, "tags", &mut __map)?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f6,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(FeedbackSaveParams {
+                    classification: crate::serde_helpers::required(
+                        __f0,
+                        "classification",
+                    )?,
+                    extra_log_files: __f1.unwrap_or_default(),
+                    include_logs: __f2.unwrap_or_default(),
+                    reason: __f3.unwrap_or_default(),
+                    save_path: crate::serde_helpers::required(__f4, "savePath")?,
+                    tags: __f5.unwrap_or_default(),
+                    thread_id: __f6.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("FeedbackSaveParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for FeedbackUploadParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "classification",
+            "extraLogFiles",
+            "includeLogs",
+            "reason",
+            "tags",
+            "threadId",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = FeedbackUploadParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct FeedbackUploadParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<FeedbackUploadParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<
+                    ::std::option::Option<
+                        ::std::collections::BTreeMap<
+                            ::std::string::String,
+                            ::std::string::String,
+                        >,
+                    >,
+                > = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "classification" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "classification",
+                                &mut __map,
+                            )?
+                        }
+                        "extraLogFiles" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "extraLogFiles",
+                                &mut __map,
+                            )?
+                        }
+                        "includeLogs" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "includeLogs",
+                                &mut __map,
+                            )?
+                        }
+                        "reason" => {
+                            crate::serde_helpers::fill(&mut __f3, "reason", &mut __map)?
+                        }
+                        "tags" => {
+                            crate::serde_helpers::fill(&mut __f4, "tags", &mut __map)?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f5,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(FeedbackUploadParams {
+                    classification: crate::serde_helpers::required(
+                        __f0,
+                        "classification",
+                    )?,
+                    extra_log_files: __f1.unwrap_or_default(),
+                    include_logs: __f2.unwrap_or_default(),
+                    reason: __f3.unwrap_or_default(),
+                    tags: __f4.unwrap_or_default(),
+                    thread_id: __f5.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("FeedbackUploadParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for FileChangeRequestApprovalResponse {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["decision"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = FileChangeRequestApprovalResponse;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct FileChangeRequestApprovalResponse")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<FileChangeRequestApprovalResponse, A::Error> {
+                let mut __f0: ::std::option::Option<FileChangeApprovalDecision> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "decision" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "decision",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(FileChangeRequestApprovalResponse {
+                    decision: crate::serde_helpers::required(__f0, "decision")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("FileChangeRequestApprovalResponse", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for FsCopyParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["destinationPath", "recursive", "sourcePath"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = FsCopyParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct FsCopyParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<FsCopyParams, A::Error> {
+                let mut __f0: ::std::option::Option<AbsolutePathBuf> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<AbsolutePathBuf> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "destinationPath" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "destinationPath",
+                                &mut __map,
+                            )?
+                        }
+                        "recursive" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "recursive",
+                                &mut __map,
+                            )?
+                        }
+                        "sourcePath" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "sourcePath",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(FsCopyParams {
+                    destination_path: crate::serde_helpers::required(
+                        __f0,
+                        "destinationPath",
+                    )?,
+                    recursive: __f1.unwrap_or_default(),
+                    source_path: crate::serde_helpers::required(__f2, "sourcePath")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("FsCopyParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for FsCreateDirectoryParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["path", "recursive"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = FsCreateDirectoryParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct FsCreateDirectoryParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<FsCreateDirectoryParams, A::Error> {
+                let mut __f0: ::std::option::Option<AbsolutePathBuf> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "path" => {
+                            crate::serde_helpers::fill(&mut __f0, "path", &mut __map)?
+                        }
+                        "recursive" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "recursive",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(FsCreateDirectoryParams {
+                    path: crate::serde_helpers::required(__f0, "path")?,
+                    recursive: __f1.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("FsCreateDirectoryParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for FsGetMetadataParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["path"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = FsGetMetadataParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct FsGetMetadataParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<FsGetMetadataParams, A::Error> {
+                let mut __f0: ::std::option::Option<AbsolutePathBuf> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "path" => {
+                            crate::serde_helpers::fill(&mut __f0, "path", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(FsGetMetadataParams {
+                    path: crate::serde_helpers::required(__f0, "path")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("FsGetMetadataParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for FsReadDirectoryParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["path"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = FsReadDirectoryParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct FsReadDirectoryParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<FsReadDirectoryParams, A::Error> {
+                let mut __f0: ::std::option::Option<AbsolutePathBuf> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "path" => {
+                            crate::serde_helpers::fill(&mut __f0, "path", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(FsReadDirectoryParams {
+                    path: crate::serde_helpers::required(__f0, "path")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("FsReadDirectoryParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for FsReadFileParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["path"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = FsReadFileParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct FsReadFileParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<FsReadFileParams, A::Error> {
+                let mut __f0: ::std::option::Option<AbsolutePathBuf> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "path" => {
+                            crate::serde_helpers::fill(&mut __f0, "path", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(FsReadFileParams {
+                    path: crate::serde_helpers::required(__f0, "path")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("FsReadFileParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for FsRemoveParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["force", "path", "recursive"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = FsRemoveParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct FsRemoveParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<FsRemoveParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<AbsolutePathBuf> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "force" => {
+                            crate::serde_helpers::fill(&mut __f0, "force", &mut __map)?
+                        }
+                        "path" => {
+                            crate::serde_helpers::fill(&mut __f1, "path", &mut __map)?
+                        }
+                        "recursive" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "recursive",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(FsRemoveParams {
+                    force: __f0.unwrap_or_default(),
+                    path: crate::serde_helpers::required(__f1, "path")?,
+                    recursive: __f2.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("FsRemoveParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for FsUnwatchParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["watchId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = FsUnwatchParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct FsUnwatchParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<FsUnwatchParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "watchId" => {
+                            crate::serde_helpers::fill(&mut __f0, "watchId", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(FsUnwatchParams {
+                    watch_id: crate::serde_helpers::required(__f0, "watchId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("FsUnwatchParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for FsWatchParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["path", "watchId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = FsWatchParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct FsWatchParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<FsWatchParams, A::Error> {
+                let mut __f0: ::std::option::Option<AbsolutePathBuf> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "path" => {
+                            crate::serde_helpers::fill(&mut __f0, "path", &mut __map)?
+                        }
+                        "watchId" => {
+                            crate::serde_helpers::fill(&mut __f1, "watchId", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(FsWatchParams {
+                    path: crate::serde_helpers::required(__f0, "path")?,
+                    watch_id: crate::serde_helpers::required(__f1, "watchId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("FsWatchParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for FsWriteFileParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["dataBase64", "path"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = FsWriteFileParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct FsWriteFileParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<FsWriteFileParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<AbsolutePathBuf> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "dataBase64" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "dataBase64",
+                                &mut __map,
+                            )?
+                        }
+                        "path" => {
+                            crate::serde_helpers::fill(&mut __f1, "path", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(FsWriteFileParams {
+                    data_base64: crate::serde_helpers::required(__f0, "dataBase64")?,
+                    path: crate::serde_helpers::required(__f1, "path")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("FsWriteFileParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for FuzzyFileSearchParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["cancellationToken", "query", "roots"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = FuzzyFileSearchParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct FuzzyFileSearchParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<FuzzyFileSearchParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::vec::Vec<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "cancellationToken" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "cancellationToken",
+                                &mut __map,
+                            )?
+                        }
+                        "query" => {
+                            crate::serde_helpers::fill(&mut __f1, "query", &mut __map)?
+                        }
+                        "roots" => {
+                            crate::serde_helpers::fill(&mut __f2, "roots", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(FuzzyFileSearchParams {
+                    cancellation_token: __f0.unwrap_or_default(),
+                    query: crate::serde_helpers::required(__f1, "query")?,
+                    roots: crate::serde_helpers::required(__f2, "roots")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("FuzzyFileSearchParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for GatewayOAuthLoginParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["deviceAuth", "modelProvider"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = GatewayOAuthLoginParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct GatewayOAuthLoginParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<GatewayOAuthLoginParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "deviceAuth" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "deviceAuth",
+                                &mut __map,
+                            )?
+                        }
+                        "modelProvider" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "modelProvider",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(GatewayOAuthLoginParams {
+                    device_auth: __f0.unwrap_or_default(),
+                    model_provider: __f1.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("GatewayOAuthLoginParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for GatewayOAuthReadParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["modelProvider"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = GatewayOAuthReadParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct GatewayOAuthReadParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<GatewayOAuthReadParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "modelProvider" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "modelProvider",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(GatewayOAuthReadParams {
+                    model_provider: __f0.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("GatewayOAuthReadParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for GcpProviderSettingsPatch {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "credentialFile",
+            "location",
+            "projectId",
+            "providerId",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = GcpProviderSettingsPatch;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct GcpProviderSettingsPatch")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<GcpProviderSettingsPatch, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<GcpProviderId> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "credentialFile" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "credentialFile",
+                                &mut __map,
+                            )?
+                        }
+                        "location" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "location",
+                                &mut __map,
+                            )?
+                        }
+                        "projectId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "projectId",
+                                &mut __map,
+                            )?
+                        }
+                        "providerId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "providerId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(GcpProviderSettingsPatch {
+                    credential_file: __f0.unwrap_or_default(),
+                    location: __f1.unwrap_or_default(),
+                    project_id: __f2.unwrap_or_default(),
+                    provider_id: crate::serde_helpers::required(__f3, "providerId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("GcpProviderSettingsPatch", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for GetAccountParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["refreshToken"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = GetAccountParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct GetAccountParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<GetAccountParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "refreshToken" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "refreshToken",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(GetAccountParams {
+                    refresh_token: __f0.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("GetAccountParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for GetAccountRateLimitsParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["excludeResetCreditDetails", "supportsLunaReserve"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = GetAccountRateLimitsParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct GetAccountRateLimitsParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<GetAccountRateLimitsParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "excludeResetCreditDetails" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "excludeResetCreditDetails",
+                                &mut __map,
+                            )?
+                        }
+                        "supportsLunaReserve" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "supportsLunaReserve",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(GetAccountRateLimitsParams {
+                    exclude_reset_credit_details: __f0.unwrap_or_default(),
+                    supports_luna_reserve: __f1.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("GetAccountRateLimitsParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for GetAccountTokenUsageParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = GetAccountTokenUsageParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct GetAccountTokenUsageParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<GetAccountTokenUsageParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(GetAccountTokenUsageParams {
+                    thread_id: __f0.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("GetAccountTokenUsageParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for GrantedPermissionProfile {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["fileSystem", "network"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = GrantedPermissionProfile;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct GrantedPermissionProfile")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<GrantedPermissionProfile, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<AdditionalFileSystemPermissions>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<AdditionalNetworkPermissions>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "fileSystem" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "fileSystem",
+                                &mut __map,
+                            )?
+                        }
+                        "network" => {
+                            crate::serde_helpers::fill(&mut __f1, "network", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(GrantedPermissionProfile {
+                    file_system: __f0.unwrap_or_default(),
+                    network: __f1.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("GrantedPermissionProfile", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for HooksListParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["cwds", "threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = HooksListParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct HooksListParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<HooksListParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::vec::Vec<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "cwds" => {
+                            crate::serde_helpers::fill(&mut __f0, "cwds", &mut __map)?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(HooksListParams {
+                    cwds: __f0.unwrap_or_default(),
+                    thread_id: __f1.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("HooksListParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for InitializeCapabilities {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "experimentalApi",
+            "explicitGatewayOauth",
+            "extensions",
+            "mcpServerOpenaiFormElicitation",
+            "optOutNotificationMethods",
+            "requestAttestation",
+            "requiredHumanApproval",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = InitializeCapabilities;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct InitializeCapabilities")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<InitializeCapabilities, A::Error> {
+                let mut __f0: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<
+                        ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                    >,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+                > = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f6: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "experimentalApi" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "experimentalApi",
+                                &mut __map,
+                            )?
+                        }
+                        "explicitGatewayOauth" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "explicitGatewayOauth",
+                                &mut __map,
+                            )?
+                        }
+                        "extensions" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "extensions",
+                                &mut __map,
+                            )?
+                        }
+                        "mcpServerOpenaiFormElicitation" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "mcpServerOpenaiFormElicitation",
+                                &mut __map,
+                            )?
+                        }
+                        "optOutNotificationMethods" => {
+                            crate::serde_helpers::fill(
+                                &mut __f4,
+                                "optOutNotificationMethods",
+                                &mut __map,
+                            )?
+                        }
+                        "requestAttestation" => {
+                            crate::serde_helpers::fill(
+                                &mut __f5,
+                                "requestAttestation",
+                                &mut __map,
+                            )?
+                        }
+                        "requiredHumanApproval" => {
+                            crate::serde_helpers::fill(
+                                &mut __f6,
+                                "requiredHumanApproval",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(InitializeCapabilities {
+                    experimental_api: __f0.unwrap_or_default(),
+                    explicit_gateway_oauth: __f1.unwrap_or_default(),
+                    extensions: __f2.unwrap_or_default(),
+                    mcp_server_openai_form_elicitation: __f3.unwrap_or_default(),
+                    opt_out_notification_methods: __f4.unwrap_or_default(),
+                    request_attestation: __f5.unwrap_or_default(),
+                    required_human_approval: __f6.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("InitializeCapabilities", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for InitializeParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["capabilities", "clientInfo"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = InitializeParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct InitializeParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<InitializeParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<InitializeCapabilities>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<ClientInfo> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "capabilities" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "capabilities",
+                                &mut __map,
+                            )?
+                        }
+                        "clientInfo" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "clientInfo",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(InitializeParams {
+                    capabilities: __f0.unwrap_or_default(),
+                    client_info: crate::serde_helpers::required(__f1, "clientInfo")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("InitializeParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ItemThreadItemsListAnchor {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["itemId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ItemThreadItemsListAnchor;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ItemThreadItemsListAnchor")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ItemThreadItemsListAnchor, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "itemId" => {
+                            crate::serde_helpers::fill(&mut __f0, "itemId", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ItemThreadItemsListAnchor {
+                    item_id: crate::serde_helpers::required(__f0, "itemId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ItemThreadItemsListAnchor", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ListMcpServerStatusParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "cursor",
+            "detail",
+            "environmentId",
+            "limit",
+            "serverName",
+            "threadId",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ListMcpServerStatusParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ListMcpServerStatusParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ListMcpServerStatusParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<McpServerStatusDetail>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<::std::option::Option<u32>> = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "cursor" => {
+                            crate::serde_helpers::fill(&mut __f0, "cursor", &mut __map)?
+                        }
+                        "detail" => {
+                            crate::serde_helpers::fill(&mut __f1, "detail", &mut __map)?
+                        }
+                        "environmentId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "environmentId",
+                                &mut __map,
+                            )?
+                        }
+                        "limit" => {
+                            crate::serde_helpers::fill(&mut __f3, "limit", &mut __map)?
+                        }
+                        "serverName" => {
+                            crate::serde_helpers::fill(
+                                &mut __f4,
+                                "serverName",
+                                &mut __map,
+                            )?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f5,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ListMcpServerStatusParams {
+                    cursor: __f0.unwrap_or_default(),
+                    detail: __f1.unwrap_or_default(),
+                    environment_id: __f2.unwrap_or_default(),
+                    limit: __f3.unwrap_or_default(),
+                    server_name: __f4.unwrap_or_default(),
+                    thread_id: __f5.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("ListMcpServerStatusParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for MarketplaceAddParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["refName", "source", "sparsePaths"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = MarketplaceAddParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct MarketplaceAddParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<MarketplaceAddParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "refName" => {
+                            crate::serde_helpers::fill(&mut __f0, "refName", &mut __map)?
+                        }
+                        "source" => {
+                            crate::serde_helpers::fill(&mut __f1, "source", &mut __map)?
+                        }
+                        "sparsePaths" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "sparsePaths",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(MarketplaceAddParams {
+                    ref_name: __f0.unwrap_or_default(),
+                    source: crate::serde_helpers::required(__f1, "source")?,
+                    sparse_paths: __f2.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("MarketplaceAddParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for MarketplaceRemoveParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["marketplaceName"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = MarketplaceRemoveParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct MarketplaceRemoveParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<MarketplaceRemoveParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "marketplaceName" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "marketplaceName",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(MarketplaceRemoveParams {
+                    marketplace_name: crate::serde_helpers::required(
+                        __f0,
+                        "marketplaceName",
+                    )?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("MarketplaceRemoveParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for MarketplaceUpgradeParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["marketplaceName"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = MarketplaceUpgradeParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct MarketplaceUpgradeParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<MarketplaceUpgradeParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "marketplaceName" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "marketplaceName",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(MarketplaceUpgradeParams {
+                    marketplace_name: __f0.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("MarketplaceUpgradeParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for McpResourceReadParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "connectorId",
+            "environmentId",
+            "_meta",
+            "originCallId",
+            "server",
+            "target",
+            "threadId",
+            "uri",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = McpResourceReadParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct McpResourceReadParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<McpResourceReadParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<
+                        ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                    >,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<
+                    ::std::option::Option<McpResourceReadTarget>,
+                > = ::std::option::Option::None;
+                let mut __f6: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f7: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "connectorId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "connectorId",
+                                &mut __map,
+                            )?
+                        }
+                        "environmentId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "environmentId",
+                                &mut __map,
+                            )?
+                        }
+                        "_meta" => {
+                            crate::serde_helpers::fill(&mut __f2, "_meta", &mut __map)?
+                        }
+                        "originCallId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "originCallId",
+                                &mut __map,
+                            )?
+                        }
+                        "server" => {
+                            crate::serde_helpers::fill(&mut __f4, "server", &mut __map)?
+                        }
+                        "target" => {
+                            crate::serde_helpers::fill(&mut __f5, "target", &mut __map)?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f6,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        "uri" => {
+                            crate::serde_helpers::fill(&mut __f7, "uri", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(McpResourceReadParams {
+                    connector_id: __f0.unwrap_or_default(),
+                    environment_id: __f1.unwrap_or_default(),
+                    meta: __f2.unwrap_or_default(),
+                    origin_call_id: __f3.unwrap_or_default(),
+                    server: crate::serde_helpers::required(__f4, "server")?,
+                    target: __f5.unwrap_or_default(),
+                    thread_id: __f6.unwrap_or_default(),
+                    uri: crate::serde_helpers::required(__f7, "uri")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("McpResourceReadParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for McpResourceReadTarget {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["connectorId", "linkId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = McpResourceReadTarget;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct McpResourceReadTarget")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<McpResourceReadTarget, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "connectorId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "connectorId",
+                                &mut __map,
+                            )?
+                        }
+                        "linkId" => {
+                            crate::serde_helpers::fill(&mut __f1, "linkId", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(McpResourceReadTarget {
+                    connector_id: crate::serde_helpers::required(__f0, "connectorId")?,
+                    link_id: crate::serde_helpers::required(__f1, "linkId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("McpResourceReadTarget", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for McpServerElicitationRequestResponse {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["action", "content", "_meta"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = McpServerElicitationRequestResponse;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct McpServerElicitationRequestResponse")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<McpServerElicitationRequestResponse, A::Error> {
+                let mut __f0: ::std::option::Option<McpServerElicitationAction> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::serde_json::Value>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::serde_json::Value>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "action" => {
+                            crate::serde_helpers::fill(&mut __f0, "action", &mut __map)?
+                        }
+                        "content" => {
+                            crate::serde_helpers::fill(&mut __f1, "content", &mut __map)?
+                        }
+                        "_meta" => {
+                            crate::serde_helpers::fill(&mut __f2, "_meta", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(McpServerElicitationRequestResponse {
+                    action: crate::serde_helpers::required(__f0, "action")?,
+                    content: __f1.unwrap_or_default(),
+                    meta: __f2.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("McpServerElicitationRequestResponse", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for McpServerOauthLoginParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "clientRegistration",
+            "environmentId",
+            "name",
+            "scopes",
+            "threadId",
+            "timeoutSecs",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = McpServerOauthLoginParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct McpServerOauthLoginParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<McpServerOauthLoginParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<McpServerOauthClientRegistration>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+                > = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<::std::option::Option<i64>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "clientRegistration" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "clientRegistration",
+                                &mut __map,
+                            )?
+                        }
+                        "environmentId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "environmentId",
+                                &mut __map,
+                            )?
+                        }
+                        "name" => {
+                            crate::serde_helpers::fill(&mut __f2, "name", &mut __map)?
+                        }
+                        "scopes" => {
+                            crate::serde_helpers::fill(&mut __f3, "scopes", &mut __map)?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f4,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        "timeoutSecs" => {
+                            crate::serde_helpers::fill(
+                                &mut __f5,
+                                "timeoutSecs",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(McpServerOauthLoginParams {
+                    client_registration: __f0.unwrap_or_default(),
+                    environment_id: __f1.unwrap_or_default(),
+                    name: crate::serde_helpers::required(__f2, "name")?,
+                    scopes: __f3.unwrap_or_default(),
+                    thread_id: __f4.unwrap_or_default(),
+                    timeout_secs: __f5.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("McpServerOauthLoginParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for McpServerToolCallParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "arguments",
+            "environmentId",
+            "_meta",
+            "server",
+            "threadId",
+            "tool",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = McpServerToolCallParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct McpServerToolCallParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<McpServerToolCallParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::serde_json::Value>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::serde_json::Value>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "arguments" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "arguments",
+                                &mut __map,
+                            )?
+                        }
+                        "environmentId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "environmentId",
+                                &mut __map,
+                            )?
+                        }
+                        "_meta" => {
+                            crate::serde_helpers::fill(&mut __f2, "_meta", &mut __map)?
+                        }
+                        "server" => {
+                            crate::serde_helpers::fill(&mut __f3, "server", &mut __map)?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f4,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        "tool" => {
+                            crate::serde_helpers::fill(&mut __f5, "tool", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(McpServerToolCallParams {
+                    arguments: __f0.unwrap_or_default(),
+                    environment_id: __f1.unwrap_or_default(),
+                    meta: __f2.unwrap_or_default(),
+                    server: crate::serde_helpers::required(__f3, "server")?,
+                    thread_id: crate::serde_helpers::required(__f4, "threadId")?,
+                    tool: crate::serde_helpers::required(__f5, "tool")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("McpServerToolCallParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ModelListParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["cursor", "includeHidden", "limit", "modelProvider"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ModelListParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ModelListParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ModelListParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::option::Option<u32>> = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "cursor" => {
+                            crate::serde_helpers::fill(&mut __f0, "cursor", &mut __map)?
+                        }
+                        "includeHidden" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "includeHidden",
+                                &mut __map,
+                            )?
+                        }
+                        "limit" => {
+                            crate::serde_helpers::fill(&mut __f2, "limit", &mut __map)?
+                        }
+                        "modelProvider" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "modelProvider",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ModelListParams {
+                    cursor: __f0.unwrap_or_default(),
+                    include_hidden: __f1.unwrap_or_default(),
+                    limit: __f2.unwrap_or_default(),
+                    model_provider: __f3.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("ModelListParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ModelProviderConfigWriteParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["settings"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ModelProviderConfigWriteParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ModelProviderConfigWriteParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ModelProviderConfigWriteParams, A::Error> {
+                let mut __f0: ::std::option::Option<ProviderSettingsPatch> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "settings" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "settings",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ModelProviderConfigWriteParams {
+                    settings: crate::serde_helpers::required(__f0, "settings")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("ModelProviderConfigWriteParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ModelProviderDefaultSetParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["providerId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ModelProviderDefaultSetParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ModelProviderDefaultSetParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ModelProviderDefaultSetParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "providerId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "providerId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ModelProviderDefaultSetParams {
+                    provider_id: crate::serde_helpers::required(__f0, "providerId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ModelProviderDefaultSetParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for NetworkPolicyAmendmentReviewDecision {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["network_policy_amendment"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = NetworkPolicyAmendmentReviewDecision;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct NetworkPolicyAmendmentReviewDecision")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<NetworkPolicyAmendmentReviewDecision, A::Error> {
+                let mut __f0: ::std::option::Option<NetworkPolicyAmendment> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "network_policy_amendment" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "network_policy_amendment",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(NetworkPolicyAmendmentReviewDecision {
+                    network_policy_amendment: crate::serde_helpers::required(
+                        __f0,
+                        "network_policy_amendment",
+                    )?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("NetworkPolicyAmendmentReviewDecision", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for PermissionProfileListParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["cursor", "cwd", "limit"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = PermissionProfileListParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct PermissionProfileListParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<PermissionProfileListParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::option::Option<u32>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "cursor" => {
+                            crate::serde_helpers::fill(&mut __f0, "cursor", &mut __map)?
+                        }
+                        "cwd" => {
+                            crate::serde_helpers::fill(&mut __f1, "cwd", &mut __map)?
+                        }
+                        "limit" => {
+                            crate::serde_helpers::fill(&mut __f2, "limit", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(PermissionProfileListParams {
+                    cursor: __f0.unwrap_or_default(),
+                    cwd: __f1.unwrap_or_default(),
+                    limit: __f2.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("PermissionProfileListParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for PermissionsRequestApprovalResponse {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["permissions", "scope", "strictAutoReview"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = PermissionsRequestApprovalResponse;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct PermissionsRequestApprovalResponse")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<PermissionsRequestApprovalResponse, A::Error> {
+                let mut __f0: ::std::option::Option<GrantedPermissionProfile> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<PermissionGrantScope>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "permissions" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "permissions",
+                                &mut __map,
+                            )?
+                        }
+                        "scope" => {
+                            crate::serde_helpers::fill(&mut __f1, "scope", &mut __map)?
+                        }
+                        "strictAutoReview" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "strictAutoReview",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(PermissionsRequestApprovalResponse {
+                    permissions: crate::serde_helpers::required(__f0, "permissions")?,
+                    scope: __f1.unwrap_or_default(),
+                    strict_auto_review: __f2.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("PermissionsRequestApprovalResponse", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for PluginInstallParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "installAttemptId",
+            "marketplacePath",
+            "pluginName",
+            "remoteMarketplaceName",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = PluginInstallParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct PluginInstallParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<PluginInstallParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<AbsolutePathBuf>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "installAttemptId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "installAttemptId",
+                                &mut __map,
+                            )?
+                        }
+                        "marketplacePath" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "marketplacePath",
+                                &mut __map,
+                            )?
+                        }
+                        "pluginName" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "pluginName",
+                                &mut __map,
+                            )?
+                        }
+                        "remoteMarketplaceName" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "remoteMarketplaceName",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(PluginInstallParams {
+                    install_attempt_id: __f0.unwrap_or_default(),
+                    marketplace_path: __f1.unwrap_or_default(),
+                    plugin_name: crate::serde_helpers::required(__f2, "pluginName")?,
+                    remote_marketplace_name: __f3.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("PluginInstallParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for PluginInstalledParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["cwds", "installSuggestionPluginNames"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = PluginInstalledParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct PluginInstalledParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<PluginInstalledParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<AbsolutePathBuf>>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "cwds" => {
+                            crate::serde_helpers::fill(&mut __f0, "cwds", &mut __map)?
+                        }
+                        "installSuggestionPluginNames" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "installSuggestionPluginNames",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(PluginInstalledParams {
+                    cwds: __f0.unwrap_or_default(),
+                    install_suggestion_plugin_names: __f1.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("PluginInstalledParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for PluginListParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["cwds", "forceRefetch", "marketplaceKinds"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = PluginListParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct PluginListParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<PluginListParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<AbsolutePathBuf>>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<PluginListMarketplaceKind>>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "cwds" => {
+                            crate::serde_helpers::fill(&mut __f0, "cwds", &mut __map)?
+                        }
+                        "forceRefetch" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "forceRefetch",
+                                &mut __map,
+                            )?
+                        }
+                        "marketplaceKinds" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "marketplaceKinds",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(PluginListParams {
+                    cwds: __f0.unwrap_or_default(),
+                    force_refetch: __f1.unwrap_or_default(),
+                    marketplace_kinds: __f2.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("PluginListParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for PluginReadParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "marketplacePath",
+            "pluginName",
+            "remoteMarketplaceName",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = PluginReadParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct PluginReadParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<PluginReadParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<AbsolutePathBuf>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "marketplacePath" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "marketplacePath",
+                                &mut __map,
+                            )?
+                        }
+                        "pluginName" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "pluginName",
+                                &mut __map,
+                            )?
+                        }
+                        "remoteMarketplaceName" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "remoteMarketplaceName",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(PluginReadParams {
+                    marketplace_path: __f0.unwrap_or_default(),
+                    plugin_name: crate::serde_helpers::required(__f1, "pluginName")?,
+                    remote_marketplace_name: __f2.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("PluginReadParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for PluginReconcileParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["reason"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = PluginReconcileParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct PluginReconcileParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<PluginReconcileParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "reason" => {
+                            crate::serde_helpers::fill(&mut __f0, "reason", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(PluginReconcileParams {
+                    reason: __f0.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("PluginReconcileParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for PluginShareCheckoutParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["remotePluginId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = PluginShareCheckoutParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct PluginShareCheckoutParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<PluginShareCheckoutParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "remotePluginId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "remotePluginId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(PluginShareCheckoutParams {
+                    remote_plugin_id: crate::serde_helpers::required(
+                        __f0,
+                        "remotePluginId",
+                    )?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("PluginShareCheckoutParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for PluginShareDeleteParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["remotePluginId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = PluginShareDeleteParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct PluginShareDeleteParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<PluginShareDeleteParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "remotePluginId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "remotePluginId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(PluginShareDeleteParams {
+                    remote_plugin_id: crate::serde_helpers::required(
+                        __f0,
+                        "remotePluginId",
+                    )?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("PluginShareDeleteParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for PluginShareSaveParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "discoverability",
+            "pluginPath",
+            "remotePluginId",
+            "shareTargets",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = PluginShareSaveParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct PluginShareSaveParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<PluginShareSaveParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<PluginShareDiscoverability>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<AbsolutePathBuf> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<PluginShareTarget>>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "discoverability" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "discoverability",
+                                &mut __map,
+                            )?
+                        }
+                        "pluginPath" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "pluginPath",
+                                &mut __map,
+                            )?
+                        }
+                        "remotePluginId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "remotePluginId",
+                                &mut __map,
+                            )?
+                        }
+                        "shareTargets" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "shareTargets",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(PluginShareSaveParams {
+                    discoverability: __f0.unwrap_or_default(),
+                    plugin_path: crate::serde_helpers::required(__f1, "pluginPath")?,
+                    remote_plugin_id: __f2.unwrap_or_default(),
+                    share_targets: __f3.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("PluginShareSaveParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for PluginShareTarget {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["principalId", "principalType", "role"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = PluginShareTarget;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct PluginShareTarget")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<PluginShareTarget, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<PluginSharePrincipalType> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<PluginShareTargetRole> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "principalId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "principalId",
+                                &mut __map,
+                            )?
+                        }
+                        "principalType" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "principalType",
+                                &mut __map,
+                            )?
+                        }
+                        "role" => {
+                            crate::serde_helpers::fill(&mut __f2, "role", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(PluginShareTarget {
+                    principal_id: crate::serde_helpers::required(__f0, "principalId")?,
+                    principal_type: crate::serde_helpers::required(
+                        __f1,
+                        "principalType",
+                    )?,
+                    role: crate::serde_helpers::required(__f2, "role")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("PluginShareTarget", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for PluginShareUpdateTargetsParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["discoverability", "remotePluginId", "shareTargets"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = PluginShareUpdateTargetsParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct PluginShareUpdateTargetsParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<PluginShareUpdateTargetsParams, A::Error> {
+                let mut __f0: ::std::option::Option<PluginShareUpdateDiscoverability> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::vec::Vec<PluginShareTarget>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "discoverability" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "discoverability",
+                                &mut __map,
+                            )?
+                        }
+                        "remotePluginId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "remotePluginId",
+                                &mut __map,
+                            )?
+                        }
+                        "shareTargets" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "shareTargets",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(PluginShareUpdateTargetsParams {
+                    discoverability: crate::serde_helpers::required(
+                        __f0,
+                        "discoverability",
+                    )?,
+                    remote_plugin_id: crate::serde_helpers::required(
+                        __f1,
+                        "remotePluginId",
+                    )?,
+                    share_targets: crate::serde_helpers::required(__f2, "shareTargets")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("PluginShareUpdateTargetsParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for PluginSkillReadParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "remoteMarketplaceName",
+            "remotePluginId",
+            "skillName",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = PluginSkillReadParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct PluginSkillReadParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<PluginSkillReadParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "remoteMarketplaceName" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "remoteMarketplaceName",
+                                &mut __map,
+                            )?
+                        }
+                        "remotePluginId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "remotePluginId",
+                                &mut __map,
+                            )?
+                        }
+                        "skillName" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "skillName",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(PluginSkillReadParams {
+                    remote_marketplace_name: crate::serde_helpers::required(
+                        __f0,
+                        "remoteMarketplaceName",
+                    )?,
+                    remote_plugin_id: crate::serde_helpers::required(
+                        __f1,
+                        "remotePluginId",
+                    )?,
+                    skill_name: crate::serde_helpers::required(__f2, "skillName")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("PluginSkillReadParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for PluginUninstallParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["pluginId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = PluginUninstallParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct PluginUninstallParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<PluginUninstallParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "pluginId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "pluginId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(PluginUninstallParams {
+                    plugin_id: crate::serde_helpers::required(__f0, "pluginId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("PluginUninstallParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ReviewStartParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["delivery", "target", "threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ReviewStartParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ReviewStartParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ReviewStartParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<ReviewDelivery>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<ReviewTarget> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "delivery" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "delivery",
+                                &mut __map,
+                            )?
+                        }
+                        "target" => {
+                            crate::serde_helpers::fill(&mut __f1, "target", &mut __map)?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ReviewStartParams {
+                    delivery: __f0.unwrap_or_default(),
+                    target: crate::serde_helpers::required(__f1, "target")?,
+                    thread_id: crate::serde_helpers::required(__f2, "threadId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ReviewStartParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for SendAddCreditsNudgeEmailParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["creditType"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = SendAddCreditsNudgeEmailParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct SendAddCreditsNudgeEmailParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<SendAddCreditsNudgeEmailParams, A::Error> {
+                let mut __f0: ::std::option::Option<AddCreditsNudgeCreditType> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "creditType" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "creditType",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(SendAddCreditsNudgeEmailParams {
+                    credit_type: crate::serde_helpers::required(__f0, "creditType")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("SendAddCreditsNudgeEmailParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for SkillsConfigWriteParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["enabled", "name", "path"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = SkillsConfigWriteParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct SkillsConfigWriteParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<SkillsConfigWriteParams, A::Error> {
+                let mut __f0: ::std::option::Option<bool> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<AbsolutePathBuf>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "enabled" => {
+                            crate::serde_helpers::fill(&mut __f0, "enabled", &mut __map)?
+                        }
+                        "name" => {
+                            crate::serde_helpers::fill(&mut __f1, "name", &mut __map)?
+                        }
+                        "path" => {
+                            crate::serde_helpers::fill(&mut __f2, "path", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(SkillsConfigWriteParams {
+                    enabled: crate::serde_helpers::required(__f0, "enabled")?,
+                    name: __f1.unwrap_or_default(),
+                    path: __f2.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("SkillsConfigWriteParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for SkillsExtraRootsSetParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["extraRoots"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = SkillsExtraRootsSetParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct SkillsExtraRootsSetParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<SkillsExtraRootsSetParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::vec::Vec<AbsolutePathBuf>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "extraRoots" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "extraRoots",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(SkillsExtraRootsSetParams {
+                    extra_roots: crate::serde_helpers::required(__f0, "extraRoots")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("SkillsExtraRootsSetParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for SkillsListParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["cwds", "forceReload"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = SkillsListParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct SkillsListParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<SkillsListParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::vec::Vec<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "cwds" => {
+                            crate::serde_helpers::fill(&mut __f0, "cwds", &mut __map)?
+                        }
+                        "forceReload" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "forceReload",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(SkillsListParams {
+                    cwds: __f0.unwrap_or_default(),
+                    force_reload: __f1.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("SkillsListParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadApproveGuardianDeniedActionParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["event", "threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadApproveGuardianDeniedActionParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadApproveGuardianDeniedActionParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<
+                ThreadApproveGuardianDeniedActionParams,
+                A::Error,
+            > {
+                let mut __f0: ::std::option::Option<::serde_json::Value> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "event" => {
+                            crate::serde_helpers::fill(&mut __f0, "event", &mut __map)?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadApproveGuardianDeniedActionParams {
+                    event: crate::serde_helpers::required(__f0, "event")?,
+                    thread_id: crate::serde_helpers::required(__f1, "threadId")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct(
+                "ThreadApproveGuardianDeniedActionParams",
+                FIELDS,
+                Visitor,
+            )
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadArchiveParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadArchiveParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadArchiveParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadArchiveParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadArchiveParams {
+                    thread_id: crate::serde_helpers::required(__f0, "threadId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadArchiveParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadAttachmentAddParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "attachmentType",
+            "identityKey",
+            "payload",
+            "threadId",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadAttachmentAddParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadAttachmentAddParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadAttachmentAddParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::serde_json::Value> = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "attachmentType" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "attachmentType",
+                                &mut __map,
+                            )?
+                        }
+                        "identityKey" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "identityKey",
+                                &mut __map,
+                            )?
+                        }
+                        "payload" => {
+                            crate::serde_helpers::fill(&mut __f2, "payload", &mut __map)?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadAttachmentAddParams {
+                    attachment_type: crate::serde_helpers::required(
+                        __f0,
+                        "attachmentType",
+                    )?,
+                    identity_key: crate::serde_helpers::required(__f1, "identityKey")?,
+                    payload: crate::serde_helpers::required(__f2, "payload")?,
+                    thread_id: crate::serde_helpers::required(__f3, "threadId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadAttachmentAddParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadAttachmentListParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["cursor", "limit", "threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadAttachmentListParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadAttachmentListParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadAttachmentListParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::option::Option<u32>> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "cursor" => {
+                            crate::serde_helpers::fill(&mut __f0, "cursor", &mut __map)?
+                        }
+                        "limit" => {
+                            crate::serde_helpers::fill(&mut __f1, "limit", &mut __map)?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadAttachmentListParams {
+                    cursor: __f0.unwrap_or_default(),
+                    limit: __f1.unwrap_or_default(),
+                    thread_id: crate::serde_helpers::required(__f2, "threadId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadAttachmentListParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadAttachmentOwnerListParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "archived",
+            "attachmentType",
+            "cursor",
+            "identityKey",
+            "limit",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadAttachmentOwnerListParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadAttachmentOwnerListParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadAttachmentOwnerListParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<::std::option::Option<u32>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "archived" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "archived",
+                                &mut __map,
+                            )?
+                        }
+                        "attachmentType" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "attachmentType",
+                                &mut __map,
+                            )?
+                        }
+                        "cursor" => {
+                            crate::serde_helpers::fill(&mut __f2, "cursor", &mut __map)?
+                        }
+                        "identityKey" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "identityKey",
+                                &mut __map,
+                            )?
+                        }
+                        "limit" => {
+                            crate::serde_helpers::fill(&mut __f4, "limit", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadAttachmentOwnerListParams {
+                    archived: __f0.unwrap_or_default(),
+                    attachment_type: crate::serde_helpers::required(
+                        __f1,
+                        "attachmentType",
+                    )?,
+                    cursor: __f2.unwrap_or_default(),
+                    identity_key: crate::serde_helpers::required(__f3, "identityKey")?,
+                    limit: __f4.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("ThreadAttachmentOwnerListParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadAttachmentRemoveParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["attachmentType", "identityKey", "threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadAttachmentRemoveParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadAttachmentRemoveParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadAttachmentRemoveParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "attachmentType" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "attachmentType",
+                                &mut __map,
+                            )?
+                        }
+                        "identityKey" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "identityKey",
+                                &mut __map,
+                            )?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadAttachmentRemoveParams {
+                    attachment_type: crate::serde_helpers::required(
+                        __f0,
+                        "attachmentType",
+                    )?,
+                    identity_key: crate::serde_helpers::required(__f1, "identityKey")?,
+                    thread_id: crate::serde_helpers::required(__f2, "threadId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadAttachmentRemoveParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadCompactStartParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadCompactStartParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadCompactStartParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadCompactStartParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadCompactStartParams {
+                    thread_id: crate::serde_helpers::required(__f0, "threadId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadCompactStartParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadDeleteParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadDeleteParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadDeleteParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadDeleteParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadDeleteParams {
+                    thread_id: crate::serde_helpers::required(__f0, "threadId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadDeleteParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadForkParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "approvalPolicy",
+            "approvalsReviewer",
+            "baseInstructions",
+            "config",
+            "cwd",
+            "developerInstructions",
+            "ephemeral",
+            "excludeTurns",
+            "lastTurnId",
+            "model",
+            "modelProvider",
+            "sandbox",
+            "serviceTier",
+            "threadId",
+            "threadSource",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadForkParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadForkParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadForkParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<AskForApproval>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<ApprovalsReviewer>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<
+                        ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                    >,
+                > = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f6: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f7: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f8: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f9: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f10: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f11: ::std::option::Option<
+                    ::std::option::Option<SandboxMode>,
+                > = ::std::option::Option::None;
+                let mut __f12: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f13: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f14: ::std::option::Option<
+                    ::std::option::Option<ThreadSource>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "approvalPolicy" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "approvalPolicy",
+                                &mut __map,
+                            )?
+                        }
+                        "approvalsReviewer" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "approvalsReviewer",
+                                &mut __map,
+                            )?
+                        }
+                        "baseInstructions" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "baseInstructions",
+                                &mut __map,
+                            )?
+                        }
+                        "config" => {
+                            crate::serde_helpers::fill(&mut __f3, "config", &mut __map)?
+                        }
+                        "cwd" => {
+                            crate::serde_helpers::fill(&mut __f4, "cwd", &mut __map)?
+                        }
+                        "developerInstructions" => {
+                            crate::serde_helpers::fill(
+                                &mut __f5,
+                                "developerInstructions",
+                                &mut __map,
+                            )?
+                        }
+                        "ephemeral" => {
+                            crate::serde_helpers::fill(
+                                &mut __f6,
+                                "ephemeral",
+                                &mut __map,
+                            )?
+                        }
+                        "excludeTurns" => {
+                            crate::serde_helpers::fill(
+                                &mut __f7,
+                                "excludeTurns",
+                                &mut __map,
+                            )?
+                        }
+                        "lastTurnId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f8,
+                                "lastTurnId",
+                                &mut __map,
+                            )?
+                        }
+                        "model" => {
+                            crate::serde_helpers::fill(&mut __f9, "model", &mut __map)?
+                        }
+                        "modelProvider" => {
+                            crate::serde_helpers::fill(
+                                &mut __f10,
+                                "modelProvider",
+                                &mut __map,
+                            )?
+                        }
+                        "sandbox" => {
+                            crate::serde_helpers::fill(
+                                &mut __f11,
+                                "sandbox",
+                                &mut __map,
+                            )?
+                        }
+                        "serviceTier" => {
+                            crate::serde_helpers::fill(
+                                &mut __f12,
+                                "serviceTier",
+                                &mut __map,
+                            )?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f13,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        "threadSource" => {
+                            crate::serde_helpers::fill(
+                                &mut __f14,
+                                "threadSource",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadForkParams {
+                    approval_policy: __f0.unwrap_or_default(),
+                    approvals_reviewer: __f1.unwrap_or_default(),
+                    base_instructions: __f2.unwrap_or_default(),
+                    config: __f3.unwrap_or_default(),
+                    cwd: __f4.unwrap_or_default(),
+                    developer_instructions: __f5.unwrap_or_default(),
+                    ephemeral: __f6.unwrap_or_default(),
+                    exclude_turns: __f7.unwrap_or_default(),
+                    last_turn_id: __f8.unwrap_or_default(),
+                    model: __f9.unwrap_or_default(),
+                    model_provider: __f10.unwrap_or_default(),
+                    sandbox: __f11.unwrap_or_default(),
+                    service_tier: __f12.unwrap_or_default(),
+                    thread_id: crate::serde_helpers::required(__f13, "threadId")?,
+                    thread_source: __f14.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadForkParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadGoalClearParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["origin", "threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadGoalClearParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadGoalClearParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadGoalClearParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<ThreadGoalMutationOrigin>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "origin" => {
+                            crate::serde_helpers::fill(&mut __f0, "origin", &mut __map)?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadGoalClearParams {
+                    origin: __f0.unwrap_or_default(),
+                    thread_id: crate::serde_helpers::required(__f1, "threadId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadGoalClearParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadGoalGetParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadGoalGetParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadGoalGetParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadGoalGetParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadGoalGetParams {
+                    thread_id: crate::serde_helpers::required(__f0, "threadId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadGoalGetParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadGoalSetParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "objective",
+            "origin",
+            "status",
+            "threadId",
+            "tokenBudget",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadGoalSetParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadGoalSetParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadGoalSetParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<ThreadGoalMutationOrigin>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<ThreadGoalStatus>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<::std::option::Option<i64>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "objective" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "objective",
+                                &mut __map,
+                            )?
+                        }
+                        "origin" => {
+                            crate::serde_helpers::fill(&mut __f1, "origin", &mut __map)?
+                        }
+                        "status" => {
+                            crate::serde_helpers::fill(&mut __f2, "status", &mut __map)?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        "tokenBudget" => {
+                            crate::serde_helpers::fill(
+                                &mut __f4,
+                                "tokenBudget",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadGoalSetParams {
+                    objective: __f0.unwrap_or_default(),
+                    origin: __f1.unwrap_or_default(),
+                    status: __f2.unwrap_or_default(),
+                    thread_id: crate::serde_helpers::required(__f3, "threadId")?,
+                    token_budget: __f4.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadGoalSetParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadInjectItemsParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["items", "threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadInjectItemsParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadInjectItemsParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadInjectItemsParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::vec::Vec<::serde_json::Value>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "items" => {
+                            crate::serde_helpers::fill(&mut __f0, "items", &mut __map)?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadInjectItemsParams {
+                    items: crate::serde_helpers::required(__f0, "items")?,
+                    thread_id: crate::serde_helpers::required(__f1, "threadId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadInjectItemsParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadItemsListParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "cursor",
+            "deferOutput",
+            "limit",
+            "sortDirection",
+            "threadId",
+            "turnId",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadItemsListParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadItemsListParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadItemsListParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<ThreadItemsListCursor>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<ThreadItemOutputDeferral>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::option::Option<u32>> = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<SortDirection>,
+                > = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "cursor" => {
+                            crate::serde_helpers::fill(&mut __f0, "cursor", &mut __map)?
+                        }
+                        "deferOutput" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "deferOutput",
+                                &mut __map,
+                            )?
+                        }
+                        "limit" => {
+                            crate::serde_helpers::fill(&mut __f2, "limit", &mut __map)?
+                        }
+                        "sortDirection" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "sortDirection",
+                                &mut __map,
+                            )?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f4,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        "turnId" => {
+                            crate::serde_helpers::fill(&mut __f5, "turnId", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadItemsListParams {
+                    cursor: __f0.unwrap_or_default(),
+                    defer_output: __f1.unwrap_or_default(),
+                    limit: __f2.unwrap_or_default(),
+                    sort_direction: __f3.unwrap_or_default(),
+                    thread_id: crate::serde_helpers::required(__f4, "threadId")?,
+                    turn_id: __f5.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadItemsListParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadListParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "archived",
+            "currentAccountOnly",
+            "cursor",
+            "cwd",
+            "excludedThreadIds",
+            "includedThreadIds",
+            "limit",
+            "modelProviders",
+            "originators",
+            "searchTerm",
+            "sectionId",
+            "sortDirection",
+            "sortKey",
+            "sourceKinds",
+            "useStateDbOnly",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadListParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadListParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadListParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<ThreadListCwdFilter>,
+                > = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+                > = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+                > = ::std::option::Option::None;
+                let mut __f6: ::std::option::Option<::std::option::Option<u32>> = ::std::option::Option::None;
+                let mut __f7: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+                > = ::std::option::Option::None;
+                let mut __f8: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+                > = ::std::option::Option::None;
+                let mut __f9: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f10: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f11: ::std::option::Option<
+                    ::std::option::Option<SortDirection>,
+                > = ::std::option::Option::None;
+                let mut __f12: ::std::option::Option<
+                    ::std::option::Option<ThreadSortKey>,
+                > = ::std::option::Option::None;
+                let mut __f13: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<ThreadSourceKind>>,
+                > = ::std::option::Option::None;
+                let mut __f14: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "archived" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "archived",
+                                &mut __map,
+                            )?
+                        }
+                        "currentAccountOnly" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "currentAccountOnly",
+                                &mut __map,
+                            )?
+                        }
+                        "cursor" => {
+                            crate::serde_helpers::fill(&mut __f2, "cursor", &mut __map)?
+                        }
+                        "cwd" => {
+                            crate::serde_helpers::fill(&mut __f3, "cwd", &mut __map)?
+                        }
+                        "excludedThreadIds" => {
+                            crate::serde_helpers::fill(
+                                &mut __f4,
+                                "excludedThreadIds",
+                                &mut __map,
+                            )?
+                        }
+                        "includedThreadIds" => {
+                            crate::serde_helpers::fill(
+                                &mut __f5,
+                                "includedThreadIds",
+                                &mut __map,
+                            )?
+                        }
+                        "limit" => {
+                            crate::serde_helpers::fill(&mut __f6, "limit", &mut __map)?
+                        }
+                        "modelProviders" => {
+                            crate::serde_helpers::fill(
+                                &mut __f7,
+                                "modelProviders",
+                                &mut __map,
+                            )?
+                        }
+                        "originators" => {
+                            crate::serde_helpers::fill(
+                                &mut __f8,
+                                "originators",
+                                &mut __map,
+                            )?
+                        }
+                        "searchTerm" => {
+                            crate::serde_helpers::fill(
+                                &mut __f9,
+                                "searchTerm",
+                                &mut __map,
+                            )?
+                        }
+                        "sectionId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f10,
+                                "sectionId",
+                                &mut __map,
+                            )?
+                        }
+                        "sortDirection" => {
+                            crate::serde_helpers::fill(
+                                &mut __f11,
+                                "sortDirection",
+                                &mut __map,
+                            )?
+                        }
+                        "sortKey" => {
+                            crate::serde_helpers::fill(
+                                &mut __f12,
+                                "sortKey",
+                                &mut __map,
+                            )?
+                        }
+                        "sourceKinds" => {
+                            crate::serde_helpers::fill(
+                                &mut __f13,
+                                "sourceKinds",
+                                &mut __map,
+                            )?
+                        }
+                        "useStateDbOnly" => {
+                            crate::serde_helpers::fill(
+                                &mut __f14,
+                                "useStateDbOnly",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadListParams {
+                    archived: __f0.unwrap_or_default(),
+                    current_account_only: __f1.unwrap_or_default(),
+                    cursor: __f2.unwrap_or_default(),
+                    cwd: __f3.unwrap_or_default(),
+                    excluded_thread_ids: __f4.unwrap_or_default(),
+                    included_thread_ids: __f5.unwrap_or_default(),
+                    limit: __f6.unwrap_or_default(),
+                    model_providers: __f7.unwrap_or_default(),
+                    originators: __f8.unwrap_or_default(),
+                    search_term: __f9.unwrap_or_default(),
+                    section_id: __f10.unwrap_or_default(),
+                    sort_direction: __f11.unwrap_or_default(),
+                    sort_key: __f12.unwrap_or_default(),
+                    source_kinds: __f13.unwrap_or_default(),
+                    use_state_db_only: __f14.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadListParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadLoadedListParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["cursor", "limit"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadLoadedListParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadLoadedListParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadLoadedListParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::option::Option<u32>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "cursor" => {
+                            crate::serde_helpers::fill(&mut __f0, "cursor", &mut __map)?
+                        }
+                        "limit" => {
+                            crate::serde_helpers::fill(&mut __f1, "limit", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadLoadedListParams {
+                    cursor: __f0.unwrap_or_default(),
+                    limit: __f1.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadLoadedListParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadMetadataGitInfoUpdateParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["branch", "originUrl", "sha"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadMetadataGitInfoUpdateParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadMetadataGitInfoUpdateParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadMetadataGitInfoUpdateParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "branch" => {
+                            crate::serde_helpers::fill(&mut __f0, "branch", &mut __map)?
+                        }
+                        "originUrl" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "originUrl",
+                                &mut __map,
+                            )?
+                        }
+                        "sha" => {
+                            crate::serde_helpers::fill(&mut __f2, "sha", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadMetadataGitInfoUpdateParams {
+                    branch: __f0.unwrap_or_default(),
+                    origin_url: __f1.unwrap_or_default(),
+                    sha: __f2.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("ThreadMetadataGitInfoUpdateParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadMetadataUpdateParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["gitInfo", "threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadMetadataUpdateParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadMetadataUpdateParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadMetadataUpdateParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<ThreadMetadataGitInfoUpdateParams>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "gitInfo" => {
+                            crate::serde_helpers::fill(&mut __f0, "gitInfo", &mut __map)?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadMetadataUpdateParams {
+                    git_info: __f0.unwrap_or_default(),
+                    thread_id: crate::serde_helpers::required(__f1, "threadId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadMetadataUpdateParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadReadParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["includeTurns", "threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadReadParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadReadParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadReadParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "includeTurns" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "includeTurns",
+                                &mut __map,
+                            )?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadReadParams {
+                    include_turns: __f0.unwrap_or_default(),
+                    thread_id: crate::serde_helpers::required(__f1, "threadId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadReadParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadResumeInitialTurnsPageParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["itemsView", "limit", "sortDirection"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadResumeInitialTurnsPageParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadResumeInitialTurnsPageParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadResumeInitialTurnsPageParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<TurnItemsView>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::option::Option<u32>> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<SortDirection>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "itemsView" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "itemsView",
+                                &mut __map,
+                            )?
+                        }
+                        "limit" => {
+                            crate::serde_helpers::fill(&mut __f1, "limit", &mut __map)?
+                        }
+                        "sortDirection" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "sortDirection",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadResumeInitialTurnsPageParams {
+                    items_view: __f0.unwrap_or_default(),
+                    limit: __f1.unwrap_or_default(),
+                    sort_direction: __f2.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("ThreadResumeInitialTurnsPageParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadResumeParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "approvalPolicy",
+            "approvalsReviewer",
+            "baseInstructions",
+            "config",
+            "cwd",
+            "developerInstructions",
+            "excludeTurns",
+            "model",
+            "modelProvider",
+            "personality",
+            "sandbox",
+            "serviceTier",
+            "threadId",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadResumeParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadResumeParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadResumeParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<AskForApproval>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<ApprovalsReviewer>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<
+                        ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                    >,
+                > = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f6: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f7: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f8: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f9: ::std::option::Option<
+                    ::std::option::Option<Personality>,
+                > = ::std::option::Option::None;
+                let mut __f10: ::std::option::Option<
+                    ::std::option::Option<SandboxMode>,
+                > = ::std::option::Option::None;
+                let mut __f11: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f12: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "approvalPolicy" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "approvalPolicy",
+                                &mut __map,
+                            )?
+                        }
+                        "approvalsReviewer" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "approvalsReviewer",
+                                &mut __map,
+                            )?
+                        }
+                        "baseInstructions" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "baseInstructions",
+                                &mut __map,
+                            )?
+                        }
+                        "config" => {
+                            crate::serde_helpers::fill(&mut __f3, "config", &mut __map)?
+                        }
+                        "cwd" => {
+                            crate::serde_helpers::fill(&mut __f4, "cwd", &mut __map)?
+                        }
+                        "developerInstructions" => {
+                            crate::serde_helpers::fill(
+                                &mut __f5,
+                                "developerInstructions",
+                                &mut __map,
+                            )?
+                        }
+                        "excludeTurns" => {
+                            crate::serde_helpers::fill(
+                                &mut __f6,
+                                "excludeTurns",
+                                &mut __map,
+                            )?
+                        }
+                        "model" => {
+                            crate::serde_helpers::fill(&mut __f7, "model", &mut __map)?
+                        }
+                        "modelProvider" => {
+                            crate::serde_helpers::fill(
+                                &mut __f8,
+                                "modelProvider",
+                                &mut __map,
+                            )?
+                        }
+                        "personality" => {
+                            crate::serde_helpers::fill(
+                                &mut __f9,
+                                "personality",
+                                &mut __map,
+                            )?
+                        }
+                        "sandbox" => {
+                            crate::serde_helpers::fill(
+                                &mut __f10,
+                                "sandbox",
+                                &mut __map,
+                            )?
+                        }
+                        "serviceTier" => {
+                            crate::serde_helpers::fill(
+                                &mut __f11,
+                                "serviceTier",
+                                &mut __map,
+                            )?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f12,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadResumeParams {
+                    approval_policy: __f0.unwrap_or_default(),
+                    approvals_reviewer: __f1.unwrap_or_default(),
+                    base_instructions: __f2.unwrap_or_default(),
+                    config: __f3.unwrap_or_default(),
+                    cwd: __f4.unwrap_or_default(),
+                    developer_instructions: __f5.unwrap_or_default(),
+                    exclude_turns: __f6.unwrap_or_default(),
+                    model: __f7.unwrap_or_default(),
+                    model_provider: __f8.unwrap_or_default(),
+                    personality: __f9.unwrap_or_default(),
+                    sandbox: __f10.unwrap_or_default(),
+                    service_tier: __f11.unwrap_or_default(),
+                    thread_id: crate::serde_helpers::required(__f12, "threadId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadResumeParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadRevertParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["beforeTurnId", "threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadRevertParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadRevertParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadRevertParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "beforeTurnId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "beforeTurnId",
+                                &mut __map,
+                            )?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadRevertParams {
+                    before_turn_id: crate::serde_helpers::required(
+                        __f0,
+                        "beforeTurnId",
+                    )?,
+                    thread_id: crate::serde_helpers::required(__f1, "threadId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadRevertParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadSectionCreateParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["appearance", "name"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadSectionCreateParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadSectionCreateParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadSectionCreateParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<ThreadSectionAppearance>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "appearance" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "appearance",
+                                &mut __map,
+                            )?
+                        }
+                        "name" => {
+                            crate::serde_helpers::fill(&mut __f1, "name", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadSectionCreateParams {
+                    appearance: __f0.unwrap_or_default(),
+                    name: crate::serde_helpers::required(__f1, "name")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadSectionCreateParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadSectionDeleteParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["sectionId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadSectionDeleteParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadSectionDeleteParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadSectionDeleteParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "sectionId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "sectionId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadSectionDeleteParams {
+                    section_id: crate::serde_helpers::required(__f0, "sectionId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadSectionDeleteParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadSectionListParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["cursor", "limit"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadSectionListParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadSectionListParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadSectionListParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::option::Option<u32>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "cursor" => {
+                            crate::serde_helpers::fill(&mut __f0, "cursor", &mut __map)?
+                        }
+                        "limit" => {
+                            crate::serde_helpers::fill(&mut __f1, "limit", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadSectionListParams {
+                    cursor: __f0.unwrap_or_default(),
+                    limit: __f1.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadSectionListParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadSectionMoveParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["beforeThreadId", "sectionId", "threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadSectionMoveParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadSectionMoveParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadSectionMoveParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "beforeThreadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "beforeThreadId",
+                                &mut __map,
+                            )?
+                        }
+                        "sectionId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "sectionId",
+                                &mut __map,
+                            )?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadSectionMoveParams {
+                    before_thread_id: __f0.unwrap_or_default(),
+                    section_id: crate::serde_helpers::required(__f1, "sectionId")?,
+                    thread_id: crate::serde_helpers::required(__f2, "threadId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadSectionMoveParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadSectionUpdateParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["appearance", "name", "sectionId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadSectionUpdateParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadSectionUpdateParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadSectionUpdateParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<ThreadSectionAppearance>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "appearance" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "appearance",
+                                &mut __map,
+                            )?
+                        }
+                        "name" => {
+                            crate::serde_helpers::fill(&mut __f1, "name", &mut __map)?
+                        }
+                        "sectionId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "sectionId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadSectionUpdateParams {
+                    appearance: __f0.unwrap_or_default(),
+                    name: crate::serde_helpers::required(__f1, "name")?,
+                    section_id: crate::serde_helpers::required(__f2, "sectionId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadSectionUpdateParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadSetNameParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["name", "threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadSetNameParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadSetNameParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadSetNameParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "name" => {
+                            crate::serde_helpers::fill(&mut __f0, "name", &mut __map)?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadSetNameParams {
+                    name: crate::serde_helpers::required(__f0, "name")?,
+                    thread_id: crate::serde_helpers::required(__f1, "threadId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadSetNameParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadShellCommandParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["command", "threadId", "timeoutMs"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadShellCommandParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadShellCommandParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadShellCommandParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::option::Option<i64>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "command" => {
+                            crate::serde_helpers::fill(&mut __f0, "command", &mut __map)?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        "timeoutMs" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "timeoutMs",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadShellCommandParams {
+                    command: crate::serde_helpers::required(__f0, "command")?,
+                    thread_id: crate::serde_helpers::required(__f1, "threadId")?,
+                    timeout_ms: __f2.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadShellCommandParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadStartParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "approvalPolicy",
+            "approvalsReviewer",
+            "baseInstructions",
+            "config",
+            "cwd",
+            "developerInstructions",
+            "ephemeral",
+            "model",
+            "modelProvider",
+            "personality",
+            "sandbox",
+            "serviceName",
+            "serviceTier",
+            "sessionStartSource",
+            "threadSource",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadStartParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadStartParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadStartParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<AskForApproval>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<ApprovalsReviewer>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<
+                        ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                    >,
+                > = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f6: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f7: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f8: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f9: ::std::option::Option<
+                    ::std::option::Option<Personality>,
+                > = ::std::option::Option::None;
+                let mut __f10: ::std::option::Option<
+                    ::std::option::Option<SandboxMode>,
+                > = ::std::option::Option::None;
+                let mut __f11: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f12: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f13: ::std::option::Option<
+                    ::std::option::Option<ThreadStartSource>,
+                > = ::std::option::Option::None;
+                let mut __f14: ::std::option::Option<
+                    ::std::option::Option<ThreadSource>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "approvalPolicy" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "approvalPolicy",
+                                &mut __map,
+                            )?
+                        }
+                        "approvalsReviewer" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "approvalsReviewer",
+                                &mut __map,
+                            )?
+                        }
+                        "baseInstructions" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "baseInstructions",
+                                &mut __map,
+                            )?
+                        }
+                        "config" => {
+                            crate::serde_helpers::fill(&mut __f3, "config", &mut __map)?
+                        }
+                        "cwd" => {
+                            crate::serde_helpers::fill(&mut __f4, "cwd", &mut __map)?
+                        }
+                        "developerInstructions" => {
+                            crate::serde_helpers::fill(
+                                &mut __f5,
+                                "developerInstructions",
+                                &mut __map,
+                            )?
+                        }
+                        "ephemeral" => {
+                            crate::serde_helpers::fill(
+                                &mut __f6,
+                                "ephemeral",
+                                &mut __map,
+                            )?
+                        }
+                        "model" => {
+                            crate::serde_helpers::fill(&mut __f7, "model", &mut __map)?
+                        }
+                        "modelProvider" => {
+                            crate::serde_helpers::fill(
+                                &mut __f8,
+                                "modelProvider",
+                                &mut __map,
+                            )?
+                        }
+                        "personality" => {
+                            crate::serde_helpers::fill(
+                                &mut __f9,
+                                "personality",
+                                &mut __map,
+                            )?
+                        }
+                        "sandbox" => {
+                            crate::serde_helpers::fill(
+                                &mut __f10,
+                                "sandbox",
+                                &mut __map,
+                            )?
+                        }
+                        "serviceName" => {
+                            crate::serde_helpers::fill(
+                                &mut __f11,
+                                "serviceName",
+                                &mut __map,
+                            )?
+                        }
+                        "serviceTier" => {
+                            crate::serde_helpers::fill(
+                                &mut __f12,
+                                "serviceTier",
+                                &mut __map,
+                            )?
+                        }
+                        "sessionStartSource" => {
+                            crate::serde_helpers::fill(
+                                &mut __f13,
+                                "sessionStartSource",
+                                &mut __map,
+                            )?
+                        }
+                        "threadSource" => {
+                            crate::serde_helpers::fill(
+                                &mut __f14,
+                                "threadSource",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadStartParams {
+                    approval_policy: __f0.unwrap_or_default(),
+                    approvals_reviewer: __f1.unwrap_or_default(),
+                    base_instructions: __f2.unwrap_or_default(),
+                    config: __f3.unwrap_or_default(),
+                    cwd: __f4.unwrap_or_default(),
+                    developer_instructions: __f5.unwrap_or_default(),
+                    ephemeral: __f6.unwrap_or_default(),
+                    model: __f7.unwrap_or_default(),
+                    model_provider: __f8.unwrap_or_default(),
+                    personality: __f9.unwrap_or_default(),
+                    sandbox: __f10.unwrap_or_default(),
+                    service_name: __f11.unwrap_or_default(),
+                    service_tier: __f12.unwrap_or_default(),
+                    session_start_source: __f13.unwrap_or_default(),
+                    thread_source: __f14.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadStartParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadTurnsListParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "cursor",
+            "itemsView",
+            "limit",
+            "sortDirection",
+            "threadId",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadTurnsListParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadTurnsListParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadTurnsListParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<TurnItemsView>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::option::Option<u32>> = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<SortDirection>,
+                > = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "cursor" => {
+                            crate::serde_helpers::fill(&mut __f0, "cursor", &mut __map)?
+                        }
+                        "itemsView" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "itemsView",
+                                &mut __map,
+                            )?
+                        }
+                        "limit" => {
+                            crate::serde_helpers::fill(&mut __f2, "limit", &mut __map)?
+                        }
+                        "sortDirection" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "sortDirection",
+                                &mut __map,
+                            )?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f4,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadTurnsListParams {
+                    cursor: __f0.unwrap_or_default(),
+                    items_view: __f1.unwrap_or_default(),
+                    limit: __f2.unwrap_or_default(),
+                    sort_direction: __f3.unwrap_or_default(),
+                    thread_id: crate::serde_helpers::required(__f4, "threadId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadTurnsListParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadUnarchiveParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadUnarchiveParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadUnarchiveParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadUnarchiveParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadUnarchiveParams {
+                    thread_id: crate::serde_helpers::required(__f0, "threadId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadUnarchiveParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadUnsubscribeParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["threadId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadUnsubscribeParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadUnsubscribeParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadUnsubscribeParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadUnsubscribeParams {
+                    thread_id: crate::serde_helpers::required(__f0, "threadId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadUnsubscribeParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ToolRequestUserInputAnswer {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["answers"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ToolRequestUserInputAnswer;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ToolRequestUserInputAnswer")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ToolRequestUserInputAnswer, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::vec::Vec<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "answers" => {
+                            crate::serde_helpers::fill(&mut __f0, "answers", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ToolRequestUserInputAnswer {
+                    answers: crate::serde_helpers::required(__f0, "answers")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ToolRequestUserInputAnswer", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ToolRequestUserInputResponse {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["answers"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ToolRequestUserInputResponse;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ToolRequestUserInputResponse")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ToolRequestUserInputResponse, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::collections::BTreeMap<
+                        ::std::string::String,
+                        ToolRequestUserInputAnswer,
+                    >,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "answers" => {
+                            crate::serde_helpers::fill(&mut __f0, "answers", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ToolRequestUserInputResponse {
+                    answers: crate::serde_helpers::required(__f0, "answers")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ToolRequestUserInputResponse", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for TurnInterruptParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["threadId", "turnId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = TurnInterruptParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct TurnInterruptParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<TurnInterruptParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        "turnId" => {
+                            crate::serde_helpers::fill(&mut __f1, "turnId", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(TurnInterruptParams {
+                    thread_id: crate::serde_helpers::required(__f0, "threadId")?,
+                    turn_id: crate::serde_helpers::required(__f1, "turnId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("TurnInterruptParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for TurnStartParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "approvalPolicy",
+            "approvalsReviewer",
+            "clientUserMessageId",
+            "cwd",
+            "disabledPluginIds",
+            "effort",
+            "input",
+            "model",
+            "outputSchema",
+            "parentTurnId",
+            "personality",
+            "rootTurnId",
+            "sandboxPolicy",
+            "serviceTier",
+            "serviceTierForTurn",
+            "summary",
+            "threadId",
+            "toolOutput",
+            "turnTrigger",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = TurnStartParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct TurnStartParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<TurnStartParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<AskForApproval>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<ApprovalsReviewer>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+                > = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<
+                    ::std::option::Option<ReasoningEffort>,
+                > = ::std::option::Option::None;
+                let mut __f6: ::std::option::Option<::std::vec::Vec<UserInput>> = ::std::option::Option::None;
+                let mut __f7: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f8: ::std::option::Option<
+                    ::std::option::Option<::serde_json::Value>,
+                > = ::std::option::Option::None;
+                let mut __f9: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f10: ::std::option::Option<
+                    ::std::option::Option<Personality>,
+                > = ::std::option::Option::None;
+                let mut __f11: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f12: ::std::option::Option<
+                    ::std::option::Option<SandboxPolicy>,
+                > = ::std::option::Option::None;
+                let mut __f13: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f14: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f15: ::std::option::Option<
+                    ::std::option::Option<ReasoningSummary>,
+                > = ::std::option::Option::None;
+                let mut __f16: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f17: ::std::option::Option<
+                    ::std::option::Option<TurnToolOutput>,
+                > = ::std::option::Option::None;
+                let mut __f18: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "approvalPolicy" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "approvalPolicy",
+                                &mut __map,
+                            )?
+                        }
+                        "approvalsReviewer" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "approvalsReviewer",
+                                &mut __map,
+                            )?
+                        }
+                        "clientUserMessageId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "clientUserMessageId",
+                                &mut __map,
+                            )?
+                        }
+                        "cwd" => {
+                            crate::serde_helpers::fill(&mut __f3, "cwd", &mut __map)?
+                        }
+                        "disabledPluginIds" => {
+                            crate::serde_helpers::fill(
+                                &mut __f4,
+                                "disabledPluginIds",
+                                &mut __map,
+                            )?
+                        }
+                        "effort" => {
+                            crate::serde_helpers::fill(&mut __f5, "effort", &mut __map)?
+                        }
+                        "input" => {
+                            crate::serde_helpers::fill(&mut __f6, "input", &mut __map)?
+                        }
+                        "model" => {
+                            crate::serde_helpers::fill(&mut __f7, "model", &mut __map)?
+                        }
+                        "outputSchema" => {
+                            crate::serde_helpers::fill(
+                                &mut __f8,
+                                "outputSchema",
+                                &mut __map,
+                            )?
+                        }
+                        "parentTurnId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f9,
+                                "parentTurnId",
+                                &mut __map,
+                            )?
+                        }
+                        "personality" => {
+                            crate::serde_helpers::fill(
+                                &mut __f10,
+                                "personality",
+                                &mut __map,
+                            )?
+                        }
+                        "rootTurnId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f11,
+                                "rootTurnId",
+                                &mut __map,
+                            )?
+                        }
+                        "sandboxPolicy" => {
+                            crate::serde_helpers::fill(
+                                &mut __f12,
+                                "sandboxPolicy",
+                                &mut __map,
+                            )?
+                        }
+                        "serviceTier" => {
+                            crate::serde_helpers::fill(
+                                &mut __f13,
+                                "serviceTier",
+                                &mut __map,
+                            )?
+                        }
+                        "serviceTierForTurn" => {
+                            crate::serde_helpers::fill(
+                                &mut __f14,
+                                "serviceTierForTurn",
+                                &mut __map,
+                            )?
+                        }
+                        "summary" => {
+                            crate::serde_helpers::fill(
+                                &mut __f15,
+                                "summary",
+                                &mut __map,
+                            )?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f16,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        "toolOutput" => {
+                            crate::serde_helpers::fill(
+                                &mut __f17,
+                                "toolOutput",
+                                &mut __map,
+                            )?
+                        }
+                        "turnTrigger" => {
+                            crate::serde_helpers::fill(
+                                &mut __f18,
+                                "turnTrigger",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(TurnStartParams {
+                    approval_policy: __f0.unwrap_or_default(),
+                    approvals_reviewer: __f1.unwrap_or_default(),
+                    client_user_message_id: __f2.unwrap_or_default(),
+                    cwd: __f3.unwrap_or_default(),
+                    disabled_plugin_ids: __f4.unwrap_or_default(),
+                    effort: __f5.unwrap_or_default(),
+                    input: crate::serde_helpers::required(__f6, "input")?,
+                    model: __f7.unwrap_or_default(),
+                    output_schema: __f8.unwrap_or_default(),
+                    parent_turn_id: __f9.unwrap_or_default(),
+                    personality: __f10.unwrap_or_default(),
+                    root_turn_id: __f11.unwrap_or_default(),
+                    sandbox_policy: __f12.unwrap_or_default(),
+                    service_tier: __f13.unwrap_or_default(),
+                    service_tier_for_turn: __f14.unwrap_or_default(),
+                    summary: __f15.unwrap_or_default(),
+                    thread_id: crate::serde_helpers::required(__f16, "threadId")?,
+                    tool_output: __f17.unwrap_or_default(),
+                    turn_trigger: __f18.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("TurnStartParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for TurnSteerParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "clientUserMessageId",
+            "expectedTurnId",
+            "input",
+            "threadId",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = TurnSteerParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct TurnSteerParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<TurnSteerParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::vec::Vec<UserInput>> = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "clientUserMessageId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "clientUserMessageId",
+                                &mut __map,
+                            )?
+                        }
+                        "expectedTurnId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "expectedTurnId",
+                                &mut __map,
+                            )?
+                        }
+                        "input" => {
+                            crate::serde_helpers::fill(&mut __f2, "input", &mut __map)?
+                        }
+                        "threadId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "threadId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(TurnSteerParams {
+                    client_user_message_id: __f0.unwrap_or_default(),
+                    expected_turn_id: crate::serde_helpers::required(
+                        __f1,
+                        "expectedTurnId",
+                    )?,
+                    input: crate::serde_helpers::required(__f2, "input")?,
+                    thread_id: crate::serde_helpers::required(__f3, "threadId")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("TurnSteerParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for TurnToolOutput {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["name", "namespace", "output", "retain"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = TurnToolOutput;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct TurnToolOutput")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<TurnToolOutput, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<FunctionCallOutputBody> = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "name" => {
+                            crate::serde_helpers::fill(&mut __f0, "name", &mut __map)?
+                        }
+                        "namespace" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "namespace",
+                                &mut __map,
+                            )?
+                        }
+                        "output" => {
+                            crate::serde_helpers::fill(&mut __f2, "output", &mut __map)?
+                        }
+                        "retain" => {
+                            crate::serde_helpers::fill(&mut __f3, "retain", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(TurnToolOutput {
+                    name: crate::serde_helpers::required(__f0, "name")?,
+                    namespace: __f1.unwrap_or_default(),
+                    output: crate::serde_helpers::required(__f2, "output")?,
+                    retain: __f3.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("TurnToolOutput", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for WindowsSandboxSetupStartParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["cwd", "mode"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = WindowsSandboxSetupStartParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct WindowsSandboxSetupStartParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<WindowsSandboxSetupStartParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<AbsolutePathBuf>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<WindowsSandboxSetupMode> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "cwd" => {
+                            crate::serde_helpers::fill(&mut __f0, "cwd", &mut __map)?
+                        }
+                        "mode" => {
+                            crate::serde_helpers::fill(&mut __f1, "mode", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(WindowsSandboxSetupStartParams {
+                    cwd: __f0.unwrap_or_default(),
+                    mode: crate::serde_helpers::required(__f1, "mode")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("WindowsSandboxSetupStartParams", FIELDS, Visitor)
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -45,11 +45,11 @@ impl ::std::str::FromStr for AbsolutePathBuf {
     }
 }
 /// User approved the command, and wants to apply the proposed execpolicy amendment so future matching commands can run without prompting.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct AcceptWithExecpolicyAmendmentCommandExecutionApprovalDecision {
     pub execpolicy_amendment: ::std::vec::Vec<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct AdditionalFileSystemPermissions {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub entries: ::std::option::Option<::std::vec::Vec<FileSystemSandboxEntry>>,
@@ -65,7 +65,7 @@ pub struct AdditionalFileSystemPermissions {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub write: ::std::option::Option<::std::vec::Vec<LegacyAppPathString>>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct AdditionalNetworkPermissions {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enabled: ::std::option::Option<bool>,
@@ -122,34 +122,34 @@ for AppToolsConfig {
     }
 }
 /// User chose a persistent network policy rule (allow/deny) for this host.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ApplyNetworkPolicyAmendmentCommandExecutionApprovalDecision {
     pub network_policy_amendment: NetworkPolicyAmendment,
 }
 /// Exactly one of `url`, `fileId` is set.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct AudioUserInput {
     #[serde(rename = "fileId", skip_serializing_if = "::std::option::Option::is_none")]
     pub file_id: ::std::option::Option<::std::string::String>,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub url: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ByteRange {
     pub end: u64,
     pub start: u64,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct CancelledUserVerificationErrorDetails {
     pub reason: UserVerificationCancellationReason,
 }
 /// Collaboration mode for a Codex session.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct CollaborationMode {
     pub mode: ModeKind,
     pub settings: Settings,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct CommandMigration {
     pub name: ::std::string::String,
 }
@@ -218,11 +218,11 @@ for DangerFullAccessSandboxPolicy {
         Self(value)
     }
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct EncryptedContentFunctionCallOutputContentItem {
     pub encrypted_content: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ExternalAgentConfigImportItemTypeFailure {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cwd: ::std::option::Option<::std::string::String>,
@@ -244,7 +244,7 @@ pub struct ExternalAgentConfigImportItemTypeFailure {
     )]
     pub sub_error_type: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ExternalAgentConfigMigrationItem {
     /// Null or empty means home-scoped migration; non-empty means repo-scoped migration.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -255,7 +255,7 @@ pub struct ExternalAgentConfigMigrationItem {
     #[serde(rename = "itemType")]
     pub item_type: ExternalAgentConfigMigrationItemType,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct ExternalSandboxSandboxPolicy {
     /// Defaults to `"restricted"` when absent.
     #[serde(
@@ -264,11 +264,11 @@ pub struct ExternalSandboxSandboxPolicy {
     )]
     pub network_access: ::std::option::Option<NetworkAccess>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct FailedUserVerificationErrorDetails {
     pub reason: UserVerificationFailureReason,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct FileSystemSandboxEntry {
     pub access: FileSystemAccessMode,
     pub path: FileSystemPath,
@@ -285,11 +285,11 @@ for FunctionCallOutputBody {
         Self::Array(value)
     }
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct GlobPatternFileSystemPath {
     pub pattern: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct GranularAskForApproval {
     pub mcp_elicitations: bool,
     /// Defaults to `false` when absent.
@@ -301,12 +301,12 @@ pub struct GranularAskForApproval {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub skill_approval: ::std::option::Option<bool>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct HookMigration {
     pub name: ::std::string::String,
 }
 /// Exactly one of `url`, `fileId` is set.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct ImageUserInput {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub detail: ::std::option::Option<ImageDetail>,
@@ -315,7 +315,7 @@ pub struct ImageUserInput {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub url: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct InputAudioDynamicToolCallOutputContentItem {
     #[serde(rename = "audioUrl")]
     pub audio_url: ::std::string::String,
@@ -323,20 +323,20 @@ pub struct InputAudioDynamicToolCallOutputContentItem {
 /// Inline audio data or an uploaded file loaded by the Responses API.
 ///
 /// Exactly one of `audio_url`, `file_id` is set.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct InputAudioFunctionCallOutputContentItem {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub audio_url: ::std::option::Option<::std::string::String>,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub file_id: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct InputImageDynamicToolCallOutputContentItem {
     #[serde(rename = "imageUrl")]
     pub image_url: ::std::string::String,
 }
 /// Exactly one of `image_url`, `file_id` is set.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct InputImageFunctionCallOutputContentItem {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub detail: ::std::option::Option<ImageDetail>,
@@ -345,19 +345,19 @@ pub struct InputImageFunctionCallOutputContentItem {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub image_url: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct InputTextDynamicToolCallOutputContentItem {
     pub text: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct InputTextFunctionCallOutputContentItem {
     pub text: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct InvalidRequestUserVerificationErrorDetails {
     pub reason: UserVerificationInvalidRequestReason,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct KindFileSystemSpecialPath {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub subpath: ::std::option::Option<LegacyAppPathString>,
@@ -402,26 +402,26 @@ impl ::std::str::FromStr for LegacyAppPathString {
         Ok(Self(value.to_string()))
     }
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct LocalAudioUserInput {
     pub path: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct LocalImageUserInput {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub detail: ::std::option::Option<ImageDetail>,
     pub path: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct McpServerMigration {
     pub name: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct MentionUserInput {
     pub name: ::std::string::String,
     pub path: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct MigrationDetails {
     /// Defaults to `[]` when absent.
     #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
@@ -476,46 +476,46 @@ for MinimalFileSystemSpecialPath {
         Self(value)
     }
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ModelProviderMismatchModelProviderError {
     #[serde(rename = "currentModelProvider")]
     pub current_model_provider: ::std::string::String,
     #[serde(rename = "modelProvider")]
     pub model_provider: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ModelProviderNotConfiguredModelProviderError {
     #[serde(rename = "modelProvider")]
     pub model_provider: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ModelProviderPolicyConflictModelProviderError {
     #[serde(rename = "modelProvider")]
     pub model_provider: ::std::string::String,
     #[serde(rename = "requiredModelProvider")]
     pub required_model_provider: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct NetworkPolicyAmendment {
     pub action: NetworkPolicyRuleAction,
     pub host: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct PathFileSystemPath {
     pub path: LegacyAppPathString,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct PluginsMigration {
     #[serde(rename = "marketplaceName")]
     pub marketplace_name: ::std::string::String,
     #[serde(rename = "pluginNames")]
     pub plugin_names: ::std::vec::Vec<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ProjectRoot {
     pub path: AbsolutePathBuf,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct ReadOnlySandboxPolicy {
     /// Defaults to `false` when absent.
     #[serde(
@@ -598,7 +598,7 @@ impl ::std::convert::From<i64> for RequestId {
     }
 }
 /// Usage metadata reported for one upstream response.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct ResponseUsageMetadata {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub amount: ::std::option::Option<::std::string::String>,
@@ -630,7 +630,7 @@ for RootFileSystemSpecialPath {
         Self(value)
     }
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct SessionMigration {
     pub cwd: ::std::string::String,
     pub path: ::std::string::String,
@@ -638,7 +638,7 @@ pub struct SessionMigration {
     pub title: ::std::option::Option<::std::string::String>,
 }
 /// Settings for a collaboration mode.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct Settings {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub developer_instructions: ::std::option::Option<::std::string::String>,
@@ -646,11 +646,11 @@ pub struct Settings {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub reasoning_effort: ::std::option::Option<ReasoningEffort>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct SkillMigration {
     pub name: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct SkillUserInput {
     pub name: ::std::string::String,
     pub path: ::std::string::String,
@@ -680,15 +680,15 @@ for SlashTmpFileSystemSpecialPath {
         Self(value)
     }
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct SpecialFileSystemPath {
     pub value: FileSystemSpecialPath,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct SubagentMigration {
     pub name: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct TextElement {
     /// Byte range in the parent `text` buffer that this element occupies.
     #[serde(rename = "byteRange")]
@@ -697,7 +697,7 @@ pub struct TextElement {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub placeholder: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct TextUserInput {
     pub text: ::std::string::String,
     /// UI-defined spans within `text` used to render or persist special elements.
@@ -707,7 +707,7 @@ pub struct TextUserInput {
     pub text_elements: ::std::vec::Vec<TextElement>,
 }
 /// EXPERIMENTAL - thread realtime audio chunk.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadRealtimeAudioChunk {
     pub data: ::std::string::String,
     #[serde(rename = "itemId", skip_serializing_if = "::std::option::Option::is_none")]
@@ -723,7 +723,7 @@ pub struct ThreadRealtimeAudioChunk {
     pub samples_per_channel: ::std::option::Option<u32>,
 }
 /// Extensible visual presentation for a custom thread section.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct ThreadSectionAppearance {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub color: ::std::option::Option<::std::string::String>,
@@ -795,20 +795,20 @@ for TmpdirFileSystemSpecialPath {
         Self(value)
     }
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct UnknownFileSystemSpecialPath {
     pub path: ::std::string::String,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub subpath: ::std::option::Option<LegacyAppPathString>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct W3cTraceContext {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub traceparent: ::std::option::Option<::std::string::String>,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub tracestate: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct WorkspaceWriteSandboxPolicy {
     /// Defaults to `false` when absent.
     #[serde(
@@ -1250,6 +1250,2803 @@ impl UnknownFileSystemSpecialPath {
             path: path.into(),
             subpath: ::std::option::Option::None,
         }
+    }
+}
+impl<'de> ::serde::Deserialize<'de>
+for AcceptWithExecpolicyAmendmentCommandExecutionApprovalDecision {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["execpolicy_amendment"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = AcceptWithExecpolicyAmendmentCommandExecutionApprovalDecision;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str(
+                    "struct AcceptWithExecpolicyAmendmentCommandExecutionApprovalDecision",
+                )
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<
+                AcceptWithExecpolicyAmendmentCommandExecutionApprovalDecision,
+                A::Error,
+            > {
+                let mut __f0: ::std::option::Option<
+                    ::std::vec::Vec<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "execpolicy_amendment" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "execpolicy_amendment",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(AcceptWithExecpolicyAmendmentCommandExecutionApprovalDecision {
+                    execpolicy_amendment: crate::serde_helpers::required(
+                        __f0,
+                        "execpolicy_amendment",
+                    )?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct(
+                "AcceptWithExecpolicyAmendmentCommandExecutionApprovalDecision",
+                FIELDS,
+                Visitor,
+            )
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for AdditionalFileSystemPermissions {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["entries", "globScanMaxDepth", "read", "write"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = AdditionalFileSystemPermissions;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct AdditionalFileSystemPermissions")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<AdditionalFileSystemPermissions, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<FileSystemSandboxEntry>>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::num::NonZeroU64>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<LegacyAppPathString>>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<LegacyAppPathString>>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "entries" => {
+                            crate::serde_helpers::fill(&mut __f0, "entries", &mut __map)?
+                        }
+                        "globScanMaxDepth" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "globScanMaxDepth",
+                                &mut __map,
+                            )?
+                        }
+                        "read" => {
+                            crate::serde_helpers::fill(&mut __f2, "read", &mut __map)?
+                        }
+                        "write" => {
+                            crate::serde_helpers::fill(&mut __f3, "write", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(AdditionalFileSystemPermissions {
+                    entries: __f0.unwrap_or_default(),
+                    glob_scan_max_depth: __f1.unwrap_or_default(),
+                    read: __f2.unwrap_or_default(),
+                    write: __f3.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("AdditionalFileSystemPermissions", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for AdditionalNetworkPermissions {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["enabled"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = AdditionalNetworkPermissions;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct AdditionalNetworkPermissions")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<AdditionalNetworkPermissions, A::Error> {
+                let mut __f0: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "enabled" => {
+                            crate::serde_helpers::fill(&mut __f0, "enabled", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(AdditionalNetworkPermissions {
+                    enabled: __f0.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("AdditionalNetworkPermissions", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de>
+for ApplyNetworkPolicyAmendmentCommandExecutionApprovalDecision {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["network_policy_amendment"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ApplyNetworkPolicyAmendmentCommandExecutionApprovalDecision;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str(
+                    "struct ApplyNetworkPolicyAmendmentCommandExecutionApprovalDecision",
+                )
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<
+                ApplyNetworkPolicyAmendmentCommandExecutionApprovalDecision,
+                A::Error,
+            > {
+                let mut __f0: ::std::option::Option<NetworkPolicyAmendment> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "network_policy_amendment" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "network_policy_amendment",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ApplyNetworkPolicyAmendmentCommandExecutionApprovalDecision {
+                    network_policy_amendment: crate::serde_helpers::required(
+                        __f0,
+                        "network_policy_amendment",
+                    )?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct(
+                "ApplyNetworkPolicyAmendmentCommandExecutionApprovalDecision",
+                FIELDS,
+                Visitor,
+            )
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for AudioUserInput {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["fileId", "url"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = AudioUserInput;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct AudioUserInput")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<AudioUserInput, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "fileId" => {
+                            crate::serde_helpers::fill(&mut __f0, "fileId", &mut __map)?
+                        }
+                        "url" => {
+                            crate::serde_helpers::fill(&mut __f1, "url", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(AudioUserInput {
+                    file_id: __f0.unwrap_or_default(),
+                    url: __f1.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("AudioUserInput", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ByteRange {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["end", "start"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ByteRange;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ByteRange")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ByteRange, A::Error> {
+                let mut __f0: ::std::option::Option<u64> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<u64> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "end" => {
+                            crate::serde_helpers::fill(&mut __f0, "end", &mut __map)?
+                        }
+                        "start" => {
+                            crate::serde_helpers::fill(&mut __f1, "start", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ByteRange {
+                    end: crate::serde_helpers::required(__f0, "end")?,
+                    start: crate::serde_helpers::required(__f1, "start")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ByteRange", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for CancelledUserVerificationErrorDetails {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["reason"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = CancelledUserVerificationErrorDetails;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct CancelledUserVerificationErrorDetails")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<CancelledUserVerificationErrorDetails, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    UserVerificationCancellationReason,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "reason" => {
+                            crate::serde_helpers::fill(&mut __f0, "reason", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(CancelledUserVerificationErrorDetails {
+                    reason: crate::serde_helpers::required(__f0, "reason")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("CancelledUserVerificationErrorDetails", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for CollaborationMode {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["mode", "settings"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = CollaborationMode;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct CollaborationMode")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<CollaborationMode, A::Error> {
+                let mut __f0: ::std::option::Option<ModeKind> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<Settings> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "mode" => {
+                            crate::serde_helpers::fill(&mut __f0, "mode", &mut __map)?
+                        }
+                        "settings" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "settings",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(CollaborationMode {
+                    mode: crate::serde_helpers::required(__f0, "mode")?,
+                    settings: crate::serde_helpers::required(__f1, "settings")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("CollaborationMode", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for CommandMigration {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["name"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = CommandMigration;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct CommandMigration")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<CommandMigration, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "name" => {
+                            crate::serde_helpers::fill(&mut __f0, "name", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(CommandMigration {
+                    name: crate::serde_helpers::required(__f0, "name")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("CommandMigration", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for EncryptedContentFunctionCallOutputContentItem {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["encrypted_content"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = EncryptedContentFunctionCallOutputContentItem;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct EncryptedContentFunctionCallOutputContentItem")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<
+                EncryptedContentFunctionCallOutputContentItem,
+                A::Error,
+            > {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "encrypted_content" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "encrypted_content",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(EncryptedContentFunctionCallOutputContentItem {
+                    encrypted_content: crate::serde_helpers::required(
+                        __f0,
+                        "encrypted_content",
+                    )?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct(
+                "EncryptedContentFunctionCallOutputContentItem",
+                FIELDS,
+                Visitor,
+            )
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigImportItemTypeFailure {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "cwd",
+            "errorType",
+            "failureStage",
+            "itemType",
+            "message",
+            "source",
+            "subErrorType",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ExternalAgentConfigImportItemTypeFailure;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ExternalAgentConfigImportItemTypeFailure")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<
+                ExternalAgentConfigImportItemTypeFailure,
+                A::Error,
+            > {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ExternalAgentConfigMigrationItemType,
+                > = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f6: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "cwd" => {
+                            crate::serde_helpers::fill(&mut __f0, "cwd", &mut __map)?
+                        }
+                        "errorType" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "errorType",
+                                &mut __map,
+                            )?
+                        }
+                        "failureStage" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "failureStage",
+                                &mut __map,
+                            )?
+                        }
+                        "itemType" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "itemType",
+                                &mut __map,
+                            )?
+                        }
+                        "message" => {
+                            crate::serde_helpers::fill(&mut __f4, "message", &mut __map)?
+                        }
+                        "source" => {
+                            crate::serde_helpers::fill(&mut __f5, "source", &mut __map)?
+                        }
+                        "subErrorType" => {
+                            crate::serde_helpers::fill(
+                                &mut __f6,
+                                "subErrorType",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ExternalAgentConfigImportItemTypeFailure {
+                    cwd: __f0.unwrap_or_default(),
+                    error_type: __f1.unwrap_or_default(),
+                    failure_stage: crate::serde_helpers::required(__f2, "failureStage")?,
+                    item_type: crate::serde_helpers::required(__f3, "itemType")?,
+                    message: crate::serde_helpers::required(__f4, "message")?,
+                    source: __f5.unwrap_or_default(),
+                    sub_error_type: __f6.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct(
+                "ExternalAgentConfigImportItemTypeFailure",
+                FIELDS,
+                Visitor,
+            )
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigMigrationItem {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["cwd", "description", "details", "itemType"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ExternalAgentConfigMigrationItem;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ExternalAgentConfigMigrationItem")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ExternalAgentConfigMigrationItem, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<MigrationDetails>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ExternalAgentConfigMigrationItemType,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "cwd" => {
+                            crate::serde_helpers::fill(&mut __f0, "cwd", &mut __map)?
+                        }
+                        "description" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "description",
+                                &mut __map,
+                            )?
+                        }
+                        "details" => {
+                            crate::serde_helpers::fill(&mut __f2, "details", &mut __map)?
+                        }
+                        "itemType" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "itemType",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ExternalAgentConfigMigrationItem {
+                    cwd: __f0.unwrap_or_default(),
+                    description: crate::serde_helpers::required(__f1, "description")?,
+                    details: __f2.unwrap_or_default(),
+                    item_type: crate::serde_helpers::required(__f3, "itemType")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("ExternalAgentConfigMigrationItem", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ExternalSandboxSandboxPolicy {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["networkAccess"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ExternalSandboxSandboxPolicy;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ExternalSandboxSandboxPolicy")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ExternalSandboxSandboxPolicy, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<NetworkAccess>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "networkAccess" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "networkAccess",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ExternalSandboxSandboxPolicy {
+                    network_access: __f0.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("ExternalSandboxSandboxPolicy", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for FailedUserVerificationErrorDetails {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["reason"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = FailedUserVerificationErrorDetails;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct FailedUserVerificationErrorDetails")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<FailedUserVerificationErrorDetails, A::Error> {
+                let mut __f0: ::std::option::Option<UserVerificationFailureReason> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "reason" => {
+                            crate::serde_helpers::fill(&mut __f0, "reason", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(FailedUserVerificationErrorDetails {
+                    reason: crate::serde_helpers::required(__f0, "reason")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("FailedUserVerificationErrorDetails", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for FileSystemSandboxEntry {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["access", "path"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = FileSystemSandboxEntry;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct FileSystemSandboxEntry")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<FileSystemSandboxEntry, A::Error> {
+                let mut __f0: ::std::option::Option<FileSystemAccessMode> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<FileSystemPath> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "access" => {
+                            crate::serde_helpers::fill(&mut __f0, "access", &mut __map)?
+                        }
+                        "path" => {
+                            crate::serde_helpers::fill(&mut __f1, "path", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(FileSystemSandboxEntry {
+                    access: crate::serde_helpers::required(__f0, "access")?,
+                    path: crate::serde_helpers::required(__f1, "path")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("FileSystemSandboxEntry", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for GlobPatternFileSystemPath {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["pattern"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = GlobPatternFileSystemPath;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct GlobPatternFileSystemPath")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<GlobPatternFileSystemPath, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "pattern" => {
+                            crate::serde_helpers::fill(&mut __f0, "pattern", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(GlobPatternFileSystemPath {
+                    pattern: crate::serde_helpers::required(__f0, "pattern")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("GlobPatternFileSystemPath", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for GranularAskForApproval {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "mcp_elicitations",
+            "request_permissions",
+            "rules",
+            "sandbox_approval",
+            "skill_approval",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = GranularAskForApproval;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct GranularAskForApproval")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<GranularAskForApproval, A::Error> {
+                let mut __f0: ::std::option::Option<bool> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<bool> = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<bool> = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "mcp_elicitations" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "mcp_elicitations",
+                                &mut __map,
+                            )?
+                        }
+                        "request_permissions" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "request_permissions",
+                                &mut __map,
+                            )?
+                        }
+                        "rules" => {
+                            crate::serde_helpers::fill(&mut __f2, "rules", &mut __map)?
+                        }
+                        "sandbox_approval" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "sandbox_approval",
+                                &mut __map,
+                            )?
+                        }
+                        "skill_approval" => {
+                            crate::serde_helpers::fill(
+                                &mut __f4,
+                                "skill_approval",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(GranularAskForApproval {
+                    mcp_elicitations: crate::serde_helpers::required(
+                        __f0,
+                        "mcp_elicitations",
+                    )?,
+                    request_permissions: __f1.unwrap_or_default(),
+                    rules: crate::serde_helpers::required(__f2, "rules")?,
+                    sandbox_approval: crate::serde_helpers::required(
+                        __f3,
+                        "sandbox_approval",
+                    )?,
+                    skill_approval: __f4.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("GranularAskForApproval", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for HookMigration {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["name"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = HookMigration;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct HookMigration")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<HookMigration, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "name" => {
+                            crate::serde_helpers::fill(&mut __f0, "name", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(HookMigration {
+                    name: crate::serde_helpers::required(__f0, "name")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("HookMigration", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ImageUserInput {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["detail", "fileId", "url"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ImageUserInput;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ImageUserInput")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ImageUserInput, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<ImageDetail>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "detail" => {
+                            crate::serde_helpers::fill(&mut __f0, "detail", &mut __map)?
+                        }
+                        "fileId" => {
+                            crate::serde_helpers::fill(&mut __f1, "fileId", &mut __map)?
+                        }
+                        "url" => {
+                            crate::serde_helpers::fill(&mut __f2, "url", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ImageUserInput {
+                    detail: __f0.unwrap_or_default(),
+                    file_id: __f1.unwrap_or_default(),
+                    url: __f2.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("ImageUserInput", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for InputAudioDynamicToolCallOutputContentItem {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["audioUrl"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = InputAudioDynamicToolCallOutputContentItem;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct InputAudioDynamicToolCallOutputContentItem")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<
+                InputAudioDynamicToolCallOutputContentItem,
+                A::Error,
+            > {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "audioUrl" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "audioUrl",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(InputAudioDynamicToolCallOutputContentItem {
+                    audio_url: crate::serde_helpers::required(__f0, "audioUrl")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct(
+                "InputAudioDynamicToolCallOutputContentItem",
+                FIELDS,
+                Visitor,
+            )
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for InputAudioFunctionCallOutputContentItem {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["audio_url", "file_id"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = InputAudioFunctionCallOutputContentItem;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct InputAudioFunctionCallOutputContentItem")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<
+                InputAudioFunctionCallOutputContentItem,
+                A::Error,
+            > {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "audio_url" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "audio_url",
+                                &mut __map,
+                            )?
+                        }
+                        "file_id" => {
+                            crate::serde_helpers::fill(&mut __f1, "file_id", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(InputAudioFunctionCallOutputContentItem {
+                    audio_url: __f0.unwrap_or_default(),
+                    file_id: __f1.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct(
+                "InputAudioFunctionCallOutputContentItem",
+                FIELDS,
+                Visitor,
+            )
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for InputImageDynamicToolCallOutputContentItem {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["imageUrl"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = InputImageDynamicToolCallOutputContentItem;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct InputImageDynamicToolCallOutputContentItem")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<
+                InputImageDynamicToolCallOutputContentItem,
+                A::Error,
+            > {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "imageUrl" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "imageUrl",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(InputImageDynamicToolCallOutputContentItem {
+                    image_url: crate::serde_helpers::required(__f0, "imageUrl")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct(
+                "InputImageDynamicToolCallOutputContentItem",
+                FIELDS,
+                Visitor,
+            )
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for InputImageFunctionCallOutputContentItem {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["detail", "file_id", "image_url"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = InputImageFunctionCallOutputContentItem;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct InputImageFunctionCallOutputContentItem")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<
+                InputImageFunctionCallOutputContentItem,
+                A::Error,
+            > {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<ImageDetail>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "detail" => {
+                            crate::serde_helpers::fill(&mut __f0, "detail", &mut __map)?
+                        }
+                        "file_id" => {
+                            crate::serde_helpers::fill(&mut __f1, "file_id", &mut __map)?
+                        }
+                        "image_url" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "image_url",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(InputImageFunctionCallOutputContentItem {
+                    detail: __f0.unwrap_or_default(),
+                    file_id: __f1.unwrap_or_default(),
+                    image_url: __f2.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct(
+                "InputImageFunctionCallOutputContentItem",
+                FIELDS,
+                Visitor,
+            )
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for InputTextDynamicToolCallOutputContentItem {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["text"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = InputTextDynamicToolCallOutputContentItem;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct InputTextDynamicToolCallOutputContentItem")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<
+                InputTextDynamicToolCallOutputContentItem,
+                A::Error,
+            > {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "text" => {
+                            crate::serde_helpers::fill(&mut __f0, "text", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(InputTextDynamicToolCallOutputContentItem {
+                    text: crate::serde_helpers::required(__f0, "text")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct(
+                "InputTextDynamicToolCallOutputContentItem",
+                FIELDS,
+                Visitor,
+            )
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for InputTextFunctionCallOutputContentItem {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["text"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = InputTextFunctionCallOutputContentItem;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct InputTextFunctionCallOutputContentItem")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<
+                InputTextFunctionCallOutputContentItem,
+                A::Error,
+            > {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "text" => {
+                            crate::serde_helpers::fill(&mut __f0, "text", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(InputTextFunctionCallOutputContentItem {
+                    text: crate::serde_helpers::required(__f0, "text")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct(
+                "InputTextFunctionCallOutputContentItem",
+                FIELDS,
+                Visitor,
+            )
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for InvalidRequestUserVerificationErrorDetails {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["reason"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = InvalidRequestUserVerificationErrorDetails;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct InvalidRequestUserVerificationErrorDetails")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<
+                InvalidRequestUserVerificationErrorDetails,
+                A::Error,
+            > {
+                let mut __f0: ::std::option::Option<
+                    UserVerificationInvalidRequestReason,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "reason" => {
+                            crate::serde_helpers::fill(&mut __f0, "reason", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(InvalidRequestUserVerificationErrorDetails {
+                    reason: crate::serde_helpers::required(__f0, "reason")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct(
+                "InvalidRequestUserVerificationErrorDetails",
+                FIELDS,
+                Visitor,
+            )
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for KindFileSystemSpecialPath {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["subpath"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = KindFileSystemSpecialPath;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct KindFileSystemSpecialPath")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<KindFileSystemSpecialPath, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<LegacyAppPathString>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "subpath" => {
+                            crate::serde_helpers::fill(&mut __f0, "subpath", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(KindFileSystemSpecialPath {
+                    subpath: __f0.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("KindFileSystemSpecialPath", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for LocalAudioUserInput {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["path"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = LocalAudioUserInput;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct LocalAudioUserInput")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<LocalAudioUserInput, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "path" => {
+                            crate::serde_helpers::fill(&mut __f0, "path", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(LocalAudioUserInput {
+                    path: crate::serde_helpers::required(__f0, "path")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("LocalAudioUserInput", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for LocalImageUserInput {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["detail", "path"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = LocalImageUserInput;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct LocalImageUserInput")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<LocalImageUserInput, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<ImageDetail>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "detail" => {
+                            crate::serde_helpers::fill(&mut __f0, "detail", &mut __map)?
+                        }
+                        "path" => {
+                            crate::serde_helpers::fill(&mut __f1, "path", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(LocalImageUserInput {
+                    detail: __f0.unwrap_or_default(),
+                    path: crate::serde_helpers::required(__f1, "path")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("LocalImageUserInput", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for McpServerMigration {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["name"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = McpServerMigration;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct McpServerMigration")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<McpServerMigration, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "name" => {
+                            crate::serde_helpers::fill(&mut __f0, "name", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(McpServerMigration {
+                    name: crate::serde_helpers::required(__f0, "name")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("McpServerMigration", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for MentionUserInput {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["name", "path"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = MentionUserInput;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct MentionUserInput")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<MentionUserInput, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "name" => {
+                            crate::serde_helpers::fill(&mut __f0, "name", &mut __map)?
+                        }
+                        "path" => {
+                            crate::serde_helpers::fill(&mut __f1, "path", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(MentionUserInput {
+                    name: crate::serde_helpers::required(__f0, "name")?,
+                    path: crate::serde_helpers::required(__f1, "path")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("MentionUserInput", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for MigrationDetails {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "commands",
+            "hooks",
+            "mcpServers",
+            "memory",
+            "plugins",
+            "sessions",
+            "skills",
+            "subagents",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = MigrationDetails;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct MigrationDetails")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<MigrationDetails, A::Error> {
+                let mut __f0: ::std::option::Option<::std::vec::Vec<CommandMigration>> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::vec::Vec<HookMigration>> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::vec::Vec<McpServerMigration>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::vec::Vec<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<::std::vec::Vec<PluginsMigration>> = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<::std::vec::Vec<SessionMigration>> = ::std::option::Option::None;
+                let mut __f6: ::std::option::Option<::std::vec::Vec<SkillMigration>> = ::std::option::Option::None;
+                let mut __f7: ::std::option::Option<
+                    ::std::vec::Vec<SubagentMigration>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "commands" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "commands",
+                                &mut __map,
+                            )?
+                        }
+                        "hooks" => {
+                            crate::serde_helpers::fill(&mut __f1, "hooks", &mut __map)?
+                        }
+                        "mcpServers" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "mcpServers",
+                                &mut __map,
+                            )?
+                        }
+                        "memory" => {
+                            crate::serde_helpers::fill(&mut __f3, "memory", &mut __map)?
+                        }
+                        "plugins" => {
+                            crate::serde_helpers::fill(&mut __f4, "plugins", &mut __map)?
+                        }
+                        "sessions" => {
+                            crate::serde_helpers::fill(
+                                &mut __f5,
+                                "sessions",
+                                &mut __map,
+                            )?
+                        }
+                        "skills" => {
+                            crate::serde_helpers::fill(&mut __f6, "skills", &mut __map)?
+                        }
+                        "subagents" => {
+                            crate::serde_helpers::fill(
+                                &mut __f7,
+                                "subagents",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(MigrationDetails {
+                    commands: __f0.unwrap_or_default(),
+                    hooks: __f1.unwrap_or_default(),
+                    mcp_servers: __f2.unwrap_or_default(),
+                    memory: __f3.unwrap_or_default(),
+                    plugins: __f4.unwrap_or_default(),
+                    sessions: __f5.unwrap_or_default(),
+                    skills: __f6.unwrap_or_default(),
+                    subagents: __f7.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("MigrationDetails", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ModelProviderMismatchModelProviderError {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["currentModelProvider", "modelProvider"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ModelProviderMismatchModelProviderError;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ModelProviderMismatchModelProviderError")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<
+                ModelProviderMismatchModelProviderError,
+                A::Error,
+            > {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "currentModelProvider" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "currentModelProvider",
+                                &mut __map,
+                            )?
+                        }
+                        "modelProvider" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "modelProvider",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ModelProviderMismatchModelProviderError {
+                    current_model_provider: crate::serde_helpers::required(
+                        __f0,
+                        "currentModelProvider",
+                    )?,
+                    model_provider: crate::serde_helpers::required(
+                        __f1,
+                        "modelProvider",
+                    )?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct(
+                "ModelProviderMismatchModelProviderError",
+                FIELDS,
+                Visitor,
+            )
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ModelProviderNotConfiguredModelProviderError {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["modelProvider"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ModelProviderNotConfiguredModelProviderError;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ModelProviderNotConfiguredModelProviderError")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<
+                ModelProviderNotConfiguredModelProviderError,
+                A::Error,
+            > {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "modelProvider" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "modelProvider",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ModelProviderNotConfiguredModelProviderError {
+                    model_provider: crate::serde_helpers::required(
+                        __f0,
+                        "modelProvider",
+                    )?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct(
+                "ModelProviderNotConfiguredModelProviderError",
+                FIELDS,
+                Visitor,
+            )
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ModelProviderPolicyConflictModelProviderError {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["modelProvider", "requiredModelProvider"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ModelProviderPolicyConflictModelProviderError;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ModelProviderPolicyConflictModelProviderError")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<
+                ModelProviderPolicyConflictModelProviderError,
+                A::Error,
+            > {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "modelProvider" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "modelProvider",
+                                &mut __map,
+                            )?
+                        }
+                        "requiredModelProvider" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "requiredModelProvider",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ModelProviderPolicyConflictModelProviderError {
+                    model_provider: crate::serde_helpers::required(
+                        __f0,
+                        "modelProvider",
+                    )?,
+                    required_model_provider: crate::serde_helpers::required(
+                        __f1,
+                        "requiredModelProvider",
+                    )?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct(
+                "ModelProviderPolicyConflictModelProviderError",
+                FIELDS,
+                Visitor,
+            )
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for NetworkPolicyAmendment {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["action", "host"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = NetworkPolicyAmendment;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct NetworkPolicyAmendment")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<NetworkPolicyAmendment, A::Error> {
+                let mut __f0: ::std::option::Option<NetworkPolicyRuleAction> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "action" => {
+                            crate::serde_helpers::fill(&mut __f0, "action", &mut __map)?
+                        }
+                        "host" => {
+                            crate::serde_helpers::fill(&mut __f1, "host", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(NetworkPolicyAmendment {
+                    action: crate::serde_helpers::required(__f0, "action")?,
+                    host: crate::serde_helpers::required(__f1, "host")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("NetworkPolicyAmendment", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for PathFileSystemPath {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["path"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = PathFileSystemPath;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct PathFileSystemPath")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<PathFileSystemPath, A::Error> {
+                let mut __f0: ::std::option::Option<LegacyAppPathString> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "path" => {
+                            crate::serde_helpers::fill(&mut __f0, "path", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(PathFileSystemPath {
+                    path: crate::serde_helpers::required(__f0, "path")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("PathFileSystemPath", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for PluginsMigration {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["marketplaceName", "pluginNames"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = PluginsMigration;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct PluginsMigration")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<PluginsMigration, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::vec::Vec<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "marketplaceName" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "marketplaceName",
+                                &mut __map,
+                            )?
+                        }
+                        "pluginNames" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "pluginNames",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(PluginsMigration {
+                    marketplace_name: crate::serde_helpers::required(
+                        __f0,
+                        "marketplaceName",
+                    )?,
+                    plugin_names: crate::serde_helpers::required(__f1, "pluginNames")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("PluginsMigration", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ProjectRoot {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["path"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ProjectRoot;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ProjectRoot")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ProjectRoot, A::Error> {
+                let mut __f0: ::std::option::Option<AbsolutePathBuf> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "path" => {
+                            crate::serde_helpers::fill(&mut __f0, "path", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ProjectRoot {
+                    path: crate::serde_helpers::required(__f0, "path")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ProjectRoot", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ReadOnlySandboxPolicy {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["networkAccess"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ReadOnlySandboxPolicy;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ReadOnlySandboxPolicy")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ReadOnlySandboxPolicy, A::Error> {
+                let mut __f0: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "networkAccess" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "networkAccess",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ReadOnlySandboxPolicy {
+                    network_access: __f0.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("ReadOnlySandboxPolicy", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ResponseUsageMetadata {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["amount", "metadata"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ResponseUsageMetadata;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ResponseUsageMetadata")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ResponseUsageMetadata, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::serde_json::Value>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "amount" => {
+                            crate::serde_helpers::fill(&mut __f0, "amount", &mut __map)?
+                        }
+                        "metadata" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "metadata",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ResponseUsageMetadata {
+                    amount: __f0.unwrap_or_default(),
+                    metadata: __f1.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("ResponseUsageMetadata", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for SessionMigration {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["cwd", "path", "title"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = SessionMigration;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct SessionMigration")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<SessionMigration, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "cwd" => {
+                            crate::serde_helpers::fill(&mut __f0, "cwd", &mut __map)?
+                        }
+                        "path" => {
+                            crate::serde_helpers::fill(&mut __f1, "path", &mut __map)?
+                        }
+                        "title" => {
+                            crate::serde_helpers::fill(&mut __f2, "title", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(SessionMigration {
+                    cwd: crate::serde_helpers::required(__f0, "cwd")?,
+                    path: crate::serde_helpers::required(__f1, "path")?,
+                    title: __f2.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("SessionMigration", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for Settings {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["developer_instructions", "model", "reasoning_effort"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = Settings;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct Settings")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<Settings, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<ReasoningEffort>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "developer_instructions" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "developer_instructions",
+                                &mut __map,
+                            )?
+                        }
+                        "model" => {
+                            crate::serde_helpers::fill(&mut __f1, "model", &mut __map)?
+                        }
+                        "reasoning_effort" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "reasoning_effort",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(Settings {
+                    developer_instructions: __f0.unwrap_or_default(),
+                    model: crate::serde_helpers::required(__f1, "model")?,
+                    reasoning_effort: __f2.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("Settings", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for SkillMigration {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["name"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = SkillMigration;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct SkillMigration")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<SkillMigration, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "name" => {
+                            crate::serde_helpers::fill(&mut __f0, "name", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(SkillMigration {
+                    name: crate::serde_helpers::required(__f0, "name")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("SkillMigration", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for SkillUserInput {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["name", "path"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = SkillUserInput;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct SkillUserInput")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<SkillUserInput, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "name" => {
+                            crate::serde_helpers::fill(&mut __f0, "name", &mut __map)?
+                        }
+                        "path" => {
+                            crate::serde_helpers::fill(&mut __f1, "path", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(SkillUserInput {
+                    name: crate::serde_helpers::required(__f0, "name")?,
+                    path: crate::serde_helpers::required(__f1, "path")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("SkillUserInput", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for SpecialFileSystemPath {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["value"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = SpecialFileSystemPath;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct SpecialFileSystemPath")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<SpecialFileSystemPath, A::Error> {
+                let mut __f0: ::std::option::Option<FileSystemSpecialPath> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "value" => {
+                            crate::serde_helpers::fill(&mut __f0, "value", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(SpecialFileSystemPath {
+                    value: crate::serde_helpers::required(__f0, "value")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("SpecialFileSystemPath", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for SubagentMigration {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["name"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = SubagentMigration;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct SubagentMigration")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<SubagentMigration, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "name" => {
+                            crate::serde_helpers::fill(&mut __f0, "name", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(SubagentMigration {
+                    name: crate::serde_helpers::required(__f0, "name")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("SubagentMigration", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for TextElement {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["byteRange", "placeholder"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = TextElement;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct TextElement")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<TextElement, A::Error> {
+                let mut __f0: ::std::option::Option<ByteRange> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "byteRange" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "byteRange",
+                                &mut __map,
+                            )?
+                        }
+                        "placeholder" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "placeholder",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(TextElement {
+                    byte_range: crate::serde_helpers::required(__f0, "byteRange")?,
+                    placeholder: __f1.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("TextElement", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for TextUserInput {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["text", "text_elements"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = TextUserInput;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct TextUserInput")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<TextUserInput, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::vec::Vec<TextElement>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "text" => {
+                            crate::serde_helpers::fill(&mut __f0, "text", &mut __map)?
+                        }
+                        "text_elements" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "text_elements",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(TextUserInput {
+                    text: crate::serde_helpers::required(__f0, "text")?,
+                    text_elements: __f1.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("TextUserInput", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeAudioChunk {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "data",
+            "itemId",
+            "numChannels",
+            "sampleRate",
+            "samplesPerChannel",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadRealtimeAudioChunk;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadRealtimeAudioChunk")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadRealtimeAudioChunk, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<u16> = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<u32> = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<::std::option::Option<u32>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "data" => {
+                            crate::serde_helpers::fill(&mut __f0, "data", &mut __map)?
+                        }
+                        "itemId" => {
+                            crate::serde_helpers::fill(&mut __f1, "itemId", &mut __map)?
+                        }
+                        "numChannels" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "numChannels",
+                                &mut __map,
+                            )?
+                        }
+                        "sampleRate" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "sampleRate",
+                                &mut __map,
+                            )?
+                        }
+                        "samplesPerChannel" => {
+                            crate::serde_helpers::fill(
+                                &mut __f4,
+                                "samplesPerChannel",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadRealtimeAudioChunk {
+                    data: crate::serde_helpers::required(__f0, "data")?,
+                    item_id: __f1.unwrap_or_default(),
+                    num_channels: crate::serde_helpers::required(__f2, "numChannels")?,
+                    sample_rate: crate::serde_helpers::required(__f3, "sampleRate")?,
+                    samples_per_channel: __f4.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadRealtimeAudioChunk", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadSectionAppearance {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["color", "icon"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadSectionAppearance;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadSectionAppearance")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadSectionAppearance, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "color" => {
+                            crate::serde_helpers::fill(&mut __f0, "color", &mut __map)?
+                        }
+                        "icon" => {
+                            crate::serde_helpers::fill(&mut __f1, "icon", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadSectionAppearance {
+                    color: __f0.unwrap_or_default(),
+                    icon: __f1.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadSectionAppearance", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for UnknownFileSystemSpecialPath {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["path", "subpath"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = UnknownFileSystemSpecialPath;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct UnknownFileSystemSpecialPath")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<UnknownFileSystemSpecialPath, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<LegacyAppPathString>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "path" => {
+                            crate::serde_helpers::fill(&mut __f0, "path", &mut __map)?
+                        }
+                        "subpath" => {
+                            crate::serde_helpers::fill(&mut __f1, "subpath", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(UnknownFileSystemSpecialPath {
+                    path: crate::serde_helpers::required(__f0, "path")?,
+                    subpath: __f1.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("UnknownFileSystemSpecialPath", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for W3cTraceContext {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["traceparent", "tracestate"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = W3cTraceContext;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct W3cTraceContext")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<W3cTraceContext, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "traceparent" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "traceparent",
+                                &mut __map,
+                            )?
+                        }
+                        "tracestate" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "tracestate",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(W3cTraceContext {
+                    traceparent: __f0.unwrap_or_default(),
+                    tracestate: __f1.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("W3cTraceContext", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for WorkspaceWriteSandboxPolicy {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "excludeSlashTmp",
+            "excludeTmpdirEnvVar",
+            "networkAccess",
+            "writableRoots",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = WorkspaceWriteSandboxPolicy;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct WorkspaceWriteSandboxPolicy")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<WorkspaceWriteSandboxPolicy, A::Error> {
+                let mut __f0: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<::std::vec::Vec<AbsolutePathBuf>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "excludeSlashTmp" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "excludeSlashTmp",
+                                &mut __map,
+                            )?
+                        }
+                        "excludeTmpdirEnvVar" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "excludeTmpdirEnvVar",
+                                &mut __map,
+                            )?
+                        }
+                        "networkAccess" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "networkAccess",
+                                &mut __map,
+                            )?
+                        }
+                        "writableRoots" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "writableRoots",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(WorkspaceWriteSandboxPolicy {
+                    exclude_slash_tmp: __f0.unwrap_or_default(),
+                    exclude_tmpdir_env_var: __f1.unwrap_or_default(),
+                    network_access: __f2.unwrap_or_default(),
+                    writable_roots: __f3.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("WorkspaceWriteSandboxPolicy", FIELDS, Visitor)
     }
 }
 /// Configures who approval requests are routed to for review. Examples include sandbox escapes, blocked network access, MCP approval prompts, and ARC escalations. Defaults to `user`. `auto_review` uses a carefully prompted subagent to gather relevant context and apply a risk-based decision framework before approving or denying the request. The legacy value `guardian_subagent` is accepted for compatibility.

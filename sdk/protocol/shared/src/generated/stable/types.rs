@@ -45,7 +45,7 @@ impl ::std::str::FromStr for AbsolutePathBuf {
     }
 }
 /// Since Codex 0.166.0.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct AccountSession {
     #[serde(
         rename = "displayName",
@@ -72,7 +72,7 @@ pub struct AccountSession {
     pub workspaces: ::std::vec::Vec<AccountSessionWorkspace>,
 }
 /// Since Codex 0.166.0.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct AccountSessionWorkspace {
     #[serde(rename = "accountId")]
     pub account_id: ::std::string::String,
@@ -83,7 +83,7 @@ pub struct AccountSessionWorkspace {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub name: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct AdditionalContextEntry {
     pub kind: AdditionalContextKind,
     /// Optional name for untrusted context, used to label its tool output.
@@ -93,7 +93,7 @@ pub struct AdditionalContextEntry {
     pub name: ::std::option::Option<::std::string::String>,
     pub value: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct AdditionalFileSystemPermissions {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub entries: ::std::option::Option<::std::vec::Vec<FileSystemSandboxEntry>>,
@@ -109,12 +109,12 @@ pub struct AdditionalFileSystemPermissions {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub write: ::std::option::Option<::std::vec::Vec<LegacyAppPathString>>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct AdditionalNetworkPermissions {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub enabled: ::std::option::Option<bool>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct AdditionalPermissionProfile {
     #[serde(
         rename = "fileSystem",
@@ -125,7 +125,7 @@ pub struct AdditionalPermissionProfile {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub network: ::std::option::Option<AdditionalNetworkPermissions>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct AdditionalToolsResponseItem {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub id: ::std::option::Option<::std::string::String>,
@@ -157,7 +157,7 @@ for AgentConfiguredHookHandler {
         Self(value)
     }
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct AgentMessageResponseItem {
     pub author: ::std::string::String,
     pub content: ::std::vec::Vec<AgentMessageInputContent>,
@@ -169,7 +169,7 @@ pub struct AgentMessageResponseItem {
     >,
     pub recipient: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct AppConfig {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub approvals_reviewer: ::std::option::Option<ApprovalsReviewer>,
@@ -194,7 +194,7 @@ pub struct AppConfig {
     pub tools: ::std::option::Option<AppToolsConfig>,
 }
 /// Approval settings for a connected account within an app.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct AppLinkConfig {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub approvals_reviewer: ::std::option::Option<ApprovalsReviewer>,
@@ -227,7 +227,7 @@ for AppLinksConfig {
         Self(value)
     }
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct AppToolConfig {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub approval_mode: ::std::option::Option<AppToolApproval>,
@@ -259,7 +259,7 @@ for AppToolsConfig {
         Self(value)
     }
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ApplicationNetworkRequirements {
     pub domains: ::std::collections::BTreeMap<
         ::std::string::String,
@@ -268,7 +268,7 @@ pub struct ApplicationNetworkRequirements {
     /// When enabled, only explicitly allowed exact domains may be contacted.
     pub enabled: bool,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct ApplicationRequirements {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub network: ::std::option::Option<ApplicationNetworkRequirements>,
@@ -279,7 +279,7 @@ pub struct ApplicationRequirements {
 /// Managed storage settings for new Desktop workspaces, not filesystem access restrictions.
 ///
 /// Since Codex 0.164.0.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct ApplicationStorageRequirements {
     #[serde(
         rename = "defaultProjectParent",
@@ -292,12 +292,12 @@ pub struct ApplicationStorageRequirements {
     )]
     pub projectless_workspace_root: ::std::option::Option<LegacyAppPathString>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct AppsConfig {
     #[serde(rename = "_default", skip_serializing_if = "::std::option::Option::is_none")]
     pub default: ::std::option::Option<AppsDefaultConfig>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct AppsDefaultConfig {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub approvals_reviewer: ::std::option::Option<ApprovalsReviewer>,
@@ -314,19 +314,19 @@ pub struct AppsDefaultConfig {
     pub open_world_enabled: ::std::option::Option<bool>,
 }
 /// Exactly one of `url`, `fileId` is set.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct AudioUserInput {
     #[serde(rename = "fileId", skip_serializing_if = "::std::option::Option::is_none")]
     pub file_id: ::std::option::Option<::std::string::String>,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub url: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ByteRange {
     pub end: u64,
     pub start: u64,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct CommandConfiguredHookHandler {
     /// Approximate token threshold for spilling this hook's `additionalContext` to disk. `null` uses 2,500 tokens; `0` disables spilling for this hook. The threshold is evaluated against the original context; a spilled preview also includes recovery metadata.
     #[serde(
@@ -353,11 +353,11 @@ pub struct CommandConfiguredHookHandler {
     )]
     pub timeout_sec: ::std::option::Option<u64>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct CommandMigration {
     pub name: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct CompactionResponseItem {
     pub encrypted_content: ::std::string::String,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -393,22 +393,22 @@ for CompactionTriggerResponseItem {
     }
 }
 /// Reasoning settings interpreted by the backend for the routed model.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ConfigurationReasoning {
     pub effort: ReasoningEffort,
 }
 /// A durable input control interpreted by the backend at its position in history.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ConfigurationUpdateResponseItem {
     pub reasoning: ConfigurationReasoning,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ConfiguredHookMatcherGroup {
     pub hooks: ::std::vec::Vec<ConfiguredHookHandler>,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub matcher: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct ContextCompactionResponseItem {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub encrypted_content: ::std::option::Option<::std::string::String>,
@@ -459,7 +459,7 @@ impl ::std::str::FromStr for CustomMultiAgentMode {
         Ok(Self(value.to_string()))
     }
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct CustomToolCallOutputResponseItem {
     pub call_id: ::std::string::String,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -472,7 +472,7 @@ pub struct CustomToolCallOutputResponseItem {
     pub name: ::std::option::Option<::std::string::String>,
     pub output: FunctionCallOutputBody,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct CustomToolCallResponseItem {
     pub call_id: ::std::string::String,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -515,29 +515,29 @@ for DangerFullAccessSandboxPolicy {
         Self(value)
     }
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct EncryptedContentAgentMessageInputContent {
     pub encrypted_content: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct EncryptedContentFunctionCallOutputContentItem {
     pub encrypted_content: ::std::string::String,
 }
 /// A path owned by an execution environment.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct EnvironmentCapabilityRootLocation {
     #[serde(rename = "environmentId")]
     pub environment_id: ::std::string::String,
     /// Absolute path for the root in the selected environment.
     pub path: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct EnvironmentSkillsParams {
     /// Exact catalog names that must be available from this environment.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub required: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ExecLocalShellAction {
     pub command: ::std::vec::Vec<::std::string::String>,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -551,13 +551,13 @@ pub struct ExecLocalShellAction {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub working_directory: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ExistingCallThreadRealtimeStartTransport {
     /// Identifier of a realtime call already created and negotiated by the client.
     #[serde(rename = "callId")]
     pub call_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ExternalAgentConfigImportItemTypeFailure {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cwd: ::std::option::Option<::std::string::String>,
@@ -579,7 +579,7 @@ pub struct ExternalAgentConfigImportItemTypeFailure {
     )]
     pub sub_error_type: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ExternalAgentConfigMigrationItem {
     /// Null or empty means home-scoped migration; non-empty means repo-scoped migration.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -590,7 +590,7 @@ pub struct ExternalAgentConfigMigrationItem {
     #[serde(rename = "itemType")]
     pub item_type: ExternalAgentConfigMigrationItemType,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct ExternalSandboxSandboxPolicy {
     /// Defaults to `"restricted"` when absent.
     #[serde(
@@ -599,12 +599,12 @@ pub struct ExternalSandboxSandboxPolicy {
     )]
     pub network_access: ::std::option::Option<NetworkAccess>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct FileSystemSandboxEntry {
     pub access: FileSystemAccessMode,
     pub path: FileSystemPath,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct FindInPageResponsesApiWebSearchAction {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub pattern: ::std::option::Option<::std::string::String>,
@@ -623,7 +623,7 @@ for FunctionCallOutputBody {
         Self::Array(value)
     }
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct FunctionCallOutputResponseItem {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub call_id: ::std::option::Option<::std::string::String>,
@@ -639,7 +639,7 @@ pub struct FunctionCallOutputResponseItem {
     pub namespace: ::std::option::Option<::std::string::String>,
     pub output: FunctionCallOutputBody,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct FunctionCallResponseItem {
     pub arguments: ::std::string::String,
     pub call_id: ::std::string::String,
@@ -661,7 +661,7 @@ pub struct FunctionCallResponseItem {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct FunctionDynamicToolNamespaceTool {
     #[serde(
         rename = "deferLoading",
@@ -673,7 +673,7 @@ pub struct FunctionDynamicToolNamespaceTool {
     pub input_schema: ::serde_json::Value,
     pub name: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct FunctionDynamicToolSpec {
     #[serde(
         rename = "deferLoading",
@@ -685,11 +685,11 @@ pub struct FunctionDynamicToolSpec {
     pub input_schema: ::serde_json::Value,
     pub name: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct GlobPatternFileSystemPath {
     pub pattern: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct GranularAskForApproval {
     pub mcp_elicitations: bool,
     /// Defaults to `false` when absent.
@@ -701,11 +701,11 @@ pub struct GranularAskForApproval {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub skill_approval: ::std::option::Option<bool>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct HookMigration {
     pub name: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ImageGenerationCallResponseItem {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub encrypted_content: ::std::option::Option<::std::string::String>,
@@ -721,7 +721,7 @@ pub struct ImageGenerationCallResponseItem {
     pub status: ::std::string::String,
 }
 /// Exactly one of `url`, `fileId` is set.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct ImageUserInput {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub detail: ::std::option::Option<ImageDetail>,
@@ -733,14 +733,14 @@ pub struct ImageUserInput {
 /// Inline audio data or an uploaded file loaded by the Responses API.
 ///
 /// Exactly one of `audio_url`, `file_id` is set.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct InputAudioContentItem {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub audio_url: ::std::option::Option<::std::string::String>,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub file_id: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct InputAudioDynamicToolCallOutputContentItem {
     #[serde(rename = "audioUrl")]
     pub audio_url: ::std::string::String,
@@ -748,7 +748,7 @@ pub struct InputAudioDynamicToolCallOutputContentItem {
 /// Inline audio data or an uploaded file loaded by the Responses API.
 ///
 /// Exactly one of `audio_url`, `file_id` is set.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct InputAudioFunctionCallOutputContentItem {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub audio_url: ::std::option::Option<::std::string::String>,
@@ -756,7 +756,7 @@ pub struct InputAudioFunctionCallOutputContentItem {
     pub file_id: ::std::option::Option<::std::string::String>,
 }
 /// Exactly one of `image_url`, `file_id` is set.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct InputImageContentItem {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub detail: ::std::option::Option<ImageDetail>,
@@ -765,13 +765,13 @@ pub struct InputImageContentItem {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub image_url: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct InputImageDynamicToolCallOutputContentItem {
     #[serde(rename = "imageUrl")]
     pub image_url: ::std::string::String,
 }
 /// Exactly one of `image_url`, `file_id` is set.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct InputImageFunctionCallOutputContentItem {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub detail: ::std::option::Option<ImageDetail>,
@@ -780,31 +780,31 @@ pub struct InputImageFunctionCallOutputContentItem {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub image_url: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct InputTextAgentMessageInputContent {
     pub text: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct InputTextContentItem {
     pub text: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct InputTextDynamicToolCallOutputContentItem {
     pub text: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct InputTextFunctionCallOutputContentItem {
     pub text: ::std::string::String,
 }
 /// Internal Responses API passthrough metadata copied into underlying chat messages.
 ///
 /// Responses API strongly types this payload. Do not modify it without first getting API approval and making the corresponding Responses API change.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct InternalChatMessageMetadataPassthrough {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub turn_id: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct KindFileSystemSpecialPath {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub subpath: ::std::option::Option<LegacyAppPathString>,
@@ -849,17 +849,17 @@ impl ::std::str::FromStr for LegacyAppPathString {
         Ok(Self(value.to_string()))
     }
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct LocalAudioUserInput {
     pub path: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct LocalImageUserInput {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub detail: ::std::option::Option<ImageDetail>,
     pub path: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct LocalShellCallResponseItem {
     pub action: LocalShellAction,
     /// Set when using the Responses API.
@@ -876,7 +876,7 @@ pub struct LocalShellCallResponseItem {
     >,
     pub status: LocalShellStatus,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ManagedHooksRequirements {
     /// Defaults to `[]` when absent.
     #[serde(
@@ -941,11 +941,11 @@ pub struct ManagedHooksRequirements {
     )]
     pub windows_managed_dir: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct McpServerMigration {
     pub name: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct McpToolConfiguredHookHandler {
     pub input: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     pub server: ::std::string::String,
@@ -961,12 +961,12 @@ pub struct McpToolConfiguredHookHandler {
     pub timeout_sec: ::std::option::Option<u64>,
     pub tool: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct MentionUserInput {
     pub name: ::std::string::String,
     pub path: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct MigrationDetails {
     /// Defaults to `[]` when absent.
     #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
@@ -1021,37 +1021,37 @@ for MinimalFileSystemSpecialPath {
         Self(value)
     }
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ModelProviderMismatchModelProviderError {
     #[serde(rename = "currentModelProvider")]
     pub current_model_provider: ::std::string::String,
     #[serde(rename = "modelProvider")]
     pub model_provider: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ModelProviderNotConfiguredModelProviderError {
     #[serde(rename = "modelProvider")]
     pub model_provider: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ModelProviderPolicyConflictModelProviderError {
     #[serde(rename = "modelProvider")]
     pub model_provider: ::std::string::String,
     #[serde(rename = "requiredModelProvider")]
     pub required_model_provider: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct NamespaceDynamicToolSpec {
     pub description: ::std::string::String,
     pub name: ::std::string::String,
     pub tools: ::std::vec::Vec<DynamicToolNamespaceTool>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct NetworkPolicyAmendment {
     pub action: NetworkPolicyRuleAction,
     pub host: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct NetworkRequirements {
     #[serde(
         rename = "allowLocalBinding",
@@ -1130,7 +1130,7 @@ pub struct NetworkRequirements {
         ::std::collections::BTreeMap<::std::string::String, NetworkUnixSocketPermission>,
     >,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct OpenPageResponsesApiWebSearchAction {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub url: ::std::option::Option<::std::string::String>,
@@ -1185,7 +1185,7 @@ for OtherResponsesApiWebSearchAction {
         Self(value)
     }
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct OutputTextContentItem {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub annotations: ::std::option::Option<::std::vec::Vec<::serde_json::Value>>,
@@ -1193,7 +1193,7 @@ pub struct OutputTextContentItem {
     pub logprobs: ::std::option::Option<::std::vec::Vec<::serde_json::Value>>,
     pub text: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct PathFileSystemPath {
     pub path: LegacyAppPathString,
 }
@@ -1237,7 +1237,7 @@ impl ::std::str::FromStr for PathUri {
         Ok(Self(value.to_string()))
     }
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct PluginsMigration {
     #[serde(rename = "marketplaceName")]
     pub marketplace_name: ::std::string::String,
@@ -1245,14 +1245,14 @@ pub struct PluginsMigration {
     pub plugin_names: ::std::vec::Vec<::std::string::String>,
 }
 /// PTY size in character cells for `process/spawn` PTY sessions.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ProcessTerminalSize {
     /// Terminal width in character cells.
     pub cols: u16,
     /// Terminal height in character cells.
     pub rows: u16,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct Project {
     #[serde(rename = "createdAt")]
     pub created_at: i64,
@@ -1272,7 +1272,7 @@ pub struct Project {
     #[serde(rename = "updatedAt")]
     pub updated_at: i64,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ProjectRoot {
     pub path: AbsolutePathBuf,
 }
@@ -1301,7 +1301,7 @@ for PromptConfiguredHookHandler {
         Self(value)
     }
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct QueuedSubmission {
     #[serde(rename = "clientUserMessageId")]
     pub client_user_message_id: ::std::string::String,
@@ -1318,7 +1318,7 @@ pub struct QueuedSubmission {
         ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
     >,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct ReadOnlySandboxPolicy {
     /// Defaults to `false` when absent.
     #[serde(
@@ -1352,7 +1352,7 @@ for ReadThreadReadStateOperation {
         Self(value)
     }
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct RealtimeVoicesList {
     #[serde(rename = "defaultV1")]
     pub default_v1: RealtimeVoice,
@@ -1418,7 +1418,7 @@ impl<'de> ::serde::Deserialize<'de> for ReasoningEffort {
             })
     }
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ReasoningResponseItem {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub content: ::std::option::Option<::std::vec::Vec<ReasoningItemContent>>,
@@ -1432,22 +1432,22 @@ pub struct ReasoningResponseItem {
     >,
     pub summary: ::std::vec::Vec<ReasoningItemReasoningSummary>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ReasoningTextReasoningItemContent {
     pub text: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct RemoteControlDisableParams {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ephemeral: ::std::option::Option<bool>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct RemoteControlEnableParams {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ephemeral: ::std::option::Option<bool>,
 }
 /// Usage metadata reported for one upstream response.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct ResponseUsageMetadata {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub amount: ::std::option::Option<::std::string::String>,
@@ -1479,7 +1479,7 @@ for RootFileSystemSpecialPath {
         Self(value)
     }
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct SearchResponsesApiWebSearchAction {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub queries: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
@@ -1487,19 +1487,19 @@ pub struct SearchResponsesApiWebSearchAction {
     pub query: ::std::option::Option<::std::string::String>,
 }
 /// A user-selected root that can expose one or more runtime capabilities.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct SelectedCapabilityRoot {
     /// Stable identifier supplied by the capability selection platform.
     pub id: ::std::string::String,
     /// Where the selected root can be resolved.
     pub location: CapabilityRootLocation,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ServerDiagnosticsGauge {
     pub name: ::std::string::String,
     pub value: u64,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ServerDiagnosticsProcess {
     pub id: u32,
     #[serde(
@@ -1513,18 +1513,18 @@ pub struct ServerDiagnosticsProcess {
     )]
     pub resident_memory_bytes: ::std::option::Option<u64>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct SessionMigration {
     pub cwd: ::std::string::String,
     pub path: ::std::string::String,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub title: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct SkillMigration {
     pub name: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct SkillUserInput {
     pub name: ::std::string::String,
     pub path: ::std::string::String,
@@ -1554,19 +1554,19 @@ for SlashTmpFileSystemSpecialPath {
         Self(value)
     }
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct SpecialFileSystemPath {
     pub value: FileSystemSpecialPath,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct SubagentMigration {
     pub name: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct SummaryTextReasoningItemReasoningSummary {
     pub text: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct TextElement {
     /// Byte range in the parent `text` buffer that this element occupies.
     #[serde(rename = "byteRange")]
@@ -1575,11 +1575,11 @@ pub struct TextElement {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub placeholder: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct TextReasoningItemContent {
     pub text: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct TextUserInput {
     pub text: ::std::string::String,
     /// UI-defined spans within `text` used to render or persist special elements.
@@ -1589,7 +1589,7 @@ pub struct TextUserInput {
     pub text_elements: ::std::vec::Vec<TextElement>,
 }
 /// An environment selected by a loaded thread, independent of connection status.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadEnvironment {
     pub cwd: LegacyAppPathString,
     #[serde(rename = "environmentId")]
@@ -1624,13 +1624,13 @@ for ThreadExtra {
     }
 }
 /// EXPERIMENTAL - role-bearing text item included when a realtime V3 session starts.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ThreadRealtimeInitialItem {
     pub role: ConversationTextRole,
     pub text: ::std::string::String,
 }
 /// Extensible visual presentation for a custom thread section.
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct ThreadSectionAppearance {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub color: ::std::option::Option<::std::string::String>,
@@ -1702,7 +1702,7 @@ for TmpdirFileSystemSpecialPath {
         Self(value)
     }
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ToolSearchCallResponseItem {
     pub arguments: ::serde_json::Value,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1719,7 +1719,7 @@ pub struct ToolSearchCallResponseItem {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct ToolSearchOutputResponseItem {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub call_id: ::std::option::Option<::std::string::String>,
@@ -1733,7 +1733,7 @@ pub struct ToolSearchOutputResponseItem {
     pub status: ::std::string::String,
     pub tools: ::std::vec::Vec<::serde_json::Value>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct TurnEnvironmentParams {
     pub cwd: LegacyAppPathString,
     #[serde(rename = "environmentId")]
@@ -1747,14 +1747,14 @@ pub struct TurnEnvironmentParams {
         ::std::vec::Vec<LegacyAppPathString>,
     >,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct TurnStartedThreadTimelineEntry {
     pub position: u64,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub started_at: ::std::option::Option<i64>,
     pub turn_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct UnknownFileSystemSpecialPath {
     pub path: ::std::string::String,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1785,14 +1785,14 @@ for UnreadThreadReadStateOperation {
         Self(value)
     }
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct W3cTraceContext {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub traceparent: ::std::option::Option<::std::string::String>,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub tracestate: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct WebSearchCallResponseItem {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub action: ::std::option::Option<ResponsesApiWebSearchAction>,
@@ -1807,7 +1807,7 @@ pub struct WebSearchCallResponseItem {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub status: ::std::option::Option<::std::string::String>,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct WebrtcThreadRealtimeStartTransport {
     /// SDP offer generated by a WebRTC RTCPeerConnection after configuring audio and the realtime events data channel.
     pub sdp: ::std::string::String,
@@ -1837,7 +1837,7 @@ for WebsocketThreadRealtimeStartTransport {
         Self(value)
     }
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 pub struct WorkspaceRouting {
     #[serde(rename = "accountRoutingOverride")]
     pub account_routing_override: AccountRoutingOverride,
@@ -1846,7 +1846,7 @@ pub struct WorkspaceRouting {
     #[serde(rename = "chatgptAccountId")]
     pub chatgpt_account_id: ::std::string::String,
 }
-#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 pub struct WorkspaceWriteSandboxPolicy {
     /// Defaults to `false` when absent.
     #[serde(
@@ -2876,6 +2876,6902 @@ impl WorkspaceRouting {
             backend_origin: backend_origin.into(),
             chatgpt_account_id: chatgpt_account_id.into(),
         }
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for AccountSession {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "displayName",
+            "email",
+            "imageUrl",
+            "isActive",
+            "lastUsedAt",
+            "selectedWorkspaceAccountId",
+            "sessionId",
+            "userId",
+            "workspaces",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = AccountSession;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct AccountSession")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<AccountSession, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<bool> = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<i64> = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f6: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f7: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f8: ::std::option::Option<
+                    ::std::vec::Vec<AccountSessionWorkspace>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "displayName" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "displayName",
+                                &mut __map,
+                            )?
+                        }
+                        "email" => {
+                            crate::serde_helpers::fill(&mut __f1, "email", &mut __map)?
+                        }
+                        "imageUrl" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "imageUrl",
+                                &mut __map,
+                            )?
+                        }
+                        "isActive" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "isActive",
+                                &mut __map,
+                            )?
+                        }
+                        "lastUsedAt" => {
+                            crate::serde_helpers::fill(
+                                &mut __f4,
+                                "lastUsedAt",
+                                &mut __map,
+                            )?
+                        }
+                        "selectedWorkspaceAccountId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f5,
+                                "selectedWorkspaceAccountId",
+                                &mut __map,
+                            )?
+                        }
+                        "sessionId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f6,
+                                "sessionId",
+                                &mut __map,
+                            )?
+                        }
+                        "userId" => {
+                            crate::serde_helpers::fill(&mut __f7, "userId", &mut __map)?
+                        }
+                        "workspaces" => {
+                            crate::serde_helpers::fill(
+                                &mut __f8,
+                                "workspaces",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(AccountSession {
+                    display_name: __f0.unwrap_or_default(),
+                    email: __f1.unwrap_or_default(),
+                    image_url: __f2.unwrap_or_default(),
+                    is_active: crate::serde_helpers::required(__f3, "isActive")?,
+                    last_used_at: crate::serde_helpers::required(__f4, "lastUsedAt")?,
+                    selected_workspace_account_id: __f5.unwrap_or_default(),
+                    session_id: crate::serde_helpers::required(__f6, "sessionId")?,
+                    user_id: __f7.unwrap_or_default(),
+                    workspaces: crate::serde_helpers::required(__f8, "workspaces")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("AccountSession", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for AccountSessionWorkspace {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["accountId", "imageUrl", "kind", "name"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = AccountSessionWorkspace;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct AccountSessionWorkspace")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<AccountSessionWorkspace, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<AccountSessionWorkspaceKind>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "accountId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "accountId",
+                                &mut __map,
+                            )?
+                        }
+                        "imageUrl" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "imageUrl",
+                                &mut __map,
+                            )?
+                        }
+                        "kind" => {
+                            crate::serde_helpers::fill(&mut __f2, "kind", &mut __map)?
+                        }
+                        "name" => {
+                            crate::serde_helpers::fill(&mut __f3, "name", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(AccountSessionWorkspace {
+                    account_id: crate::serde_helpers::required(__f0, "accountId")?,
+                    image_url: __f1.unwrap_or_default(),
+                    kind: __f2.unwrap_or_default(),
+                    name: __f3.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("AccountSessionWorkspace", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for AdditionalContextEntry {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["kind", "name", "value"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = AdditionalContextEntry;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct AdditionalContextEntry")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<AdditionalContextEntry, A::Error> {
+                let mut __f0: ::std::option::Option<AdditionalContextKind> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "kind" => {
+                            crate::serde_helpers::fill(&mut __f0, "kind", &mut __map)?
+                        }
+                        "name" => {
+                            crate::serde_helpers::fill(&mut __f1, "name", &mut __map)?
+                        }
+                        "value" => {
+                            crate::serde_helpers::fill(&mut __f2, "value", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(AdditionalContextEntry {
+                    kind: crate::serde_helpers::required(__f0, "kind")?,
+                    name: __f1.unwrap_or_default(),
+                    value: crate::serde_helpers::required(__f2, "value")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("AdditionalContextEntry", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for AdditionalFileSystemPermissions {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["entries", "globScanMaxDepth", "read", "write"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = AdditionalFileSystemPermissions;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct AdditionalFileSystemPermissions")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<AdditionalFileSystemPermissions, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<FileSystemSandboxEntry>>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::num::NonZeroU64>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<LegacyAppPathString>>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<LegacyAppPathString>>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "entries" => {
+                            crate::serde_helpers::fill(&mut __f0, "entries", &mut __map)?
+                        }
+                        "globScanMaxDepth" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "globScanMaxDepth",
+                                &mut __map,
+                            )?
+                        }
+                        "read" => {
+                            crate::serde_helpers::fill(&mut __f2, "read", &mut __map)?
+                        }
+                        "write" => {
+                            crate::serde_helpers::fill(&mut __f3, "write", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(AdditionalFileSystemPermissions {
+                    entries: __f0.unwrap_or_default(),
+                    glob_scan_max_depth: __f1.unwrap_or_default(),
+                    read: __f2.unwrap_or_default(),
+                    write: __f3.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("AdditionalFileSystemPermissions", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for AdditionalNetworkPermissions {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["enabled"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = AdditionalNetworkPermissions;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct AdditionalNetworkPermissions")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<AdditionalNetworkPermissions, A::Error> {
+                let mut __f0: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "enabled" => {
+                            crate::serde_helpers::fill(&mut __f0, "enabled", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(AdditionalNetworkPermissions {
+                    enabled: __f0.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("AdditionalNetworkPermissions", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for AdditionalPermissionProfile {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["fileSystem", "network"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = AdditionalPermissionProfile;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct AdditionalPermissionProfile")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<AdditionalPermissionProfile, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<AdditionalFileSystemPermissions>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<AdditionalNetworkPermissions>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "fileSystem" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "fileSystem",
+                                &mut __map,
+                            )?
+                        }
+                        "network" => {
+                            crate::serde_helpers::fill(&mut __f1, "network", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(AdditionalPermissionProfile {
+                    file_system: __f0.unwrap_or_default(),
+                    network: __f1.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("AdditionalPermissionProfile", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for AdditionalToolsResponseItem {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["id", "role", "tools"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = AdditionalToolsResponseItem;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct AdditionalToolsResponseItem")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<AdditionalToolsResponseItem, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::vec::Vec<::serde_json::Value>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "id" => crate::serde_helpers::fill(&mut __f0, "id", &mut __map)?,
+                        "role" => {
+                            crate::serde_helpers::fill(&mut __f1, "role", &mut __map)?
+                        }
+                        "tools" => {
+                            crate::serde_helpers::fill(&mut __f2, "tools", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(AdditionalToolsResponseItem {
+                    id: __f0.unwrap_or_default(),
+                    role: crate::serde_helpers::required(__f1, "role")?,
+                    tools: crate::serde_helpers::required(__f2, "tools")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("AdditionalToolsResponseItem", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for AgentMessageResponseItem {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "author",
+            "content",
+            "id",
+            "internal_chat_message_metadata_passthrough",
+            "recipient",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = AgentMessageResponseItem;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct AgentMessageResponseItem")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<AgentMessageResponseItem, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::vec::Vec<AgentMessageInputContent>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<InternalChatMessageMetadataPassthrough>,
+                > = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "author" => {
+                            crate::serde_helpers::fill(&mut __f0, "author", &mut __map)?
+                        }
+                        "content" => {
+                            crate::serde_helpers::fill(&mut __f1, "content", &mut __map)?
+                        }
+                        "id" => crate::serde_helpers::fill(&mut __f2, "id", &mut __map)?,
+                        "internal_chat_message_metadata_passthrough" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "internal_chat_message_metadata_passthrough",
+                                &mut __map,
+                            )?
+                        }
+                        "recipient" => {
+                            crate::serde_helpers::fill(
+                                &mut __f4,
+                                "recipient",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(AgentMessageResponseItem {
+                    author: crate::serde_helpers::required(__f0, "author")?,
+                    content: crate::serde_helpers::required(__f1, "content")?,
+                    id: __f2.unwrap_or_default(),
+                    internal_chat_message_metadata_passthrough: __f3.unwrap_or_default(),
+                    recipient: crate::serde_helpers::required(__f4, "recipient")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("AgentMessageResponseItem", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for AppConfig {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "approvals_reviewer",
+            "default_tools_approval_mode",
+            "default_tools_enabled",
+            "destructive_enabled",
+            "enabled",
+            "links",
+            "omit_tools_from",
+            "open_world_enabled",
+            "tools",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = AppConfig;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct AppConfig")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<AppConfig, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<ApprovalsReviewer>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<AppToolApproval>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<
+                    ::std::option::Option<AppLinksConfig>,
+                > = ::std::option::Option::None;
+                let mut __f6: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<ToolExposureSurface>>,
+                > = ::std::option::Option::None;
+                let mut __f7: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f8: ::std::option::Option<
+                    ::std::option::Option<AppToolsConfig>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "approvals_reviewer" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "approvals_reviewer",
+                                &mut __map,
+                            )?
+                        }
+                        "default_tools_approval_mode" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "default_tools_approval_mode",
+                                &mut __map,
+                            )?
+                        }
+                        "default_tools_enabled" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "default_tools_enabled",
+                                &mut __map,
+                            )?
+                        }
+                        "destructive_enabled" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "destructive_enabled",
+                                &mut __map,
+                            )?
+                        }
+                        "enabled" => {
+                            crate::serde_helpers::fill(&mut __f4, "enabled", &mut __map)?
+                        }
+                        "links" => {
+                            crate::serde_helpers::fill(&mut __f5, "links", &mut __map)?
+                        }
+                        "omit_tools_from" => {
+                            crate::serde_helpers::fill(
+                                &mut __f6,
+                                "omit_tools_from",
+                                &mut __map,
+                            )?
+                        }
+                        "open_world_enabled" => {
+                            crate::serde_helpers::fill(
+                                &mut __f7,
+                                "open_world_enabled",
+                                &mut __map,
+                            )?
+                        }
+                        "tools" => {
+                            crate::serde_helpers::fill(&mut __f8, "tools", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(AppConfig {
+                    approvals_reviewer: __f0.unwrap_or_default(),
+                    default_tools_approval_mode: __f1.unwrap_or_default(),
+                    default_tools_enabled: __f2.unwrap_or_default(),
+                    destructive_enabled: __f3.unwrap_or_default(),
+                    enabled: __f4.unwrap_or_default(),
+                    links: __f5.unwrap_or_default(),
+                    omit_tools_from: __f6.unwrap_or_default(),
+                    open_world_enabled: __f7.unwrap_or_default(),
+                    tools: __f8.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("AppConfig", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for AppLinkConfig {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["approvals_reviewer", "default_tools_approval_mode"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = AppLinkConfig;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct AppLinkConfig")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<AppLinkConfig, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<ApprovalsReviewer>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<AppToolApproval>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "approvals_reviewer" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "approvals_reviewer",
+                                &mut __map,
+                            )?
+                        }
+                        "default_tools_approval_mode" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "default_tools_approval_mode",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(AppLinkConfig {
+                    approvals_reviewer: __f0.unwrap_or_default(),
+                    default_tools_approval_mode: __f1.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("AppLinkConfig", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for AppToolConfig {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["approval_mode", "enabled"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = AppToolConfig;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct AppToolConfig")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<AppToolConfig, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<AppToolApproval>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "approval_mode" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "approval_mode",
+                                &mut __map,
+                            )?
+                        }
+                        "enabled" => {
+                            crate::serde_helpers::fill(&mut __f1, "enabled", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(AppToolConfig {
+                    approval_mode: __f0.unwrap_or_default(),
+                    enabled: __f1.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("AppToolConfig", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ApplicationNetworkRequirements {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["domains", "enabled"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ApplicationNetworkRequirements;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ApplicationNetworkRequirements")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ApplicationNetworkRequirements, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::collections::BTreeMap<
+                        ::std::string::String,
+                        NetworkDomainPermission,
+                    >,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<bool> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "domains" => {
+                            crate::serde_helpers::fill(&mut __f0, "domains", &mut __map)?
+                        }
+                        "enabled" => {
+                            crate::serde_helpers::fill(&mut __f1, "enabled", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ApplicationNetworkRequirements {
+                    domains: crate::serde_helpers::required(__f0, "domains")?,
+                    enabled: crate::serde_helpers::required(__f1, "enabled")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("ApplicationNetworkRequirements", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ApplicationRequirements {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["network", "storage"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ApplicationRequirements;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ApplicationRequirements")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ApplicationRequirements, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<ApplicationNetworkRequirements>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<ApplicationStorageRequirements>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "network" => {
+                            crate::serde_helpers::fill(&mut __f0, "network", &mut __map)?
+                        }
+                        "storage" => {
+                            crate::serde_helpers::fill(&mut __f1, "storage", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ApplicationRequirements {
+                    network: __f0.unwrap_or_default(),
+                    storage: __f1.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("ApplicationRequirements", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ApplicationStorageRequirements {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["defaultProjectParent", "projectlessWorkspaceRoot"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ApplicationStorageRequirements;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ApplicationStorageRequirements")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ApplicationStorageRequirements, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<LegacyAppPathString>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<LegacyAppPathString>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "defaultProjectParent" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "defaultProjectParent",
+                                &mut __map,
+                            )?
+                        }
+                        "projectlessWorkspaceRoot" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "projectlessWorkspaceRoot",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ApplicationStorageRequirements {
+                    default_project_parent: __f0.unwrap_or_default(),
+                    projectless_workspace_root: __f1.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("ApplicationStorageRequirements", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for AppsConfig {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["_default"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = AppsConfig;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct AppsConfig")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<AppsConfig, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<AppsDefaultConfig>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "_default" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "_default",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(AppsConfig {
+                    default: __f0.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("AppsConfig", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for AppsDefaultConfig {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "approvals_reviewer",
+            "default_tools_approval_mode",
+            "destructive_enabled",
+            "enabled",
+            "open_world_enabled",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = AppsDefaultConfig;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct AppsDefaultConfig")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<AppsDefaultConfig, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<ApprovalsReviewer>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<AppToolApproval>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "approvals_reviewer" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "approvals_reviewer",
+                                &mut __map,
+                            )?
+                        }
+                        "default_tools_approval_mode" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "default_tools_approval_mode",
+                                &mut __map,
+                            )?
+                        }
+                        "destructive_enabled" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "destructive_enabled",
+                                &mut __map,
+                            )?
+                        }
+                        "enabled" => {
+                            crate::serde_helpers::fill(&mut __f3, "enabled", &mut __map)?
+                        }
+                        "open_world_enabled" => {
+                            crate::serde_helpers::fill(
+                                &mut __f4,
+                                "open_world_enabled",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(AppsDefaultConfig {
+                    approvals_reviewer: __f0.unwrap_or_default(),
+                    default_tools_approval_mode: __f1.unwrap_or_default(),
+                    destructive_enabled: __f2.unwrap_or_default(),
+                    enabled: __f3.unwrap_or_default(),
+                    open_world_enabled: __f4.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("AppsDefaultConfig", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for AudioUserInput {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["fileId", "url"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = AudioUserInput;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct AudioUserInput")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<AudioUserInput, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "fileId" => {
+                            crate::serde_helpers::fill(&mut __f0, "fileId", &mut __map)?
+                        }
+                        "url" => {
+                            crate::serde_helpers::fill(&mut __f1, "url", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(AudioUserInput {
+                    file_id: __f0.unwrap_or_default(),
+                    url: __f1.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("AudioUserInput", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ByteRange {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["end", "start"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ByteRange;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ByteRange")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ByteRange, A::Error> {
+                let mut __f0: ::std::option::Option<u64> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<u64> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "end" => {
+                            crate::serde_helpers::fill(&mut __f0, "end", &mut __map)?
+                        }
+                        "start" => {
+                            crate::serde_helpers::fill(&mut __f1, "start", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ByteRange {
+                    end: crate::serde_helpers::required(__f0, "end")?,
+                    start: crate::serde_helpers::required(__f1, "start")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ByteRange", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for CommandConfiguredHookHandler {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "additionalContextLimit",
+            "async",
+            "command",
+            "commandWindows",
+            "statusMessage",
+            "timeoutSec",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = CommandConfiguredHookHandler;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct CommandConfiguredHookHandler")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<CommandConfiguredHookHandler, A::Error> {
+                let mut __f0: ::std::option::Option<::std::option::Option<u64>> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<bool> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<::std::option::Option<u64>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "additionalContextLimit" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "additionalContextLimit",
+                                &mut __map,
+                            )?
+                        }
+                        "async" => {
+                            crate::serde_helpers::fill(&mut __f1, "async", &mut __map)?
+                        }
+                        "command" => {
+                            crate::serde_helpers::fill(&mut __f2, "command", &mut __map)?
+                        }
+                        "commandWindows" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "commandWindows",
+                                &mut __map,
+                            )?
+                        }
+                        "statusMessage" => {
+                            crate::serde_helpers::fill(
+                                &mut __f4,
+                                "statusMessage",
+                                &mut __map,
+                            )?
+                        }
+                        "timeoutSec" => {
+                            crate::serde_helpers::fill(
+                                &mut __f5,
+                                "timeoutSec",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(CommandConfiguredHookHandler {
+                    additional_context_limit: __f0.unwrap_or_default(),
+                    async_: crate::serde_helpers::required(__f1, "async")?,
+                    command: crate::serde_helpers::required(__f2, "command")?,
+                    command_windows: __f3.unwrap_or_default(),
+                    status_message: __f4.unwrap_or_default(),
+                    timeout_sec: __f5.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("CommandConfiguredHookHandler", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for CommandMigration {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["name"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = CommandMigration;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct CommandMigration")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<CommandMigration, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "name" => {
+                            crate::serde_helpers::fill(&mut __f0, "name", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(CommandMigration {
+                    name: crate::serde_helpers::required(__f0, "name")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("CommandMigration", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for CompactionResponseItem {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "encrypted_content",
+            "id",
+            "internal_chat_message_metadata_passthrough",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = CompactionResponseItem;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct CompactionResponseItem")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<CompactionResponseItem, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<InternalChatMessageMetadataPassthrough>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "encrypted_content" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "encrypted_content",
+                                &mut __map,
+                            )?
+                        }
+                        "id" => crate::serde_helpers::fill(&mut __f1, "id", &mut __map)?,
+                        "internal_chat_message_metadata_passthrough" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "internal_chat_message_metadata_passthrough",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(CompactionResponseItem {
+                    encrypted_content: crate::serde_helpers::required(
+                        __f0,
+                        "encrypted_content",
+                    )?,
+                    id: __f1.unwrap_or_default(),
+                    internal_chat_message_metadata_passthrough: __f2.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("CompactionResponseItem", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ConfigurationReasoning {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["effort"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ConfigurationReasoning;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ConfigurationReasoning")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ConfigurationReasoning, A::Error> {
+                let mut __f0: ::std::option::Option<ReasoningEffort> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "effort" => {
+                            crate::serde_helpers::fill(&mut __f0, "effort", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ConfigurationReasoning {
+                    effort: crate::serde_helpers::required(__f0, "effort")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ConfigurationReasoning", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ConfigurationUpdateResponseItem {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["reasoning"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ConfigurationUpdateResponseItem;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ConfigurationUpdateResponseItem")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ConfigurationUpdateResponseItem, A::Error> {
+                let mut __f0: ::std::option::Option<ConfigurationReasoning> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "reasoning" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "reasoning",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ConfigurationUpdateResponseItem {
+                    reasoning: crate::serde_helpers::required(__f0, "reasoning")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("ConfigurationUpdateResponseItem", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ConfiguredHookMatcherGroup {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["hooks", "matcher"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ConfiguredHookMatcherGroup;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ConfiguredHookMatcherGroup")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ConfiguredHookMatcherGroup, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::vec::Vec<ConfiguredHookHandler>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "hooks" => {
+                            crate::serde_helpers::fill(&mut __f0, "hooks", &mut __map)?
+                        }
+                        "matcher" => {
+                            crate::serde_helpers::fill(&mut __f1, "matcher", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ConfiguredHookMatcherGroup {
+                    hooks: crate::serde_helpers::required(__f0, "hooks")?,
+                    matcher: __f1.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("ConfiguredHookMatcherGroup", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ContextCompactionResponseItem {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "encrypted_content",
+            "id",
+            "internal_chat_message_metadata_passthrough",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ContextCompactionResponseItem;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ContextCompactionResponseItem")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ContextCompactionResponseItem, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<InternalChatMessageMetadataPassthrough>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "encrypted_content" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "encrypted_content",
+                                &mut __map,
+                            )?
+                        }
+                        "id" => crate::serde_helpers::fill(&mut __f1, "id", &mut __map)?,
+                        "internal_chat_message_metadata_passthrough" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "internal_chat_message_metadata_passthrough",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ContextCompactionResponseItem {
+                    encrypted_content: __f0.unwrap_or_default(),
+                    id: __f1.unwrap_or_default(),
+                    internal_chat_message_metadata_passthrough: __f2.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("ContextCompactionResponseItem", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for CustomToolCallOutputResponseItem {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "call_id",
+            "id",
+            "internal_chat_message_metadata_passthrough",
+            "name",
+            "output",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = CustomToolCallOutputResponseItem;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct CustomToolCallOutputResponseItem")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<CustomToolCallOutputResponseItem, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<InternalChatMessageMetadataPassthrough>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<FunctionCallOutputBody> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "call_id" => {
+                            crate::serde_helpers::fill(&mut __f0, "call_id", &mut __map)?
+                        }
+                        "id" => crate::serde_helpers::fill(&mut __f1, "id", &mut __map)?,
+                        "internal_chat_message_metadata_passthrough" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "internal_chat_message_metadata_passthrough",
+                                &mut __map,
+                            )?
+                        }
+                        "name" => {
+                            crate::serde_helpers::fill(&mut __f3, "name", &mut __map)?
+                        }
+                        "output" => {
+                            crate::serde_helpers::fill(&mut __f4, "output", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(CustomToolCallOutputResponseItem {
+                    call_id: crate::serde_helpers::required(__f0, "call_id")?,
+                    id: __f1.unwrap_or_default(),
+                    internal_chat_message_metadata_passthrough: __f2.unwrap_or_default(),
+                    name: __f3.unwrap_or_default(),
+                    output: crate::serde_helpers::required(__f4, "output")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("CustomToolCallOutputResponseItem", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for CustomToolCallResponseItem {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "call_id",
+            "encrypted_content",
+            "id",
+            "input",
+            "internal_chat_message_metadata_passthrough",
+            "name",
+            "namespace",
+            "status",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = CustomToolCallResponseItem;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct CustomToolCallResponseItem")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<CustomToolCallResponseItem, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<
+                    ::std::option::Option<InternalChatMessageMetadataPassthrough>,
+                > = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f6: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f7: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "call_id" => {
+                            crate::serde_helpers::fill(&mut __f0, "call_id", &mut __map)?
+                        }
+                        "encrypted_content" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "encrypted_content",
+                                &mut __map,
+                            )?
+                        }
+                        "id" => crate::serde_helpers::fill(&mut __f2, "id", &mut __map)?,
+                        "input" => {
+                            crate::serde_helpers::fill(&mut __f3, "input", &mut __map)?
+                        }
+                        "internal_chat_message_metadata_passthrough" => {
+                            crate::serde_helpers::fill(
+                                &mut __f4,
+                                "internal_chat_message_metadata_passthrough",
+                                &mut __map,
+                            )?
+                        }
+                        "name" => {
+                            crate::serde_helpers::fill(&mut __f5, "name", &mut __map)?
+                        }
+                        "namespace" => {
+                            crate::serde_helpers::fill(
+                                &mut __f6,
+                                "namespace",
+                                &mut __map,
+                            )?
+                        }
+                        "status" => {
+                            crate::serde_helpers::fill(&mut __f7, "status", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(CustomToolCallResponseItem {
+                    call_id: crate::serde_helpers::required(__f0, "call_id")?,
+                    encrypted_content: __f1.unwrap_or_default(),
+                    id: __f2.unwrap_or_default(),
+                    input: crate::serde_helpers::required(__f3, "input")?,
+                    internal_chat_message_metadata_passthrough: __f4.unwrap_or_default(),
+                    name: crate::serde_helpers::required(__f5, "name")?,
+                    namespace: __f6.unwrap_or_default(),
+                    status: __f7.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("CustomToolCallResponseItem", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for EncryptedContentAgentMessageInputContent {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["encrypted_content"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = EncryptedContentAgentMessageInputContent;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct EncryptedContentAgentMessageInputContent")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<
+                EncryptedContentAgentMessageInputContent,
+                A::Error,
+            > {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "encrypted_content" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "encrypted_content",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(EncryptedContentAgentMessageInputContent {
+                    encrypted_content: crate::serde_helpers::required(
+                        __f0,
+                        "encrypted_content",
+                    )?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct(
+                "EncryptedContentAgentMessageInputContent",
+                FIELDS,
+                Visitor,
+            )
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for EncryptedContentFunctionCallOutputContentItem {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["encrypted_content"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = EncryptedContentFunctionCallOutputContentItem;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct EncryptedContentFunctionCallOutputContentItem")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<
+                EncryptedContentFunctionCallOutputContentItem,
+                A::Error,
+            > {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "encrypted_content" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "encrypted_content",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(EncryptedContentFunctionCallOutputContentItem {
+                    encrypted_content: crate::serde_helpers::required(
+                        __f0,
+                        "encrypted_content",
+                    )?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct(
+                "EncryptedContentFunctionCallOutputContentItem",
+                FIELDS,
+                Visitor,
+            )
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for EnvironmentCapabilityRootLocation {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["environmentId", "path"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = EnvironmentCapabilityRootLocation;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct EnvironmentCapabilityRootLocation")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<EnvironmentCapabilityRootLocation, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "environmentId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "environmentId",
+                                &mut __map,
+                            )?
+                        }
+                        "path" => {
+                            crate::serde_helpers::fill(&mut __f1, "path", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(EnvironmentCapabilityRootLocation {
+                    environment_id: crate::serde_helpers::required(
+                        __f0,
+                        "environmentId",
+                    )?,
+                    path: crate::serde_helpers::required(__f1, "path")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("EnvironmentCapabilityRootLocation", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for EnvironmentSkillsParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["required"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = EnvironmentSkillsParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct EnvironmentSkillsParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<EnvironmentSkillsParams, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "required" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "required",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(EnvironmentSkillsParams {
+                    required: __f0.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("EnvironmentSkillsParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ExecLocalShellAction {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "command",
+            "env",
+            "timeout_ms",
+            "user",
+            "working_directory",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ExecLocalShellAction;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ExecLocalShellAction")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ExecLocalShellAction, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::vec::Vec<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<
+                        ::std::collections::BTreeMap<
+                            ::std::string::String,
+                            ::std::string::String,
+                        >,
+                    >,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::option::Option<u64>> = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "command" => {
+                            crate::serde_helpers::fill(&mut __f0, "command", &mut __map)?
+                        }
+                        "env" => {
+                            crate::serde_helpers::fill(&mut __f1, "env", &mut __map)?
+                        }
+                        "timeout_ms" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "timeout_ms",
+                                &mut __map,
+                            )?
+                        }
+                        "user" => {
+                            crate::serde_helpers::fill(&mut __f3, "user", &mut __map)?
+                        }
+                        "working_directory" => {
+                            crate::serde_helpers::fill(
+                                &mut __f4,
+                                "working_directory",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ExecLocalShellAction {
+                    command: crate::serde_helpers::required(__f0, "command")?,
+                    env: __f1.unwrap_or_default(),
+                    timeout_ms: __f2.unwrap_or_default(),
+                    user: __f3.unwrap_or_default(),
+                    working_directory: __f4.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("ExecLocalShellAction", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ExistingCallThreadRealtimeStartTransport {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["callId"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ExistingCallThreadRealtimeStartTransport;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ExistingCallThreadRealtimeStartTransport")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<
+                ExistingCallThreadRealtimeStartTransport,
+                A::Error,
+            > {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "callId" => {
+                            crate::serde_helpers::fill(&mut __f0, "callId", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ExistingCallThreadRealtimeStartTransport {
+                    call_id: crate::serde_helpers::required(__f0, "callId")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct(
+                "ExistingCallThreadRealtimeStartTransport",
+                FIELDS,
+                Visitor,
+            )
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigImportItemTypeFailure {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "cwd",
+            "errorType",
+            "failureStage",
+            "itemType",
+            "message",
+            "source",
+            "subErrorType",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ExternalAgentConfigImportItemTypeFailure;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ExternalAgentConfigImportItemTypeFailure")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<
+                ExternalAgentConfigImportItemTypeFailure,
+                A::Error,
+            > {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ExternalAgentConfigMigrationItemType,
+                > = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f6: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "cwd" => {
+                            crate::serde_helpers::fill(&mut __f0, "cwd", &mut __map)?
+                        }
+                        "errorType" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "errorType",
+                                &mut __map,
+                            )?
+                        }
+                        "failureStage" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "failureStage",
+                                &mut __map,
+                            )?
+                        }
+                        "itemType" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "itemType",
+                                &mut __map,
+                            )?
+                        }
+                        "message" => {
+                            crate::serde_helpers::fill(&mut __f4, "message", &mut __map)?
+                        }
+                        "source" => {
+                            crate::serde_helpers::fill(&mut __f5, "source", &mut __map)?
+                        }
+                        "subErrorType" => {
+                            crate::serde_helpers::fill(
+                                &mut __f6,
+                                "subErrorType",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ExternalAgentConfigImportItemTypeFailure {
+                    cwd: __f0.unwrap_or_default(),
+                    error_type: __f1.unwrap_or_default(),
+                    failure_stage: crate::serde_helpers::required(__f2, "failureStage")?,
+                    item_type: crate::serde_helpers::required(__f3, "itemType")?,
+                    message: crate::serde_helpers::required(__f4, "message")?,
+                    source: __f5.unwrap_or_default(),
+                    sub_error_type: __f6.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct(
+                "ExternalAgentConfigImportItemTypeFailure",
+                FIELDS,
+                Visitor,
+            )
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigMigrationItem {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["cwd", "description", "details", "itemType"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ExternalAgentConfigMigrationItem;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ExternalAgentConfigMigrationItem")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ExternalAgentConfigMigrationItem, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<MigrationDetails>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ExternalAgentConfigMigrationItemType,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "cwd" => {
+                            crate::serde_helpers::fill(&mut __f0, "cwd", &mut __map)?
+                        }
+                        "description" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "description",
+                                &mut __map,
+                            )?
+                        }
+                        "details" => {
+                            crate::serde_helpers::fill(&mut __f2, "details", &mut __map)?
+                        }
+                        "itemType" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "itemType",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ExternalAgentConfigMigrationItem {
+                    cwd: __f0.unwrap_or_default(),
+                    description: crate::serde_helpers::required(__f1, "description")?,
+                    details: __f2.unwrap_or_default(),
+                    item_type: crate::serde_helpers::required(__f3, "itemType")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("ExternalAgentConfigMigrationItem", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ExternalSandboxSandboxPolicy {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["networkAccess"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ExternalSandboxSandboxPolicy;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ExternalSandboxSandboxPolicy")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ExternalSandboxSandboxPolicy, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<NetworkAccess>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "networkAccess" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "networkAccess",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ExternalSandboxSandboxPolicy {
+                    network_access: __f0.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("ExternalSandboxSandboxPolicy", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for FileSystemSandboxEntry {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["access", "path"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = FileSystemSandboxEntry;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct FileSystemSandboxEntry")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<FileSystemSandboxEntry, A::Error> {
+                let mut __f0: ::std::option::Option<FileSystemAccessMode> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<FileSystemPath> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "access" => {
+                            crate::serde_helpers::fill(&mut __f0, "access", &mut __map)?
+                        }
+                        "path" => {
+                            crate::serde_helpers::fill(&mut __f1, "path", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(FileSystemSandboxEntry {
+                    access: crate::serde_helpers::required(__f0, "access")?,
+                    path: crate::serde_helpers::required(__f1, "path")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("FileSystemSandboxEntry", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for FindInPageResponsesApiWebSearchAction {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["pattern", "url"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = FindInPageResponsesApiWebSearchAction;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct FindInPageResponsesApiWebSearchAction")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<FindInPageResponsesApiWebSearchAction, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "pattern" => {
+                            crate::serde_helpers::fill(&mut __f0, "pattern", &mut __map)?
+                        }
+                        "url" => {
+                            crate::serde_helpers::fill(&mut __f1, "url", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(FindInPageResponsesApiWebSearchAction {
+                    pattern: __f0.unwrap_or_default(),
+                    url: __f1.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("FindInPageResponsesApiWebSearchAction", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for FunctionCallOutputResponseItem {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "call_id",
+            "id",
+            "internal_chat_message_metadata_passthrough",
+            "name",
+            "namespace",
+            "output",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = FunctionCallOutputResponseItem;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct FunctionCallOutputResponseItem")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<FunctionCallOutputResponseItem, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<InternalChatMessageMetadataPassthrough>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<FunctionCallOutputBody> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "call_id" => {
+                            crate::serde_helpers::fill(&mut __f0, "call_id", &mut __map)?
+                        }
+                        "id" => crate::serde_helpers::fill(&mut __f1, "id", &mut __map)?,
+                        "internal_chat_message_metadata_passthrough" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "internal_chat_message_metadata_passthrough",
+                                &mut __map,
+                            )?
+                        }
+                        "name" => {
+                            crate::serde_helpers::fill(&mut __f3, "name", &mut __map)?
+                        }
+                        "namespace" => {
+                            crate::serde_helpers::fill(
+                                &mut __f4,
+                                "namespace",
+                                &mut __map,
+                            )?
+                        }
+                        "output" => {
+                            crate::serde_helpers::fill(&mut __f5, "output", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(FunctionCallOutputResponseItem {
+                    call_id: __f0.unwrap_or_default(),
+                    id: __f1.unwrap_or_default(),
+                    internal_chat_message_metadata_passthrough: __f2.unwrap_or_default(),
+                    name: __f3.unwrap_or_default(),
+                    namespace: __f4.unwrap_or_default(),
+                    output: crate::serde_helpers::required(__f5, "output")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("FunctionCallOutputResponseItem", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for FunctionCallResponseItem {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "arguments",
+            "call_id",
+            "encrypted_content",
+            "encrypted_function_args",
+            "id",
+            "internal_chat_message_metadata_passthrough",
+            "name",
+            "namespace",
+            "status",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = FunctionCallResponseItem;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct FunctionCallResponseItem")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<FunctionCallResponseItem, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+                > = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<
+                    ::std::option::Option<InternalChatMessageMetadataPassthrough>,
+                > = ::std::option::Option::None;
+                let mut __f6: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f7: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f8: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "arguments" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "arguments",
+                                &mut __map,
+                            )?
+                        }
+                        "call_id" => {
+                            crate::serde_helpers::fill(&mut __f1, "call_id", &mut __map)?
+                        }
+                        "encrypted_content" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "encrypted_content",
+                                &mut __map,
+                            )?
+                        }
+                        "encrypted_function_args" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "encrypted_function_args",
+                                &mut __map,
+                            )?
+                        }
+                        "id" => crate::serde_helpers::fill(&mut __f4, "id", &mut __map)?,
+                        "internal_chat_message_metadata_passthrough" => {
+                            crate::serde_helpers::fill(
+                                &mut __f5,
+                                "internal_chat_message_metadata_passthrough",
+                                &mut __map,
+                            )?
+                        }
+                        "name" => {
+                            crate::serde_helpers::fill(&mut __f6, "name", &mut __map)?
+                        }
+                        "namespace" => {
+                            crate::serde_helpers::fill(
+                                &mut __f7,
+                                "namespace",
+                                &mut __map,
+                            )?
+                        }
+                        "status" => {
+                            crate::serde_helpers::fill(&mut __f8, "status", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(FunctionCallResponseItem {
+                    arguments: crate::serde_helpers::required(__f0, "arguments")?,
+                    call_id: crate::serde_helpers::required(__f1, "call_id")?,
+                    encrypted_content: __f2.unwrap_or_default(),
+                    encrypted_function_args: __f3.unwrap_or_default(),
+                    id: __f4.unwrap_or_default(),
+                    internal_chat_message_metadata_passthrough: __f5.unwrap_or_default(),
+                    name: crate::serde_helpers::required(__f6, "name")?,
+                    namespace: __f7.unwrap_or_default(),
+                    status: __f8.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("FunctionCallResponseItem", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for FunctionDynamicToolNamespaceTool {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["deferLoading", "description", "inputSchema", "name"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = FunctionDynamicToolNamespaceTool;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct FunctionDynamicToolNamespaceTool")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<FunctionDynamicToolNamespaceTool, A::Error> {
+                let mut __f0: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::serde_json::Value> = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "deferLoading" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "deferLoading",
+                                &mut __map,
+                            )?
+                        }
+                        "description" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "description",
+                                &mut __map,
+                            )?
+                        }
+                        "inputSchema" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "inputSchema",
+                                &mut __map,
+                            )?
+                        }
+                        "name" => {
+                            crate::serde_helpers::fill(&mut __f3, "name", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(FunctionDynamicToolNamespaceTool {
+                    defer_loading: __f0.unwrap_or_default(),
+                    description: crate::serde_helpers::required(__f1, "description")?,
+                    input_schema: crate::serde_helpers::required(__f2, "inputSchema")?,
+                    name: crate::serde_helpers::required(__f3, "name")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("FunctionDynamicToolNamespaceTool", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for FunctionDynamicToolSpec {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["deferLoading", "description", "inputSchema", "name"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = FunctionDynamicToolSpec;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct FunctionDynamicToolSpec")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<FunctionDynamicToolSpec, A::Error> {
+                let mut __f0: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::serde_json::Value> = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "deferLoading" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "deferLoading",
+                                &mut __map,
+                            )?
+                        }
+                        "description" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "description",
+                                &mut __map,
+                            )?
+                        }
+                        "inputSchema" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "inputSchema",
+                                &mut __map,
+                            )?
+                        }
+                        "name" => {
+                            crate::serde_helpers::fill(&mut __f3, "name", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(FunctionDynamicToolSpec {
+                    defer_loading: __f0.unwrap_or_default(),
+                    description: crate::serde_helpers::required(__f1, "description")?,
+                    input_schema: crate::serde_helpers::required(__f2, "inputSchema")?,
+                    name: crate::serde_helpers::required(__f3, "name")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("FunctionDynamicToolSpec", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for GlobPatternFileSystemPath {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["pattern"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = GlobPatternFileSystemPath;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct GlobPatternFileSystemPath")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<GlobPatternFileSystemPath, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "pattern" => {
+                            crate::serde_helpers::fill(&mut __f0, "pattern", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(GlobPatternFileSystemPath {
+                    pattern: crate::serde_helpers::required(__f0, "pattern")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("GlobPatternFileSystemPath", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for GranularAskForApproval {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "mcp_elicitations",
+            "request_permissions",
+            "rules",
+            "sandbox_approval",
+            "skill_approval",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = GranularAskForApproval;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct GranularAskForApproval")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<GranularAskForApproval, A::Error> {
+                let mut __f0: ::std::option::Option<bool> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<bool> = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<bool> = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "mcp_elicitations" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "mcp_elicitations",
+                                &mut __map,
+                            )?
+                        }
+                        "request_permissions" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "request_permissions",
+                                &mut __map,
+                            )?
+                        }
+                        "rules" => {
+                            crate::serde_helpers::fill(&mut __f2, "rules", &mut __map)?
+                        }
+                        "sandbox_approval" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "sandbox_approval",
+                                &mut __map,
+                            )?
+                        }
+                        "skill_approval" => {
+                            crate::serde_helpers::fill(
+                                &mut __f4,
+                                "skill_approval",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(GranularAskForApproval {
+                    mcp_elicitations: crate::serde_helpers::required(
+                        __f0,
+                        "mcp_elicitations",
+                    )?,
+                    request_permissions: __f1.unwrap_or_default(),
+                    rules: crate::serde_helpers::required(__f2, "rules")?,
+                    sandbox_approval: crate::serde_helpers::required(
+                        __f3,
+                        "sandbox_approval",
+                    )?,
+                    skill_approval: __f4.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("GranularAskForApproval", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for HookMigration {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["name"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = HookMigration;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct HookMigration")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<HookMigration, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "name" => {
+                            crate::serde_helpers::fill(&mut __f0, "name", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(HookMigration {
+                    name: crate::serde_helpers::required(__f0, "name")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("HookMigration", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ImageGenerationCallResponseItem {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "encrypted_content",
+            "id",
+            "internal_chat_message_metadata_passthrough",
+            "result",
+            "revised_prompt",
+            "status",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ImageGenerationCallResponseItem;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ImageGenerationCallResponseItem")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ImageGenerationCallResponseItem, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<InternalChatMessageMetadataPassthrough>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "encrypted_content" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "encrypted_content",
+                                &mut __map,
+                            )?
+                        }
+                        "id" => crate::serde_helpers::fill(&mut __f1, "id", &mut __map)?,
+                        "internal_chat_message_metadata_passthrough" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "internal_chat_message_metadata_passthrough",
+                                &mut __map,
+                            )?
+                        }
+                        "result" => {
+                            crate::serde_helpers::fill(&mut __f3, "result", &mut __map)?
+                        }
+                        "revised_prompt" => {
+                            crate::serde_helpers::fill(
+                                &mut __f4,
+                                "revised_prompt",
+                                &mut __map,
+                            )?
+                        }
+                        "status" => {
+                            crate::serde_helpers::fill(&mut __f5, "status", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ImageGenerationCallResponseItem {
+                    encrypted_content: __f0.unwrap_or_default(),
+                    id: __f1.unwrap_or_default(),
+                    internal_chat_message_metadata_passthrough: __f2.unwrap_or_default(),
+                    result: crate::serde_helpers::required(__f3, "result")?,
+                    revised_prompt: __f4.unwrap_or_default(),
+                    status: crate::serde_helpers::required(__f5, "status")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("ImageGenerationCallResponseItem", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ImageUserInput {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["detail", "fileId", "url"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ImageUserInput;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ImageUserInput")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ImageUserInput, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<ImageDetail>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "detail" => {
+                            crate::serde_helpers::fill(&mut __f0, "detail", &mut __map)?
+                        }
+                        "fileId" => {
+                            crate::serde_helpers::fill(&mut __f1, "fileId", &mut __map)?
+                        }
+                        "url" => {
+                            crate::serde_helpers::fill(&mut __f2, "url", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ImageUserInput {
+                    detail: __f0.unwrap_or_default(),
+                    file_id: __f1.unwrap_or_default(),
+                    url: __f2.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("ImageUserInput", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for InputAudioContentItem {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["audio_url", "file_id"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = InputAudioContentItem;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct InputAudioContentItem")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<InputAudioContentItem, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "audio_url" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "audio_url",
+                                &mut __map,
+                            )?
+                        }
+                        "file_id" => {
+                            crate::serde_helpers::fill(&mut __f1, "file_id", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(InputAudioContentItem {
+                    audio_url: __f0.unwrap_or_default(),
+                    file_id: __f1.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("InputAudioContentItem", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for InputAudioDynamicToolCallOutputContentItem {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["audioUrl"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = InputAudioDynamicToolCallOutputContentItem;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct InputAudioDynamicToolCallOutputContentItem")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<
+                InputAudioDynamicToolCallOutputContentItem,
+                A::Error,
+            > {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "audioUrl" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "audioUrl",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(InputAudioDynamicToolCallOutputContentItem {
+                    audio_url: crate::serde_helpers::required(__f0, "audioUrl")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct(
+                "InputAudioDynamicToolCallOutputContentItem",
+                FIELDS,
+                Visitor,
+            )
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for InputAudioFunctionCallOutputContentItem {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["audio_url", "file_id"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = InputAudioFunctionCallOutputContentItem;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct InputAudioFunctionCallOutputContentItem")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<
+                InputAudioFunctionCallOutputContentItem,
+                A::Error,
+            > {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "audio_url" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "audio_url",
+                                &mut __map,
+                            )?
+                        }
+                        "file_id" => {
+                            crate::serde_helpers::fill(&mut __f1, "file_id", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(InputAudioFunctionCallOutputContentItem {
+                    audio_url: __f0.unwrap_or_default(),
+                    file_id: __f1.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct(
+                "InputAudioFunctionCallOutputContentItem",
+                FIELDS,
+                Visitor,
+            )
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for InputImageContentItem {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["detail", "file_id", "image_url"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = InputImageContentItem;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct InputImageContentItem")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<InputImageContentItem, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<ImageDetail>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "detail" => {
+                            crate::serde_helpers::fill(&mut __f0, "detail", &mut __map)?
+                        }
+                        "file_id" => {
+                            crate::serde_helpers::fill(&mut __f1, "file_id", &mut __map)?
+                        }
+                        "image_url" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "image_url",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(InputImageContentItem {
+                    detail: __f0.unwrap_or_default(),
+                    file_id: __f1.unwrap_or_default(),
+                    image_url: __f2.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("InputImageContentItem", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for InputImageDynamicToolCallOutputContentItem {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["imageUrl"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = InputImageDynamicToolCallOutputContentItem;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct InputImageDynamicToolCallOutputContentItem")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<
+                InputImageDynamicToolCallOutputContentItem,
+                A::Error,
+            > {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "imageUrl" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "imageUrl",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(InputImageDynamicToolCallOutputContentItem {
+                    image_url: crate::serde_helpers::required(__f0, "imageUrl")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct(
+                "InputImageDynamicToolCallOutputContentItem",
+                FIELDS,
+                Visitor,
+            )
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for InputImageFunctionCallOutputContentItem {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["detail", "file_id", "image_url"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = InputImageFunctionCallOutputContentItem;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct InputImageFunctionCallOutputContentItem")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<
+                InputImageFunctionCallOutputContentItem,
+                A::Error,
+            > {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<ImageDetail>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "detail" => {
+                            crate::serde_helpers::fill(&mut __f0, "detail", &mut __map)?
+                        }
+                        "file_id" => {
+                            crate::serde_helpers::fill(&mut __f1, "file_id", &mut __map)?
+                        }
+                        "image_url" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "image_url",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(InputImageFunctionCallOutputContentItem {
+                    detail: __f0.unwrap_or_default(),
+                    file_id: __f1.unwrap_or_default(),
+                    image_url: __f2.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct(
+                "InputImageFunctionCallOutputContentItem",
+                FIELDS,
+                Visitor,
+            )
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for InputTextAgentMessageInputContent {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["text"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = InputTextAgentMessageInputContent;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct InputTextAgentMessageInputContent")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<InputTextAgentMessageInputContent, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "text" => {
+                            crate::serde_helpers::fill(&mut __f0, "text", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(InputTextAgentMessageInputContent {
+                    text: crate::serde_helpers::required(__f0, "text")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("InputTextAgentMessageInputContent", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for InputTextContentItem {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["text"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = InputTextContentItem;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct InputTextContentItem")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<InputTextContentItem, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "text" => {
+                            crate::serde_helpers::fill(&mut __f0, "text", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(InputTextContentItem {
+                    text: crate::serde_helpers::required(__f0, "text")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("InputTextContentItem", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for InputTextDynamicToolCallOutputContentItem {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["text"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = InputTextDynamicToolCallOutputContentItem;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct InputTextDynamicToolCallOutputContentItem")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<
+                InputTextDynamicToolCallOutputContentItem,
+                A::Error,
+            > {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "text" => {
+                            crate::serde_helpers::fill(&mut __f0, "text", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(InputTextDynamicToolCallOutputContentItem {
+                    text: crate::serde_helpers::required(__f0, "text")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct(
+                "InputTextDynamicToolCallOutputContentItem",
+                FIELDS,
+                Visitor,
+            )
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for InputTextFunctionCallOutputContentItem {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["text"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = InputTextFunctionCallOutputContentItem;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct InputTextFunctionCallOutputContentItem")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<
+                InputTextFunctionCallOutputContentItem,
+                A::Error,
+            > {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "text" => {
+                            crate::serde_helpers::fill(&mut __f0, "text", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(InputTextFunctionCallOutputContentItem {
+                    text: crate::serde_helpers::required(__f0, "text")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct(
+                "InputTextFunctionCallOutputContentItem",
+                FIELDS,
+                Visitor,
+            )
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for InternalChatMessageMetadataPassthrough {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["turn_id"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = InternalChatMessageMetadataPassthrough;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct InternalChatMessageMetadataPassthrough")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<
+                InternalChatMessageMetadataPassthrough,
+                A::Error,
+            > {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "turn_id" => {
+                            crate::serde_helpers::fill(&mut __f0, "turn_id", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(InternalChatMessageMetadataPassthrough {
+                    turn_id: __f0.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct(
+                "InternalChatMessageMetadataPassthrough",
+                FIELDS,
+                Visitor,
+            )
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for KindFileSystemSpecialPath {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["subpath"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = KindFileSystemSpecialPath;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct KindFileSystemSpecialPath")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<KindFileSystemSpecialPath, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<LegacyAppPathString>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "subpath" => {
+                            crate::serde_helpers::fill(&mut __f0, "subpath", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(KindFileSystemSpecialPath {
+                    subpath: __f0.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("KindFileSystemSpecialPath", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for LocalAudioUserInput {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["path"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = LocalAudioUserInput;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct LocalAudioUserInput")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<LocalAudioUserInput, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "path" => {
+                            crate::serde_helpers::fill(&mut __f0, "path", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(LocalAudioUserInput {
+                    path: crate::serde_helpers::required(__f0, "path")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("LocalAudioUserInput", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for LocalImageUserInput {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["detail", "path"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = LocalImageUserInput;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct LocalImageUserInput")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<LocalImageUserInput, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<ImageDetail>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "detail" => {
+                            crate::serde_helpers::fill(&mut __f0, "detail", &mut __map)?
+                        }
+                        "path" => {
+                            crate::serde_helpers::fill(&mut __f1, "path", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(LocalImageUserInput {
+                    detail: __f0.unwrap_or_default(),
+                    path: crate::serde_helpers::required(__f1, "path")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("LocalImageUserInput", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for LocalShellCallResponseItem {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "action",
+            "call_id",
+            "encrypted_content",
+            "id",
+            "internal_chat_message_metadata_passthrough",
+            "status",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = LocalShellCallResponseItem;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct LocalShellCallResponseItem")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<LocalShellCallResponseItem, A::Error> {
+                let mut __f0: ::std::option::Option<LocalShellAction> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<
+                    ::std::option::Option<InternalChatMessageMetadataPassthrough>,
+                > = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<LocalShellStatus> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "action" => {
+                            crate::serde_helpers::fill(&mut __f0, "action", &mut __map)?
+                        }
+                        "call_id" => {
+                            crate::serde_helpers::fill(&mut __f1, "call_id", &mut __map)?
+                        }
+                        "encrypted_content" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "encrypted_content",
+                                &mut __map,
+                            )?
+                        }
+                        "id" => crate::serde_helpers::fill(&mut __f3, "id", &mut __map)?,
+                        "internal_chat_message_metadata_passthrough" => {
+                            crate::serde_helpers::fill(
+                                &mut __f4,
+                                "internal_chat_message_metadata_passthrough",
+                                &mut __map,
+                            )?
+                        }
+                        "status" => {
+                            crate::serde_helpers::fill(&mut __f5, "status", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(LocalShellCallResponseItem {
+                    action: crate::serde_helpers::required(__f0, "action")?,
+                    call_id: __f1.unwrap_or_default(),
+                    encrypted_content: __f2.unwrap_or_default(),
+                    id: __f3.unwrap_or_default(),
+                    internal_chat_message_metadata_passthrough: __f4.unwrap_or_default(),
+                    status: crate::serde_helpers::required(__f5, "status")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("LocalShellCallResponseItem", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ManagedHooksRequirements {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "Interrupt",
+            "managedDir",
+            "PermissionRequest",
+            "PostCompact",
+            "PostModelRequest",
+            "PostToolUse",
+            "PreCompact",
+            "PreModelRequest",
+            "PreToolUse",
+            "SessionEnd",
+            "SessionStart",
+            "Stop",
+            "SubagentStart",
+            "SubagentStop",
+            "UserPromptSubmit",
+            "windowsManagedDir",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ManagedHooksRequirements;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ManagedHooksRequirements")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ManagedHooksRequirements, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::vec::Vec<ConfiguredHookMatcherGroup>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::vec::Vec<ConfiguredHookMatcherGroup>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::vec::Vec<ConfiguredHookMatcherGroup>,
+                > = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<
+                    ::std::vec::Vec<ConfiguredHookMatcherGroup>,
+                > = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<
+                    ::std::vec::Vec<ConfiguredHookMatcherGroup>,
+                > = ::std::option::Option::None;
+                let mut __f6: ::std::option::Option<
+                    ::std::vec::Vec<ConfiguredHookMatcherGroup>,
+                > = ::std::option::Option::None;
+                let mut __f7: ::std::option::Option<
+                    ::std::vec::Vec<ConfiguredHookMatcherGroup>,
+                > = ::std::option::Option::None;
+                let mut __f8: ::std::option::Option<
+                    ::std::vec::Vec<ConfiguredHookMatcherGroup>,
+                > = ::std::option::Option::None;
+                let mut __f9: ::std::option::Option<
+                    ::std::vec::Vec<ConfiguredHookMatcherGroup>,
+                > = ::std::option::Option::None;
+                let mut __f10: ::std::option::Option<
+                    ::std::vec::Vec<ConfiguredHookMatcherGroup>,
+                > = ::std::option::Option::None;
+                let mut __f11: ::std::option::Option<
+                    ::std::vec::Vec<ConfiguredHookMatcherGroup>,
+                > = ::std::option::Option::None;
+                let mut __f12: ::std::option::Option<
+                    ::std::vec::Vec<ConfiguredHookMatcherGroup>,
+                > = ::std::option::Option::None;
+                let mut __f13: ::std::option::Option<
+                    ::std::vec::Vec<ConfiguredHookMatcherGroup>,
+                > = ::std::option::Option::None;
+                let mut __f14: ::std::option::Option<
+                    ::std::vec::Vec<ConfiguredHookMatcherGroup>,
+                > = ::std::option::Option::None;
+                let mut __f15: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "Interrupt" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "Interrupt",
+                                &mut __map,
+                            )?
+                        }
+                        "managedDir" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "managedDir",
+                                &mut __map,
+                            )?
+                        }
+                        "PermissionRequest" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "PermissionRequest",
+                                &mut __map,
+                            )?
+                        }
+                        "PostCompact" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "PostCompact",
+                                &mut __map,
+                            )?
+                        }
+                        "PostModelRequest" => {
+                            crate::serde_helpers::fill(
+                                &mut __f4,
+                                "PostModelRequest",
+                                &mut __map,
+                            )?
+                        }
+                        "PostToolUse" => {
+                            crate::serde_helpers::fill(
+                                &mut __f5,
+                                "PostToolUse",
+                                &mut __map,
+                            )?
+                        }
+                        "PreCompact" => {
+                            crate::serde_helpers::fill(
+                                &mut __f6,
+                                "PreCompact",
+                                &mut __map,
+                            )?
+                        }
+                        "PreModelRequest" => {
+                            crate::serde_helpers::fill(
+                                &mut __f7,
+                                "PreModelRequest",
+                                &mut __map,
+                            )?
+                        }
+                        "PreToolUse" => {
+                            crate::serde_helpers::fill(
+                                &mut __f8,
+                                "PreToolUse",
+                                &mut __map,
+                            )?
+                        }
+                        "SessionEnd" => {
+                            crate::serde_helpers::fill(
+                                &mut __f9,
+                                "SessionEnd",
+                                &mut __map,
+                            )?
+                        }
+                        "SessionStart" => {
+                            crate::serde_helpers::fill(
+                                &mut __f10,
+                                "SessionStart",
+                                &mut __map,
+                            )?
+                        }
+                        "Stop" => {
+                            crate::serde_helpers::fill(&mut __f11, "Stop", &mut __map)?
+                        }
+                        "SubagentStart" => {
+                            crate::serde_helpers::fill(
+                                &mut __f12,
+                                "SubagentStart",
+                                &mut __map,
+                            )?
+                        }
+                        "SubagentStop" => {
+                            crate::serde_helpers::fill(
+                                &mut __f13,
+                                "SubagentStop",
+                                &mut __map,
+                            )?
+                        }
+                        "UserPromptSubmit" => {
+                            crate::serde_helpers::fill(
+                                &mut __f14,
+                                "UserPromptSubmit",
+                                &mut __map,
+                            )?
+                        }
+                        "windowsManagedDir" => {
+                            crate::serde_helpers::fill(
+                                &mut __f15,
+                                "windowsManagedDir",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ManagedHooksRequirements {
+                    interrupt: __f0.unwrap_or_default(),
+                    managed_dir: __f1.unwrap_or_default(),
+                    permission_request: crate::serde_helpers::required(
+                        __f2,
+                        "PermissionRequest",
+                    )?,
+                    post_compact: crate::serde_helpers::required(__f3, "PostCompact")?,
+                    post_model_request: __f4.unwrap_or_default(),
+                    post_tool_use: crate::serde_helpers::required(__f5, "PostToolUse")?,
+                    pre_compact: crate::serde_helpers::required(__f6, "PreCompact")?,
+                    pre_model_request: __f7.unwrap_or_default(),
+                    pre_tool_use: crate::serde_helpers::required(__f8, "PreToolUse")?,
+                    session_end: __f9.unwrap_or_default(),
+                    session_start: crate::serde_helpers::required(
+                        __f10,
+                        "SessionStart",
+                    )?,
+                    stop: crate::serde_helpers::required(__f11, "Stop")?,
+                    subagent_start: crate::serde_helpers::required(
+                        __f12,
+                        "SubagentStart",
+                    )?,
+                    subagent_stop: crate::serde_helpers::required(
+                        __f13,
+                        "SubagentStop",
+                    )?,
+                    user_prompt_submit: crate::serde_helpers::required(
+                        __f14,
+                        "UserPromptSubmit",
+                    )?,
+                    windows_managed_dir: __f15.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("ManagedHooksRequirements", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for McpServerMigration {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["name"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = McpServerMigration;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct McpServerMigration")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<McpServerMigration, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "name" => {
+                            crate::serde_helpers::fill(&mut __f0, "name", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(McpServerMigration {
+                    name: crate::serde_helpers::required(__f0, "name")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("McpServerMigration", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for McpToolConfiguredHookHandler {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "input",
+            "server",
+            "statusMessage",
+            "timeoutSec",
+            "tool",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = McpToolConfiguredHookHandler;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct McpToolConfiguredHookHandler")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<McpToolConfiguredHookHandler, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<::std::option::Option<u64>> = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "input" => {
+                            crate::serde_helpers::fill(&mut __f0, "input", &mut __map)?
+                        }
+                        "server" => {
+                            crate::serde_helpers::fill(&mut __f1, "server", &mut __map)?
+                        }
+                        "statusMessage" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "statusMessage",
+                                &mut __map,
+                            )?
+                        }
+                        "timeoutSec" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "timeoutSec",
+                                &mut __map,
+                            )?
+                        }
+                        "tool" => {
+                            crate::serde_helpers::fill(&mut __f4, "tool", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(McpToolConfiguredHookHandler {
+                    input: crate::serde_helpers::required(__f0, "input")?,
+                    server: crate::serde_helpers::required(__f1, "server")?,
+                    status_message: __f2.unwrap_or_default(),
+                    timeout_sec: __f3.unwrap_or_default(),
+                    tool: crate::serde_helpers::required(__f4, "tool")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("McpToolConfiguredHookHandler", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for MentionUserInput {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["name", "path"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = MentionUserInput;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct MentionUserInput")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<MentionUserInput, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "name" => {
+                            crate::serde_helpers::fill(&mut __f0, "name", &mut __map)?
+                        }
+                        "path" => {
+                            crate::serde_helpers::fill(&mut __f1, "path", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(MentionUserInput {
+                    name: crate::serde_helpers::required(__f0, "name")?,
+                    path: crate::serde_helpers::required(__f1, "path")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("MentionUserInput", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for MigrationDetails {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "commands",
+            "hooks",
+            "mcpServers",
+            "memory",
+            "plugins",
+            "sessions",
+            "skills",
+            "subagents",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = MigrationDetails;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct MigrationDetails")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<MigrationDetails, A::Error> {
+                let mut __f0: ::std::option::Option<::std::vec::Vec<CommandMigration>> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::vec::Vec<HookMigration>> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::vec::Vec<McpServerMigration>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::vec::Vec<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<::std::vec::Vec<PluginsMigration>> = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<::std::vec::Vec<SessionMigration>> = ::std::option::Option::None;
+                let mut __f6: ::std::option::Option<::std::vec::Vec<SkillMigration>> = ::std::option::Option::None;
+                let mut __f7: ::std::option::Option<
+                    ::std::vec::Vec<SubagentMigration>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "commands" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "commands",
+                                &mut __map,
+                            )?
+                        }
+                        "hooks" => {
+                            crate::serde_helpers::fill(&mut __f1, "hooks", &mut __map)?
+                        }
+                        "mcpServers" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "mcpServers",
+                                &mut __map,
+                            )?
+                        }
+                        "memory" => {
+                            crate::serde_helpers::fill(&mut __f3, "memory", &mut __map)?
+                        }
+                        "plugins" => {
+                            crate::serde_helpers::fill(&mut __f4, "plugins", &mut __map)?
+                        }
+                        "sessions" => {
+                            crate::serde_helpers::fill(
+                                &mut __f5,
+                                "sessions",
+                                &mut __map,
+                            )?
+                        }
+                        "skills" => {
+                            crate::serde_helpers::fill(&mut __f6, "skills", &mut __map)?
+                        }
+                        "subagents" => {
+                            crate::serde_helpers::fill(
+                                &mut __f7,
+                                "subagents",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(MigrationDetails {
+                    commands: __f0.unwrap_or_default(),
+                    hooks: __f1.unwrap_or_default(),
+                    mcp_servers: __f2.unwrap_or_default(),
+                    memory: __f3.unwrap_or_default(),
+                    plugins: __f4.unwrap_or_default(),
+                    sessions: __f5.unwrap_or_default(),
+                    skills: __f6.unwrap_or_default(),
+                    subagents: __f7.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("MigrationDetails", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ModelProviderMismatchModelProviderError {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["currentModelProvider", "modelProvider"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ModelProviderMismatchModelProviderError;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ModelProviderMismatchModelProviderError")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<
+                ModelProviderMismatchModelProviderError,
+                A::Error,
+            > {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "currentModelProvider" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "currentModelProvider",
+                                &mut __map,
+                            )?
+                        }
+                        "modelProvider" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "modelProvider",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ModelProviderMismatchModelProviderError {
+                    current_model_provider: crate::serde_helpers::required(
+                        __f0,
+                        "currentModelProvider",
+                    )?,
+                    model_provider: crate::serde_helpers::required(
+                        __f1,
+                        "modelProvider",
+                    )?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct(
+                "ModelProviderMismatchModelProviderError",
+                FIELDS,
+                Visitor,
+            )
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ModelProviderNotConfiguredModelProviderError {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["modelProvider"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ModelProviderNotConfiguredModelProviderError;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ModelProviderNotConfiguredModelProviderError")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<
+                ModelProviderNotConfiguredModelProviderError,
+                A::Error,
+            > {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "modelProvider" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "modelProvider",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ModelProviderNotConfiguredModelProviderError {
+                    model_provider: crate::serde_helpers::required(
+                        __f0,
+                        "modelProvider",
+                    )?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct(
+                "ModelProviderNotConfiguredModelProviderError",
+                FIELDS,
+                Visitor,
+            )
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ModelProviderPolicyConflictModelProviderError {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["modelProvider", "requiredModelProvider"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ModelProviderPolicyConflictModelProviderError;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ModelProviderPolicyConflictModelProviderError")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<
+                ModelProviderPolicyConflictModelProviderError,
+                A::Error,
+            > {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "modelProvider" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "modelProvider",
+                                &mut __map,
+                            )?
+                        }
+                        "requiredModelProvider" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "requiredModelProvider",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ModelProviderPolicyConflictModelProviderError {
+                    model_provider: crate::serde_helpers::required(
+                        __f0,
+                        "modelProvider",
+                    )?,
+                    required_model_provider: crate::serde_helpers::required(
+                        __f1,
+                        "requiredModelProvider",
+                    )?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct(
+                "ModelProviderPolicyConflictModelProviderError",
+                FIELDS,
+                Visitor,
+            )
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for NamespaceDynamicToolSpec {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["description", "name", "tools"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = NamespaceDynamicToolSpec;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct NamespaceDynamicToolSpec")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<NamespaceDynamicToolSpec, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::vec::Vec<DynamicToolNamespaceTool>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "description" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "description",
+                                &mut __map,
+                            )?
+                        }
+                        "name" => {
+                            crate::serde_helpers::fill(&mut __f1, "name", &mut __map)?
+                        }
+                        "tools" => {
+                            crate::serde_helpers::fill(&mut __f2, "tools", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(NamespaceDynamicToolSpec {
+                    description: crate::serde_helpers::required(__f0, "description")?,
+                    name: crate::serde_helpers::required(__f1, "name")?,
+                    tools: crate::serde_helpers::required(__f2, "tools")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("NamespaceDynamicToolSpec", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for NetworkPolicyAmendment {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["action", "host"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = NetworkPolicyAmendment;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct NetworkPolicyAmendment")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<NetworkPolicyAmendment, A::Error> {
+                let mut __f0: ::std::option::Option<NetworkPolicyRuleAction> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "action" => {
+                            crate::serde_helpers::fill(&mut __f0, "action", &mut __map)?
+                        }
+                        "host" => {
+                            crate::serde_helpers::fill(&mut __f1, "host", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(NetworkPolicyAmendment {
+                    action: crate::serde_helpers::required(__f0, "action")?,
+                    host: crate::serde_helpers::required(__f1, "host")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("NetworkPolicyAmendment", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for NetworkRequirements {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "allowLocalBinding",
+            "allowUnixSockets",
+            "allowUpstreamProxy",
+            "allowedDomains",
+            "dangerouslyAllowAllUnixSockets",
+            "dangerouslyAllowNonLoopbackProxy",
+            "deniedDomains",
+            "domains",
+            "enabled",
+            "httpPort",
+            "managedAllowedDomainsOnly",
+            "reviewDomains",
+            "socksPort",
+            "unixSockets",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = NetworkRequirements;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct NetworkRequirements")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<NetworkRequirements, A::Error> {
+                let mut __f0: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+                > = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f6: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+                > = ::std::option::Option::None;
+                let mut __f7: ::std::option::Option<
+                    ::std::option::Option<
+                        ::std::collections::BTreeMap<
+                            ::std::string::String,
+                            NetworkDomainPermission,
+                        >,
+                    >,
+                > = ::std::option::Option::None;
+                let mut __f8: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f9: ::std::option::Option<::std::option::Option<u16>> = ::std::option::Option::None;
+                let mut __f10: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f11: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+                > = ::std::option::Option::None;
+                let mut __f12: ::std::option::Option<::std::option::Option<u16>> = ::std::option::Option::None;
+                let mut __f13: ::std::option::Option<
+                    ::std::option::Option<
+                        ::std::collections::BTreeMap<
+                            ::std::string::String,
+                            NetworkUnixSocketPermission,
+                        >,
+                    >,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "allowLocalBinding" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "allowLocalBinding",
+                                &mut __map,
+                            )?
+                        }
+                        "allowUnixSockets" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "allowUnixSockets",
+                                &mut __map,
+                            )?
+                        }
+                        "allowUpstreamProxy" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "allowUpstreamProxy",
+                                &mut __map,
+                            )?
+                        }
+                        "allowedDomains" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "allowedDomains",
+                                &mut __map,
+                            )?
+                        }
+                        "dangerouslyAllowAllUnixSockets" => {
+                            crate::serde_helpers::fill(
+                                &mut __f4,
+                                "dangerouslyAllowAllUnixSockets",
+                                &mut __map,
+                            )?
+                        }
+                        "dangerouslyAllowNonLoopbackProxy" => {
+                            crate::serde_helpers::fill(
+                                &mut __f5,
+                                "dangerouslyAllowNonLoopbackProxy",
+                                &mut __map,
+                            )?
+                        }
+                        "deniedDomains" => {
+                            crate::serde_helpers::fill(
+                                &mut __f6,
+                                "deniedDomains",
+                                &mut __map,
+                            )?
+                        }
+                        "domains" => {
+                            crate::serde_helpers::fill(&mut __f7, "domains", &mut __map)?
+                        }
+                        "enabled" => {
+                            crate::serde_helpers::fill(&mut __f8, "enabled", &mut __map)?
+                        }
+                        "httpPort" => {
+                            crate::serde_helpers::fill(
+                                &mut __f9,
+                                "httpPort",
+                                &mut __map,
+                            )?
+                        }
+                        "managedAllowedDomainsOnly" => {
+                            crate::serde_helpers::fill(
+                                &mut __f10,
+                                "managedAllowedDomainsOnly",
+                                &mut __map,
+                            )?
+                        }
+                        "reviewDomains" => {
+                            crate::serde_helpers::fill(
+                                &mut __f11,
+                                "reviewDomains",
+                                &mut __map,
+                            )?
+                        }
+                        "socksPort" => {
+                            crate::serde_helpers::fill(
+                                &mut __f12,
+                                "socksPort",
+                                &mut __map,
+                            )?
+                        }
+                        "unixSockets" => {
+                            crate::serde_helpers::fill(
+                                &mut __f13,
+                                "unixSockets",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(NetworkRequirements {
+                    allow_local_binding: __f0.unwrap_or_default(),
+                    allow_unix_sockets: __f1.unwrap_or_default(),
+                    allow_upstream_proxy: __f2.unwrap_or_default(),
+                    allowed_domains: __f3.unwrap_or_default(),
+                    dangerously_allow_all_unix_sockets: __f4.unwrap_or_default(),
+                    dangerously_allow_non_loopback_proxy: __f5.unwrap_or_default(),
+                    denied_domains: __f6.unwrap_or_default(),
+                    domains: __f7.unwrap_or_default(),
+                    enabled: __f8.unwrap_or_default(),
+                    http_port: __f9.unwrap_or_default(),
+                    managed_allowed_domains_only: __f10.unwrap_or_default(),
+                    review_domains: __f11.unwrap_or_default(),
+                    socks_port: __f12.unwrap_or_default(),
+                    unix_sockets: __f13.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("NetworkRequirements", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for OpenPageResponsesApiWebSearchAction {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["url"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = OpenPageResponsesApiWebSearchAction;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct OpenPageResponsesApiWebSearchAction")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<OpenPageResponsesApiWebSearchAction, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "url" => {
+                            crate::serde_helpers::fill(&mut __f0, "url", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(OpenPageResponsesApiWebSearchAction {
+                    url: __f0.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("OpenPageResponsesApiWebSearchAction", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for OutputTextContentItem {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["annotations", "logprobs", "text"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = OutputTextContentItem;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct OutputTextContentItem")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<OutputTextContentItem, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<::serde_json::Value>>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<::serde_json::Value>>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "annotations" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "annotations",
+                                &mut __map,
+                            )?
+                        }
+                        "logprobs" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "logprobs",
+                                &mut __map,
+                            )?
+                        }
+                        "text" => {
+                            crate::serde_helpers::fill(&mut __f2, "text", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(OutputTextContentItem {
+                    annotations: __f0.unwrap_or_default(),
+                    logprobs: __f1.unwrap_or_default(),
+                    text: crate::serde_helpers::required(__f2, "text")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("OutputTextContentItem", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for PathFileSystemPath {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["path"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = PathFileSystemPath;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct PathFileSystemPath")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<PathFileSystemPath, A::Error> {
+                let mut __f0: ::std::option::Option<LegacyAppPathString> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "path" => {
+                            crate::serde_helpers::fill(&mut __f0, "path", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(PathFileSystemPath {
+                    path: crate::serde_helpers::required(__f0, "path")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("PathFileSystemPath", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for PluginsMigration {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["marketplaceName", "pluginNames"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = PluginsMigration;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct PluginsMigration")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<PluginsMigration, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::vec::Vec<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "marketplaceName" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "marketplaceName",
+                                &mut __map,
+                            )?
+                        }
+                        "pluginNames" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "pluginNames",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(PluginsMigration {
+                    marketplace_name: crate::serde_helpers::required(
+                        __f0,
+                        "marketplaceName",
+                    )?,
+                    plugin_names: crate::serde_helpers::required(__f1, "pluginNames")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("PluginsMigration", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ProcessTerminalSize {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["cols", "rows"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ProcessTerminalSize;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ProcessTerminalSize")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ProcessTerminalSize, A::Error> {
+                let mut __f0: ::std::option::Option<u16> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<u16> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "cols" => {
+                            crate::serde_helpers::fill(&mut __f0, "cols", &mut __map)?
+                        }
+                        "rows" => {
+                            crate::serde_helpers::fill(&mut __f1, "rows", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ProcessTerminalSize {
+                    cols: crate::serde_helpers::required(__f0, "cols")?,
+                    rows: crate::serde_helpers::required(__f1, "rows")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ProcessTerminalSize", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for Project {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "createdAt",
+            "id",
+            "metadata",
+            "name",
+            "recencyAt",
+            "roots",
+            "updatedAt",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = Project;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct Project")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<Project, A::Error> {
+                let mut __f0: ::std::option::Option<i64> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::collections::BTreeMap<
+                        ::std::string::String,
+                        ::std::string::String,
+                    >,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<::std::option::Option<i64>> = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<::std::vec::Vec<ProjectRoot>> = ::std::option::Option::None;
+                let mut __f6: ::std::option::Option<i64> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "createdAt" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "createdAt",
+                                &mut __map,
+                            )?
+                        }
+                        "id" => crate::serde_helpers::fill(&mut __f1, "id", &mut __map)?,
+                        "metadata" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "metadata",
+                                &mut __map,
+                            )?
+                        }
+                        "name" => {
+                            crate::serde_helpers::fill(&mut __f3, "name", &mut __map)?
+                        }
+                        "recencyAt" => {
+                            crate::serde_helpers::fill(
+                                &mut __f4,
+                                "recencyAt",
+                                &mut __map,
+                            )?
+                        }
+                        "roots" => {
+                            crate::serde_helpers::fill(&mut __f5, "roots", &mut __map)?
+                        }
+                        "updatedAt" => {
+                            crate::serde_helpers::fill(
+                                &mut __f6,
+                                "updatedAt",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(Project {
+                    created_at: crate::serde_helpers::required(__f0, "createdAt")?,
+                    id: crate::serde_helpers::required(__f1, "id")?,
+                    metadata: crate::serde_helpers::required(__f2, "metadata")?,
+                    name: crate::serde_helpers::required(__f3, "name")?,
+                    recency_at: __f4.unwrap_or_default(),
+                    roots: crate::serde_helpers::required(__f5, "roots")?,
+                    updated_at: crate::serde_helpers::required(__f6, "updatedAt")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("Project", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ProjectRoot {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["path"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ProjectRoot;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ProjectRoot")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ProjectRoot, A::Error> {
+                let mut __f0: ::std::option::Option<AbsolutePathBuf> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "path" => {
+                            crate::serde_helpers::fill(&mut __f0, "path", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ProjectRoot {
+                    path: crate::serde_helpers::required(__f0, "path")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ProjectRoot", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for QueuedSubmission {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "clientUserMessageId",
+            "id",
+            "input",
+            "responsesapiClientMetadata",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = QueuedSubmission;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct QueuedSubmission")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<QueuedSubmission, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::vec::Vec<UserInput>> = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<
+                        ::std::collections::BTreeMap<
+                            ::std::string::String,
+                            ::std::string::String,
+                        >,
+                    >,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "clientUserMessageId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "clientUserMessageId",
+                                &mut __map,
+                            )?
+                        }
+                        "id" => crate::serde_helpers::fill(&mut __f1, "id", &mut __map)?,
+                        "input" => {
+                            crate::serde_helpers::fill(&mut __f2, "input", &mut __map)?
+                        }
+                        "responsesapiClientMetadata" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "responsesapiClientMetadata",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(QueuedSubmission {
+                    client_user_message_id: crate::serde_helpers::required(
+                        __f0,
+                        "clientUserMessageId",
+                    )?,
+                    id: crate::serde_helpers::required(__f1, "id")?,
+                    input: crate::serde_helpers::required(__f2, "input")?,
+                    responsesapi_client_metadata: __f3.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("QueuedSubmission", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ReadOnlySandboxPolicy {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["networkAccess"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ReadOnlySandboxPolicy;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ReadOnlySandboxPolicy")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ReadOnlySandboxPolicy, A::Error> {
+                let mut __f0: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "networkAccess" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "networkAccess",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ReadOnlySandboxPolicy {
+                    network_access: __f0.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("ReadOnlySandboxPolicy", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for RealtimeVoicesList {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["defaultV1", "defaultV2", "v1", "v2", "v3"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = RealtimeVoicesList;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct RealtimeVoicesList")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<RealtimeVoicesList, A::Error> {
+                let mut __f0: ::std::option::Option<RealtimeVoice> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<RealtimeVoice> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::vec::Vec<RealtimeVoice>> = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<::std::vec::Vec<RealtimeVoice>> = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<::std::vec::Vec<RealtimeVoice>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "defaultV1" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "defaultV1",
+                                &mut __map,
+                            )?
+                        }
+                        "defaultV2" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "defaultV2",
+                                &mut __map,
+                            )?
+                        }
+                        "v1" => crate::serde_helpers::fill(&mut __f2, "v1", &mut __map)?,
+                        "v2" => crate::serde_helpers::fill(&mut __f3, "v2", &mut __map)?,
+                        "v3" => crate::serde_helpers::fill(&mut __f4, "v3", &mut __map)?,
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(RealtimeVoicesList {
+                    default_v1: crate::serde_helpers::required(__f0, "defaultV1")?,
+                    default_v2: crate::serde_helpers::required(__f1, "defaultV2")?,
+                    v1: crate::serde_helpers::required(__f2, "v1")?,
+                    v2: crate::serde_helpers::required(__f3, "v2")?,
+                    v3: __f4.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("RealtimeVoicesList", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ReasoningResponseItem {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "content",
+            "encrypted_content",
+            "id",
+            "internal_chat_message_metadata_passthrough",
+            "summary",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ReasoningResponseItem;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ReasoningResponseItem")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ReasoningResponseItem, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<ReasoningItemContent>>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<InternalChatMessageMetadataPassthrough>,
+                > = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<
+                    ::std::vec::Vec<ReasoningItemReasoningSummary>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "content" => {
+                            crate::serde_helpers::fill(&mut __f0, "content", &mut __map)?
+                        }
+                        "encrypted_content" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "encrypted_content",
+                                &mut __map,
+                            )?
+                        }
+                        "id" => crate::serde_helpers::fill(&mut __f2, "id", &mut __map)?,
+                        "internal_chat_message_metadata_passthrough" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "internal_chat_message_metadata_passthrough",
+                                &mut __map,
+                            )?
+                        }
+                        "summary" => {
+                            crate::serde_helpers::fill(&mut __f4, "summary", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ReasoningResponseItem {
+                    content: __f0.unwrap_or_default(),
+                    encrypted_content: __f1.unwrap_or_default(),
+                    id: __f2.unwrap_or_default(),
+                    internal_chat_message_metadata_passthrough: __f3.unwrap_or_default(),
+                    summary: crate::serde_helpers::required(__f4, "summary")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ReasoningResponseItem", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ReasoningTextReasoningItemContent {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["text"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ReasoningTextReasoningItemContent;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ReasoningTextReasoningItemContent")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ReasoningTextReasoningItemContent, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "text" => {
+                            crate::serde_helpers::fill(&mut __f0, "text", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ReasoningTextReasoningItemContent {
+                    text: crate::serde_helpers::required(__f0, "text")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("ReasoningTextReasoningItemContent", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for RemoteControlDisableParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["ephemeral"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = RemoteControlDisableParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct RemoteControlDisableParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<RemoteControlDisableParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "ephemeral" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "ephemeral",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(RemoteControlDisableParams {
+                    ephemeral: __f0.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("RemoteControlDisableParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for RemoteControlEnableParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["ephemeral"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = RemoteControlEnableParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct RemoteControlEnableParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<RemoteControlEnableParams, A::Error> {
+                let mut __f0: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "ephemeral" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "ephemeral",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(RemoteControlEnableParams {
+                    ephemeral: __f0.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("RemoteControlEnableParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ResponseUsageMetadata {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["amount", "metadata"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ResponseUsageMetadata;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ResponseUsageMetadata")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ResponseUsageMetadata, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::serde_json::Value>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "amount" => {
+                            crate::serde_helpers::fill(&mut __f0, "amount", &mut __map)?
+                        }
+                        "metadata" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "metadata",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ResponseUsageMetadata {
+                    amount: __f0.unwrap_or_default(),
+                    metadata: __f1.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("ResponseUsageMetadata", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for SearchResponsesApiWebSearchAction {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["queries", "query"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = SearchResponsesApiWebSearchAction;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct SearchResponsesApiWebSearchAction")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<SearchResponsesApiWebSearchAction, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "queries" => {
+                            crate::serde_helpers::fill(&mut __f0, "queries", &mut __map)?
+                        }
+                        "query" => {
+                            crate::serde_helpers::fill(&mut __f1, "query", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(SearchResponsesApiWebSearchAction {
+                    queries: __f0.unwrap_or_default(),
+                    query: __f1.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("SearchResponsesApiWebSearchAction", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for SelectedCapabilityRoot {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["id", "location"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = SelectedCapabilityRoot;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct SelectedCapabilityRoot")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<SelectedCapabilityRoot, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<CapabilityRootLocation> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "id" => crate::serde_helpers::fill(&mut __f0, "id", &mut __map)?,
+                        "location" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "location",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(SelectedCapabilityRoot {
+                    id: crate::serde_helpers::required(__f0, "id")?,
+                    location: crate::serde_helpers::required(__f1, "location")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("SelectedCapabilityRoot", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ServerDiagnosticsGauge {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["name", "value"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ServerDiagnosticsGauge;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ServerDiagnosticsGauge")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ServerDiagnosticsGauge, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<u64> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "name" => {
+                            crate::serde_helpers::fill(&mut __f0, "name", &mut __map)?
+                        }
+                        "value" => {
+                            crate::serde_helpers::fill(&mut __f1, "value", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ServerDiagnosticsGauge {
+                    name: crate::serde_helpers::required(__f0, "name")?,
+                    value: crate::serde_helpers::required(__f1, "value")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ServerDiagnosticsGauge", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ServerDiagnosticsProcess {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["id", "physicalFootprintBytes", "residentMemoryBytes"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ServerDiagnosticsProcess;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ServerDiagnosticsProcess")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ServerDiagnosticsProcess, A::Error> {
+                let mut __f0: ::std::option::Option<u32> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::option::Option<u64>> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::option::Option<u64>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "id" => crate::serde_helpers::fill(&mut __f0, "id", &mut __map)?,
+                        "physicalFootprintBytes" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "physicalFootprintBytes",
+                                &mut __map,
+                            )?
+                        }
+                        "residentMemoryBytes" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "residentMemoryBytes",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ServerDiagnosticsProcess {
+                    id: crate::serde_helpers::required(__f0, "id")?,
+                    physical_footprint_bytes: __f1.unwrap_or_default(),
+                    resident_memory_bytes: __f2.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("ServerDiagnosticsProcess", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for SessionMigration {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["cwd", "path", "title"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = SessionMigration;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct SessionMigration")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<SessionMigration, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "cwd" => {
+                            crate::serde_helpers::fill(&mut __f0, "cwd", &mut __map)?
+                        }
+                        "path" => {
+                            crate::serde_helpers::fill(&mut __f1, "path", &mut __map)?
+                        }
+                        "title" => {
+                            crate::serde_helpers::fill(&mut __f2, "title", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(SessionMigration {
+                    cwd: crate::serde_helpers::required(__f0, "cwd")?,
+                    path: crate::serde_helpers::required(__f1, "path")?,
+                    title: __f2.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("SessionMigration", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for SkillMigration {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["name"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = SkillMigration;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct SkillMigration")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<SkillMigration, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "name" => {
+                            crate::serde_helpers::fill(&mut __f0, "name", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(SkillMigration {
+                    name: crate::serde_helpers::required(__f0, "name")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("SkillMigration", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for SkillUserInput {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["name", "path"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = SkillUserInput;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct SkillUserInput")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<SkillUserInput, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "name" => {
+                            crate::serde_helpers::fill(&mut __f0, "name", &mut __map)?
+                        }
+                        "path" => {
+                            crate::serde_helpers::fill(&mut __f1, "path", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(SkillUserInput {
+                    name: crate::serde_helpers::required(__f0, "name")?,
+                    path: crate::serde_helpers::required(__f1, "path")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("SkillUserInput", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for SpecialFileSystemPath {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["value"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = SpecialFileSystemPath;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct SpecialFileSystemPath")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<SpecialFileSystemPath, A::Error> {
+                let mut __f0: ::std::option::Option<FileSystemSpecialPath> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "value" => {
+                            crate::serde_helpers::fill(&mut __f0, "value", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(SpecialFileSystemPath {
+                    value: crate::serde_helpers::required(__f0, "value")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("SpecialFileSystemPath", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for SubagentMigration {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["name"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = SubagentMigration;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct SubagentMigration")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<SubagentMigration, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "name" => {
+                            crate::serde_helpers::fill(&mut __f0, "name", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(SubagentMigration {
+                    name: crate::serde_helpers::required(__f0, "name")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("SubagentMigration", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for SummaryTextReasoningItemReasoningSummary {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["text"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = SummaryTextReasoningItemReasoningSummary;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct SummaryTextReasoningItemReasoningSummary")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<
+                SummaryTextReasoningItemReasoningSummary,
+                A::Error,
+            > {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "text" => {
+                            crate::serde_helpers::fill(&mut __f0, "text", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(SummaryTextReasoningItemReasoningSummary {
+                    text: crate::serde_helpers::required(__f0, "text")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct(
+                "SummaryTextReasoningItemReasoningSummary",
+                FIELDS,
+                Visitor,
+            )
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for TextElement {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["byteRange", "placeholder"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = TextElement;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct TextElement")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<TextElement, A::Error> {
+                let mut __f0: ::std::option::Option<ByteRange> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "byteRange" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "byteRange",
+                                &mut __map,
+                            )?
+                        }
+                        "placeholder" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "placeholder",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(TextElement {
+                    byte_range: crate::serde_helpers::required(__f0, "byteRange")?,
+                    placeholder: __f1.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("TextElement", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for TextReasoningItemContent {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["text"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = TextReasoningItemContent;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct TextReasoningItemContent")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<TextReasoningItemContent, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "text" => {
+                            crate::serde_helpers::fill(&mut __f0, "text", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(TextReasoningItemContent {
+                    text: crate::serde_helpers::required(__f0, "text")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("TextReasoningItemContent", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for TextUserInput {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["text", "text_elements"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = TextUserInput;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct TextUserInput")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<TextUserInput, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::vec::Vec<TextElement>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "text" => {
+                            crate::serde_helpers::fill(&mut __f0, "text", &mut __map)?
+                        }
+                        "text_elements" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "text_elements",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(TextUserInput {
+                    text: crate::serde_helpers::required(__f0, "text")?,
+                    text_elements: __f1.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("TextUserInput", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadEnvironment {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["cwd", "environmentId", "runtimeWorkspaceRoots"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadEnvironment;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadEnvironment")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadEnvironment, A::Error> {
+                let mut __f0: ::std::option::Option<LegacyAppPathString> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::vec::Vec<LegacyAppPathString>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "cwd" => {
+                            crate::serde_helpers::fill(&mut __f0, "cwd", &mut __map)?
+                        }
+                        "environmentId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "environmentId",
+                                &mut __map,
+                            )?
+                        }
+                        "runtimeWorkspaceRoots" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "runtimeWorkspaceRoots",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadEnvironment {
+                    cwd: crate::serde_helpers::required(__f0, "cwd")?,
+                    environment_id: crate::serde_helpers::required(
+                        __f1,
+                        "environmentId",
+                    )?,
+                    runtime_workspace_roots: crate::serde_helpers::required(
+                        __f2,
+                        "runtimeWorkspaceRoots",
+                    )?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadEnvironment", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeInitialItem {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["role", "text"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadRealtimeInitialItem;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadRealtimeInitialItem")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadRealtimeInitialItem, A::Error> {
+                let mut __f0: ::std::option::Option<ConversationTextRole> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "role" => {
+                            crate::serde_helpers::fill(&mut __f0, "role", &mut __map)?
+                        }
+                        "text" => {
+                            crate::serde_helpers::fill(&mut __f1, "text", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadRealtimeInitialItem {
+                    role: crate::serde_helpers::required(__f0, "role")?,
+                    text: crate::serde_helpers::required(__f1, "text")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadRealtimeInitialItem", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ThreadSectionAppearance {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["color", "icon"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ThreadSectionAppearance;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ThreadSectionAppearance")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ThreadSectionAppearance, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "color" => {
+                            crate::serde_helpers::fill(&mut __f0, "color", &mut __map)?
+                        }
+                        "icon" => {
+                            crate::serde_helpers::fill(&mut __f1, "icon", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ThreadSectionAppearance {
+                    color: __f0.unwrap_or_default(),
+                    icon: __f1.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("ThreadSectionAppearance", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ToolSearchCallResponseItem {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "arguments",
+            "call_id",
+            "encrypted_content",
+            "execution",
+            "id",
+            "internal_chat_message_metadata_passthrough",
+            "status",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ToolSearchCallResponseItem;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ToolSearchCallResponseItem")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ToolSearchCallResponseItem, A::Error> {
+                let mut __f0: ::std::option::Option<::serde_json::Value> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<
+                    ::std::option::Option<InternalChatMessageMetadataPassthrough>,
+                > = ::std::option::Option::None;
+                let mut __f6: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "arguments" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "arguments",
+                                &mut __map,
+                            )?
+                        }
+                        "call_id" => {
+                            crate::serde_helpers::fill(&mut __f1, "call_id", &mut __map)?
+                        }
+                        "encrypted_content" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "encrypted_content",
+                                &mut __map,
+                            )?
+                        }
+                        "execution" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "execution",
+                                &mut __map,
+                            )?
+                        }
+                        "id" => crate::serde_helpers::fill(&mut __f4, "id", &mut __map)?,
+                        "internal_chat_message_metadata_passthrough" => {
+                            crate::serde_helpers::fill(
+                                &mut __f5,
+                                "internal_chat_message_metadata_passthrough",
+                                &mut __map,
+                            )?
+                        }
+                        "status" => {
+                            crate::serde_helpers::fill(&mut __f6, "status", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ToolSearchCallResponseItem {
+                    arguments: crate::serde_helpers::required(__f0, "arguments")?,
+                    call_id: __f1.unwrap_or_default(),
+                    encrypted_content: __f2.unwrap_or_default(),
+                    execution: crate::serde_helpers::required(__f3, "execution")?,
+                    id: __f4.unwrap_or_default(),
+                    internal_chat_message_metadata_passthrough: __f5.unwrap_or_default(),
+                    status: __f6.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("ToolSearchCallResponseItem", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ToolSearchOutputResponseItem {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "call_id",
+            "execution",
+            "id",
+            "internal_chat_message_metadata_passthrough",
+            "status",
+            "tools",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = ToolSearchOutputResponseItem;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct ToolSearchOutputResponseItem")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<ToolSearchOutputResponseItem, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<InternalChatMessageMetadataPassthrough>,
+                > = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f5: ::std::option::Option<
+                    ::std::vec::Vec<::serde_json::Value>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "call_id" => {
+                            crate::serde_helpers::fill(&mut __f0, "call_id", &mut __map)?
+                        }
+                        "execution" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "execution",
+                                &mut __map,
+                            )?
+                        }
+                        "id" => crate::serde_helpers::fill(&mut __f2, "id", &mut __map)?,
+                        "internal_chat_message_metadata_passthrough" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "internal_chat_message_metadata_passthrough",
+                                &mut __map,
+                            )?
+                        }
+                        "status" => {
+                            crate::serde_helpers::fill(&mut __f4, "status", &mut __map)?
+                        }
+                        "tools" => {
+                            crate::serde_helpers::fill(&mut __f5, "tools", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(ToolSearchOutputResponseItem {
+                    call_id: __f0.unwrap_or_default(),
+                    execution: crate::serde_helpers::required(__f1, "execution")?,
+                    id: __f2.unwrap_or_default(),
+                    internal_chat_message_metadata_passthrough: __f3.unwrap_or_default(),
+                    status: crate::serde_helpers::required(__f4, "status")?,
+                    tools: crate::serde_helpers::required(__f5, "tools")?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("ToolSearchOutputResponseItem", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for TurnEnvironmentParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["cwd", "environmentId", "runtimeWorkspaceRoots"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = TurnEnvironmentParams;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct TurnEnvironmentParams")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<TurnEnvironmentParams, A::Error> {
+                let mut __f0: ::std::option::Option<LegacyAppPathString> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::vec::Vec<LegacyAppPathString>>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "cwd" => {
+                            crate::serde_helpers::fill(&mut __f0, "cwd", &mut __map)?
+                        }
+                        "environmentId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "environmentId",
+                                &mut __map,
+                            )?
+                        }
+                        "runtimeWorkspaceRoots" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "runtimeWorkspaceRoots",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(TurnEnvironmentParams {
+                    cwd: crate::serde_helpers::required(__f0, "cwd")?,
+                    environment_id: crate::serde_helpers::required(
+                        __f1,
+                        "environmentId",
+                    )?,
+                    runtime_workspace_roots: __f2.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("TurnEnvironmentParams", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for TurnStartedThreadTimelineEntry {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["position", "started_at", "turn_id"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = TurnStartedThreadTimelineEntry;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct TurnStartedThreadTimelineEntry")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<TurnStartedThreadTimelineEntry, A::Error> {
+                let mut __f0: ::std::option::Option<u64> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::option::Option<i64>> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "position" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "position",
+                                &mut __map,
+                            )?
+                        }
+                        "started_at" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "started_at",
+                                &mut __map,
+                            )?
+                        }
+                        "turn_id" => {
+                            crate::serde_helpers::fill(&mut __f2, "turn_id", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(TurnStartedThreadTimelineEntry {
+                    position: crate::serde_helpers::required(__f0, "position")?,
+                    started_at: __f1.unwrap_or_default(),
+                    turn_id: crate::serde_helpers::required(__f2, "turn_id")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("TurnStartedThreadTimelineEntry", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for UnknownFileSystemSpecialPath {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["path", "subpath"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = UnknownFileSystemSpecialPath;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct UnknownFileSystemSpecialPath")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<UnknownFileSystemSpecialPath, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<LegacyAppPathString>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "path" => {
+                            crate::serde_helpers::fill(&mut __f0, "path", &mut __map)?
+                        }
+                        "subpath" => {
+                            crate::serde_helpers::fill(&mut __f1, "subpath", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(UnknownFileSystemSpecialPath {
+                    path: crate::serde_helpers::required(__f0, "path")?,
+                    subpath: __f1.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("UnknownFileSystemSpecialPath", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for W3cTraceContext {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["traceparent", "tracestate"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = W3cTraceContext;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct W3cTraceContext")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<W3cTraceContext, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "traceparent" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "traceparent",
+                                &mut __map,
+                            )?
+                        }
+                        "tracestate" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "tracestate",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(W3cTraceContext {
+                    traceparent: __f0.unwrap_or_default(),
+                    tracestate: __f1.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("W3cTraceContext", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for WebSearchCallResponseItem {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "action",
+            "encrypted_content",
+            "id",
+            "internal_chat_message_metadata_passthrough",
+            "status",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = WebSearchCallResponseItem;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct WebSearchCallResponseItem")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<WebSearchCallResponseItem, A::Error> {
+                let mut __f0: ::std::option::Option<
+                    ::std::option::Option<ResponsesApiWebSearchAction>,
+                > = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<
+                    ::std::option::Option<InternalChatMessageMetadataPassthrough>,
+                > = ::std::option::Option::None;
+                let mut __f4: ::std::option::Option<
+                    ::std::option::Option<::std::string::String>,
+                > = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "action" => {
+                            crate::serde_helpers::fill(&mut __f0, "action", &mut __map)?
+                        }
+                        "encrypted_content" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "encrypted_content",
+                                &mut __map,
+                            )?
+                        }
+                        "id" => crate::serde_helpers::fill(&mut __f2, "id", &mut __map)?,
+                        "internal_chat_message_metadata_passthrough" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "internal_chat_message_metadata_passthrough",
+                                &mut __map,
+                            )?
+                        }
+                        "status" => {
+                            crate::serde_helpers::fill(&mut __f4, "status", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(WebSearchCallResponseItem {
+                    action: __f0.unwrap_or_default(),
+                    encrypted_content: __f1.unwrap_or_default(),
+                    id: __f2.unwrap_or_default(),
+                    internal_chat_message_metadata_passthrough: __f3.unwrap_or_default(),
+                    status: __f4.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("WebSearchCallResponseItem", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for WebrtcThreadRealtimeStartTransport {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &["sdp"];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = WebrtcThreadRealtimeStartTransport;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct WebrtcThreadRealtimeStartTransport")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<WebrtcThreadRealtimeStartTransport, A::Error> {
+                let mut __f0: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "sdp" => {
+                            crate::serde_helpers::fill(&mut __f0, "sdp", &mut __map)?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(WebrtcThreadRealtimeStartTransport {
+                    sdp: crate::serde_helpers::required(__f0, "sdp")?,
+                })
+            }
+        }
+        deserializer
+            .deserialize_struct("WebrtcThreadRealtimeStartTransport", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for WorkspaceRouting {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "accountRoutingOverride",
+            "backendOrigin",
+            "chatgptAccountId",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = WorkspaceRouting;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct WorkspaceRouting")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<WorkspaceRouting, A::Error> {
+                let mut __f0: ::std::option::Option<AccountRoutingOverride> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "accountRoutingOverride" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "accountRoutingOverride",
+                                &mut __map,
+                            )?
+                        }
+                        "backendOrigin" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "backendOrigin",
+                                &mut __map,
+                            )?
+                        }
+                        "chatgptAccountId" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "chatgptAccountId",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(WorkspaceRouting {
+                    account_routing_override: crate::serde_helpers::required(
+                        __f0,
+                        "accountRoutingOverride",
+                    )?,
+                    backend_origin: crate::serde_helpers::required(
+                        __f1,
+                        "backendOrigin",
+                    )?,
+                    chatgpt_account_id: crate::serde_helpers::required(
+                        __f2,
+                        "chatgptAccountId",
+                    )?,
+                })
+            }
+        }
+        deserializer.deserialize_struct("WorkspaceRouting", FIELDS, Visitor)
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for WorkspaceWriteSandboxPolicy {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        const FIELDS: &[&str] = &[
+            "excludeSlashTmp",
+            "excludeTmpdirEnvVar",
+            "networkAccess",
+            "writableRoots",
+        ];
+        struct Visitor;
+        impl<'de> ::serde::de::Visitor<'de> for Visitor {
+            type Value = WorkspaceWriteSandboxPolicy;
+            fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                f.write_str("struct WorkspaceWriteSandboxPolicy")
+            }
+            fn visit_map<A: ::serde::de::MapAccess<'de>>(
+                self,
+                mut __map: A,
+            ) -> ::std::result::Result<WorkspaceWriteSandboxPolicy, A::Error> {
+                let mut __f0: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f1: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f2: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                let mut __f3: ::std::option::Option<::std::vec::Vec<AbsolutePathBuf>> = ::std::option::Option::None;
+                while let ::std::option::Option::Some(
+                    crate::serde_helpers::FieldName(__key),
+                ) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                    match &*__key {
+                        "excludeSlashTmp" => {
+                            crate::serde_helpers::fill(
+                                &mut __f0,
+                                "excludeSlashTmp",
+                                &mut __map,
+                            )?
+                        }
+                        "excludeTmpdirEnvVar" => {
+                            crate::serde_helpers::fill(
+                                &mut __f1,
+                                "excludeTmpdirEnvVar",
+                                &mut __map,
+                            )?
+                        }
+                        "networkAccess" => {
+                            crate::serde_helpers::fill(
+                                &mut __f2,
+                                "networkAccess",
+                                &mut __map,
+                            )?
+                        }
+                        "writableRoots" => {
+                            crate::serde_helpers::fill(
+                                &mut __f3,
+                                "writableRoots",
+                                &mut __map,
+                            )?
+                        }
+                        _ => {
+                            ::serde::de::MapAccess::next_value::<
+                                ::serde::de::IgnoredAny,
+                            >(&mut __map)?;
+                        }
+                    }
+                }
+                ::std::result::Result::Ok(WorkspaceWriteSandboxPolicy {
+                    exclude_slash_tmp: __f0.unwrap_or_default(),
+                    exclude_tmpdir_env_var: __f1.unwrap_or_default(),
+                    network_access: __f2.unwrap_or_default(),
+                    writable_roots: __f3.unwrap_or_default(),
+                })
+            }
+        }
+        deserializer.deserialize_struct("WorkspaceWriteSandboxPolicy", FIELDS, Visitor)
     }
 }
 /// Backend routing policy. Wire values match the accounts/check contract.

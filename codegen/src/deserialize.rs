@@ -1,0 +1,326 @@
+//! Lean `Deserialize` impls for typify's structs with named fields, in place of serde's
+//! derive: one map visitor per struct that matches each key against the wire names and
+//! decodes the value into its field's slot. serde's derive also emits a field-identifier
+//! type with its own visitor and a sequence visitor (a struct read from a JSON array,
+//! which no message of the protocol is); type-checking and borrow-checking that code was
+//! most of what building the types crates cost.
+//!
+//! The behaviour is serde's: the same "missing field", "duplicate field" and "unknown
+//! field" errors, `Option` fields absent read as `None`, `#[serde(default)]` fields as
+//! their default, a field with `deserialize_with = "Option::deserialize"` required, a
+//! flattened `extra` map gathering the keys no field names, unknown keys skipped unless the
+//! struct denies them. A struct with any serde attribute not listed here keeps the derive.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+use syn::punctuated::Punctuated;
+use syn::{Attribute, Item, ItemStruct, Token};
+
+const DERIVE: &str = "::serde::Deserialize";
+const OPTION_DESERIALIZE: &str = "::std::option::Option::deserialize";
+
+/// Replaces serde's `Deserialize` derive on every struct this module can read with a
+/// generated impl, appended to `items`.
+pub fn replace_derives(items: &mut Vec<Item>) {
+    let mut impls = Vec::new();
+    for item in items.iter_mut() {
+        let Item::Struct(s) = item else { continue };
+        let Some(plan) = Plan::of(s) else { continue };
+        if remove_derive(&mut s.attrs) {
+            impls.push(syn::parse2(plan.emit(s)).expect("the generated impl parses"));
+        }
+    }
+    items.extend(impls);
+}
+
+/// How one field is read.
+struct Field {
+    ident: syn::Ident,
+    ty: syn::Type,
+    wire: String,
+    absent: Absent,
+}
+
+/// What an absent field becomes.
+enum Absent {
+    /// A "missing field" error.
+    Error,
+    /// `Default::default()` (`None` for an `Option`).
+    Default,
+}
+
+/// What a struct needs from its visitor.
+struct Plan {
+    fields: Vec<Field>,
+    /// The field gathering the keys no other field names (`#[serde(flatten)]` map).
+    extra: Option<syn::Ident>,
+    deny_unknown: bool,
+}
+
+impl Plan {
+    /// `None` when the struct is not one of ours to read: no serde derive, no named
+    /// fields, or an attribute this module does not implement.
+    fn of(s: &ItemStruct) -> Option<Plan> {
+        let syn::Fields::Named(named) = &s.fields else { return None };
+        if !derives(&s.attrs).iter().any(|d| d == DERIVE) || !s.generics.params.is_empty() {
+            return None;
+        }
+        let mut deny_unknown = false;
+        for attr in s.attrs.iter().filter(|a| a.path().is_ident("serde")) {
+            attr.parse_nested_meta(|meta| {
+                if meta.path.is_ident("deny_unknown_fields") {
+                    deny_unknown = true;
+                    Ok(())
+                } else {
+                    Err(meta.error("not read here"))
+                }
+            })
+            .ok()?;
+        }
+        let mut fields = Vec::new();
+        let mut extra = None;
+        for field in &named.named {
+            let ident = field.ident.clone()?;
+            let mut wire = ident.to_string().trim_start_matches("r#").to_owned();
+            let mut default = false;
+            let mut required_option = false;
+            let mut flatten = false;
+            for attr in field.attrs.iter().filter(|a| a.path().is_ident("serde")) {
+                attr.parse_nested_meta(|meta| {
+                    if meta.path.is_ident("rename") {
+                        wire = meta.value()?.parse::<syn::LitStr>()?.value();
+                    } else if meta.path.is_ident("skip_serializing_if") {
+                        meta.value()?.parse::<syn::LitStr>()?;
+                    } else if meta.path.is_ident("default") && !meta.input.peek(Token![=]) {
+                        default = true;
+                    } else if meta.path.is_ident("deserialize_with") {
+                        let with = meta.value()?.parse::<syn::LitStr>()?.value();
+                        if with != OPTION_DESERIALIZE {
+                            return Err(meta.error("not read here"));
+                        }
+                        required_option = true;
+                    } else if meta.path.is_ident("flatten") {
+                        flatten = true;
+                    } else {
+                        return Err(meta.error("not read here"));
+                    }
+                    Ok(())
+                })
+                .ok()?;
+            }
+            let ty = field.ty.clone();
+            if flatten {
+                if extra.is_some() || default || required_option || !is_json_map(&ty) {
+                    return None;
+                }
+                extra = Some(ident);
+                continue;
+            }
+            let absent = if default || (is_option(&ty) && !required_option) { Absent::Default } else { Absent::Error };
+            fields.push(Field { ident, ty, wire, absent });
+        }
+        if extra.is_some() && deny_unknown {
+            return None;
+        }
+        Some(Plan { fields, extra, deny_unknown })
+    }
+
+    fn emit(&self, s: &ItemStruct) -> TokenStream {
+        let name = &s.ident;
+        let expecting = format!("struct {name}");
+        let name_str = name.to_string();
+        let slots: Vec<syn::Ident> = (0..self.fields.len()).map(|i| format_ident!("__f{i}")).collect();
+        let tys = self.fields.iter().map(|f| &f.ty);
+        let wires: Vec<&str> = self.fields.iter().map(|f| f.wire.as_str()).collect();
+        let inits = self.fields.iter().zip(&slots).map(|(f, slot)| {
+            let ident = &f.ident;
+            let wire = &f.wire;
+            match f.absent {
+                Absent::Default => quote! { #ident: #slot.unwrap_or_default() },
+                Absent::Error => quote! { #ident: crate::serde_helpers::required(#slot, #wire)? },
+            }
+        });
+        let (extra_slot, extra_init, unknown) = match (&self.extra, self.deny_unknown) {
+            (Some(extra), _) => (
+                quote! { let mut __extra = ::serde_json::Map::new(); },
+                quote! { #extra: __extra, },
+                quote! { __extra.insert(__key.into_owned(), ::serde::de::MapAccess::next_value(&mut __map)?); },
+            ),
+            (None, true) => (
+                quote! {},
+                quote! {},
+                quote! { return Err(<A::Error as ::serde::de::Error>::unknown_field(&__key, FIELDS)); },
+            ),
+            (None, false) => (
+                quote! {},
+                quote! {},
+                quote! { ::serde::de::MapAccess::next_value::<::serde::de::IgnoredAny>(&mut __map)?; },
+            ),
+        };
+        quote! {
+            impl<'de> ::serde::Deserialize<'de> for #name {
+                fn deserialize<D: ::serde::Deserializer<'de>>(deserializer: D) -> ::std::result::Result<Self, D::Error> {
+                    const FIELDS: &[&str] = &[#(#wires),*];
+                    struct Visitor;
+                    impl<'de> ::serde::de::Visitor<'de> for Visitor {
+                        type Value = #name;
+                        fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                            f.write_str(#expecting)
+                        }
+                        fn visit_map<A: ::serde::de::MapAccess<'de>>(self, mut __map: A) -> ::std::result::Result<#name, A::Error> {
+                            #( let mut #slots: ::std::option::Option<#tys> = ::std::option::Option::None; )*
+                            #extra_slot
+                            while let ::std::option::Option::Some(crate::serde_helpers::FieldName(__key)) = ::serde::de::MapAccess::next_key(&mut __map)? {
+                                match &*__key {
+                                    #( #wires => crate::serde_helpers::fill(&mut #slots, #wires, &mut __map)?, )*
+                                    _ => { #unknown }
+                                }
+                            }
+                            ::std::result::Result::Ok(#name { #(#inits,)* #extra_init })
+                        }
+                    }
+                    deserializer.deserialize_struct(#name_str, FIELDS, Visitor)
+                }
+            }
+        }
+    }
+}
+
+/// The paths of an item's `#[derive(...)]` lists, as text.
+fn derives(attrs: &[Attribute]) -> Vec<String> {
+    attrs
+        .iter()
+        .filter(|a| a.path().is_ident("derive"))
+        .filter_map(|a| a.parse_args_with(Punctuated::<syn::Path, Token![,]>::parse_terminated).ok())
+        .flatten()
+        .map(|p| quote!(#p).to_string().replace(' ', ""))
+        .collect()
+}
+
+/// Drops `::serde::Deserialize` from the derive lists (and a list it leaves empty);
+/// whether it was there.
+fn remove_derive(attrs: &mut Vec<Attribute>) -> bool {
+    let mut removed = false;
+    attrs.retain_mut(|attr| {
+        if !attr.path().is_ident("derive") {
+            return true;
+        }
+        let Ok(paths) = attr.parse_args_with(Punctuated::<syn::Path, Token![,]>::parse_terminated) else {
+            return true;
+        };
+        let kept: Vec<&syn::Path> =
+            paths.iter().filter(|p| quote!(#p).to_string().replace(' ', "") != DERIVE).collect();
+        if kept.len() == paths.len() {
+            return true;
+        }
+        removed = true;
+        *attr = syn::parse_quote!(#[derive(#(#kept),*)]);
+        !kept.is_empty()
+    });
+    removed
+}
+
+fn type_text(ty: &syn::Type) -> String {
+    quote!(#ty).to_string().replace(' ', "")
+}
+
+fn is_option(ty: &syn::Type) -> bool {
+    type_text(ty).starts_with("::std::option::Option<")
+}
+
+fn is_json_map(ty: &syn::Type) -> bool {
+    type_text(ty) == "::serde_json::Map<::std::string::String,::serde_json::Value>"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn replaced(source: &str) -> String {
+        let mut items = syn::parse_file(source).unwrap().items;
+        replace_derives(&mut items);
+        let text = prettyplease::unparse(&syn::File { shebang: None, attrs: vec![], items });
+        text.split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+
+    #[test]
+    fn a_plain_struct_loses_the_derive_and_gains_an_impl() {
+        let out = replaced(
+            r#"
+            #[derive(::serde::Deserialize, ::serde::Serialize, Clone)]
+            pub struct A {
+                #[serde(rename = "threadId")]
+                pub thread_id: ::std::string::String,
+                #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+                pub list: ::std::vec::Vec<u8>,
+                #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+                pub note: ::std::option::Option<::std::string::String>,
+                #[serde(deserialize_with = "::std::option::Option::deserialize")]
+                pub email: ::std::option::Option<::std::string::String>,
+                pub r#type: ::std::string::String,
+            }
+            "#,
+        );
+        assert!(out.contains("#[derive(::serde::Serialize, Clone)] pub struct A"), "{out}");
+        assert!(out.contains("impl<'de> ::serde::Deserialize<'de> for A"), "{out}");
+        assert!(out.contains(r#"const FIELDS: &[&str] = &["threadId", "list", "note", "email", "type"];"#), "{out}");
+        assert!(out.contains(r#"thread_id: crate::serde_helpers::required(__f0, "threadId")?"#), "{out}");
+        assert!(out.contains("list: __f1.unwrap_or_default()"), "{out}");
+        assert!(out.contains("note: __f2.unwrap_or_default()"), "{out}");
+        assert!(out.contains(r#"email: crate::serde_helpers::required(__f3, "email")?"#), "{out}");
+        assert!(out.contains("IgnoredAny"), "{out}");
+    }
+
+    #[test]
+    fn denied_and_flattened_unknown_keys() {
+        let out = replaced(
+            r#"
+            #[derive(::serde::Deserialize)]
+            #[serde(deny_unknown_fields)]
+            pub struct Strict { pub a: i64 }
+            #[derive(::serde::Deserialize)]
+            pub struct Open {
+                pub a: i64,
+                #[serde(flatten)]
+                pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+            }
+            "#,
+        );
+        assert!(out.contains("#[serde(deny_unknown_fields)] pub struct Strict"), "{out}");
+        assert!(out.contains("unknown_field( &__key, FIELDS, )"), "{out}");
+        assert!(out.contains("__extra .insert( __key.into_owned()"), "{out}");
+        assert!(out.contains("extra: __extra"), "{out}");
+    }
+
+    #[test]
+    fn what_it_does_not_read_keeps_the_derive() {
+        let source = r#"
+            #[derive(::serde::Deserialize)]
+            #[serde(transparent)]
+            pub struct Wrapped { pub inner: i64 }
+            #[derive(::serde::Deserialize)]
+            pub struct Tuple(pub i64);
+            #[derive(::serde::Deserialize)]
+            pub struct Custom {
+                #[serde(deserialize_with = "my::reader")]
+                pub a: i64,
+            }
+            #[derive(::serde::Deserialize)]
+            pub struct DefaultFn {
+                #[serde(default = "my::default")]
+                pub a: i64,
+            }
+            #[derive(::serde::Deserialize)]
+            pub struct FlatStruct {
+                #[serde(flatten)]
+                pub inner: Other,
+            }
+            #[derive(::serde::Deserialize)]
+            #[serde(untagged)]
+            pub enum E { A(i64) }
+        "#;
+        let out = replaced(source);
+        assert_eq!(out.matches("#[derive(::serde::Deserialize)]").count(), 6, "{out}");
+        assert!(!out.contains("impl<'de>"), "{out}");
+    }
+}
