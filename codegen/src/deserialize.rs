@@ -3,7 +3,8 @@
 //! decodes the value into its field's slot. serde's derive also emits a field-identifier
 //! type with its own visitor and a sequence visitor (a struct read from a JSON array,
 //! which no message of the protocol is); type-checking and borrow-checking that code was
-//! most of what building the types crates cost.
+//! most of what building the types crates cost. The generated impls ask for a map
+//! (`deserialize_map`), so not even serde's default sequence handler is built per struct.
 //!
 //! The behaviour is serde's: the same "missing field", "duplicate field" and "unknown
 //! field" errors, `Option` fields absent read as `None`, `#[serde(default)]` fields as
@@ -128,7 +129,6 @@ impl Plan {
     fn emit(&self, s: &ItemStruct) -> TokenStream {
         let name = &s.ident;
         let expecting = format!("struct {name}");
-        let name_str = name.to_string();
         let slots: Vec<syn::Ident> = (0..self.fields.len()).map(|i| format_ident!("__f{i}")).collect();
         let tys = self.fields.iter().map(|f| &f.ty);
         let wires: Vec<&str> = self.fields.iter().map(|f| f.wire.as_str()).collect();
@@ -140,6 +140,7 @@ impl Plan {
                 Absent::Error => quote! { #ident: crate::serde_helpers::required(#slot, #wire)? },
             }
         });
+        let fields = self.deny_unknown.then(|| quote! { const FIELDS: &[&str] = &[#(#wires),*]; });
         let (extra_slot, extra_init, unknown) = match (&self.extra, self.deny_unknown) {
             (Some(extra), _) => (
                 quote! { let mut __extra = ::serde_json::Map::new(); },
@@ -160,7 +161,7 @@ impl Plan {
         quote! {
             impl<'de> ::serde::Deserialize<'de> for #name {
                 fn deserialize<D: ::serde::Deserializer<'de>>(deserializer: D) -> ::std::result::Result<Self, D::Error> {
-                    const FIELDS: &[&str] = &[#(#wires),*];
+                    #fields
                     struct Visitor;
                     impl<'de> ::serde::de::Visitor<'de> for Visitor {
                         type Value = #name;
@@ -179,7 +180,7 @@ impl Plan {
                             ::std::result::Result::Ok(#name { #(#inits,)* #extra_init })
                         }
                     }
-                    deserializer.deserialize_struct(#name_str, FIELDS, Visitor)
+                    deserializer.deserialize_map(Visitor)
                 }
             }
         }
@@ -263,7 +264,11 @@ mod tests {
         );
         assert!(out.contains("#[derive(::serde::Serialize, Clone)] pub struct A"), "{out}");
         assert!(out.contains("impl<'de> ::serde::Deserialize<'de> for A"), "{out}");
-        assert!(out.contains(r#"const FIELDS: &[&str] = &["threadId", "list", "note", "email", "type"];"#), "{out}");
+        assert!(
+            out.contains(r#""threadId" => { crate::serde_helpers::fill( &mut __f0, "threadId", &mut __map, )?"#),
+            "{out}"
+        );
+        assert!(out.contains("deserializer.deserialize_map(Visitor)"), "{out}");
         assert!(out.contains(r#"thread_id: crate::serde_helpers::required(__f0, "threadId")?"#), "{out}");
         assert!(out.contains("list: __f1.unwrap_or_default()"), "{out}");
         assert!(out.contains("note: __f2.unwrap_or_default()"), "{out}");
@@ -287,6 +292,7 @@ mod tests {
             "#,
         );
         assert!(out.contains("#[serde(deny_unknown_fields)] pub struct Strict"), "{out}");
+        assert!(out.contains(r#"const FIELDS: &[&str] = &["a"];"#), "{out}");
         assert!(out.contains("unknown_field( &__key, FIELDS, )"), "{out}");
         assert!(out.contains("__extra .insert( __key.into_owned()"), "{out}");
         assert!(out.contains("extra: __extra"), "{out}");

@@ -98,7 +98,7 @@ fn emit_string_enum(def: &EnumDef, units: &[UnitVariant]) -> TokenStream {
 
         impl<'de> ::serde::Deserialize<'de> for #name {
             fn deserialize<D: ::serde::Deserializer<'de>>(deserializer: D) -> ::std::result::Result<Self, D::Error> {
-                crate::serde_helpers::deserialize_str(deserializer).map(|s| Self::from(s.as_ref()))
+                Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
             }
         }
     }

@@ -86,7 +86,7 @@ fn an_array_is_not_a_struct() {
     // serde's derive also reads a struct from a JSON array of its fields in order; no
     // message of the protocol is one, and the generated deserializers refuse it.
     let err = serde_json::from_str::<types::ReasoningThreadItem>(r#"[null, [], "r1"]"#).unwrap_err();
-    assert_eq!(err.to_string(), "invalid type: sequence, expected struct ReasoningThreadItem at line 1 column 1");
+    assert_eq!(err.to_string(), "invalid type: sequence, expected struct ReasoningThreadItem at line 1 column 0");
     assert!(serde_json::from_str::<mirror::ReasoningThreadItem>(r#"[null, [], "r1", null, []]"#).is_ok());
 }
 

@@ -16632,7 +16632,6 @@ impl<'de> ::serde::Deserialize<'de> for AccountLoginCompletedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["error", "loginId", "onboardingEntrypoint", "success"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AccountLoginCompletedNotification;
@@ -16688,15 +16687,13 @@ impl<'de> ::serde::Deserialize<'de> for AccountLoginCompletedNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("AccountLoginCompletedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AccountRateLimitsUpdatedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["rateLimits"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AccountRateLimitsUpdatedNotification;
@@ -16731,15 +16728,13 @@ impl<'de> ::serde::Deserialize<'de> for AccountRateLimitsUpdatedNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("AccountRateLimitsUpdatedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AccountSecuritySetupAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["label", "url"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AccountSecuritySetupAction;
@@ -16775,20 +16770,13 @@ impl<'de> ::serde::Deserialize<'de> for AccountSecuritySetupAction {
                 })
             }
         }
-        deserializer.deserialize_struct("AccountSecuritySetupAction", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AccountSecuritySetupNotice {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "accountId",
-            "action",
-            "description",
-            "title",
-            "userId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AccountSecuritySetupNotice;
@@ -16847,24 +16835,13 @@ impl<'de> ::serde::Deserialize<'de> for AccountSecuritySetupNotice {
                 })
             }
         }
-        deserializer.deserialize_struct("AccountSecuritySetupNotice", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AccountSession {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "displayName",
-            "email",
-            "imageUrl",
-            "isActive",
-            "lastUsedAt",
-            "selectedWorkspaceAccountId",
-            "sessionId",
-            "userId",
-            "workspaces",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AccountSession;
@@ -16975,14 +16952,13 @@ impl<'de> ::serde::Deserialize<'de> for AccountSession {
                 })
             }
         }
-        deserializer.deserialize_struct("AccountSession", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AccountSessionWorkspace {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["accountId", "imageUrl", "kind", "name"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AccountSessionWorkspace;
@@ -17042,14 +17018,13 @@ impl<'de> ::serde::Deserialize<'de> for AccountSessionWorkspace {
                 })
             }
         }
-        deserializer.deserialize_struct("AccountSessionWorkspace", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AccountSessionsResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["activeSessionId", "sessions"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AccountSessionsResponse;
@@ -17095,14 +17070,13 @@ impl<'de> ::serde::Deserialize<'de> for AccountSessionsResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("AccountSessionsResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AccountTokenUsageDailyBucket {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["startDate", "tokens"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AccountTokenUsageDailyBucket;
@@ -17142,20 +17116,13 @@ impl<'de> ::serde::Deserialize<'de> for AccountTokenUsageDailyBucket {
                 })
             }
         }
-        deserializer.deserialize_struct("AccountTokenUsageDailyBucket", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AccountTokenUsageSummary {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "currentStreakDays",
-            "lifetimeTokens",
-            "longestRunningTurnSec",
-            "longestStreakDays",
-            "peakDailyTokens",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AccountTokenUsageSummary;
@@ -17226,14 +17193,13 @@ impl<'de> ::serde::Deserialize<'de> for AccountTokenUsageSummary {
                 })
             }
         }
-        deserializer.deserialize_struct("AccountTokenUsageSummary", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AccountUpdatedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["authMode", "planType", "reason"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AccountUpdatedNotification;
@@ -17284,14 +17250,13 @@ impl<'de> ::serde::Deserialize<'de> for AccountUpdatedNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("AccountUpdatedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ActivePermissionProfile {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["extends", "id"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ActivePermissionProfile;
@@ -17327,14 +17292,13 @@ impl<'de> ::serde::Deserialize<'de> for ActivePermissionProfile {
                 })
             }
         }
-        deserializer.deserialize_struct("ActivePermissionProfile", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ActiveThreadStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["activeFlags"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ActiveThreadStatus;
@@ -17369,14 +17333,13 @@ impl<'de> ::serde::Deserialize<'de> for ActiveThreadStatus {
                 })
             }
         }
-        deserializer.deserialize_struct("ActiveThreadStatus", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ActiveTurnNotSteerableCodexErrorInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["turnKind"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ActiveTurnNotSteerableCodexErrorInfo;
@@ -17411,15 +17374,13 @@ impl<'de> ::serde::Deserialize<'de> for ActiveTurnNotSteerableCodexErrorInfo {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ActiveTurnNotSteerableCodexErrorInfo", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AddFileChange {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["content"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AddFileChange;
@@ -17450,14 +17411,13 @@ impl<'de> ::serde::Deserialize<'de> for AddFileChange {
                 })
             }
         }
-        deserializer.deserialize_struct("AddFileChange", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AdditionalPermissionProfile {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["fileSystem", "network"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AdditionalPermissionProfile;
@@ -17501,30 +17461,13 @@ impl<'de> ::serde::Deserialize<'de> for AdditionalPermissionProfile {
                 })
             }
         }
-        deserializer.deserialize_struct("AdditionalPermissionProfile", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AgentHookMetadata {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "additionalContextLimit",
-            "currentHash",
-            "displayOrder",
-            "enabled",
-            "environmentId",
-            "eventName",
-            "isManaged",
-            "key",
-            "matcher",
-            "pluginId",
-            "source",
-            "sourcePath",
-            "statusMessage",
-            "timeoutSec",
-            "trustStatus",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AgentHookMetadata;
@@ -17677,14 +17620,13 @@ impl<'de> ::serde::Deserialize<'de> for AgentHookMetadata {
                 })
             }
         }
-        deserializer.deserialize_struct("AgentHookMetadata", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AgentMessageDeltaNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["delta", "itemId", "threadId", "turnId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AgentMessageDeltaNotification;
@@ -17734,14 +17676,13 @@ impl<'de> ::serde::Deserialize<'de> for AgentMessageDeltaNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("AgentMessageDeltaNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AgentMessageModeration {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["display", "moderated"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AgentMessageModeration;
@@ -17783,24 +17724,13 @@ impl<'de> ::serde::Deserialize<'de> for AgentMessageModeration {
                 })
             }
         }
-        deserializer.deserialize_struct("AgentMessageModeration", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AgentMessageThreadItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "completedAtMs",
-            "delivery",
-            "id",
-            "memoryCitation",
-            "moderation",
-            "phase",
-            "questions",
-            "startedAtMs",
-            "text",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AgentMessageThreadItem;
@@ -17903,14 +17833,13 @@ impl<'de> ::serde::Deserialize<'de> for AgentMessageThreadItem {
                 })
             }
         }
-        deserializer.deserialize_struct("AgentMessageThreadItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AmazonBedrockAccount {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["usesCodexManagedCredentials"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AmazonBedrockAccount;
@@ -17945,14 +17874,13 @@ impl<'de> ::serde::Deserialize<'de> for AmazonBedrockAccount {
                 })
             }
         }
-        deserializer.deserialize_struct("AmazonBedrockAccount", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AnalyticsConfig {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["enabled"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AnalyticsConfig;
@@ -17987,21 +17915,13 @@ impl<'de> ::serde::Deserialize<'de> for AnalyticsConfig {
                 })
             }
         }
-        deserializer.deserialize_struct("AnalyticsConfig", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AppBranding {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "category",
-            "developer",
-            "isDiscoverableApp",
-            "privacyPolicy",
-            "termsOfService",
-            "website",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AppBranding;
@@ -18090,24 +18010,13 @@ impl<'de> ::serde::Deserialize<'de> for AppBranding {
                 })
             }
         }
-        deserializer.deserialize_struct("AppBranding", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AppConfig {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "approvals_reviewer",
-            "default_tools_approval_mode",
-            "default_tools_enabled",
-            "destructive_enabled",
-            "enabled",
-            "links",
-            "omit_tools_from",
-            "open_world_enabled",
-            "tools",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AppConfig;
@@ -18212,30 +18121,13 @@ impl<'de> ::serde::Deserialize<'de> for AppConfig {
                 })
             }
         }
-        deserializer.deserialize_struct("AppConfig", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AppInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "appMetadata",
-            "branding",
-            "description",
-            "distributionChannel",
-            "iconAssets",
-            "iconDarkAssets",
-            "id",
-            "installUrl",
-            "isAccessible",
-            "isEnabled",
-            "labels",
-            "logoUrl",
-            "logoUrlDark",
-            "name",
-            "pluginDisplayNames",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AppInfo;
@@ -18419,14 +18311,13 @@ impl<'de> ::serde::Deserialize<'de> for AppInfo {
                 })
             }
         }
-        deserializer.deserialize_struct("AppInfo", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AppLinkConfig {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["approvals_reviewer", "default_tools_approval_mode"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AppLinkConfig;
@@ -18474,14 +18365,13 @@ impl<'de> ::serde::Deserialize<'de> for AppLinkConfig {
                 })
             }
         }
-        deserializer.deserialize_struct("AppLinkConfig", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AppListUpdatedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["data"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AppListUpdatedNotification;
@@ -18512,26 +18402,13 @@ impl<'de> ::serde::Deserialize<'de> for AppListUpdatedNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("AppListUpdatedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AppMetadata {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "categories",
-            "developer",
-            "firstPartyRequiresInstall",
-            "review",
-            "screenshots",
-            "seoDescription",
-            "showInComposerWhenUnlinked",
-            "subCategories",
-            "version",
-            "versionId",
-            "versionNotes",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AppMetadata;
@@ -18664,14 +18541,13 @@ impl<'de> ::serde::Deserialize<'de> for AppMetadata {
                 })
             }
         }
-        deserializer.deserialize_struct("AppMetadata", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AppReview {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["status"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AppReview;
@@ -18702,14 +18578,13 @@ impl<'de> ::serde::Deserialize<'de> for AppReview {
                 })
             }
         }
-        deserializer.deserialize_struct("AppReview", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AppScreenshot {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["fileId", "url", "userPrompt"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AppScreenshot;
@@ -18758,14 +18633,13 @@ impl<'de> ::serde::Deserialize<'de> for AppScreenshot {
                 })
             }
         }
-        deserializer.deserialize_struct("AppScreenshot", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AppSummary {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["category", "description", "id", "installUrl", "name"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AppSummary;
@@ -18832,24 +18706,13 @@ impl<'de> ::serde::Deserialize<'de> for AppSummary {
                 })
             }
         }
-        deserializer.deserialize_struct("AppSummary", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AppTemplateSummary {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "canonicalConnectorId",
-            "category",
-            "description",
-            "logoUrl",
-            "logoUrlDark",
-            "materializedAppIds",
-            "name",
-            "reason",
-            "templateId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AppTemplateSummary;
@@ -18961,14 +18824,13 @@ impl<'de> ::serde::Deserialize<'de> for AppTemplateSummary {
                 })
             }
         }
-        deserializer.deserialize_struct("AppTemplateSummary", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AppToolConfig {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["approval_mode", "enabled"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AppToolConfig;
@@ -19010,21 +18872,13 @@ impl<'de> ::serde::Deserialize<'de> for AppToolConfig {
                 })
             }
         }
-        deserializer.deserialize_struct("AppToolConfig", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AppToolSummary {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "description",
-            "disabledReason",
-            "isEnabled",
-            "isReadOnly",
-            "name",
-            "title",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AppToolSummary;
@@ -19100,14 +18954,13 @@ impl<'de> ::serde::Deserialize<'de> for AppToolSummary {
                 })
             }
         }
-        deserializer.deserialize_struct("AppToolSummary", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ApplicationNetworkRequirements {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["domains", "enabled"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ApplicationNetworkRequirements;
@@ -19148,15 +19001,13 @@ impl<'de> ::serde::Deserialize<'de> for ApplicationNetworkRequirements {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ApplicationNetworkRequirements", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ApplicationRequirements {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["network", "storage"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ApplicationRequirements;
@@ -19196,14 +19047,13 @@ impl<'de> ::serde::Deserialize<'de> for ApplicationRequirements {
                 })
             }
         }
-        deserializer.deserialize_struct("ApplicationRequirements", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ApplicationStorageRequirements {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["defaultProjectParent", "projectlessWorkspaceRoot"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ApplicationStorageRequirements;
@@ -19251,21 +19101,13 @@ impl<'de> ::serde::Deserialize<'de> for ApplicationStorageRequirements {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ApplicationStorageRequirements", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ApplyPatchApprovalParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "callId",
-            "conversationId",
-            "fileChanges",
-            "grantRoot",
-            "reason",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ApplyPatchApprovalParams;
@@ -19337,14 +19179,13 @@ impl<'de> ::serde::Deserialize<'de> for ApplyPatchApprovalParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ApplyPatchApprovalParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ApplyPatchGuardianApprovalReviewAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cwd", "files"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ApplyPatchGuardianApprovalReviewAction;
@@ -19385,19 +19226,13 @@ impl<'de> ::serde::Deserialize<'de> for ApplyPatchGuardianApprovalReviewAction {
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ApplyPatchGuardianApprovalReviewAction",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AppsConfig {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["_default"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AppsConfig;
@@ -19434,20 +19269,13 @@ impl<'de> ::serde::Deserialize<'de> for AppsConfig {
                 })
             }
         }
-        deserializer.deserialize_struct("AppsConfig", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AppsDefaultConfig {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "approvals_reviewer",
-            "default_tools_approval_mode",
-            "destructive_enabled",
-            "enabled",
-            "open_world_enabled",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AppsDefaultConfig;
@@ -19518,14 +19346,13 @@ impl<'de> ::serde::Deserialize<'de> for AppsDefaultConfig {
                 })
             }
         }
-        deserializer.deserialize_struct("AppsDefaultConfig", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AppsInstalledResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["apps"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AppsInstalledResponse;
@@ -19556,14 +19383,13 @@ impl<'de> ::serde::Deserialize<'de> for AppsInstalledResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("AppsInstalledResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AppsListResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["data", "nextCursor"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AppsListResponse;
@@ -19605,14 +19431,13 @@ impl<'de> ::serde::Deserialize<'de> for AppsListResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("AppsListResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AppsReadResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["apps", "missingAppIds"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AppsReadResponse;
@@ -19659,14 +19484,13 @@ impl<'de> ::serde::Deserialize<'de> for AppsReadResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("AppsReadResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AsyncUserInputQuestion {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["options", "title"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AsyncUserInputQuestion;
@@ -19704,14 +19528,13 @@ impl<'de> ::serde::Deserialize<'de> for AsyncUserInputQuestion {
                 })
             }
         }
-        deserializer.deserialize_struct("AsyncUserInputQuestion", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AuthRecoveryNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["message", "provider", "threadId", "turnId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AuthRecoveryNotification;
@@ -19765,14 +19588,13 @@ impl<'de> ::serde::Deserialize<'de> for AuthRecoveryNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("AuthRecoveryNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AutoReviewRequirements {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["ignoreRules", "requiredOnModels"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AutoReviewRequirements;
@@ -19820,14 +19642,13 @@ impl<'de> ::serde::Deserialize<'de> for AutoReviewRequirements {
                 })
             }
         }
-        deserializer.deserialize_struct("AutoReviewRequirements", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for BedrockAwsProfile {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["name", "region"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = BedrockAwsProfile;
@@ -19865,14 +19686,13 @@ impl<'de> ::serde::Deserialize<'de> for BedrockAwsProfile {
                 })
             }
         }
-        deserializer.deserialize_struct("BedrockAwsProfile", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for BedrockCheckGovCloudRequirementsResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["isGovCloud", "shouldWarn"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = BedrockCheckGovCloudRequirementsResponse;
@@ -19919,19 +19739,13 @@ impl<'de> ::serde::Deserialize<'de> for BedrockCheckGovCloudRequirementsResponse
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "BedrockCheckGovCloudRequirementsResponse",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for BedrockDiscoverResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["environmentCredentials", "profiles"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = BedrockDiscoverResponse;
@@ -19982,14 +19796,13 @@ impl<'de> ::serde::Deserialize<'de> for BedrockDiscoverResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("BedrockDiscoverResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for BedrockEnvironmentCredential {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["region", "type"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = BedrockEnvironmentCredential;
@@ -20027,14 +19840,13 @@ impl<'de> ::serde::Deserialize<'de> for BedrockEnvironmentCredential {
                 })
             }
         }
-        deserializer.deserialize_struct("BedrockEnvironmentCredential", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for BedrockProviderSettings {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["profile", "region"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = BedrockProviderSettings;
@@ -20074,21 +19886,13 @@ impl<'de> ::serde::Deserialize<'de> for BedrockProviderSettings {
                 })
             }
         }
-        deserializer.deserialize_struct("BedrockProviderSettings", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for BemItemPromotedThreadRealtimeItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "id",
-            "item_id",
-            "observedAtMs",
-            "presentation",
-            "realtimeSessionId",
-            "turn_id",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = BemItemPromotedThreadRealtimeItem;
@@ -20157,15 +19961,13 @@ impl<'de> ::serde::Deserialize<'de> for BemItemPromotedThreadRealtimeItem {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("BemItemPromotedThreadRealtimeItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for BlockAgentMessageDisplay {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["reason", "version"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = BlockAgentMessageDisplay;
@@ -20201,18 +20003,13 @@ impl<'de> ::serde::Deserialize<'de> for BlockAgentMessageDisplay {
                 })
             }
         }
-        deserializer.deserialize_struct("BlockAgentMessageDisplay", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for BrowserUseConfig {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "allow_history_access",
-            "default_origin_policy",
-            "origins",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = BrowserUseConfig;
@@ -20270,14 +20067,13 @@ impl<'de> ::serde::Deserialize<'de> for BrowserUseConfig {
                 })
             }
         }
-        deserializer.deserialize_struct("BrowserUseConfig", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for BrowserUseExtensionRequirements {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["requestHeaders"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = BrowserUseExtensionRequirements;
@@ -20314,23 +20110,13 @@ impl<'de> ::serde::Deserialize<'de> for BrowserUseExtensionRequirements {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("BrowserUseExtensionRequirements", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for BrowserUseOriginPolicy {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "access",
-            "accessApprovalLifetime",
-            "autoReview",
-            "downloads",
-            "fullCdpAccess",
-            "persistentApproval",
-            "uploads",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = BrowserUseOriginPolicy;
@@ -20423,14 +20209,13 @@ impl<'de> ::serde::Deserialize<'de> for BrowserUseOriginPolicy {
                 })
             }
         }
-        deserializer.deserialize_struct("BrowserUseOriginPolicy", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for BrowserUseOriginPolicyConfig {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["access", "downloads", "full_cdp_access", "uploads"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = BrowserUseOriginPolicyConfig;
@@ -20492,22 +20277,13 @@ impl<'de> ::serde::Deserialize<'de> for BrowserUseOriginPolicyConfig {
                 })
             }
         }
-        deserializer.deserialize_struct("BrowserUseOriginPolicyConfig", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for BrowserUseRequirements {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "allowGlobalPersistentApproval",
-            "allowHistoryAccess",
-            "allowWebmcp",
-            "defaultOriginPolicy",
-            "disableAutoReview",
-            "extension",
-            "origins",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = BrowserUseRequirements;
@@ -20603,14 +20379,13 @@ impl<'de> ::serde::Deserialize<'de> for BrowserUseRequirements {
                 })
             }
         }
-        deserializer.deserialize_struct("BrowserUseRequirements", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CancelLoginAccountResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["status"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = CancelLoginAccountResponse;
@@ -20641,14 +20416,13 @@ impl<'de> ::serde::Deserialize<'de> for CancelLoginAccountResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("CancelLoginAccountResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ChatgptAccount {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["email", "planType", "workspaceName"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ChatgptAccount;
@@ -20701,14 +20475,13 @@ impl<'de> ::serde::Deserialize<'de> for ChatgptAccount {
                 })
             }
         }
-        deserializer.deserialize_struct("ChatgptAccount", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ChatgptAuthTokensRefreshParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["previousAccountId", "reason"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ChatgptAuthTokensRefreshParams;
@@ -20750,15 +20523,13 @@ impl<'de> ::serde::Deserialize<'de> for ChatgptAuthTokensRefreshParams {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ChatgptAuthTokensRefreshParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ChatgptDeviceCodeLoginAccountResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["loginId", "userCode", "verificationUrl"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ChatgptDeviceCodeLoginAccountResponse;
@@ -20810,15 +20581,13 @@ impl<'de> ::serde::Deserialize<'de> for ChatgptDeviceCodeLoginAccountResponse {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ChatgptDeviceCodeLoginAccountResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ChatgptLoginAccountResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["authUrl", "loginId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ChatgptLoginAccountResponse;
@@ -20854,14 +20623,13 @@ impl<'de> ::serde::Deserialize<'de> for ChatgptLoginAccountResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ChatgptLoginAccountResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CollabAgentState {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["message", "status"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = CollabAgentState;
@@ -20899,26 +20667,13 @@ impl<'de> ::serde::Deserialize<'de> for CollabAgentState {
                 })
             }
         }
-        deserializer.deserialize_struct("CollabAgentState", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CollabAgentToolCallThreadItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "agentsStates",
-            "completedAtMs",
-            "id",
-            "model",
-            "prompt",
-            "reasoningEffort",
-            "receiverThreadIds",
-            "senderThreadId",
-            "startedAtMs",
-            "status",
-            "tool",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = CollabAgentToolCallThreadItem;
@@ -21037,14 +20792,13 @@ impl<'de> ::serde::Deserialize<'de> for CollabAgentToolCallThreadItem {
                 })
             }
         }
-        deserializer.deserialize_struct("CollabAgentToolCallThreadItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CollaborationModeListResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["data"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = CollaborationModeListResponse;
@@ -21077,14 +20831,13 @@ impl<'de> ::serde::Deserialize<'de> for CollaborationModeListResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("CollaborationModeListResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CollaborationModeMask {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["mode", "model", "name", "reasoning_effort"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = CollaborationModeMask;
@@ -21138,21 +20891,13 @@ impl<'de> ::serde::Deserialize<'de> for CollaborationModeMask {
                 })
             }
         }
-        deserializer.deserialize_struct("CollaborationModeMask", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CommandConfiguredHookHandler {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "additionalContextLimit",
-            "async",
-            "command",
-            "commandWindows",
-            "statusMessage",
-            "timeoutSec",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = CommandConfiguredHookHandler;
@@ -21228,14 +20973,13 @@ impl<'de> ::serde::Deserialize<'de> for CommandConfiguredHookHandler {
                 })
             }
         }
-        deserializer.deserialize_struct("CommandConfiguredHookHandler", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CommandExecOutputDeltaNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["capReached", "deltaBase64", "processId", "stream"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = CommandExecOutputDeltaNotification;
@@ -21293,15 +21037,13 @@ impl<'de> ::serde::Deserialize<'de> for CommandExecOutputDeltaNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("CommandExecOutputDeltaNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CommandExecResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["exitCode", "stderr", "stdout"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = CommandExecResponse;
@@ -21346,14 +21088,13 @@ impl<'de> ::serde::Deserialize<'de> for CommandExecResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("CommandExecResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CommandExecutionOutputDeltaNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["delta", "itemId", "threadId", "turnId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = CommandExecutionOutputDeltaNotification;
@@ -21406,36 +21147,13 @@ impl<'de> ::serde::Deserialize<'de> for CommandExecutionOutputDeltaNotification 
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "CommandExecutionOutputDeltaNotification",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CommandExecutionRequestApprovalParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "additionalPermissions",
-            "approvalId",
-            "availableDecisions",
-            "command",
-            "commandActions",
-            "cwd",
-            "environmentId",
-            "itemId",
-            "kind",
-            "networkApprovalContext",
-            "proposedExecpolicyAmendment",
-            "proposedNetworkPolicyAmendments",
-            "reason",
-            "startedAtMs",
-            "threadId",
-            "turnId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = CommandExecutionRequestApprovalParams;
@@ -21607,30 +21325,13 @@ impl<'de> ::serde::Deserialize<'de> for CommandExecutionRequestApprovalParams {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("CommandExecutionRequestApprovalParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CommandExecutionThreadItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "aggregatedOutput",
-            "command",
-            "commandActions",
-            "completedAtMs",
-            "cwd",
-            "durationMs",
-            "exitCode",
-            "id",
-            "pluginId",
-            "processId",
-            "scriptPath",
-            "source",
-            "startedAtMs",
-            "status",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = CommandExecutionThreadItem;
@@ -21773,14 +21474,13 @@ impl<'de> ::serde::Deserialize<'de> for CommandExecutionThreadItem {
                 })
             }
         }
-        deserializer.deserialize_struct("CommandExecutionThreadItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CommandGuardianApprovalReviewAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["command", "cwd", "source"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = CommandGuardianApprovalReviewAction;
@@ -21821,33 +21521,13 @@ impl<'de> ::serde::Deserialize<'de> for CommandGuardianApprovalReviewAction {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("CommandGuardianApprovalReviewAction", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CommandHookMetadata {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "additionalContextLimit",
-            "async",
-            "command",
-            "currentHash",
-            "displayOrder",
-            "enabled",
-            "environmentId",
-            "eventName",
-            "isManaged",
-            "key",
-            "matcher",
-            "pluginId",
-            "source",
-            "sourcePath",
-            "statusMessage",
-            "timeoutSec",
-            "trustStatus",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = CommandHookMetadata;
@@ -22014,14 +21694,13 @@ impl<'de> ::serde::Deserialize<'de> for CommandHookMetadata {
                 })
             }
         }
-        deserializer.deserialize_struct("CommandHookMetadata", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CompletedThreadPredictionResult {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["text"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = CompletedThreadPredictionResult;
@@ -22054,15 +21733,13 @@ impl<'de> ::serde::Deserialize<'de> for CompletedThreadPredictionResult {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("CompletedThreadPredictionResult", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ComputerUseConfig {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["default_app_access", "macos", "windows"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ComputerUseConfig;
@@ -22113,14 +21790,13 @@ impl<'de> ::serde::Deserialize<'de> for ComputerUseConfig {
                 })
             }
         }
-        deserializer.deserialize_struct("ComputerUseConfig", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ComputerUseMacosConfig {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["bundle_ids"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ComputerUseMacosConfig;
@@ -22162,14 +21838,13 @@ impl<'de> ::serde::Deserialize<'de> for ComputerUseMacosConfig {
                 })
             }
         }
-        deserializer.deserialize_struct("ComputerUseMacosConfig", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ComputerUseMacosRequirements {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["bundleIds"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ComputerUseMacosRequirements;
@@ -22211,20 +21886,13 @@ impl<'de> ::serde::Deserialize<'de> for ComputerUseMacosRequirements {
                 })
             }
         }
-        deserializer.deserialize_struct("ComputerUseMacosRequirements", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ComputerUseRequirements {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "allowLockedComputerUse",
-            "allowPersistentApproval",
-            "defaultAppAccess",
-            "macos",
-            "windows",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ComputerUseRequirements;
@@ -22293,14 +21961,13 @@ impl<'de> ::serde::Deserialize<'de> for ComputerUseRequirements {
                 })
             }
         }
-        deserializer.deserialize_struct("ComputerUseRequirements", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ComputerUseWindowsConfig {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["aumids", "exes"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ComputerUseWindowsConfig;
@@ -22345,19 +22012,13 @@ impl<'de> ::serde::Deserialize<'de> for ComputerUseWindowsConfig {
                 })
             }
         }
-        deserializer.deserialize_struct("ComputerUseWindowsConfig", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ComputerUseWindowsExeConfig {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "access",
-            "binary_name",
-            "product_name",
-            "publisher_name",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ComputerUseWindowsExeConfig;
@@ -22420,19 +22081,13 @@ impl<'de> ::serde::Deserialize<'de> for ComputerUseWindowsExeConfig {
                 })
             }
         }
-        deserializer.deserialize_struct("ComputerUseWindowsExeConfig", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ComputerUseWindowsExeRequirement {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "access",
-            "binaryName",
-            "productName",
-            "publisherName",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ComputerUseWindowsExeRequirement;
@@ -22495,15 +22150,13 @@ impl<'de> ::serde::Deserialize<'de> for ComputerUseWindowsExeRequirement {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ComputerUseWindowsExeRequirement", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ComputerUseWindowsRequirements {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["aumids", "exes"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ComputerUseWindowsRequirements;
@@ -22550,43 +22203,13 @@ impl<'de> ::serde::Deserialize<'de> for ComputerUseWindowsRequirements {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ComputerUseWindowsRequirements", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for Config {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "analytics",
-            "approval_policy",
-            "approvals_reviewer",
-            "apps",
-            "browser_use",
-            "client_search_provider",
-            "compact_prompt",
-            "computer_use",
-            "desktop",
-            "developer_instructions",
-            "forced_chatgpt_workspace_id",
-            "forced_login_method",
-            "instructions",
-            "model",
-            "model_auto_compact_token_limit",
-            "model_auto_compact_token_limit_scope",
-            "model_context_window",
-            "model_provider",
-            "model_reasoning_effort",
-            "model_reasoning_summary",
-            "model_verbosity",
-            "review_model",
-            "sandbox_mode",
-            "sandbox_workspace_write",
-            "service_tier",
-            "tools",
-            "web_search",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = Config;
@@ -22889,14 +22512,13 @@ impl<'de> ::serde::Deserialize<'de> for Config {
                 })
             }
         }
-        deserializer.deserialize_struct("Config", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ConfigLayer {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["config", "disabledReason", "name", "version"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ConfigLayer;
@@ -22948,14 +22570,13 @@ impl<'de> ::serde::Deserialize<'de> for ConfigLayer {
                 })
             }
         }
-        deserializer.deserialize_struct("ConfigLayer", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ConfigLayerMetadata {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["name", "version"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ConfigLayerMetadata;
@@ -22991,14 +22612,13 @@ impl<'de> ::serde::Deserialize<'de> for ConfigLayerMetadata {
                 })
             }
         }
-        deserializer.deserialize_struct("ConfigLayerMetadata", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ConfigReadResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["config", "layers", "origins"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ConfigReadResponse;
@@ -23046,49 +22666,13 @@ impl<'de> ::serde::Deserialize<'de> for ConfigReadResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ConfigReadResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ConfigRequirements {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "additionalDeveloperInstructions",
-            "allowAppshots",
-            "allowBrowserAndComputerUse",
-            "allowLoginShell",
-            "allowManagedHooksOnly",
-            "allowRemoteControl",
-            "allowedApprovalPolicies",
-            "allowedApprovalsReviewers",
-            "allowedLoginMethods",
-            "allowedPermissionProfiles",
-            "allowedSandboxModes",
-            "allowedWebSearchModes",
-            "allowedWindowsSandboxImplementations",
-            "application",
-            "autoReview",
-            "browserUse",
-            "chatgptBaseUrl",
-            "checkForUpdateOnStartup",
-            "cliAuthCredentialsStore",
-            "computerUse",
-            "defaultPermissions",
-            "enforceResidency",
-            "featureRequirements",
-            "feedback",
-            "hooks",
-            "inAppBrowser",
-            "logDir",
-            "modelCatalogJson",
-            "modelProvider",
-            "modelProviders",
-            "models",
-            "network",
-            "otel",
-            "sqliteHome",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ConfigRequirements;
@@ -23466,14 +23050,13 @@ impl<'de> ::serde::Deserialize<'de> for ConfigRequirements {
                 })
             }
         }
-        deserializer.deserialize_struct("ConfigRequirements", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ConfigRequirementsReadResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["requirements", "supportsIndependentSpeedModes"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ConfigRequirementsReadResponse;
@@ -23519,15 +23102,13 @@ impl<'de> ::serde::Deserialize<'de> for ConfigRequirementsReadResponse {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ConfigRequirementsReadResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ConfigWarningNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["details", "path", "range", "summary"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ConfigWarningNotification;
@@ -23577,14 +23158,13 @@ impl<'de> ::serde::Deserialize<'de> for ConfigWarningNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("ConfigWarningNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ConfigWriteResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["filePath", "overriddenMetadata", "status", "version"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ConfigWriteResponse;
@@ -23640,14 +23220,13 @@ impl<'de> ::serde::Deserialize<'de> for ConfigWriteResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ConfigWriteResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ConfiguredHookMatcherGroup {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["hooks", "matcher"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ConfiguredHookMatcherGroup;
@@ -23687,24 +23266,13 @@ impl<'de> ::serde::Deserialize<'de> for ConfiguredHookMatcherGroup {
                 })
             }
         }
-        deserializer.deserialize_struct("ConfiguredHookMatcherGroup", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ConnectorMetadata {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "description",
-            "distributionChannel",
-            "iconUrl",
-            "iconUrlDark",
-            "id",
-            "installUrl",
-            "name",
-            "pluginDisplayNames",
-            "toolSummaries",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ConnectorMetadata;
@@ -23811,14 +23379,13 @@ impl<'de> ::serde::Deserialize<'de> for ConnectorMetadata {
                 })
             }
         }
-        deserializer.deserialize_struct("ConnectorMetadata", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ConsumeAccountRateLimitResetCreditResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["outcome"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ConsumeAccountRateLimitResetCreditResponse;
@@ -23854,19 +23421,13 @@ impl<'de> ::serde::Deserialize<'de> for ConsumeAccountRateLimitResetCreditRespon
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ConsumeAccountRateLimitResetCreditResponse",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ContextCompactedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["threadId", "turnId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ContextCompactedNotification;
@@ -23906,14 +23467,13 @@ impl<'de> ::serde::Deserialize<'de> for ContextCompactedNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("ContextCompactedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ContextCompactionThreadItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["completedAtMs", "id", "startedAtMs"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ContextCompactionThreadItem;
@@ -23960,14 +23520,13 @@ impl<'de> ::serde::Deserialize<'de> for ContextCompactionThreadItem {
                 })
             }
         }
-        deserializer.deserialize_struct("ContextCompactionThreadItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CreditsSnapshot {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["balance", "hasCredits", "unlimited"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = CreditsSnapshot;
@@ -24018,14 +23577,13 @@ impl<'de> ::serde::Deserialize<'de> for CreditsSnapshot {
                 })
             }
         }
-        deserializer.deserialize_struct("CreditsSnapshot", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CustomGatewayProviderSettings {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["auth"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = CustomGatewayProviderSettings;
@@ -24056,14 +23614,13 @@ impl<'de> ::serde::Deserialize<'de> for CustomGatewayProviderSettings {
                 })
             }
         }
-        deserializer.deserialize_struct("CustomGatewayProviderSettings", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for DailyScheduledTaskSchedule {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["time"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = DailyScheduledTaskSchedule;
@@ -24094,14 +23651,13 @@ impl<'de> ::serde::Deserialize<'de> for DailyScheduledTaskSchedule {
                 })
             }
         }
-        deserializer.deserialize_struct("DailyScheduledTaskSchedule", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for DeleteFileChange {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["content"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = DeleteFileChange;
@@ -24132,14 +23688,13 @@ impl<'de> ::serde::Deserialize<'de> for DeleteFileChange {
                 })
             }
         }
-        deserializer.deserialize_struct("DeleteFileChange", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for DeprecationNoticeNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["details", "summary"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = DeprecationNoticeNotification;
@@ -24177,21 +23732,13 @@ impl<'de> ::serde::Deserialize<'de> for DeprecationNoticeNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("DeprecationNoticeNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for DynamicToolCallParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "arguments",
-            "callId",
-            "namespace",
-            "threadId",
-            "tool",
-            "turnId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = DynamicToolCallParams;
@@ -24261,25 +23808,13 @@ impl<'de> ::serde::Deserialize<'de> for DynamicToolCallParams {
                 })
             }
         }
-        deserializer.deserialize_struct("DynamicToolCallParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for DynamicToolCallThreadItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "arguments",
-            "completedAtMs",
-            "contentItems",
-            "durationMs",
-            "id",
-            "namespace",
-            "startedAtMs",
-            "status",
-            "success",
-            "tool",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = DynamicToolCallThreadItem;
@@ -24383,14 +23918,13 @@ impl<'de> ::serde::Deserialize<'de> for DynamicToolCallThreadItem {
                 })
             }
         }
-        deserializer.deserialize_struct("DynamicToolCallThreadItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for EnteredReviewModeThreadItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["completedAtMs", "id", "review", "startedAtMs"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = EnteredReviewModeThreadItem;
@@ -24442,14 +23976,13 @@ impl<'de> ::serde::Deserialize<'de> for EnteredReviewModeThreadItem {
                 })
             }
         }
-        deserializer.deserialize_struct("EnteredReviewModeThreadItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for EnterpriseManagedConfigLayerSource {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["id", "name"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = EnterpriseManagedConfigLayerSource;
@@ -24483,15 +24016,13 @@ impl<'de> ::serde::Deserialize<'de> for EnterpriseManagedConfigLayerSource {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("EnterpriseManagedConfigLayerSource", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for EnvironmentConnectionNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["environmentId", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = EnvironmentConnectionNotification;
@@ -24538,15 +24069,13 @@ impl<'de> ::serde::Deserialize<'de> for EnvironmentConnectionNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("EnvironmentConnectionNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for EnvironmentInfoResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cwd", "shell"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = EnvironmentInfoResponse;
@@ -24582,14 +24111,13 @@ impl<'de> ::serde::Deserialize<'de> for EnvironmentInfoResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("EnvironmentInfoResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for EnvironmentShellInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["name", "path"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = EnvironmentShellInfo;
@@ -24625,14 +24153,13 @@ impl<'de> ::serde::Deserialize<'de> for EnvironmentShellInfo {
                 })
             }
         }
-        deserializer.deserialize_struct("EnvironmentShellInfo", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for EnvironmentStatusResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["error", "status"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = EnvironmentStatusResponse;
@@ -24670,14 +24197,13 @@ impl<'de> ::serde::Deserialize<'de> for EnvironmentStatusResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("EnvironmentStatusResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for EnvironmentVariableGatewayAuth {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["envKey"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = EnvironmentVariableGatewayAuth;
@@ -24708,15 +24234,13 @@ impl<'de> ::serde::Deserialize<'de> for EnvironmentVariableGatewayAuth {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("EnvironmentVariableGatewayAuth", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ErrorNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["error", "threadId", "turnId", "willRetry"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ErrorNotification;
@@ -24770,22 +24294,13 @@ impl<'de> ::serde::Deserialize<'de> for ErrorNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("ErrorNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ExecCommandApprovalParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "approvalId",
-            "callId",
-            "command",
-            "conversationId",
-            "cwd",
-            "parsedCmd",
-            "reason",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ExecCommandApprovalParams;
@@ -24867,14 +24382,13 @@ impl<'de> ::serde::Deserialize<'de> for ExecCommandApprovalParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ExecCommandApprovalParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ExecveGuardianApprovalReviewAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["argv", "cwd", "program", "source"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ExecveGuardianApprovalReviewAction;
@@ -24922,15 +24436,13 @@ impl<'de> ::serde::Deserialize<'de> for ExecveGuardianApprovalReviewAction {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ExecveGuardianApprovalReviewAction", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ExitedReviewModeThreadItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["completedAtMs", "id", "review", "startedAtMs"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ExitedReviewModeThreadItem;
@@ -24982,22 +24494,13 @@ impl<'de> ::serde::Deserialize<'de> for ExitedReviewModeThreadItem {
                 })
             }
         }
-        deserializer.deserialize_struct("ExitedReviewModeThreadItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ExperimentalFeature {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "announcement",
-            "defaultEnabled",
-            "description",
-            "displayName",
-            "enabled",
-            "name",
-            "stage",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ExperimentalFeature;
@@ -25083,14 +24586,13 @@ impl<'de> ::serde::Deserialize<'de> for ExperimentalFeature {
                 })
             }
         }
-        deserializer.deserialize_struct("ExperimentalFeature", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ExperimentalFeatureEnablementSetResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["enablement"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ExperimentalFeatureEnablementSetResponse;
@@ -25130,19 +24632,13 @@ impl<'de> ::serde::Deserialize<'de> for ExperimentalFeatureEnablementSetResponse
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ExperimentalFeatureEnablementSetResponse",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ExperimentalFeatureListResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["data", "nextCursor"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ExperimentalFeatureListResponse;
@@ -25186,15 +24682,13 @@ impl<'de> ::serde::Deserialize<'de> for ExperimentalFeatureListResponse {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ExperimentalFeatureListResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigDetectResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["connectors", "items"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ExternalAgentConfigDetectResponse;
@@ -25238,15 +24732,13 @@ impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigDetectResponse {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ExternalAgentConfigDetectResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigImportCompletedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["importId", "itemTypeResults"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ExternalAgentConfigImportCompletedNotification;
@@ -25298,19 +24790,13 @@ impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigImportCompletedNotifi
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ExternalAgentConfigImportCompletedNotification",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigImportHistoriesReadResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["connectors", "data"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ExternalAgentConfigImportHistoriesReadResponse;
@@ -25357,25 +24843,13 @@ impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigImportHistoriesReadRe
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ExternalAgentConfigImportHistoriesReadResponse",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigImportHistory {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "completedAtMs",
-            "failures",
-            "importId",
-            "providerId",
-            "successes",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ExternalAgentConfigImportHistory;
@@ -25455,15 +24929,13 @@ impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigImportHistory {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ExternalAgentConfigImportHistory", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigImportHistoryRecordResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["importId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ExternalAgentConfigImportHistoryRecordResponse;
@@ -25501,19 +24973,13 @@ impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigImportHistoryRecordRe
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ExternalAgentConfigImportHistoryRecordResponse",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigImportItemTypeSuccess {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cwd", "itemType", "source", "target", "title"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ExternalAgentConfigImportItemTypeSuccess;
@@ -25581,19 +25047,13 @@ impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigImportItemTypeSuccess
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ExternalAgentConfigImportItemTypeSuccess",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigImportProgressNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["importId", "itemTypeResults"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ExternalAgentConfigImportProgressNotification;
@@ -25645,19 +25105,13 @@ impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigImportProgressNotific
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ExternalAgentConfigImportProgressNotification",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigImportResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["importId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ExternalAgentConfigImportResponse;
@@ -25692,15 +25146,13 @@ impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigImportResponse {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ExternalAgentConfigImportResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigImportTypeResult {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["failures", "itemType", "successes"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ExternalAgentConfigImportTypeResult;
@@ -25759,15 +25211,13 @@ impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigImportTypeResult {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ExternalAgentConfigImportTypeResult", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ExternalAgentDetectedConnectorCandidate {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["name", "sessionCount", "source"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ExternalAgentDetectedConnectorCandidate;
@@ -25817,19 +25267,13 @@ impl<'de> ::serde::Deserialize<'de> for ExternalAgentDetectedConnectorCandidate 
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ExternalAgentDetectedConnectorCandidate",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ExternalAgentImportedConnectorCandidate {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["name", "sessionCount", "source"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ExternalAgentImportedConnectorCandidate;
@@ -25879,19 +25323,13 @@ impl<'de> ::serde::Deserialize<'de> for ExternalAgentImportedConnectorCandidate 
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ExternalAgentImportedConnectorCandidate",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FeedbackRequirements {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["enabled"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FeedbackRequirements;
@@ -25922,14 +25360,13 @@ impl<'de> ::serde::Deserialize<'de> for FeedbackRequirements {
                 })
             }
         }
-        deserializer.deserialize_struct("FeedbackRequirements", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FeedbackSaveResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["promptHash", "savedPath", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FeedbackSaveResponse;
@@ -25984,14 +25421,13 @@ impl<'de> ::serde::Deserialize<'de> for FeedbackSaveResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("FeedbackSaveResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FeedbackUploadResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["promptHash", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FeedbackUploadResponse;
@@ -26037,14 +25473,13 @@ impl<'de> ::serde::Deserialize<'de> for FeedbackUploadResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("FeedbackUploadResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FileChangeOutputDeltaNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["delta", "itemId", "threadId", "turnId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FileChangeOutputDeltaNotification;
@@ -26094,15 +25529,13 @@ impl<'de> ::serde::Deserialize<'de> for FileChangeOutputDeltaNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("FileChangeOutputDeltaNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FileChangePatchUpdatedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["changes", "itemId", "threadId", "turnId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FileChangePatchUpdatedNotification;
@@ -26152,22 +25585,13 @@ impl<'de> ::serde::Deserialize<'de> for FileChangePatchUpdatedNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("FileChangePatchUpdatedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FileChangeRequestApprovalParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "grantRoot",
-            "itemId",
-            "reason",
-            "startedAtMs",
-            "threadId",
-            "turnId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FileChangeRequestApprovalParams;
@@ -26239,21 +25663,13 @@ impl<'de> ::serde::Deserialize<'de> for FileChangeRequestApprovalParams {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("FileChangeRequestApprovalParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FileChangeThreadItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "changes",
-            "completedAtMs",
-            "id",
-            "startedAtMs",
-            "status",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FileChangeThreadItem;
@@ -26310,14 +25726,13 @@ impl<'de> ::serde::Deserialize<'de> for FileChangeThreadItem {
                 })
             }
         }
-        deserializer.deserialize_struct("FileChangeThreadItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FileUpdateChange {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["diff", "kind", "path"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FileUpdateChange;
@@ -26358,14 +25773,13 @@ impl<'de> ::serde::Deserialize<'de> for FileUpdateChange {
                 })
             }
         }
-        deserializer.deserialize_struct("FileUpdateChange", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FindInPageWebSearchAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["pattern", "url"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FindInPageWebSearchAction;
@@ -26405,22 +25819,13 @@ impl<'de> ::serde::Deserialize<'de> for FindInPageWebSearchAction {
                 })
             }
         }
-        deserializer.deserialize_struct("FindInPageWebSearchAction", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FormMcpServerElicitationRequestParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "environmentId",
-            "message",
-            "_meta",
-            "requestedSchema",
-            "serverName",
-            "threadId",
-            "turnId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FormMcpServerElicitationRequestParams;
@@ -26506,15 +25911,13 @@ impl<'de> ::serde::Deserialize<'de> for FormMcpServerElicitationRequestParams {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("FormMcpServerElicitationRequestParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FrameThreadRealtimeItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["channels", "id", "observedAtMs", "realtimeSessionId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FrameThreadRealtimeItem;
@@ -26573,14 +25976,13 @@ impl<'de> ::serde::Deserialize<'de> for FrameThreadRealtimeItem {
                 })
             }
         }
-        deserializer.deserialize_struct("FrameThreadRealtimeItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FsChangedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["changedPaths", "watchId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FsChangedNotification;
@@ -26620,20 +26022,13 @@ impl<'de> ::serde::Deserialize<'de> for FsChangedNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("FsChangedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FsGetMetadataResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "createdAtMs",
-            "isDirectory",
-            "isFile",
-            "isSymlink",
-            "modifiedAtMs",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FsGetMetadataResponse;
@@ -26700,14 +26095,13 @@ impl<'de> ::serde::Deserialize<'de> for FsGetMetadataResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("FsGetMetadataResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FsReadDirectoryEntry {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["fileName", "isDirectory", "isFile"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FsReadDirectoryEntry;
@@ -26756,14 +26150,13 @@ impl<'de> ::serde::Deserialize<'de> for FsReadDirectoryEntry {
                 })
             }
         }
-        deserializer.deserialize_struct("FsReadDirectoryEntry", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FsReadDirectoryResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["entries"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FsReadDirectoryResponse;
@@ -26796,14 +26189,13 @@ impl<'de> ::serde::Deserialize<'de> for FsReadDirectoryResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("FsReadDirectoryResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FsReadFileResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["dataBase64"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FsReadFileResponse;
@@ -26838,14 +26230,13 @@ impl<'de> ::serde::Deserialize<'de> for FsReadFileResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("FsReadFileResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FsWatchResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["path"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FsWatchResponse;
@@ -26876,21 +26267,13 @@ impl<'de> ::serde::Deserialize<'de> for FsWatchResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("FsWatchResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FunctionCallOutputThreadItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "completedAtMs",
-            "id",
-            "name",
-            "namespace",
-            "output",
-            "startedAtMs",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FunctionCallOutputThreadItem;
@@ -26958,14 +26341,13 @@ impl<'de> ::serde::Deserialize<'de> for FunctionCallOutputThreadItem {
                 })
             }
         }
-        deserializer.deserialize_struct("FunctionCallOutputThreadItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FuzzyFileSearchResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["files"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FuzzyFileSearchResponse;
@@ -26998,21 +26380,13 @@ impl<'de> ::serde::Deserialize<'de> for FuzzyFileSearchResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("FuzzyFileSearchResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FuzzyFileSearchResult {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "file_name",
-            "indices",
-            "match_type",
-            "path",
-            "root",
-            "score",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FuzzyFileSearchResult;
@@ -27078,14 +26452,13 @@ impl<'de> ::serde::Deserialize<'de> for FuzzyFileSearchResult {
                 })
             }
         }
-        deserializer.deserialize_struct("FuzzyFileSearchResult", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FuzzyFileSearchSessionCompletedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["sessionId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FuzzyFileSearchSessionCompletedNotification;
@@ -27123,19 +26496,13 @@ impl<'de> ::serde::Deserialize<'de> for FuzzyFileSearchSessionCompletedNotificat
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "FuzzyFileSearchSessionCompletedNotification",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FuzzyFileSearchSessionUpdatedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["files", "query", "sessionId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FuzzyFileSearchSessionUpdatedNotification;
@@ -27185,19 +26552,13 @@ impl<'de> ::serde::Deserialize<'de> for FuzzyFileSearchSessionUpdatedNotificatio
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "FuzzyFileSearchSessionUpdatedNotification",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GatewayOAuthChangedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["authUrl", "error", "loginId", "providerId", "status"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = GatewayOAuthChangedNotification;
@@ -27258,15 +26619,13 @@ impl<'de> ::serde::Deserialize<'de> for GatewayOAuthChangedNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("GatewayOAuthChangedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GatewayOAuthLoginResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["prompt"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = GatewayOAuthLoginResponse;
@@ -27299,14 +26658,13 @@ impl<'de> ::serde::Deserialize<'de> for GatewayOAuthLoginResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("GatewayOAuthLoginResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GatewayOAuthPrompt {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["loginId", "userCode", "verificationUrl"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = GatewayOAuthPrompt;
@@ -27358,21 +26716,13 @@ impl<'de> ::serde::Deserialize<'de> for GatewayOAuthPrompt {
                 })
             }
         }
-        deserializer.deserialize_struct("GatewayOAuthPrompt", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GatewayOAuthReadResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "error",
-            "providerId",
-            "providerName",
-            "required",
-            "status",
-            "supportsDeviceAuth",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = GatewayOAuthReadResponse;
@@ -27448,14 +26798,13 @@ impl<'de> ::serde::Deserialize<'de> for GatewayOAuthReadResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("GatewayOAuthReadResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GcpProviderSettings {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["credentialFile", "location", "projectId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = GcpProviderSettings;
@@ -27514,21 +26863,13 @@ impl<'de> ::serde::Deserialize<'de> for GcpProviderSettings {
                 })
             }
         }
-        deserializer.deserialize_struct("GcpProviderSettings", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GetAccountRateLimitsResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "accountId",
-            "ordinaryUsageAllowed",
-            "rateLimitResetCredits",
-            "rateLimitUpsell",
-            "rateLimits",
-            "rateLimitsByLimitId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = GetAccountRateLimitsResponse;
@@ -27621,19 +26962,13 @@ impl<'de> ::serde::Deserialize<'de> for GetAccountRateLimitsResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("GetAccountRateLimitsResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GetAccountResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "account",
-            "requiresOpenaiAuth",
-            "userId",
-            "workspaceRouting",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = GetAccountResponse;
@@ -27694,14 +27029,13 @@ impl<'de> ::serde::Deserialize<'de> for GetAccountResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("GetAccountResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GetAccountSecuritySetupResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["notice"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = GetAccountSecuritySetupResponse;
@@ -27734,15 +27068,13 @@ impl<'de> ::serde::Deserialize<'de> for GetAccountSecuritySetupResponse {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("GetAccountSecuritySetupResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GetAccountTokenUsageResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["dailyUsageBuckets", "summary", "threadUsage"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = GetAccountTokenUsageResponse;
@@ -27795,14 +27127,13 @@ impl<'de> ::serde::Deserialize<'de> for GetAccountTokenUsageResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("GetAccountTokenUsageResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GetWorkspaceMessagesResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["featureEnabled", "messages"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = GetWorkspaceMessagesResponse;
@@ -27849,14 +27180,13 @@ impl<'de> ::serde::Deserialize<'de> for GetWorkspaceMessagesResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("GetWorkspaceMessagesResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GitInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["branch", "originUrl", "sha"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = GitInfo;
@@ -27907,14 +27237,13 @@ impl<'de> ::serde::Deserialize<'de> for GitInfo {
                 })
             }
         }
-        deserializer.deserialize_struct("GitInfo", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GitPluginSource {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["path", "refName", "sha", "url"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = GitPluginSource;
@@ -27966,19 +27295,13 @@ impl<'de> ::serde::Deserialize<'de> for GitPluginSource {
                 })
             }
         }
-        deserializer.deserialize_struct("GitPluginSource", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GuardianApprovalReview {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "rationale",
-            "riskLevel",
-            "status",
-            "userAuthorization",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = GuardianApprovalReview;
@@ -28042,14 +27365,13 @@ impl<'de> ::serde::Deserialize<'de> for GuardianApprovalReview {
                 })
             }
         }
-        deserializer.deserialize_struct("GuardianApprovalReview", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GuardianWarningNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["message", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = GuardianWarningNotification;
@@ -28089,14 +27411,13 @@ impl<'de> ::serde::Deserialize<'de> for GuardianWarningNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("GuardianWarningNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for HideAgentMessageDisplay {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["replacement", "version"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = HideAgentMessageDisplay;
@@ -28136,14 +27457,13 @@ impl<'de> ::serde::Deserialize<'de> for HideAgentMessageDisplay {
                 })
             }
         }
-        deserializer.deserialize_struct("HideAgentMessageDisplay", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for HookCompletedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["run", "threadId", "turnId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = HookCompletedNotification;
@@ -28190,14 +27510,13 @@ impl<'de> ::serde::Deserialize<'de> for HookCompletedNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("HookCompletedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for HookErrorInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["message", "path"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = HookErrorInfo;
@@ -28233,14 +27552,13 @@ impl<'de> ::serde::Deserialize<'de> for HookErrorInfo {
                 })
             }
         }
-        deserializer.deserialize_struct("HookErrorInfo", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for HookOutputEntry {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["kind", "text"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = HookOutputEntry;
@@ -28276,14 +27594,13 @@ impl<'de> ::serde::Deserialize<'de> for HookOutputEntry {
                 })
             }
         }
-        deserializer.deserialize_struct("HookOutputEntry", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for HookPromptFragment {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["hookRunId", "text"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = HookPromptFragment;
@@ -28323,14 +27640,13 @@ impl<'de> ::serde::Deserialize<'de> for HookPromptFragment {
                 })
             }
         }
-        deserializer.deserialize_struct("HookPromptFragment", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for HookPromptThreadItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["completedAtMs", "fragments", "id", "startedAtMs"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = HookPromptThreadItem;
@@ -28388,29 +27704,13 @@ impl<'de> ::serde::Deserialize<'de> for HookPromptThreadItem {
                 })
             }
         }
-        deserializer.deserialize_struct("HookPromptThreadItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for HookRunSummary {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "completedAt",
-            "displayOrder",
-            "durationMs",
-            "entries",
-            "eventName",
-            "executionMode",
-            "handlerType",
-            "id",
-            "scope",
-            "source",
-            "sourcePath",
-            "startedAt",
-            "status",
-            "statusMessage",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = HookRunSummary;
@@ -28545,14 +27845,13 @@ impl<'de> ::serde::Deserialize<'de> for HookRunSummary {
                 })
             }
         }
-        deserializer.deserialize_struct("HookRunSummary", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for HookStartedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["run", "threadId", "turnId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = HookStartedNotification;
@@ -28599,14 +27898,13 @@ impl<'de> ::serde::Deserialize<'de> for HookStartedNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("HookStartedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for HooksListEntry {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cwd", "errors", "hooks", "warnings"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = HooksListEntry;
@@ -28658,14 +27956,13 @@ impl<'de> ::serde::Deserialize<'de> for HooksListEntry {
                 })
             }
         }
-        deserializer.deserialize_struct("HooksListEntry", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for HooksListResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["data"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = HooksListResponse;
@@ -28696,14 +27993,13 @@ impl<'de> ::serde::Deserialize<'de> for HooksListResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("HooksListResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for HourlyScheduledTaskSchedule {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["days", "intervalHours"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = HourlyScheduledTaskSchedule;
@@ -28748,14 +28044,13 @@ impl<'de> ::serde::Deserialize<'de> for HourlyScheduledTaskSchedule {
                 })
             }
         }
-        deserializer.deserialize_struct("HourlyScheduledTaskSchedule", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for HttpConnectionFailedCodexErrorInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["httpStatusCode"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = HttpConnectionFailedCodexErrorInfo;
@@ -28790,15 +28085,13 @@ impl<'de> ::serde::Deserialize<'de> for HttpConnectionFailedCodexErrorInfo {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("HttpConnectionFailedCodexErrorInfo", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ImageGenerationInputImage {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["path", "sha256"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ImageGenerationInputImage;
@@ -28834,27 +28127,13 @@ impl<'de> ::serde::Deserialize<'de> for ImageGenerationInputImage {
                 })
             }
         }
-        deserializer.deserialize_struct("ImageGenerationInputImage", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ImageGenerationThreadItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "completedAtMs",
-            "failure",
-            "fileId",
-            "generationId",
-            "id",
-            "inputImages",
-            "result",
-            "revisedPrompt",
-            "savedPath",
-            "startedAtMs",
-            "status",
-            "transparentBackground",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ImageGenerationThreadItem;
@@ -28980,14 +28259,13 @@ impl<'de> ::serde::Deserialize<'de> for ImageGenerationThreadItem {
                 })
             }
         }
-        deserializer.deserialize_struct("ImageGenerationThreadItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ImageViewThreadItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["completedAtMs", "id", "path", "startedAtMs"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ImageViewThreadItem;
@@ -29039,14 +28317,13 @@ impl<'de> ::serde::Deserialize<'de> for ImageViewThreadItem {
                 })
             }
         }
-        deserializer.deserialize_struct("ImageViewThreadItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for InAppBrowserRequirements {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["allowExternalBrowserSettingsImport"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = InAppBrowserRequirements;
@@ -29081,19 +28358,13 @@ impl<'de> ::serde::Deserialize<'de> for InAppBrowserRequirements {
                 })
             }
         }
-        deserializer.deserialize_struct("InAppBrowserRequirements", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for InitializeResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "codexHome",
-            "platformFamily",
-            "platformOs",
-            "userAgent",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = InitializeResponse;
@@ -29158,7 +28429,7 @@ impl<'de> ::serde::Deserialize<'de> for InitializeResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("InitializeResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de>
@@ -29166,7 +28437,6 @@ for InlineVisualizationThreadRealtimeBemItemPresentation {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["index"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = InlineVisualizationThreadRealtimeBemItemPresentation;
@@ -29202,19 +28472,13 @@ for InlineVisualizationThreadRealtimeBemItemPresentation {
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "InlineVisualizationThreadRealtimeBemItemPresentation",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for InstalledApp {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["callable", "enabled", "id", "runtimeName"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = InstalledApp;
@@ -29268,20 +28532,13 @@ impl<'de> ::serde::Deserialize<'de> for InstalledApp {
                 })
             }
         }
-        deserializer.deserialize_struct("InstalledApp", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ItemCompletedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "completedAtMs",
-            "contentTokenCount",
-            "item",
-            "threadId",
-            "turnId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ItemCompletedNotification;
@@ -29347,24 +28604,13 @@ impl<'de> ::serde::Deserialize<'de> for ItemCompletedNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("ItemCompletedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ItemGuardianApprovalReviewCompletedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "action",
-            "completedAtMs",
-            "decisionSource",
-            "review",
-            "reviewId",
-            "startedAtMs",
-            "targetItemId",
-            "threadId",
-            "turnId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ItemGuardianApprovalReviewCompletedNotification;
@@ -29470,27 +28716,13 @@ impl<'de> ::serde::Deserialize<'de> for ItemGuardianApprovalReviewCompletedNotif
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ItemGuardianApprovalReviewCompletedNotification",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ItemGuardianApprovalReviewStartedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "action",
-            "review",
-            "reviewId",
-            "startedAtMs",
-            "targetItemId",
-            "threadId",
-            "turnId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ItemGuardianApprovalReviewStartedNotification;
@@ -29572,19 +28804,13 @@ impl<'de> ::serde::Deserialize<'de> for ItemGuardianApprovalReviewStartedNotific
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ItemGuardianApprovalReviewStartedNotification",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ItemStartedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["item", "startedAtMs", "threadId", "turnId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ItemStartedNotification;
@@ -29638,14 +28864,13 @@ impl<'de> ::serde::Deserialize<'de> for ItemStartedNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("ItemStartedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ItemThreadTimelineEntry {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["item", "position", "turnId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ItemThreadTimelineEntry;
@@ -29690,14 +28915,13 @@ impl<'de> ::serde::Deserialize<'de> for ItemThreadTimelineEntry {
                 })
             }
         }
-        deserializer.deserialize_struct("ItemThreadTimelineEntry", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for KindBlockReason {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["trustedAccess"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = KindBlockReason;
@@ -29732,7 +28956,7 @@ impl<'de> ::serde::Deserialize<'de> for KindBlockReason {
                 })
             }
         }
-        deserializer.deserialize_struct("KindBlockReason", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de>
@@ -29740,7 +28964,6 @@ for LegacyManagedConfigTomlFromFileConfigLayerSource {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["file"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = LegacyManagedConfigTomlFromFileConfigLayerSource;
@@ -29774,19 +28997,13 @@ for LegacyManagedConfigTomlFromFileConfigLayerSource {
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "LegacyManagedConfigTomlFromFileConfigLayerSource",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ListFilesCommandAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["command", "path"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ListFilesCommandAction;
@@ -29824,14 +29041,13 @@ impl<'de> ::serde::Deserialize<'de> for ListFilesCommandAction {
                 })
             }
         }
-        deserializer.deserialize_struct("ListFilesCommandAction", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ListFilesParsedCommand {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cmd", "path"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ListFilesParsedCommand;
@@ -29869,14 +29085,13 @@ impl<'de> ::serde::Deserialize<'de> for ListFilesParsedCommand {
                 })
             }
         }
-        deserializer.deserialize_struct("ListFilesParsedCommand", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ListMcpServerStatusResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["data", "nextCursor"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ListMcpServerStatusResponse;
@@ -29918,14 +29133,13 @@ impl<'de> ::serde::Deserialize<'de> for ListMcpServerStatusResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ListMcpServerStatusResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for LocalPluginSource {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["path"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = LocalPluginSource;
@@ -29956,31 +29170,13 @@ impl<'de> ::serde::Deserialize<'de> for LocalPluginSource {
                 })
             }
         }
-        deserializer.deserialize_struct("LocalPluginSource", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ManagedHooksRequirements {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "Interrupt",
-            "managedDir",
-            "PermissionRequest",
-            "PostCompact",
-            "PostModelRequest",
-            "PostToolUse",
-            "PreCompact",
-            "PreModelRequest",
-            "PreToolUse",
-            "SessionEnd",
-            "SessionStart",
-            "Stop",
-            "SubagentStart",
-            "SubagentStop",
-            "UserPromptSubmit",
-            "windowsManagedDir",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ManagedHooksRequirements;
@@ -30193,14 +29389,13 @@ impl<'de> ::serde::Deserialize<'de> for ManagedHooksRequirements {
                 })
             }
         }
-        deserializer.deserialize_struct("ManagedHooksRequirements", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for MarketplaceAddResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["alreadyAdded", "installedRoot", "marketplaceName"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = MarketplaceAddResponse;
@@ -30259,14 +29454,13 @@ impl<'de> ::serde::Deserialize<'de> for MarketplaceAddResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("MarketplaceAddResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for MarketplaceInterface {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["displayName"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = MarketplaceInterface;
@@ -30303,14 +29497,13 @@ impl<'de> ::serde::Deserialize<'de> for MarketplaceInterface {
                 })
             }
         }
-        deserializer.deserialize_struct("MarketplaceInterface", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for MarketplaceLoadErrorInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["marketplacePath", "message"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = MarketplaceLoadErrorInfo;
@@ -30353,14 +29546,13 @@ impl<'de> ::serde::Deserialize<'de> for MarketplaceLoadErrorInfo {
                 })
             }
         }
-        deserializer.deserialize_struct("MarketplaceLoadErrorInfo", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for MarketplaceRemoveResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["installedRoot", "marketplaceName"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = MarketplaceRemoveResponse;
@@ -30409,14 +29601,13 @@ impl<'de> ::serde::Deserialize<'de> for MarketplaceRemoveResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("MarketplaceRemoveResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for MarketplaceUpgradeErrorInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["marketplaceName", "message"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = MarketplaceUpgradeErrorInfo;
@@ -30459,14 +29650,13 @@ impl<'de> ::serde::Deserialize<'de> for MarketplaceUpgradeErrorInfo {
                 })
             }
         }
-        deserializer.deserialize_struct("MarketplaceUpgradeErrorInfo", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for MarketplaceUpgradeResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["errors", "selectedMarketplaces", "upgradedRoots"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = MarketplaceUpgradeResponse;
@@ -30525,14 +29715,13 @@ impl<'de> ::serde::Deserialize<'de> for MarketplaceUpgradeResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("MarketplaceUpgradeResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpAppUi {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["preferredModelDisplayMode", "resourceUri"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = McpAppUi;
@@ -30579,7 +29768,7 @@ impl<'de> ::serde::Deserialize<'de> for McpAppUi {
                 })
             }
         }
-        deserializer.deserialize_struct("McpAppUi", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpElicitationBooleanSchema {
@@ -30643,14 +29832,13 @@ impl<'de> ::serde::Deserialize<'de> for McpElicitationBooleanSchema {
                 })
             }
         }
-        deserializer.deserialize_struct("McpElicitationBooleanSchema", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpElicitationConstOption {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["const", "title"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = McpElicitationConstOption;
@@ -30686,7 +29874,7 @@ impl<'de> ::serde::Deserialize<'de> for McpElicitationConstOption {
                 })
             }
         }
-        deserializer.deserialize_struct("McpElicitationConstOption", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpElicitationLegacyTitledEnumSchema {
@@ -30777,8 +29965,7 @@ impl<'de> ::serde::Deserialize<'de> for McpElicitationLegacyTitledEnumSchema {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("McpElicitationLegacyTitledEnumSchema", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpElicitationNumberSchema {
@@ -30859,14 +30046,13 @@ impl<'de> ::serde::Deserialize<'de> for McpElicitationNumberSchema {
                 })
             }
         }
-        deserializer.deserialize_struct("McpElicitationNumberSchema", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpElicitationSchema {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["properties", "required", "$schema", "type"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = McpElicitationSchema;
@@ -30929,7 +30115,7 @@ impl<'de> ::serde::Deserialize<'de> for McpElicitationSchema {
                 })
             }
         }
-        deserializer.deserialize_struct("McpElicitationSchema", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpElicitationStringSchema {
@@ -31028,14 +30214,13 @@ impl<'de> ::serde::Deserialize<'de> for McpElicitationStringSchema {
                 })
             }
         }
-        deserializer.deserialize_struct("McpElicitationStringSchema", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpElicitationTitledEnumItems {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["anyOf"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = McpElicitationTitledEnumItems;
@@ -31068,7 +30253,7 @@ impl<'de> ::serde::Deserialize<'de> for McpElicitationTitledEnumItems {
                 })
             }
         }
-        deserializer.deserialize_struct("McpElicitationTitledEnumItems", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpElicitationTitledMultiSelectEnumSchema {
@@ -31168,12 +30353,7 @@ impl<'de> ::serde::Deserialize<'de> for McpElicitationTitledMultiSelectEnumSchem
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "McpElicitationTitledMultiSelectEnumSchema",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpElicitationTitledSingleSelectEnumSchema {
@@ -31249,19 +30429,13 @@ impl<'de> ::serde::Deserialize<'de> for McpElicitationTitledSingleSelectEnumSche
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "McpElicitationTitledSingleSelectEnumSchema",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpElicitationUntitledEnumItems {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["enum", "type"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = McpElicitationUntitledEnumItems;
@@ -31299,8 +30473,7 @@ impl<'de> ::serde::Deserialize<'de> for McpElicitationUntitledEnumItems {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("McpElicitationUntitledEnumItems", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpElicitationUntitledMultiSelectEnumSchema {
@@ -31400,12 +30573,7 @@ impl<'de> ::serde::Deserialize<'de> for McpElicitationUntitledMultiSelectEnumSch
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "McpElicitationUntitledMultiSelectEnumSchema",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpElicitationUntitledSingleSelectEnumSchema {
@@ -31481,19 +30649,13 @@ impl<'de> ::serde::Deserialize<'de> for McpElicitationUntitledSingleSelectEnumSc
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "McpElicitationUntitledSingleSelectEnumSchema",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpResourceReadResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["contents", "originCallId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = McpResourceReadResponse;
@@ -31539,14 +30701,13 @@ impl<'de> ::serde::Deserialize<'de> for McpResourceReadResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("McpResourceReadResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpServerEventNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["method", "params"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = McpServerEventNotification;
@@ -31582,14 +30743,13 @@ impl<'de> ::serde::Deserialize<'de> for McpServerEventNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("McpServerEventNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpServerEventStreamNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["notification", "subscriptionId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = McpServerEventStreamNotification;
@@ -31636,22 +30796,13 @@ impl<'de> ::serde::Deserialize<'de> for McpServerEventStreamNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("McpServerEventStreamNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpServerInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "description",
-            "icons",
-            "name",
-            "title",
-            "version",
-            "websiteUrl",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = McpServerInfo;
@@ -31723,14 +30874,13 @@ impl<'de> ::serde::Deserialize<'de> for McpServerInfo {
                 })
             }
         }
-        deserializer.deserialize_struct("McpServerInfo", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpServerOauthLoginCompletedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["error", "loginId", "name", "success", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = McpServerOauthLoginCompletedNotification;
@@ -31794,19 +30944,13 @@ impl<'de> ::serde::Deserialize<'de> for McpServerOauthLoginCompletedNotification
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "McpServerOauthLoginCompletedNotification",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpServerOauthLoginResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["authorizationUrl", "loginId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = McpServerOauthLoginResponse;
@@ -31851,28 +30995,13 @@ impl<'de> ::serde::Deserialize<'de> for McpServerOauthLoginResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("McpServerOauthLoginResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpServerStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "authStatus",
-            "environmentId",
-            "httpOrigin",
-            "name",
-            "pluginId",
-            "resourceTemplates",
-            "resources",
-            "runtimeStatus",
-            "serverCapabilities",
-            "serverInfo",
-            "toolListMeta",
-            "tools",
-            "toolsError",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = McpServerStatus;
@@ -32028,21 +31157,13 @@ impl<'de> ::serde::Deserialize<'de> for McpServerStatus {
                 })
             }
         }
-        deserializer.deserialize_struct("McpServerStatus", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpServerStatusUpdatedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "environmentId",
-            "error",
-            "failureReason",
-            "name",
-            "status",
-            "threadId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = McpServerStatusUpdatedNotification;
@@ -32118,15 +31239,13 @@ impl<'de> ::serde::Deserialize<'de> for McpServerStatusUpdatedNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("McpServerStatusUpdatedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpServerToolCallResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["content", "isError", "_meta", "structuredContent"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = McpServerToolCallResponse;
@@ -32182,20 +31301,13 @@ impl<'de> ::serde::Deserialize<'de> for McpServerToolCallResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("McpServerToolCallResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpToolCallAppContext {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "actionName",
-            "appName",
-            "connectorId",
-            "linkId",
-            "resourceUri",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = McpToolCallAppContext;
@@ -32266,14 +31378,13 @@ impl<'de> ::serde::Deserialize<'de> for McpToolCallAppContext {
                 })
             }
         }
-        deserializer.deserialize_struct("McpToolCallAppContext", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpToolCallError {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["message"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = McpToolCallError;
@@ -32304,20 +31415,13 @@ impl<'de> ::serde::Deserialize<'de> for McpToolCallError {
                 })
             }
         }
-        deserializer.deserialize_struct("McpToolCallError", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpToolCallGuardianApprovalReviewAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "connectorId",
-            "connectorName",
-            "server",
-            "toolName",
-            "toolTitle",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = McpToolCallGuardianApprovalReviewAction;
@@ -32393,19 +31497,13 @@ impl<'de> ::serde::Deserialize<'de> for McpToolCallGuardianApprovalReviewAction 
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "McpToolCallGuardianApprovalReviewAction",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpToolCallProgressNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["itemId", "message", "threadId", "turnId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = McpToolCallProgressNotification;
@@ -32455,15 +31553,13 @@ impl<'de> ::serde::Deserialize<'de> for McpToolCallProgressNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("McpToolCallProgressNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpToolCallResult {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["content", "_meta", "structuredContent"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = McpToolCallResult;
@@ -32514,31 +31610,13 @@ impl<'de> ::serde::Deserialize<'de> for McpToolCallResult {
                 })
             }
         }
-        deserializer.deserialize_struct("McpToolCallResult", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpToolCallThreadItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "appContext",
-            "arguments",
-            "completedAtMs",
-            "durationMs",
-            "environmentId",
-            "error",
-            "id",
-            "mcpAppResourceUri",
-            "mcpAppUi",
-            "pluginId",
-            "readOnlyHint",
-            "result",
-            "server",
-            "startedAtMs",
-            "status",
-            "tool",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = McpToolCallThreadItem;
@@ -32694,20 +31772,13 @@ impl<'de> ::serde::Deserialize<'de> for McpToolCallThreadItem {
                 })
             }
         }
-        deserializer.deserialize_struct("McpToolCallThreadItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpToolConfiguredHookHandler {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "input",
-            "server",
-            "statusMessage",
-            "timeoutSec",
-            "tool",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = McpToolConfiguredHookHandler;
@@ -32770,32 +31841,13 @@ impl<'de> ::serde::Deserialize<'de> for McpToolConfiguredHookHandler {
                 })
             }
         }
-        deserializer.deserialize_struct("McpToolConfiguredHookHandler", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpToolHookMetadata {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "additionalContextLimit",
-            "currentHash",
-            "displayOrder",
-            "enabled",
-            "environmentId",
-            "eventName",
-            "isManaged",
-            "key",
-            "matcher",
-            "pluginId",
-            "server",
-            "source",
-            "sourcePath",
-            "statusMessage",
-            "timeoutSec",
-            "tool",
-            "trustStatus",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = McpToolHookMetadata;
@@ -32958,14 +32010,13 @@ impl<'de> ::serde::Deserialize<'de> for McpToolHookMetadata {
                 })
             }
         }
-        deserializer.deserialize_struct("McpToolHookMetadata", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for MdmConfigLayerSource {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["domain", "key"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = MdmConfigLayerSource;
@@ -33001,14 +32052,13 @@ impl<'de> ::serde::Deserialize<'de> for MdmConfigLayerSource {
                 })
             }
         }
-        deserializer.deserialize_struct("MdmConfigLayerSource", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for MemoryCitation {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["entries", "threadIds"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = MemoryCitation;
@@ -33052,14 +32102,13 @@ impl<'de> ::serde::Deserialize<'de> for MemoryCitation {
                 })
             }
         }
-        deserializer.deserialize_struct("MemoryCitation", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for MemoryCitationEntry {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["lineEnd", "lineStart", "note", "path"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = MemoryCitationEntry;
@@ -33109,14 +32158,13 @@ impl<'de> ::serde::Deserialize<'de> for MemoryCitationEntry {
                 })
             }
         }
-        deserializer.deserialize_struct("MemoryCitationEntry", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for MemoryStatusResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["v2ConsolidatedThreads", "v2Ready"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = MemoryStatusResponse;
@@ -33159,19 +32207,13 @@ impl<'de> ::serde::Deserialize<'de> for MemoryStatusResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("MemoryStatusResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for MisalignmentErrorDetails {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "detailedExplanation",
-            "errorType",
-            "reviewTarget",
-            "steer",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = MisalignmentErrorDetails;
@@ -33237,14 +32279,13 @@ impl<'de> ::serde::Deserialize<'de> for MisalignmentErrorDetails {
                 })
             }
         }
-        deserializer.deserialize_struct("MisalignmentErrorDetails", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for MisalignmentSteer {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["message"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = MisalignmentSteer;
@@ -33275,14 +32316,13 @@ impl<'de> ::serde::Deserialize<'de> for MisalignmentSteer {
                 })
             }
         }
-        deserializer.deserialize_struct("MisalignmentSteer", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for MockExperimentalMethodResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["echoed"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = MockExperimentalMethodResponse;
@@ -33315,15 +32355,13 @@ impl<'de> ::serde::Deserialize<'de> for MockExperimentalMethodResponse {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("MockExperimentalMethodResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ModeGatewayAuth {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["envKey"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ModeGatewayAuth;
@@ -33356,34 +32394,13 @@ impl<'de> ::serde::Deserialize<'de> for ModeGatewayAuth {
                 })
             }
         }
-        deserializer.deserialize_struct("ModeGatewayAuth", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for Model {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "additionalSpeedTiers",
-            "availabilityNux",
-            "availableAccessPrograms",
-            "defaultReasoningEffort",
-            "defaultServiceTier",
-            "description",
-            "displayName",
-            "hidden",
-            "id",
-            "inputModalities",
-            "isDefault",
-            "model",
-            "modelSpecialty",
-            "multiAgentVersion",
-            "serviceTiers",
-            "supportedReasoningEfforts",
-            "supportsPersonality",
-            "upgrade",
-            "upgradeInfo",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = Model;
@@ -33592,14 +32609,13 @@ impl<'de> ::serde::Deserialize<'de> for Model {
                 })
             }
         }
-        deserializer.deserialize_struct("Model", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ModelAccessPrograms {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cyber"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ModelAccessPrograms;
@@ -33632,14 +32648,13 @@ impl<'de> ::serde::Deserialize<'de> for ModelAccessPrograms {
                 })
             }
         }
-        deserializer.deserialize_struct("ModelAccessPrograms", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ModelAvailabilityNux {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["message"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ModelAvailabilityNux;
@@ -33670,14 +32685,13 @@ impl<'de> ::serde::Deserialize<'de> for ModelAvailabilityNux {
                 })
             }
         }
-        deserializer.deserialize_struct("ModelAvailabilityNux", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ModelListResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["data", "nextCursor"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ModelListResponse;
@@ -33719,14 +32733,13 @@ impl<'de> ::serde::Deserialize<'de> for ModelListResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ModelListResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ModelProviderCapabilitiesReadResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["imageGeneration", "webSearch"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ModelProviderCapabilitiesReadResponse;
@@ -33773,15 +32786,13 @@ impl<'de> ::serde::Deserialize<'de> for ModelProviderCapabilitiesReadResponse {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ModelProviderCapabilitiesReadResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ModelProviderConfigWriteResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["provider"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ModelProviderConfigWriteResponse;
@@ -33816,15 +32827,13 @@ impl<'de> ::serde::Deserialize<'de> for ModelProviderConfigWriteResponse {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ModelProviderConfigWriteResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ModelProviderListResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["canChangeDefault", "data", "defaultProviderId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ModelProviderListResponse;
@@ -33881,14 +32890,13 @@ impl<'de> ::serde::Deserialize<'de> for ModelProviderListResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ModelProviderListResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ModelProviderSummary {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["baseUrl", "canEdit", "id", "name", "settings"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ModelProviderSummary;
@@ -33943,20 +32951,13 @@ impl<'de> ::serde::Deserialize<'de> for ModelProviderSummary {
                 })
             }
         }
-        deserializer.deserialize_struct("ModelProviderSummary", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ModelReroutedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "fromModel",
-            "reason",
-            "threadId",
-            "toModel",
-            "turnId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ModelReroutedNotification;
@@ -34015,22 +33016,13 @@ impl<'de> ::serde::Deserialize<'de> for ModelReroutedNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("ModelReroutedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ModelSafetyBufferingUpdatedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "fasterModel",
-            "model",
-            "reasons",
-            "showBufferingUi",
-            "threadId",
-            "turnId",
-            "useCases",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ModelSafetyBufferingUpdatedNotification;
@@ -34119,19 +33111,13 @@ impl<'de> ::serde::Deserialize<'de> for ModelSafetyBufferingUpdatedNotification 
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ModelSafetyBufferingUpdatedNotification",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ModelServiceTier {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["description", "id", "name"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ModelServiceTier;
@@ -34174,20 +33160,13 @@ impl<'de> ::serde::Deserialize<'de> for ModelServiceTier {
                 })
             }
         }
-        deserializer.deserialize_struct("ModelServiceTier", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ModelUpgradeInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "migrationMarkdown",
-            "model",
-            "modelLink",
-            "retirementAt",
-            "upgradeCopy",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ModelUpgradeInfo;
@@ -34260,14 +33239,13 @@ impl<'de> ::serde::Deserialize<'de> for ModelUpgradeInfo {
                 })
             }
         }
-        deserializer.deserialize_struct("ModelUpgradeInfo", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ModelVerificationNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["threadId", "turnId", "verifications"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ModelVerificationNotification;
@@ -34318,14 +33296,13 @@ impl<'de> ::serde::Deserialize<'de> for ModelVerificationNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("ModelVerificationNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ModelsRequirements {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["newThread"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ModelsRequirements;
@@ -34362,14 +33339,13 @@ impl<'de> ::serde::Deserialize<'de> for ModelsRequirements {
                 })
             }
         }
-        deserializer.deserialize_struct("ModelsRequirements", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for NetworkAccessGuardianApprovalReviewAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["host", "port", "protocol", "target"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = NetworkAccessGuardianApprovalReviewAction;
@@ -34422,19 +33398,13 @@ impl<'de> ::serde::Deserialize<'de> for NetworkAccessGuardianApprovalReviewActio
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "NetworkAccessGuardianApprovalReviewAction",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for NetworkApprovalContext {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["host", "protocol"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = NetworkApprovalContext;
@@ -34474,29 +33444,13 @@ impl<'de> ::serde::Deserialize<'de> for NetworkApprovalContext {
                 })
             }
         }
-        deserializer.deserialize_struct("NetworkApprovalContext", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for NetworkRequirements {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "allowLocalBinding",
-            "allowUnixSockets",
-            "allowUpstreamProxy",
-            "allowedDomains",
-            "dangerouslyAllowAllUnixSockets",
-            "dangerouslyAllowNonLoopbackProxy",
-            "deniedDomains",
-            "domains",
-            "enabled",
-            "httpPort",
-            "managedAllowedDomainsOnly",
-            "reviewDomains",
-            "socksPort",
-            "unixSockets",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = NetworkRequirements;
@@ -34662,14 +33616,13 @@ impl<'de> ::serde::Deserialize<'de> for NetworkRequirements {
                 })
             }
         }
-        deserializer.deserialize_struct("NetworkRequirements", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for NewThreadModelDefaults {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["model", "modelReasoningEffort", "serviceTier"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = NewThreadModelDefaults;
@@ -34724,14 +33677,13 @@ impl<'de> ::serde::Deserialize<'de> for NewThreadModelDefaults {
                 })
             }
         }
-        deserializer.deserialize_struct("NewThreadModelDefaults", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for NpmPluginSource {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["package", "registry", "version"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = NpmPluginSource;
@@ -34780,14 +33732,13 @@ impl<'de> ::serde::Deserialize<'de> for NpmPluginSource {
                 })
             }
         }
-        deserializer.deserialize_struct("NpmPluginSource", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for OpenPageWebSearchAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["url"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = OpenPageWebSearchAction;
@@ -34820,22 +33771,13 @@ impl<'de> ::serde::Deserialize<'de> for OpenPageWebSearchAction {
                 })
             }
         }
-        deserializer.deserialize_struct("OpenPageWebSearchAction", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for OpenaiForm2McpServerElicitationRequestParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "environmentId",
-            "message",
-            "_meta",
-            "requestedSchema",
-            "serverName",
-            "threadId",
-            "turnId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = OpenaiForm2McpServerElicitationRequestParams;
@@ -34924,27 +33866,13 @@ impl<'de> ::serde::Deserialize<'de> for OpenaiForm2McpServerElicitationRequestPa
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "OpenaiForm2McpServerElicitationRequestParams",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for OpenaiFormMcpServerElicitationRequestParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "environmentId",
-            "message",
-            "_meta",
-            "requestedSchema",
-            "serverName",
-            "threadId",
-            "turnId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = OpenaiFormMcpServerElicitationRequestParams;
@@ -35033,12 +33961,7 @@ impl<'de> ::serde::Deserialize<'de> for OpenaiFormMcpServerElicitationRequestPar
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "OpenaiFormMcpServerElicitationRequestParams",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de>
@@ -35046,16 +33969,6 @@ for OpenaiUserVerificationMcpServerElicitationRequestParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "challenge",
-            "description",
-            "environmentId",
-            "_meta",
-            "serverName",
-            "threadId",
-            "title",
-            "turnId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = OpenaiUserVerificationMcpServerElicitationRequestParams;
@@ -35152,33 +34065,13 @@ for OpenaiUserVerificationMcpServerElicitationRequestParams {
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "OpenaiUserVerificationMcpServerElicitationRequestParams",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for OtelRequirements {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "environment",
-            "exporter",
-            "headers_helper",
-            "headers_helper_refresh_interval_ms",
-            "log_agent_responses",
-            "log_guardian_assessments",
-            "log_sse_deltas",
-            "log_user_prompt",
-            "metrics_exporter",
-            "span_attributes",
-            "tool_result",
-            "trace_exporter",
-            "tracestate",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = OtelRequirements;
@@ -35352,18 +34245,13 @@ impl<'de> ::serde::Deserialize<'de> for OtelRequirements {
                 })
             }
         }
-        deserializer.deserialize_struct("OtelRequirements", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for OtelTlsConfig {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "ca-certificate",
-            "client-certificate",
-            "client-private-key",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = OtelTlsConfig;
@@ -35422,14 +34310,13 @@ impl<'de> ::serde::Deserialize<'de> for OtelTlsConfig {
                 })
             }
         }
-        deserializer.deserialize_struct("OtelTlsConfig", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for OtelToolResultLogConfig {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["max_bytes"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = OtelToolResultLogConfig;
@@ -35464,14 +34351,13 @@ impl<'de> ::serde::Deserialize<'de> for OtelToolResultLogConfig {
                 })
             }
         }
-        deserializer.deserialize_struct("OtelToolResultLogConfig", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for OtlpGrpcOtelExporter {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["endpoint", "headers", "tls"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = OtlpGrpcOtelExporter;
@@ -35523,14 +34409,13 @@ impl<'de> ::serde::Deserialize<'de> for OtlpGrpcOtelExporter {
                 })
             }
         }
-        deserializer.deserialize_struct("OtlpGrpcOtelExporter", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for OtlpHttpOtelExporter {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["endpoint", "headers", "protocol", "tls"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = OtlpHttpOtelExporter;
@@ -35591,14 +34476,13 @@ impl<'de> ::serde::Deserialize<'de> for OtlpHttpOtelExporter {
                 })
             }
         }
-        deserializer.deserialize_struct("OtlpHttpOtelExporter", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for OverriddenMetadata {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["effectiveValue", "message", "overridingLayer"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = OverriddenMetadata;
@@ -35653,14 +34537,13 @@ impl<'de> ::serde::Deserialize<'de> for OverriddenMetadata {
                 })
             }
         }
-        deserializer.deserialize_struct("OverriddenMetadata", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PackagedDefaultsConfigLayerSource {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["file"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PackagedDefaultsConfigLayerSource;
@@ -35691,15 +34574,13 @@ impl<'de> ::serde::Deserialize<'de> for PackagedDefaultsConfigLayerSource {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("PackagedDefaultsConfigLayerSource", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PermissionProfileListResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["data", "nextCursor"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PermissionProfileListResponse;
@@ -35743,14 +34624,13 @@ impl<'de> ::serde::Deserialize<'de> for PermissionProfileListResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("PermissionProfileListResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PermissionProfileSummary {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["allowed", "description", "id"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PermissionProfileSummary;
@@ -35795,23 +34675,13 @@ impl<'de> ::serde::Deserialize<'de> for PermissionProfileSummary {
                 })
             }
         }
-        deserializer.deserialize_struct("PermissionProfileSummary", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PermissionsRequestApprovalParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "cwd",
-            "environmentId",
-            "itemId",
-            "permissions",
-            "reason",
-            "startedAtMs",
-            "threadId",
-            "turnId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PermissionsRequestApprovalParams;
@@ -35897,15 +34767,13 @@ impl<'de> ::serde::Deserialize<'de> for PermissionsRequestApprovalParams {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("PermissionsRequestApprovalParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PlanDeltaNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["delta", "itemId", "threadId", "turnId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PlanDeltaNotification;
@@ -35955,14 +34823,13 @@ impl<'de> ::serde::Deserialize<'de> for PlanDeltaNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("PlanDeltaNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PlanThreadItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["completedAtMs", "id", "startedAtMs", "text"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PlanThreadItem;
@@ -36014,27 +34881,13 @@ impl<'de> ::serde::Deserialize<'de> for PlanThreadItem {
                 })
             }
         }
-        deserializer.deserialize_struct("PlanThreadItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginDetail {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "appTemplates",
-            "apps",
-            "description",
-            "hooks",
-            "marketplaceName",
-            "marketplacePath",
-            "mcpServers",
-            "onboardingSkill",
-            "scheduledTasks",
-            "shareUrl",
-            "skills",
-            "summary",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginDetail;
@@ -36175,14 +35028,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginDetail {
                 })
             }
         }
-        deserializer.deserialize_struct("PluginDetail", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginHookSummary {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["eventName", "key"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginHookSummary;
@@ -36222,14 +35074,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginHookSummary {
                 })
             }
         }
-        deserializer.deserialize_struct("PluginHookSummary", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginInstallResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["appsNeedingAuth", "authPolicy"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginInstallResponse;
@@ -36276,14 +35127,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginInstallResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("PluginInstallResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginInstalledResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["marketplaceLoadErrors", "marketplaces"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginInstalledResponse;
@@ -36331,34 +35181,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginInstalledResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("PluginInstalledResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginInterface {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "brandColor",
-            "capabilities",
-            "category",
-            "composerIcon",
-            "composerIconUrl",
-            "defaultPrompt",
-            "developerName",
-            "displayName",
-            "logo",
-            "logoDark",
-            "logoUrl",
-            "logoUrlDark",
-            "longDescription",
-            "privacyPolicyUrl",
-            "screenshotUrls",
-            "screenshots",
-            "shortDescription",
-            "termsOfServiceUrl",
-            "websiteUrl",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginInterface;
@@ -36590,18 +35419,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginInterface {
                 })
             }
         }
-        deserializer.deserialize_struct("PluginInterface", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginListResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "featuredPluginIds",
-            "marketplaceLoadErrors",
-            "marketplaces",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginListResponse;
@@ -36660,14 +35484,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginListResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("PluginListResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginMarketplaceEntry {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["interface", "name", "path", "plugins"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginMarketplaceEntry;
@@ -36721,14 +35544,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginMarketplaceEntry {
                 })
             }
         }
-        deserializer.deserialize_struct("PluginMarketplaceEntry", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginReadResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["plugin"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginReadResponse;
@@ -36759,14 +35581,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginReadResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("PluginReadResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginReconcileChangedPlugin {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["hasApps", "hasHooks", "hasMcps", "hasSkills", "id"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginReconcileChangedPlugin;
@@ -36823,18 +35644,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginReconcileChangedPlugin {
                 })
             }
         }
-        deserializer.deserialize_struct("PluginReconcileChangedPlugin", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginReconcileResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "changedPlugins",
-            "failedMaterializationRemotePluginIds",
-            "failedRemotePluginIds",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginReconcileResponse;
@@ -36902,14 +35718,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginReconcileResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("PluginReconcileResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginSearchResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["data", "nextCursor"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginSearchResponse;
@@ -36953,14 +35768,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginSearchResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("PluginSearchResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginSearchResult {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["marketplaceName", "marketplacePath", "plugin"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginSearchResult;
@@ -37014,22 +35828,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginSearchResult {
                 })
             }
         }
-        deserializer.deserialize_struct("PluginSearchResult", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginShareCheckoutResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "marketplaceName",
-            "marketplacePath",
-            "pluginId",
-            "pluginName",
-            "pluginPath",
-            "remotePluginId",
-            "remoteVersion",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginShareCheckoutResponse;
@@ -37129,23 +35934,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginShareCheckoutResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("PluginShareCheckoutResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginShareContext {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "canPublishToWorkspace",
-            "creatorAccountUserId",
-            "creatorName",
-            "discoverability",
-            "remotePluginId",
-            "remoteVersion",
-            "sharePrincipals",
-            "shareUrl",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginShareContext;
@@ -37258,14 +36053,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginShareContext {
                 })
             }
         }
-        deserializer.deserialize_struct("PluginShareContext", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginShareListItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["localPluginPath", "plugin"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginShareListItem;
@@ -37307,14 +36101,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginShareListItem {
                 })
             }
         }
-        deserializer.deserialize_struct("PluginShareListItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginShareListResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["data"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginShareListResponse;
@@ -37347,14 +36140,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginShareListResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("PluginShareListResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginSharePrincipal {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["name", "principalId", "principalType", "role"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginSharePrincipal;
@@ -37411,14 +36203,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginSharePrincipal {
                 })
             }
         }
-        deserializer.deserialize_struct("PluginSharePrincipal", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginShareSaveResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["canPublishToWorkspace", "remotePluginId", "shareUrl"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginShareSaveResponse;
@@ -37474,14 +36265,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginShareSaveResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("PluginShareSaveResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginShareUpdateTargetsResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["discoverability", "principals"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginShareUpdateTargetsResponse;
@@ -37530,15 +36320,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginShareUpdateTargetsResponse {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("PluginShareUpdateTargetsResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginSkillReadResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["contents"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginSkillReadResponse;
@@ -37575,34 +36363,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginSkillReadResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("PluginSkillReadResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginSummary {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "authPolicy",
-            "availability",
-            "disabledReason",
-            "eligiblePlanTypes",
-            "enabled",
-            "id",
-            "installPolicy",
-            "installPolicySource",
-            "installed",
-            "installedAt",
-            "interface",
-            "keywords",
-            "localVersion",
-            "mustShowInstallationInterstitial",
-            "name",
-            "remotePluginId",
-            "shareContext",
-            "source",
-            "version",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginSummary;
@@ -37804,22 +36571,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginSummary {
                 })
             }
         }
-        deserializer.deserialize_struct("PluginSummary", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ProcessExitedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "exitCode",
-            "outputDrainTimedOut",
-            "processHandle",
-            "stderr",
-            "stderrCapReached",
-            "stdout",
-            "stdoutCapReached",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ProcessExitedNotification;
@@ -37909,19 +36667,13 @@ impl<'de> ::serde::Deserialize<'de> for ProcessExitedNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("ProcessExitedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ProcessOutputDeltaNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "capReached",
-            "deltaBase64",
-            "processHandle",
-            "stream",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ProcessOutputDeltaNotification;
@@ -37982,23 +36734,13 @@ impl<'de> ::serde::Deserialize<'de> for ProcessOutputDeltaNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ProcessOutputDeltaNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for Project {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "createdAt",
-            "id",
-            "metadata",
-            "name",
-            "recencyAt",
-            "roots",
-            "updatedAt",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = Project;
@@ -38078,14 +36820,13 @@ impl<'de> ::serde::Deserialize<'de> for Project {
                 })
             }
         }
-        deserializer.deserialize_struct("Project", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ProjectChangedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["changeType", "projectId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ProjectChangedNotification;
@@ -38129,14 +36870,13 @@ impl<'de> ::serde::Deserialize<'de> for ProjectChangedNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("ProjectChangedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ProjectConfigLayerSource {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["dotCodexFolder"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ProjectConfigLayerSource;
@@ -38174,14 +36914,13 @@ impl<'de> ::serde::Deserialize<'de> for ProjectConfigLayerSource {
                 })
             }
         }
-        deserializer.deserialize_struct("ProjectConfigLayerSource", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ProjectCreateResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["project"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ProjectCreateResponse;
@@ -38212,14 +36951,13 @@ impl<'de> ::serde::Deserialize<'de> for ProjectCreateResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ProjectCreateResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ProjectImportResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["project"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ProjectImportResponse;
@@ -38250,14 +36988,13 @@ impl<'de> ::serde::Deserialize<'de> for ProjectImportResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ProjectImportResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ProjectListResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["data", "nextCursor"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ProjectListResponse;
@@ -38299,14 +37036,13 @@ impl<'de> ::serde::Deserialize<'de> for ProjectListResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ProjectListResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ProjectReadResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["project"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ProjectReadResponse;
@@ -38337,14 +37073,13 @@ impl<'de> ::serde::Deserialize<'de> for ProjectReadResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ProjectReadResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ProjectUpdateResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["project"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ProjectUpdateResponse;
@@ -38375,30 +37110,13 @@ impl<'de> ::serde::Deserialize<'de> for ProjectUpdateResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ProjectUpdateResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PromptHookMetadata {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "additionalContextLimit",
-            "currentHash",
-            "displayOrder",
-            "enabled",
-            "environmentId",
-            "eventName",
-            "isManaged",
-            "key",
-            "matcher",
-            "pluginId",
-            "source",
-            "sourcePath",
-            "statusMessage",
-            "timeoutSec",
-            "trustStatus",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PromptHookMetadata;
@@ -38551,14 +37269,13 @@ impl<'de> ::serde::Deserialize<'de> for PromptHookMetadata {
                 })
             }
         }
-        deserializer.deserialize_struct("PromptHookMetadata", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ProtectionBlockReason {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["protectionType"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ProtectionBlockReason;
@@ -38596,19 +37313,13 @@ impl<'de> ::serde::Deserialize<'de> for ProtectionBlockReason {
                 })
             }
         }
-        deserializer.deserialize_struct("ProtectionBlockReason", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for QueuedSubmission {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "clientUserMessageId",
-            "id",
-            "input",
-            "responsesapiClientMetadata",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = QueuedSubmission;
@@ -38670,22 +37381,13 @@ impl<'de> ::serde::Deserialize<'de> for QueuedSubmission {
                 })
             }
         }
-        deserializer.deserialize_struct("QueuedSubmission", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for RateLimitResetCredit {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "description",
-            "expiresAt",
-            "grantedAt",
-            "id",
-            "resetType",
-            "status",
-            "title",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = RateLimitResetCredit;
@@ -38764,14 +37466,13 @@ impl<'de> ::serde::Deserialize<'de> for RateLimitResetCredit {
                 })
             }
         }
-        deserializer.deserialize_struct("RateLimitResetCredit", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for RateLimitResetCreditsSummary {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["availableCount", "credits"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = RateLimitResetCreditsSummary;
@@ -38816,25 +37517,13 @@ impl<'de> ::serde::Deserialize<'de> for RateLimitResetCreditsSummary {
                 })
             }
         }
-        deserializer.deserialize_struct("RateLimitResetCreditsSummary", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for RateLimitSnapshot {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "credits",
-            "individualLimit",
-            "limitId",
-            "limitName",
-            "normalModelSlug",
-            "planType",
-            "primary",
-            "rateLimitReachedType",
-            "secondary",
-            "spendControlReached",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = RateLimitSnapshot;
@@ -38954,14 +37643,13 @@ impl<'de> ::serde::Deserialize<'de> for RateLimitSnapshot {
                 })
             }
         }
-        deserializer.deserialize_struct("RateLimitSnapshot", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for RateLimitWindow {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["resetsAt", "usedPercent", "windowDurationMins"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = RateLimitWindow;
@@ -39014,20 +37702,13 @@ impl<'de> ::serde::Deserialize<'de> for RateLimitWindow {
                 })
             }
         }
-        deserializer.deserialize_struct("RateLimitWindow", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for RawResponseCompletedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "responseId",
-            "threadId",
-            "turnId",
-            "usage",
-            "usageMetadata",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = RawResponseCompletedNotification;
@@ -39094,15 +37775,13 @@ impl<'de> ::serde::Deserialize<'de> for RawResponseCompletedNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("RawResponseCompletedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ReadCommandAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["command", "name", "path"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ReadCommandAction;
@@ -39143,14 +37822,13 @@ impl<'de> ::serde::Deserialize<'de> for ReadCommandAction {
                 })
             }
         }
-        deserializer.deserialize_struct("ReadCommandAction", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ReadParsedCommand {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cmd", "name", "path"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ReadParsedCommand;
@@ -39191,14 +37869,13 @@ impl<'de> ::serde::Deserialize<'de> for ReadParsedCommand {
                 })
             }
         }
-        deserializer.deserialize_struct("ReadParsedCommand", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for RealtimeSessionClosedThreadRealtimeItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["id", "observedAtMs", "outcome", "realtimeSessionId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = RealtimeSessionClosedThreadRealtimeItem;
@@ -39256,19 +37933,13 @@ impl<'de> ::serde::Deserialize<'de> for RealtimeSessionClosedThreadRealtimeItem 
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "RealtimeSessionClosedThreadRealtimeItem",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for RealtimeSessionStartedThreadRealtimeItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["id", "observedAtMs", "realtimeSessionId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = RealtimeSessionStartedThreadRealtimeItem;
@@ -39321,19 +37992,13 @@ impl<'de> ::serde::Deserialize<'de> for RealtimeSessionStartedThreadRealtimeItem
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "RealtimeSessionStartedThreadRealtimeItem",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for RealtimeThreadTimelineEntry {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["item", "position"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = RealtimeThreadTimelineEntry;
@@ -39373,14 +38038,13 @@ impl<'de> ::serde::Deserialize<'de> for RealtimeThreadTimelineEntry {
                 })
             }
         }
-        deserializer.deserialize_struct("RealtimeThreadTimelineEntry", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for RealtimeVoicesList {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["defaultV1", "defaultV2", "v1", "v2", "v3"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = RealtimeVoicesList;
@@ -39433,14 +38097,13 @@ impl<'de> ::serde::Deserialize<'de> for RealtimeVoicesList {
                 })
             }
         }
-        deserializer.deserialize_struct("RealtimeVoicesList", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ReasoningEffortOption {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["description", "reasoningEffort"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ReasoningEffortOption;
@@ -39487,14 +38150,13 @@ impl<'de> ::serde::Deserialize<'de> for ReasoningEffortOption {
                 })
             }
         }
-        deserializer.deserialize_struct("ReasoningEffortOption", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ReasoningSummaryPartAddedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["itemId", "summaryIndex", "threadId", "turnId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ReasoningSummaryPartAddedNotification;
@@ -39548,21 +38210,13 @@ impl<'de> ::serde::Deserialize<'de> for ReasoningSummaryPartAddedNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ReasoningSummaryPartAddedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ReasoningSummaryTextDeltaNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "delta",
-            "itemId",
-            "summaryIndex",
-            "threadId",
-            "turnId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ReasoningSummaryTextDeltaNotification;
@@ -39621,21 +38275,13 @@ impl<'de> ::serde::Deserialize<'de> for ReasoningSummaryTextDeltaNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ReasoningSummaryTextDeltaNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ReasoningTextDeltaNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "contentIndex",
-            "delta",
-            "itemId",
-            "threadId",
-            "turnId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ReasoningTextDeltaNotification;
@@ -39694,21 +38340,13 @@ impl<'de> ::serde::Deserialize<'de> for ReasoningTextDeltaNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ReasoningTextDeltaNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ReasoningThreadItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "completedAtMs",
-            "content",
-            "id",
-            "startedAtMs",
-            "summary",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ReasoningThreadItem;
@@ -39769,23 +38407,13 @@ impl<'de> ::serde::Deserialize<'de> for ReasoningThreadItem {
                 })
             }
         }
-        deserializer.deserialize_struct("ReasoningThreadItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for RemoteControlClient {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "appVersion",
-            "clientId",
-            "deviceModel",
-            "deviceType",
-            "displayName",
-            "lastSeenAt",
-            "osVersion",
-            "platform",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = RemoteControlClient;
@@ -39895,14 +38523,13 @@ impl<'de> ::serde::Deserialize<'de> for RemoteControlClient {
                 })
             }
         }
-        deserializer.deserialize_struct("RemoteControlClient", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for RemoteControlClientsListResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["data", "nextCursor"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = RemoteControlClientsListResponse;
@@ -39946,20 +38573,13 @@ impl<'de> ::serde::Deserialize<'de> for RemoteControlClientsListResponse {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("RemoteControlClientsListResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for RemoteControlDisableResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "environmentId",
-            "installationId",
-            "serverName",
-            "status",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = RemoteControlDisableResponse;
@@ -40022,19 +38642,13 @@ impl<'de> ::serde::Deserialize<'de> for RemoteControlDisableResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("RemoteControlDisableResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for RemoteControlEnableResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "environmentId",
-            "installationId",
-            "serverName",
-            "status",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = RemoteControlEnableResponse;
@@ -40097,19 +38711,13 @@ impl<'de> ::serde::Deserialize<'de> for RemoteControlEnableResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("RemoteControlEnableResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for RemoteControlPairingStartResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "environmentId",
-            "expiresAt",
-            "manualPairingCode",
-            "pairingCode",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = RemoteControlPairingStartResponse;
@@ -40176,15 +38784,13 @@ impl<'de> ::serde::Deserialize<'de> for RemoteControlPairingStartResponse {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("RemoteControlPairingStartResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for RemoteControlPairingStatusResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["claimed"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = RemoteControlPairingStatusResponse;
@@ -40215,20 +38821,13 @@ impl<'de> ::serde::Deserialize<'de> for RemoteControlPairingStatusResponse {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("RemoteControlPairingStatusResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for RemoteControlStatusChangedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "environmentId",
-            "installationId",
-            "serverName",
-            "status",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = RemoteControlStatusChangedNotification;
@@ -40294,24 +38893,13 @@ impl<'de> ::serde::Deserialize<'de> for RemoteControlStatusChangedNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "RemoteControlStatusChangedNotification",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for RemoteControlStatusReadResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "environmentId",
-            "installationId",
-            "serverName",
-            "status",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = RemoteControlStatusReadResponse;
@@ -40374,15 +38962,13 @@ impl<'de> ::serde::Deserialize<'de> for RemoteControlStatusReadResponse {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("RemoteControlStatusReadResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for RequestHeader {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["name", "value"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = RequestHeader;
@@ -40418,14 +39004,13 @@ impl<'de> ::serde::Deserialize<'de> for RequestHeader {
                 })
             }
         }
-        deserializer.deserialize_struct("RequestHeader", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for RequestPermissionProfile {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["fileSystem", "network"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = RequestPermissionProfile;
@@ -40469,14 +39054,13 @@ impl<'de> ::serde::Deserialize<'de> for RequestPermissionProfile {
                 })
             }
         }
-        deserializer.deserialize_struct("RequestPermissionProfile", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for RequestPermissionsGuardianApprovalReviewAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["permissions", "reason"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = RequestPermissionsGuardianApprovalReviewAction;
@@ -40521,29 +39105,13 @@ impl<'de> ::serde::Deserialize<'de> for RequestPermissionsGuardianApprovalReview
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "RequestPermissionsGuardianApprovalReviewAction",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for Resource {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "annotations",
-            "description",
-            "icons",
-            "_meta",
-            "mimeType",
-            "name",
-            "size",
-            "title",
-            "uri",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = Resource;
@@ -40638,21 +39206,13 @@ impl<'de> ::serde::Deserialize<'de> for Resource {
                 })
             }
         }
-        deserializer.deserialize_struct("Resource", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ResourceTemplate {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "annotations",
-            "description",
-            "mimeType",
-            "name",
-            "title",
-            "uriTemplate",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ResourceTemplate;
@@ -40732,14 +39292,13 @@ impl<'de> ::serde::Deserialize<'de> for ResourceTemplate {
                 })
             }
         }
-        deserializer.deserialize_struct("ResourceTemplate", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ResponseStreamConnectionFailedCodexErrorInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["httpStatusCode"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ResponseStreamConnectionFailedCodexErrorInfo;
@@ -40777,19 +39336,13 @@ impl<'de> ::serde::Deserialize<'de> for ResponseStreamConnectionFailedCodexError
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ResponseStreamConnectionFailedCodexErrorInfo",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ResponseStreamDisconnectedCodexErrorInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["httpStatusCode"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ResponseStreamDisconnectedCodexErrorInfo;
@@ -40827,19 +39380,13 @@ impl<'de> ::serde::Deserialize<'de> for ResponseStreamDisconnectedCodexErrorInfo
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ResponseStreamDisconnectedCodexErrorInfo",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ResponseTooManyFailedAttemptsCodexErrorInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["httpStatusCode"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ResponseTooManyFailedAttemptsCodexErrorInfo;
@@ -40877,19 +39424,13 @@ impl<'de> ::serde::Deserialize<'de> for ResponseTooManyFailedAttemptsCodexErrorI
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ResponseTooManyFailedAttemptsCodexErrorInfo",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ReviewStartResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["reviewThreadId", "turn"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ReviewStartResponse;
@@ -40932,19 +39473,13 @@ impl<'de> ::serde::Deserialize<'de> for ReviewStartResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ReviewStartResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SandboxWorkspaceWrite {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "exclude_slash_tmp",
-            "exclude_tmpdir_env_var",
-            "network_access",
-            "writable_roots",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = SandboxWorkspaceWrite;
@@ -41008,14 +39543,13 @@ impl<'de> ::serde::Deserialize<'de> for SandboxWorkspaceWrite {
                 })
             }
         }
-        deserializer.deserialize_struct("SandboxWorkspaceWrite", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ScheduledTaskSummary {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["key", "name", "prompt", "schedule"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ScheduledTaskSummary;
@@ -41065,14 +39599,13 @@ impl<'de> ::serde::Deserialize<'de> for ScheduledTaskSummary {
                 })
             }
         }
-        deserializer.deserialize_struct("ScheduledTaskSummary", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SearchCommandAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["command", "path", "query"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = SearchCommandAction;
@@ -41117,14 +39650,13 @@ impl<'de> ::serde::Deserialize<'de> for SearchCommandAction {
                 })
             }
         }
-        deserializer.deserialize_struct("SearchCommandAction", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SearchParsedCommand {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cmd", "path", "query"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = SearchParsedCommand;
@@ -41169,14 +39701,13 @@ impl<'de> ::serde::Deserialize<'de> for SearchParsedCommand {
                 })
             }
         }
-        deserializer.deserialize_struct("SearchParsedCommand", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SearchWebSearchAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["queries", "query"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = SearchWebSearchAction;
@@ -41216,14 +39747,13 @@ impl<'de> ::serde::Deserialize<'de> for SearchWebSearchAction {
                 })
             }
         }
-        deserializer.deserialize_struct("SearchWebSearchAction", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SendAddCreditsNudgeEmailResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["status"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = SendAddCreditsNudgeEmailResponse;
@@ -41254,15 +39784,13 @@ impl<'de> ::serde::Deserialize<'de> for SendAddCreditsNudgeEmailResponse {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("SendAddCreditsNudgeEmailResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ServerDiagnosticsGauge {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["name", "value"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ServerDiagnosticsGauge;
@@ -41298,14 +39826,13 @@ impl<'de> ::serde::Deserialize<'de> for ServerDiagnosticsGauge {
                 })
             }
         }
-        deserializer.deserialize_struct("ServerDiagnosticsGauge", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ServerDiagnosticsProcess {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["id", "physicalFootprintBytes", "residentMemoryBytes"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ServerDiagnosticsProcess;
@@ -41352,14 +39879,13 @@ impl<'de> ::serde::Deserialize<'de> for ServerDiagnosticsProcess {
                 })
             }
         }
-        deserializer.deserialize_struct("ServerDiagnosticsProcess", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ServerDiagnosticsResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["gauges", "process"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ServerDiagnosticsResponse;
@@ -41397,14 +39923,13 @@ impl<'de> ::serde::Deserialize<'de> for ServerDiagnosticsResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ServerDiagnosticsResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ServerRequestResolvedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["requestId", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ServerRequestResolvedNotification;
@@ -41448,22 +39973,13 @@ impl<'de> ::serde::Deserialize<'de> for ServerRequestResolvedNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ServerRequestResolvedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SessionEndInputSavedThreadRealtimeItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "id",
-            "input",
-            "input_item_id",
-            "observedAtMs",
-            "realtimeSessionId",
-            "source_event_ids",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = SessionEndInputSavedThreadRealtimeItem;
@@ -41547,19 +40063,13 @@ impl<'de> ::serde::Deserialize<'de> for SessionEndInputSavedThreadRealtimeItem {
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "SessionEndInputSavedThreadRealtimeItem",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ShowAgentMessageDisplay {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["annotation", "trustedContacts", "version"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ShowAgentMessageDisplay;
@@ -41613,14 +40123,13 @@ impl<'de> ::serde::Deserialize<'de> for ShowAgentMessageDisplay {
                 })
             }
         }
-        deserializer.deserialize_struct("ShowAgentMessageDisplay", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SkillDependencies {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["tools"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = SkillDependencies;
@@ -41653,14 +40162,13 @@ impl<'de> ::serde::Deserialize<'de> for SkillDependencies {
                 })
             }
         }
-        deserializer.deserialize_struct("SkillDependencies", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SkillErrorInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["message", "path"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = SkillErrorInfo;
@@ -41696,23 +40204,13 @@ impl<'de> ::serde::Deserialize<'de> for SkillErrorInfo {
                 })
             }
         }
-        deserializer.deserialize_struct("SkillErrorInfo", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SkillInterface {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "brandColor",
-            "defaultPrompt",
-            "displayName",
-            "iconLarge",
-            "iconLargeUrl",
-            "iconSmall",
-            "iconSmallUrl",
-            "shortDescription",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = SkillInterface;
@@ -41826,24 +40324,13 @@ impl<'de> ::serde::Deserialize<'de> for SkillInterface {
                 })
             }
         }
-        deserializer.deserialize_struct("SkillInterface", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SkillMetadata {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "dependencies",
-            "description",
-            "enabled",
-            "interface",
-            "name",
-            "path",
-            "pluginId",
-            "scope",
-            "shortDescription",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = SkillMetadata;
@@ -41942,21 +40429,13 @@ impl<'de> ::serde::Deserialize<'de> for SkillMetadata {
                 })
             }
         }
-        deserializer.deserialize_struct("SkillMetadata", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SkillSummary {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "description",
-            "enabled",
-            "interface",
-            "name",
-            "path",
-            "shortDescription",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = SkillSummary;
@@ -42030,21 +40509,13 @@ impl<'de> ::serde::Deserialize<'de> for SkillSummary {
                 })
             }
         }
-        deserializer.deserialize_struct("SkillSummary", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SkillToolDependency {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "command",
-            "description",
-            "transport",
-            "type",
-            "url",
-            "value",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = SkillToolDependency;
@@ -42116,14 +40587,13 @@ impl<'de> ::serde::Deserialize<'de> for SkillToolDependency {
                 })
             }
         }
-        deserializer.deserialize_struct("SkillToolDependency", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SkillsConfigWriteResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["effectiveEnabled"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = SkillsConfigWriteResponse;
@@ -42161,14 +40631,13 @@ impl<'de> ::serde::Deserialize<'de> for SkillsConfigWriteResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("SkillsConfigWriteResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SkillsListEntry {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cwd", "errors", "skills"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = SkillsListEntry;
@@ -42209,14 +40678,13 @@ impl<'de> ::serde::Deserialize<'de> for SkillsListEntry {
                 })
             }
         }
-        deserializer.deserialize_struct("SkillsListEntry", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SkillsListResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["data"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = SkillsListResponse;
@@ -42247,14 +40715,13 @@ impl<'de> ::serde::Deserialize<'de> for SkillsListResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("SkillsListResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SleepThreadItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["completedAtMs", "durationMs", "id", "startedAtMs"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = SleepThreadItem;
@@ -42310,14 +40777,13 @@ impl<'de> ::serde::Deserialize<'de> for SleepThreadItem {
                 })
             }
         }
-        deserializer.deserialize_struct("SleepThreadItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SpendControlLimitSnapshot {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["limit", "remainingPercent", "resetsAt", "used"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = SpendControlLimitSnapshot;
@@ -42374,14 +40840,13 @@ impl<'de> ::serde::Deserialize<'de> for SpendControlLimitSnapshot {
                 })
             }
         }
-        deserializer.deserialize_struct("SpendControlLimitSnapshot", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for StrictReviewRequiredNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["startedAtMs", "threadId", "turnId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = StrictReviewRequiredNotification;
@@ -42430,24 +40895,13 @@ impl<'de> ::serde::Deserialize<'de> for StrictReviewRequiredNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("StrictReviewRequiredNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SubAgentActivityThreadItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "agentPath",
-            "agentThreadId",
-            "completedAtMs",
-            "id",
-            "kind",
-            "model",
-            "reasoningEffort",
-            "startedAtMs",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = SubAgentActivityThreadItem;
@@ -42538,14 +40992,13 @@ impl<'de> ::serde::Deserialize<'de> for SubAgentActivityThreadItem {
                 })
             }
         }
-        deserializer.deserialize_struct("SubAgentActivityThreadItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SystemConfigLayerSource {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["file"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = SystemConfigLayerSource;
@@ -42576,14 +41029,13 @@ impl<'de> ::serde::Deserialize<'de> for SystemConfigLayerSource {
                 })
             }
         }
-        deserializer.deserialize_struct("SystemConfigLayerSource", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for TerminalInteractionNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["itemId", "processId", "stdin", "threadId", "turnId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = TerminalInteractionNotification;
@@ -42642,15 +41094,13 @@ impl<'de> ::serde::Deserialize<'de> for TerminalInteractionNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("TerminalInteractionNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for TextPosition {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["column", "line"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = TextPosition;
@@ -42686,14 +41136,13 @@ impl<'de> ::serde::Deserialize<'de> for TextPosition {
                 })
             }
         }
-        deserializer.deserialize_struct("TextPosition", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for TextRange {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["end", "start"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = TextRange;
@@ -42729,48 +41178,13 @@ impl<'de> ::serde::Deserialize<'de> for TextRange {
                 })
             }
         }
-        deserializer.deserialize_struct("TextRange", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for Thread {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "agentNickname",
-            "agentRole",
-            "attachedToThreadId",
-            "canAcceptDirectInput",
-            "cliVersion",
-            "createdAt",
-            "cwd",
-            "daybreakEnabled",
-            "environments",
-            "ephemeral",
-            "extra",
-            "forkedFromId",
-            "gitInfo",
-            "historyMode",
-            "id",
-            "model",
-            "modelProvider",
-            "name",
-            "originator",
-            "parentThreadId",
-            "path",
-            "preview",
-            "projectId",
-            "reasoningEffort",
-            "recencyAt",
-            "section",
-            "sectionEnteredAt",
-            "sessionId",
-            "source",
-            "status",
-            "threadSource",
-            "turns",
-            "updatedAt",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = Thread;
@@ -43090,14 +41504,13 @@ impl<'de> ::serde::Deserialize<'de> for Thread {
                 })
             }
         }
-        deserializer.deserialize_struct("Thread", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadArchivedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadArchivedNotification;
@@ -43132,20 +41545,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadArchivedNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadArchivedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadAttachment {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "attachmentType",
-            "createdAt",
-            "id",
-            "identityKey",
-            "payload",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadAttachment;
@@ -43209,14 +41615,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadAttachment {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadAttachment", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadAttachmentAddResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["attachment", "outcome"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadAttachmentAddResponse;
@@ -43256,14 +41661,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadAttachmentAddResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadAttachmentAddResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadAttachmentListResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["data", "nextCursor"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadAttachmentListResponse;
@@ -43305,14 +41709,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadAttachmentListResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadAttachmentListResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadAttachmentOwner {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["archived", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadAttachmentOwner;
@@ -43356,14 +41759,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadAttachmentOwner {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadAttachmentOwner", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadAttachmentOwnerListResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["data", "nextCursor"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadAttachmentOwnerListResponse;
@@ -43407,21 +41809,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadAttachmentOwnerListResponse {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ThreadAttachmentOwnerListResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadAttachmentUpdatedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "attachmentId",
-            "attachmentType",
-            "identityKey",
-            "operation",
-            "threadId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadAttachmentUpdatedNotification;
@@ -43495,23 +41889,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadAttachmentUpdatedNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ThreadAttachmentUpdatedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadBackgroundTerminal {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "command",
-            "cpuPercent",
-            "cwd",
-            "itemId",
-            "osPid",
-            "processId",
-            "rssKb",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadBackgroundTerminal;
@@ -43580,14 +41964,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadBackgroundTerminal {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadBackgroundTerminal", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadBackgroundTerminalsListResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["data", "nextCursor"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadBackgroundTerminalsListResponse;
@@ -43631,15 +42014,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadBackgroundTerminalsListResponse {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ThreadBackgroundTerminalsListResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadBackgroundTerminalsTerminateResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["terminated"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadBackgroundTerminalsTerminateResponse;
@@ -43677,19 +42058,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadBackgroundTerminalsTerminateRespon
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ThreadBackgroundTerminalsTerminateResponse",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadClosedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadClosedNotification;
@@ -43724,14 +42099,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadClosedNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadClosedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadDecrementElicitationResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["count", "paused"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadDecrementElicitationResponse;
@@ -43767,15 +42141,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadDecrementElicitationResponse {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ThreadDecrementElicitationResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadDeletedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadDeletedNotification;
@@ -43810,14 +42182,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadDeletedNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadDeletedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadEnvironment {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cwd", "environmentId", "runtimeWorkspaceRoots"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadEnvironment;
@@ -43874,29 +42245,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadEnvironment {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadEnvironment", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadForkResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "activePermissionProfile",
-            "approvalPolicy",
-            "approvalsReviewer",
-            "cwd",
-            "disabledPluginIds",
-            "instructionSources",
-            "model",
-            "modelProvider",
-            "multiAgentMode",
-            "reasoningEffort",
-            "runtimeWorkspaceRoots",
-            "sandbox",
-            "serviceTier",
-            "thread",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadForkResponse;
@@ -44057,23 +42412,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadForkResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadForkResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadGoal {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "createdAt",
-            "objective",
-            "status",
-            "threadId",
-            "timeUsedSeconds",
-            "tokenBudget",
-            "tokensUsed",
-            "updatedAt",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadGoal;
@@ -44170,14 +42515,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadGoal {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadGoal", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadGoalClearResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cleared"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadGoalClearResponse;
@@ -44208,14 +42552,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadGoalClearResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadGoalClearResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadGoalClearedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadGoalClearedNotification;
@@ -44250,14 +42593,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadGoalClearedNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadGoalClearedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadGoalGetResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["goal"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadGoalGetResponse;
@@ -44288,14 +42630,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadGoalGetResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadGoalGetResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadGoalSetResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["goal"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadGoalSetResponse;
@@ -44326,14 +42667,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadGoalSetResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadGoalSetResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadGoalUpdatedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["goal", "threadId", "turnId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadGoalUpdatedNotification;
@@ -44380,19 +42720,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadGoalUpdatedNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadGoalUpdatedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadGuardianAssessment {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "outcome",
-            "rationale",
-            "riskLevel",
-            "userAuthorization",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadGuardianAssessment;
@@ -44453,14 +42787,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadGuardianAssessment {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadGuardianAssessment", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadGuardianReviewResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["assessment", "callId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadGuardianReviewResponse;
@@ -44502,14 +42835,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadGuardianReviewResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadGuardianReviewResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadIncrementElicitationResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["count", "paused"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadIncrementElicitationResponse;
@@ -44545,21 +42877,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadIncrementElicitationResponse {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ThreadIncrementElicitationResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadItemEntry {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "completedAtMs",
-            "item",
-            "outputDeferred",
-            "startedAtMs",
-            "turnId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadItemEntry;
@@ -44622,14 +42946,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadItemEntry {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadItemEntry", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadItemsListResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["backwardsCursor", "data", "nextCursor"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadItemsListResponse;
@@ -44682,14 +43005,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadItemsListResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadItemsListResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadItemsReadResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["data"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadItemsReadResponse;
@@ -44720,14 +43042,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadItemsReadResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadItemsReadResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadListResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["backwardsCursor", "data", "nextCursor", "readStates"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadListResponse;
@@ -44796,14 +43117,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadListResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadListResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadLoadedListResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["data", "nextCursor"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadLoadedListResponse;
@@ -44847,14 +43167,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadLoadedListResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadLoadedListResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadMemoryReadResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["summary"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadMemoryReadResponse;
@@ -44887,14 +43206,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadMemoryReadResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadMemoryReadResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadMetadataUpdateResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["thread"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadMetadataUpdateResponse;
@@ -44925,14 +43243,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadMetadataUpdateResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadMetadataUpdateResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadNameUpdatedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["threadId", "threadName"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadNameUpdatedNotification;
@@ -44978,14 +43295,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadNameUpdatedNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadNameUpdatedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadPredictionUpdatedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["result", "sourceTurnId", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadPredictionUpdatedNotification;
@@ -45037,15 +43353,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadPredictionUpdatedNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ThreadPredictionUpdatedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadPrepareApprovedPlanResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["prompt"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadPrepareApprovedPlanResponse;
@@ -45076,15 +43390,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadPrepareApprovedPlanResponse {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ThreadPrepareApprovedPlanResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadProjectUpdatedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["projectId", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadProjectUpdatedNotification;
@@ -45130,15 +43442,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadProjectUpdatedNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ThreadProjectUpdatedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadQueueAddResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["queuedSubmission"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadQueueAddResponse;
@@ -45176,14 +43486,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadQueueAddResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadQueueAddResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadQueueChangedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadQueueChangedNotification;
@@ -45218,15 +43527,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadQueueChangedNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ThreadQueueChangedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadQueueDeleteResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["deleted"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadQueueDeleteResponse;
@@ -45257,14 +43564,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadQueueDeleteResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadQueueDeleteResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadQueueListResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["data", "nextCursor"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadQueueListResponse;
@@ -45306,14 +43612,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadQueueListResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadQueueListResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadQueueStartResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["turn"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadQueueStartResponse;
@@ -45344,14 +43649,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadQueueStartResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadQueueStartResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadQueueUpdateResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["queuedSubmission"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadQueueUpdateResponse;
@@ -45389,14 +43693,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadQueueUpdateResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadQueueUpdateResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadReadResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["readState", "thread"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadReadResponse;
@@ -45438,14 +43741,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadReadResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadReadResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadReadState {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["firstUnread", "revision"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadReadState;
@@ -45491,14 +43793,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadReadState {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadReadState", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadReadStateChangedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["readState", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadReadStateChangedNotification;
@@ -45542,15 +43843,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadReadStateChangedNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ThreadReadStateChangedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadReadStateUpdateResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["readState"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadReadStateUpdateResponse;
@@ -45585,14 +43884,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadReadStateUpdateResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadReadStateUpdateResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeClosedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["reason", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadRealtimeClosedNotification;
@@ -45634,15 +43932,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeClosedNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ThreadRealtimeClosedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeEntry {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["item", "position"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadRealtimeEntry;
@@ -45682,14 +43978,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeEntry {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadRealtimeEntry", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeErrorNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["message", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadRealtimeErrorNotification;
@@ -45729,15 +44024,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeErrorNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ThreadRealtimeErrorNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeFrameChannels {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["voice_transcript"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadRealtimeFrameChannels;
@@ -45775,14 +44068,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeFrameChannels {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadRealtimeFrameChannels", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeItemAddedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["item", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadRealtimeItemAddedNotification;
@@ -45822,15 +44114,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeItemAddedNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ThreadRealtimeItemAddedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeItemCompletedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["item", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadRealtimeItemCompletedNotification;
@@ -45873,19 +44163,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeItemCompletedNotification 
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ThreadRealtimeItemCompletedNotification",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeItemStartedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["item", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadRealtimeItemStartedNotification;
@@ -45925,15 +44209,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeItemStartedNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ThreadRealtimeItemStartedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeItemTranscriptDeltaNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["delta", "itemId", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadRealtimeItemTranscriptDeltaNotification;
@@ -45981,25 +44263,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeItemTranscriptDeltaNotific
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ThreadRealtimeItemTranscriptDeltaNotification",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeListResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "coverage",
-            "data",
-            "nextCursor",
-            "projectedThroughItemIndex",
-            "snapshotEnd",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadRealtimeListResponse;
@@ -46073,14 +44343,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeListResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadRealtimeListResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeListVoicesResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["voices"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadRealtimeListVoicesResponse;
@@ -46111,15 +44380,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeListVoicesResponse {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ThreadRealtimeListVoicesResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeOutputAudioDeltaNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["audio", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadRealtimeOutputAudioDeltaNotification;
@@ -46162,19 +44429,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeOutputAudioDeltaNotificati
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ThreadRealtimeOutputAudioDeltaNotification",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeSdpNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["sdp", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadRealtimeSdpNotification;
@@ -46214,14 +44475,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeSdpNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadRealtimeSdpNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeStartedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["realtimeSessionId", "threadId", "version"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadRealtimeStartedNotification;
@@ -46272,15 +44532,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeStartedNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ThreadRealtimeStartedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeTranscriptDeltaNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["delta", "role", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadRealtimeTranscriptDeltaNotification;
@@ -46328,19 +44586,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeTranscriptDeltaNotificatio
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ThreadRealtimeTranscriptDeltaNotification",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeTranscriptDoneNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["role", "text", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadRealtimeTranscriptDoneNotification;
@@ -46388,19 +44640,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeTranscriptDoneNotification
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ThreadRealtimeTranscriptDoneNotification",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeVoiceTranscript {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["role", "text"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadRealtimeVoiceTranscript;
@@ -46436,33 +44682,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeVoiceTranscript {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadRealtimeVoiceTranscript", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadResumeResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "activePermissionProfile",
-            "approvalPolicy",
-            "approvalsReviewer",
-            "collaborationMode",
-            "cwd",
-            "disabledPluginIds",
-            "initialTurnsPage",
-            "instructionSources",
-            "itemsBackwardsCursor",
-            "model",
-            "modelProvider",
-            "multiAgentMode",
-            "reasoningEffort",
-            "runtimeWorkspaceRoots",
-            "sandbox",
-            "serviceTier",
-            "thread",
-            "turnsBackwardsCursor",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadResumeResponse;
@@ -46665,18 +44891,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadResumeResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadResumeResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadRevertResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "itemsBackwardsCursor",
-            "thread",
-            "turnsBackwardsCursor",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadRevertResponse;
@@ -46729,14 +44950,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRevertResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadRevertResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadRevertedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadRevertedNotification;
@@ -46771,21 +44991,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRevertedNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadRevertedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadSampleResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "cachedInputTokens",
-            "inputTokens",
-            "outputTokens",
-            "responseId",
-            "sourceTurnId",
-            "text",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadSampleResponse;
@@ -46866,20 +45078,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSampleResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadSampleResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadSearchOccurrence {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "itemId",
-            "snippet",
-            "snippetMatchRange",
-            "turnCursor",
-            "turnId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadSearchOccurrence;
@@ -46941,14 +45146,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSearchOccurrence {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadSearchOccurrence", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadSearchOccurrencesResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["data", "nextCursor"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadSearchOccurrencesResponse;
@@ -46992,15 +45196,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSearchOccurrencesResponse {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ThreadSearchOccurrencesResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadSearchPartialNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["data", "requestId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadSearchPartialNotification;
@@ -47042,15 +45244,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSearchPartialNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ThreadSearchPartialNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadSearchResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["backwardsCursor", "data", "nextCursor"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadSearchResponse;
@@ -47105,14 +45305,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSearchResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadSearchResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadSearchResult {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["snippet", "thread"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadSearchResult;
@@ -47148,14 +45347,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSearchResult {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadSearchResult", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadSearchTextRange {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["end", "start"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadSearchTextRange;
@@ -47191,14 +45389,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSearchTextRange {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadSearchTextRange", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadSection {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["appearance", "id", "name"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadSection;
@@ -47243,14 +45440,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSection {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadSection", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadSectionChangedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["sectionId", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadSectionChangedNotification;
@@ -47296,15 +45492,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSectionChangedNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ThreadSectionChangedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadSectionCreateResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["section"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadSectionCreateResponse;
@@ -47335,14 +45529,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSectionCreateResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadSectionCreateResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadSectionListResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["data", "nextCursor"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadSectionListResponse;
@@ -47384,14 +45577,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSectionListResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadSectionListResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadSectionUpdateResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["section"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadSectionUpdateResponse;
@@ -47422,30 +45614,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSectionUpdateResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadSectionUpdateResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadSettings {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "activePermissionProfile",
-            "approvalPolicy",
-            "approvalsReviewer",
-            "collaborationMode",
-            "cwd",
-            "disabledPluginIds",
-            "effort",
-            "environments",
-            "model",
-            "modelProvider",
-            "multiAgentMode",
-            "personality",
-            "sandboxPolicy",
-            "serviceTier",
-            "summary",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadSettings;
@@ -47625,14 +45800,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSettings {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadSettings", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadSettingsUpdatedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["threadId", "threadSettings"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadSettingsUpdatedNotification;
@@ -47679,21 +45853,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSettingsUpdatedNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ThreadSettingsUpdatedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadSpawnSubAgentSource {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "agent_nickname",
-            "agent_path",
-            "agent_role",
-            "depth",
-            "parent_thread_id",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadSpawnSubAgentSource;
@@ -47767,29 +45933,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSpawnSubAgentSource {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadSpawnSubAgentSource", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadStartResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "activePermissionProfile",
-            "approvalPolicy",
-            "approvalsReviewer",
-            "cwd",
-            "disabledPluginIds",
-            "instructionSources",
-            "model",
-            "modelProvider",
-            "multiAgentMode",
-            "reasoningEffort",
-            "runtimeWorkspaceRoots",
-            "sandbox",
-            "serviceTier",
-            "thread",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadStartResponse;
@@ -47950,14 +46100,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadStartResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadStartResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadStartedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["thread"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadStartedNotification;
@@ -47988,14 +46137,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadStartedNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadStartedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadStatusChangedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["status", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadStatusChangedNotification;
@@ -48035,19 +46183,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadStatusChangedNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ThreadStatusChangedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadTimelineListResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "activeRealtimeSessionAtPageStart",
-            "data",
-            "nextCursor",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadTimelineListResponse;
@@ -48102,14 +46244,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadTimelineListResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadTimelineListResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadTokenUsage {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["last", "modelContextWindow", "total"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadTokenUsage;
@@ -48154,14 +46295,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadTokenUsage {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadTokenUsage", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadTokenUsageUpdatedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["threadId", "tokenUsage", "turnId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadTokenUsageUpdatedNotification;
@@ -48210,15 +46350,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadTokenUsageUpdatedNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ThreadTokenUsageUpdatedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadTurnsListResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["backwardsCursor", "data", "nextCursor"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadTurnsListResponse;
@@ -48271,14 +46409,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadTurnsListResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadTurnsListResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadUnarchiveResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["thread"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadUnarchiveResponse;
@@ -48309,14 +46446,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadUnarchiveResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadUnarchiveResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadUnarchivedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadUnarchivedNotification;
@@ -48351,14 +46487,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadUnarchivedNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadUnarchivedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadUnsubscribeResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["status"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadUnsubscribeResponse;
@@ -48389,20 +46524,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadUnsubscribeResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadUnsubscribeResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadUsage {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "estimatedUsageCreditsMicros",
-            "estimatedUsageUsdMicros",
-            "groups",
-            "nativeUsageUsdMicros",
-            "threadId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadUsage;
@@ -48474,24 +46602,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadUsage {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadUsage", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadUsageBreakdownGroup {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "cachedInputTokens",
-            "estimatedUsageCreditsMicros",
-            "inputTokens",
-            "model",
-            "netNewInputTokens",
-            "outputTokens",
-            "reasoningEffort",
-            "speed",
-            "totalTokens",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadUsageBreakdownGroup;
@@ -48599,21 +46716,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadUsageBreakdownGroup {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadUsageBreakdownGroup", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for TokenUsageBreakdown {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "cacheWriteInputTokens",
-            "cachedInputTokens",
-            "inputTokens",
-            "outputTokens",
-            "reasoningOutputTokens",
-            "totalTokens",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = TokenUsageBreakdown;
@@ -48699,23 +46808,13 @@ impl<'de> ::serde::Deserialize<'de> for TokenUsageBreakdown {
                 })
             }
         }
-        deserializer.deserialize_struct("TokenUsageBreakdown", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for Tool {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "annotations",
-            "description",
-            "icons",
-            "inputSchema",
-            "_meta",
-            "name",
-            "outputSchema",
-            "title",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = Tool;
@@ -48809,14 +46908,13 @@ impl<'de> ::serde::Deserialize<'de> for Tool {
                 })
             }
         }
-        deserializer.deserialize_struct("Tool", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ToolRequestUserInputOption {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["description", "label"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ToolRequestUserInputOption;
@@ -48856,21 +46954,13 @@ impl<'de> ::serde::Deserialize<'de> for ToolRequestUserInputOption {
                 })
             }
         }
-        deserializer.deserialize_struct("ToolRequestUserInputOption", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ToolRequestUserInputParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "autoResolutionMs",
-            "isBlocking",
-            "itemId",
-            "questions",
-            "threadId",
-            "turnId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ToolRequestUserInputParams;
@@ -48944,21 +47034,13 @@ impl<'de> ::serde::Deserialize<'de> for ToolRequestUserInputParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ToolRequestUserInputParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ToolRequestUserInputQuestion {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "header",
-            "id",
-            "isOther",
-            "isSecret",
-            "options",
-            "question",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ToolRequestUserInputQuestion;
@@ -49022,14 +47104,13 @@ impl<'de> ::serde::Deserialize<'de> for ToolRequestUserInputQuestion {
                 })
             }
         }
-        deserializer.deserialize_struct("ToolRequestUserInputQuestion", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ToolsV2 {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["web_search"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ToolsV2;
@@ -49066,20 +47147,13 @@ impl<'de> ::serde::Deserialize<'de> for ToolsV2 {
                 })
             }
         }
-        deserializer.deserialize_struct("ToolsV2", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for TranscriptSegmentThreadRealtimeItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "id",
-            "observedAtMs",
-            "realtimeSessionId",
-            "role",
-            "text",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = TranscriptSegmentThreadRealtimeItem;
@@ -49139,25 +47213,13 @@ impl<'de> ::serde::Deserialize<'de> for TranscriptSegmentThreadRealtimeItem {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("TranscriptSegmentThreadRealtimeItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for Turn {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "completedAt",
-            "durationMs",
-            "error",
-            "id",
-            "items",
-            "itemsView",
-            "rootTurnId",
-            "startedAt",
-            "status",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = Turn;
@@ -49250,14 +47312,13 @@ impl<'de> ::serde::Deserialize<'de> for Turn {
                 })
             }
         }
-        deserializer.deserialize_struct("Turn", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for TurnCompletedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["threadId", "turn"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = TurnCompletedNotification;
@@ -49297,22 +47358,13 @@ impl<'de> ::serde::Deserialize<'de> for TurnCompletedNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("TurnCompletedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for TurnCompletedThreadTimelineEntry {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "completed_at",
-            "duration_ms",
-            "error",
-            "position",
-            "started_at",
-            "status",
-            "turn_id",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = TurnCompletedThreadTimelineEntry;
@@ -49389,15 +47441,13 @@ impl<'de> ::serde::Deserialize<'de> for TurnCompletedThreadTimelineEntry {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("TurnCompletedThreadTimelineEntry", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for TurnDiffUpdatedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["diff", "threadId", "turnId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = TurnDiffUpdatedNotification;
@@ -49442,19 +47492,13 @@ impl<'de> ::serde::Deserialize<'de> for TurnDiffUpdatedNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("TurnDiffUpdatedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for TurnError {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "additionalDetails",
-            "codexErrorInfo",
-            "message",
-            "misalignment",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = TurnError;
@@ -49518,24 +47562,13 @@ impl<'de> ::serde::Deserialize<'de> for TurnError {
                 })
             }
         }
-        deserializer.deserialize_struct("TurnError", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for TurnInputAcceptedThreadRealtimeItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "handoff_id",
-            "id",
-            "input",
-            "input_item_id",
-            "mode",
-            "observedAtMs",
-            "realtimeSessionId",
-            "source_event_ids",
-            "turn_id",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = TurnInputAcceptedThreadRealtimeItem;
@@ -49635,15 +47668,13 @@ impl<'de> ::serde::Deserialize<'de> for TurnInputAcceptedThreadRealtimeItem {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("TurnInputAcceptedThreadRealtimeItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for TurnModerationMetadataNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["metadata", "threadId", "turnId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = TurnModerationMetadataNotification;
@@ -49692,15 +47723,13 @@ impl<'de> ::serde::Deserialize<'de> for TurnModerationMetadataNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("TurnModerationMetadataNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for TurnPlanStep {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["status", "step"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = TurnPlanStep;
@@ -49736,14 +47765,13 @@ impl<'de> ::serde::Deserialize<'de> for TurnPlanStep {
                 })
             }
         }
-        deserializer.deserialize_struct("TurnPlanStep", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for TurnPlanUpdatedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["explanation", "plan", "threadId", "turnId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = TurnPlanUpdatedNotification;
@@ -49799,14 +47827,13 @@ impl<'de> ::serde::Deserialize<'de> for TurnPlanUpdatedNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("TurnPlanUpdatedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for TurnSettingsUpdateResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["status"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = TurnSettingsUpdateResponse;
@@ -49837,14 +47864,13 @@ impl<'de> ::serde::Deserialize<'de> for TurnSettingsUpdateResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("TurnSettingsUpdateResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for TurnStartResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["turn"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = TurnStartResponse;
@@ -49875,14 +47901,13 @@ impl<'de> ::serde::Deserialize<'de> for TurnStartResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("TurnStartResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for TurnStartedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["threadId", "turn"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = TurnStartedNotification;
@@ -49922,14 +47947,13 @@ impl<'de> ::serde::Deserialize<'de> for TurnStartedNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("TurnStartedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for TurnStartedThreadTimelineEntry {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["position", "started_at", "turn_id"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = TurnStartedThreadTimelineEntry;
@@ -49978,15 +48002,13 @@ impl<'de> ::serde::Deserialize<'de> for TurnStartedThreadTimelineEntry {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("TurnStartedThreadTimelineEntry", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for TurnSteerResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["turnId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = TurnSteerResponse;
@@ -50017,14 +48039,13 @@ impl<'de> ::serde::Deserialize<'de> for TurnSteerResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("TurnSteerResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for TurnThreadUnreadPosition {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["turnId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = TurnThreadUnreadPosition;
@@ -50055,14 +48076,13 @@ impl<'de> ::serde::Deserialize<'de> for TurnThreadUnreadPosition {
                 })
             }
         }
-        deserializer.deserialize_struct("TurnThreadUnreadPosition", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for TurnsPage {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["backwardsCursor", "data", "nextCursor"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = TurnsPage;
@@ -50115,14 +48135,13 @@ impl<'de> ::serde::Deserialize<'de> for TurnsPage {
                 })
             }
         }
-        deserializer.deserialize_struct("TurnsPage", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for UnavailableUserVerificationErrorDetails {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["reason"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = UnavailableUserVerificationErrorDetails;
@@ -50156,19 +48175,13 @@ impl<'de> ::serde::Deserialize<'de> for UnavailableUserVerificationErrorDetails 
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "UnavailableUserVerificationErrorDetails",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for UnknownCommandAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["command"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = UnknownCommandAction;
@@ -50199,14 +48212,13 @@ impl<'de> ::serde::Deserialize<'de> for UnknownCommandAction {
                 })
             }
         }
-        deserializer.deserialize_struct("UnknownCommandAction", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for UnknownParsedCommand {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cmd"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = UnknownParsedCommand;
@@ -50237,14 +48249,13 @@ impl<'de> ::serde::Deserialize<'de> for UnknownParsedCommand {
                 })
             }
         }
-        deserializer.deserialize_struct("UnknownParsedCommand", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for UpdateFileChange {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["move_path", "unified_diff"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = UpdateFileChange;
@@ -50290,14 +48301,13 @@ impl<'de> ::serde::Deserialize<'de> for UpdateFileChange {
                 })
             }
         }
-        deserializer.deserialize_struct("UpdateFileChange", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for UpdatePatchChangeKind {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["move_path"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = UpdatePatchChangeKind;
@@ -50334,23 +48344,13 @@ impl<'de> ::serde::Deserialize<'de> for UpdatePatchChangeKind {
                 })
             }
         }
-        deserializer.deserialize_struct("UpdatePatchChangeKind", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for UrlMcpServerElicitationRequestParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "elicitationId",
-            "environmentId",
-            "message",
-            "_meta",
-            "serverName",
-            "threadId",
-            "turnId",
-            "url",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = UrlMcpServerElicitationRequestParams;
@@ -50441,15 +48441,13 @@ impl<'de> ::serde::Deserialize<'de> for UrlMcpServerElicitationRequestParams {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("UrlMcpServerElicitationRequestParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for UsageLimitExceededImageGenerationFailure {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["limitId", "resetsAt"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = UsageLimitExceededImageGenerationFailure;
@@ -50492,19 +48490,13 @@ impl<'de> ::serde::Deserialize<'de> for UsageLimitExceededImageGenerationFailure
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "UsageLimitExceededImageGenerationFailure",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for UserConfigLayerSource {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["file", "profile"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = UserConfigLayerSource;
@@ -50542,20 +48534,13 @@ impl<'de> ::serde::Deserialize<'de> for UserConfigLayerSource {
                 })
             }
         }
-        deserializer.deserialize_struct("UserConfigLayerSource", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for UserMessageThreadItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "clientId",
-            "completedAtMs",
-            "content",
-            "id",
-            "startedAtMs",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = UserMessageThreadItem;
@@ -50618,14 +48603,13 @@ impl<'de> ::serde::Deserialize<'de> for UserMessageThreadItem {
                 })
             }
         }
-        deserializer.deserialize_struct("UserMessageThreadItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for UserVerificationEnrollResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["algorithm", "credentialId", "publicKey"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = UserVerificationEnrollResponse;
@@ -50682,15 +48666,13 @@ impl<'de> ::serde::Deserialize<'de> for UserVerificationEnrollResponse {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("UserVerificationEnrollResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for UserVerificationProof {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["credentialId", "signature"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = UserVerificationProof;
@@ -50734,14 +48716,13 @@ impl<'de> ::serde::Deserialize<'de> for UserVerificationProof {
                 })
             }
         }
-        deserializer.deserialize_struct("UserVerificationProof", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for UserVerificationRpcError {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["code", "data", "message"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = UserVerificationRpcError;
@@ -50782,18 +48763,13 @@ impl<'de> ::serde::Deserialize<'de> for UserVerificationRpcError {
                 })
             }
         }
-        deserializer.deserialize_struct("UserVerificationRpcError", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for UserVerificationStatusResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "credentialId",
-            "unavailableMessage",
-            "unavailableReason",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = UserVerificationStatusResponse;
@@ -50852,15 +48828,13 @@ impl<'de> ::serde::Deserialize<'de> for UserVerificationStatusResponse {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("UserVerificationStatusResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for UserVerificationVerifyResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["biometricType", "proof"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = UserVerificationVerifyResponse;
@@ -50902,15 +48876,13 @@ impl<'de> ::serde::Deserialize<'de> for UserVerificationVerifyResponse {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("UserVerificationVerifyResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for WarningNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["message", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = WarningNotification;
@@ -50952,14 +48924,13 @@ impl<'de> ::serde::Deserialize<'de> for WarningNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("WarningNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for WebSearchLocation {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["city", "country", "region", "timezone"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = WebSearchLocation;
@@ -51017,21 +48988,13 @@ impl<'de> ::serde::Deserialize<'de> for WebSearchLocation {
                 })
             }
         }
-        deserializer.deserialize_struct("WebSearchLocation", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for WebSearchThreadItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "action",
-            "completedAtMs",
-            "id",
-            "query",
-            "results",
-            "startedAtMs",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = WebSearchThreadItem;
@@ -51097,14 +49060,13 @@ impl<'de> ::serde::Deserialize<'de> for WebSearchThreadItem {
                 })
             }
         }
-        deserializer.deserialize_struct("WebSearchThreadItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for WebSearchToolConfig {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["allowed_domains", "context_size", "location"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = WebSearchToolConfig;
@@ -51163,14 +49125,13 @@ impl<'de> ::serde::Deserialize<'de> for WebSearchToolConfig {
                 })
             }
         }
-        deserializer.deserialize_struct("WebSearchToolConfig", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for WeekdaysScheduledTaskSchedule {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["time"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = WeekdaysScheduledTaskSchedule;
@@ -51201,14 +49162,13 @@ impl<'de> ::serde::Deserialize<'de> for WeekdaysScheduledTaskSchedule {
                 })
             }
         }
-        deserializer.deserialize_struct("WeekdaysScheduledTaskSchedule", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for WeeklyScheduledTaskSchedule {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["days", "time"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = WeeklyScheduledTaskSchedule;
@@ -51246,14 +49206,13 @@ impl<'de> ::serde::Deserialize<'de> for WeeklyScheduledTaskSchedule {
                 })
             }
         }
-        deserializer.deserialize_struct("WeeklyScheduledTaskSchedule", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for WellbeingHelplineAnswerAnnotation {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["subject"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = WellbeingHelplineAnswerAnnotation;
@@ -51284,15 +49243,13 @@ impl<'de> ::serde::Deserialize<'de> for WellbeingHelplineAnswerAnnotation {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("WellbeingHelplineAnswerAnnotation", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for WindowsSandboxReadinessResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["status"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = WindowsSandboxReadinessResponse;
@@ -51323,15 +49280,13 @@ impl<'de> ::serde::Deserialize<'de> for WindowsSandboxReadinessResponse {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("WindowsSandboxReadinessResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for WindowsSandboxSetupCompletedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["error", "mode", "success"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = WindowsSandboxSetupCompletedNotification;
@@ -51377,19 +49332,13 @@ impl<'de> ::serde::Deserialize<'de> for WindowsSandboxSetupCompletedNotification
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "WindowsSandboxSetupCompletedNotification",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for WindowsSandboxSetupStartResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["started"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = WindowsSandboxSetupStartResponse;
@@ -51420,15 +49369,13 @@ impl<'de> ::serde::Deserialize<'de> for WindowsSandboxSetupStartResponse {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("WindowsSandboxSetupStartResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for WindowsWorldWritableWarningNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["extraCount", "failedScan", "samplePaths"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = WindowsWorldWritableWarningNotification;
@@ -51486,25 +49433,13 @@ impl<'de> ::serde::Deserialize<'de> for WindowsWorldWritableWarningNotification 
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "WindowsWorldWritableWarningNotification",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for WorkspaceMessage {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "archivedAt",
-            "createdAt",
-            "messageBody",
-            "messageId",
-            "messageType",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = WorkspaceMessage;
@@ -51575,18 +49510,13 @@ impl<'de> ::serde::Deserialize<'de> for WorkspaceMessage {
                 })
             }
         }
-        deserializer.deserialize_struct("WorkspaceMessage", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for WorkspaceRouting {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "accountRoutingOverride",
-            "backendOrigin",
-            "chatgptAccountId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = WorkspaceRouting;
@@ -51648,14 +49578,13 @@ impl<'de> ::serde::Deserialize<'de> for WorkspaceRouting {
                 })
             }
         }
-        deserializer.deserialize_struct("WorkspaceRouting", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for WriteStdinGuardianApprovalReviewAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["approvalId", "cwd", "processId", "stdin"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = WriteStdinGuardianApprovalReviewAction;
@@ -51712,12 +49641,7 @@ impl<'de> ::serde::Deserialize<'de> for WriteStdinGuardianApprovalReviewAction {
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "WriteStdinGuardianApprovalReviewAction",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -51895,8 +49819,7 @@ impl<'de> ::serde::Deserialize<'de> for AccountRoutingOverride {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// Since Codex 0.166.0.
@@ -51952,8 +49875,7 @@ impl<'de> ::serde::Deserialize<'de> for AccountSessionWorkspaceKind {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// Since Codex 0.171.0.
@@ -52009,8 +49931,7 @@ impl<'de> ::serde::Deserialize<'de> for AccountUpdateReason {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -52065,8 +49986,7 @@ impl<'de> ::serde::Deserialize<'de> for AddCreditsNudgeEmailStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -52117,8 +50037,7 @@ impl<'de> ::serde::Deserialize<'de> for AgentMessageDelivery {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// How Chat should present a recovered answer.
@@ -52283,8 +50202,7 @@ impl<'de> ::serde::Deserialize<'de> for AllowDenyRequirement {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// Since Codex 0.171.0.
@@ -52476,8 +50394,7 @@ impl<'de> ::serde::Deserialize<'de> for AppTemplateUnavailableReason {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -52540,8 +50457,7 @@ impl<'de> ::serde::Deserialize<'de> for AppToolApproval {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// Authentication mode for OpenAI-backed providers.
@@ -52623,8 +50539,7 @@ impl<'de> ::serde::Deserialize<'de> for AuthMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// Selects which part of the active context is charged against `model_auto_compact_token_limit`.
@@ -52680,8 +50595,7 @@ impl<'de> ::serde::Deserialize<'de> for AutoCompactTokenLimitScope {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// \[UNSTABLE\] Source that produced a terminal approval auto-review decision.
@@ -52733,8 +50647,7 @@ impl<'de> ::serde::Deserialize<'de> for AutoReviewDecisionSource {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -52789,8 +50702,7 @@ impl<'de> ::serde::Deserialize<'de> for AwsCredentialType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// Since Codex 0.171.0.
@@ -52929,8 +50841,7 @@ impl<'de> ::serde::Deserialize<'de> for BrowserUseAccessApprovalLifetime {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -52985,8 +50896,7 @@ impl<'de> ::serde::Deserialize<'de> for CancelLoginAccountStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -53037,8 +50947,7 @@ impl<'de> ::serde::Deserialize<'de> for ChatgptAuthTokensRefreshReason {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -53101,8 +51010,7 @@ impl<'de> ::serde::Deserialize<'de> for CliAuthCredentialsStoreMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// This translation layer make sure that we expose codex error code in camel case.
@@ -53397,8 +51305,7 @@ impl<'de> ::serde::Deserialize<'de> for CollabAgentStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -53481,8 +51388,7 @@ impl<'de> ::serde::Deserialize<'de> for CollabAgentTool {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -53545,8 +51451,7 @@ impl<'de> ::serde::Deserialize<'de> for CollabAgentToolCallStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -53720,8 +51625,7 @@ impl<'de> ::serde::Deserialize<'de> for CommandExecOutputStream {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// Distinguishes a command approval from input sent to an existing terminal.
@@ -53781,8 +51685,7 @@ impl<'de> ::serde::Deserialize<'de> for CommandExecutionApprovalKind {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -53845,8 +51748,7 @@ impl<'de> ::serde::Deserialize<'de> for CommandExecutionSource {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -53909,8 +51811,7 @@ impl<'de> ::serde::Deserialize<'de> for CommandExecutionStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -54357,8 +52258,7 @@ impl<'de> ::serde::Deserialize<'de> for ConsumeAccountRateLimitResetCreditOutcom
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -54409,8 +52309,7 @@ impl<'de> ::serde::Deserialize<'de> for DesktopOnboardingEntrypoint {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -54469,8 +52368,7 @@ impl<'de> ::serde::Deserialize<'de> for DynamicToolCallStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// Current status observed by app-server without starting or recovering an environment.
@@ -54536,8 +52434,7 @@ impl<'de> ::serde::Deserialize<'de> for EnvironmentStatusKind {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -54604,8 +52501,7 @@ impl<'de> ::serde::Deserialize<'de> for ExperimentalFeatureStage {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -54660,8 +52556,7 @@ impl<'de> ::serde::Deserialize<'de> for ExternalAgentDetectedConnectorSource {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -54712,8 +52607,7 @@ impl<'de> ::serde::Deserialize<'de> for ExternalAgentImportedConnectorSource {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -54866,8 +52760,7 @@ impl<'de> ::serde::Deserialize<'de> for ForcedLoginMethod {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -54922,8 +52815,7 @@ impl<'de> ::serde::Deserialize<'de> for FuzzyFileSearchMatchType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// Since Codex 0.168.0.
@@ -55093,8 +52985,7 @@ impl<'de> ::serde::Deserialize<'de> for GatewayOAuthStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -55383,8 +53274,7 @@ impl<'de> ::serde::Deserialize<'de> for GuardianApprovalReviewStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// Final allow/deny outcome returned by the guardian reviewer.
@@ -55442,8 +53332,7 @@ impl<'de> ::serde::Deserialize<'de> for GuardianAssessmentOutcome {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -55498,8 +53387,7 @@ impl<'de> ::serde::Deserialize<'de> for GuardianCommandSource {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// \[UNSTABLE\] Risk level assigned by approval auto-review.
@@ -55563,8 +53451,7 @@ impl<'de> ::serde::Deserialize<'de> for GuardianRiskLevel {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// \[UNSTABLE\] Authorization level assigned by approval auto-review.
@@ -55628,8 +53515,7 @@ impl<'de> ::serde::Deserialize<'de> for GuardianUserAuthorization {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// Since Codex 0.171.0.
@@ -55685,8 +53571,7 @@ impl<'de> ::serde::Deserialize<'de> for HelplineSubject {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -55789,8 +53674,7 @@ impl<'de> ::serde::Deserialize<'de> for HookEventName {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -55845,8 +53729,7 @@ impl<'de> ::serde::Deserialize<'de> for HookExecutionMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -55909,8 +53792,7 @@ impl<'de> ::serde::Deserialize<'de> for HookHandlerType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -56105,8 +53987,7 @@ impl<'de> ::serde::Deserialize<'de> for HookOutputEntryKind {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -56173,8 +54054,7 @@ impl<'de> ::serde::Deserialize<'de> for HookRunStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -56229,8 +54109,7 @@ impl<'de> ::serde::Deserialize<'de> for HookScope {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -56321,8 +54200,7 @@ impl<'de> ::serde::Deserialize<'de> for HookSource {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -56385,8 +54263,7 @@ impl<'de> ::serde::Deserialize<'de> for HookTrustStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -56516,8 +54393,7 @@ impl<'de> ::serde::Deserialize<'de> for InputModality {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -56739,8 +54615,7 @@ impl<'de> ::serde::Deserialize<'de> for McpAppDisplayMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -56807,8 +54682,7 @@ impl<'de> ::serde::Deserialize<'de> for McpAuthStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -56859,8 +54733,7 @@ impl<'de> ::serde::Deserialize<'de> for McpElicitationArrayType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -56911,8 +54784,7 @@ impl<'de> ::serde::Deserialize<'de> for McpElicitationBooleanType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -56967,8 +54839,7 @@ impl<'de> ::serde::Deserialize<'de> for McpElicitationNumberType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -57019,8 +54890,7 @@ impl<'de> ::serde::Deserialize<'de> for McpElicitationObjectType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -57083,8 +54953,7 @@ impl<'de> ::serde::Deserialize<'de> for McpElicitationStringFormat {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -57135,8 +55004,7 @@ impl<'de> ::serde::Deserialize<'de> for McpElicitationStringType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -57211,8 +55079,7 @@ impl<'de> ::serde::Deserialize<'de> for McpServerConnectionStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -57424,8 +55291,7 @@ impl<'de> ::serde::Deserialize<'de> for McpServerStartupFailureReason {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -57488,8 +55354,7 @@ impl<'de> ::serde::Deserialize<'de> for McpServerStartupState {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -57548,8 +55413,7 @@ impl<'de> ::serde::Deserialize<'de> for McpToolCallStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -57600,8 +55464,7 @@ impl<'de> ::serde::Deserialize<'de> for ModelRerouteReason {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -57652,8 +55515,7 @@ impl<'de> ::serde::Deserialize<'de> for ModelVerification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// Multi-agent runtime supported by a model.
@@ -57713,8 +55575,7 @@ impl<'de> ::serde::Deserialize<'de> for MultiAgentVersion {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -57777,8 +55638,7 @@ impl<'de> ::serde::Deserialize<'de> for NetworkApprovalProtocol {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -57833,8 +55693,7 @@ impl<'de> ::serde::Deserialize<'de> for NetworkDomainPermission {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -57889,8 +55748,7 @@ impl<'de> ::serde::Deserialize<'de> for NetworkUnixSocketPermission {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -57945,8 +55803,7 @@ impl<'de> ::serde::Deserialize<'de> for NonSteerableTurnKind {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// Since Codex 0.166.0.
@@ -58081,8 +55938,7 @@ impl<'de> ::serde::Deserialize<'de> for OtelHttpProtocol {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -58267,8 +56123,7 @@ impl<'de> ::serde::Deserialize<'de> for PatchApplyStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -58493,8 +56348,7 @@ impl<'de> ::serde::Deserialize<'de> for PlanType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -58549,8 +56403,7 @@ impl<'de> ::serde::Deserialize<'de> for PluginAuthPolicy {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -58605,8 +56458,7 @@ impl<'de> ::serde::Deserialize<'de> for PluginAvailability {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -58669,8 +56521,7 @@ impl<'de> ::serde::Deserialize<'de> for PluginDisabledReason {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -58729,8 +56580,7 @@ impl<'de> ::serde::Deserialize<'de> for PluginInstallPolicy {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -58785,8 +56635,7 @@ impl<'de> ::serde::Deserialize<'de> for PluginInstallPolicySource {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -58845,8 +56694,7 @@ impl<'de> ::serde::Deserialize<'de> for PluginSharePrincipalRole {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -59015,8 +56863,7 @@ impl<'de> ::serde::Deserialize<'de> for ProcessOutputStream {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -59075,8 +56922,7 @@ impl<'de> ::serde::Deserialize<'de> for ProjectChangeType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// Since Codex 0.168.0.
@@ -59278,8 +57124,7 @@ impl<'de> ::serde::Deserialize<'de> for RateLimitReachedType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -59342,8 +57187,7 @@ impl<'de> ::serde::Deserialize<'de> for RateLimitResetCreditStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -59398,8 +57242,7 @@ impl<'de> ::serde::Deserialize<'de> for RateLimitResetType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -59462,8 +57305,7 @@ impl<'de> ::serde::Deserialize<'de> for RemoteControlConnectionStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -59514,8 +57356,7 @@ impl<'de> ::serde::Deserialize<'de> for ResidencyRequirement {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -59731,8 +57572,7 @@ impl<'de> ::serde::Deserialize<'de> for ScheduledTaskWeekday {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -59885,8 +57725,7 @@ impl<'de> ::serde::Deserialize<'de> for SkillScope {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -59949,8 +57788,7 @@ impl<'de> ::serde::Deserialize<'de> for SubAgentActivityKind {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -60087,8 +57925,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadActiveFlag {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// Result of attempting to associate an attachment with a thread.
@@ -60144,8 +57981,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadAttachmentAddOutcome {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// The persisted attachment change represented by a notification.
@@ -60201,8 +58037,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadAttachmentOperation {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// A thread item and its recorded lifecycle times. The payload stays flat on the wire.
@@ -60936,8 +58771,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeCoverage {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// Since Codex 0.171.0.
@@ -60993,8 +58827,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeHandoffMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// EXPERIMENTAL - a thread-scoped realtime item in the canonical timeline.
@@ -61266,8 +59099,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeSessionOutcome {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -61322,8 +59154,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeTranscriptRole {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -61729,8 +59560,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadUnsubscribeStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// Since Codex 0.171.0.
@@ -61786,8 +59616,7 @@ impl<'de> ::serde::Deserialize<'de> for TrustedContacts {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -61846,8 +59675,7 @@ impl<'de> ::serde::Deserialize<'de> for TurnPlanStepStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -61902,8 +59730,7 @@ impl<'de> ::serde::Deserialize<'de> for TurnSettingsUpdateStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -61966,8 +59793,7 @@ impl<'de> ::serde::Deserialize<'de> for TurnStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// Since Codex 0.171.0.
@@ -62019,8 +59845,7 @@ impl<'de> ::serde::Deserialize<'de> for UserVerificationBiometricType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// Closed error categories; native diagnostic payloads must not cross this boundary.
@@ -62226,8 +60051,7 @@ impl<'de> ::serde::Deserialize<'de> for UserVerificationUnavailableReason {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// Controls output length/detail on GPT-5 models via the Responses API. Serialized with lowercase values to match the OpenAI API.
@@ -62287,8 +60111,7 @@ impl<'de> ::serde::Deserialize<'de> for Verbosity {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -62478,8 +60301,7 @@ impl<'de> ::serde::Deserialize<'de> for WebSearchContextSize {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -62542,8 +60364,7 @@ impl<'de> ::serde::Deserialize<'de> for WebSearchMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// Provider preference selected by the resolved model catalog entry.
@@ -62601,8 +60422,7 @@ impl<'de> ::serde::Deserialize<'de> for WebSearchProvider {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -62661,8 +60481,7 @@ impl<'de> ::serde::Deserialize<'de> for WindowsSandboxImplementation {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -62721,8 +60540,7 @@ impl<'de> ::serde::Deserialize<'de> for WindowsSandboxReadiness {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -62781,8 +60599,7 @@ impl<'de> ::serde::Deserialize<'de> for WorkspaceMessageType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -62837,7 +60654,6 @@ impl<'de> ::serde::Deserialize<'de> for WriteStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }

@@ -13773,7 +13773,6 @@ impl<'de> ::serde::Deserialize<'de> for AccountLoginCompletedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["error", "loginId", "onboardingEntrypoint", "success"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AccountLoginCompletedNotification;
@@ -13829,15 +13828,13 @@ impl<'de> ::serde::Deserialize<'de> for AccountLoginCompletedNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("AccountLoginCompletedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AccountRateLimitsUpdatedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["rateLimits"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AccountRateLimitsUpdatedNotification;
@@ -13872,15 +13869,13 @@ impl<'de> ::serde::Deserialize<'de> for AccountRateLimitsUpdatedNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("AccountRateLimitsUpdatedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AccountSecuritySetupAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["label", "url"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AccountSecuritySetupAction;
@@ -13916,20 +13911,13 @@ impl<'de> ::serde::Deserialize<'de> for AccountSecuritySetupAction {
                 })
             }
         }
-        deserializer.deserialize_struct("AccountSecuritySetupAction", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AccountSecuritySetupNotice {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "accountId",
-            "action",
-            "description",
-            "title",
-            "userId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AccountSecuritySetupNotice;
@@ -13988,14 +13976,13 @@ impl<'de> ::serde::Deserialize<'de> for AccountSecuritySetupNotice {
                 })
             }
         }
-        deserializer.deserialize_struct("AccountSecuritySetupNotice", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AccountTokenUsageDailyBucket {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["startDate", "tokens"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AccountTokenUsageDailyBucket;
@@ -14035,20 +14022,13 @@ impl<'de> ::serde::Deserialize<'de> for AccountTokenUsageDailyBucket {
                 })
             }
         }
-        deserializer.deserialize_struct("AccountTokenUsageDailyBucket", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AccountTokenUsageSummary {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "currentStreakDays",
-            "lifetimeTokens",
-            "longestRunningTurnSec",
-            "longestStreakDays",
-            "peakDailyTokens",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AccountTokenUsageSummary;
@@ -14119,14 +14099,13 @@ impl<'de> ::serde::Deserialize<'de> for AccountTokenUsageSummary {
                 })
             }
         }
-        deserializer.deserialize_struct("AccountTokenUsageSummary", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AccountUpdatedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["authMode", "planType", "reason"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AccountUpdatedNotification;
@@ -14177,14 +14156,13 @@ impl<'de> ::serde::Deserialize<'de> for AccountUpdatedNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("AccountUpdatedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ActivePermissionProfile {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["extends", "id"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ActivePermissionProfile;
@@ -14220,14 +14198,13 @@ impl<'de> ::serde::Deserialize<'de> for ActivePermissionProfile {
                 })
             }
         }
-        deserializer.deserialize_struct("ActivePermissionProfile", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ActiveThreadStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["activeFlags"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ActiveThreadStatus;
@@ -14262,14 +14239,13 @@ impl<'de> ::serde::Deserialize<'de> for ActiveThreadStatus {
                 })
             }
         }
-        deserializer.deserialize_struct("ActiveThreadStatus", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ActiveTurnNotSteerableCodexErrorInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["turnKind"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ActiveTurnNotSteerableCodexErrorInfo;
@@ -14304,15 +14280,13 @@ impl<'de> ::serde::Deserialize<'de> for ActiveTurnNotSteerableCodexErrorInfo {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ActiveTurnNotSteerableCodexErrorInfo", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AddFileChange {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["content"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AddFileChange;
@@ -14343,30 +14317,13 @@ impl<'de> ::serde::Deserialize<'de> for AddFileChange {
                 })
             }
         }
-        deserializer.deserialize_struct("AddFileChange", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AgentHookMetadata {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "additionalContextLimit",
-            "currentHash",
-            "displayOrder",
-            "enabled",
-            "environmentId",
-            "eventName",
-            "isManaged",
-            "key",
-            "matcher",
-            "pluginId",
-            "source",
-            "sourcePath",
-            "statusMessage",
-            "timeoutSec",
-            "trustStatus",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AgentHookMetadata;
@@ -14519,14 +14476,13 @@ impl<'de> ::serde::Deserialize<'de> for AgentHookMetadata {
                 })
             }
         }
-        deserializer.deserialize_struct("AgentHookMetadata", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AgentMessageDeltaNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["delta", "itemId", "threadId", "turnId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AgentMessageDeltaNotification;
@@ -14576,14 +14532,13 @@ impl<'de> ::serde::Deserialize<'de> for AgentMessageDeltaNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("AgentMessageDeltaNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AgentMessageModeration {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["display", "moderated"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AgentMessageModeration;
@@ -14625,24 +14580,13 @@ impl<'de> ::serde::Deserialize<'de> for AgentMessageModeration {
                 })
             }
         }
-        deserializer.deserialize_struct("AgentMessageModeration", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AgentMessageThreadItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "completedAtMs",
-            "delivery",
-            "id",
-            "memoryCitation",
-            "moderation",
-            "phase",
-            "questions",
-            "startedAtMs",
-            "text",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AgentMessageThreadItem;
@@ -14745,14 +14689,13 @@ impl<'de> ::serde::Deserialize<'de> for AgentMessageThreadItem {
                 })
             }
         }
-        deserializer.deserialize_struct("AgentMessageThreadItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AmazonBedrockAccount {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["usesCodexManagedCredentials"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AmazonBedrockAccount;
@@ -14787,14 +14730,13 @@ impl<'de> ::serde::Deserialize<'de> for AmazonBedrockAccount {
                 })
             }
         }
-        deserializer.deserialize_struct("AmazonBedrockAccount", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AnalyticsConfig {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["enabled"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AnalyticsConfig;
@@ -14829,21 +14771,13 @@ impl<'de> ::serde::Deserialize<'de> for AnalyticsConfig {
                 })
             }
         }
-        deserializer.deserialize_struct("AnalyticsConfig", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AppBranding {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "category",
-            "developer",
-            "isDiscoverableApp",
-            "privacyPolicy",
-            "termsOfService",
-            "website",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AppBranding;
@@ -14932,30 +14866,13 @@ impl<'de> ::serde::Deserialize<'de> for AppBranding {
                 })
             }
         }
-        deserializer.deserialize_struct("AppBranding", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AppInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "appMetadata",
-            "branding",
-            "description",
-            "distributionChannel",
-            "iconAssets",
-            "iconDarkAssets",
-            "id",
-            "installUrl",
-            "isAccessible",
-            "isEnabled",
-            "labels",
-            "logoUrl",
-            "logoUrlDark",
-            "name",
-            "pluginDisplayNames",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AppInfo;
@@ -15139,14 +15056,13 @@ impl<'de> ::serde::Deserialize<'de> for AppInfo {
                 })
             }
         }
-        deserializer.deserialize_struct("AppInfo", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AppListUpdatedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["data"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AppListUpdatedNotification;
@@ -15177,26 +15093,13 @@ impl<'de> ::serde::Deserialize<'de> for AppListUpdatedNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("AppListUpdatedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AppMetadata {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "categories",
-            "developer",
-            "firstPartyRequiresInstall",
-            "review",
-            "screenshots",
-            "seoDescription",
-            "showInComposerWhenUnlinked",
-            "subCategories",
-            "version",
-            "versionId",
-            "versionNotes",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AppMetadata;
@@ -15329,14 +15232,13 @@ impl<'de> ::serde::Deserialize<'de> for AppMetadata {
                 })
             }
         }
-        deserializer.deserialize_struct("AppMetadata", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AppReview {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["status"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AppReview;
@@ -15367,14 +15269,13 @@ impl<'de> ::serde::Deserialize<'de> for AppReview {
                 })
             }
         }
-        deserializer.deserialize_struct("AppReview", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AppScreenshot {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["fileId", "url", "userPrompt"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AppScreenshot;
@@ -15423,14 +15324,13 @@ impl<'de> ::serde::Deserialize<'de> for AppScreenshot {
                 })
             }
         }
-        deserializer.deserialize_struct("AppScreenshot", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AppSummary {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["category", "description", "id", "installUrl", "name"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AppSummary;
@@ -15497,24 +15397,13 @@ impl<'de> ::serde::Deserialize<'de> for AppSummary {
                 })
             }
         }
-        deserializer.deserialize_struct("AppSummary", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AppTemplateSummary {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "canonicalConnectorId",
-            "category",
-            "description",
-            "logoUrl",
-            "logoUrlDark",
-            "materializedAppIds",
-            "name",
-            "reason",
-            "templateId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AppTemplateSummary;
@@ -15626,21 +15515,13 @@ impl<'de> ::serde::Deserialize<'de> for AppTemplateSummary {
                 })
             }
         }
-        deserializer.deserialize_struct("AppTemplateSummary", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AppToolSummary {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "description",
-            "disabledReason",
-            "isEnabled",
-            "isReadOnly",
-            "name",
-            "title",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AppToolSummary;
@@ -15716,20 +15597,13 @@ impl<'de> ::serde::Deserialize<'de> for AppToolSummary {
                 })
             }
         }
-        deserializer.deserialize_struct("AppToolSummary", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ApplyPatchApprovalParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "callId",
-            "conversationId",
-            "fileChanges",
-            "grantRoot",
-            "reason",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ApplyPatchApprovalParams;
@@ -15801,14 +15675,13 @@ impl<'de> ::serde::Deserialize<'de> for ApplyPatchApprovalParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ApplyPatchApprovalParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ApplyPatchGuardianApprovalReviewAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cwd", "files"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ApplyPatchGuardianApprovalReviewAction;
@@ -15849,19 +15722,13 @@ impl<'de> ::serde::Deserialize<'de> for ApplyPatchGuardianApprovalReviewAction {
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ApplyPatchGuardianApprovalReviewAction",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AppsInstalledResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["apps"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AppsInstalledResponse;
@@ -15892,14 +15759,13 @@ impl<'de> ::serde::Deserialize<'de> for AppsInstalledResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("AppsInstalledResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AppsListResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["data", "nextCursor"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AppsListResponse;
@@ -15941,14 +15807,13 @@ impl<'de> ::serde::Deserialize<'de> for AppsListResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("AppsListResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AppsReadResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["apps", "missingAppIds"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AppsReadResponse;
@@ -15995,14 +15860,13 @@ impl<'de> ::serde::Deserialize<'de> for AppsReadResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("AppsReadResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AsyncUserInputQuestion {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["options", "title"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AsyncUserInputQuestion;
@@ -16040,14 +15904,13 @@ impl<'de> ::serde::Deserialize<'de> for AsyncUserInputQuestion {
                 })
             }
         }
-        deserializer.deserialize_struct("AsyncUserInputQuestion", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AuthRecoveryNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["message", "provider", "threadId", "turnId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AuthRecoveryNotification;
@@ -16101,14 +15964,13 @@ impl<'de> ::serde::Deserialize<'de> for AuthRecoveryNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("AuthRecoveryNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AutoReviewRequirements {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["ignoreRules", "requiredOnModels"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AutoReviewRequirements;
@@ -16156,14 +16018,13 @@ impl<'de> ::serde::Deserialize<'de> for AutoReviewRequirements {
                 })
             }
         }
-        deserializer.deserialize_struct("AutoReviewRequirements", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for BedrockProviderSettings {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["profile", "region"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = BedrockProviderSettings;
@@ -16203,21 +16064,13 @@ impl<'de> ::serde::Deserialize<'de> for BedrockProviderSettings {
                 })
             }
         }
-        deserializer.deserialize_struct("BedrockProviderSettings", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for BemItemPromotedThreadRealtimeItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "id",
-            "item_id",
-            "observedAtMs",
-            "presentation",
-            "realtimeSessionId",
-            "turn_id",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = BemItemPromotedThreadRealtimeItem;
@@ -16286,15 +16139,13 @@ impl<'de> ::serde::Deserialize<'de> for BemItemPromotedThreadRealtimeItem {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("BemItemPromotedThreadRealtimeItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for BlockAgentMessageDisplay {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["reason", "version"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = BlockAgentMessageDisplay;
@@ -16330,18 +16181,13 @@ impl<'de> ::serde::Deserialize<'de> for BlockAgentMessageDisplay {
                 })
             }
         }
-        deserializer.deserialize_struct("BlockAgentMessageDisplay", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for BrowserUseConfig {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "allow_history_access",
-            "default_origin_policy",
-            "origins",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = BrowserUseConfig;
@@ -16399,14 +16245,13 @@ impl<'de> ::serde::Deserialize<'de> for BrowserUseConfig {
                 })
             }
         }
-        deserializer.deserialize_struct("BrowserUseConfig", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for BrowserUseExtensionRequirements {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["requestHeaders"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = BrowserUseExtensionRequirements;
@@ -16443,23 +16288,13 @@ impl<'de> ::serde::Deserialize<'de> for BrowserUseExtensionRequirements {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("BrowserUseExtensionRequirements", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for BrowserUseOriginPolicy {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "access",
-            "accessApprovalLifetime",
-            "autoReview",
-            "downloads",
-            "fullCdpAccess",
-            "persistentApproval",
-            "uploads",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = BrowserUseOriginPolicy;
@@ -16552,14 +16387,13 @@ impl<'de> ::serde::Deserialize<'de> for BrowserUseOriginPolicy {
                 })
             }
         }
-        deserializer.deserialize_struct("BrowserUseOriginPolicy", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for BrowserUseOriginPolicyConfig {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["access", "downloads", "full_cdp_access", "uploads"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = BrowserUseOriginPolicyConfig;
@@ -16621,22 +16455,13 @@ impl<'de> ::serde::Deserialize<'de> for BrowserUseOriginPolicyConfig {
                 })
             }
         }
-        deserializer.deserialize_struct("BrowserUseOriginPolicyConfig", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for BrowserUseRequirements {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "allowGlobalPersistentApproval",
-            "allowHistoryAccess",
-            "allowWebmcp",
-            "defaultOriginPolicy",
-            "disableAutoReview",
-            "extension",
-            "origins",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = BrowserUseRequirements;
@@ -16732,14 +16557,13 @@ impl<'de> ::serde::Deserialize<'de> for BrowserUseRequirements {
                 })
             }
         }
-        deserializer.deserialize_struct("BrowserUseRequirements", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CancelLoginAccountResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["status"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = CancelLoginAccountResponse;
@@ -16770,14 +16594,13 @@ impl<'de> ::serde::Deserialize<'de> for CancelLoginAccountResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("CancelLoginAccountResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ChatgptAccount {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["email", "planType", "workspaceName"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ChatgptAccount;
@@ -16830,14 +16653,13 @@ impl<'de> ::serde::Deserialize<'de> for ChatgptAccount {
                 })
             }
         }
-        deserializer.deserialize_struct("ChatgptAccount", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ChatgptAuthTokensRefreshParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["previousAccountId", "reason"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ChatgptAuthTokensRefreshParams;
@@ -16879,15 +16701,13 @@ impl<'de> ::serde::Deserialize<'de> for ChatgptAuthTokensRefreshParams {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ChatgptAuthTokensRefreshParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ChatgptDeviceCodeLoginAccountResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["loginId", "userCode", "verificationUrl"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ChatgptDeviceCodeLoginAccountResponse;
@@ -16939,15 +16759,13 @@ impl<'de> ::serde::Deserialize<'de> for ChatgptDeviceCodeLoginAccountResponse {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ChatgptDeviceCodeLoginAccountResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ChatgptLoginAccountResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["authUrl", "loginId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ChatgptLoginAccountResponse;
@@ -16983,14 +16801,13 @@ impl<'de> ::serde::Deserialize<'de> for ChatgptLoginAccountResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ChatgptLoginAccountResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CollabAgentState {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["message", "status"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = CollabAgentState;
@@ -17028,26 +16845,13 @@ impl<'de> ::serde::Deserialize<'de> for CollabAgentState {
                 })
             }
         }
-        deserializer.deserialize_struct("CollabAgentState", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CollabAgentToolCallThreadItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "agentsStates",
-            "completedAtMs",
-            "id",
-            "model",
-            "prompt",
-            "reasoningEffort",
-            "receiverThreadIds",
-            "senderThreadId",
-            "startedAtMs",
-            "status",
-            "tool",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = CollabAgentToolCallThreadItem;
@@ -17166,14 +16970,13 @@ impl<'de> ::serde::Deserialize<'de> for CollabAgentToolCallThreadItem {
                 })
             }
         }
-        deserializer.deserialize_struct("CollabAgentToolCallThreadItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CollaborationMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["mode", "settings"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = CollaborationMode;
@@ -17213,14 +17016,13 @@ impl<'de> ::serde::Deserialize<'de> for CollaborationMode {
                 })
             }
         }
-        deserializer.deserialize_struct("CollaborationMode", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CollaborationModeMask {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["mode", "model", "name", "reasoning_effort"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = CollaborationModeMask;
@@ -17274,14 +17076,13 @@ impl<'de> ::serde::Deserialize<'de> for CollaborationModeMask {
                 })
             }
         }
-        deserializer.deserialize_struct("CollaborationModeMask", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CommandExecOutputDeltaNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["capReached", "deltaBase64", "processId", "stream"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = CommandExecOutputDeltaNotification;
@@ -17339,15 +17140,13 @@ impl<'de> ::serde::Deserialize<'de> for CommandExecOutputDeltaNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("CommandExecOutputDeltaNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CommandExecResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["exitCode", "stderr", "stdout"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = CommandExecResponse;
@@ -17392,14 +17191,13 @@ impl<'de> ::serde::Deserialize<'de> for CommandExecResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("CommandExecResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CommandExecutionOutputDeltaNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["delta", "itemId", "threadId", "turnId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = CommandExecutionOutputDeltaNotification;
@@ -17452,34 +17250,13 @@ impl<'de> ::serde::Deserialize<'de> for CommandExecutionOutputDeltaNotification 
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "CommandExecutionOutputDeltaNotification",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CommandExecutionRequestApprovalParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "approvalId",
-            "command",
-            "commandActions",
-            "cwd",
-            "environmentId",
-            "itemId",
-            "kind",
-            "networkApprovalContext",
-            "proposedExecpolicyAmendment",
-            "proposedNetworkPolicyAmendments",
-            "reason",
-            "startedAtMs",
-            "threadId",
-            "turnId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = CommandExecutionRequestApprovalParams;
@@ -17627,30 +17404,13 @@ impl<'de> ::serde::Deserialize<'de> for CommandExecutionRequestApprovalParams {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("CommandExecutionRequestApprovalParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CommandExecutionThreadItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "aggregatedOutput",
-            "command",
-            "commandActions",
-            "completedAtMs",
-            "cwd",
-            "durationMs",
-            "exitCode",
-            "id",
-            "pluginId",
-            "processId",
-            "scriptPath",
-            "source",
-            "startedAtMs",
-            "status",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = CommandExecutionThreadItem;
@@ -17793,14 +17553,13 @@ impl<'de> ::serde::Deserialize<'de> for CommandExecutionThreadItem {
                 })
             }
         }
-        deserializer.deserialize_struct("CommandExecutionThreadItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CommandGuardianApprovalReviewAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["command", "cwd", "source"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = CommandGuardianApprovalReviewAction;
@@ -17841,33 +17600,13 @@ impl<'de> ::serde::Deserialize<'de> for CommandGuardianApprovalReviewAction {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("CommandGuardianApprovalReviewAction", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CommandHookMetadata {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "additionalContextLimit",
-            "async",
-            "command",
-            "currentHash",
-            "displayOrder",
-            "enabled",
-            "environmentId",
-            "eventName",
-            "isManaged",
-            "key",
-            "matcher",
-            "pluginId",
-            "source",
-            "sourcePath",
-            "statusMessage",
-            "timeoutSec",
-            "trustStatus",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = CommandHookMetadata;
@@ -18034,14 +17773,13 @@ impl<'de> ::serde::Deserialize<'de> for CommandHookMetadata {
                 })
             }
         }
-        deserializer.deserialize_struct("CommandHookMetadata", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CompletedThreadPredictionResult {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["text"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = CompletedThreadPredictionResult;
@@ -18074,15 +17812,13 @@ impl<'de> ::serde::Deserialize<'de> for CompletedThreadPredictionResult {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("CompletedThreadPredictionResult", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ComputerUseConfig {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["default_app_access", "macos", "windows"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ComputerUseConfig;
@@ -18133,14 +17869,13 @@ impl<'de> ::serde::Deserialize<'de> for ComputerUseConfig {
                 })
             }
         }
-        deserializer.deserialize_struct("ComputerUseConfig", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ComputerUseMacosConfig {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["bundle_ids"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ComputerUseMacosConfig;
@@ -18182,14 +17917,13 @@ impl<'de> ::serde::Deserialize<'de> for ComputerUseMacosConfig {
                 })
             }
         }
-        deserializer.deserialize_struct("ComputerUseMacosConfig", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ComputerUseMacosRequirements {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["bundleIds"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ComputerUseMacosRequirements;
@@ -18231,20 +17965,13 @@ impl<'de> ::serde::Deserialize<'de> for ComputerUseMacosRequirements {
                 })
             }
         }
-        deserializer.deserialize_struct("ComputerUseMacosRequirements", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ComputerUseRequirements {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "allowLockedComputerUse",
-            "allowPersistentApproval",
-            "defaultAppAccess",
-            "macos",
-            "windows",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ComputerUseRequirements;
@@ -18313,14 +18040,13 @@ impl<'de> ::serde::Deserialize<'de> for ComputerUseRequirements {
                 })
             }
         }
-        deserializer.deserialize_struct("ComputerUseRequirements", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ComputerUseWindowsConfig {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["aumids", "exes"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ComputerUseWindowsConfig;
@@ -18365,19 +18091,13 @@ impl<'de> ::serde::Deserialize<'de> for ComputerUseWindowsConfig {
                 })
             }
         }
-        deserializer.deserialize_struct("ComputerUseWindowsConfig", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ComputerUseWindowsExeConfig {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "access",
-            "binary_name",
-            "product_name",
-            "publisher_name",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ComputerUseWindowsExeConfig;
@@ -18440,19 +18160,13 @@ impl<'de> ::serde::Deserialize<'de> for ComputerUseWindowsExeConfig {
                 })
             }
         }
-        deserializer.deserialize_struct("ComputerUseWindowsExeConfig", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ComputerUseWindowsExeRequirement {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "access",
-            "binaryName",
-            "productName",
-            "publisherName",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ComputerUseWindowsExeRequirement;
@@ -18515,15 +18229,13 @@ impl<'de> ::serde::Deserialize<'de> for ComputerUseWindowsExeRequirement {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ComputerUseWindowsExeRequirement", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ComputerUseWindowsRequirements {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["aumids", "exes"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ComputerUseWindowsRequirements;
@@ -18570,42 +18282,13 @@ impl<'de> ::serde::Deserialize<'de> for ComputerUseWindowsRequirements {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ComputerUseWindowsRequirements", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for Config {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "analytics",
-            "approval_policy",
-            "approvals_reviewer",
-            "browser_use",
-            "client_search_provider",
-            "compact_prompt",
-            "computer_use",
-            "desktop",
-            "developer_instructions",
-            "forced_chatgpt_workspace_id",
-            "forced_login_method",
-            "instructions",
-            "model",
-            "model_auto_compact_token_limit",
-            "model_auto_compact_token_limit_scope",
-            "model_context_window",
-            "model_provider",
-            "model_reasoning_effort",
-            "model_reasoning_summary",
-            "model_verbosity",
-            "review_model",
-            "sandbox_mode",
-            "sandbox_workspace_write",
-            "service_tier",
-            "tools",
-            "web_search",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = Config;
@@ -18903,14 +18586,13 @@ impl<'de> ::serde::Deserialize<'de> for Config {
                 })
             }
         }
-        deserializer.deserialize_struct("Config", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ConfigLayer {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["config", "disabledReason", "name", "version"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ConfigLayer;
@@ -18962,14 +18644,13 @@ impl<'de> ::serde::Deserialize<'de> for ConfigLayer {
                 })
             }
         }
-        deserializer.deserialize_struct("ConfigLayer", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ConfigLayerMetadata {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["name", "version"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ConfigLayerMetadata;
@@ -19005,14 +18686,13 @@ impl<'de> ::serde::Deserialize<'de> for ConfigLayerMetadata {
                 })
             }
         }
-        deserializer.deserialize_struct("ConfigLayerMetadata", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ConfigReadResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["config", "layers", "origins"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ConfigReadResponse;
@@ -19060,45 +18740,13 @@ impl<'de> ::serde::Deserialize<'de> for ConfigReadResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ConfigReadResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ConfigRequirements {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "additionalDeveloperInstructions",
-            "allowAppshots",
-            "allowBrowserAndComputerUse",
-            "allowLoginShell",
-            "allowManagedHooksOnly",
-            "allowRemoteControl",
-            "allowedApprovalPolicies",
-            "allowedLoginMethods",
-            "allowedPermissionProfiles",
-            "allowedSandboxModes",
-            "allowedWebSearchModes",
-            "allowedWindowsSandboxImplementations",
-            "autoReview",
-            "browserUse",
-            "chatgptBaseUrl",
-            "checkForUpdateOnStartup",
-            "cliAuthCredentialsStore",
-            "computerUse",
-            "defaultPermissions",
-            "enforceResidency",
-            "featureRequirements",
-            "feedback",
-            "inAppBrowser",
-            "logDir",
-            "modelCatalogJson",
-            "modelProvider",
-            "modelProviders",
-            "models",
-            "otel",
-            "sqliteHome",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ConfigRequirements;
@@ -19436,14 +19084,13 @@ impl<'de> ::serde::Deserialize<'de> for ConfigRequirements {
                 })
             }
         }
-        deserializer.deserialize_struct("ConfigRequirements", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ConfigRequirementsReadResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["requirements", "supportsIndependentSpeedModes"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ConfigRequirementsReadResponse;
@@ -19489,15 +19136,13 @@ impl<'de> ::serde::Deserialize<'de> for ConfigRequirementsReadResponse {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ConfigRequirementsReadResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ConfigWarningNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["details", "path", "range", "summary"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ConfigWarningNotification;
@@ -19547,14 +19192,13 @@ impl<'de> ::serde::Deserialize<'de> for ConfigWarningNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("ConfigWarningNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ConfigWriteResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["filePath", "overriddenMetadata", "status", "version"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ConfigWriteResponse;
@@ -19610,24 +19254,13 @@ impl<'de> ::serde::Deserialize<'de> for ConfigWriteResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ConfigWriteResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ConnectorMetadata {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "description",
-            "distributionChannel",
-            "iconUrl",
-            "iconUrlDark",
-            "id",
-            "installUrl",
-            "name",
-            "pluginDisplayNames",
-            "toolSummaries",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ConnectorMetadata;
@@ -19734,14 +19367,13 @@ impl<'de> ::serde::Deserialize<'de> for ConnectorMetadata {
                 })
             }
         }
-        deserializer.deserialize_struct("ConnectorMetadata", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ConsumeAccountRateLimitResetCreditResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["outcome"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ConsumeAccountRateLimitResetCreditResponse;
@@ -19777,19 +19409,13 @@ impl<'de> ::serde::Deserialize<'de> for ConsumeAccountRateLimitResetCreditRespon
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ConsumeAccountRateLimitResetCreditResponse",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ContextCompactedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["threadId", "turnId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ContextCompactedNotification;
@@ -19829,14 +19455,13 @@ impl<'de> ::serde::Deserialize<'de> for ContextCompactedNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("ContextCompactedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ContextCompactionThreadItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["completedAtMs", "id", "startedAtMs"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ContextCompactionThreadItem;
@@ -19883,14 +19508,13 @@ impl<'de> ::serde::Deserialize<'de> for ContextCompactionThreadItem {
                 })
             }
         }
-        deserializer.deserialize_struct("ContextCompactionThreadItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CreditsSnapshot {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["balance", "hasCredits", "unlimited"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = CreditsSnapshot;
@@ -19941,14 +19565,13 @@ impl<'de> ::serde::Deserialize<'de> for CreditsSnapshot {
                 })
             }
         }
-        deserializer.deserialize_struct("CreditsSnapshot", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CustomGatewayProviderSettings {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["auth"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = CustomGatewayProviderSettings;
@@ -19979,14 +19602,13 @@ impl<'de> ::serde::Deserialize<'de> for CustomGatewayProviderSettings {
                 })
             }
         }
-        deserializer.deserialize_struct("CustomGatewayProviderSettings", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for DailyScheduledTaskSchedule {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["time"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = DailyScheduledTaskSchedule;
@@ -20017,14 +19639,13 @@ impl<'de> ::serde::Deserialize<'de> for DailyScheduledTaskSchedule {
                 })
             }
         }
-        deserializer.deserialize_struct("DailyScheduledTaskSchedule", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for DeleteFileChange {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["content"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = DeleteFileChange;
@@ -20055,14 +19676,13 @@ impl<'de> ::serde::Deserialize<'de> for DeleteFileChange {
                 })
             }
         }
-        deserializer.deserialize_struct("DeleteFileChange", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for DeprecationNoticeNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["details", "summary"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = DeprecationNoticeNotification;
@@ -20100,21 +19720,13 @@ impl<'de> ::serde::Deserialize<'de> for DeprecationNoticeNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("DeprecationNoticeNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for DynamicToolCallParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "arguments",
-            "callId",
-            "namespace",
-            "threadId",
-            "tool",
-            "turnId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = DynamicToolCallParams;
@@ -20184,25 +19796,13 @@ impl<'de> ::serde::Deserialize<'de> for DynamicToolCallParams {
                 })
             }
         }
-        deserializer.deserialize_struct("DynamicToolCallParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for DynamicToolCallThreadItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "arguments",
-            "completedAtMs",
-            "contentItems",
-            "durationMs",
-            "id",
-            "namespace",
-            "startedAtMs",
-            "status",
-            "success",
-            "tool",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = DynamicToolCallThreadItem;
@@ -20306,14 +19906,13 @@ impl<'de> ::serde::Deserialize<'de> for DynamicToolCallThreadItem {
                 })
             }
         }
-        deserializer.deserialize_struct("DynamicToolCallThreadItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for EnteredReviewModeThreadItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["completedAtMs", "id", "review", "startedAtMs"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = EnteredReviewModeThreadItem;
@@ -20365,14 +19964,13 @@ impl<'de> ::serde::Deserialize<'de> for EnteredReviewModeThreadItem {
                 })
             }
         }
-        deserializer.deserialize_struct("EnteredReviewModeThreadItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for EnterpriseManagedConfigLayerSource {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["id", "name"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = EnterpriseManagedConfigLayerSource;
@@ -20406,15 +20004,13 @@ impl<'de> ::serde::Deserialize<'de> for EnterpriseManagedConfigLayerSource {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("EnterpriseManagedConfigLayerSource", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for EnvironmentConnectionNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["environmentId", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = EnvironmentConnectionNotification;
@@ -20461,15 +20057,13 @@ impl<'de> ::serde::Deserialize<'de> for EnvironmentConnectionNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("EnvironmentConnectionNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for EnvironmentVariableGatewayAuth {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["envKey"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = EnvironmentVariableGatewayAuth;
@@ -20500,15 +20094,13 @@ impl<'de> ::serde::Deserialize<'de> for EnvironmentVariableGatewayAuth {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("EnvironmentVariableGatewayAuth", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ErrorNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["error", "threadId", "turnId", "willRetry"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ErrorNotification;
@@ -20562,22 +20154,13 @@ impl<'de> ::serde::Deserialize<'de> for ErrorNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("ErrorNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ExecCommandApprovalParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "approvalId",
-            "callId",
-            "command",
-            "conversationId",
-            "cwd",
-            "parsedCmd",
-            "reason",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ExecCommandApprovalParams;
@@ -20659,14 +20242,13 @@ impl<'de> ::serde::Deserialize<'de> for ExecCommandApprovalParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ExecCommandApprovalParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ExecveGuardianApprovalReviewAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["argv", "cwd", "program", "source"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ExecveGuardianApprovalReviewAction;
@@ -20714,15 +20296,13 @@ impl<'de> ::serde::Deserialize<'de> for ExecveGuardianApprovalReviewAction {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ExecveGuardianApprovalReviewAction", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ExitedReviewModeThreadItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["completedAtMs", "id", "review", "startedAtMs"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ExitedReviewModeThreadItem;
@@ -20774,22 +20354,13 @@ impl<'de> ::serde::Deserialize<'de> for ExitedReviewModeThreadItem {
                 })
             }
         }
-        deserializer.deserialize_struct("ExitedReviewModeThreadItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ExperimentalFeature {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "announcement",
-            "defaultEnabled",
-            "description",
-            "displayName",
-            "enabled",
-            "name",
-            "stage",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ExperimentalFeature;
@@ -20875,14 +20446,13 @@ impl<'de> ::serde::Deserialize<'de> for ExperimentalFeature {
                 })
             }
         }
-        deserializer.deserialize_struct("ExperimentalFeature", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ExperimentalFeatureEnablementSetResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["enablement"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ExperimentalFeatureEnablementSetResponse;
@@ -20922,19 +20492,13 @@ impl<'de> ::serde::Deserialize<'de> for ExperimentalFeatureEnablementSetResponse
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ExperimentalFeatureEnablementSetResponse",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ExperimentalFeatureListResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["data", "nextCursor"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ExperimentalFeatureListResponse;
@@ -20978,15 +20542,13 @@ impl<'de> ::serde::Deserialize<'de> for ExperimentalFeatureListResponse {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ExperimentalFeatureListResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigDetectResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["connectors", "items"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ExternalAgentConfigDetectResponse;
@@ -21030,15 +20592,13 @@ impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigDetectResponse {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ExternalAgentConfigDetectResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigImportCompletedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["importId", "itemTypeResults"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ExternalAgentConfigImportCompletedNotification;
@@ -21090,19 +20650,13 @@ impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigImportCompletedNotifi
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ExternalAgentConfigImportCompletedNotification",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigImportHistoriesReadResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["connectors", "data"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ExternalAgentConfigImportHistoriesReadResponse;
@@ -21149,25 +20703,13 @@ impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigImportHistoriesReadRe
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ExternalAgentConfigImportHistoriesReadResponse",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigImportHistory {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "completedAtMs",
-            "failures",
-            "importId",
-            "providerId",
-            "successes",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ExternalAgentConfigImportHistory;
@@ -21247,15 +20789,13 @@ impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigImportHistory {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ExternalAgentConfigImportHistory", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigImportHistoryRecordResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["importId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ExternalAgentConfigImportHistoryRecordResponse;
@@ -21293,19 +20833,13 @@ impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigImportHistoryRecordRe
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ExternalAgentConfigImportHistoryRecordResponse",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigImportItemTypeSuccess {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cwd", "itemType", "source", "target", "title"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ExternalAgentConfigImportItemTypeSuccess;
@@ -21373,19 +20907,13 @@ impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigImportItemTypeSuccess
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ExternalAgentConfigImportItemTypeSuccess",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigImportProgressNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["importId", "itemTypeResults"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ExternalAgentConfigImportProgressNotification;
@@ -21437,19 +20965,13 @@ impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigImportProgressNotific
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ExternalAgentConfigImportProgressNotification",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigImportResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["importId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ExternalAgentConfigImportResponse;
@@ -21484,15 +21006,13 @@ impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigImportResponse {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ExternalAgentConfigImportResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigImportTypeResult {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["failures", "itemType", "successes"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ExternalAgentConfigImportTypeResult;
@@ -21551,15 +21071,13 @@ impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigImportTypeResult {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ExternalAgentConfigImportTypeResult", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ExternalAgentDetectedConnectorCandidate {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["name", "sessionCount", "source"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ExternalAgentDetectedConnectorCandidate;
@@ -21609,19 +21127,13 @@ impl<'de> ::serde::Deserialize<'de> for ExternalAgentDetectedConnectorCandidate 
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ExternalAgentDetectedConnectorCandidate",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ExternalAgentImportedConnectorCandidate {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["name", "sessionCount", "source"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ExternalAgentImportedConnectorCandidate;
@@ -21671,19 +21183,13 @@ impl<'de> ::serde::Deserialize<'de> for ExternalAgentImportedConnectorCandidate 
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ExternalAgentImportedConnectorCandidate",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FeedbackRequirements {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["enabled"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FeedbackRequirements;
@@ -21714,14 +21220,13 @@ impl<'de> ::serde::Deserialize<'de> for FeedbackRequirements {
                 })
             }
         }
-        deserializer.deserialize_struct("FeedbackRequirements", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FeedbackSaveResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["promptHash", "savedPath", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FeedbackSaveResponse;
@@ -21776,14 +21281,13 @@ impl<'de> ::serde::Deserialize<'de> for FeedbackSaveResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("FeedbackSaveResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FeedbackUploadResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["promptHash", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FeedbackUploadResponse;
@@ -21829,14 +21333,13 @@ impl<'de> ::serde::Deserialize<'de> for FeedbackUploadResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("FeedbackUploadResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FileChangeOutputDeltaNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["delta", "itemId", "threadId", "turnId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FileChangeOutputDeltaNotification;
@@ -21886,15 +21389,13 @@ impl<'de> ::serde::Deserialize<'de> for FileChangeOutputDeltaNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("FileChangeOutputDeltaNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FileChangePatchUpdatedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["changes", "itemId", "threadId", "turnId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FileChangePatchUpdatedNotification;
@@ -21944,22 +21445,13 @@ impl<'de> ::serde::Deserialize<'de> for FileChangePatchUpdatedNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("FileChangePatchUpdatedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FileChangeRequestApprovalParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "grantRoot",
-            "itemId",
-            "reason",
-            "startedAtMs",
-            "threadId",
-            "turnId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FileChangeRequestApprovalParams;
@@ -22031,21 +21523,13 @@ impl<'de> ::serde::Deserialize<'de> for FileChangeRequestApprovalParams {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("FileChangeRequestApprovalParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FileChangeThreadItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "changes",
-            "completedAtMs",
-            "id",
-            "startedAtMs",
-            "status",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FileChangeThreadItem;
@@ -22102,14 +21586,13 @@ impl<'de> ::serde::Deserialize<'de> for FileChangeThreadItem {
                 })
             }
         }
-        deserializer.deserialize_struct("FileChangeThreadItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FileUpdateChange {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["diff", "kind", "path"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FileUpdateChange;
@@ -22150,14 +21633,13 @@ impl<'de> ::serde::Deserialize<'de> for FileUpdateChange {
                 })
             }
         }
-        deserializer.deserialize_struct("FileUpdateChange", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FindInPageWebSearchAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["pattern", "url"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FindInPageWebSearchAction;
@@ -22197,22 +21679,13 @@ impl<'de> ::serde::Deserialize<'de> for FindInPageWebSearchAction {
                 })
             }
         }
-        deserializer.deserialize_struct("FindInPageWebSearchAction", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FormMcpServerElicitationRequestParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "environmentId",
-            "message",
-            "_meta",
-            "requestedSchema",
-            "serverName",
-            "threadId",
-            "turnId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FormMcpServerElicitationRequestParams;
@@ -22298,15 +21771,13 @@ impl<'de> ::serde::Deserialize<'de> for FormMcpServerElicitationRequestParams {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("FormMcpServerElicitationRequestParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FrameThreadRealtimeItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["channels", "id", "observedAtMs", "realtimeSessionId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FrameThreadRealtimeItem;
@@ -22365,14 +21836,13 @@ impl<'de> ::serde::Deserialize<'de> for FrameThreadRealtimeItem {
                 })
             }
         }
-        deserializer.deserialize_struct("FrameThreadRealtimeItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FsChangedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["changedPaths", "watchId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FsChangedNotification;
@@ -22412,20 +21882,13 @@ impl<'de> ::serde::Deserialize<'de> for FsChangedNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("FsChangedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FsGetMetadataResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "createdAtMs",
-            "isDirectory",
-            "isFile",
-            "isSymlink",
-            "modifiedAtMs",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FsGetMetadataResponse;
@@ -22492,14 +21955,13 @@ impl<'de> ::serde::Deserialize<'de> for FsGetMetadataResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("FsGetMetadataResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FsReadDirectoryEntry {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["fileName", "isDirectory", "isFile"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FsReadDirectoryEntry;
@@ -22548,14 +22010,13 @@ impl<'de> ::serde::Deserialize<'de> for FsReadDirectoryEntry {
                 })
             }
         }
-        deserializer.deserialize_struct("FsReadDirectoryEntry", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FsReadDirectoryResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["entries"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FsReadDirectoryResponse;
@@ -22588,14 +22049,13 @@ impl<'de> ::serde::Deserialize<'de> for FsReadDirectoryResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("FsReadDirectoryResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FsReadFileResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["dataBase64"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FsReadFileResponse;
@@ -22630,14 +22090,13 @@ impl<'de> ::serde::Deserialize<'de> for FsReadFileResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("FsReadFileResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FsWatchResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["path"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FsWatchResponse;
@@ -22668,21 +22127,13 @@ impl<'de> ::serde::Deserialize<'de> for FsWatchResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("FsWatchResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FunctionCallOutputThreadItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "completedAtMs",
-            "id",
-            "name",
-            "namespace",
-            "output",
-            "startedAtMs",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FunctionCallOutputThreadItem;
@@ -22750,14 +22201,13 @@ impl<'de> ::serde::Deserialize<'de> for FunctionCallOutputThreadItem {
                 })
             }
         }
-        deserializer.deserialize_struct("FunctionCallOutputThreadItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FuzzyFileSearchResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["files"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FuzzyFileSearchResponse;
@@ -22790,21 +22240,13 @@ impl<'de> ::serde::Deserialize<'de> for FuzzyFileSearchResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("FuzzyFileSearchResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FuzzyFileSearchResult {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "file_name",
-            "indices",
-            "match_type",
-            "path",
-            "root",
-            "score",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FuzzyFileSearchResult;
@@ -22870,14 +22312,13 @@ impl<'de> ::serde::Deserialize<'de> for FuzzyFileSearchResult {
                 })
             }
         }
-        deserializer.deserialize_struct("FuzzyFileSearchResult", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FuzzyFileSearchSessionCompletedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["sessionId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FuzzyFileSearchSessionCompletedNotification;
@@ -22915,19 +22356,13 @@ impl<'de> ::serde::Deserialize<'de> for FuzzyFileSearchSessionCompletedNotificat
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "FuzzyFileSearchSessionCompletedNotification",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FuzzyFileSearchSessionUpdatedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["files", "query", "sessionId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FuzzyFileSearchSessionUpdatedNotification;
@@ -22977,19 +22412,13 @@ impl<'de> ::serde::Deserialize<'de> for FuzzyFileSearchSessionUpdatedNotificatio
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "FuzzyFileSearchSessionUpdatedNotification",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GatewayOAuthChangedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["authUrl", "error", "loginId", "providerId", "status"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = GatewayOAuthChangedNotification;
@@ -23050,15 +22479,13 @@ impl<'de> ::serde::Deserialize<'de> for GatewayOAuthChangedNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("GatewayOAuthChangedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GatewayOAuthLoginResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["prompt"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = GatewayOAuthLoginResponse;
@@ -23091,14 +22518,13 @@ impl<'de> ::serde::Deserialize<'de> for GatewayOAuthLoginResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("GatewayOAuthLoginResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GatewayOAuthPrompt {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["loginId", "userCode", "verificationUrl"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = GatewayOAuthPrompt;
@@ -23150,21 +22576,13 @@ impl<'de> ::serde::Deserialize<'de> for GatewayOAuthPrompt {
                 })
             }
         }
-        deserializer.deserialize_struct("GatewayOAuthPrompt", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GatewayOAuthReadResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "error",
-            "providerId",
-            "providerName",
-            "required",
-            "status",
-            "supportsDeviceAuth",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = GatewayOAuthReadResponse;
@@ -23240,14 +22658,13 @@ impl<'de> ::serde::Deserialize<'de> for GatewayOAuthReadResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("GatewayOAuthReadResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GcpProviderSettings {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["credentialFile", "location", "projectId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = GcpProviderSettings;
@@ -23306,21 +22723,13 @@ impl<'de> ::serde::Deserialize<'de> for GcpProviderSettings {
                 })
             }
         }
-        deserializer.deserialize_struct("GcpProviderSettings", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GetAccountRateLimitsResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "accountId",
-            "ordinaryUsageAllowed",
-            "rateLimitResetCredits",
-            "rateLimitUpsell",
-            "rateLimits",
-            "rateLimitsByLimitId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = GetAccountRateLimitsResponse;
@@ -23413,14 +22822,13 @@ impl<'de> ::serde::Deserialize<'de> for GetAccountRateLimitsResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("GetAccountRateLimitsResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GetAccountResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["account", "requiresOpenaiAuth", "userId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = GetAccountResponse;
@@ -23470,14 +22878,13 @@ impl<'de> ::serde::Deserialize<'de> for GetAccountResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("GetAccountResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GetAccountSecuritySetupResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["notice"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = GetAccountSecuritySetupResponse;
@@ -23510,15 +22917,13 @@ impl<'de> ::serde::Deserialize<'de> for GetAccountSecuritySetupResponse {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("GetAccountSecuritySetupResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GetAccountTokenUsageResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["dailyUsageBuckets", "summary", "threadUsage"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = GetAccountTokenUsageResponse;
@@ -23571,14 +22976,13 @@ impl<'de> ::serde::Deserialize<'de> for GetAccountTokenUsageResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("GetAccountTokenUsageResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GetWorkspaceMessagesResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["featureEnabled", "messages"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = GetWorkspaceMessagesResponse;
@@ -23625,14 +23029,13 @@ impl<'de> ::serde::Deserialize<'de> for GetWorkspaceMessagesResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("GetWorkspaceMessagesResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GitInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["branch", "originUrl", "sha"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = GitInfo;
@@ -23683,14 +23086,13 @@ impl<'de> ::serde::Deserialize<'de> for GitInfo {
                 })
             }
         }
-        deserializer.deserialize_struct("GitInfo", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GitPluginSource {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["path", "refName", "sha", "url"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = GitPluginSource;
@@ -23742,19 +23144,13 @@ impl<'de> ::serde::Deserialize<'de> for GitPluginSource {
                 })
             }
         }
-        deserializer.deserialize_struct("GitPluginSource", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GuardianApprovalReview {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "rationale",
-            "riskLevel",
-            "status",
-            "userAuthorization",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = GuardianApprovalReview;
@@ -23818,14 +23214,13 @@ impl<'de> ::serde::Deserialize<'de> for GuardianApprovalReview {
                 })
             }
         }
-        deserializer.deserialize_struct("GuardianApprovalReview", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GuardianWarningNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["message", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = GuardianWarningNotification;
@@ -23865,14 +23260,13 @@ impl<'de> ::serde::Deserialize<'de> for GuardianWarningNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("GuardianWarningNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for HideAgentMessageDisplay {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["replacement", "version"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = HideAgentMessageDisplay;
@@ -23912,14 +23306,13 @@ impl<'de> ::serde::Deserialize<'de> for HideAgentMessageDisplay {
                 })
             }
         }
-        deserializer.deserialize_struct("HideAgentMessageDisplay", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for HookCompletedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["run", "threadId", "turnId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = HookCompletedNotification;
@@ -23966,14 +23359,13 @@ impl<'de> ::serde::Deserialize<'de> for HookCompletedNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("HookCompletedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for HookErrorInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["message", "path"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = HookErrorInfo;
@@ -24009,14 +23401,13 @@ impl<'de> ::serde::Deserialize<'de> for HookErrorInfo {
                 })
             }
         }
-        deserializer.deserialize_struct("HookErrorInfo", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for HookOutputEntry {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["kind", "text"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = HookOutputEntry;
@@ -24052,14 +23443,13 @@ impl<'de> ::serde::Deserialize<'de> for HookOutputEntry {
                 })
             }
         }
-        deserializer.deserialize_struct("HookOutputEntry", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for HookPromptFragment {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["hookRunId", "text"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = HookPromptFragment;
@@ -24099,14 +23489,13 @@ impl<'de> ::serde::Deserialize<'de> for HookPromptFragment {
                 })
             }
         }
-        deserializer.deserialize_struct("HookPromptFragment", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for HookPromptThreadItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["completedAtMs", "fragments", "id", "startedAtMs"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = HookPromptThreadItem;
@@ -24164,29 +23553,13 @@ impl<'de> ::serde::Deserialize<'de> for HookPromptThreadItem {
                 })
             }
         }
-        deserializer.deserialize_struct("HookPromptThreadItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for HookRunSummary {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "completedAt",
-            "displayOrder",
-            "durationMs",
-            "entries",
-            "eventName",
-            "executionMode",
-            "handlerType",
-            "id",
-            "scope",
-            "source",
-            "sourcePath",
-            "startedAt",
-            "status",
-            "statusMessage",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = HookRunSummary;
@@ -24321,14 +23694,13 @@ impl<'de> ::serde::Deserialize<'de> for HookRunSummary {
                 })
             }
         }
-        deserializer.deserialize_struct("HookRunSummary", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for HookStartedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["run", "threadId", "turnId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = HookStartedNotification;
@@ -24375,14 +23747,13 @@ impl<'de> ::serde::Deserialize<'de> for HookStartedNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("HookStartedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for HooksListEntry {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cwd", "errors", "hooks", "warnings"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = HooksListEntry;
@@ -24434,14 +23805,13 @@ impl<'de> ::serde::Deserialize<'de> for HooksListEntry {
                 })
             }
         }
-        deserializer.deserialize_struct("HooksListEntry", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for HooksListResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["data"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = HooksListResponse;
@@ -24472,14 +23842,13 @@ impl<'de> ::serde::Deserialize<'de> for HooksListResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("HooksListResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for HourlyScheduledTaskSchedule {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["days", "intervalHours"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = HourlyScheduledTaskSchedule;
@@ -24524,14 +23893,13 @@ impl<'de> ::serde::Deserialize<'de> for HourlyScheduledTaskSchedule {
                 })
             }
         }
-        deserializer.deserialize_struct("HourlyScheduledTaskSchedule", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for HttpConnectionFailedCodexErrorInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["httpStatusCode"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = HttpConnectionFailedCodexErrorInfo;
@@ -24566,15 +23934,13 @@ impl<'de> ::serde::Deserialize<'de> for HttpConnectionFailedCodexErrorInfo {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("HttpConnectionFailedCodexErrorInfo", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ImageGenerationInputImage {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["path", "sha256"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ImageGenerationInputImage;
@@ -24610,27 +23976,13 @@ impl<'de> ::serde::Deserialize<'de> for ImageGenerationInputImage {
                 })
             }
         }
-        deserializer.deserialize_struct("ImageGenerationInputImage", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ImageGenerationThreadItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "completedAtMs",
-            "failure",
-            "fileId",
-            "generationId",
-            "id",
-            "inputImages",
-            "result",
-            "revisedPrompt",
-            "savedPath",
-            "startedAtMs",
-            "status",
-            "transparentBackground",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ImageGenerationThreadItem;
@@ -24756,14 +24108,13 @@ impl<'de> ::serde::Deserialize<'de> for ImageGenerationThreadItem {
                 })
             }
         }
-        deserializer.deserialize_struct("ImageGenerationThreadItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ImageViewThreadItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["completedAtMs", "id", "path", "startedAtMs"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ImageViewThreadItem;
@@ -24815,14 +24166,13 @@ impl<'de> ::serde::Deserialize<'de> for ImageViewThreadItem {
                 })
             }
         }
-        deserializer.deserialize_struct("ImageViewThreadItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for InAppBrowserRequirements {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["allowExternalBrowserSettingsImport"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = InAppBrowserRequirements;
@@ -24857,19 +24207,13 @@ impl<'de> ::serde::Deserialize<'de> for InAppBrowserRequirements {
                 })
             }
         }
-        deserializer.deserialize_struct("InAppBrowserRequirements", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for InitializeResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "codexHome",
-            "platformFamily",
-            "platformOs",
-            "userAgent",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = InitializeResponse;
@@ -24934,7 +24278,7 @@ impl<'de> ::serde::Deserialize<'de> for InitializeResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("InitializeResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de>
@@ -24942,7 +24286,6 @@ for InlineVisualizationThreadRealtimeBemItemPresentation {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["index"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = InlineVisualizationThreadRealtimeBemItemPresentation;
@@ -24978,19 +24321,13 @@ for InlineVisualizationThreadRealtimeBemItemPresentation {
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "InlineVisualizationThreadRealtimeBemItemPresentation",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for InstalledApp {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["callable", "enabled", "id", "runtimeName"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = InstalledApp;
@@ -25044,20 +24381,13 @@ impl<'de> ::serde::Deserialize<'de> for InstalledApp {
                 })
             }
         }
-        deserializer.deserialize_struct("InstalledApp", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ItemCompletedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "completedAtMs",
-            "contentTokenCount",
-            "item",
-            "threadId",
-            "turnId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ItemCompletedNotification;
@@ -25123,24 +24453,13 @@ impl<'de> ::serde::Deserialize<'de> for ItemCompletedNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("ItemCompletedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ItemGuardianApprovalReviewCompletedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "action",
-            "completedAtMs",
-            "decisionSource",
-            "review",
-            "reviewId",
-            "startedAtMs",
-            "targetItemId",
-            "threadId",
-            "turnId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ItemGuardianApprovalReviewCompletedNotification;
@@ -25246,27 +24565,13 @@ impl<'de> ::serde::Deserialize<'de> for ItemGuardianApprovalReviewCompletedNotif
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ItemGuardianApprovalReviewCompletedNotification",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ItemGuardianApprovalReviewStartedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "action",
-            "review",
-            "reviewId",
-            "startedAtMs",
-            "targetItemId",
-            "threadId",
-            "turnId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ItemGuardianApprovalReviewStartedNotification;
@@ -25348,19 +24653,13 @@ impl<'de> ::serde::Deserialize<'de> for ItemGuardianApprovalReviewStartedNotific
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ItemGuardianApprovalReviewStartedNotification",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ItemStartedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["item", "startedAtMs", "threadId", "turnId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ItemStartedNotification;
@@ -25414,14 +24713,13 @@ impl<'de> ::serde::Deserialize<'de> for ItemStartedNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("ItemStartedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ItemThreadTimelineEntry {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["item", "position", "turnId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ItemThreadTimelineEntry;
@@ -25466,14 +24764,13 @@ impl<'de> ::serde::Deserialize<'de> for ItemThreadTimelineEntry {
                 })
             }
         }
-        deserializer.deserialize_struct("ItemThreadTimelineEntry", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for KindBlockReason {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["trustedAccess"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = KindBlockReason;
@@ -25508,7 +24805,7 @@ impl<'de> ::serde::Deserialize<'de> for KindBlockReason {
                 })
             }
         }
-        deserializer.deserialize_struct("KindBlockReason", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de>
@@ -25516,7 +24813,6 @@ for LegacyManagedConfigTomlFromFileConfigLayerSource {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["file"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = LegacyManagedConfigTomlFromFileConfigLayerSource;
@@ -25550,19 +24846,13 @@ for LegacyManagedConfigTomlFromFileConfigLayerSource {
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "LegacyManagedConfigTomlFromFileConfigLayerSource",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ListFilesCommandAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["command", "path"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ListFilesCommandAction;
@@ -25600,14 +24890,13 @@ impl<'de> ::serde::Deserialize<'de> for ListFilesCommandAction {
                 })
             }
         }
-        deserializer.deserialize_struct("ListFilesCommandAction", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ListFilesParsedCommand {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cmd", "path"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ListFilesParsedCommand;
@@ -25645,14 +24934,13 @@ impl<'de> ::serde::Deserialize<'de> for ListFilesParsedCommand {
                 })
             }
         }
-        deserializer.deserialize_struct("ListFilesParsedCommand", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ListMcpServerStatusResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["data", "nextCursor"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ListMcpServerStatusResponse;
@@ -25694,14 +24982,13 @@ impl<'de> ::serde::Deserialize<'de> for ListMcpServerStatusResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ListMcpServerStatusResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for LocalPluginSource {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["path"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = LocalPluginSource;
@@ -25732,14 +25019,13 @@ impl<'de> ::serde::Deserialize<'de> for LocalPluginSource {
                 })
             }
         }
-        deserializer.deserialize_struct("LocalPluginSource", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for MarketplaceAddResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["alreadyAdded", "installedRoot", "marketplaceName"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = MarketplaceAddResponse;
@@ -25798,14 +25084,13 @@ impl<'de> ::serde::Deserialize<'de> for MarketplaceAddResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("MarketplaceAddResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for MarketplaceInterface {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["displayName"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = MarketplaceInterface;
@@ -25842,14 +25127,13 @@ impl<'de> ::serde::Deserialize<'de> for MarketplaceInterface {
                 })
             }
         }
-        deserializer.deserialize_struct("MarketplaceInterface", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for MarketplaceLoadErrorInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["marketplacePath", "message"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = MarketplaceLoadErrorInfo;
@@ -25892,14 +25176,13 @@ impl<'de> ::serde::Deserialize<'de> for MarketplaceLoadErrorInfo {
                 })
             }
         }
-        deserializer.deserialize_struct("MarketplaceLoadErrorInfo", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for MarketplaceRemoveResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["installedRoot", "marketplaceName"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = MarketplaceRemoveResponse;
@@ -25948,14 +25231,13 @@ impl<'de> ::serde::Deserialize<'de> for MarketplaceRemoveResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("MarketplaceRemoveResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for MarketplaceUpgradeErrorInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["marketplaceName", "message"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = MarketplaceUpgradeErrorInfo;
@@ -25998,14 +25280,13 @@ impl<'de> ::serde::Deserialize<'de> for MarketplaceUpgradeErrorInfo {
                 })
             }
         }
-        deserializer.deserialize_struct("MarketplaceUpgradeErrorInfo", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for MarketplaceUpgradeResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["errors", "selectedMarketplaces", "upgradedRoots"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = MarketplaceUpgradeResponse;
@@ -26064,14 +25345,13 @@ impl<'de> ::serde::Deserialize<'de> for MarketplaceUpgradeResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("MarketplaceUpgradeResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpAppUi {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["preferredModelDisplayMode", "resourceUri"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = McpAppUi;
@@ -26118,7 +25398,7 @@ impl<'de> ::serde::Deserialize<'de> for McpAppUi {
                 })
             }
         }
-        deserializer.deserialize_struct("McpAppUi", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpElicitationBooleanSchema {
@@ -26182,14 +25462,13 @@ impl<'de> ::serde::Deserialize<'de> for McpElicitationBooleanSchema {
                 })
             }
         }
-        deserializer.deserialize_struct("McpElicitationBooleanSchema", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpElicitationConstOption {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["const", "title"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = McpElicitationConstOption;
@@ -26225,7 +25504,7 @@ impl<'de> ::serde::Deserialize<'de> for McpElicitationConstOption {
                 })
             }
         }
-        deserializer.deserialize_struct("McpElicitationConstOption", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpElicitationLegacyTitledEnumSchema {
@@ -26316,8 +25595,7 @@ impl<'de> ::serde::Deserialize<'de> for McpElicitationLegacyTitledEnumSchema {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("McpElicitationLegacyTitledEnumSchema", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpElicitationNumberSchema {
@@ -26398,14 +25676,13 @@ impl<'de> ::serde::Deserialize<'de> for McpElicitationNumberSchema {
                 })
             }
         }
-        deserializer.deserialize_struct("McpElicitationNumberSchema", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpElicitationSchema {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["properties", "required", "$schema", "type"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = McpElicitationSchema;
@@ -26468,7 +25745,7 @@ impl<'de> ::serde::Deserialize<'de> for McpElicitationSchema {
                 })
             }
         }
-        deserializer.deserialize_struct("McpElicitationSchema", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpElicitationStringSchema {
@@ -26567,14 +25844,13 @@ impl<'de> ::serde::Deserialize<'de> for McpElicitationStringSchema {
                 })
             }
         }
-        deserializer.deserialize_struct("McpElicitationStringSchema", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpElicitationTitledEnumItems {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["anyOf"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = McpElicitationTitledEnumItems;
@@ -26607,7 +25883,7 @@ impl<'de> ::serde::Deserialize<'de> for McpElicitationTitledEnumItems {
                 })
             }
         }
-        deserializer.deserialize_struct("McpElicitationTitledEnumItems", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpElicitationTitledMultiSelectEnumSchema {
@@ -26707,12 +25983,7 @@ impl<'de> ::serde::Deserialize<'de> for McpElicitationTitledMultiSelectEnumSchem
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "McpElicitationTitledMultiSelectEnumSchema",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpElicitationTitledSingleSelectEnumSchema {
@@ -26788,19 +26059,13 @@ impl<'de> ::serde::Deserialize<'de> for McpElicitationTitledSingleSelectEnumSche
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "McpElicitationTitledSingleSelectEnumSchema",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpElicitationUntitledEnumItems {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["enum", "type"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = McpElicitationUntitledEnumItems;
@@ -26838,8 +26103,7 @@ impl<'de> ::serde::Deserialize<'de> for McpElicitationUntitledEnumItems {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("McpElicitationUntitledEnumItems", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpElicitationUntitledMultiSelectEnumSchema {
@@ -26939,12 +26203,7 @@ impl<'de> ::serde::Deserialize<'de> for McpElicitationUntitledMultiSelectEnumSch
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "McpElicitationUntitledMultiSelectEnumSchema",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpElicitationUntitledSingleSelectEnumSchema {
@@ -27020,19 +26279,13 @@ impl<'de> ::serde::Deserialize<'de> for McpElicitationUntitledSingleSelectEnumSc
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "McpElicitationUntitledSingleSelectEnumSchema",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpResourceReadResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["contents", "originCallId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = McpResourceReadResponse;
@@ -27078,14 +26331,13 @@ impl<'de> ::serde::Deserialize<'de> for McpResourceReadResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("McpResourceReadResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpServerEventNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["method", "params"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = McpServerEventNotification;
@@ -27121,14 +26373,13 @@ impl<'de> ::serde::Deserialize<'de> for McpServerEventNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("McpServerEventNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpServerEventStreamNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["notification", "subscriptionId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = McpServerEventStreamNotification;
@@ -27175,22 +26426,13 @@ impl<'de> ::serde::Deserialize<'de> for McpServerEventStreamNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("McpServerEventStreamNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpServerInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "description",
-            "icons",
-            "name",
-            "title",
-            "version",
-            "websiteUrl",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = McpServerInfo;
@@ -27262,14 +26504,13 @@ impl<'de> ::serde::Deserialize<'de> for McpServerInfo {
                 })
             }
         }
-        deserializer.deserialize_struct("McpServerInfo", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpServerOauthLoginCompletedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["error", "loginId", "name", "success", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = McpServerOauthLoginCompletedNotification;
@@ -27333,19 +26574,13 @@ impl<'de> ::serde::Deserialize<'de> for McpServerOauthLoginCompletedNotification
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "McpServerOauthLoginCompletedNotification",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpServerOauthLoginResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["authorizationUrl", "loginId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = McpServerOauthLoginResponse;
@@ -27390,28 +26625,13 @@ impl<'de> ::serde::Deserialize<'de> for McpServerOauthLoginResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("McpServerOauthLoginResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpServerStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "authStatus",
-            "environmentId",
-            "httpOrigin",
-            "name",
-            "pluginId",
-            "resourceTemplates",
-            "resources",
-            "runtimeStatus",
-            "serverCapabilities",
-            "serverInfo",
-            "toolListMeta",
-            "tools",
-            "toolsError",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = McpServerStatus;
@@ -27567,21 +26787,13 @@ impl<'de> ::serde::Deserialize<'de> for McpServerStatus {
                 })
             }
         }
-        deserializer.deserialize_struct("McpServerStatus", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpServerStatusUpdatedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "environmentId",
-            "error",
-            "failureReason",
-            "name",
-            "status",
-            "threadId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = McpServerStatusUpdatedNotification;
@@ -27657,15 +26869,13 @@ impl<'de> ::serde::Deserialize<'de> for McpServerStatusUpdatedNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("McpServerStatusUpdatedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpServerToolCallResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["content", "isError", "_meta", "structuredContent"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = McpServerToolCallResponse;
@@ -27721,20 +26931,13 @@ impl<'de> ::serde::Deserialize<'de> for McpServerToolCallResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("McpServerToolCallResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpToolCallAppContext {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "actionName",
-            "appName",
-            "connectorId",
-            "linkId",
-            "resourceUri",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = McpToolCallAppContext;
@@ -27805,14 +27008,13 @@ impl<'de> ::serde::Deserialize<'de> for McpToolCallAppContext {
                 })
             }
         }
-        deserializer.deserialize_struct("McpToolCallAppContext", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpToolCallError {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["message"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = McpToolCallError;
@@ -27843,20 +27045,13 @@ impl<'de> ::serde::Deserialize<'de> for McpToolCallError {
                 })
             }
         }
-        deserializer.deserialize_struct("McpToolCallError", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpToolCallGuardianApprovalReviewAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "connectorId",
-            "connectorName",
-            "server",
-            "toolName",
-            "toolTitle",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = McpToolCallGuardianApprovalReviewAction;
@@ -27932,19 +27127,13 @@ impl<'de> ::serde::Deserialize<'de> for McpToolCallGuardianApprovalReviewAction 
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "McpToolCallGuardianApprovalReviewAction",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpToolCallProgressNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["itemId", "message", "threadId", "turnId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = McpToolCallProgressNotification;
@@ -27994,15 +27183,13 @@ impl<'de> ::serde::Deserialize<'de> for McpToolCallProgressNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("McpToolCallProgressNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpToolCallResult {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["content", "_meta", "structuredContent"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = McpToolCallResult;
@@ -28053,31 +27240,13 @@ impl<'de> ::serde::Deserialize<'de> for McpToolCallResult {
                 })
             }
         }
-        deserializer.deserialize_struct("McpToolCallResult", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpToolCallThreadItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "appContext",
-            "arguments",
-            "completedAtMs",
-            "durationMs",
-            "environmentId",
-            "error",
-            "id",
-            "mcpAppResourceUri",
-            "mcpAppUi",
-            "pluginId",
-            "readOnlyHint",
-            "result",
-            "server",
-            "startedAtMs",
-            "status",
-            "tool",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = McpToolCallThreadItem;
@@ -28233,32 +27402,13 @@ impl<'de> ::serde::Deserialize<'de> for McpToolCallThreadItem {
                 })
             }
         }
-        deserializer.deserialize_struct("McpToolCallThreadItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpToolHookMetadata {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "additionalContextLimit",
-            "currentHash",
-            "displayOrder",
-            "enabled",
-            "environmentId",
-            "eventName",
-            "isManaged",
-            "key",
-            "matcher",
-            "pluginId",
-            "server",
-            "source",
-            "sourcePath",
-            "statusMessage",
-            "timeoutSec",
-            "tool",
-            "trustStatus",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = McpToolHookMetadata;
@@ -28421,14 +27571,13 @@ impl<'de> ::serde::Deserialize<'de> for McpToolHookMetadata {
                 })
             }
         }
-        deserializer.deserialize_struct("McpToolHookMetadata", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for MdmConfigLayerSource {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["domain", "key"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = MdmConfigLayerSource;
@@ -28464,14 +27613,13 @@ impl<'de> ::serde::Deserialize<'de> for MdmConfigLayerSource {
                 })
             }
         }
-        deserializer.deserialize_struct("MdmConfigLayerSource", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for MemoryCitation {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["entries", "threadIds"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = MemoryCitation;
@@ -28515,14 +27663,13 @@ impl<'de> ::serde::Deserialize<'de> for MemoryCitation {
                 })
             }
         }
-        deserializer.deserialize_struct("MemoryCitation", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for MemoryCitationEntry {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["lineEnd", "lineStart", "note", "path"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = MemoryCitationEntry;
@@ -28572,22 +27719,13 @@ impl<'de> ::serde::Deserialize<'de> for MemoryCitationEntry {
                 })
             }
         }
-        deserializer.deserialize_struct("MemoryCitationEntry", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for MessageResponseItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "content",
-            "encrypted_content",
-            "id",
-            "internal_chat_message_metadata_passthrough",
-            "phase",
-            "role",
-            "status",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = MessageResponseItem;
@@ -28664,19 +27802,13 @@ impl<'de> ::serde::Deserialize<'de> for MessageResponseItem {
                 })
             }
         }
-        deserializer.deserialize_struct("MessageResponseItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for MisalignmentErrorDetails {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "detailedExplanation",
-            "errorType",
-            "reviewTarget",
-            "steer",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = MisalignmentErrorDetails;
@@ -28742,14 +27874,13 @@ impl<'de> ::serde::Deserialize<'de> for MisalignmentErrorDetails {
                 })
             }
         }
-        deserializer.deserialize_struct("MisalignmentErrorDetails", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for MisalignmentSteer {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["message"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = MisalignmentSteer;
@@ -28780,14 +27911,13 @@ impl<'de> ::serde::Deserialize<'de> for MisalignmentSteer {
                 })
             }
         }
-        deserializer.deserialize_struct("MisalignmentSteer", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ModeGatewayAuth {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["envKey"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ModeGatewayAuth;
@@ -28820,34 +27950,13 @@ impl<'de> ::serde::Deserialize<'de> for ModeGatewayAuth {
                 })
             }
         }
-        deserializer.deserialize_struct("ModeGatewayAuth", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for Model {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "additionalSpeedTiers",
-            "availabilityNux",
-            "availableAccessPrograms",
-            "defaultReasoningEffort",
-            "defaultServiceTier",
-            "description",
-            "displayName",
-            "hidden",
-            "id",
-            "inputModalities",
-            "isDefault",
-            "model",
-            "modelSpecialty",
-            "multiAgentVersion",
-            "serviceTiers",
-            "supportedReasoningEfforts",
-            "supportsPersonality",
-            "upgrade",
-            "upgradeInfo",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = Model;
@@ -29056,14 +28165,13 @@ impl<'de> ::serde::Deserialize<'de> for Model {
                 })
             }
         }
-        deserializer.deserialize_struct("Model", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ModelAccessPrograms {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cyber"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ModelAccessPrograms;
@@ -29096,14 +28204,13 @@ impl<'de> ::serde::Deserialize<'de> for ModelAccessPrograms {
                 })
             }
         }
-        deserializer.deserialize_struct("ModelAccessPrograms", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ModelAvailabilityNux {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["message"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ModelAvailabilityNux;
@@ -29134,14 +28241,13 @@ impl<'de> ::serde::Deserialize<'de> for ModelAvailabilityNux {
                 })
             }
         }
-        deserializer.deserialize_struct("ModelAvailabilityNux", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ModelListResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["data", "nextCursor"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ModelListResponse;
@@ -29183,14 +28289,13 @@ impl<'de> ::serde::Deserialize<'de> for ModelListResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ModelListResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ModelProviderCapabilitiesReadResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["imageGeneration", "webSearch"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ModelProviderCapabilitiesReadResponse;
@@ -29237,15 +28342,13 @@ impl<'de> ::serde::Deserialize<'de> for ModelProviderCapabilitiesReadResponse {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ModelProviderCapabilitiesReadResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ModelProviderConfigWriteResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["provider"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ModelProviderConfigWriteResponse;
@@ -29280,15 +28383,13 @@ impl<'de> ::serde::Deserialize<'de> for ModelProviderConfigWriteResponse {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ModelProviderConfigWriteResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ModelProviderListResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["canChangeDefault", "data", "defaultProviderId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ModelProviderListResponse;
@@ -29345,14 +28446,13 @@ impl<'de> ::serde::Deserialize<'de> for ModelProviderListResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ModelProviderListResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ModelProviderSummary {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["baseUrl", "canEdit", "id", "name", "settings"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ModelProviderSummary;
@@ -29407,20 +28507,13 @@ impl<'de> ::serde::Deserialize<'de> for ModelProviderSummary {
                 })
             }
         }
-        deserializer.deserialize_struct("ModelProviderSummary", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ModelReroutedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "fromModel",
-            "reason",
-            "threadId",
-            "toModel",
-            "turnId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ModelReroutedNotification;
@@ -29479,22 +28572,13 @@ impl<'de> ::serde::Deserialize<'de> for ModelReroutedNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("ModelReroutedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ModelSafetyBufferingUpdatedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "fasterModel",
-            "model",
-            "reasons",
-            "showBufferingUi",
-            "threadId",
-            "turnId",
-            "useCases",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ModelSafetyBufferingUpdatedNotification;
@@ -29583,19 +28667,13 @@ impl<'de> ::serde::Deserialize<'de> for ModelSafetyBufferingUpdatedNotification 
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ModelSafetyBufferingUpdatedNotification",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ModelServiceTier {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["description", "id", "name"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ModelServiceTier;
@@ -29638,20 +28716,13 @@ impl<'de> ::serde::Deserialize<'de> for ModelServiceTier {
                 })
             }
         }
-        deserializer.deserialize_struct("ModelServiceTier", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ModelUpgradeInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "migrationMarkdown",
-            "model",
-            "modelLink",
-            "retirementAt",
-            "upgradeCopy",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ModelUpgradeInfo;
@@ -29724,14 +28795,13 @@ impl<'de> ::serde::Deserialize<'de> for ModelUpgradeInfo {
                 })
             }
         }
-        deserializer.deserialize_struct("ModelUpgradeInfo", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ModelVerificationNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["threadId", "turnId", "verifications"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ModelVerificationNotification;
@@ -29782,14 +28852,13 @@ impl<'de> ::serde::Deserialize<'de> for ModelVerificationNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("ModelVerificationNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ModelsRequirements {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["newThread"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ModelsRequirements;
@@ -29826,14 +28895,13 @@ impl<'de> ::serde::Deserialize<'de> for ModelsRequirements {
                 })
             }
         }
-        deserializer.deserialize_struct("ModelsRequirements", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for NetworkAccessGuardianApprovalReviewAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["host", "port", "protocol", "target"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = NetworkAccessGuardianApprovalReviewAction;
@@ -29886,19 +28954,13 @@ impl<'de> ::serde::Deserialize<'de> for NetworkAccessGuardianApprovalReviewActio
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "NetworkAccessGuardianApprovalReviewAction",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for NetworkApprovalContext {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["host", "protocol"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = NetworkApprovalContext;
@@ -29938,14 +29000,13 @@ impl<'de> ::serde::Deserialize<'de> for NetworkApprovalContext {
                 })
             }
         }
-        deserializer.deserialize_struct("NetworkApprovalContext", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for NewThreadModelDefaults {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["model", "modelReasoningEffort", "serviceTier"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = NewThreadModelDefaults;
@@ -30000,14 +29061,13 @@ impl<'de> ::serde::Deserialize<'de> for NewThreadModelDefaults {
                 })
             }
         }
-        deserializer.deserialize_struct("NewThreadModelDefaults", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for NpmPluginSource {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["package", "registry", "version"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = NpmPluginSource;
@@ -30056,14 +29116,13 @@ impl<'de> ::serde::Deserialize<'de> for NpmPluginSource {
                 })
             }
         }
-        deserializer.deserialize_struct("NpmPluginSource", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for OpenPageWebSearchAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["url"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = OpenPageWebSearchAction;
@@ -30096,22 +29155,13 @@ impl<'de> ::serde::Deserialize<'de> for OpenPageWebSearchAction {
                 })
             }
         }
-        deserializer.deserialize_struct("OpenPageWebSearchAction", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for OpenaiForm2McpServerElicitationRequestParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "environmentId",
-            "message",
-            "_meta",
-            "requestedSchema",
-            "serverName",
-            "threadId",
-            "turnId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = OpenaiForm2McpServerElicitationRequestParams;
@@ -30200,27 +29250,13 @@ impl<'de> ::serde::Deserialize<'de> for OpenaiForm2McpServerElicitationRequestPa
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "OpenaiForm2McpServerElicitationRequestParams",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for OpenaiFormMcpServerElicitationRequestParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "environmentId",
-            "message",
-            "_meta",
-            "requestedSchema",
-            "serverName",
-            "threadId",
-            "turnId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = OpenaiFormMcpServerElicitationRequestParams;
@@ -30309,33 +29345,13 @@ impl<'de> ::serde::Deserialize<'de> for OpenaiFormMcpServerElicitationRequestPar
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "OpenaiFormMcpServerElicitationRequestParams",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for OtelRequirements {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "environment",
-            "exporter",
-            "headers_helper",
-            "headers_helper_refresh_interval_ms",
-            "log_agent_responses",
-            "log_guardian_assessments",
-            "log_sse_deltas",
-            "log_user_prompt",
-            "metrics_exporter",
-            "span_attributes",
-            "tool_result",
-            "trace_exporter",
-            "tracestate",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = OtelRequirements;
@@ -30509,18 +29525,13 @@ impl<'de> ::serde::Deserialize<'de> for OtelRequirements {
                 })
             }
         }
-        deserializer.deserialize_struct("OtelRequirements", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for OtelTlsConfig {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "ca-certificate",
-            "client-certificate",
-            "client-private-key",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = OtelTlsConfig;
@@ -30579,14 +29590,13 @@ impl<'de> ::serde::Deserialize<'de> for OtelTlsConfig {
                 })
             }
         }
-        deserializer.deserialize_struct("OtelTlsConfig", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for OtelToolResultLogConfig {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["max_bytes"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = OtelToolResultLogConfig;
@@ -30621,14 +29631,13 @@ impl<'de> ::serde::Deserialize<'de> for OtelToolResultLogConfig {
                 })
             }
         }
-        deserializer.deserialize_struct("OtelToolResultLogConfig", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for OtlpGrpcOtelExporter {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["endpoint", "headers", "tls"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = OtlpGrpcOtelExporter;
@@ -30680,14 +29689,13 @@ impl<'de> ::serde::Deserialize<'de> for OtlpGrpcOtelExporter {
                 })
             }
         }
-        deserializer.deserialize_struct("OtlpGrpcOtelExporter", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for OtlpHttpOtelExporter {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["endpoint", "headers", "protocol", "tls"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = OtlpHttpOtelExporter;
@@ -30748,14 +29756,13 @@ impl<'de> ::serde::Deserialize<'de> for OtlpHttpOtelExporter {
                 })
             }
         }
-        deserializer.deserialize_struct("OtlpHttpOtelExporter", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for OverriddenMetadata {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["effectiveValue", "message", "overridingLayer"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = OverriddenMetadata;
@@ -30810,14 +29817,13 @@ impl<'de> ::serde::Deserialize<'de> for OverriddenMetadata {
                 })
             }
         }
-        deserializer.deserialize_struct("OverriddenMetadata", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PackagedDefaultsConfigLayerSource {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["file"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PackagedDefaultsConfigLayerSource;
@@ -30848,15 +29854,13 @@ impl<'de> ::serde::Deserialize<'de> for PackagedDefaultsConfigLayerSource {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("PackagedDefaultsConfigLayerSource", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PermissionProfileListResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["data", "nextCursor"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PermissionProfileListResponse;
@@ -30900,14 +29904,13 @@ impl<'de> ::serde::Deserialize<'de> for PermissionProfileListResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("PermissionProfileListResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PermissionProfileSummary {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["allowed", "description", "id"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PermissionProfileSummary;
@@ -30952,23 +29955,13 @@ impl<'de> ::serde::Deserialize<'de> for PermissionProfileSummary {
                 })
             }
         }
-        deserializer.deserialize_struct("PermissionProfileSummary", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PermissionsRequestApprovalParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "cwd",
-            "environmentId",
-            "itemId",
-            "permissions",
-            "reason",
-            "startedAtMs",
-            "threadId",
-            "turnId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PermissionsRequestApprovalParams;
@@ -31054,15 +30047,13 @@ impl<'de> ::serde::Deserialize<'de> for PermissionsRequestApprovalParams {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("PermissionsRequestApprovalParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PlanDeltaNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["delta", "itemId", "threadId", "turnId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PlanDeltaNotification;
@@ -31112,14 +30103,13 @@ impl<'de> ::serde::Deserialize<'de> for PlanDeltaNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("PlanDeltaNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PlanThreadItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["completedAtMs", "id", "startedAtMs", "text"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PlanThreadItem;
@@ -31171,27 +30161,13 @@ impl<'de> ::serde::Deserialize<'de> for PlanThreadItem {
                 })
             }
         }
-        deserializer.deserialize_struct("PlanThreadItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginDetail {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "appTemplates",
-            "apps",
-            "description",
-            "hooks",
-            "marketplaceName",
-            "marketplacePath",
-            "mcpServers",
-            "onboardingSkill",
-            "scheduledTasks",
-            "shareUrl",
-            "skills",
-            "summary",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginDetail;
@@ -31332,14 +30308,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginDetail {
                 })
             }
         }
-        deserializer.deserialize_struct("PluginDetail", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginHookSummary {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["eventName", "key"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginHookSummary;
@@ -31379,14 +30354,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginHookSummary {
                 })
             }
         }
-        deserializer.deserialize_struct("PluginHookSummary", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginInstallResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["appsNeedingAuth", "authPolicy"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginInstallResponse;
@@ -31433,14 +30407,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginInstallResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("PluginInstallResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginInstalledResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["marketplaceLoadErrors", "marketplaces"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginInstalledResponse;
@@ -31488,34 +30461,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginInstalledResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("PluginInstalledResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginInterface {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "brandColor",
-            "capabilities",
-            "category",
-            "composerIcon",
-            "composerIconUrl",
-            "defaultPrompt",
-            "developerName",
-            "displayName",
-            "logo",
-            "logoDark",
-            "logoUrl",
-            "logoUrlDark",
-            "longDescription",
-            "privacyPolicyUrl",
-            "screenshotUrls",
-            "screenshots",
-            "shortDescription",
-            "termsOfServiceUrl",
-            "websiteUrl",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginInterface;
@@ -31747,18 +30699,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginInterface {
                 })
             }
         }
-        deserializer.deserialize_struct("PluginInterface", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginListResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "featuredPluginIds",
-            "marketplaceLoadErrors",
-            "marketplaces",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginListResponse;
@@ -31817,14 +30764,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginListResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("PluginListResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginMarketplaceEntry {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["interface", "name", "path", "plugins"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginMarketplaceEntry;
@@ -31878,14 +30824,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginMarketplaceEntry {
                 })
             }
         }
-        deserializer.deserialize_struct("PluginMarketplaceEntry", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginReadResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["plugin"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginReadResponse;
@@ -31916,14 +30861,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginReadResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("PluginReadResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginReconcileChangedPlugin {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["hasApps", "hasHooks", "hasMcps", "hasSkills", "id"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginReconcileChangedPlugin;
@@ -31980,18 +30924,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginReconcileChangedPlugin {
                 })
             }
         }
-        deserializer.deserialize_struct("PluginReconcileChangedPlugin", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginReconcileResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "changedPlugins",
-            "failedMaterializationRemotePluginIds",
-            "failedRemotePluginIds",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginReconcileResponse;
@@ -32059,14 +30998,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginReconcileResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("PluginReconcileResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginSearchResult {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["marketplaceName", "marketplacePath", "plugin"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginSearchResult;
@@ -32120,22 +31058,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginSearchResult {
                 })
             }
         }
-        deserializer.deserialize_struct("PluginSearchResult", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginShareCheckoutResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "marketplaceName",
-            "marketplacePath",
-            "pluginId",
-            "pluginName",
-            "pluginPath",
-            "remotePluginId",
-            "remoteVersion",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginShareCheckoutResponse;
@@ -32235,23 +31164,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginShareCheckoutResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("PluginShareCheckoutResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginShareContext {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "canPublishToWorkspace",
-            "creatorAccountUserId",
-            "creatorName",
-            "discoverability",
-            "remotePluginId",
-            "remoteVersion",
-            "sharePrincipals",
-            "shareUrl",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginShareContext;
@@ -32364,14 +31283,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginShareContext {
                 })
             }
         }
-        deserializer.deserialize_struct("PluginShareContext", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginShareListItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["localPluginPath", "plugin"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginShareListItem;
@@ -32413,14 +31331,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginShareListItem {
                 })
             }
         }
-        deserializer.deserialize_struct("PluginShareListItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginShareListResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["data"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginShareListResponse;
@@ -32453,14 +31370,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginShareListResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("PluginShareListResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginSharePrincipal {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["name", "principalId", "principalType", "role"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginSharePrincipal;
@@ -32517,14 +31433,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginSharePrincipal {
                 })
             }
         }
-        deserializer.deserialize_struct("PluginSharePrincipal", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginShareSaveResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["canPublishToWorkspace", "remotePluginId", "shareUrl"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginShareSaveResponse;
@@ -32580,14 +31495,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginShareSaveResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("PluginShareSaveResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginShareUpdateTargetsResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["discoverability", "principals"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginShareUpdateTargetsResponse;
@@ -32636,15 +31550,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginShareUpdateTargetsResponse {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("PluginShareUpdateTargetsResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginSkillReadResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["contents"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginSkillReadResponse;
@@ -32681,34 +31593,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginSkillReadResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("PluginSkillReadResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginSummary {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "authPolicy",
-            "availability",
-            "disabledReason",
-            "eligiblePlanTypes",
-            "enabled",
-            "id",
-            "installPolicy",
-            "installPolicySource",
-            "installed",
-            "installedAt",
-            "interface",
-            "keywords",
-            "localVersion",
-            "mustShowInstallationInterstitial",
-            "name",
-            "remotePluginId",
-            "shareContext",
-            "source",
-            "version",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginSummary;
@@ -32910,22 +31801,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginSummary {
                 })
             }
         }
-        deserializer.deserialize_struct("PluginSummary", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ProcessExitedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "exitCode",
-            "outputDrainTimedOut",
-            "processHandle",
-            "stderr",
-            "stderrCapReached",
-            "stdout",
-            "stdoutCapReached",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ProcessExitedNotification;
@@ -33015,19 +31897,13 @@ impl<'de> ::serde::Deserialize<'de> for ProcessExitedNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("ProcessExitedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ProcessOutputDeltaNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "capReached",
-            "deltaBase64",
-            "processHandle",
-            "stream",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ProcessOutputDeltaNotification;
@@ -33088,15 +31964,13 @@ impl<'de> ::serde::Deserialize<'de> for ProcessOutputDeltaNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ProcessOutputDeltaNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ProjectChangedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["changeType", "projectId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ProjectChangedNotification;
@@ -33140,14 +32014,13 @@ impl<'de> ::serde::Deserialize<'de> for ProjectChangedNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("ProjectChangedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ProjectConfigLayerSource {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["dotCodexFolder"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ProjectConfigLayerSource;
@@ -33185,30 +32058,13 @@ impl<'de> ::serde::Deserialize<'de> for ProjectConfigLayerSource {
                 })
             }
         }
-        deserializer.deserialize_struct("ProjectConfigLayerSource", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PromptHookMetadata {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "additionalContextLimit",
-            "currentHash",
-            "displayOrder",
-            "enabled",
-            "environmentId",
-            "eventName",
-            "isManaged",
-            "key",
-            "matcher",
-            "pluginId",
-            "source",
-            "sourcePath",
-            "statusMessage",
-            "timeoutSec",
-            "trustStatus",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PromptHookMetadata;
@@ -33361,14 +32217,13 @@ impl<'de> ::serde::Deserialize<'de> for PromptHookMetadata {
                 })
             }
         }
-        deserializer.deserialize_struct("PromptHookMetadata", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ProtectionBlockReason {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["protectionType"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ProtectionBlockReason;
@@ -33406,22 +32261,13 @@ impl<'de> ::serde::Deserialize<'de> for ProtectionBlockReason {
                 })
             }
         }
-        deserializer.deserialize_struct("ProtectionBlockReason", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for RateLimitResetCredit {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "description",
-            "expiresAt",
-            "grantedAt",
-            "id",
-            "resetType",
-            "status",
-            "title",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = RateLimitResetCredit;
@@ -33500,14 +32346,13 @@ impl<'de> ::serde::Deserialize<'de> for RateLimitResetCredit {
                 })
             }
         }
-        deserializer.deserialize_struct("RateLimitResetCredit", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for RateLimitResetCreditsSummary {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["availableCount", "credits"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = RateLimitResetCreditsSummary;
@@ -33552,25 +32397,13 @@ impl<'de> ::serde::Deserialize<'de> for RateLimitResetCreditsSummary {
                 })
             }
         }
-        deserializer.deserialize_struct("RateLimitResetCreditsSummary", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for RateLimitSnapshot {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "credits",
-            "individualLimit",
-            "limitId",
-            "limitName",
-            "normalModelSlug",
-            "planType",
-            "primary",
-            "rateLimitReachedType",
-            "secondary",
-            "spendControlReached",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = RateLimitSnapshot;
@@ -33690,14 +32523,13 @@ impl<'de> ::serde::Deserialize<'de> for RateLimitSnapshot {
                 })
             }
         }
-        deserializer.deserialize_struct("RateLimitSnapshot", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for RateLimitWindow {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["resetsAt", "usedPercent", "windowDurationMins"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = RateLimitWindow;
@@ -33750,20 +32582,13 @@ impl<'de> ::serde::Deserialize<'de> for RateLimitWindow {
                 })
             }
         }
-        deserializer.deserialize_struct("RateLimitWindow", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for RawResponseCompletedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "responseId",
-            "threadId",
-            "turnId",
-            "usage",
-            "usageMetadata",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = RawResponseCompletedNotification;
@@ -33830,15 +32655,13 @@ impl<'de> ::serde::Deserialize<'de> for RawResponseCompletedNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("RawResponseCompletedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for RawResponseItemCompletedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["item", "threadId", "turnId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = RawResponseItemCompletedNotification;
@@ -33883,15 +32706,13 @@ impl<'de> ::serde::Deserialize<'de> for RawResponseItemCompletedNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("RawResponseItemCompletedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ReadCommandAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["command", "name", "path"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ReadCommandAction;
@@ -33932,14 +32753,13 @@ impl<'de> ::serde::Deserialize<'de> for ReadCommandAction {
                 })
             }
         }
-        deserializer.deserialize_struct("ReadCommandAction", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ReadParsedCommand {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cmd", "name", "path"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ReadParsedCommand;
@@ -33980,14 +32800,13 @@ impl<'de> ::serde::Deserialize<'de> for ReadParsedCommand {
                 })
             }
         }
-        deserializer.deserialize_struct("ReadParsedCommand", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for RealtimeSessionClosedThreadRealtimeItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["id", "observedAtMs", "outcome", "realtimeSessionId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = RealtimeSessionClosedThreadRealtimeItem;
@@ -34045,19 +32864,13 @@ impl<'de> ::serde::Deserialize<'de> for RealtimeSessionClosedThreadRealtimeItem 
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "RealtimeSessionClosedThreadRealtimeItem",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for RealtimeSessionStartedThreadRealtimeItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["id", "observedAtMs", "realtimeSessionId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = RealtimeSessionStartedThreadRealtimeItem;
@@ -34110,19 +32923,13 @@ impl<'de> ::serde::Deserialize<'de> for RealtimeSessionStartedThreadRealtimeItem
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "RealtimeSessionStartedThreadRealtimeItem",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for RealtimeThreadTimelineEntry {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["item", "position"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = RealtimeThreadTimelineEntry;
@@ -34162,14 +32969,13 @@ impl<'de> ::serde::Deserialize<'de> for RealtimeThreadTimelineEntry {
                 })
             }
         }
-        deserializer.deserialize_struct("RealtimeThreadTimelineEntry", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ReasoningEffortOption {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["description", "reasoningEffort"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ReasoningEffortOption;
@@ -34216,14 +33022,13 @@ impl<'de> ::serde::Deserialize<'de> for ReasoningEffortOption {
                 })
             }
         }
-        deserializer.deserialize_struct("ReasoningEffortOption", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ReasoningSummaryPartAddedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["itemId", "summaryIndex", "threadId", "turnId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ReasoningSummaryPartAddedNotification;
@@ -34277,21 +33082,13 @@ impl<'de> ::serde::Deserialize<'de> for ReasoningSummaryPartAddedNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ReasoningSummaryPartAddedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ReasoningSummaryTextDeltaNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "delta",
-            "itemId",
-            "summaryIndex",
-            "threadId",
-            "turnId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ReasoningSummaryTextDeltaNotification;
@@ -34350,21 +33147,13 @@ impl<'de> ::serde::Deserialize<'de> for ReasoningSummaryTextDeltaNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ReasoningSummaryTextDeltaNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ReasoningTextDeltaNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "contentIndex",
-            "delta",
-            "itemId",
-            "threadId",
-            "turnId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ReasoningTextDeltaNotification;
@@ -34423,21 +33212,13 @@ impl<'de> ::serde::Deserialize<'de> for ReasoningTextDeltaNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ReasoningTextDeltaNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ReasoningThreadItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "completedAtMs",
-            "content",
-            "id",
-            "startedAtMs",
-            "summary",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ReasoningThreadItem;
@@ -34498,19 +33279,13 @@ impl<'de> ::serde::Deserialize<'de> for ReasoningThreadItem {
                 })
             }
         }
-        deserializer.deserialize_struct("ReasoningThreadItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for RemoteControlStatusChangedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "environmentId",
-            "installationId",
-            "serverName",
-            "status",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = RemoteControlStatusChangedNotification;
@@ -34576,19 +33351,13 @@ impl<'de> ::serde::Deserialize<'de> for RemoteControlStatusChangedNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "RemoteControlStatusChangedNotification",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for RequestHeader {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["name", "value"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = RequestHeader;
@@ -34624,14 +33393,13 @@ impl<'de> ::serde::Deserialize<'de> for RequestHeader {
                 })
             }
         }
-        deserializer.deserialize_struct("RequestHeader", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for RequestPermissionProfile {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["fileSystem", "network"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = RequestPermissionProfile;
@@ -34675,14 +33443,13 @@ impl<'de> ::serde::Deserialize<'de> for RequestPermissionProfile {
                 })
             }
         }
-        deserializer.deserialize_struct("RequestPermissionProfile", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for RequestPermissionsGuardianApprovalReviewAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["permissions", "reason"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = RequestPermissionsGuardianApprovalReviewAction;
@@ -34727,29 +33494,13 @@ impl<'de> ::serde::Deserialize<'de> for RequestPermissionsGuardianApprovalReview
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "RequestPermissionsGuardianApprovalReviewAction",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for Resource {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "annotations",
-            "description",
-            "icons",
-            "_meta",
-            "mimeType",
-            "name",
-            "size",
-            "title",
-            "uri",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = Resource;
@@ -34844,21 +33595,13 @@ impl<'de> ::serde::Deserialize<'de> for Resource {
                 })
             }
         }
-        deserializer.deserialize_struct("Resource", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ResourceTemplate {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "annotations",
-            "description",
-            "mimeType",
-            "name",
-            "title",
-            "uriTemplate",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ResourceTemplate;
@@ -34938,14 +33681,13 @@ impl<'de> ::serde::Deserialize<'de> for ResourceTemplate {
                 })
             }
         }
-        deserializer.deserialize_struct("ResourceTemplate", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ResponseStreamConnectionFailedCodexErrorInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["httpStatusCode"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ResponseStreamConnectionFailedCodexErrorInfo;
@@ -34983,19 +33725,13 @@ impl<'de> ::serde::Deserialize<'de> for ResponseStreamConnectionFailedCodexError
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ResponseStreamConnectionFailedCodexErrorInfo",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ResponseStreamDisconnectedCodexErrorInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["httpStatusCode"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ResponseStreamDisconnectedCodexErrorInfo;
@@ -35033,19 +33769,13 @@ impl<'de> ::serde::Deserialize<'de> for ResponseStreamDisconnectedCodexErrorInfo
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ResponseStreamDisconnectedCodexErrorInfo",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ResponseTooManyFailedAttemptsCodexErrorInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["httpStatusCode"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ResponseTooManyFailedAttemptsCodexErrorInfo;
@@ -35083,19 +33813,13 @@ impl<'de> ::serde::Deserialize<'de> for ResponseTooManyFailedAttemptsCodexErrorI
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ResponseTooManyFailedAttemptsCodexErrorInfo",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ReviewStartResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["reviewThreadId", "turn"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ReviewStartResponse;
@@ -35138,19 +33862,13 @@ impl<'de> ::serde::Deserialize<'de> for ReviewStartResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ReviewStartResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SandboxWorkspaceWrite {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "exclude_slash_tmp",
-            "exclude_tmpdir_env_var",
-            "network_access",
-            "writable_roots",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = SandboxWorkspaceWrite;
@@ -35214,14 +33932,13 @@ impl<'de> ::serde::Deserialize<'de> for SandboxWorkspaceWrite {
                 })
             }
         }
-        deserializer.deserialize_struct("SandboxWorkspaceWrite", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ScheduledTaskSummary {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["key", "name", "prompt", "schedule"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ScheduledTaskSummary;
@@ -35271,14 +33988,13 @@ impl<'de> ::serde::Deserialize<'de> for ScheduledTaskSummary {
                 })
             }
         }
-        deserializer.deserialize_struct("ScheduledTaskSummary", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SearchCommandAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["command", "path", "query"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = SearchCommandAction;
@@ -35323,14 +34039,13 @@ impl<'de> ::serde::Deserialize<'de> for SearchCommandAction {
                 })
             }
         }
-        deserializer.deserialize_struct("SearchCommandAction", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SearchParsedCommand {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cmd", "path", "query"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = SearchParsedCommand;
@@ -35375,14 +34090,13 @@ impl<'de> ::serde::Deserialize<'de> for SearchParsedCommand {
                 })
             }
         }
-        deserializer.deserialize_struct("SearchParsedCommand", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SearchWebSearchAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["queries", "query"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = SearchWebSearchAction;
@@ -35422,14 +34136,13 @@ impl<'de> ::serde::Deserialize<'de> for SearchWebSearchAction {
                 })
             }
         }
-        deserializer.deserialize_struct("SearchWebSearchAction", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SendAddCreditsNudgeEmailResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["status"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = SendAddCreditsNudgeEmailResponse;
@@ -35460,15 +34173,13 @@ impl<'de> ::serde::Deserialize<'de> for SendAddCreditsNudgeEmailResponse {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("SendAddCreditsNudgeEmailResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ServerRequestResolvedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["requestId", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ServerRequestResolvedNotification;
@@ -35512,22 +34223,13 @@ impl<'de> ::serde::Deserialize<'de> for ServerRequestResolvedNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ServerRequestResolvedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SessionEndInputSavedThreadRealtimeItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "id",
-            "input",
-            "input_item_id",
-            "observedAtMs",
-            "realtimeSessionId",
-            "source_event_ids",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = SessionEndInputSavedThreadRealtimeItem;
@@ -35611,19 +34313,13 @@ impl<'de> ::serde::Deserialize<'de> for SessionEndInputSavedThreadRealtimeItem {
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "SessionEndInputSavedThreadRealtimeItem",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for Settings {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["developer_instructions", "model", "reasoning_effort"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = Settings;
@@ -35676,14 +34372,13 @@ impl<'de> ::serde::Deserialize<'de> for Settings {
                 })
             }
         }
-        deserializer.deserialize_struct("Settings", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ShowAgentMessageDisplay {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["annotation", "trustedContacts", "version"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ShowAgentMessageDisplay;
@@ -35737,14 +34432,13 @@ impl<'de> ::serde::Deserialize<'de> for ShowAgentMessageDisplay {
                 })
             }
         }
-        deserializer.deserialize_struct("ShowAgentMessageDisplay", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SkillDependencies {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["tools"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = SkillDependencies;
@@ -35777,14 +34471,13 @@ impl<'de> ::serde::Deserialize<'de> for SkillDependencies {
                 })
             }
         }
-        deserializer.deserialize_struct("SkillDependencies", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SkillErrorInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["message", "path"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = SkillErrorInfo;
@@ -35820,23 +34513,13 @@ impl<'de> ::serde::Deserialize<'de> for SkillErrorInfo {
                 })
             }
         }
-        deserializer.deserialize_struct("SkillErrorInfo", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SkillInterface {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "brandColor",
-            "defaultPrompt",
-            "displayName",
-            "iconLarge",
-            "iconLargeUrl",
-            "iconSmall",
-            "iconSmallUrl",
-            "shortDescription",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = SkillInterface;
@@ -35950,24 +34633,13 @@ impl<'de> ::serde::Deserialize<'de> for SkillInterface {
                 })
             }
         }
-        deserializer.deserialize_struct("SkillInterface", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SkillMetadata {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "dependencies",
-            "description",
-            "enabled",
-            "interface",
-            "name",
-            "path",
-            "pluginId",
-            "scope",
-            "shortDescription",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = SkillMetadata;
@@ -36066,21 +34738,13 @@ impl<'de> ::serde::Deserialize<'de> for SkillMetadata {
                 })
             }
         }
-        deserializer.deserialize_struct("SkillMetadata", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SkillSummary {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "description",
-            "enabled",
-            "interface",
-            "name",
-            "path",
-            "shortDescription",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = SkillSummary;
@@ -36154,21 +34818,13 @@ impl<'de> ::serde::Deserialize<'de> for SkillSummary {
                 })
             }
         }
-        deserializer.deserialize_struct("SkillSummary", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SkillToolDependency {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "command",
-            "description",
-            "transport",
-            "type",
-            "url",
-            "value",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = SkillToolDependency;
@@ -36240,14 +34896,13 @@ impl<'de> ::serde::Deserialize<'de> for SkillToolDependency {
                 })
             }
         }
-        deserializer.deserialize_struct("SkillToolDependency", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SkillsConfigWriteResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["effectiveEnabled"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = SkillsConfigWriteResponse;
@@ -36285,14 +34940,13 @@ impl<'de> ::serde::Deserialize<'de> for SkillsConfigWriteResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("SkillsConfigWriteResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SkillsListEntry {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cwd", "errors", "skills"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = SkillsListEntry;
@@ -36333,14 +34987,13 @@ impl<'de> ::serde::Deserialize<'de> for SkillsListEntry {
                 })
             }
         }
-        deserializer.deserialize_struct("SkillsListEntry", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SkillsListResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["data"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = SkillsListResponse;
@@ -36371,14 +35024,13 @@ impl<'de> ::serde::Deserialize<'de> for SkillsListResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("SkillsListResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SleepThreadItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["completedAtMs", "durationMs", "id", "startedAtMs"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = SleepThreadItem;
@@ -36434,14 +35086,13 @@ impl<'de> ::serde::Deserialize<'de> for SleepThreadItem {
                 })
             }
         }
-        deserializer.deserialize_struct("SleepThreadItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SpendControlLimitSnapshot {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["limit", "remainingPercent", "resetsAt", "used"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = SpendControlLimitSnapshot;
@@ -36498,14 +35149,13 @@ impl<'de> ::serde::Deserialize<'de> for SpendControlLimitSnapshot {
                 })
             }
         }
-        deserializer.deserialize_struct("SpendControlLimitSnapshot", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for StrictReviewRequiredNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["startedAtMs", "threadId", "turnId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = StrictReviewRequiredNotification;
@@ -36554,24 +35204,13 @@ impl<'de> ::serde::Deserialize<'de> for StrictReviewRequiredNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("StrictReviewRequiredNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SubAgentActivityThreadItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "agentPath",
-            "agentThreadId",
-            "completedAtMs",
-            "id",
-            "kind",
-            "model",
-            "reasoningEffort",
-            "startedAtMs",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = SubAgentActivityThreadItem;
@@ -36662,14 +35301,13 @@ impl<'de> ::serde::Deserialize<'de> for SubAgentActivityThreadItem {
                 })
             }
         }
-        deserializer.deserialize_struct("SubAgentActivityThreadItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SystemConfigLayerSource {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["file"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = SystemConfigLayerSource;
@@ -36700,14 +35338,13 @@ impl<'de> ::serde::Deserialize<'de> for SystemConfigLayerSource {
                 })
             }
         }
-        deserializer.deserialize_struct("SystemConfigLayerSource", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for TerminalInteractionNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["itemId", "processId", "stdin", "threadId", "turnId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = TerminalInteractionNotification;
@@ -36766,15 +35403,13 @@ impl<'de> ::serde::Deserialize<'de> for TerminalInteractionNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("TerminalInteractionNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for TextPosition {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["column", "line"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = TextPosition;
@@ -36810,14 +35445,13 @@ impl<'de> ::serde::Deserialize<'de> for TextPosition {
                 })
             }
         }
-        deserializer.deserialize_struct("TextPosition", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for TextRange {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["end", "start"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = TextRange;
@@ -36853,43 +35487,13 @@ impl<'de> ::serde::Deserialize<'de> for TextRange {
                 })
             }
         }
-        deserializer.deserialize_struct("TextRange", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for Thread {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "agentNickname",
-            "agentRole",
-            "cliVersion",
-            "createdAt",
-            "cwd",
-            "ephemeral",
-            "forkedFromId",
-            "gitInfo",
-            "historyMode",
-            "id",
-            "model",
-            "modelProvider",
-            "name",
-            "originator",
-            "parentThreadId",
-            "path",
-            "preview",
-            "projectId",
-            "reasoningEffort",
-            "recencyAt",
-            "section",
-            "sectionEnteredAt",
-            "sessionId",
-            "source",
-            "status",
-            "threadSource",
-            "turns",
-            "updatedAt",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = Thread;
@@ -37158,14 +35762,13 @@ impl<'de> ::serde::Deserialize<'de> for Thread {
                 })
             }
         }
-        deserializer.deserialize_struct("Thread", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadArchivedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadArchivedNotification;
@@ -37200,20 +35803,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadArchivedNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadArchivedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadAttachment {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "attachmentType",
-            "createdAt",
-            "id",
-            "identityKey",
-            "payload",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadAttachment;
@@ -37277,14 +35873,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadAttachment {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadAttachment", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadAttachmentAddResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["attachment", "outcome"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadAttachmentAddResponse;
@@ -37324,14 +35919,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadAttachmentAddResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadAttachmentAddResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadAttachmentListResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["data", "nextCursor"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadAttachmentListResponse;
@@ -37373,14 +35967,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadAttachmentListResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadAttachmentListResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadAttachmentOwner {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["archived", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadAttachmentOwner;
@@ -37424,14 +36017,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadAttachmentOwner {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadAttachmentOwner", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadAttachmentOwnerListResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["data", "nextCursor"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadAttachmentOwnerListResponse;
@@ -37475,21 +36067,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadAttachmentOwnerListResponse {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ThreadAttachmentOwnerListResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadAttachmentUpdatedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "attachmentId",
-            "attachmentType",
-            "identityKey",
-            "operation",
-            "threadId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadAttachmentUpdatedNotification;
@@ -37563,15 +36147,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadAttachmentUpdatedNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ThreadAttachmentUpdatedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadClosedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadClosedNotification;
@@ -37606,14 +36188,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadClosedNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadClosedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadDeletedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadDeletedNotification;
@@ -37648,26 +36229,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadDeletedNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadDeletedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadForkResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "approvalPolicy",
-            "approvalsReviewer",
-            "cwd",
-            "disabledPluginIds",
-            "instructionSources",
-            "model",
-            "modelProvider",
-            "reasoningEffort",
-            "sandbox",
-            "serviceTier",
-            "thread",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadForkResponse;
@@ -37793,23 +36361,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadForkResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadForkResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadGoal {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "createdAt",
-            "objective",
-            "status",
-            "threadId",
-            "timeUsedSeconds",
-            "tokenBudget",
-            "tokensUsed",
-            "updatedAt",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadGoal;
@@ -37906,14 +36464,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadGoal {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadGoal", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadGoalClearResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cleared"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadGoalClearResponse;
@@ -37944,14 +36501,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadGoalClearResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadGoalClearResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadGoalClearedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadGoalClearedNotification;
@@ -37986,14 +36542,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadGoalClearedNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadGoalClearedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadGoalGetResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["goal"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadGoalGetResponse;
@@ -38024,14 +36579,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadGoalGetResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadGoalGetResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadGoalSetResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["goal"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadGoalSetResponse;
@@ -38062,14 +36616,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadGoalSetResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadGoalSetResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadGoalUpdatedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["goal", "threadId", "turnId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadGoalUpdatedNotification;
@@ -38116,14 +36669,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadGoalUpdatedNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadGoalUpdatedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadItemEntry {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["completedAtMs", "item", "startedAtMs", "turnId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadItemEntry;
@@ -38177,14 +36729,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadItemEntry {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadItemEntry", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadItemsListResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["backwardsCursor", "data", "nextCursor"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadItemsListResponse;
@@ -38237,14 +36788,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadItemsListResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadItemsListResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadListResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["backwardsCursor", "data", "nextCursor"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadListResponse;
@@ -38297,14 +36847,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadListResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadListResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadLoadedListResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["data", "nextCursor"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadLoadedListResponse;
@@ -38348,14 +36897,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadLoadedListResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadLoadedListResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadMetadataUpdateResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["thread"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadMetadataUpdateResponse;
@@ -38386,14 +36934,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadMetadataUpdateResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadMetadataUpdateResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadNameUpdatedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["threadId", "threadName"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadNameUpdatedNotification;
@@ -38439,14 +36986,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadNameUpdatedNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadNameUpdatedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadPredictionUpdatedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["result", "sourceTurnId", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadPredictionUpdatedNotification;
@@ -38498,15 +37044,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadPredictionUpdatedNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ThreadPredictionUpdatedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadProjectUpdatedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["projectId", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadProjectUpdatedNotification;
@@ -38552,15 +37096,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadProjectUpdatedNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ThreadProjectUpdatedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadQueueChangedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadQueueChangedNotification;
@@ -38595,15 +37137,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadQueueChangedNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ThreadQueueChangedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadReadResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["thread"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadReadResponse;
@@ -38634,14 +37174,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadReadResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadReadResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadReadState {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["firstUnread", "revision"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadReadState;
@@ -38687,14 +37226,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadReadState {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadReadState", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadReadStateChangedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["readState", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadReadStateChangedNotification;
@@ -38738,21 +37276,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadReadStateChangedNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ThreadReadStateChangedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeAudioChunk {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "data",
-            "itemId",
-            "numChannels",
-            "sampleRate",
-            "samplesPerChannel",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadRealtimeAudioChunk;
@@ -38817,14 +37347,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeAudioChunk {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadRealtimeAudioChunk", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeClosedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["reason", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadRealtimeClosedNotification;
@@ -38866,15 +37395,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeClosedNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ThreadRealtimeClosedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeEntry {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["item", "position"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadRealtimeEntry;
@@ -38914,14 +37441,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeEntry {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadRealtimeEntry", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeErrorNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["message", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadRealtimeErrorNotification;
@@ -38961,15 +37487,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeErrorNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ThreadRealtimeErrorNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeFrameChannels {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["voice_transcript"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadRealtimeFrameChannels;
@@ -39007,14 +37531,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeFrameChannels {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadRealtimeFrameChannels", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeItemAddedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["item", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadRealtimeItemAddedNotification;
@@ -39054,15 +37577,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeItemAddedNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ThreadRealtimeItemAddedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeItemCompletedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["item", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadRealtimeItemCompletedNotification;
@@ -39105,19 +37626,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeItemCompletedNotification 
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ThreadRealtimeItemCompletedNotification",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeItemStartedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["item", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadRealtimeItemStartedNotification;
@@ -39157,15 +37672,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeItemStartedNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ThreadRealtimeItemStartedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeItemTranscriptDeltaNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["delta", "itemId", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadRealtimeItemTranscriptDeltaNotification;
@@ -39213,19 +37726,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeItemTranscriptDeltaNotific
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ThreadRealtimeItemTranscriptDeltaNotification",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeOutputAudioDeltaNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["audio", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadRealtimeOutputAudioDeltaNotification;
@@ -39268,19 +37775,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeOutputAudioDeltaNotificati
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ThreadRealtimeOutputAudioDeltaNotification",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeSdpNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["sdp", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadRealtimeSdpNotification;
@@ -39320,14 +37821,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeSdpNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadRealtimeSdpNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeStartedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["realtimeSessionId", "threadId", "version"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadRealtimeStartedNotification;
@@ -39378,15 +37878,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeStartedNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ThreadRealtimeStartedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeTranscriptDeltaNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["delta", "role", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadRealtimeTranscriptDeltaNotification;
@@ -39434,19 +37932,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeTranscriptDeltaNotificatio
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ThreadRealtimeTranscriptDeltaNotification",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeTranscriptDoneNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["role", "text", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadRealtimeTranscriptDoneNotification;
@@ -39494,19 +37986,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeTranscriptDoneNotification
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ThreadRealtimeTranscriptDoneNotification",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeVoiceTranscript {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["role", "text"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadRealtimeVoiceTranscript;
@@ -39542,29 +38028,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeVoiceTranscript {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadRealtimeVoiceTranscript", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadResumeResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "approvalPolicy",
-            "approvalsReviewer",
-            "collaborationMode",
-            "cwd",
-            "disabledPluginIds",
-            "instructionSources",
-            "itemsBackwardsCursor",
-            "model",
-            "modelProvider",
-            "reasoningEffort",
-            "sandbox",
-            "serviceTier",
-            "thread",
-            "turnsBackwardsCursor",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadResumeResponse;
@@ -39727,18 +38197,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadResumeResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadResumeResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadRevertResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "itemsBackwardsCursor",
-            "thread",
-            "turnsBackwardsCursor",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadRevertResponse;
@@ -39791,14 +38256,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRevertResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadRevertResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadRevertedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadRevertedNotification;
@@ -39833,14 +38297,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRevertedNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadRevertedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadSearchPartialNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["data", "requestId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadSearchPartialNotification;
@@ -39882,15 +38345,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSearchPartialNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ThreadSearchPartialNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadSearchResult {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["snippet", "thread"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadSearchResult;
@@ -39926,14 +38387,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSearchResult {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadSearchResult", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadSection {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["appearance", "id", "name"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadSection;
@@ -39978,14 +38438,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSection {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadSection", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadSectionChangedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["sectionId", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadSectionChangedNotification;
@@ -40031,15 +38490,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSectionChangedNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ThreadSectionChangedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadSectionCreateResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["section"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadSectionCreateResponse;
@@ -40070,14 +38527,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSectionCreateResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadSectionCreateResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadSectionListResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["data", "nextCursor"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadSectionListResponse;
@@ -40119,14 +38575,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSectionListResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadSectionListResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadSectionUpdateResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["section"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadSectionUpdateResponse;
@@ -40157,28 +38612,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSectionUpdateResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadSectionUpdateResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadSettings {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "activePermissionProfile",
-            "approvalPolicy",
-            "approvalsReviewer",
-            "collaborationMode",
-            "cwd",
-            "disabledPluginIds",
-            "effort",
-            "model",
-            "modelProvider",
-            "personality",
-            "sandboxPolicy",
-            "serviceTier",
-            "summary",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadSettings;
@@ -40336,14 +38776,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSettings {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadSettings", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadSettingsUpdatedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["threadId", "threadSettings"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadSettingsUpdatedNotification;
@@ -40390,21 +38829,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSettingsUpdatedNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ThreadSettingsUpdatedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadSpawnSubAgentSource {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "agent_nickname",
-            "agent_path",
-            "agent_role",
-            "depth",
-            "parent_thread_id",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadSpawnSubAgentSource;
@@ -40478,26 +38909,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSpawnSubAgentSource {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadSpawnSubAgentSource", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadStartResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "approvalPolicy",
-            "approvalsReviewer",
-            "cwd",
-            "disabledPluginIds",
-            "instructionSources",
-            "model",
-            "modelProvider",
-            "reasoningEffort",
-            "sandbox",
-            "serviceTier",
-            "thread",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadStartResponse;
@@ -40623,14 +39041,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadStartResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadStartResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadStartedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["thread"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadStartedNotification;
@@ -40661,14 +39078,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadStartedNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadStartedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadStatusChangedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["status", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadStatusChangedNotification;
@@ -40708,15 +39124,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadStatusChangedNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ThreadStatusChangedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadTokenUsage {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["last", "modelContextWindow", "total"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadTokenUsage;
@@ -40761,14 +39175,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadTokenUsage {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadTokenUsage", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadTokenUsageUpdatedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["threadId", "tokenUsage", "turnId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadTokenUsageUpdatedNotification;
@@ -40817,15 +39230,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadTokenUsageUpdatedNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ThreadTokenUsageUpdatedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadTurnsListResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["backwardsCursor", "data", "nextCursor"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadTurnsListResponse;
@@ -40878,14 +39289,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadTurnsListResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadTurnsListResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadUnarchiveResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["thread"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadUnarchiveResponse;
@@ -40916,14 +39326,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadUnarchiveResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadUnarchiveResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadUnarchivedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadUnarchivedNotification;
@@ -40958,14 +39367,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadUnarchivedNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadUnarchivedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadUnsubscribeResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["status"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadUnsubscribeResponse;
@@ -40996,20 +39404,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadUnsubscribeResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadUnsubscribeResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadUsage {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "estimatedUsageCreditsMicros",
-            "estimatedUsageUsdMicros",
-            "groups",
-            "nativeUsageUsdMicros",
-            "threadId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadUsage;
@@ -41081,24 +39482,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadUsage {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadUsage", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadUsageBreakdownGroup {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "cachedInputTokens",
-            "estimatedUsageCreditsMicros",
-            "inputTokens",
-            "model",
-            "netNewInputTokens",
-            "outputTokens",
-            "reasoningEffort",
-            "speed",
-            "totalTokens",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadUsageBreakdownGroup;
@@ -41206,21 +39596,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadUsageBreakdownGroup {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadUsageBreakdownGroup", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for TokenUsageBreakdown {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "cacheWriteInputTokens",
-            "cachedInputTokens",
-            "inputTokens",
-            "outputTokens",
-            "reasoningOutputTokens",
-            "totalTokens",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = TokenUsageBreakdown;
@@ -41306,23 +39688,13 @@ impl<'de> ::serde::Deserialize<'de> for TokenUsageBreakdown {
                 })
             }
         }
-        deserializer.deserialize_struct("TokenUsageBreakdown", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for Tool {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "annotations",
-            "description",
-            "icons",
-            "inputSchema",
-            "_meta",
-            "name",
-            "outputSchema",
-            "title",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = Tool;
@@ -41416,14 +39788,13 @@ impl<'de> ::serde::Deserialize<'de> for Tool {
                 })
             }
         }
-        deserializer.deserialize_struct("Tool", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ToolRequestUserInputOption {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["description", "label"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ToolRequestUserInputOption;
@@ -41463,21 +39834,13 @@ impl<'de> ::serde::Deserialize<'de> for ToolRequestUserInputOption {
                 })
             }
         }
-        deserializer.deserialize_struct("ToolRequestUserInputOption", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ToolRequestUserInputParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "autoResolutionMs",
-            "isBlocking",
-            "itemId",
-            "questions",
-            "threadId",
-            "turnId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ToolRequestUserInputParams;
@@ -41551,21 +39914,13 @@ impl<'de> ::serde::Deserialize<'de> for ToolRequestUserInputParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ToolRequestUserInputParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ToolRequestUserInputQuestion {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "header",
-            "id",
-            "isOther",
-            "isSecret",
-            "options",
-            "question",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ToolRequestUserInputQuestion;
@@ -41629,14 +39984,13 @@ impl<'de> ::serde::Deserialize<'de> for ToolRequestUserInputQuestion {
                 })
             }
         }
-        deserializer.deserialize_struct("ToolRequestUserInputQuestion", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ToolsV2 {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["web_search"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ToolsV2;
@@ -41673,20 +40027,13 @@ impl<'de> ::serde::Deserialize<'de> for ToolsV2 {
                 })
             }
         }
-        deserializer.deserialize_struct("ToolsV2", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for TranscriptSegmentThreadRealtimeItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "id",
-            "observedAtMs",
-            "realtimeSessionId",
-            "role",
-            "text",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = TranscriptSegmentThreadRealtimeItem;
@@ -41746,25 +40093,13 @@ impl<'de> ::serde::Deserialize<'de> for TranscriptSegmentThreadRealtimeItem {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("TranscriptSegmentThreadRealtimeItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for Turn {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "completedAt",
-            "durationMs",
-            "error",
-            "id",
-            "items",
-            "itemsView",
-            "rootTurnId",
-            "startedAt",
-            "status",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = Turn;
@@ -41857,14 +40192,13 @@ impl<'de> ::serde::Deserialize<'de> for Turn {
                 })
             }
         }
-        deserializer.deserialize_struct("Turn", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for TurnCompletedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["threadId", "turn"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = TurnCompletedNotification;
@@ -41904,22 +40238,13 @@ impl<'de> ::serde::Deserialize<'de> for TurnCompletedNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("TurnCompletedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for TurnCompletedThreadTimelineEntry {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "completed_at",
-            "duration_ms",
-            "error",
-            "position",
-            "started_at",
-            "status",
-            "turn_id",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = TurnCompletedThreadTimelineEntry;
@@ -41996,15 +40321,13 @@ impl<'de> ::serde::Deserialize<'de> for TurnCompletedThreadTimelineEntry {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("TurnCompletedThreadTimelineEntry", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for TurnDiffUpdatedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["diff", "threadId", "turnId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = TurnDiffUpdatedNotification;
@@ -42049,19 +40372,13 @@ impl<'de> ::serde::Deserialize<'de> for TurnDiffUpdatedNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("TurnDiffUpdatedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for TurnError {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "additionalDetails",
-            "codexErrorInfo",
-            "message",
-            "misalignment",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = TurnError;
@@ -42125,24 +40442,13 @@ impl<'de> ::serde::Deserialize<'de> for TurnError {
                 })
             }
         }
-        deserializer.deserialize_struct("TurnError", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for TurnInputAcceptedThreadRealtimeItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "handoff_id",
-            "id",
-            "input",
-            "input_item_id",
-            "mode",
-            "observedAtMs",
-            "realtimeSessionId",
-            "source_event_ids",
-            "turn_id",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = TurnInputAcceptedThreadRealtimeItem;
@@ -42242,15 +40548,13 @@ impl<'de> ::serde::Deserialize<'de> for TurnInputAcceptedThreadRealtimeItem {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("TurnInputAcceptedThreadRealtimeItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for TurnModerationMetadataNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["metadata", "threadId", "turnId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = TurnModerationMetadataNotification;
@@ -42299,15 +40603,13 @@ impl<'de> ::serde::Deserialize<'de> for TurnModerationMetadataNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("TurnModerationMetadataNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for TurnPlanStep {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["status", "step"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = TurnPlanStep;
@@ -42343,14 +40645,13 @@ impl<'de> ::serde::Deserialize<'de> for TurnPlanStep {
                 })
             }
         }
-        deserializer.deserialize_struct("TurnPlanStep", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for TurnPlanUpdatedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["explanation", "plan", "threadId", "turnId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = TurnPlanUpdatedNotification;
@@ -42406,14 +40707,13 @@ impl<'de> ::serde::Deserialize<'de> for TurnPlanUpdatedNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("TurnPlanUpdatedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for TurnStartResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["turn"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = TurnStartResponse;
@@ -42444,14 +40744,13 @@ impl<'de> ::serde::Deserialize<'de> for TurnStartResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("TurnStartResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for TurnStartedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["threadId", "turn"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = TurnStartedNotification;
@@ -42491,14 +40790,13 @@ impl<'de> ::serde::Deserialize<'de> for TurnStartedNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("TurnStartedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for TurnSteerResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["turnId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = TurnSteerResponse;
@@ -42529,14 +40827,13 @@ impl<'de> ::serde::Deserialize<'de> for TurnSteerResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("TurnSteerResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for TurnThreadUnreadPosition {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["turnId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = TurnThreadUnreadPosition;
@@ -42567,14 +40864,13 @@ impl<'de> ::serde::Deserialize<'de> for TurnThreadUnreadPosition {
                 })
             }
         }
-        deserializer.deserialize_struct("TurnThreadUnreadPosition", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for TurnsPage {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["backwardsCursor", "data", "nextCursor"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = TurnsPage;
@@ -42627,14 +40923,13 @@ impl<'de> ::serde::Deserialize<'de> for TurnsPage {
                 })
             }
         }
-        deserializer.deserialize_struct("TurnsPage", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for UnknownCommandAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["command"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = UnknownCommandAction;
@@ -42665,14 +40960,13 @@ impl<'de> ::serde::Deserialize<'de> for UnknownCommandAction {
                 })
             }
         }
-        deserializer.deserialize_struct("UnknownCommandAction", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for UnknownParsedCommand {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cmd"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = UnknownParsedCommand;
@@ -42703,14 +40997,13 @@ impl<'de> ::serde::Deserialize<'de> for UnknownParsedCommand {
                 })
             }
         }
-        deserializer.deserialize_struct("UnknownParsedCommand", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for UpdateFileChange {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["move_path", "unified_diff"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = UpdateFileChange;
@@ -42756,14 +41049,13 @@ impl<'de> ::serde::Deserialize<'de> for UpdateFileChange {
                 })
             }
         }
-        deserializer.deserialize_struct("UpdateFileChange", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for UpdatePatchChangeKind {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["move_path"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = UpdatePatchChangeKind;
@@ -42800,23 +41092,13 @@ impl<'de> ::serde::Deserialize<'de> for UpdatePatchChangeKind {
                 })
             }
         }
-        deserializer.deserialize_struct("UpdatePatchChangeKind", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for UrlMcpServerElicitationRequestParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "elicitationId",
-            "environmentId",
-            "message",
-            "_meta",
-            "serverName",
-            "threadId",
-            "turnId",
-            "url",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = UrlMcpServerElicitationRequestParams;
@@ -42907,15 +41189,13 @@ impl<'de> ::serde::Deserialize<'de> for UrlMcpServerElicitationRequestParams {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("UrlMcpServerElicitationRequestParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for UsageLimitExceededImageGenerationFailure {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["limitId", "resetsAt"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = UsageLimitExceededImageGenerationFailure;
@@ -42958,19 +41238,13 @@ impl<'de> ::serde::Deserialize<'de> for UsageLimitExceededImageGenerationFailure
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "UsageLimitExceededImageGenerationFailure",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for UserConfigLayerSource {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["file", "profile"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = UserConfigLayerSource;
@@ -43008,20 +41282,13 @@ impl<'de> ::serde::Deserialize<'de> for UserConfigLayerSource {
                 })
             }
         }
-        deserializer.deserialize_struct("UserConfigLayerSource", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for UserMessageThreadItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "clientId",
-            "completedAtMs",
-            "content",
-            "id",
-            "startedAtMs",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = UserMessageThreadItem;
@@ -43084,14 +41351,13 @@ impl<'de> ::serde::Deserialize<'de> for UserMessageThreadItem {
                 })
             }
         }
-        deserializer.deserialize_struct("UserMessageThreadItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for WarningNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["message", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = WarningNotification;
@@ -43133,14 +41399,13 @@ impl<'de> ::serde::Deserialize<'de> for WarningNotification {
                 })
             }
         }
-        deserializer.deserialize_struct("WarningNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for WebSearchLocation {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["city", "country", "region", "timezone"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = WebSearchLocation;
@@ -43198,21 +41463,13 @@ impl<'de> ::serde::Deserialize<'de> for WebSearchLocation {
                 })
             }
         }
-        deserializer.deserialize_struct("WebSearchLocation", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for WebSearchThreadItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "action",
-            "completedAtMs",
-            "id",
-            "query",
-            "results",
-            "startedAtMs",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = WebSearchThreadItem;
@@ -43278,14 +41535,13 @@ impl<'de> ::serde::Deserialize<'de> for WebSearchThreadItem {
                 })
             }
         }
-        deserializer.deserialize_struct("WebSearchThreadItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for WebSearchToolConfig {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["allowed_domains", "context_size", "location"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = WebSearchToolConfig;
@@ -43344,14 +41600,13 @@ impl<'de> ::serde::Deserialize<'de> for WebSearchToolConfig {
                 })
             }
         }
-        deserializer.deserialize_struct("WebSearchToolConfig", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for WeekdaysScheduledTaskSchedule {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["time"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = WeekdaysScheduledTaskSchedule;
@@ -43382,14 +41637,13 @@ impl<'de> ::serde::Deserialize<'de> for WeekdaysScheduledTaskSchedule {
                 })
             }
         }
-        deserializer.deserialize_struct("WeekdaysScheduledTaskSchedule", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for WeeklyScheduledTaskSchedule {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["days", "time"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = WeeklyScheduledTaskSchedule;
@@ -43427,14 +41681,13 @@ impl<'de> ::serde::Deserialize<'de> for WeeklyScheduledTaskSchedule {
                 })
             }
         }
-        deserializer.deserialize_struct("WeeklyScheduledTaskSchedule", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for WellbeingHelplineAnswerAnnotation {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["subject"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = WellbeingHelplineAnswerAnnotation;
@@ -43465,15 +41718,13 @@ impl<'de> ::serde::Deserialize<'de> for WellbeingHelplineAnswerAnnotation {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("WellbeingHelplineAnswerAnnotation", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for WindowsSandboxReadinessResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["status"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = WindowsSandboxReadinessResponse;
@@ -43504,15 +41755,13 @@ impl<'de> ::serde::Deserialize<'de> for WindowsSandboxReadinessResponse {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("WindowsSandboxReadinessResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for WindowsSandboxSetupCompletedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["error", "mode", "success"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = WindowsSandboxSetupCompletedNotification;
@@ -43558,19 +41807,13 @@ impl<'de> ::serde::Deserialize<'de> for WindowsSandboxSetupCompletedNotification
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "WindowsSandboxSetupCompletedNotification",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for WindowsSandboxSetupStartResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["started"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = WindowsSandboxSetupStartResponse;
@@ -43601,15 +41844,13 @@ impl<'de> ::serde::Deserialize<'de> for WindowsSandboxSetupStartResponse {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("WindowsSandboxSetupStartResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for WindowsWorldWritableWarningNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["extraCount", "failedScan", "samplePaths"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = WindowsWorldWritableWarningNotification;
@@ -43667,25 +41908,13 @@ impl<'de> ::serde::Deserialize<'de> for WindowsWorldWritableWarningNotification 
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "WindowsWorldWritableWarningNotification",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for WorkspaceMessage {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "archivedAt",
-            "createdAt",
-            "messageBody",
-            "messageId",
-            "messageType",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = WorkspaceMessage;
@@ -43756,14 +41985,13 @@ impl<'de> ::serde::Deserialize<'de> for WorkspaceMessage {
                 })
             }
         }
-        deserializer.deserialize_struct("WorkspaceMessage", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for WriteStdinGuardianApprovalReviewAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["approvalId", "cwd", "processId", "stdin"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = WriteStdinGuardianApprovalReviewAction;
@@ -43820,12 +42048,7 @@ impl<'de> ::serde::Deserialize<'de> for WriteStdinGuardianApprovalReviewAction {
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "WriteStdinGuardianApprovalReviewAction",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -43999,8 +42222,7 @@ impl<'de> ::serde::Deserialize<'de> for AccountUpdateReason {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -44055,8 +42277,7 @@ impl<'de> ::serde::Deserialize<'de> for AddCreditsNudgeEmailStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -44107,8 +42328,7 @@ impl<'de> ::serde::Deserialize<'de> for AgentMessageDelivery {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// How Chat should present a recovered answer.
@@ -44273,8 +42493,7 @@ impl<'de> ::serde::Deserialize<'de> for AllowDenyRequirement {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// Since Codex 0.171.0.
@@ -44466,8 +42685,7 @@ impl<'de> ::serde::Deserialize<'de> for AppTemplateUnavailableReason {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// Authentication mode for OpenAI-backed providers.
@@ -44549,8 +42767,7 @@ impl<'de> ::serde::Deserialize<'de> for AuthMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// Selects which part of the active context is charged against `model_auto_compact_token_limit`.
@@ -44606,8 +42823,7 @@ impl<'de> ::serde::Deserialize<'de> for AutoCompactTokenLimitScope {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// \[UNSTABLE\] Source that produced a terminal approval auto-review decision.
@@ -44659,8 +42875,7 @@ impl<'de> ::serde::Deserialize<'de> for AutoReviewDecisionSource {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// Since Codex 0.171.0.
@@ -44799,8 +43014,7 @@ impl<'de> ::serde::Deserialize<'de> for BrowserUseAccessApprovalLifetime {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -44855,8 +43069,7 @@ impl<'de> ::serde::Deserialize<'de> for CancelLoginAccountStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -44907,8 +43120,7 @@ impl<'de> ::serde::Deserialize<'de> for ChatgptAuthTokensRefreshReason {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -44971,8 +43183,7 @@ impl<'de> ::serde::Deserialize<'de> for CliAuthCredentialsStoreMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// This translation layer make sure that we expose codex error code in camel case.
@@ -45267,8 +43478,7 @@ impl<'de> ::serde::Deserialize<'de> for CollabAgentStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -45351,8 +43561,7 @@ impl<'de> ::serde::Deserialize<'de> for CollabAgentTool {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -45415,8 +43624,7 @@ impl<'de> ::serde::Deserialize<'de> for CollabAgentToolCallStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -45590,8 +43798,7 @@ impl<'de> ::serde::Deserialize<'de> for CommandExecOutputStream {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// Distinguishes a command approval from input sent to an existing terminal.
@@ -45651,8 +43858,7 @@ impl<'de> ::serde::Deserialize<'de> for CommandExecutionApprovalKind {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -45715,8 +43921,7 @@ impl<'de> ::serde::Deserialize<'de> for CommandExecutionSource {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -45779,8 +43984,7 @@ impl<'de> ::serde::Deserialize<'de> for CommandExecutionStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -46086,8 +44290,7 @@ impl<'de> ::serde::Deserialize<'de> for ConsumeAccountRateLimitResetCreditOutcom
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// Requested cyber treatment for an OpenAI model turn. Authorization and model-tier restrictions remain server-owned.
@@ -46147,8 +44350,7 @@ impl<'de> ::serde::Deserialize<'de> for CyberAccessProgram {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -46199,8 +44401,7 @@ impl<'de> ::serde::Deserialize<'de> for DesktopOnboardingEntrypoint {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -46259,8 +44460,7 @@ impl<'de> ::serde::Deserialize<'de> for DynamicToolCallStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -46327,8 +44527,7 @@ impl<'de> ::serde::Deserialize<'de> for ExperimentalFeatureStage {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -46383,8 +44582,7 @@ impl<'de> ::serde::Deserialize<'de> for ExternalAgentDetectedConnectorSource {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -46435,8 +44633,7 @@ impl<'de> ::serde::Deserialize<'de> for ExternalAgentImportedConnectorSource {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -46589,8 +44786,7 @@ impl<'de> ::serde::Deserialize<'de> for ForcedLoginMethod {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -46645,8 +44841,7 @@ impl<'de> ::serde::Deserialize<'de> for FuzzyFileSearchMatchType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// Since Codex 0.168.0.
@@ -46816,8 +45011,7 @@ impl<'de> ::serde::Deserialize<'de> for GatewayOAuthStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -47106,8 +45300,7 @@ impl<'de> ::serde::Deserialize<'de> for GuardianApprovalReviewStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -47162,8 +45355,7 @@ impl<'de> ::serde::Deserialize<'de> for GuardianCommandSource {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// \[UNSTABLE\] Risk level assigned by approval auto-review.
@@ -47227,8 +45419,7 @@ impl<'de> ::serde::Deserialize<'de> for GuardianRiskLevel {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// \[UNSTABLE\] Authorization level assigned by approval auto-review.
@@ -47292,8 +45483,7 @@ impl<'de> ::serde::Deserialize<'de> for GuardianUserAuthorization {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// Since Codex 0.171.0.
@@ -47349,8 +45539,7 @@ impl<'de> ::serde::Deserialize<'de> for HelplineSubject {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -47453,8 +45642,7 @@ impl<'de> ::serde::Deserialize<'de> for HookEventName {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -47509,8 +45697,7 @@ impl<'de> ::serde::Deserialize<'de> for HookExecutionMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -47573,8 +45760,7 @@ impl<'de> ::serde::Deserialize<'de> for HookHandlerType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -47769,8 +45955,7 @@ impl<'de> ::serde::Deserialize<'de> for HookOutputEntryKind {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -47837,8 +46022,7 @@ impl<'de> ::serde::Deserialize<'de> for HookRunStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -47893,8 +46077,7 @@ impl<'de> ::serde::Deserialize<'de> for HookScope {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -47985,8 +46168,7 @@ impl<'de> ::serde::Deserialize<'de> for HookSource {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -48049,8 +46231,7 @@ impl<'de> ::serde::Deserialize<'de> for HookTrustStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -48180,8 +46361,7 @@ impl<'de> ::serde::Deserialize<'de> for InputModality {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -48403,8 +46583,7 @@ impl<'de> ::serde::Deserialize<'de> for McpAppDisplayMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -48471,8 +46650,7 @@ impl<'de> ::serde::Deserialize<'de> for McpAuthStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -48523,8 +46701,7 @@ impl<'de> ::serde::Deserialize<'de> for McpElicitationArrayType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -48575,8 +46752,7 @@ impl<'de> ::serde::Deserialize<'de> for McpElicitationBooleanType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -48631,8 +46807,7 @@ impl<'de> ::serde::Deserialize<'de> for McpElicitationNumberType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -48683,8 +46858,7 @@ impl<'de> ::serde::Deserialize<'de> for McpElicitationObjectType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -48747,8 +46921,7 @@ impl<'de> ::serde::Deserialize<'de> for McpElicitationStringFormat {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -48799,8 +46972,7 @@ impl<'de> ::serde::Deserialize<'de> for McpElicitationStringType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -48875,8 +47047,7 @@ impl<'de> ::serde::Deserialize<'de> for McpServerConnectionStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -49063,8 +47234,7 @@ impl<'de> ::serde::Deserialize<'de> for McpServerStartupFailureReason {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -49127,8 +47297,7 @@ impl<'de> ::serde::Deserialize<'de> for McpServerStartupState {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -49187,8 +47356,7 @@ impl<'de> ::serde::Deserialize<'de> for McpToolCallStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// Classifies assistant text as commentary, a partial answer, or a terminal answer.
@@ -49252,8 +47420,7 @@ impl<'de> ::serde::Deserialize<'de> for MessagePhase {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// Initial collaboration mode to use when the TUI starts.
@@ -49309,8 +47476,7 @@ impl<'de> ::serde::Deserialize<'de> for ModeKind {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -49361,8 +47527,7 @@ impl<'de> ::serde::Deserialize<'de> for ModelRerouteReason {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -49413,8 +47578,7 @@ impl<'de> ::serde::Deserialize<'de> for ModelVerification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// Multi-agent runtime supported by a model.
@@ -49474,8 +47638,7 @@ impl<'de> ::serde::Deserialize<'de> for MultiAgentVersion {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -49538,8 +47701,7 @@ impl<'de> ::serde::Deserialize<'de> for NetworkApprovalProtocol {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -49594,8 +47756,7 @@ impl<'de> ::serde::Deserialize<'de> for NonSteerableTurnKind {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// Since Codex 0.166.0.
@@ -49730,8 +47891,7 @@ impl<'de> ::serde::Deserialize<'de> for OtelHttpProtocol {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -49916,8 +48076,7 @@ impl<'de> ::serde::Deserialize<'de> for PatchApplyStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -50142,8 +48301,7 @@ impl<'de> ::serde::Deserialize<'de> for PlanType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -50198,8 +48356,7 @@ impl<'de> ::serde::Deserialize<'de> for PluginAuthPolicy {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -50254,8 +48411,7 @@ impl<'de> ::serde::Deserialize<'de> for PluginAvailability {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -50318,8 +48474,7 @@ impl<'de> ::serde::Deserialize<'de> for PluginDisabledReason {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -50378,8 +48533,7 @@ impl<'de> ::serde::Deserialize<'de> for PluginInstallPolicy {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -50434,8 +48588,7 @@ impl<'de> ::serde::Deserialize<'de> for PluginInstallPolicySource {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -50494,8 +48647,7 @@ impl<'de> ::serde::Deserialize<'de> for PluginSharePrincipalRole {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -50664,8 +48816,7 @@ impl<'de> ::serde::Deserialize<'de> for ProcessOutputStream {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -50724,8 +48875,7 @@ impl<'de> ::serde::Deserialize<'de> for ProjectChangeType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// Since Codex 0.168.0.
@@ -50927,8 +49077,7 @@ impl<'de> ::serde::Deserialize<'de> for RateLimitReachedType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -50991,8 +49140,7 @@ impl<'de> ::serde::Deserialize<'de> for RateLimitResetCreditStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -51047,8 +49195,7 @@ impl<'de> ::serde::Deserialize<'de> for RateLimitResetType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -51107,8 +49254,7 @@ impl<'de> ::serde::Deserialize<'de> for RealtimeConversationVersion {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -51171,8 +49317,7 @@ impl<'de> ::serde::Deserialize<'de> for RemoteControlConnectionStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -51223,8 +49368,7 @@ impl<'de> ::serde::Deserialize<'de> for ResidencyRequirement {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -51899,8 +50043,7 @@ impl<'de> ::serde::Deserialize<'de> for ScheduledTaskWeekday {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -52053,8 +50196,7 @@ impl<'de> ::serde::Deserialize<'de> for SkillScope {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -52117,8 +50259,7 @@ impl<'de> ::serde::Deserialize<'de> for SubAgentActivityKind {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -52255,8 +50396,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadActiveFlag {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// Result of attempting to associate an attachment with a thread.
@@ -52312,8 +50452,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadAttachmentAddOutcome {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// The persisted attachment change represented by a notification.
@@ -52369,8 +50508,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadAttachmentOperation {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -52425,8 +50563,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadHistoryMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// A thread item and its recorded lifecycle times. The payload stays flat on the wire.
@@ -53156,8 +51293,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeHandoffMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// EXPERIMENTAL - a thread-scoped realtime item in the canonical timeline.
@@ -53429,8 +51565,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeSessionOutcome {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -53485,8 +51620,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeTranscriptRole {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -53892,8 +52026,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadUnsubscribeStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// Since Codex 0.171.0.
@@ -53949,8 +52082,7 @@ impl<'de> ::serde::Deserialize<'de> for TrustedContacts {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -54009,8 +52141,7 @@ impl<'de> ::serde::Deserialize<'de> for TurnPlanStepStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -54073,8 +52204,7 @@ impl<'de> ::serde::Deserialize<'de> for TurnStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// Controls output length/detail on GPT-5 models via the Responses API. Serialized with lowercase values to match the OpenAI API.
@@ -54134,8 +52264,7 @@ impl<'de> ::serde::Deserialize<'de> for Verbosity {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -54325,8 +52454,7 @@ impl<'de> ::serde::Deserialize<'de> for WebSearchContextSize {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -54389,8 +52517,7 @@ impl<'de> ::serde::Deserialize<'de> for WebSearchMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// Provider preference selected by the resolved model catalog entry.
@@ -54448,8 +52575,7 @@ impl<'de> ::serde::Deserialize<'de> for WebSearchProvider {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -54508,8 +52634,7 @@ impl<'de> ::serde::Deserialize<'de> for WindowsSandboxImplementation {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -54568,8 +52693,7 @@ impl<'de> ::serde::Deserialize<'de> for WindowsSandboxReadiness {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -54628,8 +52752,7 @@ impl<'de> ::serde::Deserialize<'de> for WorkspaceMessageType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -54684,7 +52807,6 @@ impl<'de> ::serde::Deserialize<'de> for WriteStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }

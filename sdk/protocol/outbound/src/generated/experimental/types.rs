@@ -6848,7 +6848,6 @@ impl<'de> ::serde::Deserialize<'de> for AccountSessionsListParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["refreshWorkspaceMetadata"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AccountSessionsListParams;
@@ -6883,14 +6882,13 @@ impl<'de> ::serde::Deserialize<'de> for AccountSessionsListParams {
                 })
             }
         }
-        deserializer.deserialize_struct("AccountSessionsListParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AccountSessionsSwitchParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["accountId", "allowBrowserLogin", "sessionId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AccountSessionsSwitchParams;
@@ -6943,14 +6941,13 @@ impl<'de> ::serde::Deserialize<'de> for AccountSessionsSwitchParams {
                 })
             }
         }
-        deserializer.deserialize_struct("AccountSessionsSwitchParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AdditionalContextEntry {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["kind", "name", "value"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AdditionalContextEntry;
@@ -6993,14 +6990,13 @@ impl<'de> ::serde::Deserialize<'de> for AdditionalContextEntry {
                 })
             }
         }
-        deserializer.deserialize_struct("AdditionalContextEntry", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AdditionalToolsResponseItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["id", "role", "tools"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AdditionalToolsResponseItem;
@@ -7043,20 +7039,13 @@ impl<'de> ::serde::Deserialize<'de> for AdditionalToolsResponseItem {
                 })
             }
         }
-        deserializer.deserialize_struct("AdditionalToolsResponseItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AgentMessageResponseItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "author",
-            "content",
-            "id",
-            "internal_chat_message_metadata_passthrough",
-            "recipient",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AgentMessageResponseItem;
@@ -7119,19 +7108,13 @@ impl<'de> ::serde::Deserialize<'de> for AgentMessageResponseItem {
                 })
             }
         }
-        deserializer.deserialize_struct("AgentMessageResponseItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AmazonBedrockAccessKeysLoginAccountParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "accessKeyId",
-            "region",
-            "secretAccessKey",
-            "sessionToken",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AmazonBedrockAccessKeysLoginAccountParams;
@@ -7197,19 +7180,13 @@ impl<'de> ::serde::Deserialize<'de> for AmazonBedrockAccessKeysLoginAccountParam
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "AmazonBedrockAccessKeysLoginAccountParams",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AmazonBedrockLoginAccountParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["apiKey", "region"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AmazonBedrockLoginAccountParams;
@@ -7245,15 +7222,13 @@ impl<'de> ::serde::Deserialize<'de> for AmazonBedrockLoginAccountParams {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("AmazonBedrockLoginAccountParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ApiKeyLoginAccountParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["apiKey"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ApiKeyLoginAccountParams;
@@ -7284,14 +7259,13 @@ impl<'de> ::serde::Deserialize<'de> for ApiKeyLoginAccountParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ApiKeyLoginAccountParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ApplyPatchApprovalResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["decision"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ApplyPatchApprovalResponse;
@@ -7326,14 +7300,13 @@ impl<'de> ::serde::Deserialize<'de> for ApplyPatchApprovalResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ApplyPatchApprovalResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ApprovedExecpolicyAmendmentReviewDecision {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["proposed_execpolicy_amendment"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ApprovedExecpolicyAmendmentReviewDecision;
@@ -7376,19 +7349,13 @@ impl<'de> ::serde::Deserialize<'de> for ApprovedExecpolicyAmendmentReviewDecisio
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ApprovedExecpolicyAmendmentReviewDecision",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AppsInstalledParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["forceRefresh", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AppsInstalledParams;
@@ -7434,14 +7401,13 @@ impl<'de> ::serde::Deserialize<'de> for AppsInstalledParams {
                 })
             }
         }
-        deserializer.deserialize_struct("AppsInstalledParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AppsListParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cursor", "forceRefetch", "limit", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AppsListParams;
@@ -7499,14 +7465,13 @@ impl<'de> ::serde::Deserialize<'de> for AppsListParams {
                 })
             }
         }
-        deserializer.deserialize_struct("AppsListParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AppsReadParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["appIds", "includeTools", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AppsReadParams;
@@ -7559,14 +7524,13 @@ impl<'de> ::serde::Deserialize<'de> for AppsReadParams {
                 })
             }
         }
-        deserializer.deserialize_struct("AppsReadParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AttestationGenerateResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["token"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AttestationGenerateResponse;
@@ -7597,14 +7561,13 @@ impl<'de> ::serde::Deserialize<'de> for AttestationGenerateResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("AttestationGenerateResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for BaseBranchReviewTarget {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["branch"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = BaseBranchReviewTarget;
@@ -7635,14 +7598,13 @@ impl<'de> ::serde::Deserialize<'de> for BaseBranchReviewTarget {
                 })
             }
         }
-        deserializer.deserialize_struct("BaseBranchReviewTarget", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for BedrockProviderSettingsPatch {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["profile", "providerId", "region"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = BedrockProviderSettingsPatch;
@@ -7691,14 +7653,13 @@ impl<'de> ::serde::Deserialize<'de> for BedrockProviderSettingsPatch {
                 })
             }
         }
-        deserializer.deserialize_struct("BedrockProviderSettingsPatch", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CancelLoginAccountParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["loginId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = CancelLoginAccountParams;
@@ -7729,14 +7690,13 @@ impl<'de> ::serde::Deserialize<'de> for CancelLoginAccountParams {
                 })
             }
         }
-        deserializer.deserialize_struct("CancelLoginAccountParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ChatgptAuthTokensLoginAccountParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["accessToken", "chatgptAccountId", "chatgptPlanType"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ChatgptAuthTokensLoginAccountParams;
@@ -7794,15 +7754,13 @@ impl<'de> ::serde::Deserialize<'de> for ChatgptAuthTokensLoginAccountParams {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ChatgptAuthTokensLoginAccountParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ChatgptAuthTokensRefreshResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["accessToken", "chatgptAccountId", "chatgptPlanType"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ChatgptAuthTokensRefreshResponse;
@@ -7860,19 +7818,13 @@ impl<'de> ::serde::Deserialize<'de> for ChatgptAuthTokensRefreshResponse {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ChatgptAuthTokensRefreshResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ChatgptLoginAccountParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "appBrand",
-            "codexStreamlinedLogin",
-            "useHostedLoginSuccessPage",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ChatgptLoginAccountParams;
@@ -7927,14 +7879,13 @@ impl<'de> ::serde::Deserialize<'de> for ChatgptLoginAccountParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ChatgptLoginAccountParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ClientInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["name", "title", "version"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ClientInfo;
@@ -7977,29 +7928,13 @@ impl<'de> ::serde::Deserialize<'de> for ClientInfo {
                 })
             }
         }
-        deserializer.deserialize_struct("ClientInfo", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CommandExecParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "command",
-            "cwd",
-            "disableOutputCap",
-            "disableTimeout",
-            "env",
-            "outputBytesCap",
-            "permissionProfile",
-            "processId",
-            "sandboxPolicy",
-            "size",
-            "streamStdin",
-            "streamStdoutStderr",
-            "timeoutMs",
-            "tty",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = CommandExecParams;
@@ -8150,14 +8085,13 @@ impl<'de> ::serde::Deserialize<'de> for CommandExecParams {
                 })
             }
         }
-        deserializer.deserialize_struct("CommandExecParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CommandExecResizeParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["processId", "size"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = CommandExecResizeParams;
@@ -8197,14 +8131,13 @@ impl<'de> ::serde::Deserialize<'de> for CommandExecResizeParams {
                 })
             }
         }
-        deserializer.deserialize_struct("CommandExecResizeParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CommandExecTerminalSize {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cols", "rows"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = CommandExecTerminalSize;
@@ -8240,14 +8173,13 @@ impl<'de> ::serde::Deserialize<'de> for CommandExecTerminalSize {
                 })
             }
         }
-        deserializer.deserialize_struct("CommandExecTerminalSize", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CommandExecTerminateParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["processId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = CommandExecTerminateParams;
@@ -8282,14 +8214,13 @@ impl<'de> ::serde::Deserialize<'de> for CommandExecTerminateParams {
                 })
             }
         }
-        deserializer.deserialize_struct("CommandExecTerminateParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CommandExecWriteParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["closeStdin", "deltaBase64", "processId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = CommandExecWriteParams;
@@ -8344,14 +8275,13 @@ impl<'de> ::serde::Deserialize<'de> for CommandExecWriteParams {
                 })
             }
         }
-        deserializer.deserialize_struct("CommandExecWriteParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CommandExecutionRequestApprovalResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["decision"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = CommandExecutionRequestApprovalResponse;
@@ -8389,19 +8319,13 @@ impl<'de> ::serde::Deserialize<'de> for CommandExecutionRequestApprovalResponse 
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "CommandExecutionRequestApprovalResponse",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CommitReviewTarget {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["sha", "title"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = CommitReviewTarget;
@@ -8439,18 +8363,13 @@ impl<'de> ::serde::Deserialize<'de> for CommitReviewTarget {
                 })
             }
         }
-        deserializer.deserialize_struct("CommitReviewTarget", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CompactionResponseItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "encrypted_content",
-            "id",
-            "internal_chat_message_metadata_passthrough",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = CompactionResponseItem;
@@ -8504,19 +8423,13 @@ impl<'de> ::serde::Deserialize<'de> for CompactionResponseItem {
                 })
             }
         }
-        deserializer.deserialize_struct("CompactionResponseItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ConfigBatchWriteParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "edits",
-            "expectedVersion",
-            "filePath",
-            "reloadUserConfig",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ConfigBatchWriteParams;
@@ -8578,14 +8491,13 @@ impl<'de> ::serde::Deserialize<'de> for ConfigBatchWriteParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ConfigBatchWriteParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ConfigEdit {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["keyPath", "mergeStrategy", "value"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ConfigEdit;
@@ -8633,14 +8545,13 @@ impl<'de> ::serde::Deserialize<'de> for ConfigEdit {
                 })
             }
         }
-        deserializer.deserialize_struct("ConfigEdit", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ConfigReadParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cwd", "includeLayers"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ConfigReadParams;
@@ -8682,20 +8593,13 @@ impl<'de> ::serde::Deserialize<'de> for ConfigReadParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ConfigReadParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ConfigValueWriteParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "expectedVersion",
-            "filePath",
-            "keyPath",
-            "mergeStrategy",
-            "value",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ConfigValueWriteParams;
@@ -8765,14 +8669,13 @@ impl<'de> ::serde::Deserialize<'de> for ConfigValueWriteParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ConfigValueWriteParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ConfigurationReasoning {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["effort"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ConfigurationReasoning;
@@ -8803,14 +8706,13 @@ impl<'de> ::serde::Deserialize<'de> for ConfigurationReasoning {
                 })
             }
         }
-        deserializer.deserialize_struct("ConfigurationReasoning", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ConfigurationUpdateResponseItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["reasoning"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ConfigurationUpdateResponseItem;
@@ -8845,15 +8747,13 @@ impl<'de> ::serde::Deserialize<'de> for ConfigurationUpdateResponseItem {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ConfigurationUpdateResponseItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ConsumeAccountRateLimitResetCreditParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["creditId", "idempotencyKey"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ConsumeAccountRateLimitResetCreditParams;
@@ -8905,23 +8805,13 @@ impl<'de> ::serde::Deserialize<'de> for ConsumeAccountRateLimitResetCreditParams
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ConsumeAccountRateLimitResetCreditParams",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ContextCompactionResponseItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "encrypted_content",
-            "id",
-            "internal_chat_message_metadata_passthrough",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ContextCompactionResponseItem;
@@ -8974,14 +8864,13 @@ impl<'de> ::serde::Deserialize<'de> for ContextCompactionResponseItem {
                 })
             }
         }
-        deserializer.deserialize_struct("ContextCompactionResponseItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CustomGatewayProviderSettingsPatch {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["baseUrl", "envKey", "name", "providerId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = CustomGatewayProviderSettingsPatch;
@@ -9039,15 +8928,13 @@ impl<'de> ::serde::Deserialize<'de> for CustomGatewayProviderSettingsPatch {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("CustomGatewayProviderSettingsPatch", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CustomReviewTarget {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["instructions"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = CustomReviewTarget;
@@ -9082,20 +8969,13 @@ impl<'de> ::serde::Deserialize<'de> for CustomReviewTarget {
                 })
             }
         }
-        deserializer.deserialize_struct("CustomReviewTarget", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CustomToolCallOutputResponseItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "call_id",
-            "id",
-            "internal_chat_message_metadata_passthrough",
-            "name",
-            "output",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = CustomToolCallOutputResponseItem;
@@ -9154,24 +9034,13 @@ impl<'de> ::serde::Deserialize<'de> for CustomToolCallOutputResponseItem {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("CustomToolCallOutputResponseItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CustomToolCallResponseItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "call_id",
-            "encrypted_content",
-            "id",
-            "input",
-            "internal_chat_message_metadata_passthrough",
-            "name",
-            "namespace",
-            "status",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = CustomToolCallResponseItem;
@@ -9257,14 +9126,13 @@ impl<'de> ::serde::Deserialize<'de> for CustomToolCallResponseItem {
                 })
             }
         }
-        deserializer.deserialize_struct("CustomToolCallResponseItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for DeniedReviewDecision {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["rejection"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = DeniedReviewDecision;
@@ -9299,14 +9167,13 @@ impl<'de> ::serde::Deserialize<'de> for DeniedReviewDecision {
                 })
             }
         }
-        deserializer.deserialize_struct("DeniedReviewDecision", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for DynamicToolCallResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["contentItems", "success"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = DynamicToolCallResponse;
@@ -9348,14 +9215,13 @@ impl<'de> ::serde::Deserialize<'de> for DynamicToolCallResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("DynamicToolCallResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for EncryptedContentAgentMessageInputContent {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["encrypted_content"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = EncryptedContentAgentMessageInputContent;
@@ -9396,26 +9262,13 @@ impl<'de> ::serde::Deserialize<'de> for EncryptedContentAgentMessageInputContent
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "EncryptedContentAgentMessageInputContent",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for EnvironmentAddParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "authBearerToken",
-            "connectTimeoutMs",
-            "environmentId",
-            "execServerUrl",
-            "skills",
-            "websocketRequestId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = EnvironmentAddParams;
@@ -9503,14 +9356,13 @@ impl<'de> ::serde::Deserialize<'de> for EnvironmentAddParams {
                 })
             }
         }
-        deserializer.deserialize_struct("EnvironmentAddParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for EnvironmentBedrockSetupParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["region"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = EnvironmentBedrockSetupParams;
@@ -9541,14 +9393,13 @@ impl<'de> ::serde::Deserialize<'de> for EnvironmentBedrockSetupParams {
                 })
             }
         }
-        deserializer.deserialize_struct("EnvironmentBedrockSetupParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for EnvironmentCapabilityRootLocation {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["environmentId", "path"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = EnvironmentCapabilityRootLocation;
@@ -9591,15 +9442,13 @@ impl<'de> ::serde::Deserialize<'de> for EnvironmentCapabilityRootLocation {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("EnvironmentCapabilityRootLocation", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for EnvironmentInfoParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["environmentId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = EnvironmentInfoParams;
@@ -9637,14 +9486,13 @@ impl<'de> ::serde::Deserialize<'de> for EnvironmentInfoParams {
                 })
             }
         }
-        deserializer.deserialize_struct("EnvironmentInfoParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for EnvironmentSkillsParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["required"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = EnvironmentSkillsParams;
@@ -9681,14 +9529,13 @@ impl<'de> ::serde::Deserialize<'de> for EnvironmentSkillsParams {
                 })
             }
         }
-        deserializer.deserialize_struct("EnvironmentSkillsParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for EnvironmentStatusParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["environmentId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = EnvironmentStatusParams;
@@ -9726,14 +9573,13 @@ impl<'de> ::serde::Deserialize<'de> for EnvironmentStatusParams {
                 })
             }
         }
-        deserializer.deserialize_struct("EnvironmentStatusParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ExecCommandApprovalResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["decision"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ExecCommandApprovalResponse;
@@ -9768,20 +9614,13 @@ impl<'de> ::serde::Deserialize<'de> for ExecCommandApprovalResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ExecCommandApprovalResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ExecLocalShellAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "command",
-            "env",
-            "timeout_ms",
-            "user",
-            "working_directory",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ExecLocalShellAction;
@@ -9853,14 +9692,13 @@ impl<'de> ::serde::Deserialize<'de> for ExecLocalShellAction {
                 })
             }
         }
-        deserializer.deserialize_struct("ExecLocalShellAction", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ExistingCallThreadRealtimeStartTransport {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["callId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ExistingCallThreadRealtimeStartTransport;
@@ -9894,19 +9732,13 @@ impl<'de> ::serde::Deserialize<'de> for ExistingCallThreadRealtimeStartTransport
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ExistingCallThreadRealtimeStartTransport",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ExperimentalFeatureEnablementSetParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["enablement"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ExperimentalFeatureEnablementSetParams;
@@ -9946,19 +9778,13 @@ impl<'de> ::serde::Deserialize<'de> for ExperimentalFeatureEnablementSetParams {
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ExperimentalFeatureEnablementSetParams",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ExperimentalFeatureListParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cursor", "limit", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ExperimentalFeatureListParams;
@@ -10007,21 +9833,13 @@ impl<'de> ::serde::Deserialize<'de> for ExperimentalFeatureListParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ExperimentalFeatureListParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigDetectParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "cwds",
-            "includeHome",
-            "maxSessionAgeDays",
-            "maxSessions",
-            "migrationSource",
-            "source",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ExternalAgentConfigDetectParams;
@@ -10099,15 +9917,13 @@ impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigDetectParams {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ExternalAgentConfigDetectParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigImportHistoryRecordParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["itemTypeResults", "providerId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ExternalAgentConfigImportHistoryRecordParams;
@@ -10161,12 +9977,7 @@ impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigImportHistoryRecordPa
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ExternalAgentConfigImportHistoryRecordParams",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de>
@@ -10174,7 +9985,6 @@ for ExternalAgentConfigImportHistoryRecordSuccessParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cwd", "itemType", "source", "target", "title"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ExternalAgentConfigImportHistoryRecordSuccessParams;
@@ -10242,12 +10052,7 @@ for ExternalAgentConfigImportHistoryRecordSuccessParams {
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ExternalAgentConfigImportHistoryRecordSuccessParams",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de>
@@ -10255,7 +10060,6 @@ for ExternalAgentConfigImportHistoryRecordTypeResultParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["failures", "itemType", "successes"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ExternalAgentConfigImportHistoryRecordTypeResultParams;
@@ -10319,24 +10123,13 @@ for ExternalAgentConfigImportHistoryRecordTypeResultParams {
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ExternalAgentConfigImportHistoryRecordTypeResultParams",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigImportParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "migrationItems",
-            "migrationSource",
-            "providerId",
-            "source",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ExternalAgentConfigImportParams;
@@ -10405,23 +10198,13 @@ impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigImportParams {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ExternalAgentConfigImportParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FeedbackSaveParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "classification",
-            "extraLogFiles",
-            "includeLogs",
-            "reason",
-            "savePath",
-            "tags",
-            "threadId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FeedbackSaveParams;
@@ -10518,21 +10301,13 @@ impl<'de> ::serde::Deserialize<'de> for FeedbackSaveParams {
                 })
             }
         }
-        deserializer.deserialize_struct("FeedbackSaveParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FeedbackUploadParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "classification",
-            "extraLogFiles",
-            "includeLogs",
-            "reason",
-            "tags",
-            "threadId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FeedbackUploadParams;
@@ -10620,14 +10395,13 @@ impl<'de> ::serde::Deserialize<'de> for FeedbackUploadParams {
                 })
             }
         }
-        deserializer.deserialize_struct("FeedbackUploadParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FileChangeRequestApprovalResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["decision"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FileChangeRequestApprovalResponse;
@@ -10662,15 +10436,13 @@ impl<'de> ::serde::Deserialize<'de> for FileChangeRequestApprovalResponse {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("FileChangeRequestApprovalResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FindInPageResponsesApiWebSearchAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["pattern", "url"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FindInPageResponsesApiWebSearchAction;
@@ -10710,15 +10482,13 @@ impl<'de> ::serde::Deserialize<'de> for FindInPageResponsesApiWebSearchAction {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("FindInPageResponsesApiWebSearchAction", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FsCopyParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["destinationPath", "recursive", "sourcePath"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FsCopyParams;
@@ -10774,14 +10544,13 @@ impl<'de> ::serde::Deserialize<'de> for FsCopyParams {
                 })
             }
         }
-        deserializer.deserialize_struct("FsCopyParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FsCreateDirectoryParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["path", "recursive"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FsCreateDirectoryParams;
@@ -10821,14 +10590,13 @@ impl<'de> ::serde::Deserialize<'de> for FsCreateDirectoryParams {
                 })
             }
         }
-        deserializer.deserialize_struct("FsCreateDirectoryParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FsGetMetadataParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["path"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FsGetMetadataParams;
@@ -10859,14 +10627,13 @@ impl<'de> ::serde::Deserialize<'de> for FsGetMetadataParams {
                 })
             }
         }
-        deserializer.deserialize_struct("FsGetMetadataParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FsReadDirectoryParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["path"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FsReadDirectoryParams;
@@ -10897,14 +10664,13 @@ impl<'de> ::serde::Deserialize<'de> for FsReadDirectoryParams {
                 })
             }
         }
-        deserializer.deserialize_struct("FsReadDirectoryParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FsReadFileParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["path"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FsReadFileParams;
@@ -10935,14 +10701,13 @@ impl<'de> ::serde::Deserialize<'de> for FsReadFileParams {
                 })
             }
         }
-        deserializer.deserialize_struct("FsReadFileParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FsRemoveParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["force", "path", "recursive"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FsRemoveParams;
@@ -10987,14 +10752,13 @@ impl<'de> ::serde::Deserialize<'de> for FsRemoveParams {
                 })
             }
         }
-        deserializer.deserialize_struct("FsRemoveParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FsUnwatchParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["watchId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FsUnwatchParams;
@@ -11025,14 +10789,13 @@ impl<'de> ::serde::Deserialize<'de> for FsUnwatchParams {
                 })
             }
         }
-        deserializer.deserialize_struct("FsUnwatchParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FsWatchParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["path", "watchId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FsWatchParams;
@@ -11068,14 +10831,13 @@ impl<'de> ::serde::Deserialize<'de> for FsWatchParams {
                 })
             }
         }
-        deserializer.deserialize_struct("FsWatchParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FsWriteFileParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["dataBase64", "path"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FsWriteFileParams;
@@ -11115,21 +10877,13 @@ impl<'de> ::serde::Deserialize<'de> for FsWriteFileParams {
                 })
             }
         }
-        deserializer.deserialize_struct("FsWriteFileParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FunctionCallOutputResponseItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "call_id",
-            "id",
-            "internal_chat_message_metadata_passthrough",
-            "name",
-            "namespace",
-            "output",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FunctionCallOutputResponseItem;
@@ -11201,25 +10955,13 @@ impl<'de> ::serde::Deserialize<'de> for FunctionCallOutputResponseItem {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("FunctionCallOutputResponseItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FunctionCallResponseItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "arguments",
-            "call_id",
-            "encrypted_content",
-            "encrypted_function_args",
-            "id",
-            "internal_chat_message_metadata_passthrough",
-            "name",
-            "namespace",
-            "status",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FunctionCallResponseItem;
@@ -11320,14 +11062,13 @@ impl<'de> ::serde::Deserialize<'de> for FunctionCallResponseItem {
                 })
             }
         }
-        deserializer.deserialize_struct("FunctionCallResponseItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FunctionDynamicToolNamespaceTool {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["deferLoading", "description", "inputSchema", "name"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FunctionDynamicToolNamespaceTool;
@@ -11385,15 +11126,13 @@ impl<'de> ::serde::Deserialize<'de> for FunctionDynamicToolNamespaceTool {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("FunctionDynamicToolNamespaceTool", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FunctionDynamicToolSpec {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["deferLoading", "description", "inputSchema", "name"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FunctionDynamicToolSpec;
@@ -11451,14 +11190,13 @@ impl<'de> ::serde::Deserialize<'de> for FunctionDynamicToolSpec {
                 })
             }
         }
-        deserializer.deserialize_struct("FunctionDynamicToolSpec", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FuzzyFileSearchParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cancellationToken", "query", "roots"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FuzzyFileSearchParams;
@@ -11507,14 +11245,13 @@ impl<'de> ::serde::Deserialize<'de> for FuzzyFileSearchParams {
                 })
             }
         }
-        deserializer.deserialize_struct("FuzzyFileSearchParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FuzzyFileSearchSessionStartParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["roots", "sessionId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FuzzyFileSearchSessionStartParams;
@@ -11556,15 +11293,13 @@ impl<'de> ::serde::Deserialize<'de> for FuzzyFileSearchSessionStartParams {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("FuzzyFileSearchSessionStartParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FuzzyFileSearchSessionStopParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["sessionId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FuzzyFileSearchSessionStopParams;
@@ -11599,15 +11334,13 @@ impl<'de> ::serde::Deserialize<'de> for FuzzyFileSearchSessionStopParams {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("FuzzyFileSearchSessionStopParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FuzzyFileSearchSessionUpdateParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["query", "sessionId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FuzzyFileSearchSessionUpdateParams;
@@ -11647,15 +11380,13 @@ impl<'de> ::serde::Deserialize<'de> for FuzzyFileSearchSessionUpdateParams {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("FuzzyFileSearchSessionUpdateParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GatewayOAuthLoginParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["deviceAuth", "modelProvider"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = GatewayOAuthLoginParams;
@@ -11701,14 +11432,13 @@ impl<'de> ::serde::Deserialize<'de> for GatewayOAuthLoginParams {
                 })
             }
         }
-        deserializer.deserialize_struct("GatewayOAuthLoginParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GatewayOAuthReadParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["modelProvider"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = GatewayOAuthReadParams;
@@ -11745,19 +11475,13 @@ impl<'de> ::serde::Deserialize<'de> for GatewayOAuthReadParams {
                 })
             }
         }
-        deserializer.deserialize_struct("GatewayOAuthReadParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GcpProviderSettingsPatch {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "credentialFile",
-            "location",
-            "projectId",
-            "providerId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = GcpProviderSettingsPatch;
@@ -11825,14 +11549,13 @@ impl<'de> ::serde::Deserialize<'de> for GcpProviderSettingsPatch {
                 })
             }
         }
-        deserializer.deserialize_struct("GcpProviderSettingsPatch", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GcpSetupParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["credentialFile", "location", "projectId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = GcpSetupParams;
@@ -11889,14 +11612,13 @@ impl<'de> ::serde::Deserialize<'de> for GcpSetupParams {
                 })
             }
         }
-        deserializer.deserialize_struct("GcpSetupParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GetAccountParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["refreshToken"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = GetAccountParams;
@@ -11931,14 +11653,13 @@ impl<'de> ::serde::Deserialize<'de> for GetAccountParams {
                 })
             }
         }
-        deserializer.deserialize_struct("GetAccountParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GetAccountRateLimitsParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["excludeResetCreditDetails", "supportsLunaReserve"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = GetAccountRateLimitsParams;
@@ -11982,14 +11703,13 @@ impl<'de> ::serde::Deserialize<'de> for GetAccountRateLimitsParams {
                 })
             }
         }
-        deserializer.deserialize_struct("GetAccountRateLimitsParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GetAccountTokenUsageParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = GetAccountTokenUsageParams;
@@ -12026,14 +11746,13 @@ impl<'de> ::serde::Deserialize<'de> for GetAccountTokenUsageParams {
                 })
             }
         }
-        deserializer.deserialize_struct("GetAccountTokenUsageParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GrantedPermissionProfile {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["fileSystem", "network"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = GrantedPermissionProfile;
@@ -12077,14 +11796,13 @@ impl<'de> ::serde::Deserialize<'de> for GrantedPermissionProfile {
                 })
             }
         }
-        deserializer.deserialize_struct("GrantedPermissionProfile", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for HooksListParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cwds", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = HooksListParams;
@@ -12128,21 +11846,13 @@ impl<'de> ::serde::Deserialize<'de> for HooksListParams {
                 })
             }
         }
-        deserializer.deserialize_struct("HooksListParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ImageGenerationCallResponseItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "encrypted_content",
-            "id",
-            "internal_chat_message_metadata_passthrough",
-            "result",
-            "revised_prompt",
-            "status",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ImageGenerationCallResponseItem;
@@ -12216,23 +11926,13 @@ impl<'de> ::serde::Deserialize<'de> for ImageGenerationCallResponseItem {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ImageGenerationCallResponseItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for InitializeCapabilities {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "experimentalApi",
-            "explicitGatewayOauth",
-            "extensions",
-            "mcpServerOpenaiFormElicitation",
-            "optOutNotificationMethods",
-            "requestAttestation",
-            "requiredHumanApproval",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = InitializeCapabilities;
@@ -12327,14 +12027,13 @@ impl<'de> ::serde::Deserialize<'de> for InitializeCapabilities {
                 })
             }
         }
-        deserializer.deserialize_struct("InitializeCapabilities", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for InitializeParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["capabilities", "clientInfo"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = InitializeParams;
@@ -12380,14 +12079,13 @@ impl<'de> ::serde::Deserialize<'de> for InitializeParams {
                 })
             }
         }
-        deserializer.deserialize_struct("InitializeParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for InputAudioContentItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["audio_url", "file_id"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = InputAudioContentItem;
@@ -12431,14 +12129,13 @@ impl<'de> ::serde::Deserialize<'de> for InputAudioContentItem {
                 })
             }
         }
-        deserializer.deserialize_struct("InputAudioContentItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for InputImageContentItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["detail", "file_id", "image_url"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = InputImageContentItem;
@@ -12489,14 +12186,13 @@ impl<'de> ::serde::Deserialize<'de> for InputImageContentItem {
                 })
             }
         }
-        deserializer.deserialize_struct("InputImageContentItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for InputTextAgentMessageInputContent {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["text"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = InputTextAgentMessageInputContent;
@@ -12527,15 +12223,13 @@ impl<'de> ::serde::Deserialize<'de> for InputTextAgentMessageInputContent {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("InputTextAgentMessageInputContent", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for InputTextContentItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["text"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = InputTextContentItem;
@@ -12566,14 +12260,13 @@ impl<'de> ::serde::Deserialize<'de> for InputTextContentItem {
                 })
             }
         }
-        deserializer.deserialize_struct("InputTextContentItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for InternalChatMessageMetadataPassthrough {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["turn_id"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = InternalChatMessageMetadataPassthrough;
@@ -12609,19 +12302,13 @@ impl<'de> ::serde::Deserialize<'de> for InternalChatMessageMetadataPassthrough {
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "InternalChatMessageMetadataPassthrough",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ItemThreadItemsListAnchor {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["itemId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ItemThreadItemsListAnchor;
@@ -12652,21 +12339,13 @@ impl<'de> ::serde::Deserialize<'de> for ItemThreadItemsListAnchor {
                 })
             }
         }
-        deserializer.deserialize_struct("ItemThreadItemsListAnchor", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ListMcpServerStatusParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "cursor",
-            "detail",
-            "environmentId",
-            "limit",
-            "serverName",
-            "threadId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ListMcpServerStatusParams;
@@ -12744,21 +12423,13 @@ impl<'de> ::serde::Deserialize<'de> for ListMcpServerStatusParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ListMcpServerStatusParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for LocalShellCallResponseItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "action",
-            "call_id",
-            "encrypted_content",
-            "id",
-            "internal_chat_message_metadata_passthrough",
-            "status",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = LocalShellCallResponseItem;
@@ -12828,14 +12499,13 @@ impl<'de> ::serde::Deserialize<'de> for LocalShellCallResponseItem {
                 })
             }
         }
-        deserializer.deserialize_struct("LocalShellCallResponseItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for MarketplaceAddParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["refName", "source", "sparsePaths"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = MarketplaceAddParams;
@@ -12884,14 +12554,13 @@ impl<'de> ::serde::Deserialize<'de> for MarketplaceAddParams {
                 })
             }
         }
-        deserializer.deserialize_struct("MarketplaceAddParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for MarketplaceRemoveParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["marketplaceName"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = MarketplaceRemoveParams;
@@ -12929,14 +12598,13 @@ impl<'de> ::serde::Deserialize<'de> for MarketplaceRemoveParams {
                 })
             }
         }
-        deserializer.deserialize_struct("MarketplaceRemoveParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for MarketplaceUpgradeParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["marketplaceName"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = MarketplaceUpgradeParams;
@@ -12973,23 +12641,13 @@ impl<'de> ::serde::Deserialize<'de> for MarketplaceUpgradeParams {
                 })
             }
         }
-        deserializer.deserialize_struct("MarketplaceUpgradeParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpResourceReadParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "connectorId",
-            "environmentId",
-            "_meta",
-            "originCallId",
-            "server",
-            "target",
-            "threadId",
-            "uri",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = McpResourceReadParams;
@@ -13085,14 +12743,13 @@ impl<'de> ::serde::Deserialize<'de> for McpResourceReadParams {
                 })
             }
         }
-        deserializer.deserialize_struct("McpResourceReadParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpResourceReadTarget {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["connectorId", "linkId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = McpResourceReadTarget;
@@ -13134,14 +12791,13 @@ impl<'de> ::serde::Deserialize<'de> for McpResourceReadTarget {
                 })
             }
         }
-        deserializer.deserialize_struct("McpResourceReadTarget", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpServerElicitationRequestResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["action", "content", "_meta"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = McpServerElicitationRequestResponse;
@@ -13186,22 +12842,13 @@ impl<'de> ::serde::Deserialize<'de> for McpServerElicitationRequestResponse {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("McpServerElicitationRequestResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpServerEventStreamStartParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "arguments",
-            "_meta",
-            "name",
-            "server",
-            "subscriptionId",
-            "threadId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = McpServerEventStreamStartParams;
@@ -13274,15 +12921,13 @@ impl<'de> ::serde::Deserialize<'de> for McpServerEventStreamStartParams {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("McpServerEventStreamStartParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpServerEventStreamStopParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["subscriptionId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = McpServerEventStreamStopParams;
@@ -13320,22 +12965,13 @@ impl<'de> ::serde::Deserialize<'de> for McpServerEventStreamStopParams {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("McpServerEventStreamStopParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpServerOauthLoginParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "clientRegistration",
-            "environmentId",
-            "name",
-            "scopes",
-            "threadId",
-            "timeoutSecs",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = McpServerOauthLoginParams;
@@ -13415,21 +13051,13 @@ impl<'de> ::serde::Deserialize<'de> for McpServerOauthLoginParams {
                 })
             }
         }
-        deserializer.deserialize_struct("McpServerOauthLoginParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpServerToolCallParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "arguments",
-            "environmentId",
-            "_meta",
-            "server",
-            "threadId",
-            "tool",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = McpServerToolCallParams;
@@ -13503,14 +13131,13 @@ impl<'de> ::serde::Deserialize<'de> for McpServerToolCallParams {
                 })
             }
         }
-        deserializer.deserialize_struct("McpServerToolCallParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for MemoryStatusParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["minConsolidatedThreads"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = MemoryStatusParams;
@@ -13545,22 +13172,13 @@ impl<'de> ::serde::Deserialize<'de> for MemoryStatusParams {
                 })
             }
         }
-        deserializer.deserialize_struct("MemoryStatusParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for MessageResponseItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "content",
-            "encrypted_content",
-            "id",
-            "internal_chat_message_metadata_passthrough",
-            "phase",
-            "role",
-            "status",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = MessageResponseItem;
@@ -13637,14 +13255,13 @@ impl<'de> ::serde::Deserialize<'de> for MessageResponseItem {
                 })
             }
         }
-        deserializer.deserialize_struct("MessageResponseItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for MockExperimentalMethodParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["value"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = MockExperimentalMethodParams;
@@ -13677,14 +13294,13 @@ impl<'de> ::serde::Deserialize<'de> for MockExperimentalMethodParams {
                 })
             }
         }
-        deserializer.deserialize_struct("MockExperimentalMethodParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ModelListParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cursor", "includeHidden", "limit", "modelProvider"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ModelListParams;
@@ -13742,14 +13358,13 @@ impl<'de> ::serde::Deserialize<'de> for ModelListParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ModelListParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ModelProviderConfigWriteParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["settings"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ModelProviderConfigWriteParams;
@@ -13784,15 +13399,13 @@ impl<'de> ::serde::Deserialize<'de> for ModelProviderConfigWriteParams {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ModelProviderConfigWriteParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ModelProviderDefaultSetParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["providerId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ModelProviderDefaultSetParams;
@@ -13827,14 +13440,13 @@ impl<'de> ::serde::Deserialize<'de> for ModelProviderDefaultSetParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ModelProviderDefaultSetParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for NamespaceDynamicToolSpec {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["description", "name", "tools"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = NamespaceDynamicToolSpec;
@@ -13881,14 +13493,13 @@ impl<'de> ::serde::Deserialize<'de> for NamespaceDynamicToolSpec {
                 })
             }
         }
-        deserializer.deserialize_struct("NamespaceDynamicToolSpec", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for NetworkPolicyAmendmentReviewDecision {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["network_policy_amendment"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = NetworkPolicyAmendmentReviewDecision;
@@ -13926,15 +13537,13 @@ impl<'de> ::serde::Deserialize<'de> for NetworkPolicyAmendmentReviewDecision {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("NetworkPolicyAmendmentReviewDecision", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for OpenPageResponsesApiWebSearchAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["url"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = OpenPageResponsesApiWebSearchAction;
@@ -13967,15 +13576,13 @@ impl<'de> ::serde::Deserialize<'de> for OpenPageResponsesApiWebSearchAction {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("OpenPageResponsesApiWebSearchAction", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for OutputTextContentItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["annotations", "logprobs", "text"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = OutputTextContentItem;
@@ -14028,14 +13635,13 @@ impl<'de> ::serde::Deserialize<'de> for OutputTextContentItem {
                 })
             }
         }
-        deserializer.deserialize_struct("OutputTextContentItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PermissionProfileListParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cursor", "cwd", "limit"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PermissionProfileListParams;
@@ -14080,14 +13686,13 @@ impl<'de> ::serde::Deserialize<'de> for PermissionProfileListParams {
                 })
             }
         }
-        deserializer.deserialize_struct("PermissionProfileListParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PermissionsRequestApprovalResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["permissions", "scope", "strictAutoReview"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PermissionsRequestApprovalResponse;
@@ -14138,20 +13743,13 @@ impl<'de> ::serde::Deserialize<'de> for PermissionsRequestApprovalResponse {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("PermissionsRequestApprovalResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginInstallParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "installAttemptId",
-            "marketplacePath",
-            "pluginName",
-            "remoteMarketplaceName",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginInstallParams;
@@ -14219,14 +13817,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginInstallParams {
                 })
             }
         }
-        deserializer.deserialize_struct("PluginInstallParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginInstalledParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cwds", "installSuggestionPluginNames"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginInstalledParams;
@@ -14270,14 +13867,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginInstalledParams {
                 })
             }
         }
-        deserializer.deserialize_struct("PluginInstalledParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginListParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cwds", "forceRefetch", "marketplaceKinds"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginListParams;
@@ -14330,18 +13926,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginListParams {
                 })
             }
         }
-        deserializer.deserialize_struct("PluginListParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginReadParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "marketplacePath",
-            "pluginName",
-            "remoteMarketplaceName",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginReadParams;
@@ -14398,14 +13989,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginReadParams {
                 })
             }
         }
-        deserializer.deserialize_struct("PluginReadParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginReconcileParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["reason"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginReconcileParams;
@@ -14438,14 +14028,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginReconcileParams {
                 })
             }
         }
-        deserializer.deserialize_struct("PluginReconcileParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginSearchParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cursor", "cwds", "limit", "scope", "searchTerm"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginSearchParams;
@@ -14506,14 +14095,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginSearchParams {
                 })
             }
         }
-        deserializer.deserialize_struct("PluginSearchParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginShareCheckoutParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["remotePluginId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginShareCheckoutParams;
@@ -14551,14 +14139,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginShareCheckoutParams {
                 })
             }
         }
-        deserializer.deserialize_struct("PluginShareCheckoutParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginShareDeleteParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["remotePluginId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginShareDeleteParams;
@@ -14596,19 +14183,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginShareDeleteParams {
                 })
             }
         }
-        deserializer.deserialize_struct("PluginShareDeleteParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginShareSaveParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "discoverability",
-            "pluginPath",
-            "remotePluginId",
-            "shareTargets",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginShareSaveParams;
@@ -14676,14 +14257,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginShareSaveParams {
                 })
             }
         }
-        deserializer.deserialize_struct("PluginShareSaveParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginShareTarget {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["principalId", "principalType", "role"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginShareTarget;
@@ -14735,14 +14315,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginShareTarget {
                 })
             }
         }
-        deserializer.deserialize_struct("PluginShareTarget", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginShareUpdateTargetsParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["discoverability", "remotePluginId", "shareTargets"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginShareUpdateTargetsParams;
@@ -14803,19 +14382,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginShareUpdateTargetsParams {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("PluginShareUpdateTargetsParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginSkillReadParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "remoteMarketplaceName",
-            "remotePluginId",
-            "skillName",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginSkillReadParams;
@@ -14874,14 +14447,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginSkillReadParams {
                 })
             }
         }
-        deserializer.deserialize_struct("PluginSkillReadParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginUninstallParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["pluginId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginUninstallParams;
@@ -14916,14 +14488,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginUninstallParams {
                 })
             }
         }
-        deserializer.deserialize_struct("PluginUninstallParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ProcessKillParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["processHandle"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ProcessKillParams;
@@ -14961,14 +14532,13 @@ impl<'de> ::serde::Deserialize<'de> for ProcessKillParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ProcessKillParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ProcessResizePtyParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["processHandle", "size"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ProcessResizePtyParams;
@@ -15011,25 +14581,13 @@ impl<'de> ::serde::Deserialize<'de> for ProcessResizePtyParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ProcessResizePtyParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ProcessSpawnParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "command",
-            "cwd",
-            "env",
-            "outputBytesCap",
-            "processHandle",
-            "size",
-            "streamStdin",
-            "streamStdoutStderr",
-            "timeoutMs",
-            "tty",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ProcessSpawnParams;
@@ -15139,14 +14697,13 @@ impl<'de> ::serde::Deserialize<'de> for ProcessSpawnParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ProcessSpawnParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ProcessTerminalSize {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cols", "rows"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ProcessTerminalSize;
@@ -15182,14 +14739,13 @@ impl<'de> ::serde::Deserialize<'de> for ProcessTerminalSize {
                 })
             }
         }
-        deserializer.deserialize_struct("ProcessTerminalSize", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ProcessWriteStdinParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["closeStdin", "deltaBase64", "processHandle"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ProcessWriteStdinParams;
@@ -15247,14 +14803,13 @@ impl<'de> ::serde::Deserialize<'de> for ProcessWriteStdinParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ProcessWriteStdinParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ProfileBedrockSetupParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["profile", "region"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ProfileBedrockSetupParams;
@@ -15290,14 +14845,13 @@ impl<'de> ::serde::Deserialize<'de> for ProfileBedrockSetupParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ProfileBedrockSetupParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ProjectCreateParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["idempotencyKey", "metadata", "name", "roots"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ProjectCreateParams;
@@ -15361,14 +14915,13 @@ impl<'de> ::serde::Deserialize<'de> for ProjectCreateParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ProjectCreateParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ProjectDeleteParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["projectId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ProjectDeleteParams;
@@ -15403,20 +14956,13 @@ impl<'de> ::serde::Deserialize<'de> for ProjectDeleteParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ProjectDeleteParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ProjectImportParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "idempotencyKey",
-            "metadata",
-            "name",
-            "roots",
-            "threads",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ProjectImportParams;
@@ -15487,14 +15033,13 @@ impl<'de> ::serde::Deserialize<'de> for ProjectImportParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ProjectImportParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ProjectListParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cursor", "limit", "sortDirection", "sortKey"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ProjectListParams;
@@ -15550,14 +15095,13 @@ impl<'de> ::serde::Deserialize<'de> for ProjectListParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ProjectListParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ProjectMoveParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["beforeProjectId", "projectId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ProjectMoveParams;
@@ -15603,14 +15147,13 @@ impl<'de> ::serde::Deserialize<'de> for ProjectMoveParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ProjectMoveParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ProjectReadParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["projectId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ProjectReadParams;
@@ -15645,14 +15188,13 @@ impl<'de> ::serde::Deserialize<'de> for ProjectReadParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ProjectReadParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ProjectUpdateParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["metadata", "name", "projectId", "roots"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ProjectUpdateParams;
@@ -15717,14 +15259,13 @@ impl<'de> ::serde::Deserialize<'de> for ProjectUpdateParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ProjectUpdateParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for RawResponseItemCompletedNotification {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["item", "threadId", "turnId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = RawResponseItemCompletedNotification;
@@ -15769,21 +15310,13 @@ impl<'de> ::serde::Deserialize<'de> for RawResponseItemCompletedNotification {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("RawResponseItemCompletedNotification", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ReasoningResponseItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "content",
-            "encrypted_content",
-            "id",
-            "internal_chat_message_metadata_passthrough",
-            "summary",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ReasoningResponseItem;
@@ -15850,14 +15383,13 @@ impl<'de> ::serde::Deserialize<'de> for ReasoningResponseItem {
                 })
             }
         }
-        deserializer.deserialize_struct("ReasoningResponseItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ReasoningTextReasoningItemContent {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["text"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ReasoningTextReasoningItemContent;
@@ -15888,15 +15420,13 @@ impl<'de> ::serde::Deserialize<'de> for ReasoningTextReasoningItemContent {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ReasoningTextReasoningItemContent", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for RemoteControlClientsListParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cursor", "environmentId", "limit", "order"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = RemoteControlClientsListParams;
@@ -15953,15 +15483,13 @@ impl<'de> ::serde::Deserialize<'de> for RemoteControlClientsListParams {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("RemoteControlClientsListParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for RemoteControlClientsRevokeParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["clientId", "environmentId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = RemoteControlClientsRevokeParams;
@@ -16008,15 +15536,13 @@ impl<'de> ::serde::Deserialize<'de> for RemoteControlClientsRevokeParams {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("RemoteControlClientsRevokeParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for RemoteControlDisableParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["ephemeral"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = RemoteControlDisableParams;
@@ -16051,14 +15577,13 @@ impl<'de> ::serde::Deserialize<'de> for RemoteControlDisableParams {
                 })
             }
         }
-        deserializer.deserialize_struct("RemoteControlDisableParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for RemoteControlEnableParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["ephemeral"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = RemoteControlEnableParams;
@@ -16093,14 +15618,13 @@ impl<'de> ::serde::Deserialize<'de> for RemoteControlEnableParams {
                 })
             }
         }
-        deserializer.deserialize_struct("RemoteControlEnableParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for RemoteControlPairingStartParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["manualCode"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = RemoteControlPairingStartParams;
@@ -16135,15 +15659,13 @@ impl<'de> ::serde::Deserialize<'de> for RemoteControlPairingStartParams {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("RemoteControlPairingStartParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for RemoteControlPairingStatusParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["manualPairingCode", "pairingCode"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = RemoteControlPairingStatusParams;
@@ -16191,15 +15713,13 @@ impl<'de> ::serde::Deserialize<'de> for RemoteControlPairingStatusParams {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("RemoteControlPairingStatusParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ReviewStartParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["delivery", "target", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ReviewStartParams;
@@ -16250,14 +15770,13 @@ impl<'de> ::serde::Deserialize<'de> for ReviewStartParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ReviewStartParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SearchResponsesApiWebSearchAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["queries", "query"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = SearchResponsesApiWebSearchAction;
@@ -16297,15 +15816,13 @@ impl<'de> ::serde::Deserialize<'de> for SearchResponsesApiWebSearchAction {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("SearchResponsesApiWebSearchAction", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SelectedCapabilityRoot {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["id", "location"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = SelectedCapabilityRoot;
@@ -16343,14 +15860,13 @@ impl<'de> ::serde::Deserialize<'de> for SelectedCapabilityRoot {
                 })
             }
         }
-        deserializer.deserialize_struct("SelectedCapabilityRoot", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SendAddCreditsNudgeEmailParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["creditType"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = SendAddCreditsNudgeEmailParams;
@@ -16385,15 +15901,13 @@ impl<'de> ::serde::Deserialize<'de> for SendAddCreditsNudgeEmailParams {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("SendAddCreditsNudgeEmailParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SkillsConfigWriteParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["enabled", "name", "path"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = SkillsConfigWriteParams;
@@ -16438,14 +15952,13 @@ impl<'de> ::serde::Deserialize<'de> for SkillsConfigWriteParams {
                 })
             }
         }
-        deserializer.deserialize_struct("SkillsConfigWriteParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SkillsExtraRootsSetParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["extraRoots"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = SkillsExtraRootsSetParams;
@@ -16480,14 +15993,13 @@ impl<'de> ::serde::Deserialize<'de> for SkillsExtraRootsSetParams {
                 })
             }
         }
-        deserializer.deserialize_struct("SkillsExtraRootsSetParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SkillsListParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cwds", "forceReload"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = SkillsListParams;
@@ -16529,14 +16041,13 @@ impl<'de> ::serde::Deserialize<'de> for SkillsListParams {
                 })
             }
         }
-        deserializer.deserialize_struct("SkillsListParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SummaryTextReasoningItemReasoningSummary {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["text"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = SummaryTextReasoningItemReasoningSummary;
@@ -16570,19 +16081,13 @@ impl<'de> ::serde::Deserialize<'de> for SummaryTextReasoningItemReasoningSummary
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "SummaryTextReasoningItemReasoningSummary",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for TextReasoningItemContent {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["text"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = TextReasoningItemContent;
@@ -16613,14 +16118,13 @@ impl<'de> ::serde::Deserialize<'de> for TextReasoningItemContent {
                 })
             }
         }
-        deserializer.deserialize_struct("TextReasoningItemContent", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadApproveGuardianDeniedActionParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["event", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadApproveGuardianDeniedActionParams;
@@ -16663,19 +16167,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadApproveGuardianDeniedActionParams 
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ThreadApproveGuardianDeniedActionParams",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadArchiveParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadArchiveParams;
@@ -16710,19 +16208,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadArchiveParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadArchiveParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadAttachmentAddParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "attachmentType",
-            "identityKey",
-            "payload",
-            "threadId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadAttachmentAddParams;
@@ -16783,14 +16275,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadAttachmentAddParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadAttachmentAddParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadAttachmentListParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cursor", "limit", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadAttachmentListParams;
@@ -16837,20 +16328,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadAttachmentListParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadAttachmentListParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadAttachmentOwnerListParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "archived",
-            "attachmentType",
-            "cursor",
-            "identityKey",
-            "limit",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadAttachmentOwnerListParams;
@@ -16918,15 +16402,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadAttachmentOwnerListParams {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ThreadAttachmentOwnerListParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadAttachmentRemoveParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["attachmentType", "identityKey", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadAttachmentRemoveParams;
@@ -16982,14 +16464,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadAttachmentRemoveParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadAttachmentRemoveParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadBackgroundTerminalsCleanParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadBackgroundTerminalsCleanParams;
@@ -17024,15 +16505,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadBackgroundTerminalsCleanParams {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ThreadBackgroundTerminalsCleanParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadBackgroundTerminalsListParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cursor", "limit", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadBackgroundTerminalsListParams;
@@ -17079,15 +16558,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadBackgroundTerminalsListParams {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ThreadBackgroundTerminalsListParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadBackgroundTerminalsTerminateParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["processId", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadBackgroundTerminalsTerminateParams;
@@ -17134,19 +16611,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadBackgroundTerminalsTerminateParams
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ThreadBackgroundTerminalsTerminateParams",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadCompactStartParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadCompactStartParams;
@@ -17181,14 +16652,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadCompactStartParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadCompactStartParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadDecrementElicitationParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadDecrementElicitationParams;
@@ -17223,15 +16693,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadDecrementElicitationParams {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ThreadDecrementElicitationParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadDeleteParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadDeleteParams;
@@ -17266,38 +16734,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadDeleteParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadDeleteParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadForkParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "approvalPolicy",
-            "approvalsReviewer",
-            "attachToSource",
-            "baseInstructions",
-            "beforeTurnId",
-            "config",
-            "cwd",
-            "deferGoalContinuation",
-            "developerInstructions",
-            "ephemeral",
-            "excludeTurns",
-            "experimentalDisablePredictionMcp",
-            "experimentalPredictionMode",
-            "lastTurnId",
-            "model",
-            "modelProvider",
-            "path",
-            "permissions",
-            "runtimeWorkspaceRoots",
-            "sandbox",
-            "serviceTier",
-            "threadId",
-            "threadSource",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadForkParams;
@@ -17548,14 +16991,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadForkParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadForkParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadGoalClearParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["origin", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadGoalClearParams;
@@ -17597,14 +17039,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadGoalClearParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadGoalClearParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadGoalGetParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadGoalGetParams;
@@ -17639,20 +17080,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadGoalGetParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadGoalGetParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadGoalSetParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "objective",
-            "origin",
-            "status",
-            "threadId",
-            "tokenBudget",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadGoalSetParams;
@@ -17721,14 +17155,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadGoalSetParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadGoalSetParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadGuardianReviewParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadGuardianReviewParams;
@@ -17763,14 +17196,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadGuardianReviewParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadGuardianReviewParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadIncrementElicitationParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadIncrementElicitationParams;
@@ -17805,15 +17237,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadIncrementElicitationParams {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ThreadIncrementElicitationParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadInjectItemsParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["items", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadInjectItemsParams;
@@ -17855,14 +17285,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadInjectItemsParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadInjectItemsParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadItemOutputDeferral {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["commandExecution", "mcpToolCall"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadItemOutputDeferral;
@@ -17906,21 +17335,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadItemOutputDeferral {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadItemOutputDeferral", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadItemsListParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "cursor",
-            "deferOutput",
-            "limit",
-            "sortDirection",
-            "threadId",
-            "turnId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadItemsListParams;
@@ -17996,14 +17417,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadItemsListParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadItemsListParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadItemsReadParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["itemIds", "threadId", "turnId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadItemsReadParams;
@@ -18050,35 +17470,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadItemsReadParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadItemsReadParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadListParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "ancestorThreadId",
-            "archived",
-            "attachedToThreadId",
-            "currentAccountOnly",
-            "cursor",
-            "cwd",
-            "excludedThreadIds",
-            "includeAttachedThreads",
-            "includedThreadIds",
-            "limit",
-            "modelProviders",
-            "originators",
-            "parentThreadId",
-            "projectId",
-            "searchTerm",
-            "sectionId",
-            "sortDirection",
-            "sortKey",
-            "sourceKinds",
-            "useStateDbOnly",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadListParams;
@@ -18302,14 +17700,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadListParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadListParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadLoadedListParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cursor", "limit"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadLoadedListParams;
@@ -18347,14 +17744,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadLoadedListParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadLoadedListParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadMemoryModeSetParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["mode", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadMemoryModeSetParams;
@@ -18394,14 +17790,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadMemoryModeSetParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadMemoryModeSetParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadMemoryReadParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadMemoryReadParams;
@@ -18436,14 +17831,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadMemoryReadParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadMemoryReadParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadMetadataGitInfoUpdateParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["branch", "originUrl", "sha"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadMetadataGitInfoUpdateParams;
@@ -18494,15 +17888,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadMetadataGitInfoUpdateParams {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ThreadMetadataGitInfoUpdateParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadMetadataUpdateParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["daybreakEnabled", "gitInfo", "projectId", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadMetadataUpdateParams;
@@ -18564,14 +17956,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadMetadataUpdateParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadMetadataUpdateParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadPredictionRequestParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["sourceTurnId", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadPredictionRequestParams;
@@ -18618,14 +18009,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadPredictionRequestParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadPredictionRequestParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadPrepareApprovedPlanParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["attachmentPath", "markdown", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadPrepareApprovedPlanParams;
@@ -18680,20 +18070,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadPrepareApprovedPlanParams {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ThreadPrepareApprovedPlanParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadQueueAddParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "clientUserMessageId",
-            "input",
-            "responsesapiClientMetadata",
-            "threadId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadQueueAddParams;
@@ -18761,14 +18144,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadQueueAddParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadQueueAddParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadQueueDeleteParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["queuedSubmissionId", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadQueueDeleteParams;
@@ -18815,14 +18197,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadQueueDeleteParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadQueueDeleteParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadQueueListParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cursor", "limit", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadQueueListParams;
@@ -18869,14 +18250,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadQueueListParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadQueueListParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadQueueReorderParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["queuedSubmissionIds", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadQueueReorderParams;
@@ -18925,14 +18305,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadQueueReorderParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadQueueReorderParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadQueueStartParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["queuedSubmissionId", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadQueueStartParams;
@@ -18978,19 +18357,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadQueueStartParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadQueueStartParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadQueueUpdateParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "input",
-            "queuedSubmissionId",
-            "responsesapiClientMetadata",
-            "threadId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadQueueUpdateParams;
@@ -19058,14 +18431,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadQueueUpdateParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadQueueUpdateParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadReadParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["includeTurns", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadReadParams;
@@ -19109,14 +18481,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadReadParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadReadParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadReadStateUpdateParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["expectedRevision", "operation", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadReadStateUpdateParams;
@@ -19172,14 +18543,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadReadStateUpdateParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadReadStateUpdateParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeAppendAudioParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["audio", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadRealtimeAppendAudioParams;
@@ -19219,15 +18589,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeAppendAudioParams {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ThreadRealtimeAppendAudioParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeAppendSpeechParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["text", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadRealtimeAppendSpeechParams;
@@ -19267,15 +18635,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeAppendSpeechParams {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ThreadRealtimeAppendSpeechParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeAppendTextParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["role", "text", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadRealtimeAppendTextParams;
@@ -19322,15 +18688,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeAppendTextParams {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ThreadRealtimeAppendTextParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeInitialItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["role", "text"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadRealtimeInitialItem;
@@ -19366,26 +18730,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeInitialItem {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadRealtimeInitialItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeListParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "afterPosition",
-            "cursor",
-            "eventId",
-            "fromObservedAtMs",
-            "limit",
-            "order",
-            "requiredThroughPosition",
-            "sessionId",
-            "snapshotEnd",
-            "threadId",
-            "toObservedAtMs",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadRealtimeListParams;
@@ -19502,36 +18853,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeListParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadRealtimeListParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeStartParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "backendReasoningStatus",
-            "clientManagedHandoffs",
-            "codexResponseHandoffChannelPrefixes",
-            "codexResponseHandoffMode",
-            "codexResponseItemPrefix",
-            "codexResponsesAsItems",
-            "delegationAckFiller",
-            "flushTranscriptTailOnSessionEnd",
-            "includeStartupContext",
-            "initialItems",
-            "model",
-            "outputModality",
-            "prompt",
-            "realtimeEndInstructions",
-            "realtimeSessionId",
-            "realtimeStartInstructions",
-            "threadId",
-            "transport",
-            "version",
-            "voice",
-            "voiceSessionId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadRealtimeStartParams;
@@ -19768,14 +19096,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeStartParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadRealtimeStartParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeStopParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadRealtimeStopParams;
@@ -19810,14 +19137,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeStopParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadRealtimeStopParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadResumeInitialTurnsPageParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["itemsView", "limit", "sortDirection"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadResumeInitialTurnsPageParams;
@@ -19870,34 +19196,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadResumeInitialTurnsPageParams {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ThreadResumeInitialTurnsPageParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadResumeParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "approvalPolicy",
-            "approvalsReviewer",
-            "baseInstructions",
-            "config",
-            "cwd",
-            "developerInstructions",
-            "excludeTurns",
-            "history",
-            "initialTurnsPage",
-            "model",
-            "modelProvider",
-            "path",
-            "permissions",
-            "personality",
-            "runtimeWorkspaceRoots",
-            "sandbox",
-            "serviceTier",
-            "threadId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadResumeParams;
@@ -20099,14 +19404,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadResumeParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadResumeParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadRevertParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["beforeTurnId", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadRevertParams;
@@ -20153,14 +19457,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRevertParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadRevertParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadSampleCancelParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["requestId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadSampleCancelParams;
@@ -20195,25 +19498,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSampleCancelParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadSampleCancelParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadSampleParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "allowInProgressTurn",
-            "disableMcp",
-            "effort",
-            "expectedTurnId",
-            "interruptOnCancel",
-            "prompt",
-            "responsesapiClientMetadata",
-            "threadId",
-            "threadSource",
-            "turnTrigger",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadSampleParams;
@@ -20337,14 +19628,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSampleParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadSampleParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadSearchCancelParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["requestId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadSearchCancelParams;
@@ -20379,14 +19669,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSearchCancelParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadSearchCancelParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadSearchOccurrencesParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cursor", "limit", "searchTerm", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadSearchOccurrencesParams;
@@ -20442,24 +19731,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSearchOccurrencesParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadSearchOccurrencesParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadSearchParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "archived",
-            "currentAccountOnly",
-            "cursor",
-            "includeAttachedThreads",
-            "limit",
-            "searchTerm",
-            "sortDirection",
-            "sortKey",
-            "sourceKinds",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadSearchParams;
@@ -20562,14 +19840,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSearchParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadSearchParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadSectionCreateParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["appearance", "name"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadSectionCreateParams;
@@ -20611,14 +19888,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSectionCreateParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadSectionCreateParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadSectionDeleteParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["sectionId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadSectionDeleteParams;
@@ -20653,14 +19929,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSectionDeleteParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadSectionDeleteParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadSectionListParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cursor", "limit"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadSectionListParams;
@@ -20698,14 +19973,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSectionListParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadSectionListParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadSectionMoveParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["beforeThreadId", "sectionId", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadSectionMoveParams;
@@ -20762,14 +20036,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSectionMoveParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadSectionMoveParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadSectionUpdateParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["appearance", "name", "sectionId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadSectionUpdateParams;
@@ -20820,14 +20093,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSectionUpdateParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadSectionUpdateParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadSetNameParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["name", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadSetNameParams;
@@ -20867,30 +20139,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSetNameParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadSetNameParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadSettingsUpdateParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "approvalPolicy",
-            "approvalsReviewer",
-            "collaborationMode",
-            "cwd",
-            "disabledPluginIds",
-            "effort",
-            "environments",
-            "model",
-            "multiAgentMode",
-            "permissions",
-            "personality",
-            "sandboxPolicy",
-            "serviceTier",
-            "summary",
-            "threadId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadSettingsUpdateParams;
@@ -21067,14 +20322,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSettingsUpdateParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadSettingsUpdateParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadShellCommandParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["command", "threadId", "timeoutMs"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadShellCommandParams;
@@ -21123,42 +20377,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadShellCommandParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadShellCommandParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadStartParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "allowProviderModelFallback",
-            "approvalPolicy",
-            "approvalsReviewer",
-            "baseInstructions",
-            "config",
-            "cwd",
-            "daybreakEnabled",
-            "developerInstructions",
-            "dynamicTools",
-            "environments",
-            "ephemeral",
-            "experimentalRawEvents",
-            "historyMode",
-            "mockExperimentalField",
-            "model",
-            "modelProvider",
-            "multiAgentMode",
-            "permissions",
-            "personality",
-            "projectId",
-            "runtimeWorkspaceRoots",
-            "sandbox",
-            "selectedCapabilityRoots",
-            "serviceName",
-            "serviceTier",
-            "sessionStartSource",
-            "threadSource",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadStartParams;
@@ -21463,14 +20688,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadStartParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadStartParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadTimelineListParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cursor", "limit", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadTimelineListParams;
@@ -21517,20 +20741,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadTimelineListParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadTimelineListParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadTurnsListParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "cursor",
-            "itemsView",
-            "limit",
-            "sortDirection",
-            "threadId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadTurnsListParams;
@@ -21599,14 +20816,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadTurnsListParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadTurnsListParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadUnarchiveParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadUnarchiveParams;
@@ -21641,14 +20857,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadUnarchiveParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadUnarchiveParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadUnsubscribeParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadUnsubscribeParams;
@@ -21683,14 +20898,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadUnsubscribeParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadUnsubscribeParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ToolRequestUserInputAnswer {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["answers"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ToolRequestUserInputAnswer;
@@ -21723,14 +20937,13 @@ impl<'de> ::serde::Deserialize<'de> for ToolRequestUserInputAnswer {
                 })
             }
         }
-        deserializer.deserialize_struct("ToolRequestUserInputAnswer", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ToolRequestUserInputResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["answers"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ToolRequestUserInputResponse;
@@ -21766,22 +20979,13 @@ impl<'de> ::serde::Deserialize<'de> for ToolRequestUserInputResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ToolRequestUserInputResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ToolSearchCallResponseItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "arguments",
-            "call_id",
-            "encrypted_content",
-            "execution",
-            "id",
-            "internal_chat_message_metadata_passthrough",
-            "status",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ToolSearchCallResponseItem;
@@ -21866,21 +21070,13 @@ impl<'de> ::serde::Deserialize<'de> for ToolSearchCallResponseItem {
                 })
             }
         }
-        deserializer.deserialize_struct("ToolSearchCallResponseItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ToolSearchOutputResponseItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "call_id",
-            "execution",
-            "id",
-            "internal_chat_message_metadata_passthrough",
-            "status",
-            "tools",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ToolSearchOutputResponseItem;
@@ -21950,14 +21146,13 @@ impl<'de> ::serde::Deserialize<'de> for ToolSearchOutputResponseItem {
                 })
             }
         }
-        deserializer.deserialize_struct("ToolSearchOutputResponseItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for TurnEnvironmentParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cwd", "environmentId", "runtimeWorkspaceRoots"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = TurnEnvironmentParams;
@@ -22011,14 +21206,13 @@ impl<'de> ::serde::Deserialize<'de> for TurnEnvironmentParams {
                 })
             }
         }
-        deserializer.deserialize_struct("TurnEnvironmentParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for TurnInterruptParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["threadId", "turnId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = TurnInterruptParams;
@@ -22058,23 +21252,13 @@ impl<'de> ::serde::Deserialize<'de> for TurnInterruptParams {
                 })
             }
         }
-        deserializer.deserialize_struct("TurnInterruptParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for TurnSettingsUpdateParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "approvalsReviewer",
-            "effort",
-            "environments",
-            "model",
-            "serviceTier",
-            "summary",
-            "threadId",
-            "turnId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = TurnSettingsUpdateParams;
@@ -22168,43 +21352,13 @@ impl<'de> ::serde::Deserialize<'de> for TurnSettingsUpdateParams {
                 })
             }
         }
-        deserializer.deserialize_struct("TurnSettingsUpdateParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for TurnStartParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "additionalContext",
-            "approvalPolicy",
-            "approvalsReviewer",
-            "clientUserMessageId",
-            "collaborationMode",
-            "cwd",
-            "cyberAccessProgram",
-            "disabledPluginIds",
-            "effort",
-            "environments",
-            "input",
-            "model",
-            "multiAgentMode",
-            "outputSchema",
-            "parentTurnId",
-            "permissions",
-            "personality",
-            "responsesapiClientMetadata",
-            "responsesapiClientMetadataPatch",
-            "rootTurnId",
-            "runtimeWorkspaceRoots",
-            "sandboxPolicy",
-            "serviceTier",
-            "serviceTierForTurn",
-            "summary",
-            "threadId",
-            "toolOutput",
-            "turnTrigger",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = TurnStartParams;
@@ -22533,22 +21687,13 @@ impl<'de> ::serde::Deserialize<'de> for TurnStartParams {
                 })
             }
         }
-        deserializer.deserialize_struct("TurnStartParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for TurnSteerParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "additionalContext",
-            "clientUserMessageId",
-            "expectedTurnId",
-            "input",
-            "responsesapiClientMetadata",
-            "responsesapiClientMetadataPatch",
-            "threadId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = TurnSteerParams;
@@ -22659,14 +21804,13 @@ impl<'de> ::serde::Deserialize<'de> for TurnSteerParams {
                 })
             }
         }
-        deserializer.deserialize_struct("TurnSteerParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for TurnToolOutput {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["name", "namespace", "output", "retain"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = TurnToolOutput;
@@ -22718,14 +21862,13 @@ impl<'de> ::serde::Deserialize<'de> for TurnToolOutput {
                 })
             }
         }
-        deserializer.deserialize_struct("TurnToolOutput", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for UserVerificationCancelParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["requestId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = UserVerificationCancelParams;
@@ -22760,14 +21903,13 @@ impl<'de> ::serde::Deserialize<'de> for UserVerificationCancelParams {
                 })
             }
         }
-        deserializer.deserialize_struct("UserVerificationCancelParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for UserVerificationVerifyParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["challenge", "description", "title"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = UserVerificationVerifyParams;
@@ -22816,20 +21958,13 @@ impl<'de> ::serde::Deserialize<'de> for UserVerificationVerifyParams {
                 })
             }
         }
-        deserializer.deserialize_struct("UserVerificationVerifyParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for WebSearchCallResponseItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "action",
-            "encrypted_content",
-            "id",
-            "internal_chat_message_metadata_passthrough",
-            "status",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = WebSearchCallResponseItem;
@@ -22896,14 +22031,13 @@ impl<'de> ::serde::Deserialize<'de> for WebSearchCallResponseItem {
                 })
             }
         }
-        deserializer.deserialize_struct("WebSearchCallResponseItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for WebrtcThreadRealtimeStartTransport {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["sdp"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = WebrtcThreadRealtimeStartTransport;
@@ -22934,15 +22068,13 @@ impl<'de> ::serde::Deserialize<'de> for WebrtcThreadRealtimeStartTransport {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("WebrtcThreadRealtimeStartTransport", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for WindowsSandboxSetupStartParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cwd", "mode"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = WindowsSandboxSetupStartParams;
@@ -22980,8 +22112,7 @@ impl<'de> ::serde::Deserialize<'de> for WindowsSandboxSetupStartParams {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("WindowsSandboxSetupStartParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -23036,8 +22167,7 @@ impl<'de> ::serde::Deserialize<'de> for AddCreditsNudgeCreditType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -23092,8 +22222,7 @@ impl<'de> ::serde::Deserialize<'de> for AdditionalContextKind {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -23245,8 +22374,7 @@ impl<'de> ::serde::Deserialize<'de> for BedrockProviderId {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -23468,8 +22596,7 @@ impl<'de> ::serde::Deserialize<'de> for CodexResponseHandoffMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -23653,8 +22780,7 @@ impl<'de> ::serde::Deserialize<'de> for ConversationTextRole {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -23879,8 +23005,7 @@ impl<'de> ::serde::Deserialize<'de> for FileChangeApprovalDecision {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// Since Codex 0.168.0.
@@ -23932,8 +23057,7 @@ impl<'de> ::serde::Deserialize<'de> for GcpProviderId {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -24050,8 +23174,7 @@ impl<'de> ::serde::Deserialize<'de> for LocalShellStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -24296,8 +23419,7 @@ impl<'de> ::serde::Deserialize<'de> for LoginAppBrand {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -24356,8 +23478,7 @@ impl<'de> ::serde::Deserialize<'de> for McpServerElicitationAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -24416,8 +23537,7 @@ impl<'de> ::serde::Deserialize<'de> for McpServerOauthClientRegistration {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -24472,8 +23592,7 @@ impl<'de> ::serde::Deserialize<'de> for McpServerStatusDetail {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -24528,8 +23647,7 @@ impl<'de> ::serde::Deserialize<'de> for MergeStrategy {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -24584,8 +23702,7 @@ impl<'de> ::serde::Deserialize<'de> for PermissionGrantScope {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -24652,8 +23769,7 @@ impl<'de> ::serde::Deserialize<'de> for PluginListMarketplaceKind {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -24712,8 +23828,7 @@ impl<'de> ::serde::Deserialize<'de> for PluginSearchScope {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -24768,8 +23883,7 @@ impl<'de> ::serde::Deserialize<'de> for PluginShareTargetRole {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -24828,8 +23942,7 @@ impl<'de> ::serde::Deserialize<'de> for PluginShareUpdateDiscoverability {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -24884,8 +23997,7 @@ impl<'de> ::serde::Deserialize<'de> for ProjectSortKey {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// Omitted patch fields preserve their values. Explicit null clears a nullable field.
@@ -25055,8 +24167,7 @@ impl<'de> ::serde::Deserialize<'de> for RealtimeOutputModality {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -25270,8 +24381,7 @@ impl<'de> ::serde::Deserialize<'de> for RemoteControlClientsListOrder {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -26043,8 +25153,7 @@ impl<'de> ::serde::Deserialize<'de> for ReviewDelivery {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -26226,8 +25335,7 @@ impl<'de> ::serde::Deserialize<'de> for SortDirection {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// Distinguishes explicit user actions from automatic goal lifecycle mutations.
@@ -26283,8 +25391,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadGoalMutationOrigin {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// An exclusive item position within the requested visible turn.
@@ -26404,8 +25511,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadMemoryMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -26550,8 +25656,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeOrder {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// EXPERIMENTAL - transport used by thread realtime.
@@ -26732,8 +25837,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSearchSortKey {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -26796,8 +25900,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSortKey {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -26884,8 +25987,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSourceKind {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -26940,7 +26042,6 @@ impl<'de> ::serde::Deserialize<'de> for ThreadStartSource {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }

@@ -3520,7 +3520,6 @@ for AcceptWithExecpolicyAmendmentCommandExecutionApprovalDecision {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["execpolicy_amendment"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AcceptWithExecpolicyAmendmentCommandExecutionApprovalDecision;
@@ -3565,24 +3564,13 @@ for AcceptWithExecpolicyAmendmentCommandExecutionApprovalDecision {
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "AcceptWithExecpolicyAmendmentCommandExecutionApprovalDecision",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AmazonBedrockAccessKeysLoginAccountParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "accessKeyId",
-            "region",
-            "secretAccessKey",
-            "sessionToken",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AmazonBedrockAccessKeysLoginAccountParams;
@@ -3648,19 +3636,13 @@ impl<'de> ::serde::Deserialize<'de> for AmazonBedrockAccessKeysLoginAccountParam
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "AmazonBedrockAccessKeysLoginAccountParams",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AmazonBedrockLoginAccountParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["apiKey", "region"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AmazonBedrockLoginAccountParams;
@@ -3696,15 +3678,13 @@ impl<'de> ::serde::Deserialize<'de> for AmazonBedrockLoginAccountParams {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("AmazonBedrockLoginAccountParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ApiKeyLoginAccountParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["apiKey"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ApiKeyLoginAccountParams;
@@ -3735,7 +3715,7 @@ impl<'de> ::serde::Deserialize<'de> for ApiKeyLoginAccountParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ApiKeyLoginAccountParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de>
@@ -3743,7 +3723,6 @@ for ApplyNetworkPolicyAmendmentCommandExecutionApprovalDecision {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["network_policy_amendment"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ApplyNetworkPolicyAmendmentCommandExecutionApprovalDecision;
@@ -3786,19 +3765,13 @@ for ApplyNetworkPolicyAmendmentCommandExecutionApprovalDecision {
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ApplyNetworkPolicyAmendmentCommandExecutionApprovalDecision",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ApplyPatchApprovalResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["decision"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ApplyPatchApprovalResponse;
@@ -3833,14 +3806,13 @@ impl<'de> ::serde::Deserialize<'de> for ApplyPatchApprovalResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ApplyPatchApprovalResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ApprovedExecpolicyAmendmentReviewDecision {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["proposed_execpolicy_amendment"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ApprovedExecpolicyAmendmentReviewDecision;
@@ -3883,19 +3855,13 @@ impl<'de> ::serde::Deserialize<'de> for ApprovedExecpolicyAmendmentReviewDecisio
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ApprovedExecpolicyAmendmentReviewDecision",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AppsInstalledParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["forceRefresh", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AppsInstalledParams;
@@ -3941,14 +3907,13 @@ impl<'de> ::serde::Deserialize<'de> for AppsInstalledParams {
                 })
             }
         }
-        deserializer.deserialize_struct("AppsInstalledParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AppsListParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cursor", "forceRefetch", "limit", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AppsListParams;
@@ -4006,14 +3971,13 @@ impl<'de> ::serde::Deserialize<'de> for AppsListParams {
                 })
             }
         }
-        deserializer.deserialize_struct("AppsListParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AppsReadParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["appIds", "includeTools", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AppsReadParams;
@@ -4066,14 +4030,13 @@ impl<'de> ::serde::Deserialize<'de> for AppsReadParams {
                 })
             }
         }
-        deserializer.deserialize_struct("AppsReadParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AttestationGenerateResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["token"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AttestationGenerateResponse;
@@ -4104,14 +4067,13 @@ impl<'de> ::serde::Deserialize<'de> for AttestationGenerateResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("AttestationGenerateResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for BaseBranchReviewTarget {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["branch"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = BaseBranchReviewTarget;
@@ -4142,14 +4104,13 @@ impl<'de> ::serde::Deserialize<'de> for BaseBranchReviewTarget {
                 })
             }
         }
-        deserializer.deserialize_struct("BaseBranchReviewTarget", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for BedrockProviderSettingsPatch {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["profile", "providerId", "region"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = BedrockProviderSettingsPatch;
@@ -4198,14 +4159,13 @@ impl<'de> ::serde::Deserialize<'de> for BedrockProviderSettingsPatch {
                 })
             }
         }
-        deserializer.deserialize_struct("BedrockProviderSettingsPatch", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CancelLoginAccountParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["loginId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = CancelLoginAccountParams;
@@ -4236,14 +4196,13 @@ impl<'de> ::serde::Deserialize<'de> for CancelLoginAccountParams {
                 })
             }
         }
-        deserializer.deserialize_struct("CancelLoginAccountParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ChatgptAuthTokensLoginAccountParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["accessToken", "chatgptAccountId", "chatgptPlanType"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ChatgptAuthTokensLoginAccountParams;
@@ -4301,15 +4260,13 @@ impl<'de> ::serde::Deserialize<'de> for ChatgptAuthTokensLoginAccountParams {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ChatgptAuthTokensLoginAccountParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ChatgptAuthTokensRefreshResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["accessToken", "chatgptAccountId", "chatgptPlanType"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ChatgptAuthTokensRefreshResponse;
@@ -4367,19 +4324,13 @@ impl<'de> ::serde::Deserialize<'de> for ChatgptAuthTokensRefreshResponse {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ChatgptAuthTokensRefreshResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ChatgptLoginAccountParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "appBrand",
-            "codexStreamlinedLogin",
-            "useHostedLoginSuccessPage",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ChatgptLoginAccountParams;
@@ -4434,14 +4385,13 @@ impl<'de> ::serde::Deserialize<'de> for ChatgptLoginAccountParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ChatgptLoginAccountParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ClientInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["name", "title", "version"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ClientInfo;
@@ -4484,28 +4434,13 @@ impl<'de> ::serde::Deserialize<'de> for ClientInfo {
                 })
             }
         }
-        deserializer.deserialize_struct("ClientInfo", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CommandExecParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "command",
-            "cwd",
-            "disableOutputCap",
-            "disableTimeout",
-            "env",
-            "outputBytesCap",
-            "processId",
-            "sandboxPolicy",
-            "size",
-            "streamStdin",
-            "streamStdoutStderr",
-            "timeoutMs",
-            "tty",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = CommandExecParams;
@@ -4645,14 +4580,13 @@ impl<'de> ::serde::Deserialize<'de> for CommandExecParams {
                 })
             }
         }
-        deserializer.deserialize_struct("CommandExecParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CommandExecResizeParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["processId", "size"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = CommandExecResizeParams;
@@ -4692,14 +4626,13 @@ impl<'de> ::serde::Deserialize<'de> for CommandExecResizeParams {
                 })
             }
         }
-        deserializer.deserialize_struct("CommandExecResizeParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CommandExecTerminalSize {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cols", "rows"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = CommandExecTerminalSize;
@@ -4735,14 +4668,13 @@ impl<'de> ::serde::Deserialize<'de> for CommandExecTerminalSize {
                 })
             }
         }
-        deserializer.deserialize_struct("CommandExecTerminalSize", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CommandExecTerminateParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["processId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = CommandExecTerminateParams;
@@ -4777,14 +4709,13 @@ impl<'de> ::serde::Deserialize<'de> for CommandExecTerminateParams {
                 })
             }
         }
-        deserializer.deserialize_struct("CommandExecTerminateParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CommandExecWriteParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["closeStdin", "deltaBase64", "processId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = CommandExecWriteParams;
@@ -4839,14 +4770,13 @@ impl<'de> ::serde::Deserialize<'de> for CommandExecWriteParams {
                 })
             }
         }
-        deserializer.deserialize_struct("CommandExecWriteParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CommandExecutionRequestApprovalResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["decision"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = CommandExecutionRequestApprovalResponse;
@@ -4884,19 +4814,13 @@ impl<'de> ::serde::Deserialize<'de> for CommandExecutionRequestApprovalResponse 
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "CommandExecutionRequestApprovalResponse",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CommitReviewTarget {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["sha", "title"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = CommitReviewTarget;
@@ -4934,19 +4858,13 @@ impl<'de> ::serde::Deserialize<'de> for CommitReviewTarget {
                 })
             }
         }
-        deserializer.deserialize_struct("CommitReviewTarget", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ConfigBatchWriteParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "edits",
-            "expectedVersion",
-            "filePath",
-            "reloadUserConfig",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ConfigBatchWriteParams;
@@ -5008,14 +4926,13 @@ impl<'de> ::serde::Deserialize<'de> for ConfigBatchWriteParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ConfigBatchWriteParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ConfigEdit {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["keyPath", "mergeStrategy", "value"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ConfigEdit;
@@ -5063,14 +4980,13 @@ impl<'de> ::serde::Deserialize<'de> for ConfigEdit {
                 })
             }
         }
-        deserializer.deserialize_struct("ConfigEdit", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ConfigReadParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cwd", "includeLayers"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ConfigReadParams;
@@ -5112,20 +5028,13 @@ impl<'de> ::serde::Deserialize<'de> for ConfigReadParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ConfigReadParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ConfigValueWriteParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "expectedVersion",
-            "filePath",
-            "keyPath",
-            "mergeStrategy",
-            "value",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ConfigValueWriteParams;
@@ -5195,14 +5104,13 @@ impl<'de> ::serde::Deserialize<'de> for ConfigValueWriteParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ConfigValueWriteParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ConsumeAccountRateLimitResetCreditParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["creditId", "idempotencyKey"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ConsumeAccountRateLimitResetCreditParams;
@@ -5254,19 +5162,13 @@ impl<'de> ::serde::Deserialize<'de> for ConsumeAccountRateLimitResetCreditParams
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ConsumeAccountRateLimitResetCreditParams",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CustomGatewayProviderSettingsPatch {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["baseUrl", "envKey", "name", "providerId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = CustomGatewayProviderSettingsPatch;
@@ -5324,15 +5226,13 @@ impl<'de> ::serde::Deserialize<'de> for CustomGatewayProviderSettingsPatch {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("CustomGatewayProviderSettingsPatch", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CustomReviewTarget {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["instructions"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = CustomReviewTarget;
@@ -5367,14 +5267,13 @@ impl<'de> ::serde::Deserialize<'de> for CustomReviewTarget {
                 })
             }
         }
-        deserializer.deserialize_struct("CustomReviewTarget", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for DeniedReviewDecision {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["rejection"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = DeniedReviewDecision;
@@ -5409,14 +5308,13 @@ impl<'de> ::serde::Deserialize<'de> for DeniedReviewDecision {
                 })
             }
         }
-        deserializer.deserialize_struct("DeniedReviewDecision", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for DynamicToolCallResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["contentItems", "success"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = DynamicToolCallResponse;
@@ -5458,14 +5356,13 @@ impl<'de> ::serde::Deserialize<'de> for DynamicToolCallResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("DynamicToolCallResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ExecCommandApprovalResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["decision"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ExecCommandApprovalResponse;
@@ -5500,14 +5397,13 @@ impl<'de> ::serde::Deserialize<'de> for ExecCommandApprovalResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ExecCommandApprovalResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ExperimentalFeatureEnablementSetParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["enablement"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ExperimentalFeatureEnablementSetParams;
@@ -5547,19 +5443,13 @@ impl<'de> ::serde::Deserialize<'de> for ExperimentalFeatureEnablementSetParams {
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ExperimentalFeatureEnablementSetParams",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ExperimentalFeatureListParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cursor", "limit", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ExperimentalFeatureListParams;
@@ -5608,21 +5498,13 @@ impl<'de> ::serde::Deserialize<'de> for ExperimentalFeatureListParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ExperimentalFeatureListParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigDetectParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "cwds",
-            "includeHome",
-            "maxSessionAgeDays",
-            "maxSessions",
-            "migrationSource",
-            "source",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ExternalAgentConfigDetectParams;
@@ -5700,15 +5582,13 @@ impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigDetectParams {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ExternalAgentConfigDetectParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigImportHistoryRecordParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["itemTypeResults", "providerId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ExternalAgentConfigImportHistoryRecordParams;
@@ -5762,12 +5642,7 @@ impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigImportHistoryRecordPa
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ExternalAgentConfigImportHistoryRecordParams",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de>
@@ -5775,7 +5650,6 @@ for ExternalAgentConfigImportHistoryRecordSuccessParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cwd", "itemType", "source", "target", "title"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ExternalAgentConfigImportHistoryRecordSuccessParams;
@@ -5843,12 +5717,7 @@ for ExternalAgentConfigImportHistoryRecordSuccessParams {
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ExternalAgentConfigImportHistoryRecordSuccessParams",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de>
@@ -5856,7 +5725,6 @@ for ExternalAgentConfigImportHistoryRecordTypeResultParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["failures", "itemType", "successes"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ExternalAgentConfigImportHistoryRecordTypeResultParams;
@@ -5920,24 +5788,13 @@ for ExternalAgentConfigImportHistoryRecordTypeResultParams {
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ExternalAgentConfigImportHistoryRecordTypeResultParams",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigImportParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "migrationItems",
-            "migrationSource",
-            "providerId",
-            "source",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ExternalAgentConfigImportParams;
@@ -6006,23 +5863,13 @@ impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigImportParams {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ExternalAgentConfigImportParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FeedbackSaveParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "classification",
-            "extraLogFiles",
-            "includeLogs",
-            "reason",
-            "savePath",
-            "tags",
-            "threadId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FeedbackSaveParams;
@@ -6119,21 +5966,13 @@ impl<'de> ::serde::Deserialize<'de> for FeedbackSaveParams {
                 })
             }
         }
-        deserializer.deserialize_struct("FeedbackSaveParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FeedbackUploadParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "classification",
-            "extraLogFiles",
-            "includeLogs",
-            "reason",
-            "tags",
-            "threadId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FeedbackUploadParams;
@@ -6221,14 +6060,13 @@ impl<'de> ::serde::Deserialize<'de> for FeedbackUploadParams {
                 })
             }
         }
-        deserializer.deserialize_struct("FeedbackUploadParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FileChangeRequestApprovalResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["decision"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FileChangeRequestApprovalResponse;
@@ -6263,15 +6101,13 @@ impl<'de> ::serde::Deserialize<'de> for FileChangeRequestApprovalResponse {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("FileChangeRequestApprovalResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FsCopyParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["destinationPath", "recursive", "sourcePath"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FsCopyParams;
@@ -6327,14 +6163,13 @@ impl<'de> ::serde::Deserialize<'de> for FsCopyParams {
                 })
             }
         }
-        deserializer.deserialize_struct("FsCopyParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FsCreateDirectoryParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["path", "recursive"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FsCreateDirectoryParams;
@@ -6374,14 +6209,13 @@ impl<'de> ::serde::Deserialize<'de> for FsCreateDirectoryParams {
                 })
             }
         }
-        deserializer.deserialize_struct("FsCreateDirectoryParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FsGetMetadataParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["path"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FsGetMetadataParams;
@@ -6412,14 +6246,13 @@ impl<'de> ::serde::Deserialize<'de> for FsGetMetadataParams {
                 })
             }
         }
-        deserializer.deserialize_struct("FsGetMetadataParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FsReadDirectoryParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["path"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FsReadDirectoryParams;
@@ -6450,14 +6283,13 @@ impl<'de> ::serde::Deserialize<'de> for FsReadDirectoryParams {
                 })
             }
         }
-        deserializer.deserialize_struct("FsReadDirectoryParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FsReadFileParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["path"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FsReadFileParams;
@@ -6488,14 +6320,13 @@ impl<'de> ::serde::Deserialize<'de> for FsReadFileParams {
                 })
             }
         }
-        deserializer.deserialize_struct("FsReadFileParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FsRemoveParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["force", "path", "recursive"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FsRemoveParams;
@@ -6540,14 +6371,13 @@ impl<'de> ::serde::Deserialize<'de> for FsRemoveParams {
                 })
             }
         }
-        deserializer.deserialize_struct("FsRemoveParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FsUnwatchParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["watchId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FsUnwatchParams;
@@ -6578,14 +6408,13 @@ impl<'de> ::serde::Deserialize<'de> for FsUnwatchParams {
                 })
             }
         }
-        deserializer.deserialize_struct("FsUnwatchParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FsWatchParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["path", "watchId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FsWatchParams;
@@ -6621,14 +6450,13 @@ impl<'de> ::serde::Deserialize<'de> for FsWatchParams {
                 })
             }
         }
-        deserializer.deserialize_struct("FsWatchParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FsWriteFileParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["dataBase64", "path"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FsWriteFileParams;
@@ -6668,14 +6496,13 @@ impl<'de> ::serde::Deserialize<'de> for FsWriteFileParams {
                 })
             }
         }
-        deserializer.deserialize_struct("FsWriteFileParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FuzzyFileSearchParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cancellationToken", "query", "roots"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FuzzyFileSearchParams;
@@ -6724,14 +6551,13 @@ impl<'de> ::serde::Deserialize<'de> for FuzzyFileSearchParams {
                 })
             }
         }
-        deserializer.deserialize_struct("FuzzyFileSearchParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GatewayOAuthLoginParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["deviceAuth", "modelProvider"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = GatewayOAuthLoginParams;
@@ -6777,14 +6603,13 @@ impl<'de> ::serde::Deserialize<'de> for GatewayOAuthLoginParams {
                 })
             }
         }
-        deserializer.deserialize_struct("GatewayOAuthLoginParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GatewayOAuthReadParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["modelProvider"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = GatewayOAuthReadParams;
@@ -6821,19 +6646,13 @@ impl<'de> ::serde::Deserialize<'de> for GatewayOAuthReadParams {
                 })
             }
         }
-        deserializer.deserialize_struct("GatewayOAuthReadParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GcpProviderSettingsPatch {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "credentialFile",
-            "location",
-            "projectId",
-            "providerId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = GcpProviderSettingsPatch;
@@ -6901,14 +6720,13 @@ impl<'de> ::serde::Deserialize<'de> for GcpProviderSettingsPatch {
                 })
             }
         }
-        deserializer.deserialize_struct("GcpProviderSettingsPatch", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GetAccountParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["refreshToken"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = GetAccountParams;
@@ -6943,14 +6761,13 @@ impl<'de> ::serde::Deserialize<'de> for GetAccountParams {
                 })
             }
         }
-        deserializer.deserialize_struct("GetAccountParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GetAccountRateLimitsParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["excludeResetCreditDetails", "supportsLunaReserve"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = GetAccountRateLimitsParams;
@@ -6994,14 +6811,13 @@ impl<'de> ::serde::Deserialize<'de> for GetAccountRateLimitsParams {
                 })
             }
         }
-        deserializer.deserialize_struct("GetAccountRateLimitsParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GetAccountTokenUsageParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = GetAccountTokenUsageParams;
@@ -7038,14 +6854,13 @@ impl<'de> ::serde::Deserialize<'de> for GetAccountTokenUsageParams {
                 })
             }
         }
-        deserializer.deserialize_struct("GetAccountTokenUsageParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GrantedPermissionProfile {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["fileSystem", "network"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = GrantedPermissionProfile;
@@ -7089,14 +6904,13 @@ impl<'de> ::serde::Deserialize<'de> for GrantedPermissionProfile {
                 })
             }
         }
-        deserializer.deserialize_struct("GrantedPermissionProfile", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for HooksListParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cwds", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = HooksListParams;
@@ -7140,22 +6954,13 @@ impl<'de> ::serde::Deserialize<'de> for HooksListParams {
                 })
             }
         }
-        deserializer.deserialize_struct("HooksListParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for InitializeCapabilities {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "experimentalApi",
-            "explicitGatewayOauth",
-            "extensions",
-            "mcpServerOpenaiFormElicitation",
-            "optOutNotificationMethods",
-            "requestAttestation",
-            "requiredHumanApproval",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = InitializeCapabilities;
@@ -7250,14 +7055,13 @@ impl<'de> ::serde::Deserialize<'de> for InitializeCapabilities {
                 })
             }
         }
-        deserializer.deserialize_struct("InitializeCapabilities", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for InitializeParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["capabilities", "clientInfo"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = InitializeParams;
@@ -7303,14 +7107,13 @@ impl<'de> ::serde::Deserialize<'de> for InitializeParams {
                 })
             }
         }
-        deserializer.deserialize_struct("InitializeParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ItemThreadItemsListAnchor {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["itemId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ItemThreadItemsListAnchor;
@@ -7341,21 +7144,13 @@ impl<'de> ::serde::Deserialize<'de> for ItemThreadItemsListAnchor {
                 })
             }
         }
-        deserializer.deserialize_struct("ItemThreadItemsListAnchor", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ListMcpServerStatusParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "cursor",
-            "detail",
-            "environmentId",
-            "limit",
-            "serverName",
-            "threadId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ListMcpServerStatusParams;
@@ -7433,14 +7228,13 @@ impl<'de> ::serde::Deserialize<'de> for ListMcpServerStatusParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ListMcpServerStatusParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for MarketplaceAddParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["refName", "source", "sparsePaths"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = MarketplaceAddParams;
@@ -7489,14 +7283,13 @@ impl<'de> ::serde::Deserialize<'de> for MarketplaceAddParams {
                 })
             }
         }
-        deserializer.deserialize_struct("MarketplaceAddParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for MarketplaceRemoveParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["marketplaceName"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = MarketplaceRemoveParams;
@@ -7534,14 +7327,13 @@ impl<'de> ::serde::Deserialize<'de> for MarketplaceRemoveParams {
                 })
             }
         }
-        deserializer.deserialize_struct("MarketplaceRemoveParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for MarketplaceUpgradeParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["marketplaceName"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = MarketplaceUpgradeParams;
@@ -7578,23 +7370,13 @@ impl<'de> ::serde::Deserialize<'de> for MarketplaceUpgradeParams {
                 })
             }
         }
-        deserializer.deserialize_struct("MarketplaceUpgradeParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpResourceReadParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "connectorId",
-            "environmentId",
-            "_meta",
-            "originCallId",
-            "server",
-            "target",
-            "threadId",
-            "uri",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = McpResourceReadParams;
@@ -7690,14 +7472,13 @@ impl<'de> ::serde::Deserialize<'de> for McpResourceReadParams {
                 })
             }
         }
-        deserializer.deserialize_struct("McpResourceReadParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpResourceReadTarget {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["connectorId", "linkId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = McpResourceReadTarget;
@@ -7739,14 +7520,13 @@ impl<'de> ::serde::Deserialize<'de> for McpResourceReadTarget {
                 })
             }
         }
-        deserializer.deserialize_struct("McpResourceReadTarget", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpServerElicitationRequestResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["action", "content", "_meta"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = McpServerElicitationRequestResponse;
@@ -7791,22 +7571,13 @@ impl<'de> ::serde::Deserialize<'de> for McpServerElicitationRequestResponse {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("McpServerElicitationRequestResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpServerOauthLoginParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "clientRegistration",
-            "environmentId",
-            "name",
-            "scopes",
-            "threadId",
-            "timeoutSecs",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = McpServerOauthLoginParams;
@@ -7886,21 +7657,13 @@ impl<'de> ::serde::Deserialize<'de> for McpServerOauthLoginParams {
                 })
             }
         }
-        deserializer.deserialize_struct("McpServerOauthLoginParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpServerToolCallParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "arguments",
-            "environmentId",
-            "_meta",
-            "server",
-            "threadId",
-            "tool",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = McpServerToolCallParams;
@@ -7974,14 +7737,13 @@ impl<'de> ::serde::Deserialize<'de> for McpServerToolCallParams {
                 })
             }
         }
-        deserializer.deserialize_struct("McpServerToolCallParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ModelListParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cursor", "includeHidden", "limit", "modelProvider"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ModelListParams;
@@ -8039,14 +7801,13 @@ impl<'de> ::serde::Deserialize<'de> for ModelListParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ModelListParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ModelProviderConfigWriteParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["settings"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ModelProviderConfigWriteParams;
@@ -8081,15 +7842,13 @@ impl<'de> ::serde::Deserialize<'de> for ModelProviderConfigWriteParams {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ModelProviderConfigWriteParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ModelProviderDefaultSetParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["providerId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ModelProviderDefaultSetParams;
@@ -8124,14 +7883,13 @@ impl<'de> ::serde::Deserialize<'de> for ModelProviderDefaultSetParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ModelProviderDefaultSetParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for NetworkPolicyAmendmentReviewDecision {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["network_policy_amendment"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = NetworkPolicyAmendmentReviewDecision;
@@ -8169,15 +7927,13 @@ impl<'de> ::serde::Deserialize<'de> for NetworkPolicyAmendmentReviewDecision {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("NetworkPolicyAmendmentReviewDecision", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PermissionProfileListParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cursor", "cwd", "limit"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PermissionProfileListParams;
@@ -8222,14 +7978,13 @@ impl<'de> ::serde::Deserialize<'de> for PermissionProfileListParams {
                 })
             }
         }
-        deserializer.deserialize_struct("PermissionProfileListParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PermissionsRequestApprovalResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["permissions", "scope", "strictAutoReview"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PermissionsRequestApprovalResponse;
@@ -8280,20 +8035,13 @@ impl<'de> ::serde::Deserialize<'de> for PermissionsRequestApprovalResponse {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("PermissionsRequestApprovalResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginInstallParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "installAttemptId",
-            "marketplacePath",
-            "pluginName",
-            "remoteMarketplaceName",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginInstallParams;
@@ -8361,14 +8109,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginInstallParams {
                 })
             }
         }
-        deserializer.deserialize_struct("PluginInstallParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginInstalledParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cwds", "installSuggestionPluginNames"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginInstalledParams;
@@ -8412,14 +8159,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginInstalledParams {
                 })
             }
         }
-        deserializer.deserialize_struct("PluginInstalledParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginListParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cwds", "forceRefetch", "marketplaceKinds"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginListParams;
@@ -8472,18 +8218,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginListParams {
                 })
             }
         }
-        deserializer.deserialize_struct("PluginListParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginReadParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "marketplacePath",
-            "pluginName",
-            "remoteMarketplaceName",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginReadParams;
@@ -8540,14 +8281,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginReadParams {
                 })
             }
         }
-        deserializer.deserialize_struct("PluginReadParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginReconcileParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["reason"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginReconcileParams;
@@ -8580,14 +8320,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginReconcileParams {
                 })
             }
         }
-        deserializer.deserialize_struct("PluginReconcileParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginShareCheckoutParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["remotePluginId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginShareCheckoutParams;
@@ -8625,14 +8364,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginShareCheckoutParams {
                 })
             }
         }
-        deserializer.deserialize_struct("PluginShareCheckoutParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginShareDeleteParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["remotePluginId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginShareDeleteParams;
@@ -8670,19 +8408,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginShareDeleteParams {
                 })
             }
         }
-        deserializer.deserialize_struct("PluginShareDeleteParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginShareSaveParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "discoverability",
-            "pluginPath",
-            "remotePluginId",
-            "shareTargets",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginShareSaveParams;
@@ -8750,14 +8482,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginShareSaveParams {
                 })
             }
         }
-        deserializer.deserialize_struct("PluginShareSaveParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginShareTarget {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["principalId", "principalType", "role"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginShareTarget;
@@ -8809,14 +8540,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginShareTarget {
                 })
             }
         }
-        deserializer.deserialize_struct("PluginShareTarget", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginShareUpdateTargetsParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["discoverability", "remotePluginId", "shareTargets"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginShareUpdateTargetsParams;
@@ -8877,19 +8607,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginShareUpdateTargetsParams {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("PluginShareUpdateTargetsParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginSkillReadParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "remoteMarketplaceName",
-            "remotePluginId",
-            "skillName",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginSkillReadParams;
@@ -8948,14 +8672,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginSkillReadParams {
                 })
             }
         }
-        deserializer.deserialize_struct("PluginSkillReadParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginUninstallParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["pluginId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginUninstallParams;
@@ -8990,14 +8713,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginUninstallParams {
                 })
             }
         }
-        deserializer.deserialize_struct("PluginUninstallParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ReviewStartParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["delivery", "target", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ReviewStartParams;
@@ -9048,14 +8770,13 @@ impl<'de> ::serde::Deserialize<'de> for ReviewStartParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ReviewStartParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SendAddCreditsNudgeEmailParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["creditType"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = SendAddCreditsNudgeEmailParams;
@@ -9090,15 +8811,13 @@ impl<'de> ::serde::Deserialize<'de> for SendAddCreditsNudgeEmailParams {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("SendAddCreditsNudgeEmailParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SkillsConfigWriteParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["enabled", "name", "path"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = SkillsConfigWriteParams;
@@ -9143,14 +8862,13 @@ impl<'de> ::serde::Deserialize<'de> for SkillsConfigWriteParams {
                 })
             }
         }
-        deserializer.deserialize_struct("SkillsConfigWriteParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SkillsExtraRootsSetParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["extraRoots"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = SkillsExtraRootsSetParams;
@@ -9185,14 +8903,13 @@ impl<'de> ::serde::Deserialize<'de> for SkillsExtraRootsSetParams {
                 })
             }
         }
-        deserializer.deserialize_struct("SkillsExtraRootsSetParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SkillsListParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cwds", "forceReload"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = SkillsListParams;
@@ -9234,14 +8951,13 @@ impl<'de> ::serde::Deserialize<'de> for SkillsListParams {
                 })
             }
         }
-        deserializer.deserialize_struct("SkillsListParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadApproveGuardianDeniedActionParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["event", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadApproveGuardianDeniedActionParams;
@@ -9284,19 +9000,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadApproveGuardianDeniedActionParams 
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ThreadApproveGuardianDeniedActionParams",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadArchiveParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadArchiveParams;
@@ -9331,19 +9041,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadArchiveParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadArchiveParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadAttachmentAddParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "attachmentType",
-            "identityKey",
-            "payload",
-            "threadId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadAttachmentAddParams;
@@ -9404,14 +9108,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadAttachmentAddParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadAttachmentAddParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadAttachmentListParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cursor", "limit", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadAttachmentListParams;
@@ -9458,20 +9161,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadAttachmentListParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadAttachmentListParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadAttachmentOwnerListParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "archived",
-            "attachmentType",
-            "cursor",
-            "identityKey",
-            "limit",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadAttachmentOwnerListParams;
@@ -9539,15 +9235,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadAttachmentOwnerListParams {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ThreadAttachmentOwnerListParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadAttachmentRemoveParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["attachmentType", "identityKey", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadAttachmentRemoveParams;
@@ -9603,14 +9297,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadAttachmentRemoveParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadAttachmentRemoveParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadCompactStartParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadCompactStartParams;
@@ -9645,14 +9338,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadCompactStartParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadCompactStartParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadDeleteParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadDeleteParams;
@@ -9687,30 +9379,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadDeleteParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadDeleteParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadForkParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "approvalPolicy",
-            "approvalsReviewer",
-            "baseInstructions",
-            "config",
-            "cwd",
-            "developerInstructions",
-            "ephemeral",
-            "excludeTurns",
-            "lastTurnId",
-            "model",
-            "modelProvider",
-            "sandbox",
-            "serviceTier",
-            "threadId",
-            "threadSource",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadForkParams;
@@ -9885,14 +9560,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadForkParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadForkParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadGoalClearParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["origin", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadGoalClearParams;
@@ -9934,14 +9608,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadGoalClearParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadGoalClearParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadGoalGetParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadGoalGetParams;
@@ -9976,20 +9649,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadGoalGetParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadGoalGetParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadGoalSetParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "objective",
-            "origin",
-            "status",
-            "threadId",
-            "tokenBudget",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadGoalSetParams;
@@ -10058,14 +9724,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadGoalSetParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadGoalSetParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadInjectItemsParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["items", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadInjectItemsParams;
@@ -10107,21 +9772,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadInjectItemsParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadInjectItemsParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadItemsListParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "cursor",
-            "deferOutput",
-            "limit",
-            "sortDirection",
-            "threadId",
-            "turnId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadItemsListParams;
@@ -10197,30 +9854,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadItemsListParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadItemsListParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadListParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "archived",
-            "currentAccountOnly",
-            "cursor",
-            "cwd",
-            "excludedThreadIds",
-            "includedThreadIds",
-            "limit",
-            "modelProviders",
-            "originators",
-            "searchTerm",
-            "sectionId",
-            "sortDirection",
-            "sortKey",
-            "sourceKinds",
-            "useStateDbOnly",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadListParams;
@@ -10391,14 +10031,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadListParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadListParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadLoadedListParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cursor", "limit"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadLoadedListParams;
@@ -10436,14 +10075,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadLoadedListParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadLoadedListParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadMetadataGitInfoUpdateParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["branch", "originUrl", "sha"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadMetadataGitInfoUpdateParams;
@@ -10494,15 +10132,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadMetadataGitInfoUpdateParams {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ThreadMetadataGitInfoUpdateParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadMetadataUpdateParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["gitInfo", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadMetadataUpdateParams;
@@ -10544,14 +10180,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadMetadataUpdateParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadMetadataUpdateParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadReadParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["includeTurns", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadReadParams;
@@ -10595,14 +10230,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadReadParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadReadParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadResumeInitialTurnsPageParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["itemsView", "limit", "sortDirection"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadResumeInitialTurnsPageParams;
@@ -10655,29 +10289,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadResumeInitialTurnsPageParams {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ThreadResumeInitialTurnsPageParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadResumeParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "approvalPolicy",
-            "approvalsReviewer",
-            "baseInstructions",
-            "config",
-            "cwd",
-            "developerInstructions",
-            "excludeTurns",
-            "model",
-            "modelProvider",
-            "personality",
-            "sandbox",
-            "serviceTier",
-            "threadId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadResumeParams;
@@ -10832,14 +10450,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadResumeParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadResumeParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadRevertParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["beforeTurnId", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadRevertParams;
@@ -10886,14 +10503,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRevertParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadRevertParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadSectionCreateParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["appearance", "name"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadSectionCreateParams;
@@ -10935,14 +10551,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSectionCreateParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadSectionCreateParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadSectionDeleteParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["sectionId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadSectionDeleteParams;
@@ -10977,14 +10592,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSectionDeleteParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadSectionDeleteParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadSectionListParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cursor", "limit"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadSectionListParams;
@@ -11022,14 +10636,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSectionListParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadSectionListParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadSectionMoveParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["beforeThreadId", "sectionId", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadSectionMoveParams;
@@ -11086,14 +10699,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSectionMoveParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadSectionMoveParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadSectionUpdateParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["appearance", "name", "sectionId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadSectionUpdateParams;
@@ -11144,14 +10756,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSectionUpdateParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadSectionUpdateParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadSetNameParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["name", "threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadSetNameParams;
@@ -11191,14 +10802,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSetNameParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadSetNameParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadShellCommandParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["command", "threadId", "timeoutMs"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadShellCommandParams;
@@ -11247,30 +10857,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadShellCommandParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadShellCommandParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadStartParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "approvalPolicy",
-            "approvalsReviewer",
-            "baseInstructions",
-            "config",
-            "cwd",
-            "developerInstructions",
-            "ephemeral",
-            "model",
-            "modelProvider",
-            "personality",
-            "sandbox",
-            "serviceName",
-            "serviceTier",
-            "sessionStartSource",
-            "threadSource",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadStartParams;
@@ -11449,20 +11042,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadStartParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadStartParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadTurnsListParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "cursor",
-            "itemsView",
-            "limit",
-            "sortDirection",
-            "threadId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadTurnsListParams;
@@ -11531,14 +11117,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadTurnsListParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadTurnsListParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadUnarchiveParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadUnarchiveParams;
@@ -11573,14 +11158,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadUnarchiveParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadUnarchiveParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadUnsubscribeParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["threadId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadUnsubscribeParams;
@@ -11615,14 +11199,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadUnsubscribeParams {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadUnsubscribeParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ToolRequestUserInputAnswer {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["answers"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ToolRequestUserInputAnswer;
@@ -11655,14 +11238,13 @@ impl<'de> ::serde::Deserialize<'de> for ToolRequestUserInputAnswer {
                 })
             }
         }
-        deserializer.deserialize_struct("ToolRequestUserInputAnswer", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ToolRequestUserInputResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["answers"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ToolRequestUserInputResponse;
@@ -11698,14 +11280,13 @@ impl<'de> ::serde::Deserialize<'de> for ToolRequestUserInputResponse {
                 })
             }
         }
-        deserializer.deserialize_struct("ToolRequestUserInputResponse", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for TurnInterruptParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["threadId", "turnId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = TurnInterruptParams;
@@ -11745,34 +11326,13 @@ impl<'de> ::serde::Deserialize<'de> for TurnInterruptParams {
                 })
             }
         }
-        deserializer.deserialize_struct("TurnInterruptParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for TurnStartParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "approvalPolicy",
-            "approvalsReviewer",
-            "clientUserMessageId",
-            "cwd",
-            "disabledPluginIds",
-            "effort",
-            "input",
-            "model",
-            "outputSchema",
-            "parentTurnId",
-            "personality",
-            "rootTurnId",
-            "sandboxPolicy",
-            "serviceTier",
-            "serviceTierForTurn",
-            "summary",
-            "threadId",
-            "toolOutput",
-            "turnTrigger",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = TurnStartParams;
@@ -11987,19 +11547,13 @@ impl<'de> ::serde::Deserialize<'de> for TurnStartParams {
                 })
             }
         }
-        deserializer.deserialize_struct("TurnStartParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for TurnSteerParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "clientUserMessageId",
-            "expectedTurnId",
-            "input",
-            "threadId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = TurnSteerParams;
@@ -12062,14 +11616,13 @@ impl<'de> ::serde::Deserialize<'de> for TurnSteerParams {
                 })
             }
         }
-        deserializer.deserialize_struct("TurnSteerParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for TurnToolOutput {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["name", "namespace", "output", "retain"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = TurnToolOutput;
@@ -12121,14 +11674,13 @@ impl<'de> ::serde::Deserialize<'de> for TurnToolOutput {
                 })
             }
         }
-        deserializer.deserialize_struct("TurnToolOutput", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for WindowsSandboxSetupStartParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cwd", "mode"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = WindowsSandboxSetupStartParams;
@@ -12166,8 +11718,7 @@ impl<'de> ::serde::Deserialize<'de> for WindowsSandboxSetupStartParams {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("WindowsSandboxSetupStartParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -12222,8 +11773,7 @@ impl<'de> ::serde::Deserialize<'de> for AddCreditsNudgeCreditType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// Since Codex 0.168.0.
@@ -12279,8 +11829,7 @@ impl<'de> ::serde::Deserialize<'de> for BedrockProviderId {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -12441,8 +11990,7 @@ impl<'de> ::serde::Deserialize<'de> for FileChangeApprovalDecision {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// Since Codex 0.168.0.
@@ -12494,8 +12042,7 @@ impl<'de> ::serde::Deserialize<'de> for GcpProviderId {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -12740,8 +12287,7 @@ impl<'de> ::serde::Deserialize<'de> for LoginAppBrand {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -12800,8 +12346,7 @@ impl<'de> ::serde::Deserialize<'de> for McpServerElicitationAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -12860,8 +12405,7 @@ impl<'de> ::serde::Deserialize<'de> for McpServerOauthClientRegistration {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -12916,8 +12460,7 @@ impl<'de> ::serde::Deserialize<'de> for McpServerStatusDetail {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -12972,8 +12515,7 @@ impl<'de> ::serde::Deserialize<'de> for MergeStrategy {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -13028,8 +12570,7 @@ impl<'de> ::serde::Deserialize<'de> for PermissionGrantScope {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -13096,8 +12637,7 @@ impl<'de> ::serde::Deserialize<'de> for PluginListMarketplaceKind {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -13152,8 +12692,7 @@ impl<'de> ::serde::Deserialize<'de> for PluginShareTargetRole {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -13212,8 +12751,7 @@ impl<'de> ::serde::Deserialize<'de> for PluginShareUpdateDiscoverability {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// Omitted patch fields preserve their values. Explicit null clears a nullable field.
@@ -13495,8 +13033,7 @@ impl<'de> ::serde::Deserialize<'de> for ReviewDelivery {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -13678,8 +13215,7 @@ impl<'de> ::serde::Deserialize<'de> for SortDirection {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// Distinguishes explicit user actions from automatic goal lifecycle mutations.
@@ -13735,8 +13271,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadGoalMutationOrigin {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// An exclusive item position within the requested visible turn.
@@ -13864,8 +13399,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSortKey {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -13952,8 +13486,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSourceKind {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -14008,7 +13541,6 @@ impl<'de> ::serde::Deserialize<'de> for ThreadStartSource {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }

@@ -1257,7 +1257,6 @@ for AcceptWithExecpolicyAmendmentCommandExecutionApprovalDecision {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["execpolicy_amendment"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AcceptWithExecpolicyAmendmentCommandExecutionApprovalDecision;
@@ -1302,19 +1301,13 @@ for AcceptWithExecpolicyAmendmentCommandExecutionApprovalDecision {
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "AcceptWithExecpolicyAmendmentCommandExecutionApprovalDecision",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AdditionalFileSystemPermissions {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["entries", "globScanMaxDepth", "read", "write"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AdditionalFileSystemPermissions;
@@ -1372,15 +1365,13 @@ impl<'de> ::serde::Deserialize<'de> for AdditionalFileSystemPermissions {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("AdditionalFileSystemPermissions", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AdditionalNetworkPermissions {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["enabled"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AdditionalNetworkPermissions;
@@ -1411,7 +1402,7 @@ impl<'de> ::serde::Deserialize<'de> for AdditionalNetworkPermissions {
                 })
             }
         }
-        deserializer.deserialize_struct("AdditionalNetworkPermissions", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de>
@@ -1419,7 +1410,6 @@ for ApplyNetworkPolicyAmendmentCommandExecutionApprovalDecision {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["network_policy_amendment"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ApplyNetworkPolicyAmendmentCommandExecutionApprovalDecision;
@@ -1462,19 +1452,13 @@ for ApplyNetworkPolicyAmendmentCommandExecutionApprovalDecision {
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ApplyNetworkPolicyAmendmentCommandExecutionApprovalDecision",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AudioUserInput {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["fileId", "url"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AudioUserInput;
@@ -1514,14 +1498,13 @@ impl<'de> ::serde::Deserialize<'de> for AudioUserInput {
                 })
             }
         }
-        deserializer.deserialize_struct("AudioUserInput", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ByteRange {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["end", "start"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ByteRange;
@@ -1557,14 +1540,13 @@ impl<'de> ::serde::Deserialize<'de> for ByteRange {
                 })
             }
         }
-        deserializer.deserialize_struct("ByteRange", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CancelledUserVerificationErrorDetails {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["reason"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = CancelledUserVerificationErrorDetails;
@@ -1597,15 +1579,13 @@ impl<'de> ::serde::Deserialize<'de> for CancelledUserVerificationErrorDetails {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("CancelledUserVerificationErrorDetails", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CollaborationMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["mode", "settings"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = CollaborationMode;
@@ -1645,14 +1625,13 @@ impl<'de> ::serde::Deserialize<'de> for CollaborationMode {
                 })
             }
         }
-        deserializer.deserialize_struct("CollaborationMode", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CommandMigration {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["name"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = CommandMigration;
@@ -1683,14 +1662,13 @@ impl<'de> ::serde::Deserialize<'de> for CommandMigration {
                 })
             }
         }
-        deserializer.deserialize_struct("CommandMigration", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for EncryptedContentFunctionCallOutputContentItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["encrypted_content"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = EncryptedContentFunctionCallOutputContentItem;
@@ -1731,27 +1709,13 @@ impl<'de> ::serde::Deserialize<'de> for EncryptedContentFunctionCallOutputConten
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "EncryptedContentFunctionCallOutputContentItem",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigImportItemTypeFailure {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "cwd",
-            "errorType",
-            "failureStage",
-            "itemType",
-            "message",
-            "source",
-            "subErrorType",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ExternalAgentConfigImportItemTypeFailure;
@@ -1841,19 +1805,13 @@ impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigImportItemTypeFailure
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ExternalAgentConfigImportItemTypeFailure",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigMigrationItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cwd", "description", "details", "itemType"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ExternalAgentConfigMigrationItem;
@@ -1913,15 +1871,13 @@ impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigMigrationItem {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ExternalAgentConfigMigrationItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ExternalSandboxSandboxPolicy {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["networkAccess"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ExternalSandboxSandboxPolicy;
@@ -1958,14 +1914,13 @@ impl<'de> ::serde::Deserialize<'de> for ExternalSandboxSandboxPolicy {
                 })
             }
         }
-        deserializer.deserialize_struct("ExternalSandboxSandboxPolicy", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FailedUserVerificationErrorDetails {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["reason"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FailedUserVerificationErrorDetails;
@@ -1996,15 +1951,13 @@ impl<'de> ::serde::Deserialize<'de> for FailedUserVerificationErrorDetails {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("FailedUserVerificationErrorDetails", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FileSystemSandboxEntry {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["access", "path"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FileSystemSandboxEntry;
@@ -2040,14 +1993,13 @@ impl<'de> ::serde::Deserialize<'de> for FileSystemSandboxEntry {
                 })
             }
         }
-        deserializer.deserialize_struct("FileSystemSandboxEntry", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GlobPatternFileSystemPath {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["pattern"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = GlobPatternFileSystemPath;
@@ -2078,20 +2030,13 @@ impl<'de> ::serde::Deserialize<'de> for GlobPatternFileSystemPath {
                 })
             }
         }
-        deserializer.deserialize_struct("GlobPatternFileSystemPath", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GranularAskForApproval {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "mcp_elicitations",
-            "request_permissions",
-            "rules",
-            "sandbox_approval",
-            "skill_approval",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = GranularAskForApproval;
@@ -2164,14 +2109,13 @@ impl<'de> ::serde::Deserialize<'de> for GranularAskForApproval {
                 })
             }
         }
-        deserializer.deserialize_struct("GranularAskForApproval", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for HookMigration {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["name"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = HookMigration;
@@ -2202,14 +2146,13 @@ impl<'de> ::serde::Deserialize<'de> for HookMigration {
                 })
             }
         }
-        deserializer.deserialize_struct("HookMigration", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ImageUserInput {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["detail", "fileId", "url"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ImageUserInput;
@@ -2256,14 +2199,13 @@ impl<'de> ::serde::Deserialize<'de> for ImageUserInput {
                 })
             }
         }
-        deserializer.deserialize_struct("ImageUserInput", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for InputAudioDynamicToolCallOutputContentItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["audioUrl"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = InputAudioDynamicToolCallOutputContentItem;
@@ -2301,19 +2243,13 @@ impl<'de> ::serde::Deserialize<'de> for InputAudioDynamicToolCallOutputContentIt
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "InputAudioDynamicToolCallOutputContentItem",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for InputAudioFunctionCallOutputContentItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["audio_url", "file_id"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = InputAudioFunctionCallOutputContentItem;
@@ -2360,19 +2296,13 @@ impl<'de> ::serde::Deserialize<'de> for InputAudioFunctionCallOutputContentItem 
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "InputAudioFunctionCallOutputContentItem",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for InputImageDynamicToolCallOutputContentItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["imageUrl"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = InputImageDynamicToolCallOutputContentItem;
@@ -2410,19 +2340,13 @@ impl<'de> ::serde::Deserialize<'de> for InputImageDynamicToolCallOutputContentIt
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "InputImageDynamicToolCallOutputContentItem",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for InputImageFunctionCallOutputContentItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["detail", "file_id", "image_url"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = InputImageFunctionCallOutputContentItem;
@@ -2476,19 +2400,13 @@ impl<'de> ::serde::Deserialize<'de> for InputImageFunctionCallOutputContentItem 
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "InputImageFunctionCallOutputContentItem",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for InputTextDynamicToolCallOutputContentItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["text"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = InputTextDynamicToolCallOutputContentItem;
@@ -2522,19 +2440,13 @@ impl<'de> ::serde::Deserialize<'de> for InputTextDynamicToolCallOutputContentIte
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "InputTextDynamicToolCallOutputContentItem",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for InputTextFunctionCallOutputContentItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["text"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = InputTextFunctionCallOutputContentItem;
@@ -2568,19 +2480,13 @@ impl<'de> ::serde::Deserialize<'de> for InputTextFunctionCallOutputContentItem {
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "InputTextFunctionCallOutputContentItem",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for InvalidRequestUserVerificationErrorDetails {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["reason"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = InvalidRequestUserVerificationErrorDetails;
@@ -2616,19 +2522,13 @@ impl<'de> ::serde::Deserialize<'de> for InvalidRequestUserVerificationErrorDetai
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "InvalidRequestUserVerificationErrorDetails",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for KindFileSystemSpecialPath {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["subpath"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = KindFileSystemSpecialPath;
@@ -2661,14 +2561,13 @@ impl<'de> ::serde::Deserialize<'de> for KindFileSystemSpecialPath {
                 })
             }
         }
-        deserializer.deserialize_struct("KindFileSystemSpecialPath", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for LocalAudioUserInput {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["path"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = LocalAudioUserInput;
@@ -2699,14 +2598,13 @@ impl<'de> ::serde::Deserialize<'de> for LocalAudioUserInput {
                 })
             }
         }
-        deserializer.deserialize_struct("LocalAudioUserInput", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for LocalImageUserInput {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["detail", "path"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = LocalImageUserInput;
@@ -2744,14 +2642,13 @@ impl<'de> ::serde::Deserialize<'de> for LocalImageUserInput {
                 })
             }
         }
-        deserializer.deserialize_struct("LocalImageUserInput", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpServerMigration {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["name"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = McpServerMigration;
@@ -2782,14 +2679,13 @@ impl<'de> ::serde::Deserialize<'de> for McpServerMigration {
                 })
             }
         }
-        deserializer.deserialize_struct("McpServerMigration", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for MentionUserInput {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["name", "path"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = MentionUserInput;
@@ -2825,23 +2721,13 @@ impl<'de> ::serde::Deserialize<'de> for MentionUserInput {
                 })
             }
         }
-        deserializer.deserialize_struct("MentionUserInput", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for MigrationDetails {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "commands",
-            "hooks",
-            "mcpServers",
-            "memory",
-            "plugins",
-            "sessions",
-            "skills",
-            "subagents",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = MigrationDetails;
@@ -2929,14 +2815,13 @@ impl<'de> ::serde::Deserialize<'de> for MigrationDetails {
                 })
             }
         }
-        deserializer.deserialize_struct("MigrationDetails", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ModelProviderMismatchModelProviderError {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["currentModelProvider", "modelProvider"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ModelProviderMismatchModelProviderError;
@@ -2989,19 +2874,13 @@ impl<'de> ::serde::Deserialize<'de> for ModelProviderMismatchModelProviderError 
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ModelProviderMismatchModelProviderError",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ModelProviderNotConfiguredModelProviderError {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["modelProvider"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ModelProviderNotConfiguredModelProviderError;
@@ -3042,19 +2921,13 @@ impl<'de> ::serde::Deserialize<'de> for ModelProviderNotConfiguredModelProviderE
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ModelProviderNotConfiguredModelProviderError",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ModelProviderPolicyConflictModelProviderError {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["modelProvider", "requiredModelProvider"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ModelProviderPolicyConflictModelProviderError;
@@ -3107,19 +2980,13 @@ impl<'de> ::serde::Deserialize<'de> for ModelProviderPolicyConflictModelProvider
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ModelProviderPolicyConflictModelProviderError",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for NetworkPolicyAmendment {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["action", "host"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = NetworkPolicyAmendment;
@@ -3155,14 +3022,13 @@ impl<'de> ::serde::Deserialize<'de> for NetworkPolicyAmendment {
                 })
             }
         }
-        deserializer.deserialize_struct("NetworkPolicyAmendment", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PathFileSystemPath {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["path"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PathFileSystemPath;
@@ -3193,14 +3059,13 @@ impl<'de> ::serde::Deserialize<'de> for PathFileSystemPath {
                 })
             }
         }
-        deserializer.deserialize_struct("PathFileSystemPath", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginsMigration {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["marketplaceName", "pluginNames"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginsMigration;
@@ -3249,14 +3114,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginsMigration {
                 })
             }
         }
-        deserializer.deserialize_struct("PluginsMigration", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ProjectRoot {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["path"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ProjectRoot;
@@ -3287,14 +3151,13 @@ impl<'de> ::serde::Deserialize<'de> for ProjectRoot {
                 })
             }
         }
-        deserializer.deserialize_struct("ProjectRoot", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ReadOnlySandboxPolicy {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["networkAccess"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ReadOnlySandboxPolicy;
@@ -3329,14 +3192,13 @@ impl<'de> ::serde::Deserialize<'de> for ReadOnlySandboxPolicy {
                 })
             }
         }
-        deserializer.deserialize_struct("ReadOnlySandboxPolicy", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ResponseUsageMetadata {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["amount", "metadata"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ResponseUsageMetadata;
@@ -3380,14 +3242,13 @@ impl<'de> ::serde::Deserialize<'de> for ResponseUsageMetadata {
                 })
             }
         }
-        deserializer.deserialize_struct("ResponseUsageMetadata", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SessionMigration {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cwd", "path", "title"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = SessionMigration;
@@ -3430,14 +3291,13 @@ impl<'de> ::serde::Deserialize<'de> for SessionMigration {
                 })
             }
         }
-        deserializer.deserialize_struct("SessionMigration", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for Settings {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["developer_instructions", "model", "reasoning_effort"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = Settings;
@@ -3490,14 +3350,13 @@ impl<'de> ::serde::Deserialize<'de> for Settings {
                 })
             }
         }
-        deserializer.deserialize_struct("Settings", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SkillMigration {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["name"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = SkillMigration;
@@ -3528,14 +3387,13 @@ impl<'de> ::serde::Deserialize<'de> for SkillMigration {
                 })
             }
         }
-        deserializer.deserialize_struct("SkillMigration", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SkillUserInput {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["name", "path"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = SkillUserInput;
@@ -3571,14 +3429,13 @@ impl<'de> ::serde::Deserialize<'de> for SkillUserInput {
                 })
             }
         }
-        deserializer.deserialize_struct("SkillUserInput", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SpecialFileSystemPath {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["value"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = SpecialFileSystemPath;
@@ -3609,14 +3466,13 @@ impl<'de> ::serde::Deserialize<'de> for SpecialFileSystemPath {
                 })
             }
         }
-        deserializer.deserialize_struct("SpecialFileSystemPath", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SubagentMigration {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["name"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = SubagentMigration;
@@ -3647,14 +3503,13 @@ impl<'de> ::serde::Deserialize<'de> for SubagentMigration {
                 })
             }
         }
-        deserializer.deserialize_struct("SubagentMigration", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for TextElement {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["byteRange", "placeholder"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = TextElement;
@@ -3700,14 +3555,13 @@ impl<'de> ::serde::Deserialize<'de> for TextElement {
                 })
             }
         }
-        deserializer.deserialize_struct("TextElement", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for TextUserInput {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["text", "text_elements"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = TextUserInput;
@@ -3747,20 +3601,13 @@ impl<'de> ::serde::Deserialize<'de> for TextUserInput {
                 })
             }
         }
-        deserializer.deserialize_struct("TextUserInput", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeAudioChunk {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "data",
-            "itemId",
-            "numChannels",
-            "sampleRate",
-            "samplesPerChannel",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadRealtimeAudioChunk;
@@ -3825,14 +3672,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeAudioChunk {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadRealtimeAudioChunk", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadSectionAppearance {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["color", "icon"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadSectionAppearance;
@@ -3872,14 +3718,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSectionAppearance {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadSectionAppearance", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for UnknownFileSystemSpecialPath {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["path", "subpath"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = UnknownFileSystemSpecialPath;
@@ -3917,14 +3762,13 @@ impl<'de> ::serde::Deserialize<'de> for UnknownFileSystemSpecialPath {
                 })
             }
         }
-        deserializer.deserialize_struct("UnknownFileSystemSpecialPath", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for W3cTraceContext {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["traceparent", "tracestate"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = W3cTraceContext;
@@ -3972,19 +3816,13 @@ impl<'de> ::serde::Deserialize<'de> for W3cTraceContext {
                 })
             }
         }
-        deserializer.deserialize_struct("W3cTraceContext", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for WorkspaceWriteSandboxPolicy {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "excludeSlashTmp",
-            "excludeTmpdirEnvVar",
-            "networkAccess",
-            "writableRoots",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = WorkspaceWriteSandboxPolicy;
@@ -4046,7 +3884,7 @@ impl<'de> ::serde::Deserialize<'de> for WorkspaceWriteSandboxPolicy {
                 })
             }
         }
-        deserializer.deserialize_struct("WorkspaceWriteSandboxPolicy", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 /// Configures who approval requests are routed to for review. Examples include sandbox escapes, blocked network access, MCP approval prompts, and ARC escalations. Defaults to `user`. `auto_review` uses a carefully prompted subagent to gather relevant context and apply a risk-based decision framework before approving or denying the request. The legacy value `guardian_subagent` is accepted for compatibility.
@@ -4106,8 +3944,7 @@ impl<'de> ::serde::Deserialize<'de> for ApprovalsReviewer {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -4334,8 +4171,7 @@ impl<'de> ::serde::Deserialize<'de> for CyberAccessProgram {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -4543,8 +4379,7 @@ impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigMigrationItemType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -4603,8 +4438,7 @@ impl<'de> ::serde::Deserialize<'de> for FileSystemAccessMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -5102,8 +4936,7 @@ impl<'de> ::serde::Deserialize<'de> for ImageDetail {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// Classifies assistant text as commentary, a partial answer, or a terminal answer.
@@ -5167,8 +5000,7 @@ impl<'de> ::serde::Deserialize<'de> for MessagePhase {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// Initial collaboration mode to use when the TUI starts.
@@ -5224,8 +5056,7 @@ impl<'de> ::serde::Deserialize<'de> for ModeKind {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// Structured JSON-RPC error data. Unknown errors must retain the client's normal fallback.
@@ -5469,8 +5300,7 @@ impl<'de> ::serde::Deserialize<'de> for NetworkAccess {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -5525,8 +5355,7 @@ impl<'de> ::serde::Deserialize<'de> for NetworkPolicyRuleAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// Deprecated: `friendly` and `pragmatic` no longer select a style.
@@ -5586,8 +5415,7 @@ impl<'de> ::serde::Deserialize<'de> for Personality {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -5646,8 +5474,7 @@ impl<'de> ::serde::Deserialize<'de> for PluginShareDiscoverability {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -5706,8 +5533,7 @@ impl<'de> ::serde::Deserialize<'de> for PluginSharePrincipalType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -5766,8 +5592,7 @@ impl<'de> ::serde::Deserialize<'de> for RealtimeConversationVersion {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -5954,8 +5779,7 @@ impl<'de> ::serde::Deserialize<'de> for RealtimeVoice {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// A summary of the reasoning performed by the model. This can be useful for debugging and understanding the model's reasoning process. See <https://platform.openai.com/docs/guides/reasoning?api-mode=responses#reasoning-summaries>
@@ -6019,8 +5843,7 @@ impl<'de> ::serde::Deserialize<'de> for ReasoningSummary {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -6079,8 +5902,7 @@ impl<'de> ::serde::Deserialize<'de> for SandboxMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -6286,8 +6108,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadGoalStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -6342,8 +6163,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadHistoryMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// A model-facing surface on which a tool can be exposed.
@@ -6403,8 +6223,7 @@ impl<'de> ::serde::Deserialize<'de> for ToolExposureSurface {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -6463,8 +6282,7 @@ impl<'de> ::serde::Deserialize<'de> for TurnItemsView {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -6697,8 +6515,7 @@ impl<'de> ::serde::Deserialize<'de> for UserVerificationCancellationReason {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -6761,8 +6578,7 @@ impl<'de> ::serde::Deserialize<'de> for UserVerificationFailureReason {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -6813,8 +6629,7 @@ impl<'de> ::serde::Deserialize<'de> for UserVerificationInvalidRequestReason {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -6869,7 +6684,6 @@ impl<'de> ::serde::Deserialize<'de> for WindowsSandboxSetupMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }

@@ -2882,17 +2882,6 @@ impl<'de> ::serde::Deserialize<'de> for AccountSession {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "displayName",
-            "email",
-            "imageUrl",
-            "isActive",
-            "lastUsedAt",
-            "selectedWorkspaceAccountId",
-            "sessionId",
-            "userId",
-            "workspaces",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AccountSession;
@@ -3003,14 +2992,13 @@ impl<'de> ::serde::Deserialize<'de> for AccountSession {
                 })
             }
         }
-        deserializer.deserialize_struct("AccountSession", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AccountSessionWorkspace {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["accountId", "imageUrl", "kind", "name"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AccountSessionWorkspace;
@@ -3070,14 +3058,13 @@ impl<'de> ::serde::Deserialize<'de> for AccountSessionWorkspace {
                 })
             }
         }
-        deserializer.deserialize_struct("AccountSessionWorkspace", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AdditionalContextEntry {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["kind", "name", "value"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AdditionalContextEntry;
@@ -3120,14 +3107,13 @@ impl<'de> ::serde::Deserialize<'de> for AdditionalContextEntry {
                 })
             }
         }
-        deserializer.deserialize_struct("AdditionalContextEntry", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AdditionalFileSystemPermissions {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["entries", "globScanMaxDepth", "read", "write"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AdditionalFileSystemPermissions;
@@ -3185,15 +3171,13 @@ impl<'de> ::serde::Deserialize<'de> for AdditionalFileSystemPermissions {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("AdditionalFileSystemPermissions", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AdditionalNetworkPermissions {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["enabled"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AdditionalNetworkPermissions;
@@ -3224,14 +3208,13 @@ impl<'de> ::serde::Deserialize<'de> for AdditionalNetworkPermissions {
                 })
             }
         }
-        deserializer.deserialize_struct("AdditionalNetworkPermissions", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AdditionalPermissionProfile {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["fileSystem", "network"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AdditionalPermissionProfile;
@@ -3275,14 +3258,13 @@ impl<'de> ::serde::Deserialize<'de> for AdditionalPermissionProfile {
                 })
             }
         }
-        deserializer.deserialize_struct("AdditionalPermissionProfile", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AdditionalToolsResponseItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["id", "role", "tools"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AdditionalToolsResponseItem;
@@ -3325,20 +3307,13 @@ impl<'de> ::serde::Deserialize<'de> for AdditionalToolsResponseItem {
                 })
             }
         }
-        deserializer.deserialize_struct("AdditionalToolsResponseItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AgentMessageResponseItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "author",
-            "content",
-            "id",
-            "internal_chat_message_metadata_passthrough",
-            "recipient",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AgentMessageResponseItem;
@@ -3401,24 +3376,13 @@ impl<'de> ::serde::Deserialize<'de> for AgentMessageResponseItem {
                 })
             }
         }
-        deserializer.deserialize_struct("AgentMessageResponseItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AppConfig {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "approvals_reviewer",
-            "default_tools_approval_mode",
-            "default_tools_enabled",
-            "destructive_enabled",
-            "enabled",
-            "links",
-            "omit_tools_from",
-            "open_world_enabled",
-            "tools",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AppConfig;
@@ -3523,14 +3487,13 @@ impl<'de> ::serde::Deserialize<'de> for AppConfig {
                 })
             }
         }
-        deserializer.deserialize_struct("AppConfig", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AppLinkConfig {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["approvals_reviewer", "default_tools_approval_mode"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AppLinkConfig;
@@ -3578,14 +3541,13 @@ impl<'de> ::serde::Deserialize<'de> for AppLinkConfig {
                 })
             }
         }
-        deserializer.deserialize_struct("AppLinkConfig", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AppToolConfig {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["approval_mode", "enabled"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AppToolConfig;
@@ -3627,14 +3589,13 @@ impl<'de> ::serde::Deserialize<'de> for AppToolConfig {
                 })
             }
         }
-        deserializer.deserialize_struct("AppToolConfig", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ApplicationNetworkRequirements {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["domains", "enabled"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ApplicationNetworkRequirements;
@@ -3675,15 +3636,13 @@ impl<'de> ::serde::Deserialize<'de> for ApplicationNetworkRequirements {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ApplicationNetworkRequirements", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ApplicationRequirements {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["network", "storage"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ApplicationRequirements;
@@ -3723,14 +3682,13 @@ impl<'de> ::serde::Deserialize<'de> for ApplicationRequirements {
                 })
             }
         }
-        deserializer.deserialize_struct("ApplicationRequirements", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ApplicationStorageRequirements {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["defaultProjectParent", "projectlessWorkspaceRoot"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ApplicationStorageRequirements;
@@ -3778,15 +3736,13 @@ impl<'de> ::serde::Deserialize<'de> for ApplicationStorageRequirements {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ApplicationStorageRequirements", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AppsConfig {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["_default"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AppsConfig;
@@ -3823,20 +3779,13 @@ impl<'de> ::serde::Deserialize<'de> for AppsConfig {
                 })
             }
         }
-        deserializer.deserialize_struct("AppsConfig", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AppsDefaultConfig {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "approvals_reviewer",
-            "default_tools_approval_mode",
-            "destructive_enabled",
-            "enabled",
-            "open_world_enabled",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AppsDefaultConfig;
@@ -3907,14 +3856,13 @@ impl<'de> ::serde::Deserialize<'de> for AppsDefaultConfig {
                 })
             }
         }
-        deserializer.deserialize_struct("AppsDefaultConfig", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for AudioUserInput {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["fileId", "url"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = AudioUserInput;
@@ -3954,14 +3902,13 @@ impl<'de> ::serde::Deserialize<'de> for AudioUserInput {
                 })
             }
         }
-        deserializer.deserialize_struct("AudioUserInput", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ByteRange {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["end", "start"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ByteRange;
@@ -3997,21 +3944,13 @@ impl<'de> ::serde::Deserialize<'de> for ByteRange {
                 })
             }
         }
-        deserializer.deserialize_struct("ByteRange", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CommandConfiguredHookHandler {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "additionalContextLimit",
-            "async",
-            "command",
-            "commandWindows",
-            "statusMessage",
-            "timeoutSec",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = CommandConfiguredHookHandler;
@@ -4087,14 +4026,13 @@ impl<'de> ::serde::Deserialize<'de> for CommandConfiguredHookHandler {
                 })
             }
         }
-        deserializer.deserialize_struct("CommandConfiguredHookHandler", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CommandMigration {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["name"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = CommandMigration;
@@ -4125,18 +4063,13 @@ impl<'de> ::serde::Deserialize<'de> for CommandMigration {
                 })
             }
         }
-        deserializer.deserialize_struct("CommandMigration", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CompactionResponseItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "encrypted_content",
-            "id",
-            "internal_chat_message_metadata_passthrough",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = CompactionResponseItem;
@@ -4190,14 +4123,13 @@ impl<'de> ::serde::Deserialize<'de> for CompactionResponseItem {
                 })
             }
         }
-        deserializer.deserialize_struct("CompactionResponseItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ConfigurationReasoning {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["effort"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ConfigurationReasoning;
@@ -4228,14 +4160,13 @@ impl<'de> ::serde::Deserialize<'de> for ConfigurationReasoning {
                 })
             }
         }
-        deserializer.deserialize_struct("ConfigurationReasoning", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ConfigurationUpdateResponseItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["reasoning"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ConfigurationUpdateResponseItem;
@@ -4270,15 +4201,13 @@ impl<'de> ::serde::Deserialize<'de> for ConfigurationUpdateResponseItem {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ConfigurationUpdateResponseItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ConfiguredHookMatcherGroup {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["hooks", "matcher"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ConfiguredHookMatcherGroup;
@@ -4318,18 +4247,13 @@ impl<'de> ::serde::Deserialize<'de> for ConfiguredHookMatcherGroup {
                 })
             }
         }
-        deserializer.deserialize_struct("ConfiguredHookMatcherGroup", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ContextCompactionResponseItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "encrypted_content",
-            "id",
-            "internal_chat_message_metadata_passthrough",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ContextCompactionResponseItem;
@@ -4382,20 +4306,13 @@ impl<'de> ::serde::Deserialize<'de> for ContextCompactionResponseItem {
                 })
             }
         }
-        deserializer.deserialize_struct("ContextCompactionResponseItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CustomToolCallOutputResponseItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "call_id",
-            "id",
-            "internal_chat_message_metadata_passthrough",
-            "name",
-            "output",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = CustomToolCallOutputResponseItem;
@@ -4454,24 +4371,13 @@ impl<'de> ::serde::Deserialize<'de> for CustomToolCallOutputResponseItem {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("CustomToolCallOutputResponseItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for CustomToolCallResponseItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "call_id",
-            "encrypted_content",
-            "id",
-            "input",
-            "internal_chat_message_metadata_passthrough",
-            "name",
-            "namespace",
-            "status",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = CustomToolCallResponseItem;
@@ -4557,14 +4463,13 @@ impl<'de> ::serde::Deserialize<'de> for CustomToolCallResponseItem {
                 })
             }
         }
-        deserializer.deserialize_struct("CustomToolCallResponseItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for EncryptedContentAgentMessageInputContent {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["encrypted_content"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = EncryptedContentAgentMessageInputContent;
@@ -4605,19 +4510,13 @@ impl<'de> ::serde::Deserialize<'de> for EncryptedContentAgentMessageInputContent
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "EncryptedContentAgentMessageInputContent",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for EncryptedContentFunctionCallOutputContentItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["encrypted_content"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = EncryptedContentFunctionCallOutputContentItem;
@@ -4658,19 +4557,13 @@ impl<'de> ::serde::Deserialize<'de> for EncryptedContentFunctionCallOutputConten
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "EncryptedContentFunctionCallOutputContentItem",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for EnvironmentCapabilityRootLocation {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["environmentId", "path"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = EnvironmentCapabilityRootLocation;
@@ -4713,15 +4606,13 @@ impl<'de> ::serde::Deserialize<'de> for EnvironmentCapabilityRootLocation {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("EnvironmentCapabilityRootLocation", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for EnvironmentSkillsParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["required"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = EnvironmentSkillsParams;
@@ -4758,20 +4649,13 @@ impl<'de> ::serde::Deserialize<'de> for EnvironmentSkillsParams {
                 })
             }
         }
-        deserializer.deserialize_struct("EnvironmentSkillsParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ExecLocalShellAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "command",
-            "env",
-            "timeout_ms",
-            "user",
-            "working_directory",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ExecLocalShellAction;
@@ -4843,14 +4727,13 @@ impl<'de> ::serde::Deserialize<'de> for ExecLocalShellAction {
                 })
             }
         }
-        deserializer.deserialize_struct("ExecLocalShellAction", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ExistingCallThreadRealtimeStartTransport {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["callId"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ExistingCallThreadRealtimeStartTransport;
@@ -4884,27 +4767,13 @@ impl<'de> ::serde::Deserialize<'de> for ExistingCallThreadRealtimeStartTransport
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ExistingCallThreadRealtimeStartTransport",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigImportItemTypeFailure {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "cwd",
-            "errorType",
-            "failureStage",
-            "itemType",
-            "message",
-            "source",
-            "subErrorType",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ExternalAgentConfigImportItemTypeFailure;
@@ -4994,19 +4863,13 @@ impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigImportItemTypeFailure
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ExternalAgentConfigImportItemTypeFailure",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigMigrationItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cwd", "description", "details", "itemType"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ExternalAgentConfigMigrationItem;
@@ -5066,15 +4929,13 @@ impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigMigrationItem {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ExternalAgentConfigMigrationItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ExternalSandboxSandboxPolicy {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["networkAccess"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ExternalSandboxSandboxPolicy;
@@ -5111,14 +4972,13 @@ impl<'de> ::serde::Deserialize<'de> for ExternalSandboxSandboxPolicy {
                 })
             }
         }
-        deserializer.deserialize_struct("ExternalSandboxSandboxPolicy", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FileSystemSandboxEntry {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["access", "path"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FileSystemSandboxEntry;
@@ -5154,14 +5014,13 @@ impl<'de> ::serde::Deserialize<'de> for FileSystemSandboxEntry {
                 })
             }
         }
-        deserializer.deserialize_struct("FileSystemSandboxEntry", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FindInPageResponsesApiWebSearchAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["pattern", "url"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FindInPageResponsesApiWebSearchAction;
@@ -5201,22 +5060,13 @@ impl<'de> ::serde::Deserialize<'de> for FindInPageResponsesApiWebSearchAction {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("FindInPageResponsesApiWebSearchAction", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FunctionCallOutputResponseItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "call_id",
-            "id",
-            "internal_chat_message_metadata_passthrough",
-            "name",
-            "namespace",
-            "output",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FunctionCallOutputResponseItem;
@@ -5288,25 +5138,13 @@ impl<'de> ::serde::Deserialize<'de> for FunctionCallOutputResponseItem {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("FunctionCallOutputResponseItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FunctionCallResponseItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "arguments",
-            "call_id",
-            "encrypted_content",
-            "encrypted_function_args",
-            "id",
-            "internal_chat_message_metadata_passthrough",
-            "name",
-            "namespace",
-            "status",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FunctionCallResponseItem;
@@ -5407,14 +5245,13 @@ impl<'de> ::serde::Deserialize<'de> for FunctionCallResponseItem {
                 })
             }
         }
-        deserializer.deserialize_struct("FunctionCallResponseItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FunctionDynamicToolNamespaceTool {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["deferLoading", "description", "inputSchema", "name"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FunctionDynamicToolNamespaceTool;
@@ -5472,15 +5309,13 @@ impl<'de> ::serde::Deserialize<'de> for FunctionDynamicToolNamespaceTool {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("FunctionDynamicToolNamespaceTool", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for FunctionDynamicToolSpec {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["deferLoading", "description", "inputSchema", "name"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = FunctionDynamicToolSpec;
@@ -5538,14 +5373,13 @@ impl<'de> ::serde::Deserialize<'de> for FunctionDynamicToolSpec {
                 })
             }
         }
-        deserializer.deserialize_struct("FunctionDynamicToolSpec", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GlobPatternFileSystemPath {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["pattern"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = GlobPatternFileSystemPath;
@@ -5576,20 +5410,13 @@ impl<'de> ::serde::Deserialize<'de> for GlobPatternFileSystemPath {
                 })
             }
         }
-        deserializer.deserialize_struct("GlobPatternFileSystemPath", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for GranularAskForApproval {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "mcp_elicitations",
-            "request_permissions",
-            "rules",
-            "sandbox_approval",
-            "skill_approval",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = GranularAskForApproval;
@@ -5662,14 +5489,13 @@ impl<'de> ::serde::Deserialize<'de> for GranularAskForApproval {
                 })
             }
         }
-        deserializer.deserialize_struct("GranularAskForApproval", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for HookMigration {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["name"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = HookMigration;
@@ -5700,21 +5526,13 @@ impl<'de> ::serde::Deserialize<'de> for HookMigration {
                 })
             }
         }
-        deserializer.deserialize_struct("HookMigration", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ImageGenerationCallResponseItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "encrypted_content",
-            "id",
-            "internal_chat_message_metadata_passthrough",
-            "result",
-            "revised_prompt",
-            "status",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ImageGenerationCallResponseItem;
@@ -5788,15 +5606,13 @@ impl<'de> ::serde::Deserialize<'de> for ImageGenerationCallResponseItem {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ImageGenerationCallResponseItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ImageUserInput {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["detail", "fileId", "url"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ImageUserInput;
@@ -5843,14 +5659,13 @@ impl<'de> ::serde::Deserialize<'de> for ImageUserInput {
                 })
             }
         }
-        deserializer.deserialize_struct("ImageUserInput", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for InputAudioContentItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["audio_url", "file_id"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = InputAudioContentItem;
@@ -5894,14 +5709,13 @@ impl<'de> ::serde::Deserialize<'de> for InputAudioContentItem {
                 })
             }
         }
-        deserializer.deserialize_struct("InputAudioContentItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for InputAudioDynamicToolCallOutputContentItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["audioUrl"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = InputAudioDynamicToolCallOutputContentItem;
@@ -5939,19 +5753,13 @@ impl<'de> ::serde::Deserialize<'de> for InputAudioDynamicToolCallOutputContentIt
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "InputAudioDynamicToolCallOutputContentItem",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for InputAudioFunctionCallOutputContentItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["audio_url", "file_id"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = InputAudioFunctionCallOutputContentItem;
@@ -5998,19 +5806,13 @@ impl<'de> ::serde::Deserialize<'de> for InputAudioFunctionCallOutputContentItem 
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "InputAudioFunctionCallOutputContentItem",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for InputImageContentItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["detail", "file_id", "image_url"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = InputImageContentItem;
@@ -6061,14 +5863,13 @@ impl<'de> ::serde::Deserialize<'de> for InputImageContentItem {
                 })
             }
         }
-        deserializer.deserialize_struct("InputImageContentItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for InputImageDynamicToolCallOutputContentItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["imageUrl"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = InputImageDynamicToolCallOutputContentItem;
@@ -6106,19 +5907,13 @@ impl<'de> ::serde::Deserialize<'de> for InputImageDynamicToolCallOutputContentIt
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "InputImageDynamicToolCallOutputContentItem",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for InputImageFunctionCallOutputContentItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["detail", "file_id", "image_url"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = InputImageFunctionCallOutputContentItem;
@@ -6172,19 +5967,13 @@ impl<'de> ::serde::Deserialize<'de> for InputImageFunctionCallOutputContentItem 
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "InputImageFunctionCallOutputContentItem",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for InputTextAgentMessageInputContent {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["text"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = InputTextAgentMessageInputContent;
@@ -6215,15 +6004,13 @@ impl<'de> ::serde::Deserialize<'de> for InputTextAgentMessageInputContent {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("InputTextAgentMessageInputContent", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for InputTextContentItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["text"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = InputTextContentItem;
@@ -6254,14 +6041,13 @@ impl<'de> ::serde::Deserialize<'de> for InputTextContentItem {
                 })
             }
         }
-        deserializer.deserialize_struct("InputTextContentItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for InputTextDynamicToolCallOutputContentItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["text"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = InputTextDynamicToolCallOutputContentItem;
@@ -6295,19 +6081,13 @@ impl<'de> ::serde::Deserialize<'de> for InputTextDynamicToolCallOutputContentIte
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "InputTextDynamicToolCallOutputContentItem",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for InputTextFunctionCallOutputContentItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["text"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = InputTextFunctionCallOutputContentItem;
@@ -6341,19 +6121,13 @@ impl<'de> ::serde::Deserialize<'de> for InputTextFunctionCallOutputContentItem {
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "InputTextFunctionCallOutputContentItem",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for InternalChatMessageMetadataPassthrough {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["turn_id"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = InternalChatMessageMetadataPassthrough;
@@ -6389,19 +6163,13 @@ impl<'de> ::serde::Deserialize<'de> for InternalChatMessageMetadataPassthrough {
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "InternalChatMessageMetadataPassthrough",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for KindFileSystemSpecialPath {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["subpath"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = KindFileSystemSpecialPath;
@@ -6434,14 +6202,13 @@ impl<'de> ::serde::Deserialize<'de> for KindFileSystemSpecialPath {
                 })
             }
         }
-        deserializer.deserialize_struct("KindFileSystemSpecialPath", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for LocalAudioUserInput {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["path"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = LocalAudioUserInput;
@@ -6472,14 +6239,13 @@ impl<'de> ::serde::Deserialize<'de> for LocalAudioUserInput {
                 })
             }
         }
-        deserializer.deserialize_struct("LocalAudioUserInput", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for LocalImageUserInput {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["detail", "path"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = LocalImageUserInput;
@@ -6517,21 +6283,13 @@ impl<'de> ::serde::Deserialize<'de> for LocalImageUserInput {
                 })
             }
         }
-        deserializer.deserialize_struct("LocalImageUserInput", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for LocalShellCallResponseItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "action",
-            "call_id",
-            "encrypted_content",
-            "id",
-            "internal_chat_message_metadata_passthrough",
-            "status",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = LocalShellCallResponseItem;
@@ -6601,31 +6359,13 @@ impl<'de> ::serde::Deserialize<'de> for LocalShellCallResponseItem {
                 })
             }
         }
-        deserializer.deserialize_struct("LocalShellCallResponseItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ManagedHooksRequirements {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "Interrupt",
-            "managedDir",
-            "PermissionRequest",
-            "PostCompact",
-            "PostModelRequest",
-            "PostToolUse",
-            "PreCompact",
-            "PreModelRequest",
-            "PreToolUse",
-            "SessionEnd",
-            "SessionStart",
-            "Stop",
-            "SubagentStart",
-            "SubagentStop",
-            "UserPromptSubmit",
-            "windowsManagedDir",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ManagedHooksRequirements;
@@ -6838,14 +6578,13 @@ impl<'de> ::serde::Deserialize<'de> for ManagedHooksRequirements {
                 })
             }
         }
-        deserializer.deserialize_struct("ManagedHooksRequirements", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpServerMigration {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["name"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = McpServerMigration;
@@ -6876,20 +6615,13 @@ impl<'de> ::serde::Deserialize<'de> for McpServerMigration {
                 })
             }
         }
-        deserializer.deserialize_struct("McpServerMigration", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for McpToolConfiguredHookHandler {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "input",
-            "server",
-            "statusMessage",
-            "timeoutSec",
-            "tool",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = McpToolConfiguredHookHandler;
@@ -6952,14 +6684,13 @@ impl<'de> ::serde::Deserialize<'de> for McpToolConfiguredHookHandler {
                 })
             }
         }
-        deserializer.deserialize_struct("McpToolConfiguredHookHandler", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for MentionUserInput {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["name", "path"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = MentionUserInput;
@@ -6995,23 +6726,13 @@ impl<'de> ::serde::Deserialize<'de> for MentionUserInput {
                 })
             }
         }
-        deserializer.deserialize_struct("MentionUserInput", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for MigrationDetails {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "commands",
-            "hooks",
-            "mcpServers",
-            "memory",
-            "plugins",
-            "sessions",
-            "skills",
-            "subagents",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = MigrationDetails;
@@ -7099,14 +6820,13 @@ impl<'de> ::serde::Deserialize<'de> for MigrationDetails {
                 })
             }
         }
-        deserializer.deserialize_struct("MigrationDetails", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ModelProviderMismatchModelProviderError {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["currentModelProvider", "modelProvider"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ModelProviderMismatchModelProviderError;
@@ -7159,19 +6879,13 @@ impl<'de> ::serde::Deserialize<'de> for ModelProviderMismatchModelProviderError 
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ModelProviderMismatchModelProviderError",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ModelProviderNotConfiguredModelProviderError {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["modelProvider"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ModelProviderNotConfiguredModelProviderError;
@@ -7212,19 +6926,13 @@ impl<'de> ::serde::Deserialize<'de> for ModelProviderNotConfiguredModelProviderE
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ModelProviderNotConfiguredModelProviderError",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ModelProviderPolicyConflictModelProviderError {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["modelProvider", "requiredModelProvider"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ModelProviderPolicyConflictModelProviderError;
@@ -7277,19 +6985,13 @@ impl<'de> ::serde::Deserialize<'de> for ModelProviderPolicyConflictModelProvider
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "ModelProviderPolicyConflictModelProviderError",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for NamespaceDynamicToolSpec {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["description", "name", "tools"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = NamespaceDynamicToolSpec;
@@ -7336,14 +7038,13 @@ impl<'de> ::serde::Deserialize<'de> for NamespaceDynamicToolSpec {
                 })
             }
         }
-        deserializer.deserialize_struct("NamespaceDynamicToolSpec", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for NetworkPolicyAmendment {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["action", "host"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = NetworkPolicyAmendment;
@@ -7379,29 +7080,13 @@ impl<'de> ::serde::Deserialize<'de> for NetworkPolicyAmendment {
                 })
             }
         }
-        deserializer.deserialize_struct("NetworkPolicyAmendment", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for NetworkRequirements {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "allowLocalBinding",
-            "allowUnixSockets",
-            "allowUpstreamProxy",
-            "allowedDomains",
-            "dangerouslyAllowAllUnixSockets",
-            "dangerouslyAllowNonLoopbackProxy",
-            "deniedDomains",
-            "domains",
-            "enabled",
-            "httpPort",
-            "managedAllowedDomainsOnly",
-            "reviewDomains",
-            "socksPort",
-            "unixSockets",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = NetworkRequirements;
@@ -7567,14 +7252,13 @@ impl<'de> ::serde::Deserialize<'de> for NetworkRequirements {
                 })
             }
         }
-        deserializer.deserialize_struct("NetworkRequirements", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for OpenPageResponsesApiWebSearchAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["url"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = OpenPageResponsesApiWebSearchAction;
@@ -7607,15 +7291,13 @@ impl<'de> ::serde::Deserialize<'de> for OpenPageResponsesApiWebSearchAction {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("OpenPageResponsesApiWebSearchAction", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for OutputTextContentItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["annotations", "logprobs", "text"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = OutputTextContentItem;
@@ -7668,14 +7350,13 @@ impl<'de> ::serde::Deserialize<'de> for OutputTextContentItem {
                 })
             }
         }
-        deserializer.deserialize_struct("OutputTextContentItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PathFileSystemPath {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["path"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PathFileSystemPath;
@@ -7706,14 +7387,13 @@ impl<'de> ::serde::Deserialize<'de> for PathFileSystemPath {
                 })
             }
         }
-        deserializer.deserialize_struct("PathFileSystemPath", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for PluginsMigration {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["marketplaceName", "pluginNames"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = PluginsMigration;
@@ -7762,14 +7442,13 @@ impl<'de> ::serde::Deserialize<'de> for PluginsMigration {
                 })
             }
         }
-        deserializer.deserialize_struct("PluginsMigration", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ProcessTerminalSize {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cols", "rows"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ProcessTerminalSize;
@@ -7805,22 +7484,13 @@ impl<'de> ::serde::Deserialize<'de> for ProcessTerminalSize {
                 })
             }
         }
-        deserializer.deserialize_struct("ProcessTerminalSize", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for Project {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "createdAt",
-            "id",
-            "metadata",
-            "name",
-            "recencyAt",
-            "roots",
-            "updatedAt",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = Project;
@@ -7900,14 +7570,13 @@ impl<'de> ::serde::Deserialize<'de> for Project {
                 })
             }
         }
-        deserializer.deserialize_struct("Project", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ProjectRoot {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["path"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ProjectRoot;
@@ -7938,19 +7607,13 @@ impl<'de> ::serde::Deserialize<'de> for ProjectRoot {
                 })
             }
         }
-        deserializer.deserialize_struct("ProjectRoot", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for QueuedSubmission {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "clientUserMessageId",
-            "id",
-            "input",
-            "responsesapiClientMetadata",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = QueuedSubmission;
@@ -8012,14 +7675,13 @@ impl<'de> ::serde::Deserialize<'de> for QueuedSubmission {
                 })
             }
         }
-        deserializer.deserialize_struct("QueuedSubmission", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ReadOnlySandboxPolicy {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["networkAccess"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ReadOnlySandboxPolicy;
@@ -8054,14 +7716,13 @@ impl<'de> ::serde::Deserialize<'de> for ReadOnlySandboxPolicy {
                 })
             }
         }
-        deserializer.deserialize_struct("ReadOnlySandboxPolicy", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for RealtimeVoicesList {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["defaultV1", "defaultV2", "v1", "v2", "v3"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = RealtimeVoicesList;
@@ -8114,20 +7775,13 @@ impl<'de> ::serde::Deserialize<'de> for RealtimeVoicesList {
                 })
             }
         }
-        deserializer.deserialize_struct("RealtimeVoicesList", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ReasoningResponseItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "content",
-            "encrypted_content",
-            "id",
-            "internal_chat_message_metadata_passthrough",
-            "summary",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ReasoningResponseItem;
@@ -8194,14 +7848,13 @@ impl<'de> ::serde::Deserialize<'de> for ReasoningResponseItem {
                 })
             }
         }
-        deserializer.deserialize_struct("ReasoningResponseItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ReasoningTextReasoningItemContent {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["text"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ReasoningTextReasoningItemContent;
@@ -8232,15 +7885,13 @@ impl<'de> ::serde::Deserialize<'de> for ReasoningTextReasoningItemContent {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("ReasoningTextReasoningItemContent", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for RemoteControlDisableParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["ephemeral"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = RemoteControlDisableParams;
@@ -8275,14 +7926,13 @@ impl<'de> ::serde::Deserialize<'de> for RemoteControlDisableParams {
                 })
             }
         }
-        deserializer.deserialize_struct("RemoteControlDisableParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for RemoteControlEnableParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["ephemeral"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = RemoteControlEnableParams;
@@ -8317,14 +7967,13 @@ impl<'de> ::serde::Deserialize<'de> for RemoteControlEnableParams {
                 })
             }
         }
-        deserializer.deserialize_struct("RemoteControlEnableParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ResponseUsageMetadata {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["amount", "metadata"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ResponseUsageMetadata;
@@ -8368,14 +8017,13 @@ impl<'de> ::serde::Deserialize<'de> for ResponseUsageMetadata {
                 })
             }
         }
-        deserializer.deserialize_struct("ResponseUsageMetadata", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SearchResponsesApiWebSearchAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["queries", "query"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = SearchResponsesApiWebSearchAction;
@@ -8415,15 +8063,13 @@ impl<'de> ::serde::Deserialize<'de> for SearchResponsesApiWebSearchAction {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("SearchResponsesApiWebSearchAction", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SelectedCapabilityRoot {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["id", "location"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = SelectedCapabilityRoot;
@@ -8461,14 +8107,13 @@ impl<'de> ::serde::Deserialize<'de> for SelectedCapabilityRoot {
                 })
             }
         }
-        deserializer.deserialize_struct("SelectedCapabilityRoot", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ServerDiagnosticsGauge {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["name", "value"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ServerDiagnosticsGauge;
@@ -8504,14 +8149,13 @@ impl<'de> ::serde::Deserialize<'de> for ServerDiagnosticsGauge {
                 })
             }
         }
-        deserializer.deserialize_struct("ServerDiagnosticsGauge", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ServerDiagnosticsProcess {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["id", "physicalFootprintBytes", "residentMemoryBytes"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ServerDiagnosticsProcess;
@@ -8558,14 +8202,13 @@ impl<'de> ::serde::Deserialize<'de> for ServerDiagnosticsProcess {
                 })
             }
         }
-        deserializer.deserialize_struct("ServerDiagnosticsProcess", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SessionMigration {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cwd", "path", "title"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = SessionMigration;
@@ -8608,14 +8251,13 @@ impl<'de> ::serde::Deserialize<'de> for SessionMigration {
                 })
             }
         }
-        deserializer.deserialize_struct("SessionMigration", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SkillMigration {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["name"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = SkillMigration;
@@ -8646,14 +8288,13 @@ impl<'de> ::serde::Deserialize<'de> for SkillMigration {
                 })
             }
         }
-        deserializer.deserialize_struct("SkillMigration", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SkillUserInput {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["name", "path"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = SkillUserInput;
@@ -8689,14 +8330,13 @@ impl<'de> ::serde::Deserialize<'de> for SkillUserInput {
                 })
             }
         }
-        deserializer.deserialize_struct("SkillUserInput", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SpecialFileSystemPath {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["value"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = SpecialFileSystemPath;
@@ -8727,14 +8367,13 @@ impl<'de> ::serde::Deserialize<'de> for SpecialFileSystemPath {
                 })
             }
         }
-        deserializer.deserialize_struct("SpecialFileSystemPath", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SubagentMigration {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["name"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = SubagentMigration;
@@ -8765,14 +8404,13 @@ impl<'de> ::serde::Deserialize<'de> for SubagentMigration {
                 })
             }
         }
-        deserializer.deserialize_struct("SubagentMigration", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for SummaryTextReasoningItemReasoningSummary {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["text"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = SummaryTextReasoningItemReasoningSummary;
@@ -8806,19 +8444,13 @@ impl<'de> ::serde::Deserialize<'de> for SummaryTextReasoningItemReasoningSummary
                 })
             }
         }
-        deserializer
-            .deserialize_struct(
-                "SummaryTextReasoningItemReasoningSummary",
-                FIELDS,
-                Visitor,
-            )
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for TextElement {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["byteRange", "placeholder"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = TextElement;
@@ -8864,14 +8496,13 @@ impl<'de> ::serde::Deserialize<'de> for TextElement {
                 })
             }
         }
-        deserializer.deserialize_struct("TextElement", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for TextReasoningItemContent {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["text"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = TextReasoningItemContent;
@@ -8902,14 +8533,13 @@ impl<'de> ::serde::Deserialize<'de> for TextReasoningItemContent {
                 })
             }
         }
-        deserializer.deserialize_struct("TextReasoningItemContent", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for TextUserInput {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["text", "text_elements"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = TextUserInput;
@@ -8949,14 +8579,13 @@ impl<'de> ::serde::Deserialize<'de> for TextUserInput {
                 })
             }
         }
-        deserializer.deserialize_struct("TextUserInput", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadEnvironment {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cwd", "environmentId", "runtimeWorkspaceRoots"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadEnvironment;
@@ -9013,14 +8642,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadEnvironment {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadEnvironment", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeInitialItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["role", "text"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadRealtimeInitialItem;
@@ -9056,14 +8684,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeInitialItem {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadRealtimeInitialItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ThreadSectionAppearance {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["color", "icon"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ThreadSectionAppearance;
@@ -9103,22 +8730,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSectionAppearance {
                 })
             }
         }
-        deserializer.deserialize_struct("ThreadSectionAppearance", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ToolSearchCallResponseItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "arguments",
-            "call_id",
-            "encrypted_content",
-            "execution",
-            "id",
-            "internal_chat_message_metadata_passthrough",
-            "status",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ToolSearchCallResponseItem;
@@ -9203,21 +8821,13 @@ impl<'de> ::serde::Deserialize<'de> for ToolSearchCallResponseItem {
                 })
             }
         }
-        deserializer.deserialize_struct("ToolSearchCallResponseItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for ToolSearchOutputResponseItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "call_id",
-            "execution",
-            "id",
-            "internal_chat_message_metadata_passthrough",
-            "status",
-            "tools",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = ToolSearchOutputResponseItem;
@@ -9287,14 +8897,13 @@ impl<'de> ::serde::Deserialize<'de> for ToolSearchOutputResponseItem {
                 })
             }
         }
-        deserializer.deserialize_struct("ToolSearchOutputResponseItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for TurnEnvironmentParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["cwd", "environmentId", "runtimeWorkspaceRoots"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = TurnEnvironmentParams;
@@ -9348,14 +8957,13 @@ impl<'de> ::serde::Deserialize<'de> for TurnEnvironmentParams {
                 })
             }
         }
-        deserializer.deserialize_struct("TurnEnvironmentParams", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for TurnStartedThreadTimelineEntry {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["position", "started_at", "turn_id"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = TurnStartedThreadTimelineEntry;
@@ -9404,15 +9012,13 @@ impl<'de> ::serde::Deserialize<'de> for TurnStartedThreadTimelineEntry {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("TurnStartedThreadTimelineEntry", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for UnknownFileSystemSpecialPath {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["path", "subpath"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = UnknownFileSystemSpecialPath;
@@ -9450,14 +9056,13 @@ impl<'de> ::serde::Deserialize<'de> for UnknownFileSystemSpecialPath {
                 })
             }
         }
-        deserializer.deserialize_struct("UnknownFileSystemSpecialPath", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for W3cTraceContext {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["traceparent", "tracestate"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = W3cTraceContext;
@@ -9505,20 +9110,13 @@ impl<'de> ::serde::Deserialize<'de> for W3cTraceContext {
                 })
             }
         }
-        deserializer.deserialize_struct("W3cTraceContext", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for WebSearchCallResponseItem {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "action",
-            "encrypted_content",
-            "id",
-            "internal_chat_message_metadata_passthrough",
-            "status",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = WebSearchCallResponseItem;
@@ -9585,14 +9183,13 @@ impl<'de> ::serde::Deserialize<'de> for WebSearchCallResponseItem {
                 })
             }
         }
-        deserializer.deserialize_struct("WebSearchCallResponseItem", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for WebrtcThreadRealtimeStartTransport {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &["sdp"];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = WebrtcThreadRealtimeStartTransport;
@@ -9623,19 +9220,13 @@ impl<'de> ::serde::Deserialize<'de> for WebrtcThreadRealtimeStartTransport {
                 })
             }
         }
-        deserializer
-            .deserialize_struct("WebrtcThreadRealtimeStartTransport", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for WorkspaceRouting {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "accountRoutingOverride",
-            "backendOrigin",
-            "chatgptAccountId",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = WorkspaceRouting;
@@ -9697,19 +9288,13 @@ impl<'de> ::serde::Deserialize<'de> for WorkspaceRouting {
                 })
             }
         }
-        deserializer.deserialize_struct("WorkspaceRouting", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 impl<'de> ::serde::Deserialize<'de> for WorkspaceWriteSandboxPolicy {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        const FIELDS: &[&str] = &[
-            "excludeSlashTmp",
-            "excludeTmpdirEnvVar",
-            "networkAccess",
-            "writableRoots",
-        ];
         struct Visitor;
         impl<'de> ::serde::de::Visitor<'de> for Visitor {
             type Value = WorkspaceWriteSandboxPolicy;
@@ -9771,7 +9356,7 @@ impl<'de> ::serde::Deserialize<'de> for WorkspaceWriteSandboxPolicy {
                 })
             }
         }
-        deserializer.deserialize_struct("WorkspaceWriteSandboxPolicy", FIELDS, Visitor)
+        deserializer.deserialize_map(Visitor)
     }
 }
 /// Backend routing policy. Wire values match the accounts/check contract.
@@ -9831,8 +9416,7 @@ impl<'de> ::serde::Deserialize<'de> for AccountRoutingOverride {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// Since Codex 0.166.0.
@@ -9888,8 +9472,7 @@ impl<'de> ::serde::Deserialize<'de> for AccountSessionWorkspaceKind {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -9944,8 +9527,7 @@ impl<'de> ::serde::Deserialize<'de> for AdditionalContextKind {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -10104,8 +9686,7 @@ impl<'de> ::serde::Deserialize<'de> for AppToolApproval {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// Configures who approval requests are routed to for review. Examples include sandbox escapes, blocked network access, MCP approval prompts, and ARC escalations. Defaults to `user`. `auto_review` uses a carefully prompted subagent to gather relevant context and apply a risk-based decision framework before approving or denying the request. The legacy value `guardian_subagent` is accepted for compatibility.
@@ -10165,8 +9746,7 @@ impl<'de> ::serde::Deserialize<'de> for ApprovalsReviewer {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -10364,8 +9944,7 @@ impl<'de> ::serde::Deserialize<'de> for CodexResponseHandoffMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -10690,8 +10269,7 @@ impl<'de> ::serde::Deserialize<'de> for ConversationTextRole {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -11061,8 +10639,7 @@ impl<'de> ::serde::Deserialize<'de> for ExternalAgentConfigMigrationItemType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -11121,8 +10698,7 @@ impl<'de> ::serde::Deserialize<'de> for FileSystemAccessMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -11620,8 +11196,7 @@ impl<'de> ::serde::Deserialize<'de> for ImageDetail {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -11738,8 +11313,7 @@ impl<'de> ::serde::Deserialize<'de> for LocalShellStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// Structured JSON-RPC error data. Unknown errors must retain the client's normal fallback.
@@ -11983,8 +11557,7 @@ impl<'de> ::serde::Deserialize<'de> for NetworkAccess {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -12039,8 +11612,7 @@ impl<'de> ::serde::Deserialize<'de> for NetworkDomainPermission {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -12095,8 +11667,7 @@ impl<'de> ::serde::Deserialize<'de> for NetworkPolicyRuleAction {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -12151,8 +11722,7 @@ impl<'de> ::serde::Deserialize<'de> for NetworkUnixSocketPermission {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// Deprecated: `friendly` and `pragmatic` no longer select a style.
@@ -12212,8 +11782,7 @@ impl<'de> ::serde::Deserialize<'de> for Personality {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -12272,8 +11841,7 @@ impl<'de> ::serde::Deserialize<'de> for PluginSearchScope {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -12332,8 +11900,7 @@ impl<'de> ::serde::Deserialize<'de> for PluginShareDiscoverability {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -12392,8 +11959,7 @@ impl<'de> ::serde::Deserialize<'de> for PluginSharePrincipalType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -12448,8 +12014,7 @@ impl<'de> ::serde::Deserialize<'de> for ProjectSortKey {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -12504,8 +12069,7 @@ impl<'de> ::serde::Deserialize<'de> for RealtimeOutputModality {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -12692,8 +12256,7 @@ impl<'de> ::serde::Deserialize<'de> for RealtimeVoice {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -12916,8 +12479,7 @@ impl<'de> ::serde::Deserialize<'de> for ReasoningSummary {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -13122,8 +12684,7 @@ impl<'de> ::serde::Deserialize<'de> for SandboxMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -13329,8 +12890,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadGoalStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -13385,8 +12945,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadMemoryMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -13535,8 +13094,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeCoverage {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// Since Codex 0.171.0.
@@ -13592,8 +13150,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeOrder {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// EXPERIMENTAL - transport used by thread realtime.
@@ -13774,8 +13331,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSearchSortKey {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 /// A model-facing surface on which a tool can be exposed.
@@ -13835,8 +13391,7 @@ impl<'de> ::serde::Deserialize<'de> for ToolExposureSurface {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -13895,8 +13450,7 @@ impl<'de> ::serde::Deserialize<'de> for TurnItemsView {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
 #[derive(Debug, Clone, PartialEq)]
@@ -14129,7 +13683,6 @@ impl<'de> ::serde::Deserialize<'de> for WindowsSandboxSetupMode {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
     ) -> ::std::result::Result<Self, D::Error> {
-        crate::serde_helpers::deserialize_str(deserializer)
-            .map(|s| Self::from(s.as_ref()))
+        Ok(Self::from(crate::serde_helpers::deserialize_str(deserializer)?.as_ref()))
     }
 }
