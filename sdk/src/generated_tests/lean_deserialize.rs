@@ -140,3 +140,22 @@ mod mirror {
         pub summary: Vec<String>,
     }
 }
+
+#[test]
+fn a_decoded_union_goes_back_to_text_with_its_tag_once() {
+    // `idle` carries a transparent map, which keeps every key it was decoded from.
+    for text in [r#"{"type":"idle"}"#, r#"{"type":"idle","since":3}"#] {
+        let status: types::ThreadStatus = serde_json::from_str(text).unwrap();
+        let back = serde_json::to_string(&status).unwrap();
+        assert_eq!(back.matches("\"type\"").count(), 1, "{back}");
+        assert_eq!(serde_json::from_str::<Value>(&back).unwrap(), serde_json::from_str::<Value>(text).unwrap());
+    }
+}
+
+#[test]
+fn a_malformed_variant_deep_in_a_message_names_one_position() {
+    let text = r#"{"threadId":"t","turnId":"u","completedAtMs":1,"item":{"type":"agentMessage","id":3,"text":"x"}}"#;
+    let err = serde_json::from_str::<types::ItemCompletedNotification>(text).unwrap_err().to_string();
+    assert!(err.starts_with("ThreadItem `agentMessage`: invalid type: integer `3`, expected a string"), "{err}");
+    assert_eq!(err.matches(" at line ").count(), 1, "{err}");
+}

@@ -79,7 +79,18 @@ pub fn decode_variant<T: DeserializeOwned, E: serde::de::Error>(
 ) -> Result<T, E> {
     match serde_json::from_str(text) {
         Ok(value) => Ok(value),
-        Err(e) => Err(E::custom(format_args!("{union} `{variant}`: {e}"))),
+        Err(e) => Err(E::custom(format_args!("{union} `{variant}`: {}", without_position(&e)))),
+    }
+}
+
+/// An error's message without serde_json's " at line L column C": a position within a
+/// variant's own text would mislead, and the enclosing deserializer adds the right one.
+fn without_position(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    match text.strip_suffix(&suffix) {
+        Some(message) if e.line() > 0 => message.to_owned(),
+        _ => text,
     }
 }
 
@@ -374,7 +385,7 @@ impl<S: Serializer> Serializer for TagFirst<S> {
     type SerializeTuple = Impossible<S::Ok, S::Error>;
     type SerializeTupleStruct = Impossible<S::Ok, S::Error>;
     type SerializeTupleVariant = Impossible<S::Ok, S::Error>;
-    type SerializeMap = S::SerializeMap;
+    type SerializeMap = TagFirstMap<S::SerializeMap>;
     type SerializeStruct = S::SerializeStruct;
     type SerializeStructVariant = Impossible<S::Ok, S::Error>;
 
@@ -439,10 +450,12 @@ impl<S: Serializer> Serializer for TagFirst<S> {
         Err(self.not_an_object())
     }
 
-    fn serialize_map(self, len: Option<usize>) -> Result<S::SerializeMap, S::Error> {
-        let mut map = self.inner.serialize_map(len.map(|n| n + 1))?;
+    /// A map payload (a transparent `Map`, or a struct with a flattened one) decoded from
+    /// the wire still holds the tag; it is written once, first, with the variant's value.
+    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, S::Error> {
+        let mut map = self.inner.serialize_map(None)?;
         map.serialize_entry(self.tag, self.wire)?;
-        Ok(map)
+        Ok(TagFirstMap { inner: map, tag: self.tag, skipping: false })
     }
 
     fn serialize_struct(self, name: &'static str, len: usize) -> Result<S::SerializeStruct, S::Error> {
@@ -459,6 +472,55 @@ impl<S: Serializer> Serializer for TagFirst<S> {
         _: usize,
     ) -> Result<Self::SerializeStructVariant, S::Error> {
         Err(self.not_an_object())
+    }
+}
+
+/// A map after its tag entry: skips the payload's own entry of the tag key.
+pub struct TagFirstMap<M> {
+    inner: M,
+    tag: &'static str,
+    /// The key just given was the tag: its value is skipped too.
+    skipping: bool,
+}
+
+impl<M> TagFirstMap<M> {
+    fn is_tag<K: ?Sized + Serialize>(&self, key: &K) -> bool {
+        matches!(serde_json::to_value(key), Ok(Value::String(k)) if k == self.tag)
+    }
+}
+
+impl<M: SerializeMap> SerializeMap for TagFirstMap<M> {
+    type Ok = M::Ok;
+    type Error = M::Error;
+
+    fn serialize_key<K: ?Sized + Serialize>(&mut self, key: &K) -> Result<(), M::Error> {
+        self.skipping = self.is_tag(key);
+        if self.skipping {
+            return Ok(());
+        }
+        self.inner.serialize_key(key)
+    }
+
+    fn serialize_value<V: ?Sized + Serialize>(&mut self, value: &V) -> Result<(), M::Error> {
+        if std::mem::take(&mut self.skipping) {
+            return Ok(());
+        }
+        self.inner.serialize_value(value)
+    }
+
+    fn serialize_entry<K: ?Sized + Serialize, V: ?Sized + Serialize>(
+        &mut self,
+        key: &K,
+        value: &V,
+    ) -> Result<(), M::Error> {
+        if self.is_tag(key) {
+            return Ok(());
+        }
+        self.inner.serialize_entry(key, value)
+    }
+
+    fn end(self) -> Result<M::Ok, M::Error> {
+        self.inner.end()
     }
 }
 
@@ -530,6 +592,35 @@ mod tests {
             serde_json::to_string_pretty(&Tagged(Plain { id: "a" })).unwrap(),
             "{\n  \"type\": \"thing\",\n  \"id\": \"a\"\n}"
         );
+    }
+
+    #[test]
+    fn a_map_payload_that_kept_the_tag_writes_it_once() {
+        let kept: Map<String, Value> = serde_json::from_str(r#"{"n":1,"type":"stale","m":2}"#).unwrap();
+        let text = serde_json::to_string(&Tagged(kept.clone())).unwrap();
+        assert_eq!(text, r#"{"type":"thing","m":2,"n":1}"#);
+        let mut entries = serde_json::Serializer::new(Vec::new());
+        let mut map = TagFirst { inner: &mut entries, tag: "type", wire: "thing" }.serialize_map(None).unwrap();
+        map.serialize_key("type").unwrap();
+        map.serialize_value("stale").unwrap();
+        map.serialize_key("n").unwrap();
+        map.serialize_value(&1).unwrap();
+        map.end().unwrap();
+        assert_eq!(String::from_utf8(entries.into_inner()).unwrap(), r#"{"type":"thing","n":1}"#);
+    }
+
+    #[test]
+    fn a_variant_error_has_one_position_the_enclosing_one() {
+        #[derive(Debug)]
+        struct Variant;
+        impl<'de> Deserialize<'de> for Variant {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let text = deserialize_json_text(deserializer)?;
+                decode_variant::<Vec<u8>, D::Error>(&text, "Union", "kind").map(|_| Variant)
+            }
+        }
+        let err = serde_json::from_str::<Vec<Variant>>("[\n [1, \"x\"]]").unwrap_err().to_string();
+        assert_eq!(err, "Union `kind`: invalid type: string \"x\", expected u8 at line 2 column 10");
     }
 
     #[test]
