@@ -194,7 +194,7 @@ fn derives(attrs: &[Attribute]) -> Vec<String> {
         .filter(|a| a.path().is_ident("derive"))
         .filter_map(|a| a.parse_args_with(Punctuated::<syn::Path, Token![,]>::parse_terminated).ok())
         .flatten()
-        .map(|p| quote!(#p).to_string().replace(' ', ""))
+        .map(|p| text_of(&p))
         .collect()
 }
 
@@ -209,8 +209,7 @@ fn remove_derive(attrs: &mut Vec<Attribute>) -> bool {
         let Ok(paths) = attr.parse_args_with(Punctuated::<syn::Path, Token![,]>::parse_terminated) else {
             return true;
         };
-        let kept: Vec<&syn::Path> =
-            paths.iter().filter(|p| quote!(#p).to_string().replace(' ', "") != DERIVE).collect();
+        let kept: Vec<&syn::Path> = paths.iter().filter(|p| text_of(*p) != DERIVE).collect();
         if kept.len() == paths.len() {
             return true;
         }
@@ -221,16 +220,17 @@ fn remove_derive(attrs: &mut Vec<Attribute>) -> bool {
     removed
 }
 
-fn type_text(ty: &syn::Type) -> String {
-    quote!(#ty).to_string().replace(' ', "")
+/// Tokens as text without spaces, e.g. `::std::option::Option<T>`.
+fn text_of(tokens: &impl quote::ToTokens) -> String {
+    tokens.to_token_stream().to_string().replace(' ', "")
 }
 
 fn is_option(ty: &syn::Type) -> bool {
-    type_text(ty).starts_with("::std::option::Option<")
+    text_of(ty).starts_with("::std::option::Option<")
 }
 
 fn is_json_map(ty: &syn::Type) -> bool {
-    type_text(ty) == "::serde_json::Map<::std::string::String,::serde_json::Value>"
+    text_of(ty) == "::serde_json::Map<::std::string::String,::serde_json::Value>"
 }
 
 #[cfg(test)]

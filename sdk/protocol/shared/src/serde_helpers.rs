@@ -38,8 +38,8 @@ pub fn tag_of<'a>(text: &'a str, tag: &str) -> Option<Cow<'a, str>> {
     serde_json::Deserializer::from_str(text).deserialize_map(TagSeek { tag }).ok().flatten()
 }
 
-/// An object key as the generated struct visitors read it: borrowed from the input where
-/// the deserializer lends it.
+/// An object key, as the generated struct visitors and these helpers read it: borrowed
+/// from the input where the deserializer lends it.
 pub struct FieldName<'de>(pub Cow<'de, str>);
 
 impl<'de> Deserialize<'de> for FieldName<'de> {
@@ -151,11 +151,12 @@ impl<'de> Visitor<'de> for JsonText {
     /// serde_json's answer, `{RAW_VALUE_TOKEN: text}`; or an ordinary object from a
     /// deserializer that reads newtypes as their content.
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let Some(Key(first)) = map.next_key()? else {
+        let Some(FieldName(first)) = map.next_key()? else {
             return Ok(Cow::Borrowed("{}"));
         };
         if first == RAW_VALUE_TOKEN {
-            return map.next_value::<Key>().map(|Key(text)| text);
+            // The text comes as a string value, read like a key.
+            return map.next_value::<FieldName>().map(|FieldName(text)| text);
         }
         let mut object = Map::new();
         object.insert(first.into_owned(), map.next_value()?);
@@ -232,15 +233,6 @@ impl<'de> Visitor<'de> for StrVisitor {
     }
 }
 
-/// An object key.
-struct Key<'de>(Cow<'de, str>);
-
-impl<'de> Deserialize<'de> for Key<'de> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserialize_str(deserializer).map(Key)
-    }
-}
-
 /// Any value: `Some` with its text if it is a string, `None` otherwise (skipped).
 struct MaybeStr<'de>(Option<Cow<'de, str>>);
 
@@ -313,7 +305,7 @@ impl<'de> Visitor<'de> for TagSeek<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut found = None;
-        while let Some(Key(key)) = map.next_key()? {
+        while let Some(FieldName(key)) = map.next_key()? {
             if key == self.tag {
                 found = map.next_value::<MaybeStr>()?.0;
             } else {
@@ -343,7 +335,7 @@ impl<'de> Visitor<'de> for KeyedSeek {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let Some(Key(key)) = map.next_key()? else {
+        let Some(FieldName(key)) = map.next_key()? else {
             return Ok(Keyed::Other);
         };
         let inner: &'de RawValue = map.next_value()?;
