@@ -24,7 +24,7 @@ use codex_app_server::attach::WebSocketEndpoint;
 use codex_app_server::testing::{pinned_cli, CodexHome, ServerAuth};
 use codex_app_server::{Codex, ThreadOptions};
 
-use crate::measure::{median, percentile, process_cpu, self_cpu, Table};
+use crate::measure::{median, percentile, process_cpu, self_usage, Table};
 use crate::mock::{MockProcess, ANSWER};
 use crate::raw_client::RawClient;
 use crate::raw_tokio_client::RawTokioClient;
@@ -91,6 +91,8 @@ struct Samples {
     cpu: Vec<f64>,
     client_cpu: Duration,
     server_cpu: Duration,
+    /// This process's context switches during the measured turns.
+    switches: u64,
     notifications: u64,
 }
 
@@ -170,7 +172,7 @@ pub fn run(options: &Options) -> Result<(), String> {
             let clients = Clients { sdk: &codex, ws: &ws, raw: &raw, tokio: &tokio_client };
             let seen0 = notifications_seen(who, &clients);
             let server0 = process_cpu(pid).map_err(|e| e.to_string())?;
-            let (cpu0, t0) = (self_cpu(), Instant::now());
+            let (usage0, t0) = (self_usage(), Instant::now());
             let answer = match who {
                 Client::Sdk => runtime
                     .block_on(thread.run(PROMPT))
@@ -183,7 +185,8 @@ pub fn run(options: &Options) -> Result<(), String> {
                 Client::Raw => raw.run_turn(&raw_thread, PROMPT)?,
                 Client::Tokio => runtime.block_on(tokio_client.run_turn(&tokio_thread, PROMPT))?,
             };
-            let (wall, cpu) = (t0.elapsed(), self_cpu() - cpu0);
+            let (wall, usage) = (t0.elapsed(), self_usage());
+            let cpu = usage.cpu - usage0.cpu;
             let server_cpu = process_cpu(pid).map_err(|e| e.to_string())? - server0;
             if answer != ANSWER {
                 return Err(format!("{who:?} turn {i} answered {answer:?}"));
@@ -196,6 +199,7 @@ pub fn run(options: &Options) -> Result<(), String> {
             s.cpu.push(cpu.as_secs_f64());
             s.client_cpu += cpu;
             s.server_cpu += server_cpu;
+            s.switches += usage.switches - usage0.switches;
             let clients = Clients { sdk: &codex, ws: &ws, raw: &raw, tokio: &tokio_client };
             s.notifications += notifications_seen(who, &clients) - seen0;
         }
@@ -222,7 +226,8 @@ fn report(options: &Options, samples: &[Samples; CLIENTS]) {
          app-server (Codex CLI {}, model `{MODEL}`), one app-server per client (three on stdio, one listening on \
          ws://127.0.0.1 with a capability token), turns rotating through eight orders of the four \
          clients, awaited with `block_on` on a {} Tokio runtime. Client CPU is this process's (getrusage): \
-         mean and median per turn; the mock model runs in another process.\n",
+         mean and median per turn; the mock model runs in another process. Context switches are this \
+         process's too (all threads, getrusage), per turn.\n",
         options.turns,
         options.warmup,
         options.deltas,
@@ -237,6 +242,7 @@ fn report(options: &Options, samples: &[Samples; CLIENTS]) {
         "client CPU / turn (median)",
         "app-server CPU / turn",
         "notifications / turn",
+        "context switches / turn",
     ]);
     let [sdk, hand, ws, tokio] = samples;
     for (label, s) in [
@@ -253,6 +259,7 @@ fn report(options: &Options, samples: &[Samples; CLIENTS]) {
             ms(median(&s.cpu)),
             ms(s.server_cpu.as_secs_f64() / n),
             format!("{:.1}", s.notifications as f64 / n),
+            format!("{:.1}", s.switches as f64 / n),
         ]);
     }
     println!("{}", table.render());

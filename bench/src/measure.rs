@@ -6,16 +6,32 @@ use std::time::Duration;
 
 /// User + system CPU time of this whole process so far (`getrusage(RUSAGE_SELF)`, µs resolution).
 pub fn self_cpu() -> Duration {
+    self_usage().cpu
+}
+
+/// What this whole process has used so far (`getrusage(RUSAGE_SELF)`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Usage {
+    /// User + system CPU time (µs resolution).
+    pub cpu: Duration,
+    /// Context switches of all its threads, voluntary (a thread went to sleep: a blocking
+    /// read, a futex, `epoll_wait`) and involuntary (preempted). Each voluntary one is a
+    /// wake-up later: on a VM the costliest thing a message hand-off does.
+    pub switches: u64,
+}
+
+/// This process's [`Usage`] so far; zero if `getrusage` fails.
+pub fn self_usage() -> Usage {
     // SAFETY: `getrusage` only writes into the zeroed struct we pass.
     let usage = unsafe {
         let mut usage: libc::rusage = std::mem::zeroed();
         if libc::getrusage(libc::RUSAGE_SELF, &mut usage) != 0 {
-            return Duration::ZERO;
+            return Usage::default();
         }
         usage
     };
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(usage.ru_utime) + tv(usage.ru_stime)
+    Usage { cpu: tv(usage.ru_utime) + tv(usage.ru_stime), switches: (usage.ru_nvcsw + usage.ru_nivcsw).max(0) as u64 }
 }
 
 /// User + system CPU time of process `pid` so far, from `/proc/<pid>/stat` (clock ticks,
