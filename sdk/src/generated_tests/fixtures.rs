@@ -146,3 +146,34 @@ fn typed_ids_match_the_routing_keys() {
     }
     assert!(checked > 100 && with_thread * 2 > checked, "{with_thread} of {checked}");
 }
+
+/// The reader's one pass over every recorded server message, as recorded and re-spaced
+/// (keys sorted, pretty-printed), agrees with the plain way: the same class, method,
+/// params text, routing keys and `emittedAtMs`.
+#[test]
+fn the_readers_one_pass_agrees_with_the_plain_way() {
+    #[derive(serde::Deserialize)]
+    struct Entry<'a> {
+        dir: &'a str,
+        #[serde(borrow)]
+        msg: &'a serde_json::value::RawValue,
+    }
+    let mut checked = 0usize;
+    for path in transcripts() {
+        for line in std::fs::read_to_string(&path).unwrap().lines() {
+            let entry: Entry<'_> = serde_json::from_str(line).unwrap();
+            if entry.dir != "<-" {
+                continue;
+            }
+            let value: Value = serde_json::from_str(entry.msg.get()).unwrap();
+            let pretty = serde_json::to_string_pretty(&value).unwrap();
+            for text in [entry.msg.get(), pretty.as_str()] {
+                let (one, plain) = crate::rpc::parsed_both_ways(text.as_bytes());
+                assert_eq!(one, plain, "{}", label_of(&path));
+                assert!(!one.starts_with("malformed"), "{one}");
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 100, "{checked}");
+}

@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
+use super::envelope::{null_raw, EnvelopePass};
+use super::routing_keys::RoutingKeys;
 use crate::error::{Error, Result, RpcError};
 
 /// A JSON-RPC request id. Server → client requests use their own id space and may use
@@ -59,6 +61,10 @@ impl RawNotification {
 
     pub(crate) fn from_raw(method: String, params: Box<RawValue>, emitted_at_ms: Option<i64>) -> Self {
         let keys = RoutingKeys::extract(&params);
+        Self::from_parts(method, params, emitted_at_ms, keys)
+    }
+
+    fn from_parts(method: String, params: Box<RawValue>, emitted_at_ms: Option<i64>, keys: RoutingKeys) -> Self {
         RawNotification { method, params, emitted_at_ms, thread_id: keys.thread_id, turn_id: keys.turn_id }
     }
 
@@ -114,112 +120,6 @@ impl fmt::Debug for RawNotification {
     }
 }
 
-/// Thread and turn ids of a notification's params, extracted leniently.
-#[derive(Debug, Default, PartialEq)]
-pub(crate) struct RoutingKeys {
-    pub(crate) thread_id: Option<String>,
-    pub(crate) turn_id: Option<String>,
-}
-
-impl RoutingKeys {
-    /// One pass over `params`: `threadId`/`turnId`, else the `id` of a `thread`/`turn`
-    /// object (whose other fields are skipped, not parsed). A field of another shape
-    /// counts as absent.
-    pub(crate) fn extract(params: &RawValue) -> Self {
-        #[derive(Deserialize)]
-        struct Fields<'a> {
-            #[serde(rename = "threadId", borrow, default)]
-            thread_id: Lenient<'a>,
-            #[serde(rename = "turnId", borrow, default)]
-            turn_id: Lenient<'a>,
-            #[serde(borrow, default)]
-            thread: Lenient<'a>,
-            #[serde(borrow, default)]
-            turn: Lenient<'a>,
-        }
-        let Ok(fields) = serde_json::from_str::<Fields<'_>>(params.get()) else {
-            return RoutingKeys::default();
-        };
-        let id = |direct: Lenient<'_>, nested: Lenient<'_>| {
-            let direct = match direct {
-                Lenient::Str(s) => Some(s),
-                _ => None,
-            };
-            let nested = match nested {
-                Lenient::WithId(s) => Some(s),
-                _ => None,
-            };
-            direct.or(nested).map(std::borrow::Cow::into_owned)
-        };
-        RoutingKeys { thread_id: id(fields.thread_id, fields.thread), turn_id: id(fields.turn_id, fields.turn) }
-    }
-}
-
-/// A routing field as found, read in the same pass as its neighbours: a string, an object
-/// with a string `id` (its other fields skipped), or anything else (skipped; not an error).
-#[derive(Default)]
-enum Lenient<'a> {
-    Str(std::borrow::Cow<'a, str>),
-    WithId(std::borrow::Cow<'a, str>),
-    #[default]
-    Other,
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for Lenient<'a> {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
-        use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
-        use std::borrow::Cow;
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Lenient<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> std::result::Result<Self::Value, E> {
-                Ok(Lenient::Str(Cow::Borrowed(v)))
-            }
-            fn visit_str<E>(self, v: &str) -> std::result::Result<Self::Value, E> {
-                Ok(Lenient::Str(Cow::Owned(v.to_owned())))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Self::Value, A::Error> {
-                let mut id = None;
-                // Keys read as `Lenient` are borrowed unless escaped (a `Cow<str>` key would
-                // always be copied).
-                while let Some(key) = map.next_key::<Lenient<'de>>()? {
-                    if matches!(&key, Lenient::Str(k) if k == "id") && id.is_none() {
-                        if let Lenient::Str(s) = map.next_value::<Lenient<'de>>()? {
-                            id = Some(s);
-                        }
-                    } else {
-                        map.next_value::<IgnoredAny>()?;
-                    }
-                }
-                Ok(id.map_or(Lenient::Other, Lenient::WithId))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Self::Value, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Lenient::Other)
-            }
-            fn visit_bool<E>(self, _: bool) -> std::result::Result<Self::Value, E> {
-                Ok(Lenient::Other)
-            }
-            fn visit_i64<E>(self, _: i64) -> std::result::Result<Self::Value, E> {
-                Ok(Lenient::Other)
-            }
-            fn visit_u64<E>(self, _: u64) -> std::result::Result<Self::Value, E> {
-                Ok(Lenient::Other)
-            }
-            fn visit_f64<E>(self, _: f64) -> std::result::Result<Self::Value, E> {
-                Ok(Lenient::Other)
-            }
-            fn visit_unit<E>(self) -> std::result::Result<Self::Value, E> {
-                Ok(Lenient::Other)
-            }
-        }
-        deserializer.deserialize_any(V)
-    }
-}
-
 /// One classified incoming line.
 pub(crate) enum Incoming {
     /// A reply to one of our requests.
@@ -248,12 +148,21 @@ impl fmt::Display for Malformed {
     }
 }
 
-fn null_raw() -> Box<RawValue> {
-    RawValue::from_string("null".to_owned()).expect("`null` is valid JSON")
-}
-
 impl Incoming {
     pub(crate) fn parse(line: &[u8]) -> std::result::Result<Incoming, Malformed> {
+        // One UTF-8 check of the whole line, then one pass that checks no string again and
+        // reads the params' routing keys and text on the way ([`EnvelopePass`]). Invalid
+        // UTF-8 goes through `from_slice` for its error, which names the position.
+        let Ok(text) = std::str::from_utf8(line) else { return Self::parse_plainly(line) };
+        let mut env = EnvelopePass::read(text).map_err(Malformed::Json)?;
+        let params = env.params(text, || params_read_again(text));
+        Self::classify(env.id, env.method, params, env.result, env.error, env.emitted_at_ms)
+    }
+
+    /// [`parse`](Self::parse) the plain way: the params copied whole, then their routing
+    /// keys read in a second pass. For lines that are not UTF-8, and the reference the one
+    /// pass is tested against.
+    fn parse_plainly(line: &[u8]) -> std::result::Result<Incoming, Malformed> {
         #[derive(Deserialize)]
         struct Envelope {
             #[serde(default)]
@@ -269,33 +178,51 @@ impl Incoming {
             #[serde(default, rename = "emittedAtMs")]
             emitted_at_ms: Option<i64>,
         }
-        // One UTF-8 check of the whole line, then a parse that checks no string again (the
-        // raw `params` text included). Invalid UTF-8 goes through `from_slice` for its
-        // error, which names the position.
-        let env: Envelope = match std::str::from_utf8(line) {
-            Ok(text) => serde_json::from_str(text),
-            Err(_) => serde_json::from_slice(line),
-        }
-        .map_err(Malformed::Json)?;
+        let env: Envelope = serde_json::from_slice(line).map_err(Malformed::Json)?;
         let params = env.params.unwrap_or_else(null_raw);
-        match (env.id, env.method) {
+        let keys = RoutingKeys::extract(&params);
+        Self::classify(env.id, env.method, (params, keys), env.result, env.error, env.emitted_at_ms)
+    }
+
+    fn classify(
+        id: Option<RequestId>,
+        method: Option<String>,
+        (params, keys): (Box<RawValue>, RoutingKeys),
+        result: Option<Box<RawValue>>,
+        error: Option<RpcError>,
+        emitted_at_ms: Option<i64>,
+    ) -> std::result::Result<Incoming, Malformed> {
+        match (id, method) {
             (Some(id), Some(method)) => Ok(Incoming::Request { id, method, params }),
             (None, Some(method)) => {
-                Ok(Incoming::Notification(RawNotification::from_raw(method, params, env.emitted_at_ms)))
+                Ok(Incoming::Notification(RawNotification::from_parts(method, params, emitted_at_ms, keys)))
             }
             (Some(id), None) => {
-                let result = match env.error {
+                let result = match error {
                     Some(error) => Err(error),
-                    None => Ok(env.result.unwrap_or_else(null_raw)),
+                    None => Ok(result.unwrap_or_else(null_raw)),
                 };
                 Ok(Incoming::Response { id, result })
             }
-            (None, None) => match env.error {
+            (None, None) => match error {
                 Some(error) => Ok(Incoming::OrphanError(error)),
                 None => Err(Malformed::Shape("neither `id` nor `method`")),
             },
         }
     }
+}
+
+/// The params of a message `text` whose envelope already parsed, read the plain way: for
+/// the shapes [`ParamsScan`] cannot place.
+fn params_read_again(text: &str) -> (Box<RawValue>, RoutingKeys) {
+    #[derive(Deserialize)]
+    struct Params {
+        #[serde(default)]
+        params: Option<Box<RawValue>>,
+    }
+    let params = serde_json::from_str::<Params>(text).ok().and_then(|p| p.params).unwrap_or_else(null_raw);
+    let keys = RoutingKeys::extract(&params);
+    (params, keys)
 }
 
 #[derive(Serialize)]
@@ -352,6 +279,34 @@ pub(crate) fn to_raw<T: Serialize + ?Sized>(method: &str, params: &T) -> Result<
     serde_json::value::to_raw_value(params).map_err(|source| Error::Encode { method: method.to_owned(), source })
 }
 
+/// Test support: what the reader's one pass and the plain way make of `line`, each
+/// described as text (equal when they agree).
+#[cfg(test)]
+pub(crate) fn parsed_both_ways(line: &[u8]) -> (String, String) {
+    (describe(&Incoming::parse(line)), describe(&Incoming::parse_plainly(line)))
+}
+
+#[cfg(test)]
+/// What a parse made of a line, for comparing two parses.
+fn describe(parsed: &std::result::Result<Incoming, Malformed>) -> String {
+    match parsed {
+        Ok(Incoming::Notification(n)) => format!(
+            "notification {} {:?} {:?} {:?} {}",
+            n.method(),
+            n.thread_id(),
+            n.turn_id(),
+            n.emitted_at_ms(),
+            n.params().get()
+        ),
+        Ok(Incoming::Request { id, method, params }) => format!("request {id} {method} {}", params.get()),
+        Ok(Incoming::Response { id, result }) => format!("response {id} {:?}", result.as_ref().map(|r| r.get())),
+        Ok(Incoming::OrphanError(e)) => format!("orphan {e:?}"),
+        // The messages may differ: an array is "neither `id` nor `method`" to the plain
+        // way and "invalid type: sequence" to the one pass.
+        Err(_) => "malformed".to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -388,6 +343,74 @@ mod tests {
         );
         assert_eq!(RoutingKeys::extract(&raw(json!([1, 2]))), RoutingKeys::default());
         assert_eq!(RoutingKeys::extract(&raw(json!(null))), RoutingKeys::default());
+    }
+
+    /// Whether the envelope's one pass placed the params itself (no second read).
+    fn placed_in_one_pass(line: &str) -> bool {
+        let mut placed = true;
+        EnvelopePass::read(line).expect("an envelope").params(line, || {
+            placed = false;
+            (null_raw(), RoutingKeys::default())
+        });
+        placed
+    }
+
+    #[test]
+    fn one_pass_matches_the_plain_way() {
+        let spaced = "{ \"method\" :\t\"item/started\" ,\r\n \"params\" : \n{ \"item\" : { \"id\" : \"i\", \"a\": [1, {\"threadId\": \"nested\"}] } ,\t\"threadId\":\"t\" , \"turnId\" :\"u\"\n}\r , \"emittedAtMs\" : 7 }";
+        let placed = [
+            r#"{"method":"item/agentMessage/delta","params":{"threadId":"t","turnId":"u","itemId":"i","delta":"hé \"q\" 😀"},"emittedAtMs":1}"#,
+            r#"{"method":"item/started","params":{"item":{"type":"agentMessage","id":"i","text":""},"threadId":"t","turnId":"u","startedAtMs":3}}"#,
+            r#"{"method":"turn/completed","params":{"threadId":"t","turn":{"id":"u","items":[{"id":"not it"}],"status":"completed"}}}"#,
+            r#"{"method":"thread/started","params":{"thread":{"turns":[],"id":"t"}}}"#,
+            r#"{"params":{"turnId":"u","threadId":"t"},"emittedAtMs":2,"method":"before"}"#,
+            spaced,
+            // Routing fields of other shapes, escaped later keys, repeats.
+            r#"{"method":"m","params":{"threadId":5,"turn":"x","turnId":null,"thread":{"id":7}}}"#,
+            r#"{"method":"m","params":{"a":1,"\u0074urnId":"u","thread\u0049d":"t"}}"#,
+            r#"{"method":"m","params":{"threadId":"a","threadId":"b","turnId":"u"}}"#,
+            r#"{"method":"m","params":{"x":1,"x":2}}"#,
+            r#"{"method":"m","params":{"":"empty key","threadId":"t\u00e9"}}"#,
+            r#"{"id":"s1","method":"item/commandExecution/requestApproval","params":{"threadId":"t","turnId":"u","command":"ls"}}"#,
+            r#"{"id":4,"method":"item/fileChange/requestApproval","params":{"threadId":"t"}}"#,
+            // Any shape of params, and escapes anywhere but in the keys around them.
+            r#"{"method":"m","params":{"\u0074hreadId":"t","turnId":"u"}}"#,
+            r#"{"method":"m","params":{}}"#,
+            "{\"method\":\"m\",\"params\":{ \n },\"x\":1}",
+            r#"{"method":"m","params":[{"threadId":"t"}, "u"]}"#,
+            r#"{"method":"m","params":"te\"xt"}"#,
+            r#"{"method":"m","params":-1.5e3 }"#,
+            "{\"method\":\"m\",\"params\":true\t}\n",
+        ];
+        let read_again = [
+            r#"{"method":"m","par\u0061ms":{"threadId":"t"}}"#,
+            r#"{"method":"m","params":{"threadId":"t"},"emitted\u0041tMs":5}"#,
+        ];
+        for line in placed {
+            assert!(placed_in_one_pass(line), "not placed in one pass: {line}");
+        }
+        for line in read_again {
+            assert!(!placed_in_one_pass(line), "placed in one pass: {line}");
+        }
+        let others = [
+            r#"{"method":"m","params":null}"#,
+            r#"{"method":"m"}"#,
+            r#"{"id":3,"result":{"threadId":"t"}}"#,
+            r#"{"error":{"code":-1,"message":"x"},"id":"z"}"#,
+            r#"{"error":{"code":-1,"message":"x"}}"#,
+            r#"{"method":"m","params":{"a":1},"params":{"b":2}}"#,
+            r#"{"method":"m","params":{"a":1"#,
+            r#"{"method":"m","params":{"a":1}} trailing"#,
+            "[]",
+        ];
+        for line in placed.iter().chain(&read_again).chain(&others) {
+            let (one, plain) = parsed_both_ways(line.as_bytes());
+            assert_eq!(one, plain, "{line}");
+        }
+        // The spaced params are cut exactly: from their `{` to their `}`, whitespace kept.
+        let Ok(Incoming::Notification(n)) = Incoming::parse(spaced.as_bytes()) else { panic!() };
+        assert!(n.params().get().starts_with("{ \"item\"") && n.params().get().ends_with("\"u\"\n}"));
+        assert_eq!((n.thread_id(), n.turn_id(), n.emitted_at_ms()), (Some("t"), Some("u"), Some(7)));
     }
 
     #[test]

@@ -56,6 +56,7 @@
 //! socket; feature `websocket`) are transports; everything above is shared.
 
 mod connection;
+mod envelope;
 mod handshake;
 mod lines;
 mod message;
@@ -65,6 +66,7 @@ mod queue;
 mod reader;
 mod retry;
 mod router;
+mod routing_keys;
 mod server_requests;
 mod state;
 mod streams;
@@ -79,6 +81,8 @@ mod tests;
 pub use crate::endpoint::{CloseReason, Endpoint};
 pub use connection::{Connection, ConnectionOptions, ConnectionStats};
 pub use handshake::{InitializeOptions, ServerMetadata};
+#[cfg(test)]
+pub(crate) use message::parsed_both_ways;
 pub use message::{Event, RawNotification, RequestId};
 pub use retry::{retry_on_overload, RetryPolicy};
 pub use router::EventFilter;

@@ -124,11 +124,11 @@ impl Router {
         self.next_key
     }
 
-    fn count(&mut self, pushed: Pushed) -> bool {
+    fn count(counters: &mut RouteCounters, pushed: Pushed) -> bool {
         match pushed {
             Pushed::Stored => true,
             Pushed::Lagged => {
-                self.counters.lagged += 1;
+                counters.lagged += 1;
                 true
             }
             Pushed::Ended => false,
@@ -223,9 +223,8 @@ impl Router {
         if let Some(turn_id) = event.turn_id() {
             let terminal = event.method() == TURN_COMPLETED;
             if let Some(queues) = self.turns.get(turn_id) {
-                let outcomes: Vec<Pushed> = queues.iter().map(|q| q.push(event.clone(), terminal, wakes)).collect();
-                for pushed in outcomes {
-                    delivered |= self.count(pushed);
+                for queue in queues {
+                    delivered |= Self::count(&mut self.counters, queue.push(event.clone(), terminal, wakes));
                 }
                 if terminal {
                     self.turns.remove(turn_id);
@@ -241,19 +240,14 @@ impl Router {
                     None => None,
                 };
                 if let Some(q) = queue {
-                    let pushed = q.push(event.clone(), terminal, wakes);
-                    delivered |= self.count(pushed);
+                    delivered |= Self::count(&mut self.counters, q.push(event.clone(), terminal, wakes));
                 }
             }
         }
-        let mut outcomes = Vec::new();
         for sub in &self.subs {
             if sub.filter.matches(&event) {
-                outcomes.push(sub.queue.push(event.clone(), false, wakes));
+                delivered |= Self::count(&mut self.counters, sub.queue.push(event.clone(), false, wakes));
             }
-        }
-        for pushed in outcomes {
-            delivered |= self.count(pushed);
         }
         if !delivered {
             self.counters.unrouted += 1;

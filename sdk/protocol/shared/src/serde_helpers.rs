@@ -32,6 +32,28 @@ pub fn deserialize_json_text<'de, D: Deserializer<'de>>(deserializer: D) -> Resu
     deserializer.deserialize_newtype_struct(RAW_VALUE_TOKEN, JsonText)
 }
 
+/// `text` as a [`RawValue`] without parsing it again, for text a serde_json parse has
+/// just read whole as one value (a span it lent, or the exact slice around what it lent).
+/// It goes through the private protocol serde_json's own `RawValue` deserializer speaks,
+/// so its only cost is the copy; should serde_json ever change that protocol, it falls back
+/// to [`RawValue::from_string`], which validates.
+pub fn raw_value_from_parsed(text: &str) -> Box<RawValue> {
+    unchecked_raw_value(text).unwrap_or_else(|| {
+        RawValue::from_string(text.to_owned()).unwrap_or_else(|_| {
+            // Not one JSON value after all: keep it as a JSON string, never lose it.
+            serde_json::value::to_raw_value(text).expect("a string serializes")
+        })
+    })
+}
+
+/// `text` as a `RawValue` through serde_json's raw-value protocol (no validation); `None`
+/// if serde_json no longer answers it.
+fn unchecked_raw_value(text: &str) -> Option<Box<RawValue>> {
+    let entry = std::iter::once((RAW_VALUE_TOKEN, text));
+    let map = serde::de::value::MapDeserializer::<_, serde::de::value::Error>::new(entry);
+    Box::<RawValue>::deserialize(map).ok()
+}
+
 /// The string value of `tag` in the object `text`; `None` when `text` is not an object or
 /// its `tag` is missing or not a string.
 pub fn tag_of<'a>(text: &'a str, tag: &str) -> Option<Cow<'a, str>> {
@@ -519,6 +541,13 @@ impl<M: SerializeMap> SerializeMap for TagFirstMap<M> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parsed_text_becomes_a_raw_value_without_a_second_parse() {
+        // The fast path takes the text as it is: proven by text no parse would accept.
+        assert_eq!(unchecked_raw_value("{not json").expect("serde_json's raw-value protocol").get(), "{not json");
+        assert_eq!(raw_value_from_parsed(r#"{"a": [1, "b"]}"#).get(), r#"{"a": [1, "b"]}"#);
+    }
 
     #[test]
     fn the_tag_is_found_wherever_it_is_and_borrowed_when_unescaped() {
