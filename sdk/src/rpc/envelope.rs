@@ -2,16 +2,20 @@
 //! its `params`, and where the params' text lies in the line.
 //!
 //! The params are read by the routing-key visitor (the routing fields parsed, everything
-//! else skipped, nothing built), and their text is then cut from the line between the
+//! else skipped, nothing built), and their text is then placed in the line between the
 //! envelope's neighbouring tokens: after `"params"` and its `:`, up to the `,` before the
 //! next key or the envelope's closing `}`. JSON allows only whitespace around those tokens,
-//! and the parse has checked the line, so the cut is exact; a key it cannot place (one
-//! written with escapes) leaves the text to be read again ([`EnvelopePass::params`]).
+//! and the parse has checked the line, so the span is exact; a key it cannot place (one
+//! written with escapes) leaves the params to be read again ([`ParamsAt::Unplaced`]).
+//!
+//! Strings lent by the parse (the method, the routing ids) come out as spans of the line
+//! too ([`Part`]), so a notification can keep the line and copy nothing out of it.
 
 use std::borrow::Cow;
 use std::fmt;
+use std::ops::Range;
 
-use codex_app_server_protocol_shared::serde_helpers::{fill, raw_value_from_parsed, FieldName};
+use codex_app_server_protocol_shared::serde_helpers::{fill, FieldName};
 use serde::de::{IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
@@ -20,20 +24,98 @@ use super::message::RequestId;
 use super::routing_keys::RoutingKeys;
 use crate::error::RpcError;
 
-/// A message's envelope as one pass over its line reads it.
-pub(crate) struct EnvelopePass<'a> {
+/// A message's envelope as the pass over its line read it; strings lent from the line are
+/// spans of it.
+pub(crate) struct Envelope {
     pub(crate) id: Option<RequestId>,
-    pub(crate) method: Option<String>,
-    params: Option<ParamsSeen<'a>>,
+    pub(crate) method: Option<Part>,
+    pub(crate) params: ParamsAt,
     pub(crate) result: Option<Box<RawValue>>,
     pub(crate) error: Option<RpcError>,
     pub(crate) emitted_at_ms: Option<i64>,
 }
 
+/// Where a message's params are.
+pub(crate) enum ParamsAt {
+    /// No params, or `null`.
+    Absent,
+    /// This span of the line, with these routing ids.
+    Span { span: Range<usize>, thread_id: Option<Part>, turn_id: Option<Part> },
+    /// Present, but next to a key written with escapes: read them again.
+    Unplaced,
+}
+
+/// A string read from a line: a span of it, or a string of its own where the line holds
+/// it with escapes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Part {
+    Span(Range<usize>),
+    Own(String),
+}
+
+impl Part {
+    /// `value` as read from `line`: a span when lent from it.
+    pub(crate) fn of(line: &str, value: Cow<'_, str>) -> Part {
+        match value {
+            Cow::Borrowed(lent) => span_in(line, lent).map_or_else(|| Part::Own(lent.to_owned()), Part::Span),
+            Cow::Owned(own) => Part::Own(own),
+        }
+    }
+
+    /// The string, `line` being the text it was read from.
+    pub(crate) fn get<'a>(&'a self, line: &'a str) -> &'a str {
+        match self {
+            Part::Span(span) => line.get(span.clone()).unwrap_or_default(),
+            Part::Own(own) => own,
+        }
+    }
+}
+
+/// Where `lent` (a slice of `line`) lies in `line`; `None` when it is not a slice of it.
+pub(crate) fn span_in(line: &str, lent: &str) -> Option<Range<usize>> {
+    let start = (lent.as_ptr() as usize).checked_sub(line.as_ptr() as usize)?;
+    let end = start.checked_add(lent.len()).filter(|&end| end <= line.len())?;
+    line.is_char_boundary(start).then_some(start..end)
+}
+
+/// Reads `line` (a whole message) in one pass.
+pub(crate) fn read(line: &str) -> serde_json::Result<Envelope> {
+    let pass: EnvelopePass<'_> = serde_json::from_str(line)?;
+    let params = match pass.params {
+        None | Some(ParamsSeen { keys: None, .. }) => ParamsAt::Absent,
+        Some(ParamsSeen { keys: Some(keys), key, next }) => match params_span(line, key, next) {
+            Some(span) => ParamsAt::Span {
+                span,
+                thread_id: keys.thread_id.map(|id| Part::of(line, id)),
+                turn_id: keys.turn_id.map(|id| Part::of(line, id)),
+            },
+            None => ParamsAt::Unplaced,
+        },
+    };
+    Ok(Envelope {
+        id: pass.id,
+        method: pass.method.map(|m| Part::of(line, m)),
+        params,
+        result: pass.result,
+        error: pass.error,
+        emitted_at_ms: pass.emitted_at_ms,
+    })
+}
+
+/// What the pass reads, lending from the line.
+struct EnvelopePass<'a> {
+    id: Option<RequestId>,
+    method: Option<Cow<'a, str>>,
+    params: Option<ParamsSeen<'a>>,
+    result: Option<Box<RawValue>>,
+    error: Option<RpcError>,
+    emitted_at_ms: Option<i64>,
+}
+
 /// What the pass saw of a `params` member.
 struct ParamsSeen<'a> {
     /// `None` for `"params": null`.
-    keys: Option<RoutingKeys>,
+    keys: Option<RoutingKeys<'a>>,
     /// The member's key as lent from the line; `None` when it was written with escapes.
     key: Option<&'a str>,
     /// What follows the member.
@@ -50,50 +132,17 @@ enum Next<'a> {
     Unplaced,
 }
 
-impl<'a> EnvelopePass<'a> {
-    /// Reads `line` (a whole message).
-    pub(crate) fn read(line: &'a str) -> serde_json::Result<Self> {
-        serde_json::from_str(line)
-    }
-
-    /// The params (`null` when absent) and their routing keys; `line` is the text this
-    /// pass read. `read_again` supplies them when the text cannot be placed.
-    pub(crate) fn params(
-        &mut self,
-        line: &'a str,
-        read_again: impl FnOnce() -> (Box<RawValue>, RoutingKeys),
-    ) -> (Box<RawValue>, RoutingKeys) {
-        match self.params.take() {
-            None | Some(ParamsSeen { keys: None, .. }) => (null_raw(), RoutingKeys::default()),
-            Some(ParamsSeen { keys: Some(keys), key, next }) => match params_text(line, key, next) {
-                Some(text) => (raw_value_from_parsed(text), keys),
-                None => read_again(),
-            },
-        }
-    }
-}
-
-/// `null` as a [`RawValue`].
-pub(crate) fn null_raw() -> Box<RawValue> {
-    raw_value_from_parsed("null")
-}
-
-/// The text of the `params` value in `line`: from after `"params"`, spaces, `:` and spaces,
-/// to before the spaces, `,` and spaces ahead of the next key's opening quote (or ahead of
-/// the envelope's closing `}`, when nothing follows).
-fn params_text<'a>(line: &'a str, key: Option<&str>, next: Next<'_>) -> Option<&'a str> {
+/// The span of the `params` value in `line`: from after `"params"`, spaces, `:` and
+/// spaces, to before the spaces, `,` and spaces ahead of the next key's opening quote (or
+/// ahead of the envelope's closing `}`, when nothing follows).
+fn params_span(line: &str, key: Option<&str>, next: Next<'_>) -> Option<Range<usize>> {
     let bytes = line.as_bytes();
     let is_space = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
-    let base = line.as_ptr() as usize;
-    // Where `lent` (a slice of `line`) starts in it.
-    let offset =
-        |lent: &str| (lent.as_ptr() as usize).checked_sub(base).filter(|start| start + lent.len() <= bytes.len());
-    // The last non-space byte before `end`.
+    // The last non-space byte before `end`; the first at or after `start`.
     let last_before = |end: usize| bytes[..end].iter().rposition(|b| !is_space(b));
     let first_from = |start: usize| bytes.get(start..)?.iter().position(|b| !is_space(b)).map(|i| start + i);
 
-    let key = key?;
-    let after_key = offset(key)? + key.len();
+    let after_key = span_in(line, key?)?.end;
     if bytes.get(after_key) != Some(&b'"') {
         return None;
     }
@@ -106,15 +155,13 @@ fn params_text<'a>(line: &'a str, key: Option<&str>, next: Next<'_>) -> Option<&
             last_before(close)?
         }
         Next::Key(key) => {
-            let quote = offset(key)?.checked_sub(1).filter(|&i| bytes[i] == b'"')?;
+            let quote = span_in(line, key)?.start.checked_sub(1).filter(|&i| bytes[i] == b'"')?;
             let comma = last_before(quote).filter(|&i| bytes[i] == b',')?;
             last_before(comma)?
         }
     };
-    if start > end {
-        return None;
-    }
-    line.get(start..=end)
+    // Both ends are ASCII, so the span is on character boundaries.
+    (start <= end).then_some(start..end + 1)
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for EnvelopePass<'a> {
@@ -147,7 +194,12 @@ impl<'de> Visitor<'de> for EnvelopeVisitor {
             }
             match key.as_ref() {
                 "id" => fill(&mut id, "id", &mut map)?,
-                "method" => fill(&mut method, "method", &mut map)?,
+                "method" => {
+                    if method.is_some() {
+                        return Err(serde::de::Error::duplicate_field("method"));
+                    }
+                    method = Some(map.next_value::<Option<Str<'de>>>()?.map(|Str(m)| m));
+                }
                 "params" => {
                     if params.is_some() {
                         return Err(serde::de::Error::duplicate_field("params"));
@@ -175,5 +227,14 @@ impl<'de> Visitor<'de> for EnvelopeVisitor {
             error: error.flatten(),
             emitted_at_ms: emitted_at_ms.flatten(),
         })
+    }
+}
+
+/// A string value, lent from the input where it can be.
+struct Str<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        codex_app_server_protocol_shared::serde_helpers::deserialize_str(deserializer).map(Str)
     }
 }

@@ -2,14 +2,17 @@
 //! and [`RawNotification`], the event type every stream yields.
 
 use std::fmt;
+use std::ops::Range;
 use std::sync::Arc;
+
+use codex_app_server_protocol_shared::serde_helpers::{lend_raw_value, raw_value_from_parsed};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use super::envelope::{null_raw, EnvelopePass};
+use super::envelope::{self, Envelope, ParamsAt, Part};
 use super::routing_keys::RoutingKeys;
 use crate::error::{Error, Result, RpcError};
 
@@ -41,11 +44,14 @@ impl fmt::Display for RequestId {
 /// [`params_value`](Self::params_value).
 #[derive(Clone)]
 pub struct RawNotification {
-    method: String,
-    params: Box<RawValue>,
+    /// The message as received (the whole line); for one built from its params, their text.
+    text: String,
+    method: Part,
+    /// The params' span of `text`; `None` when absent or `null`.
+    params: Option<Range<usize>>,
     emitted_at_ms: Option<i64>,
-    thread_id: Option<String>,
-    turn_id: Option<String>,
+    thread_id: Option<Part>,
+    turn_id: Option<Part>,
 }
 
 /// A shared, immutable notification.
@@ -55,27 +61,32 @@ impl RawNotification {
     /// Builds a notification from a method and params (routing keys are extracted from the
     /// params as the reader does). Mostly useful for tests.
     pub fn new(method: impl Into<String>, params: Value) -> Self {
-        let params = serde_json::value::to_raw_value(&params).expect("a Value always serializes");
-        Self::from_raw(method.into(), params, None)
+        let text = serde_json::to_string(&params).expect("a Value always serializes");
+        Self::from_params_text(method.into(), text, None)
     }
 
-    pub(crate) fn from_raw(method: String, params: Box<RawValue>, emitted_at_ms: Option<i64>) -> Self {
-        let keys = RoutingKeys::extract(&params);
-        Self::from_parts(method, params, emitted_at_ms, keys)
-    }
-
-    fn from_parts(method: String, params: Box<RawValue>, emitted_at_ms: Option<i64>, keys: RoutingKeys) -> Self {
-        RawNotification { method, params, emitted_at_ms, thread_id: keys.thread_id, turn_id: keys.turn_id }
+    /// A notification whose params (`text`, one JSON value) were read apart from its line.
+    fn from_params_text(method: String, text: String, emitted_at_ms: Option<i64>) -> Self {
+        let keys = RoutingKeys::extract(&text);
+        let (thread_id, turn_id) =
+            (keys.thread_id.map(|id| Part::of(&text, id)), keys.turn_id.map(|id| Part::of(&text, id)));
+        let params = (text != "null").then_some(0..text.len());
+        RawNotification { method: Part::Own(method), params, emitted_at_ms, thread_id, turn_id, text }
     }
 
     /// The JSON-RPC method, e.g. `"turn/completed"`.
     pub fn method(&self) -> &str {
-        &self.method
+        self.method.get(&self.text)
     }
 
     /// The raw `params` JSON (`null` when absent).
     pub fn params(&self) -> &RawValue {
-        &self.params
+        let Some(text) = self.params.clone().and_then(|span| self.text.get(span)) else { return RawValue::NULL };
+        // Read whole as one JSON value when received: lent as it is, or (should serde_json
+        // stop lending raw values that way) checked once more.
+        lend_raw_value(text).unwrap_or_else(|| {
+            serde_json::from_str(text).unwrap_or_else(|e| unreachable!("params read whole are one JSON value: {e}"))
+        })
     }
 
     /// The params parsed into a [`Value`].
@@ -85,7 +96,8 @@ impl RawNotification {
 
     /// The params decoded into `T`; a failure is [`Error::Decode`] naming the method.
     pub fn decode<T: DeserializeOwned>(&self) -> Result<T> {
-        serde_json::from_str(self.params.get()).map_err(|source| Error::Decode { method: self.method.clone(), source })
+        serde_json::from_str(self.params().get())
+            .map_err(|source| Error::Decode { method: self.method().to_owned(), source })
     }
 
     /// The params decoded as `N::Params` (does not check that the method matches).
@@ -100,22 +112,22 @@ impl RawNotification {
 
     /// The thread this notification belongs to (`params.threadId` or `params.thread.id`).
     pub fn thread_id(&self) -> Option<&str> {
-        self.thread_id.as_deref()
+        self.thread_id.as_ref().map(|id| id.get(&self.text))
     }
 
     /// The turn this notification belongs to (`params.turnId` or `params.turn.id`).
     pub fn turn_id(&self) -> Option<&str> {
-        self.turn_id.as_deref()
+        self.turn_id.as_ref().map(|id| id.get(&self.text))
     }
 }
 
 impl fmt::Debug for RawNotification {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RawNotification")
-            .field("method", &self.method)
-            .field("thread_id", &self.thread_id)
-            .field("turn_id", &self.turn_id)
-            .field("params", &self.params.get())
+            .field("method", &self.method())
+            .field("thread_id", &self.thread_id())
+            .field("turn_id", &self.turn_id())
+            .field("params", &self.params().get())
             .finish()
     }
 }
@@ -148,15 +160,62 @@ impl fmt::Display for Malformed {
     }
 }
 
+/// A line that could not be classified, handed back with the reason.
+#[derive(Debug)]
+pub(crate) struct Unreadable {
+    pub(crate) why: Malformed,
+    pub(crate) line: Vec<u8>,
+}
+
+/// `null` as an owned [`RawValue`].
+fn null_raw() -> Box<RawValue> {
+    RawValue::NULL.to_owned()
+}
+
 impl Incoming {
-    pub(crate) fn parse(line: &[u8]) -> std::result::Result<Incoming, Malformed> {
+    /// Classifies one line. A notification keeps the line and copies nothing out of it.
+    pub(crate) fn parse(line: Vec<u8>) -> std::result::Result<Incoming, Unreadable> {
         // One UTF-8 check of the whole line, then one pass that checks no string again and
-        // reads the params' routing keys and text on the way ([`EnvelopePass`]). Invalid
-        // UTF-8 goes through `from_slice` for its error, which names the position.
-        let Ok(text) = std::str::from_utf8(line) else { return Self::parse_plainly(line) };
-        let mut env = EnvelopePass::read(text).map_err(Malformed::Json)?;
-        let params = env.params(text, || params_read_again(text));
-        Self::classify(env.id, env.method, params, env.result, env.error, env.emitted_at_ms)
+        // reads the params' routing keys and their place on the way ([`envelope::read`]).
+        // Invalid UTF-8 goes through `from_slice` for its error, which names the position.
+        let text = match String::from_utf8(line) {
+            Ok(text) => text,
+            Err(e) => {
+                let line = e.into_bytes();
+                return Self::parse_plainly(&line).map_err(|why| Unreadable { why, line });
+            }
+        };
+        let env = match envelope::read(&text) {
+            Ok(env) => env,
+            Err(e) => return Err(Unreadable { why: Malformed::Json(e), line: text.into_bytes() }),
+        };
+        let Envelope { id, method, params, result, error, emitted_at_ms } = env;
+        if let (None, Some(method), ParamsAt::Span { span, thread_id, turn_id }) = (&id, &method, &params) {
+            // Kept while buffered: no more than a little slack (a line read in several
+            // chunks may have grown to twice its length).
+            let mut text = text;
+            if text.capacity() - text.len() > 1024 {
+                text.shrink_to_fit();
+            }
+            let (method, params, thread_id, turn_id) =
+                (method.clone(), Some(span.clone()), thread_id.clone(), turn_id.clone());
+            return Ok(Incoming::Notification(RawNotification {
+                text,
+                method,
+                params,
+                emitted_at_ms,
+                thread_id,
+                turn_id,
+            }));
+        }
+        let method = method.map(|m| m.get(&text).to_owned());
+        let params = match params {
+            ParamsAt::Absent => null_raw(),
+            ParamsAt::Span { span, .. } => raw_value_from_parsed(text.get(span).unwrap_or("null")),
+            ParamsAt::Unplaced => params_read_again(&text),
+        };
+        Self::classify(id, method, params, result, error, emitted_at_ms)
+            .map_err(|why| Unreadable { why, line: text.into_bytes() })
     }
 
     /// [`parse`](Self::parse) the plain way: the params copied whole, then their routing
@@ -180,23 +239,25 @@ impl Incoming {
         }
         let env: Envelope = serde_json::from_slice(line).map_err(Malformed::Json)?;
         let params = env.params.unwrap_or_else(null_raw);
-        let keys = RoutingKeys::extract(&params);
-        Self::classify(env.id, env.method, (params, keys), env.result, env.error, env.emitted_at_ms)
+        Self::classify(env.id, env.method, params, env.result, env.error, env.emitted_at_ms)
     }
 
+    /// Everything but a notification whose params kept their place in its line.
     fn classify(
         id: Option<RequestId>,
         method: Option<String>,
-        (params, keys): (Box<RawValue>, RoutingKeys),
+        params: Box<RawValue>,
         result: Option<Box<RawValue>>,
         error: Option<RpcError>,
         emitted_at_ms: Option<i64>,
     ) -> std::result::Result<Incoming, Malformed> {
         match (id, method) {
             (Some(id), Some(method)) => Ok(Incoming::Request { id, method, params }),
-            (None, Some(method)) => {
-                Ok(Incoming::Notification(RawNotification::from_parts(method, params, emitted_at_ms, keys)))
-            }
+            (None, Some(method)) => Ok(Incoming::Notification(RawNotification::from_params_text(
+                method,
+                Box::<str>::from(params).into(),
+                emitted_at_ms,
+            ))),
             (Some(id), None) => {
                 let result = match error {
                     Some(error) => Err(error),
@@ -213,16 +274,14 @@ impl Incoming {
 }
 
 /// The params of a message `text` whose envelope already parsed, read the plain way: for
-/// the shapes [`ParamsScan`] cannot place.
-fn params_read_again(text: &str) -> (Box<RawValue>, RoutingKeys) {
+/// params [`envelope::read`] could not place.
+fn params_read_again(text: &str) -> Box<RawValue> {
     #[derive(Deserialize)]
     struct Params {
         #[serde(default)]
         params: Option<Box<RawValue>>,
     }
-    let params = serde_json::from_str::<Params>(text).ok().and_then(|p| p.params).unwrap_or_else(null_raw);
-    let keys = RoutingKeys::extract(&params);
-    (params, keys)
+    serde_json::from_str::<Params>(text).ok().and_then(|p| p.params).unwrap_or_else(null_raw)
 }
 
 #[derive(Serialize)]
@@ -283,7 +342,8 @@ pub(crate) fn to_raw<T: Serialize + ?Sized>(method: &str, params: &T) -> Result<
 /// described as text (equal when they agree).
 #[cfg(test)]
 pub(crate) fn parsed_both_ways(line: &[u8]) -> (String, String) {
-    (describe(&Incoming::parse(line)), describe(&Incoming::parse_plainly(line)))
+    let one = Incoming::parse(line.to_vec()).map_err(|e| e.why);
+    (describe(&one), describe(&Incoming::parse_plainly(line)))
 }
 
 #[cfg(test)]
@@ -314,7 +374,7 @@ mod tests {
 
     #[test]
     fn routing_keys() {
-        let raw = |v: Value| serde_json::value::to_raw_value(&v).unwrap();
+        let raw = |v: Value| serde_json::to_string(&v).unwrap();
         assert_eq!(
             RoutingKeys::extract(&raw(json!({"threadId": "t", "turnId": "u", "x": [1]}))),
             RoutingKeys { thread_id: Some("t".into()), turn_id: Some("u".into()) }
@@ -347,12 +407,7 @@ mod tests {
 
     /// Whether the envelope's one pass placed the params itself (no second read).
     fn placed_in_one_pass(line: &str) -> bool {
-        let mut placed = true;
-        EnvelopePass::read(line).expect("an envelope").params(line, || {
-            placed = false;
-            (null_raw(), RoutingKeys::default())
-        });
-        placed
+        !matches!(envelope::read(line).expect("an envelope").params, ParamsAt::Unplaced)
     }
 
     #[test]
@@ -408,15 +463,27 @@ mod tests {
             assert_eq!(one, plain, "{line}");
         }
         // The spaced params are cut exactly: from their `{` to their `}`, whitespace kept.
-        let Ok(Incoming::Notification(n)) = Incoming::parse(spaced.as_bytes()) else { panic!() };
+        let Ok(Incoming::Notification(n)) = Incoming::parse(spaced.into()) else { panic!() };
         assert!(n.params().get().starts_with("{ \"item\"") && n.params().get().ends_with("\"u\"\n}"));
         assert_eq!((n.thread_id(), n.turn_id(), n.emitted_at_ms()), (Some("t"), Some("u"), Some(7)));
+        // A notification keeps its line: method, params and ids are spans of it, and an id
+        // written with escapes is the only string of its own.
+        let text = placed[0];
+        let Ok(Incoming::Notification(n)) = Incoming::parse(text.into()) else { panic!() };
+        assert_eq!(n.text, text);
+        assert!(matches!(
+            (&n.method, &n.thread_id, &n.turn_id),
+            (Part::Span(_), Some(Part::Span(_)), Some(Part::Span(_)))
+        ));
+        assert_eq!(n.params().get().as_ptr(), n.text[n.params.clone().unwrap()].as_ptr());
+        let Ok(Incoming::Notification(n)) = Incoming::parse(placed[10].into()) else { panic!() };
+        assert!(matches!(&n.thread_id, Some(Part::Own(id)) if id == "t\u{e9}"));
     }
 
     #[test]
     fn classify() {
         let n = Incoming::parse(
-            br#"{"method":"turn/started","params":{"threadId":"a","turn":{"id":"b"}},"emittedAtMs":5}"#,
+            br#"{"method":"turn/started","params":{"threadId":"a","turn":{"id":"b"}},"emittedAtMs":5}"#.to_vec(),
         );
         let Ok(Incoming::Notification(n)) = n else { panic!() };
         assert_eq!(
@@ -424,25 +491,27 @@ mod tests {
             ("turn/started", Some("a"), Some("b"), Some(5))
         );
 
-        let Ok(Incoming::Request { id, method, .. }) = Incoming::parse(br#"{"id":"s1","method":"x"}"#) else {
+        let Ok(Incoming::Request { id, method, .. }) = Incoming::parse(br#"{"id":"s1","method":"x"}"#.to_vec()) else {
             panic!()
         };
         assert_eq!((id, method.as_str()), (RequestId::Str("s1".into()), "x"));
 
-        let Ok(Incoming::Response { id, result }) = Incoming::parse(br#"{"id":3,"result":null}"#) else { panic!() };
+        let Ok(Incoming::Response { id, result }) = Incoming::parse(br#"{"id":3,"result":null}"#.to_vec()) else {
+            panic!()
+        };
         assert_eq!(id, RequestId::Int(3));
         assert_eq!(result.unwrap().get(), "null");
 
         let Ok(Incoming::Response { result, .. }) =
-            Incoming::parse(br#"{"error":{"code":-32600,"message":"no"},"id":6}"#)
+            Incoming::parse(br#"{"error":{"code":-32600,"message":"no"},"id":6}"#.to_vec())
         else {
             panic!()
         };
         assert_eq!(result.unwrap_err().code.code(), -32600);
 
-        assert!(Incoming::parse(b"{}").is_err());
-        assert!(Incoming::parse(b"not json").is_err());
-        assert!(Incoming::parse(b"{\"method\":\"\xff\"}").is_err());
+        assert!(Incoming::parse(b"{}".to_vec()).is_err());
+        assert!(Incoming::parse(b"not json".to_vec()).is_err());
+        assert!(Incoming::parse(b"{\"method\":\"\xff\"}".to_vec()).is_err());
     }
 
     #[test]

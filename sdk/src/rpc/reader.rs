@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use futures_util::StreamExt;
 
-use super::message::{Incoming, RequestId};
+use super::message::{Incoming, RequestId, Unreadable};
 use super::queue::Wakes;
 use super::server_requests::spawn_server_request;
 use super::state::Shared;
@@ -35,7 +35,7 @@ pub(crate) async fn reader_task(shared: Arc<Shared>, mut inbound: InboundStream)
         })
         .await;
         match next {
-            Some(Inbound::Message(message)) => handle_line(&shared, &message, &mut wakes),
+            Some(Inbound::Message(message)) => handle_line(&shared, message, &mut wakes),
             Some(Inbound::TooLarge { size, prefix }) => handle_too_large(&shared, size, &prefix),
             Some(Inbound::NotAMessage(what)) => {
                 invalid(&shared);
@@ -57,13 +57,13 @@ fn invalid(shared: &Shared) {
 }
 
 /// Classifies one message and hands it on; the consumers of a notification go to `wakes`.
-pub(crate) fn handle_line(shared: &Arc<Shared>, line: &[u8], wakes: &mut Wakes) {
+pub(crate) fn handle_line(shared: &Arc<Shared>, line: Vec<u8>, wakes: &mut Wakes) {
     let message = match Incoming::parse(line) {
         Ok(m) => m,
-        Err(e) => {
+        Err(Unreadable { why, line }) => {
             invalid(shared);
             let shown = String::from_utf8_lossy(&line[..line.len().min(200)]).into_owned();
-            tracing::error!(error = %e, line = %shown, "skipping a malformed message from the codex app-server");
+            tracing::error!(error = %why, line = %shown, "skipping a malformed message from the codex app-server");
             return;
         }
     };

@@ -9,24 +9,25 @@ use std::fmt;
 use codex_app_server_protocol_shared::serde_helpers::FieldName;
 use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
-use serde_json::value::RawValue;
 
-/// Thread and turn ids of a notification's params.
+/// Thread and turn ids of a notification's params, lent from the text they were read from
+/// where it holds them without escapes.
 #[derive(Debug, Default, PartialEq)]
-pub(crate) struct RoutingKeys {
-    pub(crate) thread_id: Option<String>,
-    pub(crate) turn_id: Option<String>,
+pub(crate) struct RoutingKeys<'a> {
+    pub(crate) thread_id: Option<Cow<'a, str>>,
+    pub(crate) turn_id: Option<Cow<'a, str>>,
 }
 
-impl RoutingKeys {
-    /// The keys of `params` on their own (one pass; other fields are skipped, not built).
-    pub(crate) fn extract(params: &RawValue) -> Self {
-        serde_json::from_str(params.get()).unwrap_or_default()
+impl<'a> RoutingKeys<'a> {
+    /// The keys of `params` (JSON text) on their own: one pass; other fields are skipped,
+    /// not built.
+    pub(crate) fn extract(params: &'a str) -> Self {
+        serde_json::from_str(params).unwrap_or_default()
     }
 
     /// The keys from the four routing fields as read: a direct id wins over a nested one.
-    fn from_fields([thread_id, turn_id, thread, turn]: [Lenient<'_>; 4]) -> Self {
-        let id = |direct: Lenient<'_>, nested: Lenient<'_>| {
+    fn from_fields([thread_id, turn_id, thread, turn]: [Lenient<'a>; 4]) -> Self {
+        let id = |direct: Lenient<'a>, nested: Lenient<'a>| {
             let direct = match direct {
                 Lenient::Str(s) => Some(s),
                 _ => None,
@@ -35,7 +36,7 @@ impl RoutingKeys {
                 Lenient::WithId(s) => Some(s),
                 _ => None,
             };
-            direct.or(nested).map(Cow::into_owned)
+            direct.or(nested)
         };
         RoutingKeys { thread_id: id(thread_id, thread), turn_id: id(turn_id, turn) }
     }
@@ -43,7 +44,7 @@ impl RoutingKeys {
 
 /// Reads any JSON value: an object yields its keys; anything else, none. Fails only on
 /// malformed JSON.
-impl<'de> Deserialize<'de> for RoutingKeys {
+impl<'de: 'a, 'a> Deserialize<'de> for RoutingKeys<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer.deserialize_any(KeysVisitor)
     }
@@ -52,7 +53,7 @@ impl<'de> Deserialize<'de> for RoutingKeys {
 struct KeysVisitor;
 
 impl<'de> Visitor<'de> for KeysVisitor {
-    type Value = RoutingKeys;
+    type Value = RoutingKeys<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("any JSON value")

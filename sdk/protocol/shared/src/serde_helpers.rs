@@ -46,6 +46,15 @@ pub fn raw_value_from_parsed(text: &str) -> Box<RawValue> {
     })
 }
 
+/// `text` lent as a [`RawValue`] without parsing it, for text a serde_json parse has read
+/// whole as one value; `None` if serde_json no longer lends raw values through the private
+/// protocol its own `&RawValue` deserializer speaks (then parse it with `serde_json::from_str`).
+pub fn lend_raw_value(text: &str) -> Option<&RawValue> {
+    use serde::de::value::{BorrowedStrDeserializer, Error, MapDeserializer};
+    let entry = std::iter::once((RAW_VALUE_TOKEN, BorrowedStrDeserializer::<Error>::new(text)));
+    <&RawValue>::deserialize(MapDeserializer::<_, Error>::new(entry)).ok()
+}
+
 /// `text` as a `RawValue` through serde_json's raw-value protocol (no validation); `None`
 /// if serde_json no longer answers it.
 fn unchecked_raw_value(text: &str) -> Option<Box<RawValue>> {
@@ -544,8 +553,11 @@ mod tests {
 
     #[test]
     fn parsed_text_becomes_a_raw_value_without_a_second_parse() {
-        // The fast path takes the text as it is: proven by text no parse would accept.
+        // The fast paths take the text as it is: proven by text no parse would accept.
         assert_eq!(unchecked_raw_value("{not json").expect("serde_json's raw-value protocol").get(), "{not json");
+        let text = String::from("[not json");
+        let lent = lend_raw_value(&text).expect("serde_json's raw-value protocol");
+        assert_eq!((lent.get(), lent.get().as_ptr()), ("[not json", text.as_ptr()));
         assert_eq!(raw_value_from_parsed(r#"{"a": [1, "b"]}"#).get(), r#"{"a": [1, "b"]}"#);
     }
 
