@@ -69,7 +69,7 @@ impl<R: AsyncBufRead + Unpin> LineReader<R> {
                 }
                 return Ok(None);
             }
-            let (chunk_len, complete) = match available.iter().position(|&b| b == b'\n') {
+            let (chunk_len, complete) = match memchr::memchr(b'\n', available) {
                 Some(i) => (i, true),
                 None => (available.len(), false),
             };
