@@ -41,7 +41,8 @@ pub(crate) enum ParamsAt {
     Absent,
     /// This span of the line, with these routing ids.
     Span { span: Range<usize>, thread_id: Option<Part>, turn_id: Option<Part> },
-    /// Present, but next to a key written with escapes: read them again.
+    /// Present, but their key or the key after them is written with escapes: read the
+    /// line again.
     Unplaced,
 }
 
@@ -129,7 +130,7 @@ enum Next<'a> {
     /// Another member, whose key is lent from the line.
     Key(&'a str),
     /// Another member, whose key was written with escapes.
-    Unplaced,
+    EscapedKey,
 }
 
 /// The span of the `params` value in `line`: from after `"params"`, spaces, `:` and
@@ -149,7 +150,7 @@ fn params_span(line: &str, key: Option<&str>, next: Next<'_>) -> Option<Range<us
     let colon = first_from(after_key + 1).filter(|&i| bytes[i] == b':')?;
     let start = first_from(colon + 1)?;
     let end = match next {
-        Next::Unplaced => return None,
+        Next::EscapedKey => return None,
         Next::End => {
             let close = last_before(bytes.len()).filter(|&i| bytes[i] == b'}')?;
             last_before(close)?
@@ -188,7 +189,7 @@ impl<'de> Visitor<'de> for EnvelopeVisitor {
                 if let Some(seen) = &mut params {
                     seen.next = match key {
                         Cow::Borrowed(key) => Next::Key(key),
-                        Cow::Owned(_) => Next::Unplaced,
+                        Cow::Owned(_) => Next::EscapedKey,
                     };
                 }
             }

@@ -109,10 +109,6 @@ impl<R: AsyncBufRead + Unpin> LineReader<R> {
         if line.iter().all(u8::is_ascii_whitespace) {
             return None;
         }
-        if line.capacity() > 1024 * 1024 {
-            // Don't keep a huge allocation around after one big message.
-            self.buf = Vec::new();
-        }
         Some(Frame::Line(line))
     }
 }

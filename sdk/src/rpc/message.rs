@@ -44,7 +44,8 @@ impl fmt::Display for RequestId {
 /// [`params_value`](Self::params_value).
 #[derive(Clone)]
 pub struct RawNotification {
-    /// The message as received (the whole line); for one built from its params, their text.
+    /// The message as received (the whole line); for one whose params were read apart
+    /// (built by [`new`](Self::new), or read the plain way), the params' text.
     text: String,
     method: Part,
     /// The params' span of `text`; `None` when absent or `null`.
@@ -173,57 +174,57 @@ fn null_raw() -> Box<RawValue> {
 }
 
 impl Incoming {
-    /// Classifies one line. A notification keeps the line and copies nothing out of it.
+    /// Classifies one line. A notification whose params the one pass placed keeps the line,
+    /// with spans of it for its method, params and routing ids.
     pub(crate) fn parse(line: Vec<u8>) -> std::result::Result<Incoming, Unreadable> {
         // One UTF-8 check of the whole line, then one pass that checks no string again and
         // reads the params' routing keys and their place on the way ([`envelope::read`]).
-        // Invalid UTF-8 goes through `from_slice` for its error, which names the position.
+        // What that pass cannot read or place is read the plain way, and so is a line that
+        // is not UTF-8 (its error then names the position).
         let text = match String::from_utf8(line) {
             Ok(text) => text,
-            Err(e) => {
-                let line = e.into_bytes();
-                return Self::parse_plainly(&line).map_err(|why| Unreadable { why, line });
+            Err(e) => return Self::parse_plainly_or_hand_back(e.into_bytes()),
+        };
+        let Ok(Envelope { id, method, params, result, error, emitted_at_ms }) = envelope::read(&text) else {
+            // A lone surrogate escape or a number beyond f64 in a routing field, an
+            // array for an envelope: valid JSON the plain way skips or reads by position.
+            return Self::parse_plainly_or_hand_back(text.into_bytes());
+        };
+        let params = match (id, method, params) {
+            (None, Some(method), ParamsAt::Span { span, thread_id, turn_id }) => {
+                // Kept while buffered: no more than a little slack (a line read in several
+                // chunks may have grown to twice its length).
+                let mut text = text;
+                if text.capacity() - text.len() > 1024 {
+                    text.shrink_to_fit();
+                }
+                let params = Some(span);
+                let notification = RawNotification { text, method, params, emitted_at_ms, thread_id, turn_id };
+                return Ok(Incoming::Notification(notification));
+            }
+            (_, _, ParamsAt::Unplaced) => return Self::parse_plainly_or_hand_back(text.into_bytes()),
+            (id, method, ParamsAt::Absent) => (id, method, null_raw()),
+            (id, method, ParamsAt::Span { span, .. }) => {
+                (id, method, raw_value_from_parsed(text.get(span).unwrap_or("null")))
             }
         };
-        let env = match envelope::read(&text) {
-            Ok(env) => env,
-            Err(e) => return Err(Unreadable { why: Malformed::Json(e), line: text.into_bytes() }),
-        };
-        let Envelope { id, method, params, result, error, emitted_at_ms } = env;
-        if let (None, Some(method), ParamsAt::Span { span, thread_id, turn_id }) = (&id, &method, &params) {
-            // Kept while buffered: no more than a little slack (a line read in several
-            // chunks may have grown to twice its length).
-            let mut text = text;
-            if text.capacity() - text.len() > 1024 {
-                text.shrink_to_fit();
-            }
-            let (method, params, thread_id, turn_id) =
-                (method.clone(), Some(span.clone()), thread_id.clone(), turn_id.clone());
-            return Ok(Incoming::Notification(RawNotification {
-                text,
-                method,
-                params,
-                emitted_at_ms,
-                thread_id,
-                turn_id,
-            }));
-        }
+        let (id, method, params) = params;
         let method = method.map(|m| m.get(&text).to_owned());
-        let params = match params {
-            ParamsAt::Absent => null_raw(),
-            ParamsAt::Span { span, .. } => raw_value_from_parsed(text.get(span).unwrap_or("null")),
-            ParamsAt::Unplaced => params_read_again(&text),
-        };
         Self::classify(id, method, params, result, error, emitted_at_ms)
             .map_err(|why| Unreadable { why, line: text.into_bytes() })
     }
 
+    /// [`parse_plainly`](Self::parse_plainly), handing the line back if it cannot be read.
+    fn parse_plainly_or_hand_back(line: Vec<u8>) -> std::result::Result<Incoming, Unreadable> {
+        Self::parse_plainly(&line).map_err(|why| Unreadable { why, line })
+    }
+
     /// [`parse`](Self::parse) the plain way: the params copied whole, then their routing
-    /// keys read in a second pass. For lines that are not UTF-8, and the reference the one
-    /// pass is tested against.
+    /// keys read in a second pass. For what the one pass cannot read or place, and the
+    /// reference it is tested against.
     fn parse_plainly(line: &[u8]) -> std::result::Result<Incoming, Malformed> {
         #[derive(Deserialize)]
-        struct Envelope {
+        struct PlainEnvelope {
             #[serde(default)]
             id: Option<RequestId>,
             #[serde(default)]
@@ -237,7 +238,7 @@ impl Incoming {
             #[serde(default, rename = "emittedAtMs")]
             emitted_at_ms: Option<i64>,
         }
-        let env: Envelope = serde_json::from_slice(line).map_err(Malformed::Json)?;
+        let env: PlainEnvelope = serde_json::from_slice(line).map_err(Malformed::Json)?;
         let params = env.params.unwrap_or_else(null_raw);
         Self::classify(env.id, env.method, params, env.result, env.error, env.emitted_at_ms)
     }
@@ -271,17 +272,6 @@ impl Incoming {
             },
         }
     }
-}
-
-/// The params of a message `text` whose envelope already parsed, read the plain way: for
-/// params [`envelope::read`] could not place.
-fn params_read_again(text: &str) -> Box<RawValue> {
-    #[derive(Deserialize)]
-    struct Params {
-        #[serde(default)]
-        params: Option<Box<RawValue>>,
-    }
-    serde_json::from_str::<Params>(text).ok().and_then(|p| p.params).unwrap_or_else(null_raw)
 }
 
 #[derive(Serialize)]
@@ -458,7 +448,20 @@ mod tests {
             r#"{"method":"m","params":{"a":1}} trailing"#,
             "[]",
         ];
-        for line in placed.iter().chain(&read_again).chain(&others) {
+        // Valid JSON the one pass cannot read: it reads the routing fields (and the params'
+        // keys) whole, the plain way skips them or reads an envelope array by position.
+        let read_plainly = [
+            r#"{"method":"m","params":{"\ud800":1,"threadId":"t"}}"#,
+            r#"{"method":"m","params":{"threadId":1e400,"turnId":"u"}}"#,
+            r#"{"method":"m","params":1e400}"#,
+            r#"{"id":1,"method":"x","params":{"turnId":"\udc00"}}"#,
+            r#"[null,"m",{"threadId":"t"}]"#,
+        ];
+        for line in read_plainly {
+            assert!(envelope::read(line).is_err(), "{line}");
+            assert!(Incoming::parse(line.into()).is_ok(), "{line}");
+        }
+        for line in placed.iter().chain(&read_again).chain(&others).chain(&read_plainly) {
             let (one, plain) = parsed_both_ways(line.as_bytes());
             assert_eq!(one, plain, "{line}");
         }

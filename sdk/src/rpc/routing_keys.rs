@@ -42,8 +42,9 @@ impl<'a> RoutingKeys<'a> {
     }
 }
 
-/// Reads any JSON value: an object yields its keys; anything else, none. Fails only on
-/// malformed JSON.
+/// Reads any JSON value: an object yields its keys; anything else, none. Fails on
+/// malformed JSON, and on valid JSON serde_json cannot read whole where it reads: a lone
+/// surrogate escape in a key or an id, a number beyond `f64` in a routing field.
 impl<'de: 'a, 'a> Deserialize<'de> for RoutingKeys<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer.deserialize_any(KeysVisitor)

@@ -39,10 +39,8 @@ pub fn deserialize_json_text<'de, D: Deserializer<'de>>(deserializer: D) -> Resu
 /// to [`RawValue::from_string`], which validates.
 pub fn raw_value_from_parsed(text: &str) -> Box<RawValue> {
     unchecked_raw_value(text).unwrap_or_else(|| {
-        RawValue::from_string(text.to_owned()).unwrap_or_else(|_| {
-            // Not one JSON value after all: keep it as a JSON string, never lose it.
-            serde_json::value::to_raw_value(text).expect("a string serializes")
-        })
+        RawValue::from_string(text.to_owned())
+            .unwrap_or_else(|e| unreachable!("text a parse read whole is one JSON value: {e}"))
     })
 }
 
