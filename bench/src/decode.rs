@@ -37,6 +37,10 @@ pub struct Options {
     pub rounds: usize,
     /// Long-lived threads the repetitions are spread over.
     pub lanes: usize,
+    /// The SDK paths on a current-thread Tokio runtime instead of a 2-worker one: the
+    /// reader and every subscriber on one thread, so their CPU is the work itself, without
+    /// the hand-offs between workers.
+    pub current_thread: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,8 +76,16 @@ pub fn run(options: &Options) -> Result<(), String> {
     let dir = corpus::transcripts_dir();
     let transcripts = corpus::load(&dir)?;
     let corpus = corpus::amplify(&transcripts, options.messages, options.lanes);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
-    let workers = runtime.metrics().num_workers();
+    let runtime = if options.current_thread {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread().enable_all().build()
+    }
+    .map_err(|e| e.to_string())?;
+    let workers = match options.current_thread {
+        true => "a current-thread Tokio runtime".to_owned(),
+        false => format!("a {}-worker Tokio runtime", runtime.metrics().num_workers()),
+    };
     let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); Path::ALL.len()];
     for round in 0..=options.rounds {
         for (i, path) in Path::ALL.into_iter().enumerate() {
@@ -94,7 +106,7 @@ pub fn run(options: &Options) -> Result<(), String> {
     println!(
         "{} notifications ({:.1} MB): the {} recorded transcripts of {} repeated, turn ids made unique per \
          repetition, threads spread over {} lanes. Subscribers: {} turn streams, {} thread subscriptions, \
-         1 unscoped subscription, each drained by its own task on a {workers}-worker Tokio runtime. \
+         1 unscoped subscription, each drained by its own task on {workers}. \
          Median of {} rounds; the paths alternate within each round.\n",
         grouped(corpus.messages as f64),
         megabytes,

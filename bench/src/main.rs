@@ -30,7 +30,7 @@ const USAGE: &str = "usage: codex-bench <decode|e2e|memory> [--smoke] [--message
 /// Parsed `--name N` options, with smoke-mode defaults.
 struct Args {
     smoke: bool,
-    /// `--runtime current`: the e2e bench on a current-thread Tokio runtime.
+    /// `--runtime current`: the e2e and decode benches on a current-thread Tokio runtime.
     current_thread: bool,
     numbers: Vec<(String, usize)>,
 }
@@ -82,6 +82,7 @@ fn run(argv: &[String]) -> Result<(), String> {
             messages: args.get("messages", 100_000, 2_000),
             rounds: args.get("rounds", 5, 1).max(1),
             lanes: args.get("lanes", 4, 4),
+            current_thread: args.current_thread,
         }),
         "e2e" => e2e::run(&e2e::Options {
             turns: args.get("turns", 200, 3).max(1),
