@@ -6,8 +6,15 @@
 use std::process::Command;
 
 fn smoke(bench: &str, table_headers: &[&str]) {
-    let output =
-        Command::new(env!("CARGO_BIN_EXE_codex-bench")).args([bench, "--smoke"]).output().expect("run codex-bench");
+    smoke_with(bench, &[], table_headers);
+}
+
+fn smoke_with(bench: &str, options: &[&str], table_headers: &[&str]) {
+    let output = Command::new(env!("CARGO_BIN_EXE_codex-bench"))
+        .args([bench, "--smoke"])
+        .args(options)
+        .output()
+        .expect("run codex-bench");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "codex-bench {bench} --smoke failed ({}):\n{stdout}\n{stderr}", output.status);
@@ -18,12 +25,25 @@ fn smoke(bench: &str, table_headers: &[&str]) {
 
 #[test]
 fn decode() {
-    smoke("decode", &["| path "]);
+    smoke("decode", &["| path ", "-worker Tokio runtime"]);
+}
+
+#[test]
+fn decode_on_one_thread() {
+    smoke_with("decode", &["--runtime", "current"], &["| path ", "on a current-thread Tokio runtime"]);
 }
 
 #[test]
 fn end_to_end() {
-    smoke("e2e", &["| SDK vs hand-rolled ", "| WebSocket vs stdio ", "| SDK: `Thread::run` over WebSocket "]);
+    smoke(
+        "e2e",
+        &[
+            "| SDK vs hand-rolled ",
+            "| WebSocket vs stdio ",
+            "| SDK: `Thread::run` over WebSocket ",
+            "context switches / turn",
+        ],
+    );
 }
 
 #[test]
