@@ -483,6 +483,118 @@ mod tests {
         assert!(matches!(&n.thread_id, Some(Part::Own(id)) if id == "t\u{e9}"));
     }
 
+    /// Random JSON-RPC lines (a fixed seed): every token surrounded by random JSON
+    /// whitespace, keys and strings sometimes written with escapes, the envelope's members
+    /// in any order, routing fields of every shape, params of every kind.
+    struct RandomLines(u64);
+
+    impl RandomLines {
+        fn next(&mut self) -> u64 {
+            // xorshift64*
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+
+        fn pick(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+
+        fn space(&mut self) -> &'static str {
+            ["", "", "", "", " ", "\t", "\n  ", "\r\n", "  "][self.pick(9)]
+        }
+
+        /// A JSON string of `text`, its first character sometimes escaped.
+        fn string(&mut self, text: &str) -> String {
+            match (self.pick(5), text.chars().next()) {
+                (0, Some(c)) if c.is_ascii() => format!("\"\\u{:04x}{}\"", c as u32, &text[1..]),
+                _ => serde_json::to_string(text).unwrap(),
+            }
+        }
+
+        fn value(&mut self, depth: u32) -> String {
+            let texts = ["t", "u-1", "hé \"q\" 😀", "", "a\\b\nc"];
+            match self.pick(if depth > 2 { 3 } else { 6 }) {
+                0 => ["0", "-12", "3.5e2", "true", "null", "false"][self.pick(6)].to_owned(),
+                1 | 2 => {
+                    let text = texts[self.pick(texts.len())];
+                    self.string(text)
+                }
+                3 => {
+                    let items: Vec<String> = (0..self.pick(3)).map(|_| self.value(depth + 1)).collect();
+                    format!("[{}{}{}]", self.space(), items.join(","), self.space())
+                }
+                _ => {
+                    let keys = ["id", "threadId", "turnId", "thread", "turn", "item", "x"];
+                    let members = (0..self.pick(4)).map(|_| keys[self.pick(keys.len())]).collect::<Vec<_>>();
+                    self.object(&members, depth + 1)
+                }
+            }
+        }
+
+        fn object(&mut self, keys: &[&str], depth: u32) -> String {
+            let members: Vec<String> = keys
+                .iter()
+                .map(|key| {
+                    let (key, value) = (self.string(key), self.value(depth));
+                    format!("{}{key}{}:{}{value}{}", self.space(), self.space(), self.space(), self.space())
+                })
+                .collect();
+            format!("{{{}{}}}", members.join(","), self.space())
+        }
+
+        fn line(&mut self) -> String {
+            let mut members: Vec<(&str, String)> = Vec::new();
+            if self.pick(8) != 0 {
+                let method = ["item/agentMessage/delta", "turn/started", "m"][self.pick(3)];
+                let method = self.string(method);
+                members.push(("method", method));
+            }
+            if self.pick(4) == 0 {
+                members.push(("id", ["7", "\"s1\""][self.pick(2)].to_owned()));
+            }
+            if self.pick(8) != 0 {
+                let keys = ["threadId", "turnId", "thread", "turn", "item", "delta"];
+                let chosen: Vec<&str> = keys.iter().copied().filter(|_| self.pick(2) == 0).collect();
+                let params = if self.pick(6) == 0 { self.value(0) } else { self.object(&chosen, 1) };
+                members.push(("params", params));
+            }
+            for extra in ["emittedAtMs", "x"] {
+                if self.pick(3) == 0 {
+                    members.push((extra, if extra == "x" { self.value(1) } else { "5".to_owned() }));
+                }
+            }
+            for i in (1..members.len()).rev() {
+                let j = self.pick(i + 1);
+                members.swap(i, j);
+            }
+            let members: Vec<String> = members
+                .into_iter()
+                .map(|(key, value)| {
+                    let key = self.string(key);
+                    format!("{}{key}{}:{}{value}{}", self.space(), self.space(), self.space(), self.space())
+                })
+                .collect();
+            format!("{}{{{}}}{}", self.space(), members.join(","), self.space())
+        }
+    }
+
+    #[test]
+    fn one_pass_matches_the_plain_way_on_random_lines() {
+        let mut lines = RandomLines(0x9e37_79b9_7f4a_7c15);
+        let (mut placed, mut notifications) = (0, 0);
+        for _ in 0..20_000 {
+            let line = lines.line();
+            let (one, plain) = parsed_both_ways(line.as_bytes());
+            assert_eq!(one, plain, "{line}");
+            notifications += usize::from(one.starts_with("notification"));
+            placed += usize::from(envelope::read(&line).is_ok_and(|e| matches!(e.params, ParamsAt::Span { .. })));
+        }
+        // The generator reaches the one pass's own path, not only the plain way.
+        assert!(notifications > 8_000 && placed > 8_000, "{notifications} notifications, {placed} placed");
+    }
+
     #[test]
     fn classify() {
         let n = Incoming::parse(
