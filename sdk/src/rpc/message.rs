@@ -190,7 +190,7 @@ impl Incoming {
             // array for an envelope: valid JSON the plain way skips or reads by position.
             return Self::parse_plainly_or_hand_back(text.into_bytes());
         };
-        let params = match (id, method, params) {
+        let (id, method, params) = match (id, method, params) {
             (None, Some(method), ParamsAt::Span { span, thread_id, turn_id }) => {
                 // Kept while buffered: no more than a little slack (a line read in several
                 // chunks may have grown to twice its length).
@@ -208,7 +208,6 @@ impl Incoming {
                 (id, method, raw_value_from_parsed(text.get(span).unwrap_or("null")))
             }
         };
-        let (id, method, params) = params;
         let method = method.map(|m| m.get(&text).to_owned());
         Self::classify(id, method, params, result, error, emitted_at_ms)
             .map_err(|why| Unreadable { why, line: text.into_bytes() })
