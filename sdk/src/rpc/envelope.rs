@@ -195,12 +195,7 @@ impl<'de> Visitor<'de> for EnvelopeVisitor {
             }
             match key.as_ref() {
                 "id" => fill(&mut id, "id", &mut map)?,
-                "method" => {
-                    if method.is_some() {
-                        return Err(serde::de::Error::duplicate_field("method"));
-                    }
-                    method = Some(map.next_value::<Option<Str<'de>>>()?.map(|Str(m)| m));
-                }
+                "method" => fill(&mut method, "method", &mut map)?,
                 "params" => {
                     if params.is_some() {
                         return Err(serde::de::Error::duplicate_field("params"));
@@ -222,7 +217,7 @@ impl<'de> Visitor<'de> for EnvelopeVisitor {
         }
         Ok(EnvelopePass {
             id: id.flatten(),
-            method: method.flatten(),
+            method: method.flatten().map(|Str(method)| method),
             params,
             result: result.flatten(),
             error: error.flatten(),

@@ -139,10 +139,8 @@ impl<'de: 'a, 'a> Deserialize<'de> for Lenient<'a> {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut id = None;
-                // Keys read as `Lenient` are borrowed unless escaped (a `Cow<str>` key would
-                // always be copied).
-                while let Some(key) = map.next_key::<Lenient<'de>>()? {
-                    if matches!(&key, Lenient::Str(k) if k == "id") && id.is_none() {
+                while let Some(FieldName(key)) = map.next_key()? {
+                    if key == "id" && id.is_none() {
                         if let Lenient::Str(s) = map.next_value::<Lenient<'de>>()? {
                             id = Some(s);
                         }

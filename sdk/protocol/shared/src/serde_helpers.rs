@@ -33,12 +33,11 @@ pub fn deserialize_json_text<'de, D: Deserializer<'de>>(deserializer: D) -> Resu
 }
 
 /// `text` as a [`RawValue`] without parsing it again, for text a serde_json parse has
-/// just read whole as one value (a span it lent, or the exact slice around what it lent).
-/// It goes through the private protocol serde_json's own `RawValue` deserializer speaks,
-/// so its only cost is the copy; should serde_json ever change that protocol, it falls back
-/// to [`RawValue::from_string`], which validates.
+/// just read whole as one value (a span it lent, or the exact slice around what it lent):
+/// [`lend_raw_value`], copied, so its only cost is the copy; should serde_json ever change
+/// the protocol that relies on, it falls back to [`RawValue::from_string`], which validates.
 pub fn raw_value_from_parsed(text: &str) -> Box<RawValue> {
-    unchecked_raw_value(text).unwrap_or_else(|| {
+    lend_raw_value(text).map(RawValue::to_owned).unwrap_or_else(|| {
         RawValue::from_string(text.to_owned())
             .unwrap_or_else(|e| unreachable!("text a parse read whole is one JSON value: {e}"))
     })
@@ -51,14 +50,6 @@ pub fn lend_raw_value(text: &str) -> Option<&RawValue> {
     use serde::de::value::{BorrowedStrDeserializer, Error, MapDeserializer};
     let entry = std::iter::once((RAW_VALUE_TOKEN, BorrowedStrDeserializer::<Error>::new(text)));
     <&RawValue>::deserialize(MapDeserializer::<_, Error>::new(entry)).ok()
-}
-
-/// `text` as a `RawValue` through serde_json's raw-value protocol (no validation); `None`
-/// if serde_json no longer answers it.
-fn unchecked_raw_value(text: &str) -> Option<Box<RawValue>> {
-    let entry = std::iter::once((RAW_VALUE_TOKEN, text));
-    let map = serde::de::value::MapDeserializer::<_, serde::de::value::Error>::new(entry);
-    Box::<RawValue>::deserialize(map).ok()
 }
 
 /// The string value of `tag` in the object `text`; `None` when `text` is not an object or
@@ -552,7 +543,7 @@ mod tests {
     #[test]
     fn parsed_text_becomes_a_raw_value_without_a_second_parse() {
         // The fast paths take the text as it is: proven by text no parse would accept.
-        assert_eq!(unchecked_raw_value("{not json").expect("serde_json's raw-value protocol").get(), "{not json");
+        assert_eq!(raw_value_from_parsed("{not json").get(), "{not json");
         let text = String::from("[not json");
         let lent = lend_raw_value(&text).expect("serde_json's raw-value protocol");
         assert_eq!((lent.get(), lent.get().as_ptr()), ("[not json", text.as_ptr()));
