@@ -180,3 +180,26 @@ fn websocket_ends_without_a_close_frame_by_the_client_and_with_odd_close_codes()
         "{report:#?}"
     );
 }
+
+/// The fuzz finding of a number that did not survive the round trip: an integer beyond
+/// `u64` in free-form params (every method's, through the unknown method) and typed `f64`
+/// fields (an MCP elicitation's number schema) decode, encode and decode again to the same
+/// value; this needs serde_json's exact float parsing (`float_roundtrip`).
+#[test]
+fn big_numbers_survive_the_round_trip_exactly() {
+    let report = typed_decode::run(&input("regressions", "typed_decode", "big-integer-float-round-trip"));
+    assert!(report.round_trips >= 1, "{report:?}");
+    let report = typed_decode::run(&input("regressions", "typed_decode", "typed-f64-exact-round-trip"));
+    assert_eq!((report.round_trips, report.errors), (1, 0), "{report:?}");
+
+    // The value, too: the decoded `f64` is the one closest to the text, as a parse from
+    // scratch gives it.
+    use codex_app_server::methods::ServerRequest;
+    let bytes = input("regressions", "typed_decode", "typed-f64-exact-round-trip");
+    let params: serde_json::Value = serde_json::from_slice(&bytes[bytes.iter().position(|&b| b == b'\n').unwrap() + 1..])
+        .unwrap();
+    let decoded = ServerRequest::decode("mcpServer/elicitation/request", params).unwrap();
+    let encoded = decoded.params_json().unwrap();
+    let minimum = encoded.pointer("/requestedSchema/properties/n/minimum").and_then(serde_json::Value::as_f64);
+    assert_eq!(minimum, Some("9599999999999999999999990".parse::<f64>().unwrap()), "{encoded}");
+}
