@@ -262,9 +262,13 @@ impl Codex {
         self.conn.notifications()
     }
 
-    /// Closes the connection. A spawned app-server gets its stdin closed and a moment to
+    /// Closes the connection. First the interrupts promised by dropped turn handles are
+    /// delivered: each such turn is waited for (at most
+    /// [`CLOSE_INTERRUPT_WAIT`](crate::rpc::CLOSE_INTERRUPT_WAIT) in all) until the server
+    /// reports it ended; the returned [`CloseReport`](crate::rpc::CloseReport) names any it
+    /// had to leave running. Then a spawned app-server gets its stdin closed and a moment to
     /// exit (then is killed); an attached one keeps running.
-    pub async fn close(&self) {
+    pub async fn close(&self) -> crate::rpc::CloseReport {
         self.conn.close().await
     }
 

@@ -171,6 +171,36 @@ pub enum Error {
         after: Duration,
     },
 
+    /// A turn's deadline ([`TurnHandle::run_timeout`](crate::TurnHandle::run_timeout),
+    /// [`TurnEvents::deadline`](crate::TurnEvents::deadline)) passed: the turn was
+    /// interrupted. `result` is the turn as it ended after the interrupt (status
+    /// `Interrupted`, the items so far), when its end arrived.
+    #[error("turn {turn_id} of thread {thread_id} ran past its deadline of {after:?} and was interrupted")]
+    TurnTimeout {
+        /// The thread.
+        thread_id: String,
+        /// The turn given up on.
+        turn_id: String,
+        /// The deadline that passed.
+        after: Duration,
+        /// The turn's result after the interrupt, when its end arrived.
+        result: Option<Box<crate::TurnResult>>,
+    },
+
+    /// No event of a turn arrived within its idle timeout
+    /// ([`TurnEvents::idle_timeout`](crate::TurnEvents::idle_timeout)). The turn runs on;
+    /// the stream goes on too (call [`TurnEvents::cancel`](crate::TurnEvents::cancel) to
+    /// give up on it).
+    #[error("no event of turn {turn_id} of thread {thread_id} for {after:?}; the turn runs on")]
+    TurnIdle {
+        /// The thread.
+        thread_id: String,
+        /// The turn.
+        turn_id: String,
+        /// The idle time that elapsed.
+        after: Duration,
+    },
+
     /// The app-server answered with a JSON-RPC error.
     #[error(transparent)]
     Rpc(#[from] RpcError),
@@ -311,9 +341,10 @@ impl Error {
         }
     }
 
-    /// A request got no answer in time ([`Error::Timeout`]).
+    /// Something got no answer in time: a request ([`Error::Timeout`]), a turn past its
+    /// deadline ([`Error::TurnTimeout`]) or idle too long ([`Error::TurnIdle`]).
     pub fn is_timeout(&self) -> bool {
-        matches!(self, Error::Timeout { .. })
+        matches!(self, Error::Timeout { .. } | Error::TurnTimeout { .. } | Error::TurnIdle { .. })
     }
 
     /// The server's release lacks the method ([`Error::Unsupported`]).
@@ -327,6 +358,16 @@ impl Error {
     }
 
     /// A closed-connection error when nothing more is known (the connection state is gone).
+    /// A copy of an [`Error::TransportClosed`] (any other error: [`closed_unknown`](Self::closed_unknown)).
+    pub(crate) fn clone_closed(&self) -> Self {
+        match self {
+            Error::TransportClosed { endpoint, reason } => {
+                Error::TransportClosed { endpoint: endpoint.clone(), reason: reason.clone() }
+            }
+            _ => Error::closed_unknown(),
+        }
+    }
+
     pub(crate) fn closed_unknown() -> Self {
         Error::TransportClosed { endpoint: String::new(), reason: CloseReason::Dropped }
     }

@@ -58,12 +58,20 @@ macro_rules! settings_from {
 settings_from!(ThreadStartResponse, ThreadResumeResponse, ThreadForkResponse);
 
 /// A thread on a [`Codex`](crate::Codex) connection. Cheap to clone.
+///
+/// While any handle of the thread lives (a `Thread`, a turn handle or stream of it, its
+/// [`notifications`](Self::notifications), a handler [set](Self::set_handler) on it), the
+/// connection receives the thread's events; once none does and no turn runs on it, the
+/// connection unsubscribes from it (`thread/unsubscribe`), so a long-lived client does not
+/// keep receiving the events of every thread it ever touched. A turn started later on the
+/// thread subscribes again first.
 #[derive(Debug, Clone)]
 pub struct Thread {
     conn: Connection,
     id: String,
     info: Option<crate::types::Thread>,
     settings: Option<ThreadSettings>,
+    _interest: std::sync::Arc<crate::rpc::ThreadInterest>,
 }
 
 impl Thread {
@@ -73,7 +81,8 @@ impl Thread {
         info: Option<crate::types::Thread>,
         settings: Option<ThreadSettings>,
     ) -> Self {
-        Self { conn, id, info, settings }
+        let _interest = conn.thread_interest(&id);
+        Self { conn, id, info, settings, _interest }
     }
 
     /// This thread with a per-request timeout of `timeout` for every call made through
@@ -156,23 +165,31 @@ impl Thread {
     /// Starts a turn with per-turn options. Events that race the `turn/start` response
     /// are kept for the turn's stream.
     ///
+    /// # A thread this connection does not follow
+    ///
+    /// The server sends a thread's events only to the connections subscribed to it (those
+    /// that started, resumed or forked it). Before starting a turn on a thread this
+    /// connection is not subscribed to — a handle from [`Codex::thread_handle`](crate::Codex::thread_handle),
+    /// or one let go since — the SDK subscribes it with a `thread/resume` that names the
+    /// thread alone (its settings stay as they are), so the turn's events cannot go
+    /// elsewhere and nothing waits forever.
+    ///
     /// # A busy thread
     ///
     /// The server folds a `turn/start` on a thread whose turn is still running into that
-    /// turn. The SDK refuses to do that silently. It knows a thread's turn is running when
-    /// this client started it (from the `turn/start` answer until `turn/completed`); then the
-    /// call fails with [`Error::ThreadBusy`] before sending anything. When the thread's
-    /// `turn/started` reached this connection from another client's turn (on a shared server,
-    /// once this client has the thread loaded) and its `turn/completed` has not yet, the
-    /// server is asked (`thread/read` without turns): an `active` thread fails the same way,
-    /// an idle one gets its turn. If the server still answers with a
-    /// turn that started before the request, or that this client already follows, the
-    /// call fails with [`Error::ThreadBusy`] `{ merged: true }` (the input went into that
-    /// turn). A turn that started on another connection whose events never reached this
-    /// one (before this client loaded the thread) cannot be seen. Wait for the running
-    /// turn, interrupt it, or add input to it on purpose with
-    /// [`TurnControl::steer`](crate::TurnControl::steer). A turn this client gave up on
-    /// by dropping its handle is waited for instead (it is being interrupted).
+    /// turn. The SDK refuses to do that silently: when a turn is known to run on the thread
+    /// — this client's, another client's seen through its `turn/started`, or one the server
+    /// reported in a `thread/start` / `thread/resume` / `thread/read` answer as `active` —
+    /// the call fails with [`Error::ThreadBusy`] naming the running turn, before anything is
+    /// sent. (Another client's turn is confirmed with the server first, by a metadata-only
+    /// `thread/read`: its end may not have reached this connection yet.) Two clients
+    /// starting on an idle thread at the same instant cannot be told apart beforehand
+    /// (`turn/start` has no precondition): when the server answers with a turn that was
+    /// already running, or that this client already follows, the call fails with
+    /// [`Error::ThreadBusy`] `{ merged: true }` (the input went into that turn). Wait for the
+    /// running turn ([`running_turn`](Self::running_turn)), interrupt it, or add input to it
+    /// on purpose with [`TurnControl::steer`](crate::TurnControl::steer). A turn this client
+    /// gave up on by dropping its handle is waited for instead (it is being interrupted).
     pub async fn turn_with(&self, input: impl Into<Inputs>, options: &TurnOptions) -> Result<TurnHandle> {
         let params = options.to_params(&self.id, input.into().into_user_inputs())?;
         // A closed connection fails at once (on the first poll).
@@ -251,40 +268,76 @@ impl Thread {
     ) -> Result<(TurnHandle, crate::rpc::TurnLock)> {
         let reservation = self.conn.reserve_turn(&self.id).await?;
         self.conn.wait_dropped_turn(&self.id).await?;
-        if let Some(running) = self.conn.running_turn(&self.id) {
+        self.conn.ensure_subscribed(&self.id).await?;
+        if let Some((running, ours)) = self.conn.busy(&self.id) {
             // A turn of this client is known exactly. Another connection's turn is known from
-            // its notifications, which may lag its end: then the server's thread status decides.
-            if self.conn.follows_turn(&running) || self.server_says_active().await? {
-                return Err(Error::ThreadBusy { thread_id: self.id.clone(), running_turn_id: running, merged: false });
+            // its notifications or an answer, which may lag its end: the server decides.
+            let running = if ours { running.turn_id } else { self.server_running_turn().await? };
+            if let Some(running_turn_id) = running {
+                return Err(Error::ThreadBusy { thread_id: self.id.clone(), running_turn_id, merged: false });
             }
         }
         if caller.is_closed() {
             return Err(Error::StreamEnded { what: "the caller gave up before turn/start was sent".into() });
         }
-        let mark = self.conn.notification_mark();
         let response = self.conn.request::<client_requests::TurnStart>(params).await?;
-        // The server answers a turn/start on a busy thread with the running turn: one whose
-        // `turn/started` arrived before this request was sent, or one this client already
-        // follows.
         let turn_id = response.turn.id.clone();
-        let started_before =
-            self.conn.running_turn_seen(&self.id).is_some_and(|r| r.turn_id == turn_id && r.seen_at <= mark);
-        if started_before || self.conn.follows_turn(&turn_id) {
+        if self.conn.start_was_merged(&self.id, &turn_id) {
             tracing::warn!(thread_id = %self.id, %turn_id, "turn/start was merged into the running turn");
             return Err(Error::ThreadBusy { thread_id: self.id.clone(), running_turn_id: turn_id, merged: true });
         }
-        self.conn.note_started_turn(&self.id, &turn_id);
         let (stream, lock) = reservation.claim_holding_lock(turn_id);
         tracing::debug!(thread_id = %self.id, turn_id = %response.turn.id, "turn started");
-        Ok((TurnHandle::new(self.conn.clone(), self.id.clone(), response.turn, stream), lock))
+        Ok((TurnHandle::new(self.conn.clone(), self.id.clone(), response.turn, stream, true), lock))
     }
 
-    /// Whether the server reports this thread `active` (a turn running), by a metadata-only
-    /// `thread/read`.
-    async fn server_says_active(&self) -> Result<bool> {
+    /// The turn the server runs on this thread, asked with `thread/read` (metadata only, or
+    /// with turns when the turn is not named yet); the answer also updates the turn book.
+    /// `None` when the thread is not active. An active thread whose running turn cannot be
+    /// named is reported with an empty id.
+    async fn server_running_turn(&self) -> Result<Option<String>> {
         let params = crate::types::ThreadReadParams { include_turns: Some(false), thread_id: self.id.clone() };
         let read = self.conn.request::<client_requests::ThreadRead>(params).await?;
-        Ok(matches!(read.thread.status, crate::types::ThreadStatus::Active(_)))
+        if !matches!(read.thread.status, crate::types::ThreadStatus::Active(_)) {
+            return Ok(None);
+        }
+        if let Some(turn_id) = self.conn.running_turn(&self.id) {
+            return Ok(Some(turn_id));
+        }
+        let turns = self.read_with_turns().await?.turns;
+        let running = turns.into_iter().rev().find(|t| t.status == crate::types::TurnStatus::InProgress);
+        Ok(Some(running.map(|t| t.id).unwrap_or_default()))
+    }
+
+    /// A handle for the turn running on this thread right now — another client's on a
+    /// shared server, or one this client started — or `None` when the thread is idle.
+    /// Subscribes this connection to the thread first when it is not (see
+    /// [`turn_with`](Self::turn_with)).
+    ///
+    /// The handle streams the turn's events from now on and ends in its [`TurnResult`],
+    /// whose items are re-read from the server's record once the turn completes (the events
+    /// before this call did not reach this handle). Dropping it only stops watching: it
+    /// interrupts the turn only if [`interrupt_on_drop`](TurnHandle::interrupt_on_drop) asks
+    /// for that; [`TurnHandle::cancel`] and [`TurnHandle::interrupt`] interrupt it at once.
+    pub async fn running_turn(&self) -> Result<Option<TurnHandle>> {
+        self.conn.ensure_subscribed(&self.id).await?;
+        for _ in 0..2 {
+            match self.conn.follow_running_turn(&self.id) {
+                Ok(Some(stream)) => {
+                    let initial: crate::types::Turn = serde_json::from_value(serde_json::json!({
+                        "id": stream.turn_id(), "items": [], "status": "inProgress"
+                    }))
+                    .map_err(|source| Error::Decode { method: "turn".into(), source })?;
+                    return Ok(Some(TurnHandle::new(self.conn.clone(), self.id.clone(), initial, stream, false)));
+                }
+                Ok(None) => return Ok(None),
+                // Active, the turn not named yet: the record names it (and tells the book).
+                Err(()) => {
+                    self.read_with_turns().await?;
+                }
+            }
+        }
+        Ok(None)
     }
 
     /// Runs a turn whose final answer must be a `T`: the strict-mode JSON Schema of `T`

@@ -5,13 +5,16 @@ use crate::error::{Error, Result};
 use crate::input::Inputs;
 use crate::methods::{client_requests, ServerNotification};
 pub use crate::results::{TurnResult, UndecodableEvent};
-use crate::rpc::{Connection, TurnStream};
+use crate::rpc::{Connection, ThreadInterest, TurnStream};
 use crate::types::{
     ThreadItem, ThreadReadParams, ThreadTokenUsage, Turn, TurnInterruptParams, TurnStatus, TurnSteerParams,
 };
 use futures_util::Stream;
+use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 /// Steers or interrupts a turn; cheap to clone and usable while the turn is streamed.
 #[derive(Debug, Clone)]
@@ -19,6 +22,8 @@ pub struct TurnControl {
     conn: Connection,
     thread_id: String,
     turn_id: String,
+    /// Keeps the thread's events coming while any handle of the turn lives.
+    _interest: Arc<ThreadInterest>,
 }
 
 impl TurnControl {
@@ -41,7 +46,9 @@ impl TurnControl {
         Ok(response.turn_id)
     }
 
-    /// Interrupts the turn (`turn/interrupt`); its stream then ends with status `interrupted`.
+    /// Interrupts the turn (`turn/interrupt`) — this client's or, on a shared server,
+    /// another's: an explicit call is the caller's decision. Its stream then ends with status
+    /// `interrupted`.
     pub async fn interrupt(&self) -> Result<()> {
         let params = TurnInterruptParams::new(self.thread_id.clone(), self.turn_id.clone());
         self.conn.request::<client_requests::TurnInterrupt>(params).await?;
@@ -50,45 +57,72 @@ impl TurnControl {
 }
 
 /// Interrupts the turn on the server when dropped while armed: the cancellation policy of
-/// [`TurnHandle`], [`TurnEvents`] and the futures of `run`.
+/// [`TurnHandle`], [`TurnEvents`] and the futures of `run`. Armed for a turn this client
+/// started; for another client's turn only when the caller asked
+/// ([`TurnHandle::interrupt_on_drop`]).
 #[derive(Debug)]
 struct InterruptOnDrop {
     control: TurnControl,
     armed: bool,
+    /// The caller armed it on purpose (for a turn that may not be this client's).
+    asked: bool,
+}
+
+impl InterruptOnDrop {
+    /// Interrupts now, from anywhere (a `Drop`, a poll), and disarms.
+    fn fire(&mut self) {
+        self.armed = false;
+        let control = &self.control;
+        control.conn.interrupt_dropped(&control.thread_id, &control.turn_id, self.asked);
+    }
 }
 
 impl Drop for InterruptOnDrop {
     fn drop(&mut self) {
         if self.armed {
-            self.control.conn.interrupt_dropped(&self.control.thread_id, &self.control.turn_id);
+            self.fire();
         }
     }
 }
 
-/// A started turn. Consume it with [`stream`](Self::stream) for typed events (ending in
-/// the [`TurnResult`]) or [`run`](Self::run) for the result alone;
-/// [`control`](Self::control) steers or interrupts it meanwhile.
+/// A started turn, or a turn already running that this client follows
+/// ([`Thread::running_turn`](crate::Thread::running_turn)). Consume it with
+/// [`stream`](Self::stream) for typed events (ending in the [`TurnResult`]) or
+/// [`run`](Self::run) for the result alone; [`control`](Self::control) steers or
+/// interrupts it meanwhile.
 ///
 /// # Cancellation
 ///
-/// Dropping the handle, its [`TurnEvents`] stream, or the future of [`run`](Self::run)
-/// (or of [`Thread::run`](crate::Thread::run), `run_typed`, …) before `turn/completed`
-/// interrupts the turn on the server: the connection sends `turn/interrupt` by itself
-/// (nothing blocks in `Drop`), the turn ends `interrupted`, and the next turn started on
-/// the thread from this client waits for that before it starts. So `tokio::time::timeout`,
-/// `select!` and a dropped task give up on a turn the Rust way. To let a turn run on
-/// without watching it, [`detach`](Self::detach) it first.
+/// Dropping the handle of a turn this client started, its [`TurnEvents`] stream, or the
+/// future of [`run`](Self::run) (or of [`Thread::run`](crate::Thread::run), `run_typed`, …)
+/// before `turn/completed` interrupts the turn on the server: the connection sends
+/// `turn/interrupt` by itself (nothing blocks in `Drop`), the turn ends `interrupted`, the
+/// next turn started on the thread from this client waits for that, and
+/// [`Codex::close`](crate::Codex::close) waits for it too. So a dropped task or a `select!`
+/// gives up on a turn the Rust way. A handle for another client's turn only stops watching
+/// when dropped (unless [`interrupt_on_drop`](Self::interrupt_on_drop)); to let a turn of
+/// this client run on unwatched, [`detach`](Self::detach) it.
+///
+/// A borrowed stream cancels only when it is dropped: `tokio::time::timeout(d, drain(&mut
+/// events))` leaves the turn running while `events` lives. For a deadline, use
+/// [`run_timeout`](Self::run_timeout) or [`TurnEvents::deadline`]; to give up and learn the
+/// outcome, [`cancel`](Self::cancel).
 #[derive(Debug)]
 pub struct TurnHandle {
     guard: InterruptOnDrop,
     initial: Turn,
     stream: TurnStream,
+    /// Followed from the middle (a running turn found on the server): the result's items
+    /// are re-read from the server's record once it completes.
+    partial: bool,
 }
 
 impl TurnHandle {
-    pub(crate) fn new(conn: Connection, thread_id: String, initial: Turn, stream: TurnStream) -> Self {
-        let control = TurnControl { conn, thread_id, turn_id: initial.id.clone() };
-        Self { guard: InterruptOnDrop { control, armed: true }, initial, stream }
+    /// A handle for a turn this client started (`owned`: interrupts on drop) or follows.
+    pub(crate) fn new(conn: Connection, thread_id: String, initial: Turn, stream: TurnStream, owned: bool) -> Self {
+        let _interest = conn.thread_interest(&thread_id);
+        let control = TurnControl { conn, thread_id, turn_id: initial.id.clone(), _interest };
+        Self { guard: InterruptOnDrop { control, armed: owned, asked: false }, initial, stream, partial: !owned }
     }
 
     /// The turn id.
@@ -101,7 +135,7 @@ impl TurnHandle {
         &self.guard.control.thread_id
     }
 
-    /// The turn as `turn/start` returned it.
+    /// The turn as `turn/start` returned it (for a followed turn: its id and status only).
     pub fn initial(&self) -> &Turn {
         &self.initial
     }
@@ -118,7 +152,17 @@ impl TurnHandle {
         self
     }
 
-    /// Whether dropping this handle interrupts the turn (`false` after [`detach`](Self::detach)).
+    /// Makes dropping this handle (or its stream, or its `run` future) before the turn
+    /// completes interrupt the turn, also when it is another client's turn: the caller's
+    /// explicit choice.
+    pub fn interrupt_on_drop(mut self) -> Self {
+        self.guard.armed = true;
+        self.guard.asked = true;
+        self
+    }
+
+    /// Whether dropping this handle interrupts the turn (`false` after [`detach`](Self::detach),
+    /// and for another client's turn).
     pub fn interrupts_on_drop(&self) -> bool {
         self.guard.armed
     }
@@ -133,6 +177,20 @@ impl TurnHandle {
         self.guard.control.interrupt().await
     }
 
+    /// Gives up on the turn and returns how it ended: interrupts it, waits (within the
+    /// request timeout) for its `turn/completed`, and returns its [`TurnResult`] — status
+    /// `Interrupted` and the items so far, or the real end if it finished first.
+    pub async fn cancel(self) -> Result<TurnResult> {
+        self.stream().cancel().await
+    }
+
+    /// [`run`](Self::run) with a whole-turn deadline: past `deadline` the turn is
+    /// interrupted and the call fails with [`Error::TurnTimeout`] naming the turn and
+    /// carrying its result after the interrupt (status `Interrupted`, the items so far).
+    pub async fn run_timeout(self, deadline: Duration) -> Result<TurnResult> {
+        self.stream().deadline(deadline).result().await
+    }
+
     /// This turn's notifications, typed, in order; the last one is `turn/completed`.
     /// Nothing that arrived before the `turn/start` response is lost. After the stream
     /// ends, [`TurnEvents::result`] gives the same [`TurnResult`] as [`run`](Self::run).
@@ -143,7 +201,16 @@ impl TurnHandle {
     /// stream before `turn/completed` interrupts the turn (see [Cancellation](Self#cancellation)).
     pub fn stream(self) -> TurnEvents {
         let collector = TurnCollector::new(self.initial);
-        TurnEvents { guard: self.guard, inner: self.stream, done: false, collector, lagged: false }
+        TurnEvents {
+            guard: self.guard,
+            inner: self.stream,
+            done: false,
+            collector,
+            lagged: self.partial,
+            closed: None,
+            deadline: None,
+            idle: None,
+        }
     }
 
     /// Waits for the turn to end and collects its [`TurnResult`]. A failed turn is
@@ -157,9 +224,11 @@ impl TurnHandle {
     /// them too). Other turns and requests are unaffected.
     ///
     /// If the handle was left unpolled long enough for its buffer to overflow
-    /// ([`Error::Lagged`]), the items are recovered from the server's record of the turn
-    /// (`thread/read`) once it completes; the usage is then the last update that was kept.
+    /// ([`Error::Lagged`]), or follows a turn from its middle, the items are recovered from
+    /// the server's record of the turn (`thread/read`) once it completes; the usage is then
+    /// the last update that was kept.
     ///
+    /// A connection that closes before the turn ends is [`Error::TransportClosed`].
     /// Dropping the future before the turn completes interrupts the turn (see
     /// [Cancellation](Self#cancellation)).
     pub async fn run(self) -> Result<TurnResult> {
@@ -168,11 +237,31 @@ impl TurnHandle {
     }
 }
 
+/// A whole-turn deadline of a [`TurnEvents`] stream.
+#[derive(Debug)]
+struct Deadline {
+    after: Duration,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+    passed: bool,
+}
+
+/// An idle timeout between a [`TurnEvents`] stream's events.
+#[derive(Debug)]
+struct Idle {
+    after: Duration,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+}
+
 /// The typed event stream of one turn (see [`TurnHandle::stream`]): every notification in
 /// order, with [`Error::Decode`] in place of one whose params do not decode (then the
 /// stream carries on), ending after `turn/completed`; then [`result`](Self::result) gives
-/// the turn's [`TurnResult`]. Dropping it before `turn/completed` interrupts the turn
-/// (see [`TurnHandle`]'s cancellation policy).
+/// the turn's [`TurnResult`]. Dropping it before `turn/completed` interrupts a turn this
+/// client started (see [`TurnHandle`]'s cancellation policy).
+///
+/// Timeouts, in the forms a caller writes: [`deadline`](Self::deadline) interrupts the turn
+/// when the whole turn runs too long; [`idle_timeout`](Self::idle_timeout) reports a quiet
+/// spell and leaves the turn running; [`cancel`](Self::cancel) gives up and returns the
+/// outcome.
 #[derive(Debug)]
 pub struct TurnEvents {
     guard: InterruptOnDrop,
@@ -180,6 +269,10 @@ pub struct TurnEvents {
     done: bool,
     collector: TurnCollector,
     lagged: bool,
+    /// The close error the stream yielded, for [`result`](Self::result).
+    closed: Option<Error>,
+    deadline: Option<Deadline>,
+    idle: Option<Idle>,
 }
 
 impl TurnEvents {
@@ -188,29 +281,86 @@ impl TurnEvents {
         self.guard.control.clone()
     }
 
+    /// The turn id.
+    pub fn turn_id(&self) -> &str {
+        &self.guard.control.turn_id
+    }
+
     /// Lets the turn run on when this stream is dropped (see [`TurnHandle::detach`]).
     pub fn detach(mut self) -> Self {
         self.guard.armed = false;
         self
     }
 
+    /// A whole-turn deadline, counted from now: when it passes before `turn/completed`,
+    /// the turn is interrupted, the stream yields [`Error::TurnTimeout`] once (without a
+    /// result) and goes on to the turn's end; [`result`](Self::result) then fails with
+    /// [`Error::TurnTimeout`] carrying the interrupted turn's result.
+    pub fn deadline(mut self, after: Duration) -> Self {
+        self.deadline = Some(Deadline { after, sleep: Box::pin(tokio::time::sleep(after)), passed: false });
+        self
+    }
+
+    /// An idle timeout: whenever no event arrives for `after`, the stream yields
+    /// [`Error::TurnIdle`] and goes on waiting; the turn is left running (call
+    /// [`cancel`](Self::cancel) to give up on it). [`result`](Self::result) ignores it.
+    pub fn idle_timeout(mut self, after: Duration) -> Self {
+        self.idle = Some(Idle { after, sleep: Box::pin(tokio::time::sleep(after)) });
+        self
+    }
+
     /// The next event, without needing `futures::StreamExt` in scope (like
     /// [`TurnStream::next_event`]): `None` once `turn/completed` was yielded or the stream
-    /// ended after a [`Error::TransportClosed`]. An [`Error::Decode`] or [`Error::Lagged`]
-    /// item is not the end: the events after it follow.
+    /// ended after a [`Error::TransportClosed`]. An [`Error::Decode`], [`Error::Lagged`],
+    /// [`Error::TurnTimeout`] or [`Error::TurnIdle`] item is not the end: the events after
+    /// it follow.
     pub async fn next_event(&mut self) -> Option<Result<ServerNotification>> {
         std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
     }
 
+    /// Gives up on the turn and returns how it ended: interrupts it (an explicit
+    /// interrupt, also for another client's turn), reads the rest of the stream (within
+    /// the request timeout) and returns the [`TurnResult`] — status `Interrupted` and the
+    /// items so far, or the turn's real end if it finished first. A failed turn is a result
+    /// here too.
+    pub async fn cancel(mut self) -> Result<TurnResult> {
+        self.guard.armed = false;
+        self.deadline = None;
+        self.idle = None;
+        if !self.done {
+            if let Err(e) = self.guard.control.interrupt().await {
+                // The turn may have ended meanwhile (-32600): its end is in the stream.
+                tracing::debug!(turn_id = %self.turn_id(), error = %e, "the interrupt of a cancelled turn failed");
+            }
+        }
+        let timeout = self.guard.control.conn.request_timeout();
+        let turn_id = self.turn_id().to_owned();
+        match tokio::time::timeout(timeout, self.result()).await {
+            Ok(Err(Error::TurnFailed(result))) => Ok(*result),
+            Ok(outcome) => outcome,
+            Err(_) => {
+                tracing::warn!(%turn_id, ?timeout, "a cancelled turn did not end in time");
+                Err(Error::Timeout { method: "turn/interrupt".into(), after: timeout })
+            }
+        }
+    }
+
     /// The turn's [`TurnResult`], exactly as [`TurnHandle::run`] returns it: what the
     /// stream yielded so far plus the rest of the turn, which is read to its end first.
-    /// A stream that ended with [`Error::TransportClosed`] returns that error.
+    /// A stream that ended because the connection closed returns [`Error::TransportClosed`]
+    /// with its close reason, also when that error was already yielded.
     pub async fn result(mut self) -> Result<TurnResult> {
         while let Some(event) = self.next_event().await {
             if let Err(e @ (Error::TransportClosed { .. } | Error::StreamEnded { .. })) = event {
                 return Err(e);
             }
         }
+        if !self.collector.completed {
+            if let Some(closed) = self.closed.take().or_else(|| self.guard.control.conn.close_error()) {
+                return Err(closed);
+            }
+        }
+        let timed_out = self.deadline.as_ref().filter(|d| d.passed).map(|d| d.after);
         let TurnEvents { guard, mut collector, lagged, .. } = self;
         let control = &guard.control;
         if lagged && collector.completed {
@@ -224,10 +374,52 @@ impl TurnEvents {
                         collector.items = turn.items;
                     }
                 }
-                Err(e) => tracing::debug!(error = %e, "cannot re-read the lagged turn; keeping the delivered items"),
+                Err(e) => tracing::debug!(error = %e, "cannot re-read the turn; keeping the delivered items"),
             }
         }
-        collector.finish()
+        match timed_out {
+            Some(after) => Err(Error::TurnTimeout {
+                thread_id: control.thread_id.clone(),
+                turn_id: control.turn_id.clone(),
+                after,
+                result: collector.finish_any().ok().map(Box::new),
+            }),
+            None => collector.finish(),
+        }
+    }
+
+    /// The deadline passed: interrupt the turn (once) and report it.
+    fn poll_deadline(&mut self, cx: &mut Context<'_>) -> Option<Error> {
+        let deadline = self.deadline.as_mut().filter(|d| !d.passed)?;
+        deadline.sleep.as_mut().poll(cx).is_ready().then(|| {
+            deadline.passed = true;
+            let after = deadline.after;
+            tracing::debug!(turn_id = %self.guard.control.turn_id, ?after, "the turn's deadline passed; interrupting it");
+            // A deadline is the caller's explicit choice, also on another client's turn.
+            self.guard.asked = true;
+            self.guard.fire();
+            Error::TurnTimeout {
+                thread_id: self.guard.control.thread_id.clone(),
+                turn_id: self.guard.control.turn_id.clone(),
+                after,
+                result: None,
+            }
+        })
+    }
+
+    /// No event for the idle timeout: report it and wait again.
+    fn poll_idle(&mut self, cx: &mut Context<'_>) -> Option<Error> {
+        let idle = self.idle.as_mut()?;
+        idle.sleep.as_mut().poll(cx).is_ready().then(|| {
+            let after = idle.after;
+            idle.sleep.as_mut().reset(tokio::time::Instant::now() + after);
+            let _ = idle.sleep.as_mut().poll(cx);
+            Error::TurnIdle {
+                thread_id: self.guard.control.thread_id.clone(),
+                turn_id: self.guard.control.turn_id.clone(),
+                after,
+            }
+        })
     }
 }
 
@@ -239,7 +431,14 @@ impl Stream for TurnEvents {
             return Poll::Ready(None);
         }
         let this = &mut *self;
-        match Pin::new(&mut this.inner).poll_next(cx) {
+        if let Some(timeout) = this.poll_deadline(cx) {
+            return Poll::Ready(Some(Err(timeout)));
+        }
+        let polled = Pin::new(&mut this.inner).poll_next(cx);
+        if let (Poll::Ready(_), Some(idle)) = (&polled, this.idle.as_mut()) {
+            idle.sleep.as_mut().reset(tokio::time::Instant::now() + idle.after);
+        }
+        match polled {
             Poll::Ready(Some(Ok(event))) => {
                 let decoded = crate::events::decode_event(&event);
                 match &decoded {
@@ -269,7 +468,10 @@ impl Stream for TurnEvents {
                         this.lagged = true;
                     }
                     // Nothing left to interrupt on a closed connection.
-                    Error::TransportClosed { .. } => this.guard.armed = false,
+                    Error::TransportClosed { .. } => {
+                        this.guard.armed = false;
+                        this.closed = Some(e.clone_closed());
+                    }
                     _ => {}
                 }
                 Poll::Ready(Some(Err(e)))
@@ -278,7 +480,10 @@ impl Stream for TurnEvents {
                 this.done = true;
                 Poll::Ready(None)
             }
-            Poll::Pending => Poll::Pending,
+            Poll::Pending => match this.poll_idle(cx) {
+                Some(idle) => Poll::Ready(Some(Err(idle))),
+                None => Poll::Pending,
+            },
         }
     }
 }

@@ -196,8 +196,8 @@ fn big_numbers_survive_the_round_trip_exactly() {
     // scratch gives it.
     use codex_app_server::methods::ServerRequest;
     let bytes = input("regressions", "typed_decode", "typed-f64-exact-round-trip");
-    let params: serde_json::Value = serde_json::from_slice(&bytes[bytes.iter().position(|&b| b == b'\n').unwrap() + 1..])
-        .unwrap();
+    let params: serde_json::Value =
+        serde_json::from_slice(&bytes[bytes.iter().position(|&b| b == b'\n').unwrap() + 1..]).unwrap();
     let decoded = ServerRequest::decode("mcpServer/elicitation/request", params).unwrap();
     let encoded = decoded.params_json().unwrap();
     let minimum = encoded.pointer("/requestedSchema/properties/n/minimum").and_then(serde_json::Value::as_f64);

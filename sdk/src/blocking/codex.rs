@@ -266,9 +266,11 @@ impl Codex {
         Notifications::new(self.inner.notifications(), self.rt.clone())
     }
 
-    /// Closes the app-server's stdin and waits briefly for it to exit (then kills it).
-    /// Dropping the last handle does the same.
-    pub fn close(&self) {
+    /// Closes the connection as [`crate::Codex::close`] does: first delivers the interrupts
+    /// promised by dropped turn handles (bounded; the report names any turn left running),
+    /// then closes the app-server's stdin and waits briefly for it to exit (then kills it).
+    /// Dropping the last handle closes without the first step.
+    pub fn close(&self) -> crate::rpc::CloseReport {
         self.rt.block_on("Codex::close", self.inner.close())
     }
 

@@ -126,16 +126,23 @@ impl TurnHandle {
         self.rt.block_on("TurnHandle::run", self.inner.run())
     }
 
-    /// [`run`](Self::run), giving up after `timeout`: the turn is then interrupted on the
-    /// server (as when an async caller drops `run`) and the call fails with
-    /// [`Error::Timeout`](crate::Error::Timeout) (`is_timeout()`).
-    pub fn run_timeout(self, timeout: std::time::Duration) -> Result<TurnResult> {
-        let run = self.inner.run();
-        self.rt.block_on("TurnHandle::run_timeout", async move {
-            tokio::time::timeout(timeout, run)
-                .await
-                .unwrap_or_else(|_| Err(crate::Error::Timeout { method: "turn/completed".into(), after: timeout }))
-        })
+    /// [`run`](Self::run) with a whole-turn deadline, as [`crate::TurnHandle::run_timeout`]:
+    /// past `deadline` the turn is interrupted and the call fails with
+    /// [`Error::TurnTimeout`](crate::Error::TurnTimeout) (`is_timeout()`), naming the turn
+    /// and carrying its result after the interrupt.
+    pub fn run_timeout(self, deadline: std::time::Duration) -> Result<TurnResult> {
+        self.rt.block_on("TurnHandle::run_timeout", self.inner.run_timeout(deadline))
+    }
+
+    /// Gives up on the turn and returns how it ended (see [`crate::TurnHandle::cancel`]).
+    pub fn cancel(self) -> Result<TurnResult> {
+        self.rt.block_on("TurnHandle::cancel", self.inner.cancel())
+    }
+
+    /// Makes dropping this handle interrupt the turn, also another client's (see
+    /// [`crate::TurnHandle::interrupt_on_drop`]).
+    pub fn interrupt_on_drop(self) -> Self {
+        Self { inner: self.inner.interrupt_on_drop(), rt: self.rt }
     }
 }
 
@@ -163,6 +170,22 @@ impl TurnEvents {
     /// Lets the turn run on when this iterator is dropped (see [`TurnHandle::detach`]).
     pub fn detach(self) -> Self {
         Self { inner: self.inner.detach(), rt: self.rt }
+    }
+
+    /// A whole-turn deadline (see [`crate::TurnEvents::deadline`]).
+    pub fn deadline(self, after: std::time::Duration) -> Self {
+        Self { inner: self.inner.deadline(after), rt: self.rt }
+    }
+
+    /// An idle timeout between events that reports and leaves the turn running (see
+    /// [`crate::TurnEvents::idle_timeout`]).
+    pub fn idle_timeout(self, after: std::time::Duration) -> Self {
+        Self { inner: self.inner.idle_timeout(after), rt: self.rt }
+    }
+
+    /// Gives up on the turn and returns how it ended (see [`crate::TurnEvents::cancel`]).
+    pub fn cancel(self) -> Result<TurnResult> {
+        self.rt.block_on("TurnEvents::cancel", self.inner.cancel())
     }
 
     /// The turn's [`TurnResult`], the same as [`TurnHandle::run`] returns: what was

@@ -11,7 +11,7 @@ impl Drop for Follower {
             return;
         }
         if let Some(turn_id) = self.control.current_turn_id() {
-            self.control.conn.interrupt_dropped(&self.control.thread_id, &turn_id);
+            self.control.conn.interrupt_dropped(&self.control.thread_id, &turn_id, false);
         }
     }
 }
@@ -37,6 +37,9 @@ pub(super) struct Follower {
     pub(super) idle_since: Option<Instant>,
     pub(super) stalled: bool,
     pub(super) finished: bool,
+    /// The turns the server starts on the thread while the goal is followed are this
+    /// client's (their approvals answered here, interrupted when the follower is dropped).
+    pub(super) _adopted: crate::rpc::AdoptedTurns,
 }
 
 impl std::fmt::Debug for Follower {

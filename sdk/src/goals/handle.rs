@@ -102,7 +102,7 @@ impl GoalHandle {
         conn: Connection,
         thread_id: String,
         goal: ThreadGoal,
-        events: EventStream,
+        (events, adopted): (EventStream, crate::rpc::AdoptedTurns),
         replay: VecDeque<Event>,
         options: &GoalOptions,
     ) -> Self {
@@ -124,6 +124,7 @@ impl GoalHandle {
             idle_since: None,
             stalled: false,
             finished: false,
+            _adopted: adopted,
         });
         GoalHandle { control, goal, follower }
     }

@@ -163,6 +163,8 @@ pub(crate) async fn start(
     objective: String,
     options: &GoalOptions,
 ) -> Result<GoalHandle> {
+    conn.ensure_subscribed(thread_id).await?;
+    let adopted = conn.adopt_turns(thread_id);
     let mut events = conn.subscribe_thread(thread_id);
     let mut replay = VecDeque::new();
     if get(conn, thread_id).await?.is_some() && clear(conn, thread_id).await? {
@@ -172,16 +174,18 @@ pub(crate) async fn start(
     let mut update = GoalUpdate::new().objective(objective).status(ThreadGoalStatus::Active);
     update.token_budget = options.token_budget;
     let goal = set(conn, thread_id, &update).await?;
-    Ok(GoalHandle::new(conn.clone(), thread_id.to_owned(), goal, events, replay, options))
+    Ok(GoalHandle::new(conn.clone(), thread_id.to_owned(), goal, (events, adopted), replay, options))
 }
 
 /// Sets the existing goal `active` again and follows it.
 pub(crate) async fn resume(conn: &Connection, thread_id: &str, options: &GoalOptions) -> Result<GoalHandle> {
+    conn.ensure_subscribed(thread_id).await?;
+    let adopted = conn.adopt_turns(thread_id);
     let events = conn.subscribe_thread(thread_id);
     let mut update = GoalUpdate::new().status(ThreadGoalStatus::Active);
     update.token_budget = options.token_budget;
     let goal = set(conn, thread_id, &update).await?;
-    Ok(GoalHandle::new(conn.clone(), thread_id.to_owned(), goal, events, VecDeque::new(), options))
+    Ok(GoalHandle::new(conn.clone(), thread_id.to_owned(), goal, (events, adopted), VecDeque::new(), options))
 }
 
 async fn wait_for_cleared(conn: &Connection, events: &mut EventStream, replay: &mut VecDeque<Event>) -> Result<()> {

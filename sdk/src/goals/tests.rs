@@ -81,6 +81,9 @@ fn turn(id: &str, status: &str) -> Value {
 }
 
 async fn started(fake: &mut Fake) {
+    // The connection subscribes to the thread first (it never started or resumed it).
+    let resume = fake.answer("thread/resume", thread(vec![])).await;
+    assert_eq!(resume, json!({"threadId": "th", "excludeTurns": true}));
     fake.answer("thread/goal/get", json!({"goal": null})).await;
     let set = fake.answer("thread/goal/set", json!({"goal": goal("active", 100)})).await;
     assert_eq!(

@@ -27,6 +27,7 @@ use crate::config::{
 use crate::endpoint::{CloseReason, Endpoint};
 use crate::error::{Error, Result};
 use crate::protocol::{Notification, Request};
+use crate::types::TurnInterruptParams;
 use crate::version::{self, CodexVersion};
 
 /// Capacity of the outgoing message queue.
@@ -146,6 +147,8 @@ pub struct ConnectionStats {
     pub unmatched_responses: u64,
     /// Server → client requests received.
     pub server_requests: u64,
+    /// Server requests of other clients' turns, left unanswered for their owner.
+    pub server_requests_left: u64,
     /// Requests waiting for a response.
     pub pending_requests: usize,
     /// Live turn streams.
@@ -487,13 +490,23 @@ impl Connection {
         let shared = self.shared();
         let id = shared.next_request_id();
         let (tx, rx) = oneshot::channel();
-        {
+        let observed = super::subscriptions::answer_is_observed(method);
+        let mut starting = None;
+        let mark = {
             let mut state = shared.lock();
             if let Some(info) = &state.closed {
                 return Err(info.to_error());
             }
             state.pending.insert(id, method, tx);
-        }
+            if method == TURN_START {
+                // Server requests of the thread wait for this answer to know whose turn it is.
+                if let Some(thread_id) = super::turns::thread_id_param(params.get()) {
+                    state.turns.begin_start(&thread_id);
+                    starting = Some(StartGuard { shared, thread_id, done: false, let_go: None });
+                }
+            }
+            state.router.counters.notifications
+        };
         let guard = PendingGuard { shared, id };
         let started = std::time::Instant::now();
         // The timeout covers queueing too: a server that stops reading fills the queue.
@@ -518,6 +531,19 @@ impl Connection {
             }
             _ => {}
         }
+        if observed {
+            if let Ok(Ok(Ok(result))) = &outcome {
+                // The turn book learns from the answer — and a turn/start's count ends — in
+                // one step, so nobody sees the start answered but the turn not yet owned.
+                let mut state = shared.lock();
+                let seen_at = state.router.counters.notifications;
+                state.turns.observe_answer(method, params.get(), result.get(), mark, seen_at);
+                if let Some(starting) = starting.as_mut() {
+                    starting.end(&mut state);
+                }
+            }
+        }
+        drop(starting);
         match outcome {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(shared.closed_error().unwrap_or_else(Error::closed_unknown)),
@@ -565,6 +591,23 @@ impl Connection {
         Ok(TurnReservation::new(shared, thread_id.to_owned(), key, guard))
     }
 
+    /// The turn running on `thread_id` and a stream of its events from now on, checked and
+    /// subscribed in one step (so its `turn/completed` cannot slip between them); `None`
+    /// when no turn runs, `Some((None, _))`-free: a running turn whose id is unknown gives
+    /// `Err(())`.
+    pub(crate) fn follow_running_turn(&self, thread_id: &str) -> std::result::Result<Option<TurnStream>, ()> {
+        let shared = self.shared();
+        let mut state = shared.lock();
+        if state.closed.is_some() {
+            return Ok(None);
+        }
+        let Some((running, _)) = state.turns.busy(thread_id) else { return Ok(None) };
+        let Some(turn_id) = running.turn_id else { return Err(()) };
+        let queue = state.router.subscribe_turn(&turn_id);
+        drop(state);
+        Ok(Some(TurnStream::new(shared, turn_id, queue)))
+    }
+
     /// Streams the events of an already known turn from now on (no early events).
     pub fn subscribe_turn(&self, turn_id: &str) -> TurnStream {
         let shared = self.shared();
@@ -594,9 +637,10 @@ impl Connection {
         EventStream::new(shared, key, queue)
     }
 
-    /// Every notification of `thread_id` (its turns' events included).
+    /// Every notification of `thread_id` (its turns' events included). The thread stays
+    /// subscribed on the server while the stream lives.
     pub fn subscribe_thread(&self, thread_id: &str) -> EventStream {
-        self.subscribe(EventFilter::Thread(thread_id.to_owned()))
+        self.subscribe(EventFilter::Thread(thread_id.to_owned())).keeping(self.thread_interest(thread_id))
     }
 
     /// Every notification on this connection.
@@ -672,99 +716,101 @@ impl Connection {
         }
     }
 
-    /// The turn of `thread_id` that this connection saw start (`turn/started`) and not yet
-    /// complete — from this client or, on a shared server, another one whose events reach
-    /// this connection.
+    /// The turn running on `thread_id` as far as this connection knows — this client's, or
+    /// another client's on a shared server (from its `turn/started`, or from a `thread/*`
+    /// answer that reported the thread `active` with that turn in progress).
     pub fn running_turn(&self, thread_id: &str) -> Option<String> {
-        self.shared().lock().router.running(thread_id).map(|r| r.turn_id.clone())
+        self.shared().lock().turns.busy(thread_id).and_then(|(running, _)| running.turn_id)
     }
 
-    /// The running turn of `thread_id` and when it was seen to start.
-    pub(crate) fn running_turn_seen(&self, thread_id: &str) -> Option<super::router::RunningTurn> {
-        self.shared().lock().router.running(thread_id).cloned()
+    /// The running turn of `thread_id` (its id may be unknown) and whether it is this client's.
+    pub(crate) fn busy(&self, thread_id: &str) -> Option<(super::turns::RunningTurn, bool)> {
+        self.shared().lock().turns.busy(thread_id)
     }
 
-    /// Records a turn just returned by `turn/start` as running on `thread_id` (unless it
-    /// already completed), so a turn started right after it is refused as busy even before
-    /// its `turn/started` arrives.
-    pub(crate) fn note_started_turn(&self, thread_id: &str, turn_id: &str) {
-        self.shared().lock().router.note_started(thread_id, turn_id);
+    /// Whether the last `turn/start` answer on `thread_id` named `turn_id` and was folded
+    /// into a turn already running.
+    pub(crate) fn start_was_merged(&self, thread_id: &str, turn_id: &str) -> bool {
+        self.shared().lock().turns.was_merged(thread_id, turn_id)
     }
 
-    /// Whether a turn stream of this client already follows `turn_id`.
-    pub(crate) fn follows_turn(&self, turn_id: &str) -> bool {
-        self.shared().lock().router.has_turn_stream(turn_id)
+    /// Whether this connection receives `thread_id`'s events (it started, resumed or forked it).
+    pub fn is_subscribed(&self, thread_id: &str) -> bool {
+        self.shared().lock().turns.is_subscribed(thread_id)
     }
 
-    /// How many notifications were routed so far (to order a request against them).
-    pub(crate) fn notification_mark(&self) -> u64 {
-        self.shared().lock().router.counters.notifications
+    /// Subscribes this connection to `thread_id`'s events unless it is already: a
+    /// `thread/resume` naming the thread alone (no overrides, so the thread's settings stay;
+    /// no turns in the answer). The answer also tells whether a turn runs on it.
+    pub(crate) async fn ensure_subscribed(&self, thread_id: &str) -> Result<()> {
+        if self.is_subscribed(thread_id) {
+            return Ok(());
+        }
+        tracing::debug!(thread_id, "subscribing to the thread before starting a turn on it");
+        let mut params = crate::types::ThreadResumeParams::new(thread_id.to_owned());
+        params.exclude_turns = Some(true);
+        // Only the side effect matters here (and the thread's status, which the turn book
+        // reads from the answer): the answer is not decoded.
+        let method = <crate::methods::client_requests::ThreadResume as Request>::METHOD;
+        self.call(method, &to_raw(method, &params)?, self.request_timeout()).await?;
+        self.shared().lock().turns.mark_subscribed(thread_id);
+        Ok(())
     }
 
-    /// Interrupts a turn whose handle was dropped: queues `turn/interrupt` from here, without
-    /// blocking or needing a runtime; its reply is consumed and dropped. A new turn on the
-    /// thread then waits for this one's `turn/completed`
-    /// ([`wait_dropped_turn`](Self::wait_dropped_turn)).
-    pub(crate) fn interrupt_dropped(&self, thread_id: &str, turn_id: &str) {
+    /// Keeps `thread_id` subscribed while the returned interest lives (see [`super::subscriptions`]).
+    pub(crate) fn thread_interest(&self, thread_id: &str) -> Arc<super::subscriptions::ThreadInterest> {
+        Arc::new(super::subscriptions::ThreadInterest::new(self.shared(), thread_id))
+    }
+
+    /// Counts the turns the server starts on `thread_id` (a goal's continuation turns) as
+    /// this client's while the returned guard lives.
+    pub(crate) fn adopt_turns(&self, thread_id: &str) -> AdoptedTurns {
+        self.shared().lock().turns.adopt(thread_id);
+        AdoptedTurns { shared: Arc::downgrade(self.shared()), thread_id: thread_id.to_owned() }
+    }
+
+    /// Interrupts a turn whose handle was dropped (or whose deadline passed): queues
+    /// `turn/interrupt` from here, without blocking or needing a runtime. Only a turn this
+    /// client started (or a goal turn it follows) is interrupted — never another client's,
+    /// unless the caller `asked` for it on purpose — and the connection then owes it: a new
+    /// turn on the thread waits for its end ([`wait_dropped_turn`](Self::wait_dropped_turn)),
+    /// and so does [`close`](Self::close).
+    pub(crate) fn interrupt_dropped(&self, thread_id: &str, turn_id: &str, asked: bool) {
         let shared = self.shared();
-        let (id, reply) = {
+        {
             let mut state = shared.lock();
-            if state.closed.is_some() || !state.router.mark_dropped(thread_id, turn_id) {
+            if state.closed.is_some() || !state.turns.owe_interrupt(thread_id, turn_id, asked) {
                 return;
             }
-            let id = shared.next_request_id();
-            let (tx, reply) = oneshot::channel();
-            state.pending.insert(id, "turn/interrupt", tx);
-            (id, reply)
-        };
+        }
         tracing::debug!(thread_id, turn_id, "a turn handle was dropped before the turn completed; interrupting it");
-        let params = serde_json::json!({ "threadId": thread_id, "turnId": turn_id });
+        let params = TurnInterruptParams::new(thread_id.to_owned(), turn_id.to_owned());
         let params = serde_json::value::to_raw_value(&params).expect("strings serialize");
-        let message = Outgoing::Message(encode_request(id, "turn/interrupt", &params));
-        let runtime = tokio::runtime::Handle::try_current().ok();
+        let reply = shared.send_request_detached(INTERRUPT, &params);
         // An error reply (the turn had already ended, …) means no turn/completed will come
-        // for it: forget the mark, so the next turn does not wait for it.
-        let unmark = {
+        // for it: forgive the debt, so nothing waits for it.
+        let forgive = {
             let (shared, thread_id, turn_id) = (Arc::downgrade(shared), thread_id.to_owned(), turn_id.to_owned());
             move || {
                 if let Some(shared) = shared.upgrade() {
-                    shared.lock().router.unmark_dropped(&thread_id, &turn_id);
-                    shared.turn_ended.notify_waiters();
+                    let let_go = shared.lock().turns.forgive_interrupt(&thread_id, &turn_id);
+                    shared.turns_changed.notify_waiters();
+                    if let Some(thread_id) = let_go {
+                        super::subscriptions::unsubscribe(&shared, thread_id);
+                    }
                 }
             }
         };
-        let sent = match shared.outgoing.try_send(message) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(message)) => match &runtime {
-                Some(runtime) => {
-                    let outgoing = shared.outgoing.clone();
-                    runtime.spawn(async move {
-                        let _ = outgoing.send(message).await;
-                    });
-                    true
-                }
-                None => {
-                    tracing::warn!(
-                        thread_id,
-                        turn_id,
-                        "cannot queue the interrupt of a dropped turn (queue full, no runtime)"
-                    );
-                    false
-                }
-            },
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
-        };
-        if !sent {
-            shared.lock().pending.remove(id);
-            unmark();
-            return;
-        }
-        if let Some(runtime) = runtime {
-            runtime.spawn(async move {
-                if let Ok(Err(_)) = reply.await {
-                    unmark();
-                }
-            });
+        match (reply, tokio::runtime::Handle::try_current()) {
+            (None, _) => forgive(),
+            (Some(reply), Ok(runtime)) => {
+                runtime.spawn(async move {
+                    if let Ok(Err(_)) = reply.await {
+                        forgive();
+                    }
+                });
+            }
+            (Some(_), Err(_)) => {}
         }
     }
 
@@ -772,33 +818,27 @@ impl Connection {
     /// client interrupted by dropping its handle has completed.
     pub(crate) async fn wait_dropped_turn(&self, thread_id: &str) -> Result<()> {
         let shared = self.shared();
-        let wait = async {
-            loop {
-                let ended = shared.turn_ended.notified();
-                tokio::pin!(ended);
-                ended.as_mut().enable();
-                {
-                    let state = shared.lock();
-                    if let Some(info) = &state.closed {
-                        return Err(info.to_error());
-                    }
-                    if state.router.dropped(thread_id).is_none() {
-                        return Ok(());
-                    }
-                }
-                ended.await;
-            }
-        };
         let timeout = self.request_timeout();
-        match tokio::time::timeout(timeout, wait).await {
-            Ok(outcome) => outcome,
-            Err(_) => {
+        let waited = wait_for_turns(shared, timeout, |state| {
+            if let Some(info) = &state.closed {
+                return Some(Err(info.to_error()));
+            }
+            state.turns.owed_on(thread_id).is_none().then_some(Ok(()))
+        })
+        .await;
+        match waited {
+            Some(outcome) => outcome,
+            None => {
                 // Do not make every later turn wait for it again.
-                let mut state = shared.lock();
-                if let Some(turn_id) = state.router.dropped(thread_id).map(str::to_owned) {
-                    state.router.unmark_dropped(thread_id, &turn_id);
+                let let_go = {
+                    let mut state = shared.lock();
+                    let owed = state.turns.owed_on(thread_id).map(str::to_owned);
+                    owed.and_then(|turn_id| state.turns.forgive_interrupt(thread_id, &turn_id))
+                };
+                if let Some(thread_id) = let_go {
+                    super::subscriptions::unsubscribe(shared, thread_id);
                 }
-                Err(Error::Timeout { method: "turn/interrupt".into(), after: timeout })
+                Err(Error::Timeout { method: INTERRUPT.into(), after: timeout })
             }
         }
     }
@@ -831,7 +871,37 @@ impl Connection {
     /// A spawned process gets its stdin closed and up to 3 s to exit, then is killed. An
     /// attached server (WebSocket, unix socket) gets a WebSocket close frame; the server
     /// itself keeps running.
-    pub async fn close(&self) {
+    ///
+    /// First it delivers what dropping turn handles promised: for each turn this client
+    /// owes an interrupt (its handle was dropped and the turn has not ended), it waits —
+    /// at most [`CLOSE_INTERRUPT_WAIT`] in all — until the server reports the turn ended (an
+    /// interrupt's answer is not enough: the server drops an interrupt whose connection
+    /// closes right after it). The returned [`CloseReport`] names any turn it had to leave
+    /// running. Detached turns are left running by design and are not reported.
+    pub async fn close(&self) -> CloseReport {
+        let shared = self.shared();
+        let owed = wait_for_turns(shared, CLOSE_INTERRUPT_WAIT, |state| {
+            (state.closed.is_some() || state.turns.owed().is_empty()).then_some(())
+        })
+        .await;
+        let left_running = match owed {
+            Some(()) => Vec::new(),
+            None => shared
+                .lock()
+                .turns
+                .owed()
+                .into_iter()
+                .map(|(thread_id, turn_id)| TurnRef { thread_id, turn_id })
+                .collect(),
+        };
+        if !left_running.is_empty() {
+            tracing::warn!(turns = ?left_running, "closing with interrupted turns the server had not ended yet");
+        }
+        self.close_transport().await;
+        CloseReport { left_running }
+    }
+
+    async fn close_transport(&self) {
         let shared = self.shared();
         shared.closing_by_client.store(true, Ordering::Release);
         shared.request_shutdown();
@@ -861,11 +931,82 @@ impl Connection {
             invalid_messages: shared.counters.invalid_messages.load(Ordering::Relaxed),
             unmatched_responses: shared.counters.unmatched_responses.load(Ordering::Relaxed),
             server_requests: shared.counters.server_requests.load(Ordering::Relaxed),
+            server_requests_left: shared.counters.server_requests_left.load(Ordering::Relaxed),
             pending_requests: state.pending.len(),
             turn_subscriptions: r.turn_subscriptions(),
             reservations: r.reservations(),
             subscriptions: r.subscriptions(),
             buffered_events: r.buffered_events(),
+        }
+    }
+}
+
+/// What [`Connection::close`] could not deliver.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CloseReport {
+    /// Turns this client owed an interrupt (their handles were dropped) that the server had
+    /// not ended within [`CLOSE_INTERRUPT_WAIT`]: they may run on after the close.
+    pub left_running: Vec<TurnRef>,
+}
+
+impl CloseReport {
+    /// Whether every promised interrupt was delivered.
+    pub fn is_clean(&self) -> bool {
+        self.left_running.is_empty()
+    }
+}
+
+/// A turn, by its thread and its id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct TurnRef {
+    /// The thread id.
+    pub thread_id: String,
+    /// The turn id.
+    pub turn_id: String,
+}
+
+/// How long [`Connection::close`] waits, in all, for the turns it owes an interrupt to end.
+pub const CLOSE_INTERRUPT_WAIT: Duration = Duration::from_secs(2);
+
+/// The method of an interrupt.
+const INTERRUPT: &str = "turn/interrupt";
+
+/// Waits until `done` says so, re-checked under the state lock whenever the turn book may
+/// have changed; `None` after `timeout`.
+pub(crate) async fn wait_for_turns<T>(
+    shared: &Shared,
+    timeout: Duration,
+    mut done: impl FnMut(&super::state::State) -> Option<T>,
+) -> Option<T> {
+    let wait = async {
+        loop {
+            let changed = shared.turns_changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if let Some(value) = done(&shared.lock()) {
+                return value;
+            }
+            changed.await;
+        }
+    };
+    tokio::time::timeout(timeout, wait).await.ok()
+}
+
+/// Counts a goal's continuation turns on a thread as this client's while it lives.
+#[derive(Debug)]
+pub(crate) struct AdoptedTurns {
+    shared: std::sync::Weak<Shared>,
+    thread_id: String,
+}
+
+impl Drop for AdoptedTurns {
+    fn drop(&mut self) {
+        let Some(shared) = self.shared.upgrade() else { return };
+        let let_go = shared.lock().turns.unadopt(&self.thread_id);
+        if let Some(thread_id) = let_go {
+            super::subscriptions::unsubscribe(&shared, thread_id);
         }
     }
 }
@@ -880,6 +1021,39 @@ impl Connection {
 
 fn decode_raw<T: serde::de::DeserializeOwned>(method: &str, raw: &RawValue) -> Result<T> {
     serde_json::from_str(raw.get()).map_err(|source| Error::Decode { method: method.to_owned(), source })
+}
+
+/// The method whose requests the turn book counts while they are in flight.
+const TURN_START: &str = "turn/start";
+
+/// Ends the turn book's count of one `turn/start` in flight (answered, failed, timed out or
+/// cancelled), and wakes the server requests waiting to know whose turn it was.
+struct StartGuard<'a> {
+    shared: &'a Arc<Shared>,
+    thread_id: String,
+    done: bool,
+    let_go: Option<String>,
+}
+
+impl StartGuard<'_> {
+    fn end(&mut self, state: &mut super::state::State) {
+        if !std::mem::replace(&mut self.done, true) {
+            self.let_go = state.turns.end_start(&self.thread_id);
+        }
+    }
+}
+
+impl Drop for StartGuard<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            let shared = self.shared;
+            self.end(&mut shared.lock());
+        }
+        self.shared.turns_changed.notify_waiters();
+        if let Some(thread_id) = self.let_go.take() {
+            super::subscriptions::unsubscribe(self.shared, thread_id);
+        }
+    }
 }
 
 /// Removes a pending entry when the request finishes, times out or is cancelled.

@@ -70,7 +70,9 @@ mod routing_keys;
 mod server_requests;
 mod state;
 mod streams;
+mod subscriptions;
 mod transport;
+mod turns;
 #[cfg(feature = "websocket")]
 pub(crate) mod websocket;
 mod writer;
@@ -79,7 +81,8 @@ mod writer;
 mod tests;
 
 pub use crate::endpoint::{CloseReason, Endpoint};
-pub use connection::{Connection, ConnectionOptions, ConnectionStats};
+pub(crate) use connection::AdoptedTurns;
+pub use connection::{CloseReport, Connection, ConnectionOptions, ConnectionStats, TurnRef, CLOSE_INTERRUPT_WAIT};
 pub use handshake::{InitializeOptions, ServerMetadata};
 #[cfg(test)]
 pub(crate) use message::parsed_both_ways;
@@ -91,4 +94,5 @@ pub use server_requests::{
 };
 pub(crate) use streams::TurnLock;
 pub use streams::{EventStream, TurnReservation, TurnStream};
+pub(crate) use subscriptions::ThreadInterest;
 pub use transport::{Inbound, InboundStream, OutboundSink, Transport};

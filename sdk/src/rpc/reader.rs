@@ -84,10 +84,22 @@ pub(crate) fn handle_line(shared: &Arc<Shared>, line: Vec<u8>, wakes: &mut Wakes
             }
         }
         Incoming::Notification(notification) => {
-            let ends_turn = notification.method() == super::router::TURN_COMPLETED;
-            shared.lock().router.dispatch(Arc::new(notification), wakes);
+            let ends_turn = notification.method() == super::turns::TURN_COMPLETED;
+            if notification.method() == super::server_requests::SERVER_REQUEST_RESOLVED {
+                super::server_requests::resolved_elsewhere(shared, &notification);
+            }
+            let event = Arc::new(notification);
+            let let_go = {
+                let mut state = shared.lock();
+                state.router.dispatch(event.clone(), wakes);
+                let seen_at = state.router.counters.notifications;
+                state.turns.observe(&event, seen_at)
+            };
             if ends_turn {
-                shared.turn_ended.notify_waiters();
+                shared.turns_changed.notify_waiters();
+            }
+            if let Some(thread_id) = let_go {
+                super::subscriptions::unsubscribe(shared, thread_id);
             }
         }
         Incoming::Request { id, method, params } => {

@@ -1,5 +1,6 @@
 //! Notification routing tables: turn subscribers, turn reservations (early-event capture),
-//! and thread-wide / client-wide subscriptions. Pure data; the caller holds the lock.
+//! and thread-wide / client-wide subscriptions. Pure data; the caller holds the lock. Turn
+//! state (what runs, whose it is) is the turn book's ([`super::turns`]), not the router's.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -8,40 +9,8 @@ use super::message::Event;
 use super::queue::{Pushed, Queue, Wakes};
 use super::state::CloseInfo;
 
-/// The method that ends a turn stream.
-pub(crate) const TURN_COMPLETED: &str = "turn/completed";
-/// The method that starts a turn.
-pub(crate) const TURN_STARTED: &str = "turn/started";
-/// A thread was unloaded.
-const THREAD_CLOSED: &str = "thread/closed";
-/// A thread's status changed (`{"status": {"type": "idle" | "active" | …}}`).
-const THREAD_STATUS_CHANGED: &str = "thread/status/changed";
+use super::turns::TURN_COMPLETED;
 
-/// Whether a `thread/status/changed` says the thread is idle.
-fn status_is_idle(event: &Event) -> bool {
-    #[derive(serde::Deserialize)]
-    struct Status<'a> {
-        #[serde(rename = "type", borrow)]
-        kind: &'a str,
-    }
-    #[derive(serde::Deserialize)]
-    struct Params<'a> {
-        #[serde(borrow)]
-        status: Status<'a>,
-    }
-    serde_json::from_str::<Params>(event.params().get()).is_ok_and(|p| p.status.kind == "idle")
-}
-
-/// How many completed turn ids are remembered (to tell a dropped handle of a finished turn).
-const RECENTLY_COMPLETED: usize = 256;
-
-/// A turn this connection saw start and not yet complete.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct RunningTurn {
-    pub(crate) turn_id: String,
-    /// The notification count when its `turn/started` arrived.
-    pub(crate) seen_at: u64,
-}
 /// At most this many distinct turns are captured by one reservation.
 pub(crate) const MAX_RESERVED_TURNS: usize = 16;
 
@@ -87,13 +56,6 @@ pub(crate) struct RouteCounters {
 }
 
 pub(crate) struct Router {
-    /// Per thread, the turn that started and has not completed yet.
-    running: HashMap<String, RunningTurn>,
-    /// Per thread, the turn this client interrupted because its handle was dropped, until
-    /// its `turn/completed` arrives.
-    dropped: HashMap<String, String>,
-    /// The ids of the last turns that completed (bounded).
-    completed: std::collections::VecDeque<String>,
     turns: HashMap<String, Vec<Arc<Queue>>>,
     reservations: HashMap<String, Reservation>,
     subs: Vec<Subscription>,
@@ -106,9 +68,6 @@ pub(crate) struct Router {
 impl Router {
     pub(crate) fn new(turn_capacity: usize, subscription_capacity: usize) -> Self {
         Router {
-            running: HashMap::new(),
-            dropped: HashMap::new(),
-            completed: std::collections::VecDeque::new(),
             turns: HashMap::new(),
             reservations: HashMap::new(),
             subs: Vec::new(),
@@ -135,90 +94,10 @@ impl Router {
         }
     }
 
-    /// Keeps [`running`](Self::running) up to date: set by `turn/started`, cleared by
-    /// `turn/completed`, and also when the thread goes idle or is closed (so a missed
-    /// `turn/completed` cannot leave the thread busy forever).
-    fn track_running(&mut self, event: &Event) {
-        let Some(thread_id) = event.thread_id() else { return };
-        match (event.method(), event.turn_id()) {
-            (TURN_STARTED, Some(turn_id)) => {
-                let running = RunningTurn { turn_id: turn_id.to_owned(), seen_at: self.counters.notifications };
-                self.running.insert(thread_id.to_owned(), running);
-            }
-            (TURN_COMPLETED, Some(turn_id)) => {
-                if self.running.get(thread_id).is_some_and(|r| r.turn_id == turn_id) {
-                    self.running.remove(thread_id);
-                }
-                if self.dropped.get(thread_id).is_some_and(|t| t == turn_id) {
-                    self.dropped.remove(thread_id);
-                }
-                if self.completed.len() == RECENTLY_COMPLETED {
-                    self.completed.pop_front();
-                }
-                self.completed.push_back(turn_id.to_owned());
-            }
-            (THREAD_CLOSED, _) => {
-                self.running.remove(thread_id);
-                self.dropped.remove(thread_id);
-            }
-            (THREAD_STATUS_CHANGED, _) if status_is_idle(event) => {
-                self.running.remove(thread_id);
-            }
-            _ => {}
-        }
-    }
-
-    /// Records `turn_id`, just returned by `turn/start`, as the running turn of `thread_id`
-    /// unless it already completed (its `turn/started` may come after the response).
-    pub(crate) fn note_started(&mut self, thread_id: &str, turn_id: &str) {
-        if self.completed.iter().any(|t| t == turn_id) {
-            return;
-        }
-        let seen_at = self.counters.notifications;
-        self.running
-            .entry(thread_id.to_owned())
-            .or_insert_with(|| RunningTurn { turn_id: turn_id.to_owned(), seen_at });
-    }
-
-    /// Whether a stream of this client already follows `turn_id`.
-    pub(crate) fn has_turn_stream(&self, turn_id: &str) -> bool {
-        self.turns.contains_key(turn_id)
-    }
-
-    /// Forgets that this client interrupts the dropped turn of `thread_id` (its interrupt
-    /// failed or was never sent).
-    pub(crate) fn unmark_dropped(&mut self, thread_id: &str, turn_id: &str) {
-        if self.dropped.get(thread_id).is_some_and(|t| t == turn_id) {
-            self.dropped.remove(thread_id);
-        }
-    }
-
-    /// Records that this client interrupts `turn_id` of `thread_id` (its handle was
-    /// dropped); `false` when that turn already completed.
-    pub(crate) fn mark_dropped(&mut self, thread_id: &str, turn_id: &str) -> bool {
-        if self.completed.iter().any(|t| t == turn_id) {
-            return false;
-        }
-        self.dropped.insert(thread_id.to_owned(), turn_id.to_owned());
-        true
-    }
-
-    /// The dropped turn of `thread_id` whose `turn/completed` has not arrived yet.
-    pub(crate) fn dropped(&self, thread_id: &str) -> Option<&str> {
-        self.dropped.get(thread_id).map(String::as_str)
-    }
-
-    /// The turn of `thread_id` that started and has not completed, as far as this
-    /// connection has seen.
-    pub(crate) fn running(&self, thread_id: &str) -> Option<&RunningTurn> {
-        self.running.get(thread_id)
-    }
-
     /// Routes one notification to every interested queue; drops (and counts) it otherwise.
     /// The consumers to wake go to `wakes`.
     pub(crate) fn dispatch(&mut self, event: Event, wakes: &mut Wakes) {
         self.counters.notifications += 1;
-        self.track_running(&event);
         let mut delivered = false;
         if let Some(turn_id) = event.turn_id() {
             let terminal = event.method() == TURN_COMPLETED;

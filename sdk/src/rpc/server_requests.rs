@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 
 use super::message::{encode_reply, RequestId};
 use super::state::Shared;
+use super::turns::RequestOwner;
 use crate::error::RpcError;
 
 /// A request the app-server sent to the client (approvals, tool calls, user input, …).
@@ -157,31 +158,102 @@ fn decision_kind(reply: &Result<Value, RpcError>) -> String {
         .unwrap_or_else(|| "result".to_owned())
 }
 
-/// Runs the handler for one server request in its own task and sends the reply; the
-/// handler's future is dropped if the connection closes first.
+/// The notification that says a server request was answered (by any client).
+pub(crate) const SERVER_REQUEST_RESOLVED: &str = "serverRequest/resolved";
+
+/// How long a server request of a thread waits for this client's `turn/start` answer to
+/// learn whether the request's turn is this client's.
+const OWNER_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Who answers a server request on this connection — the rule for shared threads, where the
+/// server asks every subscribed connection and takes the first answer:
+///
+/// - a request that names no thread: the connection's handler;
+/// - a thread with a handler of its own ([`Connection::set_thread_handler`], or a turn
+///   streamed with its requests): that handler, whoever's turn it is — the caller installed
+///   it for the thread;
+/// - otherwise the connection's handler (or the fail-closed default) answers only for a
+///   turn this client started, or a goal turn it follows; another client's turn is left to
+///   that client (never declined by default on its behalf).
+///
+/// `None`: not this client's to answer.
+///
+/// [`Connection::set_thread_handler`]: super::Connection::set_thread_handler
+async fn answerer(
+    shared: &Shared,
+    thread_id: Option<&str>,
+    turn_id: Option<&str>,
+) -> Option<Arc<dyn RawServerRequestHandler>> {
+    let Some(thread_id) = thread_id else { return Some(shared.handler.clone()) };
+    let thread_handler = || shared.thread_handlers.lock().unwrap_or_else(|e| e.into_inner()).get(thread_id).cloned();
+    if let Some(handler) = thread_handler() {
+        return Some(handler);
+    }
+    let owner = super::connection::wait_for_turns(shared, OWNER_WAIT, |state| {
+        match state.turns.request_owner(thread_id, turn_id) {
+            RequestOwner::Undecided => None,
+            decided => Some(decided),
+        }
+    })
+    .await;
+    match owner {
+        Some(RequestOwner::Us) => Some(thread_handler().unwrap_or_else(|| shared.handler.clone())),
+        _ => thread_handler(),
+    }
+}
+
+/// A `serverRequest/resolved` arrived: the request was answered (here or by another
+/// client); a handler of this client still deciding it is cancelled and sends nothing.
+pub(crate) fn resolved_elsewhere(shared: &Shared, notification: &super::message::RawNotification) {
+    #[derive(serde::Deserialize)]
+    struct Resolved {
+        #[serde(rename = "requestId")]
+        request_id: RequestId,
+    }
+    let Ok(resolved) = serde_json::from_str::<Resolved>(notification.params().get()) else { return };
+    let deciding = shared.deciding.lock().unwrap_or_else(|e| e.into_inner()).remove(&resolved.request_id);
+    if let Some(cancel) = deciding {
+        let _ = cancel.send(());
+    }
+}
+
+/// Runs the handler for one server request in its own task and sends the reply (see
+/// [`answerer`] for who answers); the handler's future is dropped if the connection closes
+/// or the request is resolved by another client first.
 pub(crate) fn spawn_server_request(shared: Arc<Shared>, id: RequestId, method: String, params: Box<RawValue>) {
     tokio::spawn(async move {
         let params = serde_json::from_str::<Value>(params.get()).unwrap_or(Value::Null);
-        // The handler registered for the request's thread, else the connection's.
-        let thread_handler = params.get("threadId").and_then(Value::as_str).and_then(|thread_id| {
-            shared.thread_handlers.lock().unwrap_or_else(|e| e.into_inner()).get(thread_id).cloned()
-        });
-        let handler = thread_handler.unwrap_or_else(|| shared.handler.clone());
+        let thread_id = params.get("threadId").and_then(Value::as_str);
+        let turn_id = params.get("turnId").and_then(Value::as_str);
+        let Some(handler) = answerer(&shared, thread_id, turn_id).await else {
+            shared.counters.server_requests_left.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::debug!(%method, %id, thread_id, turn_id, "a server request of another client's turn; leaving it to that client");
+            return;
+        };
+        let (cancel_tx, resolved) = tokio::sync::oneshot::channel::<()>();
+        shared.deciding.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), cancel_tx);
         let request = RawServerRequest { id: id.clone(), method: method.clone(), params };
         let span = tracing::debug_span!("server_request", %method, %id);
         let handled = AssertUnwindSafe(tracing::Instrument::instrument(async { handler.handle(request).await }, span))
             .catch_unwind();
-        // Nobody can receive the reply once the connection is closed: drop (cancel) the
-        // handler's future rather than let it run on as a leaked task.
+        // Nobody can receive the reply once the connection is closed, and nobody needs it once
+        // another client answered: drop (cancel) the handler's future rather than let it run
+        // on as a leaked task.
         let mut closed = shared.closed_watch();
         let outcome = tokio::select! {
             biased;
             _ = closed.wait_for(Option::is_some) => {
                 tracing::debug!(%method, %id, "server request handler cancelled: the connection closed");
-                return;
+                None
             }
-            outcome = handled => outcome,
+            Ok(()) = resolved => {
+                tracing::debug!(%method, %id, "server request handler cancelled: the request was resolved elsewhere");
+                None
+            }
+            outcome = handled => Some(outcome),
         };
+        shared.deciding.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+        let Some(outcome) = outcome else { return };
         let reply = match outcome {
             Ok(reply) => reply,
             Err(panic) => {

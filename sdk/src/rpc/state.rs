@@ -12,6 +12,7 @@ use super::pending::Pending;
 use super::process::ProcessWatch;
 use super::router::Router;
 use super::server_requests::RawServerRequestHandler;
+use super::turns::TurnBook;
 use super::writer::Outgoing;
 use crate::endpoint::{CloseReason, Endpoint};
 use crate::error::{Error, Result};
@@ -40,6 +41,8 @@ impl CloseInfo {
 pub(crate) struct State {
     pub(crate) pending: Pending,
     pub(crate) router: Router,
+    /// The owner of turn state (see [`super::turns`]).
+    pub(crate) turns: TurnBook,
     pub(crate) closed: Option<Arc<CloseInfo>>,
 }
 
@@ -49,6 +52,7 @@ pub(crate) struct WireCounters {
     pub(crate) invalid_messages: AtomicU64,
     pub(crate) unmatched_responses: AtomicU64,
     pub(crate) server_requests: AtomicU64,
+    pub(crate) server_requests_left: AtomicU64,
 }
 
 /// Shared between [`Connection`](super::Connection) handles and the background tasks.
@@ -68,8 +72,12 @@ pub(crate) struct Shared {
     /// Per thread, the handler that answers that thread's server requests instead of
     /// [`handler`](Self::handler).
     pub(crate) thread_handlers: Mutex<HashMap<String, Arc<dyn RawServerRequestHandler>>>,
-    /// Woken whenever a `turn/completed` was routed (and on close).
-    pub(crate) turn_ended: tokio::sync::Notify,
+    /// Woken whenever the turn book may have changed in a way someone waits for: a
+    /// `turn/completed`, a `turn/start` answered, the close.
+    pub(crate) turns_changed: tokio::sync::Notify,
+    /// Server requests whose handler is still deciding, by id: a `serverRequest/resolved`
+    /// (another client answered first) cancels them.
+    pub(crate) deciding: Mutex<HashMap<super::message::RequestId, tokio::sync::oneshot::Sender<()>>>,
     /// Tells the writer to finish: out of band, so a full queue cannot hold it up.
     shutdown_tx: watch::Sender<bool>,
     /// Set by the writer once it closed the sink and ended.
@@ -96,7 +104,7 @@ impl Shared {
     ) -> Self {
         let WriterLink { outgoing, shutdown_tx, writer_done } = writer;
         Shared {
-            state: Mutex::new(State { pending: Pending::default(), router, closed: None }),
+            state: Mutex::new(State { pending: Pending::default(), router, turns: TurnBook::default(), closed: None }),
             outgoing,
             handler,
             process,
@@ -107,7 +115,8 @@ impl Shared {
             max_message_size,
             turn_locks: Mutex::new(HashMap::new()),
             thread_handlers: Mutex::new(HashMap::new()),
-            turn_ended: tokio::sync::Notify::new(),
+            turns_changed: tokio::sync::Notify::new(),
+            deciding: Mutex::new(HashMap::new()),
             shutdown_tx,
             writer_done,
             closed_tx: watch::channel(None).0,
@@ -152,6 +161,48 @@ impl Shared {
             return Err(info.map_or_else(|| self.close_info(CloseReason::Dropped).to_error(), |info| info.to_error()));
         }
         Ok(())
+    }
+
+    /// Sends a request from anywhere — a `Drop`, the reader — without waiting: queued now
+    /// if the writer's queue has room, else by a task on the current runtime. Its answer
+    /// (or the close error) arrives on the returned receiver; `None` when it could not be
+    /// queued (the connection is closed, or the queue is full and there is no runtime).
+    pub(crate) fn send_request_detached(
+        &self,
+        method: &str,
+        params: &serde_json::value::RawValue,
+    ) -> Option<tokio::sync::oneshot::Receiver<Result<Box<serde_json::value::RawValue>>>> {
+        let (id, reply) = {
+            let mut state = self.lock();
+            if state.closed.is_some() {
+                return None;
+            }
+            let id = self.next_request_id();
+            let (tx, reply) = tokio::sync::oneshot::channel();
+            state.pending.insert(id, method, tx);
+            (id, reply)
+        };
+        let message = Outgoing::Message(super::message::encode_request(id, method, params));
+        let queued = match self.outgoing.try_send(message) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(message)) => match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => {
+                    let outgoing = self.outgoing.clone();
+                    runtime.spawn(async move {
+                        let _ = outgoing.send(message).await;
+                    });
+                    true
+                }
+                Err(_) => false,
+            },
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        };
+        if !queued {
+            tracing::warn!(method, "cannot queue a request (the queue is full and there is no runtime, or it closed)");
+            self.lock().pending.remove(id);
+            return None;
+        }
+        Some(reply)
     }
 
     /// Asks the writer to finish (flush what is queued, close the sink, end); idempotent.
@@ -232,7 +283,7 @@ impl Shared {
         // Handlers may hold clones of the connection: let them go.
         self.thread_handlers.lock().unwrap_or_else(|e| e.into_inner()).clear();
         self.closed_tx.send_replace(Some(info));
-        self.turn_ended.notify_waiters();
+        self.turns_changed.notify_waiters();
         // Let the writer finish what is queued and close the sink.
         self.request_shutdown();
     }

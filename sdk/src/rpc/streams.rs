@@ -105,7 +105,7 @@ impl Drop for TurnReservation {
 }
 
 /// Releases a thread's turn lock, then forgets the lock entry if nobody else uses it.
-fn release_turn_lock(shared: &Shared, thread_id: &str, guard: Option<OwnedMutexGuard<()>>) {
+pub(crate) fn release_turn_lock(shared: &Shared, thread_id: &str, guard: Option<OwnedMutexGuard<()>>) {
     let Some(guard) = guard else { return };
     drop(guard);
     let mut locks = shared.turn_locks.lock().unwrap_or_else(|e| e.into_inner());
@@ -191,6 +191,8 @@ pub struct EventStream {
     shared: Weak<Shared>,
     key: u64,
     queue: Arc<Queue>,
+    /// For a thread's stream: keeps the thread subscribed on the server while it lives.
+    _interest: Option<Arc<super::subscriptions::ThreadInterest>>,
 }
 
 impl std::fmt::Debug for EventStream {
@@ -201,7 +203,13 @@ impl std::fmt::Debug for EventStream {
 
 impl EventStream {
     pub(crate) fn new(shared: &Arc<Shared>, key: u64, queue: Arc<Queue>) -> Self {
-        EventStream { shared: Arc::downgrade(shared), key, queue }
+        EventStream { shared: Arc::downgrade(shared), key, queue, _interest: None }
+    }
+
+    /// This stream, keeping its thread subscribed while it lives.
+    pub(crate) fn keeping(mut self, interest: Arc<super::subscriptions::ThreadInterest>) -> Self {
+        self._interest = Some(interest);
+        self
     }
 
     /// The next item (`None` after the close error).

@@ -71,6 +71,15 @@ fn pair() -> (Connection, Fake) {
     pair_with(ConnectionOptions::default())
 }
 
+/// Makes `turn` on `thread` this client's: a `turn/start` that the fake answers with it.
+async fn own_turn(conn: &Connection, fake: &mut Fake, thread: &str, turn: &str) {
+    let c = conn.clone();
+    let params = json!({"threadId": thread, "input": []});
+    let call = tokio::spawn(async move { c.request_raw("turn/start", params).await });
+    fake.answer("turn/start", json!({"turn": {"id": turn, "items": [], "status": "inProgress"}})).await;
+    call.await.unwrap().unwrap();
+}
+
 /// Round-trips a request, which proves every line sent before it has been processed.
 async fn sync(conn: &Connection, fake: &mut Fake) {
     let c = conn.clone();
@@ -306,6 +315,7 @@ async fn concurrent_turns_on_two_threads_interleave() {
 async fn slow_turn_consumer_lags_without_blocking_anyone() {
     let options = ConnectionOptions::default().with_buffers(4, 4);
     let (conn, mut fake) = pair_with(options);
+    own_turn(&conn, &mut fake, "S", "s1").await;
     let mut slow = conn.reserve_turn("S").await.unwrap().claim("s1");
     let mut fast = conn.reserve_turn("F").await.unwrap().claim("f1");
     for i in 0..10 {
@@ -396,7 +406,8 @@ async fn notifications_without_listeners_do_not_accumulate() {
 
 #[tokio::test]
 async fn default_handler_fails_closed_with_exact_replies() {
-    let (_conn, mut fake) = pair();
+    let (conn, mut fake) = pair();
+    own_turn(&conn, &mut fake, "t", "u").await;
     let cases = [
         (json!(0), "item/commandExecution/requestApproval", json!({"result": {"decision": "decline"}})),
         (json!("s-1"), "item/fileChange/requestApproval", json!({"result": {"decision": "decline"}})),
@@ -455,6 +466,7 @@ async fn handler_errors_and_panics_become_error_replies() {
         }
     });
     let (conn, mut fake) = pair_with(ConnectionOptions::default().with_handler(Arc::new(handler)));
+    own_turn(&conn, &mut fake, "t", "u").await;
     fake.send(json!({"id": 1, "method": "panic"})).await;
     let reply = fake.recv().await;
     assert_eq!(reply["id"], 1);
@@ -466,8 +478,11 @@ async fn handler_errors_and_panics_become_error_replies() {
 
     // A slow handler does not hold up a later one (each runs in its own task).
     fake.send(json!({"id": "slow", "method": "slow"})).await;
-    fake.send(json!({"id": 3, "method": "echo", "params": {"threadId": "t"}})).await;
-    assert_eq!(fake.recv().await, json!({"id": 3, "result": {"echo": {"threadId": "t"}, "thread": "t"}}));
+    fake.send(json!({"id": 3, "method": "echo", "params": {"threadId": "t", "turnId": "u"}})).await;
+    assert_eq!(
+        fake.recv().await,
+        json!({"id": 3, "result": {"echo": {"threadId": "t", "turnId": "u"}, "thread": "t"}})
+    );
     assert_eq!(fake.recv().await, json!({"id": "slow", "result": {"slow": true}}));
 
     // The reader is alive.
@@ -865,4 +880,73 @@ async fn dropping_the_connection_kills_the_process() {
         assert!(std::time::Instant::now() < deadline, "child {pid} still alive");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// The rule for shared threads: the server asks every subscribed connection and takes the
+/// first answer, so a client answers only for its own turns (or where a handler was set for
+/// the thread) and never declines another client's request by default.
+#[tokio::test]
+async fn server_requests_of_another_clients_turn_are_left_to_it() {
+    let (conn, mut fake) = pair();
+    let approval = |id: i64, turn: &str| json!({"id": id, "method": "item/commandExecution/requestApproval", "params": {"threadId": "t", "turnId": turn}});
+    fake.send(approval(1, "theirs")).await;
+    sync(&conn, &mut fake).await;
+    own_turn(&conn, &mut fake, "t", "mine").await;
+    fake.send(approval(2, "mine")).await;
+    // Only the request of this client's turn is answered (the first reply is to id 2).
+    assert_eq!(fake.recv().await, json!({"id": 2, "result": {"decision": "decline"}}));
+    assert_eq!(conn.stats().server_requests_left, 1);
+    // A handler set for the thread answers whoever's turn it is.
+    conn.set_thread_handler("t", Arc::new(handler_fn(|_| async { Ok(json!({"decision": "accept"})) })));
+    fake.send(approval(3, "theirs")).await;
+    assert_eq!(fake.recv().await, json!({"id": 3, "result": {"decision": "accept"}}));
+}
+
+/// A request that arrives while this client's `turn/start` on the thread is unanswered
+/// waits for the answer to learn whose turn it is.
+#[tokio::test]
+async fn a_request_racing_the_turn_start_answer_waits_for_it() {
+    let (conn, mut fake) = pair();
+    let c = conn.clone();
+    let start = tokio::spawn(async move { c.request_raw("turn/start", json!({"threadId": "t", "input": []})).await });
+    let request = fake.recv().await;
+    assert_eq!(request["method"], "turn/start");
+    fake.send(
+        json!({"id": 7, "method": "item/fileChange/requestApproval", "params": {"threadId": "t", "turnId": "u"}}),
+    )
+    .await;
+    sync(&conn, &mut fake).await; // the request was read, and is waiting
+    fake.send(json!({"id": request["id"], "result": {"turn": {"id": "u", "items": [], "status": "inProgress"}}})).await;
+    start.await.unwrap().unwrap();
+    assert_eq!(fake.recv().await, json!({"id": 7, "result": {"decision": "decline"}}));
+}
+
+/// `serverRequest/resolved` (another client answered first) cancels this client's handler
+/// still deciding the request: its future is dropped and no reply is sent.
+#[tokio::test]
+async fn a_request_resolved_elsewhere_cancels_the_deciding_handler() {
+    let (entered_tx, mut entered) = tokio::sync::mpsc::unbounded_channel::<tokio::sync::oneshot::Receiver<()>>();
+    let handler = handler_fn(move |_req: RawServerRequest| {
+        let (dropped_tx, dropped_rx) = tokio::sync::oneshot::channel::<()>();
+        let _ = entered_tx.send(dropped_rx);
+        async move {
+            let _dropped = dropped_tx; // dropped with the future
+            std::future::pending::<()>().await;
+            Ok(Value::Null)
+        }
+    });
+    let (conn, mut fake) = pair_with(ConnectionOptions::default().with_handler(Arc::new(handler)));
+    own_turn(&conn, &mut fake, "t", "u").await;
+    fake.send(json!({"id": "r-1", "method": "item/tool/requestUserInput", "params": {"threadId": "t", "turnId": "u"}}))
+        .await;
+    let dropped = tokio::time::timeout(WAIT, entered.recv()).await.unwrap().unwrap();
+    fake.notify("serverRequest/resolved", json!({"threadId": "t", "requestId": "r-1"})).await;
+    assert!(tokio::time::timeout(WAIT, dropped).await.is_ok(), "the handler's future is dropped");
+    // Nothing was sent for it: the next line the server reads is the sync request.
+    let c = conn.clone();
+    let call = tokio::spawn(async move { c.request_raw("sync", Value::Null).await });
+    let next = fake.recv().await;
+    assert_eq!(next["method"], "sync", "no reply to the resolved request: {next}");
+    fake.send(json!({"id": next["id"], "result": {}})).await;
+    call.await.unwrap().unwrap();
 }

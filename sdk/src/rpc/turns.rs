@@ -1,0 +1,594 @@
+//! The owner of turn state: per thread, what this connection knows of its turns and who
+//! started them, and the rules that follow from it. Pure data behind the connection's one
+//! lock; every other module asks it instead of keeping turn state of its own.
+//!
+//! What it learns from:
+//! - `turn/started`, `turn/completed`, `thread/status/changed` and `thread/closed`
+//!   notifications ([`TurnBook::observe`]);
+//! - the answers to `thread/start`, `thread/resume`, `thread/fork`, `thread/read`,
+//!   `thread/unsubscribe`, `turn/start` and `review/start`, whoever sent them (the typed API
+//!   or a raw [`ClientRequests`](crate::methods::ClientRequests) stub;
+//!   [`TurnBook::observe_answer`]).
+//!
+//! The rules it enforces (see `sdk/ARCHITECTURE.md`):
+//! - **Only the owner interrupts by itself.** A turn is this client's when its `turn/start`
+//!   (or `review/start`) answer came to this connection and named a turn that was not
+//!   already running; dropping a handle queues `turn/interrupt` only for such a turn
+//!   ([`TurnBook::owe_interrupt`]).
+//! - **A busy thread is known from every source** ([`TurnBook::busy`]): this client's turns,
+//!   other clients' `turn/started`, and the `active` status of a thread in an answer.
+//! - **A turn starts only on a subscribed thread** ([`TurnBook::is_subscribed`]): the
+//!   connection subscribes first, so its events cannot go elsewhere.
+//! - **Server requests are answered by the turn's owner** ([`TurnBook::request_owner`]).
+//! - **Close keeps the interrupts it owes** ([`TurnBook::owed`]): they are waited for.
+//! - **A thread nobody needs is let go** ([`TurnBook::release`]): unsubscribed once no
+//!   handle, stream or handler needs it and no turn runs on it.
+
+use std::collections::{HashMap, VecDeque};
+
+use serde::Deserialize;
+
+use super::message::Event;
+
+/// The method that ends a turn stream.
+pub(crate) const TURN_COMPLETED: &str = "turn/completed";
+/// The method that starts a turn.
+pub(crate) const TURN_STARTED: &str = "turn/started";
+/// A thread was unloaded.
+const THREAD_CLOSED: &str = "thread/closed";
+/// A thread's status changed (`{"status": {"type": "idle" | "active" | …}}`).
+const THREAD_STATUS_CHANGED: &str = "thread/status/changed";
+
+/// How many completed turn ids are remembered (to tell a late answer of a finished turn).
+const RECENTLY_COMPLETED: usize = 256;
+
+/// The turn a thread runs, as far as this connection knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RunningTurn {
+    /// Its id; `None` when the server reported the thread `active` without naming the turn.
+    pub(crate) turn_id: Option<String>,
+    /// The notification count when this connection learnt of it.
+    pub(crate) seen_at: u64,
+}
+
+/// Who answers a server request of a thread's turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RequestOwner {
+    /// This client: its turn (or a goal it follows on the thread).
+    Us,
+    /// Another client (or nobody known): this client leaves it alone.
+    NotUs,
+    /// A `turn/start` of this client on the thread is still unanswered: ask again once it is.
+    Undecided,
+}
+
+/// What one thread's book says.
+#[derive(Debug, Default)]
+struct ThreadBook {
+    /// This connection receives the thread's events (it started, resumed or forked it).
+    subscribed: bool,
+    running: Option<RunningTurn>,
+    /// Turns this client started that have not completed.
+    ours: Vec<String>,
+    /// `turn/start` requests of this client in flight on the thread.
+    starting: usize,
+    /// The turn this client owes an interrupt (its handle was dropped), until it ends.
+    owed: Option<String>,
+    /// Handles, streams and handlers that need the thread's events.
+    interest: usize,
+    /// Goals this client follows on the thread: the turns the server starts for them are
+    /// this client's.
+    adopted: usize,
+    /// The verdict on the last `turn/start` answer: (turn id, merged into a running turn).
+    last_start: Option<(String, bool)>,
+}
+
+impl ThreadBook {
+    fn is_idle(&self) -> bool {
+        self.running.is_none() && self.ours.is_empty() && self.owed.is_none() && self.starting == 0
+    }
+
+    /// Nothing worth remembering (the last start's verdict is read right after it is made,
+    /// by a caller whose handle keeps the thread's book).
+    fn is_empty(&self) -> bool {
+        !self.subscribed && self.is_idle() && self.interest == 0 && self.adopted == 0
+    }
+}
+
+/// A thread as an answer carries it: its id, its status and any turn in progress.
+#[derive(Deserialize)]
+struct ThreadView<'a> {
+    #[serde(borrow)]
+    id: std::borrow::Cow<'a, str>,
+    #[serde(default)]
+    status: Option<StatusView<'a>>,
+    #[serde(default)]
+    turns: Vec<TurnView<'a>>,
+}
+
+#[derive(Deserialize)]
+struct StatusView<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: std::borrow::Cow<'a, str>,
+}
+
+#[derive(Deserialize)]
+struct TurnView<'a> {
+    #[serde(borrow)]
+    id: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    status: std::borrow::Cow<'a, str>,
+}
+
+/// The turn state of every thread this connection knows.
+#[derive(Debug, Default)]
+pub(crate) struct TurnBook {
+    threads: HashMap<String, ThreadBook>,
+    /// The ids of the last turns that completed (bounded).
+    completed: VecDeque<String>,
+}
+
+impl TurnBook {
+    /// The requests whose answers [`observe_answer`](Self::observe_answer) learns from.
+    pub(crate) const OBSERVED_ANSWERS: [&'static str; 7] = [
+        "thread/start",
+        "thread/resume",
+        "thread/fork",
+        "thread/read",
+        "thread/unsubscribe",
+        "turn/start",
+        "review/start",
+    ];
+
+    fn thread(&mut self, thread_id: &str) -> &mut ThreadBook {
+        if !self.threads.contains_key(thread_id) {
+            self.threads.insert(thread_id.to_owned(), ThreadBook::default());
+        }
+        self.threads.get_mut(thread_id).expect("just inserted")
+    }
+
+    fn forget_if_empty(&mut self, thread_id: &str) {
+        if self.threads.get(thread_id).is_some_and(ThreadBook::is_empty) {
+            self.threads.remove(thread_id);
+        }
+    }
+
+    fn recently_completed(&self, turn_id: &str) -> bool {
+        self.completed.iter().any(|t| t == turn_id)
+    }
+
+    /// Learns from one notification (`seen_at`: the notification count). Returns the thread
+    /// to let go if this notification ended the last thing that kept it
+    /// ([`release`](Self::release)).
+    pub(crate) fn observe(&mut self, event: &Event, seen_at: u64) -> Option<String> {
+        let thread_id = event.thread_id()?;
+        match (event.method(), event.turn_id()) {
+            (TURN_STARTED, Some(turn_id)) => {
+                let book = self.thread(thread_id);
+                book.running = Some(RunningTurn { turn_id: Some(turn_id.to_owned()), seen_at });
+                None
+            }
+            (TURN_COMPLETED, Some(turn_id)) => {
+                if self.completed.len() == RECENTLY_COMPLETED {
+                    self.completed.pop_front();
+                }
+                self.completed.push_back(turn_id.to_owned());
+                let book = self.thread(thread_id);
+                if book.running.as_ref().is_some_and(|r| r.turn_id.as_deref().is_none_or(|t| t == turn_id)) {
+                    book.running = None;
+                }
+                book.ours.retain(|t| t != turn_id);
+                if book.owed.as_deref() == Some(turn_id) {
+                    book.owed = None;
+                }
+                self.let_go(thread_id)
+            }
+            (THREAD_CLOSED, _) => {
+                if let Some(book) = self.threads.get_mut(thread_id) {
+                    book.running = None;
+                    book.owed = None;
+                    book.ours.clear();
+                    book.subscribed = false;
+                }
+                self.forget_if_empty(thread_id);
+                None
+            }
+            (THREAD_STATUS_CHANGED, _) => {
+                let status = status_of(event)?;
+                self.observe_status(thread_id, &status, seen_at);
+                None
+            }
+            _ => None,
+        }
+    }
+
+    /// Learns a thread's status (from a notification or an answer). An idle thread runs no
+    /// other client's turn; this client's own turns end only with their `turn/completed`.
+    fn observe_status(&mut self, thread_id: &str, status: &str, seen_at: u64) {
+        let book = self.thread(thread_id);
+        match status {
+            "active" => {
+                if book.running.is_none() {
+                    book.running = Some(RunningTurn { turn_id: None, seen_at });
+                }
+            }
+            _ => {
+                let ours =
+                    book.running.as_ref().and_then(|r| r.turn_id.as_ref()).is_some_and(|t| book.ours.contains(t));
+                if !ours {
+                    book.running = None;
+                }
+            }
+        }
+    }
+
+    /// Learns from the answer to `method` (raw `result`), sent with `params`; `mark` is
+    /// the notification count when the request was sent.
+    pub(crate) fn observe_answer(&mut self, method: &str, params: &str, result: &str, mark: u64, seen_at: u64) {
+        match method {
+            "thread/start" | "thread/resume" | "thread/fork" | "thread/read" => {
+                #[derive(Deserialize)]
+                struct Answer<'a> {
+                    #[serde(borrow)]
+                    thread: ThreadView<'a>,
+                }
+                let Ok(answer) = serde_json::from_str::<Answer>(result) else { return };
+                let thread = answer.thread;
+                if method != "thread/read" {
+                    self.thread(&thread.id).subscribed = true;
+                }
+                let Some(status) = thread.status else { return };
+                self.observe_status(&thread.id, &status.kind, seen_at);
+                if status.kind == "active" {
+                    // The turn in progress, when the answer lists turns (`thread/resume`
+                    // without `excludeTurns`, `thread/read` with `includeTurns`).
+                    if let Some(turn) = thread.turns.iter().rev().find(|t| t.status == "inProgress") {
+                        if !self.recently_completed(&turn.id) {
+                            let book = self.thread(&thread.id);
+                            let known = book.running.as_ref().and_then(|r| r.turn_id.as_deref()) == Some(&*turn.id);
+                            if !known {
+                                book.running = Some(RunningTurn { turn_id: Some(turn.id.to_string()), seen_at });
+                            }
+                        }
+                    }
+                }
+            }
+            "thread/unsubscribe" => {
+                if let Some(thread_id) = thread_id_param(params) {
+                    if let Some(book) = self.threads.get_mut(&thread_id) {
+                        book.subscribed = false;
+                    }
+                    self.forget_if_empty(&thread_id);
+                }
+            }
+            "turn/start" | "review/start" => {
+                #[derive(Deserialize)]
+                struct Started<'a> {
+                    #[serde(borrow)]
+                    turn: TurnView<'a>,
+                    #[serde(default, rename = "reviewThreadId", borrow)]
+                    review_thread_id: Option<std::borrow::Cow<'a, str>>,
+                }
+                let Some(thread_id) = thread_id_param(params) else { return };
+                let Ok(started) = serde_json::from_str::<Started>(result) else { return };
+                let thread_id = started.review_thread_id.map(|t| t.into_owned()).unwrap_or(thread_id);
+                self.record_start(&thread_id, &started.turn.id, mark, seen_at);
+            }
+            _ => {}
+        }
+    }
+
+    /// The verdict on a turn id a `turn/start` answer named: merged when that turn was
+    /// already running before the request was sent (the server folded the input into it),
+    /// or is already this client's; otherwise it is this client's new turn.
+    fn record_start(&mut self, thread_id: &str, turn_id: &str, mark: u64, seen_at: u64) {
+        let completed = self.recently_completed(turn_id);
+        let book = self.thread(thread_id);
+        let already_running =
+            book.running.as_ref().is_some_and(|r| r.turn_id.as_deref() == Some(turn_id) && r.seen_at <= mark);
+        let merged = already_running || book.ours.iter().any(|t| t == turn_id);
+        book.last_start = Some((turn_id.to_owned(), merged));
+        if merged {
+            return;
+        }
+        if !completed {
+            book.ours.push(turn_id.to_owned());
+            book.running = Some(RunningTurn { turn_id: Some(turn_id.to_owned()), seen_at });
+        }
+    }
+
+    /// Whether the last `turn/start` answer on `thread_id` named `turn_id` and was merged
+    /// into a running turn (see [`record_start`](Self::record_start)).
+    pub(crate) fn was_merged(&self, thread_id: &str, turn_id: &str) -> bool {
+        self.threads
+            .get(thread_id)
+            .and_then(|b| b.last_start.as_ref())
+            .is_some_and(|(t, merged)| t == turn_id && *merged)
+    }
+
+    /// A `turn/start` of this client on `thread_id` is about to be sent.
+    pub(crate) fn begin_start(&mut self, thread_id: &str) {
+        self.thread(thread_id).starting += 1;
+    }
+
+    /// The `turn/start` counted by [`begin_start`](Self::begin_start) was answered (or failed).
+    pub(crate) fn end_start(&mut self, thread_id: &str) -> Option<String> {
+        let book = self.thread(thread_id);
+        book.starting = book.starting.saturating_sub(1);
+        self.let_go(thread_id)
+    }
+
+    /// The turn running on `thread_id`, as far as this connection knows, and whether it is
+    /// this client's.
+    pub(crate) fn busy(&self, thread_id: &str) -> Option<(RunningTurn, bool)> {
+        let book = self.threads.get(thread_id)?;
+        let running = book.running.clone()?;
+        let ours = running.turn_id.as_ref().is_some_and(|t| book.ours.contains(t));
+        Some((running, ours))
+    }
+
+    /// Whether `turn_id` is a turn this client started and that has not completed.
+    pub(crate) fn is_ours(&self, thread_id: &str, turn_id: &str) -> bool {
+        self.threads.get(thread_id).is_some_and(|b| b.ours.iter().any(|t| t == turn_id))
+    }
+
+    /// This connection was subscribed to `thread_id` (a `thread/resume` was answered).
+    pub(crate) fn mark_subscribed(&mut self, thread_id: &str) {
+        self.thread(thread_id).subscribed = true;
+    }
+
+    /// Whether this connection receives `thread_id`'s events.
+    pub(crate) fn is_subscribed(&self, thread_id: &str) -> bool {
+        self.threads.get(thread_id).is_some_and(|b| b.subscribed)
+    }
+
+    /// Who answers a server request of `turn_id` (when it names one) on `thread_id`.
+    pub(crate) fn request_owner(&self, thread_id: &str, turn_id: Option<&str>) -> RequestOwner {
+        let Some(book) = self.threads.get(thread_id) else { return RequestOwner::NotUs };
+        if let Some(turn_id) = turn_id {
+            if book.ours.iter().any(|t| t == turn_id) {
+                return RequestOwner::Us;
+            }
+        }
+        if book.starting > 0 {
+            return RequestOwner::Undecided;
+        }
+        if book.adopted > 0 {
+            return RequestOwner::Us;
+        }
+        RequestOwner::NotUs
+    }
+
+    /// Records that this client owes `turn_id` an interrupt (its handle was dropped, or its
+    /// deadline passed). `false` — nothing to send — when the turn already completed, or is
+    /// not this client's and the caller did not `asked` for it on purpose.
+    pub(crate) fn owe_interrupt(&mut self, thread_id: &str, turn_id: &str, asked: bool) -> bool {
+        let adopted = self.threads.get(thread_id).is_some_and(|b| b.adopted > 0);
+        if self.recently_completed(turn_id) || !(asked || self.is_ours(thread_id, turn_id) || adopted) {
+            return false;
+        }
+        self.thread(thread_id).owed = Some(turn_id.to_owned());
+        true
+    }
+
+    /// Forgets the interrupt owed to `turn_id` (it failed, was never sent, or timed out).
+    pub(crate) fn forgive_interrupt(&mut self, thread_id: &str, turn_id: &str) -> Option<String> {
+        let book = self.threads.get_mut(thread_id)?;
+        if book.owed.as_deref() == Some(turn_id) {
+            book.owed = None;
+        }
+        self.let_go(thread_id)
+    }
+
+    /// The turn of `thread_id` this client owes an interrupt and that has not ended.
+    pub(crate) fn owed_on(&self, thread_id: &str) -> Option<&str> {
+        self.threads.get(thread_id)?.owed.as_deref()
+    }
+
+    /// Every `(thread, turn)` this client owes an interrupt.
+    pub(crate) fn owed(&self) -> Vec<(String, String)> {
+        let mut owed: Vec<_> =
+            self.threads.iter().filter_map(|(th, b)| b.owed.clone().map(|t| (th.clone(), t))).collect();
+        owed.sort();
+        owed
+    }
+
+    /// Something (a handle, stream or handler) needs `thread_id`'s events.
+    pub(crate) fn retain(&mut self, thread_id: &str) {
+        self.thread(thread_id).interest += 1;
+    }
+
+    /// The thing counted by [`retain`](Self::retain) is gone. Returns the thread when it is
+    /// now to be let go: subscribed, needed by nothing, and no turn of it running or owed.
+    pub(crate) fn release(&mut self, thread_id: &str) -> Option<String> {
+        let book = self.threads.get_mut(thread_id)?;
+        book.interest = book.interest.saturating_sub(1);
+        self.let_go(thread_id)
+    }
+
+    /// A goal this client follows on `thread_id`: the turns the server starts for it are
+    /// this client's until [`unadopt`](Self::unadopt).
+    pub(crate) fn adopt(&mut self, thread_id: &str) {
+        self.thread(thread_id).adopted += 1;
+    }
+
+    /// Ends one [`adopt`](Self::adopt).
+    pub(crate) fn unadopt(&mut self, thread_id: &str) -> Option<String> {
+        let book = self.threads.get_mut(thread_id)?;
+        book.adopted = book.adopted.saturating_sub(1);
+        self.let_go(thread_id)
+    }
+
+    /// The thread, when nothing keeps it any more and it is still subscribed.
+    fn let_go(&mut self, thread_id: &str) -> Option<String> {
+        let book = self.threads.get(thread_id)?;
+        if book.subscribed && book.interest == 0 && book.adopted == 0 && book.is_idle() {
+            return Some(thread_id.to_owned());
+        }
+        self.forget_if_empty(thread_id);
+        None
+    }
+
+    /// Whether `thread_id` may be unsubscribed now (re-checked just before sending it);
+    /// if so it counts as unsubscribed from here on.
+    pub(crate) fn take_for_unsubscribe(&mut self, thread_id: &str) -> bool {
+        let Some(book) = self.threads.get_mut(thread_id) else { return false };
+        if book.subscribed && book.interest == 0 && book.adopted == 0 && book.is_idle() {
+            book.subscribed = false;
+            self.forget_if_empty(thread_id);
+            return true;
+        }
+        false
+    }
+
+    /// Threads known.
+    #[cfg(test)]
+    pub(crate) fn threads(&self) -> usize {
+        self.threads.len()
+    }
+}
+
+/// `params.threadId` of a request.
+pub(crate) fn thread_id_param(params: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Params {
+        #[serde(rename = "threadId")]
+        thread_id: String,
+    }
+    serde_json::from_str::<Params>(params).ok().map(|p| p.thread_id)
+}
+
+/// The status type of a `thread/status/changed`.
+fn status_of(event: &Event) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Params<'a> {
+        #[serde(borrow)]
+        status: StatusView<'a>,
+    }
+    serde_json::from_str::<Params>(event.params().get()).ok().map(|p| p.status.kind.into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(method: &str, params: serde_json::Value) -> Event {
+        std::sync::Arc::new(super::super::message::RawNotification::new(method, params))
+    }
+
+    fn started(thread: &str, turn: &str) -> Event {
+        event(
+            TURN_STARTED,
+            serde_json::json!({"threadId": thread, "turn": {"id": turn, "items": [], "status": "inProgress"}}),
+        )
+    }
+
+    fn completed(thread: &str, turn: &str) -> Event {
+        event(
+            TURN_COMPLETED,
+            serde_json::json!({"threadId": thread, "turn": {"id": turn, "items": [], "status": "completed"}}),
+        )
+    }
+
+    #[test]
+    fn only_this_clients_turns_are_owed_interrupts() {
+        let mut book = TurnBook::default();
+        book.observe(&started("th", "theirs"), 1);
+        assert!(!book.owe_interrupt("th", "theirs", false), "another client's turn is never interrupted by a drop");
+        assert!(book.owe_interrupt("th", "theirs", true), "unless the caller asked for it");
+        book.observe(&completed("th", "theirs"), 2);
+        book.begin_start("th");
+        book.observe_answer(
+            "turn/start",
+            r#"{"threadId":"th"}"#,
+            r#"{"turn":{"id":"mine","status":"inProgress"}}"#,
+            2,
+            3,
+        );
+        book.end_start("th");
+        assert!(book.owe_interrupt("th", "mine", false));
+        assert_eq!(book.owed(), [("th".to_owned(), "mine".to_owned())]);
+        book.observe(&completed("th", "mine"), 4);
+        assert!(book.owed().is_empty());
+        assert!(!book.owe_interrupt("th", "mine", false), "a completed turn is owed nothing");
+    }
+
+    #[test]
+    fn a_resume_answer_that_says_active_makes_the_thread_busy() {
+        let mut book = TurnBook::default();
+        let answer = r#"{"thread":{"id":"th","status":{"type":"active","activeFlags":[]},
+            "turns":[{"id":"old","status":"completed"},{"id":"run","status":"inProgress"}]}}"#;
+        book.observe_answer("thread/resume", r#"{"threadId":"th"}"#, answer, 0, 0);
+        assert!(book.is_subscribed("th"));
+        let (running, ours) = book.busy("th").unwrap();
+        assert_eq!((running.turn_id.as_deref(), ours), (Some("run"), false));
+        assert_eq!(book.request_owner("th", Some("run")), RequestOwner::NotUs);
+        // Active without turns: busy, the turn unnamed.
+        let answer = r#"{"thread":{"id":"t2","status":{"type":"active","activeFlags":[]},"turns":[]}}"#;
+        book.observe_answer("thread/resume", r#"{"threadId":"t2"}"#, answer, 0, 0);
+        assert_eq!(book.busy("t2").unwrap().0.turn_id, None);
+        book.observe(
+            &event(THREAD_STATUS_CHANGED, serde_json::json!({"threadId": "t2", "status": {"type": "idle"}})),
+            1,
+        );
+        assert!(book.busy("t2").is_none());
+    }
+
+    #[test]
+    fn a_start_answered_with_the_running_turn_is_a_merge() {
+        let mut book = TurnBook::default();
+        book.observe(&started("th", "theirs"), 1);
+        book.observe_answer(
+            "turn/start",
+            r#"{"threadId":"th"}"#,
+            r#"{"turn":{"id":"theirs","status":"inProgress"}}"#,
+            1,
+            2,
+        );
+        assert!(book.was_merged("th", "theirs"));
+        assert!(!book.is_ours("th", "theirs"));
+        // A turn whose turn/started raced ahead of the answer is new, and ours.
+        book.observe(&completed("th", "theirs"), 3);
+        book.observe(&started("th", "new"), 4);
+        book.observe_answer(
+            "turn/start",
+            r#"{"threadId":"th"}"#,
+            r#"{"turn":{"id":"new","status":"inProgress"}}"#,
+            3,
+            4,
+        );
+        assert!(!book.was_merged("th", "new"));
+        assert!(book.is_ours("th", "new"));
+    }
+
+    #[test]
+    fn requests_wait_while_a_start_is_unanswered_and_follow_adoption() {
+        let mut book = TurnBook::default();
+        book.retain("th");
+        book.begin_start("th");
+        assert_eq!(book.request_owner("th", Some("x")), RequestOwner::Undecided);
+        book.end_start("th");
+        assert_eq!(book.request_owner("th", Some("x")), RequestOwner::NotUs);
+        book.adopt("th");
+        assert_eq!(book.request_owner("th", Some("x")), RequestOwner::Us);
+        book.unadopt("th");
+        assert_eq!(book.request_owner("th", None), RequestOwner::NotUs);
+    }
+
+    #[test]
+    fn a_thread_is_let_go_once_nothing_needs_it_and_nothing_runs() {
+        let mut book = TurnBook::default();
+        book.observe_answer("thread/start", "{}", r#"{"thread":{"id":"th","status":{"type":"idle"}}}"#, 0, 0);
+        book.retain("th");
+        book.retain("th");
+        assert_eq!(book.release("th"), None);
+        book.begin_start("th");
+        book.observe_answer("turn/start", r#"{"threadId":"th"}"#, r#"{"turn":{"id":"t","status":"inProgress"}}"#, 0, 1);
+        book.end_start("th");
+        assert_eq!(book.release("th"), None, "a turn still runs");
+        assert_eq!(book.observe(&completed("th", "t"), 2).as_deref(), Some("th"));
+        assert!(book.take_for_unsubscribe("th"));
+        assert!(!book.is_subscribed("th"));
+        assert_eq!(book.threads(), 0, "nothing left to remember");
+    }
+}
