@@ -793,7 +793,7 @@ async fn close_returns_and_fails_every_request_even_when_the_server_stopped_read
     .await;
     let closed = tokio::time::timeout(common::WAIT, codex.close()).await;
     let results = match closed {
-        Ok(()) => tokio::time::timeout(common::WAIT, futures::future::join_all(tasks.iter_mut())).await.ok(),
+        Ok(_) => tokio::time::timeout(common::WAIT, futures::future::join_all(tasks.iter_mut())).await.ok(),
         Err(_) => None,
     };
     let stuck = tasks.iter().filter(|t| !t.is_finished()).count();

@@ -199,7 +199,7 @@ impl Client for Codex {
         Codex::login_chatgpt_device_code(self).await
     }
     async fn close(&self) {
-        Codex::close(self).await
+        Codex::close(self).await;
     }
 }
 
@@ -401,7 +401,7 @@ impl Client for blocking::Codex {
     }
     async fn close(&self) {
         let codex = self.clone();
-        off_thread(move || codex.close()).await
+        off_thread(move || codex.close()).await;
     }
 }
 
