@@ -87,8 +87,10 @@ impl Thread {
 
     /// This thread with a per-request timeout of `timeout` for every call made through
     /// the returned handle (and the turns started from it); see
-    /// [`Connection::with_timeout`]. To bound a whole turn, wrap it:
-    /// `tokio::time::timeout(d, thread.run(input))` — on expiry the turn is interrupted.
+    /// [`Connection::with_timeout`]. To bound a whole turn, use
+    /// [`TurnHandle::run_timeout`] (the error names the turn and carries its interrupted
+    /// result), or wrap the future: `tokio::time::timeout(d, thread.run(input))` — on
+    /// expiry the dropped future interrupts the turn.
     pub fn with_timeout(&self, timeout: std::time::Duration) -> Thread {
         Thread { conn: self.conn.with_timeout(timeout), ..self.clone() }
     }

@@ -43,7 +43,10 @@ impl Shared {
         self.client_with(|b| b).await
     }
 
-    async fn client_with(&self, f: impl FnOnce(codex_app_server::CodexBuilder) -> codex_app_server::CodexBuilder) -> Codex {
+    async fn client_with(
+        &self,
+        f: impl FnOnce(codex_app_server::CodexBuilder) -> codex_app_server::CodexBuilder,
+    ) -> Codex {
         let builder = f(Codex::builder().config(self.world.config()).websocket(self.server.websocket_endpoint()));
         within("attach", builder.connect()).await.expect("attach")
     }
@@ -182,10 +185,8 @@ async fn close_right_after_giving_up_delivers_the_interrupt() {
         let thread_a = shared.warm_thread(&a).await;
         let stall = shared.stalled("never");
         let run = thread_a.run("hang");
-        let timed_out = tokio::time::timeout(Duration::from_millis(1500), async {
-            tokio::join!(run, reached(&stall)).0
-        })
-        .await;
+        let timed_out =
+            tokio::time::timeout(Duration::from_millis(1500), async { tokio::join!(run, reached(&stall)).0 }).await;
         assert!(timed_out.is_err(), "round {round}: the stalled turn completed");
         let turn_id = a.connection().running_turn(thread_a.id()).expect("the turn is still known");
         let report = within("close", a.close()).await;
@@ -251,7 +252,8 @@ async fn deadlines_cancel_and_idle_timeouts_report_the_outcome() {
 
     let (first, stall) = ResponseStream::new().text("partial ").pause();
     world.model.push(first.text("done").completed());
-    let mut events = within("turn", thread.turn("idle")).await.unwrap().stream().idle_timeout(Duration::from_millis(300));
+    let mut events =
+        within("turn", thread.turn("idle")).await.unwrap().stream().idle_timeout(Duration::from_millis(300));
     let idle = within("idle", async {
         loop {
             match events.next().await {
@@ -312,10 +314,18 @@ async fn a_bystander_never_declines_the_owners_approvals() {
         shared.world.model.push(exec(&format!("call_{round}"), &file));
         shared.world.model.push(MockResponse::text("ran"));
         let result = within("owner's run", owners_thread.run("write")).await.unwrap();
-        assert_eq!(command_status(&result), Some(CommandExecutionStatus::Completed), "round {round}: {:#?}", result.items);
+        assert_eq!(
+            command_status(&result),
+            Some(CommandExecutionStatus::Completed),
+            "round {round}: {:#?}",
+            result.items
+        );
         assert_eq!(calls.load(Ordering::SeqCst), 1, "round {round}");
         assert!(shared.world.home.work_dir().join(&file).exists(), "round {round}");
-        assert!(bystander.connection().stats().server_requests_left >= 1, "round {round}: the bystander saw it and left it");
+        assert!(
+            bystander.connection().stats().server_requests_left >= 1,
+            "round {round}: the bystander saw it and left it"
+        );
         owner.close().await;
         bystander.close().await;
     }

@@ -512,6 +512,12 @@ async fn a_stale_view_of_another_clients_turn_asks_the_server() {
         let started = turn_json("theirs", "inProgress", json!([]));
         script.send(json!({"method": "turn/started", "params": {"threadId": "th-shared", "turn": started}})).await;
         let turn = tokio::spawn(async move { thread.turn("mine").await });
+        // This connection never resumed the thread: it subscribes first (an answer that
+        // says nothing of the thread's status, so the stale view stands).
+        let resume = script.next().await;
+        assert_eq!(resume["method"], "thread/resume", "{resume}");
+        assert_eq!(resume["params"], json!({"threadId": "th-shared", "excludeTurns": true}));
+        script.send(json!({"id": resume["id"], "result": {}})).await;
         let read = script.next().await;
         assert_eq!(read["method"], "thread/read", "{read}");
         assert_eq!(read["params"], json!({"threadId": "th-shared", "includeTurns": false}));

@@ -92,6 +92,14 @@ impl Thread {
         Ok(TurnHandle::new(handle, self.rt.clone()))
     }
 
+    /// A handle for the turn running on this thread right now (another client's, or this
+    /// client's), or `None` when the thread is idle; see [`crate::Thread::running_turn`].
+    /// Dropping it only stops watching.
+    pub fn running_turn(&self) -> Result<Option<TurnHandle>> {
+        let handle = self.rt.block_on("Thread::running_turn", self.inner.running_turn())?;
+        Ok(handle.map(|handle| TurnHandle::new(handle, self.rt.clone())))
+    }
+
     /// Runs a turn whose final answer must be a `T` (its JSON Schema is sent as the
     /// turn's `outputSchema`) and parses it; see [`crate::Thread::run_typed`]. An answer
     /// that does not parse is [`Error::OutputMismatch`](crate::Error::OutputMismatch).

@@ -591,10 +591,10 @@ impl Connection {
         Ok(TurnReservation::new(shared, thread_id.to_owned(), key, guard))
     }
 
-    /// The turn running on `thread_id` and a stream of its events from now on, checked and
-    /// subscribed in one step (so its `turn/completed` cannot slip between them); `None`
-    /// when no turn runs, `Some((None, _))`-free: a running turn whose id is unknown gives
-    /// `Err(())`.
+    /// A stream of the events, from now on, of the turn running on `thread_id`, checked and
+    /// subscribed in one step (so its `turn/completed` cannot slip between them). `Ok(None)`
+    /// when no turn runs (or the connection is closed); `Err(())` when the thread is known
+    /// to be active but its turn is not named yet.
     pub(crate) fn follow_running_turn(&self, thread_id: &str) -> std::result::Result<Option<TurnStream>, ()> {
         let shared = self.shared();
         let mut state = shared.lock();
@@ -682,13 +682,27 @@ impl Connection {
     /// Answers the server requests (approvals, …) of `thread_id` with `handler` instead of
     /// the connection's handler, until [`clear_thread_handler`](Self::clear_thread_handler)
     /// (or the connection closes). Requests without a `threadId` go to the connection's.
+    ///
+    /// While set, the handler keeps the thread subscribed (its requests keep coming here).
     pub fn set_thread_handler(&self, thread_id: &str, handler: Arc<dyn RawServerRequestHandler>) {
+        let interest = self.thread_interest(thread_id);
         self.shared().thread_handlers.lock().unwrap_or_else(|e| e.into_inner()).insert(thread_id.to_owned(), handler);
+        let previous = self
+            .shared()
+            .handler_interests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(thread_id.to_owned(), interest);
+        drop(previous);
     }
 
     /// Removes the handler of `thread_id`; its requests go to the connection's handler again.
     pub fn clear_thread_handler(&self, thread_id: &str) -> bool {
-        self.shared().thread_handlers.lock().unwrap_or_else(|e| e.into_inner()).remove(thread_id).is_some()
+        let removed =
+            self.shared().thread_handlers.lock().unwrap_or_else(|e| e.into_inner()).remove(thread_id).is_some();
+        let interest = self.shared().handler_interests.lock().unwrap_or_else(|e| e.into_inner()).remove(thread_id);
+        drop(interest);
+        removed
     }
 
     /// Sets the handler of `thread_id`, returning the one it replaces.

@@ -72,6 +72,9 @@ pub(crate) struct Shared {
     /// Per thread, the handler that answers that thread's server requests instead of
     /// [`handler`](Self::handler).
     pub(crate) thread_handlers: Mutex<HashMap<String, Arc<dyn RawServerRequestHandler>>>,
+    /// What keeps a thread with a handler of its own subscribed (see
+    /// [`set_thread_handler`](super::Connection::set_thread_handler)).
+    pub(crate) handler_interests: Mutex<HashMap<String, Arc<super::subscriptions::ThreadInterest>>>,
     /// Woken whenever the turn book may have changed in a way someone waits for: a
     /// `turn/completed`, a `turn/start` answered, the close.
     pub(crate) turns_changed: tokio::sync::Notify,
@@ -115,6 +118,7 @@ impl Shared {
             max_message_size,
             turn_locks: Mutex::new(HashMap::new()),
             thread_handlers: Mutex::new(HashMap::new()),
+            handler_interests: Mutex::new(HashMap::new()),
             turns_changed: tokio::sync::Notify::new(),
             deciding: Mutex::new(HashMap::new()),
             shutdown_tx,

@@ -25,7 +25,9 @@
 //! | `{"sleep_ms": N}` | sleeps |
 //! | `{"exit": N}` | exits with code N |
 //!
-//! After the last step it reads (and logs) stdin until it closes, then exits 0. A request
+//! After the last step it reads (and logs) stdin until it closes, then exits 0. A
+//! `thread/unsubscribe` that is not expected is answered (`{"status": "unsubscribed"}`) and
+//! skipped: the SDK sends it by itself once no handle needs a thread. A request
 //! with another method than expected, or stdin closing during `expect`, is reported on
 //! stderr and ends the process with code 101.
 
@@ -138,7 +140,15 @@ fn expect(lines: &mpsc::Receiver<Vec<u8>>, method: &str, step: usize) -> Value {
         let Some(id) = message.get("id") else {
             continue; // a notification (e.g. `initialized`)
         };
-        if message.get("method").and_then(Value::as_str) != Some(method) {
+        let got = message.get("method").and_then(Value::as_str);
+        if got == Some("thread/unsubscribe") && method != "thread/unsubscribe" {
+            // The SDK lets a thread go by itself once no handle needs it: answer and go on.
+            let reply = serde_json::json!({"id": id, "result": {"status": "unsubscribed"}});
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{reply}").and_then(|()| out.flush());
+            continue;
+        }
+        if got != Some(method) {
             fail(&format!("step {step}: expected a `{method}` request, got {message}"));
         }
         return id.clone();
