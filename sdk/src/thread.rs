@@ -5,7 +5,7 @@ use crate::goals::{GoalHandle, GoalOptions, GoalResult, GoalUpdate};
 use crate::input::Inputs;
 use crate::methods::client_requests;
 use crate::options::TurnOptions;
-use crate::rpc::Connection;
+use crate::rpc::{Connection, StartVerdict};
 use crate::structured::TypedTurnResult;
 use crate::turn::{TurnHandle, TurnResult};
 use crate::types::{
@@ -282,9 +282,26 @@ impl Thread {
         if caller.is_closed() {
             return Err(Error::StreamEnded { what: "the caller gave up before turn/start was sent".into() });
         }
+        // Tag the input, so the turn's first user message tells whose input opened it.
+        let mut params = params;
+        let tag = params.client_user_message_id.get_or_insert_with(unique_message_id).clone();
         let response = self.conn.request::<client_requests::TurnStart>(params).await?;
         let turn_id = response.turn.id.clone();
-        if self.conn.start_was_merged(&self.id, &turn_id) {
+        let merged = match self.conn.start_verdict(&self.id, &turn_id) {
+            Some(StartVerdict::Merged) => true,
+            // Another client may have started this turn at the same instant, and the server
+            // folded this input into it: the turn's first user message says whose it is.
+            Some(_) => {
+                let opener = self.conn.turn_opener(&turn_id, OPENER_WAIT).await;
+                let another = opener.as_ref().is_some_and(|opener| opener.as_deref() != Some(tag.as_str()));
+                if another {
+                    self.conn.disown_turn(&self.id, &turn_id);
+                }
+                another
+            }
+            None => false,
+        };
+        if merged {
             tracing::warn!(thread_id = %self.id, %turn_id, "turn/start was merged into the running turn");
             return Err(Error::ThreadBusy { thread_id: self.id.clone(), running_turn_id: turn_id, merged: true });
         }
@@ -474,4 +491,15 @@ impl Thread {
         self.conn.request::<client_requests::ThreadCompactStart>(params).await?;
         Ok(())
     }
+}
+
+/// How long a started turn waits for its first user message, to tell whose input opened it.
+const OPENER_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A `clientUserMessageId` no other input carries: the process, a counter, the time.
+fn unique_message_id() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    format!("codex-rs-{}-{nanos:x}-{n}", std::process::id())
 }

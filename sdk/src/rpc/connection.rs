@@ -742,10 +742,27 @@ impl Connection {
         self.shared().lock().turns.busy(thread_id)
     }
 
-    /// Whether the last `turn/start` answer on `thread_id` named `turn_id` and was folded
-    /// into a turn already running.
-    pub(crate) fn start_was_merged(&self, thread_id: &str, turn_id: &str) -> bool {
-        self.shared().lock().turns.was_merged(thread_id, turn_id)
+    /// The verdict on the last `turn/start` answer on `thread_id`, if it named `turn_id`.
+    pub(crate) fn start_verdict(&self, thread_id: &str, turn_id: &str) -> Option<super::turns::StartVerdict> {
+        self.shared().lock().turns.start_verdict(thread_id, turn_id)
+    }
+
+    /// The `clientId` of the user message that opened `turn_id`, waiting up to `timeout`
+    /// for it: `Some(None)` for a message without one, `None` when it did not arrive.
+    pub(crate) async fn turn_opener(&self, turn_id: &str, timeout: Duration) -> Option<Option<String>> {
+        wait_for_turns(self.shared(), timeout, |state| {
+            if state.closed.is_some() {
+                return Some(None);
+            }
+            state.turns.opener(turn_id).map(|opener| Some(opener.map(str::to_owned)))
+        })
+        .await
+        .flatten()
+    }
+
+    /// `turn_id` turned out to be another client's turn that took this client's input.
+    pub(crate) fn disown_turn(&self, thread_id: &str, turn_id: &str) {
+        self.shared().lock().turns.disown(thread_id, turn_id);
     }
 
     /// Whether this connection receives `thread_id`'s events (it started, resumed or forked it).

@@ -96,3 +96,4 @@ pub(crate) use streams::TurnLock;
 pub use streams::{EventStream, TurnReservation, TurnStream};
 pub(crate) use subscriptions::ThreadInterest;
 pub use transport::{Inbound, InboundStream, OutboundSink, Transport};
+pub(crate) use turns::StartVerdict;

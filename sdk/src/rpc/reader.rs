@@ -85,6 +85,7 @@ pub(crate) fn handle_line(shared: &Arc<Shared>, line: Vec<u8>, wakes: &mut Wakes
         }
         Incoming::Notification(notification) => {
             let ends_turn = notification.method() == super::turns::TURN_COMPLETED;
+            let opens_turn = notification.method() == super::turns::ITEM_STARTED;
             if notification.method() == super::server_requests::SERVER_REQUEST_RESOLVED {
                 super::server_requests::resolved_elsewhere(shared, &notification);
             }
@@ -95,7 +96,7 @@ pub(crate) fn handle_line(shared: &Arc<Shared>, line: Vec<u8>, wakes: &mut Wakes
                 let seen_at = state.router.counters.notifications;
                 state.turns.observe(&event, seen_at)
             };
-            if ends_turn {
+            if ends_turn || opens_turn {
                 shared.turns_changed.notify_waiters();
             }
             if let Some(thread_id) = let_go {

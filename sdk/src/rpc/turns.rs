@@ -39,6 +39,10 @@ const THREAD_CLOSED: &str = "thread/closed";
 /// A thread's status changed (`{"status": {"type": "idle" | "active" | …}}`).
 const THREAD_STATUS_CHANGED: &str = "thread/status/changed";
 
+/// An item started / completed (the first user message of a turn tells who opened it).
+pub(crate) const ITEM_STARTED: &str = "item/started";
+const ITEM_COMPLETED: &str = "item/completed";
+
 /// How many completed turn ids are remembered (to tell a late answer of a finished turn).
 const RECENTLY_COMPLETED: usize = 256;
 
@@ -62,6 +66,21 @@ pub(crate) enum RequestOwner {
     Undecided,
 }
 
+/// What a `turn/start` answer means for the turn it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StartVerdict {
+    /// A new turn, this client's: its `turn/started` had not arrived when the answer did.
+    New,
+    /// The server folded the input into a turn already running (known before the request
+    /// was sent, or already this client's).
+    Merged,
+    /// The turn's `turn/started` arrived between the request and its answer: this client's
+    /// new turn, or another client's that started at the same instant and took the input.
+    /// Counted as this client's until the server's record says otherwise
+    /// ([`TurnBook::disown`]).
+    Raced,
+}
+
 /// What one thread's book says.
 #[derive(Debug, Default)]
 struct ThreadBook {
@@ -79,8 +98,8 @@ struct ThreadBook {
     /// Goals this client follows on the thread: the turns the server starts for them are
     /// this client's.
     adopted: usize,
-    /// The verdict on the last `turn/start` answer: (turn id, merged into a running turn).
-    last_start: Option<(String, bool)>,
+    /// The verdict on the last `turn/start` answer.
+    last_start: Option<(String, StartVerdict)>,
 }
 
 impl ThreadBook {
@@ -126,6 +145,9 @@ pub(crate) struct TurnBook {
     threads: HashMap<String, ThreadBook>,
     /// The ids of the last turns that completed (bounded).
     completed: VecDeque<String>,
+    /// Per turn (the last ones, bounded), the `clientId` of the user message that opened it
+    /// (`None`: a user message without one).
+    openers: VecDeque<(String, Option<String>)>,
 }
 
 impl TurnBook {
@@ -191,6 +213,17 @@ impl TurnBook {
                     book.subscribed = false;
                 }
                 self.forget_if_empty(thread_id);
+                None
+            }
+            (ITEM_STARTED | ITEM_COMPLETED, Some(turn_id)) => {
+                if !self.openers.iter().any(|(t, _)| t == turn_id) {
+                    if let Some(client_id) = user_message_client_id(event) {
+                        if self.openers.len() == RECENTLY_COMPLETED {
+                            self.openers.pop_front();
+                        }
+                        self.openers.push_back((turn_id.to_owned(), client_id));
+                    }
+                }
                 None
             }
             (THREAD_STATUS_CHANGED, _) => {
@@ -278,32 +311,54 @@ impl TurnBook {
         }
     }
 
-    /// The verdict on a turn id a `turn/start` answer named: merged when that turn was
-    /// already running before the request was sent (the server folded the input into it),
-    /// or is already this client's; otherwise it is this client's new turn.
+    /// The verdict on a turn id a `turn/start` answer named (see [`StartVerdict`]); a turn
+    /// not merged counts as this client's.
     fn record_start(&mut self, thread_id: &str, turn_id: &str, mark: u64, seen_at: u64) {
         let completed = self.recently_completed(turn_id);
         let book = self.thread(thread_id);
-        let already_running =
-            book.running.as_ref().is_some_and(|r| r.turn_id.as_deref() == Some(turn_id) && r.seen_at <= mark);
-        let merged = already_running || book.ours.iter().any(|t| t == turn_id);
-        book.last_start = Some((turn_id.to_owned(), merged));
-        if merged {
+        let seen = book.running.as_ref().filter(|r| r.turn_id.as_deref() == Some(turn_id)).map(|r| r.seen_at);
+        let verdict = match seen {
+            _ if book.ours.iter().any(|t| t == turn_id) => StartVerdict::Merged,
+            Some(seen) if seen <= mark => StartVerdict::Merged,
+            Some(_) => StartVerdict::Raced,
+            None => StartVerdict::New,
+        };
+        book.last_start = Some((turn_id.to_owned(), verdict));
+        if verdict == StartVerdict::Merged {
             return;
         }
         if !completed {
             book.ours.push(turn_id.to_owned());
-            book.running = Some(RunningTurn { turn_id: Some(turn_id.to_owned()), seen_at });
+            if seen.is_none() {
+                book.running = Some(RunningTurn { turn_id: Some(turn_id.to_owned()), seen_at });
+            }
         }
     }
 
-    /// Whether the last `turn/start` answer on `thread_id` named `turn_id` and was merged
-    /// into a running turn (see [`record_start`](Self::record_start)).
-    pub(crate) fn was_merged(&self, thread_id: &str, turn_id: &str) -> bool {
-        self.threads
-            .get(thread_id)
-            .and_then(|b| b.last_start.as_ref())
-            .is_some_and(|(t, merged)| t == turn_id && *merged)
+    /// The verdict on the last `turn/start` answer on `thread_id`, if it named `turn_id`
+    /// (see [`record_start`](Self::record_start)).
+    pub(crate) fn start_verdict(&self, thread_id: &str, turn_id: &str) -> Option<StartVerdict> {
+        let (turn, verdict) = self.threads.get(thread_id)?.last_start.as_ref()?;
+        (turn == turn_id).then_some(*verdict)
+    }
+
+    /// The `clientId` of the user message that opened `turn_id`, once its `item/started`
+    /// (or `item/completed`) arrived: `Some(None)` for a message without one.
+    pub(crate) fn opener(&self, turn_id: &str) -> Option<Option<&str>> {
+        self.openers.iter().find(|(t, _)| t == turn_id).map(|(_, client_id)| client_id.as_deref())
+    }
+
+    /// A turn counted as this client's is not (the server's record shows another client's
+    /// input started it): it is another client's running turn from now on.
+    pub(crate) fn disown(&mut self, thread_id: &str, turn_id: &str) {
+        if let Some(book) = self.threads.get_mut(thread_id) {
+            book.ours.retain(|t| t != turn_id);
+            if let Some((turn, verdict)) = book.last_start.as_mut() {
+                if turn == turn_id {
+                    *verdict = StartVerdict::Merged;
+                }
+            }
+        }
     }
 
     /// A `turn/start` of this client on `thread_id` is about to be sent.
@@ -458,6 +513,24 @@ pub(crate) fn thread_id_param(params: &str) -> Option<String> {
     serde_json::from_str::<Params>(params).ok().map(|p| p.thread_id)
 }
 
+/// For an `item/*` notification whose item is a user message: its `clientId`.
+fn user_message_client_id(event: &Event) -> Option<Option<String>> {
+    #[derive(Deserialize)]
+    struct Item<'a> {
+        #[serde(rename = "type", borrow)]
+        kind: std::borrow::Cow<'a, str>,
+        #[serde(rename = "clientId", default)]
+        client_id: Option<String>,
+    }
+    #[derive(Deserialize)]
+    struct Params<'a> {
+        #[serde(borrow)]
+        item: Item<'a>,
+    }
+    let params = serde_json::from_str::<Params>(event.params().get()).ok()?;
+    (params.item.kind == "userMessage").then_some(params.item.client_id)
+}
+
 /// The status type of a `thread/status/changed`.
 fn status_of(event: &Event) -> Option<String> {
     #[derive(Deserialize)]
@@ -545,19 +618,24 @@ mod tests {
             1,
             2,
         );
-        assert!(book.was_merged("th", "theirs"));
+        assert_eq!(book.start_verdict("th", "theirs"), Some(StartVerdict::Merged));
         assert!(!book.is_ours("th", "theirs"));
-        // A turn whose turn/started raced ahead of the answer is new, and ours.
+        // A turn whose turn/started raced ahead of the answer may be another client's that
+        // took the input: counted as ours until the record says otherwise.
         book.observe(&completed("th", "theirs"), 3);
-        book.observe(&started("th", "new"), 4);
-        book.observe_answer(
-            "turn/start",
-            r#"{"threadId":"th"}"#,
-            r#"{"turn":{"id":"new","status":"inProgress"}}"#,
-            3,
-            4,
-        );
-        assert!(!book.was_merged("th", "new"));
+        book.observe(&started("th", "raced"), 4);
+        let answer = r#"{"turn":{"id":"raced","status":"inProgress"}}"#;
+        book.observe_answer("turn/start", r#"{"threadId":"th"}"#, answer, 3, 4);
+        assert_eq!(book.start_verdict("th", "raced"), Some(StartVerdict::Raced));
+        assert!(book.is_ours("th", "raced"));
+        book.disown("th", "raced");
+        assert!(!book.is_ours("th", "raced"));
+        assert_eq!(book.busy("th").map(|(r, ours)| (r.turn_id, ours)), Some((Some("raced".to_owned()), false)));
+        // A turn whose turn/started comes after the answer is new, and ours.
+        book.observe(&completed("th", "raced"), 5);
+        let answer = r#"{"turn":{"id":"new","status":"inProgress"}}"#;
+        book.observe_answer("turn/start", r#"{"threadId":"th"}"#, answer, 6, 6);
+        assert_eq!(book.start_verdict("th", "new"), Some(StartVerdict::New));
         assert!(book.is_ours("th", "new"));
     }
 
