@@ -14,8 +14,8 @@
 //! | --- | --- |
 //! | `#opts <max> <turn> <sub> <pipe> [ws]` | first line only: max message size, turn and subscription buffers, pipe capacity; `ws` selects the WebSocket wire (below) |
 //! | `#call initialize` | `Connection::initialize` (typed `ServerMetadata`) |
-//! | `#call thread/start` | `Codex::from_connection` then `Codex::thread_start` (typed response, `ThreadSettings`); before `initialize` completed, `NotInitialized` and nothing sent |
-//! | `#call turn/start <thread>` | `Codex::from_connection`, `Thread::turn(..).run()` (before `initialize`, `NotInitialized`): reservation, typed response, turn stream, `TurnResult` |
+//! | `#call thread/start` | `Codex::from_connection` then `Codex::thread_start` (typed response, `ThreadSettings`; the thread is kept for the run, so it stays subscribed); before `initialize` completed, `NotInitialized` and nothing sent |
+//! | `#call turn/start <thread>` | `Codex::from_connection`, `Thread::turn(..).run()` (before `initialize`, `NotInitialized`): reservation, a `thread/resume` first when the thread was not started here, typed response, turn stream, `TurnResult` |
 //! | `#call <method>` | `Connection::request_raw(method, null)` |
 //! | `#reserve <thread>` / `#claim <thread> <turn>` | a raw turn reservation, then its claim |
 //! | `#turn <turn>` / `#thread <thread>` / `#all` / `#unscoped` | a raw turn stream or subscription |
@@ -424,6 +424,9 @@ struct Harness {
     watched: VecDeque<Watch>,
     reservations: Vec<TurnReservation>,
     tasks: Vec<JoinHandle<Outcome>>,
+    /// The threads `#call thread/start` made, kept for the run (so the connection stays
+    /// subscribed to them and lets none go mid-input).
+    threads: Arc<Mutex<Vec<codex_app_server::Thread>>>,
     /// `notifications_received` when `#close` closed the connection.
     received_at_close: Option<u64>,
 }
@@ -484,6 +487,7 @@ impl Harness {
     async fn call(&mut self, method: &str, thread: String) {
         let conn = self.conn.clone();
         let method = method.to_owned();
+        let threads = self.threads.clone();
         let before = self.conn.stats().pending_requests;
         let task = tokio::spawn(async move {
             let outcome = match method.as_str() {
@@ -494,6 +498,7 @@ impl Harness {
                     async {
                         let t = Codex::from_connection(conn)?.thread_start(&ThreadOptions::default()).await?;
                         let _ = (t.id(), t.settings());
+                        threads.lock().unwrap().push(t);
                         Ok(Outcome::Ok)
                     }
                     .await
@@ -570,6 +575,7 @@ async fn drive(data: &[u8]) -> Report {
         watched: VecDeque::new(),
         reservations: Vec::new(),
         tasks: Vec::new(),
+        threads: Arc::default(),
         received_at_close: None,
     };
     for step in steps {

@@ -357,7 +357,6 @@ impl Error {
         matches!(self, Error::Unauthorized { .. })
     }
 
-    /// A closed-connection error when nothing more is known (the connection state is gone).
     /// A copy of an [`Error::TransportClosed`] (any other error: [`closed_unknown`](Self::closed_unknown)).
     pub(crate) fn clone_closed(&self) -> Self {
         match self {
@@ -368,6 +367,7 @@ impl Error {
         }
     }
 
+    /// A closed-connection error when nothing more is known (the connection state is gone).
     pub(crate) fn closed_unknown() -> Self {
         Error::TransportClosed { endpoint: String::new(), reason: CloseReason::Dropped }
     }

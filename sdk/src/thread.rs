@@ -293,7 +293,8 @@ impl Thread {
             // folded this input into it: the turn's first user message says whose it is.
             Some(_) => {
                 let opener = self.conn.turn_opener(&turn_id, OPENER_WAIT).await;
-                let another = opener.as_ref().is_some_and(|opener| opener.as_deref() != Some(tag.as_str()));
+                // A message without a `clientId` (a server that does not echo it) tells nothing.
+                let another = matches!(&opener, Some(Some(opener)) if *opener != tag);
                 if another {
                     self.conn.disown_turn(&self.id, &turn_id);
                 }

@@ -324,14 +324,13 @@ impl TurnEvents {
     /// items so far, or the turn's real end if it finished first. A failed turn is a result
     /// here too.
     pub async fn cancel(mut self) -> Result<TurnResult> {
-        self.guard.armed = false;
         self.deadline = None;
         self.idle = None;
         if !self.done {
-            if let Err(e) = self.guard.control.interrupt().await {
-                // The turn may have ended meanwhile (-32600): its end is in the stream.
-                tracing::debug!(turn_id = %self.turn_id(), error = %e, "the interrupt of a cancelled turn failed");
-            }
+            // Queued at once and owed (a dropped `cancel` future, or a close right after it,
+            // still delivers it); an interrupt of a turn that ended meanwhile is forgiven.
+            self.guard.asked = true;
+            self.guard.fire();
         }
         let timeout = self.guard.control.conn.request_timeout();
         let turn_id = self.turn_id().to_owned();
@@ -431,9 +430,6 @@ impl Stream for TurnEvents {
             return Poll::Ready(None);
         }
         let this = &mut *self;
-        if let Some(timeout) = this.poll_deadline(cx) {
-            return Poll::Ready(Some(Err(timeout)));
-        }
         let polled = Pin::new(&mut this.inner).poll_next(cx);
         if let (Poll::Ready(_), Some(idle)) = (&polled, this.idle.as_mut()) {
             idle.sleep.as_mut().reset(tokio::time::Instant::now() + idle.after);
@@ -480,8 +476,10 @@ impl Stream for TurnEvents {
                 this.done = true;
                 Poll::Ready(None)
             }
-            Poll::Pending => match this.poll_idle(cx) {
-                Some(idle) => Poll::Ready(Some(Err(idle))),
+            // The deadline and the idle timeout count only while nothing is ready: a turn
+            // whose end is already queued is not reported late.
+            Poll::Pending => match this.poll_deadline(cx).or_else(|| this.poll_idle(cx)) {
+                Some(timeout) => Poll::Ready(Some(Err(timeout))),
                 None => Poll::Pending,
             },
         }

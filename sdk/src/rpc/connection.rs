@@ -491,18 +491,21 @@ impl Connection {
         let id = shared.next_request_id();
         let (tx, rx) = oneshot::channel();
         let observed = super::subscriptions::answer_is_observed(method);
-        let mut starting = None;
+        let mut in_flight = None;
         let mark = {
             let mut state = shared.lock();
             if let Some(info) = &state.closed {
                 return Err(info.to_error());
             }
             state.pending.insert(id, method, tx);
-            if method == TURN_START {
-                // Server requests of the thread wait for this answer to know whose turn it is.
+            if let Some(kind) = InFlight::of(method) {
+                // Server requests of the thread wait for a start's answer to know whose turn
+                // it is; the thread is not let go while a resume is in flight.
                 if let Some(thread_id) = super::turns::thread_id_param(params.get()) {
-                    state.turns.begin_start(&thread_id);
-                    starting = Some(StartGuard { shared, thread_id, done: false, let_go: None });
+                    let starting = kind == InFlight::Start;
+                    let tag = starting.then(|| super::turns::message_tag_param(params.get())).flatten();
+                    state.turns.begin(&thread_id, starting, tag);
+                    in_flight = Some(InFlightGuard { shared, thread_id, starting, done: false, let_go: None });
                 }
             }
             state.router.counters.notifications
@@ -538,12 +541,12 @@ impl Connection {
                 let mut state = shared.lock();
                 let seen_at = state.router.counters.notifications;
                 state.turns.observe_answer(method, params.get(), result.get(), mark, seen_at);
-                if let Some(starting) = starting.as_mut() {
-                    starting.end(&mut state);
+                if let Some(in_flight) = in_flight.as_mut() {
+                    in_flight.end(&mut state);
                 }
             }
         }
-        drop(starting);
+        drop(in_flight);
         match outcome {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(shared.closed_error().unwrap_or_else(Error::closed_unknown)),
@@ -653,8 +656,10 @@ impl Connection {
         crate::Notifications::new(self.subscribe_all())
     }
 
-    /// Starts a turn with raw params: reserves `params.threadId`, sends `turn/start`, and
-    /// claims the turn id from the response (`result.turn.id`).
+    /// Starts a turn with raw params: reserves `params.threadId`, subscribes this connection
+    /// to the thread if it is not (see [`Thread::turn_with`](crate::Thread::turn_with)),
+    /// sends `turn/start`, and claims the turn id from the response (`result.turn.id`). The
+    /// stream keeps the thread subscribed while it lives.
     pub async fn start_turn_raw(&self, params: Value) -> Result<(Value, TurnStream)> {
         let thread_id = params
             .get("threadId")
@@ -665,6 +670,7 @@ impl Connection {
             })?
             .to_owned();
         let reservation = self.reserve_turn(&thread_id).await?;
+        self.ensure_subscribed(&thread_id).await?;
         let response = self.request_raw("turn/start", params).await?;
         let turn_id = response
             .pointer("/turn/id")
@@ -832,16 +838,15 @@ impl Connection {
                 }
             }
         };
-        match (reply, tokio::runtime::Handle::try_current()) {
-            (None, _) => forgive(),
-            (Some(reply), Ok(runtime)) => {
-                runtime.spawn(async move {
+        match reply {
+            None => forgive(),
+            Some(reply) => {
+                shared.runtime.spawn(async move {
                     if let Ok(Err(_)) = reply.await {
                         forgive();
                     }
                 });
             }
-            (Some(_), Err(_)) => {}
         }
     }
 
@@ -1022,7 +1027,11 @@ pub(crate) async fn wait_for_turns<T>(
             changed.await;
         }
     };
-    tokio::time::timeout(timeout, wait).await.ok()
+    match tokio::time::timeout(timeout, wait).await {
+        Ok(value) => Some(value),
+        // A change that woke nobody (or came as the time ran out) is not missed.
+        Err(_) => done(&shared.lock()),
+    }
 }
 
 /// Counts a goal's continuation turns on a thread as this client's while it lives.
@@ -1054,27 +1063,44 @@ fn decode_raw<T: serde::de::DeserializeOwned>(method: &str, raw: &RawValue) -> R
     serde_json::from_str(raw.get()).map_err(|source| Error::Decode { method: method.to_owned(), source })
 }
 
-/// The method whose requests the turn book counts while they are in flight.
-const TURN_START: &str = "turn/start";
-
-/// Ends the turn book's count of one `turn/start` in flight (answered, failed, timed out or
-/// cancelled), and wakes the server requests waiting to know whose turn it was.
-struct StartGuard<'a> {
-    shared: &'a Arc<Shared>,
-    thread_id: String,
-    done: bool,
-    let_go: Option<String>,
+/// The requests the turn book counts while they are in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum InFlight {
+    /// `turn/start`, `review/start`: whose turn it starts is known from the answer.
+    Start,
+    /// `thread/resume`: it subscribes the thread.
+    Resume,
 }
 
-impl StartGuard<'_> {
-    fn end(&mut self, state: &mut super::state::State) {
-        if !std::mem::replace(&mut self.done, true) {
-            self.let_go = state.turns.end_start(&self.thread_id);
+impl InFlight {
+    fn of(method: &str) -> Option<InFlight> {
+        match method {
+            "turn/start" | "review/start" => Some(InFlight::Start),
+            "thread/resume" => Some(InFlight::Resume),
+            _ => None,
         }
     }
 }
 
-impl Drop for StartGuard<'_> {
+/// Ends the turn book's count of one request in flight (answered, failed, timed out or
+/// cancelled), and wakes the server requests waiting to know whose turn it was.
+struct InFlightGuard<'a> {
+    shared: &'a Arc<Shared>,
+    thread_id: String,
+    starting: bool,
+    done: bool,
+    let_go: Option<String>,
+}
+
+impl InFlightGuard<'_> {
+    fn end(&mut self, state: &mut super::state::State) {
+        if !std::mem::replace(&mut self.done, true) {
+            self.let_go = state.turns.end(&self.thread_id, self.starting);
+        }
+    }
+}
+
+impl Drop for InFlightGuard<'_> {
     fn drop(&mut self) {
         if !self.done {
             let shared = self.shared;

@@ -84,8 +84,8 @@ pub(crate) fn handle_line(shared: &Arc<Shared>, line: Vec<u8>, wakes: &mut Wakes
             }
         }
         Incoming::Notification(notification) => {
-            let ends_turn = notification.method() == super::turns::TURN_COMPLETED;
-            let opens_turn = notification.method() == super::turns::ITEM_STARTED;
+            // What the turn book's waiters wait for: a turn's end, its opener, a thread's close.
+            let wakes_waiters = super::turns::WAKING_METHODS.contains(&notification.method());
             if notification.method() == super::server_requests::SERVER_REQUEST_RESOLVED {
                 super::server_requests::resolved_elsewhere(shared, &notification);
             }
@@ -96,7 +96,7 @@ pub(crate) fn handle_line(shared: &Arc<Shared>, line: Vec<u8>, wakes: &mut Wakes
                 let seen_at = state.router.counters.notifications;
                 state.turns.observe(&event, seen_at)
             };
-            if ends_turn || opens_turn {
+            if wakes_waiters {
                 shared.turns_changed.notify_waiters();
             }
             if let Some(thread_id) = let_go {

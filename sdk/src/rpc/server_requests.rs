@@ -225,13 +225,21 @@ pub(crate) fn spawn_server_request(shared: Arc<Shared>, id: RequestId, method: S
         let params = serde_json::from_str::<Value>(params.get()).unwrap_or(Value::Null);
         let thread_id = params.get("threadId").and_then(Value::as_str);
         let turn_id = params.get("turnId").and_then(Value::as_str);
-        let Some(handler) = answerer(&shared, thread_id, turn_id).await else {
+        // Resolved elsewhere while this client is still deciding who answers, or answering:
+        // nothing to send any more.
+        let (cancel_tx, mut resolved) = tokio::sync::oneshot::channel::<()>();
+        shared.deciding.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), cancel_tx);
+        let forget = |shared: &Shared| shared.deciding.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+        let handler = tokio::select! {
+            handler = answerer(&shared, thread_id, turn_id) => handler,
+            Ok(()) = &mut resolved => None,
+        };
+        let Some(handler) = handler else {
+            forget(&shared);
             shared.counters.server_requests_left.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            tracing::debug!(%method, %id, thread_id, turn_id, "a server request of another client's turn; leaving it to that client");
+            tracing::debug!(%method, %id, thread_id, turn_id, "a server request this client leaves to another");
             return;
         };
-        let (cancel_tx, resolved) = tokio::sync::oneshot::channel::<()>();
-        shared.deciding.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), cancel_tx);
         let request = RawServerRequest { id: id.clone(), method: method.clone(), params };
         let span = tracing::debug_span!("server_request", %method, %id);
         let handled = AssertUnwindSafe(tracing::Instrument::instrument(async { handler.handle(request).await }, span))
@@ -252,7 +260,7 @@ pub(crate) fn spawn_server_request(shared: Arc<Shared>, id: RequestId, method: S
             }
             outcome = handled => Some(outcome),
         };
-        shared.deciding.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+        forget(&shared);
         let Some(outcome) = outcome else { return };
         let reply = match outcome {
             Ok(reply) => reply,

@@ -68,6 +68,9 @@ pub(crate) struct Shared {
     pub(crate) next_id: AtomicI64,
     pub(crate) counters: WireCounters,
     pub(crate) max_message_size: usize,
+    /// The runtime the connection was made on: where work queued from a `Drop` runs (the
+    /// blocking API drops its handles outside any runtime).
+    pub(crate) runtime: tokio::runtime::Handle,
     pub(crate) turn_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Per thread, the handler that answers that thread's server requests instead of
     /// [`handler`](Self::handler).
@@ -116,6 +119,7 @@ impl Shared {
             next_id: AtomicI64::new(0),
             counters: WireCounters::default(),
             max_message_size,
+            runtime: tokio::runtime::Handle::current(),
             turn_locks: Mutex::new(HashMap::new()),
             thread_handlers: Mutex::new(HashMap::new()),
             handler_interests: Mutex::new(HashMap::new()),
@@ -168,9 +172,9 @@ impl Shared {
     }
 
     /// Sends a request from anywhere — a `Drop`, the reader — without waiting: queued now
-    /// if the writer's queue has room, else by a task on the current runtime. Its answer
-    /// (or the close error) arrives on the returned receiver; `None` when it could not be
-    /// queued (the connection is closed, or the queue is full and there is no runtime).
+    /// if the writer's queue has room, else by a task on the connection's runtime. Its
+    /// answer (or the close error) arrives on the returned receiver; `None` when it could
+    /// not be queued (the connection is closed).
     pub(crate) fn send_request_detached(
         &self,
         method: &str,
@@ -189,20 +193,17 @@ impl Shared {
         let message = Outgoing::Message(super::message::encode_request(id, method, params));
         let queued = match self.outgoing.try_send(message) {
             Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(message)) => match tokio::runtime::Handle::try_current() {
-                Ok(runtime) => {
-                    let outgoing = self.outgoing.clone();
-                    runtime.spawn(async move {
-                        let _ = outgoing.send(message).await;
-                    });
-                    true
-                }
-                Err(_) => false,
-            },
+            Err(mpsc::error::TrySendError::Full(message)) => {
+                let outgoing = self.outgoing.clone();
+                self.runtime.spawn(async move {
+                    let _ = outgoing.send(message).await;
+                });
+                true
+            }
             Err(mpsc::error::TrySendError::Closed(_)) => false,
         };
         if !queued {
-            tracing::warn!(method, "cannot queue a request (the queue is full and there is no runtime, or it closed)");
+            tracing::debug!(method, "cannot queue a request: the connection is closed");
             self.lock().pending.remove(id);
             return None;
         }

@@ -77,7 +77,9 @@ impl TurnReservation {
         };
         self.key = 0;
         let lock = TurnLock { shared: self.shared.clone(), thread_id: self.thread_id.clone(), guard: self.lock.take() };
-        let stream = TurnStream { shared: self.shared.clone(), turn_id, queue };
+        let interest =
+            self.shared.upgrade().map(|s| Arc::new(super::subscriptions::ThreadInterest::new(&s, &self.thread_id)));
+        let stream = TurnStream { shared: self.shared.clone(), turn_id, queue, _interest: interest };
         (stream, lock)
     }
 }
@@ -139,6 +141,8 @@ pub struct TurnStream {
     shared: Weak<Shared>,
     turn_id: String,
     queue: Arc<Queue>,
+    /// For a claimed turn: keeps its thread subscribed on the server while it lives.
+    _interest: Option<Arc<super::subscriptions::ThreadInterest>>,
 }
 
 impl std::fmt::Debug for TurnStream {
@@ -149,7 +153,7 @@ impl std::fmt::Debug for TurnStream {
 
 impl TurnStream {
     pub(crate) fn new(shared: &Arc<Shared>, turn_id: String, queue: Arc<Queue>) -> Self {
-        TurnStream { shared: Arc::downgrade(shared), turn_id, queue }
+        TurnStream { shared: Arc::downgrade(shared), turn_id, queue, _interest: None }
     }
 
     /// The turn id.

@@ -38,11 +38,14 @@ impl Drop for ThreadInterest {
     }
 }
 
-/// Sends `thread/unsubscribe` for `thread_id` from a task of its own, holding the thread's
-/// turn lock (so a turn started meanwhile subscribes again after it), if the book still
-/// agrees when the lock is held. Needs a runtime; without one the thread stays subscribed.
+/// How long the unsubscribe task waits for the answer (holding the thread's turn lock).
+const UNSUBSCRIBE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Sends `thread/unsubscribe` for `thread_id` from a task of its own (on the connection's
+/// runtime), holding the thread's turn lock (so a turn started meanwhile subscribes again
+/// after it), if the book still agrees when the lock is held.
 pub(crate) fn unsubscribe(shared: &Arc<Shared>, thread_id: String) {
-    let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+    let runtime = shared.runtime.clone();
     let shared = Arc::downgrade(shared);
     runtime.spawn(async move {
         let Some(lock) = shared.upgrade().map(|s| thread_lock(&s, &thread_id)) else { return };
@@ -57,7 +60,9 @@ pub(crate) fn unsubscribe(shared: &Arc<Shared>, thread_id: String) {
             let params = crate::types::ThreadUnsubscribeParams { thread_id: thread_id.clone() };
             let params = serde_json::value::to_raw_value(&params).expect("strings serialize");
             if let Some(reply) = shared.send_request_detached(unsubscribe_method(), &params) {
-                let _ = reply.await;
+                if tokio::time::timeout(UNSUBSCRIBE_WAIT, reply).await.is_err() {
+                    tracing::warn!(thread_id, "thread/unsubscribe got no answer in time");
+                }
             }
         }
         super::streams::release_turn_lock(&shared, &thread_id, Some(guard));

@@ -207,6 +207,9 @@ async fn early_turn_events_including_completion_are_buffered_until_claim() {
     let (conn, mut fake) = pair();
     let c = conn.clone();
     let turn = tokio::spawn(async move { c.start_turn_raw(json!({"threadId": "th1", "input": []})).await });
+    // The connection never resumed the thread: it subscribes first.
+    let resume = fake.answer("thread/resume", json!({})).await;
+    assert_eq!(resume["params"], json!({"threadId": "th1", "excludeTurns": true}));
     let req = fake.recv().await;
     assert_eq!(req["method"], "turn/start");
     // The whole turn happens before the response arrives.

@@ -40,8 +40,12 @@ const THREAD_CLOSED: &str = "thread/closed";
 const THREAD_STATUS_CHANGED: &str = "thread/status/changed";
 
 /// An item started / completed (the first user message of a turn tells who opened it).
-pub(crate) const ITEM_STARTED: &str = "item/started";
+const ITEM_STARTED: &str = "item/started";
 const ITEM_COMPLETED: &str = "item/completed";
+
+/// The notifications after which someone may be waiting on the book (a turn's end, its
+/// opener, a thread's close): the reader wakes the waiters after routing them.
+pub(crate) const WAKING_METHODS: [&str; 4] = [TURN_COMPLETED, ITEM_STARTED, ITEM_COMPLETED, THREAD_CLOSED];
 
 /// How many completed turn ids are remembered (to tell a late answer of a finished turn).
 const RECENTLY_COMPLETED: usize = 256;
@@ -89,8 +93,11 @@ struct ThreadBook {
     running: Option<RunningTurn>,
     /// Turns this client started that have not completed.
     ours: Vec<String>,
-    /// `turn/start` requests of this client in flight on the thread.
+    /// `turn/start` and `review/start` requests of this client in flight on the thread.
     starting: usize,
+    /// `thread/resume` requests of this client in flight on the thread (the thread is not
+    /// let go meanwhile: an unsubscribe sent after them would undo them).
+    resuming: usize,
     /// The turn this client owes an interrupt (its handle was dropped), until it ends.
     owed: Option<String>,
     /// Handles, streams and handlers that need the thread's events.
@@ -104,7 +111,11 @@ struct ThreadBook {
 
 impl ThreadBook {
     fn is_idle(&self) -> bool {
-        self.running.is_none() && self.ours.is_empty() && self.owed.is_none() && self.starting == 0
+        self.running.is_none()
+            && self.ours.is_empty()
+            && self.owed.is_none()
+            && self.starting == 0
+            && self.resuming == 0
     }
 
     /// Nothing worth remembering (the last start's verdict is read right after it is made,
@@ -145,9 +156,12 @@ pub(crate) struct TurnBook {
     threads: HashMap<String, ThreadBook>,
     /// The ids of the last turns that completed (bounded).
     completed: VecDeque<String>,
-    /// Per turn (the last ones, bounded), the `clientId` of the user message that opened it
-    /// (`None`: a user message without one).
+    /// Per turn (the last ones, bounded), the `clientId` of the user message that opened it;
+    /// `None` when its first item was no user message or had no `clientId`, or the turn
+    /// ended first (nothing to tell).
     openers: VecDeque<(String, Option<String>)>,
+    /// The `clientUserMessageId`s this client sent (the last ones, bounded).
+    our_tags: VecDeque<String>,
 }
 
 impl TurnBook {
@@ -191,6 +205,7 @@ impl TurnBook {
                 None
             }
             (TURN_COMPLETED, Some(turn_id)) => {
+                self.note_opener(turn_id, || None);
                 if self.completed.len() == RECENTLY_COMPLETED {
                     self.completed.pop_front();
                 }
@@ -216,14 +231,7 @@ impl TurnBook {
                 None
             }
             (ITEM_STARTED | ITEM_COMPLETED, Some(turn_id)) => {
-                if !self.openers.iter().any(|(t, _)| t == turn_id) {
-                    if let Some(client_id) = user_message_client_id(event) {
-                        if self.openers.len() == RECENTLY_COMPLETED {
-                            self.openers.pop_front();
-                        }
-                        self.openers.push_back((turn_id.to_owned(), client_id));
-                    }
-                }
+                self.note_opener(turn_id, || user_message_client_id(event).flatten());
                 None
             }
             (THREAD_STATUS_CHANGED, _) => {
@@ -238,6 +246,11 @@ impl TurnBook {
     /// Learns a thread's status (from a notification or an answer). An idle thread runs no
     /// other client's turn; this client's own turns end only with their `turn/completed`.
     fn observe_status(&mut self, thread_id: &str, status: &str, seen_at: u64) {
+        self.set_status(thread_id, status, seen_at);
+        self.forget_if_empty(thread_id);
+    }
+
+    fn set_status(&mut self, thread_id: &str, status: &str, seen_at: u64) {
         let book = self.thread(thread_id);
         match status {
             "active" => {
@@ -342,8 +355,21 @@ impl TurnBook {
         (turn == turn_id).then_some(*verdict)
     }
 
-    /// The `clientId` of the user message that opened `turn_id`, once its `item/started`
-    /// (or `item/completed`) arrived: `Some(None)` for a message without one.
+    /// Records who opened `turn_id` unless known: the first of its items tells (a user
+    /// message's `clientId`), or its end (nothing).
+    fn note_opener(&mut self, turn_id: &str, opener: impl FnOnce() -> Option<String>) {
+        if self.openers.iter().any(|(t, _)| t == turn_id) {
+            return;
+        }
+        if self.openers.len() == RECENTLY_COMPLETED {
+            self.openers.pop_front();
+        }
+        self.openers.push_back((turn_id.to_owned(), opener()));
+    }
+
+    /// The `clientId` of the user message that opened `turn_id`, once its first item (or
+    /// its end) arrived: `Some(None)` when that tells nothing (another first item, a message
+    /// without `clientId` from a server that does not echo `clientUserMessageId`).
     pub(crate) fn opener(&self, turn_id: &str) -> Option<Option<&str>> {
         self.openers.iter().find(|(t, _)| t == turn_id).map(|(_, client_id)| client_id.as_deref())
     }
@@ -361,16 +387,43 @@ impl TurnBook {
         }
     }
 
-    /// A `turn/start` of this client on `thread_id` is about to be sent.
-    pub(crate) fn begin_start(&mut self, thread_id: &str) {
-        self.thread(thread_id).starting += 1;
+    /// A request of this client on `thread_id` that the book waits for is about to be sent:
+    /// a `turn/start` or `review/start` (`starting`, with the input's `clientUserMessageId`
+    /// when it has one) or a `thread/resume`.
+    pub(crate) fn begin(&mut self, thread_id: &str, starting: bool, tag: Option<String>) {
+        let book = self.thread(thread_id);
+        if starting {
+            book.starting += 1;
+        } else {
+            book.resuming += 1;
+        }
+        if let Some(tag) = tag {
+            if self.our_tags.len() == RECENTLY_COMPLETED {
+                self.our_tags.pop_front();
+            }
+            self.our_tags.push_back(tag);
+        }
     }
 
-    /// The `turn/start` counted by [`begin_start`](Self::begin_start) was answered (or failed).
-    pub(crate) fn end_start(&mut self, thread_id: &str) -> Option<String> {
+    /// The request counted by [`begin`](Self::begin) was answered (or failed, or was given
+    /// up on).
+    pub(crate) fn end(&mut self, thread_id: &str, starting: bool) -> Option<String> {
         let book = self.thread(thread_id);
-        book.starting = book.starting.saturating_sub(1);
+        if starting {
+            book.starting = book.starting.saturating_sub(1);
+        } else {
+            book.resuming = book.resuming.saturating_sub(1);
+        }
         self.let_go(thread_id)
+    }
+
+    /// Whether a goal turn of `thread_id` may be this client's: a turn no other client's
+    /// input opened (a turn the server started for a goal carries no tag, or one of ours).
+    fn adoptable(&self, turn_id: &str) -> bool {
+        match self.opener(turn_id) {
+            Some(Some(tag)) => self.our_tags.iter().any(|t| t == tag),
+            _ => true,
+        }
     }
 
     /// The turn running on `thread_id`, as far as this connection knows, and whether it is
@@ -397,18 +450,25 @@ impl TurnBook {
         self.threads.get(thread_id).is_some_and(|b| b.subscribed)
     }
 
-    /// Who answers a server request of `turn_id` (when it names one) on `thread_id`.
+    /// Who answers a server request of `turn_id` on `thread_id`. A request that names no
+    /// turn (an MCP elicitation may not) is this client's unless another client's turn is
+    /// known to run on the thread.
     pub(crate) fn request_owner(&self, thread_id: &str, turn_id: Option<&str>) -> RequestOwner {
-        let Some(book) = self.threads.get(thread_id) else { return RequestOwner::NotUs };
-        if let Some(turn_id) = turn_id {
-            if book.ours.iter().any(|t| t == turn_id) {
-                return RequestOwner::Us;
-            }
+        let Some(book) = self.threads.get(thread_id) else {
+            return if turn_id.is_none() { RequestOwner::Us } else { RequestOwner::NotUs };
+        };
+        let Some(turn_id) = turn_id else {
+            let running = book.running.as_ref().and_then(|r| r.turn_id.as_ref());
+            let others = running.is_some_and(|t| !book.ours.contains(t)) && book.adopted == 0;
+            return if others { RequestOwner::NotUs } else { RequestOwner::Us };
+        };
+        if book.ours.iter().any(|t| t == turn_id) {
+            return RequestOwner::Us;
         }
         if book.starting > 0 {
             return RequestOwner::Undecided;
         }
-        if book.adopted > 0 {
+        if book.adopted > 0 && self.adoptable(turn_id) {
             return RequestOwner::Us;
         }
         RequestOwner::NotUs
@@ -418,7 +478,7 @@ impl TurnBook {
     /// deadline passed). `false` — nothing to send — when the turn already completed, or is
     /// not this client's and the caller did not `asked` for it on purpose.
     pub(crate) fn owe_interrupt(&mut self, thread_id: &str, turn_id: &str, asked: bool) -> bool {
-        let adopted = self.threads.get(thread_id).is_some_and(|b| b.adopted > 0);
+        let adopted = self.threads.get(thread_id).is_some_and(|b| b.adopted > 0) && self.adoptable(turn_id);
         if self.recently_completed(turn_id) || !(asked || self.is_ours(thread_id, turn_id) || adopted) {
             return false;
         }
@@ -531,6 +591,16 @@ fn user_message_client_id(event: &Event) -> Option<Option<String>> {
     (params.item.kind == "userMessage").then_some(params.item.client_id)
 }
 
+/// `params.clientUserMessageId` of a request, if it carries one.
+pub(crate) fn message_tag_param(params: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Params {
+        #[serde(rename = "clientUserMessageId", default)]
+        tag: Option<String>,
+    }
+    serde_json::from_str::<Params>(params).ok().and_then(|p| p.tag)
+}
+
 /// The status type of a `thread/status/changed`.
 fn status_of(event: &Event) -> Option<String> {
     #[derive(Deserialize)]
@@ -570,7 +640,7 @@ mod tests {
         assert!(!book.owe_interrupt("th", "theirs", false), "another client's turn is never interrupted by a drop");
         assert!(book.owe_interrupt("th", "theirs", true), "unless the caller asked for it");
         book.observe(&completed("th", "theirs"), 2);
-        book.begin_start("th");
+        book.begin("th", true, None);
         book.observe_answer(
             "turn/start",
             r#"{"threadId":"th"}"#,
@@ -578,7 +648,7 @@ mod tests {
             2,
             3,
         );
-        book.end_start("th");
+        book.end("th", true);
         assert!(book.owe_interrupt("th", "mine", false));
         assert_eq!(book.owed(), [("th".to_owned(), "mine".to_owned())]);
         book.observe(&completed("th", "mine"), 4);
@@ -643,14 +713,62 @@ mod tests {
     fn requests_wait_while_a_start_is_unanswered_and_follow_adoption() {
         let mut book = TurnBook::default();
         book.retain("th");
-        book.begin_start("th");
+        book.begin("th", true, None);
         assert_eq!(book.request_owner("th", Some("x")), RequestOwner::Undecided);
-        book.end_start("th");
+        book.end("th", true);
         assert_eq!(book.request_owner("th", Some("x")), RequestOwner::NotUs);
         book.adopt("th");
         assert_eq!(book.request_owner("th", Some("x")), RequestOwner::Us);
         book.unadopt("th");
+        assert_eq!(book.request_owner("th", Some("x")), RequestOwner::NotUs);
+    }
+
+    #[test]
+    fn goal_adoption_never_covers_a_turn_another_clients_input_opened() {
+        let mut book = TurnBook::default();
+        book.begin("th", true, Some("ours-1".into()));
+        book.end("th", true);
+        book.adopt("th");
+        let user_message = |turn: &str, client_id: Option<&str>| {
+            event(
+                ITEM_STARTED,
+                serde_json::json!({"threadId": "th", "turnId": turn,
+                    "item": {"type": "userMessage", "id": "u", "content": [], "clientId": client_id}}),
+            )
+        };
+        book.observe(&started("th", "goal-turn"), 1);
+        book.observe(&user_message("goal-turn", None), 2);
+        assert_eq!(book.request_owner("th", Some("goal-turn")), RequestOwner::Us);
+        book.observe(&completed("th", "goal-turn"), 3);
+        book.observe(&started("th", "theirs"), 4);
+        book.observe(&user_message("theirs", Some("another-client")), 5);
+        assert_eq!(book.request_owner("th", Some("theirs")), RequestOwner::NotUs);
+        assert!(!book.owe_interrupt("th", "theirs", false), "a follower's drop never interrupts it");
+        book.observe(&completed("th", "theirs"), 6);
+        book.observe(&started("th", "mine"), 7);
+        book.observe(&user_message("mine", Some("ours-1")), 8);
+        assert_eq!(book.request_owner("th", Some("mine")), RequestOwner::Us);
+    }
+
+    #[test]
+    fn a_request_naming_no_turn_is_ours_unless_another_clients_turn_runs() {
+        let mut book = TurnBook::default();
+        assert_eq!(book.request_owner("th", None), RequestOwner::Us);
+        book.observe(&started("th", "theirs"), 1);
         assert_eq!(book.request_owner("th", None), RequestOwner::NotUs);
+        book.observe(&completed("th", "theirs"), 2);
+        assert_eq!(book.request_owner("th", None), RequestOwner::Us);
+    }
+
+    #[test]
+    fn a_thread_is_not_let_go_while_a_resume_is_in_flight() {
+        let mut book = TurnBook::default();
+        book.observe_answer("thread/start", "{}", r#"{"thread":{"id":"th","status":{"type":"idle"}}}"#, 0, 0);
+        book.retain("th");
+        book.begin("th", false, None);
+        assert_eq!(book.release("th"), None);
+        assert!(!book.take_for_unsubscribe("th"));
+        assert_eq!(book.end("th", false).as_deref(), Some("th"));
     }
 
     #[test]
@@ -660,9 +778,9 @@ mod tests {
         book.retain("th");
         book.retain("th");
         assert_eq!(book.release("th"), None);
-        book.begin_start("th");
+        book.begin("th", true, None);
         book.observe_answer("turn/start", r#"{"threadId":"th"}"#, r#"{"turn":{"id":"t","status":"inProgress"}}"#, 0, 1);
-        book.end_start("th");
+        book.end("th", true);
         assert_eq!(book.release("th"), None, "a turn still runs");
         assert_eq!(book.observe(&completed("th", "t"), 2).as_deref(), Some("th"));
         assert!(book.take_for_unsubscribe("th"));
