@@ -192,6 +192,10 @@ impl Thread {
     /// running turn ([`running_turn`](Self::running_turn)), interrupt it, or add input to it
     /// on purpose with [`TurnControl::steer`](crate::TurnControl::steer). A turn this client
     /// gave up on by dropping its handle is waited for instead (it is being interrupted).
+    ///
+    /// To tell a merge from a new turn, the input carries a unique `clientUserMessageId`,
+    /// and the call returns once the turn's first item (its user message, echoing that id)
+    /// or its end has arrived — right after the answer on a real server; at most 10 s.
     pub async fn turn_with(&self, input: impl Into<Inputs>, options: &TurnOptions) -> Result<TurnHandle> {
         let params = options.to_params(&self.id, input.into().into_user_inputs())?;
         // A closed connection fails at once (on the first poll).

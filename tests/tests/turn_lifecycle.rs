@@ -535,6 +535,14 @@ async fn a_stale_view_of_another_clients_turn_asks_the_server() {
             script
                 .send(json!({"id": start["id"], "result": {"turn": turn_json("mine", "inProgress", json!([]))}}))
                 .await;
+            // The turn's first item: the user message, tagged with the request's id (so the
+            // client knows the turn is its own, not another client's that took the input).
+            let tag = start["params"]["clientUserMessageId"].clone();
+            assert!(tag.is_string(), "the input is tagged: {start}");
+            let item = json!({"type": "userMessage", "id": "u1", "content": [], "clientId": tag});
+            script
+                .send(json!({"method": "item/started", "params": {"threadId": "th-shared", "turnId": "mine", "item": item}}))
+                .await;
             let handle = within("started", turn).await.unwrap().expect("an idle thread takes the turn");
             assert_eq!(handle.id(), "mine");
             handle.detach();

@@ -58,6 +58,7 @@
 mod connection;
 mod envelope;
 mod handshake;
+mod lifecycle;
 mod lines;
 mod message;
 mod pending;
@@ -81,9 +82,10 @@ mod writer;
 mod tests;
 
 pub use crate::endpoint::{CloseReason, Endpoint};
-pub(crate) use connection::AdoptedTurns;
-pub use connection::{CloseReport, Connection, ConnectionOptions, ConnectionStats, TurnRef, CLOSE_INTERRUPT_WAIT};
+pub use connection::{Connection, ConnectionOptions, ConnectionStats};
 pub use handshake::{InitializeOptions, ServerMetadata};
+pub(crate) use lifecycle::AdoptedTurns;
+pub use lifecycle::{CloseReport, TurnRef, CLOSE_INTERRUPT_WAIT};
 #[cfg(test)]
 pub(crate) use message::parsed_both_ways;
 pub use message::{Event, RawNotification, RequestId};

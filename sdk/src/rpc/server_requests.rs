@@ -189,7 +189,7 @@ async fn answerer(
     if let Some(handler) = thread_handler() {
         return Some(handler);
     }
-    let owner = super::connection::wait_for_turns(shared, OWNER_WAIT, |state| {
+    let owner = super::lifecycle::wait_for_turns(shared, OWNER_WAIT, |state| {
         match state.turns.request_owner(thread_id, turn_id) {
             RequestOwner::Undecided => None,
             decided => Some(decided),
