@@ -159,7 +159,9 @@ pub(crate) struct TurnBook {
     /// Per turn (the last ones, bounded), the `clientId` of the user message that opened it;
     /// `None` when its first item was no user message or had no `clientId`, or the turn
     /// ended first (nothing to tell).
-    openers: VecDeque<(String, Option<String>)>,
+    openers: HashMap<String, Option<String>>,
+    /// The turns of `openers`, oldest first (to bound it).
+    opener_order: VecDeque<String>,
     /// The `clientUserMessageId`s this client sent (the last ones, bounded).
     our_tags: VecDeque<String>,
 }
@@ -358,20 +360,23 @@ impl TurnBook {
     /// Records who opened `turn_id` unless known: the first of its items tells (a user
     /// message's `clientId`), or its end (nothing).
     fn note_opener(&mut self, turn_id: &str, opener: impl FnOnce() -> Option<String>) {
-        if self.openers.iter().any(|(t, _)| t == turn_id) {
+        if self.openers.contains_key(turn_id) {
             return;
         }
-        if self.openers.len() == RECENTLY_COMPLETED {
-            self.openers.pop_front();
+        if self.opener_order.len() == RECENTLY_COMPLETED {
+            if let Some(oldest) = self.opener_order.pop_front() {
+                self.openers.remove(&oldest);
+            }
         }
-        self.openers.push_back((turn_id.to_owned(), opener()));
+        self.opener_order.push_back(turn_id.to_owned());
+        self.openers.insert(turn_id.to_owned(), opener());
     }
 
     /// The `clientId` of the user message that opened `turn_id`, once its first item (or
     /// its end) arrived: `Some(None)` when that tells nothing (another first item, a message
     /// without `clientId` from a server that does not echo `clientUserMessageId`).
     pub(crate) fn opener(&self, turn_id: &str) -> Option<Option<&str>> {
-        self.openers.iter().find(|(t, _)| t == turn_id).map(|(_, client_id)| client_id.as_deref())
+        self.openers.get(turn_id).map(Option::as_deref)
     }
 
     /// A turn counted as this client's is not (the server's record shows another client's
