@@ -4,8 +4,10 @@
 //! concurrently; a server that fails does not stop the others.
 //!
 //! ```sh
-//! CODEX_FLEET="ws://10.0.0.5:4500,ws://10.0.0.6:4500" CODEX_FLEET_TOKEN_FILE=~/.codex/ws-token \
+//! CODEX_FLEET="wss://build-1.example:4500,wss://build-2.example:4500" CODEX_FLEET_TOKEN_FILE=~/.codex/ws-token \
 //!     cargo run --example fleet
+//! # plain ws:// to hosts that are not loopback carries the token in cleartext: refused
+//! # unless CODEX_FLEET_INSECURE=1 (a private network you trust)
 //! cargo run --example fleet -- --offline   # three local servers, distinct ports and CODEX_HOMEs
 //! ```
 //!
@@ -58,7 +60,10 @@ async fn main() -> Result<(), support::BoxError> {
             let token = std::env::var_os("CODEX_FLEET_TOKEN_FILE").map(Secret::from_file).transpose()?;
             urls.split(',')
                 .map(|url| {
-                    let endpoint = WebSocketEndpoint::new(url.trim());
+                    let mut endpoint = WebSocketEndpoint::new(url.trim());
+                    if std::env::var_os("CODEX_FLEET_INSECURE").is_some_and(|v| v == "1") {
+                        endpoint = endpoint.allow_insecure_remote();
+                    }
                     match &token {
                         Some(token) => endpoint.capability_token(token.clone()),
                         None => endpoint,

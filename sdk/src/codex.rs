@@ -161,10 +161,19 @@ impl CodexBuilder {
         if let Some(handler) = self.handler.or(approvals) {
             options = options.with_handler(handler);
         }
+        let started = std::time::Instant::now();
+        // An attached server's connect timeout covers the `initialize` handshake too: a
+        // server that upgrades and never answers cannot hold `connect` for the request
+        // timeout.
+        #[allow(unused_mut)] // only the attach targets (feature `websocket`) set it
+        let mut budget: Option<std::time::Duration> = None;
         let conn = match self.target {
             Target::Spawn => Connection::spawn_with(&self.config, options)?,
             #[cfg(feature = "websocket")]
-            Target::WebSocket(endpoint) => endpoint.connect(options).await?,
+            Target::WebSocket(endpoint) => {
+                budget = Some(endpoint.connect_budget());
+                endpoint.connect(options).await?
+            }
             #[cfg(feature = "websocket")]
             Target::UnixSocket(endpoint) => {
                 let endpoint = match endpoint {
@@ -179,12 +188,32 @@ impl CodexBuilder {
                         }
                     })?,
                 };
+                budget = Some(endpoint.connect_budget());
                 endpoint.connect(options).await?
             }
             #[cfg(feature = "websocket")]
             Target::Daemon(start) => crate::attach::Daemon::new(self.config.clone()).attach(start, options).await?,
         };
-        conn.initialize(&InitializeOptions::from(&self.config)).await?;
+        let init_options = InitializeOptions::from(&self.config);
+        let initialize = conn.initialize(&init_options);
+        match budget {
+            None => initialize.await?,
+            Some(budget) => {
+                let left = budget.saturating_sub(started.elapsed());
+                match tokio::time::timeout(left, initialize).await {
+                    Ok(metadata) => metadata?,
+                    Err(_) => {
+                        return Err(crate::Error::Connect {
+                            endpoint: conn.endpoint().to_string(),
+                            source: std::io::Error::new(
+                                std::io::ErrorKind::TimedOut,
+                                format!("the server accepted the connection but did not answer `initialize` within the connect timeout ({budget:?})"),
+                            ),
+                        })
+                    }
+                }
+            }
+        };
         Ok(Codex { conn })
     }
 }

@@ -658,6 +658,38 @@ async fn an_upgrade_never_answered_is_a_connect_timeout() {
     server.finish().await;
 }
 
+/// A server that completes the upgrade but never answers `initialize` cannot hold
+/// `connect()` for the request timeout: the connect timeout covers the handshake too.
+#[tokio::test]
+async fn an_initialize_never_answered_is_a_connect_timeout() {
+    let (listener, url) = listen().await;
+    let (done_tx, done_rx) = oneshot::channel::<()>();
+    let server = Server {
+        url,
+        task: Some(tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.expect("accept");
+            let mut ws = tokio_tungstenite::accept_async(tcp).await.expect("the WebSocket upgrade");
+            // Reads `initialize` and never answers it.
+            let _ = ws.next().await;
+            let _ = done_rx.await;
+        })),
+    };
+    let endpoint = WebSocketEndpoint::new(server.url.clone()).connect_timeout(Duration::from_millis(400));
+    // The request timeout is a minute (as long as `within` waits): only the connect timeout
+    // can end this in time.
+    let result = within("connect", Codex::builder().config(config()).websocket(endpoint).connect()).await;
+    match result {
+        Err(Error::Connect { source, endpoint }) => {
+            assert_eq!(source.kind(), std::io::ErrorKind::TimedOut, "{source}");
+            assert!(source.to_string().contains("initialize"), "{source}");
+            assert_eq!(endpoint, server.url);
+        }
+        other => panic!("expected Connect (timed out), got {other:?}"),
+    }
+    let _ = done_tx.send(());
+    server.finish().await;
+}
+
 // ----- the client closes ------------------------------------------------------------------------------------------
 
 #[tokio::test]

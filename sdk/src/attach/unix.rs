@@ -49,10 +49,17 @@ impl UnixSocketEndpoint {
         effective_codex_home(config).map(|home| Self::control_socket(&home))
     }
 
-    /// How long connecting and the upgrade may take together (default 10 s).
+    /// How long connecting, the upgrade and — through
+    /// [`CodexBuilder::connect`](crate::CodexBuilder::connect) — the `initialize` handshake
+    /// may take together (default 10 s).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
+    }
+
+    /// The connect timeout (see [`connect_timeout`](Self::connect_timeout)).
+    pub(crate) fn connect_budget(&self) -> Duration {
+        self.connect_timeout
     }
 
     /// The socket path.

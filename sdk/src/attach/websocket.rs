@@ -18,6 +18,8 @@ pub struct WebSocketEndpoint {
     url: String,
     auth: WebSocketAuth,
     connect_timeout: Duration,
+    /// Credentials may go over plain `ws://` to a host that is not loopback.
+    insecure_remote: bool,
     #[cfg(feature = "tls")]
     tls: super::tls::TlsRoots,
 }
@@ -34,6 +36,7 @@ impl std::fmt::Debug for WebSocketEndpoint {
             .field("url", &crate::endpoint::redact_url(&self.url))
             .field("auth", &auth)
             .field("connect_timeout", &self.connect_timeout)
+            .field("insecure_remote", &self.insecure_remote)
             .finish_non_exhaustive()
     }
 }
@@ -45,9 +48,18 @@ impl WebSocketEndpoint {
             url: url.into(),
             auth: WebSocketAuth::None,
             connect_timeout: super::DEFAULT_CONNECT_TIMEOUT,
+            insecure_remote: false,
             #[cfg(feature = "tls")]
             tls: super::tls::TlsRoots::default(),
         }
+    }
+
+    /// Allows sending the credentials over plain `ws://` to a host that is not loopback
+    /// (by default refused: anyone on the path could read the bearer token). Only for a
+    /// private network you trust; prefer `wss://` (feature `tls`).
+    pub fn allow_insecure_remote(mut self) -> Self {
+        self.insecure_remote = true;
+        self
     }
 
     /// Authenticates with a capability token (`--ws-auth capability-token`).
@@ -70,10 +82,17 @@ impl WebSocketEndpoint {
         self
     }
 
-    /// How long connecting, TLS and the upgrade may take together (default 10 s).
+    /// How long connecting, TLS, the upgrade and — through
+    /// [`CodexBuilder::connect`](crate::CodexBuilder::connect) — the `initialize` handshake
+    /// may take together (default 10 s).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
+    }
+
+    /// The connect timeout (see [`connect_timeout`](Self::connect_timeout)).
+    pub(crate) fn connect_budget(&self) -> Duration {
+        self.connect_timeout
     }
 
     /// Trusts `der` (a DER-encoded certificate) as a root for `wss://`, besides the
@@ -121,6 +140,17 @@ impl WebSocketEndpoint {
         let host = uri.host().ok_or_else(|| invalid("the URL has no host".into()))?;
         let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
         let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
+        if let Err(message) = cleartext_credentials_allowed(
+            secure,
+            &host,
+            !matches!(self.auth, WebSocketAuth::None),
+            self.insecure_remote,
+        ) {
+            return Err(Error::Connect {
+                endpoint: shown.clone(),
+                source: std::io::Error::new(std::io::ErrorKind::PermissionDenied, message),
+            });
+        }
         let bearer = self.auth.bearer().map_err(|message| Error::Handshake { endpoint: shown.clone(), message })?;
         let timeout = Deadline::after(self.connect_timeout);
         let tcp = within(timeout, &shown, tokio::net::TcpStream::connect((host.as_str(), port))).await?;
@@ -146,5 +176,40 @@ impl WebSocketEndpoint {
     pub async fn connect(&self, options: ConnectionOptions) -> Result<Connection> {
         let transport = self.transport(options.max_message_size).await?;
         Ok(Connection::from_transport(transport, options))
+    }
+}
+
+/// Whether credentials may be sent on this connection: over `wss://` always; over plain
+/// `ws://` only to a loopback host (`localhost`, 127.0.0.0/8, `::1`), unless the caller
+/// allowed it by name ([`WebSocketEndpoint::allow_insecure_remote`]). Checked before any
+/// connection is made.
+fn cleartext_credentials_allowed(secure: bool, host: &str, credentials: bool, allowed: bool) -> Result<(), String> {
+    let loopback =
+        host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    if secure || !credentials || loopback || allowed {
+        return Ok(());
+    }
+    Err(format!(
+        "refusing to send credentials in cleartext (ws://) to {host}, which is not a loopback host: \
+         use wss:// (feature `tls`), or WebSocketEndpoint::allow_insecure_remote() on a private network you trust"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cleartext_credentials_allowed as allowed;
+
+    #[test]
+    fn credentials_go_in_cleartext_only_to_loopback_or_by_name() {
+        for host in ["127.0.0.1", "127.3.2.1", "::1", "localhost", "LOCALHOST"] {
+            assert!(allowed(false, host, true, false).is_ok(), "{host}");
+        }
+        for host in ["10.0.0.5", "192.168.1.2", "fd00::1", "example.com", "0.0.0.0"] {
+            let refused = allowed(false, host, true, false).expect_err(host);
+            assert!(refused.contains("allow_insecure_remote") && refused.contains(host), "{refused}");
+            assert!(allowed(true, host, true, false).is_ok(), "wss:// to {host}");
+            assert!(allowed(false, host, false, false).is_ok(), "no credentials to {host}");
+            assert!(allowed(false, host, true, true).is_ok(), "allowed by name to {host}");
+        }
     }
 }

@@ -149,6 +149,12 @@ pub struct ConnectionStats {
     pub server_requests: u64,
     /// Server requests of other clients' turns, left unanswered for their owner.
     pub server_requests_left: u64,
+    /// Server requests answered fail-closed at once (or, with the outgoing queue full,
+    /// dropped) because [`MAX_SERVER_REQUESTS_IN_FLIGHT`](super::MAX_SERVER_REQUESTS_IN_FLIGHT)
+    /// were already being handled: a flood cannot grow memory without bound.
+    pub server_requests_shed: u64,
+    /// Server requests being handled now.
+    pub server_requests_in_flight: usize,
     /// Requests waiting for a response.
     pub pending_requests: usize,
     /// Live turn streams.
@@ -755,6 +761,8 @@ impl Connection {
             unmatched_responses: shared.counters.unmatched_responses.load(Ordering::Relaxed),
             server_requests: shared.counters.server_requests.load(Ordering::Relaxed),
             server_requests_left: shared.counters.server_requests_left.load(Ordering::Relaxed),
+            server_requests_shed: shared.counters.server_requests_shed.load(Ordering::Relaxed),
+            server_requests_in_flight: shared.counters.server_requests_in_flight.load(Ordering::Relaxed),
             pending_requests: state.pending.len(),
             turn_subscriptions: r.turn_subscriptions(),
             reservations: r.reservations(),

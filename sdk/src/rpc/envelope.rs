@@ -30,6 +30,7 @@ pub(crate) struct Envelope {
     pub(crate) id: Option<RequestId>,
     pub(crate) method: Option<Part>,
     pub(crate) params: ParamsAt,
+    /// `None` when the envelope has no `result` member (`"result": null` is `Some(null)`).
     pub(crate) result: Option<Box<RawValue>>,
     pub(crate) error: Option<RpcError>,
     pub(crate) emitted_at_ms: Option<i64>,
@@ -219,7 +220,8 @@ impl<'de> Visitor<'de> for EnvelopeVisitor {
             id: id.flatten(),
             method: method.flatten().map(|Str(method)| method),
             params,
-            result: result.flatten(),
+            // Present as `null` is a result (`null`); absent is none.
+            result: result.map(|result: Option<Box<RawValue>>| result.unwrap_or_else(|| RawValue::NULL.to_owned())),
             error: error.flatten(),
             emitted_at_ms: emitted_at_ms.flatten(),
         })

@@ -137,6 +137,8 @@ impl fmt::Debug for RawNotification {
 pub(crate) enum Incoming {
     /// A reply to one of our requests.
     Response { id: RequestId, result: Result<Box<RawValue>, RpcError> },
+    /// A reply with neither `result` nor `error`: a protocol violation.
+    EmptyResponse { id: RequestId },
     /// A notification.
     Notification(RawNotification),
     /// A server → client request.
@@ -230,12 +232,16 @@ impl Incoming {
             method: Option<String>,
             #[serde(default)]
             params: Option<Box<RawValue>>,
-            #[serde(default)]
+            #[serde(default, deserialize_with = "present")]
             result: Option<Box<RawValue>>,
             #[serde(default)]
             error: Option<RpcError>,
             #[serde(default, rename = "emittedAtMs")]
             emitted_at_ms: Option<i64>,
+        }
+        /// A member that is there, `null` included (`None` only when absent).
+        fn present<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<Box<RawValue>>, D::Error> {
+            Box::<RawValue>::deserialize(d).map(Some)
         }
         let env: PlainEnvelope = serde_json::from_slice(line).map_err(Malformed::Json)?;
         let params = env.params.unwrap_or_else(null_raw);
@@ -258,13 +264,12 @@ impl Incoming {
                 Box::<str>::from(params).into(),
                 emitted_at_ms,
             ))),
-            (Some(id), None) => {
-                let result = match error {
-                    Some(error) => Err(error),
-                    None => Ok(result.unwrap_or_else(null_raw)),
-                };
-                Ok(Incoming::Response { id, result })
-            }
+            (Some(id), None) => match (error, result) {
+                (Some(error), _) => Ok(Incoming::Response { id, result: Err(error) }),
+                (None, Some(result)) => Ok(Incoming::Response { id, result: Ok(result) }),
+                // Neither: a protocol violation, not a `null` result.
+                (None, None) => Ok(Incoming::EmptyResponse { id }),
+            },
             (None, None) => match error {
                 Some(error) => Ok(Incoming::OrphanError(error)),
                 None => Err(Malformed::Shape("neither `id` nor `method`")),
@@ -349,6 +354,7 @@ fn describe(parsed: &std::result::Result<Incoming, Malformed>) -> String {
         ),
         Ok(Incoming::Request { id, method, params }) => format!("request {id} {method} {}", params.get()),
         Ok(Incoming::Response { id, result }) => format!("response {id} {:?}", result.as_ref().map(|r| r.get())),
+        Ok(Incoming::EmptyResponse { id }) => format!("empty response {id}"),
         Ok(Incoming::OrphanError(e)) => format!("orphan {e:?}"),
         // The messages may differ: an array is "neither `id` nor `method`" to the plain
         // way and "invalid type: sequence" to the one pass.

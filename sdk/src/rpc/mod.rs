@@ -93,6 +93,7 @@ pub use retry::{retry_on_overload, RetryPolicy};
 pub use router::EventFilter;
 pub use server_requests::{
     fail_closed_reply, handler_fn, FailClosedHandler, FnHandler, RawServerRequest, RawServerRequestHandler,
+    MAX_SERVER_REQUESTS_IN_FLIGHT,
 };
 pub(crate) use streams::TurnLock;
 pub use streams::{EventStream, TurnReservation, TurnStream};

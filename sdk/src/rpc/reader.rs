@@ -107,6 +107,21 @@ pub(crate) fn handle_line(shared: &Arc<Shared>, line: Vec<u8>, wakes: &mut Wakes
             shared.counters.server_requests.fetch_add(1, Ordering::Relaxed);
             spawn_server_request(shared.clone(), id, method, params);
         }
+        Incoming::EmptyResponse { id } => {
+            // A reply with neither `result` nor `error`: its request fails with a decode error
+            // naming its method, not `Ok(null)`.
+            invalid(shared);
+            let entry = match id {
+                RequestId::Int(i) => shared.lock().pending.remove(i),
+                RequestId::Str(_) => None,
+            };
+            tracing::error!(%id, "the codex app-server answered with neither `result` nor `error`");
+            if let Some(entry) = entry {
+                let source =
+                    serde::de::Error::custom("the response has neither `result` nor `error` (a protocol violation)");
+                let _ = entry.tx.send(Err(Error::Decode { method: entry.method, source }));
+            }
+        }
         Incoming::OrphanError(error) => {
             invalid(shared);
             tracing::error!(%error, "the codex app-server reported an error without a request id");

@@ -217,11 +217,38 @@ pub(crate) fn resolved_elsewhere(shared: &Shared, notification: &super::message:
     }
 }
 
+/// How many server requests are handled at once; past it, a request is answered
+/// fail-closed at once ([`fail_closed_reply`]), or dropped when even that reply cannot be
+/// queued (a server that sends requests and reads no replies).
+pub const MAX_SERVER_REQUESTS_IN_FLIGHT: usize = 1024;
+
+/// Counts one server request in flight until dropped.
+struct InFlight(Arc<Shared>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.counters.server_requests_in_flight.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
 /// Runs the handler for one server request in its own task and sends the reply (see
 /// [`answerer`] for who answers); the handler's future is dropped if the connection closes
-/// or the request is resolved by another client first.
+/// or the request is resolved by another client first. Past
+/// [`MAX_SERVER_REQUESTS_IN_FLIGHT`], the request is shed instead.
 pub(crate) fn spawn_server_request(shared: Arc<Shared>, id: RequestId, method: String, params: Box<RawValue>) {
+    use std::sync::atomic::Ordering;
+    let in_flight = shared.counters.server_requests_in_flight.fetch_add(1, Ordering::AcqRel);
+    if in_flight >= MAX_SERVER_REQUESTS_IN_FLIGHT {
+        shared.counters.server_requests_in_flight.fetch_sub(1, Ordering::AcqRel);
+        shared.counters.server_requests_shed.fetch_add(1, Ordering::Relaxed);
+        let reply = encode_reply(&id, &fail_closed_reply(&method));
+        let queued = shared.outgoing.try_send(super::writer::Outgoing::Message(reply)).is_ok();
+        tracing::warn!(%method, %id, queued, "too many server requests in flight; answering this one fail-closed");
+        return;
+    }
+    let in_flight = InFlight(shared.clone());
     tokio::spawn(async move {
+        let _in_flight = in_flight;
         let params = serde_json::from_str::<Value>(params.get()).unwrap_or(Value::Null);
         let thread_id = params.get("threadId").and_then(Value::as_str);
         let turn_id = params.get("turnId").and_then(Value::as_str);

@@ -53,6 +53,11 @@ pub(crate) struct WireCounters {
     pub(crate) unmatched_responses: AtomicU64,
     pub(crate) server_requests: AtomicU64,
     pub(crate) server_requests_left: AtomicU64,
+    /// Server requests answered fail-closed at once (or dropped) because too many were in
+    /// flight.
+    pub(crate) server_requests_shed: AtomicU64,
+    /// Server requests whose task has not ended yet.
+    pub(crate) server_requests_in_flight: std::sync::atomic::AtomicUsize,
 }
 
 /// Shared between [`Connection`](super::Connection) handles and the background tasks.

@@ -953,3 +953,59 @@ async fn a_request_resolved_elsewhere_cancels_the_deciding_handler() {
     fake.send(json!({"id": next["id"], "result": {}})).await;
     call.await.unwrap().unwrap();
 }
+
+/// A flood of server requests cannot grow memory without bound: past
+/// `MAX_SERVER_REQUESTS_IN_FLIGHT` handlers still running, a request is answered
+/// fail-closed at once, and the handlers in flight are untouched.
+#[tokio::test]
+async fn a_flood_of_server_requests_is_shed_fail_closed_past_the_bound() {
+    use crate::rpc::MAX_SERVER_REQUESTS_IN_FLIGHT;
+    let handler = handler_fn(|_req: RawServerRequest| async {
+        std::future::pending::<()>().await;
+        Ok(Value::Null)
+    });
+    let (conn, mut fake) = pair_with(ConnectionOptions::default().with_handler(Arc::new(handler)));
+    let approval = |id: usize| json!({"id": id, "method": "item/commandExecution/requestApproval", "params": {}});
+    for id in 0..MAX_SERVER_REQUESTS_IN_FLIGHT {
+        fake.send(approval(id)).await;
+    }
+    sync(&conn, &mut fake).await;
+    tokio::time::timeout(WAIT, async {
+        while conn.stats().server_requests_in_flight < MAX_SERVER_REQUESTS_IN_FLIGHT {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("every handler runs");
+    for id in 0..3 {
+        fake.send(approval(100_000 + id)).await;
+        assert_eq!(fake.recv().await, json!({"id": 100_000 + id, "result": {"decision": "decline"}}));
+    }
+    let stats = conn.stats();
+    assert_eq!((stats.server_requests_in_flight, stats.server_requests_shed), (MAX_SERVER_REQUESTS_IN_FLIGHT, 3));
+}
+
+/// A response with neither `result` nor `error` is a protocol violation: its request fails
+/// with a decode error naming the method (not `Ok(null)`), the line is counted invalid, and
+/// the connection goes on. `"result": null` stays a `null` result.
+#[tokio::test]
+async fn a_response_without_result_or_error_fails_its_request() {
+    let (conn, mut fake) = pair();
+    let c = conn.clone();
+    let call = tokio::spawn(async move { c.request_raw("thread/read", json!({})).await });
+    let request = fake.recv().await;
+    fake.send(json!({"id": request["id"]})).await;
+    match call.await.unwrap() {
+        Err(Error::Decode { method, source }) => {
+            assert_eq!(method, "thread/read");
+            assert!(source.to_string().contains("neither `result` nor `error`"), "{source}");
+        }
+        other => panic!("expected a decode error, got {other:?}"),
+    }
+    assert_eq!(conn.stats().invalid_messages, 1);
+    let c = conn.clone();
+    let call = tokio::spawn(async move { c.request_raw("x", json!({})).await });
+    let request = fake.recv().await;
+    fake.send(json!({"id": request["id"], "result": null})).await;
+    assert_eq!(call.await.unwrap().unwrap(), Value::Null);
+}
