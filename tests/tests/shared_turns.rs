@@ -7,9 +7,9 @@
 mod common;
 
 use codex_app_server::testing::{
-    ApprovalPolicy, ExecCommand, ListeningAppServer, MockResponse, ResponseStream, ServerAuth, StallHandle,
+    ApprovalPolicy, ListeningAppServer, MockResponse, ResponseStream, ServerAuth, StallHandle,
 };
-use codex_app_server::types::{CommandExecutionApprovalDecision as Decision, CommandExecutionStatus, ThreadItem};
+use codex_app_server::types::{CommandExecutionApprovalDecision as Decision, CommandExecutionStatus};
 use codex_app_server::types::{Turn, TurnStatus};
 use codex_app_server::{ApprovalHandler, Codex, Error, ServerNotification, Thread, ThreadOptions};
 use common::{within, World};
@@ -68,6 +68,15 @@ impl Shared {
     }
 }
 
+/// A shared server, two clients attached to it, and a thread that `a` started (with a first
+/// turn, so `b` can load it).
+async fn two_clients() -> (Shared, Codex, Codex, Thread) {
+    let shared = Shared::start().await;
+    let (a, b) = (shared.client().await, shared.client().await);
+    let thread_a = shared.warm_thread(&a).await;
+    (shared, a, b, thread_a)
+}
+
 async fn reached(stall: &StallHandle) {
     assert!(stall.wait_reached(common::WAIT).await, "the mock never reached its pause point");
 }
@@ -97,9 +106,7 @@ async fn ended(thread: &Thread, turn_id: &str) -> TurnStatus {
 /// and dropping that handle does not interrupt A's turn.
 #[tokio::test]
 async fn another_clients_running_turn_is_busy_here_and_never_interrupted_by_a_drop() {
-    let shared = Shared::start().await;
-    let (a, b) = (shared.client().await, shared.client().await);
-    let thread_a = shared.warm_thread(&a).await;
+    let (shared, a, b, thread_a) = two_clients().await;
     let stall = shared.stalled("answer");
     let turn_a = within("turn", thread_a.turn("a's work")).await.unwrap();
     reached(&stall).await;
@@ -134,9 +141,7 @@ async fn another_clients_running_turn_is_busy_here_and_never_interrupted_by_a_dr
 /// and its result carries the turn's items (re-read from the server's record).
 #[tokio::test]
 async fn a_followed_turn_of_another_client_ends_in_its_result() {
-    let shared = Shared::start().await;
-    let (a, b) = (shared.client().await, shared.client().await);
-    let thread_a = shared.warm_thread(&a).await;
+    let (shared, a, b, thread_a) = two_clients().await;
     let stall = shared.stalled("answer");
     let turn_a = within("turn", thread_a.turn("a's work")).await.unwrap();
     reached(&stall).await;
@@ -155,9 +160,7 @@ async fn a_followed_turn_of_another_client_ends_in_its_result() {
 /// first (a settings-free resume), so the turn's events come here.
 #[tokio::test]
 async fn a_turn_on_a_thread_never_resumed_here_returns() {
-    let shared = Shared::start().await;
-    let (a, b) = (shared.client().await, shared.client().await);
-    let thread_a = shared.warm_thread(&a).await;
+    let (shared, a, b, thread_a) = two_clients().await;
     let settings = thread_a.settings().cloned();
     let handle = b.thread_handle(thread_a.id());
     assert!(!b.connection().is_subscribed(handle.id()));
@@ -271,11 +274,6 @@ async fn deadlines_cancel_and_idle_timeouts_report_the_outcome() {
     assert_eq!(recorded(&thread).await.last().map(|t| t.status.clone()), Some(TurnStatus::Completed));
 }
 
-/// A model answer that runs `echo ok > file` with escalation (so it asks for approval).
-fn exec(id: &str, file: &str) -> MockResponse {
-    MockResponse::exec_command(ExecCommand::new(id, format!("echo ok > {file}")).escalated("write a marker"))
-}
-
 fn accepting() -> (ApprovalHandler, Arc<AtomicUsize>) {
     let calls = Arc::new(AtomicUsize::new(0));
     let counter = calls.clone();
@@ -288,13 +286,6 @@ fn accepting() -> (ApprovalHandler, Arc<AtomicUsize>) {
         }
     });
     (handler, calls)
-}
-
-fn command_status(r: &codex_app_server::TurnResult) -> Option<CommandExecutionStatus> {
-    r.items.iter().find_map(|i| match i {
-        ThreadItem::CommandExecution(c) => Some(c.status.clone()),
-        _ => None,
-    })
 }
 
 /// Point 8, in both orders: the client whose turn asks for an approval answers it; a
@@ -311,11 +302,11 @@ async fn a_bystander_never_declines_the_owners_approvals() {
         let resumed = within("resume", second.thread_resume(started.id(), &ThreadOptions::default())).await.unwrap();
         let owners_thread = if owner_started_thread { &started } else { &resumed };
         let file = format!("owner-{round}.txt");
-        shared.world.model.push(exec(&format!("call_{round}"), &file));
+        shared.world.model.push(common::exec(&format!("call_{round}"), &file));
         shared.world.model.push(MockResponse::text("ran"));
         let result = within("owner's run", owners_thread.run("write")).await.unwrap();
         assert_eq!(
-            command_status(&result),
+            common::command_status(&result),
             Some(CommandExecutionStatus::Completed),
             "round {round}: {:#?}",
             result.items
@@ -335,9 +326,7 @@ async fn a_bystander_never_declines_the_owners_approvals() {
 /// receiving its events; a later turn from that client subscribes again.
 #[tokio::test]
 async fn a_thread_no_handle_needs_is_let_go() {
-    let shared = Shared::start().await;
-    let (a, b) = (shared.client().await, shared.client().await);
-    let thread_a = shared.warm_thread(&a).await;
+    let (shared, a, b, thread_a) = two_clients().await;
     let id = thread_a.id().to_owned();
     let mut all_a = a.notifications();
     drop(thread_a);

@@ -6,7 +6,7 @@
 
 mod common;
 
-use codex_app_server::testing::{ApprovalPolicy, ExecCommand, MockResponse, ResponseStream, ServerAuth, StallHandle};
+use codex_app_server::testing::{ApprovalPolicy, MockResponse, ResponseStream, ServerAuth, StallHandle};
 use codex_app_server::types::{
     CommandExecutionApprovalDecision as Decision, CommandExecutionStatus, ThreadItem, TurnStatus,
 };
@@ -288,19 +288,6 @@ fn accepting_handler() -> (ApprovalHandler, Arc<AtomicUsize>) {
     (handler, calls)
 }
 
-/// A model answer that runs `echo ok > file` with escalation (so it asks for approval).
-fn exec(id: &str, file: &str) -> MockResponse {
-    MockResponse::exec_command(ExecCommand::new(id, format!("echo ok > {file}")).escalated("write a marker"))
-}
-
-/// The status of the turn's command execution.
-fn command_status(r: &codex_app_server::TurnResult) -> Option<CommandExecutionStatus> {
-    r.items.iter().find_map(|i| match i {
-        ThreadItem::CommandExecution(c) => Some(c.status.clone()),
-        _ => None,
-    })
-}
-
 /// A thread's own handler answers its approvals; another thread keeps the client's
 /// (here the async builder's `on_command_execution` shortcut, declining).
 #[tokio::test]
@@ -312,25 +299,25 @@ async fn a_thread_handler_answers_that_threads_approvals_only() {
     let (handler, thread_calls) = accepting_handler();
     trusted.set_handler(handler);
 
-    world.model.push(exec("call_trusted", "trusted.txt"));
+    world.model.push(common::exec("call_trusted", "trusted.txt"));
     world.model.push(MockResponse::text("ran"));
     let ran = within("run", trusted.run("write")).await.unwrap();
-    world.model.push(exec("call_other", "other.txt"));
+    world.model.push(common::exec("call_other", "other.txt"));
     world.model.push(MockResponse::text("declined"));
     let declined = within("run", other.run("write")).await.unwrap();
 
-    assert_eq!(command_status(&ran), Some(CommandExecutionStatus::Completed), "{:#?}", ran.items);
-    assert_eq!(command_status(&declined), Some(CommandExecutionStatus::Declined), "{:#?}", declined.items);
+    assert_eq!(common::command_status(&ran), Some(CommandExecutionStatus::Completed), "{:#?}", ran.items);
+    assert_eq!(common::command_status(&declined), Some(CommandExecutionStatus::Declined), "{:#?}", declined.items);
     assert_eq!((thread_calls.load(Ordering::SeqCst), client_calls.load(Ordering::SeqCst)), (1, 1));
     assert!(world.home.work_dir().join("trusted.txt").exists());
     assert!(!world.home.work_dir().join("other.txt").exists());
 
     // Cleared: the thread's requests go to the client's handler again.
     assert!(trusted.clear_handler());
-    world.model.push(exec("call_again", "again.txt"));
+    world.model.push(common::exec("call_again", "again.txt"));
     world.model.push(MockResponse::text("declined again"));
     let again = within("run", trusted.run("write again")).await.unwrap();
-    assert_eq!(command_status(&again), Some(CommandExecutionStatus::Declined));
+    assert_eq!(common::command_status(&again), Some(CommandExecutionStatus::Declined));
     assert_eq!(client_calls.load(Ordering::SeqCst), 2);
 }
 
@@ -351,7 +338,7 @@ async fn approvals_answered_from_the_turns_stream() {
     thread.set_handler(handler);
 
     for (answer, file) in [("accept", "accepted.txt"), ("decline", "declined.txt"), ("drop", "dropped.txt")] {
-        world.model.push(exec(&format!("call_{answer}"), file));
+        world.model.push(common::exec(&format!("call_{answer}"), file));
         world.model.push(MockResponse::text("done"));
         let mut turn = within("turn/start", thread.turn_with_requests("write", &TurnOptions::default())).await.unwrap();
         let (mut requests, mut events) = (0, 0);
@@ -380,23 +367,23 @@ async fn approvals_answered_from_the_turns_stream() {
         assert!(events > 0, "{answer}");
         let expected =
             if answer == "accept" { CommandExecutionStatus::Completed } else { CommandExecutionStatus::Declined };
-        assert_eq!(command_status(&result), Some(expected), "{answer}: {:#?}", result.items);
+        assert_eq!(common::command_status(&result), Some(expected), "{answer}: {:#?}", result.items);
         assert_eq!(world.home.work_dir().join(file).exists(), answer == "accept", "{answer}");
     }
     assert_eq!(thread_calls.load(Ordering::SeqCst), 0, "the thread's handler was not asked during those turns");
 
     // Another thread's approval goes to the client's handler.
-    world.model.push(exec("call_other", "other.txt"));
+    world.model.push(common::exec("call_other", "other.txt"));
     world.model.push(MockResponse::text("declined"));
     let declined = within("run", other.run("write")).await.unwrap();
-    assert_eq!(command_status(&declined), Some(CommandExecutionStatus::Declined));
+    assert_eq!(common::command_status(&declined), Some(CommandExecutionStatus::Declined));
     assert_eq!(client_calls.load(Ordering::SeqCst), 1);
 
     // After the activity, the thread's own handler answers again.
-    world.model.push(exec("call_after", "after.txt"));
+    world.model.push(common::exec("call_after", "after.txt"));
     world.model.push(MockResponse::text("ran"));
     let ran = within("run", thread.run("write again")).await.unwrap();
-    assert_eq!(command_status(&ran), Some(CommandExecutionStatus::Completed));
+    assert_eq!(common::command_status(&ran), Some(CommandExecutionStatus::Completed));
     assert_eq!((thread_calls.load(Ordering::SeqCst), client_calls.load(Ordering::SeqCst)), (1, 1));
 }
 

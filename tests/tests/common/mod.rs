@@ -240,3 +240,17 @@ pub fn user_texts(items: &[codex_app_server::types::ThreadItem]) -> Vec<String> 
         })
         .collect()
 }
+
+/// A model answer that runs `echo ok > file` with escalation (so it asks for approval).
+pub fn exec(id: &str, file: &str) -> codex_app_server::testing::MockResponse {
+    use codex_app_server::testing::{ExecCommand, MockResponse};
+    MockResponse::exec_command(ExecCommand::new(id, format!("echo ok > {file}")).escalated("write a marker"))
+}
+
+/// The status of a turn's (first) command execution.
+pub fn command_status(r: &codex_app_server::TurnResult) -> Option<codex_app_server::types::CommandExecutionStatus> {
+    r.items.iter().find_map(|item| match item {
+        codex_app_server::types::ThreadItem::CommandExecution(c) => Some(c.status.clone()),
+        _ => None,
+    })
+}
