@@ -254,12 +254,20 @@ pub(crate) fn spawn_server_request(shared: Arc<Shared>, id: RequestId, method: S
         let turn_id = params.get("turnId").and_then(Value::as_str);
         // Resolved elsewhere while this client is still deciding who answers, or answering:
         // nothing to send any more.
-        let (cancel_tx, mut resolved) = tokio::sync::oneshot::channel::<()>();
+        let (cancel_tx, cancel) = tokio::sync::oneshot::channel::<()>();
         shared.deciding.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), cancel_tx);
+        // Completes once, when the request is resolved; never when the sender goes away
+        // unsent (a later request with the same id took its place): polled by two selects.
+        let resolved = async move {
+            if cancel.await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::pin!(resolved);
         let forget = |shared: &Shared| shared.deciding.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
         let handler = tokio::select! {
             handler = answerer(&shared, thread_id, turn_id) => handler,
-            Ok(()) = &mut resolved => None,
+            () = &mut resolved => None,
         };
         let Some(handler) = handler else {
             forget(&shared);
@@ -281,7 +289,7 @@ pub(crate) fn spawn_server_request(shared: Arc<Shared>, id: RequestId, method: S
                 tracing::debug!(%method, %id, "server request handler cancelled: the connection closed");
                 None
             }
-            Ok(()) = resolved => {
+            () = &mut resolved => {
                 tracing::debug!(%method, %id, "server request handler cancelled: the request was resolved elsewhere");
                 None
             }
