@@ -269,7 +269,7 @@ impl Thread {
     /// `caller` is gone.
     async fn start_turn(
         &self,
-        params: crate::types::TurnStartParams,
+        mut params: crate::types::TurnStartParams,
         caller: &tokio::sync::oneshot::Sender<Result<TurnHandle>>,
     ) -> Result<(TurnHandle, crate::rpc::TurnLock)> {
         let reservation = self.conn.reserve_turn(&self.id).await?;
@@ -287,7 +287,6 @@ impl Thread {
             return Err(Error::StreamEnded { what: "the caller gave up before turn/start was sent".into() });
         }
         // Tag the input, so the turn's first user message tells whose input opened it.
-        let mut params = params;
         let tag = params.client_user_message_id.get_or_insert_with(unique_message_id).clone();
         let response = self.conn.request::<client_requests::TurnStart>(params).await?;
         let turn_id = response.turn.id.clone();

@@ -339,7 +339,8 @@ impl TurnEvents {
             Ok(outcome) => outcome,
             Err(_) => {
                 tracing::warn!(%turn_id, ?timeout, "a cancelled turn did not end in time");
-                Err(Error::Timeout { method: "turn/interrupt".into(), after: timeout })
+                let method = <client_requests::TurnInterrupt as crate::protocol::Request>::METHOD;
+                Err(Error::Timeout { method: method.into(), after: timeout })
             }
         }
     }

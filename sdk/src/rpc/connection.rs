@@ -583,11 +583,7 @@ impl Connection {
     /// thread). On a closed connection the claim yields the close error.
     pub async fn reserve_turn(&self, thread_id: &str) -> Result<TurnReservation> {
         let shared = self.shared();
-        let lock = {
-            let mut locks = shared.turn_locks.lock().unwrap_or_else(|e| e.into_inner());
-            locks.entry(thread_id.to_owned()).or_default().clone()
-        };
-        let guard = lock.lock_owned().await;
+        let guard = super::subscriptions::thread_lock(shared, thread_id).lock_owned().await;
         let mut state = shared.lock();
         if let Some(info) = &state.closed {
             let error = info.to_error();
@@ -796,8 +792,8 @@ enum InFlight {
 impl InFlight {
     fn of(method: &str) -> Option<InFlight> {
         match method {
-            "turn/start" | "review/start" => Some(InFlight::Start),
-            "thread/resume" => Some(InFlight::Resume),
+            super::turns::TURN_START | super::turns::REVIEW_START => Some(InFlight::Start),
+            super::turns::THREAD_RESUME => Some(InFlight::Resume),
             _ => None,
         }
     }

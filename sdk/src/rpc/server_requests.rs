@@ -158,9 +158,6 @@ fn decision_kind(reply: &Result<Value, RpcError>) -> String {
         .unwrap_or_else(|| "result".to_owned())
 }
 
-/// The notification that says a server request was answered (by any client).
-pub(crate) const SERVER_REQUEST_RESOLVED: &str = "serverRequest/resolved";
-
 /// How long a server request of a thread waits for this client's `turn/start` answer to
 /// learn whether the request's turn is this client's.
 const OWNER_WAIT: std::time::Duration = std::time::Duration::from_secs(30);

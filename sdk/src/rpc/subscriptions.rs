@@ -59,7 +59,7 @@ pub(crate) fn unsubscribe(shared: &Arc<Shared>, thread_id: String) {
             tracing::debug!(thread_id, "no handle needs the thread any more; unsubscribing");
             let params = crate::types::ThreadUnsubscribeParams { thread_id: thread_id.clone() };
             let params = serde_json::value::to_raw_value(&params).expect("strings serialize");
-            if let Some(reply) = shared.send_request_detached(unsubscribe_method(), &params) {
+            if let Some(reply) = shared.send_request_detached(super::turns::THREAD_UNSUBSCRIBE, &params) {
                 if tokio::time::timeout(UNSUBSCRIBE_WAIT, reply).await.is_err() {
                     tracing::warn!(thread_id, "thread/unsubscribe got no answer in time");
                 }
@@ -67,10 +67,6 @@ pub(crate) fn unsubscribe(shared: &Arc<Shared>, thread_id: String) {
         }
         super::streams::release_turn_lock(&shared, &thread_id, Some(guard));
     });
-}
-
-fn unsubscribe_method() -> &'static str {
-    <crate::methods::client_requests::ThreadUnsubscribe as crate::protocol::Request>::METHOD
 }
 
 /// The per-thread turn lock (one `turn/start` or unsubscribe in flight per thread).

@@ -29,19 +29,33 @@ use std::collections::{HashMap, VecDeque};
 use serde::Deserialize;
 
 use super::message::Event;
+use crate::methods::{client_requests as request, server_notifications as notification};
+use crate::protocol::{Notification, Request};
 
 /// The method that ends a turn stream.
-pub(crate) const TURN_COMPLETED: &str = "turn/completed";
+pub(crate) const TURN_COMPLETED: &str = <notification::TurnCompleted as Notification>::METHOD;
 /// The method that starts a turn.
-pub(crate) const TURN_STARTED: &str = "turn/started";
+pub(crate) const TURN_STARTED: &str = <notification::TurnStarted as Notification>::METHOD;
 /// A thread was unloaded.
-const THREAD_CLOSED: &str = "thread/closed";
+const THREAD_CLOSED: &str = <notification::ThreadClosed as Notification>::METHOD;
 /// A thread's status changed (`{"status": {"type": "idle" | "active" | …}}`).
-const THREAD_STATUS_CHANGED: &str = "thread/status/changed";
+const THREAD_STATUS_CHANGED: &str = <notification::ThreadStatusChanged as Notification>::METHOD;
+/// A request was answered, by any client.
+pub(crate) const SERVER_REQUEST_RESOLVED: &str = <notification::ServerRequestResolved as Notification>::METHOD;
+
+/// The requests whose answers the book learns from, or that it counts in flight.
+pub(crate) const THREAD_START: &str = <request::ThreadStart as Request>::METHOD;
+pub(crate) const THREAD_RESUME: &str = <request::ThreadResume as Request>::METHOD;
+pub(crate) const THREAD_FORK: &str = <request::ThreadFork as Request>::METHOD;
+pub(crate) const THREAD_READ: &str = <request::ThreadRead as Request>::METHOD;
+pub(crate) const THREAD_UNSUBSCRIBE: &str = <request::ThreadUnsubscribe as Request>::METHOD;
+pub(crate) const TURN_START: &str = <request::TurnStart as Request>::METHOD;
+pub(crate) const REVIEW_START: &str = <request::ReviewStart as Request>::METHOD;
+pub(crate) const TURN_INTERRUPT: &str = <request::TurnInterrupt as Request>::METHOD;
 
 /// An item started / completed (the first user message of a turn tells who opened it).
-const ITEM_STARTED: &str = "item/started";
-const ITEM_COMPLETED: &str = "item/completed";
+const ITEM_STARTED: &str = <notification::ItemStarted as Notification>::METHOD;
+const ITEM_COMPLETED: &str = <notification::ItemCompleted as Notification>::METHOD;
 
 /// The notifications after which someone may be waiting on the book (a turn's end, its
 /// opener, a thread's close): the reader wakes the waiters after routing them.
@@ -168,15 +182,8 @@ pub(crate) struct TurnBook {
 
 impl TurnBook {
     /// The requests whose answers [`observe_answer`](Self::observe_answer) learns from.
-    pub(crate) const OBSERVED_ANSWERS: [&'static str; 7] = [
-        "thread/start",
-        "thread/resume",
-        "thread/fork",
-        "thread/read",
-        "thread/unsubscribe",
-        "turn/start",
-        "review/start",
-    ];
+    pub(crate) const OBSERVED_ANSWERS: [&'static str; 7] =
+        [THREAD_START, THREAD_RESUME, THREAD_FORK, THREAD_READ, THREAD_UNSUBSCRIBE, TURN_START, REVIEW_START];
 
     fn thread(&mut self, thread_id: &str) -> &mut ThreadBook {
         if !self.threads.contains_key(thread_id) {
@@ -274,7 +281,7 @@ impl TurnBook {
     /// the notification count when the request was sent.
     pub(crate) fn observe_answer(&mut self, method: &str, params: &str, result: &str, mark: u64, seen_at: u64) {
         match method {
-            "thread/start" | "thread/resume" | "thread/fork" | "thread/read" => {
+            THREAD_START | THREAD_RESUME | THREAD_FORK | THREAD_READ => {
                 #[derive(Deserialize)]
                 struct Answer<'a> {
                     #[serde(borrow)]
@@ -282,7 +289,7 @@ impl TurnBook {
                 }
                 let Ok(answer) = serde_json::from_str::<Answer>(result) else { return };
                 let thread = answer.thread;
-                if method != "thread/read" {
+                if method != THREAD_READ {
                     self.thread(&thread.id).subscribed = true;
                 }
                 let Some(status) = thread.status else { return };
@@ -301,7 +308,7 @@ impl TurnBook {
                     }
                 }
             }
-            "thread/unsubscribe" => {
+            THREAD_UNSUBSCRIBE => {
                 if let Some(thread_id) = thread_id_param(params) {
                     if let Some(book) = self.threads.get_mut(&thread_id) {
                         book.subscribed = false;
@@ -309,7 +316,7 @@ impl TurnBook {
                     self.forget_if_empty(&thread_id);
                 }
             }
-            "turn/start" | "review/start" => {
+            TURN_START | REVIEW_START => {
                 #[derive(Deserialize)]
                 struct Started<'a> {
                     #[serde(borrow)]
