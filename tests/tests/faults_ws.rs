@@ -632,6 +632,20 @@ async fn an_upgrade_answered_500_is_a_handshake_error() {
     assert_eq!(server.finish().await, None, "no credentials were configured");
 }
 
+/// Connects to `url` with a connect timeout of `timeout`; asserts it fails with
+/// `Error::Connect` (timed out) naming the endpoint, and returns the I/O error.
+async fn connect_timing_out(url: &str, timeout: Duration) -> std::io::Error {
+    let endpoint = WebSocketEndpoint::new(url).connect_timeout(timeout);
+    match within("connect", Codex::builder().config(config()).websocket(endpoint).connect()).await {
+        Err(Error::Connect { source, endpoint }) => {
+            assert_eq!(source.kind(), std::io::ErrorKind::TimedOut, "{source}");
+            assert_eq!(endpoint, url);
+            source
+        }
+        other => panic!("expected Connect (timed out), got {other:?}"),
+    }
+}
+
 #[tokio::test]
 async fn an_upgrade_never_answered_is_a_connect_timeout() {
     let (listener, url) = listen().await;
@@ -645,15 +659,7 @@ async fn an_upgrade_never_answered_is_a_connect_timeout() {
             drop(tcp);
         })),
     };
-    let endpoint = WebSocketEndpoint::new(server.url.clone()).connect_timeout(Duration::from_millis(300));
-    let result = within("connect", Codex::builder().config(config()).websocket(endpoint).connect()).await;
-    match result {
-        Err(Error::Connect { source, endpoint }) => {
-            assert_eq!(source.kind(), std::io::ErrorKind::TimedOut, "{source}");
-            assert_eq!(endpoint, server.url);
-        }
-        other => panic!("expected Connect (timed out), got {other:?}"),
-    }
+    connect_timing_out(&server.url, Duration::from_millis(300)).await;
     let _ = done_tx.send(());
     server.finish().await;
 }
@@ -674,18 +680,10 @@ async fn an_initialize_never_answered_is_a_connect_timeout() {
             let _ = done_rx.await;
         })),
     };
-    let endpoint = WebSocketEndpoint::new(server.url.clone()).connect_timeout(Duration::from_millis(400));
     // The request timeout is a minute (as long as `within` waits): only the connect timeout
     // can end this in time.
-    let result = within("connect", Codex::builder().config(config()).websocket(endpoint).connect()).await;
-    match result {
-        Err(Error::Connect { source, endpoint }) => {
-            assert_eq!(source.kind(), std::io::ErrorKind::TimedOut, "{source}");
-            assert!(source.to_string().contains("initialize"), "{source}");
-            assert_eq!(endpoint, server.url);
-        }
-        other => panic!("expected Connect (timed out), got {other:?}"),
-    }
+    let source = connect_timing_out(&server.url, Duration::from_millis(400)).await;
+    assert!(source.to_string().contains("initialize"), "{source}");
     let _ = done_tx.send(());
     server.finish().await;
 }

@@ -192,9 +192,9 @@ async fn run_op(run: &Run, op: Op, tag: String, (index, client): (usize, &mut Cl
     }
 }
 
-/// The server's record of every shared thread, once no turn is in progress on any and two
-/// reads 150 ms apart agree: a turn whose end is not yet written reads back as
-/// `interrupted` for a moment (as after a restart), so one read is not enough.
+/// The server's record of every shared thread, once every turn has ended and its end is
+/// written (`completedAt`): a turn whose end is not written yet reads back as `interrupted`
+/// for a moment (as after a restart), so the status alone is not enough.
 async fn settled(observer: &Codex, ids: &[String]) -> Vec<Turn> {
     let read = || async {
         let mut turns = Vec::new();
@@ -205,16 +205,12 @@ async fn settled(observer: &Codex, ids: &[String]) -> Vec<Turn> {
         turns
     };
     within("the threads to settle", async {
-        let mut last: Option<Vec<(String, TurnStatus)>> = None;
         loop {
             let turns = read().await;
-            let statuses: Vec<_> = turns.iter().map(|t| (t.id.clone(), t.status.clone())).collect();
-            let quiet = turns.iter().all(|t| t.status != TurnStatus::InProgress);
-            if quiet && last.as_ref() == Some(&statuses) {
+            if turns.iter().all(|t| t.status != TurnStatus::InProgress && t.completed_at.is_some()) {
                 return turns;
             }
-            last = quiet.then_some(statuses);
-            tokio::time::sleep(Duration::from_millis(150)).await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     })
     .await

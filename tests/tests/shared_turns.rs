@@ -13,7 +13,7 @@ use codex_app_server::types::{CommandExecutionApprovalDecision as Decision, Comm
 use codex_app_server::types::{Turn, TurnStatus};
 use codex_app_server::{ApprovalHandler, Codex, Error, ServerNotification, Thread, ThreadOptions};
 use common::{within, World};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -124,7 +124,9 @@ async fn another_clients_running_turn_is_busy_here_and_never_interrupted_by_a_dr
     assert!(!followed.interrupts_on_drop());
     drop(followed);
     drop(thread_b);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // B closes: a close first delivers every interrupt its client owes, so an interrupt a
+    // drop had queued would reach the server (and end a's turn) before this returns.
+    b.close().await;
 
     stall.release();
     let result = within("a's run", turn_a.run()).await.unwrap();
@@ -134,7 +136,6 @@ async fn another_clients_running_turn_is_busy_here_and_never_interrupted_by_a_dr
     let turns = recorded(&thread_a).await;
     assert_eq!(common::user_texts(&turns[1].items), ["a's work"], "b's input never reached a's turn");
     assert!(a.close().await.is_clean());
-    b.close().await;
 }
 
 /// Point 1 from the other side: a handle for another client's turn streams it to its end
@@ -340,17 +341,13 @@ async fn a_thread_no_handle_needs_is_let_go() {
     shared.world.model.push(MockResponse::text("b's answer"));
     let result = within("b's run", b.thread_handle(&id).run("from b")).await.unwrap();
     assert_eq!(result.final_response(), Some("b's answer"));
-    let leaked = tokio::time::timeout(Duration::from_millis(300), async {
-        while let Some(event) = all_a.next().await {
-            if let Ok(ServerNotification::TurnCompleted(done)) = event {
-                if done.thread_id == id {
-                    return;
-                }
-            }
-        }
-    })
-    .await;
-    assert!(leaked.is_err(), "a still received the thread's turn events");
+    // A round trip on A: whatever the server sent A before its answer is queued by now.
+    within("a's round trip", a.thread_handle(&id).read()).await.unwrap();
+    let mut leaked = false;
+    while let Some(Some(event)) = all_a.next().now_or_never() {
+        leaked |= matches!(event, Ok(ServerNotification::TurnCompleted(done)) if done.thread_id == id);
+    }
+    assert!(!leaked, "a still received the thread's turn events");
     // A comes back: a turn subscribes again and runs.
     shared.world.model.push(MockResponse::text("a again"));
     let again = within("a's run", a.thread_handle(&id).run("from a")).await.unwrap();
