@@ -473,8 +473,18 @@ fn methods(defs: &BTreeMap<String, Value>, union: &str) -> Result<Vec<MethodDef>
 /// with `..`), so a field a newer Codex (or the `experimental` feature) adds breaks nobody.
 /// Types the client sends stay constructible, with `..Default::default()` or `new(required…)`.
 pub fn server_only_types(catalog: &Catalog) -> Result<std::collections::BTreeSet<String>, String> {
-    use std::collections::BTreeSet;
     let roots = message_roots(catalog)?;
+    let client = reachable(catalog, roots.client);
+    Ok(reachable(catalog, roots.server).difference(&client).cloned().collect())
+}
+
+/// Every type a server's message can hold: the types [`MessageRoots::server`] reach.
+pub fn server_sent_types(catalog: &Catalog) -> Result<std::collections::BTreeSet<String>, String> {
+    Ok(reachable(catalog, message_roots(catalog)?.server))
+}
+
+/// The types `roots` name, and every type those name, transitively.
+fn reachable(catalog: &Catalog, roots: Vec<String>) -> std::collections::BTreeSet<String> {
     let edges = |name: &str| -> Vec<String> {
         let mut out = Vec::new();
         if let Some(schema) = catalog.typify_defs.get(name) {
@@ -489,18 +499,14 @@ pub fn server_only_types(catalog: &Catalog) -> Result<std::collections::BTreeSet
         }
         out
     };
-    let reach = |roots: Vec<String>| {
-        let mut seen = BTreeSet::new();
-        let mut stack = roots;
-        while let Some(name) = stack.pop() {
-            if seen.insert(name.clone()) {
-                stack.extend(edges(&name));
-            }
+    let mut seen = std::collections::BTreeSet::new();
+    let mut stack = roots;
+    while let Some(name) = stack.pop() {
+        if seen.insert(name.clone()) {
+            stack.extend(edges(&name));
         }
-        seen
-    };
-    let client = reach(roots.client);
-    Ok(reach(roots.server).difference(&client).cloned().collect())
+    }
+    seen
 }
 
 /// The types at the top of every message, by direction.

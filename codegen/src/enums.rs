@@ -114,7 +114,7 @@ fn emit_tagged(def: &EnumDef, tag: &str, variants: &[TypedVariant]) -> TokenStre
     let tys: Vec<Ident> = variants.iter().map(|v| ident(&v.ty)).collect();
     let wires: Vec<&str> = variants.iter().map(|v| v.wire.as_str()).collect();
     let fallback_doc = format!(
-        " A `{tag}` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim."
+        " A `{tag}` this version of the SDK does not know (from a newer Codex), or an object without a `{tag}` (an older shape): the whole object, kept verbatim."
     );
     quote! {
         #doc
@@ -153,7 +153,7 @@ fn emit_tagged(def: &EnumDef, tag: &str, variants: &[TypedVariant]) -> TokenStre
             fn deserialize<D: ::serde::Deserializer<'de>>(deserializer: D) -> ::std::result::Result<Self, D::Error> {
                 let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
                 let Some(kind) = crate::serde_helpers::tag_of(&text, #tag) else {
-                    return Err(<D::Error as ::serde::de::Error>::custom(concat!(#name_str, ": missing string field `", #tag, "`")));
+                    return crate::serde_helpers::untagged(&text, #name_str, #tag).map(Self::#fallback);
                 };
                 match kind.as_ref() {
                     #( #wires => crate::serde_helpers::decode_variant(&text, #name_str, #wires).map(Self::#idents), )*

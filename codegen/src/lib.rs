@@ -19,6 +19,7 @@ mod methods;
 mod registry;
 pub mod split;
 mod versions;
+pub mod window;
 
 pub use methods::RESPONSE_EXCEPTIONS;
 

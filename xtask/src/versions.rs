@@ -3,6 +3,7 @@
 use crate::{cargo_command, pinned_cli, root, SCHEMA_SURFACES};
 use codex_app_server_codegen::bundle::{Bundle, BUNDLE_FILE};
 use codex_app_server_codegen::history::{self, History, Names, HISTORY_FILE};
+use codex_app_server_codegen::window::{Window, WINDOW_FILE};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -131,6 +132,14 @@ pub fn bump(args: &[String]) -> Result<(), String> {
     let mut table = History::load(&schema_dir)?;
     table.extend(&Names::of(&old_exp), version, &Names::of(&new_exp));
     write(&staged.join(HISTORY_FILE), &table.to_json_text())?;
+    // The older releases' shapes, now relative to the new pin: each rebuilt from the old pin.
+    let old_window = Window::load(&schema_dir)?;
+    let mut older = Vec::new();
+    for release in old_window.releases() {
+        older.push((release.to_owned(), old_window.bundle_of(&old_exp, release)?));
+    }
+    older.push((pin.clone(), old_exp.clone()));
+    write(&staged.join(WINDOW_FILE), &Window::derive(&new_exp, &older).to_json_text())?;
 
     let files = codex_app_server_codegen::generate(&staged).map_err(|e| {
         format!("Codex CLI {version}'s schema does not generate: {e}\n(nothing was changed; fix the codegen, then run `cargo xtask bump {version}` again)")
@@ -164,15 +173,21 @@ pub fn history(args: &[String]) -> Result<(), String> {
     let window: Vec<String> =
         npm_releases()?.into_iter().filter(|v| release_key(v).is_some_and(|k| k >= start && Some(k) < end)).collect();
     let mut releases = Vec::new();
+    let mut bundles = Vec::new();
     for version in &window {
         let bin = install(version)?;
         let out = root.join("target/xtask-history").join(version);
         emit_schema(&bin, &out)?;
-        releases.push((version.clone(), Names::of(&Bundle::load(&out.join("experimental"))?)));
+        let bundle = Bundle::load(&out.join("experimental"))?;
+        releases.push((version.clone(), Names::of(&bundle)));
+        bundles.push((version.clone(), bundle));
         println!("read Codex CLI {version}");
     }
+    let pin_bundle = Bundle::load(&schema_dir.join("experimental"))?;
+    let window_shapes = Window::derive(&pin_bundle, &bundles);
+    write(&schema_dir.join(WINDOW_FILE), &window_shapes.to_json_text())?;
     // The pin's names come from the committed schema, so the table matches what is generated.
-    releases.push((pin.clone(), Names::of(&Bundle::load(&schema_dir.join("experimental"))?)));
+    releases.push((pin.clone(), Names::of(&pin_bundle)));
     let table = History::derive(&releases);
     write(&schema_dir.join(HISTORY_FILE), &table.to_json_text())?;
     let rows: usize = table.spans.values().map(|t| t.len()).sum();

@@ -15,6 +15,7 @@ pub const WINDOW: &[CodexVersion] = &[
     CodexVersion::new(0, 167, 2),
     CodexVersion::new(0, 168, 0),
     CodexVersion::new(0, 169, 0),
+    CodexVersion::new(0, 169, 1),
     CodexVersion::new(0, 171, 0),
 ];
 /// Every client request (by wire method name) that appeared or disappeared inside [`WINDOW`], sorted by name.

@@ -109,7 +109,7 @@ fn every_recorded_server_message_decodes_and_re_encodes() {
                     let (_, _, response) = REQUEST_TYPES.iter().find(|(m, _, _)| m == request).expect("known method");
                     match round_trip_named(response, msg["result"].clone()).expect("registered") {
                         Err(e) => failures.push(format!("{label}: `{request}` response: {e}")),
-                        Ok(back) => same(&label, &msg["result"], &back, &mut failures),
+                        Ok(back) => same(&label, &msg["result"], &back.encoded, &mut failures),
                     }
                 }
                 (None, None) => failures.push(format!("{label}: neither method nor id")),

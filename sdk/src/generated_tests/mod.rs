@@ -5,6 +5,7 @@ mod forward_compat;
 mod lean_deserialize;
 mod method_table;
 mod round_trip;
+mod window;
 
 use std::path::PathBuf;
 

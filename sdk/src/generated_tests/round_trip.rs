@@ -15,7 +15,8 @@ fn every_definition_round_trips() {
             None => failures.push(format!("{}: no generated type", case.type_name)),
             Some(Err(e)) => failures
                 .push(format!("{} ({}): decode failed: {e}\n  input: {}", case.type_name, case.label, case.value)),
-            Some(Ok(back)) => {
+            Some(Ok(decoded)) => {
+                let back = decoded.encoded;
                 let (want, got) =
                     (instances::without_empty_members(&case.value), instances::without_empty_members(&back));
                 if want != got {

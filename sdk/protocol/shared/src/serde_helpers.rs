@@ -119,6 +119,16 @@ pub fn unknown<E: serde::de::Error>(text: &str) -> Result<Value, E> {
     serde_json::from_str(text).map_err(E::custom)
 }
 
+/// An object without its union's tag (the shape an older Codex sent before the union was
+/// tagged), kept as a `Value`; anything but an object is an error naming the union.
+pub fn untagged<E: serde::de::Error>(text: &str, union: &str, tag: &str) -> Result<Value, E> {
+    match serde_json::from_str(text) {
+        Ok(value @ Value::Object(_)) => Ok(value),
+        Ok(_) => Err(E::custom(format_args!("{union}: expected an object with a string field `{tag}`"))),
+        Err(e) => Err(E::custom(e)),
+    }
+}
+
 /// Serializes `inner` (an object) with `tag: wire` as its first entry.
 pub fn serialize_tagged<S: Serializer, T: Serialize>(
     serializer: S,

@@ -2,18 +2,27 @@
 // change `codegen/` and run `cargo xtask regen` instead.
 
 use super::types;
-fn round_trip<T: ::serde::de::DeserializeOwned + ::serde::Serialize>(
+/// What decoding a value gave: the value encoded again, and whether some part of it
+/// was kept raw (an `Unrecognized` fallback).
+pub(crate) struct Decoded {
+    pub(crate) encoded: ::serde_json::Value,
+    pub(crate) kept_raw: bool,
+}
+fn round_trip<T: ::serde::de::DeserializeOwned + ::serde::Serialize + ::std::fmt::Debug>(
     value: ::serde_json::Value,
-) -> ::std::result::Result<::serde_json::Value, ::serde_json::Error> {
-    ::serde_json::to_value(::serde_json::from_value::<T>(value)?)
+) -> ::std::result::Result<Decoded, ::serde_json::Error> {
+    let decoded = ::serde_json::from_value::<T>(value)?;
+    let kept_raw = format!("{decoded:?}").contains("Unrecognized(");
+    Ok(Decoded {
+        encoded: ::serde_json::to_value(decoded)?,
+        kept_raw,
+    })
 }
 /// Decodes `value` as the type generated for definition `name` and encodes it again.
 pub(crate) fn round_trip_named(
     name: &str,
     value: ::serde_json::Value,
-) -> ::std::option::Option<
-    ::std::result::Result<::serde_json::Value, ::serde_json::Error>,
-> {
+) -> ::std::option::Option<::std::result::Result<Decoded, ::serde_json::Error>> {
     Some(
         match name {
             "AbsolutePathBuf" => round_trip::<types::AbsolutePathBuf>(value),

@@ -49655,7 +49655,7 @@ pub enum Account {
     AmazonBedrock(AmazonBedrockAccount),
     /// `gcp`: Google Cloud Vertex AI with externally managed credentials.
     Gcp(GcpAccount),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl Account {
@@ -49735,11 +49735,8 @@ impl<'de> ::serde::Deserialize<'de> for Account {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!("Account", ": missing string field `", "type", "`"),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "Account", "type")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "apiKey" => {
@@ -50052,7 +50049,7 @@ pub enum AgentMessageDisplay {
     Hide(HideAgentMessageDisplay),
     /// `block`
     Block(BlockAgentMessageDisplay),
-    /// A `mode` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `mode` this version of the SDK does not know (from a newer Codex), or an object without a `mode` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl AgentMessageDisplay {
@@ -50113,13 +50110,8 @@ impl<'de> ::serde::Deserialize<'de> for AgentMessageDisplay {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "mode") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!(
-                        "AgentMessageDisplay", ": missing string field `", "mode", "`"
-                    ),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "AgentMessageDisplay", "mode")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "show" => {
@@ -50211,7 +50203,7 @@ impl<'de> ::serde::Deserialize<'de> for AllowDenyRequirement {
 pub enum AnswerAnnotation {
     /// `wellbeingHelpline`
     WellbeingHelpline(WellbeingHelplineAnswerAnnotation),
-    /// A `kind` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `kind` this version of the SDK does not know (from a newer Codex), or an object without a `kind` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl AnswerAnnotation {
@@ -50254,11 +50246,8 @@ impl<'de> ::serde::Deserialize<'de> for AnswerAnnotation {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "kind") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!("AnswerAnnotation", ": missing string field `", "kind", "`"),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "AnswerAnnotation", "kind")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "wellbeingHelpline" => {
@@ -50279,7 +50268,7 @@ impl<'de> ::serde::Deserialize<'de> for AnswerAnnotation {
 pub enum AnswerReplacement {
     /// `wellbeingPromptHelpline`
     WellbeingPromptHelpline(WellbeingPromptHelplineAnswerReplacement),
-    /// A `kind` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `kind` this version of the SDK does not know (from a newer Codex), or an object without a `kind` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl AnswerReplacement {
@@ -50323,11 +50312,8 @@ impl<'de> ::serde::Deserialize<'de> for AnswerReplacement {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "kind") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!("AnswerReplacement", ": missing string field `", "kind", "`"),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "AnswerReplacement", "kind")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "wellbeingPromptHelpline" => {
@@ -50713,7 +50699,7 @@ pub enum BlockReason {
     Protection(ProtectionBlockReason),
     /// `cyber`
     Cyber(KindBlockReason),
-    /// A `kind` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `kind` this version of the SDK does not know (from a newer Codex), or an object without a `kind` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl BlockReason {
@@ -50770,11 +50756,8 @@ impl<'de> ::serde::Deserialize<'de> for BlockReason {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "kind") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!("BlockReason", ": missing string field `", "kind", "`"),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "BlockReason", "kind")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "protection" => {
@@ -51465,7 +51448,7 @@ pub enum CommandAction {
     Search(SearchCommandAction),
     /// `unknown`
     Unknown(UnknownCommandAction),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl CommandAction {
@@ -51545,11 +51528,8 @@ impl<'de> ::serde::Deserialize<'de> for CommandAction {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!("CommandAction", ": missing string field `", "type", "`"),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "CommandAction", "type")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "read" => {
@@ -51835,7 +51815,7 @@ pub enum ConfigLayerSource {
     LegacyManagedConfigTomlFromFile(LegacyManagedConfigTomlFromFileConfigLayerSource),
     /// `legacyManagedConfigTomlFromMdm`
     LegacyManagedConfigTomlFromMdm(LegacyManagedConfigTomlFromMdmConfigLayerSource),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl ConfigLayerSource {
@@ -51982,11 +51962,8 @@ impl<'de> ::serde::Deserialize<'de> for ConfigLayerSource {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!("ConfigLayerSource", ": missing string field `", "type", "`"),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "ConfigLayerSource", "type")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "packagedDefaults" => {
@@ -52068,7 +52045,7 @@ pub enum ConfiguredHookHandler {
     Prompt(PromptConfiguredHookHandler),
     /// `agent`
     Agent(AgentConfiguredHookHandler),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl ConfiguredHookHandler {
@@ -52153,13 +52130,8 @@ impl<'de> ::serde::Deserialize<'de> for ConfiguredHookHandler {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!(
-                        "ConfiguredHookHandler", ": missing string field `", "type", "`"
-                    ),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "ConfiguredHookHandler", "type")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "command" => {
@@ -52619,7 +52591,7 @@ pub enum FileChange {
     Delete(DeleteFileChange),
     /// `update`
     Update(UpdateFileChange),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl FileChange {
@@ -52685,11 +52657,8 @@ impl<'de> ::serde::Deserialize<'de> for FileChange {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!("FileChange", ": missing string field `", "type", "`"),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "FileChange", "type")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "add" => {
@@ -52828,7 +52797,7 @@ pub enum GatewayAuth {
     EnvironmentVariable(EnvironmentVariableGatewayAuth),
     /// `externallyConfigured`: Authentication is configured outside the gateway form. Preserve it on edits.
     ExternallyConfigured(ModeGatewayAuth),
-    /// A `mode` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `mode` this version of the SDK does not know (from a newer Codex), or an object without a `mode` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl GatewayAuth {
@@ -52894,11 +52863,8 @@ impl<'de> ::serde::Deserialize<'de> for GatewayAuth {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "mode") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!("GatewayAuth", ": missing string field `", "mode", "`"),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "GatewayAuth", "mode")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "none" => {
@@ -53005,7 +52971,7 @@ pub enum GuardianApprovalReviewAction {
     McpToolCall(McpToolCallGuardianApprovalReviewAction),
     /// `requestPermissions`
     RequestPermissions(RequestPermissionsGuardianApprovalReviewAction),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl GuardianApprovalReviewAction {
@@ -53139,14 +53105,12 @@ impl<'de> ::serde::Deserialize<'de> for GuardianApprovalReviewAction {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!(
-                        "GuardianApprovalReviewAction", ": missing string field `",
-                        "type", "`"
-                    ),
-                ),
-            );
+            return crate::serde_helpers::untagged(
+                    &text,
+                    "GuardianApprovalReviewAction",
+                    "type",
+                )
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "command" => {
@@ -53806,7 +53770,7 @@ pub enum HookMetadata {
     Prompt(PromptHookMetadata),
     /// `agent`
     Agent(AgentHookMetadata),
-    /// A `handlerType` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `handlerType` this version of the SDK does not know (from a newer Codex), or an object without a `handlerType` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl HookMetadata {
@@ -53894,13 +53858,8 @@ impl<'de> ::serde::Deserialize<'de> for HookMetadata {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "handlerType") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!(
-                        "HookMetadata", ": missing string field `", "handlerType", "`"
-                    ),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "HookMetadata", "handlerType")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "command" => {
@@ -54271,7 +54230,7 @@ impl<'de> ::serde::Deserialize<'de> for HookTrustStatus {
 pub enum ImageGenerationFailure {
     /// `usageLimitExceeded`
     UsageLimitExceeded(UsageLimitExceededImageGenerationFailure),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl ImageGenerationFailure {
@@ -54315,13 +54274,12 @@ impl<'de> ::serde::Deserialize<'de> for ImageGenerationFailure {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!(
-                        "ImageGenerationFailure", ": missing string field `", "type", "`"
-                    ),
-                ),
-            );
+            return crate::serde_helpers::untagged(
+                    &text,
+                    "ImageGenerationFailure",
+                    "type",
+                )
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "usageLimitExceeded" => {
@@ -54409,7 +54367,7 @@ pub enum LoginAccountResponse {
     ChatgptAuthTokens(ChatgptAuthTokensLoginAccountResponse),
     /// `amazonBedrock`
     AmazonBedrock(AmazonBedrockLoginAccountResponse),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl LoginAccountResponse {
@@ -54510,13 +54468,8 @@ impl<'de> ::serde::Deserialize<'de> for LoginAccountResponse {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!(
-                        "LoginAccountResponse", ": missing string field `", "type", "`"
-                    ),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "LoginAccountResponse", "type")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "apiKey" => {
@@ -55095,7 +55048,7 @@ pub enum McpServerElicitationRequestParams {
     OpenaiForm2(OpenaiForm2McpServerElicitationRequestParams),
     /// `url`
     Url(UrlMcpServerElicitationRequestParams),
-    /// A `mode` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `mode` this version of the SDK does not know (from a newer Codex), or an object without a `mode` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl McpServerElicitationRequestParams {
@@ -55189,14 +55142,12 @@ impl<'de> ::serde::Deserialize<'de> for McpServerElicitationRequestParams {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "mode") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!(
-                        "McpServerElicitationRequestParams", ": missing string field `",
-                        "mode", "`"
-                    ),
-                ),
-            );
+            return crate::serde_helpers::untagged(
+                    &text,
+                    "McpServerElicitationRequestParams",
+                    "mode",
+                )
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "openai/userVerification" => {
@@ -55952,7 +55903,7 @@ pub enum ParsedCommand {
     Search(SearchParsedCommand),
     /// `unknown`
     Unknown(UnknownParsedCommand),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl ParsedCommand {
@@ -56032,11 +55983,8 @@ impl<'de> ::serde::Deserialize<'de> for ParsedCommand {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!("ParsedCommand", ": missing string field `", "type", "`"),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "ParsedCommand", "type")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "read" => {
@@ -56135,7 +56083,7 @@ pub enum PatchChangeKind {
     Delete(DeletePatchChangeKind),
     /// `update`
     Update(UpdatePatchChangeKind),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl PatchChangeKind {
@@ -56201,11 +56149,8 @@ impl<'de> ::serde::Deserialize<'de> for PatchChangeKind {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!("PatchChangeKind", ": missing string field `", "type", "`"),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "PatchChangeKind", "type")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "add" => {
@@ -56708,7 +56653,7 @@ pub enum PluginSource {
     Npm(NpmPluginSource),
     /// `remote`: The plugin is available in the remote catalog. Download metadata is kept server-side and is not exposed through the app-server API.
     Remote(RemotePluginSource),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl PluginSource {
@@ -56783,11 +56728,8 @@ impl<'de> ::serde::Deserialize<'de> for PluginSource {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!("PluginSource", ": missing string field `", "type", "`"),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "PluginSource", "type")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "local" => {
@@ -56937,7 +56879,7 @@ pub enum ProviderSettings {
     Bedrock(BedrockProviderSettings),
     /// `gcp`
     Gcp(GcpProviderSettings),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl ProviderSettings {
@@ -57017,11 +56959,8 @@ impl<'de> ::serde::Deserialize<'de> for ProviderSettings {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!("ProviderSettings", ": missing string field `", "type", "`"),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "ProviderSettings", "type")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "openai" => {
@@ -57370,7 +57309,7 @@ pub enum ScheduledTaskSchedule {
     Weekdays(WeekdaysScheduledTaskSchedule),
     /// `weekly`
     Weekly(WeeklyScheduledTaskSchedule),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl ScheduledTaskSchedule {
@@ -57455,13 +57394,8 @@ impl<'de> ::serde::Deserialize<'de> for ScheduledTaskSchedule {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!(
-                        "ScheduledTaskSchedule", ": missing string field `", "type", "`"
-                    ),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "ScheduledTaskSchedule", "type")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "hourly" => {
@@ -58086,7 +58020,7 @@ pub enum ThreadItem {
     ExitedReviewMode(ExitedReviewModeThreadItem),
     /// `contextCompaction`
     ContextCompaction(ContextCompactionThreadItem),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl ThreadItem {
@@ -58376,11 +58310,8 @@ impl<'de> ::serde::Deserialize<'de> for ThreadItem {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!("ThreadItem", ": missing string field `", "type", "`"),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "ThreadItem", "type")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "userMessage" => {
@@ -58506,7 +58437,7 @@ pub enum ThreadPredictionResult {
     Completed(CompletedThreadPredictionResult),
     /// `failed`
     Failed(FailedThreadPredictionResult),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl ThreadPredictionResult {
@@ -58563,13 +58494,12 @@ impl<'de> ::serde::Deserialize<'de> for ThreadPredictionResult {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!(
-                        "ThreadPredictionResult", ": missing string field `", "type", "`"
-                    ),
-                ),
-            );
+            return crate::serde_helpers::untagged(
+                    &text,
+                    "ThreadPredictionResult",
+                    "type",
+                )
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "completed" => {
@@ -58602,7 +58532,7 @@ pub enum ThreadRealtimeBemItemPresentation {
     InlineMarkdown(InlineMarkdownThreadRealtimeBemItemPresentation),
     /// `inlineVisualization`
     InlineVisualization(InlineVisualizationThreadRealtimeBemItemPresentation),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl ThreadRealtimeBemItemPresentation {
@@ -58676,14 +58606,12 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeBemItemPresentation {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!(
-                        "ThreadRealtimeBemItemPresentation", ": missing string field `",
-                        "type", "`"
-                    ),
-                ),
-            );
+            return crate::serde_helpers::untagged(
+                    &text,
+                    "ThreadRealtimeBemItemPresentation",
+                    "type",
+                )
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "wholeItem" => {
@@ -58848,7 +58776,7 @@ pub enum ThreadRealtimeItem {
     TurnInputAccepted(TurnInputAcceptedThreadRealtimeItem),
     /// `sessionEndInputSaved`
     SessionEndInputSaved(SessionEndInputSavedThreadRealtimeItem),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl ThreadRealtimeItem {
@@ -58978,13 +58906,8 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeItem {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!(
-                        "ThreadRealtimeItem", ": missing string field `", "type", "`"
-                    ),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "ThreadRealtimeItem", "type")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "realtimeSessionStarted" => {
@@ -59168,7 +59091,7 @@ pub enum ThreadStatus {
     SystemError(SystemErrorThreadStatus),
     /// `active`
     Active(ActiveThreadStatus),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl ThreadStatus {
@@ -59248,11 +59171,8 @@ impl<'de> ::serde::Deserialize<'de> for ThreadStatus {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!("ThreadStatus", ": missing string field `", "type", "`"),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "ThreadStatus", "type")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "notLoaded" => {
@@ -59291,7 +59211,7 @@ pub enum ThreadTimelineEntry {
     TurnStarted(TurnStartedThreadTimelineEntry),
     /// `turnCompleted`
     TurnCompleted(TurnCompletedThreadTimelineEntry),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl ThreadTimelineEntry {
@@ -59371,13 +59291,8 @@ impl<'de> ::serde::Deserialize<'de> for ThreadTimelineEntry {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!(
-                        "ThreadTimelineEntry", ": missing string field `", "type", "`"
-                    ),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "ThreadTimelineEntry", "type")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "item" => {
@@ -59423,7 +59338,7 @@ pub enum ThreadUnreadPosition {
     ThreadStart(ThreadStartThreadUnreadPosition),
     /// `turn`: The earliest completed result needing attention.
     Turn(TurnThreadUnreadPosition),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl ThreadUnreadPosition {
@@ -59475,13 +59390,8 @@ impl<'de> ::serde::Deserialize<'de> for ThreadUnreadPosition {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!(
-                        "ThreadUnreadPosition", ": missing string field `", "type", "`"
-                    ),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "ThreadUnreadPosition", "type")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "threadStart" => {
@@ -59860,7 +59770,7 @@ pub enum UserVerificationErrorDetails {
     Cancelled(CancelledUserVerificationErrorDetails),
     /// `failed`
     Failed(FailedUserVerificationErrorDetails),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl UserVerificationErrorDetails {
@@ -59949,14 +59859,12 @@ impl<'de> ::serde::Deserialize<'de> for UserVerificationErrorDetails {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!(
-                        "UserVerificationErrorDetails", ": missing string field `",
-                        "type", "`"
-                    ),
-                ),
-            );
+            return crate::serde_helpers::untagged(
+                    &text,
+                    "UserVerificationErrorDetails",
+                    "type",
+                )
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "invalidRequest" => {
@@ -60125,7 +60033,7 @@ pub enum WebSearchAction {
     FindInPage(FindInPageWebSearchAction),
     /// `other`
     Other(OtherWebSearchAction),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl WebSearchAction {
@@ -60210,11 +60118,8 @@ impl<'de> ::serde::Deserialize<'de> for WebSearchAction {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!("WebSearchAction", ": missing string field `", "type", "`"),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "WebSearchAction", "type")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "search" => {

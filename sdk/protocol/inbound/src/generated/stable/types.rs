@@ -42062,7 +42062,7 @@ pub enum Account {
     AmazonBedrock(AmazonBedrockAccount),
     /// `gcp`: Google Cloud Vertex AI with externally managed credentials.
     Gcp(GcpAccount),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl Account {
@@ -42142,11 +42142,8 @@ impl<'de> ::serde::Deserialize<'de> for Account {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!("Account", ": missing string field `", "type", "`"),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "Account", "type")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "apiKey" => {
@@ -42343,7 +42340,7 @@ pub enum AgentMessageDisplay {
     Hide(HideAgentMessageDisplay),
     /// `block`
     Block(BlockAgentMessageDisplay),
-    /// A `mode` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `mode` this version of the SDK does not know (from a newer Codex), or an object without a `mode` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl AgentMessageDisplay {
@@ -42404,13 +42401,8 @@ impl<'de> ::serde::Deserialize<'de> for AgentMessageDisplay {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "mode") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!(
-                        "AgentMessageDisplay", ": missing string field `", "mode", "`"
-                    ),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "AgentMessageDisplay", "mode")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "show" => {
@@ -42502,7 +42494,7 @@ impl<'de> ::serde::Deserialize<'de> for AllowDenyRequirement {
 pub enum AnswerAnnotation {
     /// `wellbeingHelpline`
     WellbeingHelpline(WellbeingHelplineAnswerAnnotation),
-    /// A `kind` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `kind` this version of the SDK does not know (from a newer Codex), or an object without a `kind` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl AnswerAnnotation {
@@ -42545,11 +42537,8 @@ impl<'de> ::serde::Deserialize<'de> for AnswerAnnotation {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "kind") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!("AnswerAnnotation", ": missing string field `", "kind", "`"),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "AnswerAnnotation", "kind")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "wellbeingHelpline" => {
@@ -42570,7 +42559,7 @@ impl<'de> ::serde::Deserialize<'de> for AnswerAnnotation {
 pub enum AnswerReplacement {
     /// `wellbeingPromptHelpline`
     WellbeingPromptHelpline(WellbeingPromptHelplineAnswerReplacement),
-    /// A `kind` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `kind` this version of the SDK does not know (from a newer Codex), or an object without a `kind` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl AnswerReplacement {
@@ -42614,11 +42603,8 @@ impl<'de> ::serde::Deserialize<'de> for AnswerReplacement {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "kind") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!("AnswerReplacement", ": missing string field `", "kind", "`"),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "AnswerReplacement", "kind")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "wellbeingPromptHelpline" => {
@@ -42886,7 +42872,7 @@ pub enum BlockReason {
     Protection(ProtectionBlockReason),
     /// `cyber`
     Cyber(KindBlockReason),
-    /// A `kind` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `kind` this version of the SDK does not know (from a newer Codex), or an object without a `kind` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl BlockReason {
@@ -42943,11 +42929,8 @@ impl<'de> ::serde::Deserialize<'de> for BlockReason {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "kind") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!("BlockReason", ": missing string field `", "kind", "`"),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "BlockReason", "kind")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "protection" => {
@@ -43638,7 +43621,7 @@ pub enum CommandAction {
     Search(SearchCommandAction),
     /// `unknown`
     Unknown(UnknownCommandAction),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl CommandAction {
@@ -43718,11 +43701,8 @@ impl<'de> ::serde::Deserialize<'de> for CommandAction {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!("CommandAction", ": missing string field `", "type", "`"),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "CommandAction", "type")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "read" => {
@@ -44008,7 +43988,7 @@ pub enum ConfigLayerSource {
     LegacyManagedConfigTomlFromFile(LegacyManagedConfigTomlFromFileConfigLayerSource),
     /// `legacyManagedConfigTomlFromMdm`
     LegacyManagedConfigTomlFromMdm(LegacyManagedConfigTomlFromMdmConfigLayerSource),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl ConfigLayerSource {
@@ -44155,11 +44135,8 @@ impl<'de> ::serde::Deserialize<'de> for ConfigLayerSource {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!("ConfigLayerSource", ": missing string field `", "type", "`"),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "ConfigLayerSource", "type")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "packagedDefaults" => {
@@ -44645,7 +44622,7 @@ pub enum FileChange {
     Delete(DeleteFileChange),
     /// `update`
     Update(UpdateFileChange),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl FileChange {
@@ -44711,11 +44688,8 @@ impl<'de> ::serde::Deserialize<'de> for FileChange {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!("FileChange", ": missing string field `", "type", "`"),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "FileChange", "type")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "add" => {
@@ -44854,7 +44828,7 @@ pub enum GatewayAuth {
     EnvironmentVariable(EnvironmentVariableGatewayAuth),
     /// `externallyConfigured`: Authentication is configured outside the gateway form. Preserve it on edits.
     ExternallyConfigured(ModeGatewayAuth),
-    /// A `mode` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `mode` this version of the SDK does not know (from a newer Codex), or an object without a `mode` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl GatewayAuth {
@@ -44920,11 +44894,8 @@ impl<'de> ::serde::Deserialize<'de> for GatewayAuth {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "mode") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!("GatewayAuth", ": missing string field `", "mode", "`"),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "GatewayAuth", "mode")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "none" => {
@@ -45031,7 +45002,7 @@ pub enum GuardianApprovalReviewAction {
     McpToolCall(McpToolCallGuardianApprovalReviewAction),
     /// `requestPermissions`
     RequestPermissions(RequestPermissionsGuardianApprovalReviewAction),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl GuardianApprovalReviewAction {
@@ -45165,14 +45136,12 @@ impl<'de> ::serde::Deserialize<'de> for GuardianApprovalReviewAction {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!(
-                        "GuardianApprovalReviewAction", ": missing string field `",
-                        "type", "`"
-                    ),
-                ),
-            );
+            return crate::serde_helpers::untagged(
+                    &text,
+                    "GuardianApprovalReviewAction",
+                    "type",
+                )
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "command" => {
@@ -45774,7 +45743,7 @@ pub enum HookMetadata {
     Prompt(PromptHookMetadata),
     /// `agent`
     Agent(AgentHookMetadata),
-    /// A `handlerType` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `handlerType` this version of the SDK does not know (from a newer Codex), or an object without a `handlerType` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl HookMetadata {
@@ -45862,13 +45831,8 @@ impl<'de> ::serde::Deserialize<'de> for HookMetadata {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "handlerType") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!(
-                        "HookMetadata", ": missing string field `", "handlerType", "`"
-                    ),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "HookMetadata", "handlerType")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "command" => {
@@ -46239,7 +46203,7 @@ impl<'de> ::serde::Deserialize<'de> for HookTrustStatus {
 pub enum ImageGenerationFailure {
     /// `usageLimitExceeded`
     UsageLimitExceeded(UsageLimitExceededImageGenerationFailure),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl ImageGenerationFailure {
@@ -46283,13 +46247,12 @@ impl<'de> ::serde::Deserialize<'de> for ImageGenerationFailure {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!(
-                        "ImageGenerationFailure", ": missing string field `", "type", "`"
-                    ),
-                ),
-            );
+            return crate::serde_helpers::untagged(
+                    &text,
+                    "ImageGenerationFailure",
+                    "type",
+                )
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "usageLimitExceeded" => {
@@ -46377,7 +46340,7 @@ pub enum LoginAccountResponse {
     ChatgptAuthTokens(ChatgptAuthTokensLoginAccountResponse),
     /// `amazonBedrock`
     AmazonBedrock(AmazonBedrockLoginAccountResponse),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl LoginAccountResponse {
@@ -46478,13 +46441,8 @@ impl<'de> ::serde::Deserialize<'de> for LoginAccountResponse {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!(
-                        "LoginAccountResponse", ": missing string field `", "type", "`"
-                    ),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "LoginAccountResponse", "type")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "apiKey" => {
@@ -47061,7 +47019,7 @@ pub enum McpServerElicitationRequestParams {
     OpenaiForm2(OpenaiForm2McpServerElicitationRequestParams),
     /// `url`
     Url(UrlMcpServerElicitationRequestParams),
-    /// A `mode` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `mode` this version of the SDK does not know (from a newer Codex), or an object without a `mode` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl McpServerElicitationRequestParams {
@@ -47140,14 +47098,12 @@ impl<'de> ::serde::Deserialize<'de> for McpServerElicitationRequestParams {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "mode") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!(
-                        "McpServerElicitationRequestParams", ": missing string field `",
-                        "mode", "`"
-                    ),
-                ),
-            );
+            return crate::serde_helpers::untagged(
+                    &text,
+                    "McpServerElicitationRequestParams",
+                    "mode",
+                )
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "form" => {
@@ -47905,7 +47861,7 @@ pub enum ParsedCommand {
     Search(SearchParsedCommand),
     /// `unknown`
     Unknown(UnknownParsedCommand),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl ParsedCommand {
@@ -47985,11 +47941,8 @@ impl<'de> ::serde::Deserialize<'de> for ParsedCommand {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!("ParsedCommand", ": missing string field `", "type", "`"),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "ParsedCommand", "type")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "read" => {
@@ -48088,7 +48041,7 @@ pub enum PatchChangeKind {
     Delete(DeletePatchChangeKind),
     /// `update`
     Update(UpdatePatchChangeKind),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl PatchChangeKind {
@@ -48154,11 +48107,8 @@ impl<'de> ::serde::Deserialize<'de> for PatchChangeKind {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!("PatchChangeKind", ": missing string field `", "type", "`"),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "PatchChangeKind", "type")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "add" => {
@@ -48661,7 +48611,7 @@ pub enum PluginSource {
     Npm(NpmPluginSource),
     /// `remote`: The plugin is available in the remote catalog. Download metadata is kept server-side and is not exposed through the app-server API.
     Remote(RemotePluginSource),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl PluginSource {
@@ -48736,11 +48686,8 @@ impl<'de> ::serde::Deserialize<'de> for PluginSource {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!("PluginSource", ": missing string field `", "type", "`"),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "PluginSource", "type")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "local" => {
@@ -48890,7 +48837,7 @@ pub enum ProviderSettings {
     Bedrock(BedrockProviderSettings),
     /// `gcp`
     Gcp(GcpProviderSettings),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl ProviderSettings {
@@ -48970,11 +48917,8 @@ impl<'de> ::serde::Deserialize<'de> for ProviderSettings {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!("ProviderSettings", ": missing string field `", "type", "`"),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "ProviderSettings", "type")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "openai" => {
@@ -49410,7 +49354,7 @@ pub enum ResponseItem {
     ContextCompaction(ContextCompactionResponseItem),
     /// `other`
     Other(OtherResponseItem),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl ResponseItem {
@@ -49691,11 +49635,8 @@ impl<'de> ::serde::Deserialize<'de> for ResponseItem {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!("ResponseItem", ": missing string field `", "type", "`"),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "ResponseItem", "type")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "additional_tools" => {
@@ -49841,7 +49782,7 @@ pub enum ScheduledTaskSchedule {
     Weekdays(WeekdaysScheduledTaskSchedule),
     /// `weekly`
     Weekly(WeeklyScheduledTaskSchedule),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl ScheduledTaskSchedule {
@@ -49926,13 +49867,8 @@ impl<'de> ::serde::Deserialize<'de> for ScheduledTaskSchedule {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!(
-                        "ScheduledTaskSchedule", ": missing string field `", "type", "`"
-                    ),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "ScheduledTaskSchedule", "type")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "hourly" => {
@@ -50612,7 +50548,7 @@ pub enum ThreadItem {
     ExitedReviewMode(ExitedReviewModeThreadItem),
     /// `contextCompaction`
     ContextCompaction(ContextCompactionThreadItem),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl ThreadItem {
@@ -50902,11 +50838,8 @@ impl<'de> ::serde::Deserialize<'de> for ThreadItem {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!("ThreadItem", ": missing string field `", "type", "`"),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "ThreadItem", "type")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "userMessage" => {
@@ -51032,7 +50965,7 @@ pub enum ThreadPredictionResult {
     Completed(CompletedThreadPredictionResult),
     /// `failed`
     Failed(FailedThreadPredictionResult),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl ThreadPredictionResult {
@@ -51089,13 +51022,12 @@ impl<'de> ::serde::Deserialize<'de> for ThreadPredictionResult {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!(
-                        "ThreadPredictionResult", ": missing string field `", "type", "`"
-                    ),
-                ),
-            );
+            return crate::serde_helpers::untagged(
+                    &text,
+                    "ThreadPredictionResult",
+                    "type",
+                )
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "completed" => {
@@ -51128,7 +51060,7 @@ pub enum ThreadRealtimeBemItemPresentation {
     InlineMarkdown(InlineMarkdownThreadRealtimeBemItemPresentation),
     /// `inlineVisualization`
     InlineVisualization(InlineVisualizationThreadRealtimeBemItemPresentation),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl ThreadRealtimeBemItemPresentation {
@@ -51202,14 +51134,12 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeBemItemPresentation {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!(
-                        "ThreadRealtimeBemItemPresentation", ": missing string field `",
-                        "type", "`"
-                    ),
-                ),
-            );
+            return crate::serde_helpers::untagged(
+                    &text,
+                    "ThreadRealtimeBemItemPresentation",
+                    "type",
+                )
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "wholeItem" => {
@@ -51314,7 +51244,7 @@ pub enum ThreadRealtimeItem {
     TurnInputAccepted(TurnInputAcceptedThreadRealtimeItem),
     /// `sessionEndInputSaved`
     SessionEndInputSaved(SessionEndInputSavedThreadRealtimeItem),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl ThreadRealtimeItem {
@@ -51444,13 +51374,8 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeItem {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!(
-                        "ThreadRealtimeItem", ": missing string field `", "type", "`"
-                    ),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "ThreadRealtimeItem", "type")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "realtimeSessionStarted" => {
@@ -51634,7 +51559,7 @@ pub enum ThreadStatus {
     SystemError(SystemErrorThreadStatus),
     /// `active`
     Active(ActiveThreadStatus),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl ThreadStatus {
@@ -51714,11 +51639,8 @@ impl<'de> ::serde::Deserialize<'de> for ThreadStatus {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!("ThreadStatus", ": missing string field `", "type", "`"),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "ThreadStatus", "type")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "notLoaded" => {
@@ -51757,7 +51679,7 @@ pub enum ThreadTimelineEntry {
     TurnStarted(TurnStartedThreadTimelineEntry),
     /// `turnCompleted`
     TurnCompleted(TurnCompletedThreadTimelineEntry),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl ThreadTimelineEntry {
@@ -51837,13 +51759,8 @@ impl<'de> ::serde::Deserialize<'de> for ThreadTimelineEntry {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!(
-                        "ThreadTimelineEntry", ": missing string field `", "type", "`"
-                    ),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "ThreadTimelineEntry", "type")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "item" => {
@@ -51889,7 +51806,7 @@ pub enum ThreadUnreadPosition {
     ThreadStart(ThreadStartThreadUnreadPosition),
     /// `turn`: The earliest completed result needing attention.
     Turn(TurnThreadUnreadPosition),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl ThreadUnreadPosition {
@@ -51941,13 +51858,8 @@ impl<'de> ::serde::Deserialize<'de> for ThreadUnreadPosition {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!(
-                        "ThreadUnreadPosition", ": missing string field `", "type", "`"
-                    ),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "ThreadUnreadPosition", "type")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "threadStart" => {
@@ -52278,7 +52190,7 @@ pub enum WebSearchAction {
     FindInPage(FindInPageWebSearchAction),
     /// `other`
     Other(OtherWebSearchAction),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl WebSearchAction {
@@ -52363,11 +52275,8 @@ impl<'de> ::serde::Deserialize<'de> for WebSearchAction {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!("WebSearchAction", ": missing string field `", "type", "`"),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "WebSearchAction", "type")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "search" => {

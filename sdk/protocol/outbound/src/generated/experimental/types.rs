@@ -22232,7 +22232,7 @@ pub enum AgentMessageInputContent {
     InputText(InputTextAgentMessageInputContent),
     /// `encrypted_content`
     EncryptedContent(EncryptedContentAgentMessageInputContent),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl AgentMessageInputContent {
@@ -22291,14 +22291,12 @@ impl<'de> ::serde::Deserialize<'de> for AgentMessageInputContent {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!(
-                        "AgentMessageInputContent", ": missing string field `", "type",
-                        "`"
-                    ),
-                ),
-            );
+            return crate::serde_helpers::untagged(
+                    &text,
+                    "AgentMessageInputContent",
+                    "type",
+                )
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "input_text" => {
@@ -22384,7 +22382,7 @@ pub enum BedrockSetupParams {
     Profile(ProfileBedrockSetupParams),
     /// `environment`
     Environment(EnvironmentBedrockSetupParams),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl BedrockSetupParams {
@@ -22441,13 +22439,8 @@ impl<'de> ::serde::Deserialize<'de> for BedrockSetupParams {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!(
-                        "BedrockSetupParams", ": missing string field `", "type", "`"
-                    ),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "BedrockSetupParams", "type")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "profile" => {
@@ -22476,7 +22469,7 @@ impl<'de> ::serde::Deserialize<'de> for BedrockSetupParams {
 pub enum CapabilityRootLocation {
     /// `environment`: A path owned by an execution environment.
     Environment(EnvironmentCapabilityRootLocation),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl CapabilityRootLocation {
@@ -22519,13 +22512,12 @@ impl<'de> ::serde::Deserialize<'de> for CapabilityRootLocation {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!(
-                        "CapabilityRootLocation", ": missing string field `", "type", "`"
-                    ),
-                ),
-            );
+            return crate::serde_helpers::untagged(
+                    &text,
+                    "CapabilityRootLocation",
+                    "type",
+                )
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "environment" => {
@@ -22612,7 +22604,7 @@ pub enum ContentItem {
     InputAudio(InputAudioContentItem),
     /// `output_text`
     OutputText(OutputTextContentItem),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl ContentItem {
@@ -22697,11 +22689,8 @@ impl<'de> ::serde::Deserialize<'de> for ContentItem {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!("ContentItem", ": missing string field `", "type", "`"),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "ContentItem", "type")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "input_text" => {
@@ -22788,7 +22777,7 @@ impl<'de> ::serde::Deserialize<'de> for ConversationTextRole {
 pub enum DynamicToolNamespaceTool {
     /// `function`
     Function(FunctionDynamicToolNamespaceTool),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl DynamicToolNamespaceTool {
@@ -22832,14 +22821,12 @@ impl<'de> ::serde::Deserialize<'de> for DynamicToolNamespaceTool {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!(
-                        "DynamicToolNamespaceTool", ": missing string field `", "type",
-                        "`"
-                    ),
-                ),
-            );
+            return crate::serde_helpers::untagged(
+                    &text,
+                    "DynamicToolNamespaceTool",
+                    "type",
+                )
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "function" => {
@@ -22861,7 +22848,7 @@ pub enum DynamicToolSpec {
     Function(FunctionDynamicToolSpec),
     /// `namespace`
     Namespace(NamespaceDynamicToolSpec),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl DynamicToolSpec {
@@ -22918,11 +22905,8 @@ impl<'de> ::serde::Deserialize<'de> for DynamicToolSpec {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!("DynamicToolSpec", ": missing string field `", "type", "`"),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "DynamicToolSpec", "type")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "function" => {
@@ -23065,7 +23049,7 @@ impl<'de> ::serde::Deserialize<'de> for GcpProviderId {
 pub enum LocalShellAction {
     /// `exec`
     Exec(ExecLocalShellAction),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl LocalShellAction {
@@ -23103,11 +23087,8 @@ impl<'de> ::serde::Deserialize<'de> for LocalShellAction {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!("LocalShellAction", ": missing string field `", "type", "`"),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "LocalShellAction", "type")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "exec" => {
@@ -23192,7 +23173,7 @@ pub enum LoginAccountParams {
     AmazonBedrock(AmazonBedrockLoginAccountParams),
     /// `amazonBedrockAccessKeys`: \[UNSTABLE\] Managed Amazon Bedrock AWS access key login is experimental.
     AmazonBedrockAccessKeys(AmazonBedrockAccessKeysLoginAccountParams),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl LoginAccountParams {
@@ -23306,13 +23287,8 @@ impl<'de> ::serde::Deserialize<'de> for LoginAccountParams {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!(
-                        "LoginAccountParams", ": missing string field `", "type", "`"
-                    ),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "LoginAccountParams", "type")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "apiKey" => {
@@ -24012,7 +23988,7 @@ pub enum ProviderSettingsPatch {
     Bedrock(BedrockProviderSettingsPatch),
     /// `gcp`: GCP configuration fields. Credential-file paths refer to the app-server host.
     Gcp(GcpProviderSettingsPatch),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl ProviderSettingsPatch {
@@ -24078,13 +24054,8 @@ impl<'de> ::serde::Deserialize<'de> for ProviderSettingsPatch {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!(
-                        "ProviderSettingsPatch", ": missing string field `", "type", "`"
-                    ),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "ProviderSettingsPatch", "type")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "customGateway" => {
@@ -24177,7 +24148,7 @@ pub enum ReasoningItemContent {
     ReasoningText(ReasoningTextReasoningItemContent),
     /// `text`
     Text(TextReasoningItemContent),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl ReasoningItemContent {
@@ -24229,13 +24200,8 @@ impl<'de> ::serde::Deserialize<'de> for ReasoningItemContent {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!(
-                        "ReasoningItemContent", ": missing string field `", "type", "`"
-                    ),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "ReasoningItemContent", "type")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "reasoning_text" => {
@@ -24263,7 +24229,7 @@ impl<'de> ::serde::Deserialize<'de> for ReasoningItemContent {
 pub enum ReasoningItemReasoningSummary {
     /// `summary_text`
     SummaryText(SummaryTextReasoningItemReasoningSummary),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl ReasoningItemReasoningSummary {
@@ -24307,14 +24273,12 @@ impl<'de> ::serde::Deserialize<'de> for ReasoningItemReasoningSummary {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!(
-                        "ReasoningItemReasoningSummary", ": missing string field `",
-                        "type", "`"
-                    ),
-                ),
-            );
+            return crate::serde_helpers::untagged(
+                    &text,
+                    "ReasoningItemReasoningSummary",
+                    "type",
+                )
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "summary_text" => {
@@ -24423,7 +24387,7 @@ pub enum ResponseItem {
     ContextCompaction(ContextCompactionResponseItem),
     /// `other`
     Other(OtherResponseItem),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl ResponseItem {
@@ -24704,11 +24668,8 @@ impl<'de> ::serde::Deserialize<'de> for ResponseItem {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!("ResponseItem", ": missing string field `", "type", "`"),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "ResponseItem", "type")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "additional_tools" => {
@@ -24854,7 +24815,7 @@ pub enum ResponsesApiWebSearchAction {
     FindInPage(FindInPageResponsesApiWebSearchAction),
     /// `other`
     Other(OtherResponsesApiWebSearchAction),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl ResponsesApiWebSearchAction {
@@ -24943,14 +24904,12 @@ impl<'de> ::serde::Deserialize<'de> for ResponsesApiWebSearchAction {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!(
-                        "ResponsesApiWebSearchAction", ": missing string field `",
-                        "type", "`"
-                    ),
-                ),
-            );
+            return crate::serde_helpers::untagged(
+                    &text,
+                    "ResponsesApiWebSearchAction",
+                    "type",
+                )
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "search" => {
@@ -25167,7 +25126,7 @@ pub enum ReviewTarget {
     Commit(CommitReviewTarget),
     /// `custom`: Arbitrary instructions, equivalent to the old free-form prompt.
     Custom(CustomReviewTarget),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl ReviewTarget {
@@ -25252,11 +25211,8 @@ impl<'de> ::serde::Deserialize<'de> for ReviewTarget {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!("ReviewTarget", ": missing string field `", "type", "`"),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "ReviewTarget", "type")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "uncommittedChanges" => {
@@ -25400,7 +25356,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadGoalMutationOrigin {
 pub enum ThreadItemsListAnchor {
     /// `item`
     Item(ItemThreadItemsListAnchor),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl ThreadItemsListAnchor {
@@ -25438,13 +25394,8 @@ impl<'de> ::serde::Deserialize<'de> for ThreadItemsListAnchor {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!(
-                        "ThreadItemsListAnchor", ": missing string field `", "type", "`"
-                    ),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "ThreadItemsListAnchor", "type")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "item" => {
@@ -25521,7 +25472,7 @@ pub enum ThreadReadStateOperation {
     Read(ReadThreadReadStateOperation),
     /// `unread`
     Unread(UnreadThreadReadStateOperation),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl ThreadReadStateOperation {
@@ -25573,14 +25524,12 @@ impl<'de> ::serde::Deserialize<'de> for ThreadReadStateOperation {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!(
-                        "ThreadReadStateOperation", ": missing string field `", "type",
-                        "`"
-                    ),
-                ),
-            );
+            return crate::serde_helpers::untagged(
+                    &text,
+                    "ThreadReadStateOperation",
+                    "type",
+                )
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "read" => {
@@ -25669,7 +25618,7 @@ pub enum ThreadRealtimeStartTransport {
     Webrtc(WebrtcThreadRealtimeStartTransport),
     /// `existingCall`
     ExistingCall(ExistingCallThreadRealtimeStartTransport),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl ThreadRealtimeStartTransport {
@@ -25743,14 +25692,12 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeStartTransport {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!(
-                        "ThreadRealtimeStartTransport", ": missing string field `",
-                        "type", "`"
-                    ),
-                ),
-            );
+            return crate::serde_helpers::untagged(
+                    &text,
+                    "ThreadRealtimeStartTransport",
+                    "type",
+                )
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "websocket" => {

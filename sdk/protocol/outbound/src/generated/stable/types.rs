@@ -12060,7 +12060,7 @@ pub enum LoginAccountParams {
     AmazonBedrock(AmazonBedrockLoginAccountParams),
     /// `amazonBedrockAccessKeys`: \[UNSTABLE\] Managed Amazon Bedrock AWS access key login is experimental.
     AmazonBedrockAccessKeys(AmazonBedrockAccessKeysLoginAccountParams),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl LoginAccountParams {
@@ -12174,13 +12174,8 @@ impl<'de> ::serde::Deserialize<'de> for LoginAccountParams {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!(
-                        "LoginAccountParams", ": missing string field `", "type", "`"
-                    ),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "LoginAccountParams", "type")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "apiKey" => {
@@ -12766,7 +12761,7 @@ pub enum ProviderSettingsPatch {
     Bedrock(BedrockProviderSettingsPatch),
     /// `gcp`: GCP configuration fields. Credential-file paths refer to the app-server host.
     Gcp(GcpProviderSettingsPatch),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl ProviderSettingsPatch {
@@ -12832,13 +12827,8 @@ impl<'de> ::serde::Deserialize<'de> for ProviderSettingsPatch {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!(
-                        "ProviderSettingsPatch", ": missing string field `", "type", "`"
-                    ),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "ProviderSettingsPatch", "type")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "customGateway" => {
@@ -13047,7 +13037,7 @@ pub enum ReviewTarget {
     Commit(CommitReviewTarget),
     /// `custom`: Arbitrary instructions, equivalent to the old free-form prompt.
     Custom(CustomReviewTarget),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl ReviewTarget {
@@ -13132,11 +13122,8 @@ impl<'de> ::serde::Deserialize<'de> for ReviewTarget {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!("ReviewTarget", ": missing string field `", "type", "`"),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "ReviewTarget", "type")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "uncommittedChanges" => {
@@ -13280,7 +13267,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadGoalMutationOrigin {
 pub enum ThreadItemsListAnchor {
     /// `item`
     Item(ItemThreadItemsListAnchor),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl ThreadItemsListAnchor {
@@ -13318,13 +13305,8 @@ impl<'de> ::serde::Deserialize<'de> for ThreadItemsListAnchor {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!(
-                        "ThreadItemsListAnchor", ": missing string field `", "type", "`"
-                    ),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "ThreadItemsListAnchor", "type")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "item" => {

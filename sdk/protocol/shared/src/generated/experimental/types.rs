@@ -4183,7 +4183,7 @@ pub enum DynamicToolCallOutputContentItem {
     InputImage(InputImageDynamicToolCallOutputContentItem),
     /// `inputAudio`
     InputAudio(InputAudioDynamicToolCallOutputContentItem),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl DynamicToolCallOutputContentItem {
@@ -4257,14 +4257,12 @@ impl<'de> ::serde::Deserialize<'de> for DynamicToolCallOutputContentItem {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!(
-                        "DynamicToolCallOutputContentItem", ": missing string field `",
-                        "type", "`"
-                    ),
-                ),
-            );
+            return crate::serde_helpers::untagged(
+                    &text,
+                    "DynamicToolCallOutputContentItem",
+                    "type",
+                )
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "inputText" => {
@@ -4450,7 +4448,7 @@ pub enum FileSystemPath {
     GlobPattern(GlobPatternFileSystemPath),
     /// `special`
     Special(SpecialFileSystemPath),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl FileSystemPath {
@@ -4516,11 +4514,8 @@ impl<'de> ::serde::Deserialize<'de> for FileSystemPath {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!("FileSystemPath", ": missing string field `", "type", "`"),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "FileSystemPath", "type")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "path" => {
@@ -4558,7 +4553,7 @@ pub enum FileSystemSpecialPath {
     SlashTmp(SlashTmpFileSystemSpecialPath),
     /// `unknown`
     Unknown(UnknownFileSystemSpecialPath),
-    /// A `kind` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `kind` this version of the SDK does not know (from a newer Codex), or an object without a `kind` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl FileSystemSpecialPath {
@@ -4666,13 +4661,8 @@ impl<'de> ::serde::Deserialize<'de> for FileSystemSpecialPath {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "kind") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!(
-                        "FileSystemSpecialPath", ": missing string field `", "kind", "`"
-                    ),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "FileSystemSpecialPath", "kind")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "root" => {
@@ -4741,7 +4731,7 @@ pub enum FunctionCallOutputContentItem {
     InputAudio(InputAudioFunctionCallOutputContentItem),
     /// `encrypted_content`
     EncryptedContent(EncryptedContentFunctionCallOutputContentItem),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl FunctionCallOutputContentItem {
@@ -4830,14 +4820,12 @@ impl<'de> ::serde::Deserialize<'de> for FunctionCallOutputContentItem {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!(
-                        "FunctionCallOutputContentItem", ": missing string field `",
-                        "type", "`"
-                    ),
-                ),
-            );
+            return crate::serde_helpers::untagged(
+                    &text,
+                    "FunctionCallOutputContentItem",
+                    "type",
+                )
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "input_text" => {
@@ -5071,7 +5059,7 @@ pub enum ModelProviderError {
     ModelProviderNotConfigured(ModelProviderNotConfiguredModelProviderError),
     /// `modelProviderPolicyConflict`
     ModelProviderPolicyConflict(ModelProviderPolicyConflictModelProviderError),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl ModelProviderError {
@@ -5145,13 +5133,8 @@ impl<'de> ::serde::Deserialize<'de> for ModelProviderError {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!(
-                        "ModelProviderError", ": missing string field `", "type", "`"
-                    ),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "ModelProviderError", "type")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "modelProviderMismatch" => {
@@ -5916,7 +5899,7 @@ pub enum SandboxPolicy {
     ExternalSandbox(ExternalSandboxSandboxPolicy),
     /// `workspaceWrite`
     WorkspaceWrite(WorkspaceWriteSandboxPolicy),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl SandboxPolicy {
@@ -6001,11 +5984,8 @@ impl<'de> ::serde::Deserialize<'de> for SandboxPolicy {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!("SandboxPolicy", ": missing string field `", "type", "`"),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "SandboxPolicy", "type")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "dangerFullAccess" => {
@@ -6302,7 +6282,7 @@ pub enum UserInput {
     Skill(SkillUserInput),
     /// `mention`
     Mention(MentionUserInput),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl UserInput {
@@ -6424,11 +6404,8 @@ impl<'de> ::serde::Deserialize<'de> for UserInput {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!("UserInput", ": missing string field `", "type", "`"),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "UserInput", "type")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "text" => {

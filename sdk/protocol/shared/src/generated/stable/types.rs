@@ -9537,7 +9537,7 @@ pub enum AgentMessageInputContent {
     InputText(InputTextAgentMessageInputContent),
     /// `encrypted_content`
     EncryptedContent(EncryptedContentAgentMessageInputContent),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl AgentMessageInputContent {
@@ -9596,14 +9596,12 @@ impl<'de> ::serde::Deserialize<'de> for AgentMessageInputContent {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!(
-                        "AgentMessageInputContent", ": missing string field `", "type",
-                        "`"
-                    ),
-                ),
-            );
+            return crate::serde_helpers::untagged(
+                    &text,
+                    "AgentMessageInputContent",
+                    "type",
+                )
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "input_text" => {
@@ -9824,7 +9822,7 @@ impl<'de> ::serde::Deserialize<'de> for AskForApproval {
 pub enum CapabilityRootLocation {
     /// `environment`: A path owned by an execution environment.
     Environment(EnvironmentCapabilityRootLocation),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl CapabilityRootLocation {
@@ -9867,13 +9865,12 @@ impl<'de> ::serde::Deserialize<'de> for CapabilityRootLocation {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!(
-                        "CapabilityRootLocation", ": missing string field `", "type", "`"
-                    ),
-                ),
-            );
+            return crate::serde_helpers::untagged(
+                    &text,
+                    "CapabilityRootLocation",
+                    "type",
+                )
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "environment" => {
@@ -9958,7 +9955,7 @@ pub enum ConfiguredHookHandler {
     Prompt(PromptConfiguredHookHandler),
     /// `agent`
     Agent(AgentConfiguredHookHandler),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl ConfiguredHookHandler {
@@ -10043,13 +10040,8 @@ impl<'de> ::serde::Deserialize<'de> for ConfiguredHookHandler {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!(
-                        "ConfiguredHookHandler", ": missing string field `", "type", "`"
-                    ),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "ConfiguredHookHandler", "type")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "command" => {
@@ -10101,7 +10093,7 @@ pub enum ContentItem {
     InputAudio(InputAudioContentItem),
     /// `output_text`
     OutputText(OutputTextContentItem),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl ContentItem {
@@ -10186,11 +10178,8 @@ impl<'de> ::serde::Deserialize<'de> for ContentItem {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!("ContentItem", ": missing string field `", "type", "`"),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "ContentItem", "type")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "input_text" => {
@@ -10281,7 +10270,7 @@ pub enum DynamicToolCallOutputContentItem {
     InputImage(InputImageDynamicToolCallOutputContentItem),
     /// `inputAudio`
     InputAudio(InputAudioDynamicToolCallOutputContentItem),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl DynamicToolCallOutputContentItem {
@@ -10355,14 +10344,12 @@ impl<'de> ::serde::Deserialize<'de> for DynamicToolCallOutputContentItem {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!(
-                        "DynamicToolCallOutputContentItem", ": missing string field `",
-                        "type", "`"
-                    ),
-                ),
-            );
+            return crate::serde_helpers::untagged(
+                    &text,
+                    "DynamicToolCallOutputContentItem",
+                    "type",
+                )
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "inputText" => {
@@ -10398,7 +10385,7 @@ impl<'de> ::serde::Deserialize<'de> for DynamicToolCallOutputContentItem {
 pub enum DynamicToolNamespaceTool {
     /// `function`
     Function(FunctionDynamicToolNamespaceTool),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl DynamicToolNamespaceTool {
@@ -10442,14 +10429,12 @@ impl<'de> ::serde::Deserialize<'de> for DynamicToolNamespaceTool {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!(
-                        "DynamicToolNamespaceTool", ": missing string field `", "type",
-                        "`"
-                    ),
-                ),
-            );
+            return crate::serde_helpers::untagged(
+                    &text,
+                    "DynamicToolNamespaceTool",
+                    "type",
+                )
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "function" => {
@@ -10471,7 +10456,7 @@ pub enum DynamicToolSpec {
     Function(FunctionDynamicToolSpec),
     /// `namespace`
     Namespace(NamespaceDynamicToolSpec),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl DynamicToolSpec {
@@ -10528,11 +10513,8 @@ impl<'de> ::serde::Deserialize<'de> for DynamicToolSpec {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!("DynamicToolSpec", ": missing string field `", "type", "`"),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "DynamicToolSpec", "type")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "function" => {
@@ -10710,7 +10692,7 @@ pub enum FileSystemPath {
     GlobPattern(GlobPatternFileSystemPath),
     /// `special`
     Special(SpecialFileSystemPath),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl FileSystemPath {
@@ -10776,11 +10758,8 @@ impl<'de> ::serde::Deserialize<'de> for FileSystemPath {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!("FileSystemPath", ": missing string field `", "type", "`"),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "FileSystemPath", "type")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "path" => {
@@ -10818,7 +10797,7 @@ pub enum FileSystemSpecialPath {
     SlashTmp(SlashTmpFileSystemSpecialPath),
     /// `unknown`
     Unknown(UnknownFileSystemSpecialPath),
-    /// A `kind` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `kind` this version of the SDK does not know (from a newer Codex), or an object without a `kind` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl FileSystemSpecialPath {
@@ -10926,13 +10905,8 @@ impl<'de> ::serde::Deserialize<'de> for FileSystemSpecialPath {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "kind") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!(
-                        "FileSystemSpecialPath", ": missing string field `", "kind", "`"
-                    ),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "FileSystemSpecialPath", "kind")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "root" => {
@@ -11001,7 +10975,7 @@ pub enum FunctionCallOutputContentItem {
     InputAudio(InputAudioFunctionCallOutputContentItem),
     /// `encrypted_content`
     EncryptedContent(EncryptedContentFunctionCallOutputContentItem),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl FunctionCallOutputContentItem {
@@ -11090,14 +11064,12 @@ impl<'de> ::serde::Deserialize<'de> for FunctionCallOutputContentItem {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!(
-                        "FunctionCallOutputContentItem", ": missing string field `",
-                        "type", "`"
-                    ),
-                ),
-            );
+            return crate::serde_helpers::untagged(
+                    &text,
+                    "FunctionCallOutputContentItem",
+                    "type",
+                )
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "input_text" => {
@@ -11204,7 +11176,7 @@ impl<'de> ::serde::Deserialize<'de> for ImageDetail {
 pub enum LocalShellAction {
     /// `exec`
     Exec(ExecLocalShellAction),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl LocalShellAction {
@@ -11242,11 +11214,8 @@ impl<'de> ::serde::Deserialize<'de> for LocalShellAction {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!("LocalShellAction", ": missing string field `", "type", "`"),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "LocalShellAction", "type")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "exec" => {
@@ -11328,7 +11297,7 @@ pub enum ModelProviderError {
     ModelProviderNotConfigured(ModelProviderNotConfiguredModelProviderError),
     /// `modelProviderPolicyConflict`
     ModelProviderPolicyConflict(ModelProviderPolicyConflictModelProviderError),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl ModelProviderError {
@@ -11402,13 +11371,8 @@ impl<'de> ::serde::Deserialize<'de> for ModelProviderError {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!(
-                        "ModelProviderError", ": missing string field `", "type", "`"
-                    ),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "ModelProviderError", "type")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "modelProviderMismatch" => {
@@ -12266,7 +12230,7 @@ pub enum ReasoningItemContent {
     ReasoningText(ReasoningTextReasoningItemContent),
     /// `text`
     Text(TextReasoningItemContent),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl ReasoningItemContent {
@@ -12318,13 +12282,8 @@ impl<'de> ::serde::Deserialize<'de> for ReasoningItemContent {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!(
-                        "ReasoningItemContent", ": missing string field `", "type", "`"
-                    ),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "ReasoningItemContent", "type")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "reasoning_text" => {
@@ -12352,7 +12311,7 @@ impl<'de> ::serde::Deserialize<'de> for ReasoningItemContent {
 pub enum ReasoningItemReasoningSummary {
     /// `summary_text`
     SummaryText(SummaryTextReasoningItemReasoningSummary),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl ReasoningItemReasoningSummary {
@@ -12396,14 +12355,12 @@ impl<'de> ::serde::Deserialize<'de> for ReasoningItemReasoningSummary {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!(
-                        "ReasoningItemReasoningSummary", ": missing string field `",
-                        "type", "`"
-                    ),
-                ),
-            );
+            return crate::serde_helpers::untagged(
+                    &text,
+                    "ReasoningItemReasoningSummary",
+                    "type",
+                )
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "summary_text" => {
@@ -12493,7 +12450,7 @@ pub enum ResponsesApiWebSearchAction {
     FindInPage(FindInPageResponsesApiWebSearchAction),
     /// `other`
     Other(OtherResponsesApiWebSearchAction),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl ResponsesApiWebSearchAction {
@@ -12582,14 +12539,12 @@ impl<'de> ::serde::Deserialize<'de> for ResponsesApiWebSearchAction {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!(
-                        "ResponsesApiWebSearchAction", ": missing string field `",
-                        "type", "`"
-                    ),
-                ),
-            );
+            return crate::serde_helpers::untagged(
+                    &text,
+                    "ResponsesApiWebSearchAction",
+                    "type",
+                )
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "search" => {
@@ -12698,7 +12653,7 @@ pub enum SandboxPolicy {
     ExternalSandbox(ExternalSandboxSandboxPolicy),
     /// `workspaceWrite`
     WorkspaceWrite(WorkspaceWriteSandboxPolicy),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl SandboxPolicy {
@@ -12783,11 +12738,8 @@ impl<'de> ::serde::Deserialize<'de> for SandboxPolicy {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!("SandboxPolicy", ": missing string field `", "type", "`"),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "SandboxPolicy", "type")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "dangerFullAccess" => {
@@ -12955,7 +12907,7 @@ pub enum ThreadReadStateOperation {
     Read(ReadThreadReadStateOperation),
     /// `unread`
     Unread(UnreadThreadReadStateOperation),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl ThreadReadStateOperation {
@@ -13007,14 +12959,12 @@ impl<'de> ::serde::Deserialize<'de> for ThreadReadStateOperation {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!(
-                        "ThreadReadStateOperation", ": missing string field `", "type",
-                        "`"
-                    ),
-                ),
-            );
+            return crate::serde_helpers::untagged(
+                    &text,
+                    "ThreadReadStateOperation",
+                    "type",
+                )
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "read" => {
@@ -13163,7 +13113,7 @@ pub enum ThreadRealtimeStartTransport {
     Webrtc(WebrtcThreadRealtimeStartTransport),
     /// `existingCall`
     ExistingCall(ExistingCallThreadRealtimeStartTransport),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl ThreadRealtimeStartTransport {
@@ -13237,14 +13187,12 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeStartTransport {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!(
-                        "ThreadRealtimeStartTransport", ": missing string field `",
-                        "type", "`"
-                    ),
-                ),
-            );
+            return crate::serde_helpers::untagged(
+                    &text,
+                    "ThreadRealtimeStartTransport",
+                    "type",
+                )
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "websocket" => {
@@ -13470,7 +13418,7 @@ pub enum UserInput {
     Skill(SkillUserInput),
     /// `mention`
     Mention(MentionUserInput),
-    /// A `type` this version of the SDK does not know (from a newer Codex): the whole object, kept verbatim.
+    /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
 impl UserInput {
@@ -13592,11 +13540,8 @@ impl<'de> ::serde::Deserialize<'de> for UserInput {
     ) -> ::std::result::Result<Self, D::Error> {
         let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
         let Some(kind) = crate::serde_helpers::tag_of(&text, "type") else {
-            return Err(
-                <D::Error as ::serde::de::Error>::custom(
-                    concat!("UserInput", ": missing string field `", "type", "`"),
-                ),
-            );
+            return crate::serde_helpers::untagged(&text, "UserInput", "type")
+                .map(Self::Unrecognized);
         };
         match kind.as_ref() {
             "text" => {
