@@ -36,6 +36,8 @@ pub fn replace_derives(items: &mut Vec<Item>) {
 
 /// How one field is read.
 struct Field {
+    /// The field's `cfg`s (an experimental-only field): its slot, key and init carry them.
+    cfgs: Vec<Attribute>,
     ident: syn::Ident,
     ty: syn::Type,
     wire: String,
@@ -118,9 +120,9 @@ impl Plan {
                 continue;
             }
             let absent = if default || (is_option(&ty) && !required_option) { Absent::Default } else { Absent::Error };
-            fields.push(Field { ident, ty, wire, absent });
+            fields.push(Field { cfgs: crate::surfaces::cfgs(&field.attrs), ident, ty, wire, absent });
         }
-        if extra.is_some() && deny_unknown {
+        if deny_unknown && (extra.is_some() || fields.iter().any(|f| !f.cfgs.is_empty())) {
             return None;
         }
         Some(Plan { fields, extra, deny_unknown })
@@ -135,11 +137,14 @@ impl Plan {
         let inits = self.fields.iter().zip(&slots).map(|(f, slot)| {
             let ident = &f.ident;
             let wire = &f.wire;
+            let cfgs = &f.cfgs;
             match f.absent {
-                Absent::Default => quote! { #ident: #slot.unwrap_or_default() },
-                Absent::Error => quote! { #ident: crate::serde_helpers::required(#slot, #wire)? },
+                Absent::Default => quote! { #(#cfgs)* #ident: #slot.unwrap_or_default() },
+                Absent::Error => quote! { #(#cfgs)* #ident: crate::serde_helpers::required(#slot, #wire)? },
             }
         });
+        let cfgs: Vec<&Vec<Attribute>> = self.fields.iter().map(|f| &f.cfgs).collect();
+        let item_cfgs = crate::surfaces::cfgs(&s.attrs);
         let fields = self.deny_unknown.then(|| quote! { const FIELDS: &[&str] = &[#(#wires),*]; });
         let (extra_slot, extra_init, unknown) = match (&self.extra, self.deny_unknown) {
             (Some(extra), _) => (
@@ -159,6 +164,7 @@ impl Plan {
             ),
         };
         quote! {
+            #(#item_cfgs)*
             impl<'de> ::serde::Deserialize<'de> for #name {
                 fn deserialize<D: ::serde::Deserializer<'de>>(deserializer: D) -> ::std::result::Result<Self, D::Error> {
                     #fields
@@ -169,11 +175,11 @@ impl Plan {
                             f.write_str(#expecting)
                         }
                         fn visit_map<A: ::serde::de::MapAccess<'de>>(self, mut __map: A) -> ::std::result::Result<#name, A::Error> {
-                            #( let mut #slots: ::std::option::Option<#tys> = ::std::option::Option::None; )*
+                            #( #(#cfgs)* let mut #slots: ::std::option::Option<#tys> = ::std::option::Option::None; )*
                             #extra_slot
                             while let ::std::option::Option::Some(crate::serde_helpers::FieldName(__key)) = ::serde::de::MapAccess::next_key(&mut __map)? {
                                 match &*__key {
-                                    #( #wires => crate::serde_helpers::fill(&mut #slots, #wires, &mut __map)?, )*
+                                    #( #(#cfgs)* #wires => crate::serde_helpers::fill(&mut #slots, #wires, &mut __map)?, )*
                                     _ => { #unknown }
                                 }
                             }

@@ -6,6 +6,7 @@
 use crate::catalog::{Catalog, MethodDef, ParamsShape};
 use crate::docs::doc_attrs;
 use crate::naming::FALLBACK_VARIANT;
+use crate::surfaces::ExperimentalOnly;
 use heck::ToSnakeCase;
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::quote;
@@ -97,7 +98,19 @@ fn method_doc(m: &MethodDef, response: Option<&str>) -> TokenStream {
 }
 
 /// Rust source of `methods.rs` for one bundle.
-pub fn emit_methods(catalog: &Catalog) -> Result<TokenStream, String> {
+///
+/// The experimental surface's client requests (`only`) are emitted under the
+/// `experimental` feature; experimental-only server methods are refused (the message enums
+/// have no place for them yet, and the schema has none).
+pub fn emit_methods(catalog: &Catalog, only: &ExperimentalOnly) -> Result<TokenStream, String> {
+    let server_side =
+        catalog.server_requests.iter().chain(&catalog.server_notifications).chain(&catalog.client_notifications);
+    if let Some(m) = server_side.into_iter().find(|m| only.methods.contains(&m.method)) {
+        return Err(format!(
+            "`{}` is experimental-only: the codegen puts only client requests under the feature",
+            m.method
+        ));
+    }
     let has_def = |name: &str| catalog.typify_defs.contains_key(name) || catalog.is_own_enum(name);
     let mut responses = BTreeMap::new();
     for m in catalog.client_requests.iter().chain(&catalog.server_requests) {
@@ -118,10 +131,13 @@ pub fn emit_methods(catalog: &Catalog) -> Result<TokenStream, String> {
             let wire = &m.method;
             let params = params_ty(&m.params);
             let response = ident(&responses[&m.method]);
+            let cfg = only.method_cfg(&m.method);
             quote! {
                 #doc
                 #[derive(Debug, Clone, Copy)]
+                #cfg
                 pub enum #name {}
+                #cfg
                 impl crate::protocol::Request for #name {
                     const METHOD: &'static str = #wire;
                     type Params = #params;
@@ -167,9 +183,9 @@ pub fn emit_methods(catalog: &Catalog) -> Result<TokenStream, String> {
         &catalog.server_requests,
         &catalog.typify_defs,
     );
-    let stubs = stubs(&catalog.client_requests, &responses);
+    let stubs = stubs(&catalog.client_requests, &responses, only);
     let handler = handler_trait(&catalog.server_requests, &responses);
-    let method_lists = method_lists(catalog);
+    let method_lists = method_lists(catalog, only);
 
     Ok(quote! {
         use super::types;
@@ -367,15 +383,17 @@ fn message_enum(
     }
 }
 
-fn stubs(methods: &[MethodDef], responses: &BTreeMap<String, String>) -> TokenStream {
+fn stubs(methods: &[MethodDef], responses: &BTreeMap<String, String>, only: &ExperimentalOnly) -> TokenStream {
     let fns = methods.iter().map(|m| {
         let doc = method_doc(m, Some(&responses[&m.method]));
+        let cfg = only.method_cfg(&m.method);
         let fn_name = ident(&m.ident.to_snake_case());
         let marker = ident(&m.ident);
         let response = ident(&responses[&m.method]);
         match &m.params {
             ParamsShape::None => quote! {
                 #doc
+                #cfg
                 fn #fn_name(&self) -> impl ::std::future::Future<Output = ::std::result::Result<types::#response, Self::Error>> + Send {
                     self.send_request::<client_requests::#marker>(())
                 }
@@ -384,6 +402,7 @@ fn stubs(methods: &[MethodDef], responses: &BTreeMap<String, String>) -> TokenSt
                 let params = params_ty(shape);
                 quote! {
                     #doc
+                    #cfg
                     fn #fn_name(&self, params: #params) -> impl ::std::future::Future<Output = ::std::result::Result<types::#response, Self::Error>> + Send {
                         self.send_request::<client_requests::#marker>(params)
                     }
@@ -456,18 +475,23 @@ fn handler_trait(methods: &[MethodDef], responses: &BTreeMap<String, String>) ->
     }
 }
 
-fn method_lists(catalog: &Catalog) -> TokenStream {
-    let list = |methods: &[MethodDef]| {
-        let wires = methods.iter().map(|m| m.method.as_str());
+fn method_lists(catalog: &Catalog, only: &ExperimentalOnly) -> TokenStream {
+    let list = |methods: &[MethodDef], with_experimental: bool| {
+        let wires =
+            methods.iter().map(|m| m.method.as_str()).filter(|m| with_experimental || !only.methods.contains(*m));
         quote! { &[ #(#wires),* ] }
     };
-    let cr = list(&catalog.client_requests);
-    let sr = list(&catalog.server_requests);
-    let sn = list(&catalog.server_notifications);
-    let cn = list(&catalog.client_notifications);
+    let (stable_cr, all_cr) = (list(&catalog.client_requests, false), list(&catalog.client_requests, true));
+    let sr = list(&catalog.server_requests, true);
+    let sn = list(&catalog.server_notifications, true);
+    let cn = list(&catalog.client_notifications, true);
     quote! {
-        /// Every client request method of this protocol surface, in schema order.
-        pub const CLIENT_REQUEST_METHODS: &[&str] = #cr;
+        /// Every client request method of this build's protocol surface, in schema order.
+        #[cfg(not(feature = "experimental"))]
+        pub const CLIENT_REQUEST_METHODS: &[&str] = #stable_cr;
+        /// Every client request method of this build's protocol surface, in schema order.
+        #[cfg(feature = "experimental")]
+        pub const CLIENT_REQUEST_METHODS: &[&str] = #all_cr;
         /// Every server request method of this protocol surface, in schema order.
         pub const SERVER_REQUEST_METHODS: &[&str] = #sr;
         /// Every server notification method of this protocol surface, in schema order.

@@ -4,19 +4,23 @@
 
 use crate::catalog::{Catalog, ParamsShape};
 use crate::methods::response_type;
+use crate::surfaces::ExperimentalOnly;
 use proc_macro2::{Ident, Span};
 use quote::quote;
 
 /// Rust source of `registry.rs` (compiled only under `cfg(test)`).
-pub fn emit_registry(catalog: &Catalog) -> Result<proc_macro2::TokenStream, String> {
+pub fn emit_registry(catalog: &Catalog, only: &ExperimentalOnly) -> Result<proc_macro2::TokenStream, String> {
     let names: Vec<&String> = catalog.typify_defs.keys().chain(catalog.enums.iter().map(|e| &e.name)).collect();
+    let name_cfgs: Vec<Option<syn::Attribute>> = names.iter().map(|n| only.type_cfg(n)).collect();
     let idents: Vec<Ident> = names.iter().map(|n| Ident::new(n, Span::call_site())).collect();
     let has_def = |name: &str| catalog.typify_defs.contains_key(name) || catalog.is_own_enum(name);
     let mut methods = Vec::new();
     let mut params = Vec::new();
     let mut responses = Vec::new();
+    let mut method_cfgs = Vec::new();
     for m in catalog.client_requests.iter().chain(&catalog.server_requests) {
         methods.push(m.method.clone());
+        method_cfgs.push(only.method_cfg(&m.method));
         params.push(match &m.params {
             ParamsShape::None => quote! { None },
             ParamsShape::Ref(p) | ParamsShape::OptionalRef(p) => quote! { Some(#p) },
@@ -47,14 +51,17 @@ pub fn emit_registry(catalog: &Catalog) -> Result<proc_macro2::TokenStream, Stri
             value: ::serde_json::Value,
         ) -> ::std::option::Option<::std::result::Result<Decoded, ::serde_json::Error>> {
             Some(match name {
-                #( #names => round_trip::<types::#idents>(value), )*
+                #( #name_cfgs #names => round_trip::<types::#idents>(value), )*
                 _ => return None,
             })
         }
 
-        /// `(method, params definition, response definition)` of every request, both directions.
-        pub(crate) const REQUEST_TYPES: &[(&str, ::std::option::Option<&str>, &str)] = &[
-            #( (#methods, #params, #responses), )*
-        ];
+        /// `(method, params definition, response definition)` of every request of this
+        /// build's surface, both directions.
+        pub(crate) fn request_types() -> ::std::vec::Vec<(&'static str, ::std::option::Option<&'static str>, &'static str)> {
+            let mut types = ::std::vec::Vec::new();
+            #( #method_cfgs types.push((#methods, #params, #responses)); )*
+            types
+        }
     })
 }

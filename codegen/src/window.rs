@@ -100,7 +100,8 @@ impl Window {
                 .map(|(name, index)| Ok((name.clone(), index.as_u64().ok_or_else(bad)? as usize)))
                 .collect::<Result<_, String>>()?;
             let absent = entry.get("absent").and_then(Value::as_array).ok_or_else(bad)?;
-            let absent = absent.iter().map(|n| n.as_str().map(str::to_owned).ok_or_else(bad)).collect::<Result<_, _>>()?;
+            let absent =
+                absent.iter().map(|n| n.as_str().map(str::to_owned).ok_or_else(bad)).collect::<Result<_, _>>()?;
             releases.insert(version.clone(), Release { shaped, absent });
         }
         Ok(Window { shapes, releases })

@@ -1,7 +1,9 @@
 //! The crate's semver policy, compiled: code written against the stable protocol surface
 //! in the ways the policy promises keeps compiling when the surface grows, whether by a
 //! Codex bump or by another crate in the graph turning on `experimental` (which adds
-//! fields to 21 stable types). `cargo xtask test` builds this file on both surfaces.
+//! experimental fields and variants to stable types, under `cfg`, and changes no stable
+//! item: one tree, each type classified once). `cargo xtask test` builds this file on both
+//! surfaces.
 //!
 //! - Types the server sends are `#[non_exhaustive]`: read their fields, destructure them
 //!   with `..`.
@@ -10,7 +12,8 @@
 //! - Enums are `#[non_exhaustive]` with an `Unrecognized` fallback: matches have a `_` arm.
 
 use codex_app_server::types::{
-    Thread, ThreadItem, ThreadListParams, ThreadListResponse, ThreadStartParams, TurnStartParams, UserInput,
+    AccountSession, CollaborationMode, ModeKind, Settings, Thread, ThreadItem, ThreadListParams, ThreadListResponse,
+    ThreadStartParams, TurnStartParams, UserInput,
 };
 use serde_json::json;
 
@@ -52,4 +55,19 @@ fn enum_matches_keep_a_wildcard_arm() {
         _ => format!("other: {}", item.kind()),
     };
     assert_eq!(kind, "other: someItemFromTheFuture");
+}
+
+/// A type is constructible or `#[non_exhaustive]` on both surfaces alike. Before the
+/// surfaces were one tree, `AccountSession` was constructible on the stable surface and
+/// `#[non_exhaustive]` with `experimental` (so this update from `new` stopped compiling),
+/// and `CollaborationMode`, which experimental params carry, was the other way round.
+#[test]
+fn a_type_is_classified_once_for_both_surfaces() {
+    let base = AccountSession::new(true, 0, "s1", Vec::new());
+    let session = AccountSession { email: Some("a@b.c".into()), ..base };
+    assert_eq!(serde_json::to_value(&session).unwrap()["email"], "a@b.c");
+    let settings = Settings { reasoning_effort: None, ..Settings::new("mock-model") };
+    let mode = CollaborationMode::new(ModeKind::Default, settings);
+    let again = CollaborationMode { mode: ModeKind::Plan, ..mode };
+    assert_eq!(serde_json::to_value(&again).unwrap()["mode"], "plan");
 }

@@ -9,8 +9,8 @@
 //! `codex-app-server-protocol-inbound` (types only the server sends; the last two depend on
 //! the shared crate only). This crate gathers them under one path, [`types`].
 //!
-//! The default build is the stable protocol surface; the `experimental` feature swaps in
-//! the surface generated from the `--experimental` schema.
+//! The default build is the stable protocol surface; the `experimental` feature adds the
+//! `--experimental` schema's types, fields and variants (under `cfg`; no stable item changes).
 
 #![warn(missing_docs)]
 

@@ -3,15 +3,316 @@
 
 //! Protocol types and the method table, generated from the pinned schema.
 //!
-//! The default build exposes the stable surface; the `experimental` cargo feature
-//! swaps in the surface generated from the `--experimental` schema.
+//! The default build is the stable surface; the `experimental` cargo feature adds the
+//! `--experimental` surface's methods, types, fields and variants (it changes no stable item).
 
-#[cfg(not(feature = "experimental"))]
-mod stable;
-#[cfg(not(feature = "experimental"))]
-pub use stable::*;
-#[cfg(feature = "experimental")]
-mod experimental;
-#[cfg(feature = "experimental")]
-pub use experimental::*;
+pub mod methods;
+/// Every type of the protocol, named as the schema names it.
+///
+/// Where to start: a thread is a [`Thread`](crate::types::Thread) and holds [`Turn`](crate::types::Turn)s; a turn's content is a list of [`ThreadItem`](crate::types::ThreadItem) (one variant per kind of item: messages, commands, file changes, tool calls, …); input is [`UserInput`](crate::types::UserInput); a turn ends with a [`TurnStatus`](crate::types::TurnStatus). Approvals answer with [`CommandExecutionApprovalDecision`](crate::types::CommandExecutionApprovalDecision) or [`FileChangeApprovalDecision`](crate::types::FileChangeApprovalDecision). Unknown variants and values from a newer Codex decode into `Unrecognized` fallbacks.
+///
+/// Client requests (typed stubs on [`ClientRequests`](crate::ClientRequests)):
+///
+/// | method | params | response |
+/// | --- | --- | --- |
+/// | `initialize` | [`InitializeParams`](crate::types::InitializeParams) | [`InitializeResponse`](crate::types::InitializeResponse) |
+#[cfg_attr(feature = "experimental", doc = " | `server/diagnostics` | [`ServerDiagnosticsParams`](crate::types::ServerDiagnosticsParams) | [`ServerDiagnosticsResponse`](crate::types::ServerDiagnosticsResponse) (experimental)")]
+#[cfg_attr(feature = "experimental", doc = " | `userVerification/status` | [`UserVerificationStatusParams`](crate::types::UserVerificationStatusParams) | [`UserVerificationStatusResponse`](crate::types::UserVerificationStatusResponse) (experimental)")]
+#[cfg_attr(feature = "experimental", doc = " | `userVerification/enroll` | [`UserVerificationEnrollParams`](crate::types::UserVerificationEnrollParams) | [`UserVerificationEnrollResponse`](crate::types::UserVerificationEnrollResponse) (experimental)")]
+#[cfg_attr(feature = "experimental", doc = " | `userVerification/delete` | [`UserVerificationDeleteParams`](crate::types::UserVerificationDeleteParams) | [`UserVerificationDeleteResponse`](crate::types::UserVerificationDeleteResponse) (experimental)")]
+#[cfg_attr(feature = "experimental", doc = " | `userVerification/verify` | [`UserVerificationVerifyParams`](crate::types::UserVerificationVerifyParams) | [`UserVerificationVerifyResponse`](crate::types::UserVerificationVerifyResponse) (experimental)")]
+#[cfg_attr(feature = "experimental", doc = " | `userVerification/cancel` | [`UserVerificationCancelParams`](crate::types::UserVerificationCancelParams) | [`UserVerificationCancelResponse`](crate::types::UserVerificationCancelResponse) (experimental)")]
+/// | `thread/start` | [`ThreadStartParams`](crate::types::ThreadStartParams) | [`ThreadStartResponse`](crate::types::ThreadStartResponse) |
+/// | `thread/resume` | [`ThreadResumeParams`](crate::types::ThreadResumeParams) | [`ThreadResumeResponse`](crate::types::ThreadResumeResponse) |
+/// | `thread/fork` | [`ThreadForkParams`](crate::types::ThreadForkParams) | [`ThreadForkResponse`](crate::types::ThreadForkResponse) |
+#[cfg_attr(feature = "experimental", doc = " | `thread/sample` | [`ThreadSampleParams`](crate::types::ThreadSampleParams) | [`ThreadSampleResponse`](crate::types::ThreadSampleResponse) (experimental)")]
+#[cfg_attr(feature = "experimental", doc = " | `thread/sample/cancel` | [`ThreadSampleCancelParams`](crate::types::ThreadSampleCancelParams) | [`ThreadSampleCancelResponse`](crate::types::ThreadSampleCancelResponse) (experimental)")]
+/// | `thread/archive` | [`ThreadArchiveParams`](crate::types::ThreadArchiveParams) | [`ThreadArchiveResponse`](crate::types::ThreadArchiveResponse) |
+/// | `thread/delete` | [`ThreadDeleteParams`](crate::types::ThreadDeleteParams) | [`ThreadDeleteResponse`](crate::types::ThreadDeleteResponse) |
+/// | `thread/unsubscribe` | [`ThreadUnsubscribeParams`](crate::types::ThreadUnsubscribeParams) | [`ThreadUnsubscribeResponse`](crate::types::ThreadUnsubscribeResponse) |
+#[cfg_attr(feature = "experimental", doc = " | `thread/increment_elicitation` | [`ThreadIncrementElicitationParams`](crate::types::ThreadIncrementElicitationParams) | [`ThreadIncrementElicitationResponse`](crate::types::ThreadIncrementElicitationResponse) (experimental)")]
+#[cfg_attr(feature = "experimental", doc = " | `thread/decrement_elicitation` | [`ThreadDecrementElicitationParams`](crate::types::ThreadDecrementElicitationParams) | [`ThreadDecrementElicitationResponse`](crate::types::ThreadDecrementElicitationResponse) (experimental)")]
+/// | `thread/name/set` | [`ThreadSetNameParams`](crate::types::ThreadSetNameParams) | [`ThreadSetNameResponse`](crate::types::ThreadSetNameResponse) |
+#[cfg_attr(feature = "experimental", doc = " | `thread/prediction/request` | [`ThreadPredictionRequestParams`](crate::types::ThreadPredictionRequestParams) | [`ThreadPredictionRequestResponse`](crate::types::ThreadPredictionRequestResponse) (experimental)")]
+/// | `thread/goal/set` | [`ThreadGoalSetParams`](crate::types::ThreadGoalSetParams) | [`ThreadGoalSetResponse`](crate::types::ThreadGoalSetResponse) |
+/// | `thread/goal/get` | [`ThreadGoalGetParams`](crate::types::ThreadGoalGetParams) | [`ThreadGoalGetResponse`](crate::types::ThreadGoalGetResponse) |
+/// | `thread/goal/clear` | [`ThreadGoalClearParams`](crate::types::ThreadGoalClearParams) | [`ThreadGoalClearResponse`](crate::types::ThreadGoalClearResponse) |
+#[cfg_attr(feature = "experimental", doc = " | `thread/queue/add` | [`ThreadQueueAddParams`](crate::types::ThreadQueueAddParams) | [`ThreadQueueAddResponse`](crate::types::ThreadQueueAddResponse) (experimental)")]
+#[cfg_attr(feature = "experimental", doc = " | `thread/queue/list` | [`ThreadQueueListParams`](crate::types::ThreadQueueListParams) | [`ThreadQueueListResponse`](crate::types::ThreadQueueListResponse) (experimental)")]
+#[cfg_attr(feature = "experimental", doc = " | `thread/queue/update` | [`ThreadQueueUpdateParams`](crate::types::ThreadQueueUpdateParams) | [`ThreadQueueUpdateResponse`](crate::types::ThreadQueueUpdateResponse) (experimental)")]
+#[cfg_attr(feature = "experimental", doc = " | `thread/queue/delete` | [`ThreadQueueDeleteParams`](crate::types::ThreadQueueDeleteParams) | [`ThreadQueueDeleteResponse`](crate::types::ThreadQueueDeleteResponse) (experimental)")]
+#[cfg_attr(feature = "experimental", doc = " | `thread/queue/reorder` | [`ThreadQueueReorderParams`](crate::types::ThreadQueueReorderParams) | [`ThreadQueueReorderResponse`](crate::types::ThreadQueueReorderResponse) (experimental)")]
+#[cfg_attr(feature = "experimental", doc = " | `thread/queue/start` | [`ThreadQueueStartParams`](crate::types::ThreadQueueStartParams) | [`ThreadQueueStartResponse`](crate::types::ThreadQueueStartResponse) (experimental)")]
+/// | `thread/metadata/update` | [`ThreadMetadataUpdateParams`](crate::types::ThreadMetadataUpdateParams) | [`ThreadMetadataUpdateResponse`](crate::types::ThreadMetadataUpdateResponse) |
+/// | `thread/attachment/add` | [`ThreadAttachmentAddParams`](crate::types::ThreadAttachmentAddParams) | [`ThreadAttachmentAddResponse`](crate::types::ThreadAttachmentAddResponse) |
+/// | `thread/attachment/list` | [`ThreadAttachmentListParams`](crate::types::ThreadAttachmentListParams) | [`ThreadAttachmentListResponse`](crate::types::ThreadAttachmentListResponse) |
+/// | `thread/attachmentOwner/list` | [`ThreadAttachmentOwnerListParams`](crate::types::ThreadAttachmentOwnerListParams) | [`ThreadAttachmentOwnerListResponse`](crate::types::ThreadAttachmentOwnerListResponse) |
+/// | `thread/attachment/remove` | [`ThreadAttachmentRemoveParams`](crate::types::ThreadAttachmentRemoveParams) | [`ThreadAttachmentRemoveResponse`](crate::types::ThreadAttachmentRemoveResponse) |
+/// | `thread/section/move` | [`ThreadSectionMoveParams`](crate::types::ThreadSectionMoveParams) | [`ThreadSectionMoveResponse`](crate::types::ThreadSectionMoveResponse) |
+#[cfg_attr(feature = "experimental", doc = " | `thread/settings/update` | [`ThreadSettingsUpdateParams`](crate::types::ThreadSettingsUpdateParams) | [`ThreadSettingsUpdateResponse`](crate::types::ThreadSettingsUpdateResponse) (experimental)")]
+#[cfg_attr(feature = "experimental", doc = " | `thread/memoryMode/set` | [`ThreadMemoryModeSetParams`](crate::types::ThreadMemoryModeSetParams) | [`ThreadMemoryModeSetResponse`](crate::types::ThreadMemoryModeSetResponse) (experimental)")]
+#[cfg_attr(feature = "experimental", doc = " | `thread/memory/read` | [`ThreadMemoryReadParams`](crate::types::ThreadMemoryReadParams) | [`ThreadMemoryReadResponse`](crate::types::ThreadMemoryReadResponse) (experimental)")]
+#[cfg_attr(feature = "experimental", doc = " | `memory/status` | [`MemoryStatusParams`](crate::types::MemoryStatusParams) | [`MemoryStatusResponse`](crate::types::MemoryStatusResponse) (experimental)")]
+#[cfg_attr(feature = "experimental", doc = " | `memory/reset` | — | [`MemoryResetResponse`](crate::types::MemoryResetResponse) (experimental)")]
+#[cfg_attr(feature = "experimental", doc = " | `rollout/compress` | — | [`RolloutCompressResponse`](crate::types::RolloutCompressResponse) (experimental)")]
+/// | `thread/unarchive` | [`ThreadUnarchiveParams`](crate::types::ThreadUnarchiveParams) | [`ThreadUnarchiveResponse`](crate::types::ThreadUnarchiveResponse) |
+/// | `thread/compact/start` | [`ThreadCompactStartParams`](crate::types::ThreadCompactStartParams) | [`ThreadCompactStartResponse`](crate::types::ThreadCompactStartResponse) |
+/// | `thread/shellCommand` | [`ThreadShellCommandParams`](crate::types::ThreadShellCommandParams) | [`ThreadShellCommandResponse`](crate::types::ThreadShellCommandResponse) |
+/// | `thread/approveGuardianDeniedAction` | [`ThreadApproveGuardianDeniedActionParams`](crate::types::ThreadApproveGuardianDeniedActionParams) | [`ThreadApproveGuardianDeniedActionResponse`](crate::types::ThreadApproveGuardianDeniedActionResponse) |
+#[cfg_attr(feature = "experimental", doc = " | `thread/backgroundTerminals/clean` | [`ThreadBackgroundTerminalsCleanParams`](crate::types::ThreadBackgroundTerminalsCleanParams) | [`ThreadBackgroundTerminalsCleanResponse`](crate::types::ThreadBackgroundTerminalsCleanResponse) (experimental)")]
+#[cfg_attr(feature = "experimental", doc = " | `thread/backgroundTerminals/list` | [`ThreadBackgroundTerminalsListParams`](crate::types::ThreadBackgroundTerminalsListParams) | [`ThreadBackgroundTerminalsListResponse`](crate::types::ThreadBackgroundTerminalsListResponse) (experimental)")]
+#[cfg_attr(feature = "experimental", doc = " | `thread/backgroundTerminals/terminate` | [`ThreadBackgroundTerminalsTerminateParams`](crate::types::ThreadBackgroundTerminalsTerminateParams) | [`ThreadBackgroundTerminalsTerminateResponse`](crate::types::ThreadBackgroundTerminalsTerminateResponse) (experimental)")]
+/// | `thread/revert` | [`ThreadRevertParams`](crate::types::ThreadRevertParams) | [`ThreadRevertResponse`](crate::types::ThreadRevertResponse) |
+/// | `thread/list` | [`ThreadListParams`](crate::types::ThreadListParams) | [`ThreadListResponse`](crate::types::ThreadListResponse) |
+#[cfg_attr(feature = "experimental", doc = " | `project/list` | [`ProjectListParams`](crate::types::ProjectListParams) | [`ProjectListResponse`](crate::types::ProjectListResponse) (experimental)")]
+#[cfg_attr(feature = "experimental", doc = " | `project/read` | [`ProjectReadParams`](crate::types::ProjectReadParams) | [`ProjectReadResponse`](crate::types::ProjectReadResponse) (experimental)")]
+#[cfg_attr(feature = "experimental", doc = " | `project/create` | [`ProjectCreateParams`](crate::types::ProjectCreateParams) | [`ProjectCreateResponse`](crate::types::ProjectCreateResponse) (experimental)")]
+#[cfg_attr(feature = "experimental", doc = " | `project/import` | [`ProjectImportParams`](crate::types::ProjectImportParams) | [`ProjectImportResponse`](crate::types::ProjectImportResponse) (experimental)")]
+#[cfg_attr(feature = "experimental", doc = " | `project/update` | [`ProjectUpdateParams`](crate::types::ProjectUpdateParams) | [`ProjectUpdateResponse`](crate::types::ProjectUpdateResponse) (experimental)")]
+#[cfg_attr(feature = "experimental", doc = " | `project/move` | [`ProjectMoveParams`](crate::types::ProjectMoveParams) | [`ProjectMoveResponse`](crate::types::ProjectMoveResponse) (experimental)")]
+#[cfg_attr(feature = "experimental", doc = " | `project/delete` | [`ProjectDeleteParams`](crate::types::ProjectDeleteParams) | [`ProjectDeleteResponse`](crate::types::ProjectDeleteResponse) (experimental)")]
+/// | `threadSection/list` | [`ThreadSectionListParams`](crate::types::ThreadSectionListParams) | [`ThreadSectionListResponse`](crate::types::ThreadSectionListResponse) |
+/// | `threadSection/create` | [`ThreadSectionCreateParams`](crate::types::ThreadSectionCreateParams) | [`ThreadSectionCreateResponse`](crate::types::ThreadSectionCreateResponse) |
+/// | `threadSection/update` | [`ThreadSectionUpdateParams`](crate::types::ThreadSectionUpdateParams) | [`ThreadSectionUpdateResponse`](crate::types::ThreadSectionUpdateResponse) |
+/// | `threadSection/delete` | [`ThreadSectionDeleteParams`](crate::types::ThreadSectionDeleteParams) | [`ThreadSectionDeleteResponse`](crate::types::ThreadSectionDeleteResponse) |
+#[cfg_attr(feature = "experimental", doc = " | `thread/search` | [`ThreadSearchParams`](crate::types::ThreadSearchParams) | [`ThreadSearchResponse`](crate::types::ThreadSearchResponse) (experimental)")]
+#[cfg_attr(feature = "experimental", doc = " | `thread/search/stream` | [`ThreadSearchParams`](crate::types::ThreadSearchParams) | [`ThreadSearchResponse`](crate::types::ThreadSearchResponse) (experimental)")]
+#[cfg_attr(feature = "experimental", doc = " | `thread/search/cancel` | [`ThreadSearchCancelParams`](crate::types::ThreadSearchCancelParams) | [`ThreadSearchCancelResponse`](crate::types::ThreadSearchCancelResponse) (experimental)")]
+#[cfg_attr(feature = "experimental", doc = " | `thread/search/stream/cancel` | [`ThreadSearchCancelParams`](crate::types::ThreadSearchCancelParams) | [`ThreadSearchCancelResponse`](crate::types::ThreadSearchCancelResponse) (experimental)")]
+#[cfg_attr(feature = "experimental", doc = " | `thread/searchOccurrences` | [`ThreadSearchOccurrencesParams`](crate::types::ThreadSearchOccurrencesParams) | [`ThreadSearchOccurrencesResponse`](crate::types::ThreadSearchOccurrencesResponse) (experimental)")]
+/// | `thread/loaded/list` | [`ThreadLoadedListParams`](crate::types::ThreadLoadedListParams) | [`ThreadLoadedListResponse`](crate::types::ThreadLoadedListResponse) |
+/// | `thread/read` | [`ThreadReadParams`](crate::types::ThreadReadParams) | [`ThreadReadResponse`](crate::types::ThreadReadResponse) |
+#[cfg_attr(feature = "experimental", doc = " | `thread/readState/update` | [`ThreadReadStateUpdateParams`](crate::types::ThreadReadStateUpdateParams) | [`ThreadReadStateUpdateResponse`](crate::types::ThreadReadStateUpdateResponse) (experimental)")]
+/// | `thread/turns/list` | [`ThreadTurnsListParams`](crate::types::ThreadTurnsListParams) | [`ThreadTurnsListResponse`](crate::types::ThreadTurnsListResponse) |
+/// | `thread/items/list` | [`ThreadItemsListParams`](crate::types::ThreadItemsListParams) | [`ThreadItemsListResponse`](crate::types::ThreadItemsListResponse) |
+#[cfg_attr(feature = "experimental", doc = " | `thread/items/read` | [`ThreadItemsReadParams`](crate::types::ThreadItemsReadParams) | [`ThreadItemsReadResponse`](crate::types::ThreadItemsReadResponse) (experimental)")]
+#[cfg_attr(feature = "experimental", doc = " | `thread/guardianReview` | [`ThreadGuardianReviewParams`](crate::types::ThreadGuardianReviewParams) | [`ThreadGuardianReviewResponse`](crate::types::ThreadGuardianReviewResponse) (experimental)")]
+/// | `thread/inject_items` | [`ThreadInjectItemsParams`](crate::types::ThreadInjectItemsParams) | [`ThreadInjectItemsResponse`](crate::types::ThreadInjectItemsResponse) |
+#[cfg_attr(feature = "experimental", doc = " | `thread/prepareApprovedPlan` | [`ThreadPrepareApprovedPlanParams`](crate::types::ThreadPrepareApprovedPlanParams) | [`ThreadPrepareApprovedPlanResponse`](crate::types::ThreadPrepareApprovedPlanResponse) (experimental)")]
+/// | `skills/list` | [`SkillsListParams`](crate::types::SkillsListParams) | [`SkillsListResponse`](crate::types::SkillsListResponse) |
+/// | `skills/extraRoots/set` | [`SkillsExtraRootsSetParams`](crate::types::SkillsExtraRootsSetParams) | [`SkillsExtraRootsSetResponse`](crate::types::SkillsExtraRootsSetResponse) |
+/// | `hooks/list` | [`HooksListParams`](crate::types::HooksListParams) | [`HooksListResponse`](crate::types::HooksListResponse) |
+/// | `marketplace/add` | [`MarketplaceAddParams`](crate::types::MarketplaceAddParams) | [`MarketplaceAddResponse`](crate::types::MarketplaceAddResponse) |
+/// | `marketplace/remove` | [`MarketplaceRemoveParams`](crate::types::MarketplaceRemoveParams) | [`MarketplaceRemoveResponse`](crate::types::MarketplaceRemoveResponse) |
+/// | `marketplace/upgrade` | [`MarketplaceUpgradeParams`](crate::types::MarketplaceUpgradeParams) | [`MarketplaceUpgradeResponse`](crate::types::MarketplaceUpgradeResponse) |
+/// | `plugin/list` | [`PluginListParams`](crate::types::PluginListParams) | [`PluginListResponse`](crate::types::PluginListResponse) |
+#[cfg_attr(feature = "experimental", doc = " | `plugin/search` | [`PluginSearchParams`](crate::types::PluginSearchParams) | [`PluginSearchResponse`](crate::types::PluginSearchResponse) (experimental)")]
+/// | `plugin/installed` | [`PluginInstalledParams`](crate::types::PluginInstalledParams) | [`PluginInstalledResponse`](crate::types::PluginInstalledResponse) |
+/// | `plugin/reconcile` | [`PluginReconcileParams`](crate::types::PluginReconcileParams) | [`PluginReconcileResponse`](crate::types::PluginReconcileResponse) |
+/// | `plugin/read` | [`PluginReadParams`](crate::types::PluginReadParams) | [`PluginReadResponse`](crate::types::PluginReadResponse) |
+/// | `plugin/skill/read` | [`PluginSkillReadParams`](crate::types::PluginSkillReadParams) | [`PluginSkillReadResponse`](crate::types::PluginSkillReadResponse) |
+/// | `plugin/share/save` | [`PluginShareSaveParams`](crate::types::PluginShareSaveParams) | [`PluginShareSaveResponse`](crate::types::PluginShareSaveResponse) |
+/// | `plugin/share/updateTargets` | [`PluginShareUpdateTargetsParams`](crate::types::PluginShareUpdateTargetsParams) | [`PluginShareUpdateTargetsResponse`](crate::types::PluginShareUpdateTargetsResponse) |
+/// | `plugin/share/list` | [`PluginShareListParams`](crate::types::PluginShareListParams) | [`PluginShareListResponse`](crate::types::PluginShareListResponse) |
+/// | `plugin/share/checkout` | [`PluginShareCheckoutParams`](crate::types::PluginShareCheckoutParams) | [`PluginShareCheckoutResponse`](crate::types::PluginShareCheckoutResponse) |
+/// | `plugin/share/delete` | [`PluginShareDeleteParams`](crate::types::PluginShareDeleteParams) | [`PluginShareDeleteResponse`](crate::types::PluginShareDeleteResponse) |
+/// | `app/read` | [`AppsReadParams`](crate::types::AppsReadParams) | [`AppsReadResponse`](crate::types::AppsReadResponse) |
+/// | `app/list` | [`AppsListParams`](crate::types::AppsListParams) | [`AppsListResponse`](crate::types::AppsListResponse) |
+/// | `app/installed` | [`AppsInstalledParams`](crate::types::AppsInstalledParams) | [`AppsInstalledResponse`](crate::types::AppsInstalledResponse) |
+/// | `fs/readFile` | [`FsReadFileParams`](crate::types::FsReadFileParams) | [`FsReadFileResponse`](crate::types::FsReadFileResponse) |
+/// | `fs/writeFile` | [`FsWriteFileParams`](crate::types::FsWriteFileParams) | [`FsWriteFileResponse`](crate::types::FsWriteFileResponse) |
+/// | `fs/createDirectory` | [`FsCreateDirectoryParams`](crate::types::FsCreateDirectoryParams) | [`FsCreateDirectoryResponse`](crate::types::FsCreateDirectoryResponse) |
+/// | `fs/getMetadata` | [`FsGetMetadataParams`](crate::types::FsGetMetadataParams) | [`FsGetMetadataResponse`](crate::types::FsGetMetadataResponse) |
+/// | `fs/readDirectory` | [`FsReadDirectoryParams`](crate::types::FsReadDirectoryParams) | [`FsReadDirectoryResponse`](crate::types::FsReadDirectoryResponse) |
+/// | `fs/remove` | [`FsRemoveParams`](crate::types::FsRemoveParams) | [`FsRemoveResponse`](crate::types::FsRemoveResponse) |
+/// | `fs/copy` | [`FsCopyParams`](crate::types::FsCopyParams) | [`FsCopyResponse`](crate::types::FsCopyResponse) |
+/// | `fs/watch` | [`FsWatchParams`](crate::types::FsWatchParams) | [`FsWatchResponse`](crate::types::FsWatchResponse) |
+/// | `fs/unwatch` | [`FsUnwatchParams`](crate::types::FsUnwatchParams) | [`FsUnwatchResponse`](crate::types::FsUnwatchResponse) |
+/// | `skills/config/write` | [`SkillsConfigWriteParams`](crate::types::SkillsConfigWriteParams) | [`SkillsConfigWriteResponse`](crate::types::SkillsConfigWriteResponse) |
+/// | `plugin/install` | [`PluginInstallParams`](crate::types::PluginInstallParams) | [`PluginInstallResponse`](crate::types::PluginInstallResponse) |
+/// | `plugin/uninstall` | [`PluginUninstallParams`](crate::types::PluginUninstallParams) | [`PluginUninstallResponse`](crate::types::PluginUninstallResponse) |
+/// | `turn/start` | [`TurnStartParams`](crate::types::TurnStartParams) | [`TurnStartResponse`](crate::types::TurnStartResponse) |
+#[cfg_attr(feature = "experimental", doc = " | `turn/settings/update` | [`TurnSettingsUpdateParams`](crate::types::TurnSettingsUpdateParams) | [`TurnSettingsUpdateResponse`](crate::types::TurnSettingsUpdateResponse) (experimental)")]
+/// | `turn/steer` | [`TurnSteerParams`](crate::types::TurnSteerParams) | [`TurnSteerResponse`](crate::types::TurnSteerResponse) |
+/// | `turn/interrupt` | [`TurnInterruptParams`](crate::types::TurnInterruptParams) | [`TurnInterruptResponse`](crate::types::TurnInterruptResponse) |
+#[cfg_attr(feature = "experimental", doc = " | `thread/realtime/start` | [`ThreadRealtimeStartParams`](crate::types::ThreadRealtimeStartParams) | [`ThreadRealtimeStartResponse`](crate::types::ThreadRealtimeStartResponse) (experimental)")]
+#[cfg_attr(feature = "experimental", doc = " | `thread/realtime/appendAudio` | [`ThreadRealtimeAppendAudioParams`](crate::types::ThreadRealtimeAppendAudioParams) | [`ThreadRealtimeAppendAudioResponse`](crate::types::ThreadRealtimeAppendAudioResponse) (experimental)")]
+#[cfg_attr(feature = "experimental", doc = " | `thread/realtime/appendText` | [`ThreadRealtimeAppendTextParams`](crate::types::ThreadRealtimeAppendTextParams) | [`ThreadRealtimeAppendTextResponse`](crate::types::ThreadRealtimeAppendTextResponse) (experimental)")]
+#[cfg_attr(feature = "experimental", doc = " | `thread/realtime/appendSpeech` | [`ThreadRealtimeAppendSpeechParams`](crate::types::ThreadRealtimeAppendSpeechParams) | [`ThreadRealtimeAppendSpeechResponse`](crate::types::ThreadRealtimeAppendSpeechResponse) (experimental)")]
+#[cfg_attr(feature = "experimental", doc = " | `thread/realtime/stop` | [`ThreadRealtimeStopParams`](crate::types::ThreadRealtimeStopParams) | [`ThreadRealtimeStopResponse`](crate::types::ThreadRealtimeStopResponse) (experimental)")]
+#[cfg_attr(feature = "experimental", doc = " | `thread/timeline/list` | [`ThreadTimelineListParams`](crate::types::ThreadTimelineListParams) | [`ThreadTimelineListResponse`](crate::types::ThreadTimelineListResponse) (experimental)")]
+#[cfg_attr(feature = "experimental", doc = " | `thread/realtime/list` | [`ThreadRealtimeListParams`](crate::types::ThreadRealtimeListParams) | [`ThreadRealtimeListResponse`](crate::types::ThreadRealtimeListResponse) (experimental)")]
+#[cfg_attr(feature = "experimental", doc = " | `thread/realtime/listVoices` | [`ThreadRealtimeListVoicesParams`](crate::types::ThreadRealtimeListVoicesParams) | [`ThreadRealtimeListVoicesResponse`](crate::types::ThreadRealtimeListVoicesResponse) (experimental)")]
+/// | `review/start` | [`ReviewStartParams`](crate::types::ReviewStartParams) | [`ReviewStartResponse`](crate::types::ReviewStartResponse) |
+/// | `model/list` | [`ModelListParams`](crate::types::ModelListParams) | [`ModelListResponse`](crate::types::ModelListResponse) |
+/// | `account/gatewayOAuth/read` | [`GatewayOAuthReadParams`](crate::types::GatewayOAuthReadParams) (optional) | [`GatewayOAuthReadResponse`](crate::types::GatewayOAuthReadResponse) |
+/// | `account/gatewayOAuth/login` | [`GatewayOAuthLoginParams`](crate::types::GatewayOAuthLoginParams) (optional) | [`GatewayOAuthLoginResponse`](crate::types::GatewayOAuthLoginResponse) |
+/// | `account/gatewayOAuth/cancel` | — | [`GatewayOAuthCancelResponse`](crate::types::GatewayOAuthCancelResponse) |
+/// | `modelProvider/list` | [`ModelProviderListParams`](crate::types::ModelProviderListParams) | [`ModelProviderListResponse`](crate::types::ModelProviderListResponse) |
+/// | `modelProvider/config/write` | [`ModelProviderConfigWriteParams`](crate::types::ModelProviderConfigWriteParams) | [`ModelProviderConfigWriteResponse`](crate::types::ModelProviderConfigWriteResponse) |
+/// | `modelProvider/default/set` | [`ModelProviderDefaultSetParams`](crate::types::ModelProviderDefaultSetParams) | [`ConfigWriteResponse`](crate::types::ConfigWriteResponse) |
+/// | `modelProvider/capabilities/read` | [`ModelProviderCapabilitiesReadParams`](crate::types::ModelProviderCapabilitiesReadParams) | [`ModelProviderCapabilitiesReadResponse`](crate::types::ModelProviderCapabilitiesReadResponse) |
+/// | `experimentalFeature/list` | [`ExperimentalFeatureListParams`](crate::types::ExperimentalFeatureListParams) | [`ExperimentalFeatureListResponse`](crate::types::ExperimentalFeatureListResponse) |
+/// | `permissionProfile/list` | [`PermissionProfileListParams`](crate::types::PermissionProfileListParams) | [`PermissionProfileListResponse`](crate::types::PermissionProfileListResponse) |
+/// | `experimentalFeature/enablement/set` | [`ExperimentalFeatureEnablementSetParams`](crate::types::ExperimentalFeatureEnablementSetParams) | [`ExperimentalFeatureEnablementSetResponse`](crate::types::ExperimentalFeatureEnablementSetResponse) |
+#[cfg_attr(feature = "experimental", doc = " | `remoteControl/enable` | [`RemoteControlEnableParams`](crate::types::RemoteControlEnableParams) (optional) | [`RemoteControlEnableResponse`](crate::types::RemoteControlEnableResponse) (experimental)")]
+#[cfg_attr(feature = "experimental", doc = " | `remoteControl/disable` | [`RemoteControlDisableParams`](crate::types::RemoteControlDisableParams) (optional) | [`RemoteControlDisableResponse`](crate::types::RemoteControlDisableResponse) (experimental)")]
+#[cfg_attr(feature = "experimental", doc = " | `remoteControl/status/read` | — | [`RemoteControlStatusReadResponse`](crate::types::RemoteControlStatusReadResponse) (experimental)")]
+#[cfg_attr(feature = "experimental", doc = " | `remoteControl/pairing/start` | [`RemoteControlPairingStartParams`](crate::types::RemoteControlPairingStartParams) | [`RemoteControlPairingStartResponse`](crate::types::RemoteControlPairingStartResponse) (experimental)")]
+#[cfg_attr(feature = "experimental", doc = " | `remoteControl/pairing/status` | [`RemoteControlPairingStatusParams`](crate::types::RemoteControlPairingStatusParams) | [`RemoteControlPairingStatusResponse`](crate::types::RemoteControlPairingStatusResponse) (experimental)")]
+#[cfg_attr(feature = "experimental", doc = " | `remoteControl/client/list` | [`RemoteControlClientsListParams`](crate::types::RemoteControlClientsListParams) | [`RemoteControlClientsListResponse`](crate::types::RemoteControlClientsListResponse) (experimental)")]
+#[cfg_attr(feature = "experimental", doc = " | `remoteControl/client/revoke` | [`RemoteControlClientsRevokeParams`](crate::types::RemoteControlClientsRevokeParams) | [`RemoteControlClientsRevokeResponse`](crate::types::RemoteControlClientsRevokeResponse) (experimental)")]
+#[cfg_attr(feature = "experimental", doc = " | `collaborationMode/list` | [`CollaborationModeListParams`](crate::types::CollaborationModeListParams) | [`CollaborationModeListResponse`](crate::types::CollaborationModeListResponse) (experimental)")]
+#[cfg_attr(feature = "experimental", doc = " | `mock/experimentalMethod` | [`MockExperimentalMethodParams`](crate::types::MockExperimentalMethodParams) | [`MockExperimentalMethodResponse`](crate::types::MockExperimentalMethodResponse) (experimental)")]
+#[cfg_attr(feature = "experimental", doc = " | `environment/add` | [`EnvironmentAddParams`](crate::types::EnvironmentAddParams) | [`EnvironmentAddResponse`](crate::types::EnvironmentAddResponse) (experimental)")]
+#[cfg_attr(feature = "experimental", doc = " | `environment/info` | [`EnvironmentInfoParams`](crate::types::EnvironmentInfoParams) | [`EnvironmentInfoResponse`](crate::types::EnvironmentInfoResponse) (experimental)")]
+#[cfg_attr(feature = "experimental", doc = " | `environment/status` | [`EnvironmentStatusParams`](crate::types::EnvironmentStatusParams) | [`EnvironmentStatusResponse`](crate::types::EnvironmentStatusResponse) (experimental)")]
+/// | `mcpServer/oauth/login` | [`McpServerOauthLoginParams`](crate::types::McpServerOauthLoginParams) | [`McpServerOauthLoginResponse`](crate::types::McpServerOauthLoginResponse) |
+/// | `config/mcpServer/reload` | — | [`McpServerRefreshResponse`](crate::types::McpServerRefreshResponse) |
+/// | `mcpServerStatus/list` | [`ListMcpServerStatusParams`](crate::types::ListMcpServerStatusParams) | [`ListMcpServerStatusResponse`](crate::types::ListMcpServerStatusResponse) |
+/// | `mcpServer/resource/read` | [`McpResourceReadParams`](crate::types::McpResourceReadParams) | [`McpResourceReadResponse`](crate::types::McpResourceReadResponse) |
+#[cfg_attr(feature = "experimental", doc = " | `mcpServer/event/stream/start` | [`McpServerEventStreamStartParams`](crate::types::McpServerEventStreamStartParams) | [`McpServerEventStreamStartResponse`](crate::types::McpServerEventStreamStartResponse) (experimental)")]
+#[cfg_attr(feature = "experimental", doc = " | `mcpServer/event/stream/stop` | [`McpServerEventStreamStopParams`](crate::types::McpServerEventStreamStopParams) | [`McpServerEventStreamStopResponse`](crate::types::McpServerEventStreamStopResponse) (experimental)")]
+/// | `mcpServer/tool/call` | [`McpServerToolCallParams`](crate::types::McpServerToolCallParams) | [`McpServerToolCallResponse`](crate::types::McpServerToolCallResponse) |
+/// | `windowsSandbox/setupStart` | [`WindowsSandboxSetupStartParams`](crate::types::WindowsSandboxSetupStartParams) | [`WindowsSandboxSetupStartResponse`](crate::types::WindowsSandboxSetupStartResponse) |
+/// | `windowsSandbox/readiness` | — | [`WindowsSandboxReadinessResponse`](crate::types::WindowsSandboxReadinessResponse) |
+/// | `account/login/start` | [`LoginAccountParams`](crate::types::LoginAccountParams) | [`LoginAccountResponse`](crate::types::LoginAccountResponse) |
+#[cfg_attr(feature = "experimental", doc = " | `account/bedrock/discover` | [`BedrockDiscoverParams`](crate::types::BedrockDiscoverParams) | [`BedrockDiscoverResponse`](crate::types::BedrockDiscoverResponse) (experimental)")]
+#[cfg_attr(feature = "experimental", doc = " | `account/bedrock/setup` | [`BedrockSetupParams`](crate::types::BedrockSetupParams) | [`BedrockSetupResponse`](crate::types::BedrockSetupResponse) (experimental)")]
+#[cfg_attr(feature = "experimental", doc = " | `account/gcp/setup` | [`GcpSetupParams`](crate::types::GcpSetupParams) | [`GcpSetupResponse`](crate::types::GcpSetupResponse) (experimental)")]
+#[cfg_attr(feature = "experimental", doc = " | `account/bedrock/checkGovCloudRequirements` | [`BedrockCheckGovCloudRequirementsParams`](crate::types::BedrockCheckGovCloudRequirementsParams) | [`BedrockCheckGovCloudRequirementsResponse`](crate::types::BedrockCheckGovCloudRequirementsResponse) (experimental)")]
+/// | `account/login/cancel` | [`CancelLoginAccountParams`](crate::types::CancelLoginAccountParams) | [`CancelLoginAccountResponse`](crate::types::CancelLoginAccountResponse) |
+#[cfg_attr(feature = "experimental", doc = " | `accountSession/list` | [`AccountSessionsListParams`](crate::types::AccountSessionsListParams) | [`AccountSessionsResponse`](crate::types::AccountSessionsResponse) (experimental)")]
+#[cfg_attr(feature = "experimental", doc = " | `accountSession/switch` | [`AccountSessionsSwitchParams`](crate::types::AccountSessionsSwitchParams) | [`AccountSessionsSwitchResponse`](crate::types::AccountSessionsSwitchResponse) (experimental)")]
+/// | `account/logout` | — | [`LogoutAccountResponse`](crate::types::LogoutAccountResponse) |
+/// | `account/securitySetup/read` | — | [`GetAccountSecuritySetupResponse`](crate::types::GetAccountSecuritySetupResponse) |
+/// | `account/rateLimits/read` | [`GetAccountRateLimitsParams`](crate::types::GetAccountRateLimitsParams) (optional) | [`GetAccountRateLimitsResponse`](crate::types::GetAccountRateLimitsResponse) |
+/// | `account/rateLimitResetCredit/consume` | [`ConsumeAccountRateLimitResetCreditParams`](crate::types::ConsumeAccountRateLimitResetCreditParams) | [`ConsumeAccountRateLimitResetCreditResponse`](crate::types::ConsumeAccountRateLimitResetCreditResponse) |
+/// | `account/usage/read` | [`GetAccountTokenUsageParams`](crate::types::GetAccountTokenUsageParams) (optional) | [`GetAccountTokenUsageResponse`](crate::types::GetAccountTokenUsageResponse) |
+/// | `account/workspaceMessages/read` | — | [`GetWorkspaceMessagesResponse`](crate::types::GetWorkspaceMessagesResponse) |
+/// | `account/sendAddCreditsNudgeEmail` | [`SendAddCreditsNudgeEmailParams`](crate::types::SendAddCreditsNudgeEmailParams) | [`SendAddCreditsNudgeEmailResponse`](crate::types::SendAddCreditsNudgeEmailResponse) |
+/// | `feedback/upload` | [`FeedbackUploadParams`](crate::types::FeedbackUploadParams) | [`FeedbackUploadResponse`](crate::types::FeedbackUploadResponse) |
+/// | `feedback/save` | [`FeedbackSaveParams`](crate::types::FeedbackSaveParams) | [`FeedbackSaveResponse`](crate::types::FeedbackSaveResponse) |
+/// | `command/exec` | [`CommandExecParams`](crate::types::CommandExecParams) | [`CommandExecResponse`](crate::types::CommandExecResponse) |
+/// | `command/exec/write` | [`CommandExecWriteParams`](crate::types::CommandExecWriteParams) | [`CommandExecWriteResponse`](crate::types::CommandExecWriteResponse) |
+/// | `command/exec/terminate` | [`CommandExecTerminateParams`](crate::types::CommandExecTerminateParams) | [`CommandExecTerminateResponse`](crate::types::CommandExecTerminateResponse) |
+/// | `command/exec/resize` | [`CommandExecResizeParams`](crate::types::CommandExecResizeParams) | [`CommandExecResizeResponse`](crate::types::CommandExecResizeResponse) |
+#[cfg_attr(feature = "experimental", doc = " | `process/spawn` | [`ProcessSpawnParams`](crate::types::ProcessSpawnParams) | [`ProcessSpawnResponse`](crate::types::ProcessSpawnResponse) (experimental)")]
+#[cfg_attr(feature = "experimental", doc = " | `process/writeStdin` | [`ProcessWriteStdinParams`](crate::types::ProcessWriteStdinParams) | [`ProcessWriteStdinResponse`](crate::types::ProcessWriteStdinResponse) (experimental)")]
+#[cfg_attr(feature = "experimental", doc = " | `process/kill` | [`ProcessKillParams`](crate::types::ProcessKillParams) | [`ProcessKillResponse`](crate::types::ProcessKillResponse) (experimental)")]
+#[cfg_attr(feature = "experimental", doc = " | `process/resizePty` | [`ProcessResizePtyParams`](crate::types::ProcessResizePtyParams) | [`ProcessResizePtyResponse`](crate::types::ProcessResizePtyResponse) (experimental)")]
+/// | `config/read` | [`ConfigReadParams`](crate::types::ConfigReadParams) | [`ConfigReadResponse`](crate::types::ConfigReadResponse) |
+/// | `externalAgentConfig/detect` | [`ExternalAgentConfigDetectParams`](crate::types::ExternalAgentConfigDetectParams) | [`ExternalAgentConfigDetectResponse`](crate::types::ExternalAgentConfigDetectResponse) |
+/// | `externalAgentConfig/import` | [`ExternalAgentConfigImportParams`](crate::types::ExternalAgentConfigImportParams) | [`ExternalAgentConfigImportResponse`](crate::types::ExternalAgentConfigImportResponse) |
+/// | `externalAgentConfig/import/recordHistory` | [`ExternalAgentConfigImportHistoryRecordParams`](crate::types::ExternalAgentConfigImportHistoryRecordParams) | [`ExternalAgentConfigImportHistoryRecordResponse`](crate::types::ExternalAgentConfigImportHistoryRecordResponse) |
+/// | `externalAgentConfig/import/readHistories` | — | [`ExternalAgentConfigImportHistoriesReadResponse`](crate::types::ExternalAgentConfigImportHistoriesReadResponse) |
+/// | `config/value/write` | [`ConfigValueWriteParams`](crate::types::ConfigValueWriteParams) | [`ConfigWriteResponse`](crate::types::ConfigWriteResponse) |
+/// | `config/batchWrite` | [`ConfigBatchWriteParams`](crate::types::ConfigBatchWriteParams) | [`ConfigWriteResponse`](crate::types::ConfigWriteResponse) |
+/// | `configRequirements/read` | — | [`ConfigRequirementsReadResponse`](crate::types::ConfigRequirementsReadResponse) |
+/// | `account/read` | [`GetAccountParams`](crate::types::GetAccountParams) | [`GetAccountResponse`](crate::types::GetAccountResponse) |
+/// | `fuzzyFileSearch` | [`FuzzyFileSearchParams`](crate::types::FuzzyFileSearchParams) | [`FuzzyFileSearchResponse`](crate::types::FuzzyFileSearchResponse) |
+#[cfg_attr(feature = "experimental", doc = " | `fuzzyFileSearch/sessionStart` | [`FuzzyFileSearchSessionStartParams`](crate::types::FuzzyFileSearchSessionStartParams) | [`FuzzyFileSearchSessionStartResponse`](crate::types::FuzzyFileSearchSessionStartResponse) (experimental)")]
+#[cfg_attr(feature = "experimental", doc = " | `fuzzyFileSearch/sessionUpdate` | [`FuzzyFileSearchSessionUpdateParams`](crate::types::FuzzyFileSearchSessionUpdateParams) | [`FuzzyFileSearchSessionUpdateResponse`](crate::types::FuzzyFileSearchSessionUpdateResponse) (experimental)")]
+#[cfg_attr(feature = "experimental", doc = " | `fuzzyFileSearch/sessionStop` | [`FuzzyFileSearchSessionStopParams`](crate::types::FuzzyFileSearchSessionStopParams) | [`FuzzyFileSearchSessionStopResponse`](crate::types::FuzzyFileSearchSessionStopResponse) (experimental)")]
+///
+/// Server notifications ([`ServerNotification`](crate::ServerNotification)):
+///
+/// | method | params |
+/// | --- | --- |
+/// | `error` | [`ErrorNotification`](crate::types::ErrorNotification) |
+/// | `thread/started` | [`ThreadStartedNotification`](crate::types::ThreadStartedNotification) |
+/// | `thread/status/changed` | [`ThreadStatusChangedNotification`](crate::types::ThreadStatusChangedNotification) |
+/// | `thread/readState/changed` | [`ThreadReadStateChangedNotification`](crate::types::ThreadReadStateChangedNotification) |
+/// | `thread/archived` | [`ThreadArchivedNotification`](crate::types::ThreadArchivedNotification) |
+/// | `thread/deleted` | [`ThreadDeletedNotification`](crate::types::ThreadDeletedNotification) |
+/// | `thread/unarchived` | [`ThreadUnarchivedNotification`](crate::types::ThreadUnarchivedNotification) |
+/// | `thread/closed` | [`ThreadClosedNotification`](crate::types::ThreadClosedNotification) |
+/// | `thread/reverted` | [`ThreadRevertedNotification`](crate::types::ThreadRevertedNotification) |
+/// | `skills/changed` | [`SkillsChangedNotification`](crate::types::SkillsChangedNotification) |
+/// | `thread/name/updated` | [`ThreadNameUpdatedNotification`](crate::types::ThreadNameUpdatedNotification) |
+/// | `thread/section/changed` | [`ThreadSectionChangedNotification`](crate::types::ThreadSectionChangedNotification) |
+/// | `thread/attachment/updated` | [`ThreadAttachmentUpdatedNotification`](crate::types::ThreadAttachmentUpdatedNotification) |
+/// | `thread/goal/updated` | [`ThreadGoalUpdatedNotification`](crate::types::ThreadGoalUpdatedNotification) |
+/// | `thread/prediction/updated` | [`ThreadPredictionUpdatedNotification`](crate::types::ThreadPredictionUpdatedNotification) |
+/// | `thread/goal/cleared` | [`ThreadGoalClearedNotification`](crate::types::ThreadGoalClearedNotification) |
+/// | `thread/queue/changed` | [`ThreadQueueChangedNotification`](crate::types::ThreadQueueChangedNotification) |
+/// | `project/changed` | [`ProjectChangedNotification`](crate::types::ProjectChangedNotification) |
+/// | `thread/project/updated` | [`ThreadProjectUpdatedNotification`](crate::types::ThreadProjectUpdatedNotification) |
+/// | `thread/environment/connected` | [`EnvironmentConnectionNotification`](crate::types::EnvironmentConnectionNotification) |
+/// | `thread/environment/disconnected` | [`EnvironmentConnectionNotification`](crate::types::EnvironmentConnectionNotification) |
+/// | `thread/settings/updated` | [`ThreadSettingsUpdatedNotification`](crate::types::ThreadSettingsUpdatedNotification) |
+/// | `thread/tokenUsage/updated` | [`ThreadTokenUsageUpdatedNotification`](crate::types::ThreadTokenUsageUpdatedNotification) |
+/// | `turn/started` | [`TurnStartedNotification`](crate::types::TurnStartedNotification) |
+/// | `hook/started` | [`HookStartedNotification`](crate::types::HookStartedNotification) |
+/// | `turn/completed` | [`TurnCompletedNotification`](crate::types::TurnCompletedNotification) |
+/// | `hook/completed` | [`HookCompletedNotification`](crate::types::HookCompletedNotification) |
+/// | `turn/diff/updated` | [`TurnDiffUpdatedNotification`](crate::types::TurnDiffUpdatedNotification) |
+/// | `turn/plan/updated` | [`TurnPlanUpdatedNotification`](crate::types::TurnPlanUpdatedNotification) |
+/// | `item/started` | [`ItemStartedNotification`](crate::types::ItemStartedNotification) |
+/// | `item/autoApprovalReview/started` | [`ItemGuardianApprovalReviewStartedNotification`](crate::types::ItemGuardianApprovalReviewStartedNotification) |
+/// | `item/autoApprovalReview/completed` | [`ItemGuardianApprovalReviewCompletedNotification`](crate::types::ItemGuardianApprovalReviewCompletedNotification) |
+/// | `autoApprovalReview/strictReviewRequired` | [`StrictReviewRequiredNotification`](crate::types::StrictReviewRequiredNotification) |
+/// | `item/completed` | [`ItemCompletedNotification`](crate::types::ItemCompletedNotification) |
+/// | `item/agentMessage/delta` | [`AgentMessageDeltaNotification`](crate::types::AgentMessageDeltaNotification) |
+/// | `item/plan/delta` | [`PlanDeltaNotification`](crate::types::PlanDeltaNotification) |
+/// | `command/exec/outputDelta` | [`CommandExecOutputDeltaNotification`](crate::types::CommandExecOutputDeltaNotification) |
+/// | `process/outputDelta` | [`ProcessOutputDeltaNotification`](crate::types::ProcessOutputDeltaNotification) |
+/// | `thread/search/partial` | [`ThreadSearchPartialNotification`](crate::types::ThreadSearchPartialNotification) |
+/// | `process/exited` | [`ProcessExitedNotification`](crate::types::ProcessExitedNotification) |
+/// | `item/commandExecution/outputDelta` | [`CommandExecutionOutputDeltaNotification`](crate::types::CommandExecutionOutputDeltaNotification) |
+/// | `item/commandExecution/terminalInteraction` | [`TerminalInteractionNotification`](crate::types::TerminalInteractionNotification) |
+/// | `item/fileChange/outputDelta` | [`FileChangeOutputDeltaNotification`](crate::types::FileChangeOutputDeltaNotification) |
+/// | `item/fileChange/patchUpdated` | [`FileChangePatchUpdatedNotification`](crate::types::FileChangePatchUpdatedNotification) |
+/// | `serverRequest/resolved` | [`ServerRequestResolvedNotification`](crate::types::ServerRequestResolvedNotification) |
+/// | `item/mcpToolCall/progress` | [`McpToolCallProgressNotification`](crate::types::McpToolCallProgressNotification) |
+/// | `mcpServer/oauthLogin/completed` | [`McpServerOauthLoginCompletedNotification`](crate::types::McpServerOauthLoginCompletedNotification) |
+/// | `mcpServer/startupStatus/updated` | [`McpServerStatusUpdatedNotification`](crate::types::McpServerStatusUpdatedNotification) |
+/// | `mcpServer/event/stream/notification` | [`McpServerEventStreamNotification`](crate::types::McpServerEventStreamNotification) |
+/// | `account/updated` | [`AccountUpdatedNotification`](crate::types::AccountUpdatedNotification) |
+/// | `account/gatewayOAuth/changed` | [`GatewayOAuthChangedNotification`](crate::types::GatewayOAuthChangedNotification) |
+/// | `account/rateLimits/updated` | [`AccountRateLimitsUpdatedNotification`](crate::types::AccountRateLimitsUpdatedNotification) |
+/// | `app/list/updated` | [`AppListUpdatedNotification`](crate::types::AppListUpdatedNotification) |
+/// | `remoteControl/status/changed` | [`RemoteControlStatusChangedNotification`](crate::types::RemoteControlStatusChangedNotification) |
+/// | `externalAgentConfig/import/progress` | [`ExternalAgentConfigImportProgressNotification`](crate::types::ExternalAgentConfigImportProgressNotification) |
+/// | `externalAgentConfig/import/completed` | [`ExternalAgentConfigImportCompletedNotification`](crate::types::ExternalAgentConfigImportCompletedNotification) |
+/// | `fs/changed` | [`FsChangedNotification`](crate::types::FsChangedNotification) |
+/// | `item/reasoning/summaryTextDelta` | [`ReasoningSummaryTextDeltaNotification`](crate::types::ReasoningSummaryTextDeltaNotification) |
+/// | `item/reasoning/summaryPartAdded` | [`ReasoningSummaryPartAddedNotification`](crate::types::ReasoningSummaryPartAddedNotification) |
+/// | `item/reasoning/textDelta` | [`ReasoningTextDeltaNotification`](crate::types::ReasoningTextDeltaNotification) |
+/// | `thread/compacted` | [`ContextCompactedNotification`](crate::types::ContextCompactedNotification) |
+/// | `model/rerouted` | [`ModelReroutedNotification`](crate::types::ModelReroutedNotification) |
+/// | `model/verification` | [`ModelVerificationNotification`](crate::types::ModelVerificationNotification) |
+/// | `modelProvider/authRecoveryStarted` | [`AuthRecoveryNotification`](crate::types::AuthRecoveryNotification) |
+/// | `modelProvider/authRecoveryCompleted` | [`AuthRecoveryNotification`](crate::types::AuthRecoveryNotification) |
+/// | `turn/moderationMetadata` | [`TurnModerationMetadataNotification`](crate::types::TurnModerationMetadataNotification) |
+/// | `model/safetyBuffering/updated` | [`ModelSafetyBufferingUpdatedNotification`](crate::types::ModelSafetyBufferingUpdatedNotification) |
+/// | `warning` | [`WarningNotification`](crate::types::WarningNotification) |
+/// | `guardianWarning` | [`GuardianWarningNotification`](crate::types::GuardianWarningNotification) |
+/// | `deprecationNotice` | [`DeprecationNoticeNotification`](crate::types::DeprecationNoticeNotification) |
+/// | `configWarning` | [`ConfigWarningNotification`](crate::types::ConfigWarningNotification) |
+/// | `fuzzyFileSearch/sessionUpdated` | [`FuzzyFileSearchSessionUpdatedNotification`](crate::types::FuzzyFileSearchSessionUpdatedNotification) |
+/// | `fuzzyFileSearch/sessionCompleted` | [`FuzzyFileSearchSessionCompletedNotification`](crate::types::FuzzyFileSearchSessionCompletedNotification) |
+/// | `thread/realtime/started` | [`ThreadRealtimeStartedNotification`](crate::types::ThreadRealtimeStartedNotification) |
+/// | `thread/realtime/itemAdded` | [`ThreadRealtimeItemAddedNotification`](crate::types::ThreadRealtimeItemAddedNotification) |
+/// | `thread/realtime/item/started` | [`ThreadRealtimeItemStartedNotification`](crate::types::ThreadRealtimeItemStartedNotification) |
+/// | `thread/realtime/item/transcript/delta` | [`ThreadRealtimeItemTranscriptDeltaNotification`](crate::types::ThreadRealtimeItemTranscriptDeltaNotification) |
+/// | `thread/realtime/item/completed` | [`ThreadRealtimeItemCompletedNotification`](crate::types::ThreadRealtimeItemCompletedNotification) |
+/// | `thread/realtime/transcript/delta` | [`ThreadRealtimeTranscriptDeltaNotification`](crate::types::ThreadRealtimeTranscriptDeltaNotification) |
+/// | `thread/realtime/transcript/done` | [`ThreadRealtimeTranscriptDoneNotification`](crate::types::ThreadRealtimeTranscriptDoneNotification) |
+/// | `thread/realtime/outputAudio/delta` | [`ThreadRealtimeOutputAudioDeltaNotification`](crate::types::ThreadRealtimeOutputAudioDeltaNotification) |
+/// | `thread/realtime/sdp` | [`ThreadRealtimeSdpNotification`](crate::types::ThreadRealtimeSdpNotification) |
+/// | `thread/realtime/error` | [`ThreadRealtimeErrorNotification`](crate::types::ThreadRealtimeErrorNotification) |
+/// | `thread/realtime/closed` | [`ThreadRealtimeClosedNotification`](crate::types::ThreadRealtimeClosedNotification) |
+/// | `windows/worldWritableWarning` | [`WindowsWorldWritableWarningNotification`](crate::types::WindowsWorldWritableWarningNotification) |
+/// | `windowsSandbox/setupCompleted` | [`WindowsSandboxSetupCompletedNotification`](crate::types::WindowsSandboxSetupCompletedNotification) |
+/// | `account/login/completed` | [`AccountLoginCompletedNotification`](crate::types::AccountLoginCompletedNotification) |
+///
+/// Server requests ([`ServerRequest`](crate::ServerRequest)):
+///
+/// | method | params | response |
+/// | --- | --- | --- |
+/// | `item/commandExecution/requestApproval` | [`CommandExecutionRequestApprovalParams`](crate::types::CommandExecutionRequestApprovalParams) | [`CommandExecutionRequestApprovalResponse`](crate::types::CommandExecutionRequestApprovalResponse) |
+/// | `item/fileChange/requestApproval` | [`FileChangeRequestApprovalParams`](crate::types::FileChangeRequestApprovalParams) | [`FileChangeRequestApprovalResponse`](crate::types::FileChangeRequestApprovalResponse) |
+/// | `item/tool/requestUserInput` | [`ToolRequestUserInputParams`](crate::types::ToolRequestUserInputParams) | [`ToolRequestUserInputResponse`](crate::types::ToolRequestUserInputResponse) |
+/// | `mcpServer/elicitation/request` | [`McpServerElicitationRequestParams`](crate::types::McpServerElicitationRequestParams) | [`McpServerElicitationRequestResponse`](crate::types::McpServerElicitationRequestResponse) |
+/// | `item/permissions/requestApproval` | [`PermissionsRequestApprovalParams`](crate::types::PermissionsRequestApprovalParams) | [`PermissionsRequestApprovalResponse`](crate::types::PermissionsRequestApprovalResponse) |
+/// | `item/tool/call` | [`DynamicToolCallParams`](crate::types::DynamicToolCallParams) | [`DynamicToolCallResponse`](crate::types::DynamicToolCallResponse) |
+/// | `account/chatgptAuthTokens/refresh` | [`ChatgptAuthTokensRefreshParams`](crate::types::ChatgptAuthTokensRefreshParams) | [`ChatgptAuthTokensRefreshResponse`](crate::types::ChatgptAuthTokensRefreshResponse) |
+/// | `attestation/generate` | [`AttestationGenerateParams`](crate::types::AttestationGenerateParams) | [`AttestationGenerateResponse`](crate::types::AttestationGenerateResponse) |
+/// | `applyPatchApproval` | [`ApplyPatchApprovalParams`](crate::types::ApplyPatchApprovalParams) | [`ApplyPatchApprovalResponse`](crate::types::ApplyPatchApprovalResponse) |
+/// | `execCommandApproval` | [`ExecCommandApprovalParams`](crate::types::ExecCommandApprovalParams) | [`ExecCommandApprovalResponse`](crate::types::ExecCommandApprovalResponse) |
+#[doc(inline)]
+pub use codex_app_server_protocol::types;
+#[cfg(test)]
+pub(crate) mod registry;
 pub mod history;

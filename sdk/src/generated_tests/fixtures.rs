@@ -3,7 +3,7 @@
 //! typed value (never the fallback) and re-encodes without loss.
 
 use crate::generated::methods::{ServerNotification, ServerRequest};
-use crate::generated::registry::{round_trip_named, REQUEST_TYPES};
+use crate::generated::registry::{request_types, round_trip_named};
 use codex_app_server_codegen::instances::{is_subset, without_empty_members};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -106,7 +106,8 @@ fn every_recorded_server_message_decodes_and_re_encodes() {
                         assert!(error["code"].is_i64() && error["message"].is_string(), "{label}: malformed error");
                         continue;
                     }
-                    let (_, _, response) = REQUEST_TYPES.iter().find(|(m, _, _)| m == request).expect("known method");
+                    let (_, _, response) =
+                        *request_types().iter().find(|(m, _, _)| m == request).expect("known method");
                     match round_trip_named(response, msg["result"].clone()).expect("registered") {
                         Err(e) => failures.push(format!("{label}: `{request}` response: {e}")),
                         Ok(back) => same(&label, &msg["result"], &back.encoded, &mut failures),

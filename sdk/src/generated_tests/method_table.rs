@@ -1,7 +1,7 @@
 use crate::generated::methods::{
     CLIENT_NOTIFICATION_METHODS, CLIENT_REQUEST_METHODS, SERVER_NOTIFICATION_METHODS, SERVER_REQUEST_METHODS,
 };
-use crate::generated::registry::REQUEST_TYPES;
+use crate::generated::registry::request_types;
 use serde_json::Value;
 use std::collections::BTreeSet;
 
@@ -28,7 +28,7 @@ fn method_table_covers_the_schema() {
     assert_eq!(set(SERVER_REQUEST_METHODS), schema_methods("ServerRequest"));
     assert_eq!(set(SERVER_NOTIFICATION_METHODS), schema_methods("ServerNotification"));
     assert_eq!(set(CLIENT_NOTIFICATION_METHODS), schema_methods("ClientNotification"));
-    let with_types: BTreeSet<String> = REQUEST_TYPES.iter().map(|(m, _, _)| m.to_string()).collect();
+    let with_types: BTreeSet<String> = request_types().iter().map(|(m, _, _)| m.to_string()).collect();
     let all_requests: BTreeSet<String> =
         set(CLIENT_REQUEST_METHODS).union(&set(SERVER_REQUEST_METHODS)).cloned().collect();
     assert_eq!(with_types, all_requests);

@@ -27,10 +27,8 @@ fn every_release_of_the_window_decodes_with_the_pinned_types() {
         for case in instances::cases(&catalog).into_iter().filter(|c| server_sent.contains(&c.type_name)) {
             match round_trip_named(&case.type_name, case.value.clone()) {
                 None => not_pinned += 1,
-                Some(Err(e)) => failures.push(format!(
-                    "{release}: {} ({}): {e}\n  input: {}",
-                    case.type_name, case.label, case.value
-                )),
+                Some(Err(e)) => failures
+                    .push(format!("{release}: {} ({}): {e}\n  input: {}", case.type_name, case.label, case.value)),
                 Some(Ok(result)) => {
                     decoded += 1;
                     kept_raw += usize::from(result.kept_raw);

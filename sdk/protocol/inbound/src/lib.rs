@@ -4,8 +4,8 @@
 //! that rustc builds smaller units, two of them side by side. Use the types through the
 //! `codex-app-server` crate, which re-exports all of them as `codex_app_server::types`.
 //!
-//! The default build is the stable protocol surface; the `experimental` feature swaps in
-//! the surface generated from the `--experimental` schema.
+//! The default build is the stable protocol surface; the `experimental` feature adds the
+//! `--experimental` schema's types, fields and variants (under `cfg`; no stable item changes).
 
 #![warn(missing_docs)]
 

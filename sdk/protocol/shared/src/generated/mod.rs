@@ -2,13 +2,6 @@
 // change `codegen/` and run `cargo xtask regen` instead.
 
 //! The protocol types both the client and the server send, generated from the pinned schema; the `experimental` cargo
-//! feature swaps the stable surface for the `--experimental` one.
+//! feature adds the `--experimental` surface's types, fields and variants.
 
-#[cfg(not(feature = "experimental"))]
-mod stable;
-#[cfg(not(feature = "experimental"))]
-pub use stable::*;
-#[cfg(feature = "experimental")]
-mod experimental;
-#[cfg(feature = "experimental")]
-pub use experimental::*;
+pub mod types;

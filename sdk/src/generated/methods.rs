@@ -19,7 +19,9 @@ pub mod client_requests {
     ///
     /// Params: [`ServerDiagnosticsParams`](types::ServerDiagnosticsParams). Response: [`ServerDiagnosticsResponse`](types::ServerDiagnosticsResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum ServerDiagnostics {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for ServerDiagnostics {
         const METHOD: &'static str = "server/diagnostics";
         type Params = types::ServerDiagnosticsParams;
@@ -29,7 +31,9 @@ pub mod client_requests {
     ///
     /// Params: [`UserVerificationStatusParams`](types::UserVerificationStatusParams). Response: [`UserVerificationStatusResponse`](types::UserVerificationStatusResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum UserVerificationStatus {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for UserVerificationStatus {
         const METHOD: &'static str = "userVerification/status";
         type Params = types::UserVerificationStatusParams;
@@ -39,7 +43,9 @@ pub mod client_requests {
     ///
     /// Params: [`UserVerificationEnrollParams`](types::UserVerificationEnrollParams). Response: [`UserVerificationEnrollResponse`](types::UserVerificationEnrollResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum UserVerificationEnroll {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for UserVerificationEnroll {
         const METHOD: &'static str = "userVerification/enroll";
         type Params = types::UserVerificationEnrollParams;
@@ -49,7 +55,9 @@ pub mod client_requests {
     ///
     /// Params: [`UserVerificationDeleteParams`](types::UserVerificationDeleteParams). Response: [`UserVerificationDeleteResponse`](types::UserVerificationDeleteResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum UserVerificationDelete {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for UserVerificationDelete {
         const METHOD: &'static str = "userVerification/delete";
         type Params = types::UserVerificationDeleteParams;
@@ -59,7 +67,9 @@ pub mod client_requests {
     ///
     /// Params: [`UserVerificationVerifyParams`](types::UserVerificationVerifyParams). Response: [`UserVerificationVerifyResponse`](types::UserVerificationVerifyResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum UserVerificationVerify {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for UserVerificationVerify {
         const METHOD: &'static str = "userVerification/verify";
         type Params = types::UserVerificationVerifyParams;
@@ -69,7 +79,9 @@ pub mod client_requests {
     ///
     /// Params: [`UserVerificationCancelParams`](types::UserVerificationCancelParams). Response: [`UserVerificationCancelResponse`](types::UserVerificationCancelResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum UserVerificationCancel {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for UserVerificationCancel {
         const METHOD: &'static str = "userVerification/cancel";
         type Params = types::UserVerificationCancelParams;
@@ -109,7 +121,9 @@ pub mod client_requests {
     ///
     /// Params: [`ThreadSampleParams`](types::ThreadSampleParams). Response: [`ThreadSampleResponse`](types::ThreadSampleResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum ThreadSample {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for ThreadSample {
         const METHOD: &'static str = "thread/sample";
         type Params = types::ThreadSampleParams;
@@ -119,7 +133,9 @@ pub mod client_requests {
     ///
     /// Params: [`ThreadSampleCancelParams`](types::ThreadSampleCancelParams). Response: [`ThreadSampleCancelResponse`](types::ThreadSampleCancelResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum ThreadSampleCancel {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for ThreadSampleCancel {
         const METHOD: &'static str = "thread/sample/cancel";
         type Params = types::ThreadSampleCancelParams;
@@ -161,7 +177,9 @@ pub mod client_requests {
     ///
     /// Params: [`ThreadIncrementElicitationParams`](types::ThreadIncrementElicitationParams). Response: [`ThreadIncrementElicitationResponse`](types::ThreadIncrementElicitationResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum ThreadIncrementElicitation {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for ThreadIncrementElicitation {
         const METHOD: &'static str = "thread/increment_elicitation";
         type Params = types::ThreadIncrementElicitationParams;
@@ -173,7 +191,9 @@ pub mod client_requests {
     ///
     /// Params: [`ThreadDecrementElicitationParams`](types::ThreadDecrementElicitationParams). Response: [`ThreadDecrementElicitationResponse`](types::ThreadDecrementElicitationResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum ThreadDecrementElicitation {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for ThreadDecrementElicitation {
         const METHOD: &'static str = "thread/decrement_elicitation";
         type Params = types::ThreadDecrementElicitationParams;
@@ -193,7 +213,9 @@ pub mod client_requests {
     ///
     /// Params: [`ThreadPredictionRequestParams`](types::ThreadPredictionRequestParams). Response: [`ThreadPredictionRequestResponse`](types::ThreadPredictionRequestResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum ThreadPredictionRequest {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for ThreadPredictionRequest {
         const METHOD: &'static str = "thread/prediction/request";
         type Params = types::ThreadPredictionRequestParams;
@@ -233,7 +255,9 @@ pub mod client_requests {
     ///
     /// Params: [`ThreadQueueAddParams`](types::ThreadQueueAddParams). Response: [`ThreadQueueAddResponse`](types::ThreadQueueAddResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum ThreadQueueAdd {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for ThreadQueueAdd {
         const METHOD: &'static str = "thread/queue/add";
         type Params = types::ThreadQueueAddParams;
@@ -243,7 +267,9 @@ pub mod client_requests {
     ///
     /// Params: [`ThreadQueueListParams`](types::ThreadQueueListParams). Response: [`ThreadQueueListResponse`](types::ThreadQueueListResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum ThreadQueueList {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for ThreadQueueList {
         const METHOD: &'static str = "thread/queue/list";
         type Params = types::ThreadQueueListParams;
@@ -253,7 +279,9 @@ pub mod client_requests {
     ///
     /// Params: [`ThreadQueueUpdateParams`](types::ThreadQueueUpdateParams). Response: [`ThreadQueueUpdateResponse`](types::ThreadQueueUpdateResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum ThreadQueueUpdate {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for ThreadQueueUpdate {
         const METHOD: &'static str = "thread/queue/update";
         type Params = types::ThreadQueueUpdateParams;
@@ -263,7 +291,9 @@ pub mod client_requests {
     ///
     /// Params: [`ThreadQueueDeleteParams`](types::ThreadQueueDeleteParams). Response: [`ThreadQueueDeleteResponse`](types::ThreadQueueDeleteResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum ThreadQueueDelete {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for ThreadQueueDelete {
         const METHOD: &'static str = "thread/queue/delete";
         type Params = types::ThreadQueueDeleteParams;
@@ -273,7 +303,9 @@ pub mod client_requests {
     ///
     /// Params: [`ThreadQueueReorderParams`](types::ThreadQueueReorderParams). Response: [`ThreadQueueReorderResponse`](types::ThreadQueueReorderResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum ThreadQueueReorder {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for ThreadQueueReorder {
         const METHOD: &'static str = "thread/queue/reorder";
         type Params = types::ThreadQueueReorderParams;
@@ -283,7 +315,9 @@ pub mod client_requests {
     ///
     /// Params: [`ThreadQueueStartParams`](types::ThreadQueueStartParams). Response: [`ThreadQueueStartResponse`](types::ThreadQueueStartResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum ThreadQueueStart {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for ThreadQueueStart {
         const METHOD: &'static str = "thread/queue/start";
         type Params = types::ThreadQueueStartParams;
@@ -353,7 +387,9 @@ pub mod client_requests {
     ///
     /// Params: [`ThreadSettingsUpdateParams`](types::ThreadSettingsUpdateParams). Response: [`ThreadSettingsUpdateResponse`](types::ThreadSettingsUpdateResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum ThreadSettingsUpdate {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for ThreadSettingsUpdate {
         const METHOD: &'static str = "thread/settings/update";
         type Params = types::ThreadSettingsUpdateParams;
@@ -363,7 +399,9 @@ pub mod client_requests {
     ///
     /// Params: [`ThreadMemoryModeSetParams`](types::ThreadMemoryModeSetParams). Response: [`ThreadMemoryModeSetResponse`](types::ThreadMemoryModeSetResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum ThreadMemoryModeSet {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for ThreadMemoryModeSet {
         const METHOD: &'static str = "thread/memoryMode/set";
         type Params = types::ThreadMemoryModeSetParams;
@@ -373,7 +411,9 @@ pub mod client_requests {
     ///
     /// Params: [`ThreadMemoryReadParams`](types::ThreadMemoryReadParams). Response: [`ThreadMemoryReadResponse`](types::ThreadMemoryReadResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum ThreadMemoryRead {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for ThreadMemoryRead {
         const METHOD: &'static str = "thread/memory/read";
         type Params = types::ThreadMemoryReadParams;
@@ -383,7 +423,9 @@ pub mod client_requests {
     ///
     /// Params: [`MemoryStatusParams`](types::MemoryStatusParams). Response: [`MemoryStatusResponse`](types::MemoryStatusResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum MemoryStatus {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for MemoryStatus {
         const METHOD: &'static str = "memory/status";
         type Params = types::MemoryStatusParams;
@@ -393,7 +435,9 @@ pub mod client_requests {
     ///
     /// Params: none. Response: [`MemoryResetResponse`](types::MemoryResetResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum MemoryReset {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for MemoryReset {
         const METHOD: &'static str = "memory/reset";
         type Params = ();
@@ -403,7 +447,9 @@ pub mod client_requests {
     ///
     /// Params: none. Response: [`RolloutCompressResponse`](types::RolloutCompressResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum RolloutCompress {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for RolloutCompress {
         const METHOD: &'static str = "rollout/compress";
         type Params = ();
@@ -453,7 +499,9 @@ pub mod client_requests {
     ///
     /// Params: [`ThreadBackgroundTerminalsCleanParams`](types::ThreadBackgroundTerminalsCleanParams). Response: [`ThreadBackgroundTerminalsCleanResponse`](types::ThreadBackgroundTerminalsCleanResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum ThreadBackgroundTerminalsClean {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for ThreadBackgroundTerminalsClean {
         const METHOD: &'static str = "thread/backgroundTerminals/clean";
         type Params = types::ThreadBackgroundTerminalsCleanParams;
@@ -463,7 +511,9 @@ pub mod client_requests {
     ///
     /// Params: [`ThreadBackgroundTerminalsListParams`](types::ThreadBackgroundTerminalsListParams). Response: [`ThreadBackgroundTerminalsListResponse`](types::ThreadBackgroundTerminalsListResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum ThreadBackgroundTerminalsList {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for ThreadBackgroundTerminalsList {
         const METHOD: &'static str = "thread/backgroundTerminals/list";
         type Params = types::ThreadBackgroundTerminalsListParams;
@@ -473,7 +523,9 @@ pub mod client_requests {
     ///
     /// Params: [`ThreadBackgroundTerminalsTerminateParams`](types::ThreadBackgroundTerminalsTerminateParams). Response: [`ThreadBackgroundTerminalsTerminateResponse`](types::ThreadBackgroundTerminalsTerminateResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum ThreadBackgroundTerminalsTerminate {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for ThreadBackgroundTerminalsTerminate {
         const METHOD: &'static str = "thread/backgroundTerminals/terminate";
         type Params = types::ThreadBackgroundTerminalsTerminateParams;
@@ -503,7 +555,9 @@ pub mod client_requests {
     ///
     /// Params: [`ProjectListParams`](types::ProjectListParams). Response: [`ProjectListResponse`](types::ProjectListResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum ProjectList {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for ProjectList {
         const METHOD: &'static str = "project/list";
         type Params = types::ProjectListParams;
@@ -513,7 +567,9 @@ pub mod client_requests {
     ///
     /// Params: [`ProjectReadParams`](types::ProjectReadParams). Response: [`ProjectReadResponse`](types::ProjectReadResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum ProjectRead {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for ProjectRead {
         const METHOD: &'static str = "project/read";
         type Params = types::ProjectReadParams;
@@ -523,7 +579,9 @@ pub mod client_requests {
     ///
     /// Params: [`ProjectCreateParams`](types::ProjectCreateParams). Response: [`ProjectCreateResponse`](types::ProjectCreateResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum ProjectCreate {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for ProjectCreate {
         const METHOD: &'static str = "project/create";
         type Params = types::ProjectCreateParams;
@@ -533,7 +591,9 @@ pub mod client_requests {
     ///
     /// Params: [`ProjectImportParams`](types::ProjectImportParams). Response: [`ProjectImportResponse`](types::ProjectImportResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum ProjectImport {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for ProjectImport {
         const METHOD: &'static str = "project/import";
         type Params = types::ProjectImportParams;
@@ -543,7 +603,9 @@ pub mod client_requests {
     ///
     /// Params: [`ProjectUpdateParams`](types::ProjectUpdateParams). Response: [`ProjectUpdateResponse`](types::ProjectUpdateResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum ProjectUpdate {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for ProjectUpdate {
         const METHOD: &'static str = "project/update";
         type Params = types::ProjectUpdateParams;
@@ -553,7 +615,9 @@ pub mod client_requests {
     ///
     /// Params: [`ProjectMoveParams`](types::ProjectMoveParams). Response: [`ProjectMoveResponse`](types::ProjectMoveResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum ProjectMove {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for ProjectMove {
         const METHOD: &'static str = "project/move";
         type Params = types::ProjectMoveParams;
@@ -563,7 +627,9 @@ pub mod client_requests {
     ///
     /// Params: [`ProjectDeleteParams`](types::ProjectDeleteParams). Response: [`ProjectDeleteResponse`](types::ProjectDeleteResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum ProjectDelete {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for ProjectDelete {
         const METHOD: &'static str = "project/delete";
         type Params = types::ProjectDeleteParams;
@@ -613,7 +679,9 @@ pub mod client_requests {
     ///
     /// Params: [`ThreadSearchParams`](types::ThreadSearchParams). Response: [`ThreadSearchResponse`](types::ThreadSearchResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum ThreadSearch {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for ThreadSearch {
         const METHOD: &'static str = "thread/search";
         type Params = types::ThreadSearchParams;
@@ -625,7 +693,9 @@ pub mod client_requests {
     ///
     /// Params: [`ThreadSearchParams`](types::ThreadSearchParams). Response: [`ThreadSearchResponse`](types::ThreadSearchResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum ThreadSearchStream {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for ThreadSearchStream {
         const METHOD: &'static str = "thread/search/stream";
         type Params = types::ThreadSearchParams;
@@ -635,7 +705,9 @@ pub mod client_requests {
     ///
     /// Params: [`ThreadSearchCancelParams`](types::ThreadSearchCancelParams). Response: [`ThreadSearchCancelResponse`](types::ThreadSearchCancelResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum ThreadSearchCancel {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for ThreadSearchCancel {
         const METHOD: &'static str = "thread/search/cancel";
         type Params = types::ThreadSearchCancelParams;
@@ -647,7 +719,9 @@ pub mod client_requests {
     ///
     /// Params: [`ThreadSearchCancelParams`](types::ThreadSearchCancelParams). Response: [`ThreadSearchCancelResponse`](types::ThreadSearchCancelResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum ThreadSearchStreamCancel {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for ThreadSearchStreamCancel {
         const METHOD: &'static str = "thread/search/stream/cancel";
         type Params = types::ThreadSearchCancelParams;
@@ -657,7 +731,9 @@ pub mod client_requests {
     ///
     /// Params: [`ThreadSearchOccurrencesParams`](types::ThreadSearchOccurrencesParams). Response: [`ThreadSearchOccurrencesResponse`](types::ThreadSearchOccurrencesResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum ThreadSearchOccurrences {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for ThreadSearchOccurrences {
         const METHOD: &'static str = "thread/searchOccurrences";
         type Params = types::ThreadSearchOccurrencesParams;
@@ -687,7 +763,9 @@ pub mod client_requests {
     ///
     /// Params: [`ThreadReadStateUpdateParams`](types::ThreadReadStateUpdateParams). Response: [`ThreadReadStateUpdateResponse`](types::ThreadReadStateUpdateResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum ThreadReadStateUpdate {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for ThreadReadStateUpdate {
         const METHOD: &'static str = "thread/readState/update";
         type Params = types::ThreadReadStateUpdateParams;
@@ -717,7 +795,9 @@ pub mod client_requests {
     ///
     /// Params: [`ThreadItemsReadParams`](types::ThreadItemsReadParams). Response: [`ThreadItemsReadResponse`](types::ThreadItemsReadResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum ThreadItemsRead {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for ThreadItemsRead {
         const METHOD: &'static str = "thread/items/read";
         type Params = types::ThreadItemsReadParams;
@@ -729,7 +809,9 @@ pub mod client_requests {
     ///
     /// Params: [`ThreadGuardianReviewParams`](types::ThreadGuardianReviewParams). Response: [`ThreadGuardianReviewResponse`](types::ThreadGuardianReviewResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum ThreadGuardianReview {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for ThreadGuardianReview {
         const METHOD: &'static str = "thread/guardianReview";
         type Params = types::ThreadGuardianReviewParams;
@@ -749,7 +831,9 @@ pub mod client_requests {
     ///
     /// Params: [`ThreadPrepareApprovedPlanParams`](types::ThreadPrepareApprovedPlanParams). Response: [`ThreadPrepareApprovedPlanResponse`](types::ThreadPrepareApprovedPlanResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum ThreadPrepareApprovedPlan {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for ThreadPrepareApprovedPlan {
         const METHOD: &'static str = "thread/prepareApprovedPlan";
         type Params = types::ThreadPrepareApprovedPlanParams;
@@ -829,7 +913,9 @@ pub mod client_requests {
     ///
     /// Params: [`PluginSearchParams`](types::PluginSearchParams). Response: [`PluginSearchResponse`](types::PluginSearchResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum PluginSearch {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for PluginSearch {
         const METHOD: &'static str = "plugin/search";
         type Params = types::PluginSearchParams;
@@ -1089,7 +1175,9 @@ pub mod client_requests {
     ///
     /// Params: [`TurnSettingsUpdateParams`](types::TurnSettingsUpdateParams). Response: [`TurnSettingsUpdateResponse`](types::TurnSettingsUpdateResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum TurnSettingsUpdate {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for TurnSettingsUpdate {
         const METHOD: &'static str = "turn/settings/update";
         type Params = types::TurnSettingsUpdateParams;
@@ -1119,7 +1207,9 @@ pub mod client_requests {
     ///
     /// Params: [`ThreadRealtimeStartParams`](types::ThreadRealtimeStartParams). Response: [`ThreadRealtimeStartResponse`](types::ThreadRealtimeStartResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum ThreadRealtimeStart {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for ThreadRealtimeStart {
         const METHOD: &'static str = "thread/realtime/start";
         type Params = types::ThreadRealtimeStartParams;
@@ -1129,7 +1219,9 @@ pub mod client_requests {
     ///
     /// Params: [`ThreadRealtimeAppendAudioParams`](types::ThreadRealtimeAppendAudioParams). Response: [`ThreadRealtimeAppendAudioResponse`](types::ThreadRealtimeAppendAudioResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum ThreadRealtimeAppendAudio {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for ThreadRealtimeAppendAudio {
         const METHOD: &'static str = "thread/realtime/appendAudio";
         type Params = types::ThreadRealtimeAppendAudioParams;
@@ -1139,7 +1231,9 @@ pub mod client_requests {
     ///
     /// Params: [`ThreadRealtimeAppendTextParams`](types::ThreadRealtimeAppendTextParams). Response: [`ThreadRealtimeAppendTextResponse`](types::ThreadRealtimeAppendTextResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum ThreadRealtimeAppendText {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for ThreadRealtimeAppendText {
         const METHOD: &'static str = "thread/realtime/appendText";
         type Params = types::ThreadRealtimeAppendTextParams;
@@ -1149,7 +1243,9 @@ pub mod client_requests {
     ///
     /// Params: [`ThreadRealtimeAppendSpeechParams`](types::ThreadRealtimeAppendSpeechParams). Response: [`ThreadRealtimeAppendSpeechResponse`](types::ThreadRealtimeAppendSpeechResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum ThreadRealtimeAppendSpeech {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for ThreadRealtimeAppendSpeech {
         const METHOD: &'static str = "thread/realtime/appendSpeech";
         type Params = types::ThreadRealtimeAppendSpeechParams;
@@ -1159,7 +1255,9 @@ pub mod client_requests {
     ///
     /// Params: [`ThreadRealtimeStopParams`](types::ThreadRealtimeStopParams). Response: [`ThreadRealtimeStopResponse`](types::ThreadRealtimeStopResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum ThreadRealtimeStop {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for ThreadRealtimeStop {
         const METHOD: &'static str = "thread/realtime/stop";
         type Params = types::ThreadRealtimeStopParams;
@@ -1169,7 +1267,9 @@ pub mod client_requests {
     ///
     /// Params: [`ThreadTimelineListParams`](types::ThreadTimelineListParams). Response: [`ThreadTimelineListResponse`](types::ThreadTimelineListResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum ThreadTimelineList {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for ThreadTimelineList {
         const METHOD: &'static str = "thread/timeline/list";
         type Params = types::ThreadTimelineListParams;
@@ -1179,7 +1279,9 @@ pub mod client_requests {
     ///
     /// Params: [`ThreadRealtimeListParams`](types::ThreadRealtimeListParams). Response: [`ThreadRealtimeListResponse`](types::ThreadRealtimeListResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum ThreadRealtimeList {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for ThreadRealtimeList {
         const METHOD: &'static str = "thread/realtime/list";
         type Params = types::ThreadRealtimeListParams;
@@ -1189,7 +1291,9 @@ pub mod client_requests {
     ///
     /// Params: [`ThreadRealtimeListVoicesParams`](types::ThreadRealtimeListVoicesParams). Response: [`ThreadRealtimeListVoicesResponse`](types::ThreadRealtimeListVoicesResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum ThreadRealtimeListVoices {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for ThreadRealtimeListVoices {
         const METHOD: &'static str = "thread/realtime/listVoices";
         type Params = types::ThreadRealtimeListVoicesParams;
@@ -1319,7 +1423,9 @@ pub mod client_requests {
     ///
     /// Params: [`RemoteControlEnableParams`](types::RemoteControlEnableParams) (optional). Response: [`RemoteControlEnableResponse`](types::RemoteControlEnableResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum RemoteControlEnable {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for RemoteControlEnable {
         const METHOD: &'static str = "remoteControl/enable";
         type Params = ::std::option::Option<types::RemoteControlEnableParams>;
@@ -1329,7 +1435,9 @@ pub mod client_requests {
     ///
     /// Params: [`RemoteControlDisableParams`](types::RemoteControlDisableParams) (optional). Response: [`RemoteControlDisableResponse`](types::RemoteControlDisableResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum RemoteControlDisable {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for RemoteControlDisable {
         const METHOD: &'static str = "remoteControl/disable";
         type Params = ::std::option::Option<types::RemoteControlDisableParams>;
@@ -1339,7 +1447,9 @@ pub mod client_requests {
     ///
     /// Params: none. Response: [`RemoteControlStatusReadResponse`](types::RemoteControlStatusReadResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum RemoteControlStatusRead {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for RemoteControlStatusRead {
         const METHOD: &'static str = "remoteControl/status/read";
         type Params = ();
@@ -1349,7 +1459,9 @@ pub mod client_requests {
     ///
     /// Params: [`RemoteControlPairingStartParams`](types::RemoteControlPairingStartParams). Response: [`RemoteControlPairingStartResponse`](types::RemoteControlPairingStartResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum RemoteControlPairingStart {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for RemoteControlPairingStart {
         const METHOD: &'static str = "remoteControl/pairing/start";
         type Params = types::RemoteControlPairingStartParams;
@@ -1359,7 +1471,9 @@ pub mod client_requests {
     ///
     /// Params: [`RemoteControlPairingStatusParams`](types::RemoteControlPairingStatusParams). Response: [`RemoteControlPairingStatusResponse`](types::RemoteControlPairingStatusResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum RemoteControlPairingStatus {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for RemoteControlPairingStatus {
         const METHOD: &'static str = "remoteControl/pairing/status";
         type Params = types::RemoteControlPairingStatusParams;
@@ -1369,7 +1483,9 @@ pub mod client_requests {
     ///
     /// Params: [`RemoteControlClientsListParams`](types::RemoteControlClientsListParams). Response: [`RemoteControlClientsListResponse`](types::RemoteControlClientsListResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum RemoteControlClientList {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for RemoteControlClientList {
         const METHOD: &'static str = "remoteControl/client/list";
         type Params = types::RemoteControlClientsListParams;
@@ -1379,7 +1495,9 @@ pub mod client_requests {
     ///
     /// Params: [`RemoteControlClientsRevokeParams`](types::RemoteControlClientsRevokeParams). Response: [`RemoteControlClientsRevokeResponse`](types::RemoteControlClientsRevokeResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum RemoteControlClientRevoke {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for RemoteControlClientRevoke {
         const METHOD: &'static str = "remoteControl/client/revoke";
         type Params = types::RemoteControlClientsRevokeParams;
@@ -1389,7 +1507,9 @@ pub mod client_requests {
     ///
     /// Params: [`CollaborationModeListParams`](types::CollaborationModeListParams). Response: [`CollaborationModeListResponse`](types::CollaborationModeListResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum CollaborationModeList {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for CollaborationModeList {
         const METHOD: &'static str = "collaborationMode/list";
         type Params = types::CollaborationModeListParams;
@@ -1399,7 +1519,9 @@ pub mod client_requests {
     ///
     /// Params: [`MockExperimentalMethodParams`](types::MockExperimentalMethodParams). Response: [`MockExperimentalMethodResponse`](types::MockExperimentalMethodResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum MockExperimentalMethod {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for MockExperimentalMethod {
         const METHOD: &'static str = "mock/experimentalMethod";
         type Params = types::MockExperimentalMethodParams;
@@ -1409,7 +1531,9 @@ pub mod client_requests {
     ///
     /// Params: [`EnvironmentAddParams`](types::EnvironmentAddParams). Response: [`EnvironmentAddResponse`](types::EnvironmentAddResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum EnvironmentAdd {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for EnvironmentAdd {
         const METHOD: &'static str = "environment/add";
         type Params = types::EnvironmentAddParams;
@@ -1419,7 +1543,9 @@ pub mod client_requests {
     ///
     /// Params: [`EnvironmentInfoParams`](types::EnvironmentInfoParams). Response: [`EnvironmentInfoResponse`](types::EnvironmentInfoResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum EnvironmentInfo {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for EnvironmentInfo {
         const METHOD: &'static str = "environment/info";
         type Params = types::EnvironmentInfoParams;
@@ -1429,7 +1555,9 @@ pub mod client_requests {
     ///
     /// Params: [`EnvironmentStatusParams`](types::EnvironmentStatusParams). Response: [`EnvironmentStatusResponse`](types::EnvironmentStatusResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum EnvironmentStatus {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for EnvironmentStatus {
         const METHOD: &'static str = "environment/status";
         type Params = types::EnvironmentStatusParams;
@@ -1479,7 +1607,9 @@ pub mod client_requests {
     ///
     /// Params: [`McpServerEventStreamStartParams`](types::McpServerEventStreamStartParams). Response: [`McpServerEventStreamStartResponse`](types::McpServerEventStreamStartResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum McpServerEventStreamStart {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for McpServerEventStreamStart {
         const METHOD: &'static str = "mcpServer/event/stream/start";
         type Params = types::McpServerEventStreamStartParams;
@@ -1489,7 +1619,9 @@ pub mod client_requests {
     ///
     /// Params: [`McpServerEventStreamStopParams`](types::McpServerEventStreamStopParams). Response: [`McpServerEventStreamStopResponse`](types::McpServerEventStreamStopResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum McpServerEventStreamStop {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for McpServerEventStreamStop {
         const METHOD: &'static str = "mcpServer/event/stream/stop";
         type Params = types::McpServerEventStreamStopParams;
@@ -1539,7 +1671,9 @@ pub mod client_requests {
     ///
     /// Params: [`BedrockDiscoverParams`](types::BedrockDiscoverParams). Response: [`BedrockDiscoverResponse`](types::BedrockDiscoverResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum AccountBedrockDiscover {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for AccountBedrockDiscover {
         const METHOD: &'static str = "account/bedrock/discover";
         type Params = types::BedrockDiscoverParams;
@@ -1549,7 +1683,9 @@ pub mod client_requests {
     ///
     /// Params: [`BedrockSetupParams`](types::BedrockSetupParams). Response: [`BedrockSetupResponse`](types::BedrockSetupResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum AccountBedrockSetup {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for AccountBedrockSetup {
         const METHOD: &'static str = "account/bedrock/setup";
         type Params = types::BedrockSetupParams;
@@ -1559,7 +1695,9 @@ pub mod client_requests {
     ///
     /// Params: [`GcpSetupParams`](types::GcpSetupParams). Response: [`GcpSetupResponse`](types::GcpSetupResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum AccountGcpSetup {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for AccountGcpSetup {
         const METHOD: &'static str = "account/gcp/setup";
         type Params = types::GcpSetupParams;
@@ -1569,7 +1707,9 @@ pub mod client_requests {
     ///
     /// Params: [`BedrockCheckGovCloudRequirementsParams`](types::BedrockCheckGovCloudRequirementsParams). Response: [`BedrockCheckGovCloudRequirementsResponse`](types::BedrockCheckGovCloudRequirementsResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum AccountBedrockCheckGovCloudRequirements {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for AccountBedrockCheckGovCloudRequirements {
         const METHOD: &'static str = "account/bedrock/checkGovCloudRequirements";
         type Params = types::BedrockCheckGovCloudRequirementsParams;
@@ -1589,7 +1729,9 @@ pub mod client_requests {
     ///
     /// Params: [`AccountSessionsListParams`](types::AccountSessionsListParams). Response: [`AccountSessionsResponse`](types::AccountSessionsResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum AccountSessionList {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for AccountSessionList {
         const METHOD: &'static str = "accountSession/list";
         type Params = types::AccountSessionsListParams;
@@ -1599,7 +1741,9 @@ pub mod client_requests {
     ///
     /// Params: [`AccountSessionsSwitchParams`](types::AccountSessionsSwitchParams). Response: [`AccountSessionsSwitchResponse`](types::AccountSessionsSwitchResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum AccountSessionSwitch {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for AccountSessionSwitch {
         const METHOD: &'static str = "accountSession/switch";
         type Params = types::AccountSessionsSwitchParams;
@@ -1739,7 +1883,9 @@ pub mod client_requests {
     ///
     /// Params: [`ProcessSpawnParams`](types::ProcessSpawnParams). Response: [`ProcessSpawnResponse`](types::ProcessSpawnResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum ProcessSpawn {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for ProcessSpawn {
         const METHOD: &'static str = "process/spawn";
         type Params = types::ProcessSpawnParams;
@@ -1749,7 +1895,9 @@ pub mod client_requests {
     ///
     /// Params: [`ProcessWriteStdinParams`](types::ProcessWriteStdinParams). Response: [`ProcessWriteStdinResponse`](types::ProcessWriteStdinResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum ProcessWriteStdin {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for ProcessWriteStdin {
         const METHOD: &'static str = "process/writeStdin";
         type Params = types::ProcessWriteStdinParams;
@@ -1759,7 +1907,9 @@ pub mod client_requests {
     ///
     /// Params: [`ProcessKillParams`](types::ProcessKillParams). Response: [`ProcessKillResponse`](types::ProcessKillResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum ProcessKill {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for ProcessKill {
         const METHOD: &'static str = "process/kill";
         type Params = types::ProcessKillParams;
@@ -1769,7 +1919,9 @@ pub mod client_requests {
     ///
     /// Params: [`ProcessResizePtyParams`](types::ProcessResizePtyParams). Response: [`ProcessResizePtyResponse`](types::ProcessResizePtyResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum ProcessResizePty {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for ProcessResizePty {
         const METHOD: &'static str = "process/resizePty";
         type Params = types::ProcessResizePtyParams;
@@ -1879,7 +2031,9 @@ pub mod client_requests {
     ///
     /// Params: [`FuzzyFileSearchSessionStartParams`](types::FuzzyFileSearchSessionStartParams). Response: [`FuzzyFileSearchSessionStartResponse`](types::FuzzyFileSearchSessionStartResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum FuzzyFileSearchSessionStart {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for FuzzyFileSearchSessionStart {
         const METHOD: &'static str = "fuzzyFileSearch/sessionStart";
         type Params = types::FuzzyFileSearchSessionStartParams;
@@ -1889,7 +2043,9 @@ pub mod client_requests {
     ///
     /// Params: [`FuzzyFileSearchSessionUpdateParams`](types::FuzzyFileSearchSessionUpdateParams). Response: [`FuzzyFileSearchSessionUpdateResponse`](types::FuzzyFileSearchSessionUpdateResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum FuzzyFileSearchSessionUpdate {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for FuzzyFileSearchSessionUpdate {
         const METHOD: &'static str = "fuzzyFileSearch/sessionUpdate";
         type Params = types::FuzzyFileSearchSessionUpdateParams;
@@ -1899,7 +2055,9 @@ pub mod client_requests {
     ///
     /// Params: [`FuzzyFileSearchSessionStopParams`](types::FuzzyFileSearchSessionStopParams). Response: [`FuzzyFileSearchSessionStopResponse`](types::FuzzyFileSearchSessionStopResponse).
     #[derive(Debug, Clone, Copy)]
+    #[cfg(feature = "experimental")]
     pub enum FuzzyFileSearchSessionStop {}
+    #[cfg(feature = "experimental")]
     impl crate::protocol::Request for FuzzyFileSearchSessionStop {
         const METHOD: &'static str = "fuzzyFileSearch/sessionStop";
         type Params = types::FuzzyFileSearchSessionStopParams;
@@ -4047,6 +4205,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `server/diagnostics`: Read content-free, process-local diagnostics.
     ///
     /// Params: [`ServerDiagnosticsParams`](types::ServerDiagnosticsParams). Response: [`ServerDiagnosticsResponse`](types::ServerDiagnosticsResponse).
+    #[cfg(feature = "experimental")]
     fn server_diagnostics(
         &self,
         params: types::ServerDiagnosticsParams,
@@ -4058,6 +4217,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `userVerification/status`.
     ///
     /// Params: [`UserVerificationStatusParams`](types::UserVerificationStatusParams). Response: [`UserVerificationStatusResponse`](types::UserVerificationStatusResponse).
+    #[cfg(feature = "experimental")]
     fn user_verification_status(
         &self,
         params: types::UserVerificationStatusParams,
@@ -4072,6 +4232,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `userVerification/enroll`.
     ///
     /// Params: [`UserVerificationEnrollParams`](types::UserVerificationEnrollParams). Response: [`UserVerificationEnrollResponse`](types::UserVerificationEnrollResponse).
+    #[cfg(feature = "experimental")]
     fn user_verification_enroll(
         &self,
         params: types::UserVerificationEnrollParams,
@@ -4086,6 +4247,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `userVerification/delete`.
     ///
     /// Params: [`UserVerificationDeleteParams`](types::UserVerificationDeleteParams). Response: [`UserVerificationDeleteResponse`](types::UserVerificationDeleteResponse).
+    #[cfg(feature = "experimental")]
     fn user_verification_delete(
         &self,
         params: types::UserVerificationDeleteParams,
@@ -4100,6 +4262,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `userVerification/verify`.
     ///
     /// Params: [`UserVerificationVerifyParams`](types::UserVerificationVerifyParams). Response: [`UserVerificationVerifyResponse`](types::UserVerificationVerifyResponse).
+    #[cfg(feature = "experimental")]
     fn user_verification_verify(
         &self,
         params: types::UserVerificationVerifyParams,
@@ -4114,6 +4277,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `userVerification/cancel`.
     ///
     /// Params: [`UserVerificationCancelParams`](types::UserVerificationCancelParams). Response: [`UserVerificationCancelResponse`](types::UserVerificationCancelResponse).
+    #[cfg(feature = "experimental")]
     fn user_verification_cancel(
         &self,
         params: types::UserVerificationCancelParams,
@@ -4161,6 +4325,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `thread/sample`: Since Codex 0.164.0.
     ///
     /// Params: [`ThreadSampleParams`](types::ThreadSampleParams). Response: [`ThreadSampleResponse`](types::ThreadSampleResponse).
+    #[cfg(feature = "experimental")]
     fn thread_sample(
         &self,
         params: types::ThreadSampleParams,
@@ -4172,6 +4337,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `thread/sample/cancel`: Since Codex 0.164.0.
     ///
     /// Params: [`ThreadSampleCancelParams`](types::ThreadSampleCancelParams). Response: [`ThreadSampleCancelResponse`](types::ThreadSampleCancelResponse).
+    #[cfg(feature = "experimental")]
     fn thread_sample_cancel(
         &self,
         params: types::ThreadSampleCancelParams,
@@ -4218,6 +4384,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// This is used by external helpers to pause timeout accounting while a user approval or other elicitation is pending outside the app-server request flow.
     ///
     /// Params: [`ThreadIncrementElicitationParams`](types::ThreadIncrementElicitationParams). Response: [`ThreadIncrementElicitationResponse`](types::ThreadIncrementElicitationResponse).
+    #[cfg(feature = "experimental")]
     fn thread_increment_elicitation(
         &self,
         params: types::ThreadIncrementElicitationParams,
@@ -4234,6 +4401,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// When the count reaches zero, timeout accounting resumes for the thread.
     ///
     /// Params: [`ThreadDecrementElicitationParams`](types::ThreadDecrementElicitationParams). Response: [`ThreadDecrementElicitationResponse`](types::ThreadDecrementElicitationResponse).
+    #[cfg(feature = "experimental")]
     fn thread_decrement_elicitation(
         &self,
         params: types::ThreadDecrementElicitationParams,
@@ -4259,6 +4427,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `thread/prediction/request`.
     ///
     /// Params: [`ThreadPredictionRequestParams`](types::ThreadPredictionRequestParams). Response: [`ThreadPredictionRequestResponse`](types::ThreadPredictionRequestResponse).
+    #[cfg(feature = "experimental")]
     fn thread_prediction_request(
         &self,
         params: types::ThreadPredictionRequestParams,
@@ -4306,6 +4475,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `thread/queue/add`.
     ///
     /// Params: [`ThreadQueueAddParams`](types::ThreadQueueAddParams). Response: [`ThreadQueueAddResponse`](types::ThreadQueueAddResponse).
+    #[cfg(feature = "experimental")]
     fn thread_queue_add(
         &self,
         params: types::ThreadQueueAddParams,
@@ -4317,6 +4487,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `thread/queue/list`.
     ///
     /// Params: [`ThreadQueueListParams`](types::ThreadQueueListParams). Response: [`ThreadQueueListResponse`](types::ThreadQueueListResponse).
+    #[cfg(feature = "experimental")]
     fn thread_queue_list(
         &self,
         params: types::ThreadQueueListParams,
@@ -4328,6 +4499,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `thread/queue/update`.
     ///
     /// Params: [`ThreadQueueUpdateParams`](types::ThreadQueueUpdateParams). Response: [`ThreadQueueUpdateResponse`](types::ThreadQueueUpdateResponse).
+    #[cfg(feature = "experimental")]
     fn thread_queue_update(
         &self,
         params: types::ThreadQueueUpdateParams,
@@ -4339,6 +4511,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `thread/queue/delete`.
     ///
     /// Params: [`ThreadQueueDeleteParams`](types::ThreadQueueDeleteParams). Response: [`ThreadQueueDeleteResponse`](types::ThreadQueueDeleteResponse).
+    #[cfg(feature = "experimental")]
     fn thread_queue_delete(
         &self,
         params: types::ThreadQueueDeleteParams,
@@ -4350,6 +4523,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `thread/queue/reorder`.
     ///
     /// Params: [`ThreadQueueReorderParams`](types::ThreadQueueReorderParams). Response: [`ThreadQueueReorderResponse`](types::ThreadQueueReorderResponse).
+    #[cfg(feature = "experimental")]
     fn thread_queue_reorder(
         &self,
         params: types::ThreadQueueReorderParams,
@@ -4361,6 +4535,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `thread/queue/start`.
     ///
     /// Params: [`ThreadQueueStartParams`](types::ThreadQueueStartParams). Response: [`ThreadQueueStartResponse`](types::ThreadQueueStartResponse).
+    #[cfg(feature = "experimental")]
     fn thread_queue_start(
         &self,
         params: types::ThreadQueueStartParams,
@@ -4444,6 +4619,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `thread/settings/update`.
     ///
     /// Params: [`ThreadSettingsUpdateParams`](types::ThreadSettingsUpdateParams). Response: [`ThreadSettingsUpdateResponse`](types::ThreadSettingsUpdateResponse).
+    #[cfg(feature = "experimental")]
     fn thread_settings_update(
         &self,
         params: types::ThreadSettingsUpdateParams,
@@ -4455,6 +4631,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `thread/memoryMode/set`.
     ///
     /// Params: [`ThreadMemoryModeSetParams`](types::ThreadMemoryModeSetParams). Response: [`ThreadMemoryModeSetResponse`](types::ThreadMemoryModeSetResponse).
+    #[cfg(feature = "experimental")]
     fn thread_memory_mode_set(
         &self,
         params: types::ThreadMemoryModeSetParams,
@@ -4466,6 +4643,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `thread/memory/read`: Since Codex 0.165.0.
     ///
     /// Params: [`ThreadMemoryReadParams`](types::ThreadMemoryReadParams). Response: [`ThreadMemoryReadResponse`](types::ThreadMemoryReadResponse).
+    #[cfg(feature = "experimental")]
     fn thread_memory_read(
         &self,
         params: types::ThreadMemoryReadParams,
@@ -4477,6 +4655,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `memory/status`.
     ///
     /// Params: [`MemoryStatusParams`](types::MemoryStatusParams). Response: [`MemoryStatusResponse`](types::MemoryStatusResponse).
+    #[cfg(feature = "experimental")]
     fn memory_status(
         &self,
         params: types::MemoryStatusParams,
@@ -4488,6 +4667,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `memory/reset`.
     ///
     /// Params: none. Response: [`MemoryResetResponse`](types::MemoryResetResponse).
+    #[cfg(feature = "experimental")]
     fn memory_reset(
         &self,
     ) -> impl ::std::future::Future<
@@ -4498,6 +4678,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `rollout/compress`: Start a best-effort background compression pass for cold local rollouts.
     ///
     /// Params: none. Response: [`RolloutCompressResponse`](types::RolloutCompressResponse).
+    #[cfg(feature = "experimental")]
     fn rollout_compress(
         &self,
     ) -> impl ::std::future::Future<
@@ -4555,6 +4736,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `thread/backgroundTerminals/clean`.
     ///
     /// Params: [`ThreadBackgroundTerminalsCleanParams`](types::ThreadBackgroundTerminalsCleanParams). Response: [`ThreadBackgroundTerminalsCleanResponse`](types::ThreadBackgroundTerminalsCleanResponse).
+    #[cfg(feature = "experimental")]
     fn thread_background_terminals_clean(
         &self,
         params: types::ThreadBackgroundTerminalsCleanParams,
@@ -4569,6 +4751,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `thread/backgroundTerminals/list`.
     ///
     /// Params: [`ThreadBackgroundTerminalsListParams`](types::ThreadBackgroundTerminalsListParams). Response: [`ThreadBackgroundTerminalsListResponse`](types::ThreadBackgroundTerminalsListResponse).
+    #[cfg(feature = "experimental")]
     fn thread_background_terminals_list(
         &self,
         params: types::ThreadBackgroundTerminalsListParams,
@@ -4583,6 +4766,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `thread/backgroundTerminals/terminate`.
     ///
     /// Params: [`ThreadBackgroundTerminalsTerminateParams`](types::ThreadBackgroundTerminalsTerminateParams). Response: [`ThreadBackgroundTerminalsTerminateResponse`](types::ThreadBackgroundTerminalsTerminateResponse).
+    #[cfg(feature = "experimental")]
     fn thread_background_terminals_terminate(
         &self,
         params: types::ThreadBackgroundTerminalsTerminateParams,
@@ -4619,6 +4803,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `project/list`.
     ///
     /// Params: [`ProjectListParams`](types::ProjectListParams). Response: [`ProjectListResponse`](types::ProjectListResponse).
+    #[cfg(feature = "experimental")]
     fn project_list(
         &self,
         params: types::ProjectListParams,
@@ -4630,6 +4815,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `project/read`.
     ///
     /// Params: [`ProjectReadParams`](types::ProjectReadParams). Response: [`ProjectReadResponse`](types::ProjectReadResponse).
+    #[cfg(feature = "experimental")]
     fn project_read(
         &self,
         params: types::ProjectReadParams,
@@ -4641,6 +4827,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `project/create`.
     ///
     /// Params: [`ProjectCreateParams`](types::ProjectCreateParams). Response: [`ProjectCreateResponse`](types::ProjectCreateResponse).
+    #[cfg(feature = "experimental")]
     fn project_create(
         &self,
         params: types::ProjectCreateParams,
@@ -4652,6 +4839,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `project/import`.
     ///
     /// Params: [`ProjectImportParams`](types::ProjectImportParams). Response: [`ProjectImportResponse`](types::ProjectImportResponse).
+    #[cfg(feature = "experimental")]
     fn project_import(
         &self,
         params: types::ProjectImportParams,
@@ -4663,6 +4851,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `project/update`.
     ///
     /// Params: [`ProjectUpdateParams`](types::ProjectUpdateParams). Response: [`ProjectUpdateResponse`](types::ProjectUpdateResponse).
+    #[cfg(feature = "experimental")]
     fn project_update(
         &self,
         params: types::ProjectUpdateParams,
@@ -4674,6 +4863,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `project/move`.
     ///
     /// Params: [`ProjectMoveParams`](types::ProjectMoveParams). Response: [`ProjectMoveResponse`](types::ProjectMoveResponse).
+    #[cfg(feature = "experimental")]
     fn project_move(
         &self,
         params: types::ProjectMoveParams,
@@ -4685,6 +4875,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `project/delete`.
     ///
     /// Params: [`ProjectDeleteParams`](types::ProjectDeleteParams). Response: [`ProjectDeleteResponse`](types::ProjectDeleteResponse).
+    #[cfg(feature = "experimental")]
     fn project_delete(
         &self,
         params: types::ProjectDeleteParams,
@@ -4740,6 +4931,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `thread/search`.
     ///
     /// Params: [`ThreadSearchParams`](types::ThreadSearchParams). Response: [`ThreadSearchResponse`](types::ThreadSearchResponse).
+    #[cfg(feature = "experimental")]
     fn thread_search(
         &self,
         params: types::ThreadSearchParams,
@@ -4753,6 +4945,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// Since Codex 0.171.0.
     ///
     /// Params: [`ThreadSearchParams`](types::ThreadSearchParams). Response: [`ThreadSearchResponse`](types::ThreadSearchResponse).
+    #[cfg(feature = "experimental")]
     fn thread_search_stream(
         &self,
         params: types::ThreadSearchParams,
@@ -4764,6 +4957,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `thread/search/cancel`: Since Codex 0.171.0.
     ///
     /// Params: [`ThreadSearchCancelParams`](types::ThreadSearchCancelParams). Response: [`ThreadSearchCancelResponse`](types::ThreadSearchCancelResponse).
+    #[cfg(feature = "experimental")]
     fn thread_search_cancel(
         &self,
         params: types::ThreadSearchCancelParams,
@@ -4777,6 +4971,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// Since Codex 0.171.0.
     ///
     /// Params: [`ThreadSearchCancelParams`](types::ThreadSearchCancelParams). Response: [`ThreadSearchCancelResponse`](types::ThreadSearchCancelResponse).
+    #[cfg(feature = "experimental")]
     fn thread_search_stream_cancel(
         &self,
         params: types::ThreadSearchCancelParams,
@@ -4788,6 +4983,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `thread/searchOccurrences`.
     ///
     /// Params: [`ThreadSearchOccurrencesParams`](types::ThreadSearchOccurrencesParams). Response: [`ThreadSearchOccurrencesResponse`](types::ThreadSearchOccurrencesResponse).
+    #[cfg(feature = "experimental")]
     fn thread_search_occurrences(
         &self,
         params: types::ThreadSearchOccurrencesParams,
@@ -4824,6 +5020,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `thread/readState/update`.
     ///
     /// Params: [`ThreadReadStateUpdateParams`](types::ThreadReadStateUpdateParams). Response: [`ThreadReadStateUpdateResponse`](types::ThreadReadStateUpdateResponse).
+    #[cfg(feature = "experimental")]
     fn thread_read_state_update(
         &self,
         params: types::ThreadReadStateUpdateParams,
@@ -4857,6 +5054,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `thread/items/read`.
     ///
     /// Params: [`ThreadItemsReadParams`](types::ThreadItemsReadParams). Response: [`ThreadItemsReadResponse`](types::ThreadItemsReadResponse).
+    #[cfg(feature = "experimental")]
     fn thread_items_read(
         &self,
         params: types::ThreadItemsReadParams,
@@ -4870,6 +5068,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// Since Codex 0.167.2.
     ///
     /// Params: [`ThreadGuardianReviewParams`](types::ThreadGuardianReviewParams). Response: [`ThreadGuardianReviewResponse`](types::ThreadGuardianReviewResponse).
+    #[cfg(feature = "experimental")]
     fn thread_guardian_review(
         &self,
         params: types::ThreadGuardianReviewParams,
@@ -4892,6 +5091,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `thread/prepareApprovedPlan`: Since Codex 0.169.0.
     ///
     /// Params: [`ThreadPrepareApprovedPlanParams`](types::ThreadPrepareApprovedPlanParams). Response: [`ThreadPrepareApprovedPlanResponse`](types::ThreadPrepareApprovedPlanResponse).
+    #[cfg(feature = "experimental")]
     fn thread_prepare_approved_plan(
         &self,
         params: types::ThreadPrepareApprovedPlanParams,
@@ -4983,6 +5183,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `plugin/search`.
     ///
     /// Params: [`PluginSearchParams`](types::PluginSearchParams). Response: [`PluginSearchResponse`](types::PluginSearchResponse).
+    #[cfg(feature = "experimental")]
     fn plugin_search(
         &self,
         params: types::PluginSearchParams,
@@ -5272,6 +5473,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `turn/settings/update`.
     ///
     /// Params: [`TurnSettingsUpdateParams`](types::TurnSettingsUpdateParams). Response: [`TurnSettingsUpdateResponse`](types::TurnSettingsUpdateResponse).
+    #[cfg(feature = "experimental")]
     fn turn_settings_update(
         &self,
         params: types::TurnSettingsUpdateParams,
@@ -5305,6 +5507,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `thread/realtime/start`.
     ///
     /// Params: [`ThreadRealtimeStartParams`](types::ThreadRealtimeStartParams). Response: [`ThreadRealtimeStartResponse`](types::ThreadRealtimeStartResponse).
+    #[cfg(feature = "experimental")]
     fn thread_realtime_start(
         &self,
         params: types::ThreadRealtimeStartParams,
@@ -5316,6 +5519,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `thread/realtime/appendAudio`.
     ///
     /// Params: [`ThreadRealtimeAppendAudioParams`](types::ThreadRealtimeAppendAudioParams). Response: [`ThreadRealtimeAppendAudioResponse`](types::ThreadRealtimeAppendAudioResponse).
+    #[cfg(feature = "experimental")]
     fn thread_realtime_append_audio(
         &self,
         params: types::ThreadRealtimeAppendAudioParams,
@@ -5330,6 +5534,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `thread/realtime/appendText`.
     ///
     /// Params: [`ThreadRealtimeAppendTextParams`](types::ThreadRealtimeAppendTextParams). Response: [`ThreadRealtimeAppendTextResponse`](types::ThreadRealtimeAppendTextResponse).
+    #[cfg(feature = "experimental")]
     fn thread_realtime_append_text(
         &self,
         params: types::ThreadRealtimeAppendTextParams,
@@ -5344,6 +5549,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `thread/realtime/appendSpeech`.
     ///
     /// Params: [`ThreadRealtimeAppendSpeechParams`](types::ThreadRealtimeAppendSpeechParams). Response: [`ThreadRealtimeAppendSpeechResponse`](types::ThreadRealtimeAppendSpeechResponse).
+    #[cfg(feature = "experimental")]
     fn thread_realtime_append_speech(
         &self,
         params: types::ThreadRealtimeAppendSpeechParams,
@@ -5358,6 +5564,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `thread/realtime/stop`.
     ///
     /// Params: [`ThreadRealtimeStopParams`](types::ThreadRealtimeStopParams). Response: [`ThreadRealtimeStopResponse`](types::ThreadRealtimeStopResponse).
+    #[cfg(feature = "experimental")]
     fn thread_realtime_stop(
         &self,
         params: types::ThreadRealtimeStopParams,
@@ -5369,6 +5576,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `thread/timeline/list`.
     ///
     /// Params: [`ThreadTimelineListParams`](types::ThreadTimelineListParams). Response: [`ThreadTimelineListResponse`](types::ThreadTimelineListResponse).
+    #[cfg(feature = "experimental")]
     fn thread_timeline_list(
         &self,
         params: types::ThreadTimelineListParams,
@@ -5380,6 +5588,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `thread/realtime/list`: Since Codex 0.171.0.
     ///
     /// Params: [`ThreadRealtimeListParams`](types::ThreadRealtimeListParams). Response: [`ThreadRealtimeListResponse`](types::ThreadRealtimeListResponse).
+    #[cfg(feature = "experimental")]
     fn thread_realtime_list(
         &self,
         params: types::ThreadRealtimeListParams,
@@ -5391,6 +5600,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `thread/realtime/listVoices`.
     ///
     /// Params: [`ThreadRealtimeListVoicesParams`](types::ThreadRealtimeListVoicesParams). Response: [`ThreadRealtimeListVoicesResponse`](types::ThreadRealtimeListVoicesResponse).
+    #[cfg(feature = "experimental")]
     fn thread_realtime_list_voices(
         &self,
         params: types::ThreadRealtimeListVoicesParams,
@@ -5548,6 +5758,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `remoteControl/enable`.
     ///
     /// Params: [`RemoteControlEnableParams`](types::RemoteControlEnableParams) (optional). Response: [`RemoteControlEnableResponse`](types::RemoteControlEnableResponse).
+    #[cfg(feature = "experimental")]
     fn remote_control_enable(
         &self,
         params: ::std::option::Option<types::RemoteControlEnableParams>,
@@ -5559,6 +5770,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `remoteControl/disable`.
     ///
     /// Params: [`RemoteControlDisableParams`](types::RemoteControlDisableParams) (optional). Response: [`RemoteControlDisableResponse`](types::RemoteControlDisableResponse).
+    #[cfg(feature = "experimental")]
     fn remote_control_disable(
         &self,
         params: ::std::option::Option<types::RemoteControlDisableParams>,
@@ -5570,6 +5782,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `remoteControl/status/read`.
     ///
     /// Params: none. Response: [`RemoteControlStatusReadResponse`](types::RemoteControlStatusReadResponse).
+    #[cfg(feature = "experimental")]
     fn remote_control_status_read(
         &self,
     ) -> impl ::std::future::Future<
@@ -5583,6 +5796,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `remoteControl/pairing/start`.
     ///
     /// Params: [`RemoteControlPairingStartParams`](types::RemoteControlPairingStartParams). Response: [`RemoteControlPairingStartResponse`](types::RemoteControlPairingStartResponse).
+    #[cfg(feature = "experimental")]
     fn remote_control_pairing_start(
         &self,
         params: types::RemoteControlPairingStartParams,
@@ -5597,6 +5811,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `remoteControl/pairing/status`.
     ///
     /// Params: [`RemoteControlPairingStatusParams`](types::RemoteControlPairingStatusParams). Response: [`RemoteControlPairingStatusResponse`](types::RemoteControlPairingStatusResponse).
+    #[cfg(feature = "experimental")]
     fn remote_control_pairing_status(
         &self,
         params: types::RemoteControlPairingStatusParams,
@@ -5611,6 +5826,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `remoteControl/client/list`.
     ///
     /// Params: [`RemoteControlClientsListParams`](types::RemoteControlClientsListParams). Response: [`RemoteControlClientsListResponse`](types::RemoteControlClientsListResponse).
+    #[cfg(feature = "experimental")]
     fn remote_control_client_list(
         &self,
         params: types::RemoteControlClientsListParams,
@@ -5625,6 +5841,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `remoteControl/client/revoke`.
     ///
     /// Params: [`RemoteControlClientsRevokeParams`](types::RemoteControlClientsRevokeParams). Response: [`RemoteControlClientsRevokeResponse`](types::RemoteControlClientsRevokeResponse).
+    #[cfg(feature = "experimental")]
     fn remote_control_client_revoke(
         &self,
         params: types::RemoteControlClientsRevokeParams,
@@ -5639,6 +5856,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `collaborationMode/list`: Lists collaboration mode presets.
     ///
     /// Params: [`CollaborationModeListParams`](types::CollaborationModeListParams). Response: [`CollaborationModeListResponse`](types::CollaborationModeListResponse).
+    #[cfg(feature = "experimental")]
     fn collaboration_mode_list(
         &self,
         params: types::CollaborationModeListParams,
@@ -5650,6 +5868,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `mock/experimentalMethod`: Test-only method used to validate experimental gating.
     ///
     /// Params: [`MockExperimentalMethodParams`](types::MockExperimentalMethodParams). Response: [`MockExperimentalMethodResponse`](types::MockExperimentalMethodResponse).
+    #[cfg(feature = "experimental")]
     fn mock_experimental_method(
         &self,
         params: types::MockExperimentalMethodParams,
@@ -5664,6 +5883,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `environment/add`: Adds or replaces a remote environment by id for later selection.
     ///
     /// Params: [`EnvironmentAddParams`](types::EnvironmentAddParams). Response: [`EnvironmentAddResponse`](types::EnvironmentAddResponse).
+    #[cfg(feature = "experimental")]
     fn environment_add(
         &self,
         params: types::EnvironmentAddParams,
@@ -5675,6 +5895,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `environment/info`: Reads information from a configured execution environment.
     ///
     /// Params: [`EnvironmentInfoParams`](types::EnvironmentInfoParams). Response: [`EnvironmentInfoResponse`](types::EnvironmentInfoResponse).
+    #[cfg(feature = "experimental")]
     fn environment_info(
         &self,
         params: types::EnvironmentInfoParams,
@@ -5686,6 +5907,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `environment/status`: Reads the current status of a configured execution environment.
     ///
     /// Params: [`EnvironmentStatusParams`](types::EnvironmentStatusParams). Response: [`EnvironmentStatusResponse`](types::EnvironmentStatusResponse).
+    #[cfg(feature = "experimental")]
     fn environment_status(
         &self,
         params: types::EnvironmentStatusParams,
@@ -5740,6 +5962,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `mcpServer/event/stream/start`.
     ///
     /// Params: [`McpServerEventStreamStartParams`](types::McpServerEventStreamStartParams). Response: [`McpServerEventStreamStartResponse`](types::McpServerEventStreamStartResponse).
+    #[cfg(feature = "experimental")]
     fn mcp_server_event_stream_start(
         &self,
         params: types::McpServerEventStreamStartParams,
@@ -5754,6 +5977,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `mcpServer/event/stream/stop`.
     ///
     /// Params: [`McpServerEventStreamStopParams`](types::McpServerEventStreamStopParams). Response: [`McpServerEventStreamStopResponse`](types::McpServerEventStreamStopResponse).
+    #[cfg(feature = "experimental")]
     fn mcp_server_event_stream_stop(
         &self,
         params: types::McpServerEventStreamStopParams,
@@ -5817,6 +6041,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `account/bedrock/discover`.
     ///
     /// Params: [`BedrockDiscoverParams`](types::BedrockDiscoverParams). Response: [`BedrockDiscoverResponse`](types::BedrockDiscoverResponse).
+    #[cfg(feature = "experimental")]
     fn account_bedrock_discover(
         &self,
         params: types::BedrockDiscoverParams,
@@ -5828,6 +6053,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `account/bedrock/setup`.
     ///
     /// Params: [`BedrockSetupParams`](types::BedrockSetupParams). Response: [`BedrockSetupResponse`](types::BedrockSetupResponse).
+    #[cfg(feature = "experimental")]
     fn account_bedrock_setup(
         &self,
         params: types::BedrockSetupParams,
@@ -5839,6 +6065,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `account/gcp/setup`: Since Codex 0.166.0.
     ///
     /// Params: [`GcpSetupParams`](types::GcpSetupParams). Response: [`GcpSetupResponse`](types::GcpSetupResponse).
+    #[cfg(feature = "experimental")]
     fn account_gcp_setup(
         &self,
         params: types::GcpSetupParams,
@@ -5850,6 +6077,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `account/bedrock/checkGovCloudRequirements`.
     ///
     /// Params: [`BedrockCheckGovCloudRequirementsParams`](types::BedrockCheckGovCloudRequirementsParams). Response: [`BedrockCheckGovCloudRequirementsResponse`](types::BedrockCheckGovCloudRequirementsResponse).
+    #[cfg(feature = "experimental")]
     fn account_bedrock_check_gov_cloud_requirements(
         &self,
         params: types::BedrockCheckGovCloudRequirementsParams,
@@ -5877,6 +6105,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `accountSession/list`: Since Codex 0.166.0.
     ///
     /// Params: [`AccountSessionsListParams`](types::AccountSessionsListParams). Response: [`AccountSessionsResponse`](types::AccountSessionsResponse).
+    #[cfg(feature = "experimental")]
     fn account_session_list(
         &self,
         params: types::AccountSessionsListParams,
@@ -5888,6 +6117,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `accountSession/switch`: Since Codex 0.166.0.
     ///
     /// Params: [`AccountSessionsSwitchParams`](types::AccountSessionsSwitchParams). Response: [`AccountSessionsSwitchResponse`](types::AccountSessionsSwitchResponse).
+    #[cfg(feature = "experimental")]
     fn account_session_switch(
         &self,
         params: types::AccountSessionsSwitchParams,
@@ -6048,6 +6278,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `process/spawn`: Spawn a standalone process (argv vector) without a Codex sandbox.
     ///
     /// Params: [`ProcessSpawnParams`](types::ProcessSpawnParams). Response: [`ProcessSpawnResponse`](types::ProcessSpawnResponse).
+    #[cfg(feature = "experimental")]
     fn process_spawn(
         &self,
         params: types::ProcessSpawnParams,
@@ -6059,6 +6290,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `process/writeStdin`: Write stdin bytes to a running `process/spawn` session or close stdin.
     ///
     /// Params: [`ProcessWriteStdinParams`](types::ProcessWriteStdinParams). Response: [`ProcessWriteStdinResponse`](types::ProcessWriteStdinResponse).
+    #[cfg(feature = "experimental")]
     fn process_write_stdin(
         &self,
         params: types::ProcessWriteStdinParams,
@@ -6070,6 +6302,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `process/kill`: Terminate a running `process/spawn` session by client-supplied `processHandle`.
     ///
     /// Params: [`ProcessKillParams`](types::ProcessKillParams). Response: [`ProcessKillResponse`](types::ProcessKillResponse).
+    #[cfg(feature = "experimental")]
     fn process_kill(
         &self,
         params: types::ProcessKillParams,
@@ -6081,6 +6314,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `process/resizePty`: Resize a running PTY-backed `process/spawn` session by client-supplied `processHandle`.
     ///
     /// Params: [`ProcessResizePtyParams`](types::ProcessResizePtyParams). Response: [`ProcessResizePtyResponse`](types::ProcessResizePtyResponse).
+    #[cfg(feature = "experimental")]
     fn process_resize_pty(
         &self,
         params: types::ProcessResizePtyParams,
@@ -6217,6 +6451,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `fuzzyFileSearch/sessionStart`.
     ///
     /// Params: [`FuzzyFileSearchSessionStartParams`](types::FuzzyFileSearchSessionStartParams). Response: [`FuzzyFileSearchSessionStartResponse`](types::FuzzyFileSearchSessionStartResponse).
+    #[cfg(feature = "experimental")]
     fn fuzzy_file_search_session_start(
         &self,
         params: types::FuzzyFileSearchSessionStartParams,
@@ -6231,6 +6466,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `fuzzyFileSearch/sessionUpdate`.
     ///
     /// Params: [`FuzzyFileSearchSessionUpdateParams`](types::FuzzyFileSearchSessionUpdateParams). Response: [`FuzzyFileSearchSessionUpdateResponse`](types::FuzzyFileSearchSessionUpdateResponse).
+    #[cfg(feature = "experimental")]
     fn fuzzy_file_search_session_update(
         &self,
         params: types::FuzzyFileSearchSessionUpdateParams,
@@ -6245,6 +6481,7 @@ pub trait ClientRequests: crate::protocol::RequestSender {
     /// `fuzzyFileSearch/sessionStop`.
     ///
     /// Params: [`FuzzyFileSearchSessionStopParams`](types::FuzzyFileSearchSessionStopParams). Response: [`FuzzyFileSearchSessionStopResponse`](types::FuzzyFileSearchSessionStopResponse).
+    #[cfg(feature = "experimental")]
     fn fuzzy_file_search_session_stop(
         &self,
         params: types::FuzzyFileSearchSessionStopParams,
@@ -6526,7 +6763,122 @@ pub async fn dispatch_server_request<H: ServerRequestHandler + ?Sized>(
         }
     }
 }
-/// Every client request method of this protocol surface, in schema order.
+/// Every client request method of this build's protocol surface, in schema order.
+#[cfg(not(feature = "experimental"))]
+pub const CLIENT_REQUEST_METHODS: &[&str] = &[
+    "initialize",
+    "thread/start",
+    "thread/resume",
+    "thread/fork",
+    "thread/archive",
+    "thread/delete",
+    "thread/unsubscribe",
+    "thread/name/set",
+    "thread/goal/set",
+    "thread/goal/get",
+    "thread/goal/clear",
+    "thread/metadata/update",
+    "thread/attachment/add",
+    "thread/attachment/list",
+    "thread/attachmentOwner/list",
+    "thread/attachment/remove",
+    "thread/section/move",
+    "thread/unarchive",
+    "thread/compact/start",
+    "thread/shellCommand",
+    "thread/approveGuardianDeniedAction",
+    "thread/revert",
+    "thread/list",
+    "threadSection/list",
+    "threadSection/create",
+    "threadSection/update",
+    "threadSection/delete",
+    "thread/loaded/list",
+    "thread/read",
+    "thread/turns/list",
+    "thread/items/list",
+    "thread/inject_items",
+    "skills/list",
+    "skills/extraRoots/set",
+    "hooks/list",
+    "marketplace/add",
+    "marketplace/remove",
+    "marketplace/upgrade",
+    "plugin/list",
+    "plugin/installed",
+    "plugin/reconcile",
+    "plugin/read",
+    "plugin/skill/read",
+    "plugin/share/save",
+    "plugin/share/updateTargets",
+    "plugin/share/list",
+    "plugin/share/checkout",
+    "plugin/share/delete",
+    "app/read",
+    "app/list",
+    "app/installed",
+    "fs/readFile",
+    "fs/writeFile",
+    "fs/createDirectory",
+    "fs/getMetadata",
+    "fs/readDirectory",
+    "fs/remove",
+    "fs/copy",
+    "fs/watch",
+    "fs/unwatch",
+    "skills/config/write",
+    "plugin/install",
+    "plugin/uninstall",
+    "turn/start",
+    "turn/steer",
+    "turn/interrupt",
+    "review/start",
+    "model/list",
+    "account/gatewayOAuth/read",
+    "account/gatewayOAuth/login",
+    "account/gatewayOAuth/cancel",
+    "modelProvider/list",
+    "modelProvider/config/write",
+    "modelProvider/default/set",
+    "modelProvider/capabilities/read",
+    "experimentalFeature/list",
+    "permissionProfile/list",
+    "experimentalFeature/enablement/set",
+    "mcpServer/oauth/login",
+    "config/mcpServer/reload",
+    "mcpServerStatus/list",
+    "mcpServer/resource/read",
+    "mcpServer/tool/call",
+    "windowsSandbox/setupStart",
+    "windowsSandbox/readiness",
+    "account/login/start",
+    "account/login/cancel",
+    "account/logout",
+    "account/securitySetup/read",
+    "account/rateLimits/read",
+    "account/rateLimitResetCredit/consume",
+    "account/usage/read",
+    "account/workspaceMessages/read",
+    "account/sendAddCreditsNudgeEmail",
+    "feedback/upload",
+    "feedback/save",
+    "command/exec",
+    "command/exec/write",
+    "command/exec/terminate",
+    "command/exec/resize",
+    "config/read",
+    "externalAgentConfig/detect",
+    "externalAgentConfig/import",
+    "externalAgentConfig/import/recordHistory",
+    "externalAgentConfig/import/readHistories",
+    "config/value/write",
+    "config/batchWrite",
+    "configRequirements/read",
+    "account/read",
+    "fuzzyFileSearch",
+];
+/// Every client request method of this build's protocol surface, in schema order.
+#[cfg(feature = "experimental")]
 pub const CLIENT_REQUEST_METHODS: &[&str] = &[
     "initialize",
     "server/diagnostics",

@@ -47,6 +47,22 @@ pub(crate) fn round_trip_named(
             "AccountSessionWorkspace" => {
                 round_trip::<types::AccountSessionWorkspace>(value)
             }
+            #[cfg(feature = "experimental")]
+            "AccountSessionsListParams" => {
+                round_trip::<types::AccountSessionsListParams>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "AccountSessionsResponse" => {
+                round_trip::<types::AccountSessionsResponse>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "AccountSessionsSwitchParams" => {
+                round_trip::<types::AccountSessionsSwitchParams>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "AccountSessionsSwitchResponse" => {
+                round_trip::<types::AccountSessionsSwitchResponse>(value)
+            }
             "AccountTokenUsageDailyBucket" => {
                 round_trip::<types::AccountTokenUsageDailyBucket>(value)
             }
@@ -184,12 +200,34 @@ pub(crate) fn round_trip_named(
             "BaseBranchReviewTarget" => {
                 round_trip::<types::BaseBranchReviewTarget>(value)
             }
+            #[cfg(feature = "experimental")]
+            "BedrockAwsProfile" => round_trip::<types::BedrockAwsProfile>(value),
+            #[cfg(feature = "experimental")]
+            "BedrockCheckGovCloudRequirementsParams" => {
+                round_trip::<types::BedrockCheckGovCloudRequirementsParams>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "BedrockCheckGovCloudRequirementsResponse" => {
+                round_trip::<types::BedrockCheckGovCloudRequirementsResponse>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "BedrockDiscoverParams" => round_trip::<types::BedrockDiscoverParams>(value),
+            #[cfg(feature = "experimental")]
+            "BedrockDiscoverResponse" => {
+                round_trip::<types::BedrockDiscoverResponse>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "BedrockEnvironmentCredential" => {
+                round_trip::<types::BedrockEnvironmentCredential>(value)
+            }
             "BedrockProviderSettings" => {
                 round_trip::<types::BedrockProviderSettings>(value)
             }
             "BedrockProviderSettingsPatch" => {
                 round_trip::<types::BedrockProviderSettingsPatch>(value)
             }
+            #[cfg(feature = "experimental")]
+            "BedrockSetupResponse" => round_trip::<types::BedrockSetupResponse>(value),
             "BemItemPromotedThreadRealtimeItem" => {
                 round_trip::<types::BemItemPromotedThreadRealtimeItem>(value)
             }
@@ -215,6 +253,10 @@ pub(crate) fn round_trip_named(
             }
             "CancelLoginAccountResponse" => {
                 round_trip::<types::CancelLoginAccountResponse>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "CancelledUserVerificationErrorDetails" => {
+                round_trip::<types::CancelledUserVerificationErrorDetails>(value)
             }
             "ChatgptAccount" => round_trip::<types::ChatgptAccount>(value),
             "ChatgptAuthTokensLoginAccountParams" => {
@@ -247,6 +289,14 @@ pub(crate) fn round_trip_named(
                 round_trip::<types::CollabAgentToolCallThreadItem>(value)
             }
             "CollaborationMode" => round_trip::<types::CollaborationMode>(value),
+            #[cfg(feature = "experimental")]
+            "CollaborationModeListParams" => {
+                round_trip::<types::CollaborationModeListParams>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "CollaborationModeListResponse" => {
+                round_trip::<types::CollaborationModeListResponse>(value)
+            }
             "CollaborationModeMask" => round_trip::<types::CollaborationModeMask>(value),
             "CommandConfiguredHookHandler" => {
                 round_trip::<types::CommandConfiguredHookHandler>(value)
@@ -418,14 +468,40 @@ pub(crate) fn round_trip_named(
             "EnterpriseManagedConfigLayerSource" => {
                 round_trip::<types::EnterpriseManagedConfigLayerSource>(value)
             }
+            #[cfg(feature = "experimental")]
+            "EnvironmentAddParams" => round_trip::<types::EnvironmentAddParams>(value),
+            #[cfg(feature = "experimental")]
+            "EnvironmentAddResponse" => {
+                round_trip::<types::EnvironmentAddResponse>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "EnvironmentBedrockSetupParams" => {
+                round_trip::<types::EnvironmentBedrockSetupParams>(value)
+            }
             "EnvironmentCapabilityRootLocation" => {
                 round_trip::<types::EnvironmentCapabilityRootLocation>(value)
             }
             "EnvironmentConnectionNotification" => {
                 round_trip::<types::EnvironmentConnectionNotification>(value)
             }
+            #[cfg(feature = "experimental")]
+            "EnvironmentInfoParams" => round_trip::<types::EnvironmentInfoParams>(value),
+            #[cfg(feature = "experimental")]
+            "EnvironmentInfoResponse" => {
+                round_trip::<types::EnvironmentInfoResponse>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "EnvironmentShellInfo" => round_trip::<types::EnvironmentShellInfo>(value),
             "EnvironmentSkillsParams" => {
                 round_trip::<types::EnvironmentSkillsParams>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "EnvironmentStatusParams" => {
+                round_trip::<types::EnvironmentStatusParams>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "EnvironmentStatusResponse" => {
+                round_trip::<types::EnvironmentStatusResponse>(value)
             }
             "EnvironmentVariableGatewayAuth" => {
                 round_trip::<types::EnvironmentVariableGatewayAuth>(value)
@@ -530,6 +606,10 @@ pub(crate) fn round_trip_named(
             "FailedThreadPredictionResult" => {
                 round_trip::<types::FailedThreadPredictionResult>(value)
             }
+            #[cfg(feature = "experimental")]
+            "FailedUserVerificationErrorDetails" => {
+                round_trip::<types::FailedUserVerificationErrorDetails>(value)
+            }
             "FeedbackRequirements" => round_trip::<types::FeedbackRequirements>(value),
             "FeedbackSaveParams" => round_trip::<types::FeedbackSaveParams>(value),
             "FeedbackSaveResponse" => round_trip::<types::FeedbackSaveResponse>(value),
@@ -621,6 +701,30 @@ pub(crate) fn round_trip_named(
             "FuzzyFileSearchSessionCompletedNotification" => {
                 round_trip::<types::FuzzyFileSearchSessionCompletedNotification>(value)
             }
+            #[cfg(feature = "experimental")]
+            "FuzzyFileSearchSessionStartParams" => {
+                round_trip::<types::FuzzyFileSearchSessionStartParams>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "FuzzyFileSearchSessionStartResponse" => {
+                round_trip::<types::FuzzyFileSearchSessionStartResponse>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "FuzzyFileSearchSessionStopParams" => {
+                round_trip::<types::FuzzyFileSearchSessionStopParams>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "FuzzyFileSearchSessionStopResponse" => {
+                round_trip::<types::FuzzyFileSearchSessionStopResponse>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "FuzzyFileSearchSessionUpdateParams" => {
+                round_trip::<types::FuzzyFileSearchSessionUpdateParams>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "FuzzyFileSearchSessionUpdateResponse" => {
+                round_trip::<types::FuzzyFileSearchSessionUpdateResponse>(value)
+            }
             "FuzzyFileSearchSessionUpdatedNotification" => {
                 round_trip::<types::FuzzyFileSearchSessionUpdatedNotification>(value)
             }
@@ -648,6 +752,10 @@ pub(crate) fn round_trip_named(
             "GcpProviderSettingsPatch" => {
                 round_trip::<types::GcpProviderSettingsPatch>(value)
             }
+            #[cfg(feature = "experimental")]
+            "GcpSetupParams" => round_trip::<types::GcpSetupParams>(value),
+            #[cfg(feature = "experimental")]
+            "GcpSetupResponse" => round_trip::<types::GcpSetupResponse>(value),
             "GetAccountParams" => round_trip::<types::GetAccountParams>(value),
             "GetAccountRateLimitsParams" => {
                 round_trip::<types::GetAccountRateLimitsParams>(value)
@@ -766,6 +874,10 @@ pub(crate) fn round_trip_named(
             "InstalledApp" => round_trip::<types::InstalledApp>(value),
             "InternalChatMessageMetadataPassthrough" => {
                 round_trip::<types::InternalChatMessageMetadataPassthrough>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "InvalidRequestUserVerificationErrorDetails" => {
+                round_trip::<types::InvalidRequestUserVerificationErrorDetails>(value)
             }
             "ItemCompletedNotification" => {
                 round_trip::<types::ItemCompletedNotification>(value)
@@ -908,6 +1020,22 @@ pub(crate) fn round_trip_named(
             "McpServerEventStreamNotification" => {
                 round_trip::<types::McpServerEventStreamNotification>(value)
             }
+            #[cfg(feature = "experimental")]
+            "McpServerEventStreamStartParams" => {
+                round_trip::<types::McpServerEventStreamStartParams>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "McpServerEventStreamStartResponse" => {
+                round_trip::<types::McpServerEventStreamStartResponse>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "McpServerEventStreamStopParams" => {
+                round_trip::<types::McpServerEventStreamStopParams>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "McpServerEventStreamStopResponse" => {
+                round_trip::<types::McpServerEventStreamStopResponse>(value)
+            }
             "McpServerInfo" => round_trip::<types::McpServerInfo>(value),
             "McpServerMigration" => round_trip::<types::McpServerMigration>(value),
             "McpServerOauthLoginCompletedNotification" => {
@@ -949,6 +1077,12 @@ pub(crate) fn round_trip_named(
             "MdmConfigLayerSource" => round_trip::<types::MdmConfigLayerSource>(value),
             "MemoryCitation" => round_trip::<types::MemoryCitation>(value),
             "MemoryCitationEntry" => round_trip::<types::MemoryCitationEntry>(value),
+            #[cfg(feature = "experimental")]
+            "MemoryResetResponse" => round_trip::<types::MemoryResetResponse>(value),
+            #[cfg(feature = "experimental")]
+            "MemoryStatusParams" => round_trip::<types::MemoryStatusParams>(value),
+            #[cfg(feature = "experimental")]
+            "MemoryStatusResponse" => round_trip::<types::MemoryStatusResponse>(value),
             "MentionUserInput" => round_trip::<types::MentionUserInput>(value),
             "MessageResponseItem" => round_trip::<types::MessageResponseItem>(value),
             "MigrationDetails" => round_trip::<types::MigrationDetails>(value),
@@ -959,6 +1093,14 @@ pub(crate) fn round_trip_named(
                 round_trip::<types::MisalignmentErrorDetails>(value)
             }
             "MisalignmentSteer" => round_trip::<types::MisalignmentSteer>(value),
+            #[cfg(feature = "experimental")]
+            "MockExperimentalMethodParams" => {
+                round_trip::<types::MockExperimentalMethodParams>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "MockExperimentalMethodResponse" => {
+                round_trip::<types::MockExperimentalMethodResponse>(value)
+            }
             "ModeGatewayAuth" => round_trip::<types::ModeGatewayAuth>(value),
             "Model" => round_trip::<types::Model>(value),
             "ModelAccessPrograms" => round_trip::<types::ModelAccessPrograms>(value),
@@ -1042,6 +1184,14 @@ pub(crate) fn round_trip_named(
             "NullableGetAccountTokenUsageParams" => {
                 round_trip::<types::NullableGetAccountTokenUsageParams>(value)
             }
+            #[cfg(feature = "experimental")]
+            "NullableRemoteControlDisableParams" => {
+                round_trip::<types::NullableRemoteControlDisableParams>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "NullableRemoteControlEnableParams" => {
+                round_trip::<types::NullableRemoteControlEnableParams>(value)
+            }
             "OpenPageResponsesApiWebSearchAction" => {
                 round_trip::<types::OpenPageResponsesApiWebSearchAction>(value)
             }
@@ -1056,6 +1206,12 @@ pub(crate) fn round_trip_named(
             }
             "OpenaiProviderSettings" => {
                 round_trip::<types::OpenaiProviderSettings>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "OpenaiUserVerificationMcpServerElicitationRequestParams" => {
+                round_trip::<
+                    types::OpenaiUserVerificationMcpServerElicitationRequestParams,
+                >(value)
             }
             "OtelRequirements" => round_trip::<types::OtelRequirements>(value),
             "OtelTlsConfig" => round_trip::<types::OtelTlsConfig>(value),
@@ -1117,6 +1273,10 @@ pub(crate) fn round_trip_named(
             "PluginReconcileResponse" => {
                 round_trip::<types::PluginReconcileResponse>(value)
             }
+            #[cfg(feature = "experimental")]
+            "PluginSearchParams" => round_trip::<types::PluginSearchParams>(value),
+            #[cfg(feature = "experimental")]
+            "PluginSearchResponse" => round_trip::<types::PluginSearchResponse>(value),
             "PluginSearchResult" => round_trip::<types::PluginSearchResult>(value),
             "PluginShareCheckoutParams" => {
                 round_trip::<types::PluginShareCheckoutParams>(value)
@@ -1161,10 +1321,38 @@ pub(crate) fn round_trip_named(
             "ProcessExitedNotification" => {
                 round_trip::<types::ProcessExitedNotification>(value)
             }
+            #[cfg(feature = "experimental")]
+            "ProcessKillParams" => round_trip::<types::ProcessKillParams>(value),
+            #[cfg(feature = "experimental")]
+            "ProcessKillResponse" => round_trip::<types::ProcessKillResponse>(value),
             "ProcessOutputDeltaNotification" => {
                 round_trip::<types::ProcessOutputDeltaNotification>(value)
             }
+            #[cfg(feature = "experimental")]
+            "ProcessResizePtyParams" => {
+                round_trip::<types::ProcessResizePtyParams>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "ProcessResizePtyResponse" => {
+                round_trip::<types::ProcessResizePtyResponse>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "ProcessSpawnParams" => round_trip::<types::ProcessSpawnParams>(value),
+            #[cfg(feature = "experimental")]
+            "ProcessSpawnResponse" => round_trip::<types::ProcessSpawnResponse>(value),
             "ProcessTerminalSize" => round_trip::<types::ProcessTerminalSize>(value),
+            #[cfg(feature = "experimental")]
+            "ProcessWriteStdinParams" => {
+                round_trip::<types::ProcessWriteStdinParams>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "ProcessWriteStdinResponse" => {
+                round_trip::<types::ProcessWriteStdinResponse>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "ProfileBedrockSetupParams" => {
+                round_trip::<types::ProfileBedrockSetupParams>(value)
+            }
             "Project" => round_trip::<types::Project>(value),
             "ProjectChangedNotification" => {
                 round_trip::<types::ProjectChangedNotification>(value)
@@ -1172,7 +1360,35 @@ pub(crate) fn round_trip_named(
             "ProjectConfigLayerSource" => {
                 round_trip::<types::ProjectConfigLayerSource>(value)
             }
+            #[cfg(feature = "experimental")]
+            "ProjectCreateParams" => round_trip::<types::ProjectCreateParams>(value),
+            #[cfg(feature = "experimental")]
+            "ProjectCreateResponse" => round_trip::<types::ProjectCreateResponse>(value),
+            #[cfg(feature = "experimental")]
+            "ProjectDeleteParams" => round_trip::<types::ProjectDeleteParams>(value),
+            #[cfg(feature = "experimental")]
+            "ProjectDeleteResponse" => round_trip::<types::ProjectDeleteResponse>(value),
+            #[cfg(feature = "experimental")]
+            "ProjectImportParams" => round_trip::<types::ProjectImportParams>(value),
+            #[cfg(feature = "experimental")]
+            "ProjectImportResponse" => round_trip::<types::ProjectImportResponse>(value),
+            #[cfg(feature = "experimental")]
+            "ProjectListParams" => round_trip::<types::ProjectListParams>(value),
+            #[cfg(feature = "experimental")]
+            "ProjectListResponse" => round_trip::<types::ProjectListResponse>(value),
+            #[cfg(feature = "experimental")]
+            "ProjectMoveParams" => round_trip::<types::ProjectMoveParams>(value),
+            #[cfg(feature = "experimental")]
+            "ProjectMoveResponse" => round_trip::<types::ProjectMoveResponse>(value),
+            #[cfg(feature = "experimental")]
+            "ProjectReadParams" => round_trip::<types::ProjectReadParams>(value),
+            #[cfg(feature = "experimental")]
+            "ProjectReadResponse" => round_trip::<types::ProjectReadResponse>(value),
             "ProjectRoot" => round_trip::<types::ProjectRoot>(value),
+            #[cfg(feature = "experimental")]
+            "ProjectUpdateParams" => round_trip::<types::ProjectUpdateParams>(value),
+            #[cfg(feature = "experimental")]
+            "ProjectUpdateResponse" => round_trip::<types::ProjectUpdateResponse>(value),
             "PromptConfiguredHookHandler" => {
                 round_trip::<types::PromptConfiguredHookHandler>(value)
             }
@@ -1223,14 +1439,60 @@ pub(crate) fn round_trip_named(
                 round_trip::<types::ReasoningTextReasoningItemContent>(value)
             }
             "ReasoningThreadItem" => round_trip::<types::ReasoningThreadItem>(value),
+            #[cfg(feature = "experimental")]
+            "RemoteControlClient" => round_trip::<types::RemoteControlClient>(value),
+            #[cfg(feature = "experimental")]
+            "RemoteControlClientsListParams" => {
+                round_trip::<types::RemoteControlClientsListParams>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "RemoteControlClientsListResponse" => {
+                round_trip::<types::RemoteControlClientsListResponse>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "RemoteControlClientsRevokeParams" => {
+                round_trip::<types::RemoteControlClientsRevokeParams>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "RemoteControlClientsRevokeResponse" => {
+                round_trip::<types::RemoteControlClientsRevokeResponse>(value)
+            }
             "RemoteControlDisableParams" => {
                 round_trip::<types::RemoteControlDisableParams>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "RemoteControlDisableResponse" => {
+                round_trip::<types::RemoteControlDisableResponse>(value)
             }
             "RemoteControlEnableParams" => {
                 round_trip::<types::RemoteControlEnableParams>(value)
             }
+            #[cfg(feature = "experimental")]
+            "RemoteControlEnableResponse" => {
+                round_trip::<types::RemoteControlEnableResponse>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "RemoteControlPairingStartParams" => {
+                round_trip::<types::RemoteControlPairingStartParams>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "RemoteControlPairingStartResponse" => {
+                round_trip::<types::RemoteControlPairingStartResponse>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "RemoteControlPairingStatusParams" => {
+                round_trip::<types::RemoteControlPairingStatusParams>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "RemoteControlPairingStatusResponse" => {
+                round_trip::<types::RemoteControlPairingStatusResponse>(value)
+            }
             "RemoteControlStatusChangedNotification" => {
                 round_trip::<types::RemoteControlStatusChangedNotification>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "RemoteControlStatusReadResponse" => {
+                round_trip::<types::RemoteControlStatusReadResponse>(value)
             }
             "RemotePluginSource" => round_trip::<types::RemotePluginSource>(value),
             "RequestHeader" => round_trip::<types::RequestHeader>(value),
@@ -1258,6 +1520,10 @@ pub(crate) fn round_trip_named(
             "ResponseUsageMetadata" => round_trip::<types::ResponseUsageMetadata>(value),
             "ReviewStartParams" => round_trip::<types::ReviewStartParams>(value),
             "ReviewStartResponse" => round_trip::<types::ReviewStartResponse>(value),
+            #[cfg(feature = "experimental")]
+            "RolloutCompressResponse" => {
+                round_trip::<types::RolloutCompressResponse>(value)
+            }
             "RootFileSystemSpecialPath" => {
                 round_trip::<types::RootFileSystemSpecialPath>(value)
             }
@@ -1281,8 +1547,16 @@ pub(crate) fn round_trip_named(
             "ServerDiagnosticsGauge" => {
                 round_trip::<types::ServerDiagnosticsGauge>(value)
             }
+            #[cfg(feature = "experimental")]
+            "ServerDiagnosticsParams" => {
+                round_trip::<types::ServerDiagnosticsParams>(value)
+            }
             "ServerDiagnosticsProcess" => {
                 round_trip::<types::ServerDiagnosticsProcess>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "ServerDiagnosticsResponse" => {
+                round_trip::<types::ServerDiagnosticsResponse>(value)
             }
             "ServerRequestResolvedNotification" => {
                 round_trip::<types::ServerRequestResolvedNotification>(value)
@@ -1399,6 +1673,34 @@ pub(crate) fn round_trip_named(
             "ThreadAttachmentUpdatedNotification" => {
                 round_trip::<types::ThreadAttachmentUpdatedNotification>(value)
             }
+            #[cfg(feature = "experimental")]
+            "ThreadBackgroundTerminal" => {
+                round_trip::<types::ThreadBackgroundTerminal>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "ThreadBackgroundTerminalsCleanParams" => {
+                round_trip::<types::ThreadBackgroundTerminalsCleanParams>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "ThreadBackgroundTerminalsCleanResponse" => {
+                round_trip::<types::ThreadBackgroundTerminalsCleanResponse>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "ThreadBackgroundTerminalsListParams" => {
+                round_trip::<types::ThreadBackgroundTerminalsListParams>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "ThreadBackgroundTerminalsListResponse" => {
+                round_trip::<types::ThreadBackgroundTerminalsListResponse>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "ThreadBackgroundTerminalsTerminateParams" => {
+                round_trip::<types::ThreadBackgroundTerminalsTerminateParams>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "ThreadBackgroundTerminalsTerminateResponse" => {
+                round_trip::<types::ThreadBackgroundTerminalsTerminateResponse>(value)
+            }
             "ThreadClosedNotification" => {
                 round_trip::<types::ThreadClosedNotification>(value)
             }
@@ -1407,6 +1709,14 @@ pub(crate) fn round_trip_named(
             }
             "ThreadCompactStartResponse" => {
                 round_trip::<types::ThreadCompactStartResponse>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "ThreadDecrementElicitationParams" => {
+                round_trip::<types::ThreadDecrementElicitationParams>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "ThreadDecrementElicitationResponse" => {
+                round_trip::<types::ThreadDecrementElicitationResponse>(value)
             }
             "ThreadDeleteParams" => round_trip::<types::ThreadDeleteParams>(value),
             "ThreadDeleteResponse" => round_trip::<types::ThreadDeleteResponse>(value),
@@ -1432,7 +1742,27 @@ pub(crate) fn round_trip_named(
             "ThreadGoalUpdatedNotification" => {
                 round_trip::<types::ThreadGoalUpdatedNotification>(value)
             }
+            #[cfg(feature = "experimental")]
+            "ThreadGuardianAssessment" => {
+                round_trip::<types::ThreadGuardianAssessment>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "ThreadGuardianReviewParams" => {
+                round_trip::<types::ThreadGuardianReviewParams>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "ThreadGuardianReviewResponse" => {
+                round_trip::<types::ThreadGuardianReviewResponse>(value)
+            }
             "ThreadId" => round_trip::<types::ThreadId>(value),
+            #[cfg(feature = "experimental")]
+            "ThreadIncrementElicitationParams" => {
+                round_trip::<types::ThreadIncrementElicitationParams>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "ThreadIncrementElicitationResponse" => {
+                round_trip::<types::ThreadIncrementElicitationResponse>(value)
+            }
             "ThreadInjectItemsParams" => {
                 round_trip::<types::ThreadInjectItemsParams>(value)
             }
@@ -1448,6 +1778,12 @@ pub(crate) fn round_trip_named(
             "ThreadItemsListResponse" => {
                 round_trip::<types::ThreadItemsListResponse>(value)
             }
+            #[cfg(feature = "experimental")]
+            "ThreadItemsReadParams" => round_trip::<types::ThreadItemsReadParams>(value),
+            #[cfg(feature = "experimental")]
+            "ThreadItemsReadResponse" => {
+                round_trip::<types::ThreadItemsReadResponse>(value)
+            }
             "ThreadListCwdFilter" => round_trip::<types::ThreadListCwdFilter>(value),
             "ThreadListParams" => round_trip::<types::ThreadListParams>(value),
             "ThreadListResponse" => round_trip::<types::ThreadListResponse>(value),
@@ -1456,6 +1792,22 @@ pub(crate) fn round_trip_named(
             }
             "ThreadLoadedListResponse" => {
                 round_trip::<types::ThreadLoadedListResponse>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "ThreadMemoryModeSetParams" => {
+                round_trip::<types::ThreadMemoryModeSetParams>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "ThreadMemoryModeSetResponse" => {
+                round_trip::<types::ThreadMemoryModeSetResponse>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "ThreadMemoryReadParams" => {
+                round_trip::<types::ThreadMemoryReadParams>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "ThreadMemoryReadResponse" => {
+                round_trip::<types::ThreadMemoryReadResponse>(value)
             }
             "ThreadMetadataGitInfoUpdateParams" => {
                 round_trip::<types::ThreadMetadataGitInfoUpdateParams>(value)
@@ -1469,20 +1821,112 @@ pub(crate) fn round_trip_named(
             "ThreadNameUpdatedNotification" => {
                 round_trip::<types::ThreadNameUpdatedNotification>(value)
             }
+            #[cfg(feature = "experimental")]
+            "ThreadPredictionRequestParams" => {
+                round_trip::<types::ThreadPredictionRequestParams>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "ThreadPredictionRequestResponse" => {
+                round_trip::<types::ThreadPredictionRequestResponse>(value)
+            }
             "ThreadPredictionUpdatedNotification" => {
                 round_trip::<types::ThreadPredictionUpdatedNotification>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "ThreadPrepareApprovedPlanParams" => {
+                round_trip::<types::ThreadPrepareApprovedPlanParams>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "ThreadPrepareApprovedPlanResponse" => {
+                round_trip::<types::ThreadPrepareApprovedPlanResponse>(value)
             }
             "ThreadProjectUpdatedNotification" => {
                 round_trip::<types::ThreadProjectUpdatedNotification>(value)
             }
+            #[cfg(feature = "experimental")]
+            "ThreadQueueAddParams" => round_trip::<types::ThreadQueueAddParams>(value),
+            #[cfg(feature = "experimental")]
+            "ThreadQueueAddResponse" => {
+                round_trip::<types::ThreadQueueAddResponse>(value)
+            }
             "ThreadQueueChangedNotification" => {
                 round_trip::<types::ThreadQueueChangedNotification>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "ThreadQueueDeleteParams" => {
+                round_trip::<types::ThreadQueueDeleteParams>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "ThreadQueueDeleteResponse" => {
+                round_trip::<types::ThreadQueueDeleteResponse>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "ThreadQueueListParams" => round_trip::<types::ThreadQueueListParams>(value),
+            #[cfg(feature = "experimental")]
+            "ThreadQueueListResponse" => {
+                round_trip::<types::ThreadQueueListResponse>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "ThreadQueueReorderParams" => {
+                round_trip::<types::ThreadQueueReorderParams>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "ThreadQueueReorderResponse" => {
+                round_trip::<types::ThreadQueueReorderResponse>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "ThreadQueueStartParams" => {
+                round_trip::<types::ThreadQueueStartParams>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "ThreadQueueStartResponse" => {
+                round_trip::<types::ThreadQueueStartResponse>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "ThreadQueueUpdateParams" => {
+                round_trip::<types::ThreadQueueUpdateParams>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "ThreadQueueUpdateResponse" => {
+                round_trip::<types::ThreadQueueUpdateResponse>(value)
             }
             "ThreadReadParams" => round_trip::<types::ThreadReadParams>(value),
             "ThreadReadResponse" => round_trip::<types::ThreadReadResponse>(value),
             "ThreadReadState" => round_trip::<types::ThreadReadState>(value),
             "ThreadReadStateChangedNotification" => {
                 round_trip::<types::ThreadReadStateChangedNotification>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "ThreadReadStateUpdateParams" => {
+                round_trip::<types::ThreadReadStateUpdateParams>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "ThreadReadStateUpdateResponse" => {
+                round_trip::<types::ThreadReadStateUpdateResponse>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "ThreadRealtimeAppendAudioParams" => {
+                round_trip::<types::ThreadRealtimeAppendAudioParams>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "ThreadRealtimeAppendAudioResponse" => {
+                round_trip::<types::ThreadRealtimeAppendAudioResponse>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "ThreadRealtimeAppendSpeechParams" => {
+                round_trip::<types::ThreadRealtimeAppendSpeechParams>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "ThreadRealtimeAppendSpeechResponse" => {
+                round_trip::<types::ThreadRealtimeAppendSpeechResponse>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "ThreadRealtimeAppendTextParams" => {
+                round_trip::<types::ThreadRealtimeAppendTextParams>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "ThreadRealtimeAppendTextResponse" => {
+                round_trip::<types::ThreadRealtimeAppendTextResponse>(value)
             }
             "ThreadRealtimeAudioChunk" => {
                 round_trip::<types::ThreadRealtimeAudioChunk>(value)
@@ -1512,14 +1956,46 @@ pub(crate) fn round_trip_named(
             "ThreadRealtimeItemTranscriptDeltaNotification" => {
                 round_trip::<types::ThreadRealtimeItemTranscriptDeltaNotification>(value)
             }
+            #[cfg(feature = "experimental")]
+            "ThreadRealtimeListParams" => {
+                round_trip::<types::ThreadRealtimeListParams>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "ThreadRealtimeListResponse" => {
+                round_trip::<types::ThreadRealtimeListResponse>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "ThreadRealtimeListVoicesParams" => {
+                round_trip::<types::ThreadRealtimeListVoicesParams>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "ThreadRealtimeListVoicesResponse" => {
+                round_trip::<types::ThreadRealtimeListVoicesResponse>(value)
+            }
             "ThreadRealtimeOutputAudioDeltaNotification" => {
                 round_trip::<types::ThreadRealtimeOutputAudioDeltaNotification>(value)
             }
             "ThreadRealtimeSdpNotification" => {
                 round_trip::<types::ThreadRealtimeSdpNotification>(value)
             }
+            #[cfg(feature = "experimental")]
+            "ThreadRealtimeStartParams" => {
+                round_trip::<types::ThreadRealtimeStartParams>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "ThreadRealtimeStartResponse" => {
+                round_trip::<types::ThreadRealtimeStartResponse>(value)
+            }
             "ThreadRealtimeStartedNotification" => {
                 round_trip::<types::ThreadRealtimeStartedNotification>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "ThreadRealtimeStopParams" => {
+                round_trip::<types::ThreadRealtimeStopParams>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "ThreadRealtimeStopResponse" => {
+                round_trip::<types::ThreadRealtimeStopResponse>(value)
             }
             "ThreadRealtimeTranscriptDeltaNotification" => {
                 round_trip::<types::ThreadRealtimeTranscriptDeltaNotification>(value)
@@ -1540,10 +2016,48 @@ pub(crate) fn round_trip_named(
             "ThreadRevertedNotification" => {
                 round_trip::<types::ThreadRevertedNotification>(value)
             }
+            #[cfg(feature = "experimental")]
+            "ThreadSampleCancelParams" => {
+                round_trip::<types::ThreadSampleCancelParams>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "ThreadSampleCancelResponse" => {
+                round_trip::<types::ThreadSampleCancelResponse>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "ThreadSampleParams" => round_trip::<types::ThreadSampleParams>(value),
+            #[cfg(feature = "experimental")]
+            "ThreadSampleResponse" => round_trip::<types::ThreadSampleResponse>(value),
+            #[cfg(feature = "experimental")]
+            "ThreadSearchCancelParams" => {
+                round_trip::<types::ThreadSearchCancelParams>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "ThreadSearchCancelResponse" => {
+                round_trip::<types::ThreadSearchCancelResponse>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "ThreadSearchOccurrence" => {
+                round_trip::<types::ThreadSearchOccurrence>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "ThreadSearchOccurrencesParams" => {
+                round_trip::<types::ThreadSearchOccurrencesParams>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "ThreadSearchOccurrencesResponse" => {
+                round_trip::<types::ThreadSearchOccurrencesResponse>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "ThreadSearchParams" => round_trip::<types::ThreadSearchParams>(value),
             "ThreadSearchPartialNotification" => {
                 round_trip::<types::ThreadSearchPartialNotification>(value)
             }
+            #[cfg(feature = "experimental")]
+            "ThreadSearchResponse" => round_trip::<types::ThreadSearchResponse>(value),
             "ThreadSearchResult" => round_trip::<types::ThreadSearchResult>(value),
+            #[cfg(feature = "experimental")]
+            "ThreadSearchTextRange" => round_trip::<types::ThreadSearchTextRange>(value),
             "ThreadSection" => round_trip::<types::ThreadSection>(value),
             "ThreadSectionAppearance" => {
                 round_trip::<types::ThreadSectionAppearance>(value)
@@ -1584,6 +2098,14 @@ pub(crate) fn round_trip_named(
             "ThreadSetNameParams" => round_trip::<types::ThreadSetNameParams>(value),
             "ThreadSetNameResponse" => round_trip::<types::ThreadSetNameResponse>(value),
             "ThreadSettings" => round_trip::<types::ThreadSettings>(value),
+            #[cfg(feature = "experimental")]
+            "ThreadSettingsUpdateParams" => {
+                round_trip::<types::ThreadSettingsUpdateParams>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "ThreadSettingsUpdateResponse" => {
+                round_trip::<types::ThreadSettingsUpdateResponse>(value)
+            }
             "ThreadSettingsUpdatedNotification" => {
                 round_trip::<types::ThreadSettingsUpdatedNotification>(value)
             }
@@ -1607,6 +2129,14 @@ pub(crate) fn round_trip_named(
             }
             "ThreadStatusChangedNotification" => {
                 round_trip::<types::ThreadStatusChangedNotification>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "ThreadTimelineListParams" => {
+                round_trip::<types::ThreadTimelineListParams>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "ThreadTimelineListResponse" => {
+                round_trip::<types::ThreadTimelineListResponse>(value)
             }
             "ThreadTokenUsage" => round_trip::<types::ThreadTokenUsage>(value),
             "ThreadTokenUsageUpdatedNotification" => {
@@ -1687,6 +2217,14 @@ pub(crate) fn round_trip_named(
             "TurnPlanUpdatedNotification" => {
                 round_trip::<types::TurnPlanUpdatedNotification>(value)
             }
+            #[cfg(feature = "experimental")]
+            "TurnSettingsUpdateParams" => {
+                round_trip::<types::TurnSettingsUpdateParams>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "TurnSettingsUpdateResponse" => {
+                round_trip::<types::TurnSettingsUpdateResponse>(value)
+            }
             "TurnStartParams" => round_trip::<types::TurnStartParams>(value),
             "TurnStartResponse" => round_trip::<types::TurnStartResponse>(value),
             "TurnStartedNotification" => {
@@ -1702,6 +2240,10 @@ pub(crate) fn round_trip_named(
             }
             "TurnToolOutput" => round_trip::<types::TurnToolOutput>(value),
             "TurnsPage" => round_trip::<types::TurnsPage>(value),
+            #[cfg(feature = "experimental")]
+            "UnavailableUserVerificationErrorDetails" => {
+                round_trip::<types::UnavailableUserVerificationErrorDetails>(value)
+            }
             "UncommittedChangesReviewTarget" => {
                 round_trip::<types::UncommittedChangesReviewTarget>(value)
             }
@@ -1723,6 +2265,52 @@ pub(crate) fn round_trip_named(
             }
             "UserConfigLayerSource" => round_trip::<types::UserConfigLayerSource>(value),
             "UserMessageThreadItem" => round_trip::<types::UserMessageThreadItem>(value),
+            #[cfg(feature = "experimental")]
+            "UserVerificationCancelParams" => {
+                round_trip::<types::UserVerificationCancelParams>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "UserVerificationCancelResponse" => {
+                round_trip::<types::UserVerificationCancelResponse>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "UserVerificationDeleteParams" => {
+                round_trip::<types::UserVerificationDeleteParams>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "UserVerificationDeleteResponse" => {
+                round_trip::<types::UserVerificationDeleteResponse>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "UserVerificationEnrollParams" => {
+                round_trip::<types::UserVerificationEnrollParams>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "UserVerificationEnrollResponse" => {
+                round_trip::<types::UserVerificationEnrollResponse>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "UserVerificationProof" => round_trip::<types::UserVerificationProof>(value),
+            #[cfg(feature = "experimental")]
+            "UserVerificationRpcError" => {
+                round_trip::<types::UserVerificationRpcError>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "UserVerificationStatusParams" => {
+                round_trip::<types::UserVerificationStatusParams>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "UserVerificationStatusResponse" => {
+                round_trip::<types::UserVerificationStatusResponse>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "UserVerificationVerifyParams" => {
+                round_trip::<types::UserVerificationVerifyParams>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "UserVerificationVerifyResponse" => {
+                round_trip::<types::UserVerificationVerifyResponse>(value)
+            }
             "W3cTraceContext" => round_trip::<types::W3cTraceContext>(value),
             "WarningNotification" => round_trip::<types::WarningNotification>(value),
             "WebSearchCallResponseItem" => {
@@ -1811,7 +2399,11 @@ pub(crate) fn round_trip_named(
             "AutoReviewDecisionSource" => {
                 round_trip::<types::AutoReviewDecisionSource>(value)
             }
+            #[cfg(feature = "experimental")]
+            "AwsCredentialType" => round_trip::<types::AwsCredentialType>(value),
             "BedrockProviderId" => round_trip::<types::BedrockProviderId>(value),
+            #[cfg(feature = "experimental")]
+            "BedrockSetupParams" => round_trip::<types::BedrockSetupParams>(value),
             "BlockReason" => round_trip::<types::BlockReason>(value),
             "BrowserUseAccessApprovalLifetime" => {
                 round_trip::<types::BrowserUseAccessApprovalLifetime>(value)
@@ -1872,6 +2464,8 @@ pub(crate) fn round_trip_named(
                 round_trip::<types::DynamicToolNamespaceTool>(value)
             }
             "DynamicToolSpec" => round_trip::<types::DynamicToolSpec>(value),
+            #[cfg(feature = "experimental")]
+            "EnvironmentStatusKind" => round_trip::<types::EnvironmentStatusKind>(value),
             "ExperimentalFeatureStage" => {
                 round_trip::<types::ExperimentalFeatureStage>(value)
             }
@@ -1906,6 +2500,10 @@ pub(crate) fn round_trip_named(
             }
             "GuardianApprovalReviewStatus" => {
                 round_trip::<types::GuardianApprovalReviewStatus>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "GuardianAssessmentOutcome" => {
+                round_trip::<types::GuardianAssessmentOutcome>(value)
             }
             "GuardianCommandSource" => round_trip::<types::GuardianCommandSource>(value),
             "GuardianRiskLevel" => round_trip::<types::GuardianRiskLevel>(value),
@@ -2047,6 +2645,10 @@ pub(crate) fn round_trip_named(
                 round_trip::<types::ReasoningItemReasoningSummary>(value)
             }
             "ReasoningSummary" => round_trip::<types::ReasoningSummary>(value),
+            #[cfg(feature = "experimental")]
+            "RemoteControlClientsListOrder" => {
+                round_trip::<types::RemoteControlClientsListOrder>(value)
+            }
             "RemoteControlConnectionStatus" => {
                 round_trip::<types::RemoteControlConnectionStatus>(value)
             }
@@ -2122,8 +2724,36 @@ pub(crate) fn round_trip_named(
             "TrustedContacts" => round_trip::<types::TrustedContacts>(value),
             "TurnItemsView" => round_trip::<types::TurnItemsView>(value),
             "TurnPlanStepStatus" => round_trip::<types::TurnPlanStepStatus>(value),
+            #[cfg(feature = "experimental")]
+            "TurnSettingsUpdateStatus" => {
+                round_trip::<types::TurnSettingsUpdateStatus>(value)
+            }
             "TurnStatus" => round_trip::<types::TurnStatus>(value),
             "UserInput" => round_trip::<types::UserInput>(value),
+            #[cfg(feature = "experimental")]
+            "UserVerificationBiometricType" => {
+                round_trip::<types::UserVerificationBiometricType>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "UserVerificationCancellationReason" => {
+                round_trip::<types::UserVerificationCancellationReason>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "UserVerificationErrorDetails" => {
+                round_trip::<types::UserVerificationErrorDetails>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "UserVerificationFailureReason" => {
+                round_trip::<types::UserVerificationFailureReason>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "UserVerificationInvalidRequestReason" => {
+                round_trip::<types::UserVerificationInvalidRequestReason>(value)
+            }
+            #[cfg(feature = "experimental")]
+            "UserVerificationUnavailableReason" => {
+                round_trip::<types::UserVerificationUnavailableReason>(value)
+            }
             "Verbosity" => round_trip::<types::Verbosity>(value),
             "WebSearchAction" => round_trip::<types::WebSearchAction>(value),
             "WebSearchContextSize" => round_trip::<types::WebSearchContextSize>(value),
@@ -2144,334 +2774,987 @@ pub(crate) fn round_trip_named(
         },
     )
 }
-/// `(method, params definition, response definition)` of every request, both directions.
-pub(crate) const REQUEST_TYPES: &[(&str, ::std::option::Option<&str>, &str)] = &[
-    ("initialize", Some("InitializeParams"), "InitializeResponse"),
-    ("thread/start", Some("ThreadStartParams"), "ThreadStartResponse"),
-    ("thread/resume", Some("ThreadResumeParams"), "ThreadResumeResponse"),
-    ("thread/fork", Some("ThreadForkParams"), "ThreadForkResponse"),
-    ("thread/archive", Some("ThreadArchiveParams"), "ThreadArchiveResponse"),
-    ("thread/delete", Some("ThreadDeleteParams"), "ThreadDeleteResponse"),
-    ("thread/unsubscribe", Some("ThreadUnsubscribeParams"), "ThreadUnsubscribeResponse"),
-    ("thread/name/set", Some("ThreadSetNameParams"), "ThreadSetNameResponse"),
-    ("thread/goal/set", Some("ThreadGoalSetParams"), "ThreadGoalSetResponse"),
-    ("thread/goal/get", Some("ThreadGoalGetParams"), "ThreadGoalGetResponse"),
-    ("thread/goal/clear", Some("ThreadGoalClearParams"), "ThreadGoalClearResponse"),
-    (
-        "thread/metadata/update",
-        Some("ThreadMetadataUpdateParams"),
-        "ThreadMetadataUpdateResponse",
-    ),
-    (
-        "thread/attachment/add",
-        Some("ThreadAttachmentAddParams"),
-        "ThreadAttachmentAddResponse",
-    ),
-    (
-        "thread/attachment/list",
-        Some("ThreadAttachmentListParams"),
-        "ThreadAttachmentListResponse",
-    ),
-    (
-        "thread/attachmentOwner/list",
-        Some("ThreadAttachmentOwnerListParams"),
-        "ThreadAttachmentOwnerListResponse",
-    ),
-    (
-        "thread/attachment/remove",
-        Some("ThreadAttachmentRemoveParams"),
-        "ThreadAttachmentRemoveResponse",
-    ),
-    (
-        "thread/section/move",
-        Some("ThreadSectionMoveParams"),
-        "ThreadSectionMoveResponse",
-    ),
-    ("thread/unarchive", Some("ThreadUnarchiveParams"), "ThreadUnarchiveResponse"),
-    (
-        "thread/compact/start",
-        Some("ThreadCompactStartParams"),
-        "ThreadCompactStartResponse",
-    ),
-    (
-        "thread/shellCommand",
-        Some("ThreadShellCommandParams"),
-        "ThreadShellCommandResponse",
-    ),
-    (
-        "thread/approveGuardianDeniedAction",
-        Some("ThreadApproveGuardianDeniedActionParams"),
-        "ThreadApproveGuardianDeniedActionResponse",
-    ),
-    ("thread/revert", Some("ThreadRevertParams"), "ThreadRevertResponse"),
-    ("thread/list", Some("ThreadListParams"), "ThreadListResponse"),
-    ("threadSection/list", Some("ThreadSectionListParams"), "ThreadSectionListResponse"),
-    (
-        "threadSection/create",
-        Some("ThreadSectionCreateParams"),
-        "ThreadSectionCreateResponse",
-    ),
-    (
-        "threadSection/update",
-        Some("ThreadSectionUpdateParams"),
-        "ThreadSectionUpdateResponse",
-    ),
-    (
-        "threadSection/delete",
-        Some("ThreadSectionDeleteParams"),
-        "ThreadSectionDeleteResponse",
-    ),
-    ("thread/loaded/list", Some("ThreadLoadedListParams"), "ThreadLoadedListResponse"),
-    ("thread/read", Some("ThreadReadParams"), "ThreadReadResponse"),
-    ("thread/turns/list", Some("ThreadTurnsListParams"), "ThreadTurnsListResponse"),
-    ("thread/items/list", Some("ThreadItemsListParams"), "ThreadItemsListResponse"),
-    (
-        "thread/inject_items",
-        Some("ThreadInjectItemsParams"),
-        "ThreadInjectItemsResponse",
-    ),
-    ("skills/list", Some("SkillsListParams"), "SkillsListResponse"),
-    (
-        "skills/extraRoots/set",
-        Some("SkillsExtraRootsSetParams"),
-        "SkillsExtraRootsSetResponse",
-    ),
-    ("hooks/list", Some("HooksListParams"), "HooksListResponse"),
-    ("marketplace/add", Some("MarketplaceAddParams"), "MarketplaceAddResponse"),
-    ("marketplace/remove", Some("MarketplaceRemoveParams"), "MarketplaceRemoveResponse"),
-    (
-        "marketplace/upgrade",
-        Some("MarketplaceUpgradeParams"),
-        "MarketplaceUpgradeResponse",
-    ),
-    ("plugin/list", Some("PluginListParams"), "PluginListResponse"),
-    ("plugin/installed", Some("PluginInstalledParams"), "PluginInstalledResponse"),
-    ("plugin/reconcile", Some("PluginReconcileParams"), "PluginReconcileResponse"),
-    ("plugin/read", Some("PluginReadParams"), "PluginReadResponse"),
-    ("plugin/skill/read", Some("PluginSkillReadParams"), "PluginSkillReadResponse"),
-    ("plugin/share/save", Some("PluginShareSaveParams"), "PluginShareSaveResponse"),
-    (
-        "plugin/share/updateTargets",
-        Some("PluginShareUpdateTargetsParams"),
-        "PluginShareUpdateTargetsResponse",
-    ),
-    ("plugin/share/list", Some("PluginShareListParams"), "PluginShareListResponse"),
-    (
-        "plugin/share/checkout",
-        Some("PluginShareCheckoutParams"),
-        "PluginShareCheckoutResponse",
-    ),
-    (
-        "plugin/share/delete",
-        Some("PluginShareDeleteParams"),
-        "PluginShareDeleteResponse",
-    ),
-    ("app/read", Some("AppsReadParams"), "AppsReadResponse"),
-    ("app/list", Some("AppsListParams"), "AppsListResponse"),
-    ("app/installed", Some("AppsInstalledParams"), "AppsInstalledResponse"),
-    ("fs/readFile", Some("FsReadFileParams"), "FsReadFileResponse"),
-    ("fs/writeFile", Some("FsWriteFileParams"), "FsWriteFileResponse"),
-    ("fs/createDirectory", Some("FsCreateDirectoryParams"), "FsCreateDirectoryResponse"),
-    ("fs/getMetadata", Some("FsGetMetadataParams"), "FsGetMetadataResponse"),
-    ("fs/readDirectory", Some("FsReadDirectoryParams"), "FsReadDirectoryResponse"),
-    ("fs/remove", Some("FsRemoveParams"), "FsRemoveResponse"),
-    ("fs/copy", Some("FsCopyParams"), "FsCopyResponse"),
-    ("fs/watch", Some("FsWatchParams"), "FsWatchResponse"),
-    ("fs/unwatch", Some("FsUnwatchParams"), "FsUnwatchResponse"),
-    (
-        "skills/config/write",
-        Some("SkillsConfigWriteParams"),
-        "SkillsConfigWriteResponse",
-    ),
-    ("plugin/install", Some("PluginInstallParams"), "PluginInstallResponse"),
-    ("plugin/uninstall", Some("PluginUninstallParams"), "PluginUninstallResponse"),
-    ("turn/start", Some("TurnStartParams"), "TurnStartResponse"),
-    ("turn/steer", Some("TurnSteerParams"), "TurnSteerResponse"),
-    ("turn/interrupt", Some("TurnInterruptParams"), "TurnInterruptResponse"),
-    ("review/start", Some("ReviewStartParams"), "ReviewStartResponse"),
-    ("model/list", Some("ModelListParams"), "ModelListResponse"),
-    (
-        "account/gatewayOAuth/read",
-        Some("GatewayOAuthReadParams"),
-        "GatewayOAuthReadResponse",
-    ),
-    (
-        "account/gatewayOAuth/login",
-        Some("GatewayOAuthLoginParams"),
-        "GatewayOAuthLoginResponse",
-    ),
-    ("account/gatewayOAuth/cancel", None, "GatewayOAuthCancelResponse"),
-    ("modelProvider/list", Some("ModelProviderListParams"), "ModelProviderListResponse"),
-    (
-        "modelProvider/config/write",
-        Some("ModelProviderConfigWriteParams"),
-        "ModelProviderConfigWriteResponse",
-    ),
-    (
-        "modelProvider/default/set",
-        Some("ModelProviderDefaultSetParams"),
-        "ConfigWriteResponse",
-    ),
-    (
-        "modelProvider/capabilities/read",
-        Some("ModelProviderCapabilitiesReadParams"),
-        "ModelProviderCapabilitiesReadResponse",
-    ),
-    (
-        "experimentalFeature/list",
-        Some("ExperimentalFeatureListParams"),
-        "ExperimentalFeatureListResponse",
-    ),
-    (
-        "permissionProfile/list",
-        Some("PermissionProfileListParams"),
-        "PermissionProfileListResponse",
-    ),
-    (
-        "experimentalFeature/enablement/set",
-        Some("ExperimentalFeatureEnablementSetParams"),
-        "ExperimentalFeatureEnablementSetResponse",
-    ),
-    (
-        "mcpServer/oauth/login",
-        Some("McpServerOauthLoginParams"),
-        "McpServerOauthLoginResponse",
-    ),
-    ("config/mcpServer/reload", None, "McpServerRefreshResponse"),
-    (
-        "mcpServerStatus/list",
-        Some("ListMcpServerStatusParams"),
-        "ListMcpServerStatusResponse",
-    ),
-    (
-        "mcpServer/resource/read",
-        Some("McpResourceReadParams"),
-        "McpResourceReadResponse",
-    ),
-    (
-        "mcpServer/tool/call",
-        Some("McpServerToolCallParams"),
-        "McpServerToolCallResponse",
-    ),
-    (
-        "windowsSandbox/setupStart",
-        Some("WindowsSandboxSetupStartParams"),
-        "WindowsSandboxSetupStartResponse",
-    ),
-    ("windowsSandbox/readiness", None, "WindowsSandboxReadinessResponse"),
-    ("account/login/start", Some("LoginAccountParams"), "LoginAccountResponse"),
-    (
-        "account/login/cancel",
-        Some("CancelLoginAccountParams"),
-        "CancelLoginAccountResponse",
-    ),
-    ("account/logout", None, "LogoutAccountResponse"),
-    ("account/securitySetup/read", None, "GetAccountSecuritySetupResponse"),
-    (
-        "account/rateLimits/read",
-        Some("GetAccountRateLimitsParams"),
-        "GetAccountRateLimitsResponse",
-    ),
-    (
-        "account/rateLimitResetCredit/consume",
-        Some("ConsumeAccountRateLimitResetCreditParams"),
-        "ConsumeAccountRateLimitResetCreditResponse",
-    ),
-    (
-        "account/usage/read",
-        Some("GetAccountTokenUsageParams"),
-        "GetAccountTokenUsageResponse",
-    ),
-    ("account/workspaceMessages/read", None, "GetWorkspaceMessagesResponse"),
-    (
-        "account/sendAddCreditsNudgeEmail",
-        Some("SendAddCreditsNudgeEmailParams"),
-        "SendAddCreditsNudgeEmailResponse",
-    ),
-    ("feedback/upload", Some("FeedbackUploadParams"), "FeedbackUploadResponse"),
-    ("feedback/save", Some("FeedbackSaveParams"), "FeedbackSaveResponse"),
-    ("command/exec", Some("CommandExecParams"), "CommandExecResponse"),
-    ("command/exec/write", Some("CommandExecWriteParams"), "CommandExecWriteResponse"),
-    (
-        "command/exec/terminate",
-        Some("CommandExecTerminateParams"),
-        "CommandExecTerminateResponse",
-    ),
-    (
-        "command/exec/resize",
-        Some("CommandExecResizeParams"),
-        "CommandExecResizeResponse",
-    ),
-    ("config/read", Some("ConfigReadParams"), "ConfigReadResponse"),
-    (
-        "externalAgentConfig/detect",
-        Some("ExternalAgentConfigDetectParams"),
-        "ExternalAgentConfigDetectResponse",
-    ),
-    (
-        "externalAgentConfig/import",
-        Some("ExternalAgentConfigImportParams"),
-        "ExternalAgentConfigImportResponse",
-    ),
-    (
-        "externalAgentConfig/import/recordHistory",
-        Some("ExternalAgentConfigImportHistoryRecordParams"),
-        "ExternalAgentConfigImportHistoryRecordResponse",
-    ),
-    (
-        "externalAgentConfig/import/readHistories",
-        None,
-        "ExternalAgentConfigImportHistoriesReadResponse",
-    ),
-    ("config/value/write", Some("ConfigValueWriteParams"), "ConfigWriteResponse"),
-    ("config/batchWrite", Some("ConfigBatchWriteParams"), "ConfigWriteResponse"),
-    ("configRequirements/read", None, "ConfigRequirementsReadResponse"),
-    ("account/read", Some("GetAccountParams"), "GetAccountResponse"),
-    ("fuzzyFileSearch", Some("FuzzyFileSearchParams"), "FuzzyFileSearchResponse"),
-    (
-        "item/commandExecution/requestApproval",
-        Some("CommandExecutionRequestApprovalParams"),
-        "CommandExecutionRequestApprovalResponse",
-    ),
-    (
-        "item/fileChange/requestApproval",
-        Some("FileChangeRequestApprovalParams"),
-        "FileChangeRequestApprovalResponse",
-    ),
-    (
-        "item/tool/requestUserInput",
-        Some("ToolRequestUserInputParams"),
-        "ToolRequestUserInputResponse",
-    ),
-    (
-        "mcpServer/elicitation/request",
-        Some("McpServerElicitationRequestParams"),
-        "McpServerElicitationRequestResponse",
-    ),
-    (
-        "item/permissions/requestApproval",
-        Some("PermissionsRequestApprovalParams"),
-        "PermissionsRequestApprovalResponse",
-    ),
-    ("item/tool/call", Some("DynamicToolCallParams"), "DynamicToolCallResponse"),
-    (
-        "account/chatgptAuthTokens/refresh",
-        Some("ChatgptAuthTokensRefreshParams"),
-        "ChatgptAuthTokensRefreshResponse",
-    ),
-    (
-        "attestation/generate",
-        Some("AttestationGenerateParams"),
-        "AttestationGenerateResponse",
-    ),
-    (
-        "applyPatchApproval",
-        Some("ApplyPatchApprovalParams"),
-        "ApplyPatchApprovalResponse",
-    ),
-    (
-        "execCommandApproval",
-        Some("ExecCommandApprovalParams"),
-        "ExecCommandApprovalResponse",
-    ),
-];
+/// `(method, params definition, response definition)` of every request of this
+/// build's surface, both directions.
+pub(crate) fn request_types() -> ::std::vec::Vec<
+    (&'static str, ::std::option::Option<&'static str>, &'static str),
+> {
+    let mut types = ::std::vec::Vec::new();
+    types.push(("initialize", Some("InitializeParams"), "InitializeResponse"));
+    #[cfg(feature = "experimental")]
+    types
+        .push((
+            "server/diagnostics",
+            Some("ServerDiagnosticsParams"),
+            "ServerDiagnosticsResponse",
+        ));
+    #[cfg(feature = "experimental")]
+    types
+        .push((
+            "userVerification/status",
+            Some("UserVerificationStatusParams"),
+            "UserVerificationStatusResponse",
+        ));
+    #[cfg(feature = "experimental")]
+    types
+        .push((
+            "userVerification/enroll",
+            Some("UserVerificationEnrollParams"),
+            "UserVerificationEnrollResponse",
+        ));
+    #[cfg(feature = "experimental")]
+    types
+        .push((
+            "userVerification/delete",
+            Some("UserVerificationDeleteParams"),
+            "UserVerificationDeleteResponse",
+        ));
+    #[cfg(feature = "experimental")]
+    types
+        .push((
+            "userVerification/verify",
+            Some("UserVerificationVerifyParams"),
+            "UserVerificationVerifyResponse",
+        ));
+    #[cfg(feature = "experimental")]
+    types
+        .push((
+            "userVerification/cancel",
+            Some("UserVerificationCancelParams"),
+            "UserVerificationCancelResponse",
+        ));
+    types.push(("thread/start", Some("ThreadStartParams"), "ThreadStartResponse"));
+    types.push(("thread/resume", Some("ThreadResumeParams"), "ThreadResumeResponse"));
+    types.push(("thread/fork", Some("ThreadForkParams"), "ThreadForkResponse"));
+    #[cfg(feature = "experimental")]
+    types.push(("thread/sample", Some("ThreadSampleParams"), "ThreadSampleResponse"));
+    #[cfg(feature = "experimental")]
+    types
+        .push((
+            "thread/sample/cancel",
+            Some("ThreadSampleCancelParams"),
+            "ThreadSampleCancelResponse",
+        ));
+    types.push(("thread/archive", Some("ThreadArchiveParams"), "ThreadArchiveResponse"));
+    types.push(("thread/delete", Some("ThreadDeleteParams"), "ThreadDeleteResponse"));
+    types
+        .push((
+            "thread/unsubscribe",
+            Some("ThreadUnsubscribeParams"),
+            "ThreadUnsubscribeResponse",
+        ));
+    #[cfg(feature = "experimental")]
+    types
+        .push((
+            "thread/increment_elicitation",
+            Some("ThreadIncrementElicitationParams"),
+            "ThreadIncrementElicitationResponse",
+        ));
+    #[cfg(feature = "experimental")]
+    types
+        .push((
+            "thread/decrement_elicitation",
+            Some("ThreadDecrementElicitationParams"),
+            "ThreadDecrementElicitationResponse",
+        ));
+    types
+        .push(("thread/name/set", Some("ThreadSetNameParams"), "ThreadSetNameResponse"));
+    #[cfg(feature = "experimental")]
+    types
+        .push((
+            "thread/prediction/request",
+            Some("ThreadPredictionRequestParams"),
+            "ThreadPredictionRequestResponse",
+        ));
+    types
+        .push(("thread/goal/set", Some("ThreadGoalSetParams"), "ThreadGoalSetResponse"));
+    types
+        .push(("thread/goal/get", Some("ThreadGoalGetParams"), "ThreadGoalGetResponse"));
+    types
+        .push((
+            "thread/goal/clear",
+            Some("ThreadGoalClearParams"),
+            "ThreadGoalClearResponse",
+        ));
+    #[cfg(feature = "experimental")]
+    types
+        .push((
+            "thread/queue/add",
+            Some("ThreadQueueAddParams"),
+            "ThreadQueueAddResponse",
+        ));
+    #[cfg(feature = "experimental")]
+    types
+        .push((
+            "thread/queue/list",
+            Some("ThreadQueueListParams"),
+            "ThreadQueueListResponse",
+        ));
+    #[cfg(feature = "experimental")]
+    types
+        .push((
+            "thread/queue/update",
+            Some("ThreadQueueUpdateParams"),
+            "ThreadQueueUpdateResponse",
+        ));
+    #[cfg(feature = "experimental")]
+    types
+        .push((
+            "thread/queue/delete",
+            Some("ThreadQueueDeleteParams"),
+            "ThreadQueueDeleteResponse",
+        ));
+    #[cfg(feature = "experimental")]
+    types
+        .push((
+            "thread/queue/reorder",
+            Some("ThreadQueueReorderParams"),
+            "ThreadQueueReorderResponse",
+        ));
+    #[cfg(feature = "experimental")]
+    types
+        .push((
+            "thread/queue/start",
+            Some("ThreadQueueStartParams"),
+            "ThreadQueueStartResponse",
+        ));
+    types
+        .push((
+            "thread/metadata/update",
+            Some("ThreadMetadataUpdateParams"),
+            "ThreadMetadataUpdateResponse",
+        ));
+    types
+        .push((
+            "thread/attachment/add",
+            Some("ThreadAttachmentAddParams"),
+            "ThreadAttachmentAddResponse",
+        ));
+    types
+        .push((
+            "thread/attachment/list",
+            Some("ThreadAttachmentListParams"),
+            "ThreadAttachmentListResponse",
+        ));
+    types
+        .push((
+            "thread/attachmentOwner/list",
+            Some("ThreadAttachmentOwnerListParams"),
+            "ThreadAttachmentOwnerListResponse",
+        ));
+    types
+        .push((
+            "thread/attachment/remove",
+            Some("ThreadAttachmentRemoveParams"),
+            "ThreadAttachmentRemoveResponse",
+        ));
+    types
+        .push((
+            "thread/section/move",
+            Some("ThreadSectionMoveParams"),
+            "ThreadSectionMoveResponse",
+        ));
+    #[cfg(feature = "experimental")]
+    types
+        .push((
+            "thread/settings/update",
+            Some("ThreadSettingsUpdateParams"),
+            "ThreadSettingsUpdateResponse",
+        ));
+    #[cfg(feature = "experimental")]
+    types
+        .push((
+            "thread/memoryMode/set",
+            Some("ThreadMemoryModeSetParams"),
+            "ThreadMemoryModeSetResponse",
+        ));
+    #[cfg(feature = "experimental")]
+    types
+        .push((
+            "thread/memory/read",
+            Some("ThreadMemoryReadParams"),
+            "ThreadMemoryReadResponse",
+        ));
+    #[cfg(feature = "experimental")]
+    types.push(("memory/status", Some("MemoryStatusParams"), "MemoryStatusResponse"));
+    #[cfg(feature = "experimental")]
+    types.push(("memory/reset", None, "MemoryResetResponse"));
+    #[cfg(feature = "experimental")]
+    types.push(("rollout/compress", None, "RolloutCompressResponse"));
+    types
+        .push((
+            "thread/unarchive",
+            Some("ThreadUnarchiveParams"),
+            "ThreadUnarchiveResponse",
+        ));
+    types
+        .push((
+            "thread/compact/start",
+            Some("ThreadCompactStartParams"),
+            "ThreadCompactStartResponse",
+        ));
+    types
+        .push((
+            "thread/shellCommand",
+            Some("ThreadShellCommandParams"),
+            "ThreadShellCommandResponse",
+        ));
+    types
+        .push((
+            "thread/approveGuardianDeniedAction",
+            Some("ThreadApproveGuardianDeniedActionParams"),
+            "ThreadApproveGuardianDeniedActionResponse",
+        ));
+    #[cfg(feature = "experimental")]
+    types
+        .push((
+            "thread/backgroundTerminals/clean",
+            Some("ThreadBackgroundTerminalsCleanParams"),
+            "ThreadBackgroundTerminalsCleanResponse",
+        ));
+    #[cfg(feature = "experimental")]
+    types
+        .push((
+            "thread/backgroundTerminals/list",
+            Some("ThreadBackgroundTerminalsListParams"),
+            "ThreadBackgroundTerminalsListResponse",
+        ));
+    #[cfg(feature = "experimental")]
+    types
+        .push((
+            "thread/backgroundTerminals/terminate",
+            Some("ThreadBackgroundTerminalsTerminateParams"),
+            "ThreadBackgroundTerminalsTerminateResponse",
+        ));
+    types.push(("thread/revert", Some("ThreadRevertParams"), "ThreadRevertResponse"));
+    types.push(("thread/list", Some("ThreadListParams"), "ThreadListResponse"));
+    #[cfg(feature = "experimental")]
+    types.push(("project/list", Some("ProjectListParams"), "ProjectListResponse"));
+    #[cfg(feature = "experimental")]
+    types.push(("project/read", Some("ProjectReadParams"), "ProjectReadResponse"));
+    #[cfg(feature = "experimental")]
+    types.push(("project/create", Some("ProjectCreateParams"), "ProjectCreateResponse"));
+    #[cfg(feature = "experimental")]
+    types.push(("project/import", Some("ProjectImportParams"), "ProjectImportResponse"));
+    #[cfg(feature = "experimental")]
+    types.push(("project/update", Some("ProjectUpdateParams"), "ProjectUpdateResponse"));
+    #[cfg(feature = "experimental")]
+    types.push(("project/move", Some("ProjectMoveParams"), "ProjectMoveResponse"));
+    #[cfg(feature = "experimental")]
+    types.push(("project/delete", Some("ProjectDeleteParams"), "ProjectDeleteResponse"));
+    types
+        .push((
+            "threadSection/list",
+            Some("ThreadSectionListParams"),
+            "ThreadSectionListResponse",
+        ));
+    types
+        .push((
+            "threadSection/create",
+            Some("ThreadSectionCreateParams"),
+            "ThreadSectionCreateResponse",
+        ));
+    types
+        .push((
+            "threadSection/update",
+            Some("ThreadSectionUpdateParams"),
+            "ThreadSectionUpdateResponse",
+        ));
+    types
+        .push((
+            "threadSection/delete",
+            Some("ThreadSectionDeleteParams"),
+            "ThreadSectionDeleteResponse",
+        ));
+    #[cfg(feature = "experimental")]
+    types.push(("thread/search", Some("ThreadSearchParams"), "ThreadSearchResponse"));
+    #[cfg(feature = "experimental")]
+    types
+        .push((
+            "thread/search/stream",
+            Some("ThreadSearchParams"),
+            "ThreadSearchResponse",
+        ));
+    #[cfg(feature = "experimental")]
+    types
+        .push((
+            "thread/search/cancel",
+            Some("ThreadSearchCancelParams"),
+            "ThreadSearchCancelResponse",
+        ));
+    #[cfg(feature = "experimental")]
+    types
+        .push((
+            "thread/search/stream/cancel",
+            Some("ThreadSearchCancelParams"),
+            "ThreadSearchCancelResponse",
+        ));
+    #[cfg(feature = "experimental")]
+    types
+        .push((
+            "thread/searchOccurrences",
+            Some("ThreadSearchOccurrencesParams"),
+            "ThreadSearchOccurrencesResponse",
+        ));
+    types
+        .push((
+            "thread/loaded/list",
+            Some("ThreadLoadedListParams"),
+            "ThreadLoadedListResponse",
+        ));
+    types.push(("thread/read", Some("ThreadReadParams"), "ThreadReadResponse"));
+    #[cfg(feature = "experimental")]
+    types
+        .push((
+            "thread/readState/update",
+            Some("ThreadReadStateUpdateParams"),
+            "ThreadReadStateUpdateResponse",
+        ));
+    types
+        .push((
+            "thread/turns/list",
+            Some("ThreadTurnsListParams"),
+            "ThreadTurnsListResponse",
+        ));
+    types
+        .push((
+            "thread/items/list",
+            Some("ThreadItemsListParams"),
+            "ThreadItemsListResponse",
+        ));
+    #[cfg(feature = "experimental")]
+    types
+        .push((
+            "thread/items/read",
+            Some("ThreadItemsReadParams"),
+            "ThreadItemsReadResponse",
+        ));
+    #[cfg(feature = "experimental")]
+    types
+        .push((
+            "thread/guardianReview",
+            Some("ThreadGuardianReviewParams"),
+            "ThreadGuardianReviewResponse",
+        ));
+    types
+        .push((
+            "thread/inject_items",
+            Some("ThreadInjectItemsParams"),
+            "ThreadInjectItemsResponse",
+        ));
+    #[cfg(feature = "experimental")]
+    types
+        .push((
+            "thread/prepareApprovedPlan",
+            Some("ThreadPrepareApprovedPlanParams"),
+            "ThreadPrepareApprovedPlanResponse",
+        ));
+    types.push(("skills/list", Some("SkillsListParams"), "SkillsListResponse"));
+    types
+        .push((
+            "skills/extraRoots/set",
+            Some("SkillsExtraRootsSetParams"),
+            "SkillsExtraRootsSetResponse",
+        ));
+    types.push(("hooks/list", Some("HooksListParams"), "HooksListResponse"));
+    types
+        .push((
+            "marketplace/add",
+            Some("MarketplaceAddParams"),
+            "MarketplaceAddResponse",
+        ));
+    types
+        .push((
+            "marketplace/remove",
+            Some("MarketplaceRemoveParams"),
+            "MarketplaceRemoveResponse",
+        ));
+    types
+        .push((
+            "marketplace/upgrade",
+            Some("MarketplaceUpgradeParams"),
+            "MarketplaceUpgradeResponse",
+        ));
+    types.push(("plugin/list", Some("PluginListParams"), "PluginListResponse"));
+    #[cfg(feature = "experimental")]
+    types.push(("plugin/search", Some("PluginSearchParams"), "PluginSearchResponse"));
+    types
+        .push((
+            "plugin/installed",
+            Some("PluginInstalledParams"),
+            "PluginInstalledResponse",
+        ));
+    types
+        .push((
+            "plugin/reconcile",
+            Some("PluginReconcileParams"),
+            "PluginReconcileResponse",
+        ));
+    types.push(("plugin/read", Some("PluginReadParams"), "PluginReadResponse"));
+    types
+        .push((
+            "plugin/skill/read",
+            Some("PluginSkillReadParams"),
+            "PluginSkillReadResponse",
+        ));
+    types
+        .push((
+            "plugin/share/save",
+            Some("PluginShareSaveParams"),
+            "PluginShareSaveResponse",
+        ));
+    types
+        .push((
+            "plugin/share/updateTargets",
+            Some("PluginShareUpdateTargetsParams"),
+            "PluginShareUpdateTargetsResponse",
+        ));
+    types
+        .push((
+            "plugin/share/list",
+            Some("PluginShareListParams"),
+            "PluginShareListResponse",
+        ));
+    types
+        .push((
+            "plugin/share/checkout",
+            Some("PluginShareCheckoutParams"),
+            "PluginShareCheckoutResponse",
+        ));
+    types
+        .push((
+            "plugin/share/delete",
+            Some("PluginShareDeleteParams"),
+            "PluginShareDeleteResponse",
+        ));
+    types.push(("app/read", Some("AppsReadParams"), "AppsReadResponse"));
+    types.push(("app/list", Some("AppsListParams"), "AppsListResponse"));
+    types.push(("app/installed", Some("AppsInstalledParams"), "AppsInstalledResponse"));
+    types.push(("fs/readFile", Some("FsReadFileParams"), "FsReadFileResponse"));
+    types.push(("fs/writeFile", Some("FsWriteFileParams"), "FsWriteFileResponse"));
+    types
+        .push((
+            "fs/createDirectory",
+            Some("FsCreateDirectoryParams"),
+            "FsCreateDirectoryResponse",
+        ));
+    types.push(("fs/getMetadata", Some("FsGetMetadataParams"), "FsGetMetadataResponse"));
+    types
+        .push((
+            "fs/readDirectory",
+            Some("FsReadDirectoryParams"),
+            "FsReadDirectoryResponse",
+        ));
+    types.push(("fs/remove", Some("FsRemoveParams"), "FsRemoveResponse"));
+    types.push(("fs/copy", Some("FsCopyParams"), "FsCopyResponse"));
+    types.push(("fs/watch", Some("FsWatchParams"), "FsWatchResponse"));
+    types.push(("fs/unwatch", Some("FsUnwatchParams"), "FsUnwatchResponse"));
+    types
+        .push((
+            "skills/config/write",
+            Some("SkillsConfigWriteParams"),
+            "SkillsConfigWriteResponse",
+        ));
+    types.push(("plugin/install", Some("PluginInstallParams"), "PluginInstallResponse"));
+    types
+        .push((
+            "plugin/uninstall",
+            Some("PluginUninstallParams"),
+            "PluginUninstallResponse",
+        ));
+    types.push(("turn/start", Some("TurnStartParams"), "TurnStartResponse"));
+    #[cfg(feature = "experimental")]
+    types
+        .push((
+            "turn/settings/update",
+            Some("TurnSettingsUpdateParams"),
+            "TurnSettingsUpdateResponse",
+        ));
+    types.push(("turn/steer", Some("TurnSteerParams"), "TurnSteerResponse"));
+    types.push(("turn/interrupt", Some("TurnInterruptParams"), "TurnInterruptResponse"));
+    #[cfg(feature = "experimental")]
+    types
+        .push((
+            "thread/realtime/start",
+            Some("ThreadRealtimeStartParams"),
+            "ThreadRealtimeStartResponse",
+        ));
+    #[cfg(feature = "experimental")]
+    types
+        .push((
+            "thread/realtime/appendAudio",
+            Some("ThreadRealtimeAppendAudioParams"),
+            "ThreadRealtimeAppendAudioResponse",
+        ));
+    #[cfg(feature = "experimental")]
+    types
+        .push((
+            "thread/realtime/appendText",
+            Some("ThreadRealtimeAppendTextParams"),
+            "ThreadRealtimeAppendTextResponse",
+        ));
+    #[cfg(feature = "experimental")]
+    types
+        .push((
+            "thread/realtime/appendSpeech",
+            Some("ThreadRealtimeAppendSpeechParams"),
+            "ThreadRealtimeAppendSpeechResponse",
+        ));
+    #[cfg(feature = "experimental")]
+    types
+        .push((
+            "thread/realtime/stop",
+            Some("ThreadRealtimeStopParams"),
+            "ThreadRealtimeStopResponse",
+        ));
+    #[cfg(feature = "experimental")]
+    types
+        .push((
+            "thread/timeline/list",
+            Some("ThreadTimelineListParams"),
+            "ThreadTimelineListResponse",
+        ));
+    #[cfg(feature = "experimental")]
+    types
+        .push((
+            "thread/realtime/list",
+            Some("ThreadRealtimeListParams"),
+            "ThreadRealtimeListResponse",
+        ));
+    #[cfg(feature = "experimental")]
+    types
+        .push((
+            "thread/realtime/listVoices",
+            Some("ThreadRealtimeListVoicesParams"),
+            "ThreadRealtimeListVoicesResponse",
+        ));
+    types.push(("review/start", Some("ReviewStartParams"), "ReviewStartResponse"));
+    types.push(("model/list", Some("ModelListParams"), "ModelListResponse"));
+    types
+        .push((
+            "account/gatewayOAuth/read",
+            Some("GatewayOAuthReadParams"),
+            "GatewayOAuthReadResponse",
+        ));
+    types
+        .push((
+            "account/gatewayOAuth/login",
+            Some("GatewayOAuthLoginParams"),
+            "GatewayOAuthLoginResponse",
+        ));
+    types.push(("account/gatewayOAuth/cancel", None, "GatewayOAuthCancelResponse"));
+    types
+        .push((
+            "modelProvider/list",
+            Some("ModelProviderListParams"),
+            "ModelProviderListResponse",
+        ));
+    types
+        .push((
+            "modelProvider/config/write",
+            Some("ModelProviderConfigWriteParams"),
+            "ModelProviderConfigWriteResponse",
+        ));
+    types
+        .push((
+            "modelProvider/default/set",
+            Some("ModelProviderDefaultSetParams"),
+            "ConfigWriteResponse",
+        ));
+    types
+        .push((
+            "modelProvider/capabilities/read",
+            Some("ModelProviderCapabilitiesReadParams"),
+            "ModelProviderCapabilitiesReadResponse",
+        ));
+    types
+        .push((
+            "experimentalFeature/list",
+            Some("ExperimentalFeatureListParams"),
+            "ExperimentalFeatureListResponse",
+        ));
+    types
+        .push((
+            "permissionProfile/list",
+            Some("PermissionProfileListParams"),
+            "PermissionProfileListResponse",
+        ));
+    types
+        .push((
+            "experimentalFeature/enablement/set",
+            Some("ExperimentalFeatureEnablementSetParams"),
+            "ExperimentalFeatureEnablementSetResponse",
+        ));
+    #[cfg(feature = "experimental")]
+    types
+        .push((
+            "remoteControl/enable",
+            Some("RemoteControlEnableParams"),
+            "RemoteControlEnableResponse",
+        ));
+    #[cfg(feature = "experimental")]
+    types
+        .push((
+            "remoteControl/disable",
+            Some("RemoteControlDisableParams"),
+            "RemoteControlDisableResponse",
+        ));
+    #[cfg(feature = "experimental")]
+    types.push(("remoteControl/status/read", None, "RemoteControlStatusReadResponse"));
+    #[cfg(feature = "experimental")]
+    types
+        .push((
+            "remoteControl/pairing/start",
+            Some("RemoteControlPairingStartParams"),
+            "RemoteControlPairingStartResponse",
+        ));
+    #[cfg(feature = "experimental")]
+    types
+        .push((
+            "remoteControl/pairing/status",
+            Some("RemoteControlPairingStatusParams"),
+            "RemoteControlPairingStatusResponse",
+        ));
+    #[cfg(feature = "experimental")]
+    types
+        .push((
+            "remoteControl/client/list",
+            Some("RemoteControlClientsListParams"),
+            "RemoteControlClientsListResponse",
+        ));
+    #[cfg(feature = "experimental")]
+    types
+        .push((
+            "remoteControl/client/revoke",
+            Some("RemoteControlClientsRevokeParams"),
+            "RemoteControlClientsRevokeResponse",
+        ));
+    #[cfg(feature = "experimental")]
+    types
+        .push((
+            "collaborationMode/list",
+            Some("CollaborationModeListParams"),
+            "CollaborationModeListResponse",
+        ));
+    #[cfg(feature = "experimental")]
+    types
+        .push((
+            "mock/experimentalMethod",
+            Some("MockExperimentalMethodParams"),
+            "MockExperimentalMethodResponse",
+        ));
+    #[cfg(feature = "experimental")]
+    types
+        .push((
+            "environment/add",
+            Some("EnvironmentAddParams"),
+            "EnvironmentAddResponse",
+        ));
+    #[cfg(feature = "experimental")]
+    types
+        .push((
+            "environment/info",
+            Some("EnvironmentInfoParams"),
+            "EnvironmentInfoResponse",
+        ));
+    #[cfg(feature = "experimental")]
+    types
+        .push((
+            "environment/status",
+            Some("EnvironmentStatusParams"),
+            "EnvironmentStatusResponse",
+        ));
+    types
+        .push((
+            "mcpServer/oauth/login",
+            Some("McpServerOauthLoginParams"),
+            "McpServerOauthLoginResponse",
+        ));
+    types.push(("config/mcpServer/reload", None, "McpServerRefreshResponse"));
+    types
+        .push((
+            "mcpServerStatus/list",
+            Some("ListMcpServerStatusParams"),
+            "ListMcpServerStatusResponse",
+        ));
+    types
+        .push((
+            "mcpServer/resource/read",
+            Some("McpResourceReadParams"),
+            "McpResourceReadResponse",
+        ));
+    #[cfg(feature = "experimental")]
+    types
+        .push((
+            "mcpServer/event/stream/start",
+            Some("McpServerEventStreamStartParams"),
+            "McpServerEventStreamStartResponse",
+        ));
+    #[cfg(feature = "experimental")]
+    types
+        .push((
+            "mcpServer/event/stream/stop",
+            Some("McpServerEventStreamStopParams"),
+            "McpServerEventStreamStopResponse",
+        ));
+    types
+        .push((
+            "mcpServer/tool/call",
+            Some("McpServerToolCallParams"),
+            "McpServerToolCallResponse",
+        ));
+    types
+        .push((
+            "windowsSandbox/setupStart",
+            Some("WindowsSandboxSetupStartParams"),
+            "WindowsSandboxSetupStartResponse",
+        ));
+    types.push(("windowsSandbox/readiness", None, "WindowsSandboxReadinessResponse"));
+    types
+        .push((
+            "account/login/start",
+            Some("LoginAccountParams"),
+            "LoginAccountResponse",
+        ));
+    #[cfg(feature = "experimental")]
+    types
+        .push((
+            "account/bedrock/discover",
+            Some("BedrockDiscoverParams"),
+            "BedrockDiscoverResponse",
+        ));
+    #[cfg(feature = "experimental")]
+    types
+        .push((
+            "account/bedrock/setup",
+            Some("BedrockSetupParams"),
+            "BedrockSetupResponse",
+        ));
+    #[cfg(feature = "experimental")]
+    types.push(("account/gcp/setup", Some("GcpSetupParams"), "GcpSetupResponse"));
+    #[cfg(feature = "experimental")]
+    types
+        .push((
+            "account/bedrock/checkGovCloudRequirements",
+            Some("BedrockCheckGovCloudRequirementsParams"),
+            "BedrockCheckGovCloudRequirementsResponse",
+        ));
+    types
+        .push((
+            "account/login/cancel",
+            Some("CancelLoginAccountParams"),
+            "CancelLoginAccountResponse",
+        ));
+    #[cfg(feature = "experimental")]
+    types
+        .push((
+            "accountSession/list",
+            Some("AccountSessionsListParams"),
+            "AccountSessionsResponse",
+        ));
+    #[cfg(feature = "experimental")]
+    types
+        .push((
+            "accountSession/switch",
+            Some("AccountSessionsSwitchParams"),
+            "AccountSessionsSwitchResponse",
+        ));
+    types.push(("account/logout", None, "LogoutAccountResponse"));
+    types.push(("account/securitySetup/read", None, "GetAccountSecuritySetupResponse"));
+    types
+        .push((
+            "account/rateLimits/read",
+            Some("GetAccountRateLimitsParams"),
+            "GetAccountRateLimitsResponse",
+        ));
+    types
+        .push((
+            "account/rateLimitResetCredit/consume",
+            Some("ConsumeAccountRateLimitResetCreditParams"),
+            "ConsumeAccountRateLimitResetCreditResponse",
+        ));
+    types
+        .push((
+            "account/usage/read",
+            Some("GetAccountTokenUsageParams"),
+            "GetAccountTokenUsageResponse",
+        ));
+    types.push(("account/workspaceMessages/read", None, "GetWorkspaceMessagesResponse"));
+    types
+        .push((
+            "account/sendAddCreditsNudgeEmail",
+            Some("SendAddCreditsNudgeEmailParams"),
+            "SendAddCreditsNudgeEmailResponse",
+        ));
+    types
+        .push((
+            "feedback/upload",
+            Some("FeedbackUploadParams"),
+            "FeedbackUploadResponse",
+        ));
+    types.push(("feedback/save", Some("FeedbackSaveParams"), "FeedbackSaveResponse"));
+    types.push(("command/exec", Some("CommandExecParams"), "CommandExecResponse"));
+    types
+        .push((
+            "command/exec/write",
+            Some("CommandExecWriteParams"),
+            "CommandExecWriteResponse",
+        ));
+    types
+        .push((
+            "command/exec/terminate",
+            Some("CommandExecTerminateParams"),
+            "CommandExecTerminateResponse",
+        ));
+    types
+        .push((
+            "command/exec/resize",
+            Some("CommandExecResizeParams"),
+            "CommandExecResizeResponse",
+        ));
+    #[cfg(feature = "experimental")]
+    types.push(("process/spawn", Some("ProcessSpawnParams"), "ProcessSpawnResponse"));
+    #[cfg(feature = "experimental")]
+    types
+        .push((
+            "process/writeStdin",
+            Some("ProcessWriteStdinParams"),
+            "ProcessWriteStdinResponse",
+        ));
+    #[cfg(feature = "experimental")]
+    types.push(("process/kill", Some("ProcessKillParams"), "ProcessKillResponse"));
+    #[cfg(feature = "experimental")]
+    types
+        .push((
+            "process/resizePty",
+            Some("ProcessResizePtyParams"),
+            "ProcessResizePtyResponse",
+        ));
+    types.push(("config/read", Some("ConfigReadParams"), "ConfigReadResponse"));
+    types
+        .push((
+            "externalAgentConfig/detect",
+            Some("ExternalAgentConfigDetectParams"),
+            "ExternalAgentConfigDetectResponse",
+        ));
+    types
+        .push((
+            "externalAgentConfig/import",
+            Some("ExternalAgentConfigImportParams"),
+            "ExternalAgentConfigImportResponse",
+        ));
+    types
+        .push((
+            "externalAgentConfig/import/recordHistory",
+            Some("ExternalAgentConfigImportHistoryRecordParams"),
+            "ExternalAgentConfigImportHistoryRecordResponse",
+        ));
+    types
+        .push((
+            "externalAgentConfig/import/readHistories",
+            None,
+            "ExternalAgentConfigImportHistoriesReadResponse",
+        ));
+    types
+        .push((
+            "config/value/write",
+            Some("ConfigValueWriteParams"),
+            "ConfigWriteResponse",
+        ));
+    types
+        .push((
+            "config/batchWrite",
+            Some("ConfigBatchWriteParams"),
+            "ConfigWriteResponse",
+        ));
+    types.push(("configRequirements/read", None, "ConfigRequirementsReadResponse"));
+    types.push(("account/read", Some("GetAccountParams"), "GetAccountResponse"));
+    types
+        .push((
+            "fuzzyFileSearch",
+            Some("FuzzyFileSearchParams"),
+            "FuzzyFileSearchResponse",
+        ));
+    #[cfg(feature = "experimental")]
+    types
+        .push((
+            "fuzzyFileSearch/sessionStart",
+            Some("FuzzyFileSearchSessionStartParams"),
+            "FuzzyFileSearchSessionStartResponse",
+        ));
+    #[cfg(feature = "experimental")]
+    types
+        .push((
+            "fuzzyFileSearch/sessionUpdate",
+            Some("FuzzyFileSearchSessionUpdateParams"),
+            "FuzzyFileSearchSessionUpdateResponse",
+        ));
+    #[cfg(feature = "experimental")]
+    types
+        .push((
+            "fuzzyFileSearch/sessionStop",
+            Some("FuzzyFileSearchSessionStopParams"),
+            "FuzzyFileSearchSessionStopResponse",
+        ));
+    types
+        .push((
+            "item/commandExecution/requestApproval",
+            Some("CommandExecutionRequestApprovalParams"),
+            "CommandExecutionRequestApprovalResponse",
+        ));
+    types
+        .push((
+            "item/fileChange/requestApproval",
+            Some("FileChangeRequestApprovalParams"),
+            "FileChangeRequestApprovalResponse",
+        ));
+    types
+        .push((
+            "item/tool/requestUserInput",
+            Some("ToolRequestUserInputParams"),
+            "ToolRequestUserInputResponse",
+        ));
+    types
+        .push((
+            "mcpServer/elicitation/request",
+            Some("McpServerElicitationRequestParams"),
+            "McpServerElicitationRequestResponse",
+        ));
+    types
+        .push((
+            "item/permissions/requestApproval",
+            Some("PermissionsRequestApprovalParams"),
+            "PermissionsRequestApprovalResponse",
+        ));
+    types
+        .push((
+            "item/tool/call",
+            Some("DynamicToolCallParams"),
+            "DynamicToolCallResponse",
+        ));
+    types
+        .push((
+            "account/chatgptAuthTokens/refresh",
+            Some("ChatgptAuthTokensRefreshParams"),
+            "ChatgptAuthTokensRefreshResponse",
+        ));
+    types
+        .push((
+            "attestation/generate",
+            Some("AttestationGenerateParams"),
+            "AttestationGenerateResponse",
+        ));
+    types
+        .push((
+            "applyPatchApproval",
+            Some("ApplyPatchApprovalParams"),
+            "ApplyPatchApprovalResponse",
+        ));
+    types
+        .push((
+            "execCommandApproval",
+            Some("ExecCommandApprovalParams"),
+            "ExecCommandApprovalResponse",
+        ));
+    types
+}

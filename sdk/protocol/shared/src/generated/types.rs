@@ -140,6 +140,9 @@ pub struct ByteRange {
     pub start: u64,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct CancelledUserVerificationErrorDetails {
     pub reason: UserVerificationCancellationReason,
 }
@@ -265,6 +268,9 @@ pub struct ExternalSandboxSandboxPolicy {
     pub network_access: ::std::option::Option<NetworkAccess>,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct FailedUserVerificationErrorDetails {
     pub reason: UserVerificationFailureReason,
 }
@@ -354,6 +360,9 @@ pub struct InputTextFunctionCallOutputContentItem {
     pub text: ::std::string::String,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct InvalidRequestUserVerificationErrorDetails {
     pub reason: UserVerificationInvalidRequestReason,
 }
@@ -889,6 +898,7 @@ impl ByteRange {
         Self { end, start }
     }
 }
+#[cfg(feature = "experimental")]
 impl CancelledUserVerificationErrorDetails {
     /// A `CancelledUserVerificationErrorDetails` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -955,6 +965,7 @@ impl ExternalAgentConfigMigrationItem {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl FailedUserVerificationErrorDetails {
     /// A `FailedUserVerificationErrorDetails` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -1028,6 +1039,7 @@ impl InputTextFunctionCallOutputContentItem {
         Self { text: text.into() }
     }
 }
+#[cfg(feature = "experimental")]
 impl InvalidRequestUserVerificationErrorDetails {
     /// A `InvalidRequestUserVerificationErrorDetails` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -1543,6 +1555,7 @@ impl<'de> ::serde::Deserialize<'de> for ByteRange {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for CancelledUserVerificationErrorDetails {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -1917,6 +1930,7 @@ impl<'de> ::serde::Deserialize<'de> for ExternalSandboxSandboxPolicy {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for FailedUserVerificationErrorDetails {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -2483,6 +2497,7 @@ impl<'de> ::serde::Deserialize<'de> for InputTextFunctionCallOutputContentItem {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for InvalidRequestUserVerificationErrorDetails {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -6442,6 +6457,9 @@ impl<'de> ::serde::Deserialize<'de> for UserInput {
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub enum UserVerificationCancellationReason {
     /// `userCancelled`
     UserCancelled,
@@ -6450,6 +6468,7 @@ pub enum UserVerificationCancellationReason {
     /// A value this version of the SDK does not know (from a newer Codex), kept verbatim.
     Unrecognized(String),
 }
+#[cfg(feature = "experimental")]
 impl UserVerificationCancellationReason {
     /// The wire string.
     pub fn as_str(&self) -> &str {
@@ -6460,6 +6479,7 @@ impl UserVerificationCancellationReason {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<&str> for UserVerificationCancellationReason {
     fn from(value: &str) -> Self {
         match value {
@@ -6469,17 +6489,20 @@ impl ::std::convert::From<&str> for UserVerificationCancellationReason {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::str::FromStr for UserVerificationCancellationReason {
     type Err = ::std::convert::Infallible;
     fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
         Ok(Self::from(value))
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::fmt::Display for UserVerificationCancellationReason {
     fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
         f.write_str(self.as_str())
     }
 }
+#[cfg(feature = "experimental")]
 impl ::serde::Serialize for UserVerificationCancellationReason {
     fn serialize<S: ::serde::Serializer>(
         &self,
@@ -6488,6 +6511,7 @@ impl ::serde::Serialize for UserVerificationCancellationReason {
         serializer.serialize_str(self.as_str())
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for UserVerificationCancellationReason {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -6497,6 +6521,9 @@ impl<'de> ::serde::Deserialize<'de> for UserVerificationCancellationReason {
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub enum UserVerificationFailureReason {
     /// `authenticationFailed`
     AuthenticationFailed,
@@ -6509,6 +6536,7 @@ pub enum UserVerificationFailureReason {
     /// A value this version of the SDK does not know (from a newer Codex), kept verbatim.
     Unrecognized(String),
 }
+#[cfg(feature = "experimental")]
 impl UserVerificationFailureReason {
     /// The wire string.
     pub fn as_str(&self) -> &str {
@@ -6521,6 +6549,7 @@ impl UserVerificationFailureReason {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<&str> for UserVerificationFailureReason {
     fn from(value: &str) -> Self {
         match value {
@@ -6532,17 +6561,20 @@ impl ::std::convert::From<&str> for UserVerificationFailureReason {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::str::FromStr for UserVerificationFailureReason {
     type Err = ::std::convert::Infallible;
     fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
         Ok(Self::from(value))
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::fmt::Display for UserVerificationFailureReason {
     fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
         f.write_str(self.as_str())
     }
 }
+#[cfg(feature = "experimental")]
 impl ::serde::Serialize for UserVerificationFailureReason {
     fn serialize<S: ::serde::Serializer>(
         &self,
@@ -6551,6 +6583,7 @@ impl ::serde::Serialize for UserVerificationFailureReason {
         serializer.serialize_str(self.as_str())
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for UserVerificationFailureReason {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -6560,12 +6593,16 @@ impl<'de> ::serde::Deserialize<'de> for UserVerificationFailureReason {
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub enum UserVerificationInvalidRequestReason {
     /// `invalidParams`
     InvalidParams,
     /// A value this version of the SDK does not know (from a newer Codex), kept verbatim.
     Unrecognized(String),
 }
+#[cfg(feature = "experimental")]
 impl UserVerificationInvalidRequestReason {
     /// The wire string.
     pub fn as_str(&self) -> &str {
@@ -6575,6 +6612,7 @@ impl UserVerificationInvalidRequestReason {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<&str> for UserVerificationInvalidRequestReason {
     fn from(value: &str) -> Self {
         match value {
@@ -6583,17 +6621,20 @@ impl ::std::convert::From<&str> for UserVerificationInvalidRequestReason {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::str::FromStr for UserVerificationInvalidRequestReason {
     type Err = ::std::convert::Infallible;
     fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
         Ok(Self::from(value))
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::fmt::Display for UserVerificationInvalidRequestReason {
     fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
         f.write_str(self.as_str())
     }
 }
+#[cfg(feature = "experimental")]
 impl ::serde::Serialize for UserVerificationInvalidRequestReason {
     fn serialize<S: ::serde::Serializer>(
         &self,
@@ -6602,6 +6643,7 @@ impl ::serde::Serialize for UserVerificationInvalidRequestReason {
         serializer.serialize_str(self.as_str())
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for UserVerificationInvalidRequestReason {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,

@@ -47,7 +47,6 @@ pub struct AccountSecuritySetupNotice {
 }
 /// Since Codex 0.166.0.
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
-#[non_exhaustive]
 pub struct AccountSession {
     #[serde(
         rename = "displayName",
@@ -75,7 +74,6 @@ pub struct AccountSession {
 }
 /// Since Codex 0.166.0.
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
-#[non_exhaustive]
 pub struct AccountSessionWorkspace {
     #[serde(rename = "accountId")]
     pub account_id: ::std::string::String,
@@ -88,6 +86,9 @@ pub struct AccountSessionWorkspace {
 }
 /// Since Codex 0.166.0.
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 #[non_exhaustive]
 pub struct AccountSessionsResponse {
     #[serde(
@@ -100,6 +101,9 @@ pub struct AccountSessionsResponse {
 /// Since Codex 0.166.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(untagged)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub enum AccountSessionsSwitchResponse {
     Sessionsv2AccountSessionsSwitchResponse {
         #[serde(
@@ -216,7 +220,6 @@ for AddPatchChangeKind {
     }
 }
 #[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
-#[non_exhaustive]
 pub struct AdditionalPermissionProfile {
     #[serde(
         rename = "fileSystem",
@@ -753,7 +756,6 @@ pub struct AppToolSummary {
     pub title: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
-#[non_exhaustive]
 pub struct ApplicationNetworkRequirements {
     pub domains: ::std::collections::BTreeMap<
         ::std::string::String,
@@ -763,7 +765,6 @@ pub struct ApplicationNetworkRequirements {
     pub enabled: bool,
 }
 #[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
-#[non_exhaustive]
 pub struct ApplicationRequirements {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub network: ::std::option::Option<ApplicationNetworkRequirements>,
@@ -775,7 +776,6 @@ pub struct ApplicationRequirements {
 ///
 /// Since Codex 0.164.0.
 #[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
-#[non_exhaustive]
 pub struct ApplicationStorageRequirements {
     #[serde(
         rename = "defaultProjectParent",
@@ -815,13 +815,11 @@ pub struct ApplyPatchGuardianApprovalReviewAction {
     pub files: ::std::vec::Vec<LegacyAppPathString>,
 }
 #[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
-#[non_exhaustive]
 pub struct AppsConfig {
     #[serde(rename = "_default", skip_serializing_if = "::std::option::Option::is_none")]
     pub default: ::std::option::Option<AppsDefaultConfig>,
 }
 #[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
-#[non_exhaustive]
 pub struct AppsDefaultConfig {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub approvals_reviewer: ::std::option::Option<ApprovalsReviewer>,
@@ -922,6 +920,9 @@ pub struct AutoReviewRequirements {
     >,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 #[non_exhaustive]
 pub struct BedrockAwsProfile {
     pub name: ::std::string::String,
@@ -930,6 +931,9 @@ pub struct BedrockAwsProfile {
 }
 /// Advisory check of the current Bedrock configuration after login or setup.
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 #[non_exhaustive]
 pub struct BedrockCheckGovCloudRequirementsResponse {
     /// Whether the active Bedrock authentication resolves to a GovCloud region.
@@ -940,6 +944,9 @@ pub struct BedrockCheckGovCloudRequirementsResponse {
     pub should_warn: bool,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 #[non_exhaustive]
 pub struct BedrockDiscoverResponse {
     #[serde(rename = "environmentCredentials")]
@@ -947,6 +954,9 @@ pub struct BedrockDiscoverResponse {
     pub profiles: ::std::vec::Vec<BedrockAwsProfile>,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 #[non_exhaustive]
 pub struct BedrockEnvironmentCredential {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -964,21 +974,27 @@ pub struct BedrockProviderSettings {
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(transparent)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct BedrockSetupResponse(
     pub ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 );
+#[cfg(feature = "experimental")]
 impl ::std::ops::Deref for BedrockSetupResponse {
     type Target = ::serde_json::Map<::std::string::String, ::serde_json::Value>;
     fn deref(&self) -> &::serde_json::Map<::std::string::String, ::serde_json::Value> {
         &self.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<BedrockSetupResponse>
 for ::serde_json::Map<::std::string::String, ::serde_json::Value> {
     fn from(value: BedrockSetupResponse) -> Self {
         value.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<::serde_json::Map<::std::string::String, ::serde_json::Value>>
 for BedrockSetupResponse {
     fn from(
@@ -1285,13 +1301,15 @@ pub struct CollabAgentToolCallThreadItem {
 }
 /// EXPERIMENTAL - collaboration mode presets response.
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 #[non_exhaustive]
 pub struct CollaborationModeListResponse {
     pub data: ::std::vec::Vec<CollaborationModeMask>,
 }
 /// EXPERIMENTAL - collaboration mode preset metadata for clients.
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
-#[non_exhaustive]
 pub struct CollaborationModeMask {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub mode: ::std::option::Option<ModeKind>,
@@ -1302,7 +1320,6 @@ pub struct CollaborationModeMask {
     pub reasoning_effort: ::std::option::Option<ReasoningEffort>,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
-#[non_exhaustive]
 pub struct CommandConfiguredHookHandler {
     /// Approximate token threshold for spilling this hook's `additionalContext` to disk. `null` uses 2,500 tokens; `0` disables spilling for this hook. The threshold is evaluated against the original context; a spilled preview also includes recovery metadata.
     #[serde(
@@ -1460,6 +1477,9 @@ pub struct CommandExecutionRequestApprovalParams {
         rename = "additionalPermissions",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub additional_permissions: ::std::option::Option<AdditionalPermissionProfile>,
     /// Unique identifier for this specific approval callback.
     ///
@@ -1476,6 +1496,9 @@ pub struct CommandExecutionRequestApprovalParams {
         rename = "availableDecisions",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub available_decisions: ::std::option::Option<
         ::std::vec::Vec<CommandExecutionApprovalDecision>,
     >,
@@ -1766,6 +1789,9 @@ pub struct Config {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub approvals_reviewer: ::std::option::Option<ApprovalsReviewer>,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub apps: ::std::option::Option<AppsConfig>,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub browser_use: ::std::option::Option<BrowserUseConfig>,
@@ -1896,6 +1922,9 @@ pub struct ConfigRequirements {
         rename = "allowedApprovalsReviewers",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub allowed_approvals_reviewers: ::std::option::Option<
         ::std::vec::Vec<ApprovalsReviewer>,
     >,
@@ -1930,6 +1959,9 @@ pub struct ConfigRequirements {
         ::std::vec::Vec<WindowsSandboxImplementation>,
     >,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub application: ::std::option::Option<ApplicationRequirements>,
     #[serde(
         rename = "autoReview",
@@ -1981,6 +2013,9 @@ pub struct ConfigRequirements {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub feedback: ::std::option::Option<FeedbackRequirements>,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub hooks: ::std::option::Option<ManagedHooksRequirements>,
     #[serde(
         rename = "inAppBrowser",
@@ -2011,6 +2046,9 @@ pub struct ConfigRequirements {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub models: ::std::option::Option<ModelsRequirements>,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub network: ::std::option::Option<NetworkRequirements>,
     /// Since Codex 0.166.0.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2064,7 +2102,6 @@ pub struct ConfigWriteResponse {
     pub version: ::std::string::String,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
-#[non_exhaustive]
 pub struct ConfiguredHookMatcherGroup {
     pub hooks: ::std::vec::Vec<ConfiguredHookHandler>,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2329,21 +2366,27 @@ pub struct EnterpriseManagedConfigLayerSource {
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(transparent)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct EnvironmentAddResponse(
     pub ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 );
+#[cfg(feature = "experimental")]
 impl ::std::ops::Deref for EnvironmentAddResponse {
     type Target = ::serde_json::Map<::std::string::String, ::serde_json::Value>;
     fn deref(&self) -> &::serde_json::Map<::std::string::String, ::serde_json::Value> {
         &self.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<EnvironmentAddResponse>
 for ::serde_json::Map<::std::string::String, ::serde_json::Value> {
     fn from(value: EnvironmentAddResponse) -> Self {
         value.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<::serde_json::Map<::std::string::String, ::serde_json::Value>>
 for EnvironmentAddResponse {
     fn from(
@@ -2361,6 +2404,9 @@ pub struct EnvironmentConnectionNotification {
     pub thread_id: ::std::string::String,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 #[non_exhaustive]
 pub struct EnvironmentInfoResponse {
     /// Default working directory reported by the environment, as a canonical file URI.
@@ -2369,6 +2415,9 @@ pub struct EnvironmentInfoResponse {
     pub shell: EnvironmentShellInfo,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 #[non_exhaustive]
 pub struct EnvironmentShellInfo {
     /// Stable shell name, for example `zsh`, `bash`, `powershell`, `sh`, or `cmd`.
@@ -2378,6 +2427,9 @@ pub struct EnvironmentShellInfo {
 }
 /// Current status for the requested environment.
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 #[non_exhaustive]
 pub struct EnvironmentStatusResponse {
     /// Human-readable detail for `disconnected` and `unknown`; omitted for other statuses.
@@ -3038,21 +3090,27 @@ pub struct FuzzyFileSearchSessionCompletedNotification {
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(transparent)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct FuzzyFileSearchSessionStartResponse(
     pub ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 );
+#[cfg(feature = "experimental")]
 impl ::std::ops::Deref for FuzzyFileSearchSessionStartResponse {
     type Target = ::serde_json::Map<::std::string::String, ::serde_json::Value>;
     fn deref(&self) -> &::serde_json::Map<::std::string::String, ::serde_json::Value> {
         &self.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<FuzzyFileSearchSessionStartResponse>
 for ::serde_json::Map<::std::string::String, ::serde_json::Value> {
     fn from(value: FuzzyFileSearchSessionStartResponse) -> Self {
         value.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<::serde_json::Map<::std::string::String, ::serde_json::Value>>
 for FuzzyFileSearchSessionStartResponse {
     fn from(
@@ -3063,21 +3121,27 @@ for FuzzyFileSearchSessionStartResponse {
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(transparent)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct FuzzyFileSearchSessionStopResponse(
     pub ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 );
+#[cfg(feature = "experimental")]
 impl ::std::ops::Deref for FuzzyFileSearchSessionStopResponse {
     type Target = ::serde_json::Map<::std::string::String, ::serde_json::Value>;
     fn deref(&self) -> &::serde_json::Map<::std::string::String, ::serde_json::Value> {
         &self.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<FuzzyFileSearchSessionStopResponse>
 for ::serde_json::Map<::std::string::String, ::serde_json::Value> {
     fn from(value: FuzzyFileSearchSessionStopResponse) -> Self {
         value.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<::serde_json::Map<::std::string::String, ::serde_json::Value>>
 for FuzzyFileSearchSessionStopResponse {
     fn from(
@@ -3088,21 +3152,27 @@ for FuzzyFileSearchSessionStopResponse {
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(transparent)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct FuzzyFileSearchSessionUpdateResponse(
     pub ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 );
+#[cfg(feature = "experimental")]
 impl ::std::ops::Deref for FuzzyFileSearchSessionUpdateResponse {
     type Target = ::serde_json::Map<::std::string::String, ::serde_json::Value>;
     fn deref(&self) -> &::serde_json::Map<::std::string::String, ::serde_json::Value> {
         &self.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<FuzzyFileSearchSessionUpdateResponse>
 for ::serde_json::Map<::std::string::String, ::serde_json::Value> {
     fn from(value: FuzzyFileSearchSessionUpdateResponse) -> Self {
         value.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<::serde_json::Map<::std::string::String, ::serde_json::Value>>
 for FuzzyFileSearchSessionUpdateResponse {
     fn from(
@@ -3249,21 +3319,27 @@ pub struct GcpProviderSettings {
 /// Since Codex 0.166.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(transparent)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct GcpSetupResponse(
     pub ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 );
+#[cfg(feature = "experimental")]
 impl ::std::ops::Deref for GcpSetupResponse {
     type Target = ::serde_json::Map<::std::string::String, ::serde_json::Value>;
     fn deref(&self) -> &::serde_json::Map<::std::string::String, ::serde_json::Value> {
         &self.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<GcpSetupResponse>
 for ::serde_json::Map<::std::string::String, ::serde_json::Value> {
     fn from(value: GcpSetupResponse) -> Self {
         value.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<::serde_json::Map<::std::string::String, ::serde_json::Value>>
 for GcpSetupResponse {
     fn from(
@@ -3326,6 +3402,9 @@ pub struct GetAccountResponse {
         rename = "workspaceRouting",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub workspace_routing: ::std::option::Option<WorkspaceRouting>,
 }
 /// Optional security reminder bound to the account that fetched it. Unavailable or ineligible accounts return no notice; this read never changes account security.
@@ -3865,7 +3944,6 @@ pub struct ItemStartedNotification {
     pub turn_id: ::std::string::String,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
-#[non_exhaustive]
 pub struct ItemThreadTimelineEntry {
     pub item: ThreadItem,
     pub position: u64,
@@ -3968,7 +4046,6 @@ for LogoutAccountResponse {
     }
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
-#[non_exhaustive]
 pub struct ManagedHooksRequirements {
     /// Defaults to `[]` when absent.
     #[serde(
@@ -4390,21 +4467,27 @@ pub struct McpServerEventStreamNotification {
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(transparent)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct McpServerEventStreamStartResponse(
     pub ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 );
+#[cfg(feature = "experimental")]
 impl ::std::ops::Deref for McpServerEventStreamStartResponse {
     type Target = ::serde_json::Map<::std::string::String, ::serde_json::Value>;
     fn deref(&self) -> &::serde_json::Map<::std::string::String, ::serde_json::Value> {
         &self.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<McpServerEventStreamStartResponse>
 for ::serde_json::Map<::std::string::String, ::serde_json::Value> {
     fn from(value: McpServerEventStreamStartResponse) -> Self {
         value.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<::serde_json::Map<::std::string::String, ::serde_json::Value>>
 for McpServerEventStreamStartResponse {
     fn from(
@@ -4415,21 +4498,27 @@ for McpServerEventStreamStartResponse {
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(transparent)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct McpServerEventStreamStopResponse(
     pub ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 );
+#[cfg(feature = "experimental")]
 impl ::std::ops::Deref for McpServerEventStreamStopResponse {
     type Target = ::serde_json::Map<::std::string::String, ::serde_json::Value>;
     fn deref(&self) -> &::serde_json::Map<::std::string::String, ::serde_json::Value> {
         &self.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<McpServerEventStreamStopResponse>
 for ::serde_json::Map<::std::string::String, ::serde_json::Value> {
     fn from(value: McpServerEventStreamStopResponse) -> Self {
         value.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<::serde_json::Map<::std::string::String, ::serde_json::Value>>
 for McpServerEventStreamStopResponse {
     fn from(
@@ -4733,7 +4822,6 @@ pub struct McpToolCallThreadItem {
     pub tool: ::std::string::String,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
-#[non_exhaustive]
 pub struct McpToolConfiguredHookHandler {
     pub input: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     pub server: ::std::string::String,
@@ -4821,21 +4909,27 @@ pub struct MemoryCitationEntry {
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(transparent)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct MemoryResetResponse(
     pub ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 );
+#[cfg(feature = "experimental")]
 impl ::std::ops::Deref for MemoryResetResponse {
     type Target = ::serde_json::Map<::std::string::String, ::serde_json::Value>;
     fn deref(&self) -> &::serde_json::Map<::std::string::String, ::serde_json::Value> {
         &self.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<MemoryResetResponse>
 for ::serde_json::Map<::std::string::String, ::serde_json::Value> {
     fn from(value: MemoryResetResponse) -> Self {
         value.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<::serde_json::Map<::std::string::String, ::serde_json::Value>>
 for MemoryResetResponse {
     fn from(
@@ -4845,6 +4939,9 @@ for MemoryResetResponse {
     }
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 #[non_exhaustive]
 pub struct MemoryStatusResponse {
     #[serde(rename = "v2ConsolidatedThreads")]
@@ -4883,6 +4980,9 @@ pub struct MisalignmentSteer {
     pub message: ::std::string::String,
 }
 #[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 #[non_exhaustive]
 pub struct MockExperimentalMethodResponse {
     /// Echoes the input `value`.
@@ -5137,7 +5237,6 @@ pub struct NetworkApprovalContext {
     pub protocol: NetworkApprovalProtocol,
 }
 #[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
-#[non_exhaustive]
 pub struct NetworkRequirements {
     #[serde(
         rename = "allowLocalBinding",
@@ -5378,6 +5477,9 @@ for OpenaiProviderSettings {
 }
 /// A device-authenticated approval; accepted responses contain the proof in `content`.
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 #[non_exhaustive]
 pub struct OpenaiUserVerificationMcpServerElicitationRequestParams {
     pub challenge: ::std::string::String,
@@ -5909,6 +6011,9 @@ pub struct PluginReconcileResponse {
     pub failed_remote_plugin_ids: ::std::vec::Vec<::std::string::String>,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 #[non_exhaustive]
 pub struct PluginSearchResponse {
     pub data: ::std::vec::Vec<PluginSearchResult>,
@@ -5919,7 +6024,6 @@ pub struct PluginSearchResponse {
     pub next_cursor: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
-#[non_exhaustive]
 pub struct PluginSearchResult {
     #[serde(rename = "marketplaceName")]
     pub marketplace_name: ::std::string::String,
@@ -6201,21 +6305,27 @@ pub struct ProcessExitedNotification {
 /// Empty success response for `process/kill`.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(transparent)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct ProcessKillResponse(
     pub ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 );
+#[cfg(feature = "experimental")]
 impl ::std::ops::Deref for ProcessKillResponse {
     type Target = ::serde_json::Map<::std::string::String, ::serde_json::Value>;
     fn deref(&self) -> &::serde_json::Map<::std::string::String, ::serde_json::Value> {
         &self.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<ProcessKillResponse>
 for ::serde_json::Map<::std::string::String, ::serde_json::Value> {
     fn from(value: ProcessKillResponse) -> Self {
         value.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<::serde_json::Map<::std::string::String, ::serde_json::Value>>
 for ProcessKillResponse {
     fn from(
@@ -6243,21 +6353,27 @@ pub struct ProcessOutputDeltaNotification {
 /// Empty success response for `process/resizePty`.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(transparent)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct ProcessResizePtyResponse(
     pub ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 );
+#[cfg(feature = "experimental")]
 impl ::std::ops::Deref for ProcessResizePtyResponse {
     type Target = ::serde_json::Map<::std::string::String, ::serde_json::Value>;
     fn deref(&self) -> &::serde_json::Map<::std::string::String, ::serde_json::Value> {
         &self.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<ProcessResizePtyResponse>
 for ::serde_json::Map<::std::string::String, ::serde_json::Value> {
     fn from(value: ProcessResizePtyResponse) -> Self {
         value.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<::serde_json::Map<::std::string::String, ::serde_json::Value>>
 for ProcessResizePtyResponse {
     fn from(
@@ -6269,21 +6385,27 @@ for ProcessResizePtyResponse {
 /// Successful response for `process/spawn`.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(transparent)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct ProcessSpawnResponse(
     pub ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 );
+#[cfg(feature = "experimental")]
 impl ::std::ops::Deref for ProcessSpawnResponse {
     type Target = ::serde_json::Map<::std::string::String, ::serde_json::Value>;
     fn deref(&self) -> &::serde_json::Map<::std::string::String, ::serde_json::Value> {
         &self.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<ProcessSpawnResponse>
 for ::serde_json::Map<::std::string::String, ::serde_json::Value> {
     fn from(value: ProcessSpawnResponse) -> Self {
         value.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<::serde_json::Map<::std::string::String, ::serde_json::Value>>
 for ProcessSpawnResponse {
     fn from(
@@ -6295,21 +6417,27 @@ for ProcessSpawnResponse {
 /// Empty success response for `process/writeStdin`.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(transparent)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct ProcessWriteStdinResponse(
     pub ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 );
+#[cfg(feature = "experimental")]
 impl ::std::ops::Deref for ProcessWriteStdinResponse {
     type Target = ::serde_json::Map<::std::string::String, ::serde_json::Value>;
     fn deref(&self) -> &::serde_json::Map<::std::string::String, ::serde_json::Value> {
         &self.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<ProcessWriteStdinResponse>
 for ::serde_json::Map<::std::string::String, ::serde_json::Value> {
     fn from(value: ProcessWriteStdinResponse) -> Self {
         value.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<::serde_json::Map<::std::string::String, ::serde_json::Value>>
 for ProcessWriteStdinResponse {
     fn from(
@@ -6319,7 +6447,6 @@ for ProcessWriteStdinResponse {
     }
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
-#[non_exhaustive]
 pub struct Project {
     #[serde(rename = "createdAt")]
     pub created_at: i64,
@@ -6355,27 +6482,36 @@ pub struct ProjectConfigLayerSource {
     pub dot_codex_folder: AbsolutePathBuf,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 #[non_exhaustive]
 pub struct ProjectCreateResponse {
     pub project: Project,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(transparent)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct ProjectDeleteResponse(
     pub ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 );
+#[cfg(feature = "experimental")]
 impl ::std::ops::Deref for ProjectDeleteResponse {
     type Target = ::serde_json::Map<::std::string::String, ::serde_json::Value>;
     fn deref(&self) -> &::serde_json::Map<::std::string::String, ::serde_json::Value> {
         &self.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<ProjectDeleteResponse>
 for ::serde_json::Map<::std::string::String, ::serde_json::Value> {
     fn from(value: ProjectDeleteResponse) -> Self {
         value.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<::serde_json::Map<::std::string::String, ::serde_json::Value>>
 for ProjectDeleteResponse {
     fn from(
@@ -6385,11 +6521,17 @@ for ProjectDeleteResponse {
     }
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 #[non_exhaustive]
 pub struct ProjectImportResponse {
     pub project: Project,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 #[non_exhaustive]
 pub struct ProjectListResponse {
     pub data: ::std::vec::Vec<Project>,
@@ -6401,21 +6543,27 @@ pub struct ProjectListResponse {
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(transparent)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct ProjectMoveResponse(
     pub ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 );
+#[cfg(feature = "experimental")]
 impl ::std::ops::Deref for ProjectMoveResponse {
     type Target = ::serde_json::Map<::std::string::String, ::serde_json::Value>;
     fn deref(&self) -> &::serde_json::Map<::std::string::String, ::serde_json::Value> {
         &self.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<ProjectMoveResponse>
 for ::serde_json::Map<::std::string::String, ::serde_json::Value> {
     fn from(value: ProjectMoveResponse) -> Self {
         value.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<::serde_json::Map<::std::string::String, ::serde_json::Value>>
 for ProjectMoveResponse {
     fn from(
@@ -6425,11 +6573,17 @@ for ProjectMoveResponse {
     }
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 #[non_exhaustive]
 pub struct ProjectReadResponse {
     pub project: Project,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 #[non_exhaustive]
 pub struct ProjectUpdateResponse {
     pub project: Project,
@@ -6511,7 +6665,6 @@ pub struct ProtectionBlockReason {
     pub protection_type: ::std::string::String,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
-#[non_exhaustive]
 pub struct QueuedSubmission {
     #[serde(rename = "clientUserMessageId")]
     pub client_user_message_id: ::std::string::String,
@@ -6681,13 +6834,11 @@ pub struct RealtimeSessionStartedThreadRealtimeItem {
     pub realtime_session_id: ::std::string::String,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
-#[non_exhaustive]
 pub struct RealtimeThreadTimelineEntry {
     pub item: ThreadRealtimeItem,
     pub position: u64,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
-#[non_exhaustive]
 pub struct RealtimeVoicesList {
     #[serde(rename = "defaultV1")]
     pub default_v1: RealtimeVoice,
@@ -6772,6 +6923,9 @@ pub struct ReasoningThreadItem {
     pub summary: ::std::vec::Vec<::std::string::String>,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 #[non_exhaustive]
 pub struct RemoteControlClient {
     #[serde(
@@ -6810,6 +6964,9 @@ pub struct RemoteControlClient {
     pub platform: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 #[non_exhaustive]
 pub struct RemoteControlClientsListResponse {
     pub data: ::std::vec::Vec<RemoteControlClient>,
@@ -6821,21 +6978,27 @@ pub struct RemoteControlClientsListResponse {
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(transparent)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct RemoteControlClientsRevokeResponse(
     pub ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 );
+#[cfg(feature = "experimental")]
 impl ::std::ops::Deref for RemoteControlClientsRevokeResponse {
     type Target = ::serde_json::Map<::std::string::String, ::serde_json::Value>;
     fn deref(&self) -> &::serde_json::Map<::std::string::String, ::serde_json::Value> {
         &self.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<RemoteControlClientsRevokeResponse>
 for ::serde_json::Map<::std::string::String, ::serde_json::Value> {
     fn from(value: RemoteControlClientsRevokeResponse) -> Self {
         value.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<::serde_json::Map<::std::string::String, ::serde_json::Value>>
 for RemoteControlClientsRevokeResponse {
     fn from(
@@ -6845,6 +7008,9 @@ for RemoteControlClientsRevokeResponse {
     }
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 #[non_exhaustive]
 pub struct RemoteControlDisableResponse {
     #[serde(
@@ -6859,6 +7025,9 @@ pub struct RemoteControlDisableResponse {
     pub status: RemoteControlConnectionStatus,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 #[non_exhaustive]
 pub struct RemoteControlEnableResponse {
     #[serde(
@@ -6873,6 +7042,9 @@ pub struct RemoteControlEnableResponse {
     pub status: RemoteControlConnectionStatus,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 #[non_exhaustive]
 pub struct RemoteControlPairingStartResponse {
     #[serde(rename = "environmentId")]
@@ -6888,6 +7060,9 @@ pub struct RemoteControlPairingStartResponse {
     pub pairing_code: ::std::string::String,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 #[non_exhaustive]
 pub struct RemoteControlPairingStatusResponse {
     pub claimed: bool,
@@ -6908,6 +7083,9 @@ pub struct RemoteControlStatusChangedNotification {
     pub status: RemoteControlConnectionStatus,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 #[non_exhaustive]
 pub struct RemoteControlStatusReadResponse {
     #[serde(
@@ -7084,21 +7262,27 @@ pub struct ReviewStartResponse {
 /// Acknowledges the compression trigger, not completion. Existing maintenance locks and cooldowns can cause the background pass to skip without doing work.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(transparent)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct RolloutCompressResponse(
     pub ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 );
+#[cfg(feature = "experimental")]
 impl ::std::ops::Deref for RolloutCompressResponse {
     type Target = ::serde_json::Map<::std::string::String, ::serde_json::Value>;
     fn deref(&self) -> &::serde_json::Map<::std::string::String, ::serde_json::Value> {
         &self.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<RolloutCompressResponse>
 for ::serde_json::Map<::std::string::String, ::serde_json::Value> {
     fn from(value: RolloutCompressResponse) -> Self {
         value.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<::serde_json::Map<::std::string::String, ::serde_json::Value>>
 for RolloutCompressResponse {
     fn from(
@@ -7163,13 +7347,11 @@ pub struct SendAddCreditsNudgeEmailResponse {
     pub status: AddCreditsNudgeEmailStatus,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
-#[non_exhaustive]
 pub struct ServerDiagnosticsGauge {
     pub name: ::std::string::String,
     pub value: u64,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
-#[non_exhaustive]
 pub struct ServerDiagnosticsProcess {
     pub id: u32,
     #[serde(
@@ -7184,6 +7366,9 @@ pub struct ServerDiagnosticsProcess {
     pub resident_memory_bytes: ::std::option::Option<u64>,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 #[non_exhaustive]
 pub struct ServerDiagnosticsResponse {
     pub gauges: ::std::vec::Vec<ServerDiagnosticsGauge>,
@@ -7628,12 +7813,18 @@ pub struct Thread {
         rename = "attachedToThreadId",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub attached_to_thread_id: ::std::option::Option<::std::string::String>,
     /// Whether the app server accepts direct turn input for this loaded thread. `None` means the capability is unavailable, such as for an unloaded stored thread.
     #[serde(
         rename = "canAcceptDirectInput",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub can_accept_direct_input: ::std::option::Option<bool>,
     /// Version of the CLI that created the thread.
     #[serde(rename = "cliVersion")]
@@ -7648,14 +7839,23 @@ pub struct Thread {
         rename = "daybreakEnabled",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub daybreak_enabled: ::std::option::Option<bool>,
     /// Current environments for a loaded thread, in priority order, primary first. `null` means the thread is not loaded or the server does not expose its selection. An empty list means no environments are selected. This does not report connection status.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub environments: ::std::option::Option<::std::vec::Vec<ThreadEnvironment>>,
     /// Whether the thread is ephemeral and should not be materialized on disk.
     pub ephemeral: bool,
     /// Optional implementation-specific thread data.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub extra: ::std::option::Option<ThreadExtra>,
     /// Source thread id when this thread was created by forking another thread.
     #[serde(
@@ -7893,6 +8093,9 @@ pub struct ThreadAttachmentUpdatedNotification {
     pub thread_id: ::std::string::String,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 #[non_exhaustive]
 pub struct ThreadBackgroundTerminal {
     pub command: ::std::string::String,
@@ -7913,21 +8116,27 @@ pub struct ThreadBackgroundTerminal {
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(transparent)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct ThreadBackgroundTerminalsCleanResponse(
     pub ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 );
+#[cfg(feature = "experimental")]
 impl ::std::ops::Deref for ThreadBackgroundTerminalsCleanResponse {
     type Target = ::serde_json::Map<::std::string::String, ::serde_json::Value>;
     fn deref(&self) -> &::serde_json::Map<::std::string::String, ::serde_json::Value> {
         &self.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<ThreadBackgroundTerminalsCleanResponse>
 for ::serde_json::Map<::std::string::String, ::serde_json::Value> {
     fn from(value: ThreadBackgroundTerminalsCleanResponse) -> Self {
         value.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<::serde_json::Map<::std::string::String, ::serde_json::Value>>
 for ThreadBackgroundTerminalsCleanResponse {
     fn from(
@@ -7937,6 +8146,9 @@ for ThreadBackgroundTerminalsCleanResponse {
     }
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 #[non_exhaustive]
 pub struct ThreadBackgroundTerminalsListResponse {
     pub data: ::std::vec::Vec<ThreadBackgroundTerminal>,
@@ -7948,6 +8160,9 @@ pub struct ThreadBackgroundTerminalsListResponse {
     pub next_cursor: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 #[non_exhaustive]
 pub struct ThreadBackgroundTerminalsTerminateResponse {
     pub terminated: bool,
@@ -7985,6 +8200,9 @@ for ThreadCompactStartResponse {
 }
 /// Response for `thread/decrement_elicitation`.
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 #[non_exhaustive]
 pub struct ThreadDecrementElicitationResponse {
     /// Current out-of-band elicitation count after the decrement.
@@ -8025,7 +8243,6 @@ pub struct ThreadDeletedNotification {
 }
 /// An environment selected by a loaded thread, independent of connection status.
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
-#[non_exhaustive]
 pub struct ThreadEnvironment {
     pub cwd: LegacyAppPathString,
     #[serde(rename = "environmentId")]
@@ -8067,6 +8284,9 @@ pub struct ThreadForkResponse {
         rename = "activePermissionProfile",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub active_permission_profile: ::std::option::Option<ActivePermissionProfile>,
     #[serde(rename = "approvalPolicy")]
     pub approval_policy: AskForApproval,
@@ -8102,6 +8322,9 @@ pub struct ThreadForkResponse {
         rename = "multiAgentMode",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub multi_agent_mode: ::std::option::Option<MultiAgentMode>,
     #[serde(
         rename = "reasoningEffort",
@@ -8116,6 +8339,9 @@ pub struct ThreadForkResponse {
         default,
         skip_serializing_if = "::std::vec::Vec::is_empty"
     )]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub runtime_workspace_roots: ::std::vec::Vec<AbsolutePathBuf>,
     /// Legacy sandbox policy retained for compatibility. Experimental clients should prefer `activePermissionProfile` for profile provenance.
     pub sandbox: SandboxPolicy,
@@ -8180,6 +8406,9 @@ pub struct ThreadGoalUpdatedNotification {
 }
 /// Since Codex 0.167.2.
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 #[non_exhaustive]
 pub struct ThreadGuardianAssessment {
     pub outcome: GuardianAssessmentOutcome,
@@ -8191,6 +8420,9 @@ pub struct ThreadGuardianAssessment {
 }
 /// Since Codex 0.167.2.
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 #[non_exhaustive]
 pub struct ThreadGuardianReviewResponse {
     /// Null when current policy or a remembered approval skips review.
@@ -8241,6 +8473,9 @@ impl ::std::str::FromStr for ThreadId {
 }
 /// Response for `thread/increment_elicitation`.
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 #[non_exhaustive]
 pub struct ThreadIncrementElicitationResponse {
     /// Current out-of-band elicitation count after the increment.
@@ -8290,6 +8525,9 @@ pub struct ThreadItemEntry {
         rename = "outputDeferred",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub output_deferred: ::std::option::Option<bool>,
     /// Unix timestamp (milliseconds) when the item started, if recorded by the producer.
     #[serde(
@@ -8320,6 +8558,9 @@ pub struct ThreadItemsListResponse {
 }
 /// EXPERIMENTAL - persisted items returned in canonical stored order.
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 #[non_exhaustive]
 pub struct ThreadItemsReadResponse {
     pub data: ::std::vec::Vec<ThreadItemEntry>,
@@ -8345,6 +8586,9 @@ pub struct ThreadListResponse {
         rename = "readStates",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub read_states: ::std::option::Option<
         ::std::collections::BTreeMap<::std::string::String, ThreadReadState>,
     >,
@@ -8363,21 +8607,27 @@ pub struct ThreadLoadedListResponse {
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(transparent)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct ThreadMemoryModeSetResponse(
     pub ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 );
+#[cfg(feature = "experimental")]
 impl ::std::ops::Deref for ThreadMemoryModeSetResponse {
     type Target = ::serde_json::Map<::std::string::String, ::serde_json::Value>;
     fn deref(&self) -> &::serde_json::Map<::std::string::String, ::serde_json::Value> {
         &self.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<ThreadMemoryModeSetResponse>
 for ::serde_json::Map<::std::string::String, ::serde_json::Value> {
     fn from(value: ThreadMemoryModeSetResponse) -> Self {
         value.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<::serde_json::Map<::std::string::String, ::serde_json::Value>>
 for ThreadMemoryModeSetResponse {
     fn from(
@@ -8388,6 +8638,9 @@ for ThreadMemoryModeSetResponse {
 }
 /// Since Codex 0.165.0.
 #[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 #[non_exhaustive]
 pub struct ThreadMemoryReadResponse {
     /// Summary from the thread's selected memory version. Null when memory use is disabled or the selected summary is missing, unreadable, or blank.
@@ -8412,21 +8665,27 @@ pub struct ThreadNameUpdatedNotification {
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(transparent)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct ThreadPredictionRequestResponse(
     pub ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 );
+#[cfg(feature = "experimental")]
 impl ::std::ops::Deref for ThreadPredictionRequestResponse {
     type Target = ::serde_json::Map<::std::string::String, ::serde_json::Value>;
     fn deref(&self) -> &::serde_json::Map<::std::string::String, ::serde_json::Value> {
         &self.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<ThreadPredictionRequestResponse>
 for ::serde_json::Map<::std::string::String, ::serde_json::Value> {
     fn from(value: ThreadPredictionRequestResponse) -> Self {
         value.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<::serde_json::Map<::std::string::String, ::serde_json::Value>>
 for ThreadPredictionRequestResponse {
     fn from(
@@ -8446,6 +8705,9 @@ pub struct ThreadPredictionUpdatedNotification {
 }
 /// Since Codex 0.169.0.
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 #[non_exhaustive]
 pub struct ThreadPrepareApprovedPlanResponse {
     /// Initial user prompt. If no attachment is readable, the plan is already in the thread's context.
@@ -8463,6 +8725,9 @@ pub struct ThreadProjectUpdatedNotification {
     pub thread_id: ::std::string::String,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 #[non_exhaustive]
 pub struct ThreadQueueAddResponse {
     #[serde(rename = "queuedSubmission")]
@@ -8475,11 +8740,17 @@ pub struct ThreadQueueChangedNotification {
     pub thread_id: ::std::string::String,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 #[non_exhaustive]
 pub struct ThreadQueueDeleteResponse {
     pub deleted: bool,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 #[non_exhaustive]
 pub struct ThreadQueueListResponse {
     pub data: ::std::vec::Vec<QueuedSubmission>,
@@ -8492,21 +8763,27 @@ pub struct ThreadQueueListResponse {
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(transparent)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct ThreadQueueReorderResponse(
     pub ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 );
+#[cfg(feature = "experimental")]
 impl ::std::ops::Deref for ThreadQueueReorderResponse {
     type Target = ::serde_json::Map<::std::string::String, ::serde_json::Value>;
     fn deref(&self) -> &::serde_json::Map<::std::string::String, ::serde_json::Value> {
         &self.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<ThreadQueueReorderResponse>
 for ::serde_json::Map<::std::string::String, ::serde_json::Value> {
     fn from(value: ThreadQueueReorderResponse) -> Self {
         value.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<::serde_json::Map<::std::string::String, ::serde_json::Value>>
 for ThreadQueueReorderResponse {
     fn from(
@@ -8516,11 +8793,17 @@ for ThreadQueueReorderResponse {
     }
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 #[non_exhaustive]
 pub struct ThreadQueueStartResponse {
     pub turn: Turn,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 #[non_exhaustive]
 pub struct ThreadQueueUpdateResponse {
     #[serde(rename = "queuedSubmission")]
@@ -8534,6 +8817,9 @@ pub struct ThreadReadResponse {
         rename = "readState",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub read_state: ::std::option::Option<ThreadReadState>,
     pub thread: Thread,
 }
@@ -8557,6 +8843,9 @@ pub struct ThreadReadStateChangedNotification {
     pub thread_id: ::std::string::String,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 #[non_exhaustive]
 pub struct ThreadReadStateUpdateResponse {
     #[serde(rename = "readState")]
@@ -8565,21 +8854,27 @@ pub struct ThreadReadStateUpdateResponse {
 /// EXPERIMENTAL - response for appending realtime audio input.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(transparent)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct ThreadRealtimeAppendAudioResponse(
     pub ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 );
+#[cfg(feature = "experimental")]
 impl ::std::ops::Deref for ThreadRealtimeAppendAudioResponse {
     type Target = ::serde_json::Map<::std::string::String, ::serde_json::Value>;
     fn deref(&self) -> &::serde_json::Map<::std::string::String, ::serde_json::Value> {
         &self.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<ThreadRealtimeAppendAudioResponse>
 for ::serde_json::Map<::std::string::String, ::serde_json::Value> {
     fn from(value: ThreadRealtimeAppendAudioResponse) -> Self {
         value.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<::serde_json::Map<::std::string::String, ::serde_json::Value>>
 for ThreadRealtimeAppendAudioResponse {
     fn from(
@@ -8591,21 +8886,27 @@ for ThreadRealtimeAppendAudioResponse {
 /// EXPERIMENTAL - response for appending realtime speech.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(transparent)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct ThreadRealtimeAppendSpeechResponse(
     pub ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 );
+#[cfg(feature = "experimental")]
 impl ::std::ops::Deref for ThreadRealtimeAppendSpeechResponse {
     type Target = ::serde_json::Map<::std::string::String, ::serde_json::Value>;
     fn deref(&self) -> &::serde_json::Map<::std::string::String, ::serde_json::Value> {
         &self.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<ThreadRealtimeAppendSpeechResponse>
 for ::serde_json::Map<::std::string::String, ::serde_json::Value> {
     fn from(value: ThreadRealtimeAppendSpeechResponse) -> Self {
         value.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<::serde_json::Map<::std::string::String, ::serde_json::Value>>
 for ThreadRealtimeAppendSpeechResponse {
     fn from(
@@ -8617,21 +8918,27 @@ for ThreadRealtimeAppendSpeechResponse {
 /// EXPERIMENTAL - response for appending realtime text input.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(transparent)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct ThreadRealtimeAppendTextResponse(
     pub ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 );
+#[cfg(feature = "experimental")]
 impl ::std::ops::Deref for ThreadRealtimeAppendTextResponse {
     type Target = ::serde_json::Map<::std::string::String, ::serde_json::Value>;
     fn deref(&self) -> &::serde_json::Map<::std::string::String, ::serde_json::Value> {
         &self.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<ThreadRealtimeAppendTextResponse>
 for ::serde_json::Map<::std::string::String, ::serde_json::Value> {
     fn from(value: ThreadRealtimeAppendTextResponse) -> Self {
         value.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<::serde_json::Map<::std::string::String, ::serde_json::Value>>
 for ThreadRealtimeAppendTextResponse {
     fn from(
@@ -8651,7 +8958,6 @@ pub struct ThreadRealtimeClosedNotification {
 }
 /// Since Codex 0.171.0.
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
-#[non_exhaustive]
 pub struct ThreadRealtimeEntry {
     pub item: ThreadRealtimeItem,
     pub position: u64,
@@ -8708,6 +9014,9 @@ pub struct ThreadRealtimeItemTranscriptDeltaNotification {
 }
 /// Since Codex 0.171.0.
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 #[non_exhaustive]
 pub struct ThreadRealtimeListResponse {
     pub coverage: ThreadRealtimeCoverage,
@@ -8725,6 +9034,9 @@ pub struct ThreadRealtimeListResponse {
 }
 /// EXPERIMENTAL - response for listing supported realtime voices.
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 #[non_exhaustive]
 pub struct ThreadRealtimeListVoicesResponse {
     pub voices: RealtimeVoicesList,
@@ -8748,21 +9060,27 @@ pub struct ThreadRealtimeSdpNotification {
 /// EXPERIMENTAL - response for starting thread realtime.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(transparent)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct ThreadRealtimeStartResponse(
     pub ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 );
+#[cfg(feature = "experimental")]
 impl ::std::ops::Deref for ThreadRealtimeStartResponse {
     type Target = ::serde_json::Map<::std::string::String, ::serde_json::Value>;
     fn deref(&self) -> &::serde_json::Map<::std::string::String, ::serde_json::Value> {
         &self.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<ThreadRealtimeStartResponse>
 for ::serde_json::Map<::std::string::String, ::serde_json::Value> {
     fn from(value: ThreadRealtimeStartResponse) -> Self {
         value.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<::serde_json::Map<::std::string::String, ::serde_json::Value>>
 for ThreadRealtimeStartResponse {
     fn from(
@@ -8787,21 +9105,27 @@ pub struct ThreadRealtimeStartedNotification {
 /// EXPERIMENTAL - response for stopping thread realtime.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(transparent)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct ThreadRealtimeStopResponse(
     pub ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 );
+#[cfg(feature = "experimental")]
 impl ::std::ops::Deref for ThreadRealtimeStopResponse {
     type Target = ::serde_json::Map<::std::string::String, ::serde_json::Value>;
     fn deref(&self) -> &::serde_json::Map<::std::string::String, ::serde_json::Value> {
         &self.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<ThreadRealtimeStopResponse>
 for ::serde_json::Map<::std::string::String, ::serde_json::Value> {
     fn from(value: ThreadRealtimeStopResponse) -> Self {
         value.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<::serde_json::Map<::std::string::String, ::serde_json::Value>>
 for ThreadRealtimeStopResponse {
     fn from(
@@ -8845,6 +9169,9 @@ pub struct ThreadResumeResponse {
         rename = "activePermissionProfile",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub active_permission_profile: ::std::option::Option<ActivePermissionProfile>,
     #[serde(rename = "approvalPolicy")]
     pub approval_policy: AskForApproval,
@@ -8872,6 +9199,9 @@ pub struct ThreadResumeResponse {
         rename = "initialTurnsPage",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub initial_turns_page: ::std::option::Option<TurnsPage>,
     /// Environment-native paths to instruction source files currently loaded for this thread.
     ///
@@ -8900,6 +9230,9 @@ pub struct ThreadResumeResponse {
         rename = "multiAgentMode",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub multi_agent_mode: ::std::option::Option<MultiAgentMode>,
     #[serde(
         rename = "reasoningEffort",
@@ -8914,6 +9247,9 @@ pub struct ThreadResumeResponse {
         default,
         skip_serializing_if = "::std::vec::Vec::is_empty"
     )]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub runtime_workspace_roots: ::std::vec::Vec<AbsolutePathBuf>,
     /// Legacy sandbox policy retained for compatibility. Experimental clients should prefer `activePermissionProfile` for profile provenance.
     pub sandbox: SandboxPolicy,
@@ -8963,21 +9299,27 @@ pub struct ThreadRevertedNotification {
 /// Since Codex 0.164.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(transparent)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct ThreadSampleCancelResponse(
     pub ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 );
+#[cfg(feature = "experimental")]
 impl ::std::ops::Deref for ThreadSampleCancelResponse {
     type Target = ::serde_json::Map<::std::string::String, ::serde_json::Value>;
     fn deref(&self) -> &::serde_json::Map<::std::string::String, ::serde_json::Value> {
         &self.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<ThreadSampleCancelResponse>
 for ::serde_json::Map<::std::string::String, ::serde_json::Value> {
     fn from(value: ThreadSampleCancelResponse) -> Self {
         value.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<::serde_json::Map<::std::string::String, ::serde_json::Value>>
 for ThreadSampleCancelResponse {
     fn from(
@@ -8988,6 +9330,9 @@ for ThreadSampleCancelResponse {
 }
 /// Since Codex 0.164.0.
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 #[non_exhaustive]
 pub struct ThreadSampleResponse {
     #[serde(
@@ -9016,21 +9361,27 @@ pub struct ThreadSampleResponse {
 /// Since Codex 0.171.0.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(transparent)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct ThreadSearchCancelResponse(
     pub ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 );
+#[cfg(feature = "experimental")]
 impl ::std::ops::Deref for ThreadSearchCancelResponse {
     type Target = ::serde_json::Map<::std::string::String, ::serde_json::Value>;
     fn deref(&self) -> &::serde_json::Map<::std::string::String, ::serde_json::Value> {
         &self.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<ThreadSearchCancelResponse>
 for ::serde_json::Map<::std::string::String, ::serde_json::Value> {
     fn from(value: ThreadSearchCancelResponse) -> Self {
         value.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<::serde_json::Map<::std::string::String, ::serde_json::Value>>
 for ThreadSearchCancelResponse {
     fn from(
@@ -9041,6 +9392,9 @@ for ThreadSearchCancelResponse {
 }
 /// One visible message occurrence returned by `ThreadSearchOccurrencesResponse`.
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 #[non_exhaustive]
 pub struct ThreadSearchOccurrence {
     #[serde(rename = "itemId")]
@@ -9056,6 +9410,9 @@ pub struct ThreadSearchOccurrence {
     pub turn_id: ::std::string::String,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 #[non_exhaustive]
 pub struct ThreadSearchOccurrencesResponse {
     /// Occurrences in chronological message order.
@@ -9078,6 +9435,9 @@ pub struct ThreadSearchPartialNotification {
     pub request_id: RequestId,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 #[non_exhaustive]
 pub struct ThreadSearchResponse {
     /// Opaque cursor to pass as `cursor` when reversing `sortDirection`. This is only populated when the page contains at least one thread. Use it with the opposite `sortDirection`; for timestamp sorts it anchors at the start of the page timestamp so same-second updates are not skipped.
@@ -9102,6 +9462,9 @@ pub struct ThreadSearchResult {
 }
 /// UTF-16 code-unit range within `snippet`.
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 #[non_exhaustive]
 pub struct ThreadSearchTextRange {
     /// Exclusive UTF-16 code-unit offset.
@@ -9266,6 +9629,9 @@ pub struct ThreadSettings {
     ///
     /// Since Codex 0.169.0.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub environments: ::std::option::Option<::std::vec::Vec<ThreadEnvironment>>,
     pub model: ::std::string::String,
     #[serde(rename = "modelProvider")]
@@ -9277,6 +9643,9 @@ pub struct ThreadSettings {
         rename = "multiAgentMode",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub multi_agent_mode: ::std::option::Option<MultiAgentMode>,
     /// @deprecated Reports the saved setting; `friendly` and `pragmatic` no longer select a style.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -9293,21 +9662,27 @@ pub struct ThreadSettings {
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(transparent)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct ThreadSettingsUpdateResponse(
     pub ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 );
+#[cfg(feature = "experimental")]
 impl ::std::ops::Deref for ThreadSettingsUpdateResponse {
     type Target = ::serde_json::Map<::std::string::String, ::serde_json::Value>;
     fn deref(&self) -> &::serde_json::Map<::std::string::String, ::serde_json::Value> {
         &self.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<ThreadSettingsUpdateResponse>
 for ::serde_json::Map<::std::string::String, ::serde_json::Value> {
     fn from(value: ThreadSettingsUpdateResponse) -> Self {
         value.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<::serde_json::Map<::std::string::String, ::serde_json::Value>>
 for ThreadSettingsUpdateResponse {
     fn from(
@@ -9369,6 +9744,9 @@ pub struct ThreadStartResponse {
         rename = "activePermissionProfile",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub active_permission_profile: ::std::option::Option<ActivePermissionProfile>,
     #[serde(rename = "approvalPolicy")]
     pub approval_policy: AskForApproval,
@@ -9404,6 +9782,9 @@ pub struct ThreadStartResponse {
         rename = "multiAgentMode",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub multi_agent_mode: ::std::option::Option<MultiAgentMode>,
     #[serde(
         rename = "reasoningEffort",
@@ -9418,6 +9799,9 @@ pub struct ThreadStartResponse {
         default,
         skip_serializing_if = "::std::vec::Vec::is_empty"
     )]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub runtime_workspace_roots: ::std::vec::Vec<AbsolutePathBuf>,
     /// Legacy sandbox policy retained for compatibility. Experimental clients should prefer `activePermissionProfile` for profile provenance.
     pub sandbox: SandboxPolicy,
@@ -9468,6 +9852,9 @@ pub struct ThreadStatusChangedNotification {
 }
 /// EXPERIMENTAL - a bounded timeline page with its resolved opening voice state.
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 #[non_exhaustive]
 pub struct ThreadTimelineListResponse {
     #[serde(
@@ -9761,7 +10148,6 @@ pub struct TurnCompletedNotification {
     pub turn: Turn,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
-#[non_exhaustive]
 pub struct TurnCompletedThreadTimelineEntry {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub completed_at: ::std::option::Option<i64>,
@@ -9882,6 +10268,9 @@ pub struct TurnPlanUpdatedNotification {
     pub turn_id: ::std::string::String,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 #[non_exhaustive]
 pub struct TurnSettingsUpdateResponse {
     pub status: TurnSettingsUpdateStatus,
@@ -9899,7 +10288,6 @@ pub struct TurnStartedNotification {
     pub turn: Turn,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
-#[non_exhaustive]
 pub struct TurnStartedThreadTimelineEntry {
     pub position: u64,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -9920,7 +10308,6 @@ pub struct TurnThreadUnreadPosition {
     pub turn_id: ::std::string::String,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
-#[non_exhaustive]
 pub struct TurnsPage {
     #[serde(
         rename = "backwardsCursor",
@@ -9935,6 +10322,9 @@ pub struct TurnsPage {
     pub next_cursor: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct UnavailableUserVerificationErrorDetails {
     pub reason: UserVerificationUnavailableReason,
 }
@@ -10033,21 +10423,27 @@ pub struct UserMessageThreadItem {
 /// Acknowledges the cancellation signal; native work may still be finishing. Unknown or finished requests are a no-op, and completed effects are not rolled back.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(transparent)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct UserVerificationCancelResponse(
     pub ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 );
+#[cfg(feature = "experimental")]
 impl ::std::ops::Deref for UserVerificationCancelResponse {
     type Target = ::serde_json::Map<::std::string::String, ::serde_json::Value>;
     fn deref(&self) -> &::serde_json::Map<::std::string::String, ::serde_json::Value> {
         &self.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<UserVerificationCancelResponse>
 for ::serde_json::Map<::std::string::String, ::serde_json::Value> {
     fn from(value: UserVerificationCancelResponse) -> Self {
         value.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<::serde_json::Map<::std::string::String, ::serde_json::Value>>
 for UserVerificationCancelResponse {
     fn from(
@@ -10058,21 +10454,27 @@ for UserVerificationCancelResponse {
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(transparent)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct UserVerificationDeleteResponse(
     pub ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 );
+#[cfg(feature = "experimental")]
 impl ::std::ops::Deref for UserVerificationDeleteResponse {
     type Target = ::serde_json::Map<::std::string::String, ::serde_json::Value>;
     fn deref(&self) -> &::serde_json::Map<::std::string::String, ::serde_json::Value> {
         &self.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<UserVerificationDeleteResponse>
 for ::serde_json::Map<::std::string::String, ::serde_json::Value> {
     fn from(value: UserVerificationDeleteResponse) -> Self {
         value.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<::serde_json::Map<::std::string::String, ::serde_json::Value>>
 for UserVerificationDeleteResponse {
     fn from(
@@ -10083,6 +10485,9 @@ for UserVerificationDeleteResponse {
 }
 /// Public metadata for a created or reused local credential. The caller completes backend registration; this response does not establish server enrollment. Older app-servers omit the metadata fields; callers must check both before registration.
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 #[non_exhaustive]
 pub struct UserVerificationEnrollResponse {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -10098,6 +10503,9 @@ pub struct UserVerificationEnrollResponse {
 }
 /// A signature over the exact decoded challenge. The verifier validates and consumes it.
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 #[non_exhaustive]
 pub struct UserVerificationProof {
     #[serde(rename = "credentialId")]
@@ -10107,6 +10515,9 @@ pub struct UserVerificationProof {
 }
 /// The error object inside the normal JSON-RPC envelope.
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct UserVerificationRpcError {
     pub code: i64,
     pub data: UserVerificationErrorDetails,
@@ -10114,6 +10525,9 @@ pub struct UserVerificationRpcError {
 }
 /// Local readiness only; this neither prompts nor queries server registration.
 #[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 #[non_exhaustive]
 pub struct UserVerificationStatusResponse {
     #[serde(
@@ -10133,6 +10547,9 @@ pub struct UserVerificationStatusResponse {
     pub unavailable_reason: ::std::option::Option<UserVerificationUnavailableReason>,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 #[non_exhaustive]
 pub struct UserVerificationVerifyResponse {
     /// Native-reported authentication method for this signature. Older servers omit it. This is approval context, not part of the signed proof.
@@ -10322,7 +10739,6 @@ pub struct WorkspaceMessage {
     pub message_type: WorkspaceMessageType,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
-#[non_exhaustive]
 pub struct WorkspaceRouting {
     #[serde(rename = "accountRoutingOverride")]
     pub account_routing_override: AccountRoutingOverride,
@@ -10427,6 +10843,7 @@ impl AccountSessionWorkspace {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl AccountSessionsResponse {
     /// A `AccountSessionsResponse` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -10787,6 +11204,7 @@ impl AuthRecoveryNotification {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl BedrockAwsProfile {
     /// A `BedrockAwsProfile` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -10797,6 +11215,7 @@ impl BedrockAwsProfile {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl BedrockCheckGovCloudRequirementsResponse {
     /// A `BedrockCheckGovCloudRequirementsResponse` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -10804,6 +11223,7 @@ impl BedrockCheckGovCloudRequirementsResponse {
         Self { is_gov_cloud, should_warn }
     }
 }
+#[cfg(feature = "experimental")]
 impl BedrockDiscoverResponse {
     /// A `BedrockDiscoverResponse` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -10817,6 +11237,7 @@ impl BedrockDiscoverResponse {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl BedrockEnvironmentCredential {
     /// A `BedrockEnvironmentCredential` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -10949,6 +11370,7 @@ impl CollabAgentToolCallThreadItem {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl CollaborationModeListResponse {
     /// A `CollaborationModeListResponse` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -11044,8 +11466,10 @@ impl CommandExecutionRequestApprovalParams {
         turn_id: impl ::std::convert::Into<::std::string::String>,
     ) -> Self {
         Self {
+            #[cfg(feature = "experimental")]
             additional_permissions: ::std::option::Option::None,
             approval_id: ::std::option::Option::None,
+            #[cfg(feature = "experimental")]
             available_decisions: ::std::option::Option::None,
             command: ::std::option::Option::None,
             command_actions: ::std::option::Option::None,
@@ -11185,6 +11609,7 @@ impl Config {
             analytics: ::std::option::Option::None,
             approval_policy: ::std::option::Option::None,
             approvals_reviewer: ::std::option::Option::None,
+            #[cfg(feature = "experimental")]
             apps: ::std::option::Option::None,
             browser_use: ::std::option::Option::None,
             client_search_provider: ::std::option::Option::None,
@@ -11471,6 +11896,7 @@ impl EnvironmentConnectionNotification {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl EnvironmentInfoResponse {
     /// A `EnvironmentInfoResponse` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -11481,6 +11907,7 @@ impl EnvironmentInfoResponse {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl EnvironmentShellInfo {
     /// A `EnvironmentShellInfo` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -11494,6 +11921,7 @@ impl EnvironmentShellInfo {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl EnvironmentStatusResponse {
     /// A `EnvironmentStatusResponse` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -12115,6 +12543,7 @@ impl GetAccountResponse {
             account: ::std::option::Option::None,
             requires_openai_auth,
             user_id: ::std::option::Option::None,
+            #[cfg(feature = "experimental")]
             workspace_routing: ::std::option::Option::None,
         }
     }
@@ -13182,6 +13611,7 @@ impl MemoryCitationEntry {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl MemoryStatusResponse {
     /// A `MemoryStatusResponse` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -13474,6 +13904,7 @@ impl OpenaiFormMcpServerElicitationRequestParams {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl OpenaiUserVerificationMcpServerElicitationRequestParams {
     /// A `OpenaiUserVerificationMcpServerElicitationRequestParams` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -13802,6 +14233,7 @@ impl PluginReconcileResponse {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl PluginSearchResponse {
     /// A `PluginSearchResponse` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -14046,6 +14478,7 @@ impl ProjectConfigLayerSource {
         Self { dot_codex_folder }
     }
 }
+#[cfg(feature = "experimental")]
 impl ProjectCreateResponse {
     /// A `ProjectCreateResponse` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -14053,6 +14486,7 @@ impl ProjectCreateResponse {
         Self { project }
     }
 }
+#[cfg(feature = "experimental")]
 impl ProjectImportResponse {
     /// A `ProjectImportResponse` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -14060,6 +14494,7 @@ impl ProjectImportResponse {
         Self { project }
     }
 }
+#[cfg(feature = "experimental")]
 impl ProjectListResponse {
     /// A `ProjectListResponse` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -14070,6 +14505,7 @@ impl ProjectListResponse {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ProjectReadResponse {
     /// A `ProjectReadResponse` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -14077,6 +14513,7 @@ impl ProjectReadResponse {
         Self { project }
     }
 }
+#[cfg(feature = "experimental")]
 impl ProjectUpdateResponse {
     /// A `ProjectUpdateResponse` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -14369,6 +14806,7 @@ impl ReasoningThreadItem {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl RemoteControlClient {
     /// A `RemoteControlClient` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -14385,6 +14823,7 @@ impl RemoteControlClient {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl RemoteControlClientsListResponse {
     /// A `RemoteControlClientsListResponse` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -14395,6 +14834,7 @@ impl RemoteControlClientsListResponse {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl RemoteControlDisableResponse {
     /// A `RemoteControlDisableResponse` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -14411,6 +14851,7 @@ impl RemoteControlDisableResponse {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl RemoteControlEnableResponse {
     /// A `RemoteControlEnableResponse` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -14427,6 +14868,7 @@ impl RemoteControlEnableResponse {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl RemoteControlPairingStartResponse {
     /// A `RemoteControlPairingStartResponse` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -14443,6 +14885,7 @@ impl RemoteControlPairingStartResponse {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl RemoteControlPairingStatusResponse {
     /// A `RemoteControlPairingStatusResponse` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -14466,6 +14909,7 @@ impl RemoteControlStatusChangedNotification {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl RemoteControlStatusReadResponse {
     /// A `RemoteControlStatusReadResponse` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -14622,6 +15066,7 @@ impl ServerDiagnosticsProcess {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ServerDiagnosticsResponse {
     /// A `ServerDiagnosticsResponse` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -14914,14 +15359,19 @@ impl Thread {
         Self {
             agent_nickname: ::std::option::Option::None,
             agent_role: ::std::option::Option::None,
+            #[cfg(feature = "experimental")]
             attached_to_thread_id: ::std::option::Option::None,
+            #[cfg(feature = "experimental")]
             can_accept_direct_input: ::std::option::Option::None,
             cli_version: cli_version.into(),
             created_at,
             cwd,
+            #[cfg(feature = "experimental")]
             daybreak_enabled: ::std::option::Option::None,
+            #[cfg(feature = "experimental")]
             environments: ::std::option::Option::None,
             ephemeral,
+            #[cfg(feature = "experimental")]
             extra: ::std::option::Option::None,
             forked_from_id: ::std::option::Option::None,
             git_info: ::std::option::Option::None,
@@ -15038,6 +15488,7 @@ impl ThreadAttachmentUpdatedNotification {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ThreadBackgroundTerminal {
     /// A `ThreadBackgroundTerminal` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -15058,6 +15509,7 @@ impl ThreadBackgroundTerminal {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ThreadBackgroundTerminalsListResponse {
     /// A `ThreadBackgroundTerminalsListResponse` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -15068,6 +15520,7 @@ impl ThreadBackgroundTerminalsListResponse {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ThreadBackgroundTerminalsTerminateResponse {
     /// A `ThreadBackgroundTerminalsTerminateResponse` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -15084,6 +15537,7 @@ impl ThreadClosedNotification {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ThreadDecrementElicitationResponse {
     /// A `ThreadDecrementElicitationResponse` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -15128,6 +15582,7 @@ impl ThreadForkResponse {
         thread: Thread,
     ) -> Self {
         Self {
+            #[cfg(feature = "experimental")]
             active_permission_profile: ::std::option::Option::None,
             approval_policy,
             approvals_reviewer,
@@ -15136,8 +15591,10 @@ impl ThreadForkResponse {
             instruction_sources: ::std::default::Default::default(),
             model: model.into(),
             model_provider: model_provider.into(),
+            #[cfg(feature = "experimental")]
             multi_agent_mode: ::std::option::Option::None,
             reasoning_effort: ::std::option::Option::None,
+            #[cfg(feature = "experimental")]
             runtime_workspace_roots: ::std::default::Default::default(),
             sandbox,
             service_tier: ::std::option::Option::None,
@@ -15206,6 +15663,7 @@ impl ThreadGoalUpdatedNotification {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ThreadGuardianAssessment {
     /// A `ThreadGuardianAssessment` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -15223,6 +15681,7 @@ impl ThreadGuardianAssessment {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ThreadGuardianReviewResponse {
     /// A `ThreadGuardianReviewResponse` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -15233,6 +15692,7 @@ impl ThreadGuardianReviewResponse {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ThreadIncrementElicitationResponse {
     /// A `ThreadIncrementElicitationResponse` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -15250,6 +15710,7 @@ impl ThreadItemEntry {
         Self {
             completed_at_ms: ::std::option::Option::None,
             item,
+            #[cfg(feature = "experimental")]
             output_deferred: ::std::option::Option::None,
             started_at_ms: ::std::option::Option::None,
             turn_id: turn_id.into(),
@@ -15267,6 +15728,7 @@ impl ThreadItemsListResponse {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ThreadItemsReadResponse {
     /// A `ThreadItemsReadResponse` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -15282,6 +15744,7 @@ impl ThreadListResponse {
             backwards_cursor: ::std::option::Option::None,
             data,
             next_cursor: ::std::option::Option::None,
+            #[cfg(feature = "experimental")]
             read_states: ::std::option::Option::None,
         }
     }
@@ -15328,6 +15791,7 @@ impl ThreadPredictionUpdatedNotification {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ThreadPrepareApprovedPlanResponse {
     /// A `ThreadPrepareApprovedPlanResponse` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -15345,6 +15809,7 @@ impl ThreadProjectUpdatedNotification {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ThreadQueueAddResponse {
     /// A `ThreadQueueAddResponse` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -15361,6 +15826,7 @@ impl ThreadQueueChangedNotification {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ThreadQueueDeleteResponse {
     /// A `ThreadQueueDeleteResponse` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -15368,6 +15834,7 @@ impl ThreadQueueDeleteResponse {
         Self { deleted }
     }
 }
+#[cfg(feature = "experimental")]
 impl ThreadQueueListResponse {
     /// A `ThreadQueueListResponse` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -15378,6 +15845,7 @@ impl ThreadQueueListResponse {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ThreadQueueStartResponse {
     /// A `ThreadQueueStartResponse` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -15385,6 +15853,7 @@ impl ThreadQueueStartResponse {
         Self { turn }
     }
 }
+#[cfg(feature = "experimental")]
 impl ThreadQueueUpdateResponse {
     /// A `ThreadQueueUpdateResponse` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -15397,6 +15866,7 @@ impl ThreadReadResponse {
     #[allow(clippy::too_many_arguments)]
     pub fn new(thread: Thread) -> Self {
         Self {
+            #[cfg(feature = "experimental")]
             read_state: ::std::option::Option::None,
             thread,
         }
@@ -15425,6 +15895,7 @@ impl ThreadReadStateChangedNotification {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ThreadReadStateUpdateResponse {
     /// A `ThreadReadStateUpdateResponse` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -15523,6 +15994,7 @@ impl ThreadRealtimeItemTranscriptDeltaNotification {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ThreadRealtimeListResponse {
     /// A `ThreadRealtimeListResponse` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -15541,6 +16013,7 @@ impl ThreadRealtimeListResponse {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ThreadRealtimeListVoicesResponse {
     /// A `ThreadRealtimeListVoicesResponse` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -15641,19 +16114,23 @@ impl ThreadResumeResponse {
         thread: Thread,
     ) -> Self {
         Self {
+            #[cfg(feature = "experimental")]
             active_permission_profile: ::std::option::Option::None,
             approval_policy,
             approvals_reviewer,
             collaboration_mode: ::std::option::Option::None,
             cwd,
             disabled_plugin_ids: ::std::default::Default::default(),
+            #[cfg(feature = "experimental")]
             initial_turns_page: ::std::option::Option::None,
             instruction_sources: ::std::default::Default::default(),
             items_backwards_cursor: ::std::option::Option::None,
             model: model.into(),
             model_provider: model_provider.into(),
+            #[cfg(feature = "experimental")]
             multi_agent_mode: ::std::option::Option::None,
             reasoning_effort: ::std::option::Option::None,
+            #[cfg(feature = "experimental")]
             runtime_workspace_roots: ::std::default::Default::default(),
             sandbox,
             service_tier: ::std::option::Option::None,
@@ -15682,6 +16159,7 @@ impl ThreadRevertedNotification {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ThreadSampleResponse {
     /// A `ThreadSampleResponse` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -15699,6 +16177,7 @@ impl ThreadSampleResponse {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ThreadSearchOccurrence {
     /// A `ThreadSearchOccurrence` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -15718,6 +16197,7 @@ impl ThreadSearchOccurrence {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ThreadSearchOccurrencesResponse {
     /// A `ThreadSearchOccurrencesResponse` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -15738,6 +16218,7 @@ impl ThreadSearchPartialNotification {
         Self { data, request_id }
     }
 }
+#[cfg(feature = "experimental")]
 impl ThreadSearchResponse {
     /// A `ThreadSearchResponse` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -15762,6 +16243,7 @@ impl ThreadSearchResult {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ThreadSearchTextRange {
     /// A `ThreadSearchTextRange` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -15837,9 +16319,11 @@ impl ThreadSettings {
             cwd,
             disabled_plugin_ids: ::std::default::Default::default(),
             effort: ::std::option::Option::None,
+            #[cfg(feature = "experimental")]
             environments: ::std::option::Option::None,
             model: model.into(),
             model_provider: model_provider.into(),
+            #[cfg(feature = "experimental")]
             multi_agent_mode: ::std::option::Option::None,
             personality: ::std::option::Option::None,
             sandbox_policy,
@@ -15887,6 +16371,7 @@ impl ThreadStartResponse {
         thread: Thread,
     ) -> Self {
         Self {
+            #[cfg(feature = "experimental")]
             active_permission_profile: ::std::option::Option::None,
             approval_policy,
             approvals_reviewer,
@@ -15895,8 +16380,10 @@ impl ThreadStartResponse {
             instruction_sources: ::std::default::Default::default(),
             model: model.into(),
             model_provider: model_provider.into(),
+            #[cfg(feature = "experimental")]
             multi_agent_mode: ::std::option::Option::None,
             reasoning_effort: ::std::option::Option::None,
+            #[cfg(feature = "experimental")]
             runtime_workspace_roots: ::std::default::Default::default(),
             sandbox,
             service_tier: ::std::option::Option::None,
@@ -15924,6 +16411,7 @@ impl ThreadStatusChangedNotification {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ThreadTimelineListResponse {
     /// A `ThreadTimelineListResponse` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -16284,6 +16772,7 @@ impl TurnPlanUpdatedNotification {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl TurnSettingsUpdateResponse {
     /// A `TurnSettingsUpdateResponse` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -16350,6 +16839,7 @@ impl TurnsPage {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl UnavailableUserVerificationErrorDetails {
     /// A `UnavailableUserVerificationErrorDetails` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -16439,6 +16929,7 @@ impl UserMessageThreadItem {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl UserVerificationEnrollResponse {
     /// A `UserVerificationEnrollResponse` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -16450,6 +16941,7 @@ impl UserVerificationEnrollResponse {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl UserVerificationProof {
     /// A `UserVerificationProof` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -16463,6 +16955,7 @@ impl UserVerificationProof {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl UserVerificationRpcError {
     /// A `UserVerificationRpcError` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -16478,6 +16971,7 @@ impl UserVerificationRpcError {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl UserVerificationVerifyResponse {
     /// A `UserVerificationVerifyResponse` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -17021,6 +17515,7 @@ impl<'de> ::serde::Deserialize<'de> for AccountSessionWorkspace {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for AccountSessionsResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -19645,6 +20140,7 @@ impl<'de> ::serde::Deserialize<'de> for AutoReviewRequirements {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for BedrockAwsProfile {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -19689,6 +20185,7 @@ impl<'de> ::serde::Deserialize<'de> for BedrockAwsProfile {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for BedrockCheckGovCloudRequirementsResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -19742,6 +20239,7 @@ impl<'de> ::serde::Deserialize<'de> for BedrockCheckGovCloudRequirementsResponse
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for BedrockDiscoverResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -19799,6 +20297,7 @@ impl<'de> ::serde::Deserialize<'de> for BedrockDiscoverResponse {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for BedrockEnvironmentCredential {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -20795,6 +21294,7 @@ impl<'de> ::serde::Deserialize<'de> for CollabAgentToolCallThreadItem {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for CollaborationModeListResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -21164,12 +21664,14 @@ impl<'de> ::serde::Deserialize<'de> for CommandExecutionRequestApprovalParams {
                 self,
                 mut __map: A,
             ) -> ::std::result::Result<CommandExecutionRequestApprovalParams, A::Error> {
+                #[cfg(feature = "experimental")]
                 let mut __f0: ::std::option::Option<
                     ::std::option::Option<AdditionalPermissionProfile>,
                 > = ::std::option::Option::None;
                 let mut __f1: ::std::option::Option<
                     ::std::option::Option<::std::string::String>,
                 > = ::std::option::Option::None;
+                #[cfg(feature = "experimental")]
                 let mut __f2: ::std::option::Option<
                     ::std::option::Option<
                         ::std::vec::Vec<CommandExecutionApprovalDecision>,
@@ -21210,6 +21712,7 @@ impl<'de> ::serde::Deserialize<'de> for CommandExecutionRequestApprovalParams {
                     crate::serde_helpers::FieldName(__key),
                 ) = ::serde::de::MapAccess::next_key(&mut __map)? {
                     match &*__key {
+                        #[cfg(feature = "experimental")]
                         "additionalPermissions" => {
                             crate::serde_helpers::fill(
                                 &mut __f0,
@@ -21224,6 +21727,7 @@ impl<'de> ::serde::Deserialize<'de> for CommandExecutionRequestApprovalParams {
                                 &mut __map,
                             )?
                         }
+                        #[cfg(feature = "experimental")]
                         "availableDecisions" => {
                             crate::serde_helpers::fill(
                                 &mut __f2,
@@ -21306,8 +21810,10 @@ impl<'de> ::serde::Deserialize<'de> for CommandExecutionRequestApprovalParams {
                     }
                 }
                 ::std::result::Result::Ok(CommandExecutionRequestApprovalParams {
+                    #[cfg(feature = "experimental")]
                     additional_permissions: __f0.unwrap_or_default(),
                     approval_id: __f1.unwrap_or_default(),
+                    #[cfg(feature = "experimental")]
                     available_decisions: __f2.unwrap_or_default(),
                     command: __f3.unwrap_or_default(),
                     command_actions: __f4.unwrap_or_default(),
@@ -22229,6 +22735,7 @@ impl<'de> ::serde::Deserialize<'de> for Config {
                 let mut __f2: ::std::option::Option<
                     ::std::option::Option<ApprovalsReviewer>,
                 > = ::std::option::Option::None;
+                #[cfg(feature = "experimental")]
                 let mut __f3: ::std::option::Option<::std::option::Option<AppsConfig>> = ::std::option::Option::None;
                 let mut __f4: ::std::option::Option<
                     ::std::option::Option<BrowserUseConfig>,
@@ -22319,6 +22826,7 @@ impl<'de> ::serde::Deserialize<'de> for Config {
                                 &mut __map,
                             )?
                         }
+                        #[cfg(feature = "experimental")]
                         "apps" => {
                             crate::serde_helpers::fill(&mut __f3, "apps", &mut __map)?
                         }
@@ -22484,6 +22992,7 @@ impl<'de> ::serde::Deserialize<'de> for Config {
                     analytics: __f0.unwrap_or_default(),
                     approval_policy: __f1.unwrap_or_default(),
                     approvals_reviewer: __f2.unwrap_or_default(),
+                    #[cfg(feature = "experimental")]
                     apps: __f3.unwrap_or_default(),
                     browser_use: __f4.unwrap_or_default(),
                     client_search_provider: __f5.unwrap_or_default(),
@@ -22694,6 +23203,7 @@ impl<'de> ::serde::Deserialize<'de> for ConfigRequirements {
                 let mut __f6: ::std::option::Option<
                     ::std::option::Option<::std::vec::Vec<AskForApproval>>,
                 > = ::std::option::Option::None;
+                #[cfg(feature = "experimental")]
                 let mut __f7: ::std::option::Option<
                     ::std::option::Option<::std::vec::Vec<ApprovalsReviewer>>,
                 > = ::std::option::Option::None;
@@ -22714,6 +23224,7 @@ impl<'de> ::serde::Deserialize<'de> for ConfigRequirements {
                 let mut __f12: ::std::option::Option<
                     ::std::option::Option<::std::vec::Vec<WindowsSandboxImplementation>>,
                 > = ::std::option::Option::None;
+                #[cfg(feature = "experimental")]
                 let mut __f13: ::std::option::Option<
                     ::std::option::Option<ApplicationRequirements>,
                 > = ::std::option::Option::None;
@@ -22747,6 +23258,7 @@ impl<'de> ::serde::Deserialize<'de> for ConfigRequirements {
                 let mut __f23: ::std::option::Option<
                     ::std::option::Option<FeedbackRequirements>,
                 > = ::std::option::Option::None;
+                #[cfg(feature = "experimental")]
                 let mut __f24: ::std::option::Option<
                     ::std::option::Option<ManagedHooksRequirements>,
                 > = ::std::option::Option::None;
@@ -22770,6 +23282,7 @@ impl<'de> ::serde::Deserialize<'de> for ConfigRequirements {
                 let mut __f30: ::std::option::Option<
                     ::std::option::Option<ModelsRequirements>,
                 > = ::std::option::Option::None;
+                #[cfg(feature = "experimental")]
                 let mut __f31: ::std::option::Option<
                     ::std::option::Option<NetworkRequirements>,
                 > = ::std::option::Option::None;
@@ -22832,6 +23345,7 @@ impl<'de> ::serde::Deserialize<'de> for ConfigRequirements {
                                 &mut __map,
                             )?
                         }
+                        #[cfg(feature = "experimental")]
                         "allowedApprovalsReviewers" => {
                             crate::serde_helpers::fill(
                                 &mut __f7,
@@ -22874,6 +23388,7 @@ impl<'de> ::serde::Deserialize<'de> for ConfigRequirements {
                                 &mut __map,
                             )?
                         }
+                        #[cfg(feature = "experimental")]
                         "application" => {
                             crate::serde_helpers::fill(
                                 &mut __f13,
@@ -22951,6 +23466,7 @@ impl<'de> ::serde::Deserialize<'de> for ConfigRequirements {
                                 &mut __map,
                             )?
                         }
+                        #[cfg(feature = "experimental")]
                         "hooks" => {
                             crate::serde_helpers::fill(&mut __f24, "hooks", &mut __map)?
                         }
@@ -22988,6 +23504,7 @@ impl<'de> ::serde::Deserialize<'de> for ConfigRequirements {
                         "models" => {
                             crate::serde_helpers::fill(&mut __f30, "models", &mut __map)?
                         }
+                        #[cfg(feature = "experimental")]
                         "network" => {
                             crate::serde_helpers::fill(
                                 &mut __f31,
@@ -23020,12 +23537,14 @@ impl<'de> ::serde::Deserialize<'de> for ConfigRequirements {
                     allow_managed_hooks_only: __f4.unwrap_or_default(),
                     allow_remote_control: __f5.unwrap_or_default(),
                     allowed_approval_policies: __f6.unwrap_or_default(),
+                    #[cfg(feature = "experimental")]
                     allowed_approvals_reviewers: __f7.unwrap_or_default(),
                     allowed_login_methods: __f8.unwrap_or_default(),
                     allowed_permission_profiles: __f9.unwrap_or_default(),
                     allowed_sandbox_modes: __f10.unwrap_or_default(),
                     allowed_web_search_modes: __f11.unwrap_or_default(),
                     allowed_windows_sandbox_implementations: __f12.unwrap_or_default(),
+                    #[cfg(feature = "experimental")]
                     application: __f13.unwrap_or_default(),
                     auto_review: __f14.unwrap_or_default(),
                     browser_use: __f15.unwrap_or_default(),
@@ -23037,6 +23556,7 @@ impl<'de> ::serde::Deserialize<'de> for ConfigRequirements {
                     enforce_residency: __f21.unwrap_or_default(),
                     feature_requirements: __f22.unwrap_or_default(),
                     feedback: __f23.unwrap_or_default(),
+                    #[cfg(feature = "experimental")]
                     hooks: __f24.unwrap_or_default(),
                     in_app_browser: __f25.unwrap_or_default(),
                     log_dir: __f26.unwrap_or_default(),
@@ -23044,6 +23564,7 @@ impl<'de> ::serde::Deserialize<'de> for ConfigRequirements {
                     model_provider: __f28.unwrap_or_default(),
                     model_providers: __f29.unwrap_or_default(),
                     models: __f30.unwrap_or_default(),
+                    #[cfg(feature = "experimental")]
                     network: __f31.unwrap_or_default(),
                     otel: __f32.unwrap_or_default(),
                     sqlite_home: __f33.unwrap_or_default(),
@@ -24072,6 +24593,7 @@ impl<'de> ::serde::Deserialize<'de> for EnvironmentConnectionNotification {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for EnvironmentInfoResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -24114,6 +24636,7 @@ impl<'de> ::serde::Deserialize<'de> for EnvironmentInfoResponse {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for EnvironmentShellInfo {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -24156,6 +24679,7 @@ impl<'de> ::serde::Deserialize<'de> for EnvironmentShellInfo {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for EnvironmentStatusResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -26984,6 +27508,7 @@ impl<'de> ::serde::Deserialize<'de> for GetAccountResponse {
                 let mut __f2: ::std::option::Option<
                     ::std::option::Option<::std::string::String>,
                 > = ::std::option::Option::None;
+                #[cfg(feature = "experimental")]
                 let mut __f3: ::std::option::Option<
                     ::std::option::Option<WorkspaceRouting>,
                 > = ::std::option::Option::None;
@@ -27004,6 +27529,7 @@ impl<'de> ::serde::Deserialize<'de> for GetAccountResponse {
                         "userId" => {
                             crate::serde_helpers::fill(&mut __f2, "userId", &mut __map)?
                         }
+                        #[cfg(feature = "experimental")]
                         "workspaceRouting" => {
                             crate::serde_helpers::fill(
                                 &mut __f3,
@@ -27025,6 +27551,7 @@ impl<'de> ::serde::Deserialize<'de> for GetAccountResponse {
                         "requiresOpenaiAuth",
                     )?,
                     user_id: __f2.unwrap_or_default(),
+                    #[cfg(feature = "experimental")]
                     workspace_routing: __f3.unwrap_or_default(),
                 })
             }
@@ -32161,6 +32688,7 @@ impl<'de> ::serde::Deserialize<'de> for MemoryCitationEntry {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for MemoryStatusResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -32319,6 +32847,7 @@ impl<'de> ::serde::Deserialize<'de> for MisalignmentSteer {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for MockExperimentalMethodResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -33964,6 +34493,7 @@ impl<'de> ::serde::Deserialize<'de> for OpenaiFormMcpServerElicitationRequestPar
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de>
 for OpenaiUserVerificationMcpServerElicitationRequestParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
@@ -35721,6 +36251,7 @@ impl<'de> ::serde::Deserialize<'de> for PluginReconcileResponse {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for PluginSearchResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -36917,6 +37448,7 @@ impl<'de> ::serde::Deserialize<'de> for ProjectConfigLayerSource {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ProjectCreateResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -36954,6 +37486,7 @@ impl<'de> ::serde::Deserialize<'de> for ProjectCreateResponse {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ProjectImportResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -36991,6 +37524,7 @@ impl<'de> ::serde::Deserialize<'de> for ProjectImportResponse {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ProjectListResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -37039,6 +37573,7 @@ impl<'de> ::serde::Deserialize<'de> for ProjectListResponse {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ProjectReadResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -37076,6 +37611,7 @@ impl<'de> ::serde::Deserialize<'de> for ProjectReadResponse {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ProjectUpdateResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -38410,6 +38946,7 @@ impl<'de> ::serde::Deserialize<'de> for ReasoningThreadItem {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for RemoteControlClient {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -38526,6 +39063,7 @@ impl<'de> ::serde::Deserialize<'de> for RemoteControlClient {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for RemoteControlClientsListResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -38576,6 +39114,7 @@ impl<'de> ::serde::Deserialize<'de> for RemoteControlClientsListResponse {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for RemoteControlDisableResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -38645,6 +39184,7 @@ impl<'de> ::serde::Deserialize<'de> for RemoteControlDisableResponse {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for RemoteControlEnableResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -38714,6 +39254,7 @@ impl<'de> ::serde::Deserialize<'de> for RemoteControlEnableResponse {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for RemoteControlPairingStartResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -38787,6 +39328,7 @@ impl<'de> ::serde::Deserialize<'de> for RemoteControlPairingStartResponse {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for RemoteControlPairingStatusResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -38896,6 +39438,7 @@ impl<'de> ::serde::Deserialize<'de> for RemoteControlStatusChangedNotification {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for RemoteControlStatusReadResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -39882,6 +40425,7 @@ impl<'de> ::serde::Deserialize<'de> for ServerDiagnosticsProcess {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ServerDiagnosticsResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -41201,18 +41745,23 @@ impl<'de> ::serde::Deserialize<'de> for Thread {
                 let mut __f1: ::std::option::Option<
                     ::std::option::Option<::std::string::String>,
                 > = ::std::option::Option::None;
+                #[cfg(feature = "experimental")]
                 let mut __f2: ::std::option::Option<
                     ::std::option::Option<::std::string::String>,
                 > = ::std::option::Option::None;
+                #[cfg(feature = "experimental")]
                 let mut __f3: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
                 let mut __f4: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut __f5: ::std::option::Option<i64> = ::std::option::Option::None;
                 let mut __f6: ::std::option::Option<AbsolutePathBuf> = ::std::option::Option::None;
+                #[cfg(feature = "experimental")]
                 let mut __f7: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                #[cfg(feature = "experimental")]
                 let mut __f8: ::std::option::Option<
                     ::std::option::Option<::std::vec::Vec<ThreadEnvironment>>,
                 > = ::std::option::Option::None;
                 let mut __f9: ::std::option::Option<bool> = ::std::option::Option::None;
+                #[cfg(feature = "experimental")]
                 let mut __f10: ::std::option::Option<
                     ::std::option::Option<ThreadExtra>,
                 > = ::std::option::Option::None;
@@ -41278,6 +41827,7 @@ impl<'de> ::serde::Deserialize<'de> for Thread {
                                 &mut __map,
                             )?
                         }
+                        #[cfg(feature = "experimental")]
                         "attachedToThreadId" => {
                             crate::serde_helpers::fill(
                                 &mut __f2,
@@ -41285,6 +41835,7 @@ impl<'de> ::serde::Deserialize<'de> for Thread {
                                 &mut __map,
                             )?
                         }
+                        #[cfg(feature = "experimental")]
                         "canAcceptDirectInput" => {
                             crate::serde_helpers::fill(
                                 &mut __f3,
@@ -41309,6 +41860,7 @@ impl<'de> ::serde::Deserialize<'de> for Thread {
                         "cwd" => {
                             crate::serde_helpers::fill(&mut __f6, "cwd", &mut __map)?
                         }
+                        #[cfg(feature = "experimental")]
                         "daybreakEnabled" => {
                             crate::serde_helpers::fill(
                                 &mut __f7,
@@ -41316,6 +41868,7 @@ impl<'de> ::serde::Deserialize<'de> for Thread {
                                 &mut __map,
                             )?
                         }
+                        #[cfg(feature = "experimental")]
                         "environments" => {
                             crate::serde_helpers::fill(
                                 &mut __f8,
@@ -41330,6 +41883,7 @@ impl<'de> ::serde::Deserialize<'de> for Thread {
                                 &mut __map,
                             )?
                         }
+                        #[cfg(feature = "experimental")]
                         "extra" => {
                             crate::serde_helpers::fill(&mut __f10, "extra", &mut __map)?
                         }
@@ -41467,14 +42021,19 @@ impl<'de> ::serde::Deserialize<'de> for Thread {
                 ::std::result::Result::Ok(Thread {
                     agent_nickname: __f0.unwrap_or_default(),
                     agent_role: __f1.unwrap_or_default(),
+                    #[cfg(feature = "experimental")]
                     attached_to_thread_id: __f2.unwrap_or_default(),
+                    #[cfg(feature = "experimental")]
                     can_accept_direct_input: __f3.unwrap_or_default(),
                     cli_version: crate::serde_helpers::required(__f4, "cliVersion")?,
                     created_at: crate::serde_helpers::required(__f5, "createdAt")?,
                     cwd: crate::serde_helpers::required(__f6, "cwd")?,
+                    #[cfg(feature = "experimental")]
                     daybreak_enabled: __f7.unwrap_or_default(),
+                    #[cfg(feature = "experimental")]
                     environments: __f8.unwrap_or_default(),
                     ephemeral: crate::serde_helpers::required(__f9, "ephemeral")?,
+                    #[cfg(feature = "experimental")]
                     extra: __f10.unwrap_or_default(),
                     forked_from_id: __f11.unwrap_or_default(),
                     git_info: __f12.unwrap_or_default(),
@@ -41892,6 +42451,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadAttachmentUpdatedNotification {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ThreadBackgroundTerminal {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -41967,6 +42527,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadBackgroundTerminal {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ThreadBackgroundTerminalsListResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -42017,6 +42578,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadBackgroundTerminalsListResponse {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ThreadBackgroundTerminalsTerminateResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -42102,6 +42664,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadClosedNotification {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ThreadDecrementElicitationResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -42262,6 +42825,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadForkResponse {
                 self,
                 mut __map: A,
             ) -> ::std::result::Result<ThreadForkResponse, A::Error> {
+                #[cfg(feature = "experimental")]
                 let mut __f0: ::std::option::Option<
                     ::std::option::Option<ActivePermissionProfile>,
                 > = ::std::option::Option::None;
@@ -42276,12 +42840,14 @@ impl<'de> ::serde::Deserialize<'de> for ThreadForkResponse {
                 > = ::std::option::Option::None;
                 let mut __f6: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut __f7: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                #[cfg(feature = "experimental")]
                 let mut __f8: ::std::option::Option<
                     ::std::option::Option<MultiAgentMode>,
                 > = ::std::option::Option::None;
                 let mut __f9: ::std::option::Option<
                     ::std::option::Option<ReasoningEffort>,
                 > = ::std::option::Option::None;
+                #[cfg(feature = "experimental")]
                 let mut __f10: ::std::option::Option<::std::vec::Vec<AbsolutePathBuf>> = ::std::option::Option::None;
                 let mut __f11: ::std::option::Option<SandboxPolicy> = ::std::option::Option::None;
                 let mut __f12: ::std::option::Option<
@@ -42292,6 +42858,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadForkResponse {
                     crate::serde_helpers::FieldName(__key),
                 ) = ::serde::de::MapAccess::next_key(&mut __map)? {
                     match &*__key {
+                        #[cfg(feature = "experimental")]
                         "activePermissionProfile" => {
                             crate::serde_helpers::fill(
                                 &mut __f0,
@@ -42340,6 +42907,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadForkResponse {
                                 &mut __map,
                             )?
                         }
+                        #[cfg(feature = "experimental")]
                         "multiAgentMode" => {
                             crate::serde_helpers::fill(
                                 &mut __f8,
@@ -42354,6 +42922,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadForkResponse {
                                 &mut __map,
                             )?
                         }
+                        #[cfg(feature = "experimental")]
                         "runtimeWorkspaceRoots" => {
                             crate::serde_helpers::fill(
                                 &mut __f10,
@@ -42386,6 +42955,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadForkResponse {
                     }
                 }
                 ::std::result::Result::Ok(ThreadForkResponse {
+                    #[cfg(feature = "experimental")]
                     active_permission_profile: __f0.unwrap_or_default(),
                     approval_policy: crate::serde_helpers::required(
                         __f1,
@@ -42403,8 +42973,10 @@ impl<'de> ::serde::Deserialize<'de> for ThreadForkResponse {
                         __f7,
                         "modelProvider",
                     )?,
+                    #[cfg(feature = "experimental")]
                     multi_agent_mode: __f8.unwrap_or_default(),
                     reasoning_effort: __f9.unwrap_or_default(),
+                    #[cfg(feature = "experimental")]
                     runtime_workspace_roots: __f10.unwrap_or_default(),
                     sandbox: crate::serde_helpers::required(__f11, "sandbox")?,
                     service_tier: __f12.unwrap_or_default(),
@@ -42723,6 +43295,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadGoalUpdatedNotification {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ThreadGuardianAssessment {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -42790,6 +43363,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadGuardianAssessment {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ThreadGuardianReviewResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -42838,6 +43412,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadGuardianReviewResponse {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ThreadIncrementElicitationResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -42896,6 +43471,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadItemEntry {
             ) -> ::std::result::Result<ThreadItemEntry, A::Error> {
                 let mut __f0: ::std::option::Option<::std::option::Option<i64>> = ::std::option::Option::None;
                 let mut __f1: ::std::option::Option<ThreadItem> = ::std::option::Option::None;
+                #[cfg(feature = "experimental")]
                 let mut __f2: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
                 let mut __f3: ::std::option::Option<::std::option::Option<i64>> = ::std::option::Option::None;
                 let mut __f4: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
@@ -42913,6 +43489,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadItemEntry {
                         "item" => {
                             crate::serde_helpers::fill(&mut __f1, "item", &mut __map)?
                         }
+                        #[cfg(feature = "experimental")]
                         "outputDeferred" => {
                             crate::serde_helpers::fill(
                                 &mut __f2,
@@ -42940,6 +43517,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadItemEntry {
                 ::std::result::Result::Ok(ThreadItemEntry {
                     completed_at_ms: __f0.unwrap_or_default(),
                     item: crate::serde_helpers::required(__f1, "item")?,
+                    #[cfg(feature = "experimental")]
                     output_deferred: __f2.unwrap_or_default(),
                     started_at_ms: __f3.unwrap_or_default(),
                     turn_id: crate::serde_helpers::required(__f4, "turnId")?,
@@ -43008,6 +43586,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadItemsListResponse {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ThreadItemsReadResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -43066,6 +43645,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadListResponse {
                 let mut __f2: ::std::option::Option<
                     ::std::option::Option<::std::string::String>,
                 > = ::std::option::Option::None;
+                #[cfg(feature = "experimental")]
                 let mut __f3: ::std::option::Option<
                     ::std::option::Option<
                         ::std::collections::BTreeMap<
@@ -43095,6 +43675,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadListResponse {
                                 &mut __map,
                             )?
                         }
+                        #[cfg(feature = "experimental")]
                         "readStates" => {
                             crate::serde_helpers::fill(
                                 &mut __f3,
@@ -43113,6 +43694,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadListResponse {
                     backwards_cursor: __f0.unwrap_or_default(),
                     data: crate::serde_helpers::required(__f1, "data")?,
                     next_cursor: __f2.unwrap_or_default(),
+                    #[cfg(feature = "experimental")]
                     read_states: __f3.unwrap_or_default(),
                 })
             }
@@ -43170,6 +43752,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadLoadedListResponse {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ThreadMemoryReadResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -43356,6 +43939,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadPredictionUpdatedNotification {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ThreadPrepareApprovedPlanResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -43445,6 +44029,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadProjectUpdatedNotification {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ThreadQueueAddResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -43530,6 +44115,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadQueueChangedNotification {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ThreadQueueDeleteResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -43567,6 +44153,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadQueueDeleteResponse {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ThreadQueueListResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -43615,6 +44202,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadQueueListResponse {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ThreadQueueStartResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -43652,6 +44240,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadQueueStartResponse {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ThreadQueueUpdateResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -43710,6 +44299,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadReadResponse {
                 self,
                 mut __map: A,
             ) -> ::std::result::Result<ThreadReadResponse, A::Error> {
+                #[cfg(feature = "experimental")]
                 let mut __f0: ::std::option::Option<
                     ::std::option::Option<ThreadReadState>,
                 > = ::std::option::Option::None;
@@ -43718,6 +44308,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadReadResponse {
                     crate::serde_helpers::FieldName(__key),
                 ) = ::serde::de::MapAccess::next_key(&mut __map)? {
                     match &*__key {
+                        #[cfg(feature = "experimental")]
                         "readState" => {
                             crate::serde_helpers::fill(
                                 &mut __f0,
@@ -43736,6 +44327,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadReadResponse {
                     }
                 }
                 ::std::result::Result::Ok(ThreadReadResponse {
+                    #[cfg(feature = "experimental")]
                     read_state: __f0.unwrap_or_default(),
                     thread: crate::serde_helpers::required(__f1, "thread")?,
                 })
@@ -43846,6 +44438,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadReadStateChangedNotification {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ThreadReadStateUpdateResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -44266,6 +44859,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeItemTranscriptDeltaNotific
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeListResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -44346,6 +44940,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeListResponse {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeListVoicesResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -44699,6 +45294,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadResumeResponse {
                 self,
                 mut __map: A,
             ) -> ::std::result::Result<ThreadResumeResponse, A::Error> {
+                #[cfg(feature = "experimental")]
                 let mut __f0: ::std::option::Option<
                     ::std::option::Option<ActivePermissionProfile>,
                 > = ::std::option::Option::None;
@@ -44711,6 +45307,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadResumeResponse {
                 let mut __f5: ::std::option::Option<
                     ::std::vec::Vec<::std::string::String>,
                 > = ::std::option::Option::None;
+                #[cfg(feature = "experimental")]
                 let mut __f6: ::std::option::Option<::std::option::Option<TurnsPage>> = ::std::option::Option::None;
                 let mut __f7: ::std::option::Option<
                     ::std::vec::Vec<LegacyAppPathString>,
@@ -44720,12 +45317,14 @@ impl<'de> ::serde::Deserialize<'de> for ThreadResumeResponse {
                 > = ::std::option::Option::None;
                 let mut __f9: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut __f10: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                #[cfg(feature = "experimental")]
                 let mut __f11: ::std::option::Option<
                     ::std::option::Option<MultiAgentMode>,
                 > = ::std::option::Option::None;
                 let mut __f12: ::std::option::Option<
                     ::std::option::Option<ReasoningEffort>,
                 > = ::std::option::Option::None;
+                #[cfg(feature = "experimental")]
                 let mut __f13: ::std::option::Option<::std::vec::Vec<AbsolutePathBuf>> = ::std::option::Option::None;
                 let mut __f14: ::std::option::Option<SandboxPolicy> = ::std::option::Option::None;
                 let mut __f15: ::std::option::Option<
@@ -44739,6 +45338,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadResumeResponse {
                     crate::serde_helpers::FieldName(__key),
                 ) = ::serde::de::MapAccess::next_key(&mut __map)? {
                     match &*__key {
+                        #[cfg(feature = "experimental")]
                         "activePermissionProfile" => {
                             crate::serde_helpers::fill(
                                 &mut __f0,
@@ -44777,6 +45377,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadResumeResponse {
                                 &mut __map,
                             )?
                         }
+                        #[cfg(feature = "experimental")]
                         "initialTurnsPage" => {
                             crate::serde_helpers::fill(
                                 &mut __f6,
@@ -44808,6 +45409,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadResumeResponse {
                                 &mut __map,
                             )?
                         }
+                        #[cfg(feature = "experimental")]
                         "multiAgentMode" => {
                             crate::serde_helpers::fill(
                                 &mut __f11,
@@ -44822,6 +45424,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadResumeResponse {
                                 &mut __map,
                             )?
                         }
+                        #[cfg(feature = "experimental")]
                         "runtimeWorkspaceRoots" => {
                             crate::serde_helpers::fill(
                                 &mut __f13,
@@ -44861,6 +45464,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadResumeResponse {
                     }
                 }
                 ::std::result::Result::Ok(ThreadResumeResponse {
+                    #[cfg(feature = "experimental")]
                     active_permission_profile: __f0.unwrap_or_default(),
                     approval_policy: crate::serde_helpers::required(
                         __f1,
@@ -44873,6 +45477,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadResumeResponse {
                     collaboration_mode: __f3.unwrap_or_default(),
                     cwd: crate::serde_helpers::required(__f4, "cwd")?,
                     disabled_plugin_ids: __f5.unwrap_or_default(),
+                    #[cfg(feature = "experimental")]
                     initial_turns_page: __f6.unwrap_or_default(),
                     instruction_sources: __f7.unwrap_or_default(),
                     items_backwards_cursor: __f8.unwrap_or_default(),
@@ -44881,8 +45486,10 @@ impl<'de> ::serde::Deserialize<'de> for ThreadResumeResponse {
                         __f10,
                         "modelProvider",
                     )?,
+                    #[cfg(feature = "experimental")]
                     multi_agent_mode: __f11.unwrap_or_default(),
                     reasoning_effort: __f12.unwrap_or_default(),
+                    #[cfg(feature = "experimental")]
                     runtime_workspace_roots: __f13.unwrap_or_default(),
                     sandbox: crate::serde_helpers::required(__f14, "sandbox")?,
                     service_tier: __f15.unwrap_or_default(),
@@ -44994,6 +45601,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRevertedNotification {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ThreadSampleResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -45081,6 +45689,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSampleResponse {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ThreadSearchOccurrence {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -45149,6 +45758,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSearchOccurrence {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ThreadSearchOccurrencesResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -45247,6 +45857,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSearchPartialNotification {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ThreadSearchResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -45350,6 +45961,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSearchResult {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ThreadSearchTextRange {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -45644,11 +46256,13 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSettings {
                 let mut __f6: ::std::option::Option<
                     ::std::option::Option<ReasoningEffort>,
                 > = ::std::option::Option::None;
+                #[cfg(feature = "experimental")]
                 let mut __f7: ::std::option::Option<
                     ::std::option::Option<::std::vec::Vec<ThreadEnvironment>>,
                 > = ::std::option::Option::None;
                 let mut __f8: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut __f9: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                #[cfg(feature = "experimental")]
                 let mut __f10: ::std::option::Option<
                     ::std::option::Option<MultiAgentMode>,
                 > = ::std::option::Option::None;
@@ -45707,6 +46321,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSettings {
                         "effort" => {
                             crate::serde_helpers::fill(&mut __f6, "effort", &mut __map)?
                         }
+                        #[cfg(feature = "experimental")]
                         "environments" => {
                             crate::serde_helpers::fill(
                                 &mut __f7,
@@ -45724,6 +46339,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSettings {
                                 &mut __map,
                             )?
                         }
+                        #[cfg(feature = "experimental")]
                         "multiAgentMode" => {
                             crate::serde_helpers::fill(
                                 &mut __f10,
@@ -45783,12 +46399,14 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSettings {
                     cwd: crate::serde_helpers::required(__f4, "cwd")?,
                     disabled_plugin_ids: __f5.unwrap_or_default(),
                     effort: __f6.unwrap_or_default(),
+                    #[cfg(feature = "experimental")]
                     environments: __f7.unwrap_or_default(),
                     model: crate::serde_helpers::required(__f8, "model")?,
                     model_provider: crate::serde_helpers::required(
                         __f9,
                         "modelProvider",
                     )?,
+                    #[cfg(feature = "experimental")]
                     multi_agent_mode: __f10.unwrap_or_default(),
                     personality: __f11.unwrap_or_default(),
                     sandbox_policy: crate::serde_helpers::required(
@@ -45950,6 +46568,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadStartResponse {
                 self,
                 mut __map: A,
             ) -> ::std::result::Result<ThreadStartResponse, A::Error> {
+                #[cfg(feature = "experimental")]
                 let mut __f0: ::std::option::Option<
                     ::std::option::Option<ActivePermissionProfile>,
                 > = ::std::option::Option::None;
@@ -45964,12 +46583,14 @@ impl<'de> ::serde::Deserialize<'de> for ThreadStartResponse {
                 > = ::std::option::Option::None;
                 let mut __f6: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut __f7: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
+                #[cfg(feature = "experimental")]
                 let mut __f8: ::std::option::Option<
                     ::std::option::Option<MultiAgentMode>,
                 > = ::std::option::Option::None;
                 let mut __f9: ::std::option::Option<
                     ::std::option::Option<ReasoningEffort>,
                 > = ::std::option::Option::None;
+                #[cfg(feature = "experimental")]
                 let mut __f10: ::std::option::Option<::std::vec::Vec<AbsolutePathBuf>> = ::std::option::Option::None;
                 let mut __f11: ::std::option::Option<SandboxPolicy> = ::std::option::Option::None;
                 let mut __f12: ::std::option::Option<
@@ -45980,6 +46601,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadStartResponse {
                     crate::serde_helpers::FieldName(__key),
                 ) = ::serde::de::MapAccess::next_key(&mut __map)? {
                     match &*__key {
+                        #[cfg(feature = "experimental")]
                         "activePermissionProfile" => {
                             crate::serde_helpers::fill(
                                 &mut __f0,
@@ -46028,6 +46650,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadStartResponse {
                                 &mut __map,
                             )?
                         }
+                        #[cfg(feature = "experimental")]
                         "multiAgentMode" => {
                             crate::serde_helpers::fill(
                                 &mut __f8,
@@ -46042,6 +46665,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadStartResponse {
                                 &mut __map,
                             )?
                         }
+                        #[cfg(feature = "experimental")]
                         "runtimeWorkspaceRoots" => {
                             crate::serde_helpers::fill(
                                 &mut __f10,
@@ -46074,6 +46698,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadStartResponse {
                     }
                 }
                 ::std::result::Result::Ok(ThreadStartResponse {
+                    #[cfg(feature = "experimental")]
                     active_permission_profile: __f0.unwrap_or_default(),
                     approval_policy: crate::serde_helpers::required(
                         __f1,
@@ -46091,8 +46716,10 @@ impl<'de> ::serde::Deserialize<'de> for ThreadStartResponse {
                         __f7,
                         "modelProvider",
                     )?,
+                    #[cfg(feature = "experimental")]
                     multi_agent_mode: __f8.unwrap_or_default(),
                     reasoning_effort: __f9.unwrap_or_default(),
+                    #[cfg(feature = "experimental")]
                     runtime_workspace_roots: __f10.unwrap_or_default(),
                     sandbox: crate::serde_helpers::required(__f11, "sandbox")?,
                     service_tier: __f12.unwrap_or_default(),
@@ -46186,6 +46813,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadStatusChangedNotification {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ThreadTimelineListResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -47830,6 +48458,7 @@ impl<'de> ::serde::Deserialize<'de> for TurnPlanUpdatedNotification {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for TurnSettingsUpdateResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -48138,6 +48767,7 @@ impl<'de> ::serde::Deserialize<'de> for TurnsPage {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for UnavailableUserVerificationErrorDetails {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -48606,6 +49236,7 @@ impl<'de> ::serde::Deserialize<'de> for UserMessageThreadItem {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for UserVerificationEnrollResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -48669,6 +49300,7 @@ impl<'de> ::serde::Deserialize<'de> for UserVerificationEnrollResponse {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for UserVerificationProof {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -48719,6 +49351,7 @@ impl<'de> ::serde::Deserialize<'de> for UserVerificationProof {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for UserVerificationRpcError {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -48766,6 +49399,7 @@ impl<'de> ::serde::Deserialize<'de> for UserVerificationRpcError {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for UserVerificationStatusResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -48831,6 +49465,7 @@ impl<'de> ::serde::Deserialize<'de> for UserVerificationStatusResponse {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for UserVerificationVerifyResponse {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -50638,6 +51273,9 @@ impl<'de> ::serde::Deserialize<'de> for AutoReviewDecisionSource {
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub enum AwsCredentialType {
     /// `accessKeys`
     AccessKeys,
@@ -50646,6 +51284,7 @@ pub enum AwsCredentialType {
     /// A value this version of the SDK does not know (from a newer Codex), kept verbatim.
     Unrecognized(String),
 }
+#[cfg(feature = "experimental")]
 impl AwsCredentialType {
     /// The wire string.
     pub fn as_str(&self) -> &str {
@@ -50656,6 +51295,7 @@ impl AwsCredentialType {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<&str> for AwsCredentialType {
     fn from(value: &str) -> Self {
         match value {
@@ -50665,17 +51305,20 @@ impl ::std::convert::From<&str> for AwsCredentialType {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::str::FromStr for AwsCredentialType {
     type Err = ::std::convert::Infallible;
     fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
         Ok(Self::from(value))
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::fmt::Display for AwsCredentialType {
     fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
         f.write_str(self.as_str())
     }
 }
+#[cfg(feature = "experimental")]
 impl ::serde::Serialize for AwsCredentialType {
     fn serialize<S: ::serde::Serializer>(
         &self,
@@ -50684,6 +51327,7 @@ impl ::serde::Serialize for AwsCredentialType {
         serializer.serialize_str(self.as_str())
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for AwsCredentialType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -52348,6 +52992,9 @@ impl<'de> ::serde::Deserialize<'de> for DynamicToolCallStatus {
 /// For a currently ready remote environment, app-server asks the existing exec-server connection for `environment/status` without allowing recovery.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub enum EnvironmentStatusKind {
     /// `ready`: The environment is local, or an already-connected remote exec-server answered `environment/status` over its existing initialized connection.
     Ready,
@@ -52360,6 +53007,7 @@ pub enum EnvironmentStatusKind {
     /// A value this version of the SDK does not know (from a newer Codex), kept verbatim.
     Unrecognized(String),
 }
+#[cfg(feature = "experimental")]
 impl EnvironmentStatusKind {
     /// The wire string.
     pub fn as_str(&self) -> &str {
@@ -52372,6 +53020,7 @@ impl EnvironmentStatusKind {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<&str> for EnvironmentStatusKind {
     fn from(value: &str) -> Self {
         match value {
@@ -52383,17 +53032,20 @@ impl ::std::convert::From<&str> for EnvironmentStatusKind {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::str::FromStr for EnvironmentStatusKind {
     type Err = ::std::convert::Infallible;
     fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
         Ok(Self::from(value))
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::fmt::Display for EnvironmentStatusKind {
     fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
         f.write_str(self.as_str())
     }
 }
+#[cfg(feature = "experimental")]
 impl ::serde::Serialize for EnvironmentStatusKind {
     fn serialize<S: ::serde::Serializer>(
         &self,
@@ -52402,6 +53054,7 @@ impl ::serde::Serialize for EnvironmentStatusKind {
         serializer.serialize_str(self.as_str())
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for EnvironmentStatusKind {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -53246,6 +53899,9 @@ impl<'de> ::serde::Deserialize<'de> for GuardianApprovalReviewStatus {
 /// Since Codex 0.167.2.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub enum GuardianAssessmentOutcome {
     /// `allow`
     Allow,
@@ -53254,6 +53910,7 @@ pub enum GuardianAssessmentOutcome {
     /// A value this version of the SDK does not know (from a newer Codex), kept verbatim.
     Unrecognized(String),
 }
+#[cfg(feature = "experimental")]
 impl GuardianAssessmentOutcome {
     /// The wire string.
     pub fn as_str(&self) -> &str {
@@ -53264,6 +53921,7 @@ impl GuardianAssessmentOutcome {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<&str> for GuardianAssessmentOutcome {
     fn from(value: &str) -> Self {
         match value {
@@ -53273,17 +53931,20 @@ impl ::std::convert::From<&str> for GuardianAssessmentOutcome {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::str::FromStr for GuardianAssessmentOutcome {
     type Err = ::std::convert::Infallible;
     fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
         Ok(Self::from(value))
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::fmt::Display for GuardianAssessmentOutcome {
     fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
         f.write_str(self.as_str())
     }
 }
+#[cfg(feature = "experimental")]
 impl ::serde::Serialize for GuardianAssessmentOutcome {
     fn serialize<S: ::serde::Serializer>(
         &self,
@@ -53292,6 +53953,7 @@ impl ::serde::Serialize for GuardianAssessmentOutcome {
         serializer.serialize_str(self.as_str())
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for GuardianAssessmentOutcome {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -55039,6 +55701,9 @@ impl<'de> ::serde::Deserialize<'de> for McpServerConnectionStatus {
 #[non_exhaustive]
 pub enum McpServerElicitationRequestParams {
     /// `openai/userVerification`: A device-authenticated approval; accepted responses contain the proof in `content`.
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     OpenaiUserVerification(OpenaiUserVerificationMcpServerElicitationRequestParams),
     /// `form`
     Form(FormMcpServerElicitationRequestParams),
@@ -55051,6 +55716,22 @@ pub enum McpServerElicitationRequestParams {
     /// A `mode` this version of the SDK does not know (from a newer Codex), or an object without a `mode` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
+#[cfg(not(feature = "experimental"))]
+impl McpServerElicitationRequestParams {
+    #[doc = concat!(" The `", "mode", "` discriminant as sent on the wire.")]
+    pub fn kind(&self) -> &str {
+        match self {
+            Self::Form(_) => "form",
+            Self::OpenaiForm(_) => "openai/form",
+            Self::OpenaiForm2(_) => "openaiForm",
+            Self::Url(_) => "url",
+            Self::Unrecognized(value) => {
+                value.get("mode").and_then(::serde_json::Value::as_str).unwrap_or("")
+            }
+        }
+    }
+}
+#[cfg(feature = "experimental")]
 impl McpServerElicitationRequestParams {
     #[doc = concat!(" The `", "mode", "` discriminant as sent on the wire.")]
     pub fn kind(&self) -> &str {
@@ -55066,6 +55747,7 @@ impl McpServerElicitationRequestParams {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<OpenaiUserVerificationMcpServerElicitationRequestParams>
 for McpServerElicitationRequestParams {
     fn from(value: OpenaiUserVerificationMcpServerElicitationRequestParams) -> Self {
@@ -55096,6 +55778,40 @@ for McpServerElicitationRequestParams {
         Self::Url(value)
     }
 }
+#[cfg(not(feature = "experimental"))]
+impl ::serde::Serialize for McpServerElicitationRequestParams {
+    fn serialize<S: ::serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> ::std::result::Result<S::Ok, S::Error> {
+        match self {
+            Self::Form(inner) => {
+                crate::serde_helpers::serialize_tagged(serializer, "mode", "form", inner)
+            }
+            Self::OpenaiForm(inner) => {
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "mode",
+                    "openai/form",
+                    inner,
+                )
+            }
+            Self::OpenaiForm2(inner) => {
+                crate::serde_helpers::serialize_tagged(
+                    serializer,
+                    "mode",
+                    "openaiForm",
+                    inner,
+                )
+            }
+            Self::Url(inner) => {
+                crate::serde_helpers::serialize_tagged(serializer, "mode", "url", inner)
+            }
+            Self::Unrecognized(value) => ::serde::Serialize::serialize(value, serializer),
+        }
+    }
+}
+#[cfg(feature = "experimental")]
 impl ::serde::Serialize for McpServerElicitationRequestParams {
     fn serialize<S: ::serde::Serializer>(
         &self,
@@ -55136,6 +55852,58 @@ impl ::serde::Serialize for McpServerElicitationRequestParams {
         }
     }
 }
+#[cfg(not(feature = "experimental"))]
+impl<'de> ::serde::Deserialize<'de> for McpServerElicitationRequestParams {
+    fn deserialize<D: ::serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> ::std::result::Result<Self, D::Error> {
+        let text = crate::serde_helpers::deserialize_json_text(deserializer)?;
+        let Some(kind) = crate::serde_helpers::tag_of(&text, "mode") else {
+            return crate::serde_helpers::untagged(
+                    &text,
+                    "McpServerElicitationRequestParams",
+                    "mode",
+                )
+                .map(Self::Unrecognized);
+        };
+        match kind.as_ref() {
+            "form" => {
+                crate::serde_helpers::decode_variant(
+                        &text,
+                        "McpServerElicitationRequestParams",
+                        "form",
+                    )
+                    .map(Self::Form)
+            }
+            "openai/form" => {
+                crate::serde_helpers::decode_variant(
+                        &text,
+                        "McpServerElicitationRequestParams",
+                        "openai/form",
+                    )
+                    .map(Self::OpenaiForm)
+            }
+            "openaiForm" => {
+                crate::serde_helpers::decode_variant(
+                        &text,
+                        "McpServerElicitationRequestParams",
+                        "openaiForm",
+                    )
+                    .map(Self::OpenaiForm2)
+            }
+            "url" => {
+                crate::serde_helpers::decode_variant(
+                        &text,
+                        "McpServerElicitationRequestParams",
+                        "url",
+                    )
+                    .map(Self::Url)
+            }
+            _ => crate::serde_helpers::unknown(&text).map(Self::Unrecognized),
+        }
+    }
+}
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for McpServerElicitationRequestParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -59590,6 +60358,9 @@ impl<'de> ::serde::Deserialize<'de> for TurnPlanStepStatus {
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub enum TurnSettingsUpdateStatus {
     /// `applied`: Published for subsequent captures, even if the values were unchanged. Already captured steps are unchanged; a later inference is not guaranteed.
     Applied,
@@ -59598,6 +60369,7 @@ pub enum TurnSettingsUpdateStatus {
     /// A value this version of the SDK does not know (from a newer Codex), kept verbatim.
     Unrecognized(String),
 }
+#[cfg(feature = "experimental")]
 impl TurnSettingsUpdateStatus {
     /// The wire string.
     pub fn as_str(&self) -> &str {
@@ -59608,6 +60380,7 @@ impl TurnSettingsUpdateStatus {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<&str> for TurnSettingsUpdateStatus {
     fn from(value: &str) -> Self {
         match value {
@@ -59617,17 +60390,20 @@ impl ::std::convert::From<&str> for TurnSettingsUpdateStatus {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::str::FromStr for TurnSettingsUpdateStatus {
     type Err = ::std::convert::Infallible;
     fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
         Ok(Self::from(value))
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::fmt::Display for TurnSettingsUpdateStatus {
     fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
         f.write_str(self.as_str())
     }
 }
+#[cfg(feature = "experimental")]
 impl ::serde::Serialize for TurnSettingsUpdateStatus {
     fn serialize<S: ::serde::Serializer>(
         &self,
@@ -59636,6 +60412,7 @@ impl ::serde::Serialize for TurnSettingsUpdateStatus {
         serializer.serialize_str(self.as_str())
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for TurnSettingsUpdateStatus {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -59709,12 +60486,16 @@ impl<'de> ::serde::Deserialize<'de> for TurnStatus {
 /// Since Codex 0.171.0.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub enum UserVerificationBiometricType {
     /// `fingerprint`
     Fingerprint,
     /// A value this version of the SDK does not know (from a newer Codex), kept verbatim.
     Unrecognized(String),
 }
+#[cfg(feature = "experimental")]
 impl UserVerificationBiometricType {
     /// The wire string.
     pub fn as_str(&self) -> &str {
@@ -59724,6 +60505,7 @@ impl UserVerificationBiometricType {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<&str> for UserVerificationBiometricType {
     fn from(value: &str) -> Self {
         match value {
@@ -59732,17 +60514,20 @@ impl ::std::convert::From<&str> for UserVerificationBiometricType {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::str::FromStr for UserVerificationBiometricType {
     type Err = ::std::convert::Infallible;
     fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
         Ok(Self::from(value))
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::fmt::Display for UserVerificationBiometricType {
     fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
         f.write_str(self.as_str())
     }
 }
+#[cfg(feature = "experimental")]
 impl ::serde::Serialize for UserVerificationBiometricType {
     fn serialize<S: ::serde::Serializer>(
         &self,
@@ -59751,6 +60536,7 @@ impl ::serde::Serialize for UserVerificationBiometricType {
         serializer.serialize_str(self.as_str())
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for UserVerificationBiometricType {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -59761,6 +60547,9 @@ impl<'de> ::serde::Deserialize<'de> for UserVerificationBiometricType {
 /// Closed error categories; native diagnostic payloads must not cross this boundary.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub enum UserVerificationErrorDetails {
     /// `invalidRequest`
     InvalidRequest(InvalidRequestUserVerificationErrorDetails),
@@ -59773,6 +60562,7 @@ pub enum UserVerificationErrorDetails {
     /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
+#[cfg(feature = "experimental")]
 impl UserVerificationErrorDetails {
     #[doc = concat!(" The `", "type", "` discriminant as sent on the wire.")]
     pub fn kind(&self) -> &str {
@@ -59787,30 +60577,35 @@ impl UserVerificationErrorDetails {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<InvalidRequestUserVerificationErrorDetails>
 for UserVerificationErrorDetails {
     fn from(value: InvalidRequestUserVerificationErrorDetails) -> Self {
         Self::InvalidRequest(value)
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<UnavailableUserVerificationErrorDetails>
 for UserVerificationErrorDetails {
     fn from(value: UnavailableUserVerificationErrorDetails) -> Self {
         Self::Unavailable(value)
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<CancelledUserVerificationErrorDetails>
 for UserVerificationErrorDetails {
     fn from(value: CancelledUserVerificationErrorDetails) -> Self {
         Self::Cancelled(value)
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<FailedUserVerificationErrorDetails>
 for UserVerificationErrorDetails {
     fn from(value: FailedUserVerificationErrorDetails) -> Self {
         Self::Failed(value)
     }
 }
+#[cfg(feature = "experimental")]
 impl ::serde::Serialize for UserVerificationErrorDetails {
     fn serialize<S: ::serde::Serializer>(
         &self,
@@ -59853,6 +60648,7 @@ impl ::serde::Serialize for UserVerificationErrorDetails {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for UserVerificationErrorDetails {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -59905,6 +60701,9 @@ impl<'de> ::serde::Deserialize<'de> for UserVerificationErrorDetails {
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub enum UserVerificationUnavailableReason {
     /// `credentialMissing`
     CredentialMissing,
@@ -59915,6 +60714,7 @@ pub enum UserVerificationUnavailableReason {
     /// A value this version of the SDK does not know (from a newer Codex), kept verbatim.
     Unrecognized(String),
 }
+#[cfg(feature = "experimental")]
 impl UserVerificationUnavailableReason {
     /// The wire string.
     pub fn as_str(&self) -> &str {
@@ -59926,6 +60726,7 @@ impl UserVerificationUnavailableReason {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<&str> for UserVerificationUnavailableReason {
     fn from(value: &str) -> Self {
         match value {
@@ -59936,17 +60737,20 @@ impl ::std::convert::From<&str> for UserVerificationUnavailableReason {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::str::FromStr for UserVerificationUnavailableReason {
     type Err = ::std::convert::Infallible;
     fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
         Ok(Self::from(value))
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::fmt::Display for UserVerificationUnavailableReason {
     fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
         f.write_str(self.as_str())
     }
 }
+#[cfg(feature = "experimental")]
 impl ::serde::Serialize for UserVerificationUnavailableReason {
     fn serialize<S: ::serde::Serializer>(
         &self,
@@ -59955,6 +60759,7 @@ impl ::serde::Serialize for UserVerificationUnavailableReason {
         serializer.serialize_str(self.as_str())
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for UserVerificationUnavailableReason {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,

@@ -5,6 +5,9 @@
 use codex_app_server_protocol_shared::types::*;
 /// Since Codex 0.166.0.
 #[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct AccountSessionsListParams {
     #[serde(
         rename = "refreshWorkspaceMetadata",
@@ -14,6 +17,9 @@ pub struct AccountSessionsListParams {
 }
 /// Since Codex 0.166.0.
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct AccountSessionsSwitchParams {
     /// Workspace to select within that login; this is not a user identifier.
     #[serde(rename = "accountId")]
@@ -152,21 +158,27 @@ pub struct BaseBranchReviewTarget {
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(transparent)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct BedrockCheckGovCloudRequirementsParams(
     pub ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 );
+#[cfg(feature = "experimental")]
 impl ::std::ops::Deref for BedrockCheckGovCloudRequirementsParams {
     type Target = ::serde_json::Map<::std::string::String, ::serde_json::Value>;
     fn deref(&self) -> &::serde_json::Map<::std::string::String, ::serde_json::Value> {
         &self.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<BedrockCheckGovCloudRequirementsParams>
 for ::serde_json::Map<::std::string::String, ::serde_json::Value> {
     fn from(value: BedrockCheckGovCloudRequirementsParams) -> Self {
         value.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<::serde_json::Map<::std::string::String, ::serde_json::Value>>
 for BedrockCheckGovCloudRequirementsParams {
     fn from(
@@ -177,21 +189,27 @@ for BedrockCheckGovCloudRequirementsParams {
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(transparent)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct BedrockDiscoverParams(
     pub ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 );
+#[cfg(feature = "experimental")]
 impl ::std::ops::Deref for BedrockDiscoverParams {
     type Target = ::serde_json::Map<::std::string::String, ::serde_json::Value>;
     fn deref(&self) -> &::serde_json::Map<::std::string::String, ::serde_json::Value> {
         &self.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<BedrockDiscoverParams>
 for ::serde_json::Map<::std::string::String, ::serde_json::Value> {
     fn from(value: BedrockDiscoverParams) -> Self {
         value.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<::serde_json::Map<::std::string::String, ::serde_json::Value>>
 for BedrockDiscoverParams {
     fn from(
@@ -295,21 +313,27 @@ pub struct ClientInfo {
 /// EXPERIMENTAL - list collaboration mode presets.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(transparent)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct CollaborationModeListParams(
     pub ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 );
+#[cfg(feature = "experimental")]
 impl ::std::ops::Deref for CollaborationModeListParams {
     type Target = ::serde_json::Map<::std::string::String, ::serde_json::Value>;
     fn deref(&self) -> &::serde_json::Map<::std::string::String, ::serde_json::Value> {
         &self.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<CollaborationModeListParams>
 for ::serde_json::Map<::std::string::String, ::serde_json::Value> {
     fn from(value: CollaborationModeListParams) -> Self {
         value.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<::serde_json::Map<::std::string::String, ::serde_json::Value>>
 for CollaborationModeListParams {
     fn from(
@@ -369,6 +393,9 @@ pub struct CommandExecParams {
         rename = "permissionProfile",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub permission_profile: ::std::option::Option<::std::string::String>,
     /// Optional client-supplied, connection-scoped process id.
     ///
@@ -659,6 +686,9 @@ pub struct EncryptedContentAgentMessageInputContent {
     pub encrypted_content: ::std::string::String,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct EnvironmentAddParams {
     /// Optional raw bearer token for executor authentication, including reconnects. Requires a secure transport or a loopback destination.
     #[serde(
@@ -687,6 +717,9 @@ pub struct EnvironmentAddParams {
     pub websocket_request_id: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct EnvironmentBedrockSetupParams {
     pub region: ::std::string::String,
 }
@@ -699,6 +732,9 @@ pub struct EnvironmentCapabilityRootLocation {
     pub path: ::std::string::String,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct EnvironmentInfoParams {
     #[serde(rename = "environmentId")]
     pub environment_id: ::std::string::String,
@@ -711,6 +747,9 @@ pub struct EnvironmentSkillsParams {
 }
 /// Parameters for reading the current status of one configured environment.
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct EnvironmentStatusParams {
     /// Environment id to inspect.
     #[serde(rename = "environmentId")]
@@ -1053,17 +1092,26 @@ pub struct FuzzyFileSearchParams {
     pub roots: ::std::vec::Vec<::std::string::String>,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct FuzzyFileSearchSessionStartParams {
     pub roots: ::std::vec::Vec<::std::string::String>,
     #[serde(rename = "sessionId")]
     pub session_id: ::std::string::String,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct FuzzyFileSearchSessionStopParams {
     #[serde(rename = "sessionId")]
     pub session_id: ::std::string::String,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct FuzzyFileSearchSessionUpdateParams {
     pub query: ::std::string::String,
     #[serde(rename = "sessionId")]
@@ -1119,6 +1167,9 @@ pub struct GcpProviderSettingsPatch {
 }
 /// Since Codex 0.166.0.
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct GcpSetupParams {
     /// Absolute path to a credential file on the app-server host. Omit or pass `null` to clear the active user configuration's override and use ADC. If another configuration layer would still supply a credential file, setup fails without saving changes.
     #[serde(
@@ -1430,6 +1481,9 @@ pub struct McpServerElicitationRequestResponse {
     pub meta: ::std::option::Option<::serde_json::Value>,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct McpServerEventStreamStartParams {
     pub arguments: ::serde_json::Value,
     #[serde(rename = "_meta", skip_serializing_if = "::std::option::Option::is_none")]
@@ -1442,6 +1496,9 @@ pub struct McpServerEventStreamStartParams {
     pub thread_id: ::std::string::String,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct McpServerEventStreamStopParams {
     #[serde(rename = "subscriptionId")]
     pub subscription_id: ::std::string::String,
@@ -1493,6 +1550,9 @@ pub struct McpServerToolCallParams {
     pub tool: ::std::string::String,
 }
 #[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct MemoryStatusParams {
     /// Required distinct consolidated threads. Defaults to 20; supported range is 1..=4096.
     #[serde(
@@ -1519,6 +1579,9 @@ pub struct MessageResponseItem {
     pub status: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct MockExperimentalMethodParams {
     /// Test-only payload field.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -1717,21 +1780,27 @@ for NullableGetAccountTokenUsageParams {
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(transparent)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct NullableRemoteControlDisableParams(
     pub ::std::option::Option<RemoteControlDisableParams>,
 );
+#[cfg(feature = "experimental")]
 impl ::std::ops::Deref for NullableRemoteControlDisableParams {
     type Target = ::std::option::Option<RemoteControlDisableParams>;
     fn deref(&self) -> &::std::option::Option<RemoteControlDisableParams> {
         &self.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<NullableRemoteControlDisableParams>
 for ::std::option::Option<RemoteControlDisableParams> {
     fn from(value: NullableRemoteControlDisableParams) -> Self {
         value.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<::std::option::Option<RemoteControlDisableParams>>
 for NullableRemoteControlDisableParams {
     fn from(value: ::std::option::Option<RemoteControlDisableParams>) -> Self {
@@ -1740,21 +1809,27 @@ for NullableRemoteControlDisableParams {
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(transparent)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct NullableRemoteControlEnableParams(
     pub ::std::option::Option<RemoteControlEnableParams>,
 );
+#[cfg(feature = "experimental")]
 impl ::std::ops::Deref for NullableRemoteControlEnableParams {
     type Target = ::std::option::Option<RemoteControlEnableParams>;
     fn deref(&self) -> &::std::option::Option<RemoteControlEnableParams> {
         &self.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<NullableRemoteControlEnableParams>
 for ::std::option::Option<RemoteControlEnableParams> {
     fn from(value: NullableRemoteControlEnableParams) -> Self {
         value.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<::std::option::Option<RemoteControlEnableParams>>
 for NullableRemoteControlEnableParams {
     fn from(value: ::std::option::Option<RemoteControlEnableParams>) -> Self {
@@ -1926,6 +2001,9 @@ pub struct PluginReconcileParams {
     pub reason: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct PluginSearchParams {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cursor: ::std::option::Option<::std::string::String>,
@@ -2022,6 +2100,9 @@ pub struct PluginUninstallParams {
 }
 /// Terminate a running `process/spawn` session.
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct ProcessKillParams {
     /// Client-supplied, connection-scoped `processHandle` from `process/spawn`.
     #[serde(rename = "processHandle")]
@@ -2029,6 +2110,9 @@ pub struct ProcessKillParams {
 }
 /// Resize a running PTY-backed `process/spawn` session.
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct ProcessResizePtyParams {
     /// Client-supplied, connection-scoped `processHandle` from `process/spawn`.
     #[serde(rename = "processHandle")]
@@ -2040,6 +2124,9 @@ pub struct ProcessResizePtyParams {
 ///
 /// `process/spawn` returns after the process has started and the connection-scoped `processHandle` has been registered. Process output and exit are reported via `process/outputDelta` and `process/exited` notifications.
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct ProcessSpawnParams {
     /// Command argv vector. Empty arrays are rejected.
     pub command: ::std::vec::Vec<::std::string::String>,
@@ -2109,6 +2196,9 @@ pub struct ProcessTerminalSize {
 }
 /// Write stdin bytes to a running `process/spawn` session, close stdin, or both.
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct ProcessWriteStdinParams {
     /// Close stdin after writing `deltaBase64`, if present.
     #[serde(
@@ -2127,11 +2217,17 @@ pub struct ProcessWriteStdinParams {
     pub process_handle: ::std::string::String,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct ProfileBedrockSetupParams {
     pub profile: ::std::string::String,
     pub region: ::std::string::String,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct ProjectCreateParams {
     #[serde(rename = "idempotencyKey")]
     pub idempotency_key: ::std::string::String,
@@ -2143,11 +2239,17 @@ pub struct ProjectCreateParams {
     pub roots: ::std::vec::Vec<ProjectRoot>,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct ProjectDeleteParams {
     #[serde(rename = "projectId")]
     pub project_id: ::std::string::String,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct ProjectImportParams {
     #[serde(rename = "idempotencyKey")]
     pub idempotency_key: ::std::string::String,
@@ -2161,6 +2263,9 @@ pub struct ProjectImportParams {
     pub threads: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
 }
 #[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct ProjectListParams {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cursor: ::std::option::Option<::std::string::String>,
@@ -2177,6 +2282,9 @@ pub struct ProjectListParams {
     pub sort_key: ::std::option::Option<ProjectSortKey>,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct ProjectMoveParams {
     /// Place the project before this ID, or append it when omitted or null.
     #[serde(
@@ -2188,11 +2296,17 @@ pub struct ProjectMoveParams {
     pub project_id: ::std::string::String,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct ProjectReadParams {
     #[serde(rename = "projectId")]
     pub project_id: ::std::string::String,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct ProjectUpdateParams {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub metadata: ::std::option::Option<
@@ -2257,6 +2371,9 @@ pub struct ReasoningTextReasoningItemContent {
     pub text: ::std::string::String,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct RemoteControlClientsListParams {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cursor: ::std::option::Option<::std::string::String>,
@@ -2268,6 +2385,9 @@ pub struct RemoteControlClientsListParams {
     pub order: ::std::option::Option<RemoteControlClientsListOrder>,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct RemoteControlClientsRevokeParams {
     #[serde(rename = "clientId")]
     pub client_id: ::std::string::String,
@@ -2285,6 +2405,9 @@ pub struct RemoteControlEnableParams {
     pub ephemeral: ::std::option::Option<bool>,
 }
 #[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct RemoteControlPairingStartParams {
     #[serde(
         rename = "manualCode",
@@ -2293,6 +2416,9 @@ pub struct RemoteControlPairingStartParams {
     pub manual_code: ::std::option::Option<bool>,
 }
 #[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct RemoteControlPairingStatusParams {
     #[serde(
         rename = "manualPairingCode",
@@ -2336,21 +2462,27 @@ pub struct SendAddCreditsNudgeEmailParams {
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(transparent)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct ServerDiagnosticsParams(
     pub ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 );
+#[cfg(feature = "experimental")]
 impl ::std::ops::Deref for ServerDiagnosticsParams {
     type Target = ::serde_json::Map<::std::string::String, ::serde_json::Value>;
     fn deref(&self) -> &::serde_json::Map<::std::string::String, ::serde_json::Value> {
         &self.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<ServerDiagnosticsParams>
 for ::serde_json::Map<::std::string::String, ::serde_json::Value> {
     fn from(value: ServerDiagnosticsParams) -> Self {
         value.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<::serde_json::Map<::std::string::String, ::serde_json::Value>>
 for ServerDiagnosticsParams {
     fn from(
@@ -2453,11 +2585,17 @@ pub struct ThreadAttachmentRemoveParams {
     pub thread_id: ::std::string::String,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct ThreadBackgroundTerminalsCleanParams {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct ThreadBackgroundTerminalsListParams {
     /// Opaque pagination cursor returned by a previous call.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2469,6 +2607,9 @@ pub struct ThreadBackgroundTerminalsListParams {
     pub thread_id: ::std::string::String,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct ThreadBackgroundTerminalsTerminateParams {
     #[serde(rename = "processId")]
     pub process_id: ::std::string::String,
@@ -2482,6 +2623,9 @@ pub struct ThreadCompactStartParams {
 }
 /// Parameters for `thread/decrement_elicitation`.
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct ThreadDecrementElicitationParams {
     /// Thread whose out-of-band elicitation counter should be decremented.
     #[serde(rename = "threadId")]
@@ -2517,6 +2661,9 @@ pub struct ThreadForkParams {
         rename = "attachToSource",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub attach_to_source: ::std::option::Option<bool>,
     #[serde(
         rename = "baseInstructions",
@@ -2528,6 +2675,9 @@ pub struct ThreadForkParams {
         rename = "beforeTurnId",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub before_turn_id: ::std::option::Option<::std::string::String>,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub config: ::std::option::Option<
@@ -2540,6 +2690,9 @@ pub struct ThreadForkParams {
         rename = "deferGoalContinuation",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub defer_goal_continuation: ::std::option::Option<bool>,
     #[serde(
         rename = "developerInstructions",
@@ -2561,12 +2714,18 @@ pub struct ThreadForkParams {
         rename = "experimentalDisablePredictionMcp",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub experimental_disable_prediction_mcp: ::std::option::Option<bool>,
     /// Start from the loaded parent's effective config, tools, environments, and persisted history to maximize prompt-cache reuse. Requires a loaded, persisted parent and `ephemeral: true`. Enables `features.reasoning_effort_override` on the fork. Only `config.thread_unload_delay_secs` may override the inherited config. Cannot be combined with `path`, `lastTurnId`, or `beforeTurnId`.
     #[serde(
         rename = "experimentalPredictionMode",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub experimental_prediction_mode: ::std::option::Option<bool>,
     /// Optional last turn id to fork through, inclusive.
     ///
@@ -2586,15 +2745,24 @@ pub struct ThreadForkParams {
     pub model_provider: ::std::option::Option<::std::string::String>,
     /// \[UNSTABLE\] Specify the rollout path to fork from. If specified, the thread_id param will be ignored.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub path: ::std::option::Option<::std::string::String>,
     /// Named profile id for the forked thread. Cannot be combined with `sandbox`.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub permissions: ::std::option::Option<::std::string::String>,
     /// Replace the thread's runtime workspace roots. Paths must be absolute.
     #[serde(
         rename = "runtimeWorkspaceRoots",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub runtime_workspace_roots: ::std::option::Option<::std::vec::Vec<AbsolutePathBuf>>,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sandbox: ::std::option::Option<SandboxMode>,
@@ -2646,12 +2814,18 @@ pub struct ThreadGoalSetParams {
 ///
 /// Since Codex 0.167.2.
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct ThreadGuardianReviewParams {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
 }
 /// Parameters for `thread/increment_elicitation`.
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct ThreadIncrementElicitationParams {
     /// Thread whose out-of-band elicitation counter should be incremented.
     #[serde(rename = "threadId")]
@@ -2672,6 +2846,9 @@ pub struct ThreadItemOutputDeferral {
         rename = "commandExecution",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub command_execution: ::std::option::Option<bool>,
     /// Defer nonempty plain-text results from successful MCP tool calls.
     ///
@@ -2680,6 +2857,9 @@ pub struct ThreadItemOutputDeferral {
         rename = "mcpToolCall",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub mcp_tool_call: ::std::option::Option<bool>,
 }
 /// Starting position for an item-history page.
@@ -2724,6 +2904,9 @@ pub struct ThreadItemsListParams {
 }
 /// EXPERIMENTAL - retrieve a bounded set of persisted items from one turn.
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct ThreadItemsReadParams {
     /// Item IDs to retrieve. Supply 1 to 100 IDs.
     #[serde(rename = "itemIds")]
@@ -2752,6 +2935,9 @@ pub struct ThreadListParams {
         rename = "ancestorThreadId",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub ancestor_thread_id: ::std::option::Option<::std::string::String>,
     /// Optional archived filter; when set to true, only archived threads are returned. If false or null, only non-archived threads are returned.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2763,6 +2949,9 @@ pub struct ThreadListParams {
         rename = "attachedToThreadId",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub attached_to_thread_id: ::std::option::Option<::std::string::String>,
     /// Show local history visible to the current ChatGPT account. Defaults to false.
     ///
@@ -2793,6 +2982,9 @@ pub struct ThreadListParams {
         rename = "includeAttachedThreads",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub include_attached_threads: ::std::option::Option<bool>,
     /// Restrict results to up to 100 thread IDs before pagination. Omit or send null for unrestricted results. An empty list matches nothing. Exclusions still apply. Repeat the same IDs on each page. The local store uses indexed metadata for this filter.
     ///
@@ -2821,12 +3013,18 @@ pub struct ThreadListParams {
         rename = "parentThreadId",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub parent_thread_id: ::std::option::Option<::std::string::String>,
     /// Omit to include every project, set to null for unassigned threads, or provide a project ID to return only threads in that project.
     #[serde(
         rename = "projectId",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub project_id: ::std::option::Option<::std::string::String>,
     /// Optional substring filter for the extracted thread title.
     #[serde(
@@ -2872,6 +3070,9 @@ pub struct ThreadLoadedListParams {
     pub limit: ::std::option::Option<u32>,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct ThreadMemoryModeSetParams {
     pub mode: ThreadMemoryMode,
     #[serde(rename = "threadId")]
@@ -2879,6 +3080,9 @@ pub struct ThreadMemoryModeSetParams {
 }
 /// Since Codex 0.165.0.
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct ThreadMemoryReadParams {
     /// The thread must already be started or resumed.
     #[serde(rename = "threadId")]
@@ -2906,6 +3110,9 @@ pub struct ThreadMetadataUpdateParams {
         rename = "daybreakEnabled",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub daybreak_enabled: ::std::option::Option<bool>,
     /// Patch the stored Git metadata for this thread. Omit a field to leave it unchanged, set it to `null` to clear it, or provide a string to replace the stored value.
     #[serde(rename = "gitInfo", skip_serializing_if = "::std::option::Option::is_none")]
@@ -2915,11 +3122,17 @@ pub struct ThreadMetadataUpdateParams {
         rename = "projectId",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub project_id: ::std::option::Option<::std::string::String>,
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct ThreadPredictionRequestParams {
     #[serde(rename = "sourceTurnId")]
     pub source_turn_id: ::std::string::String,
@@ -2930,6 +3143,9 @@ pub struct ThreadPredictionRequestParams {
 ///
 /// Since Codex 0.169.0.
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct ThreadPrepareApprovedPlanParams {
     /// Absolute path to the optional app-server copy of the plan.
     #[serde(
@@ -2942,6 +3158,9 @@ pub struct ThreadPrepareApprovedPlanParams {
     pub thread_id: ::std::string::String,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct ThreadQueueAddParams {
     #[serde(rename = "clientUserMessageId")]
     pub client_user_message_id: ::std::string::String,
@@ -2960,6 +3179,9 @@ pub struct ThreadQueueAddParams {
     pub thread_id: ::std::string::String,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct ThreadQueueDeleteParams {
     #[serde(rename = "queuedSubmissionId")]
     pub queued_submission_id: ::std::string::String,
@@ -2967,6 +3189,9 @@ pub struct ThreadQueueDeleteParams {
     pub thread_id: ::std::string::String,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct ThreadQueueListParams {
     /// Opaque pagination cursor returned by a previous call.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -2978,6 +3203,9 @@ pub struct ThreadQueueListParams {
     pub thread_id: ::std::string::String,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct ThreadQueueReorderParams {
     #[serde(rename = "queuedSubmissionIds")]
     pub queued_submission_ids: ::std::vec::Vec<::std::string::String>,
@@ -2985,6 +3213,9 @@ pub struct ThreadQueueReorderParams {
     pub thread_id: ::std::string::String,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct ThreadQueueStartParams {
     #[serde(
         rename = "queuedSubmissionId",
@@ -2995,6 +3226,9 @@ pub struct ThreadQueueStartParams {
     pub thread_id: ::std::string::String,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct ThreadQueueUpdateParams {
     pub input: ::std::vec::Vec<UserInput>,
     #[serde(rename = "queuedSubmissionId")]
@@ -3024,6 +3258,9 @@ pub struct ThreadReadParams {
     pub thread_id: ::std::string::String,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct ThreadReadStateUpdateParams {
     /// Revision of the row or transcript actually seen. Conflicts require a fresh user action.
     #[serde(rename = "expectedRevision")]
@@ -3034,6 +3271,9 @@ pub struct ThreadReadStateUpdateParams {
 }
 /// EXPERIMENTAL - append audio input to thread realtime.
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct ThreadRealtimeAppendAudioParams {
     pub audio: ThreadRealtimeAudioChunk,
     #[serde(rename = "threadId")]
@@ -3041,6 +3281,9 @@ pub struct ThreadRealtimeAppendAudioParams {
 }
 /// EXPERIMENTAL - append speakable text to thread realtime.
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct ThreadRealtimeAppendSpeechParams {
     pub text: ::std::string::String,
     #[serde(rename = "threadId")]
@@ -3048,6 +3291,9 @@ pub struct ThreadRealtimeAppendSpeechParams {
 }
 /// EXPERIMENTAL - append text input to thread realtime.
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct ThreadRealtimeAppendTextParams {
     /// Defaults to `"user"` when absent.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3064,6 +3310,9 @@ pub struct ThreadRealtimeInitialItem {
 }
 /// Since Codex 0.171.0.
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct ThreadRealtimeListParams {
     #[serde(
         rename = "afterPosition",
@@ -3115,21 +3364,27 @@ pub struct ThreadRealtimeListParams {
 /// EXPERIMENTAL - list voices supported by thread realtime.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(transparent)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct ThreadRealtimeListVoicesParams(
     pub ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 );
+#[cfg(feature = "experimental")]
 impl ::std::ops::Deref for ThreadRealtimeListVoicesParams {
     type Target = ::serde_json::Map<::std::string::String, ::serde_json::Value>;
     fn deref(&self) -> &::serde_json::Map<::std::string::String, ::serde_json::Value> {
         &self.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<ThreadRealtimeListVoicesParams>
 for ::serde_json::Map<::std::string::String, ::serde_json::Value> {
     fn from(value: ThreadRealtimeListVoicesParams) -> Self {
         value.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<::serde_json::Map<::std::string::String, ::serde_json::Value>>
 for ThreadRealtimeListVoicesParams {
     fn from(
@@ -3140,6 +3395,9 @@ for ThreadRealtimeListVoicesParams {
 }
 /// EXPERIMENTAL - start a thread-scoped realtime session.
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct ThreadRealtimeStartParams {
     /// Relays public reasoning summaries as quiet context for realtime V3 delegations. Defaults to false.
     #[serde(
@@ -3251,6 +3509,9 @@ pub struct ThreadRealtimeStartParams {
 }
 /// EXPERIMENTAL - stop thread realtime.
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct ThreadRealtimeStopParams {
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
@@ -3317,12 +3578,18 @@ pub struct ThreadResumeParams {
     pub exclude_turns: ::std::option::Option<bool>,
     /// \[UNSTABLE\] FOR CODEX CLOUD - DO NOT USE. If specified, the thread will be resumed with the provided history instead of loaded from disk.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub history: ::std::option::Option<::std::vec::Vec<ResponseItem>>,
     /// When present, include a `thread/turns/list` page in the resume response so clients can bootstrap recent turns without a second request.
     #[serde(
         rename = "initialTurnsPage",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub initial_turns_page: ::std::option::Option<ThreadResumeInitialTurnsPageParams>,
     /// Configuration overrides for the resumed thread, if any.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3334,9 +3601,15 @@ pub struct ThreadResumeParams {
     pub model_provider: ::std::option::Option<::std::string::String>,
     /// \[UNSTABLE\] Specify the rollout path to resume from. If specified for a non-running thread, the thread_id param will be ignored. If thread_id identifies a running thread, the path must match the active rollout path.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub path: ::std::option::Option<::std::string::String>,
     /// Named profile id for the resumed thread. Cannot be combined with `sandbox`.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub permissions: ::std::option::Option<::std::string::String>,
     /// @deprecated `friendly` and `pragmatic` no longer select a style. Changing this does not rewrite the thread's existing instructions.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3346,6 +3619,9 @@ pub struct ThreadResumeParams {
         rename = "runtimeWorkspaceRoots",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub runtime_workspace_roots: ::std::option::Option<::std::vec::Vec<AbsolutePathBuf>>,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sandbox: ::std::option::Option<SandboxMode>,
@@ -3370,12 +3646,18 @@ pub struct ThreadRevertParams {
 }
 /// Since Codex 0.164.0.
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct ThreadSampleCancelParams {
     #[serde(rename = "requestId")]
     pub request_id: RequestId,
 }
 /// Since Codex 0.164.0.
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct ThreadSampleParams {
     /// Allow sampling the latest turn before it finishes.
     ///
@@ -3432,12 +3714,18 @@ pub struct ThreadSampleParams {
 ///
 /// Since Codex 0.171.0.
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct ThreadSearchCancelParams {
     #[serde(rename = "requestId")]
     pub request_id: RequestId,
 }
 /// Parameters for searching visible message occurrences within one paginated thread.
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct ThreadSearchOccurrencesParams {
     /// Opaque cursor returned by a previous call for the same thread and search term.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3452,6 +3740,9 @@ pub struct ThreadSearchOccurrencesParams {
     pub thread_id: ::std::string::String,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct ThreadSearchParams {
     /// Optional archived filter; when set to true, only archived threads are returned. If false or null, only non-archived threads are returned.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3560,6 +3851,9 @@ pub struct ThreadSetNameParams {
     pub thread_id: ::std::string::String,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct ThreadSettingsUpdateParams {
     /// Override the approval policy for subsequent turns.
     #[serde(
@@ -3653,6 +3947,9 @@ pub struct ThreadStartParams {
         rename = "allowProviderModelFallback",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub allow_provider_model_fallback: ::std::option::Option<bool>,
     #[serde(
         rename = "approvalPolicy",
@@ -3681,6 +3978,9 @@ pub struct ThreadStartParams {
         rename = "daybreakEnabled",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub daybreak_enabled: ::std::option::Option<bool>,
     #[serde(
         rename = "developerInstructions",
@@ -3691,11 +3991,17 @@ pub struct ThreadStartParams {
         rename = "dynamicTools",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub dynamic_tools: ::std::option::Option<::std::vec::Vec<DynamicToolSpec>>,
     /// Optional sticky environments for this thread.
     ///
     /// Omitted selects the default environment when environment access is enabled. Empty disables environment access for turns that do not provide a turn override. Non-empty selects the first environment as the current turn environment.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub environments: ::std::option::Option<::std::vec::Vec<TurnEnvironmentParams>>,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub ephemeral: ::std::option::Option<bool>,
@@ -3704,18 +4010,27 @@ pub struct ThreadStartParams {
         rename = "experimentalRawEvents",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub experimental_raw_events: ::std::option::Option<bool>,
     /// Persisted thread history contract to use for this new thread.
     #[serde(
         rename = "historyMode",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub history_mode: ::std::option::Option<ThreadHistoryMode>,
     /// Test-only experimental field used to validate experimental gating and schema filtering behavior in a stable way.
     #[serde(
         rename = "mockExperimentalField",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub mock_experimental_field: ::std::option::Option<::std::string::String>,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub model: ::std::option::Option<::std::string::String>,
@@ -3729,9 +4044,15 @@ pub struct ThreadStartParams {
         rename = "multiAgentMode",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub multi_agent_mode: ::std::option::Option<MultiAgentMode>,
     /// Named profile id for this thread. Cannot be combined with `sandbox`.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub permissions: ::std::option::Option<::std::string::String>,
     /// @deprecated `friendly` and `pragmatic` no longer select a style.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3741,12 +4062,18 @@ pub struct ThreadStartParams {
         rename = "projectId",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub project_id: ::std::option::Option<::std::string::String>,
     /// Replace the thread's runtime workspace roots. Paths must be absolute.
     #[serde(
         rename = "runtimeWorkspaceRoots",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub runtime_workspace_roots: ::std::option::Option<::std::vec::Vec<AbsolutePathBuf>>,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub sandbox: ::std::option::Option<SandboxMode>,
@@ -3755,6 +4082,9 @@ pub struct ThreadStartParams {
         rename = "selectedCapabilityRoots",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub selected_capability_roots: ::std::option::Option<
         ::std::vec::Vec<SelectedCapabilityRoot>,
     >,
@@ -3782,6 +4112,9 @@ pub struct ThreadStartParams {
 }
 /// EXPERIMENTAL - list ordinary and realtime thread history in rollout order.
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct ThreadTimelineListParams {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub cursor: ::std::option::Option<::std::string::String>,
@@ -3890,6 +4223,9 @@ pub struct TurnInterruptParams {
 }
 /// Experimental settings changes for one running turn, not future turns. Unsupported fields are rejected rather than silently ignored. Any live task kind may accept publication. Child sessions and consumers of frozen initial settings are unchanged.
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct TurnSettingsUpdateParams {
     /// Changes the active turn's reviewer without changing future thread settings. Already captured steps and pending approvals retain their original reviewer.
     #[serde(
@@ -3929,6 +4265,9 @@ pub struct TurnStartParams {
         rename = "additionalContext",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub additional_context: ::std::option::Option<
         ::std::collections::BTreeMap<::std::string::String, AdditionalContextEntry>,
     >,
@@ -3956,6 +4295,9 @@ pub struct TurnStartParams {
         rename = "collaborationMode",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub collaboration_mode: ::std::option::Option<CollaborationMode>,
     /// Override the working directory for this turn and subsequent turns.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3965,6 +4307,9 @@ pub struct TurnStartParams {
         rename = "cyberAccessProgram",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub cyber_access_program: ::std::option::Option<CyberAccessProgram>,
     /// Replace this thread's disabled plugin IDs. Omitted/null preserves the list; [] clears it.
     #[serde(
@@ -3981,6 +4326,9 @@ pub struct TurnStartParams {
     ///
     /// Omitted uses the thread sticky environments. Empty disables environment access for this turn. Non-empty selects the first environment as the current turn environment for this turn.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub environments: ::std::option::Option<::std::vec::Vec<TurnEnvironmentParams>>,
     pub input: ::std::vec::Vec<UserInput>,
     /// Override the model for this turn and subsequent turns.
@@ -3991,6 +4339,9 @@ pub struct TurnStartParams {
         rename = "multiAgentMode",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub multi_agent_mode: ::std::option::Option<MultiAgentMode>,
     /// Optional JSON Schema used to constrain the final assistant message for this turn.
     #[serde(
@@ -4008,6 +4359,9 @@ pub struct TurnStartParams {
     pub parent_turn_id: ::std::option::Option<::std::string::String>,
     /// Select a named permissions profile id for this turn and subsequent turns. Cannot be combined with `sandboxPolicy`.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub permissions: ::std::option::Option<::std::string::String>,
     /// @deprecated `friendly` and `pragmatic` no longer select a style. Changing this does not rewrite the thread's existing instructions.
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -4021,6 +4375,9 @@ pub struct TurnStartParams {
         rename = "responsesapiClientMetadata",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub responsesapi_client_metadata: ::std::option::Option<
         ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
     >,
@@ -4031,6 +4388,9 @@ pub struct TurnStartParams {
         rename = "responsesapiClientMetadataPatch",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub responsesapi_client_metadata_patch: ::std::option::Option<
         ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
     >,
@@ -4047,6 +4407,9 @@ pub struct TurnStartParams {
         rename = "runtimeWorkspaceRoots",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub runtime_workspace_roots: ::std::option::Option<::std::vec::Vec<AbsolutePathBuf>>,
     /// Override the sandbox policy for this turn and subsequent turns.
     #[serde(
@@ -4090,6 +4453,9 @@ pub struct TurnSteerParams {
         rename = "additionalContext",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub additional_context: ::std::option::Option<
         ::std::collections::BTreeMap<::std::string::String, AdditionalContextEntry>,
     >,
@@ -4111,6 +4477,9 @@ pub struct TurnSteerParams {
         rename = "responsesapiClientMetadata",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub responsesapi_client_metadata: ::std::option::Option<
         ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
     >,
@@ -4121,6 +4490,9 @@ pub struct TurnSteerParams {
         rename = "responsesapiClientMetadataPatch",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
+    #[cfg(feature = "experimental")]
+    ///
+    /// Experimental: needs the `experimental` feature.
     pub responsesapi_client_metadata_patch: ::std::option::Option<
         ::std::collections::BTreeMap<::std::string::String, ::std::string::String>,
     >,
@@ -4190,27 +4562,36 @@ for UnreadThreadReadStateOperation {
 }
 /// Cancels a native verification RPC issued on this connection, not an elicitation. Use a fresh request ID for each operation and a distinct ID for this cancellation RPC.
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct UserVerificationCancelParams {
     #[serde(rename = "requestId")]
     pub request_id: RequestId,
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(transparent)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct UserVerificationDeleteParams(
     pub ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 );
+#[cfg(feature = "experimental")]
 impl ::std::ops::Deref for UserVerificationDeleteParams {
     type Target = ::serde_json::Map<::std::string::String, ::serde_json::Value>;
     fn deref(&self) -> &::serde_json::Map<::std::string::String, ::serde_json::Value> {
         &self.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<UserVerificationDeleteParams>
 for ::serde_json::Map<::std::string::String, ::serde_json::Value> {
     fn from(value: UserVerificationDeleteParams) -> Self {
         value.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<::serde_json::Map<::std::string::String, ::serde_json::Value>>
 for UserVerificationDeleteParams {
     fn from(
@@ -4221,21 +4602,27 @@ for UserVerificationDeleteParams {
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(transparent)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct UserVerificationEnrollParams(
     pub ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 );
+#[cfg(feature = "experimental")]
 impl ::std::ops::Deref for UserVerificationEnrollParams {
     type Target = ::serde_json::Map<::std::string::String, ::serde_json::Value>;
     fn deref(&self) -> &::serde_json::Map<::std::string::String, ::serde_json::Value> {
         &self.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<UserVerificationEnrollParams>
 for ::serde_json::Map<::std::string::String, ::serde_json::Value> {
     fn from(value: UserVerificationEnrollParams) -> Self {
         value.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<::serde_json::Map<::std::string::String, ::serde_json::Value>>
 for UserVerificationEnrollParams {
     fn from(
@@ -4246,21 +4633,27 @@ for UserVerificationEnrollParams {
 }
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(transparent)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct UserVerificationStatusParams(
     pub ::serde_json::Map<::std::string::String, ::serde_json::Value>,
 );
+#[cfg(feature = "experimental")]
 impl ::std::ops::Deref for UserVerificationStatusParams {
     type Target = ::serde_json::Map<::std::string::String, ::serde_json::Value>;
     fn deref(&self) -> &::serde_json::Map<::std::string::String, ::serde_json::Value> {
         &self.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<UserVerificationStatusParams>
 for ::serde_json::Map<::std::string::String, ::serde_json::Value> {
     fn from(value: UserVerificationStatusParams) -> Self {
         value.0
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<::serde_json::Map<::std::string::String, ::serde_json::Value>>
 for UserVerificationStatusParams {
     fn from(
@@ -4271,6 +4664,9 @@ for UserVerificationStatusParams {
 }
 /// Local signing primitive, independent of any pending elicitation.
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub struct UserVerificationVerifyParams {
     /// Unpadded base64url encoding of 1–4096 challenge bytes.
     pub challenge: ::std::string::String,
@@ -4330,6 +4726,7 @@ pub struct WindowsSandboxSetupStartParams {
     pub cwd: ::std::option::Option<AbsolutePathBuf>,
     pub mode: WindowsSandboxSetupMode,
 }
+#[cfg(feature = "experimental")]
 impl AccountSessionsSwitchParams {
     /// A `AccountSessionsSwitchParams` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -4539,6 +4936,7 @@ impl CommandExecParams {
             disable_timeout: ::std::option::Option::None,
             env: ::std::option::Option::None,
             output_bytes_cap: ::std::option::Option::None,
+            #[cfg(feature = "experimental")]
             permission_profile: ::std::option::Option::None,
             process_id: ::std::option::Option::None,
             sandbox_policy: ::std::option::Option::None,
@@ -4765,6 +5163,7 @@ impl EncryptedContentAgentMessageInputContent {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl EnvironmentAddParams {
     /// A `EnvironmentAddParams` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -4782,6 +5181,7 @@ impl EnvironmentAddParams {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl EnvironmentBedrockSetupParams {
     /// A `EnvironmentBedrockSetupParams` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -4802,6 +5202,7 @@ impl EnvironmentCapabilityRootLocation {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl EnvironmentInfoParams {
     /// A `EnvironmentInfoParams` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -4813,6 +5214,7 @@ impl EnvironmentInfoParams {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl EnvironmentStatusParams {
     /// A `EnvironmentStatusParams` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -5125,6 +5527,7 @@ impl FuzzyFileSearchParams {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl FuzzyFileSearchSessionStartParams {
     /// A `FuzzyFileSearchSessionStartParams` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -5138,6 +5541,7 @@ impl FuzzyFileSearchSessionStartParams {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl FuzzyFileSearchSessionStopParams {
     /// A `FuzzyFileSearchSessionStopParams` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -5147,6 +5551,7 @@ impl FuzzyFileSearchSessionStopParams {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl FuzzyFileSearchSessionUpdateParams {
     /// A `FuzzyFileSearchSessionUpdateParams` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -5172,6 +5577,7 @@ impl GcpProviderSettingsPatch {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl GcpSetupParams {
     /// A `GcpSetupParams` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -5307,6 +5713,7 @@ impl McpServerElicitationRequestResponse {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl McpServerEventStreamStartParams {
     /// A `McpServerEventStreamStartParams` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -5327,6 +5734,7 @@ impl McpServerEventStreamStartParams {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl McpServerEventStreamStopParams {
     /// A `McpServerEventStreamStopParams` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -5471,6 +5879,7 @@ impl PluginReadParams {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl PluginSearchParams {
     /// A `PluginSearchParams` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -5572,6 +5981,7 @@ impl PluginUninstallParams {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ProcessKillParams {
     /// A `ProcessKillParams` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -5583,6 +5993,7 @@ impl ProcessKillParams {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ProcessResizePtyParams {
     /// A `ProcessResizePtyParams` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -5596,6 +6007,7 @@ impl ProcessResizePtyParams {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ProcessSpawnParams {
     /// A `ProcessSpawnParams` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -5625,6 +6037,7 @@ impl ProcessTerminalSize {
         Self { cols, rows }
     }
 }
+#[cfg(feature = "experimental")]
 impl ProcessWriteStdinParams {
     /// A `ProcessWriteStdinParams` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -5638,6 +6051,7 @@ impl ProcessWriteStdinParams {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ProfileBedrockSetupParams {
     /// A `ProfileBedrockSetupParams` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -5651,6 +6065,7 @@ impl ProfileBedrockSetupParams {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ProjectCreateParams {
     /// A `ProjectCreateParams` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -5667,6 +6082,7 @@ impl ProjectCreateParams {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ProjectDeleteParams {
     /// A `ProjectDeleteParams` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -5676,6 +6092,7 @@ impl ProjectDeleteParams {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ProjectImportParams {
     /// A `ProjectImportParams` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -5693,6 +6110,7 @@ impl ProjectImportParams {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ProjectMoveParams {
     /// A `ProjectMoveParams` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -5703,6 +6121,7 @@ impl ProjectMoveParams {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ProjectReadParams {
     /// A `ProjectReadParams` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -5712,6 +6131,7 @@ impl ProjectReadParams {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ProjectUpdateParams {
     /// A `ProjectUpdateParams` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -5759,6 +6179,7 @@ impl ReasoningTextReasoningItemContent {
         Self { text: text.into() }
     }
 }
+#[cfg(feature = "experimental")]
 impl RemoteControlClientsListParams {
     /// A `RemoteControlClientsListParams` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -5773,6 +6194,7 @@ impl RemoteControlClientsListParams {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl RemoteControlClientsRevokeParams {
     /// A `RemoteControlClientsRevokeParams` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -5930,6 +6352,7 @@ impl ThreadAttachmentRemoveParams {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ThreadBackgroundTerminalsCleanParams {
     /// A `ThreadBackgroundTerminalsCleanParams` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -5939,6 +6362,7 @@ impl ThreadBackgroundTerminalsCleanParams {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ThreadBackgroundTerminalsListParams {
     /// A `ThreadBackgroundTerminalsListParams` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -5950,6 +6374,7 @@ impl ThreadBackgroundTerminalsListParams {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ThreadBackgroundTerminalsTerminateParams {
     /// A `ThreadBackgroundTerminalsTerminateParams` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -5972,6 +6397,7 @@ impl ThreadCompactStartParams {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ThreadDecrementElicitationParams {
     /// A `ThreadDecrementElicitationParams` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -5997,22 +6423,30 @@ impl ThreadForkParams {
         Self {
             approval_policy: ::std::option::Option::None,
             approvals_reviewer: ::std::option::Option::None,
+            #[cfg(feature = "experimental")]
             attach_to_source: ::std::option::Option::None,
             base_instructions: ::std::option::Option::None,
+            #[cfg(feature = "experimental")]
             before_turn_id: ::std::option::Option::None,
             config: ::std::option::Option::None,
             cwd: ::std::option::Option::None,
+            #[cfg(feature = "experimental")]
             defer_goal_continuation: ::std::option::Option::None,
             developer_instructions: ::std::option::Option::None,
             ephemeral: ::std::option::Option::None,
             exclude_turns: ::std::option::Option::None,
+            #[cfg(feature = "experimental")]
             experimental_disable_prediction_mcp: ::std::option::Option::None,
+            #[cfg(feature = "experimental")]
             experimental_prediction_mode: ::std::option::Option::None,
             last_turn_id: ::std::option::Option::None,
             model: ::std::option::Option::None,
             model_provider: ::std::option::Option::None,
+            #[cfg(feature = "experimental")]
             path: ::std::option::Option::None,
+            #[cfg(feature = "experimental")]
             permissions: ::std::option::Option::None,
+            #[cfg(feature = "experimental")]
             runtime_workspace_roots: ::std::option::Option::None,
             sandbox: ::std::option::Option::None,
             service_tier: ::std::option::Option::None,
@@ -6053,6 +6487,7 @@ impl ThreadGoalSetParams {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ThreadGuardianReviewParams {
     /// A `ThreadGuardianReviewParams` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -6062,6 +6497,7 @@ impl ThreadGuardianReviewParams {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ThreadIncrementElicitationParams {
     /// A `ThreadIncrementElicitationParams` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -6098,6 +6534,7 @@ impl ThreadItemsListParams {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ThreadItemsReadParams {
     /// A `ThreadItemsReadParams` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -6113,6 +6550,7 @@ impl ThreadItemsReadParams {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ThreadMemoryModeSetParams {
     /// A `ThreadMemoryModeSetParams` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -6126,6 +6564,7 @@ impl ThreadMemoryModeSetParams {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ThreadMemoryReadParams {
     /// A `ThreadMemoryReadParams` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -6140,13 +6579,16 @@ impl ThreadMetadataUpdateParams {
     #[allow(clippy::too_many_arguments)]
     pub fn new(thread_id: impl ::std::convert::Into<::std::string::String>) -> Self {
         Self {
+            #[cfg(feature = "experimental")]
             daybreak_enabled: ::std::option::Option::None,
             git_info: ::std::option::Option::None,
+            #[cfg(feature = "experimental")]
             project_id: ::std::option::Option::None,
             thread_id: thread_id.into(),
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ThreadPredictionRequestParams {
     /// A `ThreadPredictionRequestParams` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -6160,6 +6602,7 @@ impl ThreadPredictionRequestParams {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ThreadPrepareApprovedPlanParams {
     /// A `ThreadPrepareApprovedPlanParams` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -6174,6 +6617,7 @@ impl ThreadPrepareApprovedPlanParams {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ThreadQueueAddParams {
     /// A `ThreadQueueAddParams` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -6190,6 +6634,7 @@ impl ThreadQueueAddParams {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ThreadQueueDeleteParams {
     /// A `ThreadQueueDeleteParams` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -6203,6 +6648,7 @@ impl ThreadQueueDeleteParams {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ThreadQueueListParams {
     /// A `ThreadQueueListParams` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -6214,6 +6660,7 @@ impl ThreadQueueListParams {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ThreadQueueReorderParams {
     /// A `ThreadQueueReorderParams` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -6227,6 +6674,7 @@ impl ThreadQueueReorderParams {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ThreadQueueStartParams {
     /// A `ThreadQueueStartParams` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -6237,6 +6685,7 @@ impl ThreadQueueStartParams {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ThreadQueueUpdateParams {
     /// A `ThreadQueueUpdateParams` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -6263,6 +6712,7 @@ impl ThreadReadParams {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ThreadReadStateUpdateParams {
     /// A `ThreadReadStateUpdateParams` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -6278,6 +6728,7 @@ impl ThreadReadStateUpdateParams {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ThreadRealtimeAppendAudioParams {
     /// A `ThreadRealtimeAppendAudioParams` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -6291,6 +6742,7 @@ impl ThreadRealtimeAppendAudioParams {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ThreadRealtimeAppendSpeechParams {
     /// A `ThreadRealtimeAppendSpeechParams` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -6304,6 +6756,7 @@ impl ThreadRealtimeAppendSpeechParams {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ThreadRealtimeAppendTextParams {
     /// A `ThreadRealtimeAppendTextParams` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -6328,6 +6781,7 @@ impl ThreadRealtimeInitialItem {
         Self { role, text: text.into() }
     }
 }
+#[cfg(feature = "experimental")]
 impl ThreadRealtimeListParams {
     /// A `ThreadRealtimeListParams` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -6347,6 +6801,7 @@ impl ThreadRealtimeListParams {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ThreadRealtimeStartParams {
     /// A `ThreadRealtimeStartParams` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -6379,6 +6834,7 @@ impl ThreadRealtimeStartParams {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ThreadRealtimeStopParams {
     /// A `ThreadRealtimeStopParams` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -6400,13 +6856,18 @@ impl ThreadResumeParams {
             cwd: ::std::option::Option::None,
             developer_instructions: ::std::option::Option::None,
             exclude_turns: ::std::option::Option::None,
+            #[cfg(feature = "experimental")]
             history: ::std::option::Option::None,
+            #[cfg(feature = "experimental")]
             initial_turns_page: ::std::option::Option::None,
             model: ::std::option::Option::None,
             model_provider: ::std::option::Option::None,
+            #[cfg(feature = "experimental")]
             path: ::std::option::Option::None,
+            #[cfg(feature = "experimental")]
             permissions: ::std::option::Option::None,
             personality: ::std::option::Option::None,
+            #[cfg(feature = "experimental")]
             runtime_workspace_roots: ::std::option::Option::None,
             sandbox: ::std::option::Option::None,
             service_tier: ::std::option::Option::None,
@@ -6427,6 +6888,7 @@ impl ThreadRevertParams {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ThreadSampleCancelParams {
     /// A `ThreadSampleCancelParams` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -6434,6 +6896,7 @@ impl ThreadSampleCancelParams {
         Self { request_id }
     }
 }
+#[cfg(feature = "experimental")]
 impl ThreadSampleParams {
     /// A `ThreadSampleParams` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -6456,6 +6919,7 @@ impl ThreadSampleParams {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ThreadSearchCancelParams {
     /// A `ThreadSearchCancelParams` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -6463,6 +6927,7 @@ impl ThreadSearchCancelParams {
         Self { request_id }
     }
 }
+#[cfg(feature = "experimental")]
 impl ThreadSearchOccurrencesParams {
     /// A `ThreadSearchOccurrencesParams` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -6478,6 +6943,7 @@ impl ThreadSearchOccurrencesParams {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ThreadSearchParams {
     /// A `ThreadSearchParams` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -6552,6 +7018,7 @@ impl ThreadSetNameParams {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ThreadSettingsUpdateParams {
     /// A `ThreadSettingsUpdateParams` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -6589,6 +7056,7 @@ impl ThreadShellCommandParams {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ThreadTimelineListParams {
     /// A `ThreadTimelineListParams` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -6713,6 +7181,7 @@ impl TurnInterruptParams {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl TurnSettingsUpdateParams {
     /// A `TurnSettingsUpdateParams` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -6740,26 +7209,35 @@ impl TurnStartParams {
         thread_id: impl ::std::convert::Into<::std::string::String>,
     ) -> Self {
         Self {
+            #[cfg(feature = "experimental")]
             additional_context: ::std::option::Option::None,
             approval_policy: ::std::option::Option::None,
             approvals_reviewer: ::std::option::Option::None,
             client_user_message_id: ::std::option::Option::None,
+            #[cfg(feature = "experimental")]
             collaboration_mode: ::std::option::Option::None,
             cwd: ::std::option::Option::None,
+            #[cfg(feature = "experimental")]
             cyber_access_program: ::std::option::Option::None,
             disabled_plugin_ids: ::std::option::Option::None,
             effort: ::std::option::Option::None,
+            #[cfg(feature = "experimental")]
             environments: ::std::option::Option::None,
             input,
             model: ::std::option::Option::None,
+            #[cfg(feature = "experimental")]
             multi_agent_mode: ::std::option::Option::None,
             output_schema: ::std::option::Option::None,
             parent_turn_id: ::std::option::Option::None,
+            #[cfg(feature = "experimental")]
             permissions: ::std::option::Option::None,
             personality: ::std::option::Option::None,
+            #[cfg(feature = "experimental")]
             responsesapi_client_metadata: ::std::option::Option::None,
+            #[cfg(feature = "experimental")]
             responsesapi_client_metadata_patch: ::std::option::Option::None,
             root_turn_id: ::std::option::Option::None,
+            #[cfg(feature = "experimental")]
             runtime_workspace_roots: ::std::option::Option::None,
             sandbox_policy: ::std::option::Option::None,
             service_tier: ::std::option::Option::None,
@@ -6780,11 +7258,14 @@ impl TurnSteerParams {
         thread_id: impl ::std::convert::Into<::std::string::String>,
     ) -> Self {
         Self {
+            #[cfg(feature = "experimental")]
             additional_context: ::std::option::Option::None,
             client_user_message_id: ::std::option::Option::None,
             expected_turn_id: expected_turn_id.into(),
             input,
+            #[cfg(feature = "experimental")]
             responsesapi_client_metadata: ::std::option::Option::None,
+            #[cfg(feature = "experimental")]
             responsesapi_client_metadata_patch: ::std::option::Option::None,
             thread_id: thread_id.into(),
         }
@@ -6805,6 +7286,7 @@ impl TurnToolOutput {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl UserVerificationCancelParams {
     /// A `UserVerificationCancelParams` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -6812,6 +7294,7 @@ impl UserVerificationCancelParams {
         Self { request_id }
     }
 }
+#[cfg(feature = "experimental")]
 impl UserVerificationVerifyParams {
     /// A `UserVerificationVerifyParams` with the required fields set and every optional field empty.
     #[allow(clippy::too_many_arguments)]
@@ -6844,6 +7327,7 @@ impl WindowsSandboxSetupStartParams {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for AccountSessionsListParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -6885,6 +7369,7 @@ impl<'de> ::serde::Deserialize<'de> for AccountSessionsListParams {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for AccountSessionsSwitchParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -7962,6 +8447,7 @@ impl<'de> ::serde::Deserialize<'de> for CommandExecParams {
                     >,
                 > = ::std::option::Option::None;
                 let mut __f5: ::std::option::Option<::std::option::Option<u64>> = ::std::option::Option::None;
+                #[cfg(feature = "experimental")]
                 let mut __f6: ::std::option::Option<
                     ::std::option::Option<::std::string::String>,
                 > = ::std::option::Option::None;
@@ -8012,6 +8498,7 @@ impl<'de> ::serde::Deserialize<'de> for CommandExecParams {
                                 &mut __map,
                             )?
                         }
+                        #[cfg(feature = "experimental")]
                         "permissionProfile" => {
                             crate::serde_helpers::fill(
                                 &mut __f6,
@@ -8074,6 +8561,7 @@ impl<'de> ::serde::Deserialize<'de> for CommandExecParams {
                     disable_timeout: __f3.unwrap_or_default(),
                     env: __f4.unwrap_or_default(),
                     output_bytes_cap: __f5.unwrap_or_default(),
+                    #[cfg(feature = "experimental")]
                     permission_profile: __f6.unwrap_or_default(),
                     process_id: __f7.unwrap_or_default(),
                     sandbox_policy: __f8.unwrap_or_default(),
@@ -9265,6 +9753,7 @@ impl<'de> ::serde::Deserialize<'de> for EncryptedContentAgentMessageInputContent
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for EnvironmentAddParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -9359,6 +9848,7 @@ impl<'de> ::serde::Deserialize<'de> for EnvironmentAddParams {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for EnvironmentBedrockSetupParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -9445,6 +9935,7 @@ impl<'de> ::serde::Deserialize<'de> for EnvironmentCapabilityRootLocation {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for EnvironmentInfoParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -9532,6 +10023,7 @@ impl<'de> ::serde::Deserialize<'de> for EnvironmentSkillsParams {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for EnvironmentStatusParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -11248,6 +11740,7 @@ impl<'de> ::serde::Deserialize<'de> for FuzzyFileSearchParams {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for FuzzyFileSearchSessionStartParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -11296,6 +11789,7 @@ impl<'de> ::serde::Deserialize<'de> for FuzzyFileSearchSessionStartParams {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for FuzzyFileSearchSessionStopParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -11337,6 +11831,7 @@ impl<'de> ::serde::Deserialize<'de> for FuzzyFileSearchSessionStopParams {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for FuzzyFileSearchSessionUpdateParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -11552,6 +12047,7 @@ impl<'de> ::serde::Deserialize<'de> for GcpProviderSettingsPatch {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for GcpSetupParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -12845,6 +13341,7 @@ impl<'de> ::serde::Deserialize<'de> for McpServerElicitationRequestResponse {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for McpServerEventStreamStartParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -12924,6 +13421,7 @@ impl<'de> ::serde::Deserialize<'de> for McpServerEventStreamStartParams {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for McpServerEventStreamStopParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -13134,6 +13632,7 @@ impl<'de> ::serde::Deserialize<'de> for McpServerToolCallParams {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for MemoryStatusParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -13258,6 +13757,7 @@ impl<'de> ::serde::Deserialize<'de> for MessageResponseItem {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for MockExperimentalMethodParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -14031,6 +14531,7 @@ impl<'de> ::serde::Deserialize<'de> for PluginReconcileParams {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for PluginSearchParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -14491,6 +14992,7 @@ impl<'de> ::serde::Deserialize<'de> for PluginUninstallParams {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ProcessKillParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -14535,6 +15037,7 @@ impl<'de> ::serde::Deserialize<'de> for ProcessKillParams {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ProcessResizePtyParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -14584,6 +15087,7 @@ impl<'de> ::serde::Deserialize<'de> for ProcessResizePtyParams {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ProcessSpawnParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -14742,6 +15246,7 @@ impl<'de> ::serde::Deserialize<'de> for ProcessTerminalSize {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ProcessWriteStdinParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -14806,6 +15311,7 @@ impl<'de> ::serde::Deserialize<'de> for ProcessWriteStdinParams {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ProfileBedrockSetupParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -14848,6 +15354,7 @@ impl<'de> ::serde::Deserialize<'de> for ProfileBedrockSetupParams {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ProjectCreateParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -14918,6 +15425,7 @@ impl<'de> ::serde::Deserialize<'de> for ProjectCreateParams {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ProjectDeleteParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -14959,6 +15467,7 @@ impl<'de> ::serde::Deserialize<'de> for ProjectDeleteParams {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ProjectImportParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -15036,6 +15545,7 @@ impl<'de> ::serde::Deserialize<'de> for ProjectImportParams {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ProjectListParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -15098,6 +15608,7 @@ impl<'de> ::serde::Deserialize<'de> for ProjectListParams {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ProjectMoveParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -15150,6 +15661,7 @@ impl<'de> ::serde::Deserialize<'de> for ProjectMoveParams {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ProjectReadParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -15191,6 +15703,7 @@ impl<'de> ::serde::Deserialize<'de> for ProjectReadParams {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ProjectUpdateParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -15423,6 +15936,7 @@ impl<'de> ::serde::Deserialize<'de> for ReasoningTextReasoningItemContent {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for RemoteControlClientsListParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -15486,6 +16000,7 @@ impl<'de> ::serde::Deserialize<'de> for RemoteControlClientsListParams {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for RemoteControlClientsRevokeParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -15621,6 +16136,7 @@ impl<'de> ::serde::Deserialize<'de> for RemoteControlEnableParams {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for RemoteControlPairingStartParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -15662,6 +16178,7 @@ impl<'de> ::serde::Deserialize<'de> for RemoteControlPairingStartParams {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for RemoteControlPairingStatusParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -16467,6 +16984,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadAttachmentRemoveParams {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ThreadBackgroundTerminalsCleanParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -16508,6 +17026,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadBackgroundTerminalsCleanParams {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ThreadBackgroundTerminalsListParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -16561,6 +17080,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadBackgroundTerminalsListParams {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ThreadBackgroundTerminalsTerminateParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -16655,6 +17175,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadCompactStartParams {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ThreadDecrementElicitationParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -16757,10 +17278,12 @@ impl<'de> ::serde::Deserialize<'de> for ThreadForkParams {
                 let mut __f1: ::std::option::Option<
                     ::std::option::Option<ApprovalsReviewer>,
                 > = ::std::option::Option::None;
+                #[cfg(feature = "experimental")]
                 let mut __f2: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
                 let mut __f3: ::std::option::Option<
                     ::std::option::Option<::std::string::String>,
                 > = ::std::option::Option::None;
+                #[cfg(feature = "experimental")]
                 let mut __f4: ::std::option::Option<
                     ::std::option::Option<::std::string::String>,
                 > = ::std::option::Option::None;
@@ -16772,13 +17295,16 @@ impl<'de> ::serde::Deserialize<'de> for ThreadForkParams {
                 let mut __f6: ::std::option::Option<
                     ::std::option::Option<::std::string::String>,
                 > = ::std::option::Option::None;
+                #[cfg(feature = "experimental")]
                 let mut __f7: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
                 let mut __f8: ::std::option::Option<
                     ::std::option::Option<::std::string::String>,
                 > = ::std::option::Option::None;
                 let mut __f9: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
                 let mut __f10: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                #[cfg(feature = "experimental")]
                 let mut __f11: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                #[cfg(feature = "experimental")]
                 let mut __f12: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
                 let mut __f13: ::std::option::Option<
                     ::std::option::Option<::std::string::String>,
@@ -16789,12 +17315,15 @@ impl<'de> ::serde::Deserialize<'de> for ThreadForkParams {
                 let mut __f15: ::std::option::Option<
                     ::std::option::Option<::std::string::String>,
                 > = ::std::option::Option::None;
+                #[cfg(feature = "experimental")]
                 let mut __f16: ::std::option::Option<
                     ::std::option::Option<::std::string::String>,
                 > = ::std::option::Option::None;
+                #[cfg(feature = "experimental")]
                 let mut __f17: ::std::option::Option<
                     ::std::option::Option<::std::string::String>,
                 > = ::std::option::Option::None;
+                #[cfg(feature = "experimental")]
                 let mut __f18: ::std::option::Option<
                     ::std::option::Option<::std::vec::Vec<AbsolutePathBuf>>,
                 > = ::std::option::Option::None;
@@ -16826,6 +17355,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadForkParams {
                                 &mut __map,
                             )?
                         }
+                        #[cfg(feature = "experimental")]
                         "attachToSource" => {
                             crate::serde_helpers::fill(
                                 &mut __f2,
@@ -16840,6 +17370,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadForkParams {
                                 &mut __map,
                             )?
                         }
+                        #[cfg(feature = "experimental")]
                         "beforeTurnId" => {
                             crate::serde_helpers::fill(
                                 &mut __f4,
@@ -16853,6 +17384,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadForkParams {
                         "cwd" => {
                             crate::serde_helpers::fill(&mut __f6, "cwd", &mut __map)?
                         }
+                        #[cfg(feature = "experimental")]
                         "deferGoalContinuation" => {
                             crate::serde_helpers::fill(
                                 &mut __f7,
@@ -16881,6 +17413,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadForkParams {
                                 &mut __map,
                             )?
                         }
+                        #[cfg(feature = "experimental")]
                         "experimentalDisablePredictionMcp" => {
                             crate::serde_helpers::fill(
                                 &mut __f11,
@@ -16888,6 +17421,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadForkParams {
                                 &mut __map,
                             )?
                         }
+                        #[cfg(feature = "experimental")]
                         "experimentalPredictionMode" => {
                             crate::serde_helpers::fill(
                                 &mut __f12,
@@ -16912,9 +17446,11 @@ impl<'de> ::serde::Deserialize<'de> for ThreadForkParams {
                                 &mut __map,
                             )?
                         }
+                        #[cfg(feature = "experimental")]
                         "path" => {
                             crate::serde_helpers::fill(&mut __f16, "path", &mut __map)?
                         }
+                        #[cfg(feature = "experimental")]
                         "permissions" => {
                             crate::serde_helpers::fill(
                                 &mut __f17,
@@ -16922,6 +17458,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadForkParams {
                                 &mut __map,
                             )?
                         }
+                        #[cfg(feature = "experimental")]
                         "runtimeWorkspaceRoots" => {
                             crate::serde_helpers::fill(
                                 &mut __f18,
@@ -16967,22 +17504,30 @@ impl<'de> ::serde::Deserialize<'de> for ThreadForkParams {
                 ::std::result::Result::Ok(ThreadForkParams {
                     approval_policy: __f0.unwrap_or_default(),
                     approvals_reviewer: __f1.unwrap_or_default(),
+                    #[cfg(feature = "experimental")]
                     attach_to_source: __f2.unwrap_or_default(),
                     base_instructions: __f3.unwrap_or_default(),
+                    #[cfg(feature = "experimental")]
                     before_turn_id: __f4.unwrap_or_default(),
                     config: __f5.unwrap_or_default(),
                     cwd: __f6.unwrap_or_default(),
+                    #[cfg(feature = "experimental")]
                     defer_goal_continuation: __f7.unwrap_or_default(),
                     developer_instructions: __f8.unwrap_or_default(),
                     ephemeral: __f9.unwrap_or_default(),
                     exclude_turns: __f10.unwrap_or_default(),
+                    #[cfg(feature = "experimental")]
                     experimental_disable_prediction_mcp: __f11.unwrap_or_default(),
+                    #[cfg(feature = "experimental")]
                     experimental_prediction_mode: __f12.unwrap_or_default(),
                     last_turn_id: __f13.unwrap_or_default(),
                     model: __f14.unwrap_or_default(),
                     model_provider: __f15.unwrap_or_default(),
+                    #[cfg(feature = "experimental")]
                     path: __f16.unwrap_or_default(),
+                    #[cfg(feature = "experimental")]
                     permissions: __f17.unwrap_or_default(),
+                    #[cfg(feature = "experimental")]
                     runtime_workspace_roots: __f18.unwrap_or_default(),
                     sandbox: __f19.unwrap_or_default(),
                     service_tier: __f20.unwrap_or_default(),
@@ -17158,6 +17703,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadGoalSetParams {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ThreadGuardianReviewParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -17199,6 +17745,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadGuardianReviewParams {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ThreadIncrementElicitationParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -17302,12 +17849,15 @@ impl<'de> ::serde::Deserialize<'de> for ThreadItemOutputDeferral {
                 self,
                 mut __map: A,
             ) -> ::std::result::Result<ThreadItemOutputDeferral, A::Error> {
+                #[cfg(feature = "experimental")]
                 let mut __f0: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                #[cfg(feature = "experimental")]
                 let mut __f1: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
                 while let ::std::option::Option::Some(
                     crate::serde_helpers::FieldName(__key),
                 ) = ::serde::de::MapAccess::next_key(&mut __map)? {
                     match &*__key {
+                        #[cfg(feature = "experimental")]
                         "commandExecution" => {
                             crate::serde_helpers::fill(
                                 &mut __f0,
@@ -17315,6 +17865,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadItemOutputDeferral {
                                 &mut __map,
                             )?
                         }
+                        #[cfg(feature = "experimental")]
                         "mcpToolCall" => {
                             crate::serde_helpers::fill(
                                 &mut __f1,
@@ -17330,7 +17881,9 @@ impl<'de> ::serde::Deserialize<'de> for ThreadItemOutputDeferral {
                     }
                 }
                 ::std::result::Result::Ok(ThreadItemOutputDeferral {
+                    #[cfg(feature = "experimental")]
                     command_execution: __f0.unwrap_or_default(),
+                    #[cfg(feature = "experimental")]
                     mcp_tool_call: __f1.unwrap_or_default(),
                 })
             }
@@ -17420,6 +17973,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadItemsListParams {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ThreadItemsReadParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -17487,10 +18041,12 @@ impl<'de> ::serde::Deserialize<'de> for ThreadListParams {
                 self,
                 mut __map: A,
             ) -> ::std::result::Result<ThreadListParams, A::Error> {
+                #[cfg(feature = "experimental")]
                 let mut __f0: ::std::option::Option<
                     ::std::option::Option<::std::string::String>,
                 > = ::std::option::Option::None;
                 let mut __f1: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                #[cfg(feature = "experimental")]
                 let mut __f2: ::std::option::Option<
                     ::std::option::Option<::std::string::String>,
                 > = ::std::option::Option::None;
@@ -17504,6 +18060,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadListParams {
                 let mut __f6: ::std::option::Option<
                     ::std::option::Option<::std::vec::Vec<::std::string::String>>,
                 > = ::std::option::Option::None;
+                #[cfg(feature = "experimental")]
                 let mut __f7: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
                 let mut __f8: ::std::option::Option<
                     ::std::option::Option<::std::vec::Vec<::std::string::String>>,
@@ -17515,9 +18072,11 @@ impl<'de> ::serde::Deserialize<'de> for ThreadListParams {
                 let mut __f11: ::std::option::Option<
                     ::std::option::Option<::std::vec::Vec<::std::string::String>>,
                 > = ::std::option::Option::None;
+                #[cfg(feature = "experimental")]
                 let mut __f12: ::std::option::Option<
                     ::std::option::Option<::std::string::String>,
                 > = ::std::option::Option::None;
+                #[cfg(feature = "experimental")]
                 let mut __f13: ::std::option::Option<
                     ::std::option::Option<::std::string::String>,
                 > = ::std::option::Option::None;
@@ -17541,6 +18100,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadListParams {
                     crate::serde_helpers::FieldName(__key),
                 ) = ::serde::de::MapAccess::next_key(&mut __map)? {
                     match &*__key {
+                        #[cfg(feature = "experimental")]
                         "ancestorThreadId" => {
                             crate::serde_helpers::fill(
                                 &mut __f0,
@@ -17555,6 +18115,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadListParams {
                                 &mut __map,
                             )?
                         }
+                        #[cfg(feature = "experimental")]
                         "attachedToThreadId" => {
                             crate::serde_helpers::fill(
                                 &mut __f2,
@@ -17582,6 +18143,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadListParams {
                                 &mut __map,
                             )?
                         }
+                        #[cfg(feature = "experimental")]
                         "includeAttachedThreads" => {
                             crate::serde_helpers::fill(
                                 &mut __f7,
@@ -17613,6 +18175,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadListParams {
                                 &mut __map,
                             )?
                         }
+                        #[cfg(feature = "experimental")]
                         "parentThreadId" => {
                             crate::serde_helpers::fill(
                                 &mut __f12,
@@ -17620,6 +18183,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadListParams {
                                 &mut __map,
                             )?
                         }
+                        #[cfg(feature = "experimental")]
                         "projectId" => {
                             crate::serde_helpers::fill(
                                 &mut __f13,
@@ -17677,19 +18241,24 @@ impl<'de> ::serde::Deserialize<'de> for ThreadListParams {
                     }
                 }
                 ::std::result::Result::Ok(ThreadListParams {
+                    #[cfg(feature = "experimental")]
                     ancestor_thread_id: __f0.unwrap_or_default(),
                     archived: __f1.unwrap_or_default(),
+                    #[cfg(feature = "experimental")]
                     attached_to_thread_id: __f2.unwrap_or_default(),
                     current_account_only: __f3.unwrap_or_default(),
                     cursor: __f4.unwrap_or_default(),
                     cwd: __f5.unwrap_or_default(),
                     excluded_thread_ids: __f6.unwrap_or_default(),
+                    #[cfg(feature = "experimental")]
                     include_attached_threads: __f7.unwrap_or_default(),
                     included_thread_ids: __f8.unwrap_or_default(),
                     limit: __f9.unwrap_or_default(),
                     model_providers: __f10.unwrap_or_default(),
                     originators: __f11.unwrap_or_default(),
+                    #[cfg(feature = "experimental")]
                     parent_thread_id: __f12.unwrap_or_default(),
+                    #[cfg(feature = "experimental")]
                     project_id: __f13.unwrap_or_default(),
                     search_term: __f14.unwrap_or_default(),
                     section_id: __f15.unwrap_or_default(),
@@ -17747,6 +18316,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadLoadedListParams {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ThreadMemoryModeSetParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -17793,6 +18363,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadMemoryModeSetParams {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ThreadMemoryReadParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -17905,10 +18476,12 @@ impl<'de> ::serde::Deserialize<'de> for ThreadMetadataUpdateParams {
                 self,
                 mut __map: A,
             ) -> ::std::result::Result<ThreadMetadataUpdateParams, A::Error> {
+                #[cfg(feature = "experimental")]
                 let mut __f0: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
                 let mut __f1: ::std::option::Option<
                     ::std::option::Option<ThreadMetadataGitInfoUpdateParams>,
                 > = ::std::option::Option::None;
+                #[cfg(feature = "experimental")]
                 let mut __f2: ::std::option::Option<
                     ::std::option::Option<::std::string::String>,
                 > = ::std::option::Option::None;
@@ -17917,6 +18490,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadMetadataUpdateParams {
                     crate::serde_helpers::FieldName(__key),
                 ) = ::serde::de::MapAccess::next_key(&mut __map)? {
                     match &*__key {
+                        #[cfg(feature = "experimental")]
                         "daybreakEnabled" => {
                             crate::serde_helpers::fill(
                                 &mut __f0,
@@ -17927,6 +18501,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadMetadataUpdateParams {
                         "gitInfo" => {
                             crate::serde_helpers::fill(&mut __f1, "gitInfo", &mut __map)?
                         }
+                        #[cfg(feature = "experimental")]
                         "projectId" => {
                             crate::serde_helpers::fill(
                                 &mut __f2,
@@ -17949,8 +18524,10 @@ impl<'de> ::serde::Deserialize<'de> for ThreadMetadataUpdateParams {
                     }
                 }
                 ::std::result::Result::Ok(ThreadMetadataUpdateParams {
+                    #[cfg(feature = "experimental")]
                     daybreak_enabled: __f0.unwrap_or_default(),
                     git_info: __f1.unwrap_or_default(),
+                    #[cfg(feature = "experimental")]
                     project_id: __f2.unwrap_or_default(),
                     thread_id: crate::serde_helpers::required(__f3, "threadId")?,
                 })
@@ -17959,6 +18536,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadMetadataUpdateParams {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ThreadPredictionRequestParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -18012,6 +18590,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadPredictionRequestParams {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ThreadPrepareApprovedPlanParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -18073,6 +18652,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadPrepareApprovedPlanParams {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ThreadQueueAddParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -18147,6 +18727,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadQueueAddParams {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ThreadQueueDeleteParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -18200,6 +18781,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadQueueDeleteParams {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ThreadQueueListParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -18253,6 +18835,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadQueueListParams {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ThreadQueueReorderParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -18308,6 +18891,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadQueueReorderParams {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ThreadQueueStartParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -18360,6 +18944,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadQueueStartParams {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ThreadQueueUpdateParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -18484,6 +19069,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadReadParams {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ThreadReadStateUpdateParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -18546,6 +19132,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadReadStateUpdateParams {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeAppendAudioParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -18592,6 +19179,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeAppendAudioParams {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeAppendSpeechParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -18638,6 +19226,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeAppendSpeechParams {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeAppendTextParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -18733,6 +19322,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeInitialItem {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeListParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -18856,6 +19446,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeListParams {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeStartParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -19099,6 +19690,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeStartParams {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ThreadRealtimeStopParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -19234,9 +19826,11 @@ impl<'de> ::serde::Deserialize<'de> for ThreadResumeParams {
                     ::std::option::Option<::std::string::String>,
                 > = ::std::option::Option::None;
                 let mut __f6: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                #[cfg(feature = "experimental")]
                 let mut __f7: ::std::option::Option<
                     ::std::option::Option<::std::vec::Vec<ResponseItem>>,
                 > = ::std::option::Option::None;
+                #[cfg(feature = "experimental")]
                 let mut __f8: ::std::option::Option<
                     ::std::option::Option<ThreadResumeInitialTurnsPageParams>,
                 > = ::std::option::Option::None;
@@ -19246,15 +19840,18 @@ impl<'de> ::serde::Deserialize<'de> for ThreadResumeParams {
                 let mut __f10: ::std::option::Option<
                     ::std::option::Option<::std::string::String>,
                 > = ::std::option::Option::None;
+                #[cfg(feature = "experimental")]
                 let mut __f11: ::std::option::Option<
                     ::std::option::Option<::std::string::String>,
                 > = ::std::option::Option::None;
+                #[cfg(feature = "experimental")]
                 let mut __f12: ::std::option::Option<
                     ::std::option::Option<::std::string::String>,
                 > = ::std::option::Option::None;
                 let mut __f13: ::std::option::Option<
                     ::std::option::Option<Personality>,
                 > = ::std::option::Option::None;
+                #[cfg(feature = "experimental")]
                 let mut __f14: ::std::option::Option<
                     ::std::option::Option<::std::vec::Vec<AbsolutePathBuf>>,
                 > = ::std::option::Option::None;
@@ -19310,9 +19907,11 @@ impl<'de> ::serde::Deserialize<'de> for ThreadResumeParams {
                                 &mut __map,
                             )?
                         }
+                        #[cfg(feature = "experimental")]
                         "history" => {
                             crate::serde_helpers::fill(&mut __f7, "history", &mut __map)?
                         }
+                        #[cfg(feature = "experimental")]
                         "initialTurnsPage" => {
                             crate::serde_helpers::fill(
                                 &mut __f8,
@@ -19330,9 +19929,11 @@ impl<'de> ::serde::Deserialize<'de> for ThreadResumeParams {
                                 &mut __map,
                             )?
                         }
+                        #[cfg(feature = "experimental")]
                         "path" => {
                             crate::serde_helpers::fill(&mut __f11, "path", &mut __map)?
                         }
+                        #[cfg(feature = "experimental")]
                         "permissions" => {
                             crate::serde_helpers::fill(
                                 &mut __f12,
@@ -19347,6 +19948,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadResumeParams {
                                 &mut __map,
                             )?
                         }
+                        #[cfg(feature = "experimental")]
                         "runtimeWorkspaceRoots" => {
                             crate::serde_helpers::fill(
                                 &mut __f14,
@@ -19390,13 +19992,18 @@ impl<'de> ::serde::Deserialize<'de> for ThreadResumeParams {
                     cwd: __f4.unwrap_or_default(),
                     developer_instructions: __f5.unwrap_or_default(),
                     exclude_turns: __f6.unwrap_or_default(),
+                    #[cfg(feature = "experimental")]
                     history: __f7.unwrap_or_default(),
+                    #[cfg(feature = "experimental")]
                     initial_turns_page: __f8.unwrap_or_default(),
                     model: __f9.unwrap_or_default(),
                     model_provider: __f10.unwrap_or_default(),
+                    #[cfg(feature = "experimental")]
                     path: __f11.unwrap_or_default(),
+                    #[cfg(feature = "experimental")]
                     permissions: __f12.unwrap_or_default(),
                     personality: __f13.unwrap_or_default(),
+                    #[cfg(feature = "experimental")]
                     runtime_workspace_roots: __f14.unwrap_or_default(),
                     sandbox: __f15.unwrap_or_default(),
                     service_tier: __f16.unwrap_or_default(),
@@ -19460,6 +20067,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadRevertParams {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ThreadSampleCancelParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -19501,6 +20109,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSampleCancelParams {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ThreadSampleParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -19631,6 +20240,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSampleParams {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ThreadSearchCancelParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -19672,6 +20282,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSearchCancelParams {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ThreadSearchOccurrencesParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -19734,6 +20345,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSearchOccurrencesParams {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ThreadSearchParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -20142,6 +20754,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadSetNameParams {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ThreadSettingsUpdateParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -20394,6 +21007,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadStartParams {
                 self,
                 mut __map: A,
             ) -> ::std::result::Result<ThreadStartParams, A::Error> {
+                #[cfg(feature = "experimental")]
                 let mut __f0: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
                 let mut __f1: ::std::option::Option<
                     ::std::option::Option<AskForApproval>,
@@ -20412,21 +21026,27 @@ impl<'de> ::serde::Deserialize<'de> for ThreadStartParams {
                 let mut __f5: ::std::option::Option<
                     ::std::option::Option<::std::string::String>,
                 > = ::std::option::Option::None;
+                #[cfg(feature = "experimental")]
                 let mut __f6: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
                 let mut __f7: ::std::option::Option<
                     ::std::option::Option<::std::string::String>,
                 > = ::std::option::Option::None;
+                #[cfg(feature = "experimental")]
                 let mut __f8: ::std::option::Option<
                     ::std::option::Option<::std::vec::Vec<DynamicToolSpec>>,
                 > = ::std::option::Option::None;
+                #[cfg(feature = "experimental")]
                 let mut __f9: ::std::option::Option<
                     ::std::option::Option<::std::vec::Vec<TurnEnvironmentParams>>,
                 > = ::std::option::Option::None;
                 let mut __f10: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                #[cfg(feature = "experimental")]
                 let mut __f11: ::std::option::Option<::std::option::Option<bool>> = ::std::option::Option::None;
+                #[cfg(feature = "experimental")]
                 let mut __f12: ::std::option::Option<
                     ::std::option::Option<ThreadHistoryMode>,
                 > = ::std::option::Option::None;
+                #[cfg(feature = "experimental")]
                 let mut __f13: ::std::option::Option<
                     ::std::option::Option<::std::string::String>,
                 > = ::std::option::Option::None;
@@ -20436,24 +21056,29 @@ impl<'de> ::serde::Deserialize<'de> for ThreadStartParams {
                 let mut __f15: ::std::option::Option<
                     ::std::option::Option<::std::string::String>,
                 > = ::std::option::Option::None;
+                #[cfg(feature = "experimental")]
                 let mut __f16: ::std::option::Option<
                     ::std::option::Option<MultiAgentMode>,
                 > = ::std::option::Option::None;
+                #[cfg(feature = "experimental")]
                 let mut __f17: ::std::option::Option<
                     ::std::option::Option<::std::string::String>,
                 > = ::std::option::Option::None;
                 let mut __f18: ::std::option::Option<
                     ::std::option::Option<Personality>,
                 > = ::std::option::Option::None;
+                #[cfg(feature = "experimental")]
                 let mut __f19: ::std::option::Option<
                     ::std::option::Option<::std::string::String>,
                 > = ::std::option::Option::None;
+                #[cfg(feature = "experimental")]
                 let mut __f20: ::std::option::Option<
                     ::std::option::Option<::std::vec::Vec<AbsolutePathBuf>>,
                 > = ::std::option::Option::None;
                 let mut __f21: ::std::option::Option<
                     ::std::option::Option<SandboxMode>,
                 > = ::std::option::Option::None;
+                #[cfg(feature = "experimental")]
                 let mut __f22: ::std::option::Option<
                     ::std::option::Option<::std::vec::Vec<SelectedCapabilityRoot>>,
                 > = ::std::option::Option::None;
@@ -20473,6 +21098,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadStartParams {
                     crate::serde_helpers::FieldName(__key),
                 ) = ::serde::de::MapAccess::next_key(&mut __map)? {
                     match &*__key {
+                        #[cfg(feature = "experimental")]
                         "allowProviderModelFallback" => {
                             crate::serde_helpers::fill(
                                 &mut __f0,
@@ -20507,6 +21133,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadStartParams {
                         "cwd" => {
                             crate::serde_helpers::fill(&mut __f5, "cwd", &mut __map)?
                         }
+                        #[cfg(feature = "experimental")]
                         "daybreakEnabled" => {
                             crate::serde_helpers::fill(
                                 &mut __f6,
@@ -20521,6 +21148,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadStartParams {
                                 &mut __map,
                             )?
                         }
+                        #[cfg(feature = "experimental")]
                         "dynamicTools" => {
                             crate::serde_helpers::fill(
                                 &mut __f8,
@@ -20528,6 +21156,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadStartParams {
                                 &mut __map,
                             )?
                         }
+                        #[cfg(feature = "experimental")]
                         "environments" => {
                             crate::serde_helpers::fill(
                                 &mut __f9,
@@ -20542,6 +21171,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadStartParams {
                                 &mut __map,
                             )?
                         }
+                        #[cfg(feature = "experimental")]
                         "experimentalRawEvents" => {
                             crate::serde_helpers::fill(
                                 &mut __f11,
@@ -20549,6 +21179,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadStartParams {
                                 &mut __map,
                             )?
                         }
+                        #[cfg(feature = "experimental")]
                         "historyMode" => {
                             crate::serde_helpers::fill(
                                 &mut __f12,
@@ -20556,6 +21187,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadStartParams {
                                 &mut __map,
                             )?
                         }
+                        #[cfg(feature = "experimental")]
                         "mockExperimentalField" => {
                             crate::serde_helpers::fill(
                                 &mut __f13,
@@ -20573,6 +21205,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadStartParams {
                                 &mut __map,
                             )?
                         }
+                        #[cfg(feature = "experimental")]
                         "multiAgentMode" => {
                             crate::serde_helpers::fill(
                                 &mut __f16,
@@ -20580,6 +21213,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadStartParams {
                                 &mut __map,
                             )?
                         }
+                        #[cfg(feature = "experimental")]
                         "permissions" => {
                             crate::serde_helpers::fill(
                                 &mut __f17,
@@ -20594,6 +21228,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadStartParams {
                                 &mut __map,
                             )?
                         }
+                        #[cfg(feature = "experimental")]
                         "projectId" => {
                             crate::serde_helpers::fill(
                                 &mut __f19,
@@ -20601,6 +21236,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadStartParams {
                                 &mut __map,
                             )?
                         }
+                        #[cfg(feature = "experimental")]
                         "runtimeWorkspaceRoots" => {
                             crate::serde_helpers::fill(
                                 &mut __f20,
@@ -20615,6 +21251,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadStartParams {
                                 &mut __map,
                             )?
                         }
+                        #[cfg(feature = "experimental")]
                         "selectedCapabilityRoots" => {
                             crate::serde_helpers::fill(
                                 &mut __f22,
@@ -20658,28 +21295,40 @@ impl<'de> ::serde::Deserialize<'de> for ThreadStartParams {
                     }
                 }
                 ::std::result::Result::Ok(ThreadStartParams {
+                    #[cfg(feature = "experimental")]
                     allow_provider_model_fallback: __f0.unwrap_or_default(),
                     approval_policy: __f1.unwrap_or_default(),
                     approvals_reviewer: __f2.unwrap_or_default(),
                     base_instructions: __f3.unwrap_or_default(),
                     config: __f4.unwrap_or_default(),
                     cwd: __f5.unwrap_or_default(),
+                    #[cfg(feature = "experimental")]
                     daybreak_enabled: __f6.unwrap_or_default(),
                     developer_instructions: __f7.unwrap_or_default(),
+                    #[cfg(feature = "experimental")]
                     dynamic_tools: __f8.unwrap_or_default(),
+                    #[cfg(feature = "experimental")]
                     environments: __f9.unwrap_or_default(),
                     ephemeral: __f10.unwrap_or_default(),
+                    #[cfg(feature = "experimental")]
                     experimental_raw_events: __f11.unwrap_or_default(),
+                    #[cfg(feature = "experimental")]
                     history_mode: __f12.unwrap_or_default(),
+                    #[cfg(feature = "experimental")]
                     mock_experimental_field: __f13.unwrap_or_default(),
                     model: __f14.unwrap_or_default(),
                     model_provider: __f15.unwrap_or_default(),
+                    #[cfg(feature = "experimental")]
                     multi_agent_mode: __f16.unwrap_or_default(),
+                    #[cfg(feature = "experimental")]
                     permissions: __f17.unwrap_or_default(),
                     personality: __f18.unwrap_or_default(),
+                    #[cfg(feature = "experimental")]
                     project_id: __f19.unwrap_or_default(),
+                    #[cfg(feature = "experimental")]
                     runtime_workspace_roots: __f20.unwrap_or_default(),
                     sandbox: __f21.unwrap_or_default(),
+                    #[cfg(feature = "experimental")]
                     selected_capability_roots: __f22.unwrap_or_default(),
                     service_name: __f23.unwrap_or_default(),
                     service_tier: __f24.unwrap_or_default(),
@@ -20691,6 +21340,7 @@ impl<'de> ::serde::Deserialize<'de> for ThreadStartParams {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for ThreadTimelineListParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -21255,6 +21905,7 @@ impl<'de> ::serde::Deserialize<'de> for TurnInterruptParams {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for TurnSettingsUpdateParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -21369,6 +22020,7 @@ impl<'de> ::serde::Deserialize<'de> for TurnStartParams {
                 self,
                 mut __map: A,
             ) -> ::std::result::Result<TurnStartParams, A::Error> {
+                #[cfg(feature = "experimental")]
                 let mut __f0: ::std::option::Option<
                     ::std::option::Option<
                         ::std::collections::BTreeMap<
@@ -21386,12 +22038,14 @@ impl<'de> ::serde::Deserialize<'de> for TurnStartParams {
                 let mut __f3: ::std::option::Option<
                     ::std::option::Option<::std::string::String>,
                 > = ::std::option::Option::None;
+                #[cfg(feature = "experimental")]
                 let mut __f4: ::std::option::Option<
                     ::std::option::Option<CollaborationMode>,
                 > = ::std::option::Option::None;
                 let mut __f5: ::std::option::Option<
                     ::std::option::Option<::std::string::String>,
                 > = ::std::option::Option::None;
+                #[cfg(feature = "experimental")]
                 let mut __f6: ::std::option::Option<
                     ::std::option::Option<CyberAccessProgram>,
                 > = ::std::option::Option::None;
@@ -21401,6 +22055,7 @@ impl<'de> ::serde::Deserialize<'de> for TurnStartParams {
                 let mut __f8: ::std::option::Option<
                     ::std::option::Option<ReasoningEffort>,
                 > = ::std::option::Option::None;
+                #[cfg(feature = "experimental")]
                 let mut __f9: ::std::option::Option<
                     ::std::option::Option<::std::vec::Vec<TurnEnvironmentParams>>,
                 > = ::std::option::Option::None;
@@ -21408,6 +22063,7 @@ impl<'de> ::serde::Deserialize<'de> for TurnStartParams {
                 let mut __f11: ::std::option::Option<
                     ::std::option::Option<::std::string::String>,
                 > = ::std::option::Option::None;
+                #[cfg(feature = "experimental")]
                 let mut __f12: ::std::option::Option<
                     ::std::option::Option<MultiAgentMode>,
                 > = ::std::option::Option::None;
@@ -21417,12 +22073,14 @@ impl<'de> ::serde::Deserialize<'de> for TurnStartParams {
                 let mut __f14: ::std::option::Option<
                     ::std::option::Option<::std::string::String>,
                 > = ::std::option::Option::None;
+                #[cfg(feature = "experimental")]
                 let mut __f15: ::std::option::Option<
                     ::std::option::Option<::std::string::String>,
                 > = ::std::option::Option::None;
                 let mut __f16: ::std::option::Option<
                     ::std::option::Option<Personality>,
                 > = ::std::option::Option::None;
+                #[cfg(feature = "experimental")]
                 let mut __f17: ::std::option::Option<
                     ::std::option::Option<
                         ::std::collections::BTreeMap<
@@ -21431,6 +22089,7 @@ impl<'de> ::serde::Deserialize<'de> for TurnStartParams {
                         >,
                     >,
                 > = ::std::option::Option::None;
+                #[cfg(feature = "experimental")]
                 let mut __f18: ::std::option::Option<
                     ::std::option::Option<
                         ::std::collections::BTreeMap<
@@ -21442,6 +22101,7 @@ impl<'de> ::serde::Deserialize<'de> for TurnStartParams {
                 let mut __f19: ::std::option::Option<
                     ::std::option::Option<::std::string::String>,
                 > = ::std::option::Option::None;
+                #[cfg(feature = "experimental")]
                 let mut __f20: ::std::option::Option<
                     ::std::option::Option<::std::vec::Vec<AbsolutePathBuf>>,
                 > = ::std::option::Option::None;
@@ -21468,6 +22128,7 @@ impl<'de> ::serde::Deserialize<'de> for TurnStartParams {
                     crate::serde_helpers::FieldName(__key),
                 ) = ::serde::de::MapAccess::next_key(&mut __map)? {
                     match &*__key {
+                        #[cfg(feature = "experimental")]
                         "additionalContext" => {
                             crate::serde_helpers::fill(
                                 &mut __f0,
@@ -21496,6 +22157,7 @@ impl<'de> ::serde::Deserialize<'de> for TurnStartParams {
                                 &mut __map,
                             )?
                         }
+                        #[cfg(feature = "experimental")]
                         "collaborationMode" => {
                             crate::serde_helpers::fill(
                                 &mut __f4,
@@ -21506,6 +22168,7 @@ impl<'de> ::serde::Deserialize<'de> for TurnStartParams {
                         "cwd" => {
                             crate::serde_helpers::fill(&mut __f5, "cwd", &mut __map)?
                         }
+                        #[cfg(feature = "experimental")]
                         "cyberAccessProgram" => {
                             crate::serde_helpers::fill(
                                 &mut __f6,
@@ -21523,6 +22186,7 @@ impl<'de> ::serde::Deserialize<'de> for TurnStartParams {
                         "effort" => {
                             crate::serde_helpers::fill(&mut __f8, "effort", &mut __map)?
                         }
+                        #[cfg(feature = "experimental")]
                         "environments" => {
                             crate::serde_helpers::fill(
                                 &mut __f9,
@@ -21536,6 +22200,7 @@ impl<'de> ::serde::Deserialize<'de> for TurnStartParams {
                         "model" => {
                             crate::serde_helpers::fill(&mut __f11, "model", &mut __map)?
                         }
+                        #[cfg(feature = "experimental")]
                         "multiAgentMode" => {
                             crate::serde_helpers::fill(
                                 &mut __f12,
@@ -21557,6 +22222,7 @@ impl<'de> ::serde::Deserialize<'de> for TurnStartParams {
                                 &mut __map,
                             )?
                         }
+                        #[cfg(feature = "experimental")]
                         "permissions" => {
                             crate::serde_helpers::fill(
                                 &mut __f15,
@@ -21571,6 +22237,7 @@ impl<'de> ::serde::Deserialize<'de> for TurnStartParams {
                                 &mut __map,
                             )?
                         }
+                        #[cfg(feature = "experimental")]
                         "responsesapiClientMetadata" => {
                             crate::serde_helpers::fill(
                                 &mut __f17,
@@ -21578,6 +22245,7 @@ impl<'de> ::serde::Deserialize<'de> for TurnStartParams {
                                 &mut __map,
                             )?
                         }
+                        #[cfg(feature = "experimental")]
                         "responsesapiClientMetadataPatch" => {
                             crate::serde_helpers::fill(
                                 &mut __f18,
@@ -21592,6 +22260,7 @@ impl<'de> ::serde::Deserialize<'de> for TurnStartParams {
                                 &mut __map,
                             )?
                         }
+                        #[cfg(feature = "experimental")]
                         "runtimeWorkspaceRoots" => {
                             crate::serde_helpers::fill(
                                 &mut __f20,
@@ -21656,26 +22325,35 @@ impl<'de> ::serde::Deserialize<'de> for TurnStartParams {
                     }
                 }
                 ::std::result::Result::Ok(TurnStartParams {
+                    #[cfg(feature = "experimental")]
                     additional_context: __f0.unwrap_or_default(),
                     approval_policy: __f1.unwrap_or_default(),
                     approvals_reviewer: __f2.unwrap_or_default(),
                     client_user_message_id: __f3.unwrap_or_default(),
+                    #[cfg(feature = "experimental")]
                     collaboration_mode: __f4.unwrap_or_default(),
                     cwd: __f5.unwrap_or_default(),
+                    #[cfg(feature = "experimental")]
                     cyber_access_program: __f6.unwrap_or_default(),
                     disabled_plugin_ids: __f7.unwrap_or_default(),
                     effort: __f8.unwrap_or_default(),
+                    #[cfg(feature = "experimental")]
                     environments: __f9.unwrap_or_default(),
                     input: crate::serde_helpers::required(__f10, "input")?,
                     model: __f11.unwrap_or_default(),
+                    #[cfg(feature = "experimental")]
                     multi_agent_mode: __f12.unwrap_or_default(),
                     output_schema: __f13.unwrap_or_default(),
                     parent_turn_id: __f14.unwrap_or_default(),
+                    #[cfg(feature = "experimental")]
                     permissions: __f15.unwrap_or_default(),
                     personality: __f16.unwrap_or_default(),
+                    #[cfg(feature = "experimental")]
                     responsesapi_client_metadata: __f17.unwrap_or_default(),
+                    #[cfg(feature = "experimental")]
                     responsesapi_client_metadata_patch: __f18.unwrap_or_default(),
                     root_turn_id: __f19.unwrap_or_default(),
+                    #[cfg(feature = "experimental")]
                     runtime_workspace_roots: __f20.unwrap_or_default(),
                     sandbox_policy: __f21.unwrap_or_default(),
                     service_tier: __f22.unwrap_or_default(),
@@ -21704,6 +22382,7 @@ impl<'de> ::serde::Deserialize<'de> for TurnSteerParams {
                 self,
                 mut __map: A,
             ) -> ::std::result::Result<TurnSteerParams, A::Error> {
+                #[cfg(feature = "experimental")]
                 let mut __f0: ::std::option::Option<
                     ::std::option::Option<
                         ::std::collections::BTreeMap<
@@ -21717,6 +22396,7 @@ impl<'de> ::serde::Deserialize<'de> for TurnSteerParams {
                 > = ::std::option::Option::None;
                 let mut __f2: ::std::option::Option<::std::string::String> = ::std::option::Option::None;
                 let mut __f3: ::std::option::Option<::std::vec::Vec<UserInput>> = ::std::option::Option::None;
+                #[cfg(feature = "experimental")]
                 let mut __f4: ::std::option::Option<
                     ::std::option::Option<
                         ::std::collections::BTreeMap<
@@ -21725,6 +22405,7 @@ impl<'de> ::serde::Deserialize<'de> for TurnSteerParams {
                         >,
                     >,
                 > = ::std::option::Option::None;
+                #[cfg(feature = "experimental")]
                 let mut __f5: ::std::option::Option<
                     ::std::option::Option<
                         ::std::collections::BTreeMap<
@@ -21738,6 +22419,7 @@ impl<'de> ::serde::Deserialize<'de> for TurnSteerParams {
                     crate::serde_helpers::FieldName(__key),
                 ) = ::serde::de::MapAccess::next_key(&mut __map)? {
                     match &*__key {
+                        #[cfg(feature = "experimental")]
                         "additionalContext" => {
                             crate::serde_helpers::fill(
                                 &mut __f0,
@@ -21762,6 +22444,7 @@ impl<'de> ::serde::Deserialize<'de> for TurnSteerParams {
                         "input" => {
                             crate::serde_helpers::fill(&mut __f3, "input", &mut __map)?
                         }
+                        #[cfg(feature = "experimental")]
                         "responsesapiClientMetadata" => {
                             crate::serde_helpers::fill(
                                 &mut __f4,
@@ -21769,6 +22452,7 @@ impl<'de> ::serde::Deserialize<'de> for TurnSteerParams {
                                 &mut __map,
                             )?
                         }
+                        #[cfg(feature = "experimental")]
                         "responsesapiClientMetadataPatch" => {
                             crate::serde_helpers::fill(
                                 &mut __f5,
@@ -21791,6 +22475,7 @@ impl<'de> ::serde::Deserialize<'de> for TurnSteerParams {
                     }
                 }
                 ::std::result::Result::Ok(TurnSteerParams {
+                    #[cfg(feature = "experimental")]
                     additional_context: __f0.unwrap_or_default(),
                     client_user_message_id: __f1.unwrap_or_default(),
                     expected_turn_id: crate::serde_helpers::required(
@@ -21798,7 +22483,9 @@ impl<'de> ::serde::Deserialize<'de> for TurnSteerParams {
                         "expectedTurnId",
                     )?,
                     input: crate::serde_helpers::required(__f3, "input")?,
+                    #[cfg(feature = "experimental")]
                     responsesapi_client_metadata: __f4.unwrap_or_default(),
+                    #[cfg(feature = "experimental")]
                     responsesapi_client_metadata_patch: __f5.unwrap_or_default(),
                     thread_id: crate::serde_helpers::required(__f6, "threadId")?,
                 })
@@ -21865,6 +22552,7 @@ impl<'de> ::serde::Deserialize<'de> for TurnToolOutput {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for UserVerificationCancelParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -21906,6 +22594,7 @@ impl<'de> ::serde::Deserialize<'de> for UserVerificationCancelParams {
         deserializer.deserialize_map(Visitor)
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for UserVerificationVerifyParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -22377,6 +23066,9 @@ impl<'de> ::serde::Deserialize<'de> for BedrockProviderId {
 }
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub enum BedrockSetupParams {
     /// `profile`
     Profile(ProfileBedrockSetupParams),
@@ -22385,6 +23077,7 @@ pub enum BedrockSetupParams {
     /// A `type` this version of the SDK does not know (from a newer Codex), or an object without a `type` (an older shape): the whole object, kept verbatim.
     Unrecognized(::serde_json::Value),
 }
+#[cfg(feature = "experimental")]
 impl BedrockSetupParams {
     #[doc = concat!(" The `", "type", "` discriminant as sent on the wire.")]
     pub fn kind(&self) -> &str {
@@ -22397,16 +23090,19 @@ impl BedrockSetupParams {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<ProfileBedrockSetupParams> for BedrockSetupParams {
     fn from(value: ProfileBedrockSetupParams) -> Self {
         Self::Profile(value)
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<EnvironmentBedrockSetupParams> for BedrockSetupParams {
     fn from(value: EnvironmentBedrockSetupParams) -> Self {
         Self::Environment(value)
     }
 }
+#[cfg(feature = "experimental")]
 impl ::serde::Serialize for BedrockSetupParams {
     fn serialize<S: ::serde::Serializer>(
         &self,
@@ -22433,6 +23129,7 @@ impl ::serde::Serialize for BedrockSetupParams {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for BedrockSetupParams {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
@@ -24295,6 +24992,9 @@ impl<'de> ::serde::Deserialize<'de> for ReasoningItemReasoningSummary {
 }
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
+#[cfg(feature = "experimental")]
+///
+/// Experimental: needs the `experimental` feature.
 pub enum RemoteControlClientsListOrder {
     /// `asc`
     Asc,
@@ -24303,6 +25003,7 @@ pub enum RemoteControlClientsListOrder {
     /// A value this version of the SDK does not know (from a newer Codex), kept verbatim.
     Unrecognized(String),
 }
+#[cfg(feature = "experimental")]
 impl RemoteControlClientsListOrder {
     /// The wire string.
     pub fn as_str(&self) -> &str {
@@ -24313,6 +25014,7 @@ impl RemoteControlClientsListOrder {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<&str> for RemoteControlClientsListOrder {
     fn from(value: &str) -> Self {
         match value {
@@ -24322,17 +25024,20 @@ impl ::std::convert::From<&str> for RemoteControlClientsListOrder {
         }
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::str::FromStr for RemoteControlClientsListOrder {
     type Err = ::std::convert::Infallible;
     fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
         Ok(Self::from(value))
     }
 }
+#[cfg(feature = "experimental")]
 impl ::std::fmt::Display for RemoteControlClientsListOrder {
     fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
         f.write_str(self.as_str())
     }
 }
+#[cfg(feature = "experimental")]
 impl ::serde::Serialize for RemoteControlClientsListOrder {
     fn serialize<S: ::serde::Serializer>(
         &self,
@@ -24341,6 +25046,7 @@ impl ::serde::Serialize for RemoteControlClientsListOrder {
         serializer.serialize_str(self.as_str())
     }
 }
+#[cfg(feature = "experimental")]
 impl<'de> ::serde::Deserialize<'de> for RemoteControlClientsListOrder {
     fn deserialize<D: ::serde::Deserializer<'de>>(
         deserializer: D,
