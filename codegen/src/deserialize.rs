@@ -5,6 +5,9 @@
 //! which no message of the protocol is); type-checking and borrow-checking that code was
 //! most of what building the types crates cost. The generated impls ask for a map
 //! (`deserialize_map`), so not even serde's default sequence handler is built per struct.
+//! The visitor is written as one call of the shared crate's `lean_struct!` macro, a line
+//! per field (`name: "wireName" required`); its expansion is the visitor itself, with each
+//! slot's type inferred from the field it fills.
 //!
 //! The behaviour is serde's: the same "missing field", "duplicate field" and "unknown
 //! field" errors, `Option` fields absent read as `None`, `#[serde(default)]` fields as
@@ -13,7 +16,7 @@
 //! struct denies them. A struct with any serde attribute not listed here keeps the derive.
 
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote};
+use quote::quote;
 use syn::punctuated::Punctuated;
 use syn::{Attribute, Item, ItemStruct, Token};
 
@@ -39,7 +42,6 @@ struct Field {
     /// The field's `cfg`s (an experimental-only field): its slot, key and init carry them.
     cfgs: Vec<Attribute>,
     ident: syn::Ident,
-    ty: syn::Type,
     wire: String,
     absent: Absent,
 }
@@ -120,75 +122,32 @@ impl Plan {
                 continue;
             }
             let absent = if default || (is_option(&ty) && !required_option) { Absent::Default } else { Absent::Error };
-            fields.push(Field { cfgs: crate::surfaces::cfgs(&field.attrs), ident, ty, wire, absent });
+            fields.push(Field { cfgs: crate::surfaces::cfgs(&field.attrs), ident, wire, absent });
         }
-        if deny_unknown && (extra.is_some() || fields.iter().any(|f| !f.cfgs.is_empty())) {
+        if deny_unknown && extra.is_some() {
             return None;
         }
         Some(Plan { fields, extra, deny_unknown })
     }
 
+    /// One `lean_struct!` call (defined beside the helpers in the shared crate): a line per
+    /// field, where the expanded visitor took a dozen.
     fn emit(&self, s: &ItemStruct) -> TokenStream {
         let name = &s.ident;
-        let expecting = format!("struct {name}");
-        let slots: Vec<syn::Ident> = (0..self.fields.len()).map(|i| format_ident!("__f{i}")).collect();
-        let tys = self.fields.iter().map(|f| &f.ty);
-        let wires: Vec<&str> = self.fields.iter().map(|f| f.wire.as_str()).collect();
-        let inits = self.fields.iter().zip(&slots).map(|(f, slot)| {
-            let ident = &f.ident;
-            let wire = &f.wire;
-            let cfgs = &f.cfgs;
-            match f.absent {
-                Absent::Default => quote! { #(#cfgs)* #ident: #slot.unwrap_or_default() },
-                Absent::Error => quote! { #(#cfgs)* #ident: crate::serde_helpers::required(#slot, #wire)? },
-            }
+        let fields = self.fields.iter().map(|f| {
+            let (cfgs, ident, wire) = (&f.cfgs, &f.ident, &f.wire);
+            let required = matches!(f.absent, Absent::Error).then(|| quote! { required });
+            quote! { #(#cfgs)* #ident: #wire #required }
         });
-        let cfgs: Vec<&Vec<Attribute>> = self.fields.iter().map(|f| &f.cfgs).collect();
-        let item_cfgs = crate::surfaces::cfgs(&s.attrs);
-        let fields = self.deny_unknown.then(|| quote! { const FIELDS: &[&str] = &[#(#wires),*]; });
-        let (extra_slot, extra_init, unknown) = match (&self.extra, self.deny_unknown) {
-            (Some(extra), _) => (
-                quote! { let mut __extra = ::serde_json::Map::new(); },
-                quote! { #extra: __extra, },
-                quote! { __extra.insert(__key.into_owned(), ::serde::de::MapAccess::next_value(&mut __map)?); },
-            ),
-            (None, true) => (
-                quote! {},
-                quote! {},
-                quote! { return Err(<A::Error as ::serde::de::Error>::unknown_field(&__key, FIELDS)); },
-            ),
-            (None, false) => (
-                quote! {},
-                quote! {},
-                quote! { ::serde::de::MapAccess::next_value::<::serde::de::IgnoredAny>(&mut __map)?; },
-            ),
+        let mode = match (&self.extra, self.deny_unknown) {
+            (Some(extra), _) => quote! { extra #extra },
+            (None, true) => quote! { deny },
+            (None, false) => quote! {},
         };
+        let item_cfgs = crate::surfaces::cfgs(&s.attrs);
         quote! {
             #(#item_cfgs)*
-            impl<'de> ::serde::Deserialize<'de> for #name {
-                fn deserialize<D: ::serde::Deserializer<'de>>(deserializer: D) -> ::std::result::Result<Self, D::Error> {
-                    #fields
-                    struct Visitor;
-                    impl<'de> ::serde::de::Visitor<'de> for Visitor {
-                        type Value = #name;
-                        fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
-                            f.write_str(#expecting)
-                        }
-                        fn visit_map<A: ::serde::de::MapAccess<'de>>(self, mut __map: A) -> ::std::result::Result<#name, A::Error> {
-                            #( #(#cfgs)* let mut #slots: ::std::option::Option<#tys> = ::std::option::Option::None; )*
-                            #extra_slot
-                            while let ::std::option::Option::Some(crate::serde_helpers::FieldName(__key)) = ::serde::de::MapAccess::next_key(&mut __map)? {
-                                match &*__key {
-                                    #( #(#cfgs)* #wires => crate::serde_helpers::fill(&mut #slots, #wires, &mut __map)?, )*
-                                    _ => { #unknown }
-                                }
-                            }
-                            ::std::result::Result::Ok(#name { #(#inits,)* #extra_init })
-                        }
-                    }
-                    deserializer.deserialize_map(Visitor)
-                }
-            }
+            crate::serde_helpers::lean_struct!(#name { #(#fields),* } #mode);
         }
     }
 }
@@ -269,17 +228,12 @@ mod tests {
             "#,
         );
         assert!(out.contains("#[derive(::serde::Serialize, Clone)] pub struct A"), "{out}");
-        assert!(out.contains("impl<'de> ::serde::Deserialize<'de> for A"), "{out}");
         assert!(
-            out.contains(r#""threadId" => { crate::serde_helpers::fill( &mut __f0, "threadId", &mut __map, )?"#),
+            out.contains(
+                r#"crate::serde_helpers::lean_struct!( A { thread_id : "threadId" required, list : "list", note : "note", email : "email" required, r#type : "type" required } );"#
+            ),
             "{out}"
         );
-        assert!(out.contains("deserializer.deserialize_map(Visitor)"), "{out}");
-        assert!(out.contains(r#"thread_id: crate::serde_helpers::required(__f0, "threadId")?"#), "{out}");
-        assert!(out.contains("list: __f1.unwrap_or_default()"), "{out}");
-        assert!(out.contains("note: __f2.unwrap_or_default()"), "{out}");
-        assert!(out.contains(r#"email: crate::serde_helpers::required(__f3, "email")?"#), "{out}");
-        assert!(out.contains("IgnoredAny"), "{out}");
     }
 
     #[test]
@@ -298,10 +252,26 @@ mod tests {
             "#,
         );
         assert!(out.contains("#[serde(deny_unknown_fields)] pub struct Strict"), "{out}");
-        assert!(out.contains(r#"const FIELDS: &[&str] = &["a"];"#), "{out}");
-        assert!(out.contains("unknown_field( &__key, FIELDS, )"), "{out}");
-        assert!(out.contains("__extra .insert( __key.into_owned()"), "{out}");
-        assert!(out.contains("extra: __extra"), "{out}");
+        assert!(out.contains(r#"lean_struct!(Strict { a : "a" required } deny);"#), "{out}");
+        assert!(out.contains(r#"lean_struct!(Open { a : "a" required } extra extra);"#), "{out}");
+    }
+
+    #[test]
+    fn an_experimental_field_keeps_its_cfg() {
+        let out = replaced(
+            r#"
+            #[derive(::serde::Deserialize)]
+            pub struct Grows {
+                pub a: i64,
+                #[cfg(feature = "experimental")]
+                pub b: ::std::option::Option<i64>,
+            }
+            "#,
+        );
+        assert!(
+            out.contains(r#"lean_struct!( Grows { a : "a" required, #[cfg(feature = "experimental")] b : "b" } );"#),
+            "{out}"
+        );
     }
 
     #[test]
@@ -333,6 +303,6 @@ mod tests {
         "#;
         let out = replaced(source);
         assert_eq!(out.matches("#[derive(::serde::Deserialize)]").count(), 6, "{out}");
-        assert!(!out.contains("impl<'de>"), "{out}");
+        assert!(!out.contains("lean_struct!"), "{out}");
     }
 }

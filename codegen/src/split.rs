@@ -155,6 +155,11 @@ fn owner(item: &syn::Item, names: &BTreeSet<String>) -> Option<String> {
     if let Some(name) = defined_name(item) {
         return Some(name);
     }
+    // A `lean_struct!(Name { … })` call implements `Deserialize` for `Name`.
+    if let syn::Item::Macro(call) = item {
+        let first = call.mac.tokens.clone().into_iter().next();
+        return first.map(|t| t.to_string()).filter(|name| names.contains(name));
+    }
     let syn::Item::Impl(imp) = item else { return None };
     let mut self_names = Names { names, found: BTreeSet::new() };
     self_names.visit_type(&imp.self_ty);

@@ -82,6 +82,11 @@ pub fn fill<'de, T: Deserialize<'de>, A: MapAccess<'de>>(
     Ok(())
 }
 
+/// Skips the map's next value (a key no field names).
+pub fn skip_value<'de, A: MapAccess<'de>>(map: &mut A) -> Result<(), A::Error> {
+    map.next_value::<IgnoredAny>().map(drop)
+}
+
 /// A required field's value, or serde's "missing field" error.
 pub fn required<T, E: serde::de::Error>(slot: Option<T>, field: &'static str) -> Result<T, E> {
     match slot {
@@ -545,6 +550,69 @@ impl<M: SerializeMap> SerializeMap for TagFirstMap<M> {
         self.inner.end()
     }
 }
+
+/// The `Deserialize` impl of a generated struct with named fields: one map visitor that
+/// matches each key against the fields' wire names and decodes the value into that field's
+/// slot ([`fill`]), the behaviour of serde's derive for these structs (the same "missing
+/// field", "duplicate field" and "unknown field" errors, an absent optional field empty,
+/// an absent `required` one an error). Each field is `name: "wireName"`, with `required`
+/// when it must be present; `#[cfg]`s on a field apply to its slot, key and value. After
+/// the fields, `deny` rejects unknown keys and `extra field` gathers them in a JSON map
+/// field; without either they are skipped.
+///
+/// Generated code calls it once per struct: the codegen writes a line per field instead of
+/// the expanded visitor (the same code once expanded, so the same decoding speed).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! lean_struct {
+    ($name:ident { $($(#[$cfg:meta])* $field:ident: $wire:literal $($required:ident)?),* $(,)? } $($mode:ident $($extra:ident)?)?) => {
+        impl<'de> ::serde::Deserialize<'de> for $name {
+            fn deserialize<D: ::serde::Deserializer<'de>>(deserializer: D) -> ::std::result::Result<Self, D::Error> {
+                struct Visitor;
+                impl<'de> ::serde::de::Visitor<'de> for Visitor {
+                    type Value = $name;
+                    fn expecting(&self, f: &mut ::std::fmt::Formatter) -> ::std::fmt::Result {
+                        f.write_str(concat!("struct ", stringify!($name)))
+                    }
+                    fn visit_map<A: ::serde::de::MapAccess<'de>>(self, mut map: A) -> ::std::result::Result<$name, A::Error> {
+                        $($(#[$cfg])* let mut $field = ::std::option::Option::None;)*
+                        $crate::lean_struct!(@extra_slot extra $($mode $($extra)?)?);
+                        while let ::std::option::Option::Some($crate::serde_helpers::FieldName(key)) = ::serde::de::MapAccess::next_key(&mut map)? {
+                            // One `?` for all the arms: a `?` per field was much of the MIR rustc checks.
+                            match &*key {
+                                $($(#[$cfg])* $wire => $crate::serde_helpers::fill(&mut $field, $wire, &mut map),)*
+                                _ => $crate::lean_struct!(@unknown map key extra [$($wire),*] $($mode $($extra)?)?),
+                            }?;
+                        }
+                        ::std::result::Result::Ok($name {
+                            $($(#[$cfg])* $field: $crate::lean_struct!(@take $field $wire $($required)?),)*
+                            $($($extra: extra,)?)?
+                        })
+                    }
+                }
+                deserializer.deserialize_map(Visitor)
+            }
+        }
+    };
+    (@take $field:ident $wire:literal required) => { $crate::serde_helpers::required($field, $wire)? };
+    (@take $field:ident $wire:literal) => { $field.unwrap_or_default() };
+    (@extra_slot $slot:ident extra $field:ident) => { let mut $slot = ::serde_json::Map::new(); };
+    (@extra_slot $slot:ident $($rest:tt)*) => {};
+    (@unknown $map:ident $key:ident $slot:ident [$($wire:literal),*]) => {
+        $crate::serde_helpers::skip_value(&mut $map)
+    };
+    (@unknown $map:ident $key:ident $slot:ident [$($wire:literal),*] deny) => {
+        ::std::result::Result::Err(<A::Error as ::serde::de::Error>::unknown_field(&$key, &[$($wire),*]))
+    };
+    (@unknown $map:ident $key:ident $slot:ident [$($wire:literal),*] extra $field:ident) => {
+        ::serde::de::MapAccess::next_value(&mut $map).map(|value| {
+            $slot.insert($key.into_owned(), value);
+        })
+    };
+}
+
+#[doc(hidden)]
+pub use crate::lean_struct;
 
 #[cfg(test)]
 mod tests {
