@@ -18,8 +18,8 @@ use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 
-use codex_app_server::rpc::{ConnectionOptions, Event, EventFilter};
-use codex_app_server::{Connection, Error, ServerNotification};
+use codex_driver::rpc::{ConnectionOptions, Event, EventFilter};
+use codex_driver::{Connection, Error, ServerNotification};
 use futures::{Stream, StreamExt};
 use serde_json::Value;
 use tokio::io::{AsyncRead, ReadBuf};
@@ -221,7 +221,7 @@ async fn sdk_pass(corpus: &Corpus, typed: bool) -> Result<Sample, String> {
 /// at the close error); returns how many events it owned.
 async fn consume<S>(mut stream: S, owns: Owns, typed: bool) -> Result<usize, String>
 where
-    S: Stream<Item = codex_app_server::Result<Event>> + Unpin,
+    S: Stream<Item = codex_driver::Result<Event>> + Unpin,
 {
     let mut owned = 0;
     while let Some(item) = stream.next().await {

@@ -20,9 +20,9 @@
 
 use std::time::{Duration, Instant};
 
-use codex_app_server::attach::WebSocketEndpoint;
-use codex_app_server::testing::{pinned_cli, CodexHome, ServerAuth};
-use codex_app_server::{Codex, ThreadOptions};
+use codex_driver::attach::WebSocketEndpoint;
+use codex_driver::testing::{pinned_cli, CodexHome, ServerAuth};
+use codex_driver::{Codex, ThreadOptions};
 
 use crate::measure::{median, percentile, process_cpu, self_usage, Table};
 use crate::mock::{MockProcess, ANSWER};
@@ -231,7 +231,7 @@ fn report(options: &Options, samples: &[Samples; CLIENTS]) {
         options.turns,
         options.warmup,
         options.deltas,
-        codex_app_server::testing::pinned_cli::PINNED_CODEX_VERSION,
+        codex_driver::testing::pinned_cli::PINNED_CODEX_VERSION,
         if options.current_thread { "current-thread" } else { "multi-thread" },
     );
     let mut table = Table::new(&[

@@ -1,4 +1,4 @@
-//! `codex-bench`: benchmarks of the codex-app-server SDK, each printing markdown tables.
+//! `codex-bench`: benchmarks of the codex-driver SDK, each printing markdown tables.
 //! Run them with `cargo xtask bench [--smoke] [decode|e2e|memory]…` (release build); see
 //! BENCHMARKS.md for what each measures.
 //!

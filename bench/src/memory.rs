@@ -2,8 +2,8 @@
 //! connecting, after `thread/start` × N, and after one turn on each thread. The app-server
 //! and the mock model are other processes and are not counted.
 
-use codex_app_server::testing::{pinned_cli, CodexHome};
-use codex_app_server::{Codex, ThreadOptions};
+use codex_driver::testing::{pinned_cli, CodexHome};
+use codex_driver::{Codex, ThreadOptions};
 
 use crate::e2e::PROMPT;
 use crate::measure::{memory, Memory, Table};

@@ -8,7 +8,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
-use codex_app_server::testing::{AssistantMessage, MockModel, MockResponse};
+use codex_driver::testing::{AssistantMessage, MockModel, MockResponse};
 
 /// The text of every scripted answer.
 pub const ANSWER: &str = "The benchmark answer streams word by word, delta after delta, \

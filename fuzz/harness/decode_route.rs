@@ -81,16 +81,14 @@ use std::sync::{Arc, Mutex, Once};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use codex_app_server::attach::UnixSocketEndpoint;
-use codex_app_server::methods::{
-    dispatch_server_request, ServerNotification, ServerRequest, SERVER_NOTIFICATION_METHODS,
-};
-use codex_app_server::rpc::{
+use codex_driver::attach::UnixSocketEndpoint;
+use codex_driver::methods::{dispatch_server_request, ServerNotification, ServerRequest, SERVER_NOTIFICATION_METHODS};
+use codex_driver::rpc::{
     handler_fn, Connection, ConnectionOptions, ConnectionStats, Event, EventFilter, EventStream, InitializeOptions,
     RawServerRequest, RawServerRequestHandler, TurnReservation, TurnStream,
 };
-use codex_app_server::types::{CommandExecutionApprovalDecision, FileChangeApprovalDecision};
-use codex_app_server::{ApprovalHandler, CloseReason, Codex, Error, Notifications, ThreadOptions};
+use codex_driver::types::{CommandExecutionApprovalDecision, FileChangeApprovalDecision};
+use codex_driver::{ApprovalHandler, CloseReason, Codex, Error, Notifications, ThreadOptions};
 use futures::{FutureExt, StreamExt};
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
@@ -426,7 +424,7 @@ struct Harness {
     tasks: Vec<JoinHandle<Outcome>>,
     /// The threads `#call thread/start` made, kept for the run (so the connection stays
     /// subscribed to them and lets none go mid-input).
-    threads: Arc<Mutex<Vec<codex_app_server::Thread>>>,
+    threads: Arc<Mutex<Vec<codex_driver::Thread>>>,
     /// `notifications_received` when `#close` closed the connection.
     received_at_close: Option<u64>,
 }
@@ -693,8 +691,8 @@ pub mod ws {
     use std::task::{Context, Poll};
     use std::time::Duration;
 
-    use codex_app_server::rpc::{Connection, ConnectionOptions};
-    use codex_app_server::CloseReason;
+    use codex_driver::rpc::{Connection, ConnectionOptions};
+    use codex_driver::CloseReason;
     use futures::StreamExt;
     use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
     use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};

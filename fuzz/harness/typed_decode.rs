@@ -20,10 +20,8 @@
 
 use std::fmt::Debug;
 
-use codex_app_server::methods::{
-    ServerNotification, ServerRequest, SERVER_NOTIFICATION_METHODS, SERVER_REQUEST_METHODS,
-};
-use codex_app_server::protocol::DecodeError;
+use codex_driver::methods::{ServerNotification, ServerRequest, SERVER_NOTIFICATION_METHODS, SERVER_REQUEST_METHODS};
+use codex_driver::protocol::DecodeError;
 use serde_json::Value;
 
 /// What one input exercised (the regression test asserts on it; the fuzzer ignores it).

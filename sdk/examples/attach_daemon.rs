@@ -12,9 +12,9 @@
 
 mod support;
 
-use codex_app_server::attach::{Daemon, DaemonStart};
-use codex_app_server::testing::{MockModel, MockResponse};
-use codex_app_server::{Codex, ThreadOptions};
+use codex_driver::attach::{Daemon, DaemonStart};
+use codex_driver::testing::{MockModel, MockResponse};
+use codex_driver::{Codex, ThreadOptions};
 
 #[tokio::main]
 async fn main() -> Result<(), support::BoxError> {

@@ -13,10 +13,10 @@
 
 mod support;
 
-use codex_app_server::attach::{Secret, WebSocketEndpoint};
-use codex_app_server::testing::{MockModel, MockResponse, ServerAuth};
-use codex_app_server::types::ThreadListParams;
-use codex_app_server::{Codex, ServerNotification, ThreadOptions};
+use codex_driver::attach::{Secret, WebSocketEndpoint};
+use codex_driver::testing::{MockModel, MockResponse, ServerAuth};
+use codex_driver::types::ThreadListParams;
+use codex_driver::{Codex, ServerNotification, ThreadOptions};
 use futures::StreamExt;
 
 #[tokio::main]

@@ -2,7 +2,7 @@
 //!
 //! A real `codex app-server` (the pinned Codex CLI) runs a real thread through this SDK, but its
 //! model is a scripted mock of the OpenAI Responses API on 127.0.0.1 (the SDK's
-//! `codex_app_server::testing` kit), inside a throwaway `CODEX_HOME`: no account, no network.
+//! `codex_driver::testing` kit), inside a throwaway `CODEX_HOME`: no account, no network.
 //! Three turns show:
 //!
 //! 1. streaming: the answer's deltas printed as they arrive;
@@ -12,11 +12,11 @@
 //!
 //! What the mock answers is scripted below (`script`); everything else is the real thing.
 
-use codex_app_server::testing::{
+use codex_driver::testing::{
     pinned_cli, sse, AssistantMessage, CodexHome, ExecCommand, MessagePhase, MockModel, ResponseStream, Usage,
 };
-use codex_app_server::types::{CommandExecutionApprovalDecision, ThreadItem};
-use codex_app_server::{ApprovalHandler, ApprovalMode, Codex, ServerNotification, Thread, ThreadOptions, TurnResult};
+use codex_driver::types::{CommandExecutionApprovalDecision, ThreadItem};
+use codex_driver::{ApprovalHandler, ApprovalMode, Codex, ServerNotification, Thread, ThreadOptions, TurnResult};
 use futures::StreamExt;
 use schemars::JsonSchema;
 use serde::Deserialize;

@@ -4,7 +4,7 @@
 //! cargo run --example error_handling_and_retry [-- --offline]
 //! ```
 //!
-//! Every call returns `codex_app_server::Error`:
+//! Every call returns `codex_driver::Error`:
 //! - `BinaryNotFound` / `Spawn`: no Codex to start (the message says how to install one);
 //! - `Rpc(RpcError)`: the server answered with a JSON-RPC error; `kind()` and the predicates
 //!   (`is_overloaded()`, `code.is_invalid_request()`, …) classify it;
@@ -21,8 +21,8 @@
 
 mod support;
 
-use codex_app_server::testing::{MockModel, MockResponse};
-use codex_app_server::{ClientConfig, Codex, Error, RetryPolicy, RpcError, ThreadOptions};
+use codex_driver::testing::{MockModel, MockResponse};
+use codex_driver::{ClientConfig, Codex, Error, RetryPolicy, RpcError, ThreadOptions};
 use std::time::Duration;
 
 const PROMPT: &str = "Summarize retry best practices in 3 bullets.";

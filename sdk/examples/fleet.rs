@@ -18,9 +18,9 @@ mod support;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use codex_app_server::attach::{Secret, WebSocketEndpoint};
-use codex_app_server::testing::{CodexHome, ListeningAppServer, MockModel, MockResponse, ServerAuth};
-use codex_app_server::{Codex, ThreadOptions};
+use codex_driver::attach::{Secret, WebSocketEndpoint};
+use codex_driver::testing::{CodexHome, ListeningAppServer, MockModel, MockResponse, ServerAuth};
+use codex_driver::{Codex, ThreadOptions};
 
 const TASKS: [&str; 6] = [
     "Summarize module a",
@@ -101,7 +101,7 @@ async fn main() -> Result<(), support::BoxError> {
             let outcome = async {
                 let thread = member.codex.thread_start(&ThreadOptions::default().cwd(work_dir)).await?;
                 let result = thread.run(*task).await?;
-                Ok::<_, codex_app_server::Error>(result.final_response().unwrap_or_default().to_owned())
+                Ok::<_, codex_driver::Error>(result.final_response().unwrap_or_default().to_owned())
             }
             .await;
             member.in_flight.fetch_sub(1, Ordering::SeqCst);

@@ -15,8 +15,8 @@
 
 mod support;
 
-use codex_app_server::testing::{MockModel, MockResponse, ResponseStream, Usage};
-use codex_app_server::{Codex, GoalOptions, ThreadOptions};
+use codex_driver::testing::{MockModel, MockResponse, ResponseStream, Usage};
+use codex_driver::{Codex, GoalOptions, ThreadOptions};
 
 #[tokio::main]
 async fn main() -> Result<(), support::BoxError> {

@@ -11,8 +11,8 @@
 
 mod support;
 
-use codex_app_server::testing::{MockModel, MockResponse};
-use codex_app_server::{Codex, Input, ThreadOptions};
+use codex_driver::testing::{MockModel, MockResponse};
+use codex_driver::{Codex, Input, ThreadOptions};
 
 const REMOTE_IMAGE: &str =
     "https://upload.wikimedia.org/wikipedia/commons/thumb/4/47/PNG_transparency_demonstration_1.png/280px-PNG_transparency_demonstration_1.png";

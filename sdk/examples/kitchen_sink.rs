@@ -14,9 +14,9 @@
 
 mod support;
 
-use codex_app_server::testing::{MockModel, ResponseStream, Usage};
-use codex_app_server::types::{Personality, ReasoningSummary};
-use codex_app_server::{ApprovalMode, Codex, Sandbox, ThreadOptions, TurnOptions};
+use codex_driver::testing::{MockModel, ResponseStream, Usage};
+use codex_driver::types::{Personality, ReasoningSummary};
+use codex_driver::{ApprovalMode, Codex, Sandbox, ThreadOptions, TurnOptions};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::json;

@@ -11,9 +11,9 @@
 
 mod support;
 
-use codex_app_server::testing::{MockModel, MockResponse};
-use codex_app_server::types::ThreadListParams;
-use codex_app_server::{Codex, ServerNotification, ThreadOptions};
+use codex_driver::testing::{MockModel, MockResponse};
+use codex_driver::types::ThreadListParams;
+use codex_driver::{Codex, ServerNotification, ThreadOptions};
 use futures::StreamExt;
 
 #[tokio::main]

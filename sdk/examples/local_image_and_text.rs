@@ -11,8 +11,8 @@
 
 mod support;
 
-use codex_app_server::testing::{MockModel, MockResponse};
-use codex_app_server::{Codex, Input, ThreadOptions};
+use codex_driver::testing::{MockModel, MockResponse};
+use codex_driver::{Codex, Input, ThreadOptions};
 use std::path::PathBuf;
 
 /// A 2x2 blue PNG.

@@ -18,8 +18,8 @@
 
 mod support;
 
-use codex_app_server::types::Account;
-use codex_app_server::Codex;
+use codex_driver::types::Account;
+use codex_driver::Codex;
 use std::time::Duration;
 
 #[tokio::main]

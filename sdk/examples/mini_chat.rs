@@ -11,9 +11,9 @@
 
 mod support;
 
-use codex_app_server::testing::{AssistantMessage, MockResponse, Usage};
-use codex_app_server::types::ThreadTokenUsage;
-use codex_app_server::{Codex, ServerNotification, ThreadOptions};
+use codex_driver::testing::{AssistantMessage, MockResponse, Usage};
+use codex_driver::types::ThreadTokenUsage;
+use codex_driver::{Codex, ServerNotification, ThreadOptions};
 use futures::StreamExt;
 use std::io::{IsTerminal, Write};
 

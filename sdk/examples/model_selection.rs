@@ -11,9 +11,9 @@
 
 mod support;
 
-use codex_app_server::testing::{MockModel, ResponseStream, Usage};
-use codex_app_server::types::Model;
-use codex_app_server::{Codex, ThreadOptions, TurnOptions};
+use codex_driver::testing::{MockModel, ResponseStream, Usage};
+use codex_driver::types::Model;
+use codex_driver::{Codex, ThreadOptions, TurnOptions};
 
 /// Reasoning efforts from least to most.
 const EFFORT_ORDER: [&str; 8] = ["none", "minimal", "low", "medium", "high", "xhigh", "max", "ultra"];

@@ -10,7 +10,7 @@
 
 mod support;
 
-use codex_app_server::Codex;
+use codex_driver::Codex;
 
 #[tokio::main]
 async fn main() -> Result<(), support::BoxError> {

@@ -11,8 +11,8 @@
 
 mod support;
 
-use codex_app_server::testing::{MockModel, MockResponse};
-use codex_app_server::{Codex, ThreadOptions};
+use codex_driver::testing::{MockModel, MockResponse};
+use codex_driver::{Codex, ThreadOptions};
 
 #[tokio::main]
 async fn main() -> Result<(), support::BoxError> {

@@ -1,4 +1,4 @@
-//! Quickstart without async: the `codex_app_server::blocking` API (same names, options,
+//! Quickstart without async: the `codex_driver::blocking` API (same names, options,
 //! results and errors as the async one; no `#[tokio::main]`).
 //!
 //! ```sh
@@ -11,9 +11,9 @@
 
 mod support;
 
-use codex_app_server::blocking::Codex;
-use codex_app_server::testing::{MockModel, MockResponse};
-use codex_app_server::ThreadOptions;
+use codex_driver::blocking::Codex;
+use codex_driver::testing::{MockModel, MockResponse};
+use codex_driver::ThreadOptions;
 
 fn main() -> Result<(), support::BoxError> {
     let env = support::Env::new_blocking(offline_script)?;

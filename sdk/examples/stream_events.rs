@@ -11,8 +11,8 @@
 
 mod support;
 
-use codex_app_server::testing::{AssistantMessage, MockModel, ResponseStream, Usage};
-use codex_app_server::{Codex, ServerNotification, ThreadOptions};
+use codex_driver::testing::{AssistantMessage, MockModel, ResponseStream, Usage};
+use codex_driver::{Codex, ServerNotification, ThreadOptions};
 use futures::StreamExt;
 use std::io::Write;
 

@@ -10,9 +10,9 @@
 
 mod support;
 
-use codex_app_server::blocking::Codex;
-use codex_app_server::testing::{AssistantMessage, MockModel, ResponseStream, Usage};
-use codex_app_server::{ServerNotification, ThreadOptions};
+use codex_driver::blocking::Codex;
+use codex_driver::testing::{AssistantMessage, MockModel, ResponseStream, Usage};
+use codex_driver::{ServerNotification, ThreadOptions};
 use std::io::Write;
 
 fn main() -> Result<(), support::BoxError> {

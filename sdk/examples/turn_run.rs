@@ -11,9 +11,9 @@
 
 mod support;
 
-use codex_app_server::testing::{AssistantMessage, MessagePhase, MockModel, ResponseStream, Usage};
-use codex_app_server::types::ThreadItem;
-use codex_app_server::{Codex, ThreadOptions};
+use codex_driver::testing::{AssistantMessage, MessagePhase, MockModel, ResponseStream, Usage};
+use codex_driver::types::ThreadItem;
+use codex_driver::{Codex, ThreadOptions};
 
 #[tokio::main]
 async fn main() -> Result<(), support::BoxError> {

@@ -21,8 +21,8 @@ use std::sync::Arc;
 /// unix socket, daemon) keeps running.
 ///
 /// ```no_run
-/// # async fn demo() -> codex_app_server::Result<()> {
-/// use codex_app_server::{ClientConfig, Codex, ThreadOptions};
+/// # async fn demo() -> codex_driver::Result<()> {
+/// use codex_driver::{ClientConfig, Codex, ThreadOptions};
 ///
 /// let codex = Codex::new(ClientConfig::default()).await?;
 /// let thread = codex.thread_start(&ThreadOptions::default()).await?;

@@ -59,8 +59,8 @@ type Decide<P, D> = Arc<dyn Fn(P) -> BoxFuture<'static, D> + Send + Sync>;
 /// holds with drop guards (see [`RawServerRequestHandler`]).
 ///
 /// ```
-/// use codex_app_server::handlers::ApprovalHandler;
-/// use codex_app_server::types::{CommandExecutionApprovalDecision, FileChangeApprovalDecision};
+/// use codex_driver::handlers::ApprovalHandler;
+/// use codex_driver::types::{CommandExecutionApprovalDecision, FileChangeApprovalDecision};
 ///
 /// let handler = ApprovalHandler::new()
 ///     .on_command_execution(|request| async move {

@@ -5,11 +5,11 @@
 //! the pinned Codex CLI (see [`PINNED_CODEX_VERSION`]).
 //!
 //! ```no_run
-//! use codex_app_server::{ApprovalHandler, Codex, ClientConfig, ThreadOptions};
-//! use codex_app_server::types::CommandExecutionApprovalDecision;
+//! use codex_driver::{ApprovalHandler, Codex, ClientConfig, ThreadOptions};
+//! use codex_driver::types::CommandExecutionApprovalDecision;
 //!
 //! #[tokio::main]
-//! async fn main() -> codex_app_server::Result<()> {
+//! async fn main() -> codex_driver::Result<()> {
 //!     let codex = Codex::builder()
 //!         .config(ClientConfig::default()) // finds `codex`: CODEX_BIN, then PATH
 //!         .handler(ApprovalHandler::new().on_command_execution(|req| async move {

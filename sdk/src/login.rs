@@ -3,7 +3,7 @@
 //! outcome (`account/login/completed` for that login id).
 //!
 //! ```no_run
-//! # async fn demo(codex: codex_app_server::Codex) -> codex_app_server::Result<()> {
+//! # async fn demo(codex: codex_driver::Codex) -> codex_driver::Result<()> {
 //! let login = codex.login_chatgpt().await?;
 //! println!("Open {} to sign in", login.auth_url());
 //! match tokio::time::timeout(std::time::Duration::from_secs(300), login.wait()).await {

@@ -11,7 +11,7 @@
 //! rejects (`default`, `examples`, unsupported `format`s such as `uint32`, …) are dropped.
 //!
 //! ```no_run
-//! # async fn demo(thread: codex_app_server::Thread) -> codex_app_server::Result<()> {
+//! # async fn demo(thread: codex_driver::Thread) -> codex_driver::Result<()> {
 //! #[derive(serde::Deserialize, schemars::JsonSchema)]
 //! struct Review {
 //!     verdict: String,
@@ -24,8 +24,8 @@
 //! ```
 //!
 //! The bound is schemars **1**'s `JsonSchema`. Derive it with your own `schemars = "1"`, or
-//! with the SDK's copy, re-exported as [`codex_app_server::schemars`](crate::schemars):
-//! `#[derive(codex_app_server::schemars::JsonSchema)] #[schemars(crate = "codex_app_server::schemars")]`.
+//! with the SDK's copy, re-exported as [`codex_driver::schemars`](crate::schemars):
+//! `#[derive(codex_driver::schemars::JsonSchema)] #[schemars(crate = "codex_driver::schemars")]`.
 //!
 //! Limits: the root should be a struct (the Responses API wants an object at the root), and
 //! maps (`HashMap<String, T>`, whose schema is an `additionalProperties` schema) are kept

@@ -106,9 +106,9 @@ impl Thread {
     /// the handler is set, so capture ids and channels instead, or clear it when done.
     ///
     /// ```no_run
-    /// # async fn demo(thread: codex_app_server::Thread) -> codex_app_server::Result<()> {
-    /// use codex_app_server::ApprovalHandler;
-    /// use codex_app_server::types::CommandExecutionApprovalDecision as Decision;
+    /// # async fn demo(thread: codex_driver::Thread) -> codex_driver::Result<()> {
+    /// use codex_driver::ApprovalHandler;
+    /// use codex_driver::types::CommandExecutionApprovalDecision as Decision;
     /// thread.set_handler(ApprovalHandler::new().on_command_execution(|req| async move {
     ///     if req.command.as_deref() == Some("cargo test") { Decision::Accept } else { Decision::Decline }
     /// }));
@@ -238,8 +238,8 @@ impl Thread {
     /// reach another handler first.
     ///
     /// ```no_run
-    /// # async fn demo(thread: codex_app_server::Thread) -> codex_app_server::Result<()> {
-    /// use codex_app_server::{TurnItem, TurnOptions};
+    /// # async fn demo(thread: codex_driver::Thread) -> codex_driver::Result<()> {
+    /// use codex_driver::{TurnItem, TurnOptions};
     ///
     /// let mut turn = thread.turn_with_requests("tidy the repo", &TurnOptions::default()).await?;
     /// while let Some(item) = turn.next_item().await {
@@ -370,7 +370,7 @@ impl Thread {
     /// turn is [`Error::TurnFailed`](crate::Error::TurnFailed).
     ///
     /// ```no_run
-    /// # async fn demo(thread: codex_app_server::Thread) -> codex_app_server::Result<()> {
+    /// # async fn demo(thread: codex_driver::Thread) -> codex_driver::Result<()> {
     /// #[derive(serde::Deserialize, schemars::JsonSchema)]
     /// struct Summary {
     ///     title: String,
@@ -436,8 +436,8 @@ impl Thread {
     /// it ran and the goal's final state. A failed turn is part of the result, not an error.
     ///
     /// ```no_run
-    /// # async fn demo(thread: codex_app_server::Thread) -> codex_app_server::Result<()> {
-    /// use codex_app_server::GoalOptions;
+    /// # async fn demo(thread: codex_driver::Thread) -> codex_driver::Result<()> {
+    /// use codex_driver::GoalOptions;
     /// let result = thread.run_goal_with("Make the test suite pass", &GoalOptions::default().max_turns(10)).await?;
     /// println!("{:?} after {} turn(s): {}", result.status(), result.turns.len(), result.final_response().unwrap_or_default());
     /// # Ok(()) }

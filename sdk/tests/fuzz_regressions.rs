@@ -113,7 +113,7 @@ fn the_seeds_reach_the_typed_paths() {
 
 #[test]
 fn the_websocket_wire_reaches_the_typed_paths_and_closes_as_the_frame_says() {
-    use codex_app_server::CloseReason;
+    use codex_driver::CloseReason;
 
     // The turn flow as text frames (one fragmented, a ping amid the deltas), then a close frame.
     let report = decode_route::run(&input("seeds", "decode_route", "ws-turn-flow"));
@@ -133,7 +133,7 @@ fn the_websocket_wire_reaches_the_typed_paths_and_closes_as_the_frame_says() {
 
 #[test]
 fn websocket_garbage_frames_are_counted_and_fatal_frames_close_as_protocol_violations() {
-    use codex_app_server::CloseReason;
+    use codex_driver::CloseReason;
 
     let report = decode_route::run(&input("regressions", "decode_route", "ws-garbage-frames-oversize-and-bad-utf8"));
     // Not JSON, a binary frame, half a message, an oversized answer (an unsolicited pong is
@@ -161,7 +161,7 @@ fn websocket_garbage_frames_are_counted_and_fatal_frames_close_as_protocol_viola
 
 #[test]
 fn websocket_ends_without_a_close_frame_by_the_client_and_with_odd_close_codes() {
-    use codex_app_server::CloseReason;
+    use codex_driver::CloseReason;
 
     let report = decode_route::run(&input("regressions", "decode_route", "ws-eof-mid-request"));
     assert_eq!(report.requests_ok, 1, "initialize: {report:#?}");
@@ -194,7 +194,7 @@ fn big_numbers_survive_the_round_trip_exactly() {
 
     // The value, too: the decoded `f64` is the one closest to the text, as a parse from
     // scratch gives it.
-    use codex_app_server::methods::ServerRequest;
+    use codex_driver::methods::ServerRequest;
     let bytes = input("regressions", "typed_decode", "typed-f64-exact-round-trip");
     let params: serde_json::Value =
         serde_json::from_slice(&bytes[bytes.iter().position(|&b| b == b'\n').unwrap() + 1..]).unwrap();

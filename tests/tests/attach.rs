@@ -13,14 +13,14 @@ mod common;
 
 use attach_support::tls_proxy::{TestCert, TlsProxy};
 use attach_support::{count, established_to, jwt, processes_under, record, turn_deltas, turn_events, Seen};
-use codex_app_server::attach::{
+use codex_driver::attach::{
     control_socket_path, Daemon, DaemonStart, DaemonState, SignedBearerToken, UnixSocketEndpoint, WebSocketEndpoint,
 };
-use codex_app_server::testing::{
+use codex_driver::testing::{
     AssistantMessage, CodexHome, ListeningAppServer, MockModel, MockResponse, ResponseStream, ServerAuth,
 };
-use codex_app_server::types::{ThreadItem, ThreadListParams, TurnStatus};
-use codex_app_server::{ClientConfig, CloseReason, Codex, Endpoint, Error, ServerNotification, ThreadOptions};
+use codex_driver::types::{ThreadItem, ThreadListParams, TurnStatus};
+use codex_driver::{ClientConfig, CloseReason, Codex, Endpoint, Error, ServerNotification, ThreadOptions};
 use common::{codex_bin, first_delta, user_texts, within};
 use futures::FutureExt;
 use serde_json::json;
@@ -102,7 +102,7 @@ fn assert_turn_once(who: &str, log: &[Seen], turn: &str, prompt: &str) {
 }
 
 /// Asserts `error` is `Error::Unauthorized { status: 401 }` for `url`.
-fn assert_unauthorized(case: &str, result: codex_app_server::Result<Codex>, url: &str) {
+fn assert_unauthorized(case: &str, result: codex_driver::Result<Codex>, url: &str) {
     match result {
         Err(Error::Unauthorized { endpoint, status }) => {
             assert_eq!(status, 401, "{case}");
@@ -505,7 +505,7 @@ async fn capability_token_missing_or_wrong_is_refused_with_401() {
 #[tokio::test]
 async fn nothing_listening_is_a_connect_error_naming_the_endpoint() {
     use std::io::ErrorKind;
-    fn connect_error(result: codex_app_server::Result<Codex>) -> (String, std::io::Error, String) {
+    fn connect_error(result: codex_driver::Result<Codex>) -> (String, std::io::Error, String) {
         match result {
             Err(e @ Error::Connect { .. }) => {
                 let shown = e.to_string();
@@ -696,7 +696,7 @@ async fn oversized_websocket_message_fails_its_request_and_the_connection_goes_o
     )
     .await
     .expect("the handshake fits in 2 KiB");
-    let assert_too_large = |what: &str, result: codex_app_server::Result<()>, method: &str| match result {
+    let assert_too_large = |what: &str, result: codex_driver::Result<()>, method: &str| match result {
         Err(Error::MessageTooLarge { method: m, size, limit }) => {
             assert_eq!(m.as_deref(), Some(method), "{what}");
             assert_eq!(limit, LIMIT, "{what}");
@@ -734,7 +734,7 @@ async fn wss_through_a_loopback_tls_proxy_trusts_only_the_roots_it_is_given() {
     let server = listen_ws(&home, ServerAuth::CapabilityToken).await;
     let token = server.secret().expect("a token").clone();
     let ws_port = match server.listen() {
-        codex_app_server::testing::Listen::WebSocket { port } => *port,
+        codex_driver::testing::Listen::WebSocket { port } => *port,
         other => panic!("{other:?}"),
     };
     let cert = TestCert::new(&["localhost", "127.0.0.1"]);
@@ -909,7 +909,7 @@ async fn daemon_is_started_on_demand_outlives_its_clients_and_stops_leaving_noth
     drop(dropped);
     let status = within("daemon status", daemon.status()).await.expect("status");
     assert_eq!(status.state, DaemonState::Running, "{status:?}");
-    assert_eq!(status.app_server_version.as_deref(), Some(codex_app_server::testing::pinned_cli::PINNED_CODEX_VERSION));
+    assert_eq!(status.app_server_version.as_deref(), Some(codex_driver::testing::pinned_cli::PINNED_CODEX_VERSION));
     let running = processes_under(&root);
     assert_eq!(daemons(&running), 1, "the daemon process: {running:?}");
 
@@ -918,8 +918,8 @@ async fn daemon_is_started_on_demand_outlives_its_clients_and_stops_leaving_noth
     let (blocking_status, blocking_threads) = within(
         "blocking daemon",
         tokio::task::spawn_blocking(move || {
-            let status = codex_app_server::blocking::Daemon::new(blocking_config.clone()).status();
-            let listed = codex_app_server::blocking::Codex::builder()
+            let status = codex_driver::blocking::Daemon::new(blocking_config.clone()).status();
+            let listed = codex_driver::blocking::Codex::builder()
                 .config(blocking_config)
                 .daemon(DaemonStart::RequireRunning)
                 .connect()
@@ -970,12 +970,12 @@ async fn daemon_is_started_on_demand_outlives_its_clients_and_stops_leaving_noth
     let (started, running, blocking_target, stopped, refused) = within(
         "blocking daemon start/stop",
         tokio::task::spawn_blocking(move || {
-            let daemon = codex_app_server::blocking::Daemon::new(blocking_config.clone());
+            let daemon = codex_driver::blocking::Daemon::new(blocking_config.clone());
             let started = daemon.start();
             let running = daemon.status();
             let target = std::fs::read_link(&blocking_socket).ok();
             let stopped = daemon.stop();
-            let refused = codex_app_server::blocking::Codex::builder()
+            let refused = codex_driver::blocking::Codex::builder()
                 .config(blocking_config)
                 .daemon(DaemonStart::RequireRunning)
                 .connect()
@@ -1099,7 +1099,7 @@ async fn closing_or_dropping_an_attached_client_closes_its_connection_not_the_se
     let home = CodexHome::new(&model.base_url()).unwrap();
     let mut server = listen_ws(&home, ServerAuth::CapabilityToken).await;
     let port = match server.listen() {
-        codex_app_server::testing::Listen::WebSocket { port } => *port,
+        codex_driver::testing::Listen::WebSocket { port } => *port,
         other => panic!("{other:?}"),
     };
     let connections_become = |n: usize| async move {

@@ -11,12 +11,12 @@ mod common;
 mod login_support;
 mod scenarios;
 
-use codex_app_server::blocking;
-use codex_app_server::testing::{ApprovalPolicy, ExecCommand, MockResponse, ResponseStream};
-use codex_app_server::types::{
+use codex_driver::blocking;
+use codex_driver::testing::{ApprovalPolicy, ExecCommand, MockResponse, ResponseStream};
+use codex_driver::types::{
     CommandExecutionApprovalDecision, CommandExecutionStatus, ConfigReadParams, ThreadItem, TurnStatus,
 };
-use codex_app_server::{ApprovalHandler, ClientRequests, Error, ServerNotification, ThreadOptions};
+use codex_driver::{ApprovalHandler, ClientRequests, Error, ServerNotification, ThreadOptions};
 use common::{process_exists, within, WAIT};
 use scenarios::client::off_thread;
 use scenarios::Env;
@@ -74,7 +74,7 @@ fn assert_clear_panic(what: &str, payload: Box<dyn std::any::Any + Send>) {
     let message = panic_message(payload);
     assert!(
         message.contains(&format!(
-            "codex_app_server::blocking::{what} cannot be used inside an async runtime; use the async API"
+            "codex_driver::blocking::{what} cannot be used inside an async runtime; use the async API"
         )),
         "{message}"
     );
@@ -270,7 +270,7 @@ fn works_from_spawn_blocking_with_iterators_and_block_on() {
     });
 }
 
-async fn reached(stall: &codex_app_server::testing::StallHandle) {
+async fn reached(stall: &codex_driver::testing::StallHandle) {
     assert!(stall.wait_reached(WAIT).await, "the mock response never reached its pause point");
 }
 
@@ -346,7 +346,7 @@ async fn async_handlers_and_a_panicking_sync_closure() {
 /// wrapping `wait` in a timeout), `cancel`, and the browser flow's URL.
 #[tokio::test]
 async fn login_handles_wait_timeout_and_cancel() {
-    use codex_app_server::LoginOutcome;
+    use codex_driver::LoginOutcome;
     use login_support::{device_token_route, usercode_route, Issuer};
     let _serial = SERIAL.lock().await;
     let polls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -361,7 +361,7 @@ async fn login_handles_wait_timeout_and_cancel() {
         assert!(!device.login_id().is_empty());
         assert_eq!(device.wait_timeout(Duration::from_millis(300)).expect("wait"), None, "still pending");
         assert_eq!(device.outcome(), None);
-        assert_eq!(device.cancel().expect("cancel"), codex_app_server::types::CancelLoginAccountStatus::Canceled);
+        assert_eq!(device.cancel().expect("cancel"), codex_driver::types::CancelLoginAccountStatus::Canceled);
         let outcome = device.wait_timeout(WAIT).expect("wait").expect("an outcome");
         assert!(matches!(outcome, LoginOutcome::Cancelled { .. }), "{outcome:?}");
         assert_eq!(device.outcome(), Some(outcome));

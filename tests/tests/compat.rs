@@ -10,11 +10,11 @@
 
 mod common;
 
-use codex_app_server::rpc::{ConnectionOptions, InitializeOptions};
-use codex_app_server::testing::CodexHome;
-use codex_app_server::types::{ModelProviderListParams, ThreadListParams};
-use codex_app_server::version::{self, CodexVersion, CLIENT_REQUESTS, PINNED, WINDOW};
-use codex_app_server::{methods::client_requests, ClientConfig, ClientRequests, Connection, Error};
+use codex_driver::rpc::{ConnectionOptions, InitializeOptions};
+use codex_driver::testing::CodexHome;
+use codex_driver::types::{ModelProviderListParams, ThreadListParams};
+use codex_driver::version::{self, CodexVersion, CLIENT_REQUESTS, PINNED, WINDOW};
+use codex_driver::{methods::client_requests, ClientConfig, ClientRequests, Connection, Error};
 use common::trace::Capture;
 use common::{codex_bin, codex_version, within, World};
 use serde_json::{json, Value};

@@ -14,7 +14,7 @@
 
 mod common;
 
-use codex_app_server::{
+use codex_driver::{
     retry_on_overload, ClientConfig, CloseReason, Codex, Error, RetryPolicy, ServerNotification, ThreadOptions,
 };
 use common::payloads::{agent_message, initialize_result, thread_json, thread_start_result, turn_json};
@@ -102,7 +102,7 @@ async fn connect(config: ClientConfig) -> Codex {
 }
 
 /// A raw request through the low-level connection.
-async fn raw(codex: &Codex, method: &str) -> codex_app_server::Result<Value> {
+async fn raw(codex: &Codex, method: &str) -> codex_driver::Result<Value> {
     within(method, codex.connection().request_raw(method, json!({}))).await
 }
 
@@ -457,7 +457,7 @@ async fn the_server_exiting_mid_turn_fails_the_turn_and_pending_requests_with_it
     let thread = within("thread/start", codex.thread_start(&ThreadOptions::default())).await.unwrap();
     let turn = within("turn/start", thread.turn("hi")).await.unwrap();
     let run = tokio::spawn(turn.run());
-    let check = |what: &str, result: codex_app_server::Result<()>| match result {
+    let check = |what: &str, result: codex_driver::Result<()>| match result {
         Err(Error::TransportClosed {
             reason: CloseReason::ProcessExited { status: exit_status, stderr_tail }, ..
         }) => {
@@ -566,7 +566,7 @@ async fn errors_other_than_overload_are_never_retried() {
     ]);
     let policy = RetryPolicy::default().with_delays(Duration::from_millis(10), Duration::from_millis(10));
     let codex = connect(fake.config().with_overload_retry(policy)).await;
-    let code = |r: codex_app_server::Result<codex_app_server::Thread>| match r {
+    let code = |r: codex_driver::Result<codex_driver::Thread>| match r {
         Err(Error::Rpc(e)) => e.code.code(),
         other => panic!("expected a JSON-RPC error, got {other:?}"),
     };
@@ -621,7 +621,7 @@ fn the_blocking_api_retries_overload_with_the_same_config() {
         .with_max_attempts(2)
         .with_delays(Duration::from_millis(50), Duration::from_secs(1))
         .with_jitter(0.0);
-    let codex = codex_app_server::blocking::Codex::new(fake.config().with_overload_retry(policy)).expect("connect");
+    let codex = codex_driver::blocking::Codex::new(fake.config().with_overload_retry(policy)).expect("connect");
     let thread = codex.thread_start(&ThreadOptions::default()).expect("retried thread/start");
     assert_eq!(thread.id(), "thr-blocking");
     match codex.thread_start(&ThreadOptions::default()) {

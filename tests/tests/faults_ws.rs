@@ -27,9 +27,9 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::time::Duration;
 
-use codex_app_server::attach::WebSocketEndpoint;
-use codex_app_server::rpc::{ConnectionOptions, InitializeOptions};
-use codex_app_server::{ClientConfig, CloseReason, Codex, Connection, Error, ServerNotification, ThreadOptions};
+use codex_driver::attach::WebSocketEndpoint;
+use codex_driver::rpc::{ConnectionOptions, InitializeOptions};
+use codex_driver::{ClientConfig, CloseReason, Codex, Connection, Error, ServerNotification, ThreadOptions};
 use common::payloads::{self, initialize_result, thread_start_result};
 use common::within;
 use futures::{SinkExt, StreamExt};
@@ -217,18 +217,18 @@ async fn connect_raw(url: &str, options: ConnectionOptions) -> Connection {
 }
 
 /// A raw request on its own task (so the test can go on while it is pending).
-fn spawn_request(conn: &Connection, method: &str) -> JoinHandle<codex_app_server::Result<Value>> {
+fn spawn_request(conn: &Connection, method: &str) -> JoinHandle<codex_driver::Result<Value>> {
     let conn = conn.clone();
     let method = method.to_owned();
     tokio::spawn(async move { conn.request_raw(&method, json!({})).await })
 }
 
-async fn outcome<T>(what: &str, task: JoinHandle<codex_app_server::Result<T>>) -> codex_app_server::Result<T> {
+async fn outcome<T>(what: &str, task: JoinHandle<codex_driver::Result<T>>) -> codex_driver::Result<T> {
     within(what, task).await.expect("the request task panicked")
 }
 
 /// The reason of a `TransportClosed`, or a panic naming `what`.
-fn close_reason<T: std::fmt::Debug>(what: &str, result: codex_app_server::Result<T>) -> CloseReason {
+fn close_reason<T: std::fmt::Debug>(what: &str, result: codex_driver::Result<T>) -> CloseReason {
     match result {
         Err(Error::TransportClosed { reason, endpoint }) => {
             assert!(endpoint.starts_with("ws://127.0.0.1:"), "{what}: endpoint {endpoint:?}");

@@ -1,4 +1,4 @@
-//! Proves the offline test kit (`codex_app_server::testing`) against the real pinned
+//! Proves the offline test kit (`codex_driver::testing`) against the real pinned
 //! `codex app-server`, speaking raw newline-delimited JSON-RPC (no SDK client involved).
 //!
 //! The pinned binary must be installed (`cargo xtask install-codex`) or named by `CODEX_BIN`:
@@ -8,7 +8,7 @@ use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use codex_app_server::testing::{
+use codex_driver::testing::{
     pinned_cli, ApprovalPolicy, AssistantMessage, CodexHome, ExecCommand, MessagePhase, MockModel, MockResponse,
     ResponseStream, Usage,
 };

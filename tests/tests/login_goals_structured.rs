@@ -5,9 +5,9 @@
 mod common;
 mod login_support;
 
-use codex_app_server::testing::{MockResponse, ResponseStream, StallHandle, Usage};
-use codex_app_server::types::{CancelLoginAccountStatus, ThreadGoalStatus, TurnStatus};
-use codex_app_server::{
+use codex_driver::testing::{MockResponse, ResponseStream, StallHandle, Usage};
+use codex_driver::types::{CancelLoginAccountStatus, ThreadGoalStatus, TurnStatus};
+use codex_driver::{
     Error, GoalOptions, GoalResult, GoalUpdate, LoginOutcome, ServerNotification, Thread, ThreadOptions, TurnOptions,
 };
 use common::{within, World, WAIT};
@@ -481,7 +481,7 @@ async fn goal_follower_recovers_when_its_subscription_lags() {
     // A second app-server on the same home whose subscriptions hold 2 events: an unpolled
     // goal stream overflows at once, and the follower must re-read the goal and the thread.
     let config = world.config().with_buffers(8192, 2);
-    let codex = within("connect", codex_app_server::Codex::builder().config(config).connect()).await.unwrap();
+    let codex = within("connect", codex_driver::Codex::builder().config(config).connect()).await.unwrap();
     let thread = within("thread/start", codex.thread_start(&ThreadOptions::default())).await.unwrap();
     world.model.push_all([
         ResponseStream::new()
@@ -573,7 +573,7 @@ async fn run_typed_sends_a_strict_schema_and_parses_the_answer() {
     assert_eq!(format["strict"], true);
     assert_eq!(format["name"], "codex_output_schema");
     let schema = &format["schema"];
-    assert_eq!(*schema, codex_app_server::structured::output_schema_for::<Review>());
+    assert_eq!(*schema, codex_driver::structured::output_schema_for::<Review>());
     assert_eq!(schema["additionalProperties"], false);
     assert_eq!(schema["required"], json!(["issues", "summary", "verdict"]));
     assert_eq!(schema["$defs"]["Issue"]["additionalProperties"], false);
@@ -584,8 +584,8 @@ async fn run_typed_sends_a_strict_schema_and_parses_the_answer() {
 // The same review, derived against the SDK's re-exported schemars instead of this crate's
 // own `schemars = "1"` dependency (which `Review` above uses: a user's habit since schemars 1).
 /// A code review.
-#[derive(Debug, PartialEq, serde::Deserialize, codex_app_server::schemars::JsonSchema)]
-#[schemars(crate = "codex_app_server::schemars", rename = "Review")]
+#[derive(Debug, PartialEq, serde::Deserialize, codex_driver::schemars::JsonSchema)]
+#[schemars(crate = "codex_driver::schemars", rename = "Review")]
 struct ReviewViaReexport {
     verdict: Verdict,
     /// Problems found.
@@ -595,7 +595,7 @@ struct ReviewViaReexport {
 
 #[tokio::test]
 async fn run_typed_takes_types_deriving_schemars_1_directly_or_through_the_reexport() {
-    use codex_app_server::structured::output_schema_for;
+    use codex_driver::structured::output_schema_for;
     assert_eq!(output_schema_for::<ReviewViaReexport>(), output_schema_for::<Review>());
     let world = World::start().await;
     let thread = new_thread(&world).await;
@@ -643,7 +643,7 @@ async fn run_typed_reports_an_answer_that_does_not_fit() {
 
 #[test]
 fn strict_schema_is_stable_json() {
-    let schema: Value = codex_app_server::structured::output_schema_for::<Review>();
+    let schema: Value = codex_driver::structured::output_schema_for::<Review>();
     assert_eq!(schema["type"], "object");
     assert_eq!(schema["description"], "A code review.");
     assert_eq!(schema["properties"]["issues"]["description"], "Problems found.");

@@ -1,7 +1,7 @@
 //! The same scenarios (`scenarios/mod.rs`) through both public APIs and over every
 //! transport, against the real `codex app-server`: `<transport>::async_api::*` drives
-//! `codex_app_server::Codex`, `<transport>::blocking_api::*` drives
-//! `codex_app_server::blocking::Codex`; `stdio` spawns the app-server, `websocket` and
+//! `codex_driver::Codex`, `<transport>::blocking_api::*` drives
+//! `codex_driver::blocking::Codex`; `stdio` spawns the app-server, `websocket` and
 //! `unix_socket` attach to one listening in the test's home (capability-token WebSocket,
 //! the control socket).
 
@@ -21,7 +21,7 @@ macro_rules! parity {
                 $(
                     #[tokio::test]
                     async fn $scenario() {
-                        crate::scenarios::$scenario::<codex_app_server::Codex>(
+                        crate::scenarios::$scenario::<codex_driver::Codex>(
                             crate::scenarios::Transport::$transport,
                         )
                         .await
@@ -32,7 +32,7 @@ macro_rules! parity {
                 $(
                     #[tokio::test]
                     async fn $scenario() {
-                        crate::scenarios::$scenario::<codex_app_server::blocking::Codex>(
+                        crate::scenarios::$scenario::<codex_driver::blocking::Codex>(
                             crate::scenarios::Transport::$transport,
                         )
                         .await

@@ -10,13 +10,13 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use codex_app_server::rpc::ConnectionStats;
-use codex_app_server::testing::{
+use codex_driver::rpc::ConnectionStats;
+use codex_driver::testing::{
     ApprovalPolicy, AssistantMessage, CodexHome, ExecCommand, MockModel, MockResponse, RecordedRequest, ResponseStream,
     StallHandle,
 };
-use codex_app_server::types::{CommandExecutionApprovalDecision, CommandExecutionStatus, ThreadItem, TurnStatus};
-use codex_app_server::{ApprovalHandler, Codex, ServerNotification, Thread, ThreadOptions, TurnEvents};
+use codex_driver::types::{CommandExecutionApprovalDecision, CommandExecutionStatus, ThreadItem, TurnStatus};
+use codex_driver::{ApprovalHandler, Codex, ServerNotification, Thread, ThreadOptions, TurnEvents};
 use common::{codex_bin, commands, deltas, drain_counting_lag, within, WAIT};
 use futures::StreamExt;
 use serde_json::Value;

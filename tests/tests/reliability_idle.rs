@@ -11,8 +11,8 @@ mod common;
 
 use std::time::Instant;
 
-use codex_app_server::testing::{CodexHome, MockModel, MockResponse};
-use codex_app_server::{Codex, Thread, ThreadOptions};
+use codex_driver::testing::{CodexHome, MockModel, MockResponse};
+use codex_driver::{Codex, Thread, ThreadOptions};
 use common::{connect_home, rss_kib, within};
 
 const TURNS: usize = 1000;

@@ -13,11 +13,11 @@ mod common;
 use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant};
 
-use codex_app_server::testing::{
+use codex_driver::testing::{
     ApprovalPolicy, AssistantMessage, CodexHome, ExecCommand, MockModel, MockResponse, RecordedRequest, ResponseStream,
 };
-use codex_app_server::types::CommandExecutionApprovalDecision;
-use codex_app_server::{ApprovalHandler, ClientConfig, Codex, Error, ServerNotification, ThreadOptions, TurnEvents};
+use codex_driver::types::CommandExecutionApprovalDecision;
+use codex_driver::{ApprovalHandler, ClientConfig, Codex, Error, ServerNotification, ThreadOptions, TurnEvents};
 use common::{codex_bin, first_delta, process_exists, send_signal, stop_process, within};
 use futures::StreamExt;
 use tokio::sync::{mpsc, oneshot};

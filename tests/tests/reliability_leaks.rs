@@ -7,11 +7,11 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use codex_app_server::testing::{
+use codex_driver::testing::{
     AssistantMessage, CodexHome, ExecCommand, MockModel, MockResponse, RecordedRequest, ResponseStream,
 };
-use codex_app_server::types::CommandExecutionApprovalDecision;
-use codex_app_server::{blocking, ApprovalHandler, ApprovalMode, ServerNotification, ThreadOptions};
+use codex_driver::types::CommandExecutionApprovalDecision;
+use codex_driver::{blocking, ApprovalHandler, ApprovalMode, ServerNotification, ThreadOptions};
 use common::{alive_tasks, codex_bin, connect_home, first_delta, process_exists, processes_in_home, within, WAIT};
 use tokio::sync::mpsc;
 

@@ -7,8 +7,8 @@
 mod common;
 mod login_support;
 
-use codex_app_server::testing::MockResponse;
-use codex_app_server::{LoginOutcome, ThreadOptions};
+use codex_driver::testing::MockResponse;
+use codex_driver::{LoginOutcome, ThreadOptions};
 use common::trace::Capture;
 use common::within;
 use login_support::*;

@@ -11,7 +11,7 @@
 //!   is optional, `new(required…)` otherwise; no struct literal names every field.
 //! - Enums are `#[non_exhaustive]` with an `Unrecognized` fallback: matches have a `_` arm.
 
-use codex_app_server::types::{
+use codex_driver::types::{
     AccountSession, CollaborationMode, ModeKind, Settings, Thread, ThreadItem, ThreadListParams, ThreadListResponse,
     ThreadStartParams, TurnStartParams, UserInput,
 };

@@ -2,9 +2,9 @@
 
 mod common;
 
-use codex_app_server::testing::MockResponse;
-use codex_app_server::types::{ApprovalsReviewer, AskForApproval};
-use codex_app_server::{ApprovalMode, Input, ThreadOptions, TurnOptions};
+use codex_driver::testing::MockResponse;
+use codex_driver::types::{ApprovalsReviewer, AskForApproval};
+use codex_driver::{ApprovalMode, Input, ThreadOptions, TurnOptions};
 use common::{within, World};
 
 /// The approval mode set on thread start is reported back; a per-turn override persists

@@ -16,9 +16,9 @@
 
 mod common;
 
-use codex_app_server::testing::{ResponseStream, ServerAuth};
-use codex_app_server::types::{Turn, TurnStatus};
-use codex_app_server::{Codex, Error, Thread, ThreadOptions};
+use codex_driver::testing::{ResponseStream, ServerAuth};
+use codex_driver::types::{Turn, TurnStatus};
+use codex_driver::{Codex, Error, Thread, ThreadOptions};
 use common::{within, World};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -91,7 +91,7 @@ struct Client {
 
 struct Run {
     world: World,
-    server: codex_app_server::testing::ListeningAppServer,
+    server: codex_driver::testing::ListeningAppServer,
     ids: Vec<String>,
 }
 

@@ -6,12 +6,12 @@
 
 mod common;
 
-use codex_app_server::testing::{
+use codex_driver::testing::{
     ApprovalPolicy, ListeningAppServer, MockResponse, ResponseStream, ServerAuth, StallHandle,
 };
-use codex_app_server::types::{CommandExecutionApprovalDecision as Decision, CommandExecutionStatus};
-use codex_app_server::types::{Turn, TurnStatus};
-use codex_app_server::{ApprovalHandler, Codex, Error, ServerNotification, Thread, ThreadOptions};
+use codex_driver::types::{CommandExecutionApprovalDecision as Decision, CommandExecutionStatus};
+use codex_driver::types::{Turn, TurnStatus};
+use codex_driver::{ApprovalHandler, Codex, Error, ServerNotification, Thread, ThreadOptions};
 use common::{within, World};
 use futures::{FutureExt, StreamExt};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -30,7 +30,7 @@ impl Shared {
     }
 
     async fn start_with(
-        home: impl FnOnce(codex_app_server::testing::CodexHomeBuilder) -> codex_app_server::testing::CodexHomeBuilder,
+        home: impl FnOnce(codex_driver::testing::CodexHomeBuilder) -> codex_driver::testing::CodexHomeBuilder,
     ) -> Shared {
         let world = World::start_with(home, |b| b).await;
         let server = within("listen", world.home.listen_websocket(&common::codex_bin(), ServerAuth::CapabilityToken))
@@ -43,10 +43,7 @@ impl Shared {
         self.client_with(|b| b).await
     }
 
-    async fn client_with(
-        &self,
-        f: impl FnOnce(codex_app_server::CodexBuilder) -> codex_app_server::CodexBuilder,
-    ) -> Codex {
+    async fn client_with(&self, f: impl FnOnce(codex_driver::CodexBuilder) -> codex_driver::CodexBuilder) -> Codex {
         let builder = f(Codex::builder().config(self.world.config()).websocket(self.server.websocket_endpoint()));
         within("attach", builder.connect()).await.expect("attach")
     }

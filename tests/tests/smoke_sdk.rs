@@ -2,8 +2,8 @@
 
 mod common;
 
-use codex_app_server::testing::MockResponse;
-use codex_app_server::ThreadOptions;
+use codex_driver::testing::MockResponse;
+use codex_driver::ThreadOptions;
 use common::{within, World};
 
 #[tokio::test]
@@ -20,8 +20,8 @@ async fn run_returns_the_final_response() {
 /// Every protocol method is reachable typed through the generated per-method stubs.
 #[tokio::test]
 async fn generated_stubs_reach_the_whole_protocol() {
-    use codex_app_server::types::{ConfigReadParams, ThreadListParams};
-    use codex_app_server::ClientRequests;
+    use codex_driver::types::{ConfigReadParams, ThreadListParams};
+    use codex_driver::ClientRequests;
     let world = World::start().await;
     let conn = world.codex.connection();
     let thread = within("thread/start", world.codex.thread_start(&ThreadOptions::default())).await.unwrap();
@@ -31,8 +31,7 @@ async fn generated_stubs_reach_the_whole_protocol() {
     let _ = listed.data;
     let config = within("config/read", conn.config_read(ConfigReadParams::default())).await.unwrap();
     assert_eq!(config.config.model.as_deref(), Some("mock-model"), "{:?}", config.config.model);
-    let read = within("thread/read", conn.thread_read(codex_app_server::types::ThreadReadParams::new(thread.id())))
-        .await
-        .unwrap();
+    let read =
+        within("thread/read", conn.thread_read(codex_driver::types::ThreadReadParams::new(thread.id()))).await.unwrap();
     assert_eq!(read.thread.id, thread.id());
 }

@@ -6,15 +6,15 @@ mod common;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use codex_app_server::handlers::ApprovalHandler;
-use codex_app_server::rpc::EventFilter;
-use codex_app_server::testing::{ApprovalPolicy, ExecCommand, MockResponse, RecordedRequest};
-use codex_app_server::types::{
+use codex_driver::handlers::ApprovalHandler;
+use codex_driver::rpc::EventFilter;
+use codex_driver::testing::{ApprovalPolicy, ExecCommand, MockResponse, RecordedRequest};
+use codex_driver::types::{
     Account, CommandExecutionApprovalDecision, CommandExecutionRequestApprovalParams,
     CommandExecutionRequestApprovalResponse, CommandExecutionStatus, FileChangeApprovalDecision,
     FileChangeRequestApprovalParams, FileChangeThreadItem, PatchApplyStatus, ThreadItem, ThreadListParams, TurnStatus,
 };
-use codex_app_server::{
+use codex_driver::{
     ApprovalMode, Codex, Error, ErrorCode, RpcError, ServerNotification, ServerRequestHandler, Thread, ThreadOptions,
     TurnResult,
 };

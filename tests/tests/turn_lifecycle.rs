@@ -6,11 +6,11 @@
 
 mod common;
 
-use codex_app_server::testing::{ApprovalPolicy, MockResponse, ResponseStream, ServerAuth, StallHandle};
-use codex_app_server::types::{
+use codex_driver::testing::{ApprovalPolicy, MockResponse, ResponseStream, ServerAuth, StallHandle};
+use codex_driver::types::{
     CommandExecutionApprovalDecision as Decision, CommandExecutionStatus, ThreadItem, TurnStatus,
 };
-use codex_app_server::{ApprovalHandler, Codex, Error, ServerNotification, Thread, ThreadOptions};
+use codex_driver::{ApprovalHandler, Codex, Error, ServerNotification, Thread, ThreadOptions};
 use common::{within, World};
 use futures::StreamExt;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -34,12 +34,12 @@ async fn reached(stall: &StallHandle) {
 }
 
 /// The user texts of a turn as the server recorded it.
-fn user_texts(turn: &codex_app_server::types::Turn) -> Vec<String> {
+fn user_texts(turn: &codex_driver::types::Turn) -> Vec<String> {
     common::user_texts(&turn.items)
 }
 
 /// The turns of `thread` as the server records them.
-async fn recorded_turns(thread: &Thread) -> Vec<codex_app_server::types::Turn> {
+async fn recorded_turns(thread: &Thread) -> Vec<codex_driver::types::Turn> {
     within("thread/read", thread.read_with_turns()).await.expect("thread/read").turns
 }
 
@@ -244,7 +244,7 @@ async fn a_per_call_timeout_is_typed_and_leaves_nothing_pending() {
     assert!(error.is_timeout(), "{error:?}");
     let error = thread.with_timeout(Duration::from_nanos(1)).read().await.unwrap_err();
     assert!(error.is_timeout(), "{error:?}");
-    use codex_app_server::ClientRequests;
+    use codex_driver::ClientRequests;
     let error = world
         .codex
         .connection()
@@ -328,7 +328,7 @@ async fn a_thread_handler_answers_that_threads_approvals_only() {
 /// lost after it.
 #[tokio::test]
 async fn approvals_answered_from_the_turns_stream() {
-    use codex_app_server::{ServerRequest, TurnItem, TurnOptions};
+    use codex_driver::{ServerRequest, TurnItem, TurnOptions};
 
     let (world, client_calls) = approval_world().await;
     let options = || ThreadOptions::default().cwd(world.home.work_dir());
@@ -396,7 +396,7 @@ async fn the_blocking_api_interrupts_on_timeout_and_on_drop() {
     let config = world.config();
     let (go, ready) = std::sync::mpsc::channel::<()>();
     let outcome = tokio::task::spawn_blocking(move || {
-        let codex = codex_app_server::blocking::Codex::new(config)?;
+        let codex = codex_driver::blocking::Codex::new(config)?;
         let thread = codex.thread_start(&ThreadOptions::default())?;
         let handle = thread.turn("hang")?;
         // The stalled answer never completes: the timeout is sure to elapse.
@@ -484,10 +484,10 @@ async fn a_stale_view_of_another_clients_turn_asks_the_server() {
         let (cr, cw) = tokio::io::split(client);
         let (sr, sw) = tokio::io::split(server);
         let mut script = Script { lines: tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(sr)), w: sw };
-        let conn = codex_app_server::Connection::from_io(cr, cw, Default::default());
+        let conn = codex_driver::Connection::from_io(cr, cw, Default::default());
         let init = tokio::spawn({
             let conn = conn.clone();
-            async move { conn.initialize(&codex_app_server::rpc::InitializeOptions::default()).await }
+            async move { conn.initialize(&codex_driver::rpc::InitializeOptions::default()).await }
         });
         let request = script.next().await;
         script.send(json!({"id": request["id"], "result": initialize_result()})).await;

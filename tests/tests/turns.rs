@@ -5,11 +5,11 @@
 
 mod common;
 
-use codex_app_server::testing::{
+use codex_driver::testing::{
     AssistantMessage, MessagePhase as MockPhase, MockResponse, RecordedRequest, ResponseStream, StallHandle, Usage,
 };
-use codex_app_server::types::{MessagePhase, ThreadItem, TurnStatus, UserInput};
-use codex_app_server::{Codex, Error, Input, ServerNotification, Thread, ThreadOptions, TurnEvents, TurnOptions};
+use codex_driver::types::{MessagePhase, ThreadItem, TurnStatus, UserInput};
+use codex_driver::{Codex, Error, Input, ServerNotification, Thread, ThreadOptions, TurnEvents, TurnOptions};
 use common::{assert_transport_closed, deltas, drain_counting_lag, kill_9, within, World};
 use serde_json::Value;
 use std::time::Duration;

@@ -59,7 +59,7 @@ pub fn bench(args: &[String]) -> Result<(), String> {
 
 /// Builds the `codex-bench` binary and returns its path.
 fn build_bench(release: bool) -> Result<PathBuf, String> {
-    let mut args = vec!["build", "--package", "codex-app-server-bench", "--bin", "codex-bench"];
+    let mut args = vec!["build", "--package", "codex-driver-bench", "--bin", "codex-bench"];
     if release {
         args.push("--release");
     }
@@ -163,20 +163,20 @@ pub fn compile_times(args: &[String]) -> Result<(), String> {
             .and_then(|f| f.set_modified(SystemTime::now()))
             .map_err(|e| format!("touching {}: {e}", path.display()))
     };
-    const LIB: &[&str] = &["build", "-p", "codex-app-server"];
-    const LIB_ATTACH: &[&str] = &["build", "-p", "codex-app-server", "--features", "websocket,tls,jwt"];
-    const EXAMPLE: &[&str] = &["build", "-p", "codex-app-server", "--example", "quickstart"];
+    const LIB: &[&str] = &["build", "-p", "codex-driver"];
+    const LIB_ATTACH: &[&str] = &["build", "-p", "codex-driver", "--features", "websocket,tls,jwt"];
+    const EXAMPLE: &[&str] = &["build", "-p", "codex-driver", "--example", "quickstart"];
     const SDK_FILE: &str = "sdk/src/thread.rs";
     const EXAMPLE_FILE: &str = "sdk/examples/quickstart.rs";
 
     let (started, machine) = (Instant::now(), machine());
     let clean_lib = build(LIB)?;
-    build(&["clean", "-p", "codex-app-server"])?;
+    build(&["clean", "-p", "codex-driver"])?;
     let sdk_only = build(LIB)?;
     // The attach features from an empty target dir again: what their dependencies add.
     let _ = std::fs::remove_dir_all(&target);
     let clean_attach = build(LIB_ATTACH)?;
-    build(&["clean", "-p", "codex-app-server"])?;
+    build(&["clean", "-p", "codex-driver"])?;
     let sdk_only_attach = build(LIB_ATTACH)?;
     let _ = std::fs::remove_dir_all(&target);
     let clean_example = build(EXAMPLE)?;
@@ -228,19 +228,19 @@ pub fn compile_times(args: &[String]) -> Result<(), String> {
     };
     let rows: Vec<Vec<String>> = vec![
         vec![
-            "clean: `cargo build -p codex-app-server` (the SDK and its dependencies)".to_owned(),
+            "clean: `cargo build -p codex-driver` (the SDK and its dependencies)".to_owned(),
             secs(clean_lib.wall),
             cpu(&clean_lib),
             peak(std::slice::from_ref(&clean_lib)),
         ],
         vec![
-            "the SDK crate alone (`cargo clean -p codex-app-server`, dependencies built)".to_owned(),
+            "the SDK crate alone (`cargo clean -p codex-driver`, dependencies built)".to_owned(),
             secs(sdk_only.wall),
             cpu(&sdk_only),
             peak(std::slice::from_ref(&sdk_only)),
         ],
         vec![
-            "clean: `cargo build -p codex-app-server --features websocket,tls,jwt` (vs the default features)".to_owned(),
+            "clean: `cargo build -p codex-driver --features websocket,tls,jwt` (vs the default features)".to_owned(),
             versus(Some(clean_attach.wall), Some(clean_lib.wall)),
             versus(clean_attach.cpu, clean_lib.cpu),
             peak(std::slice::from_ref(&clean_attach)),
@@ -252,13 +252,14 @@ pub fn compile_times(args: &[String]) -> Result<(), String> {
             peak(std::slice::from_ref(&sdk_only_attach)),
         ],
         vec![
-            "clean: `cargo build -p codex-app-server --example quickstart` (SDK with `testing`, dev-dependencies, example)".to_owned(),
+            "clean: `cargo build -p codex-driver --example quickstart` (SDK with `testing`, dev-dependencies, example)"
+                .to_owned(),
             secs(clean_example.wall),
             cpu(&clean_example),
             peak(std::slice::from_ref(&clean_example)),
         ],
         vec![
-            "incremental: touch `sdk/src/thread.rs`, `cargo build -p codex-app-server`".to_owned(),
+            "incremental: touch `sdk/src/thread.rs`, `cargo build -p codex-driver`".to_owned(),
             spread(&lib_after_sdk, &wall_of),
             spread(&lib_after_sdk, &cpu_of),
             peak(&lib_after_sdk),
@@ -345,13 +346,13 @@ fn peer_builds(workspace: &Path, scratch: &Path, rounds: usize) -> Result<PeerBu
         sdk_user.join("Cargo.toml"),
         format!(
             "[package]\nname = \"user-sdk\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n\
-             [dependencies]\ncodex-app-server = {{ path = {:?} }}\n\n[workspace]\n",
+             [dependencies]\ncodex-driver = {{ path = {:?} }}\n\n[workspace]\n",
             workspace.join("sdk").display().to_string()
         ),
     )?;
     write(
         sdk_user.join("src/main.rs"),
-        "fn main() {\n    println!(\"{:?}\", codex_app_server::ClientConfig::default());\n}\n".into(),
+        "fn main() {\n    println!(\"{:?}\", codex_driver::ClientConfig::default());\n}\n".into(),
     )?;
     std::fs::copy(workspace.join("Cargo.lock"), sdk_user.join("Cargo.lock")).map_err(|e| e.to_string())?;
     let peer_user = scratch.join("user-peer");
@@ -412,7 +413,7 @@ impl PeerBuilds {
         let mut rows = Vec::new();
         let user = "clean dev build of a bin crate depending on";
         for (i, (sdk, peer)) in self.rounds.iter().enumerate() {
-            for (who, t) in [("`codex-app-server` (default features)", sdk), ("`codex-codes = \"=0.166.4\"`", peer)] {
+            for (who, t) in [("`codex-driver` (default features)", sdk), ("`codex-codes = \"=0.166.4\"`", peer)] {
                 rows.push(vec![
                     format!("round {}: {user} {who}", i + 1),
                     secs(t.wall),
@@ -433,7 +434,7 @@ impl PeerBuilds {
             ratio(sdk_rss.map(|k| k as f64), peer_rss.map(|k| k as f64)),
         ]);
         let (sdk, peer) = &self.release;
-        for (who, t) in [("`codex-app-server`", sdk), ("`codex-codes`", peer)] {
+        for (who, t) in [("`codex-driver`", sdk), ("`codex-codes`", peer)] {
             rows.push(vec![
                 format!("clean release build of a bin crate depending on {who}"),
                 secs(t.wall),

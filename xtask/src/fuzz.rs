@@ -182,7 +182,7 @@ fn run_target(
         "libFuzzer failed ({status}); the input is {crash}\n{tail}\
          To keep it as a regression test, minimize it:\n  {} -minimize_crash=1 -runs=100000 {crash}\n\
          copy the result into fuzz/regressions/{target}/ and run\n  \
-         cargo test -p codex-app-server --test fuzz_regressions",
+         cargo test -p codex-driver --test fuzz_regressions",
         bin.display()
     ))
 }

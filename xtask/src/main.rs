@@ -78,9 +78,9 @@ fn root() -> PathBuf {
 fn regen(check: bool) -> Result<(), String> {
     let root = root();
     let started = std::time::Instant::now();
-    let files = codex_app_server_codegen::generate(&root.join("schema"))?;
+    let files = codex_driver_codegen::generate(&root.join("schema"))?;
     let elapsed = started.elapsed();
-    let stale = codex_app_server_codegen::stale_files(&root, &files);
+    let stale = codex_driver_codegen::stale_files(&root, &files);
     if check {
         if stale.is_empty() {
             println!("generated code is up to date ({} files)", files.len());
@@ -91,7 +91,7 @@ fn regen(check: bool) -> Result<(), String> {
             stale.join(", ")
         ));
     }
-    codex_app_server_codegen::write_files(&root, &files).map_err(|e| e.to_string())?;
+    codex_driver_codegen::write_files(&root, &files).map_err(|e| e.to_string())?;
     let lines: usize = files.iter().map(|f| f.contents.lines().count()).sum();
     println!(
         "generated {} files, {lines} lines in {:.2} s ({} changed)",
@@ -110,7 +110,7 @@ fn install_codex() -> Result<PathBuf, String> {
 fn schema(check: bool) -> Result<(), String> {
     let bin = install_codex()?;
     let root = root();
-    let pin = codex_app_server_codegen::pinned_version(&root.join("schema"))?;
+    let pin = codex_driver_codegen::pinned_version(&root.join("schema"))?;
     if pin != pinned_cli::PINNED_CODEX_VERSION {
         return Err(format!(
             "schema/CODEX_VERSION says {pin} but the generated pin is {}: run `cargo xtask regen`",
@@ -121,7 +121,7 @@ fn schema(check: bool) -> Result<(), String> {
     versions::emit_schema(&bin, &scratch)?;
     let mut differences = Vec::new();
     for surface in SCHEMA_SURFACES {
-        let name = codex_app_server_codegen::bundle::BUNDLE_FILE;
+        let name = codex_driver_codegen::bundle::BUNDLE_FILE;
         let fresh = std::fs::read(scratch.join(surface).join(name)).map_err(|e| e.to_string())?;
         let committed_path = root.join("schema").join(surface).join(name);
         if check {
@@ -174,22 +174,14 @@ fn test() -> Result<(), String> {
     docs_and_package()?;
     // The attach features are additive: the sdk builds without them and with each alone.
     for features in ["", "websocket", "tls", "jwt"] {
-        cargo(&["check", "-p", "codex-app-server", "--no-default-features", "--features", features])?;
+        cargo(&["check", "-p", "codex-driver", "--no-default-features", "--features", features])?;
     }
     // The stable surface (the default), everything.
     cargo(&["test", "--workspace"])?;
     // Every example, offline (already built by the step above).
     examples(&[])?;
     // The experimental surface: the sdk's own tests and the real-binary tests again.
-    cargo(&[
-        "test",
-        "-p",
-        "codex-app-server",
-        "-p",
-        "codex-app-server-tests",
-        "--features",
-        "codex-app-server/experimental",
-    ])?;
+    cargo(&["test", "-p", "codex-driver", "-p", "codex-driver-tests", "--features", "codex-driver/experimental"])?;
     // The real-binary API scenarios against the oldest release of the protocol history's
     // window (the pin ran above): a fixed version, so the gate never moves on its own.
     versions::compat(&[])?;
@@ -204,11 +196,11 @@ const DOCS_FEATURES: &str = "blocking,testing,websocket,tls,jwt";
 /// The published crates (name, directory), in dependency order: the three protocol type
 /// crates, the crate that gathers their types, and the SDK.
 const PUBLISHED: [(&str, &str); 5] = [
-    ("codex-app-server-protocol-shared", "sdk/protocol/shared"),
-    ("codex-app-server-protocol-outbound", "sdk/protocol/outbound"),
-    ("codex-app-server-protocol-inbound", "sdk/protocol/inbound"),
-    ("codex-app-server-protocol", "sdk/protocol"),
-    ("codex-app-server", "sdk"),
+    ("codex-driver-protocol-shared", "sdk/protocol/shared"),
+    ("codex-driver-protocol-outbound", "sdk/protocol/outbound"),
+    ("codex-driver-protocol-inbound", "sdk/protocol/inbound"),
+    ("codex-driver-protocol", "sdk/protocol"),
+    ("codex-driver", "sdk"),
 ];
 
 /// The crates' docs build as docs.rs builds them (`--cfg docsrs`, feature badges) without a
@@ -218,7 +210,7 @@ fn docs_and_package() -> Result<(), String> {
     let surfaces = [(DOCS_FEATURES.to_owned(), ""), (format!("{DOCS_FEATURES},experimental"), "experimental")];
     for (features, protocol_features) in &surfaces {
         for (package, _) in PUBLISHED {
-            let features = if package == "codex-app-server" { features.as_str() } else { protocol_features };
+            let features = if package == "codex-driver" { features.as_str() } else { protocol_features };
             let status = cargo_command(&["doc", "-p", package, "--no-deps", "--features", features])
                 // `doc_cfg` is a nightly feature on docs.rs; the stable toolchain takes it this way.
                 .env("RUSTC_BOOTSTRAP", "1")
@@ -282,7 +274,7 @@ fn demo() -> Result<(), String> {
     let bin = install_codex()?;
     println!("Codex CLI {}: {}", pinned_cli::PINNED_CODEX_VERSION, bin.display());
     println!("building and running the demo (`cargo run --example demo`; a first build takes a few minutes)");
-    let status = cargo_command(&["run", "--package", "codex-app-server", "--example", "demo"])
+    let status = cargo_command(&["run", "--package", "codex-driver", "--example", "demo"])
         .env("CODEX_BIN", &bin)
         .status()
         .map_err(|e| e.to_string())?;
@@ -366,7 +358,7 @@ fn examples(args: &[String]) -> Result<(), String> {
 
 /// Builds the SDK's examples and returns `(name, executable)` for each, sorted by name.
 fn build_examples() -> Result<Vec<(String, PathBuf)>, String> {
-    let args = ["build", "--package", "codex-app-server", "--examples", "--message-format=json-render-diagnostics"];
+    let args = ["build", "--package", "codex-driver", "--examples", "--message-format=json-render-diagnostics"];
     let output = cargo_command(&args).stderr(Stdio::inherit()).output().map_err(|e| e.to_string())?;
     if !output.status.success() {
         return Err("building the examples failed".into());

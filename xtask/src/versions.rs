@@ -1,9 +1,9 @@
 //! Keeping up with Codex: `bump`, `history`, `compat` and `record`.
 
 use crate::{cargo_command, pinned_cli, root, SCHEMA_SURFACES};
-use codex_app_server_codegen::bundle::{Bundle, BUNDLE_FILE};
-use codex_app_server_codegen::history::{self, History, Names, HISTORY_FILE};
-use codex_app_server_codegen::window::{Window, WINDOW_FILE};
+use codex_driver_codegen::bundle::{Bundle, BUNDLE_FILE};
+use codex_driver_codegen::history::{self, History, Names, HISTORY_FILE};
+use codex_driver_codegen::window::{Window, WINDOW_FILE};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -108,7 +108,7 @@ pub fn bump(args: &[String]) -> Result<(), String> {
         release_key(version).ok_or_else(|| format!("`{version}` is not a release number (major.minor.patch)"))?;
     let root = root();
     let schema_dir = root.join("schema");
-    let pin = codex_app_server_codegen::pinned_version(&schema_dir)?;
+    let pin = codex_driver_codegen::pinned_version(&schema_dir)?;
     if *version == pin {
         return Err(format!("Codex CLI {pin} is the pin already"));
     }
@@ -141,12 +141,12 @@ pub fn bump(args: &[String]) -> Result<(), String> {
     older.push((pin.clone(), old_exp.clone()));
     write(&staged.join(WINDOW_FILE), &Window::derive(&new_exp, &older).to_json_text())?;
 
-    let files = codex_app_server_codegen::generate(&staged).map_err(|e| {
+    let files = codex_driver_codegen::generate(&staged).map_err(|e| {
         format!("Codex CLI {version}'s schema does not generate: {e}\n(nothing was changed; fix the codegen, then run `cargo xtask bump {version}` again)")
     })?;
     copy_dir(&staged, &schema_dir)?;
-    let stale = codex_app_server_codegen::stale_files(&root, &files);
-    codex_app_server_codegen::write_files(&root, &files).map_err(|e| e.to_string())?;
+    let stale = codex_driver_codegen::stale_files(&root, &files);
+    codex_driver_codegen::write_files(&root, &files).map_err(|e| e.to_string())?;
 
     println!("Pinned Codex CLI {version} (was {pin}); {} generated files changed.\n", stale.len());
     for (surface, old) in [("stable", old_stable), ("experimental", old_exp)] {
@@ -163,7 +163,7 @@ pub fn bump(args: &[String]) -> Result<(), String> {
 pub fn history(args: &[String]) -> Result<(), String> {
     let root = root();
     let schema_dir = root.join("schema");
-    let pin = codex_app_server_codegen::pinned_version(&schema_dir)?;
+    let pin = codex_driver_codegen::pinned_version(&schema_dir)?;
     let from = match args {
         [] => History::load(&schema_dir)?.window.first().cloned().ok_or("the history has an empty window")?,
         [flag, version] if flag == "--from" => version.clone(),
@@ -220,7 +220,7 @@ pub fn compat(args: &[String]) -> Result<(), String> {
     for version in &versions {
         let bin = install(version)?;
         let started = Instant::now();
-        let status = cargo_command(&["test", "-p", "codex-app-server-tests", "--test", "parity", "--test", "compat"])
+        let status = cargo_command(&["test", "-p", "codex-driver-tests", "--test", "parity", "--test", "compat"])
             .env(pinned_cli::CODEX_BIN_ENV, &bin)
             .status()
             .map_err(|e| e.to_string())?;
@@ -242,7 +242,7 @@ pub fn record() -> Result<(), String> {
     let out = root.join("tests/fixtures").join(format!("codex-{}", pinned_cli::PINNED_CODEX_VERSION));
     let _ = std::fs::remove_dir_all(&out);
     std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
-    let status = cargo_command(&["test", "-p", "codex-app-server-tests", "--test", "harness_smoke"])
+    let status = cargo_command(&["test", "-p", "codex-driver-tests", "--test", "harness_smoke"])
         .env(pinned_cli::CODEX_BIN_ENV, &bin)
         .env("CODEX_RECORD_DIR", &out)
         .status()

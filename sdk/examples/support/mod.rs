@@ -5,14 +5,14 @@
 //! with your own login and `~/.codex` configuration.
 //!
 //! With `CODEX_EXAMPLES_OFFLINE=1` in the environment, or `--offline` on the command line, it
-//! runs against the SDK's offline kit instead (`codex_app_server::testing`): the real pinned
+//! runs against the SDK's offline kit instead (`codex_driver::testing`): the real pinned
 //! `codex app-server`, but in a throwaway `CODEX_HOME` whose model provider is a mock
 //! Responses API on 127.0.0.1, scripted with the answers that example needs. No account, no
 //! network. `cargo xtask examples` runs every example this way.
 #![allow(dead_code)]
 
-use codex_app_server::testing::{pinned_cli, CodexHome, MockModel};
-use codex_app_server::ClientConfig;
+use codex_driver::testing::{pinned_cli, CodexHome, MockModel};
+use codex_driver::ClientConfig;
 use std::path::PathBuf;
 
 /// The error type of the examples' `main`.

@@ -7,9 +7,9 @@
 //! [`Connection`](crate::Connection), so `Codex` → `Thread` → `TurnHandle` work unchanged:
 //!
 //! ```no_run
-//! # async fn demo() -> codex_app_server::Result<()> {
-//! use codex_app_server::attach::WebSocketEndpoint;
-//! use codex_app_server::{Codex, ThreadOptions};
+//! # async fn demo() -> codex_driver::Result<()> {
+//! use codex_driver::attach::WebSocketEndpoint;
+//! use codex_driver::{Codex, ThreadOptions};
 //!
 //! let endpoint = WebSocketEndpoint::new("ws://127.0.0.1:4500")
 //!     .capability_token(std::env::var("CODEX_WS_TOKEN").unwrap_or_default());

@@ -24,14 +24,14 @@ use std::sync::Arc;
 /// iterator and [`TurnControl`](super::TurnControl) made from it are dropped.
 ///
 /// ```no_run
-/// use codex_app_server::blocking::Codex;
-/// use codex_app_server::{ClientConfig, ThreadOptions};
+/// use codex_driver::blocking::Codex;
+/// use codex_driver::{ClientConfig, ThreadOptions};
 ///
 /// let codex = Codex::new(ClientConfig::default())?;
 /// let thread = codex.thread_start(&ThreadOptions::default())?;
 /// let result = thread.run("Say hello")?;
 /// println!("{}", result.final_response().unwrap_or_default());
-/// # Ok::<(), codex_app_server::Error>(())
+/// # Ok::<(), codex_driver::Error>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct Codex {
@@ -85,8 +85,8 @@ impl CodexBuilder {
     /// fail-closed default.
     ///
     /// ```no_run
-    /// use codex_app_server::blocking::Codex;
-    /// use codex_app_server::types::CommandExecutionApprovalDecision as Decision;
+    /// use codex_driver::blocking::Codex;
+    /// use codex_driver::types::CommandExecutionApprovalDecision as Decision;
     ///
     /// let codex = Codex::builder()
     ///     .on_command_execution(|request| {
@@ -97,7 +97,7 @@ impl CodexBuilder {
     ///         }
     ///     })
     ///     .connect()?;
-    /// # Ok::<(), codex_app_server::Error>(())
+    /// # Ok::<(), codex_driver::Error>(())
     /// ```
     pub fn on_command_execution<F>(mut self, decide: F) -> Self
     where
@@ -222,13 +222,13 @@ impl Codex {
     /// async-only parts of the SDK, e.g. a typed protocol request.
     ///
     /// ```no_run
-    /// use codex_app_server::blocking::Codex;
-    /// use codex_app_server::{ClientConfig, ClientRequests};
-    /// use codex_app_server::types::ConfigReadParams;
+    /// use codex_driver::blocking::Codex;
+    /// use codex_driver::{ClientConfig, ClientRequests};
+    /// use codex_driver::types::ConfigReadParams;
     ///
     /// let codex = Codex::new(ClientConfig::default())?;
     /// let config = codex.block_on(codex.connection().config_read(ConfigReadParams::default()))?;
-    /// # Ok::<(), codex_app_server::Error>(())
+    /// # Ok::<(), codex_driver::Error>(())
     /// ```
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         self.rt.block_on("Codex::block_on", future)

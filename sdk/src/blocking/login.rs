@@ -11,7 +11,7 @@ use std::time::Duration;
 /// to clone: [`wait`](Self::wait) on one thread and [`cancel`](Self::cancel) on another.
 ///
 /// ```no_run
-/// # fn demo(codex: codex_app_server::blocking::Codex) -> codex_app_server::Result<()> {
+/// # fn demo(codex: codex_driver::blocking::Codex) -> codex_driver::Result<()> {
 /// use std::time::Duration;
 ///
 /// let login = codex.login_chatgpt()?;

@@ -14,11 +14,11 @@
 //! caller cannot wrap `wait` in a timeout.
 //!
 //! ```no_run
-//! use codex_app_server::blocking::Codex;
-//! use codex_app_server::types::CommandExecutionApprovalDecision;
-//! use codex_app_server::{ClientConfig, ServerNotification, ThreadOptions};
+//! use codex_driver::blocking::Codex;
+//! use codex_driver::types::CommandExecutionApprovalDecision;
+//! use codex_driver::{ClientConfig, ServerNotification, ThreadOptions};
 //!
-//! fn main() -> codex_app_server::Result<()> {
+//! fn main() -> codex_driver::Result<()> {
 //!     let codex = Codex::builder()
 //!         .config(ClientConfig::default()) // finds `codex`: CODEX_BIN, then PATH
 //!         .on_command_execution(|request| {

@@ -37,8 +37,8 @@ pub(crate) fn assert_blocking_allowed(what: &str) {
     .is_ok();
     if !allowed {
         panic!(
-            "codex_app_server::blocking::{what} cannot be used inside an async runtime; use the \
-             async API (codex_app_server::{what}) there, or call the blocking API from a plain \
+            "codex_driver::blocking::{what} cannot be used inside an async runtime; use the \
+             async API (codex_driver::{what}) there, or call the blocking API from a plain \
              thread or `tokio::task::spawn_blocking`"
         );
     }

@@ -105,7 +105,7 @@ impl Thread {
     /// that does not parse is [`Error::OutputMismatch`](crate::Error::OutputMismatch).
     ///
     /// ```no_run
-    /// # fn demo(thread: codex_app_server::blocking::Thread) -> codex_app_server::Result<()> {
+    /// # fn demo(thread: codex_driver::blocking::Thread) -> codex_driver::Result<()> {
     /// #[derive(serde::Deserialize, schemars::JsonSchema)]
     /// struct Summary {
     ///     title: String,

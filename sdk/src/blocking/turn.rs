@@ -105,8 +105,8 @@ impl TurnHandle {
     /// lost.
     ///
     /// ```no_run
-    /// # fn demo(thread: codex_app_server::blocking::Thread) -> codex_app_server::Result<()> {
-    /// use codex_app_server::ServerNotification;
+    /// # fn demo(thread: codex_driver::blocking::Thread) -> codex_driver::Result<()> {
+    /// use codex_driver::ServerNotification;
     ///
     /// for event in thread.turn("Tell me a story")?.stream() {
     ///     if let ServerNotification::ItemAgentMessageDelta(delta) = event? {

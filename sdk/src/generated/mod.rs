@@ -312,7 +312,7 @@ pub mod methods;
 /// | `applyPatchApproval` | [`ApplyPatchApprovalParams`](crate::types::ApplyPatchApprovalParams) | [`ApplyPatchApprovalResponse`](crate::types::ApplyPatchApprovalResponse) |
 /// | `execCommandApproval` | [`ExecCommandApprovalParams`](crate::types::ExecCommandApprovalParams) | [`ExecCommandApprovalResponse`](crate::types::ExecCommandApprovalResponse) |
 #[doc(inline)]
-pub use codex_app_server_protocol::types;
+pub use codex_driver_protocol::types;
 #[cfg(test)]
 pub(crate) mod registry;
 pub mod history;

@@ -4,7 +4,7 @@
 
 use crate::generated::methods::{ServerNotification, ServerRequest};
 use crate::generated::registry::{request_types, round_trip_named};
-use codex_app_server_codegen::instances::{is_subset, without_empty_members};
+use codex_driver_codegen::instances::{is_subset, without_empty_members};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::PathBuf;

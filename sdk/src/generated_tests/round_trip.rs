@@ -1,5 +1,5 @@
 use crate::generated::registry::round_trip_named;
-use codex_app_server_codegen::{bundle::Bundle, instances, Catalog};
+use codex_driver_codegen::{bundle::Bundle, instances, Catalog};
 
 /// Every definition and every union branch, as a minimal and a maximal instance,
 /// decodes into its generated type and re-encodes to the same JSON.

@@ -5,8 +5,8 @@
 //! fallback and counted.
 
 use crate::generated::registry::round_trip_named;
-use codex_app_server_codegen::window::Window;
-use codex_app_server_codegen::{bundle::Bundle, catalog, instances, Catalog};
+use codex_driver_codegen::window::Window;
+use codex_driver_codegen::{bundle::Bundle, catalog, instances, Catalog};
 use std::path::PathBuf;
 
 #[test]
@@ -15,7 +15,7 @@ fn every_release_of_the_window_decodes_with_the_pinned_types() {
     let pin = Bundle::load(&schema.join("experimental")).expect("the pin's bundle");
     let window = Window::load(&schema).expect("schema/window.json");
     let releases = window.releases();
-    let history = codex_app_server_codegen::history::History::load(&schema).expect("history");
+    let history = codex_driver_codegen::history::History::load(&schema).expect("history");
     assert_eq!(releases.len() + 1, history.window.len(), "window.json and history.json name the same releases");
     let mut failures = Vec::new();
     let mut report = Vec::new();

@@ -15,7 +15,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::ops::Range;
 
-use codex_app_server_protocol_shared::serde_helpers::{fill, FieldName};
+use codex_driver_protocol_shared::serde_helpers::{fill, FieldName};
 use serde::de::{IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
@@ -233,6 +233,6 @@ struct Str<'a>(Cow<'a, str>);
 
 impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        codex_app_server_protocol_shared::serde_helpers::deserialize_str(deserializer).map(Str)
+        codex_driver_protocol_shared::serde_helpers::deserialize_str(deserializer).map(Str)
     }
 }

@@ -5,7 +5,7 @@ use std::fmt;
 use std::ops::Range;
 use std::sync::Arc;
 
-use codex_app_server_protocol_shared::serde_helpers::{lend_raw_value, raw_value_from_parsed};
+use codex_driver_protocol_shared::serde_helpers::{lend_raw_value, raw_value_from_parsed};
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};

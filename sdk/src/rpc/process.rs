@@ -118,7 +118,7 @@ pub(crate) async fn stderr_task(
             Ok(n) => {
                 tail.push(&buf[..n]);
                 tracing::debug!(
-                    target: "codex_app_server::stderr",
+                    target: "codex_driver::stderr",
                     "{}",
                     String::from_utf8_lossy(&buf[..n]).trim_end()
                 );

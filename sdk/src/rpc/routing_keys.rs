@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use codex_app_server_protocol_shared::serde_helpers::FieldName;
+use codex_driver_protocol_shared::serde_helpers::FieldName;
 use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 

@@ -219,7 +219,7 @@ fn quote(value: &str) -> String {
 ///
 /// ```no_run
 /// # async fn demo() -> std::io::Result<()> {
-/// use codex_app_server::testing::{pinned_cli, CodexHome, MockModel, MockResponse};
+/// use codex_driver::testing::{pinned_cli, CodexHome, MockModel, MockResponse};
 /// let model = MockModel::start().await?;
 /// model.push(MockResponse::text("Hello!"));
 /// let home = CodexHome::new(&model.base_url())?;

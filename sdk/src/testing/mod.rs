@@ -9,7 +9,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use codex_app_server::testing::{pinned_cli, CodexHome, MockModel, MockResponse};
+//! use codex_driver::testing::{pinned_cli, CodexHome, MockModel, MockResponse};
 //!
 //! let model = MockModel::start().await?;
 //! model.push(MockResponse::text("Hello from the mock"));

@@ -7,14 +7,14 @@
 pub mod jwt;
 pub mod tls_proxy;
 
-use codex_app_server::{Codex, Error};
+use codex_driver::{Codex, Error};
 use futures::StreamExt;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use tokio::task::JoinHandle;
 
 /// Live processes (not zombies) other than this one whose command line or environment
-/// mentions `root` (a [`CodexHome`](codex_app_server::testing::CodexHome)'s temporary root:
+/// mentions `root` (a [`CodexHome`](codex_driver::testing::CodexHome)'s temporary root:
 /// its `CODEX_HOME` and `HOME` live under it), with their command lines.
 pub fn processes_under(root: &Path) -> Vec<(u32, String)> {
     let needle = root.as_os_str().as_encoded_bytes();
@@ -89,7 +89,7 @@ pub fn record(codex: &Codex) -> Recorder {
                     let params = n.params_json().unwrap_or_default();
                     let (thread, turn) = ids(&params);
                     let delta = match &n {
-                        codex_app_server::ServerNotification::ItemAgentMessageDelta(d) => Some(d.delta.clone()),
+                        codex_driver::ServerNotification::ItemAgentMessageDelta(d) => Some(d.delta.clone()),
                         _ => None,
                     };
                     let status = params.pointer("/status/type").and_then(|s| s.as_str()).map(str::to_owned);

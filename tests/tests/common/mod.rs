@@ -5,8 +5,8 @@
 pub mod payloads;
 pub mod trace;
 
-use codex_app_server::testing::{pinned_cli, CodexHome, CodexHomeBuilder, MockModel};
-use codex_app_server::{ClientConfig, Codex, CodexBuilder};
+use codex_driver::testing::{pinned_cli, CodexHome, CodexHomeBuilder, MockModel};
+use codex_driver::{ClientConfig, Codex, CodexBuilder};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -25,7 +25,7 @@ pub fn codex_bin() -> PathBuf {
 /// The version the Codex binary under test reports (`codex --version`): the pin, or
 /// another release under `cargo xtask compat`.
 pub fn codex_version() -> String {
-    codex_app_server::testing::pinned_cli::binary_version(&codex_bin()).unwrap_or_else(|e| panic!("{e}"))
+    codex_driver::testing::pinned_cli::binary_version(&codex_bin()).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// A test world: the mock model, the isolated home, and a connected client.
@@ -81,23 +81,23 @@ pub async fn within<T>(what: &str, fut: impl std::future::Future<Output = T>) ->
 }
 
 /// The agent-message deltas among `events`, in order.
-pub fn deltas(events: &[codex_app_server::ServerNotification]) -> Vec<String> {
+pub fn deltas(events: &[codex_driver::ServerNotification]) -> Vec<String> {
     events
         .iter()
         .filter_map(|e| match e {
-            codex_app_server::ServerNotification::ItemAgentMessageDelta(d) => Some(d.delta.clone()),
+            codex_driver::ServerNotification::ItemAgentMessageDelta(d) => Some(d.delta.clone()),
             _ => None,
         })
         .collect()
 }
 
 /// The command-execution items of a turn.
-pub fn commands(result: &codex_app_server::TurnResult) -> Vec<&codex_app_server::types::CommandExecutionThreadItem> {
+pub fn commands(result: &codex_driver::TurnResult) -> Vec<&codex_driver::types::CommandExecutionThreadItem> {
     result
         .items
         .iter()
         .filter_map(|item| match item {
-            codex_app_server::types::ThreadItem::CommandExecution(c) => Some(c),
+            codex_driver::types::ThreadItem::CommandExecution(c) => Some(c),
             _ => None,
         })
         .collect()
@@ -109,9 +109,9 @@ pub fn kill_9(pid: u32) {
 }
 
 /// Asserts `result` is `Error::TransportClosed`.
-pub fn assert_transport_closed<T: std::fmt::Debug>(what: &str, result: codex_app_server::Result<T>) {
+pub fn assert_transport_closed<T: std::fmt::Debug>(what: &str, result: codex_driver::Result<T>) {
     match result {
-        Err(codex_app_server::Error::TransportClosed { .. }) => {}
+        Err(codex_driver::Error::TransportClosed { .. }) => {}
         other => panic!("{what}: expected TransportClosed, got {other:?}"),
     }
 }
@@ -192,16 +192,14 @@ pub async fn stop_process(pid: u32) {
 
 /// Reads a turn stream to its end: the events delivered, and how many `Error::Lagged`
 /// reported skipped. Any other error fails the test.
-pub async fn drain_counting_lag(
-    events: &mut codex_app_server::TurnEvents,
-) -> (Vec<codex_app_server::ServerNotification>, u64) {
+pub async fn drain_counting_lag(events: &mut codex_driver::TurnEvents) -> (Vec<codex_driver::ServerNotification>, u64) {
     let mut delivered = Vec::new();
     let mut skipped = 0;
     within("the turn stream to end", async {
         while let Some(event) = events.next_event().await {
             match event {
                 Ok(e) => delivered.push(e),
-                Err(codex_app_server::Error::Lagged { skipped: n }) => skipped += n,
+                Err(codex_driver::Error::Lagged { skipped: n }) => skipped += n,
                 Err(e) => panic!("unexpected stream error {e}"),
             }
         }
@@ -211,11 +209,11 @@ pub async fn drain_counting_lag(
 }
 
 /// Waits for the first agent-message delta of a streamed turn.
-pub async fn first_delta(events: &mut codex_app_server::TurnEvents) {
+pub async fn first_delta(events: &mut codex_driver::TurnEvents) {
     within("the first delta", async {
         loop {
             match events.next_event().await {
-                Some(Ok(codex_app_server::ServerNotification::ItemAgentMessageDelta(_))) => break,
+                Some(Ok(codex_driver::ServerNotification::ItemAgentMessageDelta(_))) => break,
                 Some(Ok(_)) => {}
                 other => panic!("the turn ended before its first delta: {other:?}"),
             }
@@ -225,8 +223,8 @@ pub async fn first_delta(events: &mut codex_app_server::TurnEvents) {
 }
 
 /// The text inputs of the user messages among `items`, in order.
-pub fn user_texts(items: &[codex_app_server::types::ThreadItem]) -> Vec<String> {
-    use codex_app_server::types::{ThreadItem, UserInput};
+pub fn user_texts(items: &[codex_driver::types::ThreadItem]) -> Vec<String> {
+    use codex_driver::types::{ThreadItem, UserInput};
     items
         .iter()
         .filter_map(|item| match item {
@@ -242,15 +240,15 @@ pub fn user_texts(items: &[codex_app_server::types::ThreadItem]) -> Vec<String> 
 }
 
 /// A model answer that runs `echo ok > file` with escalation (so it asks for approval).
-pub fn exec(id: &str, file: &str) -> codex_app_server::testing::MockResponse {
-    use codex_app_server::testing::{ExecCommand, MockResponse};
+pub fn exec(id: &str, file: &str) -> codex_driver::testing::MockResponse {
+    use codex_driver::testing::{ExecCommand, MockResponse};
     MockResponse::exec_command(ExecCommand::new(id, format!("echo ok > {file}")).escalated("write a marker"))
 }
 
 /// The status of a turn's (first) command execution.
-pub fn command_status(r: &codex_app_server::TurnResult) -> Option<codex_app_server::types::CommandExecutionStatus> {
+pub fn command_status(r: &codex_driver::TurnResult) -> Option<codex_driver::types::CommandExecutionStatus> {
     r.items.iter().find_map(|item| match item {
-        codex_app_server::types::ThreadItem::CommandExecution(c) => Some(c.status.clone()),
+        codex_driver::types::ThreadItem::CommandExecution(c) => Some(c.status.clone()),
         _ => None,
     })
 }

@@ -1,7 +1,7 @@
 //! One interface over both public APIs, so each scenario is written once (and connects
 //! to any [`Target`] the same way in both): implemented by the async types
-//! (`codex_app_server::Codex`, …) by awaiting them, and by the blocking types
-//! (`codex_app_server::blocking::Codex`, …) by calling them on a plain thread of their own
+//! (`codex_driver::Codex`, …) by awaiting them, and by the blocking types
+//! (`codex_driver::blocking::Codex`, …) by calling them on a plain thread of their own
 //! while the test's runtime keeps serving the mock model.
 //!
 //! A blocking call runs on a fresh `std::thread` rather than `spawn_blocking`: if a
@@ -10,13 +10,13 @@
 //! bounded. `spawn_blocking` itself is covered by `tests/blocking.rs`.
 #![allow(async_fn_in_trait)]
 
-use codex_app_server::attach::{UnixSocketEndpoint, WebSocketEndpoint};
-use codex_app_server::blocking;
-use codex_app_server::types::{
+use codex_driver::attach::{UnixSocketEndpoint, WebSocketEndpoint};
+use codex_driver::blocking;
+use codex_driver::types::{
     CancelLoginAccountStatus, CommandExecutionApprovalDecision, CommandExecutionRequestApprovalParams,
     ModelListResponse, ThreadGoal, ThreadListParams, ThreadListResponse,
 };
-use codex_app_server::{
+use codex_driver::{
     ApprovalHandler, ClientConfig, Codex, DeviceCodeLogin, GoalControl, GoalHandle, GoalOptions, GoalResult,
     LoginOutcome, Result, ServerNotification, Thread, ThreadOptions, TurnControl, TurnHandle, TurnOptions, TurnResult,
     TypedTurnResult,
@@ -44,7 +44,7 @@ pub enum Target {
 
 impl Target {
     /// An async builder aimed at this target.
-    pub fn builder(self) -> codex_app_server::CodexBuilder {
+    pub fn builder(self) -> codex_driver::CodexBuilder {
         match self {
             Target::Spawn(config) => Codex::builder().config(config),
             Target::WebSocket(endpoint) => Codex::builder().websocket(endpoint),
@@ -117,11 +117,11 @@ pub trait ClientThread: Clone + Send + Sync + std::fmt::Debug + 'static {
     type Turn: ClientTurn;
     type Goal: ClientGoal;
     fn id(&self) -> String;
-    fn info(&self) -> Option<codex_app_server::types::Thread>;
+    fn info(&self) -> Option<codex_driver::types::Thread>;
     async fn run(&self, input: &str) -> Result<TurnResult>;
     async fn run_with(&self, input: &str, options: TurnOptions) -> Result<TurnResult>;
     async fn turn(&self, input: &str) -> Result<Self::Turn>;
-    async fn read(&self, include_turns: bool) -> Result<codex_app_server::types::Thread>;
+    async fn read(&self, include_turns: bool) -> Result<codex_driver::types::Thread>;
     async fn set_name(&self, name: &str) -> Result<()>;
     async fn run_typed<T: JsonSchema + DeserializeOwned + Send + 'static>(
         &self,
@@ -209,7 +209,7 @@ impl ClientThread for Thread {
     fn id(&self) -> String {
         Thread::id(self).to_owned()
     }
-    fn info(&self) -> Option<codex_app_server::types::Thread> {
+    fn info(&self) -> Option<codex_driver::types::Thread> {
         Thread::info(self).cloned()
     }
     async fn run(&self, input: &str) -> Result<TurnResult> {
@@ -221,7 +221,7 @@ impl ClientThread for Thread {
     async fn turn(&self, input: &str) -> Result<TurnHandle> {
         Thread::turn(self, input).await
     }
-    async fn read(&self, include_turns: bool) -> Result<codex_app_server::types::Thread> {
+    async fn read(&self, include_turns: bool) -> Result<codex_driver::types::Thread> {
         if include_turns {
             Thread::read_with_turns(self).await
         } else {
@@ -411,7 +411,7 @@ impl ClientThread for blocking::Thread {
     fn id(&self) -> String {
         blocking::Thread::id(self).to_owned()
     }
-    fn info(&self) -> Option<codex_app_server::types::Thread> {
+    fn info(&self) -> Option<codex_driver::types::Thread> {
         blocking::Thread::info(self).cloned()
     }
     async fn run(&self, input: &str) -> Result<TurnResult> {
@@ -426,7 +426,7 @@ impl ClientThread for blocking::Thread {
         let (thread, input) = (self.clone(), input.to_owned());
         off_thread(move || thread.turn(input)).await
     }
-    async fn read(&self, include_turns: bool) -> Result<codex_app_server::types::Thread> {
+    async fn read(&self, include_turns: bool) -> Result<codex_driver::types::Thread> {
         let thread = self.clone();
         off_thread(move || if include_turns { thread.read_with_turns() } else { thread.read() }).await
     }

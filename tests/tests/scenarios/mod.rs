@@ -10,15 +10,15 @@ use crate::login_support::{device_token_route, token_route, usercode_route, Issu
 use client::{
     Client, ClientControl, ClientDeviceLogin, ClientGoal, ClientGoalControl, ClientThread, ClientTurn, Decide, Target,
 };
-use codex_app_server::testing::{
+use codex_driver::testing::{
     ApprovalPolicy, AssistantMessage, CodexHome, CodexHomeBuilder, ExecCommand, ListeningAppServer, MockModel,
     MockResponse, ResponseStream, ServerAuth, StallHandle, Usage,
 };
-use codex_app_server::types::{
+use codex_driver::types::{
     CancelLoginAccountStatus, CommandExecutionApprovalDecision, CommandExecutionStatus, ThreadGoalStatus, ThreadItem,
     ThreadListParams, TurnStatus, UserInput,
 };
-use codex_app_server::{
+use codex_driver::{
     ApprovalMode, ClientConfig, CloseReason, Error, GoalOptions, LoginOutcome, ServerNotification, ThreadOptions,
     TurnOptions,
 };
@@ -463,7 +463,7 @@ fn assert_killed(transport: Transport, what: &str, error: &Error) -> CloseReason
 }
 
 /// Asserts `result` is `Error::TransportClosed` with `reason`.
-fn assert_closed_as<T: std::fmt::Debug>(what: &str, result: codex_app_server::Result<T>, reason: &CloseReason) {
+fn assert_closed_as<T: std::fmt::Debug>(what: &str, result: codex_driver::Result<T>, reason: &CloseReason) {
     match result {
         Err(e) if e.close_reason() == Some(reason) => {}
         other => panic!("{what}: expected TransportClosed ({reason:?}), got {other:?}"),

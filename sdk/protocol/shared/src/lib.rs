@@ -2,7 +2,7 @@
 //!
 //! One of the three crates the protocol types are built in, split by who sends them so
 //! that rustc builds smaller units, two of them side by side. Use the types through the
-//! `codex-app-server` crate, which re-exports all of them as `codex_app_server::types`.
+//! `codex-driver` crate, which re-exports all of them as `codex_driver::types`.
 //!
 //! The default build is the stable protocol surface; the `experimental` feature adds the
 //! `--experimental` schema's types, fields and variants (under `cfg`; no stable item changes).

@@ -7,9 +7,9 @@
 /// Every type of the protocol, named as the schema names it.
 pub mod types {
     #[doc(inline)]
-    pub use codex_app_server_protocol_shared::types::*;
+    pub use codex_driver_protocol_shared::types::*;
     #[doc(inline)]
-    pub use codex_app_server_protocol_outbound::types::*;
+    pub use codex_driver_protocol_outbound::types::*;
     #[doc(inline)]
-    pub use codex_app_server_protocol_inbound::types::*;
+    pub use codex_driver_protocol_inbound::types::*;
 }

@@ -46,7 +46,7 @@ pub struct WaitTimeout {
 ///
 /// ```no_run
 /// # async fn demo() -> std::io::Result<()> {
-/// use codex_app_server::testing::{MockModel, MockResponse};
+/// use codex_driver::testing::{MockModel, MockResponse};
 /// let model = MockModel::start().await?;
 /// model.push(MockResponse::text("Hello!"));
 /// // ... a turn in which the user says "hi", against model.base_url() ...
@@ -100,7 +100,7 @@ impl MockModel {
     ///
     /// ```no_run
     /// # async fn demo() -> std::io::Result<()> {
-    /// use codex_app_server::testing::{MockModel, MockResponse};
+    /// use codex_driver::testing::{MockModel, MockResponse};
     /// let model = MockModel::start().await?;
     /// model.respond_with(|request| {
     ///     let prompt = request.last_user_text()?;

@@ -2,7 +2,7 @@
 // change `codegen/` and run `cargo xtask regen` instead.
 
 #[allow(unused_imports)]
-use codex_app_server_protocol_shared::types::*;
+use codex_driver_protocol_shared::types::*;
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct AccountLoginCompletedNotification {

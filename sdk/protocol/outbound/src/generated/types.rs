@@ -2,7 +2,7 @@
 // change `codegen/` and run `cargo xtask regen` instead.
 
 #[allow(unused_imports)]
-use codex_app_server_protocol_shared::types::*;
+use codex_driver_protocol_shared::types::*;
 /// Since Codex 0.166.0.
 #[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
 #[cfg(feature = "experimental")]
