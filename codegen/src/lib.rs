@@ -22,7 +22,7 @@ pub mod surfaces;
 mod versions;
 pub mod window;
 
-pub use methods::RESPONSE_EXCEPTIONS;
+pub use catalog::RESPONSE_EXCEPTIONS;
 
 use std::path::{Path, PathBuf};
 
@@ -44,16 +44,19 @@ pub const SURFACES: &[&str] = &["stable", "experimental"];
 /// history and pin; the `types` module of `codex-driver-protocol`, which gathers the
 /// protocol types; and the three crates the types are built in ([`split::Part`]: split by
 /// who sends them, so rustc builds smaller units, two side by side, and a handwritten
-/// change never recompiles them). Nothing else is ever in these directories.
+/// change never recompiles them); and the registry the sdk's own tests drive every type
+/// through (test code, never in a user's build). Nothing else is ever in these directories.
 pub const GENERATED_DIRS: &[&str] = &[
     SDK_DIR,
     PROTOCOL_DIR,
+    TEST_DIR,
     "sdk/protocol/shared/src/generated",
     "sdk/protocol/outbound/src/generated",
     "sdk/protocol/inbound/src/generated",
 ];
 const SDK_DIR: &str = "sdk/src/generated";
 const PROTOCOL_DIR: &str = "sdk/protocol/src/generated";
+const TEST_DIR: &str = "sdk/src/generated_tests/generated";
 
 /// The generated directory of one type crate ([`split::Part`]), in [`GENERATED_DIRS`].
 fn part_dir(part: split::Part) -> String {
@@ -110,7 +113,7 @@ pub fn generate(schema_dir: &Path) -> Result<Vec<GeneratedFile>, String> {
         ));
     }
     files.push(file(format!("{SDK_DIR}/methods.rs"), &render(methods::emit_methods(catalog, &only)?)?));
-    files.push(file(format!("{SDK_DIR}/registry.rs"), &render(registry::emit_registry(catalog, &only)?)?));
+    files.push(file(format!("{TEST_DIR}/registry.rs"), &render(registry::emit_registry(catalog, &only)?)?));
     files.push(file(format!("{PROTOCOL_DIR}/mod.rs"), &protocol_types_module()));
     check_exception_table(&[&stable.catalog, catalog])?;
     files.push(file(format!("{SDK_DIR}/history.rs"), &render(versions::emit_history(&history, &pin)?)?));
@@ -119,7 +122,7 @@ pub fn generate(schema_dir: &Path) -> Result<Vec<GeneratedFile>, String> {
     files.push(file(
         format!("{SDK_DIR}/mod.rs"),
         &format!(
-            "//! Protocol types and the method table, generated from the pinned schema.\n//!\n//! The default build is the stable surface; the `experimental` cargo feature adds the\n//! `--experimental` surface's methods, types, fields and variants (it changes no stable item).\n\npub mod methods;\n{index}#[doc(inline)]\npub use codex_driver_protocol::types;\n#[cfg(test)]\npub(crate) mod registry;\npub mod history;\n"
+            "//! Protocol types and the method table, generated from the pinned schema.\n//!\n//! The default build is the stable surface; the `experimental` cargo feature adds the\n//! `--experimental` surface's methods, types, fields and variants (it changes no stable item).\n\npub mod methods;\n{index}#[doc(inline)]\npub use codex_driver_protocol::types;\npub mod history;\n"
         ),
     ));
     Ok(files)
@@ -208,7 +211,6 @@ fn capitalize(text: &str) -> String {
 /// The doc of the `types` module: where to start, and for every client request and
 /// notification the types it carries, so the flat list of types can be entered by method.
 fn types_index(catalog: &Catalog, only: &surfaces::ExperimentalOnly) -> Result<String, String> {
-    let has_def = |name: &str| catalog.typify_defs.contains_key(name) || catalog.is_own_enum(name);
     let link = |ty: &str| format!("[`{ty}`](crate::types::{ty})");
     let params = |m: &catalog::MethodDef| match &m.params {
         catalog::ParamsShape::None => "—".to_owned(),
@@ -231,8 +233,8 @@ fn types_index(catalog: &Catalog, only: &surfaces::ExperimentalOnly) -> Result<S
     ];
     let mut experimental_rows = Vec::new();
     for m in &catalog.client_requests {
-        let response = methods::response_type(m, has_def)?;
-        let row = format!("| `{}` | {} | {} |", m.method, params(m), link(&response));
+        let response = m.response_type()?;
+        let row = format!("| `{}` | {} | {} |", m.method, params(m), link(response));
         if only.methods.contains(&m.method) {
             experimental_rows.push((doc.len(), row));
         } else {
@@ -251,8 +253,8 @@ fn types_index(catalog: &Catalog, only: &surfaces::ExperimentalOnly) -> Result<S
     doc.extend([String::new(), "Server requests ([`ServerRequest`](crate::ServerRequest)):".to_owned(), String::new()]);
     doc.extend(["| method | params | response |".to_owned(), "| --- | --- | --- |".to_owned()]);
     for m in &catalog.server_requests {
-        let response = methods::response_type(m, has_def)?;
-        doc.push(format!("| `{}` | {} | {} |", m.method, params(m), link(&response)));
+        let response = m.response_type()?;
+        doc.push(format!("| `{}` | {} | {} |", m.method, params(m), link(response)));
     }
     let mut out: Vec<String> =
         doc.iter().map(|line| if line.is_empty() { "///\n".to_owned() } else { format!("/// {line}\n") }).collect();

@@ -12,56 +12,8 @@ use proc_macro2::{Ident, Span, TokenStream};
 use quote::quote;
 use std::collections::BTreeMap;
 
-/// Client requests whose response type does not follow the `XParams` → `XResponse` naming.
-pub const RESPONSE_EXCEPTIONS: &[(&str, &str)] = &[
-    ("account/gatewayOAuth/cancel", "GatewayOAuthCancelResponse"),
-    ("account/gatewayOAuth/login", "GatewayOAuthLoginResponse"),
-    ("account/gatewayOAuth/read", "GatewayOAuthReadResponse"),
-    ("account/logout", "LogoutAccountResponse"),
-    ("account/rateLimits/read", "GetAccountRateLimitsResponse"),
-    ("account/securitySetup/read", "GetAccountSecuritySetupResponse"),
-    ("account/usage/read", "GetAccountTokenUsageResponse"),
-    ("account/workspaceMessages/read", "GetWorkspaceMessagesResponse"),
-    ("accountSession/list", "AccountSessionsResponse"),
-    ("config/batchWrite", "ConfigWriteResponse"),
-    ("config/mcpServer/reload", "McpServerRefreshResponse"),
-    ("config/value/write", "ConfigWriteResponse"),
-    ("configRequirements/read", "ConfigRequirementsReadResponse"),
-    ("externalAgentConfig/import/readHistories", "ExternalAgentConfigImportHistoriesReadResponse"),
-    ("memory/reset", "MemoryResetResponse"),
-    // The schema names no response type; the release that added it answers with the shape of a config write.
-    ("modelProvider/default/set", "ConfigWriteResponse"),
-    ("remoteControl/disable", "RemoteControlDisableResponse"),
-    ("remoteControl/enable", "RemoteControlEnableResponse"),
-    ("remoteControl/status/read", "RemoteControlStatusReadResponse"),
-    ("rollout/compress", "RolloutCompressResponse"),
-    ("windowsSandbox/readiness", "WindowsSandboxReadinessResponse"),
-];
-
 fn ident(s: &str) -> Ident {
     Ident::new(s, Span::call_site())
-}
-
-/// The response definition of a request method, by naming or by the exception table.
-pub fn response_type(method: &MethodDef, has_def: impl Fn(&str) -> bool) -> Result<String, String> {
-    if let Some((_, ty)) = RESPONSE_EXCEPTIONS.iter().find(|(m, _)| *m == method.method) {
-        return if has_def(ty) {
-            Ok((*ty).to_owned())
-        } else {
-            Err(format!("exception table maps `{}` to `{ty}`, which the schema lacks", method.method))
-        };
-    }
-    let by_name = match &method.params {
-        ParamsShape::Ref(p) | ParamsShape::OptionalRef(p) => p.strip_suffix("Params").map(|s| format!("{s}Response")),
-        ParamsShape::None => None,
-    };
-    match by_name {
-        Some(ty) if has_def(&ty) => Ok(ty),
-        _ => Err(format!(
-            "cannot find the response type of `{}`: add it to RESPONSE_EXCEPTIONS in codegen/src/methods.rs",
-            method.method
-        )),
-    }
 }
 
 fn params_ty(shape: &ParamsShape) -> TokenStream {
@@ -111,14 +63,13 @@ pub fn emit_methods(catalog: &Catalog, only: &ExperimentalOnly) -> Result<TokenS
             m.method
         ));
     }
-    let has_def = |name: &str| catalog.typify_defs.contains_key(name) || catalog.is_own_enum(name);
     let mut responses = BTreeMap::new();
     for m in catalog.client_requests.iter().chain(&catalog.server_requests) {
-        responses.insert(m.method.clone(), response_type(m, has_def)?);
+        responses.insert(m.method.clone(), m.response_type()?.to_owned());
     }
     for m in catalog.client_requests.iter().chain(&catalog.server_requests).chain(&catalog.server_notifications) {
         if let ParamsShape::Ref(p) | ParamsShape::OptionalRef(p) = &m.params {
-            if !has_def(p) {
+            if !catalog.has_def(p) {
                 return Err(format!("`{}` refers to params `{p}`, which the schema lacks", m.method));
             }
         }

@@ -1,7 +1,20 @@
-//! Drives typify over the definitions the catalog leaves to it, then tidies its output:
-//! the enums this crate emits itself are substituted by name, and typify's schema
-//! dumps and placeholder doc comments are dropped, and serde's `Deserialize` derive on
-//! structs gives way to the leaner impls of `deserialize`.
+//! Drives typify over the definitions the catalog leaves to it, then completes its output.
+//!
+//! typify is configured for what it can do itself ([`typify_items`]'s settings): no
+//! builders, `BTreeMap` for maps, `PartialEq` on every type, and the enums this crate
+//! emits itself (`enums`) substituted by name as replacement types. What it
+//! cannot be told to do is done on its output, each in one place:
+//!
+//! - `Tidy` drops the JSON-schema dump and the placeholder doc comments typify writes
+//!   into every item's docs (typify has no setting for its doc text);
+//! - `constructor` writes `new(required…)` for a struct without `Default` (typify's
+//!   builders are a different API, a type per struct);
+//! - [`finish`] marks `#[non_exhaustive]` the structs no client sends (typify's patches
+//!   rename and add derives, not attributes) and replaces serde's `Deserialize` derive on
+//!   structs with the lean impls of the `deserialize` module (typify only derives).
+//!
+//! typify is pinned (`=0.8.0` in the workspace): an upgrade that changes its output fails
+//! `cargo xtask regen --check` and the codegen's tests here, not downstream.
 
 use crate::catalog::Catalog;
 use schemars::schema::Schema;

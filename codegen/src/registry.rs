@@ -3,7 +3,6 @@
 //! fixture tests drive every generated type through it.
 
 use crate::catalog::{Catalog, ParamsShape};
-use crate::methods::response_type;
 use crate::surfaces::ExperimentalOnly;
 use proc_macro2::{Ident, Span};
 use quote::quote;
@@ -13,7 +12,6 @@ pub fn emit_registry(catalog: &Catalog, only: &ExperimentalOnly) -> Result<proc_
     let names: Vec<&String> = catalog.typify_defs.keys().chain(catalog.enums.iter().map(|e| &e.name)).collect();
     let name_cfgs: Vec<Option<syn::Attribute>> = names.iter().map(|n| only.type_cfg(n)).collect();
     let idents: Vec<Ident> = names.iter().map(|n| Ident::new(n, Span::call_site())).collect();
-    let has_def = |name: &str| catalog.typify_defs.contains_key(name) || catalog.is_own_enum(name);
     let mut methods = Vec::new();
     let mut params = Vec::new();
     let mut responses = Vec::new();
@@ -25,10 +23,10 @@ pub fn emit_registry(catalog: &Catalog, only: &ExperimentalOnly) -> Result<proc_
             ParamsShape::None => quote! { None },
             ParamsShape::Ref(p) | ParamsShape::OptionalRef(p) => quote! { Some(#p) },
         });
-        responses.push(response_type(m, has_def)?);
+        responses.push(m.response_type()?.to_owned());
     }
     Ok(quote! {
-        use super::types;
+        use crate::types;
 
         /// What decoding a value gave: the value encoded again, and whether some part of it
         /// was kept raw (an `Unrecognized` fallback).

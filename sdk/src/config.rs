@@ -348,7 +348,7 @@ mod tests {
         let text = err.to_string();
         assert!(matches!(err, Error::BinaryNotFound { .. }));
         assert!(
-            text.contains(&format!("npm install -g @openai/codex@{}", crate::pinned_cli::PINNED_CODEX_VERSION)),
+            text.contains(&format!("npm install -g @openai/codex@{}", crate::pinned::PINNED_CODEX_VERSION)),
             "{text}"
         );
         assert!(text.contains("CODEX_BIN"), "{text}");

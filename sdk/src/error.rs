@@ -37,7 +37,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// How to get a Codex CLI, shown whenever no binary can be found (names the pinned
 /// version, [`PINNED_CODEX_VERSION`](crate::PINNED_CODEX_VERSION)).
 pub fn install_hint() -> String {
-    crate::pinned_cli::install_hint()
+    crate::pinned::install_hint()
 }
 
 /// Everything that can go wrong talking to a Codex app-server.

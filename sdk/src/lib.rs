@@ -56,8 +56,10 @@ pub mod attach;
 pub mod config;
 mod endpoint;
 pub mod error;
+mod pinned;
+#[cfg(any(test, feature = "testing"))]
 mod pinned_cli;
-pub use pinned_cli::PINNED_CODEX_VERSION;
+pub use pinned::PINNED_CODEX_VERSION;
 pub mod protocol;
 mod results;
 pub mod rpc;

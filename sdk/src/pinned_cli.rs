@@ -1,10 +1,10 @@
-//! The pinned Codex CLI: where it is installed, how to install it, how tests find it.
+//! The pinned Codex CLI for tests: where it is installed, how to install it, how tests
+//! find it. Compiled with the `testing` feature (the test kit re-exports it as
+//! `testing::pinned_cli`) and for the SDK's own tests; a normal build has none of it (the
+//! SDK's own binary lookup never walks the filesystem for a development install).
 //!
-//! This file uses the standard library only, so that `xtask` can include it verbatim with
-//! `#[path = "../../sdk/src/pinned_cli.rs"] mod pinned_cli;`. The SDK compiles it as a
-//! private module: [`PINNED_CODEX_VERSION`] and [`install_hint`] serve every build, and
-//! the test kit re-exports the rest as `testing::pinned_cli` (the SDK's own binary lookup
-//! never walks the filesystem for a development install).
+//! This file uses the standard library and `crate::pinned` only, so that `xtask` can include
+//! both with `#[path = "../../sdk/src/…"]`.
 //!
 //! Layout: the CLI is installed with npm into an *install root*,
 //! `<cargo target dir>/codex-cli/<version>/`, and the native binary lives at
@@ -12,29 +12,12 @@
 //! The native binary is used rather than the `node_modules/.bin/codex` Node wrapper: it starts
 //! faster and the child pid is Codex's own.
 
-// `xtask` includes this file but may use only part of it.
-#![allow(dead_code)]
-
 use std::ffi::OsString;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-// `PINNED_CODEX_VERSION`: generated from `schema/CODEX_VERSION`, the one place the pin is written.
-include!("generated/pin.rs");
-
-/// Environment variable that overrides [`locate`]: the path of a `codex` binary to use.
-pub const CODEX_BIN_ENV: &str = "CODEX_BIN";
-
-/// How to get the pinned Codex CLI: the one install hint, part of every "not found" error
-/// of the SDK and of the test kit.
-pub fn install_hint() -> String {
-    format!(
-        "install Codex CLI {PINNED_CODEX_VERSION} with `npm install -g @openai/codex@{PINNED_CODEX_VERSION}` \
-(in the SDK's own workspace: `cargo xtask install-codex`), or point {CODEX_BIN_ENV} (or \
-`ClientConfig::codex_bin`) at an existing `codex` binary"
-    )
-}
+pub use crate::pinned::{install_hint, CODEX_BIN_ENV, PINNED_CODEX_VERSION};
 
 /// The npm platform package and the fallback vendor triple for the running machine.
 fn platform_package() -> io::Result<(&'static str, &'static str)> {

@@ -193,7 +193,7 @@ mod tests {
     #[test]
     fn the_window_ends_at_the_pin_and_skew_is_warned_once_each_way() {
         assert_eq!(WINDOW.last(), Some(&PINNED));
-        assert_eq!(PINNED.to_string(), crate::pinned_cli::PINNED_CODEX_VERSION);
+        assert_eq!(PINNED.to_string(), crate::pinned::PINNED_CODEX_VERSION);
         assert!(WINDOW.windows(2).all(|w| w[0] < w[1]));
         assert_eq!(skew_warning(PINNED), None);
         assert_eq!(skew_warning(WINDOW[0]), None);

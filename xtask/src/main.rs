@@ -29,6 +29,10 @@
 
 mod bench;
 mod fuzz;
+#[path = "../../sdk/src/pinned.rs"]
+mod pinned;
+// xtask uses part of the test kit's installer.
+#[allow(dead_code)]
 #[path = "../../sdk/src/pinned_cli.rs"]
 mod pinned_cli;
 mod versions;

@@ -313,6 +313,4 @@ pub mod methods;
 /// | `execCommandApproval` | [`ExecCommandApprovalParams`](crate::types::ExecCommandApprovalParams) | [`ExecCommandApprovalResponse`](crate::types::ExecCommandApprovalResponse) |
 #[doc(inline)]
 pub use codex_driver_protocol::types;
-#[cfg(test)]
-pub(crate) mod registry;
 pub mod history;

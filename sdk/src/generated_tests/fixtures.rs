@@ -2,8 +2,8 @@
 //! `cargo xtask record`, and an older release's) decodes into a
 //! typed value (never the fallback) and re-encodes without loss.
 
+use super::generated::registry::{request_types, round_trip_named};
 use crate::generated::methods::{ServerNotification, ServerRequest};
-use crate::generated::registry::{request_types, round_trip_named};
 use codex_driver_codegen::instances::{is_subset, without_empty_members};
 use serde_json::Value;
 use std::collections::HashMap;

@@ -1,7 +1,7 @@
+use super::generated::registry::request_types;
 use crate::generated::methods::{
     CLIENT_NOTIFICATION_METHODS, CLIENT_REQUEST_METHODS, SERVER_NOTIFICATION_METHODS, SERVER_REQUEST_METHODS,
 };
-use crate::generated::registry::request_types;
 use serde_json::Value;
 use std::collections::BTreeSet;
 

@@ -1,4 +1,4 @@
-use crate::generated::registry::round_trip_named;
+use super::generated::registry::round_trip_named;
 use codex_driver_codegen::{bundle::Bundle, instances, Catalog};
 
 /// Every definition and every union branch, as a minimal and a maximal instance,

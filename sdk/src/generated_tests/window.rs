@@ -4,7 +4,7 @@
 //! (a union member older than its tag), the value is kept raw in an `Unrecognized`
 //! fallback and counted.
 
-use crate::generated::registry::round_trip_named;
+use super::generated::registry::round_trip_named;
 use codex_driver_codegen::window::Window;
 use codex_driver_codegen::{bundle::Bundle, catalog, instances, Catalog};
 use std::path::PathBuf;
