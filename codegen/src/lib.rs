@@ -41,21 +41,19 @@ pub struct GeneratedFile {
 pub const SURFACES: &[&str] = &["stable", "experimental"];
 
 /// Where generated files live (relative to the workspace root): the sdk's method table,
-/// history and pin; the `types` module of `codex-driver-protocol`, which gathers the
-/// protocol types; and the three crates the types are built in ([`split::Part`]: split by
+/// history, pin and `types` module (which gathers the protocol types); the three crates the
+/// types are built in ([`split::Part`]: split by
 /// who sends them, so rustc builds smaller units, two side by side, and a handwritten
 /// change never recompiles them); and the registry the sdk's own tests drive every type
 /// through (test code, never in a user's build). Nothing else is ever in these directories.
 pub const GENERATED_DIRS: &[&str] = &[
     SDK_DIR,
-    PROTOCOL_DIR,
     TEST_DIR,
     "sdk/protocol/shared/src/generated",
     "sdk/protocol/outbound/src/generated",
     "sdk/protocol/inbound/src/generated",
 ];
 const SDK_DIR: &str = "sdk/src/generated";
-const PROTOCOL_DIR: &str = "sdk/protocol/src/generated";
 const TEST_DIR: &str = "sdk/src/generated_tests/generated";
 
 /// The generated directory of one type crate ([`split::Part`]), in [`GENERATED_DIRS`].
@@ -114,16 +112,14 @@ pub fn generate(schema_dir: &Path) -> Result<Vec<GeneratedFile>, String> {
     }
     files.push(file(format!("{SDK_DIR}/methods.rs"), &render(methods::emit_methods(catalog, &only)?)?));
     files.push(file(format!("{TEST_DIR}/registry.rs"), &render(registry::emit_registry(catalog, &only)?)?));
-    files.push(file(format!("{PROTOCOL_DIR}/mod.rs"), &protocol_types_module()));
     check_exception_table(&[&stable.catalog, catalog])?;
     files.push(file(format!("{SDK_DIR}/history.rs"), &render(versions::emit_history(&history, &pin)?)?));
     files.push(file(format!("{SDK_DIR}/{}", versions::PIN_FILE), &versions::pin_file(&pin)));
     let index = types_index(catalog, &only)?;
+    files.push(file(format!("{SDK_DIR}/types.rs"), &types_module(&index)));
     files.push(file(
         format!("{SDK_DIR}/mod.rs"),
-        &format!(
-            "//! Protocol types and the method table, generated from the pinned schema.\n//!\n//! The default build is the stable surface; the `experimental` cargo feature adds the\n//! `--experimental` surface's methods, types, fields and variants (it changes no stable item).\n\npub mod methods;\n{index}#[doc(inline)]\npub use codex_driver_protocol::types;\npub mod history;\n"
-        ),
+        "//! Protocol types and the method table, generated from the pinned schema.\n//!\n//! The default build is the stable surface; the `experimental` cargo feature adds the\n//! `--experimental` surface's methods, types, fields and variants (it changes no stable item).\n\npub mod history;\npub mod methods;\npub mod types;\n",
     ));
     Ok(files)
 }
@@ -191,15 +187,13 @@ fn enum_items(catalog: &Catalog) -> Result<Vec<syn::Item>, String> {
     Ok(items)
 }
 
-/// The umbrella crate's `types` module: the three type crates' types under one path.
-fn protocol_types_module() -> String {
-    let mut out = String::from(
-        "//! The protocol types, generated from the pinned schema, gathered from the three crates\n//! they are built in.\n\n/// Every type of the protocol, named as the schema names it.\npub mod types {\n",
-    );
+/// The sdk's `types` module: the three type crates' types under one path (their pages
+/// documented here once), opening with `index` (where to start, the types by method).
+fn types_module(index: &str) -> String {
+    let mut out = format!("{index}\n");
     for part in split::Part::ALL {
-        out.push_str(&format!("    #[doc(inline)]\n    pub use {}::types::*;\n", part_crate(part)));
+        out.push_str(&format!("#[doc(inline)]\npub use {}::types::*;\n", part_crate(part)));
     }
-    out.push_str("}\n");
     out
 }
 
@@ -208,7 +202,7 @@ fn capitalize(text: &str) -> String {
     chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }
 
-/// The doc of the `types` module: where to start, and for every client request and
+/// The docs of the `types` module (inner doc lines): where to start, and for every client request and
 /// notification the types it carries, so the flat list of types can be entered by method.
 fn types_index(catalog: &Catalog, only: &surfaces::ExperimentalOnly) -> Result<String, String> {
     let link = |ty: &str| format!("[`{ty}`](crate::types::{ty})");
@@ -257,11 +251,11 @@ fn types_index(catalog: &Catalog, only: &surfaces::ExperimentalOnly) -> Result<S
         doc.push(format!("| `{}` | {} | {} |", m.method, params(m), link(response)));
     }
     let mut out: Vec<String> =
-        doc.iter().map(|line| if line.is_empty() { "///\n".to_owned() } else { format!("/// {line}\n") }).collect();
+        doc.iter().map(|line| if line.is_empty() { "//!\n".to_owned() } else { format!("//! {line}\n") }).collect();
     // The experimental rows, in their places, only where the feature is on.
     for (at, row) in experimental_rows.into_iter().rev() {
         let row = format!(" {} (experimental)", row.trim_end_matches(" |"));
-        out.insert(at, format!("#[cfg_attr(feature = \"experimental\", doc = {row:?})]\n"));
+        out.insert(at, format!("#![cfg_attr(feature = \"experimental\", doc = {row:?})]\n"));
     }
     Ok(out.concat())
 }

@@ -99,9 +99,10 @@ pub use thread::{Thread, ThreadSettings};
 pub use turn::{TurnControl, TurnEvents, TurnHandle, TurnResult, UndecodableEvent};
 pub use turn_requests::{PendingRequest, TurnActivity, TurnItem, UnfitAnswer};
 pub use version::{Availability, CodexVersion};
+// Generated from the pinned schema (`cargo xtask regen`); its modules are public at the root.
 #[allow(missing_docs, clippy::all)]
 #[rustfmt::skip]
-pub mod generated;
+mod generated;
 
 pub use generated::{methods, types};
 

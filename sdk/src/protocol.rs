@@ -27,7 +27,7 @@ pub trait Notification {
 /// Anything that can send a typed client request and await its response.
 ///
 /// Implementing this one method gives the implementor every generated per-method stub
-/// of [`ClientRequests`](crate::generated::methods::ClientRequests).
+/// of [`ClientRequests`](crate::methods::ClientRequests).
 pub trait RequestSender {
     /// The error a request can end with.
     type Error;

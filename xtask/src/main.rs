@@ -1,8 +1,8 @@
 //! Maintainer tasks: `cargo xtask <command>`.
 //!
 //! - `regen [--check]`: writes (or compares) `sdk/src/generated/`,
-//!   `sdk/protocol/src/generated/` and `sdk/protocol/{shared,outbound,inbound}/src/generated/`
-//!   from `schema/`.
+//!   `sdk/protocol/{shared,outbound,inbound}/src/generated/` and the test registry in
+//!   `sdk/src/generated_tests/generated/` from `schema/`.
 //! - `schema [--check]`: installs the pinned Codex CLI and rewrites (or compares) `schema/`.
 //! - `install-codex`: installs the pinned Codex CLI under `target/codex-cli/<version>/`.
 //! - `demo`: installs the pinned CLI if missing, then runs the SDK's offline demo
@@ -198,12 +198,11 @@ fn test() -> Result<(), String> {
 const DOCS_FEATURES: &str = "blocking,testing,websocket,tls,jwt";
 
 /// The published crates (name, directory), in dependency order: the three protocol type
-/// crates, the crate that gathers their types, and the SDK.
-const PUBLISHED: [(&str, &str); 5] = [
+/// crates and the SDK, which gathers their types.
+const PUBLISHED: [(&str, &str); 4] = [
     ("codex-driver-protocol-shared", "sdk/protocol/shared"),
     ("codex-driver-protocol-outbound", "sdk/protocol/outbound"),
     ("codex-driver-protocol-inbound", "sdk/protocol/inbound"),
-    ("codex-driver-protocol", "sdk/protocol"),
     ("codex-driver", "sdk"),
 ];
 
