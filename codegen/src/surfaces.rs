@@ -182,27 +182,10 @@ fn merge_struct(old: syn::ItemStruct, new: syn::ItemStruct) -> Result<syn::ItemS
     if attrs_text(&old.attrs) != attrs_text(&new.attrs) {
         return Err(format!("struct `{name}`: the surfaces differ in its attributes"));
     }
-    let stable: BTreeMap<String, String> = old_fields
-        .named
-        .iter()
-        .map(|f| (f.ident.as_ref().map(ToString::to_string).unwrap_or_default(), field_text(f)))
-        .collect();
+    let stable = old_fields.named.iter().map(|f| (member_name(&f.ident), field_text(f))).collect();
     let mut merged = new;
-    let mut seen = 0;
-    for field in merged.fields.iter_mut() {
-        let ident = field.ident.as_ref().map(ToString::to_string).unwrap_or_default();
-        match stable.get(&ident) {
-            Some(shape) if *shape == field_text(field) => seen += 1,
-            Some(_) => return Err(format!("struct `{name}`: the surfaces type field `{ident}` differently")),
-            None => {
-                field.attrs.push(experimental());
-                field.attrs.extend(experimental_marks());
-            }
-        }
-    }
-    if seen != stable.len() {
-        return Err(format!("struct `{name}`: the experimental surface lacks some of its stable fields"));
-    }
+    let members = merged.fields.iter_mut().map(|f| (member_name(&f.ident), field_text(f), &mut f.attrs));
+    add_members("struct", &name, "field", stable, members)?;
     Ok(merged)
 }
 
@@ -212,26 +195,41 @@ fn merge_enum(old: syn::ItemEnum, new: syn::ItemEnum) -> Result<syn::ItemEnum, S
     if attrs_text(&old.attrs) != attrs_text(&new.attrs) {
         return Err(format!("enum `{name}`: the surfaces differ in its attributes"));
     }
-    let stable: BTreeMap<String, String> =
-        old.variants.iter().map(|v| (v.ident.to_string(), variant_text(v))).collect();
+    let stable = old.variants.iter().map(|v| (v.ident.to_string(), variant_text(v))).collect();
     let mut merged = new;
+    let members = merged.variants.iter_mut().map(|v| (v.ident.to_string(), variant_text(v), &mut v.attrs));
+    add_members("enum", &name, "variant", stable, members)?;
+    Ok(merged)
+}
+
+/// Marks the members (fields or variants, as name, shape and attributes) the experimental
+/// surface adds to a stable item; a stable member it lacks or shapes differently is an error.
+fn add_members<'a>(
+    item: &str,
+    name: &str,
+    member: &str,
+    stable: BTreeMap<String, String>,
+    members: impl Iterator<Item = (String, String, &'a mut Vec<Attribute>)>,
+) -> Result<(), String> {
     let mut seen = 0;
-    for variant in merged.variants.iter_mut() {
-        match stable.get(&variant.ident.to_string()) {
-            Some(shape) if *shape == variant_text(variant) => seen += 1,
-            Some(_) => {
-                return Err(format!("enum `{name}`: the surfaces shape variant `{}` differently", variant.ident))
-            }
+    for (ident, shape, attrs) in members {
+        match stable.get(&ident) {
+            Some(old) if *old == shape => seen += 1,
+            Some(_) => return Err(format!("{item} `{name}`: the surfaces shape {member} `{ident}` differently")),
             None => {
-                variant.attrs.push(experimental());
-                variant.attrs.extend(experimental_marks());
+                attrs.push(experimental());
+                attrs.extend(experimental_marks());
             }
         }
     }
     if seen != stable.len() {
-        return Err(format!("enum `{name}`: the experimental surface lacks some of its stable variants"));
+        return Err(format!("{item} `{name}`: the experimental surface lacks some of its stable {member}s"));
     }
-    Ok(merged)
+    Ok(())
+}
+
+fn member_name(ident: &Option<syn::Ident>) -> String {
+    ident.as_ref().map(ToString::to_string).unwrap_or_default()
 }
 
 /// A tuple struct around a JSON object (`serde_json::Map`), typify's type for an object
