@@ -150,15 +150,15 @@ fn render(tokens: proc_macro2::TokenStream) -> Result<String, String> {
 /// surface's items merged into the experimental one's ([`surfaces::merge`]).
 fn render_types(stable: &Catalog, catalog: &Catalog) -> Result<Vec<String>, String> {
     let merged = surfaces::merge(models::typify_items(stable)?, models::typify_items(catalog)?)?;
-    // Classified once: `#[non_exhaustive]` where no surface's client sends the type.
-    let (stable_only, server_only) = (catalog::server_only_types(stable)?, catalog::server_only_types(catalog)?);
-    let stable_names: std::collections::BTreeSet<&String> =
-        stable.typify_defs.keys().chain(stable.enums.iter().map(|e| &e.name)).collect();
-    let non_exhaustive = server_only
-        .iter()
-        .filter(|name| !stable_names.contains(name) || stable_only.contains(*name))
-        .cloned()
-        .collect();
+    // Classified once, for both surfaces: `#[non_exhaustive]` where a server sends the type on
+    // some surface and no client sends it on any. The semver policy: read those structs and
+    // match them with `..`, so a field a newer Codex (or `experimental`) adds breaks nobody;
+    // types a client sends stay constructible (`..Default::default()` or `new(required…)`).
+    let mut server_sent = catalog::server_sent_types(stable)?;
+    server_sent.extend(catalog::server_sent_types(catalog)?);
+    let mut client_sent = catalog::client_sent_types(stable)?;
+    client_sent.extend(catalog::client_sent_types(catalog)?);
+    let non_exhaustive = server_sent.difference(&client_sent).cloned().collect();
     let mut items = models::finish(merged.items, &non_exhaustive)?;
     items.extend(surfaces::merge(enum_items(stable)?, enum_items(catalog)?)?.items);
     models::check_names(&items, catalog)?;

@@ -106,7 +106,8 @@ pub fn merge(stable: Vec<Item>, experimental_items: Vec<Item>) -> Result<Merged,
     let mut merged = Merged::default();
     // A struct the stable schema gives no properties (typify makes it an open map) and
     // the experimental one gives only experimental ones: the struct of the experimental
-    // surface, every field under the feature. Its stable newtype and impls go.
+    // surface, every field under the feature. Its stable newtype and the impls typify wrote
+    // for the newtype go. Breaking for stable code, so only the listed types may.
     for item in &experimental_items {
         let Item::Struct(new) = item else { continue };
         let name = new.ident.to_string();
@@ -115,10 +116,15 @@ pub fn merge(stable: Vec<Item>, experimental_items: Vec<Item>) -> Result<Merged,
             && is_open_map(old)
             && matches!(new.fields, syn::Fields::Named(_))
         {
-            for (key, items) in stable_by_key.iter_mut() {
-                if key.split_whitespace().any(|token| token == name) || *key == name {
-                    items.clear();
-                }
+            if !RESHAPED.contains(&name.as_str()) {
+                return Err(format!(
+                    "`{name}` is an open map on the stable surface and a struct on the experimental one: \
+                     a breaking change for stable code; if it is meant, add it to surfaces::RESHAPED and \
+                     list it in the CHANGELOG"
+                ));
+            }
+            for items in stable_by_key.values_mut() {
+                items.retain(|item| defined_name(item).as_deref() != Some(&name) && !newtype_impl_of(item, &name));
             }
             merged.reshaped.insert(name);
         }
@@ -133,6 +139,13 @@ pub fn merge(stable: Vec<Item>, experimental_items: Vec<Item>) -> Result<Merged,
             });
             merged.items.push(Item::Struct(new));
             continue;
+        }
+        // The experimental impls of a reshaped struct belong to the struct both surfaces have.
+        if let Item::Impl(imp) = &item {
+            if merged.reshaped.contains(&text_of(&imp.self_ty)) {
+                merged.items.push(item);
+                continue;
+            }
         }
         let twin = stable_by_key.get_mut(&key).and_then(|items| {
             let same = items.iter().position(|s| text(s) == text(&item));
@@ -230,6 +243,23 @@ fn add_members<'a>(
 
 fn member_name(ident: &Option<syn::Ident>) -> String {
     ident.as_ref().map(ToString::to_string).unwrap_or_default()
+}
+
+/// Stable types that may change shape with the merge ([`Merged::reshaped`]): each one a
+/// breaking change listed in the CHANGELOG.
+pub const RESHAPED: &[&str] = &["ThreadItemOutputDeferral"];
+
+/// Whether `item` is an impl typify writes for a newtype `name`: on `name` itself
+/// (`Deref`, `From<inner>`), or `From<name>` for its inner type.
+fn newtype_impl_of(item: &Item, name: &str) -> bool {
+    let Item::Impl(imp) = item else { return false };
+    if text_of(&imp.self_ty) == name {
+        return true;
+    }
+    let Some((_, path, _)) = &imp.trait_ else { return false };
+    let Some(last) = path.segments.last() else { return false };
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else { return false };
+    last.ident == "From" && args.args.len() == 1 && text_of(&args.args[0]) == name
 }
 
 /// A tuple struct around a JSON object (`serde_json::Map`), typify's type for an object
@@ -366,6 +396,9 @@ mod tests {
         let retyped = items(syn::parse_quote! { pub struct S { pub a: u16 } });
         assert!(merge(stable.clone(), retyped).unwrap_err().contains("field `a`"));
         assert!(merge(stable, vec![]).unwrap_err().contains("lacks"));
+        let open_map = items(syn::parse_quote! { pub struct M(pub ::serde_json::Map<String, ::serde_json::Value>); });
+        let now_struct = items(syn::parse_quote! { pub struct M { pub a: Option<u8> } });
+        assert!(merge(open_map, now_struct).unwrap_err().contains("RESHAPED"));
         let inherent = items(syn::parse_quote! { impl S { pub fn f(&self) {} } });
         let changed = items(syn::parse_quote! { impl S { pub fn f(&self, x: u8) {} } });
         assert!(merge(inherent, changed).unwrap_err().contains("signatures"));

@@ -58,16 +58,21 @@ fn enum_matches_keep_a_wildcard_arm() {
 }
 
 /// A type is constructible or `#[non_exhaustive]` on both surfaces alike. Before the
-/// surfaces were one tree, `AccountSession` was constructible on the stable surface and
-/// `#[non_exhaustive]` with `experimental` (so this update from `new` stopped compiling),
-/// and `CollaborationMode`, which experimental params carry, was the other way round.
+/// surfaces were one tree, `CollaborationMode` (which experimental `turn/start` params carry)
+/// was `#[non_exhaustive]` on the stable surface and constructible with `experimental`, so
+/// code that built one compiled only with the feature; `AccountSession` was the other way
+/// round. Now a type a client sends on either surface is constructible on both, and a type
+/// only servers send is read with `..` on both.
 #[test]
 fn a_type_is_classified_once_for_both_surfaces() {
-    let base = AccountSession::new(true, 0, "s1", Vec::new());
-    let session = AccountSession { email: Some("a@b.c".into()), ..base };
-    assert_eq!(serde_json::to_value(&session).unwrap()["email"], "a@b.c");
     let settings = Settings { reasoning_effort: None, ..Settings::new("mock-model") };
     let mode = CollaborationMode::new(ModeKind::Default, settings);
     let again = CollaborationMode { mode: ModeKind::Plan, ..mode };
     assert_eq!(serde_json::to_value(&again).unwrap()["mode"], "plan");
+    let session: AccountSession = serde_json::from_value(json!({
+        "isActive": true, "lastUsedAt": 5, "sessionId": "s1", "workspaces": [], "email": "a@b.c"
+    }))
+    .unwrap();
+    let AccountSession { session_id, email, .. } = session;
+    assert_eq!((session_id.as_str(), email.as_deref()), ("s1", Some("a@b.c")));
 }

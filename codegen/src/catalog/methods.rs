@@ -102,7 +102,7 @@ fn response_type(method: &MethodDef, has_def: impl Fn(&str) -> bool) -> Result<S
     match by_name {
         Some(ty) if has_def(&ty) => Ok(ty),
         _ => Err(format!(
-            "cannot find the response type of `{}`: add it to RESPONSE_EXCEPTIONS in codegen/src/methods.rs",
+            "cannot find the response type of `{}`: add it to RESPONSE_EXCEPTIONS in codegen/src/catalog/methods.rs",
             method.method
         )),
     }

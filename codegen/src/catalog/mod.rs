@@ -12,7 +12,7 @@ mod reach;
 use classify::{classify, keep_untagged_branches_closed, title_untagged_branches};
 use methods::methods;
 pub use methods::RESPONSE_EXCEPTIONS;
-pub use reach::{message_roots, server_only_types, server_sent_types, MessageRoots};
+pub use reach::{client_sent_types, message_roots, server_sent_types, MessageRoots};
 
 use crate::bundle::Bundle;
 use crate::normalize::normalize;

@@ -5,22 +5,14 @@ use super::{Catalog, EnumKind, MethodDef, ParamsShape};
 use crate::bundle::ref_name;
 use serde_json::Value;
 
-/// The types only the server sends: reachable from client-request responses, server
-/// notifications and server-request params, and not from anything the client sends
-/// (client-request params, client notifications, server-request responses).
-///
-/// The crate's semver policy: these structs are `#[non_exhaustive]` (read them, match them
-/// with `..`), so a field a newer Codex (or the `experimental` feature) adds breaks nobody.
-/// Types the client sends stay constructible, with `..Default::default()` or `new(required…)`.
-pub fn server_only_types(catalog: &Catalog) -> Result<std::collections::BTreeSet<String>, String> {
-    let roots = message_roots(catalog)?;
-    let client = reachable(catalog, roots.client);
-    Ok(reachable(catalog, roots.server).difference(&client).cloned().collect())
-}
-
 /// Every type a server's message can hold: the types [`MessageRoots::server`] reach.
 pub fn server_sent_types(catalog: &Catalog) -> Result<std::collections::BTreeSet<String>, String> {
     Ok(reachable(catalog, message_roots(catalog)?.server))
+}
+
+/// Every type a client's message can hold: the types [`MessageRoots::client`] reach.
+pub fn client_sent_types(catalog: &Catalog) -> Result<std::collections::BTreeSet<String>, String> {
+    Ok(reachable(catalog, message_roots(catalog)?.client))
 }
 
 /// The types `roots` name, and every type those name, transitively.

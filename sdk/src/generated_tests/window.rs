@@ -16,7 +16,8 @@ fn every_release_of_the_window_decodes_with_the_pinned_types() {
     let window = Window::load(&schema).expect("schema/window.json");
     let releases = window.releases();
     let history = codex_driver_codegen::history::History::load(&schema).expect("history");
-    assert_eq!(releases.len() + 1, history.window.len(), "window.json and history.json name the same releases");
+    let older = &history.window[..history.window.len() - 1];
+    assert_eq!(releases, older, "window.json holds every release of history.json's window but the pin");
     let mut failures = Vec::new();
     let mut report = Vec::new();
     for release in releases {

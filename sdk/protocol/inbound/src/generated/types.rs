@@ -47,6 +47,7 @@ pub struct AccountSecuritySetupNotice {
 }
 /// Since Codex 0.166.0.
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct AccountSession {
     #[serde(
         rename = "displayName",
@@ -74,6 +75,7 @@ pub struct AccountSession {
 }
 /// Since Codex 0.166.0.
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct AccountSessionWorkspace {
     #[serde(rename = "accountId")]
     pub account_id: ::std::string::String,
@@ -220,6 +222,7 @@ for AddPatchChangeKind {
     }
 }
 #[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct AdditionalPermissionProfile {
     #[serde(
         rename = "fileSystem",
@@ -756,6 +759,7 @@ pub struct AppToolSummary {
     pub title: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ApplicationNetworkRequirements {
     pub domains: ::std::collections::BTreeMap<
         ::std::string::String,
@@ -765,6 +769,7 @@ pub struct ApplicationNetworkRequirements {
     pub enabled: bool,
 }
 #[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct ApplicationRequirements {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub network: ::std::option::Option<ApplicationNetworkRequirements>,
@@ -776,6 +781,7 @@ pub struct ApplicationRequirements {
 ///
 /// Since Codex 0.164.0.
 #[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct ApplicationStorageRequirements {
     #[serde(
         rename = "defaultProjectParent",
@@ -815,11 +821,13 @@ pub struct ApplyPatchGuardianApprovalReviewAction {
     pub files: ::std::vec::Vec<LegacyAppPathString>,
 }
 #[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct AppsConfig {
     #[serde(rename = "_default", skip_serializing_if = "::std::option::Option::is_none")]
     pub default: ::std::option::Option<AppsDefaultConfig>,
 }
 #[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct AppsDefaultConfig {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub approvals_reviewer: ::std::option::Option<ApprovalsReviewer>,
@@ -1310,6 +1318,7 @@ pub struct CollaborationModeListResponse {
 }
 /// EXPERIMENTAL - collaboration mode preset metadata for clients.
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct CollaborationModeMask {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub mode: ::std::option::Option<ModeKind>,
@@ -1320,6 +1329,7 @@ pub struct CollaborationModeMask {
     pub reasoning_effort: ::std::option::Option<ReasoningEffort>,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct CommandConfiguredHookHandler {
     /// Approximate token threshold for spilling this hook's `additionalContext` to disk. `null` uses 2,500 tokens; `0` disables spilling for this hook. The threshold is evaluated against the original context; a spilled preview also includes recovery metadata.
     #[serde(
@@ -2102,6 +2112,7 @@ pub struct ConfigWriteResponse {
     pub version: ::std::string::String,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ConfiguredHookMatcherGroup {
     pub hooks: ::std::vec::Vec<ConfiguredHookHandler>,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -3944,6 +3955,7 @@ pub struct ItemStartedNotification {
     pub turn_id: ::std::string::String,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ItemThreadTimelineEntry {
     pub item: ThreadItem,
     pub position: u64,
@@ -4046,6 +4058,7 @@ for LogoutAccountResponse {
     }
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ManagedHooksRequirements {
     /// Defaults to `[]` when absent.
     #[serde(
@@ -4822,6 +4835,7 @@ pub struct McpToolCallThreadItem {
     pub tool: ::std::string::String,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct McpToolConfiguredHookHandler {
     pub input: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
     pub server: ::std::string::String,
@@ -5237,6 +5251,7 @@ pub struct NetworkApprovalContext {
     pub protocol: NetworkApprovalProtocol,
 }
 #[derive(::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct NetworkRequirements {
     #[serde(
         rename = "allowLocalBinding",
@@ -6024,6 +6039,7 @@ pub struct PluginSearchResponse {
     pub next_cursor: ::std::option::Option<::std::string::String>,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct PluginSearchResult {
     #[serde(rename = "marketplaceName")]
     pub marketplace_name: ::std::string::String,
@@ -6447,6 +6463,7 @@ for ProcessWriteStdinResponse {
     }
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct Project {
     #[serde(rename = "createdAt")]
     pub created_at: i64,
@@ -6665,6 +6682,7 @@ pub struct ProtectionBlockReason {
     pub protection_type: ::std::string::String,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct QueuedSubmission {
     #[serde(rename = "clientUserMessageId")]
     pub client_user_message_id: ::std::string::String,
@@ -6834,11 +6852,13 @@ pub struct RealtimeSessionStartedThreadRealtimeItem {
     pub realtime_session_id: ::std::string::String,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct RealtimeThreadTimelineEntry {
     pub item: ThreadRealtimeItem,
     pub position: u64,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct RealtimeVoicesList {
     #[serde(rename = "defaultV1")]
     pub default_v1: RealtimeVoice,
@@ -7347,11 +7367,13 @@ pub struct SendAddCreditsNudgeEmailResponse {
     pub status: AddCreditsNudgeEmailStatus,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ServerDiagnosticsGauge {
     pub name: ::std::string::String,
     pub value: u64,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ServerDiagnosticsProcess {
     pub id: u32,
     #[serde(
@@ -8243,6 +8265,7 @@ pub struct ThreadDeletedNotification {
 }
 /// An environment selected by a loaded thread, independent of connection status.
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadEnvironment {
     pub cwd: LegacyAppPathString,
     #[serde(rename = "environmentId")]
@@ -8958,6 +8981,7 @@ pub struct ThreadRealtimeClosedNotification {
 }
 /// Since Codex 0.171.0.
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct ThreadRealtimeEntry {
     pub item: ThreadRealtimeItem,
     pub position: u64,
@@ -10148,6 +10172,7 @@ pub struct TurnCompletedNotification {
     pub turn: Turn,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct TurnCompletedThreadTimelineEntry {
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
     pub completed_at: ::std::option::Option<i64>,
@@ -10288,6 +10313,7 @@ pub struct TurnStartedNotification {
     pub turn: Turn,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct TurnStartedThreadTimelineEntry {
     pub position: u64,
     #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -10308,6 +10334,7 @@ pub struct TurnThreadUnreadPosition {
     pub turn_id: ::std::string::String,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct TurnsPage {
     #[serde(
         rename = "backwardsCursor",
@@ -10739,6 +10766,7 @@ pub struct WorkspaceMessage {
     pub message_type: WorkspaceMessageType,
 }
 #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct WorkspaceRouting {
     #[serde(rename = "accountRoutingOverride")]
     pub account_routing_override: AccountRoutingOverride,
