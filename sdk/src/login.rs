@@ -34,7 +34,7 @@ use crate::types::{
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-const COMPLETED: &str = "account/login/completed";
+const COMPLETED: &str = crate::method_names::ACCOUNT_LOGIN_COMPLETED;
 
 /// How a login ended, as `account/login/completed` reported it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,7 +178,7 @@ fn unexpected(response: &LoginAccountResponse, wanted: &str) -> Error {
         .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(str::to_owned))
         .unwrap_or_else(|| "?".into());
     Error::Decode {
-        method: "account/login/start".into(),
+        method: crate::method_names::ACCOUNT_LOGIN_START.into(),
         source: serde::de::Error::custom(format!("expected a `{wanted}` response, got `{got}`")),
     }
 }

@@ -253,7 +253,7 @@ impl TurnOptions {
         p.model = self.model.clone();
         p.effort = match &self.effort {
             Some(e) => Some(ReasoningEffort::try_from(e.as_str()).map_err(|e| crate::Error::Encode {
-                method: "turn/start".into(),
+                method: crate::method_names::TURN_START.into(),
                 source: serde::ser::Error::custom(format!("invalid effort: {e}")),
             })?),
             None => None,

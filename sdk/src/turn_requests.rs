@@ -118,8 +118,8 @@ impl PendingRequest {
         file: FileChangeApprovalDecision,
     ) -> std::result::Result<(), UnfitAnswer> {
         let decision = match self.method.as_str() {
-            "item/commandExecution/requestApproval" => serde_json::to_value(command),
-            "item/fileChange/requestApproval" => serde_json::to_value(file),
+            crate::method_names::COMMAND_APPROVAL => serde_json::to_value(command),
+            crate::method_names::FILE_CHANGE_APPROVAL => serde_json::to_value(file),
             _ => return Err(UnfitAnswer { answer, request: Box::new(self) }),
         };
         let reply = decision

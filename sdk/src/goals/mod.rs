@@ -197,8 +197,8 @@ async fn wait_for_cleared(conn: &Connection, events: &mut EventStream, replay: &
                 return Ok(());
             }
             Ok(Some(Ok(event))) => match event.method() {
-                "thread/goal/cleared" => return Ok(()),
-                "thread/goal/updated" => {} // the old goal's
+                crate::method_names::THREAD_GOAL_CLEARED => return Ok(()),
+                crate::method_names::THREAD_GOAL_UPDATED => {} // the old goal's
                 _ => replay.push_back(event),
             },
             Ok(Some(Err(Error::Lagged { .. }))) => {}

@@ -356,8 +356,8 @@ impl Connection {
             return Err(Error::AlreadyInitialized);
         }
         let outcome = async {
-            let raw = self.request_raw("initialize", options.to_params()).await?;
-            self.notify("initialized", Value::Null).await?;
+            let raw = self.request_raw(crate::method_names::INITIALIZE, options.to_params()).await?;
+            self.notify(crate::method_names::INITIALIZED, Value::Null).await?;
             Ok::<_, Error>(ServerMetadata::from_response(raw))
         }
         .await;
@@ -667,18 +667,18 @@ impl Connection {
             .get("threadId")
             .and_then(Value::as_str)
             .ok_or_else(|| Error::Encode {
-                method: "turn/start".to_owned(),
+                method: crate::method_names::TURN_START.to_owned(),
                 source: serde::de::Error::custom("params.threadId must be a string"),
             })?
             .to_owned();
         let reservation = self.reserve_turn(&thread_id).await?;
         self.ensure_subscribed(&thread_id).await?;
-        let response = self.request_raw("turn/start", params).await?;
+        let response = self.request_raw(crate::method_names::TURN_START, params).await?;
         let turn_id = response
             .pointer("/turn/id")
             .and_then(Value::as_str)
             .ok_or_else(|| Error::Decode {
-                method: "turn/start".to_owned(),
+                method: crate::method_names::TURN_START.to_owned(),
                 source: serde::de::Error::custom("response has no string `turn.id`"),
             })?
             .to_owned();

@@ -74,13 +74,12 @@ pub trait RawServerRequestHandler: Send + Sync + 'static {
 /// | `execCommandApproval`, `applyPatchApproval` (legacy `ReviewDecision`) | `{"decision":{"denied":{"rejection":…}}}` |
 /// | anything else | error `-32601` |
 pub fn fail_closed_reply(method: &str) -> Result<Value, RpcError> {
+    use crate::method_names::*;
     match method {
-        "item/commandExecution/requestApproval" | "item/fileChange/requestApproval" => {
-            Ok(json!({"decision": "decline"}))
-        }
-        "item/permissions/requestApproval" => Ok(json!({"permissions": {}, "scope": "turn"})),
-        "mcpServer/elicitation/request" => Ok(json!({"action": "decline"})),
-        "execCommandApproval" | "applyPatchApproval" => Ok(json!({
+        COMMAND_APPROVAL | FILE_CHANGE_APPROVAL => Ok(json!({"decision": "decline"})),
+        PERMISSIONS_APPROVAL => Ok(json!({"permissions": {}, "scope": "turn"})),
+        MCP_ELICITATION => Ok(json!({"action": "decline"})),
+        EXEC_COMMAND_APPROVAL | APPLY_PATCH_APPROVAL => Ok(json!({
             "decision": {"denied": {"rejection": "declined by the client's default (fail-closed) approval policy"}}
         })),
         other => Err(RpcError::new(
