@@ -14,7 +14,8 @@ mod common;
 use attach_support::tls_proxy::{TestCert, TlsProxy};
 use attach_support::{count, established_to, jwt, processes_under, record, turn_deltas, turn_events, Seen};
 use codex_driver::attach::{
-    control_socket_path, Daemon, DaemonStart, DaemonState, SignedBearerToken, UnixSocketEndpoint, WebSocketEndpoint,
+    control_socket_path, Daemon, DaemonStart, DaemonState, Secret, SignedBearerToken, UnixSocketEndpoint,
+    WebSocketEndpoint,
 };
 use codex_driver::testing::{
     AssistantMessage, CodexHome, ListeningAppServer, MockModel, MockResponse, ResponseStream, ServerAuth,
@@ -494,8 +495,10 @@ async fn capability_token_missing_or_wrong_is_refused_with_401() {
         connect(WebSocketEndpoint::new(&url).signed_bearer_token(SignedBearerToken::new(token.clone()))).await,
         &url,
     );
-    // The right token still works after the refusals.
-    let codex = connect(WebSocketEndpoint::new(&url).capability_token(token)).await.expect("the right token");
+    // The right token still works after the refusals, read from the file the server reads.
+    let from_file = Secret::from_file(server.secret_file().expect("a token file")).expect("the token file reads");
+    assert_eq!(from_file, token, "the server's token file holds the token it hands out");
+    let codex = connect(WebSocketEndpoint::new(&url).capability_token(from_file)).await.expect("the right token");
     within("model/list", codex.models()).await.expect("a request");
     codex.close().await;
 }

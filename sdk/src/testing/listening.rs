@@ -59,6 +59,7 @@ pub struct ListeningAppServer {
     listen: Listen,
     auth: ServerAuth,
     secret: Option<Secret>,
+    secret_file: Option<PathBuf>,
 }
 
 impl CodexHome {
@@ -96,14 +97,14 @@ impl CodexHome {
             Listen::WebSocket { port } => format!("ws://127.0.0.1:{port}"),
             Listen::ControlSocket { .. } => "unix://".into(),
         });
-        let secret = match &auth {
-            ServerAuth::None => None,
+        let (secret, secret_file) = match &auth {
+            ServerAuth::None => (None, None),
             ServerAuth::CapabilityToken => {
                 let token = random_secret();
                 let file = self.write_secret_file("ws-token", &token)?;
                 args.extend(["--ws-auth".into(), "capability-token".into(), "--ws-token-file".into()]);
                 args.push(file.display().to_string());
-                Some(token)
+                (Some(token), Some(file))
             }
             ServerAuth::SignedBearer { issuer, audience } => {
                 let secret = random_secret();
@@ -116,7 +117,7 @@ impl CodexHome {
                 if let Some(audience) = audience {
                     args.extend(["--ws-audience".into(), audience.clone()]);
                 }
-                Some(secret)
+                (Some(secret), Some(file))
             }
         };
         let mut fresh = std::process::Command::new(codex_bin);
@@ -148,7 +149,7 @@ impl CodexHome {
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        Ok(ListeningAppServer { child: Some(child), pid, listen, auth, secret })
+        Ok(ListeningAppServer { child: Some(child), pid, listen, auth, secret, secret_file })
     }
 
     fn write_secret_file(&self, name: &str, secret: &Secret) -> io::Result<PathBuf> {
@@ -177,6 +178,13 @@ impl ListeningAppServer {
     /// The capability token or shared secret clients need (`None` without auth).
     pub fn secret(&self) -> Option<&Secret> {
         self.secret.as_ref()
+    }
+
+    /// The file the server reads its capability token or shared secret from (mode 0600,
+    /// beside the home; `None` without auth): for clients configured by file, e.g.
+    /// [`Secret::from_file`](crate::attach::Secret::from_file).
+    pub fn secret_file(&self) -> Option<&Path> {
+        self.secret_file.as_deref()
     }
 
     /// `ws://127.0.0.1:<port>` for a WebSocket server.
