@@ -71,8 +71,9 @@ impl PendingRequest {
         &self.params
     }
 
-    /// The request, typed (an unknown method is [`ServerRequest`]'s fallback variant).
-    pub fn request(&self) -> Result<ServerRequest> {
+    /// The request decoded into its typed [`ServerRequest`] variant (an unknown method is
+    /// the fallback variant; malformed params of a known method are `Error::Decode`).
+    pub fn typed(&self) -> Result<ServerRequest> {
         ServerRequest::decode(&self.method, self.params.clone())
             .map_err(|e| Error::Decode { method: e.method, source: e.source })
     }
@@ -332,7 +333,7 @@ mod tests {
         let (mut rx, reply) = forwarded("item/tool/call", params);
         let reply = tokio::spawn(reply);
         let pending = rx.recv().await.unwrap();
-        assert!(matches!(pending.request().unwrap(), ServerRequest::ItemToolCall(_)));
+        assert!(matches!(pending.typed().unwrap(), ServerRequest::ItemToolCall(_)));
         let unfit = pending.accept().unwrap_err();
         assert!(unfit.to_string().contains("item/tool/call"), "{unfit}");
         let unfit = unfit.request.respond::<crate::methods::server_requests::ItemCommandExecutionRequestApproval>(

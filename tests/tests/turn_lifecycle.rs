@@ -346,7 +346,7 @@ async fn approvals_answered_from_the_turns_stream() {
             match item.expect("a turn item") {
                 TurnItem::Request(request) => {
                     requests += 1;
-                    match request.request().expect("typed") {
+                    match request.typed().expect("typed") {
                         ServerRequest::ItemCommandExecutionRequestApproval(p) => {
                             assert!(p.command.as_deref().is_some_and(|c| c.contains(file)), "{p:?}")
                         }
