@@ -7,6 +7,28 @@
 //! - [`MockModel`]: a loopback OpenAI Responses API serving a FIFO queue of [`MockResponse`]s
 //!   and recording every request.
 //!
+//! The usual path: a [`Codex`](crate::Codex) on the real app-server in an isolated home,
+//! with the model's answers scripted.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use codex_driver::testing::{pinned_cli, CodexHome, MockModel, MockResponse};
+//! use codex_driver::{Codex, ThreadOptions};
+//!
+//! let model = MockModel::start().await?;
+//! model.push(MockResponse::text("A one-line summary."));
+//! let home = CodexHome::new(&model.base_url())?;
+//! let codex = Codex::new(home.client_config(&pinned_cli::locate()?)).await?;
+//! let thread = codex.thread_start(&ThreadOptions::default()).await?;
+//! let result = thread.run("Summarize this repository").await?;
+//! assert_eq!(result.final_response(), Some("A one-line summary."));
+//! assert_eq!(model.pending(), 0, "every scripted answer was used");
+//! codex.close().await;
+//! # Ok(()) }
+//! ```
+//!
+//! The raw protocol, for tests of the wire itself:
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use codex_driver::testing::{pinned_cli, CodexHome, MockModel, MockResponse};
