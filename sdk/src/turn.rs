@@ -339,8 +339,7 @@ impl TurnEvents {
             Ok(outcome) => outcome,
             Err(_) => {
                 tracing::warn!(%turn_id, ?timeout, "a cancelled turn did not end in time");
-                let method = <client_requests::TurnInterrupt as crate::protocol::Request>::METHOD;
-                Err(Error::Timeout { method: method.into(), after: timeout })
+                Err(Error::Timeout { method: crate::method_names::TURN_INTERRUPT.into(), after: timeout })
             }
         }
     }

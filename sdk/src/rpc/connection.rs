@@ -792,8 +792,8 @@ enum InFlight {
 impl InFlight {
     fn of(method: &str) -> Option<InFlight> {
         match method {
-            super::turns::TURN_START | super::turns::REVIEW_START => Some(InFlight::Start),
-            super::turns::THREAD_RESUME => Some(InFlight::Resume),
+            crate::method_names::TURN_START | crate::method_names::REVIEW_START => Some(InFlight::Start),
+            crate::method_names::THREAD_RESUME => Some(InFlight::Resume),
             _ => None,
         }
     }

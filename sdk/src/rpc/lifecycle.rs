@@ -265,7 +265,7 @@ pub struct TurnRef {
 pub const CLOSE_INTERRUPT_WAIT: Duration = Duration::from_secs(2);
 
 /// The method of an interrupt.
-const INTERRUPT: &str = super::turns::TURN_INTERRUPT;
+const INTERRUPT: &str = crate::method_names::TURN_INTERRUPT;
 
 /// Waits until `done` says so, re-checked under the state lock whenever the turn book may
 /// have changed; `None` after `timeout`.

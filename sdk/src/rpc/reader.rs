@@ -86,7 +86,7 @@ pub(crate) fn handle_line(shared: &Arc<Shared>, line: Vec<u8>, wakes: &mut Wakes
         Incoming::Notification(notification) => {
             // What the turn book's waiters wait for: a turn's end, its opener, a thread's close.
             let wakes_waiters = super::turns::WAKING_METHODS.contains(&notification.method());
-            if notification.method() == super::turns::SERVER_REQUEST_RESOLVED {
+            if notification.method() == crate::method_names::SERVER_REQUEST_RESOLVED {
                 super::server_requests::resolved_elsewhere(shared, &notification);
             }
             let event = Arc::new(notification);

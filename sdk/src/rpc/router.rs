@@ -9,7 +9,7 @@ use super::message::Event;
 use super::queue::{Pushed, Queue, Wakes};
 use super::state::CloseInfo;
 
-use super::turns::TURN_COMPLETED;
+use crate::method_names::TURN_COMPLETED;
 
 /// At most this many distinct turns are captured by one reservation.
 pub(crate) const MAX_RESERVED_TURNS: usize = 16;

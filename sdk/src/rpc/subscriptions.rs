@@ -59,7 +59,7 @@ pub(crate) fn unsubscribe(shared: &Arc<Shared>, thread_id: String) {
             tracing::debug!(thread_id, "no handle needs the thread any more; unsubscribing");
             let params = crate::types::ThreadUnsubscribeParams { thread_id: thread_id.clone() };
             let params = serde_json::value::to_raw_value(&params).expect("strings serialize");
-            if let Some(reply) = shared.send_request_detached(super::turns::THREAD_UNSUBSCRIBE, &params) {
+            if let Some(reply) = shared.send_request_detached(crate::method_names::THREAD_UNSUBSCRIBE, &params) {
                 if tokio::time::timeout(UNSUBSCRIBE_WAIT, reply).await.is_err() {
                     tracing::warn!(thread_id, "thread/unsubscribe got no answer in time");
                 }

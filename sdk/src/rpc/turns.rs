@@ -29,33 +29,11 @@ use std::collections::{HashMap, VecDeque};
 use serde::Deserialize;
 
 use super::message::Event;
-use crate::methods::{client_requests as request, server_notifications as notification};
-use crate::protocol::{Notification, Request};
-
-/// The method that ends a turn stream.
-pub(crate) const TURN_COMPLETED: &str = <notification::TurnCompleted as Notification>::METHOD;
-/// The method that starts a turn.
-pub(crate) const TURN_STARTED: &str = <notification::TurnStarted as Notification>::METHOD;
-/// A thread was unloaded.
-const THREAD_CLOSED: &str = <notification::ThreadClosed as Notification>::METHOD;
-/// A thread's status changed (`{"status": {"type": "idle" | "active" | …}}`).
-const THREAD_STATUS_CHANGED: &str = <notification::ThreadStatusChanged as Notification>::METHOD;
-/// A request was answered, by any client.
-pub(crate) const SERVER_REQUEST_RESOLVED: &str = <notification::ServerRequestResolved as Notification>::METHOD;
-
-/// The requests whose answers the book learns from, or that it counts in flight.
-pub(crate) const THREAD_START: &str = <request::ThreadStart as Request>::METHOD;
-pub(crate) const THREAD_RESUME: &str = <request::ThreadResume as Request>::METHOD;
-pub(crate) const THREAD_FORK: &str = <request::ThreadFork as Request>::METHOD;
-pub(crate) const THREAD_READ: &str = <request::ThreadRead as Request>::METHOD;
-pub(crate) const THREAD_UNSUBSCRIBE: &str = <request::ThreadUnsubscribe as Request>::METHOD;
-pub(crate) const TURN_START: &str = <request::TurnStart as Request>::METHOD;
-pub(crate) const REVIEW_START: &str = <request::ReviewStart as Request>::METHOD;
-pub(crate) const TURN_INTERRUPT: &str = <request::TurnInterrupt as Request>::METHOD;
-
-/// An item started / completed (the first user message of a turn tells who opened it).
-const ITEM_STARTED: &str = <notification::ItemStarted as Notification>::METHOD;
-const ITEM_COMPLETED: &str = <notification::ItemCompleted as Notification>::METHOD;
+// The methods the book reads and learns from, named through the generated markers.
+use crate::method_names::{
+    ITEM_COMPLETED, ITEM_STARTED, REVIEW_START, THREAD_CLOSED, THREAD_FORK, THREAD_READ, THREAD_RESUME, THREAD_START,
+    THREAD_STATUS_CHANGED, THREAD_UNSUBSCRIBE, TURN_COMPLETED, TURN_START, TURN_STARTED,
+};
 
 /// The notifications after which someone may be waiting on the book (a turn's end, its
 /// opener, a thread's close): the reader wakes the waiters after routing them.
