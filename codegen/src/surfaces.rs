@@ -13,9 +13,6 @@ use quote::ToTokens;
 use std::collections::{BTreeMap, BTreeSet};
 use syn::{Attribute, Item};
 
-/// The cargo feature that adds the experimental surface.
-pub const FEATURE: &str = "experimental";
-
 /// `#[cfg(feature = "experimental")]`.
 pub fn experimental() -> Attribute {
     syn::parse_quote!(#[cfg(feature = "experimental")])
@@ -29,12 +26,6 @@ fn stable_only() -> Attribute {
 /// The docs line and docs.rs badge of an experimental-only item.
 fn experimental_marks() -> [Attribute; 2] {
     [syn::parse_quote!(#[doc = ""]), syn::parse_quote!(#[doc = " Experimental: needs the `experimental` feature."])]
-}
-
-/// Whether `attrs` hold the experimental `cfg`.
-pub fn is_experimental(attrs: &[Attribute]) -> bool {
-    let marker = experimental();
-    attrs.iter().any(|a| a == &marker)
 }
 
 /// The `cfg` attributes among `attrs`.
@@ -83,27 +74,16 @@ impl ExperimentalOnly {
     }
 }
 
-/// What merging found, for the codegen's summary and tests.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Merged {
-    /// The merged items, in the experimental surface's order.
-    pub items: Vec<Item>,
-    /// Types only the experimental surface has.
-    pub experimental_types: BTreeSet<String>,
-    /// Stable types whose shape the merge changed: an open map on the stable schema (no
-    /// properties) that the experimental schema gives experimental properties; now a struct
-    /// whose fields all need the feature (a breaking change for stable code, listed in the
-    /// CHANGELOG).
-    pub reshaped: BTreeSet<String>,
-}
-
-/// Merges the stable surface's items into the experimental surface's.
-pub fn merge(stable: Vec<Item>, experimental_items: Vec<Item>) -> Result<Merged, String> {
+/// Merges the stable surface's items into the experimental surface's; the merged items
+/// come in the experimental surface's order.
+pub fn merge(stable: Vec<Item>, experimental_items: Vec<Item>) -> Result<Vec<Item>, String> {
     let mut stable_by_key: BTreeMap<String, Vec<Item>> = BTreeMap::new();
     for item in stable {
         stable_by_key.entry(key(&item)).or_default().push(item);
     }
-    let mut merged = Merged::default();
+    let mut merged = Vec::new();
+    // Stable types whose shape the merge changes (see [`RESHAPED`]).
+    let mut reshaped = BTreeSet::new();
     // A struct the stable schema gives no properties (typify makes it an open map) and
     // the experimental one gives only experimental ones: the struct of the experimental
     // surface, every field under the feature. Its stable newtype and the impls typify wrote
@@ -126,46 +106,43 @@ pub fn merge(stable: Vec<Item>, experimental_items: Vec<Item>) -> Result<Merged,
             for items in stable_by_key.values_mut() {
                 items.retain(|item| defined_name(item).as_deref() != Some(&name) && !newtype_impl_of(item, &name));
             }
-            merged.reshaped.insert(name);
+            reshaped.insert(name);
         }
     }
     for item in experimental_items {
         let key = key(&item);
-        if defined_name(&item).is_some_and(|name| merged.reshaped.contains(&name)) {
+        if defined_name(&item).is_some_and(|name| reshaped.contains(&name)) {
             let Item::Struct(mut new) = item else { unreachable!("only structs are reshaped") };
             new.fields.iter_mut().for_each(|field| {
                 field.attrs.push(experimental());
                 field.attrs.extend(experimental_marks());
             });
-            merged.items.push(Item::Struct(new));
+            merged.push(Item::Struct(new));
             continue;
         }
         // The experimental impls of a reshaped struct belong to the struct both surfaces have.
         if let Item::Impl(imp) = &item {
-            if merged.reshaped.contains(&text_of(&imp.self_ty)) {
-                merged.items.push(item);
+            if reshaped.contains(&text_of(&imp.self_ty)) {
+                merged.push(item);
                 continue;
             }
         }
         let twin = stable_by_key.get_mut(&key).and_then(|items| {
-            let same = items.iter().position(|s| text(s) == text(&item));
+            let same = items.iter().position(|s| text_of(s) == text_of(&item));
             let at = same.unwrap_or(0);
             (!items.is_empty()).then(|| items.remove(at))
         });
         let Some(old) = twin else {
-            if let Some(name) = defined_name(&item) {
-                merged.experimental_types.insert(name);
-            }
-            merged.items.push(mark_experimental(item));
+            merged.push(mark_experimental(item));
             continue;
         };
-        if text(&old) == text(&item) {
-            merged.items.push(item);
+        if text_of(&old) == text_of(&item) {
+            merged.push(item);
             continue;
         }
         match (old, item) {
-            (Item::Struct(old), Item::Struct(new)) => merged.items.push(Item::Struct(merge_struct(old, new)?)),
-            (Item::Enum(old), Item::Enum(new)) => merged.items.push(Item::Enum(merge_enum(old, new)?)),
+            (Item::Struct(old), Item::Struct(new)) => merged.push(Item::Struct(merge_struct(old, new)?)),
+            (Item::Enum(old), Item::Enum(new)) => merged.push(Item::Enum(merge_enum(old, new)?)),
             (Item::Impl(old), Item::Impl(new)) => {
                 if old.trait_.is_none() && signatures(&old) != signatures(&new) {
                     return Err(format!("`{key}`: the experimental surface changes its methods' signatures"));
@@ -173,8 +150,8 @@ pub fn merge(stable: Vec<Item>, experimental_items: Vec<Item>) -> Result<Merged,
                 let (mut old, mut new) = (old, new);
                 old.attrs.push(stable_only());
                 new.attrs.push(experimental());
-                merged.items.push(Item::Impl(old));
-                merged.items.push(Item::Impl(new));
+                merged.push(Item::Impl(old));
+                merged.push(Item::Impl(new));
             }
             (_, _) => return Err(format!("`{key}`: the experimental surface shapes this item differently")),
         }
@@ -245,7 +222,8 @@ fn member_name(ident: &Option<syn::Ident>) -> String {
     ident.as_ref().map(ToString::to_string).unwrap_or_default()
 }
 
-/// Stable types that may change shape with the merge ([`Merged::reshaped`]): each one a
+/// Stable types that may change shape with the merge (an open map on the stable schema, no
+/// properties, that the experimental schema gives experimental ones): each one a
 /// breaking change listed in the CHANGELOG.
 pub const RESHAPED: &[&str] = &["ThreadItemOutputDeferral"];
 
@@ -303,7 +281,7 @@ fn key(item: &Item) -> String {
             format!("impl {trait_} for {}", text_of(&imp.self_ty))
         }
         Item::Mod(m) => format!("mod {}", m.ident),
-        other => defined_name(other).unwrap_or_else(|| text(other)),
+        other => defined_name(other).unwrap_or_else(|| text_of(other)),
     }
 }
 
@@ -348,10 +326,6 @@ fn variant_text(variant: &syn::Variant) -> String {
     text_of(&variant)
 }
 
-fn text(item: &Item) -> String {
-    text_of(item)
-}
-
 fn text_of<T: ToTokens>(tokens: &T) -> String {
     tokens.to_token_stream().to_string()
 }
@@ -381,13 +355,13 @@ mod tests {
             pub struct New;
         });
         let merged = merge(stable, experimental).unwrap();
-        let text: Vec<String> = merged.items.iter().map(text).collect();
+        let text: Vec<String> = merged.iter().map(text_of).collect();
         assert_eq!(text.len(), 6, "{text:#?}");
         assert!(text[1].contains("# [cfg (feature = \"experimental\")] # [doc"), "{}", text[1]);
         assert!(text[2].contains("# [cfg (feature = \"experimental\")] # [doc = \"\"] # [doc = \" Experimental"));
         assert!(text[3].starts_with("# [cfg (not (feature"));
         assert!(text[4].starts_with("# [cfg (feature"));
-        assert_eq!(merged.experimental_types, BTreeSet::from(["New".to_owned()]));
+        assert!(text[5].starts_with("# [cfg (feature = \"experimental\")]") && text[5].ends_with("pub struct New ;"));
     }
 
     #[test]

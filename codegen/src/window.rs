@@ -17,7 +17,7 @@ use std::path::Path;
 pub const WINDOW_FILE: &str = "window.json";
 
 /// The older releases' shapes, relative to the pin.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
 pub struct Window {
     /// Every distinct older shape.
     shapes: Vec<Value>,
@@ -26,7 +26,7 @@ pub struct Window {
 }
 
 /// What one older release shapes differently from the pin.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
 struct Release {
     /// Definition → index into [`Window::shapes`].
     shaped: BTreeMap<String, usize>,
@@ -89,22 +89,7 @@ impl Window {
     pub fn load(schema_dir: &Path) -> Result<Self, String> {
         let path = schema_dir.join(WINDOW_FILE);
         let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let root: Value = serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", path.display()))?;
-        let bad = || format!("{} does not hold `shapes` and `releases`", path.display());
-        let shapes = root.get("shapes").and_then(Value::as_array).ok_or_else(bad)?.clone();
-        let mut releases = BTreeMap::new();
-        for (version, entry) in root.get("releases").and_then(Value::as_object).ok_or_else(bad)? {
-            let shaped = entry.get("shaped").and_then(Value::as_object).ok_or_else(bad)?;
-            let shaped = shaped
-                .iter()
-                .map(|(name, index)| Ok((name.clone(), index.as_u64().ok_or_else(bad)? as usize)))
-                .collect::<Result<_, String>>()?;
-            let absent = entry.get("absent").and_then(Value::as_array).ok_or_else(bad)?;
-            let absent =
-                absent.iter().map(|n| n.as_str().map(str::to_owned).ok_or_else(bad)).collect::<Result<_, _>>()?;
-            releases.insert(version.clone(), Release { shaped, absent });
-        }
-        Ok(Window { shapes, releases })
+        serde_json::from_str(&text).map_err(|e| format!("{} is not a window of shapes: {e}", path.display()))
     }
 
     /// The file's text: one release or shape per line, so a bump reads as a small diff.
@@ -166,23 +151,12 @@ mod tests {
         }));
         let window = Window::derive(&pin, &[("0.1.0".into(), old)]);
         let text = window.to_json_text();
-        let back = Window::load_text(&text);
+        let back: Window = serde_json::from_str(&text).unwrap();
         assert_eq!(back, window);
         let rebuilt = back.bundle_of(&pin, "0.1.0").unwrap();
         let names: Vec<&String> = rebuilt.definitions.keys().collect();
         assert_eq!(names, ["A", "B", "Gone"], "a description-only change keeps the pin's definition");
         assert_eq!(rebuilt.definitions["B"], json!({"type": "object"}));
         assert!(back.bundle_of(&pin, "0.2.0").is_err());
-    }
-
-    impl Window {
-        fn load_text(text: &str) -> Window {
-            let dir = std::env::temp_dir().join(format!("window-test-{}", std::process::id()));
-            std::fs::create_dir_all(&dir).unwrap();
-            std::fs::write(dir.join(WINDOW_FILE), text).unwrap();
-            let window = Window::load(&dir).unwrap();
-            std::fs::remove_dir_all(&dir).unwrap();
-            window
-        }
     }
 }
