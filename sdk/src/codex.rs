@@ -316,8 +316,13 @@ impl Codex {
     /// Options are passed by reference here as everywhere in the SDK (`run_with`,
     /// `turn_with`, `run_goal_with`, `initialize`): they are read into the request, and
     /// one value can serve many calls.
+    ///
+    /// On a client with a server-request handler, options without an approval mode ask
+    /// for [`ApprovalMode::AskUser`](crate::ApprovalMode::AskUser): the handler that is set
+    /// is asked (see [`ThreadOptions::approval_mode`]).
     pub async fn thread_start(&self, options: &ThreadOptions) -> Result<Thread> {
-        let response = self.conn.request::<client_requests::ThreadStart>(options.to_start_params()).await?;
+        let params = options.to_start_params_for(self.conn.decides_approvals());
+        let response = self.conn.request::<client_requests::ThreadStart>(params).await?;
         let settings = ThreadSettings::from(&response);
         Ok(self.thread(response.thread, Some(settings)))
     }

@@ -53,10 +53,19 @@ type Decide<P, D> = Arc<dyn Fn(P) -> BoxFuture<'static, D> + Send + Sync>;
 /// A [`ServerRequestHandler`] made of closures for the two everyday approvals; every
 /// other request keeps the fail-closed default.
 ///
+/// A handler that is set is asked: on a client with one, `thread_start` without an
+/// approval mode asks for on-request approvals reviewed by the user
+/// ([`ApprovalMode::AskUser`](crate::ApprovalMode::AskUser)), whatever the server's
+/// `approval_policy` (the test kit's `CodexHome` writes `never`). An explicit
+/// [`ThreadOptions::approval_mode`](crate::ThreadOptions::approval_mode) wins;
+/// `thread_resume` and `thread_fork` keep a thread's policy unless one is set.
+///
 /// Each request is decided in its own task. If the connection closes while a decision is
 /// pending (the app-server exits or is killed, the client is closed or dropped), the
 /// closure's future is dropped at its next `.await` and no reply is sent; release what it
-/// holds with drop guards (see [`RawServerRequestHandler`]).
+/// holds with drop guards (see [`RawServerRequestHandler`]). What a closure prints can
+/// interleave with a streamed answer; a CLI that wants one ordered flow answers in the
+/// turn's own stream with [`Thread::turn_with_requests`](crate::Thread::turn_with_requests).
 ///
 /// ```
 /// use codex_driver::handlers::ApprovalHandler;

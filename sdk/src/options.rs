@@ -85,7 +85,11 @@ pub struct ThreadOptions {
     pub model_provider: Option<String>,
     /// Working directory of the thread.
     pub cwd: Option<PathBuf>,
-    /// Approval preset.
+    /// Approval preset. Unset, [`Codex::thread_start`](crate::Codex::thread_start) on a
+    /// client with a server-request handler (an [`ApprovalHandler`](crate::ApprovalHandler)
+    /// or any other) asks for [`ApprovalMode::AskUser`], so the handler that is set is asked;
+    /// on a client without one it keeps the server's configuration. `thread_resume` and
+    /// `thread_fork` change a thread's policy only when this is set.
     pub approval_mode: Option<ApprovalMode>,
     /// Sandbox preset.
     pub sandbox: Option<Sandbox>,
@@ -174,12 +178,24 @@ impl ThreadOptions {
         (!self.config.is_empty()).then(|| self.config.clone())
     }
 
-    /// `thread/start` params.
+    /// `thread/start` params, as set (no client rule applied).
     pub fn to_start_params(&self) -> ThreadStartParams {
         let mut p = ThreadStartParams::default();
         apply_thread_settings!(p, self);
         p.ephemeral = self.ephemeral;
         p.personality = self.personality.clone();
+        p
+    }
+
+    /// `thread/start` params of a client whose handler decides approvals or not: the one
+    /// home of the rule "a handler that is set is asked" (see
+    /// [`approval_mode`](Self::approval_mode)).
+    pub(crate) fn to_start_params_for(&self, handler_decides_approvals: bool) -> ThreadStartParams {
+        let mut p = self.to_start_params();
+        if self.approval_mode.is_none() && handler_decides_approvals {
+            p.approval_policy = Some(ApprovalMode::AskUser.policy());
+            p.approvals_reviewer = ApprovalMode::AskUser.reviewer();
+        }
         p
     }
 
@@ -267,5 +283,29 @@ impl TurnOptions {
         p.summary = self.summary.clone();
         p.service_tier = self.service_tier.clone();
         Ok(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_handler_that_is_set_is_asked_at_thread_start_only() {
+        let unset = ThreadOptions::default();
+        let asked = unset.to_start_params_for(true);
+        assert_eq!(asked.approval_policy, Some(AskForApproval::OnRequest));
+        assert_eq!(asked.approvals_reviewer, Some(ApprovalsReviewer::User));
+        let no_handler = unset.to_start_params_for(false);
+        assert_eq!((no_handler.approval_policy, no_handler.approvals_reviewer), (None, None));
+
+        let explicit = ThreadOptions::default().approval_mode(ApprovalMode::DenyAll).to_start_params_for(true);
+        assert_eq!((explicit.approval_policy, explicit.approvals_reviewer), (Some(AskForApproval::Never), None));
+
+        // Resuming and forking keep the thread's policy unless one is set.
+        let resume = unset.to_resume_params("t");
+        assert_eq!((resume.approval_policy, resume.approvals_reviewer), (None, None));
+        let fork = unset.to_fork_params("t");
+        assert_eq!((fork.approval_policy, fork.approvals_reviewer), (None, None));
     }
 }

@@ -12,7 +12,7 @@ mod login_support;
 mod scenarios;
 
 use codex_driver::blocking;
-use codex_driver::testing::{ApprovalPolicy, ExecCommand, MockResponse, ResponseStream};
+use codex_driver::testing::{ExecCommand, MockResponse, ResponseStream};
 use codex_driver::types::{
     CommandExecutionApprovalDecision, CommandExecutionStatus, ConfigReadParams, ThreadItem, TurnStatus,
 };
@@ -275,11 +275,13 @@ async fn reached(stall: &codex_driver::testing::StallHandle) {
 }
 
 /// The async `ApprovalHandler` (run on the runtime thread) through the blocking builder,
-/// and a sync closure that panics, which declines.
+/// and a sync closure that panics, which declines. The kit's home says
+/// `approval_policy = "never"`: the handlers are asked because a client with a handler
+/// starts threads that ask it.
 #[tokio::test]
 async fn async_handlers_and_a_panicking_sync_closure() {
     let _serial = SERIAL.lock().await;
-    let env = Env::start_with(|h| h.approval_policy(ApprovalPolicy::OnRequest)).await;
+    let env = Env::start().await;
     let script = |call: &str, file: &str, then: &str| {
         env.model.push(MockResponse::exec_command(
             ExecCommand::new(call, format!("echo x > {file}")).escalated("needs to write a marker"),

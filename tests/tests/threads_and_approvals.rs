@@ -10,7 +10,7 @@ use codex_driver::handlers::ApprovalHandler;
 use codex_driver::rpc::EventFilter;
 use codex_driver::testing::{ApprovalPolicy, ExecCommand, MockResponse, RecordedRequest};
 use codex_driver::types::{
-    Account, CommandExecutionApprovalDecision, CommandExecutionRequestApprovalParams,
+    Account, ApprovalsReviewer, AskForApproval, CommandExecutionApprovalDecision, CommandExecutionRequestApprovalParams,
     CommandExecutionRequestApprovalResponse, CommandExecutionStatus, FileChangeApprovalDecision,
     FileChangeRequestApprovalParams, FileChangeThreadItem, PatchApplyStatus, ThreadItem, ThreadListParams, TurnStatus,
 };
@@ -541,6 +541,46 @@ async fn without_a_handler_approvals_are_declined() {
     assert_eq!(changes[0].status, PatchApplyStatus::Declined);
     assert_eq!(marker(&world, "unpatched.txt"), None, "the patch was not applied");
     assert_eq!(world.model.request_count(), 3);
+}
+
+/// The README's first example, offline on the kit's home (`approval_policy = "never"`):
+/// a client with a handler and options without an approval mode. The handler is asked
+/// (the thread asks for on-request approvals reviewed by the user), and the declined
+/// command is in the result.
+#[tokio::test]
+async fn a_handler_that_is_set_is_asked_on_the_kits_home() {
+    let seen = Seen::new();
+    let world = World::start_with(|h| h, |b| b.handler(command_handler(CommandExecutionApprovalDecision::Decline, &seen))).await;
+    script_command(&world, "call_readme", "echo hi > readme.txt", Some("not running it"));
+    let thread = start_thread(&world.codex, in_work_dir(&world).model("gpt-5.5")).await;
+    let settings = thread.settings().expect("thread/start settings");
+    assert_eq!(settings.approval_policy, AskForApproval::OnRequest);
+    assert_eq!(settings.approvals_reviewer, ApprovalsReviewer::User);
+
+    let result = run(&thread, "Summarize this repository in one sentence").await;
+    assert_eq!(result.final_response(), Some("not running it"));
+    assert_one_command_approval(&seen, &thread, &result.id, "call_readme", "echo hi > readme.txt");
+    let commands = commands(&result);
+    assert_eq!(commands.len(), 1, "{:#?}", result.items);
+    assert_eq!(commands[0].status, CommandExecutionStatus::Declined);
+    assert_eq!(marker(&world, "readme.txt"), None);
+}
+
+/// An approval mode the caller sets wins over the rule: `DenyAll` on a client with a
+/// handler is never asked.
+#[tokio::test]
+async fn an_explicit_approval_mode_wins_over_the_handler_rule() {
+    let seen = Seen::new();
+    let world = World::start_with(|h| h, |b| b.handler(command_handler(CommandExecutionApprovalDecision::Accept, &seen))).await;
+    script_command(&world, "call_deny", "echo hi > denied.txt", Some("refused"));
+    let options = in_work_dir(&world).approval_mode(ApprovalMode::DenyAll);
+    let thread = start_thread(&world.codex, options).await;
+    assert_eq!(thread.settings().expect("settings").approval_policy, AskForApproval::Never);
+
+    let result = run(&thread, "write the marker").await;
+    assert_eq!(result.final_response(), Some("refused"));
+    assert!(seen.all().is_empty(), "the handler was asked: {:#?}", seen.all());
+    assert_eq!(marker(&world, "denied.txt"), None);
 }
 
 // ---------------------------------------------------------------------------------------

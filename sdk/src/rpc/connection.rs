@@ -346,6 +346,12 @@ impl Connection {
         &self.shared().endpoint
     }
 
+    /// Whether this connection's server-request handler decides approvals (any handler but
+    /// the fail-closed default; see [`RawServerRequestHandler::decides_approvals`]).
+    pub fn decides_approvals(&self) -> bool {
+        self.shared().handler.decides_approvals()
+    }
+
     // ----- handshake ---------------------------------------------------------------------
 
     /// Performs the handshake: `initialize` with `options`, then the `initialized`

@@ -60,6 +60,13 @@ impl RawServerRequest {
 pub trait RawServerRequestHandler: Send + Sync + 'static {
     /// Produces the reply to `request`.
     fn handle(&self, request: RawServerRequest) -> BoxFuture<'_, Result<Value, RpcError>>;
+
+    /// Whether this handler decides approvals itself (`true`, the default) or refuses them
+    /// all ([`FailClosedHandler`]). A client whose handler decides them starts threads that
+    /// ask it (see [`ThreadOptions::approval_mode`](crate::ThreadOptions::approval_mode)).
+    fn decides_approvals(&self) -> bool {
+        true
+    }
 }
 
 /// The reply the default handler sends for `method`: a refusal for every approval-like
@@ -97,6 +104,10 @@ pub struct FailClosedHandler;
 impl RawServerRequestHandler for FailClosedHandler {
     fn handle(&self, request: RawServerRequest) -> BoxFuture<'_, Result<Value, RpcError>> {
         Box::pin(std::future::ready(fail_closed_reply(&request.method)))
+    }
+
+    fn decides_approvals(&self) -> bool {
+        false
     }
 }
 
