@@ -109,7 +109,7 @@ pub fn generate(schema_dir: &Path) -> Result<Vec<GeneratedFile>, String> {
     files.push(file(format!("{TEST_DIR}/registry.rs"), &render(registry::emit_registry(catalog, &only)?)?));
     check_exception_table(&[&stable, catalog])?;
     files.push(file(format!("{SDK_DIR}/history.rs"), &render(versions::emit_history(&history, &pin)?)?));
-    files.push(file(format!("{SDK_DIR}/{}", versions::PIN_FILE), &versions::pin_file(&pin)));
+    files.push(file(format!("{SDK_DIR}/{}", versions::PIN_FILE), &versions::pin_file(&pin, &history.window)));
     let index = types_index(catalog, &only)?;
     files.push(file(format!("{SDK_DIR}/types.rs"), &types_module(&index)));
     files.push(file(

@@ -9,10 +9,17 @@ use quote::quote;
 /// The generated file holding the pin, in `sdk/src/generated/`.
 pub const PIN_FILE: &str = "pin.rs";
 
-/// `pin.rs`: one constant, so that `include!` works from any module.
-pub fn pin_file(pin: &str) -> String {
+/// `pin.rs`: the pin and the window as strings, so that `include!` works from any module
+/// (and from `xtask`, which has no `CodexVersion`).
+pub fn pin_file(pin: &str, window: &[String]) -> String {
+    let releases: Vec<String> = window.iter().map(|v| format!("    \"{v}\",\n")).collect();
     format!(
-        "/// The Codex CLI version this SDK is generated from and tested against (`schema/CODEX_VERSION`).\npub const PINNED_CODEX_VERSION: &str = \"{pin}\";\n"
+        "/// The Codex CLI version this SDK is generated from and tested against (`schema/CODEX_VERSION`).\n\
+pub const PINNED_CODEX_VERSION: &str = \"{pin}\";\n\n\
+/// The Codex CLI releases the SDK speaks to (the protocol history's window), oldest first;\n\
+/// the last is [`PINNED_CODEX_VERSION`].\n\
+pub const WINDOW_CODEX_VERSIONS: &[&str] = &[\n{}];\n",
+        releases.concat()
     )
 }
 

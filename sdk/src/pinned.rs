@@ -1,8 +1,14 @@
 //! The pinned Codex CLI version and how to get it: what every build needs (the error of a
 //! missing binary names them). Standard library only: `xtask` includes this file too.
 
-// `PINNED_CODEX_VERSION`: generated from `schema/CODEX_VERSION`, the one place the pin is written.
-include!("generated/pin.rs");
+// `PINNED_CODEX_VERSION`: generated from `schema/CODEX_VERSION`, the one place the pin is
+// written; `WINDOW_CODEX_VERSIONS` (the releases the SDK speaks to) serves the test kit and
+// `xtask`.
+#[allow(dead_code)]
+mod pin {
+    include!("generated/pin.rs");
+}
+pub use pin::*;
 
 /// Environment variable naming the `codex` binary to use (read by the test kit's `locate`
 /// and by `xtask`).

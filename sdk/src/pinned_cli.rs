@@ -17,7 +17,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-pub use crate::pinned::{install_hint, CODEX_BIN_ENV, PINNED_CODEX_VERSION};
+pub use crate::pinned::{install_hint, CODEX_BIN_ENV, PINNED_CODEX_VERSION, WINDOW_CODEX_VERSIONS};
 
 /// The npm platform package and the fallback vendor triple for the running machine.
 fn platform_package() -> io::Result<(&'static str, &'static str)> {
@@ -85,27 +85,44 @@ pub fn binary_version(bin: &Path) -> io::Result<String> {
 /// it is missing or reports another version.
 ///
 /// Runs `npm install --prefix <install_root> --no-save --no-audit --no-fund @openai/codex@<version>`
-/// (npm must be on `PATH` and the npm registry reachable), then checks that
-/// `codex --version` prints `codex-cli <version>`.
+/// (npm must be on `PATH` and the npm registry reachable; an unreachable registry fails after
+/// npm's retries, within seconds), then checks that `codex --version` prints
+/// `codex-cli <version>`.
 pub fn ensure_installed(install_root: &Path, version: &str) -> io::Result<PathBuf> {
+    npm_install(install_root, version, None)
+}
+
+/// [`ensure_installed`], from `registry` when given (else npm's configured registry).
+fn npm_install(install_root: &Path, version: &str, registry: Option<&str>) -> io::Result<PathBuf> {
     let bin = native_binary_path(install_root)?;
     if bin.is_file() && binary_version(&bin).is_ok_and(|v| v == version) {
         return Ok(bin);
     }
     std::fs::create_dir_all(install_root)?;
     let npm = if cfg!(windows) { "npm.cmd" } else { "npm" };
-    let status = Command::new(npm)
+    let mut command = Command::new(npm);
+    command
         .arg("install")
         .arg("--prefix")
         .arg(install_root)
-        .args(["--no-save", "--no-audit", "--no-fund"])
+        .args([
+            "--no-save",
+            "--no-audit",
+            "--no-fund",
+            "--fetch-retry-mintimeout=1000",
+            "--fetch-retry-maxtimeout=5000",
+        ])
         .arg(format!("@openai/codex@{version}"))
-        .stdin(Stdio::null())
+        .stdin(Stdio::null());
+    if let Some(registry) = registry {
+        command.arg(format!("--registry={registry}"));
+    }
+    let status = command
         .status()
         .map_err(|e| io::Error::new(e.kind(), format!("cannot run `{npm}` (is Node.js installed?): {e}")))?;
     if !status.success() {
         return Err(io::Error::other(format!(
-            "`npm install @openai/codex@{version}` into {} failed ({status})",
+            "`npm install @openai/codex@{version}` into {} failed ({status}; is the npm registry reachable? npm's output is above)",
             install_root.display()
         )));
     }
@@ -125,35 +142,168 @@ pub fn install_pinned() -> io::Result<PathBuf> {
     ensure_installed(&default_install_root()?, PINNED_CODEX_VERSION)
 }
 
-/// Finds the pinned Codex binary for tests, without installing anything.
+/// Environment variable naming the per-user cache directory of [`find_or_install`]
+/// (default: the platform's cache directory + `codex-driver`, see [`user_cache_dir`]).
+pub const CACHE_DIR_ENV: &str = "CODEX_DRIVER_CACHE_DIR";
+
+/// Finds a usable Codex CLI, or installs the pinned one into the per-user cache: the one
+/// call a test (or any program) of any crate makes to get a `codex` binary.
 ///
-/// Order: the `CODEX_BIN` environment variable (any existing file; its version is not checked),
-/// then the install roots of [`candidate_target_dirs`]. The error lists the paths searched and
-/// says how to install the binary ([`install_hint`]).
+/// First [`locate`]; when it finds nothing, `npm install @openai/codex@<pin>` into
+/// `<`[`user_cache_dir`]`>/codex-cli/<pin>/` (npm on `PATH` and the npm registry
+/// reachable; a concurrent install by another process is tolerated). Without npm or a
+/// network the error says what was searched and why the install failed; npm's own
+/// timeouts bound the wait.
+pub fn find_or_install() -> io::Result<PathBuf> {
+    let search = Search::from_env();
+    let not_found = match search.locate() {
+        Ok(bin) => return Ok(bin),
+        Err(e) => e,
+    };
+    let root = install_root_in(&search.cache_dir.clone().ok_or(not_found)?, PINNED_CODEX_VERSION);
+    install_once(&root, PINNED_CODEX_VERSION, None).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!(
+                "no usable Codex CLI was found, and installing {PINNED_CODEX_VERSION} into {} failed: {e}",
+                root.display()
+            ),
+        )
+    })
+}
+
+/// Finds a usable Codex CLI without installing anything.
+///
+/// In order: the `CODEX_BIN` environment variable (any existing file, its version
+/// unchecked: an explicit choice); the pinned release installed under the cargo target
+/// directories of [`candidate_target_dirs`] (`cargo xtask install-codex` in the SDK's own
+/// workspace) or in the per-user cache ([`find_or_install`]); a `codex` on `PATH` that
+/// reports the pinned release; then one that reports any release of the window
+/// ([`WINDOW_CODEX_VERSIONS`]). The error lists what was searched, with the versions found
+/// on `PATH`, and says how to get the binary.
 pub fn locate() -> io::Result<PathBuf> {
-    if let Some(bin) = std::env::var_os(CODEX_BIN_ENV).filter(|v| !v.is_empty()) {
-        let bin = PathBuf::from(bin);
-        return if bin.is_file() {
-            Ok(bin)
-        } else {
-            Err(io::Error::new(
-                io::ErrorKind::NotFound,
-                format!("{CODEX_BIN_ENV}={} does not name a file", bin.display()),
-            ))
-        };
+    Search::from_env().locate()
+}
+
+/// The per-user cache directory of [`find_or_install`]: `CODEX_DRIVER_CACHE_DIR`, else
+/// `$XDG_CACHE_HOME/codex-driver`, else `~/Library/Caches/codex-driver` (macOS),
+/// `%LOCALAPPDATA%\\codex-driver` (Windows) or `~/.cache/codex-driver`. `None` when none of
+/// those variables is set.
+pub fn user_cache_dir() -> Option<PathBuf> {
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    if let Some(dir) = var(CACHE_DIR_ENV) {
+        return Some(dir);
     }
-    let mut searched = Vec::new();
-    for target_dir in candidate_target_dirs()? {
-        let bin = native_binary_path(&install_root_in(&target_dir, PINNED_CODEX_VERSION))?;
-        if bin.is_file() {
+    let base = if cfg!(windows) {
+        var("LOCALAPPDATA")
+    } else if cfg!(target_os = "macos") {
+        var("HOME").map(|home| home.join("Library").join("Caches"))
+    } else {
+        var("XDG_CACHE_HOME").or_else(|| var("HOME").map(|home| home.join(".cache")))
+    };
+    base.map(|dir| dir.join("codex-driver"))
+}
+
+/// Where [`locate`] looks: read from the environment once, so the order is testable.
+#[derive(Debug, Clone, Default)]
+struct Search {
+    codex_bin: Option<PathBuf>,
+    target_dirs: Vec<PathBuf>,
+    cache_dir: Option<PathBuf>,
+    path: Option<OsString>,
+}
+
+impl Search {
+    fn from_env() -> Self {
+        Search {
+            codex_bin: std::env::var_os(CODEX_BIN_ENV).filter(|v| !v.is_empty()).map(PathBuf::from),
+            target_dirs: candidate_target_dirs().unwrap_or_default(),
+            cache_dir: user_cache_dir(),
+            path: std::env::var_os("PATH"),
+        }
+    }
+
+    fn locate(&self) -> io::Result<PathBuf> {
+        if let Some(bin) = &self.codex_bin {
+            return if bin.is_file() {
+                Ok(bin.clone())
+            } else {
+                Err(io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!("{CODEX_BIN_ENV}={} does not name a file", bin.display()),
+                ))
+            };
+        }
+        let mut searched = Vec::new();
+        let installs = self.target_dirs.iter().chain(&self.cache_dir);
+        for dir in installs {
+            let bin = native_binary_path(&install_root_in(dir, PINNED_CODEX_VERSION))?;
+            if bin.is_file() {
+                return Ok(bin);
+            }
+            searched.push(format!("  {} (missing)", bin.display()));
+        }
+        let mut in_window = None;
+        for bin in self.on_path() {
+            match binary_version(&bin) {
+                Ok(version) if version == PINNED_CODEX_VERSION => return Ok(bin),
+                Ok(version) if WINDOW_CODEX_VERSIONS.contains(&version.as_str()) => {
+                    in_window.get_or_insert(bin.clone());
+                    searched.push(format!("  {} (on PATH: {version})", bin.display()));
+                }
+                Ok(version) => searched.push(format!("  {} (on PATH: {version}, outside the window)", bin.display())),
+                Err(e) => searched.push(format!("  {} (on PATH: {e})", bin.display())),
+            }
+        }
+        if let Some(bin) = in_window {
             return Ok(bin);
         }
-        searched.push(format!("  {}", bin.display()));
+        if self.path.is_some() && !searched.iter().any(|s| s.contains("on PATH")) {
+            searched.push("  PATH (no `codex`)".to_owned());
+        }
+        let window = format!("{}..={PINNED_CODEX_VERSION}", WINDOW_CODEX_VERSIONS[0]);
+        Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!(
+                "no Codex CLI of the supported releases ({window}, preferably {PINNED_CODEX_VERSION}) found; \
+call `codex_driver::testing::pinned_cli::find_or_install()` to install it into the per-user cache, or {}.\nSearched:\n{}",
+                install_hint(),
+                searched.join("\n")
+            ),
+        ))
     }
-    Err(io::Error::new(
-        io::ErrorKind::NotFound,
-        format!("Codex CLI {PINNED_CODEX_VERSION} not found; {}.\nSearched:\n{}", install_hint(), searched.join("\n")),
-    ))
+
+    /// Every file named `codex` in the `PATH` directories, in order.
+    fn on_path(&self) -> Vec<PathBuf> {
+        let name = if cfg!(windows) { "codex.cmd" } else { "codex" };
+        let dirs = self.path.as_deref().map(std::env::split_paths).into_iter().flatten();
+        let mut found: Vec<PathBuf> = dirs.map(|dir| dir.join(name)).filter(|bin| bin.is_file()).collect();
+        found.dedup();
+        found
+    }
+}
+
+/// [`ensure_installed`] into `root` through a private directory beside it, renamed into
+/// place: two processes installing at once leave one whole install, never a mix.
+fn install_once(root: &Path, version: &str, registry: Option<&str>) -> io::Result<PathBuf> {
+    if let Ok(bin) = native_binary_path(root) {
+        if bin.is_file() && binary_version(&bin).is_ok_and(|v| v == version) {
+            return Ok(bin);
+        }
+    }
+    let parent = root.parent().ok_or_else(|| io::Error::other("an install root has a parent"))?;
+    std::fs::create_dir_all(parent)?;
+    let staging = parent.join(format!(".{version}.installing-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&staging);
+    let result = npm_install(&staging, version, registry).and_then(|_| match std::fs::rename(&staging, root) {
+        Ok(()) => Ok(()),
+        // Another process finished first: its install is as good as ours.
+        Err(_) if native_binary_path(root)?.is_file() => Ok(()),
+        Err(e) => Err(e),
+    });
+    let _ = std::fs::remove_dir_all(&staging);
+    result?;
+    native_binary_path(root)
 }
 
 /// The install root `cargo xtask install-codex` uses: `<target dir>/codex-cli/<pinned version>`,
@@ -232,6 +382,64 @@ mod tests {
         std::fs::create_dir_all(&other).unwrap();
         std::fs::write(other.join("codex"), b"").unwrap();
         assert_eq!(native_binary_path(&dir).unwrap(), other.join("codex"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A directory with a fake `codex` that reports `version`.
+    #[cfg(unix)]
+    fn fake_codex(dir: &Path, version: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::create_dir_all(dir).unwrap();
+        let bin = dir.join("codex");
+        std::fs::write(&bin, format!("#!/bin/sh\necho 'codex-cli {version}'\n")).unwrap();
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        bin
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn locate_prefers_the_pin_then_any_release_of_the_window_on_path() {
+        let dir = std::env::temp_dir().join(format!("pinned-cli-path-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let old = fake_codex(&dir.join("old"), "0.1.0");
+        let window = fake_codex(&dir.join("window"), WINDOW_CODEX_VERSIONS[0]);
+        let pin = fake_codex(&dir.join("pin"), PINNED_CODEX_VERSION);
+        let path = |dirs: &[&str]| Some(std::env::join_paths(dirs.iter().map(|d| dir.join(d))).unwrap());
+        let search = |dirs: &[&str]| Search { path: path(dirs), ..Search::default() };
+
+        assert_eq!(search(&["old", "window", "pin"]).locate().unwrap(), pin, "the pin wins, wherever it is");
+        assert_eq!(search(&["old", "window"]).locate().unwrap(), window, "else a release of the window");
+        let error = search(&["old"]).locate().unwrap_err().to_string();
+        assert!(error.contains(&format!("{} (on PATH: 0.1.0, outside the window)", old.display())), "{error}");
+        assert!(error.contains("find_or_install()") && error.contains("npm install -g"), "{error}");
+        let error = search(&[]).locate().unwrap_err().to_string();
+        assert!(error.contains("PATH (no `codex`)"), "{error}");
+
+        // CODEX_BIN is an explicit choice; an install under a target or cache dir comes before PATH.
+        let explicit = Search { codex_bin: Some(old.clone()), ..search(&["pin"]) };
+        assert_eq!(explicit.locate().unwrap(), old);
+        let cache = dir.join("cache");
+        let cached = native_binary_path(&install_root_in(&cache, PINNED_CODEX_VERSION)).unwrap();
+        std::fs::create_dir_all(cached.parent().unwrap()).unwrap();
+        std::fs::copy(&pin, &cached).unwrap();
+        let in_cache = Search { cache_dir: Some(cache), ..search(&["window"]) };
+        assert_eq!(in_cache.locate().unwrap(), cached);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Without a reachable registry the install fails, soon, saying so, and leaves nothing
+    /// behind (needs npm, as every real-binary test does).
+    #[test]
+    fn an_install_without_a_registry_fails_clearly_and_leaves_nothing() {
+        let dir = std::env::temp_dir().join(format!("pinned-cli-offline-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let root = install_root_in(&dir, PINNED_CODEX_VERSION);
+        // Port 9 (discard) on loopback: the connection is refused at once.
+        let error = install_once(&root, PINNED_CODEX_VERSION, Some("http://127.0.0.1:9/")).unwrap_err().to_string();
+        assert!(error.contains("is the npm registry reachable?"), "{error}");
+        assert!(!root.exists(), "a failed install leaves no install root");
+        let leftovers: Vec<_> = std::fs::read_dir(dir.join("codex-cli")).unwrap().collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

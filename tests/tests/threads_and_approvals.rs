@@ -10,9 +10,10 @@ use codex_driver::handlers::ApprovalHandler;
 use codex_driver::rpc::EventFilter;
 use codex_driver::testing::{ApprovalPolicy, ExecCommand, MockResponse, RecordedRequest};
 use codex_driver::types::{
-    Account, ApprovalsReviewer, AskForApproval, CommandExecutionApprovalDecision, CommandExecutionRequestApprovalParams,
-    CommandExecutionRequestApprovalResponse, CommandExecutionStatus, FileChangeApprovalDecision,
-    FileChangeRequestApprovalParams, FileChangeThreadItem, PatchApplyStatus, ThreadItem, ThreadListParams, TurnStatus,
+    Account, ApprovalsReviewer, AskForApproval, CommandExecutionApprovalDecision,
+    CommandExecutionRequestApprovalParams, CommandExecutionRequestApprovalResponse, CommandExecutionStatus,
+    FileChangeApprovalDecision, FileChangeRequestApprovalParams, FileChangeThreadItem, PatchApplyStatus, ThreadItem,
+    ThreadListParams, TurnStatus,
 };
 use codex_driver::{
     ApprovalMode, Codex, Error, ErrorCode, RpcError, ServerNotification, ServerRequestHandler, Thread, ThreadOptions,
@@ -550,7 +551,9 @@ async fn without_a_handler_approvals_are_declined() {
 #[tokio::test]
 async fn a_handler_that_is_set_is_asked_on_the_kits_home() {
     let seen = Seen::new();
-    let world = World::start_with(|h| h, |b| b.handler(command_handler(CommandExecutionApprovalDecision::Decline, &seen))).await;
+    let world =
+        World::start_with(|h| h, |b| b.handler(command_handler(CommandExecutionApprovalDecision::Decline, &seen)))
+            .await;
     script_command(&world, "call_readme", "echo hi > readme.txt", Some("not running it"));
     let thread = start_thread(&world.codex, in_work_dir(&world).model("gpt-5.5")).await;
     let settings = thread.settings().expect("thread/start settings");
@@ -571,7 +574,8 @@ async fn a_handler_that_is_set_is_asked_on_the_kits_home() {
 #[tokio::test]
 async fn an_explicit_approval_mode_wins_over_the_handler_rule() {
     let seen = Seen::new();
-    let world = World::start_with(|h| h, |b| b.handler(command_handler(CommandExecutionApprovalDecision::Accept, &seen))).await;
+    let world =
+        World::start_with(|h| h, |b| b.handler(command_handler(CommandExecutionApprovalDecision::Accept, &seen))).await;
     script_command(&world, "call_deny", "echo hi > denied.txt", Some("refused"));
     let options = in_work_dir(&world).approval_mode(ApprovalMode::DenyAll);
     let thread = start_thread(&world.codex, options).await;

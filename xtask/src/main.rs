@@ -11,6 +11,9 @@
 //!   (`CODEX_EXAMPLES_OFFLINE=1`), one after the other with a time limit; fails if any fails.
 //! - `test`: the whole suite, as CI runs it: freshness, `fmt --check`, clippy, the tests on
 //!   both protocol surfaces, the examples, `compat` against the window's oldest CLI, fuzzing.
+//! - `downstream`: the test kit from a crate outside this workspace: a temporary crate
+//!   whose offline test installs the pinned CLI with `pinned_cli::find_or_install()` into an
+//!   empty per-user cache and runs one turn.
 //! - `package`: the part of `test` that checks the published crates: docs as docs.rs
 //!   builds them (no warnings, both surfaces), and `cargo package` of all of them together.
 //! - `bench [--smoke] [decode|e2e|memory]…`: the benchmarks of `bench/` (release build), as
@@ -28,6 +31,7 @@
 //! - `record`: records wire transcripts from the pinned CLI into `tests/fixtures/codex-<pin>/`.
 
 mod bench;
+mod downstream;
 mod fuzz;
 #[path = "../../sdk/src/pinned.rs"]
 mod pinned;
@@ -52,6 +56,7 @@ fn main() -> ExitCode {
         Some("demo") => demo(),
         Some("examples") => examples(&args[1..]),
         Some("test") => test(),
+        Some("downstream") => downstream::downstream(),
         Some("package") => docs_and_package(),
         Some("bench") => bench::bench(&args[1..]),
         Some("compile-times") => bench::compile_times(&args[1..]),
@@ -184,6 +189,8 @@ fn test() -> Result<(), String> {
     cargo(&["test", "--workspace"])?;
     // Every example, offline (already built by the step above).
     examples(&[])?;
+    // The test kit from a user's own crate, outside this workspace.
+    downstream::downstream()?;
     // The experimental surface: the sdk's own tests and the real-binary tests again.
     cargo(&["test", "-p", "codex-driver", "-p", "codex-driver-tests", "--features", "codex-driver/experimental"])?;
     // The real-binary API scenarios against the oldest release of the protocol history's

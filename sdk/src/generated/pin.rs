@@ -3,3 +3,17 @@
 
 /// The Codex CLI version this SDK is generated from and tested against (`schema/CODEX_VERSION`).
 pub const PINNED_CODEX_VERSION: &str = "0.171.0";
+
+/// The Codex CLI releases the SDK speaks to (the protocol history's window), oldest first;
+/// the last is [`PINNED_CODEX_VERSION`].
+pub const WINDOW_CODEX_VERSIONS: &[&str] = &[
+    "0.163.0",
+    "0.164.0",
+    "0.165.0",
+    "0.166.0",
+    "0.167.2",
+    "0.168.0",
+    "0.169.0",
+    "0.169.1",
+    "0.171.0",
+];

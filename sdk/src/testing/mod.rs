@@ -1,7 +1,8 @@
 //! Offline test kit (cargo feature `testing`): run the real `codex app-server` against a
 //! scripted mock model, with no network and no account.
 //!
-//! - [`pinned_cli`]: the pinned Codex CLI version, its npm install layout and [`pinned_cli::locate`].
+//! - [`pinned_cli`]: finding a Codex CLI the SDK speaks to, or installing the pinned one:
+//!   [`pinned_cli::find_or_install`] (from any crate, test or program) and [`pinned_cli::locate`].
 //! - [`CodexHome`]: temp `CODEX_HOME`/`HOME`/working directory and a `config.toml` pointing at
 //!   the mock, plus the command that spawns `codex app-server --listen stdio://`.
 //! - [`MockModel`]: a loopback OpenAI Responses API serving a FIFO queue of [`MockResponse`]s
@@ -18,7 +19,7 @@
 //! let model = MockModel::start().await?;
 //! model.push(MockResponse::text("A one-line summary."));
 //! let home = CodexHome::new(&model.base_url())?;
-//! let codex = Codex::new(home.client_config(&pinned_cli::locate()?)).await?;
+//! let codex = Codex::new(home.client_config(&pinned_cli::find_or_install()?)).await?;
 //! let thread = codex.thread_start(&ThreadOptions::default()).await?;
 //! let result = thread.run("Summarize this repository").await?;
 //! assert_eq!(result.final_response(), Some("A one-line summary."));
@@ -36,7 +37,7 @@
 //! let model = MockModel::start().await?;
 //! model.push(MockResponse::text("Hello from the mock"));
 //! let home = CodexHome::new(&model.base_url())?;
-//! let codex = pinned_cli::locate()?; // CODEX_BIN, or `cargo xtask install-codex`
+//! let codex = pinned_cli::find_or_install()?; // CODEX_BIN, an install, PATH, else npm
 //! let child = home.app_server_command(&codex)?.spawn()?;
 //! // ... speak JSON-RPC on the child's stdin/stdout, then:
 //! let requests = model.wait_for_requests(1, std::time::Duration::from_secs(10)).await?;
@@ -48,9 +49,10 @@ mod codex_home;
 #[cfg(feature = "websocket")]
 mod listening;
 mod mock_model;
-/// The pinned Codex CLI for tests: its npm install layout, installing it, and
-/// [`locate`](pinned_cli::locate) (`CODEX_BIN`, else the install under the workspace's
-/// `target/codex-cli/<version>/`).
+/// The Codex CLI for tests: [`find_or_install`](pinned_cli::find_or_install) (`CODEX_BIN`,
+/// the pinned release installed under a cargo target dir or the per-user cache, a release
+/// of the window on `PATH`, else npm into the per-user cache), [`locate`](pinned_cli::locate)
+/// (the same without installing), and the npm install layout.
 pub mod pinned_cli {
     pub use crate::pinned_cli::*;
 }
