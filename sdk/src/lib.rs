@@ -63,6 +63,7 @@ mod pinned_cli;
 pub use pinned::PINNED_CODEX_VERSION;
 pub mod protocol;
 mod results;
+mod review;
 pub mod rpc;
 
 #[cfg(feature = "blocking")]
@@ -91,6 +92,7 @@ pub use input::{Input, Inputs};
 pub use login::{ChatgptLogin, DeviceCodeLogin, LoginOutcome};
 pub use methods::{ClientRequests, ServerNotification, ServerRequest, ServerRequestHandler};
 pub use options::{ApprovalMode, Sandbox, ThreadOptions, TurnOptions};
+pub use review::Review;
 pub use rpc::{retry_on_overload, CloseReason, Connection, Endpoint, RetryPolicy, ServerMetadata, Transport};
 /// The `schemars` (1.x) whose `JsonSchema` [`Thread::run_typed`] and
 /// [`structured::output_schema_for`] take, so a type can derive against the SDK's own copy.

@@ -198,6 +198,32 @@ impl Thread {
     /// or its end has arrived — right after the answer on a real server; at most 10 s.
     pub async fn turn_with(&self, input: impl Into<Inputs>, options: &TurnOptions) -> Result<TurnHandle> {
         let params = options.to_params(&self.id, input.into().into_user_inputs())?;
+        self.start(TurnStart::Input(params)).await
+    }
+
+    /// Starts a review of `target` on this thread (`review/start`, delivered inline: the
+    /// review is a turn of this thread) and returns its handle, with everything
+    /// [`turn_with`](Self::turn_with) promises: the stream from the turn's first event,
+    /// [`TurnResult`] (the review's text in [`TurnResult::review`]), cancel-on-drop, and
+    /// [`Error::ThreadBusy`] on a thread whose turn is still running.
+    ///
+    /// ```no_run
+    /// # async fn demo(thread: codex_driver::Thread) -> codex_driver::Result<()> {
+    /// use codex_driver::Review;
+    ///
+    /// let result = thread.review(Review::base_branch("main")).await?.run().await?;
+    /// println!("{}", result.review().unwrap_or("no review"));
+    /// # Ok(()) }
+    /// ```
+    pub async fn review(&self, target: impl Into<crate::types::ReviewTarget>) -> Result<TurnHandle> {
+        let params =
+            crate::types::ReviewStartParams { delivery: None, target: target.into(), thread_id: self.id.clone() };
+        self.start(TurnStart::Review(params)).await
+    }
+
+    /// Starts a turn by `start`; the shared body of [`turn_with`](Self::turn_with) and
+    /// [`review`](Self::review).
+    async fn start(&self, start: TurnStart) -> Result<TurnHandle> {
         // A closed connection fails at once (on the first poll).
         if let Some(closed) = self.conn.close_error() {
             return Err(closed);
@@ -208,7 +234,7 @@ impl Thread {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let this = self.clone();
         tokio::spawn(async move {
-            let (started, turn_lock) = match this.start_turn(params, &tx).await {
+            let (started, turn_lock) = match this.start_turn(start, &tx).await {
                 Ok((handle, lock)) => (Ok(handle), Some(lock)),
                 Err(e) => (Err(e), None),
             };
@@ -269,7 +295,7 @@ impl Thread {
     /// `caller` is gone.
     async fn start_turn(
         &self,
-        mut params: crate::types::TurnStartParams,
+        start: TurnStart,
         caller: &tokio::sync::oneshot::Sender<Result<TurnHandle>>,
     ) -> Result<(TurnHandle, crate::rpc::TurnLock)> {
         let reservation = self.conn.reserve_turn(&self.id).await?;
@@ -286,15 +312,21 @@ impl Thread {
         if caller.is_closed() {
             return Err(Error::StreamEnded { what: "the caller gave up before turn/start was sent".into() });
         }
-        // Tag the input, so the turn's first user message tells whose input opened it.
-        let tag = params.client_user_message_id.get_or_insert_with(unique_message_id).clone();
-        let response = self.conn.request::<client_requests::TurnStart>(params).await?;
-        let turn_id = response.turn.id.clone();
-        let merged = match self.conn.start_verdict(&self.id, &turn_id) {
-            Some(StartVerdict::Merged) => true,
+        let (turn, tag) = match start {
+            TurnStart::Input(mut params) => {
+                // Tag the input, so the turn's first user message tells whose input opened it.
+                let tag = params.client_user_message_id.get_or_insert_with(unique_message_id).clone();
+                (self.conn.request::<client_requests::TurnStart>(params).await?.turn, Some(tag))
+            }
+            // A review has no input to tag: only the turn book's verdict tells a merge.
+            TurnStart::Review(params) => (self.conn.request::<client_requests::ReviewStart>(params).await?.turn, None),
+        };
+        let turn_id = turn.id.clone();
+        let merged = match (self.conn.start_verdict(&self.id, &turn_id), tag) {
+            (Some(StartVerdict::Merged), _) => true,
             // Another client may have started this turn at the same instant, and the server
             // folded this input into it: the turn's first user message says whose it is.
-            Some(_) => {
+            (Some(_), Some(tag)) => {
                 let opener = self.conn.turn_opener(&turn_id, OPENER_WAIT).await;
                 // A message without a `clientId` (a server that does not echo it) tells nothing.
                 let another = matches!(&opener, Some(Some(opener)) if *opener != tag);
@@ -303,15 +335,15 @@ impl Thread {
                 }
                 another
             }
-            None => false,
+            _ => false,
         };
         if merged {
             tracing::warn!(thread_id = %self.id, %turn_id, "turn/start was merged into the running turn");
             return Err(Error::ThreadBusy { thread_id: self.id.clone(), running_turn_id: turn_id, merged: true });
         }
         let (stream, lock) = reservation.claim_holding_lock(turn_id);
-        tracing::debug!(thread_id = %self.id, turn_id = %response.turn.id, "turn started");
-        Ok((TurnHandle::new(self.conn.clone(), self.id.clone(), response.turn, stream, true), lock))
+        tracing::debug!(thread_id = %self.id, turn_id = %turn.id, "turn started");
+        Ok((TurnHandle::new(self.conn.clone(), self.id.clone(), turn, stream, true), lock))
     }
 
     /// The turn the server runs on this thread, asked with `thread/read` (metadata only, or
@@ -495,6 +527,12 @@ impl Thread {
         self.conn.request::<client_requests::ThreadCompactStart>(params).await?;
         Ok(())
     }
+}
+
+/// What starts a turn: input (`turn/start`) or a review (`review/start`).
+enum TurnStart {
+    Input(crate::types::TurnStartParams),
+    Review(crate::types::ReviewStartParams),
 }
 
 /// How long a started turn waits for its first user message, to tell whose input opened it.

@@ -6,9 +6,7 @@ use crate::input::Inputs;
 use crate::methods::{client_requests, ServerNotification};
 pub use crate::results::{TurnResult, UndecodableEvent};
 use crate::rpc::{Connection, ThreadInterest, TurnStream};
-use crate::types::{
-    ThreadItem, ThreadReadParams, ThreadTokenUsage, Turn, TurnInterruptParams, TurnStatus, TurnSteerParams,
-};
+use crate::types::{ThreadItem, ThreadReadParams, ThreadTokenUsage, Turn, TurnStatus, TurnSteerParams};
 use futures_util::Stream;
 use std::future::Future;
 use std::pin::Pin;
@@ -50,7 +48,7 @@ impl TurnControl {
     /// another's: an explicit call is the caller's decision. Its stream then ends with status
     /// `interrupted`.
     pub async fn interrupt(&self) -> Result<()> {
-        let params = TurnInterruptParams::new(self.thread_id.clone(), self.turn_id.clone());
+        let params = self.conn.interrupt_params(&self.thread_id, &self.turn_id);
         self.conn.request::<client_requests::TurnInterrupt>(params).await?;
         Ok(())
     }

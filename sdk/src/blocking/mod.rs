@@ -93,4 +93,4 @@ pub use events::Notifications;
 pub use goals::{GoalControl, GoalEvents, GoalHandle};
 pub use login::{ChatgptLogin, DeviceCodeLogin};
 pub use thread::Thread;
-pub use turn::{TurnControl, TurnEvents, TurnHandle};
+pub use turn::{TurnActivity, TurnControl, TurnEvents, TurnHandle};

@@ -92,6 +92,20 @@ impl Thread {
         Ok(TurnHandle::new(handle, self.rt.clone()))
     }
 
+    /// Starts a turn whose thread's server requests come as items of its iterator, in
+    /// order with its events; see [`crate::Thread::turn_with_requests`]. What a CLI uses to
+    /// keep approvals and streamed text in one ordered flow.
+    pub fn turn_with_requests(&self, input: impl Into<Inputs>, options: &TurnOptions) -> Result<super::TurnActivity> {
+        let activity = self.rt.block_on("Thread::turn_with_requests", self.inner.turn_with_requests(input, options))?;
+        Ok(super::TurnActivity::new(activity, self.rt.clone()))
+    }
+
+    /// Starts a review of `target` on this thread; see [`crate::Thread::review`].
+    pub fn review(&self, target: impl Into<crate::types::ReviewTarget>) -> Result<TurnHandle> {
+        let handle = self.rt.block_on("Thread::review", self.inner.review(target))?;
+        Ok(TurnHandle::new(handle, self.rt.clone()))
+    }
+
     /// A handle for the turn running on this thread right now (another client's, or this
     /// client's), or `None` when the thread is idle; see [`crate::Thread::running_turn`].
     /// Dropping it only stops watching.

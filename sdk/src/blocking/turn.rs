@@ -202,3 +202,45 @@ impl Iterator for TurnEvents {
         self.rt.block_on("TurnEvents::next", self.inner.next_event())
     }
 }
+
+/// The blocking twin of [`crate::TurnActivity`] (from
+/// [`Thread::turn_with_requests`](super::Thread::turn_with_requests)): an iterator of the
+/// turn's events and of its thread's server requests, in the order they arrive, each
+/// request with its reply handle ([`PendingRequest`](crate::PendingRequest): `accept`,
+/// `decline`, … answer at once, without blocking). Ends after `turn/completed`; dropping
+/// it before interrupts the turn (unless [`detach`](Self::detach)ed).
+#[derive(Debug)]
+pub struct TurnActivity {
+    inner: crate::TurnActivity,
+    rt: Arc<Runtime>,
+}
+
+impl TurnActivity {
+    pub(crate) fn new(inner: crate::TurnActivity, rt: Arc<Runtime>) -> Self {
+        Self { inner, rt }
+    }
+
+    /// A handle to steer or interrupt this turn.
+    pub fn control(&self) -> TurnControl {
+        TurnControl { inner: self.inner.control(), rt: self.rt.clone() }
+    }
+
+    /// Lets the turn run on when this iterator is dropped.
+    pub fn detach(self) -> Self {
+        Self { inner: self.inner.detach(), rt: self.rt }
+    }
+
+    /// The turn's [`TurnResult`]; the thread's requests that arrive meanwhile are declined
+    /// (see [`crate::TurnActivity::result`]).
+    pub fn result(self) -> Result<TurnResult> {
+        self.rt.block_on("TurnActivity::result", self.inner.result())
+    }
+}
+
+impl Iterator for TurnActivity {
+    type Item = Result<crate::TurnItem>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.rt.block_on("TurnActivity::next", self.inner.next_item())
+    }
+}

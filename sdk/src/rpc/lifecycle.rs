@@ -136,6 +136,12 @@ impl Connection {
         AdoptedTurns { shared: Arc::downgrade(self.shared()), thread_id: thread_id.to_owned() }
     }
 
+    /// The `turn/interrupt` params for `turn_id` (see `TurnBook::interrupt_id`).
+    pub(crate) fn interrupt_params(&self, thread_id: &str, turn_id: &str) -> TurnInterruptParams {
+        let turn_id = self.shared().lock().turns.interrupt_id(thread_id, turn_id);
+        TurnInterruptParams::new(thread_id.to_owned(), turn_id)
+    }
+
     /// Interrupts a turn whose handle was dropped (or whose deadline passed): queues
     /// `turn/interrupt` from here, without blocking or needing a runtime. Only a turn this
     /// client started (or a goal turn it follows) is interrupted — never another client's,
@@ -144,14 +150,14 @@ impl Connection {
     /// and so does [`close`](Self::close).
     pub(crate) fn interrupt_dropped(&self, thread_id: &str, turn_id: &str, asked: bool) {
         let shared = self.shared();
-        {
+        let params = {
             let mut state = shared.lock();
             if state.closed.is_some() || !state.turns.owe_interrupt(thread_id, turn_id, asked) {
                 return;
             }
-        }
+            TurnInterruptParams::new(thread_id.to_owned(), state.turns.interrupt_id(thread_id, turn_id))
+        };
         tracing::debug!(thread_id, turn_id, "a turn handle was dropped before the turn completed; interrupting it");
-        let params = TurnInterruptParams::new(thread_id.to_owned(), turn_id.to_owned());
         let params = serde_json::value::to_raw_value(&params).expect("strings serialize");
         let reply = shared.send_request_detached(INTERRUPT, &params);
         // An error reply (the turn had already ended, …) means no turn/completed will come

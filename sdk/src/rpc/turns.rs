@@ -99,6 +99,10 @@ struct ThreadBook {
     adopted: usize,
     /// The verdict on the last `turn/start` answer.
     last_start: Option<(String, StartVerdict)>,
+    /// A review of this client running on the thread (the turn its `review/start` answer
+    /// named), and the other id its `turn/started` carried, if any (see
+    /// [`TurnBook::interrupt_id`]).
+    review: Option<(String, Option<String>)>,
 }
 
 impl ThreadBook {
@@ -188,6 +192,14 @@ impl TurnBook {
         match (event.method(), event.turn_id()) {
             (TURN_STARTED, Some(turn_id)) => {
                 let book = self.thread(thread_id);
+                // A review's `turn/started` may name another id than its answer (Codex
+                // 0.171.0): the same turn, still this client's.
+                if let Some((review, alias)) = &mut book.review {
+                    if review != turn_id && book.ours.contains(review) {
+                        *alias = Some(turn_id.to_owned());
+                        return None;
+                    }
+                }
                 book.running = Some(RunningTurn { turn_id: Some(turn_id.to_owned()), seen_at });
                 None
             }
@@ -204,6 +216,14 @@ impl TurnBook {
                 book.ours.retain(|t| t != turn_id);
                 if book.owed.as_deref() == Some(turn_id) {
                     book.owed = None;
+                }
+                if book
+                    .review
+                    .as_ref()
+                    .is_some_and(|(review, alias)| review == turn_id || alias.as_deref() == Some(turn_id))
+                {
+                    book.review = None;
+                    book.running = None;
                 }
                 self.let_go(thread_id)
             }
@@ -305,7 +325,22 @@ impl TurnBook {
                 let Some(thread_id) = thread_id_param(params) else { return };
                 let Ok(started) = serde_json::from_str::<Started>(result) else { return };
                 let thread_id = started.review_thread_id.map(|t| t.into_owned()).unwrap_or(thread_id);
+                // A review's `turn/started` that came first, under another id (see `observe`).
+                let announced = self
+                    .threads
+                    .get(&thread_id)
+                    .and_then(|b| b.running.as_ref())
+                    .filter(|r| r.seen_at > mark && r.turn_id.as_deref() != Some(&*started.turn.id))
+                    .and_then(|r| r.turn_id.clone());
+                let announced = if method == REVIEW_START { announced } else { None };
+                if announced.is_some() {
+                    self.thread(&thread_id).running = None;
+                }
                 self.record_start(&thread_id, &started.turn.id, mark, seen_at);
+                let book = self.thread(&thread_id);
+                if method == REVIEW_START && book.ours.iter().any(|t| *t == *started.turn.id) {
+                    book.review = Some((started.turn.id.to_string(), announced));
+                }
             }
             _ => {}
         }
@@ -474,6 +509,17 @@ impl TurnBook {
         }
         self.thread(thread_id).owed = Some(turn_id.to_owned());
         true
+    }
+
+    /// The id `turn/interrupt` needs for `turn_id`: the one a review's `turn/started` named
+    /// when it differs from its `review/start` answer's (Codex 0.171.0 checks that one),
+    /// else `turn_id`.
+    pub(crate) fn interrupt_id(&self, thread_id: &str, turn_id: &str) -> String {
+        let review = self.threads.get(thread_id).and_then(|b| b.review.as_ref());
+        match review {
+            Some((review, Some(alias))) if review == turn_id => alias.clone(),
+            _ => turn_id.to_owned(),
+        }
     }
 
     /// Forgets the interrupt owed to `turn_id` (it failed, was never sent, or timed out).
@@ -748,6 +794,31 @@ mod tests {
         assert_eq!(book.request_owner("th", None), RequestOwner::NotUs);
         book.observe(&completed("th", "theirs"), 2);
         assert_eq!(book.request_owner("th", None), RequestOwner::Us);
+    }
+
+    /// Codex 0.171.0 announces a review with another turn id than its `review/start`
+    /// answer, and `turn/interrupt` wants that one; either order of the two.
+    #[test]
+    fn a_review_announced_under_another_id_is_ours_and_interrupted_by_that_id() {
+        let params = r#"{"threadId":"t"}"#;
+        let answer = r#"{"turn":{"id":"r","status":"inProgress"},"reviewThreadId":"t"}"#;
+        for started_first in [true, false] {
+            let mut book = TurnBook::default();
+            if started_first {
+                book.observe(&started("t", "s"), 1);
+                book.observe_answer(REVIEW_START, params, answer, 0, 2);
+            } else {
+                book.observe_answer(REVIEW_START, params, answer, 0, 1);
+                book.observe(&started("t", "s"), 2);
+            }
+            let (running, ours) = book.busy("t").expect("the review runs");
+            assert_eq!((running.turn_id.as_deref(), ours), (Some("r"), true), "started first: {started_first}");
+            assert_eq!(book.interrupt_id("t", "r"), "s");
+            assert!(book.owe_interrupt("t", "r", false));
+            book.observe(&completed("t", "r"), 3);
+            assert!(book.busy("t").is_none(), "the review's end frees the thread");
+            assert_eq!(book.interrupt_id("t", "r"), "r");
+        }
     }
 
     #[test]

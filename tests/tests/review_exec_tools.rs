@@ -1,0 +1,150 @@
+//! The rest of Codex the Rust way, against the real `codex app-server`: a review is a turn
+//! with a handle (stream, result, cancel-on-drop, busy-thread rule); `command/exec` is a
+//! process.
+
+mod common;
+mod login_support;
+mod scenarios;
+
+use codex_driver::testing::{ExecCommand, MockResponse, ResponseStream};
+use codex_driver::types::{CommandExecutionStatus, ThreadItem, TurnStatus};
+use codex_driver::{blocking, ApprovalMode, Error, Review, Thread, ThreadOptions, TurnItem, TurnOptions};
+use common::{within, World};
+use scenarios::client::off_thread;
+
+async fn new_thread(world: &World) -> Thread {
+    let options = ThreadOptions::default().cwd(world.home.work_dir());
+    within("thread/start", world.codex.thread_start(&options)).await.expect("thread/start")
+}
+
+/// What the review model answers: the review output JSON Codex parses.
+fn review_answer(explanation: &str) -> String {
+    serde_json::json!({
+        "findings": [],
+        "overall_correctness": "patch is correct",
+        "overall_explanation": explanation,
+        "overall_confidence_score": 0.9
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn a_review_is_a_turn_with_a_result() {
+    let world = World::start().await;
+    world.model.push(MockResponse::text(review_answer("Nothing to fix in the marker.")));
+    let thread = new_thread(&world).await;
+
+    let handle = within("review/start", thread.review(Review::custom("check the marker file"))).await.expect("review");
+    assert!(handle.interrupts_on_drop(), "this client's review is cancelled by a drop");
+    let result = within("review", handle.run()).await.expect("the review's result");
+    assert_eq!(result.status, TurnStatus::Completed);
+    let kinds: Vec<&str> = result
+        .items
+        .iter()
+        .filter_map(|item| match item {
+            ThreadItem::EnteredReviewMode(_) => Some("entered"),
+            ThreadItem::ExitedReviewMode(_) => Some("exited"),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(kinds, ["entered", "exited"], "{:#?}", result.items);
+    let review = result.review().expect("the review's text");
+    assert!(review.contains("Nothing to fix in the marker."), "{review}");
+    let requests = world.model.wait_for_requests(1, common::WAIT).await.expect("the model was asked");
+    assert!(requests[0].body_contains("check the marker file"), "the instructions reach the model");
+}
+
+/// A review follows the turn rules: refused on a busy thread before anything is sent;
+/// dropped before its end, it is interrupted and the thread is free for the next turn.
+#[tokio::test]
+async fn a_review_is_refused_on_a_busy_thread_and_cancelled_by_a_drop() {
+    let world = World::start().await;
+    let (first, stall) = ResponseStream::new().text("working ").pause();
+    world.model.push(first.text("done").completed());
+    let thread = new_thread(&world).await;
+    let running = within("turn", thread.turn("a long task")).await.expect("turn");
+    assert!(stall.wait_reached(common::WAIT).await);
+    let sent = world.model.request_count();
+    match within("busy review", thread.review(Review::uncommitted_changes())).await {
+        Err(Error::ThreadBusy { running_turn_id, merged: false, .. }) => assert_eq!(running_turn_id, running.id()),
+        other => panic!("expected ThreadBusy, got {other:?}"),
+    }
+    assert_eq!(world.model.request_count(), sent, "nothing was sent for the refused review");
+    stall.release();
+    within("the running turn", running.run()).await.expect("the turn ends");
+
+    // A review given up on halfway.
+    let (review, stall) = ResponseStream::new().text("{").pause();
+    world.model.push(review.text("}").completed());
+    world.model.push(MockResponse::text("after the review"));
+    let handle = within("review/start", thread.review(Review::custom("look closely"))).await.expect("review");
+    let review_turn = handle.id().to_owned();
+    assert!(stall.wait_reached(common::WAIT).await);
+    drop(handle);
+    let next = within("run", thread.run("next")).await.expect("the next turn");
+    assert_eq!(next.final_response(), Some("after the review"));
+    let turns = within("thread/read", thread.read_with_turns()).await.expect("thread/read").turns;
+    let reviewed = turns.iter().find(|t| t.id == review_turn).expect("the review turn is recorded");
+    assert_eq!(reviewed.status, TurnStatus::Interrupted);
+
+    // Interrupted on purpose, through its control: the result says so.
+    let (review, stall) = ResponseStream::new().text("{").pause();
+    world.model.push(review.text("}").completed());
+    let handle = within("review/start", thread.review(Review::custom("again"))).await.expect("review");
+    let control = handle.control();
+    assert!(stall.wait_reached(common::WAIT).await);
+    within("interrupt", control.interrupt()).await.expect("turn/interrupt of a review");
+    let result = within("review", handle.run()).await.expect("the interrupted review's result");
+    assert_eq!(result.status, TurnStatus::Interrupted);
+    // Codex 0.171.0 still closes review mode, with a placeholder text.
+    assert!(result.review().is_none_or(|text| !text.contains('{')), "{:?}", result.review());
+}
+
+/// The blocking mirror: `review` and `turn_with_requests` (an approval answered from the
+/// iterator, in order with the turn's events).
+#[tokio::test]
+async fn blocking_review_and_turn_with_requests() {
+    let world = World::start().await;
+    world.model.push(MockResponse::text(review_answer("Blocking review done.")));
+    world.model.push(MockResponse::exec_command(
+        ExecCommand::new("call_blocking", "echo ok > blocking.txt").escalated("needs to write a marker"),
+    ));
+    world.model.push(MockResponse::text("wrote it"));
+    let config = world.config();
+    let cwd = world.home.work_dir().to_owned();
+    let (review, events, result) = within(
+        "blocking calls",
+        off_thread(move || {
+            let codex = blocking::Codex::new(config).expect("connect");
+            let options = ThreadOptions::default().cwd(cwd).approval_mode(ApprovalMode::AskUser);
+            let thread = codex.thread_start(&options).expect("thread/start");
+            let review = thread.review(Review::custom("blocking")).and_then(|h| h.run()).expect("review");
+            let mut activity = thread.turn_with_requests("write the marker", &TurnOptions::default()).expect("turn");
+            let mut seen = Vec::new();
+            for item in activity.by_ref() {
+                match item.expect("an item") {
+                    TurnItem::Request(request) => {
+                        seen.push(format!("request {}", request.method()));
+                        request.accept().expect("accept fits");
+                    }
+                    TurnItem::Event(event) => seen.push(format!("event {}", event.method())),
+                    _ => {}
+                }
+            }
+            let result = activity.result().expect("result");
+            codex.close();
+            (review, seen, result)
+        }),
+    )
+    .await;
+    assert!(review.review().is_some_and(|r| r.contains("Blocking review done.")), "{:?}", review.review());
+    let request_at =
+        events.iter().position(|e| e.starts_with("request ")).expect("the approval came through the iterator");
+    assert!(events[..request_at].iter().any(|e| e == "event item/started"), "{events:?}");
+    assert_eq!(events.last().map(String::as_str), Some("event turn/completed"), "{events:?}");
+    assert_eq!(result.final_response(), Some("wrote it"));
+    let commands = common::commands(&result);
+    assert_eq!(commands.len(), 1, "{:#?}", result.items);
+    assert_eq!(commands[0].status, CommandExecutionStatus::Completed);
+    assert!(world.home.work_dir().join("blocking.txt").exists());
+}
