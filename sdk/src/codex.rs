@@ -311,6 +311,14 @@ impl Codex {
         Thread::new(self.conn.clone(), id.into(), None, None)
     }
 
+    /// Runs a command on the app-server's machine (`command/exec`, outside any thread) and
+    /// returns it as a process: output stream, stdin, resize, terminate, exit status. See
+    /// [`exec`](crate::exec). Dropping the [`Child`](crate::exec::Child) before the command
+    /// exits terminates it.
+    pub async fn exec(&self, command: &crate::exec::Command) -> Result<crate::exec::Child> {
+        crate::exec::Child::spawn(&self.conn, command).await
+    }
+
     /// Starts a thread.
     ///
     /// Options are passed by reference here as everywhere in the SDK (`run_with`,

@@ -56,6 +56,7 @@ pub mod attach;
 pub mod config;
 mod endpoint;
 pub mod error;
+pub mod exec;
 mod method_names;
 mod pinned;
 #[cfg(any(test, feature = "testing"))]

@@ -198,7 +198,7 @@ impl Thread {
     /// or its end has arrived — right after the answer on a real server; at most 10 s.
     pub async fn turn_with(&self, input: impl Into<Inputs>, options: &TurnOptions) -> Result<TurnHandle> {
         let params = options.to_params(&self.id, input.into().into_user_inputs())?;
-        self.start(TurnStart::Input(params)).await
+        self.start(TurnStart::Input(Box::new(params))).await
     }
 
     /// Starts a review of `target` on this thread (`review/start`, delivered inline: the
@@ -316,7 +316,7 @@ impl Thread {
             TurnStart::Input(mut params) => {
                 // Tag the input, so the turn's first user message tells whose input opened it.
                 let tag = params.client_user_message_id.get_or_insert_with(unique_message_id).clone();
-                (self.conn.request::<client_requests::TurnStart>(params).await?.turn, Some(tag))
+                (self.conn.request::<client_requests::TurnStart>(*params).await?.turn, Some(tag))
             }
             // A review has no input to tag: only the turn book's verdict tells a merge.
             TurnStart::Review(params) => (self.conn.request::<client_requests::ReviewStart>(params).await?.turn, None),
@@ -531,7 +531,7 @@ impl Thread {
 
 /// What starts a turn: input (`turn/start`) or a review (`review/start`).
 enum TurnStart {
-    Input(crate::types::TurnStartParams),
+    Input(Box<crate::types::TurnStartParams>),
     Review(crate::types::ReviewStartParams),
 }
 

@@ -6,9 +6,10 @@ mod common;
 mod login_support;
 mod scenarios;
 
+use codex_driver::exec::{Command, OutputKind};
 use codex_driver::testing::{ExecCommand, MockResponse, ResponseStream};
 use codex_driver::types::{CommandExecutionStatus, ThreadItem, TurnStatus};
-use codex_driver::{blocking, ApprovalMode, Error, Review, Thread, ThreadOptions, TurnItem, TurnOptions};
+use codex_driver::{blocking, ApprovalMode, Error, Review, Sandbox, Thread, ThreadOptions, TurnItem, TurnOptions};
 use common::{within, World};
 use scenarios::client::off_thread;
 
@@ -100,8 +101,8 @@ async fn a_review_is_refused_on_a_busy_thread_and_cancelled_by_a_drop() {
     assert!(result.review().is_none_or(|text| !text.contains('{')), "{:?}", result.review());
 }
 
-/// The blocking mirror: `review` and `turn_with_requests` (an approval answered from the
-/// iterator, in order with the turn's events).
+/// The blocking mirror: `review`, `turn_with_requests` (an approval answered from the
+/// iterator, in order with the turn's events) and `exec`.
 #[tokio::test]
 async fn blocking_review_and_turn_with_requests() {
     let world = World::start().await;
@@ -132,6 +133,14 @@ async fn blocking_review_and_turn_with_requests() {
                 }
             }
             let result = activity.result().expect("result");
+            // A command as a blocking process: stdin in, chunks out, then its status.
+            let command = Command::new("sh").args(["-c", "read x; echo got $x"]).pipe_stdin();
+            let mut child = codex.exec(&command).expect("exec");
+            child.write(b"it\n").expect("write");
+            child.close_stdin().expect("close stdin");
+            let stdout: Vec<u8> = child.by_ref().flat_map(|chunk| chunk.expect("a chunk").bytes).collect();
+            assert_eq!(stdout, b"got it\n");
+            assert!(child.wait().expect("status").success());
             codex.close();
             (review, seen, result)
         }),
@@ -147,4 +156,82 @@ async fn blocking_review_and_turn_with_requests() {
     assert_eq!(commands.len(), 1, "{:#?}", result.items);
     assert_eq!(commands[0].status, CommandExecutionStatus::Completed);
     assert!(world.home.work_dir().join("blocking.txt").exists());
+}
+
+/// `command/exec` as a process: streamed stdout and stderr, stdin written and closed, the
+/// exit status; a failing command's code.
+#[tokio::test]
+async fn exec_streams_output_takes_stdin_and_reports_the_exit_status() {
+    let world = World::start().await;
+    let script = "read name; echo hello $name; echo oops >&2; exit 3";
+    let command = Command::new("sh").args(["-c", script]).current_dir(world.home.work_dir()).pipe_stdin();
+    let child = within("command/exec", world.codex.exec(&command)).await.expect("exec");
+    assert!(child.id().starts_with("codex-driver-"), "{}", child.id());
+    within("write", child.write(b"codex\n")).await.expect("stdin write");
+    within("close stdin", child.close_stdin()).await.expect("close stdin");
+    let output = within("output", child.wait_with_output()).await.expect("output");
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "hello codex\n");
+    assert_eq!(String::from_utf8_lossy(&output.stderr), "oops\n");
+    assert_eq!(output.status.code, 3);
+    assert!(!output.status.success());
+
+    // Chunks as they come, then the status.
+    let mut child =
+        within("exec", world.codex.exec(&Command::new("sh").args(["-c", "echo one; echo two"]))).await.expect("exec");
+    let mut stdout = Vec::new();
+    while let Some(chunk) = within("chunk", child.next_output()).await {
+        let chunk = chunk.expect("a chunk");
+        assert_eq!(chunk.kind, OutputKind::Stdout);
+        stdout.extend(chunk.bytes);
+    }
+    assert_eq!(stdout, b"one\ntwo\n");
+    assert!(within("wait", child.wait()).await.expect("status").success());
+}
+
+/// Terminating a command ends it with a status; dropping a running `Child` terminates the
+/// command (its later side effect never happens); a program that cannot start fails.
+#[tokio::test]
+async fn exec_terminate_and_drop_end_the_command() {
+    let world = World::start().await;
+    let mut child = within("exec", world.codex.exec(&Command::new("sleep").arg("30"))).await.expect("exec");
+    within("terminate", child.terminate()).await.expect("terminate");
+    let status = within("wait", child.wait()).await.expect("a status after terminate");
+    assert!(!status.success(), "{status:?}");
+
+    let marker = world.home.work_dir().join("late.txt");
+    let script = format!("echo started; sleep 2; echo late > '{}'", marker.display());
+    let command = Command::new("sh").args(["-c", &script]).sandbox(Sandbox::FullAccess);
+    let mut child = within("exec", world.codex.exec(&command)).await.expect("exec");
+    let first = within("first chunk", child.next_output()).await.expect("a chunk").expect("output");
+    assert_eq!(first.bytes, b"started\n");
+    drop(child);
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert!(!marker.exists(), "the dropped command ran on");
+
+    // A program that cannot start ends with a failure status, not a hang.
+    let mut child = within("exec", world.codex.exec(&Command::new("no-such-program-here"))).await.expect("exec");
+    let status = within("wait", child.wait()).await.expect("a status");
+    assert!(!status.success(), "{status:?}");
+}
+
+/// A command in a pseudo-terminal sees its size, and a resize.
+#[tokio::test]
+async fn exec_in_a_tty_sees_its_size_and_a_resize() {
+    let world = World::start().await;
+    let command = Command::new("sh").args(["-c", "stty size; read x; stty size"]).tty(80, 24);
+    let mut child = within("exec", world.codex.exec(&command)).await.expect("exec");
+    let mut seen = String::new();
+    while !seen.contains("24 80") {
+        let chunk = within("chunk", child.next_output()).await.expect("output").expect("a chunk");
+        seen.push_str(&String::from_utf8_lossy(&chunk.bytes));
+    }
+    within("resize", child.resize(100, 30)).await.expect("resize");
+    within("write", child.write(b"\n")).await.expect("write");
+    let output = within("output", child.wait_with_output()).await.expect("output");
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("30 100"),
+        "{:?}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    assert!(output.status.success());
 }

@@ -284,6 +284,12 @@ impl Codex {
         self.wrap(self.inner.thread_handle(id))
     }
 
+    /// Runs a command on the app-server's machine; see [`crate::Codex::exec`].
+    pub fn exec(&self, command: &crate::exec::Command) -> Result<super::Child> {
+        let child = self.rt.block_on("Codex::exec", self.inner.exec(command))?;
+        Ok(super::Child::new(child, self.rt.clone()))
+    }
+
     /// Starts a thread.
     pub fn thread_start(&self, options: &ThreadOptions) -> Result<Thread> {
         self.rt.block_on("Codex::thread_start", self.inner.thread_start(options)).map(|t| self.wrap(t))

@@ -80,6 +80,7 @@ mod codex;
 #[cfg(feature = "websocket")]
 mod daemon;
 mod events;
+mod exec;
 mod goals;
 mod login;
 mod runtime;
@@ -90,6 +91,7 @@ pub use codex::{Codex, CodexBuilder};
 #[cfg(feature = "websocket")]
 pub use daemon::Daemon;
 pub use events::Notifications;
+pub use exec::Child;
 pub use goals::{GoalControl, GoalEvents, GoalHandle};
 pub use login::{ChatgptLogin, DeviceCodeLogin};
 pub use thread::Thread;

@@ -136,6 +136,35 @@ impl Connection {
         AdoptedTurns { shared: Arc::downgrade(self.shared()), thread_id: thread_id.to_owned() }
     }
 
+    /// Queues `R` for sending now (before this returns, so a request sent after it is
+    /// written after it) and returns the future of its answer, which no request timeout
+    /// bounds (for requests answered when their work ends, like `command/exec`). A closed
+    /// connection is its close error.
+    pub(crate) fn send_now<R: crate::protocol::Request>(
+        &self,
+        params: &R::Params,
+    ) -> Result<impl std::future::Future<Output = Result<R::Response>> + Send + 'static> {
+        let raw = super::message::to_raw(R::METHOD, params)?;
+        let Some(reply) = self.shared().send_request_detached(R::METHOD, &raw) else {
+            return Err(self
+                .close_error()
+                .unwrap_or(crate::Error::StreamEnded { what: "the connection closed".into() }));
+        };
+        Ok(async move {
+            let raw = reply
+                .await
+                .map_err(|_| crate::Error::StreamEnded { what: format!("the answer to `{}`", R::METHOD) })??;
+            serde_json::from_str(raw.get())
+                .map_err(|source| crate::Error::Decode { method: R::METHOD.to_owned(), source })
+        })
+    }
+
+    /// Sends `R` without waiting for (or reading) its answer: from a `Drop`, which cannot
+    /// wait. Nothing is sent on a closed connection.
+    pub(crate) fn send_detached<R: crate::protocol::Request>(&self, params: &R::Params) {
+        drop(self.send_now::<R>(params));
+    }
+
     /// The `turn/interrupt` params for `turn_id` (see `TurnBook::interrupt_id`).
     pub(crate) fn interrupt_params(&self, thread_id: &str, turn_id: &str) -> TurnInterruptParams {
         let turn_id = self.shared().lock().turns.interrupt_id(thread_id, turn_id);
