@@ -132,6 +132,22 @@ async fn blocking_calls_inside_an_async_runtime_panic_clearly() {
     within("close", off_thread(move || closing.close())).await;
 }
 
+/// What a user sees: the SDK's message on stderr, not Tokio's panic (and its backtrace)
+/// first.
+#[test]
+fn a_blocking_call_inside_a_runtime_prints_the_sdks_message_only() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_blocking_in_runtime"))
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .expect("run blocking_in_runtime");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let ours = stderr.find("codex_driver::blocking::CodexBuilder::connect cannot be used inside an async runtime");
+    assert!(ours.is_some(), "{stderr}");
+    assert!(!stderr.contains("Cannot block the current thread"), "Tokio's panic was printed: {stderr}");
+    assert_eq!(stderr.matches("panicked at").count(), 1, "one panic message: {stderr}");
+}
+
 #[tokio::test]
 async fn dropping_the_last_handle_closes_the_app_server_and_stops_the_runtime_thread() {
     let _serial = SERIAL.lock().await;

@@ -31,10 +31,9 @@ pub(crate) fn assert_blocking_allowed(what: &str) {
     }
     let (tx, rx) = oneshot::channel::<()>();
     let _ = tx.send(());
-    let allowed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+    let allowed = quietly(move || {
         let _ = rx.blocking_recv();
-    }))
-    .is_ok();
+    });
     if !allowed {
         panic!(
             "codex_driver::blocking::{what} cannot be used inside an async runtime; use the \
@@ -42,6 +41,32 @@ pub(crate) fn assert_blocking_allowed(what: &str) {
              thread or `tokio::task::spawn_blocking`"
         );
     }
+}
+
+thread_local! {
+    /// Set while [`quietly`] runs its probe on this thread.
+    static PROBING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `probe` and says whether it returned without panicking, with the panic hook
+/// silenced for a panic of `probe` on this thread only (so the caller's clear message is
+/// the first and only one printed, not Tokio's and a backtrace first). The hook that
+/// silences is installed once, the first time a blocking call is made where a runtime
+/// handle is set, and hands every other panic to the hook it replaced.
+fn quietly(probe: impl FnOnce()) -> bool {
+    static QUIET_HOOK: std::sync::Once = std::sync::Once::new();
+    QUIET_HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !PROBING.with(std::cell::Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+    PROBING.with(|p| p.set(true));
+    let allowed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(probe)).is_ok();
+    PROBING.with(|p| p.set(false));
+    allowed
 }
 
 /// Shared by every blocking handle made from one [`Codex`](super::Codex); dropping the
