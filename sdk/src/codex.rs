@@ -335,6 +335,19 @@ impl Codex {
         Ok(self.thread(response.thread, Some(settings)))
     }
 
+    /// Starts a thread that offers `tools` to the model (`dynamicTools`) and answers their
+    /// calls on this connection (see [`tools`](crate::tools); experimental surface). Options
+    /// follow [`thread_start`](Self::thread_start).
+    #[cfg(feature = "experimental")]
+    pub async fn thread_start_with_tools(&self, options: &ThreadOptions, tools: crate::tools::Tools) -> Result<Thread> {
+        let mut params = options.to_start_params_for(self.conn.decides_approvals());
+        params.dynamic_tools = Some(tools.specs());
+        let response = self.conn.request::<client_requests::ThreadStart>(params).await?;
+        let settings = ThreadSettings::from(&response);
+        self.conn.serve_tools(&response.thread.id, Arc::new(tools));
+        Ok(self.thread(response.thread, Some(settings)))
+    }
+
     /// Lists stored threads. The generated [`ThreadListParams`] are this call's options
     /// (filters, sort, paging; all optional, `Default` lists everything): a handwritten
     /// copy would only mirror them and lag behind the schema.

@@ -79,6 +79,8 @@ pub mod login;
 mod options;
 pub mod structured;
 mod thread;
+#[cfg(feature = "experimental")]
+pub mod tools;
 mod turn;
 mod turn_requests;
 pub mod version;

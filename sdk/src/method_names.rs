@@ -20,6 +20,7 @@ pub(crate) const THREAD_GOAL_UPDATED: &str = <notification::ThreadGoalUpdated as
 pub(crate) const COMMAND_APPROVAL: &str = <server_request::ItemCommandExecutionRequestApproval as Request>::METHOD;
 pub(crate) const FILE_CHANGE_APPROVAL: &str = <server_request::ItemFileChangeRequestApproval as Request>::METHOD;
 pub(crate) const PERMISSIONS_APPROVAL: &str = <server_request::ItemPermissionsRequestApproval as Request>::METHOD;
+pub(crate) const ITEM_TOOL_CALL: &str = <server_request::ItemToolCall as Request>::METHOD;
 pub(crate) const MCP_ELICITATION: &str = <server_request::McpServerElicitationRequest as Request>::METHOD;
 pub(crate) const EXEC_COMMAND_APPROVAL: &str = <server_request::ExecCommandApproval as Request>::METHOD;
 pub(crate) const APPLY_PATCH_APPROVAL: &str = <server_request::ApplyPatchApproval as Request>::METHOD;

@@ -518,6 +518,15 @@ impl Thread {
         Ok(())
     }
 
+    /// Answers this thread's dynamic tool calls (`item/tool/call`) with `tools` on this
+    /// connection — for a thread started with tools elsewhere, or resumed here; see
+    /// [`Codex::thread_start_with_tools`](crate::Codex::thread_start_with_tools)
+    /// (experimental surface).
+    #[cfg(feature = "experimental")]
+    pub fn serve_tools(&self, tools: crate::tools::Tools) {
+        self.conn.serve_tools(&self.id, std::sync::Arc::new(tools));
+    }
+
     /// Starts compacting the thread's history (`thread/compact/start`) and returns once
     /// the server accepted it. The compaction runs as a turn of its own (one
     /// `contextCompaction` item); to wait for it, watch [`notifications`](Self::notifications)

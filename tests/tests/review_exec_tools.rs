@@ -1,6 +1,7 @@
 //! The rest of Codex the Rust way, against the real `codex app-server`: a review is a turn
 //! with a handle (stream, result, cancel-on-drop, busy-thread rule); `command/exec` is a
-//! process.
+//! process; Rust functions are tools the model calls (experimental surface: run by the
+//! `experimental` pass of `cargo xtask test`).
 
 mod common;
 mod login_support;
@@ -234,4 +235,62 @@ async fn exec_in_a_tty_sees_its_size_and_a_resize() {
         String::from_utf8_lossy(&output.stdout)
     );
     assert!(output.status.success());
+}
+
+#[cfg(feature = "experimental")]
+mod tools {
+    use super::*;
+    use codex_driver::tools::Tools;
+
+    #[derive(serde::Deserialize, schemars::JsonSchema)]
+    struct Add {
+        a: i64,
+        b: i64,
+    }
+
+    fn tools() -> Tools {
+        Tools::new()
+            .tool(
+                "add",
+                "Adds two integers.",
+                |args: Add| async move { Ok::<_, String>((args.a + args.b).to_string()) },
+            )
+            .tool("boom", "Panics.", |_: Add| async { panic!("kaboom (on purpose)") as Result<String, String> })
+    }
+
+    /// The model calls a Rust tool and uses its answer; a tool not served here, bad
+    /// arguments and a panicking tool are failed calls the model sees, and the turn goes on.
+    /// (A tool never offered is refused by Codex itself.)
+    #[tokio::test]
+    async fn the_model_calls_rust_tools_and_failures_reach_it() {
+        let world = World::start().await;
+        let call = |id: &str, name: &str, args: &str| ResponseStream::new().function_call(id, name, args).completed();
+        world.model.push(call("call_add", "add", r#"{"a": 2, "b": 3}"#));
+        world.model.push(call("call_unknown", "mul", r#"{"a": 2, "b": 3}"#));
+        world.model.push(call("call_bad", "add", r#"{"a": "two"}"#));
+        world.model.push(call("call_boom", "boom", r#"{"a": 1, "b": 1}"#));
+        world.model.push(MockResponse::text("2 + 3 = 5"));
+        let options = ThreadOptions::default().cwd(world.home.work_dir());
+        // `mul` is offered to the model, but the tools served here lack it (as when a resumed
+        // thread is served another set): Codex asks, and this client answers "unknown".
+        let offered = tools()
+            .tool("mul", "Multiplies.", |args: Add| async move { Ok::<_, String>((args.a * args.b).to_string()) });
+        let thread =
+            within("thread/start", world.codex.thread_start_with_tools(&options, offered)).await.expect("start");
+        thread.serve_tools(tools());
+
+        let result = within("turn", thread.run("add 2 and 3")).await.expect("the turn");
+        assert_eq!(result.status, TurnStatus::Completed);
+        assert_eq!(result.final_response(), Some("2 + 3 = 5"));
+        let requests = world.model.wait_for_requests(5, common::WAIT).await.expect("five model requests");
+        let tools_offered = requests[0].body_text().into_owned();
+        assert!(tools_offered.contains("Adds two integers."), "the tool is offered: {tools_offered}");
+        let output = |i: usize, id: &str| {
+            requests[i].function_call_output(id).unwrap_or_else(|| panic!("no output for {id}")).to_string()
+        };
+        assert!(output(1, "call_add").contains('5'), "{}", output(1, "call_add"));
+        assert!(output(2, "call_unknown").contains("unknown tool `mul`"), "{}", output(2, "call_unknown"));
+        assert!(output(3, "call_bad").contains("do not fit its schema"), "{}", output(3, "call_bad"));
+        assert!(output(4, "call_boom").contains("panicked: kaboom (on purpose)"), "{}", output(4, "call_boom"));
+    }
 }

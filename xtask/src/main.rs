@@ -187,12 +187,20 @@ fn test() -> Result<(), String> {
     }
     // The stable surface (the default), everything.
     cargo(&["test", "--workspace"])?;
-    // Every example, offline (already built by the step above).
+    // The experimental surface: the sdk's own tests and the real-binary tests again.
+    cargo(&[
+        "test",
+        "-p",
+        "codex-driver",
+        "-p",
+        "codex-driver-tests",
+        "--features",
+        "codex-driver-tests/experimental",
+    ])?;
+    // Every example, offline (built on the experimental surface, as the step above built the sdk).
     examples(&[])?;
     // The test kit from a user's own crate, outside this workspace.
     downstream::downstream()?;
-    // The experimental surface: the sdk's own tests and the real-binary tests again.
-    cargo(&["test", "-p", "codex-driver", "-p", "codex-driver-tests", "--features", "codex-driver/experimental"])?;
     // The real-binary API scenarios against the oldest release of the protocol history's
     // window (the pin ran above): a fixed version, so the gate never moves on its own.
     versions::compat(&[])?;
@@ -368,7 +376,17 @@ fn examples(args: &[String]) -> Result<(), String> {
 
 /// Builds the SDK's examples and returns `(name, executable)` for each, sorted by name.
 fn build_examples() -> Result<Vec<(String, PathBuf)>, String> {
-    let args = ["build", "--package", "codex-driver", "--examples", "--message-format=json-render-diagnostics"];
+    // With the experimental surface, so its examples build too (the stable surface's build
+    // of every other example is checked by `cargo test --workspace`).
+    let args = [
+        "build",
+        "--package",
+        "codex-driver",
+        "--features",
+        "experimental",
+        "--examples",
+        "--message-format=json-render-diagnostics",
+    ];
     let output = cargo_command(&args).stderr(Stdio::inherit()).output().map_err(|e| e.to_string())?;
     if !output.status.success() {
         return Err("building the examples failed".into());

@@ -290,6 +290,16 @@ impl Codex {
         Ok(super::Child::new(child, self.rt.clone()))
     }
 
+    /// Starts a thread that offers `tools` to the model and answers their calls; see
+    /// [`crate::Codex::thread_start_with_tools`] (experimental surface). The tools run on the
+    /// client's runtime thread: they must not block.
+    #[cfg(feature = "experimental")]
+    pub fn thread_start_with_tools(&self, options: &ThreadOptions, tools: crate::tools::Tools) -> Result<Thread> {
+        self.rt
+            .block_on("Codex::thread_start_with_tools", self.inner.thread_start_with_tools(options, tools))
+            .map(|t| self.wrap(t))
+    }
+
     /// Starts a thread.
     pub fn thread_start(&self, options: &ThreadOptions) -> Result<Thread> {
         self.rt.block_on("Codex::thread_start", self.inner.thread_start(options)).map(|t| self.wrap(t))

@@ -38,6 +38,13 @@ impl Thread {
         self.inner.set_handler(handler)
     }
 
+    /// Answers this thread's dynamic tool calls with `tools`; see
+    /// [`crate::Thread::serve_tools`] (experimental surface).
+    #[cfg(feature = "experimental")]
+    pub fn serve_tools(&self, tools: crate::tools::Tools) {
+        self.inner.serve_tools(tools)
+    }
+
     /// Removes the handler set with [`set_handler`](Self::set_handler).
     pub fn clear_handler(&self) -> bool {
         self.inner.clear_handler()

@@ -32,6 +32,27 @@ impl Connection {
         drop(previous);
     }
 
+    /// Answers the `item/tool/call` requests of `thread_id` — every turn's, whoever started
+    /// it — with `tools` (a thread's dynamic tools live with the client that serves them),
+    /// before any handler; keeps the thread subscribed meanwhile. Replaces what served them.
+    pub fn serve_tools(&self, thread_id: &str, tools: Arc<dyn RawServerRequestHandler>) {
+        let interest = self.thread_interest(thread_id);
+        let previous = self
+            .shared()
+            .thread_tools
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(thread_id.to_owned(), (tools, interest));
+        drop(previous);
+    }
+
+    /// Stops answering the tool calls of `thread_id` ([`serve_tools`](Self::serve_tools));
+    /// they go to the handlers again.
+    pub fn stop_serving_tools(&self, thread_id: &str) -> bool {
+        let removed = self.shared().thread_tools.lock().unwrap_or_else(|e| e.into_inner()).remove(thread_id);
+        removed.is_some()
+    }
+
     /// Removes the handler of `thread_id`; its requests go to the connection's handler again.
     pub fn clear_thread_handler(&self, thread_id: &str) -> bool {
         let removed =

@@ -188,10 +188,17 @@ const OWNER_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 /// [`Connection::set_thread_handler`]: super::Connection::set_thread_handler
 async fn answerer(
     shared: &Shared,
+    method: &str,
     thread_id: Option<&str>,
     turn_id: Option<&str>,
 ) -> Option<Arc<dyn RawServerRequestHandler>> {
     let Some(thread_id) = thread_id else { return Some(shared.handler.clone()) };
+    if method == crate::method_names::ITEM_TOOL_CALL {
+        let tools = shared.thread_tools.lock().unwrap_or_else(|e| e.into_inner()).get(thread_id).map(|t| t.0.clone());
+        if tools.is_some() {
+            return tools;
+        }
+    }
     let thread_handler = || shared.thread_handlers.lock().unwrap_or_else(|e| e.into_inner()).get(thread_id).cloned();
     if let Some(handler) = thread_handler() {
         return Some(handler);
@@ -273,7 +280,7 @@ pub(crate) fn spawn_server_request(shared: Arc<Shared>, id: RequestId, method: S
         tokio::pin!(resolved);
         let forget = |shared: &Shared| shared.deciding.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
         let handler = tokio::select! {
-            handler = answerer(&shared, thread_id, turn_id) => handler,
+            handler = answerer(&shared, &method, thread_id, turn_id) => handler,
             () = &mut resolved => None,
         };
         let Some(handler) = handler else {

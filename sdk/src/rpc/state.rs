@@ -60,6 +60,10 @@ pub(crate) struct WireCounters {
     pub(crate) server_requests_in_flight: std::sync::atomic::AtomicUsize,
 }
 
+/// Per thread, the answerer of its tool calls and the interest that keeps it subscribed.
+pub(crate) type ToolServers =
+    HashMap<String, (Arc<dyn RawServerRequestHandler>, Arc<super::subscriptions::ThreadInterest>)>;
+
 /// Shared between [`Connection`](super::Connection) handles and the background tasks.
 pub(crate) struct Shared {
     state: Mutex<State>,
@@ -83,6 +87,10 @@ pub(crate) struct Shared {
     /// What keeps a thread with a handler of its own subscribed (see
     /// [`set_thread_handler`](super::Connection::set_thread_handler)).
     pub(crate) handler_interests: Mutex<HashMap<String, Arc<super::subscriptions::ThreadInterest>>>,
+    /// Per thread, what answers its `item/tool/call` requests (its dynamic tools), before
+    /// any handler, and what keeps the thread subscribed meanwhile (see
+    /// [`serve_tools`](super::Connection::serve_tools)).
+    pub(crate) thread_tools: Mutex<ToolServers>,
     /// Woken whenever the turn book may have changed in a way someone waits for: a
     /// `turn/completed`, a `turn/start` answered, the close.
     pub(crate) turns_changed: tokio::sync::Notify,
@@ -128,6 +136,7 @@ impl Shared {
             turn_locks: Mutex::new(HashMap::new()),
             thread_handlers: Mutex::new(HashMap::new()),
             handler_interests: Mutex::new(HashMap::new()),
+            thread_tools: Mutex::new(HashMap::new()),
             turns_changed: tokio::sync::Notify::new(),
             deciding: Mutex::new(HashMap::new()),
             shutdown_tx,
