@@ -13,8 +13,7 @@ mod support;
 
 use codex_driver::testing::{MockModel, MockResponse};
 use codex_driver::types::ThreadListParams;
-use codex_driver::{Codex, ServerNotification, ThreadOptions};
-use futures::StreamExt;
+use codex_driver::{Codex, ThreadOptions};
 
 #[tokio::main]
 async fn main() -> Result<(), support::BoxError> {
@@ -55,15 +54,9 @@ async fn main() -> Result<(), support::BoxError> {
     let forked = fork.run("Take a different angle in one short sentence.").await?;
     println!("fork {} (from {}): {}", fork.id(), thread.id(), forked.final_response().unwrap_or("?"));
 
-    // Compaction is a turn of its own: watch the thread for its `turn/completed`.
-    let mut events = thread.notifications();
-    thread.compact().await?;
-    while let Some(event) = events.next().await {
-        if let ServerNotification::TurnCompleted(done) = event? {
-            println!("compaction turn {} {:?}", done.turn.id, done.turn.status);
-            break;
-        }
-    }
+    // Compaction is a turn of its own, with a handle like any turn.
+    let compaction = thread.compact().await?.run().await?;
+    println!("compaction turn {} {:?}", compaction.id, compaction.status);
 
     codex.close().await;
     env.finish()

@@ -12,6 +12,8 @@ use crate::protocol::{Notification, Request};
 pub(crate) const INITIALIZE: &str = <request::Initialize as Request>::METHOD;
 pub(crate) const INITIALIZED: &str = <client_notification::Initialized as Notification>::METHOD;
 pub(crate) const TURN_START: &str = <request::TurnStart as Request>::METHOD;
+pub(crate) const THREAD_COMPACT_START: &str = <request::ThreadCompactStart as Request>::METHOD;
+pub(crate) const THREAD_SHELL_COMMAND: &str = <request::ThreadShellCommand as Request>::METHOD;
 pub(crate) const COMMAND_EXEC_OUTPUT_DELTA: &str = <notification::CommandExecOutputDelta as Notification>::METHOD;
 pub(crate) const ACCOUNT_LOGIN_START: &str = <request::AccountLoginStart as Request>::METHOD;
 pub(crate) const ACCOUNT_LOGIN_COMPLETED: &str = <notification::AccountLoginCompleted as Notification>::METHOD;

@@ -320,6 +320,18 @@ impl Thread {
             }
             // A review has no input to tag: only the turn book's verdict tells a merge.
             TurnStart::Review(params) => (self.conn.request::<client_requests::ReviewStart>(params).await?.turn, None),
+            // The answers of these two name no turn: theirs is the one that starts next.
+            TurnStart::Compact => {
+                let mark = self.conn.notification_mark();
+                let params = ThreadCompactStartParams { thread_id: self.id.clone() };
+                self.conn.request::<client_requests::ThreadCompactStart>(params).await?;
+                (self.started_since(mark, crate::method_names::THREAD_COMPACT_START).await?, None)
+            }
+            TurnStart::Shell(params) => {
+                let mark = self.conn.notification_mark();
+                self.conn.request::<client_requests::ThreadShellCommand>(params).await?;
+                (self.started_since(mark, crate::method_names::THREAD_SHELL_COMMAND).await?, None)
+            }
         };
         let turn_id = turn.id.clone();
         let merged = match (self.conn.start_verdict(&self.id, &turn_id), tag) {
@@ -344,6 +356,13 @@ impl Thread {
         let (stream, lock) = reservation.claim_holding_lock(turn_id);
         tracing::debug!(thread_id = %self.id, turn_id = %turn.id, "turn started");
         Ok((TurnHandle::new(self.conn.clone(), self.id.clone(), turn, stream, true), lock))
+    }
+
+    /// The turn that started on this thread after notification `mark`, as this client's
+    /// (for `method`, whose answer names no turn).
+    async fn started_since(&self, mark: u64, method: &str) -> Result<crate::types::Turn> {
+        let turn_id = self.conn.claim_started_turn(&self.id, mark, method).await?;
+        Ok(crate::types::Turn::new(turn_id, Vec::new(), crate::types::TurnStatus::InProgress))
     }
 
     /// The turn the server runs on this thread, asked with `thread/read` (metadata only, or
@@ -527,21 +546,36 @@ impl Thread {
         self.conn.serve_tools(&self.id, std::sync::Arc::new(tools));
     }
 
-    /// Starts compacting the thread's history (`thread/compact/start`) and returns once
-    /// the server accepted it. The compaction runs as a turn of its own (one
-    /// `contextCompaction` item); to wait for it, watch [`notifications`](Self::notifications)
-    /// (subscribed before calling this) for its `turn/completed`.
-    pub async fn compact(&self) -> Result<()> {
-        let params = ThreadCompactStartParams { thread_id: self.id.clone() };
-        self.conn.request::<client_requests::ThreadCompactStart>(params).await?;
-        Ok(())
+    /// Compacts the thread's history (`thread/compact/start`): the compaction is a turn of
+    /// its own (one `contextCompaction` item), returned as a [`TurnHandle`] with what
+    /// [`turn_with`](Self::turn_with) promises (stream, result, cancel-on-drop,
+    /// [`Error::ThreadBusy`] on a busy thread). The answer names no turn: the handle's turn
+    /// is the one that starts on the thread after the request is sent (the thread is known
+    /// idle then; a turn another client starts at that same instant is refused by the
+    /// server or merged, as with `turn/start`).
+    pub async fn compact(&self) -> Result<TurnHandle> {
+        self.start(TurnStart::Compact).await
+    }
+
+    /// Runs `command` in the thread's shell as a turn of its own (`thread/shellCommand`):
+    /// the user's own command, evaluated by the thread's configured shell with its syntax
+    /// (pipes, redirects), **unsandboxed, with full access**, and recorded in the thread as
+    /// a `commandExecution` item. Returned as a [`TurnHandle`] found as
+    /// [`compact`](Self::compact)'s is (the answer names no turn): the stream carries its
+    /// output deltas, the result its item (exit code, aggregated output).
+    pub async fn shell_command(&self, command: impl Into<String>) -> Result<TurnHandle> {
+        let params = crate::types::ThreadShellCommandParams::new(command, self.id.clone());
+        self.start(TurnStart::Shell(params)).await
     }
 }
 
-/// What starts a turn: input (`turn/start`) or a review (`review/start`).
+/// What starts a turn: input (`turn/start`), a review (`review/start`), a compaction
+/// (`thread/compact/start`), a shell command (`thread/shellCommand`).
 enum TurnStart {
     Input(Box<crate::types::TurnStartParams>),
     Review(crate::types::ReviewStartParams),
+    Compact,
+    Shell(crate::types::ThreadShellCommandParams),
 }
 
 /// How long a started turn waits for its first user message, to tell whose input opened it.

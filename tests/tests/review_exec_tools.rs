@@ -294,3 +294,28 @@ mod tools {
         assert!(output(4, "call_boom").contains("panicked: kaboom (on purpose)"), "{}", output(4, "call_boom"));
     }
 }
+
+/// `thread/shellCommand` is a turn of its own whose answer names no turn: the handle finds
+/// it, streams its output and ends in its result; the thread is busy meanwhile.
+#[tokio::test]
+async fn a_shell_command_is_a_turn_with_a_handle() {
+    let world = World::start().await;
+    let thread = new_thread(&world).await;
+    let handle =
+        within("thread/shellCommand", thread.shell_command("echo from-the-shell; sleep 1")).await.expect("shell");
+    assert!(handle.interrupts_on_drop(), "this client's turn");
+    match within("busy", thread.turn("meanwhile")).await {
+        Err(Error::ThreadBusy { running_turn_id, .. }) => assert_eq!(running_turn_id, handle.id()),
+        other => panic!("expected ThreadBusy, got {other:?}"),
+    }
+    let result = within("shell turn", handle.run()).await.expect("result");
+    assert_eq!(result.status, TurnStatus::Completed);
+    let commands = common::commands(&result);
+    assert_eq!(commands.len(), 1, "{:#?}", result.items);
+    assert_eq!(commands[0].exit_code, Some(0));
+    assert!(
+        commands[0].aggregated_output.as_deref().is_some_and(|o| o.contains("from-the-shell")),
+        "{:?}",
+        commands[0]
+    );
+}

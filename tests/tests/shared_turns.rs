@@ -135,6 +135,44 @@ async fn another_clients_running_turn_is_busy_here_and_never_interrupted_by_a_dr
     assert!(a.close().await.is_clean());
 }
 
+/// A compaction's answer names no turn: its handle's turn is the one that starts on the
+/// thread after the request. On a shared thread, the other client sees that turn as busy
+/// (for a turn and for a compaction of its own), and the compaction's handle ends in its
+/// result with the `contextCompaction` item.
+#[tokio::test]
+async fn a_compaction_on_a_shared_thread_is_its_clients_turn_and_busy_for_the_other() {
+    let (shared, a, b, thread_a) = two_clients().await;
+    let thread_b = within("resume", b.thread_resume(thread_a.id(), &ThreadOptions::default())).await.unwrap();
+    let stall = shared.stalled("SUMMARY: warm up");
+    let compaction = within("compact", thread_a.compact()).await.expect("compact");
+    assert!(compaction.interrupts_on_drop(), "a's compaction is a's turn");
+    reached(&stall).await;
+
+    for attempt in ["turn", "compact"] {
+        let refused = match attempt {
+            "turn" => within("b's turn", thread_b.turn("b's input")).await.map(|_| ()),
+            _ => within("b's compaction", thread_b.compact()).await.map(|_| ()),
+        };
+        match refused {
+            Err(Error::ThreadBusy { running_turn_id, merged: false, .. }) => {
+                assert_eq!(running_turn_id, compaction.id(), "{attempt}")
+            }
+            other => panic!("{attempt}: expected ThreadBusy, got {other:?}"),
+        }
+    }
+
+    stall.release();
+    let result = within("a's compaction", compaction.run()).await.unwrap();
+    assert_eq!(result.status, TurnStatus::Completed);
+    assert!(
+        result.items.iter().any(|i| matches!(i, codex_driver::types::ThreadItem::ContextCompaction(_))),
+        "{:#?}",
+        result.items
+    );
+    assert!(a.close().await.is_clean());
+    b.close().await;
+}
+
 /// Point 1 from the other side: a handle for another client's turn streams it to its end
 /// and its result carries the turn's items (re-read from the server's record).
 #[tokio::test]

@@ -7,7 +7,6 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use codex_driver::handlers::ApprovalHandler;
-use codex_driver::rpc::EventFilter;
 use codex_driver::testing::{ApprovalPolicy, ExecCommand, MockResponse, RecordedRequest};
 use codex_driver::types::{
     Account, ApprovalsReviewer, AskForApproval, CommandExecutionApprovalDecision,
@@ -306,31 +305,21 @@ async fn compact_asks_the_model_for_a_summary() {
     let thread = start_thread(&world.codex, in_work_dir(&world)).await;
     run(&thread, "hello there").await;
 
-    let mut events = world.codex.connection().subscribe(EventFilter::Thread(thread.id().to_owned()));
-    within("compact", thread.compact()).await.expect("compact");
-
-    // The compaction runs as its own turn with a contextCompaction item.
+    // The compaction is a turn of its own, with a handle: its stream carries the
+    // contextCompaction item, its result says how it ended.
+    let handle = within("compact", thread.compact()).await.expect("compact");
+    assert!(handle.interrupts_on_drop(), "this client's compaction");
+    let mut events = handle.stream();
     let mut compaction_items = 0;
-    let mut compacted_status = None;
-    within("compaction turn", async {
-        while let Some(event) = events.next_event().await {
-            let event = event.expect("event");
-            let decoded = ServerNotification::decode(event.method(), event.params_value().unwrap()).expect("decode");
-            match decoded {
-                ServerNotification::ItemCompleted(done) if matches!(done.item, ThreadItem::ContextCompaction(_)) => {
-                    compaction_items += 1
-                }
-                ServerNotification::TurnCompleted(done) => {
-                    compacted_status = Some(done.turn.status);
-                    break;
-                }
-                _ => {}
-            }
+    while let Some(event) = within("compaction event", events.next_event()).await {
+        if let ServerNotification::ItemCompleted(done) = event.expect("event") {
+            compaction_items += usize::from(matches!(done.item, ThreadItem::ContextCompaction(_)));
         }
-    })
-    .await;
-    assert_eq!(compacted_status, Some(TurnStatus::Completed));
+    }
+    let compacted = within("compaction result", events.result()).await.expect("result");
+    assert_eq!(compacted.status, TurnStatus::Completed);
     assert_eq!(compaction_items, 1);
+    assert!(compacted.items.iter().any(|i| matches!(i, ThreadItem::ContextCompaction(_))), "{:#?}", compacted.items);
 
     let requests = model_requests(&world, 2).await;
     let compaction = &requests[1];

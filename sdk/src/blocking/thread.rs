@@ -224,9 +224,17 @@ impl Thread {
         self.rt.block_on("Thread::set_name", self.inner.set_name(name))
     }
 
-    /// Starts compacting the thread's history and returns once the server accepted it;
-    /// see [`crate::Thread::compact`] for how to wait for the compaction.
-    pub fn compact(&self) -> Result<()> {
-        self.rt.block_on("Thread::compact", self.inner.compact())
+    /// Runs `command` in the thread's shell (unsandboxed) as a turn of its own; see
+    /// [`crate::Thread::shell_command`].
+    pub fn shell_command(&self, command: impl Into<String>) -> Result<TurnHandle> {
+        let handle = self.rt.block_on("Thread::shell_command", self.inner.shell_command(command))?;
+        Ok(TurnHandle::new(handle, self.rt.clone()))
+    }
+
+    /// Compacts the thread's history: a turn of its own, returned as its handle; see
+    /// [`crate::Thread::compact`].
+    pub fn compact(&self) -> Result<TurnHandle> {
+        let handle = self.rt.block_on("Thread::compact", self.inner.compact())?;
+        Ok(TurnHandle::new(handle, self.rt.clone()))
     }
 }

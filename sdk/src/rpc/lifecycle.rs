@@ -157,6 +157,29 @@ impl Connection {
         AdoptedTurns { shared: Arc::downgrade(self.shared()), thread_id: thread_id.to_owned() }
     }
 
+    /// The count of notifications received so far: a mark to tell what arrived after it.
+    pub(crate) fn notification_mark(&self) -> u64 {
+        self.shared().lock().router.counters.notifications
+    }
+
+    /// Waits (within the request timeout) for the turn that starts on `thread_id` after
+    /// notification `mark` — the turn a request whose answer names none started, like
+    /// `thread/compact/start` — and counts it as this client's.
+    pub(crate) async fn claim_started_turn(&self, thread_id: &str, mark: u64, method: &str) -> Result<String> {
+        let shared = self.shared();
+        let timeout = self.request_timeout();
+        let found = wait_for_turns(shared, timeout, |state| {
+            if let Some(info) = &state.closed {
+                return Some(Err(info.to_error()));
+            }
+            state.turns.started_since(thread_id, mark).map(Ok)
+        })
+        .await;
+        let turn_id = found.unwrap_or(Err(crate::Error::Timeout { method: method.to_owned(), after: timeout }))?;
+        shared.lock().turns.own(thread_id, &turn_id);
+        Ok(turn_id)
+    }
+
     /// Queues `R` for sending now (before this returns, so a request sent after it is
     /// written after it) and returns the future of its answer, which no request timeout
     /// bounds (for requests answered when their work ends, like `command/exec`). A closed

@@ -37,7 +37,8 @@ use crate::method_names::{
 
 /// The notifications after which someone may be waiting on the book (a turn's end, its
 /// opener, a thread's close): the reader wakes the waiters after routing them.
-pub(crate) const WAKING_METHODS: [&str; 4] = [TURN_COMPLETED, ITEM_STARTED, ITEM_COMPLETED, THREAD_CLOSED];
+pub(crate) const WAKING_METHODS: [&str; 5] =
+    [TURN_STARTED, TURN_COMPLETED, ITEM_STARTED, ITEM_COMPLETED, THREAD_CLOSED];
 
 /// How many completed turn ids are remembered (to tell a late answer of a finished turn).
 const RECENTLY_COMPLETED: usize = 256;
@@ -103,6 +104,8 @@ struct ThreadBook {
     /// named), and the other id its `turn/started` carried, if any (see
     /// [`TurnBook::interrupt_id`]).
     review: Option<(String, Option<String>)>,
+    /// The last turn whose `turn/started` arrived, and when (it may have ended since).
+    last_started: Option<(String, u64)>,
 }
 
 impl ThreadBook {
@@ -201,6 +204,7 @@ impl TurnBook {
                     }
                 }
                 book.running = Some(RunningTurn { turn_id: Some(turn_id.to_owned()), seen_at });
+                book.last_started = Some((turn_id.to_owned(), seen_at));
                 None
             }
             (TURN_COMPLETED, Some(turn_id)) => {
@@ -511,6 +515,25 @@ impl TurnBook {
         true
     }
 
+    /// The turn whose `turn/started` arrived on `thread_id` after notification `mark`
+    /// (running or already ended): the turn a request whose answer names none started.
+    pub(crate) fn started_since(&self, thread_id: &str, mark: u64) -> Option<String> {
+        let (turn_id, seen_at) = self.threads.get(thread_id)?.last_started.as_ref()?;
+        (*seen_at > mark).then(|| turn_id.clone())
+    }
+
+    /// Counts `turn_id` as this client's (a turn its request started, found by
+    /// [`started_since`](Self::started_since)), unless it already ended.
+    pub(crate) fn own(&mut self, thread_id: &str, turn_id: &str) {
+        if self.recently_completed(turn_id) {
+            return;
+        }
+        let book = self.thread(thread_id);
+        if !book.ours.iter().any(|t| t == turn_id) {
+            book.ours.push(turn_id.to_owned());
+        }
+    }
+
     /// The id `turn/interrupt` needs for `turn_id`: the one a review's `turn/started` named
     /// when it differs from its `review/start` answer's (Codex 0.171.0 checks that one),
     /// else `turn_id`.
@@ -819,6 +842,26 @@ mod tests {
             assert!(book.busy("t").is_none(), "the review's end frees the thread");
             assert_eq!(book.interrupt_id("t", "r"), "r");
         }
+    }
+
+    /// A request whose answer names no turn (`thread/compact/start`, `thread/shellCommand`)
+    /// owns the turn that started after it was sent, even one that already ended; a turn
+    /// from before the mark is not it.
+    #[test]
+    fn the_turn_started_after_a_mark_is_found_and_owned() {
+        let mut book = TurnBook::default();
+        book.mark_subscribed("t"); // the caller's `Thread` keeps the book
+        book.observe(&started("t", "before"), 1);
+        book.observe(&completed("t", "before"), 2);
+        assert_eq!(book.started_since("t", 2), None);
+        book.observe(&started("t", "compaction"), 3);
+        assert_eq!(book.started_since("t", 2).as_deref(), Some("compaction"));
+        book.own("t", "compaction");
+        assert!(book.is_ours("t", "compaction") && book.owe_interrupt("t", "compaction", false));
+        book.observe(&completed("t", "compaction"), 4);
+        assert_eq!(book.started_since("t", 2).as_deref(), Some("compaction"), "found after its end too");
+        book.own("t", "compaction");
+        assert!(!book.is_ours("t", "compaction"), "an ended turn is not owned again");
     }
 
     #[test]
