@@ -209,11 +209,12 @@ impl Child {
     pub(crate) async fn spawn(conn: &Connection, command: &Command) -> Result<Child> {
         let process_id = unique_process_id();
         let params = command.to_params(&process_id);
-        // Subscribed before the request is sent: no chunk can come first.
-        let output = conn.subscribe(EventFilter::Unscoped);
-        // Queued before this returns, so a `write` or `terminate` is sent after it. The answer
-        // comes when the process exits: no request timeout applies.
-        let answer = conn.send_now::<client_requests::CommandExec>(&params)?;
+        // Subscribed before the request is sent: no chunk can come first. Only this
+        // process's output is kept (the router filters), so other commands cannot make it lag.
+        let output = conn.subscribe(EventFilter::ExecOutput(process_id.clone()));
+        // Queued before this returns, so a `write` or `terminate` is written after it. The
+        // answer comes when the process exits: no request timeout applies.
+        let answer = conn.send_in_order::<client_requests::CommandExec>(&params).await?;
         let (tx, exit) = oneshot::channel();
         tokio::spawn(async move {
             let _ = tx.send(answer.await);
@@ -263,13 +264,19 @@ impl Child {
 
     /// Waits for the command to exit (output not read yet is dropped; see
     /// [`wait_with_output`](Self::wait_with_output)).
+    ///
+    /// Cancel-safe: a `wait` given up on (a timeout around it) loses nothing; a later
+    /// `wait` (or dropping the `Child`, which terminates the command) carries on.
     pub async fn wait(&mut self) -> Result<ExitStatus> {
         if let Some(status) = self.status {
             return Ok(status);
         }
-        let exit = self.exit.take().ok_or(Error::StreamEnded { what: "the command's exit status was lost".into() })?;
+        let exit =
+            self.exit.as_mut().ok_or(Error::StreamEnded { what: "the command's exit status was lost".into() })?;
+        let answer = exit.await;
+        self.exit = None;
         let answer =
-            exit.await.unwrap_or_else(|_| Err(Error::StreamEnded { what: "the command/exec task ended".into() }))?;
+            answer.unwrap_or_else(|_| Err(Error::StreamEnded { what: "the command/exec task ended".into() }))?;
         let status = ExitStatus { code: answer.exit_code };
         self.status = Some(status);
         Ok(status)
@@ -315,16 +322,8 @@ impl Stream for Child {
             let Some(output) = this.output.as_mut() else { return Poll::Ready(None) };
             match Pin::new(output).poll_next(cx) {
                 Poll::Ready(Some(Ok(event))) => {
-                    if event.method() != COMMAND_EXEC_OUTPUT_DELTA {
-                        continue;
-                    }
-                    match event.decode::<CommandExecOutputDeltaNotification>() {
-                        Ok(delta) if delta.process_id == this.process_id => {
-                            return Poll::Ready(Some(this.chunk(delta)))
-                        }
-                        Ok(_) => continue,
-                        Err(e) => return Poll::Ready(Some(Err(e))),
-                    }
+                    let chunk = event.decode::<CommandExecOutputDeltaNotification>().and_then(|d| this.chunk(d));
+                    return Poll::Ready(Some(chunk));
                 }
                 Poll::Ready(Some(Err(e))) => {
                     if !matches!(e, Error::Lagged { .. }) {
@@ -338,31 +337,35 @@ impl Stream for Child {
                 }
                 Poll::Pending => {}
             }
-            // No output now: the command may have exited (its answer follows its last chunk).
-            if this.status.is_none() {
-                // Without its answer (taken by a failed `wait`) nothing more is coming.
-                let Some(exit) = this.exit.as_mut() else {
-                    this.output = None;
-                    return Poll::Ready(None);
-                };
-                match Pin::new(exit).poll(cx) {
-                    Poll::Ready(answer) => {
-                        this.exit = None;
-                        match answer {
-                            Ok(Ok(response)) => this.status = Some(ExitStatus { code: response.exit_code }),
-                            Ok(Err(e)) => {
-                                this.output = None;
-                                return Poll::Ready(Some(Err(e)));
-                            }
-                            Err(_) => {}
+            // No output queued. Once the exit answer is in, every chunk was queued before it
+            // (the reader hands both over in order): the output is over.
+            if this.status.is_some() {
+                this.output = None;
+                return Poll::Ready(None);
+            }
+            // Without its answer (taken by a failed `wait`) nothing more is coming.
+            let Some(exit) = this.exit.as_mut() else {
+                this.output = None;
+                return Poll::Ready(None);
+            };
+            match Pin::new(exit).poll(cx) {
+                Poll::Ready(answer) => {
+                    this.exit = None;
+                    match answer {
+                        Ok(Ok(response)) => this.status = Some(ExitStatus { code: response.exit_code }),
+                        Ok(Err(e)) => {
+                            this.output = None;
+                            return Poll::Ready(Some(Err(e)));
+                        }
+                        Err(_) => {
+                            this.output = None;
+                            return Poll::Ready(None);
                         }
                     }
-                    Poll::Pending => return Poll::Pending,
+                    // Round again: a chunk may have been queued just before the answer.
                 }
+                Poll::Pending => return Poll::Pending,
             }
-            // Exited, and nothing more queued: the output is over.
-            this.output = None;
-            return Poll::Ready(None);
         }
     }
 }

@@ -85,7 +85,8 @@ pub struct ThreadOptions {
     pub model_provider: Option<String>,
     /// Working directory of the thread.
     pub cwd: Option<PathBuf>,
-    /// Approval preset. Unset, [`Codex::thread_start`](crate::Codex::thread_start) on a
+    /// Approval preset. Unset (and no `approval_policy` / `approvals_reviewer` config
+    /// override), [`Codex::thread_start`](crate::Codex::thread_start) on a
     /// client with a server-request handler (an [`ApprovalHandler`](crate::ApprovalHandler)
     /// or any other) asks for [`ApprovalMode::AskUser`], so the handler that is set is asked;
     /// on a client without one it keeps the server's configuration. `thread_resume` and
@@ -192,7 +193,8 @@ impl ThreadOptions {
     /// [`approval_mode`](Self::approval_mode)).
     pub(crate) fn to_start_params_for(&self, handler_decides_approvals: bool) -> ThreadStartParams {
         let mut p = self.to_start_params();
-        if self.approval_mode.is_none() && handler_decides_approvals {
+        let configured = ["approval_policy", "approvals_reviewer"].iter().any(|key| self.config.contains_key(*key));
+        if self.approval_mode.is_none() && !configured && handler_decides_approvals {
             p.approval_policy = Some(ApprovalMode::AskUser.policy());
             p.approvals_reviewer = ApprovalMode::AskUser.reviewer();
         }
@@ -298,6 +300,10 @@ mod tests {
         assert_eq!(asked.approvals_reviewer, Some(ApprovalsReviewer::User));
         let no_handler = unset.to_start_params_for(false);
         assert_eq!((no_handler.approval_policy, no_handler.approvals_reviewer), (None, None));
+
+        // A policy set through a config override is as explicit as a mode.
+        let configured = ThreadOptions::default().config("approval_policy", "never").to_start_params_for(true);
+        assert_eq!((configured.approval_policy, configured.approvals_reviewer), (None, None));
 
         let explicit = ThreadOptions::default().approval_mode(ApprovalMode::DenyAll).to_start_params_for(true);
         assert_eq!((explicit.approval_policy, explicit.approvals_reviewer), (Some(AskForApproval::Never), None));

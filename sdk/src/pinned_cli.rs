@@ -284,26 +284,40 @@ call `codex_driver::testing::pinned_cli::find_or_install()` to install it into t
 }
 
 /// [`ensure_installed`] into `root` through a private directory beside it, renamed into
-/// place: two processes installing at once leave one whole install, never a mix.
+/// place: two processes installing at once leave one whole install, never a mix; within
+/// one process (the tests of one binary), installs take turns. A root without a working
+/// binary of `version` (a damaged install) is moved aside and replaced.
 fn install_once(root: &Path, version: &str, registry: Option<&str>) -> io::Result<PathBuf> {
-    if let Ok(bin) = native_binary_path(root) {
-        if bin.is_file() && binary_version(&bin).is_ok_and(|v| v == version) {
-            return Ok(bin);
-        }
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    static STAGING: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let works = |root: &Path| {
+        native_binary_path(root).ok().filter(|bin| bin.is_file() && binary_version(bin).is_ok_and(|v| v == version))
+    };
+    if let Some(bin) = works(root) {
+        return Ok(bin);
     }
     let parent = root.parent().ok_or_else(|| io::Error::other("an install root has a parent"))?;
     std::fs::create_dir_all(parent)?;
-    let staging = parent.join(format!(".{version}.installing-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&staging);
+    let unique = format!("{}-{}", std::process::id(), STAGING.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    if root.exists() {
+        let aside = parent.join(format!(".{version}.damaged-{unique}"));
+        if std::fs::rename(root, &aside).is_ok() {
+            let _ = std::fs::remove_dir_all(&aside);
+        }
+    }
+    let staging = parent.join(format!(".{version}.installing-{unique}"));
     let result = npm_install(&staging, version, registry).and_then(|_| match std::fs::rename(&staging, root) {
         Ok(()) => Ok(()),
         // Another process finished first: its install is as good as ours.
-        Err(_) if native_binary_path(root)?.is_file() => Ok(()),
+        Err(_) if works(root).is_some() => Ok(()),
         Err(e) => Err(e),
     });
     let _ = std::fs::remove_dir_all(&staging);
     result?;
-    native_binary_path(root)
+    works(root).ok_or_else(|| {
+        io::Error::new(io::ErrorKind::InvalidData, format!("{} holds no working Codex {version}", root.display()))
+    })
 }
 
 /// The install root `cargo xtask install-codex` uses: `<target dir>/codex-cli/<pinned version>`,

@@ -62,7 +62,7 @@ impl TurnResult {
     /// The review a review turn ([`Thread::review`](crate::Thread::review)) produced: the
     /// text of its last `exitedReviewMode` item. `None` for other turns and for a review
     /// that ended before leaving review mode; an interrupted review may carry Codex's
-    /// placeholder (0.171.0: "Reviewer failed to output a response.").
+    /// placeholder (the pinned Codex: "Reviewer failed to output a response.").
     pub fn review(&self) -> Option<&str> {
         self.items.iter().rev().find_map(|item| match item {
             ThreadItem::ExitedReviewMode(exited) => Some(exited.review.as_str()),

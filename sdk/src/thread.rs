@@ -541,9 +541,19 @@ impl Thread {
     /// connection — for a thread started with tools elsewhere, or resumed here; see
     /// [`Codex::thread_start_with_tools`](crate::Codex::thread_start_with_tools)
     /// (experimental surface).
+    /// Serving lasts until [`stop_serving_tools`](Self::stop_serving_tools) or the
+    /// connection closes, and keeps the thread subscribed meanwhile.
     #[cfg(feature = "experimental")]
     pub fn serve_tools(&self, tools: crate::tools::Tools) {
         self.conn.serve_tools(&self.id, std::sync::Arc::new(tools));
+    }
+
+    /// Stops answering this thread's tool calls here ([`serve_tools`](Self::serve_tools),
+    /// [`Codex::thread_start_with_tools`](crate::Codex::thread_start_with_tools)); `false`
+    /// when none were served (experimental surface).
+    #[cfg(feature = "experimental")]
+    pub fn stop_serving_tools(&self) -> bool {
+        self.conn.stop_serving_tools(&self.id)
     }
 
     /// Compacts the thread's history (`thread/compact/start`): the compaction is a turn of

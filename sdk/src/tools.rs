@@ -129,8 +129,9 @@ impl Tools {
                 Err(panic) => Err(format!("the tool `{}` panicked: {}", params.tool, panic_text(panic.as_ref()))),
             },
         };
-        if let Err(why) = &outcome {
-            tracing::debug!(tool = %params.tool, call_id = %params.call_id, %why, "dynamic tool call failed");
+        if outcome.is_err() {
+            // The reason may quote the arguments: it goes to the model, never to the logs.
+            tracing::debug!(tool = %params.tool, call_id = %params.call_id, "dynamic tool call failed");
         }
         let (success, text) = match outcome {
             Ok(text) => (true, text),

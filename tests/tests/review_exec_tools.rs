@@ -98,7 +98,7 @@ async fn a_review_is_refused_on_a_busy_thread_and_cancelled_by_a_drop() {
     within("interrupt", control.interrupt()).await.expect("turn/interrupt of a review");
     let result = within("review", handle.run()).await.expect("the interrupted review's result");
     assert_eq!(result.status, TurnStatus::Interrupted);
-    // Codex 0.171.0 still closes review mode, with a placeholder text.
+    // The pinned Codex still closes review mode, with a placeholder text.
     assert!(result.review().is_none_or(|text| !text.contains('{')), "{:?}", result.review());
 }
 
@@ -195,6 +195,9 @@ async fn exec_streams_output_takes_stdin_and_reports_the_exit_status() {
 async fn exec_terminate_and_drop_end_the_command() {
     let world = World::start().await;
     let mut child = within("exec", world.codex.exec(&Command::new("sleep").arg("30"))).await.expect("exec");
+    // A `wait` given up on loses nothing.
+    let gave_up = tokio::time::timeout(std::time::Duration::from_millis(200), child.wait()).await;
+    assert!(gave_up.is_err(), "sleep 30 ended early: {gave_up:?}");
     within("terminate", child.terminate()).await.expect("terminate");
     let status = within("wait", child.wait()).await.expect("a status after terminate");
     assert!(!status.success(), "{status:?}");
@@ -292,6 +295,31 @@ mod tools {
         assert!(output(2, "call_unknown").contains("unknown tool `mul`"), "{}", output(2, "call_unknown"));
         assert!(output(3, "call_bad").contains("do not fit its schema"), "{}", output(3, "call_bad"));
         assert!(output(4, "call_boom").contains("panicked: kaboom (on purpose)"), "{}", output(4, "call_boom"));
+        assert!(thread.stop_serving_tools());
+        assert!(!thread.stop_serving_tools(), "nothing left to stop");
+    }
+
+    /// The blocking twin: a thread started with tools, a call answered.
+    #[tokio::test]
+    async fn blocking_thread_start_with_tools() {
+        let world = World::start().await;
+        world.model.push(ResponseStream::new().function_call("call_add", "add", r#"{"a": 20, "b": 22}"#).completed());
+        world.model.push(MockResponse::text("42"));
+        let config = world.config();
+        let result = within(
+            "blocking",
+            off_thread(move || {
+                let codex = blocking::Codex::new(config).expect("connect");
+                let thread = codex.thread_start_with_tools(&ThreadOptions::default(), tools()).expect("start");
+                let result = thread.run("add 20 and 22").expect("turn");
+                codex.close();
+                result
+            }),
+        )
+        .await;
+        assert_eq!(result.final_response(), Some("42"));
+        let requests = world.model.wait_for_requests(2, common::WAIT).await.expect("two model requests");
+        assert!(requests[1].function_call_output("call_add").is_some_and(|o| o.to_string().contains("42")));
     }
 }
 

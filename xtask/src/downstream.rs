@@ -39,7 +39,7 @@ fn run(root: &Path, crate_dir: &Path) -> Result<(), String> {
         .env_remove(pinned_cli::CODEX_BIN_ENV)
         .env_remove("CARGO_TARGET_DIR")
         .env(pinned_cli::CACHE_DIR_ENV, &cache)
-        .env("PATH", path_without_codex());
+        .env("PATH", path_without_codex(&crate_dir.join("bin")));
     let status = command.status().map_err(|e| e.to_string())?;
     if !status.success() {
         return Err("the downstream crate's offline test failed".into());
@@ -57,10 +57,21 @@ fn run(root: &Path, crate_dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// `PATH` without the directories that hold a `codex`, so the test cannot find one there.
-fn path_without_codex() -> std::ffi::OsString {
+/// `PATH` without the directories that hold a `codex`, so the test cannot find one there;
+/// `npm` and `node` (which may live beside a global `codex`) stay reachable through links
+/// in `bin_dir`.
+fn path_without_codex(bin_dir: &Path) -> std::ffi::OsString {
     let path = std::env::var_os("PATH").unwrap_or_default();
-    let kept: Vec<PathBuf> = std::env::split_paths(&path).filter(|dir| !dir.join("codex").exists()).collect();
+    let dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
+    let _ = std::fs::create_dir_all(bin_dir);
+    for tool in ["npm", "node"] {
+        let found = dirs.iter().map(|dir| dir.join(tool)).find(|p| p.is_file());
+        if let Some(found) = found.filter(|p| p.parent().is_some_and(|d| d.join("codex").exists())) {
+            #[cfg(unix)]
+            let _ = std::os::unix::fs::symlink(&found, bin_dir.join(tool));
+        }
+    }
+    let kept = std::iter::once(bin_dir.to_path_buf()).chain(dirs.into_iter().filter(|dir| !dir.join("codex").exists()));
     std::env::join_paths(kept).unwrap_or(path)
 }
 

@@ -54,6 +54,11 @@ thread_local! {
 /// silences is installed once, the first time a blocking call is made where a runtime
 /// handle is set, and hands every other panic to the hook it replaced.
 fn quietly(probe: impl FnOnce()) -> bool {
+    if cfg!(panic = "abort") {
+        // Nothing can be caught: let Tokio's message print before the abort.
+        probe();
+        return true;
+    }
     static QUIET_HOOK: std::sync::Once = std::sync::Once::new();
     QUIET_HOOK.call_once(|| {
         let previous = std::panic::take_hook();

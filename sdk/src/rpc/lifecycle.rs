@@ -180,16 +180,16 @@ impl Connection {
         Ok(turn_id)
     }
 
-    /// Queues `R` for sending now (before this returns, so a request sent after it is
-    /// written after it) and returns the future of its answer, which no request timeout
-    /// bounds (for requests answered when their work ends, like `command/exec`). A closed
-    /// connection is its close error.
-    pub(crate) fn send_now<R: crate::protocol::Request>(
+    /// Queues `R` (waiting for room in the writer's queue, so a request sent after this
+    /// returns is written after it) and returns the future of its answer, which no request
+    /// timeout bounds (for requests answered when their work ends, like `command/exec`). A
+    /// closed connection is its close error.
+    pub(crate) async fn send_in_order<R: crate::protocol::Request>(
         &self,
         params: &R::Params,
     ) -> Result<impl std::future::Future<Output = Result<R::Response>> + Send + 'static> {
         let raw = super::message::to_raw(R::METHOD, params)?;
-        let Some(reply) = self.shared().send_request_detached(R::METHOD, &raw) else {
+        let Some(reply) = self.shared().send_request_in_order(R::METHOD, &raw).await else {
             return Err(self
                 .close_error()
                 .unwrap_or(crate::Error::StreamEnded { what: "the connection closed".into() }));
@@ -206,7 +206,9 @@ impl Connection {
     /// Sends `R` without waiting for (or reading) its answer: from a `Drop`, which cannot
     /// wait. Nothing is sent on a closed connection.
     pub(crate) fn send_detached<R: crate::protocol::Request>(&self, params: &R::Params) {
-        drop(self.send_now::<R>(params));
+        if let Ok(raw) = super::message::to_raw(R::METHOD, params) {
+            drop(self.shared().send_request_detached(R::METHOD, &raw));
+        }
     }
 
     /// The `turn/interrupt` params for `turn_id` (see `TurnBook::interrupt_id`).

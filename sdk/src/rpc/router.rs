@@ -9,7 +9,7 @@ use super::message::Event;
 use super::queue::{Pushed, Queue, Wakes};
 use super::state::CloseInfo;
 
-use crate::method_names::TURN_COMPLETED;
+use crate::method_names::{COMMAND_EXEC_OUTPUT_DELTA, TURN_COMPLETED};
 
 /// At most this many distinct turns are captured by one reservation.
 pub(crate) const MAX_RESERVED_TURNS: usize = 16;
@@ -24,6 +24,9 @@ pub enum EventFilter {
     Unscoped,
     /// Every notification whose thread id is this one (including its turns' events).
     Thread(String),
+    /// The `command/exec/outputDelta` notifications of this process id (the output of one
+    /// command of [`Codex::exec`](crate::Codex::exec)).
+    ExecOutput(String),
 }
 
 impl EventFilter {
@@ -32,8 +35,19 @@ impl EventFilter {
             EventFilter::All => true,
             EventFilter::Unscoped => event.thread_id().is_none() && event.turn_id().is_none(),
             EventFilter::Thread(id) => event.thread_id() == Some(id.as_str()),
+            EventFilter::ExecOutput(id) => event.method() == COMMAND_EXEC_OUTPUT_DELTA && is_output_of(event, id),
         }
     }
+}
+
+/// Whether a `command/exec/outputDelta` notification is the output of `process_id`.
+fn is_output_of(event: &Event, process_id: &str) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Delta<'a> {
+        #[serde(rename = "processId", borrow)]
+        process_id: std::borrow::Cow<'a, str>,
+    }
+    serde_json::from_str::<Delta>(event.params().get()).is_ok_and(|d| d.process_id == process_id)
 }
 
 struct Reservation {

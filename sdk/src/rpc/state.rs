@@ -224,6 +224,43 @@ impl Shared {
         Some(reply)
     }
 
+    /// Queues a request, waiting for room in the writer's queue (so a request queued after
+    /// this one is written after it), and returns the receiver of its answer; `None` when
+    /// the connection is closed. Cancelled while waiting, nothing is sent and nothing is
+    /// left pending.
+    pub(crate) async fn send_request_in_order(
+        &self,
+        method: &str,
+        params: &serde_json::value::RawValue,
+    ) -> Option<tokio::sync::oneshot::Receiver<Result<Box<serde_json::value::RawValue>>>> {
+        let (id, reply) = {
+            let mut state = self.lock();
+            if state.closed.is_some() {
+                return None;
+            }
+            let id = self.next_request_id();
+            let (tx, reply) = tokio::sync::oneshot::channel();
+            state.pending.insert(id, method, tx);
+            (id, reply)
+        };
+        struct Unsent<'a>(&'a Shared, Option<i64>);
+        impl Drop for Unsent<'_> {
+            fn drop(&mut self) {
+                if let Some(id) = self.1.take() {
+                    self.0.lock().pending.remove(id);
+                }
+            }
+        }
+        let mut unsent = Unsent(self, Some(id));
+        let message = Outgoing::Message(super::message::encode_request(id, method, params));
+        if self.outgoing.send(message).await.is_err() {
+            tracing::debug!(method, "cannot queue a request: the connection is closed");
+            return None;
+        }
+        unsent.1 = None;
+        Some(reply)
+    }
+
     /// Asks the writer to finish (flush what is queued, close the sink, end); idempotent.
     pub(crate) fn request_shutdown(&self) {
         self.shutdown_tx.send_replace(true);

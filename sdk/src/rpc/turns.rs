@@ -195,8 +195,8 @@ impl TurnBook {
         match (event.method(), event.turn_id()) {
             (TURN_STARTED, Some(turn_id)) => {
                 let book = self.thread(thread_id);
-                // A review's `turn/started` may name another id than its answer (Codex
-                // 0.171.0): the same turn, still this client's.
+                // A review's `turn/started` may name another id than its answer (the
+                // pinned Codex does): the same turn, still this client's.
                 if let Some((review, alias)) = &mut book.review {
                     if review != turn_id && book.ours.contains(review) {
                         *alias = Some(turn_id.to_owned());
@@ -221,13 +221,18 @@ impl TurnBook {
                 if book.owed.as_deref() == Some(turn_id) {
                     book.owed = None;
                 }
-                if book
-                    .review
-                    .as_ref()
-                    .is_some_and(|(review, alias)| review == turn_id || alias.as_deref() == Some(turn_id))
-                {
-                    book.review = None;
-                    book.running = None;
+                if let Some((review, alias)) = book.review.take() {
+                    if review == turn_id || alias.as_deref() == Some(turn_id) {
+                        // Either id ends the review (the pinned Codex completes it under the
+                        // answer's id).
+                        book.running = None;
+                        book.ours.retain(|t| *t != review);
+                        if book.owed.as_deref() == Some(review.as_str()) {
+                            book.owed = None;
+                        }
+                    } else {
+                        book.review = Some((review, alias));
+                    }
                 }
                 self.let_go(thread_id)
             }
@@ -535,7 +540,7 @@ impl TurnBook {
     }
 
     /// The id `turn/interrupt` needs for `turn_id`: the one a review's `turn/started` named
-    /// when it differs from its `review/start` answer's (Codex 0.171.0 checks that one),
+    /// when it differs from its `review/start` answer's (the pinned Codex checks that one),
     /// else `turn_id`.
     pub(crate) fn interrupt_id(&self, thread_id: &str, turn_id: &str) -> String {
         let review = self.threads.get(thread_id).and_then(|b| b.review.as_ref());
@@ -819,7 +824,7 @@ mod tests {
         assert_eq!(book.request_owner("th", None), RequestOwner::Us);
     }
 
-    /// Codex 0.171.0 announces a review with another turn id than its `review/start`
+    /// The pinned Codex announces a review with another turn id than its `review/start`
     /// answer, and `turn/interrupt` wants that one; either order of the two.
     #[test]
     fn a_review_announced_under_another_id_is_ours_and_interrupted_by_that_id() {
