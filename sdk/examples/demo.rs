@@ -51,7 +51,7 @@ async fn main() -> Result<(), BoxError> {
     // The offline kit: the scripted model, an isolated home, the pinned CLI.
     let model = MockModel::start().await?;
     let home = CodexHome::new(&model.base_url())?;
-    let codex_bin = pinned_cli::locate()?;
+    let codex_bin = pinned_cli::find_or_install()?;
     script(&model);
     std::fs::write(home.work_dir().join("notes.txt"), "buy milk\ncall Ada\nwrite the demo\n")?;
     std::fs::write(home.work_dir().join("todo.txt"), "ship it\ncelebrate\n")?;

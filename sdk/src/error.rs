@@ -138,6 +138,14 @@ pub enum Error {
         what: String,
     },
 
+    /// The caller gave up on the call (dropped its future) before its request was sent:
+    /// nothing was sent. (An early end of an event stream is [`Error::StreamEnded`].)
+    #[error("the caller gave up before `{method}` was sent")]
+    GaveUp {
+        /// The request that was not sent.
+        method: String,
+    },
+
     /// An I/O error on the transport.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
@@ -307,9 +315,9 @@ impl Error {
         }
     }
 
-    /// The server is overloaded and the call may be retried (an [`Error::Rpc`] for which
-    /// [`RpcError::is_overloaded`] holds). `false` for [`Error::RetryLimitExceeded`]: the
-    /// SDK already retried as configured.
+    /// Codex rejected the call as overloaded without processing it (an [`Error::Rpc`] for
+    /// which [`RpcError::is_overloaded`] holds): what the SDK retries. `false` for
+    /// [`Error::RetryLimitExceeded`]: the SDK already retried as configured.
     pub fn is_overloaded(&self) -> bool {
         match self {
             Error::Rpc(e) => e.is_overloaded(),
@@ -425,11 +433,6 @@ impl ErrorCode {
     pub const fn is_server_error(self) -> bool {
         self.0 >= Self::SERVER_ERROR_MIN.0 && self.0 <= Self::SERVER_ERROR_MAX.0
     }
-    /// The code alone says "overloaded" (-32001). Prefer [`RpcError::is_overloaded`],
-    /// which also inspects `data`.
-    pub const fn is_overloaded(self) -> bool {
-        self.0 == Self::SERVER_OVERLOADED.0
-    }
 
     fn name(self) -> Option<&'static str> {
         Some(match self {
@@ -538,18 +541,26 @@ impl RpcError {
         Self::new(ErrorCode::INTERNAL_ERROR, message)
     }
 
-    /// The server is overloaded and the call can be retried later.
-    ///
-    /// True for a server-range code (-32099..=-32000) whose `data` contains, at any depth,
-    /// a `codex_error_info` / `codexErrorInfo` / `errorInfo` entry saying
-    /// `server_overloaded` (or `serverOverloaded`), and — unlike the Python SDK — also for
-    /// a plain -32001 without `data`.
+    /// Codex rejected the request as overloaded, without processing it: `-32001`, bare or
+    /// with a `server_overloaded` marker in `data`. Exactly what the SDK retries (the
+    /// automatic retry and [`retry_on_overload`](crate::retry_on_overload)): resending such
+    /// a request cannot do anything twice.
     pub fn is_overloaded(&self) -> bool {
+        self.code == ErrorCode::SERVER_OVERLOADED && self.mentions_overload()
+    }
+
+    /// The wider classification, as the Python SDK makes it: any server-range code
+    /// (-32099..=-32000) whose `data` holds, at any depth, a `codex_error_info` /
+    /// `codexErrorInfo` / `errorInfo` entry saying `server_overloaded` (or
+    /// `serverOverloaded`), and a bare `-32001`. [`kind`](Self::kind) reports these as
+    /// [`RpcErrorKind::ServerOverloaded`]; whether to retry one that is not
+    /// [`is_overloaded`](Self::is_overloaded) (it may have been processed) is the caller's call.
+    pub fn mentions_overload(&self) -> bool {
         if !self.code.is_server_error() {
             return false;
         }
         match &self.data {
-            None => self.code.is_overloaded(),
+            None => self.code == ErrorCode::SERVER_OVERLOADED,
             Some(data) => data_says_overloaded(data),
         }
     }
@@ -557,7 +568,7 @@ impl RpcError {
     /// The server exhausted its own retries ("retry limit" / "too many failed attempts"
     /// in the message of a server-range error).
     pub fn is_retry_limit_exceeded(&self) -> bool {
-        if !self.code.is_server_error() || self.is_overloaded() {
+        if !self.code.is_server_error() || self.mentions_overload() {
             return false;
         }
         let message = self.message.to_ascii_lowercase();
@@ -572,7 +583,7 @@ impl RpcError {
             ErrorCode::METHOD_NOT_FOUND => RpcErrorKind::MethodNotFound,
             ErrorCode::INVALID_PARAMS => RpcErrorKind::InvalidParams,
             ErrorCode::INTERNAL_ERROR => RpcErrorKind::Internal,
-            _ if self.is_overloaded() => RpcErrorKind::ServerOverloaded,
+            _ if self.mentions_overload() => RpcErrorKind::ServerOverloaded,
             _ if self.is_retry_limit_exceeded() => RpcErrorKind::RetryLimitExceeded,
             c if c.is_server_error() => RpcErrorKind::Server,
             _ => RpcErrorKind::Other,
@@ -612,20 +623,22 @@ mod tests {
         assert!(bare.is_overloaded());
         assert_eq!(bare.kind(), RpcErrorKind::ServerOverloaded);
 
+        // The wider classification: any server-range code with the marker.
         let nested =
             RpcError::new(-32000, "x").with_data(json!({"details": {"codex_error_info": "server_overloaded"}}));
-        assert!(nested.is_overloaded());
+        assert!(nested.mentions_overload() && !nested.is_overloaded(), "not -32001: not retried");
+        assert_eq!(nested.kind(), RpcErrorKind::ServerOverloaded);
         let camel = RpcError::new(-32050, "x").with_data(json!({"codexErrorInfo": "serverOverloaded"}));
-        assert!(camel.is_overloaded());
+        assert!(camel.mentions_overload() && !camel.is_overloaded());
         let object = RpcError::new(-32001, "x").with_data(json!([{"errorInfo": {"server_overloaded": {}}}]));
-        assert!(object.is_overloaded());
+        assert!(object.is_overloaded() && object.mentions_overload());
 
         // Marker outside an error-info key does not count; -32001 with unrelated data neither.
         let unrelated = RpcError::new(-32001, "x").with_data(json!({"note": "server_overloaded"}));
-        assert!(!unrelated.is_overloaded());
+        assert!(!unrelated.is_overloaded() && !unrelated.mentions_overload());
         // Outside the server range never.
         let invalid = RpcError::new(-32600, "x").with_data(json!({"codexErrorInfo": "serverOverloaded"}));
-        assert!(!invalid.is_overloaded());
+        assert!(!invalid.is_overloaded() && !invalid.mentions_overload());
         assert_eq!(invalid.kind(), RpcErrorKind::InvalidRequest);
     }
 

@@ -310,7 +310,7 @@ impl Thread {
             }
         }
         if caller.is_closed() {
-            return Err(Error::StreamEnded { what: "the caller gave up before turn/start was sent".into() });
+            return Err(Error::GaveUp { method: start.method().into() });
         }
         let (turn, tag) = match start {
             TurnStart::Input(mut params) => {
@@ -586,6 +586,19 @@ enum TurnStart {
     Review(crate::types::ReviewStartParams),
     Compact,
     Shell(crate::types::ThreadShellCommandParams),
+}
+
+impl TurnStart {
+    /// The request that starts the turn.
+    fn method(&self) -> &'static str {
+        use crate::method_names::{REVIEW_START, THREAD_COMPACT_START, THREAD_SHELL_COMMAND, TURN_START};
+        match self {
+            TurnStart::Input(_) => TURN_START,
+            TurnStart::Review(_) => REVIEW_START,
+            TurnStart::Compact => THREAD_COMPACT_START,
+            TurnStart::Shell(_) => THREAD_SHELL_COMMAND,
+        }
+    }
 }
 
 /// How long a started turn waits for its first user message, to tell whose input opened it.

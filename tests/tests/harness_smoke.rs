@@ -20,7 +20,7 @@ use tokio::process::{Child, ChildStdin, ChildStdout};
 const STEP_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn codex_bin() -> PathBuf {
-    pinned_cli::locate().unwrap_or_else(|error| panic!("{error}"))
+    pinned_cli::find_or_install().unwrap_or_else(|error| panic!("{error}"))
 }
 
 /// A raw JSON-RPC session with a spawned `codex app-server --listen stdio://`.

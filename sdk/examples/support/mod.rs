@@ -48,7 +48,7 @@ impl Env {
         }
         let model = MockModel::start().await?;
         let home = CodexHome::new(&model.base_url())?;
-        let codex = pinned_cli::locate()?;
+        let codex = pinned_cli::find_or_install()?;
         let config = home.client_config(&codex);
         script(&model);
         Ok(Env { config, offline: Some(Offline { model, home }), runtime: None })

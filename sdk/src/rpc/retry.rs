@@ -102,17 +102,10 @@ where
     backoff(&policy, "", op, rejected_as_overloaded, tokio::time::sleep).await.0
 }
 
-/// The one test both retries use: `error` is Codex's overload rejection, `-32001` bare or
-/// with a `server_overloaded` marker, which Codex sends for a request it did not process
-/// (so resending it cannot do anything twice). [`Error::is_overloaded`] classifies more
-/// widely, as the Python SDK does (any server-range code with the marker); retrying those
-/// is the caller's call.
+/// The one test both retries use: [`Error::is_overloaded`], Codex's overload rejection of a
+/// request it did not process (so resending it cannot do anything twice).
 fn rejected_as_overloaded(error: &Error) -> bool {
-    matches!(error, Error::Rpc(e) if codex_rejected_as_overloaded(e))
-}
-
-fn codex_rejected_as_overloaded(error: &crate::error::RpcError) -> bool {
-    error.code.is_overloaded() && error.is_overloaded()
+    error.is_overloaded()
 }
 
 /// The automatic retry of one request: runs `op` up to `policy.max_attempts` times while it
@@ -134,7 +127,7 @@ where
     WaitFut: Future<Output = ()>,
 {
     match backoff(policy, method, op, rejected_as_overloaded, wait).await {
-        (Err(Error::Rpc(last)), attempts) if codex_rejected_as_overloaded(&last) => {
+        (Err(Error::Rpc(last)), attempts) if last.is_overloaded() => {
             tracing::warn!(method, attempts, code = last.code.code(), "server still overloaded; giving up");
             Err(Error::RetryLimitExceeded { method: method.to_owned(), attempts, last })
         }

@@ -223,7 +223,7 @@ fn quote(value: &str) -> String {
 /// let model = MockModel::start().await?;
 /// model.push(MockResponse::text("Hello!"));
 /// let home = CodexHome::new(&model.base_url())?;
-/// let mut child = home.app_server_command(&pinned_cli::locate()?)?.spawn()?;
+/// let mut child = home.app_server_command(&pinned_cli::find_or_install()?)?.spawn()?;
 /// # Ok(()) }
 /// ```
 #[derive(Debug)]

@@ -13,13 +13,17 @@ use std::time::Duration;
 /// Generous bound for anything a test waits on; no test should get near it.
 pub const WAIT: Duration = Duration::from_secs(60);
 
-/// The pinned binary, or a failure that says how to install it.
+/// The Codex binary under test: found, or installed into the per-user cache on first use
+/// (so a plain `cargo test` in a fresh clone works), or a failure that says why and how to
+/// install it.
 pub fn codex_bin() -> PathBuf {
-    pinned_cli::locate().unwrap_or_else(|e| {
-        panic!(
-            "the integration tests need the pinned Codex CLI: {e}\n(run `cargo xtask install-codex`, or set CODEX_BIN)"
-        )
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        pinned_cli::find_or_install().unwrap_or_else(|e| {
+            panic!("the integration tests need a Codex CLI: {e}\n(run `cargo xtask install-codex`, or set CODEX_BIN)")
+        })
     })
+    .clone()
 }
 
 /// The version the Codex binary under test reports (`codex --version`): the pin, or
