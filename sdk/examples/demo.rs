@@ -13,8 +13,9 @@
 //! What the mock answers is scripted below (`script`); everything else is the real thing.
 
 use codex_driver::testing::{
-    pinned_cli, sse, AssistantMessage, CodexHome, ExecCommand, MessagePhase, MockModel, ResponseStream, Usage,
+    pinned_cli, sse, AssistantMessage, CodexHome, ExecCommand, MockModel, ResponseStream, Usage,
 };
+use codex_driver::types::MessagePhase;
 use codex_driver::types::{CommandExecutionApprovalDecision, ThreadItem};
 use codex_driver::{ApprovalHandler, ApprovalMode, Codex, ServerNotification, Thread, ThreadOptions, TurnResult};
 use futures::StreamExt;

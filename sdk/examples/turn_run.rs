@@ -11,7 +11,8 @@
 
 mod support;
 
-use codex_driver::testing::{AssistantMessage, MessagePhase, MockModel, ResponseStream, Usage};
+use codex_driver::testing::{AssistantMessage, MockModel, ResponseStream, Usage};
+use codex_driver::types::MessagePhase;
 use codex_driver::types::ThreadItem;
 use codex_driver::{Codex, ThreadOptions};
 

@@ -9,9 +9,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use codex_driver::testing::{
-    pinned_cli, ApprovalPolicy, AssistantMessage, CodexHome, ExecCommand, MessagePhase, MockModel, MockResponse,
-    ResponseStream, Usage,
+    pinned_cli, AssistantMessage, CodexHome, ExecCommand, MockModel, MockResponse, ResponseStream, Usage,
 };
+use codex_driver::types::AskForApproval;
+use codex_driver::types::MessagePhase;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout};
@@ -327,7 +328,7 @@ async fn command_approval_and_bearer_token() {
         MockResponse::text("ran it"),
     ]);
     let home = CodexHome::builder(&model.base_url())
-        .approval_policy(ApprovalPolicy::OnRequest)
+        .approval_policy(AskForApproval::OnRequest)
         .env_key("MOCK_API_KEY")
         .env_var("MOCK_API_KEY", "sk-mock")
         .build()
@@ -365,7 +366,7 @@ async fn apply_patch_with_file_change_approval() {
         MockResponse::text("patched"),
     ]);
     let home =
-        CodexHome::builder(&model.base_url()).approval_policy(ApprovalPolicy::OnRequest).build().expect("codex home");
+        CodexHome::builder(&model.base_url()).approval_policy(AskForApproval::OnRequest).build().expect("codex home");
     let mut server = RawAppServer::start(&home).await;
     // `apply_patch` is offered to bundled models only.
     let thread_id = server.start_thread(json!({ "cwd": home.work_dir(), "model": "gpt-5.5" })).await;

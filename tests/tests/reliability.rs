@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 
 use codex_driver::rpc::ConnectionStats;
 use codex_driver::testing::{
-    ApprovalPolicy, AssistantMessage, CodexHome, ExecCommand, MockModel, MockResponse, RecordedRequest, ResponseStream,
-    StallHandle,
+    AssistantMessage, CodexHome, ExecCommand, MockModel, MockResponse, RecordedRequest, ResponseStream, StallHandle,
 };
+use codex_driver::types::AskForApproval;
 use codex_driver::types::{CommandExecutionApprovalDecision, CommandExecutionStatus, ThreadItem, TurnStatus};
 use codex_driver::{ApprovalHandler, Codex, ServerNotification, Thread, ThreadOptions, TurnEvents};
 use common::{codex_bin, commands, deltas, drain_counting_lag, within, WAIT};
@@ -110,7 +110,7 @@ async fn slow_consumer_blocks_nobody_and_stays_bounded() {
         }
     });
     let home =
-        CodexHome::builder(&model.base_url()).approval_policy(ApprovalPolicy::OnRequest).build().expect("codex home");
+        CodexHome::builder(&model.base_url()).approval_policy(AskForApproval::OnRequest).build().expect("codex home");
     let approvals = Arc::new(Mutex::new(Vec::new()));
     let handler = ApprovalHandler::new().on_command_execution({
         let approvals = approvals.clone();

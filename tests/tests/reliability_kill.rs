@@ -14,8 +14,9 @@ use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant};
 
 use codex_driver::testing::{
-    ApprovalPolicy, AssistantMessage, CodexHome, ExecCommand, MockModel, MockResponse, RecordedRequest, ResponseStream,
+    AssistantMessage, CodexHome, ExecCommand, MockModel, MockResponse, RecordedRequest, ResponseStream,
 };
+use codex_driver::types::AskForApproval;
 use codex_driver::types::CommandExecutionApprovalDecision;
 use codex_driver::{ApprovalHandler, ClientConfig, Codex, Error, ServerNotification, ThreadOptions, TurnEvents};
 use common::{codex_bin, first_delta, process_exists, send_signal, stop_process, within};
@@ -63,7 +64,7 @@ impl Rig {
         let homes = (0..LANES)
             .map(|_| {
                 CodexHome::builder(&model.base_url())
-                    .approval_policy(ApprovalPolicy::OnRequest)
+                    .approval_policy(AskForApproval::OnRequest)
                     .build()
                     .expect("codex home")
             })

@@ -6,9 +6,8 @@
 
 mod common;
 
-use codex_driver::testing::{
-    ApprovalPolicy, ListeningAppServer, MockResponse, ResponseStream, ServerAuth, StallHandle,
-};
+use codex_driver::testing::{ListeningAppServer, MockResponse, ResponseStream, ServerAuth, StallHandle};
+use codex_driver::types::AskForApproval;
 use codex_driver::types::{CommandExecutionApprovalDecision as Decision, CommandExecutionStatus};
 use codex_driver::types::{Turn, TurnStatus};
 use codex_driver::{ApprovalHandler, Codex, Error, ServerNotification, Thread, ThreadOptions};
@@ -328,7 +327,7 @@ fn accepting() -> (ApprovalHandler, Arc<AtomicUsize>) {
 /// client that merely resumed the thread (no handler) never declines it by default.
 #[tokio::test]
 async fn a_bystander_never_declines_the_owners_approvals() {
-    let shared = Shared::start_with(|h| h.approval_policy(ApprovalPolicy::OnRequest)).await;
+    let shared = Shared::start_with(|h| h.approval_policy(AskForApproval::OnRequest)).await;
     for (round, owner_started_thread) in [true, false, true, false].into_iter().enumerate() {
         let (handler, calls) = accepting();
         let owner = shared.client_with(|b| b.handler(handler.clone())).await;

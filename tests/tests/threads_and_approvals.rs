@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use codex_driver::handlers::ApprovalHandler;
-use codex_driver::testing::{ApprovalPolicy, ExecCommand, MockResponse, RecordedRequest};
+use codex_driver::testing::{ExecCommand, MockResponse, RecordedRequest};
 use codex_driver::types::{
     Account, ApprovalsReviewer, AskForApproval, CommandExecutionApprovalDecision,
     CommandExecutionRequestApprovalParams, CommandExecutionRequestApprovalResponse, CommandExecutionStatus,
@@ -72,7 +72,7 @@ fn file_changes(result: &TurnResult) -> Vec<&FileChangeThreadItem> {
 
 /// A world whose threads ask the client before escalating, answered by `handler`.
 async fn approval_world(handler: impl ServerRequestHandler) -> World {
-    World::start_with(|h| h.approval_policy(ApprovalPolicy::OnRequest), |b| b.handler(handler)).await
+    World::start_with(|h| h.approval_policy(AskForApproval::OnRequest), |b| b.handler(handler)).await
 }
 
 /// Scripts one escalated `exec_command` call, then (if given) the model's answer after it.

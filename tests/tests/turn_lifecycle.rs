@@ -6,7 +6,8 @@
 
 mod common;
 
-use codex_driver::testing::{ApprovalPolicy, MockResponse, ResponseStream, ServerAuth, StallHandle};
+use codex_driver::testing::{MockResponse, ResponseStream, ServerAuth, StallHandle};
+use codex_driver::types::AskForApproval;
 use codex_driver::types::{
     CommandExecutionApprovalDecision as Decision, CommandExecutionStatus, ThreadItem, TurnStatus,
 };
@@ -265,7 +266,7 @@ async fn approval_world() -> (World, Arc<AtomicUsize>) {
     let client_calls = Arc::new(AtomicUsize::new(0));
     let counter = client_calls.clone();
     let world = World::start_with(
-        |h| h.approval_policy(ApprovalPolicy::OnRequest),
+        |h| h.approval_policy(AskForApproval::OnRequest),
         move |b| {
             b.on_command_execution(move |_| {
                 counter.fetch_add(1, Ordering::SeqCst);

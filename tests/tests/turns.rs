@@ -5,9 +5,7 @@
 
 mod common;
 
-use codex_driver::testing::{
-    AssistantMessage, MessagePhase as MockPhase, MockResponse, RecordedRequest, ResponseStream, StallHandle, Usage,
-};
+use codex_driver::testing::{AssistantMessage, MockResponse, RecordedRequest, ResponseStream, StallHandle, Usage};
 use codex_driver::types::{MessagePhase, ThreadItem, TurnStatus, UserInput};
 use codex_driver::{Codex, Error, Input, ServerNotification, Thread, ThreadOptions, TurnEvents, TurnOptions};
 use common::{assert_transport_closed, deltas, drain_counting_lag, kill_9, within, World};
@@ -69,7 +67,7 @@ fn agent_messages(items: &[ThreadItem]) -> Vec<(String, Option<MessagePhase>)> {
         .collect()
 }
 
-fn message(text: &str, phase: Option<MockPhase>) -> AssistantMessage {
+fn message(text: &str, phase: Option<MessagePhase>) -> AssistantMessage {
     let m = AssistantMessage::new(text);
     match phase {
         Some(p) => m.phase(p),
@@ -78,8 +76,8 @@ fn message(text: &str, phase: Option<MockPhase>) -> AssistantMessage {
 }
 
 /// A response made of these assistant messages, then `response.completed`.
-fn messages(list: &[(&str, Option<MockPhase>)]) -> MockResponse {
-    list.iter().fold(ResponseStream::new(), |s, (text, phase)| s.message(message(text, *phase))).completed()
+fn messages(list: &[(&str, Option<MessagePhase>)]) -> MockResponse {
+    list.iter().fold(ResponseStream::new(), |s, (text, phase)| s.message(message(text, phase.clone()))).completed()
 }
 
 // 1x1 red PNG, as a data URL.
@@ -166,7 +164,7 @@ async fn run_returns_final_response_usage_items_and_timing() {
 
 #[tokio::test]
 async fn final_response_follows_the_phase_rules() {
-    use MockPhase::{Commentary, FinalAnswer};
+    use MessagePhase::{Commentary, FinalAnswer};
     let world = World::start().await;
     let thread = new_thread(&world).await;
 

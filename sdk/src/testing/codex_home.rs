@@ -8,62 +8,18 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
+use crate::types::{AskForApproval, SandboxMode};
+
 /// Variables removed from a spawned app-server's environment so the host's credentials and
 /// endpoints cannot leak into a test.
 pub const SCRUBBED_ENV_VARS: &[&str] = &["OPENAI_API_KEY", "OPENAI_BASE_URL", "CODEX_API_KEY"];
-
-/// The `approval_policy` written to `config.toml`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ApprovalPolicy {
-    /// `"never"`: never ask; failures are returned to the model.
-    #[default]
-    Never,
-    /// `"on-request"`: the model may ask for escalation (an approval request reaches the client).
-    OnRequest,
-    /// `"on-failure"`: ask when a sandboxed command fails.
-    OnFailure,
-}
-
-impl ApprovalPolicy {
-    /// The TOML value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Never => "never",
-            Self::OnRequest => "on-request",
-            Self::OnFailure => "on-failure",
-        }
-    }
-}
-
-/// The `sandbox_mode` written to `config.toml`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum SandboxMode {
-    /// `"read-only"`.
-    #[default]
-    ReadOnly,
-    /// `"workspace-write"`.
-    WorkspaceWrite,
-    /// `"danger-full-access"`.
-    DangerFullAccess,
-}
-
-impl SandboxMode {
-    /// The TOML value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::ReadOnly => "read-only",
-            Self::WorkspaceWrite => "workspace-write",
-            Self::DangerFullAccess => "danger-full-access",
-        }
-    }
-}
 
 /// Builder for a [`CodexHome`]; start with [`CodexHome::builder`].
 #[derive(Debug, Clone)]
 pub struct CodexHomeBuilder {
     base_url: String,
     model: String,
-    approval_policy: ApprovalPolicy,
+    approval_policy: AskForApproval,
     sandbox_mode: SandboxMode,
     env_key: Option<String>,
     env_vars: Vec<(OsString, OsString)>,
@@ -79,13 +35,15 @@ impl CodexHomeBuilder {
         self
     }
 
-    /// The `approval_policy` setting (default [`ApprovalPolicy::Never`]).
-    pub fn approval_policy(mut self, policy: ApprovalPolicy) -> Self {
+    /// The `approval_policy` setting, the protocol's [`AskForApproval`] (default
+    /// [`AskForApproval::Never`]; `Granular` is written as a TOML table).
+    pub fn approval_policy(mut self, policy: AskForApproval) -> Self {
         self.approval_policy = policy;
         self
     }
 
-    /// The `sandbox_mode` setting (default [`SandboxMode::ReadOnly`]).
+    /// The `sandbox_mode` setting, the protocol's [`SandboxMode`] (default
+    /// [`SandboxMode::ReadOnly`]).
     pub fn sandbox_mode(mut self, mode: SandboxMode) -> Self {
         self.sandbox_mode = mode;
         self
@@ -147,7 +105,11 @@ impl CodexHomeBuilder {
         let mut toml = String::new();
         let _ = writeln!(toml, "model = {}", quote(&self.model));
         let _ = writeln!(toml, "model_provider = \"mock_provider\"");
-        let _ = writeln!(toml, "approval_policy = \"{}\"", self.approval_policy.as_str());
+        let _ = writeln!(
+            toml,
+            "approval_policy = {}",
+            toml_value(&serde_json::to_value(&self.approval_policy).unwrap_or_default())
+        );
         let _ = writeln!(toml, "sandbox_mode = \"{}\"", self.sandbox_mode.as_str());
         for extra in &self.extra_toml {
             let _ = writeln!(toml, "{extra}");
@@ -194,6 +156,22 @@ fn key(name: &str) -> String {
 }
 
 /// A TOML basic string.
+/// A JSON value as a TOML value: strings, numbers and booleans as they are, objects as
+/// inline tables, arrays as arrays (what an `approval_policy` can be).
+fn toml_value(value: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => quote(s),
+        Value::Object(map) => {
+            let entries: Vec<String> = map.iter().map(|(k, v)| format!("{} = {}", quote(k), toml_value(v))).collect();
+            format!("{{ {} }}", entries.join(", "))
+        }
+        Value::Array(items) => format!("[{}]", items.iter().map(toml_value).collect::<Vec<_>>().join(", ")),
+        Value::Null => quote(""),
+        other => other.to_string(),
+    }
+}
+
 fn quote(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 2);
     out.push('"');
@@ -248,8 +226,8 @@ impl CodexHome {
         CodexHomeBuilder {
             base_url: base_url.to_owned(),
             model: "mock-model".to_owned(),
-            approval_policy: ApprovalPolicy::default(),
-            sandbox_mode: SandboxMode::default(),
+            approval_policy: AskForApproval::Never,
+            sandbox_mode: SandboxMode::ReadOnly,
             env_key: None,
             env_vars: Vec::new(),
             features: Vec::new(),
@@ -417,7 +395,7 @@ mod tests {
     #[test]
     fn options_and_cleanup() {
         let home = CodexHome::builder("http://127.0.0.1:1/v1")
-            .approval_policy(ApprovalPolicy::OnRequest)
+            .approval_policy(AskForApproval::OnRequest)
             .sandbox_mode(SandboxMode::WorkspaceWrite)
             .env_key("MOCK_KEY")
             .env_var("MOCK_KEY", "sk-test")

@@ -57,10 +57,10 @@ pub mod pinned_cli {
     pub use crate::pinned_cli::*;
 }
 
-pub use codex_home::{ApprovalPolicy, CodexHome, CodexHomeBuilder, SandboxMode, SCRUBBED_ENV_VARS};
+pub use codex_home::{CodexHome, CodexHomeBuilder, SCRUBBED_ENV_VARS};
 #[cfg(feature = "websocket")]
 pub use listening::{Listen, ListeningAppServer, ServerAuth};
 pub use mock_model::{
-    sse, AssistantMessage, ExecCommand, MessagePhase, MockModel, MockResponse, RecordedRequest, ResponseStream,
-    SseEvent, StallHandle, Usage, WaitTimeout,
+    sse, AssistantMessage, ExecCommand, MockModel, MockResponse, RecordedRequest, ResponseStream, SseEvent,
+    StallHandle, Usage, WaitTimeout,
 };

@@ -11,9 +11,10 @@ use client::{
     Client, ClientControl, ClientDeviceLogin, ClientGoal, ClientGoalControl, ClientThread, ClientTurn, Decide, Target,
 };
 use codex_driver::testing::{
-    ApprovalPolicy, AssistantMessage, CodexHome, CodexHomeBuilder, ExecCommand, ListeningAppServer, MockModel,
-    MockResponse, ResponseStream, ServerAuth, StallHandle, Usage,
+    AssistantMessage, CodexHome, CodexHomeBuilder, ExecCommand, ListeningAppServer, MockModel, MockResponse,
+    ResponseStream, ServerAuth, StallHandle, Usage,
 };
+use codex_driver::types::AskForApproval;
 use codex_driver::types::{
     CancelLoginAccountStatus, CommandExecutionApprovalDecision, CommandExecutionStatus, ThreadGoalStatus, ThreadItem,
     ThreadListParams, TurnStatus, UserInput,
@@ -345,7 +346,7 @@ pub async fn thread_lifecycle<C: Client>(transport: Transport) {
 
 /// An escalated command is put to the client's approval decision; accepted, it runs.
 pub async fn accepted_command_approval_runs<C: Client>(transport: Transport) {
-    let env = Env::on_with(transport, |h| h.approval_policy(ApprovalPolicy::OnRequest)).await;
+    let env = Env::on_with(transport, |h| h.approval_policy(AskForApproval::OnRequest)).await;
     let seen = Arc::new(Mutex::new(Vec::new()));
     let recorder = seen.clone();
     let decide: Decide = Arc::new(move |params| {

@@ -1,28 +1,7 @@
 //! Output items a scripted response can carry: assistant messages and `exec_command` calls.
 
+use crate::types::MessagePhase;
 use serde_json::{json, Value};
-
-/// The `phase` of an assistant message item (shown as `phase` on the app-server `agentMessage`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MessagePhase {
-    /// `"commentary"`: mid-turn narration; more output may follow.
-    Commentary,
-    /// `"partial_answer"`: answer text that more output or tool calls may follow.
-    PartialAnswer,
-    /// `"final_answer"`: the turn's declared final answer.
-    FinalAnswer,
-}
-
-impl MessagePhase {
-    /// The wire value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Commentary => "commentary",
-            Self::PartialAnswer => "partial_answer",
-            Self::FinalAnswer => "final_answer",
-        }
-    }
-}
 
 /// An assistant message for [`ResponseStream::message`](super::ResponseStream::message).
 #[derive(Debug, Clone)]

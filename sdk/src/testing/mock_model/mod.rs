@@ -21,7 +21,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-pub use items::{AssistantMessage, ExecCommand, MessagePhase};
+pub use items::{AssistantMessage, ExecCommand};
 pub use request_log::RecordedRequest;
 pub use response::{MockResponse, ResponseStream};
 pub use sse::{SseEvent, Usage};

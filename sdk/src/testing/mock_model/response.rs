@@ -148,7 +148,7 @@ impl ResponseStream {
             "id": id,
             "content": [{ "type": "output_text", "text": text, "annotations": [] }],
         });
-        if let Some(phase) = message.phase {
+        if let Some(phase) = &message.phase {
             item["phase"] = Value::from(phase.as_str());
         }
         if !message.chunks.is_empty() {
@@ -296,7 +296,7 @@ impl ResponseStream {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::mock_model::items::MessagePhase;
+    use crate::types::MessagePhase;
 
     fn events(response: &MockResponse) -> Vec<&SseEvent> {
         match &response.kind {
