@@ -136,6 +136,12 @@ fn emit_tagged(def: &EnumDef, tag: &str, variants: &[TypedVariant]) -> TokenStre
             }
         }
 
+        impl ::std::fmt::Display for #name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(self.kind())
+            }
+        }
+
         #( impl ::std::convert::From<#tys> for #name {
             fn from(value: #tys) -> Self { Self::#idents(value) }
         } )*
@@ -185,6 +191,23 @@ fn emit_keyed(def: &EnumDef, units: &[UnitVariant], keyed: &[TypedVariant]) -> T
             #( #keyed_docs #keyed_idents(#keyed_tys), )*
             /// A value this version of the SDK does not know (from a newer Codex), kept verbatim.
             #fallback(::serde_json::Value),
+        }
+
+        impl #name {
+            /// The branch as named on the wire: the string of a plain value, the key of a keyed one.
+            pub fn kind(&self) -> &str {
+                match self {
+                    #( Self::#unit_idents => #unit_wires, )*
+                    #( Self::#keyed_idents(_) => #keyed_wires, )*
+                    Self::#fallback(value) => crate::serde_helpers::unknown_keyed_kind(value),
+                }
+            }
+        }
+
+        impl ::std::fmt::Display for #name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(self.kind())
+            }
         }
 
         impl ::serde::Serialize for #name {

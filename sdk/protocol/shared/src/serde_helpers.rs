@@ -614,6 +614,16 @@ macro_rules! lean_struct {
 #[doc(hidden)]
 pub use crate::lean_struct;
 
+/// The `kind()` of a keyed union's value this SDK does not know: the string itself, or an
+/// object's (first) key.
+pub fn unknown_keyed_kind(value: &serde_json::Value) -> &str {
+    match value {
+        serde_json::Value::String(s) => s,
+        serde_json::Value::Object(map) => map.keys().next().map_or("", String::as_str),
+        _ => "",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

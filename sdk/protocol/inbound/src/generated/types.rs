@@ -19368,6 +19368,11 @@ impl Account {
         }
     }
 }
+impl ::std::fmt::Display for Account {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.kind())
+    }
+}
 impl ::std::convert::From<ApiKeyAccount> for Account {
     fn from(value: ApiKeyAccount) -> Self {
         Self::ApiKey(value)
@@ -19761,6 +19766,11 @@ impl AgentMessageDisplay {
         }
     }
 }
+impl ::std::fmt::Display for AgentMessageDisplay {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.kind())
+    }
+}
 impl ::std::convert::From<ShowAgentMessageDisplay> for AgentMessageDisplay {
     fn from(value: ShowAgentMessageDisplay) -> Self {
         Self::Show(value)
@@ -19913,6 +19923,11 @@ impl AnswerAnnotation {
         }
     }
 }
+impl ::std::fmt::Display for AnswerAnnotation {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.kind())
+    }
+}
 impl ::std::convert::From<WellbeingHelplineAnswerAnnotation> for AnswerAnnotation {
     fn from(value: WellbeingHelplineAnswerAnnotation) -> Self {
         Self::WellbeingHelpline(value)
@@ -19976,6 +19991,11 @@ impl AnswerReplacement {
                 value.get("kind").and_then(::serde_json::Value::as_str).unwrap_or("")
             }
         }
+    }
+}
+impl ::std::fmt::Display for AnswerReplacement {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.kind())
     }
 }
 impl ::std::convert::From<WellbeingPromptHelplineAnswerReplacement>
@@ -20419,6 +20439,11 @@ impl BlockReason {
         }
     }
 }
+impl ::std::fmt::Display for BlockReason {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.kind())
+    }
+}
 impl ::std::convert::From<ProtectionBlockReason> for BlockReason {
     fn from(value: ProtectionBlockReason) -> Self {
         Self::Protection(value)
@@ -20757,6 +20782,43 @@ pub enum CodexErrorInfo {
     ActiveTurnNotSteerable(ActiveTurnNotSteerableCodexErrorInfo),
     /// A value this version of the SDK does not know (from a newer Codex), kept verbatim.
     Unrecognized(::serde_json::Value),
+}
+impl CodexErrorInfo {
+    /// The branch as named on the wire: the string of a plain value, the key of a keyed one.
+    pub fn kind(&self) -> &str {
+        match self {
+            Self::ContextWindowExceeded => "contextWindowExceeded",
+            Self::SessionBudgetExceeded => "sessionBudgetExceeded",
+            Self::UsageLimitExceeded => "usageLimitExceeded",
+            Self::RateLimitExceeded => "rateLimitExceeded",
+            Self::FlexUnavailable => "flexUnavailable",
+            Self::ServerOverloaded => "serverOverloaded",
+            Self::ModelNotFound => "modelNotFound",
+            Self::PolicyCapacityUnavailable => "policyCapacityUnavailable",
+            Self::CyberPolicy => "cyberPolicy",
+            Self::BioPolicy => "bioPolicy",
+            Self::MisalignmentPolicyViolation => "misalignmentPolicyViolation",
+            Self::TooManyDenials => "tooManyDenials",
+            Self::InternalServerError => "internalServerError",
+            Self::Unauthorized => "unauthorized",
+            Self::BadRequest => "badRequest",
+            Self::ThreadRollbackFailed => "threadRollbackFailed",
+            Self::SandboxError => "sandboxError",
+            Self::Other => "other",
+            Self::InferenceHookDenied => "inferenceHookDenied",
+            Self::HttpConnectionFailed(_) => "httpConnectionFailed",
+            Self::ResponseStreamConnectionFailed(_) => "responseStreamConnectionFailed",
+            Self::ResponseStreamDisconnected(_) => "responseStreamDisconnected",
+            Self::ResponseTooManyFailedAttempts(_) => "responseTooManyFailedAttempts",
+            Self::ActiveTurnNotSteerable(_) => "activeTurnNotSteerable",
+            Self::Unrecognized(value) => crate::serde_helpers::unknown_keyed_kind(value),
+        }
+    }
+}
+impl ::std::fmt::Display for CodexErrorInfo {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.kind())
+    }
 }
 impl ::serde::Serialize for CodexErrorInfo {
     fn serialize<S: ::serde::Serializer>(
@@ -21170,6 +21232,11 @@ impl CommandAction {
         }
     }
 }
+impl ::std::fmt::Display for CommandAction {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.kind())
+    }
+}
 impl ::std::convert::From<ReadCommandAction> for CommandAction {
     fn from(value: ReadCommandAction) -> Self {
         Self::Read(value)
@@ -21542,6 +21609,11 @@ impl ConfigLayerSource {
         }
     }
 }
+impl ::std::fmt::Display for ConfigLayerSource {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.kind())
+    }
+}
 impl ::std::convert::From<PackagedDefaultsConfigLayerSource> for ConfigLayerSource {
     fn from(value: PackagedDefaultsConfigLayerSource) -> Self {
         Self::PackagedDefaults(value)
@@ -21765,6 +21837,11 @@ impl ConfiguredHookHandler {
                 value.get("type").and_then(::serde_json::Value::as_str).unwrap_or("")
             }
         }
+    }
+}
+impl ::std::fmt::Display for ConfiguredHookHandler {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.kind())
     }
 }
 impl ::std::convert::From<CommandConfiguredHookHandler> for ConfiguredHookHandler {
@@ -22321,6 +22398,11 @@ impl FileChange {
         }
     }
 }
+impl ::std::fmt::Display for FileChange {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.kind())
+    }
+}
 impl ::std::convert::From<AddFileChange> for FileChange {
     fn from(value: AddFileChange) -> Self {
         Self::Add(value)
@@ -22527,6 +22609,11 @@ impl GatewayAuth {
         }
     }
 }
+impl ::std::fmt::Display for GatewayAuth {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.kind())
+    }
+}
 impl ::std::convert::From<NoneGatewayAuth> for GatewayAuth {
     fn from(value: NoneGatewayAuth) -> Self {
         Self::None(value)
@@ -22703,6 +22790,11 @@ impl GuardianApprovalReviewAction {
                 value.get("type").and_then(::serde_json::Value::as_str).unwrap_or("")
             }
         }
+    }
+}
+impl ::std::fmt::Display for GuardianApprovalReviewAction {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.kind())
     }
 }
 impl ::std::convert::From<CommandGuardianApprovalReviewAction>
@@ -23513,6 +23605,11 @@ impl HookMetadata {
         }
     }
 }
+impl ::std::fmt::Display for HookMetadata {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.kind())
+    }
+}
 impl ::std::convert::From<CommandHookMetadata> for HookMetadata {
     fn from(value: CommandHookMetadata) -> Self {
         Self::Command(value)
@@ -23967,6 +24064,11 @@ impl ImageGenerationFailure {
         }
     }
 }
+impl ::std::fmt::Display for ImageGenerationFailure {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.kind())
+    }
+}
 impl ::std::convert::From<UsageLimitExceededImageGenerationFailure>
 for ImageGenerationFailure {
     fn from(value: UsageLimitExceededImageGenerationFailure) -> Self {
@@ -24106,6 +24208,11 @@ impl LoginAccountResponse {
                 value.get("type").and_then(::serde_json::Value::as_str).unwrap_or("")
             }
         }
+    }
+}
+impl ::std::fmt::Display for LoginAccountResponse {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.kind())
     }
 }
 impl ::std::convert::From<ApiKeyLoginAccountResponse> for LoginAccountResponse {
@@ -24806,6 +24913,11 @@ impl McpServerElicitationRequestParams {
                 value.get("mode").and_then(::serde_json::Value::as_str).unwrap_or("")
             }
         }
+    }
+}
+impl ::std::fmt::Display for McpServerElicitationRequestParams {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.kind())
     }
 }
 #[cfg(feature = "experimental")]
@@ -25601,6 +25713,23 @@ pub enum OtelExporter {
     /// A value this version of the SDK does not know (from a newer Codex), kept verbatim.
     Unrecognized(::serde_json::Value),
 }
+impl OtelExporter {
+    /// The branch as named on the wire: the string of a plain value, the key of a keyed one.
+    pub fn kind(&self) -> &str {
+        match self {
+            Self::None => "none",
+            Self::Statsig => "statsig",
+            Self::OtlpHttp(_) => "otlp-http",
+            Self::OtlpGrpc(_) => "otlp-grpc",
+            Self::Unrecognized(value) => crate::serde_helpers::unknown_keyed_kind(value),
+        }
+    }
+}
+impl ::std::fmt::Display for OtelExporter {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.kind())
+    }
+}
 impl ::serde::Serialize for OtelExporter {
     fn serialize<S: ::serde::Serializer>(
         &self,
@@ -25747,6 +25876,11 @@ impl ParsedCommand {
                 value.get("type").and_then(::serde_json::Value::as_str).unwrap_or("")
             }
         }
+    }
+}
+impl ::std::fmt::Display for ParsedCommand {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.kind())
     }
 }
 impl ::std::convert::From<ReadParsedCommand> for ParsedCommand {
@@ -25926,6 +26060,11 @@ impl PatchChangeKind {
                 value.get("type").and_then(::serde_json::Value::as_str).unwrap_or("")
             }
         }
+    }
+}
+impl ::std::fmt::Display for PatchChangeKind {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.kind())
     }
 }
 impl ::std::convert::From<AddPatchChangeKind> for PatchChangeKind {
@@ -26499,6 +26638,11 @@ impl PluginSource {
         }
     }
 }
+impl ::std::fmt::Display for PluginSource {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.kind())
+    }
+}
 impl ::std::convert::From<LocalPluginSource> for PluginSource {
     fn from(value: LocalPluginSource) -> Self {
         Self::Local(value)
@@ -26723,6 +26867,11 @@ impl ProviderSettings {
                 value.get("type").and_then(::serde_json::Value::as_str).unwrap_or("")
             }
         }
+    }
+}
+impl ::std::fmt::Display for ProviderSettings {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.kind())
     }
 }
 impl ::std::convert::From<OpenaiProviderSettings> for ProviderSettings {
@@ -27155,6 +27304,11 @@ impl ScheduledTaskSchedule {
         }
     }
 }
+impl ::std::fmt::Display for ScheduledTaskSchedule {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.kind())
+    }
+}
 impl ::std::convert::From<HourlyScheduledTaskSchedule> for ScheduledTaskSchedule {
     fn from(value: HourlyScheduledTaskSchedule) -> Self {
         Self::Hourly(value)
@@ -27357,6 +27511,26 @@ pub enum SessionSource {
     SubAgent(SubAgentSource),
     /// A value this version of the SDK does not know (from a newer Codex), kept verbatim.
     Unrecognized(::serde_json::Value),
+}
+impl SessionSource {
+    /// The branch as named on the wire: the string of a plain value, the key of a keyed one.
+    pub fn kind(&self) -> &str {
+        match self {
+            Self::Cli => "cli",
+            Self::Vscode => "vscode",
+            Self::Exec => "exec",
+            Self::AppServer => "appServer",
+            Self::Unknown => "unknown",
+            Self::Custom(_) => "custom",
+            Self::SubAgent(_) => "subAgent",
+            Self::Unrecognized(value) => crate::serde_helpers::unknown_keyed_kind(value),
+        }
+    }
+}
+impl ::std::fmt::Display for SessionSource {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.kind())
+    }
 }
 impl ::serde::Serialize for SessionSource {
     fn serialize<S: ::serde::Serializer>(
@@ -27569,6 +27743,24 @@ pub enum SubAgentSource {
     Other(OtherSubAgentSource),
     /// A value this version of the SDK does not know (from a newer Codex), kept verbatim.
     Unrecognized(::serde_json::Value),
+}
+impl SubAgentSource {
+    /// The branch as named on the wire: the string of a plain value, the key of a keyed one.
+    pub fn kind(&self) -> &str {
+        match self {
+            Self::Review => "review",
+            Self::Compact => "compact",
+            Self::MemoryConsolidation => "memory_consolidation",
+            Self::ThreadSpawn(_) => "thread_spawn",
+            Self::Other(_) => "other",
+            Self::Unrecognized(value) => crate::serde_helpers::unknown_keyed_kind(value),
+        }
+    }
+}
+impl ::std::fmt::Display for SubAgentSource {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.kind())
+    }
 }
 impl ::serde::Serialize for SubAgentSource {
     fn serialize<S: ::serde::Serializer>(
@@ -27879,6 +28071,11 @@ impl ThreadItem {
                 value.get("type").and_then(::serde_json::Value::as_str).unwrap_or("")
             }
         }
+    }
+}
+impl ::std::fmt::Display for ThreadItem {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.kind())
     }
 }
 impl ::std::convert::From<UserMessageThreadItem> for ThreadItem {
@@ -28281,6 +28478,11 @@ impl ThreadPredictionResult {
         }
     }
 }
+impl ::std::fmt::Display for ThreadPredictionResult {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.kind())
+    }
+}
 impl ::std::convert::From<CompletedThreadPredictionResult> for ThreadPredictionResult {
     fn from(value: CompletedThreadPredictionResult) -> Self {
         Self::Completed(value)
@@ -28375,6 +28577,11 @@ impl ThreadRealtimeBemItemPresentation {
                 value.get("type").and_then(::serde_json::Value::as_str).unwrap_or("")
             }
         }
+    }
+}
+impl ::std::fmt::Display for ThreadRealtimeBemItemPresentation {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.kind())
     }
 }
 impl ::std::convert::From<WholeItemThreadRealtimeBemItemPresentation>
@@ -28623,6 +28830,11 @@ impl ThreadRealtimeItem {
                 value.get("type").and_then(::serde_json::Value::as_str).unwrap_or("")
             }
         }
+    }
+}
+impl ::std::fmt::Display for ThreadRealtimeItem {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.kind())
     }
 }
 impl ::std::convert::From<RealtimeSessionStartedThreadRealtimeItem>
@@ -28937,6 +29149,11 @@ impl ThreadStatus {
         }
     }
 }
+impl ::std::fmt::Display for ThreadStatus {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.kind())
+    }
+}
 impl ::std::convert::From<NotLoadedThreadStatus> for ThreadStatus {
     fn from(value: NotLoadedThreadStatus) -> Self {
         Self::NotLoaded(value)
@@ -29055,6 +29272,11 @@ impl ThreadTimelineEntry {
                 value.get("type").and_then(::serde_json::Value::as_str).unwrap_or("")
             }
         }
+    }
+}
+impl ::std::fmt::Display for ThreadTimelineEntry {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.kind())
     }
 }
 impl ::std::convert::From<ItemThreadTimelineEntry> for ThreadTimelineEntry {
@@ -29180,6 +29402,11 @@ impl ThreadUnreadPosition {
                 value.get("type").and_then(::serde_json::Value::as_str).unwrap_or("")
             }
         }
+    }
+}
+impl ::std::fmt::Display for ThreadUnreadPosition {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.kind())
     }
 }
 impl ::std::convert::From<ThreadStartThreadUnreadPosition> for ThreadUnreadPosition {
@@ -29639,6 +29866,12 @@ impl UserVerificationErrorDetails {
     }
 }
 #[cfg(feature = "experimental")]
+impl ::std::fmt::Display for UserVerificationErrorDetails {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.kind())
+    }
+}
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<InvalidRequestUserVerificationErrorDetails>
 for UserVerificationErrorDetails {
     fn from(value: InvalidRequestUserVerificationErrorDetails) -> Self {
@@ -29914,6 +30147,11 @@ impl WebSearchAction {
                 value.get("type").and_then(::serde_json::Value::as_str).unwrap_or("")
             }
         }
+    }
+}
+impl ::std::fmt::Display for WebSearchAction {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.kind())
     }
 }
 impl ::std::convert::From<SearchWebSearchAction> for WebSearchAction {

@@ -8540,6 +8540,11 @@ impl AgentMessageInputContent {
         }
     }
 }
+impl ::std::fmt::Display for AgentMessageInputContent {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.kind())
+    }
+}
 impl ::std::convert::From<InputTextAgentMessageInputContent>
 for AgentMessageInputContent {
     fn from(value: InputTextAgentMessageInputContent) -> Self {
@@ -8695,6 +8700,12 @@ impl BedrockSetupParams {
     }
 }
 #[cfg(feature = "experimental")]
+impl ::std::fmt::Display for BedrockSetupParams {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.kind())
+    }
+}
+#[cfg(feature = "experimental")]
 impl ::std::convert::From<ProfileBedrockSetupParams> for BedrockSetupParams {
     fn from(value: ProfileBedrockSetupParams) -> Self {
         Self::Profile(value)
@@ -8782,6 +8793,11 @@ impl CapabilityRootLocation {
                 value.get("type").and_then(::serde_json::Value::as_str).unwrap_or("")
             }
         }
+    }
+}
+impl ::std::fmt::Display for CapabilityRootLocation {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.kind())
     }
 }
 impl ::std::convert::From<EnvironmentCapabilityRootLocation> for CapabilityRootLocation {
@@ -8920,6 +8936,11 @@ impl ContentItem {
                 value.get("type").and_then(::serde_json::Value::as_str).unwrap_or("")
             }
         }
+    }
+}
+impl ::std::fmt::Display for ContentItem {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.kind())
     }
 }
 impl ::std::convert::From<InputTextContentItem> for ContentItem {
@@ -9092,6 +9113,11 @@ impl DynamicToolNamespaceTool {
         }
     }
 }
+impl ::std::fmt::Display for DynamicToolNamespaceTool {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.kind())
+    }
+}
 impl ::std::convert::From<FunctionDynamicToolNamespaceTool>
 for DynamicToolNamespaceTool {
     fn from(value: FunctionDynamicToolNamespaceTool) -> Self {
@@ -9162,6 +9188,11 @@ impl DynamicToolSpec {
                 value.get("type").and_then(::serde_json::Value::as_str).unwrap_or("")
             }
         }
+    }
+}
+impl ::std::fmt::Display for DynamicToolSpec {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.kind())
     }
 }
 impl ::std::convert::From<FunctionDynamicToolSpec> for DynamicToolSpec {
@@ -9364,6 +9395,11 @@ impl LocalShellAction {
         }
     }
 }
+impl ::std::fmt::Display for LocalShellAction {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.kind())
+    }
+}
 impl ::std::convert::From<ExecLocalShellAction> for LocalShellAction {
     fn from(value: ExecLocalShellAction) -> Self {
         Self::Exec(value)
@@ -9491,6 +9527,11 @@ impl LoginAccountParams {
                 value.get("type").and_then(::serde_json::Value::as_str).unwrap_or("")
             }
         }
+    }
+}
+impl ::std::fmt::Display for LoginAccountParams {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.kind())
     }
 }
 impl ::std::convert::From<ApiKeyLoginAccountParams> for LoginAccountParams {
@@ -10305,6 +10346,11 @@ impl ProviderSettingsPatch {
         }
     }
 }
+impl ::std::fmt::Display for ProviderSettingsPatch {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.kind())
+    }
+}
 impl ::std::convert::From<CustomGatewayProviderSettingsPatch> for ProviderSettingsPatch {
     fn from(value: CustomGatewayProviderSettingsPatch) -> Self {
         Self::CustomGateway(value)
@@ -10464,6 +10510,11 @@ impl ReasoningItemContent {
         }
     }
 }
+impl ::std::fmt::Display for ReasoningItemContent {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.kind())
+    }
+}
 impl ::std::convert::From<ReasoningTextReasoningItemContent> for ReasoningItemContent {
     fn from(value: ReasoningTextReasoningItemContent) -> Self {
         Self::ReasoningText(value)
@@ -10542,6 +10593,11 @@ impl ReasoningItemReasoningSummary {
                 value.get("type").and_then(::serde_json::Value::as_str).unwrap_or("")
             }
         }
+    }
+}
+impl ::std::fmt::Display for ReasoningItemReasoningSummary {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.kind())
     }
 }
 impl ::std::convert::From<SummaryTextReasoningItemReasoningSummary>
@@ -10726,6 +10782,11 @@ impl ResponseItem {
                 value.get("type").and_then(::serde_json::Value::as_str).unwrap_or("")
             }
         }
+    }
+}
+impl ::std::fmt::Display for ResponseItem {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.kind())
     }
 }
 impl ::std::convert::From<AdditionalToolsResponseItem> for ResponseItem {
@@ -11142,6 +11203,11 @@ impl ResponsesApiWebSearchAction {
         }
     }
 }
+impl ::std::fmt::Display for ResponsesApiWebSearchAction {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.kind())
+    }
+}
 impl ::std::convert::From<SearchResponsesApiWebSearchAction>
 for ResponsesApiWebSearchAction {
     fn from(value: SearchResponsesApiWebSearchAction) -> Self {
@@ -11280,6 +11346,27 @@ pub enum ReviewDecision {
     Denied(DeniedReviewDecision),
     /// A value this version of the SDK does not know (from a newer Codex), kept verbatim.
     Unrecognized(::serde_json::Value),
+}
+impl ReviewDecision {
+    /// The branch as named on the wire: the string of a plain value, the key of a keyed one.
+    pub fn kind(&self) -> &str {
+        match self {
+            Self::Approved => "approved",
+            Self::ApprovedForSession => "approved_for_session",
+            Self::ApprovedMcpPolicyAmendment => "approved_mcp_policy_amendment",
+            Self::TimedOut => "timed_out",
+            Self::Abort => "abort",
+            Self::ApprovedExecpolicyAmendment(_) => "approved_execpolicy_amendment",
+            Self::NetworkPolicyAmendment(_) => "network_policy_amendment",
+            Self::Denied(_) => "denied",
+            Self::Unrecognized(value) => crate::serde_helpers::unknown_keyed_kind(value),
+        }
+    }
+}
+impl ::std::fmt::Display for ReviewDecision {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.kind())
+    }
 }
 impl ::serde::Serialize for ReviewDecision {
     fn serialize<S: ::serde::Serializer>(
@@ -11451,6 +11538,11 @@ impl ReviewTarget {
                 value.get("type").and_then(::serde_json::Value::as_str).unwrap_or("")
             }
         }
+    }
+}
+impl ::std::fmt::Display for ReviewTarget {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.kind())
     }
 }
 impl ::std::convert::From<UncommittedChangesReviewTarget> for ReviewTarget {
@@ -11680,6 +11772,11 @@ impl ThreadItemsListAnchor {
         }
     }
 }
+impl ::std::fmt::Display for ThreadItemsListAnchor {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.kind())
+    }
+}
 impl ::std::convert::From<ItemThreadItemsListAnchor> for ThreadItemsListAnchor {
     fn from(value: ItemThreadItemsListAnchor) -> Self {
         Self::Item(value)
@@ -11795,6 +11892,11 @@ impl ThreadReadStateOperation {
                 value.get("type").and_then(::serde_json::Value::as_str).unwrap_or("")
             }
         }
+    }
+}
+impl ::std::fmt::Display for ThreadReadStateOperation {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.kind())
     }
 }
 impl ::std::convert::From<ReadThreadReadStateOperation> for ThreadReadStateOperation {
@@ -11942,6 +12044,11 @@ impl ThreadRealtimeStartTransport {
                 value.get("type").and_then(::serde_json::Value::as_str).unwrap_or("")
             }
         }
+    }
+}
+impl ::std::fmt::Display for ThreadRealtimeStartTransport {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.kind())
     }
 }
 impl ::std::convert::From<WebsocketThreadRealtimeStartTransport>

@@ -1501,6 +1501,23 @@ pub enum AskForApproval {
     /// A value this version of the SDK does not know (from a newer Codex), kept verbatim.
     Unrecognized(::serde_json::Value),
 }
+impl AskForApproval {
+    /// The branch as named on the wire: the string of a plain value, the key of a keyed one.
+    pub fn kind(&self) -> &str {
+        match self {
+            Self::Untrusted => "untrusted",
+            Self::OnRequest => "on-request",
+            Self::Never => "never",
+            Self::Granular(_) => "granular",
+            Self::Unrecognized(value) => crate::serde_helpers::unknown_keyed_kind(value),
+        }
+    }
+}
+impl ::std::fmt::Display for AskForApproval {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.kind())
+    }
+}
 impl ::serde::Serialize for AskForApproval {
     fn serialize<S: ::serde::Serializer>(
         &self,
@@ -1577,6 +1594,25 @@ pub enum CommandExecutionApprovalDecision {
     ),
     /// A value this version of the SDK does not know (from a newer Codex), kept verbatim.
     Unrecognized(::serde_json::Value),
+}
+impl CommandExecutionApprovalDecision {
+    /// The branch as named on the wire: the string of a plain value, the key of a keyed one.
+    pub fn kind(&self) -> &str {
+        match self {
+            Self::Accept => "accept",
+            Self::AcceptForSession => "acceptForSession",
+            Self::Decline => "decline",
+            Self::Cancel => "cancel",
+            Self::AcceptWithExecpolicyAmendment(_) => "acceptWithExecpolicyAmendment",
+            Self::ApplyNetworkPolicyAmendment(_) => "applyNetworkPolicyAmendment",
+            Self::Unrecognized(value) => crate::serde_helpers::unknown_keyed_kind(value),
+        }
+    }
+}
+impl ::std::fmt::Display for CommandExecutionApprovalDecision {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.kind())
+    }
 }
 impl ::serde::Serialize for CommandExecutionApprovalDecision {
     fn serialize<S: ::serde::Serializer>(
@@ -1737,6 +1773,11 @@ impl DynamicToolCallOutputContentItem {
                 value.get("type").and_then(::serde_json::Value::as_str).unwrap_or("")
             }
         }
+    }
+}
+impl ::std::fmt::Display for DynamicToolCallOutputContentItem {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.kind())
     }
 }
 impl ::std::convert::From<InputTextDynamicToolCallOutputContentItem>
@@ -2004,6 +2045,11 @@ impl FileSystemPath {
         }
     }
 }
+impl ::std::fmt::Display for FileSystemPath {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.kind())
+    }
+}
 impl ::std::convert::From<PathFileSystemPath> for FileSystemPath {
     fn from(value: PathFileSystemPath) -> Self {
         Self::Path(value)
@@ -2110,6 +2156,11 @@ impl FileSystemSpecialPath {
                 value.get("kind").and_then(::serde_json::Value::as_str).unwrap_or("")
             }
         }
+    }
+}
+impl ::std::fmt::Display for FileSystemSpecialPath {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.kind())
     }
 }
 impl ::std::convert::From<RootFileSystemSpecialPath> for FileSystemSpecialPath {
@@ -2286,6 +2337,11 @@ impl FunctionCallOutputContentItem {
                 value.get("type").and_then(::serde_json::Value::as_str).unwrap_or("")
             }
         }
+    }
+}
+impl ::std::fmt::Display for FunctionCallOutputContentItem {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.kind())
     }
 }
 impl ::std::convert::From<InputTextFunctionCallOutputContentItem>
@@ -2615,6 +2671,11 @@ impl ModelProviderError {
         }
     }
 }
+impl ::std::fmt::Display for ModelProviderError {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.kind())
+    }
+}
 impl ::std::convert::From<ModelProviderMismatchModelProviderError>
 for ModelProviderError {
     fn from(value: ModelProviderMismatchModelProviderError) -> Self {
@@ -2717,6 +2778,22 @@ pub enum MultiAgentMode {
     Custom(CustomMultiAgentMode),
     /// A value this version of the SDK does not know (from a newer Codex), kept verbatim.
     Unrecognized(::serde_json::Value),
+}
+impl MultiAgentMode {
+    /// The branch as named on the wire: the string of a plain value, the key of a keyed one.
+    pub fn kind(&self) -> &str {
+        match self {
+            Self::ExplicitRequestOnly => "explicitRequestOnly",
+            Self::Proactive => "proactive",
+            Self::Custom(_) => "custom",
+            Self::Unrecognized(value) => crate::serde_helpers::unknown_keyed_kind(value),
+        }
+    }
+}
+impl ::std::fmt::Display for MultiAgentMode {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.kind())
+    }
 }
 impl ::serde::Serialize for MultiAgentMode {
     fn serialize<S: ::serde::Serializer>(
@@ -3456,6 +3533,11 @@ impl SandboxPolicy {
         }
     }
 }
+impl ::std::fmt::Display for SandboxPolicy {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.kind())
+    }
+}
 impl ::std::convert::From<DangerFullAccessSandboxPolicy> for SandboxPolicy {
     fn from(value: DangerFullAccessSandboxPolicy) -> Self {
         Self::DangerFullAccess(value)
@@ -3840,6 +3922,11 @@ impl UserInput {
                 value.get("type").and_then(::serde_json::Value::as_str).unwrap_or("")
             }
         }
+    }
+}
+impl ::std::fmt::Display for UserInput {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        f.write_str(self.kind())
     }
 }
 impl ::std::convert::From<TextUserInput> for UserInput {
