@@ -107,6 +107,15 @@ fn preempted(outcome: &LoginOutcome) -> bool {
 // Login
 // ---------------------------------------------------------------------------------------
 
+/// The server's record says the thread is idle with exactly `turns` turns: a goal that
+/// was to run nothing more started no turn (a continuation turn is recorded before its
+/// model request), asked of the server instead of waiting for a pause to pass.
+async fn assert_idle_with_turns(thread: &Thread, turns: usize) {
+    let read = within("thread/read", thread.read_with_turns()).await.expect("thread/read");
+    assert!(!matches!(read.status, codex_driver::types::ThreadStatus::Active(_)), "{:?}", read.status);
+    assert_eq!(read.turns.len(), turns, "{:#?}", read.turns);
+}
+
 #[tokio::test]
 async fn chatgpt_login_start_cancel_and_wait() {
     let _port = CALLBACK_PORT.lock().await;
@@ -352,7 +361,7 @@ async fn goal_get_set_clear_and_start_replaces_the_old_goal() {
     .unwrap();
     assert_eq!((paused.status.clone(), paused.token_budget), (ThreadGoalStatus::Paused, Some(500)));
     assert_eq!(within("goal get", thread.goal()).await.unwrap().map(|g| g.objective), Some("Old objective".into()));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_idle_with_turns(&thread, 0).await;
     assert_eq!(world.model.request_count(), 0, "a paused goal runs nothing");
 
     // start_goal replaces it (fresh usage, no budget) and streams every turn.
@@ -411,7 +420,7 @@ async fn goal_token_budget_ends_budget_limited() {
     assert_eq!(result.status(), Some(&ThreadGoalStatus::BudgetLimited), "{result:#?}");
     assert_eq!(result.turns.len(), 2);
     assert_eq!(result.goal.as_ref().map(|g| (g.token_budget, g.tokens_used)), Some((Some(30), 40)));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_idle_with_turns(&thread, 2).await;
     assert_eq!(world.model.request_count(), 2, "no continuation past the budget");
     assert_eq!(world.model.pending(), 1);
 }
@@ -425,7 +434,7 @@ async fn goal_turn_budget_pauses_the_goal() {
     assert_eq!(result.turns.len(), 1, "{result:#?}");
     assert_eq!(result.turns[0].status, TurnStatus::Completed);
     assert_eq!(result.status(), Some(&ThreadGoalStatus::Paused));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_idle_with_turns(&thread, 1).await;
     assert_eq!(world.model.request_count(), 1);
 }
 
@@ -500,7 +509,14 @@ async fn goal_follower_recovers_when_its_subscription_lags() {
         }
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await; // let the last turn/completed arrive
+    // The last turn/completed has reached this client (its turn book says no turn runs),
+    // while the stream was not read: its queue overflowed meanwhile.
+    within("the last turn/completed", async {
+        while world.codex.connection().running_turn(thread.id()).is_some() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
     let mut lagged = 0;
     let mut seen = 0;
     within("drain", async {
