@@ -53,3 +53,31 @@ async fn tracing_names_requests_turns_and_logins_but_no_secrets() {
         assert!(!log.contains(secret), "{secret} was logged:\n{log}");
     }
 }
+
+/// A token file that group or others can read is used, with a warning naming the file and
+/// its mode (never the token); a private one raises nothing.
+#[cfg(unix)]
+#[test]
+fn a_token_file_others_can_read_is_warned_about_by_name() {
+    use codex_driver::attach::Secret;
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (open, private) = (dir.path().join("open-token"), dir.path().join("private-token"));
+    for (file, mode) in [(&open, 0o644), (&private, 0o600)] {
+        std::fs::write(file, "tok-SECRET-value\n").expect("write");
+        std::fs::set_permissions(file, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    }
+    let (capture, guard) = Capture::install();
+    assert_eq!(Secret::from_file(&open).expect("read").expose(), "tok-SECRET-value");
+    let after_open = capture.lines().join("\n");
+    Secret::from_file(&private).expect("read");
+    drop(guard);
+    let log = capture.lines().join("\n");
+    assert!(
+        after_open.contains("accessible to group or others") && after_open.contains(&*open.to_string_lossy()),
+        "{after_open}"
+    );
+    assert!(after_open.contains("mode=644"), "{after_open}");
+    assert_eq!(log.matches("accessible to group or others").count(), 1, "the private file raised a warning: {log}");
+    assert!(!log.contains("tok-SECRET-value"), "{log}");
+}

@@ -16,8 +16,12 @@ impl Secret {
     }
 
     /// Reads a secret from a file (such as the app-server's `--ws-token-file`), without
-    /// trailing line breaks.
+    /// trailing line breaks. A file that group or others may read (unix mode `& 0o077`) is
+    /// still read, with a `tracing` warning naming the file and its mode, as ssh warns of a
+    /// key file others can read.
     pub fn from_file(path: impl AsRef<Path>) -> std::io::Result<Self> {
+        let path = path.as_ref();
+        warn_if_others_can_read(path);
         let text = std::fs::read_to_string(path)?;
         Ok(Secret::new(text.trim_end_matches(['\n', '\r'])))
     }
@@ -26,6 +30,26 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
+}
+
+/// Warns when `path` is open to group or others (unix only).
+fn warn_if_others_can_read(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path) {
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                tracing::warn!(
+                    path = %path.display(),
+                    mode = %format_args!("{mode:o}"),
+                    "the secret file is accessible to group or others; restrict it with `chmod 600`"
+                );
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
 }
 
 impl fmt::Debug for Secret {
