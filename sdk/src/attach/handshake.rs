@@ -31,7 +31,12 @@ where
     let handshake_error = |message: String| Error::Handshake { endpoint: shown.clone(), message };
     let mut request = url.into_client_request().map_err(|e| handshake_error(e.to_string()))?;
     if let Some(bearer) = bearer {
-        let mut value = HeaderValue::from_str(&format!("Bearer {}", bearer.expose()))
+        // Built in one allocation and wiped after: the header value (the `http` crate's) and
+        // tungstenite's write buffer are the copies left to the dependencies.
+        let mut text = zeroize::Zeroizing::new(String::with_capacity("Bearer ".len() + bearer.expose().len()));
+        text.push_str("Bearer ");
+        text.push_str(bearer.expose());
+        let mut value = HeaderValue::from_str(&text)
             .map_err(|_| handshake_error("the bearer token is not a valid HTTP header value".into()))?;
         value.set_sensitive(true);
         request.headers_mut().insert(header::AUTHORIZATION, value);

@@ -3,16 +3,26 @@
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
+use zeroize::Zeroizing;
 
 /// A secret string (a capability token, a JWT shared secret). `Debug` and `Display` print
-/// `<redacted>`; only [`expose`](Self::expose) gives the value.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(Arc<str>);
+/// `<redacted>`; only [`expose`](Self::expose) gives the value. Clones share one copy,
+/// wiped (zeroized) when the last clone is dropped.
+#[derive(Clone)]
+pub struct Secret(Arc<Zeroizing<String>>);
+
+impl PartialEq for Secret {
+    fn eq(&self, other: &Self) -> bool {
+        self.expose() == other.expose()
+    }
+}
+
+impl Eq for Secret {}
 
 impl Secret {
-    /// Wraps `value`.
+    /// Wraps `value` (a `String` is moved, not copied).
     pub fn new(value: impl Into<String>) -> Self {
-        Secret(Arc::from(value.into()))
+        Secret(Arc::new(Zeroizing::new(value.into())))
     }
 
     /// Reads a secret from a file (such as the app-server's `--ws-token-file`), without
@@ -22,8 +32,11 @@ impl Secret {
     pub fn from_file(path: impl AsRef<Path>) -> std::io::Result<Self> {
         let path = path.as_ref();
         warn_if_others_can_read(path);
-        let text = std::fs::read_to_string(path)?;
-        Ok(Secret::new(text.trim_end_matches(['\n', '\r'])))
+        // Read into the buffer the secret keeps (trimmed in place): no second copy.
+        let mut text = Zeroizing::new(std::fs::read_to_string(path)?);
+        let kept = text.trim_end_matches(['\n', '\r']).len();
+        text.truncate(kept);
+        Ok(Secret(Arc::new(text)))
     }
 
     /// The secret value. Do not log it.
