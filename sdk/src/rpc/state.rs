@@ -60,6 +60,9 @@ pub(crate) struct WireCounters {
     pub(crate) server_requests_in_flight: std::sync::atomic::AtomicUsize,
 }
 
+/// Where the answer to a request sent from outside `Connection::call` arrives.
+pub(crate) type AnswerReceiver = tokio::sync::oneshot::Receiver<Result<Box<serde_json::value::RawValue>>>;
+
 /// Per thread, the answerer of its tool calls and the interest that keeps it subscribed.
 pub(crate) type ToolServers =
     HashMap<String, (Arc<dyn RawServerRequestHandler>, Arc<super::subscriptions::ThreadInterest>)>;
@@ -193,17 +196,8 @@ impl Shared {
         &self,
         method: &str,
         params: &serde_json::value::RawValue,
-    ) -> Option<tokio::sync::oneshot::Receiver<Result<Box<serde_json::value::RawValue>>>> {
-        let (id, reply) = {
-            let mut state = self.lock();
-            if state.closed.is_some() {
-                return None;
-            }
-            let id = self.next_request_id();
-            let (tx, reply) = tokio::sync::oneshot::channel();
-            state.pending.insert(id, method, tx);
-            (id, reply)
-        };
+    ) -> Option<AnswerReceiver> {
+        let (id, reply) = self.register(method)?;
         let message = Outgoing::Message(super::message::encode_request(id, method, params));
         let queued = match self.outgoing.try_send(message) {
             Ok(()) => true,
@@ -232,17 +226,8 @@ impl Shared {
         &self,
         method: &str,
         params: &serde_json::value::RawValue,
-    ) -> Option<tokio::sync::oneshot::Receiver<Result<Box<serde_json::value::RawValue>>>> {
-        let (id, reply) = {
-            let mut state = self.lock();
-            if state.closed.is_some() {
-                return None;
-            }
-            let id = self.next_request_id();
-            let (tx, reply) = tokio::sync::oneshot::channel();
-            state.pending.insert(id, method, tx);
-            (id, reply)
-        };
+    ) -> Option<AnswerReceiver> {
+        let (id, reply) = self.register(method)?;
         struct Unsent<'a>(&'a Shared, Option<i64>);
         impl Drop for Unsent<'_> {
             fn drop(&mut self) {
@@ -259,6 +244,19 @@ impl Shared {
         }
         unsent.1 = None;
         Some(reply)
+    }
+
+    /// A new request id with its pending entry, and the receiver of its answer; `None` on a
+    /// closed connection.
+    fn register(&self, method: &str) -> Option<(i64, AnswerReceiver)> {
+        let mut state = self.lock();
+        if state.closed.is_some() {
+            return None;
+        }
+        let id = self.next_request_id();
+        let (tx, reply) = tokio::sync::oneshot::channel();
+        state.pending.insert(id, method, tx);
+        Some((id, reply))
     }
 
     /// Asks the writer to finish (flush what is queued, close the sink, end); idempotent.
