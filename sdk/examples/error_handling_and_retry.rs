@@ -13,8 +13,9 @@
 //! - `TransportClosed`: the app-server went away (with its exit status and stderr tail);
 //! - `RetryLimitExceeded`: every attempt of a request was rejected as overloaded.
 //!
-//! Every request is retried by itself, with exponential backoff and jitter, while the server
-//! says it is overloaded (a `server_overloaded` marker in the error data, or a bare `-32001`):
+//! Every request is retried by itself, with exponential backoff and jitter, while Codex
+//! rejects it as overloaded (`-32001`, bare or with a `server_overloaded` marker in the error
+//! data: `is_overloaded()`; `mentions_overload()` and `kind()` classify more widely):
 //! `ClientConfig::with_overload_retry` sets the policy, `without_overload_retry` turns it off
 //! (then `retry_on_overload` does the same for any call). Any other error is returned at once.
 //! The offline run scripts one upstream failure (HTTP 500).

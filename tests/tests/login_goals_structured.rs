@@ -509,10 +509,11 @@ async fn goal_follower_recovers_when_its_subscription_lags() {
         }
     })
     .await;
-    // The last turn/completed has reached this client (its turn book says no turn runs),
-    // while the stream was not read: its queue overflowed meanwhile.
+    // The last turn/completed has reached this client while the stream was not read (its
+    // queue overflowed meanwhile): the server says the thread is idle, and that answer
+    // comes after the turn/completed on the same connection.
     within("the last turn/completed", async {
-        while world.codex.connection().running_turn(thread.id()).is_some() {
+        while matches!(thread.read().await.unwrap().status, codex_driver::types::ThreadStatus::Active(_)) {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     })

@@ -40,6 +40,10 @@ use crate::method_names::{
 pub(crate) const WAKING_METHODS: [&str; 5] =
     [TURN_STARTED, TURN_COMPLETED, ITEM_STARTED, ITEM_COMPLETED, THREAD_CLOSED];
 
+/// How many recent `turn/started` per thread are remembered (for a request whose answer
+/// names no turn: see [`TurnBook::started_since`]).
+const RECENT_STARTS: usize = 4;
+
 /// How many completed turn ids are remembered (to tell a late answer of a finished turn).
 const RECENTLY_COMPLETED: usize = 256;
 
@@ -104,8 +108,9 @@ struct ThreadBook {
     /// named), and the other id its `turn/started` carried, if any (see
     /// [`TurnBook::interrupt_id`]).
     review: Option<(String, Option<String>)>,
-    /// The last turn whose `turn/started` arrived, and when (it may have ended since).
-    last_started: Option<(String, u64)>,
+    /// The last turns whose `turn/started` arrived (bounded), and when (they may have ended
+    /// since), oldest first.
+    started: VecDeque<(String, u64)>,
 }
 
 impl ThreadBook {
@@ -204,7 +209,10 @@ impl TurnBook {
                     }
                 }
                 book.running = Some(RunningTurn { turn_id: Some(turn_id.to_owned()), seen_at });
-                book.last_started = Some((turn_id.to_owned(), seen_at));
+                if book.started.len() == RECENT_STARTS {
+                    book.started.pop_front();
+                }
+                book.started.push_back((turn_id.to_owned(), seen_at));
                 None
             }
             (TURN_COMPLETED, Some(turn_id)) => {
@@ -520,11 +528,12 @@ impl TurnBook {
         true
     }
 
-    /// The turn whose `turn/started` arrived on `thread_id` after notification `mark`
-    /// (running or already ended): the turn a request whose answer names none started.
+    /// The first turn whose `turn/started` arrived on `thread_id` after notification `mark`
+    /// (running or already ended): the turn a request sent at `mark` whose answer names
+    /// none started (a turn of another client starting later comes after it).
     pub(crate) fn started_since(&self, thread_id: &str, mark: u64) -> Option<String> {
-        let (turn_id, seen_at) = self.threads.get(thread_id)?.last_started.as_ref()?;
-        (*seen_at > mark).then(|| turn_id.clone())
+        let book = self.threads.get(thread_id)?;
+        book.started.iter().find(|(_, seen_at)| *seen_at > mark).map(|(turn_id, _)| turn_id.clone())
     }
 
     /// Counts `turn_id` as this client's (a turn its request started, found by
@@ -865,6 +874,8 @@ mod tests {
         assert!(book.is_ours("t", "compaction") && book.owe_interrupt("t", "compaction", false));
         book.observe(&completed("t", "compaction"), 4);
         assert_eq!(book.started_since("t", 2).as_deref(), Some("compaction"), "found after its end too");
+        book.observe(&started("t", "someone-elses"), 5);
+        assert_eq!(book.started_since("t", 2).as_deref(), Some("compaction"), "the first after the mark, not the last");
         book.own("t", "compaction");
         assert!(!book.is_ours("t", "compaction"), "an ended turn is not owned again");
     }

@@ -105,12 +105,11 @@ impl CodexHomeBuilder {
         let mut toml = String::new();
         let _ = writeln!(toml, "model = {}", quote(&self.model));
         let _ = writeln!(toml, "model_provider = \"mock_provider\"");
-        let _ = writeln!(
-            toml,
-            "approval_policy = {}",
-            toml_value(&serde_json::to_value(&self.approval_policy).unwrap_or_default())
-        );
-        let _ = writeln!(toml, "sandbox_mode = \"{}\"", self.sandbox_mode.as_str());
+        // A policy with no TOML form (an unknown value kept as `null`) is left out: Codex's default.
+        if let Some(policy) = serde_json::to_value(&self.approval_policy).ok().as_ref().and_then(toml_value) {
+            let _ = writeln!(toml, "approval_policy = {policy}");
+        }
+        let _ = writeln!(toml, "sandbox_mode = {}", quote(self.sandbox_mode.as_str()));
         for extra in &self.extra_toml {
             let _ = writeln!(toml, "{extra}");
         }
@@ -155,23 +154,25 @@ fn key(name: &str) -> String {
     }
 }
 
-/// A TOML basic string.
 /// A JSON value as a TOML value: strings, numbers and booleans as they are, objects as
-/// inline tables, arrays as arrays (what an `approval_policy` can be).
-fn toml_value(value: &serde_json::Value) -> String {
+/// inline tables, arrays as arrays (what an `approval_policy` can be); `null` has no TOML
+/// form (`None`, and left out of tables and arrays).
+fn toml_value(value: &serde_json::Value) -> Option<String> {
     use serde_json::Value;
-    match value {
+    Some(match value {
+        Value::Null => return None,
         Value::String(s) => quote(s),
         Value::Object(map) => {
-            let entries: Vec<String> = map.iter().map(|(k, v)| format!("{} = {}", quote(k), toml_value(v))).collect();
+            let entries: Vec<String> =
+                map.iter().filter_map(|(k, v)| Some(format!("{} = {}", quote(k), toml_value(v)?))).collect();
             format!("{{ {} }}", entries.join(", "))
         }
-        Value::Array(items) => format!("[{}]", items.iter().map(toml_value).collect::<Vec<_>>().join(", ")),
-        Value::Null => quote(""),
+        Value::Array(items) => format!("[{}]", items.iter().filter_map(toml_value).collect::<Vec<_>>().join(", ")),
         other => other.to_string(),
-    }
+    })
 }
 
+/// A TOML basic string.
 fn quote(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 2);
     out.push('"');
@@ -415,6 +416,20 @@ mod tests {
         assert!(toml.contains("[features]\nplugins = false\nshell_snapshot = true\n\"odd key\" = false\n"));
         let key = home.env_value("MOCK_KEY");
         assert_eq!(key.as_deref(), Some(OsStr::new("sk-test")));
+
+        // The protocol's policy as written: a keyed one as a table, an unknown `null` left out.
+        let granular: AskForApproval = serde_json::from_value(serde_json::json!({"granular": {
+            "mcp_elicitations": true, "rules": false, "sandbox_approval": true
+        }}))
+        .unwrap();
+        let toml = CodexHome::builder("http://127.0.0.1:1/v1").approval_policy(granular).config_toml();
+        assert!(
+            toml.contains("approval_policy = { \"granular\" = { \"mcp_elicitations\" = true, \"rules\" = false, \"sandbox_approval\" = true } }\n"),
+            "{toml}"
+        );
+        let unknown = AskForApproval::Unrecognized(serde_json::Value::Null);
+        let toml = CodexHome::builder("http://127.0.0.1:1/v1").approval_policy(unknown).config_toml();
+        assert!(!toml.contains("approval_policy"), "{toml}");
 
         let command = home.app_server_std_command(Path::new("/bin/codex")).unwrap();
         let args: Vec<_> = command.get_args().collect();
