@@ -768,7 +768,8 @@ pub mod ws {
         let path = socket_path();
         let _ = std::fs::remove_file(&path);
         let listener = UnixListener::bind(&path).expect("bind the harness's unix socket");
-        let endpoint = UnixSocketEndpoint::new(&path);
+        // No keepalive: time is paused (and jumps when idle), and this peer reads only.
+        let endpoint = UnixSocketEndpoint::new(&path).keepalive(None);
         let client = endpoint.connect(options);
         let server = async {
             let (stream, _) = listener.accept().await.expect("accept");

@@ -110,6 +110,12 @@ pub enum CloseReason {
         /// What was wrong.
         message: String,
     },
+    /// Nothing arrived on the WebSocket for `after` although the client kept pinging: a
+    /// half-open link (see [`attach::Keepalive`](crate::attach::Keepalive)).
+    KeepaliveTimeout {
+        /// How long the link was silent.
+        after: std::time::Duration,
+    },
     /// This client closed the connection ([`Connection::close`](crate::Connection::close)).
     ClosedByClient,
     /// The last [`Connection`](crate::Connection) handle was dropped.
@@ -161,6 +167,9 @@ impl fmt::Display for CloseReason {
             CloseReason::EndOfStream => f.write_str("the server ended the stream without closing it"),
             CloseReason::Io { message, .. } => write!(f, "the transport failed: {message}"),
             CloseReason::Protocol { message } => write!(f, "protocol violation: {message}"),
+            CloseReason::KeepaliveTimeout { after } => {
+                write!(f, "nothing arrived for {after:?} although the client kept pinging (a half-open link)")
+            }
             CloseReason::ClosedByClient => f.write_str("closed by the client"),
             CloseReason::Dropped => f.write_str("the connection was dropped"),
         }

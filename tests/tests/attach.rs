@@ -159,6 +159,26 @@ async fn websocket_with_a_capability_token_runs_a_turn() {
     assert!(refused.is_unauthorized(), "{refused:?}");
 }
 
+/// The real server answers the keepalive's pings: with a short keepalive (dead after 400 ms
+/// of silence), a connection left idle for four times that bound is still up, then runs a
+/// turn.
+#[tokio::test]
+async fn the_real_server_answers_keepalive_pings_and_an_idle_link_stays_up() {
+    let model = MockModel::start().await.unwrap();
+    model.push(ResponseStream::new().text("still here").completed());
+    let home = CodexHome::new(&model.base_url()).unwrap();
+    let server = within("listen", home.listen_websocket(&codex_bin(), ServerAuth::CapabilityToken)).await.unwrap();
+    let keepalive = codex_driver::attach::Keepalive::new(Duration::from_millis(100), Duration::from_millis(300));
+    let endpoint = server.websocket_endpoint().keepalive(Some(keepalive));
+    let codex = within("attach", Codex::builder().websocket(endpoint).connect()).await.unwrap();
+    tokio::time::sleep(keepalive.dead_after() * 4).await;
+    assert!(!codex.connection().is_closed(), "{:?}", codex.connection().close_error());
+    let thread = within("thread/start", codex.thread_start(&ThreadOptions::default())).await.unwrap();
+    let result = within("run", thread.run("hello")).await.unwrap();
+    assert_eq!(result.final_response(), Some("still here"));
+    codex.close().await;
+}
+
 // ----- 1. two clients, one server, one shared thread --------------------------------------
 
 /// What the real server (0.169.0) routes to each connection, measured here and asserted:

@@ -27,7 +27,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::time::Duration;
 
-use codex_driver::attach::WebSocketEndpoint;
+use codex_driver::attach::{Keepalive, WebSocketEndpoint};
 use codex_driver::rpc::{ConnectionOptions, InitializeOptions};
 use codex_driver::{ClientConfig, CloseReason, Codex, Connection, Error, ServerNotification, ThreadOptions};
 use common::payloads::{self, initialize_result, thread_start_result};
@@ -539,6 +539,79 @@ async fn a_tcp_connection_reset_is_an_io_error_connection_reset() {
         other => panic!("expected CloseReason::Io, got {other:?}"),
     }
     server.finish().await;
+}
+
+// ----- keepalive ----------------------------------------------------------------------------------------
+
+/// Keepalive short enough for a test: a ping every 100 ms, dead after 400 ms of silence.
+fn quick_keepalive() -> Keepalive {
+    Keepalive::new(Duration::from_millis(100), Duration::from_millis(300))
+}
+
+/// A link that goes silent (the server stops reading, so no pong and no message comes
+/// back: a half-open link) is declared dead by the keepalive, far before any request
+/// timeout (60 s here), and every pending request fails with the reason.
+#[tokio::test]
+async fn a_silent_link_is_declared_dead_by_the_keepalive() {
+    let (got_tx, got_rx) = oneshot::channel();
+    let server = serve(|mut peer| async move {
+        let _ = peer.request("fault/never").await;
+        let _ = got_tx.send(());
+        // Holds the socket open and reads nothing more: pings go unanswered.
+        tokio::time::sleep(common::WAIT).await;
+        drop(peer);
+    })
+    .await;
+    let endpoint = WebSocketEndpoint::new(&server.url).keepalive(Some(quick_keepalive()));
+    let codex =
+        within("connect", Codex::builder().config(config()).websocket(endpoint).connect()).await.expect("connect");
+    let conn = codex.connection();
+    let pending = spawn_request(conn, "fault/never");
+    within("the server got the request", got_rx).await.unwrap();
+    let dead = quick_keepalive().dead_after();
+    match within("the keepalive declares the link dead", pending).await.unwrap() {
+        Err(Error::TransportClosed { reason, .. }) => assert_eq!(reason, CloseReason::KeepaliveTimeout { after: dead }),
+        other => panic!("expected TransportClosed by the keepalive, got {other:?}"),
+    }
+    assert!(conn.is_closed());
+}
+
+/// An idle link to a live server stays up: the client pings, the server answers, and the
+/// connection is open after many keepalive bounds have passed.
+#[tokio::test]
+async fn an_idle_link_to_a_live_server_stays_up() {
+    let (pinged_tx, pinged_rx) = oneshot::channel();
+    let server = serve(|mut peer| async move {
+        let mut pings = 0;
+        let mut pinged_tx = Some(pinged_tx);
+        loop {
+            match peer.ws.next().await {
+                Some(Ok(Message::Ping(_))) => {
+                    pings += 1;
+                    // Ten pings: well past the 400 ms bound, had the pongs not counted.
+                    if pings == 10 {
+                        let _ = pinged_tx.take().map(|tx| tx.send(()));
+                    }
+                }
+                Some(Ok(Message::Text(text))) => {
+                    let request: Value = serde_json::from_str(&text).unwrap();
+                    peer.reply(request["id"].as_i64().unwrap(), json!({"alive": true})).await;
+                }
+                _ => return pings,
+            }
+        }
+    })
+    .await;
+    let endpoint = WebSocketEndpoint::new(&server.url).keepalive(Some(quick_keepalive()));
+    let codex =
+        within("connect", Codex::builder().config(config()).websocket(endpoint).connect()).await.expect("connect");
+    within("ten pings answered", pinged_rx).await.unwrap();
+    let conn = codex.connection();
+    assert!(!conn.is_closed(), "{:?}", conn.close_error());
+    let answer = within("a request after the idle spell", conn.request_raw("fault/alive", json!({}))).await.unwrap();
+    assert_eq!(answer, json!({"alive": true}));
+    codex.close().await;
+    assert!(server.finish().await >= 10);
 }
 
 // ----- the server stops answering ------------------------------------------------------------------------

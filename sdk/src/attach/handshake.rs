@@ -14,8 +14,8 @@ use crate::error::{Error, Result};
 use crate::rpc::Transport;
 
 /// Upgrades `stream` to a WebSocket at `url` (sending `bearer` as `Authorization: Bearer …`)
-/// and wraps it as a [`Transport`] to `endpoint`, by `deadline` (the connect deadline,
-/// shared with the steps before it).
+/// and wraps it as a [`Transport`] to `endpoint` with `keepalive`, by `deadline` (the connect
+/// deadline, shared with the steps before it).
 pub(crate) async fn upgrade<S>(
     stream: S,
     url: &str,
@@ -23,6 +23,7 @@ pub(crate) async fn upgrade<S>(
     max_message_size: usize,
     endpoint: Endpoint,
     deadline: Deadline,
+    keepalive: Option<super::Keepalive>,
 ) -> Result<Transport>
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
@@ -57,7 +58,7 @@ where
         Ok(Ok(done)) => done,
     };
     tracing::debug!(endpoint = %shown, "attached to the codex app-server");
-    Ok(crate::rpc::websocket::transport(ws, max_message_size, endpoint))
+    Ok(crate::rpc::websocket::transport(ws, max_message_size, endpoint, keepalive))
 }
 
 /// The typed error for a failed upgrade; never includes the request (it holds the token).

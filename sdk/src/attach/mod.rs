@@ -38,6 +38,7 @@ mod tls;
 mod unix;
 mod websocket;
 
+pub use crate::rpc::websocket::Keepalive;
 #[cfg(feature = "jwt")]
 pub use auth::SignedBearerToken;
 pub use auth::WebSocketAuth;

@@ -30,12 +30,17 @@ pub fn effective_codex_home(config: &ClientConfig) -> Option<PathBuf> {
 pub struct UnixSocketEndpoint {
     path: PathBuf,
     connect_timeout: Duration,
+    keepalive: Option<super::Keepalive>,
 }
 
 impl UnixSocketEndpoint {
     /// The socket at `path`.
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        UnixSocketEndpoint { path: path.into(), connect_timeout: super::DEFAULT_CONNECT_TIMEOUT }
+        UnixSocketEndpoint {
+            path: path.into(),
+            connect_timeout: super::DEFAULT_CONNECT_TIMEOUT,
+            keepalive: Some(super::Keepalive::default()),
+        }
     }
 
     /// The control socket under `codex_home` (see [`control_socket_path`]).
@@ -54,6 +59,14 @@ impl UnixSocketEndpoint {
     /// may take together (default 10 s).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
+        self
+    }
+
+    /// WebSocket keepalive pings and the bound after which a silent link is declared dead
+    /// (default [`Keepalive::default`](super::Keepalive::default): a ping every 10 s, dead
+    /// after 30 s of silence); `None` turns it off.
+    pub fn keepalive(mut self, keepalive: Option<super::Keepalive>) -> Self {
+        self.keepalive = keepalive;
         self
     }
 
@@ -81,7 +94,7 @@ impl UnixSocketEndpoint {
             let deadline = Deadline::after(self.connect_timeout);
             let stream = within(deadline, &shown, tokio::net::UnixStream::connect(&self.path)).await?;
             // The server ignores the host; the path is the WebSocket one.
-            upgrade(stream, "ws://localhost/", None, max_message_size, endpoint, deadline).await
+            upgrade(stream, "ws://localhost/", None, max_message_size, endpoint, deadline, self.keepalive).await
         }
         #[cfg(not(unix))]
         {

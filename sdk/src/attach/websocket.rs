@@ -20,6 +20,7 @@ pub struct WebSocketEndpoint {
     connect_timeout: Duration,
     /// Credentials may go over plain `ws://` to a host that is not loopback.
     insecure_remote: bool,
+    keepalive: Option<super::Keepalive>,
     #[cfg(feature = "tls")]
     tls: super::tls::TlsRoots,
 }
@@ -49,6 +50,7 @@ impl WebSocketEndpoint {
             auth: WebSocketAuth::None,
             connect_timeout: super::DEFAULT_CONNECT_TIMEOUT,
             insecure_remote: false,
+            keepalive: Some(super::Keepalive::default()),
             #[cfg(feature = "tls")]
             tls: super::tls::TlsRoots::default(),
         }
@@ -87,6 +89,14 @@ impl WebSocketEndpoint {
     /// may take together (default 10 s).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
+        self
+    }
+
+    /// WebSocket keepalive pings and the bound after which a silent link is declared dead
+    /// (default [`Keepalive::default`](super::Keepalive::default): a ping every 10 s, dead
+    /// after 30 s of silence); `None` turns it off.
+    pub fn keepalive(mut self, keepalive: Option<super::Keepalive>) -> Self {
+        self.keepalive = keepalive;
         self
     }
 
@@ -164,12 +174,13 @@ impl WebSocketEndpoint {
                     }
                     other => other,
                 })?;
-                return upgrade(tls, &self.url, bearer.as_ref(), max_message_size, endpoint, timeout).await;
+                return upgrade(tls, &self.url, bearer.as_ref(), max_message_size, endpoint, timeout, self.keepalive)
+                    .await;
             }
             #[cfg(not(feature = "tls"))]
             return Err(invalid("wss:// needs the SDK's `tls` cargo feature".into()));
         }
-        upgrade(tcp, &self.url, bearer.as_ref(), max_message_size, endpoint, timeout).await
+        upgrade(tcp, &self.url, bearer.as_ref(), max_message_size, endpoint, timeout, self.keepalive).await
     }
 
     /// Connects and upgrades: a [`Connection`] that is not yet initialized.

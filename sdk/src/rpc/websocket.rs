@@ -11,6 +11,7 @@
 //! with [`CloseReason::Protocol`].
 
 use std::io;
+use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -36,16 +37,67 @@ fn hard_limit(limit: usize) -> usize {
     limit.saturating_add(limit.max(1 << 20))
 }
 
-/// A [`Transport`] over an established WebSocket.
-pub(crate) fn transport<S>(ws: WebSocketStream<S>, limit: usize, endpoint: Endpoint) -> Transport
+/// WebSocket keepalive of an attached connection: a ping every `interval`, and a link on
+/// which nothing at all arrives for `interval + timeout` (no pong, no message) is declared
+/// dead ([`CloseReason::KeepaliveTimeout`]). A half-open link (the path stops forwarding,
+/// TCP stays open) is then noticed within that bound instead of at a request's timeout, or
+/// never for a stream. An idle connection to a live server stays up: the server answers
+/// every ping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Keepalive {
+    /// How often a ping is sent.
+    pub interval: Duration,
+    /// How long after a ping the link may stay silent before it is declared dead.
+    pub timeout: Duration,
+}
+
+impl Default for Keepalive {
+    /// A ping every 10 s; dead after 30 s without a frame.
+    fn default() -> Self {
+        Keepalive { interval: Duration::from_secs(10), timeout: Duration::from_secs(20) }
+    }
+}
+
+impl Keepalive {
+    /// A ping every `interval`; dead after `interval + timeout` without a frame.
+    pub fn new(interval: Duration, timeout: Duration) -> Self {
+        Keepalive { interval: interval.max(Duration::from_millis(1)), timeout }
+    }
+
+    /// How long the link may stay silent before it is declared dead.
+    pub fn dead_after(&self) -> Duration {
+        self.interval.saturating_add(self.timeout)
+    }
+}
+
+/// Outgoing messages waiting for the WebSocket writer (few: backpressure reaches the
+/// connection's own queue, as with a direct sink).
+const OUTGOING: usize = 1;
+
+/// A [`Transport`] over an established WebSocket, with `keepalive` (or none).
+pub(crate) fn transport<S>(
+    ws: WebSocketStream<S>,
+    limit: usize,
+    endpoint: Endpoint,
+    keepalive: Option<Keepalive>,
+) -> Transport
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
     let (sink, stream) = ws.split();
+    let dead_after = keepalive.map(|k| k.dead_after());
     let inbound = futures_util::stream::unfold(Some(stream), move |stream| async move {
         let mut stream = stream?;
         loop {
-            let item = match stream.next().await {
+            let next = match dead_after {
+                None => stream.next().await,
+                Some(after) => match tokio::time::timeout(after, stream.next()).await {
+                    Ok(next) => next,
+                    Err(_) => return Some((Inbound::Closed(CloseReason::KeepaliveTimeout { after }), None)),
+                },
+            };
+            let item = match next {
                 Some(Ok(message)) => match inbound(message, limit) {
                     Some(item) => item,
                     None => continue,
@@ -57,13 +109,54 @@ where
             return Some((item, next));
         }
     });
-    let outbound = sink
-        .sink_map_err(|e| match e {
-            WsError::Io(e) => e,
-            other => io::Error::other(other),
-        })
-        .with(|text: String| futures_util::future::ready(Ok::<_, io::Error>(Message::text(text))));
+    // One task owns the sink: it writes the connection's messages and, between them, the
+    // keepalive pings; the connection's writer closing its end closes the WebSocket.
+    let (tx, rx) = tokio::sync::mpsc::channel::<String>(OUTGOING);
+    tokio::spawn(write_frames(sink, rx, keepalive));
+    let outbound = futures_util::sink::unfold(tx, |tx, text: String| async move {
+        tx.send(text)
+            .await
+            .map(|()| tx)
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the WebSocket writer ended"))
+    });
     Transport::new(inbound, outbound, endpoint)
+}
+
+/// Writes `rx`'s messages as text frames and a ping every `keepalive.interval`; closes the
+/// WebSocket (a close frame) once `rx` ends, and ends at the first write error (the
+/// connection's next send then fails, and its reader reports why).
+async fn write_frames<S>(
+    mut sink: futures_util::stream::SplitSink<WebSocketStream<S>, Message>,
+    mut rx: tokio::sync::mpsc::Receiver<String>,
+    keepalive: Option<Keepalive>,
+) where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let mut pings = keepalive.map(|k| tokio::time::interval_at(tokio::time::Instant::now() + k.interval, k.interval));
+    loop {
+        let ping = async {
+            match pings.as_mut() {
+                Some(pings) => {
+                    pings.tick().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        let written = tokio::select! {
+            text = rx.recv() => match text {
+                Some(text) => sink.send(Message::text(text)).await,
+                None => {
+                    let _ = sink.close().await;
+                    return;
+                }
+            },
+            () = ping => sink.send(Message::Ping(Default::default())).await,
+        };
+        if let Err(e) = written {
+            tracing::debug!(error = %e, "the WebSocket write failed; the writer ends");
+            return;
+        }
+    }
 }
 
 /// What a received frame means; `None` for control frames tungstenite already handled.
