@@ -95,7 +95,8 @@ pub enum CloseReason {
         reason: String,
     },
     /// The stream ended without a goodbye (end of file, or a WebSocket dropped without a
-    /// close frame): the server went away or the network path broke.
+    /// close frame): the server went away or the network path broke — the client cannot
+    /// tell which, and the message says both.
     EndOfStream,
     /// Reading or writing failed (connection reset, broken pipe, …).
     Io {
@@ -164,7 +165,9 @@ impl fmt::Display for CloseReason {
             CloseReason::WebSocketClosed { code, reason } => {
                 write!(f, "the server closed the WebSocket (code {code}: {reason})")
             }
-            CloseReason::EndOfStream => f.write_str("the server ended the stream without closing it"),
+            CloseReason::EndOfStream => {
+                f.write_str("the stream ended without a goodbye (the server went away, or the network path broke)")
+            }
             CloseReason::Io { message, .. } => write!(f, "the transport failed: {message}"),
             CloseReason::Protocol { message } => write!(f, "protocol violation: {message}"),
             CloseReason::KeepaliveTimeout { after } => {
