@@ -92,10 +92,15 @@ pub fn ensure_installed(install_root: &Path, version: &str) -> io::Result<PathBu
     npm_install(install_root, version, None)
 }
 
+/// The native binary under `install_root`, when it exists and reports `version`.
+fn installed(install_root: &Path, version: &str) -> Option<PathBuf> {
+    let bin = native_binary_path(install_root).ok()?;
+    (bin.is_file() && binary_version(&bin).is_ok_and(|v| v == version)).then_some(bin)
+}
+
 /// [`ensure_installed`], from `registry` when given (else npm's configured registry).
 fn npm_install(install_root: &Path, version: &str, registry: Option<&str>) -> io::Result<PathBuf> {
-    let bin = native_binary_path(install_root)?;
-    if bin.is_file() && binary_version(&bin).is_ok_and(|v| v == version) {
+    if let Some(bin) = installed(install_root, version) {
         return Ok(bin);
     }
     std::fs::create_dir_all(install_root)?;
@@ -291,10 +296,7 @@ fn install_once(root: &Path, version: &str, registry: Option<&str>) -> io::Resul
     static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
     static STAGING: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let works = |root: &Path| {
-        native_binary_path(root).ok().filter(|bin| bin.is_file() && binary_version(bin).is_ok_and(|v| v == version))
-    };
-    if let Some(bin) = works(root) {
+    if let Some(bin) = installed(root, version) {
         return Ok(bin);
     }
     let parent = root.parent().ok_or_else(|| io::Error::other("an install root has a parent"))?;
@@ -310,12 +312,12 @@ fn install_once(root: &Path, version: &str, registry: Option<&str>) -> io::Resul
     let result = npm_install(&staging, version, registry).and_then(|_| match std::fs::rename(&staging, root) {
         Ok(()) => Ok(()),
         // Another process finished first: its install is as good as ours.
-        Err(_) if works(root).is_some() => Ok(()),
+        Err(_) if installed(root, version).is_some() => Ok(()),
         Err(e) => Err(e),
     });
     let _ = std::fs::remove_dir_all(&staging);
     result?;
-    works(root).ok_or_else(|| {
+    installed(root, version).ok_or_else(|| {
         io::Error::new(io::ErrorKind::InvalidData, format!("{} holds no working Codex {version}", root.display()))
     })
 }

@@ -126,7 +126,9 @@ impl Tools {
             None => Err(format!("unknown tool `{}`; the tools are: {}", params.tool, self.list())),
             Some(tool) => match AssertUnwindSafe((tool.call)(params.arguments.clone())).catch_unwind().await {
                 Ok(outcome) => outcome,
-                Err(panic) => Err(format!("the tool `{}` panicked: {}", params.tool, panic_text(panic.as_ref()))),
+                Err(panic) => {
+                    Err(format!("the tool `{}` panicked: {}", params.tool, crate::rpc::panic_message(panic.as_ref())))
+                }
             },
         };
         if outcome.is_err() {
@@ -173,14 +175,6 @@ fn input_schema_for<A: schemars::JsonSchema>() -> Value {
         map.remove("title");
     }
     value
-}
-
-fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a non-text panic".into())
 }
 
 #[cfg(test)]

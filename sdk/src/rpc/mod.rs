@@ -91,6 +91,8 @@ pub(crate) use message::parsed_both_ways;
 pub use message::{Event, RawNotification, RequestId};
 pub use retry::{retry_on_overload, RetryPolicy};
 pub use router::EventFilter;
+#[cfg(feature = "experimental")] // the panic reports of `tools`
+pub(crate) use server_requests::panic_message;
 pub use server_requests::{
     fail_closed_reply, handler_fn, FailClosedHandler, FnHandler, RawServerRequest, RawServerRequestHandler,
     MAX_SERVER_REQUESTS_IN_FLIGHT,

@@ -140,7 +140,8 @@ where
     }
 }
 
-fn panic_message(panic: &(dyn Any + Send)) -> String {
+/// The text of a panic's payload (a `&str` or `String` one; else a placeholder).
+pub(crate) fn panic_message(panic: &(dyn Any + Send)) -> String {
     if let Some(s) = panic.downcast_ref::<&str>() {
         (*s).to_owned()
     } else if let Some(s) = panic.downcast_ref::<String>() {
