@@ -203,13 +203,25 @@ async fn exec_terminate_and_drop_end_the_command() {
     assert!(!status.success(), "{status:?}");
 
     let marker = world.home.work_dir().join("late.txt");
-    let script = format!("echo started; sleep 2; echo late > '{}'", marker.display());
+    // The shell writes its pid, says it started, then works 2 s before the marker.
+    let pid_file = world.home.work_dir().join("shell.pid");
+    let script =
+        format!("echo $$ > '{}'; echo started; sleep 2; echo late > '{}'", pid_file.display(), marker.display());
     let command = Command::new("sh").args(["-c", &script]).sandbox(Sandbox::FullAccess);
     let mut child = within("exec", world.codex.exec(&command)).await.expect("exec");
     let first = within("first chunk", child.next_output()).await.expect("a chunk").expect("output");
     assert_eq!(first.bytes, b"started\n");
+    let pid = std::fs::read_to_string(&pid_file).expect("the shell wrote its pid before `started`");
+    let pid = std::path::Path::new("/proc").join(pid.trim());
+    assert!(pid.exists(), "{} names the running shell", pid.display());
     drop(child);
-    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    // Waits for the shell itself to end (terminated, or after writing the marker).
+    within("the dropped command ends", async {
+        while pid.exists() {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    })
+    .await;
     assert!(!marker.exists(), "the dropped command ran on");
 
     // A program that cannot start ends with a failure status, not a hang.
