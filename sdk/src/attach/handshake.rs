@@ -4,9 +4,8 @@
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::{header, HeaderValue};
-use tokio_tungstenite::tungstenite::Error as WsError;
+use http::{header, HeaderValue, Uri};
+use tokio_websockets::Error as WsError;
 
 use super::secret::Secret;
 use crate::endpoint::Endpoint;
@@ -30,20 +29,21 @@ where
 {
     let shown = endpoint.to_string();
     let handshake_error = |message: String| Error::Handshake { endpoint: shown.clone(), message };
-    let mut request = url.into_client_request().map_err(|e| handshake_error(e.to_string()))?;
+    let uri: Uri = url.parse().map_err(|e| handshake_error(format!("not a URL: {e}")))?;
+    let mut request = tokio_websockets::ClientBuilder::from_uri(uri)
+        .limits(crate::rpc::websocket::limits(max_message_size));
     if let Some(bearer) = bearer {
         // Built in one allocation and wiped after: the header value (the `http` crate's) and
-        // tungstenite's write buffer are the copies left to the dependencies.
+        // the upgrade request's write buffer are the copies left to the dependencies.
         let mut text = zeroize::Zeroizing::new(String::with_capacity("Bearer ".len() + bearer.expose().len()));
         text.push_str("Bearer ");
         text.push_str(bearer.expose());
         let mut value = HeaderValue::from_str(&text)
             .map_err(|_| handshake_error("the bearer token is not a valid HTTP header value".into()))?;
         value.set_sensitive(true);
-        request.headers_mut().insert(header::AUTHORIZATION, value);
+        request = request.add_header(header::AUTHORIZATION, value).map_err(|e| handshake_error(e.to_string()))?;
     }
-    let config = crate::rpc::websocket::config(max_message_size);
-    let handshake = tokio_tungstenite::client_async_with_config(request, stream, Some(config));
+    let handshake = request.connect_on(stream);
     let (ws, _response) = match tokio::time::timeout_at(deadline.at, handshake).await {
         Err(_) => {
             return Err(Error::Connect {
@@ -64,12 +64,12 @@ where
 /// The typed error for a failed upgrade; never includes the request (it holds the token).
 fn upgrade_error(error: WsError, endpoint: &str) -> Error {
     match error {
-        WsError::Http(response) if matches!(response.status().as_u16(), 401 | 403) => {
-            Error::Unauthorized { endpoint: endpoint.to_owned(), status: response.status().as_u16() }
+        WsError::Upgrade(tokio_websockets::upgrade::Error::DidNotSwitchProtocols(status @ (401 | 403))) => {
+            Error::Unauthorized { endpoint: endpoint.to_owned(), status }
         }
-        WsError::Http(response) => Error::Handshake {
+        WsError::Upgrade(tokio_websockets::upgrade::Error::DidNotSwitchProtocols(status)) => Error::Handshake {
             endpoint: endpoint.to_owned(),
-            message: format!("the server answered the upgrade with HTTP {}", response.status()),
+            message: format!("the server answered the upgrade with HTTP {status}"),
         },
         WsError::Io(source) => Error::Connect { endpoint: endpoint.to_owned(), source },
         other => Error::Handshake { endpoint: endpoint.to_owned(), message: other.to_string() },

@@ -140,7 +140,7 @@ impl WebSocketEndpoint {
             endpoint: shown.clone(),
             source: std::io::Error::new(std::io::ErrorKind::InvalidInput, message),
         };
-        let uri: tokio_tungstenite::tungstenite::http::Uri =
+        let uri: http::Uri =
             self.url.parse().map_err(|e| invalid(format!("not a URL: {e}")))?;
         let secure = match uri.scheme_str() {
             Some("ws") => false,

@@ -1,9 +1,13 @@
 //! The WebSocket transport: one JSON-RPC message per text frame, over any byte stream (TCP,
 //! TLS, a unix socket). Framing, masking, ping/pong and the close handshake are
-//! tokio-tungstenite's; this module maps frames to [`Inbound`] and close frames and errors
+//! tokio-websockets'; this module maps messages to [`Inbound`] and close frames and errors
 //! to a [`CloseReason`].
 //!
-//! Size limit: tungstenite reads a frame whole before the SDK sees it, so it is given a hard
+//! Why tokio-websockets: it logs nothing. tungstenite logs the upgrade request (with its
+//! `Authorization` header) and every frame (an API-key login among them) through `log` at
+//! TRACE, which no setting of ours can turn off; a secret must reach no log record.
+//!
+//! Size limit: tokio-websockets reads a message whole before the SDK sees it, so it is given a hard
 //! cap above `max_message_size` (twice the limit, and at least 1 MiB more). A text message
 //! over `max_message_size` but under the cap is discarded like an oversized line (its
 //! request fails with [`Error::MessageTooLarge`](crate::Error::MessageTooLarge) and the
@@ -15,10 +19,7 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-use tokio_tungstenite::WebSocketStream;
+use tokio_websockets::{Error as WsError, Limits, Message, WebSocketStream};
 
 use super::transport::{Inbound, Transport};
 use crate::endpoint::{CloseReason, Endpoint};
@@ -26,13 +27,12 @@ use crate::endpoint::{CloseReason, Endpoint};
 /// How many leading bytes of an oversized message are kept (to find the request it answered).
 const PREFIX_KEEP: usize = 256;
 
-/// The tungstenite configuration for a connection whose messages may be `limit` bytes.
-pub(crate) fn config(limit: usize) -> WebSocketConfig {
-    let hard = hard_limit(limit);
-    WebSocketConfig::default().max_message_size(Some(hard)).max_frame_size(Some(hard))
+/// The read limits of a connection whose messages may be `limit` bytes.
+pub(crate) fn limits(limit: usize) -> Limits {
+    Limits::default().max_payload_len(Some(hard_limit(limit)))
 }
 
-/// The most tungstenite reads before giving up on a message.
+/// The most tokio-websockets reads before giving up on a message.
 fn hard_limit(limit: usize) -> usize {
     limit.saturating_add(limit.max(1 << 20))
 }
@@ -150,7 +150,7 @@ async fn write_frames<S>(
                     return;
                 }
             },
-            () = ping => sink.send(Message::Ping(Default::default())).await,
+            () = ping => sink.send(Message::ping(&b""[..])).await,
         };
         if let Err(e) = written {
             tracing::debug!(error = %e, "the WebSocket write failed; the writer ends");
@@ -159,34 +159,32 @@ async fn write_frames<S>(
     }
 }
 
-/// What a received frame means; `None` for control frames tungstenite already handled.
+/// What a received message means; `None` for control frames tokio-websockets already
+/// handled (it answers pings; pongs carry nothing for us).
 fn inbound(message: Message, limit: usize) -> Option<Inbound> {
-    Some(match message {
-        Message::Text(text) if text.len() > limit => {
-            let bytes = text.as_bytes();
-            Inbound::TooLarge { size: bytes.len() as u64, prefix: bytes[..bytes.len().min(PREFIX_KEEP)].to_vec() }
-        }
-        Message::Text(text) => Inbound::Message(text.as_bytes().to_vec()),
-        Message::Binary(bytes) => Inbound::NotAMessage(format!("a binary frame of {} bytes", bytes.len())),
-        Message::Close(Some(frame)) => {
-            Inbound::Closed(CloseReason::WebSocketClosed { code: frame.code.into(), reason: frame.reason.to_string() })
-        }
-        Message::Close(None) => Inbound::Closed(CloseReason::WebSocketClosed { code: 1005, reason: String::new() }),
-        // Pings are answered by tungstenite; pongs and raw frames carry nothing for us.
-        Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => return None,
+    if let Some((code, reason)) = message.as_close() {
+        return Some(Inbound::Closed(CloseReason::WebSocketClosed { code: code.into(), reason: reason.to_owned() }));
+    }
+    if message.is_ping() || message.is_pong() {
+        return None;
+    }
+    let bytes: &[u8] = message.as_payload();
+    Some(if message.is_binary() {
+        Inbound::NotAMessage(format!("a binary frame of {} bytes", bytes.len()))
+    } else if bytes.len() > limit {
+        Inbound::TooLarge { size: bytes.len() as u64, prefix: bytes[..bytes.len().min(PREFIX_KEEP)].to_vec() }
+    } else {
+        Inbound::Message(bytes.to_vec())
     })
 }
 
 fn close_reason(error: WsError) -> CloseReason {
     match error {
-        WsError::ConnectionClosed | WsError::AlreadyClosed => CloseReason::EndOfStream,
-        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => CloseReason::EndOfStream,
+        WsError::AlreadyClosed => CloseReason::EndOfStream,
         WsError::Io(e) if e.kind() == io::ErrorKind::UnexpectedEof => CloseReason::EndOfStream,
         WsError::Io(e) => CloseReason::io(&e),
-        WsError::Capacity(CapacityError::MessageTooLong { size, max_size }) => CloseReason::Protocol {
-            message: format!(
-                "a message of {size} bytes exceeds the {max_size}-byte most the WebSocket transport reads"
-            ),
+        WsError::PayloadTooLong { len, max_len } => CloseReason::Protocol {
+            message: format!("a message of {len} bytes exceeds the {max_len}-byte most the WebSocket transport reads"),
         },
         other => CloseReason::Protocol { message: other.to_string() },
     }
@@ -204,10 +202,15 @@ mod tests {
             Some(Inbound::TooLarge { size: 10, prefix: b"0123456789".to_vec() })
         );
         assert!(matches!(inbound(Message::binary(vec![1, 2]), 8), Some(Inbound::NotAMessage(_))));
-        assert_eq!(inbound(Message::Ping(vec![1].into()), 8), None);
+        assert_eq!(inbound(Message::ping(&b"1"[..]), 8), None);
+        assert_eq!(inbound(Message::pong(&b"1"[..]), 8), None);
         assert_eq!(
-            inbound(Message::Close(None), 8),
+            inbound(Message::close(None, ""), 8),
             Some(Inbound::Closed(CloseReason::WebSocketClosed { code: 1005, reason: String::new() }))
+        );
+        assert_eq!(
+            inbound(Message::close(Some(tokio_websockets::CloseCode::POLICY_VIOLATION), "bye"), 8),
+            Some(Inbound::Closed(CloseReason::WebSocketClosed { code: 1008, reason: "bye".into() }))
         );
         assert_eq!(hard_limit(1024), 1024 + (1 << 20));
         assert_eq!(hard_limit(64 << 20), 128 << 20);
