@@ -65,8 +65,8 @@
 //! JSON-RPC message), never a frame the server's parser rejects, and nothing after its
 //! close frame; every pong it sends carries the payload of a ping the server sent, in
 //! order; a connection closed by the server's close frame reports that frame's code and
-//! reason (1005 for none, 1002 for a code that may not be sent) and is answered with a close
-//! frame; the client closes its socket once the connection is closed.
+//! reason (1005 for none) and is answered with a close frame (a code that may not be sent is
+//! a protocol violation); the client closes its socket once the connection is closed.
 //!
 //! The runtime is a current-thread Tokio runtime with paused time (built once per thread),
 //! so backoffs and timeouts cost nothing and a hang shows as an immediate timeout. (Paused
@@ -973,10 +973,7 @@ pub mod ws {
                 if !self.raw {
                     let sent = self.closes.iter().any(|close| match close {
                         None => *code == 1005 && reason.is_empty(),
-                        Some((sent_code, sent_reason)) => {
-                            (sent_code, sent_reason) == (code, reason)
-                                || (*code == 1002 && reason == "Protocol violation")
-                        }
+                        Some((sent_code, sent_reason)) => (sent_code, sent_reason) == (code, reason),
                     });
                     assert!(sent, "closed with code {code} ({reason:?}), but the server sent {:?}", self.closes);
                 }
