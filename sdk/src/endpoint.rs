@@ -117,6 +117,18 @@ pub enum CloseReason {
         /// How long the link was silent.
         after: std::time::Duration,
     },
+    /// The link dropped and reconnecting gave up (see
+    /// [`ReconnectPolicy`](crate::ReconnectPolicy)): `attempts` dials failed over `after`.
+    ReconnectFailed {
+        /// Why the link dropped in the first place.
+        dropped: Box<CloseReason>,
+        /// How many dials were tried.
+        attempts: u32,
+        /// How long the client tried.
+        after: std::time::Duration,
+        /// The last attempt's error.
+        last_error: String,
+    },
     /// This client closed the connection ([`Connection::close`](crate::Connection::close)).
     ClosedByClient,
     /// The last [`Connection`](crate::Connection) handle was dropped.
@@ -142,6 +154,20 @@ impl CloseReason {
 
     pub(crate) fn io(error: &std::io::Error) -> Self {
         CloseReason::Io { kind: error.kind(), message: error.to_string() }
+    }
+
+    /// Whether the link itself failed (the server went away, the network broke, a close
+    /// frame, a half-open link): what a connection with a
+    /// [`ReconnectPolicy`](crate::ReconnectPolicy) re-dials after. A protocol violation, a
+    /// spawned process's exit and the client's own close or drop are not.
+    pub fn is_link_failure(&self) -> bool {
+        matches!(
+            self,
+            CloseReason::WebSocketClosed { .. }
+                | CloseReason::EndOfStream
+                | CloseReason::Io { .. }
+                | CloseReason::KeepaliveTimeout { .. }
+        )
     }
 }
 
@@ -173,6 +199,10 @@ impl fmt::Display for CloseReason {
             CloseReason::KeepaliveTimeout { after } => {
                 write!(f, "nothing arrived for {after:?} although the client kept pinging (a half-open link)")
             }
+            CloseReason::ReconnectFailed { dropped, attempts, after, last_error } => write!(
+                f,
+                "the link dropped ({dropped}) and {attempts} reconnect attempt(s) over {after:?} failed; the last: {last_error}"
+            ),
             CloseReason::ClosedByClient => f.write_str("closed by the client"),
             CloseReason::Dropped => f.write_str("the connection was dropped"),
         }

@@ -252,6 +252,38 @@ pub enum Error {
         server_version: CodexVersion,
     },
 
+    /// The link dropped while this request was on the wire: the server may or may not have
+    /// acted on it, and the SDK does not send it again (only reads, methods named `…/read`
+    /// or `…/list`, are retried on the new link). Check the server's state (e.g.
+    /// `thread/read`) before repeating it. Only a connection with a
+    /// [`ReconnectPolicy`](crate::ReconnectPolicy) reports this; without one the connection
+    /// closes with [`Error::TransportClosed`].
+    #[error("the link to the Codex app-server{} dropped while `{method}` was unanswered ({reason}): its outcome is unknown and it was not sent again", fmt_endpoint(endpoint))]
+    OutcomeUnknown {
+        /// The request's method.
+        method: String,
+        /// Where the link went.
+        endpoint: String,
+        /// Why the link dropped.
+        reason: CloseReason,
+    },
+
+    /// The link dropped at this point of a stream and the client is reconnecting: events
+    /// the server sent meanwhile may be missing here. The stream continues on the new link
+    /// (or ends with [`Error::TransportClosed`] if reconnecting gives up). A turn's
+    /// [`TurnResult`](crate::TurnResult) is completed from the server's record, as after
+    /// [`Error::Lagged`].
+    #[error(
+        "the link to the Codex app-server{} dropped ({reason}); events sent until it is back may be missing here",
+        fmt_endpoint(endpoint)
+    )]
+    Gap {
+        /// Where the link went.
+        endpoint: String,
+        /// Why the link dropped.
+        reason: CloseReason,
+    },
+
     /// An event subscriber did not keep up: `skipped` events were dropped at this point of
     /// the stream. The stream continues after this error.
     #[error("event subscriber lagged: {skipped} event(s) dropped")]
@@ -334,6 +366,17 @@ impl Error {
             Error::Rpc(e) => e.is_retry_limit_exceeded(),
             _ => false,
         }
+    }
+
+    /// Events may be missing at this point of a stream, which goes on:
+    /// [`Error::Lagged`] (a slow consumer) or [`Error::Gap`] (the link dropped).
+    pub fn is_missed_events(&self) -> bool {
+        matches!(self, Error::Lagged { .. } | Error::Gap { .. })
+    }
+
+    /// The link dropped while the request was unanswered ([`Error::OutcomeUnknown`]).
+    pub fn is_outcome_unknown(&self) -> bool {
+        matches!(self, Error::OutcomeUnknown { .. })
     }
 
     /// The connection is gone ([`Error::TransportClosed`]).

@@ -326,7 +326,7 @@ impl Stream for Child {
                     return Poll::Ready(Some(chunk));
                 }
                 Poll::Ready(Some(Err(e))) => {
-                    if !matches!(e, Error::Lagged { .. }) {
+                    if !e.is_missed_events() {
                         this.output = None;
                     }
                     return Poll::Ready(Some(Err(e)));

@@ -96,7 +96,10 @@ pub use login::{ChatgptLogin, DeviceCodeLogin, LoginOutcome};
 pub use methods::{ClientRequests, ServerNotification, ServerRequest, ServerRequestHandler};
 pub use options::{ApprovalMode, Sandbox, ThreadOptions, TurnOptions};
 pub use review::Review;
-pub use rpc::{retry_on_overload, CloseReason, Connection, Endpoint, RetryPolicy, ServerMetadata, Transport};
+pub use rpc::{
+    retry_on_overload, CloseReason, Connection, ConnectionState, Dial, Endpoint, ReconnectPolicy, RetryPolicy,
+    ServerMetadata, Transport,
+};
 /// The `schemars` (1.x) whose `JsonSchema` [`Thread::run_typed`] and
 /// [`structured::output_schema_for`] take, so a type can derive against the SDK's own copy.
 pub use schemars;

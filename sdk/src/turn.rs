@@ -453,11 +453,11 @@ impl Stream for TurnEvents {
             }
             Poll::Ready(Some(Err(e))) => {
                 match &e {
-                    Error::Lagged { skipped } => {
+                    missed if missed.is_missed_events() => {
                         tracing::debug!(
                             turn = this.guard.control.turn_id(),
-                            skipped,
-                            "turn stream lagged; items will be re-read"
+                            error = %missed,
+                            "events of the turn are missing; its items will be re-read"
                         );
                         this.lagged = true;
                     }

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite};
 use http::{header, HeaderValue, Uri};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_websockets::Error as WsError;
 
 use super::secret::Secret;
@@ -30,8 +30,8 @@ where
     let shown = endpoint.to_string();
     let handshake_error = |message: String| Error::Handshake { endpoint: shown.clone(), message };
     let uri: Uri = url.parse().map_err(|e| handshake_error(format!("not a URL: {e}")))?;
-    let mut request = tokio_websockets::ClientBuilder::from_uri(uri)
-        .limits(crate::rpc::websocket::limits(max_message_size));
+    let mut request =
+        tokio_websockets::ClientBuilder::from_uri(uri).limits(crate::rpc::websocket::limits(max_message_size));
     if let Some(bearer) = bearer {
         // Built in one allocation and wiped after: the header value (the `http` crate's) and
         // the upgrade request's write buffer are the copies left to the dependencies.

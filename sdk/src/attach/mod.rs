@@ -47,5 +47,23 @@ pub use secret::Secret;
 pub use unix::{control_socket_path, effective_codex_home, UnixSocketEndpoint};
 pub use websocket::WebSocketEndpoint;
 
+/// What [`Dial::dial`](crate::Dial::dial) returns.
+type Dialing<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = crate::Result<crate::Transport>> + Send + 'a>>;
+
+/// A connection to `endpoint`: made from the endpoint itself (it dials again) with a
+/// reconnect policy, else from one transport.
+async fn connect<E: crate::Dial + Clone>(
+    endpoint: &E,
+    reconnect: Option<crate::ReconnectPolicy>,
+    options: crate::rpc::ConnectionOptions,
+) -> crate::Result<crate::Connection> {
+    match reconnect {
+        Some(policy) => {
+            crate::Connection::connect_with_reconnect(std::sync::Arc::new(endpoint.clone()), options, policy).await
+        }
+        None => Ok(crate::Connection::from_transport(endpoint.dial(options.max_message_size).await?, options)),
+    }
+}
+
 /// How long connecting (TCP or unix socket, TLS and the WebSocket upgrade) may take by default.
 pub const DEFAULT_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);

@@ -31,6 +31,7 @@ pub struct UnixSocketEndpoint {
     path: PathBuf,
     connect_timeout: Duration,
     keepalive: Option<super::Keepalive>,
+    reconnect: Option<crate::ReconnectPolicy>,
 }
 
 impl UnixSocketEndpoint {
@@ -40,7 +41,17 @@ impl UnixSocketEndpoint {
             path: path.into(),
             connect_timeout: super::DEFAULT_CONNECT_TIMEOUT,
             keepalive: Some(super::Keepalive::default()),
+            reconnect: None,
         }
+    }
+
+    /// Replaces the link when it fails (off by default): connects to the same socket again
+    /// as `policy` says — a restarted server with the same `CODEX_HOME` comes back there —
+    /// initializes, and resumes this client's threads (see
+    /// [`Connection::connect_with_reconnect`]).
+    pub fn reconnect(mut self, policy: crate::ReconnectPolicy) -> Self {
+        self.reconnect = Some(policy);
+        self
     }
 
     /// The control socket under `codex_home` (see [`control_socket_path`]).
@@ -106,9 +117,15 @@ impl UnixSocketEndpoint {
         }
     }
 
-    /// Connects and upgrades: a [`Connection`] that is not yet initialized.
+    /// Connects and upgrades: a [`Connection`] that is not yet initialized (and that
+    /// reconnects, with [`reconnect`](Self::reconnect)).
     pub async fn connect(&self, options: ConnectionOptions) -> Result<Connection> {
-        let transport = self.transport(options.max_message_size).await?;
-        Ok(Connection::from_transport(transport, options))
+        super::connect(self, self.reconnect, options).await
+    }
+}
+
+impl crate::Dial for UnixSocketEndpoint {
+    fn dial(&self, max_message_size: usize) -> super::Dialing<'_> {
+        Box::pin(self.transport(max_message_size))
     }
 }

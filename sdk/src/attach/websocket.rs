@@ -21,6 +21,7 @@ pub struct WebSocketEndpoint {
     /// Credentials may go over plain `ws://` to a host that is not loopback.
     insecure_remote: bool,
     keepalive: Option<super::Keepalive>,
+    reconnect: Option<crate::ReconnectPolicy>,
     #[cfg(feature = "tls")]
     tls: super::tls::TlsRoots,
 }
@@ -38,6 +39,7 @@ impl std::fmt::Debug for WebSocketEndpoint {
             .field("auth", &auth)
             .field("connect_timeout", &self.connect_timeout)
             .field("insecure_remote", &self.insecure_remote)
+            .field("reconnect", &self.reconnect)
             .finish_non_exhaustive()
     }
 }
@@ -51,9 +53,18 @@ impl WebSocketEndpoint {
             connect_timeout: super::DEFAULT_CONNECT_TIMEOUT,
             insecure_remote: false,
             keepalive: Some(super::Keepalive::default()),
+            reconnect: None,
             #[cfg(feature = "tls")]
             tls: super::tls::TlsRoots::default(),
         }
+    }
+
+    /// Replaces the link when it fails (off by default): dials the same URL with the same
+    /// credentials again as `policy` says, initializes, and resumes this client's threads
+    /// (see [`Connection::connect_with_reconnect`] for what callers then see).
+    pub fn reconnect(mut self, policy: crate::ReconnectPolicy) -> Self {
+        self.reconnect = Some(policy);
+        self
     }
 
     /// Allows sending the credentials over plain `ws://` to a host that is not loopback
@@ -140,8 +151,7 @@ impl WebSocketEndpoint {
             endpoint: shown.clone(),
             source: std::io::Error::new(std::io::ErrorKind::InvalidInput, message),
         };
-        let uri: http::Uri =
-            self.url.parse().map_err(|e| invalid(format!("not a URL: {e}")))?;
+        let uri: http::Uri = self.url.parse().map_err(|e| invalid(format!("not a URL: {e}")))?;
         let secure = match uri.scheme_str() {
             Some("ws") => false,
             Some("wss") => true,
@@ -183,10 +193,16 @@ impl WebSocketEndpoint {
         upgrade(tcp, &self.url, bearer.as_ref(), max_message_size, endpoint, timeout, self.keepalive).await
     }
 
-    /// Connects and upgrades: a [`Connection`] that is not yet initialized.
+    /// Connects and upgrades: a [`Connection`] that is not yet initialized (and that
+    /// reconnects, with [`reconnect`](Self::reconnect)).
     pub async fn connect(&self, options: ConnectionOptions) -> Result<Connection> {
-        let transport = self.transport(options.max_message_size).await?;
-        Ok(Connection::from_transport(transport, options))
+        super::connect(self, self.reconnect, options).await
+    }
+}
+
+impl crate::Dial for WebSocketEndpoint {
+    fn dial(&self, max_message_size: usize) -> super::Dialing<'_> {
+        Box::pin(self.transport(max_message_size))
     }
 }
 

@@ -43,7 +43,8 @@ impl GoalEvents {
             State::Busy(step) => {
                 let (mut f, item) = step.await;
                 match item {
-                    Some(Err(Error::Lagged { .. })) | Some(Ok(_)) | None => f,
+                    Some(Err(e)) if e.is_missed_events() => f,
+                    Some(Ok(_)) | None => f,
                     Some(Err(e)) => {
                         // An error ends the follow, not the goal: no interrupt on drop.
                         f.finished = true;
@@ -56,7 +57,8 @@ impl GoalEvents {
         loop {
             match follower.next().await {
                 None => break,
-                Some(Ok(_)) | Some(Err(Error::Lagged { .. })) => {}
+                Some(Ok(_)) => {}
+                Some(Err(e)) if e.is_missed_events() => {}
                 Some(Err(e)) => {
                     follower.finished = true;
                     return Err(e);

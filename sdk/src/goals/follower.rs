@@ -152,12 +152,12 @@ impl Follower {
                     self.finished = true;
                     return Some(Err(self.closed_error()));
                 }
-                Next::Item(Some(Err(Error::Lagged { skipped }))) => {
+                Next::Item(Some(Err(missed))) if missed.is_missed_events() => {
                     self.idle_since = None;
                     if let Err(e) = self.resync().await {
                         return Some(Err(e));
                     }
-                    return Some(Err(Error::Lagged { skipped }));
+                    return Some(Err(missed));
                 }
                 Next::Item(Some(Err(e))) => {
                     if e.is_transport_closed() {

@@ -201,7 +201,7 @@ async fn wait_for_cleared(conn: &Connection, events: &mut EventStream, replay: &
                 crate::method_names::THREAD_GOAL_UPDATED => {} // the old goal's
                 _ => replay.push_back(event),
             },
-            Ok(Some(Err(Error::Lagged { .. }))) => {}
+            Ok(Some(Err(e))) if e.is_missed_events() => {}
             Ok(Some(Err(e))) => return Err(e),
             Ok(None) => return Err(conn.close_error().unwrap_or_else(Error::closed_unknown)),
         }

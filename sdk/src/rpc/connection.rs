@@ -12,6 +12,7 @@ use tokio::task::AbortHandle;
 
 use super::handshake::{InitializeOptions, ServerMetadata};
 use super::lifecycle::CloseReport;
+use super::link::{ConnectionState, Dial, LinkControl, ReconnectPolicy};
 use super::message::{encode_notification, encode_request, to_raw};
 use super::process::{spawn_process, stderr_task, supervise, ProcessWatch, StderrTail};
 use super::reader::reader_task;
@@ -32,6 +33,8 @@ use crate::version::{self, CodexVersion};
 
 /// Capacity of the outgoing message queue.
 const OUTGOING_QUEUE: usize = 256;
+/// How often a read is sent again after its link dropped before its answer.
+const MAX_READ_RESENDS: u32 = 3;
 /// How long [`Connection::close`] waits for the process to exit after closing its stdin.
 const CLOSE_GRACE: Duration = Duration::from_secs(3);
 
@@ -245,7 +248,7 @@ impl Connection {
             _ => None,
         };
         let transport = Transport::lines(process.stdout, process.stdin, options.max_message_size, process.endpoint);
-        let mut conn = Self::start_tasks(transport, options, Some(watch), pid);
+        let mut conn = Self::start_tasks(transport, options, Some(watch), pid, None);
         let stderr = tokio::spawn(stderr_task(process.stderr, tail, stderr_done_tx));
         let inner = Arc::get_mut(&mut conn.inner).expect("fresh connection");
         inner.tasks.push(stderr.abort_handle());
@@ -276,7 +279,28 @@ impl Connection {
     /// A connection over a message-level [`Transport`] (not yet initialized). Must be
     /// called within a Tokio runtime.
     pub fn from_transport(transport: Transport, options: ConnectionOptions) -> Self {
-        Self::start_tasks(transport, options, None, None)
+        Self::start_tasks(transport, options, None, None, None)
+    }
+
+    /// A connection that replaces its link when it fails: dials `dialer` now (this first
+    /// dial's error is returned as is), and again as `policy` says after a link failure
+    /// (see [`ReconnectPolicy`] and [`ConnectionState`]). Not yet initialized; the first
+    /// [`initialize`](Self::initialize)'s params are sent again on every new link. Must be
+    /// called within a Tokio runtime.
+    ///
+    /// What a drop means for callers: a request written to the dropped link and unanswered
+    /// fails with [`Error::OutcomeUnknown`] (a read — a method named `…/read` or `…/list` —
+    /// is sent again instead); a request made during the gap waits for the new link (within
+    /// its timeout); every stream yields [`Error::Gap`] in place and continues; the threads
+    /// this client was subscribed to and still needs are resumed, and a turn that ended
+    /// during the gap is completed from the server's record.
+    pub async fn connect_with_reconnect(
+        dialer: Arc<dyn Dial>,
+        options: ConnectionOptions,
+        policy: ReconnectPolicy,
+    ) -> Result<Self> {
+        let transport = dialer.dial(options.max_message_size).await?;
+        Ok(Self::start_tasks(transport, options, None, None, Some((dialer, policy))))
     }
 
     fn start_tasks(
@@ -284,8 +308,12 @@ impl Connection {
         options: ConnectionOptions,
         process: Option<ProcessWatch>,
         pid: Option<u32>,
+        reconnect: Option<(Arc<dyn Dial>, ReconnectPolicy)>,
     ) -> Self {
         let Transport { inbound, outbound, endpoint } = transport;
+        let (links_tx, links_rx) = mpsc::unbounded_channel();
+        let link = reconnect.map(|(dialer, policy)| LinkControl::new(dialer, policy, links_tx));
+        let links_rx = link.is_some().then_some(links_rx);
         let (tx, rx) = mpsc::channel::<Outgoing>(OUTGOING_QUEUE);
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let (done_tx, done_rx) = watch::channel(false);
@@ -298,10 +326,14 @@ impl Connection {
             endpoint,
             router,
             options.max_message_size.max(1),
+            link,
         ));
         // The writer is not aborted on drop: it ends by itself after closing the sink.
-        tokio::spawn(writer_task(outbound, rx, shutdown_rx, done_tx, Arc::downgrade(&shared)));
-        let reader = tokio::spawn(reader_task(shared.clone(), inbound));
+        tokio::spawn(writer_task(outbound, rx, shutdown_rx, done_tx, Arc::downgrade(&shared), links_rx));
+        let reader = tokio::spawn(reader_task(shared.clone(), inbound, 0, None));
+        if let Some(link) = &shared.link {
+            link.set_reader(reader.abort_handle());
+        }
         Connection {
             timeout: None,
             inner: Arc::new(ConnInner {
@@ -362,7 +394,11 @@ impl Connection {
             return Err(Error::AlreadyInitialized);
         }
         let outcome = async {
-            let raw = self.request_raw(crate::method_names::INITIALIZE, options.to_params()).await?;
+            let params = options.to_params();
+            if let Some(link) = &self.shared().link {
+                link.remember_initialize(&to_raw(crate::method_names::INITIALIZE, &params)?);
+            }
+            let raw = self.request_raw(crate::method_names::INITIALIZE, params).await?;
             self.notify(crate::method_names::INITIALIZED, Value::Null).await?;
             Ok::<_, Error>(ServerMetadata::from_response(raw))
         }
@@ -477,6 +513,22 @@ impl Connection {
     /// returned at once. `timeout` applies to each attempt.
     pub async fn call(&self, method: &str, params: &RawValue, timeout: Duration) -> Result<Box<RawValue>> {
         self.check_supported(method)?;
+        // A read whose link dropped before its answer is sent again on the next link (at
+        // most a few times: a link that keeps dropping under it fails it at last).
+        let mut drops = 0;
+        loop {
+            match self.call_retrying(method, params, timeout).await {
+                Err(Error::OutcomeUnknown { .. }) if super::link::is_read(method) && drops < MAX_READ_RESENDS => {
+                    drops += 1;
+                    tracing::debug!(method, drops, "the link dropped under a read; sending it again");
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+
+    /// [`call`](Self::call) with the overload retry.
+    async fn call_retrying(&self, method: &str, params: &RawValue, timeout: Duration) -> Result<Box<RawValue>> {
         match &self.inner.overload_retry {
             Some(policy) => {
                 // A backoff ends early when the connection closes: the next attempt then
@@ -526,7 +578,7 @@ impl Connection {
         let started = std::time::Instant::now();
         // The timeout covers queueing too: a server that stops reading fills the queue.
         let outcome = tokio::time::timeout(timeout, async {
-            shared.send_message(encode_request(id, method, params)).await?;
+            shared.send_outgoing(Outgoing::Request(id, encode_request(id, method, params))).await?;
             Ok::<_, Error>(rx.await)
         })
         .await;
@@ -692,6 +744,18 @@ impl Connection {
     }
 
     // ----- lifecycle ---------------------------------------------------------------------
+
+    /// Where the link stands now: connected, reconnecting (a connection made by
+    /// [`connect_with_reconnect`](Self::connect_with_reconnect)) or closed.
+    pub fn state(&self) -> ConnectionState {
+        self.shared().state_watch().borrow().clone()
+    }
+
+    /// A receiver that sees every change of [`state`](Self::state) (no polling:
+    /// `changed().await`).
+    pub fn state_changes(&self) -> watch::Receiver<ConnectionState> {
+        self.shared().state_watch()
+    }
 
     /// Whether the connection is closed.
     pub fn is_closed(&self) -> bool {

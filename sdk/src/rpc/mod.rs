@@ -60,6 +60,7 @@ mod envelope;
 mod handshake;
 mod lifecycle;
 mod lines;
+mod link;
 mod message;
 mod pending;
 mod process;
@@ -86,6 +87,7 @@ pub use connection::{Connection, ConnectionOptions, ConnectionStats};
 pub use handshake::{InitializeOptions, ServerMetadata};
 pub(crate) use lifecycle::AdoptedTurns;
 pub use lifecycle::{CloseReport, TurnRef, CLOSE_INTERRUPT_WAIT};
+pub use link::{ConnectionState, Dial, ReconnectPolicy};
 #[cfg(test)]
 pub(crate) use message::parsed_both_ways;
 pub use message::{Event, RawNotification, RequestId};

@@ -17,6 +17,8 @@ use crate::error::{Error, Result};
 enum Slot {
     Event(Event),
     Lagged(u64),
+    /// The link dropped here (a reconnecting connection): [`Error::Gap`].
+    Gap(Arc<CloseInfo>),
 }
 
 enum End {
@@ -151,6 +153,22 @@ impl Queue {
         outcome
     }
 
+    /// Marks the place where the link dropped ([`Error::Gap`]; no-op if the queue ended).
+    /// Not counted against the capacity, and the consumer is woken at once.
+    pub(crate) fn gap(&self, info: &Arc<CloseInfo>) {
+        let waker = {
+            let mut inner = self.lock();
+            if inner.end.is_some() {
+                return;
+            }
+            inner.items.push_back(Slot::Gap(info.clone()));
+            inner.waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
     /// Ends the queue with a transport error (no-op if it already ended).
     pub(crate) fn close(&self, info: &Arc<CloseInfo>) {
         let waker = {
@@ -184,6 +202,7 @@ impl Queue {
                     Ok(e)
                 }
                 Slot::Lagged(skipped) => Err(Error::Lagged { skipped }),
+                Slot::Gap(info) => Err(Error::Gap { endpoint: info.endpoint.clone(), reason: info.reason.clone() }),
             }));
         }
         match &mut inner.end {

@@ -19,7 +19,29 @@ use super::transport::{Inbound, InboundStream};
 use crate::endpoint::CloseReason;
 use crate::error::Error;
 
-pub(crate) async fn reader_task(shared: Arc<Shared>, mut inbound: InboundStream) {
+/// Reads link `generation` to its end, then hands its close reason on: to `ended` while a
+/// reconnect still waits on this link's handshake (see [`super::link`]), else to
+/// [`link_ended`](super::link::link_ended), which closes the connection or reconnects.
+pub(crate) async fn reader_task(
+    shared: Arc<Shared>,
+    inbound: InboundStream,
+    generation: u64,
+    ended: Option<tokio::sync::oneshot::Sender<CloseReason>>,
+) {
+    let reason = read_link(&shared, inbound).await;
+    let reason = match ended {
+        Some(ended) => match ended.send(reason) {
+            Ok(()) => return,
+            Err(reason) => reason,
+        },
+        None => reason,
+    };
+    super::link::link_ended(&shared, generation, reason).await;
+}
+
+/// Routes everything the link brings until it ends; returns why it ended.
+async fn read_link(shared: &Arc<Shared>, mut inbound: InboundStream) -> CloseReason {
+    let shared = shared.clone();
     let mut wakes = Wakes::default();
     let reason = loop {
         if wakes.is_full() {
@@ -49,7 +71,7 @@ pub(crate) async fn reader_task(shared: Arc<Shared>, mut inbound: InboundStream)
     if let CloseReason::Io { message, .. } | CloseReason::Protocol { message } = &reason {
         tracing::warn!(error = %message, "reading from the codex app-server failed");
     }
-    shared.close_from_transport(reason).await;
+    reason
 }
 
 fn invalid(shared: &Shared) {

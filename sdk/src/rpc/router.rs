@@ -214,6 +214,21 @@ impl Router {
         }
     }
 
+    /// Marks the link's drop in every live queue ([`Queue::gap`]).
+    pub(crate) fn gap_all(&self, info: &Arc<CloseInfo>) {
+        let turns = self.turns.values().flatten();
+        let reserved = self.reservations.values().flat_map(|r| r.per_turn.values());
+        for queue in turns.chain(reserved).chain(self.subs.iter().map(|s| &s.queue)) {
+            queue.gap(info);
+        }
+    }
+
+    /// Whether a live queue follows `turn_id`.
+    pub(crate) fn follows_turn(&self, turn_id: &str) -> bool {
+        self.turns.contains_key(turn_id)
+            || self.reservations.values().any(|r| r.per_turn.get(turn_id).is_some_and(|q| !q.is_ended()))
+    }
+
     pub(crate) fn turn_subscriptions(&self) -> usize {
         self.turns.values().map(Vec::len).sum()
     }

@@ -105,6 +105,10 @@ pub(crate) struct Shared {
     /// Set by the writer once it closed the sink and ended.
     writer_done: watch::Receiver<bool>,
     closed_tx: watch::Sender<Option<Arc<CloseInfo>>>,
+    /// Where the link stands, for [`Connection::state`](super::Connection::state).
+    state_tx: watch::Sender<super::link::ConnectionState>,
+    /// How a reconnecting connection replaces its link (`None`: it closes instead).
+    pub(crate) link: Option<super::link::LinkControl>,
 }
 
 /// The connection's ends of the writer task: its message queue, its out-of-band
@@ -123,6 +127,7 @@ impl Shared {
         endpoint: Endpoint,
         router: Router,
         max_message_size: usize,
+        link: Option<super::link::LinkControl>,
     ) -> Self {
         let WriterLink { outgoing, shutdown_tx, writer_done } = writer;
         Shared {
@@ -145,7 +150,19 @@ impl Shared {
             shutdown_tx,
             writer_done,
             closed_tx: watch::channel(None).0,
+            state_tx: watch::channel(super::link::ConnectionState::Connected).0,
+            link,
         }
+    }
+
+    /// Publishes where the link stands.
+    pub(crate) fn set_state(&self, state: super::link::ConnectionState) {
+        self.state_tx.send_replace(state);
+    }
+
+    /// A receiver of the link's state.
+    pub(crate) fn state_watch(&self) -> watch::Receiver<super::link::ConnectionState> {
+        self.state_tx.subscribe()
     }
 
     /// Locks the state. Never held across an `.await`.
@@ -173,10 +190,15 @@ impl Shared {
     /// Queues one encoded message for the writer. Waits while the queue is full (the
     /// server is not reading), but not past the connection's close.
     pub(crate) async fn send_message(&self, message: String) -> Result<()> {
+        self.send_outgoing(Outgoing::Message(message)).await
+    }
+
+    /// [`send_message`](Self::send_message) for a message that may be a request.
+    pub(crate) async fn send_outgoing(&self, message: Outgoing) -> Result<()> {
         self.ensure_open()?;
         let mut closed = self.closed_watch();
         let queued = tokio::select! {
-            queued = self.outgoing.send(Outgoing::Message(message)) => queued.is_ok(),
+            queued = self.outgoing.send(message) => queued.is_ok(),
             _ = closed.wait_for(Option::is_some) => false,
         };
         if !queued {
@@ -198,7 +220,7 @@ impl Shared {
         params: &serde_json::value::RawValue,
     ) -> Option<AnswerReceiver> {
         let (id, reply) = self.register(method)?;
-        let message = Outgoing::Message(super::message::encode_request(id, method, params));
+        let message = Outgoing::Request(id, super::message::encode_request(id, method, params));
         let queued = match self.outgoing.try_send(message) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(message)) => {
@@ -237,7 +259,7 @@ impl Shared {
             }
         }
         let mut unsent = Unsent(self, Some(id));
-        let message = Outgoing::Message(super::message::encode_request(id, method, params));
+        let message = Outgoing::Request(id, super::message::encode_request(id, method, params));
         if self.outgoing.send(message).await.is_err() {
             tracing::debug!(method, "cannot queue a request: the connection is closed");
             return None;
@@ -248,7 +270,7 @@ impl Shared {
 
     /// A new request id with its pending entry, and the receiver of its answer; `None` on a
     /// closed connection.
-    fn register(&self, method: &str) -> Option<(i64, AnswerReceiver)> {
+    pub(crate) fn register(&self, method: &str) -> Option<(i64, AnswerReceiver)> {
         let mut state = self.lock();
         if state.closed.is_some() {
             return None;
@@ -336,6 +358,10 @@ impl Shared {
         }
         // Handlers may hold clones of the connection: let them go.
         self.thread_handlers.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.set_state(super::link::ConnectionState::Closed(info.reason.clone()));
+        if let Some(link) = &self.link {
+            link.abort_reader();
+        }
         self.closed_tx.send_replace(Some(info));
         self.turns_changed.notify_waiters();
         // Let the writer finish what is queued and close the sink.

@@ -629,6 +629,31 @@ impl TurnBook {
         false
     }
 
+    /// The link dropped: the server forgot this connection's subscriptions. Every thread
+    /// counts as unsubscribed; returned are the ones to resume on the next link, those that
+    /// were subscribed and that something still needs (a handle, stream, handler or goal,
+    /// a turn of this client, an interrupt owed).
+    pub(crate) fn link_dropped(&mut self) -> Vec<String> {
+        let mut resume = Vec::new();
+        for (id, book) in &mut self.threads {
+            let was_subscribed = std::mem::replace(&mut book.subscribed, false);
+            let needed = book.interest > 0 || book.adopted > 0 || !book.ours.is_empty() || book.owed.is_some();
+            if was_subscribed && needed {
+                resume.push(id.clone());
+            }
+        }
+        resume.sort();
+        resume
+    }
+
+    /// Whether the book counts `turn_id` as running on `thread_id` (whoever started it).
+    pub(crate) fn is_running(&self, thread_id: &str, turn_id: &str) -> bool {
+        self.threads.get(thread_id).is_some_and(|b| {
+            b.ours.iter().any(|t| t == turn_id)
+                || b.running.as_ref().and_then(|r| r.turn_id.as_deref()) == Some(turn_id)
+        })
+    }
+
     /// Threads known.
     #[cfg(test)]
     pub(crate) fn threads(&self) -> usize {

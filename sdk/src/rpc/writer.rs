@@ -23,8 +23,27 @@ const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A message for the writer task.
 pub(crate) enum Outgoing {
-    /// One encoded JSON-RPC message (no framing).
+    /// One encoded JSON-RPC message (no framing): a notification or a reply.
     Message(String),
+    /// One encoded request with its id: on a reconnecting connection the writer marks it
+    /// written before handing it to the link (see [`super::link`]).
+    Request(i64, String),
+}
+
+impl Outgoing {
+    fn text(self) -> String {
+        match self {
+            Outgoing::Message(text) | Outgoing::Request(_, text) => text,
+        }
+    }
+}
+
+/// What a reconnecting connection tells its writer (see [`super::link`]).
+pub(crate) enum LinkChange {
+    /// A new link (generation, sink) is ready: write the queued messages to it.
+    Up(u64, OutboundSink),
+    /// The link of this generation dropped: stop writing to it and hold the queue.
+    Down(u64),
 }
 
 /// Why the writer loop stopped.
@@ -35,45 +54,116 @@ enum Stop {
     Failed(std::io::Error),
 }
 
+/// What interrupted a write.
+enum Interrupted {
+    Stop(Stop),
+    /// The link the writer was writing to dropped (a reconnecting connection).
+    LinkLost(CloseReason),
+}
+
+/// The next change of link, or never without a link channel.
+async fn next_change(links: &mut Option<mpsc::UnboundedReceiver<LinkChange>>) -> Option<LinkChange> {
+    match links {
+        Some(links) => links.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Writes queued messages until shut down, the queue closes, or a send fails; then marks
-/// itself done in `done`.
+/// itself done in `done`. With `links` (a reconnecting connection) the sink is replaced as
+/// links come and go: while there is none the queue is held, and a failed write reports the
+/// link lost instead of ending the writer.
 pub(crate) async fn writer_task(
-    mut sink: OutboundSink,
+    sink: OutboundSink,
     mut rx: mpsc::Receiver<Outgoing>,
     mut shutdown: watch::Receiver<bool>,
     done: watch::Sender<bool>,
     shared: Weak<Shared>,
+    mut links: Option<mpsc::UnboundedReceiver<LinkChange>>,
 ) {
-    let stop = 'outer: loop {
-        let first = tokio::select! {
-            biased;
-            _ = shutdown.wait_for(|s| *s) => break Stop::Shutdown,
-            msg = rx.recv() => match msg {
-                Some(msg) => msg,
-                None => break Stop::Shutdown,
-            },
-        };
-        // Send everything already queued, then flush once; each step gives way to shutdown.
-        let mut next = Some(first);
-        while let Some(Outgoing::Message(text)) = next.take() {
+    let marks = links.is_some();
+    let mut link: Option<(u64, OutboundSink)> = Some((0, sink));
+    // A message taken from the queue for a link that had dropped: the next link's first.
+    let mut carried: Option<Outgoing> = None;
+    let stop = loop {
+        let Some((generation, sink)) = link.as_mut() else {
+            // No link: hold the queue until a new one is up.
             tokio::select! {
                 biased;
-                _ = shutdown.wait_for(|s| *s) => break 'outer Stop::Shutdown,
-                sent = sink.feed(text) => if let Err(e) = sent { break 'outer Stop::Failed(e) },
+                _ = shutdown.wait_for(|s| *s) => break Stop::Shutdown,
+                change = next_change(&mut links) => match change {
+                    Some(LinkChange::Up(generation, sink)) => link = Some((generation, sink)),
+                    Some(LinkChange::Down(_)) => {}
+                    None => break Stop::Shutdown,
+                },
             }
-            next = rx.try_recv().ok();
-        }
-        tokio::select! {
+            continue;
+        };
+        let generation = *generation;
+        let first = match carried.take() {
+            Some(message) => message,
+            None => tokio::select! {
+                biased;
+                _ = shutdown.wait_for(|s| *s) => break Stop::Shutdown,
+                change = next_change(&mut links) => {
+                    apply(&mut link, change);
+                    continue;
+                }
+                msg = rx.recv() => match msg {
+                    Some(msg) => msg,
+                    None => break Stop::Shutdown,
+                },
+            },
+        };
+        // Send everything already queued, then flush once; each step gives way to shutdown
+        // and to the link dropping.
+        let written = async {
+            let mut next = Some(first);
+            while let Some(message) = next.take() {
+                if marks && !claim(&shared, generation, &message) {
+                    return Err(Unwritten::Held(message));
+                }
+                sink.feed(message.text()).await.map_err(Unwritten::Failed)?;
+                next = rx.try_recv().ok();
+            }
+            sink.flush().await.map_err(Unwritten::Failed)
+        };
+        let step = tokio::select! {
             biased;
             _ = shutdown.wait_for(|s| *s) => break Stop::Shutdown,
-            flushed = sink.flush() => if let Err(e) = flushed { break Stop::Failed(e) },
+            change = next_change(&mut links) => Err(change),
+            written = written => Ok(written),
+        };
+        let failed = match step {
+            Err(change) => {
+                apply(&mut link, change);
+                continue;
+            }
+            Ok(Ok(())) => continue,
+            Ok(Err(Unwritten::Held(message))) => {
+                // The link dropped before this message was written: it goes out first on
+                // the next one.
+                carried = Some(message);
+                link = None;
+                continue;
+            }
+            Ok(Err(Unwritten::Failed(e))) => e,
+        };
+        match interrupted(marks, failed) {
+            Interrupted::Stop(stop) => break stop,
+            Interrupted::LinkLost(reason) => {
+                link = None;
+                if let Some(shared) = shared.upgrade() {
+                    super::link::link_dropped(&shared, generation, reason);
+                }
+            }
         }
     };
-    if let Stop::Shutdown = stop {
+    if let (Stop::Shutdown, Some((_, sink))) = (&stop, link.as_mut()) {
         // Last words, bounded: what is queued, then the sink's own close.
         let _ = tokio::time::timeout(SHUTDOWN_TIMEOUT, async {
-            while let Ok(Outgoing::Message(text)) = rx.try_recv() {
-                if sink.feed(text).await.is_err() {
+            while let Ok(message) = rx.try_recv() {
+                if sink.feed(message.text()).await.is_err() {
                     return;
                 }
             }
@@ -81,12 +171,57 @@ pub(crate) async fn writer_task(
         })
         .await;
     }
-    drop(sink);
+    drop(link);
     done.send_replace(true);
     if let Stop::Failed(e) = stop {
         tracing::debug!(error = %e, "writing to the codex app-server failed");
         if let Some(shared) = shared.upgrade() {
             shared.close_from_transport(CloseReason::io(&e)).await;
         }
+    }
+}
+
+/// Why a batch was not written whole.
+enum Unwritten {
+    /// The link had already dropped (a reconnecting connection): this message was not
+    /// written.
+    Held(Outgoing),
+    /// Writing failed.
+    Failed(std::io::Error),
+}
+
+/// Whether `message` may go out on link `generation` (still the current one), marking a
+/// request written, in one step under the state lock: a link that drops meanwhile either
+/// finds the request marked (its outcome is unknown) or the message is held for the next
+/// link — never written and left waiting.
+fn claim(shared: &Weak<Shared>, generation: u64, message: &Outgoing) -> bool {
+    let Some(shared) = shared.upgrade() else { return true };
+    let mut state = shared.lock();
+    if !shared.link.as_ref().is_some_and(|link| link.is_current(generation)) {
+        return false;
+    }
+    if let Outgoing::Request(id, _) = message {
+        state.pending.mark_written(*id);
+    }
+    true
+}
+
+/// A failed write: the end of the writer, or (reconnecting) the end of its link.
+fn interrupted(reconnecting: bool, error: std::io::Error) -> Interrupted {
+    if reconnecting {
+        Interrupted::LinkLost(CloseReason::io(&error))
+    } else {
+        Interrupted::Stop(Stop::Failed(error))
+    }
+}
+
+/// Applies a change of link; `None` (the link channel closed) leaves the link as it is.
+fn apply(link: &mut Option<(u64, OutboundSink)>, change: Option<LinkChange>) {
+    match change {
+        Some(LinkChange::Up(generation, sink)) => *link = Some((generation, sink)),
+        Some(LinkChange::Down(generation)) if link.as_ref().is_some_and(|(current, _)| *current == generation) => {
+            *link = None;
+        }
+        Some(LinkChange::Down(_)) | None => {}
     }
 }

@@ -1,9 +1,10 @@
 //! Test-side pieces for tests/attach.rs: a loopback TLS-terminating proxy (`wss://` in front
 //! of a real `ws://` app-server), hand-signed JWTs (claims the SDK never mints: expired, not
 //! yet valid, unsigned), the processes of a home, the server-side TCP connections of a port,
-//! and a recorder of a client's notifications.
+//! a recorder of a client's notifications, and a fault-injecting TCP proxy (reconnect.rs).
 #![allow(dead_code)]
 
+pub mod fault_proxy;
 pub mod jwt;
 pub mod tls_proxy;
 

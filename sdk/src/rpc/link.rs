@@ -1,0 +1,455 @@
+//! Reconnecting: what happens when the link under a connection drops, and the one place
+//! that replaces it. The rules (see `sdk/ARCHITECTURE.md`, "Links and reconnecting"):
+//!
+//! - **Only a connection made from a dialer reconnects** ([`Connection::connect_with_reconnect`](super::Connection::connect_with_reconnect),
+//!   or an attach endpoint's `reconnect(policy)`), and only after a link failure
+//!   ([`CloseReason::is_link_failure`]). A spawned process that dies is not re-spawned:
+//!   its connection closes with the exit status, as always.
+//! - **Nothing is resent whose outcome is unknown.** A request written to the dropped link
+//!   and unanswered fails with [`Error::OutcomeUnknown`]; a read (a method named `…/read`
+//!   or `…/list`) is sent again on the new link by [`Connection::call`](super::Connection::call).
+//!   Requests still queued when the link dropped were never written: they go out on the
+//!   new link.
+//! - **Every stream marks the gap in place** ([`Error::Gap`]) and carries on with the new
+//!   link's events.
+//! - **Threads come back.** The new link is initialized with the first `initialize`'s
+//!   params, and every thread this client was subscribed to and still needs is resumed
+//!   before anything queued is written. A turn the resume answer reports ended (it ended
+//!   during the gap) is completed from that record, so its stream ends and its
+//!   `TurnResult` is the server's; a turn still running goes on streaming.
+//! - **Server requests in flight at the drop are cancelled** (no reply on the dead link).
+//!   The server sends a request that is still pending again to a connection that resumes
+//!   the thread, and the handler answers it then.
+//! - **Giving up** (the policy's bound) closes the connection with
+//!   [`CloseReason::ReconnectFailed`].
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use futures_util::SinkExt;
+use serde_json::value::RawValue;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::AbortHandle;
+
+use super::message::{encode_notification, encode_request};
+use super::retry::RetryPolicy;
+use super::state::Shared;
+use super::transport::{OutboundSink, Transport};
+use super::writer::LinkChange;
+use crate::endpoint::CloseReason;
+use crate::error::{Error, Result};
+use crate::method_names::{INITIALIZE, INITIALIZED, THREAD_RESUME, TURN_COMPLETED};
+
+/// Something that can open a fresh [`Transport`] to the same server with the same
+/// credentials, again and again: what a reconnecting connection is made from. The attach
+/// endpoints ([`WebSocketEndpoint`](crate::attach::WebSocketEndpoint),
+/// [`UnixSocketEndpoint`](crate::attach::UnixSocketEndpoint)) are dialers.
+pub trait Dial: Send + Sync + 'static {
+    /// Connects (and upgrades) once, with incoming messages limited to `max_message_size`;
+    /// not initialized.
+    fn dial(&self, max_message_size: usize) -> Pin<Box<dyn Future<Output = Result<Transport>> + Send + '_>>;
+}
+
+/// How a connection made from a [`Dial`] replaces a dropped link: dials again at once,
+/// then with exponential backoff and jitter, until a link is up and the threads are
+/// resumed, or `give_up_after` has passed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub struct ReconnectPolicy {
+    /// The delay before the second attempt (default 100 ms); doubles on each attempt.
+    pub initial_delay: Duration,
+    /// Upper bound of any delay (default 5 s).
+    pub max_delay: Duration,
+    /// Relative jitter of each delay (default `0.2`, ±20 %).
+    pub jitter: f64,
+    /// How long after the drop the client stops trying (default 60 s).
+    pub give_up_after: Duration,
+    /// How long one attempt may take: the dial, `initialize` and the resumes (default 10 s).
+    pub attempt_timeout: Duration,
+}
+
+impl Default for ReconnectPolicy {
+    fn default() -> Self {
+        ReconnectPolicy {
+            initial_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(5),
+            jitter: 0.2,
+            give_up_after: Duration::from_secs(60),
+            attempt_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl ReconnectPolicy {
+    /// Sets the first and the largest delay between attempts.
+    pub fn with_delays(mut self, initial: Duration, max: Duration) -> Self {
+        self.initial_delay = initial;
+        self.max_delay = max.max(initial);
+        self
+    }
+
+    /// Sets how long after a drop the client gives up.
+    pub fn with_give_up_after(mut self, bound: Duration) -> Self {
+        self.give_up_after = bound;
+        self
+    }
+
+    /// Sets how long one attempt (dial, `initialize`, resumes) may take.
+    pub fn with_attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.attempt_timeout = timeout;
+        self
+    }
+
+    /// Sets the relative jitter (clamped to `0.0..=1.0`).
+    pub fn with_jitter(mut self, jitter: f64) -> Self {
+        self.jitter = jitter.clamp(0.0, 1.0);
+        self
+    }
+
+    /// The wait before attempt `attempt` (1-based): none before the first.
+    fn delay(&self, attempt: u32) -> Duration {
+        if attempt <= 1 {
+            return Duration::ZERO;
+        }
+        let backoff = RetryPolicy::default().with_delays(self.initial_delay, self.max_delay).with_jitter(self.jitter);
+        backoff.delay(attempt - 2)
+    }
+}
+
+/// Where a connection's link stands (see [`Connection::state`](super::Connection::state)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConnectionState {
+    /// A link is up.
+    Connected,
+    /// The link dropped at `since` (for `reason`) and the client is reconnecting;
+    /// `attempts` dials were made so far.
+    Reconnecting {
+        /// When the link dropped.
+        since: Instant,
+        /// Why it dropped.
+        reason: CloseReason,
+        /// Dials made so far.
+        attempts: u32,
+    },
+    /// The connection is closed for good.
+    Closed(CloseReason),
+}
+
+/// Whether a request is a read, safe to send again when the link dropped before its
+/// answer: methods named `…/read` or `…/list`.
+pub(crate) fn is_read(method: &str) -> bool {
+    method.ends_with("/read") || method.ends_with("/list")
+}
+
+/// What a reconnecting connection keeps to replace its link.
+pub(crate) struct LinkControl {
+    dialer: Arc<dyn Dial>,
+    policy: ReconnectPolicy,
+    /// The current link's generation (the first link is 0).
+    generation: AtomicU64,
+    /// To the writer: new sinks, dropped links.
+    links: mpsc::UnboundedSender<LinkChange>,
+    /// The params of the first `initialize`, sent again on every new link.
+    initialize: Mutex<Option<Box<RawValue>>>,
+    /// The current link's reader (aborted when the link drops or the connection goes).
+    reader: Mutex<Option<AbortHandle>>,
+}
+
+impl LinkControl {
+    pub(crate) fn new(
+        dialer: Arc<dyn Dial>,
+        policy: ReconnectPolicy,
+        links: mpsc::UnboundedSender<LinkChange>,
+    ) -> Self {
+        LinkControl {
+            dialer,
+            policy,
+            generation: AtomicU64::new(0),
+            links,
+            initialize: Mutex::new(None),
+            reader: Mutex::new(None),
+        }
+    }
+
+    /// Keeps the first `initialize`'s params for the links to come.
+    pub(crate) fn remember_initialize(&self, params: &RawValue) {
+        let mut kept = self.initialize.lock().unwrap_or_else(|e| e.into_inner());
+        if kept.is_none() {
+            *kept = Some(params.to_owned());
+        }
+    }
+
+    /// Whether link `generation` is the current one (it has not dropped).
+    pub(crate) fn is_current(&self, generation: u64) -> bool {
+        self.generation.load(Ordering::Acquire) == generation
+    }
+
+    /// Makes `reader` the current link's reader; the one before it is aborted.
+    pub(crate) fn set_reader(&self, reader: AbortHandle) {
+        if let Some(old) = self.reader.lock().unwrap_or_else(|e| e.into_inner()).replace(reader) {
+            old.abort();
+        }
+    }
+
+    /// Aborts the current link's reader.
+    pub(crate) fn abort_reader(&self) {
+        if let Some(reader) = self.reader.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            reader.abort();
+        }
+    }
+}
+
+/// Link `generation` ended with `reason` (its reader saw the end): closes the connection,
+/// or, on a reconnecting connection after a link failure, starts replacing the link.
+pub(crate) async fn link_ended(shared: &Arc<Shared>, generation: u64, reason: CloseReason) {
+    let reconnects =
+        shared.link.is_some() && reason.is_link_failure() && !shared.closing_by_client.load(Ordering::Acquire);
+    if reconnects {
+        link_dropped(shared, generation, reason);
+    } else {
+        shared.close_from_transport(reason).await;
+    }
+}
+
+/// Link `generation` of a reconnecting connection dropped (seen by its reader or its
+/// writer; the second report is ignored): fails what was written and unanswered, marks
+/// the gap in every stream, cancels the server requests being decided, stops the writer
+/// and starts the reconnect task.
+pub(crate) fn link_dropped(shared: &Arc<Shared>, generation: u64, reason: CloseReason) {
+    let Some(link) = &shared.link else { return };
+    if link.generation.compare_exchange(generation, generation + 1, Ordering::AcqRel, Ordering::Acquire).is_err() {
+        return;
+    }
+    // The generation moves before the lock is taken: the writer, checking it under the
+    // lock, either marked a request before (it is taken here) or writes nothing more to
+    // this link (see `writer::claim`).
+    let info = Arc::new(shared.close_info(reason.clone()));
+    let (unknown, threads) = {
+        let mut state = shared.lock();
+        if state.closed.is_some() {
+            return;
+        }
+        state.router.gap_all(&info);
+        (state.pending.take_written(), state.turns.link_dropped())
+    };
+    link.abort_reader();
+    let _ = link.links.send(LinkChange::Down(generation));
+    for entry in unknown {
+        let error =
+            Error::OutcomeUnknown { method: entry.method, endpoint: info.endpoint.clone(), reason: reason.clone() };
+        let _ = entry.tx.send(Err(error));
+    }
+    let deciding: Vec<_> = shared.deciding.lock().unwrap_or_else(|e| e.into_inner()).drain().collect();
+    for (_, cancel) in deciding {
+        let _ = cancel.send(());
+    }
+    let since = Instant::now();
+    shared.set_state(ConnectionState::Reconnecting { since, reason: reason.clone(), attempts: 0 });
+    shared.turns_changed.notify_waiters();
+    tracing::warn!(
+        endpoint = %info.endpoint,
+        %reason,
+        threads = threads.len(),
+        "the link to the codex app-server dropped; reconnecting"
+    );
+    let weak = Arc::downgrade(shared);
+    shared.runtime.spawn(reconnect(weak, generation + 1, threads, reason, since));
+}
+
+/// Dials until a new link is up (initialized, threads resumed) or the policy gives up.
+async fn reconnect(weak: Weak<Shared>, generation: u64, threads: Vec<String>, dropped: CloseReason, since: Instant) {
+    let mut attempts = 0u32;
+    let mut last_error = String::new();
+    loop {
+        let Some(shared) = weak.upgrade() else { return };
+        let Some(link) = &shared.link else { return };
+        let policy = link.policy;
+        let mut closed = shared.closed_watch();
+        if closed.borrow().is_some() {
+            return;
+        }
+        let delay = policy.delay(attempts + 1);
+        if since.elapsed() + delay >= policy.give_up_after {
+            tracing::warn!(attempts, error = %last_error, "reconnecting to the codex app-server gave up");
+            let reason = CloseReason::ReconnectFailed {
+                dropped: Box::new(dropped),
+                attempts,
+                after: since.elapsed(),
+                last_error,
+            };
+            shared.close_now(reason);
+            return;
+        }
+        drop(shared);
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = closed.wait_for(Option::is_some) => return,
+        }
+        let Some(shared) = weak.upgrade() else { return };
+        attempts += 1;
+        shared.set_state(ConnectionState::Reconnecting { since, reason: dropped.clone(), attempts });
+        tracing::info!(attempt = attempts, "reconnecting to the codex app-server");
+        let attempt = tokio::time::timeout(policy.attempt_timeout, attach(&shared, generation, &threads));
+        let outcome = tokio::select! {
+            outcome = attempt => outcome,
+            _ = closed.wait_for(Option::is_some) => return,
+        };
+        match outcome {
+            Ok(Ok(())) => {
+                let down_ms = since.elapsed().as_millis() as u64;
+                shared.set_state(ConnectionState::Connected);
+                tracing::info!(attempts, down_ms, threads = threads.len(), "reconnected to the codex app-server");
+                return;
+            }
+            Ok(Err(e)) => last_error = e.to_string(),
+            Err(_) => last_error = format!("the attempt took longer than {:?}", policy.attempt_timeout),
+        }
+        if let Some(link) = &shared.link {
+            link.abort_reader();
+        }
+        tracing::debug!(attempt = attempts, error = %last_error, "a reconnect attempt failed");
+    }
+}
+
+/// One attempt: dials, starts the new link's reader, sends `initialize` and resumes the
+/// threads on it, then hands it to the writer.
+async fn attach(shared: &Arc<Shared>, generation: u64, threads: &[String]) -> Result<()> {
+    let link = shared.link.as_ref().expect("a reconnecting connection");
+    let Transport { inbound, outbound, .. } = link.dialer.dial(shared.max_message_size).await?;
+    let (ended_tx, mut ended) = oneshot::channel();
+    let reader = tokio::spawn(super::reader::reader_task(shared.clone(), inbound, generation, Some(ended_tx)));
+    link.set_reader(reader.abort_handle());
+    let mut sink = outbound;
+    let handshake = handshake(shared, &mut sink, threads);
+    let outcome = tokio::select! {
+        outcome = handshake => outcome,
+        reason = &mut ended => Err(Error::TransportClosed {
+            endpoint: shared.endpoint.to_string(),
+            reason: reason.unwrap_or(CloseReason::EndOfStream),
+        }),
+    };
+    outcome?;
+    // From here on the reader reports its end to `link_ended` (the receiver is gone).
+    drop(ended);
+    let _ = link.links.send(LinkChange::Up(generation, sink));
+    Ok(())
+}
+
+/// `initialize`, `initialized` and a `thread/resume` per thread, written straight to the
+/// new link ahead of anything queued.
+async fn handshake(shared: &Arc<Shared>, sink: &mut OutboundSink, threads: &[String]) -> Result<()> {
+    let link = shared.link.as_ref().expect("a reconnecting connection");
+    let params = link.initialize.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let params = params.unwrap_or_else(|| RawValue::from_string("null".into()).expect("valid JSON"));
+    request_on(shared, sink, INITIALIZE, &params).await?;
+    let none = RawValue::from_string("null".into()).expect("valid JSON");
+    sink.send(encode_notification(INITIALIZED, &none)).await.map_err(Error::Io)?;
+    for thread_id in threads {
+        let params = serde_json::value::to_raw_value(&serde_json::json!({ "threadId": thread_id }))
+            .expect("a string serializes");
+        let mark = shared.lock().router.counters.notifications;
+        match request_on(shared, sink, THREAD_RESUME, &params).await {
+            Ok(result) => resumed(shared, thread_id, &params, &result, mark),
+            Err(Error::Rpc(e)) => {
+                tracing::warn!(thread_id, error = %e, "a thread could not be resumed after reconnecting");
+            }
+            Err(other) => return Err(other),
+        }
+    }
+    Ok(())
+}
+
+/// Sends one request on `sink` and waits for its answer (routed by the new link's reader).
+async fn request_on(
+    shared: &Arc<Shared>,
+    sink: &mut OutboundSink,
+    method: &str,
+    params: &RawValue,
+) -> Result<Box<RawValue>> {
+    let (id, reply) =
+        shared.register(method).ok_or_else(|| shared.closed_error().unwrap_or_else(Error::closed_unknown))?;
+    struct Unanswered<'a>(&'a Shared, i64);
+    impl Drop for Unanswered<'_> {
+        fn drop(&mut self) {
+            self.0.lock().pending.remove(self.1);
+        }
+    }
+    let _unanswered = Unanswered(shared, id);
+    sink.send(encode_request(id, method, params)).await.map_err(Error::Io)?;
+    reply.await.unwrap_or_else(|_| Err(Error::closed_unknown()))
+}
+
+/// The thread is subscribed again: the book learns from the answer, and each turn the
+/// answer reports ended that this client still follows is completed from the record (it
+/// ended during the gap; no `turn/completed` will come for it).
+fn resumed(shared: &Arc<Shared>, thread_id: &str, params: &RawValue, result: &RawValue, mark: u64) {
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        thread: Record,
+    }
+    #[derive(serde::Deserialize)]
+    struct Record {
+        #[serde(default)]
+        turns: Vec<Box<RawValue>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct TurnHead {
+        id: String,
+        status: String,
+    }
+    let ended: Vec<Box<RawValue>> = {
+        let mut state = shared.lock();
+        let seen_at = state.router.counters.notifications;
+        state.turns.observe_answer(THREAD_RESUME, params.get(), result.get(), mark, seen_at);
+        let turns = serde_json::from_str::<Answer>(result.get()).map(|a| a.thread.turns).unwrap_or_default();
+        turns
+            .into_iter()
+            .filter(|turn| {
+                serde_json::from_str::<TurnHead>(turn.get()).is_ok_and(|head| {
+                    head.status != "inProgress"
+                        && (state.router.follows_turn(&head.id) || state.turns.is_running(thread_id, &head.id))
+                })
+            })
+            .collect()
+    };
+    let mut wakes = super::queue::Wakes::default();
+    for turn in ended {
+        let line = format!(
+            r#"{{"method":"{TURN_COMPLETED}","params":{{"threadId":{},"turn":{}}}}}"#,
+            serde_json::to_string(thread_id).expect("a string serializes"),
+            turn.get()
+        );
+        tracing::debug!(thread_id, "a turn ended during the gap; completing it from the server's record");
+        super::reader::handle_line(shared, line.into_bytes(), &mut wakes);
+    }
+    drop(wakes);
+    shared.turns_changed.notify_waiters();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_are_named_read_or_list() {
+        for read in ["thread/read", "thread/list", "model/list", "config/read", "thread/loaded/list"] {
+            assert!(is_read(read), "{read}");
+        }
+        for write in ["turn/start", "thread/start", "thread/resume", "turn/interrupt", "account/login/start"] {
+            assert!(!is_read(write), "{write}");
+        }
+    }
+
+    #[test]
+    fn the_first_attempt_is_at_once_then_backoff_grows_to_its_cap() {
+        let policy =
+            ReconnectPolicy::default().with_jitter(0.0).with_delays(Duration::from_millis(100), Duration::from_secs(1));
+        let delays: Vec<_> = (1..=6).map(|a| policy.delay(a)).collect();
+        let ms = |m| Duration::from_millis(m);
+        assert_eq!(delays, [ms(0), ms(100), ms(200), ms(400), ms(800), ms(1000)]);
+    }
+}
