@@ -348,18 +348,28 @@ async fn handshake(shared: &Arc<Shared>, sink: &mut OutboundSink, threads: &[Str
     request_on(shared, sink, INITIALIZE, &params).await?;
     let none = RawValue::from_string("null".into()).expect("valid JSON");
     sink.send(encode_notification(INITIALIZED, &none)).await.map_err(Error::Io)?;
+    // All resumes go out at once; each answer is taken as it comes.
+    let mut resumes = Vec::with_capacity(threads.len());
     for thread_id in threads {
         let params = serde_json::value::to_raw_value(&serde_json::json!({ "threadId": thread_id }))
             .expect("a string serializes");
         let mark = shared.lock().router.counters.notifications;
-        match request_on(shared, sink, THREAD_RESUME, &params).await {
-            Ok(result) => resumed(shared, thread_id, &params, &result, mark),
-            Err(Error::Rpc(e)) => {
-                tracing::warn!(thread_id, error = %e, "a thread could not be resumed after reconnecting");
+        let answer = send_on(shared, sink, THREAD_RESUME, &params).await?;
+        resumes.push(async move {
+            match answer.wait().await {
+                Ok(result) => {
+                    resumed(shared, thread_id, &params, &result, mark);
+                    Ok(())
+                }
+                Err(Error::Rpc(e)) => {
+                    tracing::warn!(thread_id, error = %e, "a thread could not be resumed after reconnecting");
+                    Ok(())
+                }
+                Err(other) => Err(other),
             }
-            Err(other) => return Err(other),
-        }
+        });
     }
+    futures_util::future::try_join_all(resumes).await?;
     Ok(())
 }
 
@@ -370,64 +380,139 @@ async fn request_on(
     method: &str,
     params: &RawValue,
 ) -> Result<Box<RawValue>> {
-    let (id, reply) =
-        shared.register(method).ok_or_else(|| shared.closed_error().unwrap_or_else(Error::closed_unknown))?;
-    struct Unanswered<'a>(&'a Shared, i64);
-    impl Drop for Unanswered<'_> {
-        fn drop(&mut self) {
-            self.0.lock().pending.remove(self.1);
-        }
-    }
-    let _unanswered = Unanswered(shared, id);
-    sink.send(encode_request(id, method, params)).await.map_err(Error::Io)?;
-    reply.await.unwrap_or_else(|_| Err(Error::closed_unknown()))
+    send_on(shared, sink, method, params).await?.wait().await
 }
 
-/// The thread is subscribed again: the book learns from the answer, and each turn the
-/// answer reports ended that this client still follows is completed from the record (it
+/// Sends one request on `sink`; its answer comes through the new link's reader.
+async fn send_on<'a>(
+    shared: &'a Shared,
+    sink: &mut OutboundSink,
+    method: &str,
+    params: &RawValue,
+) -> Result<Answer<'a>> {
+    let (id, reply) =
+        shared.register(method).ok_or_else(|| shared.closed_error().unwrap_or_else(Error::closed_unknown))?;
+    let answer = Answer { shared, id, reply: Some(reply) };
+    sink.send(encode_request(id, method, params)).await.map_err(Error::Io)?;
+    Ok(answer)
+}
+
+/// The answer to a request of the handshake; its pending entry goes when it is dropped
+/// unanswered.
+struct Answer<'a> {
+    shared: &'a Shared,
+    id: i64,
+    reply: Option<super::state::AnswerReceiver>,
+}
+
+impl Answer<'_> {
+    async fn wait(mut self) -> Result<Box<RawValue>> {
+        let reply = self.reply.take().expect("waited once");
+        reply.await.unwrap_or_else(|_| Err(Error::closed_unknown()))
+    }
+}
+
+impl Drop for Answer<'_> {
+    fn drop(&mut self) {
+        self.shared.lock().pending.remove(self.id);
+    }
+}
+
+/// How long after a resume answer that reports a followed turn `interrupted` the record is
+/// read again before the turn is completed from it (see [`resumed`]).
+const CONFIRM_INTERRUPTED_AFTER: Duration = Duration::from_millis(300);
+
+/// A `thread/resume` or `thread/read` answer, as far as the turns' records go.
+#[derive(serde::Deserialize)]
+struct ThreadAnswer {
+    thread: Record,
+}
+
+/// A thread's record.
+#[derive(serde::Deserialize)]
+struct Record {
+    #[serde(default)]
+    turns: Vec<Box<RawValue>>,
+}
+
+/// A turn record's id and status.
+#[derive(serde::Deserialize)]
+struct TurnHead {
+    id: String,
+    status: String,
+}
+
+/// The thread is subscribed again: the book learns from the answer, and each turn this
+/// client still follows that the answer reports ended is completed from the record (it
 /// ended during the gap; no `turn/completed` will come for it).
+///
+/// `completed` and `failed` are final. `interrupted` is not always: a resume answer can
+/// report a turn that had only just started when the link dropped as `interrupted` and the
+/// turn then runs on to `completed` (seen in the soak). Such a turn is completed only if a
+/// second read of the record, [`CONFIRM_INTERRUPTED_AFTER`] later, still says it ended; a
+/// turn that runs on ends with its own `turn/completed`.
 fn resumed(shared: &Arc<Shared>, thread_id: &str, params: &RawValue, result: &RawValue, mark: u64) {
-    #[derive(serde::Deserialize)]
-    struct Answer {
-        thread: Record,
-    }
-    #[derive(serde::Deserialize)]
-    struct Record {
-        #[serde(default)]
-        turns: Vec<Box<RawValue>>,
-    }
-    #[derive(serde::Deserialize)]
-    struct TurnHead {
-        id: String,
-        status: String,
-    }
-    let ended: Vec<Box<RawValue>> = {
+    {
         let mut state = shared.lock();
         let seen_at = state.router.counters.notifications;
         state.turns.observe_answer(THREAD_RESUME, params.get(), result.get(), mark, seen_at);
-        let turns = serde_json::from_str::<Answer>(result.get()).map(|a| a.thread.turns).unwrap_or_default();
-        turns
+    }
+    let turns = serde_json::from_str::<ThreadAnswer>(result.get()).map(|a| a.thread.turns).unwrap_or_default();
+    let unsure = complete_ended(shared, thread_id, turns, false);
+    if unsure.is_empty() {
+        return;
+    }
+    let weak = Arc::downgrade(shared);
+    let thread_id = thread_id.to_owned();
+    shared.runtime.spawn(async move {
+        tokio::time::sleep(CONFIRM_INTERRUPTED_AFTER).await;
+        let Some(shared) = weak.upgrade() else { return };
+        let params = serde_json::json!({ "threadId": thread_id, "includeTurns": true });
+        let params = serde_json::value::to_raw_value(&params).expect("strings serialize");
+        let Some(reply) = shared.send_request_detached(crate::method_names::THREAD_READ, &params) else { return };
+        drop(shared);
+        let Ok(Ok(read)) = reply.await else { return };
+        let Some(shared) = weak.upgrade() else { return };
+        let turns = serde_json::from_str::<ThreadAnswer>(read.get()).map(|a| a.thread.turns).unwrap_or_default();
+        let turns = turns
             .into_iter()
-            .filter(|turn| {
-                serde_json::from_str::<TurnHead>(turn.get()).is_ok_and(|head| {
-                    head.status != "inProgress"
-                        && (state.router.follows_turn(&head.id) || state.turns.is_running(thread_id, &head.id))
-                })
-            })
-            .collect()
-    };
+            .filter(|turn| serde_json::from_str::<TurnHead>(turn.get()).is_ok_and(|head| unsure.contains(&head.id)))
+            .collect();
+        complete_ended(&shared, &thread_id, turns, true);
+    });
+}
+
+/// Completes each of `turns` (records of `thread_id`'s turns) that has ended and that this
+/// client still follows, by routing a `turn/completed` made from the record; an
+/// `interrupted` one only when `confirmed`. Returns the ids of the `interrupted` ones left
+/// for confirmation.
+fn complete_ended(shared: &Arc<Shared>, thread_id: &str, turns: Vec<Box<RawValue>>, confirmed: bool) -> Vec<String> {
+    let mut unsure = Vec::new();
     let mut wakes = super::queue::Wakes::default();
-    for turn in ended {
+    for turn in turns {
+        let Ok(head) = serde_json::from_str::<TurnHead>(turn.get()) else { continue };
+        let followed = {
+            let state = shared.lock();
+            state.router.follows_turn(&head.id) || state.turns.is_running(thread_id, &head.id)
+        };
+        if head.status == "inProgress" || !followed {
+            continue;
+        }
+        if head.status == "interrupted" && !confirmed {
+            unsure.push(head.id);
+            continue;
+        }
         let line = format!(
             r#"{{"method":"{TURN_COMPLETED}","params":{{"threadId":{},"turn":{}}}}}"#,
             serde_json::to_string(thread_id).expect("a string serializes"),
             turn.get()
         );
-        tracing::debug!(thread_id, "a turn ended during the gap; completing it from the server's record");
+        tracing::debug!(thread_id, turn_id = %head.id, status = %head.status, "a turn ended during the gap; completing it from the server's record");
         super::reader::handle_line(shared, line.into_bytes(), &mut wakes);
     }
     drop(wakes);
     shared.turns_changed.notify_waiters();
+    unsure
 }
 
 #[cfg(test)]

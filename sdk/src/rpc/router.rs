@@ -53,6 +53,20 @@ fn is_output_of(event: &Event, process_id: &str) -> bool {
 struct Reservation {
     key: u64,
     per_turn: HashMap<String, Arc<Queue>>,
+    /// The link dropped while the reservation was open: a turn queue made for it later
+    /// starts with the gap (its earlier events may be missing).
+    gap: Option<Arc<CloseInfo>>,
+}
+
+impl Reservation {
+    /// A new queue for one of the reservation's turns, starting with its gap if any.
+    fn new_queue(&self, capacity: usize) -> Arc<Queue> {
+        let queue = Queue::new(capacity);
+        if let Some(info) = &self.gap {
+            queue.gap(info);
+        }
+        queue
+    }
 }
 
 struct Subscription {
@@ -126,7 +140,7 @@ impl Router {
                 let queue = match res.per_turn.get(turn_id) {
                     Some(q) => Some(q.clone()),
                     None if res.per_turn.len() < MAX_RESERVED_TURNS => {
-                        let q = Queue::new(self.turn_capacity);
+                        let q = res.new_queue(self.turn_capacity);
                         res.per_turn.insert(turn_id.to_owned(), q.clone());
                         Some(q)
                     }
@@ -150,7 +164,7 @@ impl Router {
     /// Starts capturing unclaimed turn events of `thread_id`.
     pub(crate) fn reserve(&mut self, thread_id: &str) -> u64 {
         let key = self.key();
-        self.reservations.insert(thread_id.to_owned(), Reservation { key, per_turn: HashMap::new() });
+        self.reservations.insert(thread_id.to_owned(), Reservation { key, per_turn: HashMap::new(), gap: None });
         key
     }
 
@@ -164,7 +178,10 @@ impl Router {
     /// Ends a reservation and turns the captured events of `turn_id` into a live turn queue.
     pub(crate) fn claim(&mut self, thread_id: &str, key: u64, turn_id: &str) -> Arc<Queue> {
         let captured = match self.reservations.get(thread_id) {
-            Some(r) if r.key == key => self.reservations.remove(thread_id).and_then(|mut r| r.per_turn.remove(turn_id)),
+            Some(r) if r.key == key => self
+                .reservations
+                .remove(thread_id)
+                .map(|mut r| r.per_turn.remove(turn_id).unwrap_or_else(|| r.new_queue(self.turn_capacity))),
             _ => None,
         };
         let queue = captured.unwrap_or_else(|| Queue::new(self.turn_capacity));
@@ -214,8 +231,12 @@ impl Router {
         }
     }
 
-    /// Marks the link's drop in every live queue ([`Queue::gap`]).
-    pub(crate) fn gap_all(&self, info: &Arc<CloseInfo>) {
+    /// Marks the link's drop in every live queue ([`Queue::gap`]), and in every open
+    /// reservation for the turn queues it makes later.
+    pub(crate) fn gap_all(&mut self, info: &Arc<CloseInfo>) {
+        for reservation in self.reservations.values_mut() {
+            reservation.gap = Some(info.clone());
+        }
         let turns = self.turns.values().flatten();
         let reserved = self.reservations.values().flat_map(|r| r.per_turn.values());
         for queue in turns.chain(reserved).chain(self.subs.iter().map(|s| &s.queue)) {
