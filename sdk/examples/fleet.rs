@@ -1,7 +1,8 @@
 //! A fleet: one program driving threads on several app-servers at once over WebSocket,
 //! choosing a server per thread — the shape an orchestrator takes when one machine is not
 //! enough. Each task goes to the server with the fewest threads in flight; all run
-//! concurrently; a server that fails does not stop the others.
+//! concurrently; a server that fails does not stop the others, and a dropped link to one is
+//! dialled again (`reconnect`) with its threads resumed.
 //!
 //! ```sh
 //! CODEX_FLEET="wss://build-1.example:4500,wss://build-2.example:4500" CODEX_FLEET_TOKEN_FILE=~/.codex/ws-token \
@@ -20,7 +21,7 @@ use std::sync::Arc;
 
 use codex_driver::attach::{Secret, WebSocketEndpoint};
 use codex_driver::testing::{CodexHome, ListeningAppServer, MockModel, MockResponse, ServerAuth};
-use codex_driver::{Codex, ThreadOptions};
+use codex_driver::{Codex, ReconnectPolicy, ThreadOptions};
 
 const TASKS: [&str; 6] = [
     "Summarize module a",
@@ -73,7 +74,9 @@ async fn main() -> Result<(), support::BoxError> {
         }
     };
 
-    // Attach to every server at once.
+    // Attach to every server at once; each link is dialled again if it drops.
+    let endpoints: Vec<WebSocketEndpoint> =
+        endpoints.into_iter().map(|endpoint| endpoint.reconnect(ReconnectPolicy::default())).collect();
     let attaching =
         endpoints.iter().map(|endpoint| Codex::builder().config(env.config()).websocket(endpoint.clone()).connect());
     let mut fleet = Vec::new();
@@ -114,7 +117,10 @@ async fn main() -> Result<(), support::BoxError> {
             Ok(answer) => println!("{task:<20} on {server}: {answer}"),
             Err(e) => {
                 failures += 1;
-                println!("{task:<20} on {server}: FAILED: {e}");
+                // A link that dropped under `turn/start` leaves it unknown whether the turn
+                // started: look at the thread on the server before running it again.
+                let hint = if e.is_outcome_unknown() { " (read the thread before retrying)" } else { "" };
+                println!("{task:<20} on {server}: FAILED: {e}{hint}");
             }
         }
     }

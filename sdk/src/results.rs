@@ -35,7 +35,9 @@ pub struct TurnResult {
     pub duration_ms: Option<i64>,
     /// The turn's completed items, in completion order.
     pub items: Vec<ThreadItem>,
-    /// Token usage: the last `thread/tokenUsage/updated` of the turn.
+    /// Token usage: the last `thread/tokenUsage/updated` of the turn; `None` when none
+    /// came, or events were missed after the last one ([`Error::Lagged`](crate::Error::Lagged),
+    /// [`Error::Gap`](crate::Error::Gap)): it is unknown then.
     pub usage: Option<ThreadTokenUsage>,
     /// Notifications of the turn whose params did not decode (empty normally; see
     /// [`TurnHandle::run`](crate::TurnHandle::run)).

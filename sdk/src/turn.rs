@@ -222,9 +222,10 @@ impl TurnHandle {
     /// them too). Other turns and requests are unaffected.
     ///
     /// If the handle was left unpolled long enough for its buffer to overflow
-    /// ([`Error::Lagged`]), or follows a turn from its middle, the items are recovered from
-    /// the server's record of the turn (`thread/read`) once it completes; the usage is then
-    /// the last update that was kept.
+    /// ([`Error::Lagged`]), lived through a reconnect ([`Error::Gap`]), or follows a turn
+    /// from its middle, the items are recovered from the server's record of the turn
+    /// (`thread/read`) once it completes; the usage is then unknown (`None`) unless an
+    /// update arrived after the last missed event (the record holds none).
     ///
     /// A connection that closes before the turn ends is [`Error::TransportClosed`].
     /// Dropping the future before the turn completes interrupts the turn (see
@@ -460,6 +461,8 @@ impl Stream for TurnEvents {
                             "events of the turn are missing; its items will be re-read"
                         );
                         this.lagged = true;
+                        // A usage update may have been among them: unknown until the next.
+                        this.collector.usage = None;
                     }
                     // Nothing left to interrupt on a closed connection.
                     Error::TransportClosed { .. } => {

@@ -707,3 +707,81 @@ async fn soak_many_turns_on_many_threads_through_random_cuts() {
     direct.close().await;
     setup.stop().await;
 }
+
+/// A turn this client started stays its own across a reconnect: its handle, dropped while
+/// the link is down, owes an interrupt that goes out on the new link, and the server's
+/// record shows the turn interrupted.
+#[tokio::test]
+async fn a_turn_started_before_the_drop_is_still_this_clients_to_interrupt() {
+    let setup = Setup::start().await;
+    let codex = setup.client(setup.endpoint()).await;
+    let thread = within("thread/start", codex.thread_start(&ThreadOptions::default())).await.unwrap();
+    let (answer, gate) = paused_answer("before", "never sent");
+    setup.model.push(answer);
+    let handle = within("turn/start", thread.turn("hello")).await.unwrap();
+    let turn_id = handle.id().to_owned();
+    assert!(gate.wait_reached(Duration::from_secs(30)).await);
+
+    setup.proxy.refuse(true);
+    setup.proxy.cut();
+    wait_state(&codex, "reconnecting", |s| matches!(s, ConnectionState::Reconnecting { .. })).await;
+    drop(handle);
+    setup.proxy.refuse(false);
+    wait_state(&codex, "reconnected", |s| *s == ConnectionState::Connected).await;
+    let direct = setup.direct().await;
+    within("the turn to be interrupted", async {
+        while record(&direct, thread.id(), &turn_id).await.status != TurnStatus::Interrupted {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    direct.close().await;
+    codex.close().await;
+    gate.release();
+    setup.stop().await;
+}
+
+/// A thread the server behind the new link does not know (another server came up on the
+/// endpoint) cannot be resumed: its turn's stream ends with `StreamEnded` saying so, and
+/// `result()` returns that error instead of waiting for events that will never come.
+#[tokio::test]
+async fn a_thread_the_new_server_does_not_know_ends_its_turns_stream() {
+    let model = MockModel::start().await.unwrap();
+    let (first_home, second_home) =
+        (CodexHome::new(&model.base_url()).unwrap(), CodexHome::new(&model.base_url()).unwrap());
+    let bin = codex_bin();
+    let mut first = within("listen", first_home.listen_websocket(&bin, ServerAuth::None)).await.unwrap();
+    let mut second = within("listen", second_home.listen_websocket(&bin, ServerAuth::None)).await.unwrap();
+    let port = |server: &ListeningAppServer| server.url().unwrap().rsplit(':').next().unwrap().parse::<u16>().unwrap();
+    let proxy = FaultProxy::start(port(&first)).await;
+    let endpoint = WebSocketEndpoint::new(proxy.url()).reconnect(quick_policy());
+    let codex = within("connect", Codex::builder().websocket(endpoint).connect()).await.unwrap();
+    let thread = within("thread/start", codex.thread_start(&ThreadOptions::default())).await.unwrap();
+    let (answer, gate) = paused_answer("before", "never sent");
+    model.push(answer);
+    let mut events = within("turn/start", thread.turn("hello")).await.unwrap().stream();
+    assert!(gate.wait_reached(Duration::from_secs(30)).await);
+
+    proxy.set_upstream(port(&second));
+    proxy.cut();
+    assert!(matches!(next_error(&mut events).await, Error::Gap { .. }));
+    match next_error(&mut events).await {
+        Error::StreamEnded { what } => assert!(what.contains("could not be resumed"), "{what}"),
+        other => panic!("expected StreamEnded, got {other:?}"),
+    }
+    assert!(matches!(within("result", events.result()).await, Err(Error::StreamEnded { .. })));
+    assert_eq!(codex.connection().state(), ConnectionState::Connected);
+    codex.close().await;
+    gate.release();
+    first.kill().await.unwrap();
+    second.kill().await.unwrap();
+    for home in [&first_home, &second_home] {
+        let root = home.codex_home().parent().unwrap().to_owned();
+        within("the home's processes to exit", async {
+            while !processes_under(&root).is_empty() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+    }
+}

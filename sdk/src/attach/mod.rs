@@ -26,8 +26,11 @@
 //! nothing listening is [`Error::Connect`](crate::Error::Connect) naming the endpoint, and
 //! a server that goes away mid-turn closes every pending request and stream with
 //! [`Error::TransportClosed`](crate::Error::TransportClosed) and a
-//! [`CloseReason`](crate::CloseReason). Tokens never appear in `Debug` output, errors or
-//! logs.
+//! [`CloseReason`](crate::CloseReason) — or, on an endpoint with
+//! [`reconnect`](WebSocketEndpoint::reconnect), the client dials again, resumes its
+//! threads and carries on (see [`ReconnectPolicy`](crate::ReconnectPolicy)). Tokens never
+//! appear in `Debug` output, errors or logs, the WebSocket library's included (it logs
+//! nothing).
 
 mod auth;
 mod daemon;

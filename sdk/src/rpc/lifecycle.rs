@@ -252,9 +252,23 @@ impl Connection {
         match reply {
             None => forgive(),
             Some(reply) => {
+                let weak = Arc::downgrade(shared);
                 shared.runtime.spawn(async move {
-                    if let Ok(Err(_)) = reply.await {
-                        forgive();
+                    let mut reply = reply;
+                    loop {
+                        match reply.await {
+                            // The link dropped under it: whether it arrived is unknown, and
+                            // an interrupt is harmless twice — send it again on the new link.
+                            Ok(Err(Error::OutcomeUnknown { .. })) => {
+                                let again = weak.upgrade().and_then(|s| s.send_request_detached(INTERRUPT, &params));
+                                match again {
+                                    Some(again) => reply = again,
+                                    None => return,
+                                }
+                            }
+                            Ok(Err(_)) => return forgive(),
+                            _ => return,
+                        }
                     }
                 });
             }

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::SinkExt;
 use serde_json::value::RawValue;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, watch};
 use tokio::task::AbortHandle;
 
 use super::message::{encode_notification, encode_request};
@@ -156,8 +156,28 @@ pub(crate) struct LinkControl {
     /// The params of the first `initialize`, sent again on every new link.
     initialize: Mutex<Option<Box<RawValue>>>,
     /// The current link's reader (aborted when the link drops or the connection goes).
-    reader: Mutex<Option<AbortHandle>>,
+    /// The current link's reader, and whether the connection closed (a reader set after
+    /// that is aborted at once).
+    reader: Mutex<(Option<AbortHandle>, bool)>,
 }
+
+/// Who handles the end of a link a reconnect attempt is still setting up: the attempt
+/// (it fails) until the link is handed over, then `link_ended`; one of them, never both,
+/// never neither.
+#[derive(Debug)]
+pub(crate) enum Handover {
+    /// The attempt is still setting the link up.
+    Pending,
+    /// The link ended before the hand-over: the attempt fails.
+    Died(CloseReason),
+    /// Handed over: the link's end goes to `link_ended`.
+    Live,
+    /// The attempt gave up on the link: its end concerns nobody.
+    Abandoned,
+}
+
+/// The hand-over state a reconnect attempt shares with its link's reader.
+pub(crate) type HandoverCell = Arc<watch::Sender<Handover>>;
 
 impl LinkControl {
     pub(crate) fn new(
@@ -171,7 +191,7 @@ impl LinkControl {
             generation: AtomicU64::new(0),
             links,
             initialize: Mutex::new(None),
-            reader: Mutex::new(None),
+            reader: Mutex::new((None, false)),
         }
     }
 
@@ -190,17 +210,63 @@ impl LinkControl {
 
     /// Makes `reader` the current link's reader; the one before it is aborted.
     pub(crate) fn set_reader(&self, reader: AbortHandle) {
-        if let Some(old) = self.reader.lock().unwrap_or_else(|e| e.into_inner()).replace(reader) {
+        let mut current = self.reader.lock().unwrap_or_else(|e| e.into_inner());
+        if current.1 {
+            reader.abort();
+        } else if let Some(old) = current.0.replace(reader) {
             old.abort();
         }
     }
 
     /// Aborts the current link's reader.
     pub(crate) fn abort_reader(&self) {
-        if let Some(reader) = self.reader.lock().unwrap_or_else(|e| e.into_inner()).take() {
+        if let Some(reader) = self.reader.lock().unwrap_or_else(|e| e.into_inner()).0.take() {
             reader.abort();
         }
     }
+
+    /// The connection closed: aborts the current reader and any set later.
+    pub(crate) fn close_reader(&self) {
+        let mut current = self.reader.lock().unwrap_or_else(|e| e.into_inner());
+        current.1 = true;
+        if let Some(reader) = current.0.take() {
+            reader.abort();
+        }
+    }
+
+    /// The current link's generation.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+}
+
+/// The reader of link `generation` saw it end with `reason`: during a reconnect attempt's
+/// hand-over (`handover`) the attempt hears of it; otherwise [`link_ended`] does.
+pub(crate) async fn reader_ended(
+    shared: &Arc<Shared>,
+    generation: u64,
+    handover: Option<HandoverCell>,
+    reason: CloseReason,
+) {
+    let mut reason = Some(reason);
+    if let Some(handover) = handover {
+        let mut live = false;
+        handover.send_if_modified(|state| match state {
+            Handover::Pending => {
+                *state = Handover::Died(reason.take().expect("taken once"));
+                true
+            }
+            Handover::Live => {
+                live = true;
+                false
+            }
+            Handover::Died(_) | Handover::Abandoned => false,
+        });
+        if !live {
+            return;
+        }
+    }
+    link_ended(shared, generation, reason.expect("not handed to the attempt")).await;
 }
 
 /// Link `generation` ended with `reason` (its reader saw the end): closes the connection,
@@ -301,7 +367,9 @@ async fn reconnect(weak: Weak<Shared>, generation: u64, threads: Vec<String>, dr
         match outcome {
             Ok(Ok(())) => {
                 let down_ms = since.elapsed().as_millis() as u64;
-                shared.set_state(ConnectionState::Connected);
+                // Not if the new link already dropped too (its drop said `Reconnecting`).
+                let current = || shared.link.as_ref().is_some_and(|link| link.is_current(generation));
+                shared.set_state_if(ConnectionState::Connected, current);
                 tracing::info!(attempts, down_ms, threads = threads.len(), "reconnected to the codex app-server");
                 return;
             }
@@ -320,21 +388,49 @@ async fn reconnect(weak: Weak<Shared>, generation: u64, threads: Vec<String>, dr
 async fn attach(shared: &Arc<Shared>, generation: u64, threads: &[String]) -> Result<()> {
     let link = shared.link.as_ref().expect("a reconnecting connection");
     let Transport { inbound, outbound, .. } = link.dialer.dial(shared.max_message_size).await?;
-    let (ended_tx, mut ended) = oneshot::channel();
-    let reader = tokio::spawn(super::reader::reader_task(shared.clone(), inbound, generation, Some(ended_tx)));
+    let handover: HandoverCell = Arc::new(watch::Sender::new(Handover::Pending));
+    let mut died = handover.subscribe();
+    let reader = tokio::spawn(super::reader::reader_task(shared.clone(), inbound, generation, Some(handover.clone())));
     link.set_reader(reader.abort_handle());
+    // Whatever ends this attempt early (a timeout drops this future) abandons the link.
+    struct Abandon(HandoverCell);
+    impl Drop for Abandon {
+        fn drop(&mut self) {
+            self.0.send_if_modified(|state| {
+                let pending = matches!(state, Handover::Pending);
+                if pending {
+                    *state = Handover::Abandoned;
+                }
+                pending
+            });
+        }
+    }
+    let _abandon = Abandon(handover.clone());
+    let link_closed = |reason: CloseReason| Error::TransportClosed { endpoint: shared.endpoint.to_string(), reason };
     let mut sink = outbound;
-    let handshake = handshake(shared, &mut sink, threads);
-    let outcome = tokio::select! {
-        outcome = handshake => outcome,
-        reason = &mut ended => Err(Error::TransportClosed {
-            endpoint: shared.endpoint.to_string(),
-            reason: reason.unwrap_or(CloseReason::EndOfStream),
-        }),
-    };
-    outcome?;
-    // From here on the reader reports its end to `link_ended` (the receiver is gone).
-    drop(ended);
+    tokio::select! {
+        outcome = handshake(shared, &mut sink, threads) => outcome?,
+        _ = died.wait_for(|state| matches!(state, Handover::Died(_))) => {
+            return Err(link_closed(CloseReason::EndOfStream));
+        }
+    }
+    // Hand over: from here on the reader reports the link's end to `link_ended`; if it
+    // ended just now, the attempt fails instead.
+    let mut ended = None;
+    handover.send_if_modified(|state| match state {
+        Handover::Pending => {
+            *state = Handover::Live;
+            true
+        }
+        Handover::Died(reason) => {
+            ended = Some(reason.clone());
+            false
+        }
+        Handover::Live | Handover::Abandoned => false,
+    });
+    if let Some(reason) = ended {
+        return Err(link_closed(reason));
+    }
     let _ = link.links.send(LinkChange::Up(generation, sink));
     Ok(())
 }
@@ -343,11 +439,14 @@ async fn attach(shared: &Arc<Shared>, generation: u64, threads: &[String]) -> Re
 /// new link ahead of anything queued.
 async fn handshake(shared: &Arc<Shared>, sink: &mut OutboundSink, threads: &[String]) -> Result<()> {
     let link = shared.link.as_ref().expect("a reconnecting connection");
+    // A connection not initialized yet (its `initialize` may be queued) is not initialized
+    // here either.
     let params = link.initialize.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    let params = params.unwrap_or_else(|| RawValue::from_string("null".into()).expect("valid JSON"));
-    request_on(shared, sink, INITIALIZE, &params).await?;
-    let none = RawValue::from_string("null".into()).expect("valid JSON");
-    sink.send(encode_notification(INITIALIZED, &none)).await.map_err(Error::Io)?;
+    if let Some(params) = params {
+        request_on(shared, sink, INITIALIZE, &params).await?;
+        let none = RawValue::from_string("null".into()).expect("valid JSON");
+        sink.send(encode_notification(INITIALIZED, &none)).await.map_err(Error::Io)?;
+    }
     // All resumes go out at once; each answer is taken as it comes.
     let mut resumes = Vec::with_capacity(threads.len());
     for thread_id in threads {
@@ -363,6 +462,7 @@ async fn handshake(shared: &Arc<Shared>, sink: &mut OutboundSink, threads: &[Str
                 }
                 Err(Error::Rpc(e)) => {
                     tracing::warn!(thread_id, error = %e, "a thread could not be resumed after reconnecting");
+                    lost(shared, thread_id, &e);
                     Ok(())
                 }
                 Err(other) => Err(other),
@@ -416,6 +516,18 @@ impl Drop for Answer<'_> {
     fn drop(&mut self) {
         self.shared.lock().pending.remove(self.id);
     }
+}
+
+/// `thread_id` could not be resumed on the new link (`error`): no event of its turns will
+/// come, so their streams end with [`Error::StreamEnded`] saying why, and the book forgets
+/// them (the thread is not busy for this client any more).
+fn lost(shared: &Shared, thread_id: &str, error: &crate::RpcError) {
+    let what = format!("thread {thread_id} could not be resumed after the link to the app-server dropped: {error}");
+    let mut state = shared.lock();
+    let turns = state.turns.lose_turns(thread_id);
+    state.router.lose_turns(thread_id, &turns, &what);
+    drop(state);
+    shared.turns_changed.notify_waiters();
 }
 
 /// How long after a resume answer that reports a followed turn `interrupted` the record is

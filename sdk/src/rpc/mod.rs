@@ -48,6 +48,16 @@
 //! reply is sent. Dropping the last [`Connection`] clone stops every task and kills a
 //! spawned process; an attached server is disconnected from, never stopped.
 //!
+//! # Reconnecting
+//!
+//! A connection made from a [`Dial`] with a [`ReconnectPolicy`]
+//! ([`Connection::connect_with_reconnect`], or an attach endpoint's `reconnect`) does not
+//! close when its link fails: it dials again, initializes, resumes the threads it still
+//! needs, and carries on. Requests written to the dropped link fail with
+//! [`Error::OutcomeUnknown`](crate::Error::OutcomeUnknown) (reads are sent again), streams
+//! yield [`Error::Gap`](crate::Error::Gap) in place, and [`Connection::state`] says where
+//! the link stands. See `link.rs` for the rules.
+//!
 //! # Transports
 //!
 //! The runtime is message-oriented: a [`Transport`] yields whole incoming messages

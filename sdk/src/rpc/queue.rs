@@ -26,6 +26,8 @@ enum End {
     Completed,
     /// The connection closed; the error is reported once.
     Closed { info: Arc<CloseInfo>, reported: bool },
+    /// The stream cannot go on (its thread was lost in a reconnect): `StreamEnded`, once.
+    Lost { what: String, reported: bool },
 }
 
 struct Inner {
@@ -154,14 +156,29 @@ impl Queue {
     }
 
     /// Marks the place where the link dropped ([`Error::Gap`]; no-op if the queue ended).
-    /// Not counted against the capacity, and the consumer is woken at once.
+    /// Not counted against the capacity (gaps in a row are one), and the consumer is woken
+    /// at once.
     pub(crate) fn gap(&self, info: &Arc<CloseInfo>) {
+        self.end_or_mark(|inner| match inner.items.back_mut() {
+            Some(Slot::Gap(last)) => *last = info.clone(),
+            _ => inner.items.push_back(Slot::Gap(info.clone())),
+        });
+    }
+
+    /// Ends the queue: what it holds is read, then [`Error::StreamEnded`] saying `what`
+    /// (no-op if it already ended).
+    pub(crate) fn lose(&self, what: &str) {
+        self.end_or_mark(|inner| inner.end = Some(End::Lost { what: what.to_owned(), reported: false }));
+    }
+
+    /// Applies `change` to a queue that has not ended, and wakes its consumer.
+    fn end_or_mark(&self, change: impl FnOnce(&mut Inner)) {
         let waker = {
             let mut inner = self.lock();
             if inner.end.is_some() {
                 return;
             }
-            inner.items.push_back(Slot::Gap(info.clone()));
+            change(&mut inner);
             inner.waker.take()
         };
         if let Some(w) = waker {
@@ -207,10 +224,14 @@ impl Queue {
         }
         match &mut inner.end {
             Some(End::Completed) => Poll::Ready(None),
-            Some(End::Closed { reported: true, .. }) => Poll::Ready(None),
+            Some(End::Closed { reported: true, .. }) | Some(End::Lost { reported: true, .. }) => Poll::Ready(None),
             Some(End::Closed { info, reported }) => {
                 *reported = true;
                 Poll::Ready(Some(Err(info.to_error())))
+            }
+            Some(End::Lost { what, reported }) => {
+                *reported = true;
+                Poll::Ready(Some(Err(Error::StreamEnded { what: what.clone() })))
             }
             None => {
                 inner.waker = Some(cx.waker().clone());

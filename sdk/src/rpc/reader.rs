@@ -19,24 +19,17 @@ use super::transport::{Inbound, InboundStream};
 use crate::endpoint::CloseReason;
 use crate::error::Error;
 
-/// Reads link `generation` to its end, then hands its close reason on: to `ended` while a
-/// reconnect still waits on this link's handshake (see [`super::link`]), else to
+/// Reads link `generation` to its end, then hands its close reason on: to the reconnect
+/// attempt still setting this link up (`handover`), else to
 /// [`link_ended`](super::link::link_ended), which closes the connection or reconnects.
 pub(crate) async fn reader_task(
     shared: Arc<Shared>,
     inbound: InboundStream,
     generation: u64,
-    ended: Option<tokio::sync::oneshot::Sender<CloseReason>>,
+    handover: Option<super::link::HandoverCell>,
 ) {
     let reason = read_link(&shared, inbound).await;
-    let reason = match ended {
-        Some(ended) => match ended.send(reason) {
-            Ok(()) => return,
-            Err(reason) => reason,
-        },
-        None => reason,
-    };
-    super::link::link_ended(&shared, generation, reason).await;
+    super::link::reader_ended(&shared, generation, handover, reason).await;
 }
 
 /// Routes everything the link brings until it ends; returns why it ended.

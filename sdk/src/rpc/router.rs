@@ -244,6 +244,21 @@ impl Router {
         }
     }
 
+    /// Ends the queues of `turns` and the turn queues of `thread_id`'s reservation with
+    /// [`Queue::lose`] (the thread could not be resumed after a reconnect).
+    pub(crate) fn lose_turns(&mut self, thread_id: &str, turns: &[String], what: &str) {
+        for turn_id in turns {
+            for queue in self.turns.remove(turn_id).into_iter().flatten() {
+                queue.lose(what);
+            }
+        }
+        if let Some(reservation) = self.reservations.get(thread_id) {
+            for queue in reservation.per_turn.values() {
+                queue.lose(what);
+            }
+        }
+    }
+
     /// Whether a live queue follows `turn_id`.
     pub(crate) fn follows_turn(&self, turn_id: &str) -> bool {
         self.turns.contains_key(turn_id)

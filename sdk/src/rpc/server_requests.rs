@@ -252,12 +252,14 @@ impl Drop for InFlight {
 /// [`MAX_SERVER_REQUESTS_IN_FLIGHT`], the request is shed instead.
 pub(crate) fn spawn_server_request(shared: Arc<Shared>, id: RequestId, method: String, params: Box<RawValue>) {
     use std::sync::atomic::Ordering;
+    // The link it came on: the reply goes to that link only.
+    let asked_on = shared.link_generation();
     let in_flight = shared.counters.server_requests_in_flight.fetch_add(1, Ordering::AcqRel);
     if in_flight >= MAX_SERVER_REQUESTS_IN_FLIGHT {
         shared.counters.server_requests_in_flight.fetch_sub(1, Ordering::AcqRel);
         shared.counters.server_requests_shed.fetch_add(1, Ordering::Relaxed);
         let reply = encode_reply(&id, &fail_closed_reply(&method));
-        let queued = shared.outgoing.try_send(super::writer::Outgoing::Message(reply)).is_ok();
+        let queued = shared.outgoing.try_send(super::writer::Outgoing::Reply(asked_on, reply)).is_ok();
         tracing::warn!(%method, %id, queued, "too many server requests in flight; answering this one fail-closed");
         return;
     }
@@ -271,6 +273,12 @@ pub(crate) fn spawn_server_request(shared: Arc<Shared>, id: RequestId, method: S
         // nothing to send any more.
         let (cancel_tx, cancel) = tokio::sync::oneshot::channel::<()>();
         shared.deciding.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), cancel_tx);
+        if shared.link_generation() != asked_on {
+            // Its link dropped before it was registered (the drop cancels the ones that
+            // were): the server asks again on the new link.
+            shared.deciding.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+            return;
+        }
         // Completes once, when the request is resolved; never when the sender goes away
         // unsent (a later request with the same id took its place): polled by two selects.
         let resolved = async move {
@@ -322,7 +330,8 @@ pub(crate) fn spawn_server_request(shared: Arc<Shared>, id: RequestId, method: S
         };
         // The method, id and the kind of decision only: never the params or the full reply.
         tracing::debug!(%method, %id, decision = decision_kind(&reply), "server request answered");
-        if let Err(e) = shared.send_message(encode_reply(&id, &reply)).await {
+        if let Err(e) = shared.send_outgoing(super::writer::Outgoing::Reply(asked_on, encode_reply(&id, &reply))).await
+        {
             tracing::debug!(%method, %id, error = %e, "could not send the reply to a server request");
         }
     });

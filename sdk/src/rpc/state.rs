@@ -155,9 +155,26 @@ impl Shared {
         }
     }
 
-    /// Publishes where the link stands.
+    /// Publishes where the link stands; nothing replaces `Closed`.
     pub(crate) fn set_state(&self, state: super::link::ConnectionState) {
-        self.state_tx.send_replace(state);
+        self.set_state_if(state, || true);
+    }
+
+    /// Publishes `state` if `still` holds when the state is locked; nothing replaces
+    /// `Closed`.
+    pub(crate) fn set_state_if(&self, state: super::link::ConnectionState, still: impl FnOnce() -> bool) {
+        self.state_tx.send_if_modified(|current| {
+            if matches!(current, super::link::ConnectionState::Closed(_)) || !still() {
+                return false;
+            }
+            *current = state;
+            true
+        });
+    }
+
+    /// The generation of the current link (0 for a connection that does not reconnect).
+    pub(crate) fn link_generation(&self) -> u64 {
+        self.link.as_ref().map_or(0, |link| link.generation())
     }
 
     /// A receiver of the link's state.
@@ -358,9 +375,9 @@ impl Shared {
         }
         // Handlers may hold clones of the connection: let them go.
         self.thread_handlers.lock().unwrap_or_else(|e| e.into_inner()).clear();
-        self.set_state(super::link::ConnectionState::Closed(info.reason.clone()));
+        self.state_tx.send_replace(super::link::ConnectionState::Closed(info.reason.clone()));
         if let Some(link) = &self.link {
-            link.abort_reader();
+            link.close_reader();
         }
         self.closed_tx.send_replace(Some(info));
         self.turns_changed.notify_waiters();

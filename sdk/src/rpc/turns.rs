@@ -646,6 +646,21 @@ impl TurnBook {
         resume
     }
 
+    /// `thread_id` could not be resumed after a reconnect: its turns are lost to this
+    /// client. Forgets them (and any interrupt owed) and returns their ids.
+    pub(crate) fn lose_turns(&mut self, thread_id: &str) -> Vec<String> {
+        let Some(book) = self.threads.get_mut(thread_id) else { return Vec::new() };
+        let mut lost = std::mem::take(&mut book.ours);
+        if let Some(turn_id) = book.running.take().and_then(|r| r.turn_id) {
+            if !lost.contains(&turn_id) {
+                lost.push(turn_id);
+            }
+        }
+        book.owed = None;
+        self.forget_if_empty(thread_id);
+        lost
+    }
+
     /// Whether the book counts `turn_id` as running on `thread_id` (whoever started it).
     pub(crate) fn is_running(&self, thread_id: &str, turn_id: &str) -> bool {
         self.threads.get(thread_id).is_some_and(|b| {

@@ -71,6 +71,9 @@ impl Keepalive {
     }
 }
 
+/// How long closing the WebSocket waits for the peer's close frame.
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
+
 /// Outgoing messages waiting for the WebSocket writer (few: backpressure reaches the
 /// connection's own queue, as with a direct sink).
 const OUTGOING: usize = 1;
@@ -146,7 +149,9 @@ async fn write_frames<S>(
             text = rx.recv() => match text {
                 Some(text) => sink.send(Message::text(text)).await,
                 None => {
-                    let _ = sink.close().await;
+                    // tokio-websockets' close waits for the peer's close frame: bounded,
+                    // so a half-open link cannot hold this task (and its socket).
+                    let _ = tokio::time::timeout(CLOSE_WAIT, sink.close()).await;
                     return;
                 }
             },

@@ -23,17 +23,21 @@ const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A message for the writer task.
 pub(crate) enum Outgoing {
-    /// One encoded JSON-RPC message (no framing): a notification or a reply.
+    /// One encoded JSON-RPC message (no framing): a notification.
     Message(String),
     /// One encoded request with its id: on a reconnecting connection the writer marks it
     /// written before handing it to the link (see [`super::link`]).
     Request(i64, String),
+    /// One encoded reply to a server request that came on link `generation`: on a
+    /// reconnecting connection it goes only to that link (the server asks again on a new
+    /// link, and a restarted server's ids mean other requests).
+    Reply(u64, String),
 }
 
 impl Outgoing {
     fn text(self) -> String {
         match self {
-            Outgoing::Message(text) | Outgoing::Request(_, text) => text,
+            Outgoing::Message(text) | Outgoing::Request(_, text) | Outgoing::Reply(_, text) => text,
         }
     }
 }
@@ -120,10 +124,11 @@ pub(crate) async fn writer_task(
         let written = async {
             let mut next = Some(first);
             while let Some(message) = next.take() {
-                if marks && !claim(&shared, generation, &message) {
-                    return Err(Unwritten::Held(message));
+                match if marks { claim(&shared, generation, &message) } else { Claim::Write } {
+                    Claim::Write => sink.feed(message.text()).await.map_err(Unwritten::Failed)?,
+                    Claim::Hold => return Err(Unwritten::Held(message)),
+                    Claim::Stale => tracing::debug!("dropping a reply to a server request of a link that dropped"),
                 }
-                sink.feed(message.text()).await.map_err(Unwritten::Failed)?;
                 next = rx.try_recv().ok();
             }
             sink.flush().await.map_err(Unwritten::Failed)
@@ -162,6 +167,11 @@ pub(crate) async fn writer_task(
     if let (Stop::Shutdown, Some((_, sink))) = (&stop, link.as_mut()) {
         // Last words, bounded: what is queued, then the sink's own close.
         let _ = tokio::time::timeout(SHUTDOWN_TIMEOUT, async {
+            if let Some(message) = carried.take() {
+                if sink.feed(message.text()).await.is_err() {
+                    return;
+                }
+            }
             while let Ok(message) = rx.try_recv() {
                 if sink.feed(message.text()).await.is_err() {
                     return;
@@ -193,17 +203,32 @@ enum Unwritten {
 /// Whether `message` may go out on link `generation` (still the current one), marking a
 /// request written, in one step under the state lock: a link that drops meanwhile either
 /// finds the request marked (its outcome is unknown) or the message is held for the next
-/// link — never written and left waiting.
-fn claim(shared: &Weak<Shared>, generation: u64, message: &Outgoing) -> bool {
-    let Some(shared) = shared.upgrade() else { return true };
+/// link — never written and left waiting. A reply to a request of another link is stale.
+fn claim(shared: &Weak<Shared>, generation: u64, message: &Outgoing) -> Claim {
+    if let Outgoing::Reply(asked_on, _) = message {
+        if *asked_on != generation {
+            return Claim::Stale;
+        }
+    }
+    let Some(shared) = shared.upgrade() else { return Claim::Write };
     let mut state = shared.lock();
     if !shared.link.as_ref().is_some_and(|link| link.is_current(generation)) {
-        return false;
+        return Claim::Hold;
     }
     if let Outgoing::Request(id, _) = message {
         state.pending.mark_written(*id);
     }
-    true
+    Claim::Write
+}
+
+/// What [`claim`] says of a message.
+enum Claim {
+    /// Write it to the link.
+    Write,
+    /// The link dropped: keep it for the next one.
+    Hold,
+    /// A reply to a request of an earlier link: drop it.
+    Stale,
 }
 
 /// A failed write: the end of the writer, or (reconnecting) the end of its link.

@@ -24,6 +24,8 @@ struct Faults {
     blackhole: AtomicBool,
     refuse: AtomicBool,
     accepted: AtomicU64,
+    /// Where new links go.
+    upstream: std::sync::atomic::AtomicU16,
     /// What the clients sent while blackholed (the bytes the path swallowed).
     swallowed: std::sync::Mutex<Vec<u8>>,
 }
@@ -34,6 +36,7 @@ impl FaultProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the proxy");
         let port = listener.local_addr().unwrap().port();
         let shared = Arc::new(Faults::default());
+        shared.upstream.store(upstream, Ordering::Release);
         let faults = shared.clone();
         let accept = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
@@ -42,6 +45,7 @@ impl FaultProxy {
                     drop(client);
                     continue;
                 }
+                let upstream = faults.upstream.load(Ordering::Acquire);
                 tokio::spawn(link(client, upstream, faults.clone()));
             }
         });
@@ -92,6 +96,11 @@ impl FaultProxy {
             at = end;
         }
         messages
+    }
+
+    /// Sends new links to 127.0.0.1:`port` (open ones stay where they are).
+    pub fn set_upstream(&self, port: u16) {
+        self.shared.upstream.store(port, Ordering::Release);
     }
 
     /// Links accepted so far (refused ones included).
