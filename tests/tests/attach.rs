@@ -12,7 +12,10 @@ mod attach_support;
 mod common;
 
 use attach_support::tls_proxy::{TestCert, TlsProxy};
-use attach_support::{count, established_to, jwt, processes_under, record, turn_deltas, turn_events, Seen};
+use attach_support::{
+    agent_texts, assert_nothing_left, count, established_to, jwt, processes_under, record, turn_deltas, turn_events,
+    Seen,
+};
 use codex_driver::attach::{
     control_socket_path, Daemon, DaemonStart, DaemonState, Secret, SignedBearerToken, UnixSocketEndpoint,
     WebSocketEndpoint,
@@ -20,7 +23,7 @@ use codex_driver::attach::{
 use codex_driver::testing::{
     AssistantMessage, CodexHome, ListeningAppServer, MockModel, MockResponse, ResponseStream, ServerAuth,
 };
-use codex_driver::types::{ThreadItem, ThreadListParams, TurnStatus};
+use codex_driver::types::{ThreadListParams, TurnStatus};
 use codex_driver::{ClientConfig, CloseReason, Codex, Endpoint, Error, ServerNotification, ThreadOptions};
 use common::{codex_bin, first_delta, user_texts, within};
 use futures::FutureExt;
@@ -55,29 +58,6 @@ async fn listen_ws(home: &CodexHome, auth: ServerAuth) -> ListeningAppServer {
 /// A client attached to `endpoint`.
 async fn attach_ws(endpoint: WebSocketEndpoint) -> Codex {
     within("attach", Codex::builder().websocket(endpoint).connect()).await.expect("attach over WebSocket")
-}
-
-/// Waits until no process mentions the home's temporary root (its CODEX_HOME and HOME),
-/// then asserts it: what a test started is gone.
-async fn assert_nothing_left(home: &CodexHome) {
-    let root = home.codex_home().parent().expect("the home's root").to_owned();
-    within("every process of the home to exit", async {
-        while !processes_under(&root).is_empty() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await;
-    assert_eq!(processes_under(&root), Vec::new(), "processes left for {}", root.display());
-}
-
-fn agent_texts(items: &[ThreadItem]) -> Vec<String> {
-    items
-        .iter()
-        .filter_map(|item| match item {
-            ThreadItem::AgentMessage(m) => Some(m.text.clone()),
-            _ => None,
-        })
-        .collect()
 }
 
 /// A loopback port nobody listens on (bound a moment ago, then released).

@@ -7,13 +7,13 @@ mod attach_support;
 mod common;
 
 use attach_support::fault_proxy::FaultProxy;
-use attach_support::processes_under;
+use attach_support::{agent_texts, assert_nothing_left};
 use codex_driver::attach::{Keepalive, WebSocketEndpoint};
 use codex_driver::testing::{
     CodexHome, CodexHomeBuilder, ListeningAppServer, MockModel, ResponseStream, ServerAuth, StallHandle,
 };
 use codex_driver::types::{
-    AskForApproval, CommandExecutionApprovalDecision, CommandExecutionStatus, ThreadItem, ThreadReadParams, TurnStatus,
+    AskForApproval, CommandExecutionApprovalDecision, CommandExecutionStatus, ThreadReadParams, TurnStatus,
 };
 use codex_driver::{
     ApprovalHandler, CloseReason, Codex, ConnectionState, Error, ReconnectPolicy, ThreadOptions, TurnEvents,
@@ -75,31 +75,25 @@ impl Setup {
     async fn stop(mut self) {
         drop(self.proxy);
         self.server.kill().await.unwrap();
-        let root = self.home.codex_home().parent().unwrap().to_owned();
-        within("the home's processes to exit", async {
-            while !processes_under(&root).is_empty() {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-        .await;
+        assert_nothing_left(&self.home).await;
         drop(self.model);
     }
 }
 
-/// A response with an agent message `before`, a pause, then a message `after`.
-fn paused_answer(before: &str, after: &str) -> (codex_driver::testing::MockResponse, StallHandle) {
+/// Starts a thread on `codex` and a turn on it whose answer is an agent message `before`, a
+/// pause, then a message `after`; returns once the model reached the pause.
+async fn paused_turn(
+    codex: &Codex,
+    model: &MockModel,
+    before: &str,
+    after: &str,
+) -> (codex_driver::Thread, codex_driver::TurnHandle, StallHandle) {
+    let thread = within("thread/start", codex.thread_start(&ThreadOptions::default())).await.unwrap();
     let (stream, gate) = ResponseStream::new().text(before).pause();
-    (stream.text(after).completed(), gate)
-}
-
-fn agent_texts(items: &[ThreadItem]) -> Vec<String> {
-    items
-        .iter()
-        .filter_map(|item| match item {
-            ThreadItem::AgentMessage(message) => Some(message.text.clone()),
-            _ => None,
-        })
-        .collect()
+    model.push(stream.text(after).completed());
+    let handle = within("turn/start", thread.turn("hello")).await.unwrap();
+    assert!(gate.wait_reached(Duration::from_secs(30)).await, "the model reached its pause");
+    (thread, handle, gate)
 }
 
 /// Waits until the connection's state matches.
@@ -147,11 +141,8 @@ async fn a_link_cut_mid_turn_reconnects_and_the_result_is_the_servers_record() {
     let (capture, _guard) = common::trace::Capture::install();
     let setup = Setup::start().await;
     let codex = setup.client(setup.endpoint()).await;
-    let thread = within("thread/start", codex.thread_start(&ThreadOptions::default())).await.unwrap();
-    let (answer, gate) = paused_answer("before the cut", "after the cut");
-    setup.model.push(answer);
-    let mut events = within("turn/start", thread.turn("hello")).await.unwrap().stream();
-    assert!(gate.wait_reached(Duration::from_secs(30)).await, "the model reached its pause");
+    let (thread, handle, gate) = paused_turn(&codex, &setup.model, "before the cut", "after the cut").await;
+    let mut events = handle.stream();
 
     setup.proxy.cut();
     let gap = next_error(&mut events).await;
@@ -186,13 +177,9 @@ async fn a_link_cut_mid_turn_reconnects_and_the_result_is_the_servers_record() {
 async fn a_turn_that_ends_during_the_gap_is_completed_from_the_record() {
     let setup = Setup::start().await;
     let codex = setup.client(setup.endpoint()).await;
-    let thread = within("thread/start", codex.thread_start(&ThreadOptions::default())).await.unwrap();
-    let (answer, gate) = paused_answer("one ", "two");
-    setup.model.push(answer);
-    let handle = within("turn/start", thread.turn("hello")).await.unwrap();
+    let (thread, handle, gate) = paused_turn(&codex, &setup.model, "one ", "two").await;
     let turn_id = handle.id().to_owned();
     let run = tokio::spawn(handle.run());
-    assert!(gate.wait_reached(Duration::from_secs(30)).await);
 
     setup.proxy.refuse(true);
     setup.proxy.cut();
@@ -229,11 +216,8 @@ async fn a_blackholed_link_is_declared_dead_by_the_keepalive_and_recovers() {
     let setup = Setup::start().await;
     let keepalive = Keepalive::new(Duration::from_millis(200), Duration::from_millis(300));
     let codex = setup.client(setup.endpoint().keepalive(Some(keepalive))).await;
-    let thread = within("thread/start", codex.thread_start(&ThreadOptions::default())).await.unwrap();
-    let (answer, gate) = paused_answer("through ", "the hole");
-    setup.model.push(answer);
-    let mut events = within("turn/start", thread.turn("hello")).await.unwrap().stream();
-    assert!(gate.wait_reached(Duration::from_secs(30)).await);
+    let (_thread, handle, gate) = paused_turn(&codex, &setup.model, "through ", "the hole").await;
+    let mut events = handle.stream();
 
     setup.proxy.blackhole(true);
     let dropped = std::time::Instant::now();
@@ -339,12 +323,8 @@ async fn a_server_restarted_on_the_same_home_is_reconnected_and_the_cut_turn_is_
     let mut server = listen_control_socket(&home).await;
     let endpoint = server.unix_endpoint().reconnect(quick_policy());
     let codex = within("connect", Codex::builder().unix_socket(endpoint).connect()).await.unwrap();
-    let thread = within("thread/start", codex.thread_start(&ThreadOptions::default())).await.unwrap();
-    let (answer, gate) = paused_answer("before the restart", "never sent");
-    model.push(answer);
-    let handle = within("turn/start", thread.turn("hello")).await.unwrap();
+    let (thread, handle, gate) = paused_turn(&codex, &model, "before the restart", "never sent").await;
     let run = tokio::spawn(handle.run());
-    assert!(gate.wait_reached(Duration::from_secs(30)).await);
 
     server.kill().await.unwrap();
     wait_state(&codex, "reconnecting", |s| matches!(s, ConnectionState::Reconnecting { .. })).await;
@@ -366,13 +346,7 @@ async fn a_server_restarted_on_the_same_home_is_reconnected_and_the_cut_turn_is_
     codex.close().await;
     restarted.kill().await.unwrap();
     gate.release();
-    let root = home.codex_home().parent().unwrap().to_owned();
-    within("the home's processes to exit", async {
-        while !processes_under(&root).is_empty() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await;
+    assert_nothing_left(&home).await;
 }
 
 /// A command approval pending when the link drops: the handler deciding it is cancelled
@@ -427,13 +401,9 @@ async fn an_approval_pending_at_the_drop_is_asked_again_after_the_resume() {
 async fn a_fresh_client_attaches_to_a_running_turn_and_gets_its_result() {
     let setup = Setup::start().await;
     let first = setup.direct().await;
-    let thread = within("thread/start", first.thread_start(&ThreadOptions::default())).await.unwrap();
-    let (answer, gate) = paused_answer("started by one", "finished for two");
-    setup.model.push(answer);
-    let handle = within("turn/start", thread.turn("hello")).await.unwrap();
+    let (thread, handle, gate) = paused_turn(&first, &setup.model, "started by one", "finished for two").await;
     let turn_id = handle.id().to_owned();
     let started_run = tokio::spawn(handle.run());
-    assert!(gate.wait_reached(Duration::from_secs(30)).await);
 
     let fresh = setup.client(setup.endpoint()).await;
     let resumed = within("thread/resume", fresh.thread_resume(thread.id(), &ThreadOptions::default())).await.unwrap();
@@ -715,12 +685,8 @@ async fn soak_many_turns_on_many_threads_through_random_cuts() {
 async fn a_turn_started_before_the_drop_is_still_this_clients_to_interrupt() {
     let setup = Setup::start().await;
     let codex = setup.client(setup.endpoint()).await;
-    let thread = within("thread/start", codex.thread_start(&ThreadOptions::default())).await.unwrap();
-    let (answer, gate) = paused_answer("before", "never sent");
-    setup.model.push(answer);
-    let handle = within("turn/start", thread.turn("hello")).await.unwrap();
+    let (thread, handle, gate) = paused_turn(&codex, &setup.model, "before", "never sent").await;
     let turn_id = handle.id().to_owned();
-    assert!(gate.wait_reached(Duration::from_secs(30)).await);
 
     setup.proxy.refuse(true);
     setup.proxy.cut();
@@ -756,11 +722,8 @@ async fn a_thread_the_new_server_does_not_know_ends_its_turns_stream() {
     let proxy = FaultProxy::start(port(&first)).await;
     let endpoint = WebSocketEndpoint::new(proxy.url()).reconnect(quick_policy());
     let codex = within("connect", Codex::builder().websocket(endpoint).connect()).await.unwrap();
-    let thread = within("thread/start", codex.thread_start(&ThreadOptions::default())).await.unwrap();
-    let (answer, gate) = paused_answer("before", "never sent");
-    model.push(answer);
-    let mut events = within("turn/start", thread.turn("hello")).await.unwrap().stream();
-    assert!(gate.wait_reached(Duration::from_secs(30)).await);
+    let (_thread, handle, gate) = paused_turn(&codex, &model, "before", "never sent").await;
+    let mut events = handle.stream();
 
     proxy.set_upstream(port(&second));
     proxy.cut();
@@ -776,12 +739,6 @@ async fn a_thread_the_new_server_does_not_know_ends_its_turns_stream() {
     first.kill().await.unwrap();
     second.kill().await.unwrap();
     for home in [&first_home, &second_home] {
-        let root = home.codex_home().parent().unwrap().to_owned();
-        within("the home's processes to exit", async {
-            while !processes_under(&root).is_empty() {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-        .await;
+        assert_nothing_left(home).await;
     }
 }

@@ -155,3 +155,27 @@ pub fn turn_deltas(log: &[Seen], turn: &str) -> Vec<String> {
 pub fn count(log: &[Seen], method: &str, turn: &str) -> usize {
     log.iter().filter(|s| s.method == method && s.turn.as_deref() == Some(turn)).count()
 }
+
+/// Waits until no process mentions the home's temporary root (its CODEX_HOME and HOME),
+/// then asserts it: what a test started is gone.
+pub async fn assert_nothing_left(home: &codex_driver::testing::CodexHome) {
+    let root = home.codex_home().parent().expect("the home's root").to_owned();
+    crate::common::within("every process of the home to exit", async {
+        while !processes_under(&root).is_empty() {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert_eq!(processes_under(&root), Vec::new(), "processes left for {}", root.display());
+}
+
+/// The texts of the agent messages among `items`.
+pub fn agent_texts(items: &[codex_driver::types::ThreadItem]) -> Vec<String> {
+    items
+        .iter()
+        .filter_map(|item| match item {
+            codex_driver::types::ThreadItem::AgentMessage(m) => Some(m.text.clone()),
+            _ => None,
+        })
+        .collect()
+}
