@@ -239,8 +239,8 @@ async fn claim_mixes_buffered_and_live_events_and_lock_serializes_turns() {
     // A second reservation on the same thread waits for the first to be claimed.
     let c = conn.clone();
     let second = tokio::spawn(async move { c.reserve_turn("th").await.map(|r| r.thread_id().to_owned()) });
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    assert!(!second.is_finished());
+    // Polled once, a reservation of the same thread is not granted (the lock is held).
+    assert!(tokio::time::timeout(Duration::ZERO, conn.reserve_turn("th")).await.is_err());
     // Another thread is not blocked.
     let other = conn.reserve_turn("other").await.unwrap();
     drop(other);
@@ -454,14 +454,18 @@ async fn default_handler_fails_closed_with_exact_replies() {
 async fn handler_errors_and_panics_become_error_replies() {
     let calls = Arc::new(AtomicU32::new(0));
     let counter = calls.clone();
+    // The "slow" handler finishes only once the test has seen a later request answered.
+    let gate = Arc::new(tokio::sync::Notify::new());
+    let slow_gate = gate.clone();
     let handler = handler_fn(move |req: RawServerRequest| {
         counter.fetch_add(1, Ordering::SeqCst);
+        let gate = slow_gate.clone();
         async move {
             match req.method.as_str() {
                 "panic" => panic!("handler exploded"),
                 "fail" => Err(RpcError::invalid_params("nope")),
                 "slow" => {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    gate.notified().await;
                     Ok(json!({"slow": true}))
                 }
                 _ => Ok(json!({"echo": req.params, "thread": req.thread_id()})),
@@ -486,6 +490,7 @@ async fn handler_errors_and_panics_become_error_replies() {
         fake.recv().await,
         json!({"id": 3, "result": {"echo": {"threadId": "t", "turnId": "u"}, "thread": "t"}})
     );
+    gate.notify_one();
     assert_eq!(fake.recv().await, json!({"id": "slow", "result": {"slow": true}}));
 
     // The reader is alive.
