@@ -20,8 +20,8 @@ use serde::de::{IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
-use super::message::RequestId;
 use super::routing_keys::RoutingKeys;
+use super::wire::{span_in, Part, RequestId};
 use crate::error::RpcError;
 
 /// A message's envelope as the pass over its line read it; strings lent from the line are
@@ -45,39 +45,6 @@ pub(crate) enum ParamsAt {
     /// Present, but their key or the key after them is written with escapes: read the
     /// line again.
     Unplaced,
-}
-
-/// A string read from a line: a span of it, or a string of its own where the line holds
-/// it with escapes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Part {
-    Span(Range<usize>),
-    Own(String),
-}
-
-impl Part {
-    /// `value` as read from `line`: a span when lent from it.
-    pub(crate) fn of(line: &str, value: Cow<'_, str>) -> Part {
-        match value {
-            Cow::Borrowed(lent) => span_in(line, lent).map_or_else(|| Part::Own(lent.to_owned()), Part::Span),
-            Cow::Owned(own) => Part::Own(own),
-        }
-    }
-
-    /// The string, `line` being the text it was read from.
-    pub(crate) fn get<'a>(&'a self, line: &'a str) -> &'a str {
-        match self {
-            Part::Span(span) => line.get(span.clone()).unwrap_or_default(),
-            Part::Own(own) => own,
-        }
-    }
-}
-
-/// Where `lent` (a slice of `line`) lies in `line`; `None` when it is not a slice of it.
-pub(crate) fn span_in(line: &str, lent: &str) -> Option<Range<usize>> {
-    let start = (lent.as_ptr() as usize).checked_sub(line.as_ptr() as usize)?;
-    let end = start.checked_add(lent.len()).filter(|&end| end <= line.len())?;
-    line.is_char_boundary(start).then_some(start..end)
 }
 
 /// Reads `line` (a whole message) in one pass.

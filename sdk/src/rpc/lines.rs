@@ -113,8 +113,20 @@ impl<R: AsyncBufRead + Unpin> LineReader<R> {
     }
 }
 
+impl Transport {
+    /// Newline-delimited JSON over a byte stream pair, with `max_message_size` enforced
+    /// while reading (an oversized line is skipped without being held in memory).
+    pub fn lines<R, W>(reader: R, writer: W, max_message_size: usize, endpoint: Endpoint) -> Self
+    where
+        R: AsyncRead + Send + Unpin + 'static,
+        W: AsyncWrite + Send + Unpin + 'static,
+    {
+        lines_transport(reader, writer, max_message_size, endpoint)
+    }
+}
+
 /// A newline-delimited [`Transport`] over `reader` and `writer`.
-pub(crate) fn transport<R, W>(reader: R, writer: W, limit: usize, endpoint: Endpoint) -> Transport
+fn lines_transport<R, W>(reader: R, writer: W, limit: usize, endpoint: Endpoint) -> Transport
 where
     R: AsyncRead + Send + Unpin + 'static,
     W: AsyncWrite + Send + Unpin + 'static,

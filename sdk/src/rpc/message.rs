@@ -12,29 +12,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use super::envelope::{self, Envelope, ParamsAt, Part};
+use super::envelope::{self, Envelope, ParamsAt};
 use super::routing_keys::RoutingKeys;
+use super::wire::{Part, RequestId};
 use crate::error::{Error, Result, RpcError};
-
-/// A JSON-RPC request id. Server → client requests use their own id space and may use
-/// integers or strings; replies echo the id exactly as received.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum RequestId {
-    /// An integer id.
-    Int(i64),
-    /// A string id.
-    Str(String),
-}
-
-impl fmt::Display for RequestId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RequestId::Int(i) => write!(f, "{i}"),
-            RequestId::Str(s) => write!(f, "{s:?}"),
-        }
-    }
-}
 
 /// A server notification as received: method, raw params and routing keys.
 ///

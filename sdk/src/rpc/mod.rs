@@ -65,6 +65,7 @@
 //! [`Connection::from_io`]) and WebSocket text frames (`ws://`, `wss://`, the unix control
 //! socket; feature `websocket`) are transports; everything above is shared.
 
+mod close_info;
 mod connection;
 mod envelope;
 mod handshake;
@@ -87,6 +88,7 @@ mod transport;
 mod turns;
 #[cfg(feature = "websocket")]
 pub(crate) mod websocket;
+mod wire;
 mod writer;
 
 #[cfg(test)]
@@ -100,7 +102,7 @@ pub use lifecycle::{CloseReport, TurnRef, CLOSE_INTERRUPT_WAIT};
 pub use link::{ConnectionState, Dial, ReconnectPolicy};
 #[cfg(test)]
 pub(crate) use message::parsed_both_ways;
-pub use message::{Event, RawNotification, RequestId};
+pub use message::{Event, RawNotification};
 pub use retry::{retry_on_overload, RetryPolicy};
 pub use router::EventFilter;
 #[cfg(feature = "experimental")] // the panic reports of `tools`
@@ -114,3 +116,4 @@ pub use streams::{EventStream, TurnReservation, TurnStream};
 pub(crate) use subscriptions::ThreadInterest;
 pub use transport::{Inbound, InboundStream, OutboundSink, Transport};
 pub(crate) use turns::StartVerdict;
+pub use wire::RequestId;

@@ -10,8 +10,8 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
+use super::close_info::CloseInfo;
 use super::message::Event;
-use super::state::CloseInfo;
 use crate::error::{Error, Result};
 
 enum Slot {

@@ -11,11 +11,12 @@ use std::sync::Arc;
 
 use futures_util::StreamExt;
 
-use super::message::{Incoming, RequestId, Unreadable};
+use super::message::{Incoming, Unreadable};
 use super::queue::Wakes;
 use super::server_requests::spawn_server_request;
 use super::state::Shared;
 use super::transport::{Inbound, InboundStream};
+use super::wire::RequestId;
 use crate::endpoint::CloseReason;
 use crate::error::Error;
 

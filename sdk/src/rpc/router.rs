@@ -5,9 +5,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::close_info::CloseInfo;
 use super::message::Event;
 use super::queue::{Pushed, Queue, Wakes};
-use super::state::CloseInfo;
 
 use crate::method_names::{COMMAND_EXEC_OUTPUT_DELTA, TURN_COMPLETED};
 

@@ -11,9 +11,10 @@ use futures_util::FutureExt;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
-use super::message::{encode_reply, RequestId};
+use super::message::encode_reply;
 use super::state::Shared;
 use super::turns::RequestOwner;
+use super::wire::RequestId;
 use crate::error::RpcError;
 
 /// A request the app-server sent to the client (approvals, tool calls, user input, …).

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
+pub(crate) use super::close_info::CloseInfo;
 use super::pending::Pending;
 use super::process::ProcessWatch;
 use super::router::Router;
@@ -22,20 +23,6 @@ use crate::error::{Error, Result};
 /// by one that closed its stdout and lives on, or on a starved machine (where a shorter
 /// grace was seen to lose the exit status of a SIGKILLed server).
 pub(crate) const EXIT_STATUS_GRACE: Duration = Duration::from_secs(2);
-
-/// Why the connection closed and where it went; turned into [`Error::TransportClosed`] for
-/// everyone.
-#[derive(Debug)]
-pub(crate) struct CloseInfo {
-    pub(crate) endpoint: String,
-    pub(crate) reason: CloseReason,
-}
-
-impl CloseInfo {
-    pub(crate) fn to_error(&self) -> Error {
-        Error::TransportClosed { endpoint: self.endpoint.clone(), reason: self.reason.clone() }
-    }
-}
 
 /// Everything behind the single state lock.
 pub(crate) struct State {
@@ -99,7 +86,7 @@ pub(crate) struct Shared {
     pub(crate) turns_changed: tokio::sync::Notify,
     /// Server requests whose handler is still deciding, by id: a `serverRequest/resolved`
     /// (another client answered first) cancels them.
-    pub(crate) deciding: Mutex<HashMap<super::message::RequestId, tokio::sync::oneshot::Sender<()>>>,
+    pub(crate) deciding: Mutex<HashMap<super::wire::RequestId, tokio::sync::oneshot::Sender<()>>>,
     /// Tells the writer to finish: out of band, so a full queue cannot hold it up.
     shutdown_tx: watch::Sender<bool>,
     /// Set by the writer once it closed the sink and ended.

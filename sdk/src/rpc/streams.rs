@@ -87,7 +87,7 @@ impl TurnReservation {
 /// A queue for a connection that no longer exists.
 fn dropped_queue() -> Arc<Queue> {
     let q = Queue::new(1);
-    q.close(&Arc::new(super::state::CloseInfo {
+    q.close(&Arc::new(super::close_info::CloseInfo {
         endpoint: String::new(),
         reason: crate::endpoint::CloseReason::Dropped,
     }));

@@ -66,16 +66,6 @@ impl Transport {
         Transport { inbound: Box::pin(inbound), outbound: Box::pin(outbound), endpoint }
     }
 
-    /// Newline-delimited JSON over a byte stream pair, with `max_message_size` enforced
-    /// while reading (an oversized line is skipped without being held in memory).
-    pub fn lines<R, W>(reader: R, writer: W, max_message_size: usize, endpoint: Endpoint) -> Self
-    where
-        R: tokio::io::AsyncRead + Send + Unpin + 'static,
-        W: tokio::io::AsyncWrite + Send + Unpin + 'static,
-    {
-        super::lines::transport(reader, writer, max_message_size, endpoint)
-    }
-
     /// Where this transport goes.
     pub fn endpoint(&self) -> &Endpoint {
         &self.endpoint
