@@ -434,8 +434,8 @@ impl Codex {
 
     /// [`login_chatgpt`](Self::login_chatgpt) with explicit params (app brand, hosted
     /// success page, …).
-    pub async fn login_chatgpt_with(&self, params: ChatgptLoginAccountParams) -> Result<ChatgptLogin> {
-        ChatgptLogin::start(&self.conn, params).await
+    pub async fn login_chatgpt_with(&self, params: &ChatgptLoginAccountParams) -> Result<ChatgptLogin> {
+        ChatgptLogin::start(&self.conn, params.clone()).await
     }
 
     /// Starts a ChatGPT device-code sign-in: show [`DeviceCodeLogin::verification_url`] and

@@ -29,6 +29,15 @@ impl Notifications {
     pub(crate) fn new(inner: EventStream) -> Self {
         Self { inner }
     }
+
+    /// The next notification, without needing `futures::StreamExt` in scope (like
+    /// [`TurnEvents::next_event`](crate::TurnEvents::next_event)): `None` once the
+    /// connection closed and its [`Error::TransportClosed`](crate::Error::TransportClosed)
+    /// was yielded. [`Error::Decode`](crate::Error::Decode), [`Error::Lagged`](crate::Error::Lagged)
+    /// and [`Error::Gap`](crate::Error::Gap) are not the end: the notifications after them follow.
+    pub async fn next_event(&mut self) -> Option<Result<ServerNotification>> {
+        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
+    }
 }
 
 impl Stream for Notifications {

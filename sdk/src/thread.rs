@@ -456,13 +456,13 @@ impl Thread {
     /// Changes the thread's goal (`thread/goal/set`) and returns it. Note that making a goal
     /// `active` on an idle thread (a new objective, or status `Active`) makes the server
     /// start turns by itself; use [`start_goal`](Self::start_goal) to follow them.
-    pub async fn set_goal(&self, update: GoalUpdate) -> Result<crate::types::ThreadGoal> {
-        crate::goals::set(&self.conn, &self.id, &update).await
+    pub async fn set_goal(&self, update: &GoalUpdate) -> Result<crate::types::ThreadGoal> {
+        crate::goals::set(&self.conn, &self.id, update).await
     }
 
     /// Pauses the thread's goal: a running turn finishes, no continuation follows.
     pub async fn pause_goal(&self) -> Result<crate::types::ThreadGoal> {
-        self.set_goal(GoalUpdate::new().status(crate::types::ThreadGoalStatus::Paused)).await
+        self.set_goal(&GoalUpdate::new().status(crate::types::ThreadGoalStatus::Paused)).await
     }
 
     /// Removes the thread's goal (`thread/goal/clear`); `false` when there was none.

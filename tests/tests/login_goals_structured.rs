@@ -355,7 +355,7 @@ async fn goal_get_set_clear_and_start_replaces_the_old_goal() {
     let paused = within(
         "goal set",
         thread
-            .set_goal(GoalUpdate::new().objective("Old objective").status(ThreadGoalStatus::Paused).token_budget(500)),
+            .set_goal(&GoalUpdate::new().objective("Old objective").status(ThreadGoalStatus::Paused).token_budget(500)),
     )
     .await
     .unwrap();
@@ -402,7 +402,7 @@ async fn goal_get_set_clear_and_start_replaces_the_old_goal() {
         !seen.iter().any(|e| matches!(e, ServerNotification::ThreadGoalCleared(_))),
         "the old goal's clear is not part of it"
     );
-    let result = within("finish", events.finish()).await.unwrap();
+    let result = within("result", events.result()).await.unwrap();
     assert_eq!(result.turns.len(), 2);
     assert!(result.is_complete());
 
@@ -531,7 +531,7 @@ async fn goal_follower_recovers_when_its_subscription_lags() {
     })
     .await;
     assert!(lagged >= 1, "the subscription should have overflowed ({seen} events seen)");
-    let result = within("finish", events.finish()).await.unwrap();
+    let result = within("result", events.result()).await.unwrap();
     assert!(result.is_complete(), "{result:#?}");
     assert_eq!(result.turns.len(), 2, "{result:#?}");
     assert!(result.turns.iter().all(|t| t.status == TurnStatus::Completed));

@@ -366,7 +366,7 @@ impl Codex {
 
     /// [`login_chatgpt`](Self::login_chatgpt) with explicit params (app brand, hosted
     /// success page, …).
-    pub fn login_chatgpt_with(&self, params: ChatgptLoginAccountParams) -> Result<ChatgptLogin> {
+    pub fn login_chatgpt_with(&self, params: &ChatgptLoginAccountParams) -> Result<ChatgptLogin> {
         let login = self.rt.block_on("Codex::login_chatgpt_with", self.inner.login_chatgpt_with(params))?;
         Ok(ChatgptLogin::new(login, self.rt.clone()))
     }

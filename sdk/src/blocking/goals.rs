@@ -114,8 +114,8 @@ impl GoalEvents {
 
     /// Drains the rest of the events and returns the collected result (lag is recovered
     /// from; other errors are returned).
-    pub fn finish(self) -> Result<GoalResult> {
-        self.rt.block_on("GoalEvents::finish", self.inner.finish())
+    pub fn result(self) -> Result<GoalResult> {
+        self.rt.block_on("GoalEvents::result", self.inner.result())
     }
 }
 

@@ -158,7 +158,7 @@ impl Thread {
 
     /// Changes the thread's goal (`thread/goal/set`) and returns it; see
     /// [`crate::Thread::set_goal`] (an `active` goal on an idle thread starts turns).
-    pub fn set_goal(&self, update: GoalUpdate) -> Result<ThreadGoal> {
+    pub fn set_goal(&self, update: &GoalUpdate) -> Result<ThreadGoal> {
         self.rt.block_on("Thread::set_goal", self.inner.set_goal(update))
     }
 

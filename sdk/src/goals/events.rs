@@ -37,7 +37,7 @@ impl GoalEvents {
 
     /// Drains the rest of the stream and returns the collected result (lag is recovered
     /// from; other errors are returned).
-    pub async fn finish(self) -> Result<GoalResult> {
+    pub async fn result(self) -> Result<GoalResult> {
         let mut follower = match self.state {
             State::Ready(f) => f,
             State::Busy(step) => {

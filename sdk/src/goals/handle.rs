@@ -163,6 +163,6 @@ impl GoalHandle {
     /// Follows the goal until it settles and collects its turns.
     pub async fn run(self) -> Result<GoalResult> {
         let span = tracing::debug_span!("goal", thread_id = %self.control.thread_id);
-        tracing::Instrument::instrument(self.stream().finish(), span).await
+        tracing::Instrument::instrument(self.stream().result(), span).await
     }
 }
