@@ -131,7 +131,7 @@ pub fn run(options: &Options) -> Result<(), String> {
     .map_err(|e| e.to_string())?;
 
     let codex = runtime
-        .block_on(Codex::new(home_sdk.client_config(&bin)))
+        .block_on(Codex::spawn(home_sdk.client_config(&bin)))
         .map_err(|e| format!("SDK connect: {e}\n{}", home_sdk.stderr_text()))?;
     let thread = runtime
         .block_on(codex.thread_start(&ThreadOptions::default()))

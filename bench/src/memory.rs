@@ -29,7 +29,7 @@ pub fn run(options: &Options) -> Result<(), String> {
     let workers = runtime.metrics().num_workers();
     let before = mem()?;
     let codex = runtime
-        .block_on(Codex::new(home.client_config(&bin)))
+        .block_on(Codex::spawn(home.client_config(&bin)))
         .map_err(|e| format!("connect: {e}\n{}", home.stderr_text()))?;
     let connected = mem()?;
     let mut threads = Vec::new();
@@ -65,7 +65,7 @@ pub fn run(options: &Options) -> Result<(), String> {
     for (stage, m) in [
         ("process start".to_owned(), start),
         ("Tokio runtime started, before connecting".to_owned(), before),
-        ("connected (`Codex::new`: spawn + initialize)".to_owned(), connected),
+        ("connected (`Codex::spawn`: spawn + initialize)".to_owned(), connected),
         (format!("+ {} × `thread_start`", options.threads), started),
         (format!("+ one {}-delta turn on each thread", options.deltas), turned),
     ] {

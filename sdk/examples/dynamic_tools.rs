@@ -24,7 +24,7 @@ struct Weather {
 #[tokio::main]
 async fn main() -> Result<(), support::BoxError> {
     let env = support::Env::new(offline_script).await?;
-    let codex = Codex::new(env.config()).await?;
+    let codex = Codex::spawn(env.config()).await?;
     let tools = Tools::new().tool("weather", "Today's weather in a city.", |args: Weather| async move {
         match args.city.as_str() {
             "" => Err("no city given"),

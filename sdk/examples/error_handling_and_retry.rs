@@ -33,7 +33,7 @@ async fn main() -> Result<(), support::BoxError> {
     let env = support::Env::new(offline_script).await?;
 
     // 1. No binary: a clear error before anything runs.
-    match Codex::new(ClientConfig::default().with_codex_bin("/nonexistent/codex")).await {
+    match Codex::spawn(ClientConfig::default().with_codex_bin("/nonexistent/codex")).await {
         Err(e @ Error::BinaryNotFound { .. }) => println!("missing binary -> {}", first_line(&e)),
         other => println!("unexpected: {other:?}"),
     }
@@ -42,7 +42,7 @@ async fn main() -> Result<(), support::BoxError> {
     //    default one); a turn that itself failed is tried once more by hand.
     let policy =
         RetryPolicy::default().with_max_attempts(4).with_delays(Duration::from_millis(250), Duration::from_secs(2));
-    let codex = Codex::new(env.config().with_overload_retry(policy)).await?;
+    let codex = Codex::spawn(env.config().with_overload_retry(policy)).await?;
     let thread = codex.thread_start(&ThreadOptions::default()).await?;
     let mut attempt = 1;
     let result = loop {

@@ -24,7 +24,7 @@ async fn main() -> Result<(), support::BoxError> {
         Some(id) => id,
         None => {
             // Make a thread to come back to, in a first app-server process.
-            let first = Codex::new(env.config()).await?;
+            let first = Codex::spawn(env.config()).await?;
             let thread = first.thread_start(&ThreadOptions::default()).await?;
             let result = thread.run("Remember the word 'pineapple'. Reply with one short sentence.").await?;
             println!("first process, thread {}: {}", thread.id(), result.final_response().unwrap_or("?"));
@@ -34,7 +34,7 @@ async fn main() -> Result<(), support::BoxError> {
     };
 
     // A new process loads the stored thread and carries on.
-    let codex = Codex::new(env.config()).await?;
+    let codex = Codex::spawn(env.config()).await?;
     let thread = codex.thread_resume(&id, &ThreadOptions::default()).await?;
     let stored = thread.info().map(|t| t.turns.len()).unwrap_or(0);
     println!("resumed {} with {stored} stored turn(s)", thread.id());

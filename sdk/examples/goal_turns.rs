@@ -21,7 +21,7 @@ use codex_driver::{Codex, GoalOptions, ThreadOptions};
 #[tokio::main]
 async fn main() -> Result<(), support::BoxError> {
     let env = support::Env::new(offline_script).await?;
-    let codex = Codex::new(env.config()).await?;
+    let codex = Codex::spawn(env.config()).await?;
     let thread = codex.thread_start(&ThreadOptions::default().cwd(env.work_dir())).await?;
 
     let objective = "Write a haiku about the borrow checker, then check that its lines have 5, 7 and 5 syllables.";

@@ -29,7 +29,7 @@ async fn main() -> Result<(), support::BoxError> {
         None => REMOTE_IMAGE.to_owned(),
     };
 
-    let codex = Codex::new(env.config()).await?;
+    let codex = Codex::spawn(env.config()).await?;
     let thread = codex.thread_start(&ThreadOptions::default()).await?;
     let input = [Input::text("What is in this image? Answer in one sentence."), Input::image_url(&url)];
     let result = thread.run(input).await?;

@@ -31,7 +31,7 @@ struct RolloutPlan {
 #[tokio::main]
 async fn main() -> Result<(), support::BoxError> {
     let env = support::Env::new(offline_script).await?;
-    let codex = Codex::new(env.config()).await?;
+    let codex = Codex::spawn(env.config()).await?;
 
     // The server's default model, and an effort it supports.
     let models = codex.models().await?.data;

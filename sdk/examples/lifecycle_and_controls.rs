@@ -18,7 +18,7 @@ use codex_driver::{Codex, ThreadOptions};
 #[tokio::main]
 async fn main() -> Result<(), support::BoxError> {
     let env = support::Env::new(offline_script).await?;
-    let codex = Codex::new(env.config()).await?;
+    let codex = Codex::spawn(env.config()).await?;
     let options = ThreadOptions::default().cwd(env.work_dir());
 
     let thread = codex.thread_start(&options).await?;

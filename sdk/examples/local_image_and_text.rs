@@ -35,7 +35,7 @@ async fn main() -> Result<(), support::BoxError> {
         }
     };
 
-    let codex = Codex::new(env.config()).await?;
+    let codex = Codex::spawn(env.config()).await?;
     let thread = codex.thread_start(&ThreadOptions::default()).await?;
     let result =
         thread.run(vec![Input::text("Describe this image in one sentence."), Input::local_image(&path)]).await?;

@@ -26,7 +26,7 @@ use std::time::Duration;
 async fn main() -> Result<(), support::BoxError> {
     let env = support::Env::new(|_| {}).await?;
     let wait = std::env::args().any(|a| a == "--wait") && !env.is_offline();
-    let codex = Codex::new(env.config()).await?;
+    let codex = Codex::spawn(env.config()).await?;
 
     let account = codex.account().await?;
     println!("requires OpenAI auth: {}", account.requires_openai_auth);

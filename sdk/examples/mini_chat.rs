@@ -20,7 +20,7 @@ use std::io::{IsTerminal, Write};
 #[tokio::main]
 async fn main() -> Result<(), support::BoxError> {
     let env = support::Env::new(|_| {}).await?;
-    let codex = Codex::new(env.config()).await?;
+    let codex = Codex::spawn(env.config()).await?;
     let thread = codex.thread_start(&ThreadOptions::default()).await?;
     println!("Codex mini chat (thread {}). Type /exit to quit.", thread.id());
 

@@ -34,7 +34,7 @@ fn pick_model<'a>(models: &'a [Model], wanted: Option<&str>) -> Option<&'a Model
 async fn main() -> Result<(), support::BoxError> {
     let env = support::Env::new(offline_script).await?;
     let wanted = std::env::args().skip(1).find(|a| !a.starts_with("--"));
-    let codex = Codex::new(env.config()).await?;
+    let codex = Codex::spawn(env.config()).await?;
 
     let models = codex.models_including_hidden().await?.data;
     let model = pick_model(&models, wanted.as_deref()).ok_or("no such model")?;

@@ -16,7 +16,7 @@ use codex_driver::Codex;
 async fn main() -> Result<(), support::BoxError> {
     // Nothing to script offline: metadata and the model list never reach the model.
     let env = support::Env::new(|_| {}).await?;
-    let codex = Codex::new(env.config()).await?;
+    let codex = Codex::spawn(env.config()).await?;
 
     let meta = codex.metadata();
     println!(

@@ -5,7 +5,7 @@
 //! cargo run --example quickstart -- --offline # the scripted mock model, no account
 //! ```
 //!
-//! `Codex::new` spawns `codex app-server` (found through `CODEX_BIN`, then `PATH`) and
+//! `Codex::spawn` spawns `codex app-server` (found through `CODEX_BIN`, then `PATH`) and
 //! completes the `initialize` handshake; the process ends
 //! when the last handle is dropped or on `close()`.
 
@@ -18,7 +18,7 @@ use codex_driver::{Codex, ThreadOptions};
 async fn main() -> Result<(), support::BoxError> {
     let env = support::Env::new(offline_script).await?;
 
-    let codex = Codex::new(env.config()).await?;
+    let codex = Codex::spawn(env.config()).await?;
     let meta = codex.metadata();
     println!(
         "Connected to Codex {} on {}",

@@ -18,7 +18,7 @@ use codex_driver::ThreadOptions;
 fn main() -> Result<(), support::BoxError> {
     let env = support::Env::new_blocking(offline_script)?;
 
-    let codex = Codex::new(env.config())?;
+    let codex = Codex::spawn(env.config())?;
     let meta = codex.metadata();
     println!(
         "Connected to Codex {} on {}",

@@ -18,7 +18,7 @@ use codex_driver::{Codex, Review, ThreadOptions};
 #[tokio::main]
 async fn main() -> Result<(), support::BoxError> {
     let env = support::Env::new(offline_script).await?;
-    let codex = Codex::new(env.config()).await?;
+    let codex = Codex::spawn(env.config()).await?;
     let thread = codex.thread_start(&ThreadOptions::default()).await?;
 
     let review = thread.review(Review::custom("Check the README for broken commands.")).await?.run().await?;

@@ -19,7 +19,7 @@ use std::io::Write;
 #[tokio::main]
 async fn main() -> Result<(), support::BoxError> {
     let env = support::Env::new(offline_script).await?;
-    let codex = Codex::new(env.config()).await?;
+    let codex = Codex::spawn(env.config()).await?;
     let thread = codex.thread_start(&ThreadOptions::default()).await?;
 
     // Steer: once the answer starts, add an instruction to the same turn.

@@ -17,7 +17,7 @@ use std::io::Write;
 
 fn main() -> Result<(), support::BoxError> {
     let env = support::Env::new_blocking(offline_script)?;
-    let codex = Codex::new(env.config())?;
+    let codex = Codex::spawn(env.config())?;
     let thread = codex.thread_start(&ThreadOptions::default())?;
 
     let turn = thread.turn("Explain in two sentences why streaming output matters.")?;

@@ -19,7 +19,7 @@ use codex_driver::{Codex, ThreadOptions};
 #[tokio::main]
 async fn main() -> Result<(), support::BoxError> {
     let env = support::Env::new(offline_script).await?;
-    let codex = Codex::new(env.config()).await?;
+    let codex = Codex::spawn(env.config()).await?;
     let thread = codex.thread_start(&ThreadOptions::default()).await?;
 
     let result = thread.run("Name three prime numbers, then say which is largest.").await?;

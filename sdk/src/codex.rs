@@ -24,7 +24,7 @@ use std::sync::Arc;
 /// # async fn demo() -> codex_driver::Result<()> {
 /// use codex_driver::{ClientConfig, Codex, ThreadOptions};
 ///
-/// let codex = Codex::new(ClientConfig::default()).await?;
+/// let codex = Codex::spawn(ClientConfig::default()).await?;
 /// let thread = codex.thread_start(&ThreadOptions::default()).await?;
 /// let result = thread.run("Say hello").await?;
 /// println!("{}", result.final_response().unwrap_or_default());
@@ -219,8 +219,9 @@ impl CodexBuilder {
 }
 
 impl Codex {
-    /// Spawns the app-server with `config` (fail-closed approvals) and initializes it.
-    pub async fn new(config: ClientConfig) -> Result<Self> {
+    /// Spawns the app-server with `config` (fail-closed approvals) and initializes it; for
+    /// a handler, or to attach to a running server, use [`builder`](Self::builder).
+    pub async fn spawn(config: ClientConfig) -> Result<Self> {
         Self::builder().config(config).connect().await
     }
 

@@ -82,7 +82,7 @@ fn assert_clear_panic(what: &str, payload: Box<dyn std::any::Any + Send>) {
 
 async fn connect(env: &Env) -> blocking::Codex {
     let config = env.config();
-    within("connect", off_thread(move || blocking::Codex::new(config))).await.expect("connect")
+    within("connect", off_thread(move || blocking::Codex::spawn(config))).await.expect("connect")
 }
 
 /// Runs `f` on a current-thread runtime of its own that, unlike `#[tokio::test]`'s, does
@@ -101,7 +101,7 @@ async fn blocking_calls_inside_an_async_runtime_panic_clearly() {
 
     // Connecting from an `async fn` (here the test's current-thread runtime).
     let config = env.config();
-    let panic = std::panic::catch_unwind(AssertUnwindSafe(|| blocking::Codex::new(config))).unwrap_err();
+    let panic = std::panic::catch_unwind(AssertUnwindSafe(|| blocking::Codex::spawn(config))).unwrap_err();
     assert_clear_panic("CodexBuilder::connect", panic);
 
     // A client made on a plain thread, then called from async code.
@@ -227,7 +227,7 @@ fn works_from_spawn_blocking_with_iterators_and_block_on() {
         env.model.push(MockResponse::text("Un poème"));
         let config = env.config();
         let job = tokio::task::spawn_blocking(move || {
-            let codex = blocking::Codex::new(config).expect("connect");
+            let codex = blocking::Codex::spawn(config).expect("connect");
             codex.block_on(codex.connection().config_read(ConfigReadParams::default())).expect("config/read");
             assert_eq!(codex.metadata().server_version, Some(common::codex_version()));
 

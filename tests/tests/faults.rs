@@ -98,7 +98,7 @@ impl Fake {
 }
 
 async fn connect(config: ClientConfig) -> Codex {
-    within("connect to the scripted server", Codex::new(config)).await.expect("initialize")
+    within("connect to the scripted server", Codex::spawn(config)).await.expect("initialize")
 }
 
 /// A raw request through the low-level connection.
@@ -621,7 +621,7 @@ fn the_blocking_api_retries_overload_with_the_same_config() {
         .with_max_attempts(2)
         .with_delays(Duration::from_millis(50), Duration::from_secs(1))
         .with_jitter(0.0);
-    let codex = codex_driver::blocking::Codex::new(fake.config().with_overload_retry(policy)).expect("connect");
+    let codex = codex_driver::blocking::Codex::spawn(fake.config().with_overload_retry(policy)).expect("connect");
     let thread = codex.thread_start(&ThreadOptions::default()).expect("retried thread/start");
     assert_eq!(thread.id(), "thr-blocking");
     match codex.thread_start(&ThreadOptions::default()) {

@@ -195,7 +195,7 @@ fn blocking_drops_mid_turn_leave_nothing_behind() {
 
     let mut pids = Vec::new();
     for i in 0..6 {
-        let codex = blocking::Codex::new(home.client_config(&codex_bin())).expect("connect");
+        let codex = blocking::Codex::spawn(home.client_config(&codex_bin())).expect("connect");
         pids.push(codex.connection().pid().expect("pid"));
         let thread = codex.thread_start(&ThreadOptions::default()).expect("thread/start");
         let turn = thread.turn(format!("stall-{i}")).expect("turn/start");

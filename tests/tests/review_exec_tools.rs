@@ -117,7 +117,7 @@ async fn blocking_review_and_turn_with_requests() {
     let (review, events, result) = within(
         "blocking calls",
         off_thread(move || {
-            let codex = blocking::Codex::new(config).expect("connect");
+            let codex = blocking::Codex::spawn(config).expect("connect");
             let options = ThreadOptions::default().cwd(cwd).approval_mode(ApprovalMode::AskUser);
             let thread = codex.thread_start(&options).expect("thread/start");
             let review = thread.review(Review::custom("blocking")).and_then(|h| h.run()).expect("review");
@@ -321,7 +321,7 @@ mod tools {
         let result = within(
             "blocking",
             off_thread(move || {
-                let codex = blocking::Codex::new(config).expect("connect");
+                let codex = blocking::Codex::spawn(config).expect("connect");
                 let thread = codex.thread_start_with_tools(&ThreadOptions::default(), tools()).expect("start");
                 let result = thread.run("add 20 and 22").expect("turn");
                 codex.close();

@@ -397,7 +397,7 @@ async fn the_blocking_api_interrupts_on_timeout_and_on_drop() {
     let config = world.config();
     let (go, ready) = std::sync::mpsc::channel::<()>();
     let outcome = tokio::task::spawn_blocking(move || {
-        let codex = codex_driver::blocking::Codex::new(config)?;
+        let codex = codex_driver::blocking::Codex::spawn(config)?;
         let thread = codex.thread_start(&ThreadOptions::default())?;
         let handle = thread.turn("hang")?;
         // The stalled answer never completes: the timeout is sure to elapse.

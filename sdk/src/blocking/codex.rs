@@ -27,7 +27,7 @@ use std::sync::Arc;
 /// use codex_driver::blocking::Codex;
 /// use codex_driver::{ClientConfig, ThreadOptions};
 ///
-/// let codex = Codex::new(ClientConfig::default())?;
+/// let codex = Codex::spawn(ClientConfig::default())?;
 /// let thread = codex.thread_start(&ThreadOptions::default())?;
 /// let result = thread.run("Say hello")?;
 /// println!("{}", result.final_response().unwrap_or_default());
@@ -194,9 +194,9 @@ impl Codex {
     ///
     /// # Panics
     ///
-    /// When called from async code; use [`crate::Codex::new`] there. The same holds for
+    /// When called from async code; use [`crate::Codex::spawn`] there. The same holds for
     /// every blocking method of this module.
-    pub fn new(config: ClientConfig) -> Result<Self> {
+    pub fn spawn(config: ClientConfig) -> Result<Self> {
         Self::builder().config(config).connect()
     }
 
@@ -226,7 +226,7 @@ impl Codex {
     /// use codex_driver::{ClientConfig, ClientRequests};
     /// use codex_driver::types::ConfigReadParams;
     ///
-    /// let codex = Codex::new(ClientConfig::default())?;
+    /// let codex = Codex::spawn(ClientConfig::default())?;
     /// let config = codex.block_on(codex.connection().config_read(ConfigReadParams::default()))?;
     /// # Ok::<(), codex_driver::Error>(())
     /// ```

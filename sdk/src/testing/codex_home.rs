@@ -312,7 +312,7 @@ impl CodexHome {
 
     /// A [`ClientConfig`](crate::ClientConfig) that starts `codex_bin` as an app-server in this
     /// home: [`env`](Self::env) set, [`SCRUBBED_ENV_VARS`] removed, working directory
-    /// [`work_dir`](Self::work_dir). Hand it to [`Codex::new`](crate::Codex::new) or
+    /// [`work_dir`](Self::work_dir). Hand it to [`Codex::spawn`](crate::Codex::spawn) or
     /// [`Codex::builder`](crate::Codex::builder).
     pub fn client_config(&self, codex_bin: &Path) -> crate::ClientConfig {
         let mut config = crate::ClientConfig::default().with_codex_bin(codex_bin).with_cwd(&self.work_dir);

@@ -19,7 +19,7 @@
 //! let model = MockModel::start().await?;
 //! model.push(MockResponse::text("A one-line summary."));
 //! let home = CodexHome::new(&model.base_url())?;
-//! let codex = Codex::new(home.client_config(&pinned_cli::find_or_install()?)).await?;
+//! let codex = Codex::spawn(home.client_config(&pinned_cli::find_or_install()?)).await?;
 //! let thread = codex.thread_start(&ThreadOptions::default()).await?;
 //! let result = thread.run("Summarize this repository").await?;
 //! assert_eq!(result.final_response(), Some("A one-line summary."));

@@ -3,5 +3,5 @@
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let _ = codex_driver::blocking::Codex::new(codex_driver::ClientConfig::default());
+    let _ = codex_driver::blocking::Codex::spawn(codex_driver::ClientConfig::default());
 }
