@@ -395,10 +395,13 @@ impl Connection {
         }
         let outcome = async {
             let params = options.to_params();
-            if let Some(link) = &self.shared().link {
-                link.remember_initialize(&to_raw(crate::method_names::INITIALIZE, &params)?);
-            }
+            let remembered = to_raw(crate::method_names::INITIALIZE, &params)?;
             let raw = self.request_raw(crate::method_names::INITIALIZE, params).await?;
+            // Kept once the server took it: a new link is initialized the same way (an
+            // `initialize` lost with its link is the caller's to send again).
+            if let Some(link) = &self.shared().link {
+                link.remember_initialize(&remembered);
+            }
             self.notify(crate::method_names::INITIALIZED, Value::Null).await?;
             Ok::<_, Error>(ServerMetadata::from_response(raw))
         }

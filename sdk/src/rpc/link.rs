@@ -238,6 +238,12 @@ impl LinkControl {
     pub(crate) fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
     }
+
+    /// A new generation for the link a reconnect attempt sets up (the current one from
+    /// then on).
+    fn next_generation(&self) -> u64 {
+        self.generation.fetch_add(1, Ordering::AcqRel) + 1
+    }
 }
 
 /// The reader of link `generation` saw it end with `reason`: during a reconnect attempt's
@@ -272,6 +278,10 @@ pub(crate) async fn reader_ended(
 /// Link `generation` ended with `reason` (its reader saw the end): closes the connection,
 /// or, on a reconnecting connection after a link failure, starts replacing the link.
 pub(crate) async fn link_ended(shared: &Arc<Shared>, generation: u64, reason: CloseReason) {
+    if shared.link.as_ref().is_some_and(|link| !link.is_current(generation)) {
+        // A link that was already replaced (or is being replaced): its end is old news.
+        return;
+    }
     let reconnects =
         shared.link.is_some() && reason.is_link_failure() && !shared.closing_by_client.load(Ordering::Acquire);
     if reconnects {
@@ -309,10 +319,7 @@ pub(crate) fn link_dropped(shared: &Arc<Shared>, generation: u64, reason: CloseR
             Error::OutcomeUnknown { method: entry.method, endpoint: info.endpoint.clone(), reason: reason.clone() };
         let _ = entry.tx.send(Err(error));
     }
-    let deciding: Vec<_> = shared.deciding.lock().unwrap_or_else(|e| e.into_inner()).drain().collect();
-    for (_, cancel) in deciding {
-        let _ = cancel.send(());
-    }
+    cancel_deciding(shared, |_| true);
     let since = Instant::now();
     shared.set_state(ConnectionState::Reconnecting { since, reason: reason.clone(), attempts: 0 });
     shared.turns_changed.notify_waiters();
@@ -323,11 +330,24 @@ pub(crate) fn link_dropped(shared: &Arc<Shared>, generation: u64, reason: CloseR
         "the link to the codex app-server dropped; reconnecting"
     );
     let weak = Arc::downgrade(shared);
-    shared.runtime.spawn(reconnect(weak, generation + 1, threads, reason, since));
+    shared.runtime.spawn(reconnect(weak, threads, reason, since));
+}
+
+/// Cancels the server-request handlers still deciding requests of the links `of` picks:
+/// no reply goes to a link that dropped or was given up.
+fn cancel_deciding(shared: &Shared, of: impl Fn(u64) -> bool) {
+    let cancelled: Vec<_> = {
+        let mut deciding = shared.deciding.lock().unwrap_or_else(|e| e.into_inner());
+        let ids: Vec<_> = deciding.iter().filter(|(_, (on, _))| of(*on)).map(|(id, _)| id.clone()).collect();
+        ids.into_iter().filter_map(|id| deciding.remove(&id)).collect()
+    };
+    for (_, cancel) in cancelled {
+        let _ = cancel.send(());
+    }
 }
 
 /// Dials until a new link is up (initialized, threads resumed) or the policy gives up.
-async fn reconnect(weak: Weak<Shared>, generation: u64, threads: Vec<String>, dropped: CloseReason, since: Instant) {
+async fn reconnect(weak: Weak<Shared>, threads: Vec<String>, dropped: CloseReason, since: Instant) {
     let mut attempts = 0u32;
     let mut last_error = String::new();
     loop {
@@ -359,6 +379,9 @@ async fn reconnect(weak: Weak<Shared>, generation: u64, threads: Vec<String>, dr
         attempts += 1;
         shared.set_state(ConnectionState::Reconnecting { since, reason: dropped.clone(), attempts });
         tracing::info!(attempt = attempts, "reconnecting to the codex app-server");
+        // Each attempt's link has a generation of its own: what came on a link given up
+        // (a server request, its reply) can never pass for the next one's.
+        let Some(generation) = shared.link.as_ref().map(LinkControl::next_generation) else { return };
         let attempt = tokio::time::timeout(policy.attempt_timeout, attach(&shared, generation, &threads));
         let outcome = tokio::select! {
             outcome = attempt => outcome,
@@ -379,6 +402,7 @@ async fn reconnect(weak: Weak<Shared>, generation: u64, threads: Vec<String>, dr
         if let Some(link) = &shared.link {
             link.abort_reader();
         }
+        cancel_deciding(&shared, |on| on == generation);
         tracing::debug!(attempt = attempts, error = %last_error, "a reconnect attempt failed");
     }
 }
@@ -605,7 +629,8 @@ fn complete_ended(shared: &Arc<Shared>, thread_id: &str, turns: Vec<Box<RawValue
         let Ok(head) = serde_json::from_str::<TurnHead>(turn.get()) else { continue };
         let followed = {
             let state = shared.lock();
-            state.router.follows_turn(&head.id) || state.turns.is_running(thread_id, &head.id)
+            !state.turns.recently_completed(&head.id)
+                && (state.router.follows_turn(&head.id) || state.turns.is_running(thread_id, &head.id))
         };
         if head.status == "inProgress" || !followed {
             continue;
@@ -620,7 +645,7 @@ fn complete_ended(shared: &Arc<Shared>, thread_id: &str, turns: Vec<Box<RawValue
             turn.get()
         );
         tracing::debug!(thread_id, turn_id = %head.id, status = %head.status, "a turn ended during the gap; completing it from the server's record");
-        super::reader::handle_line(shared, line.into_bytes(), &mut wakes);
+        super::reader::handle_line(shared, line.into_bytes(), shared.link_generation(), &mut wakes);
     }
     drop(wakes);
     shared.turns_changed.notify_waiters();

@@ -29,12 +29,12 @@ pub(crate) async fn reader_task(
     generation: u64,
     handover: Option<super::link::HandoverCell>,
 ) {
-    let reason = read_link(&shared, inbound).await;
+    let reason = read_link(&shared, inbound, generation).await;
     super::link::reader_ended(&shared, generation, handover, reason).await;
 }
 
 /// Routes everything the link brings until it ends; returns why it ended.
-async fn read_link(shared: &Arc<Shared>, mut inbound: InboundStream) -> CloseReason {
+async fn read_link(shared: &Arc<Shared>, mut inbound: InboundStream, generation: u64) -> CloseReason {
     let shared = shared.clone();
     let mut wakes = Wakes::default();
     let reason = loop {
@@ -51,7 +51,7 @@ async fn read_link(shared: &Arc<Shared>, mut inbound: InboundStream) -> CloseRea
         })
         .await;
         match next {
-            Some(Inbound::Message(message)) => handle_line(&shared, message, &mut wakes),
+            Some(Inbound::Message(message)) => handle_line(&shared, message, generation, &mut wakes),
             Some(Inbound::TooLarge { size, prefix }) => handle_too_large(&shared, size, &prefix),
             Some(Inbound::NotAMessage(what)) => {
                 invalid(&shared);
@@ -72,8 +72,9 @@ fn invalid(shared: &Shared) {
     shared.counters.invalid_messages.fetch_add(1, Ordering::Relaxed);
 }
 
-/// Classifies one message and hands it on; the consumers of a notification go to `wakes`.
-pub(crate) fn handle_line(shared: &Arc<Shared>, line: Vec<u8>, wakes: &mut Wakes) {
+/// Classifies one message of link `generation` and hands it on; the consumers of a
+/// notification go to `wakes`. A server request is answered on that link only.
+pub(crate) fn handle_line(shared: &Arc<Shared>, line: Vec<u8>, generation: u64, wakes: &mut Wakes) {
     let message = match Incoming::parse(line) {
         Ok(m) => m,
         Err(Unreadable { why, line }) => {
@@ -121,7 +122,7 @@ pub(crate) fn handle_line(shared: &Arc<Shared>, line: Vec<u8>, wakes: &mut Wakes
         }
         Incoming::Request { id, method, params } => {
             shared.counters.server_requests.fetch_add(1, Ordering::Relaxed);
-            spawn_server_request(shared.clone(), id, method, params);
+            spawn_server_request(shared.clone(), id, method, params, generation);
         }
         Incoming::EmptyResponse { id } => {
             // A reply with neither `result` nor `error`: its request fails with a decode error

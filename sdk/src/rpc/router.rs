@@ -56,6 +56,9 @@ struct Reservation {
     /// The link dropped while the reservation was open: a turn queue made for it later
     /// starts with the gap (its earlier events may be missing).
     gap: Option<Arc<CloseInfo>>,
+    /// The thread could not be resumed after a reconnect: a turn queue made for it later
+    /// has ended already, saying why.
+    lost: Option<String>,
 }
 
 impl Reservation {
@@ -64,6 +67,9 @@ impl Reservation {
         let queue = Queue::new(capacity);
         if let Some(info) = &self.gap {
             queue.gap(info);
+        }
+        if let Some(what) = &self.lost {
+            queue.lose(what);
         }
         queue
     }
@@ -164,7 +170,8 @@ impl Router {
     /// Starts capturing unclaimed turn events of `thread_id`.
     pub(crate) fn reserve(&mut self, thread_id: &str) -> u64 {
         let key = self.key();
-        self.reservations.insert(thread_id.to_owned(), Reservation { key, per_turn: HashMap::new(), gap: None });
+        self.reservations
+            .insert(thread_id.to_owned(), Reservation { key, per_turn: HashMap::new(), gap: None, lost: None });
         key
     }
 
@@ -252,7 +259,8 @@ impl Router {
                 queue.lose(what);
             }
         }
-        if let Some(reservation) = self.reservations.get(thread_id) {
+        if let Some(reservation) = self.reservations.get_mut(thread_id) {
+            reservation.lost = Some(what.to_owned());
             for queue in reservation.per_turn.values() {
                 queue.lose(what);
             }

@@ -228,7 +228,7 @@ pub(crate) fn resolved_elsewhere(shared: &Shared, notification: &super::message:
     }
     let Ok(resolved) = serde_json::from_str::<Resolved>(notification.params().get()) else { return };
     let deciding = shared.deciding.lock().unwrap_or_else(|e| e.into_inner()).remove(&resolved.request_id);
-    if let Some(cancel) = deciding {
+    if let Some((_, cancel)) = deciding {
         let _ = cancel.send(());
     }
 }
@@ -251,10 +251,14 @@ impl Drop for InFlight {
 /// [`answerer`] for who answers); the handler's future is dropped if the connection closes
 /// or the request is resolved by another client first. Past
 /// [`MAX_SERVER_REQUESTS_IN_FLIGHT`], the request is shed instead.
-pub(crate) fn spawn_server_request(shared: Arc<Shared>, id: RequestId, method: String, params: Box<RawValue>) {
+pub(crate) fn spawn_server_request(
+    shared: Arc<Shared>,
+    id: RequestId,
+    method: String,
+    params: Box<RawValue>,
+    asked_on: u64,
+) {
     use std::sync::atomic::Ordering;
-    // The link it came on: the reply goes to that link only.
-    let asked_on = shared.link_generation();
     let in_flight = shared.counters.server_requests_in_flight.fetch_add(1, Ordering::AcqRel);
     if in_flight >= MAX_SERVER_REQUESTS_IN_FLIGHT {
         shared.counters.server_requests_in_flight.fetch_sub(1, Ordering::AcqRel);
@@ -273,11 +277,23 @@ pub(crate) fn spawn_server_request(shared: Arc<Shared>, id: RequestId, method: S
         // Resolved elsewhere while this client is still deciding who answers, or answering:
         // nothing to send any more.
         let (cancel_tx, cancel) = tokio::sync::oneshot::channel::<()>();
-        shared.deciding.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), cancel_tx);
+        // The same id again (asked again on a new link, or a restarted server's id): the
+        // earlier handler stops deciding.
+        let earlier =
+            shared.deciding.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), (asked_on, cancel_tx));
+        if let Some((_, earlier)) = earlier {
+            let _ = earlier.send(());
+        }
+        let forget = |shared: &Shared| {
+            let mut deciding = shared.deciding.lock().unwrap_or_else(|e| e.into_inner());
+            if deciding.get(&id).is_some_and(|(on, _)| *on == asked_on) {
+                deciding.remove(&id);
+            }
+        };
         if shared.link_generation() != asked_on {
             // Its link dropped before it was registered (the drop cancels the ones that
             // were): the server asks again on the new link.
-            shared.deciding.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+            forget(&shared);
             return;
         }
         // Completes once, when the request is resolved; never when the sender goes away
@@ -288,7 +304,6 @@ pub(crate) fn spawn_server_request(shared: Arc<Shared>, id: RequestId, method: S
             }
         };
         tokio::pin!(resolved);
-        let forget = |shared: &Shared| shared.deciding.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
         let handler = tokio::select! {
             handler = answerer(&shared, &method, thread_id, turn_id) => handler,
             () = &mut resolved => None,

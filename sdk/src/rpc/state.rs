@@ -86,7 +86,8 @@ pub(crate) struct Shared {
     pub(crate) turns_changed: tokio::sync::Notify,
     /// Server requests whose handler is still deciding, by id: a `serverRequest/resolved`
     /// (another client answered first) cancels them.
-    pub(crate) deciding: Mutex<HashMap<super::wire::RequestId, tokio::sync::oneshot::Sender<()>>>,
+    /// Each with the generation of the link it came on.
+    pub(crate) deciding: Mutex<HashMap<super::wire::RequestId, (u64, tokio::sync::oneshot::Sender<()>)>>,
     /// Tells the writer to finish: out of band, so a full queue cannot hold it up.
     shutdown_tx: watch::Sender<bool>,
     /// Set by the writer once it closed the sink and ended.

@@ -188,7 +188,7 @@ impl TurnBook {
         }
     }
 
-    fn recently_completed(&self, turn_id: &str) -> bool {
+    pub(crate) fn recently_completed(&self, turn_id: &str) -> bool {
         self.completed.iter().any(|t| t == turn_id)
     }
 
@@ -637,7 +637,11 @@ impl TurnBook {
         let mut resume = Vec::new();
         for (id, book) in &mut self.threads {
             let was_subscribed = std::mem::replace(&mut book.subscribed, false);
-            let needed = book.interest > 0 || book.adopted > 0 || !book.ours.is_empty() || book.owed.is_some();
+            let needed = book.interest > 0
+                || book.adopted > 0
+                || book.starting > 0
+                || !book.ours.is_empty()
+                || book.owed.is_some();
             if was_subscribed && needed {
                 resume.push(id.clone());
             }
