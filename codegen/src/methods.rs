@@ -387,14 +387,14 @@ fn handler_trait(methods: &[MethodDef], responses: &BTreeMap<String, String>) ->
             /// Default: the fail-closed reply (see [`fail_closed_reply`](crate::rpc::fail_closed_reply)).
             fn #fn_name(&self, params: #params) -> impl ::std::future::Future<Output = ::std::result::Result<types::#response, crate::error::RpcError>> + Send {
                 let _ = params;
-                ::std::future::ready(crate::handlers::fail_closed::<server_requests::#marker>())
+                ::std::future::ready(crate::rpc::typed_handlers::fail_closed::<server_requests::#marker>())
             }
         }
     });
     let arms = methods.iter().map(|m| {
         let fn_name = ident(&m.ident.to_snake_case());
         let variant = ident(&m.ident);
-        quote! { ServerRequest::#variant(params) => crate::handlers::reply(handler.#fn_name(params).await), }
+        quote! { ServerRequest::#variant(params) => crate::rpc::typed_handlers::reply(handler.#fn_name(params).await), }
     });
     let fallback = ident(FALLBACK_VARIANT);
     quote! {
@@ -418,7 +418,7 @@ fn handler_trait(methods: &[MethodDef], responses: &BTreeMap<String, String>) ->
             method: &str,
             params: ::serde_json::Value,
         ) -> ::std::result::Result<::serde_json::Value, crate::error::RpcError> {
-            match ServerRequest::decode(method, params).map_err(crate::handlers::invalid_params)? {
+            match ServerRequest::decode(method, params).map_err(crate::rpc::typed_handlers::invalid_params)? {
                 #(#arms)*
                 ServerRequest::#fallback { method, params } => handler.unrecognized(method, params).await,
             }

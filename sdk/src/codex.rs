@@ -2,10 +2,10 @@
 
 use crate::config::ClientConfig;
 use crate::error::Result;
-use crate::handlers::Typed;
 use crate::login::{ChatgptLogin, DeviceCodeLogin};
 use crate::methods::{client_requests, ServerRequestHandler};
 use crate::options::ThreadOptions;
+use crate::rpc::typed_handlers::Typed;
 use crate::rpc::{Connection, ConnectionOptions, InitializeOptions, RawServerRequestHandler, ServerMetadata};
 use crate::thread::{Thread, ThreadSettings};
 use crate::types::{

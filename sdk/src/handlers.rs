@@ -1,52 +1,16 @@
-//! Typed server-request handling: the glue between the generated
-//! [`ServerRequestHandler`] trait and the runtime, plus [`ApprovalHandler`], the
-//! closure-based handler for the common case.
+//! [`ApprovalHandler`], the closure-based [`ServerRequestHandler`] for the common case
+//! (the glue between the generated trait and the runtime is `rpc/typed_handlers.rs`).
 
-use crate::error::{ErrorCode, RpcError};
-use crate::methods::{dispatch_server_request, ServerRequestHandler};
-use crate::protocol::Request;
-use crate::rpc::{fail_closed_reply, RawServerRequest, RawServerRequestHandler};
+use crate::error::RpcError;
+use crate::methods::ServerRequestHandler;
+use crate::rpc::typed_handlers::fail_closed;
 use crate::types::{
     CommandExecutionApprovalDecision, CommandExecutionRequestApprovalParams, CommandExecutionRequestApprovalResponse,
     FileChangeApprovalDecision, FileChangeRequestApprovalParams, FileChangeRequestApprovalResponse,
 };
 use futures_util::future::BoxFuture;
-use serde::Serialize;
-use serde_json::Value;
 use std::future::Future;
 use std::sync::Arc;
-
-/// The fail-closed reply of `R`, typed.
-pub(crate) fn fail_closed<R: Request>() -> Result<R::Response, RpcError> {
-    let reply = fail_closed_reply(R::METHOD)?;
-    serde_json::from_value(reply).map_err(|e| {
-        RpcError::new(
-            ErrorCode::INTERNAL_ERROR,
-            format!("fail-closed reply of `{}` does not fit its type: {e}", R::METHOD),
-        )
-    })
-}
-
-/// A typed handler result as the JSON reply.
-pub(crate) fn reply<T: Serialize>(result: Result<T, RpcError>) -> Result<Value, RpcError> {
-    let value = result?;
-    serde_json::to_value(value)
-        .map_err(|e| RpcError::new(ErrorCode::INTERNAL_ERROR, format!("cannot encode the handler's reply: {e}")))
-}
-
-/// Malformed params of a known server request.
-pub(crate) fn invalid_params(e: crate::protocol::DecodeError) -> RpcError {
-    RpcError::new(ErrorCode::INVALID_PARAMS, e.to_string())
-}
-
-/// Runs a typed [`ServerRequestHandler`] on the connection.
-pub(crate) struct Typed<H>(pub(crate) Arc<H>);
-
-impl<H: ServerRequestHandler> RawServerRequestHandler for Typed<H> {
-    fn handle(&self, request: RawServerRequest) -> BoxFuture<'_, Result<Value, RpcError>> {
-        Box::pin(async move { dispatch_server_request(&*self.0, &request.method, request.params).await })
-    }
-}
 
 type Decide<P, D> = Arc<dyn Fn(P) -> BoxFuture<'static, D> + Send + Sync>;
 
@@ -154,8 +118,9 @@ impl ServerRequestHandler for ApprovalHandler {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::methods::dispatch_server_request;
     use crate::types::CommandExecutionApprovalDecision as Decision;
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     fn command_approval() -> Value {
         json!({"threadId": "t", "turnId": "u", "itemId": "i", "command": "ls -la", "startedAtMs": 1})

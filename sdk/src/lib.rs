@@ -71,7 +71,6 @@ pub mod rpc;
 pub mod blocking;
 
 mod codex;
-mod events;
 pub mod goals;
 pub mod handlers;
 mod input;
@@ -88,7 +87,6 @@ pub mod version;
 pub use codex::{Codex, CodexBuilder};
 pub use config::ClientConfig;
 pub use error::{Error, ErrorCode, Result, RpcError, RpcErrorKind};
-pub use events::Notifications;
 pub use goals::{GoalControl, GoalEvents, GoalHandle, GoalOptions, GoalResult, GoalUpdate};
 pub use handlers::ApprovalHandler;
 pub use input::{Input, Inputs};
@@ -96,6 +94,7 @@ pub use login::{ChatgptLogin, DeviceCodeLogin, LoginOutcome};
 pub use methods::{ClientRequests, ServerNotification, ServerRequest, ServerRequestHandler};
 pub use options::{ApprovalMode, Sandbox, ThreadOptions, TurnOptions};
 pub use review::Review;
+pub use rpc::notifications::Notifications;
 pub use rpc::{
     retry_on_overload, CloseReason, Connection, ConnectionState, Dial, Endpoint, ReconnectPolicy, RetryPolicy,
     ServerMetadata, Transport,

@@ -116,7 +116,7 @@ impl Thread {
     /// # Ok(()) }
     /// ```
     pub fn set_handler(&self, handler: impl crate::methods::ServerRequestHandler) {
-        let handler = crate::handlers::Typed(std::sync::Arc::new(handler));
+        let handler = crate::rpc::typed_handlers::Typed(std::sync::Arc::new(handler));
         self.conn.set_thread_handler(&self.id, std::sync::Arc::new(handler));
     }
 

@@ -435,7 +435,7 @@ impl Stream for TurnEvents {
         }
         match polled {
             Poll::Ready(Some(Ok(event))) => {
-                let decoded = crate::events::decode_event(&event);
+                let decoded = crate::rpc::notifications::decode_event(&event);
                 match &decoded {
                     Ok(notification) => {
                         this.collector.observe(notification);

@@ -102,7 +102,7 @@ impl PendingRequest {
         if self.method != R::METHOD {
             return Err(UnfitAnswer { answer: R::METHOD, request: Box::new(self) });
         }
-        let reply = crate::handlers::reply(Ok(response));
+        let reply = crate::rpc::typed_handlers::reply(Ok(response));
         self.send(reply);
         Ok(())
     }

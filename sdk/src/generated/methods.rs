@@ -6516,7 +6516,7 @@ pub trait ServerRequestHandler: Send + Sync + 'static {
     > + Send {
         let _ = params;
         ::std::future::ready(
-            crate::handlers::fail_closed::<
+            crate::rpc::typed_handlers::fail_closed::<
                 server_requests::ItemCommandExecutionRequestApproval,
             >(),
         )
@@ -6537,7 +6537,7 @@ pub trait ServerRequestHandler: Send + Sync + 'static {
     > + Send {
         let _ = params;
         ::std::future::ready(
-            crate::handlers::fail_closed::<
+            crate::rpc::typed_handlers::fail_closed::<
                 server_requests::ItemFileChangeRequestApproval,
             >(),
         )
@@ -6558,7 +6558,9 @@ pub trait ServerRequestHandler: Send + Sync + 'static {
     > + Send {
         let _ = params;
         ::std::future::ready(
-            crate::handlers::fail_closed::<server_requests::ItemToolRequestUserInput>(),
+            crate::rpc::typed_handlers::fail_closed::<
+                server_requests::ItemToolRequestUserInput,
+            >(),
         )
     }
     /// `mcpServer/elicitation/request`: Request input for an MCP server elicitation.
@@ -6577,7 +6579,7 @@ pub trait ServerRequestHandler: Send + Sync + 'static {
     > + Send {
         let _ = params;
         ::std::future::ready(
-            crate::handlers::fail_closed::<
+            crate::rpc::typed_handlers::fail_closed::<
                 server_requests::McpServerElicitationRequest,
             >(),
         )
@@ -6598,7 +6600,7 @@ pub trait ServerRequestHandler: Send + Sync + 'static {
     > + Send {
         let _ = params;
         ::std::future::ready(
-            crate::handlers::fail_closed::<
+            crate::rpc::typed_handlers::fail_closed::<
                 server_requests::ItemPermissionsRequestApproval,
             >(),
         )
@@ -6619,7 +6621,7 @@ pub trait ServerRequestHandler: Send + Sync + 'static {
     > + Send {
         let _ = params;
         ::std::future::ready(
-            crate::handlers::fail_closed::<server_requests::ItemToolCall>(),
+            crate::rpc::typed_handlers::fail_closed::<server_requests::ItemToolCall>(),
         )
     }
     /// `account/chatgptAuthTokens/refresh`.
@@ -6638,7 +6640,7 @@ pub trait ServerRequestHandler: Send + Sync + 'static {
     > + Send {
         let _ = params;
         ::std::future::ready(
-            crate::handlers::fail_closed::<
+            crate::rpc::typed_handlers::fail_closed::<
                 server_requests::AccountChatgptAuthTokensRefresh,
             >(),
         )
@@ -6659,7 +6661,9 @@ pub trait ServerRequestHandler: Send + Sync + 'static {
     > + Send {
         let _ = params;
         ::std::future::ready(
-            crate::handlers::fail_closed::<server_requests::AttestationGenerate>(),
+            crate::rpc::typed_handlers::fail_closed::<
+                server_requests::AttestationGenerate,
+            >(),
         )
     }
     /// `applyPatchApproval`: Deprecated. Request to approve a patch. This request is used for Turns started via the legacy APIs (i.e. SendUserTurn, SendUserMessage).
@@ -6678,7 +6682,9 @@ pub trait ServerRequestHandler: Send + Sync + 'static {
     > + Send {
         let _ = params;
         ::std::future::ready(
-            crate::handlers::fail_closed::<server_requests::ApplyPatchApproval>(),
+            crate::rpc::typed_handlers::fail_closed::<
+                server_requests::ApplyPatchApproval,
+            >(),
         )
     }
     /// `execCommandApproval`: Request to exec a command. This request is used for Turns started via the legacy APIs (i.e. SendUserTurn, SendUserMessage).
@@ -6697,7 +6703,9 @@ pub trait ServerRequestHandler: Send + Sync + 'static {
     > + Send {
         let _ = params;
         ::std::future::ready(
-            crate::handlers::fail_closed::<server_requests::ExecCommandApproval>(),
+            crate::rpc::typed_handlers::fail_closed::<
+                server_requests::ExecCommandApproval,
+            >(),
         )
     }
     /// A request method this version of the SDK does not know. Default: refused.
@@ -6718,45 +6726,52 @@ pub async fn dispatch_server_request<H: ServerRequestHandler + ?Sized>(
     method: &str,
     params: ::serde_json::Value,
 ) -> ::std::result::Result<::serde_json::Value, crate::error::RpcError> {
-    match ServerRequest::decode(method, params).map_err(crate::handlers::invalid_params)?
+    match ServerRequest::decode(method, params)
+        .map_err(crate::rpc::typed_handlers::invalid_params)?
     {
         ServerRequest::ItemCommandExecutionRequestApproval(params) => {
-            crate::handlers::reply(
+            crate::rpc::typed_handlers::reply(
                 handler.item_command_execution_request_approval(params).await,
             )
         }
         ServerRequest::ItemFileChangeRequestApproval(params) => {
-            crate::handlers::reply(
+            crate::rpc::typed_handlers::reply(
                 handler.item_file_change_request_approval(params).await,
             )
         }
         ServerRequest::ItemToolRequestUserInput(params) => {
-            crate::handlers::reply(handler.item_tool_request_user_input(params).await)
+            crate::rpc::typed_handlers::reply(
+                handler.item_tool_request_user_input(params).await,
+            )
         }
         ServerRequest::McpServerElicitationRequest(params) => {
-            crate::handlers::reply(handler.mcp_server_elicitation_request(params).await)
+            crate::rpc::typed_handlers::reply(
+                handler.mcp_server_elicitation_request(params).await,
+            )
         }
         ServerRequest::ItemPermissionsRequestApproval(params) => {
-            crate::handlers::reply(
+            crate::rpc::typed_handlers::reply(
                 handler.item_permissions_request_approval(params).await,
             )
         }
         ServerRequest::ItemToolCall(params) => {
-            crate::handlers::reply(handler.item_tool_call(params).await)
+            crate::rpc::typed_handlers::reply(handler.item_tool_call(params).await)
         }
         ServerRequest::AccountChatgptAuthTokensRefresh(params) => {
-            crate::handlers::reply(
+            crate::rpc::typed_handlers::reply(
                 handler.account_chatgpt_auth_tokens_refresh(params).await,
             )
         }
         ServerRequest::AttestationGenerate(params) => {
-            crate::handlers::reply(handler.attestation_generate(params).await)
+            crate::rpc::typed_handlers::reply(handler.attestation_generate(params).await)
         }
         ServerRequest::ApplyPatchApproval(params) => {
-            crate::handlers::reply(handler.apply_patch_approval(params).await)
+            crate::rpc::typed_handlers::reply(handler.apply_patch_approval(params).await)
         }
         ServerRequest::ExecCommandApproval(params) => {
-            crate::handlers::reply(handler.exec_command_approval(params).await)
+            crate::rpc::typed_handlers::reply(
+                handler.exec_command_approval(params).await,
+            )
         }
         ServerRequest::Unrecognized { method, params } => {
             handler.unrecognized(method, params).await

@@ -25,8 +25,8 @@
 //! goal active for [`GoalOptions::idle_timeout`].
 
 use crate::error::{Error, Result};
-use crate::events::decode_event;
 use crate::methods::{client_requests, ServerNotification};
+use crate::rpc::notifications::decode_event;
 use crate::rpc::{Connection, Event, EventStream};
 use crate::turn::{TurnCollector, TurnResult};
 use crate::types::{

@@ -715,8 +715,8 @@ impl Connection {
     }
 
     /// Every notification on this connection, typed (as [`Codex::notifications`](crate::Codex::notifications)).
-    pub fn notifications(&self) -> crate::Notifications {
-        crate::Notifications::new(self.subscribe_all())
+    pub fn notifications(&self) -> super::notifications::Notifications {
+        super::notifications::Notifications::new(self.subscribe_all())
     }
 
     /// Starts a turn with raw params: reserves `params.threadId`, subscribes this connection

@@ -73,6 +73,7 @@ mod lifecycle;
 mod lines;
 mod link;
 mod message;
+pub(crate) mod notifications;
 mod pending;
 mod process;
 mod queue;
@@ -86,6 +87,7 @@ mod streams;
 mod subscriptions;
 mod transport;
 mod turns;
+pub(crate) mod typed_handlers;
 #[cfg(feature = "websocket")]
 pub(crate) mod websocket;
 mod wire;

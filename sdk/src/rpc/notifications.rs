@@ -1,9 +1,11 @@
 //! Typed notification streams beyond a single turn: everything on a connection, or
-//! everything about one thread.
+//! everything about one thread (the runtime's raw streams, decoded to the generated
+//! `ServerNotification`).
 
+use super::message::Event;
+use super::streams::EventStream;
 use crate::error::{Error, Result};
 use crate::methods::ServerNotification;
-use crate::rpc::{Event, EventStream};
 use futures_util::Stream;
 use std::pin::Pin;
 use std::task::{Context, Poll};
