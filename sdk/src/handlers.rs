@@ -27,7 +27,7 @@ type Decide<P, D> = Arc<dyn Fn(P) -> BoxFuture<'static, D> + Send + Sync>;
 /// Each request is decided in its own task. If the connection closes while a decision is
 /// pending (the app-server exits or is killed, the client is closed or dropped), the
 /// closure's future is dropped at its next `.await` and no reply is sent; release what it
-/// holds with drop guards (see [`RawServerRequestHandler`]). What a closure prints can
+/// holds with drop guards (see [`RawServerRequestHandler`](crate::rpc::RawServerRequestHandler)). What a closure prints can
 /// interleave with a streamed answer; a CLI that wants one ordered flow answers in the
 /// turn's own stream with [`Thread::turn_with_requests`](crate::Thread::turn_with_requests).
 ///
