@@ -3,7 +3,9 @@
 //! never as string literals, so that a method the schema renames or drops fails to compile
 //! instead of failing at run time. Tests and doc text are out of scope.
 
-use std::path::{Path, PathBuf};
+mod sources;
+
+use std::path::Path;
 use syn::visit::Visit;
 
 /// Every method name of the schema, both surfaces, every direction.
@@ -23,45 +25,14 @@ fn method_names(root: &Path) -> std::collections::BTreeSet<String> {
     names
 }
 
-/// The handwritten source files of `sdk/src` (not the generated code, not test files).
-fn handwritten(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if path.is_dir() {
-            if !["generated", "generated_tests", "tests"].contains(&name.as_str()) {
-                handwritten(&path, out);
-            }
-        } else if name.ends_with(".rs") && name != "tests.rs" {
-            out.push(path);
-        }
-    }
-}
-
 /// String literals outside attributes (docs) and `#[cfg(test)]` items.
 struct Literals<'a> {
     methods: &'a std::collections::BTreeSet<String>,
     found: Vec<String>,
 }
 
-fn is_cfg_test(attrs: &[syn::Attribute]) -> bool {
-    attrs.iter().any(|a| a.path().is_ident("cfg") && quote::quote!(#a).to_string().contains("test"))
-}
-
 impl<'ast> Visit<'ast> for Literals<'_> {
-    fn visit_attribute(&mut self, _: &'ast syn::Attribute) {}
-
-    fn visit_item_mod(&mut self, item: &'ast syn::ItemMod) {
-        if !is_cfg_test(&item.attrs) {
-            syn::visit::visit_item_mod(self, item);
-        }
-    }
-
-    fn visit_item_fn(&mut self, item: &'ast syn::ItemFn) {
-        if !is_cfg_test(&item.attrs) {
-            syn::visit::visit_item_fn(self, item);
-        }
-    }
+    skip_tests_and_docs!();
 
     fn visit_macro(&mut self, mac: &'ast syn::Macro) {
         // Literals inside macro calls (`format!`, `json!`, `matches!`) count too.
@@ -88,8 +59,8 @@ fn handwritten_sdk_code_names_methods_through_the_generated_markers() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let methods = method_names(root);
     assert!(methods.len() > 100 && methods.contains("turn/start"), "{} methods", methods.len());
-    let mut files = Vec::new();
-    handwritten(&root.join("sdk/src"), &mut files);
+    // The handwritten files: not the generated code.
+    let files = sources::rust_files(&root.join("sdk/src"), &["generated"]);
     assert!(files.len() > 30, "found only {} files", files.len());
     let mut offenders = Vec::new();
     for file in files {

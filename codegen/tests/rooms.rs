@@ -11,6 +11,8 @@
 //! - Only `blocking/` names `blocking`, and only `testing/` (and `pinned_cli.rs`, compiled
 //!   with it) names `testing`.
 
+mod sources;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use syn::visit::Visit;
@@ -81,25 +83,6 @@ const HIGH_LEVEL: &[&str] = &[
     "TurnOptions",
 ];
 
-/// The `.rs` files under `dir`, except test files.
-fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if path.is_dir() {
-            if !["generated_tests", "tests"].contains(&name.as_str()) {
-                sources(&path, out);
-            }
-        } else if name.ends_with(".rs") && name != "tests.rs" {
-            out.push(path);
-        }
-    }
-}
-
-fn is_cfg_test(attrs: &[syn::Attribute]) -> bool {
-    attrs.iter().any(|a| a.path().is_ident("cfg") && quote::quote!(#a).to_string().contains("test"))
-}
-
 /// The second segment of every `crate::…` path and `use crate::…` tree, outside
 /// attributes (doc text) and `#[cfg(test)]` items.
 #[derive(Default)]
@@ -129,22 +112,10 @@ impl CrateNames {
 }
 
 impl<'ast> Visit<'ast> for CrateNames {
-    fn visit_attribute(&mut self, _: &'ast syn::Attribute) {}
-
-    fn visit_item_mod(&mut self, item: &'ast syn::ItemMod) {
-        if !is_cfg_test(&item.attrs) {
-            syn::visit::visit_item_mod(self, item);
-        }
-    }
-
-    fn visit_item_fn(&mut self, item: &'ast syn::ItemFn) {
-        if !is_cfg_test(&item.attrs) {
-            syn::visit::visit_item_fn(self, item);
-        }
-    }
+    skip_tests_and_docs!();
 
     fn visit_item_use(&mut self, item: &'ast syn::ItemUse) {
-        if !is_cfg_test(&item.attrs) {
+        if !sources::is_cfg_test(&item.attrs) {
             self.use_tree(&item.tree, false);
         }
     }
@@ -162,10 +133,7 @@ impl<'ast> Visit<'ast> for CrateNames {
 
 /// The crate names each file under `dir` uses.
 fn names_in(dir: &Path) -> Vec<(PathBuf, BTreeSet<String>)> {
-    let mut files = Vec::new();
-    sources(dir, &mut files);
-    files.sort();
-    files
+    sources::rust_files(dir, &[])
         .into_iter()
         .map(|file| {
             let text = std::fs::read_to_string(&file).unwrap();
