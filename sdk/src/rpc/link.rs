@@ -474,7 +474,7 @@ async fn handshake(shared: &Arc<Shared>, sink: &mut OutboundSink, threads: &[Str
     // All resumes go out at once; each answer is taken as it comes.
     let mut resumes = Vec::with_capacity(threads.len());
     for thread_id in threads {
-        let params = serde_json::value::to_raw_value(&serde_json::json!({ "threadId": thread_id }))
+        let params = serde_json::value::to_raw_value(&crate::types::ThreadResumeParams::new(thread_id.as_str()))
             .expect("a string serializes");
         let mark = shared.lock().router.counters.notifications;
         let answer = send_on(shared, sink, THREAD_RESUME, &params).await?;
@@ -603,7 +603,8 @@ fn resumed(shared: &Arc<Shared>, thread_id: &str, params: &RawValue, result: &Ra
     shared.runtime.spawn(async move {
         tokio::time::sleep(CONFIRM_INTERRUPTED_AFTER).await;
         let Some(shared) = weak.upgrade() else { return };
-        let params = serde_json::json!({ "threadId": thread_id, "includeTurns": true });
+        let mut params = crate::types::ThreadReadParams::new(thread_id.as_str());
+        params.include_turns = Some(true);
         let params = serde_json::value::to_raw_value(&params).expect("strings serialize");
         let Some(reply) = shared.send_request_detached(crate::method_names::THREAD_READ, &params) else { return };
         drop(shared);

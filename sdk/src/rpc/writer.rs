@@ -58,13 +58,6 @@ enum Stop {
     Failed(std::io::Error),
 }
 
-/// What interrupted a write.
-enum Interrupted {
-    Stop(Stop),
-    /// The link the writer was writing to dropped (a reconnecting connection).
-    LinkLost(CloseReason),
-}
-
 /// The next change of link, or never without a link channel.
 async fn next_change(links: &mut Option<mpsc::UnboundedReceiver<LinkChange>>) -> Option<LinkChange> {
     match links {
@@ -96,8 +89,7 @@ pub(crate) async fn writer_task(
                 biased;
                 _ = shutdown.wait_for(|s| *s) => break Stop::Shutdown,
                 change = next_change(&mut links) => match change {
-                    Some(LinkChange::Up(generation, sink)) => link = Some((generation, sink)),
-                    Some(LinkChange::Down(_)) => {}
+                    Some(change) => apply(&mut link, change),
                     None => break Stop::Shutdown,
                 },
             }
@@ -109,10 +101,13 @@ pub(crate) async fn writer_task(
             None => tokio::select! {
                 biased;
                 _ = shutdown.wait_for(|s| *s) => break Stop::Shutdown,
-                change = next_change(&mut links) => {
-                    apply(&mut link, change);
-                    continue;
-                }
+                change = next_change(&mut links) => match change {
+                    Some(change) => {
+                        apply(&mut link, change);
+                        continue;
+                    }
+                    None => break Stop::Shutdown,
+                },
                 msg = rx.recv() => match msg {
                     Some(msg) => msg,
                     None => break Stop::Shutdown,
@@ -140,10 +135,11 @@ pub(crate) async fn writer_task(
             written = written => Ok(written),
         };
         let failed = match step {
-            Err(change) => {
+            Err(Some(change)) => {
                 apply(&mut link, change);
                 continue;
             }
+            Err(None) => break Stop::Shutdown,
             Ok(Ok(())) => continue,
             Ok(Err(Unwritten::Held(message))) => {
                 // The link dropped before this message was written: it goes out first on
@@ -154,14 +150,13 @@ pub(crate) async fn writer_task(
             }
             Ok(Err(Unwritten::Failed(e))) => e,
         };
-        match interrupted(marks, failed) {
-            Interrupted::Stop(stop) => break stop,
-            Interrupted::LinkLost(reason) => {
-                link = None;
-                if let Some(shared) = shared.upgrade() {
-                    super::link::link_dropped(&shared, generation, reason);
-                }
-            }
+        if !marks {
+            break Stop::Failed(failed);
+        }
+        // A reconnecting connection loses this link only: the queue waits for the next.
+        link = None;
+        if let Some(shared) = shared.upgrade() {
+            super::link::link_dropped(&shared, generation, CloseReason::io(&failed));
         }
     };
     if let (Stop::Shutdown, Some((_, sink))) = (&stop, link.as_mut()) {
@@ -231,22 +226,13 @@ enum Claim {
     Stale,
 }
 
-/// A failed write: the end of the writer, or (reconnecting) the end of its link.
-fn interrupted(reconnecting: bool, error: std::io::Error) -> Interrupted {
-    if reconnecting {
-        Interrupted::LinkLost(CloseReason::io(&error))
-    } else {
-        Interrupted::Stop(Stop::Failed(error))
-    }
-}
-
-/// Applies a change of link; `None` (the link channel closed) leaves the link as it is.
-fn apply(link: &mut Option<(u64, OutboundSink)>, change: Option<LinkChange>) {
+/// Applies a change of link: a new link replaces any; a drop ends the link it names.
+fn apply(link: &mut Option<(u64, OutboundSink)>, change: LinkChange) {
     match change {
-        Some(LinkChange::Up(generation, sink)) => *link = Some((generation, sink)),
-        Some(LinkChange::Down(generation)) if link.as_ref().is_some_and(|(current, _)| *current == generation) => {
+        LinkChange::Up(generation, sink) => *link = Some((generation, sink)),
+        LinkChange::Down(generation) if link.as_ref().is_some_and(|(current, _)| *current == generation) => {
             *link = None;
         }
-        Some(LinkChange::Down(_)) | None => {}
+        LinkChange::Down(_) => {}
     }
 }
