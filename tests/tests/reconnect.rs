@@ -67,6 +67,13 @@ impl Setup {
         within("connect", Codex::builder().websocket(endpoint.reconnect(quick_policy())).connect()).await.unwrap()
     }
 
+    /// Cuts the link and refuses new ones; returns once the client is reconnecting.
+    async fn hold_link_down(&self, codex: &Codex) {
+        self.proxy.refuse(true);
+        self.proxy.cut();
+        wait_state(codex, "reconnecting", |s| matches!(s, ConnectionState::Reconnecting { .. })).await;
+    }
+
     /// A client straight to the server (no proxy, no reconnect): the server's own record.
     async fn direct(&self) -> Codex {
         within("connect", Codex::builder().websocket(self.server.websocket_endpoint()).connect()).await.unwrap()
@@ -118,6 +125,16 @@ async fn next_error(events: &mut TurnEvents) -> Error {
         }
     })
     .await
+}
+
+/// Polls the server's record of a turn until its status is `wanted`.
+async fn wait_record(direct: &Codex, thread_id: &str, turn_id: &str, wanted: impl Fn(&TurnStatus) -> bool) {
+    within("the turn's status in the server's record", async {
+        while !wanted(&record(direct, thread_id, turn_id).await.status) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
 }
 
 /// The server's record of a turn, read by a client of its own.
@@ -181,17 +198,10 @@ async fn a_turn_that_ends_during_the_gap_is_completed_from_the_record() {
     let turn_id = handle.id().to_owned();
     let run = tokio::spawn(handle.run());
 
-    setup.proxy.refuse(true);
-    setup.proxy.cut();
-    wait_state(&codex, "reconnecting", |s| matches!(s, ConnectionState::Reconnecting { .. })).await;
+    setup.hold_link_down(&codex).await;
     gate.release();
     let direct = setup.direct().await;
-    within("the turn to end on the server", async {
-        while record(&direct, thread.id(), &turn_id).await.status == TurnStatus::InProgress {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await;
+    wait_record(&direct, thread.id(), &turn_id, |status| *status != TurnStatus::InProgress).await;
     setup.proxy.refuse(false);
 
     let result = within("run", run).await.unwrap().unwrap();
@@ -688,19 +698,12 @@ async fn a_turn_started_before_the_drop_is_still_this_clients_to_interrupt() {
     let (thread, handle, gate) = paused_turn(&codex, &setup.model, "before", "never sent").await;
     let turn_id = handle.id().to_owned();
 
-    setup.proxy.refuse(true);
-    setup.proxy.cut();
-    wait_state(&codex, "reconnecting", |s| matches!(s, ConnectionState::Reconnecting { .. })).await;
+    setup.hold_link_down(&codex).await;
     drop(handle);
     setup.proxy.refuse(false);
     wait_state(&codex, "reconnected", |s| *s == ConnectionState::Connected).await;
     let direct = setup.direct().await;
-    within("the turn to be interrupted", async {
-        while record(&direct, thread.id(), &turn_id).await.status != TurnStatus::Interrupted {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await;
+    wait_record(&direct, thread.id(), &turn_id, |status| *status == TurnStatus::Interrupted).await;
     direct.close().await;
     codex.close().await;
     gate.release();
