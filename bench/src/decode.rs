@@ -19,7 +19,7 @@ use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 
 use codex_driver::rpc::{ConnectionOptions, Event, EventFilter};
-use codex_driver::{Connection, Error, ServerNotification};
+use codex_driver::{Connection, Endpoint, Error, ServerNotification, Transport};
 use futures::{Stream, StreamExt};
 use serde_json::Value;
 use tokio::io::{AsyncRead, ReadBuf};
@@ -188,7 +188,8 @@ async fn sdk_pass(corpus: &Corpus, typed: bool) -> Result<Sample, String> {
     // Buffers large enough that no subscriber lags: this measures throughput, not overflow.
     let capacity = corpus.messages.max(1);
     let options = ConnectionOptions::default().with_buffers(capacity, capacity);
-    let conn = Connection::from_io(reader, tokio::io::sink(), options);
+    let transport = Transport::lines(reader, tokio::io::sink(), options.max_message_size, Endpoint::custom("corpus"));
+    let conn = Connection::from_transport(transport, options);
     let mut consumers = Vec::new();
     for id in &corpus.turn_ids {
         consumers.push(tokio::spawn(consume(conn.subscribe_turn(id), Owns::All, typed)));

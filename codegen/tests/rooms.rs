@@ -22,7 +22,6 @@ const LOW_LEVEL: &[&str] = &[
     // modules
     "endpoint",
     "error",
-    "config",
     "method_names",
     "protocol",
     "types",
@@ -38,7 +37,6 @@ const LOW_LEVEL: &[&str] = &[
     "RpcErrorKind",
     "CloseReason",
     "Endpoint",
-    "ClientConfig",
     "Connection",
     "ConnectionState",
     "Dial",

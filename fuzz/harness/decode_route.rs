@@ -560,7 +560,13 @@ async fn drive(data: &[u8]) -> Report {
     } else {
         let (feed, server_stdout) = tokio::io::duplex(options.pipe);
         let sink = Sink::default();
-        let conn = Connection::from_io(server_stdout, sink.clone(), connection_options);
+        let transport = codex_driver::Transport::lines(
+            server_stdout,
+            sink.clone(),
+            connection_options.max_message_size,
+            codex_driver::Endpoint::custom("fuzz"),
+        );
+        let conn = Connection::from_transport(transport, connection_options);
         (conn, Wire::Lines { feed: Some(feed), sink })
     };
     let mut h = Harness {

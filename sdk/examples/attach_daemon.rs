@@ -19,7 +19,7 @@ use codex_driver::{Codex, ThreadOptions};
 #[tokio::main]
 async fn main() -> Result<(), support::BoxError> {
     let env = support::Env::new(offline_script).await?;
-    let daemon = Daemon::new(env.config());
+    let daemon = Daemon::new(env.config().launch);
 
     let before = daemon.status().await?;
     println!("daemon before: {:?}", before.state);

@@ -16,12 +16,13 @@
 //! Every request is retried by itself, with exponential backoff and jitter, while Codex
 //! rejects it as overloaded (`-32001`, bare or with a `server_overloaded` marker in the error
 //! data: `is_overloaded()`; `mentions_overload()` and `kind()` classify more widely):
-//! `ClientConfig::with_overload_retry` sets the policy, `without_overload_retry` turns it off
+//! `ConnectionOptions::with_overload_retry` sets the policy, `without_overload_retry` turns it off
 //! (then `retry_on_overload` does the same for any call). Any other error is returned at once.
 //! The offline run scripts one upstream failure (HTTP 500).
 
 mod support;
 
+use codex_driver::config::LaunchConfig;
 use codex_driver::testing::{MockModel, MockResponse};
 use codex_driver::{ClientConfig, Codex, Error, RetryPolicy, RpcError, ThreadOptions};
 use std::time::Duration;
@@ -33,7 +34,7 @@ async fn main() -> Result<(), support::BoxError> {
     let env = support::Env::new(offline_script).await?;
 
     // 1. No binary: a clear error before anything runs.
-    match Codex::spawn(ClientConfig::default().with_codex_bin("/nonexistent/codex")).await {
+    match Codex::spawn(ClientConfig::from(LaunchConfig::new().with_codex_bin("/nonexistent/codex"))).await {
         Err(e @ Error::BinaryNotFound { .. }) => println!("missing binary -> {}", first_line(&e)),
         other => println!("unexpected: {other:?}"),
     }
@@ -42,7 +43,9 @@ async fn main() -> Result<(), support::BoxError> {
     //    default one); a turn that itself failed is tried once more by hand.
     let policy =
         RetryPolicy::default().with_max_attempts(4).with_delays(Duration::from_millis(250), Duration::from_secs(2));
-    let codex = Codex::spawn(env.config().with_overload_retry(policy)).await?;
+    let mut config = env.config();
+    config.connection = config.connection.with_overload_retry(policy);
+    let codex = Codex::spawn(config).await?;
     let thread = codex.thread_start(&ThreadOptions::default()).await?;
     let mut attempt = 1;
     let result = loop {

@@ -6,7 +6,7 @@ use crate::login::{ChatgptLogin, DeviceCodeLogin};
 use crate::methods::{client_requests, ServerRequestHandler};
 use crate::options::ThreadOptions;
 use crate::rpc::typed_handlers::Typed;
-use crate::rpc::{Connection, ConnectionOptions, InitializeOptions, RawServerRequestHandler, ServerMetadata};
+use crate::rpc::{Connection, RawServerRequestHandler, ServerMetadata};
 use crate::thread::{Thread, ThreadSettings};
 use crate::types::{
     ApiKeyLoginAccountParams, ChatgptLoginAccountParams, GetAccountParams, GetAccountResponse, LoginAccountParams,
@@ -156,7 +156,7 @@ impl CodexBuilder {
 
     /// Spawns the app-server (or attaches to it) and completes the `initialize` handshake.
     pub async fn connect(self) -> Result<Codex> {
-        let mut options = ConnectionOptions::from(&self.config);
+        let mut options = self.config.connection.clone();
         let approvals = self.approvals.map(|a| Arc::new(Typed(Arc::new(a))) as Arc<dyn RawServerRequestHandler>);
         if let Some(handler) = self.handler.or(approvals) {
             options = options.with_handler(handler);
@@ -168,7 +168,10 @@ impl CodexBuilder {
         #[allow(unused_mut)] // only the attach targets (feature `websocket`) set it
         let mut budget: Option<std::time::Duration> = None;
         let conn = match self.target {
-            Target::Spawn => Connection::spawn_with(&self.config, options)?,
+            Target::Spawn => {
+                let transport = self.config.launch.spawn(options.max_message_size)?;
+                Connection::from_transport(transport, options)
+            }
             #[cfg(feature = "websocket")]
             Target::WebSocket(endpoint) => {
                 budget = Some(endpoint.connect_budget());
@@ -178,7 +181,7 @@ impl CodexBuilder {
             Target::UnixSocket(endpoint) => {
                 let endpoint = match endpoint {
                     Some(endpoint) => endpoint,
-                    None => crate::attach::UnixSocketEndpoint::for_config(&self.config).ok_or_else(|| {
+                    None => crate::attach::UnixSocketEndpoint::for_config(&self.config.launch).ok_or_else(|| {
                         crate::Error::Connect {
                             endpoint: "the control socket".into(),
                             source: std::io::Error::new(
@@ -192,10 +195,11 @@ impl CodexBuilder {
                 endpoint.connect(options).await?
             }
             #[cfg(feature = "websocket")]
-            Target::Daemon(start) => crate::attach::Daemon::new(self.config.clone()).attach(start, options).await?,
+            Target::Daemon(start) => {
+                crate::attach::Daemon::new(self.config.launch.clone()).attach(start, options).await?
+            }
         };
-        let init_options = InitializeOptions::from(&self.config);
-        let initialize = conn.initialize(&init_options);
+        let initialize = conn.initialize(&self.config.client);
         match budget {
             None => initialize.await?,
             Some(budget) => {

@@ -1,34 +1,76 @@
-//! How to launch and talk to a Codex app-server ([`ClientConfig`]).
+//! How to launch and talk to a Codex app-server: [`ClientConfig`] is three parts, each
+//! setting in exactly one of them — [`LaunchConfig`] (how to start the process),
+//! [`ConnectionOptions`] (timeouts, sizes, buffers, retry, the server-request handler) and
+//! [`InitializeOptions`] (what the client says in `initialize`).
 //!
-//! Mirrors the Python SDK's `CodexConfig`; start from [`ClientConfig::default`] and adjust
-//! with the `with_*` setters (or assign the public fields).
+//! Start from [`ClientConfig::default`] and adjust a part with its `with_*` setters, or
+//! assign the public fields.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::rpc::RetryPolicy;
+use crate::rpc::{ConnectionOptions, InitializeOptions, Transport};
 
-/// Default per-request timeout.
-pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
-/// Default maximum size of one incoming JSON-RPC message (64 MiB).
-pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 64 * 1024 * 1024;
-/// Default capacity of a turn event stream (events buffered before the consumer lags).
-pub const DEFAULT_TURN_BUFFER: usize = 8192;
-/// Default capacity of a thread-wide or client-wide event subscription.
-pub const DEFAULT_SUBSCRIPTION_BUFFER: usize = 1024;
 /// The environment variable naming the Codex binary.
 pub const CODEX_BIN_ENV: &str = "CODEX_BIN";
 
-/// Configuration of a client connection to a `codex app-server` process.
+/// Everything a [`Codex`](crate::Codex) needs: how to launch the app-server, how the
+/// connection behaves, and what the client tells the server. Each setting lives in one
+/// part; an attached server ([`CodexBuilder::websocket`](crate::CodexBuilder::websocket),
+/// …) uses `connection` and `client` and ignores `launch`, except that the daemon and the
+/// control socket find `CODEX_HOME` (and the daemon its `codex`) through it.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct ClientConfig {
+    /// How to start `codex app-server`.
+    pub launch: LaunchConfig,
+    /// The connection's runtime options.
+    pub connection: ConnectionOptions,
+    /// The `initialize` handshake's client info and capabilities.
+    pub client: InitializeOptions,
+}
+
+impl ClientConfig {
+    /// The defaults (same as [`Default::default`]).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets [`launch`](Self::launch).
+    pub fn with_launch(mut self, launch: LaunchConfig) -> Self {
+        self.launch = launch;
+        self
+    }
+
+    /// Sets [`connection`](Self::connection).
+    pub fn with_connection(mut self, connection: ConnectionOptions) -> Self {
+        self.connection = connection;
+        self
+    }
+
+    /// Sets [`client`](Self::client).
+    pub fn with_client(mut self, client: InitializeOptions) -> Self {
+        self.client = client;
+        self
+    }
+}
+
+impl From<LaunchConfig> for ClientConfig {
+    fn from(launch: LaunchConfig) -> Self {
+        ClientConfig { launch, ..ClientConfig::default() }
+    }
+}
+
+/// How to start a `codex app-server` process: which binary, its `--config` overrides, its
+/// working directory and environment.
 ///
 /// `Debug` shows the names of the environment variables and `--config` overrides set for
 /// the process, never their values (they may be API keys or tokens), and only the program
 /// of a [`launch_args_override`](Self::launch_args_override).
-#[derive(Clone)]
+#[derive(Clone, Default)]
 #[non_exhaustive]
-pub struct ClientConfig {
+pub struct LaunchConfig {
     /// Explicit path to the `codex` binary. When unset: `CODEX_BIN`, then `codex` on `PATH`.
     pub codex_bin: Option<PathBuf>,
     /// `--config key=value` overrides passed before `app-server`, in order.
@@ -41,89 +83,40 @@ pub struct ClientConfig {
     pub env: Vec<(String, String)>,
     /// Environment variables removed from the inherited environment.
     pub env_remove: Vec<String>,
-    /// `clientInfo.name` (also the `originator` Codex reports upstream).
-    pub client_name: String,
-    /// `clientInfo.title`.
-    pub client_title: Option<String>,
-    /// `clientInfo.version`.
-    pub client_version: String,
-    /// `capabilities.experimentalApi` (default `true`, as in the Python SDK).
-    pub experimental_api: bool,
-    /// `capabilities.optOutNotificationMethods`: notifications the server should not send.
-    pub opt_out_notification_methods: Vec<String>,
-    /// Default timeout of each request (per-request override available).
-    pub request_timeout: Duration,
-    /// Maximum size of one incoming message; longer lines are discarded with a logged error.
-    pub max_message_size: usize,
-    /// Capacity of each turn event stream (and of the early-event buffer of a reservation).
-    pub turn_buffer: usize,
-    /// Capacity of each thread-wide / client-wide subscription.
-    pub subscription_buffer: usize,
-    /// Automatic retry of requests the server rejects as overloaded (`-32001`, see
-    /// [`RpcError::is_overloaded`](crate::RpcError::is_overloaded)): every request, `turn/start`
-    /// included, is sent again after an exponential backoff with jitter, up to
-    /// `max_attempts` attempts in all; then it fails with
-    /// [`Error::RetryLimitExceeded`]. Other errors are
-    /// never retried. Default: `Some(RetryPolicy::default())` (3 attempts, 250 ms doubling
-    /// up to 2 s, ±20 % jitter); `None` returns the overload error at once.
-    pub overload_retry: Option<RetryPolicy>,
 }
 
-impl Default for ClientConfig {
-    fn default() -> Self {
-        ClientConfig {
-            codex_bin: None,
-            config_overrides: Vec::new(),
-            launch_args_override: None,
-            cwd: None,
-            env: Vec::new(),
-            env_remove: Vec::new(),
-            client_name: "codex_rust_sdk".to_owned(),
-            client_title: Some("Codex Rust SDK".to_owned()),
-            client_version: env!("CARGO_PKG_VERSION").to_owned(),
-            experimental_api: true,
-            opt_out_notification_methods: Vec::new(),
-            request_timeout: DEFAULT_REQUEST_TIMEOUT,
-            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
-            turn_buffer: DEFAULT_TURN_BUFFER,
-            subscription_buffer: DEFAULT_SUBSCRIPTION_BUFFER,
-            overload_retry: Some(RetryPolicy::default()),
-        }
-    }
-}
-
-impl std::fmt::Debug for ClientConfig {
+impl std::fmt::Debug for LaunchConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let env: Vec<String> = self.env.iter().map(|(key, _)| format!("{key}=<redacted>")).collect();
         let overrides: Vec<String> = self.config_overrides.iter().map(|(key, _)| format!("{key}=<redacted>")).collect();
         let launch = self.launch_args_override.as_ref().map(|argv| {
             format!("{} (+{} args, redacted)", argv.first().map_or("", String::as_str), argv.len().saturating_sub(1))
         });
-        f.debug_struct("ClientConfig")
+        f.debug_struct("LaunchConfig")
             .field("codex_bin", &self.codex_bin)
             .field("config_overrides", &overrides)
             .field("launch_args_override", &launch)
             .field("cwd", &self.cwd)
             .field("env", &env)
             .field("env_remove", &self.env_remove)
-            .field("client_name", &self.client_name)
-            .field("client_title", &self.client_title)
-            .field("client_version", &self.client_version)
-            .field("experimental_api", &self.experimental_api)
-            .field("opt_out_notification_methods", &self.opt_out_notification_methods)
-            .field("request_timeout", &self.request_timeout)
-            .field("max_message_size", &self.max_message_size)
-            .field("turn_buffer", &self.turn_buffer)
-            .field("subscription_buffer", &self.subscription_buffer)
-            .field("overload_retry", &self.overload_retry)
             .finish()
     }
 }
 
-impl ClientConfig {
-    /// The defaults (same as [`Default::default`]).
+impl LaunchConfig {
+    /// The defaults (same as [`Default::default`]): `codex` from `CODEX_BIN` or `PATH`.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Starts `codex app-server` as configured and returns it as a [`Transport`] for
+    /// [`Connection::from_transport`](crate::Connection::from_transport); incoming
+    /// messages over `max_message_size` bytes are discarded. The transport's stream ends
+    /// with [`CloseReason::ProcessExited`](crate::rpc::CloseReason::ProcessExited) (exit
+    /// status, last 64 KiB of stderr); closing its sink closes stdin and kills the process
+    /// after 3 s; dropping it kills the process. Must be called within a Tokio runtime.
+    pub fn spawn(&self, max_message_size: usize) -> Result<Transport> {
+        crate::process::spawn(self, max_message_size)
     }
 
     /// Sets [`codex_bin`](Self::codex_bin).
@@ -168,65 +161,6 @@ impl ClientConfig {
         self
     }
 
-    /// Sets `clientInfo` name, title and version.
-    pub fn with_client_info(
-        mut self,
-        name: impl Into<String>,
-        title: Option<String>,
-        version: impl Into<String>,
-    ) -> Self {
-        self.client_name = name.into();
-        self.client_title = title;
-        self.client_version = version.into();
-        self
-    }
-
-    /// Sets [`experimental_api`](Self::experimental_api).
-    pub fn with_experimental_api(mut self, enabled: bool) -> Self {
-        self.experimental_api = enabled;
-        self
-    }
-
-    /// Adds a notification method the server should not send.
-    pub fn with_opt_out_notification(mut self, method: impl Into<String>) -> Self {
-        self.opt_out_notification_methods.push(method.into());
-        self
-    }
-
-    /// Sets the default request timeout (`Duration::MAX` disables it).
-    pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
-        self.request_timeout = timeout;
-        self
-    }
-
-    /// Sets the maximum incoming message size in bytes.
-    pub fn with_max_message_size(mut self, bytes: usize) -> Self {
-        self.max_message_size = bytes;
-        self
-    }
-
-    /// Sets the turn-stream and subscription capacities (each at least 1).
-    pub fn with_buffers(mut self, turn_buffer: usize, subscription_buffer: usize) -> Self {
-        self.turn_buffer = turn_buffer.max(1);
-        self.subscription_buffer = subscription_buffer.max(1);
-        self
-    }
-
-    /// Retries overloaded requests with `policy` (see
-    /// [`overload_retry`](Self::overload_retry)).
-    pub fn with_overload_retry(mut self, policy: RetryPolicy) -> Self {
-        self.overload_retry = Some(policy);
-        self
-    }
-
-    /// Turns the automatic overload retry off: an overloaded request fails at once with
-    /// the server's [`Error::Rpc`] (retry it yourself with
-    /// [`retry_on_overload`](crate::retry_on_overload) if you like).
-    pub fn without_overload_retry(mut self) -> Self {
-        self.overload_retry = None;
-        self
-    }
-
     /// The value of `key` as the child will see it: [`env`](Self::env) first, then the
     /// current process environment.
     pub fn effective_env(&self, key: &str) -> Option<OsString> {
@@ -245,7 +179,7 @@ impl ClientConfig {
             if path.is_file() {
                 return Ok(path.clone());
             }
-            return Err(Error::BinaryNotFound { searched: format!("ClientConfig::codex_bin = {}", path.display()) });
+            return Err(Error::BinaryNotFound { searched: format!("LaunchConfig::codex_bin = {}", path.display()) });
         }
         if let Some(value) = self.effective_env(CODEX_BIN_ENV).filter(|v| !v.is_empty()) {
             let path = PathBuf::from(value);
@@ -270,14 +204,33 @@ impl ClientConfig {
             }
             return Ok(argv.iter().map(OsString::from).collect());
         }
+        self.codex_argv(&["app-server", "--listen", "stdio://"])
+    }
+
+    /// `[bin, --config k=v…, args…]`: a `codex` subcommand run with this configuration.
+    pub(crate) fn codex_argv(&self, args: &[&str]) -> Result<Vec<OsString>> {
         let bin = self.resolve_codex_bin()?;
         let mut argv = vec![bin.into_os_string()];
         for (key, value) in &self.config_overrides {
             argv.push("--config".into());
             argv.push(format!("{key}={value}").into());
         }
-        argv.extend(["app-server", "--listen", "stdio://"].map(OsString::from));
+        argv.extend(args.iter().map(OsString::from));
         Ok(argv)
+    }
+
+    /// A command for `argv` (program first) with this configuration's environment and
+    /// working directory, killed when dropped.
+    pub(crate) fn command(&self, argv: &[OsString]) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(&argv[0]);
+        command.args(&argv[1..]).envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str()))).kill_on_drop(true);
+        for key in &self.env_remove {
+            command.env_remove(key);
+        }
+        if let Some(cwd) = &self.cwd {
+            command.current_dir(cwd);
+        }
+        command
     }
 }
 
@@ -312,7 +265,7 @@ mod tests {
 
     #[test]
     fn debug_hides_environment_values() {
-        let config = ClientConfig::new()
+        let config = LaunchConfig::new()
             .with_env("OPENAI_API_KEY", "sk-very-secret")
             .with_config_override("model_providers.p.experimental_bearer_token", "\"sk-also-secret\"")
             .with_launch_args_override(["/bin/codex", "--token", "sk-third-secret"]);
@@ -325,7 +278,7 @@ mod tests {
     #[test]
     fn argv_layout() {
         let exe = std::env::current_exe().unwrap();
-        let cfg = ClientConfig::new()
+        let cfg = LaunchConfig::new()
             .with_codex_bin(&exe)
             .with_config_override("features.plugins", "false")
             .with_config_override("model", "\"m\"");
@@ -337,13 +290,13 @@ mod tests {
         );
         assert_eq!(argv[0], exe.to_string_lossy());
 
-        let cfg = ClientConfig::new().with_launch_args_override(["x", "y"]);
+        let cfg = LaunchConfig::new().with_launch_args_override(["x", "y"]);
         assert_eq!(cfg.launch_argv().unwrap(), vec![OsString::from("x"), OsString::from("y")]);
     }
 
     #[test]
     fn missing_binary_is_a_clear_error() {
-        let cfg = ClientConfig::new().with_codex_bin("/nonexistent/codex");
+        let cfg = LaunchConfig::new().with_codex_bin("/nonexistent/codex");
         let err = cfg.resolve_codex_bin().unwrap_err();
         let text = err.to_string();
         assert!(matches!(err, Error::BinaryNotFound { .. }));
@@ -353,11 +306,11 @@ mod tests {
         );
         assert!(text.contains("CODEX_BIN"), "{text}");
 
-        let cfg = ClientConfig::new().with_env(CODEX_BIN_ENV, "/nonexistent/codex2");
+        let cfg = LaunchConfig::new().with_env(CODEX_BIN_ENV, "/nonexistent/codex2");
         assert!(cfg.resolve_codex_bin().unwrap_err().to_string().contains("codex2"));
 
         let dir = std::env::temp_dir();
-        let cfg = ClientConfig::new()
+        let cfg = LaunchConfig::new()
             .with_env(CODEX_BIN_ENV, "")
             .with_env("PATH", dir.join("definitely-not-here").to_string_lossy());
         // No walk up from the working directory to a development install: nothing else is found.

@@ -27,8 +27,8 @@ pub enum Endpoint {
         /// The socket path.
         path: PathBuf,
     },
-    /// A transport the caller supplied ([`Connection::from_io`](crate::Connection::from_io),
-    /// [`Connection::from_transport`](crate::Connection::from_transport)).
+    /// A transport the caller supplied to
+    /// [`Connection::from_transport`](crate::Connection::from_transport).
     Custom {
         /// What the caller called it.
         description: String,

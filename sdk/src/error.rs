@@ -7,7 +7,7 @@
 //! and as [`RpcError::kind`], so no information is lost by picking a variant.
 //!
 //! Overload (`-32001`) is retried automatically by every request, with the
-//! [`ClientConfig::overload_retry`](crate::ClientConfig::overload_retry) policy; when every
+//! [`ConnectionOptions::overload_retry`](crate::rpc::ConnectionOptions::overload_retry) policy; when every
 //! attempt was overloaded the call fails with [`Error::RetryLimitExceeded`], whose
 //! [`rpc_error`](Error::rpc_error) is the server's last answer. With the retry turned off,
 //! the overload is the plain [`Error::Rpc`] ([`Error::is_overloaded`]).
@@ -214,7 +214,7 @@ pub enum Error {
     Rpc(#[from] RpcError),
 
     /// Every attempt of a request was rejected as overloaded: the automatic retry
-    /// ([`ClientConfig::overload_retry`](crate::ClientConfig::overload_retry)) gave up after
+    /// ([`ConnectionOptions::overload_retry`](crate::rpc::ConnectionOptions::overload_retry)) gave up after
     /// `attempts` attempts. `last` is the server's last answer (also reachable through
     /// [`Error::rpc_error`]).
     #[error("`{method}`: the server was still overloaded after {attempts} attempt(s): {last}")]

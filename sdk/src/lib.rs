@@ -61,6 +61,7 @@ mod method_names;
 mod pinned;
 #[cfg(any(test, feature = "testing"))]
 mod pinned_cli;
+mod process;
 pub use pinned::PINNED_CODEX_VERSION;
 pub mod protocol;
 mod results;

@@ -20,6 +20,6 @@ pub fn install_hint() -> String {
     format!(
         "install Codex CLI {PINNED_CODEX_VERSION} with `npm install -g @openai/codex@{PINNED_CODEX_VERSION}` \
 (in the SDK's own workspace: `cargo xtask install-codex`), or point {CODEX_BIN_ENV} (or \
-`ClientConfig::codex_bin`) at an existing `codex` binary"
+`LaunchConfig::codex_bin`) at an existing `codex` binary"
     )
 }

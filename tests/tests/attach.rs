@@ -20,6 +20,7 @@ use codex_driver::attach::{
     control_socket_path, Daemon, DaemonStart, DaemonState, Secret, SignedBearerToken, UnixSocketEndpoint,
     WebSocketEndpoint,
 };
+use codex_driver::rpc::ConnectionOptions;
 use codex_driver::testing::{
     AssistantMessage, CodexHome, ListeningAppServer, MockModel, MockResponse, ResponseStream, ServerAuth,
 };
@@ -693,7 +694,7 @@ async fn oversized_websocket_message_fails_its_request_and_the_connection_goes_o
     let small = within(
         "attach with a 2 KiB limit",
         Codex::builder()
-            .config(ClientConfig::new().with_max_message_size(LIMIT))
+            .config(ClientConfig::new().with_connection(ConnectionOptions::default().with_max_message_size(LIMIT)))
             .websocket(server.websocket_endpoint())
             .connect(),
     )
@@ -862,7 +863,7 @@ async fn daemon_is_started_on_demand_outlives_its_clients_and_stops_leaving_noth
     let home = CodexHome::new(&model.base_url()).unwrap();
     let root = home.codex_home().parent().unwrap().to_owned();
     let config = home.client_config(&codex_bin());
-    let daemon = Daemon::new(config.clone());
+    let daemon = Daemon::new(config.launch.clone());
     let socket = control_socket_path(home.codex_home());
     assert_eq!(daemon.socket().map(|s| s.path().to_owned()), Some(socket.clone()));
 
@@ -921,7 +922,7 @@ async fn daemon_is_started_on_demand_outlives_its_clients_and_stops_leaving_noth
     let (blocking_status, blocking_threads) = within(
         "blocking daemon",
         tokio::task::spawn_blocking(move || {
-            let status = codex_driver::blocking::Daemon::new(blocking_config.clone()).status();
+            let status = codex_driver::blocking::Daemon::new(blocking_config.launch.clone()).status();
             let listed = codex_driver::blocking::Codex::builder()
                 .config(blocking_config)
                 .daemon(DaemonStart::RequireRunning)
@@ -973,7 +974,7 @@ async fn daemon_is_started_on_demand_outlives_its_clients_and_stops_leaving_noth
     let (started, running, blocking_target, stopped, refused) = within(
         "blocking daemon start/stop",
         tokio::task::spawn_blocking(move || {
-            let daemon = codex_driver::blocking::Daemon::new(blocking_config.clone());
+            let daemon = codex_driver::blocking::Daemon::new(blocking_config.launch.clone());
             let started = daemon.start();
             let running = daemon.status();
             let target = std::fs::read_link(&blocking_socket).ok();

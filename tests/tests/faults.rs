@@ -14,6 +14,8 @@
 
 mod common;
 
+use codex_driver::config::LaunchConfig;
+use codex_driver::rpc::ConnectionOptions;
 use codex_driver::{
     retry_on_overload, ClientConfig, CloseReason, Codex, Error, RetryPolicy, ServerNotification, ThreadOptions,
 };
@@ -62,9 +64,16 @@ impl Fake {
         let script = self.dir.path().join("script.json");
         let body = json!({"log": self.log(), "steps": self.steps});
         std::fs::write(&script, serde_json::to_vec_pretty(&body).unwrap()).expect("write script");
-        ClientConfig::default()
-            .with_launch_args_override([FAKE_SERVER.to_owned(), script.display().to_string()])
-            .with_request_timeout(WAIT)
+        let launch =
+            LaunchConfig::new().with_launch_args_override([FAKE_SERVER.to_owned(), script.display().to_string()]);
+        ClientConfig::from(launch).with_connection(ConnectionOptions::default().with_request_timeout(WAIT))
+    }
+
+    /// [`config`](Self::config) with its connection options adjusted by `adjust`.
+    fn config_with(&self, adjust: impl FnOnce(ConnectionOptions) -> ConnectionOptions) -> ClientConfig {
+        let mut config = self.config();
+        config.connection = adjust(config.connection);
+        config
     }
 
     /// Every message received so far: (milliseconds since the server started, message).
@@ -298,7 +307,7 @@ async fn a_50_mib_message_over_a_smaller_limit_fails_only_its_waiter() {
         json!({"result": {"data": [], "nextCursor": null}, "to": "model/list"}),
         answer("fault/after", json!({"still": "serving"})),
     ]);
-    let codex = connect(fake.config().with_max_message_size(MIB)).await;
+    let codex = connect(fake.config_with(|c| c.with_max_message_size(MIB))).await;
     let thread = within("thread/start", codex.thread_start(&ThreadOptions::default())).await.unwrap();
     let mut notifications = codex.notifications();
     let read = tokio::spawn(async move { thread.read().await });
@@ -497,7 +506,7 @@ async fn overload_with_and_without_data_is_retried_until_it_clears() {
         .with_max_attempts(4)
         .with_delays(Duration::from_millis(100), Duration::from_secs(1))
         .with_jitter(0.0);
-    let codex = connect(fake.config().with_overload_retry(policy)).await;
+    let codex = connect(fake.config_with(|c| c.with_overload_retry(policy))).await;
     let options = ThreadOptions::default().model("mock-model");
     let thread = within("thread/start", codex.thread_start(&options)).await.unwrap();
     assert_eq!(thread.id(), thread_id);
@@ -529,7 +538,7 @@ async fn exhausted_retries_end_in_retry_limit_exceeded_after_exactly_max_attempt
     ]);
     let policy =
         RetryPolicy::default().with_max_attempts(3).with_delays(Duration::from_millis(20), Duration::from_secs(1));
-    let codex = connect(fake.config().with_overload_retry(policy)).await;
+    let codex = connect(fake.config_with(|c| c.with_overload_retry(policy))).await;
     let err = raw(&codex, "fault/busy").await.unwrap_err();
     match &err {
         Error::RetryLimitExceeded { method, attempts, last } => {
@@ -565,7 +574,7 @@ async fn errors_other_than_overload_are_never_retried() {
         answer("fault/after", json!({})),
     ]);
     let policy = RetryPolicy::default().with_delays(Duration::from_millis(10), Duration::from_millis(10));
-    let codex = connect(fake.config().with_overload_retry(policy)).await;
+    let codex = connect(fake.config_with(|c| c.with_overload_retry(policy))).await;
     let code = |r: codex_driver::Result<codex_driver::Thread>| match r {
         Err(Error::Rpc(e)) => e.code.code(),
         other => panic!("expected a JSON-RPC error, got {other:?}"),
@@ -593,7 +602,7 @@ async fn with_retry_disabled_the_raw_overload_error_comes_back_after_one_attempt
         reject("thread/start", -32001, OVERLOADED, None),
         start_thread("thr-manual-retry"),
     ]);
-    let codex = connect(fake.config().without_overload_retry()).await;
+    let codex = connect(fake.config_with(ConnectionOptions::without_overload_retry)).await;
     match within("thread/start", codex.thread_start(&ThreadOptions::default())).await {
         Err(err @ Error::Rpc(_)) => {
             assert!(err.is_overloaded() && !err.is_retry_limit_exceeded());
@@ -621,7 +630,8 @@ fn the_blocking_api_retries_overload_with_the_same_config() {
         .with_max_attempts(2)
         .with_delays(Duration::from_millis(50), Duration::from_secs(1))
         .with_jitter(0.0);
-    let codex = codex_driver::blocking::Codex::spawn(fake.config().with_overload_retry(policy)).expect("connect");
+    let codex =
+        codex_driver::blocking::Codex::spawn(fake.config_with(|c| c.with_overload_retry(policy))).expect("connect");
     let thread = codex.thread_start(&ThreadOptions::default()).expect("retried thread/start");
     assert_eq!(thread.id(), "thr-blocking");
     match codex.thread_start(&ThreadOptions::default()) {

@@ -197,7 +197,7 @@ async fn refuse(status: u16) -> Server<Option<String>> {
 
 /// The client configuration of these tests: generous default timeout (a hang guard only).
 fn config() -> ClientConfig {
-    ClientConfig::default().with_request_timeout(common::WAIT)
+    ClientConfig::default().with_connection(ConnectionOptions::default().with_request_timeout(common::WAIT))
 }
 
 async fn connect(url: &str, config: ClientConfig) -> Codex {

@@ -489,7 +489,8 @@ async fn goal_follower_recovers_when_its_subscription_lags() {
     let world = World::start().await;
     // A second app-server on the same home whose subscriptions hold 2 events: an unpolled
     // goal stream overflows at once, and the follower must re-read the goal and the thread.
-    let config = world.config().with_buffers(8192, 2);
+    let mut config = world.config();
+    config.connection = config.connection.with_buffers(8192, 2);
     let codex = within("connect", codex_driver::Codex::builder().config(config).connect()).await.unwrap();
     let thread = within("thread/start", codex.thread_start(&ThreadOptions::default())).await.unwrap();
     world.model.push_all([

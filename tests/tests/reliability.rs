@@ -119,7 +119,8 @@ async fn slow_consumer_blocks_nobody_and_stays_bounded() {
             async { CommandExecutionApprovalDecision::Accept }
         }
     });
-    let config = home.client_config(&codex_bin()).with_buffers(SMALL_BUFFER, SMALL_BUFFER);
+    let mut config = home.client_config(&codex_bin());
+    config.connection = config.connection.with_buffers(SMALL_BUFFER, SMALL_BUFFER);
     let codex = within("connect with small buffers", Codex::builder().config(config).handler(handler).connect())
         .await
         .expect("connect");
@@ -307,7 +308,8 @@ async fn fifty_concurrent_turns_over_ten_threads_route_exactly() {
         Some(ResponseStream::new().message(message).completed())
     });
     let home = CodexHome::new(&model.base_url()).expect("codex home");
-    let config = home.client_config(&codex_bin()).with_buffers(8192, 16384);
+    let mut config = home.client_config(&codex_bin());
+    config.connection = config.connection.with_buffers(8192, 16384);
     let codex = within("connect", Codex::builder().config(config).connect()).await.expect("connect");
     let conn = codex.connection().clone();
 

@@ -77,12 +77,12 @@ impl Rig {
     fn config(&self, lane: usize) -> ClientConfig {
         let bin = codex_bin();
         let script = "echo \"reliability-probe: app-server $$ starting\" >&2; exec \"$0\" app-server --listen stdio://";
-        self.homes[lane].client_config(&bin).with_launch_args_override([
+        ClientConfig::from(self.homes[lane].launch_config(&bin).with_launch_args_override([
             "/bin/sh".to_owned(),
             "-c".to_owned(),
             script.to_owned(),
             bin.display().to_string(),
-        ])
+        ]))
     }
 
     async fn connect(&self, lane: usize, handler: Option<ApprovalHandler>) -> Codex {

@@ -588,7 +588,8 @@ fn stored_auth(world: &World) -> Option<String> {
 /// A client whose mock provider takes OpenAI auth (`requires_openai_auth = true`), set with
 /// a `--config` override on top of the kit's `config.toml`.
 async fn openai_auth_client(world: &World) -> Codex {
-    let config = world.config().with_config_override("model_providers.mock_provider.requires_openai_auth", "true");
+    let mut config = world.config();
+    config.launch = config.launch.with_config_override("model_providers.mock_provider.requires_openai_auth", "true");
     within("connect", Codex::builder().config(config).connect()).await.expect("connect")
 }
 

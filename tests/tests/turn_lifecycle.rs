@@ -485,7 +485,8 @@ async fn a_stale_view_of_another_clients_turn_asks_the_server() {
         let (cr, cw) = tokio::io::split(client);
         let (sr, sw) = tokio::io::split(server);
         let mut script = Script { lines: tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(sr)), w: sw };
-        let conn = codex_driver::Connection::from_io(cr, cw, Default::default());
+        let transport = codex_driver::Transport::lines(cr, cw, 1 << 20, codex_driver::Endpoint::custom("script"));
+        let conn = codex_driver::Connection::from_transport(transport, Default::default());
         let init = tokio::spawn({
             let conn = conn.clone();
             async move { conn.initialize(&codex_driver::rpc::InitializeOptions::default()).await }

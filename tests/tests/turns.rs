@@ -461,7 +461,8 @@ async fn unpolled_stream_does_not_block_other_requests() {
 #[tokio::test]
 async fn overflowing_unpolled_stream_lags_instead_of_blocking() {
     let world = World::start().await;
-    let config = world.config().with_buffers(32, 64);
+    let mut config = world.config();
+    config.connection = config.connection.with_buffers(32, 64);
     let codex = within("connect with small buffers", Codex::builder().config(config).connect()).await.unwrap();
     let (slow, stall) = ResponseStream::new().message(AssistantMessage::new("y".repeat(300)).deltas(300)).pause();
     world.model.push(slow.completed());
@@ -491,7 +492,8 @@ async fn overflowing_unpolled_stream_lags_instead_of_blocking() {
 #[tokio::test]
 async fn run_after_an_overflow_recovers_the_items() {
     let world = World::start().await;
-    let config = world.config().with_buffers(32, 64);
+    let mut config = world.config();
+    config.connection = config.connection.with_buffers(32, 64);
     let codex = within("connect with small buffers", Codex::builder().config(config).connect()).await.unwrap();
     let text = "z".repeat(300);
     world.model.push(MockResponse::stream().message(AssistantMessage::new(text.clone()).deltas(300)).completed());

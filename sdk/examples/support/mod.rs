@@ -82,7 +82,7 @@ impl Env {
 
     /// The `codex` binary the example's config resolves (the pinned install offline).
     pub fn codex_bin(&self) -> Result<PathBuf, BoxError> {
-        Ok(self.config.resolve_codex_bin()?)
+        Ok(self.config.launch.resolve_codex_bin()?)
     }
 
     /// A directory the example may use as the thread's working directory: the current

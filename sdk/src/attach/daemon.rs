@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 use super::unix::{effective_codex_home, UnixSocketEndpoint};
-use crate::config::ClientConfig;
+use crate::config::LaunchConfig;
 use crate::error::{Error, Result};
 use crate::rpc::{Connection, ConnectionOptions};
 
@@ -90,24 +90,24 @@ impl DaemonStatus {
 }
 
 /// The managed app-server daemon of one `CODEX_HOME`, driven through the `codex` binary
-/// that `config` resolves (its environment and `--config` overrides apply).
+/// that `launch` resolves (its environment and `--config` overrides apply).
 ///
 /// Attach with [`CodexBuilder::daemon`](crate::CodexBuilder::daemon) or
 /// [`Daemon::attach`]. Dropping a client never stops the daemon: [`stop`](Self::stop) does.
 #[derive(Debug, Clone)]
 pub struct Daemon {
-    config: ClientConfig,
+    launch: LaunchConfig,
 }
 
 impl Daemon {
-    /// The daemon of the `CODEX_HOME` that `config` gives.
-    pub fn new(config: ClientConfig) -> Self {
-        Daemon { config }
+    /// The daemon of the `CODEX_HOME` that `launch` gives.
+    pub fn new(launch: LaunchConfig) -> Self {
+        Daemon { launch }
     }
 
     /// The control socket the daemon listens on.
     pub fn socket(&self) -> Option<UnixSocketEndpoint> {
-        UnixSocketEndpoint::for_config(&self.config)
+        UnixSocketEndpoint::for_config(&self.launch)
     }
 
     /// `codex app-server daemon version`: whether it runs, and its versions.
@@ -164,25 +164,17 @@ impl Daemon {
 
     async fn run(&self, command: &str) -> Result<DaemonStatus> {
         let failed = |message: String| Error::Daemon { command: command.to_owned(), message };
-        let bin = self.config.resolve_codex_bin()?;
-        let mut cmd = tokio::process::Command::new(&bin);
-        for (key, value) in &self.config.config_overrides {
-            cmd.arg("--config").arg(format!("{key}={value}"));
-        }
-        cmd.args(["app-server", "daemon", command])
-            .envs(self.config.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdin(std::process::Stdio::null())
-            .kill_on_drop(true);
-        for key in &self.config.env_remove {
-            cmd.env_remove(key);
-        }
-        if let Some(cwd) = &self.config.cwd {
-            cmd.current_dir(cwd);
-        }
-        if effective_codex_home(&self.config).is_none() {
+        let argv = self.launch.codex_argv(&["app-server", "daemon", command])?;
+        if effective_codex_home(&self.launch).is_none() {
             return Err(failed("neither CODEX_HOME nor HOME is set".into()));
         }
-        let output = cmd.output().await.map_err(|e| failed(format!("cannot run {}: {e}", bin.display())))?;
+        let output = self
+            .launch
+            .command(&argv)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .await
+            .map_err(|e| failed(format!("cannot run {}: {e}", argv[0].to_string_lossy())))?;
         let stdout = String::from_utf8_lossy(&output.stdout);
         // The report is the last line that parses as a JSON object.
         let report =

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::handshake::{upgrade, within, Deadline};
-use crate::config::ClientConfig;
+use crate::config::LaunchConfig;
 use crate::endpoint::Endpoint;
 use crate::error::Result;
 use crate::rpc::{Connection, ConnectionOptions, Transport};
@@ -16,9 +16,9 @@ pub fn control_socket_path(codex_home: &Path) -> PathBuf {
     codex_home.join("app-server-control").join("app-server-control.sock")
 }
 
-/// The `CODEX_HOME` an app-server started with `config` uses: `CODEX_HOME` from the
-/// config's environment or this process's, else `$HOME/.codex`.
-pub fn effective_codex_home(config: &ClientConfig) -> Option<PathBuf> {
+/// The `CODEX_HOME` an app-server started with `config` uses: `CODEX_HOME` from its
+/// environment or this process's, else `$HOME/.codex`.
+pub fn effective_codex_home(config: &LaunchConfig) -> Option<PathBuf> {
     if let Some(home) = config.effective_env("CODEX_HOME").filter(|v| !v.is_empty()) {
         return Some(PathBuf::from(home));
     }
@@ -61,7 +61,7 @@ impl UnixSocketEndpoint {
 
     /// The control socket under the `CODEX_HOME` that `config` gives (see
     /// [`effective_codex_home`]); `None` when neither `CODEX_HOME` nor `HOME` is set.
-    pub fn for_config(config: &ClientConfig) -> Option<Self> {
+    pub fn for_config(config: &LaunchConfig) -> Option<Self> {
         effective_codex_home(config).map(|home| Self::control_socket(&home))
     }
 

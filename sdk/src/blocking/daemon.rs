@@ -2,7 +2,7 @@
 
 use super::runtime::assert_blocking_allowed;
 use crate::attach::{self, DaemonStatus, UnixSocketEndpoint};
-use crate::config::ClientConfig;
+use crate::config::LaunchConfig;
 use crate::error::Result;
 
 /// The managed app-server daemon of one `CODEX_HOME`; the blocking twin of
@@ -14,8 +14,8 @@ pub struct Daemon {
 
 impl Daemon {
     /// The daemon of the `CODEX_HOME` that `config` gives.
-    pub fn new(config: ClientConfig) -> Self {
-        Daemon { inner: attach::Daemon::new(config) }
+    pub fn new(launch: LaunchConfig) -> Self {
+        Daemon { inner: attach::Daemon::new(launch) }
     }
 
     /// The control socket the daemon listens on.

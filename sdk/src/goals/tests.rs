@@ -41,7 +41,8 @@ fn pair() -> (Connection, Fake) {
     let (client, server) = tokio::io::duplex(1 << 16);
     let (cr, cw) = tokio::io::split(client);
     let (sr, sw) = tokio::io::split(server);
-    let conn = Connection::from_io(cr, cw, ConnectionOptions::default());
+    let transport = crate::rpc::Transport::lines(cr, cw, 1 << 20, crate::Endpoint::custom("test"));
+    let conn = Connection::from_transport(transport, ConnectionOptions::default());
     (conn, Fake { lines: BufReader::new(sr).lines(), writer: sw })
 }
 

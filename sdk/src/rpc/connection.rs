@@ -1,12 +1,11 @@
 //! [`Connection`]: one app-server, many concurrent requests, turns and subscriptions.
 
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde_json::value::RawValue;
 use serde_json::Value;
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::AbortHandle;
 
@@ -14,7 +13,6 @@ use super::handshake::{InitializeOptions, ServerMetadata};
 use super::lifecycle::CloseReport;
 use super::link::{ConnectionState, Dial, LinkControl, ReconnectPolicy};
 use super::message::{encode_notification, encode_request, to_raw};
-use super::process::{spawn_process, stderr_task, supervise, ProcessWatch, StderrTail};
 use super::reader::reader_task;
 use super::retry::{retry_overloaded, RetryPolicy};
 use super::router::{EventFilter, Router};
@@ -23,22 +21,26 @@ use super::state::{Shared, WriterLink};
 use super::streams::{EventStream, TurnReservation, TurnStream};
 use super::transport::Transport;
 use super::writer::{writer_task, Outgoing};
-use crate::config::{
-    ClientConfig, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SUBSCRIPTION_BUFFER, DEFAULT_TURN_BUFFER,
-};
 use crate::endpoint::{CloseReason, Endpoint};
 use crate::error::{Error, Result};
 use crate::protocol::{Notification, Request};
 use crate::version::{self, CodexVersion};
 
+/// Default per-request timeout.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// Default maximum size of one incoming JSON-RPC message (64 MiB).
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 64 * 1024 * 1024;
+/// Default capacity of a turn event stream (events buffered before the consumer lags).
+pub const DEFAULT_TURN_BUFFER: usize = 8192;
+/// Default capacity of a thread-wide or client-wide event subscription.
+pub const DEFAULT_SUBSCRIPTION_BUFFER: usize = 1024;
 /// Capacity of the outgoing message queue.
 const OUTGOING_QUEUE: usize = 256;
 /// How often a read is sent again after its link dropped before its answer.
 const MAX_READ_RESENDS: u32 = 3;
-/// How long [`Connection::close`] waits for the process to exit after closing its stdin.
-const CLOSE_GRACE: Duration = Duration::from_secs(3);
 
-/// Runtime options of a [`Connection`] (everything but how to launch the process).
+/// Runtime options of a [`Connection`]: timeouts, sizes, buffers, overload retry and the
+/// server-request handler (part of [`ClientConfig`](crate::ClientConfig)).
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct ConnectionOptions {
@@ -52,8 +54,13 @@ pub struct ConnectionOptions {
     pub subscription_buffer: usize,
     /// Answers server → client requests (default: [`FailClosedHandler`]).
     pub handler: Arc<dyn RawServerRequestHandler>,
-    /// Automatic retry of overloaded requests (default: `Some(RetryPolicy::default())`;
-    /// see [`ClientConfig::overload_retry`]).
+    /// Automatic retry of requests the server rejects as overloaded (`-32001`, see
+    /// [`Error::is_overloaded`]): every request, `turn/start` included, is sent again after
+    /// an exponential backoff with jitter, up to `max_attempts` attempts in all; then it
+    /// fails with [`Error::RetryLimitExceeded`]. Other errors are never retried. Default:
+    /// `Some(RetryPolicy::default())` (3 attempts, 250 ms doubling up to 2 s, ±20 %
+    /// jitter); `None` returns the overload error at once (retry it yourself with
+    /// [`retry_on_overload`](super::retry_on_overload) if you like).
     pub overload_retry: Option<RetryPolicy>,
 }
 
@@ -79,19 +86,6 @@ impl std::fmt::Debug for ConnectionOptions {
             .field("subscription_buffer", &self.subscription_buffer)
             .field("overload_retry", &self.overload_retry)
             .finish_non_exhaustive()
-    }
-}
-
-impl From<&ClientConfig> for ConnectionOptions {
-    fn from(config: &ClientConfig) -> Self {
-        ConnectionOptions {
-            request_timeout: config.request_timeout,
-            max_message_size: config.max_message_size,
-            turn_buffer: config.turn_buffer,
-            subscription_buffer: config.subscription_buffer,
-            overload_retry: config.overload_retry,
-            ..ConnectionOptions::default()
-        }
     }
 }
 
@@ -177,8 +171,6 @@ const INIT_DONE: u8 = 2;
 struct ConnInner {
     shared: Arc<Shared>,
     tasks: Vec<AbortHandle>,
-    kill: Mutex<Option<oneshot::Sender<()>>>,
-    pid: Option<u32>,
     request_timeout: Duration,
     overload_retry: Option<RetryPolicy>,
     init: AtomicU8,
@@ -188,13 +180,12 @@ struct ConnInner {
 impl Drop for ConnInner {
     fn drop(&mut self) {
         // Closing queues a shutdown for the writer, which closes the transport's sink on its
-        // own (a WebSocket close frame; bounded) and then ends; the other tasks stop now.
+        // own (a WebSocket close frame; bounded) and then ends; the other tasks stop now,
+        // and with the reader goes the incoming stream (a spawned process is killed).
         self.shared.close_now(CloseReason::Dropped);
         for task in &self.tasks {
             task.abort();
         }
-        // Dropping the sender makes the supervisor kill and reap the child.
-        drop(self.kill.lock().unwrap_or_else(|e| e.into_inner()).take());
     }
 }
 
@@ -224,62 +215,12 @@ impl std::fmt::Debug for Connection {
 }
 
 impl Connection {
-    /// Spawns `codex app-server` as configured (not yet initialized), with the fail-closed
-    /// default handler. Must be called within a Tokio runtime.
-    pub fn spawn(config: &ClientConfig) -> Result<Self> {
-        Self::spawn_with(config, ConnectionOptions::from(config))
-    }
-
-    /// Like [`spawn`](Self::spawn) with a custom server-request handler.
-    pub fn spawn_with_handler(config: &ClientConfig, handler: Arc<dyn RawServerRequestHandler>) -> Result<Self> {
-        Self::spawn_with(config, ConnectionOptions::from(config).with_handler(handler))
-    }
-
-    /// Spawns the process from `config` with explicit runtime `options`.
-    pub fn spawn_with(config: &ClientConfig, options: ConnectionOptions) -> Result<Self> {
-        let process = spawn_process(config)?;
-        let tail = Arc::new(StderrTail::default());
-        let (exit_tx, exit_rx) = watch::channel(None);
-        let (stderr_done_tx, stderr_done_rx) = watch::channel(false);
-        let watch = ProcessWatch { stderr: tail.clone(), exit: exit_rx, stderr_done: stderr_done_rx };
-        let (kill_tx, kill_rx) = oneshot::channel();
-        let pid = match &process.endpoint {
-            Endpoint::Process { pid, .. } => *pid,
-            _ => None,
-        };
-        let transport = Transport::lines(process.stdout, process.stdin, options.max_message_size, process.endpoint);
-        let mut conn = Self::start_tasks(transport, options, Some(watch), pid, None);
-        let stderr = tokio::spawn(stderr_task(process.stderr, tail, stderr_done_tx));
-        let inner = Arc::get_mut(&mut conn.inner).expect("fresh connection");
-        inner.tasks.push(stderr.abort_handle());
-        *inner.kill.get_mut().unwrap_or_else(|e| e.into_inner()) = Some(kill_tx);
-        tokio::spawn(supervise(process.child, kill_rx, exit_tx, Arc::downgrade(&inner.shared)));
-        Ok(conn)
-    }
-
-    /// Spawns and initializes (with [`InitializeOptions`] from `config`).
-    pub async fn start(config: &ClientConfig) -> Result<Self> {
-        let conn = Self::spawn(config)?;
-        conn.initialize(&InitializeOptions::from(config)).await?;
-        Ok(conn)
-    }
-
-    /// A connection over any byte stream pair speaking newline-delimited JSON-RPC (in-memory
-    /// tests, pipes, `codex app-server proxy`). Must be called within a Tokio runtime.
-    pub fn from_io<R, W>(reader: R, writer: W, options: ConnectionOptions) -> Self
-    where
-        R: AsyncRead + Send + Unpin + 'static,
-        W: AsyncWrite + Send + Unpin + 'static,
-    {
-        let transport =
-            Transport::lines(reader, writer, options.max_message_size, Endpoint::custom("newline-delimited stream"));
-        Self::from_transport(transport, options)
-    }
-
-    /// A connection over a message-level [`Transport`] (not yet initialized). Must be
+    /// A connection over a message-level [`Transport`] (not yet initialized): a spawned
+    /// app-server ([`LaunchConfig::spawn`](crate::config::LaunchConfig::spawn)), newline-delimited
+    /// JSON over any byte streams ([`Transport::lines`]), a WebSocket, or your own. Must be
     /// called within a Tokio runtime.
     pub fn from_transport(transport: Transport, options: ConnectionOptions) -> Self {
-        Self::start_tasks(transport, options, None, None, None)
+        Self::start_tasks(transport, options, None)
     }
 
     /// A connection that replaces its link when it fails: dials `dialer` now (this first
@@ -300,14 +241,12 @@ impl Connection {
         policy: ReconnectPolicy,
     ) -> Result<Self> {
         let transport = dialer.dial(options.max_message_size).await?;
-        Ok(Self::start_tasks(transport, options, None, None, Some((dialer, policy))))
+        Ok(Self::start_tasks(transport, options, Some((dialer, policy))))
     }
 
     fn start_tasks(
         transport: Transport,
         options: ConnectionOptions,
-        process: Option<ProcessWatch>,
-        pid: Option<u32>,
         reconnect: Option<(Arc<dyn Dial>, ReconnectPolicy)>,
     ) -> Self {
         let Transport { inbound, outbound, endpoint } = transport;
@@ -322,7 +261,6 @@ impl Connection {
         let shared = Arc::new(Shared::new(
             writer,
             options.handler.clone(),
-            process,
             endpoint,
             router,
             options.max_message_size.max(1),
@@ -339,8 +277,6 @@ impl Connection {
             inner: Arc::new(ConnInner {
                 shared,
                 tasks: vec![reader.abort_handle()],
-                kill: Mutex::new(None),
-                pid,
                 request_timeout: options.request_timeout,
                 overload_retry: options.overload_retry,
                 init: AtomicU8::new(INIT_NONE),
@@ -353,9 +289,12 @@ impl Connection {
         &self.inner.shared
     }
 
-    /// The child's process id, if this connection spawned one.
+    /// The child's process id, if this connection runs on a spawned app-server.
     pub fn pid(&self) -> Option<u32> {
-        self.inner.pid
+        match self.endpoint() {
+            Endpoint::Process { pid, .. } => *pid,
+            _ => None,
+        }
     }
 
     /// A handle to the same connection whose requests time out after `timeout` instead of
@@ -394,9 +333,9 @@ impl Connection {
             return Err(Error::AlreadyInitialized);
         }
         let outcome = async {
-            let params = options.to_params();
-            let remembered = to_raw(crate::method_names::INITIALIZE, &params)?;
-            let raw = self.request_raw(crate::method_names::INITIALIZE, params).await?;
+            let remembered = to_raw(crate::method_names::INITIALIZE, &options.to_params())?;
+            let raw = self.call(crate::method_names::INITIALIZE, &remembered, self.request_timeout()).await?;
+            let raw: Value = decode_raw(crate::method_names::INITIALIZE, &raw)?;
             // Kept once the server took it: a new link is initialized the same way (an
             // `initialize` lost with its link is the caller's to send again).
             if let Some(link) = &self.shared().link {
@@ -802,19 +741,11 @@ impl Connection {
     async fn close_transport(&self) {
         let shared = self.shared();
         shared.closing_by_client.store(true, Ordering::Release);
+        // The writer closes the sink (bounded): a WebSocket close frame, a spawned process's
+        // stdin (then its exit, or its kill); then the connection is closed here.
         shared.request_shutdown();
-        if let Some(process) = &shared.process {
-            let mut exit = process.exit.clone();
-            if tokio::time::timeout(CLOSE_GRACE, exit.wait_for(Option::is_some)).await.is_err() {
-                drop(self.inner.kill.lock().unwrap_or_else(|e| e.into_inner()).take());
-                let _ = tokio::time::timeout(CLOSE_GRACE, exit.wait_for(Option::is_some)).await;
-            }
-            shared.close_from_transport(CloseReason::ClosedByClient).await;
-        } else {
-            // The writer closes the sink (bounded); then the connection is closed here.
-            shared.writer_finished().await;
-            shared.close_now(CloseReason::ClosedByClient);
-        }
+        shared.writer_finished().await;
+        shared.close_now(CloseReason::ClosedByClient);
     }
 
     /// A snapshot of the internal counters.

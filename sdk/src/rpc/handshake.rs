@@ -3,57 +3,79 @@
 
 use std::path::PathBuf;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::config::ClientConfig;
+use crate::types::{ClientInfo, InitializeCapabilities, InitializeParams};
 
 /// What the client declares in `initialize`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct InitializeOptions {
-    /// `clientInfo.name`.
+    /// `clientInfo.name` (also the `originator` Codex reports upstream).
     pub client_name: String,
     /// `clientInfo.title`.
     pub client_title: Option<String>,
     /// `clientInfo.version`.
     pub client_version: String,
-    /// `capabilities.experimentalApi`.
+    /// `capabilities.experimentalApi` (default `true`, as in the Python SDK).
     pub experimental_api: bool,
-    /// `capabilities.optOutNotificationMethods`.
+    /// `capabilities.optOutNotificationMethods`: notifications the server should not send.
     pub opt_out_notification_methods: Vec<String>,
 }
 
 impl Default for InitializeOptions {
     fn default() -> Self {
-        InitializeOptions::from(&ClientConfig::default())
-    }
-}
-
-impl From<&ClientConfig> for InitializeOptions {
-    fn from(config: &ClientConfig) -> Self {
         InitializeOptions {
-            client_name: config.client_name.clone(),
-            client_title: config.client_title.clone(),
-            client_version: config.client_version.clone(),
-            experimental_api: config.experimental_api,
-            opt_out_notification_methods: config.opt_out_notification_methods.clone(),
+            client_name: "codex_rust_sdk".to_owned(),
+            client_title: Some("Codex Rust SDK".to_owned()),
+            client_version: env!("CARGO_PKG_VERSION").to_owned(),
+            experimental_api: true,
+            opt_out_notification_methods: Vec::new(),
         }
     }
 }
 
 impl InitializeOptions {
-    /// The `initialize` params:
-    /// `{clientInfo:{name,title,version}, capabilities:{experimentalApi, optOutNotificationMethods?}}`.
-    pub fn to_params(&self) -> Value {
-        let mut capabilities = json!({ "experimentalApi": self.experimental_api });
-        if !self.opt_out_notification_methods.is_empty() {
-            capabilities["optOutNotificationMethods"] = json!(self.opt_out_notification_methods);
+    /// Sets `clientInfo` name, title and version.
+    pub fn with_client_info(
+        mut self,
+        name: impl Into<String>,
+        title: Option<String>,
+        version: impl Into<String>,
+    ) -> Self {
+        self.client_name = name.into();
+        self.client_title = title;
+        self.client_version = version.into();
+        self
+    }
+
+    /// Sets [`experimental_api`](Self::experimental_api).
+    pub fn with_experimental_api(mut self, enabled: bool) -> Self {
+        self.experimental_api = enabled;
+        self
+    }
+
+    /// Adds a notification method the server should not send.
+    pub fn with_opt_out_notification(mut self, method: impl Into<String>) -> Self {
+        self.opt_out_notification_methods.push(method.into());
+        self
+    }
+
+    /// The `initialize` params.
+    pub fn to_params(&self) -> InitializeParams {
+        let opt_out = &self.opt_out_notification_methods;
+        InitializeParams {
+            client_info: ClientInfo {
+                name: self.client_name.clone(),
+                title: self.client_title.clone(),
+                version: self.client_version.clone(),
+            },
+            capabilities: Some(InitializeCapabilities {
+                experimental_api: Some(self.experimental_api),
+                opt_out_notification_methods: (!opt_out.is_empty()).then(|| opt_out.clone()),
+                ..InitializeCapabilities::default()
+            }),
         }
-        let mut client_info = json!({ "name": self.client_name, "version": self.client_version });
-        if let Some(title) = &self.client_title {
-            client_info["title"] = json!(title);
-        }
-        json!({ "clientInfo": client_info, "capabilities": capabilities })
     }
 }
 
@@ -123,6 +145,7 @@ fn parse_user_agent(ua: &str) -> (Option<String>, Option<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn metadata_from_fixture() {
@@ -147,10 +170,11 @@ mod tests {
 
     #[test]
     fn params_shape() {
-        let mut o = InitializeOptions::from(&ClientConfig::default().with_client_info("lab", None, "0.0.1"));
-        o.opt_out_notification_methods.push("thread/started".into());
+        let o = InitializeOptions::default()
+            .with_client_info("lab", None, "0.0.1")
+            .with_opt_out_notification("thread/started");
         assert_eq!(
-            o.to_params(),
+            serde_json::to_value(o.to_params()).unwrap(),
             json!({"clientInfo": {"name": "lab", "version": "0.0.1"},
                    "capabilities": {"experimentalApi": true, "optOutNotificationMethods": ["thread/started"]}})
         );

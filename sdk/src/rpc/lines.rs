@@ -1,5 +1,5 @@
 //! The newline-delimited transport (stdio, and any byte stream through
-//! [`Connection::from_io`](super::Connection::from_io)): [`LineReader`] frames incoming
+//! [`Transport::lines`]): [`LineReader`] frames incoming
 //! lines with a hard per-message size limit, [`LineSink`] writes each message plus `\n`.
 //!
 //! A line longer than the limit is not accumulated: once it crosses the limit its bytes are

@@ -287,7 +287,7 @@ pub(crate) async fn link_ended(shared: &Arc<Shared>, generation: u64, reason: Cl
     if reconnects {
         link_dropped(shared, generation, reason);
     } else {
-        shared.close_from_transport(reason).await;
+        shared.close_from_transport(reason);
     }
 }
 

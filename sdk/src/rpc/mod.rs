@@ -61,9 +61,13 @@
 //! # Transports
 //!
 //! The runtime is message-oriented: a [`Transport`] yields whole incoming messages
-//! ([`Inbound`]) and takes whole outgoing ones. Newline framing (stdio,
-//! [`Connection::from_io`]) and WebSocket text frames (`ws://`, `wss://`, the unix control
-//! socket; feature `websocket`) are transports; everything above is shared.
+//! ([`Inbound`]) and takes whole outgoing ones, and a [`Connection`] is made one way: from
+//! a transport ([`Connection::from_transport`]), or from a [`Dial`] that makes a fresh one
+//! after a link failure ([`Connection::connect_with_reconnect`]). Newline framing over any
+//! byte streams ([`Transport::lines`]), a spawned app-server (its stdio:
+//! [`LaunchConfig::spawn`](crate::config::LaunchConfig::spawn)) and WebSocket text frames
+//! (`ws://`, `wss://`, the unix control socket; feature `websocket`) are transports;
+//! everything above is shared, and nothing here knows a process exists.
 
 mod close_info;
 mod connection;
@@ -75,7 +79,6 @@ mod link;
 mod message;
 pub(crate) mod notifications;
 mod pending;
-mod process;
 mod queue;
 mod reader;
 mod retry;
@@ -97,7 +100,10 @@ mod writer;
 mod tests;
 
 pub use crate::endpoint::{CloseReason, Endpoint};
-pub use connection::{Connection, ConnectionOptions, ConnectionStats};
+pub use connection::{
+    Connection, ConnectionOptions, ConnectionStats, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_REQUEST_TIMEOUT,
+    DEFAULT_SUBSCRIPTION_BUFFER, DEFAULT_TURN_BUFFER,
+};
 pub use handshake::{InitializeOptions, ServerMetadata};
 pub(crate) use lifecycle::AdoptedTurns;
 pub use lifecycle::{CloseReport, TurnRef, CLOSE_INTERRUPT_WAIT};

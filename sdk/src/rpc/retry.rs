@@ -3,7 +3,7 @@
 //! Codex answers `-32001` ("Server overloaded; retry later.") when its request ingress is
 //! full; such a request was not processed, so sending it again is safe. Every
 //! [`Connection`](super::Connection) request does this by itself with the
-//! [`ClientConfig::overload_retry`](crate::ClientConfig::overload_retry) policy
+//! [`ConnectionOptions::overload_retry`](crate::rpc::ConnectionOptions::overload_retry) policy
 //! ([`retry_overloaded`]); [`retry_on_overload`] is the same backoff for callers that turned
 //! the automatic retry off, or that want to retry a whole operation.
 
@@ -14,7 +14,7 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 
 /// Exponential backoff with jitter for retrying overloaded calls: the automatic retry of
-/// every request ([`ClientConfig::overload_retry`](crate::ClientConfig::overload_retry)) and
+/// every request ([`ConnectionOptions::overload_retry`](crate::rpc::ConnectionOptions::overload_retry)) and
 /// [`retry_on_overload`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
@@ -92,7 +92,7 @@ fn random_unit() -> f64 {
 /// attempt's error, is returned as is.
 ///
 /// Requests already retry by themselves (see
-/// [`ClientConfig::overload_retry`](crate::ClientConfig::overload_retry)); use this when that
+/// [`ConnectionOptions::overload_retry`](crate::rpc::ConnectionOptions::overload_retry)); use this when that
 /// is turned off, or to retry an operation made of several calls.
 pub async fn retry_on_overload<T, F, Fut>(policy: RetryPolicy, op: F) -> Result<T>
 where

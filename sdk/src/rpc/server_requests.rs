@@ -393,7 +393,9 @@ mod tests {
         });
         let (client, mut server) = tokio::io::duplex(1 << 16);
         let (cr, cw) = tokio::io::split(client);
-        let conn = Connection::from_io(cr, cw, ConnectionOptions::default().with_handler(Arc::new(handler)));
+        let options = ConnectionOptions::default().with_handler(Arc::new(handler));
+        let transport = crate::rpc::Transport::lines(cr, cw, options.max_message_size, crate::Endpoint::custom("test"));
+        let conn = Connection::from_transport(transport, options);
         server.write_all(b"{\"id\":7,\"method\":\"item/tool/call\",\"params\":{}}\n").await.unwrap();
         let wait = Duration::from_secs(5);
         let mut dropped = tokio::time::timeout(wait, entered.recv()).await.expect("the handler runs").unwrap();

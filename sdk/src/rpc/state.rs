@@ -10,7 +10,6 @@ use tokio::sync::{mpsc, watch};
 
 pub(crate) use super::close_info::CloseInfo;
 use super::pending::Pending;
-use super::process::ProcessWatch;
 use super::router::Router;
 use super::server_requests::RawServerRequestHandler;
 use super::turns::TurnBook;
@@ -18,11 +17,10 @@ use super::writer::Outgoing;
 use crate::endpoint::{CloseReason, Endpoint};
 use crate::error::{Error, Result};
 
-/// How long the reader waits for the exit status and the rest of stderr after stdout closes.
-/// A process that died is reaped within milliseconds, so this is only waited out in full
-/// by one that closed its stdout and lives on, or on a starved machine (where a shorter
-/// grace was seen to lose the exit status of a SIGKILLed server).
-pub(crate) const EXIT_STATUS_GRACE: Duration = Duration::from_secs(2);
+/// How long a failed write waits for the reader to learn why the transport ended (a
+/// spawned process's stream ends with its exit status and stderr only after reaping it)
+/// before the write's own error closes the connection.
+pub(crate) const CLOSE_REASON_WAIT: Duration = Duration::from_secs(3);
 
 /// Everything behind the single state lock.
 pub(crate) struct State {
@@ -59,7 +57,6 @@ pub(crate) struct Shared {
     state: Mutex<State>,
     pub(crate) outgoing: mpsc::Sender<Outgoing>,
     pub(crate) handler: Arc<dyn RawServerRequestHandler>,
-    pub(crate) process: Option<ProcessWatch>,
     pub(crate) endpoint: Endpoint,
     /// Set by [`Connection::close`](super::Connection::close): whatever ends the transport
     /// afterwards, the reason is [`CloseReason::ClosedByClient`].
@@ -111,7 +108,6 @@ impl Shared {
     pub(crate) fn new(
         writer: WriterLink,
         handler: Arc<dyn RawServerRequestHandler>,
-        process: Option<ProcessWatch>,
         endpoint: Endpoint,
         router: Router,
         max_message_size: usize,
@@ -122,7 +118,6 @@ impl Shared {
             state: Mutex::new(State { pending: Pending::default(), router, turns: TurnBook::default(), closed: None }),
             outgoing,
             handler,
-            process,
             endpoint,
             closing_by_client: AtomicBool::new(false),
             next_id: AtomicI64::new(0),
@@ -208,7 +203,7 @@ impl Shared {
         };
         if !queued {
             // The writer ended: the connection is closing; report how it closed.
-            let closing = tokio::time::timeout(EXIT_STATUS_GRACE, closed.wait_for(Option::is_some)).await;
+            let closing = tokio::time::timeout(CLOSE_REASON_WAIT, closed.wait_for(Option::is_some)).await;
             let info = closing.ok().and_then(|r| r.ok().and_then(|info| info.clone()));
             return Err(info.map_or_else(|| self.close_info(CloseReason::Dropped).to_error(), |info| info.to_error()));
         }
@@ -307,31 +302,19 @@ impl Shared {
         CloseInfo { endpoint: self.endpoint.to_string(), reason }
     }
 
-    /// The reason to report for a transport that ended with `reason`: the client's own close
-    /// wins; for a spawned process, what the process did (exit status, stderr tail).
-    fn honest_reason(&self, reason: CloseReason) -> CloseReason {
-        if self.closing_by_client.load(Ordering::Acquire) {
-            return CloseReason::ClosedByClient;
-        }
-        match &self.process {
-            Some(p) => CloseReason::ProcessExited { status: *p.exit.borrow(), stderr_tail: p.stderr.snapshot() },
-            None => reason,
-        }
+    /// Closes after the transport ended with `reason` (the client's own close wins).
+    pub(crate) fn close_from_transport(&self, reason: CloseReason) {
+        let reason = if self.closing_by_client.load(Ordering::Acquire) { CloseReason::ClosedByClient } else { reason };
+        self.close(self.close_info(reason));
     }
 
-    /// Closes after the transport ended with `reason`. For a spawned process, waits briefly
-    /// for the exit status and the rest of stderr so the error can carry them.
-    pub(crate) async fn close_from_transport(&self, reason: CloseReason) {
-        if let Some(p) = &self.process {
-            let mut exit = p.exit.clone();
-            let mut stderr_done = p.stderr_done.clone();
-            let _ = tokio::time::timeout(EXIT_STATUS_GRACE, async {
-                let _ = exit.wait_for(Option::is_some).await;
-                let _ = stderr_done.wait_for(|done| *done).await;
-            })
-            .await;
-        }
-        self.close(self.close_info(self.honest_reason(reason)));
+    /// Closes after a write failed with `error`, unless the reader closes first: a broken
+    /// write usually means the other end is gone, and the incoming stream's end says why
+    /// (a spawned process's exit status and stderr) better than the write's error does.
+    pub(crate) async fn close_after_write_failure(&self, error: &std::io::Error) {
+        let mut closed = self.closed_watch();
+        let _ = tokio::time::timeout(CLOSE_REASON_WAIT, closed.wait_for(Option::is_some)).await;
+        self.close_from_transport(CloseReason::io(error));
     }
 
     /// Closes at once with `reason` (the client closed or dropped the connection).

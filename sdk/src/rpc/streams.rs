@@ -134,7 +134,7 @@ impl Drop for TurnLock {
 
 /// The notifications of one turn, ending after its `turn/completed`.
 ///
-/// Bounded (see [`ClientConfig::turn_buffer`](crate::ClientConfig::turn_buffer)): if the
+/// Bounded (see [`ConnectionOptions::turn_buffer`](crate::rpc::ConnectionOptions::turn_buffer)): if the
 /// consumer falls behind, later events are dropped and reported as one `Err(Lagged)` at that
 /// position, but `turn/completed` is always delivered, so the stream always terminates.
 pub struct TurnStream {
@@ -188,7 +188,7 @@ impl Drop for TurnStream {
 
 /// A thread-wide or client-wide subscription (see [`EventFilter`](super::EventFilter)).
 ///
-/// Bounded (see [`ClientConfig::subscription_buffer`](crate::ClientConfig::subscription_buffer));
+/// Bounded (see [`ConnectionOptions::subscription_buffer`](crate::rpc::ConnectionOptions::subscription_buffer));
 /// overflow is reported as `Err(Lagged)` and the stream continues. Ends only when the
 /// connection closes.
 pub struct EventStream {

@@ -63,7 +63,8 @@ fn pair_with(options: ConnectionOptions) -> (Connection, Fake) {
     let (client, server) = tokio::io::duplex(1 << 16);
     let (cr, cw) = tokio::io::split(client);
     let (sr, sw) = tokio::io::split(server);
-    let conn = Connection::from_io(cr, cw, options);
+    let transport = Transport::lines(cr, cw, options.max_message_size, crate::Endpoint::custom("test pair"));
+    let conn = Connection::from_transport(transport, options);
     (conn, Fake { lines: BufReader::new(sr).lines(), w: sw })
 }
 
@@ -601,11 +602,9 @@ async fn dropping_the_last_handle_closes_the_transport() {
 #[tokio::test]
 async fn initialize_handshake_and_already_initialized() {
     let (conn, mut fake) = pair();
-    let options = InitializeOptions::from(
-        &crate::ClientConfig::default()
-            .with_client_info("lab_client", Some("Lab Client".into()), "0.0.1")
-            .with_opt_out_notification("thread/started"),
-    );
+    let options = InitializeOptions::default()
+        .with_client_info("lab_client", Some("Lab Client".into()), "0.0.1")
+        .with_opt_out_notification("thread/started");
     let c = conn.clone();
     let o = options.clone();
     let init = tokio::spawn(async move { c.initialize(&o).await });
@@ -675,8 +674,7 @@ async fn a_codex_is_only_made_from_an_initialized_connection() {
 /// Initializes `conn` against a fake server that reports `version` in its user agent.
 async fn initialize_as(conn: &Connection, fake: &mut Fake, version: &str) {
     let c = conn.clone();
-    let init =
-        tokio::spawn(async move { c.initialize(&InitializeOptions::from(&crate::ClientConfig::default())).await });
+    let init = tokio::spawn(async move { c.initialize(&InitializeOptions::default()).await });
     fake.answer("initialize", json!({"userAgent": format!("codex_rust_sdk/{version} (Linux; x86_64)")})).await;
     assert_eq!(fake.recv().await["method"], "initialized");
     init.await.unwrap().unwrap();
@@ -810,84 +808,6 @@ async fn retry_on_overload_retries_only_overload() {
     .unwrap();
     assert_eq!(out, 2);
     assert_eq!(start.elapsed(), Duration::from_millis(750));
-}
-
-/// The real pinned binary; fails with install instructions when it is missing.
-#[tokio::test]
-async fn real_binary_initialize_reports_version() {
-    let bin = crate::pinned_cli::find_or_install().unwrap_or_else(|e| panic!("{e}"));
-    let codex_home = tempfile::tempdir().unwrap();
-    let home = tempfile::tempdir().unwrap();
-    std::fs::write(codex_home.path().join("config.toml"), "[features]\nplugins = false\n").unwrap();
-    let config = crate::ClientConfig::default()
-        .with_codex_bin(&bin)
-        .with_cwd(home.path())
-        .with_env("CODEX_HOME", codex_home.path().to_string_lossy())
-        .with_env("HOME", home.path().to_string_lossy())
-        .with_env("RUST_LOG", "warn")
-        .with_client_info("rust_sdk_test", None, "0.0.1");
-    let conn = Connection::start(&config).await.unwrap();
-    let meta = conn.metadata().unwrap().clone();
-    let version = crate::pinned_cli::binary_version(&bin).unwrap();
-    assert_eq!(meta.server_version.as_deref(), Some(version.as_str()), "{meta:?}");
-    assert_eq!(meta.codex_home.as_deref(), Some(codex_home.path()));
-    assert!(meta.platform_family.is_some() && meta.platform_os.is_some());
-    assert!(matches!(conn.initialize(&InitializeOptions::from(&config)).await, Err(Error::AlreadyInitialized)));
-    // A method whose params are optional works with omitted params.
-    conn.request_raw("configRequirements/read", Value::Null).await.unwrap();
-    // A server-side error keeps the connection usable (Codex answers unknown methods with -32600).
-    let err = conn.request_raw("no/such/method", json!({})).await.unwrap_err();
-    assert!(err.rpc_error().is_some_and(|e| e.code.is_invalid_request()), "{err:?}");
-    conn.close().await;
-    match conn.closed().await {
-        Error::TransportClosed { reason, .. } => assert_eq!(reason, crate::CloseReason::ClosedByClient),
-        other => panic!("{other:?}"),
-    }
-    assert!(matches!(conn.request_raw("x", Value::Null).await, Err(Error::TransportClosed { .. })));
-}
-
-/// The process dies: pending requests get TransportClosed with the exit status and stderr.
-#[cfg(unix)]
-#[tokio::test]
-async fn process_death_reports_exit_status_and_stderr() {
-    let script = "read line; echo 'fatal: something broke' >&2; exit 3";
-    let config = crate::ClientConfig::default().with_launch_args_override(["/bin/sh", "-c", script]);
-    let conn = Connection::spawn(&config).unwrap();
-    assert!(conn.pid().is_some());
-    match conn.request_raw("initialize", json!({})).await {
-        Err(e @ Error::TransportClosed { .. }) => {
-            let reason = e.close_reason().unwrap();
-            assert_eq!(reason.exit_status().and_then(|s| s.code()), Some(3));
-            assert!(reason.stderr_tail().contains("fatal: something broke"), "{reason:?}");
-            assert!(matches!(e.close_reason(), Some(crate::CloseReason::ProcessExited { .. })));
-            let text = e.to_string();
-            assert!(text.contains("something broke") && text.contains('3'), "{text}");
-        }
-        other => panic!("{other:?}"),
-    }
-
-    let missing = crate::ClientConfig::default().with_launch_args_override(["/nonexistent/codex-xyz"]);
-    assert!(matches!(Connection::spawn(&missing), Err(Error::BinaryNotFound { .. })));
-}
-
-/// Dropping the last handle kills the child process.
-#[cfg(unix)]
-#[tokio::test]
-async fn dropping_the_connection_kills_the_process() {
-    let config = crate::ClientConfig::default().with_launch_args_override(["/bin/sh", "-c", "exec sleep 30"]);
-    let conn = Connection::spawn(&config).unwrap();
-    let pid = conn.pid().unwrap();
-    let alive = || {
-        std::path::Path::new(&format!("/proc/{pid}")).exists()
-            && !std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default().contains(") Z ")
-    };
-    assert!(alive());
-    drop(conn);
-    let deadline = std::time::Instant::now() + WAIT;
-    while alive() {
-        assert!(std::time::Instant::now() < deadline, "child {pid} still alive");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 /// The rule for shared threads: the server asks every subscribed connection and takes the

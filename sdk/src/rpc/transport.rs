@@ -1,6 +1,6 @@
 //! The message-level seam between the runtime and the wire: a [`Transport`] yields whole
 //! incoming JSON-RPC messages ([`Inbound`]) and accepts whole outgoing ones. How messages
-//! are framed — newline-delimited lines (stdio, [`Connection::from_io`](super::Connection::from_io)),
+//! are framed — newline-delimited lines (stdio, [`Transport::lines`]),
 //! WebSocket text frames — is each transport's own business; routing, size limits, close
 //! semantics and everything above are shared.
 

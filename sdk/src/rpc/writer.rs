@@ -17,9 +17,12 @@ use super::state::Shared;
 use super::transport::OutboundSink;
 use crate::endpoint::CloseReason;
 
-/// How long flushing what is queued and closing the sink may take on shutdown (a peer that
-/// stopped reading must not hold the task forever).
+/// How long writing what is queued may take on shutdown (a peer that stopped reading must
+/// not hold the task forever).
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long the sink's own close may take on shutdown: a WebSocket's close handshake, a
+/// spawned process's grace to exit and then its kill — bounded, whatever the transport.
+const SINK_CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A message for the writer task.
 pub(crate) enum Outgoing {
@@ -161,27 +164,26 @@ pub(crate) async fn writer_task(
     };
     if let (Stop::Shutdown, Some((_, sink))) = (&stop, link.as_mut()) {
         // Last words, bounded: what is queued, then the sink's own close.
-        let _ = tokio::time::timeout(SHUTDOWN_TIMEOUT, async {
+        let fed = tokio::time::timeout(SHUTDOWN_TIMEOUT, async {
             if let Some(message) = carried.take() {
-                if sink.feed(message.text()).await.is_err() {
-                    return;
-                }
+                sink.feed(message.text()).await?;
             }
             while let Ok(message) = rx.try_recv() {
-                if sink.feed(message.text()).await.is_err() {
-                    return;
-                }
+                sink.feed(message.text()).await?;
             }
-            let _ = sink.close().await;
+            Ok::<_, std::io::Error>(())
         })
         .await;
+        if matches!(fed, Ok(Ok(()))) {
+            let _ = tokio::time::timeout(SINK_CLOSE_TIMEOUT, sink.close()).await;
+        }
     }
     drop(link);
     done.send_replace(true);
     if let Stop::Failed(e) = stop {
         tracing::debug!(error = %e, "writing to the codex app-server failed");
         if let Some(shared) = shared.upgrade() {
-            shared.close_from_transport(CloseReason::io(&e)).await;
+            shared.close_after_write_failure(&e).await;
         }
     }
 }

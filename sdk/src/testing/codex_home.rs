@@ -310,19 +310,25 @@ impl CodexHome {
         Ok(command)
     }
 
-    /// A [`ClientConfig`](crate::ClientConfig) that starts `codex_bin` as an app-server in this
-    /// home: [`env`](Self::env) set, [`SCRUBBED_ENV_VARS`] removed, working directory
-    /// [`work_dir`](Self::work_dir). Hand it to [`Codex::spawn`](crate::Codex::spawn) or
-    /// [`Codex::builder`](crate::Codex::builder).
-    pub fn client_config(&self, codex_bin: &Path) -> crate::ClientConfig {
-        let mut config = crate::ClientConfig::default().with_codex_bin(codex_bin).with_cwd(&self.work_dir);
+    /// A [`LaunchConfig`](crate::config::LaunchConfig) that starts `codex_bin` as an
+    /// app-server in this home: [`env`](Self::env) set, [`SCRUBBED_ENV_VARS`] removed,
+    /// working directory [`work_dir`](Self::work_dir).
+    pub fn launch_config(&self, codex_bin: &Path) -> crate::config::LaunchConfig {
+        let mut launch = crate::config::LaunchConfig::new().with_codex_bin(codex_bin).with_cwd(&self.work_dir);
         for name in SCRUBBED_ENV_VARS {
-            config = config.without_env(*name);
+            launch = launch.without_env(*name);
         }
         for (key, value) in self.env() {
-            config = config.with_env(key.to_string_lossy(), value.to_string_lossy());
+            launch = launch.with_env(key.to_string_lossy(), value.to_string_lossy());
         }
-        config
+        launch
+    }
+
+    /// A [`ClientConfig`](crate::ClientConfig) with [`launch_config`](Self::launch_config)
+    /// and the default connection and client settings. Hand it to
+    /// [`Codex::spawn`](crate::Codex::spawn) or [`Codex::builder`](crate::Codex::builder).
+    pub fn client_config(&self, codex_bin: &Path) -> crate::ClientConfig {
+        crate::ClientConfig::from(self.launch_config(codex_bin))
     }
 
     /// Kills every process whose command line names a path inside this home (Linux; a no-op
