@@ -4,7 +4,7 @@
 //! 1. the limit: split lines, `serde_json::from_slice::<Value>` each;
 //! 2. a lean typed client, no routing: each line's envelope with raw `params`, then
 //!    `ServerNotification::decode_raw` straight from the params text;
-//! 3. the SDK: `Connection::from_io` over an in-memory reader → frame → classify → route to
+//! 3. the SDK: `Connection::from_transport(Transport::lines(..))` over an in-memory reader → frame → classify → route to
 //!    live subscribers (a `TurnStream` per turn, a thread subscription per thread, one
 //!    client-wide `Unscoped` subscription), each drained by its own task;
 //! 4. the same with each notification decoded into `ServerNotification` by the subscriber
@@ -19,7 +19,9 @@ use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 
 use codex_driver::rpc::{ConnectionOptions, Event, EventFilter};
-use codex_driver::{Connection, Endpoint, Error, ServerNotification, Transport};
+use codex_driver::{Endpoint, Error};
+use codex_driver::rpc::{Connection, Transport};
+use codex_driver::methods::{ServerNotification};
 use futures::{Stream, StreamExt};
 use serde_json::Value;
 use tokio::io::{AsyncRead, ReadBuf};

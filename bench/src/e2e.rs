@@ -231,7 +231,7 @@ fn report(options: &Options, samples: &[Samples; CLIENTS]) {
         options.turns,
         options.warmup,
         options.deltas,
-        codex_driver::testing::pinned_cli::PINNED_CODEX_VERSION,
+        codex_driver::PINNED_CODEX_VERSION,
         if options.current_thread { "current-thread" } else { "multi-thread" },
     );
     let mut table = Table::new(&[

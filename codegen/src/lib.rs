@@ -215,7 +215,7 @@ fn types_index(catalog: &Catalog, only: &surfaces::ExperimentalOnly) -> Result<S
             link("CommandExecutionApprovalDecision"), link("FileChangeApprovalDecision"),
         ),
         String::new(),
-        "Client requests (typed stubs on [`ClientRequests`](crate::ClientRequests)):".to_owned(),
+        "Client requests (typed stubs on [`ClientRequests`](crate::methods::ClientRequests)):".to_owned(),
         String::new(),
         "| method | params | response |".to_owned(),
         "| --- | --- | --- |".to_owned(),
@@ -232,14 +232,14 @@ fn types_index(catalog: &Catalog, only: &surfaces::ExperimentalOnly) -> Result<S
     }
     doc.extend([
         String::new(),
-        "Server notifications ([`ServerNotification`](crate::ServerNotification)):".to_owned(),
+        "Server notifications ([`ServerNotification`](crate::methods::ServerNotification)):".to_owned(),
         String::new(),
     ]);
     doc.extend(["| method | params |".to_owned(), "| --- | --- |".to_owned()]);
     for m in &catalog.server_notifications {
         doc.push(format!("| `{}` | {} |", m.method, params(m)));
     }
-    doc.extend([String::new(), "Server requests ([`ServerRequest`](crate::ServerRequest)):".to_owned(), String::new()]);
+    doc.extend([String::new(), "Server requests ([`ServerRequest`](crate::methods::ServerRequest)):".to_owned(), String::new()]);
     doc.extend(["| method | params | response |".to_owned(), "| --- | --- | --- |".to_owned()]);
     for m in &catalog.server_requests {
         let response = m.response_type()?;

@@ -560,7 +560,7 @@ async fn drive(data: &[u8]) -> Report {
     } else {
         let (feed, server_stdout) = tokio::io::duplex(options.pipe);
         let sink = Sink::default();
-        let transport = codex_driver::Transport::lines(
+        let transport = codex_driver::rpc::Transport::lines(
             server_stdout,
             sink.clone(),
             connection_options.max_message_size,

@@ -17,7 +17,8 @@ use codex_driver::testing::{
 };
 use codex_driver::types::MessagePhase;
 use codex_driver::types::{CommandExecutionApprovalDecision, ThreadItem};
-use codex_driver::{ApprovalHandler, ApprovalMode, Codex, ServerNotification, Thread, ThreadOptions, TurnResult};
+use codex_driver::{ApprovalHandler, ApprovalMode, Codex, Thread, ThreadOptions, TurnResult};
+use codex_driver::methods::{ServerNotification};
 use futures::StreamExt;
 use schemars::JsonSchema;
 use serde::Deserialize;

@@ -21,7 +21,8 @@ use std::sync::Arc;
 
 use codex_driver::attach::{Secret, WebSocketEndpoint};
 use codex_driver::testing::{CodexHome, ListeningAppServer, MockModel, MockResponse, ServerAuth};
-use codex_driver::{Codex, ReconnectPolicy, ThreadOptions};
+use codex_driver::{Codex, ThreadOptions};
+use codex_driver::rpc::{ReconnectPolicy};
 
 const TASKS: [&str; 6] = [
     "Summarize module a",

@@ -12,7 +12,8 @@ mod support;
 
 use codex_driver::blocking::Codex;
 use codex_driver::testing::{AssistantMessage, MockModel, ResponseStream, Usage};
-use codex_driver::{ServerNotification, ThreadOptions};
+use codex_driver::{ThreadOptions};
+use codex_driver::methods::{ServerNotification};
 use std::io::Write;
 
 fn main() -> Result<(), support::BoxError> {

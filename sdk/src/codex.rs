@@ -1,7 +1,7 @@
 //! [`Codex`]: one running `codex app-server` and the calls that are not about one thread.
 
-use crate::config::ClientConfig;
-use crate::error::Result;
+use crate::ClientConfig;
+use crate::Result;
 use crate::login::{ChatgptLogin, DeviceCodeLogin};
 use crate::methods::{client_requests, ServerRequestHandler};
 use crate::options::ThreadOptions;
@@ -77,9 +77,10 @@ impl CodexBuilder {
         self
     }
 
-    /// Answers server requests (approvals, …) with a typed handler. Without one, every
-    /// approval is declined and other requests are refused (fail closed). Replaces any
-    /// handler or approval closure set before.
+    /// Answers server requests (approvals, …) with a typed handler, in place of the
+    /// config's raw `connection.handler`. Without either, every approval is declined and
+    /// other requests are refused (fail closed). Replaces any handler or approval closure
+    /// set before.
     pub fn handler(mut self, handler: impl ServerRequestHandler) -> Self {
         self.handler = Some(Arc::new(Typed(Arc::new(handler))));
         self.approvals = None;
@@ -223,7 +224,8 @@ impl CodexBuilder {
 }
 
 impl Codex {
-    /// Spawns the app-server with `config` (fail-closed approvals) and initializes it; for
+    /// Spawns the app-server with `config` (server requests answered by
+    /// `config.connection.handler`: fail closed by default) and initializes it; for
     /// a handler, or to attach to a running server, use [`builder`](Self::builder).
     pub async fn spawn(config: ClientConfig) -> Result<Self> {
         Self::builder().config(config).connect().await
@@ -266,7 +268,7 @@ impl Codex {
 
     /// The server's Codex release, when its version is a release number (development
     /// builds report `0.0.0`). See [`crate::version`].
-    pub fn server_version(&self) -> Option<crate::CodexVersion> {
+    pub fn server_version(&self) -> Option<crate::version::CodexVersion> {
         self.conn.server_version()
     }
 

@@ -10,10 +10,9 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::pinned::CODEX_BIN_ENV;
 use crate::rpc::{ConnectionOptions, InitializeOptions, Transport};
 
-/// The environment variable naming the Codex binary.
-pub const CODEX_BIN_ENV: &str = "CODEX_BIN";
 
 /// Everything a [`Codex`](crate::Codex) needs: how to launch the app-server, how the
 /// connection behaves, and what the client tells the server. Each setting lives in one
@@ -110,9 +109,9 @@ impl LaunchConfig {
     }
 
     /// Starts `codex app-server` as configured and returns it as a [`Transport`] for
-    /// [`Connection::from_transport`](crate::Connection::from_transport); incoming
+    /// [`Connection::from_transport`](crate::rpc::Connection::from_transport); incoming
     /// messages over `max_message_size` bytes are discarded. The transport's stream ends
-    /// with [`CloseReason::ProcessExited`](crate::rpc::CloseReason::ProcessExited) (exit
+    /// with [`CloseReason::ProcessExited`](crate::CloseReason::ProcessExited) (exit
     /// status, last 64 KiB of stderr); closing its sink closes stdin and kills the process
     /// after 3 s; dropping it kills the process. Must be called within a Tokio runtime.
     pub fn spawn(&self, max_message_size: usize) -> Result<Transport> {

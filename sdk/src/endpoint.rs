@@ -1,5 +1,5 @@
 //! Where a connection goes ([`Endpoint`]) and why it ended ([`CloseReason`]): plain data,
-//! shared by the runtime, the errors and [`ServerMetadata`](crate::ServerMetadata).
+//! shared by the runtime, the errors and [`ServerMetadata`](crate::rpc::ServerMetadata).
 
 use std::fmt;
 use std::path::PathBuf;
@@ -28,7 +28,7 @@ pub enum Endpoint {
         path: PathBuf,
     },
     /// A transport the caller supplied to
-    /// [`Connection::from_transport`](crate::Connection::from_transport).
+    /// [`Connection::from_transport`](crate::rpc::Connection::from_transport).
     Custom {
         /// What the caller called it.
         description: String,
@@ -118,7 +118,7 @@ pub enum CloseReason {
         after: std::time::Duration,
     },
     /// The link dropped and reconnecting gave up (see
-    /// [`ReconnectPolicy`](crate::ReconnectPolicy)): `attempts` dials failed over `after`.
+    /// [`ReconnectPolicy`](crate::rpc::ReconnectPolicy)): `attempts` dials failed over `after`.
     ReconnectFailed {
         /// Why the link dropped in the first place.
         dropped: Box<CloseReason>,
@@ -129,9 +129,9 @@ pub enum CloseReason {
         /// The last attempt's error.
         last_error: String,
     },
-    /// This client closed the connection ([`Connection::close`](crate::Connection::close)).
+    /// This client closed the connection ([`Connection::close`](crate::rpc::Connection::close)).
     ClosedByClient,
-    /// The last [`Connection`](crate::Connection) handle was dropped.
+    /// The last [`Connection`](crate::rpc::Connection) handle was dropped.
     Dropped,
 }
 
@@ -158,7 +158,7 @@ impl CloseReason {
 
     /// Whether the link itself failed (the server went away, the network broke, a close
     /// frame, a half-open link): what a connection with a
-    /// [`ReconnectPolicy`](crate::ReconnectPolicy) re-dials after. A protocol violation, a
+    /// [`ReconnectPolicy`](crate::rpc::ReconnectPolicy) re-dials after. A protocol violation, a
     /// spawned process's exit and the client's own close or drop are not.
     pub fn is_link_failure(&self) -> bool {
         matches!(

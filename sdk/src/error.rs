@@ -19,7 +19,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use crate::endpoint::CloseReason;
+use crate::endpoint::CloseReason;
 use crate::version::CodexVersion;
 
 fn fmt_availability(since: Option<CodexVersion>, removed: Option<CodexVersion>) -> String {
@@ -34,11 +34,6 @@ fn fmt_availability(since: Option<CodexVersion>, removed: Option<CodexVersion>) 
 /// `Result` with the SDK's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// How to get a Codex CLI, shown whenever no binary can be found (names the pinned
-/// version, [`PINNED_CODEX_VERSION`](crate::PINNED_CODEX_VERSION)).
-pub fn install_hint() -> String {
-    crate::pinned::install_hint()
-}
 
 /// Everything that can go wrong talking to a Codex app-server.
 #[derive(Debug, thiserror::Error)]
@@ -55,7 +50,7 @@ pub enum Error {
     },
 
     /// No Codex CLI binary could be located.
-    #[error("Codex CLI binary not found (looked at: {searched}): {}", install_hint())]
+    #[error("Codex CLI binary not found (looked at: {searched}): {}", crate::pinned::install_hint())]
     BinaryNotFound {
         /// Where the SDK looked, in order.
         searched: String,
@@ -234,7 +229,7 @@ pub enum Error {
 
     /// The connection has not completed `initialize`, and the call needs a server that
     /// has (e.g. [`Codex::from_connection`](crate::Codex::from_connection)). Run
-    /// [`Connection::initialize`](crate::Connection::initialize) first.
+    /// [`Connection::initialize`](crate::rpc::Connection::initialize) first.
     #[error("the connection is not initialized: call `Connection::initialize` first")]
     NotInitialized,
 
@@ -256,7 +251,7 @@ pub enum Error {
     /// acted on it, and the SDK does not send it again (only reads, methods named `…/read`
     /// or `…/list`, are retried on the new link). Check the server's state (e.g.
     /// `thread/read`) before repeating it. Only a connection with a
-    /// [`ReconnectPolicy`](crate::ReconnectPolicy) reports this; without one the connection
+    /// [`ReconnectPolicy`](crate::rpc::ReconnectPolicy) reports this; without one the connection
     /// closes with [`Error::TransportClosed`].
     #[error("the link to the Codex app-server{} dropped while `{method}` was unanswered ({reason}): its outcome is unknown and it was not sent again", fmt_endpoint(endpoint))]
     OutcomeUnknown {
@@ -586,7 +581,7 @@ impl RpcError {
 
     /// Codex rejected the request as overloaded, without processing it: `-32001`, bare or
     /// with a `server_overloaded` marker in `data`. Exactly what the SDK retries (the
-    /// automatic retry and [`retry_on_overload`](crate::retry_on_overload)): resending such
+    /// automatic retry and [`retry_on_overload`](crate::rpc::retry_on_overload)): resending such
     /// a request cannot do anything twice.
     pub fn is_overloaded(&self) -> bool {
         self.code == ErrorCode::SERVER_OVERLOADED && self.mentions_overload()

@@ -1,7 +1,7 @@
 //! [`ApprovalHandler`], the closure-based [`ServerRequestHandler`] for the common case
 //! (the glue between the generated trait and the runtime is `rpc/typed_handlers.rs`).
 
-use crate::error::RpcError;
+use crate::RpcError;
 use crate::methods::ServerRequestHandler;
 use crate::rpc::typed_handlers::fail_closed;
 use crate::types::{
@@ -32,7 +32,7 @@ type Decide<P, D> = Arc<dyn Fn(P) -> BoxFuture<'static, D> + Send + Sync>;
 /// turn's own stream with [`Thread::turn_with_requests`](crate::Thread::turn_with_requests).
 ///
 /// ```
-/// use codex_driver::handlers::ApprovalHandler;
+/// use codex_driver::ApprovalHandler;
 /// use codex_driver::types::{CommandExecutionApprovalDecision, FileChangeApprovalDecision};
 ///
 /// let handler = ApprovalHandler::new()

@@ -39,7 +39,7 @@
 //! signed bearer tokens with `jwt`), the unix control socket, or the managed daemon — same
 //! API, see [`CodexBuilder::websocket`], [`CodexBuilder::unix_socket`] and
 //! [`CodexBuilder::daemon`]. Underneath, [`rpc`] is transport-agnostic: any message-level
-//! [`Transport`] works.
+//! [`Transport`](rpc::Transport) works.
 //!
 //! Any Codex release works, not just the pin: the SDK reads the server's release at connect,
 //! [`Codex::supports`] answers from the protocol's history over a window of releases, and a
@@ -53,30 +53,27 @@
 
 #[cfg(feature = "websocket")]
 pub mod attach;
-pub mod config;
+#[cfg(feature = "blocking")]
+pub mod blocking;
+mod codex;
+mod config;
 mod endpoint;
-pub mod error;
+mod error;
 pub mod exec;
+pub mod goals;
+mod handlers;
+mod input;
+pub mod login;
 mod method_names;
+mod options;
 mod pinned;
 #[cfg(any(test, feature = "testing"))]
 mod pinned_cli;
 mod process;
-pub use pinned::PINNED_CODEX_VERSION;
 pub mod protocol;
 mod results;
 mod review;
 pub mod rpc;
-
-#[cfg(feature = "blocking")]
-pub mod blocking;
-
-mod codex;
-pub mod goals;
-pub mod handlers;
-mod input;
-pub mod login;
-mod options;
 pub mod structured;
 mod thread;
 #[cfg(feature = "experimental")]
@@ -85,29 +82,24 @@ mod turn;
 mod turn_requests;
 pub mod version;
 
+// The front door: what every user needs, at one path each. Everything else lives in
+// exactly one module (`codegen/tests/public_paths.rs` checks it).
 pub use codex::{Codex, CodexBuilder};
-pub use config::ClientConfig;
+pub use config::{ClientConfig, LaunchConfig};
+pub use endpoint::{CloseReason, Endpoint};
 pub use error::{Error, ErrorCode, Result, RpcError, RpcErrorKind};
-pub use goals::{GoalControl, GoalEvents, GoalHandle, GoalOptions, GoalResult, GoalUpdate};
 pub use handlers::ApprovalHandler;
 pub use input::{Input, Inputs};
-pub use login::{ChatgptLogin, DeviceCodeLogin, LoginOutcome};
-pub use methods::{ClientRequests, ServerNotification, ServerRequest, ServerRequestHandler};
 pub use options::{ApprovalMode, Sandbox, ThreadOptions, TurnOptions};
+pub use pinned::{CODEX_BIN_ENV, PINNED_CODEX_VERSION};
 pub use review::Review;
 pub use rpc::notifications::Notifications;
-pub use rpc::{
-    retry_on_overload, CloseReason, Connection, ConnectionState, Dial, Endpoint, ReconnectPolicy, RetryPolicy,
-    ServerMetadata, Transport,
-};
 /// The `schemars` (1.x) whose `JsonSchema` [`Thread::run_typed`] and
 /// [`structured::output_schema_for`] take, so a type can derive against the SDK's own copy.
 pub use schemars;
-pub use structured::{OutputMismatch, TypedTurnResult};
 pub use thread::{Thread, ThreadSettings};
 pub use turn::{TurnControl, TurnEvents, TurnHandle, TurnResult, UndecodableEvent};
 pub use turn_requests::{PendingRequest, TurnActivity, TurnItem, UnfitAnswer};
-pub use version::{Availability, CodexVersion};
 // Generated from the pinned schema (`cargo xtask regen`); its modules are public at the root.
 #[allow(missing_docs, clippy::all)]
 #[rustfmt::skip]

@@ -17,7 +17,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-pub use crate::pinned::{install_hint, CODEX_BIN_ENV, PINNED_CODEX_VERSION, WINDOW_CODEX_VERSIONS};
+pub use crate::pinned::{install_hint, WINDOW_CODEX_VERSIONS};
+use crate::pinned::{CODEX_BIN_ENV, PINNED_CODEX_VERSION};
 
 /// The npm platform package and the fallback vendor triple for the running machine.
 fn platform_package() -> io::Result<(&'static str, &'static str)> {

@@ -26,7 +26,7 @@ use tokio::process::Child;
 use tokio::sync::{oneshot, watch};
 use tokio::task::AbortHandle;
 
-use crate::config::LaunchConfig;
+use crate::LaunchConfig;
 use crate::endpoint::{CloseReason, Endpoint};
 use crate::error::{Error, Result};
 use crate::rpc::{Inbound, InboundStream, OutboundSink, Transport};
@@ -211,7 +211,11 @@ impl Stream for ProcessInbound {
 impl Drop for ProcessInbound {
     fn drop(&mut self) {
         self.stderr_task.abort();
-        self.killer.kill();
+        // Dropped before its end: nobody listens any more. After its end the sink decides
+        // (a closing connection gives the process its grace).
+        if !self.done {
+            self.killer.kill();
+        }
     }
 }
 
@@ -248,15 +252,17 @@ impl Sink<String> for ProcessSink {
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if let Some(stdin) = &mut this.stdin {
-            // Flushed, then dropped: only dropping the pipe closes it (a pipe's shutdown
-            // does not). A process that already closed its stdin ends the same way.
-            let _ = ready!(stdin.as_mut().poll_close(cx));
-            this.stdin = None;
+        if let Some(mut stdin) = this.stdin.take() {
             let mut exit = this.exit.clone();
             let killer = this.killer.clone();
             this.closing = Some(Box::pin(async move {
-                if tokio::time::timeout(CLOSE_GRACE, exit.wait_for(Option::is_some)).await.is_err() {
+                // One grace from here: flushing what is buffered (a server that stopped
+                // reading cannot hold it), then the exit.
+                let deadline = tokio::time::Instant::now() + CLOSE_GRACE;
+                let _ = tokio::time::timeout_at(deadline, futures_util::SinkExt::close(&mut stdin)).await;
+                // Only dropping the pipe closes it (a pipe's shutdown does not).
+                drop(stdin);
+                if tokio::time::timeout_at(deadline, exit.wait_for(Option::is_some)).await.is_err() {
                     killer.kill();
                     let _ = tokio::time::timeout(CLOSE_GRACE, exit.wait_for(Option::is_some)).await;
                 }
@@ -389,32 +395,71 @@ mod tests {
     #[cfg(unix)]
     #[tokio::test]
     async fn dropping_the_connection_kills_the_process() {
-        let conn = connect(&LaunchConfig::new().with_launch_args_override(["/bin/sh", "-c", "exec sleep 30"]));
+        let conn = connect(&LaunchConfig::new().with_launch_args_override(["/bin/sh", "-c", "exec sleep 300"]));
         let pid = conn.pid().unwrap();
-        let alive = || {
-            std::path::Path::new(&format!("/proc/{pid}")).exists()
-                && !std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default().contains(") Z ")
-        };
-        assert!(alive());
+        assert!(alive(pid));
         drop(conn);
-        let deadline = std::time::Instant::now() + WAIT;
-        while alive() {
-            assert!(std::time::Instant::now() < deadline, "child {pid} still alive");
-            tokio::time::sleep(Duration::from_millis(10)).await;
+        wait_dead(pid).await;
+    }
+
+    /// Either half of the transport dropped, unclosed, kills the process: nothing waits for
+    /// a grace (a closing sink would wait 3 s for `sleep`, which ignores its stdin).
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn dropping_either_half_kills_the_process_at_once() {
+        use futures_util::StreamExt;
+        let sleeper = LaunchConfig::new().with_launch_args_override(["/bin/sh", "-c", "exec sleep 300"]);
+        for drop_inbound in [true, false] {
+            let Transport { mut inbound, outbound, endpoint } = sleeper.spawn(1024).unwrap();
+            let Endpoint::Process { pid: Some(pid), .. } = endpoint else { panic!("{endpoint:?}") };
+            if drop_inbound {
+                drop(inbound);
+                wait_dead(pid).await;
+                drop(outbound);
+            } else {
+                drop(outbound);
+                // The stream ends with the kill: SIGKILL, not the end of a grace.
+                match tokio::time::timeout(WAIT, inbound.next()).await.unwrap() {
+                    Some(Inbound::Closed(CloseReason::ProcessExited { status, .. })) => {
+                        use std::os::unix::process::ExitStatusExt;
+                        assert_eq!(status.and_then(|s| s.signal()), Some(9), "{status:?}");
+                    }
+                    other => panic!("{other:?}"),
+                }
+                assert!(!alive(pid));
+            }
         }
     }
 
-    #[test]
-    fn stderr_tail_is_bounded() {
-        let tail = StderrTail::default();
-        tail.push(b"hello ");
-        tail.push(&vec![b'x'; STDERR_TAIL_BYTES]);
-        tail.push(b"end");
-        let s = tail.snapshot();
-        assert_eq!(s.len(), STDERR_TAIL_BYTES);
-        assert!(s.ends_with("xend"));
-        tail.push(&vec![b'y'; 3 * STDERR_TAIL_BYTES]);
-        assert_eq!(tail.snapshot().len(), STDERR_TAIL_BYTES);
+    /// A process that exits by itself within the grace after its stdin closes is not
+    /// killed: its own exit code is the close reason.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_closed_sink_gives_the_process_its_grace() {
+        use futures_util::{SinkExt, StreamExt};
+        let launch =
+            LaunchConfig::new().with_launch_args_override(["/bin/sh", "-c", "cat >/dev/null; sleep 1; exit 5"]);
+        let Transport { mut inbound, mut outbound, .. } = launch.spawn(1024).unwrap();
+        tokio::time::timeout(WAIT, outbound.close()).await.unwrap().unwrap();
+        match tokio::time::timeout(WAIT, inbound.next()).await.unwrap() {
+            Some(Inbound::Closed(CloseReason::ProcessExited { status, .. })) => {
+                assert_eq!(status.and_then(|s| s.code()), Some(5), "{status:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn alive(pid: u32) -> bool {
+        std::path::Path::new(&format!("/proc/{pid}")).exists()
+            && !std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default().contains(") Z ")
+    }
+
+    async fn wait_dead(pid: u32) {
+        let deadline = std::time::Instant::now() + WAIT;
+        while alive(pid) {
+            assert!(std::time::Instant::now() < deadline, "child {pid} still alive");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// The transport alone: closing the sink closes stdin; the process exits by itself and
@@ -445,7 +490,7 @@ mod tests {
     async fn a_process_that_ignores_its_closed_stdin_is_killed_after_the_grace() {
         use futures_util::{SinkExt, StreamExt};
         use std::os::unix::process::ExitStatusExt;
-        let launch = LaunchConfig::new().with_launch_args_override(["/bin/sh", "-c", "exec sleep 30"]);
+        let launch = LaunchConfig::new().with_launch_args_override(["/bin/sh", "-c", "exec sleep 300"]);
         let Transport { mut inbound, mut outbound, endpoint } = launch.spawn(1024).unwrap();
         let Endpoint::Process { pid: Some(pid), .. } = endpoint else { panic!("{endpoint:?}") };
         tokio::time::timeout(WAIT, outbound.close()).await.expect("the sink's close is bounded").unwrap();

@@ -335,12 +335,12 @@ mod tests {
             serde_json::from_value(json!({"id": "t1", "items": [], "status": "completed"})).unwrap();
         let mut collector = crate::turn::TurnCollector::new(turn.clone());
         for item in items {
-            collector.observe(&crate::ServerNotification::ItemCompleted(
+            collector.observe(&crate::methods::ServerNotification::ItemCompleted(
                 serde_json::from_value(json!({"completedAtMs": 1, "item": item, "threadId": "th", "turnId": "t1"}))
                     .unwrap(),
             ));
         }
-        collector.observe(&crate::ServerNotification::TurnCompleted(
+        collector.observe(&crate::methods::ServerNotification::TurnCompleted(
             serde_json::from_value(json!({"threadId": "th", "turn": turn})).unwrap(),
         ));
         collector.finish().unwrap()

@@ -488,7 +488,7 @@ impl Thread {
     ///
     /// ```no_run
     /// # async fn demo(thread: codex_driver::Thread) -> codex_driver::Result<()> {
-    /// use codex_driver::GoalOptions;
+    /// use codex_driver::goals::GoalOptions;
     /// let result = thread.run_goal_with("Make the test suite pass", &GoalOptions::default().max_turns(10)).await?;
     /// println!("{:?} after {} turn(s): {}", result.status(), result.turns.len(), result.final_response().unwrap_or_default());
     /// # Ok(()) }

@@ -25,7 +25,8 @@ use codex_driver::testing::{
     AssistantMessage, CodexHome, ListeningAppServer, MockModel, MockResponse, ResponseStream, ServerAuth,
 };
 use codex_driver::types::{ThreadListParams, TurnStatus};
-use codex_driver::{ClientConfig, CloseReason, Codex, Endpoint, Error, ServerNotification, ThreadOptions};
+use codex_driver::{ClientConfig, CloseReason, Codex, Endpoint, Error, ThreadOptions};
+use codex_driver::methods::{ServerNotification};
 use common::{codex_bin, first_delta, user_texts, within};
 use futures::FutureExt;
 use serde_json::json;
@@ -913,7 +914,7 @@ async fn daemon_is_started_on_demand_outlives_its_clients_and_stops_leaving_noth
     drop(dropped);
     let status = within("daemon status", daemon.status()).await.expect("status");
     assert_eq!(status.state, DaemonState::Running, "{status:?}");
-    assert_eq!(status.app_server_version.as_deref(), Some(codex_driver::testing::pinned_cli::PINNED_CODEX_VERSION));
+    assert_eq!(status.app_server_version.as_deref(), Some(codex_driver::PINNED_CODEX_VERSION));
     let running = processes_under(&root);
     assert_eq!(daemons(&running), 1, "the daemon process: {running:?}");
 

@@ -16,7 +16,8 @@ use codex_driver::testing::{ExecCommand, MockResponse, ResponseStream};
 use codex_driver::types::{
     CommandExecutionApprovalDecision, CommandExecutionStatus, ConfigReadParams, ThreadItem, TurnStatus,
 };
-use codex_driver::{ApprovalHandler, ClientRequests, Error, ServerNotification, ThreadOptions};
+use codex_driver::{ApprovalHandler, Error, ThreadOptions};
+use codex_driver::methods::{ClientRequests, ServerNotification};
 use common::{process_exists, within, WAIT};
 use scenarios::client::off_thread;
 use scenarios::Env;
@@ -364,7 +365,7 @@ async fn async_handlers_and_a_panicking_sync_closure() {
 /// wrapping `wait` in a timeout), `cancel`, and the browser flow's URL.
 #[tokio::test]
 async fn login_handles_wait_timeout_and_cancel() {
-    use codex_driver::LoginOutcome;
+    use codex_driver::login::LoginOutcome;
     use login_support::{device_token_route, usercode_route, Issuer};
     let _serial = SERIAL.lock().await;
     let polls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));

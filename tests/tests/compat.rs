@@ -14,7 +14,9 @@ use codex_driver::rpc::{ConnectionOptions, InitializeOptions};
 use codex_driver::testing::CodexHome;
 use codex_driver::types::{ModelProviderListParams, ThreadListParams};
 use codex_driver::version::{self, CodexVersion, CLIENT_REQUESTS, PINNED, WINDOW};
-use codex_driver::{methods::client_requests, ClientRequests, Connection, Error};
+use codex_driver::{methods::client_requests, Error};
+use codex_driver::methods::{ClientRequests};
+use codex_driver::rpc::{Connection};
 use common::trace::Capture;
 use common::{codex_bin, codex_version, within, World};
 use serde_json::{json, Value};
@@ -151,7 +153,7 @@ async fn connect_to_a_server_of(version: &str) -> (Connection, Vec<String>) {
         }
     });
     let (capture, guard) = Capture::install();
-    let transport = codex_driver::Transport::lines(cr, cw, 1 << 20, codex_driver::Endpoint::custom("script"));
+    let transport = codex_driver::rpc::Transport::lines(cr, cw, 1 << 20, codex_driver::Endpoint::custom("script"));
     let conn = Connection::from_transport(transport, ConnectionOptions::default());
     within("initialize", conn.initialize(&InitializeOptions::default())).await.unwrap();
     drop(guard);

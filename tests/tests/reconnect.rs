@@ -15,9 +15,8 @@ use codex_driver::testing::{
 use codex_driver::types::{
     AskForApproval, CommandExecutionApprovalDecision, CommandExecutionStatus, ThreadReadParams, TurnStatus,
 };
-use codex_driver::{
-    ApprovalHandler, CloseReason, Codex, ConnectionState, Error, ReconnectPolicy, ThreadOptions, TurnEvents,
-};
+use codex_driver::{ApprovalHandler, CloseReason, Codex, Error, ThreadOptions, TurnEvents};
+use codex_driver::rpc::{ConnectionState, ReconnectPolicy};
 use common::{codex_bin, command_status, exec, within};
 use futures::StreamExt;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -505,12 +504,12 @@ async fn follow_soak_turn(
     let drained = tokio::time::timeout(Duration::from_secs(60), async {
         while let Some(event) = events.next_event().await {
             match event {
-                Ok(codex_driver::ServerNotification::ItemCompleted(done)) => {
+                Ok(codex_driver::methods::ServerNotification::ItemCompleted(done)) => {
                     assert_eq!(done.turn_id, turn_id, "an event of another turn in {prompt}'s stream");
                     let item = serde_json::to_string(&done.item).unwrap();
                     assert!(completed_items.insert(item), "an item of {prompt} completed twice");
                 }
-                Ok(codex_driver::ServerNotification::TurnCompleted(done)) => assert_eq!(done.turn.id, turn_id),
+                Ok(codex_driver::methods::ServerNotification::TurnCompleted(done)) => assert_eq!(done.turn.id, turn_id),
                 Ok(_) => {}
                 Err(Error::Gap { .. }) => gaps += 1,
                 Err(other) => panic!("{prompt}'s stream: {other}"),

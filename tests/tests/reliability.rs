@@ -16,7 +16,8 @@ use codex_driver::testing::{
 };
 use codex_driver::types::AskForApproval;
 use codex_driver::types::{CommandExecutionApprovalDecision, CommandExecutionStatus, ThreadItem, TurnStatus};
-use codex_driver::{ApprovalHandler, Codex, ServerNotification, Thread, ThreadOptions, TurnEvents};
+use codex_driver::{ApprovalHandler, Codex, Thread, ThreadOptions, TurnEvents};
+use codex_driver::methods::{ServerNotification};
 use common::{codex_bin, commands, deltas, drain_counting_lag, within, WAIT};
 use futures::StreamExt;
 use serde_json::Value;

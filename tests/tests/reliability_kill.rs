@@ -18,7 +18,8 @@ use codex_driver::testing::{
 };
 use codex_driver::types::AskForApproval;
 use codex_driver::types::CommandExecutionApprovalDecision;
-use codex_driver::{ApprovalHandler, ClientConfig, Codex, Error, ServerNotification, ThreadOptions, TurnEvents};
+use codex_driver::{ApprovalHandler, ClientConfig, Codex, Error, ThreadOptions, TurnEvents};
+use codex_driver::methods::{ServerNotification};
 use common::{codex_bin, first_delta, process_exists, send_signal, stop_process, within};
 use futures::StreamExt;
 use tokio::sync::{mpsc, oneshot};

@@ -8,7 +8,8 @@ mod common;
 mod login_support;
 
 use codex_driver::testing::MockResponse;
-use codex_driver::{LoginOutcome, ThreadOptions};
+use codex_driver::{ThreadOptions};
+use codex_driver::login::{LoginOutcome};
 use common::trace::Capture;
 use common::within;
 use login_support::*;

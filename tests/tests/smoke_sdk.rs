@@ -21,7 +21,7 @@ async fn run_returns_the_final_response() {
 #[tokio::test]
 async fn generated_stubs_reach_the_whole_protocol() {
     use codex_driver::types::{ConfigReadParams, ThreadListParams};
-    use codex_driver::ClientRequests;
+    use codex_driver::methods::ClientRequests;
     let world = World::start().await;
     let conn = world.codex.connection();
     let thread = within("thread/start", world.codex.thread_start(&ThreadOptions::default())).await.unwrap();

@@ -11,7 +11,8 @@ use codex_driver::types::AskForApproval;
 use codex_driver::types::{
     CommandExecutionApprovalDecision as Decision, CommandExecutionStatus, ThreadItem, TurnStatus,
 };
-use codex_driver::{ApprovalHandler, Codex, Error, ServerNotification, Thread, ThreadOptions};
+use codex_driver::{ApprovalHandler, Codex, Error, Thread, ThreadOptions};
+use codex_driver::methods::{ServerNotification};
 use common::{within, World};
 use futures::StreamExt;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -245,7 +246,7 @@ async fn a_per_call_timeout_is_typed_and_leaves_nothing_pending() {
     assert!(error.is_timeout(), "{error:?}");
     let error = thread.with_timeout(Duration::from_nanos(1)).read().await.unwrap_err();
     assert!(error.is_timeout(), "{error:?}");
-    use codex_driver::ClientRequests;
+    use codex_driver::methods::ClientRequests;
     let error = world
         .codex
         .connection()
@@ -329,7 +330,8 @@ async fn a_thread_handler_answers_that_threads_approvals_only() {
 /// lost after it.
 #[tokio::test]
 async fn approvals_answered_from_the_turns_stream() {
-    use codex_driver::{ServerRequest, TurnItem, TurnOptions};
+    use codex_driver::{TurnItem, TurnOptions};
+    use codex_driver::methods::{ServerRequest};
 
     let (world, client_calls) = approval_world().await;
     let options = || ThreadOptions::default().cwd(world.home.work_dir());
@@ -485,8 +487,8 @@ async fn a_stale_view_of_another_clients_turn_asks_the_server() {
         let (cr, cw) = tokio::io::split(client);
         let (sr, sw) = tokio::io::split(server);
         let mut script = Script { lines: tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(sr)), w: sw };
-        let transport = codex_driver::Transport::lines(cr, cw, 1 << 20, codex_driver::Endpoint::custom("script"));
-        let conn = codex_driver::Connection::from_transport(transport, Default::default());
+        let transport = codex_driver::rpc::Transport::lines(cr, cw, 1 << 20, codex_driver::Endpoint::custom("script"));
+        let conn = codex_driver::rpc::Connection::from_transport(transport, Default::default());
         let init = tokio::spawn({
             let conn = conn.clone();
             async move { conn.initialize(&codex_driver::rpc::InitializeOptions::default()).await }

@@ -5,7 +5,7 @@
 //! no `codex` on `PATH` and an empty per-user cache: `pinned_cli::find_or_install()` has
 //! to install the pinned CLI with npm, then one turn runs against it.
 
-use crate::{cargo_command, pinned_cli, root};
+use crate::{cargo_command, pinned, pinned_cli, root};
 use std::path::{Path, PathBuf};
 
 pub fn downstream() -> Result<(), String> {
@@ -36,7 +36,7 @@ fn run(root: &Path, crate_dir: &Path) -> Result<(), String> {
     let mut command = cargo_command(&["test", "--manifest-path", &manifest_path, "--config", &target_dir]);
     command
         .current_dir(crate_dir)
-        .env_remove(pinned_cli::CODEX_BIN_ENV)
+        .env_remove(pinned::CODEX_BIN_ENV)
         .env_remove("CARGO_TARGET_DIR")
         .env(pinned_cli::CACHE_DIR_ENV, &cache)
         .env("PATH", path_without_codex(&crate_dir.join("bin")));
@@ -45,7 +45,7 @@ fn run(root: &Path, crate_dir: &Path) -> Result<(), String> {
         return Err("the downstream crate's offline test failed".into());
     }
     let installed =
-        pinned_cli::native_binary_path(&pinned_cli::install_root_in(&cache, pinned_cli::PINNED_CODEX_VERSION))
+        pinned_cli::native_binary_path(&pinned_cli::install_root_in(&cache, pinned::PINNED_CODEX_VERSION))
             .map_err(|e| e.to_string())?;
     if !installed.is_file() {
         return Err(format!(

@@ -120,10 +120,10 @@ fn schema(check: bool) -> Result<(), String> {
     let bin = install_codex()?;
     let root = root();
     let pin = codex_driver_codegen::pinned_version(&root.join("schema"))?;
-    if pin != pinned_cli::PINNED_CODEX_VERSION {
+    if pin != pinned::PINNED_CODEX_VERSION {
         return Err(format!(
             "schema/CODEX_VERSION says {pin} but the generated pin is {}: run `cargo xtask regen`",
-            pinned_cli::PINNED_CODEX_VERSION
+            pinned::PINNED_CODEX_VERSION
         ));
     }
     let scratch = root.join("target/xtask-schema");
@@ -290,7 +290,7 @@ fn package_version(manifest: &Path) -> Result<String, String> {
 fn demo() -> Result<(), String> {
     let started = Instant::now();
     let bin = install_codex()?;
-    println!("Codex CLI {}: {}", pinned_cli::PINNED_CODEX_VERSION, bin.display());
+    println!("Codex CLI {}: {}", pinned::PINNED_CODEX_VERSION, bin.display());
     println!("building and running the demo (`cargo run --example demo`; a first build takes a few minutes)");
     let status = cargo_command(&["run", "--package", "codex-driver", "--example", "demo"])
         .env("CODEX_BIN", &bin)

@@ -1,6 +1,6 @@
 //! Keeping up with Codex: `bump`, `history`, `compat` and `record`.
 
-use crate::{cargo_command, pinned_cli, root, SCHEMA_SURFACES};
+use crate::{cargo_command, pinned, pinned_cli, root, SCHEMA_SURFACES};
 use codex_driver_codegen::bundle::{Bundle, BUNDLE_FILE};
 use codex_driver_codegen::history::{self, History, Names, HISTORY_FILE};
 use codex_driver_codegen::window::{Window, WINDOW_FILE};
@@ -221,7 +221,7 @@ pub fn compat(args: &[String]) -> Result<(), String> {
         let bin = install(version)?;
         let started = Instant::now();
         let status = cargo_command(&["test", "-p", "codex-driver-tests", "--test", "parity", "--test", "compat"])
-            .env(pinned_cli::CODEX_BIN_ENV, &bin)
+            .env(pinned::CODEX_BIN_ENV, &bin)
             .status()
             .map_err(|e| e.to_string())?;
         let took = started.elapsed().as_secs_f64();
@@ -239,11 +239,11 @@ pub fn compat(args: &[String]) -> Result<(), String> {
 pub fn record() -> Result<(), String> {
     let root = root();
     let bin = crate::install_codex()?;
-    let out = root.join("tests/fixtures").join(format!("codex-{}", pinned_cli::PINNED_CODEX_VERSION));
+    let out = root.join("tests/fixtures").join(format!("codex-{}", pinned::PINNED_CODEX_VERSION));
     let _ = std::fs::remove_dir_all(&out);
     std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
     let status = cargo_command(&["test", "-p", "codex-driver-tests", "--test", "harness_smoke"])
-        .env(pinned_cli::CODEX_BIN_ENV, &bin)
+        .env(pinned::CODEX_BIN_ENV, &bin)
         .env("CODEX_RECORD_DIR", &out)
         .status()
         .map_err(|e| e.to_string())?;

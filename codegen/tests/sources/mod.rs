@@ -26,9 +26,10 @@ fn collect(dir: &Path, skip: &[&str], out: &mut Vec<PathBuf>) {
     }
 }
 
-/// Whether an item is `#[cfg(test)]`.
+/// Whether an item is `#[cfg(test)]` (not `#[cfg(feature = "testing")]`, nor
+/// `#[cfg(any(test, …))]`, which are compiled outside tests too).
 pub fn is_cfg_test(attrs: &[syn::Attribute]) -> bool {
-    attrs.iter().any(|a| a.path().is_ident("cfg") && quote::quote!(#a).to_string().contains("test"))
+    attrs.iter().any(|a| a.path().is_ident("cfg") && a.parse_args::<syn::Path>().is_ok_and(|p| p.is_ident("test")))
 }
 
 /// The `Visit` methods that skip attributes (doc text) and `#[cfg(test)]` modules and

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 use super::unix::{effective_codex_home, UnixSocketEndpoint};
-use crate::config::LaunchConfig;
+use crate::LaunchConfig;
 use crate::error::{Error, Result};
 use crate::rpc::{Connection, ConnectionOptions};
 

@@ -4,7 +4,7 @@
 //! `CODEX_HOME`), or the managed daemon ([`Daemon`], started on demand).
 //!
 //! Every way speaks WebSocket frames (the unix control socket too) and ends in the same
-//! [`Connection`](crate::Connection), so `Codex` → `Thread` → `TurnHandle` work unchanged:
+//! [`Connection`](crate::rpc::Connection), so `Codex` → `Thread` → `TurnHandle` work unchanged:
 //!
 //! ```no_run
 //! # async fn demo() -> codex_driver::Result<()> {
@@ -28,7 +28,7 @@
 //! [`Error::TransportClosed`](crate::Error::TransportClosed) and a
 //! [`CloseReason`](crate::CloseReason) — or, on an endpoint with
 //! [`reconnect`](WebSocketEndpoint::reconnect), the client dials again, resumes its
-//! threads and carries on (see [`ReconnectPolicy`](crate::ReconnectPolicy)). Tokens never
+//! threads and carries on (see [`ReconnectPolicy`](crate::rpc::ReconnectPolicy)). Tokens never
 //! appear in `Debug` output, errors or logs, the WebSocket library's included (it logs
 //! nothing).
 
@@ -50,21 +50,21 @@ pub use secret::Secret;
 pub use unix::{control_socket_path, effective_codex_home, UnixSocketEndpoint};
 pub use websocket::WebSocketEndpoint;
 
-/// What [`Dial::dial`](crate::Dial::dial) returns.
-type Dialing<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = crate::Result<crate::Transport>> + Send + 'a>>;
+/// What [`Dial::dial`](crate::rpc::Dial::dial) returns.
+type Dialing<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = crate::Result<crate::rpc::Transport>> + Send + 'a>>;
 
 /// A connection to `endpoint`: made from the endpoint itself (it dials again) with a
 /// reconnect policy, else from one transport.
-async fn connect<E: crate::Dial + Clone>(
+async fn connect<E: crate::rpc::Dial + Clone>(
     endpoint: &E,
-    reconnect: Option<crate::ReconnectPolicy>,
+    reconnect: Option<crate::rpc::ReconnectPolicy>,
     options: crate::rpc::ConnectionOptions,
-) -> crate::Result<crate::Connection> {
+) -> crate::Result<crate::rpc::Connection> {
     match reconnect {
         Some(policy) => {
-            crate::Connection::connect_with_reconnect(std::sync::Arc::new(endpoint.clone()), options, policy).await
+            crate::rpc::Connection::connect_with_reconnect(std::sync::Arc::new(endpoint.clone()), options, policy).await
         }
-        None => Ok(crate::Connection::from_transport(endpoint.dial(options.max_message_size).await?, options)),
+        None => Ok(crate::rpc::Connection::from_transport(endpoint.dial(options.max_message_size).await?, options)),
     }
 }
 

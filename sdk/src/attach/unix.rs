@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::handshake::{upgrade, within, Deadline};
-use crate::config::LaunchConfig;
+use crate::LaunchConfig;
 use crate::endpoint::Endpoint;
-use crate::error::Result;
+use crate::Result;
 use crate::rpc::{Connection, ConnectionOptions, Transport};
 
 /// The control socket of the app-server whose `CODEX_HOME` is `codex_home`:
@@ -31,7 +31,7 @@ pub struct UnixSocketEndpoint {
     path: PathBuf,
     connect_timeout: Duration,
     keepalive: Option<super::Keepalive>,
-    reconnect: Option<crate::ReconnectPolicy>,
+    reconnect: Option<crate::rpc::ReconnectPolicy>,
 }
 
 impl UnixSocketEndpoint {
@@ -49,7 +49,7 @@ impl UnixSocketEndpoint {
     /// as `policy` says — a restarted server with the same `CODEX_HOME` comes back there —
     /// initializes, and resumes this client's threads (see
     /// [`Connection::connect_with_reconnect`]).
-    pub fn reconnect(mut self, policy: crate::ReconnectPolicy) -> Self {
+    pub fn reconnect(mut self, policy: crate::rpc::ReconnectPolicy) -> Self {
         self.reconnect = Some(policy);
         self
     }
@@ -91,7 +91,7 @@ impl UnixSocketEndpoint {
         &self.path
     }
 
-    /// The endpoint, as errors and [`ServerMetadata`](crate::ServerMetadata) show it.
+    /// The endpoint, as errors and [`ServerMetadata`](crate::rpc::ServerMetadata) show it.
     pub fn endpoint(&self) -> Endpoint {
         Endpoint::UnixSocket { path: self.path.clone() }
     }
@@ -124,7 +124,7 @@ impl UnixSocketEndpoint {
     }
 }
 
-impl crate::Dial for UnixSocketEndpoint {
+impl crate::rpc::Dial for UnixSocketEndpoint {
     fn dial(&self, max_message_size: usize) -> super::Dialing<'_> {
         Box::pin(self.transport(max_message_size))
     }

@@ -21,7 +21,7 @@ pub struct WebSocketEndpoint {
     /// Credentials may go over plain `ws://` to a host that is not loopback.
     insecure_remote: bool,
     keepalive: Option<super::Keepalive>,
-    reconnect: Option<crate::ReconnectPolicy>,
+    reconnect: Option<crate::rpc::ReconnectPolicy>,
     #[cfg(feature = "tls")]
     tls: super::tls::TlsRoots,
 }
@@ -62,7 +62,7 @@ impl WebSocketEndpoint {
     /// Replaces the link when it fails (off by default): dials the same URL with the same
     /// credentials again as `policy` says, initializes, and resumes this client's threads
     /// (see [`Connection::connect_with_reconnect`] for what callers then see).
-    pub fn reconnect(mut self, policy: crate::ReconnectPolicy) -> Self {
+    pub fn reconnect(mut self, policy: crate::rpc::ReconnectPolicy) -> Self {
         self.reconnect = Some(policy);
         self
     }
@@ -138,7 +138,7 @@ impl WebSocketEndpoint {
         self
     }
 
-    /// The endpoint, as errors and [`ServerMetadata`](crate::ServerMetadata) show it.
+    /// The endpoint, as errors and [`ServerMetadata`](crate::rpc::ServerMetadata) show it.
     pub fn endpoint(&self) -> Endpoint {
         Endpoint::websocket(&self.url)
     }
@@ -200,7 +200,7 @@ impl WebSocketEndpoint {
     }
 }
 
-impl crate::Dial for WebSocketEndpoint {
+impl crate::rpc::Dial for WebSocketEndpoint {
     fn dial(&self, max_message_size: usize) -> super::Dialing<'_> {
         Box::pin(self.transport(max_message_size))
     }

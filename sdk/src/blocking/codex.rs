@@ -2,9 +2,9 @@
 
 use super::runtime::{assert_blocking_allowed, Runtime};
 use super::{ChatgptLogin, DeviceCodeLogin, Notifications, Thread};
-use crate::config::ClientConfig;
-use crate::error::Result;
-use crate::handlers::ApprovalHandler;
+use crate::ClientConfig;
+use crate::Result;
+use crate::ApprovalHandler;
 use crate::methods::ServerRequestHandler;
 use crate::options::ThreadOptions;
 use crate::rpc::{Connection, RawServerRequestHandler, ServerMetadata};
@@ -58,8 +58,9 @@ impl CodexBuilder {
     /// Answers server requests (approvals, …) with a typed handler; it runs on the
     /// runtime thread, so it must not block (for an [`ApprovalHandler`] whose closures
     /// block, use [`on_command_execution`](Self::on_command_execution) and
-    /// [`on_file_change`](Self::on_file_change) instead). Without a handler, every
-    /// approval is declined and other requests are refused (fail closed).
+    /// [`on_file_change`](Self::on_file_change) instead). Without a handler (here or the
+    /// config's `connection.handler`), every approval is declined and other requests are
+    /// refused (fail closed).
     ///
     /// Replaces any handler or approval closure set before.
     pub fn handler(mut self, handler: impl ServerRequestHandler) -> Self {
@@ -190,7 +191,8 @@ impl CodexBuilder {
 }
 
 impl Codex {
-    /// Spawns the app-server with `config` (fail-closed approvals) and initializes it.
+    /// Spawns the app-server with `config` (server requests answered by
+    /// `config.connection.handler`: fail closed by default) and initializes it.
     ///
     /// # Panics
     ///
@@ -223,7 +225,8 @@ impl Codex {
     ///
     /// ```no_run
     /// use codex_driver::blocking::Codex;
-    /// use codex_driver::{ClientConfig, ClientRequests};
+    /// use codex_driver::methods::ClientRequests;
+    /// use codex_driver::ClientConfig;
     /// use codex_driver::types::ConfigReadParams;
     ///
     /// let codex = Codex::spawn(ClientConfig::default())?;
@@ -240,7 +243,7 @@ impl Codex {
     }
 
     /// The server's Codex release ([`crate::Codex::server_version`]).
-    pub fn server_version(&self) -> Option<crate::CodexVersion> {
+    pub fn server_version(&self) -> Option<crate::version::CodexVersion> {
         self.inner.server_version()
     }
 

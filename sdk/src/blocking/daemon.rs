@@ -2,8 +2,8 @@
 
 use super::runtime::assert_blocking_allowed;
 use crate::attach::{self, DaemonStatus, UnixSocketEndpoint};
-use crate::config::LaunchConfig;
-use crate::error::Result;
+use crate::LaunchConfig;
+use crate::Result;
 
 /// The managed app-server daemon of one `CODEX_HOME`; the blocking twin of
 /// [`attach::Daemon`]. Attach with [`CodexBuilder::daemon`](super::CodexBuilder::daemon).

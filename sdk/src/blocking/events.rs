@@ -1,7 +1,7 @@
 //! The blocking [`Notifications`] iterator.
 
 use super::runtime::Runtime;
-use crate::error::Result;
+use crate::Result;
 use crate::methods::ServerNotification;
 use futures_util::StreamExt;
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! Blocking [`Child`]: a command run by the app-server, as [`crate::exec::Child`].
 
 use super::runtime::Runtime;
-use crate::error::Result;
+use crate::Result;
 use crate::exec::{ExitStatus, Output, OutputChunk};
 use std::sync::Arc;
 

@@ -2,17 +2,17 @@
 //! (see [`crate::goals`] for how the server pursues a goal).
 
 use super::runtime::Runtime;
-use crate::error::Result;
+use crate::Result;
 use crate::goals::GoalResult;
 use crate::methods::ServerNotification;
 use crate::types::ThreadGoal;
 use std::sync::Arc;
 
 /// Pauses or interrupts a followed goal from any thread; the blocking twin of
-/// [`crate::GoalControl`]. Cheap to clone.
+/// [`crate::goals::GoalControl`]. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct GoalControl {
-    inner: crate::GoalControl,
+    inner: crate::goals::GoalControl,
     rt: Arc<Runtime>,
 }
 
@@ -45,17 +45,17 @@ impl GoalControl {
     }
 }
 
-/// A goal being pursued; the blocking twin of [`crate::GoalHandle`]. Iterate its events
+/// A goal being pursued; the blocking twin of [`crate::goals::GoalHandle`]. Iterate its events
 /// with [`stream`](Self::stream) or [`run`](Self::run) it to the end;
 /// [`control`](Self::control) pauses or interrupts it meanwhile.
 #[derive(Debug)]
 pub struct GoalHandle {
-    inner: crate::GoalHandle,
+    inner: crate::goals::GoalHandle,
     rt: Arc<Runtime>,
 }
 
 impl GoalHandle {
-    pub(crate) fn new(inner: crate::GoalHandle, rt: Arc<Runtime>) -> Self {
+    pub(crate) fn new(inner: crate::goals::GoalHandle, rt: Arc<Runtime>) -> Self {
         Self { inner, rt }
     }
 
@@ -97,12 +97,12 @@ impl GoalHandle {
 }
 
 /// The events of a goal as a blocking [`Iterator`] (see [`GoalHandle::stream`]); the
-/// blocking twin of [`crate::GoalEvents`]. Yields
+/// blocking twin of [`crate::goals::GoalEvents`]. Yields
 /// [`Error::Lagged`](crate::Error::Lagged) where events were dropped (no turn is lost) and
 /// ends once the goal settles.
 #[derive(Debug)]
 pub struct GoalEvents {
-    inner: crate::GoalEvents,
+    inner: crate::goals::GoalEvents,
     rt: Arc<Runtime>,
 }
 

@@ -1,13 +1,13 @@
 //! Blocking ChatGPT sign-in handles: [`ChatgptLogin`] and [`DeviceCodeLogin`].
 
 use super::runtime::Runtime;
-use crate::error::Result;
+use crate::Result;
 use crate::login::LoginOutcome;
 use crate::types::CancelLoginAccountStatus;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A pending ChatGPT browser sign-in; the blocking twin of [`crate::ChatgptLogin`]. Cheap
+/// A pending ChatGPT browser sign-in; the blocking twin of [`crate::login::ChatgptLogin`]. Cheap
 /// to clone: [`wait`](Self::wait) on one thread and [`cancel`](Self::cancel) on another.
 ///
 /// ```no_run
@@ -27,12 +27,12 @@ use std::time::Duration;
 /// ```
 #[derive(Debug, Clone)]
 pub struct ChatgptLogin {
-    inner: crate::ChatgptLogin,
+    inner: crate::login::ChatgptLogin,
     rt: Arc<Runtime>,
 }
 
 impl ChatgptLogin {
-    pub(crate) fn new(inner: crate::ChatgptLogin, rt: Arc<Runtime>) -> Self {
+    pub(crate) fn new(inner: crate::login::ChatgptLogin, rt: Arc<Runtime>) -> Self {
         Self { inner, rt }
     }
 
@@ -64,23 +64,23 @@ impl ChatgptLogin {
         self.inner.outcome()
     }
 
-    /// Cancels the login (`account/login/cancel`); see [`crate::ChatgptLogin::cancel`].
+    /// Cancels the login (`account/login/cancel`); see [`crate::login::ChatgptLogin::cancel`].
     pub fn cancel(&self) -> Result<CancelLoginAccountStatus> {
         self.rt.block_on("ChatgptLogin::cancel", self.inner.cancel())
     }
 }
 
-/// A pending ChatGPT device-code sign-in; the blocking twin of [`crate::DeviceCodeLogin`].
+/// A pending ChatGPT device-code sign-in; the blocking twin of [`crate::login::DeviceCodeLogin`].
 /// The user opens [`verification_url`](Self::verification_url) on any device and enters
 /// [`user_code`](Self::user_code). Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct DeviceCodeLogin {
-    inner: crate::DeviceCodeLogin,
+    inner: crate::login::DeviceCodeLogin,
     rt: Arc<Runtime>,
 }
 
 impl DeviceCodeLogin {
-    pub(crate) fn new(inner: crate::DeviceCodeLogin, rt: Arc<Runtime>) -> Self {
+    pub(crate) fn new(inner: crate::login::DeviceCodeLogin, rt: Arc<Runtime>) -> Self {
         Self { inner, rt }
     }
 

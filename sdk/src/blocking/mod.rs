@@ -4,10 +4,10 @@
 //!
 //! Every type here wraps its async twin and mirrors its methods: same names, same
 //! options ([`ClientConfig`](crate::ClientConfig), [`ThreadOptions`](crate::ThreadOptions),
-//! [`TurnOptions`](crate::TurnOptions), [`GoalOptions`](crate::GoalOptions),
+//! [`TurnOptions`](crate::TurnOptions), [`GoalOptions`](crate::goals::GoalOptions),
 //! [`Input`](crate::Input)), same results ([`TurnResult`](crate::TurnResult),
-//! [`TypedTurnResult`](crate::TypedTurnResult), [`GoalResult`](crate::GoalResult),
-//! [`LoginOutcome`](crate::LoginOutcome), the generated [`types`](crate::types)) and the
+//! [`TypedTurnResult`](crate::structured::TypedTurnResult), [`GoalResult`](crate::goals::GoalResult),
+//! [`LoginOutcome`](crate::login::LoginOutcome), the generated [`types`](crate::types)) and the
 //! same [`Error`](crate::Error). Event streams are [`Iterator`]s: [`TurnHandle::stream`],
 //! [`GoalHandle::stream`], [`Codex::notifications`], [`Thread::notifications`]. Sign-in
 //! handles ([`ChatgptLogin`], [`DeviceCodeLogin`]) add `wait_timeout`, since a blocking
@@ -16,7 +16,8 @@
 //! ```no_run
 //! use codex_driver::blocking::Codex;
 //! use codex_driver::types::CommandExecutionApprovalDecision;
-//! use codex_driver::{ClientConfig, ServerNotification, ThreadOptions};
+//! use codex_driver::methods::ServerNotification;
+//! use codex_driver::{ClientConfig, ThreadOptions};
 //!
 //! fn main() -> codex_driver::Result<()> {
 //!     let codex = Codex::builder()
@@ -65,7 +66,7 @@
 //!
 //! # Handlers
 //!
-//! [`CodexBuilder::handler`] takes the same [`ServerRequestHandler`](crate::ServerRequestHandler)s
+//! [`CodexBuilder::handler`] takes the same [`ServerRequestHandler`](crate::methods::ServerRequestHandler)s
 //! and async [`ApprovalHandler`](crate::ApprovalHandler) as the async builder; they run on
 //! the runtime thread and must not block. For approvals decided by blocking code (a
 //! prompt, a lock, a lookup), give plain closures to

@@ -2,7 +2,7 @@
 
 use super::runtime::Runtime;
 use super::{GoalHandle, Notifications, TurnHandle};
-use crate::error::Result;
+use crate::Result;
 use crate::goals::{GoalOptions, GoalResult, GoalUpdate};
 use crate::input::Inputs;
 use crate::options::TurnOptions;

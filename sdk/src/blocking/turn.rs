@@ -1,7 +1,7 @@
 //! Blocking [`TurnHandle`], [`TurnControl`] and the [`TurnEvents`] iterator.
 
 use super::runtime::Runtime;
-use crate::error::Result;
+use crate::Result;
 use crate::input::Inputs;
 use crate::methods::ServerNotification;
 use crate::turn::TurnResult;
@@ -106,7 +106,7 @@ impl TurnHandle {
     ///
     /// ```no_run
     /// # fn demo(thread: codex_driver::blocking::Thread) -> codex_driver::Result<()> {
-    /// use codex_driver::ServerNotification;
+    /// use codex_driver::methods::ServerNotification;
     ///
     /// for event in thread.turn("Tell me a story")?.stream() {
     ///     if let ServerNotification::ItemAgentMessageDelta(delta) = event? {

@@ -5,7 +5,7 @@
 //!
 //! Where to start: a thread is a [`Thread`](crate::types::Thread) and holds [`Turn`](crate::types::Turn)s; a turn's content is a list of [`ThreadItem`](crate::types::ThreadItem) (one variant per kind of item: messages, commands, file changes, tool calls, …); input is [`UserInput`](crate::types::UserInput); a turn ends with a [`TurnStatus`](crate::types::TurnStatus). Approvals answer with [`CommandExecutionApprovalDecision`](crate::types::CommandExecutionApprovalDecision) or [`FileChangeApprovalDecision`](crate::types::FileChangeApprovalDecision). Unknown variants and values from a newer Codex decode into `Unrecognized` fallbacks.
 //!
-//! Client requests (typed stubs on [`ClientRequests`](crate::ClientRequests)):
+//! Client requests (typed stubs on [`ClientRequests`](crate::methods::ClientRequests)):
 //!
 //! | method | params | response |
 //! | --- | --- | --- |
@@ -199,7 +199,7 @@
 #![cfg_attr(feature = "experimental", doc = " | `fuzzyFileSearch/sessionUpdate` | [`FuzzyFileSearchSessionUpdateParams`](crate::types::FuzzyFileSearchSessionUpdateParams) | [`FuzzyFileSearchSessionUpdateResponse`](crate::types::FuzzyFileSearchSessionUpdateResponse) (experimental)")]
 #![cfg_attr(feature = "experimental", doc = " | `fuzzyFileSearch/sessionStop` | [`FuzzyFileSearchSessionStopParams`](crate::types::FuzzyFileSearchSessionStopParams) | [`FuzzyFileSearchSessionStopResponse`](crate::types::FuzzyFileSearchSessionStopResponse) (experimental)")]
 //!
-//! Server notifications ([`ServerNotification`](crate::ServerNotification)):
+//! Server notifications ([`ServerNotification`](crate::methods::ServerNotification)):
 //!
 //! | method | params |
 //! | --- | --- |
@@ -291,7 +291,7 @@
 //! | `windowsSandbox/setupCompleted` | [`WindowsSandboxSetupCompletedNotification`](crate::types::WindowsSandboxSetupCompletedNotification) |
 //! | `account/login/completed` | [`AccountLoginCompletedNotification`](crate::types::AccountLoginCompletedNotification) |
 //!
-//! Server requests ([`ServerRequest`](crate::ServerRequest)):
+//! Server requests ([`ServerRequest`](crate::methods::ServerRequest)):
 //!
 //! | method | params | response |
 //! | --- | --- | --- |

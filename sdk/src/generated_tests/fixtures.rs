@@ -19,7 +19,7 @@ fn transcripts() -> Vec<PathBuf> {
         Some(dir) => vec![dir.into()],
         None => {
             let pin =
-                manifest.join("../tests/fixtures").join(format!("codex-{}", crate::pinned_cli::PINNED_CODEX_VERSION));
+                manifest.join("../tests/fixtures").join(format!("codex-{}", crate::PINNED_CODEX_VERSION));
             assert!(pin.is_dir(), "no transcripts of the pin at {}: run `cargo xtask record`", pin.display());
             [manifest.join("../tests/fixtures"), manifest.join("../../shared/fixtures")]
                 .iter()

@@ -1,7 +1,7 @@
 //! [`CloseInfo`]: how a connection closed, as every waiter on it learns it.
 
 use crate::endpoint::CloseReason;
-use crate::error::Error;
+use crate::Error;
 
 /// Why the connection closed and where it went; turned into [`Error::TransportClosed`] for
 /// everyone.

@@ -216,7 +216,7 @@ impl std::fmt::Debug for Connection {
 
 impl Connection {
     /// A connection over a message-level [`Transport`] (not yet initialized): a spawned
-    /// app-server ([`LaunchConfig::spawn`](crate::config::LaunchConfig::spawn)), newline-delimited
+    /// app-server ([`LaunchConfig::spawn`](crate::LaunchConfig::spawn)), newline-delimited
     /// JSON over any byte streams ([`Transport::lines`]), a WebSocket, or your own. Must be
     /// called within a Tokio runtime.
     pub fn from_transport(transport: Transport, options: ConnectionOptions) -> Self {

@@ -22,7 +22,7 @@ use serde_json::value::RawValue;
 
 use super::routing_keys::RoutingKeys;
 use super::wire::{span_in, Part, RequestId};
-use crate::error::RpcError;
+use crate::RpcError;
 
 /// A message's envelope as the pass over its line read it; strings lent from the line are
 /// spans of it.

@@ -41,7 +41,7 @@
 //! # Closing
 //!
 //! When the transport ends, every pending request, stream and later call gets
-//! [`Error::TransportClosed`](crate::Error::TransportClosed) with a [`CloseReason`] saying
+//! [`Error::TransportClosed`](crate::Error::TransportClosed) with a [`CloseReason`](crate::CloseReason) saying
 //! what closed: a spawned process's exit status and the last 64 KiB of its stderr, a
 //! WebSocket close code, a stream that ended or failed, or the client itself. A
 //! server-request handler still running then is cancelled: its future is dropped and no
@@ -65,7 +65,7 @@
 //! a transport ([`Connection::from_transport`]), or from a [`Dial`] that makes a fresh one
 //! after a link failure ([`Connection::connect_with_reconnect`]). Newline framing over any
 //! byte streams ([`Transport::lines`]), a spawned app-server (its stdio:
-//! [`LaunchConfig::spawn`](crate::config::LaunchConfig::spawn)) and WebSocket text frames
+//! [`LaunchConfig::spawn`](crate::LaunchConfig::spawn)) and WebSocket text frames
 //! (`ws://`, `wss://`, the unix control socket; feature `websocket`) are transports;
 //! everything above is shared, and nothing here knows a process exists.
 
@@ -99,7 +99,6 @@ mod writer;
 #[cfg(test)]
 mod tests;
 
-pub use crate::endpoint::{CloseReason, Endpoint};
 pub use connection::{
     Connection, ConnectionOptions, ConnectionStats, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_REQUEST_TIMEOUT,
     DEFAULT_SUBSCRIPTION_BUFFER, DEFAULT_TURN_BUFFER,

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use serde_json::value::RawValue;
 use tokio::sync::oneshot;
 
-use crate::error::Result;
+use crate::Result;
 
 /// The waiter side of one in-flight request.
 pub(crate) struct PendingEntry {

@@ -18,7 +18,7 @@ use super::state::Shared;
 use super::transport::{Inbound, InboundStream};
 use super::wire::RequestId;
 use crate::endpoint::CloseReason;
-use crate::error::Error;
+use crate::Error;
 
 /// Reads link `generation` to its end, then hands its close reason on: to the reconnect
 /// attempt still setting this link up (`handover`), else to

@@ -170,7 +170,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::RpcError;
+    use crate::RpcError;
     use std::sync::atomic::{AtomicU32, Ordering};
 
     #[test]

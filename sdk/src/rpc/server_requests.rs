@@ -15,7 +15,7 @@ use super::message::encode_reply;
 use super::state::Shared;
 use super::turns::RequestOwner;
 use super::wire::RequestId;
-use crate::error::RpcError;
+use crate::RpcError;
 
 /// A request the app-server sent to the client (approvals, tool calls, user input, …).
 #[derive(Debug, Clone)]
@@ -91,7 +91,7 @@ pub fn fail_closed_reply(method: &str) -> Result<Value, RpcError> {
             "decision": {"denied": {"rejection": "declined by the client's default (fail-closed) approval policy"}}
         })),
         other => Err(RpcError::new(
-            crate::error::ErrorCode::METHOD_NOT_FOUND,
+            crate::ErrorCode::METHOD_NOT_FOUND,
             format!("the client has no handler for server request `{other}` (default handler fails closed)"),
         )),
     }

@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 /// How long a failed write waits for the reader to learn why the transport ended (a
 /// spawned process's stream ends with its exit status and stderr only after reaping it)
 /// before the write's own error closes the connection.
-pub(crate) const CLOSE_REASON_WAIT: Duration = Duration::from_secs(3);
+pub(crate) const CLOSE_REASON_WAIT: Duration = Duration::from_secs(5);
 
 /// Everything behind the single state lock.
 pub(crate) struct State {

@@ -16,7 +16,7 @@ use tokio::sync::OwnedMutexGuard;
 use super::message::Event;
 use super::queue::Queue;
 use super::state::Shared;
-use crate::error::Result;
+use crate::Result;
 
 /// Captures the turn-scoped events of one thread that have no subscriber yet, from before
 /// `turn/start` is sent until [`claim`](Self::claim).

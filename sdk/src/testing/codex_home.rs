@@ -310,11 +310,11 @@ impl CodexHome {
         Ok(command)
     }
 
-    /// A [`LaunchConfig`](crate::config::LaunchConfig) that starts `codex_bin` as an
+    /// A [`LaunchConfig`](crate::LaunchConfig) that starts `codex_bin` as an
     /// app-server in this home: [`env`](Self::env) set, [`SCRUBBED_ENV_VARS`] removed,
     /// working directory [`work_dir`](Self::work_dir).
-    pub fn launch_config(&self, codex_bin: &Path) -> crate::config::LaunchConfig {
-        let mut launch = crate::config::LaunchConfig::new().with_codex_bin(codex_bin).with_cwd(&self.work_dir);
+    pub fn launch_config(&self, codex_bin: &Path) -> crate::LaunchConfig {
+        let mut launch = crate::LaunchConfig::new().with_codex_bin(codex_bin).with_cwd(&self.work_dir);
         for name in SCRUBBED_ENV_VARS {
             launch = launch.without_env(*name);
         }

@@ -61,6 +61,6 @@ pub use codex_home::{CodexHome, CodexHomeBuilder, SCRUBBED_ENV_VARS};
 #[cfg(feature = "websocket")]
 pub use listening::{Listen, ListeningAppServer, ServerAuth};
 pub use mock_model::{
-    sse, AssistantMessage, ExecCommand, MockModel, MockResponse, RecordedRequest, ResponseStream, SseEvent,
-    StallHandle, Usage, WaitTimeout,
+    sse, AssistantMessage, ExecCommand, MockModel, MockResponse, RecordedRequest, ResponseStream, StallHandle, Usage,
+    WaitTimeout,
 };

@@ -90,7 +90,7 @@ pub fn record(codex: &Codex) -> Recorder {
                     let params = n.params_json().unwrap_or_default();
                     let (thread, turn) = ids(&params);
                     let delta = match &n {
-                        codex_driver::ServerNotification::ItemAgentMessageDelta(d) => Some(d.delta.clone()),
+                        codex_driver::methods::ServerNotification::ItemAgentMessageDelta(d) => Some(d.delta.clone()),
                         _ => None,
                     };
                     let status = params.pointer("/status/type").and_then(|s| s.as_str()).map(str::to_owned);

@@ -85,11 +85,11 @@ pub async fn within<T>(what: &str, fut: impl std::future::Future<Output = T>) ->
 }
 
 /// The agent-message deltas among `events`, in order.
-pub fn deltas(events: &[codex_driver::ServerNotification]) -> Vec<String> {
+pub fn deltas(events: &[codex_driver::methods::ServerNotification]) -> Vec<String> {
     events
         .iter()
         .filter_map(|e| match e {
-            codex_driver::ServerNotification::ItemAgentMessageDelta(d) => Some(d.delta.clone()),
+            codex_driver::methods::ServerNotification::ItemAgentMessageDelta(d) => Some(d.delta.clone()),
             _ => None,
         })
         .collect()
@@ -196,7 +196,7 @@ pub async fn stop_process(pid: u32) {
 
 /// Reads a turn stream to its end: the events delivered, and how many `Error::Lagged`
 /// reported skipped. Any other error fails the test.
-pub async fn drain_counting_lag(events: &mut codex_driver::TurnEvents) -> (Vec<codex_driver::ServerNotification>, u64) {
+pub async fn drain_counting_lag(events: &mut codex_driver::TurnEvents) -> (Vec<codex_driver::methods::ServerNotification>, u64) {
     let mut delivered = Vec::new();
     let mut skipped = 0;
     within("the turn stream to end", async {
@@ -217,7 +217,7 @@ pub async fn first_delta(events: &mut codex_driver::TurnEvents) {
     within("the first delta", async {
         loop {
             match events.next_event().await {
-                Some(Ok(codex_driver::ServerNotification::ItemAgentMessageDelta(_))) => break,
+                Some(Ok(codex_driver::methods::ServerNotification::ItemAgentMessageDelta(_))) => break,
                 Some(Ok(_)) => {}
                 other => panic!("the turn ended before its first delta: {other:?}"),
             }

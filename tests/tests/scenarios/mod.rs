@@ -19,10 +19,10 @@ use codex_driver::types::{
     CancelLoginAccountStatus, CommandExecutionApprovalDecision, CommandExecutionStatus, ThreadGoalStatus, ThreadItem,
     ThreadListParams, TurnStatus, UserInput,
 };
-use codex_driver::{
-    ApprovalMode, ClientConfig, CloseReason, Error, GoalOptions, LoginOutcome, ServerNotification, ThreadOptions,
-    TurnOptions,
-};
+use codex_driver::{ApprovalMode, ClientConfig, CloseReason, Error, ThreadOptions, TurnOptions};
+use codex_driver::goals::{GoalOptions};
+use codex_driver::login::{LoginOutcome};
+use codex_driver::methods::{ServerNotification};
 use serde_json::json;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

@@ -23,8 +23,7 @@ use tokio::task::JoinHandle;
 
 pub use items::{AssistantMessage, ExecCommand};
 pub use request_log::RecordedRequest;
-pub use response::{MockResponse, ResponseStream};
-pub use sse::{SseEvent, Usage};
+pub use response::{MockResponse, ResponseStream, Usage};
 pub use stall::StallHandle;
 
 use server::Shared;

@@ -6,6 +6,8 @@
 
 use serde_json::{json, Value};
 
+use super::response::Usage;
+
 /// One server-sent event.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SseEvent {
@@ -61,39 +63,6 @@ impl SseEvent {
             Repr::Json { kind, data } => format!("event: {kind}\ndata: {data}\n\n"),
             Repr::Raw(text) => text.clone(),
         }
-    }
-}
-
-/// Token counts reported in `response.completed`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Usage {
-    /// `input_tokens`.
-    pub input_tokens: u64,
-    /// `input_tokens_details.cached_tokens`.
-    pub cached_input_tokens: u64,
-    /// `output_tokens`.
-    pub output_tokens: u64,
-    /// `output_tokens_details.reasoning_tokens`.
-    pub reasoning_output_tokens: u64,
-    /// `total_tokens`.
-    pub total_tokens: u64,
-}
-
-impl Usage {
-    /// Input and output counts, no cached or reasoning tokens, total = input + output.
-    pub fn new(input_tokens: u64, output_tokens: u64) -> Self {
-        Self { input_tokens, output_tokens, total_tokens: input_tokens + output_tokens, ..Self::default() }
-    }
-
-    /// The Responses API `usage` object.
-    pub fn to_json(&self) -> Value {
-        json!({
-            "input_tokens": self.input_tokens,
-            "input_tokens_details": { "cached_tokens": self.cached_input_tokens },
-            "output_tokens": self.output_tokens,
-            "output_tokens_details": { "reasoning_tokens": self.reasoning_output_tokens },
-            "total_tokens": self.total_tokens,
-        })
     }
 }
 
