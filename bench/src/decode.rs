@@ -18,10 +18,10 @@ use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 
+use codex_driver::methods::ServerNotification;
+use codex_driver::rpc::{Connection, Transport};
 use codex_driver::rpc::{ConnectionOptions, Event, EventFilter};
 use codex_driver::{Endpoint, Error};
-use codex_driver::rpc::{Connection, Transport};
-use codex_driver::methods::{ServerNotification};
 use futures::{Stream, StreamExt};
 use serde_json::Value;
 use tokio::io::{AsyncRead, ReadBuf};

@@ -239,7 +239,11 @@ fn types_index(catalog: &Catalog, only: &surfaces::ExperimentalOnly) -> Result<S
     for m in &catalog.server_notifications {
         doc.push(format!("| `{}` | {} |", m.method, params(m)));
     }
-    doc.extend([String::new(), "Server requests ([`ServerRequest`](crate::methods::ServerRequest)):".to_owned(), String::new()]);
+    doc.extend([
+        String::new(),
+        "Server requests ([`ServerRequest`](crate::methods::ServerRequest)):".to_owned(),
+        String::new(),
+    ]);
     doc.extend(["| method | params | response |".to_owned(), "| --- | --- | --- |".to_owned()]);
     for m in &catalog.server_requests {
         let response = m.response_type()?;

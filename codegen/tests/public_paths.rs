@@ -161,7 +161,8 @@ impl Tree {
             if sources::is_cfg_test(attrs) {
                 continue;
             }
-            let hidden = attrs.iter().any(|a| a.path().is_ident("doc") && quote::quote!(#a).to_string().contains("hidden"));
+            let hidden =
+                attrs.iter().any(|a| a.path().is_ident("doc") && quote::quote!(#a).to_string().contains("hidden"));
             let mut add = |name: String, vis: &syn::Visibility, entry: Entry| {
                 let public = matches!(vis, syn::Visibility::Public(_)) && !hidden;
                 self.modules[id].names.push(Named { name, public, entry });

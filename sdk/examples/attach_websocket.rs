@@ -14,10 +14,10 @@
 mod support;
 
 use codex_driver::attach::{Secret, WebSocketEndpoint};
+use codex_driver::methods::ServerNotification;
 use codex_driver::testing::{MockModel, MockResponse, ServerAuth};
 use codex_driver::types::ThreadListParams;
 use codex_driver::{Codex, ThreadOptions};
-use codex_driver::methods::{ServerNotification};
 use futures::StreamExt;
 
 #[tokio::main]

@@ -12,13 +12,13 @@
 //!
 //! What the mock answers is scripted below (`script`); everything else is the real thing.
 
+use codex_driver::methods::ServerNotification;
 use codex_driver::testing::{
     pinned_cli, sse, AssistantMessage, CodexHome, ExecCommand, MockModel, ResponseStream, Usage,
 };
 use codex_driver::types::MessagePhase;
 use codex_driver::types::{CommandExecutionApprovalDecision, ThreadItem};
 use codex_driver::{ApprovalHandler, ApprovalMode, Codex, Thread, ThreadOptions, TurnResult};
-use codex_driver::methods::{ServerNotification};
 use futures::StreamExt;
 use schemars::JsonSchema;
 use serde::Deserialize;

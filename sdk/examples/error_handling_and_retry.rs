@@ -22,10 +22,10 @@
 
 mod support;
 
-use codex_driver::LaunchConfig;
+use codex_driver::rpc::RetryPolicy;
 use codex_driver::testing::{MockModel, MockResponse};
+use codex_driver::LaunchConfig;
 use codex_driver::{ClientConfig, Codex, Error, RpcError, ThreadOptions};
-use codex_driver::rpc::{RetryPolicy};
 use std::time::Duration;
 
 const PROMPT: &str = "Summarize retry best practices in 3 bullets.";

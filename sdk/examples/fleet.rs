@@ -20,9 +20,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use codex_driver::attach::{Secret, WebSocketEndpoint};
+use codex_driver::rpc::ReconnectPolicy;
 use codex_driver::testing::{CodexHome, ListeningAppServer, MockModel, MockResponse, ServerAuth};
 use codex_driver::{Codex, ThreadOptions};
-use codex_driver::rpc::{ReconnectPolicy};
 
 const TASKS: [&str; 6] = [
     "Summarize module a",

@@ -15,9 +15,9 @@
 
 mod support;
 
+use codex_driver::goals::GoalOptions;
 use codex_driver::testing::{MockModel, MockResponse, ResponseStream, Usage};
 use codex_driver::{Codex, ThreadOptions};
-use codex_driver::goals::{GoalOptions};
 
 #[tokio::main]
 async fn main() -> Result<(), support::BoxError> {

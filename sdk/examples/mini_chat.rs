@@ -11,10 +11,10 @@
 
 mod support;
 
+use codex_driver::methods::ServerNotification;
 use codex_driver::testing::{AssistantMessage, MockResponse, Usage};
 use codex_driver::types::ThreadTokenUsage;
 use codex_driver::{Codex, ThreadOptions};
-use codex_driver::methods::{ServerNotification};
 use futures::StreamExt;
 use std::io::{IsTerminal, Write};
 

@@ -11,9 +11,9 @@
 
 mod support;
 
+use codex_driver::methods::ServerNotification;
 use codex_driver::testing::{AssistantMessage, MockModel, ResponseStream, Usage};
 use codex_driver::{Codex, ThreadOptions};
-use codex_driver::methods::{ServerNotification};
 use futures::StreamExt;
 use std::io::Write;
 

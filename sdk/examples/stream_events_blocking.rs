@@ -11,9 +11,9 @@
 mod support;
 
 use codex_driver::blocking::Codex;
+use codex_driver::methods::ServerNotification;
 use codex_driver::testing::{AssistantMessage, MockModel, ResponseStream, Usage};
-use codex_driver::{ThreadOptions};
-use codex_driver::methods::{ServerNotification};
+use codex_driver::ThreadOptions;
 use std::io::Write;
 
 fn main() -> Result<(), support::BoxError> {

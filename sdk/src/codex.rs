@@ -1,7 +1,5 @@
 //! [`Codex`]: one running `codex app-server` and the calls that are not about one thread.
 
-use crate::ClientConfig;
-use crate::Result;
 use crate::login::{ChatgptLogin, DeviceCodeLogin};
 use crate::methods::{client_requests, ServerRequestHandler};
 use crate::options::ThreadOptions;
@@ -13,6 +11,8 @@ use crate::types::{
     ModelListParams, ModelListResponse, ThreadArchiveParams, ThreadListParams, ThreadListResponse,
     ThreadUnarchiveParams,
 };
+use crate::ClientConfig;
+use crate::Result;
 use std::sync::Arc;
 
 /// A connected, initialized Codex app-server. Cheap to clone; the connection ends when the

@@ -13,7 +13,6 @@ use crate::error::{Error, Result};
 use crate::pinned::CODEX_BIN_ENV;
 use crate::rpc::{ConnectionOptions, InitializeOptions, Transport};
 
-
 /// Everything a [`Codex`](crate::Codex) needs: how to launch the app-server, how the
 /// connection behaves, and what the client tells the server. Each setting lives in one
 /// part; an attached server ([`CodexBuilder::websocket`](crate::CodexBuilder::websocket),

@@ -34,7 +34,6 @@ fn fmt_availability(since: Option<CodexVersion>, removed: Option<CodexVersion>) 
 /// `Result` with the SDK's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-
 /// Everything that can go wrong talking to a Codex app-server.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

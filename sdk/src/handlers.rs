@@ -1,13 +1,13 @@
 //! [`ApprovalHandler`], the closure-based [`ServerRequestHandler`] for the common case
 //! (the glue between the generated trait and the runtime is `rpc/typed_handlers.rs`).
 
-use crate::RpcError;
 use crate::methods::ServerRequestHandler;
 use crate::rpc::typed_handlers::fail_closed;
 use crate::types::{
     CommandExecutionApprovalDecision, CommandExecutionRequestApprovalParams, CommandExecutionRequestApprovalResponse,
     FileChangeApprovalDecision, FileChangeRequestApprovalParams, FileChangeRequestApprovalResponse,
 };
+use crate::RpcError;
 use futures_util::future::BoxFuture;
 use std::future::Future;
 use std::sync::Arc;

@@ -26,10 +26,10 @@ use tokio::process::Child;
 use tokio::sync::{oneshot, watch};
 use tokio::task::AbortHandle;
 
-use crate::LaunchConfig;
 use crate::endpoint::{CloseReason, Endpoint};
 use crate::error::{Error, Result};
 use crate::rpc::{Inbound, InboundStream, OutboundSink, Transport};
+use crate::LaunchConfig;
 
 /// Bytes of stderr kept for error messages.
 const STDERR_TAIL_BYTES: usize = 64 * 1024;

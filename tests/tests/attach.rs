@@ -20,13 +20,13 @@ use codex_driver::attach::{
     control_socket_path, Daemon, DaemonStart, DaemonState, Secret, SignedBearerToken, UnixSocketEndpoint,
     WebSocketEndpoint,
 };
+use codex_driver::methods::ServerNotification;
 use codex_driver::rpc::ConnectionOptions;
 use codex_driver::testing::{
     AssistantMessage, CodexHome, ListeningAppServer, MockModel, MockResponse, ResponseStream, ServerAuth,
 };
 use codex_driver::types::{ThreadListParams, TurnStatus};
 use codex_driver::{ClientConfig, CloseReason, Codex, Endpoint, Error, ThreadOptions};
-use codex_driver::methods::{ServerNotification};
 use common::{codex_bin, first_delta, user_texts, within};
 use futures::FutureExt;
 use serde_json::json;

@@ -12,12 +12,12 @@ mod login_support;
 mod scenarios;
 
 use codex_driver::blocking;
+use codex_driver::methods::{ClientRequests, ServerNotification};
 use codex_driver::testing::{ExecCommand, MockResponse, ResponseStream};
 use codex_driver::types::{
     CommandExecutionApprovalDecision, CommandExecutionStatus, ConfigReadParams, ThreadItem, TurnStatus,
 };
 use codex_driver::{ApprovalHandler, Error, ThreadOptions};
-use codex_driver::methods::{ClientRequests, ServerNotification};
 use common::{process_exists, within, WAIT};
 use scenarios::client::off_thread;
 use scenarios::Env;

@@ -10,13 +10,13 @@
 
 mod common;
 
+use codex_driver::methods::ClientRequests;
+use codex_driver::rpc::Connection;
 use codex_driver::rpc::{ConnectionOptions, InitializeOptions};
 use codex_driver::testing::CodexHome;
 use codex_driver::types::{ModelProviderListParams, ThreadListParams};
 use codex_driver::version::{self, CodexVersion, CLIENT_REQUESTS, PINNED, WINDOW};
 use codex_driver::{methods::client_requests, Error};
-use codex_driver::methods::{ClientRequests};
-use codex_driver::rpc::{Connection};
 use common::trace::Capture;
 use common::{codex_bin, codex_version, within, World};
 use serde_json::{json, Value};

@@ -14,11 +14,11 @@
 
 mod common;
 
-use codex_driver::LaunchConfig;
+use codex_driver::methods::ServerNotification;
 use codex_driver::rpc::ConnectionOptions;
-use codex_driver::{ClientConfig, CloseReason, Codex, Error, ThreadOptions};
 use codex_driver::rpc::{retry_on_overload, RetryPolicy};
-use codex_driver::methods::{ServerNotification};
+use codex_driver::LaunchConfig;
+use codex_driver::{ClientConfig, CloseReason, Codex, Error, ThreadOptions};
 use common::payloads::{agent_message, initialize_result, thread_json, thread_start_result, turn_json};
 use common::trace::Capture;
 use common::{within, WAIT};

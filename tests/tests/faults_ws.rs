@@ -28,10 +28,10 @@ use std::future::Future;
 use std::time::Duration;
 
 use codex_driver::attach::{Keepalive, WebSocketEndpoint};
+use codex_driver::methods::ServerNotification;
+use codex_driver::rpc::Connection;
 use codex_driver::rpc::{ConnectionOptions, InitializeOptions};
 use codex_driver::{ClientConfig, CloseReason, Codex, Error, ThreadOptions};
-use codex_driver::rpc::{Connection};
-use codex_driver::methods::{ServerNotification};
 use common::payloads::{self, initialize_result, thread_start_result};
 use common::within;
 use futures::{SinkExt, StreamExt};

@@ -5,12 +5,12 @@
 mod common;
 mod login_support;
 
+use codex_driver::goals::{GoalOptions, GoalResult, GoalUpdate};
+use codex_driver::login::LoginOutcome;
+use codex_driver::methods::ServerNotification;
 use codex_driver::testing::{MockResponse, ResponseStream, StallHandle, Usage};
 use codex_driver::types::{CancelLoginAccountStatus, ThreadGoalStatus, TurnStatus};
 use codex_driver::{Error, Thread, ThreadOptions, TurnOptions};
-use codex_driver::goals::{GoalOptions, GoalResult, GoalUpdate};
-use codex_driver::login::{LoginOutcome};
-use codex_driver::methods::{ServerNotification};
 use common::{within, World, WAIT};
 use login_support::*;
 use serde_json::{json, Value};

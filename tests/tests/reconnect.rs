@@ -9,6 +9,7 @@ mod common;
 use attach_support::fault_proxy::FaultProxy;
 use attach_support::{agent_texts, assert_nothing_left};
 use codex_driver::attach::{Keepalive, WebSocketEndpoint};
+use codex_driver::rpc::{ConnectionState, ReconnectPolicy};
 use codex_driver::testing::{
     CodexHome, CodexHomeBuilder, ListeningAppServer, MockModel, ResponseStream, ServerAuth, StallHandle,
 };
@@ -16,7 +17,6 @@ use codex_driver::types::{
     AskForApproval, CommandExecutionApprovalDecision, CommandExecutionStatus, ThreadReadParams, TurnStatus,
 };
 use codex_driver::{ApprovalHandler, CloseReason, Codex, Error, ThreadOptions, TurnEvents};
-use codex_driver::rpc::{ConnectionState, ReconnectPolicy};
 use common::{codex_bin, command_status, exec, within};
 use futures::StreamExt;
 use std::sync::atomic::{AtomicUsize, Ordering};

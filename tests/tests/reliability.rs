@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use codex_driver::methods::ServerNotification;
 use codex_driver::rpc::ConnectionStats;
 use codex_driver::testing::{
     AssistantMessage, CodexHome, ExecCommand, MockModel, MockResponse, RecordedRequest, ResponseStream, StallHandle,
@@ -17,7 +18,6 @@ use codex_driver::testing::{
 use codex_driver::types::AskForApproval;
 use codex_driver::types::{CommandExecutionApprovalDecision, CommandExecutionStatus, ThreadItem, TurnStatus};
 use codex_driver::{ApprovalHandler, Codex, Thread, ThreadOptions, TurnEvents};
-use codex_driver::methods::{ServerNotification};
 use common::{codex_bin, commands, deltas, drain_counting_lag, within, WAIT};
 use futures::StreamExt;
 use serde_json::Value;

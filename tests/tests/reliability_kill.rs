@@ -13,13 +13,13 @@ mod common;
 use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant};
 
+use codex_driver::methods::ServerNotification;
 use codex_driver::testing::{
     AssistantMessage, CodexHome, ExecCommand, MockModel, MockResponse, RecordedRequest, ResponseStream,
 };
 use codex_driver::types::AskForApproval;
 use codex_driver::types::CommandExecutionApprovalDecision;
 use codex_driver::{ApprovalHandler, ClientConfig, Codex, Error, ThreadOptions, TurnEvents};
-use codex_driver::methods::{ServerNotification};
 use common::{codex_bin, first_delta, process_exists, send_signal, stop_process, within};
 use futures::StreamExt;
 use tokio::sync::{mpsc, oneshot};

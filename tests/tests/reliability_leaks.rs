@@ -7,12 +7,12 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use codex_driver::methods::ServerNotification;
 use codex_driver::testing::{
     AssistantMessage, CodexHome, ExecCommand, MockModel, MockResponse, RecordedRequest, ResponseStream,
 };
 use codex_driver::types::CommandExecutionApprovalDecision;
 use codex_driver::{blocking, ApprovalHandler, ApprovalMode, ThreadOptions};
-use codex_driver::methods::{ServerNotification};
 use common::{alive_tasks, codex_bin, connect_home, first_delta, process_exists, processes_in_home, within, WAIT};
 use tokio::sync::mpsc;
 

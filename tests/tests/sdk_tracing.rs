@@ -7,9 +7,9 @@
 mod common;
 mod login_support;
 
+use codex_driver::login::LoginOutcome;
 use codex_driver::testing::MockResponse;
-use codex_driver::{ThreadOptions};
-use codex_driver::login::{LoginOutcome};
+use codex_driver::ThreadOptions;
 use common::trace::Capture;
 use common::within;
 use login_support::*;

@@ -6,12 +6,12 @@
 
 mod common;
 
+use codex_driver::methods::ServerNotification;
 use codex_driver::testing::{ListeningAppServer, MockResponse, ResponseStream, ServerAuth, StallHandle};
 use codex_driver::types::AskForApproval;
 use codex_driver::types::{CommandExecutionApprovalDecision as Decision, CommandExecutionStatus};
 use codex_driver::types::{Turn, TurnStatus};
 use codex_driver::{ApprovalHandler, Codex, Error, Thread, ThreadOptions};
-use codex_driver::methods::{ServerNotification};
 use common::{within, World};
 use futures::{FutureExt, StreamExt};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -20,8 +20,8 @@ async fn run_returns_the_final_response() {
 /// Every protocol method is reachable typed through the generated per-method stubs.
 #[tokio::test]
 async fn generated_stubs_reach_the_whole_protocol() {
-    use codex_driver::types::{ConfigReadParams, ThreadListParams};
     use codex_driver::methods::ClientRequests;
+    use codex_driver::types::{ConfigReadParams, ThreadListParams};
     let world = World::start().await;
     let conn = world.codex.connection();
     let thread = within("thread/start", world.codex.thread_start(&ThreadOptions::default())).await.unwrap();

@@ -6,7 +6,7 @@ mod common;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use codex_driver::ApprovalHandler;
+use codex_driver::methods::{ServerNotification, ServerRequestHandler};
 use codex_driver::testing::{ExecCommand, MockResponse, RecordedRequest};
 use codex_driver::types::{
     Account, ApprovalsReviewer, AskForApproval, CommandExecutionApprovalDecision,
@@ -14,8 +14,8 @@ use codex_driver::types::{
     FileChangeApprovalDecision, FileChangeRequestApprovalParams, FileChangeThreadItem, PatchApplyStatus, ThreadItem,
     ThreadListParams, TurnStatus,
 };
+use codex_driver::ApprovalHandler;
 use codex_driver::{ApprovalMode, Codex, Error, ErrorCode, RpcError, Thread, ThreadOptions, TurnResult};
-use codex_driver::methods::{ServerNotification, ServerRequestHandler};
 use common::{commands, user_texts, within, World, WAIT};
 
 // ---------------------------------------------------------------------------------------

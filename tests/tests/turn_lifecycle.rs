@@ -6,13 +6,13 @@
 
 mod common;
 
+use codex_driver::methods::ServerNotification;
 use codex_driver::testing::{MockResponse, ResponseStream, ServerAuth, StallHandle};
 use codex_driver::types::AskForApproval;
 use codex_driver::types::{
     CommandExecutionApprovalDecision as Decision, CommandExecutionStatus, ThreadItem, TurnStatus,
 };
 use codex_driver::{ApprovalHandler, Codex, Error, Thread, ThreadOptions};
-use codex_driver::methods::{ServerNotification};
 use common::{within, World};
 use futures::StreamExt;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -330,8 +330,8 @@ async fn a_thread_handler_answers_that_threads_approvals_only() {
 /// lost after it.
 #[tokio::test]
 async fn approvals_answered_from_the_turns_stream() {
+    use codex_driver::methods::ServerRequest;
     use codex_driver::{TurnItem, TurnOptions};
-    use codex_driver::methods::{ServerRequest};
 
     let (world, client_calls) = approval_world().await;
     let options = || ThreadOptions::default().cwd(world.home.work_dir());

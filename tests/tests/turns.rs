@@ -5,10 +5,10 @@
 
 mod common;
 
+use codex_driver::methods::ServerNotification;
 use codex_driver::testing::{AssistantMessage, MockResponse, RecordedRequest, ResponseStream, StallHandle, Usage};
 use codex_driver::types::{MessagePhase, ThreadItem, TurnStatus, UserInput};
 use codex_driver::{Codex, Error, Input, Thread, ThreadOptions, TurnEvents, TurnOptions};
-use codex_driver::methods::{ServerNotification};
 use common::{assert_transport_closed, deltas, drain_counting_lag, kill_9, within, World};
 use serde_json::Value;
 use std::time::Duration;

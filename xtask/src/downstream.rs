@@ -44,9 +44,8 @@ fn run(root: &Path, crate_dir: &Path) -> Result<(), String> {
     if !status.success() {
         return Err("the downstream crate's offline test failed".into());
     }
-    let installed =
-        pinned_cli::native_binary_path(&pinned_cli::install_root_in(&cache, pinned::PINNED_CODEX_VERSION))
-            .map_err(|e| e.to_string())?;
+    let installed = pinned_cli::native_binary_path(&pinned_cli::install_root_in(&cache, pinned::PINNED_CODEX_VERSION))
+        .map_err(|e| e.to_string())?;
     if !installed.is_file() {
         return Err(format!(
             "find_or_install() did not install into the user cache ({} is missing)",

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 use super::unix::{effective_codex_home, UnixSocketEndpoint};
-use crate::LaunchConfig;
 use crate::error::{Error, Result};
 use crate::rpc::{Connection, ConnectionOptions};
+use crate::LaunchConfig;
 
 /// What to do when attaching to a daemon that is not running.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -51,7 +51,8 @@ pub use unix::{control_socket_path, effective_codex_home, UnixSocketEndpoint};
 pub use websocket::WebSocketEndpoint;
 
 /// What [`Dial::dial`](crate::rpc::Dial::dial) returns.
-type Dialing<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = crate::Result<crate::rpc::Transport>> + Send + 'a>>;
+type Dialing<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = crate::Result<crate::rpc::Transport>> + Send + 'a>>;
 
 /// A connection to `endpoint`: made from the endpoint itself (it dials again) with a
 /// reconnect policy, else from one transport.

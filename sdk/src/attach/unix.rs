@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::handshake::{upgrade, within, Deadline};
-use crate::LaunchConfig;
 use crate::endpoint::Endpoint;
-use crate::Result;
 use crate::rpc::{Connection, ConnectionOptions, Transport};
+use crate::LaunchConfig;
+use crate::Result;
 
 /// The control socket of the app-server whose `CODEX_HOME` is `codex_home`:
 /// `<codex_home>/app-server-control/app-server-control.sock`.

@@ -2,9 +2,6 @@
 
 use super::runtime::{assert_blocking_allowed, Runtime};
 use super::{ChatgptLogin, DeviceCodeLogin, Notifications, Thread};
-use crate::ClientConfig;
-use crate::Result;
-use crate::ApprovalHandler;
 use crate::methods::ServerRequestHandler;
 use crate::options::ThreadOptions;
 use crate::rpc::{Connection, RawServerRequestHandler, ServerMetadata};
@@ -13,6 +10,9 @@ use crate::types::{
     FileChangeApprovalDecision, FileChangeRequestApprovalParams, GetAccountResponse, ModelListResponse,
     ThreadListParams, ThreadListResponse,
 };
+use crate::ApprovalHandler;
+use crate::ClientConfig;
+use crate::Result;
 use std::future::Future;
 use std::sync::Arc;
 

@@ -1,8 +1,8 @@
 //! The blocking [`Notifications`] iterator.
 
 use super::runtime::Runtime;
-use crate::Result;
 use crate::methods::ServerNotification;
+use crate::Result;
 use futures_util::StreamExt;
 use std::sync::Arc;
 

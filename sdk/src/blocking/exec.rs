@@ -1,8 +1,8 @@
 //! Blocking [`Child`]: a command run by the app-server, as [`crate::exec::Child`].
 
 use super::runtime::Runtime;
-use crate::Result;
 use crate::exec::{ExitStatus, Output, OutputChunk};
+use crate::Result;
 use std::sync::Arc;
 
 /// The blocking twin of [`crate::exec::Child`] (from [`Codex::exec`](super::Codex::exec)):

@@ -2,10 +2,10 @@
 //! (see [`crate::goals`] for how the server pursues a goal).
 
 use super::runtime::Runtime;
-use crate::Result;
 use crate::goals::GoalResult;
 use crate::methods::ServerNotification;
 use crate::types::ThreadGoal;
+use crate::Result;
 use std::sync::Arc;
 
 /// Pauses or interrupts a followed goal from any thread; the blocking twin of

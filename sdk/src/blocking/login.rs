@@ -1,9 +1,9 @@
 //! Blocking ChatGPT sign-in handles: [`ChatgptLogin`] and [`DeviceCodeLogin`].
 
 use super::runtime::Runtime;
-use crate::Result;
 use crate::login::LoginOutcome;
 use crate::types::CancelLoginAccountStatus;
+use crate::Result;
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -2,7 +2,6 @@
 
 use super::runtime::Runtime;
 use super::{GoalHandle, Notifications, TurnHandle};
-use crate::Result;
 use crate::goals::{GoalOptions, GoalResult, GoalUpdate};
 use crate::input::Inputs;
 use crate::options::TurnOptions;
@@ -10,6 +9,7 @@ use crate::structured::TypedTurnResult;
 use crate::thread::ThreadSettings;
 use crate::turn::TurnResult;
 use crate::types::ThreadGoal;
+use crate::Result;
 use std::sync::Arc;
 
 /// A thread on a blocking [`Codex`](super::Codex); the blocking twin of

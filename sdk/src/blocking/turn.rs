@@ -1,11 +1,11 @@
 //! Blocking [`TurnHandle`], [`TurnControl`] and the [`TurnEvents`] iterator.
 
 use super::runtime::Runtime;
-use crate::Result;
 use crate::input::Inputs;
 use crate::methods::ServerNotification;
 use crate::turn::TurnResult;
 use crate::types::Turn;
+use crate::Result;
 use std::sync::Arc;
 
 /// Steers or interrupts a turn from any thread, also while another one iterates its

@@ -18,8 +18,7 @@ fn transcripts() -> Vec<PathBuf> {
     let dirs: Vec<PathBuf> = match std::env::var_os("CODEX_FIXTURES_DIR") {
         Some(dir) => vec![dir.into()],
         None => {
-            let pin =
-                manifest.join("../tests/fixtures").join(format!("codex-{}", crate::PINNED_CODEX_VERSION));
+            let pin = manifest.join("../tests/fixtures").join(format!("codex-{}", crate::PINNED_CODEX_VERSION));
             assert!(pin.is_dir(), "no transcripts of the pin at {}: run `cargo xtask record`", pin.display());
             [manifest.join("../tests/fixtures"), manifest.join("../../shared/fixtures")]
                 .iter()

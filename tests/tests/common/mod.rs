@@ -196,7 +196,9 @@ pub async fn stop_process(pid: u32) {
 
 /// Reads a turn stream to its end: the events delivered, and how many `Error::Lagged`
 /// reported skipped. Any other error fails the test.
-pub async fn drain_counting_lag(events: &mut codex_driver::TurnEvents) -> (Vec<codex_driver::methods::ServerNotification>, u64) {
+pub async fn drain_counting_lag(
+    events: &mut codex_driver::TurnEvents,
+) -> (Vec<codex_driver::methods::ServerNotification>, u64) {
     let mut delivered = Vec::new();
     let mut skipped = 0;
     within("the turn stream to end", async {

@@ -12,15 +12,18 @@
 
 use codex_driver::attach::{UnixSocketEndpoint, WebSocketEndpoint};
 use codex_driver::blocking;
+use codex_driver::goals::{GoalControl, GoalHandle, GoalOptions, GoalResult};
+use codex_driver::login::{DeviceCodeLogin, LoginOutcome};
+use codex_driver::methods::ServerNotification;
+use codex_driver::structured::TypedTurnResult;
 use codex_driver::types::{
     CancelLoginAccountStatus, CommandExecutionApprovalDecision, CommandExecutionRequestApprovalParams,
     ModelListResponse, ThreadGoal, ThreadListParams, ThreadListResponse,
 };
-use codex_driver::{ApprovalHandler, ClientConfig, Codex, Result, Thread, ThreadOptions, TurnControl, TurnHandle, TurnOptions, TurnResult};
-use codex_driver::login::{DeviceCodeLogin, LoginOutcome};
-use codex_driver::goals::{GoalControl, GoalHandle, GoalOptions, GoalResult};
-use codex_driver::methods::{ServerNotification};
-use codex_driver::structured::{TypedTurnResult};
+use codex_driver::{
+    ApprovalHandler, ClientConfig, Codex, Result, Thread, ThreadOptions, TurnControl, TurnHandle, TurnOptions,
+    TurnResult,
+};
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use std::panic::AssertUnwindSafe;

@@ -10,6 +10,9 @@ use crate::login_support::{device_token_route, token_route, usercode_route, Issu
 use client::{
     Client, ClientControl, ClientDeviceLogin, ClientGoal, ClientGoalControl, ClientThread, ClientTurn, Decide, Target,
 };
+use codex_driver::goals::GoalOptions;
+use codex_driver::login::LoginOutcome;
+use codex_driver::methods::ServerNotification;
 use codex_driver::testing::{
     AssistantMessage, CodexHome, CodexHomeBuilder, ExecCommand, ListeningAppServer, MockModel, MockResponse,
     ResponseStream, ServerAuth, StallHandle, Usage,
@@ -20,9 +23,6 @@ use codex_driver::types::{
     ThreadListParams, TurnStatus, UserInput,
 };
 use codex_driver::{ApprovalMode, ClientConfig, CloseReason, Error, ThreadOptions, TurnOptions};
-use codex_driver::goals::{GoalOptions};
-use codex_driver::login::{LoginOutcome};
-use codex_driver::methods::{ServerNotification};
 use serde_json::json;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
