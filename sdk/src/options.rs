@@ -8,7 +8,11 @@ use crate::types::{
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;
 
-/// Who answers approval requests and how.
+/// Who answers approval requests and how: a preset of two protocol settings, the approval
+/// policy ([`types::AskForApproval`](crate::types::AskForApproval), see
+/// [`policy`](Self::policy)) and who reviews ([`types::ApprovalsReviewer`](crate::types::ApprovalsReviewer),
+/// see [`reviewer`](Self::reviewer)). For a policy no preset names (e.g. `Granular`), set
+/// the protocol's type on the params instead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ApprovalMode {
@@ -24,7 +28,8 @@ pub enum ApprovalMode {
 }
 
 impl ApprovalMode {
-    fn policy(self) -> AskForApproval {
+    /// The approval policy this preset sends.
+    pub fn policy(self) -> AskForApproval {
         match self {
             Self::AskUser | Self::AutoReview => AskForApproval::OnRequest,
             Self::Untrusted => AskForApproval::Untrusted,
@@ -32,7 +37,8 @@ impl ApprovalMode {
         }
     }
 
-    fn reviewer(self) -> Option<ApprovalsReviewer> {
+    /// The reviewer this preset sends (`None`: none is set).
+    pub fn reviewer(self) -> Option<ApprovalsReviewer> {
         match self {
             Self::AutoReview => Some(ApprovalsReviewer::AutoReview),
             Self::AskUser | Self::Untrusted => Some(ApprovalsReviewer::User),
@@ -41,7 +47,10 @@ impl ApprovalMode {
     }
 }
 
-/// Sandbox presets.
+/// Sandbox presets: each names one setting of the protocol at both levels — the thread's
+/// [`types::SandboxMode`](crate::types::SandboxMode) ([`mode`](Self::mode)) and a turn's
+/// [`types::SandboxPolicy`](crate::types::SandboxPolicy) ([`policy`](Self::policy));
+/// `FullAccess` is the protocol's `danger-full-access`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Sandbox {

@@ -7,8 +7,11 @@
 //! The tests of this file run one at a time: one of them counts the process's runtime
 //! threads.
 
+#[allow(dead_code)] // this binary uses a part of the shared helpers
 mod common;
+#[allow(dead_code)] // this binary uses a part of the shared helpers
 mod login_support;
+#[allow(dead_code)] // this binary uses a part of the shared helpers
 mod scenarios;
 
 use codex_driver::blocking;
@@ -20,7 +23,7 @@ use codex_driver::types::{
 use codex_driver::{ApprovalHandler, Error, ThreadOptions};
 use common::{process_exists, within, WAIT};
 use scenarios::client::off_thread;
-use scenarios::Env;
+use scenarios::{Env, Transport};
 use std::collections::HashSet;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -98,7 +101,7 @@ fn on_runtime<F: Future>(f: F) -> F::Output {
 #[tokio::test]
 async fn blocking_calls_inside_an_async_runtime_panic_clearly() {
     let _serial = SERIAL.lock().await;
-    let env = Env::start().await;
+    let env = Env::on(Transport::Stdio).await;
 
     // Connecting from an `async fn` (here the test's current-thread runtime).
     let config = env.config();
@@ -152,7 +155,7 @@ fn a_blocking_call_inside_a_runtime_prints_the_sdks_message_only() {
 #[tokio::test]
 async fn dropping_the_last_handle_closes_the_app_server_and_stops_the_runtime_thread() {
     let _serial = SERIAL.lock().await;
-    let env = Env::start().await;
+    let env = Env::on(Transport::Stdio).await;
     env.model.push(MockResponse::text("hello"));
     let before = runtime_threads();
 
@@ -222,7 +225,7 @@ async fn dropping_the_last_handle_closes_the_app_server_and_stops_the_runtime_th
 fn works_from_spawn_blocking_with_iterators_and_block_on() {
     on_runtime(async {
         let _serial = SERIAL.lock().await;
-        let env = Env::start().await;
+        let env = Env::on(Transport::Stdio).await;
         let (first, stall) = ResponseStream::new().text("Working on it").stall();
         env.model.push(first);
         env.model.push(MockResponse::text("Un poème"));
@@ -298,7 +301,7 @@ async fn reached(stall: &codex_driver::testing::StallHandle) {
 #[tokio::test]
 async fn async_handlers_and_a_panicking_sync_closure() {
     let _serial = SERIAL.lock().await;
-    let env = Env::start().await;
+    let env = Env::on(Transport::Stdio).await;
     let script = |call: &str, file: &str, then: &str| {
         env.model.push(MockResponse::exec_command(
             ExecCommand::new(call, format!("echo x > {file}")).escalated("needs to write a marker"),
@@ -371,7 +374,7 @@ async fn login_handles_wait_timeout_and_cancel() {
     let polls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let issuer = Issuer::start(vec![usercode_route(), device_token_route(None, polls)]).await;
     let url = issuer.url.clone();
-    let env = Env::start_with(|h| h.env_var("CODEX_APP_SERVER_LOGIN_ISSUER", url)).await;
+    let env = Env::on_with(Transport::Stdio, |h| h.env_var("CODEX_APP_SERVER_LOGIN_ISSUER", url)).await;
     let codex = connect(&env).await;
     let issuer_url = issuer.url.clone();
     let job = off_thread(move || {

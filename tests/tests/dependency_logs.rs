@@ -5,6 +5,7 @@
 //!
 //! Its own test binary: the `log` logger is process-wide.
 
+#[allow(dead_code)] // this binary uses a part of the shared helpers
 mod common;
 
 use codex_driver::testing::{CodexHome, MockModel, ServerAuth};

@@ -12,6 +12,7 @@
 //! `RetryLimitExceeded` after exactly `max_attempts`. After each fault the connection still
 //! answers requests where the protocol allows.
 
+#[allow(dead_code)] // this binary uses a part of the shared helpers
 mod common;
 
 use codex_driver::methods::ServerNotification;

@@ -7,13 +7,14 @@
 //!
 //! Alone in its test binary, so the process RSS it prints is its own.
 
+#[allow(dead_code)] // this binary uses a part of the shared helpers
 mod common;
 
 use std::time::Instant;
 
 use codex_driver::testing::{CodexHome, MockModel, MockResponse};
 use codex_driver::{Codex, Thread, ThreadOptions};
-use common::{connect_home, rss_kib, within};
+use common::{connect_home, within};
 
 const TURNS: usize = 1000;
 /// Threads per batch, running concurrently.
@@ -99,4 +100,14 @@ async fn thousand_turns_with_nobody_listening_stay_flat() {
         per_turn(&received),
         per_turn(&unrouted),
     );
+}
+
+/// This process's resident set size (`VmRSS`) in KiB.
+pub fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/self/status")
 }

@@ -3,6 +3,7 @@
 //! and the scripted mock model: 100 open/close cycles through the async API, then a few
 //! through the blocking API.
 
+#[allow(dead_code)] // this binary uses a part of the shared helpers
 mod common;
 
 use std::time::{Duration, Instant};
@@ -13,7 +14,7 @@ use codex_driver::testing::{
 };
 use codex_driver::types::CommandExecutionApprovalDecision;
 use codex_driver::{blocking, ApprovalHandler, ApprovalMode, ThreadOptions};
-use common::{alive_tasks, codex_bin, connect_home, first_delta, process_exists, processes_in_home, within, WAIT};
+use common::{codex_bin, connect_home, first_delta, process_exists, within, WAIT};
 use tokio::sync::mpsc;
 
 const CYCLES: usize = 100;
@@ -231,4 +232,26 @@ fn blocking_drops_mid_turn_leave_nothing_behind() {
     }
     drop(model);
     rt.shutdown_timeout(Duration::from_secs(1));
+}
+
+/// Live processes, whoever their parent, whose environment sets `CODEX_HOME` to
+/// `codex_home`: the app-servers of that home and anything they started.
+pub fn processes_in_home(codex_home: &std::path::Path) -> Vec<u32> {
+    let wanted = format!("CODEX_HOME={}", codex_home.display());
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            // Unreadable (gone meanwhile, or not ours): not a process of this home.
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.split(|b| *b == 0).any(|var| var == wanted.as_bytes()))
+        })
+        .collect()
+}
+
+/// The number of tasks alive in the current Tokio runtime.
+pub fn alive_tasks() -> usize {
+    tokio::runtime::Handle::current().metrics().num_alive_tasks()
 }

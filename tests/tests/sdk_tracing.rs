@@ -4,7 +4,9 @@
 //! Its own test binary: a scoped subscriber only sees callsites whose interest was not
 //! cached as "never" by another thread registering them concurrently.
 
+#[allow(dead_code)] // this binary uses a part of the shared helpers
 mod common;
+#[allow(dead_code)] // this binary uses a part of the shared helpers
 mod login_support;
 
 use codex_driver::login::LoginOutcome;

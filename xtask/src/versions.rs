@@ -220,10 +220,11 @@ pub fn compat(args: &[String]) -> Result<(), String> {
     for version in &versions {
         let bin = install(version)?;
         let started = Instant::now();
-        let status = cargo_command(&["test", "-p", "codex-driver-tests", "--test", "parity", "--test", "compat"])
-            .env(pinned::CODEX_BIN_ENV, &bin)
-            .status()
-            .map_err(|e| e.to_string())?;
+        let status =
+            cargo_command(&["test", "-p", "codex-driver-tests", "--test", "integration", "--", "parity::", "compat::"])
+                .env(pinned::CODEX_BIN_ENV, &bin)
+                .status()
+                .map_err(|e| e.to_string())?;
         let took = started.elapsed().as_secs_f64();
         if !status.success() {
             return Err(format!("the API scenarios failed against Codex CLI {version} ({status}, {took:.1} s)"));
@@ -242,7 +243,7 @@ pub fn record() -> Result<(), String> {
     let out = root.join("tests/fixtures").join(format!("codex-{}", pinned::PINNED_CODEX_VERSION));
     let _ = std::fs::remove_dir_all(&out);
     std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
-    let status = cargo_command(&["test", "-p", "codex-driver-tests", "--test", "harness_smoke"])
+    let status = cargo_command(&["test", "-p", "codex-driver-tests", "--test", "integration", "--", "harness_smoke::"])
         .env(pinned::CODEX_BIN_ENV, &bin)
         .env("CODEX_RECORD_DIR", &out)
         .status()

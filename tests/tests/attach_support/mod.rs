@@ -1,8 +1,7 @@
-//! Test-side pieces for tests/attach.rs: a loopback TLS-terminating proxy (`wss://` in front
+//! Test-side pieces for the `attach` tests: a loopback TLS-terminating proxy (`wss://` in front
 //! of a real `ws://` app-server), hand-signed JWTs (claims the SDK never mints: expired, not
 //! yet valid, unsigned), the processes of a home, the server-side TCP connections of a port,
 //! a recorder of a client's notifications, and a fault-injecting TCP proxy (reconnect.rs).
-#![allow(dead_code)]
 
 pub mod fault_proxy;
 pub mod jwt;
@@ -111,11 +110,6 @@ pub fn record(codex: &Codex) -> Recorder {
 }
 
 impl Recorder {
-    /// What was recorded so far.
-    pub fn seen(&self) -> Vec<Seen> {
-        self.log.lock().unwrap().clone()
-    }
-
     /// Waits (within the tests' hang guard) until `done` holds for the log.
     pub async fn wait_until(&self, what: &str, done: impl Fn(&[Seen]) -> bool) {
         crate::common::within(what, async {

@@ -36,8 +36,6 @@ pub struct TlsProxy {
     accept: JoinHandle<()>,
     /// TLS handshakes that succeeded (each then relayed to the upstream).
     pub handshakes: Arc<AtomicUsize>,
-    /// TLS handshakes that failed (e.g. the client did not trust the certificate).
-    pub failed_handshakes: Arc<AtomicUsize>,
 }
 
 impl TlsProxy {
@@ -57,34 +55,24 @@ impl TlsProxy {
         let listener = TcpListener::bind(("127.0.0.1", 0)).await.expect("bind the proxy");
         let port = listener.local_addr().unwrap().port();
         let handshakes = Arc::new(AtomicUsize::new(0));
-        let failed_handshakes = Arc::new(AtomicUsize::new(0));
-        let (ok, failed) = (handshakes.clone(), failed_handshakes.clone());
+        let ok = handshakes.clone();
         let accept = tokio::spawn(async move {
             // Owned here: aborting the accept task drops the set, which aborts every relay.
             let mut relays = JoinSet::new();
             loop {
                 let Ok((tcp, _)) = listener.accept().await else { continue };
                 while relays.try_join_next().is_some() {}
-                let (acceptor, ok, failed) = (acceptor.clone(), ok.clone(), failed.clone());
+                let (acceptor, ok) = (acceptor.clone(), ok.clone());
                 relays.spawn(async move {
-                    let mut tls = match acceptor.accept(tcp).await {
-                        Ok(tls) => tls,
-                        Err(_) => {
-                            failed.fetch_add(1, Ordering::SeqCst);
-                            return;
-                        }
-                    };
+                    // A refused handshake (a client that does not trust the certificate) ends here.
+                    let Ok(mut tls) = acceptor.accept(tcp).await else { return };
                     ok.fetch_add(1, Ordering::SeqCst);
                     let Ok(mut upstream) = TcpStream::connect(("127.0.0.1", upstream_port)).await else { return };
                     let _ = tokio::io::copy_bidirectional(&mut tls, &mut upstream).await;
                 });
             }
         });
-        TlsProxy { port, accept, handshakes, failed_handshakes }
-    }
-
-    pub fn port(&self) -> u16 {
-        self.port
+        TlsProxy { port, accept, handshakes }
     }
 
     /// `wss://<host>:<port>`.

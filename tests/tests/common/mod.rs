@@ -1,6 +1,5 @@
 //! Shared setup for the tests against the real `codex app-server`: a scripted mock model
 //! on 127.0.0.1, an isolated CODEX_HOME/HOME, and a connected [`Codex`].
-#![allow(dead_code)]
 
 pub mod payloads;
 pub mod trace;
@@ -130,38 +129,6 @@ pub fn send_signal(pid: u32, signal: &str) {
 /// Whether `pid` has a `/proc` entry (alive, or a zombie nobody reaped yet).
 pub fn process_exists(pid: u32) -> bool {
     std::path::Path::new(&format!("/proc/{pid}")).exists()
-}
-
-/// Live processes, whoever their parent, whose environment sets `CODEX_HOME` to
-/// `codex_home`: the app-servers of that home and anything they started.
-pub fn processes_in_home(codex_home: &std::path::Path) -> Vec<u32> {
-    let wanted = format!("CODEX_HOME={}", codex_home.display());
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            // Unreadable (gone meanwhile, or not ours): not a process of this home.
-            std::fs::read(format!("/proc/{pid}/environ"))
-                .is_ok_and(|env| env.split(|b| *b == 0).any(|var| var == wanted.as_bytes()))
-        })
-        .collect()
-}
-
-/// This process's resident set size (`VmRSS`) in KiB.
-pub fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS in /proc/self/status")
-}
-
-/// The number of tasks alive in the current Tokio runtime.
-pub fn alive_tasks() -> usize {
-    tokio::runtime::Handle::current().metrics().num_alive_tasks()
 }
 
 /// Whether every thread of `pid` is stopped (state `T`), e.g. by SIGSTOP. `kill` returns

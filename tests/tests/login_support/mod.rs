@@ -1,6 +1,5 @@
 //! A mock OAuth issuer on 127.0.0.1 for the ChatGPT sign-in tests: the app-server is
 //! pointed at it with `CODEX_APP_SERVER_LOGIN_ISSUER`, so no sign-in traffic leaves the machine.
-#![allow(dead_code)]
 
 use crate::common::World;
 use serde_json::json;

@@ -1,7 +1,6 @@
 //! Scenarios against the real `codex app-server` and the scripted mock model, each written
 //! once over [`Client`] and [`Transport`], and run through both the async and the blocking
-//! API over stdio, WebSocket and the unix control socket (see `tests/parity.rs`).
-#![allow(dead_code)]
+//! API over stdio, WebSocket and the unix control socket (see `integration/parity.rs`).
 
 pub mod client;
 
@@ -55,16 +54,6 @@ pub struct Env {
 }
 
 impl Env {
-    /// Default home (approval `never`, read-only sandbox), clients over stdio.
-    pub async fn start() -> Env {
-        Env::on(Transport::Stdio).await
-    }
-
-    /// A customized home, clients over stdio.
-    pub async fn start_with(home: impl FnOnce(CodexHomeBuilder) -> CodexHomeBuilder) -> Env {
-        Env::on_with(Transport::Stdio, home).await
-    }
-
     /// Default home, clients over `transport`.
     pub async fn on(transport: Transport) -> Env {
         Env::on_with(transport, |h| h).await

@@ -4,8 +4,7 @@
 //! `TransportClosed` everywhere, a caller can give up and learn the outcome, approvals are
 //! answered by the turn's owner, and threads nothing needs are let go.
 
-mod common;
-
+use crate::common;
 use codex_driver::methods::ServerNotification;
 use codex_driver::testing::{ListeningAppServer, MockResponse, ResponseStream, ServerAuth, StallHandle};
 use codex_driver::types::AskForApproval;

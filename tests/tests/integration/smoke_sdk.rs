@@ -1,7 +1,6 @@
 //! The SDK's own first turn against the real binary.
 
-mod common;
-
+use crate::common;
 use codex_driver::testing::MockResponse;
 use codex_driver::ThreadOptions;
 use common::{within, World};

@@ -4,8 +4,7 @@
 //! (1,000 turns with nobody listening: `reliability_idle.rs`; kills: `reliability_kill.rs`;
 //! drop/close leaks: `reliability_leaks.rs`.)
 
-mod common;
-
+use crate::common;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -8,8 +8,7 @@
 //! Each test runs its iterations a few at a time, each lane on its own `CODEX_HOME`, all
 //! against one mock model whose answers depend on the prompt.
 
-mod common;
-
+use crate::common;
 use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant};
 

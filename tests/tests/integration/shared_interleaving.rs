@@ -14,8 +14,7 @@
 //!
 //! and once every client closed, no turn is left `inProgress`.
 
-mod common;
-
+use crate::common;
 use codex_driver::testing::{ResponseStream, ServerAuth};
 use codex_driver::types::{Turn, TurnStatus};
 use codex_driver::{Codex, Error, Thread, ThreadOptions};

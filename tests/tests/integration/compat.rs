@@ -8,8 +8,7 @@
 //! - A connect to a server outside the window logs one warning (scripted servers, since the
 //!   real binaries at hand are all inside it).
 
-mod common;
-
+use crate::common;
 use codex_driver::methods::ClientRequests;
 use codex_driver::rpc::Connection;
 use codex_driver::rpc::{ConnectionOptions, InitializeOptions};

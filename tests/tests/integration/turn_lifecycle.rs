@@ -4,8 +4,7 @@
 //! stream ends in the same result `run` returns; approvals answered from the turn's stream;
 //! per-thread approval handlers; per-call timeouts.
 
-mod common;
-
+use crate::common;
 use codex_driver::methods::ServerNotification;
 use codex_driver::testing::{MockResponse, ResponseStream, ServerAuth, StallHandle};
 use codex_driver::types::AskForApproval;

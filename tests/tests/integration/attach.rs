@@ -8,9 +8,7 @@
 //! model on 127.0.0.1) and every test stops what it started: the servers are killed on drop
 //! and the tests that matter check that no process of their home is left.
 
-mod attach_support;
-mod common;
-
+use crate::{attach_support, common};
 use attach_support::tls_proxy::{TestCert, TlsProxy};
 use attach_support::{
     agent_texts, assert_nothing_left, count, established_to, jwt, processes_under, record, turn_deltas, turn_events,

@@ -3,8 +3,7 @@
 //! delta streaming, routing of concurrent turns, unpolled streams, steer, interrupt, image
 //! inputs, and the app-server dying mid-turn.
 
-mod common;
-
+use crate::common;
 use codex_driver::methods::ServerNotification;
 use codex_driver::testing::{AssistantMessage, MockResponse, RecordedRequest, ResponseStream, StallHandle, Usage};
 use codex_driver::types::{MessagePhase, ThreadItem, TurnStatus, UserInput};

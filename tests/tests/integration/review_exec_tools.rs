@@ -3,10 +3,7 @@
 //! process; Rust functions are tools the model calls (experimental surface: run by the
 //! `experimental` pass of `cargo xtask test`).
 
-mod common;
-mod login_support;
-mod scenarios;
-
+use crate::{common, scenarios};
 use codex_driver::exec::{Command, OutputKind};
 use codex_driver::testing::{ExecCommand, MockResponse, ResponseStream};
 use codex_driver::types::{CommandExecutionStatus, ThreadItem, TurnStatus};

@@ -3,9 +3,7 @@
 //! cut mid-turn, a turn that ends during the gap, a blackholed (half-open) link, a request
 //! whose outcome is unknown, a server restarted on the same home, giving up.
 
-mod attach_support;
-mod common;
-
+use crate::{attach_support, common};
 use attach_support::fault_proxy::FaultProxy;
 use attach_support::{agent_texts, assert_nothing_left};
 use codex_driver::attach::{Keepalive, WebSocketEndpoint};

@@ -2,9 +2,7 @@
 //! against the real pinned `codex app-server`, the scripted mock model, and a mock OAuth
 //! issuer on 127.0.0.1 (`CODEX_APP_SERVER_LOGIN_ISSUER`): nothing leaves the machine.
 
-mod common;
-mod login_support;
-
+use crate::{common, login_support};
 use codex_driver::goals::{GoalOptions, GoalResult, GoalUpdate};
 use codex_driver::login::LoginOutcome;
 use codex_driver::methods::ServerNotification;

@@ -11,13 +11,12 @@
 //!   is optional, `new(required…)` otherwise; no struct literal names every field.
 //! - Enums are `#[non_exhaustive]` with an `Unrecognized` fallback: matches have a `_` arm.
 
+use crate::common;
 use codex_driver::types::{
     AccountSession, CollaborationMode, ModeKind, Settings, Thread, ThreadItem, ThreadListParams, ThreadListResponse,
     ThreadStartParams, TurnStartParams, UserInput,
 };
 use serde_json::json;
-
-mod common;
 
 /// A `thread/list` answer as Codex sends it.
 fn list_response() -> ThreadListResponse {

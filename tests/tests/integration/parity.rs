@@ -5,10 +5,6 @@
 //! `unix_socket` attach to one listening in the test's home (capability-token WebSocket,
 //! the control socket).
 
-mod common;
-mod login_support;
-mod scenarios;
-
 macro_rules! parity {
     ($($scenario:ident),* $(,)?) => {
         parity!(@transport stdio, Stdio, $($scenario),*);

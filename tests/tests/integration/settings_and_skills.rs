@@ -1,7 +1,6 @@
 //! Thread settings across turns, forks and resumes, and skill input, against the real binary.
 
-mod common;
-
+use crate::common;
 use codex_driver::testing::MockResponse;
 use codex_driver::types::{ApprovalsReviewer, AskForApproval};
 use codex_driver::{ApprovalMode, Input, ThreadOptions, TurnOptions};

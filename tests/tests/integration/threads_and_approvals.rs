@@ -1,8 +1,7 @@
 //! Thread management, models/metadata, compaction, approvals and API-key login through the
 //! SDK's public API, against the real pinned `codex app-server` and the scripted mock model.
 
-mod common;
-
+use crate::common;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 

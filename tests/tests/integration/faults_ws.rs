@@ -21,8 +21,7 @@
 //! writing: a request waiting for room in the outgoing queue is bounded neither by its
 //! timeout nor by the close, and `close()` waits behind the blocked writer.)
 
-mod common;
-
+use crate::common;
 use std::collections::HashMap;
 use std::future::Future;
 use std::time::Duration;
