@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::pinned::CODEX_BIN_ENV;
-use crate::rpc::{ConnectionOptions, InitializeOptions, Transport};
+use crate::rpc::{ConnectionOptions, InitializeOptions};
 
 /// Everything a [`Codex`](crate::Codex) needs: how to launch the app-server, how the
 /// connection behaves, and what the client tells the server. Each setting lives in one
@@ -105,16 +105,6 @@ impl LaunchConfig {
     /// The defaults (same as [`Default::default`]): `codex` from `CODEX_BIN` or `PATH`.
     pub fn new() -> Self {
         Self::default()
-    }
-
-    /// Starts `codex app-server` as configured and returns it as a [`Transport`] for
-    /// [`Connection::from_transport`](crate::rpc::Connection::from_transport); incoming
-    /// messages over `max_message_size` bytes are discarded. The transport's stream ends
-    /// with [`CloseReason::ProcessExited`](crate::CloseReason::ProcessExited) (exit
-    /// status, last 64 KiB of stderr); closing its sink closes stdin and kills the process
-    /// after 3 s; dropping it kills the process. Must be called within a Tokio runtime.
-    pub fn spawn(&self, max_message_size: usize) -> Result<Transport> {
-        crate::process::spawn(self, max_message_size)
     }
 
     /// Sets [`codex_bin`](Self::codex_bin).

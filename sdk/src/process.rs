@@ -45,9 +45,20 @@ const EXIT_TO_CLOSE_GRACE: Duration = Duration::from_secs(1);
 /// grace was seen to lose the exit status of a SIGKILLed server).
 const EXIT_STATUS_GRACE: Duration = Duration::from_secs(2);
 
-/// Starts `codex app-server` as `launch` says and returns it as a newline-delimited
-/// [`Transport`] whose messages are at most `max_message_size` bytes.
-pub(crate) fn spawn(launch: &LaunchConfig, max_message_size: usize) -> Result<Transport> {
+impl LaunchConfig {
+    /// Starts `codex app-server` as configured and returns it as a [`Transport`] for
+    /// [`Connection::from_transport`](crate::rpc::Connection::from_transport); incoming
+    /// messages over `max_message_size` bytes are discarded. The transport's stream ends
+    /// with [`CloseReason::ProcessExited`](crate::CloseReason::ProcessExited) (exit
+    /// status, last 64 KiB of stderr); closing its sink closes stdin and kills the process
+    /// after 3 s; dropping it kills the process. Must be called within a Tokio runtime.
+    pub fn spawn(&self, max_message_size: usize) -> Result<Transport> {
+        spawn(self, max_message_size)
+    }
+}
+
+/// [`LaunchConfig::spawn`].
+fn spawn(launch: &LaunchConfig, max_message_size: usize) -> Result<Transport> {
     let argv = launch.launch_argv()?;
     let program = PathBuf::from(&argv[0]);
     let mut child =

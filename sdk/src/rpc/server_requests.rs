@@ -9,7 +9,7 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
 use serde_json::value::RawValue;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::message::encode_reply;
 use super::state::Shared;
@@ -83,18 +83,45 @@ pub trait RawServerRequestHandler: Send + Sync + 'static {
 /// | anything else | error `-32601` |
 pub fn fail_closed_reply(method: &str) -> Result<Value, RpcError> {
     use crate::method_names::*;
-    match method {
-        COMMAND_APPROVAL | FILE_CHANGE_APPROVAL => Ok(json!({"decision": "decline"})),
-        PERMISSIONS_APPROVAL => Ok(json!({"permissions": {}, "scope": "turn"})),
-        MCP_ELICITATION => Ok(json!({"action": "decline"})),
-        EXEC_COMMAND_APPROVAL | APPLY_PATCH_APPROVAL => Ok(json!({
-            "decision": {"denied": {"rejection": "declined by the client's default (fail-closed) approval policy"}}
-        })),
-        other => Err(RpcError::new(
-            crate::ErrorCode::METHOD_NOT_FOUND,
-            format!("the client has no handler for server request `{other}` (default handler fails closed)"),
-        )),
-    }
+    use crate::types::{
+        ApplyPatchApprovalResponse, CommandExecutionApprovalDecision, CommandExecutionRequestApprovalResponse,
+        DeniedReviewDecision, ExecCommandApprovalResponse, FileChangeApprovalDecision,
+        FileChangeRequestApprovalResponse, GrantedPermissionProfile, McpServerElicitationAction,
+        McpServerElicitationRequestResponse, PermissionGrantScope, PermissionsRequestApprovalResponse, ReviewDecision,
+    };
+    let denied = || {
+        ReviewDecision::Denied(DeniedReviewDecision {
+            rejection: "declined by the client's default (fail-closed) approval policy".to_owned(),
+        })
+    };
+    let reply = match method {
+        COMMAND_APPROVAL => serde_json::to_value(CommandExecutionRequestApprovalResponse {
+            decision: CommandExecutionApprovalDecision::Decline,
+        }),
+        FILE_CHANGE_APPROVAL => {
+            serde_json::to_value(FileChangeRequestApprovalResponse { decision: FileChangeApprovalDecision::Decline })
+        }
+        PERMISSIONS_APPROVAL => serde_json::to_value(PermissionsRequestApprovalResponse {
+            permissions: GrantedPermissionProfile::default(),
+            scope: Some(PermissionGrantScope::Turn),
+            strict_auto_review: None,
+        }),
+        MCP_ELICITATION => serde_json::to_value(McpServerElicitationRequestResponse {
+            action: McpServerElicitationAction::Decline,
+            content: None,
+            meta: None,
+        }),
+        EXEC_COMMAND_APPROVAL => serde_json::to_value(ExecCommandApprovalResponse { decision: denied() }),
+        APPLY_PATCH_APPROVAL => serde_json::to_value(ApplyPatchApprovalResponse { decision: denied() }),
+        other => {
+            return Err(RpcError::new(
+                crate::ErrorCode::METHOD_NOT_FOUND,
+                format!("the client has no handler for server request `{other}` (default handler fails closed)"),
+            ))
+        }
+    };
+    // A generated response type always serializes.
+    reply.map_err(|e| RpcError::new(crate::ErrorCode::INTERNAL_ERROR, format!("encoding the fail-closed reply: {e}")))
 }
 
 /// The default handler: declines every approval and rejects every other request
@@ -362,8 +389,27 @@ mod tests {
     use tokio::io::AsyncWriteExt;
     use tokio::sync::{mpsc, oneshot};
 
-    use super::{handler_fn, RawServerRequest};
+    use super::{fail_closed_reply, handler_fn, RawServerRequest};
     use crate::rpc::{Connection, ConnectionOptions};
+
+    /// The fail-closed replies, built from the generated response types, on the wire.
+    #[test]
+    fn fail_closed_replies_refuse_in_each_methods_own_shape() {
+        use serde_json::json;
+        let denied = json!({"decision": {"denied": {"rejection": "declined by the client's default (fail-closed) approval policy"}}});
+        for (method, reply) in [
+            ("item/commandExecution/requestApproval", json!({"decision": "decline"})),
+            ("item/fileChange/requestApproval", json!({"decision": "decline"})),
+            ("item/permissions/requestApproval", json!({"permissions": {}, "scope": "turn"})),
+            ("mcpServer/elicitation/request", json!({"action": "decline"})),
+            ("execCommandApproval", denied.clone()),
+            ("applyPatchApproval", denied),
+        ] {
+            assert_eq!(fail_closed_reply(method).unwrap(), reply, "{method}");
+        }
+        let refused = fail_closed_reply("item/tool/call").unwrap_err();
+        assert_eq!(refused.code, crate::ErrorCode::METHOD_NOT_FOUND);
+    }
 
     /// Sends `()` when dropped.
     struct DropSignal(Option<oneshot::Sender<()>>);
