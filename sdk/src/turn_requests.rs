@@ -118,14 +118,16 @@ impl PendingRequest {
         command: CommandExecutionApprovalDecision,
         file: FileChangeApprovalDecision,
     ) -> std::result::Result<(), UnfitAnswer> {
-        let decision = match self.method.as_str() {
-            crate::method_names::COMMAND_APPROVAL => serde_json::to_value(command),
-            crate::method_names::FILE_CHANGE_APPROVAL => serde_json::to_value(file),
+        let reply = match self.method.as_str() {
+            crate::method_names::COMMAND_APPROVAL => {
+                serde_json::to_value(crate::types::CommandExecutionRequestApprovalResponse { decision: command })
+            }
+            crate::method_names::FILE_CHANGE_APPROVAL => {
+                serde_json::to_value(crate::types::FileChangeRequestApprovalResponse { decision: file })
+            }
             _ => return Err(UnfitAnswer { answer, request: Box::new(self) }),
         };
-        let reply = decision
-            .map(|decision| serde_json::json!({ "decision": decision }))
-            .map_err(|e| RpcError::internal(format!("cannot encode the decision: {e}")));
+        let reply = reply.map_err(|e| RpcError::internal(format!("cannot encode the decision: {e}")));
         self.send(reply);
         Ok(())
     }
