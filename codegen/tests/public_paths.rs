@@ -42,9 +42,10 @@ fn every_public_item_has_one_path() {
         duplicates.join("\n  ")
     );
     // The walk saw the surface: the front door and a few modules' items.
-    for expected in ["Codex", "Thread", "Error", "rpc::Connection", "types::*"] {
+    for expected in ["Codex", "Thread", "Error", "rpc::Connection"] {
         assert!(paths.contains_key(&format!("codex_driver::{expected}")), "{expected} not found");
     }
+    assert_eq!(paths.keys().filter(|p| p.starts_with("codex_driver::types::* (")).count(), 3, "the type crates' globs");
 }
 
 /// The resolver finds duplicates through renames, globs and module re-exports.
@@ -57,10 +58,15 @@ fn the_resolver_sees_every_way_to_a_second_path() {
         "pub mod a; mod b; pub use a::A; pub use b::*; pub use a::Renamed as Other; \
          pub mod c { pub use super::a as again; pub(crate) struct Hidden; } \
          #[cfg(test)] pub mod t { pub use super::a::A; } \
-         #[doc(hidden)] pub use a::Renamed;",
+         #[cfg(all(test, unix))] pub mod u { pub use super::a::A; } \
+         #[doc(hidden)] pub use a::Renamed; \
+         /// Not hidden: a doc that says hidden.\n pub struct Shown; \
+         pub mod ext { pub use other::types::*; } pub use other::types::Thing; \
+         #[path = \"elsewhere.rs\"] pub mod moved;",
     );
     write("a.rs", "pub struct A; pub struct Renamed; pub(crate) struct Private;");
-    write("b.rs", "pub fn f() {} pub use crate::a::A as AlsoA;");
+    write("b.rs", "pub fn f() {} pub fn Shown() {} pub use crate::a::A as AlsoA;");
+    write("elsewhere.rs", "pub struct Moved;");
     let paths = Tree::load(&dir.join("lib.rs")).public_paths();
     let listed: Vec<String> = paths.iter().map(|(p, t)| format!("{p}={t}")).collect();
     assert_eq!(
@@ -69,12 +75,19 @@ fn the_resolver_sees_every_way_to_a_second_path() {
             "codex_driver::A=a::A",
             "codex_driver::AlsoA=a::A",
             "codex_driver::Other=a::Renamed",
+            "codex_driver::Shown=Shown",
+            "codex_driver::Thing=other::types::Thing",
             "codex_driver::a=a",
             "codex_driver::a::A=a::A",
             "codex_driver::a::Renamed=a::Renamed",
             "codex_driver::c=c",
             "codex_driver::c::again=a",
+            "codex_driver::ext=ext",
+            "codex_driver::ext::* (other::types)=other::types::*",
+            "codex_driver::ext::Thing=other::types::Thing",
             "codex_driver::f=b::f",
+            "codex_driver::moved=moved",
+            "codex_driver::moved::Moved=moved::Moved",
         ]
     );
     std::fs::remove_dir_all(&dir).unwrap();
@@ -161,8 +174,9 @@ impl Tree {
             if sources::is_cfg_test(attrs) {
                 continue;
             }
-            let hidden =
-                attrs.iter().any(|a| a.path().is_ident("doc") && quote::quote!(#a).to_string().contains("hidden"));
+            let hidden = attrs
+                .iter()
+                .any(|a| a.path().is_ident("doc") && a.parse_args::<syn::Path>().is_ok_and(|p| p.is_ident("hidden")));
             let mut add = |name: String, vis: &syn::Visibility, entry: Entry| {
                 let public = matches!(vis, syn::Visibility::Public(_)) && !hidden;
                 self.modules[id].names.push(Named { name, public, entry });
@@ -190,8 +204,18 @@ impl Tree {
                     let child = match &m.content {
                         Some((_, items)) => self.add_module(child_path, Some(id), items, &child_dir, file_dir),
                         None => {
-                            let file = [dir.join(format!("{name}.rs")), child_dir.join("mod.rs")]
+                            // `#[path = "…"]` (relative to this file's directory), else the
+                            // usual `name.rs` or `name/mod.rs`.
+                            let explicit = m.attrs.iter().find(|a| a.path().is_ident("path")).map(|a| {
+                                let syn::Meta::NameValue(nv) = &a.meta else { panic!("#[path] without a value") };
+                                let syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(path), .. }) = &nv.value else {
+                                    panic!("#[path] is not a string")
+                                };
+                                file_dir.join(path.value())
+                            });
+                            let file = explicit
                                 .into_iter()
+                                .chain([dir.join(format!("{name}.rs")), child_dir.join("mod.rs")])
                                 .find(|f| f.is_file())
                                 .unwrap_or_else(|| panic!("no file for `mod {name}` in {}", dir.display()));
                             let parsed = syn::parse_file(&std::fs::read_to_string(&file).unwrap()).unwrap();
@@ -276,6 +300,25 @@ impl Tree {
         let mut out = BTreeMap::new();
         let mut walked = BTreeSet::new();
         self.walk(0, "codex_driver", &mut out, &mut walked);
+        // An item of another crate that a public glob re-exports is also at the glob's
+        // path: an explicit re-export of it elsewhere is a second path.
+        let globs: Vec<(String, String)> = out
+            .iter()
+            .filter_map(|(path, target)| {
+                let at = path.split_once("::* (")?.0;
+                Some((at.to_owned(), target.strip_suffix("::*")?.to_owned()))
+            })
+            .collect();
+        let implied: Vec<(String, String)> = out
+            .values()
+            .flat_map(|target| {
+                globs.iter().filter_map(move |(at, glob)| {
+                    let name = target.strip_prefix(glob.as_str())?.strip_prefix("::")?;
+                    (name != "*").then(|| (format!("{at}::{name}"), target.clone()))
+                })
+            })
+            .collect();
+        out.extend(implied);
         out
     }
 
@@ -285,13 +328,14 @@ impl Tree {
             match &named.entry {
                 Entry::Glob(path) => match self.resolve(m, path, 0) {
                     Target::Mod(t) => {
-                        for inner in self.public_names(t) {
+                        let own: BTreeSet<&str> = self.modules[m].names.iter().map(|n| n.name.as_str()).collect();
+                        for inner in self.public_names(t).into_iter().filter(|n| !own.contains(n.as_str())) {
                             let target = self.lookup(t, &inner, 0).unwrap();
                             self.record(&format!("{at}::{inner}"), target, out, walked);
                         }
                     }
                     Target::External(glob) => {
-                        out.insert(format!("{at}::*"), format!("{glob}::*"));
+                        out.insert(format!("{at}::* ({glob})"), format!("{glob}::*"));
                     }
                     Target::Item(_) => {}
                 },

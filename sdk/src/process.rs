@@ -39,6 +39,9 @@ pub(crate) const CLOSE_GRACE: Duration = Duration::from_secs(3);
 /// After the process exits, how long stdout may lag behind before the stream ends anyway
 /// (e.g. a grandchild still holds the pipe).
 const EXIT_TO_CLOSE_GRACE: Duration = Duration::from_secs(1);
+/// While messages flow, the exit is looked at once per this many (and whenever stdout has
+/// nothing ready).
+const EXIT_CHECK_EVERY: u32 = 256;
 /// How long the stream waits for the exit status and the rest of stderr after stdout ends.
 /// A process that died is reaped within milliseconds, so this is only waited out in full
 /// by one that closed its stdout and lives on, or on a starved machine (where a shorter
@@ -100,6 +103,7 @@ fn spawn(launch: &LaunchConfig, max_message_size: usize) -> Result<Transport> {
         lines: lines.inbound,
         exit_grace: Box::pin(exited_a_while_ago(exit.clone())),
         finishing: None,
+        since_exit_check: 0,
         done: false,
         watch: ProcessWatch { tail, exit: exit.clone(), stderr_done },
         stderr_task,
@@ -187,6 +191,8 @@ struct ProcessInbound {
     exit_grace: BoxFuture<()>,
     /// After stdout ended: the wait for the exit status and the rest of stderr.
     finishing: Option<BoxFuture<CloseReason>>,
+    /// Messages since the exit was last looked at.
+    since_exit_check: u32,
     done: bool,
     watch: ProcessWatch,
     stderr_task: AbortHandle,
@@ -211,7 +217,20 @@ impl Stream for ProcessInbound {
             match this.lines.as_mut().poll_next(cx) {
                 // Whatever ended stdout (EOF, a read error), the process says why.
                 Poll::Ready(Some(Inbound::Closed(_)) | None) => {}
-                Poll::Ready(Some(item)) => return Poll::Ready(Some(item)),
+                Poll::Ready(Some(item)) => {
+                    // A grandchild that keeps writing after the exit must not hold the
+                    // stream open: the exit is looked at now and then while messages flow.
+                    this.since_exit_check += 1;
+                    if this.since_exit_check < EXIT_CHECK_EVERY || this.exit_grace.as_mut().poll(cx).is_pending() {
+                        if this.since_exit_check >= EXIT_CHECK_EVERY {
+                            this.since_exit_check = 0;
+                        }
+                        return Poll::Ready(Some(item));
+                    }
+                    // The process exited a while ago: this message is its last word here.
+                    this.finishing = Some(Box::pin(this.watch.clone().close_reason()));
+                    return Poll::Ready(Some(item));
+                }
                 Poll::Pending => ready!(this.exit_grace.as_mut().poll(cx)),
             }
             this.finishing = Some(Box::pin(this.watch.clone().close_reason()));
@@ -456,6 +475,32 @@ mod tests {
             Some(Inbound::Closed(CloseReason::ProcessExited { status, .. })) => {
                 assert_eq!(status.and_then(|s| s.code()), Some(5), "{status:?}");
             }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A write that fails because the process closed its stdin does not kill it: the
+    /// connection ends with the process's own exit code and stderr, not a broken pipe or
+    /// a SIGKILL.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_write_to_a_closed_stdin_reports_how_the_process_ended() {
+        let script = "exec 0<&-; echo 'stdin closed' >&2; sleep 1; exit 4";
+        let conn = connect(&LaunchConfig::new().with_launch_args_override(["/bin/sh", "-c", script]));
+        let pid = conn.pid().unwrap();
+        let deadline = std::time::Instant::now() + WAIT;
+        while std::path::Path::new(&format!("/proc/{pid}/fd/0")).exists() {
+            assert!(std::time::Instant::now() < deadline, "the script never closed its stdin");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        match conn.request_raw("initialize", json!({})).await {
+            Err(e @ Error::TransportClosed { .. }) => match e.close_reason() {
+                Some(CloseReason::ProcessExited { status, stderr_tail }) => {
+                    assert_eq!(status.and_then(|s| s.code()), Some(4), "{status:?}");
+                    assert!(stderr_tail.contains("stdin closed"), "{stderr_tail}");
+                }
+                other => panic!("{other:?}"),
+            },
             other => panic!("{other:?}"),
         }
     }

@@ -26,10 +26,21 @@ fn collect(dir: &Path, skip: &[&str], out: &mut Vec<PathBuf>) {
     }
 }
 
-/// Whether an item is `#[cfg(test)]` (not `#[cfg(feature = "testing")]`, nor
-/// `#[cfg(any(test, …))]`, which are compiled outside tests too).
+/// Whether an item is compiled for tests only: `#[cfg(test)]` or `#[cfg(all(test, …))]`
+/// (not `#[cfg(feature = "testing")]`, nor `#[cfg(any(test, …))]`, which are compiled
+/// outside tests too).
 pub fn is_cfg_test(attrs: &[syn::Attribute]) -> bool {
-    attrs.iter().any(|a| a.path().is_ident("cfg") && a.parse_args::<syn::Path>().is_ok_and(|p| p.is_ident("test")))
+    attrs.iter().any(|a| a.path().is_ident("cfg") && a.parse_args::<syn::Meta>().is_ok_and(|m| test_only(&m)))
+}
+
+fn test_only(meta: &syn::Meta) -> bool {
+    match meta {
+        syn::Meta::Path(p) => p.is_ident("test"),
+        syn::Meta::List(list) if list.path.is_ident("all") => list
+            .parse_args_with(syn::punctuated::Punctuated::<syn::Meta, syn::Token![,]>::parse_terminated)
+            .is_ok_and(|all| all.iter().any(test_only)),
+        _ => false,
+    }
 }
 
 /// The `Visit` methods that skip attributes (doc text) and `#[cfg(test)]` modules and

@@ -13,7 +13,7 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    /// The daemon of the `CODEX_HOME` that `config` gives.
+    /// The daemon of the `CODEX_HOME` that `launch` gives.
     pub fn new(launch: LaunchConfig) -> Self {
         Daemon { inner: attach::Daemon::new(launch) }
     }

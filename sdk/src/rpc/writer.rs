@@ -163,8 +163,10 @@ pub(crate) async fn writer_task(
         }
     };
     if let (Stop::Shutdown, Some((_, sink))) = (&stop, link.as_mut()) {
-        // Last words, bounded: what is queued, then the sink's own close.
-        let fed = tokio::time::timeout(SHUTDOWN_TIMEOUT, async {
+        // Last words, bounded: what is queued, then the sink's own close — tried whatever
+        // became of the last words (a spawned process's close gives it its grace, then
+        // kills it; a WebSocket's sends a close frame).
+        let _ = tokio::time::timeout(SHUTDOWN_TIMEOUT, async {
             if let Some(message) = carried.take() {
                 sink.feed(message.text()).await?;
             }
@@ -174,18 +176,20 @@ pub(crate) async fn writer_task(
             Ok::<_, std::io::Error>(())
         })
         .await;
-        if matches!(fed, Ok(Ok(()))) {
-            let _ = tokio::time::timeout(SINK_CLOSE_TIMEOUT, sink.close()).await;
-        }
+        let _ = tokio::time::timeout(SINK_CLOSE_TIMEOUT, sink.close()).await;
     }
-    drop(link);
-    done.send_replace(true);
     if let Stop::Failed(e) = stop {
         tracing::debug!(error = %e, "writing to the codex app-server failed");
+        // Nothing more is queued: a sender learns at once that the writer ended.
+        rx.close();
+        // The sink is kept meanwhile: dropping a spawned process's would kill it before
+        // its stream could say how it ended.
         if let Some(shared) = shared.upgrade() {
             shared.close_after_write_failure(&e).await;
         }
     }
+    drop(link);
+    done.send_replace(true);
 }
 
 /// Why a batch was not written whole.
