@@ -11,7 +11,6 @@
 //! The runtime (`rpc/`) never sees any of this: it runs on the [`Transport`].
 
 use std::collections::VecDeque;
-use std::future::Future;
 use std::io;
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -20,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use futures_util::{Sink, Stream};
 use tokio::io::AsyncReadExt;
 use tokio::process::Child;
@@ -35,7 +35,7 @@ use crate::LaunchConfig;
 const STDERR_TAIL_BYTES: usize = 64 * 1024;
 /// How long a closed sink waits for the process to exit after closing its stdin, and then
 /// again after killing it.
-pub(crate) const CLOSE_GRACE: Duration = Duration::from_secs(3);
+const CLOSE_GRACE: Duration = Duration::from_secs(3);
 /// After the process exits, how long stdout may lag behind before the stream ends anyway
 /// (e.g. a grandchild still holds the pipe).
 const EXIT_TO_CLOSE_GRACE: Duration = Duration::from_secs(1);
@@ -56,61 +56,58 @@ impl LaunchConfig {
     /// status, last 64 KiB of stderr); closing its sink closes stdin and kills the process
     /// after 3 s; dropping it kills the process. Must be called within a Tokio runtime.
     pub fn spawn(&self, max_message_size: usize) -> Result<Transport> {
-        spawn(self, max_message_size)
+        let argv = self.launch_argv()?;
+        let program = PathBuf::from(&argv[0]);
+        let mut child =
+            self.command(&argv).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().map_err(
+                |source| {
+                    if source.kind() == io::ErrorKind::NotFound && self.launch_args_override.is_some() {
+                        Error::BinaryNotFound {
+                            searched: format!("launch_args_override program `{}`", program.display()),
+                        }
+                    } else {
+                        Error::Spawn { binary: program.clone(), source }
+                    }
+                },
+            )?;
+        let pid = child.id();
+        // The program and the argument names only: `--config key=value` values may be secrets.
+        let shown: Vec<String> = argv[1..]
+            .iter()
+            .map(|a| {
+                a.to_string_lossy()
+                    .split_once('=')
+                    .map_or_else(|| a.to_string_lossy().into_owned(), |(k, _)| format!("{k}=…"))
+            })
+            .collect();
+        tracing::debug!(?pid, program = %program.display(), args = ?shown, "spawned codex app-server");
+        let stdin = child.stdin.take().expect("stdin is piped");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let stderr = child.stderr.take().expect("stderr is piped");
+
+        let tail = Arc::new(StderrTail::default());
+        let (exit_tx, exit) = watch::channel(None);
+        let (stderr_done_tx, stderr_done) = watch::channel(false);
+        let (kill_tx, kill_rx) = oneshot::channel();
+        let killer = Arc::new(Killer(Mutex::new(Some(kill_tx))));
+        let stderr_task = tokio::spawn(drain_stderr(stderr, tail.clone(), stderr_done_tx)).abort_handle();
+        tokio::spawn(supervise(child, kill_rx, exit_tx));
+
+        let endpoint = Endpoint::Process { program, pid };
+        let lines = Transport::lines(stdout, stdin, max_message_size, endpoint.clone());
+        let inbound = ProcessInbound {
+            lines: lines.inbound,
+            exit_grace: Box::pin(exited_a_while_ago(exit.clone())),
+            finishing: None,
+            since_exit_check: 0,
+            done: false,
+            watch: ProcessWatch { tail, exit: exit.clone(), stderr_done },
+            stderr_task,
+            killer: killer.clone(),
+        };
+        let outbound = ProcessSink { stdin: Some(lines.outbound), exit, closing: None, killer };
+        Ok(Transport::new(inbound, outbound, endpoint))
     }
-}
-
-/// [`LaunchConfig::spawn`].
-fn spawn(launch: &LaunchConfig, max_message_size: usize) -> Result<Transport> {
-    let argv = launch.launch_argv()?;
-    let program = PathBuf::from(&argv[0]);
-    let mut child =
-        launch.command(&argv).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().map_err(
-            |source| {
-                if source.kind() == io::ErrorKind::NotFound && launch.launch_args_override.is_some() {
-                    Error::BinaryNotFound { searched: format!("launch_args_override program `{}`", program.display()) }
-                } else {
-                    Error::Spawn { binary: program.clone(), source }
-                }
-            },
-        )?;
-    let pid = child.id();
-    // The program and the argument names only: `--config key=value` values may be secrets.
-    let shown: Vec<String> = argv[1..]
-        .iter()
-        .map(|a| {
-            a.to_string_lossy()
-                .split_once('=')
-                .map_or_else(|| a.to_string_lossy().into_owned(), |(k, _)| format!("{k}=…"))
-        })
-        .collect();
-    tracing::debug!(?pid, program = %program.display(), args = ?shown, "spawned codex app-server");
-    let stdin = child.stdin.take().expect("stdin is piped");
-    let stdout = child.stdout.take().expect("stdout is piped");
-    let stderr = child.stderr.take().expect("stderr is piped");
-
-    let tail = Arc::new(StderrTail::default());
-    let (exit_tx, exit) = watch::channel(None);
-    let (stderr_done_tx, stderr_done) = watch::channel(false);
-    let (kill_tx, kill_rx) = oneshot::channel();
-    let killer = Arc::new(Killer(Mutex::new(Some(kill_tx))));
-    let stderr_task = tokio::spawn(drain_stderr(stderr, tail.clone(), stderr_done_tx)).abort_handle();
-    tokio::spawn(supervise(child, kill_rx, exit_tx));
-
-    let endpoint = Endpoint::Process { program, pid };
-    let lines = Transport::lines(stdout, stdin, max_message_size, endpoint.clone());
-    let inbound = ProcessInbound {
-        lines: lines.inbound,
-        exit_grace: Box::pin(exited_a_while_ago(exit.clone())),
-        finishing: None,
-        since_exit_check: 0,
-        done: false,
-        watch: ProcessWatch { tail, exit: exit.clone(), stderr_done },
-        stderr_task,
-        killer: killer.clone(),
-    };
-    let outbound = ProcessSink { stdin: Some(lines.outbound), exit, closing: None, killer };
-    Ok(Transport::new(inbound, outbound, endpoint))
 }
 
 /// The last [`STDERR_TAIL_BYTES`] of the child's stderr.
@@ -149,14 +146,17 @@ struct ProcessWatch {
 impl ProcessWatch {
     /// Why the stream ends: the exit status and the stderr tail, once both are in (bounded
     /// by [`EXIT_STATUS_GRACE`]).
-    async fn close_reason(mut self) -> CloseReason {
-        let _ = tokio::time::timeout(EXIT_STATUS_GRACE, async {
-            let _ = self.exit.wait_for(Option::is_some).await;
-            let _ = self.stderr_done.wait_for(|done| *done).await;
+    fn close_reason(&self) -> BoxFuture<'static, CloseReason> {
+        let mut watch = self.clone();
+        Box::pin(async move {
+            let _ = tokio::time::timeout(EXIT_STATUS_GRACE, async {
+                let _ = watch.exit.wait_for(Option::is_some).await;
+                let _ = watch.stderr_done.wait_for(|done| *done).await;
+            })
+            .await;
+            let status = *watch.exit.borrow();
+            CloseReason::ProcessExited { status, stderr_tail: watch.tail.snapshot() }
         })
-        .await;
-        let status = *self.exit.borrow();
-        CloseReason::ProcessExited { status, stderr_tail: self.tail.snapshot() }
     }
 }
 
@@ -181,16 +181,14 @@ async fn exited_a_while_ago(mut exit: watch::Receiver<Option<ExitStatus>>) {
     tokio::time::sleep(EXIT_TO_CLOSE_GRACE).await;
 }
 
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
-
 /// The process's stdout as [`Inbound`] messages, ending with
 /// [`CloseReason::ProcessExited`].
 struct ProcessInbound {
     lines: InboundStream,
     /// Ready a moment after the process exited, whether or not stdout ended.
-    exit_grace: BoxFuture<()>,
+    exit_grace: BoxFuture<'static, ()>,
     /// After stdout ended: the wait for the exit status and the rest of stderr.
-    finishing: Option<BoxFuture<CloseReason>>,
+    finishing: Option<BoxFuture<'static, CloseReason>>,
     /// Messages since the exit was last looked at.
     since_exit_check: u32,
     done: bool,
@@ -219,21 +217,20 @@ impl Stream for ProcessInbound {
                 Poll::Ready(Some(Inbound::Closed(_)) | None) => {}
                 Poll::Ready(Some(item)) => {
                     // A grandchild that keeps writing after the exit must not hold the
-                    // stream open: the exit is looked at now and then while messages flow.
+                    // stream open: the exit is looked at now and then while messages flow;
+                    // once it is a while ago, this message is the process's last word here.
                     this.since_exit_check += 1;
-                    if this.since_exit_check < EXIT_CHECK_EVERY || this.exit_grace.as_mut().poll(cx).is_pending() {
-                        if this.since_exit_check >= EXIT_CHECK_EVERY {
-                            this.since_exit_check = 0;
+                    if this.since_exit_check == EXIT_CHECK_EVERY {
+                        this.since_exit_check = 0;
+                        if this.exit_grace.as_mut().poll(cx).is_ready() {
+                            this.finishing = Some(this.watch.close_reason());
                         }
-                        return Poll::Ready(Some(item));
                     }
-                    // The process exited a while ago: this message is its last word here.
-                    this.finishing = Some(Box::pin(this.watch.clone().close_reason()));
                     return Poll::Ready(Some(item));
                 }
                 Poll::Pending => ready!(this.exit_grace.as_mut().poll(cx)),
             }
-            this.finishing = Some(Box::pin(this.watch.clone().close_reason()));
+            this.finishing = Some(this.watch.close_reason());
         }
     }
 }
@@ -255,7 +252,7 @@ struct ProcessSink {
     stdin: Option<OutboundSink>,
     exit: watch::Receiver<Option<ExitStatus>>,
     /// After stdin closed: the wait for the exit (and the kill after [`CLOSE_GRACE`]).
-    closing: Option<BoxFuture<()>>,
+    closing: Option<BoxFuture<'static, ()>>,
     killer: Arc<Killer>,
 }
 

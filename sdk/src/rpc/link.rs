@@ -575,7 +575,7 @@ struct Record {
 #[derive(serde::Deserialize)]
 struct TurnHead {
     id: String,
-    status: String,
+    status: crate::types::TurnStatus,
 }
 
 /// The thread is subscribed again: the book learns from the answer, and each turn this
@@ -624,6 +624,7 @@ fn resumed(shared: &Arc<Shared>, thread_id: &str, params: &RawValue, result: &Ra
 /// `interrupted` one only when `confirmed`. Returns the ids of the `interrupted` ones left
 /// for confirmation.
 fn complete_ended(shared: &Arc<Shared>, thread_id: &str, turns: Vec<Box<RawValue>>, confirmed: bool) -> Vec<String> {
+    use crate::types::TurnStatus;
     let mut unsure = Vec::new();
     let mut wakes = super::queue::Wakes::default();
     for turn in turns {
@@ -633,10 +634,10 @@ fn complete_ended(shared: &Arc<Shared>, thread_id: &str, turns: Vec<Box<RawValue
             !state.turns.recently_completed(&head.id)
                 && (state.router.follows_turn(&head.id) || state.turns.is_running(thread_id, &head.id))
         };
-        if head.status == "inProgress" || !followed {
+        if head.status == TurnStatus::InProgress || !followed {
             continue;
         }
-        if head.status == "interrupted" && !confirmed {
+        if head.status == TurnStatus::Interrupted && !confirmed {
             unsure.push(head.id);
             continue;
         }

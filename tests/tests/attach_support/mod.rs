@@ -162,14 +162,3 @@ pub async fn assert_nothing_left(home: &codex_driver::testing::CodexHome) {
     .await;
     assert_eq!(processes_under(&root), Vec::new(), "processes left for {}", root.display());
 }
-
-/// The texts of the agent messages among `items`.
-pub fn agent_texts(items: &[codex_driver::types::ThreadItem]) -> Vec<String> {
-    items
-        .iter()
-        .filter_map(|item| match item {
-            codex_driver::types::ThreadItem::AgentMessage(m) => Some(m.text.clone()),
-            _ => None,
-        })
-        .collect()
-}

@@ -195,6 +195,17 @@ pub async fn first_delta(events: &mut codex_driver::TurnEvents) {
     .await;
 }
 
+/// The texts of the agent messages among `items`.
+pub fn agent_texts(items: &[codex_driver::types::ThreadItem]) -> Vec<String> {
+    items
+        .iter()
+        .filter_map(|item| match item {
+            codex_driver::types::ThreadItem::AgentMessage(m) => Some(m.text.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The text inputs of the user messages among `items`, in order.
 pub fn user_texts(items: &[codex_driver::types::ThreadItem]) -> Vec<String> {
     use codex_driver::types::{ThreadItem, UserInput};

@@ -11,8 +11,7 @@
 use crate::{attach_support, common};
 use attach_support::tls_proxy::{TestCert, TlsProxy};
 use attach_support::{
-    agent_texts, assert_nothing_left, count, established_to, jwt, processes_under, record, turn_deltas, turn_events,
-    Seen,
+    assert_nothing_left, count, established_to, jwt, processes_under, record, turn_deltas, turn_events, Seen,
 };
 use codex_driver::attach::{
     control_socket_path, Daemon, DaemonStart, DaemonState, Secret, SignedBearerToken, UnixSocketEndpoint,
@@ -25,7 +24,7 @@ use codex_driver::testing::{
 };
 use codex_driver::types::{ThreadListParams, TurnStatus};
 use codex_driver::{ClientConfig, CloseReason, Codex, Endpoint, Error, ThreadOptions};
-use common::{codex_bin, first_delta, user_texts, within};
+use common::{agent_texts, codex_bin, first_delta, user_texts, within};
 use futures::FutureExt;
 use serde_json::json;
 use std::time::Duration;

@@ -4,8 +4,8 @@
 //! whose outcome is unknown, a server restarted on the same home, giving up.
 
 use crate::{attach_support, common};
+use attach_support::assert_nothing_left;
 use attach_support::fault_proxy::FaultProxy;
-use attach_support::{agent_texts, assert_nothing_left};
 use codex_driver::attach::{Keepalive, WebSocketEndpoint};
 use codex_driver::rpc::{ConnectionState, ReconnectPolicy};
 use codex_driver::testing::{
@@ -15,6 +15,7 @@ use codex_driver::types::{
     AskForApproval, CommandExecutionApprovalDecision, CommandExecutionStatus, ThreadReadParams, TurnStatus,
 };
 use codex_driver::{ApprovalHandler, CloseReason, Codex, Error, ThreadOptions, TurnEvents};
+use common::agent_texts;
 use common::{codex_bin, command_status, exec, within};
 use futures::StreamExt;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -15,7 +15,7 @@ use codex_driver::types::{
 };
 use codex_driver::ApprovalHandler;
 use codex_driver::{ApprovalMode, Codex, Error, ErrorCode, RpcError, Thread, ThreadOptions, TurnResult};
-use common::{commands, user_texts, within, World, WAIT};
+use common::{agent_texts, commands, user_texts, within, World, WAIT};
 
 // ---------------------------------------------------------------------------------------
 // Helpers
@@ -44,16 +44,6 @@ async fn listed_ids(codex: &Codex, archived: Option<bool>) -> Vec<String> {
 /// The `n` first model requests (waits for them).
 async fn model_requests(world: &World, n: usize) -> Vec<RecordedRequest> {
     world.model.wait_for_requests(n, WAIT).await.unwrap_or_else(|e| panic!("{n} model requests: {e}"))
-}
-
-fn agent_texts(items: &[ThreadItem]) -> Vec<&str> {
-    items
-        .iter()
-        .filter_map(|item| match item {
-            ThreadItem::AgentMessage(m) => Some(m.text.as_str()),
-            _ => None,
-        })
-        .collect()
 }
 
 fn file_changes(result: &TurnResult) -> Vec<&FileChangeThreadItem> {
