@@ -182,12 +182,14 @@ fn enum_items(catalog: &Catalog) -> Result<Vec<syn::Item>, String> {
     Ok(items)
 }
 
-/// The sdk's `types` module: the three type crates' types under one path (their pages
-/// documented here once), opening with `index` (where to start, the types by method).
+/// The sdk's `types` module: the three type crates' types under one path, opening with
+/// `index` (where to start, the types by method). The re-exports are not inlined: each
+/// type's page is its own crate's, linked from here, not a second copy of it (rustdoc's
+/// page per type is ~40 KB, most of it the trait and blanket impls every type lists).
 fn types_module(index: &str) -> String {
     let mut out = format!("{index}\n");
     for part in split::Part::ALL {
-        out.push_str(&format!("#[doc(inline)]\npub use {}::types::*;\n", part_crate(part)));
+        out.push_str(&format!("#[doc(no_inline)]\npub use {}::types::*;\n", part_crate(part)));
     }
     out
 }
@@ -208,6 +210,8 @@ fn types_index(catalog: &Catalog, only: &surfaces::ExperimentalOnly) -> Result<S
     };
     let mut doc = vec![
         "Every type of the protocol, named as the schema names it.".to_owned(),
+        String::new(),
+        "The types are built in three crates, split by who sends them, and re-exported here; each type's page is in its crate: [what both sides send](codex_driver_protocol_shared::types), [what the client sends](codex_driver_protocol_outbound::types), [what the server sends](codex_driver_protocol_inbound::types).".to_owned(),
         String::new(),
         format!(
             "Where to start: a thread is a {} and holds {}s; a turn's content is a list of {} (one variant per kind of item: messages, commands, file changes, tool calls, …); input is {}; a turn ends with a {}. Approvals answer with {} or {}. Unknown variants and values from a newer Codex decode into `Unrecognized` fallbacks.",

@@ -3,6 +3,8 @@
 
 //! Every type of the protocol, named as the schema names it.
 //!
+//! The types are built in three crates, split by who sends them, and re-exported here; each type's page is in its crate: [what both sides send](codex_driver_protocol_shared::types), [what the client sends](codex_driver_protocol_outbound::types), [what the server sends](codex_driver_protocol_inbound::types).
+//!
 //! Where to start: a thread is a [`Thread`](crate::types::Thread) and holds [`Turn`](crate::types::Turn)s; a turn's content is a list of [`ThreadItem`](crate::types::ThreadItem) (one variant per kind of item: messages, commands, file changes, tool calls, …); input is [`UserInput`](crate::types::UserInput); a turn ends with a [`TurnStatus`](crate::types::TurnStatus). Approvals answer with [`CommandExecutionApprovalDecision`](crate::types::CommandExecutionApprovalDecision) or [`FileChangeApprovalDecision`](crate::types::FileChangeApprovalDecision). Unknown variants and values from a newer Codex decode into `Unrecognized` fallbacks.
 //!
 //! Client requests (typed stubs on [`ClientRequests`](crate::methods::ClientRequests)):
@@ -306,9 +308,9 @@
 //! | `applyPatchApproval` | [`ApplyPatchApprovalParams`](crate::types::ApplyPatchApprovalParams) | [`ApplyPatchApprovalResponse`](crate::types::ApplyPatchApprovalResponse) |
 //! | `execCommandApproval` | [`ExecCommandApprovalParams`](crate::types::ExecCommandApprovalParams) | [`ExecCommandApprovalResponse`](crate::types::ExecCommandApprovalResponse) |
 
-#[doc(inline)]
+#[doc(no_inline)]
 pub use codex_driver_protocol_shared::types::*;
-#[doc(inline)]
+#[doc(no_inline)]
 pub use codex_driver_protocol_outbound::types::*;
-#[doc(inline)]
+#[doc(no_inline)]
 pub use codex_driver_protocol_inbound::types::*;

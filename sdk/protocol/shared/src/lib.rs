@@ -7,6 +7,9 @@
 //! The default build is the stable protocol surface; the `experimental` feature adds the
 //! `--experimental` schema's types, fields and variants (under `cfg`; no stable item changes).
 
+// The source of the generated types is no reading for a user (and megabytes of HTML per
+// crate): the docs link to the schema's names, not to lines of generated code.
+#![doc(html_no_source)]
 #![warn(missing_docs)]
 
 #[allow(missing_docs, clippy::all)]
