@@ -330,10 +330,20 @@ const PEER: (&str, &str) = ("codex-codes", "=0.166.4");
 /// the SDK (default features; the workspace's lock file), one on [`PEER`]; each its own
 /// workspace and target dir, emptied before every build, incremental compilation off (so
 /// the SDK, a path dependency here, builds as it would from crates.io); `rounds` × (SDK,
-/// peer) in the dev profile, then one release build of each.
+/// peer, floor) in the dev profile, then one release build of the SDK's and the peer's.
+/// The floor is a third bin crate with the SDK's own dependencies alone (the same
+/// versions and features, none of the SDK's crates): what no change to the SDK's code can
+/// take off its build.
 struct PeerBuilds {
-    rounds: Vec<(Timing, Timing)>,
+    rounds: Vec<Round>,
     release: (Timing, Timing),
+}
+
+/// One dev round: the user crate on the SDK, on the peer, and on the SDK's dependencies.
+struct Round {
+    sdk: Timing,
+    peer: Timing,
+    floor: Timing,
 }
 
 fn peer_builds(workspace: &Path, scratch: &Path, rounds: usize) -> Result<PeerBuilds, String> {
@@ -369,9 +379,16 @@ fn peer_builds(workspace: &Path, scratch: &Path, rounds: usize) -> Result<PeerBu
         "fn main() {\n    let builder = codex_codes::AppServerBuilder::new();\n    println!(\"{}\", std::mem::size_of_val(&builder));\n}\n"
             .into(),
     )?;
+    let floor_user = scratch.join("user-floor");
+    write(floor_user.join("Cargo.toml"), floor_manifest(workspace)?)?;
+    write(
+        floor_user.join("src/main.rs"),
+        "fn main() {\n    println!(\"{}\", serde_json::json!({\"floor\": 1}));\n}\n".into(),
+    )?;
+    std::fs::copy(workspace.join("Cargo.lock"), floor_user.join("Cargo.lock")).map_err(|e| e.to_string())?;
     // The SDK is a path dependency here, and cargo builds path dependencies incrementally
     // (extra work and memory on a clean build); from crates.io it is not, like the peer.
-    for dir in [&sdk_user, &peer_user] {
+    for dir in [&sdk_user, &peer_user, &floor_user] {
         write(
             dir.join(".cargo/config.toml"),
             "# Both crates' dependencies build as crates.io dependencies do: not incrementally.\n\
@@ -385,15 +402,58 @@ fn peer_builds(workspace: &Path, scratch: &Path, rounds: usize) -> Result<PeerBu
         timed_cargo(args, dir, &target, scratch)
     };
     // Resolve and download first, so no build below pays for the registry.
-    for dir in [&sdk_user, &peer_user] {
+    for dir in [&sdk_user, &peer_user, &floor_user] {
         timed_cargo(&["fetch"], dir, &dir.join("target"), scratch)?;
     }
     let mut measured = Vec::new();
     for _ in 0..rounds {
-        measured.push((clean(&sdk_user, &["build"])?, clean(&peer_user, &["build"])?));
+        let sdk = clean(&sdk_user, &["build"])?;
+        let peer = clean(&peer_user, &["build"])?;
+        let floor = clean(&floor_user, &["build"])?;
+        measured.push(Round { sdk, peer, floor });
     }
     let release = (clean(&sdk_user, &["build", "--release"])?, clean(&peer_user, &["build", "--release"])?);
     Ok(PeerBuilds { rounds: measured, release })
+}
+
+/// The manifest of the floor's bin crate: the SDK's direct normal dependencies, each at
+/// the version and with the features the SDK's build resolves (`cargo tree`), none of the
+/// workspace's own crates.
+fn floor_manifest(workspace: &Path) -> Result<String, String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let output = Command::new(cargo)
+        .args(["tree", "-p", "codex-driver", "-e", "normal", "--depth", "1", "--prefix", "none", "-f", "{p} [{f}]"])
+        .current_dir(workspace)
+        .output()
+        .map_err(|e| format!("cargo tree: {e}"))?;
+    if !output.status.success() {
+        return Err(format!("cargo tree failed:\n{}", String::from_utf8_lossy(&output.stderr)));
+    }
+    let mut dependencies = String::new();
+    for line in String::from_utf8_lossy(&output.stdout).lines().skip(1) {
+        // `name vX.Y.Z [feature,…]`, or `name vX.Y.Z (path) […]` for the workspace's crates.
+        let mut parts = line.splitn(3, ' ');
+        let (Some(name), Some(version), Some(rest)) = (parts.next(), parts.next(), parts.next()) else { continue };
+        if rest.starts_with('(') {
+            continue;
+        }
+        let features: Vec<String> = rest
+            .trim()
+            .trim_matches(['[', ']'])
+            .split(',')
+            .filter(|f| !f.is_empty())
+            .map(|f| format!("{f:?}"))
+            .collect();
+        let version = version.trim_start_matches('v');
+        dependencies.push_str(&format!(
+            "{name} = {{ version = \"={version}\", default-features = false, features = [{}] }}\n",
+            features.join(", ")
+        ));
+    }
+    Ok(format!(
+        "[package]\nname = \"user-floor\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n\
+         [dependencies]\n{dependencies}\n[workspace]\n"
+    ))
 }
 
 impl PeerBuilds {
@@ -412,8 +472,12 @@ impl PeerBuilds {
         };
         let mut rows = Vec::new();
         let user = "clean dev build of a bin crate depending on";
-        for (i, (sdk, peer)) in self.rounds.iter().enumerate() {
-            for (who, t) in [("`codex-driver` (default features)", sdk), ("`codex-codes = \"=0.166.4\"`", peer)] {
+        for (i, round) in self.rounds.iter().enumerate() {
+            for (who, t) in [
+                ("`codex-driver` (default features)", &round.sdk),
+                ("`codex-codes = \"=0.166.4\"`", &round.peer),
+                ("the SDK's dependencies alone (the floor)", &round.floor),
+            ] {
                 rows.push(vec![
                     format!("round {}: {user} {who}", i + 1),
                     secs(t.wall),
@@ -422,17 +486,18 @@ impl PeerBuilds {
                 ]);
             }
         }
-        let of = |f: &dyn Fn(&(Timing, Timing)) -> Option<f64>| median(self.rounds.iter().filter_map(f).collect());
-        let (sdk_wall, peer_wall) = (of(&|r| Some(r.0.wall)), of(&|r| Some(r.1.wall)));
-        let (sdk_cpu, peer_cpu) = (of(&|r| r.0.cpu), of(&|r| r.1.cpu));
-        let max_rss = |f: &dyn Fn(&(Timing, Timing)) -> Option<u64>| self.rounds.iter().filter_map(f).max();
-        let (sdk_rss, peer_rss) = (max_rss(&|r| r.0.peak_rss_kib), max_rss(&|r| r.1.peak_rss_kib));
-        rows.push(vec![
-            format!("**SDK / peer**, dev (medians of {} rounds; peak: the larger round)", self.rounds.len()),
-            ratio(sdk_wall, peer_wall),
-            ratio(sdk_cpu, peer_cpu),
-            ratio(sdk_rss.map(|k| k as f64), peer_rss.map(|k| k as f64)),
-        ]);
+        let of = |f: &dyn Fn(&Round) -> Option<f64>| median(self.rounds.iter().filter_map(f).collect());
+        let max_rss = |f: &dyn Fn(&Round) -> Option<u64>| self.rounds.iter().filter_map(f).max().map(|k| k as f64);
+        let sdk = (of(&|r| Some(r.sdk.wall)), of(&|r| r.sdk.cpu), max_rss(&|r| r.sdk.peak_rss_kib));
+        let peer = (of(&|r| Some(r.peer.wall)), of(&|r| r.peer.cpu), max_rss(&|r| r.peer.peak_rss_kib));
+        let floor = (of(&|r| Some(r.floor.wall)), of(&|r| r.floor.cpu), max_rss(&|r| r.floor.peak_rss_kib));
+        let rounds = self.rounds.len();
+        for (label, a, b) in [
+            (format!("**SDK / peer**, dev (medians of {rounds} rounds; peak: the larger round)"), sdk, peer),
+            (format!("**floor / peer**, dev (medians of {rounds} rounds)"), floor, peer),
+        ] {
+            rows.push(vec![label, ratio(a.0, b.0), ratio(a.1, b.1), ratio(a.2, b.2)]);
+        }
         let (sdk, peer) = &self.release;
         for (who, t) in [("`codex-driver`", sdk), ("`codex-codes`", peer)] {
             rows.push(vec![
