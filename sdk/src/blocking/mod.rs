@@ -1,6 +1,6 @@
 //! A blocking API: the async [`Codex`](crate::Codex) → [`Thread`](crate::Thread) →
 //! [`TurnHandle`](crate::TurnHandle) API for code without an async runtime, in the style
-//! of `reqwest::blocking`.
+//! of `reqwest::blocking`, and like it behind a cargo feature: `features = ["blocking"]`.
 //!
 //! Every type here wraps its async twin and mirrors its methods: same names, same
 //! options ([`ClientConfig`](crate::ClientConfig), [`ThreadOptions`](crate::ThreadOptions),
