@@ -326,7 +326,7 @@ fn timed_cargo(args: &[&str], dir: &Path, target: &Path, scratch: &Path) -> Resu
 /// The peer crate of the comparison, pinned: a typed Rust client of the same protocol.
 const PEER: (&str, &str) = ("codex-codes", "=0.166.4");
 
-/// Clean builds of two throw-away bin crates, as a user would make them: one depending on
+/// Clean builds of three throw-away bin crates, as a user would make them: one depending on
 /// the SDK (default features; the workspace's lock file), one on [`PEER`]; each its own
 /// workspace and target dir, emptied before every build, incremental compilation off (so
 /// the SDK, a path dependency here, builds as it would from crates.io); `rounds` × (SDK,
@@ -391,7 +391,7 @@ fn peer_builds(workspace: &Path, scratch: &Path, rounds: usize) -> Result<PeerBu
     for dir in [&sdk_user, &peer_user, &floor_user] {
         write(
             dir.join(".cargo/config.toml"),
-            "# Both crates' dependencies build as crates.io dependencies do: not incrementally.\n\
+            "# The crate's dependencies build as crates.io dependencies do: not incrementally.\n\
              [build]\nincremental = false\n"
                 .into(),
         )?;
@@ -431,29 +431,38 @@ fn floor_manifest(workspace: &Path) -> Result<String, String> {
     }
     let mut dependencies = String::new();
     for line in String::from_utf8_lossy(&output.stdout).lines().skip(1) {
-        // `name vX.Y.Z [feature,…]`, or `name vX.Y.Z (path) […]` for the workspace's crates.
-        let mut parts = line.splitn(3, ' ');
-        let (Some(name), Some(version), Some(rest)) = (parts.next(), parts.next(), parts.next()) else { continue };
-        if rest.starts_with('(') {
-            continue;
-        }
-        let features: Vec<String> = rest
-            .trim()
-            .trim_matches(['[', ']'])
-            .split(',')
-            .filter(|f| !f.is_empty())
-            .map(|f| format!("{f:?}"))
-            .collect();
-        let version = version.trim_start_matches('v');
-        dependencies.push_str(&format!(
-            "{name} = {{ version = \"={version}\", default-features = false, features = [{}] }}\n",
-            features.join(", ")
-        ));
+        dependencies.push_str(&floor_dependency(line)?.unwrap_or_default());
+    }
+    if dependencies.is_empty() {
+        return Err("`cargo tree` listed no registry dependency of the SDK".into());
     }
     Ok(format!(
         "[package]\nname = \"user-floor\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n\
          [dependencies]\n{dependencies}\n[workspace]\n"
     ))
+}
+
+/// One `cargo tree -f "{p} [{f}]"` line as a manifest line pinning that version with those
+/// features: `name vX.Y.Z [feature,…]`, with ` (proc-macro)` after the version for a
+/// proc-macro crate and ` (<source>)` for one not from crates.io — a path (the workspace's
+/// own crates: `None`) or anything else (an error: the floor is built from the registry).
+fn floor_dependency(line: &str) -> Result<Option<String>, String> {
+    let unparsable = || format!("cannot read the `cargo tree` line {line:?} as a crates.io dependency");
+    let mut parts = line.splitn(3, ' ');
+    let (Some(name), Some(version), Some(rest)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(unparsable());
+    };
+    let rest = rest.strip_prefix("(proc-macro) ").unwrap_or(rest);
+    if rest.starts_with("(/") {
+        return Ok(None);
+    }
+    let features = rest.trim().strip_prefix('[').and_then(|f| f.strip_suffix(']')).ok_or_else(unparsable)?;
+    let features: Vec<String> = features.split(',').filter(|f| !f.is_empty()).map(|f| format!("{f:?}")).collect();
+    let version = version.strip_prefix('v').ok_or_else(unparsable)?;
+    Ok(Some(format!(
+        "{name} = {{ version = \"={version}\", default-features = false, features = [{}] }}\n",
+        features.join(", ")
+    )))
 }
 
 impl PeerBuilds {
@@ -494,7 +503,7 @@ impl PeerBuilds {
         let rounds = self.rounds.len();
         for (label, a, b) in [
             (format!("**SDK / peer**, dev (medians of {rounds} rounds; peak: the larger round)"), sdk, peer),
-            (format!("**floor / peer**, dev (medians of {rounds} rounds)"), floor, peer),
+            (format!("**floor / peer**, dev (medians of {rounds} rounds; peak: the larger round)"), floor, peer),
         ] {
             rows.push(vec![label, ratio(a.0, b.0), ratio(a.1, b.1), ratio(a.2, b.2)]);
         }
@@ -574,4 +583,34 @@ fn copy_workspace(from: &Path, to: &Path) -> std::io::Result<()> {
         std::fs::copy(from, to)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{floor_dependency, floor_manifest, root};
+
+    #[test]
+    fn the_floor_of_this_workspace_is_the_sdks_registry_dependencies() {
+        let manifest = floor_manifest(&root()).unwrap();
+        for dependency in ["tokio = ", "serde = ", "serde_json = ", "schemars = "] {
+            assert!(manifest.contains(dependency), "{dependency} missing from\n{manifest}");
+        }
+        assert!(!manifest.contains("codex-driver"), "{manifest}");
+    }
+
+    #[test]
+    fn the_floor_pins_registry_dependencies_and_leaves_out_the_workspace() {
+        assert_eq!(
+            floor_dependency("tokio v1.54.1 [io-util,macros,rt]").unwrap().unwrap(),
+            "tokio = { version = \"=1.54.1\", default-features = false, features = [\"io-util\", \"macros\", \"rt\"] }\n"
+        );
+        assert_eq!(
+            floor_dependency("serde_derive v1.0.229 (proc-macro) []").unwrap().unwrap(),
+            "serde_derive = { version = \"=1.0.229\", default-features = false, features = [] }\n"
+        );
+        assert_eq!(floor_dependency("codex-driver-protocol-inbound v0.1.0 (/work/sdk/protocol/inbound) []"), Ok(None));
+        for line in ["foo v1.0.0 (https://github.com/a/foo#0123abc) []", "foo", "foo 1.0.0 []", "foo v1.0.0 bar"] {
+            assert!(floor_dependency(line).is_err(), "{line}");
+        }
+    }
 }
