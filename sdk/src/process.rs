@@ -383,7 +383,12 @@ mod tests {
         assert!(meta.platform_family.is_some() && meta.platform_os.is_some());
         assert!(matches!(conn.initialize(&client).await, Err(Error::AlreadyInitialized)));
         // A method whose params are optional works with omitted params.
-        conn.request_raw("configRequirements/read", Value::Null).await.unwrap();
+        conn.request_raw(
+            <crate::methods::client_requests::ConfigRequirementsRead as crate::protocol::Request>::METHOD,
+            Value::Null,
+        )
+        .await
+        .unwrap();
         // A server-side error keeps the connection usable (Codex answers unknown methods with -32600).
         let err = conn.request_raw("no/such/method", json!({})).await.unwrap_err();
         assert!(err.rpc_error().is_some_and(|e| e.code.is_invalid_request()), "{err:?}");
@@ -402,7 +407,7 @@ mod tests {
         let script = "read line; echo 'fatal: something broke' >&2; exit 3";
         let conn = connect(&LaunchConfig::new().with_launch_args_override(["/bin/sh", "-c", script]));
         assert!(conn.pid().is_some());
-        match conn.request_raw("initialize", json!({})).await {
+        match conn.request_raw(crate::method_names::INITIALIZE, json!({})).await {
             Err(e @ Error::TransportClosed { .. }) => {
                 let reason = e.close_reason().unwrap();
                 assert_eq!(reason.exit_status().and_then(|s| s.code()), Some(3));
@@ -490,7 +495,7 @@ mod tests {
             assert!(std::time::Instant::now() < deadline, "the script never closed its stdin");
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        match conn.request_raw("initialize", json!({})).await {
+        match conn.request_raw(crate::method_names::INITIALIZE, json!({})).await {
             Err(e @ Error::TransportClosed { .. }) => match e.close_reason() {
                 Some(CloseReason::ProcessExited { status, stderr_tail }) => {
                     assert_eq!(status.and_then(|s| s.code()), Some(4), "{status:?}");

@@ -170,9 +170,9 @@ mod tests {
 
     #[test]
     fn params_shape() {
-        let o = InitializeOptions::default()
-            .with_client_info("lab", None, "0.0.1")
-            .with_opt_out_notification("thread/started");
+        let o = InitializeOptions::default().with_client_info("lab", None, "0.0.1").with_opt_out_notification(
+            <crate::methods::server_notifications::ThreadStarted as crate::protocol::Notification>::METHOD,
+        );
         assert_eq!(
             serde_json::to_value(o.to_params()).unwrap(),
             json!({"clientInfo": {"name": "lab", "version": "0.0.1"},

@@ -604,7 +604,9 @@ async fn initialize_handshake_and_already_initialized() {
     let (conn, mut fake) = pair();
     let options = InitializeOptions::default()
         .with_client_info("lab_client", Some("Lab Client".into()), "0.0.1")
-        .with_opt_out_notification("thread/started");
+        .with_opt_out_notification(
+            <crate::methods::server_notifications::ThreadStarted as crate::protocol::Notification>::METHOD,
+        );
     let c = conn.clone();
     let o = options.clone();
     let init = tokio::spawn(async move { c.initialize(&o).await });
