@@ -347,55 +347,28 @@ struct Round {
 }
 
 fn peer_builds(workspace: &Path, scratch: &Path, rounds: usize) -> Result<PeerBuilds, String> {
-    let write = |path: PathBuf, text: String| {
-        std::fs::create_dir_all(path.parent().expect("a parent")).map_err(|e| e.to_string())?;
-        std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))
-    };
-    let sdk_user = scratch.join("user-sdk");
-    write(
-        sdk_user.join("Cargo.toml"),
-        format!(
-            "[package]\nname = \"user-sdk\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n\
-             [dependencies]\ncodex-driver = {{ path = {:?} }}\n\n[workspace]\n",
-            workspace.join("sdk").display().to_string()
-        ),
+    let lock = workspace.join("Cargo.lock");
+    let sdk_user = user_crate(
+        scratch,
+        "user-sdk",
+        &format!("codex-driver = {{ path = {:?} }}\n", workspace.join("sdk").display().to_string()),
+        "println!(\"{:?}\", codex_driver::ClientConfig::default());",
+        Some(&lock),
     )?;
-    write(
-        sdk_user.join("src/main.rs"),
-        "fn main() {\n    println!(\"{:?}\", codex_driver::ClientConfig::default());\n}\n".into(),
+    let peer_user = user_crate(
+        scratch,
+        "user-peer",
+        &format!("{} = \"{}\"\n", PEER.0, PEER.1),
+        "let builder = codex_codes::AppServerBuilder::new();\n    println!(\"{}\", std::mem::size_of_val(&builder));",
+        None,
     )?;
-    std::fs::copy(workspace.join("Cargo.lock"), sdk_user.join("Cargo.lock")).map_err(|e| e.to_string())?;
-    let peer_user = scratch.join("user-peer");
-    write(
-        peer_user.join("Cargo.toml"),
-        format!(
-            "[package]\nname = \"user-peer\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n\
-             [dependencies]\n{} = \"{}\"\n\n[workspace]\n",
-            PEER.0, PEER.1
-        ),
+    let floor_user = user_crate(
+        scratch,
+        "user-floor",
+        &floor_dependencies(workspace)?,
+        "println!(\"{}\", serde_json::json!({\"floor\": 1}));",
+        Some(&lock),
     )?;
-    write(
-        peer_user.join("src/main.rs"),
-        "fn main() {\n    let builder = codex_codes::AppServerBuilder::new();\n    println!(\"{}\", std::mem::size_of_val(&builder));\n}\n"
-            .into(),
-    )?;
-    let floor_user = scratch.join("user-floor");
-    write(floor_user.join("Cargo.toml"), floor_manifest(workspace)?)?;
-    write(
-        floor_user.join("src/main.rs"),
-        "fn main() {\n    println!(\"{}\", serde_json::json!({\"floor\": 1}));\n}\n".into(),
-    )?;
-    std::fs::copy(workspace.join("Cargo.lock"), floor_user.join("Cargo.lock")).map_err(|e| e.to_string())?;
-    // The SDK is a path dependency here, and cargo builds path dependencies incrementally
-    // (extra work and memory on a clean build); from crates.io it is not, like the peer.
-    for dir in [&sdk_user, &peer_user, &floor_user] {
-        write(
-            dir.join(".cargo/config.toml"),
-            "# The crate's dependencies build as crates.io dependencies do: not incrementally.\n\
-             [build]\nincremental = false\n"
-                .into(),
-        )?;
-    }
     let clean = |dir: &Path, args: &[&str]| {
         let target = dir.join("target");
         let _ = std::fs::remove_dir_all(&target);
@@ -416,10 +389,47 @@ fn peer_builds(workspace: &Path, scratch: &Path, rounds: usize) -> Result<PeerBu
     Ok(PeerBuilds { rounds: measured, release })
 }
 
-/// The manifest of the floor's bin crate: the SDK's direct normal dependencies, each at
-/// the version and with the features the SDK's build resolves (`cargo tree`), none of the
-/// workspace's own crates.
-fn floor_manifest(workspace: &Path) -> Result<String, String> {
+/// A throw-away bin crate `scratch/name` as a user makes it: its own workspace, these
+/// `[dependencies]` lines, `main` as the body of `fn main`, the given lock file if any. The
+/// SDK is a path dependency in one of them, and cargo builds path dependencies
+/// incrementally (extra work and memory on a clean build); from crates.io it is not, like
+/// the peer: so none of them builds incrementally.
+fn user_crate(
+    scratch: &Path,
+    name: &str,
+    dependencies: &str,
+    main: &str,
+    lock: Option<&Path>,
+) -> Result<PathBuf, String> {
+    let dir = scratch.join(name);
+    let write = |path: PathBuf, text: String| {
+        std::fs::create_dir_all(path.parent().expect("a parent")).map_err(|e| e.to_string())?;
+        std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))
+    };
+    write(
+        dir.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"{name}\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n\
+             [dependencies]\n{dependencies}\n[workspace]\n"
+        ),
+    )?;
+    write(dir.join("src/main.rs"), format!("fn main() {{\n    {main}\n}}\n"))?;
+    write(
+        dir.join(".cargo/config.toml"),
+        "# The crate's dependencies build as crates.io dependencies do: not incrementally.\n\
+         [build]\nincremental = false\n"
+            .into(),
+    )?;
+    if let Some(lock) = lock {
+        std::fs::copy(lock, dir.join("Cargo.lock")).map_err(|e| e.to_string())?;
+    }
+    Ok(dir)
+}
+
+/// The floor's `[dependencies]`: the SDK's direct normal dependencies, each at the version
+/// and with the features the SDK's build resolves (`cargo tree`), none of the workspace's
+/// own crates.
+fn floor_dependencies(workspace: &Path) -> Result<String, String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let output = Command::new(cargo)
         .args(["tree", "-p", "codex-driver", "-e", "normal", "--depth", "1", "--prefix", "none", "-f", "{p} [{f}]"])
@@ -436,10 +446,7 @@ fn floor_manifest(workspace: &Path) -> Result<String, String> {
     if dependencies.is_empty() {
         return Err("`cargo tree` listed no registry dependency of the SDK".into());
     }
-    Ok(format!(
-        "[package]\nname = \"user-floor\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n\
-         [dependencies]\n{dependencies}\n[workspace]\n"
-    ))
+    Ok(dependencies)
 }
 
 /// One `cargo tree -f "{p} [{f}]"` line as a manifest line pinning that version with those
@@ -587,11 +594,30 @@ fn copy_workspace(from: &Path, to: &Path) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::{floor_dependency, floor_manifest, root};
+    use super::{floor_dependencies, floor_dependency, root, user_crate};
+    use std::process::Command;
+
+    #[test]
+    fn a_user_crate_is_a_manifest_cargo_reads_and_not_incremental() {
+        let scratch = std::env::temp_dir().join(format!("xtask-user-crate-{}", std::process::id()));
+        let dir = user_crate(&scratch, "user-check", "serde = \"1\"\n", "println!(\"hi\");", None).unwrap();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let output = Command::new(cargo)
+            .args(["read-manifest", "--manifest-path"])
+            .arg(dir.join("Cargo.toml"))
+            .output()
+            .unwrap();
+        let manifest = String::from_utf8_lossy(&output.stdout).into_owned();
+        let config = std::fs::read_to_string(dir.join(".cargo/config.toml")).unwrap_or_default();
+        let _ = std::fs::remove_dir_all(&scratch);
+        assert!(config.contains("incremental = false"), "{config}");
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(manifest.contains(r#""name":"user-check""#) && manifest.contains(r#""name":"serde""#), "{manifest}");
+    }
 
     #[test]
     fn the_floor_of_this_workspace_is_the_sdks_registry_dependencies() {
-        let manifest = floor_manifest(&root()).unwrap();
+        let manifest = floor_dependencies(&root()).unwrap();
         for dependency in ["tokio = ", "serde = ", "serde_json = ", "schemars = "] {
             assert!(manifest.contains(dependency), "{dependency} missing from\n{manifest}");
         }
