@@ -1,22 +1,23 @@
 //! `codex-bench e2e`: whole turns through the real pinned app-server — the SDK's
 //! `Thread::run` over stdio, a minimal hand-rolled blocking stdio client ([`RawClient`]),
-//! the same hand-rolled client on Tokio ([`RawTokioClient`]), and the SDK's `Thread::run`
-//! attached over WebSocket.
+//! the same hand-rolled client on Tokio ([`RawTokioClient`]), that one again with its lines
+//! read by a task of their own, and the SDK's `Thread::run` attached over WebSocket.
 //!
 //! Each client has its own app-server process and isolated `CODEX_HOME`, all of the same
 //! pinned build and the same bundled model name (so no client's server logs a warning per
-//! turn): three spawned on stdio (`--listen stdio://`), one started by the testing kit
+//! turn): four spawned on stdio (`--listen stdio://`), one started by the testing kit
 //! listening on `ws://127.0.0.1:<port>` with a capability token
-//! ([`CodexHome::listen_websocket`]). All four talk to one scripted mock model running in
-//! a separate process (so its CPU is nobody's). Turns rotate through eight orders of the
-//! four clients (the four rotations of one order and their reverses: every client takes
+//! ([`CodexHome::listen_websocket`]). All five talk to one scripted mock model running in
+//! a separate process (so its CPU is nobody's). Turns rotate through ten orders of the
+//! five clients (the five rotations of one order and their reverses: every client takes
 //! every place, and every pair runs in both orders, equally often) so that machine noise
 //! hits all alike. Per turn: wall time, this process's CPU time (getrusage) and the
 //! app-server's (`/proc/<pid>/stat`).
 //!
-//! The Tokio client (`--runtime current` for a current-thread runtime; the default is the
-//! multi-thread one `#[tokio::main]` builds) separates what any async client pays the
-//! runtime from what the SDK adds.
+//! The Tokio clients (`--runtime current` for a current-thread runtime; the default is the
+//! multi-thread one `#[tokio::main]` builds) separate what any async client pays the
+//! runtime, and what a reader task handing each message to the caller pays on top (the
+//! SDK's shape), from what the SDK adds.
 
 use std::time::{Duration, Instant};
 
@@ -61,26 +62,29 @@ enum Client {
     Ws = 2,
     /// The hand-rolled stdio client on Tokio.
     Tokio = 3,
+    /// The same, its lines read by a task of their own.
+    TokioTask = 4,
 }
 
-const CLIENTS: usize = 4;
+const CLIENTS: usize = 5;
 
-/// Round `i` runs the clients in `ORDERS[i % 8]`: the four rotations of one order and
-/// their reverses, so every client takes every place equally often, and every pair of
-/// clients runs in both orders equally often.
-const ORDERS: [[Client; CLIENTS]; 8] = {
-    use Client::{Raw, Sdk, Tokio, Ws};
-    [
-        [Sdk, Raw, Ws, Tokio],
-        [Raw, Ws, Tokio, Sdk],
-        [Ws, Tokio, Sdk, Raw],
-        [Tokio, Sdk, Raw, Ws],
-        [Tokio, Ws, Raw, Sdk],
-        [Sdk, Tokio, Ws, Raw],
-        [Raw, Sdk, Tokio, Ws],
-        [Ws, Raw, Sdk, Tokio],
-    ]
-};
+/// Every client, in the order whose rotations [`orders`] takes.
+const ALL: [Client; CLIENTS] = [Client::Sdk, Client::Raw, Client::Ws, Client::Tokio, Client::TokioTask];
+
+/// The orders round `i` runs the clients in (`i` modulo their number): the rotations of
+/// [`ALL`] and their reverses, so every client takes every place equally often, and every
+/// pair of clients runs in both orders equally often (a pair `d` places apart in a rotation
+/// runs one way in `CLIENTS - d` rotations and the other way in `d`; the reverses swap them).
+fn orders() -> Vec<[Client; CLIENTS]> {
+    let rotations: Vec<[Client; CLIENTS]> =
+        (0..CLIENTS).map(|r| std::array::from_fn(|place| ALL[(r + place) % CLIENTS])).collect();
+    let reverses = rotations.iter().map(|order| {
+        let mut order = *order;
+        order.reverse();
+        order
+    });
+    rotations.iter().copied().chain(reverses).collect()
+}
 
 /// Per-turn measurements of one client.
 #[derive(Default)]
@@ -102,6 +106,7 @@ struct Clients<'a> {
     ws: &'a Codex,
     raw: &'a RawClient,
     tokio: &'a RawTokioClient,
+    tokio_task: &'a RawTokioClient,
 }
 
 /// Notifications a client has received so far: the SDK connection's counter; the lines a
@@ -112,6 +117,7 @@ fn notifications_seen(who: Client, clients: &Clients<'_>) -> u64 {
         Client::Ws => clients.ws.connection().stats().notifications_received,
         Client::Raw => clients.raw.lines_read() - clients.raw.requests_sent(),
         Client::Tokio => clients.tokio.lines_read() - clients.tokio.requests_sent(),
+        Client::TokioTask => clients.tokio_task.lines_read() - clients.tokio_task.requests_sent(),
     }
 }
 
@@ -122,7 +128,7 @@ pub fn run(options: &Options) -> Result<(), String> {
     let requests = CLIENTS * total;
     let mock = MockProcess::start(requests, options.deltas)?;
     let home = || CodexHome::builder(mock.base_url()).model(MODEL).build().map_err(|e| e.to_string());
-    let (home_sdk, home_raw, home_ws, home_tokio) = (home()?, home()?, home()?, home()?);
+    let (home_sdk, home_raw, home_ws, home_tokio, home_task) = (home()?, home()?, home()?, home()?, home()?);
     let runtime = if options.current_thread {
         tokio::runtime::Builder::new_current_thread().enable_all().build()
     } else {
@@ -146,6 +152,12 @@ pub fn run(options: &Options) -> Result<(), String> {
         runtime.block_on(RawTokioClient::start(command)).map_err(|e| format!("{e}\n{}", home_tokio.stderr_text()))?;
     let tokio_thread = runtime.block_on(tokio_client.thread_start())?;
     let tokio_pid = tokio_client.pid().ok_or("the Tokio client's app-server has no pid")?;
+    let command = home_task.app_server_command(&bin).map_err(|e| e.to_string())?;
+    let mut task_client = runtime
+        .block_on(RawTokioClient::start_with_reader_task(command))
+        .map_err(|e| format!("{e}\n{}", home_task.stderr_text()))?;
+    let task_thread = runtime.block_on(task_client.thread_start())?;
+    let task_pid = task_client.pid().ok_or("the reader-task client's app-server has no pid")?;
     // The same binary listening on a loopback WebSocket; the client attaches with the
     // capability token, and the same client settings as the stdio SDK client.
     let mut server = runtime
@@ -161,15 +173,17 @@ pub fn run(options: &Options) -> Result<(), String> {
     let ws_pid = server.pid();
 
     let mut samples: [Samples; CLIENTS] = Default::default();
+    let orders = orders();
     for i in 0..total {
-        for who in ORDERS[i % ORDERS.len()] {
+        for who in orders[i % orders.len()] {
             let pid = match who {
                 Client::Sdk => sdk_pid,
                 Client::Raw => raw_pid,
                 Client::Ws => ws_pid,
                 Client::Tokio => tokio_pid,
+                Client::TokioTask => task_pid,
             };
-            let clients = Clients { sdk: &codex, ws: &ws, raw: &raw, tokio: &tokio_client };
+            let clients = Clients { sdk: &codex, ws: &ws, raw: &raw, tokio: &tokio_client, tokio_task: &task_client };
             let seen0 = notifications_seen(who, &clients);
             let server0 = process_cpu(pid).map_err(|e| e.to_string())?;
             let (usage0, t0) = (self_usage(), Instant::now());
@@ -184,6 +198,7 @@ pub fn run(options: &Options) -> Result<(), String> {
                     .map_err(|e| format!("WebSocket turn: {e}"))?,
                 Client::Raw => raw.run_turn(&raw_thread, PROMPT)?,
                 Client::Tokio => runtime.block_on(tokio_client.run_turn(&tokio_thread, PROMPT))?,
+                Client::TokioTask => runtime.block_on(task_client.run_turn(&task_thread, PROMPT))?,
             };
             let (wall, usage) = (t0.elapsed(), self_usage());
             let cpu = usage.cpu - usage0.cpu;
@@ -200,7 +215,7 @@ pub fn run(options: &Options) -> Result<(), String> {
             s.client_cpu += cpu;
             s.server_cpu += server_cpu;
             s.switches += usage.switches - usage0.switches;
-            let clients = Clients { sdk: &codex, ws: &ws, raw: &raw, tokio: &tokio_client };
+            let clients = Clients { sdk: &codex, ws: &ws, raw: &raw, tokio: &tokio_client, tokio_task: &task_client };
             s.notifications += notifications_seen(who, &clients) - seen0;
         }
     }
@@ -208,6 +223,7 @@ pub fn run(options: &Options) -> Result<(), String> {
     runtime.block_on(ws.close());
     raw.close();
     runtime.block_on(tokio_client.close());
+    runtime.block_on(task_client.close());
     runtime.block_on(server.kill()).map_err(|e| format!("stopping the WebSocket app-server: {e}"))?;
     let summary = mock.finish()?;
     if summary.requests != requests || summary.unscripted != 0 {
@@ -223,8 +239,8 @@ fn report(options: &Options, samples: &[Samples; CLIENTS]) {
     println!("### End-to-end turns\n");
     println!(
         "{} measured turns per client (after {} warm-up turns), each answering with {} deltas, through the real \
-         app-server (Codex CLI {}, model `{MODEL}`), one app-server per client (three on stdio, one listening on \
-         ws://127.0.0.1 with a capability token), turns rotating through eight orders of the four \
+         app-server (Codex CLI {}, model `{MODEL}`), one app-server per client (four on stdio, one listening on \
+         ws://127.0.0.1 with a capability token), turns rotating through ten orders of the five \
          clients, awaited with `block_on` on a {} Tokio runtime. Client CPU is this process's (getrusage): \
          mean and median per turn; the mock model runs in another process. Context switches are this \
          process's too (all threads, getrusage), per turn.\n",
@@ -244,11 +260,12 @@ fn report(options: &Options, samples: &[Samples; CLIENTS]) {
         "notifications / turn",
         "context switches / turn",
     ]);
-    let [sdk, hand, ws, tokio] = samples;
+    let [sdk, hand, ws, tokio, task] = samples;
     for (label, s) in [
         ("SDK: `Thread::run` (stdio)", sdk),
         ("hand-rolled: `std::process` + `serde_json::Value` (stdio)", hand),
         ("hand-rolled on Tokio: `tokio::process` + `serde_json::Value` (stdio)", tokio),
+        ("the same, its lines read by a task of their own (stdio)", task),
         ("SDK: `Thread::run` over WebSocket", ws),
     ] {
         table.row(vec![
@@ -265,7 +282,9 @@ fn report(options: &Options, samples: &[Samples; CLIENTS]) {
     println!("{}", table.render());
     println!("{}", compare("SDK vs hand-rolled", "ratio", sdk, hand, n));
     println!("{}", compare("SDK vs hand-rolled on Tokio", "ratio", sdk, tokio, n));
+    println!("{}", compare("SDK vs hand-rolled on Tokio with a reader task", "ratio", sdk, task, n));
     println!("{}", compare("hand-rolled on Tokio vs blocking", "ratio", tokio, hand, n));
+    println!("{}", compare("hand-rolled on Tokio: with a reader task vs without", "ratio", task, tokio, n));
     println!("{}", compare("WebSocket vs stdio (both `Thread::run`)", "ratio WS / stdio", ws, sdk, n));
 }
 
@@ -289,4 +308,28 @@ fn compare(title: &str, ratio: &str, a: &Samples, b: &Samples, n: f64) -> String
     table.row(vec!["client CPU (difference of medians)".into(), us(ma - mb), format!("{:.2}×", ma / mb)]);
     table.row(vec!["app-server CPU (difference of means)".into(), us(sa - sb), format!("{:.2}×", sa / sb)]);
     table.render()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every client takes every place equally often, and every pair runs in both orders
+    /// equally often.
+    #[test]
+    fn the_orders_are_balanced() {
+        let orders = orders();
+        assert_eq!(orders.len(), 2 * CLIENTS);
+        for who in ALL {
+            for place in 0..CLIENTS {
+                assert_eq!(orders.iter().filter(|o| o[place] == who).count(), 2, "{who:?} at {place}");
+            }
+            for other in ALL.into_iter().filter(|&o| o != who) {
+                let before = |o: &[Client; CLIENTS]| {
+                    o.iter().position(|&c| c == who).unwrap() < o.iter().position(|&c| c == other).unwrap()
+                };
+                assert_eq!(orders.iter().filter(|o| before(o)).count(), CLIENTS, "{who:?} before {other:?}");
+            }
+        }
+    }
 }

@@ -4,10 +4,16 @@
 //! with `block_on` like the SDK. What any async client pays to the runtime (readiness
 //! polling, the hand-off from the worker that polls the driver to the waiting thread) is in
 //! this figure too; the SDK's own cost is the difference.
+//!
+//! [`RawTokioClient::start_with_reader_task`] gives the same loop the SDK's shape: a spawned
+//! task reads the lines and hands each to the waiting caller through a channel. What that
+//! hand-off costs (a second task polled and woken per message) is what any client with a
+//! reader of its own pays, whatever it does with the lines.
 
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::sync::mpsc;
 
 use crate::raw_client::{initialize_params, refusal, response_step, thread_id_of, turn_start_params, Step, TurnReader};
 
@@ -15,18 +21,38 @@ use crate::raw_client::{initialize_params, refusal, response_step, thread_id_of,
 pub struct RawTokioClient {
     child: Child,
     stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
+    stdout: Lines,
     next_id: i64,
     line: String,
     lines_read: u64,
 }
 
+/// Where the client's lines come from.
+enum Lines {
+    /// Read by the caller itself.
+    Direct(BufReader<ChildStdout>),
+    /// Read by a task of their own and handed over one by one.
+    Task(mpsc::UnboundedReceiver<Result<String, String>>),
+}
+
 impl RawTokioClient {
-    /// Spawns `command` (stdin and stdout piped) and performs `initialize` + `initialized`.
-    pub async fn start(mut command: Command) -> Result<Self, String> {
+    /// Spawns `command` (stdin and stdout piped) and performs `initialize` + `initialized`;
+    /// the caller reads the lines itself.
+    pub async fn start(command: Command) -> Result<Self, String> {
+        Self::start_with(command, false).await
+    }
+
+    /// [`start`](Self::start), the lines read by a spawned task and handed to the caller
+    /// through a channel (the task ends with the app-server's output).
+    pub async fn start_with_reader_task(command: Command) -> Result<Self, String> {
+        Self::start_with(command, true).await
+    }
+
+    async fn start_with(mut command: Command, reader_task: bool) -> Result<Self, String> {
         let mut child = command.spawn().map_err(|e| format!("cannot start the app-server: {e}"))?;
         let stdin = child.stdin.take().ok_or("stdin is not piped")?;
         let stdout = BufReader::new(child.stdout.take().ok_or("stdout is not piped")?);
+        let stdout = if reader_task { Lines::Task(spawn_reader(stdout)) } else { Lines::Direct(stdout) };
         let mut client = RawTokioClient { child, stdin, stdout, next_id: 0, line: String::new(), lines_read: 0 };
         client.request("initialize", initialize_params()).await?;
         client.send(&json!({"method": "initialized"})).await?;
@@ -55,9 +81,22 @@ impl RawTokioClient {
     }
 
     async fn read(&mut self) -> Result<Value, String> {
-        self.line.clear();
-        let n = self.stdout.read_line(&mut self.line).await.map_err(|e| format!("reading from the app-server: {e}"))?;
-        if n == 0 {
+        let more = match &mut self.stdout {
+            Lines::Direct(stdout) => {
+                self.line.clear();
+                let n =
+                    stdout.read_line(&mut self.line).await.map_err(|e| format!("reading from the app-server: {e}"))?;
+                n > 0
+            }
+            Lines::Task(lines) => match lines.recv().await {
+                Some(line) => {
+                    self.line = line?;
+                    true
+                }
+                None => false,
+            },
+        };
+        if !more {
             return Err("the app-server closed its output".into());
         }
         self.lines_read += 1;
@@ -110,4 +149,27 @@ impl RawTokioClient {
             let _ = self.child.kill().await;
         }
     }
+}
+
+/// Reads `stdout` line by line on a task of its own, sending each line on, until it ends,
+/// fails (the error is sent too) or the receiver is gone.
+fn spawn_reader(mut stdout: BufReader<ChildStdout>) -> mpsc::UnboundedReceiver<Result<String, String>> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let mut line = String::new();
+            let sent = match stdout.read_line(&mut line).await {
+                Ok(0) => break,
+                Ok(_) => tx.send(Ok(line)),
+                Err(e) => {
+                    let _ = tx.send(Err(format!("reading from the app-server: {e}")));
+                    break;
+                }
+            };
+            if sent.is_err() {
+                break;
+            }
+        }
+    });
+    rx
 }
