@@ -41,6 +41,9 @@ fn end_to_end() {
             "| SDK vs hand-rolled ",
             "| WebSocket vs stdio ",
             "| SDK: `Thread::run` over WebSocket ",
+            "| the same, its lines read by a task of their own ",
+            "| SDK vs hand-rolled on Tokio with a reader task ",
+            "| hand-rolled on Tokio: with a reader task vs without ",
             "context switches / turn",
         ],
     );
