@@ -9,9 +9,9 @@
 //! listening on `ws://127.0.0.1:<port>` with a capability token
 //! ([`CodexHome::listen_websocket`]). All five talk to one scripted mock model running in
 //! a separate process (so its CPU is nobody's). Turns rotate through ten orders of the
-//! five clients (the five rotations of one order and their reverses: every client takes
-//! every place, and every pair runs in both orders, equally often) so that machine noise
-//! hits all alike. Per turn: wall time, this process's CPU time (getrusage) and the
+//! five clients (a Williams design, see [`orders`]: every client takes every place, every
+//! pair runs in both orders, and every client follows every other one, equally often) so
+//! that machine noise hits all alike. Per turn: wall time, this process's CPU time (getrusage) and the
 //! app-server's (`/proc/<pid>/stat`).
 //!
 //! The Tokio clients (`--runtime current` for a current-thread runtime; the default is the
@@ -68,22 +68,35 @@ enum Client {
 
 const CLIENTS: usize = 5;
 
-/// Every client, in the order whose rotations [`orders`] takes.
+/// Every client; [`orders`] numbers them by their place here.
 const ALL: [Client; CLIENTS] = [Client::Sdk, Client::Raw, Client::Ws, Client::Tokio, Client::TokioTask];
 
-/// The orders round `i` runs the clients in (`i` modulo their number): the rotations of
-/// [`ALL`] and their reverses, so every client takes every place equally often, and every
-/// pair of clients runs in both orders equally often (a pair `d` places apart in a rotation
-/// runs one way in `CLIENTS - d` rotations and the other way in `d`; the reverses swap them).
+/// The orders the rounds run the clients in (round `i` takes order `i` modulo their
+/// number): a Williams design — the row `0, 1, n-1, 2, n-2, …`, the `n` rows made by adding
+/// `r` to each entry (mod `n`), and their reverses. Every client takes every place equally
+/// often, every pair runs in both orders equally often, every client runs right after every
+/// other one equally often within the rounds, and no client runs twice in a row across a
+/// round's end (the last order wrapping to the first included). The balance is exact when
+/// the turns are a multiple of `2 × CLIENTS`.
 fn orders() -> Vec<[Client; CLIENTS]> {
-    let rotations: Vec<[Client; CLIENTS]> =
-        (0..CLIENTS).map(|r| std::array::from_fn(|place| ALL[(r + place) % CLIENTS])).collect();
-    let reverses = rotations.iter().map(|order| {
-        let mut order = *order;
-        order.reverse();
-        order
+    let mut first = [0; CLIENTS];
+    let (mut low, mut high) = (1, CLIENTS - 1);
+    for (place, slot) in first.iter_mut().enumerate().skip(1) {
+        if place % 2 == 1 {
+            *slot = low;
+            low += 1;
+        } else {
+            *slot = high;
+            high -= 1;
+        }
+    }
+    let rows: Vec<[Client; CLIENTS]> = (0..CLIENTS).map(|r| first.map(|client| ALL[(client + r) % CLIENTS])).collect();
+    let reverses = rows.iter().map(|row| {
+        let mut row = *row;
+        row.reverse();
+        row
     });
-    rotations.iter().copied().chain(reverses).collect()
+    rows.iter().copied().chain(reverses).collect()
 }
 
 /// Per-turn measurements of one client.
@@ -265,7 +278,7 @@ fn report(options: &Options, samples: &[Samples; CLIENTS]) {
         ("SDK: `Thread::run` (stdio)", sdk),
         ("hand-rolled: `std::process` + `serde_json::Value` (stdio)", hand),
         ("hand-rolled on Tokio: `tokio::process` + `serde_json::Value` (stdio)", tokio),
-        ("the same, its lines read by a task of their own (stdio)", task),
+        ("hand-rolled on Tokio + a reader task and channel (stdio)", task),
         ("SDK: `Thread::run` over WebSocket", ws),
     ] {
         table.row(vec![
@@ -314,22 +327,32 @@ fn compare(title: &str, ratio: &str, a: &Samples, b: &Samples, n: f64) -> String
 mod tests {
     use super::*;
 
-    /// Every client takes every place equally often, and every pair runs in both orders
-    /// equally often.
+    /// Every order is a permutation; every client takes every place equally often; every
+    /// pair runs in both orders equally often; every client runs right after every other one
+    /// equally often within the orders; none runs twice in a row across two orders.
     #[test]
     fn the_orders_are_balanced() {
         let orders = orders();
         assert_eq!(orders.len(), 2 * CLIENTS);
+        let position = |order: &[Client; CLIENTS], who: Client| order.iter().position(|&c| c == who).unwrap();
+        for order in &orders {
+            assert!(ALL.iter().all(|&who| order.iter().filter(|&&c| c == who).count() == 1), "{order:?}");
+        }
         for who in ALL {
             for place in 0..CLIENTS {
-                assert_eq!(orders.iter().filter(|o| o[place] == who).count(), 2, "{who:?} at {place}");
+                let times = orders.iter().filter(|o| o[place] == who).count();
+                assert_eq!(times, orders.len() / CLIENTS, "{who:?} at {place}");
             }
             for other in ALL.into_iter().filter(|&o| o != who) {
-                let before = |o: &[Client; CLIENTS]| {
-                    o.iter().position(|&c| c == who).unwrap() < o.iter().position(|&c| c == other).unwrap()
-                };
-                assert_eq!(orders.iter().filter(|o| before(o)).count(), CLIENTS, "{who:?} before {other:?}");
+                let before = orders.iter().filter(|o| position(o, who) < position(o, other)).count();
+                assert_eq!(before, orders.len() / 2, "{who:?} before {other:?}");
+                let right_before = orders.iter().filter(|o| position(o, who) + 1 == position(o, other)).count();
+                assert_eq!(right_before, 2, "{who:?} right before {other:?}");
             }
+        }
+        for (i, order) in orders.iter().enumerate() {
+            let next = orders[(i + 1) % orders.len()];
+            assert_ne!(order[CLIENTS - 1], next[0], "{:?} twice in a row after order {i}", next[0]);
         }
     }
 }

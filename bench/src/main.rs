@@ -5,7 +5,8 @@
 //! - `decode`: decode + route throughput over the recorded transcripts vs a bare
 //!   `serde_json::Value` loop ([`decode`]).
 //! - `e2e`: turns through `Thread::run` vs a hand-rolled JSON-RPC client on the real
-//!   app-server over stdio, and `Thread::run` attached over WebSocket to the same build ([`e2e`]).
+//!   app-server over stdio (blocking, on Tokio, and on Tokio with a reader task), and
+//!   `Thread::run` attached over WebSocket to the same build ([`e2e`]).
 //! - `memory`: client RSS with N threads ([`memory`]).
 //! - `mock-model <responses> <deltas>`: internal, the mock model process ([`mock`]).
 //!

@@ -5,10 +5,14 @@
 //! polling, the hand-off from the worker that polls the driver to the waiting thread) is in
 //! this figure too; the SDK's own cost is the difference.
 //!
-//! [`RawTokioClient::start_with_reader_task`] gives the same loop the SDK's shape: a spawned
-//! task reads the lines and hands each to the waiting caller through a channel. What that
-//! hand-off costs (a second task polled and woken per message) is what any client with a
-//! reader of its own pays, whatever it does with the lines.
+//! [`RawTokioClient::start_with_reader_task`] gives the same loop a reader task, as the SDK
+//! has one: a spawned task reads the lines and hands each to the waiting caller through a
+//! channel, a fresh `String` per line that the caller frees (the SDK's reader, too, hands
+//! each notification on with its own line). What that hand-off costs — a second task
+//! polled, the caller woken per line, an allocation per line — is what any client with a
+//! reader of its own pays, whatever it does with the lines. (The SDK's reader wakes its
+//! consumers once per burst rather than per line, and the SDK writes through a writer task
+//! this client does not have.)
 
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -21,18 +25,19 @@ use crate::raw_client::{initialize_params, refusal, response_step, thread_id_of,
 pub struct RawTokioClient {
     child: Child,
     stdin: ChildStdin,
-    stdout: Lines,
+    lines: LineSource,
     next_id: i64,
     line: String,
     lines_read: u64,
 }
 
 /// Where the client's lines come from.
-enum Lines {
+enum LineSource {
     /// Read by the caller itself.
     Direct(BufReader<ChildStdout>),
-    /// Read by a task of their own and handed over one by one.
-    Task(mpsc::UnboundedReceiver<Result<String, String>>),
+    /// Read by a task of their own and handed over one by one; the task is aborted at
+    /// [`close`](RawTokioClient::close) if it has not ended with the app-server's output.
+    Task { lines: mpsc::UnboundedReceiver<Result<String, String>>, reader: tokio::task::JoinHandle<()> },
 }
 
 impl RawTokioClient {
@@ -52,8 +57,8 @@ impl RawTokioClient {
         let mut child = command.spawn().map_err(|e| format!("cannot start the app-server: {e}"))?;
         let stdin = child.stdin.take().ok_or("stdin is not piped")?;
         let stdout = BufReader::new(child.stdout.take().ok_or("stdout is not piped")?);
-        let stdout = if reader_task { Lines::Task(spawn_reader(stdout)) } else { Lines::Direct(stdout) };
-        let mut client = RawTokioClient { child, stdin, stdout, next_id: 0, line: String::new(), lines_read: 0 };
+        let lines = if reader_task { spawn_reader(stdout) } else { LineSource::Direct(stdout) };
+        let mut client = RawTokioClient { child, stdin, lines, next_id: 0, line: String::new(), lines_read: 0 };
         client.request("initialize", initialize_params()).await?;
         client.send(&json!({"method": "initialized"})).await?;
         Ok(client)
@@ -81,23 +86,17 @@ impl RawTokioClient {
     }
 
     async fn read(&mut self) -> Result<Value, String> {
-        let more = match &mut self.stdout {
-            Lines::Direct(stdout) => {
+        const CLOSED: &str = "the app-server closed its output";
+        match &mut self.lines {
+            LineSource::Direct(stdout) => {
                 self.line.clear();
                 let n =
                     stdout.read_line(&mut self.line).await.map_err(|e| format!("reading from the app-server: {e}"))?;
-                n > 0
-            }
-            Lines::Task(lines) => match lines.recv().await {
-                Some(line) => {
-                    self.line = line?;
-                    true
+                if n == 0 {
+                    return Err(CLOSED.into());
                 }
-                None => false,
-            },
-        };
-        if !more {
-            return Err("the app-server closed its output".into());
+            }
+            LineSource::Task { lines, .. } => self.line = lines.recv().await.ok_or(CLOSED)??,
         }
         self.lines_read += 1;
         serde_json::from_str(&self.line).map_err(|e| format!("bad line from the app-server: {e}"))
@@ -142,20 +141,24 @@ impl RawTokioClient {
         }
     }
 
-    /// Closes stdin and waits for the process to exit.
+    /// Closes stdin and waits for the process to exit (and a reader task to end).
     pub async fn close(mut self) {
         drop(self.stdin);
         if tokio::time::timeout(std::time::Duration::from_secs(2), self.child.wait()).await.is_err() {
             let _ = self.child.kill().await;
+        }
+        if let LineSource::Task { reader, .. } = self.lines {
+            reader.abort();
+            let _ = reader.await;
         }
     }
 }
 
 /// Reads `stdout` line by line on a task of its own, sending each line on, until it ends,
 /// fails (the error is sent too) or the receiver is gone.
-fn spawn_reader(mut stdout: BufReader<ChildStdout>) -> mpsc::UnboundedReceiver<Result<String, String>> {
-    let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
+fn spawn_reader(mut stdout: BufReader<ChildStdout>) -> LineSource {
+    let (tx, lines) = mpsc::unbounded_channel();
+    let reader = tokio::spawn(async move {
         loop {
             let mut line = String::new();
             let sent = match stdout.read_line(&mut line).await {
@@ -171,5 +174,5 @@ fn spawn_reader(mut stdout: BufReader<ChildStdout>) -> mpsc::UnboundedReceiver<R
             }
         }
     });
-    rx
+    LineSource::Task { lines, reader }
 }

@@ -41,7 +41,7 @@ fn end_to_end() {
             "| SDK vs hand-rolled ",
             "| WebSocket vs stdio ",
             "| SDK: `Thread::run` over WebSocket ",
-            "| the same, its lines read by a task of their own ",
+            "| hand-rolled on Tokio + a reader task and channel ",
             "| SDK vs hand-rolled on Tokio with a reader task ",
             "| hand-rolled on Tokio: with a reader task vs without ",
             "context switches / turn",
