@@ -395,19 +395,20 @@ mod tests {
     /// The fail-closed replies, built from the generated response types, on the wire.
     #[test]
     fn fail_closed_replies_refuse_in_each_methods_own_shape() {
+        use crate::method_names::*;
         use serde_json::json;
         let denied = json!({"decision": {"denied": {"rejection": "declined by the client's default (fail-closed) approval policy"}}});
         for (method, reply) in [
-            ("item/commandExecution/requestApproval", json!({"decision": "decline"})),
-            ("item/fileChange/requestApproval", json!({"decision": "decline"})),
-            ("item/permissions/requestApproval", json!({"permissions": {}, "scope": "turn"})),
-            ("mcpServer/elicitation/request", json!({"action": "decline"})),
-            ("execCommandApproval", denied.clone()),
-            ("applyPatchApproval", denied),
+            (COMMAND_APPROVAL, json!({"decision": "decline"})),
+            (FILE_CHANGE_APPROVAL, json!({"decision": "decline"})),
+            (PERMISSIONS_APPROVAL, json!({"permissions": {}, "scope": "turn"})),
+            (MCP_ELICITATION, json!({"action": "decline"})),
+            (EXEC_COMMAND_APPROVAL, denied.clone()),
+            (APPLY_PATCH_APPROVAL, denied),
         ] {
             assert_eq!(fail_closed_reply(method).unwrap(), reply, "{method}");
         }
-        let refused = fail_closed_reply("item/tool/call").unwrap_err();
+        let refused = fail_closed_reply(ITEM_TOOL_CALL).unwrap_err();
         assert_eq!(refused.code, crate::ErrorCode::METHOD_NOT_FOUND);
     }
 
