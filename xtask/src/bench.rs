@@ -504,9 +504,11 @@ impl PeerBuilds {
         }
         let of = |f: &dyn Fn(&Round) -> Option<f64>| median(self.rounds.iter().filter_map(f).collect());
         let max_rss = |f: &dyn Fn(&Round) -> Option<u64>| self.rounds.iter().filter_map(f).max().map(|k| k as f64);
-        let sdk = (of(&|r| Some(r.sdk.wall)), of(&|r| r.sdk.cpu), max_rss(&|r| r.sdk.peak_rss_kib));
-        let peer = (of(&|r| Some(r.peer.wall)), of(&|r| r.peer.cpu), max_rss(&|r| r.peer.peak_rss_kib));
-        let floor = (of(&|r| Some(r.floor.wall)), of(&|r| r.floor.cpu), max_rss(&|r| r.floor.peak_rss_kib));
+        // Wall and CPU (medians), peak RSS (the larger round) of one crate's builds.
+        let figures = |build: fn(&Round) -> &Timing| {
+            (of(&|r| Some(build(r).wall)), of(&|r| build(r).cpu), max_rss(&|r| build(r).peak_rss_kib))
+        };
+        let (sdk, peer, floor) = (figures(|r| &r.sdk), figures(|r| &r.peer), figures(|r| &r.floor));
         let rounds = self.rounds.len();
         for (label, a, b) in [
             (format!("**SDK / peer**, dev (medians of {rounds} rounds; peak: the larger round)"), sdk, peer),
